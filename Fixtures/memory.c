@@ -1,0 +1,61 @@
+/* Memory: patterned anonymous pages with zero runs between them, a
+ * read-only page, a fixed-address mapping, heap and stack data, and a
+ * private file mapping with one page changed. */
+#include "fixture.h"
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/mman.h>
+
+#define PAGES 64
+#define FIXED_ADDR ((void *)0x7e0000000000UL)
+
+static uint64_t pattern(size_t page, size_t word) { return (page * 0x9e3779b97f4a7c15ULL) ^ (word * 0x2545F4914F6CDD1DULL) ^ 0xabcdef; }
+
+int main(int argc, char **argv) {
+    const char *file = argc > 1 ? argv[1] : "memory.data";
+    size_t ps = 4096;
+    uint64_t *anon = mmap(NULL, PAGES * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    /* every third page stays zero (touched, then cleared), the rest patterned */
+    for (size_t p = 0; p < PAGES; p++)
+        for (size_t w = 0; w < ps / 8; w++) anon[p * ps / 8 + w] = (p % 3 == 0) ? 0 : pattern(p, w);
+    char *ro = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    memset(ro, 0x5a, ps);
+    mprotect(ro, ps, PROT_READ);
+    uint64_t *fixed = mmap(FIXED_ADDR, 2 * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (fixed != FIXED_ADDR) { fail("fixed mmap"); return finish(); }
+    fixed[0] = 0x1122334455667788ULL; fixed[1023] = 42;
+    char *heap = malloc(100000);
+    for (int i = 0; i < 100000; i++) heap[i] = (char)(i * 7);
+    volatile char stack[20000];
+    for (int i = 0; i < 20000; i++) stack[i] = (char)(i * 13);
+
+    int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    char buf[3 * 4096];
+    for (int i = 0; i < (int)sizeof buf; i++) buf[i] = (char)('a' + i % 26);
+    if (write(fd, buf, sizeof buf) != (ssize_t)sizeof buf) { fail("write data file"); return finish(); }
+    char *fmap = mmap(NULL, sizeof buf, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    close(fd);
+    fmap[4096 + 5] = '#';   /* page 1 differs from the file now */
+
+    ready();
+    wait_for_term();
+
+    for (size_t p = 0; p < PAGES; p++)
+        for (size_t w = 0; w < ps / 8; w++) {
+            uint64_t want = (p % 3 == 0) ? 0 : pattern(p, w);
+            if (anon[p * ps / 8 + w] != want) { fail("anon page %zu word %zu", p, w); p = PAGES; break; }
+        }
+    for (size_t i = 0; i < ps; i++) if (ro[i] != 0x5a) { fail("read-only page byte %zu", i); break; }
+    if (fixed[0] != 0x1122334455667788ULL || fixed[1023] != 42) fail("fixed-address page");
+    for (int i = 0; i < 100000; i++) if (heap[i] != (char)(i * 7)) { fail("heap byte %d", i); break; }
+    for (int i = 0; i < 20000; i++) if (stack[i] != (char)(i * 13)) { fail("stack byte %d", i); break; }
+    for (int i = 0; i < (int)sizeof buf; i++) {
+        char want = (i == 4096 + 5) ? '#' : (char)('a' + i % 26);
+        if (fmap[i] != want) { fail("file mapping byte %d is %c", i, fmap[i]); break; }
+    }
+    /* the heap still grows after restart (brk restored) */
+    char *more = malloc(1 << 20);
+    if (!more) fail("malloc after restart");
+    else memset(more, 1, 1 << 20);
+    return finish();
+}

@@ -1,0 +1,45 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layers point down: commands -> engine (Checkpoint) -> image format / LinuxKit -> CLinux.
+// CheckpointImage never touches ptrace; it only sees bytes and file descriptors.
+let package = Package(
+    name: "swiftcr",
+    products: [
+        .executable(name: "swiftcr", targets: ["swiftcr"]),
+        .executable(name: "cr_checkpoint", targets: ["cr_checkpoint"]),
+        .executable(name: "cr_restart", targets: ["cr_restart"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        .target(name: "CLinux"),
+        .target(name: "LinuxKit", dependencies: [
+            "CLinux",
+            .product(name: "SystemPackage", package: "swift-system"),
+        ]),
+        .target(name: "CheckpointImage", dependencies: [
+            "CLinux",
+            .product(name: "SystemPackage", package: "swift-system"),
+        ]),
+        .target(name: "Checkpoint", dependencies: [
+            "LinuxKit", "CheckpointImage",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "SwiftCRCommands", dependencies: [
+            "Checkpoint", "CheckpointImage", "LinuxKit",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "swiftcr", dependencies: ["SwiftCRCommands"]),
+        .executableTarget(name: "cr_checkpoint", dependencies: ["SwiftCRCommands"]),
+        .executableTarget(name: "cr_restart", dependencies: ["SwiftCRCommands"]),
+        .testTarget(name: "LinuxKitTests", dependencies: ["LinuxKit"]),
+        .testTarget(name: "CheckpointImageTests", dependencies: ["CheckpointImage"],
+                    resources: [.copy("Samples")]),
+        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "CheckpointImage", "LinuxKit"]),
+    ]
+)

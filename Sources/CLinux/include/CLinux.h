@@ -1,0 +1,161 @@
+// CLinux: the thin C layer under swiftcr. It holds only what Swift cannot
+// call or see: variadic system calls (ptrace, syscall, prctl), kernel structs
+// that Glibc does not declare, a CPU instruction, and constants. No logic.
+#ifndef SWIFTCR_CLINUX_H
+#define SWIFTCR_CLINUX_H
+
+#include <stdint.h>
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/ptrace.h>
+#include <sys/user.h>
+#include <sys/uio.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#include <linux/prctl.h>
+
+// MARK: variadic calls
+
+static inline long cl_ptrace(long request, pid_t pid, void *addr, void *data) {
+    return ptrace((enum __ptrace_request)request, pid, addr, data);
+}
+
+static inline long cl_syscall6(long nr, long a1, long a2, long a3, long a4, long a5, long a6) {
+    return syscall(nr, a1, a2, a3, a4, a5, a6);
+}
+
+static inline int cl_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5) {
+    return prctl(option, a2, a3, a4, a5);
+}
+
+static inline int cl_sigrtmin(void) { return SIGRTMIN; }
+static inline int cl_sigrtmax(void) { return SIGRTMAX; }
+
+// MARK: kernel structs Glibc lacks (layouts checked below)
+
+/// struct ptrace_rseq_configuration (linux/ptrace.h).
+struct cl_rseq_configuration {
+    uint64_t rseq_abi_pointer;
+    uint32_t rseq_abi_size;
+    uint32_t signature;
+    uint32_t flags;
+    uint32_t pad;
+};
+
+/// The kernel's struct sigaction for rt_sigaction on x86_64 (not glibc's).
+struct cl_kernel_sigaction {
+    uint64_t handler;
+    uint64_t flags;
+    uint64_t restorer;
+    uint64_t mask;
+};
+
+/// struct clone_args (linux/sched.h), CLONE_ARGS_SIZE_VER2.
+struct cl_clone_args {
+    uint64_t flags;
+    uint64_t pidfd;
+    uint64_t child_tid;
+    uint64_t parent_tid;
+    uint64_t exit_signal;
+    uint64_t stack;
+    uint64_t stack_size;
+    uint64_t tls;
+    uint64_t set_tid;
+    uint64_t set_tid_size;
+    uint64_t cgroup;
+};
+
+/// stack_t for sigaltstack as the kernel lays it out.
+struct cl_stack {
+    uint64_t ss_sp;
+    int32_t ss_flags;
+    int32_t pad;
+    uint64_t ss_size;
+};
+
+/// struct pm_scan_arg and page_region (linux/fs.h, 6.7+), for PAGEMAP_SCAN.
+struct cl_page_region {
+    uint64_t start;
+    uint64_t end;
+    uint64_t categories;
+};
+
+struct cl_pm_scan_arg {
+    uint64_t size;
+    uint64_t flags;
+    uint64_t start;
+    uint64_t end;
+    uint64_t walk_end;
+    uint64_t vec;
+    uint64_t vec_len;
+    uint64_t max_pages;
+    uint64_t category_inverted;
+    uint64_t category_mask;
+    uint64_t category_anyof_mask;
+    uint64_t return_mask;
+};
+
+// MARK: constants
+
+enum {
+    CL_PTRACE_SEIZE = 0x4206,
+    CL_PTRACE_INTERRUPT = 0x4207,
+    CL_PTRACE_GETSIGMASK = 0x420a,
+    CL_PTRACE_SETSIGMASK = 0x420b,
+    CL_PTRACE_PEEKSIGINFO = 0x4209,
+    CL_PTRACE_GET_RSEQ_CONFIGURATION = 0x420f,
+    CL_PTRACE_O_TRACESYSGOOD = 1,
+    CL_PTRACE_O_EXITKILL = 0x100000,
+    CL_PTRACE_EVENT_STOP = 128,
+    CL_PTRACE_PEEKSIGINFO_SHARED = 1,
+    CL_NT_PRSTATUS = 1,
+    CL_NT_X86_XSTATE = 0x202,
+    CL_RSEQ_FLAG_UNREGISTER = 1,
+    CL_MREMAP_MAYMOVE = 1,
+    CL_MREMAP_FIXED = 2,
+    CL_MAP_FIXED_NOREPLACE = 0x100000,
+    CL_ERESTARTSYS = 512,
+    CL_ERESTARTNOINTR = 513,
+    CL_ERESTARTNOHAND = 514,
+    CL_ERESTART_RESTARTBLOCK = 516,
+    CL_PAGE_IS_PRESENT = 1 << 1,
+    CL_PAGE_IS_SWAPPED = 1 << 2,
+    CL_PAGE_IS_PFNZERO = 1 << 5,
+};
+
+// PAGEMAP_SCAN = _IOWR('f', 16, struct pm_scan_arg)
+#define CL_PAGEMAP_SCAN 0xc0606610UL
+
+// MARK: layout checks
+
+_Static_assert(sizeof(struct user_regs_struct) == 27 * 8, "user_regs_struct");
+_Static_assert(sizeof(struct cl_rseq_configuration) == 24, "ptrace_rseq_configuration");
+_Static_assert(sizeof(struct cl_kernel_sigaction) == 32, "kernel sigaction");
+_Static_assert(sizeof(struct cl_clone_args) == 88, "clone_args VER2");
+_Static_assert(sizeof(struct cl_stack) == 24, "stack_t");
+_Static_assert(sizeof(struct prctl_mm_map) == 104, "prctl_mm_map");
+_Static_assert(sizeof(struct cl_pm_scan_arg) == 96, "pm_scan_arg");
+_Static_assert(sizeof(struct cl_page_region) == 24, "page_region");
+_Static_assert(sizeof(siginfo_t) == 128, "siginfo");
+
+// MARK: CPU instruction Swift cannot emit
+
+__attribute__((target("sse4.2")))
+static inline uint64_t cl_crc32c_u64(uint64_t crc, uint64_t value) {
+    return __builtin_ia32_crc32di(crc, value);
+}
+
+__attribute__((target("sse4.2")))
+static inline uint32_t cl_crc32c_u8(uint32_t crc, uint8_t value) {
+    return __builtin_ia32_crc32qi(crc, value);
+}
+
+static inline int cl_cpu_has_sse42(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("sse4.2");
+}
+
+#endif

@@ -1,0 +1,31 @@
+import Glibc
+
+/// BLCR's error numbers (blcr_errcodes.h), which cr_checkpoint and cr_restart
+/// turn into exit codes (`code & 0xFF`).
+public enum BLCRCode {
+    public static let tempFail: Int32 = 2354
+    public static let permFail: Int32 = 2355
+    public static let noSupport: Int32 = 2356
+    public static let badArch: Int32 = 2359
+    public static let ptraced: Int32 = 2360
+    public static let ptracer: Int32 = 2361
+}
+
+/// A failed checkpoint or restart: an errno-like code and one line for the user.
+public struct CheckpointError: Error, CustomStringConvertible {
+    public var code: Int32
+    public var message: String
+
+    public init(_ code: Int32, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+
+    /// The process exit status BLCR's tools use: the low 8 bits of the code.
+    public var exitCode: Int32 {
+        let c = code & 0xFF
+        return c == 0 ? 1 : c
+    }
+}

@@ -1,0 +1,86 @@
+import CheckpointImage
+import Glibc
+import LinuxKit
+import Logging
+
+/// Reads a process's open file descriptors from /proc/PID/fd and fdinfo.
+struct FileCollector {
+    let pid: pid_t
+    let log: Logger
+    /// Devices reopened by name, as BLCR does.
+    static let reopenableDevices: Set<String> = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"]
+
+    struct Identity: Equatable { var dev: UInt64; var ino: UInt64; var rdev: UInt64 }
+
+    func collect() throws -> (files: [FileDescriptorState], warnings: [String]) {
+        let numbers = try listFDs()
+        var warnings: [String] = []
+        var infos: [(fd: Int32, link: String, st: stat, info: FDInfo)] = []
+        for fd in numbers {
+            guard let link = try? Sys.readLink("/proc/\(pid)/fd/\(fd)"),
+                  let text = try? Sys.readText("/proc/\(pid)/fdinfo/\(fd)") else { continue }  // closed meanwhile
+            var st = stat()
+            guard stat("/proc/\(pid)/fd/\(fd)", &st) == 0 else { continue }
+            infos.append((fd, String(decoding: link, as: UTF8.self), st, try FDInfo(parsing: text)))
+        }
+        func identity(_ st: stat) -> Identity { Identity(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino), rdev: UInt64(st.st_rdev)) }
+        // Objects that are the process's stdio: terminals, pipes and sockets shared with the outside.
+        var stdio: [(Int32, Identity)] = []
+        for i in infos where i.fd <= 2 && Self.isOutsideObject(i.st, i.link) { stdio.append((i.fd, identity(i.st))) }
+
+        var result: [FileDescriptorState] = []
+        for (k, i) in infos.enumerated() {
+            let mode = i.st.st_mode & S_IFMT
+            let cloexec = i.info.flags & UInt32(O_CLOEXEC) != 0
+            let flags = i.info.flags & ~UInt32(O_CLOEXEC)
+            var kind: FileDescriptorState.Kind
+            var inherit: Int32 = -1
+            if let s = stdio.first(where: { $0.1 == identity(i.st) }) {
+                kind = .inherited
+                inherit = s.0
+            } else if (mode == S_IFREG || mode == S_IFDIR) && i.link.hasPrefix("/") && !i.link.hasSuffix(" (deleted)") {
+                kind = .regular
+            } else if mode == S_IFCHR && (Self.reopenableDevices.contains(i.link) || i.link.hasPrefix("/dev/pts/")) {
+                kind = .device
+            } else {
+                kind = .unsupported
+                warnings.append("fd \(i.fd) (\(i.link)) cannot be saved yet; it will be closed after restart")
+            }
+            // Descriptors that share one open file description (dup) are restored as dups.
+            var shares = i.fd
+            for j in infos[..<k] where identity(j.st) == identity(i.st) && sameOpenFile(i.fd, j.fd) {
+                shares = result.first(where: { $0.fd == j.fd })?.sharesWith ?? j.fd
+                break
+            }
+            result.append(FileDescriptorState(
+                fd: i.fd, kind: kind, path: i.link, flags: flags, closeOnExec: cloexec, offset: i.info.position,
+                inheritFrom: inherit, device: UInt64(i.st.st_dev), inode: UInt64(i.st.st_ino), sharesWith: shares,
+                fileSize: mode == S_IFREG ? UInt64(i.st.st_size) : 0))
+        }
+        return (result, warnings)
+    }
+
+    func listFDs() throws -> [Int32] {
+        guard let dir = opendir("/proc/\(pid)/fd") else {
+            throw CheckpointError(errno, "cannot list /proc/\(pid)/fd: \(String(cString: strerror(errno)))")
+        }
+        defer { closedir(dir) }
+        var out: [Int32] = []
+        while let e = readdir(dir) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if let n = Int32(name) { out.append(n) }
+        }
+        return out.sorted()
+    }
+
+    /// kcmp(KCMP_FILE) tells whether two descriptors are one open file description.
+    func sameOpenFile(_ a: Int32, _ b: Int32) -> Bool {
+        let r = try? rawSyscall("kcmp", NR.kcmp, Int(pid), Int(pid), 0, Int(a), Int(b))
+        return r == 0
+    }
+
+    static func isOutsideObject(_ st: stat, _ link: String) -> Bool {
+        let mode = st.st_mode & S_IFMT
+        return mode == S_IFIFO || mode == S_IFSOCK || (mode == S_IFCHR && (link.hasPrefix("/dev/pts/") || link.hasPrefix("/dev/tty") || link == "/dev/console"))
+    }
+}

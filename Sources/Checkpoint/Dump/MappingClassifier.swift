@@ -1,0 +1,40 @@
+import CheckpointImage
+import LinuxKit
+
+/// Decides how each mapping is saved and restored.
+enum MappingClassifier {
+    static func kind(of m: MapsEntry) -> Mapping.Kind {
+        switch m.path {
+        case "[vdso]", "[vvar]", "[vvar_vclock]": return .vdso
+        case "[vsyscall]", "[uprobes]": return .kernelFixed
+        default: break
+        }
+        if m.shared {
+            // /dev/zero (deleted), /SYSV..., memfd: shared memory with no file to go back to.
+            if m.deleted || !m.isFileBacked || m.path?.hasPrefix("/dev/zero") == true { return .sharedAnonymous }
+            return .sharedFile
+        }
+        // A private mapping of a deleted file cannot be reopened: keep all of its pages.
+        if m.isFileBacked && !m.deleted { return .privateFile }
+        return .anonymous
+    }
+
+    /// Which pages of the mapping go into the image, from its pagemap entry.
+    static func shouldSave(_ entry: UInt64, kind: Mapping.Kind) -> Bool {
+        let present = entry & Pagemap.present != 0
+        let swapped = entry & Pagemap.swapped != 0
+        switch kind {
+        case .anonymous, .sharedAnonymous:
+            return present || swapped
+        case .privateFile:
+            // Only pages copied on write differ from the file; those are anonymous.
+            return swapped || (present && entry & Pagemap.fileOrShared == 0)
+        case .sharedFile, .vdso, .kernelFixed, .unknown:
+            return false
+        }
+    }
+
+    static func protection(_ m: MapsEntry) -> UInt32 {
+        (m.readable ? 1 : 0) | (m.writable ? 2 : 0) | (m.executable ? 4 : 0)
+    }
+}

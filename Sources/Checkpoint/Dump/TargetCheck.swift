@@ -1,0 +1,62 @@
+import CheckpointImage
+import Glibc
+import LinuxKit
+
+/// Checks made before touching a target, each with BLCR's error code.
+enum TargetCheck {
+    static func verify(pid: pid_t, scope: CheckpointOptions.Scope) throws {
+        guard pid > 0 else { throw CheckpointError(EINVAL, "invalid PID \(pid)") }
+        guard let status = try? ProcStatus.read(pid: pid), let stat = try? ProcStat.read(pid: pid) else {
+            throw CheckpointError(ESRCH, "no process with PID \(pid)")
+        }
+        if pid == getpid() { throw CheckpointError(EDEADLK, "a process cannot checkpoint itself with ptrace") }
+        if stat.state == "Z" || stat.state == "X" { throw CheckpointError(ESRCH, "process \(pid) has already exited (zombie)") }
+        if let tracer = status.tracerPid, tracer != 0 {
+            throw CheckpointError(BLCRCode.ptraced, "process \(pid) is being ptraced by \(tracer)")
+        }
+        let others: [pid_t]
+        switch scope {
+        case .process: others = []
+        case .tree: others = children(of: pid)
+        case .group: others = members { $0.pgrp == pid }.filter { $0 != pid }
+        case .session: others = members { $0.session == pid }.filter { $0 != pid }
+        }
+        if !others.isEmpty {
+            let list = others.prefix(5).map(String.init).joined(separator: ", ")
+            throw CheckpointError(ENOTSUP, "process \(pid) has other processes in its scope (\(list)); process trees are not supported yet: use -p to checkpoint it alone")
+        }
+        if scope != .process, scope != .tree, stat.pgrp != pid && scope == .group || stat.session != pid && scope == .session {
+            throw CheckpointError(ESRCH, "process \(pid) does not lead a \(scope == .group ? "process group" : "session")")
+        }
+    }
+
+    static func children(of pid: pid_t) -> [pid_t] {
+        members { $0.ppid == pid }
+    }
+
+    static func members(where match: (ProcStat) -> Bool) -> [pid_t] {
+        guard let dir = opendir("/proc") else { return [] }
+        defer { closedir(dir) }
+        var out: [pid_t] = []
+        while let e = readdir(dir) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard let p = pid_t(name), let st = try? ProcStat.read(pid: p) else { continue }
+            if match(st) { out.append(p) }
+        }
+        return out.sorted()
+    }
+
+    static func explainFreezeFailure(pid: pid_t, _ e: SystemCallError) -> CheckpointError {
+        switch e.errno {
+        case .notPermitted:
+            var owner = ""
+            var st = stat()
+            if stat("/proc/\(pid)", &st) == 0 { owner = " (owned by uid \(st.st_uid))" }
+            return CheckpointError(EPERM, "not permitted to checkpoint process \(pid)\(owner): \(e)")
+        case .noSuchProcess:
+            return CheckpointError(ESRCH, "no process with PID \(pid)")
+        default:
+            return CheckpointError(e.errno.rawValue, "cannot freeze process \(pid): \(e)")
+        }
+    }
+}

@@ -1,0 +1,58 @@
+import CLinux
+import CheckpointImage
+import Glibc
+import LinuxKit
+
+/// A stopped thread we run system calls in, plus a scratch area in its address
+/// space for the calls' pointer arguments.
+final class RemoteSession {
+    let pid: pid_t
+    let injector: SyscallInjector
+    let memory: RemoteMemory
+    /// Start and size of scratch memory inside the target, or 0 if none yet.
+    var scratch: UInt64 = 0
+    var scratchSize: Int = 0
+
+    init(pid: pid_t, injector: SyscallInjector) {
+        self.pid = pid
+        self.injector = injector
+        self.memory = RemoteMemory(pid: pid)
+    }
+
+    @discardableResult
+    func call(_ name: @autoclosure () -> String, _ nr: Int, _ a: UInt64 = 0, _ b: UInt64 = 0, _ c: UInt64 = 0,
+              _ d: UInt64 = 0, _ e: UInt64 = 0, _ f: UInt64 = 0) throws -> UInt64 {
+        try injector.call(name(), nr, a, b, c, d, e, f)
+    }
+
+    func raw(_ nr: Int, _ a: UInt64 = 0, _ b: UInt64 = 0, _ c: UInt64 = 0, _ d: UInt64 = 0) throws -> Int64 {
+        try injector.raw(nr, a, b, c, d)
+    }
+
+    /// Copies bytes into scratch memory at `offset` and returns their remote address.
+    func put(_ bytes: [UInt8], at offset: Int = 0) throws -> UInt64 {
+        guard scratch != 0, offset + bytes.count <= scratchSize else {
+            throw CheckpointError(EINVAL, "internal: \(bytes.count) bytes do not fit the scratch area")
+        }
+        try memory.write(address: scratch + UInt64(offset), bytes: bytes)
+        return scratch + UInt64(offset)
+    }
+
+    func put<T>(value: T, at offset: Int = 0) throws -> UInt64 {
+        try put(withUnsafeBytes(of: value) { Array($0) }, at: offset)
+    }
+
+    /// A NUL-terminated path in scratch memory.
+    func putString(_ s: String, at offset: Int = 0) throws -> UInt64 {
+        try put(Array(s.utf8) + [0], at: offset)
+    }
+
+    func get<T>(_ type: T.Type, at offset: Int = 0) throws -> T {
+        try memory.read(T.self, at: scratch + UInt64(offset))
+    }
+}
+
+/// Bytes of a C struct value.
+func bytes<T>(of value: T) -> [UInt8] {
+    withUnsafeBytes(of: value) { Array($0) }
+}

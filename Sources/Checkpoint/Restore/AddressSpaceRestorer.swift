@@ -1,0 +1,178 @@
+import CLinux
+import CheckpointImage
+import Glibc
+import LinuxKit
+import Logging
+
+/// Replaces the stub's memory with the image's: a trampoline page free in both,
+/// everything else unmapped, the vDSO moved to the image's address, then every
+/// mapping recreated and filled.
+struct AddressSpaceRestorer {
+    let session: RemoteSession
+    let process: ProcessState
+    let log: Logger
+    static let scratchPages = 16
+
+    var trampoline: UInt64 = 0
+    var trampolineSize: UInt64 { UInt64(1 + Self.scratchPages) * 4096 }
+
+    /// Areas of the image that receive page data (writable until filled).
+    var fillable: [Mapping] { process.mappings.filter { [.anonymous, .privateFile, .sharedAnonymous].contains($0.kind) } }
+
+    /// Step 1: trampoline and scratch, at a place free in both address spaces.
+    mutating func installTrampoline(stubMaps: [MapsEntry]) throws {
+        let taken = (stubMaps.map { ($0.start, $0.end) } + process.mappings.map { ($0.start, $0.end) }).sorted { $0.0 < $1.0 }
+        guard let at = Self.freeGap(size: trampolineSize, taken: taken) else {
+            throw CheckpointError(ENOMEM, "no address free in both the image and the restorer for the trampoline")
+        }
+        let flags = UInt64(MAP_PRIVATE | MAP_ANONYMOUS) | UInt64(CL_MAP_FIXED_NOREPLACE)
+        let got = try session.call("mmap(trampoline)", NR.mmap, at, trampolineSize, UInt64(PROT_READ | PROT_WRITE), flags, UInt64.max, 0)
+        guard got == at else { throw CheckpointError(ENOMEM, "trampoline landed at 0x\(String(got, radix: 16)), not 0x\(String(at, radix: 16))") }
+        try session.memory.write(address: at, bytes: [0x0f, 0x05])  // syscall
+        try session.call("mprotect(trampoline)", NR.mprotect, at, 4096, UInt64(PROT_READ | PROT_EXEC))
+        session.injector.instruction = at
+        session.scratch = at + 4096
+        session.scratchSize = Self.scratchPages * 4096
+        trampoline = at
+    }
+
+    /// Lowest page-aligned gap of `size` bytes above 1 MiB between the taken ranges.
+    static func freeGap(size: UInt64, taken: [(UInt64, UInt64)], from lowest: UInt64 = 0x100000) -> UInt64? {
+        var candidate = lowest
+        for (s, e) in taken {
+            if e <= candidate { continue }
+            if s >= candidate + size { return candidate }
+            candidate = max(candidate, e)
+        }
+        return candidate + size <= 0x7fff_ffff_f000 ? candidate : nil
+    }
+
+    /// Step 2: drop the stub's own memory, keeping only the trampoline and the vDSO.
+    func clearStub(stubMaps: [MapsEntry]) throws {
+        if let conf = try? Ptrace.rseqConfiguration(session.pid), conf.rseq_abi_pointer != 0 {
+            // A registered rseq area that gets unmapped makes every later resume fault.
+            try session.call("rseq(unregister)", NR.rseq, conf.rseq_abi_pointer, UInt64(conf.rseq_abi_size),
+                             UInt64(CL_RSEQ_FLAG_UNREGISTER), UInt64(conf.signature))
+        }
+        for m in stubMaps where !m.isKernelSpecial {
+            try session.call("munmap(0x\(String(m.start, radix: 16)))", NR.munmap, m.start, m.length)
+        }
+    }
+
+    /// Step 3: move [vvar], [vvar_vclock] and [vdso] where the image had them.
+    /// glibc caches vDSO pointers, so they must land at the same addresses; a
+    /// kernel with a different vDSO cannot run the image and is refused.
+    func placeVDSO(stubMaps: [MapsEntry], imageKernel: String) throws {
+        let wanted = process.mappings.filter { $0.kind == .vdso }
+        let have = stubMaps.filter { $0.path == "[vdso]" || $0.path == "[vvar]" || $0.path == "[vvar_vclock]" }
+        if wanted.isEmpty {
+            for m in have { try session.call("munmap(\(m.path ?? ""))", NR.munmap, m.start, m.length) }
+            return
+        }
+        let layout = { (xs: [(String, UInt64)]) in xs.map { "\($0.0) \($0.1 / 4096)p" }.joined(separator: ", ") }
+        let imageLayout = layout(wanted.map { ($0.path ?? "?", $0.length) })
+        let stubLayout = layout(have.map { ($0.path ?? "?", $0.length) })
+        func refuse(_ why: String) -> CheckpointError {
+            CheckpointError(BLCRCode.badArch, "\(why): image vDSO [\(imageLayout)] from kernel \(imageKernel), this kernel [\(stubLayout)] (\(MachineInfo.kernelRelease)); restore on the kernel that wrote the image")
+        }
+        var moves: [(from: MapsEntry, to: Mapping)] = []
+        for w in wanted {
+            guard let h = have.first(where: { $0.path == w.path }), h.length == w.length else { throw refuse("vDSO layout differs") }
+            if w.path == "[vdso]" {
+                let current = CRC32C.checksum(try session.memory.read(address: h.start, count: Int(h.length)))
+                guard current == w.contentChecksum else { throw refuse("vDSO code differs") }
+            }
+            moves.append((h, w))
+        }
+        for h in have where !wanted.contains(where: { $0.path == h.path }) {
+            try session.call("munmap(\(h.path ?? ""))", NR.munmap, h.start, h.length)
+        }
+        guard moves.contains(where: { $0.from.start != $0.to.start }) else { return }
+        // Park them first where nothing is, so no move lands on an area not yet moved.
+        let total = moves.reduce(0) { $0 + $1.from.length }
+        let taken = (process.mappings.map { ($0.start, $0.end) } + have.map { ($0.start, $0.end) } + [(trampoline, trampoline + trampolineSize)]).sorted { $0.0 < $1.0 }
+        guard var park = Self.freeGap(size: total, taken: taken) else { throw CheckpointError(ENOMEM, "no room to move the vDSO") }
+        var parked: [(UInt64, Mapping)] = []
+        for mv in moves {
+            try session.call("mremap(\(mv.to.path ?? ""))", NR.mremap, mv.from.start, mv.from.length, mv.from.length,
+                             UInt64(CL_MREMAP_MAYMOVE | CL_MREMAP_FIXED), park)
+            parked.append((park, mv.to))
+            park += mv.from.length
+        }
+        for (at, to) in parked {
+            try session.call("mremap(\(to.path ?? ""))", NR.mremap, at, to.length, to.length, UInt64(CL_MREMAP_MAYMOVE | CL_MREMAP_FIXED), to.start)
+        }
+    }
+
+    /// Step 4: every mapping of the image at its address, writable while it is filled.
+    func createMappings() throws {
+        var openFiles: [String: UInt64] = [:]
+        defer { for fd in openFiles.values { _ = try? session.call("close", NR.close, fd) } }
+        for m in process.mappings {
+            let prot = UInt64(m.protection)
+            var flags = UInt64(MAP_FIXED) | UInt64(m.shared ? MAP_SHARED : MAP_PRIVATE)
+            if m.growsDown { flags |= UInt64(MAP_GROWSDOWN) }
+            switch m.kind {
+            case .anonymous, .sharedAnonymous:
+                try session.call("mmap(0x\(String(m.start, radix: 16)))", NR.mmap, m.start, m.length,
+                                 prot | UInt64(PROT_READ | PROT_WRITE), flags | UInt64(MAP_ANONYMOUS), UInt64.max, 0)
+            case .privateFile, .sharedFile:
+                guard let path = m.path else { throw CheckpointError(EINVAL, "file mapping at 0x\(String(m.start, radix: 16)) has no path") }
+                let writeShared = m.kind == .sharedFile && (m.protection & 2) != 0
+                let key = path + (writeShared ? "\u{0}rw" : "")
+                let fd: UInt64
+                if let f = openFiles[key] {
+                    fd = f
+                } else {
+                    let p = try session.putString(path)
+                    fd = try session.call("open(\(path))", NR.openat, UInt64(bitPattern: Int64(AT_FDCWD)), p,
+                                          UInt64(writeShared ? O_RDWR : O_RDONLY) | UInt64(O_CLOEXEC), 0)
+                    openFiles[key] = fd
+                }
+                let mprot = m.kind == .privateFile ? prot | UInt64(PROT_READ | PROT_WRITE) : prot
+                try session.call("mmap(\(path))", NR.mmap, m.start, m.length, mprot, flags, fd, m.offset)
+            case .vdso, .kernelFixed, .unknown:
+                continue
+            }
+            if let name = m.path, name.hasPrefix("[anon:"), name.hasSuffix("]") {
+                let label = String(name.dropFirst(6).dropLast())
+                let p = try session.putString(label)
+                // Best effort: the name is cosmetic, and kernels without CONFIG_ANON_VMA_NAME refuse it.
+                _ = try? session.injector.raw(NR.prctl, UInt64(PR_SET_VMA), UInt64(PR_SET_VMA_ANON_NAME), m.start, m.length, p)
+            }
+        }
+    }
+
+    /// Checks a page run lies wholly inside mappings that take page data.
+    func validate(_ run: PageRun) throws {
+        var at = run.address
+        let areas = fillable
+        while at < run.end {
+            guard let m = areas.first(where: { $0.start <= at && at < $0.end }) else {
+                throw CheckpointError(EINVAL, "image page data at 0x\(String(at, radix: 16)) lies outside every saved mapping")
+            }
+            at = m.end
+        }
+    }
+
+    /// Step 5: final protections, then the mm fields with PR_SET_MM_MAP.
+    func finishMappings() throws {
+        for m in process.mappings where [.anonymous, .privateFile, .sharedAnonymous].contains(m.kind) && (m.protection & 3) != 3 {
+            try session.call("mprotect(0x\(String(m.start, radix: 16)))", NR.mprotect, m.start, m.length, UInt64(m.protection))
+        }
+        let auxv = process.auxv + [0, 0]
+        guard auxv.count * 8 <= 1024 else { throw CheckpointError(EINVAL, "auxv of \(auxv.count / 2) entries is too long") }
+        let auxvBytes = auxv.flatMap { v in withUnsafeBytes(of: v.littleEndian) { Array($0) } }
+        let auxvAt = try session.put(auxvBytes, at: 8192)
+        let f = process.mm
+        var map = prctl_mm_map()
+        map.start_code = f.startCode; map.end_code = f.endCode; map.start_data = f.startData; map.end_data = f.endData
+        map.start_brk = f.startBrk; map.brk = f.brk; map.start_stack = f.startStack
+        map.arg_start = f.argStart; map.arg_end = f.argEnd; map.env_start = f.envStart; map.env_end = f.envEnd
+        map.auxv = UnsafeMutablePointer(bitPattern: UInt(auxvAt))
+        map.auxv_size = UInt32(auxvBytes.count)
+        map.exe_fd = UInt32.max
+        let at = try session.put(value: map, at: 4096)
+        try session.call("prctl(PR_SET_MM_MAP)", NR.prctl, UInt64(PR_SET_MM), UInt64(PR_SET_MM_MAP), at, UInt64(MemoryLayout<prctl_mm_map>.size))
+    }
+}

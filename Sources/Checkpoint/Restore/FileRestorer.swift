@@ -1,0 +1,65 @@
+import CheckpointImage
+import Glibc
+import LinuxKit
+import Logging
+
+/// Reinstalls the image's file descriptors in the stub at their numbers.
+/// The stub starts with the restorer's descriptors; 0, 1 and 2 are kept aside
+/// for descriptors that were the process's terminal or pipes to the outside.
+struct FileRestorer {
+    let session: RemoteSession
+    let process: ProcessState
+    let log: Logger
+
+    func restore() throws -> [String] {
+        var warnings: [String] = []
+        let highest = UInt64(process.files.map(\.fd).max() ?? 2)
+        // Nothing of the restorer's may leak into the restored process.
+        try session.call("close_range", NR.close_range, 3, UInt64(UInt32.max), 0)
+        var stdio: [Int32: UInt64] = [:]
+        for k: Int32 in 0...2 {
+            let r = try session.raw(NR.fcntl, UInt64(k), UInt64(F_DUPFD), highest + 1)
+            if r >= 0 { stdio[k] = UInt64(r) }
+            _ = try session.raw(NR.close, UInt64(k))
+        }
+        for f in process.files.sorted(by: { $0.fd < $1.fd }) {
+            let target = UInt64(f.fd)
+            let cloexec = f.closeOnExec ? UInt64(O_CLOEXEC) : 0
+            if f.sharesWith != f.fd, process.files.contains(where: { $0.fd == f.sharesWith }) {
+                try session.call("dup3(fd \(f.sharesWith) -> \(f.fd))", NR.dup3, UInt64(f.sharesWith), target, cloexec)
+                continue
+            }
+            switch f.kind {
+            case .inherited:
+                guard let from = stdio[f.inheritFrom] else {
+                    warnings.append("fd \(f.fd) was \(f.path); this restart has no fd \(f.inheritFrom) to give it, so it stays closed")
+                    continue
+                }
+                try session.call("dup3(stdio \(f.inheritFrom) -> \(f.fd))", NR.dup3, from, target, cloexec)
+            case .regular, .device:
+                let p = try session.putString(f.path)
+                var flags = UInt64(f.flags) & ~UInt64(O_CREAT | O_TRUNC | O_EXCL)
+                if f.kind == .device { flags |= UInt64(O_NOCTTY) }
+                let opened = try session.raw(NR.openat, UInt64(bitPattern: Int64(AT_FDCWD)), p, flags, 0)
+                guard opened >= 0 else {
+                    throw CheckpointError(Int32(-opened), "cannot reopen fd \(f.fd) (\(f.path)): \(String(cString: strerror(Int32(-opened))))")
+                }
+                if UInt64(opened) != target {
+                    try session.call("dup3(\(f.path))", NR.dup3, UInt64(opened), target, cloexec)
+                    try session.call("close", NR.close, UInt64(opened))
+                } else if f.closeOnExec {
+                    try session.call("fcntl(F_SETFD)", NR.fcntl, target, UInt64(F_SETFD), UInt64(FD_CLOEXEC))
+                }
+                if f.kind == .regular && f.offset > 0 {
+                    try session.call("lseek(\(f.path))", NR.lseek, target, UInt64(bitPattern: f.offset), UInt64(SEEK_SET))
+                }
+            case .unsupported, .unknown:
+                warnings.append("fd \(f.fd) (\(f.path)) was not saved and is closed")
+            }
+        }
+        for fd in stdio.values where !process.files.contains(where: { UInt64($0.fd) == fd }) {
+            _ = try session.raw(NR.close, fd)
+        }
+        return warnings
+    }
+}

@@ -1,0 +1,91 @@
+import CLinux
+import CheckpointImage
+import Glibc
+import LinuxKit
+import Logging
+
+/// Per-process and per-thread state set by injected system calls once the
+/// memory is back: cwd, umask, limits, signals, credentials, rseq.
+struct TaskRestorer {
+    let session: RemoteSession
+    let process: ProcessState
+    let thread: ThreadState
+    let log: Logger
+
+    func restoreEnvironment() throws -> [String] {
+        var warnings: [String] = []
+        try session.call("chdir(\(process.cwd))", NR.chdir, try session.putString(process.cwd))
+        if process.root != "/" {
+            if try session.raw(NR.chroot, try session.putString(process.root)) < 0 {
+                warnings.append("root directory \(process.root) not restored (chroot needs privilege)")
+            }
+        }
+        try session.call("umask", NR.umask, UInt64(process.umask))
+        for l in process.rlimits {
+            let at = try session.put(value: rlimit(rlim_cur: rlim_t(l.soft), rlim_max: rlim_t(l.hard)))
+            if try session.raw(NR.prlimit64, 0, UInt64(l.resource), at, 0) < 0 {
+                // Raising a hard limit needs CAP_SYS_RESOURCE: keep the current limit.
+                warnings.append("resource limit \(l.resource) could not be set to \(l.soft)/\(l.hard)")
+            }
+        }
+        _ = try session.raw(NR.personality, process.personality)
+        let name = Array(process.command.utf8.prefix(15)) + [0]
+        try session.call("prctl(PR_SET_NAME)", NR.prctl, UInt64(PR_SET_NAME), try session.put(name))
+        if process.parentDeathSignal != 0 {
+            try session.call("prctl(PR_SET_PDEATHSIG)", NR.prctl, UInt64(PR_SET_PDEATHSIG), process.parentDeathSignal)
+        }
+        return warnings
+    }
+
+    func restoreSignals(pid: pid_t) throws {
+        for a in process.signalActions where a.signal != SIGKILL && a.signal != SIGSTOP {
+            let act = cl_kernel_sigaction(handler: a.handler, flags: a.flags, restorer: a.restorer, mask: a.mask)
+            try session.call("rt_sigaction(\(a.signal))", NR.rt_sigaction, UInt64(a.signal), try session.put(value: act), 0, 8)
+        }
+        let alt = thread.altStack
+        let disabled = alt.flags & 2 != 0
+        let ss = cl_stack(ss_sp: disabled ? 0 : alt.base, ss_flags: disabled ? 2 : (alt.flags & ~1), pad: 0, ss_size: disabled ? 0 : alt.size)
+        try session.call("sigaltstack", NR.sigaltstack, try session.put(value: ss), 0)
+        // Every signal is blocked in the stub, so these stay pending until detach.
+        for info in thread.pendingSignals {
+            let signo = info.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
+            try session.call("rt_tgsigqueueinfo(\(signo))", NR.rt_tgsigqueueinfo, UInt64(pid), UInt64(pid), UInt64(signo), try session.put(info))
+        }
+        for info in process.sharedPending {
+            let signo = info.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
+            try session.call("rt_sigqueueinfo(\(signo))", NR.rt_sigqueueinfo, UInt64(pid), UInt64(signo), try session.put(info))
+        }
+    }
+
+    /// Credentials last: never more than the restorer holds (the kernel checks).
+    func restoreCredentials() throws {
+        let uids = process.uids, gids = process.gids
+        guard uids.count >= 3, gids.count >= 3 else { return }
+        if getegid() != gid_t(gids[1]) || getgid() != gid_t(gids[0]) {
+            let groups = process.groups.map { UInt32(truncatingIfNeeded: $0) }
+            let at = try session.put(groups.flatMap { v in withUnsafeBytes(of: v) { Array($0) } })
+            try session.call("setgroups", NR.setgroups, UInt64(groups.count), at)
+            try session.call("setresgid", NR.setresgid, gids[0], gids[1], gids[2])
+        }
+        if geteuid() != uid_t(uids[1]) || getuid() != uid_t(uids[0]) {
+            try session.call("setresuid", NR.setresuid, uids[0], uids[1], uids[2])
+        }
+        if process.dumpable <= 1 {
+            try session.call("prctl(PR_SET_DUMPABLE)", NR.prctl, UInt64(PR_SET_DUMPABLE), process.dumpable)
+        }
+    }
+
+    /// rseq registration and the clear_child_tid address, which also holds
+    /// glibc's cached TID: rewritten when the process got a new PID.
+    func restoreThreadLinks(newTID: pid_t) throws {
+        if let r = thread.rseq {
+            try session.call("rseq(register)", NR.rseq, r.address, UInt64(r.size), 0, UInt64(r.signature))
+        }
+        if thread.tidAddress != 0 {
+            try session.call("set_tid_address", NR.set_tid_address, thread.tidAddress)
+            if newTID != thread.tid {
+                try session.memory.write(address: thread.tidAddress, bytes: withUnsafeBytes(of: Int32(newTID)) { Array($0) })
+            }
+        }
+    }
+}

@@ -1,0 +1,81 @@
+/// One open file descriptor.
+public struct FileDescriptorState: Equatable, Sendable {
+    public enum Kind: UInt64, Sendable {
+        /// A regular file or directory, reopened by path at its offset.
+        case regular = 1
+        /// A character device reopened by path (/dev/null, zero, full, random, urandom, tty).
+        case device = 2
+        /// A terminal, pipe or socket shared with the outside world (stdio):
+        /// after restart it becomes the same descriptor of cr_restart.
+        case inherited = 3
+        /// Something this version cannot restore (sockets, pipes inside the
+        /// process): closed after restart, with a warning.
+        case unsupported = 4
+        case unknown = 0
+    }
+
+    public var fd: Int32
+    public var kind: Kind
+    /// Path, or for inherited ones a description (`pipe:[1234]`, `/dev/pts/3`).
+    public var path: String
+    /// Open flags as in fdinfo (O_ACCMODE, O_APPEND, O_NONBLOCK...), without O_CLOEXEC.
+    public var flags: UInt32
+    public var closeOnExec: Bool
+    public var offset: Int64
+    /// For inherited descriptors: which of cr_restart's 0/1/2 it becomes.
+    public var inheritFrom: Int32
+    /// Identity, so dup'ed descriptors are restored as one open file.
+    public var device: UInt64
+    public var inode: UInt64
+    /// Index of the first descriptor sharing this open file description (itself if none).
+    public var sharesWith: Int32
+    public var fileSize: UInt64
+
+    public init(fd: Int32, kind: Kind, path: String, flags: UInt32, closeOnExec: Bool, offset: Int64,
+                inheritFrom: Int32 = -1, device: UInt64 = 0, inode: UInt64 = 0, sharesWith: Int32 = -1, fileSize: UInt64 = 0) {
+        self.fd = fd; self.kind = kind; self.path = path; self.flags = flags; self.closeOnExec = closeOnExec
+        self.offset = offset; self.inheritFrom = inheritFrom; self.device = device; self.inode = inode
+        self.sharesWith = sharesWith < 0 ? fd : sharesWith; self.fileSize = fileSize
+    }
+
+    public var typeName: String {
+        switch kind {
+        case .regular: return "file"
+        case .device: return "device"
+        case .inherited: return "inherited"
+        case .unsupported: return "unsupported"
+        case .unknown: return "unknown"
+        }
+    }
+
+    enum Tag: UInt16 { case fd = 1, kind, path, flags, cloexec, offset, inherit, device, inode, shares, fileSize }
+
+    func encode(into e: inout RecordEncoder) {
+        e.i64(Tag.fd.rawValue, Int64(fd))
+        e.u64(Tag.kind.rawValue, kind.rawValue)
+        e.string(Tag.path.rawValue, path)
+        e.u64(Tag.flags.rawValue, UInt64(flags))
+        e.u64(Tag.cloexec.rawValue, closeOnExec ? 1 : 0)
+        e.i64(Tag.offset.rawValue, offset)
+        e.i64(Tag.inherit.rawValue, Int64(inheritFrom))
+        e.u64(Tag.device.rawValue, device)
+        e.u64(Tag.inode.rawValue, inode)
+        e.i64(Tag.shares.rawValue, Int64(sharesWith))
+        e.u64(Tag.fileSize.rawValue, fileSize)
+    }
+
+    init(decoding d: RecordDecoder) throws {
+        fd = try d.i32(Tag.fd.rawValue, "fd number")
+        guard fd >= 0 else { throw ImageError.malformed(what: "negative fd \(fd)", offset: d.base) }
+        kind = Kind(rawValue: try d.u64(Tag.kind.rawValue, "fd kind")) ?? .unknown
+        path = d.string(Tag.path.rawValue) ?? ""
+        flags = UInt32(truncatingIfNeeded: try d.u64(Tag.flags.rawValue, "fd flags"))
+        closeOnExec = try d.u64(Tag.cloexec.rawValue, default: 0) != 0
+        offset = Int64(bitPattern: try d.u64(Tag.offset.rawValue, default: 0))
+        inheritFrom = Int32(truncatingIfNeeded: Int64(bitPattern: try d.u64(Tag.inherit.rawValue, default: UInt64.max)))
+        device = try d.u64(Tag.device.rawValue, default: 0)
+        inode = try d.u64(Tag.inode.rawValue, default: 0)
+        sharesWith = Int32(truncatingIfNeeded: Int64(bitPattern: try d.u64(Tag.shares.rawValue, default: UInt64(fd))))
+        fileSize = try d.u64(Tag.fileSize.rawValue, default: 0)
+    }
+}

@@ -1,0 +1,238 @@
+import Glibc
+
+/// Reads an image front to back from a file descriptor (file or pipe),
+/// checking every header, length and checksum before handing anything out.
+/// Sizes from the file are bounded before they are allocated.
+public final class ImageReader {
+    public enum Section {
+        case inventory(Inventory)
+        case process(ProcessState)
+        /// Valid until the next call to `next()`.
+        case pages(PagesSection)
+        case index
+        case end
+    }
+
+    public struct PagesSection {
+        public var pid: Int32
+        public var runs: [PageRun]
+        /// The runs' pages back to back.
+        public var data: UnsafeRawBufferPointer
+    }
+
+    let fd: Int32
+    public private(set) var offset: UInt64 = 0
+    public let major: UInt16
+    public let minor: UInt16
+    public private(set) var finished = false
+    /// When false, page data is skipped (seeking when possible) and not checksummed.
+    public var loadPages = true
+    private var buffer: UnsafeMutableRawBufferPointer = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+
+    public init(fd: Int32) throws {
+        self.fd = fd
+        var h = [UInt8](repeating: 0, count: ImageFormat.fileHeaderSize)
+        let got = try Self.readFully(fd, &h, at: 0)
+        guard got >= 8, Array(h[0..<8]) == ImageFormat.magic else {
+            let shown = h[0..<min(got, 8)].map { (32...126).contains($0) ? String(UnicodeScalar($0)) : "." }.joined()
+            throw ImageError.notAnImage(found: got == 0 ? "empty file" : "'\(shown)'")
+        }
+        guard got == h.count else { throw ImageError.truncated(offset: UInt64(got), expected: "the file header") }
+        major = LE.get(UInt16.self, h, at: 8)
+        minor = LE.get(UInt16.self, h, at: 10)
+        guard major <= ImageFormat.major else {
+            throw ImageError.unsupportedVersion(image: "\(major).\(minor)", reader: ImageFormat.versionString)
+        }
+        guard CRC32C.checksum(Array(h[0..<60])) == LE.get(UInt32.self, h, at: 60) else {
+            throw ImageError.checksum(section: "file header", offset: 0)
+        }
+        let headerSize = Int(LE.get(UInt32.self, h, at: 12))
+        guard headerSize >= ImageFormat.fileHeaderSize, headerSize <= 4096 else {
+            throw ImageError.malformed(what: "file header size \(headerSize)", offset: 12)
+        }
+        offset = UInt64(ImageFormat.fileHeaderSize)
+        if headerSize > ImageFormat.fileHeaderSize {  // a newer minor's larger header: skip the rest
+            var rest = [UInt8](repeating: 0, count: headerSize - ImageFormat.fileHeaderSize)
+            try readExact(&rest, what: "the file header")
+        }
+    }
+
+    deinit { buffer.deallocate() }
+
+    public var version: String { "\(major).\(minor)" }
+
+    /// The next section, or nil after END.
+    public func next() throws -> Section? {
+        while !finished {
+            let start = offset
+            var hb = [UInt8](repeating: 0, count: ImageFormat.sectionHeaderSize)
+            try readExact(&hb, what: "a section header (the image is incomplete: no END section)")
+            let header = try SectionHeader(decoding: hb, at: start)
+            guard header.payloadLength <= ImageFormat.maxSectionPayload else {
+                throw ImageError.malformed(what: "section of \(header.payloadLength) bytes exceeds the \(ImageFormat.maxSectionPayload) limit", offset: start)
+            }
+            let length = Int(header.payloadLength)
+            guard let type = SectionType(rawValue: header.type) else {
+                guard SectionFlags(rawValue: header.flags).contains(.optional) else {
+                    throw ImageError.unknownRequiredSection(type: header.type, offset: start)
+                }
+                try skip(length + 4, what: "an optional section")
+                continue
+            }
+            if type == .pages && !loadPages {
+                return .pages(try pagesTableOnly(length: length, at: start))
+            }
+            let payload = try readPayload(length: length, section: type.name, at: start)
+            let base = start + UInt64(ImageFormat.sectionHeaderSize)
+            switch type {
+            case .inventory:
+                return .inventory(try Inventory(decoding: RecordDecoder(Array(payload)[...], name: "inventory", base: base)))
+            case .process:
+                return .process(try ProcessState(decoding: RecordDecoder(Array(payload)[...], name: "process", base: base)))
+            case .pages:
+                let (pid, runs, dataOffset) = try parsePagesTable(payload, base: base)
+                return .pages(PagesSection(pid: pid, runs: runs, data: UnsafeRawBufferPointer(rebasing: payload[dataOffset...])))
+            case .index:
+                return .index
+            case .end:
+                finished = true
+                return .end
+            }
+        }
+        return nil
+    }
+
+    /// Reads the payload and its trailing CRC into the reusable buffer and checks it.
+    private func readPayload(length: Int, section: String, at start: UInt64) throws -> UnsafeRawBufferPointer {
+        if buffer.count < length + 4 {
+            buffer.deallocate()
+            buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(length + 4, 1 << 20), alignment: 4096)
+        }
+        let view = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<(length + 4)])
+        try readExact(view, what: "the rest of a \(section) section")
+        let payload = UnsafeRawBufferPointer(rebasing: buffer[0..<length])
+        let stored = view.loadUnaligned(fromByteOffset: length, as: UInt32.self).littleEndian
+        guard CRC32C.checksum(payload) == stored else { throw ImageError.checksum(section: section, offset: start) }
+        return payload
+    }
+
+    private func parsePagesTable(_ payload: UnsafeRawBufferPointer, base: UInt64) throws -> (Int32, [PageRun], Int) {
+        guard payload.count >= 16 else { throw ImageError.malformed(what: "PAGES section shorter than its table header", offset: base) }
+        let pid = Int32(bitPattern: payload.loadUnaligned(fromByteOffset: 0, as: UInt32.self).littleEndian)
+        let count = Int(payload.loadUnaligned(fromByteOffset: 4, as: UInt32.self).littleEndian)
+        let dataOffset = payload.loadUnaligned(fromByteOffset: 8, as: UInt64.self).littleEndian
+        guard UInt64(count) <= (UInt64(payload.count) - 16) / 16, dataOffset >= UInt64(16 + count * 16),
+              dataOffset <= UInt64(payload.count) else {
+            throw ImageError.malformed(what: "PAGES table of \(count) runs does not fit its section", offset: base)
+        }
+        var runs: [PageRun] = []
+        var fileOffset = base + dataOffset
+        var total: UInt64 = 0
+        for i in 0..<count {
+            let address = payload.loadUnaligned(fromByteOffset: 16 + i * 16, as: UInt64.self).littleEndian
+            let pages = payload.loadUnaligned(fromByteOffset: 24 + i * 16, as: UInt64.self).littleEndian
+            guard address % 4096 == 0, pages > 0, pages <= (UInt64.max - address) / 4096 else {
+                throw ImageError.malformed(what: "bad page run 0x\(String(address, radix: 16)) x \(pages)", offset: base + UInt64(16 + i * 16))
+            }
+            runs.append(PageRun(pid: pid, address: address, pageCount: pages, fileOffset: fileOffset))
+            fileOffset += pages * 4096
+            total += pages * 4096
+        }
+        guard total == UInt64(payload.count) - dataOffset else {
+            throw ImageError.malformed(what: "PAGES table describes \(total) bytes, section holds \(UInt64(payload.count) - dataOffset)", offset: base)
+        }
+        return (pid, runs, Int(dataOffset))
+    }
+
+    /// Without page loading: read the run table, then seek (or read) past the data.
+    private func pagesTableOnly(length: Int, at start: UInt64) throws -> PagesSection {
+        let base = start + UInt64(ImageFormat.sectionHeaderSize)
+        var head = [UInt8](repeating: 0, count: min(16, length))
+        try readExact(&head, what: "a PAGES table")
+        guard head.count == 16 else { throw ImageError.malformed(what: "PAGES section shorter than its table header", offset: base) }
+        let count = Int(LE.get(UInt32.self, head, at: 4))
+        guard count <= (length - 16) / 16 else { throw ImageError.malformed(what: "PAGES table of \(count) runs does not fit", offset: base) }
+        var table = [UInt8](repeating: 0, count: count * 16)
+        try readExact(&table, what: "a PAGES table")
+        let tableBytes = head + table
+        try skip(length - tableBytes.count + 4, what: "page data")
+        let (pid, runs, _) = try tableBytes.withUnsafeBytes { raw -> (Int32, [PageRun], Int) in
+            try parsePagesTableShape(raw, declaredLength: length, base: base)
+        }
+        return PagesSection(pid: pid, runs: runs, data: UnsafeRawBufferPointer(start: nil, count: 0))
+    }
+
+    /// Like parsePagesTable but for a table read without its data.
+    private func parsePagesTableShape(_ table: UnsafeRawBufferPointer, declaredLength: Int, base: UInt64) throws -> (Int32, [PageRun], Int) {
+        let pid = Int32(bitPattern: table.loadUnaligned(fromByteOffset: 0, as: UInt32.self).littleEndian)
+        let count = Int(table.loadUnaligned(fromByteOffset: 4, as: UInt32.self).littleEndian)
+        let dataOffset = table.loadUnaligned(fromByteOffset: 8, as: UInt64.self).littleEndian
+        guard dataOffset >= UInt64(16 + count * 16), dataOffset <= UInt64(declaredLength) else {
+            throw ImageError.malformed(what: "PAGES data offset \(dataOffset) out of range", offset: base)
+        }
+        var runs: [PageRun] = []
+        var fileOffset = base + dataOffset
+        for i in 0..<count {
+            let address = table.loadUnaligned(fromByteOffset: 16 + i * 16, as: UInt64.self).littleEndian
+            let pages = table.loadUnaligned(fromByteOffset: 24 + i * 16, as: UInt64.self).littleEndian
+            guard address % 4096 == 0, pages > 0, pages <= UInt64(declaredLength) / 4096 else {
+                throw ImageError.malformed(what: "bad page run 0x\(String(address, radix: 16)) x \(pages)", offset: base + UInt64(16 + i * 16))
+            }
+            runs.append(PageRun(pid: pid, address: address, pageCount: pages, fileOffset: fileOffset))
+            fileOffset += pages * 4096
+        }
+        return (pid, runs, Int(dataOffset))
+    }
+
+    private func skip(_ count: Int, what: String) throws {
+        if lseek(fd, off_t(count), SEEK_CUR) >= 0 {
+            offset += UInt64(count)
+            var st = stat()
+            if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, UInt64(st.st_size) < offset {
+                throw ImageError.truncated(offset: UInt64(st.st_size), expected: what)
+            }
+            return
+        }
+        var left = count
+        var scratch = [UInt8](repeating: 0, count: min(count, 1 << 20))
+        while left > 0 {
+            let n = min(left, scratch.count)
+            try scratch.withUnsafeMutableBytes { try readExact(UnsafeMutableRawBufferPointer(rebasing: $0[0..<n]), what: what) }
+            left -= n
+        }
+    }
+
+    private func readExact(_ bytes: inout [UInt8], what: String) throws {
+        try bytes.withUnsafeMutableBytes { try readExact($0, what: what) }
+    }
+
+    private func readExact(_ buffer: UnsafeMutableRawBufferPointer, what: String) throws {
+        var done = 0
+        while done < buffer.count {
+            let n = Glibc.read(fd, buffer.baseAddress! + done, buffer.count - done)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw ImageError.io("read image at byte \(offset + UInt64(done)): \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { throw ImageError.truncated(offset: offset + UInt64(done), expected: what) }
+            done += n
+        }
+        offset += UInt64(done)
+    }
+
+    static func readFully(_ fd: Int32, _ bytes: inout [UInt8], at: Int) throws -> Int {
+        try bytes.withUnsafeMutableBytes { raw -> Int in
+            var done = 0
+            while done < raw.count {
+                let n = Glibc.read(fd, raw.baseAddress! + done, raw.count - done)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw ImageError.io("read image header: \(String(cString: strerror(errno)))")
+                }
+                if n == 0 { break }
+                done += n
+            }
+            return done
+        }
+    }
+}

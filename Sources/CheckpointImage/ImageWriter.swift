@@ -1,0 +1,120 @@
+import Glibc
+
+/// Streams an image to a file descriptor (a file or a pipe): header, sections
+/// as they come, then the INDEX and END sections. Page data is written straight
+/// from the caller's buffer, landing at 4 KiB-aligned offsets.
+public final class ImageWriter {
+    let fd: Int32
+    public private(set) var offset: UInt64 = 0
+    var sections: [(type: UInt32, offset: UInt64, length: UInt64)] = []
+    public private(set) var pageRuns: [PageRun] = []
+    public private(set) var pageBytes: UInt64 = 0
+
+    public init(fd: Int32) throws {
+        self.fd = fd
+        var h = ImageFormat.magic
+        LE.put(ImageFormat.major, into: &h)
+        LE.put(ImageFormat.minor, into: &h)
+        LE.put(UInt32(ImageFormat.fileHeaderSize), into: &h)
+        h += [UInt8](repeating: 0, count: ImageFormat.fileHeaderSize - 4 - h.count)
+        LE.put(CRC32C.checksum(h), into: &h)
+        try emit([h])
+    }
+
+    public func write(_ inventory: Inventory) throws {
+        try writeSection(.inventory, inventory.encode())
+    }
+
+    public func write(_ process: ProcessState) throws {
+        try writeSection(.process, process.encode())
+    }
+
+    /// One PAGES section: a table of runs, zero padding, then the pages.
+    /// `data` holds the runs' pages back to back.
+    public func writePages(pid: Int32, runs: [(address: UInt64, pages: UInt64)], data: UnsafeRawBufferPointer) throws {
+        let totalPages = runs.reduce(0) { $0 + $1.pages }
+        guard totalPages * 4096 == UInt64(data.count) else {
+            throw ImageError.io("internal: page runs describe \(totalPages) pages but \(data.count) bytes were given")
+        }
+        let payloadStart = offset + UInt64(ImageFormat.sectionHeaderSize)
+        var table: [UInt8] = []
+        LE.put(UInt32(bitPattern: pid), into: &table)
+        LE.put(UInt32(runs.count), into: &table)
+        let tableSize = UInt64(16 + runs.count * 16)
+        let unaligned = payloadStart + tableSize
+        let pad = (ImageFormat.pageAlignment - unaligned % ImageFormat.pageAlignment) % ImageFormat.pageAlignment
+        let dataOffset = tableSize + pad
+        LE.put(dataOffset, into: &table)
+        var fileOffset = payloadStart + dataOffset
+        for r in runs {
+            LE.put(r.address, into: &table)
+            LE.put(r.pages, into: &table)
+            pageRuns.append(PageRun(pid: pid, address: r.address, pageCount: r.pages, fileOffset: fileOffset))
+            fileOffset += r.pages * 4096
+        }
+        table += [UInt8](repeating: 0, count: Int(pad))
+        var crc = CRC32C()
+        crc.update(table)
+        crc.update(data)
+        let header = SectionHeader(type: SectionType.pages.rawValue, flags: 0, payloadLength: UInt64(table.count + data.count))
+        sections.append((SectionType.pages.rawValue, offset, UInt64(table.count + data.count)))
+        var trailer: [UInt8] = []
+        LE.put(crc.value, into: &trailer)
+        try emit([header.encode() + table], data: data, trailer: trailer)
+        pageBytes += UInt64(data.count)
+    }
+
+    /// Writes the INDEX and END sections. The image is complete only after this.
+    public func finish() throws {
+        let indexOffset = offset
+        var payload: [UInt8] = []
+        LE.put(UInt32(sections.count), into: &payload)
+        LE.put(UInt32(pageRuns.count), into: &payload)
+        for s in sections {
+            LE.put(s.type, into: &payload)
+            LE.put(UInt32(0), into: &payload)
+            LE.put(s.offset, into: &payload)
+            LE.put(s.length, into: &payload)
+        }
+        for r in pageRuns {
+            LE.put(UInt32(bitPattern: r.pid), into: &payload)
+            LE.put(UInt32(0), into: &payload)
+            LE.put(r.address, into: &payload)
+            LE.put(r.pageCount, into: &payload)
+            LE.put(r.fileOffset, into: &payload)
+        }
+        try writeSection(.index, payload)
+        var end: [UInt8] = []
+        LE.put(indexOffset, into: &end)
+        LE.put(UInt64(sections.count), into: &end)
+        try writeSection(.end, end)
+    }
+
+    func writeSection(_ type: SectionType, _ payload: [UInt8], flags: SectionFlags = []) throws {
+        let header = SectionHeader(type: type.rawValue, flags: flags.rawValue, payloadLength: UInt64(payload.count))
+        sections.append((type.rawValue, offset, UInt64(payload.count)))
+        var trailer: [UInt8] = []
+        LE.put(CRC32C.checksum(payload), into: &trailer)
+        try emit([header.encode() + payload + trailer])
+    }
+
+    /// writev of the pieces, continued after short writes.
+    func emit(_ pieces: [[UInt8]], data: UnsafeRawBufferPointer? = nil, trailer: [UInt8] = []) throws {
+        for p in pieces { try p.withUnsafeBytes { try writeAll($0) } }
+        if let d = data { try writeAll(d) }
+        if !trailer.isEmpty { try trailer.withUnsafeBytes { try writeAll($0) } }
+    }
+
+    func writeAll(_ buffer: UnsafeRawBufferPointer) throws {
+        var done = 0
+        while done < buffer.count {
+            let n = Glibc.write(fd, buffer.baseAddress! + done, buffer.count - done)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw ImageError.io("write to image at byte \(offset): \(String(cString: strerror(errno)))")
+            }
+            done += n
+            offset += UInt64(n)
+        }
+    }
+}

@@ -1,0 +1,54 @@
+/// The INVENTORY section: who wrote the image, where, and what it holds.
+public struct Inventory: Equatable, Sendable {
+    public var producer: String
+    public var kernelRelease: String
+    public var machine: String
+    public var hostname: String
+    /// Seconds since 1970.
+    public var createdAt: UInt64
+    /// Size of the xsave area on the writing CPU, and its XCR0 feature mask.
+    public var xsaveSize: UInt64
+    public var xfeatures: UInt64
+    public var pageSize: UInt64
+    /// BLCR scope (0 process, 1 group, 2 session, 3 tree) and the ID given.
+    public var scope: UInt32
+    public var target: Int32
+
+    public init(producer: String, kernelRelease: String, machine: String, hostname: String, createdAt: UInt64,
+                xsaveSize: UInt64, xfeatures: UInt64, pageSize: UInt64 = 4096, scope: UInt32, target: Int32) {
+        self.producer = producer; self.kernelRelease = kernelRelease; self.machine = machine
+        self.hostname = hostname; self.createdAt = createdAt; self.xsaveSize = xsaveSize
+        self.xfeatures = xfeatures; self.pageSize = pageSize; self.scope = scope; self.target = target
+    }
+
+    enum Tag: UInt16 { case producer = 1, kernel, machine, hostname, created, xsaveSize, xfeatures, pageSize, scope, target }
+
+    public func encode() -> [UInt8] {
+        var e = RecordEncoder()
+        e.string(Tag.producer.rawValue, producer)
+        e.string(Tag.kernel.rawValue, kernelRelease)
+        e.string(Tag.machine.rawValue, machine)
+        e.string(Tag.hostname.rawValue, hostname)
+        e.u64(Tag.created.rawValue, createdAt)
+        e.u64(Tag.xsaveSize.rawValue, xsaveSize)
+        e.u64(Tag.xfeatures.rawValue, xfeatures)
+        e.u64(Tag.pageSize.rawValue, pageSize)
+        e.u64(Tag.scope.rawValue, UInt64(scope))
+        e.i64(Tag.target.rawValue, Int64(target))
+        return e.bytes
+    }
+
+    public init(decoding d: RecordDecoder) throws {
+        producer = d.string(Tag.producer.rawValue) ?? "unknown"
+        kernelRelease = d.string(Tag.kernel.rawValue) ?? "unknown"
+        machine = d.string(Tag.machine.rawValue) ?? "unknown"
+        hostname = d.string(Tag.hostname.rawValue) ?? ""
+        createdAt = try d.u64(Tag.created.rawValue, default: 0)
+        xsaveSize = try d.u64(Tag.xsaveSize.rawValue, "xsave size")
+        xfeatures = try d.u64(Tag.xfeatures.rawValue, default: 0)
+        pageSize = try d.u64(Tag.pageSize.rawValue, "page size")
+        guard pageSize == 4096 else { throw ImageError.malformed(what: "page size \(pageSize) (only 4096 is supported)", offset: d.base) }
+        scope = UInt32(truncatingIfNeeded: try d.u64(Tag.scope.rawValue, default: 0))
+        target = Int32(truncatingIfNeeded: try d.i64(Tag.target.rawValue, "target"))
+    }
+}

@@ -1,0 +1,50 @@
+import Glibc
+
+/// An image's metadata and page index, read whole (page data left on disk).
+public struct LoadedImage {
+    public var version: String
+    public var inventory: Inventory
+    public var processes: [ProcessState]
+    public var pageRuns: [PageRun]
+
+    /// Reads every section; with `verify`, page data is read and checksummed too.
+    public static func load(fd: Int32, verify: Bool = false) throws -> LoadedImage {
+        let reader = try ImageReader(fd: fd)
+        reader.loadPages = verify
+        var inventory: Inventory?
+        var processes: [ProcessState] = []
+        var runs: [PageRun] = []
+        while let section = try reader.next() {
+            switch section {
+            case .inventory(let inv): inventory = inv
+            case .process(let p): processes.append(p)
+            case .pages(let p): runs += p.runs
+            case .index, .end: break
+            }
+        }
+        guard let inv = inventory else { throw ImageError.malformed(what: "no INVENTORY section", offset: UInt64(ImageFormat.fileHeaderSize)) }
+        return LoadedImage(version: reader.version, inventory: inv, processes: processes, pageRuns: runs)
+    }
+
+    public static func load(path: String, verify: Bool = false) throws -> LoadedImage {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw ImageError.io("\(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        do {
+            return try load(fd: fd, verify: verify)
+        } catch let e as ImageError {
+            throw ImageError.io("\(path): \(e.description)")
+        }
+    }
+
+    public func savedBytes(pid: Int32) -> UInt64 {
+        pageRuns.filter { $0.pid == pid }.reduce(0) { $0 + $1.byteCount }
+    }
+
+    public func savedPages(pid: Int32, in mapping: Mapping) -> UInt64 {
+        pageRuns.filter { $0.pid == pid }.reduce(0) { acc, r in
+            let lo = max(r.address, mapping.start), hi = min(r.end, mapping.end)
+            return acc + (hi > lo ? (hi - lo) / 4096 : 0)
+        }
+    }
+}

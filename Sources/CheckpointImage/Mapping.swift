@@ -1,0 +1,89 @@
+/// One virtual memory area of a process.
+public struct Mapping: Equatable, Sendable {
+    public enum Kind: UInt64, Sendable {
+        /// Private anonymous memory (including [heap], [stack], [anon:name]).
+        case anonymous = 1
+        /// A file mapped MAP_PRIVATE: restored from the file, plus saved changed pages.
+        case privateFile = 2
+        /// A file mapped MAP_SHARED: restored by reference to the file.
+        case sharedFile = 3
+        /// MAP_SHARED|MAP_ANONYMOUS memory: contents saved.
+        case sharedAnonymous = 4
+        /// [vdso], [vvar], [vvar_vclock]: moved from the restoring kernel, never written.
+        case vdso = 5
+        /// [vsyscall] and other fixed kernel areas: nothing to restore.
+        case kernelFixed = 6
+        case unknown = 0
+    }
+
+    public var start: UInt64
+    public var end: UInt64
+    /// PROT_READ=1, PROT_WRITE=2, PROT_EXEC=4.
+    public var protection: UInt32
+    public var shared: Bool
+    /// VM_GROWSDOWN (the stack).
+    public var growsDown: Bool
+    public var kind: Kind
+    /// Path for files, pseudo-name (`[heap]`, `[stack]`, `[anon:x]`, `[vdso]`) otherwise; nil if none.
+    public var path: String?
+    public var offset: UInt64
+    public var device: UInt64
+    public var inode: UInt64
+    /// For file mappings: file size and mtime at dump time, to notice a changed file at restore.
+    public var fileSize: UInt64
+    public var fileMtimeNanos: UInt64
+    /// For [vdso]: CRC32C of its bytes, to refuse an incompatible kernel.
+    public var contentChecksum: UInt32
+
+    public init(start: UInt64, end: UInt64, protection: UInt32, shared: Bool, growsDown: Bool, kind: Kind,
+                path: String?, offset: UInt64, device: UInt64, inode: UInt64,
+                fileSize: UInt64 = 0, fileMtimeNanos: UInt64 = 0, contentChecksum: UInt32 = 0) {
+        self.start = start; self.end = end; self.protection = protection; self.shared = shared
+        self.growsDown = growsDown; self.kind = kind; self.path = path; self.offset = offset
+        self.device = device; self.inode = inode; self.fileSize = fileSize
+        self.fileMtimeNanos = fileMtimeNanos; self.contentChecksum = contentChecksum
+    }
+
+    public var length: UInt64 { end - start }
+    public var protectionString: String {
+        ((protection & 1) != 0 ? "r" : "-") + ((protection & 2) != 0 ? "w" : "-") +
+            ((protection & 4) != 0 ? "x" : "-") + (shared ? "s" : "p")
+    }
+
+    enum Tag: UInt16 { case start = 1, end, protection, shared, growsDown, kind, path, offset, device, inode, fileSize, mtime, checksum }
+
+    func encode(into e: inout RecordEncoder) {
+        e.u64(Tag.start.rawValue, start)
+        e.u64(Tag.end.rawValue, end)
+        e.u64(Tag.protection.rawValue, UInt64(protection))
+        e.u64(Tag.shared.rawValue, shared ? 1 : 0)
+        e.u64(Tag.growsDown.rawValue, growsDown ? 1 : 0)
+        e.u64(Tag.kind.rawValue, kind.rawValue)
+        if let p = path { e.string(Tag.path.rawValue, p) }
+        e.u64(Tag.offset.rawValue, offset)
+        e.u64(Tag.device.rawValue, device)
+        e.u64(Tag.inode.rawValue, inode)
+        e.u64(Tag.fileSize.rawValue, fileSize)
+        e.u64(Tag.mtime.rawValue, fileMtimeNanos)
+        e.u64(Tag.checksum.rawValue, UInt64(contentChecksum))
+    }
+
+    init(decoding d: RecordDecoder) throws {
+        start = try d.u64(Tag.start.rawValue, "mapping start")
+        end = try d.u64(Tag.end.rawValue, "mapping end")
+        guard start < end, start % 4096 == 0, end % 4096 == 0 else {
+            throw ImageError.malformed(what: "mapping 0x\(String(start, radix: 16))-0x\(String(end, radix: 16)) is empty or not page aligned", offset: d.base)
+        }
+        protection = UInt32(truncatingIfNeeded: try d.u64(Tag.protection.rawValue, "protection")) & 7
+        shared = try d.u64(Tag.shared.rawValue, default: 0) != 0
+        growsDown = try d.u64(Tag.growsDown.rawValue, default: 0) != 0
+        kind = Kind(rawValue: try d.u64(Tag.kind.rawValue, "mapping kind")) ?? .unknown
+        path = d.string(Tag.path.rawValue)
+        offset = try d.u64(Tag.offset.rawValue, default: 0)
+        device = try d.u64(Tag.device.rawValue, default: 0)
+        inode = try d.u64(Tag.inode.rawValue, default: 0)
+        fileSize = try d.u64(Tag.fileSize.rawValue, default: 0)
+        fileMtimeNanos = try d.u64(Tag.mtime.rawValue, default: 0)
+        contentChecksum = UInt32(truncatingIfNeeded: try d.u64(Tag.checksum.rawValue, default: 0))
+    }
+}

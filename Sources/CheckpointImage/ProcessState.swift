@@ -1,0 +1,164 @@
+/// Everything about one process except its page contents.
+public struct ProcessState: Equatable, Sendable {
+    public var pid: Int32
+    public var ppid: Int32
+    public var pgid: Int32
+    public var sid: Int32
+    public var command: String
+    public var executable: String
+    /// Real, effective, saved, fs user and group IDs; supplementary groups.
+    public var uids: [UInt64]
+    public var gids: [UInt64]
+    public var groups: [UInt64]
+    public var umask: UInt32
+    public var cwd: String
+    public var root: String
+    public var personality: UInt64
+    public var rlimits: [ResourceLimit]
+    public var mm: MemoryLayoutFields
+    /// /proc/PID/auxv as (type, value) pairs flattened.
+    public var auxv: [UInt64]
+    /// Signals 1...64 (SIGKILL and SIGSTOP included for completeness).
+    public var signalActions: [SignalAction]
+    /// Process-wide pending signals, 128-byte siginfos.
+    public var sharedPending: [[UInt8]]
+    public var threads: [ThreadState]
+    public var mappings: [Mapping]
+    public var files: [FileDescriptorState]
+    public var dumpable: UInt64
+    public var parentDeathSignal: UInt64
+
+    public struct ResourceLimit: Equatable, Sendable {
+        public var resource: UInt32, soft: UInt64, hard: UInt64
+        public init(resource: UInt32, soft: UInt64, hard: UInt64) { self.resource = resource; self.soft = soft; self.hard = hard }
+    }
+
+    /// The mm fields that PR_SET_MM_MAP restores.
+    public struct MemoryLayoutFields: Equatable, Sendable {
+        public var startCode: UInt64 = 0, endCode: UInt64 = 0, startData: UInt64 = 0, endData: UInt64 = 0
+        public var startBrk: UInt64 = 0, brk: UInt64 = 0, startStack: UInt64 = 0
+        public var argStart: UInt64 = 0, argEnd: UInt64 = 0, envStart: UInt64 = 0, envEnd: UInt64 = 0
+        public init() {}
+        var values: [UInt64] { [startCode, endCode, startData, endData, startBrk, brk, startStack, argStart, argEnd, envStart, envEnd] }
+        init(values v: [UInt64]) {
+            (startCode, endCode, startData, endData) = (v[0], v[1], v[2], v[3])
+            (startBrk, brk, startStack) = (v[4], v[5], v[6])
+            (argStart, argEnd, envStart, envEnd) = (v[7], v[8], v[9], v[10])
+        }
+    }
+
+    /// The kernel's sigaction for one signal.
+    public struct SignalAction: Equatable, Sendable {
+        public var signal: Int32, handler: UInt64, flags: UInt64, restorer: UInt64, mask: UInt64
+        public init(signal: Int32, handler: UInt64, flags: UInt64, restorer: UInt64, mask: UInt64) {
+            self.signal = signal; self.handler = handler; self.flags = flags; self.restorer = restorer; self.mask = mask
+        }
+    }
+
+    public init(pid: Int32, ppid: Int32, pgid: Int32, sid: Int32, command: String, executable: String,
+                uids: [UInt64], gids: [UInt64], groups: [UInt64], umask: UInt32, cwd: String, root: String,
+                personality: UInt64, rlimits: [ResourceLimit], mm: MemoryLayoutFields, auxv: [UInt64],
+                signalActions: [SignalAction], sharedPending: [[UInt8]], threads: [ThreadState],
+                mappings: [Mapping], files: [FileDescriptorState], dumpable: UInt64, parentDeathSignal: UInt64) {
+        self.pid = pid; self.ppid = ppid; self.pgid = pgid; self.sid = sid; self.command = command
+        self.executable = executable; self.uids = uids; self.gids = gids; self.groups = groups
+        self.umask = umask; self.cwd = cwd; self.root = root; self.personality = personality
+        self.rlimits = rlimits; self.mm = mm; self.auxv = auxv; self.signalActions = signalActions
+        self.sharedPending = sharedPending; self.threads = threads; self.mappings = mappings
+        self.files = files; self.dumpable = dumpable; self.parentDeathSignal = parentDeathSignal
+    }
+
+    enum Tag: UInt16 {
+        case pid = 1, ppid, pgid, sid, command, executable, uids, gids, groups, umask, cwd, root, personality
+        case rlimit, mm, auxv, sigaction, sharedPending, thread, mapping, file, dumpable, pdeathsig
+    }
+    enum SubTag: UInt16 { case a = 1, b, c, d, e }
+
+    public func encode() -> [UInt8] {
+        var e = RecordEncoder()
+        e.i64(Tag.pid.rawValue, Int64(pid))
+        e.i64(Tag.ppid.rawValue, Int64(ppid))
+        e.i64(Tag.pgid.rawValue, Int64(pgid))
+        e.i64(Tag.sid.rawValue, Int64(sid))
+        e.string(Tag.command.rawValue, command)
+        e.string(Tag.executable.rawValue, executable)
+        e.u64s(Tag.uids.rawValue, uids)
+        e.u64s(Tag.gids.rawValue, gids)
+        e.u64s(Tag.groups.rawValue, groups)
+        e.u64(Tag.umask.rawValue, UInt64(umask))
+        e.string(Tag.cwd.rawValue, cwd)
+        e.string(Tag.root.rawValue, root)
+        e.u64(Tag.personality.rawValue, personality)
+        for r in rlimits { e.u64s(Tag.rlimit.rawValue, [UInt64(r.resource), r.soft, r.hard]) }
+        e.u64s(Tag.mm.rawValue, mm.values)
+        e.u64s(Tag.auxv.rawValue, auxv)
+        for a in signalActions {
+            e.u64s(Tag.sigaction.rawValue, [UInt64(a.signal), a.handler, a.flags, a.restorer, a.mask])
+        }
+        for p in sharedPending { e.raw(Tag.sharedPending.rawValue, p) }
+        for t in threads { e.record(Tag.thread.rawValue) { t.encode(into: &$0) } }
+        for m in mappings { e.record(Tag.mapping.rawValue) { m.encode(into: &$0) } }
+        for f in files { e.record(Tag.file.rawValue) { f.encode(into: &$0) } }
+        e.u64(Tag.dumpable.rawValue, dumpable)
+        e.u64(Tag.pdeathsig.rawValue, parentDeathSignal)
+        return e.bytes
+    }
+
+    public init(decoding d: RecordDecoder) throws {
+        pid = try d.i32(Tag.pid.rawValue, "pid")
+        ppid = try d.i32(Tag.ppid.rawValue, "ppid")
+        pgid = try d.i32(Tag.pgid.rawValue, "pgid")
+        sid = try d.i32(Tag.sid.rawValue, "sid")
+        command = d.string(Tag.command.rawValue) ?? ""
+        executable = d.string(Tag.executable.rawValue) ?? ""
+        uids = try d.u64s(Tag.uids.rawValue)
+        gids = try d.u64s(Tag.gids.rawValue)
+        groups = try d.u64s(Tag.groups.rawValue)
+        umask = UInt32(truncatingIfNeeded: try d.u64(Tag.umask.rawValue, "umask")) & 0o777
+        cwd = d.string(Tag.cwd.rawValue) ?? "/"
+        root = d.string(Tag.root.rawValue) ?? "/"
+        personality = try d.u64(Tag.personality.rawValue, default: 0)
+        rlimits = []
+        for f in d.fields where f.tag == Tag.rlimit.rawValue {
+            let v = try RecordDecoder.u64List(d, f.range, count: 3, what: "rlimit")
+            rlimits.append(ResourceLimit(resource: UInt32(truncatingIfNeeded: v[0]), soft: v[1], hard: v[2]))
+        }
+        let mmValues = try d.u64s(Tag.mm.rawValue)
+        guard mmValues.count >= 11 else { throw ImageError.malformed(what: "process \(pid): mm fields missing", offset: d.base) }
+        mm = MemoryLayoutFields(values: mmValues)
+        auxv = try d.u64s(Tag.auxv.rawValue)
+        guard auxv.count % 2 == 0 else { throw ImageError.malformed(what: "process \(pid): odd auxv", offset: d.base) }
+        signalActions = []
+        for f in d.fields where f.tag == Tag.sigaction.rawValue {
+            let v = try RecordDecoder.u64List(d, f.range, count: 5, what: "sigaction")
+            guard (1...64).contains(v[0]) else { throw ImageError.malformed(what: "sigaction for signal \(v[0])", offset: d.offset(of: f.range)) }
+            signalActions.append(SignalAction(signal: Int32(v[0]), handler: v[1], flags: v[2], restorer: v[3], mask: v[4]))
+        }
+        sharedPending = d.fields.filter { $0.tag == Tag.sharedPending.rawValue }.map { Array(d.bytes[$0.range]) }
+        guard sharedPending.allSatisfy({ $0.count == 128 }) else {
+            throw ImageError.malformed(what: "process \(pid): a pending siginfo is not 128 bytes", offset: d.base)
+        }
+        threads = try d.records(Tag.thread.rawValue, name: "thread").map { try ThreadState(decoding: $0) }
+        guard !threads.isEmpty else { throw ImageError.malformed(what: "process \(pid) has no threads", offset: d.base) }
+        mappings = try d.records(Tag.mapping.rawValue, name: "mapping").map { try Mapping(decoding: $0) }
+        for (a, b) in zip(mappings, mappings.dropFirst()) where b.start < a.end {
+            throw ImageError.malformed(what: "process \(pid): mappings overlap or are unsorted at 0x\(String(b.start, radix: 16))", offset: d.base)
+        }
+        files = try d.records(Tag.file.rawValue, name: "fd").map { try FileDescriptorState(decoding: $0) }
+        dumpable = try d.u64(Tag.dumpable.rawValue, default: 1)
+        parentDeathSignal = try d.u64(Tag.pdeathsig.rawValue, default: 0)
+    }
+}
+
+extension RecordDecoder {
+    static func u64List(_ d: RecordDecoder, _ range: Range<Int>, count: Int, what: String) throws -> [UInt64] {
+        guard range.count == count * 8 else {
+            throw ImageError.malformed(what: "\(what) record is \(range.count) bytes, expected \(count * 8)", offset: d.offset(of: range))
+        }
+        return stride(from: range.lowerBound, to: range.upperBound, by: 8).map { s in
+            var v: UInt64 = 0
+            for k in 0..<8 { v |= UInt64(d.bytes[s + k]) << (8 * UInt64(k)) }
+            return v
+        }
+    }
+}

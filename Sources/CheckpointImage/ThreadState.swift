@@ -1,0 +1,85 @@
+/// One thread: registers exactly as the kernel holds them.
+public struct ThreadState: Equatable, Sendable {
+    /// `user_regs_struct` as 27 u64 in kernel order; see `registerNames`.
+    public var registers: [UInt64]
+    /// The raw xsave area (NT_X86_XSTATE), x87/SSE/AVX/AVX-512.
+    public var xsave: [UInt8]
+    public var tid: Int32
+    public var signalMask: UInt64
+    /// Pending thread-directed signals, each a 128-byte siginfo.
+    public var pendingSignals: [[UInt8]]
+    public var altStack: AltStack
+    public var rseq: RseqArea?
+    /// The clear_child_tid address (glibc's cached TID lives there).
+    public var tidAddress: UInt64
+
+    public struct AltStack: Equatable, Sendable {
+        public var base: UInt64, flags: Int32, size: UInt64
+        public init(base: UInt64, flags: Int32, size: UInt64) { self.base = base; self.flags = flags; self.size = size }
+    }
+
+    public struct RseqArea: Equatable, Sendable {
+        public var address: UInt64, size: UInt32, signature: UInt32
+        public init(address: UInt64, size: UInt32, signature: UInt32) { self.address = address; self.size = size; self.signature = signature }
+    }
+
+    public static let registerNames = [
+        "r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8", "rax", "rcx", "rdx", "rsi", "rdi",
+        "orig_rax", "rip", "cs", "eflags", "rsp", "ss", "fs_base", "gs_base", "ds", "es", "fs", "gs",
+    ]
+
+    public func register(_ name: String) -> UInt64? {
+        Self.registerNames.firstIndex(of: name).map { registers[$0] }
+    }
+
+    public init(tid: Int32, registers: [UInt64], xsave: [UInt8], signalMask: UInt64, pendingSignals: [[UInt8]],
+                altStack: AltStack, rseq: RseqArea?, tidAddress: UInt64) {
+        self.tid = tid; self.registers = registers; self.xsave = xsave; self.signalMask = signalMask
+        self.pendingSignals = pendingSignals; self.altStack = altStack; self.rseq = rseq; self.tidAddress = tidAddress
+    }
+
+    enum Tag: UInt16 {
+        case tid = 1, registers, xsave, sigmask, pending, altBase, altFlags, altSize, rseqAddress, rseqSize, rseqSignature, tidAddress
+    }
+
+    func encode(into e: inout RecordEncoder) {
+        e.i64(Tag.tid.rawValue, Int64(tid))
+        e.u64s(Tag.registers.rawValue, registers)
+        e.raw(Tag.xsave.rawValue, xsave)
+        e.u64(Tag.sigmask.rawValue, signalMask)
+        for p in pendingSignals { e.raw(Tag.pending.rawValue, p) }
+        e.u64(Tag.altBase.rawValue, altStack.base)
+        e.i64(Tag.altFlags.rawValue, Int64(altStack.flags))
+        e.u64(Tag.altSize.rawValue, altStack.size)
+        if let r = rseq {
+            e.u64(Tag.rseqAddress.rawValue, r.address)
+            e.u64(Tag.rseqSize.rawValue, UInt64(r.size))
+            e.u64(Tag.rseqSignature.rawValue, UInt64(r.signature))
+        }
+        e.u64(Tag.tidAddress.rawValue, tidAddress)
+    }
+
+    init(decoding d: RecordDecoder) throws {
+        tid = try d.i32(Tag.tid.rawValue, "thread id")
+        registers = try d.u64s(Tag.registers.rawValue)
+        guard registers.count == Self.registerNames.count else {
+            throw ImageError.malformed(what: "thread \(tid): \(registers.count) registers, expected 27", offset: d.base)
+        }
+        xsave = d.raw(Tag.xsave.rawValue) ?? []
+        signalMask = try d.u64(Tag.sigmask.rawValue, "signal mask")
+        pendingSignals = d.fields.filter { $0.tag == Tag.pending.rawValue }.map { Array(d.bytes[$0.range]) }
+        guard pendingSignals.allSatisfy({ $0.count == 128 }) else {
+            throw ImageError.malformed(what: "thread \(tid): a pending siginfo is not 128 bytes", offset: d.base)
+        }
+        altStack = AltStack(base: try d.u64(Tag.altBase.rawValue, default: 0),
+                            flags: Int32(truncatingIfNeeded: try d.u64(Tag.altFlags.rawValue, default: 2)),
+                            size: try d.u64(Tag.altSize.rawValue, default: 0))
+        if let a = try d.optionalU64(Tag.rseqAddress.rawValue) {
+            rseq = RseqArea(address: a, size: UInt32(truncatingIfNeeded: try d.u64(Tag.rseqSize.rawValue, "rseq size")),
+                            signature: UInt32(truncatingIfNeeded: try d.u64(Tag.rseqSignature.rawValue, "rseq signature")))
+        } else {
+            rseq = nil
+        }
+        tidAddress = try d.u64(Tag.tidAddress.rawValue, default: 0)
+    }
+}

@@ -1,0 +1,137 @@
+import CLinux
+import Glibc
+import SystemPackage
+
+/// General purpose registers as PTRACE_GETREGS returns them (`user_regs_struct`).
+public typealias Registers = user_regs_struct
+
+/// How a traced thread is stopped, decoded from a waitpid status.
+public enum WaitOutcome: Equatable {
+    case exited(pid: pid_t, code: Int32)
+    case killed(pid: pid_t, signal: Int32)
+    /// A ptrace stop: `signal` is the stopping signal, `event` the PTRACE_EVENT (0 if none).
+    case stopped(pid: pid_t, signal: Int32, event: Int32)
+    /// A syscall-entry or syscall-exit stop (PTRACE_O_TRACESYSGOOD).
+    case syscallStop(pid: pid_t)
+
+    public var pid: pid_t {
+        switch self {
+        case .exited(let p, _), .killed(let p, _), .stopped(let p, _, _), .syscallStop(let p): return p
+        }
+    }
+}
+
+/// Typed ptrace requests. The corresponding C function is `ptrace`.
+public enum Ptrace {
+    static func call(_ name: String, _ request: Int, _ pid: pid_t, _ addr: UnsafeMutableRawPointer?, _ data: UnsafeMutableRawPointer?) throws -> Int {
+        try valueOrThrow("ptrace(\(name), \(pid))") { cl_ptrace(request, pid, addr, data) }
+    }
+
+    public static func seize(_ pid: pid_t, options: Int = Int(CL_PTRACE_O_TRACESYSGOOD)) throws {
+        _ = try call("PTRACE_SEIZE", Int(CL_PTRACE_SEIZE), pid, nil, UnsafeMutableRawPointer(bitPattern: options))
+    }
+
+    public static func interrupt(_ pid: pid_t) throws {
+        _ = try call("PTRACE_INTERRUPT", Int(CL_PTRACE_INTERRUPT), pid, nil, nil)
+    }
+
+    public static func detach(_ pid: pid_t, signal: Int32 = 0) throws {
+        _ = try call("PTRACE_DETACH", Int(PTRACE_DETACH.rawValue), pid, nil, UnsafeMutableRawPointer(bitPattern: Int(signal)))
+    }
+
+    public static func cont(_ pid: pid_t, signal: Int32 = 0) throws {
+        _ = try call("PTRACE_CONT", Int(PTRACE_CONT.rawValue), pid, nil, UnsafeMutableRawPointer(bitPattern: Int(signal)))
+    }
+
+    /// Resume until the next syscall entry or exit.
+    public static func toSyscall(_ pid: pid_t, signal: Int32 = 0) throws {
+        _ = try call("PTRACE_SYSCALL", Int(PTRACE_SYSCALL.rawValue), pid, nil, UnsafeMutableRawPointer(bitPattern: Int(signal)))
+    }
+
+    public static func registers(_ pid: pid_t) throws -> Registers {
+        var regs = Registers()
+        _ = try call("PTRACE_GETREGS", Int(PTRACE_GETREGS.rawValue), pid, nil, &regs)
+        return regs
+    }
+
+    /// Sets all general purpose registers, fs_base and gs_base included.
+    public static func setRegisters(_ pid: pid_t, _ regs: Registers) throws {
+        var r = regs
+        _ = try call("PTRACE_SETREGS", Int(PTRACE_SETREGS.rawValue), pid, nil, &r)
+    }
+
+    /// The xsave area (x87, SSE, AVX, AVX-512...), sized as the kernel reports.
+    public static func extendedState(_ pid: pid_t) throws -> [UInt8] {
+        var buffer = [UInt8](repeating: 0, count: 16384)
+        let length = try buffer.withUnsafeMutableBytes { (raw) throws -> Int in
+            var iov = iovec(iov_base: raw.baseAddress, iov_len: raw.count)
+            _ = try call("PTRACE_GETREGSET NT_X86_XSTATE", Int(PTRACE_GETREGSET.rawValue), pid,
+                         UnsafeMutableRawPointer(bitPattern: Int(CL_NT_X86_XSTATE)), &iov)
+            return iov.iov_len
+        }
+        return Array(buffer[0..<length])
+    }
+
+    public static func setExtendedState(_ pid: pid_t, _ state: [UInt8]) throws {
+        var copy = state
+        try copy.withUnsafeMutableBytes { (raw) throws in
+            var iov = iovec(iov_base: raw.baseAddress, iov_len: raw.count)
+            _ = try call("PTRACE_SETREGSET NT_X86_XSTATE", Int(PTRACE_SETREGSET.rawValue), pid,
+                         UnsafeMutableRawPointer(bitPattern: Int(CL_NT_X86_XSTATE)), &iov)
+        }
+    }
+
+    public static func signalMask(_ pid: pid_t) throws -> UInt64 {
+        var mask: UInt64 = 0
+        _ = try call("PTRACE_GETSIGMASK", Int(CL_PTRACE_GETSIGMASK), pid, UnsafeMutableRawPointer(bitPattern: 8), &mask)
+        return mask
+    }
+
+    public static func setSignalMask(_ pid: pid_t, _ mask: UInt64) throws {
+        var m = mask
+        _ = try call("PTRACE_SETSIGMASK", Int(CL_PTRACE_SETSIGMASK), pid, UnsafeMutableRawPointer(bitPattern: 8), &m)
+    }
+
+    /// Pending signals with their siginfo, per thread or process-wide (`shared`).
+    public static func pendingSignals(_ pid: pid_t, shared: Bool) throws -> [siginfo_t] {
+        var result: [siginfo_t] = []
+        while true {
+            struct Args { var off: UInt64; var flags: UInt32; var nr: Int32 }
+            var args = Args(off: UInt64(result.count), flags: shared ? UInt32(CL_PTRACE_PEEKSIGINFO_SHARED) : 0, nr: 32)
+            var batch = [siginfo_t](repeating: siginfo_t(), count: 32)
+            let n = try batch.withUnsafeMutableBytes { (raw) throws -> Int in
+                try call("PTRACE_PEEKSIGINFO", Int(CL_PTRACE_PEEKSIGINFO), pid, &args, raw.baseAddress)
+            }
+            if n <= 0 { break }
+            result.append(contentsOf: batch[0..<n])
+            if n < 32 { break }
+        }
+        return result
+    }
+
+    /// The thread's registered rseq area, if any (PTRACE_GET_RSEQ_CONFIGURATION).
+    public static func rseqConfiguration(_ pid: pid_t) throws -> cl_rseq_configuration {
+        var conf = cl_rseq_configuration()
+        _ = try call("PTRACE_GET_RSEQ_CONFIGURATION", Int(CL_PTRACE_GET_RSEQ_CONFIGURATION), pid,
+                     UnsafeMutableRawPointer(bitPattern: MemoryLayout<cl_rseq_configuration>.size), &conf)
+        return conf
+    }
+
+    /// waitpid with __WALL, retried on EINTR.
+    public static func wait(_ pid: pid_t) throws -> WaitOutcome {
+        var status: Int32 = 0
+        let got = try valueOrThrow("waitpid(\(pid))") { Glibc.waitpid(pid, &status, __WALL) }
+        return decode(pid: got, status: status)
+    }
+
+    public static func decode(pid: pid_t, status: Int32) -> WaitOutcome {
+        let low = status & 0x7f
+        if low == 0 { return .exited(pid: pid, code: (status >> 8) & 0xff) }
+        if (status & 0xff) == 0x7f {
+            let sig = (status >> 8) & 0xff
+            if sig == (SIGTRAP | 0x80) { return .syscallStop(pid: pid) }
+            return .stopped(pid: pid, signal: sig, event: (status >> 16) & 0xff)
+        }
+        return .killed(pid: pid, signal: low)
+    }
+}

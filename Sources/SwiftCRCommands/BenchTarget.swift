@@ -1,0 +1,2 @@
+import ArgumentParser
+struct BenchTarget: ParsableCommand { func run() throws {} }

@@ -1,0 +1,2 @@
+import ArgumentParser
+struct CheckCommand: ParsableCommand { func run() throws {} }

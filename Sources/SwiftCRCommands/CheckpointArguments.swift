@@ -1,0 +1,139 @@
+import ArgumentParser
+import Checkpoint
+import Glibc
+
+/// BLCR's scope flags; the last one given wins.
+enum ScopeFlag: String, EnumerableFlag {
+    case tree, pid, pgid, sid
+    static func name(for value: ScopeFlag) -> NameSpecification {
+        switch value {
+        case .tree: return [.customShort("T"), .long]
+        case .pid: return [.customShort("p"), .long, .customLong("process")]
+        case .pgid: return [.customShort("g"), .long, .customLong("group")]
+        case .sid: return [.customShort("s"), .long, .customLong("session")]
+        }
+    }
+    static func help(for value: ScopeFlag) -> ArgumentHelp? {
+        switch value {
+        case .tree: return "The process and all its descendants (default)."
+        case .pid: return "The single process ID."
+        case .pgid: return "The process group ID."
+        case .sid: return "The session ID."
+        }
+    }
+    var scope: CheckpointOptions.Scope {
+        switch self {
+        case .tree: return .tree
+        case .pid: return .process
+        case .pgid: return .group
+        case .sid: return .session
+        }
+    }
+}
+
+/// What happens to the process after the checkpoint (or restart); last wins.
+enum AfterFlag: String, EnumerableFlag {
+    case run, stop, term, abort, kill, cont
+    static func name(for value: AfterFlag) -> NameSpecification {
+        value == .stop ? [.long, .customLong("freeze")] : .long
+    }
+    static func help(for value: AfterFlag) -> ArgumentHelp? {
+        switch value {
+        case .run: return "Let it continue (default)."
+        case .stop: return "Send SIGSTOP."
+        case .term: return "Send SIGTERM."
+        case .abort: return "Send SIGABRT."
+        case .kill: return "Send SIGKILL."
+        case .cont: return "Send SIGCONT."
+        }
+    }
+    var signal: Int32 {
+        switch self {
+        case .run: return 0
+        case .stop: return SIGSTOP
+        case .term: return SIGTERM
+        case .abort: return SIGABRT
+        case .kill: return SIGKILL
+        case .cont: return SIGCONT
+        }
+    }
+}
+
+enum ReplaceFlag: String, EnumerableFlag {
+    case atomic, clobber, noclobber
+    static func help(for value: ReplaceFlag) -> ArgumentHelp? {
+        switch value {
+        case .atomic: return "Write a temporary file, rename it into place when complete (default)."
+        case .clobber: return "Overwrite the file in place."
+        case .noclobber: return "Fail if the file exists."
+        }
+    }
+}
+
+enum SyncFlag: String, EnumerableFlag {
+    case sync, nosync
+    static func help(for value: SyncFlag) -> ArgumentHelp? {
+        value == .sync ? "fsync the file and its directory (default)." : "Do not fsync."
+    }
+}
+
+/// The options of BLCR's cr_checkpoint, shared by `cr_checkpoint` and `swiftcr checkpoint`.
+public struct CheckpointArguments: ParsableArguments {
+    @Flag(exclusivity: .chooseLast) var scope: ScopeFlag = .tree
+    @Flag(name: [.customShort("c"), .long], help: "Write ./context.ID in the current directory (default).") var cwd = false
+    @Option(name: [.customShort("f"), .long], help: "Write the context to FILE.") var file: String?
+    @Option(name: [.customShort("F"), .long], help: "Write the context to an open file descriptor.") var fd: Int32?
+    @Option(name: [.customShort("d"), .long], help: "Write DIR/context.ID.") var dir: String?
+    @Flag(exclusivity: .chooseLast) var replace: ReplaceFlag = .atomic
+    @Flag(exclusivity: .chooseLast) var after: AfterFlag = .run
+    @Option(name: [.customShort("S"), .long], help: "Send signal N after the checkpoint (overrides --run/--stop/...).") var signal: Int32?
+    @Flag(exclusivity: .chooseLast) var sync: SyncFlag = .sync
+    @Flag(name: [.customShort("q"), .long], help: "No progress bar, no warnings.") var quiet = false
+    @Flag(name: [.customShort("v"), .long], help: "Report details.") var verbose = false
+    @Argument(help: "ID of the process (or group, session, tree root).") var id: Int32
+
+    public init() {}
+
+    public func validate() throws {
+        let destinations = [cwd, file != nil, fd != nil, dir != nil].filter { $0 }.count
+        if destinations > 1 { throw ValidationError("--cwd, --file, --fd and --dir are mutually exclusive") }
+        if fd != nil && replace != .atomic { throw ValidationError("--\(replace.rawValue) does not apply to --fd") }
+        if let s = signal, !(1...64).contains(s) { throw ValidationError("signal \(s) is not between 1 and 64") }
+        if id <= 0 { throw ValidationError("ID must be a positive process ID, not \(id)") }
+    }
+
+    var destinationPath: String? {
+        if fd != nil { return nil }
+        if let f = file { return f }
+        if let d = dir { return "\(d)/context.\(id)" }
+        return "context.\(id)"
+    }
+
+    /// Runs the checkpoint and prints BLCR-style results.
+    public func run(tool: String) throws {
+        let log = Output.logger(tool, verbose: verbose)
+        let destination: ImageDestination
+        if let f = fd {
+            destination = DescriptorDestination(fd: f, sync: sync == .sync)
+        } else {
+            let mode: ReplaceMode = replace == .clobber ? .clobber : replace == .noclobber ? .noclobber : .atomic
+            destination = try AtomicFile(path: destinationPath ?? "context.\(id)", mode: mode, sync: sync == .sync)
+        }
+        var options = CheckpointOptions(pid: id)
+        options.scope = scope.scope
+        options.signalAfter = signal ?? after.signal
+        let bar = ProgressBar(label: "checkpoint \(id)", enabled: !quiet)
+        options.progress = { bar.update($0, $1) }
+        let summary = try Checkpointer.checkpoint(options, to: destination, log: log)
+        bar.finish()
+        if !quiet { for w in summary.warnings { Output.warning(tool, w) } }
+        if verbose {
+            Output.printErr("\(tool): pid \(id): \(summary.savedPages) pages saved, \(summary.zeroPages) zero pages skipped, \(summary.imageBytes) bytes written to \(destinationPath ?? "fd \(fd ?? -1)"), frozen \(String(format3(summary.frozenSeconds))) s")
+        }
+    }
+}
+
+func format3(_ x: Double) -> String {
+    let v = (x * 1000).rounded() / 1000
+    return "\(v)"
+}

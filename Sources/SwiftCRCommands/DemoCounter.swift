@@ -1,0 +1,2 @@
+import ArgumentParser
+struct DemoCounter: ParsableCommand { func run() throws {} }

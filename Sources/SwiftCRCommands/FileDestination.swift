@@ -1,0 +1,85 @@
+import Checkpoint
+import Glibc
+
+/// BLCR's replacement modes for a context file.
+public enum ReplaceMode: Sendable { case atomic, clobber, noclobber }
+
+/// A context file written under `DIR/.BASE.tmp` and renamed to `DIR/BASE`
+/// only when complete (BLCR's --atomic), created mode 0400 as BLCR does.
+final class AtomicFile: ImageDestination {
+    let path: String
+    let temporary: String
+    let mode: ReplaceMode
+    let sync: Bool
+    let fd: Int32
+    private var done = false
+
+    init(path: String, mode: ReplaceMode, sync: Bool) throws {
+        self.path = path
+        self.mode = mode
+        self.sync = sync
+        let slash = path.lastIndex(of: "/")
+        let dir = slash.map { String(path[..<$0]) } ?? "."
+        let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        temporary = mode == .atomic ? "\(dir.isEmpty ? "" : dir)/.\(base).tmp" : path
+        if mode == .noclobber, access(path, F_OK) == 0 {
+            throw CheckpointError(EEXIST, "\(path) already exists (--noclobber)")
+        }
+        var flags = O_WRONLY | O_CREAT | O_CLOEXEC
+        flags |= mode == .noclobber ? O_EXCL : O_TRUNC
+        if mode == .atomic { unlink(temporary) }
+        let fd = open(temporary, flags, 0o400)
+        guard fd >= 0 else {
+            let e = errno
+            throw CheckpointError(e, "cannot create \(mode == .atomic ? temporary : path): \(String(cString: strerror(e)))")
+        }
+        self.fd = fd
+    }
+
+    func commit() throws {
+        if sync && fsync(fd) != 0 {
+            let e = errno
+            throw CheckpointError(e, "fsync \(temporary): \(String(cString: strerror(e)))")
+        }
+        if close(fd) != 0 {
+            let e = errno
+            throw CheckpointError(e, "close \(temporary): \(String(cString: strerror(e)))")
+        }
+        if mode == .atomic && rename(temporary, path) != 0 {
+            let e = errno
+            throw CheckpointError(e, "rename \(temporary) to \(path): \(String(cString: strerror(e)))")
+        }
+        if sync { syncDirectory() }
+        done = true
+    }
+
+    func discard() {
+        guard !done else { return }
+        done = true
+        close(fd)
+        unlink(temporary)
+    }
+
+    private func syncDirectory() {
+        let dir = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+        let d = open(dir.isEmpty ? "/" : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if d >= 0 { fsync(d); close(d) }
+    }
+
+    deinit { discard() }
+}
+
+/// An already open descriptor (-F FD): a pipe or a file the caller owns.
+final class DescriptorDestination: ImageDestination {
+    let fd: Int32
+    let sync: Bool
+    init(fd: Int32, sync: Bool) { self.fd = fd; self.sync = sync }
+    func commit() throws {
+        var st = stat()
+        if sync, fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, fsync(fd) != 0 {
+            let e = errno
+            throw CheckpointError(e, "fsync fd \(fd): \(String(cString: strerror(e)))")
+        }
+    }
+    func discard() {}
+}

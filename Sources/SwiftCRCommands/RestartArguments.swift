@@ -1,0 +1,96 @@
+import ArgumentParser
+import Checkpoint
+import Glibc
+import LinuxKit
+
+/// The options of BLCR's cr_restart, shared by `cr_restart` and `swiftcr restart`.
+public struct RestartArguments: ParsableArguments {
+    @Option(name: [.customShort("f"), .long], help: "Read the context from FILE.") var file: String?
+    @Option(name: [.customShort("F"), .long], help: "Read the context from an open file descriptor.") var fd: Int32?
+    @Flag(inversion: .prefixedNo, help: "Give the process its original PID (default; needs root).") var restorePid = true
+    @Flag(exclusivity: .chooseLast) var after: AfterFlag = .run
+    @Option(name: [.customShort("S"), .long], help: "Send signal N after the restart.") var signal: Int32?
+    @Flag(name: [.customShort("q"), .long], help: "No warnings.") var quiet = false
+    @Flag(name: .long, help: "Report details on stderr.") var verbose = false
+    @Argument(help: "The context file.") var contextFile: String?
+
+    public init() {}
+
+    public func validate() throws {
+        let sources = [file != nil, fd != nil, contextFile != nil].filter { $0 }.count
+        if sources == 0 { throw ValidationError("no context file given (FILE, --file or --fd)") }
+        if sources > 1 { throw ValidationError("FILE, --file and --fd are mutually exclusive") }
+        if let s = signal, !(1...64).contains(s) { throw ValidationError("signal \(s) is not between 1 and 64") }
+    }
+
+    /// Restores the process as our child, forwards signals to it, and exits
+    /// as it exits (its code, or its signal re-raised without a core dump).
+    public func run(tool: String) throws -> Never {
+        let log = Output.logger(tool, verbose: verbose)
+        let (fd, path) = try openSource()
+        var options = RestoreOptions()
+        options.restorePID = restorePid
+        let restored = try Restorer.restore(from: fd, options: options, log: log)
+        if path != nil { close(fd) }
+        if !quiet { for w in restored.warnings { Output.warning(tool, w) } }
+        if verbose {
+            Output.printErr("\(tool): restored \(restored.command) as pid \(restored.pid) (was \(restored.originalPID)) in \(format3(restored.seconds)) s")
+        }
+        SignalForwarder.install(target: restored.pid)
+        let sig = signal ?? after.signal
+        if sig != 0 { kill(restored.pid, sig) }
+        SignalForwarder.waitAndExit(restored.pid)
+    }
+
+    func openSource() throws -> (Int32, String?) {
+        if let f = fd { return (f, nil) }
+        let path = file ?? contextFile ?? ""
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            let e = errno
+            throw CheckpointError(e, "cannot open \(path): \(String(cString: strerror(e)))")
+        }
+        return (fd, path)
+    }
+}
+
+/// BLCR's cr_restart forwards every signal but CHLD, KILL, STOP, the
+/// synchronous faults and CR_SIGNUM to the restarted process.
+enum SignalForwarder {
+    nonisolated(unsafe) static var target: pid_t = 0
+
+    static func install(target pid: pid_t) {
+        target = pid
+        let skip: Set<Int32> = [SIGCHLD, SIGKILL, SIGSTOP, SIGILL, SIGFPE, SIGBUS, SIGSEGV, SIGTRAP, 64]
+        for sig in 1...64 where !skip.contains(Int32(sig)) && !(32...33).contains(sig) {
+            var action = sigaction()
+            action.__sigaction_handler.sa_handler = { s in
+                kill(SignalForwarder.target, s)
+                if s == SIGTSTP || s == SIGTTIN || s == SIGTTOU { raise(SIGSTOP) }
+            }
+            sigemptyset(&action.sa_mask)
+            action.sa_flags = SA_RESTART
+            sigaction(Int32(sig), &action, nil)
+        }
+    }
+
+    static func waitAndExit(_ pid: pid_t) -> Never {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 {
+            if errno != EINTR { exit(1) }
+        }
+        switch Ptrace.decodeExit(status) {
+        case .code(let c): exit(c)
+        case .signal(let s):
+            var none = rlimit(rlim_cur: 0, rlim_max: 0)
+            setrlimit(__rlimit_resource_t(RLIMIT_CORE.rawValue), &none)
+            signal(s, SIG_DFL)
+            var set = sigset_t()
+            sigemptyset(&set)
+            sigaddset(&set, s)
+            sigprocmask(SIG_UNBLOCK, &set, nil)
+            raise(s)
+            exit(128 + s)
+        }
+    }
+}

@@ -1,0 +1,3 @@
+import SwiftCRCommands
+
+ToolMain.run(CRCheckpoint.self, tool: "cr_checkpoint")

@@ -1,0 +1,3 @@
+import SwiftCRCommands
+
+ToolMain.run(CRRestart.self, tool: "cr_restart", arguments: blcrRestartArguments(Array(CommandLine.arguments.dropFirst())))

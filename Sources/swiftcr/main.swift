@@ -1,0 +1,3 @@
+import SwiftCRCommands
+
+ToolMain.run(SwiftCR.self, tool: "swiftcr")
