@@ -17,7 +17,7 @@ static int fixture_failures;
 
 static void fixture_on_term(int sig) { (void)sig; fixture_stop = 1; }
 
-static void ready(void) {
+static inline void ready(void) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = fixture_on_term;
@@ -27,7 +27,7 @@ static void ready(void) {
 }
 
 /* Sleeps in pause() until SIGTERM: the checkpoint catches it in a syscall. */
-static void wait_for_term(void) {
+static inline void wait_for_term(void) {
     while (!fixture_stop) pause();
 }
 
@@ -42,7 +42,7 @@ static void fail(const char *fmt, ...) {
     fixture_failures++;
 }
 
-static int finish(void) {
+static inline int finish(void) {
     if (fixture_failures == 0) printf("PASS\n");
     fflush(stdout);
     return fixture_failures == 0 ? 0 : 1;

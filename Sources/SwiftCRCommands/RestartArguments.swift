@@ -31,12 +31,13 @@ public struct RestartArguments: ParsableArguments {
         var options = RestoreOptions()
         options.restorePID = restorePid
         let restored = try Restorer.restore(from: fd, options: options, log: log)
+        // Forward first: a signal meant for the process must not kill us instead.
+        SignalForwarder.install(target: restored.pid)
         if path != nil { close(fd) }
         if !quiet { for w in restored.warnings { Output.warning(tool, w) } }
         if verbose {
             Output.printErr("\(tool): restored \(restored.command) as pid \(restored.pid) (was \(restored.originalPID)) in \(format3(restored.seconds)) s")
         }
-        SignalForwarder.install(target: restored.pid)
         let sig = signal ?? after.signal
         if sig != 0 { kill(restored.pid, sig) }
         SignalForwarder.waitAndExit(restored.pid)

@@ -1,0 +1,43 @@
+/* Process environment: umask, cwd, a lowered rlimit, comm, pdeathsig,
+ * and the PID (same with --restore-pid; raise() works either way). */
+#include "fixture.h"
+#include <limits.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+static volatile int usr1;
+static void on_usr1(int s) { (void)s; usr1++; }
+
+int main(int argc, char **argv) {
+    const char *dir = argc > 1 ? argv[1] : "/tmp";
+    int same_pid = argc > 2 && strcmp(argv[2], "same-pid") == 0;
+    umask(027);
+    if (chdir(dir) != 0) { fail("chdir"); return finish(); }
+    struct rlimit rl = { .rlim_cur = 200, .rlim_max = 4000 };
+    setrlimit(RLIMIT_NOFILE, &rl);
+    prctl(PR_SET_NAME, "envfixture");
+    prctl(PR_SET_PDEATHSIG, SIGWINCH);
+    signal(SIGUSR1, on_usr1);
+    pid_t before = getpid();
+
+    ready();
+    wait_for_term();
+
+    mode_t old = umask(0);
+    if (old != 027) fail("umask %o", old);
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd) || strcmp(cwd, dir) != 0) fail("cwd '%s'", cwd);
+    getrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur != 200 || rl.rlim_max != 4000) fail("RLIMIT_NOFILE %lu/%lu", (unsigned long)rl.rlim_cur, (unsigned long)rl.rlim_max);
+    char name[17] = {0};
+    prctl(PR_GET_NAME, name);
+    if (strcmp(name, "envfixture") != 0) fail("comm '%s'", name);
+    int pdeath = 0;
+    prctl(PR_GET_PDEATHSIG, &pdeath);
+    if (pdeath != SIGWINCH) fail("pdeathsig %d", pdeath);
+    if (same_pid && getpid() != before) fail("pid %d, was %d", getpid(), before);
+    raise(SIGUSR1);
+    if (usr1 != 1) fail("raise() after restart");
+    return finish();
+}

@@ -1,0 +1,70 @@
+/* Files: offsets, a dup sharing one offset, close-on-exec, O_APPEND, a
+ * directory, a high-numbered dup2, and /dev/null, zero, urandom. */
+#include "fixture.h"
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
+
+static void expect_path(int fd, const char *want) {
+    char link[64], got[PATH_MAX];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, got, sizeof got - 1);
+    if (n < 0) { fail("fd %d is not open", fd); return; }
+    got[n] = 0;
+    if (strcmp(got, want) != 0) fail("fd %d is %s, expected %s", fd, got, want);
+}
+
+int main(int argc, char **argv) {
+    const char *dir = argc > 1 ? argv[1] : ".";
+    char a[PATH_MAX], b[PATH_MAX], c[PATH_MAX];
+    snprintf(a, sizeof a, "%s/files.a", dir);
+    snprintf(b, sizeof b, "%s/files.b", dir);
+    snprintf(c, sizeof c, "%s/files.log", dir);
+    char data[100];
+    for (int i = 0; i < 100; i++) data[i] = (char)i;
+    int fa = open(a, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if (write(fa, data, 100) != 100) fail("write a");
+    lseek(fa, 37, SEEK_SET);
+    int fb = open(b, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (write(fb, "0123456789", 10) != 10) fail("write b");
+    lseek(fb, 5, SEEK_SET);
+    int dupa = dup(fa);
+    int high = dup2(fb, 100);
+    int flog = open(c, O_WRONLY | O_CREAT | O_APPEND | O_TRUNC, 0644);
+    if (write(flog, "before\n", 7) != 7) fail("write log");
+    int fnull = open("/dev/null", O_WRONLY);
+    int fzero = open("/dev/zero", O_RDONLY);
+    int frand = open("/dev/urandom", O_RDONLY | O_NONBLOCK);
+    int fdir = open(dir, O_RDONLY | O_DIRECTORY);
+    int fcl = open(b, O_RDONLY | O_CLOEXEC);
+    close(fb);  /* leave a hole in the fd table */
+
+    ready();
+    wait_for_term();
+
+    if (lseek(fa, 0, SEEK_CUR) != 37) fail("offset of a is %ld", (long)lseek(fa, 0, SEEK_CUR));
+    char byte;
+    if (read(fa, &byte, 1) != 1 || byte != 37) fail("read at offset 37 of a");
+    if (lseek(dupa, 0, SEEK_CUR) != 38) fail("dup of a does not share the offset (%ld)", (long)lseek(dupa, 0, SEEK_CUR));
+    if (lseek(high, 0, SEEK_CUR) != 5) fail("offset of fd 100 is %ld", (long)lseek(high, 0, SEEK_CUR));
+    if (fcntl(high, F_GETFD) & FD_CLOEXEC) fail("fd 100 has FD_CLOEXEC (dup2 clears it)");
+    if (!(fcntl(fcl, F_GETFD) & FD_CLOEXEC)) fail("close-on-exec fd lost FD_CLOEXEC");
+    if (fcntl(fb, F_GETFD) != -1) fail("closed fd %d is open after restart", fb);
+    if (fcntl(fa, F_GETFD) & FD_CLOEXEC) fail("fd a got FD_CLOEXEC");
+    if (!(fcntl(flog, F_GETFL) & O_APPEND)) fail("log lost O_APPEND");
+    if (write(flog, "after\n", 6) != 6) fail("write log after restart");
+    if (!(fcntl(frand, F_GETFL) & O_NONBLOCK)) fail("urandom lost O_NONBLOCK");
+    char z[16] = {1};
+    if (read(fzero, z, sizeof z) != sizeof z || z[0] != 0 || z[15] != 0) fail("/dev/zero");
+    if (write(fnull, "x", 1) != 1) fail("/dev/null");
+    unsigned r;
+    if (read(frand, &r, sizeof r) != sizeof r) fail("/dev/urandom");
+    struct stat st;
+    if (fstat(fdir, &st) != 0 || !S_ISDIR(st.st_mode)) fail("directory fd");
+    expect_path(fa, a); expect_path(high, b); expect_path(flog, c);
+    expect_path(fnull, "/dev/null"); expect_path(fzero, "/dev/zero"); expect_path(frand, "/dev/urandom");
+    char logbuf[32] = {0};
+    int rl = open(c, O_RDONLY);
+    if (read(rl, logbuf, sizeof logbuf - 1) != 13 || strcmp(logbuf, "before\nafter\n") != 0) fail("log content '%s'", logbuf);
+    return finish();
+}

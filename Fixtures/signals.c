@@ -1,0 +1,75 @@
+/* Signals: a handler with SA_SIGINFO|SA_RESTART|SA_ONSTACK and a mask, an
+ * ignored signal, a blocked pending signal, two queued real-time signals
+ * with values, and an alternate signal stack. */
+#include "fixture.h"
+
+static char altstack[65536];
+static volatile int hup_count, rt_count, rt_sum, usr1_on_altstack;
+
+static void on_usr1(int sig, siginfo_t *si, void *uc) {
+    (void)sig; (void)si; (void)uc;
+    stack_t cur;
+    sigaltstack(NULL, &cur);
+    usr1_on_altstack = (cur.ss_flags & SS_ONSTACK) != 0;
+}
+static void on_hup(int sig) { (void)sig; hup_count++; }
+static void on_rt(int sig, siginfo_t *si, void *uc) { (void)sig; (void)uc; rt_count++; rt_sum += si->si_value.sival_int; }
+
+int main(void) {
+    int rt = SIGRTMIN + 1;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_usr1;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, SIGUSR2);
+    sigaction(SIGUSR1, &sa, NULL);
+    signal(SIGUSR2, SIG_IGN);
+    signal(SIGHUP, on_hup);
+    struct sigaction rsa;
+    memset(&rsa, 0, sizeof rsa);
+    rsa.sa_sigaction = on_rt;
+    rsa.sa_flags = SA_SIGINFO;
+    sigaction(rt, &rsa, NULL);
+    stack_t ss = { .ss_sp = altstack, .ss_size = sizeof altstack, .ss_flags = 0 };
+    sigaltstack(&ss, NULL);
+
+    sigset_t block;
+    sigemptyset(&block);
+    sigaddset(&block, SIGHUP);
+    sigaddset(&block, rt);
+    sigprocmask(SIG_BLOCK, &block, NULL);
+    raise(SIGHUP);
+    sigqueue(getpid(), rt, (union sigval){ .sival_int = 1000 });
+    sigqueue(getpid(), rt, (union sigval){ .sival_int = 234 });
+
+    ready();
+    wait_for_term();
+
+    struct sigaction got;
+    sigaction(SIGUSR1, NULL, &got);
+    if (got.sa_sigaction != on_usr1) fail("SIGUSR1 handler changed");
+    if ((got.sa_flags & (SA_SIGINFO | SA_RESTART | SA_ONSTACK)) != (SA_SIGINFO | SA_RESTART | SA_ONSTACK)) fail("SIGUSR1 flags 0x%x", got.sa_flags);
+    if (!sigismember(&got.sa_mask, SIGUSR2)) fail("SIGUSR1 mask lost SIGUSR2");
+    sigaction(SIGUSR2, NULL, &got);
+    if (got.sa_handler != SIG_IGN) fail("SIGUSR2 no longer ignored");
+    sigaction(SIGINT, NULL, &got);
+    if (got.sa_handler != SIG_DFL) fail("SIGINT not default");
+    stack_t cur;
+    sigaltstack(NULL, &cur);
+    if (cur.ss_sp != altstack || cur.ss_size != sizeof altstack || (cur.ss_flags & SS_DISABLE)) fail("sigaltstack");
+    sigset_t mask, pending;
+    sigprocmask(SIG_BLOCK, NULL, &mask);
+    if (!sigismember(&mask, SIGHUP) || !sigismember(&mask, rt)) fail("blocked mask lost");
+    if (sigismember(&mask, SIGTERM)) fail("SIGTERM blocked");
+    sigpending(&pending);
+    if (!sigismember(&pending, SIGHUP)) fail("pending SIGHUP lost");
+    if (!sigismember(&pending, rt)) fail("pending real-time signal lost");
+    if (hup_count != 0 || rt_count != 0) fail("blocked signals delivered early");
+    sigprocmask(SIG_UNBLOCK, &block, NULL);
+    if (hup_count != 1) fail("SIGHUP delivered %d times", hup_count);
+    if (rt_count != 2 || rt_sum != 1234) fail("real-time signals: %d delivered, values sum %d", rt_count, rt_sum);
+    raise(SIGUSR1);
+    if (!usr1_on_altstack) fail("SIGUSR1 handler did not run on the alternate stack");
+    return finish();
+}
