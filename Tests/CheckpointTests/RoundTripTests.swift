@@ -1,0 +1,31 @@
+import Glibc
+import XCTest
+
+/// Each fixture checks its own state after a real checkpoint and restart,
+/// as root with its original PID and as an unprivileged user with a new one.
+final class RoundTripTests: XCTestCase {
+    static let memory = Scenario(fixture: "memory", arguments: ["@/memory.data"])
+    static let files = Scenario(fixture: "files", arguments: ["@"])
+    static let signals = Scenario(fixture: "signals")
+    static let registers = Scenario(fixture: "registers")
+    static let busyLoop = Scenario(fixture: "busyloop")
+    static let blockedRead = Scenario(fixture: "syscalls", arguments: ["read"], poke: { $0.write("hello\n") })
+    static let blockedSleep = Scenario(fixture: "syscalls", arguments: ["sleep"], poke: { _ in })
+
+    func testMemoryAsRoot() throws { try Self.memory.run(.rootOriginalPID) }
+    func testMemoryUnprivileged() throws { try Self.memory.run(.unprivilegedNewPID) }
+    func testFilesAsRoot() throws { try Self.files.run(.rootOriginalPID) }
+    func testFilesUnprivileged() throws { try Self.files.run(.unprivilegedNewPID) }
+    func testSignalsAsRoot() throws { try Self.signals.run(.rootOriginalPID) }
+    func testSignalsUnprivileged() throws { try Self.signals.run(.unprivilegedNewPID) }
+    func testEnvironmentAsRoot() throws { try Scenario(fixture: "environment", arguments: ["@", "same-pid"]).run(.rootOriginalPID) }
+    func testEnvironmentUnprivileged() throws { try Scenario(fixture: "environment", arguments: ["@"]).run(.unprivilegedNewPID) }
+    func testRegistersAsRoot() throws { try Self.registers.run(.rootOriginalPID) }
+    func testRegistersUnprivileged() throws { try Self.registers.run(.unprivilegedNewPID) }
+    func testBusyLoopAsRoot() throws { try Self.busyLoop.run(.rootOriginalPID) }
+    func testBusyLoopUnprivileged() throws { try Self.busyLoop.run(.unprivilegedNewPID) }
+    func testBlockedReadAsRoot() throws { try Self.blockedRead.run(.rootOriginalPID) }
+    func testBlockedReadUnprivileged() throws { try Self.blockedRead.run(.unprivilegedNewPID) }
+    func testBlockedSleepAsRoot() throws { try Self.blockedSleep.run(.rootOriginalPID) }
+    func testBlockedSleepUnprivileged() throws { try Self.blockedSleep.run(.unprivilegedNewPID) }
+}

@@ -1,0 +1,64 @@
+import Glibc
+import XCTest
+
+/// Builds the fixtures and gathers the tools in one directory every test user can read.
+final class TestEnvironment: @unchecked Sendable {
+    let dir: String
+    let bin: String
+    let user: TestUser?
+    let isRoot = getuid() == 0
+
+    nonisolated(unsafe) static var shared: TestEnvironment?
+    static let lock = NSLock()
+
+    static func get() throws -> TestEnvironment {
+        lock.lock()
+        defer { lock.unlock() }
+        if let e = shared { return e }
+        let e = try TestEnvironment()
+        shared = e
+        return e
+    }
+
+    static var repoRoot: String {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<4 { url.deleteLastPathComponent() }
+        return url.path
+    }
+
+    /// Where `swift build` put the executables: next to the test bundle.
+    static var buildDir: String {
+        if let dir = ProcessInfo.processInfo.environment["SWIFTCR_BIN"] { return dir }
+        let exe = URL(fileURLWithPath: CommandLine.arguments.first(where: { $0.hasSuffix(".xctest") }) ?? CommandLine.arguments[0])
+        var dir = exe.deletingLastPathComponent()
+        if dir.path.hasSuffix(".xctest/Contents/MacOS") { dir = dir.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent() }
+        return dir.path
+    }
+
+    private init() throws {
+        var template = Array("/tmp/swiftcr-tests.XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw TestFailure("mkdtemp") }
+        dir = String(cString: made)
+        chmod(dir, 0o755)
+        bin = dir + "/bin"
+        mkdir(bin, 0o755)
+        user = TestUser.ensure()
+        for tool in ["cr_checkpoint", "cr_restart", "swiftcr"] {
+            let r = run(["/bin/cp", "\(Self.buildDir)/\(tool)", "\(bin)/\(tool)"])
+            guard r.code == 0 else { throw TestFailure("copy \(tool) from \(Self.buildDir): \(r.output) (run `swift build` first)") }
+        }
+        let fixtures = Self.repoRoot + "/Fixtures"
+        for name in ["memory", "files", "signals", "environment", "registers", "busyloop", "syscalls"] {
+            let r = run(["/usr/bin/cc", "-O1", "-Wall", "-o", "\(bin)/\(name)", "\(fixtures)/\(name).c"])
+            guard r.code == 0 else { throw TestFailure("building fixture \(name): \(r.output)") }
+        }
+    }
+
+    /// A fresh working directory owned by the user the scenario runs as.
+    func workDir(_ name: String, user: TestUser?) -> String {
+        let path = "\(dir)/\(name)-\(user?.name ?? "root")"
+        mkdir(path, 0o755)
+        if let u = user { chown(path, u.uid, u.gid) }
+        return path
+    }
+}

@@ -1,0 +1,66 @@
+import Glibc
+import XCTest
+
+/// One zdtm-style round trip: start a fixture, checkpoint it with --kill,
+/// restart it, poke it, and require that it prints PASS and exits 0.
+struct Scenario: Sendable {
+    var fixture: String
+    /// Arguments; "@" is replaced by the scenario's work directory.
+    var arguments: [String] = []
+    /// What the test does to the restarted process (default: SIGTERM via cr_restart).
+    var poke: @Sendable (Child) -> Void = { kill($0.pid, SIGTERM) }
+    /// Time the fixture gets after READY to reach the state to checkpoint.
+    var settle: useconds_t = 200_000
+
+    enum Mode { case rootOriginalPID, unprivilegedNewPID }
+
+    func run(_ mode: Mode, file: StaticString = #filePath, line: UInt = #line) throws {
+        let env = try TestEnvironment.get()
+        let user: TestUser?
+        switch mode {
+        case .rootOriginalPID:
+            guard env.isRoot else { throw XCTSkip("restoring the original PID needs root") }
+            user = nil
+        case .unprivilegedNewPID:
+            guard let u = env.user else { throw XCTSkip("no unprivileged test user (tests not run as root)") }
+            user = u
+        }
+        let label = ([fixture] + arguments.filter { $0.allSatisfy { $0.isLetter } }).joined(separator: "-")
+        let work = env.workDir(label, user: user)
+        let argv = ["\(env.bin)/\(fixture)"] + arguments.map { $0.hasPrefix("@") ? work + $0.dropFirst() : $0 }
+        let target = try Child(argv, user: user, cwd: work)
+        XCTAssertTrue(target.read(until: "READY"), "\(fixture) did not start: \(target.output)", file: file, line: line)
+        guard let pid = target.output.split(separator: "\n").first(where: { $0.hasPrefix("READY") })
+            .flatMap({ Int32($0.split(separator: " ").last ?? "") }) else {
+            return XCTFail("no PID in '\(target.output)'", file: file, line: line)
+        }
+        usleep(settle)
+        let image = "\(work)/context.\(pid)"
+        let ck = TestSupport.run(["\(env.bin)/cr_checkpoint", "-p", "--kill", "-f", image, "\(pid)"], user: user, cwd: work)
+        XCTAssertEqual(ck.code, 0, "cr_checkpoint: \(ck.output)", file: file, line: line)
+        let ended = target.wait(timeout: 10)
+        XCTAssertEqual(ended?.signal, SIGKILL, "--kill did not kill the target: \(String(describing: ended))", file: file, line: line)
+        guard ck.code == 0 else { return }
+
+        let restorePID = mode == .rootOriginalPID
+        let restart = try Child(["\(env.bin)/cr_restart", "--verbose"] + (restorePID ? [] : ["--no-restore-pid"]) + [image],
+                                user: user, cwd: work)
+        XCTAssertTrue(restart.read(until: "restored"), "cr_restart: \(restart.output)", file: file, line: line)
+        if restorePID {
+            XCTAssertTrue(restart.output.contains("as pid \(pid) "), "original PID not restored: \(restart.output)", file: file, line: line)
+        }
+        poke(restart)
+        let output = restart.readToEnd(timeout: 60)
+        let status = restart.wait(timeout: 10)
+        XCTAssertTrue(output.contains("PASS"), "\(fixture) after restart: \(output)", file: file, line: line)
+        XCTAssertFalse(output.contains("FAIL"), "\(fixture) after restart: \(output)", file: file, line: line)
+        XCTAssertEqual(status?.code, 0, "cr_restart exit: \(String(describing: status)) \(output)", file: file, line: line)
+    }
+}
+
+enum TestSupport {
+    static func run(_ argv: [String], user: TestUser? = nil, cwd: String? = nil) -> (code: Int32, output: String) {
+        CheckpointTests.run(argv, user: user, cwd: cwd)
+    }
+}
+
