@@ -38,8 +38,7 @@ let package = Package(
         .executableTarget(name: "cr_checkpoint", dependencies: ["SwiftCRCommands"]),
         .executableTarget(name: "cr_restart", dependencies: ["SwiftCRCommands"]),
         .testTarget(name: "LinuxKitTests", dependencies: ["LinuxKit"]),
-        .testTarget(name: "CheckpointImageTests", dependencies: ["CheckpointImage"],
-                    resources: [.copy("Samples")]),
+        .testTarget(name: "CheckpointImageTests", dependencies: ["CheckpointImage"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "CheckpointImage", "LinuxKit"]),
     ]
 )

@@ -1,0 +1,168 @@
+import Glibc
+import XCTest
+@testable import CheckpointImage
+
+final class ImageFormatTests: XCTestCase {
+    func testRoundTripKeepsEveryField() throws {
+        let fd = SampleImage.fd(try SampleImage.bytes())
+        defer { close(fd) }
+        let reader = try ImageReader(fd: fd)
+        XCTAssertEqual(reader.version, "1.0")
+        var sections: [String] = []
+        var pages: [UInt64: [UInt8]] = [:]
+        while let s = try reader.next() {
+            switch s {
+            case .inventory(let inv): XCTAssertEqual(inv, SampleImage.inventory); sections.append("inventory")
+            case .process(let p): XCTAssertEqual(p, SampleImage.process); sections.append("process")
+            case .pages(let p):
+                sections.append("pages")
+                var off = 0
+                for r in p.runs {
+                    for k in 0..<r.pageCount {
+                        pages[r.address + k * 4096] = Array(p.data[off..<off + 4096])
+                        off += 4096
+                    }
+                }
+            case .index: sections.append("index")
+            case .end: sections.append("end")
+            }
+        }
+        XCTAssertEqual(sections, ["inventory", "process", "pages", "pages", "index", "end"])
+        XCTAssertEqual(pages.count, 5)
+        for (address, bytes) in pages { XCTAssertEqual(bytes, SampleImage.page(address)) }
+    }
+
+    func testPageDataIsPageAlignedAndIndexed() throws {
+        let bytes = try SampleImage.bytes()
+        let fd = SampleImage.fd(bytes)
+        defer { close(fd) }
+        let index = try ImageIndex.load(fd: fd)
+        XCTAssertEqual(index.pageRuns.count, 3)
+        XCTAssertEqual(index.sections.map(\.type), [1, 2, 3, 3])
+        for r in index.pageRuns { XCTAssertEqual(r.fileOffset % 4096, 0) }
+        let stackPage = try index.page(pid: SampleImage.pid, address: 0x7ffd_0002_0123, fd: fd)
+        XCTAssertEqual(stackPage, SampleImage.page(0x7ffd_0002_0000))
+        XCTAssertNil(try index.page(pid: SampleImage.pid, address: 0x608000, fd: fd))
+        let loaded = try LoadedImage.load(fd: SampleImage.fd(bytes))
+        XCTAssertEqual(loaded.pageRuns, index.pageRuns)
+    }
+
+    func testStreamsThroughAPipe() throws {
+        var p: [Int32] = [0, 0]
+        XCTAssertEqual(pipe(&p), 0)
+        let writeEnd = p[1]
+        let writer = Thread {
+            try? SampleImage.write(to: writeEnd)
+            close(writeEnd)
+        }
+        writer.start()
+        defer { close(p[0]) }
+        let image = try LoadedImage.load(fd: p[0], verify: true)
+        XCTAssertEqual(image.processes.first, SampleImage.process)
+        XCTAssertEqual(image.pageRuns.count, 3)
+    }
+
+    func testEveryFlippedByteIsCaught() throws {
+        let good = try SampleImage.bytes()
+        // Flip one byte in each region: file header, a section header, each payload, page data, END.
+        var offsets = [9, 64 + 3, 64 + 40, good.count - 10, good.count - 40]
+        let index = try ImageIndex.load(fd: SampleImage.fd(good))
+        offsets += index.pageRuns.map { Int($0.fileOffset) + 100 }
+        offsets += index.sections.map { Int($0.offset) + 32 + 5 }
+        for at in offsets {
+            var bad = good
+            bad[at] ^= 0x40
+            let fd = SampleImage.fd(bad)
+            defer { close(fd) }
+            XCTAssertThrowsError(try LoadedImage.load(fd: fd, verify: true), "flip at \(at) went unnoticed") { e in
+                XCTAssertTrue(e is ImageError, "\(e)")
+            }
+        }
+    }
+
+    func testTruncationIsReportedWithOffset() throws {
+        let good = try SampleImage.bytes()
+        for length in [0, 5, 63, 64, 90, good.count / 2, good.count - 1] {
+            let fd = SampleImage.fd(Array(good[0..<length]))
+            defer { close(fd) }
+            XCTAssertThrowsError(try LoadedImage.load(fd: fd, verify: true), "length \(length)") { e in
+                let text = "\(e)"
+                XCTAssertTrue(text.contains("truncated") || text.contains("not a swiftcr image"), "length \(length): \(text)")
+            }
+            XCTAssertThrowsError(try ImageIndex.load(fd: fd))
+        }
+    }
+
+    func testNewerMajorIsRefusedNamingBothVersions() throws {
+        var bytes = try SampleImage.bytes()
+        bytes[8] = 2  // major 2
+        XCTAssertThrowsError(try ImageReader(fd: SampleImage.fd(bytes))) { e in
+            XCTAssertEqual("\(e)", "image format 2.0 is newer than this swiftcr reads (1.0); use a newer swiftcr")
+        }
+    }
+
+    func testNewerMinorIsRead() throws {
+        var bytes = try SampleImage.bytes()
+        bytes[10] = 7  // minor 7: readable, but the header CRC must be right
+        let crc = CRC32C.checksum(Array(bytes[0..<60]))
+        withUnsafeBytes(of: crc.littleEndian) { for i in 0..<4 { bytes[60 + i] = $0[i] } }
+        XCTAssertEqual(try ImageReader(fd: SampleImage.fd(bytes)).version, "1.7")
+    }
+
+    func testForeignFileIsNotAnImage() {
+        XCTAssertThrowsError(try ImageReader(fd: SampleImage.fd(Array("#!/bin/sh\necho hi\n".utf8)))) { e in
+            XCTAssertTrue("\(e)".hasPrefix("not a swiftcr image"), "\(e)")
+        }
+    }
+
+    func testUnknownSectionsOptionalSkippedRequiredRefused() throws {
+        let good = try SampleImage.bytes()
+        func inject(flags: UInt32) -> [UInt8] {
+            var extra: [UInt8] = []
+            let h = SectionHeader(type: 99, flags: flags, payloadLength: 3)
+            extra += h.encode() + [1, 2, 3]
+            withUnsafeBytes(of: CRC32C.checksum([1, 2, 3]).littleEndian) { extra += $0 }
+            return Array(good[0..<64]) + extra + Array(good[64...])
+        }
+        let optional = inject(flags: SectionFlags.optional.rawValue)
+        let reader = try ImageReader(fd: SampleImage.fd(optional))
+        reader.loadPages = false
+        if case .inventory? = try reader.next() {} else { XCTFail("optional section not skipped") }
+        XCTAssertThrowsError(try LoadedImage.load(fd: SampleImage.fd(inject(flags: 0)))) { e in
+            XCTAssertTrue("\(e)".contains("unknown required section type 99"), "\(e)")
+        }
+    }
+
+    func testHostileLengthsDoNotAllocate() throws {
+        var bytes = try SampleImage.bytes()
+        // Claim a 2^60-byte INVENTORY payload (header CRC fixed so only the size check can stop it).
+        withUnsafeBytes(of: (UInt64(1) << 60).littleEndian) { for i in 0..<8 { bytes[64 + 8 + i] = $0[i] } }
+        let crc = CRC32C.checksum(Array(bytes[64..<92]))
+        withUnsafeBytes(of: crc.littleEndian) { for i in 0..<4 { bytes[92 + i] = $0[i] } }
+        XCTAssertThrowsError(try LoadedImage.load(fd: SampleImage.fd(bytes))) { e in
+            XCTAssertTrue("\(e)".contains("exceeds"), "\(e)")
+        }
+    }
+
+    func testCRC32CKnownAnswer() {
+        // RFC 3720 B.4: 32 bytes of zeros -> 0x8A9136AA; "123456789" -> 0xE3069283.
+        XCTAssertEqual(CRC32C.checksum([UInt8](repeating: 0, count: 32)), 0x8A91_36AA)
+        XCTAssertEqual(CRC32C.checksum(Array("123456789".utf8)), 0xE306_9283)
+    }
+
+    /// Every version ever written stays readable: the committed v1.0 sample.
+    func testCommittedV1SampleStaysReadable() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Fixtures/images/sample-v1.0.swiftcr").path
+        if ProcessInfo.processInfo.environment["SWIFTCR_WRITE_SAMPLES"] == "1" {
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            try SampleImage.write(to: fd)
+            close(fd)
+        }
+        let image = try LoadedImage.load(path: path, verify: true)
+        XCTAssertEqual(image.version, "1.0")
+        XCTAssertEqual(image.inventory, SampleImage.inventory)
+        XCTAssertEqual(image.processes, [SampleImage.process])
+        XCTAssertEqual(image.pageRuns.count, 3)
+    }
+}

@@ -1,0 +1,86 @@
+import Glibc
+@testable import CheckpointImage
+
+/// A small synthetic image with every record kind, used by the format tests
+/// and kept in Fixtures/images as the v1.0 sample.
+enum SampleImage {
+    static let pid: Int32 = 4242
+
+    static var inventory: Inventory {
+        Inventory(producer: "swiftcr sample", kernelRelease: "6.18.0-sample", machine: "x86_64", hostname: "sample",
+                  createdAt: 1_790_000_000, xsaveSize: 2432, xfeatures: 0xe7, scope: 0, target: pid)
+    }
+
+    static var process: ProcessState {
+        let thread = ThreadState(
+            tid: pid, registers: (0..<27).map { UInt64($0) * 0x1111 }, xsave: (0..<2432).map { UInt8($0 % 251) },
+            signalMask: 0x4001, pendingSignals: [[UInt8](repeating: 7, count: 128)],
+            altStack: .init(base: 0x7f00_0000_0000, flags: 0, size: 65536),
+            rseq: .init(address: 0x7f00_0000_1000, size: 32, signature: 0x5305_3053), tidAddress: 0x7f00_0000_2d0)
+        var mm = ProcessState.MemoryLayoutFields()
+        mm.startCode = 0x400000; mm.endCode = 0x401000; mm.startBrk = 0x600000; mm.brk = 0x621000
+        return ProcessState(
+            pid: pid, ppid: 1, pgid: pid, sid: pid, command: "sample", executable: "/usr/bin/sample",
+            uids: [1000, 1000, 1000, 1000], gids: [100, 100, 100, 100], groups: [100, 27], umask: 0o022,
+            cwd: "/home/with space", root: "/", personality: 0,
+            rlimits: [.init(resource: 7, soft: 1024, hard: 4096)], mm: mm, auxv: [6, 4096, 0x21, 0x7fff_0000],
+            signalActions: [.init(signal: 10, handler: 0x401234, flags: 0x0400_0004, restorer: 0x401000, mask: 0x800)],
+            sharedPending: [], threads: [thread],
+            mappings: [
+                Mapping(start: 0x400000, end: 0x402000, protection: 5, shared: false, growsDown: false, kind: .privateFile,
+                        path: "/usr/bin/sample", offset: 0, device: 0xfe00, inode: 99, fileSize: 8192, fileMtimeNanos: 5),
+                Mapping(start: 0x600000, end: 0x621000, protection: 3, shared: false, growsDown: false, kind: .anonymous,
+                        path: "[heap]", offset: 0, device: 0, inode: 0),
+                Mapping(start: 0x7ffd_0000_0000, end: 0x7ffd_0002_1000, protection: 3, shared: false, growsDown: true,
+                        kind: .anonymous, path: "[stack]", offset: 0, device: 0, inode: 0),
+            ],
+            files: [FileDescriptorState(fd: 0, kind: .inherited, path: "/dev/pts/0", flags: 2, closeOnExec: false, offset: 0, inheritFrom: 0),
+                    FileDescriptorState(fd: 3, kind: .regular, path: "/tmp/data", flags: 0o100002, closeOnExec: true, offset: 37)],
+            dumpable: 1, parentDeathSignal: 0)
+    }
+
+    /// Page content: each page filled with a byte derived from its address.
+    static func page(_ address: UInt64) -> [UInt8] {
+        [UInt8](repeating: UInt8(truncatingIfNeeded: address >> 12) | 1, count: 4096)
+    }
+
+    static let runs: [(address: UInt64, pages: UInt64)] = [(0x600000, 3), (0x610000, 1), (0x7ffd_0002_0000, 1)]
+
+    /// Writes the sample to `fd` (file or pipe); two PAGES sections.
+    static func write(to fd: Int32) throws {
+        let w = try ImageWriter(fd: fd)
+        try w.write(inventory)
+        try w.write(process)
+        for batch in [Array(runs[0..<2]), Array(runs[2...])] {
+            let data = batch.flatMap { r in (0..<r.pages).flatMap { page(r.address + $0 * 4096) } }
+            try data.withUnsafeBytes { try w.writePages(pid: pid, runs: batch, data: $0) }
+        }
+        try w.finish()
+    }
+
+    static func bytes() throws -> [UInt8] {
+        let fd = Self.anonymousFile()
+        defer { close(fd) }
+        try write(to: fd)
+        let size = Int(lseek(fd, 0, SEEK_END))
+        return try ImageIndex.readAt(fd, 0, size)
+    }
+
+    /// An fd holding `bytes`, positioned at 0.
+    static func fd(_ bytes: [UInt8]) -> Int32 {
+        let fd = Self.anonymousFile()
+        _ = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        lseek(fd, 0, SEEK_SET)
+        return fd
+    }
+}
+
+extension SampleImage {
+    /// An unlinked temporary file (memfd_create is hidden from Swift without _GNU_SOURCE).
+    static func anonymousFile() -> Int32 {
+        var template = Array("/tmp/swiftcr-image.XXXXXX".utf8CString)
+        let fd = mkstemp(&template)
+        unlink(String(cString: template))
+        return fd
+    }
+}
