@@ -6,7 +6,8 @@ public enum ImageError: Error, CustomStringConvertible, Equatable {
     case checksum(section: String, offset: UInt64)
     case malformed(what: String, offset: UInt64)
     case unknownRequiredSection(type: UInt32, offset: UInt64)
-    case io(String)
+    /// An I/O failure; `errno` is the system's code (EIO when there is none).
+    case io(String, errno: Int32 = 5)
 
     public var description: String {
         switch self {
@@ -22,7 +23,7 @@ public enum ImageError: Error, CustomStringConvertible, Equatable {
             return "malformed image at byte \(offset): \(what)"
         case .unknownRequiredSection(let type, let offset):
             return "unknown required section type \(type) at byte \(offset): the image needs a newer swiftcr"
-        case .io(let message):
+        case .io(let message, _):
             return message
         }
     }

@@ -212,7 +212,8 @@ public final class ImageReader {
             let n = Glibc.read(fd, buffer.baseAddress! + done, buffer.count - done)
             if n < 0 {
                 if errno == EINTR { continue }
-                throw ImageError.io("read image at byte \(offset + UInt64(done)): \(String(cString: strerror(errno)))")
+                let code = errno
+                throw ImageError.io("read image at byte \(offset + UInt64(done)): \(String(cString: strerror(code)))", errno: code)
             }
             if n == 0 { throw ImageError.truncated(offset: offset + UInt64(done), expected: what) }
             done += n
@@ -227,7 +228,8 @@ public final class ImageReader {
                 let n = Glibc.read(fd, raw.baseAddress! + done, raw.count - done)
                 if n < 0 {
                     if errno == EINTR { continue }
-                    throw ImageError.io("read image header: \(String(cString: strerror(errno)))")
+                    let code = errno
+                    throw ImageError.io("read image header: \(String(cString: strerror(code)))", errno: code)
                 }
                 if n == 0 { break }
                 done += n

@@ -111,7 +111,8 @@ public final class ImageWriter {
             let n = Glibc.write(fd, buffer.baseAddress! + done, buffer.count - done)
             if n < 0 {
                 if errno == EINTR { continue }
-                throw ImageError.io("write to image at byte \(offset): \(String(cString: strerror(errno)))")
+                let code = errno
+                throw ImageError.io("write to image at byte \(offset): \(String(cString: strerror(code)))", errno: code)
             }
             done += n
             offset += UInt64(n)

@@ -28,11 +28,12 @@ public struct LoadedImage {
 
     public static func load(path: String, verify: Bool = false) throws -> LoadedImage {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw ImageError.io("\(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw ImageError.io("\(path): \(String(cString: strerror(errno)))", errno: errno) }
         defer { close(fd) }
         do {
             return try load(fd: fd, verify: verify)
         } catch let e as ImageError {
+            if case .io(_, let code) = e { throw ImageError.io("\(path): \(e.description)", errno: code) }
             throw ImageError.io("\(path): \(e.description)")
         }
     }

@@ -124,7 +124,7 @@ public struct CheckpointArguments: ParsableArguments {
         options.signalAfter = signal ?? after.signal
         let bar = ProgressBar(label: "checkpoint \(id)", enabled: !quiet)
         options.progress = { bar.update($0, $1) }
-        let summary = try Checkpointer.checkpoint(options, to: destination, log: log)
+        let summary = try TerminationGuard.run { try Checkpointer.checkpoint(options, to: destination, log: log) }
         bar.finish()
         if !quiet { for w in summary.warnings { Output.warning(tool, w) } }
         if verbose {
@@ -136,4 +136,19 @@ public struct CheckpointArguments: ParsableArguments {
 func format3(_ x: Double) -> String {
     let v = (x * 1000).rounded() / 1000
     return "\(v)"
+}
+
+/// While a target is frozen with injected state, this process must not die
+/// half way: a closed pipe becomes EPIPE, and Ctrl-C, TERM, HUP and QUIT wait
+/// until the target has been let go.
+enum TerminationGuard {
+    static func run<T>(_ body: () throws -> T) throws -> T {
+        signal(SIGPIPE, SIG_IGN)
+        var block = sigset_t(), old = sigset_t()
+        sigemptyset(&block)
+        for s in [SIGINT, SIGTERM, SIGHUP, SIGQUIT] { sigaddset(&block, s) }
+        sigprocmask(SIG_BLOCK, &block, &old)
+        defer { sigprocmask(SIG_SETMASK, &old, nil) }
+        return try body()
+    }
 }

@@ -80,7 +80,10 @@ public enum Checkpointer {
             destination.discard()
             frozen.thaw(log: log)
             if let e = error as? SystemCallError { throw CheckpointError(e.errno.rawValue, "checkpoint of \(pid) failed: \(e)") }
-            if let e = error as? ImageError { throw CheckpointError(EIO, "checkpoint of \(pid) failed: \(e)") }
+            if let e = error as? ImageError {
+                if case .io(_, let code) = e { throw CheckpointError(code, "checkpoint of \(pid) failed: \(e)") }
+                throw CheckpointError(EIO, "checkpoint of \(pid) failed: \(e)")
+            }
             throw error
         }
     }

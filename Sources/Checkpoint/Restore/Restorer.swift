@@ -108,6 +108,7 @@ public enum Restorer {
         try space.createMappings()
         try writePages(reader: reader, space: space, memory: session.memory, pid: process.pid)
         try space.finishMappings()
+        testHookPause()
 
         var warnings = try FileRestorer(session: session, process: process, log: log).restore()
         let task = TaskRestorer(session: session, process: process, thread: thread, log: log)
@@ -117,10 +118,9 @@ public enum Restorer {
         try task.restoreCredentials()
 
         let handlers = Dictionary(uniqueKeysWithValues: process.signalActions.map { ($0.signal, (handler: $0.handler, flags: $0.flags)) })
-        let pendingBits = (thread.pendingSignals + process.sharedPending).reduce(UInt64(0)) { acc, info in
-            let signo = info.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
-            return (1...64).contains(signo) ? acc | (UInt64(1) << UInt64(signo - 1)) : acc
-        }
+        // What is pending now: the image's signals re-queued plus any sent during the restore.
+        let status = try ProcStatus.read(pid: stub)
+        let pendingBits = (status.signalSet("SigPnd") ?? 0) | (status.signalSet("ShdPnd") ?? 0)
         let interrupting = SyscallRestart.interruptingHandler(pending: pendingBits, blocked: thread.signalMask, actions: handlers)
         let finalRegs = SyscallRestart.resume(ProcessCollector.registers(from: thread.registers),
                                               interruptingHandler: interrupting, canRestartBlock: false)
@@ -153,4 +153,14 @@ public enum Restorer {
             throw CheckpointError(EINVAL, "\(e)")
         }
     }
+}
+
+/// Test hook: SWIFTCR_TEST_RESTORE_PAUSE_MS holds a restore half way (memory
+/// back, nothing else), announced on stderr, so a test can signal the process
+/// in the middle of its restore.
+func testHookPause() {
+    guard let value = getenv("SWIFTCR_TEST_RESTORE_PAUSE_MS"), let ms = UInt32(String(cString: value)) else { return }
+    let line = "swiftcr: test hook: restore paused\n"
+    _ = line.withCString { write(2, $0, strlen($0)) }
+    usleep(ms * 1000)
 }

@@ -86,6 +86,18 @@ final class Child {
         _ = s.withCString { Glibc.write(stdin, $0, strlen($0)) }
     }
 
+    /// True when the process is still alive after `seconds` (it is not killed).
+    func isRunning(after seconds: Double) -> Bool {
+        let deadline = now() + seconds
+        while now() < deadline {
+            var st: Int32 = 0
+            if status != nil { return false }
+            if waitpid(pid, &st, WNOHANG) == pid { status = st; return false }
+            usleep(5000)
+        }
+        return true
+    }
+
     /// Exit status as (code, signal); nil when it did not end in time (then it is killed).
     func wait(timeout: Double = 30) -> (code: Int32, signal: Int32)? {
         let deadline = now() + timeout
@@ -127,7 +139,7 @@ struct TestUser {
     static func ensure() -> TestUser? {
         if let pw = getpwnam(name) { return TestUser(name: name, uid: pw.pointee.pw_uid, gid: pw.pointee.pw_gid) }
         guard getuid() == 0 else { return nil }
-        _ = run(["/usr/sbin/useradd", "--system", "--no-create-home", "--user-group", "--shell", "/usr/sbin/nologin", name])
+        _ = runTool(["/usr/sbin/useradd", "--system", "--no-create-home", "--user-group", "--shell", "/usr/sbin/nologin", name])
         guard let pw = getpwnam(name) else { return nil }
         return TestUser(name: name, uid: pw.pointee.pw_uid, gid: pw.pointee.pw_gid)
     }
@@ -135,7 +147,7 @@ struct TestUser {
 
 /// Runs a command to completion and returns (exit code, output).
 @discardableResult
-func run(_ argv: [String], user: TestUser? = nil, cwd: String? = nil, timeout: Double = 120) -> (code: Int32, output: String) {
+func runTool(_ argv: [String], user: TestUser? = nil, cwd: String? = nil, timeout: Double = 120) -> (code: Int32, output: String) {
     guard let c = try? Child(argv, user: user, cwd: cwd) else { return (-1, "cannot spawn \(argv[0])") }
     close(c.stdin)
     let out = c.readToEnd(timeout: timeout)

@@ -44,12 +44,12 @@ final class TestEnvironment: @unchecked Sendable {
         mkdir(bin, 0o755)
         user = TestUser.ensure()
         for tool in ["cr_checkpoint", "cr_restart", "swiftcr"] {
-            let r = run(["/bin/cp", "\(Self.buildDir)/\(tool)", "\(bin)/\(tool)"])
+            let r = runTool(["/bin/cp", "\(Self.buildDir)/\(tool)", "\(bin)/\(tool)"])
             guard r.code == 0 else { throw TestFailure("copy \(tool) from \(Self.buildDir): \(r.output) (run `swift build` first)") }
         }
         let fixtures = Self.repoRoot + "/Fixtures"
         for name in ["memory", "files", "signals", "environment", "registers", "busyloop", "syscalls"] {
-            let r = run(["/usr/bin/cc", "-O1", "-Wall", "-o", "\(bin)/\(name)", "\(fixtures)/\(name).c"])
+            let r = runTool(["/usr/bin/cc", "-O1", "-Wall", "-o", "\(bin)/\(name)", "\(fixtures)/\(name).c"])
             guard r.code == 0 else { throw TestFailure("building fixture \(name): \(r.output)") }
         }
     }

@@ -28,15 +28,10 @@ struct Scenario: Sendable {
         let label = ([fixture] + arguments.filter { $0.allSatisfy { $0.isLetter } }).joined(separator: "-")
         let work = env.workDir(label, user: user)
         let argv = ["\(env.bin)/\(fixture)"] + arguments.map { $0.hasPrefix("@") ? work + $0.dropFirst() : $0 }
-        let target = try Child(argv, user: user, cwd: work)
-        XCTAssertTrue(target.read(until: "READY"), "\(fixture) did not start: \(target.output)", file: file, line: line)
-        guard let pid = target.output.split(separator: "\n").first(where: { $0.hasPrefix("READY") })
-            .flatMap({ Int32($0.split(separator: " ").last ?? "") }) else {
-            return XCTFail("no PID in '\(target.output)'", file: file, line: line)
-        }
+        let (target, pid) = try Fixture.start(argv, user: user, cwd: work, file: file, line: line)
         usleep(settle)
         let image = "\(work)/context.\(pid)"
-        let ck = TestSupport.run(["\(env.bin)/cr_checkpoint", "-p", "--kill", "-f", image, "\(pid)"], user: user, cwd: work)
+        let ck = runTool(["\(env.bin)/cr_checkpoint", "-p", "--kill", "-f", image, "\(pid)"], user: user, cwd: work)
         XCTAssertEqual(ck.code, 0, "cr_checkpoint: \(ck.output)", file: file, line: line)
         let ended = target.wait(timeout: 10)
         XCTAssertEqual(ended?.signal, SIGKILL, "--kill did not kill the target: \(String(describing: ended))", file: file, line: line)
@@ -58,9 +53,16 @@ struct Scenario: Sendable {
     }
 }
 
-enum TestSupport {
-    static func run(_ argv: [String], user: TestUser? = nil, cwd: String? = nil) -> (code: Int32, output: String) {
-        CheckpointTests.run(argv, user: user, cwd: cwd)
+/// Starting a fixture and learning its PID from its READY line.
+enum Fixture {
+    static func start(_ argv: [String], user: TestUser?, cwd: String,
+                      file: StaticString = #filePath, line: UInt = #line) throws -> (Child, pid_t) {
+        let target = try Child(argv, user: user, cwd: cwd)
+        XCTAssertTrue(target.read(until: "READY"), "\(argv[0]) did not start: \(target.output)", file: file, line: line)
+        guard let pid = target.output.split(separator: "\n").first(where: { $0.hasPrefix("READY") })
+            .flatMap({ Int32($0.split(separator: " ").last ?? "") }) else {
+            throw TestFailure("no PID in '\(target.output)'")
+        }
+        return (target, pid)
     }
 }
-
