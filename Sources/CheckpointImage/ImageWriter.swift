@@ -5,7 +5,10 @@ import Glibc
 /// from the caller's buffer, landing at 4 KiB-aligned offsets.
 public final class ImageWriter {
     let fd: Int32
+    /// Bytes written to the descriptor so far.
     public private(set) var offset: UInt64 = 0
+    /// Where the next section will start once everything prepared is written.
+    private var planned: UInt64 = 0
     var sections: [(type: UInt32, offset: UInt64, length: UInt64)] = []
     public private(set) var pageRuns: [PageRun] = []
     public private(set) var pageBytes: UInt64 = 0
@@ -18,6 +21,7 @@ public final class ImageWriter {
         LE.put(UInt32(ImageFormat.fileHeaderSize), into: &h)
         h += [UInt8](repeating: 0, count: ImageFormat.fileHeaderSize - 4 - h.count)
         LE.put(CRC32C.checksum(h), into: &h)
+        planned = UInt64(h.count)
         try emit([h])
     }
 
@@ -29,14 +33,31 @@ public final class ImageWriter {
         try writeSection(.process, process.encode())
     }
 
+    /// One PAGES section ready to be written: planned (offsets, index, CRC)
+    /// but not yet on the file descriptor. `data` must stay valid until written.
+    public struct PreparedPages: @unchecked Sendable {
+        let prefix: [UInt8]
+        let data: UnsafeRawBufferPointer
+        let trailer: [UInt8]
+        let offset: UInt64
+    }
+
     /// One PAGES section: a table of runs, zero padding, then the pages.
     /// `data` holds the runs' pages back to back.
     public func writePages(pid: Int32, runs: [(address: UInt64, pages: UInt64)], data: UnsafeRawBufferPointer) throws {
+        try commit(try preparePages(pid: pid, runs: runs, data: data))
+    }
+
+    /// Plans a PAGES section in stream order. Preparing and committing may run
+    /// on different threads (one preparing while the other writes), as long as
+    /// sections are prepared in order and committed in the same order.
+    public func preparePages(pid: Int32, runs: [(address: UInt64, pages: UInt64)], data: UnsafeRawBufferPointer) throws -> PreparedPages {
         let totalPages = runs.reduce(0) { $0 + $1.pages }
         guard totalPages * 4096 == UInt64(data.count) else {
             throw ImageError.io("internal: page runs describe \(totalPages) pages but \(data.count) bytes were given")
         }
-        let payloadStart = offset + UInt64(ImageFormat.sectionHeaderSize)
+        let start = planned
+        let payloadStart = start + UInt64(ImageFormat.sectionHeaderSize)
         var table: [UInt8] = []
         LE.put(UInt32(bitPattern: pid), into: &table)
         LE.put(UInt32(runs.count), into: &table)
@@ -56,16 +77,24 @@ public final class ImageWriter {
         var crc = CRC32C()
         crc.update(table)
         crc.update(data)
-        let header = SectionHeader(type: SectionType.pages.rawValue, flags: 0, payloadLength: UInt64(table.count + data.count))
-        sections.append((SectionType.pages.rawValue, offset, UInt64(table.count + data.count)))
+        let length = UInt64(table.count + data.count)
+        let header = SectionHeader(type: SectionType.pages.rawValue, flags: 0, payloadLength: length)
+        sections.append((SectionType.pages.rawValue, start, length))
         var trailer: [UInt8] = []
         LE.put(crc.value, into: &trailer)
-        try emit([header.encode() + table], data: data, trailer: trailer)
+        planned = start + UInt64(ImageFormat.sectionHeaderSize) + length + 4
         pageBytes += UInt64(data.count)
+        return PreparedPages(prefix: header.encode() + table, data: data, trailer: trailer, offset: start)
+    }
+
+    /// Writes a prepared section; touches only the file descriptor and `offset`.
+    public func commit(_ p: PreparedPages) throws {
+        try emit([p.prefix], data: p.data, trailer: p.trailer)
     }
 
     /// Writes the INDEX and END sections. The image is complete only after this.
     public func finish() throws {
+        guard planned == offset else { throw ImageError.io("internal: finish before prepared pages were committed") }
         let indexOffset = offset
         var payload: [UInt8] = []
         LE.put(UInt32(sections.count), into: &payload)
@@ -91,8 +120,10 @@ public final class ImageWriter {
     }
 
     func writeSection(_ type: SectionType, _ payload: [UInt8], flags: SectionFlags = []) throws {
+        guard planned == offset else { throw ImageError.io("internal: section written before prepared pages were committed") }
         let header = SectionHeader(type: type.rawValue, flags: flags.rawValue, payloadLength: UInt64(payload.count))
         sections.append((type.rawValue, offset, UInt64(payload.count)))
+        planned = offset + UInt64(ImageFormat.sectionHeaderSize + payload.count + 4)
         var trailer: [UInt8] = []
         LE.put(CRC32C.checksum(payload), into: &trailer)
         try emit([header.encode() + payload + trailer])

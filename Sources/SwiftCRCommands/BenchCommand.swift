@@ -1,2 +1,120 @@
 import ArgumentParser
-struct BenchCommand: ParsableCommand { func run() throws {} }
+import Checkpoint
+import Glibc
+
+/// `swiftcr bench`: dump and restore speed against process size, next to dd
+/// writing the same bytes to the same file system, memcpy, and peers (gcore,
+/// criu) when installed. All figures come from one run on this machine.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "bench", abstract: "Measure dump and restore speed against dd, memcpy, gcore and criu.")
+    @Option(help: "Process sizes in MiB, comma separated.") var sizes = "64,256,1024,2048"
+    @Option(help: "Directory for images (tmpfs keeps the disk out of it).") var dir = "/dev/shm"
+    @Option(name: .customLong("repeat"), help: "Runs per figure; the best is reported.") var runs = 3
+    @Flag(help: "Skip gcore and criu.") var noPeers = false
+
+    func run() throws {
+        let list = sizes.split(separator: ",").compactMap { Int($0.trimmingCharacters) }
+        guard !list.isEmpty, list.allSatisfy({ $0 > 0 && $0 <= 16384 }) else { throw ValidationError("--sizes takes MiB values like 64,1024") }
+        guard runs >= 1 && runs <= 20 else { throw ValidationError("--repeat must be 1...20") }
+        let gcore = noPeers ? nil : which("gcore")
+        let criu = noPeers ? nil : which("criu")
+        print("swiftcr bench: \(MachineInfo.kernelRelease), images in \(dir), best of \(runs)")
+        print("peers: gcore \(gcore == nil ? "not installed" : "yes"), criu \(criu == nil ? "not installed" : "yes")")
+        print("size_mib  dd_mbs  memcpy_mbs  dump_mbs  dump_vs_dd  restore_mbs  gcore_mbs  criu_mbs")
+        for mib in list {
+            let r = try measure(mib: mib, gcore: gcore, criu: criu)
+            func f(_ x: Double?) -> String { x.map { String(Int($0.rounded())) } ?? "-" }
+            let ratio = (r.dump > 0 && r.dd > 0) ? "\(Double(Int(r.dd / r.dump * 100)) / 100)x" : "-"
+            print([String(mib).padding(8), f(r.dd).padding(6, left: true), f(r.memcpy).padding(10, left: true),
+                   f(r.dump).padding(8, left: true), ratio.padding(10, left: true), f(r.restore).padding(11, left: true),
+                   f(r.gcore).padding(9, left: true), f(r.criu).padding(8, left: true)].joined(separator: "  "))
+            fflush(nil)
+        }
+        print("dump_vs_dd = dump time / dd time for the same bytes (goal for 1 GiB: at most 1.3x)")
+    }
+
+    struct Result { var dd = 0.0, memcpy = 0.0, dump = 0.0, restore = 0.0, gcore: Double?, criu: Double? }
+
+    func measure(mib: Int, gcore: String?, criu: String?) throws -> Result {
+        let bytes = Double(mib << 20)
+        func mbs(_ seconds: Double) -> Double { bytes / seconds / 1e6 }
+        var r = Result()
+        let target = try Spawned([selfExecutable, "bench-target", String(mib)])
+        defer { target.kill() }
+        _ = try target.waitForLine("READY")
+        let log = Output.logger("swiftcr bench", verbose: false)
+        let image = "\(dir)/swiftcr-bench.img", ddFile = "\(dir)/swiftcr-bench.dd"
+        defer { unlink(image); unlink(ddFile) }
+        // Warm the file system's page allocation once so the first figure is not an outlier.
+        _ = try timed { try runQuiet(["/bin/dd", "if=/dev/zero", "of=\(ddFile)", "bs=4M", "count=\(mib / 4 + 1)", "status=none"]) }
+        unlink(ddFile)
+        var best = (dd: Double.infinity, dump: Double.infinity, restore: Double.infinity, memcpy: Double.infinity)
+        for _ in 0..<runs {
+            best.dd = min(best.dd, try timed { try runQuiet(["/bin/dd", "if=/dev/zero", "of=\(ddFile)", "bs=4M", "count=\(max(1, mib / 4))", "status=none"]) })
+            unlink(ddFile)
+            best.memcpy = min(best.memcpy, Self.memcpySeconds(bytes: mib << 20))
+            best.dump = min(best.dump, try timed {
+                let dest = try AtomicFile(path: image, mode: .clobber, sync: false)
+                _ = try Checkpointer.checkpoint(CheckpointOptions(pid: target.pid), to: dest, log: log)
+            })
+            best.restore = min(best.restore, try timed {
+                let fd = open(image, O_RDONLY | O_CLOEXEC)
+                defer { close(fd) }
+                var o = RestoreOptions()
+                o.restorePID = false
+                let restored = try Restorer.restore(from: fd, options: o, log: log)
+                kill(restored.pid, SIGKILL)
+                var st: Int32 = 0
+                waitpid(restored.pid, &st, 0)
+            })
+            unlink(image)
+        }
+        (r.dd, r.dump, r.restore, r.memcpy) = (mbs(best.dd), mbs(best.dump), mbs(best.restore), mbs(best.memcpy))
+        if let g = gcore {
+            let t = try timed { try runQuiet([g, "-o", "\(dir)/swiftcr-bench.core", String(target.pid)]) }
+            unlink("\(dir)/swiftcr-bench.core.\(target.pid)")
+            r.gcore = mbs(t)
+        }
+        if let c = criu {
+            let d = "\(dir)/swiftcr-bench.criu"
+            mkdir(d, 0o700)
+            if let t = try? timed({ try runQuiet([c, "dump", "-t", String(target.pid), "-D", d, "--shell-job", "--leave-running"]) }) { r.criu = mbs(t) }
+            _ = try? runQuiet(["/bin/rm", "-rf", d])
+        }
+        return r
+    }
+
+    func timed(_ body: () throws -> Void) throws -> Double {
+        let t0 = Clock.now
+        try body()
+        return Clock.now - t0
+    }
+
+    func runQuiet(_ argv: [String]) throws {
+        let p = try Spawned(argv, captureOutput: true, quietErrors: true)
+        let status = p.wait()
+        guard status == 0 else { throw SpawnError("\(argv[0]) failed with status \(status)") }
+    }
+
+    /// The machine's own copy speed for the same amount, into prewarmed memory.
+    /// (mmap'ed buffers and a byte read back keep the optimizer from dropping the copy.)
+    static func memcpySeconds(bytes: Int) -> Double {
+        let prot = PROT_READ | PROT_WRITE, flags = MAP_PRIVATE | MAP_ANONYMOUS
+        guard let a = mmap(nil, bytes, prot, flags, -1, 0), a != MAP_FAILED else { return .infinity }
+        guard let b = mmap(nil, bytes, prot, flags, -1, 0), b != MAP_FAILED else { munmap(a, bytes); return .infinity }
+        defer { munmap(a, bytes); munmap(b, bytes) }
+        memset(a, 1, bytes)
+        memset(b, 2, bytes)
+        let t0 = Clock.now
+        memcpy(b, a, bytes)
+        let t = Clock.now - t0
+        copySink = copySink &+ b.load(fromByteOffset: bytes - 1, as: UInt8.self)
+        return t
+    }
+
+    nonisolated(unsafe) static var copySink: UInt8 = 0
+}
+
+extension Substring {
+    var trimmingCharacters: Substring { drop { $0 == " " } }
+}

@@ -1,2 +1,21 @@
 import ArgumentParser
-struct BenchTarget: ParsableCommand { func run() throws {} }
+import Glibc
+
+/// Hidden: the process the benchmark checkpoints. It fills SIZE MiB with
+/// non-zero, page-distinct data, prints READY, and sleeps until killed.
+struct BenchTarget: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "bench-target", shouldDisplay: false)
+    @Argument var mebibytes: Int
+
+    func run() throws {
+        let size = mebibytes << 20
+        guard size > 0, let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED else {
+            throw ValidationError("cannot allocate \(mebibytes) MiB")
+        }
+        let words = p.assumingMemoryBound(to: UInt64.self)
+        for i in 0..<(size / 8) { words[i] = UInt64(i) &* 0x9E37_79B9_7F4A_7C15 | 1 }
+        print("READY \(getpid())")
+        fflush(nil)
+        while true { pause() }
+    }
+}

@@ -144,6 +144,21 @@ final class ImageFormatTests: XCTestCase {
         }
     }
 
+    /// The three-lane path (buffers of 12 KiB and more) must equal the byte-wise table CRC.
+    func testCRC32CLanesMatchTheDefinition() {
+        var rng = SystemRandomNumberGenerator()
+        for size in [12288, 12289, 12351, 65536 + 7, 1 << 20, 3 * 4096 * 5 + 100] {
+            let bytes = (0..<size).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            var table: UInt32 = 0xFFFF_FFFF
+            for b in bytes { table = CRC32C.table[Int((table ^ UInt32(b)) & 0xFF)] ^ (table >> 8) }
+            XCTAssertEqual(CRC32C.checksum(bytes), table ^ 0xFFFF_FFFF, "size \(size)")
+            var split = CRC32C()
+            bytes[0..<5000].withUnsafeBytes { split.update($0) }
+            bytes[5000...].withUnsafeBytes { split.update($0) }
+            XCTAssertEqual(split.value, table ^ 0xFFFF_FFFF, "split, size \(size)")
+        }
+    }
+
     func testCRC32CKnownAnswer() {
         // RFC 3720 B.4: 32 bytes of zeros -> 0x8A9136AA; "123456789" -> 0xE3069283.
         XCTAssertEqual(CRC32C.checksum([UInt8](repeating: 0, count: 32)), 0x8A91_36AA)

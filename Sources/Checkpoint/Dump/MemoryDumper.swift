@@ -1,4 +1,5 @@
 import CheckpointImage
+import Dispatch
 import Glibc
 import LinuxKit
 
@@ -39,25 +40,38 @@ struct MemoryDumper {
         return runs
     }
 
+    /// Two buffers: while the image writer thread writes one batch, this
+    /// thread reads, zero-checks and checksums the next.
     func dump(_ runs: [(address: UInt64, pages: UInt64)]) throws -> Stats {
         var stats = Stats()
         let total = runs.reduce(0) { $0 + $1.pages } * 4096
         stats.candidatePages = total / 4096
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: batchBytes, alignment: 4096)
-        defer { buffer.deallocate() }
+        let buffers = (0..<3).map { _ in UnsafeMutableRawBufferPointer.allocate(byteCount: batchBytes, alignment: 4096) }
+        let pipeline = WritePipeline(writer: writer, slots: buffers.count)
+        defer {
+            pipeline.drain()
+            buffers.forEach { $0.deallocate() }
+        }
         let memory = RemoteMemory(pid: pid)
         var done: UInt64 = 0
         var batch: [(address: UInt64, length: Int)] = []
         var batchSize = 0
+        var next = 0
 
         func flush() throws {
             guard batchSize > 0 else { return }
+            try pipeline.acquire()
+            let buffer = buffers[next]
+            next = (next + 1) % buffers.count
             try memory.read(ranges: batch, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<batchSize]))
             let (kept, keptBytes) = Self.dropZeroPages(batch, buffer)
             stats.zeroPages += UInt64(batchSize - keptBytes) / 4096
             stats.savedPages += UInt64(keptBytes) / 4096
-            if !kept.isEmpty {
-                try writer.writePages(pid: pid, runs: kept, data: UnsafeRawBufferPointer(rebasing: buffer[0..<keptBytes]))
+            if kept.isEmpty {
+                pipeline.release()
+            } else {
+                let prepared = try writer.preparePages(pid: pid, runs: kept, data: UnsafeRawBufferPointer(rebasing: buffer[0..<keptBytes]))
+                pipeline.submit(prepared)
             }
             done += UInt64(batchSize)
             progress?(done, total)
@@ -78,6 +92,7 @@ struct MemoryDumper {
             }
         }
         try flush()
+        try pipeline.finish()
         return stats
     }
 
@@ -115,5 +130,60 @@ struct MemoryDumper {
             if acc != 0 { return false }
         }
         return true
+    }
+}
+
+/// Writes prepared PAGES sections on a thread of its own, in order. A slot is
+/// a buffer: `acquire` waits until one is free again; the first write error
+/// stops everything and is rethrown to the reading side.
+final class WritePipeline: @unchecked Sendable {
+    private let writer: ImageWriter
+    private let queue = DispatchQueue(label: "swiftcr.image-writer")
+    private let free: DispatchSemaphore
+    private let lock = NSLockLite()
+    private var failure: Error?
+
+    init(writer: ImageWriter, slots: Int) {
+        self.writer = writer
+        self.free = DispatchSemaphore(value: slots)
+    }
+
+    func acquire() throws {
+        free.wait()
+        if let e = lock.withLock({ failure }) {
+            free.signal()
+            throw e
+        }
+    }
+
+    func release() { free.signal() }
+
+    func submit(_ prepared: ImageWriter.PreparedPages) {
+        queue.async { [self] in
+            if lock.withLock({ failure == nil }) {
+                do { try writer.commit(prepared) } catch { lock.withLock { failure = error } }
+            }
+            free.signal()
+        }
+    }
+
+    /// Waits for every submitted write.
+    func drain() { queue.sync {} }
+
+    func finish() throws {
+        drain()
+        if let e = lock.withLock({ failure }) { throw e }
+    }
+}
+
+/// A pthread mutex (Foundation's NSLock without Foundation).
+final class NSLockLite: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    init() { pthread_mutex_init(&mutex, nil) }
+    deinit { pthread_mutex_destroy(&mutex) }
+    func withLock<T>(_ body: () -> T) -> T {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return body()
     }
 }
