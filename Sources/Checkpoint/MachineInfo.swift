@@ -1,3 +1,4 @@
+import CLinux
 import Glibc
 import LinuxKit
 
@@ -21,9 +22,11 @@ public enum MachineInfo {
         return withUnsafeBytes(of: u.nodename) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
     }
 
-    /// XCR0 as recorded in an xsave area's header (xstate_bv of the fx_sw bytes
-    /// may read 0; fall back to the header's XSTATE_BV at byte 512).
-    static func xfeatures(ofXsave area: [UInt8]) -> UInt64 {
+    /// XCR0 of this CPU: the xsave components the kernel enabled (x87, SSE, AVX, AVX-512...).
+    public static var xfeatures: UInt64 { cl_xgetbv0() }
+
+    /// XSTATE_BV of an xsave area (byte 512): the components holding non-initial state.
+    static func componentsInUse(_ area: [UInt8]) -> UInt64 {
         guard area.count >= 520 else { return 0 }
         return area.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 512, as: UInt64.self) }
     }

@@ -124,6 +124,10 @@ enum {
     CL_PAGE_IS_PRESENT = 1 << 1,
     CL_PAGE_IS_SWAPPED = 1 << 2,
     CL_PAGE_IS_PFNZERO = 1 << 5,
+    CL_CLONE_NEWUSER = 0x10000000,
+    CL_CLONE_NEWPID = 0x20000000,
+    CL_SYS_UNSHARE = 272,
+    CL_SYS_EXIT_GROUP = 231,
 };
 
 // PAGEMAP_SCAN = _IOWR('f', 16, struct pm_scan_arg)
@@ -185,6 +189,12 @@ static inline void cl_crc32c_3x64(uint64_t *c0, uint64_t *c1, uint64_t *c2,
 __attribute__((target("sse4.2")))
 static inline uint32_t cl_crc32c_u8(uint32_t crc, uint8_t value) {
     return __builtin_ia32_crc32qi(crc, value);
+}
+
+/// XCR0: the xsave state components the OS enabled on this CPU.
+__attribute__((target("xsave")))
+static inline uint64_t cl_xgetbv0(void) {
+    return __builtin_ia32_xgetbv(0);
 }
 
 static inline int cl_cpu_has_sse42(void) {

@@ -63,7 +63,7 @@ public enum Checkpointer {
             try writer.write(Inventory(
                 producer: MachineInfo.producer, kernelRelease: MachineInfo.kernelRelease, machine: MachineInfo.machine,
                 hostname: MachineInfo.hostname, createdAt: UInt64(time(nil)), xsaveSize: UInt64(xsave.count),
-                xfeatures: MachineInfo.xfeatures(ofXsave: xsave), scope: options.scope.rawValue, target: pid))
+                xfeatures: MachineInfo.xfeatures, scope: options.scope.rawValue, target: pid))
             try writer.write(collected.state)
             var dumper = MemoryDumper(pid: pid, writer: writer)
             dumper.progress = options.progress

@@ -96,9 +96,13 @@ public enum Restorer {
         let injector = SyscallInjector(tid: stub, instruction: instruction, template: regs0)
         let session = RemoteSession(pid: stub, injector: injector)
 
+        let missing = inventory.xfeatures & ~MachineInfo.xfeatures
+        guard missing == 0 else {
+            throw CheckpointError(BLCRCode.badArch, "image uses CPU state components 0x\(String(missing, radix: 16)) this CPU does not enable (image XCR0 0x\(String(inventory.xfeatures, radix: 16)), here 0x\(String(MachineInfo.xfeatures, radix: 16)))")
+        }
         let xsaveHere = try Ptrace.extendedState(stub)
         guard xsaveHere.count == thread.xsave.count else {
-            throw CheckpointError(BLCRCode.badArch, "image FPU state is \(thread.xsave.count) bytes (CPU features 0x\(String(inventory.xfeatures, radix: 16))), this CPU uses \(xsaveHere.count)")
+            throw CheckpointError(BLCRCode.badArch, "image FPU state is \(thread.xsave.count) bytes (XCR0 0x\(String(inventory.xfeatures, radix: 16))), this CPU uses \(xsaveHere.count)")
         }
 
         var space = AddressSpaceRestorer(session: session, process: process, log: log)

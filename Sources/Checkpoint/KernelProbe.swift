@@ -1,0 +1,143 @@
+import CLinux
+import Glibc
+import LinuxKit
+
+/// Probes the kernel features the engine needs, as this user, on a real
+/// traced child (like `criu check`). Nothing is assumed from the version.
+public enum KernelProbe {
+    public struct Result: Sendable {
+        public var name: String
+        public var ok: Bool
+        /// Needed for checkpoint/restart at all (as opposed to an option such as exact PIDs).
+        public var required: Bool
+        public var detail: String
+    }
+
+    public static func run() -> [Result] {
+        var results: [Result] = []
+        func add(_ name: String, required: Bool = true, _ body: () throws -> String) {
+            do { results.append(Result(name: name, ok: true, required: required, detail: try body())) } catch {
+                results.append(Result(name: name, ok: false, required: required, detail: "\(error)"))
+            }
+        }
+        var stub: pid_t = 0
+        add("ptrace seize/interrupt") {
+            stub = try Stub.spawn(pid: nil)
+            try Stub.capture(stub)
+            _ = try Ptrace.registers(stub)
+            return "stopped a child and read its registers"
+        }
+        guard stub > 0, results.last?.ok == true else {
+            if stub > 0 { Stub.destroy(stub) }
+            return results
+        }
+        defer { Stub.destroy(stub) }
+        add("xsave regset (FPU/SSE/AVX)") {
+            let area = try Ptrace.extendedState(stub)
+            return "\(area.count) bytes, XCR0 0x\(String(MachineInfo.xfeatures, radix: 16)), in use 0x\(String(MachineInfo.componentsInUse(area), radix: 16))"
+        }
+        add("process_vm_readv") {
+            let regs = try Ptrace.registers(stub)
+            _ = try RemoteMemory(pid: stub).read(address: regs.rsp, count: 64)
+            return "read the child's stack"
+        }
+        var session: RemoteSession?
+        add("syscall injection") {
+            let regs = try Ptrace.registers(stub)
+            let maps = try ProcMaps.parse(try Sys.readText("/proc/\(stub)/maps"))
+            let injector = SyscallInjector(tid: stub, instruction: try SyscallInjector.findInstruction(pid: stub, registers: regs, maps: maps), template: regs)
+            let got = try injector.call("getpid", NR.getpid)
+            guard got == UInt64(stub) else { throw CheckpointError(EIO, "getpid in the child returned \(got)") }
+            let s = RemoteSession(pid: stub, injector: injector)
+            s.scratch = try s.call("mmap", NR.mmap, 0, 8192, UInt64(PROT_READ | PROT_WRITE), UInt64(MAP_PRIVATE | MAP_ANONYMOUS), UInt64.max, 0)
+            s.scratchSize = 8192
+            session = s
+            return "getpid and mmap ran inside the child"
+        }
+        add("PR_SET_MM_MAP") {
+            guard let s = session else { throw CheckpointError(ENOSYS, "needs syscall injection") }
+            let st = try ProcStat.read(pid: stub)
+            let brk = try s.call("brk", NR.brk, 0)
+            var map = prctl_mm_map()
+            map.start_code = st.startCode; map.end_code = st.endCode; map.start_data = st.startData; map.end_data = st.endData
+            map.start_brk = st.startBrk; map.brk = brk; map.start_stack = st.startStack
+            map.arg_start = st.argStart; map.arg_end = st.argEnd; map.env_start = st.envStart; map.env_end = st.envEnd
+            map.exe_fd = UInt32.max
+            let at = try s.put(value: map)
+            try s.call("prctl(PR_SET_MM_MAP)", NR.prctl, UInt64(PR_SET_MM), UInt64(PR_SET_MM_MAP), at, UInt64(MemoryLayout<prctl_mm_map>.size))
+            return "set the child's mm fields"
+        }
+        add("rseq configuration") {
+            let c = try Ptrace.rseqConfiguration(stub)
+            return c.rseq_abi_pointer == 0 ? "readable (no rseq registered)" : "glibc rseq area at 0x\(String(c.rseq_abi_pointer, radix: 16)), \(c.rseq_abi_size) bytes"
+        }
+        add("pagemap") {
+            let pm = try Pagemap(pid: stub)
+            defer { pm.close() }
+            let regs = try Ptrace.registers(stub)
+            let page = regs.rsp & ~4095
+            let e = try pm.entries(start: page, end: page + 4096)
+            guard let first = e.first, first & Pagemap.present != 0 else { throw CheckpointError(EIO, "stack page not reported present") }
+            return "present bits visible"
+        }
+        add("vDSO layout") {
+            let maps = try ProcMaps.parse(try Sys.readText("/proc/\(stub)/maps"))
+            let areas = maps.filter { ["[vvar]", "[vvar_vclock]", "[vdso]"].contains($0.path ?? "") }
+            guard areas.contains(where: { $0.path == "[vdso]" }) else { throw CheckpointError(ENOENT, "no [vdso]") }
+            return areas.map { "\($0.path ?? "") \($0.length / 4096)p" }.joined(separator: ", ")
+        }
+        add("clone3 set_tid (exact PIDs)", required: false) {
+            let wanted = freePID()
+            let p = try Stub.spawn(pid: wanted)
+            Stub.destroy(p)
+            return "created a process with PID \(wanted)"
+        }
+        add("user + PID namespaces", required: false) {
+            let code = try childExitCode { cl_syscall6(Int(CL_SYS_UNSHARE), Int(CL_CLONE_NEWUSER | CL_CLONE_NEWPID), 0, 0, 0, 0, 0) == 0 ? 0 : Int(errno) }
+            guard code == 0 else { throw CheckpointError(code, "unshare(CLONE_NEWUSER|CLONE_NEWPID): \(String(cString: strerror(code)))") }
+            return "unshare works for this user"
+        }
+        add("PAGEMAP_SCAN (written-page tracking)", required: false) {
+            let fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC)
+            defer { close(fd) }
+            var regions = [cl_page_region](repeating: cl_page_region(), count: 4)
+            let probe = [UInt8](repeating: 1, count: 4096)
+            let start = probe.withUnsafeBytes { UInt64(UInt(bitPattern: $0.baseAddress)) } & ~4095
+            let n = regions.withUnsafeMutableBufferPointer { r -> Int32 in
+                var arg = cl_pm_scan_arg(size: 96, flags: 0, start: start, end: start + 4096, walk_end: 0,
+                                         vec: UInt64(UInt(bitPattern: r.baseAddress)), vec_len: 4, max_pages: 0,
+                                         category_inverted: 0, category_mask: 0, category_anyof_mask: UInt64(CL_PAGE_IS_PRESENT),
+                                         return_mask: UInt64(CL_PAGE_IS_PRESENT))
+                return ioctl(fd, UInt(CL_PAGEMAP_SCAN), &arg)
+            }
+            guard n >= 0 else { throw CheckpointError(errno, "ioctl(PAGEMAP_SCAN): \(String(cString: strerror(errno)))") }
+            return "available"
+        }
+        return results
+    }
+
+    /// A PID a few hundred above the last one handed out, not in use now.
+    static func freePID() -> pid_t {
+        let last = (try? Sys.readText("/proc/sys/kernel/ns_last_pid")).flatMap { Int32($0.trimmingSpaces) } ?? 1000
+        let max = (try? Sys.readText("/proc/sys/kernel/pid_max")).flatMap { Int32($0.trimmingSpaces) } ?? 32768
+        var candidate = last + 500
+        while candidate < max - 1 && access("/proc/\(candidate)", F_OK) == 0 { candidate += 1 }
+        return candidate < max ? candidate : 300
+    }
+
+    /// Runs `body` in a raw clone3 child (system calls only) and returns its exit code.
+    static func childExitCode(_ body: () -> Int) throws -> Int32 {
+        var args = cl_clone_args()
+        args.exit_signal = UInt64(SIGCHLD)
+        let pid = withUnsafeMutablePointer(to: &args) { cl_syscall6(NR.clone3, Int(bitPattern: $0), MemoryLayout<cl_clone_args>.size, 0, 0, 0, 0) }
+        if pid == 0 { _ = cl_syscall6(Int(CL_SYS_EXIT_GROUP), body(), 0, 0, 0, 0, 0) }
+        guard pid > 0 else { throw CheckpointError(errno, "clone3: \(String(cString: strerror(errno)))") }
+        var status: Int32 = 0
+        while waitpid(pid_t(pid), &status, 0) < 0 && errno == EINTR {}
+        return (status >> 8) & 0xff
+    }
+}
+
+extension StringProtocol {
+    var trimmingSpaces: String { String(self.filter { !$0.isWhitespace }) }
+}

@@ -1,0 +1,76 @@
+import Glibc
+import XCTest
+
+/// BLCR's command-line behaviour: default file name and mode, replacement
+/// modes, scope checks; and swiftcr's own check and demo commands.
+final class CommandTests: XCTestCase {
+    var env: TestEnvironment!
+
+    override func setUpWithError() throws { env = try TestEnvironment.get() }
+
+    func tool(_ name: String) -> String { "\(env.bin)/\(name)" }
+
+    func testDefaultContextFileInCwdWithMode0400() throws {
+        let work = env.workDir("default-name", user: nil)
+        let (target, pid) = try Fixture.start([tool("memory"), work + "/m.data"], user: nil, cwd: work)
+        let r = runTool([tool("cr_checkpoint"), "-p", "\(pid)"], cwd: work)
+        XCTAssertEqual(r.code, 0, r.output)
+        var st = stat()
+        XCTAssertEqual(stat("\(work)/context.\(pid)", &st), 0, "no ./context.\(pid)")
+        XCTAssertEqual(st.st_mode & 0o777, 0o400)
+        XCTAssertNotEqual(access("\(work)/.context.\(pid).tmp", F_OK), 0, "temporary file left behind")
+        // --run is the default: the target is still there and intact.
+        kill(pid, SIGTERM)
+        XCTAssertTrue(target.read(until: "PASS"), target.output)
+    }
+
+    func testNoclobberRefusesAnExistingFile() throws {
+        let work = env.workDir("noclobber", user: nil)
+        let (target, pid) = try Fixture.start([tool("memory"), work + "/m.data"], user: nil, cwd: work)
+        defer { kill(pid, SIGKILL); _ = target.wait(timeout: 5) }
+        let path = "\(work)/existing"
+        close(open(path, O_CREAT | O_WRONLY, 0o644))
+        let r = runTool([tool("cr_checkpoint"), "-p", "--noclobber", "-f", path, "\(pid)"])
+        XCTAssertEqual(r.code, EEXIST, r.output)
+        var st = stat()
+        stat(path, &st)
+        XCTAssertEqual(st.st_size, 0, "--noclobber overwrote the file")
+        XCTAssertEqual(runTool([tool("cr_checkpoint"), "-p", "--clobber", "-f", path, "\(pid)"]).code, 0)
+        stat(path, &st)
+        XCTAssertGreaterThan(st.st_size, 4096)
+    }
+
+    func testTargetWithChildrenNeedsDashP() throws {
+        let work = env.workDir("children", user: nil)
+        let shell = try Child(["/bin/sh", "-c", "sleep 30 & echo READY $$; wait"], cwd: work)
+        defer { kill(shell.pid, SIGKILL); _ = shell.wait(timeout: 5) }
+        XCTAssertTrue(shell.read(until: "READY"))
+        usleep(100_000)
+        let tree = runTool([tool("cr_checkpoint"), "-f", "\(work)/tree", "\(shell.pid)"])
+        XCTAssertEqual(tree.code, ENOTSUP, tree.output)
+        XCTAssertTrue(tree.output.contains("use -p"), tree.output)
+        XCTAssertNotEqual(access("\(work)/tree", F_OK), 0)
+        XCTAssertEqual(runTool([tool("cr_checkpoint"), "-p", "-f", "\(work)/alone", "\(shell.pid)"]).code, 0)
+        let inspect = runTool([tool("swiftcr"), "inspect", "\(work)/alone"])
+        XCTAssertEqual(inspect.code, 0, inspect.output)
+        XCTAssertTrue(inspect.output.contains("process:   \(shell.pid) sh"), inspect.output)
+    }
+
+    func testCheckFindsTheEssentialsForRootAndUser() throws {
+        for user in [nil, env.user] {
+            let r = runTool([tool("swiftcr"), "check"], user: user, cwd: "/tmp")
+            XCTAssertEqual(r.code, 0, r.output)
+            for probe in ["ptrace seize/interrupt", "syscall injection", "PR_SET_MM_MAP", "vDSO layout"] {
+                XCTAssertTrue(r.output.contains("ok    \(probe)"), "\(probe): \(r.output)")
+            }
+            if user != nil { XCTAssertTrue(r.output.contains("no    clone3 set_tid"), r.output) }
+        }
+    }
+
+    func testDemoCounterContinuesAfterRestart() throws {
+        let work = env.workDir("demo", user: env.isRoot ? nil : env.user)
+        let r = runTool([tool("swiftcr"), "demo", "--seconds", "2", "--dir", work])
+        XCTAssertEqual(r.code, 0, r.output)
+        XCTAssertTrue(r.output.contains("PASS: the restarted counter went on from"), r.output)
+    }
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what swiftcr needs on a fresh Debian 12 machine (run as root):
+# a C compiler for the test fixtures, setpriv/useradd for the unprivileged
+# tests, gdb for the gcore comparison in the benchmark. Swift itself is
+# expected at /opt/swift or on PATH.
+set -euo pipefail
+need=()
+command -v cc >/dev/null || need+=(gcc libc6-dev)
+command -v setpriv >/dev/null || need+=(util-linux)
+command -v useradd >/dev/null || need+=(passwd)
+command -v gcore >/dev/null || need+=(gdb)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: missing ${need[*]}; run as root or install them" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+if ! command -v swift >/dev/null; then
+  if [ -x /opt/swift/usr/bin/swift ]; then
+    echo "setup: add /opt/swift/usr/bin to PATH" >&2
+  else
+    echo "setup: Swift 6 is not installed (https://swift.org/install)" >&2
+    exit 1
+  fi
+fi
