@@ -1,6 +1,7 @@
 /* Memory: patterned anonymous pages with zero runs between them, a
- * read-only page, a fixed-address mapping, heap and stack data, and a
- * private file mapping with one page changed. */
+ * read-only page, a fixed-address mapping, heap and stack data, a private
+ * file mapping with one page changed, a shared file mapping (restored by
+ * reference: writes still reach the file) and shared anonymous memory. */
 #include "fixture.h"
 #include <fcntl.h>
 #include <stdint.h>
@@ -37,6 +38,15 @@ int main(int argc, char **argv) {
     close(fd);
     fmap[4096 + 5] = '#';   /* page 1 differs from the file now */
 
+    char shared_path[4096];
+    snprintf(shared_path, sizeof shared_path, "%s.shared", file);
+    int sfd = open(shared_path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if (ftruncate(sfd, 8192) != 0) { fail("ftruncate"); return finish(); }
+    char *smap = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
+    smap[100] = 'S';
+    uint32_t *sanon = mmap(NULL, 3 * ps, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    sanon[0] = 0xfeedface; sanon[2 * ps / 4 + 7] = 0xcafef00d;
+
     ready();
     wait_for_term();
 
@@ -53,6 +63,11 @@ int main(int argc, char **argv) {
         char want = (i == 4096 + 5) ? '#' : (char)('a' + i % 26);
         if (fmap[i] != want) { fail("file mapping byte %d is %c", i, fmap[i]); break; }
     }
+    if (smap[100] != 'S') fail("shared file mapping lost its byte");
+    smap[200] = 'T';  /* must reach the file: the mapping is shared with it */
+    char back = 0;
+    if (pread(sfd, &back, 1, 200) != 1 || back != 'T') fail("shared file mapping is not shared with the file after restart");
+    if (sanon[0] != 0xfeedface || sanon[2 * ps / 4 + 7] != 0xcafef00d) fail("shared anonymous memory");
     /* the heap still grows after restart (brk restored) */
     char *more = malloc(1 << 20);
     if (!more) fail("malloc after restart");

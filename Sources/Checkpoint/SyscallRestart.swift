@@ -15,11 +15,11 @@ enum SyscallRestart {
     static func resume(_ regs: Registers, interruptingHandler: PendingHandler?, canRestartBlock: Bool) -> Registers {
         var r = regs
         guard Int64(bitPattern: r.orig_rax) >= 0 else { return r }
-        let result = -Int64(bitPattern: r.rax)
+        let result = 0 &- Int64(bitPattern: r.rax)  // registers may come from an image: no traps
         let eintr = UInt64(bitPattern: -4)
         func restart(_ nr: UInt64) {
             r.rax = nr
-            r.rip -= 2
+            r.rip &-= 2
         }
         switch result {
         case Int64(CL_ERESTARTNOINTR):

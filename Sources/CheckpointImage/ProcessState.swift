@@ -106,6 +106,7 @@ public struct ProcessState: Equatable, Sendable {
 
     public init(decoding d: RecordDecoder) throws {
         pid = try d.i32(Tag.pid.rawValue, "pid")
+        guard pid > 0 else { throw ImageError.malformed(what: "process ID \(pid)", offset: d.base) }
         ppid = try d.i32(Tag.ppid.rawValue, "ppid")
         pgid = try d.i32(Tag.pgid.rawValue, "pgid")
         sid = try d.i32(Tag.sid.rawValue, "sid")

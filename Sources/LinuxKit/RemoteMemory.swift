@@ -78,7 +78,7 @@ public struct RemoteMemory {
     /// page protections) when process_vm_writev cannot write there.
     public func write(address: UInt64, bytes: UnsafeRawBufferPointer) throws {
         var local = iovec(iov_base: UnsafeMutableRawPointer(mutating: bytes.baseAddress), iov_len: bytes.count)
-        var remote = iovec(iov_base: UnsafeMutableRawPointer(bitPattern: UInt(address)), iov_len: bytes.count)
+        let remote = iovec(iov_base: UnsafeMutableRawPointer(bitPattern: UInt(address)), iov_len: bytes.count)
         var remotes = [remote]
         let got = transfer(write: true, &local, &remotes)
         if got == bytes.count { return }

@@ -42,8 +42,8 @@ struct InspectCommand: ParsableCommand {
         var tmv = tm()
         gmtime_r(&t, &tmv)
         var buf = [CChar](repeating: 0, count: 64)
-        strftime(&buf, buf.count, "%Y-%m-%d %H:%M:%S UTC", &tmv)
-        return String(cString: buf)
+        let n = strftime(&buf, buf.count, "%Y-%m-%d %H:%M:%S UTC", &tmv)
+        return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
 

@@ -9,7 +9,7 @@ struct Spawned {
         var fds: [Int32] = [-1, -1]
         if captureOutput {
             guard pipe(&fds) == 0 else { throw SpawnError("pipe: \(String(cString: strerror(errno)))") }
-            fcntl(fds[0], F_SETFD, FD_CLOEXEC)
+            _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
         }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)

@@ -80,7 +80,7 @@ extension SampleImage {
     static func anonymousFile() -> Int32 {
         var template = Array("/tmp/swiftcr-image.XXXXXX".utf8CString)
         let fd = mkstemp(&template)
-        unlink(String(cString: template))
+        template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
         return fd
     }
 }

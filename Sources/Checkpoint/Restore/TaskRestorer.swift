@@ -48,19 +48,29 @@ struct TaskRestorer {
         try session.call("sigaltstack", NR.sigaltstack, try session.put(value: ss), 0)
         // Every signal is blocked in the stub, so these stay pending until detach.
         for info in thread.pendingSignals {
-            let signo = info.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
+            let signo = try Self.signalNumber(info)
             try session.call("rt_tgsigqueueinfo(\(signo))", NR.rt_tgsigqueueinfo, UInt64(pid), UInt64(pid), UInt64(signo), try session.put(info))
         }
         for info in process.sharedPending {
-            let signo = info.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
+            let signo = try Self.signalNumber(info)
             try session.call("rt_sigqueueinfo(\(signo))", NR.rt_sigqueueinfo, UInt64(pid), UInt64(signo), try session.put(info))
         }
+    }
+
+    /// si_signo of a saved siginfo, checked: it comes from the image.
+    static func signalNumber(_ info: [UInt8]) throws -> Int32 {
+        let signo = info.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
+        guard (1...64).contains(signo) else { throw CheckpointError(EINVAL, "image holds a pending signal numbered \(signo)") }
+        return signo
     }
 
     /// Credentials last: never more than the restorer holds (the kernel checks).
     func restoreCredentials() throws {
         let uids = process.uids, gids = process.gids
         guard uids.count >= 3, gids.count >= 3 else { return }
+        guard (uids + gids + process.groups).allSatisfy({ $0 <= UInt64(UInt32.max) }) else {
+            throw CheckpointError(EINVAL, "image holds a user or group ID out of range")
+        }
         if getegid() != gid_t(gids[1]) || getgid() != gid_t(gids[0]) {
             let groups = process.groups.map { UInt32(truncatingIfNeeded: $0) }
             let at = try session.put(groups.flatMap { v in withUnsafeBytes(of: v) { Array($0) } })

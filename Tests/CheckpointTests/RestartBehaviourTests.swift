@@ -1,0 +1,78 @@
+import CheckpointImage
+import Glibc
+import XCTest
+
+/// cr_restart as the restarted process's parent: its exit status, its
+/// signals, and what it refuses before building anything.
+final class RestartBehaviourTests: XCTestCase {
+    var env: TestEnvironment!
+
+    override func setUpWithError() throws { env = try TestEnvironment.get() }
+
+    func tool(_ name: String) -> String { "\(env.bin)/\(name)" }
+
+    /// Checkpoints a fresh fixture with --kill and returns the image path.
+    func image(of argv: [String], in work: String) throws -> (String, pid_t) {
+        let (target, pid) = try Fixture.start(argv, user: nil, cwd: work)
+        usleep(100_000)
+        let path = "\(work)/context.\(pid)"
+        let r = runTool([tool("cr_checkpoint"), "-p", "--kill", "-f", path, "\(pid)"])
+        XCTAssertEqual(r.code, 0, r.output)
+        _ = target.wait(timeout: 5)
+        return (path, pid)
+    }
+
+    func testExitCodeOfTheRestartedProcessBecomesOurs() throws {
+        let work = env.workDir("exit-code", user: nil)
+        let (path, _) = try image(of: [tool("syscalls"), "read"], in: work)
+        let restart = try Child([tool("cr_restart"), "--no-restore-pid", path], cwd: work)
+        restart.write("nope!\n")  // the fixture expects "hello": it prints FAIL and exits 1
+        let out = restart.readToEnd(timeout: 20)
+        XCTAssertTrue(out.contains("FAIL"), out)
+        XCTAssertEqual(restart.wait(timeout: 5)?.code, 1)
+    }
+
+    func testSignalThatKillsTheProcessIsReRaised() throws {
+        let work = env.workDir("reraise", user: nil)
+        let (path, _) = try image(of: [tool("memory"), work + "/m.data"], in: work)
+        let restart = try Child([tool("cr_restart"), "--no-restore-pid", "--verbose", path], cwd: work)
+        XCTAssertTrue(restart.read(until: "restored"), restart.output)
+        kill(restart.pid, SIGUSR2)  // forwarded; default action: terminate
+        let status = restart.wait(timeout: 10)
+        XCTAssertEqual(status?.signal, SIGUSR2, "cr_restart should die of the process's signal: \(String(describing: status)) \(restart.output)")
+    }
+
+    /// An image whose vDSO differs from this kernel's is refused with BLCR's
+    /// CR_EBADARCH (exit 2359 & 0xFF), naming both kernels.
+    func testForeignVDSOIsRefused() throws {
+        let work = env.workDir("vdso", user: nil)
+        let (path, pid) = try image(of: [tool("memory"), work + "/m.data"], in: work)
+        let foreign = "\(work)/foreign"
+        try rewrite(path, to: foreign) { p in
+            for i in p.mappings.indices where p.mappings[i].path == "[vdso]" { p.mappings[i].contentChecksum ^= 0xdead }
+        }
+        let r = runTool([tool("cr_restart"), foreign])
+        XCTAssertEqual(r.code, 2359 & 0xFF, r.output)
+        XCTAssertTrue(r.output.contains("vDSO code differs") && r.output.contains("restore on the kernel that wrote the image"), r.output)
+        XCTAssertEqual(r.output.split(separator: "\n").count, 1, r.output)
+        XCTAssertEqual(kill(pid, 0), -1, "nothing may be left running")
+    }
+
+    /// Decodes an image, changes its process record, and writes it again.
+    func rewrite(_ from: String, to: String, _ change: (inout ProcessState) -> Void) throws {
+        let inFD = open(from, O_RDONLY)
+        let outFD = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        defer { close(inFD); close(outFD) }
+        let reader = try ImageReader(fd: inFD)
+        let writer = try ImageWriter(fd: outFD)
+        while let s = try reader.next() {
+            switch s {
+            case .inventory(let inv): try writer.write(inv)
+            case .process(var p): change(&p); try writer.write(p)
+            case .pages(let p): try writer.writePages(pid: p.pid, runs: p.runs.map { ($0.address, $0.pageCount) }, data: p.data)
+            case .index, .end: break
+            }
+        }
+        try writer.finish()
+    }
+}
