@@ -46,6 +46,11 @@ int main(int argc, char **argv) {
     smap[100] = 'S';
     uint32_t *sanon = mmap(NULL, 3 * ps, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     sanon[0] = 0xfeedface; sanon[2 * ps / 4 + 7] = 0xcafef00d;
+    /* madvise state is part of a mapping: huge pages asked for, kept out of core dumps */
+    char *advised = mmap(NULL, 4 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    madvise(advised, 4 << 20, MADV_HUGEPAGE);
+    madvise(advised, 4 << 20, MADV_DONTDUMP);
+    advised[12345] = 9;
 
     ready();
     wait_for_term();
@@ -68,6 +73,17 @@ int main(int argc, char **argv) {
     char back = 0;
     if (pread(sfd, &back, 1, 200) != 1 || back != 'T') fail("shared file mapping is not shared with the file after restart");
     if (sanon[0] != 0xfeedface || sanon[2 * ps / 4 + 7] != 0xcafef00d) fail("shared anonymous memory");
+    if (advised[12345] != 9) fail("advised mapping content");
+    char line[512], flags[512] = "";
+    unsigned long lo, hi;
+    FILE *smaps = fopen("/proc/self/smaps", "r");
+    int inside = 0;
+    while (smaps && fgets(line, sizeof line, smaps)) {
+        if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) inside = lo <= (unsigned long)advised && (unsigned long)advised < hi;
+        else if (inside && strncmp(line, "VmFlags:", 8) == 0) { snprintf(flags, sizeof flags, "%s", line); inside = 0; }
+    }
+    if (smaps) fclose(smaps);
+    if (!strstr(flags, " hg") || !strstr(flags, " dd")) fail("madvise flags lost: %s", flags);
     /* the heap still grows after restart (brk restored) */
     char *more = malloc(1 << 20);
     if (!more) fail("malloc after restart");

@@ -34,6 +34,19 @@ public struct Mapping: Equatable, Sendable {
     public var fileMtimeNanos: UInt64
     /// For [vdso]: CRC32C of its bytes, to refuse an incompatible kernel.
     public var contentChecksum: UInt32
+    /// madvise state from smaps VmFlags, as `Advice` bits.
+    public var advice: Advice = []
+
+    /// The madvise flags a mapping keeps (smaps VmFlags hg, nh, dd, dc, wf).
+    public struct Advice: OptionSet, Equatable, Sendable {
+        public let rawValue: UInt64
+        public init(rawValue: UInt64) { self.rawValue = rawValue }
+        public static let hugePage = Advice(rawValue: 1)
+        public static let noHugePage = Advice(rawValue: 2)
+        public static let dontDump = Advice(rawValue: 4)
+        public static let dontFork = Advice(rawValue: 8)
+        public static let wipeOnFork = Advice(rawValue: 16)
+    }
 
     public init(start: UInt64, end: UInt64, protection: UInt32, shared: Bool, growsDown: Bool, kind: Kind,
                 path: String?, offset: UInt64, device: UInt64, inode: UInt64,
@@ -50,7 +63,7 @@ public struct Mapping: Equatable, Sendable {
             ((protection & 4) != 0 ? "x" : "-") + (shared ? "s" : "p")
     }
 
-    enum Tag: UInt16 { case start = 1, end, protection, shared, growsDown, kind, path, offset, device, inode, fileSize, mtime, checksum }
+    enum Tag: UInt16 { case start = 1, end, protection, shared, growsDown, kind, path, offset, device, inode, fileSize, mtime, checksum, advice }
 
     func encode(into e: inout RecordEncoder) {
         e.u64(Tag.start.rawValue, start)
@@ -66,6 +79,7 @@ public struct Mapping: Equatable, Sendable {
         e.u64(Tag.fileSize.rawValue, fileSize)
         e.u64(Tag.mtime.rawValue, fileMtimeNanos)
         e.u64(Tag.checksum.rawValue, UInt64(contentChecksum))
+        if !advice.isEmpty { e.u64(Tag.advice.rawValue, advice.rawValue) }
     }
 
     init(decoding d: RecordDecoder) throws {
@@ -85,5 +99,6 @@ public struct Mapping: Equatable, Sendable {
         fileSize = try d.u64(Tag.fileSize.rawValue, default: 0)
         fileMtimeNanos = try d.u64(Tag.mtime.rawValue, default: 0)
         contentChecksum = UInt32(truncatingIfNeeded: try d.u64(Tag.checksum.rawValue, default: 0))
+        advice = Advice(rawValue: try d.u64(Tag.advice.rawValue, default: 0))
     }
 }

@@ -28,13 +28,20 @@ struct InspectCommand: ParsableCommand {
             for m in p.mappings {
                 let pages = image.savedPages(pid: p.pid, in: m)
                 let start = String(m.start, radix: 16), end = String(m.end, radix: 16)
-                print("  \(start)-\(end) \(m.protectionString) \(String(describing: m.kind).padding(16)) \(String(pages).padding(7, left: true)) \(m.path ?? "")")
+                print("  \(start)-\(end) \(m.protectionString) \(String(describing: m.kind).padding(16)) \(String(pages).padding(7, left: true)) \(m.path ?? "")\(Self.adviceText(m.advice))")
             }
             print("files:     \(p.files.count)")
             for f in p.files {
                 print("  \(String(f.fd).padding(4, left: true)) \(f.typeName.padding(11)) \(f.path) offset \(f.offset) flags 0\(String(f.flags, radix: 8))\(f.closeOnExec ? " cloexec" : "")")
             }
         }
+    }
+
+    static func adviceText(_ a: Mapping.Advice) -> String {
+        let names: [(Mapping.Advice, String)] = [(.hugePage, "hugepage"), (.noHugePage, "nohugepage"), (.dontDump, "dontdump"),
+                                                 (.dontFork, "dontfork"), (.wipeOnFork, "wipeonfork")]
+        let set = names.filter { a.contains($0.0) }.map(\.1)
+        return set.isEmpty ? "" : " [" + set.joined(separator: ",") + "]"
     }
 
     static func date(_ seconds: UInt64) -> String {

@@ -34,6 +34,17 @@ enum MappingClassifier {
         }
     }
 
+    /// madvise state as smaps shows it. The kernel marks [vdso] "dd" itself.
+    static func advice(_ m: MapsEntry) -> Mapping.Advice {
+        var a: Mapping.Advice = []
+        if m.vmFlags.contains("hg") { a.insert(.hugePage) }
+        if m.vmFlags.contains("nh") { a.insert(.noHugePage) }
+        if m.vmFlags.contains("dd") { a.insert(.dontDump) }
+        if m.vmFlags.contains("dc") { a.insert(.dontFork) }
+        if m.vmFlags.contains("wf") { a.insert(.wipeOnFork) }
+        return a
+    }
+
     static func protection(_ m: MapsEntry) -> UInt32 {
         (m.readable ? 1 : 0) | (m.writable ? 2 : 0) | (m.executable ? 4 : 0)
     }

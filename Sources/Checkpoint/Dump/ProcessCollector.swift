@@ -98,10 +98,12 @@ struct ProcessCollector {
         if m.path == "[vdso]" {
             checksum = CRC32C.checksum(try RemoteMemory(pid: frozen.pid).read(address: m.start, count: Int(m.length)))
         }
-        return Mapping(start: m.start, end: m.end, protection: MappingClassifier.protection(m), shared: m.shared,
-                       growsDown: m.vmFlags.contains("gd"), kind: kind, path: m.path, offset: m.offset,
-                       device: UInt64(Device.make(major: m.deviceMajor, minor: m.deviceMinor)), inode: m.inode,
-                       fileSize: size, fileMtimeNanos: mtime, contentChecksum: checksum)
+        var mapping = Mapping(start: m.start, end: m.end, protection: MappingClassifier.protection(m), shared: m.shared,
+                              growsDown: m.vmFlags.contains("gd"), kind: kind, path: m.path, offset: m.offset,
+                              device: Device.make(major: m.deviceMajor, minor: m.deviceMinor), inode: m.inode,
+                              fileSize: size, fileMtimeNanos: mtime, contentChecksum: checksum)
+        mapping.advice = MappingClassifier.advice(m)
+        return mapping
     }
 
     static func rlimits(_ pid: pid_t) throws -> [ProcessState.ResourceLimit] {

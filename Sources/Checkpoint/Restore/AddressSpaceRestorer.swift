@@ -134,12 +134,23 @@ struct AddressSpaceRestorer {
             case .vdso, .kernelFixed, .unknown:
                 continue
             }
+            try applyAdvice(m)
+            try applyAdvice(m)
             if let name = m.path, name.hasPrefix("[anon:"), name.hasSuffix("]") {
                 let label = String(name.dropFirst(6).dropLast())
                 let p = try session.putString(label)
                 // Best effort: the name is cosmetic, and kernels without CONFIG_ANON_VMA_NAME refuse it.
                 _ = try? session.injector.raw(NR.prctl, UInt64(PR_SET_VMA), UInt64(PR_SET_VMA_ANON_NAME), m.start, m.length, p)
             }
+        }
+    }
+
+    /// madvise flags the mapping had (huge pages, dump and fork behaviour).
+    func applyAdvice(_ m: Mapping) throws {
+        let table: [(Mapping.Advice, Int32)] = [(.hugePage, MADV_HUGEPAGE), (.noHugePage, MADV_NOHUGEPAGE),
+                                                (.dontDump, MADV_DONTDUMP), (.dontFork, MADV_DONTFORK), (.wipeOnFork, MADV_WIPEONFORK)]
+        for (flag, advice) in table where m.advice.contains(flag) {
+            try session.call("madvise(0x\(String(m.start, radix: 16)), \(advice))", NR.madvise, m.start, m.length, UInt64(advice))
         }
     }
 
