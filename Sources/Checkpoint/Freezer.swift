@@ -55,16 +55,9 @@ final class FrozenProcess {
     }
 
     static func taskIDs(_ pid: pid_t) throws -> [pid_t] {
-        guard let dir = opendir("/proc/\(pid)/task") else {
+        do { return try Sys.numericEntries("/proc/\(pid)/task") } catch {
             throw CheckpointError(ESRCH, "no process with PID \(pid)")
         }
-        defer { closedir(dir) }
-        var out: [pid_t] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if let tid = pid_t(name) { out.append(tid) }
-        }
-        return out.sorted()
     }
 
     static func waitForStop(_ tid: pid_t) throws {

@@ -84,16 +84,7 @@ public struct ImageIndex {
 
     static func readAt(_ fd: Int32, _ offset: UInt64, _ count: Int) throws -> [UInt8] {
         var out = [UInt8](repeating: 0, count: count)
-        let got = out.withUnsafeMutableBytes { raw -> Int in
-            var done = 0
-            while done < count {
-                let n = pread(fd, raw.baseAddress! + done, count - done, off_t(offset) + off_t(done))
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { break }
-                done += n
-            }
-            return done
-        }
+        let got = try out.withUnsafeMutableBytes { try FileIO.read(fd, into: $0, at: offset) }
         guard got == count else { throw ImageError.truncated(offset: offset + UInt64(got), expected: "\(count) bytes") }
         return out
     }

@@ -207,34 +207,12 @@ public final class ImageReader {
     }
 
     private func readExact(_ buffer: UnsafeMutableRawBufferPointer, what: String) throws {
-        var done = 0
-        while done < buffer.count {
-            let n = Glibc.read(fd, buffer.baseAddress! + done, buffer.count - done)
-            if n < 0 {
-                if errno == EINTR { continue }
-                let code = errno
-                throw ImageError.io("read image at byte \(offset + UInt64(done)): \(String(cString: strerror(code)))", errno: code)
-            }
-            if n == 0 { throw ImageError.truncated(offset: offset + UInt64(done), expected: what) }
-            done += n
-        }
-        offset += UInt64(done)
+        let got = try FileIO.read(fd, into: buffer)
+        guard got == buffer.count else { throw ImageError.truncated(offset: offset + UInt64(got), expected: what) }
+        offset += UInt64(got)
     }
 
     static func readFully(_ fd: Int32, _ bytes: inout [UInt8], at: Int) throws -> Int {
-        try bytes.withUnsafeMutableBytes { raw -> Int in
-            var done = 0
-            while done < raw.count {
-                let n = Glibc.read(fd, raw.baseAddress! + done, raw.count - done)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    let code = errno
-                    throw ImageError.io("read image header: \(String(cString: strerror(code)))", errno: code)
-                }
-                if n == 0 { break }
-                done += n
-            }
-            return done
-        }
+        try bytes.withUnsafeMutableBytes { try FileIO.read(fd, into: $0) }
     }
 }

@@ -137,16 +137,6 @@ public final class ImageWriter {
     }
 
     func writeAll(_ buffer: UnsafeRawBufferPointer) throws {
-        var done = 0
-        while done < buffer.count {
-            let n = Glibc.write(fd, buffer.baseAddress! + done, buffer.count - done)
-            if n < 0 {
-                if errno == EINTR { continue }
-                let code = errno
-                throw ImageError.io("write to image at byte \(offset): \(String(cString: strerror(code)))", errno: code)
-            }
-            done += n
-            offset += UInt64(n)
-        }
+        try FileIO.write(fd, buffer, at: offset) { offset += UInt64($0) }
     }
 }

@@ -22,6 +22,16 @@ public struct RemoteMemory {
 
     /// Fills `buffer` from the remote ranges, in order; their lengths must sum to the buffer's size.
     public func read(ranges: [(address: UInt64, length: Int)], into buffer: UnsafeMutableRawBufferPointer) throws {
+        try scatter(write: false, ranges: ranges, buffer: buffer) { batch, localOffset in
+            // A partial read stops at the first range it could not read: redo the batch range by range.
+            try readSlow(ranges: batch, into: buffer, localOffset: localOffset)
+        }
+    }
+
+    /// One process_vm_readv/writev per IOV_MAX ranges against consecutive
+    /// slices of `buffer`; `fallback` redoes a batch the kernel moved only in part.
+    private func scatter(write: Bool, ranges: [(address: UInt64, length: Int)], buffer: UnsafeMutableRawBufferPointer,
+                         fallback: ([(address: UInt64, length: Int)], Int) throws -> Void) throws {
         var segment = 0
         var localOffset = 0
         while segment < ranges.count {
@@ -29,10 +39,8 @@ public struct RemoteMemory {
             var remote = (segment..<end).map { iovec(iov_base: UnsafeMutableRawPointer(bitPattern: UInt(ranges[$0].address)), iov_len: ranges[$0].length) }
             let total = remote.reduce(0) { $0 + $1.iov_len }
             var local = iovec(iov_base: buffer.baseAddress.map { $0 + localOffset }, iov_len: total)
-            let got = try valueOrThrow("process_vm_readv(\(pid))") { transfer(write: false, &local, &remote) }
-            if got != total {
-                // A partial read stops at the first range it could not read: redo the rest one by one.
-                try readSlow(ranges: Array(ranges[segment..<end]), into: buffer, localOffset: localOffset)
+            if transfer(write: write, &local, &remote) != total {
+                try fallback(Array(ranges[segment..<end]), localOffset)
             }
             localOffset += total
             segment = end
@@ -61,15 +69,23 @@ public struct RemoteMemory {
     }
 
     func readViaProcMem(address: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws {
+        try procMem(write: false, address: address, buffer: buffer)
+    }
+
+    /// pread/pwrite on /proc/PID/mem, which reaches pages of any protection.
+    private func procMem(write: Bool, address: UInt64, buffer: UnsafeMutableRawBufferPointer) throws {
+        guard let base = buffer.baseAddress else { return }
         let path = "/proc/\(pid)/mem"
-        let fd = try valueOrThrow("open(\(path))") { open(path, O_RDONLY | O_CLOEXEC) }
+        let fd = try valueOrThrow("open(\(path))") { open(path, (write ? O_RDWR : O_RDONLY) | O_CLOEXEC) }
         defer { close(fd) }
+        let what = "\(write ? "pwrite" : "pread")(\(path), 0x\(String(address, radix: 16)))"
         var done = 0
         while done < buffer.count {
-            let n = try valueOrThrow("pread(\(path), 0x\(String(address, radix: 16)))") {
-                pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(Int64(bitPattern: address)) + off_t(done))
+            let position = off_t(Int64(bitPattern: address)) + off_t(done)
+            let n = try valueOrThrow(what) {
+                write ? pwrite(fd, base + done, buffer.count - done, position) : pread(fd, base + done, buffer.count - done, position)
             }
-            if n == 0 { throw SystemCallError("pread(\(path), 0x\(String(address, radix: 16)))", .ioError) }
+            if n == 0 { throw SystemCallError(what, .ioError) }
             done += n
         }
     }
@@ -91,38 +107,16 @@ public struct RemoteMemory {
 
     /// Scatter write of many ranges from one contiguous buffer (restore's hot path).
     public func write(ranges: [(address: UInt64, length: Int)], from buffer: UnsafeRawBufferPointer) throws {
-        var segment = 0
-        var localOffset = 0
-        while segment < ranges.count {
-            let end = min(ranges.count, segment + Self.maxSegments)
-            var remote = (segment..<end).map { iovec(iov_base: UnsafeMutableRawPointer(bitPattern: UInt(ranges[$0].address)), iov_len: ranges[$0].length) }
-            let total = remote.reduce(0) { $0 + $1.iov_len }
-            var local = iovec(iov_base: UnsafeMutableRawPointer(mutating: buffer.baseAddress.map { $0 + localOffset }), iov_len: total)
-            let got = transfer(write: true, &local, &remote)
-            if got != total {
-                var offset = localOffset
-                for i in segment..<end {
-                    let r = ranges[i]
-                    try write(address: r.address, bytes: UnsafeRawBufferPointer(rebasing: buffer[offset..<offset + r.length]))
-                    offset += r.length
-                }
+        try scatter(write: true, ranges: ranges, buffer: UnsafeMutableRawBufferPointer(mutating: buffer)) { batch, localOffset in
+            var offset = localOffset
+            for r in batch {
+                try write(address: r.address, bytes: UnsafeRawBufferPointer(rebasing: buffer[offset..<offset + r.length]))
+                offset += r.length
             }
-            localOffset += total
-            segment = end
         }
     }
 
     func writeViaProcMem(address: UInt64, bytes: UnsafeRawBufferPointer) throws {
-        let path = "/proc/\(pid)/mem"
-        let fd = try valueOrThrow("open(\(path))") { open(path, O_RDWR | O_CLOEXEC) }
-        defer { close(fd) }
-        var done = 0
-        while done < bytes.count {
-            let n = try valueOrThrow("pwrite(\(path), 0x\(String(address, radix: 16)))") {
-                pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(Int64(bitPattern: address)) + off_t(done))
-            }
-            if n == 0 { throw SystemCallError("pwrite(\(path))", .ioError) }
-            done += n
-        }
+        try procMem(write: true, address: address, buffer: UnsafeMutableRawBufferPointer(mutating: bytes))
     }
 }

@@ -91,6 +91,18 @@ public enum Sys {
         String(decoding: try readFile(path), as: UTF8.self)
     }
 
+    /// The numeric names in a directory (/proc, /proc/PID/task, /proc/PID/fd), sorted.
+    public static func numericEntries(_ path: String) throws -> [Int32] {
+        guard let dir = opendir(path) else { throw SystemCallError("opendir(\(path))", currentErrno()) }
+        defer { closedir(dir) }
+        var out: [Int32] = []
+        while let e = readdir(dir) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if let n = Int32(name) { out.append(n) }
+        }
+        return out.sorted()
+    }
+
     /// readlink into a byte array (paths need not be UTF-8).
     public static func readLink(_ path: String) throws -> [UInt8] {
         var buf = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)

@@ -61,16 +61,9 @@ struct FileCollector {
     }
 
     func listFDs() throws -> [Int32] {
-        guard let dir = opendir("/proc/\(pid)/fd") else {
-            throw CheckpointError(errno, "cannot list /proc/\(pid)/fd: \(String(cString: strerror(errno)))")
+        do { return try Sys.numericEntries("/proc/\(pid)/fd") } catch let e as SystemCallError {
+            throw CheckpointError(e.errno.rawValue, "cannot list the files of process \(pid): \(e)")
         }
-        defer { closedir(dir) }
-        var out: [Int32] = []
-        while let e = readdir(dir) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if let n = Int32(name) { out.append(n) }
-        }
-        return out.sorted()
     }
 
     /// kcmp(KCMP_FILE) tells whether two descriptors are one open file description.

@@ -35,15 +35,7 @@ enum TargetCheck {
     }
 
     static func members(where match: (ProcStat) -> Bool) -> [pid_t] {
-        guard let dir = opendir("/proc") else { return [] }
-        defer { closedir(dir) }
-        var out: [pid_t] = []
-        while let e = readdir(dir) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            guard let p = pid_t(name), let st = try? ProcStat.read(pid: p) else { continue }
-            if match(st) { out.append(p) }
-        }
-        return out.sorted()
+        ((try? Sys.numericEntries("/proc")) ?? []).filter { p in (try? ProcStat.read(pid: p)).map(match) ?? false }
     }
 
     static func explainFreezeFailure(pid: pid_t, _ e: SystemCallError) -> CheckpointError {
