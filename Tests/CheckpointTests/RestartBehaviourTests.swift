@@ -42,6 +42,34 @@ final class RestartBehaviourTests: XCTestCase {
         XCTAssertEqual(status?.signal, SIGUSR2, "cr_restart should die of the process's signal: \(String(describing: status)) \(restart.output)")
     }
 
+    /// Root restoring a user's process gives it back the user's credentials;
+    /// the user may not restore root's image (never more than the restorer holds).
+    func testCredentialsComeBackAndAreNeverRaised() throws {
+        guard env.isRoot, let user = env.user else { throw XCTSkip("needs root and the test user") }
+        let work = env.workDir("credentials", user: user)
+        let (target, pid) = try Fixture.start([tool("memory"), work + "/m.data"], user: user, cwd: work)
+        usleep(100_000)
+        let path = "\(work)/context"
+        XCTAssertEqual(runTool([tool("cr_checkpoint"), "-p", "--kill", "-f", path, "\(pid)"]).code, 0)
+        _ = target.wait(timeout: 5)
+        let restart = try Child([tool("cr_restart"), "--verbose", path], cwd: work)
+        XCTAssertTrue(restart.read(until: "restored"), restart.output)
+        let status = runTool(["/bin/grep", "^Uid:", "/proc/\(pid)/status"]).output
+        XCTAssertTrue(status.contains("\t\(user.uid)\t\(user.uid)\t\(user.uid)\t\(user.uid)"), status)
+        kill(pid, SIGTERM)
+        XCTAssertTrue(restart.readToEnd(timeout: 20).contains("PASS"), restart.output)
+
+        let (rootTarget, rootPID) = try Fixture.start([tool("memory"), env.dir + "/root-m.data"], user: nil, cwd: env.dir)
+        let rootImage = "\(work)/root-context"
+        XCTAssertEqual(runTool([tool("cr_checkpoint"), "-p", "-f", rootImage, "\(rootPID)"]).code, 0)
+        chmod(rootImage, 0o444)
+        let refused = runTool([tool("cr_restart"), "--no-restore-pid", rootImage], user: user, cwd: work)
+        XCTAssertEqual(refused.code, EPERM, refused.output)
+        XCTAssertTrue(refused.output.contains("image belongs to uid 0"), refused.output)
+        kill(rootPID, SIGKILL)
+        _ = rootTarget.wait(timeout: 5)
+    }
+
     /// An image whose vDSO differs from this kernel's is refused with BLCR's
     /// CR_EBADARCH (exit 2359 & 0xFF), naming both kernels.
     func testForeignVDSOIsRefused() throws {

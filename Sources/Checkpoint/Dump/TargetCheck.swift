@@ -14,6 +14,8 @@ enum TargetCheck {
         if let tracer = status.tracerPid, tracer != 0 {
             throw CheckpointError(BLCRCode.ptraced, "process \(pid) is being ptraced by \(tracer)")
         }
+        if scope == .group && stat.pgrp != pid { throw CheckpointError(ESRCH, "process \(pid) does not lead a process group") }
+        if scope == .session && stat.session != pid { throw CheckpointError(ESRCH, "process \(pid) does not lead a session") }
         let others: [pid_t]
         switch scope {
         case .process: others = []
@@ -24,9 +26,6 @@ enum TargetCheck {
         if !others.isEmpty {
             let list = others.prefix(5).map(String.init).joined(separator: ", ")
             throw CheckpointError(ENOTSUP, "process \(pid) has other processes in its scope (\(list)); process trees are not supported yet: use -p to checkpoint it alone")
-        }
-        if scope != .process, scope != .tree, stat.pgrp != pid && scope == .group || stat.session != pid && scope == .session {
-            throw CheckpointError(ESRCH, "process \(pid) does not lead a \(scope == .group ? "process group" : "session")")
         }
     }
 
