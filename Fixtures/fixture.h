@@ -26,9 +26,18 @@ static inline void ready(void) {
     fflush(stdout);
 }
 
-/* Sleeps in pause() until SIGTERM: the checkpoint catches it in a syscall. */
+/* Waits for SIGTERM without the lost-wakeup race of `while (!stop) pause()`:
+ * SIGTERM is blocked except inside sigsuspend, so the checkpoint catches the
+ * thread in a system call with a temporary signal mask. */
 static inline void wait_for_term(void) {
-    while (!fixture_stop) pause();
+    sigset_t term, old, during;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    sigprocmask(SIG_BLOCK, &term, &old);
+    during = old;
+    sigdelset(&during, SIGTERM);
+    while (!fixture_stop) sigsuspend(&during);
+    sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
 static void fail(const char *fmt, ...) {

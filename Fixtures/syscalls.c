@@ -1,4 +1,5 @@
 /* Blocked in a system call at checkpoint time. Modes:
+ *   pause - blocked in pause() until SIGTERM's handler runs (ERESTARTNOHAND).
  *   read  - blocked in read() on stdin (a pipe from outside: after restart it
  *           is cr_restart's stdin); expects the line "hello".
  *   sleep - blocked in nanosleep(); after restart the sleep is finished
@@ -9,7 +10,9 @@
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "read";
     ready();
-    if (strcmp(mode, "read") == 0) {
+    if (strcmp(mode, "pause") == 0) {
+        while (!fixture_stop) pause();
+    } else if (strcmp(mode, "read") == 0) {
         char buf[64] = {0};
         ssize_t n;
         do n = read(0, buf, sizeof buf - 1); while (n < 0 && errno == EINTR);

@@ -12,6 +12,9 @@ public struct ThreadState: Equatable, Sendable {
     public var rseq: RseqArea?
     /// The clear_child_tid address (glibc's cached TID lives there).
     public var tidAddress: UInt64
+    /// The robust futex list (set_robust_list): head address and length; 0 if none.
+    public var robustListHead: UInt64 = 0
+    public var robustListLength: UInt64 = 0
 
     public struct AltStack: Equatable, Sendable {
         public var base: UInt64, flags: Int32, size: UInt64
@@ -40,6 +43,7 @@ public struct ThreadState: Equatable, Sendable {
 
     enum Tag: UInt16 {
         case tid = 1, registers, xsave, sigmask, pending, altBase, altFlags, altSize, rseqAddress, rseqSize, rseqSignature, tidAddress
+        case robustHead, robustLength
     }
 
     func encode(into e: inout RecordEncoder) {
@@ -57,6 +61,10 @@ public struct ThreadState: Equatable, Sendable {
             e.u64(Tag.rseqSignature.rawValue, UInt64(r.signature))
         }
         e.u64(Tag.tidAddress.rawValue, tidAddress)
+        if robustListHead != 0 {
+            e.u64(Tag.robustHead.rawValue, robustListHead)
+            e.u64(Tag.robustLength.rawValue, robustListLength)
+        }
     }
 
     init(decoding d: RecordDecoder) throws {
@@ -81,5 +89,7 @@ public struct ThreadState: Equatable, Sendable {
             rseq = nil
         }
         tidAddress = try d.u64(Tag.tidAddress.rawValue, default: 0)
+        robustListHead = try d.u64(Tag.robustHead.rawValue, default: 0)
+        robustListLength = try d.u64(Tag.robustLength.rawValue, default: 0)
     }
 }

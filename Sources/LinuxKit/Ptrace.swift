@@ -31,6 +31,21 @@ public enum Ptrace {
         _ = try call("PTRACE_SEIZE", Int(CL_PTRACE_SEIZE), pid, nil, UnsafeMutableRawPointer(bitPattern: options))
     }
 
+    public static func setOptions(_ pid: pid_t, _ options: Int) throws {
+        _ = try call("PTRACE_SETOPTIONS", Int(PTRACE_SETOPTIONS.rawValue), pid, nil, UnsafeMutableRawPointer(bitPattern: options))
+    }
+
+    /// A thread's robust futex list (get_robust_list works on another same-user thread).
+    public static func robustList(_ tid: pid_t) throws -> (head: UInt64, length: UInt64) {
+        var head: UInt64 = 0, length: UInt64 = 0
+        _ = try withUnsafeMutablePointer(to: &head) { h in
+            try withUnsafeMutablePointer(to: &length) { l in
+                try rawSyscall("get_robust_list(\(tid))", NR.get_robust_list, Int(tid), Int(bitPattern: h), Int(bitPattern: l))
+            }
+        }
+        return (head, length)
+    }
+
     public static func interrupt(_ pid: pid_t) throws {
         _ = try call("PTRACE_INTERRUPT", Int(CL_PTRACE_INTERRUPT), pid, nil, nil)
     }

@@ -28,4 +28,8 @@ final class RoundTripTests: XCTestCase {
     func testBlockedReadUnprivileged() throws { try Self.blockedRead.run(.unprivilegedNewPID) }
     func testBlockedSleepAsRoot() throws { try Self.blockedSleep.run(.rootOriginalPID) }
     func testBlockedSleepUnprivileged() throws { try Self.blockedSleep.run(.unprivilegedNewPID) }
+    func testBlockedPauseAsRoot() throws { try Scenario(fixture: "syscalls", arguments: ["pause"]).run(.rootOriginalPID) }
+    func testBlockedPauseUnprivileged() throws { try Scenario(fixture: "syscalls", arguments: ["pause"]).run(.unprivilegedNewPID) }
+    func testThreadsWithExactTIDsAsRoot() throws { try Scenario(fixture: "threads", arguments: ["exact"]).run(.rootOriginalPID) }
+    func testThreadsWithNewTIDsUnprivileged() throws { try Scenario(fixture: "threads", arguments: ["newtid"]).run(.unprivilegedNewPID) }
 }

@@ -54,9 +54,6 @@ public enum Checkpointer {
             throw error
         }
         do {
-            if frozen.threads.count > 1 {
-                throw CheckpointError(ENOTSUP, "process \(pid) has \(frozen.threads.count) threads; multithreaded processes are not supported yet")
-            }
             let collected = try ProcessCollector(frozen: frozen, log: log).collect()
             let writer = try ImageWriter(fd: destination.fd)
             let xsave = collected.state.threads.first?.xsave ?? []

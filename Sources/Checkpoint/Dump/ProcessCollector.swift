@@ -20,29 +20,31 @@ struct ProcessCollector {
         let stat = try ProcStat.read(pid: pid)
         let status = try ProcStatus.read(pid: pid)
         let maps = try ProcMaps.parseSmaps(try Sys.readText("/proc/\(pid)/smaps"), file: "/proc/\(pid)/smaps")
-        guard let tid = frozen.threads.first, let regs = frozen.originalRegisters[tid] else {
-            throw CheckpointError(ESRCH, "process \(pid) has no threads left")
+        // The main thread first: its TID is the PID, and it is recreated first.
+        let tids = frozen.threads.filter { $0 == pid } + frozen.threads.filter { $0 != pid }
+        guard tids.first == pid else { throw CheckpointError(ESRCH, "process \(pid) has no main thread left") }
+
+        // State only the process can tell: inject system calls, all signals blocked.
+        var sessions: [RemoteSession] = []
+        for tid in tids {
+            guard let regs = frozen.originalRegisters[tid] else { throw CheckpointError(ESRCH, "thread \(tid) vanished") }
+            let instruction = try SyscallInjector.findInstruction(pid: tid, registers: regs, maps: maps)
+            frozen.modified.insert(tid)
+            try Ptrace.setSignalMask(tid, ~UInt64(0))
+            sessions.append(RemoteSession(pid: tid, injector: SyscallInjector(tid: tid, instruction: instruction, template: regs)))
         }
-
-        // Thread state the kernel hands to a tracer directly.
-        let xsave = try Ptrace.extendedState(tid)
-        let pending = try Ptrace.pendingSignals(tid, shared: false).map { bytes(of: $0) }
-        let sharedPending = try Ptrace.pendingSignals(tid, shared: true).map { bytes(of: $0) }
-        let rseqConf = try Ptrace.rseqConfiguration(tid)
-
-        // State only the process can tell: inject system calls with all signals blocked.
-        let instruction = try SyscallInjector.findInstruction(pid: tid, registers: regs, maps: maps)
-        let injector = SyscallInjector(tid: tid, instruction: instruction, template: regs)
-        frozen.modified.insert(tid)
-        try Ptrace.setSignalMask(tid, ~UInt64(0))
-        let task = try TaskStateCollector.collect(RemoteSession(pid: tid, injector: injector))
-        frozen.heldSignals += injector.heldSignals
+        let (task, threadParts) = try TaskStateCollector.withScratch(main: sessions[0], others: Array(sessions.dropFirst())) {
+            (try TaskStateCollector.process(sessions[0]), try sessions.map { try TaskStateCollector.thread($0) })
+        }
+        frozen.heldSignals += sessions.flatMap { $0.injector.heldSignals }
         let handlers = Dictionary(uniqueKeysWithValues: task.actions.map { ($0.signal, (handler: $0.handler, flags: $0.flags)) })
         frozen.pendingHandlerCheck = { t in
             let st = try? ProcStatus.read(pid: t)
             let pendingNow = (st?.signalSet("SigPnd") ?? 0) | (st?.signalSet("ShdPnd") ?? 0)
             return SyscallRestart.interruptingHandler(pending: pendingNow, blocked: frozen.originalMasks[t] ?? 0, actions: handlers)
         }
+        let threads = try zip(tids, threadParts).map { tid, part in try threadState(tid, part) }
+        let sharedPending = try Ptrace.pendingSignals(pid, shared: true).map { bytes(of: $0) }
 
         var mm = ProcessState.MemoryLayoutFields()
         mm.startCode = stat.startCode; mm.endCode = stat.endCode
@@ -60,11 +62,6 @@ struct ProcessCollector {
         }
         let finalKinds = zip(classified, mappings).map { ($0.0.0, $0.1.kind) }
 
-        let thread = ThreadState(
-            tid: tid, registers: Self.registerArray(regs), xsave: xsave,
-            signalMask: frozen.originalMasks[tid] ?? 0, pendingSignals: pending, altStack: task.altStack,
-            rseq: rseqConf.rseq_abi_pointer == 0 ? nil : .init(address: rseqConf.rseq_abi_pointer, size: rseqConf.rseq_abi_size, signature: rseqConf.signature),
-            tidAddress: task.tidAddress)
         let state = ProcessState(
             pid: pid, ppid: stat.ppid, pgid: stat.pgrp, sid: stat.session, command: stat.comm,
             executable: (try? String(decoding: Sys.readLink("/proc/\(pid)/exe"), as: UTF8.self)) ?? "",
@@ -73,9 +70,25 @@ struct ProcessCollector {
             cwd: String(decoding: try Sys.readLink("/proc/\(pid)/cwd"), as: UTF8.self),
             root: String(decoding: try Sys.readLink("/proc/\(pid)/root"), as: UTF8.self),
             personality: task.personality, rlimits: try Self.rlimits(pid), mm: mm, auxv: auxv,
-            signalActions: task.actions, sharedPending: sharedPending, threads: [thread],
+            signalActions: task.actions, sharedPending: sharedPending, threads: threads,
             mappings: mappings, files: files, dumpable: task.dumpable, parentDeathSignal: task.parentDeathSignal)
         return Collected(state: state, maps: finalKinds, warnings: warnings)
+    }
+
+    /// Registers, FPU state, mask, pending signals, rseq and robust list of one
+    /// thread, plus what injection found out about it.
+    func threadState(_ tid: pid_t, _ part: TaskStateCollector.ThreadPart) throws -> ThreadState {
+        guard let regs = frozen.originalRegisters[tid] else { throw CheckpointError(ESRCH, "thread \(tid) vanished") }
+        let rseq = try Ptrace.rseqConfiguration(tid)
+        var t = ThreadState(
+            tid: tid, registers: Self.registerArray(regs), xsave: try Ptrace.extendedState(tid),
+            signalMask: frozen.originalMasks[tid] ?? 0,
+            pendingSignals: try Ptrace.pendingSignals(tid, shared: false).map { bytes(of: $0) },
+            altStack: part.altStack,
+            rseq: rseq.rseq_abi_pointer == 0 ? nil : .init(address: rseq.rseq_abi_pointer, size: rseq.rseq_abi_size, signature: rseq.signature),
+            tidAddress: part.tidAddress)
+        (t.robustListHead, t.robustListLength) = try Ptrace.robustList(tid)
+        return t
     }
 
     /// The image's record of one mapping; a private file that is gone or was

@@ -34,7 +34,8 @@ public enum Restorer {
         defer { pin.release([stub]) }
         do {
             try Stub.capture(stub)
-            let warnings = try build(stub: stub, reader: reader, inventory: inventory, process: process, log: log)
+            let warnings = try build(stub: stub, reader: reader, inventory: inventory, process: process,
+                                     exactIDs: options.restorePID, pin: pin, log: log)
             return RestoredProcess(pid: stub, originalPID: process.pid, command: process.command, warnings: warnings,
                                    seconds: Clock.now - started)
         } catch {
@@ -63,8 +64,8 @@ public enum Restorer {
         guard inv.machine == MachineInfo.machine else {
             throw CheckpointError(BLCRCode.badArch, "image is for \(inv.machine), this machine is \(MachineInfo.machine)")
         }
-        guard p.threads.count == 1 else {
-            throw CheckpointError(ENOTSUP, "image holds \(p.threads.count) threads; multithreaded restart is not supported yet")
+        guard p.threads.first?.tid == p.pid else {
+            throw CheckpointError(EINVAL, "image process \(p.pid) does not list its main thread first")
         }
         if getuid() != 0, let uid = p.uids.first, uid != UInt64(getuid()) {
             throw CheckpointError(EPERM, "image belongs to uid \(uid); uid \(getuid()) may not restore it")
@@ -88,7 +89,8 @@ public enum Restorer {
     /// stream in; 5. protections and mm fields; 6. files, environment, signals,
     /// credentials; 7. trampoline unmapped from its own syscall-exit stop, final
     /// registers, FPU state and signal mask set, detach.
-    static func build(stub: pid_t, reader: ImageReader, inventory: Inventory, process: ProcessState, log: Logger) throws -> [String] {
+    static func build(stub: pid_t, reader: ImageReader, inventory: Inventory, process: ProcessState,
+                      exactIDs: Bool, pin: CPUPin, log: Logger) throws -> [String] {
         guard let thread = process.threads.first else { throw CheckpointError(EINVAL, "image process has no thread") }
         let regs0 = try Ptrace.registers(stub)
         let stubMaps = try ProcMaps.parse(try Sys.readText("/proc/\(stub)/maps"))
@@ -118,23 +120,31 @@ public enum Restorer {
         let task = TaskRestorer(session: session, process: process, thread: thread, log: log)
         warnings += try task.restoreEnvironment()
         try task.restoreSignals(pid: stub)
-        try task.restoreThreadLinks(newTID: stub)
+        var threads: [(tid: pid_t, state: ThreadState, session: RemoteSession)] = [(stub, thread, session)]
+        for t in process.threads.dropFirst() {
+            let s = try ThreadCreator.create(t, from: session, exactTID: exactIDs)
+            threads.append((s.pid, t, s))
+        }
+        for t in threads { try TaskRestorer.restoreThread(t.state, in: t.session, pid: stub, tid: t.tid) }
         try task.restoreCredentials()
 
-        let handlers = Dictionary(uniqueKeysWithValues: process.signalActions.map { ($0.signal, (handler: $0.handler, flags: $0.flags)) })
-        // What is pending now: the image's signals re-queued plus any sent during the restore.
-        let status = try ProcStatus.read(pid: stub)
-        let pendingBits = (status.signalSet("SigPnd") ?? 0) | (status.signalSet("ShdPnd") ?? 0)
-        let interrupting = SyscallRestart.interruptingHandler(pending: pendingBits, blocked: thread.signalMask, actions: handlers)
-        let finalRegs = SyscallRestart.resume(ProcessCollector.registers(from: thread.registers),
-                                              interruptingHandler: interrupting, canRestartBlock: false)
         // The trampoline unmaps itself; we are then at its syscall-exit stop, never back in it.
         _ = try injector.raw(NR.munmap, space.trampoline, space.trampolineSize)
-        try Ptrace.setRegisters(stub, finalRegs)
-        try Ptrace.setExtendedState(stub, thread.xsave)
-        try Ptrace.setSignalMask(stub, thread.signalMask)
-        try Ptrace.detach(stub)
-        for sig in injector.heldSignals { kill(stub, sig) }
+        let handlers = Dictionary(uniqueKeysWithValues: process.signalActions.map { ($0.signal, (handler: $0.handler, flags: $0.flags)) })
+        for t in threads {
+            // What is pending now: the image's signals re-queued plus any sent during the restore.
+            let status = try ProcStatus.read(pid: t.tid)
+            let pendingBits = (status.signalSet("SigPnd") ?? 0) | (status.signalSet("ShdPnd") ?? 0)
+            let interrupting = SyscallRestart.interruptingHandler(pending: pendingBits, blocked: t.state.signalMask, actions: handlers)
+            let finalRegs = SyscallRestart.resume(ProcessCollector.registers(from: t.state.registers),
+                                                  interruptingHandler: interrupting, canRestartBlock: false)
+            try Ptrace.setRegisters(t.tid, finalRegs)
+            try Ptrace.setExtendedState(t.tid, t.state.xsave)
+            try Ptrace.setSignalMask(t.tid, t.state.signalMask)
+        }
+        pin.release(threads.map(\.tid))
+        for t in threads.reversed() { try Ptrace.detach(t.tid) }
+        for sig in threads.flatMap({ $0.session.injector.heldSignals }) { kill(stub, sig) }
         return warnings
     }
 

@@ -37,23 +37,42 @@ struct TaskRestorer {
         return warnings
     }
 
+    /// Process-wide: signal actions and process-directed pending signals.
     func restoreSignals(pid: pid_t) throws {
         for a in process.signalActions where a.signal != SIGKILL && a.signal != SIGSTOP {
             let act = cl_kernel_sigaction(handler: a.handler, flags: a.flags, restorer: a.restorer, mask: a.mask)
             try session.call("rt_sigaction(\(a.signal))", NR.rt_sigaction, UInt64(a.signal), try session.put(value: act), 0, 8)
         }
+        // Every signal is blocked in the stub, so these stay pending until detach.
+        for info in process.sharedPending {
+            let signo = try Self.signalNumber(info)
+            try session.call("rt_sigqueueinfo(\(signo))", NR.rt_sigqueueinfo, UInt64(pid), UInt64(signo), try session.put(info))
+        }
+    }
+
+    /// Per thread, run in that thread: alternate stack, thread-directed pending
+    /// signals, rseq, robust list, clear_child_tid (and glibc's TID cache when
+    /// the TID changed).
+    static func restoreThread(_ thread: ThreadState, in session: RemoteSession, pid: pid_t, tid: pid_t) throws {
         let alt = thread.altStack
         let disabled = alt.flags & 2 != 0
         let ss = cl_stack(ss_sp: disabled ? 0 : alt.base, ss_flags: disabled ? 2 : (alt.flags & ~1), pad: 0, ss_size: disabled ? 0 : alt.size)
         try session.call("sigaltstack", NR.sigaltstack, try session.put(value: ss), 0)
-        // Every signal is blocked in the stub, so these stay pending until detach.
         for info in thread.pendingSignals {
-            let signo = try Self.signalNumber(info)
-            try session.call("rt_tgsigqueueinfo(\(signo))", NR.rt_tgsigqueueinfo, UInt64(pid), UInt64(pid), UInt64(signo), try session.put(info))
+            let signo = try signalNumber(info)
+            try session.call("rt_tgsigqueueinfo(\(signo))", NR.rt_tgsigqueueinfo, UInt64(pid), UInt64(tid), UInt64(signo), try session.put(info))
         }
-        for info in process.sharedPending {
-            let signo = try Self.signalNumber(info)
-            try session.call("rt_sigqueueinfo(\(signo))", NR.rt_sigqueueinfo, UInt64(pid), UInt64(signo), try session.put(info))
+        if let r = thread.rseq {
+            try session.call("rseq(register)", NR.rseq, r.address, UInt64(r.size), 0, UInt64(r.signature))
+        }
+        if thread.robustListHead != 0 {
+            try session.call("set_robust_list", NR.set_robust_list, thread.robustListHead, thread.robustListLength)
+        }
+        if thread.tidAddress != 0 {
+            try session.call("set_tid_address", NR.set_tid_address, thread.tidAddress)
+            if tid != thread.tid {
+                try session.memory.write(address: thread.tidAddress, bytes: withUnsafeBytes(of: Int32(tid)) { Array($0) })
+            }
         }
     }
 
@@ -85,17 +104,4 @@ struct TaskRestorer {
         }
     }
 
-    /// rseq registration and the clear_child_tid address, which also holds
-    /// glibc's cached TID: rewritten when the process got a new PID.
-    func restoreThreadLinks(newTID: pid_t) throws {
-        if let r = thread.rseq {
-            try session.call("rseq(register)", NR.rseq, r.address, UInt64(r.size), 0, UInt64(r.signature))
-        }
-        if thread.tidAddress != 0 {
-            try session.call("set_tid_address", NR.set_tid_address, thread.tidAddress)
-            if newTID != thread.tid {
-                try session.memory.write(address: thread.tidAddress, bytes: withUnsafeBytes(of: Int32(newTID)) { Array($0) })
-            }
-        }
-    }
 }
