@@ -27,6 +27,8 @@ public struct ProcessState: Equatable, Sendable {
     public var files: [FileDescriptorState]
     public var dumpable: UInt64
     public var parentDeathSignal: UInt64
+    /// Stopped by a signal (SIGSTOP, SIGTSTP...) when checkpointed: stopped again after restart.
+    public var stopped = false
 
     public struct ResourceLimit: Equatable, Sendable {
         public var resource: UInt32, soft: UInt64, hard: UInt64
@@ -70,7 +72,7 @@ public struct ProcessState: Equatable, Sendable {
 
     enum Tag: UInt16 {
         case pid = 1, ppid, pgid, sid, command, executable, uids, gids, groups, umask, cwd, root, personality
-        case rlimit, mm, auxv, sigaction, sharedPending, thread, mapping, file, dumpable, pdeathsig
+        case rlimit, mm, auxv, sigaction, sharedPending, thread, mapping, file, dumpable, pdeathsig, stopped
     }
     enum SubTag: UInt16 { case a = 1, b, c, d, e }
 
@@ -101,6 +103,7 @@ public struct ProcessState: Equatable, Sendable {
         for f in files { e.record(Tag.file.rawValue) { f.encode(into: &$0) } }
         e.u64(Tag.dumpable.rawValue, dumpable)
         e.u64(Tag.pdeathsig.rawValue, parentDeathSignal)
+        if stopped { e.u64(Tag.stopped.rawValue, 1) }
         return e.bytes
     }
 
@@ -148,6 +151,7 @@ public struct ProcessState: Equatable, Sendable {
         files = try d.records(Tag.file.rawValue, name: "fd").map { try FileDescriptorState(decoding: $0) }
         dumpable = try d.u64(Tag.dumpable.rawValue, default: 1)
         parentDeathSignal = try d.u64(Tag.pdeathsig.rawValue, default: 0)
+        stopped = try d.u64(Tag.stopped.rawValue, default: 0) != 0
     }
 }
 

@@ -59,6 +59,27 @@ enum AfterFlag: String, EnumerableFlag {
     }
 }
 
+enum PtracedFlag: String, EnumerableFlag {
+    case ptracedError = "ptraced-error", ptracedSkip = "ptraced-skip", ptracedAllow = "ptraced-allow"
+    static func name(for value: PtracedFlag) -> NameSpecification { .customLong(value.rawValue) }
+    static func help(for value: PtracedFlag) -> ArgumentHelp? {
+        switch value {
+        case .ptracedError: return "Fail if a target is ptraced (default, CR_EPTRACED)."
+        case .ptracedSkip: return "Leave ptraced targets out."
+        case .ptracedAllow: return "Include ptraced targets (impossible with a ptrace engine: reported as an error)."
+        }
+    }
+    var policy: CheckpointOptions.PtracePolicy { self == .ptracedError ? .error : self == .ptracedSkip ? .skip : .allow }
+}
+
+enum PtracerFlag: String, EnumerableFlag {
+    case ptracerError = "ptracer-error", ptracerSkip = "ptracer-skip"
+    static func name(for value: PtracerFlag) -> NameSpecification { .customLong(value.rawValue) }
+    static func help(for value: PtracerFlag) -> ArgumentHelp? {
+        value == .ptracerError ? "Fail if a target ptraces others (default, CR_EPTRACER)." : "Leave targets that ptrace others out."
+    }
+}
+
 enum ReplaceFlag: String, EnumerableFlag {
     case atomic, clobber, noclobber
     static func help(for value: ReplaceFlag) -> ArgumentHelp? {
@@ -88,6 +109,8 @@ public struct CheckpointArguments: ParsableArguments {
     @Flag(exclusivity: .chooseLast) var after: AfterFlag = .run
     @Option(name: [.customShort("S"), .long], help: "Send signal N after the checkpoint (overrides --run/--stop/...).") var signal: Int32?
     @Flag(exclusivity: .chooseLast) var sync: SyncFlag = .sync
+    @Flag(exclusivity: .chooseLast) var ptraced: PtracedFlag = .ptracedError
+    @Flag(exclusivity: .chooseLast) var ptracer: PtracerFlag = .ptracerError
     @Flag(name: [.customShort("q"), .long], help: "No progress bar, no warnings.") var quiet = false
     @Flag(name: [.customShort("v"), .long], help: "Report details.") var verbose = false
     @Argument(help: "ID of the process (or group, session, tree root).") var id: Int32
@@ -122,6 +145,8 @@ public struct CheckpointArguments: ParsableArguments {
         var options = CheckpointOptions(pid: id)
         options.scope = scope.scope
         options.signalAfter = signal ?? after.signal
+        options.ptraced = ptraced.policy
+        options.ptracer = ptracer == .ptracerError ? .error : .skip
         let bar = ProgressBar(label: "checkpoint \(id)", enabled: !quiet)
         options.progress = { bar.update($0, $1) }
         let summary = try TerminationGuard.run { try Checkpointer.checkpoint(options, to: destination, log: log) }

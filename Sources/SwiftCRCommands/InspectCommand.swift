@@ -17,7 +17,7 @@ struct InspectCommand: ParsableCommand {
         print("written:   \(Self.date(inv.createdAt)) on \(inv.hostname), kernel \(inv.kernelRelease) \(inv.machine)")
         for p in image.processes {
             let saved = image.savedBytes(pid: p.pid)
-            print("process:   \(p.pid) \(p.command) (ppid \(p.ppid), pgid \(p.pgid), sid \(p.sid), uid \(p.uids.first ?? 0))")
+            print("process:   \(p.pid) \(p.command) (ppid \(p.ppid), pgid \(p.pgid), sid \(p.sid), uid \(p.uids.first ?? 0))\(p.stopped ? " stopped" : "")")
             print("exe:       \(p.executable)")
             print("cwd:       \(p.cwd)  umask \(String(p.umask, radix: 8))")
             print("threads:   \(p.threads.count)")

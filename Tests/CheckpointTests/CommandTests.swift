@@ -56,6 +56,26 @@ final class CommandTests: XCTestCase {
         XCTAssertTrue(inspect.output.contains("process:   \(shell.pid) sh"), inspect.output)
     }
 
+    /// BLCR's ptrace rules: a ptraced target is CR_EPTRACED (2360 & 0xFF),
+    /// a tracer is CR_EPTRACER (2361 & 0xFF); both stay untouched.
+    func testPtracedAndPtracerTargetsAreRefused() throws {
+        let work = env.workDir("ptrace", user: nil)
+        let pair = try Child([tool("tracer")], cwd: work)
+        XCTAssertTrue(pair.read(until: "READY"), pair.output)
+        let ids = pair.output.split(separator: "\n")[0].split(separator: " ").compactMap { pid_t($0) }
+        guard ids.count == 2 else { return XCTFail(pair.output) }
+        let traced = runTool([tool("cr_checkpoint"), "-p", "-f", "\(work)/a", "\(ids[1])"])
+        XCTAssertEqual(traced.code, 2360 & 0xFF, traced.output)
+        XCTAssertTrue(traced.output.contains("is being ptraced by \(ids[0])"), traced.output)
+        let allowed = runTool([tool("cr_checkpoint"), "-p", "--ptraced-allow", "-f", "\(work)/b", "\(ids[1])"])
+        XCTAssertEqual(allowed.code, 2360 & 0xFF, allowed.output)
+        let tracer = runTool([tool("cr_checkpoint"), "-p", "-f", "\(work)/c", "\(ids[0])"])
+        XCTAssertEqual(tracer.code, 2361 & 0xFF, tracer.output)
+        XCTAssertTrue(tracer.output.contains("ptraces \(ids[1])"), tracer.output)
+        kill(pair.pid, SIGTERM)
+        XCTAssertTrue(pair.read(until: "PASS"), "the tracer was disturbed: \(pair.output)")
+    }
+
     func testCheckFindsTheEssentialsForRootAndUser() throws {
         for user in [nil, env.user] {
             let r = runTool([tool("swiftcr"), "check"], user: user, cwd: "/tmp")

@@ -42,6 +42,41 @@ final class RestartBehaviourTests: XCTestCase {
         XCTAssertEqual(status?.signal, SIGUSR2, "cr_restart should die of the process's signal: \(String(describing: status)) \(restart.output)")
     }
 
+    /// A process stopped by SIGSTOP when checkpointed is stopped after restart.
+    func testStoppedProcessStaysStopped() throws {
+        let work = env.workDir("stopped", user: nil)
+        let (target, pid) = try Fixture.start([tool("memory"), work + "/m.data"], user: nil, cwd: work)
+        usleep(100_000)
+        kill(pid, SIGSTOP)
+        usleep(100_000)
+        let path = "\(work)/context"
+        XCTAssertEqual(runTool([tool("cr_checkpoint"), "-p", "--kill", "-f", path, "\(pid)"]).code, 0)
+        _ = target.wait(timeout: 5)
+        let restart = try Child([tool("cr_restart"), "--no-restore-pid", "--verbose", path], cwd: work)
+        XCTAssertTrue(restart.read(until: "restored"), restart.output)
+        guard let restored = restart.output.split(separator: " ").firstIndex(of: "pid").map({ restart.output.split(separator: " ")[$0 + 1] }),
+              let newPID = pid_t(restored) else { return XCTFail("no pid in \(restart.output)") }
+        usleep(200_000)
+        let state = runTool(["/usr/bin/awk", "{print $3}", "/proc/\(newPID)/stat"]).output
+        XCTAssertEqual(state, "T\n", "restarted process should be stopped")
+        kill(newPID, SIGCONT)
+        kill(newPID, SIGTERM)
+        XCTAssertTrue(restart.readToEnd(timeout: 20).contains("PASS"), restart.output)
+    }
+
+    /// Restoring the original PID while it is in use fails with EBUSY (16), as BLCR.
+    func testPIDInUseIsEBUSY() throws {
+        guard env.isRoot else { throw XCTSkip("exact PIDs need root") }
+        let work = env.workDir("pid-in-use", user: nil)
+        let (target, pid) = try Fixture.start([tool("memory"), work + "/m.data"], user: nil, cwd: work)
+        defer { kill(pid, SIGKILL); _ = target.wait(timeout: 5) }
+        let path = "\(work)/context"
+        XCTAssertEqual(runTool([tool("cr_checkpoint"), "-p", "-f", path, "\(pid)"]).code, 0)
+        let r = runTool([tool("cr_restart"), path])
+        XCTAssertEqual(r.code, EBUSY, r.output)
+        XCTAssertTrue(r.output.contains("PID \(pid) is already in use"), r.output)
+    }
+
     /// Root restoring a user's process gives it back the user's credentials;
     /// the user may not restore root's image (never more than the restorer holds).
     func testCredentialsComeBackAndAreNeverRaised() throws {

@@ -19,6 +19,10 @@ public struct CheckpointOptions {
     public var scope: Scope = .tree
     /// Signal sent once the image is complete (0: let it run, BLCR's --run).
     public var signalAfter: Int32 = 0
+    /// BLCR's --ptraced-{error,skip,allow} and --ptracer-{error,skip}.
+    public enum PtracePolicy: Sendable { case error, skip, allow }
+    public var ptraced: PtracePolicy = .error
+    public var ptracer: PtracePolicy = .error
     /// Called with (bytes done, bytes total) while memory is dumped.
     public var progress: ((UInt64, UInt64) -> Void)?
 
@@ -42,6 +46,9 @@ public enum Checkpointer {
     public static func checkpoint(_ options: CheckpointOptions, to destination: ImageDestination, log: Logger) throws -> CheckpointSummary {
         let pid = options.pid
         try TargetCheck.verify(pid: pid, scope: options.scope)
+        try TargetCheck.verifyPtrace(pid: pid, ptraced: options.ptraced, ptracer: options.ptracer)
+        // Read before freezing: a traced task shows 't', a stopped one 'T'.
+        let wasStopped = (try? ProcStat.read(pid: pid))?.state == "T"
         let started = Clock.now
         let frozen: FrozenProcess
         do {
@@ -54,7 +61,8 @@ public enum Checkpointer {
             throw error
         }
         do {
-            let collected = try ProcessCollector(frozen: frozen, log: log).collect()
+            var collected = try ProcessCollector(frozen: frozen, log: log).collect()
+            collected.state.stopped = wasStopped
             let writer = try ImageWriter(fd: destination.fd)
             let xsave = collected.state.threads.first?.xsave ?? []
             try writer.write(Inventory(

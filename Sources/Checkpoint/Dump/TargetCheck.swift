@@ -11,9 +11,6 @@ enum TargetCheck {
         }
         if pid == getpid() { throw CheckpointError(EDEADLK, "a process cannot checkpoint itself with ptrace") }
         if stat.state == "Z" || stat.state == "X" { throw CheckpointError(ESRCH, "process \(pid) has already exited (zombie)") }
-        if let tracer = status.tracerPid, tracer != 0 {
-            throw CheckpointError(BLCRCode.ptraced, "process \(pid) is being ptraced by \(tracer)")
-        }
         if scope == .group && stat.pgrp != pid { throw CheckpointError(ESRCH, "process \(pid) does not lead a process group") }
         if scope == .session && stat.session != pid { throw CheckpointError(ESRCH, "process \(pid) does not lead a session") }
         let others: [pid_t]
@@ -26,6 +23,31 @@ enum TargetCheck {
         if !others.isEmpty {
             let list = others.prefix(5).map(String.init).joined(separator: ", ")
             throw CheckpointError(ENOTSUP, "process \(pid) has other processes in its scope (\(list)); process trees are not supported yet: use -p to checkpoint it alone")
+        }
+    }
+
+    /// BLCR refuses a target that is ptraced (CR_EPTRACED) or ptraces others
+    /// (CR_EPTRACER) unless told to skip it. "Allow" cannot be honoured here:
+    /// a task has one tracer, and swiftcr's engine is one.
+    static func verifyPtrace(pid: pid_t, ptraced: CheckpointOptions.PtracePolicy, ptracer: CheckpointOptions.PtracePolicy) throws {
+        let threads = (try? Sys.numericEntries("/proc/\(pid)/task")) ?? [pid]
+        let tracer = threads.lazy.compactMap { (try? ProcStatus.read(pid: $0))?.tracerPid }.first { $0 != 0 }
+        if let t = tracer {
+            switch ptraced {
+            case .error: throw CheckpointError(BLCRCode.ptraced, "process \(pid) is being ptraced by \(t) (--ptraced-skip leaves it out)")
+            case .skip: throw CheckpointError(BLCRCode.ptraced, "process \(pid) is ptraced by \(t) and skipped: nothing is left to checkpoint")
+            case .allow: throw CheckpointError(BLCRCode.ptraced, "process \(pid) is ptraced by \(t); swiftcr checkpoints with ptrace, and a process has only one tracer")
+            }
+        }
+        let tracees = members { _ in true }.filter { p in
+            ((try? Sys.numericEntries("/proc/\(p)/task")) ?? []).contains { (try? ProcStatus.read(pid: $0))?.tracerPid.map(threads.contains) ?? false }
+        }
+        if !tracees.isEmpty {
+            let list = tracees.prefix(5).map(String.init).joined(separator: ", ")
+            switch ptracer {
+            case .error, .allow: throw CheckpointError(BLCRCode.ptracer, "process \(pid) ptraces \(list) (--ptracer-skip leaves it out)")
+            case .skip: throw CheckpointError(BLCRCode.ptracer, "process \(pid) ptraces \(list) and is skipped: nothing is left to checkpoint")
+            }
         }
     }
 

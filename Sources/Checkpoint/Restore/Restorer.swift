@@ -145,6 +145,7 @@ public enum Restorer {
         pin.release(threads.map(\.tid))
         for t in threads.reversed() { try Ptrace.detach(t.tid) }
         for sig in threads.flatMap({ $0.session.injector.heldSignals }) { kill(stub, sig) }
+        if process.stopped { kill(stub, SIGSTOP) }
         return warnings
     }
 
