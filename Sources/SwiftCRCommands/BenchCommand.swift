@@ -11,6 +11,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Directory for images (tmpfs keeps the disk out of it).") var dir = "/dev/shm"
     @Option(name: .customLong("repeat"), help: "Runs per figure; the best is reported.") var runs = 3
     @Flag(help: "Skip gcore and criu.") var noPeers = false
+    @Option(help: "Also time a 64 MiB process with this many threads (0: skip).") var threads = 16
 
     func run() throws {
         let list = sizes.split(separator: ",").compactMap { Int($0.trimmingCharacters) }
@@ -19,7 +20,7 @@ struct BenchCommand: ParsableCommand {
         let gcore = noPeers ? nil : which("gcore")
         let criu = noPeers ? nil : which("criu")
         print("swiftcr bench: \(MachineInfo.kernelRelease), images in \(dir), best of \(runs)")
-        print("peers: gcore \(gcore == nil ? "not installed" : "yes"), criu \(criu == nil ? "not installed" : "yes")")
+        print(noPeers ? "peers: skipped (--no-peers)" : "peers: gcore \(gcore == nil ? "not installed" : "yes"), criu \(criu == nil ? "not installed" : "yes")")
         print("size_mib  dd_mbs  memcpy_mbs  dump_mbs  dump_vs_dd  restore_mbs  gcore_mbs  criu_mbs")
         for mib in list {
             let r = try measure(mib: mib, gcore: gcore, criu: criu)
@@ -31,6 +32,10 @@ struct BenchCommand: ParsableCommand {
             fflush(nil)
         }
         print("dump_vs_dd = dump time / dd time for the same bytes (goal for 1 GiB: at most 1.3x)")
+        if threads > 0 {
+            let (dump, restore) = try timeThreads(threads)
+            print("threads: \(threads + 1) threads, 64 MiB: checkpoint \(Int(dump * 1000)) ms, restart \(Int(restore * 1000)) ms")
+        }
     }
 
     struct Result { var dd = 0.0, memcpy = 0.0, dump = 0.0, restore = 0.0, gcore: Double?, criu: Double? }
@@ -82,6 +87,34 @@ struct BenchCommand: ParsableCommand {
             _ = try? runQuiet(["/bin/rm", "-rf", d])
         }
         return r
+    }
+
+    /// Best-of-N checkpoint and restart time of a 64 MiB process with `count` extra threads.
+    func timeThreads(_ count: Int) throws -> (Double, Double) {
+        let target = try Spawned([selfExecutable, "bench-target", "64", "--threads", String(count)])
+        defer { target.kill() }
+        _ = try target.waitForLine("READY")
+        let log = Output.logger("swiftcr bench", verbose: false)
+        let image = "\(dir)/swiftcr-bench-threads.img"
+        defer { unlink(image) }
+        var best = (Double.infinity, Double.infinity)
+        for _ in 0..<runs {
+            best.0 = min(best.0, try timed {
+                let dest = try AtomicFile(path: image, mode: .clobber, sync: false)
+                _ = try Checkpointer.checkpoint(CheckpointOptions(pid: target.pid), to: dest, log: log)
+            })
+            best.1 = min(best.1, try timed {
+                let fd = open(image, O_RDONLY | O_CLOEXEC)
+                defer { close(fd) }
+                var o = RestoreOptions()
+                o.restorePID = false
+                let restored = try Restorer.restore(from: fd, options: o, log: log)
+                kill(restored.pid, SIGKILL)
+                var st: Int32 = 0
+                waitpid(restored.pid, &st, 0)
+            })
+        }
+        return best
     }
 
     func timed(_ body: () throws -> Void) throws -> Double {

@@ -6,6 +6,7 @@ import Glibc
 struct BenchTarget: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "bench-target", shouldDisplay: false)
     @Argument var mebibytes: Int
+    @Option(help: "Extra threads, each sleeping in pause().") var threads = 0
 
     func run() throws {
         let size = mebibytes << 20
@@ -14,6 +15,11 @@ struct BenchTarget: ParsableCommand {
         }
         let words = p.assumingMemoryBound(to: UInt64.self)
         for i in 0..<(size / 8) { words[i] = UInt64(i) &* 0x9E37_79B9_7F4A_7C15 | 1 }
+        guard (0...1024).contains(threads) else { throw ValidationError("--threads must be 0...1024") }
+        for _ in 0..<threads {
+            var t = pthread_t()
+            guard pthread_create(&t, nil, { _ in while true { pause() } }, nil) == 0 else { throw ValidationError("pthread_create failed") }
+        }
         print("READY \(getpid())")
         fflush(nil)
         while true { pause() }
