@@ -39,6 +39,6 @@ let package = Package(
         .executableTarget(name: "cr_restart", dependencies: ["SwiftCRCommands"]),
         .testTarget(name: "LinuxKitTests", dependencies: ["LinuxKit"]),
         .testTarget(name: "CheckpointImageTests", dependencies: ["CheckpointImage"]),
-        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "CheckpointImage", "LinuxKit"]),
+        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "CheckpointImage", "LinuxKit", "CLinux"]),
     ]
 )

@@ -3,7 +3,8 @@ public enum ImageFormat {
     /// "SWIFTCR" followed by a zero byte.
     public static let magic: [UInt8] = Array("SWIFTCR".utf8) + [0]
     public static let major: UInt16 = 1
-    public static let minor: UInt16 = 0
+    /// 1.1 added the ZOMBIE section (process trees).
+    public static let minor: UInt16 = 1
     public static let fileHeaderSize = 64
     public static let sectionHeaderSize = 32
     /// Largest section payload a reader accepts; writers stay well below.
@@ -22,6 +23,7 @@ public enum SectionType: UInt32, Sendable {
     case pages = 3
     case index = 4
     case end = 5
+    case zombie = 6
 
     public var name: String {
         switch self {
@@ -30,6 +32,7 @@ public enum SectionType: UInt32, Sendable {
         case .pages: return "PAGES"
         case .index: return "INDEX"
         case .end: return "END"
+        case .zombie: return "ZOMBIE"
         }
     }
 }

@@ -7,6 +7,7 @@ public final class ImageReader {
     public enum Section {
         case inventory(Inventory)
         case process(ProcessState)
+        case zombie(ZombieState)
         /// Valid until the next call to `next()`.
         case pages(PagesSection)
         case index
@@ -89,6 +90,8 @@ public final class ImageReader {
                 return .inventory(try Inventory(decoding: RecordDecoder(Array(payload)[...], name: "inventory", base: base)))
             case .process:
                 return .process(try ProcessState(decoding: RecordDecoder(Array(payload)[...], name: "process", base: base)))
+            case .zombie:
+                return .zombie(try ZombieState(decoding: RecordDecoder(Array(payload)[...], name: "zombie", base: base)))
             case .pages:
                 let (pid, runs, dataOffset) = try parsePagesTable(payload, base: base)
                 return .pages(PagesSection(pid: pid, runs: runs, data: UnsafeRawBufferPointer(rebasing: payload[dataOffset...])))

@@ -33,6 +33,10 @@ public final class ImageWriter {
         try writeSection(.process, process.encode())
     }
 
+    public func write(_ zombie: ZombieState) throws {
+        try writeSection(.zombie, zombie.encode())
+    }
+
     /// One PAGES section ready to be written: planned (offsets, index, CRC)
     /// but not yet on the file descriptor. `data` must stay valid until written.
     public struct PreparedPages: @unchecked Sendable {

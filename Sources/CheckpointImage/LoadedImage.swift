@@ -5,6 +5,7 @@ public struct LoadedImage {
     public var version: String
     public var inventory: Inventory
     public var processes: [ProcessState]
+    public var zombies: [ZombieState] = []
     public var pageRuns: [PageRun]
 
     /// Reads every section; with `verify`, page data is read and checksummed too.
@@ -14,16 +15,18 @@ public struct LoadedImage {
         var inventory: Inventory?
         var processes: [ProcessState] = []
         var runs: [PageRun] = []
+        var zombies: [ZombieState] = []
         while let section = try reader.next() {
             switch section {
             case .inventory(let inv): inventory = inv
             case .process(let p): processes.append(p)
+            case .zombie(let z): zombies.append(z)
             case .pages(let p): runs += p.runs
             case .index, .end: break
             }
         }
         guard let inv = inventory else { throw ImageError.malformed(what: "no INVENTORY section", offset: UInt64(ImageFormat.fileHeaderSize)) }
-        return LoadedImage(version: reader.version, inventory: inv, processes: processes, pageRuns: runs)
+        return LoadedImage(version: reader.version, inventory: inv, processes: processes, zombies: zombies, pageRuns: runs)
     }
 
     public static func load(path: String, verify: Bool = false) throws -> LoadedImage {

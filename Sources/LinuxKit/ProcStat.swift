@@ -10,6 +10,8 @@ public struct ProcStat: Equatable, Sendable {
     public var startCode: UInt64, endCode: UInt64, startStack: UInt64
     public var startData: UInt64, endData: UInt64, startBrk: UInt64
     public var argStart: UInt64, argEnd: UInt64, envStart: UInt64, envEnd: UInt64
+    /// Field 52: the wait status of a task that exited (a zombie's, for its parent).
+    public var exitCode: Int32
 
     /// Parses the single line of /proc/PID/stat. The command may hold spaces
     /// and parentheses, so it runs from the first '(' to the last ')'.
@@ -19,7 +21,7 @@ public struct ProcStat: Equatable, Sendable {
             throw fail("no (comm) field")
         }
         guard let pid = Int32(text[..<open].trimmingSpaces) else { throw fail("bad pid") }
-        let rest = text[text.index(after: close)...].split(separator: " ", omittingEmptySubsequences: true)
+        let rest = text[text.index(after: close)...].split(whereSeparator: { $0 == " " || $0 == "\n" })
         // rest[0] is field 3 (state); field n is rest[n - 3].
         guard rest.count >= 49 else { throw fail("only \(rest.count + 2) fields") }
         func num(_ n: Int) throws -> UInt64 {
@@ -38,6 +40,7 @@ public struct ProcStat: Equatable, Sendable {
         self.startCode = try num(26); self.endCode = try num(27); self.startStack = try num(28)
         self.startData = try num(45); self.endData = try num(46); self.startBrk = try num(47)
         self.argStart = try num(48); self.argEnd = try num(49); self.envStart = try num(50); self.envEnd = try num(51)
+        self.exitCode = rest.count >= 50 ? Int32(truncatingIfNeeded: try num(52)) : 0
     }
 
     public static func read(pid: Int32) throws -> ProcStat {

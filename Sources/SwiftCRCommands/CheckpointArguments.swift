@@ -164,11 +164,12 @@ func format3(_ x: Double) -> String {
 }
 
 /// While a target is frozen with injected state, this process must not die
-/// half way: a closed pipe becomes EPIPE, and Ctrl-C, TERM, HUP and QUIT wait
-/// until the target has been let go.
+/// half way: a closed pipe becomes EPIPE, a file size limit EFBIG, and
+/// Ctrl-C, TERM, HUP and QUIT wait until the target has been let go.
 enum TerminationGuard {
     static func run<T>(_ body: () throws -> T) throws -> T {
         signal(SIGPIPE, SIG_IGN)
+        signal(SIGXFSZ, SIG_IGN)
         var block = sigset_t(), old = sigset_t()
         sigemptyset(&block)
         for s in [SIGINT, SIGTERM, SIGHUP, SIGQUIT] { sigaddset(&block, s) }

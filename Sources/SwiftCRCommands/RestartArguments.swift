@@ -7,7 +7,9 @@ import LinuxKit
 public struct RestartArguments: ParsableArguments {
     @Option(name: [.customShort("f"), .long], help: "Read the context from FILE.") var file: String?
     @Option(name: [.customShort("F"), .long], help: "Read the context from an open file descriptor.") var fd: Int32?
-    @Flag(inversion: .prefixedNo, help: "Give the process its original PID (default; needs root).") var restorePid = true
+    @Flag(inversion: .prefixedNo, help: "Give the processes their original PIDs (default; needs root).") var restorePid = true
+    @Flag(inversion: .prefixedNo, help: "Restore process groups (default: join cr_restart's).") var restorePgid = false
+    @Flag(inversion: .prefixedNo, help: "Restore sessions (default: join cr_restart's).") var restoreSid = false
     @Flag(exclusivity: .chooseLast) var after: AfterFlag = .run
     @Option(name: [.customShort("S"), .long], help: "Send signal N after the restart.") var signal: Int32?
     @Flag(name: [.customShort("q"), .long], help: "No warnings.") var quiet = false
@@ -30,6 +32,8 @@ public struct RestartArguments: ParsableArguments {
         let (fd, path) = try openSource()
         var options = RestoreOptions()
         options.restorePID = restorePid
+        options.restorePGID = restorePgid
+        options.restoreSID = restoreSid
         let restored = try Restorer.restore(from: fd, options: options, log: log)
         // Forward first: a signal meant for the process must not kill us instead.
         SignalForwarder.install(target: restored.pid)

@@ -7,7 +7,7 @@ final class ImageFormatTests: XCTestCase {
         let fd = SampleImage.fd(try SampleImage.bytes())
         defer { close(fd) }
         let reader = try ImageReader(fd: fd)
-        XCTAssertEqual(reader.version, "1.0")
+        XCTAssertEqual(reader.version, ImageFormat.versionString)
         var sections: [String] = []
         var pages: [UInt64: [UInt8]] = [:]
         while let s = try reader.next() {
@@ -23,6 +23,7 @@ final class ImageFormatTests: XCTestCase {
                         off += 4096
                     }
                 }
+            case .zombie: sections.append("zombie")
             case .index: sections.append("index")
             case .end: sections.append("end")
             }
@@ -97,7 +98,7 @@ final class ImageFormatTests: XCTestCase {
         var bytes = try SampleImage.bytes()
         bytes[8] = 2  // major 2
         XCTAssertThrowsError(try ImageReader(fd: SampleImage.fd(bytes))) { e in
-            XCTAssertEqual("\(e)", "image format 2.0 is newer than this swiftcr reads (1.0); use a newer swiftcr")
+            XCTAssertEqual("\(e)", "image format 2.\(ImageFormat.minor) is newer than this swiftcr reads (\(ImageFormat.versionString)); use a newer swiftcr")
         }
     }
 

@@ -40,20 +40,22 @@ final class CommandTests: XCTestCase {
         XCTAssertGreaterThan(st.st_size, 4096)
     }
 
-    func testTargetWithChildrenNeedsDashP() throws {
-        let work = env.workDir("children", user: nil)
+    /// -p takes the process alone; the default scope (BLCR's --tree) takes its children too.
+    func testScopeDecidesWhichProcessesAreSaved() throws {
+        let work = env.workDir("scope", user: nil)
         let shell = try Child(["/bin/sh", "-c", "sleep 30 & echo READY $$; wait"], cwd: work)
-        defer { kill(shell.pid, SIGKILL); _ = shell.wait(timeout: 5) }
+        defer { signalDescendants(of: shell.pid, SIGKILL); kill(shell.pid, SIGKILL); _ = shell.wait(timeout: 5) }
         XCTAssertTrue(shell.read(until: "READY"))
         usleep(100_000)
-        let tree = runTool([tool("cr_checkpoint"), "-f", "\(work)/tree", "\(shell.pid)"])
-        XCTAssertEqual(tree.code, ENOTSUP, tree.output)
-        XCTAssertTrue(tree.output.contains("use -p"), tree.output)
-        XCTAssertNotEqual(access("\(work)/tree", F_OK), 0)
-        XCTAssertEqual(runTool([tool("cr_checkpoint"), "-p", "-f", "\(work)/alone", "\(shell.pid)"]).code, 0)
-        let inspect = runTool([tool("swiftcr"), "inspect", "\(work)/alone"])
-        XCTAssertEqual(inspect.code, 0, inspect.output)
-        XCTAssertTrue(inspect.output.contains("process:   \(shell.pid) sh"), inspect.output)
+        for (flag, expected) in [("-p", 1), ("--tree", 2)] {
+            let image = "\(work)/ctx\(flag)"
+            XCTAssertEqual(runTool([tool("cr_checkpoint"), flag, "-f", image, "\(shell.pid)"]).code, 0)
+            let inspect = runTool([tool("swiftcr"), "inspect", image])
+            XCTAssertEqual(inspect.output.components(separatedBy: "\nprocess:").count - 1, expected, inspect.output)
+            XCTAssertTrue(inspect.output.contains("process:   \(shell.pid) sh"), inspect.output)
+        }
+        let missing = runTool([tool("cr_checkpoint"), "-g", "4000000"])
+        XCTAssertEqual(missing.code, ESRCH, missing.output)
     }
 
     /// BLCR's ptrace rules: a ptraced target is CR_EPTRACED (2360 & 0xFF),

@@ -133,6 +133,7 @@ final class RestartBehaviourTests: XCTestCase {
             case .inventory(let inv): try writer.write(inv)
             case .process(var p): change(&p); try writer.write(p)
             case .pages(let p): try writer.writePages(pid: p.pid, runs: p.runs.map { ($0.address, $0.pageCount) }, data: p.data)
+            case .zombie(let z): try writer.write(z)
             case .index, .end: break
             }
         }

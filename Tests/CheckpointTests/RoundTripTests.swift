@@ -30,6 +30,23 @@ final class RoundTripTests: XCTestCase {
     func testBlockedSleepUnprivileged() throws { try Self.blockedSleep.run(.unprivilegedNewPID) }
     func testBlockedPauseAsRoot() throws { try Scenario(fixture: "syscalls", arguments: ["pause"]).run(.rootOriginalPID) }
     func testBlockedPauseUnprivileged() throws { try Scenario(fixture: "syscalls", arguments: ["pause"]).run(.unprivilegedNewPID) }
+    /// A session leader, a child leading its own group, a grandchild, and an
+    /// unreaped zombie: parents reap their children after restart.
+    func testProcessTreeWithIDsAsRoot() throws {
+        var s = Scenario(fixture: "tree", arguments: ["ids"], poke: { signalDescendants(of: $0.pid, SIGTERM) })
+        s.checkpointArguments = ["--tree"]
+        s.restartArguments = ["--restore-pgid", "--restore-sid"]
+        s.settle = 400_000
+        try s.run(.rootOriginalPID)
+    }
+
+    func testProcessTreeUnprivileged() throws {
+        var s = Scenario(fixture: "tree", arguments: ["plain"], poke: { signalDescendants(of: $0.pid, SIGTERM) })
+        s.checkpointArguments = []  // BLCR's default scope is the tree
+        s.settle = 400_000
+        try s.run(.unprivilegedNewPID)
+    }
+
     func testThreadsWithExactTIDsAsRoot() throws { try Scenario(fixture: "threads", arguments: ["exact"]).run(.rootOriginalPID) }
     func testThreadsWithNewTIDsUnprivileged() throws { try Scenario(fixture: "threads", arguments: ["newtid"]).run(.unprivilegedNewPID) }
 }

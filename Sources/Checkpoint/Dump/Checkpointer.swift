@@ -38,52 +38,83 @@ public struct CheckpointSummary: Sendable {
     public var files: Int
     public var warnings: [String]
     public var frozenSeconds: Double
+    public var processes: Int = 1
+    public var zombies: Int = 0
 }
 
-/// Checkpoints one process: freeze, collect, dump, commit, then let it go.
-/// On any failure the process is thawed as it was and the destination discarded.
+/// Checkpoints a process, tree, group or session: freeze everything, collect,
+/// write every PROCESS (and ZOMBIE) record, then the pages, commit, and let
+/// them go. On any failure all of them are thawed as they were and the
+/// destination discarded.
 public enum Checkpointer {
     public static func checkpoint(_ options: CheckpointOptions, to destination: ImageDestination, log: Logger) throws -> CheckpointSummary {
         let pid = options.pid
-        try TargetCheck.verify(pid: pid, scope: options.scope)
-        try TargetCheck.verifyPtrace(pid: pid, ptraced: options.ptraced, ptracer: options.ptracer)
-        // Read before freezing: a traced task shows 't', a stopped one 'T'.
-        let wasStopped = (try? ProcStat.read(pid: pid))?.state == "T"
-        let started = Clock.now
-        let frozen: FrozenProcess
+        var frozen: [FrozenProcess] = []
+        func thawAll() { for f in frozen.reversed() { f.thaw(log: log) } }
         do {
-            frozen = try FrozenProcess.freeze(pid, log: log)
-        } catch let e as SystemCallError {
-            destination.discard()
-            throw TargetCheck.explainFreezeFailure(pid: pid, e)
-        } catch {
-            destination.discard()
-            throw error
-        }
-        do {
-            var collected = try ProcessCollector(frozen: frozen, log: log).collect()
-            collected.state.stopped = wasStopped
+            try TargetCheck.verify(pid: pid, scope: options.scope)
+            var scope = try TreeScope.resolve(pid, options.scope)
+            scope.live = try scope.live.filter { !(try TargetCheck.skipForPtrace(pid: $0, ptraced: options.ptraced, ptracer: options.ptracer)) }
+            guard !scope.live.isEmpty else { throw CheckpointError(ESRCH, "nothing is left to checkpoint in the scope of \(pid)") }
+            let started = Clock.now
+            var stopped: Set<pid_t> = []
+            // Top down, then again for children forked while their parents were being frozen.
+            for _ in 0..<10 {
+                let fresh = scope.live.filter { p in !frozen.contains { $0.pid == p } }
+                if fresh.isEmpty { break }
+                for p in fresh {
+                    // Read before freezing: a traced task shows 't', a stopped one 'T'.
+                    if (try? ProcStat.read(pid: p))?.state == "T" { stopped.insert(p) }
+                    do { frozen.append(try FrozenProcess.freeze(p, log: log)) } catch let e as SystemCallError {
+                        throw TargetCheck.explainFreezeFailure(pid: p, e)
+                    }
+                }
+                let again = try TreeScope.resolve(pid, options.scope)
+                scope.zombies = again.zombies
+                scope.live += again.live.filter { !scope.live.contains($0) }
+            }
+            var collected: [ProcessCollector.Collected] = []
+            for f in frozen {
+                var c = try ProcessCollector(frozen: f, log: log).collect()
+                c.state.stopped = stopped.contains(f.pid)
+                collected.append(c)
+            }
             let writer = try ImageWriter(fd: destination.fd)
-            let xsave = collected.state.threads.first?.xsave ?? []
+            let xsave = collected.first?.state.threads.first?.xsave ?? []
             try writer.write(Inventory(
                 producer: MachineInfo.producer, kernelRelease: MachineInfo.kernelRelease, machine: MachineInfo.machine,
                 hostname: MachineInfo.hostname, createdAt: UInt64(time(nil)), xsaveSize: UInt64(xsave.count),
                 xfeatures: MachineInfo.xfeatures, scope: options.scope.rawValue, target: pid))
-            try writer.write(collected.state)
-            var dumper = MemoryDumper(pid: pid, writer: writer)
-            dumper.progress = options.progress
-            let stats = try dumper.dump(try dumper.candidates(collected.maps))
+            for c in collected { try writer.write(c.state) }
+            for z in scope.zombies { try writer.write(z) }
+            var stats = MemoryDumper.Stats()
+            let plans = try collected.map { c in
+                (c.state.pid, try MemoryDumper(pid: c.state.pid, writer: writer).candidates(c.maps))
+            }
+            let total = plans.reduce(UInt64(0)) { $0 + $1.1.reduce(0) { $0 + $1.pages } } * 4096
+            var doneBefore: UInt64 = 0
+            for (p, runs) in plans {
+                var dumper = MemoryDumper(pid: p, writer: writer)
+                let base = doneBefore
+                dumper.progress = options.progress.map { report in { done, _ in report(base + done, total) } }
+                let s = try dumper.dump(runs)
+                stats.savedPages += s.savedPages
+                stats.zeroPages += s.zeroPages
+                doneBefore += s.candidatePages * 4096
+            }
             try writer.finish()
             try destination.commit()
-            frozen.thaw(log: log)
+            thawAll()
             let frozenFor = Clock.now - started
-            if options.signalAfter != 0 { kill(pid, options.signalAfter) }
+            if options.signalAfter != 0 { for f in frozen { kill(f.pid, options.signalAfter) } }
             return CheckpointSummary(pid: pid, imageBytes: writer.offset, savedPages: stats.savedPages, zeroPages: stats.zeroPages,
-                                     mappings: collected.state.mappings.count, files: collected.state.files.count,
-                                     warnings: collected.warnings, frozenSeconds: frozenFor)
+                                     mappings: collected.reduce(0) { $0 + $1.state.mappings.count },
+                                     files: collected.reduce(0) { $0 + $1.state.files.count },
+                                     warnings: collected.flatMap(\.warnings), frozenSeconds: frozenFor,
+                                     processes: collected.count, zombies: scope.zombies.count)
         } catch {
             destination.discard()
-            frozen.thaw(log: log)
+            thawAll()
             if let e = error as? SystemCallError { throw CheckpointError(e.errno.rawValue, "checkpoint of \(pid) failed: \(e)") }
             if let e = error as? ImageError {
                 if case .io(_, let code) = e { throw CheckpointError(code, "checkpoint of \(pid) failed: \(e)") }

@@ -44,8 +44,8 @@ enum Stub {
 
     /// Seizes the stub (killed if we die) and stops it in its pause().
     static func capture(_ pid: pid_t) throws {
-        // TRACECLONE: threads created by injected clone3 start traced and stopped.
-        try Ptrace.seize(pid, options: Int(CL_PTRACE_O_TRACESYSGOOD | CL_PTRACE_O_EXITKILL | CL_PTRACE_O_TRACECLONE))
+        // Threads and processes created by injected clone3 start traced and stopped.
+        try Ptrace.seize(pid, options: Int(CL_PTRACE_O_TRACESYSGOOD | CL_PTRACE_O_EXITKILL | CL_PTRACE_O_TRACECLONE | CL_PTRACE_O_TRACEFORK))
         try Ptrace.interrupt(pid)
         try FrozenProcess.waitForStop(pid)
     }

@@ -37,6 +37,14 @@ struct TaskRestorer {
         return warnings
     }
 
+    /// Drops the SIGCHLD that recreating zombie children queued in the stub:
+    /// the process had received it before the checkpoint.
+    func dropPendingChildSignal() throws {
+        let set = try session.put(value: UInt64(1) << UInt64(SIGCHLD - 1), at: 1024)
+        let zero = try session.put(value: timespec(tv_sec: 0, tv_nsec: 0), at: 1040)
+        _ = try session.raw(NR.rt_sigtimedwait, set, 0, zero, 8)
+    }
+
     /// Process-wide: signal actions and process-directed pending signals.
     func restoreSignals(pid: pid_t) throws {
         for a in process.signalActions where a.signal != SIGKILL && a.signal != SIGSTOP {

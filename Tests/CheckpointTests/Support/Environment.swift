@@ -1,3 +1,4 @@
+import CLinux
 import Glibc
 import XCTest
 
@@ -36,6 +37,11 @@ final class TestEnvironment: @unchecked Sendable {
     }
 
     private init() throws {
+        // Orphans of killed process trees come to us, not to PID 1 (which reaps
+        // late here), so their PIDs are free again when a test restores them.
+        _ = cl_prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        // The test runner holds descriptors (a socket) that children must not inherit.
+        for fd in Int32(3)..<Int32(256) { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         var template = Array("/tmp/swiftcr-tests.XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else { throw TestFailure("mkdtemp") }
         dir = String(cString: made)
@@ -48,7 +54,7 @@ final class TestEnvironment: @unchecked Sendable {
             guard r.code == 0 else { throw TestFailure("copy \(tool) from \(Self.buildDir): \(r.output) (run `swift build` first)") }
         }
         let fixtures = Self.repoRoot + "/Fixtures"
-        for name in ["memory", "files", "signals", "environment", "registers", "busyloop", "syscalls", "threads", "tracer"] {
+        for name in ["memory", "files", "signals", "environment", "registers", "busyloop", "syscalls", "threads", "tracer", "tree"] {
             let r = runTool(["/usr/bin/cc", "-O1", "-Wall", "-pthread", "-o", "\(bin)/\(name)", "\(fixtures)/\(name).c"])
             guard r.code == 0 else { throw TestFailure("building fixture \(name): \(r.output)") }
         }

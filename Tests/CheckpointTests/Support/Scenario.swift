@@ -11,6 +11,9 @@ struct Scenario: Sendable {
     var poke: @Sendable (Child) -> Void = { kill($0.pid, SIGTERM) }
     /// Time the fixture gets after READY to reach the state to checkpoint.
     var settle: useconds_t = 200_000
+    /// Scope and other cr_checkpoint options (a single process by default).
+    var checkpointArguments = ["-p"]
+    var restartArguments: [String] = []
 
     enum Mode { case rootOriginalPID, unprivilegedNewPID }
 
@@ -31,14 +34,15 @@ struct Scenario: Sendable {
         let (target, pid) = try Fixture.start(argv, user: user, cwd: work, file: file, line: line)
         usleep(settle)
         let image = "\(work)/context.\(pid)"
-        let ck = runTool(["\(env.bin)/cr_checkpoint", "-p", "--kill", "-f", image, "\(pid)"], user: user, cwd: work)
+        let ck = runTool(["\(env.bin)/cr_checkpoint"] + checkpointArguments + ["--kill", "-f", image, "\(pid)"], user: user, cwd: work)
         XCTAssertEqual(ck.code, 0, "cr_checkpoint: \(ck.output)", file: file, line: line)
         let ended = target.wait(timeout: 10)
         XCTAssertEqual(ended?.signal, SIGKILL, "--kill did not kill the target: \(String(describing: ended))", file: file, line: line)
+        reapOrphans()
         guard ck.code == 0 else { return }
 
         let restorePID = mode == .rootOriginalPID
-        let restart = try Child(["\(env.bin)/cr_restart", "--verbose"] + (restorePID ? [] : ["--no-restore-pid"]) + [image],
+        let restart = try Child(["\(env.bin)/cr_restart", "--verbose"] + (restorePID ? [] : ["--no-restore-pid"]) + restartArguments + [image],
                                 user: user, cwd: work)
         XCTAssertTrue(restart.read(until: "restored"), "cr_restart: \(restart.output)", file: file, line: line)
         if restorePID {
@@ -64,5 +68,36 @@ enum Fixture {
             throw TestFailure("no PID in '\(target.output)'")
         }
         return (target, pid)
+    }
+}
+
+/// Sends a signal to every descendant of a process (the restored tree under cr_restart).
+func signalDescendants(of root: pid_t, _ signal: Int32) {
+    var parents: [pid_t: pid_t] = [:]
+    if let dir = opendir("/proc") {
+        while let e = readdir(dir) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard let p = pid_t(name), let stat = try? String(contentsOfFile: "/proc/\(p)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 1, let ppid = pid_t(fields[1]) { parents[p] = ppid }
+        }
+        closedir(dir)
+    }
+    var frontier = [root]
+    while let p = frontier.popLast() {
+        for (child, parent) in parents where parent == p {
+            kill(child, signal)
+            frontier.append(child)
+        }
+    }
+}
+
+/// Reaps the killed tree's orphans (we are their subreaper) until none is left.
+func reapOrphans() {
+    var quiet = 0
+    while quiet < 20 {
+        var status: Int32 = 0
+        if waitpid(-1, &status, WNOHANG) > 0 { quiet = 0 } else { quiet += 1; usleep(5000) }
     }
 }

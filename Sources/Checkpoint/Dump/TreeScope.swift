@@ -1,0 +1,72 @@
+import CheckpointImage
+import Glibc
+import LinuxKit
+
+/// The processes a checkpoint covers, parents before children, and the
+/// unreaped zombies among their children.
+struct TreeScope {
+    var live: [pid_t]
+    var zombies: [ZombieState]
+
+    static func resolve(_ id: pid_t, _ scope: CheckpointOptions.Scope) throws -> TreeScope {
+        var stats: [pid_t: ProcStat] = [:]
+        for p in (try? Sys.numericEntries("/proc")) ?? [] {
+            if let st = try? ProcStat.read(pid: p) { stats[p] = st }
+        }
+        var members: [pid_t]
+        switch scope {
+        case .process:
+            members = [id]
+        case .tree:
+            members = [id]
+            var i = 0
+            while i < members.count {
+                let parent = members[i]
+                members += stats.values.filter { $0.ppid == parent }.map(\.pid).sorted()
+                i += 1
+            }
+        case .group:
+            members = stats.values.filter { $0.pgrp == id }.map(\.pid)
+        case .session:
+            members = stats.values.filter { $0.session == id }.map(\.pid)
+        }
+        guard !members.isEmpty else {
+            throw CheckpointError(ESRCH, "no process in \(scope == .group ? "process group" : "session") \(id)")
+        }
+        if members.contains(getpid()) {
+            throw CheckpointError(EDEADLK, "the checkpointer (pid \(getpid())) is inside the scope it was asked to checkpoint")
+        }
+        let set = Set(members)
+        var live: [pid_t] = []
+        var zombies: [ZombieState] = []
+        for p in members {
+            guard let st = stats[p] else { continue }  // exited meanwhile
+            if st.state == "Z" || st.state == "X" {
+                guard p != id || scope != .tree && scope != .process else {
+                    throw CheckpointError(ESRCH, "process \(id) has already exited (zombie)")
+                }
+                if set.contains(st.ppid) {
+                    zombies.append(ZombieState(pid: p, ppid: st.ppid, pgid: st.pgrp, sid: st.session, waitStatus: st.exitCode))
+                }
+            } else {
+                live.append(p)
+            }
+        }
+        return TreeScope(live: orderParentsFirst(live, stats: stats), zombies: zombies)
+    }
+
+    /// Parents before their children (a process whose parent is outside comes first).
+    static func orderParentsFirst(_ pids: [pid_t], stats: [pid_t: ProcStat]) -> [pid_t] {
+        let set = Set(pids)
+        var out: [pid_t] = []
+        var placed: Set<pid_t> = []
+        var queue = pids.filter { !set.contains(stats[$0]?.ppid ?? 0) }.sorted()
+        while !queue.isEmpty {
+            let p = queue.removeFirst()
+            out.append(p)
+            placed.insert(p)
+            queue += pids.filter { stats[$0]?.ppid == p && !placed.contains($0) }.sorted()
+        }
+        return out + pids.filter { !placed.contains($0) }
+    }
+}

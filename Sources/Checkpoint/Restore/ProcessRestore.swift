@@ -1,0 +1,118 @@
+import CLinux
+import CheckpointImage
+import Glibc
+import LinuxKit
+import Logging
+
+/// One process being rebuilt in its stopped stub, in three phases:
+/// `prepare` (trampoline, stub memory dropped, vDSO moved, mappings made),
+/// pages written from the stream by PageStream, `finish` (protections, mm
+/// fields, files, environment, signals, threads, credentials, final
+/// registers), then `detach`.
+final class ProcessRestore {
+    let stub: pid_t
+    let process: ProcessState
+    let inventory: Inventory
+    let log: Logger
+    let session: RemoteSession
+    private(set) var space: AddressSpaceRestorer
+    private var threads: [(tid: pid_t, state: ThreadState, session: RemoteSession)] = []
+    private let stubMaps: [MapsEntry]
+
+    var threadIDs: [pid_t] { threads.map(\.tid) }
+    var memory: RemoteMemory { session.memory }
+
+    init(stub: pid_t, process: ProcessState, inventory: Inventory, log: Logger) throws {
+        self.stub = stub
+        self.process = process
+        self.inventory = inventory
+        self.log = log
+        let regs = try Ptrace.registers(stub)
+        stubMaps = try ProcMaps.parse(try Sys.readText("/proc/\(stub)/maps"))
+        let instruction = try SyscallInjector.findInstruction(pid: stub, registers: regs, maps: stubMaps)
+        session = RemoteSession(pid: stub, injector: SyscallInjector(tid: stub, instruction: instruction, template: regs))
+        space = AddressSpaceRestorer(session: session, process: process, log: log)
+    }
+
+    func prepare() throws {
+        guard let thread = process.threads.first else { throw CheckpointError(EINVAL, "image process \(process.pid) has no thread") }
+        let missing = inventory.xfeatures & ~MachineInfo.xfeatures
+        guard missing == 0 else {
+            throw CheckpointError(BLCRCode.badArch, "image uses CPU state components 0x\(String(missing, radix: 16)) this CPU does not enable (image XCR0 0x\(String(inventory.xfeatures, radix: 16)), here 0x\(String(MachineInfo.xfeatures, radix: 16)))")
+        }
+        let xsaveHere = try Ptrace.extendedState(stub)
+        guard xsaveHere.count == thread.xsave.count else {
+            throw CheckpointError(BLCRCode.badArch, "image FPU state is \(thread.xsave.count) bytes (XCR0 0x\(String(inventory.xfeatures, radix: 16))), this CPU uses \(xsaveHere.count)")
+        }
+        try space.installTrampoline(stubMaps: stubMaps)
+        try space.clearStub(stubMaps: stubMaps)
+        try space.placeVDSO(stubMaps: stubMaps, imageKernel: inventory.kernelRelease)
+        try space.createMappings()
+    }
+
+    /// - Parameter quietChildSignal: a SIGCHLD raised in the stub by recreating
+    ///   its zombie children is to be dropped (the process had seen it already).
+    func finish(exactIDs: Bool, quietChildSignal: Bool) throws -> [String] {
+        guard let thread = process.threads.first else { return [] }
+        try space.finishMappings()
+        var warnings = try FileRestorer(session: session, process: process, log: log).restore()
+        let task = TaskRestorer(session: session, process: process, thread: thread, log: log)
+        warnings += try task.restoreEnvironment()
+        if quietChildSignal { try task.dropPendingChildSignal() }
+        try task.restoreSignals(pid: stub)
+        threads = [(stub, thread, session)]
+        for t in process.threads.dropFirst() {
+            let s = try ThreadCreator.create(t, from: session, exactTID: exactIDs)
+            threads.append((s.pid, t, s))
+        }
+        for t in threads { try TaskRestorer.restoreThread(t.state, in: t.session, pid: stub, tid: t.tid) }
+        try task.restoreCredentials()
+
+        // The trampoline unmaps itself; we are then at its syscall-exit stop, never back in it.
+        _ = try session.injector.raw(NR.munmap, space.trampoline, space.trampolineSize)
+        let handlers = Dictionary(uniqueKeysWithValues: process.signalActions.map { ($0.signal, (handler: $0.handler, flags: $0.flags)) })
+        for t in threads {
+            // What is pending now: the image's signals re-queued plus any sent during the restore.
+            let status = try ProcStatus.read(pid: t.tid)
+            let pendingBits = (status.signalSet("SigPnd") ?? 0) | (status.signalSet("ShdPnd") ?? 0)
+            let interrupting = SyscallRestart.interruptingHandler(pending: pendingBits, blocked: t.state.signalMask, actions: handlers)
+            let finalRegs = SyscallRestart.resume(ProcessCollector.registers(from: t.state.registers),
+                                                  interruptingHandler: interrupting, canRestartBlock: false)
+            try Ptrace.setRegisters(t.tid, finalRegs)
+            try Ptrace.setExtendedState(t.tid, t.state.xsave)
+            try Ptrace.setSignalMask(t.tid, t.state.signalMask)
+        }
+        return warnings
+    }
+
+    func detach() throws {
+        for t in threads.reversed() { try Ptrace.detach(t.tid) }
+        for sig in threads.flatMap({ $0.session.injector.heldSignals }) { kill(stub, sig) }
+        if process.stopped { kill(stub, SIGSTOP) }
+    }
+}
+
+/// Streams PAGES sections into the stubs they belong to, until END.
+enum PageStream {
+    static func write(reader: ImageReader, first: ImageReader.PagesSection?, into restores: [ProcessRestore]) throws {
+        let byPID = Dictionary(uniqueKeysWithValues: restores.map { ($0.process.pid, $0) })
+        func apply(_ p: ImageReader.PagesSection) throws {
+            guard let r = byPID[p.pid] else { throw CheckpointError(EINVAL, "PAGES section for PID \(p.pid), which the image does not hold") }
+            for run in p.runs { try r.space.validate(run) }
+            try r.memory.write(ranges: p.runs.map { ($0.address, Int($0.byteCount)) }, from: p.data)
+        }
+        do {
+            if let f = first { try apply(f) }
+            while let section = try reader.next() {
+                switch section {
+                case .pages(let p): try apply(p)
+                case .end: return
+                case .process, .zombie: throw CheckpointError(EINVAL, "a PROCESS or ZOMBIE record after page data")
+                case .index, .inventory: continue
+                }
+            }
+        } catch let e as ImageError {
+            throw CheckpointError(EINVAL, "\(e)")
+        }
+    }
+}

@@ -1,0 +1,144 @@
+import CLinux
+import CheckpointImage
+import Glibc
+import LinuxKit
+import Logging
+
+/// The stubs of a process tree, made top-down: a process whose parent is in
+/// the image is forked by its parent's stub (clone3 injected there, with the
+/// original PID when allowed), so parent/child links come back by
+/// construction. Sessions and groups are set as each stub is born, before it
+/// forks children that inherit them. Zombies are forked, then made to exit.
+struct StubTree {
+    let options: RestoreOptions
+    let log: Logger
+    /// Original PID -> stub PID, for live processes.
+    private(set) var stubs: [pid_t: pid_t] = [:]
+    /// Parents (original PIDs) that received SIGCHLD from recreated zombies.
+    private(set) var reapedSignals: [pid_t: Bool] = [:]
+    private(set) var warnings: [String] = []
+    private var sessions: [pid_t: RemoteSession] = [:]
+    private var zombieStubs: [pid_t] = []
+    private var spawned: [pid_t] = []
+
+    init(options: RestoreOptions, log: Logger) {
+        self.options = options
+        self.log = log
+    }
+
+    mutating func build(_ processes: [ProcessState], zombies: [ZombieState]) throws {
+        for p in processes {
+            let stub: pid_t
+            let session: RemoteSession
+            if let parent = sessions[p.ppid] {
+                stub = try fork(from: parent, exactPID: options.restorePID ? p.pid : nil)
+                session = try Self.session(for: stub, instruction: parent.injector.instruction)
+            } else {
+                stub = try Stub.spawn(pid: options.restorePID ? p.pid : nil)
+                spawned.append(stub)
+                try Stub.capture(stub)
+                let regs = try Ptrace.registers(stub)
+                let maps = try ProcMaps.parse(try Sys.readText("/proc/\(stub)/maps"))
+                session = try Self.session(for: stub, instruction: try SyscallInjector.findInstruction(pid: stub, registers: regs, maps: maps))
+            }
+            stubs[p.pid] = stub
+            sessions[p.pid] = session
+            try setIdentity(p, session: session)
+        }
+        for z in zombies {
+            guard let parent = sessions[z.ppid] else {
+                warnings.append("zombie \(z.pid) has no parent in the image; it is not recreated")
+                continue
+            }
+            let stub = try fork(from: parent, exactPID: options.restorePID ? z.pid : nil)
+            zombieStubs.append(stub)
+            try Self.exit(stub, status: z.waitStatus, instruction: parent.injector.instruction)
+            reapedSignals[z.ppid] = true
+        }
+        try waitForZombies()
+    }
+
+    /// A session and scratch page for a fresh stub (its memory is still the restorer's copy).
+    static func session(for stub: pid_t, instruction: UInt64) throws -> RemoteSession {
+        let s = RemoteSession(pid: stub, injector: SyscallInjector(tid: stub, instruction: instruction, template: try Ptrace.registers(stub)))
+        s.scratch = try s.call("mmap(scratch)", NR.mmap, 0, 4096, UInt64(PROT_READ | PROT_WRITE), UInt64(MAP_PRIVATE | MAP_ANONYMOUS), UInt64.max, 0)
+        s.scratchSize = 4096
+        return s
+    }
+
+    /// Forks a child of the stub behind `parent` (auto-attached, stopped).
+    func fork(from parent: RemoteSession, exactPID: pid_t?) throws -> pid_t {
+        var args = cl_clone_args()
+        args.exit_signal = UInt64(SIGCHLD)
+        if let pid = exactPID {
+            args.set_tid = try parent.put(value: Int32(pid), at: 512)
+            args.set_tid_size = 1
+        }
+        let at = try parent.put(value: args, at: 0)
+        let created = try parent.raw(NR.clone3, at, UInt64(MemoryLayout<cl_clone_args>.size))
+        guard created > 0 else {
+            let e = Int32(truncatingIfNeeded: -created)
+            if e == EEXIST { throw CheckpointError(EBUSY, "PID \(exactPID ?? 0) is already in use; restart with --no-restore-pid or free it") }
+            throw CheckpointError(e, "forking a process in the restored tree: \(String(cString: strerror(e)))")
+        }
+        let child = pid_t(created)
+        try FrozenProcess.waitForStop(child)
+        return child
+    }
+
+    /// Session and group, per --restore-sid and --restore-pgid.
+    mutating func setIdentity(_ p: ProcessState, session: RemoteSession) throws {
+        var leadsGroup = false
+        if options.restoreSID && p.sid == p.pid {
+            try session.call("setsid", NR.setsid)
+            leadsGroup = true
+        }
+        guard options.restorePGID, !(leadsGroup && p.pgid == p.pid) else { return }
+        if p.pgid == p.pid {
+            try session.call("setpgid", NR.setpgid, 0, 0)
+        } else if let leader = stubs[p.pgid] {
+            try session.call("setpgid", NR.setpgid, 0, UInt64(leader))
+        } else {
+            warnings.append("process group \(p.pgid) of process \(p.pid) is not in the image; it stays in its parent's group")
+        }
+    }
+
+    /// Lets a forked stub die the way the zombie died: into exit_group with its
+    /// code, or by its signal (all signals were blocked in the stub).
+    static func exit(_ stub: pid_t, status: Int32, instruction: UInt64) throws {
+        let signal = status & 0x7f
+        var regs = try Ptrace.registers(stub)
+        regs.orig_rax = UInt64.max
+        regs.rip = instruction
+        if signal == 0 {
+            regs.rax = UInt64(CL_SYS_EXIT_GROUP)
+            regs.rdi = UInt64((status >> 8) & 0xff)
+        } else {
+            regs.rax = UInt64(NR.pause)  // waits for the signal sent below
+        }
+        try Ptrace.setRegisters(stub, regs)
+        try Ptrace.setSignalMask(stub, 0)
+        try Ptrace.detach(stub)
+        if signal != 0 { kill(stub, signal) }
+    }
+
+    /// The zombie stubs must be dead before their parents go on.
+    func waitForZombies() throws {
+        for z in zombieStubs {
+            var tries = 0
+            while (try? ProcStat.read(pid: z))?.state != "Z" {
+                tries += 1
+                if tries > 500 { throw CheckpointError(ETIMEDOUT, "recreated zombie \(z) did not exit") }
+                usleep(2000)
+            }
+        }
+    }
+
+    /// Failure path: every stub goes, the ones we spawned are reaped.
+    func destroyAll() {
+        for s in stubs.values { kill(s, SIGKILL) }
+        for z in zombieStubs { kill(z, SIGKILL) }
+        for s in spawned { Stub.destroy(s) }
+    }
+
+}

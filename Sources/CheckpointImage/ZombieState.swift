@@ -1,0 +1,35 @@
+/// A child that had exited but was not yet reaped when checkpointed: it is
+/// recreated as a zombie of its parent, with the same wait status.
+public struct ZombieState: Equatable, Sendable {
+    public var pid: Int32
+    public var ppid: Int32
+    public var pgid: Int32
+    public var sid: Int32
+    /// The wait status its parent will see (exit code << 8, or the killing signal).
+    public var waitStatus: Int32
+
+    public init(pid: Int32, ppid: Int32, pgid: Int32, sid: Int32, waitStatus: Int32) {
+        self.pid = pid; self.ppid = ppid; self.pgid = pgid; self.sid = sid; self.waitStatus = waitStatus
+    }
+
+    enum Tag: UInt16 { case pid = 1, ppid, pgid, sid, status }
+
+    public func encode() -> [UInt8] {
+        var e = RecordEncoder()
+        e.i64(Tag.pid.rawValue, Int64(pid))
+        e.i64(Tag.ppid.rawValue, Int64(ppid))
+        e.i64(Tag.pgid.rawValue, Int64(pgid))
+        e.i64(Tag.sid.rawValue, Int64(sid))
+        e.i64(Tag.status.rawValue, Int64(waitStatus))
+        return e.bytes
+    }
+
+    public init(decoding d: RecordDecoder) throws {
+        pid = try d.i32(Tag.pid.rawValue, "zombie pid")
+        ppid = try d.i32(Tag.ppid.rawValue, "zombie ppid")
+        pgid = try d.i32(Tag.pgid.rawValue, "zombie pgid")
+        sid = try d.i32(Tag.sid.rawValue, "zombie sid")
+        waitStatus = try d.i32(Tag.status.rawValue, "zombie wait status")
+        guard pid > 0, ppid > 0 else { throw ImageError.malformed(what: "zombie \(pid) of parent \(ppid)", offset: d.base) }
+    }
+}
