@@ -1,6 +1,7 @@
 import ArgumentParser
 import Checkpoint
 import Glibc
+import LinuxKit
 
 /// `swiftcr bench`: dump and restore speed against process size, next to dd
 /// writing the same bytes to the same file system, memcpy, and peers (gcore,
@@ -12,6 +13,7 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .customLong("repeat"), help: "Runs per figure; the best is reported.") var runs = 3
     @Flag(help: "Skip gcore and criu.") var noPeers = false
     @Option(help: "Also time a 64 MiB process with this many threads (0: skip).") var threads = 16
+    @Option(help: "Also time a tree of this many processes, 64 MiB in all (0: skip).") var tree = 10
 
     func run() throws {
         let list = sizes.split(separator: ",").compactMap { Int($0.trimmingCharacters) }
@@ -33,8 +35,12 @@ struct BenchCommand: ParsableCommand {
         }
         print("dump_vs_dd = dump time / dd time for the same bytes (goal for 1 GiB: at most 1.3x)")
         if threads > 0 {
-            let (dump, restore) = try timeThreads(threads)
+            let (dump, restore) = try timeShape(["64", "--threads", String(threads)])
             print("threads: \(threads + 1) threads, 64 MiB: checkpoint \(Int(dump * 1000)) ms, restart \(Int(restore * 1000)) ms")
+        }
+        if tree > 1 {
+            let (dump, restore) = try timeShape([String(64 / tree), "--children", String(tree - 1)])
+            print("tree: \(tree) processes, \(64 / tree * tree) MiB in all: checkpoint \(Int(dump * 1000)) ms, restart \(Int(restore * 1000)) ms")
         }
     }
 
@@ -89,10 +95,13 @@ struct BenchCommand: ParsableCommand {
         return r
     }
 
-    /// Best-of-N checkpoint and restart time of a 64 MiB process with `count` extra threads.
-    func timeThreads(_ count: Int) throws -> (Double, Double) {
-        let target = try Spawned([selfExecutable, "bench-target", "64", "--threads", String(count)])
-        defer { target.kill() }
+    /// Best-of-N checkpoint and restart time of a bench-target of the given shape.
+    func timeShape(_ arguments: [String]) throws -> (Double, Double) {
+        let target = try Spawned([selfExecutable, "bench-target"] + arguments)
+        defer {
+            for child in TreeScopeList.children(of: target.pid) { kill(child, SIGKILL) }
+            target.kill()
+        }
         _ = try target.waitForLine("READY")
         let log = Output.logger("swiftcr bench", verbose: false)
         let image = "\(dir)/swiftcr-bench-threads.img"
@@ -109,6 +118,7 @@ struct BenchCommand: ParsableCommand {
                 var o = RestoreOptions()
                 o.restorePID = false
                 let restored = try Restorer.restore(from: fd, options: o, log: log)
+                for p in restored.pids.values where p != restored.pid { kill(p, SIGKILL) }
                 kill(restored.pid, SIGKILL)
                 var st: Int32 = 0
                 waitpid(restored.pid, &st, 0)
@@ -150,4 +160,11 @@ struct BenchCommand: ParsableCommand {
 
 extension Substring {
     var trimmingCharacters: Substring { drop { $0 == " " } }
+}
+
+/// Children of a process, from /proc (for cleaning up the benchmark's trees).
+enum TreeScopeList {
+    static func children(of pid: pid_t) -> [pid_t] {
+        ((try? Sys.numericEntries("/proc")) ?? []).filter { (try? ProcStat.read(pid: $0))?.ppid == pid }
+    }
 }

@@ -7,6 +7,7 @@ struct BenchTarget: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "bench-target", shouldDisplay: false)
     @Argument var mebibytes: Int
     @Option(help: "Extra threads, each sleeping in pause().") var threads = 0
+    @Option(help: "Child processes (each a bench-target of the same size), making a tree.") var children = 0
 
     func run() throws {
         let size = mebibytes << 20
@@ -20,6 +21,11 @@ struct BenchTarget: ParsableCommand {
             var t = pthread_t()
             guard pthread_create(&t, nil, { _ in while true { pause() } }, nil) == 0 else { throw ValidationError("pthread_create failed") }
         }
+        guard (0...100).contains(children) else { throw ValidationError("--children must be 0...100") }
+        for _ in 0..<children {
+            _ = try Spawned([selfExecutable, "bench-target", String(mebibytes)], captureOutput: false, quietOutput: true)
+        }
+        if children > 0 { usleep(500_000) }  // let them fill their memory
         print("READY \(getpid())")
         fflush(nil)
         while true { pause() }

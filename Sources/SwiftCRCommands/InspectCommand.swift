@@ -35,6 +35,10 @@ struct InspectCommand: ParsableCommand {
                 print("  \(String(f.fd).padding(4, left: true)) \(f.typeName.padding(11)) \(f.path) offset \(f.offset) flags 0\(String(f.flags, radix: 8))\(f.closeOnExec ? " cloexec" : "")")
             }
         }
+        for z in image.zombies {
+            let how = z.waitStatus & 0x7f == 0 ? "exit status \((z.waitStatus >> 8) & 0xff)" : "killed by signal \(z.waitStatus & 0x7f)"
+            print("zombie:    \(z.pid) (ppid \(z.ppid), \(how), not yet reaped)")
+        }
     }
 
     static func adviceText(_ a: Mapping.Advice) -> String {

@@ -5,7 +5,7 @@ struct Spawned {
     let pid: pid_t
     let stdout: Int32
 
-    init(_ argv: [String], captureOutput: Bool = true, quietErrors: Bool = false) throws {
+    init(_ argv: [String], captureOutput: Bool = true, quietErrors: Bool = false, quietOutput: Bool = false) throws {
         var fds: [Int32] = [-1, -1]
         if captureOutput {
             guard pipe(&fds) == 0 else { throw SpawnError("pipe: \(String(cString: strerror(errno)))") }
@@ -15,6 +15,7 @@ struct Spawned {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         if quietErrors { posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0) }
+        if quietOutput { posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0) }
         if captureOutput {
             posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
             posix_spawn_file_actions_addclose(&actions, fds[1])

@@ -166,19 +166,35 @@ final class ImageFormatTests: XCTestCase {
         XCTAssertEqual(CRC32C.checksum(Array("123456789".utf8)), 0xE306_9283)
     }
 
-    /// Every version ever written stays readable: the committed v1.0 sample.
-    func testCommittedV1SampleStaysReadable() throws {
-        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("Fixtures/images/sample-v1.0.swiftcr").path
-        if ProcessInfo.processInfo.environment["SWIFTCR_WRITE_SAMPLES"] == "1" {
-            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-            try SampleImage.write(to: fd)
-            close(fd)
-        }
-        let image = try LoadedImage.load(path: path, verify: true)
+    static func samplePath(_ version: String) -> String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Fixtures/images/sample-v\(version).swiftcr").path
+    }
+
+    /// Every version ever written stays readable: the committed v1.0 sample
+    /// (written before ZOMBIE records existed).
+    func testCommittedV1_0SampleStaysReadable() throws {
+        let image = try LoadedImage.load(path: Self.samplePath("1.0"), verify: true)
         XCTAssertEqual(image.version, "1.0")
         XCTAssertEqual(image.inventory, SampleImage.inventory)
         XCTAssertEqual(image.processes, [SampleImage.process])
+        XCTAssertEqual(image.zombies, [])
+        XCTAssertEqual(image.pageRuns.count, 3)
+    }
+
+    /// The v1.1 sample adds a ZOMBIE record. SWIFTCR_WRITE_SAMPLES=1 writes the
+    /// current version's sample (only ever for a new version).
+    func testCommittedV1_1SampleStaysReadable() throws {
+        let path = Self.samplePath("1.1")
+        if ProcessInfo.processInfo.environment["SWIFTCR_WRITE_SAMPLES"] == "1" {
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            try SampleImage.write(to: fd, withZombie: true)
+            close(fd)
+        }
+        let image = try LoadedImage.load(path: path, verify: true)
+        XCTAssertEqual(image.version, "1.1")
+        XCTAssertEqual(image.processes, [SampleImage.process])
+        XCTAssertEqual(image.zombies, [SampleImage.zombie])
         XCTAssertEqual(image.pageRuns.count, 3)
     }
 }

@@ -46,11 +46,15 @@ enum SampleImage {
 
     static let runs: [(address: UInt64, pages: UInt64)] = [(0x600000, 3), (0x610000, 1), (0x7ffd_0002_0000, 1)]
 
-    /// Writes the sample to `fd` (file or pipe); two PAGES sections.
-    static func write(to fd: Int32) throws {
+    static let zombie = ZombieState(pid: pid + 1, ppid: pid, pgid: pid, sid: pid, waitStatus: 7 << 8)
+
+    /// Writes the sample to `fd` (file or pipe); two PAGES sections; with a
+    /// ZOMBIE record when asked (format 1.1).
+    static func write(to fd: Int32, withZombie: Bool = false) throws {
         let w = try ImageWriter(fd: fd)
         try w.write(inventory)
         try w.write(process)
+        if withZombie { try w.write(zombie) }
         for batch in [Array(runs[0..<2]), Array(runs[2...])] {
             let data = batch.flatMap { r in (0..<r.pages).flatMap { page(r.address + $0 * 4096) } }
             try data.withUnsafeBytes { try w.writePages(pid: pid, runs: batch, data: $0) }
