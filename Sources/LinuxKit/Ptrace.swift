@@ -46,6 +46,13 @@ public enum Ptrace {
         return (head, length)
     }
 
+    /// PTRACE_GETEVENTMSG: after a fork/clone event, the new task's ID as the tracer sees it.
+    public static func eventMessage(_ pid: pid_t) throws -> UInt {
+        var message: UInt = 0
+        _ = try call("PTRACE_GETEVENTMSG", Int(CL_PTRACE_GETEVENTMSG), pid, nil, &message)
+        return message
+    }
+
     public static func interrupt(_ pid: pid_t) throws {
         _ = try call("PTRACE_INTERRUPT", Int(CL_PTRACE_INTERRUPT), pid, nil, nil)
     }

@@ -15,6 +15,9 @@ public final class SyscallInjector {
     /// Signals that stopped the tracee mid-injection and were held back; the
     /// caller re-queues them so nothing is lost.
     public private(set) var heldSignals: [Int32] = []
+    /// The task an injected fork/clone created, in the tracer's PID namespace
+    /// (the call itself returns it in the tracee's, which may differ).
+    public private(set) var lastNewTask: pid_t?
 
     public init(tid: pid_t, instruction: UInt64, template: Registers) {
         self.tid = tid
@@ -56,7 +59,9 @@ public final class SyscallInjector {
             case .syscallStop:
                 return
             case .stopped(_, let sig, let event):
-                // A group stop or interrupt: just go on. A signal-delivery stop: hold it.
+                // fork/vfork/clone events name the new task; a group stop or
+                // interrupt: just go on; a signal-delivery stop: hold it.
+                if (1...3).contains(event) { lastNewTask = pid_t(truncatingIfNeeded: try Ptrace.eventMessage(tid)) }
                 if event == 0 && sig != SIGTRAP { heldSignals.append(sig) }
             case .exited(_, let code):
                 throw SystemCallError("injected syscall: process \(tid) exited with \(code)", .noSuchProcess)

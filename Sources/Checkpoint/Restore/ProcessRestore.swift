@@ -11,19 +11,23 @@ import Logging
 /// registers), then `detach`.
 final class ProcessRestore {
     let stub: pid_t
+    /// The PID the process sees itself as (differs from `stub` inside a PID namespace).
+    let innerPID: pid_t
     let process: ProcessState
     let inventory: Inventory
     let log: Logger
     let session: RemoteSession
     private(set) var space: AddressSpaceRestorer
-    private var threads: [(tid: pid_t, state: ThreadState, session: RemoteSession)] = []
+    /// tid: as we see it (ptrace); inner: as the process sees it (injected calls).
+    private var threads: [(tid: pid_t, inner: pid_t, state: ThreadState, session: RemoteSession)] = []
     private let stubMaps: [MapsEntry]
 
     var threadIDs: [pid_t] { threads.map(\.tid) }
     var memory: RemoteMemory { session.memory }
 
-    init(stub: pid_t, process: ProcessState, inventory: Inventory, log: Logger) throws {
+    init(stub: pid_t, innerPID: pid_t, process: ProcessState, inventory: Inventory, log: Logger) throws {
         self.stub = stub
+        self.innerPID = innerPID
         self.process = process
         self.inventory = inventory
         self.log = log
@@ -59,13 +63,13 @@ final class ProcessRestore {
         let task = TaskRestorer(session: session, process: process, thread: thread, log: log)
         warnings += try task.restoreEnvironment()
         if quietChildSignal { try task.dropPendingChildSignal() }
-        try task.restoreSignals(pid: stub)
-        threads = [(stub, thread, session)]
+        try task.restoreSignals(pid: innerPID)
+        threads = [(stub, innerPID, thread, session)]
         for t in process.threads.dropFirst() {
-            let s = try ThreadCreator.create(t, from: session, exactTID: exactIDs)
-            threads.append((s.pid, t, s))
+            let created = try ThreadCreator.create(t, from: session, exactTID: exactIDs)
+            threads.append((created.session.pid, created.inner, t, created.session))
         }
-        for t in threads { try TaskRestorer.restoreThread(t.state, in: t.session, pid: stub, tid: t.tid) }
+        for t in threads { try TaskRestorer.restoreThread(t.state, in: t.session, pid: innerPID, tid: t.inner) }
         try task.restoreCredentials()
 
         // The trampoline unmaps itself; we are then at its syscall-exit stop, never back in it.

@@ -46,8 +46,8 @@ public enum Restorer {
             try tree.build(header.processes, zombies: header.zombies)
             var restores: [ProcessRestore] = []
             for p in header.processes {
-                guard let stub = tree.stubs[p.pid] else { continue }
-                let r = try ProcessRestore(stub: stub, process: p, inventory: header.inventory, log: log)
+                guard let stub = tree.stubs[p.pid], let inner = tree.inner[p.pid] else { continue }
+                let r = try ProcessRestore(stub: stub, innerPID: inner, process: p, inventory: header.inventory, log: log)
                 try r.prepare()
                 restores.append(r)
             }

@@ -12,8 +12,11 @@ import Logging
 struct StubTree {
     let options: RestoreOptions
     let log: Logger
-    /// Original PID -> stub PID, for live processes.
+    /// Original PID -> stub PID as we see it (for ptrace and /proc), for live processes.
     private(set) var stubs: [pid_t: pid_t] = [:]
+    /// Original PID -> the PID the process sees itself as (for injected calls):
+    /// the original one when IDs are restored (in a namespace or not), else the stub's.
+    private(set) var inner: [pid_t: pid_t] = [:]
     /// Parents (original PIDs) that received SIGCHLD from recreated zombies.
     private(set) var reapedSignals: [pid_t: Bool] = [:]
     private(set) var warnings: [String] = []
@@ -31,7 +34,7 @@ struct StubTree {
             let stub: pid_t
             let session: RemoteSession
             if let parent = sessions[p.ppid] {
-                stub = try fork(from: parent, exactPID: options.restorePID ? p.pid : nil)
+                stub = try fork(from: parent, exactPID: options.restorePID ? p.pid : nil).outer
                 session = try Self.session(for: stub, instruction: parent.injector.instruction)
             } else {
                 stub = try Stub.spawn(pid: options.restorePID ? p.pid : nil)
@@ -42,6 +45,7 @@ struct StubTree {
                 session = try Self.session(for: stub, instruction: try SyscallInjector.findInstruction(pid: stub, registers: regs, maps: maps))
             }
             stubs[p.pid] = stub
+            inner[p.pid] = options.restorePID ? p.pid : stub
             sessions[p.pid] = session
             try setIdentity(p, session: session)
         }
@@ -50,7 +54,7 @@ struct StubTree {
                 warnings.append("zombie \(z.pid) has no parent in the image; it is not recreated")
                 continue
             }
-            let stub = try fork(from: parent, exactPID: options.restorePID ? z.pid : nil)
+            let stub = try fork(from: parent, exactPID: options.restorePID ? z.pid : nil).outer
             zombieStubs.append(stub)
             try Self.exit(stub, status: z.waitStatus, instruction: parent.injector.instruction)
             reapedSignals[z.ppid] = true
@@ -66,8 +70,9 @@ struct StubTree {
         return s
     }
 
-    /// Forks a child of the stub behind `parent` (auto-attached, stopped).
-    func fork(from parent: RemoteSession, exactPID: pid_t?) throws -> pid_t {
+    /// Forks a child of the stub behind `parent` (auto-attached, stopped); its
+    /// PID as we see it, and as its own namespace does.
+    func fork(from parent: RemoteSession, exactPID: pid_t?) throws -> (outer: pid_t, inner: pid_t) {
         var args = cl_clone_args()
         args.exit_signal = UInt64(SIGCHLD)
         if let pid = exactPID {
@@ -81,9 +86,9 @@ struct StubTree {
             if e == EEXIST { throw CheckpointError(EBUSY, "PID \(exactPID ?? 0) is already in use; restart with --no-restore-pid or free it") }
             throw CheckpointError(e, "forking a process in the restored tree: \(String(cString: strerror(e)))")
         }
-        let child = pid_t(created)
+        let child = parent.injector.lastNewTask ?? pid_t(created)
         try FrozenProcess.waitForStop(child)
-        return child
+        return (child, pid_t(created))
     }
 
     /// Session and group, per --restore-sid and --restore-pgid.
@@ -96,7 +101,7 @@ struct StubTree {
         guard options.restorePGID, !(leadsGroup && p.pgid == p.pid) else { return }
         if p.pgid == p.pid {
             try session.call("setpgid", NR.setpgid, 0, 0)
-        } else if let leader = stubs[p.pgid] {
+        } else if let leader = inner[p.pgid] {
             try session.call("setpgid", NR.setpgid, 0, UInt64(leader))
         } else {
             warnings.append("process group \(p.pgid) of process \(p.pid) is not in the image; it stays in its parent's group")

@@ -7,7 +7,8 @@ import LinuxKit
 /// main thread. PTRACE_O_TRACECLONE makes each start traced and stopped, so it
 /// runs nothing until its registers are the image's.
 enum ThreadCreator {
-    static func create(_ thread: ThreadState, from main: RemoteSession, exactTID: Bool) throws -> RemoteSession {
+    /// Returns the thread's session (its TID as we see it) and its TID as the process sees it.
+    static func create(_ thread: ThreadState, from main: RemoteSession, exactTID: Bool) throws -> (session: RemoteSession, inner: pid_t) {
         var args = cl_clone_args()
         args.flags = UInt64(CL_CLONE_THREAD_FLAGS)
         if exactTID {
@@ -21,13 +22,13 @@ enum ThreadCreator {
             if e == EEXIST { throw CheckpointError(EBUSY, "thread ID \(thread.tid) is already in use") }
             throw CheckpointError(e, "creating thread \(thread.tid): \(String(cString: strerror(e)))")
         }
-        let tid = pid_t(created)
+        let tid = main.injector.lastNewTask ?? pid_t(created)
         try FrozenProcess.waitForStop(tid)
         try Ptrace.setSignalMask(tid, ~UInt64(0))
         let injector = SyscallInjector(tid: tid, instruction: main.injector.instruction, template: try Ptrace.registers(tid))
         let session = RemoteSession(pid: tid, injector: injector)
         session.scratch = main.scratch
         session.scratchSize = main.scratchSize
-        return session
+        return (session, pid_t(created))
     }
 }
