@@ -8,6 +8,7 @@ public struct RestartArguments: ParsableArguments {
     @Option(name: [.customShort("f"), .long], help: "Read the context from FILE.") var file: String?
     @Option(name: [.customShort("F"), .long], help: "Read the context from an open file descriptor.") var fd: Int32?
     @Flag(inversion: .prefixedNo, help: "Give the processes their original PIDs (default; needs root).") var restorePid = true
+    @Flag(inversion: .prefixedNo, help: "Without the right to choose PIDs, restore in a new user+PID namespace to keep them (default).") var pidNamespace = true
     @Flag(inversion: .prefixedNo, help: "Restore process groups (default: join cr_restart's).") var restorePgid = false
     @Flag(inversion: .prefixedNo, help: "Restore sessions (default: join cr_restart's).") var restoreSid = false
     @Flag(exclusivity: .chooseLast) var after: AfterFlag = .run
@@ -33,12 +34,16 @@ public struct RestartArguments: ParsableArguments {
         var options = RestoreOptions()
         options.restorePID = restorePid
         options.restorePGID = restorePgid
+        options.allowNamespace = pidNamespace
         options.restoreSID = restoreSid
         let restored = try Restorer.restore(from: fd, options: options, log: log)
         // Forward first: a signal meant for the process must not kill us instead.
         SignalForwarder.install(target: restored.pid)
         if path != nil { close(fd) }
-        if !quiet { for w in restored.warnings { Output.warning(tool, w) } }
+        if !quiet {
+            for n in restored.notes { Output.printErr("\(tool): \(n)") }
+            for w in restored.warnings { Output.warning(tool, w) }
+        }
         if verbose {
             Output.printErr("\(tool): restored \(restored.command) as pid \(restored.pid) (was \(restored.originalPID)) in \(format3(restored.seconds)) s")
         }

@@ -47,6 +47,24 @@ final class RoundTripTests: XCTestCase {
         try s.run(.unprivilegedNewPID)
     }
 
+    /// Unprivileged, with original PIDs and TIDs inside a new user+PID namespace:
+    /// the fixtures check getpid(), TIDs held in mutexes, sessions and groups.
+    func testEnvironmentInNamespaceUnprivileged() throws {
+        try Scenario(fixture: "environment", arguments: ["@", "same-pid"]).run(.unprivilegedNamespace)
+    }
+
+    func testThreadsWithExactTIDsInNamespaceUnprivileged() throws {
+        try Scenario(fixture: "threads", arguments: ["exact"]).run(.unprivilegedNamespace)
+    }
+
+    func testProcessTreeWithIDsInNamespaceUnprivileged() throws {
+        var s = Scenario(fixture: "tree", arguments: ["ids"], poke: { signalDescendants(of: $0.pid, SIGTERM) })
+        s.checkpointArguments = ["--tree"]
+        s.restartArguments = ["--restore-pgid", "--restore-sid"]
+        s.settle = 400_000
+        try s.run(.unprivilegedNamespace)
+    }
+
     func testThreadsWithExactTIDsAsRoot() throws { try Scenario(fixture: "threads", arguments: ["exact"]).run(.rootOriginalPID) }
     func testThreadsWithNewTIDsUnprivileged() throws { try Scenario(fixture: "threads", arguments: ["newtid"]).run(.unprivilegedNewPID) }
 }

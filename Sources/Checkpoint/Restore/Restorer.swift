@@ -11,6 +11,9 @@ public struct RestoreOptions: Sendable {
     /// restored processes join cr_restart's process group and session).
     public var restorePGID = false
     public var restoreSID = false
+    /// When the original PIDs are wanted but this user may not choose PIDs,
+    /// restore inside a new user+PID namespace (otherwise: fail with EPERM).
+    public var allowNamespace = true
     public init() {}
 }
 
@@ -22,6 +25,8 @@ public struct RestoredProcess: Sendable {
     /// Original PID -> new PID of every restored process.
     public var pids: [pid_t: pid_t]
     public var warnings: [String]
+    /// What the restorer decided on the user's behalf (e.g. a PID namespace).
+    public var notes: [String] = []
     public var seconds: Double
 }
 
@@ -37,6 +42,11 @@ public enum Restorer {
         do { reader = try ImageReader(fd: fd) } catch let e as ImageError { throw CheckpointError(EINVAL, "\(e)") }
         let header = try readHeader(reader)
         for p in header.processes { try checkCompatible(header.inventory, p) }
+        var notes: [String] = []
+        if options.restorePID && options.allowNamespace && !PIDNamespace.canChoosePIDs {
+            try PIDNamespace.enter()
+            notes.append("uid \(getuid()) may not choose PIDs here: restarting in a new user and PID namespace, where the processes keep their original PIDs")
+        }
 
         var pin = CPUPin()
         pin.pinCurrentCPU()
@@ -62,7 +72,7 @@ public enum Restorer {
                 throw CheckpointError(EINVAL, "image holds no process")
             }
             return RestoredProcess(pid: pid, originalPID: eldest.pid, command: eldest.command, pids: tree.stubs,
-                                   warnings: warnings, seconds: Clock.now - started)
+                                   warnings: warnings, notes: notes, seconds: Clock.now - started)
         } catch {
             tree.destroyAll()
             if let e = error as? SystemCallError { throw CheckpointError(e.errno.rawValue, "restart failed: \(e)") }

@@ -15,7 +15,9 @@ struct Scenario: Sendable {
     var checkpointArguments = ["-p"]
     var restartArguments: [String] = []
 
-    enum Mode { case rootOriginalPID, unprivilegedNewPID }
+    /// As root with original PIDs; as an unprivileged user with new PIDs
+    /// (--no-restore-pid), or with original PIDs in a new user+PID namespace.
+    enum Mode { case rootOriginalPID, unprivilegedNewPID, unprivilegedNamespace }
 
     func run(_ mode: Mode, file: StaticString = #filePath, line: UInt = #line) throws {
         let env = try TestEnvironment.get()
@@ -24,7 +26,7 @@ struct Scenario: Sendable {
         case .rootOriginalPID:
             guard env.isRoot else { throw XCTSkip("restoring the original PID needs root") }
             user = nil
-        case .unprivilegedNewPID:
+        case .unprivilegedNewPID, .unprivilegedNamespace:
             guard let u = env.user else { throw XCTSkip("no unprivileged test user (tests not run as root)") }
             user = u
         }
@@ -41,12 +43,15 @@ struct Scenario: Sendable {
         reapOrphans()
         guard ck.code == 0 else { return }
 
-        let restorePID = mode == .rootOriginalPID
+        let restorePID = mode != .unprivilegedNewPID
         let restart = try Child(["\(env.bin)/cr_restart", "--verbose"] + (restorePID ? [] : ["--no-restore-pid"]) + restartArguments + [image],
                                 user: user, cwd: work)
         XCTAssertTrue(restart.read(until: "restored"), "cr_restart: \(restart.output)", file: file, line: line)
-        if restorePID {
+        if mode == .rootOriginalPID {
             XCTAssertTrue(restart.output.contains("as pid \(pid) "), "original PID not restored: \(restart.output)", file: file, line: line)
+        }
+        if mode == .unprivilegedNamespace {
+            XCTAssertTrue(restart.output.contains("new user and PID namespace"), "no namespace: \(restart.output)", file: file, line: line)
         }
         poke(restart)
         let output = restart.readToEnd(timeout: 60)
