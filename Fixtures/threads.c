@@ -13,6 +13,7 @@
 #define N 8
 static __thread int tls_value;
 static __thread volatile pid_t handled_in;
+static __thread int my_index = -1;  /* TLS survives the restart; TIDs may not */
 static pthread_t workers[N];
 static pid_t worker_tid[N];
 static atomic_int started;
@@ -21,20 +22,18 @@ static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 static int go;
 static char altstack2[65536];
 static volatile pid_t usr1_seen[N], usr2_seen[N];
+static atomic_int kill_done;
 
 static pid_t tid(void) { return (pid_t)syscall(SYS_gettid); }
 
-static int index_of_self(void) {
-    for (int i = 0; i < N; i++) if (worker_tid[i] == tid()) return i;
-    return -1;
-}
-static void on_usr1(int s) { (void)s; int i = index_of_self(); if (i >= 0) usr1_seen[i] = tid(); }
-static void on_usr2(int s) { (void)s; int i = index_of_self(); if (i >= 0) usr2_seen[i] = tid(); handled_in = tid(); }
+static void on_usr1(int s) { (void)s; if (my_index >= 0) usr1_seen[my_index] = tid(); }
+static void on_usr2(int s) { (void)s; if (my_index >= 0) usr2_seen[my_index] = tid(); handled_in = tid(); }
 
 static void *worker(void *arg) {
     int i = (int)(long)arg;
     long failures = 0;
     tls_value = 1000 + i;
+    my_index = i;
     worker_tid[i] = tid();
     char local[4096];
     for (int k = 0; k < (int)sizeof local; k++) local[k] = (char)(i * 31 + k);
@@ -69,6 +68,10 @@ static void *worker(void *arg) {
         sigset_t s; sigemptyset(&s); sigaddset(&s, SIGUSR2);
         pthread_sigmask(SIG_UNBLOCK, &s, NULL);
         if (handled_in != tid()) { fail("thread 1's SIGUSR2 ran in %d, not %d", handled_in, tid()); failures++; }
+    }
+    if (i == 3) {  /* main pthread_kill()s this thread after the restart: glibc uses the cached TID */
+        while (!atomic_load(&kill_done)) usleep(1000);
+        if (usr1_seen[3] != tid()) { fail("pthread_kill after restart reached %d, not thread 3 (%d)", usr1_seen[3], tid()); failures++; }
     }
     if (i == 2) {
         stack_t cur; sigaltstack(NULL, &cur);
@@ -105,6 +108,9 @@ int main(int argc, char **argv) {
     ready();
     wait_for_term();
 
+    if (pthread_kill(workers[3], SIGUSR1) != 0) fail("pthread_kill after restart failed");
+    usleep(50000);
+    atomic_store(&kill_done, 1);
     pthread_mutex_lock(&cond_lock);
     go = 1;
     pthread_cond_signal(&cond);
