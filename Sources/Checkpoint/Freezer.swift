@@ -21,28 +21,42 @@ final class FrozenProcess {
     init(pid: pid_t) { self.pid = pid }
 
     /// PTRACE_SEIZE + PTRACE_INTERRUPT every thread, rescanning /proc/PID/task
-    /// until no new thread appears (threads may be created while freezing).
+    /// until no new thread appears. PTRACE_O_TRACECLONE catches threads born
+    /// while their creator is not yet stopped; threads that exit meanwhile are
+    /// dropped (only the main thread exiting fails the freeze).
     static func freeze(_ pid: pid_t, log: Logger) throws -> FrozenProcess {
         let frozen = FrozenProcess(pid: pid)
         do {
-            var seen: Set<pid_t> = []
+            var known: Set<pid_t> = []
+            var pending: [pid_t] = []
+            func gone(_ tid: pid_t, _ e: SystemCallError) throws {
+                guard e.errno == .noSuchProcess, tid != pid else { throw e }
+                frozen.threads.removeAll { $0 == tid }
+            }
             while true {
-                let tids = try taskIDs(pid)
-                let fresh = tids.filter { !seen.contains($0) }
-                if fresh.isEmpty { break }
-                for tid in fresh {
-                    seen.insert(tid)
+                for tid in try taskIDs(pid) where !known.contains(tid) {
+                    known.insert(tid)
                     do {
-                        try Ptrace.seize(tid, options: Int(CL_PTRACE_O_TRACESYSGOOD))
-                    } catch let e as SystemCallError where e.errno == .noSuchProcess && tid != pid {
-                        continue  // the thread exited meanwhile
+                        try Ptrace.seize(tid, options: Int(CL_PTRACE_O_TRACESYSGOOD | CL_PTRACE_O_TRACECLONE))
+                        frozen.threads.append(tid)
+                        try Ptrace.interrupt(tid)
+                        pending.append(tid)
+                    } catch let e as SystemCallError { try gone(tid, e) }
+                }
+                if pending.isEmpty { break }
+                while let tid = pending.popLast() {
+                    let stopped = try waitForStop(tid, adopt: { child in
+                        known.insert(child)
+                        frozen.threads.append(child)
+                        pending.append(child)
+                    })
+                    if !stopped {
+                        guard tid != pid else { throw CheckpointError(ESRCH, "process \(pid) exited while being frozen") }
+                        frozen.threads.removeAll { $0 == tid }
                     }
-                    frozen.threads.append(tid)
-                    try Ptrace.interrupt(tid)
                 }
             }
             for tid in frozen.threads {
-                try waitForStop(tid)
                 frozen.originalRegisters[tid] = try Ptrace.registers(tid)
                 frozen.originalMasks[tid] = try Ptrace.signalMask(tid)
             }
@@ -61,20 +75,28 @@ final class FrozenProcess {
     }
 
     static func waitForStop(_ tid: pid_t) throws {
+        guard try waitForStop(tid, adopt: { _ in }) else {
+            throw CheckpointError(ESRCH, "process \(tid) exited while being stopped")
+        }
+    }
+
+    /// Waits for the interrupt stop; false if the task exited first. A thread
+    /// it creates meanwhile (clone event) is handed to `adopt`; a signal that
+    /// arrives first is delivered as it would have been.
+    static func waitForStop(_ tid: pid_t, adopt: (pid_t) -> Void) throws -> Bool {
         while true {
             switch try Ptrace.wait(tid) {
             case .stopped(_, _, let event) where event == Int32(CL_PTRACE_EVENT_STOP):
-                return
+                return true
+            case .stopped(_, _, let event) where (1...3).contains(event):
+                adopt(pid_t(truncatingIfNeeded: try Ptrace.eventMessage(tid)))
+                try Ptrace.cont(tid)
             case .stopped(_, let sig, _):
-                // A signal arrived before our interrupt: keep it pending for later
-                // and wait for the interrupt stop.
                 try Ptrace.cont(tid, signal: sig)
             case .syscallStop:
                 try Ptrace.cont(tid)
-            case .exited(_, let code):
-                throw CheckpointError(ESRCH, "process \(tid) exited (status \(code)) while being frozen")
-            case .killed(_, let sig):
-                throw CheckpointError(ESRCH, "process \(tid) was killed by signal \(sig) while being frozen")
+            case .exited, .killed:
+                return false
             }
         }
     }

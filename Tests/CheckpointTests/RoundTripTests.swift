@@ -65,6 +65,22 @@ final class RoundTripTests: XCTestCase {
         try s.run(.unprivilegedNamespace)
     }
 
+    /// Threads are created and exit while the process is being frozen: every
+    /// checkpoint still succeeds, and the restored process goes on.
+    func testThreadsBornDuringFreeze() throws {
+        let env = try TestEnvironment.get()
+        let work = env.workDir("threadstorm-runs", user: nil)
+        let (target, pid) = try Fixture.start(["\(env.bin)/threadstorm"], user: nil, cwd: work)
+        for round in 0..<10 {
+            let r = runTool(["\(env.bin)/cr_checkpoint", "-p", "--clobber", "-f", "\(work)/ctx", "\(pid)"])
+            XCTAssertEqual(r.code, 0, "round \(round): \(r.output)")
+        }
+        kill(pid, SIGTERM)
+        XCTAssertTrue(target.read(until: "PASS"), target.output)
+        try Scenario(fixture: "threadstorm").run(.rootOriginalPID)
+        try Scenario(fixture: "threadstorm").run(.unprivilegedNewPID)
+    }
+
     func testThreadsWithExactTIDsAsRoot() throws { try Scenario(fixture: "threads", arguments: ["exact"]).run(.rootOriginalPID) }
     func testThreadsWithNewTIDsUnprivileged() throws { try Scenario(fixture: "threads", arguments: ["newtid"]).run(.unprivilegedNewPID) }
 }
