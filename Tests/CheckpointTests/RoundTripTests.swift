@@ -65,6 +65,13 @@ final class RoundTripTests: XCTestCase {
         try s.run(.unprivilegedNamespace)
     }
 
+    /// cr_restart's after-restart options: --term alone must bring the PASS.
+    func testRestartTermOptionSignalsTheProcess() throws {
+        var s = Scenario(fixture: "memory", arguments: ["@/memory.data"], poke: { _ in })
+        s.restartArguments = ["--term"]
+        try s.run(.rootOriginalPID)
+    }
+
     /// Threads are created and exit while the process is being frozen: every
     /// checkpoint still succeeds, and the restored process goes on.
     func testThreadsBornDuringFreeze() throws {
