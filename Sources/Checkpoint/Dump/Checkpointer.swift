@@ -54,7 +54,8 @@ public enum Checkpointer {
         do {
             try TargetCheck.verify(pid: pid, scope: options.scope)
             var scope = try TreeScope.resolve(pid, options.scope)
-            scope.live = try scope.live.filter { !(try TargetCheck.skipForPtrace(pid: $0, ptraced: options.ptraced, ptracer: options.ptracer)) }
+            let traces = TargetCheck.TraceMap.scan()
+            scope.live = try scope.live.filter { !(try TargetCheck.skipForPtrace(pid: $0, traces: traces, ptraced: options.ptraced, ptracer: options.ptracer)) }
             guard !scope.live.isEmpty else { throw CheckpointError(ESRCH, "nothing is left to checkpoint in the scope of \(pid)") }
             let started = Clock.now
             var stopped: Set<pid_t> = []

@@ -14,23 +14,36 @@ enum TargetCheck {
         if stat.state == "Z" || stat.state == "X" { throw CheckpointError(ESRCH, "process \(pid) has already exited (zombie)") }
     }
 
+    /// Who traces whom, from one scan of every task's TracerPid.
+    struct TraceMap {
+        /// task -> its tracer (non-zero entries only)
+        var tracerOf: [pid_t: pid_t] = [:]
+
+        static func scan() -> TraceMap {
+            var m = TraceMap()
+            for p in (try? Sys.numericEntries("/proc")) ?? [] {
+                for t in (try? Sys.numericEntries("/proc/\(p)/task")) ?? [] {
+                    if let tracer = (try? ProcStatus.read(pid: t))?.tracerPid, tracer != 0 { m.tracerOf[t] = tracer }
+                }
+            }
+            return m
+        }
+    }
+
     /// BLCR refuses a target that is ptraced (CR_EPTRACED) or ptraces others
     /// (CR_EPTRACER) unless told to skip it. "Allow" cannot be honoured here:
     /// a task has one tracer, and swiftcr's engine is one.
     /// Returns true when the process is to be left out (a skip policy).
-    static func skipForPtrace(pid: pid_t, ptraced: CheckpointOptions.PtracePolicy, ptracer: CheckpointOptions.PtracePolicy) throws -> Bool {
-        let threads = (try? Sys.numericEntries("/proc/\(pid)/task")) ?? [pid]
-        let tracer = threads.lazy.compactMap { (try? ProcStatus.read(pid: $0))?.tracerPid }.first { $0 != 0 }
-        if let t = tracer {
+    static func skipForPtrace(pid: pid_t, traces: TraceMap, ptraced: CheckpointOptions.PtracePolicy, ptracer: CheckpointOptions.PtracePolicy) throws -> Bool {
+        let threads = Set((try? Sys.numericEntries("/proc/\(pid)/task")) ?? [pid])
+        if let t = threads.lazy.compactMap({ traces.tracerOf[$0] }).first {
             switch ptraced {
             case .error: throw CheckpointError(BLCRCode.ptraced, "process \(pid) is being ptraced by \(t) (--ptraced-skip leaves it out)")
             case .skip: return true
             case .allow: throw CheckpointError(BLCRCode.ptraced, "process \(pid) is ptraced by \(t); swiftcr checkpoints with ptrace, and a process has only one tracer")
             }
         }
-        let tracees = members { _ in true }.filter { p in
-            ((try? Sys.numericEntries("/proc/\(p)/task")) ?? []).contains { (try? ProcStatus.read(pid: $0))?.tracerPid.map(threads.contains) ?? false }
-        }
+        let tracees = traces.tracerOf.filter { threads.contains($0.value) }.map(\.key).sorted()
         if !tracees.isEmpty {
             let list = tracees.prefix(5).map(String.init).joined(separator: ", ")
             switch ptracer {
@@ -39,10 +52,6 @@ enum TargetCheck {
             }
         }
         return false
-    }
-
-    static func members(where match: (ProcStat) -> Bool) -> [pid_t] {
-        ((try? Sys.numericEntries("/proc")) ?? []).filter { p in (try? ProcStat.read(pid: p)).map(match) ?? false }
     }
 
     static func explainFreezeFailure(pid: pid_t, _ e: SystemCallError) -> CheckpointError {

@@ -10,7 +10,8 @@ struct TreeScope {
 
     static func resolve(_ id: pid_t, _ scope: CheckpointOptions.Scope) throws -> TreeScope {
         var stats: [pid_t: ProcStat] = [:]
-        for p in (try? Sys.numericEntries("/proc")) ?? [] {
+        // A single process needs only its own entry; the other scopes need everyone's.
+        for p in scope == .process ? [id] : ((try? Sys.numericEntries("/proc")) ?? []) {
             if let st = try? ProcStat.read(pid: p) { stats[p] = st }
         }
         var members: [pid_t]
