@@ -70,25 +70,9 @@ struct StubTree {
         return s
     }
 
-    /// Forks a child of the stub behind `parent` (auto-attached, stopped); its
-    /// PID as we see it, and as its own namespace does.
+    /// Forks a child of the stub behind `parent` (auto-attached, stopped).
     func fork(from parent: RemoteSession, exactPID: pid_t?) throws -> (outer: pid_t, inner: pid_t) {
-        var args = cl_clone_args()
-        args.exit_signal = UInt64(SIGCHLD)
-        if let pid = exactPID {
-            args.set_tid = try parent.put(value: Int32(pid), at: 512)
-            args.set_tid_size = 1
-        }
-        let at = try parent.put(value: args, at: 0)
-        let created = try parent.raw(NR.clone3, at, UInt64(MemoryLayout<cl_clone_args>.size))
-        guard created > 0 else {
-            let e = Int32(truncatingIfNeeded: -created)
-            if e == EEXIST { throw CheckpointError(EBUSY, "PID \(exactPID ?? 0) is already in use; restart with --no-restore-pid or free it") }
-            throw CheckpointError(e, "forking a process in the restored tree: \(String(cString: strerror(e)))")
-        }
-        let child = parent.injector.lastNewTask ?? pid_t(created)
-        try FrozenProcess.waitForStop(child)
-        return (child, pid_t(created))
+        try InjectedClone.run(in: parent, flags: 0, exitSignal: SIGCHLD, exactID: exactPID, what: "process")
     }
 
     /// Session and group, per --restore-sid and --restore-pgid.
