@@ -23,6 +23,8 @@ static int go;
 static char altstack2[65536];
 static volatile pid_t usr1_seen[N], usr2_seen[N];
 static atomic_int kill_done;
+static pthread_mutex_t robust;      /* held by thread 4 when it exits after the restart */
+static atomic_int robust_held;
 
 static pid_t tid(void) { return (pid_t)syscall(SYS_gettid); }
 
@@ -69,6 +71,11 @@ static void *worker(void *arg) {
         pthread_sigmask(SIG_UNBLOCK, &s, NULL);
         if (handled_in != tid()) { fail("thread 1's SIGUSR2 ran in %d, not %d", handled_in, tid()); failures++; }
     }
+    if (i == 4) {  /* dies holding a robust mutex: the kernel walks its restored robust list */
+        pthread_mutex_lock(&robust);
+        atomic_store(&robust_held, 1);
+        return (void *)failures;
+    }
     if (i == 3) {  /* main pthread_kill()s this thread after the restart: glibc uses the cached TID */
         while (!atomic_load(&kill_done)) usleep(1000);
         if (usr1_seen[3] != tid()) { fail("pthread_kill after restart reached %d, not thread 3 (%d)", usr1_seen[3], tid()); failures++; }
@@ -91,6 +98,10 @@ int main(int argc, char **argv) {
     pthread_mutex_init(&errorcheck, &a);
     pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
     pthread_mutex_init(&recursive, &a);
+    pthread_mutexattr_t r;
+    pthread_mutexattr_init(&r);
+    pthread_mutexattr_setrobust(&r, PTHREAD_MUTEX_ROBUST);
+    pthread_mutex_init(&robust, &r);
     if (exact) {
         pthread_mutex_lock(&errorcheck);
         pthread_mutex_lock(&recursive);
@@ -117,6 +128,12 @@ int main(int argc, char **argv) {
     pthread_mutex_unlock(&cond_lock);
     long total = 0;
     for (int i = 0; i < N; i++) { void *r; pthread_join(workers[i], &r); total += (long)r; }
+    if (!atomic_load(&robust_held)) fail("thread 4 never took the robust mutex");
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 3;
+    int rc = pthread_mutex_timedlock(&robust, &until);
+    if (rc != EOWNERDEAD) fail("robust mutex of a thread that died after restart: %s (want EOWNERDEAD)", strerror(rc));
     if (exact) {
         if (pthread_mutex_unlock(&errorcheck) != 0) fail("error-checking mutex held across the checkpoint");
         if (pthread_mutex_unlock(&recursive) != 0 || pthread_mutex_unlock(&recursive) != 0) fail("recursive mutex held across the checkpoint");
