@@ -17,11 +17,16 @@ static int fixture_failures;
 
 static void fixture_on_term(int sig) { (void)sig; fixture_stop = 1; }
 
-static inline void ready(void) {
+/* SIGTERM ends the wait; call before fork() so children have the handler too. */
+static inline void handle_term(void) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = fixture_on_term;
     sigaction(SIGTERM, &sa, NULL);
+}
+
+static inline void ready(void) {
+    handle_term();
     printf("READY %d\n", getpid());
     fflush(stdout);
 }

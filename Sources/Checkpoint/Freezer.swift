@@ -82,7 +82,9 @@ final class FrozenProcess {
 
     /// Waits for the interrupt stop; false if the task exited first. A thread
     /// it creates meanwhile (clone event) is handed to `adopt`; a signal that
-    /// arrives first is delivered as it would have been.
+    /// arrives first is delivered as it would have been. Any other trap clears
+    /// a pending PTRACE_INTERRUPT (kernel ptrace_stop), so it is armed again
+    /// before the task is resumed.
     static func waitForStop(_ tid: pid_t, adopt: (pid_t) -> Void) throws -> Bool {
         while true {
             switch try Ptrace.wait(tid) {
@@ -90,10 +92,13 @@ final class FrozenProcess {
                 return true
             case .stopped(_, _, let event) where (1...3).contains(event):
                 adopt(pid_t(truncatingIfNeeded: try Ptrace.eventMessage(tid)))
+                try Ptrace.interrupt(tid)
                 try Ptrace.cont(tid)
             case .stopped(_, let sig, _):
+                try Ptrace.interrupt(tid)
                 try Ptrace.cont(tid, signal: sig)
             case .syscallStop:
+                try Ptrace.interrupt(tid)
                 try Ptrace.cont(tid)
             case .exited, .killed:
                 return false

@@ -8,9 +8,13 @@ public struct FileDescriptorState: Equatable, Sendable {
         /// A terminal, pipe or socket shared with the outside world (stdio):
         /// after restart it becomes the same descriptor of cr_restart.
         case inherited = 3
-        /// Something this version cannot restore (sockets, pipes inside the
-        /// process): closed after restart, with a warning.
+        /// Something this version cannot restore (sockets, eventfd...):
+        /// closed after restart, with a warning.
         case unsupported = 4
+        /// One end of an anonymous pipe inside the checkpoint; `inode` names
+        /// the pipe, and the first descriptor of a pipe carries its buffered
+        /// bytes and capacity.
+        case pipe = 5
         case unknown = 0
     }
 
@@ -30,6 +34,9 @@ public struct FileDescriptorState: Equatable, Sendable {
     /// Index of the first descriptor sharing this open file description (itself if none).
     public var sharesWith: Int32
     public var fileSize: UInt64
+    /// For the first descriptor of a pipe: the bytes in it, unread, and its capacity (F_GETPIPE_SZ).
+    public var pipeData: [UInt8]? = nil
+    public var pipeCapacity: UInt64 = 0
 
     public init(fd: Int32, kind: Kind, path: String, flags: UInt32, closeOnExec: Bool, offset: Int64,
                 inheritFrom: Int32 = -1, device: UInt64 = 0, inode: UInt64 = 0, sharesWith: Int32 = -1, fileSize: UInt64 = 0) {
@@ -44,11 +51,12 @@ public struct FileDescriptorState: Equatable, Sendable {
         case .device: return "device"
         case .inherited: return "inherited"
         case .unsupported: return "unsupported"
+        case .pipe: return "pipe"
         case .unknown: return "unknown"
         }
     }
 
-    enum Tag: UInt16 { case fd = 1, kind, path, flags, cloexec, offset, inherit, device, inode, shares, fileSize }
+    enum Tag: UInt16 { case fd = 1, kind, path, flags, cloexec, offset, inherit, device, inode, shares, fileSize, pipeData, pipeCapacity }
 
     func encode(into e: inout RecordEncoder) {
         e.i64(Tag.fd.rawValue, Int64(fd))
@@ -62,6 +70,10 @@ public struct FileDescriptorState: Equatable, Sendable {
         e.u64(Tag.inode.rawValue, inode)
         e.i64(Tag.shares.rawValue, Int64(sharesWith))
         e.u64(Tag.fileSize.rawValue, fileSize)
+        if let data = pipeData {
+            e.raw(Tag.pipeData.rawValue, data)
+            e.u64(Tag.pipeCapacity.rawValue, pipeCapacity)
+        }
     }
 
     init(decoding d: RecordDecoder) throws {
@@ -77,5 +89,10 @@ public struct FileDescriptorState: Equatable, Sendable {
         inode = try d.u64(Tag.inode.rawValue, default: 0)
         sharesWith = Int32(truncatingIfNeeded: Int64(bitPattern: try d.u64(Tag.shares.rawValue, default: UInt64(fd))))
         fileSize = try d.u64(Tag.fileSize.rawValue, default: 0)
+        pipeData = d.raw(Tag.pipeData.rawValue)
+        pipeCapacity = try d.u64(Tag.pipeCapacity.rawValue, default: 0)
+        guard pipeCapacity <= 1 << 30, (pipeData?.count ?? 0) <= Int(max(pipeCapacity, 65536)) else {
+            throw ImageError.malformed(what: "pipe of fd \(fd): \(pipeData?.count ?? 0) bytes in a pipe of \(pipeCapacity)", offset: d.base)
+        }
     }
 }

@@ -65,6 +65,19 @@ final class RoundTripTests: XCTestCase {
         try s.run(.unprivilegedNamespace)
     }
 
+    /// A pipe shared by parent and child with unread bytes, and an enlarged
+    /// non-blocking pipe: both come back with their contents and connections.
+    static let pipes: Scenario = {
+        var s = Scenario(fixture: "pipes", poke: { signalDescendants(of: $0.pid, SIGTERM) })
+        s.checkpointArguments = []
+        s.settle = 300_000
+        return s
+    }()
+
+    func testPipesAsRoot() throws { try Self.pipes.run(.rootOriginalPID) }
+    func testPipesUnprivileged() throws { try Self.pipes.run(.unprivilegedNewPID) }
+    func testPipesInNamespaceUnprivileged() throws { try Self.pipes.run(.unprivilegedNamespace) }
+
     /// cr_restart's after-restart options: --term alone must bring the PASS.
     func testRestartTermOptionSignalsTheProcess() throws {
         var s = Scenario(fixture: "memory", arguments: ["@/memory.data"], poke: { _ in })
@@ -78,7 +91,7 @@ final class RoundTripTests: XCTestCase {
         let env = try TestEnvironment.get()
         let work = env.workDir("threadstorm-runs", user: nil)
         let (target, pid) = try Fixture.start(["\(env.bin)/threadstorm"], user: nil, cwd: work)
-        for round in 0..<10 {
+        for round in 0..<30 {
             let r = runTool(["\(env.bin)/cr_checkpoint", "-p", "--clobber", "-f", "\(work)/ctx", "\(pid)"])
             XCTAssertEqual(r.code, 0, "round \(round): \(r.output)")
         }

@@ -75,8 +75,9 @@ public enum Checkpointer {
                 scope.live += again.live.filter { !scope.live.contains($0) }
             }
             var collected: [ProcessCollector.Collected] = []
+            let pipes = PipeCapture()
             for f in frozen {
-                var c = try ProcessCollector(frozen: f, log: log).collect()
+                var c = try ProcessCollector(frozen: f, log: log, pipes: pipes).collect()
                 c.state.stopped = stopped.contains(f.pid)
                 collected.append(c)
             }

@@ -7,6 +7,7 @@ import Logging
 struct FileCollector {
     let pid: pid_t
     let log: Logger
+    let pipes: PipeCapture
     /// Devices reopened by name, as BLCR does.
     static let reopenableDevices: Set<String> = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"]
 
@@ -42,6 +43,8 @@ struct FileCollector {
                 kind = .regular
             } else if mode == S_IFCHR && (Self.reopenableDevices.contains(i.link) || i.link.hasPrefix("/dev/pts/")) {
                 kind = .device
+            } else if mode == S_IFIFO && i.link.hasPrefix("pipe:[") {
+                kind = .pipe
             } else {
                 kind = .unsupported
                 warnings.append("fd \(i.fd) (\(i.link)) cannot be saved yet; it will be closed after restart")
@@ -52,10 +55,15 @@ struct FileCollector {
                 shares = result.first(where: { $0.fd == j.fd })?.sharesWith ?? j.fd
                 break
             }
-            result.append(FileDescriptorState(
+            var state = FileDescriptorState(
                 fd: i.fd, kind: kind, path: i.link, flags: flags, closeOnExec: cloexec, offset: i.info.position,
                 inheritFrom: inherit, device: UInt64(i.st.st_dev), inode: UInt64(i.st.st_ino), sharesWith: shares,
-                fileSize: mode == S_IFREG ? UInt64(i.st.st_size) : 0))
+                fileSize: mode == S_IFREG ? UInt64(i.st.st_size) : 0)
+            if kind == .pipe, let captured = try pipes.capture(pid: pid, fd: i.fd, inode: UInt64(i.st.st_ino)) {
+                state.pipeData = captured.data
+                state.pipeCapacity = captured.capacity
+            }
+            result.append(state)
         }
         return (result, warnings)
     }

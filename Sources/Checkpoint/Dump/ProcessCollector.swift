@@ -8,6 +8,8 @@ import Logging
 struct ProcessCollector {
     let frozen: FrozenProcess
     let log: Logger
+    /// Shared by all processes of one checkpoint, so a pipe's bytes are saved once.
+    var pipes = PipeCapture()
 
     struct Collected {
         var state: ProcessState
@@ -53,7 +55,7 @@ struct ProcessCollector {
         mm.argStart = stat.argStart; mm.argEnd = stat.argEnd; mm.envStart = stat.envStart; mm.envEnd = stat.envEnd
         let auxv = Auxv.parse(try Sys.readFile("/proc/\(pid)/auxv")).flatMap { [$0.type, $0.value] }
 
-        let (files, fileWarnings) = try FileCollector(pid: pid, log: log).collect()
+        let (files, fileWarnings) = try FileCollector(pid: pid, log: log, pipes: pipes).collect()
         let classified = maps.map { ($0, MappingClassifier.kind(of: $0)) }
         var mappings: [Mapping] = []
         var warnings = fileWarnings

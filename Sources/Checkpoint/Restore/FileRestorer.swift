@@ -10,6 +10,7 @@ struct FileRestorer {
     let session: RemoteSession
     let process: ProcessState
     let log: Logger
+    let pipes: PipeFactory
 
     func restore() throws -> [String] {
         var warnings: [String] = []
@@ -36,8 +37,10 @@ struct FileRestorer {
                     continue
                 }
                 try session.call("dup3(stdio \(f.inheritFrom) -> \(f.fd))", NR.dup3, from, target, cloexec)
-            case .regular, .device:
-                let p = try session.putString(f.path)
+            case .pipe where pipes.leadsOutside(f):
+                warnings.append("fd \(f.fd) (\(f.path)) leads outside the checkpoint and is closed")
+            case .regular, .device, .pipe:
+                let p = try session.putString(f.kind == .pipe ? try pipes.path(for: f) : f.path)
                 var flags = UInt64(f.flags) & ~UInt64(O_CREAT | O_TRUNC | O_EXCL)
                 if f.kind == .device { flags |= UInt64(O_NOCTTY) }
                 let opened = try session.raw(NR.openat, UInt64(bitPattern: Int64(AT_FDCWD)), p, flags, 0)

@@ -64,7 +64,11 @@ public enum Restorer {
             try PageStream.write(reader: reader, first: header.firstPages, into: restores)
             testHookPause()
             var warnings = tree.warnings
-            for r in restores { warnings += try r.finish(exactIDs: options.restorePID, quietChildSignal: tree.reapedSignals[r.process.pid] ?? false) }
+            let pipes = PipeFactory(processes: header.processes)
+            defer { pipes.close() }
+            for r in restores {
+                warnings += try r.finish(exactIDs: options.restorePID, quietChildSignal: tree.reapedSignals[r.process.pid] ?? false, pipes: pipes)
+            }
             for r in restores { pin.release(r.threadIDs) }
             // Children first, so a parent never runs while a child is still being set up.
             for r in restores.reversed() { try r.detach() }

@@ -1,0 +1,30 @@
+import CheckpointImage
+import Glibc
+import LinuxKit
+
+/// Reads what sits in a pipe without taking it out: the pipe is opened
+/// through /proc/PID/fd/N and tee(2)'d into a pipe of our own. Each pipe is
+/// captured once per checkpoint, however many descriptors share it.
+final class PipeCapture {
+    private var seen: Set<UInt64> = []
+
+    /// The bytes and capacity of the pipe behind `fd`, or nil if this pipe was captured already.
+    func capture(pid: pid_t, fd: Int32, inode: UInt64) throws -> (data: [UInt8], capacity: UInt64)? {
+        guard seen.insert(inode).inserted else { return nil }
+        let path = "/proc/\(pid)/fd/\(fd)"
+        let source = try valueOrThrow("open(\(path))") { open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC) }
+        defer { close(source) }
+        let capacity = try valueOrThrow("fcntl(F_GETPIPE_SZ)") { fcntl(source, 1032) }
+        var copy: [Int32] = [0, 0]
+        _ = try valueOrThrow("pipe") { pipe(&copy) }
+        defer { close(copy[0]); close(copy[1]) }
+        _ = try valueOrThrow("fcntl(F_SETPIPE_SZ)") { fcntl(copy[1], 1031, capacity) }
+        let n = (try? rawSyscall("tee(\(path))", NR.tee, Int(source), Int(copy[1]), Int(capacity), 2)) ?? 0  // SPLICE_F_NONBLOCK; EAGAIN: empty
+        var data = [UInt8](repeating: 0, count: n)
+        if n > 0 {
+            let got = try data.withUnsafeMutableBytes { try Sys.readFull(copy[0], $0, what: "pipe copy") }
+            guard got == n else { throw CheckpointError(EIO, "\(path): read \(got) of \(n) buffered bytes") }
+        }
+        return (data, UInt64(capacity))
+    }
+}
