@@ -83,7 +83,7 @@ struct ProcessCollector {
         guard let regs = frozen.originalRegisters[tid] else { throw CheckpointError(ESRCH, "thread \(tid) vanished") }
         let rseq = try Ptrace.rseqConfiguration(tid)
         var t = ThreadState(
-            tid: tid, registers: Self.registerArray(regs), xsave: try Ptrace.extendedState(tid),
+            tid: tid, registers: RegisterFile.array(regs), xsave: try Ptrace.extendedState(tid),
             signalMask: frozen.originalMasks[tid] ?? 0,
             pendingSignals: try Ptrace.pendingSignals(tid, shared: false).map { bytes(of: $0) },
             altStack: part.altStack,
@@ -131,17 +131,5 @@ struct ProcessCollector {
             if r != nil { out.append(.init(resource: UInt32(resource), soft: UInt64(old.rlim_cur), hard: UInt64(old.rlim_max))) }
         }
         return out
-    }
-
-    static func registerArray(_ r: Registers) -> [UInt64] {
-        withUnsafeBytes(of: r) { raw in (0..<27).map { raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self) } }
-    }
-
-    static func registers(from a: [UInt64]) -> Registers {
-        var r = Registers()
-        withUnsafeMutableBytes(of: &r) { raw in
-            for i in 0..<min(27, a.count) { raw.storeBytes(of: a[i], toByteOffset: i * 8, as: UInt64.self) }
-        }
-        return r
     }
 }

@@ -60,7 +60,7 @@ final class ProcessRestore {
         guard let thread = process.threads.first else { return [] }
         try space.finishMappings()
         var warnings = try FileRestorer(session: session, process: process, log: log, pipes: pipes).restore()
-        let task = TaskRestorer(session: session, process: process, thread: thread, log: log)
+        let task = TaskRestorer(session: session, process: process, log: log)
         warnings += try task.restoreEnvironment()
         if quietChildSignal { try task.dropPendingChildSignal() }
         try task.restoreSignals(pid: innerPID)
@@ -80,7 +80,7 @@ final class ProcessRestore {
             let status = try ProcStatus.read(pid: t.tid)
             let pendingBits = (status.signalSet("SigPnd") ?? 0) | (status.signalSet("ShdPnd") ?? 0)
             let interrupting = SyscallRestart.interruptingHandler(pending: pendingBits, blocked: t.state.signalMask, actions: handlers)
-            let finalRegs = SyscallRestart.resume(ProcessCollector.registers(from: t.state.registers),
+            let finalRegs = SyscallRestart.resume(RegisterFile.registers(from: t.state.registers),
                                                   interruptingHandler: interrupting, canRestartBlock: false)
             try Ptrace.setRegisters(t.tid, finalRegs)
             try Ptrace.setExtendedState(t.tid, t.state.xsave)

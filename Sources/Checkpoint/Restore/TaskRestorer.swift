@@ -9,7 +9,6 @@ import Logging
 struct TaskRestorer {
     let session: RemoteSession
     let process: ProcessState
-    let thread: ThreadState
     let log: Logger
 
     func restoreEnvironment() throws -> [String] {
