@@ -74,6 +74,17 @@ final class RoundTripTests: XCTestCase {
         return s
     }()
 
+    /// MAP_SHARED anonymous memory stays shared between parent and child.
+    static let sharedMemory: Scenario = {
+        var s = Scenario(fixture: "shmem", poke: { signalDescendants(of: $0.pid, SIGTERM) })
+        s.checkpointArguments = []
+        s.settle = 300_000
+        return s
+    }()
+
+    func testSharedMemoryAsRoot() throws { try Self.sharedMemory.run(.rootOriginalPID) }
+    func testSharedMemoryUnprivileged() throws { try Self.sharedMemory.run(.unprivilegedNewPID) }
+
     func testPipesAsRoot() throws { try Self.pipes.run(.rootOriginalPID) }
     func testPipesUnprivileged() throws { try Self.pipes.run(.unprivilegedNewPID) }
     func testPipesInNamespaceUnprivileged() throws { try Self.pipes.run(.unprivilegedNamespace) }

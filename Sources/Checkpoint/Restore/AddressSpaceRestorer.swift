@@ -105,7 +105,7 @@ struct AddressSpaceRestorer {
     }
 
     /// Step 4: every mapping of the image at its address, writable while it is filled.
-    func createMappings() throws {
+    func createMappings(shared: SharedMemoryFactory) throws {
         var openFiles: [String: UInt64] = [:]
         defer { for fd in openFiles.values { _ = try? session.call("close", NR.close, fd) } }
         for m in process.mappings {
@@ -113,9 +113,21 @@ struct AddressSpaceRestorer {
             var flags = UInt64(MAP_FIXED) | UInt64(m.shared ? MAP_SHARED : MAP_PRIVATE)
             if m.growsDown { flags |= UInt64(MAP_GROWSDOWN) }
             switch m.kind {
-            case .anonymous, .sharedAnonymous:
+            case .anonymous:
                 try session.call("mmap(0x\(String(m.start, radix: 16)))", NR.mmap, m.start, m.length,
                                  prot | UInt64(PROT_READ | PROT_WRITE), flags | UInt64(MAP_ANONYMOUS), UInt64.max, 0)
+            case .sharedAnonymous:
+                let path = try shared.path(for: m)
+                let fd: UInt64
+                if let f = openFiles[path] {
+                    fd = f
+                } else {
+                    fd = try session.call("open(shared memory)", NR.openat, UInt64(bitPattern: Int64(AT_FDCWD)), try session.putString(path),
+                                          UInt64(O_RDWR | O_CLOEXEC), 0)
+                    openFiles[path] = fd
+                }
+                try session.call("mmap(shared 0x\(String(m.start, radix: 16)))", NR.mmap, m.start, m.length,
+                                 prot | UInt64(PROT_READ | PROT_WRITE), flags, fd, m.offset)
             case .privateFile, .sharedFile:
                 guard let path = m.path else { throw CheckpointError(EINVAL, "file mapping at 0x\(String(m.start, radix: 16)) has no path") }
                 let writeShared = m.kind == .sharedFile && (m.protection & 2) != 0

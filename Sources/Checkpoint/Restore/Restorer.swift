@@ -54,11 +54,13 @@ public enum Restorer {
         defer { pin.release(Array(tree.stubs.values)) }
         do {
             try tree.build(header.processes, zombies: header.zombies)
+            let shared = SharedMemoryFactory(processes: header.processes)
+            defer { shared.close() }
             var restores: [ProcessRestore] = []
             for p in header.processes {
                 guard let stub = tree.stubs[p.pid], let inner = tree.inner[p.pid] else { continue }
                 let r = try ProcessRestore(stub: stub, innerPID: inner, process: p, inventory: header.inventory, log: log)
-                try r.prepare()
+                try r.prepare(shared: shared)
                 restores.append(r)
             }
             try PageStream.write(reader: reader, first: header.firstPages, into: restores)
