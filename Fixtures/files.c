@@ -36,6 +36,12 @@ int main(int argc, char **argv) {
     int fzero = open("/dev/zero", O_RDONLY);
     int frand = open("/dev/urandom", O_RDONLY | O_NONBLOCK);
     int fdir = open(dir, O_RDONLY | O_DIRECTORY);
+    char u[PATH_MAX];
+    snprintf(u, sizeof u, "%s/files.unlinked", dir);
+    int fgone = open(u, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (write(fgone, "contents of a file that is gone", 31) != 31) fail("write unlinked");
+    lseek(fgone, 12, SEEK_SET);
+    unlink(u);
     int fcl = open(b, O_RDONLY | O_CLOEXEC);
     close(fb);  /* leave a hole in the fd table */
 
@@ -61,6 +67,12 @@ int main(int argc, char **argv) {
     if (read(frand, &r, sizeof r) != sizeof r) fail("/dev/urandom");
     struct stat st;
     if (fstat(fdir, &st) != 0 || !S_ISDIR(st.st_mode)) fail("directory fd");
+    struct stat gone;
+    if (fstat(fgone, &gone) != 0 || gone.st_nlink != 0 || gone.st_size != 31) fail("unlinked file: links %ld size %ld", (long)gone.st_nlink, (long)gone.st_size);
+    if (lseek(fgone, 0, SEEK_CUR) != 12) fail("unlinked file offset %ld", (long)lseek(fgone, 0, SEEK_CUR));
+    char rest[20] = {0};
+    if (read(fgone, rest, 19) != 19 || strcmp(rest, "a file that is gone") != 0) fail("unlinked file contents '%s'", rest);
+    if (access(u, F_OK) == 0) fail("the unlinked file came back with a name");
     expect_path(fa, a); expect_path(high, b); expect_path(flog, c);
     expect_path(fnull, "/dev/null"); expect_path(fzero, "/dev/zero"); expect_path(frand, "/dev/urandom");
     char logbuf[32] = {0};

@@ -15,6 +15,9 @@ public struct FileDescriptorState: Equatable, Sendable {
         /// the pipe, and the first descriptor of a pipe carries its buffered
         /// bytes and capacity.
         case pipe = 5
+        /// A regular file unlinked while open: its contents are in the image
+        /// (`fileContents`) and it comes back open and still unlinked.
+        case unlinked = 6
         case unknown = 0
     }
 
@@ -37,6 +40,8 @@ public struct FileDescriptorState: Equatable, Sendable {
     /// For the first descriptor of a pipe: the bytes in it, unread, and its capacity (F_GETPIPE_SZ).
     public var pipeData: [UInt8]? = nil
     public var pipeCapacity: UInt64 = 0
+    /// For the first descriptor of an unlinked file: its contents.
+    public var fileContents: [UInt8]? = nil
 
     public init(fd: Int32, kind: Kind, path: String, flags: UInt32, closeOnExec: Bool, offset: Int64,
                 inheritFrom: Int32 = -1, device: UInt64 = 0, inode: UInt64 = 0, sharesWith: Int32 = -1, fileSize: UInt64 = 0) {
@@ -52,11 +57,12 @@ public struct FileDescriptorState: Equatable, Sendable {
         case .inherited: return "inherited"
         case .unsupported: return "unsupported"
         case .pipe: return "pipe"
+        case .unlinked: return "unlinked"
         case .unknown: return "unknown"
         }
     }
 
-    enum Tag: UInt16 { case fd = 1, kind, path, flags, cloexec, offset, inherit, device, inode, shares, fileSize, pipeData, pipeCapacity }
+    enum Tag: UInt16 { case fd = 1, kind, path, flags, cloexec, offset, inherit, device, inode, shares, fileSize, pipeData, pipeCapacity, fileContents }
 
     func encode(into e: inout RecordEncoder) {
         e.i64(Tag.fd.rawValue, Int64(fd))
@@ -74,6 +80,7 @@ public struct FileDescriptorState: Equatable, Sendable {
             e.raw(Tag.pipeData.rawValue, data)
             e.u64(Tag.pipeCapacity.rawValue, pipeCapacity)
         }
+        if let contents = fileContents { e.raw(Tag.fileContents.rawValue, contents) }
     }
 
     init(decoding d: RecordDecoder) throws {
@@ -91,6 +98,7 @@ public struct FileDescriptorState: Equatable, Sendable {
         fileSize = try d.u64(Tag.fileSize.rawValue, default: 0)
         pipeData = d.raw(Tag.pipeData.rawValue)
         pipeCapacity = try d.u64(Tag.pipeCapacity.rawValue, default: 0)
+        fileContents = d.raw(Tag.fileContents.rawValue)
         guard pipeCapacity <= 1 << 30, (pipeData?.count ?? 0) <= Int(max(pipeCapacity, 65536)) else {
             throw ImageError.malformed(what: "pipe of fd \(fd): \(pipeData?.count ?? 0) bytes in a pipe of \(pipeCapacity)", offset: d.base)
         }

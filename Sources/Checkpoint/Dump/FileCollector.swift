@@ -45,6 +45,8 @@ struct FileCollector {
                 kind = .device
             } else if mode == S_IFIFO && i.link.hasPrefix("pipe:[") {
                 kind = .pipe
+            } else if mode == S_IFREG && i.link.hasSuffix(" (deleted)") && i.st.st_size <= Self.unlinkedLimit {
+                kind = .unlinked
             } else {
                 kind = .unsupported
                 warnings.append("fd \(i.fd) (\(i.link)) cannot be saved yet; it will be closed after restart")
@@ -59,6 +61,9 @@ struct FileCollector {
                 fd: i.fd, kind: kind, path: i.link, flags: flags, closeOnExec: cloexec, offset: i.info.position,
                 inheritFrom: inherit, device: UInt64(i.st.st_dev), inode: UInt64(i.st.st_ino), sharesWith: shares,
                 fileSize: mode == S_IFREG ? UInt64(i.st.st_size) : 0)
+            if kind == .unlinked, pipes.firstSight(device: UInt64(i.st.st_dev), inode: UInt64(i.st.st_ino)) {
+                state.fileContents = try Self.contents(of: "/proc/\(pid)/fd/\(i.fd)", size: Int(i.st.st_size))
+            }
             if kind == .pipe, let captured = try pipes.capture(pid: pid, fd: i.fd, inode: UInt64(i.st.st_ino)) {
                 state.pipeData = captured.data
                 state.pipeCapacity = captured.capacity
@@ -72,6 +77,26 @@ struct FileCollector {
         do { return try Sys.numericEntries("/proc/\(pid)/fd") } catch let e as SystemCallError {
             throw CheckpointError(e.errno.rawValue, "cannot list the files of process \(pid): \(e)")
         }
+    }
+
+    /// Unlinked files larger than this are not saved (closed after restart, with a warning).
+    static let unlinkedLimit = off_t(64 << 20)
+
+    /// Reads an unlinked file whole through its /proc/PID/fd link.
+    static func contents(of path: String, size: Int) throws -> [UInt8] {
+        let fd = try valueOrThrow("open(\(path))") { open(path, O_RDONLY | O_CLOEXEC) }
+        defer { close(fd) }
+        var data = [UInt8](repeating: 0, count: size)
+        let got = try data.withUnsafeMutableBytes { raw -> Int in
+            var done = 0
+            while done < size {
+                let n = try valueOrThrow("pread(\(path))") { pread(fd, raw.baseAddress! + done, size - done, off_t(done)) }
+                if n == 0 { break }
+                done += n
+            }
+            return done
+        }
+        return Array(data[0..<got])
     }
 
     /// kcmp(KCMP_FILE) tells whether two descriptors are one open file description.

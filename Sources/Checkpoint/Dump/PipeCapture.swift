@@ -7,6 +7,12 @@ import LinuxKit
 /// captured once per checkpoint, however many descriptors share it.
 final class PipeCapture {
     private var seen: Set<UInt64> = []
+    private var seenFiles: Set<[UInt64]> = []
+
+    /// True the first time a (device, inode) is asked about: an unlinked file's contents are saved once.
+    func firstSight(device: UInt64, inode: UInt64) -> Bool {
+        seenFiles.insert([device, inode]).inserted
+    }
 
     /// The bytes and capacity of the pipe behind `fd`, or nil if this pipe was captured already.
     func capture(pid: pid_t, fd: Int32, inode: UInt64) throws -> (data: [UInt8], capacity: UInt64)? {

@@ -11,6 +11,7 @@ struct FileRestorer {
     let process: ProcessState
     let log: Logger
     let pipes: PipeFactory
+    let unlinked: UnlinkedFileFactory
 
     func restore() throws -> [String] {
         var warnings: [String] = []
@@ -39,8 +40,9 @@ struct FileRestorer {
                 try session.call("dup3(stdio \(f.inheritFrom) -> \(f.fd))", NR.dup3, from, target, cloexec)
             case .pipe where pipes.leadsOutside(f):
                 warnings.append("fd \(f.fd) (\(f.path)) leads outside the checkpoint and is closed")
-            case .regular, .device, .pipe:
-                let p = try session.putString(f.kind == .pipe ? try pipes.path(for: f) : f.path)
+            case .regular, .device, .pipe, .unlinked:
+                let source = f.kind == .pipe ? try pipes.path(for: f) : f.kind == .unlinked ? try unlinked.path(for: f) : f.path
+                let p = try session.putString(source)
                 var flags = UInt64(f.flags) & ~UInt64(O_CREAT | O_TRUNC | O_EXCL)
                 if f.kind == .device { flags |= UInt64(O_NOCTTY) }
                 let opened = try session.raw(NR.openat, UInt64(bitPattern: Int64(AT_FDCWD)), p, flags, 0)
@@ -53,7 +55,7 @@ struct FileRestorer {
                 } else if f.closeOnExec {
                     try session.call("fcntl(F_SETFD)", NR.fcntl, target, UInt64(F_SETFD), UInt64(FD_CLOEXEC))
                 }
-                if f.kind == .regular && f.offset > 0 {
+                if (f.kind == .regular || f.kind == .unlinked) && f.offset > 0 {
                     try session.call("lseek(\(f.path))", NR.lseek, target, UInt64(bitPattern: f.offset), UInt64(SEEK_SET))
                 }
             case .unsupported, .unknown:

@@ -67,9 +67,10 @@ public enum Restorer {
             testHookPause()
             var warnings = tree.warnings
             let pipes = PipeFactory(processes: header.processes)
-            defer { pipes.close() }
+            let unlinked = UnlinkedFileFactory(processes: header.processes)
+            defer { pipes.close(); unlinked.close() }
             for r in restores {
-                warnings += try r.finish(exactIDs: options.restorePID, quietChildSignal: tree.reapedSignals[r.process.pid] ?? false, pipes: pipes)
+                warnings += try r.finish(exactIDs: options.restorePID, quietChildSignal: tree.reapedSignals[r.process.pid] ?? false, pipes: pipes, unlinked: unlinked)
             }
             for r in restores { pin.release(r.threadIDs) }
             // Children first, so a parent never runs while a child is still being set up.

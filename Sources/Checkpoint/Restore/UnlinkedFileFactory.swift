@@ -1,0 +1,42 @@
+import CheckpointImage
+import Glibc
+import LinuxKit
+
+/// Files that were unlinked while open come back as O_TMPFILE files (never
+/// linked) with the saved contents, made by the restorer in the original
+/// directory (or /tmp); stubs open them through /proc/<restorer>/fd/N. One
+/// file per original (device, inode), however many descriptors held it.
+final class UnlinkedFileFactory {
+    private var files: [[UInt64]: Int32] = [:]
+    private let carriers: [[UInt64]: FileDescriptorState]
+
+    init(processes: [ProcessState]) {
+        var c: [[UInt64]: FileDescriptorState] = [:]
+        for p in processes { for f in p.files where f.kind == .unlinked && f.fileContents != nil { c[[f.device, f.inode]] = f } }
+        carriers = c
+    }
+
+    func path(for f: FileDescriptorState) throws -> String {
+        let key = [f.device, f.inode]
+        if let fd = files[key] { return "/proc/\(getpid())/fd/\(fd)" }
+        guard let contents = carriers[key]?.fileContents else {
+            throw CheckpointError(EINVAL, "fd \(f.fd) (\(f.path)): the image holds no contents for this unlinked file")
+        }
+        let original = f.path.hasSuffix(" (deleted)") ? String(f.path.dropLast(" (deleted)".count)) : f.path
+        let dir = original.lastIndex(of: "/").map { String(original[..<$0]) } ?? "/tmp"
+        let oTmpfile: Int32 = 0o20200000
+        var fd = open(dir.isEmpty ? "/" : dir, O_RDWR | O_CLOEXEC | oTmpfile, 0o600)
+        if fd < 0 { fd = open("/tmp", O_RDWR | O_CLOEXEC | oTmpfile, 0o600) }
+        guard fd >= 0 else {
+            throw CheckpointError(errno, "cannot recreate unlinked file \(original): \(String(cString: strerror(errno)))")
+        }
+        files[key] = fd
+        try contents.withUnsafeBytes { try Sys.writeAll(fd, $0, what: "unlinked \(original)") }
+        return "/proc/\(getpid())/fd/\(fd)"
+    }
+
+    func close() {
+        for fd in files.values { Glibc.close(fd) }
+        files.removeAll()
+    }
+}
