@@ -18,6 +18,12 @@ public struct FileDescriptorState: Equatable, Sendable {
         /// A regular file unlinked while open: its contents are in the image
         /// (`fileContents`) and it comes back open and still unlinked.
         case unlinked = 6
+        /// eventfd: `values` = [count, semaphore (0/1)].
+        case eventfd = 7
+        /// signalfd: `values` = [signal mask].
+        case signalfd = 8
+        /// timerfd: `values` = [clockid, value s, value ns, interval s, interval ns, ticks].
+        case timerfd = 9
         case unknown = 0
     }
 
@@ -42,6 +48,8 @@ public struct FileDescriptorState: Equatable, Sendable {
     public var pipeCapacity: UInt64 = 0
     /// For the first descriptor of an unlinked file: its contents.
     public var fileContents: [UInt8]? = nil
+    /// The state of eventfd, signalfd and timerfd descriptors (see their kinds).
+    public var values: [UInt64] = []
 
     public init(fd: Int32, kind: Kind, path: String, flags: UInt32, closeOnExec: Bool, offset: Int64,
                 inheritFrom: Int32 = -1, device: UInt64 = 0, inode: UInt64 = 0, sharesWith: Int32 = -1, fileSize: UInt64 = 0) {
@@ -58,11 +66,14 @@ public struct FileDescriptorState: Equatable, Sendable {
         case .unsupported: return "unsupported"
         case .pipe: return "pipe"
         case .unlinked: return "unlinked"
+        case .eventfd: return "eventfd"
+        case .signalfd: return "signalfd"
+        case .timerfd: return "timerfd"
         case .unknown: return "unknown"
         }
     }
 
-    enum Tag: UInt16 { case fd = 1, kind, path, flags, cloexec, offset, inherit, device, inode, shares, fileSize, pipeData, pipeCapacity, fileContents }
+    enum Tag: UInt16 { case fd = 1, kind, path, flags, cloexec, offset, inherit, device, inode, shares, fileSize, pipeData, pipeCapacity, fileContents, values }
 
     func encode(into e: inout RecordEncoder) {
         e.i64(Tag.fd.rawValue, Int64(fd))
@@ -81,6 +92,7 @@ public struct FileDescriptorState: Equatable, Sendable {
             e.u64(Tag.pipeCapacity.rawValue, pipeCapacity)
         }
         if let contents = fileContents { e.raw(Tag.fileContents.rawValue, contents) }
+        if !values.isEmpty { e.u64s(Tag.values.rawValue, values) }
     }
 
     init(decoding d: RecordDecoder) throws {
@@ -99,6 +111,11 @@ public struct FileDescriptorState: Equatable, Sendable {
         pipeData = d.raw(Tag.pipeData.rawValue)
         pipeCapacity = try d.u64(Tag.pipeCapacity.rawValue, default: 0)
         fileContents = d.raw(Tag.fileContents.rawValue)
+        values = try d.u64s(Tag.values.rawValue)
+        let needed: [Kind: Int] = [.eventfd: 2, .signalfd: 1, .timerfd: 6]
+        if let n = needed[kind], values.count < n {
+            throw ImageError.malformed(what: "\(typeName) fd \(fd) has \(values.count) values, needs \(n)", offset: d.base)
+        }
         guard pipeCapacity <= 1 << 30, (pipeData?.count ?? 0) <= Int(max(pipeCapacity, 65536)) else {
             throw ImageError.malformed(what: "pipe of fd \(fd): \(pipeData?.count ?? 0) bytes in a pipe of \(pipeCapacity)", offset: d.base)
         }

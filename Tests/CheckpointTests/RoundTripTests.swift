@@ -85,6 +85,9 @@ final class RoundTripTests: XCTestCase {
     func testSharedMemoryAsRoot() throws { try Self.sharedMemory.run(.rootOriginalPID) }
     func testSharedMemoryUnprivileged() throws { try Self.sharedMemory.run(.unprivilegedNewPID) }
 
+    func testEventSignalTimerFDsAsRoot() throws { try Scenario(fixture: "anonfds").run(.rootOriginalPID) }
+    func testEventSignalTimerFDsUnprivileged() throws { try Scenario(fixture: "anonfds").run(.unprivilegedNewPID) }
+
     func testPipesAsRoot() throws { try Self.pipes.run(.rootOriginalPID) }
     func testPipesUnprivileged() throws { try Self.pipes.run(.unprivilegedNewPID) }
     func testPipesInNamespaceUnprivileged() throws { try Self.pipes.run(.unprivilegedNamespace) }

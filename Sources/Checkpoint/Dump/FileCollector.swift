@@ -16,13 +16,14 @@ struct FileCollector {
     func collect() throws -> (files: [FileDescriptorState], warnings: [String]) {
         let numbers = try listFDs()
         var warnings: [String] = []
-        var infos: [(fd: Int32, link: String, st: stat, info: FDInfo)] = []
+        var infos: [(fd: Int32, link: String, st: stat, info: FDInfo, text: String)] = []
+        var anonValues: [Int32: [UInt64]] = [:]
         for fd in numbers {
             guard let link = try? Sys.readLink("/proc/\(pid)/fd/\(fd)"),
                   let text = try? Sys.readText("/proc/\(pid)/fdinfo/\(fd)") else { continue }  // closed meanwhile
             var st = stat()
             guard stat("/proc/\(pid)/fd/\(fd)", &st) == 0 else { continue }
-            infos.append((fd, String(decoding: link, as: UTF8.self), st, try FDInfo(parsing: text)))
+            infos.append((fd, String(decoding: link, as: UTF8.self), st, try FDInfo(parsing: text), text))
         }
         func identity(_ st: stat) -> Identity { Identity(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino), rdev: UInt64(st.st_rdev)) }
         // Objects that are the process's stdio: terminals, pipes and sockets shared with the outside.
@@ -47,6 +48,9 @@ struct FileCollector {
                 kind = .pipe
             } else if mode == S_IFREG && i.link.hasSuffix(" (deleted)") && i.st.st_size <= Self.unlinkedLimit {
                 kind = .unlinked
+            } else if let anon = AnonInodeState.parse(link: i.link, fdinfo: i.text) {
+                kind = anon.kind
+                anonValues[i.fd] = anon.values
             } else {
                 kind = .unsupported
                 warnings.append("fd \(i.fd) (\(i.link)) cannot be saved yet; it will be closed after restart")
@@ -61,6 +65,7 @@ struct FileCollector {
                 fd: i.fd, kind: kind, path: i.link, flags: flags, closeOnExec: cloexec, offset: i.info.position,
                 inheritFrom: inherit, device: UInt64(i.st.st_dev), inode: UInt64(i.st.st_ino), sharesWith: shares,
                 fileSize: mode == S_IFREG ? UInt64(i.st.st_size) : 0)
+            state.values = anonValues[i.fd] ?? []
             if kind == .unlinked, pipes.firstSight(device: UInt64(i.st.st_dev), inode: UInt64(i.st.st_ino)) {
                 state.fileContents = try Self.contents(of: "/proc/\(pid)/fd/\(i.fd)", size: Int(i.st.st_size))
             }

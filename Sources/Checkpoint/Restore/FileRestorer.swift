@@ -13,6 +13,17 @@ struct FileRestorer {
     let pipes: PipeFactory
     let unlinked: UnlinkedFileFactory
 
+    /// Moves a freshly made descriptor to its number with its close-on-exec flag.
+    func install(_ fd: UInt64, as f: FileDescriptorState) throws {
+        let target = UInt64(f.fd)
+        if fd != target {
+            try session.call("dup3(\(f.path))", NR.dup3, fd, target, f.closeOnExec ? UInt64(O_CLOEXEC) : 0)
+            try session.call("close", NR.close, fd)
+        } else if f.closeOnExec {
+            try session.call("fcntl(F_SETFD)", NR.fcntl, target, UInt64(F_SETFD), UInt64(FD_CLOEXEC))
+        }
+    }
+
     func restore() throws -> [String] {
         var warnings: [String] = []
         let highest = UInt64(process.files.map(\.fd).max() ?? 2)
@@ -49,15 +60,12 @@ struct FileRestorer {
                 guard opened >= 0 else {
                     throw CheckpointError(Int32(-opened), "cannot reopen fd \(f.fd) (\(f.path)): \(String(cString: strerror(Int32(-opened))))")
                 }
-                if UInt64(opened) != target {
-                    try session.call("dup3(\(f.path))", NR.dup3, UInt64(opened), target, cloexec)
-                    try session.call("close", NR.close, UInt64(opened))
-                } else if f.closeOnExec {
-                    try session.call("fcntl(F_SETFD)", NR.fcntl, target, UInt64(F_SETFD), UInt64(FD_CLOEXEC))
-                }
+                try install(UInt64(opened), as: f)
                 if (f.kind == .regular || f.kind == .unlinked) && f.offset > 0 {
                     try session.call("lseek(\(f.path))", NR.lseek, target, UInt64(bitPattern: f.offset), UInt64(SEEK_SET))
                 }
+            case .eventfd, .signalfd, .timerfd:
+                try install(try AnonInodeRestorer.create(f, in: session), as: f)
             case .unsupported, .unknown:
                 warnings.append("fd \(f.fd) (\(f.path)) was not saved and is closed")
             }

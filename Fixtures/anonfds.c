@@ -1,0 +1,39 @@
+/* eventfd (semaphore, count 5), signalfd (SIGUSR1, with one pending) and an
+ * armed periodic timerfd come back with their state. */
+#include "fixture.h"
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+
+int main(void) {
+    int efd = eventfd(5, EFD_SEMAPHORE | EFD_NONBLOCK);
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &usr1, NULL);
+    int sfd = signalfd(-1, &usr1, SFD_NONBLOCK);
+    raise(SIGUSR1);
+    int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
+    struct itimerspec its = { .it_interval = { 0, 50 * 1000 * 1000 }, .it_value = { 600, 0 } };
+    timerfd_settime(tfd, 0, &its, NULL);
+
+    ready();
+    wait_for_term();
+
+    uint64_t v = 0;
+    int got = 0;
+    while (read(efd, &v, 8) == 8) { if (v != 1) fail("semaphore eventfd read %lu", (unsigned long)v); got++; }
+    if (got != 5) fail("eventfd gave %d semaphore reads, want 5", got);
+    if (!(fcntl(efd, F_GETFL) & O_NONBLOCK)) fail("eventfd lost O_NONBLOCK");
+    struct signalfd_siginfo si;
+    if (read(sfd, &si, sizeof si) != sizeof si || si.ssi_signo != SIGUSR1) fail("signalfd did not deliver the pending SIGUSR1");
+    struct itimerspec now;
+    if (timerfd_gettime(tfd, &now) != 0) fail("timerfd_gettime");
+    else {
+        if (now.it_interval.tv_sec != 0 || now.it_interval.tv_nsec != 50 * 1000 * 1000) fail("timerfd interval %ld.%09ld", (long)now.it_interval.tv_sec, now.it_interval.tv_nsec);
+        if (now.it_value.tv_sec > 600 || (now.it_value.tv_sec == 0 && now.it_value.tv_nsec == 0)) fail("timerfd not armed: %ld s left", (long)now.it_value.tv_sec);
+    }
+    return finish();
+}
