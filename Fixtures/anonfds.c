@@ -1,8 +1,10 @@
-/* eventfd (semaphore, count 5), signalfd (SIGUSR1, with one pending) and an
- * armed periodic timerfd come back with their state. */
+/* eventfd (semaphore, count 5), signalfd (SIGUSR1, with one pending), an
+ * armed periodic timerfd, and an epoll set watching the eventfd and a pipe,
+ * come back with their state. */
 #include "fixture.h"
 #include <fcntl.h>
 #include <stdint.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
@@ -19,8 +21,26 @@ int main(void) {
     struct itimerspec its = { .it_interval = { 0, 50 * 1000 * 1000 }, .it_value = { 600, 0 } };
     timerfd_settime(tfd, 0, &its, NULL);
 
+    int p[2];
+    if (pipe(p) != 0 || write(p[1], "x", 1) != 1) fail("pipe");
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 0x1111222233334444ULL };
+    epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev);
+    ev.data.u64 = 0x5555;
+    epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev);
+
     ready();
     wait_for_term();
+
+    struct epoll_event out[4];
+    int n = epoll_wait(ep, out, 4, 1000);
+    int saw_efd = 0, saw_pipe = 0;
+    for (int i = 0; i < n; i++) {
+        if (out[i].data.u64 == 0x1111222233334444ULL) saw_efd = 1;
+        if (out[i].data.u64 == 0x5555) saw_pipe = 1;
+    }
+    if (!saw_efd || !saw_pipe) fail("epoll_wait after restart: %d events (eventfd %d, pipe %d)", n, saw_efd, saw_pipe);
+    if (!(fcntl(ep, F_GETFD) & FD_CLOEXEC)) fail("epoll fd lost FD_CLOEXEC");
 
     uint64_t v = 0;
     int got = 0;

@@ -24,6 +24,8 @@ public struct FileDescriptorState: Equatable, Sendable {
         case signalfd = 8
         /// timerfd: `values` = [clockid, value s, value ns, interval s, interval ns, ticks].
         case timerfd = 9
+        /// epoll: `values` = (watched fd, events, data) triples.
+        case epoll = 10
         case unknown = 0
     }
 
@@ -69,6 +71,7 @@ public struct FileDescriptorState: Equatable, Sendable {
         case .eventfd: return "eventfd"
         case .signalfd: return "signalfd"
         case .timerfd: return "timerfd"
+        case .epoll: return "epoll"
         case .unknown: return "unknown"
         }
     }
@@ -113,6 +116,9 @@ public struct FileDescriptorState: Equatable, Sendable {
         fileContents = d.raw(Tag.fileContents.rawValue)
         values = try d.u64s(Tag.values.rawValue)
         let needed: [Kind: Int] = [.eventfd: 2, .signalfd: 1, .timerfd: 6]
+        if kind == .epoll && values.count % 3 != 0 {
+            throw ImageError.malformed(what: "epoll fd \(fd) has \(values.count) values, not triples", offset: d.base)
+        }
         if let n = needed[kind], values.count < n {
             throw ImageError.malformed(what: "\(typeName) fd \(fd) has \(values.count) values, needs \(n)", offset: d.base)
         }

@@ -13,6 +13,15 @@ enum AnonInodeState {
         case "anon_inode:[signalfd]":
             guard let mask = f["sigmask"].flatMap({ UInt64($0, radix: 16) }) else { return nil }
             return (.signalfd, [mask])
+        case "anon_inode:[eventpoll]":
+            // "tfd: 4 events: 19 data: 4 pos:0 ino:... sdev:..." per watched descriptor (events, data in hex).
+            var triples: [UInt64] = []
+            for line in fdinfo.split(separator: "\n") where line.hasPrefix("tfd:") {
+                let w = line.split(separator: " ", omittingEmptySubsequences: true)
+                guard w.count >= 6, let tfd = UInt64(w[1]), let ev = UInt64(w[3], radix: 16), let data = UInt64(w[5], radix: 16) else { return nil }
+                triples += [tfd, ev, data]
+            }
+            return (.epoll, triples)
         case "anon_inode:[timerfd]":
             guard let clock = f["clockid"].flatMap({ UInt64($0) }), let ticks = f["ticks"].flatMap({ UInt64($0) }),
                   let value = pair(f["it_value"]), let interval = pair(f["it_interval"]) else { return nil }

@@ -66,8 +66,20 @@ struct FileRestorer {
                 }
             case .eventfd, .signalfd, .timerfd:
                 try install(try AnonInodeRestorer.create(f, in: session), as: f)
+            case .epoll:
+                // Created now, filled once every watched descriptor is back (below).
+                try install(try session.call("epoll_create1", NR.epoll_create1, 0), as: f)
             case .unsupported, .unknown:
                 warnings.append("fd \(f.fd) (\(f.path)) was not saved and is closed")
+            }
+        }
+        for f in process.files where f.kind == .epoll {
+            for k in stride(from: 0, to: f.values.count, by: 3) {
+                let (tfd, events, data) = (f.values[k], f.values[k + 1], f.values[k + 2])
+                // struct epoll_event is packed on x86_64: u32 events, u64 data.
+                let event = withUnsafeBytes(of: UInt32(truncatingIfNeeded: events)) { Array($0) } + withUnsafeBytes(of: data) { Array($0) }
+                let r = try session.raw(NR.epoll_ctl, UInt64(f.fd), 1, tfd, try session.put(event))  // EPOLL_CTL_ADD
+                if r < 0 { warnings.append("epoll fd \(f.fd): fd \(tfd) could not be watched again (\(String(cString: strerror(Int32(-r)))))") }
             }
         }
         for fd in stdio.values where !process.files.contains(where: { UInt64($0.fd) == fd }) {
