@@ -91,11 +91,7 @@ final class BadInputTests: XCTestCase {
     /// A real image, then broken copies of it: each is refused before anything runs.
     func testDamagedImagesAreRefused() throws {
         let work = env.workDir("damaged", user: nil)
-        let (target, pid) = try Fixture.start([tool("memory"), work + "/m.data"], user: nil, cwd: work)
-        usleep(100_000)
-        let image = work + "/good"
-        XCTAssertEqual(runTool([tool("cr_checkpoint"), "-p", "--kill", "-f", image, "\(pid)"]).code, 0)
-        _ = target.wait(timeout: 5)
+        let (image, pid) = try Fixture.image(of: [tool("memory"), work + "/m.data"], in: work, bin: env.bin)
         let good = try readFile(image)
         var flipped = good
         flipped[good.count / 2] ^= 1
@@ -127,11 +123,7 @@ final class BadInputTests: XCTestCase {
     func testSignalDuringRestoreIsDeliveredAfterwards() throws {
         guard env.isRoot else { throw XCTSkip("needs the original PID (root)") }
         let work = env.workDir("signal-during-restore", user: nil)
-        let (target, pid) = try Fixture.start([tool("memory"), work + "/m.data"], user: nil, cwd: work)
-        usleep(100_000)
-        let image = work + "/ctx"
-        XCTAssertEqual(runTool([tool("cr_checkpoint"), "-p", "--kill", "-f", image, "\(pid)"]).code, 0)
-        _ = target.wait(timeout: 5)
+        let (image, pid) = try Fixture.image(of: [tool("memory"), work + "/m.data"], in: work, bin: env.bin)
         setenv("SWIFTCR_TEST_RESTORE_PAUSE_MS", "1500", 1)
         let restart = try Child([tool("cr_restart"), image], cwd: work)
         unsetenv("SWIFTCR_TEST_RESTORE_PAUSE_MS")

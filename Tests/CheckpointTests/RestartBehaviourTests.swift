@@ -11,15 +11,8 @@ final class RestartBehaviourTests: XCTestCase {
 
     func tool(_ name: String) -> String { "\(env.bin)/\(name)" }
 
-    /// Checkpoints a fresh fixture with --kill and returns the image path.
     func image(of argv: [String], in work: String) throws -> (String, pid_t) {
-        let (target, pid) = try Fixture.start(argv, user: nil, cwd: work)
-        usleep(100_000)
-        let path = "\(work)/context.\(pid)"
-        let r = runTool([tool("cr_checkpoint"), "-p", "--kill", "-f", path, "\(pid)"])
-        XCTAssertEqual(r.code, 0, r.output)
-        _ = target.wait(timeout: 5)
-        return (path, pid)
+        try Fixture.image(of: argv, in: work, bin: env.bin)
     }
 
     func testExitCodeOfTheRestartedProcessBecomesOurs() throws {

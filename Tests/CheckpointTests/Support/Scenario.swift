@@ -64,6 +64,18 @@ struct Scenario: Sendable {
 
 /// Starting a fixture and learning its PID from its READY line.
 enum Fixture {
+    /// Starts a fixture as root, checkpoints it with --kill, and returns the image path and the old PID.
+    static func image(of argv: [String], in work: String, bin: String,
+                      file: StaticString = #filePath, line: UInt = #line) throws -> (String, pid_t) {
+        let (target, pid) = try start(argv, user: nil, cwd: work, file: file, line: line)
+        usleep(100_000)
+        let path = "\(work)/context.\(pid)"
+        let r = runTool(["\(bin)/cr_checkpoint", "-p", "--kill", "-f", path, "\(pid)"])
+        XCTAssertEqual(r.code, 0, r.output, file: file, line: line)
+        _ = target.wait(timeout: 5)
+        return (path, pid)
+    }
+
     static func start(_ argv: [String], user: TestUser?, cwd: String,
                       file: StaticString = #filePath, line: UInt = #line) throws -> (Child, pid_t) {
         let target = try Child(argv, user: user, cwd: cwd)
