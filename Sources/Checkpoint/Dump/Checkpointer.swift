@@ -75,7 +75,7 @@ public enum Checkpointer {
                 scope.live += again.live.filter { !scope.live.contains($0) }
             }
             var collected: [ProcessCollector.Collected] = []
-            let pipes = PipeCapture()
+            let pipes = SharedContentCapture()
             for f in frozen {
                 var c = try ProcessCollector(frozen: f, log: log, pipes: pipes).collect()
                 c.state.stopped = stopped.contains(f.pid)

@@ -7,7 +7,7 @@ import Logging
 struct FileCollector {
     let pid: pid_t
     let log: Logger
-    let pipes: PipeCapture
+    let pipes: SharedContentCapture
     /// Devices reopened by name, as BLCR does.
     static let reopenableDevices: Set<String> = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"]
 

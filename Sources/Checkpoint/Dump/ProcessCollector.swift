@@ -9,7 +9,7 @@ struct ProcessCollector {
     let frozen: FrozenProcess
     let log: Logger
     /// Shared by all processes of one checkpoint, so a pipe's bytes are saved once.
-    var pipes = PipeCapture()
+    var pipes = SharedContentCapture()
 
     struct Collected {
         var state: ProcessState

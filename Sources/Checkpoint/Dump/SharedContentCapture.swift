@@ -2,10 +2,12 @@ import CheckpointImage
 import Glibc
 import LinuxKit
 
-/// Reads what sits in a pipe without taking it out: the pipe is opened
-/// through /proc/PID/fd/N and tee(2)'d into a pipe of our own. Each pipe is
-/// captured once per checkpoint, however many descriptors share it.
-final class PipeCapture {
+/// Contents that belong to a kernel object rather than to one descriptor
+/// (a pipe's buffered bytes, an unlinked file's data) are saved once per
+/// checkpoint, however many descriptors and processes share the object.
+/// A pipe is read without taking its bytes out: it is opened through
+/// /proc/PID/fd/N and tee(2)'d into a pipe of our own.
+final class SharedContentCapture {
     private var seen: Set<UInt64> = []
     private var seenFiles: Set<[UInt64]> = []
 
