@@ -29,6 +29,8 @@ public struct ProcessState: Equatable, Sendable {
     public var parentDeathSignal: UInt64
     /// Stopped by a signal (SIGSTOP, SIGTSTP...) when checkpointed: stopped again after restart.
     public var stopped = false
+    public var intervalTimers = IntervalTimers()
+    public var posixTimers: [PosixTimer] = []
 
     public struct ResourceLimit: Equatable, Sendable {
         public var resource: UInt32, soft: UInt64, hard: UInt64
@@ -73,6 +75,7 @@ public struct ProcessState: Equatable, Sendable {
     enum Tag: UInt16 {
         case pid = 1, ppid, pgid, sid, command, executable, uids, gids, groups, umask, cwd, root, personality
         case rlimit, mm, auxv, sigaction, sharedPending, thread, mapping, file, dumpable, pdeathsig, stopped
+        case intervalTimers, posixTimer
     }
     enum SubTag: UInt16 { case a = 1, b, c, d, e }
 
@@ -104,6 +107,8 @@ public struct ProcessState: Equatable, Sendable {
         e.u64(Tag.dumpable.rawValue, dumpable)
         e.u64(Tag.pdeathsig.rawValue, parentDeathSignal)
         if stopped { e.u64(Tag.stopped.rawValue, 1) }
+        if intervalTimers.isArmed { e.u64s(Tag.intervalTimers.rawValue, intervalTimers.values) }
+        for t in posixTimers { e.u64s(Tag.posixTimer.rawValue, t.fields) }
         return e.bytes
     }
 
@@ -152,6 +157,18 @@ public struct ProcessState: Equatable, Sendable {
         dumpable = try d.u64(Tag.dumpable.rawValue, default: 1)
         parentDeathSignal = try d.u64(Tag.pdeathsig.rawValue, default: 0)
         stopped = try d.u64(Tag.stopped.rawValue, default: 0) != 0
+        if let r = d.first(Tag.intervalTimers.rawValue) {
+            let v = try RecordDecoder.u64List(d, r, count: 12, what: "interval timers")
+            guard stride(from: 0, to: 12, by: 2).allSatisfy({ v[$0 + 1] < 1_000_000 && v[$0] < 1 << 40 }) else {
+                throw ImageError.malformed(what: "process \(pid): interval timer out of range", offset: d.offset(of: r))
+            }
+            intervalTimers = IntervalTimers(values: v)
+        }
+        for f in d.fields where f.tag == Tag.posixTimer.rawValue {
+            let t = PosixTimer(fields: try RecordDecoder.u64List(d, f.range, count: 10, what: "POSIX timer"))
+            try t.validate(at: d.offset(of: f.range))
+            posixTimers.append(t)
+        }
     }
 }
 

@@ -88,6 +88,9 @@ final class RoundTripTests: XCTestCase {
     func testEventSignalTimerFDsAsRoot() throws { try Scenario(fixture: "anonfds").run(.rootOriginalPID) }
     func testEventSignalTimerFDsUnprivileged() throws { try Scenario(fixture: "anonfds").run(.unprivilegedNewPID) }
 
+    func testTimersAsRoot() throws { try Scenario(fixture: "timers").run(.rootOriginalPID) }
+    func testTimersUnprivileged() throws { try Scenario(fixture: "timers").run(.unprivilegedNewPID) }
+
     func testPipesAsRoot() throws { try Self.pipes.run(.rootOriginalPID) }
     func testPipesUnprivileged() throws { try Self.pipes.run(.unprivilegedNewPID) }
     func testPipesInNamespaceUnprivileged() throws { try Self.pipes.run(.unprivilegedNamespace) }

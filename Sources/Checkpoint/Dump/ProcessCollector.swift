@@ -35,8 +35,10 @@ struct ProcessCollector {
             try Ptrace.setSignalMask(tid, ~UInt64(0))
             sessions.append(RemoteSession(pid: tid, injector: SyscallInjector(tid: tid, instruction: instruction, template: regs)))
         }
-        let (task, threadParts) = try TaskStateCollector.withScratch(main: sessions[0], others: Array(sessions.dropFirst())) {
-            (try TaskStateCollector.process(sessions[0]), try sessions.map { try TaskStateCollector.thread($0) })
+        let listedTimers = try ProcTimer.parse((try? Sys.readText("/proc/\(pid)/timers")) ?? "")
+        let (task, threadParts, timers) = try TaskStateCollector.withScratch(main: sessions[0], others: Array(sessions.dropFirst())) {
+            (try TaskStateCollector.process(sessions[0]), try sessions.map { try TaskStateCollector.thread($0) },
+             try TaskStateCollector.timers(sessions[0], listed: listedTimers))
         }
         frozen.heldSignals += sessions.flatMap { $0.injector.heldSignals }
         let handlers = Dictionary(uniqueKeysWithValues: task.actions.map { ($0.signal, (handler: $0.handler, flags: $0.flags)) })
@@ -64,7 +66,7 @@ struct ProcessCollector {
         }
         let finalKinds = zip(classified, mappings).map { ($0.0.0, $0.1.kind) }
 
-        let state = ProcessState(
+        var state = ProcessState(
             pid: pid, ppid: stat.ppid, pgid: stat.pgrp, sid: stat.session, command: stat.comm,
             executable: (try? String(decoding: Sys.readLink("/proc/\(pid)/exe"), as: UTF8.self)) ?? "",
             uids: status.ids("Uid").map(UInt64.init), gids: status.ids("Gid").map(UInt64.init),
@@ -74,6 +76,8 @@ struct ProcessCollector {
             personality: task.personality, rlimits: try Self.rlimits(pid), mm: mm, auxv: auxv,
             signalActions: task.actions, sharedPending: sharedPending, threads: threads,
             mappings: mappings, files: files, dumpable: task.dumpable, parentDeathSignal: task.parentDeathSignal)
+        state.intervalTimers = timers.0
+        state.posixTimers = timers.1
         return Collected(state: state, maps: finalKinds, warnings: warnings)
     }
 

@@ -56,6 +56,29 @@ enum TaskStateCollector {
         return r
     }
 
+    /// Interval timers (getitimer) and the setting of each POSIX timer listed
+    /// in /proc/PID/timers (timer_gettime), read from inside the process.
+    static func timers(_ session: RemoteSession, listed: [ProcTimer]) throws -> (IntervalTimers, [PosixTimer]) {
+        let s = session.scratch + 8192
+        var itimers: [UInt64] = []
+        for which in 0..<3 {
+            try session.call("getitimer(\(which))", NR.getitimer, UInt64(which), s)
+            let v = try session.memory.read(address: s, count: 32)
+            itimers += (0..<4).map { k in v.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: k * 8, as: UInt64.self) } }
+        }
+        var posix: [PosixTimer] = []
+        for t in listed {
+            try session.call("timer_gettime(\(t.id))", NR.timer_gettime, UInt64(t.id), s)
+            let v = try session.memory.read(address: s, count: 32)
+            let w = (0..<4).map { k in v.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: k * 8, as: UInt64.self) } }
+            let notify: Int32 = t.notify == "none" ? 1 : t.notify == "thread" ? 2 : 0
+            posix.append(PosixTimer(id: t.id, clock: t.clock, notify: notify | (t.toThread ? 4 : 0), signal: t.signal,
+                                    value: t.value, thread: t.toThread ? t.target : 0,
+                                    interval: (w[0], w[1]), remaining: (w[2], w[3])))
+        }
+        return (IntervalTimers(values: itimers), posix)
+    }
+
     /// Per thread: the alternate signal stack and the clear_child_tid address.
     static func thread(_ session: RemoteSession) throws -> ThreadPart {
         var r = ThreadPart()

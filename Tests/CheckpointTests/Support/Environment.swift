@@ -54,7 +54,9 @@ final class TestEnvironment: @unchecked Sendable {
             guard r.code == 0 else { throw TestFailure("copy \(tool) from \(Self.buildDir): \(r.output) (run `swift build` first)") }
         }
         let fixtures = Self.repoRoot + "/Fixtures"
-        for name in ["memory", "files", "signals", "environment", "registers", "busyloop", "syscalls", "threads", "tracer", "tree", "threadstorm", "pipes", "shmem", "anonfds"] {
+        let sources = ((try? FileManager.default.contentsOfDirectory(atPath: fixtures)) ?? []).filter { $0.hasSuffix(".c") }
+        guard !sources.isEmpty else { throw TestFailure("no fixtures in \(fixtures)") }
+        for name in sources.map({ String($0.dropLast(2)) }) {
             let r = runTool(["/usr/bin/cc", "-O1", "-Wall", "-pthread", "-o", "\(bin)/\(name)", "\(fixtures)/\(name).c"])
             guard r.code == 0 else { throw TestFailure("building fixture \(name): \(r.output)") }
         }
