@@ -52,6 +52,20 @@ public struct FileDescriptorState: Equatable, Sendable {
     public var fileContents: [UInt8]? = nil
     /// The state of eventfd, signalfd and timerfd descriptors (see their kinds).
     public var values: [UInt64] = []
+    /// Locks held through this descriptor, restored once it is open again.
+    public var locks: [Lock] = []
+
+    public struct Lock: Equatable, Sendable {
+        public enum Kind: UInt64, Sendable { case flock = 1, posix = 2, ofd = 3 }
+        public var kind: Kind
+        public var write: Bool
+        public var start: UInt64
+        /// Bytes locked; 0 = to the end of the file, whatever its size.
+        public var length: UInt64
+        public init(kind: Kind, write: Bool, start: UInt64, length: UInt64) {
+            self.kind = kind; self.write = write; self.start = start; self.length = length
+        }
+    }
 
     public init(fd: Int32, kind: Kind, path: String, flags: UInt32, closeOnExec: Bool, offset: Int64,
                 inheritFrom: Int32 = -1, device: UInt64 = 0, inode: UInt64 = 0, sharesWith: Int32 = -1, fileSize: UInt64 = 0) {
@@ -76,7 +90,7 @@ public struct FileDescriptorState: Equatable, Sendable {
         }
     }
 
-    enum Tag: UInt16 { case fd = 1, kind, path, flags, cloexec, offset, inherit, device, inode, shares, fileSize, pipeData, pipeCapacity, fileContents, values }
+    enum Tag: UInt16 { case fd = 1, kind, path, flags, cloexec, offset, inherit, device, inode, shares, fileSize, pipeData, pipeCapacity, fileContents, values, locks }
 
     func encode(into e: inout RecordEncoder) {
         e.i64(Tag.fd.rawValue, Int64(fd))
@@ -96,6 +110,7 @@ public struct FileDescriptorState: Equatable, Sendable {
         }
         if let contents = fileContents { e.raw(Tag.fileContents.rawValue, contents) }
         if !values.isEmpty { e.u64s(Tag.values.rawValue, values) }
+        for l in locks { e.u64s(Tag.locks.rawValue, [l.kind.rawValue, l.write ? 1 : 0, l.start, l.length]) }
     }
 
     init(decoding d: RecordDecoder) throws {
@@ -115,6 +130,13 @@ public struct FileDescriptorState: Equatable, Sendable {
         pipeCapacity = try d.u64(Tag.pipeCapacity.rawValue, default: 0)
         fileContents = d.raw(Tag.fileContents.rawValue)
         values = try d.u64s(Tag.values.rawValue)
+        for f in d.fields where f.tag == Tag.locks.rawValue {
+            let v = try RecordDecoder.u64List(d, f.range, count: 4, what: "file lock")
+            guard let kind = Lock.Kind(rawValue: v[0]), v[1] <= 1, v[2] <= UInt64(Int64.max), v[3] <= UInt64(Int64.max) else {
+                throw ImageError.malformed(what: "fd \(fd): lock \(v)", offset: d.offset(of: f.range))
+            }
+            locks.append(Lock(kind: kind, write: v[1] == 1, start: v[2], length: v[3]))
+        }
         let needed: [Kind: Int] = [.eventfd: 2, .signalfd: 1, .timerfd: 6]
         if kind == .epoll && values.count % 3 != 0 {
             throw ImageError.malformed(what: "epoll fd \(fd) has \(values.count) values, not triples", offset: d.base)

@@ -70,6 +70,22 @@ final class RestartBehaviourTests: XCTestCase {
         XCTAssertTrue(r.output.contains("PID \(pid) is already in use"), r.output)
     }
 
+    /// A lock the original still holds cannot be taken again: the restart
+    /// fails with one line naming the descriptor, instead of restoring a
+    /// process that believes it holds a lock it does not.
+    func testLockStillHeldByTheOriginalFailsTheRestart() throws {
+        let work = env.workDir("lock-held", user: nil)
+        let (target, pid) = try Fixture.start([tool("locks"), work], user: nil, cwd: work)
+        defer { kill(pid, SIGKILL); _ = target.wait(timeout: 5) }
+        usleep(100_000)
+        let path = "\(work)/context"
+        XCTAssertEqual(runTool([tool("cr_checkpoint"), "-p", "-f", path, "\(pid)"]).code, 0)
+        let r = runTool([tool("cr_restart"), "--no-restore-pid", path])
+        XCTAssertEqual(r.code, EAGAIN, r.output)
+        XCTAssertTrue(r.output.contains("cannot take its write flock again"), r.output)
+        XCTAssertFalse(r.output.contains("PASS"), r.output)
+    }
+
     /// Root restoring a user's process gives it back the user's credentials;
     /// the user may not restore root's image (never more than the restorer holds).
     func testCredentialsComeBackAndAreNeverRaised() throws {

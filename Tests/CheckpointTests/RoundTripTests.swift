@@ -91,6 +91,9 @@ final class RoundTripTests: XCTestCase {
     func testTimersAsRoot() throws { try Scenario(fixture: "timers").run(.rootOriginalPID) }
     func testTimersUnprivileged() throws { try Scenario(fixture: "timers").run(.unprivilegedNewPID) }
 
+    func testLocksAsRoot() throws { try Scenario(fixture: "locks", arguments: ["@"]).run(.rootOriginalPID) }
+    func testLocksUnprivileged() throws { try Scenario(fixture: "locks", arguments: ["@"]).run(.unprivilegedNewPID) }
+
     func testPipesAsRoot() throws { try Self.pipes.run(.rootOriginalPID) }
     func testPipesUnprivileged() throws { try Self.pipes.run(.unprivilegedNewPID) }
     func testPipesInNamespaceUnprivileged() throws { try Self.pipes.run(.unprivilegedNamespace) }

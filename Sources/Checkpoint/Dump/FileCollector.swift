@@ -66,6 +66,7 @@ struct FileCollector {
                 inheritFrom: inherit, device: UInt64(i.st.st_dev), inode: UInt64(i.st.st_ino), sharesWith: shares,
                 fileSize: mode == S_IFREG ? UInt64(i.st.st_size) : 0)
             state.values = anonValues[i.fd] ?? []
+            state.locks = locks(in: i.text, fd: i.fd, st: i.st)
             if kind == .unlinked, pipes.firstSight(device: UInt64(i.st.st_dev), inode: UInt64(i.st.st_ino)) {
                 state.fileContents = try Self.contents(of: "/proc/\(pid)/fd/\(i.fd)", size: Int(i.st.st_size))
             }
@@ -76,6 +77,20 @@ struct FileCollector {
             result.append(state)
         }
         return (result, warnings)
+    }
+
+    /// The locks fdinfo lists for this descriptor. POSIX locks belong to the
+    /// process; flock and OFD locks to the open file, kept once per open file.
+    func locks(in fdinfo: String, fd: Int32, st: stat) -> [FileDescriptorState.Lock] {
+        let listed = FileLockInfo.parse(fdinfo: fdinfo)
+        guard !listed.isEmpty else { return [] }
+        let first = listed.contains { $0.kind != .posix }
+            ? pipes.firstLockHolder(pid: pid, fd: fd, device: UInt64(st.st_dev), inode: UInt64(st.st_ino)) : true
+        return listed.compactMap { l in
+            guard l.kind == .posix || first else { return nil }
+            let kind: FileDescriptorState.Lock.Kind = l.kind == .flock ? .flock : l.kind == .posix ? .posix : .ofd
+            return .init(kind: kind, write: l.write, start: l.start, length: l.end.map { $0 - l.start + 1 } ?? 0)
+        }
     }
 
     func listFDs() throws -> [Int32] {

@@ -11,6 +11,18 @@ final class SharedContentCapture {
     private var seen: Set<UInt64> = []
     private var seenFiles: Set<[UInt64]> = []
 
+    private var lockHolders: [(pid: pid_t, fd: Int32, device: UInt64, inode: UInt64)] = []
+
+    /// flock and OFD locks belong to an open file, which a fork or dup shares:
+    /// true unless an earlier descriptor (any process) is the same open file.
+    func firstLockHolder(pid: pid_t, fd: Int32, device: UInt64, inode: UInt64) -> Bool {
+        for h in lockHolders where h.device == device && h.inode == inode {
+            if (try? rawSyscall("kcmp", NR.kcmp, Int(h.pid), Int(pid), 0, Int(h.fd), Int(fd))) == 0 { return false }
+        }
+        lockHolders.append((pid, fd, device, inode))
+        return true
+    }
+
     /// True the first time a (device, inode) is asked about: an unlinked file's contents are saved once.
     func firstSight(device: UInt64, inode: UInt64) -> Bool {
         seenFiles.insert([device, inode]).inserted

@@ -82,6 +82,7 @@ struct FileRestorer {
                 if r < 0 { warnings.append("epoll fd \(f.fd): fd \(tfd) could not be watched again (\(String(cString: strerror(Int32(-r)))))") }
             }
         }
+        try LockRestorer(session: session).restore(process.files)
         for fd in stdio.values where !process.files.contains(where: { UInt64($0.fd) == fd }) {
             _ = try session.raw(NR.close, fd)
         }
