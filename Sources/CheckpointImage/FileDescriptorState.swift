@@ -26,6 +26,12 @@ public struct FileDescriptorState: Equatable, Sendable {
         case timerfd = 9
         /// epoll: `values` = (watched fd, events, data) triples.
         case epoll = 10
+        /// A UNIX socket: `values` = [type, state, peer inode, shutdown, sndbuf, rcvbuf, backlog],
+        /// `address` its bound name, `queued` the messages waiting in its receive queue.
+        case unixSocket = 11
+        /// A listening or bound TCP/UDP socket: `values` = [family, type, protocol, listening, backlog],
+        /// `address` its sockaddr, `peerAddress` the peer of a connected UDP socket.
+        case inetSocket = 12
         case unknown = 0
     }
 
@@ -52,6 +58,10 @@ public struct FileDescriptorState: Equatable, Sendable {
     public var fileContents: [UInt8]? = nil
     /// The state of eventfd, signalfd and timerfd descriptors (see their kinds).
     public var values: [UInt64] = []
+    /// Sockets: bound address (sun_path bytes or a sockaddr), peer address, and queued messages.
+    public var address: [UInt8] = []
+    public var peerAddress: [UInt8] = []
+    public var queued: [[UInt8]] = []
     /// Locks held through this descriptor, restored once it is open again.
     public var locks: [Lock] = []
 
@@ -86,11 +96,13 @@ public struct FileDescriptorState: Equatable, Sendable {
         case .signalfd: return "signalfd"
         case .timerfd: return "timerfd"
         case .epoll: return "epoll"
+        case .unixSocket: return "unix socket"
+        case .inetSocket: return "inet socket"
         case .unknown: return "unknown"
         }
     }
 
-    enum Tag: UInt16 { case fd = 1, kind, path, flags, cloexec, offset, inherit, device, inode, shares, fileSize, pipeData, pipeCapacity, fileContents, values, locks }
+    enum Tag: UInt16 { case fd = 1, kind, path, flags, cloexec, offset, inherit, device, inode, shares, fileSize, pipeData, pipeCapacity, fileContents, values, locks, address, queued, peerAddress }
 
     func encode(into e: inout RecordEncoder) {
         e.i64(Tag.fd.rawValue, Int64(fd))
@@ -110,6 +122,9 @@ public struct FileDescriptorState: Equatable, Sendable {
         }
         if let contents = fileContents { e.raw(Tag.fileContents.rawValue, contents) }
         if !values.isEmpty { e.u64s(Tag.values.rawValue, values) }
+        if !address.isEmpty { e.raw(Tag.address.rawValue, address) }
+        if !peerAddress.isEmpty { e.raw(Tag.peerAddress.rawValue, peerAddress) }
+        for m in queued { e.raw(Tag.queued.rawValue, m) }
         for l in locks { e.u64s(Tag.locks.rawValue, [l.kind.rawValue, l.write ? 1 : 0, l.start, l.length]) }
     }
 
@@ -137,7 +152,13 @@ public struct FileDescriptorState: Equatable, Sendable {
             }
             locks.append(Lock(kind: kind, write: v[1] == 1, start: v[2], length: v[3]))
         }
-        let needed: [Kind: Int] = [.eventfd: 2, .signalfd: 1, .timerfd: 6]
+        address = d.raw(Tag.address.rawValue) ?? []
+        peerAddress = d.raw(Tag.peerAddress.rawValue) ?? []
+        queued = d.fields.filter { $0.tag == Tag.queued.rawValue }.map { Array(d.bytes[$0.range]) }
+        guard address.count <= 128, peerAddress.count <= 128 else {
+            throw ImageError.malformed(what: "socket fd \(fd): address of \(max(address.count, peerAddress.count)) bytes", offset: d.base)
+        }
+        let needed: [Kind: Int] = [.eventfd: 2, .signalfd: 1, .timerfd: 6, .unixSocket: 7, .inetSocket: 5]
         if kind == .epoll && values.count % 3 != 0 {
             throw ImageError.malformed(what: "epoll fd \(fd) has \(values.count) values, not triples", offset: d.base)
         }

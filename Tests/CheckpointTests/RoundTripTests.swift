@@ -94,6 +94,10 @@ final class RoundTripTests: XCTestCase {
     func testLocksAsRoot() throws { try Scenario(fixture: "locks", arguments: ["@"]).run(.rootOriginalPID) }
     func testLocksUnprivileged() throws { try Scenario(fixture: "locks", arguments: ["@"]).run(.unprivilegedNewPID) }
 
+    func testSocketsAsRoot() throws { try Scenario(fixture: "sockets", arguments: ["@"]).run(.rootOriginalPID) }
+    func testSocketsUnprivileged() throws { try Scenario(fixture: "sockets", arguments: ["@"]).run(.unprivilegedNewPID) }
+    func testSocketsInNamespaceUnprivileged() throws { try Scenario(fixture: "sockets", arguments: ["@"]).run(.unprivilegedNamespace) }
+
     func testPipesAsRoot() throws { try Self.pipes.run(.rootOriginalPID) }
     func testPipesUnprivileged() throws { try Self.pipes.run(.unprivilegedNewPID) }
     func testPipesInNamespaceUnprivileged() throws { try Self.pipes.run(.unprivilegedNamespace) }

@@ -31,6 +31,7 @@ struct FileCollector {
         for i in infos where i.fd <= 2 && Self.isOutsideObject(i.st, i.link) { stdio.append((i.fd, identity(i.st))) }
 
         var result: [FileDescriptorState] = []
+        let sockets = SocketCollector(pid: pid, shared: pipes)
         for (k, i) in infos.enumerated() {
             let mode = i.st.st_mode & S_IFMT
             let cloexec = i.info.flags & UInt32(O_CLOEXEC) != 0
@@ -48,6 +49,8 @@ struct FileCollector {
                 kind = .pipe
             } else if mode == S_IFREG && i.link.hasSuffix(" (deleted)") && i.st.st_size <= Self.unlinkedLimit {
                 kind = .unlinked
+            } else if mode == S_IFSOCK {
+                kind = .unsupported  // until SocketCollector recognises it, below
             } else if let anon = AnonInodeState.parse(link: i.link, fdinfo: i.text) {
                 kind = anon.kind
                 anonValues[i.fd] = anon.values
@@ -66,6 +69,12 @@ struct FileCollector {
                 inheritFrom: inherit, device: UInt64(i.st.st_dev), inode: UInt64(i.st.st_ino), sharesWith: shares,
                 fileSize: mode == S_IFREG ? UInt64(i.st.st_size) : 0)
             state.values = anonValues[i.fd] ?? []
+            if mode == S_IFSOCK && kind == .unsupported && shares != i.fd, let first = result.first(where: { $0.fd == shares }) {
+                state.kind = first.kind  // a dup: restored from the first descriptor
+            } else if mode == S_IFSOCK && kind == .unsupported,
+               let w = try sockets.describe(&state, inode: UInt64(i.st.st_ino), device: UInt64(i.st.st_dev)) {
+                warnings.append(w)
+            }
             state.locks = locks(in: i.text, fd: i.fd, st: i.st)
             if kind == .unlinked, pipes.firstSight(device: UInt64(i.st.st_dev), inode: UInt64(i.st.st_ino)) {
                 state.fileContents = try Self.contents(of: "/proc/\(pid)/fd/\(i.fd)", size: Int(i.st.st_size))

@@ -11,6 +11,20 @@ final class SharedContentCapture {
     private var seen: Set<UInt64> = []
     private var seenFiles: Set<[UInt64]> = []
 
+    private var unixTable: [UInt64: UnixSocketInfo]?
+
+    /// The network namespace's UNIX sockets (sock_diag), asked once per checkpoint.
+    func unixSockets() throws -> [UInt64: UnixSocketInfo] {
+        if let t = unixTable { return t }
+        do {
+            let t = try UnixSocketDiag.all()
+            unixTable = t
+            return t
+        } catch let e as SystemCallError {
+            throw CheckpointError(e.errno.rawValue, "cannot list UNIX sockets through sock_diag: \(e)")
+        }
+    }
+
     private var lockHolders: [(pid: pid_t, fd: Int32, device: UInt64, inode: UInt64)] = []
 
     /// flock and OFD locks belong to an open file, which a fork or dup shares:

@@ -10,8 +10,8 @@ struct FileRestorer {
     let session: RemoteSession
     let process: ProcessState
     let log: Logger
-    let pipes: PipeFactory
-    let unlinked: UnlinkedFileFactory
+    let objects: SharedFileObjects
+    var pipes: PipeFactory { objects.pipes }
 
     /// Moves a freshly made descriptor to its number with its close-on-exec flag.
     func install(_ fd: UInt64, as f: FileDescriptorState) throws {
@@ -29,6 +29,8 @@ struct FileRestorer {
         let highest = UInt64(process.files.map(\.fd).max() ?? 2)
         // Nothing of the restorer's may leak into the restored process.
         try session.call("close_range", NR.close_range, 3, UInt64(UInt32.max), 0)
+        let courier = FDCourier(session: session, parkAt: highest + 8)
+        defer { try? courier.close() }
         var stdio: [Int32: UInt64] = [:]
         for k: Int32 in 0...2 {
             let r = try session.raw(NR.fcntl, UInt64(k), UInt64(F_DUPFD), highest + 1)
@@ -52,7 +54,7 @@ struct FileRestorer {
             case .pipe where pipes.leadsOutside(f):
                 warnings.append("fd \(f.fd) (\(f.path)) leads outside the checkpoint and is closed")
             case .regular, .device, .pipe, .unlinked:
-                let source = f.kind == .pipe ? try pipes.path(for: f) : f.kind == .unlinked ? try unlinked.path(for: f) : f.path
+                let source = f.kind == .pipe ? try pipes.path(for: f) : f.kind == .unlinked ? try objects.unlinked.path(for: f) : f.path
                 let p = try session.putString(source)
                 var flags = UInt64(f.flags) & ~UInt64(O_CREAT | O_TRUNC | O_EXCL)
                 if f.kind == .device { flags |= UInt64(O_NOCTTY) }
@@ -63,6 +65,11 @@ struct FileRestorer {
                 try install(UInt64(opened), as: f)
                 if (f.kind == .regular || f.kind == .unlinked) && f.offset > 0 {
                     try session.call("lseek(\(f.path))", NR.lseek, target, UInt64(bitPattern: f.offset), UInt64(SEEK_SET))
+                }
+            case .unixSocket, .inetSocket:
+                switch try objects.sockets.socket(for: f) {
+                case .socket(let ours): try install(try courier.deliver(ours), as: f)
+                case .closed(let why): warnings.append(why)
                 }
             case .eventfd, .signalfd, .timerfd:
                 try install(try AnonInodeRestorer.create(f, in: session), as: f)

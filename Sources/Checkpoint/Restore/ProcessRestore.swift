@@ -56,10 +56,10 @@ final class ProcessRestore {
 
     /// - Parameter quietChildSignal: a SIGCHLD raised in the stub by recreating
     ///   its zombie children is to be dropped (the process had seen it already).
-    func finish(exactIDs: Bool, quietChildSignal: Bool, pipes: PipeFactory, unlinked: UnlinkedFileFactory) throws -> [String] {
+    func finish(exactIDs: Bool, quietChildSignal: Bool, objects: SharedFileObjects) throws -> [String] {
         guard let thread = process.threads.first else { return [] }
         try space.finishMappings()
-        var warnings = try FileRestorer(session: session, process: process, log: log, pipes: pipes, unlinked: unlinked).restore()
+        var warnings = try FileRestorer(session: session, process: process, log: log, objects: objects).restore()
         let task = TaskRestorer(session: session, process: process, log: log)
         warnings += try task.restoreEnvironment()
         if quietChildSignal { try task.dropPendingChildSignal() }

@@ -66,11 +66,10 @@ public enum Restorer {
             try PageStream.write(reader: reader, first: header.firstPages, into: restores)
             testHookPause()
             var warnings = tree.warnings
-            let pipes = PipeFactory(processes: header.processes)
-            let unlinked = UnlinkedFileFactory(processes: header.processes)
-            defer { pipes.close(); unlinked.close() }
+            let objects = SharedFileObjects(processes: header.processes)
+            defer { objects.close() }
             for r in restores {
-                warnings += try r.finish(exactIDs: options.restorePID, quietChildSignal: tree.reapedSignals[r.process.pid] ?? false, pipes: pipes, unlinked: unlinked)
+                warnings += try r.finish(exactIDs: options.restorePID, quietChildSignal: tree.reapedSignals[r.process.pid] ?? false, objects: objects)
             }
             for r in restores { pin.release(r.threadIDs) }
             // Children first, so a parent never runs while a child is still being set up.

@@ -1,0 +1,161 @@
+import CheckpointImage
+import Glibc
+import LinuxKit
+
+/// The restorer makes every saved socket itself, once per socket however
+/// many processes share it, and hands it to the stubs (FDCourier):
+/// - a UNIX socket whose peer is in the image becomes one end of a new
+///   socketpair, with each side's queued messages sent again by the other;
+/// - listening and bound sockets (UNIX, TCP, UDP) are bound to their
+///   address again and listen with their backlog.
+/// A connected UNIX socket keeps its peer and data but not its bound name.
+final class SocketFactory {
+    private var made: [UInt64: Int32] = [:]
+    private let byInode: [UInt64: FileDescriptorState]
+    private let cwdOf: [UInt64: String]
+
+    init(processes: [ProcessState]) {
+        var records: [UInt64: FileDescriptorState] = [:], cwd: [UInt64: String] = [:]
+        for p in processes {
+            for f in p.files where f.kind == .unixSocket || f.kind == .inetSocket {
+                if records[f.inode] == nil || !f.queued.isEmpty { records[f.inode] = f }
+                cwd[f.inode] = p.cwd
+            }
+        }
+        byInode = records
+        cwdOf = cwd
+    }
+
+    enum Made { case socket(Int32), closed(String) }
+
+    /// Our descriptor for the socket behind `f`, or why it stays closed.
+    func socket(for f: FileDescriptorState) throws -> Made {
+        var result: Made
+        if let fd = made[f.inode] {
+            result = .socket(fd)
+        } else {
+            guard let saved = byInode[f.inode] else { return .closed("fd \(f.fd): socket record missing") }
+            result = saved.kind == .unixSocket ? try makeUnix(saved) : try makeInet(saved)
+        }
+        // Status flags belong to the open file: the one this descriptor had.
+        if case .socket(let fd) = result { _ = fcntl(fd, F_SETFL, Int32(bitPattern: f.flags) & (O_NONBLOCK | O_ASYNC)) }
+        return result
+    }
+
+    private func remember(_ inode: UInt64, _ fd: Int32) {
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        made[inode] = fd
+    }
+
+    private func makeUnix(_ s: FileDescriptorState) throws -> Made {
+        let (type, state, peer) = (Int32(s.values[0]), s.values[1], s.values[2])
+        if peer != 0, let other = byInode[peer], other.kind == .unixSocket {
+            var pair: [Int32] = [0, 0]
+            _ = try valueOrThrow("socketpair") { socketpair(AF_UNIX, type, 0, &pair) }
+            remember(s.inode, pair[0])
+            remember(other.inode, pair[1])
+            // What waited in one end's queue is sent again by the other end;
+            // shutdowns come last, since they would stop those sends.
+            try refill(from: pair[1], s)
+            try refill(from: pair[0], other)
+            for (fd, rec) in [(pair[0], s), (pair[1], other)] {
+                setBuffers(fd, rec)
+                if rec.values[3] & 1 != 0 { Glibc.shutdown(fd, Int32(SHUT_RD)) }
+                if rec.values[3] & 2 != 0 { Glibc.shutdown(fd, Int32(SHUT_WR)) }
+            }
+            return .socket(pair[0])
+        }
+        if peer != 0 && type != SOCK_DGRAM.rawValue {
+            return .closed("fd \(s.fd) (\(s.path)): its peer is outside the checkpoint; the connection is closed after restart")
+        }
+        let fd = try valueOrThrow("socket(AF_UNIX)") { Glibc.socket(AF_UNIX, type, 0) }
+        remember(s.inode, fd)
+        setBuffers(fd, s)
+        if !s.address.isEmpty { try bindUnix(fd, s) }
+        if state == 10 { _ = try valueOrThrow("listen(\(describe(s.address)))") { listen(fd, Int32(clamping: max(s.values[6], 1))) } }
+        return peer != 0
+            ? .closed("fd \(s.fd): a datagram socket connected outside the checkpoint comes back unconnected")
+            : .socket(fd)
+    }
+
+    /// Sends `saved`'s queued messages through its peer, `sender`, so they wait for it again.
+    private func refill(from sender: Int32, _ saved: FileDescriptorState) throws {
+        guard !saved.queued.isEmpty else { return }
+        var size = Int32(clamping: saved.queued.reduce(0) { $0 + $1.count + 1024 })
+        _ = setsockopt(sender, SOL_SOCKET, SO_SNDBUF, &size, 4)
+        for m in saved.queued {
+            let n = m.withUnsafeBytes { send(sender, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
+            guard n == m.count else {
+                let why = n < 0 ? String(cString: strerror(errno)) : "only \(n) went in"
+                throw CheckpointError(n < 0 ? errno : EIO, "fd \(saved.fd): cannot queue its \(m.count) saved bytes again: \(why)")
+            }
+        }
+    }
+
+    /// The kernel reports doubled buffer sizes and doubles what is set: halve them back.
+    private func setBuffers(_ fd: Int32, _ s: FileDescriptorState) {
+        var snd = Int32(clamping: s.values[4] / 2), rcv = Int32(clamping: s.values[5] / 2)
+        if snd > 0 { _ = setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, 4) }
+        if rcv > 0 { _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, 4) }
+    }
+
+    /// Binds a UNIX name again. A socket file left by the killed original is
+    /// removed first, but only if nothing listens on it any more.
+    private func bindUnix(_ fd: Int32, _ s: FileDescriptorState) throws {
+        var name = s.address
+        if name.first != 0, name.first != UInt8(ascii: "/"), let cwd = cwdOf[s.inode] { name = Array(cwd.utf8) + [UInt8(ascii: "/")] + name }
+        while name.last == 0 && name.first != 0 { name.removeLast() }
+        guard name.count < 108 else { throw CheckpointError(ENAMETOOLONG, "fd \(s.fd): socket name \(describe(name)) is too long to bind") }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { for (k, b) in name.enumerated() { $0[k] = b } }
+        let length = socklen_t(MemoryLayout<sa_family_t>.size + name.count)
+        func bindOnce() -> Int32 { withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } } }
+        if bindOnce() == 0 { return }
+        var err = errno
+        if err == EADDRINUSE && name.first != 0 && !Self.someoneListens(addr, length) {
+            let path = String(decoding: name, as: UTF8.self)
+            var st = stat()
+            if lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFSOCK && unlink(path) == 0 && bindOnce() == 0 { return }
+            err = errno
+        }
+        throw CheckpointError(err, "fd \(s.fd): cannot bind UNIX socket \(describe(name)) again: \(String(cString: strerror(err)))")
+    }
+
+    private static func someoneListens(_ addr: sockaddr_un, _ length: socklen_t) -> Bool {
+        let probe = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard probe >= 0 else { return true }
+        defer { Glibc.close(probe) }
+        var a = addr
+        let r = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(probe, $0, length) } }
+        return r == 0 || errno != ECONNREFUSED
+    }
+
+    private func makeInet(_ s: FileDescriptorState) throws -> Made {
+        let (family, type, proto, listening, backlog) = (Int32(s.values[0]), Int32(s.values[1]), Int32(s.values[2]), s.values[3] == 1, s.values[4])
+        let fd = try valueOrThrow("socket(\(family))") { Glibc.socket(family, type, proto) }
+        remember(s.inode, fd)
+        var one: Int32 = 1
+        if listening { _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, 4) }
+        if s.address.count >= MemoryLayout<sockaddr_in>.size {
+            let r = s.address.withUnsafeBytes { bind(fd, $0.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t($0.count)) }
+            guard r == 0 else {
+                throw CheckpointError(errno, "fd \(s.fd): cannot bind \(describe(s.address)) again: \(String(cString: strerror(errno)))")
+            }
+        }
+        if listening {
+            _ = try valueOrThrow("listen(\(describe(s.address)))") { listen(fd, Int32(clamping: backlog == 0 ? 128 : backlog)) }
+        } else if s.peerAddress.count >= MemoryLayout<sockaddr_in>.size {
+            _ = s.peerAddress.withUnsafeBytes { connect(fd, $0.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t($0.count)) }
+        }
+        return .socket(fd)
+    }
+
+    /// A socket address for messages: a path, @abstract, or ip:port.
+    func describe(_ a: [UInt8]) -> String { SocketAddress.describe(a) }
+
+    func close() {
+        for fd in made.values { Glibc.close(fd) }
+        made.removeAll()
+    }
+}
