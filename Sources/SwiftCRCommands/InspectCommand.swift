@@ -32,7 +32,15 @@ struct InspectCommand: ParsableCommand {
             }
             print("files:     \(p.files.count)")
             for f in p.files {
-                print("  \(String(f.fd).padding(4, left: true)) \(f.typeName.padding(11)) \(f.path) offset \(f.offset) flags 0\(String(f.flags, radix: 8))\(f.closeOnExec ? " cloexec" : "")")
+                var extra = f.locks.map { " \($0.kind == .flock ? "flock" : $0.kind == .posix ? "posix-lock" : "ofd-lock")(\($0.write ? "w" : "r") \($0.start)+\($0.length))" }.joined()
+                if f.kind == .unixSocket || f.kind == .inetSocket {
+                    extra += " \(SocketAddress.describe(f.address)) queued \(f.queued.reduce(0) { $0 + $1.count }) bytes in \(f.queued.count)"
+                }
+                print("  \(String(f.fd).padding(4, left: true)) \(f.typeName.padding(11)) \(f.path) offset \(f.offset) flags 0\(String(f.flags, radix: 8))\(f.closeOnExec ? " cloexec" : "")\(extra)")
+            }
+            let itimers = ["real", "virtual", "prof"].enumerated().filter { p.intervalTimers.timer($0.offset).contains { $0 != 0 } }
+            if !itimers.isEmpty || !p.posixTimers.isEmpty {
+                print("timers:    itimers \(itimers.map(\.element).joined(separator: ",")); POSIX timer IDs \(p.posixTimers.map { String($0.id) }.joined(separator: ","))")
             }
         }
         for z in image.zombies {

@@ -70,6 +70,8 @@ final class ProcessRestore {
             threads.append((created.session.pid, created.inner, t, created.session))
         }
         for t in threads { try TaskRestorer.restoreThread(t.state, in: t.session, pid: innerPID, tid: t.inner) }
+        let innerTIDs = Dictionary(uniqueKeysWithValues: threads.map { ($0.state.tid, $0.inner) })
+        warnings += try TimerRestorer(session: session, process: process, threadIDs: innerTIDs).restore()
         try task.restoreCredentials()
 
         // The trampoline unmaps itself; we are then at its syscall-exit stop, never back in it.
