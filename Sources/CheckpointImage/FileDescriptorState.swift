@@ -32,6 +32,9 @@ public struct FileDescriptorState: Equatable, Sendable {
         /// A listening or bound TCP/UDP socket: `values` = [family, type, protocol, listening, backlog],
         /// `address` its sockaddr, `peerAddress` the peer of a connected UDP socket.
         case inetSocket = 12
+        /// A named FIFO, reopened by path; like a pipe, the first descriptor
+        /// of it in the image carries its bytes and capacity; `values` = [mode].
+        case fifo = 13
         case unknown = 0
     }
 
@@ -98,6 +101,7 @@ public struct FileDescriptorState: Equatable, Sendable {
         case .epoll: return "epoll"
         case .unixSocket: return "unix socket"
         case .inetSocket: return "inet socket"
+        case .fifo: return "fifo"
         case .unknown: return "unknown"
         }
     }
@@ -158,7 +162,7 @@ public struct FileDescriptorState: Equatable, Sendable {
         guard address.count <= 128, peerAddress.count <= 128 else {
             throw ImageError.malformed(what: "socket fd \(fd): address of \(max(address.count, peerAddress.count)) bytes", offset: d.base)
         }
-        let needed: [Kind: Int] = [.eventfd: 2, .signalfd: 1, .timerfd: 6, .unixSocket: 7, .inetSocket: 5]
+        let needed: [Kind: Int] = [.eventfd: 2, .signalfd: 1, .timerfd: 6, .unixSocket: 7, .inetSocket: 5, .fifo: 1]
         if kind == .epoll && values.count % 3 != 0 {
             throw ImageError.malformed(what: "epoll fd \(fd) has \(values.count) values, not triples", offset: d.base)
         }

@@ -47,6 +47,9 @@ struct FileCollector {
                 kind = .device
             } else if mode == S_IFIFO && i.link.hasPrefix("pipe:[") {
                 kind = .pipe
+            } else if mode == S_IFIFO && i.link.hasPrefix("/") && !i.link.hasSuffix(" (deleted)") {
+                kind = .fifo
+                anonValues[i.fd] = [UInt64(i.st.st_mode & 0o7777)]
             } else if mode == S_IFREG && i.link.hasSuffix(" (deleted)") && i.st.st_size <= Self.unlinkedLimit {
                 kind = .unlinked
             } else if mode == S_IFSOCK {
@@ -79,7 +82,8 @@ struct FileCollector {
             if kind == .unlinked, pipes.firstSight(device: UInt64(i.st.st_dev), inode: UInt64(i.st.st_ino)) {
                 state.fileContents = try Self.contents(of: "/proc/\(pid)/fd/\(i.fd)", size: Int(i.st.st_size))
             }
-            if kind == .pipe, let captured = try pipes.capture(pid: pid, fd: i.fd, inode: UInt64(i.st.st_ino)) {
+            if kind == .pipe || kind == .fifo,
+               let captured = try pipes.capture(pid: pid, fd: i.fd, device: UInt64(i.st.st_dev), inode: UInt64(i.st.st_ino)) {
                 state.pipeData = captured.data
                 state.pipeCapacity = captured.capacity
             }
@@ -136,6 +140,6 @@ struct FileCollector {
 
     static func isOutsideObject(_ st: stat, _ link: String) -> Bool {
         let mode = st.st_mode & S_IFMT
-        return mode == S_IFIFO || mode == S_IFSOCK || (mode == S_IFCHR && (link.hasPrefix("/dev/pts/") || link.hasPrefix("/dev/tty") || link == "/dev/console"))
+        return (mode == S_IFIFO && link.hasPrefix("pipe:")) || mode == S_IFSOCK || (mode == S_IFCHR && (link.hasPrefix("/dev/pts/") || link.hasPrefix("/dev/tty") || link == "/dev/console"))
     }
 }

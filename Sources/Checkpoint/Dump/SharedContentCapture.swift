@@ -3,12 +3,12 @@ import Glibc
 import LinuxKit
 
 /// Contents that belong to a kernel object rather than to one descriptor
-/// (a pipe's buffered bytes, an unlinked file's data) are saved once per
+/// (a pipe's or FIFO's buffered bytes, an unlinked file's data) are saved once per
 /// checkpoint, however many descriptors and processes share the object.
 /// A pipe is read without taking its bytes out: it is opened through
 /// /proc/PID/fd/N and tee(2)'d into a pipe of our own.
 final class SharedContentCapture {
-    private var seen: Set<UInt64> = []
+    private var seen: Set<[UInt64]> = []
     private var seenFiles: Set<[UInt64]> = []
 
     private var unixTable: [UInt64: UnixSocketInfo]?
@@ -43,8 +43,8 @@ final class SharedContentCapture {
     }
 
     /// The bytes and capacity of the pipe behind `fd`, or nil if this pipe was captured already.
-    func capture(pid: pid_t, fd: Int32, inode: UInt64) throws -> (data: [UInt8], capacity: UInt64)? {
-        guard seen.insert(inode).inserted else { return nil }
+    func capture(pid: pid_t, fd: Int32, device: UInt64, inode: UInt64) throws -> (data: [UInt8], capacity: UInt64)? {
+        guard seen.insert([device, inode]).inserted else { return nil }
         let path = "/proc/\(pid)/fd/\(fd)"
         let source = try valueOrThrow("open(\(path))") { open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC) }
         defer { close(source) }

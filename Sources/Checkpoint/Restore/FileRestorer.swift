@@ -53,7 +53,8 @@ struct FileRestorer {
                 try session.call("dup3(stdio \(f.inheritFrom) -> \(f.fd))", NR.dup3, from, target, cloexec)
             case .pipe where pipes.leadsOutside(f):
                 warnings.append("fd \(f.fd) (\(f.path)) leads outside the checkpoint and is closed")
-            case .regular, .device, .pipe, .unlinked:
+            case .regular, .device, .pipe, .unlinked, .fifo:
+                if f.kind == .fifo, let w = try pipes.holdFIFO(f) { warnings.append(w) }
                 let source = f.kind == .pipe ? try pipes.path(for: f) : f.kind == .unlinked ? try objects.unlinked.path(for: f) : f.path
                 let p = try session.putString(source)
                 var flags = UInt64(f.flags) & ~UInt64(O_CREAT | O_TRUNC | O_EXCL)

@@ -10,19 +10,22 @@ final class PipeFactory {
     private var pipes: [UInt64: (read: Int32, write: Int32)] = [:]
     /// Per pipe, the descriptor record that carries its bytes (from any process of the image).
     private let carriers: [UInt64: FileDescriptorState]
+    private let fifoCarriers: [[UInt64]: FileDescriptorState]
     /// Pipes with both a read end and a write end inside the image.
     private let whole: Set<UInt64>
 
     init(processes: [ProcessState]) {
-        var c: [UInt64: FileDescriptorState] = [:]
+        var c: [UInt64: FileDescriptorState] = [:], fc: [[UInt64]: FileDescriptorState] = [:]
         var readers: Set<UInt64> = [], writers: Set<UInt64> = []
         for p in processes {
+            for f in p.files where f.kind == .fifo && f.pipeData != nil { fc[[f.device, f.inode]] = f }
             for f in p.files where f.kind == .pipe {
                 if f.pipeData != nil { c[f.inode] = f }
                 if (f.flags & UInt32(O_ACCMODE)) == UInt32(O_WRONLY) { writers.insert(f.inode) } else { readers.insert(f.inode) }
             }
         }
         carriers = c
+        fifoCarriers = fc
         whole = readers.intersection(writers)
     }
 
@@ -52,8 +55,39 @@ final class PipeFactory {
         return (fds[0], fds[1])
     }
 
+    private var fifos: [[UInt64]: Int32] = [:]
+
+    /// Before a stub opens a named FIFO by path, the restorer holds it open
+    /// read-write (which never blocks), refilled with its saved bytes: so no
+    /// open of one end waits for the other, and the bytes stay in the pipe
+    /// until every process has its ends. A FIFO deleted since the checkpoint
+    /// is made again, with a warning.
+    func holdFIFO(_ f: FileDescriptorState) throws -> String? {
+        let key = [f.device, f.inode]
+        if fifos[key] != nil { return nil }
+        var warning: String?
+        var st = stat()
+        if lstat(f.path, &st) != 0 {
+            _ = try valueOrThrow("mkfifo(\(f.path))") { mkfifo(f.path, mode_t(f.values.first ?? 0o600) & 0o7777) }
+            warning = "FIFO \(f.path) no longer existed and was made again"
+        } else if st.st_mode & S_IFMT != S_IFIFO {
+            throw CheckpointError(ENXIO, "fd \(f.fd): \(f.path) is no longer a FIFO")
+        }
+        let fd = try valueOrThrow("open(\(f.path))") { open(f.path, O_RDWR | O_NONBLOCK | O_CLOEXEC) }
+        fifos[key] = fd
+        if let saved = fifoCarriers[key] {
+            if saved.pipeCapacity > 0 { _ = fcntl(fd, 1031, Int32(clamping: saved.pipeCapacity)) }  // F_SETPIPE_SZ
+            if let data = saved.pipeData, !data.isEmpty {
+                try data.withUnsafeBytes { try Sys.writeAll(fd, $0, what: f.path) }
+            }
+        }
+        return warning
+    }
+
     func close() {
         for e in pipes.values { Glibc.close(e.read); Glibc.close(e.write) }
+        for fd in fifos.values { Glibc.close(fd) }
         pipes.removeAll()
+        fifos.removeAll()
     }
 }
