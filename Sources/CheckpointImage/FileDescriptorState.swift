@@ -35,6 +35,9 @@ public struct FileDescriptorState: Equatable, Sendable {
         /// A named FIFO, reopened by path; like a pipe, the first descriptor
         /// of it in the image carries its bytes and capacity; `values` = [mode].
         case fifo = 13
+        /// A memfd: `values` = [seals, size]; contents in `fileContents` on the
+        /// first descriptor of it (and in the pages of any mapping of it).
+        case memfd = 14
         case unknown = 0
     }
 
@@ -102,6 +105,7 @@ public struct FileDescriptorState: Equatable, Sendable {
         case .unixSocket: return "unix socket"
         case .inetSocket: return "inet socket"
         case .fifo: return "fifo"
+        case .memfd: return "memfd"
         case .unknown: return "unknown"
         }
     }
@@ -162,7 +166,7 @@ public struct FileDescriptorState: Equatable, Sendable {
         guard address.count <= 128, peerAddress.count <= 128 else {
             throw ImageError.malformed(what: "socket fd \(fd): address of \(max(address.count, peerAddress.count)) bytes", offset: d.base)
         }
-        let needed: [Kind: Int] = [.eventfd: 2, .signalfd: 1, .timerfd: 6, .unixSocket: 7, .inetSocket: 5, .fifo: 1]
+        let needed: [Kind: Int] = [.eventfd: 2, .signalfd: 1, .timerfd: 6, .unixSocket: 7, .inetSocket: 5, .fifo: 1, .memfd: 2]
         if kind == .epoll && values.count % 3 != 0 {
             throw ImageError.malformed(what: "epoll fd \(fd) has \(values.count) values, not triples", offset: d.base)
         }

@@ -50,6 +50,9 @@ struct FileCollector {
             } else if mode == S_IFIFO && i.link.hasPrefix("/") && !i.link.hasSuffix(" (deleted)") {
                 kind = .fifo
                 anonValues[i.fd] = [UInt64(i.st.st_mode & 0o7777)]
+            } else if mode == S_IFREG && i.link.hasPrefix("/memfd:") {
+                kind = .memfd
+                anonValues[i.fd] = [UInt64(Self.seals(of: "/proc/\(pid)/fd/\(i.fd)")), UInt64(i.st.st_size)]
             } else if mode == S_IFREG && i.link.hasSuffix(" (deleted)") && i.st.st_size <= Self.unlinkedLimit {
                 kind = .unlinked
             } else if mode == S_IFSOCK {
@@ -79,7 +82,9 @@ struct FileCollector {
                 warnings.append(w)
             }
             state.locks = locks(in: i.text, fd: i.fd, st: i.st)
-            if kind == .unlinked, pipes.firstSight(device: UInt64(i.st.st_dev), inode: UInt64(i.st.st_ino)) {
+            if kind == .memfd && i.st.st_size > Self.unlinkedLimit {
+                warnings.append("fd \(i.fd) (\(i.link)): memfd of \(i.st.st_size) bytes; only pages mapped somewhere are saved")
+            } else if kind == .unlinked || kind == .memfd, pipes.firstSight(device: UInt64(i.st.st_dev), inode: UInt64(i.st.st_ino)) {
                 state.fileContents = try Self.contents(of: "/proc/\(pid)/fd/\(i.fd)", size: Int(i.st.st_size))
             }
             if kind == .pipe || kind == .fifo,
@@ -130,6 +135,14 @@ struct FileCollector {
             return done
         }
         return Array(data[0..<got])
+    }
+
+    /// F_GET_SEALS through a fresh open of the memfd (seals belong to the inode).
+    static func seals(of path: String) -> Int32 {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return 0 }
+        defer { close(fd) }
+        return max(fcntl(fd, 1034), 0)  // F_GET_SEALS
     }
 
     /// kcmp(KCMP_FILE) tells whether two descriptors are one open file description.

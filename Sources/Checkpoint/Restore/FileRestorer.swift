@@ -24,6 +24,16 @@ struct FileRestorer {
         }
     }
 
+    /// The path a stub opens for a descriptor: its own, or one of the restorer's objects.
+    func source(of f: FileDescriptorState) throws -> String {
+        switch f.kind {
+        case .pipe: return try pipes.path(for: f)
+        case .unlinked: return try objects.unlinked.path(for: f)
+        case .memfd: return try objects.memory.path(for: f)
+        default: return f.path
+        }
+    }
+
     func restore() throws -> [String] {
         var warnings: [String] = []
         let highest = UInt64(process.files.map(\.fd).max() ?? 2)
@@ -53,9 +63,9 @@ struct FileRestorer {
                 try session.call("dup3(stdio \(f.inheritFrom) -> \(f.fd))", NR.dup3, from, target, cloexec)
             case .pipe where pipes.leadsOutside(f):
                 warnings.append("fd \(f.fd) (\(f.path)) leads outside the checkpoint and is closed")
-            case .regular, .device, .pipe, .unlinked, .fifo:
+            case .regular, .device, .pipe, .unlinked, .fifo, .memfd:
                 if f.kind == .fifo, let w = try pipes.holdFIFO(f) { warnings.append(w) }
-                let source = f.kind == .pipe ? try pipes.path(for: f) : f.kind == .unlinked ? try objects.unlinked.path(for: f) : f.path
+                let source = try self.source(of: f)
                 let p = try session.putString(source)
                 var flags = UInt64(f.flags) & ~UInt64(O_CREAT | O_TRUNC | O_EXCL)
                 if f.kind == .device { flags |= UInt64(O_NOCTTY) }
@@ -64,7 +74,7 @@ struct FileRestorer {
                     throw CheckpointError(Int32(-opened), "cannot reopen fd \(f.fd) (\(f.path)): \(String(cString: strerror(Int32(-opened))))")
                 }
                 try install(UInt64(opened), as: f)
-                if (f.kind == .regular || f.kind == .unlinked) && f.offset > 0 {
+                if (f.kind == .regular || f.kind == .unlinked || f.kind == .memfd) && f.offset > 0 {
                     try session.call("lseek(\(f.path))", NR.lseek, target, UInt64(bitPattern: f.offset), UInt64(SEEK_SET))
                 }
             case .unixSocket, .inetSocket:

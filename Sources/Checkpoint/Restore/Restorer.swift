@@ -66,11 +66,12 @@ public enum Restorer {
             try PageStream.write(reader: reader, first: header.firstPages, into: restores)
             testHookPause()
             var warnings = tree.warnings
-            let objects = SharedFileObjects(processes: header.processes)
+            let objects = SharedFileObjects(processes: header.processes, memory: shared)
             defer { objects.close() }
             for r in restores {
                 warnings += try r.finish(exactIDs: options.restorePID, quietChildSignal: tree.reapedSignals[r.process.pid] ?? false, objects: objects)
             }
+            warnings += shared.seal()
             for r in restores { pin.release(r.threadIDs) }
             // Children first, so a parent never runs while a child is still being set up.
             for r in restores.reversed() { try r.detach() }

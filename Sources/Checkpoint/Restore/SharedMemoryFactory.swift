@@ -2,38 +2,84 @@ import CheckpointImage
 import Glibc
 import LinuxKit
 
-/// Shared anonymous memory (MAP_SHARED|MAP_ANONYMOUS, memfd, /dev/zero, SysV
-/// shm) is one kernel object however many processes map it; the maps inode
-/// names it. The restorer makes one memfd per object, and every stub maps it
-/// through /proc/<restorer>/fd/N, so writes by one process are seen by all,
-/// as before the checkpoint.
+/// Shared anonymous memory (MAP_SHARED|MAP_ANONYMOUS, memfd, /dev/zero) is
+/// one kernel object however many processes map it or hold it open; its
+/// inode names it. The restorer makes one memfd per object (with the memfd's
+/// own name, contents and size), and every stub maps or opens it through
+/// /proc/<restorer>/fd/N, so writes by one process are seen by all, as
+/// before the checkpoint. Seals go on last, once every mapping exists.
 final class SharedMemoryFactory {
     private var objects: [UInt64: Int32] = [:]
-    /// Size each object needs: the furthest (offset + length) any mapping of it reaches.
+    /// Size each object needs: its file size, or the furthest (offset + length) any mapping of it reaches.
     private let sizes: [UInt64: UInt64]
+    /// memfd descriptors of the image by inode: name, seals and contents.
+    private let memfds: [UInt64: FileDescriptorState]
+    private let names: [UInt64: String]
 
     init(processes: [ProcessState]) {
-        var s: [UInt64: UInt64] = [:]
+        var s: [UInt64: UInt64] = [:], fds: [UInt64: FileDescriptorState] = [:], n: [UInt64: String] = [:]
         for p in processes {
             for m in p.mappings where m.kind == .sharedAnonymous {
                 let (end, overflow) = m.offset.addingReportingOverflow(m.length)
                 s[m.inode] = max(s[m.inode] ?? 0, overflow ? UInt64.max : end)
+                if let path = m.path { n[m.inode] = path }
+            }
+            for f in p.files where f.kind == .memfd {
+                s[f.inode] = max(s[f.inode] ?? 0, f.values[1])
+                if fds[f.inode]?.fileContents == nil { fds[f.inode] = f }
+                n[f.inode] = f.path
             }
         }
         sizes = s
+        memfds = fds
+        names = n
     }
 
     /// The /proc path a stub opens to map this mapping's object.
     func path(for m: Mapping) throws -> String {
-        if let fd = objects[m.inode] { return "/proc/\(getpid())/fd/\(fd)" }
-        guard let size = sizes[m.inode], size < 1 << 46 else {
-            throw CheckpointError(EINVAL, "shared memory at 0x\(String(m.start, radix: 16)) has an impossible size")
-        }
-        let name: StaticString = "swiftcr-shared"
-        let fd = Int32(try rawSyscall("memfd_create", NR.memfd_create, Int(bitPattern: name.utf8Start), 1))  // MFD_CLOEXEC
+        try path(inode: m.inode, what: "shared memory at 0x\(String(m.start, radix: 16))")
+    }
+
+    /// The /proc path a stub opens for a memfd descriptor.
+    func path(for f: FileDescriptorState) throws -> String {
+        try path(inode: f.inode, what: "fd \(f.fd) (\(f.path))")
+    }
+
+    private func path(inode: UInt64, what: String) throws -> String {
+        if let fd = objects[inode] { return "/proc/\(getpid())/fd/\(fd)" }
+        guard let size = sizes[inode], size < 1 << 46 else { throw CheckpointError(EINVAL, "\(what) has an impossible size") }
+        let saved = memfds[inode]
+        let seals = saved?.values[0] ?? 0
+        // A memfd made without MFD_ALLOW_SEALING reports just F_SEAL_SEAL.
+        let flags: UInt64 = 1 | (seals != 0 && seals != 1 ? 2 : 0)  // MFD_CLOEXEC | MFD_ALLOW_SEALING
+        let name = Array(Self.memfdName(names[inode]).utf8.prefix(249)) + [0]
+        let fd = Int32(try name.withUnsafeBufferPointer { try rawSyscall("memfd_create", NR.memfd_create, Int(bitPattern: $0.baseAddress), Int(flags)) })
+        objects[inode] = fd
         _ = try valueOrThrow("ftruncate(memfd, \(size))") { ftruncate(fd, off_t(size)) }
-        objects[m.inode] = fd
+        if let contents = saved?.fileContents, !contents.isEmpty {
+            try contents.withUnsafeBytes { try Sys.writeAll(fd, $0, what: what) }
+        }
         return "/proc/\(getpid())/fd/\(fd)"
+    }
+
+    /// "/memfd:NAME (deleted)" -> NAME; other shared memory gets a name saying where it came from.
+    static func memfdName(_ path: String?) -> String {
+        guard var p = path, p.hasPrefix("/memfd:") else { return "swiftcr-shared" }
+        p.removeFirst("/memfd:".count)
+        if p.hasSuffix(" (deleted)") { p.removeLast(" (deleted)".count) }
+        return p
+    }
+
+    /// Applies the saved seals; returns what could not be sealed again.
+    func seal() -> [String] {
+        var warnings: [String] = []
+        for (inode, fd) in objects {
+            guard let f = memfds[inode], f.values[0] & ~1 != 0 else { continue }
+            if fcntl(fd, 1033, Int32(truncatingIfNeeded: f.values[0])) != 0 {  // F_ADD_SEALS
+                warnings.append("memfd \(f.path): seals 0x\(String(f.values[0], radix: 16)) could not be applied again (\(String(cString: strerror(errno))))")
+            }
+        }
+        return warnings
     }
 
     func close() {
