@@ -13,6 +13,9 @@ public struct Mapping: Equatable, Sendable {
         case vdso = 5
         /// [vsyscall] and other fixed kernel areas: nothing to restore.
         case kernelFixed = 6
+        /// A SysV shared memory segment attached with shmat: `inode` is its shmid
+        /// as checkpointed (see the process's SysV objects); contents saved.
+        case sysvShm = 7
         case unknown = 0
     }
 

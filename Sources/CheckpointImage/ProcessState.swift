@@ -31,6 +31,8 @@ public struct ProcessState: Equatable, Sendable {
     public var stopped = false
     public var intervalTimers = IntervalTimers()
     public var posixTimers: [PosixTimer] = []
+    /// SysV IPC objects the image's processes used (first process record only).
+    public var sysvObjects: [SysVObject] = []
 
     public struct ResourceLimit: Equatable, Sendable {
         public var resource: UInt32, soft: UInt64, hard: UInt64
@@ -75,7 +77,7 @@ public struct ProcessState: Equatable, Sendable {
     enum Tag: UInt16 {
         case pid = 1, ppid, pgid, sid, command, executable, uids, gids, groups, umask, cwd, root, personality
         case rlimit, mm, auxv, sigaction, sharedPending, thread, mapping, file, dumpable, pdeathsig, stopped
-        case intervalTimers, posixTimer
+        case intervalTimers, posixTimer, sysv
     }
     enum SubTag: UInt16 { case a = 1, b, c, d, e }
 
@@ -109,6 +111,7 @@ public struct ProcessState: Equatable, Sendable {
         if stopped { e.u64(Tag.stopped.rawValue, 1) }
         if intervalTimers.isArmed { e.u64s(Tag.intervalTimers.rawValue, intervalTimers.values) }
         for t in posixTimers { e.u64s(Tag.posixTimer.rawValue, t.fields) }
+        for o in sysvObjects { e.record(Tag.sysv.rawValue) { o.encode(into: &$0) } }
         return e.bytes
     }
 
@@ -164,6 +167,7 @@ public struct ProcessState: Equatable, Sendable {
             }
             intervalTimers = IntervalTimers(values: v)
         }
+        sysvObjects = try d.records(Tag.sysv.rawValue, name: "SysV object").map { try SysVObject(decoding: $0) }
         for f in d.fields where f.tag == Tag.posixTimer.rawValue {
             let t = PosixTimer(fields: try RecordDecoder.u64List(d, f.range, count: 10, what: "POSIX timer"))
             try t.validate(at: d.offset(of: f.range))

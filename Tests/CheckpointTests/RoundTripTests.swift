@@ -104,6 +104,21 @@ final class RoundTripTests: XCTestCase {
     func testMemfdAsRoot() throws { try Scenario(fixture: "memfd").run(.rootOriginalPID) }
     func testMemfdUnprivileged() throws { try Scenario(fixture: "memfd").run(.unprivilegedNewPID) }
 
+    /// The keyed objects are removed after the checkpoint, so restart must make them again.
+    static func sysv(_ arguments: [String]) -> Scenario {
+        var s = Scenario(fixture: "sysvipc", arguments: ["@"] + arguments, poke: { signalDescendants(of: $0.pid, SIGTERM) })
+        s.checkpointArguments = []
+        s.betweenRuns = { work in
+            let ids = ((try? String(contentsOfFile: work + "/ipc-ids", encoding: .utf8)) ?? "").split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            guard ids.count == 3 else { return XCTFail("no ipc-ids from the fixture") }
+            XCTAssertEqual(shmctl(ids[0], IPC_RMID, nil), 0)
+            XCTAssertEqual(runTool(["/usr/bin/ipcrm", "-s", "\(ids[1])", "-q", "\(ids[2])"]).code, 0)
+        }
+        return s
+    }
+    func testSysVIPCAsRoot() throws { try Self.sysv(["same-ids"]).run(.rootOriginalPID) }
+    func testSysVIPCUnprivileged() throws { try Self.sysv([]).run(.unprivilegedNewPID) }
+
     func testPipesAsRoot() throws { try Self.pipes.run(.rootOriginalPID) }
     func testPipesUnprivileged() throws { try Self.pipes.run(.unprivilegedNewPID) }
     func testPipesInNamespaceUnprivileged() throws { try Self.pipes.run(.unprivilegedNamespace) }

@@ -81,6 +81,12 @@ public enum Checkpointer {
                 c.state.stopped = stopped.contains(f.pid)
                 collected.append(c)
             }
+            let segments = collected.flatMap { $0.state.mappings.filter { $0.kind == .sysvShm }.map { Int32(truncatingIfNeeded: $0.inode) } }
+            let sysv = try SysVCollector(pids: Set(collected.map(\.state.pid)), segmentIDs: Set(segments)).collect()
+            if !collected.isEmpty {
+                collected[0].state.sysvObjects = sysv.objects
+                collected[0].warnings += sysv.warnings
+            }
             let writer = try ImageWriter(fd: destination.fd)
             let xsave = collected.first?.state.threads.first?.xsave ?? []
             try writer.write(Inventory(

@@ -10,7 +10,8 @@ enum MappingClassifier {
         default: break
         }
         if m.shared {
-            // /dev/zero (deleted), /SYSV..., memfd: shared memory with no file to go back to.
+            if m.path?.hasPrefix("/SYSV") == true { return .sysvShm }
+            // /dev/zero (deleted), memfd: shared memory with no file to go back to.
             if m.deleted || !m.isFileBacked || m.path?.hasPrefix("/dev/zero") == true { return .sharedAnonymous }
             return .sharedFile
         }
@@ -24,8 +25,12 @@ enum MappingClassifier {
         let present = entry & Pagemap.present != 0
         let swapped = entry & Pagemap.swapped != 0
         switch kind {
-        case .anonymous, .sharedAnonymous:
+        case .anonymous:
             return present || swapped
+        case .sharedAnonymous, .sysvShm:
+            // Another process may have filled pages this one never touched:
+            // pagemap shows only our PTEs, so read them all (zero pages are dropped later).
+            return true
         case .privateFile:
             // Only pages copied on write differ from the file; those are anonymous.
             return swapped || (present && entry & Pagemap.fileOrShared == 0)

@@ -17,7 +17,7 @@ struct AddressSpaceRestorer {
     var trampolineSize: UInt64 { UInt64(1 + Self.scratchPages) * 4096 }
 
     /// Areas of the image that receive page data (writable until filled).
-    var fillable: [Mapping] { process.mappings.filter { [.anonymous, .privateFile, .sharedAnonymous].contains($0.kind) } }
+    var fillable: [Mapping] { process.mappings.filter { [.anonymous, .privateFile, .sharedAnonymous, .sysvShm].contains($0.kind) } }
 
     /// Step 1: trampoline and scratch, at a place free in both address spaces.
     mutating func installTrampoline(stubMaps: [MapsEntry]) throws {
@@ -105,7 +105,7 @@ struct AddressSpaceRestorer {
     }
 
     /// Step 4: every mapping of the image at its address, writable while it is filled.
-    func createMappings(shared: SharedMemoryFactory) throws {
+    func createMappings(shared: SharedMemoryFactory, sysv: SysVFactory) throws {
         var openFiles: [String: UInt64] = [:]
         defer { for fd in openFiles.values { _ = try? session.call("close", NR.close, fd) } }
         for m in process.mappings {
@@ -128,6 +128,13 @@ struct AddressSpaceRestorer {
                 }
                 try session.call("mmap(shared 0x\(String(m.start, radix: 16)))", NR.mmap, m.start, m.length,
                                  prot | UInt64(PROT_READ | PROT_WRITE), flags, fd, m.offset)
+            case .sysvShm:
+                // shmat maps the whole segment: a segment mapped from an offset (partly unmapped) cannot be rebuilt.
+                guard m.offset == 0 else {
+                    throw CheckpointError(EINVAL, "SysV segment \(m.inode) is mapped from offset \(m.offset) at 0x\(String(m.start, radix: 16)); only whole attachments can be restored")
+                }
+                let id = try sysv.segment(original: Int32(truncatingIfNeeded: m.inode))
+                try session.call("shmat(\(id))", NR.shmat, UInt64(id), m.start, UInt64(SHM_REMAP))
             case .privateFile, .sharedFile:
                 guard let path = m.path else { throw CheckpointError(EINVAL, "file mapping at 0x\(String(m.start, radix: 16)) has no path") }
                 let writeShared = m.kind == .sharedFile && (m.protection & 2) != 0
@@ -180,7 +187,7 @@ struct AddressSpaceRestorer {
 
     /// Step 5: final protections, then the mm fields with PR_SET_MM_MAP.
     func finishMappings() throws {
-        for m in process.mappings where [.anonymous, .privateFile, .sharedAnonymous].contains(m.kind) && (m.protection & 3) != 3 {
+        for m in process.mappings where [.anonymous, .privateFile, .sharedAnonymous, .sysvShm].contains(m.kind) && (m.protection & 3) != 3 {
             try session.call("mprotect(0x\(String(m.start, radix: 16)))", NR.mprotect, m.start, m.length, UInt64(m.protection))
         }
         let auxv = process.auxv + [0, 0]

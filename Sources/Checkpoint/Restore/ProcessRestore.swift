@@ -38,7 +38,7 @@ final class ProcessRestore {
         space = AddressSpaceRestorer(session: session, process: process, log: log)
     }
 
-    func prepare(shared: SharedMemoryFactory) throws {
+    func prepare(shared: SharedMemoryFactory, sysv: SysVFactory) throws {
         guard let thread = process.threads.first else { throw CheckpointError(EINVAL, "image process \(process.pid) has no thread") }
         let missing = inventory.xfeatures & ~MachineInfo.xfeatures
         guard missing == 0 else {
@@ -51,7 +51,7 @@ final class ProcessRestore {
         try space.installTrampoline(stubMaps: stubMaps)
         try space.clearStub(stubMaps: stubMaps)
         try space.placeVDSO(stubMaps: stubMaps, imageKernel: inventory.kernelRelease)
-        try space.createMappings(shared: shared)
+        try space.createMappings(shared: shared, sysv: sysv)
     }
 
     /// - Parameter quietChildSignal: a SIGCHLD raised in the stub by recreating

@@ -56,11 +56,12 @@ public enum Restorer {
             try tree.build(header.processes, zombies: header.zombies)
             let shared = SharedMemoryFactory(processes: header.processes)
             defer { shared.close() }
+            let sysv = SysVFactory(objects: header.processes.flatMap(\.sysvObjects), log: log)
             var restores: [ProcessRestore] = []
             for p in header.processes {
                 guard let stub = tree.stubs[p.pid], let inner = tree.inner[p.pid] else { continue }
                 let r = try ProcessRestore(stub: stub, innerPID: inner, process: p, inventory: header.inventory, log: log)
-                try r.prepare(shared: shared)
+                try r.prepare(shared: shared, sysv: sysv)
                 restores.append(r)
             }
             try PageStream.write(reader: reader, first: header.firstPages, into: restores)
@@ -72,6 +73,7 @@ public enum Restorer {
                 warnings += try r.finish(exactIDs: options.restorePID, quietChildSignal: tree.reapedSignals[r.process.pid] ?? false, objects: objects)
             }
             warnings += shared.seal()
+            warnings += try sysv.finish()
             for r in restores { pin.release(r.threadIDs) }
             // Children first, so a parent never runs while a child is still being set up.
             for r in restores.reversed() { try r.detach() }

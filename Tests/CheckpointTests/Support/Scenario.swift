@@ -9,6 +9,8 @@ struct Scenario: Sendable {
     var arguments: [String] = []
     /// What the test does to the restarted process (default: SIGTERM via cr_restart).
     var poke: @Sendable (Child) -> Void = { kill($0.pid, SIGTERM) }
+    /// Runs between checkpoint and restart, given the work directory.
+    var betweenRuns: @Sendable (String) -> Void = { _ in }
     /// Time the fixture gets after READY to reach the state to checkpoint.
     var settle: useconds_t = 200_000
     /// Scope and other cr_checkpoint options (a single process by default).
@@ -42,6 +44,7 @@ struct Scenario: Sendable {
         XCTAssertEqual(ended?.signal, SIGKILL, "--kill did not kill the target: \(String(describing: ended))", file: file, line: line)
         reapOrphans()
         guard ck.code == 0 else { return }
+        betweenRuns(work)
 
         let restorePID = mode != .unprivilegedNewPID
         let restart = try Child(["\(env.bin)/cr_restart", "--verbose"] + (restorePID ? [] : ["--no-restore-pid"]) + restartArguments + [image],

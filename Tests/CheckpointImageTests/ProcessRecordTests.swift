@@ -1,0 +1,54 @@
+import XCTest
+@testable import CheckpointImage
+
+/// The issue-4 fields (timers, SysV objects, locks, sockets, memfd, FIFO)
+/// survive encoding, and hostile values in them are refused, not trusted.
+final class ProcessRecordTests: XCTestCase {
+    static func richProcess() -> ProcessState {
+        var p = SampleImage.process
+        p.intervalTimers = IntervalTimers(values: [0, 500_000, 100, 0, 0, 0, 0, 0, 1, 2, 3, 4])
+        p.posixTimers = [PosixTimer(id: 3, clock: -6, notify: 4, signal: 34, value: 0x10e1, thread: 812, interval: (0, 250), remaining: (600, 0))]
+        var shm = SysVObject(kind: .sharedMemory, key: 0x5c00_0011, id: 98_310, mode: 0o1640, uid: 1000, gid: 100, size: 8192)
+        shm.values = []
+        var q = SysVObject(kind: .messageQueue, key: -1, id: 4, mode: 0o600, uid: 0, gid: 0, size: 12)
+        q.messages = [(1, Array("alpha\0".utf8)), (7, [])]
+        var sem = SysVObject(kind: .semaphores, key: 7, id: 9, mode: 0o600, uid: 0, gid: 0, size: 3)
+        sem.values = [1, 4, 9]
+        p.sysvObjects = [shm, q, sem]
+        var sock = FileDescriptorState(fd: 5, kind: .unixSocket, path: "socket:[77]", flags: 0o4002, closeOnExec: false, offset: 0, inode: 77)
+        sock.values = [1, 1, 78, 2, 425_984, 425_984, 0]
+        sock.address = [0] + Array("abstract".utf8)
+        sock.queued = [Array("one".utf8), [], Array("three".utf8)]
+        var file = FileDescriptorState(fd: 6, kind: .regular, path: "/tmp/l", flags: 2, closeOnExec: true, offset: 0)
+        file.locks = [.init(kind: .flock, write: true, start: 0, length: 0), .init(kind: .posix, write: false, start: 10, length: 5)]
+        var tcp = FileDescriptorState(fd: 7, kind: .inetSocket, path: "socket:[80]", flags: 2, closeOnExec: false, offset: 0, inode: 80)
+        tcp.values = [2, 1, 6, 1, 16]
+        tcp.address = [2, 0, 0x1f, 0x90, 127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]
+        p.files += [sock, file, tcp]
+        return p
+    }
+
+    func decode(_ bytes: [UInt8]) throws -> ProcessState {
+        try ProcessState(decoding: RecordDecoder(bytes[...], name: "process", base: 0))
+    }
+
+    func testNewFieldsRoundTrip() throws {
+        let p = Self.richProcess()
+        XCTAssertEqual(try decode(p.encode()), p)
+    }
+
+    func testHostileValuesAreRefused() {
+        var p = Self.richProcess()
+        p.posixTimers[0].remainingNanoseconds = 2_000_000_000
+        XCTAssertThrowsError(try decode(p.encode()))
+        p = Self.richProcess()
+        p.sysvObjects[2].values = [1]  // 3 semaphores, 1 value
+        XCTAssertThrowsError(try decode(p.encode()))
+        p = Self.richProcess()
+        p.files[p.files.count - 3].values = [1, 1]  // a UNIX socket needs 7 values
+        XCTAssertThrowsError(try decode(p.encode()))
+        p = Self.richProcess()
+        p.files[p.files.count - 3].address = [UInt8](repeating: 1, count: 300)
+        XCTAssertThrowsError(try decode(p.encode()))
+    }
+}
