@@ -119,6 +119,15 @@ final class RoundTripTests: XCTestCase {
     func testSysVIPCAsRoot() throws { try Self.sysv(["same-ids"]).run(.rootOriginalPID) }
     func testSysVIPCUnprivileged() throws { try Self.sysv([]).run(.unprivilegedNewPID) }
 
+    /// Pipes to a process outside the scope become cr_restart's stdin and stdout, as in BLCR.
+    static let outsidePipe: Scenario = {
+        var s = Scenario(fixture: "outsidepipe", poke: { $0.write("hello\n"); kill($0.pid, SIGTERM) })
+        s.expectOutput = "through fd 8"
+        return s
+    }()
+    func testPipesToOutsideBecomeStdioAsRoot() throws { try Self.outsidePipe.run(.rootOriginalPID) }
+    func testPipesToOutsideBecomeStdioUnprivileged() throws { try Self.outsidePipe.run(.unprivilegedNewPID) }
+
     func testPipesAsRoot() throws { try Self.pipes.run(.rootOriginalPID) }
     func testPipesUnprivileged() throws { try Self.pipes.run(.unprivilegedNewPID) }
     func testPipesInNamespaceUnprivileged() throws { try Self.pipes.run(.unprivilegedNamespace) }

@@ -62,7 +62,13 @@ struct FileRestorer {
                 }
                 try session.call("dup3(stdio \(f.inheritFrom) -> \(f.fd))", NR.dup3, from, target, cloexec)
             case .pipe where pipes.leadsOutside(f):
-                warnings.append("fd \(f.fd) (\(f.path)) leads outside the checkpoint and is closed")
+                // As in BLCR: a pipe to a process outside the checkpoint becomes cr_restart's stdin (read end) or stdout (write end).
+                let end: Int32 = (f.flags & UInt32(O_ACCMODE)) == UInt32(O_WRONLY) ? 1 : 0
+                guard let from = stdio[end] else {
+                    warnings.append("fd \(f.fd) (\(f.path)) leads outside the checkpoint, and this restart has no fd \(end) to give it: closed")
+                    continue
+                }
+                try session.call("dup3(stdio \(end) -> \(f.fd))", NR.dup3, from, target, cloexec)
             case .regular, .device, .pipe, .unlinked, .fifo, .memfd:
                 if f.kind == .fifo, let w = try pipes.holdFIFO(f) { warnings.append(w) }
                 let source = try self.source(of: f)

@@ -9,6 +9,8 @@ struct Scenario: Sendable {
     var arguments: [String] = []
     /// What the test does to the restarted process (default: SIGTERM via cr_restart).
     var poke: @Sendable (Child) -> Void = { kill($0.pid, SIGTERM) }
+    /// Text the restarted process must also print.
+    var expectOutput: String?
     /// Runs between checkpoint and restart, given the work directory.
     var betweenRuns: @Sendable (String) -> Void = { _ in }
     /// Time the fixture gets after READY to reach the state to checkpoint.
@@ -61,6 +63,7 @@ struct Scenario: Sendable {
         let status = restart.wait(timeout: 10)
         XCTAssertTrue(output.contains("PASS"), "\(fixture) after restart: \(output)", file: file, line: line)
         XCTAssertFalse(output.contains("FAIL"), "\(fixture) after restart: \(output)", file: file, line: line)
+        if let want = expectOutput { XCTAssertTrue(output.contains(want), "\(fixture) should print \(want): \(output)", file: file, line: line) }
         XCTAssertEqual(status?.code, 0, "cr_restart exit: \(String(describing: status)) \(output)", file: file, line: line)
     }
 }
