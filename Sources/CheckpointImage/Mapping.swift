@@ -39,6 +39,11 @@ public struct Mapping: Equatable, Sendable {
     public var contentChecksum: UInt32
     /// madvise state from smaps VmFlags, as `Advice` bits.
     public var advice: Advice = []
+    /// File mappings saved whole (cr_checkpoint --save-*, and POSIX shared
+    /// memory under /dev/shm): restored from the image if the file changed
+    /// or is gone; a shared one is made again with `fileMode`.
+    public var savedWhole = false
+    public var fileMode: UInt32 = 0
 
     /// The madvise flags a mapping keeps (smaps VmFlags hg, nh, dd, dc, wf).
     public struct Advice: OptionSet, Equatable, Sendable {
@@ -66,7 +71,7 @@ public struct Mapping: Equatable, Sendable {
             ((protection & 4) != 0 ? "x" : "-") + (shared ? "s" : "p")
     }
 
-    enum Tag: UInt16 { case start = 1, end, protection, shared, growsDown, kind, path, offset, device, inode, fileSize, mtime, checksum, advice }
+    enum Tag: UInt16 { case start = 1, end, protection, shared, growsDown, kind, path, offset, device, inode, fileSize, mtime, checksum, advice, savedWhole, fileMode }
 
     func encode(into e: inout RecordEncoder) {
         e.u64(Tag.start.rawValue, start)
@@ -83,6 +88,10 @@ public struct Mapping: Equatable, Sendable {
         e.u64(Tag.mtime.rawValue, fileMtimeNanos)
         e.u64(Tag.checksum.rawValue, UInt64(contentChecksum))
         if !advice.isEmpty { e.u64(Tag.advice.rawValue, advice.rawValue) }
+        if savedWhole {
+            e.u64(Tag.savedWhole.rawValue, 1)
+            e.u64(Tag.fileMode.rawValue, UInt64(fileMode))
+        }
     }
 
     init(decoding d: RecordDecoder) throws {
@@ -103,5 +112,13 @@ public struct Mapping: Equatable, Sendable {
         fileMtimeNanos = try d.u64(Tag.mtime.rawValue, default: 0)
         contentChecksum = UInt32(truncatingIfNeeded: try d.u64(Tag.checksum.rawValue, default: 0))
         advice = Advice(rawValue: try d.u64(Tag.advice.rawValue, default: 0))
+        savedWhole = try d.u64(Tag.savedWhole.rawValue, default: 0) != 0
+        fileMode = UInt32(truncatingIfNeeded: try d.u64(Tag.fileMode.rawValue, default: 0)) & 0o7777
+    }
+
+    /// How far from `start` the file reaches (pages past the end of the file cannot be read).
+    public var fileSpan: UInt64 {
+        guard fileSize > offset else { return 0 }
+        return min(length, (fileSize - offset + 4095) & ~4095)
     }
 }

@@ -98,6 +98,32 @@ enum SyncFlag: String, EnumerableFlag {
     }
 }
 
+/// BLCR's --save-* flags, applied left to right: --save-none clears, the others add.
+enum SaveFlag: String, EnumerableFlag {
+    case saveNone = "save-none", saveExe = "save-exe", savePrivate = "save-private", saveShared = "save-shared", saveAll = "save-all"
+    static func name(for value: SaveFlag) -> NameSpecification { .customLong(value.rawValue) }
+    static func help(for value: SaveFlag) -> ArgumentHelp? {
+        switch value {
+        case .saveNone: return "Save no file-mapped contents, only changed private pages (default)."
+        case .saveExe: return "Also save the executable's mapped contents."
+        case .savePrivate: return "Also save every private file mapping's contents."
+        case .saveShared: return "Also save shared file mappings' contents."
+        case .saveAll: return "Save all of the above, so a restart survives deleted or overwritten files."
+        }
+    }
+    static func contents(_ flags: [SaveFlag]) -> CheckpointOptions.SaveContents {
+        flags.reduce(into: []) { set, f in
+            switch f {
+            case .saveNone: set = []
+            case .saveExe: set.insert(.executable)
+            case .savePrivate: set.insert(.privateFiles)
+            case .saveShared: set.insert(.sharedFiles)
+            case .saveAll: set = [.executable, .privateFiles, .sharedFiles]
+            }
+        }
+    }
+}
+
 /// The options of BLCR's cr_checkpoint, shared by `cr_checkpoint` and `swiftcr checkpoint`.
 public struct CheckpointArguments: ParsableArguments {
     @Flag(exclusivity: .chooseLast) var scope: ScopeFlag = .tree
@@ -109,6 +135,7 @@ public struct CheckpointArguments: ParsableArguments {
     @Flag(exclusivity: .chooseLast) var after: AfterFlag = .run
     @Option(name: [.customShort("S"), .long], help: "Send signal N after the checkpoint (overrides --run/--stop/...).") var signal: Int32?
     @Flag(exclusivity: .chooseLast) var sync: SyncFlag = .sync
+    @Flag var save: [SaveFlag] = []
     @Flag(exclusivity: .chooseLast) var ptraced: PtracedFlag = .ptracedError
     @Flag(exclusivity: .chooseLast) var ptracer: PtracerFlag = .ptracerError
     @Flag(name: [.customShort("q"), .long], help: "No progress bar, no warnings.") var quiet = false
@@ -147,6 +174,7 @@ public struct CheckpointArguments: ParsableArguments {
         options.signalAfter = signal ?? after.signal
         options.ptraced = ptraced.policy
         options.ptracer = ptracer == .ptracerError ? .error : .skip
+        options.save = SaveFlag.contents(save)
         let bar = ProgressBar(label: "checkpoint \(id)", enabled: !quiet)
         options.progress = { bar.update($0, $1) }
         let summary = try TerminationGuard.run { try Checkpointer.checkpoint(options, to: destination, log: log) }

@@ -86,6 +86,23 @@ final class RestartBehaviourTests: XCTestCase {
         XCTAssertFalse(r.output.contains("PASS"), r.output)
     }
 
+    /// Without --save-exe the executable is referenced by path: once it is
+    /// deleted the restart is refused with one line naming it (ENOENT).
+    func testDeletedExecutableWithoutSaveIsRefused() throws {
+        let work = env.workDir("deleted-exe", user: nil)
+        let (target, pid) = try Fixture.start([tool("savefiles"), work], user: nil, cwd: work)
+        usleep(100_000)
+        let path = "\(work)/context"
+        XCTAssertEqual(runTool([tool("cr_checkpoint"), "-p", "--kill", "-f", path, "\(pid)"]).code, 0)
+        _ = target.wait(timeout: 5)
+        unlink(work + "/savefiles-copy")
+        let r = runTool([tool("cr_restart"), "--no-restore-pid", path])
+        XCTAssertEqual(r.code, ENOENT, r.output)
+        XCTAssertTrue(r.output.contains("savefiles-copy") && r.output.contains("is missing"), r.output)
+        XCTAssertEqual(r.output.split(separator: "\n").count, 1, r.output)
+        _ = runTool(["/bin/sh", "-c", "rm -f /dev/shm/swiftcr-savefiles-*"])
+    }
+
     /// Root restoring a user's process gives it back the user's credentials;
     /// the user may not restore root's image (never more than the restorer holds).
     func testCredentialsComeBackAndAreNeverRaised() throws {

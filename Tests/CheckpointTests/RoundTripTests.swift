@@ -128,6 +128,28 @@ final class RoundTripTests: XCTestCase {
     func testPipesToOutsideBecomeStdioAsRoot() throws { try Self.outsidePipe.run(.rootOriginalPID) }
     func testPipesToOutsideBecomeStdioUnprivileged() throws { try Self.outsidePipe.run(.unprivilegedNewPID) }
 
+    /// --save-all: the executable and mapped files may be deleted or overwritten before the restart.
+    static let saveAll: Scenario = {
+        var s = Scenario(fixture: "savefiles", arguments: ["@"])
+        s.checkpointArguments = ["-p", "--save-all"]
+        s.betweenRuns = { work in
+            unlink(work + "/savefiles-copy")
+            unlink(work + "/shared.dat")
+            XCTAssertEqual(runTool(["/bin/sh", "-c", "echo overwritten > '\(work)/private.dat'; rm -f /dev/shm/swiftcr-savefiles-*"]).code, 0)
+        }
+        return s
+    }()
+    func testSaveAllSurvivesChangedFilesAsRoot() throws { try Self.saveAll.run(.rootOriginalPID) }
+    func testSaveAllSurvivesChangedFilesUnprivileged() throws { try Self.saveAll.run(.unprivilegedNewPID) }
+
+    /// A file that grew between checkpoint and restart is reopened, with a warning naming both sizes.
+    func testFileSizeChangeIsWarnedAbout() throws {
+        var s = Self.files
+        s.betweenRuns = { work in XCTAssertEqual(runTool(["/bin/sh", "-c", "printf X >> '\(work)/files.b'"]).code, 0) }
+        s.expectOutput = "files.b) was 10 bytes at the checkpoint and is 11 now"
+        try s.run(.rootOriginalPID)
+    }
+
     func testPipesAsRoot() throws { try Self.pipes.run(.rootOriginalPID) }
     func testPipesUnprivileged() throws { try Self.pipes.run(.unprivilegedNewPID) }
     func testPipesInNamespaceUnprivileged() throws { try Self.pipes.run(.unprivilegedNamespace) }

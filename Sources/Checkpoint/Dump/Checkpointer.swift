@@ -23,6 +23,16 @@ public struct CheckpointOptions {
     public enum PtracePolicy: Sendable { case error, skip, allow }
     public var ptraced: PtracePolicy = .error
     public var ptracer: PtracePolicy = .error
+    /// BLCR's --save-exe/--save-private/--save-shared: file mappings whose
+    /// contents go into the image, so a restart survives the files changing.
+    public struct SaveContents: OptionSet, Sendable {
+        public let rawValue: UInt8
+        public init(rawValue: UInt8) { self.rawValue = rawValue }
+        public static let executable = SaveContents(rawValue: 1)
+        public static let privateFiles = SaveContents(rawValue: 2)
+        public static let sharedFiles = SaveContents(rawValue: 4)
+    }
+    public var save: SaveContents = []
     /// Called with (bytes done, bytes total) while memory is dumped.
     public var progress: ((UInt64, UInt64) -> Void)?
 
@@ -77,7 +87,7 @@ public enum Checkpointer {
             var collected: [ProcessCollector.Collected] = []
             let pipes = SharedContentCapture()
             for f in frozen {
-                var c = try ProcessCollector(frozen: f, log: log, pipes: pipes).collect()
+                var c = try ProcessCollector(frozen: f, log: log, pipes: pipes, save: options.save).collect()
                 c.state.stopped = stopped.contains(f.pid)
                 collected.append(c)
             }

@@ -16,13 +16,19 @@ struct MemoryDumper {
     struct Stats { var candidatePages: UInt64 = 0; var savedPages: UInt64 = 0; var zeroPages: UInt64 = 0 }
 
     /// Runs of candidate pages, per mapping, from pagemap.
-    func candidates(_ mappings: [(MapsEntry, Mapping.Kind)]) throws -> [(address: UInt64, pages: UInt64)] {
+    func candidates(_ mappings: [(MapsEntry, Mapping)]) throws -> [(address: UInt64, pages: UInt64)] {
         let pagemap = try Pagemap(pid: pid)
         defer { pagemap.close() }
         var runs: [(address: UInt64, pages: UInt64)] = []
         let window: UInt64 = 1 << 30  // read pagemap 1 GiB of address space at a time
-        for (m, kind) in mappings where kind != .sharedFile && kind != .vdso && kind != .kernelFixed {
+        for (m, mapping) in mappings where (mapping.kind != .sharedFile || mapping.savedWhole) && mapping.kind != .vdso && mapping.kind != .kernelFixed {
+            let kind = mapping.kind
             var start = m.start
+            // Saved whole: every page the file reaches, then the usual rule past its end.
+            if mapping.savedWhole && mapping.fileSpan > 0 {
+                runs.append((m.start, mapping.fileSpan / 4096))
+                start += mapping.fileSpan
+            }
             while start < m.end {
                 let end = min(m.end, start + window)
                 let entries = try pagemap.entries(start: start, end: end)

@@ -10,10 +10,11 @@ struct ProcessCollector {
     let log: Logger
     /// Shared by all processes of one checkpoint, so a pipe's bytes are saved once.
     var pipes = SharedContentCapture()
+    var save: CheckpointOptions.SaveContents = []
 
     struct Collected {
         var state: ProcessState
-        var maps: [(MapsEntry, Mapping.Kind)]
+        var maps: [(MapsEntry, Mapping)]
         var warnings: [String]
     }
 
@@ -64,7 +65,7 @@ struct ProcessCollector {
         for (m, kind) in classified {
             mappings.append(try describe(m, kind: kind, warnings: &warnings))
         }
-        let finalKinds = zip(classified, mappings).map { ($0.0.0, $0.1.kind) }
+        let finalKinds = zip(classified, mappings).map { ($0.0.0, $0.1) }
 
         var state = ProcessState(
             pid: pid, ppid: stat.ppid, pgid: stat.pgrp, sid: stat.session, command: stat.comm,
@@ -122,6 +123,14 @@ struct ProcessCollector {
                               device: Device.make(major: m.deviceMajor, minor: m.deviceMinor), inode: m.inode,
                               fileSize: size, fileMtimeNanos: mtime, contentChecksum: checksum)
         mapping.advice = MappingClassifier.advice(m)
+        if (kind == .privateFile || kind == .sharedFile) && mapping.protection != 0, let path = m.path {
+            let isExe = path == (try? String(decoding: Sys.readLink("/proc/\(frozen.pid)/exe"), as: UTF8.self))
+            let posixShm = kind == .sharedFile && path.hasPrefix("/dev/shm/")
+            mapping.savedWhole = posixShm || (kind == .privateFile ? save.contains(.privateFiles) || (isExe && save.contains(.executable))
+                                                                  : save.contains(.sharedFiles))
+            var st = stat()
+            if mapping.savedWhole && stat(path, &st) == 0 { mapping.fileMode = UInt32(st.st_mode) & 0o7777 }
+        }
         return mapping
     }
 

@@ -17,7 +17,11 @@ struct AddressSpaceRestorer {
     var trampolineSize: UInt64 { UInt64(1 + Self.scratchPages) * 4096 }
 
     /// Areas of the image that receive page data (writable until filled).
-    var fillable: [Mapping] { process.mappings.filter { [.anonymous, .privateFile, .sharedAnonymous, .sysvShm].contains($0.kind) } }
+    var fillable: [Mapping] { process.mappings.filter(Self.isFilled) }
+
+    static func isFilled(_ m: Mapping) -> Bool {
+        [.anonymous, .privateFile, .sharedAnonymous, .sysvShm].contains(m.kind) || (m.kind == .sharedFile && m.savedWhole)
+    }
 
     /// Step 1: trampoline and scratch, at a place free in both address spaces.
     mutating func installTrampoline(stubMaps: [MapsEntry]) throws {
@@ -135,6 +139,16 @@ struct AddressSpaceRestorer {
                 }
                 let id = try sysv.segment(original: Int32(truncatingIfNeeded: m.inode))
                 try session.call("shmat(\(id))", NR.shmat, UInt64(id), m.start, UInt64(SHM_REMAP))
+            case .privateFile where m.savedWhole && !Self.unchanged(m):
+                // The file changed or is gone: its saved pages alone rebuild the mapping.
+                log.notice("\(m.path ?? "?") changed since the checkpoint; its mapping at 0x\(String(m.start, radix: 16)) comes from the image")
+                try session.call("mmap(0x\(String(m.start, radix: 16)))", NR.mmap, m.start, m.length,
+                                 prot | UInt64(PROT_READ | PROT_WRITE), flags | UInt64(MAP_ANONYMOUS), UInt64.max, 0)
+            case .sharedFile where m.savedWhole:
+                guard let path = m.path else { throw CheckpointError(EINVAL, "file mapping at 0x\(String(m.start, radix: 16)) has no path") }
+                let fd = try openSaved(path, m)
+                defer { _ = try? session.call("close", NR.close, fd) }
+                try session.call("mmap(\(path))", NR.mmap, m.start, m.length, prot | UInt64(PROT_READ | PROT_WRITE), flags, fd, m.offset)
             case .privateFile, .sharedFile:
                 guard let path = m.path else { throw CheckpointError(EINVAL, "file mapping at 0x\(String(m.start, radix: 16)) has no path") }
                 let writeShared = m.kind == .sharedFile && (m.protection & 2) != 0
@@ -164,6 +178,25 @@ struct AddressSpaceRestorer {
         }
     }
 
+    /// Same size and modification time as at the checkpoint.
+    static func unchanged(_ m: Mapping) -> Bool {
+        var st = stat()
+        guard let path = m.path, stat(path, &st) == 0 else { return false }
+        let mtime = UInt64(st.st_mtim.tv_sec) &* 1_000_000_000 &+ UInt64(st.st_mtim.tv_nsec)
+        return UInt64(st.st_size) == m.fileSize && mtime == m.fileMtimeNanos
+    }
+
+    /// Opens (making it again if gone) a shared file saved whole, at least as long as it was.
+    func openSaved(_ path: String, _ m: Mapping) throws -> UInt64 {
+        let fd = try session.call("open(\(path))", NR.openat, UInt64(bitPattern: Int64(AT_FDCWD)), try session.putString(path),
+                                  UInt64(O_RDWR | O_CREAT | O_CLOEXEC), UInt64(m.fileMode == 0 ? 0o600 : m.fileMode))
+        var st = stat()
+        if stat(path, &st) == 0 && UInt64(st.st_size) < m.fileSize {
+            try session.call("ftruncate(\(path))", NR.ftruncate, fd, m.fileSize)
+        }
+        return fd
+    }
+
     /// madvise flags the mapping had (huge pages, dump and fork behaviour).
     func applyAdvice(_ m: Mapping) throws {
         let table: [(Mapping.Advice, Int32)] = [(.hugePage, MADV_HUGEPAGE), (.noHugePage, MADV_NOHUGEPAGE),
@@ -187,7 +220,7 @@ struct AddressSpaceRestorer {
 
     /// Step 5: final protections, then the mm fields with PR_SET_MM_MAP.
     func finishMappings() throws {
-        for m in process.mappings where [.anonymous, .privateFile, .sharedAnonymous, .sysvShm].contains(m.kind) && (m.protection & 3) != 3 {
+        for m in process.mappings where Self.isFilled(m) && (m.protection & 3) != 3 {
             try session.call("mprotect(0x\(String(m.start, radix: 16)))", NR.mprotect, m.start, m.length, UInt64(m.protection))
         }
         let auxv = process.auxv + [0, 0]

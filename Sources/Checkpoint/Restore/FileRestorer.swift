@@ -34,6 +34,13 @@ struct FileRestorer {
         }
     }
 
+    /// A regular file whose size differs from the checkpoint's: restored anyway, with a warning (BLCR was silent).
+    static func sizeChange(_ f: FileDescriptorState) -> String? {
+        var st = stat()
+        guard stat(f.path, &st) == 0, st.st_mode & S_IFMT == S_IFREG, UInt64(st.st_size) != f.fileSize else { return nil }
+        return "fd \(f.fd) (\(f.path)) was \(f.fileSize) bytes at the checkpoint and is \(st.st_size) now"
+    }
+
     func restore() throws -> [String] {
         var warnings: [String] = []
         let highest = UInt64(process.files.map(\.fd).max() ?? 2)
@@ -72,6 +79,7 @@ struct FileRestorer {
             case .regular, .device, .pipe, .unlinked, .fifo, .memfd:
                 if f.kind == .fifo, let w = try pipes.holdFIFO(f) { warnings.append(w) }
                 let source = try self.source(of: f)
+                if f.kind == .regular, let w = Self.sizeChange(f) { warnings.append(w) }
                 let p = try session.putString(source)
                 var flags = UInt64(f.flags) & ~UInt64(O_CREAT | O_TRUNC | O_EXCL)
                 if f.kind == .device { flags |= UInt64(O_NOCTTY) }

@@ -132,7 +132,8 @@ public enum Restorer {
         if getuid() != 0, let uid = p.uids.first, uid != UInt64(getuid()) {
             throw CheckpointError(EPERM, "image belongs to uid \(uid); uid \(getuid()) may not restore it")
         }
-        for m in p.mappings where m.kind == .privateFile || m.kind == .sharedFile {
+        // Mappings saved whole come back from the image whatever became of their file.
+        for m in p.mappings where (m.kind == .privateFile || m.kind == .sharedFile) && !m.savedWhole {
             guard let path = m.path else { continue }
             var st = stat()
             guard stat(path, &st) == 0 else {
