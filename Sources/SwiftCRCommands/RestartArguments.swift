@@ -11,6 +11,7 @@ public struct RestartArguments: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "Without the right to choose PIDs, restore in a new user+PID namespace to keep them (default).") var pidNamespace = true
     @Flag(inversion: .prefixedNo, help: "Restore process groups (default: join cr_restart's).") var restorePgid = false
     @Flag(inversion: .prefixedNo, help: "Restore sessions (default: join cr_restart's).") var restoreSid = false
+    @Option(name: .long, help: ArgumentHelp("Restart with paths under OLD moved to NEW (up to 16; \\= and \\\\ escape).", valueName: "OLD=NEW")) var relocate: [String] = []
     @Flag(exclusivity: .chooseLast) var after: AfterFlag = .run
     @Option(name: [.customShort("S"), .long], help: "Send signal N after the restart.") var signal: Int32?
     @Flag(name: [.customShort("q"), .long], help: "No warnings.") var quiet = false
@@ -24,6 +25,7 @@ public struct RestartArguments: ParsableArguments {
         if sources == 0 { throw ValidationError("no context file given (FILE, --file or --fd)") }
         if sources > 1 { throw ValidationError("FILE, --file and --fd are mutually exclusive") }
         if let s = signal, !(1...64).contains(s) { throw ValidationError("signal \(s) is not between 1 and 64") }
+        do { _ = try PathRelocation(arguments: relocate) } catch let e as RelocationError { throw ValidationError(e.description) }
     }
 
     /// Restores the process as our child, forwards signals to it, and exits
@@ -36,6 +38,7 @@ public struct RestartArguments: ParsableArguments {
         options.restorePGID = restorePgid
         options.allowNamespace = pidNamespace
         options.restoreSID = restoreSid
+        options.relocation = (try? PathRelocation(arguments: relocate)) ?? PathRelocation()  // checked in validate()
         let restored = try Restorer.restore(from: fd, options: options, log: log)
         // Forward first: a signal meant for the process must not kill us instead.
         SignalForwarder.install(target: restored.pid)

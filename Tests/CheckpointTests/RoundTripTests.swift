@@ -150,6 +150,16 @@ final class RoundTripTests: XCTestCase {
         try s.run(.rootOriginalPID)
     }
 
+    /// The fixture's directory moved away after the checkpoint: --relocate points the restart at it.
+    static let relocate: Scenario = {
+        var s = Scenario(fixture: "relocate", arguments: ["@"])
+        s.betweenRuns = { work in XCTAssertEqual(rename(work + "/data", work + "/moved"), 0) }
+        s.restartArguments = ["--relocate", "@WORK/data=@WORK/moved"]
+        return s
+    }()
+    func testRelocateFollowsAMovedDirectoryAsRoot() throws { try Self.relocate.run(.rootOriginalPID) }
+    func testRelocateFollowsAMovedDirectoryUnprivileged() throws { try Self.relocate.run(.unprivilegedNewPID) }
+
     func testPipesAsRoot() throws { try Self.pipes.run(.rootOriginalPID) }
     func testPipesUnprivileged() throws { try Self.pipes.run(.unprivilegedNewPID) }
     func testPipesInNamespaceUnprivileged() throws { try Self.pipes.run(.unprivilegedNamespace) }

@@ -14,6 +14,8 @@ public struct RestoreOptions: Sendable {
     /// When the original PIDs are wanted but this user may not choose PIDs,
     /// restore inside a new user+PID namespace (otherwise: fail with EPERM).
     public var allowNamespace = true
+    /// --relocate: paths of the image moved elsewhere.
+    public var relocation = PathRelocation()
     public init() {}
 }
 
@@ -40,7 +42,8 @@ public enum Restorer {
         let started = Clock.now
         let reader: ImageReader
         do { reader = try ImageReader(fd: fd) } catch let e as ImageError { throw CheckpointError(EINVAL, "\(e)") }
-        let header = try readHeader(reader)
+        var header = try readHeader(reader)
+        header.processes = header.processes.map(options.relocation.apply(to:))
         for p in header.processes { try checkCompatible(header.inventory, p) }
         var notes: [String] = []
         if options.restorePID && options.allowNamespace && !PIDNamespace.canChoosePIDs {

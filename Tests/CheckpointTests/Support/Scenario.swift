@@ -17,6 +17,7 @@ struct Scenario: Sendable {
     var settle: useconds_t = 200_000
     /// Scope and other cr_checkpoint options (a single process by default).
     var checkpointArguments = ["-p"]
+    /// Restart options; "@WORK" is replaced by the work directory.
     var restartArguments: [String] = []
 
     /// As root with original PIDs; as an unprivileged user with new PIDs
@@ -49,7 +50,7 @@ struct Scenario: Sendable {
         betweenRuns(work)
 
         let restorePID = mode != .unprivilegedNewPID
-        let restart = try Child(["\(env.bin)/cr_restart", "--verbose"] + (restorePID ? [] : ["--no-restore-pid"]) + restartArguments + [image],
+        let restart = try Child(["\(env.bin)/cr_restart", "--verbose"] + (restorePID ? [] : ["--no-restore-pid"]) + restartArguments.map { $0.replacingOccurrences(of: "@WORK", with: work) } + [image],
                                 user: user, cwd: work)
         XCTAssertTrue(restart.read(until: "restored"), "cr_restart: \(restart.output)", file: file, line: line)
         if mode == .rootOriginalPID {
