@@ -38,6 +38,8 @@ public struct FileDescriptorState: Equatable, Sendable {
         /// A memfd: `values` = [seals, size]; contents in `fileContents` on the
         /// first descriptor of it (and in the pages of any mapping of it).
         case memfd = 14
+        /// An inotify instance: `values` = (wd, mask) pairs, `watchPaths` the watched paths in the same order.
+        case inotify = 15
         case unknown = 0
     }
 
@@ -68,6 +70,8 @@ public struct FileDescriptorState: Equatable, Sendable {
     public var address: [UInt8] = []
     public var peerAddress: [UInt8] = []
     public var queued: [[UInt8]] = []
+    /// inotify: the path of each watch.
+    public var watchPaths: [String] = []
     /// Locks held through this descriptor, restored once it is open again.
     public var locks: [Lock] = []
 
@@ -106,11 +110,12 @@ public struct FileDescriptorState: Equatable, Sendable {
         case .inetSocket: return "inet socket"
         case .fifo: return "fifo"
         case .memfd: return "memfd"
+        case .inotify: return "inotify"
         case .unknown: return "unknown"
         }
     }
 
-    enum Tag: UInt16 { case fd = 1, kind, path, flags, cloexec, offset, inherit, device, inode, shares, fileSize, pipeData, pipeCapacity, fileContents, values, locks, address, queued, peerAddress }
+    enum Tag: UInt16 { case fd = 1, kind, path, flags, cloexec, offset, inherit, device, inode, shares, fileSize, pipeData, pipeCapacity, fileContents, values, locks, address, queued, peerAddress, watchPath }
 
     func encode(into e: inout RecordEncoder) {
         e.i64(Tag.fd.rawValue, Int64(fd))
@@ -133,6 +138,7 @@ public struct FileDescriptorState: Equatable, Sendable {
         if !address.isEmpty { e.raw(Tag.address.rawValue, address) }
         if !peerAddress.isEmpty { e.raw(Tag.peerAddress.rawValue, peerAddress) }
         for m in queued { e.raw(Tag.queued.rawValue, m) }
+        for w in watchPaths { e.string(Tag.watchPath.rawValue, w) }
         for l in locks { e.u64s(Tag.locks.rawValue, [l.kind.rawValue, l.write ? 1 : 0, l.start, l.length]) }
     }
 
@@ -163,6 +169,10 @@ public struct FileDescriptorState: Equatable, Sendable {
         address = d.raw(Tag.address.rawValue) ?? []
         peerAddress = d.raw(Tag.peerAddress.rawValue) ?? []
         queued = d.fields.filter { $0.tag == Tag.queued.rawValue }.map { Array(d.bytes[$0.range]) }
+        watchPaths = d.fields.filter { $0.tag == Tag.watchPath.rawValue }.map { String(decoding: d.bytes[$0.range], as: UTF8.self) }
+        if kind == .inotify && values.count != 2 * watchPaths.count {
+            throw ImageError.malformed(what: "inotify fd \(fd): \(values.count) values for \(watchPaths.count) watches", offset: d.base)
+        }
         guard address.count <= 128, peerAddress.count <= 128 else {
             throw ImageError.malformed(what: "socket fd \(fd): address of \(max(address.count, peerAddress.count)) bytes", offset: d.base)
         }

@@ -160,6 +160,9 @@ final class RoundTripTests: XCTestCase {
     func testRelocateFollowsAMovedDirectoryAsRoot() throws { try Self.relocate.run(.rootOriginalPID) }
     func testRelocateFollowsAMovedDirectoryUnprivileged() throws { try Self.relocate.run(.unprivilegedNewPID) }
 
+    func testInotifyAsRoot() throws { try Scenario(fixture: "inotify", arguments: ["@"]).run(.rootOriginalPID) }
+    func testInotifyUnprivileged() throws { try Scenario(fixture: "inotify", arguments: ["@"]).run(.unprivilegedNewPID) }
+
     func testPipesAsRoot() throws { try Self.pipes.run(.rootOriginalPID) }
     func testPipesUnprivileged() throws { try Self.pipes.run(.unprivilegedNewPID) }
     func testPipesInNamespaceUnprivileged() throws { try Self.pipes.run(.unprivilegedNamespace) }

@@ -55,6 +55,8 @@ struct FileCollector {
                 anonValues[i.fd] = [UInt64(Self.seals(of: "/proc/\(pid)/fd/\(i.fd)")), UInt64(i.st.st_size)]
             } else if mode == S_IFREG && i.link.hasSuffix(" (deleted)") && i.st.st_size <= Self.unlinkedLimit {
                 kind = .unlinked
+            } else if i.link == "anon_inode:inotify" {
+                kind = .inotify
             } else if mode == S_IFSOCK {
                 kind = .unsupported  // until SocketCollector recognises it, below
             } else if let anon = AnonInodeState.parse(link: i.link, fdinfo: i.text) {
@@ -80,6 +82,11 @@ struct FileCollector {
             } else if mode == S_IFSOCK && kind == .unsupported,
                let w = try sockets.describe(&state, inode: UInt64(i.st.st_ino), device: UInt64(i.st.st_dev)) {
                 warnings.append(w)
+            }
+            if kind == .inotify {
+                let places = ["/proc/\(pid)/cwd", "/proc/\(pid)/exe"].compactMap { try? String(decoding: Sys.readLink($0), as: UTF8.self) }
+                    + infos.map(\.link).filter { $0.hasPrefix("/") }
+                warnings += InotifyWatches.describe(&state, fdinfo: i.text, pid: pid, places: places)
             }
             state.locks = locks(in: i.text, fd: i.fd, st: i.st)
             if kind == .memfd && i.st.st_size > Self.unlinkedLimit {

@@ -96,7 +96,7 @@ struct FileRestorer {
                 case .socket(let ours): try install(try courier.deliver(ours), as: f)
                 case .closed(let why): warnings.append(why)
                 }
-            case .eventfd, .signalfd, .timerfd:
+            case .eventfd, .signalfd, .timerfd, .inotify:
                 try install(try AnonInodeRestorer.create(f, in: session), as: f)
             case .epoll:
                 // Created now, filled once every watched descriptor is back (below).

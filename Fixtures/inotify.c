@@ -1,0 +1,68 @@
+/* inotify watches come back by path with their numbers and masks: a
+ * directory (create/delete), a file (modify), a removed watch leaving a gap,
+ * and another file after the gap. Usage: inotify DIR */
+#include "fixture.h"
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+
+static int next_event(int fd, struct inotify_event *out, int timeout_ms) {
+    static char buf[4096] __attribute__((aligned(8)));
+    static ssize_t len, at;
+    if (at >= len) {
+        struct pollfd p = { fd, POLLIN, 0 };
+        if (poll(&p, 1, timeout_ms) != 1) return 0;
+        len = read(fd, buf, sizeof buf);
+        at = 0;
+        if (len <= 0) return 0;
+    }
+    struct inotify_event *e = (struct inotify_event *)(buf + at);
+    *out = *e;
+    at += (ssize_t)(sizeof *e + e->len);
+    return 1;
+}
+
+static void touch(const char *dir, const char *name, const char *text) {
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    int fd = open(p, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (fd < 0 || write(fd, text, strlen(text)) < 0) fail("write %s", p);
+    close(fd);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) return 2;
+    char dir[PATH_MAX], file[PATH_MAX], gap[PATH_MAX], other[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/watched", argv[1]);
+    mkdir(dir, 0700);
+    touch(dir, "file", "a");
+    touch(dir, "gap", "b");
+    touch(dir, "other", "c");
+    snprintf(file, sizeof file, "%s/file", dir);
+    snprintf(gap, sizeof gap, "%s/gap", dir);
+    snprintf(other, sizeof other, "%s/other", dir);
+    int in = inotify_init1(IN_NONBLOCK);
+    int wd_dir = inotify_add_watch(in, dir, IN_CREATE | IN_DELETE);
+    int wd_file = inotify_add_watch(in, file, IN_MODIFY);
+    int wd_gap = inotify_add_watch(in, gap, IN_MODIFY);
+    int wd_other = inotify_add_watch(in, other, IN_MODIFY | IN_ONESHOT);
+    inotify_rm_watch(in, wd_gap);
+    struct inotify_event e;
+    while (next_event(in, &e, 0)) {}  /* drop the IN_IGNORED of the removed watch */
+
+    ready();
+    wait_for_term();
+
+    if (!(fcntl(in, F_GETFL) & O_NONBLOCK)) fail("inotify fd lost O_NONBLOCK");
+    touch(dir, "new", "x");
+    if (!next_event(in, &e, 2000) || e.wd != wd_dir || !(e.mask & IN_CREATE)) fail("no IN_CREATE on watch %d (got wd %d mask %x)", wd_dir, e.wd, e.mask);
+    touch(dir, "file", "y");
+    if (!next_event(in, &e, 2000) || e.wd != wd_file || !(e.mask & IN_MODIFY)) fail("no IN_MODIFY on watch %d (got wd %d)", wd_file, e.wd);
+    touch(dir, "other", "z");
+    if (!next_event(in, &e, 2000) || e.wd != wd_other || !(e.mask & IN_MODIFY)) fail("no IN_MODIFY on watch %d (got wd %d)", wd_other, e.wd);
+    touch(dir, "gap", "w");
+    while (next_event(in, &e, 200)) if (e.wd == wd_gap) fail("the removed watch %d came back", wd_gap);
+    return finish();
+}

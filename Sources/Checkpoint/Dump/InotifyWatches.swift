@@ -1,0 +1,117 @@
+import CheckpointImage
+import Glibc
+import LinuxKit
+
+/// The watches of an inotify descriptor, from fdinfo lines
+/// `inotify wd:1 ino:3df9d sdev:fe00000 mask:300 ... fhandle-bytes:8 fhandle-type:1 f_handle:9ddf...`,
+/// with each watched inode turned back into a path: by its file handle
+/// (open_by_handle_at, which needs CAP_DAC_READ_SEARCH), else by looking for
+/// the inode among the places the process uses (cwd, open files, mappings,
+/// and what those directories hold).
+struct InotifyWatches {
+    static let oPath: Int32 = 0o10000000  // O_PATH, which Glibc's module does not export
+
+    struct Watch { var wd: UInt64; var mask: UInt64; var inode: UInt64; var device: UInt64; var handleType: Int32; var handle: [UInt8] }
+
+    static func parse(_ fdinfo: String) -> [Watch] {
+        fdinfo.split(separator: "\n").filter { $0.hasPrefix("inotify ") }.compactMap { line in
+            var f: [Substring: Substring] = [:]
+            for w in line.split(separator: " ").dropFirst() {
+                guard let c = w.firstIndex(of: ":") else { continue }
+                f[w[..<c]] = w[w.index(after: c)...]
+            }
+            guard let wd = f["wd"].flatMap({ UInt64($0) }), let ino = f["ino"].flatMap({ UInt64($0, radix: 16) }),
+                  let sdev = f["sdev"].flatMap({ UInt64($0, radix: 16) }), let mask = f["mask"].flatMap({ UInt64($0, radix: 16) }) else { return nil }
+            let handle = f["f_handle"].map { hex in stride(from: 0, to: hex.count - 1, by: 2).compactMap { k -> UInt8? in
+                let s = hex.index(hex.startIndex, offsetBy: k)
+                return UInt8(hex[s..<hex.index(s, offsetBy: 2)], radix: 16)
+            } } ?? []
+            // The kernel's dev_t is major << 20 | minor; user space's is glibc's makedev.
+            let device = UInt64(Device.make(major: UInt32(sdev >> 20), minor: UInt32(sdev & 0xfffff)))
+            return Watch(wd: wd, mask: mask, inode: ino, device: device, handleType: f["fhandle-type"].flatMap { Int32($0) } ?? 0, handle: handle)
+        }
+    }
+
+    /// Fills `state` for an inotify descriptor; returns warnings for watches whose path was not found.
+    static func describe(_ state: inout FileDescriptorState, fdinfo: String, pid: pid_t, places: [String]) -> [String] {
+        var warnings: [String] = []
+        var search: [[UInt64]: String]?
+        state.kind = .inotify
+        state.values = []
+        for w in parse(fdinfo).sorted(by: { $0.wd < $1.wd }) {
+            var path = byHandle(w)
+            if path == nil {
+                if search == nil { search = index(places) }
+                path = search?[[w.device, w.inode]]
+            }
+            guard let p = path else {
+                warnings.append("fd \(state.fd): inotify watch \(w.wd) (inode \(w.inode)) has no path this user can find; it is dropped")
+                continue
+            }
+            state.values += [w.wd, w.mask]
+            state.watchPaths.append(p)
+        }
+        return warnings
+    }
+
+    /// open_by_handle_at through any mount of the watched file system.
+    static func byHandle(_ w: Watch) -> String? {
+        guard !w.handle.isEmpty, let mount = mountPoint(device: w.device) else { return nil }
+        let mountFD = open(mount, O_RDONLY | O_DIRECTORY | O_CLOEXEC)  // an O_PATH mount fd gives EBADF
+        guard mountFD >= 0 else { return nil }
+        defer { close(mountFD) }
+        // struct file_handle { u32 handle_bytes; i32 handle_type; u8 f_handle[]; }
+        var raw = withUnsafeBytes(of: UInt32(w.handle.count)) { Array($0) } + withUnsafeBytes(of: w.handleType) { Array($0) } + w.handle
+        let fd = raw.withUnsafeMutableBytes { try? rawSyscall("open_by_handle_at", NR.open_by_handle_at, Int(mountFD), Int(bitPattern: $0.baseAddress), Int(Self.oPath | O_CLOEXEC)) }
+        guard let fd else { return nil }
+        defer { close(Int32(fd)) }
+        return try? String(decoding: Sys.readLink("/proc/self/fd/\(fd)"), as: UTF8.self)
+    }
+
+    /// A mount point of the file system with this device number, from /proc/self/mountinfo.
+    static func mountPoint(device: UInt64) -> String? {
+        guard let text = try? Sys.readText("/proc/self/mountinfo") else { return nil }
+        for line in text.split(separator: "\n") {
+            let f = line.split(separator: " ")
+            guard f.count > 4 else { continue }
+            let mm = f[2].split(separator: ":")
+            guard mm.count == 2, let major = UInt32(mm[0]), let minor = UInt32(mm[1]),
+                  UInt64(Device.make(major: major, minor: minor)) == device else { continue }
+            return String(f[4])
+        }
+        return nil
+    }
+
+    /// (device, inode) -> path for the given places, their parents, and two levels below those directories.
+    static func index(_ places: [String]) -> [[UInt64]: String] {
+        var out: [[UInt64]: String] = [:]
+        var budget = 20000
+        func add(_ path: String) -> Bool {
+            var st = stat()
+            guard stat(path, &st) == 0 else { return false }
+            let key = [UInt64(st.st_dev), UInt64(st.st_ino)]
+            if out[key] == nil { out[key] = path }
+            return st.st_mode & S_IFMT == S_IFDIR
+        }
+        func walk(_ d: String, depth: Int) {
+            guard add(d), depth > 0, let dir = opendir(d) else { return }
+            defer { closedir(dir) }
+            while budget > 0, let e = readdir(dir) {
+                budget -= 1
+                let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                guard name != "." && name != ".." else { continue }
+                let child = d == "/" ? "/" + name : d + "/" + name
+                if e.pointee.d_type == UInt8(DT_DIR) { walk(child, depth: depth - 1) } else { _ = add(child) }
+            }
+        }
+        var dirs: Set<String> = []
+        for p in places where p.hasPrefix("/") {
+            _ = add(p)
+            let parent = p.lastIndex(of: "/").map { String(p[..<$0]) } ?? "/"
+            dirs.insert(parent.isEmpty ? "/" : parent)
+            dirs.insert(p)
+        }
+        for d in dirs.sorted() { walk(d, depth: 2) }
+        return out
+    }
+}
