@@ -70,6 +70,9 @@ public struct FileDescriptorState: Equatable, Sendable {
     public var address: [UInt8] = []
     public var peerAddress: [UInt8] = []
     public var queued: [[UInt8]] = []
+    /// The open file this descriptor shares with an earlier process of the
+    /// image (inherited across fork): [pid, fd] of its first holder, or empty.
+    public var sameAs: [UInt64] = []
     /// inotify: the path of each watch.
     public var watchPaths: [String] = []
     /// Locks held through this descriptor, restored once it is open again.
@@ -115,7 +118,7 @@ public struct FileDescriptorState: Equatable, Sendable {
         }
     }
 
-    enum Tag: UInt16 { case fd = 1, kind, path, flags, cloexec, offset, inherit, device, inode, shares, fileSize, pipeData, pipeCapacity, fileContents, values, locks, address, queued, peerAddress, watchPath }
+    enum Tag: UInt16 { case fd = 1, kind, path, flags, cloexec, offset, inherit, device, inode, shares, fileSize, pipeData, pipeCapacity, fileContents, values, locks, address, queued, peerAddress, watchPath, sameAs }
 
     func encode(into e: inout RecordEncoder) {
         e.i64(Tag.fd.rawValue, Int64(fd))
@@ -139,6 +142,7 @@ public struct FileDescriptorState: Equatable, Sendable {
         if !peerAddress.isEmpty { e.raw(Tag.peerAddress.rawValue, peerAddress) }
         for m in queued { e.raw(Tag.queued.rawValue, m) }
         for w in watchPaths { e.string(Tag.watchPath.rawValue, w) }
+        if !sameAs.isEmpty { e.u64s(Tag.sameAs.rawValue, sameAs) }
         for l in locks { e.u64s(Tag.locks.rawValue, [l.kind.rawValue, l.write ? 1 : 0, l.start, l.length]) }
     }
 
@@ -169,6 +173,10 @@ public struct FileDescriptorState: Equatable, Sendable {
         address = d.raw(Tag.address.rawValue) ?? []
         peerAddress = d.raw(Tag.peerAddress.rawValue) ?? []
         queued = d.fields.filter { $0.tag == Tag.queued.rawValue }.map { Array(d.bytes[$0.range]) }
+        sameAs = try d.u64s(Tag.sameAs.rawValue)
+        guard sameAs.isEmpty || (sameAs.count == 2 && sameAs[0] > 0 && sameAs[0] <= UInt64(Int32.max) && sameAs[1] <= UInt64(Int32.max)) else {
+            throw ImageError.malformed(what: "fd \(fd): shared open file reference \(sameAs)", offset: d.base)
+        }
         watchPaths = d.fields.filter { $0.tag == Tag.watchPath.rawValue }.map { String(decoding: d.bytes[$0.range], as: UTF8.self) }
         if kind == .inotify && values.count != 2 * watchPaths.count {
             throw ImageError.malformed(what: "inotify fd \(fd): \(values.count) values for \(watchPaths.count) watches", offset: d.base)

@@ -163,6 +163,15 @@ final class RoundTripTests: XCTestCase {
     func testInotifyAsRoot() throws { try Scenario(fixture: "inotify", arguments: ["@"]).run(.rootOriginalPID) }
     func testInotifyUnprivileged() throws { try Scenario(fixture: "inotify", arguments: ["@"]).run(.unprivilegedNewPID) }
 
+    static let sharedFiles: Scenario = {
+        var s = Scenario(fixture: "sharedfiles", arguments: ["@"], poke: { signalDescendants(of: $0.pid, SIGTERM) })
+        s.checkpointArguments = []
+        return s
+    }()
+    func testOpenFilesSharedAcrossForkAsRoot() throws { try Self.sharedFiles.run(.rootOriginalPID) }
+    func testOpenFilesSharedAcrossForkUnprivileged() throws { try Self.sharedFiles.run(.unprivilegedNewPID) }
+    func testOpenFilesSharedAcrossForkInNamespace() throws { try Self.sharedFiles.run(.unprivilegedNamespace) }
+
     func testPipesAsRoot() throws { try Self.pipes.run(.rootOriginalPID) }
     func testPipesUnprivileged() throws { try Self.pipes.run(.unprivilegedNewPID) }
     func testPipesInNamespaceUnprivileged() throws { try Self.pipes.run(.unprivilegedNamespace) }

@@ -88,6 +88,10 @@ struct FileCollector {
                     + infos.map(\.link).filter { $0.hasPrefix("/") }
                 warnings += InotifyWatches.describe(&state, fdinfo: i.text, pid: pid, places: places)
             }
+            if shares == i.fd && ![.inherited, .unsupported, .unixSocket, .inetSocket].contains(state.kind),
+               let h = pipes.earlierHolder(pid: pid, fd: i.fd, device: UInt64(i.st.st_dev), inode: UInt64(i.st.st_ino)) {
+                state.sameAs = [UInt64(h.pid), UInt64(h.fd)]
+            }
             state.locks = locks(in: i.text, fd: i.fd, st: i.st)
             if kind == .memfd && i.st.st_size > Self.unlinkedLimit {
                 warnings.append("fd \(i.fd) (\(i.link)): memfd of \(i.st.st_size) bytes; only pages mapped somewhere are saved")

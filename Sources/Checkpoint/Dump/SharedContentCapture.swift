@@ -27,6 +27,20 @@ final class SharedContentCapture {
 
     private var lockHolders: [(pid: pid_t, fd: Int32, device: UInt64, inode: UInt64)] = []
 
+    private var openFiles: [[UInt64]: [(pid: pid_t, fd: Int32)]] = [:]
+
+    /// An open file inherited across fork is one kernel object in several
+    /// processes: the first (pid, fd) of an earlier process that kcmp finds
+    /// to be the same open file, else nil (and this one is remembered).
+    func earlierHolder(pid: pid_t, fd: Int32, device: UInt64, inode: UInt64) -> (pid: pid_t, fd: Int32)? {
+        let key = [device, inode]
+        for h in openFiles[key] ?? [] where h.pid != pid {
+            if (try? rawSyscall("kcmp", NR.kcmp, Int(h.pid), Int(pid), 0, Int(h.fd), Int(fd))) == 0 { return h }
+        }
+        openFiles[key, default: []].append((pid, fd))
+        return nil
+    }
+
     /// flock and OFD locks belong to an open file, which a fork or dup shares:
     /// true unless an earlier descriptor (any process) is the same open file.
     func firstLockHolder(pid: pid_t, fd: Int32, device: UInt64, inode: UInt64) -> Bool {

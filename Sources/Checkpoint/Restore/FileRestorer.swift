@@ -61,6 +61,12 @@ struct FileRestorer {
                 try session.call("dup3(fd \(f.sharesWith) -> \(f.fd))", NR.dup3, UInt64(f.sharesWith), target, cloexec)
                 continue
             }
+            if f.sameAs.count == 2 {
+                // Inherited across fork: the same open file as in the process restored earlier.
+                let ours = try objects.borrow(pid: pid_t(f.sameAs[0]), fd: Int32(f.sameAs[1]))
+                try install(try courier.deliver(ours), as: f)
+                continue
+            }
             switch f.kind {
             case .inherited:
                 guard let from = stdio[f.inheritFrom] else {
@@ -105,7 +111,7 @@ struct FileRestorer {
                 warnings.append("fd \(f.fd) (\(f.path)) was not saved and is closed")
             }
         }
-        for f in process.files where f.kind == .epoll {
+        for f in process.files where f.kind == .epoll && f.sameAs.isEmpty {
             for k in stride(from: 0, to: f.values.count, by: 3) {
                 let (tfd, events, data) = (f.values[k], f.values[k + 1], f.values[k + 2])
                 // struct epoll_event is packed on x86_64: u32 events, u64 data.

@@ -70,7 +70,7 @@ public enum Restorer {
             try PageStream.write(reader: reader, first: header.firstPages, into: restores)
             testHookPause()
             var warnings = tree.warnings
-            let objects = SharedFileObjects(processes: header.processes, memory: shared)
+            let objects = SharedFileObjects(processes: header.processes, memory: shared, stubs: tree.stubs)
             defer { objects.close() }
             for r in restores {
                 warnings += try r.finish(exactIDs: options.restorePID, quietChildSignal: tree.reapedSignals[r.process.pid] ?? false, objects: objects)

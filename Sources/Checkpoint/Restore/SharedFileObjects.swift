@@ -1,4 +1,6 @@
 import CheckpointImage
+import Glibc
+import LinuxKit
 
 /// The objects the restorer makes once and every stub opens or receives:
 /// pipes, unlinked files, sockets and (made earlier, for mappings) shared memory.
@@ -8,14 +10,38 @@ struct SharedFileObjects {
     let sockets: SocketFactory
     let memory: SharedMemoryFactory
 
-    init(processes: [ProcessState], memory: SharedMemoryFactory) {
+    /// Image PID -> stub (as we see it), for borrowing a restored process's descriptors.
+    let stubs: [pid_t: pid_t]
+    private let borrowed = Borrowed()
+
+    final class Borrowed { var pidfds: [pid_t: Int32] = [:]; var fds: [Int32] = [] }
+
+    init(processes: [ProcessState], memory: SharedMemoryFactory, stubs: [pid_t: pid_t]) {
         self.memory = memory
+        self.stubs = stubs
         pipes = PipeFactory(processes: processes)
         unlinked = UnlinkedFileFactory(processes: processes)
         sockets = SocketFactory(processes: processes)
     }
 
+    /// Our copy (pidfd_getfd) of descriptor `fd` of an already restored
+    /// process: the very open file, to hand to a process that shares it.
+    func borrow(pid: pid_t, fd: Int32) throws -> Int32 {
+        guard let stub = stubs[pid] else { throw CheckpointError(EINVAL, "an fd refers to process \(pid), which the image does not hold") }
+        let pidfd: Int32
+        if let p = borrowed.pidfds[stub] { pidfd = p } else {
+            pidfd = Int32(try rawSyscall("pidfd_open(\(stub))", NR.pidfd_open, Int(stub), 0))
+            borrowed.pidfds[stub] = pidfd
+        }
+        let ours = Int32(try rawSyscall("pidfd_getfd(\(stub), \(fd))", NR.pidfd_getfd, Int(pidfd), Int(fd), 0))
+        borrowed.fds.append(ours)
+        return ours
+    }
+
     func close() {
+        for fd in borrowed.fds + Array(borrowed.pidfds.values) { Glibc.close(fd) }
+        borrowed.fds = []
+        borrowed.pidfds = [:]
         pipes.close()
         unlinked.close()
         sockets.close()
