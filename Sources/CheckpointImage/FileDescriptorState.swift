@@ -40,6 +40,11 @@ public struct FileDescriptorState: Equatable, Sendable {
         case memfd = 14
         /// An inotify instance: `values` = (wd, mask) pairs, `watchPaths` the watched paths in the same order.
         case inotify = 15
+        /// An established TCP connection saved with TCP_REPAIR: `values` = family,
+        /// send seq, receive seq, mss, send/receive window scale, negotiated
+        /// options, timestamp, window (5 values), unsent bytes, TCP_NODELAY;
+        /// `queued` = [receive queue, send queue]; `address`, `peerAddress` its ends.
+        case tcpConnection = 16
         case unknown = 0
     }
 
@@ -114,6 +119,7 @@ public struct FileDescriptorState: Equatable, Sendable {
         case .fifo: return "fifo"
         case .memfd: return "memfd"
         case .inotify: return "inotify"
+        case .tcpConnection: return "tcp"
         case .unknown: return "unknown"
         }
     }
@@ -178,13 +184,16 @@ public struct FileDescriptorState: Equatable, Sendable {
             throw ImageError.malformed(what: "fd \(fd): shared open file reference \(sameAs)", offset: d.base)
         }
         watchPaths = d.fields.filter { $0.tag == Tag.watchPath.rawValue }.map { String(decoding: d.bytes[$0.range], as: UTF8.self) }
+        if kind == .tcpConnection && (queued.count != 2 || address.isEmpty || peerAddress.isEmpty) {
+            throw ImageError.malformed(what: "TCP connection fd \(fd): \(queued.count) queues, addresses \(address.count)/\(peerAddress.count) bytes", offset: d.base)
+        }
         if kind == .inotify && values.count != 2 * watchPaths.count {
             throw ImageError.malformed(what: "inotify fd \(fd): \(values.count) values for \(watchPaths.count) watches", offset: d.base)
         }
         guard address.count <= 128, peerAddress.count <= 128 else {
             throw ImageError.malformed(what: "socket fd \(fd): address of \(max(address.count, peerAddress.count)) bytes", offset: d.base)
         }
-        let needed: [Kind: Int] = [.eventfd: 2, .signalfd: 1, .timerfd: 6, .unixSocket: 7, .inetSocket: 5, .fifo: 1, .memfd: 2]
+        let needed: [Kind: Int] = [.eventfd: 2, .signalfd: 1, .timerfd: 6, .unixSocket: 7, .inetSocket: 5, .fifo: 1, .memfd: 2, .tcpConnection: 15]
         if kind == .epoll && values.count % 3 != 0 {
             throw ImageError.malformed(what: "epoll fd \(fd) has \(values.count) values, not triples", offset: d.base)
         }

@@ -103,6 +103,21 @@ final class RestartBehaviourTests: XCTestCase {
         _ = runTool(["/bin/sh", "-c", "rm -f /dev/shm/swiftcr-savefiles-*"])
     }
 
+    /// A checkpoint that lets the target run takes its TCP sockets out of
+    /// repair mode again: the original's connection keeps working.
+    func testTCPConnectionOfARunningTargetStillWorks() throws {
+        guard env.isRoot else { throw XCTSkip("TCP_REPAIR needs root") }
+        let work = env.workDir("tcp-run", user: nil)
+        let (target, pid) = try Fixture.start([tool("tcp"), "repaired"], user: nil, cwd: work)
+        usleep(100_000)
+        let ck = runTool([tool("cr_checkpoint"), "-p", "-f", "\(work)/context", "\(pid)"])
+        XCTAssertEqual(ck.code, 0, ck.output)
+        kill(pid, SIGTERM)
+        let out = target.readToEnd(timeout: 20)
+        XCTAssertTrue(out.contains("PASS") && !out.contains("FAIL"), out)
+        XCTAssertEqual(target.wait(timeout: 5)?.code, 0)
+    }
+
     /// Root restoring a user's process gives it back the user's credentials;
     /// the user may not restore root's image (never more than the restorer holds).
     func testCredentialsComeBackAndAreNeverRaised() throws {

@@ -172,6 +172,10 @@ final class RoundTripTests: XCTestCase {
     func testOpenFilesSharedAcrossForkUnprivileged() throws { try Self.sharedFiles.run(.unprivilegedNewPID) }
     func testOpenFilesSharedAcrossForkInNamespace() throws { try Self.sharedFiles.run(.unprivilegedNamespace) }
 
+    /// Root: the connection itself comes back (TCP_REPAIR). A user without CAP_NET_ADMIN: closed, as in BLCR.
+    func testTCPConnectionRepairedAsRoot() throws { try Scenario(fixture: "tcp", arguments: ["repaired"]).run(.rootOriginalPID) }
+    func testTCPConnectionClosedUnprivileged() throws { try Scenario(fixture: "tcp", arguments: ["closed"]).run(.unprivilegedNewPID) }
+
     func testPipesAsRoot() throws { try Self.pipes.run(.rootOriginalPID) }
     func testPipesUnprivileged() throws { try Self.pipes.run(.unprivilegedNewPID) }
     func testPipesInNamespaceUnprivileged() throws { try Self.pipes.run(.unprivilegedNamespace) }

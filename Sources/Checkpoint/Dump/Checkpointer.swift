@@ -61,6 +61,7 @@ public enum Checkpointer {
         let pid = options.pid
         var frozen: [FrozenProcess] = []
         func thawAll() { for f in frozen.reversed() { f.thaw(log: log) } }
+        let pipes = SharedContentCapture()
         do {
             try TargetCheck.verify(pid: pid, scope: options.scope)
             var scope = try TreeScope.resolve(pid, options.scope)
@@ -85,7 +86,6 @@ public enum Checkpointer {
                 scope.live += again.live.filter { !scope.live.contains($0) }
             }
             var collected: [ProcessCollector.Collected] = []
-            let pipes = SharedContentCapture()
             for f in frozen {
                 var c = try ProcessCollector(frozen: f, log: log, pipes: pipes, save: options.save).collect()
                 c.state.stopped = stopped.contains(f.pid)
@@ -122,6 +122,7 @@ public enum Checkpointer {
             }
             try writer.finish()
             try destination.commit()
+            pipes.finishRepairs(keepOn: options.signalAfter == SIGKILL)
             thawAll()
             let frozenFor = Clock.now - started
             if options.signalAfter != 0 { for f in frozen { kill(f.pid, options.signalAfter) } }
@@ -132,6 +133,7 @@ public enum Checkpointer {
                                      processes: collected.count, zombies: scope.zombies.count)
         } catch {
             destination.discard()
+            pipes.finishRepairs(keepOn: false)
             thawAll()
             if let e = error as? SystemCallError { throw CheckpointError(e.errno.rawValue, "checkpoint of \(pid) failed: \(e)") }
             if let e = error as? ImageError {

@@ -88,7 +88,7 @@ struct FileCollector {
                     + infos.map(\.link).filter { $0.hasPrefix("/") }
                 warnings += InotifyWatches.describe(&state, fdinfo: i.text, pid: pid, places: places)
             }
-            if shares == i.fd && ![.inherited, .unsupported, .unixSocket, .inetSocket].contains(state.kind),
+            if shares == i.fd && ![.inherited, .unsupported, .unixSocket, .inetSocket, .tcpConnection].contains(state.kind),
                let h = pipes.earlierHolder(pid: pid, fd: i.fd, device: UInt64(i.st.st_dev), inode: UInt64(i.st.st_ino)) {
                 state.sameAs = [UInt64(h.pid), UInt64(h.fd)]
             }

@@ -12,6 +12,20 @@ final class SharedContentCapture {
     private var seenFiles: Set<[UInt64]> = []
 
     private var unixTable: [UInt64: UnixSocketInfo]?
+    private var repaired: [Int32] = []
+
+    /// A live TCP socket (our copy) put in repair mode by the checkpoint.
+    func inRepair(_ fd: Int32) { if fd >= 0 { repaired.append(fd) } }
+
+    /// Leaves repair mode on for processes about to be killed (their sockets
+    /// then close without a FIN or RST), otherwise takes it off again.
+    func finishRepairs(keepOn: Bool) {
+        for fd in repaired {
+            if !keepOn { TCPRepair.release(fd) }
+            close(fd)
+        }
+        repaired = []
+    }
 
     /// The network namespace's UNIX sockets (sock_diag), asked once per checkpoint.
     func unixSockets() throws -> [UInt64: UnixSocketInfo] {

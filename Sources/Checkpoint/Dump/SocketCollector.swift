@@ -44,18 +44,27 @@ final class SocketCollector {
             }
             return warning
         case AF_INET, AF_INET6:
-            return describeInet(&state, copy: copy, family: family)
+            return try describeInet(&state, copy: copy, family: family)
         default:
             return "fd \(state.fd) (\(state.path)): sockets of family \(family) are not saved; it will be closed after restart"
         }
     }
 
-    private func describeInet(_ state: inout FileDescriptorState, copy: Int32, family: Int32) -> String? {
+    private func describeInet(_ state: inout FileDescriptorState, copy: Int32, family: Int32) throws -> String? {
         let type = option(copy, SO_TYPE), proto = option(copy, SO_PROTOCOL)
         let listening = option(copy, SO_ACCEPTCONN) == 1
         let local = name(copy, getsockname), peer = name(copy, getpeername)
         if type == SOCK_STREAM.rawValue && !listening && !peer.isEmpty {
-            return "fd \(state.fd): an established TCP connection is not saved (TCP_REPAIR restore is not implemented); it will be closed after restart"
+            guard let saved = try TCPRepair.capture(copy, family: family) else {
+                return "fd \(state.fd): TCP connection to \(SocketAddress.describe(peer)) not saved: TCP_REPAIR needs CAP_NET_ADMIN; it will be closed after restart"
+            }
+            shared.inRepair(dup(copy))
+            state.kind = .tcpConnection
+            state.address = local
+            state.peerAddress = peer
+            state.values = saved.values
+            state.queued = saved.queues
+            return nil
         }
         guard type == SOCK_STREAM.rawValue || type == SOCK_DGRAM.rawValue else {
             return "fd \(state.fd): inet sockets of type \(type) are not saved; it will be closed after restart"

@@ -97,7 +97,7 @@ struct FileRestorer {
                 if (f.kind == .regular || f.kind == .unlinked || f.kind == .memfd) && f.offset > 0 {
                     try session.call("lseek(\(f.path))", NR.lseek, target, UInt64(bitPattern: f.offset), UInt64(SEEK_SET))
                 }
-            case .unixSocket, .inetSocket:
+            case .unixSocket, .inetSocket, .tcpConnection:
                 switch try objects.sockets.socket(for: f) {
                 case .socket(let ours): try install(try courier.deliver(ours), as: f)
                 case .closed(let why): warnings.append(why)

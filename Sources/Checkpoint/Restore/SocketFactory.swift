@@ -17,7 +17,7 @@ final class SocketFactory {
     init(processes: [ProcessState]) {
         var records: [UInt64: FileDescriptorState] = [:], cwd: [UInt64: String] = [:]
         for p in processes {
-            for f in p.files where f.kind == .unixSocket || f.kind == .inetSocket {
+            for f in p.files where [.unixSocket, .inetSocket, .tcpConnection].contains(f.kind) {
                 if records[f.inode] == nil || !f.queued.isEmpty { records[f.inode] = f }
                 cwd[f.inode] = p.cwd
             }
@@ -35,7 +35,11 @@ final class SocketFactory {
             result = .socket(fd)
         } else {
             guard let saved = byInode[f.inode] else { return .closed("fd \(f.fd): socket record missing") }
-            result = saved.kind == .unixSocket ? try makeUnix(saved) : try makeInet(saved)
+            switch saved.kind {
+            case .unixSocket: result = try makeUnix(saved)
+            case .tcpConnection: result = try makeTCP(saved)
+            default: result = try makeInet(saved)
+            }
         }
         // Status flags belong to the open file: the one this descriptor had.
         if case .socket(let fd) = result { _ = fcntl(fd, F_SETFL, Int32(bitPattern: f.flags) & (O_NONBLOCK | O_ASYNC)) }
@@ -129,6 +133,17 @@ final class SocketFactory {
         var a = addr
         let r = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(probe, $0, length) } }
         return r == 0 || errno != ECONNREFUSED
+    }
+
+    /// As root, the connection itself; without CAP_NET_ADMIN it stays closed, as BLCR closed sockets.
+    private func makeTCP(_ s: FileDescriptorState) throws -> Made {
+        do {
+            let fd = try TCPRepair.rebuild(s)
+            remember(s.inode, fd)
+            return .socket(fd)
+        } catch let e as CheckpointError where e.code == EPERM {
+            return .closed(e.message)
+        }
     }
 
     private func makeInet(_ s: FileDescriptorState) throws -> Made {

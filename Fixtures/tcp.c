@@ -1,0 +1,71 @@
+/* An established TCP connection over loopback (both ends in this process),
+ * with unread bytes both ways. With "repaired" (root, TCP_REPAIR) it must
+ * come back the same connection: same addresses, the unread bytes, and new
+ * bytes flow both ways. With "closed" (no CAP_NET_ADMIN) both ends must be
+ * closed after restart, as BLCR closed sockets. Usage: tcp repaired|closed */
+#include "fixture.h"
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+static int same_name(int fd, const struct sockaddr_in *want, int peer) {
+    struct sockaddr_in a;
+    socklen_t l = sizeof a;
+    if ((peer ? getpeername(fd, (struct sockaddr *)&a, &l) : getsockname(fd, (struct sockaddr *)&a, &l)) != 0) return 0;
+    return a.sin_port == want->sin_port && a.sin_addr.s_addr == want->sin_addr.s_addr;
+}
+
+static int read_all(int fd, char *buf, int n) {
+    int got = 0;
+    struct timeval tv = { 2, 0 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    while (got < n) {
+        ssize_t r = recv(fd, buf + got, n - got, 0);
+        if (r <= 0) break;
+        got += (int)r;
+    }
+    return got;
+}
+
+int main(int argc, char **argv) {
+    int repaired = argc > 1 && strcmp(argv[1], "repaired") == 0;
+    int lst = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof addr;
+    if (bind(lst, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(lst, 4) != 0) { fail("listen"); return finish(); }
+    getsockname(lst, (struct sockaddr *)&addr, &len);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(c, (struct sockaddr *)&addr, sizeof addr) != 0) { fail("connect"); return finish(); }
+    int s = accept(lst, NULL, NULL);
+    int one = 1;
+    setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct sockaddr_in cname;
+    len = sizeof cname;
+    getsockname(c, (struct sockaddr *)&cname, &len);
+    static char big[3000];
+    for (int i = 0; i < 3000; i++) big[i] = (char)(i * 11 + 1);
+    if (send(c, big, 3000, 0) != 3000 || send(s, "hello client", 12, 0) != 12) fail("send");
+    usleep(50000);  /* let loopback deliver: the bytes wait in the receive queues */
+
+    ready();
+    wait_for_term();
+
+    if (!repaired) {
+        if (fcntl(c, F_GETFD) != -1 || fcntl(s, F_GETFD) != -1) fail("without TCP_REPAIR the connection should be closed");
+        return finish();
+    }
+    if (!same_name(c, &cname, 0) || !same_name(c, &addr, 1) || !same_name(s, &addr, 0) || !same_name(s, &cname, 1))
+        fail("the connection's addresses changed");
+    static char got[3000];
+    if (read_all(s, got, 3000) != 3000 || memcmp(got, big, 3000) != 0) fail("the 3000 bytes queued to the server end are lost");
+    char hello[16] = { 0 };
+    if (read_all(c, hello, 12) != 12 || strcmp(hello, "hello client") != 0) fail("the bytes queued to the client end are lost (\"%s\")", hello);
+    if (send(c, "ping", 4, MSG_NOSIGNAL) != 4 || read_all(s, hello, 4) != 4 || memcmp(hello, "ping", 4) != 0) fail("client -> server after restart");
+    if (send(s, "pong", 4, MSG_NOSIGNAL) != 4 || read_all(c, hello, 4) != 4 || memcmp(hello, "pong", 4) != 0) fail("server -> client after restart");
+    int nd = 0; socklen_t nl = sizeof nd;
+    getsockopt(c, IPPROTO_TCP, TCP_NODELAY, &nd, &nl);
+    if (!nd) fail("TCP_NODELAY lost");
+    return finish();
+}
