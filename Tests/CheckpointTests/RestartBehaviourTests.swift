@@ -118,6 +118,29 @@ final class RestartBehaviourTests: XCTestCase {
         XCTAssertEqual(target.wait(timeout: 5)?.code, 0)
     }
 
+    /// A job on a terminal (script(1) gives each run its own pty): after
+    /// restart under another terminal, /dev/tty and stdio are cr_restart's
+    /// terminal, which is the controlling one, and the job is in the foreground.
+    func testTerminalJobReattachesToRestartsTerminal() throws {
+        for user in [nil, env.user] {
+            let work = env.workDir("tty-\(user == nil ? "root" : "user")", user: user)
+            let original = try Child(["/usr/bin/script", "-qfec", tool("tty"), "/dev/null"], user: user, cwd: work)
+            XCTAssertTrue(original.read(until: "READY") && original.read(until: "\n"), original.output)
+            guard let pid = original.output.split(whereSeparator: { $0.isWhitespace }).drop(while: { $0 != "READY" }).dropFirst().first.flatMap({ pid_t($0) }) else {
+                return XCTFail("no pid: \(original.output)")
+            }
+            let image = "\(work)/context"
+            let ck = runTool([tool("cr_checkpoint"), "-p", "--kill", "-f", image, "\(pid)"], user: user, cwd: work)
+            XCTAssertEqual(ck.code, 0, ck.output)
+            _ = original.wait(timeout: 10)
+            reapOrphans()
+            let restart = try Child(["/usr/bin/script", "-qfec", "\(tool("cr_restart")) --no-restore-pid --term \(image)", "/dev/null"], user: user, cwd: work)
+            let out = restart.readToEnd(timeout: 30)
+            XCTAssertTrue(out.contains("on the tty") && out.contains("PASS") && !out.contains("FAIL"), out)
+            _ = restart.wait(timeout: 5)
+        }
+    }
+
     /// Root restoring a user's process gives it back the user's credentials;
     /// the user may not restore root's image (never more than the restorer holds).
     func testCredentialsComeBackAndAreNeverRaised() throws {
