@@ -13,6 +13,12 @@ public enum KernelProbe {
         public var detail: String
     }
 
+    /// PR_TIMER_CREATE_RESTORE_IDS, PR_TIMER_CREATE_RESTORE_IDS_GET (Linux 6.17+).
+    static func prctlProbe() -> Int {
+        let r = cl_prctl(Int32(TimerRestorer.restoreIDs), 2, 0, 0, 0)
+        return r < 0 ? -Int(errno) : Int(r)
+    }
+
     public static func run() -> [Result] {
         var results: [Result] = []
         func add(_ name: String, required: Bool = true, _ body: () throws -> String) {
@@ -96,6 +102,27 @@ public enum KernelProbe {
             let code = try childExitCode { cl_syscall6(Int(CL_SYS_UNSHARE), Int(CL_CLONE_NEWUSER | CL_CLONE_NEWPID), 0, 0, 0, 0, 0) == 0 ? 0 : Int(errno) }
             guard code == 0 else { throw CheckpointError(code, "unshare(CLONE_NEWUSER|CLONE_NEWPID): \(String(cString: strerror(code)))") }
             return "unshare works for this user"
+        }
+        add("sock_diag + pidfd_getfd (sockets)", required: false) {
+            let count = try UnixSocketDiag.all().count
+            var pair: [Int32] = [0, 0]
+            _ = try valueOrThrow("socketpair") { socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair) }
+            defer { close(pair[0]); close(pair[1]) }
+            let pidfd = Int32(try rawSyscall("pidfd_open", NR.pidfd_open, Int(getpid()), 0))
+            defer { close(pidfd) }
+            close(Int32(try rawSyscall("pidfd_getfd", NR.pidfd_getfd, Int(pidfd), Int(pair[0]), 0)))
+            return "\(count) UNIX sockets listed"
+        }
+        add("TCP_REPAIR (established TCP connections)", required: false) {
+            let fd = try valueOrThrow("socket") { socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0) }
+            defer { close(fd) }
+            guard TCPRepair.set(fd, TCPRepair.repair, 1) else { throw CheckpointError(errno, "needs CAP_NET_ADMIN: \(String(cString: strerror(errno)))") }
+            return "available to this user"
+        }
+        add("POSIX timer IDs (PR_TIMER_CREATE_RESTORE_IDS)", required: false) {
+            let r = prctlProbe()
+            guard r >= 0 else { throw CheckpointError(-Int32(r), "timers come back with new IDs") }
+            return "available"
         }
         add("PAGEMAP_SCAN (written-page tracking)", required: false) {
             let fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC)

@@ -11,7 +11,7 @@ struct CheckCommand: ParsableCommand {
         let results = KernelProbe.run()
         for r in results {
             let mark = r.ok ? "ok  " : (r.required ? "FAIL" : "no  ")
-            print("\(mark)  \(r.name.padding(38)) \(r.detail)")
+            print("\(mark)  \(r.name.padding(46)) \(r.detail)")
         }
         let missing = results.filter { !$0.ok && $0.required }
         if missing.isEmpty {
