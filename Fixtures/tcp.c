@@ -2,7 +2,9 @@
  * with unread bytes both ways. With "repaired" (root, TCP_REPAIR) it must
  * come back the same connection: same addresses, the unread bytes, and new
  * bytes flow both ways. With "closed" (no CAP_NET_ADMIN) both ends must be
- * closed after restart, as BLCR closed sockets. Usage: tcp repaired|closed */
+ * closed after restart, as BLCR closed sockets. With "kept" (cr_restart
+ * --tcp-close) both descriptors stay, as TCP sockets with no connection.
+ * Usage: tcp repaired|closed|kept */
 #include "fixture.h"
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -52,6 +54,15 @@ int main(int argc, char **argv) {
     ready();
     wait_for_term();
 
+    if (argc > 1 && strcmp(argv[1], "kept") == 0) {
+        int fds[2] = { c, s };
+        for (int i = 0; i < 2; i++) {
+            int type = 0; socklen_t tl = sizeof type;
+            if (getsockopt(fds[i], SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_STREAM) { fail("fd %d is not a TCP socket any more", fds[i]); continue; }
+            if (send(fds[i], "x", 1, MSG_NOSIGNAL) != -1) fail("fd %d still sends: the connection should be gone", fds[i]);
+        }
+        return finish();
+    }
     if (!repaired) {
         if (fcntl(c, F_GETFD) != -1 || fcntl(s, F_GETFD) != -1) fail("without TCP_REPAIR the connection should be closed");
         return finish();

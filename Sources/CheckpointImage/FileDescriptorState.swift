@@ -43,7 +43,8 @@ public struct FileDescriptorState: Equatable, Sendable {
         /// An established TCP connection saved with TCP_REPAIR: `values` = family,
         /// send seq, receive seq, mss, send/receive window scale, negotiated
         /// options, timestamp, window (5 values), unsent bytes, TCP_NODELAY;
-        /// `queued` = [receive queue, send queue]; `address`, `peerAddress` its ends.
+        /// `queued` = [receive queue, send queue], or empty when the state could
+        /// not be saved (no CAP_NET_ADMIN); `address`, `peerAddress` its ends.
         case tcpConnection = 16
         case unknown = 0
     }
@@ -184,7 +185,7 @@ public struct FileDescriptorState: Equatable, Sendable {
             throw ImageError.malformed(what: "fd \(fd): shared open file reference \(sameAs)", offset: d.base)
         }
         watchPaths = d.fields.filter { $0.tag == Tag.watchPath.rawValue }.map { String(decoding: d.bytes[$0.range], as: UTF8.self) }
-        if kind == .tcpConnection && (queued.count != 2 || address.isEmpty || peerAddress.isEmpty) {
+        if kind == .tcpConnection && ((queued.count != 2 && !queued.isEmpty) || address.isEmpty || peerAddress.isEmpty) {
             throw ImageError.malformed(what: "TCP connection fd \(fd): \(queued.count) queues, addresses \(address.count)/\(peerAddress.count) bytes", offset: d.base)
         }
         if kind == .inotify && values.count != 2 * watchPaths.count {

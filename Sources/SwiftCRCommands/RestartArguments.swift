@@ -12,6 +12,7 @@ public struct RestartArguments: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "Restore process groups (default: join cr_restart's).") var restorePgid = false
     @Flag(inversion: .prefixedNo, help: "Restore sessions (default: join cr_restart's).") var restoreSid = false
     @Option(name: .long, help: ArgumentHelp("Restart with paths under OLD moved to NEW (up to 16; \\= and \\\\ escape).", valueName: "OLD=NEW")) var relocate: [String] = []
+    @Flag(name: .long, help: "Bring established TCP connections back as closed sockets: the descriptor stays, the connection is gone.") var tcpClose = false
     @Flag(exclusivity: .chooseLast) var after: AfterFlag = .run
     @Option(name: [.customShort("S"), .long], help: "Send signal N after the restart.") var signal: Int32?
     @Flag(name: [.customShort("q"), .long], help: "No warnings.") var quiet = false
@@ -38,6 +39,7 @@ public struct RestartArguments: ParsableArguments {
         options.restorePGID = restorePgid
         options.allowNamespace = pidNamespace
         options.restoreSID = restoreSid
+        options.closeTCP = tcpClose
         options.relocation = (try? PathRelocation(arguments: relocate)) ?? PathRelocation()  // checked in validate()
         let restored = try Restorer.restore(from: fd, options: options, log: log)
         // Forward first: a signal meant for the process must not kill us instead.

@@ -175,6 +175,13 @@ final class RoundTripTests: XCTestCase {
     /// Root: the connection itself comes back (TCP_REPAIR). A user without CAP_NET_ADMIN: closed, as in BLCR.
     func testTCPConnectionRepairedAsRoot() throws { try Scenario(fixture: "tcp", arguments: ["repaired"]).run(.rootOriginalPID) }
     func testTCPConnectionClosedUnprivileged() throws { try Scenario(fixture: "tcp", arguments: ["closed"]).run(.unprivilegedNewPID) }
+    /// cr_restart --tcp-close keeps the descriptors, as sockets whose connection is gone.
+    func testTCPConnectionKeptClosedWithTCPClose() throws {
+        var s = Scenario(fixture: "tcp", arguments: ["kept"])
+        s.restartArguments = ["--tcp-close"]
+        try s.run(.rootOriginalPID)
+        try s.run(.unprivilegedNewPID)
+    }
 
     func testPipesAsRoot() throws { try Self.pipes.run(.rootOriginalPID) }
     func testPipesUnprivileged() throws { try Self.pipes.run(.unprivilegedNewPID) }

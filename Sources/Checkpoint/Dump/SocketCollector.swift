@@ -56,6 +56,11 @@ final class SocketCollector {
         let local = name(copy, getsockname), peer = name(copy, getpeername)
         if type == SOCK_STREAM.rawValue && !listening && !peer.isEmpty {
             guard let saved = try TCPRepair.capture(copy, family: family) else {
+                // Its ends only: closed after restart, or a closed socket with cr_restart --tcp-close.
+                state.kind = .tcpConnection
+                state.address = local
+                state.peerAddress = peer
+                state.values = [UInt64(family)] + [UInt64](repeating: 0, count: TCPRepair.Field.allCases.count - 1)
                 return "fd \(state.fd): TCP connection to \(SocketAddress.describe(peer)) not saved: TCP_REPAIR needs CAP_NET_ADMIN; it will be closed after restart"
             }
             shared.inRepair(dup(copy))

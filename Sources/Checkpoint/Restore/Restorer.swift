@@ -16,6 +16,9 @@ public struct RestoreOptions: Sendable {
     public var allowNamespace = true
     /// --relocate: paths of the image moved elsewhere.
     public var relocation = PathRelocation()
+    /// --tcp-close: established TCP connections come back as closed sockets
+    /// (the descriptor stays valid) instead of being repaired or dropped.
+    public var closeTCP = false
     public init() {}
 }
 
@@ -70,7 +73,7 @@ public enum Restorer {
             try PageStream.write(reader: reader, first: header.firstPages, into: restores)
             testHookPause()
             var warnings = tree.warnings
-            let objects = SharedFileObjects(processes: header.processes, memory: shared, stubs: tree.stubs)
+            let objects = SharedFileObjects(processes: header.processes, memory: shared, stubs: tree.stubs, closeTCP: options.closeTCP)
             defer { objects.close() }
             for r in restores {
                 warnings += try r.finish(exactIDs: options.restorePID, quietChildSignal: tree.reapedSignals[r.process.pid] ?? false, objects: objects)

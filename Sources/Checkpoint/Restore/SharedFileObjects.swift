@@ -16,12 +16,12 @@ struct SharedFileObjects {
 
     final class Borrowed { var pidfds: [pid_t: Int32] = [:]; var fds: [Int32] = [] }
 
-    init(processes: [ProcessState], memory: SharedMemoryFactory, stubs: [pid_t: pid_t]) {
+    init(processes: [ProcessState], memory: SharedMemoryFactory, stubs: [pid_t: pid_t], closeTCP: Bool) {
         self.memory = memory
         self.stubs = stubs
         pipes = PipeFactory(processes: processes)
         unlinked = UnlinkedFileFactory(processes: processes)
-        sockets = SocketFactory(processes: processes)
+        sockets = SocketFactory(processes: processes, closeTCP: closeTCP)
     }
 
     /// Our copy (pidfd_getfd) of descriptor `fd` of an already restored

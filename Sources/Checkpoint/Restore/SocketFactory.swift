@@ -14,7 +14,11 @@ final class SocketFactory {
     private let byInode: [UInt64: FileDescriptorState]
     private let cwdOf: [UInt64: String]
 
-    init(processes: [ProcessState]) {
+    /// cr_restart --tcp-close: established connections come back as closed sockets.
+    let closeTCP: Bool
+
+    init(processes: [ProcessState], closeTCP: Bool = false) {
+        self.closeTCP = closeTCP
         var records: [UInt64: FileDescriptorState] = [:], cwd: [UInt64: String] = [:]
         for p in processes {
             for f in p.files where [.unixSocket, .inetSocket, .tcpConnection].contains(f.kind) {
@@ -137,6 +141,14 @@ final class SocketFactory {
 
     /// As root, the connection itself; without CAP_NET_ADMIN it stays closed, as BLCR closed sockets.
     private func makeTCP(_ s: FileDescriptorState) throws -> Made {
+        let lost = "fd \(s.fd): TCP connection \(SocketAddress.describe(s.address)) -> \(SocketAddress.describe(s.peerAddress))"
+        if closeTCP || s.queued.isEmpty {
+            guard closeTCP else { return .closed("\(lost) was not saved (no CAP_NET_ADMIN at the checkpoint); closed") }
+            // --tcp-close: the descriptor stays, as a socket whose connection is gone (reads see EOF-like errors, writes EPIPE).
+            let fd = try valueOrThrow("socket(TCP)") { Glibc.socket(Int32(s.values[0]), Int32(SOCK_STREAM.rawValue), Int32(IPPROTO_TCP)) }
+            remember(s.inode, fd)
+            return .socket(fd)
+        }
         do {
             let fd = try TCPRepair.rebuild(s)
             remember(s.inode, fd)
