@@ -9,6 +9,10 @@ let package = Package(
         .executable(name: "swiftcr", targets: ["swiftcr"]),
         .executable(name: "cr_checkpoint", targets: ["cr_checkpoint"]),
         .executable(name: "cr_restart", targets: ["cr_restart"]),
+        .executable(name: "cr_run", targets: ["cr_run"]),
+        // libcr.so: BLCR's C API (include/libcr.h). libcr_run.so and
+        // libcr_omit.so are copies of it (scripts/libcr-variants.sh).
+        .library(name: "cr", type: .dynamic, targets: ["LibCR"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -34,6 +38,12 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .target(name: "CLibCR"),
+        // Loaded into other programs: only CLinux/CLibCR below it, Swift's
+        // runtime linked in statically and hidden, only cr_* exported.
+        .target(name: "LibCR", dependencies: ["CLibCR", "CLinux"],
+                linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "--version-script=Sources/LibCR/libcr.map"])]),
+        .executableTarget(name: "cr_run", dependencies: ["SwiftCRCommands"]),
         .executableTarget(name: "swiftcr", dependencies: ["SwiftCRCommands"]),
         .executableTarget(name: "cr_checkpoint", dependencies: ["SwiftCRCommands"]),
         .executableTarget(name: "cr_restart", dependencies: ["SwiftCRCommands"]),

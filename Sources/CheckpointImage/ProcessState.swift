@@ -33,6 +33,8 @@ public struct ProcessState: Equatable, Sendable {
     public var posixTimers: [PosixTimer] = []
     /// SysV IPC objects the image's processes used (first process record only).
     public var sysvObjects: [SysVObject] = []
+    /// With libcr: the fd of the agent's result pipe, where the restart writes "restarted" (-1: no agent waiting).
+    public var agentResultFD: Int32 = -1
 
     public struct ResourceLimit: Equatable, Sendable {
         public var resource: UInt32, soft: UInt64, hard: UInt64
@@ -77,7 +79,7 @@ public struct ProcessState: Equatable, Sendable {
     enum Tag: UInt16 {
         case pid = 1, ppid, pgid, sid, command, executable, uids, gids, groups, umask, cwd, root, personality
         case rlimit, mm, auxv, sigaction, sharedPending, thread, mapping, file, dumpable, pdeathsig, stopped
-        case intervalTimers, posixTimer, sysv
+        case intervalTimers, posixTimer, sysv, agentResultFD
     }
     enum SubTag: UInt16 { case a = 1, b, c, d, e }
 
@@ -112,6 +114,7 @@ public struct ProcessState: Equatable, Sendable {
         if intervalTimers.isArmed { e.u64s(Tag.intervalTimers.rawValue, intervalTimers.values) }
         for t in posixTimers { e.u64s(Tag.posixTimer.rawValue, t.fields) }
         for o in sysvObjects { e.record(Tag.sysv.rawValue) { o.encode(into: &$0) } }
+        if agentResultFD >= 0 { e.i64(Tag.agentResultFD.rawValue, Int64(agentResultFD)) }
         return e.bytes
     }
 
@@ -168,6 +171,10 @@ public struct ProcessState: Equatable, Sendable {
             intervalTimers = IntervalTimers(values: v)
         }
         sysvObjects = try d.records(Tag.sysv.rawValue, name: "SysV object").map { try SysVObject(decoding: $0) }
+        if d.has(Tag.agentResultFD.rawValue) {
+            agentResultFD = try d.i32(Tag.agentResultFD.rawValue, "agent result fd")
+            guard agentResultFD >= 0 else { throw ImageError.malformed(what: "process \(pid): agent result fd \(agentResultFD)", offset: d.base) }
+        }
         for f in d.fields where f.tag == Tag.posixTimer.rawValue {
             let t = PosixTimer(fields: try RecordDecoder.u64List(d, f.range, count: 10, what: "POSIX timer"))
             try t.validate(at: d.offset(of: f.range))

@@ -138,6 +138,9 @@ public struct CheckpointArguments: ParsableArguments {
     @Flag var save: [SaveFlag] = []
     @Flag(exclusivity: .chooseLast) var ptraced: PtracedFlag = .ptracedError
     @Flag(exclusivity: .chooseLast) var ptracer: PtracerFlag = .ptracerError
+    @Option(name: [.customShort("t"), .long], help: "Seconds the processes' libcr callbacks may take (0: no limit).") var time: UInt32 = 0
+    @Flag(name: .long, help: "Fail with CR_ENOSUPPORT (exit 52) if a process lacks libcr, as BLCR does.") var requireLibcr = false
+    @Option(name: .long, help: .hidden) var requester: Int32?
     @Flag(name: [.customShort("q"), .long], help: "No progress bar, no warnings.") var quiet = false
     @Flag(name: [.customShort("v"), .long], help: "Report details.") var verbose = false
     @Argument(help: "ID of the process (or group, session, tree root).") var id: Int32
@@ -175,6 +178,10 @@ public struct CheckpointArguments: ParsableArguments {
         options.ptraced = ptraced.policy
         options.ptracer = ptracer == .ptracerError ? .error : .skip
         options.save = SaveFlag.contents(save)
+        options.requireLibcr = requireLibcr
+        options.timeLimit = time == 0 ? nil : Double(time)
+        if let r = requester { options.requester = r }
+        options.destinationDescription = destinationPath.map { $0.hasPrefix("/") ? $0 : RestartArguments.cwd() + "/" + $0 } ?? ""
         let bar = ProgressBar(label: "checkpoint \(id)", enabled: !quiet)
         options.progress = { bar.update($0, $1) }
         let summary = try TerminationGuard.run { try Checkpointer.checkpoint(options, to: destination, log: log) }

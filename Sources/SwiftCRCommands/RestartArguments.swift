@@ -40,6 +40,7 @@ public struct RestartArguments: ParsableArguments {
         options.allowNamespace = pidNamespace
         options.restoreSID = restoreSid
         options.closeTCP = tcpClose
+        if let p = path { options.sourcePath = p.hasPrefix("/") ? p : (Self.cwd() + "/" + p) }
         options.relocation = (try? PathRelocation(arguments: relocate)) ?? PathRelocation()  // checked in validate()
         let restored = try Restorer.restore(from: fd, options: options, log: log)
         // Forward first: a signal meant for the process must not kill us instead.
@@ -55,6 +56,11 @@ public struct RestartArguments: ParsableArguments {
         let sig = signal ?? after.signal
         if sig != 0 { kill(restored.pid, sig) }
         SignalForwarder.waitAndExit(restored.pid)
+    }
+
+    static func cwd() -> String {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        return getcwd(&buffer, buffer.count) != nil ? String(cString: buffer) : "."
     }
 
     func openSource() throws -> (Int32, String?) {

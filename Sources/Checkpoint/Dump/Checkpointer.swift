@@ -33,6 +33,13 @@ public struct CheckpointOptions {
         public static let sharedFiles = SaveContents(rawValue: 4)
     }
     public var save: SaveContents = []
+    /// BLCR's strictness: every process must have libcr (else CR_ENOSUPPORT).
+    public var requireLibcr = false
+    /// -t/--time: seconds the callbacks may take (nil: no limit).
+    public var timeLimit: Double?
+    /// Told to libcr callbacks (cr_get_checkpoint_info): who asked, and where the image goes.
+    public var requester: pid_t = getpid()
+    public var destinationDescription = ""
     /// Called with (bytes done, bytes total) while memory is dumped.
     public var progress: ((UInt64, UInt64) -> Void)?
 
@@ -57,17 +64,68 @@ public struct CheckpointSummary: Sendable {
 /// them go. On any failure all of them are thawed as they were and the
 /// destination discarded.
 public enum Checkpointer {
+    /// libcr callbacks before the freeze: omitted processes leave the scope,
+    /// forwarded ones join it (and get their callbacks too), a failure
+    /// cancels the checkpoint (TEMP) or also kills the scope (PERM).
+    static func runCallbacks(_ options: CheckpointOptions, _ scope: inout TreeScope, log: Logger) throws -> AgentRendezvous.Outcome {
+        let request = AgentRendezvous.Request(scope: options.scope.rawValue, target: options.pid, requester: options.requester,
+                                              signal: options.signalAfter, flags: 0, destination: options.destinationDescription)
+        var total = AgentRendezvous.Outcome()
+        var asked: Set<pid_t> = []
+        var round = scope.live
+        while !round.isEmpty {
+            asked.formUnion(round)
+            let outcome: AgentRendezvous.Outcome
+            do {
+                outcome = try AgentRendezvous.run(round, request: request, timeLimit: options.timeLimit, log: log)
+            } catch let failure as AgentRendezvous.Failure {
+                AgentRendezvous.release(total.ready, failed: BLCRCode.tempFail)
+                switch failure {
+                case .temporary(let p, let code):
+                    throw CheckpointError(code != 0 ? code : BLCRCode.tempFail, "a callback of process \(p) cancelled the checkpoint (CR_ETEMPFAIL\(code != 0 ? ", code \(code)" : ""))")
+                case .permanent(let p, let code):
+                    for q in scope.live { kill(q, SIGKILL) }
+                    throw CheckpointError(code != 0 ? code : BLCRCode.permFail, "a callback of process \(p) cancelled the checkpoint and its processes were killed (CR_EPERMFAIL\(code != 0 ? ", code \(code)" : ""))")
+                }
+            }
+            if options.requireLibcr, let p = outcome.withoutAgent.first {
+                AgentRendezvous.release(total.ready.merging(outcome.ready) { a, _ in a }, failed: BLCRCode.noSupport)
+                throw CheckpointError(BLCRCode.noSupport, "process \(p) has no checkpoint support linked in (libcr; see cr_run), and --require-libcr is set")
+            }
+            total.ready.merge(outcome.ready) { a, _ in a }
+            total.omitted.formUnion(outcome.omitted)
+            total.warnings += outcome.warnings
+            scope.live.removeAll { outcome.omitted.contains($0) }
+            var added: [pid_t] = []
+            for f in outcome.forwarded {
+                guard let kind = CheckpointOptions.Scope(rawValue: f.scope), let extra = try? TreeScope.resolve(f.pid, kind) else {
+                    total.warnings.append("cr_forward_checkpoint(\(f.scope), \(f.pid)): nothing to add")
+                    continue
+                }
+                for p in extra.live where !scope.live.contains(p) && !asked.contains(p) { scope.live.append(p); added.append(p) }
+            }
+            round = added
+        }
+        return total
+    }
+
+
     public static func checkpoint(_ options: CheckpointOptions, to destination: ImageDestination, log: Logger) throws -> CheckpointSummary {
         let pid = options.pid
         var frozen: [FrozenProcess] = []
         func thawAll() { for f in frozen.reversed() { f.thaw(log: log) } }
         let pipes = SharedContentCapture()
+        var agents = AgentRendezvous.Outcome()
         do {
             try TargetCheck.verify(pid: pid, scope: options.scope)
             var scope = try TreeScope.resolve(pid, options.scope)
             let traces = TargetCheck.TraceMap.scan()
             scope.live = try scope.live.filter { !(try TargetCheck.skipForPtrace(pid: $0, traces: traces, ptraced: options.ptraced, ptracer: options.ptracer)) }
             guard !scope.live.isEmpty else { throw CheckpointError(ESRCH, "nothing is left to checkpoint in the scope of \(pid)") }
+            agents = try Self.runCallbacks(options, &scope, log: log)
+            guard !scope.live.isEmpty else {
+                throw CheckpointError(ESRCH, "nothing is left to checkpoint in the scope of \(pid): every process asked to be omitted")
+            }
             let started = Clock.now
             var stopped: Set<pid_t> = []
             // Top down, then again for children forked while their parents were being frozen.
@@ -97,6 +155,10 @@ public enum Checkpointer {
                 collected[0].state.sysvObjects = sysv.objects
                 collected[0].warnings += sysv.warnings
             }
+            for k in collected.indices {
+                if let fd = agents.ready[collected[k].state.pid] { collected[k].state.agentResultFD = fd }
+            }
+            if !collected.isEmpty { collected[0].warnings += agents.warnings }
             let writer = try ImageWriter(fd: destination.fd)
             let xsave = collected.first?.state.threads.first?.xsave ?? []
             try writer.write(Inventory(
@@ -123,6 +185,7 @@ public enum Checkpointer {
             try writer.finish()
             try destination.commit()
             pipes.finishRepairs(keepOn: options.signalAfter == SIGKILL)
+            if options.signalAfter != SIGKILL { AgentRendezvous.release(agents.ready, failed: nil) }
             thawAll()
             let frozenFor = Clock.now - started
             if options.signalAfter != 0 { for f in frozen { kill(f.pid, options.signalAfter) } }
@@ -134,6 +197,7 @@ public enum Checkpointer {
         } catch {
             destination.discard()
             pipes.finishRepairs(keepOn: false)
+            AgentRendezvous.release(agents.ready, failed: (error as? CheckpointError)?.code ?? EIO)
             thawAll()
             if let e = error as? SystemCallError { throw CheckpointError(e.errno.rawValue, "checkpoint of \(pid) failed: \(e)") }
             if let e = error as? ImageError {

@@ -23,7 +23,8 @@ struct TreeScope {
             var i = 0
             while i < members.count {
                 let parent = members[i]
-                members += stats.values.filter { $0.ppid == parent }.map(\.pid).sorted()
+                // The checkpointer may be a child of its target (a libcr self-request): it stays out.
+                members += stats.values.filter { $0.ppid == parent && $0.pid != getpid() }.map(\.pid).sorted()
                 i += 1
             }
         case .group:
@@ -34,6 +35,7 @@ struct TreeScope {
         guard !members.isEmpty else {
             throw CheckpointError(ESRCH, "no process in \(scope == .group ? "process group" : "session") \(id)")
         }
+        if scope != .tree { members.removeAll { $0 == getpid() && $0 != id } }
         if members.contains(getpid()) {
             throw CheckpointError(EDEADLK, "the checkpointer (pid \(getpid())) is inside the scope it was asked to checkpoint")
         }

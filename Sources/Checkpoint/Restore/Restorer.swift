@@ -19,6 +19,8 @@ public struct RestoreOptions: Sendable {
     /// --tcp-close: established TCP connections come back as closed sockets
     /// (the descriptor stays valid) instead of being repaired or dropped.
     public var closeTCP = false
+    /// The image's path, told to libcr (cr_get_restart_info).
+    public var sourcePath = ""
     public init() {}
 }
 
@@ -80,6 +82,12 @@ public enum Restorer {
             }
             warnings += shared.seal()
             warnings += try sysv.finish()
+            // libcr agents wait in cr_checkpoint() for their outcome: "restarted", by us.
+            for r in restores where r.process.agentResultFD >= 0 {
+                if !AgentRendezvous.deliver(kind: 2, value: getpid(), source: options.sourcePath, to: "/proc/\(r.stub)/fd/\(r.process.agentResultFD)") {
+                    warnings.append("process \(r.process.pid): its libcr agent could not be told about the restart")
+                }
+            }
             for r in restores { pin.release(r.threadIDs) }
             // Children first, so a parent never runs while a child is still being set up.
             for r in restores.reversed() { try r.detach() }

@@ -49,16 +49,33 @@ final class TestEnvironment: @unchecked Sendable {
         bin = dir + "/bin"
         mkdir(bin, 0o755)
         user = TestUser.ensure()
-        for tool in ["cr_checkpoint", "cr_restart", "swiftcr"] {
+        for tool in ["cr_checkpoint", "cr_restart", "cr_run", "swiftcr", "libcr.so"] {
             let r = runTool(["/bin/cp", "\(Self.buildDir)/\(tool)", "\(bin)/\(tool)"])
             guard r.code == 0 else { throw TestFailure("copy \(tool) from \(Self.buildDir): \(r.output) (run `swift build` first)") }
         }
+        // As an installation has them: the run and omit libraries are copies of libcr.
+        for variant in ["libcr_run.so", "libcr_omit.so"] { _ = runTool(["/bin/cp", "\(bin)/libcr.so", "\(bin)/\(variant)"]) }
         let fixtures = Self.repoRoot + "/Fixtures"
         let sources = ((try? FileManager.default.contentsOfDirectory(atPath: fixtures)) ?? []).filter { $0.hasSuffix(".c") }
         guard !sources.isEmpty else { throw TestFailure("no fixtures in \(fixtures)") }
         for name in sources.map({ String($0.dropLast(2)) }) {
             let r = runTool(["/usr/bin/cc", "-O1", "-Wall", "-pthread", "-o", "\(bin)/\(name)", "\(fixtures)/\(name).c"])
             guard r.code == 0 else { throw TestFailure("building fixture \(name): \(r.output)") }
+        }
+        // BLCR's link-time alternatives to cr_run: -lcr_run -u cr_run_link_me, -lcr_omit -u cr_omit_link_me.
+        // Debian's gcc links --as-needed, which drops a library only -u refers to: --no-as-needed keeps it.
+        for variant in ["run", "omit"] {
+            let r = runTool(["/usr/bin/cc", "-O1", "-o", "\(bin)/busyloop-linked-\(variant)", "\(fixtures)/busyloop.c",
+                             "-L", bin, "-Wl,--no-as-needed", "-lcr_\(variant)", "-Wl,-u,cr_\(variant)_link_me", "-Wl,-rpath,\(bin)"])
+            guard r.code == 0 else { throw TestFailure("linking busyloop with -lcr_\(variant): \(r.output)") }
+        }
+        // BLCR-aware fixtures, built against include/libcr.h and linked with -lcr as users would.
+        let libcrFixtures = fixtures + "/libcr"
+        for file in ((try? FileManager.default.contentsOfDirectory(atPath: libcrFixtures)) ?? []).filter({ $0.hasSuffix(".c") }) {
+            let name = String(file.dropLast(2))
+            let r = runTool(["/usr/bin/cc", "-O1", "-Wall", "-pthread", "-I", Self.repoRoot + "/include", "-I", fixtures,
+                             "-o", "\(bin)/\(name)", "\(libcrFixtures)/\(file)", "-L", bin, "-lcr", "-Wl,-rpath,\(bin)"])
+            guard r.code == 0 else { throw TestFailure("building libcr fixture \(name): \(r.output)") }
         }
     }
 

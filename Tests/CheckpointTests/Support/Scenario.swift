@@ -9,6 +9,8 @@ struct Scenario: Sendable {
     var arguments: [String] = []
     /// What the test does to the restarted process (default: SIGTERM via cr_restart).
     var poke: @Sendable (Child) -> Void = { kill($0.pid, SIGTERM) }
+    /// Runs the fixture through this (e.g. cr_run); it must exec in place, keeping the PID.
+    var launcher: [String] = []
     /// Text the restarted process must also print.
     var expectOutput: String?
     /// Runs between checkpoint and restart, given the work directory.
@@ -37,7 +39,7 @@ struct Scenario: Sendable {
         }
         let label = ([fixture] + arguments.filter { $0.allSatisfy { $0.isLetter } }).joined(separator: "-")
         let work = env.workDir(label, user: user)
-        let argv = ["\(env.bin)/\(fixture)"] + arguments.map { $0.hasPrefix("@") ? work + $0.dropFirst() : $0 }
+        let argv = launcher + ["\(env.bin)/\(fixture)"] + arguments.map { $0.hasPrefix("@") ? work + $0.dropFirst() : $0 }
         let (target, pid) = try Fixture.start(argv, user: user, cwd: work, file: file, line: line)
         usleep(settle)
         let image = "\(work)/context.\(pid)"

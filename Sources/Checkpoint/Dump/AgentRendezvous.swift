@@ -1,0 +1,166 @@
+import CheckpointImage
+import Glibc
+import LinuxKit
+import Logging
+
+/// The checkpointer's side of the libcr protocol (docs/LIBCR-AGENT.md).
+/// Before the freeze, every process that handles CR_SIGNUM is signalled
+/// with a token; its agent connects to our abstract socket
+/// "\0swiftcr-agent-<our pid>-<token>", runs its callbacks, and replies
+/// READY (with the fd of its result pipe), OMIT, or a failure. After the
+/// dump we write the outcome into that pipe through /proc; a restart writes
+/// "restarted" into the restored pipe instead.
+enum AgentRendezvous {
+    static let signal: Int32 = 64  // CR_SIGNUM
+    static let magic: UInt32 = 0x4152_4353
+    /// How long an agent has to connect: a process that handles CR_SIGNUM without being libcr never will.
+    static let connectTimeout = 5.0
+
+    struct Request {
+        var scope: UInt32
+        var target: pid_t
+        var requester: pid_t
+        var signal: Int32
+        var flags: UInt32
+        var destination: String
+    }
+
+    struct Outcome {
+        /// pid -> fd (in that process) of its result pipe's write end.
+        var ready: [pid_t: Int32] = [:]
+        var omitted: Set<pid_t> = []
+        var forwarded: [(scope: UInt32, pid: pid_t)] = []
+        var withoutAgent: [pid_t] = []
+        var warnings: [String] = []
+    }
+
+    enum Failure: Error { case temporary(pid_t, Int32), permanent(pid_t, Int32) }
+
+    /// Whether the process handles CR_SIGNUM (libcr, cr_run).
+    static func hasAgent(_ pid: pid_t) -> Bool {
+        guard let caught = (try? ProcStatus.read(pid: pid))?.signalSet("SigCgt") else { return false }
+        return caught & (UInt64(1) << UInt64(signal - 1)) != 0
+    }
+
+    static func run(_ pids: [pid_t], request: Request, timeLimit: Double?, log: Logger) throws -> Outcome {
+        var outcome = Outcome()
+        var pending: [(pid: pid_t, listener: Int32)] = []
+        defer { for p in pending { close(p.listener) } }
+        for pid in pids {
+            guard hasAgent(pid) else { outcome.withoutAgent.append(pid); continue }
+            let token = Int32(bitPattern: arc4random())
+            let listener = try listen(token: token)
+            pending.append((pid, listener))
+            if sigqueue(pid, signal, sigval(sival_int: token)) != 0 {
+                throw CheckpointError(errno, "cannot signal process \(pid) for its callbacks: \(String(cString: strerror(errno)))")
+            }
+        }
+        let started = Clock.now
+        for p in pending {
+            guard let connection = accept(p.listener, within: connectTimeout, from: p.pid) else {
+                outcome.warnings.append("process \(p.pid) handles CR_SIGNUM but no libcr agent answered within \(Int(connectTimeout)) s: checkpointed without its callbacks")
+                outcome.withoutAgent.append(p.pid)
+                continue
+            }
+            defer { close(connection) }
+            try send(request, to: connection)
+            let left = timeLimit.map { max(0.001, $0 - (Clock.now - started)) }
+            guard let reply = receive(connection, within: left) else {
+                throw CheckpointError(ETIMEDOUT, "the callbacks of process \(p.pid) did not finish within the time limit")
+            }
+            let kind = word(reply, 4), value = Int32(bitPattern: word(reply, 8)), count = Int(word(reply, 12))
+            switch kind {
+            case 1:
+                outcome.ready[p.pid] = value
+                for k in 0..<min(count, (reply.count - 16) / 8) {
+                    outcome.forwarded.append((word(reply, 16 + 8 * k), pid_t(bitPattern: word(reply, 20 + 8 * k))))
+                }
+            case 2: outcome.omitted.insert(p.pid)
+            case 3: throw Failure.temporary(p.pid, value)
+            case 4: throw Failure.permanent(p.pid, value)
+            default: throw CheckpointError(EPROTO, "process \(p.pid)'s libcr agent sent reply kind \(kind)")
+            }
+        }
+        return outcome
+    }
+
+    /// Writes the outcome into each ready process's result pipe: continuing (0) or failed (errno).
+    static func release(_ ready: [pid_t: Int32], failed errorCode: Int32?) {
+        for (pid, fd) in ready {
+            deliver(kind: errorCode == nil ? 1 : 3, value: errorCode ?? 0, source: "", to: "/proc/\(pid)/fd/\(fd)")
+        }
+    }
+
+    /// Result record: u32 kind (1 continuing, 2 restarted, 3 failed), i32 value, u32 length, then a path.
+    @discardableResult
+    static func deliver(kind: UInt32, value: Int32, source: String, to path: String) -> Bool {
+        let fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        for v in [kind, UInt32(bitPattern: value), UInt32(source.utf8.count)] { withUnsafeBytes(of: v.littleEndian) { bytes += $0 } }
+        bytes += Array(source.utf8)
+        return bytes.withUnsafeBytes { (try? Sys.writeAll(fd, $0, what: path)) != nil }
+    }
+
+    private static func listen(token: Int32) throws -> Int32 {
+        let fd = try valueOrThrow("socket(agent)") { socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
+        var name = [UInt8(AF_UNIX), 0, 0] + Array("swiftcr-agent-\(getpid())-\(UInt32(bitPattern: token))".utf8)
+        let r = name.withUnsafeMutableBytes { bind(fd, $0.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t($0.count)) }
+        guard r == 0, Glibc.listen(fd, 4) == 0 else {
+            close(fd)
+            throw CheckpointError(errno, "cannot listen for libcr agents: \(String(cString: strerror(errno)))")
+        }
+        return fd
+    }
+
+    /// The agent's connection, if it comes in time from that process (SO_PEERCRED).
+    private static func accept(_ listener: Int32, within seconds: Double, from pid: pid_t) -> Int32? {
+        let deadline = Clock.now + seconds
+        while Clock.now < deadline {
+            var p = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
+            guard poll(&p, 1, Int32(max(1, (deadline - Clock.now) * 1000))) > 0 else { continue }
+            let c = Glibc.accept(listener, nil, nil)
+            guard c >= 0 else { continue }
+            _ = fcntl(c, F_SETFD, FD_CLOEXEC)
+            var cred = [Int32](repeating: 0, count: 3)  // struct ucred: pid, uid, gid
+            var length = socklen_t(12)
+            if getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &length) == 0 && cred[0] == pid { return c }
+            close(c)
+        }
+        return nil
+    }
+
+    /// Request: magic, version, scope, target, requester, signal, flags, destination length, destination.
+    private static func send(_ r: Request, to fd: Int32) throws {
+        var bytes: [UInt8] = []
+        let dest = Array(r.destination.utf8.prefix(4000))
+        for v in [magic, 1, r.scope, UInt32(bitPattern: r.target), UInt32(bitPattern: r.requester), UInt32(bitPattern: r.signal), r.flags, UInt32(dest.count)] {
+            withUnsafeBytes(of: v.littleEndian) { bytes += $0 }
+        }
+        bytes += dest
+        let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        guard n == bytes.count else { throw CheckpointError(EPIPE, "the libcr agent went away before its request was sent") }
+    }
+
+    private static func receive(_ fd: Int32, within seconds: Double?) -> [UInt8]? {
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        let deadline = seconds.map { Clock.now + $0 }
+        while true {
+            let ms = deadline.map { Int32(max(0, ($0 - Clock.now) * 1000)) } ?? -1
+            let r = poll(&p, 1, ms)
+            if r > 0 { break }
+            if r == 0 { return nil }
+            if errno != EINTR { return nil }
+        }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = recv(fd, &buffer, buffer.count, 0)
+        guard n >= 16, word(buffer, 0) == magic else { return nil }
+        return Array(buffer[0..<n])
+    }
+
+    private static func word(_ b: [UInt8], _ at: Int) -> UInt32 {
+        guard at + 4 <= b.count else { return 0 }
+        return UInt32(b[at]) | UInt32(b[at + 1]) << 8 | UInt32(b[at + 2]) << 16 | UInt32(b[at + 3]) << 24
+    }
+}

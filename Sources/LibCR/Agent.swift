@@ -1,0 +1,147 @@
+import CLibCR
+import CLinux
+import Glibc
+
+/// The in-process side of a checkpoint (docs/LIBCR-AGENT.md): a checkpointer
+/// signals CR_SIGNUM with a token; the agent connects to the checkpointer's
+/// abstract socket, checks its credentials, runs the callbacks, reports
+/// READY (or OMIT / failure) and waits on its result pipe: the checkpointer
+/// writes "continue" there after the dump, the restorer "restarted" after a
+/// restart. Without cr_init() (cr_run) it all runs in the signal handler.
+enum Agent {
+    static let pending: Int32 = 1, active: Int32 = 2, idle: Int32 = 0
+
+    /// The socket to the checkpointer while a request is served.
+    nonisolated(unsafe) static var socket: Int32 = -1
+    nonisolated(unsafe) static var exchanged = false
+
+    static func serve(checkpointer: pid_t, token: Int32, runCallbacks: Bool) {
+        let m = memory.message
+        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return }
+        socket = fd
+        defer { if socket >= 0 { close(socket); socket = -1 } }
+        let length = AgentProtocol.address(m, pid: checkpointer, token: token)
+        guard connect(fd, m.assumingMemoryBound(to: sockaddr.self), length) == 0 else { return }
+        // Only the process's own user or root may checkpoint it.
+        var cred = cr_peer_cred()
+        var credLength = socklen_t(MemoryLayout<cr_peer_cred>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &credLength) == 0,
+              cred.pid == checkpointer, cred.uid == 0 || cred.uid == getuid() else { return }
+        let n = recv(fd, m, Memory.messageSize - 1, 0)
+        guard n >= 32, AgentProtocol.get(m, 0) == AgentProtocol.magic else { return }
+        fillCheckpointInfo(m, n)
+        exchanged = false
+        Forwards.count = 0
+        memory.store(.failure, 0)
+        if memory.load(.omitMode) == 1 {
+            reply(.omit, 0)
+            return
+        }
+        // Critical sections defer the checkpoint; new ones wait while it is pending.
+        memory.store(.status, pending)
+        while case let held = memory.load(.sections), held > 0 { Futex.wait(.sections, while: held) }
+        memory.store(.status, active)
+        _ = runCallbacks ? Chain.run() : exchange()
+        if !exchanged { _ = exchange() }
+        memory.store(.status, idle)
+        Futex.wake(.status)
+    }
+
+    /// Request layout: magic, version, scope, target, requester, signal, flags, dest length, dest.
+    static func fillCheckpointInfo(_ m: UnsafeMutableRawPointer, _ n: Int) {
+        let info = memory.checkpointInfo
+        let destLength = min(Int(AgentProtocol.get(m, 28)), min(n - 32, 4095))
+        for k in 0..<max(destLength, 0) { memory.destination[k] = CChar(bitPattern: m.load(fromByteOffset: 32 + k, as: UInt8.self)) }
+        memory.destination[max(destLength, 0)] = 0
+        info.storeBytes(of: Int32(bitPattern: AgentProtocol.get(m, 20)), toByteOffset: 0, as: Int32.self)  // signal
+        info.storeBytes(of: UnsafePointer(memory.destination), toByteOffset: 8, as: UnsafePointer<CChar>.self)
+        info.storeBytes(of: Int32(bitPattern: AgentProtocol.get(m, 16)), toByteOffset: 16, as: Int32.self)  // requester
+        info.storeBytes(of: Int32(bitPattern: AgentProtocol.get(m, 12)), toByteOffset: 20, as: Int32.self)  // target
+        info.storeBytes(of: Int32(bitPattern: AgentProtocol.get(m, 8)), toByteOffset: 24, as: Int32.self)   // scope
+    }
+
+    /// Reply: magic, kind, value, count of forwarded (scope, pid) pairs, the pairs.
+    static func reply(_ kind: AgentProtocol.Reply, _ value: Int32) {
+        let m = memory.message
+        let forwards = kind == .ready ? Forwards.count : 0
+        AgentProtocol.put(AgentProtocol.magic, m, 0)
+        AgentProtocol.put(kind.rawValue, m, 4)
+        AgentProtocol.put(UInt32(bitPattern: value), m, 8)
+        AgentProtocol.put(UInt32(forwards), m, 12)
+        for k in 0..<forwards {
+            AgentProtocol.put(UInt32(bitPattern: Forwards.entries[k].0), m, 16 + 8 * k)
+            AgentProtocol.put(UInt32(bitPattern: Forwards.entries[k].1), m, 20 + 8 * k)
+        }
+        _ = send(socket, m, 16 + 8 * forwards, Int32(MSG_NOSIGNAL))
+    }
+
+    /// Tells the checkpointer the outcome of the callbacks, then (if READY)
+    /// waits for the result: 0 continuing, > 0 restarted (cr_restart's pid), < 0 failure.
+    static func exchange() -> Int32 {
+        exchanged = true
+        let failure = memory.load(.failure)
+        if failure != 0 {
+            defer { close(socket); socket = -1 }
+            let code = failure >> 16
+            if failure & LibCR.omit != 0 { reply(.omit, 0); return -LibCR.eOmitted }
+            if failure & LibCR.permFailure != 0 { reply(.permFailure, code); return -(code != 0 ? code : LibCR.ePermFail) }
+            reply(.tempFailure, code)
+            return -(code != 0 ? code : LibCR.eTempFail)
+        }
+        reply(.ready, memory.load(.resultWrite))
+        // Not part of the image: the connection leads to a checkpointer that will be gone.
+        close(socket)
+        socket = -1
+        let m = memory.message
+        guard AgentProtocol.readFully(memory.load(.resultRead), m, 12) else { return -Int32(EIO) }
+        let kind = AgentProtocol.Result(rawValue: AgentProtocol.get(m, 0))
+        let value = Int32(bitPattern: AgentProtocol.get(m, 4))
+        let sourceLength = min(Int(AgentProtocol.get(m, 8)), 4095)
+        switch kind {
+        case .restarted:
+            _ = AgentProtocol.readFully(memory.load(.resultRead), UnsafeMutableRawPointer(memory.source), sourceLength)
+            memory.source[sourceLength] = 0
+            memory.restartInfo.storeBytes(of: value, toByteOffset: 0, as: Int32.self)
+            memory.restartInfo.storeBytes(of: UnsafePointer(memory.source), toByteOffset: 8, as: UnsafePointer<CChar>.self)
+            memory.add(.generation, 1)
+            return max(value, 1)
+        case .continuing: return 0
+        case .failed, .none: return value > 0 ? -value : -Int32(EIO)
+        }
+    }
+
+    /// The agent thread (cr_init): waits on its wake pipe for the handler.
+    static let threadMain: @convention(c) (UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? = { _ in
+        var byte: UInt8 = 0
+        while true {
+            let n = read(memory.load(.wakeRead), &byte, 1)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return nil }
+            serve(checkpointer: memory.load(.requestPid), token: memory.load(.requestToken), runCallbacks: true)
+        }
+    }
+
+    /// CR_SIGNUM handler: a request from a checkpointer, or (sent by the agent
+    /// thread to itself) the signal-context phase of a checkpoint.
+    static let handler: @convention(c) (Int32, UnsafeMutablePointer<siginfo_t>?, UnsafeMutableRawPointer?) -> Void = { _, info, _ in
+        guard let info else { return }
+        let saved = errno
+        defer { errno = saved }
+        let from = cr_siginfo_pid(info), value = cr_siginfo_value(info)
+        if from == getpid() && value == Chain.signalPhaseToken {
+            Chain.runSignalContext()
+            return
+        }
+        if memory.load(.agentRunning) == 1 {
+            memory.store(.requestPid, from)
+            memory.store(.requestToken, value)
+            var byte: UInt8 = 1
+            _ = write(memory.load(.wakeWrite), &byte, 1)
+            return
+        }
+        let generation = memory.load(.generation)
+        serve(checkpointer: from, token: value, runCallbacks: false)
+        Hooks.call(memory.load(.generation) != generation ? .restartNoCallbacks : .continueNoCallbacks)
+    }
+}

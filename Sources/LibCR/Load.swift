@@ -1,0 +1,37 @@
+import CLibCR
+import Glibc
+
+/// Runs when the library is loaded (C constructor): the memory, the result
+/// pipe the checkpointer and restorer write to, and the CR_SIGNUM handler.
+/// Loaded as libcr_omit.so (cr_run --omit, -lcr_omit), every request is
+/// answered "omit me".
+@_cdecl("swiftcr_libcr_loaded")
+func libcrLoaded() {
+    _ = memory.cells
+    var fds: [Int32] = [0, 0]
+    if cr_pipe2(&fds, O_CLOEXEC) == 0 {
+        memory.store(.resultRead, fds[0])
+        memory.store(.resultWrite, fds[1])
+    }
+    if cr_pipe2(&fds, O_CLOEXEC) == 0 {
+        memory.store(.wakeRead, fds[0])
+        memory.store(.wakeWrite, fds[1])
+    }
+    // libcr_omit.so (a copy of this library), or libcr.so preloaded by `cr_run --omit` from a build directory.
+    if let name = cr_loaded_from(unsafeBitCast(Agent.handler, to: UnsafeRawPointer.self)), strstr(name, "libcr_omit") != nil || getenv("SWIFTCR_LIBCR_OMIT") != nil {
+        memory.store(.omitMode, 1)
+    }
+    var action = sigaction()
+    action.__sigaction_handler.sa_sigaction = Agent.handler
+    action.sa_flags = SA_SIGINFO | SA_RESTART
+    sigemptyset(&action.sa_mask)
+    sigaction(LibCR.checkpointSignal, &action, nil)
+}
+
+/// Where libcr.so was loaded from: cr_checkpoint and cr_restart are looked for next to it.
+func libraryDirectory() -> String? {
+    guard let name = cr_loaded_from(unsafeBitCast(Agent.handler, to: UnsafeRawPointer.self)) else { return nil }
+    let path = String(cString: name)
+    guard let slash = path.lastIndex(of: "/") else { return "." }
+    return String(path[..<slash])
+}

@@ -1,0 +1,2 @@
+import SwiftCRCommands
+ToolMain.run(CRRun.self, tool: "cr_run")

@@ -1,0 +1,126 @@
+import Glibc
+import XCTest
+
+/// BLCR-aware C programs built against include/libcr.h and linked with -lcr,
+/// and unmodified programs under cr_run: callbacks, critical sections,
+/// failures and omission, with BLCR's return values and exit codes.
+final class LibCRTests: XCTestCase {
+    var env: TestEnvironment!
+
+    override func setUpWithError() throws { env = try TestEnvironment.get() }
+
+    func tool(_ name: String) -> String { "\(env.bin)/\(name)" }
+
+    /// Thread- and signal-context callbacks get 0 after a checkpoint the
+    /// process survives and > 0 in the restarted image.
+    func testCallbacksSeeZeroThenRestartedAsRootAndUser() throws {
+        for user in [nil, env.user] {
+            let work = env.workDir("libcr-callbacks", user: user)
+            let image = "\(work)/context"
+            let (target, pid) = try Fixture.start([tool("cr_callbacks"), image], user: user, cwd: work)
+            let first = runTool([tool("cr_checkpoint"), "-p", "--require-libcr", "-f", "\(work)/first", "\(pid)"], user: user, cwd: work)
+            XCTAssertEqual(first.code, 0, first.output)
+            let second = runTool([tool("cr_checkpoint"), "-p", "--kill", "-f", image, "\(pid)"], user: user, cwd: work)
+            XCTAssertEqual(second.code, 0, second.output)
+            _ = target.wait(timeout: 10)
+            reapOrphans()
+            let restart = try Child([tool("cr_restart"), "--no-restore-pid", "--term", image], user: user, cwd: work)
+            let out = restart.readToEnd(timeout: 30)
+            XCTAssertTrue(out.contains("PASS") && !out.contains("FAIL"), "\(user?.name ?? "root"): \(out)")
+            XCTAssertEqual(restart.wait(timeout: 5)?.code, 0, out)
+        }
+    }
+
+    /// A critical section holds a self-request back until it is left; TEMP_FAILURE_CODE(7) reaches the reap.
+    func testCriticalSectionDefersASelfRequest() throws {
+        let work = env.workDir("libcr-critical", user: nil)
+        let target = try Child([tool("cr_critical"), work], cwd: work)
+        let out = target.readToEnd(timeout: 60)
+        XCTAssertTrue(out.contains("PASS") && !out.contains("FAIL"), out)
+        XCTAssertEqual(target.wait(timeout: 5)?.code, 0, out)
+    }
+
+    /// TEMP_FAILURE: the process goes on, cr_checkpoint exits 50 (or the user code); PERM_FAILURE kills it, exit 51.
+    func testCallbackFailuresGiveBLCRExitCodes() throws {
+        let work = env.workDir("libcr-fail", user: nil)
+        for (arguments, exit) in [(["temp"], Int32(50)), (["temp", "7"], 7)] {
+            let (target, pid) = try Fixture.start([tool("cr_tempfail")] + arguments, user: nil, cwd: work)
+            let r = runTool([tool("cr_checkpoint"), "-p", "-f", "\(work)/ctx", "\(pid)"])
+            XCTAssertEqual(r.code, exit, r.output)
+            XCTAssertTrue(r.output.contains("CR_ETEMPFAIL"), r.output)
+            XCTAssertEqual(access("\(work)/ctx", F_OK), -1, "a cancelled checkpoint left an image")
+            kill(pid, SIGTERM)
+            let out = target.readToEnd(timeout: 20)
+            XCTAssertTrue(out.contains("PASS"), out)
+            _ = target.wait(timeout: 5)
+        }
+        let (target, pid) = try Fixture.start([tool("cr_tempfail"), "perm"], user: nil, cwd: work)
+        let r = runTool([tool("cr_checkpoint"), "-p", "-f", "\(work)/ctx", "\(pid)"])
+        XCTAssertEqual(r.code, 51, r.output)
+        XCTAssertEqual(target.wait(timeout: 10)?.signal, SIGKILL, "PERM_FAILURE must kill the process")
+    }
+
+    /// cr_run makes an unmodified program BLCR-checkpointable (--require-libcr passes);
+    /// cr_run --omit leaves it out (exit 3, ESRCH); without libcr --require-libcr gives 52.
+    func testCRRunAndOmitOnUnmodifiedPrograms() throws {
+        var s = Scenario(fixture: "memory", arguments: ["@/memory.data"])
+        s.launcher = [tool("cr_run")]
+        s.checkpointArguments = ["-p", "--require-libcr"]
+        try s.run(.rootOriginalPID)
+        try s.run(.unprivilegedNewPID)
+
+        let work = env.workDir("libcr-omit", user: nil)
+        for (argv, exit) in [([tool("cr_run"), "--omit", tool("busyloop")], Int32(3)), ([tool("busyloop")], 52),
+                             ([tool("busyloop-linked-omit")], 3), ([tool("busyloop-linked-run")], 0)] {
+            let (target, pid) = try Fixture.start(argv, user: nil, cwd: work)
+            let r = runTool([tool("cr_checkpoint"), "-p", "--require-libcr", "-f", "\(work)/ctx", "\(pid)"])
+            XCTAssertEqual(r.code, exit, "\(argv.last ?? ""): \(r.output)")
+            kill(pid, SIGKILL)
+            _ = target.wait(timeout: 5)
+            unlink("\(work)/ctx")
+        }
+    }
+
+    /// cr_run works for a Python interpreter and for a Swift program (two Swift runtimes in one process).
+    func testCRRunOnPythonAndSwift() throws {
+        let work = env.workDir("libcr-interpreters", user: nil)
+        let python = ["/usr/bin/env", "python3", "-c", "import os,time\nprint('READY', os.getpid(), flush=True)\nwhile True: time.sleep(0.05)"]
+        for (argv, marker) in [(python, "READY"), ([tool("swiftcr"), "demo-counter"], "started as")] {
+            let target = try Child([tool("cr_run")] + argv, cwd: work)
+            guard target.read(until: marker) else { XCTFail("did not start: \(target.output)"); continue }
+            _ = target.read(until: "\n")
+            let words = target.output.split(whereSeparator: { $0.isWhitespace })
+            func after(_ w: Substring) -> pid_t? { words.firstIndex(of: w).flatMap { $0 + 1 < words.count ? pid_t(words[$0 + 1]) : nil } }
+            let pid = after("READY") ?? after("pid")
+            guard let pid else { XCTFail("no pid in \(target.output)"); continue }
+            let image = "\(work)/ctx-\(pid)"
+            let r = runTool([tool("cr_checkpoint"), "-p", "--require-libcr", "--kill", "-f", image, "\(pid)"])
+            XCTAssertEqual(r.code, 0, "\(argv): \(r.output)")
+            _ = target.wait(timeout: 10)
+            reapOrphans()
+            let restart = try Child([tool("cr_restart"), "--no-restore-pid", "--verbose", image], cwd: work)
+            XCTAssertTrue(restart.read(until: "restored"), restart.output)
+            usleep(300_000)
+            kill(restart.pid, SIGTERM)
+            let status = restart.wait(timeout: 10)
+            XCTAssertEqual(status?.signal, SIGTERM, "\(argv): the restarted program should have been running until SIGTERM: \(restart.output)")
+        }
+    }
+
+    /// Only BLCR's cr_* API leaves libcr.so.
+    func testLibcrExportsOnlyTheCrAPI() throws {
+        let r = runTool(["/usr/bin/nm", "-D", "--defined-only", tool("libcr.so")])
+        XCTAssertEqual(r.code, 0, r.output)
+        let exported = r.output.split(separator: "\n").compactMap { line -> String? in
+            let f = line.split(separator: " ")
+            guard f.count == 3, f[1].first?.isUppercase == true else { return nil }
+            return String(f[2])
+        }
+        XCTAssertTrue(exported.contains("cr_checkpoint") && exported.contains("cr_register_callback") && exported.contains("cr_run_link_me"), "\(exported)")
+        XCTAssertEqual(exported.filter { !$0.hasPrefix("cr_") }, [], "symbols beyond the cr_* API are exported")
+    }
+
+    func testCRRunWithoutProgramIsAUsageError() {
+        XCTAssertEqual(runTool([tool("cr_run")]).code, 255)
+    }
+}
