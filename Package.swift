@@ -42,6 +42,8 @@ let package = Package(
         // Loaded into other programs: only CLinux/CLibCR below it, Swift's
         // runtime linked in statically and hidden, only cr_* exported.
         .target(name: "LibCR", dependencies: ["CLibCR", "CLinux"],
+                // Its code runs in signal handlers: no dynamic exclusivity bookkeeping there.
+                swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])],
                 linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "--version-script=Sources/LibCR/libcr.map"])]),
         .executableTarget(name: "cr_run", dependencies: ["SwiftCRCommands"]),
         .executableTarget(name: "swiftcr", dependencies: ["SwiftCRCommands"]),
