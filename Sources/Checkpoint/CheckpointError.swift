@@ -9,6 +9,7 @@ public enum BLCRCode {
     public static let badArch: Int32 = 2359
     public static let ptraced: Int32 = 2360
     public static let ptracer: Int32 = 2361
+    public static let restartAborted: Int32 = 2362
 }
 
 /// A failed checkpoint or restart: an errno-like code and one line for the user.

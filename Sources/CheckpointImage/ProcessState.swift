@@ -35,6 +35,8 @@ public struct ProcessState: Equatable, Sendable {
     public var sysvObjects: [SysVObject] = []
     /// With libcr: the fd of the agent's result pipe, where the restart writes "restarted" (-1: no agent waiting).
     public var agentResultFD: Int32 = -1
+    /// Processes of the scope that a libcr callback had omitted (first process record only).
+    public var omittedPIDs: [Int32] = []
 
     public struct ResourceLimit: Equatable, Sendable {
         public var resource: UInt32, soft: UInt64, hard: UInt64
@@ -79,7 +81,7 @@ public struct ProcessState: Equatable, Sendable {
     enum Tag: UInt16 {
         case pid = 1, ppid, pgid, sid, command, executable, uids, gids, groups, umask, cwd, root, personality
         case rlimit, mm, auxv, sigaction, sharedPending, thread, mapping, file, dumpable, pdeathsig, stopped
-        case intervalTimers, posixTimer, sysv, agentResultFD
+        case intervalTimers, posixTimer, sysv, agentResultFD, omittedPIDs
     }
     enum SubTag: UInt16 { case a = 1, b, c, d, e }
 
@@ -115,6 +117,7 @@ public struct ProcessState: Equatable, Sendable {
         for t in posixTimers { e.u64s(Tag.posixTimer.rawValue, t.fields) }
         for o in sysvObjects { e.record(Tag.sysv.rawValue) { o.encode(into: &$0) } }
         if agentResultFD >= 0 { e.i64(Tag.agentResultFD.rawValue, Int64(agentResultFD)) }
+        if !omittedPIDs.isEmpty { e.u64s(Tag.omittedPIDs.rawValue, omittedPIDs.map { UInt64(UInt32(bitPattern: $0)) }) }
         return e.bytes
     }
 
@@ -175,6 +178,7 @@ public struct ProcessState: Equatable, Sendable {
             agentResultFD = try d.i32(Tag.agentResultFD.rawValue, "agent result fd")
             guard agentResultFD >= 0 else { throw ImageError.malformed(what: "process \(pid): agent result fd \(agentResultFD)", offset: d.base) }
         }
+        omittedPIDs = try d.u64s(Tag.omittedPIDs.rawValue).map { Int32(truncatingIfNeeded: $0) }
         for f in d.fields where f.tag == Tag.posixTimer.rawValue {
             let t = PosixTimer(fields: try RecordDecoder.u64List(d, f.range, count: 10, what: "POSIX timer"))
             try t.validate(at: d.offset(of: f.range))

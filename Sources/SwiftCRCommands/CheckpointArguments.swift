@@ -98,6 +98,8 @@ enum SyncFlag: String, EnumerableFlag {
     }
 }
 
+extension BackendChoice: ExpressibleByArgument {}
+
 /// BLCR's --save-* flags, applied left to right: --save-none clears, the others add.
 enum SaveFlag: String, EnumerableFlag {
     case saveNone = "save-none", saveExe = "save-exe", savePrivate = "save-private", saveShared = "save-shared", saveAll = "save-all"
@@ -124,6 +126,20 @@ enum SaveFlag: String, EnumerableFlag {
     }
 }
 
+/// BLCR's --kmsg-*: what to do with the engine's messages (BLCR's were the kernel's).
+/// swiftcr prints its warnings with --kmsg-error (default) and --kmsg-warning, and drops them with --kmsg-none.
+enum KmsgFlag: String, EnumerableFlag {
+    case kmsgError = "kmsg-error", kmsgNone = "kmsg-none", kmsgWarning = "kmsg-warning"
+    static func name(for value: KmsgFlag) -> NameSpecification { .customLong(value.rawValue) }
+    static func help(for value: KmsgFlag) -> ArgumentHelp? {
+        switch value {
+        case .kmsgError: return "Report the checkpoint's messages (default)."
+        case .kmsgNone: return "Do not report them."
+        case .kmsgWarning: return "Report them as warnings."
+        }
+    }
+}
+
 /// The options of BLCR's cr_checkpoint, shared by `cr_checkpoint` and `swiftcr checkpoint`.
 public struct CheckpointArguments: ParsableArguments {
     @Flag(exclusivity: .chooseLast) var scope: ScopeFlag = .tree
@@ -134,6 +150,8 @@ public struct CheckpointArguments: ParsableArguments {
     @Flag(exclusivity: .chooseLast) var replace: ReplaceFlag = .atomic
     @Flag(exclusivity: .chooseLast) var after: AfterFlag = .run
     @Option(name: [.customShort("S"), .long], help: "Send signal N after the checkpoint (overrides --run/--stop/...).") var signal: Int32?
+    @Option(name: .long, help: ArgumentHelp("Keep an existing context file as NAME, or FILE.~N~ when given as --backup.", valueName: "NAME")) var backup: String?
+    @Flag(exclusivity: .chooseLast) var kmsg: KmsgFlag = .kmsgError
     @Flag(exclusivity: .chooseLast) var sync: SyncFlag = .sync
     @Flag var save: [SaveFlag] = []
     @Flag(exclusivity: .chooseLast) var ptraced: PtracedFlag = .ptracedError
@@ -141,16 +159,27 @@ public struct CheckpointArguments: ParsableArguments {
     @Option(name: [.customShort("t"), .long], help: "Seconds the processes' libcr callbacks may take (0: no limit).") var time: UInt32 = 0
     @Flag(name: .long, help: "Fail with CR_ENOSUPPORT (exit 52) if a process lacks libcr, as BLCR does.") var requireLibcr = false
     @Option(name: .long, help: .hidden) var requester: Int32?
+    @Option(name: .long, help: "auto (BLCR's kernel module if loaded, else ptrace), ptrace, or kernel.") var backend: BackendChoice = .auto
     @Flag(name: [.customShort("q"), .long], help: "No progress bar, no warnings.") var quiet = false
     @Flag(name: [.customShort("v"), .long], help: "Report details.") var verbose = false
     @Argument(help: "ID of the process (or group, session, tree root).") var id: Int32
 
     public init() {}
 
+    /// `--backup` without a value (BLCR's optional argument) arrives as this.
+    static let numberedBackup = "\u{1}numbered"
+
+    /// BLCR's `--backup[=NAME]`: a bare --backup gets the numbered form.
+    public static func blcrArguments(_ args: [String]) -> [String] {
+        args.map { $0 == "--backup" ? "--backup=\(numberedBackup)" : $0 }
+    }
+
     public func validate() throws {
         let destinations = [cwd, file != nil, fd != nil, dir != nil].filter { $0 }.count
         if destinations > 1 { throw ValidationError("--cwd, --file, --fd and --dir are mutually exclusive") }
         if fd != nil && replace != .atomic { throw ValidationError("--\(replace.rawValue) does not apply to --fd") }
+        if fd != nil && backup != nil { throw ValidationError("--backup does not apply to --fd") }
+        if replace == .noclobber && backup != nil { throw ValidationError("--backup and --noclobber contradict each other") }
         if let s = signal, !(1...64).contains(s) { throw ValidationError("signal \(s) is not between 1 and 64") }
         if id <= 0 { throw ValidationError("ID must be a positive process ID, not \(id)") }
     }
@@ -165,12 +194,14 @@ public struct CheckpointArguments: ParsableArguments {
     /// Runs the checkpoint and prints BLCR-style results.
     public func run(tool: String) throws {
         let log = Output.logger(tool, verbose: verbose)
+        let engine = try backend.backend()  // before any file is made
         let destination: ImageDestination
         if let f = fd {
             destination = DescriptorDestination(fd: f, sync: sync == .sync)
         } else {
             let mode: ReplaceMode = replace == .clobber ? .clobber : replace == .noclobber ? .noclobber : .atomic
-            destination = try AtomicFile(path: destinationPath ?? "context.\(id)", mode: mode, sync: sync == .sync)
+            destination = try AtomicFile(path: destinationPath ?? "context.\(id)", mode: mode, sync: sync == .sync,
+                                         backup: backup.map { $0 == Self.numberedBackup ? "" : $0 })
         }
         var options = CheckpointOptions(pid: id)
         options.scope = scope.scope
@@ -184,9 +215,9 @@ public struct CheckpointArguments: ParsableArguments {
         options.destinationDescription = destinationPath.map { $0.hasPrefix("/") ? $0 : RestartArguments.cwd() + "/" + $0 } ?? ""
         let bar = ProgressBar(label: "checkpoint \(id)", enabled: !quiet)
         options.progress = { bar.update($0, $1) }
-        let summary = try TerminationGuard.run { try Checkpointer.checkpoint(options, to: destination, log: log) }
+        let summary = try TerminationGuard.run { try engine.checkpoint(options, to: destination, log: log) }
         bar.finish()
-        if !quiet { for w in summary.warnings { Output.warning(tool, w) } }
+        if !quiet && kmsg != .kmsgNone { for w in summary.warnings { Output.warning(tool, w) } }
         if verbose {
             Output.printErr("\(tool): pid \(id): \(summary.savedPages) pages saved, \(summary.zeroPages) zero pages skipped, \(summary.imageBytes) bytes written to \(destinationPath ?? "fd \(fd ?? -1)"), frozen \(String(format3(summary.frozenSeconds))) s")
         }

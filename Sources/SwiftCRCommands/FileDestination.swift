@@ -14,10 +14,14 @@ final class AtomicFile: ImageDestination {
     let fd: Int32
     private var done = false
 
-    init(path: String, mode: ReplaceMode, sync: Bool) throws {
+    /// --backup[=NAME]: an existing file is renamed to NAME, or to FILE.~N~ ("" here), before being replaced.
+    let backup: String?
+
+    init(path: String, mode: ReplaceMode, sync: Bool, backup: String? = nil) throws {
         self.path = path
         self.mode = mode
         self.sync = sync
+        self.backup = backup
         let slash = path.lastIndex(of: "/")
         let dir = slash.map { String(path[..<$0]) } ?? "."
         let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
@@ -25,6 +29,7 @@ final class AtomicFile: ImageDestination {
         if mode == .noclobber, access(path, F_OK) == 0 {
             throw CheckpointError(EEXIST, "\(path) already exists (--noclobber)")
         }
+        if mode == .clobber { try Self.moveAside(path, backup) }
         var flags = O_WRONLY | O_CREAT | O_CLOEXEC
         flags |= mode == .noclobber ? O_EXCL : O_TRUNC
         if mode == .atomic { unlink(temporary) }
@@ -45,12 +50,28 @@ final class AtomicFile: ImageDestination {
             let e = errno
             throw CheckpointError(e, "close \(temporary): \(String(cString: strerror(e)))")
         }
+        if mode == .atomic { try Self.moveAside(path, backup) }
         if mode == .atomic && rename(temporary, path) != 0 {
             let e = errno
             throw CheckpointError(e, "rename \(temporary) to \(path): \(String(cString: strerror(e)))")
         }
         if sync { syncDirectory() }
         done = true
+    }
+
+    /// BLCR's --backup: keep the old context file under NAME or the next FILE.~N~.
+    static func moveAside(_ path: String, _ backup: String?) throws {
+        guard let backup, access(path, F_OK) == 0 else { return }
+        var target = backup
+        if target.isEmpty {
+            var n = 1
+            while access("\(path).~\(n)~", F_OK) == 0 { n += 1 }
+            target = "\(path).~\(n)~"
+        }
+        guard rename(path, target) == 0 else {
+            let e = errno
+            throw CheckpointError(e, "cannot back up \(path) as \(target): \(String(cString: strerror(e)))")
+        }
     }
 
     func discard() {

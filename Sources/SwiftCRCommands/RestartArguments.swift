@@ -4,6 +4,20 @@ import Glibc
 import LinuxKit
 
 /// The options of BLCR's cr_restart, shared by `cr_restart` and `swiftcr restart`.
+/// BLCR's --omit-*: what to do with processes a callback asked to omit at checkpoint time.
+/// swiftcr restarts the image without them; --omit-never refuses such an image.
+enum OmitFlag: String, EnumerableFlag {
+    case omitMaybe = "omit-maybe", omitAlways = "omit-always", omitNever = "omit-never"
+    static func name(for value: OmitFlag) -> NameSpecification { .customLong(value.rawValue) }
+    static func help(for value: OmitFlag) -> ArgumentHelp? {
+        switch value {
+        case .omitMaybe: return "Restart without omitted processes, saying so (default)."
+        case .omitAlways: return "Restart without omitted processes, silently."
+        case .omitNever: return "Refuse an image from which processes were omitted."
+        }
+    }
+}
+
 public struct RestartArguments: ParsableArguments {
     @Option(name: [.customShort("f"), .long], help: "Read the context from FILE.") var file: String?
     @Option(name: [.customShort("F"), .long], help: "Read the context from an open file descriptor.") var fd: Int32?
@@ -13,6 +27,14 @@ public struct RestartArguments: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "Restore sessions (default: join cr_restart's).") var restoreSid = false
     @Option(name: .long, help: ArgumentHelp("Restart with paths under OLD moved to NEW (up to 16; \\= and \\\\ escape).", valueName: "OLD=NEW")) var relocate: [String] = []
     @Flag(name: .long, help: "Bring established TCP connections back as closed sockets: the descriptor stays, the connection is gone.") var tcpClose = false
+    @Option(name: .long, help: "auto (BLCR's kernel module if loaded, else ptrace), ptrace, or kernel.") var backend: BackendChoice = .auto
+    @Flag(exclusivity: .chooseLast) var omit: OmitFlag = .omitMaybe
+    @Option(name: .long, help: ArgumentHelp("Run CMD (via system()) after a successful restart.", valueName: "CMD")) var runOnSuccess: String?
+    @Option(name: .long, help: ArgumentHelp("Run CMD if the restart fails on its arguments or context file (EINVAL, EBADF, ENOEXEC...).", valueName: "CMD")) var runOnFailArgs: String?
+    @Option(name: .long, help: ArgumentHelp("Run CMD if the restart fails for a passing reason (ENOMEM, EBUSY).", valueName: "CMD")) var runOnFailTemp: String?
+    @Option(name: .long, help: ArgumentHelp("Run CMD if the restart fails on its environment (EACCES, EPERM, ENOENT, EEXIST, EISDIR, ENOTDIR).", valueName: "CMD")) var runOnFailEnv: String?
+    @Option(name: .long, help: ArgumentHelp("Run CMD on any other failure.", valueName: "CMD")) var runOnFailPerm: String?
+    @Option(name: .long, help: ArgumentHelp("Run CMD on any failure (all four --run-on-fail-* at once).", valueName: "CMD")) var runOnFailure: String?
     @Flag(exclusivity: .chooseLast) var after: AfterFlag = .run
     @Option(name: [.customShort("S"), .long], help: "Send signal N after the restart.") var signal: Int32?
     @Flag(name: [.customShort("q"), .long], help: "No warnings.") var quiet = false
@@ -32,7 +54,40 @@ public struct RestartArguments: ParsableArguments {
     /// Restores the process as our child, forwards signals to it, and exits
     /// as it exits (its code, or its signal re-raised without a core dump).
     public func run(tool: String) throws -> Never {
+        do {
+            try restartAndWait(tool: tool)
+        } catch let e as CheckpointError {
+            // BLCR's failure hooks: their non-zero status becomes ours.
+            if let hook = failureHook(for: e.code) {
+                Output.error(tool, e.message)
+                let status = Self.system(hook)
+                Glibc.exit(status != 0 ? status : e.exitCode)
+            }
+            throw e
+        }
+    }
+
+    /// The --run-on-fail-* hook for an errno, BLCR's classes: args, temp, env, perm.
+    func failureHook(for code: Int32) -> String? {
+        let specific: String?
+        switch code {
+        case EINVAL, EBADF, ENOEXEC, E2BIG, 2359: specific = runOnFailArgs  // CR_EBADARCH
+        case ENOMEM, EBUSY, EAGAIN: specific = runOnFailTemp
+        case EACCES, EPERM, ENOENT, EEXIST, EISDIR, ENOTDIR: specific = runOnFailEnv
+        default: specific = runOnFailPerm
+        }
+        return specific ?? runOnFailure
+    }
+
+    static func system(_ command: String) -> Int32 {
+        let status = Glibc.system(command)
+        guard status >= 0 else { return 1 }
+        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    }
+
+    func restartAndWait(tool: String) throws -> Never {
         let log = Output.logger(tool, verbose: verbose)
+        let engine = try backend.backend()
         let (fd, path) = try openSource()
         var options = RestoreOptions()
         options.restorePID = restorePid
@@ -42,7 +97,8 @@ public struct RestartArguments: ParsableArguments {
         options.closeTCP = tcpClose
         if let p = path { options.sourcePath = p.hasPrefix("/") ? p : (Self.cwd() + "/" + p) }
         options.relocation = (try? PathRelocation(arguments: relocate)) ?? PathRelocation()  // checked in validate()
-        let restored = try Restorer.restore(from: fd, options: options, log: log)
+        options.omitted = omit == .omitNever ? .refuse : omit == .omitAlways ? .quiet : .note
+        let restored = try engine.restore(from: fd, options: options, log: log)
         // Forward first: a signal meant for the process must not kill us instead.
         SignalForwarder.install(target: restored.pid)
         if path != nil { close(fd) }
@@ -52,6 +108,14 @@ public struct RestartArguments: ParsableArguments {
         }
         if verbose {
             Output.printErr("\(tool): restored \(restored.command) as pid \(restored.pid) (was \(restored.originalPID)) in \(format3(restored.seconds)) s")
+        }
+        if let hook = runOnSuccess {
+            let status = Self.system(hook)
+            if status != 0 {
+                Output.error(tool, "--run-on-success hook exited with \(status)")
+                kill(restored.pid, SIGKILL)
+                Glibc.exit(status)
+            }
         }
         let sig = signal ?? after.signal
         if sig != 0 { kill(restored.pid, sig) }

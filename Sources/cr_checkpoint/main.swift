@@ -1,3 +1,3 @@
 import SwiftCRCommands
 
-ToolMain.run(CRCheckpoint.self, tool: "cr_checkpoint")
+ToolMain.run(CRCheckpoint.self, tool: "cr_checkpoint", arguments: CheckpointArguments.blcrArguments(Array(CommandLine.arguments.dropFirst())))

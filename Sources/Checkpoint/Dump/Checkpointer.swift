@@ -141,7 +141,7 @@ public enum Checkpointer {
                 }
                 let again = try TreeScope.resolve(pid, options.scope)
                 scope.zombies = again.zombies
-                scope.live += again.live.filter { !scope.live.contains($0) }
+                scope.live += again.live.filter { !scope.live.contains($0) && !agents.omitted.contains($0) }
             }
             var collected: [ProcessCollector.Collected] = []
             for f in frozen {
@@ -158,7 +158,10 @@ public enum Checkpointer {
             for k in collected.indices {
                 if let fd = agents.ready[collected[k].state.pid] { collected[k].state.agentResultFD = fd }
             }
-            if !collected.isEmpty { collected[0].warnings += agents.warnings }
+            if !collected.isEmpty {
+                collected[0].warnings += agents.warnings
+                collected[0].state.omittedPIDs = agents.omitted.sorted()
+            }
             let writer = try ImageWriter(fd: destination.fd)
             let xsave = collected.first?.state.threads.first?.xsave ?? []
             try writer.write(Inventory(

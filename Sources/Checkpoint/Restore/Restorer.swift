@@ -21,6 +21,9 @@ public struct RestoreOptions: Sendable {
     public var closeTCP = false
     /// The image's path, told to libcr (cr_get_restart_info).
     public var sourcePath = ""
+    /// BLCR's --omit-*: processes omitted at checkpoint time are noted, passed over, or refused.
+    public enum Omitted: Sendable { case note, quiet, refuse }
+    public var omitted = Omitted.note
     public init() {}
 }
 
@@ -49,8 +52,17 @@ public enum Restorer {
         do { reader = try ImageReader(fd: fd) } catch let e as ImageError { throw CheckpointError(EINVAL, "\(e)") }
         var header = try readHeader(reader)
         header.processes = header.processes.map(options.relocation.apply(to:))
-        for p in header.processes { try checkCompatible(header.inventory, p) }
         var notes: [String] = []
+        let omittedPIDs = header.processes.first?.omittedPIDs ?? []
+        if !omittedPIDs.isEmpty {
+            let list = omittedPIDs.map(String.init).joined(separator: ", ")
+            switch options.omitted {
+            case .refuse: throw CheckpointError(BLCRCode.restartAborted, "processes \(list) were omitted from this image at checkpoint time (--omit-never)")
+            case .note: notes.append("processes \(list) were omitted at checkpoint time and are not restarted")
+            case .quiet: break
+            }
+        }
+        for p in header.processes { try checkCompatible(header.inventory, p) }
         if options.restorePID && options.allowNamespace && !PIDNamespace.canChoosePIDs {
             try PIDNamespace.enter()
             notes.append("uid \(getuid()) may not choose PIDs here: restarting in a new user and PID namespace, where the processes keep their original PIDs")
