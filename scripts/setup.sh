@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what swiftcr needs on a fresh Debian 12 machine (run as root):
 # a C compiler for the test fixtures, setpriv/useradd for the unprivileged
-# tests, gdb for the gcore comparison in the benchmark. Swift itself is
+# tests, gdb for the gcore comparison in the benchmark, python3 and
+# script(1) for the cr_run and terminal tests, pkg-config for the install test. Swift itself is
 # expected at /opt/swift or on PATH.
 set -euo pipefail
 need=()
@@ -9,6 +10,9 @@ command -v cc >/dev/null || need+=(gcc libc6-dev)
 command -v setpriv >/dev/null || need+=(util-linux)
 command -v useradd >/dev/null || need+=(passwd)
 command -v gcore >/dev/null || need+=(gdb)
+command -v python3 >/dev/null || need+=(python3)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+command -v script >/dev/null || need+=(bsdutils)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: missing ${need[*]}; run as root or install them" >&2

@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
 bash scripts/setup.sh
+# Every product (libcr.so too: the libcr tests link against it), then the tests.
+swift build
 swift build --build-tests
 # XCTest only (there are no Swift Testing tests), then one plain summary line.
 status=0

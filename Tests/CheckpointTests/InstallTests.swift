@@ -1,0 +1,55 @@
+import Glibc
+import XCTest
+
+/// scripts/install.sh, the installed self-test, the user guide's example
+/// built against the installed header and library, and uninstall.
+final class InstallTests: XCTestCase {
+    func testInstallSelfTestExampleAndUninstall() throws {
+        let env = try TestEnvironment.get()
+        guard env.isRoot else { throw XCTSkip("installs as root") }
+        let prefix = "\(env.dir)/prefix"
+        let root = TestEnvironment.repoRoot
+        let install = runTool(["/bin/bash", "\(root)/scripts/install.sh", "--prefix", prefix, "--from", TestEnvironment.buildDir], timeout: 120)
+        XCTAssertEqual(install.code, 0, install.output)
+        for f in ["bin/cr_checkpoint", "bin/cr_run", "lib/libcr.so", "lib/libcr_omit.so", "include/libcr.h", "include/blcr_common.h",
+                  "lib/pkgconfig/cr.pc", "share/man/man1/cr_restart.1", "share/swiftcr/manifest"] {
+            XCTAssertEqual(access("\(prefix)/\(f)", F_OK), 0, "\(f) not installed")
+        }
+        let selftest = runTool(["\(prefix)/share/swiftcr/selftest.sh", prefix], timeout: 60)
+        XCTAssertEqual(selftest.code, 0, selftest.output)
+        XCTAssertTrue(selftest.output.contains("selftest: PASS"), selftest.output)
+
+        // The user guide's example, built the way the guide says.
+        let flags = runTool(["/usr/bin/env", "PKG_CONFIG_PATH=\(prefix)/lib/pkgconfig", "pkg-config", "--cflags", "--libs", "cr"])
+        XCTAssertEqual(flags.code, 0, flags.output)
+        let example = "\(env.dir)/cr_example"
+        let cc = runTool(["/usr/bin/cc", "-Wall", "-o", example, "\(root)/docs/examples/cr_example.c"]
+                         + flags.output.split(whereSeparator: { $0.isWhitespace }).map(String.init))
+        XCTAssertEqual(cc.code, 0, cc.output)
+        let image = "\(env.dir)/example.ctx"
+        let original = runTool([example, "self", image])
+        XCTAssertEqual(original.code, 0, original.output)
+        XCTAssertTrue(original.output.contains("continuing after the checkpoint, counter 42") && original.output.contains("done (original)"), original.output)
+        let restarted = runTool(["\(prefix)/bin/cr_restart", "--no-restore-pid", image])
+        XCTAssertEqual(restarted.code, 0, restarted.output)
+        XCTAssertTrue(restarted.output.contains("restarted from \(image), counter 42") && restarted.output.contains("done (restarted copy)"), restarted.output)
+
+        let uninstall = runTool(["/bin/bash", "\(root)/scripts/install.sh", "--prefix", prefix, "--uninstall"])
+        XCTAssertEqual(uninstall.code, 0, uninstall.output)
+        for f in ["bin/cr_checkpoint", "lib/libcr.so", "include/libcr.h", "share/swiftcr/manifest"] {
+            XCTAssertEqual(access("\(prefix)/\(f)", F_OK), -1, "\(f) left behind")
+        }
+    }
+
+    /// The committed manual pages are what the argument parsers generate now.
+    func testManPagesAreUpToDate() throws {
+        let env = try TestEnvironment.get()
+        let dir = "\(env.dir)/man"
+        XCTAssertEqual(runTool(["\(env.bin)/swiftcr", "man-pages", dir]).code, 0)
+        for page in ["cr_checkpoint.1", "cr_restart.1", "cr_run.1", "swiftcr.1"] {
+            let fresh = runTool(["/bin/cat", "\(dir)/\(page)"]).output
+            let committed = runTool(["/bin/cat", "\(TestEnvironment.repoRoot)/docs/man/\(page)"]).output
+            XCTAssertEqual(fresh, committed, "docs/man/\(page) is stale: run `swiftcr man-pages docs/man`")
+        }
+    }
+}

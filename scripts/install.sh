@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Installs swiftcr under a prefix, as BLCR's `make install` did:
+#   bin/      swiftcr cr_checkpoint cr_restart cr_run
+#   lib/      libcr.so libcr_run.so libcr_omit.so, pkgconfig/cr.pc cr_run.pc cr_omit.pc
+#   include/  libcr.h blcr_common.h blcr_errcodes.h blcr_proc.h blcr_ioctl.h
+#   share/man/man1/  the tools' manual pages
+#   share/swiftcr/   the install manifest (for --uninstall) and selftest.sh
+#
+# Usage: scripts/install.sh [--prefix DIR] [--from BUILD_DIR] [--uninstall]
+#   --prefix DIR     where to install (default /usr/local)
+#   --from DIR       take already built files from DIR instead of building
+#                    a release with the Swift runtime linked in statically
+#   --uninstall      remove exactly what an earlier install put there
+set -euo pipefail
+cd "$(dirname "$0")/.."
+prefix=/usr/local from="" uninstall=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --prefix) prefix="$2"; shift 2 ;;
+    --prefix=*) prefix="${1#--prefix=}"; shift ;;
+    --from) from="$2"; shift 2 ;;
+    --uninstall) uninstall=1; shift ;;
+    *) echo "install: unknown option $1" >&2; exit 255 ;;
+  esac
+done
+manifest="$prefix/share/swiftcr/manifest"
+
+if [ "$uninstall" = 1 ]; then
+  [ -f "$manifest" ] || { echo "install: no swiftcr installation under $prefix ($manifest missing)" >&2; exit 2; }
+  while read -r f; do rm -f "$prefix/$f"; done < "$manifest"
+  rm -f "$manifest"
+  rmdir -p --ignore-fail-on-non-empty "$prefix/share/swiftcr" "$prefix/lib/pkgconfig" "$prefix/share/man/man1" "$prefix/include" 2>/dev/null || true
+  echo "swiftcr removed from $prefix"
+  exit 0
+fi
+
+if [ -z "$from" ]; then
+  swift build -c release --static-swift-stdlib
+  from=".build/release"
+fi
+for f in swiftcr cr_checkpoint cr_restart cr_run libcr.so; do
+  [ -e "$from/$f" ] || { echo "install: $from/$f is missing (build first, or drop --from)" >&2; exit 2; }
+done
+
+installed=()
+put() {  # put MODE SOURCE DEST-RELATIVE-TO-PREFIX
+  install -D -m "$1" "$2" "$prefix/$3"
+  installed+=("$3")
+}
+for t in swiftcr cr_checkpoint cr_restart cr_run; do put 755 "$from/$t" "bin/$t"; done
+# The run and omit libraries are copies of libcr: its agent knows which file it was loaded from.
+for l in libcr.so libcr_run.so libcr_omit.so; do put 755 "$from/libcr.so" "lib/$l"; done
+for h in include/*.h; do put 644 "$h" "include/$(basename "$h")"; done
+for page in docs/man/*.1; do [ -e "$page" ] && put 644 "$page" "share/man/man1/$(basename "$page")"; done
+put 755 scripts/selftest.sh share/swiftcr/selftest.sh
+
+pc() {  # pc NAME LIBS
+  local tmp; tmp=$(mktemp)
+  cat > "$tmp" <<PC
+prefix=$prefix
+libdir=\${prefix}/lib
+includedir=\${prefix}/include
+
+Name: $1
+Description: swiftcr's libcr: BLCR's checkpoint/restart API
+Version: 0.8.6
+Libs: -L\${libdir} -Wl,-rpath,\${libdir} $2
+Cflags: -I\${includedir}
+PC
+  put 644 "$tmp" "lib/pkgconfig/$1.pc"
+  rm -f "$tmp"
+}
+pc cr "-lcr"
+# BLCR's link-time alternatives to cr_run; --no-as-needed because only -u refers to the library.
+pc cr_run "-Wl,--no-as-needed -lcr_run -Wl,-u,cr_run_link_me"
+pc cr_omit "-Wl,--no-as-needed -lcr_omit -Wl,-u,cr_omit_link_me"
+
+mkdir -p "$(dirname "$manifest")"
+printf '%s\n' "${installed[@]}" "share/swiftcr/manifest" > "$manifest"
+echo "swiftcr installed under $prefix (${#installed[@]} files); verify with: $prefix/share/swiftcr/selftest.sh $prefix"
