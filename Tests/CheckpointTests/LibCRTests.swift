@@ -107,6 +107,16 @@ final class LibCRTests: XCTestCase {
         }
     }
 
+    /// A callback's cr_forward_checkpoint() adds a process the scope (-p) left out.
+    func testForwardedProcessJoinsTheImage() throws {
+        var s = Scenario(fixture: "cr_forward", poke: { kill($0.pid, SIGTERM) })
+        s.betweenRuns = { work in
+            let info = runTool(["\(TestEnvironment.buildDir)/swiftcr", "inspect", "\(work)/" + (((try? FileManager.default.contentsOfDirectory(atPath: work)) ?? []).first { $0.hasPrefix("context.") } ?? "")])
+            XCTAssertEqual(info.output.components(separatedBy: "process:").count - 1, 2, "the forwarded helper is not in the image: \(info.output)")
+        }
+        try s.run(.rootOriginalPID)
+    }
+
     /// Only BLCR's cr_* API leaves libcr.so.
     func testLibcrExportsOnlyTheCrAPI() throws {
         let r = runTool(["/usr/bin/nm", "-D", "--defined-only", tool("libcr.so")])
