@@ -6,16 +6,21 @@ set -euo pipefail
 prefix="${1:-$(cd "$(dirname "$0")/../.." && pwd)}"
 bin="$prefix/bin"
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+restarter=""
+trap '[ -n "$restarter" ] && kill "$restarter" 2>/dev/null; rm -rf "$work"' EXIT
 "$bin/swiftcr" check
 "$bin/cr_run" "$bin/swiftcr" demo-counter > "$work/before" &
+disown  # the checkpoint kills it: no "Killed" from the shell
 sleep 2.5
 pid=$(awk '/started as/ { print $NF; exit }' "$work/before" | tr -d ')')
 last=$(awk '/counter:/ { n = $2 } END { print n }' "$work/before")
 "$bin/cr_checkpoint" -p --require-libcr --kill -f "$work/context" "$pid"
-"$bin/cr_restart" --no-restore-pid "$work/context" > "$work/after" &
+"$bin/cr_restart" --no-restore-pid "$work/context" > "$work/after" 2>&1 &
+restarter=$!
+disown
 sleep 2.5
-kill %2 2>/dev/null || true
+kill "$restarter" 2>/dev/null || true
+restarter=""
 # Its stdout was a file, so the restarted counter writes on in that file.
 first=$(awk '/counter:/ { n = $2 } END { print n }' "$work/before")
 if [ -n "$first" ] && [ "$first" -gt "$last" ]; then
