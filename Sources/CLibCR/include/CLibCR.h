@@ -3,12 +3,6 @@
 // the siginfo fields of a real-time signal. No logic.
 #ifndef SWIFTCR_CLIBCR_H
 #define SWIFTCR_CLIBCR_H
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
-#include <dlfcn.h>
-#include <fcntl.h>
-#include <unistd.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -24,13 +18,11 @@ static inline int cr_siginfo_code(const siginfo_t *si) { return si->si_code; }
 static inline pid_t cr_siginfo_pid(const siginfo_t *si) { return si->si_pid; }
 static inline int cr_siginfo_value(const siginfo_t *si) { return si->si_value.sival_int; }
 
-/// GNU extensions glibc hides from Swift's Glibc module.
-static inline int cr_pipe2(int fds[2], int flags) { return pipe2(fds, flags); }
+/// GNU extensions glibc hides from Swift's Glibc module (defined in load.c,
+/// built with _GNU_SOURCE; this header stays standard so it agrees with CLinux).
+int cr_pipe2(int fds[2], int flags);
 /// The file a loaded address belongs to (dladdr), or NULL.
-static inline const char *cr_loaded_from(const void *address) {
-    Dl_info info;
-    return dladdr(address, &info) ? info.dli_fname : 0;
-}
+const char *cr_loaded_from(const void *address);
 
 /// struct ucred (SO_PEERCRED), which glibc hides behind _GNU_SOURCE.
 struct cr_peer_cred { pid_t pid; uid_t uid; gid_t gid; };
