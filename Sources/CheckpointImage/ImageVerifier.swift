@@ -1,0 +1,165 @@
+import Glibc
+
+/// `swiftcr verify` and cr_restart's check before it changes anything:
+/// every checksum and every structural invariant of an image, reported as
+/// one problem per line with the section and byte offset. Never trusts a
+/// size or count from the file before checking it against the file.
+public enum ImageVerifier {
+    public struct Problem: CustomStringConvertible, Equatable, Sendable {
+        public var section: String
+        public var offset: UInt64
+        public var what: String
+        public var description: String { "\(section) at byte \(offset): \(what)" }
+    }
+
+    public static func verify(path: String) -> [Problem] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return [Problem(section: "file", offset: 0, what: "\(path): \(String(cString: strerror(errno)))")] }
+        defer { close(fd) }
+        return verify(fd: fd)
+    }
+
+    /// Checks a seekable image: (1) every section's checksum, going past
+    /// damaged payloads while their headers hold; (2) decoding and the
+    /// invariants between sections; (3) the INDEX against the sections.
+    public static func verify(fd: Int32) -> [Problem] {
+        var (problems, sectionStarts) = checksums(fd)
+        guard problems.isEmpty else { return problems }
+        let image: LoadedImage
+        do {
+            guard lseek(fd, 0, SEEK_SET) == 0 else { return [Problem(section: "file", offset: 0, what: "not seekable")] }
+            image = try LoadedImage.load(fd: fd, verify: false)
+        } catch let e as ImageError {
+            return [problem(e)]
+        } catch {
+            return [Problem(section: "file", offset: 0, what: "\(error)")]
+        }
+        problems += invariants(image)
+        do {
+            let index = try ImageIndex.load(fd: fd)
+            if index.pageRuns.map({ [UInt64(UInt32(bitPattern: $0.pid)), $0.address, $0.pageCount, $0.fileOffset] })
+                != image.pageRuns.map({ [UInt64(UInt32(bitPattern: $0.pid)), $0.address, $0.pageCount, $0.fileOffset] }) {
+                problems.append(Problem(section: "INDEX", offset: 0, what: "its page runs differ from the PAGES sections"))
+            }
+            for s in index.sections where s.type == SectionType.pages.rawValue || s.type == SectionType.process.rawValue {
+                if !sectionStarts.contains(s.offset) {
+                    problems.append(Problem(section: "INDEX", offset: s.offset, what: "lists a section where there is none"))
+                }
+            }
+        } catch let e as ImageError {
+            problems.append(problem(e))
+        } catch {}
+        return problems
+    }
+
+    static func problem(_ e: ImageError) -> Problem {
+        switch e {
+        case .checksum(let section, let offset): return Problem(section: section, offset: offset, what: "checksum mismatch")
+        case .malformed(let what, let offset): return Problem(section: "record", offset: offset, what: what)
+        case .truncated(let offset, let expected): return Problem(section: "file", offset: offset, what: "ends early, expected \(expected)")
+        case .unknownRequiredSection(let type, let offset): return Problem(section: "section", offset: offset, what: "unknown required section type \(type)")
+        case .notAnImage(let found): return Problem(section: "file header", offset: 0, what: "not a swiftcr image (starts with \(found))")
+        case .unsupportedVersion(let image, let reader): return Problem(section: "file header", offset: 8, what: "format \(image) is newer than this reader's \(reader)")
+        case .io(let message, _): return Problem(section: "file", offset: 0, what: message)
+        }
+    }
+
+    /// Pass 1: the file header, then each section header and payload checksum.
+    static func checksums(_ fd: Int32) -> ([Problem], Set<UInt64>) {
+        var problems: [Problem] = []
+        var sectionStarts: Set<UInt64> = []
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return ([Problem(section: "file", offset: 0, what: String(cString: strerror(errno)))], []) }
+        let size = UInt64(st.st_size)
+        do {
+            _ = try ImageReader(fd: fd)  // magic, version, header checksum
+        } catch let e as ImageError {
+            return ([problem(e)], [])
+        } catch { return ([], []) }
+        guard let header = try? ImageIndex.readAt(fd, 0, ImageFormat.fileHeaderSize) else {
+            return ([Problem(section: "file header", offset: 0, what: "unreadable")], [])
+        }
+        var offset = UInt64(LE.get(UInt32.self, header, at: 12))
+        var sawEnd = false
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while offset < size {
+            guard size - offset >= UInt64(ImageFormat.sectionHeaderSize) else {
+                problems.append(Problem(section: "file", offset: offset, what: "\(size - offset) stray bytes where a section header should be"))
+                break
+            }
+            guard let hb = try? ImageIndex.readAt(fd, offset, ImageFormat.sectionHeaderSize), let h = try? SectionHeader(decoding: hb, at: offset) else {
+                problems.append(Problem(section: "section header", offset: offset, what: "checksum mismatch; the sections after it cannot be found"))
+                return (problems, sectionStarts)
+            }
+            let name = SectionType(rawValue: h.type)?.name ?? "section type \(h.type)"
+            let payloadStart = offset + UInt64(ImageFormat.sectionHeaderSize)
+            guard h.payloadLength <= ImageFormat.maxSectionPayload, h.payloadLength + 4 <= size - payloadStart else {
+                problems.append(Problem(section: name, offset: offset, what: "claims \(h.payloadLength) bytes, the file has \(size - payloadStart) after its header"))
+                return (problems, sectionStarts)
+            }
+            sectionStarts.insert(offset)
+            var crc = CRC32C()
+            var done: UInt64 = 0
+            while done < h.payloadLength {
+                let n = Int(min(UInt64(buffer.count), h.payloadLength - done))
+                let got = buffer.withUnsafeMutableBytes { (try? FileIO.read(fd, into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<n]), at: payloadStart + done)) ?? -1 }
+                guard got == n else { problems.append(Problem(section: name, offset: offset, what: "unreadable payload")); return (problems, sectionStarts) }
+                buffer.withUnsafeBytes { crc.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                done += UInt64(n)
+            }
+            let stored = (try? ImageIndex.readAt(fd, payloadStart + h.payloadLength, 4)) ?? [0, 0, 0, 0]
+            if crc.value != LE.get(UInt32.self, stored, at: 0) {
+                problems.append(Problem(section: name, offset: offset, what: "checksum mismatch (\(h.payloadLength)-byte payload)"))
+            }
+            offset = payloadStart + h.payloadLength + 4
+            if h.type == SectionType.end.rawValue {
+                sawEnd = true
+                if offset != size { problems.append(Problem(section: "END", offset: offset, what: "\(size - offset) bytes follow the END section")) }
+                break
+            }
+        }
+        if !sawEnd { problems.append(Problem(section: "file", offset: size, what: "no END section: the image is incomplete")) }
+        return (problems, sectionStarts)
+    }
+
+    /// Pass 2: what must hold between records.
+    static func invariants(_ image: LoadedImage) -> [Problem] {
+        var problems: [Problem] = []
+        var pids: Set<Int32> = []
+        for p in image.processes {
+            if !pids.insert(p.pid).inserted { problems.append(Problem(section: "PROCESS", offset: 0, what: "process \(p.pid) appears twice")) }
+            if p.threads.first?.tid != p.pid { problems.append(Problem(section: "PROCESS", offset: 0, what: "process \(p.pid) does not list its main thread first")) }
+        }
+        for z in image.zombies where !pids.contains(z.ppid) {
+            problems.append(Problem(section: "ZOMBIE", offset: 0, what: "zombie \(z.pid)'s parent \(z.ppid) is not in the image"))
+        }
+        let byPID = Dictionary(image.processes.map { ($0.pid, $0) }, uniquingKeysWith: { a, _ in a })
+        var previous: [Int32: UInt64] = [:]
+        for r in image.pageRuns {
+            guard let p = byPID[r.pid] else {
+                problems.append(Problem(section: "PAGES", offset: r.fileOffset, what: "pages for process \(r.pid), which the image does not hold"))
+                continue
+            }
+            if let last = previous[r.pid], r.address < last {
+                problems.append(Problem(section: "PAGES", offset: r.fileOffset, what: "run at 0x\(String(r.address, radix: 16)) overlaps or precedes the previous run"))
+            }
+            previous[r.pid] = r.end
+            let covered = p.mappings.contains { m in m.start <= r.address && r.end <= m.end }
+                || contiguousCover(p.mappings, r.address, r.end)
+            if !covered {
+                problems.append(Problem(section: "PAGES", offset: r.fileOffset, what: "run 0x\(String(r.address, radix: 16))-0x\(String(r.end, radix: 16)) of process \(r.pid) lies outside its mappings"))
+            }
+        }
+        return problems
+    }
+
+    /// A run may span adjacent mappings (the dumper merges them): covered if no gap lies inside it.
+    static func contiguousCover(_ mappings: [Mapping], _ start: UInt64, _ end: UInt64) -> Bool {
+        var at = start
+        for m in mappings.sorted(by: { $0.start < $1.start }) where m.end > at && m.start <= at {
+            at = m.end
+            if at >= end { return true }
+        }
+        return false
+    }
+}
