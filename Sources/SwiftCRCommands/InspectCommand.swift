@@ -4,44 +4,54 @@ import CheckpointImage
 import Glibc
 
 /// `swiftcr inspect FILE`: what an image holds, without touching any process.
+/// A summary by default; views for the tree, threads, mappings, fds,
+/// signals and saved memory; the whole image as JSON with --json.
 struct InspectCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "inspect", abstract: "Summarize an image: process, threads, mappings, files, sizes.")
+    static let configuration = CommandConfiguration(
+        commandName: "inspect", abstract: "Show what an image holds: summary, views, saved memory, or JSON.")
+    @Flag(help: "The whole image as JSON (schema: docs/INSPECT-JSON.md).") var json = false
+    @Flag(help: "The process tree.") var tree = false
+    @Flag(help: "Threads and their registers.") var threads = false
+    @Flag(help: "Mappings with saved page counts.") var mappings = false
+    @Flag(help: "File descriptors.") var fds = false
+    @Flag(help: "Signal handlers, masks and pending signals.") var signals = false
+    @Flag(help: "Every view.") var all = false
+    @Option(parsing: .upToNextOption, help: ArgumentHelp("Hex dump of saved memory: ADDR [LEN] (hex with 0x, or decimal; LEN default 256).", valueName: "ADDR [LEN]")) var pages: [String] = []
+    @Option(help: "The process for --pages (default: the first).") var pid: Int32?
     @Flag(help: "Also read and checksum every page.") var verify = false
     @Argument(help: "The image file.") var file: String
+
+    func validate() throws {
+        if !pages.isEmpty && (pages.count > 2 || Self.number(pages[0]) == nil || (pages.count == 2 && Self.number(pages[1]) == nil)) {
+            throw ValidationError("--pages takes ADDR [LEN], numbers in hex (0x...) or decimal")
+        }
+    }
 
     func run() throws {
         let image: LoadedImage
         do { image = try LoadedImage.load(path: file, verify: verify) } catch let e as ImageError { throw CheckpointError(EINVAL, e.description) }
+        if json { print(ImageJSON.document(image).rendered()); return }
+        if !pages.isEmpty { try dumpPages(image); return }
+        let views = [tree, threads, mappings, fds, signals]
+        let any = views.contains(true) || all
+        if !any || all { summary(image) }
+        if tree || all { InspectViews.tree(image) }
+        for p in image.processes {
+            if threads || all { InspectViews.threads(p) }
+            if mappings || all { InspectViews.mappings(p, image) }
+            if fds || all { InspectViews.fds(p) }
+            if signals || all { InspectViews.signals(p) }
+        }
+    }
+
+    func summary(_ image: LoadedImage) {
         let inv = image.inventory
         print("image:     \(file) (format \(image.version), \(inv.producer))")
         print("written:   \(Self.date(inv.createdAt)) on \(inv.hostname), kernel \(inv.kernelRelease) \(inv.machine)")
         for p in image.processes {
             let saved = image.savedBytes(pid: p.pid)
             print("process:   \(p.pid) \(p.command) (ppid \(p.ppid), pgid \(p.pgid), sid \(p.sid), uid \(p.uids.first ?? 0))\(p.stopped ? " stopped" : "")")
-            print("exe:       \(p.executable)")
-            print("cwd:       \(p.cwd)  umask \(String(p.umask, radix: 8))")
-            print("threads:   \(p.threads.count)")
-            for t in p.threads {
-                print("  tid \(t.tid): rip 0x\(String(t.register("rip") ?? 0, radix: 16)) rsp 0x\(String(t.register("rsp") ?? 0, radix: 16)) xsave \(t.xsave.count) bytes")
-            }
-            print("mappings:  \(p.mappings.count), \(saved / 4096) pages saved (\(saved / 1024) KiB)")
-            for m in p.mappings {
-                let pages = image.savedPages(pid: p.pid, in: m)
-                let start = String(m.start, radix: 16), end = String(m.end, radix: 16)
-                print("  \(start)-\(end) \(m.protectionString) \(String(describing: m.kind).padding(16)) \(String(pages).padding(7, left: true)) \(m.path ?? "")\(Self.adviceText(m.advice))")
-            }
-            print("files:     \(p.files.count)")
-            for f in p.files {
-                var extra = f.locks.map { " \($0.kind == .flock ? "flock" : $0.kind == .posix ? "posix-lock" : "ofd-lock")(\($0.write ? "w" : "r") \($0.start)+\($0.length))" }.joined()
-                if f.kind == .unixSocket || f.kind == .inetSocket {
-                    extra += " \(SocketAddress.describe(f.address)) queued \(f.queued.reduce(0) { $0 + $1.count }) bytes in \(f.queued.count)"
-                }
-                print("  \(String(f.fd).padding(4, left: true)) \(f.typeName.padding(11)) \(f.path) offset \(f.offset) flags 0\(String(f.flags, radix: 8))\(f.closeOnExec ? " cloexec" : "")\(extra)")
-            }
-            let itimers = ["real", "virtual", "prof"].enumerated().filter { p.intervalTimers.timer($0.offset).contains { $0 != 0 } }
-            if !itimers.isEmpty || !p.posixTimers.isEmpty {
-                print("timers:    itimers \(itimers.map(\.element).joined(separator: ",")); POSIX timer IDs \(p.posixTimers.map { String($0.id) }.joined(separator: ","))")
-            }
+            print("           \(p.threads.count) thread(s), \(p.mappings.count) mappings, \(p.files.count) fds, \(saved / 4096) pages saved (\(saved / 1024) KiB); exe \(p.executable)")
         }
         for z in image.zombies {
             let how = z.waitStatus & 0x7f == 0 ? "exit status \((z.waitStatus >> 8) & 0xff)" : "killed by signal \(z.waitStatus & 0x7f)"
@@ -49,11 +59,43 @@ struct InspectCommand: ParsableCommand {
         }
     }
 
-    static func adviceText(_ a: Mapping.Advice) -> String {
-        let names: [(Mapping.Advice, String)] = [(.hugePage, "hugepage"), (.noHugePage, "nohugepage"), (.dontDump, "dontdump"),
-                                                 (.dontFork, "dontfork"), (.wipeOnFork, "wipeonfork")]
-        let set = names.filter { a.contains($0.0) }.map(\.1)
-        return set.isEmpty ? "" : " [" + set.joined(separator: ",") + "]"
+    func dumpPages(_ image: LoadedImage) throws {
+        guard let target = pid.flatMap({ p in image.processes.first { $0.pid == p } }) ?? (pid == nil ? image.processes.first : nil) else {
+            throw CheckpointError(ESRCH, "the image holds no process \(pid ?? 0)")
+        }
+        let start = Self.number(pages[0]) ?? 0
+        let length = min(pages.count > 1 ? Self.number(pages[1]) ?? 256 : 256, 1 << 24)
+        let fd = open(file, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw CheckpointError(errno, "\(file): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let index: ImageIndex
+        do { index = try ImageIndex.load(fd: fd) } catch let e as ImageError { throw CheckpointError(EINVAL, e.description) }
+        var at = start
+        let end = start &+ length < start ? UInt64.max : start + length
+        var page: (UInt64, [UInt8]?)?
+        while at < end {
+            let base = at & ~4095
+            if page?.0 != base {
+                do { page = (base, try index.page(pid: target.pid, address: base, fd: fd)) } catch let e as ImageError { throw CheckpointError(EINVAL, e.description) }
+            }
+            let row = min(16, end - at)
+            if let bytes = page?.1 {
+                let off = Int(at - base)
+                let chunk = bytes[off..<min(off + Int(row), 4096)]
+                let hex = chunk.map { String($0, radix: 16).leftPadded(2) }.joined(separator: " ")
+                let text = String(chunk.map { (32...126).contains($0) ? Character(UnicodeScalar($0)) : "." })
+                print("\(String(at, radix: 16).leftPadded(12))  \(hex.padding(47))  \(text)")
+                at += UInt64(chunk.count)
+            } else {
+                let inMapping = target.mappings.contains { $0.start <= at && at < $0.end }
+                print("\(String(at, radix: 16).leftPadded(12))  (page not saved: \(inMapping ? "never touched, all zero, or file-backed and unchanged" : "outside every mapping"))")
+                at = base + 4096
+            }
+        }
+    }
+
+    static func number(_ s: String) -> UInt64? {
+        s.hasPrefix("0x") ? UInt64(s.dropFirst(2), radix: 16) : UInt64(s)
     }
 
     static func date(_ seconds: UInt64) -> String {
@@ -69,5 +111,8 @@ struct InspectCommand: ParsableCommand {
 extension String {
     func padding(_ width: Int, left: Bool = false) -> String {
         count >= width ? self : (left ? String(repeating: " ", count: width - count) + self : self + String(repeating: " ", count: width - count))
+    }
+    func leftPadded(_ width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }

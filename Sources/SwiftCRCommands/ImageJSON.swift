@@ -1,0 +1,64 @@
+import CheckpointImage
+
+/// The image as JSON, schema in docs/INSPECT-JSON.md (version 1).
+enum ImageJSON {
+    static func document(_ image: LoadedImage) -> JSONValue {
+        let inv = image.inventory
+        let parts = image.version.split(separator: ".")
+        return .object([
+            ("schema", .int(1)),
+            ("format", .object([("major", .int(Int64(parts.first.flatMap { Int($0) } ?? 0))), ("minor", .int(Int64(parts.dropFirst().first.flatMap { Int($0) } ?? 0)))])),
+            ("writer", .string(inv.producer)),
+            ("kernel", .string(inv.kernelRelease)),
+            ("machine", .string(inv.machine)),
+            ("hostname", .string(inv.hostname)),
+            ("createdAt", .uint(inv.createdAt)),
+            ("target", .int(Int64(inv.target))),
+            ("processes", .array(image.processes.map { process($0, image) })),
+            ("zombies", .array(image.zombies.map { z in
+                .object([("pid", .int(Int64(z.pid))), ("ppid", .int(Int64(z.ppid))), ("waitStatus", .int(Int64(z.waitStatus)))])
+            })),
+        ])
+    }
+
+    static func process(_ p: ProcessState, _ image: LoadedImage) -> JSONValue {
+        .object([
+            ("pid", .int(Int64(p.pid))), ("ppid", .int(Int64(p.ppid))), ("pgid", .int(Int64(p.pgid))), ("sid", .int(Int64(p.sid))),
+            ("command", .string(p.command)), ("executable", .string(p.executable)), ("cwd", .string(p.cwd)), ("root", .string(p.root)),
+            ("umask", .int(Int64(p.umask))), ("uids", .array(p.uids.map { .uint($0) })), ("gids", .array(p.gids.map { .uint($0) })),
+            ("stopped", .bool(p.stopped)), ("savedBytes", .uint(image.savedBytes(pid: p.pid))),
+            ("threads", .array(p.threads.map(thread))),
+            ("mappings", .array(p.mappings.map { m in
+                .object([("start", .uint(m.start)), ("end", .uint(m.end)), ("protection", .string(m.protectionString)),
+                         ("kind", .string(String(describing: m.kind))), ("path", .optional(m.path)), ("offset", .uint(m.offset)),
+                         ("savedPages", .uint(image.savedPages(pid: p.pid, in: m)))])
+            })),
+            ("fds", .array(p.files.map { f in
+                .object([("fd", .int(Int64(f.fd))), ("type", .string(f.typeName)), ("path", .string(f.path)),
+                         ("offset", .int(f.offset)), ("flags", .uint(UInt64(f.flags))), ("closeOnExec", .bool(f.closeOnExec))])
+            })),
+            ("signals", .object([
+                ("actions", .array(p.signalActions.filter { $0.handler != 0 }.map { a in
+                    .object([("signal", .int(Int64(a.signal))), ("handler", .uint(a.handler)), ("flags", .uint(a.flags)), ("mask", .uint(a.mask))])
+                })),
+                ("pending", .array(p.sharedPending.compactMap { signalNumber($0) }.map { .int(Int64($0)) })),
+            ])),
+        ])
+    }
+
+    static func thread(_ t: ThreadState) -> JSONValue {
+        .object([
+            ("tid", .int(Int64(t.tid))),
+            ("registers", .object(zip(ThreadState.registerNames, t.registers).map { ($0, .uint($1)) })),
+            ("signalMask", .uint(t.signalMask)),
+            ("pending", .array(t.pendingSignals.compactMap { signalNumber($0) }.map { .int(Int64($0)) })),
+            ("xsaveBytes", .int(Int64(t.xsave.count))),
+        ])
+    }
+
+    /// si_signo of a saved 128-byte siginfo.
+    static func signalNumber(_ info: [UInt8]) -> Int32? {
+        guard info.count >= 4 else { return nil }
+        return Int32(info[0]) | Int32(info[1]) << 8 | Int32(info[2]) << 16 | Int32(info[3]) << 24
+    }
+}
