@@ -17,6 +17,12 @@ struct DiffCommand: ParsableCommand {
     static func open(_ path: String) throws -> Opened {
         let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw CheckpointError(errno, "\(path): \(String(cString: strerror(errno)))") }
+        // Page data is read at random below, where checksums cannot be checked: verify the whole file first.
+        if let problem = ImageVerifier.verify(fd: fd).first {
+            close(fd)
+            throw CheckpointError(EINVAL, "\(path) is damaged: \(problem)")
+        }
+        lseek(fd, 0, SEEK_SET)
         do {
             let image = try LoadedImage.load(fd: fd)
             return Opened(image: image, index: try ImageIndex.load(fd: fd), fd: fd)

@@ -18,7 +18,7 @@ struct InspectCommand: ParsableCommand {
     @Flag(help: "Every view.") var all = false
     @Option(parsing: .upToNextOption, help: ArgumentHelp("Hex dump of saved memory: ADDR [LEN] (hex with 0x, or decimal; LEN default 256).", valueName: "ADDR [LEN]")) var pages: [String] = []
     @Option(help: "The process for --pages (default: the first).") var pid: Int32?
-    @Flag(help: "Also read and checksum every page.") var verify = false
+    @Flag(help: "Skip the page checksums (read only the metadata).") var fast = false
     @Argument(help: "The image file.") var file: String
 
     func validate() throws {
@@ -29,7 +29,7 @@ struct InspectCommand: ParsableCommand {
 
     func run() throws {
         let image: LoadedImage
-        do { image = try LoadedImage.load(path: file, verify: verify) } catch let e as ImageError { throw CheckpointError(EINVAL, e.description) }
+        do { image = try LoadedImage.load(path: file, verify: !fast) } catch let e as ImageError { throw CheckpointError(EINVAL, e.description) }
         if json { print(ImageJSON.document(image).rendered()); return }
         if !pages.isEmpty { try dumpPages(image); return }
         let views = [tree, threads, mappings, fds, signals]

@@ -7,7 +7,7 @@ public struct SwiftCR: ParsableCommand {
         abstract: "Checkpoint and restart Linux processes with ptrace (BLCR-compatible).",
         version: "swiftcr 0.1.0",
         subcommands: [CheckpointSubcommand.self, RestartSubcommand.self, InspectCommand.self, CheckCommand.self,
-                      DemoCommand.self, BenchCommand.self, DemoCounter.self, BenchTarget.self, ManPages.self, VerifyCommand.self, DiffCommand.self])
+                      DemoCommand.self, BenchCommand.self, DemoCounter.self, BenchTarget.self, ManPages.self, VerifyCommand.self, DiffCommand.self, CoreCommand.self])
     public init() {}
 }
 

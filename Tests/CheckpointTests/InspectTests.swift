@@ -1,0 +1,121 @@
+import Foundation
+import Glibc
+import XCTest
+
+/// swiftcr inspect (views, --pages, --json), verify, diff and core, on real
+/// images, and hostile files given to each of them and to cr_restart.
+final class InspectTests: XCTestCase {
+    var env: TestEnvironment!
+
+    override func setUpWithError() throws { env = try TestEnvironment.get() }
+
+    func tool(_ name: String) -> String { "\(env.bin)/\(name)" }
+
+    func image(_ argv: [String], _ name: String) throws -> (String, pid_t) {
+        try Fixture.image(of: argv, in: env.workDir(name, user: nil), bin: env.bin)
+    }
+
+    func testJSONFollowsTheDocumentedSchema() throws {
+        let (path, pid) = try image([tool("threads")], "json")
+        let r = runTool([tool("swiftcr"), "inspect", "--json", path])
+        XCTAssertEqual(r.code, 0, r.output)
+        let doc = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any])
+        let format = try XCTUnwrap(doc["format"] as? [String: Any])
+        XCTAssertEqual(format["major"] as? Int, 1)
+        XCTAssertEqual(format["minor"] as? Int, 1)
+        let process = try XCTUnwrap((doc["processes"] as? [[String: Any]])?.first)
+        XCTAssertEqual(process["pid"] as? Int, Int(pid))
+        for key in ["ppid", "pgid", "sid"] { XCTAssertNotNil(process[key] as? Int, key) }
+        XCTAssertEqual(process["command"] as? String, "threads")
+        let threads = try XCTUnwrap(process["threads"] as? [[String: Any]])
+        XCTAssertEqual(threads.count, 9)
+        let registers = try XCTUnwrap(threads[0]["registers"] as? [String: Any])
+        XCTAssertEqual(registers.count, 27)
+        XCTAssertNotNil(registers["rip"] as? NSNumber)
+        XCTAssertNotNil(registers["rsp"] as? NSNumber)
+        let mappings = try XCTUnwrap(process["mappings"] as? [[String: Any]])
+        XCTAssertTrue(mappings.contains { ($0["path"] as? String) == "[stack]" })
+        XCTAssertTrue(mappings.contains { $0["path"] is NSNull }, "an anonymous mapping's path is null")
+        for m in mappings {
+            XCTAssertNotNil(m["start"] as? NSNumber)
+            XCTAssertNotNil(m["savedPages"] as? Int)
+            XCTAssertNotNil((m["protection"] as? String).flatMap { $0.range(of: "^[r-][w-][x-][ps]$", options: .regularExpression) })
+        }
+        let fds = try XCTUnwrap(process["fds"] as? [[String: Any]])
+        XCTAssertTrue(fds.contains { ($0["fd"] as? Int) == 0 && $0["type"] is String && $0["offset"] is Int && $0["flags"] is Int })
+    }
+
+    func testViewsAndPages() throws {
+        let sample = TestEnvironment.repoRoot + "/Fixtures/images/sample-v1.1.swiftcr"
+        let pages = runTool([tool("swiftcr"), "inspect", sample, "--pages", "0x600000", "32"])
+        XCTAssertEqual(pages.code, 0, pages.output)
+        XCTAssertTrue(pages.output.hasPrefix("000000600000  01 01 01"), pages.output)
+        XCTAssertTrue(runTool([tool("swiftcr"), "inspect", sample, "--pages", "0x500000"]).output.contains("outside every mapping"))
+        let views = runTool([tool("swiftcr"), "inspect", "--tree", "--threads", "--signals", "--fds", "--mappings", sample])
+        for text in ["tree:", "4243 <zombie>", "rip 0x", "handler 0x401234", "/tmp/data", "[heap]"] {
+            XCTAssertTrue(views.output.contains(text), "\(text) missing: \(views.output)")
+        }
+    }
+
+    func testDiffShowsWhatChanged() throws {
+        let work = env.workDir("diff", user: nil)
+        let (target, pid) = try Fixture.start([tool("busyloop")], user: nil, cwd: work)
+        defer { kill(pid, SIGKILL); _ = target.wait(timeout: 5) }
+        XCTAssertEqual(runTool([tool("cr_checkpoint"), "-p", "-f", "\(work)/a", "\(pid)"]).code, 0)
+        usleep(100_000)
+        XCTAssertEqual(runTool([tool("cr_checkpoint"), "-p", "-f", "\(work)/b", "\(pid)"]).code, 0)
+        let same = runTool([tool("swiftcr"), "diff", "\(work)/a", "\(work)/a"])
+        XCTAssertEqual(same.code, 0, same.output)
+        let d = runTool([tool("swiftcr"), "diff", "\(work)/a", "\(work)/b"])
+        XCTAssertEqual(d.code, 1, d.output)
+        XCTAssertTrue(d.output.contains("page(s) changed") || d.output.contains("rip 0x"), "a busy loop's state should differ: \(d.output)")
+    }
+
+    /// gdb on the exported core shows the call chain, memory, and both threads.
+    func testCoreOpensInGDB() throws {
+        guard access("/usr/bin/gdb", X_OK) == 0 else { throw XCTSkip("gdb is not installed") }
+        let (path, _) = try image([tool("coredump")], "core")
+        let core = path + ".core"
+        let r = runTool([tool("swiftcr"), "core", path, "-o", core])
+        XCTAssertEqual(r.code, 0, r.output)
+        let gdb = runTool(["/usr/bin/gdb", "-batch", "-ex", "bt", "-ex", "x/s &marker", "-ex", "info threads", tool("coredump"), core], timeout: 60)
+        for text in ["level3", "level2", "main", "\"swiftcr core marker\"", "2    Thread"] {
+            XCTAssertTrue(gdb.output.contains(text), "\(text) missing from gdb: \(gdb.output)")
+        }
+        XCTAssertFalse(gdb.output.contains("too small"), gdb.output)
+    }
+
+    /// Damaged and foreign files: one clear line from every reader, never a crash.
+    func testHostileFilesGiveCleanErrors() throws {
+        let work = env.workDir("hostile", user: nil)
+        let sample = TestEnvironment.repoRoot + "/Fixtures/images/sample-v1.1.swiftcr"
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: sample)))
+        var cases: [(String, [UInt8], String)] = [
+            ("truncated", Array(bytes.prefix(bytes.count / 2)), "the file has"),
+            ("wrong-magic", [UInt8]("NOTANIMG".utf8) + Array(bytes.dropFirst(8)), "not a swiftcr image"),
+            ("random", (0..<5000).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 7) }, "not a swiftcr image"),
+            ("empty", [], "not a swiftcr image"),
+        ]
+        var newer = bytes
+        newer[8] = 9  // major 9
+        cases.append(("newer-major", newer, "newer than this reader"))
+        var flipped = bytes
+        flipped[bytes.count / 3] ^= 0x10
+        cases.append(("flipped", flipped, "checksum mismatch"))
+        for (name, content, expected) in cases {
+            let path = "\(work)/\(name)"
+            FileManager.default.createFile(atPath: path, contents: Data(content))
+            let v = runTool([tool("swiftcr"), "verify", path])
+            XCTAssertEqual(v.code, EINVAL, "\(name): \(v.output)")
+            XCTAssertTrue(v.output.contains(expected), "\(name): \(v.output)")
+            for argv in [[tool("swiftcr"), "inspect", path], [tool("cr_restart"), path], [tool("swiftcr"), "core", path, "-o", path + ".core"]] {
+                let r = runTool(argv)
+                XCTAssertNotEqual(r.code, 0, "\(name) \(argv[1]): \(r.output)")
+                XCTAssertTrue(r.code < 128, "\(name) \(argv[1]) crashed: \(r.code) \(r.output)")
+                XCTAssertEqual(r.output.split(separator: "\n").count, 1, "\(name) \(argv[1]): one line expected: \(r.output)")
+            }
+        }
+        let sound = runTool([tool("swiftcr"), "verify", sample])
+        XCTAssertEqual(sound.code, 0, sound.output)
+    }
+}
