@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "CLibCR"),
         // Loaded into other programs: only CLinux/CLibCR below it, Swift's
         // runtime linked in statically and hidden, only cr_* exported.
-        .target(name: "LibCR", dependencies: ["CLibCR", "CLinux"],
+        .target(name: "LibCR", dependencies: ["CLibCR", "CLinux"], exclude: ["libcr.map"],
                 // Its code runs in signal handlers: no dynamic exclusivity bookkeeping there.
                 swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])],
                 linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "--version-script=Sources/LibCR/libcr.map"])]),

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Fuzzes the image reader with libFuzzer for a bounded time.
+#   scripts/fuzz.sh [SECONDS] (default 60)
+# The target (Fuzz/ImageReaderFuzz.swift) is built with Sources/CheckpointImage
+# under -sanitize=fuzzer,address. The seed corpus is the committed sample
+# images plus a fresh real image of a small process. Findings (crashes,
+# timeouts, allocations over 1 GiB) are written to .build/fuzz/findings/
+# and make the script fail.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/opt/swift/usr/bin:$PATH"
+seconds="${1:-60}"
+out=.build/fuzz
+mkdir -p "$out/module" "$out/corpus" "$out/findings"
+cat > "$out/module/module.modulemap" <<MAP
+module CLinux [system] {
+    header "$PWD/Sources/CLinux/include/CLinux.h"
+    export *
+}
+MAP
+swiftc -sanitize=fuzzer,address -parse-as-library -O -I "$out/module" \
+  -module-name ImageFuzz Fuzz/ImageReaderFuzz.swift Sources/CheckpointImage/*.swift -o "$out/image-fuzz"
+
+cp Fixtures/images/*.swiftcr "$out/corpus/"
+# A real image: a small process, checkpointed by the debug build.
+swift build --product cr_checkpoint >/dev/null
+sleep 30 & victim=$!
+.build/debug/cr_checkpoint -p -f "$out/corpus/real-sleep.swiftcr" "$victim" >/dev/null 2>&1 || true
+kill "$victim" 2>/dev/null || true
+
+"$out/image-fuzz" "$out/corpus" -max_total_time="$seconds" -max_len=262144 -timeout=10 \
+  -rss_limit_mb=2048 -malloc_limit_mb=1024 -artifact_prefix="$out/findings/" -print_final_stats=1 2>&1 | tail -15
+if ls "$out/findings/"* >/dev/null 2>&1; then
+  echo "fuzz: findings in $out/findings" >&2
+  exit 1
+fi
+echo "fuzz: no findings in $seconds s"
