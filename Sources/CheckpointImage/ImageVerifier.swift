@@ -58,8 +58,8 @@ public enum ImageVerifier {
         case .malformed(let what, let offset): return Problem(section: "record", offset: offset, what: what)
         case .truncated(let offset, let expected): return Problem(section: "file", offset: offset, what: "ends early, expected \(expected)")
         case .unknownRequiredSection(let type, let offset): return Problem(section: "section", offset: offset, what: "unknown required section type \(type)")
-        case .notAnImage(let found): return Problem(section: "file header", offset: 0, what: "not a swiftcr image (starts with \(found))")
-        case .unsupportedVersion(let image, let reader): return Problem(section: "file header", offset: 8, what: "format \(image) is newer than this reader's \(reader)")
+        case .notAnImage: return Problem(section: "file header", offset: 0, what: e.description)
+        case .unsupportedVersion: return Problem(section: "file header", offset: 8, what: e.description)
         case .io(let message, _): return Problem(section: "file", offset: 0, what: message)
         }
     }

@@ -98,7 +98,7 @@ final class InspectTests: XCTestCase {
         ]
         var newer = bytes
         newer[8] = 9  // major 9
-        cases.append(("newer-major", newer, "newer than this reader"))
+        cases.append(("newer-major", newer, "newer than this swiftcr reads"))
         var flipped = bytes
         flipped[bytes.count / 3] ^= 0x10
         cases.append(("flipped", flipped, "checksum mismatch"))
