@@ -18,6 +18,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        // The VO module only (XOS certificates).
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
     ],
     targets: [
         .target(name: "CLinux"),
@@ -38,6 +42,15 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The VO module (issue 7): XOS certificates, account mapping, PAM. It
+        // neither imports the checkpoint engine nor is imported by it.
+        .target(name: "XOS", dependencies: [
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+        ]),
+        .executableTarget(name: "xos-ca", dependencies: ["XOS", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "xos-ams", dependencies: ["XOS", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .target(name: "CLibCR"),
         // Loaded into other programs: only CLinux/CLibCR below it, Swift's
         // runtime linked in statically and hidden, only cr_* exported.
@@ -50,6 +63,7 @@ let package = Package(
         .executableTarget(name: "cr_checkpoint", dependencies: ["SwiftCRCommands"]),
         .executableTarget(name: "cr_restart", dependencies: ["SwiftCRCommands"]),
         .testTarget(name: "LinuxKitTests", dependencies: ["LinuxKit"]),
+        .testTarget(name: "XOSTests", dependencies: ["XOS"]),
         .testTarget(name: "CheckpointImageTests", dependencies: ["CheckpointImage"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "CheckpointImage", "LinuxKit", "CLinux"]),
     ]
