@@ -13,6 +13,11 @@ let package = Package(
         // libcr.so: BLCR's C API (include/libcr.h). libcr_run.so and
         // libcr_omit.so are copies of it (scripts/libcr-variants.sh).
         .library(name: "cr", type: .dynamic, targets: ["LibCR"]),
+        // pam_xos.so (installed under that name from libpam_xos.so).
+        .library(name: "pam_xos", type: .dynamic, targets: ["PamXOS"]),
+        .executable(name: "xos-ca", targets: ["xos-ca"]),
+        .executable(name: "xos-ams", targets: ["xos-ams"]),
+        .executable(name: "pam_app_conv", targets: ["pam_app_conv"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -49,6 +54,13 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "SwiftASN1", package: "swift-asn1"),
         ]),
+        .target(name: "CPAM"),
+        // pam_xos.so: PAM entry points in Swift over XOS; Swift's runtime inside, only pam_sm_* exported.
+        .target(name: "PamXOS", dependencies: ["XOS", "CPAM"], exclude: ["pam_xos.map"],
+                // FoundationEssentials' own static dependencies are not autolinked into a shared library: name them.
+                linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "--version-script=Sources/PamXOS/pam_xos.map",
+                                               "-l_FoundationCollections", "-l_FoundationCShims", "-lswiftSynchronization"])]),
+        .executableTarget(name: "pam_app_conv", dependencies: ["XOS", "CPAM", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "xos-ca", dependencies: ["XOS", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "xos-ams", dependencies: ["XOS", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .target(name: "CLibCR"),

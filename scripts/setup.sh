@@ -13,6 +13,10 @@ command -v gcore >/dev/null || need+=(gdb)
 command -v python3 >/dev/null || need+=(python3)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v script >/dev/null || need+=(bsdutils)
+# The VO module: PAM headers for pam_xos, pamtester to drive it, ssh-keygen/sshd for XOS-ssh.
+[ -f /usr/include/security/pam_modules.h ] || need+=(libpam0g-dev)
+command -v pamtester >/dev/null || need+=(pamtester)
+command -v ssh-keygen >/dev/null || need+=(openssh-client)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: missing ${need[*]}; run as root or install them" >&2

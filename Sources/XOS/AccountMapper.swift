@@ -1,4 +1,11 @@
+// FoundationEssentials, not Foundation: pam_xos.so carries its own copy, and
+// two full Foundations (NSString bridging) clash in a Swift host process.
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Maps a verified certificate's VO attributes to a local account by the
 /// policy: a static account, a leased pool account, or a refusal.

@@ -104,3 +104,15 @@ extension String {
         return String(s)
     }
 }
+
+/// Two lowercase hex digits (no String(format:), which needs Foundation).
+func hex2(_ b: UInt8) -> String {
+    let digits = Array("0123456789abcdef")
+    return String([digits[Int(b >> 4)], digits[Int(b & 15)]])
+}
+
+/// A number padded with zeros to three digits.
+func pad3(_ n: Int) -> String {
+    let s = String(n)
+    return s.count >= 3 ? s : String(repeating: "0", count: 3 - s.count) + s
+}

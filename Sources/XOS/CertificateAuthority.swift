@@ -1,5 +1,12 @@
 import Crypto
+// FoundationEssentials, not Foundation: pam_xos.so carries its own copy, and
+// two full Foundations (NSString bridging) clash in a Swift host process.
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import SwiftASN1
 import X509
 
@@ -136,7 +143,7 @@ public struct CertificateAuthority {
                                 nextUpdate: Date().addingTimeInterval(Double(days) * 86400), key: key)
     }
 
-    static func hex(_ s: Certificate.SerialNumber) -> String { s.bytes.map { String(format: "%02x", $0) }.joined() }
+    static func hex(_ s: Certificate.SerialNumber) -> String { s.bytes.map { hex2($0) }.joined() }
     static func bytes(hex: String) -> [UInt8] {
         var out: [UInt8] = []
         var it = hex.makeIterator()
@@ -145,7 +152,7 @@ public struct CertificateAuthority {
     }
 
     static func readText(_ path: String) throws -> String {
-        do { return try String(contentsOfFile: path, encoding: .utf8) } catch { throw XOSError("cannot read \(path): \(error.localizedDescription)") }
+        do { return try String(contentsOfFile: path, encoding: .utf8) } catch { throw XOSError("cannot read \(path): \(error)") }
     }
 
     static func writeText(_ text: String, to path: String, mode: Int) throws {

@@ -1,4 +1,11 @@
+// FoundationEssentials, not Foundation: pam_xos.so carries its own copy, and
+// two full Foundations (NSString bridging) clash in a Swift host process.
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Pool account leases, as LCMAPS's gridmapdir: one file per pool account
 /// in the lease directory, and a hard link to it named after the holder
@@ -13,7 +20,7 @@ public struct LeaseDirectory {
     static func holderFile(_ holder: String) -> String {
         "%" + holder.utf8.map { b -> String in
             let c = Character(UnicodeScalar(b))
-            return (c.isLetter || c.isNumber || c == "-" || c == "." || c == "_") && b < 128 ? String(c) : String(format: "%%%02X", b)
+            return (c.isLetter || c.isNumber || c == "-" || c == "." || c == "_") && b < 128 ? String(c) : "%" + hex2(b).uppercased()
         }.joined()
     }
 
@@ -21,7 +28,7 @@ public struct LeaseDirectory {
     func prepare(_ pool: MappingPolicy.Pool) throws {
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         for k in 0..<pool.count {
-            let f = "\(path)/\(pool.prefix)\(String(format: "%03d", k + 1))"
+            let f = "\(path)/\(pool.prefix)\(pad3(k + 1))"
             let fd = open(f, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
             if fd >= 0 { close(fd) }
         }
@@ -33,7 +40,7 @@ public struct LeaseDirectory {
         try prepare(pool)
         let link = "\(path)/\(Self.holderFile(holder))"
         for k in 0..<pool.count {
-            let name = "\(pool.prefix)\(String(format: "%03d", k + 1))"
+            let name = "\(pool.prefix)\(pad3(k + 1))"
             var st = stat()
             guard stat("\(path)/\(name)", &st) == 0, st.st_nlink == 1 else { continue }
             if Glibc.link("\(path)/\(name)", link) == 0 {
@@ -54,15 +61,29 @@ public struct LeaseDirectory {
         return try leases().first { $0.inode == st.st_ino && !$0.name.hasPrefix("%") }?.name
     }
 
+    /// Undoes holderFile's %XX escapes.
+    static func decoded(_ s: String) -> String {
+        var bytes: [UInt8] = []
+        var it = Array(s.utf8)[...]
+        while let c = it.popFirst() {
+            if c == UInt8(ascii: "%"), it.count >= 2, let v = UInt8(String(decoding: it.prefix(2), as: UTF8.self), radix: 16) {
+                bytes.append(v)
+                it = it.dropFirst(2)
+            } else {
+                bytes.append(c)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
     public func release(_ holder: String) -> Bool { unlink("\(path)/\(Self.holderFile(holder))") == 0 }
 
     /// (account, holder) pairs of the leased accounts.
     public func list() throws -> [(account: String, holder: String)] {
         let all = try leases()
-        return all.filter { $0.name.hasPrefix("%") }.compactMap { h in
+        return all.filter { $0.name.hasPrefix("%") }.compactMap { h -> (account: String, holder: String)? in
             guard let a = all.first(where: { $0.inode == h.inode && !$0.name.hasPrefix("%") }) else { return nil }
-            let encoded = String(h.name.dropFirst())
-            return (a.name, encoded.removingPercentEncoding ?? encoded)
+            return (a.name, Self.decoded(String(h.name.dropFirst())))
         }.sorted { $0.account < $1.account }
     }
 

@@ -1,4 +1,11 @@
+// FoundationEssentials, not Foundation: pam_xos.so carries its own copy, and
+// two full Foundations (NSString bridging) clash in a Swift host process.
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The account mapping policy (`/etc/xos/ams.conf`), first match wins:
 ///

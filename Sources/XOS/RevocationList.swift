@@ -1,5 +1,12 @@
 import Crypto
+// FoundationEssentials, not Foundation: pam_xos.so carries its own copy, and
+// two full Foundations (NSString bridging) clash in a Swift host process.
+import Glibc
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import SwiftASN1
 import X509
 

@@ -8,7 +8,7 @@ import XOS
 struct XOSCA: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "xos-ca", abstract: "A certificate authority for XOS certificates with VO attributes.",
-        subcommands: [Init.self, IssueUser.self, IssueHost.self, Show.self, Verify.self, Revoke.self, CRL.self])
+        subcommands: [Init.self, IssueUser.self, IssueHost.self, Show.self, Verify.self, Revoke.self, CRL.self, Prove.self])
 
     struct Init: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Make the CA key and self-signed certificate in DIR.")
@@ -132,6 +132,16 @@ struct XOSCA: ParsableCommand {
             let c = try Certificate(pemEncoded: try String(contentsOfFile: cert, encoding: .utf8))
             try ca.revoke(c)
             print("revoked \(c.subject) serial \(c.serialNumber); publish a new CRL with xos-ca crl")
+        }
+    }
+
+    struct Prove: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Answer pam_xos's proof prompt: sign its nonce with the certificate's key.")
+        @Option(help: "The private key (PEM).") var key: String
+        @Argument(help: "The nonce from the prompt.") var nonce: String
+        func run() throws {
+            let k = try P256.Signing.PrivateKey(pemRepresentation: try String(contentsOfFile: key, encoding: .utf8))
+            print(try Proof.sign(nonce: nonce, key: k))
         }
     }
 
