@@ -18,6 +18,7 @@ let package = Package(
         .executable(name: "xos-ca", targets: ["xos-ca"]),
         .executable(name: "xos-ams", targets: ["xos-ams"]),
         .executable(name: "pam_app_conv", targets: ["pam_app_conv"]),
+        .executable(name: "xos-ssh", targets: ["xos-ssh"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -62,6 +63,7 @@ let package = Package(
                                                "-l_FoundationCollections", "-l_FoundationCShims", "-lswiftSynchronization"])]),
         .executableTarget(name: "pam_app_conv", dependencies: ["XOS", "CPAM", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "xos-ca", dependencies: ["XOS", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "xos-ssh", dependencies: ["XOS", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "xos-ams", dependencies: ["XOS", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .target(name: "CLibCR"),
         // Loaded into other programs: only CLinux/CLibCR below it, Swift's

@@ -17,6 +17,7 @@ command -v script >/dev/null || need+=(bsdutils)
 [ -f /usr/include/security/pam_modules.h ] || need+=(libpam0g-dev)
 command -v pamtester >/dev/null || need+=(pamtester)
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: missing ${need[*]}; run as root or install them" >&2

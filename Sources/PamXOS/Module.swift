@@ -43,13 +43,32 @@ enum Module {
 
     struct Refusal: Error { let code: Int32; let reason: String }
 
-    /// The certificate for this transaction: kept from auth, or (ssh mode) what sshd put in SSH_AUTH_INFO_0.
-    static func certificate(_ pam: PamHandle, _ o: ModuleOptions) throws -> Certificate {
-        if let pem = pam.kept(keptCertificate) { return try Certificate(pemEncoded: pem) }
-        if o.mode == "ssh", let info = pam.environment("SSH_AUTH_INFO_0"), let pem = pemBlock(info) {
-            return try Certificate(pemEncoded: pem)
+    /// Who is logging in: the certificate kept from auth (verified again), or
+    /// under sshd (mode=ssh) the OpenSSH certificate sshd verified, whose
+    /// signing key must be the XOS CA's.
+    static func identity(_ pam: PamHandle, _ o: ModuleOptions) throws -> VOAttributes {
+        if let pem = pam.kept(keptCertificate) { return try verified(try Certificate(pemEncoded: pem), o) }
+        guard o.mode == "ssh" else { throw Refusal(code: PAM_AUTHINFO_UNAVAIL, reason: "no XOS certificate in this transaction") }
+        if o.debug { pam.log(LOG_DEBUG, "pam_xos: SSH_AUTH_INFO_0=\(pam.environment("SSH_AUTH_INFO_0") ?? "(none)")") }
+        guard let info = pam.environment("SSH_AUTH_INFO_0"),
+              let line = info.split(separator: "\n").first(where: { $0.hasPrefix("publickey ") && $0.contains("-cert-v01@openssh.com") }) else {
+            throw Refusal(code: PAM_AUTHINFO_UNAVAIL, reason: "sshd gave no certificate (ExposeAuthInfo yes and a certificate login are needed)")
         }
-        throw Refusal(code: PAM_AUTHINFO_UNAVAIL, reason: "no XOS certificate in this transaction")
+        let cert: OpenSSHCertificate
+        do { cert = try OpenSSHCertificate(text: String(line.dropFirst("publickey ".count))) } catch let e as XOSError {
+            throw Refusal(code: PAM_AUTH_ERR, reason: e.description)
+        }
+        let ca = try XOSVerifier(caFile: o.cafile, crlFile: o.crl).ca
+        guard cert.signatureKey == (try? OpenSSHCertificate.publicKeyBlob(ca.publicKey)) else {
+            throw Refusal(code: PAM_AUTH_ERR, reason: "the ssh certificate \(cert.keyID) was not signed by the XOS CA")
+        }
+        return cert.attributes
+    }
+
+    static func verified(_ cert: Certificate, _ o: ModuleOptions) throws -> VOAttributes {
+        do { return try XOSVerifier(caFile: o.cafile, crlFile: o.crl).verify(cert) } catch let e as XOSError {
+            throw Refusal(code: PAM_AUTH_ERR, reason: "certificate \(cert.subject): \(e.description)")
+        }
     }
 
     static func pemBlock(_ text: String) -> String? {
@@ -69,12 +88,8 @@ enum Module {
         return nil
     }
 
-    /// Verifies the certificate and maps it; the mapped account must be the PAM user.
-    static func admit(_ cert: Certificate, _ pam: PamHandle, _ o: ModuleOptions) throws -> (VOAttributes, AccountMapper.Mapping) {
-        let attrs: VOAttributes
-        do { attrs = try XOSVerifier(caFile: o.cafile, crlFile: o.crl).verify(cert) } catch let e as XOSError {
-            throw Refusal(code: PAM_AUTH_ERR, reason: "certificate \(cert.subject): \(e.description)")
-        }
+    /// Applies the VO restriction and the policy; the mapped account must be the PAM user.
+    static func admit(_ attrs: VOAttributes, _ pam: PamHandle, _ o: ModuleOptions) throws -> (VOAttributes, AccountMapper.Mapping) {
         if let vo = o.vo, attrs.primaryVO != vo && !attrs.secondaryVOs.contains(vo) {
             throw Refusal(code: PAM_PERM_DENIED, reason: "not a member of VO \(vo)")
         }
@@ -102,19 +117,30 @@ enum Module {
               Proof.verify(nonce: nonce, signature: signature, certificate: cert) else {
             throw Refusal(code: PAM_AUTH_ERR, reason: "no valid proof of possession of the certificate's key")
         }
-        let (attrs, mapping) = try admit(cert, pam, o)
+        let (attrs, mapping) = try admit(try verified(cert, o), pam, o)
         guard pam.keep(keptCertificate, pem) else { return PAM_BUF_ERR }
         pam.log(LOG_INFO, "pam_xos: \(attrs.globalUserID ?? "?") (\(mapping.fqan)) authenticated as \(mapping.account)")
         return PAM_SUCCESS
     }
 
     static func account(_ pam: PamHandle, _ o: ModuleOptions) throws -> Int32 {
-        _ = try admit(try certificate(pam, o), pam, o)
+        // sshd hands PAM the certificate (SSH_AUTH_INFO_0) only at session time; at account time
+        // its AuthorizedPrincipalsCommand (xos-ams principals) has just checked the mapping, so
+        // here the user must be an account the policy gives out: leased now, or a static one.
+        if o.mode == "ssh" && pam.kept(keptCertificate) == nil && (pam.environment("SSH_AUTH_INFO_0") ?? "").isEmpty {
+            guard let user = pam.user() else { throw Refusal(code: PAM_USER_UNKNOWN, reason: "no user") }
+            let policy = try MappingPolicy.load(o.policy)
+            let leased = (try? LeaseDirectory(path: o.leases).list())?.contains { $0.account == user } ?? false
+            let isStatic = policy.rules.contains { if case .account(let a) = $0.target { return a == user } else { return false } }
+            guard leased || isStatic else { throw Refusal(code: PAM_PERM_DENIED, reason: "\(user) is not an account the VO policy gives out") }
+            return PAM_SUCCESS
+        }
+        _ = try admit(try identity(pam, o), pam, o)
         return PAM_SUCCESS
     }
 
     static func openSession(_ pam: PamHandle, _ o: ModuleOptions) throws -> Int32 {
-        let (a, mapping) = try admit(try certificate(pam, o), pam, o)
+        let (a, mapping) = try admit(try identity(pam, o), pam, o)
         let values = [("XOS_GUID", a.globalUserID ?? ""), ("XOS_VO", a.primaryVO ?? ""), ("XOS_ROLE", a.role ?? ""),
                       ("XOS_GROUPS", ([a.group, a.primaryGroup].compactMap { $0 } + a.secondaryGroups).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }.joined(separator: ","))]
         for (k, v) in values { guard pam.putenv(k, v) else { return PAM_BUF_ERR } }

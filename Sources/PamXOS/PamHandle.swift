@@ -18,6 +18,8 @@ struct PamHandle {
     /// pam_syslog is variadic; pam_vsyslog takes the va_list Swift can build.
     func log(_ priority: Int32, _ message: String) {
         message.withCString { text in withVaList([text]) { pam_vsyslog(handle, priority, "%s", $0) } }
+        // With `debug`, also on stderr: where there is no syslog (containers, sshd -e), the reason is still seen.
+        if debug { _ = message.withCString { Glibc.write(2, $0, strlen($0)) }; _ = Glibc.write(2, "\n", 1) }
     }
 
     func user() -> String? {

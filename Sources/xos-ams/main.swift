@@ -7,7 +7,7 @@ import XOS
 struct XOSAMS: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "xos-ams", abstract: "Map VO certificates to local accounts; list, release and look up pool leases.",
-        subcommands: [Map.self, Lease.self, Unmap.self, List.self, Reverse.self, Check.self])
+        subcommands: [Map.self, Lease.self, Unmap.self, List.self, Reverse.self, Check.self, Principals.self])
 
     struct Common: ParsableArguments {
         @Option(help: "The policy file.") var policy = MappingPolicy.defaultPath
@@ -37,6 +37,23 @@ struct XOSAMS: ParsableCommand {
         func run() throws {
             guard let p = try MappingPolicy.load(common.policy).pools[pool] else { throw XOSError("no pool \(pool) in \(common.policy)") }
             print(try LeaseDirectory(path: common.leases).lease(p, for: holder))
+        }
+    }
+
+    /// sshd's AuthorizedPrincipalsCommand (`xos-ams principals ... %u %k`): prints the certificate's
+    /// principal when it is signed by the XOS CA and maps to the target user; prints nothing otherwise.
+    struct Principals: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "sshd's AuthorizedPrincipalsCommand: the principal a certificate may log in as USER with.")
+        @OptionGroup var common: Common
+        @Option(help: "The trusted CA certificate.") var cafile: String
+        @Argument(help: "The target user (%u).") var user: String
+        @Argument(help: "The certificate, base64 (%k).") var certificate: String
+        func run() throws {
+            let cert = try OpenSSHCertificate(text: certificate)
+            let ca = try Certificate(pemEncoded: try String(contentsOfFile: cafile, encoding: .utf8))
+            guard cert.signatureKey == (try OpenSSHCertificate.publicKeyBlob(ca.publicKey)) else { throw XOSError("\(cert.keyID): not signed by the XOS CA") }
+            let mapping = try AccountMapper(policy: try MappingPolicy.load(common.policy), leases: LeaseDirectory(path: common.leases)).map(cert.attributes)
+            if mapping.account == user { print(cert.keyID) }
         }
     }
 

@@ -8,7 +8,7 @@ import XOS
 struct XOSCA: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "xos-ca", abstract: "A certificate authority for XOS certificates with VO attributes.",
-        subcommands: [Init.self, IssueUser.self, IssueHost.self, Show.self, Verify.self, Revoke.self, CRL.self, Prove.self])
+        subcommands: [Init.self, IssueUser.self, IssueHost.self, Show.self, Verify.self, Revoke.self, CRL.self, Prove.self, SSHSign.self, SSHCA.self])
 
     struct Init: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Make the CA key and self-signed certificate in DIR.")
@@ -132,6 +132,49 @@ struct XOSCA: ParsableCommand {
             let c = try Certificate(pemEncoded: try String(contentsOfFile: cert, encoding: .utf8))
             try ca.revoke(c)
             print("revoked \(c.subject) serial \(c.serialNumber); publish a new CRL with xos-ca crl")
+        }
+    }
+
+    struct SSHSign: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "ssh-sign", abstract: "Issue an OpenSSH user certificate (ssh-keygen -s) from an XOS certificate.")
+        @Option(help: "The CA directory.") var caDir: String
+        @Option(help: "The XOS certificate (PEM).") var cert: String
+        @Option(help: "Output prefix: PREFIX.key.pub and PREFIX.key-cert.pub, which ssh -i PREFIX.key finds by itself.") var out: String
+        func run() throws {
+            let ca = try CertificateAuthority.load(from: caDir)
+            let c = try Certificate(pemEncoded: try String(contentsOfFile: cert, encoding: .utf8))
+            let a = try XOSVerifier(ca: ca.certificate).verify(c)
+            guard let guid = a.globalUserID else { throw XOSError("\(cert) is a host certificate") }
+            try writeFile(try OpenSSHCertificate.publicKeyLine(c.publicKey, comment: "guid:\(guid)") + "\n", "\(out).key.pub", 0o644)
+            func stamp(_ d: Date) -> String {
+                let k = Calendar(identifier: .gregorian).dateComponents(in: TimeZone(identifier: "UTC") ?? .current, from: d)
+                func two(_ v: Int?) -> String { let n = v ?? 0; return n < 10 ? "0\(n)" : "\(n)" }
+                let year: String = String(k.year ?? 1970)
+                return year + two(k.month) + two(k.day) + two(k.hour) + two(k.minute) + two(k.second)
+            }
+            var args = ["-q", "-s", "\(caDir)/ca.key", "-I", "guid:\(guid)", "-n", "guid:\(guid)",
+                        "-V", "\(stamp(c.notValidBefore)):\(stamp(c.notValidAfter))"]
+            let values: [(VOAttributes.Field, String?)] = [(.primaryVO, a.primaryVO), (.secondaryVOs, a.secondaryVOs.isEmpty ? nil : a.secondaryVOs.joined(separator: ",")),
+                                                          (.group, a.group), (.role, a.role), (.subgroup, a.subgroup)]
+            for (field, value) in values {
+                if let value, let name = OpenSSHCertificate.extensionNames.first(where: { $0.0 == field })?.1 { args += ["-O", "extension:\(name)=\(value)"] }
+            }
+            let keygen = Process()
+            keygen.executableURL = URL(fileURLWithPath: "/usr/bin/ssh-keygen")
+            keygen.arguments = args + ["\(out).key.pub"]
+            try keygen.run()
+            keygen.waitUntilExit()
+            guard keygen.terminationStatus == 0 else { throw XOSError("ssh-keygen -s failed (status \(keygen.terminationStatus))") }
+            print("OpenSSH certificate guid:\(guid) in \(out).key-cert.pub")
+        }
+    }
+
+    struct SSHCA: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "ssh-ca", abstract: "Print the CA key in OpenSSH form, for sshd's TrustedUserCAKeys.")
+        @Option(help: "The CA certificate (PEM).") var cafile: String
+        func run() throws {
+            let ca = try Certificate(pemEncoded: try String(contentsOfFile: cafile, encoding: .utf8))
+            print(try OpenSSHCertificate.publicKeyLine(ca.publicKey, comment: "xos-ca"))
         }
     }
 
