@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs swiftcr under a prefix, as BLCR's `make install` did:
 #   bin/      swiftcr cr_checkpoint cr_restart cr_run
-#   lib/      libcr.so libcr_run.so libcr_omit.so, pkgconfig/cr.pc cr_run.pc cr_omit.pc
+#   lib/      libcr.so libcr_run.so libcr_omit.so, pkgconfig/cr.pc cr_run.pc cr_omit.pc,
+#             security/pam_xos.so (the VO module)
 #   include/  libcr.h blcr_common.h blcr_errcodes.h blcr_proc.h blcr_ioctl.h
 #   share/man/man1/  the tools' manual pages
 #   share/swiftcr/   the install manifest (for --uninstall) and selftest.sh
@@ -29,7 +30,7 @@ if [ "$uninstall" = 1 ]; then
   [ -f "$manifest" ] || { echo "install: no swiftcr installation under $prefix ($manifest missing)" >&2; exit 2; }
   while read -r f; do rm -f "$prefix/$f"; done < "$manifest"
   rm -f "$manifest"
-  rmdir -p --ignore-fail-on-non-empty "$prefix/share/swiftcr" "$prefix/lib/pkgconfig" "$prefix/share/man/man1" "$prefix/include" 2>/dev/null || true
+  rmdir -p --ignore-fail-on-non-empty "$prefix/share/swiftcr" "$prefix/lib/pkgconfig" "$prefix/lib/security" "$prefix/share/man/man1" "$prefix/include" 2>/dev/null || true
   echo "swiftcr removed from $prefix"
   exit 0
 fi
@@ -48,6 +49,11 @@ put() {  # put MODE SOURCE DEST-RELATIVE-TO-PREFIX
   installed+=("$3")
 }
 for t in swiftcr cr_checkpoint cr_restart cr_run; do put 755 "$from/$t" "bin/$t"; done
+# The VO module: its tools, and pam_xos.so under lib/security (link it into the system's PAM
+# module directory, e.g. /lib/x86_64-linux-gnu/security, or name it by absolute path in pam.d).
+for t in xos-ca xos-ams xos-ssh pam_app_conv; do [ -e "$from/$t" ] && put 755 "$from/$t" "bin/$t"; done
+[ -e "$from/libpam_xos.so" ] && put 755 "$from/libpam_xos.so" "lib/security/pam_xos.so"
+
 # The run and omit libraries are copies of libcr: its agent knows which file it was loaded from.
 for l in libcr.so libcr_run.so libcr_omit.so; do put 755 "$from/libcr.so" "lib/$l"; done
 for h in include/*.h; do put 644 "$h" "include/$(basename "$h")"; done

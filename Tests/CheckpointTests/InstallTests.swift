@@ -12,7 +12,7 @@ final class InstallTests: XCTestCase {
         let install = runTool(["/bin/bash", "\(root)/scripts/install.sh", "--prefix", prefix, "--from", TestEnvironment.buildDir], timeout: 120)
         XCTAssertEqual(install.code, 0, install.output)
         for f in ["bin/cr_checkpoint", "bin/cr_run", "lib/libcr.so", "lib/libcr_omit.so", "include/libcr.h", "include/blcr_common.h",
-                  "lib/pkgconfig/cr.pc", "share/man/man1/cr_restart.1", "share/swiftcr/manifest"] {
+                  "lib/pkgconfig/cr.pc", "share/man/man1/cr_restart.1", "share/swiftcr/manifest", "lib/security/pam_xos.so", "bin/xos-ca"] {
             XCTAssertEqual(access("\(prefix)/\(f)", F_OK), 0, "\(f) not installed")
         }
         let selftest = runTool(["\(prefix)/share/swiftcr/selftest.sh", prefix], timeout: 60)
@@ -36,7 +36,7 @@ final class InstallTests: XCTestCase {
 
         let uninstall = runTool(["/bin/bash", "\(root)/scripts/install.sh", "--prefix", prefix, "--uninstall"])
         XCTAssertEqual(uninstall.code, 0, uninstall.output)
-        for f in ["bin/cr_checkpoint", "lib/libcr.so", "include/libcr.h", "share/swiftcr/manifest"] {
+        for f in ["bin/cr_checkpoint", "lib/libcr.so", "include/libcr.h", "share/swiftcr/manifest", "lib/security/pam_xos.so"] {
             XCTAssertEqual(access("\(prefix)/\(f)", F_OK), -1, "\(f) left behind")
         }
     }
