@@ -5,25 +5,13 @@ import XCTest
 /// pamtester (a private /etc/pam.d bind-mounted in a mount namespace):
 /// nothing under /etc changes on the machine.
 final class PAMTests: XCTestCase {
-    static let build = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent(".build/debug").path
+    static let build = Repository.build
     var dir = ""
 
     func tool(_ n: String) -> String { Self.build + "/" + n }
 
     @discardableResult
-    func run(_ argv: [String], input: String? = nil) throws -> (code: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: argv[0])
-        p.arguments = Array(argv.dropFirst())
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
+    func run(_ argv: [String]) throws -> (code: Int32, output: String) { try runProgram(argv) }
 
     override func setUpWithError() throws {
         guard FileManager.default.isExecutableFile(atPath: tool("pam_app_conv")), FileManager.default.fileExists(atPath: tool("libpam_xos.so")) else {

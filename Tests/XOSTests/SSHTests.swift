@@ -6,21 +6,11 @@ import XCTest
 /// issued from the XOS one, lands in the leased account with XOS_VO set; a
 /// denied VO and a certificate from another CA are refused.
 final class SSHTests: XCTestCase {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-    static let build = root + "/.build/debug"
+    static let root = Repository.root
+    static let build = Repository.build
 
-    func run(_ argv: [String]) throws -> (code: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: argv[0])
-        p.arguments = Array(argv.dropFirst())
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
+    @discardableResult
+    func run(_ argv: [String]) throws -> (code: Int32, output: String) { try runProgram(argv) }
 
     func testCertificateLoginLandsInTheMappedAccount() throws {
         guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/sbin/sshd"), FileManager.default.isExecutableFile(atPath: Self.build + "/xos-ams") else {
@@ -42,15 +32,18 @@ final class SSHTests: XCTestCase {
         }
         try "pool phys prefix=phys first=20001 count=3\nmap \"/physics\" pool=phys\ndeny \"/outlaws\"\n".write(toFile: dir + "/ams.conf", atomically: true, encoding: .utf8)
         let script = Self.root + "/scripts/vo-ssh-login.sh"
-        let member = try run(["/usr/bin/unshare", "-m", "/bin/sh", script, dir, Self.build, "22122", "phys001", "alice.key"])
+        // Ports from our PID, so two runs on one machine do not meet.
+        let base = 20000 + Int(getpid() % 4000) * 3
+        let (p1, p2, p3) = (String(base), String(base + 1), String(base + 2))
+        let member = try run(["/usr/bin/unshare", "-m", "/bin/sh", script, dir, Self.build, p1, "phys001", "alice.key"])
         let sshdLog = (try? String(contentsOfFile: dir + "/sshd.log", encoding: .utf8)) ?? ""
         XCTAssertEqual(member.code, 0, member.output + sshdLog)
         XCTAssertTrue(member.output.contains("user=phys001 XOS_VO=physics XOS_GUID=0f8fad5b-d9cb-469f-a165-70867728950e"), member.output)
         // xos-ssh finds the leased account by itself.
-        let wrapped = try run(["/usr/bin/unshare", "-m", "/bin/sh", script, dir, Self.build, "22124", "xos-ssh", "alice.key"])
+        let wrapped = try run(["/usr/bin/unshare", "-m", "/bin/sh", script, dir, Self.build, p3, "xos-ssh", "alice.key"])
         XCTAssertTrue(wrapped.output.contains("user=phys001 XOS_VO=physics"), wrapped.output)
         for (name, user) in [("mallory", "phys002"), ("eve", "phys002"), ("alice", "phys002")] {
-            let refused = try run(["/usr/bin/unshare", "-m", "/bin/sh", script, dir, Self.build, "22123", user, "\(name).key"])
+            let refused = try run(["/usr/bin/unshare", "-m", "/bin/sh", script, dir, Self.build, p2, user, "\(name).key"])
             XCTAssertNotEqual(refused.code, 0, "\(name) as \(user) should be refused: \(refused.output)")
             XCTAssertFalse(refused.output.contains("XOS_VO="), refused.output)
         }
