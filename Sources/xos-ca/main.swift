@@ -8,7 +8,7 @@ import XOS
 struct XOSCA: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "xos-ca", abstract: "A certificate authority for XOS certificates with VO attributes.",
-        subcommands: [Init.self, IssueUser.self, IssueHost.self, Show.self, Verify.self, Revoke.self, CRL.self, Prove.self, SSHSign.self, SSHCA.self])
+        subcommands: [Init.self, IssueUser.self, SignCSR.self, IssueHost.self, Show.self, Verify.self, Revoke.self, CRL.self, Prove.self, SSHSign.self, SSHCA.self])
 
     struct Init: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Make the CA key and self-signed certificate in DIR.")
@@ -63,6 +63,23 @@ struct XOSCA: ParsableCommand {
                 cert = try ca.issueUser(publicKey: .init(key.publicKey), commonName: cn, attributes: attrs, days: days)
                 try writeFile(key.pemRepresentation, "\(out).key", 0o600)
             }
+            try writeFile(try cert.serializeAsPEM().pemString, "\(out).pem", 0o644)
+            print("issued \(cert.subject) serial \(cert.serialNumber) to \(out).pem")
+        }
+    }
+
+    struct SignCSR: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "sign-csr", abstract: "Sign a certificate request into a user certificate (PREFIX.pem).")
+        @Option(help: "The CA directory.") var caDir: String
+        @Option(help: "The request (PEM).") var csr: String
+        @Option(help: "Output prefix.") var out: String
+        @Option(help: "GlobalUserID (a UUID).") var guid: String
+        @OptionGroup var attributes: Attributes
+        @Option(help: "Validity in days.") var days = 365
+        func run() throws {
+            let ca = try CertificateAuthority.load(from: caDir)
+            let request = try CertificateSigningRequest(pemEncoded: try String(contentsOfFile: csr, encoding: .utf8))
+            let cert = try ca.sign(csr: request, attributes: attributes.attributes(guid: guid), days: days)
             try writeFile(try cert.serializeAsPEM().pemString, "\(out).pem", 0o644)
             print("issued \(cert.subject) serial \(cert.serialNumber) to \(out).pem")
         }

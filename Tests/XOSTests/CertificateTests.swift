@@ -44,6 +44,21 @@ final class CertificateTests: XCTestCase {
         XCTAssertTrue(try XCTUnwrap(try again.extensions.extendedKeyUsage).contains(.clientAuth))
     }
 
+    /// A CSR's key and name become a user certificate; a CSR whose signature does not verify is refused.
+    func testSignsCertificateRequests() throws {
+        let ca = try CertificateAuthority.create(at: dir)
+        let key = P256.Signing.PrivateKey()
+        let csr = try CertificateSigningRequest(version: .v1, subject: try DistinguishedNames.parse("CN=Carol"), privateKey: .init(key),
+                                                attributes: .init(), signatureAlgorithm: .ecdsaWithSHA256)
+        var a = VOAttributes()
+        a.primaryVO = "physics"
+        a.globalUserID = Self.guid
+        let cert = try ca.sign(csr: csr, attributes: a)
+        XCTAssertEqual(cert.publicKey, Certificate.PublicKey(key.publicKey))
+        XCTAssertEqual(try XOSVerifier(ca: ca.certificate).verify(cert).primaryVO, "physics")
+        XCTAssertTrue("\(cert.subject)".contains("CN=Carol"), "\(cert.subject)")
+    }
+
     func testHostCertificateHasNoUserID() throws {
         let ca = try CertificateAuthority.create(at: dir)
         var a = VOAttributes()
