@@ -24,6 +24,11 @@ mkdir -p pam.d-ssh
 OPTS="debug mode=ssh cafile=$D/ca/ca.pem policy=$D/ams.conf leases=$D/leases"
 printf "auth required $B/libpam_xos.so $OPTS\naccount required $B/libpam_xos.so $OPTS\nsession required $B/libpam_xos.so $OPTS\n" > pam.d-ssh/sshd
 mount --bind pam.d-ssh /etc/pam.d
+# sshd runs AuthorizedPrincipalsCommand only from a path no one but root can
+# write, up to /: the build directory may sit under /tmp, so use a copy on a
+# private tmpfs.
+mount -t tmpfs -o mode=755 tmpfs /mnt
+cp "$B/xos-ams" /mnt/xos-ams
 rm -f hostkey hostkey.pub; ssh-keygen -q -t ed25519 -N '' -f hostkey
 "$B/xos-ca" ssh-ca --cafile ca/ca.pem > ca-ssh.pub
 cat > sshd_config <<CONF
@@ -38,7 +43,7 @@ KbdInteractiveAuthentication no
 PubkeyAuthentication yes
 AuthorizedKeysFile none
 TrustedUserCAKeys $D/ca-ssh.pub
-AuthorizedPrincipalsCommand $B/xos-ams principals --policy $D/ams.conf --leases $D/leases --cafile $D/ca/ca.pem %u %k
+AuthorizedPrincipalsCommand /mnt/xos-ams principals --policy $D/ams.conf --leases $D/leases --cafile $D/ca/ca.pem %u %k
 AuthorizedPrincipalsCommandUser root
 StrictModes no
 CONF
