@@ -89,13 +89,13 @@ enum TCPRepair {
                 throw CheckpointError(errno, "fd \(s.fd): setting TCP sequence numbers: \(String(cString: strerror(errno)))")
             }
             try s.address.withUnsafeBytes { a in
-                guard bind(fd, a.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(a.count)) == 0 else {
+                guard let base = a.baseAddress, bind(fd, base.assumingMemoryBound(to: sockaddr.self), socklen_t(a.count)) == 0 else {
                     throw CheckpointError(errno, "fd \(s.fd): cannot bind \(SocketAddress.describe(s.address)) again: \(String(cString: strerror(errno)))")
                 }
             }
             try s.peerAddress.withUnsafeBytes { a in
                 // In repair mode connect() sends no SYN: the socket is simply established.
-                guard connect(fd, a.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(a.count)) == 0 else {
+                guard let base = a.baseAddress, connect(fd, base.assumingMemoryBound(to: sockaddr.self), socklen_t(a.count)) == 0 else {
                     throw CheckpointError(errno, "fd \(s.fd): cannot re-establish \(SocketAddress.describe(s.peerAddress)): \(String(cString: strerror(errno)))")
                 }
             }

@@ -160,7 +160,10 @@ struct CoreWriter {
     func pwriteAll(_ fd: Int32, _ bytes: [UInt8], at offset: UInt64) throws {
         var done = 0
         while done < bytes.count {
-            let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done)) }
+            let n = bytes.withUnsafeBytes { b -> Int in
+                guard let base = b.baseAddress else { return -1 }
+                return pwrite(fd, base + done, bytes.count - done, off_t(offset) + off_t(done))
+            }
             guard n > 0 else { throw CheckpointError(errno, "writing the core: \(String(cString: strerror(errno)))") }
             done += n
         }

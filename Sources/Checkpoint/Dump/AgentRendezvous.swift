@@ -106,7 +106,10 @@ enum AgentRendezvous {
     private static func listen(token: Int32) throws -> Int32 {
         let fd = try valueOrThrow("socket(agent)") { socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
         var name = [UInt8(AF_UNIX), 0, 0] + Array("swiftcr-agent-\(getpid())-\(UInt32(bitPattern: token))".utf8)
-        let r = name.withUnsafeMutableBytes { bind(fd, $0.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t($0.count)) }
+        let r = name.withUnsafeMutableBytes { b -> Int32 in
+            guard let base = b.baseAddress else { return -1 }
+            return bind(fd, base.assumingMemoryBound(to: sockaddr.self), socklen_t(b.count))
+        }
         guard r == 0, Glibc.listen(fd, 4) == 0 else {
             close(fd)
             throw CheckpointError(errno, "cannot listen for libcr agents: \(String(cString: strerror(errno)))")

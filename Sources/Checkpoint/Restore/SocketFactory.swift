@@ -165,7 +165,10 @@ final class SocketFactory {
         var one: Int32 = 1
         if listening { _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, 4) }
         if s.address.count >= MemoryLayout<sockaddr_in>.size {
-            let r = s.address.withUnsafeBytes { bind(fd, $0.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t($0.count)) }
+            let r = s.address.withUnsafeBytes { a -> Int32 in
+                guard let base = a.baseAddress else { return -1 }
+                return bind(fd, base.assumingMemoryBound(to: sockaddr.self), socklen_t(a.count))
+            }
             guard r == 0 else {
                 throw CheckpointError(errno, "fd \(s.fd): cannot bind \(describe(s.address)) again: \(String(cString: strerror(errno)))")
             }
@@ -173,7 +176,10 @@ final class SocketFactory {
         if listening {
             _ = try valueOrThrow("listen(\(describe(s.address)))") { listen(fd, Int32(clamping: backlog == 0 ? 128 : backlog)) }
         } else if s.peerAddress.count >= MemoryLayout<sockaddr_in>.size {
-            _ = s.peerAddress.withUnsafeBytes { connect(fd, $0.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t($0.count)) }
+            _ = s.peerAddress.withUnsafeBytes { a -> Int32 in
+                guard let base = a.baseAddress else { return -1 }
+                return connect(fd, base.assumingMemoryBound(to: sockaddr.self), socklen_t(a.count))
+            }
         }
         return .socket(fd)
     }
