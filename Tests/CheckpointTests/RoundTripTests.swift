@@ -98,6 +98,11 @@ final class RoundTripTests: XCTestCase {
     func testSocketsUnprivileged() throws { try Scenario(fixture: "sockets", arguments: ["@"]).run(.unprivilegedNewPID) }
     func testSocketsInNamespaceUnprivileged() throws { try Scenario(fixture: "sockets", arguments: ["@"]).run(.unprivilegedNamespace) }
 
+    /// Datagram sockets that are not pairs: a bound server keeps its name and queue, clients reconnect by name.
+    func testDatagramSocketsAsRoot() throws { try Scenario(fixture: "dgram", arguments: ["@"]).run(.rootOriginalPID) }
+    func testDatagramSocketsUnprivileged() throws { try Scenario(fixture: "dgram", arguments: ["@"]).run(.unprivilegedNewPID) }
+    func testDatagramSocketsInNamespaceUnprivileged() throws { try Scenario(fixture: "dgram", arguments: ["@"]).run(.unprivilegedNamespace) }
+
     func testFIFOsAsRoot() throws { try Scenario(fixture: "fifo", arguments: ["@"]).run(.rootOriginalPID) }
     func testFIFOsUnprivileged() throws { try Scenario(fixture: "fifo", arguments: ["@"]).run(.unprivilegedNewPID) }
 

@@ -33,6 +33,9 @@ final class SocketCollector {
             let backlog = info.state == 10 ? UInt64(info.sendQueue) : 0
             state.values = [UInt64(info.type), UInt64(info.state), info.peer, UInt64(info.shutdown),
                             UInt64(option(copy, SO_SNDBUF)), UInt64(option(copy, SO_RCVBUF)), backlog]
+            if info.type == SOCK_DGRAM.rawValue && info.peer != 0 {
+                state.peerAddress = try shared.unixSockets()[info.peer]?.name ?? []  // reconnected by name if not a pair
+            }
             var warning: String?
             if info.state == 10 && info.receiveQueue > 0 {
                 warning = "fd \(state.fd): \(info.receiveQueue) connection(s) not yet accepted on a listening UNIX socket are lost"

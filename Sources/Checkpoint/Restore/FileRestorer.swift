@@ -100,6 +100,9 @@ struct FileRestorer {
             case .unixSocket, .inetSocket, .tcpConnection:
                 switch try objects.sockets.socket(for: f) {
                 case .socket(let ours): try install(try courier.deliver(ours), as: f)
+                case .socketWithWarning(let ours, let why):
+                    warnings.append(why)
+                    try install(try courier.deliver(ours), as: f)
                 case .closed(let why): warnings.append(why)
                 }
             case .eventfd, .signalfd, .timerfd, .inotify:

@@ -69,9 +69,10 @@ public struct PathRelocation: Sendable {
             switch f.kind {
             case .regular, .device, .fifo, .unlinked:
                 p.files[k].path = apply(f.path)
-            case .unixSocket where f.address.first == UInt8(ascii: "/"):
-                let name = String(decoding: f.address.prefix { $0 != 0 }, as: UTF8.self)
-                p.files[k].address = Array(apply(name).utf8)
+            case .unixSocket:
+                // Its own name and, for a datagram socket, the name it connects to.
+                if f.address.first == UInt8(ascii: "/") { p.files[k].address = Array(apply(String(decoding: f.address.prefix { $0 != 0 }, as: UTF8.self)).utf8) }
+                if f.peerAddress.first == UInt8(ascii: "/") { p.files[k].peerAddress = Array(apply(String(decoding: f.peerAddress.prefix { $0 != 0 }, as: UTF8.self)).utf8) }
             default:
                 break
             }

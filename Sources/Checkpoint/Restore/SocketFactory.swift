@@ -7,8 +7,11 @@ import LinuxKit
 /// - a UNIX socket whose peer is in the image becomes one end of a new
 ///   socketpair, with each side's queued messages sent again by the other;
 /// - listening and bound sockets (UNIX, TCP, UDP) are bound to their
-///   address again and listen with their backlog.
-/// A connected UNIX socket keeps its peer and data but not its bound name.
+///   address again and listen with their backlog;
+/// - a datagram socket connected to one that is not its pair (a server, in
+///   the image or outside it) connects to that socket's name again, and a
+///   bound one gets its waiting messages back by name.
+/// A connected UNIX socket pair keeps its data but not its bound names.
 final class SocketFactory {
     private var made: [UInt64: Int32] = [:]
     private let byInode: [UInt64: FileDescriptorState]
@@ -30,7 +33,7 @@ final class SocketFactory {
         cwdOf = cwd
     }
 
-    enum Made { case socket(Int32), closed(String) }
+    enum Made { case socket(Int32), socketWithWarning(Int32, String), closed(String) }
 
     /// Our descriptor for the socket behind `f`, or why it stays closed.
     func socket(for f: FileDescriptorState) throws -> Made {
@@ -46,7 +49,10 @@ final class SocketFactory {
             }
         }
         // Status flags belong to the open file: the one this descriptor had.
-        if case .socket(let fd) = result { _ = fcntl(fd, F_SETFL, Int32(bitPattern: f.flags) & (O_NONBLOCK | O_ASYNC)) }
+        switch result {
+        case .socket(let fd), .socketWithWarning(let fd, _): _ = fcntl(fd, F_SETFL, Int32(bitPattern: f.flags) & (O_NONBLOCK | O_ASYNC))
+        case .closed: break
+        }
         return result
     }
 
@@ -57,7 +63,7 @@ final class SocketFactory {
 
     private func makeUnix(_ s: FileDescriptorState) throws -> Made {
         let (type, state, peer) = (Int32(s.values[0]), s.values[1], s.values[2])
-        if peer != 0, let other = byInode[peer], other.kind == .unixSocket {
+        if peer != 0, let other = byInode[peer], other.kind == .unixSocket, other.values[2] == s.inode {
             var pair: [Int32] = [0, 0]
             _ = try valueOrThrow("socketpair") { socketpair(AF_UNIX, type, 0, &pair) }
             remember(s.inode, pair[0])
@@ -81,9 +87,48 @@ final class SocketFactory {
         setBuffers(fd, s)
         if !s.address.isEmpty { try bindUnix(fd, s) }
         if state == 10 { _ = try valueOrThrow("listen(\(describe(s.address)))") { listen(fd, Int32(clamping: max(s.values[6], 1))) } }
-        return peer != 0
-            ? .closed("fd \(s.fd): a datagram socket connected outside the checkpoint comes back unconnected")
-            : .socket(fd)
+        var warnings: [String] = []
+        if state != 10 && !s.queued.isEmpty, let why = try requeue(s) { warnings.append(why) }
+        if peer != 0 {
+            // The peer in the image is made (and bound) first, so its name can be reached.
+            if let other = byInode[peer], made[peer] == nil, other.kind == .unixSocket { _ = try socket(for: other) }
+            if let why = connectUnix(fd, s) { warnings.append(why) }
+        }
+        return warnings.isEmpty ? .socket(fd) : .socketWithWarning(fd, warnings.joined(separator: "; "))
+    }
+
+    /// A bound datagram socket's waiting messages, sent to its name again
+    /// from a socket of ours; who sent them originally is not kept.
+    private func requeue(_ s: FileDescriptorState) throws -> String? {
+        guard let (addr, length) = unixAddress(s.address, cwd: cwdOf[s.inode]) else {
+            return "fd \(s.fd): \(s.queued.count) message(s) from a peer that is gone wait in an unnamed socket; they are lost"
+        }
+        let sender = try valueOrThrow("socket(AF_UNIX)") { Glibc.socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
+        defer { Glibc.close(sender) }
+        var a = addr
+        for m in s.queued {
+            let n = withUnsafePointer(to: &a) { p in
+                p.withMemoryRebound(to: sockaddr.self, capacity: 1) { to in
+                    m.withUnsafeBytes { sendto(sender, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL), to, length) }
+                }
+            }
+            guard n == m.count else {
+                let err = n < 0 ? errno : EIO
+                throw CheckpointError(err, "fd \(s.fd): cannot queue its \(m.count)-byte message again at \(describe(s.address)): \(String(cString: strerror(err)))")
+            }
+        }
+        return nil
+    }
+
+    /// Connects a datagram socket to its peer's name; why not, if it cannot.
+    private func connectUnix(_ fd: Int32, _ s: FileDescriptorState) -> String? {
+        guard let (peer, length) = unixAddress(s.peerAddress, cwd: cwdOf[s.inode]) else {
+            return "fd \(s.fd): a datagram socket connected to an unnamed socket outside the checkpoint comes back unconnected"
+        }
+        var addr = peer
+        let r = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, length) } }
+        guard r != 0 else { return nil }
+        return "fd \(s.fd): cannot connect to \(describe(s.peerAddress)) again (\(String(cString: strerror(errno)))); the socket comes back unconnected"
     }
 
     /// Sends `saved`'s queued messages through its peer, `sender`, so they wait for it again.
@@ -108,30 +153,41 @@ final class SocketFactory {
     }
 
     /// Binds a UNIX name again. A socket file left by the killed original is
-    /// removed first, but only if nothing listens on it any more.
+    /// removed first, but only if no live socket holds it any more.
     private func bindUnix(_ fd: Int32, _ s: FileDescriptorState) throws {
-        var name = s.address
-        if name.first != 0, name.first != UInt8(ascii: "/"), let cwd = cwdOf[s.inode] { name = Array(cwd.utf8) + [UInt8(ascii: "/")] + name }
-        while name.last == 0 && name.first != 0 { name.removeLast() }
-        guard name.count < 108 else { throw CheckpointError(ENAMETOOLONG, "fd \(s.fd): socket name \(describe(name)) is too long to bind") }
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &addr.sun_path) { for (k, b) in name.enumerated() { $0[k] = b } }
-        let length = socklen_t(MemoryLayout<sa_family_t>.size + name.count)
+        guard let (bound, length) = unixAddress(s.address, cwd: cwdOf[s.inode]) else {
+            throw CheckpointError(ENAMETOOLONG, "fd \(s.fd): socket name \(describe(s.address)) is too long to bind")
+        }
+        var addr = bound
         func bindOnce() -> Int32 { withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } } }
         if bindOnce() == 0 { return }
         var err = errno
-        if err == EADDRINUSE && name.first != 0 && !Self.someoneListens(addr, length) {
-            let path = String(decoding: name, as: UTF8.self)
+        let name = s.address.prefix { $0 != 0 }
+        if err == EADDRINUSE && s.address.first != 0 && !Self.someoneUses(addr, length, type: Int32(s.values[0])) {
+            let path = String(decoding: withUnsafeBytes(of: addr.sun_path) { Array($0.prefix { $0 != 0 }) }, as: UTF8.self)
             var st = stat()
             if lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFSOCK && unlink(path) == 0 && bindOnce() == 0 { return }
             err = errno
         }
-        throw CheckpointError(err, "fd \(s.fd): cannot bind UNIX socket \(describe(name)) again: \(String(cString: strerror(err)))")
+        throw CheckpointError(err, "fd \(s.fd): cannot bind UNIX socket \(describe(Array(name))) again: \(String(cString: strerror(err)))")
     }
 
-    private static func someoneListens(_ addr: sockaddr_un, _ length: socklen_t) -> Bool {
-        let probe = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    /// A UNIX name as a sockaddr: a relative path joins `cwd`; nil if empty or too long.
+    private func unixAddress(_ bound: [UInt8], cwd: String?) -> (sockaddr_un, socklen_t)? {
+        var name = bound
+        if name.first != 0, name.first != UInt8(ascii: "/"), let cwd { name = Array(cwd.utf8) + [UInt8(ascii: "/")] + name }
+        while name.last == 0 && name.first != 0 { name.removeLast() }
+        guard !name.isEmpty, name.count < 108 else { return nil }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { for (k, b) in name.enumerated() { $0[k] = b } }
+        return (addr, socklen_t(MemoryLayout<sa_family_t>.size + name.count))
+    }
+
+    /// True if a live socket of this type holds the name: a connect to a
+    /// socket file left by a dead process is refused.
+    private static func someoneUses(_ addr: sockaddr_un, _ length: socklen_t, type: Int32) -> Bool {
+        let probe = Glibc.socket(AF_UNIX, type | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard probe >= 0 else { return true }
         defer { Glibc.close(probe) }
         var a = addr
