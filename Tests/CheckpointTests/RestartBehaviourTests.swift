@@ -118,6 +118,23 @@ final class RestartBehaviourTests: XCTestCase {
         XCTAssertEqual(target.wait(timeout: 5)?.code, 0)
     }
 
+    /// Datagrams waiting in a UDP socket cannot be sent again from their
+    /// sender: the checkpoint says they are not saved.
+    func testWaitingUDPDatagramsAreReported() throws {
+        let work = env.workDir("udp-queue", user: nil)
+        let script = """
+            import os, socket, time
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0))
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"hi", s.getsockname())
+            print(f"READY {os.getpid()}", flush=True); time.sleep(60)
+            """
+        let (target, pid) = try Fixture.start(["/usr/bin/python3", "-c", script], user: nil, cwd: work)
+        defer { kill(pid, SIGKILL); _ = target.wait(timeout: 5) }
+        let r = runTool([tool("cr_checkpoint"), "-p", "-f", "\(work)/context", "\(pid)"])
+        XCTAssertEqual(r.code, 0, r.output)
+        XCTAssertTrue(r.output.contains("datagrams waiting in UDP socket 127.0.0.1:"), r.output)
+    }
+
     /// A job on a terminal (script(1) gives each run its own pty): after
     /// restart under another terminal, /dev/tty and stdio are cr_restart's
     /// terminal, which is the controlling one, and the job is in the foreground.

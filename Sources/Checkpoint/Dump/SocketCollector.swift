@@ -90,6 +90,14 @@ final class SocketCollector {
         state.address = local
         state.peerAddress = peer
         state.values = [UInt64(family), UInt64(type), UInt64(proto), listening ? 1 : 0, backlog]
+        if type == SOCK_DGRAM.rawValue {
+            // A datagram cannot be sent again from its original sender. The
+            // peek moves an enabled SO_PEEK_OFF, so it is put back.
+            var probe: UInt8 = 0, offset = option(copy, SO_PEEK_OFF)
+            let waiting = recv(copy, &probe, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) >= 0
+            if offset >= 0 { _ = setsockopt(copy, SOL_SOCKET, SO_PEEK_OFF, &offset, 4) }
+            if waiting { return "fd \(state.fd): datagrams waiting in UDP socket \(SocketAddress.describe(local)) are not saved" }
+        }
         return nil
     }
 
