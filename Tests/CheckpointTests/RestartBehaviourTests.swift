@@ -1,5 +1,6 @@
 import CheckpointImage
 import Glibc
+import LinuxKit
 import XCTest
 
 /// cr_restart as the restarted process's parent: its exit status, its
@@ -68,6 +69,30 @@ final class RestartBehaviourTests: XCTestCase {
         let r = runTool([tool("cr_restart"), path])
         XCTAssertEqual(r.code, EBUSY, r.output)
         XCTAssertTrue(r.output.contains("PID \(pid) is already in use"), r.output)
+    }
+
+    /// Right after `--kill` the original may still be a zombie nobody has
+    /// reaped: the restart waits a few seconds for its PID to be freed
+    /// instead of failing at once, and says so if it never is.
+    func testRestartWaitsForTheKilledOriginalToBeReaped() throws {
+        guard env.isRoot else { throw XCTSkip("exact PIDs need root") }
+        let work = env.workDir("zombie-wait", user: nil)
+        let (target, pid) = try Fixture.start([tool("memory"), work + "/m.data"], user: nil, cwd: work)
+        let path = "\(work)/context"
+        XCTAssertEqual(runTool([tool("cr_checkpoint"), "-p", "--kill", "-f", path, "\(pid)"]).code, 0)
+        usleep(100_000)
+        XCTAssertEqual((try? ProcStat.read(pid: pid))?.state, "Z", "the killed original should still be our zombie")
+        // Never reaped during the restart: it gives up after a few seconds and says why.
+        let refused = runTool([tool("cr_restart"), path])
+        XCTAssertEqual(refused.code, EBUSY, refused.output)
+        XCTAssertTrue(refused.output.contains("PID \(pid) is held by a zombie its parent \(getpid()) has not reaped"), refused.output)
+        let restart = try Child([tool("cr_restart"), "--verbose", path], cwd: work)
+        usleep(500_000)
+        _ = target.wait(timeout: 5)  // reaped only now
+        XCTAssertTrue(restart.read(until: "restored"), restart.output)
+        kill(pid, SIGTERM)
+        XCTAssertTrue(restart.readToEnd(timeout: 20).contains("PASS"), restart.output)
+        XCTAssertEqual(restart.wait(timeout: 5)?.code, 0, restart.output)
     }
 
     /// A lock the original still holds cannot be taken again: the restart

@@ -63,6 +63,9 @@ public enum Restorer {
             }
         }
         for p in header.processes { try checkCompatible(header.inventory, p) }
+        if options.restorePID && PIDNamespace.canChoosePIDs {
+            ExitingHolders.wait(for: header.processes.flatMap { p in [p.pid] + p.threads.map(\.tid) } + header.zombies.map(\.pid))
+        }
         if options.restorePID && options.allowNamespace && !PIDNamespace.canChoosePIDs {
             try PIDNamespace.enter()
             notes.append("uid \(getuid()) may not choose PIDs here: restarting in a new user and PID namespace, where the processes keep their original PIDs")

@@ -33,7 +33,10 @@ enum Stub {
         if result < 0 {
             let e = errno
             switch e {
-            case EEXIST: throw CheckpointError(EBUSY, "PID \(wanted ?? 0) is already in use; restart with --no-restore-pid or free it")
+            case EEXIST:
+                let holder = wanted.flatMap { ExitingHolders.isExiting($0) ? (try? ProcStat.read(pid: $0))?.ppid : nil }
+                let why = holder.map { "is held by a zombie its parent \($0) has not reaped" } ?? "is already in use"
+                throw CheckpointError(EBUSY, "PID \(wanted ?? 0) \(why); restart with --no-restore-pid or free it")
             case EPERM: throw CheckpointError(EPERM, "choosing PID \(wanted ?? 0) needs root (CAP_CHECKPOINT_RESTORE); use --no-restore-pid")
             case EINVAL where wanted != nil: throw CheckpointError(EINVAL, "PID \(wanted ?? 0) is above this system's pid_max")
             default: throw CheckpointError(e, "clone3: \(String(cString: strerror(e)))")
