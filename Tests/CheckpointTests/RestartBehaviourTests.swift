@@ -95,6 +95,27 @@ final class RestartBehaviourTests: XCTestCase {
         XCTAssertEqual(restart.wait(timeout: 5)?.code, 0, restart.output)
     }
 
+    /// A user's process holding a pipe root made (inherited from a root
+    /// shell): the user cannot open it through /proc, but checkpoints it
+    /// anyway, and the unread bytes come back.
+    func testUsersProcessWithAPipeRootMade() throws {
+        guard env.isRoot, let user = env.user else { throw XCTSkip("needs root and the test user") }
+        let work = env.workDir("root-pipe", user: user)
+        let (target, pid) = try Fixture.start([tool("rootpipe"), "\(user.uid)", "\(user.gid)"], user: nil, cwd: work)
+        defer { kill(pid, SIGKILL); _ = target.wait(timeout: 5) }
+        let path = "\(work)/context"
+        let ck = runTool([tool("cr_checkpoint"), "-p", "--kill", "-f", path, "\(pid)"], user: user, cwd: work)
+        XCTAssertEqual(ck.code, 0, ck.output)
+        _ = target.wait(timeout: 5)
+        let restart = try Child([tool("cr_restart"), "--no-restore-pid", "--verbose", path], user: user, cwd: work)
+        XCTAssertTrue(restart.read(until: "restored"), restart.output)
+        guard let word = restart.output.split(separator: " ").firstIndex(of: "pid").map({ restart.output.split(separator: " ")[$0 + 1] }),
+              let newPID = pid_t(word) else { return XCTFail("no pid in \(restart.output)") }
+        kill(newPID, SIGTERM)
+        let out = restart.readToEnd(timeout: 20)
+        XCTAssertTrue(out.contains("PASS") && !out.contains("FAIL"), out)
+    }
+
     /// A lock the original still holds cannot be taken again: the restart
     /// fails with one line naming the descriptor, instead of restoring a
     /// process that believes it holds a lock it does not.

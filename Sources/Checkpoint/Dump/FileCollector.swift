@@ -99,7 +99,8 @@ struct FileCollector {
                 state.fileContents = try Self.contents(of: "/proc/\(pid)/fd/\(i.fd)", size: Int(i.st.st_size))
             }
             if kind == .pipe || kind == .fifo,
-               let captured = try pipes.capture(pid: pid, fd: i.fd, device: UInt64(i.st.st_dev), inode: UInt64(i.st.st_ino)) {
+               let captured = try pipes.capture(pid: pid, fd: i.fd, readEnd: flags & UInt32(O_ACCMODE) != UInt32(O_WRONLY),
+                                                 device: UInt64(i.st.st_dev), inode: UInt64(i.st.st_ino)) {
                 state.pipeData = captured.data
                 state.pipeCapacity = captured.capacity
             }

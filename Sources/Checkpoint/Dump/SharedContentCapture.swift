@@ -70,11 +70,23 @@ final class SharedContentCapture {
         seenFiles.insert([device, inode]).inserted
     }
 
-    /// The bytes and capacity of the pipe behind `fd`, or nil if this pipe was captured already.
-    func capture(pid: pid_t, fd: Int32, device: UInt64, inode: UInt64) throws -> (data: [UInt8], capacity: UInt64)? {
+    /// The bytes and capacity of the pipe behind `fd`, or nil if this pipe
+    /// was captured already or its bytes are left to a read end seen later.
+    func capture(pid: pid_t, fd: Int32, readEnd: Bool, device: UInt64, inode: UInt64) throws -> (data: [UInt8], capacity: UInt64)? {
         guard seen.insert([device, inode]).inserted else { return nil }
         let path = "/proc/\(pid)/fd/\(fd)"
-        let source = try valueOrThrow("open(\(path))") { open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC) }
+        var source = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        if source < 0 && errno == EACCES {
+            // Another user's pipe (one a root shell handed down): opening it
+            // anew is refused, but the process's own read end can be borrowed.
+            guard readEnd else {
+                seen.remove([device, inode])
+                return nil
+            }
+            source = try borrow(pid: pid, fd: fd)
+        } else if source < 0 {
+            source = try valueOrThrow("open(\(path))") { open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC) }
+        }
         defer { close(source) }
         let capacity = try valueOrThrow("fcntl(F_GETPIPE_SZ)") { fcntl(source, 1032) }
         var copy: [Int32] = [0, 0]
@@ -88,5 +100,12 @@ final class SharedContentCapture {
             guard got == n else { throw CheckpointError(EIO, "\(path): read \(got) of \(n) buffered bytes") }
         }
         return (data, UInt64(capacity))
+    }
+
+    /// Our descriptor for the process's own open file (pidfd_getfd).
+    private func borrow(pid: pid_t, fd: Int32) throws -> Int32 {
+        let pidfd = Int32(try rawSyscall("pidfd_open(\(pid))", NR.pidfd_open, Int(pid), 0))
+        defer { close(pidfd) }
+        return Int32(try rawSyscall("pidfd_getfd(\(pid), \(fd))", NR.pidfd_getfd, Int(pidfd), Int(fd), 0))
     }
 }
