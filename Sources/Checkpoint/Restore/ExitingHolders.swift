@@ -6,8 +6,9 @@ import LinuxKit
 /// restart right after the checkpoint waits a moment for such IDs instead
 /// of failing with "in use" at once.
 enum ExitingHolders {
-    /// Waits up to `limit` seconds while any of `ids` belongs to a zombie or a dead task.
-    static func wait(for ids: [pid_t], limit: Double = 3) {
+    /// Waits up to `limit` seconds while any of `ids` belongs to a zombie
+    /// or a dead task; returns the seconds waited.
+    static func wait(for ids: [pid_t], limit: Double = 5) -> Double {
         var pending = ids.filter(isExiting)
         var waited = 0.0
         while !pending.isEmpty && waited < limit {
@@ -15,6 +16,7 @@ enum ExitingHolders {
             waited += 0.02
             pending = pending.filter(isExiting)
         }
+        return waited
     }
 
     /// True if the task with this ID has exited but is still listed (state Z or X).

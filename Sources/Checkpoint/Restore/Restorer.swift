@@ -64,7 +64,8 @@ public enum Restorer {
         }
         for p in header.processes { try checkCompatible(header.inventory, p) }
         if options.restorePID && PIDNamespace.canChoosePIDs {
-            ExitingHolders.wait(for: header.processes.flatMap { p in [p.pid] + p.threads.map(\.tid) } + header.zombies.map(\.pid))
+            let waited = ExitingHolders.wait(for: header.processes.flatMap { p in [p.pid] + p.threads.map(\.tid) } + header.zombies.map(\.pid))
+            if waited > 0 { log.info("waited \(Int(waited * 1000)) ms for the original's unreaped zombies to free their PIDs") }
         }
         if options.restorePID && options.allowNamespace && !PIDNamespace.canChoosePIDs {
             try PIDNamespace.enter()
