@@ -3,8 +3,12 @@
  *   read  - blocked in read() on stdin (a pipe from outside: after restart it
  *           is cr_restart's stdin); expects the line "hello".
  *   sleep - blocked in nanosleep(); after restart the sleep is finished
- *           (EINTR with the remaining time, handled as programs do). */
+ *           (EINTR with the remaining time, handled as programs do).
+ *   poll  - blocked in poll() on stdin with no timeout, treating EINTR as
+ *           fatal as tail -f does: the poll must go on waiting across the
+ *           restart and then see "hello". */
 #include "fixture.h"
+#include <poll.h>
 #include <time.h>
 
 int main(int argc, char **argv) {
@@ -17,6 +21,12 @@ int main(int argc, char **argv) {
         ssize_t n;
         do n = read(0, buf, sizeof buf - 1); while (n < 0 && errno == EINTR);
         if (n != 6 || strcmp(buf, "hello\n") != 0) fail("read returned %zd '%s' (errno %d)", n, buf, errno);
+    } else if (strcmp(mode, "poll") == 0) {
+        struct pollfd p = { .fd = 0, .events = POLLIN };
+        int n = poll(&p, 1, -1);
+        if (n != 1 || !(p.revents & POLLIN)) { fail("poll returned %d (errno %d: %s)", n, errno, strerror(errno)); return finish(); }
+        char buf[64] = {0};
+        if (read(0, buf, sizeof buf - 1) != 6 || strcmp(buf, "hello\n") != 0) fail("read after poll: '%s'", buf);
     } else {
         struct timespec req = { .tv_sec = 3, .tv_nsec = 0 }, rem, t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);

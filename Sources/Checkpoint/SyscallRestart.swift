@@ -30,8 +30,19 @@ enum SyscallRestart {
             if interruptingHandler != nil { r.rax = eintr } else { restart(r.orig_rax) }
         case Int64(CL_ERESTART_RESTARTBLOCK):
             // The restart block (remaining sleep time...) lives in the kernel; a
-            // restored process has none, so it sees EINTR as under CRIU.
-            if interruptingHandler == nil && canRestartBlock { restart(UInt64(NR.restart_syscall)) } else { r.rax = eintr }
+            // restored process has none. poll() is issued again with its own
+            // arguments, still in rdi/rsi/rdx (a timeout starts over: waiting
+            // longer beats an EINTR that programs like tail -f treat as fatal);
+            // the rest see EINTR as under CRIU (nanosleep with the time left).
+            if interruptingHandler != nil {
+                r.rax = eintr
+            } else if canRestartBlock {
+                restart(UInt64(NR.restart_syscall))
+            } else if r.orig_rax == UInt64(NR.poll) {
+                restart(r.orig_rax)
+            } else {
+                r.rax = eintr
+            }
         default:
             break
         }

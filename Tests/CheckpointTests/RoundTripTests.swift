@@ -11,6 +11,7 @@ final class RoundTripTests: XCTestCase {
     static let busyLoop = Scenario(fixture: "busyloop")
     static let blockedRead = Scenario(fixture: "syscalls", arguments: ["read"], poke: { $0.write("hello\n") })
     static let blockedSleep = Scenario(fixture: "syscalls", arguments: ["sleep"], poke: { _ in })
+    static let blockedPoll = Scenario(fixture: "syscalls", arguments: ["poll"], poke: { $0.write("hello\n") })
 
     func testMemoryAsRoot() throws { try Self.memory.run(.rootOriginalPID) }
     func testMemoryUnprivileged() throws { try Self.memory.run(.unprivilegedNewPID) }
@@ -28,6 +29,10 @@ final class RoundTripTests: XCTestCase {
     func testBlockedReadUnprivileged() throws { try Self.blockedRead.run(.unprivilegedNewPID) }
     func testBlockedSleepAsRoot() throws { try Self.blockedSleep.run(.rootOriginalPID) }
     func testBlockedSleepUnprivileged() throws { try Self.blockedSleep.run(.unprivilegedNewPID) }
+    /// poll() with no timeout is restarted by the kernel through a restart
+    /// block a restored process does not have: it is issued again instead of failing with EINTR.
+    func testBlockedPollAsRoot() throws { try Self.blockedPoll.run(.rootOriginalPID) }
+    func testBlockedPollUnprivileged() throws { try Self.blockedPoll.run(.unprivilegedNewPID) }
     func testBlockedPauseAsRoot() throws { try Scenario(fixture: "syscalls", arguments: ["pause"]).run(.rootOriginalPID) }
     func testBlockedPauseUnprivileged() throws { try Scenario(fixture: "syscalls", arguments: ["pause"]).run(.unprivilegedNewPID) }
     /// A session leader, a child leading its own group, a grandchild, and an
