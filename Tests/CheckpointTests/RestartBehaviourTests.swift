@@ -95,13 +95,14 @@ final class RestartBehaviourTests: XCTestCase {
         XCTAssertEqual(restart.wait(timeout: 5)?.code, 0, restart.output)
     }
 
-    /// A user's process holding a pipe root made (inherited from a root
-    /// shell): the user cannot open it through /proc, but checkpoints it
-    /// anyway, and the unread bytes come back.
+    /// A user's process holding a pipe root made and writing stderr to a
+    /// file only root may open (both from a root shell): the user cannot
+    /// open the pipe through /proc, but checkpoints it anyway, the unread
+    /// bytes come back, and stderr becomes cr_restart's, with a warning.
     func testUsersProcessWithAPipeRootMade() throws {
         guard env.isRoot, let user = env.user else { throw XCTSkip("needs root and the test user") }
         let work = env.workDir("root-pipe", user: user)
-        let (target, pid) = try Fixture.start([tool("rootpipe"), "\(user.uid)", "\(user.gid)"], user: nil, cwd: work)
+        let (target, pid) = try Fixture.start([tool("rootpipe"), "\(user.uid)", "\(user.gid)", "\(work)/root-only.log"], user: nil, cwd: work)
         defer { kill(pid, SIGKILL); _ = target.wait(timeout: 5) }
         let path = "\(work)/context"
         let ck = runTool([tool("cr_checkpoint"), "-p", "--kill", "-f", path, "\(pid)"], user: user, cwd: work)
@@ -114,6 +115,7 @@ final class RestartBehaviourTests: XCTestCase {
         kill(newPID, SIGTERM)
         let out = restart.readToEnd(timeout: 20)
         XCTAssertTrue(out.contains("PASS") && !out.contains("FAIL"), out)
+        XCTAssertTrue(out.contains("fd 2 (\(work)/root-only.log) cannot be reopened by this user"), out)
     }
 
     /// A lock the original still holds cannot be taken again: the restart

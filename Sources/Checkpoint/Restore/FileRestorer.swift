@@ -90,6 +90,12 @@ struct FileRestorer {
                 var flags = UInt64(f.flags) & ~UInt64(O_CREAT | O_TRUNC | O_EXCL)
                 if f.kind == .device { flags |= UInt64(O_NOCTTY) }
                 let opened = try session.raw(NR.openat, UInt64(bitPattern: Int64(AT_FDCWD)), p, flags, 0)
+                if opened == -Int64(EACCES), f.fd <= 2, let from = stdio[f.fd] {
+                    // Standard streams a root shell redirected to its own files: a user's restart cannot open them.
+                    warnings.append("fd \(f.fd) (\(f.path)) cannot be reopened by this user (Permission denied); it is cr_restart's fd \(f.fd) instead")
+                    try session.call("dup3(stdio \(f.fd) -> \(f.fd))", NR.dup3, from, target, cloexec)
+                    continue
+                }
                 guard opened >= 0 else {
                     throw CheckpointError(Int32(-opened), "cannot reopen fd \(f.fd) (\(f.path)): \(String(cString: strerror(Int32(-opened))))")
                 }
