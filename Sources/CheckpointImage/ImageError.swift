@@ -9,6 +9,13 @@ public enum ImageError: Error, CustomStringConvertible, Equatable {
     /// An I/O failure; `errno` is the system's code (EIO when there is none).
     case io(String, errno: Int32 = 5)
 
+    /// The errno a command exits with: the system's code for an I/O
+    /// failure (EISDIR, EBADF...), EINVAL for an image that is not sound.
+    public var errnoCode: Int32 {
+        if case .io(_, let code) = self { return code }
+        return 22
+    }
+
     public var description: String {
         switch self {
         case .notAnImage(let found):

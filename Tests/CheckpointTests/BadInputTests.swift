@@ -118,6 +118,13 @@ final class BadInputTests: XCTestCase {
         let missing = runTool([tool("cr_restart"), work + "/no-such-image"])
         XCTAssertEqual(missing.code, ENOENT)
         assertOneLine(missing.output, contains: "cannot open")
+        // Something that cannot be read at all exits with the system's code, not EINVAL.
+        let directory = runTool([tool("cr_restart"), work])
+        XCTAssertEqual(directory.code, EISDIR, directory.output)
+        assertOneLine(directory.output, contains: "Is a directory")
+        let badFD = runTool([tool("cr_restart"), "-F", "77"])
+        XCTAssertEqual(badFD.code, EBADF, badFD.output)
+        assertOneLine(badFD.output, contains: "Bad file descriptor")
     }
 
     /// A signal sent while the process is being rebuilt stays pending and is

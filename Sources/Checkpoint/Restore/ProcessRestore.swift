@@ -118,7 +118,7 @@ enum PageStream {
                 }
             }
         } catch let e as ImageError {
-            throw CheckpointError(EINVAL, "\(e)")
+            throw CheckpointError(e.errnoCode, "\(e)")
         }
     }
 }

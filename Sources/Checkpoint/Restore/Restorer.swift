@@ -49,7 +49,7 @@ public enum Restorer {
     public static func restore(from fd: Int32, options: RestoreOptions, log: Logger) throws -> RestoredProcess {
         let started = Clock.now
         let reader: ImageReader
-        do { reader = try ImageReader(fd: fd) } catch let e as ImageError { throw CheckpointError(EINVAL, "\(e)") }
+        do { reader = try ImageReader(fd: fd) } catch let e as ImageError { throw CheckpointError(e.errnoCode, "\(e)") }
         var header = try readHeader(reader)
         header.processes = header.processes.map(options.relocation.apply(to:))
         var notes: [String] = []
@@ -115,7 +115,7 @@ public enum Restorer {
         } catch {
             tree.destroyAll()
             if let e = error as? SystemCallError { throw CheckpointError(e.errno.rawValue, "restart failed: \(e)") }
-            if let e = error as? ImageError { throw CheckpointError(EINVAL, "restart failed: \(e)") }
+            if let e = error as? ImageError { throw CheckpointError(e.errnoCode, "restart failed: \(e)") }
             throw error
         }
     }
@@ -148,7 +148,7 @@ public enum Restorer {
             guard Set(pids).count == pids.count else { throw CheckpointError(EINVAL, "image lists a process ID twice") }
             return h
         } catch let e as ImageError {
-            throw CheckpointError(EINVAL, "\(e)")
+            throw CheckpointError(e.errnoCode, "\(e)")
         }
     }
 
