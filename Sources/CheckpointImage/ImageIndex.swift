@@ -7,8 +7,29 @@ public struct ImageIndex {
         public var type: UInt32, offset: UInt64, length: UInt64
     }
 
-    public var sections: [SectionEntry]
-    public var pageRuns: [PageRun]
+    public let sections: [SectionEntry]
+    public let pageRuns: [PageRun]
+    /// Each process's runs by address, for lookups by binary search.
+    private let runsByPID: [Int32: [PageRun]]
+
+    public init(sections: [SectionEntry], pageRuns: [PageRun]) {
+        self.sections = sections
+        self.pageRuns = pageRuns
+        runsByPID = Dictionary(grouping: pageRuns, by: \.pid).mapValues { $0.sorted { $0.address < $1.address } }
+    }
+
+    /// The runs of one process that overlap [start, end), by address.
+    public func runs(pid: Int32, overlapping start: UInt64, _ end: UInt64) -> ArraySlice<PageRun> {
+        let runs = runsByPID[pid] ?? []
+        var low = 0, high = runs.count  // the first run ending after `start`
+        while low < high {
+            let mid = (low + high) / 2
+            if runs[mid].end <= start { low = mid + 1 } else { high = mid }
+        }
+        var last = low
+        while last < runs.count && runs[last].address < end { last += 1 }
+        return runs[low..<last]
+    }
 
     /// Size of the END section: header, 16-byte payload, CRC.
     static let endSectionSize = ImageFormat.sectionHeaderSize + 16 + 4
@@ -78,7 +99,7 @@ public struct ImageIndex {
     /// The saved page holding `address` for `pid`, read straight from the file; nil if not saved.
     public func page(pid: Int32, address: UInt64, fd: Int32) throws -> [UInt8]? {
         let page = address & ~4095
-        guard let run = pageRuns.first(where: { $0.pid == pid && $0.address <= page && page < $0.end }) else { return nil }
+        guard let run = runs(pid: pid, overlapping: page, page + 1).first(where: { $0.address <= page }) else { return nil }
         return try Self.readAt(fd, run.fileOffset + (page - run.address), 4096)
     }
 

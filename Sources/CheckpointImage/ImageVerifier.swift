@@ -133,10 +133,12 @@ public enum ImageVerifier {
         for z in image.zombies where !pids.contains(z.ppid) {
             problems.append(Problem(section: "ZOMBIE", offset: 0, what: "zombie \(z.pid)'s parent \(z.ppid) is not in the image"))
         }
-        let byPID = Dictionary(image.processes.map { ($0.pid, $0) }, uniquingKeysWith: { a, _ in a })
+        // Each process's mappings by address, once: a run is then found by binary search.
+        let areasOf = Dictionary(image.processes.map { p in (p.pid, p.mappings.map { Area(start: $0.start, end: $0.end) }.sorted { $0.start < $1.start }) },
+                                 uniquingKeysWith: { a, _ in a })
         var previous: [Int32: UInt64] = [:]
         for r in image.pageRuns {
-            guard let p = byPID[r.pid] else {
+            guard let areas = areasOf[r.pid] else {
                 problems.append(Problem(section: "PAGES", offset: r.fileOffset, what: "pages for process \(r.pid), which the image does not hold"))
                 continue
             }
@@ -144,22 +146,28 @@ public enum ImageVerifier {
                 problems.append(Problem(section: "PAGES", offset: r.fileOffset, what: "run at 0x\(String(r.address, radix: 16)) overlaps or precedes the previous run"))
             }
             previous[r.pid] = r.end
-            let covered = p.mappings.contains { m in m.start <= r.address && r.end <= m.end }
-                || contiguousCover(p.mappings, r.address, r.end)
-            if !covered {
+            if !contiguousCover(areas, r.address, r.end) {
                 problems.append(Problem(section: "PAGES", offset: r.fileOffset, what: "run 0x\(String(r.address, radix: 16))-0x\(String(r.end, radix: 16)) of process \(r.pid) lies outside its mappings"))
             }
         }
         return problems
     }
 
-    /// A run may span adjacent mappings (the dumper merges them): covered if no gap lies inside it.
-    static func contiguousCover(_ mappings: [Mapping], _ start: UInt64, _ end: UInt64) -> Bool {
+    struct Area { var start: UInt64; var end: UInt64 }
+
+    /// A run may span adjacent mappings (the dumper merges them): covered if
+    /// no gap lies inside it. `areas` are sorted by start.
+    static func contiguousCover(_ areas: [Area], _ start: UInt64, _ end: UInt64) -> Bool {
         var at = start
-        for m in mappings.sorted(by: { $0.start < $1.start }) where m.end > at && m.start <= at {
-            at = m.end
-            if at >= end { return true }
+        while at < end {
+            var low = 0, high = areas.count  // the last area starting at or before `at`
+            while low < high {
+                let mid = (low + high) / 2
+                if areas[mid].start <= at { low = mid + 1 } else { high = mid }
+            }
+            guard low > 0, areas[low - 1].end > at else { return false }
+            at = areas[low - 1].end
         }
-        return false
+        return true
     }
 }

@@ -45,10 +45,25 @@ public struct LoadedImage {
         pageRuns.filter { $0.pid == pid }.reduce(0) { $0 + $1.byteCount }
     }
 
-    public func savedPages(pid: Int32, in mapping: Mapping) -> UInt64 {
-        pageRuns.filter { $0.pid == pid }.reduce(0) { acc, r in
-            let lo = max(r.address, mapping.start), hi = min(r.end, mapping.end)
-            return acc + (hi > lo ? (hi - lo) / 4096 : 0)
+    /// Saved pages inside each of `mappings`, in their order: the process's
+    /// runs are sorted once and each mapping finds its first run by binary
+    /// search (a process can have tens of thousands of both).
+    public func savedPages(pid: Int32, in mappings: [Mapping]) -> [UInt64] {
+        let runs = pageRuns.filter { $0.pid == pid }.sorted { $0.address < $1.address }
+        return mappings.map { m in
+            var low = 0, high = runs.count  // the first run ending after the mapping starts
+            while low < high {
+                let mid = (low + high) / 2
+                if runs[mid].end <= m.start { low = mid + 1 } else { high = mid }
+            }
+            var total: UInt64 = 0
+            var k = low
+            while k < runs.count && runs[k].address < m.end {
+                let lo = max(runs[k].address, m.start), hi = min(runs[k].end, m.end)
+                if hi > lo { total += (hi - lo) / 4096 }
+                k += 1
+            }
+            return total
         }
     }
 }

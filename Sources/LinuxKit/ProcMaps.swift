@@ -55,13 +55,17 @@ public enum ProcMaps {
     public static func parseSmaps(_ text: String, file: String = "smaps") throws -> [MapsEntry] {
         var result: [MapsEntry] = []
         var lineNumber = 0
-        for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
+        // Bytes, not Characters: smaps has ~25 lines per mapping, and a
+        // process may have tens of thousands of mappings.
+        for line in text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true) {
             lineNumber += 1
-            let first = line.prefix { $0 != " " }
-            if first.hasSuffix(":") {
+            let firstEnd = line.firstIndex(of: UInt8(ascii: " ")) ?? line.endIndex
+            let first = line[line.startIndex..<firstEnd]
+            if first.last == UInt8(ascii: ":") {
                 guard !result.isEmpty else { throw ProcParseError(file: file, line: lineNumber, reason: "field before any mapping") }
-                if first == "VmFlags:" {
-                    result[result.count - 1].vmFlags = Set(line.dropFirst(first.count).split(separator: " ").map(String.init))
+                if first.elementsEqual("VmFlags:".utf8) {
+                    let flags = line[firstEnd...].split(separator: UInt8(ascii: " ")).map { String(decoding: $0, as: UTF8.self) }
+                    result[result.count - 1].vmFlags = Set(flags)
                 }
             } else {
                 result.append(try parseLine(Substring(line), file: file, line: lineNumber))

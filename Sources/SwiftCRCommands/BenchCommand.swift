@@ -15,6 +15,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Skip gcore and criu.") var noPeers = false
     @Option(help: "Also time a 64 MiB process with this many threads (0: skip).") var threads = 16
     @Option(help: "Also time a tree of this many processes, 64 MiB in all (0: skip).") var tree = 10
+    @Option(help: "Also time a process with this many mappings and a tenth as many open files (0: skip).") var mappings = 10000
 
     func run() throws {
         let list = sizes.split(separator: ",").compactMap { Int($0.trimmingCharacters) }
@@ -42,6 +43,10 @@ struct BenchCommand: ParsableCommand {
         if tree > 1 {
             let (dump, restore) = try timeShape([String(64 / tree), "--children", String(tree - 1)])
             print("tree: \(tree) processes, \(64 / tree * tree) MiB in all: checkpoint \(Int(dump * 1000)) ms, restart \(Int(restore * 1000)) ms")
+        }
+        if mappings > 0 {
+            let (dump, restore) = try timeShape(["4", "--mappings", String(mappings), "--fds", String(mappings / 10)])
+            print("mappings: \(mappings) mappings, \(mappings / 10) files: checkpoint \(Int(dump * 1000)) ms, restart \(Int(restore * 1000)) ms")
         }
     }
 

@@ -8,6 +8,8 @@ struct BenchTarget: ParsableCommand {
     @Argument var mebibytes: Int
     @Option(help: "Extra threads, each sleeping in pause().") var threads = 0
     @Option(help: "Child processes (each a bench-target of the same size), making a tree.") var children = 0
+    @Option(help: "Extra one-page mappings (alternately writable and read-only, so none merge).") var mappings = 0
+    @Option(help: "Extra descriptors, each its own open of /dev/null.") var fds = 0
 
     func run() throws {
         let size = mebibytes << 20
@@ -21,6 +23,17 @@ struct BenchTarget: ParsableCommand {
             var t = pthread_t()
             guard pthread_create(&t, nil, { _ in while true { pause() } }, nil) == 0 else { throw ValidationError("pthread_create failed") }
         }
+        guard (0...60000).contains(mappings), (0...60000).contains(fds) else { throw ValidationError("--mappings and --fds must be 0...60000") }
+        if mappings > 0 {
+            guard let m = mmap(nil, mappings * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), m != MAP_FAILED else {
+                throw ValidationError("cannot map \(mappings) pages")
+            }
+            for k in 0..<mappings {
+                (m + k * 4096).storeBytes(of: UInt64(k) | 1, as: UInt64.self)
+                if k % 2 == 1 { mprotect(m + k * 4096, 4096, PROT_READ) }
+            }
+        }
+        for _ in 0..<fds where open("/dev/null", O_RDONLY) < 0 { throw ValidationError("cannot open \(fds) files") }
         guard (0...100).contains(children) else { throw ValidationError("--children must be 0...100") }
         for _ in 0..<children {
             _ = try Spawned([selfExecutable, "bench-target", String(mebibytes)], captureOutput: false, quietOutput: true)

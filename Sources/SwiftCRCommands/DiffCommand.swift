@@ -57,15 +57,17 @@ struct DiffCommand: ParsableCommand {
         for (what, x, y) in [("command", p.command, q.command), ("executable", p.executable, q.executable), ("cwd", p.cwd, q.cwd)] where x != y {
             out.append("\(name): \(what) \(x) -> \(y)")
         }
-        // Mappings by range.
-        for m in p.mappings where !q.mappings.contains(where: { $0.start == m.start && $0.end == m.end }) {
+        // Mappings by range (dictionaries: a process may have tens of thousands).
+        let oldByRange = Dictionary(p.mappings.map { ([$0.start, $0.end], $0) }, uniquingKeysWith: { a, _ in a })
+        let newByRange = Dictionary(q.mappings.map { ([$0.start, $0.end], $0) }, uniquingKeysWith: { a, _ in a })
+        for m in p.mappings where newByRange[[m.start, m.end]] == nil {
             out.append("\(name): - mapping \(Self.range(m)) \(m.protectionString) \(m.path ?? "")")
         }
-        for m in q.mappings where !p.mappings.contains(where: { $0.start == m.start && $0.end == m.end }) {
+        for m in q.mappings where oldByRange[[m.start, m.end]] == nil {
             out.append("\(name): + mapping \(Self.range(m)) \(m.protectionString) \(m.path ?? "")")
         }
         for m in p.mappings {
-            guard let n = q.mappings.first(where: { $0.start == m.start && $0.end == m.end }) else { continue }
+            guard let n = newByRange[[m.start, m.end]] else { continue }
             if m.protectionString != n.protectionString || m.path != n.path {
                 out.append("\(name): mapping \(Self.range(m)) \(m.protectionString) \(m.path ?? "") -> \(n.protectionString) \(n.path ?? "")")
             }
@@ -75,10 +77,12 @@ struct DiffCommand: ParsableCommand {
             }
         }
         // File descriptors by number.
-        for f in p.files where !q.files.contains(where: { $0.fd == f.fd }) { out.append("\(name): - fd \(f.fd) \(f.typeName) \(f.path)") }
-        for g in q.files where !p.files.contains(where: { $0.fd == g.fd }) { out.append("\(name): + fd \(g.fd) \(g.typeName) \(g.path)") }
+        let oldFDs = Dictionary(p.files.map { ($0.fd, $0) }, uniquingKeysWith: { a, _ in a })
+        let newFDs = Dictionary(q.files.map { ($0.fd, $0) }, uniquingKeysWith: { a, _ in a })
+        for f in p.files where newFDs[f.fd] == nil { out.append("\(name): - fd \(f.fd) \(f.typeName) \(f.path)") }
+        for g in q.files where oldFDs[g.fd] == nil { out.append("\(name): + fd \(g.fd) \(g.typeName) \(g.path)") }
         for f in p.files {
-            guard let g = q.files.first(where: { $0.fd == f.fd }) else { continue }
+            guard let g = newFDs[f.fd] else { continue }
             if f.kind != g.kind || f.path != g.path || f.offset != g.offset || f.flags != g.flags {
                 out.append("\(name): fd \(f.fd) \(f.typeName) \(f.path) offset \(f.offset) flags 0\(String(f.flags, radix: 8)) -> \(g.typeName) \(g.path) offset \(g.offset) flags 0\(String(g.flags, radix: 8))")
             }
@@ -99,7 +103,7 @@ struct DiffCommand: ParsableCommand {
     func pageChanges(_ m: Mapping, _ pidA: Int32, _ pidB: Int32, _ old: Opened, _ new: Opened) throws -> (Int, Int, Int) {
         func pages(_ o: Opened, _ pid: Int32) -> Set<UInt64> {
             var s: Set<UInt64> = []
-            for r in o.index.pageRuns where r.pid == pid && r.end > m.start && r.address < m.end {
+            for r in o.index.runs(pid: pid, overlapping: m.start, m.end) {
                 var a = max(r.address, m.start)
                 while a < min(r.end, m.end) { s.insert(a); a += 4096 }
             }

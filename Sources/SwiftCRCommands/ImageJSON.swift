@@ -28,10 +28,10 @@ enum ImageJSON {
             ("umask", .int(Int64(p.umask))), ("uids", .array(p.uids.map { .uint($0) })), ("gids", .array(p.gids.map { .uint($0) })),
             ("stopped", .bool(p.stopped)), ("savedBytes", .uint(image.savedBytes(pid: p.pid))),
             ("threads", .array(p.threads.map(thread))),
-            ("mappings", .array(p.mappings.map { m in
+            ("mappings", .array(zip(p.mappings, image.savedPages(pid: p.pid, in: p.mappings)).map { m, saved in
                 .object([("start", .uint(m.start)), ("end", .uint(m.end)), ("protection", .string(m.protectionString)),
                          ("kind", .string(String(describing: m.kind))), ("path", .optional(m.path)), ("offset", .uint(m.offset)),
-                         ("savedPages", .uint(image.savedPages(pid: p.pid, in: m)))])
+                         ("savedPages", .uint(saved))])
             })),
             ("fds", .array(p.files.map { f in
                 .object([("fd", .int(Int64(f.fd))), ("type", .string(f.typeName)), ("path", .string(f.path)),

@@ -26,8 +26,7 @@ enum InspectViews {
 
     static func mappings(_ p: ProcessState, _ image: LoadedImage) {
         print("mappings of \(p.pid) \(p.command): \(p.mappings.count)")
-        for m in p.mappings {
-            let pages = image.savedPages(pid: p.pid, in: m)
+        for (m, pages) in zip(p.mappings, image.savedPages(pid: p.pid, in: p.mappings)) {
             let start = String(m.start, radix: 16), end = String(m.end, radix: 16)
             print("  \(start)-\(end) \(m.protectionString) \(String(describing: m.kind).padding(16)) \(String(pages).padding(7, left: true)) \(m.path ?? "")\(adviceText(m.advice))\(m.savedWhole ? " [saved whole]" : "")")
         }

@@ -31,8 +31,9 @@ struct FileCollector {
         for i in infos where i.fd <= 2 && Self.isOutsideObject(i.st, i.link) { stdio.append((i.fd, identity(i.st))) }
 
         var result: [FileDescriptorState] = []
+        var openFiles = OpenFileIndex(pid: pid)
         let sockets = SocketCollector(pid: pid, shared: pipes)
-        for (k, i) in infos.enumerated() {
+        for i in infos {
             let mode = i.st.st_mode & S_IFMT
             let cloexec = i.info.flags & UInt32(O_CLOEXEC) != 0
             let flags = i.info.flags & ~UInt32(O_CLOEXEC)
@@ -67,11 +68,7 @@ struct FileCollector {
                 warnings.append("fd \(i.fd) (\(i.link)) cannot be saved yet; it will be closed after restart")
             }
             // Descriptors that share one open file description (dup) are restored as dups.
-            var shares = i.fd
-            for j in infos[..<k] where identity(j.st) == identity(i.st) && sameOpenFile(i.fd, j.fd) {
-                shares = result.first(where: { $0.fd == j.fd })?.sharesWith ?? j.fd
-                break
-            }
+            let shares = openFiles.first(sameAs: i.fd, inode: [UInt64(i.st.st_dev), UInt64(i.st.st_ino), UInt64(i.st.st_rdev)]) ?? i.fd
             var state = FileDescriptorState(
                 fd: i.fd, kind: kind, path: i.link, flags: flags, closeOnExec: cloexec, offset: i.info.position,
                 inheritFrom: inherit, device: UInt64(i.st.st_dev), inode: UInt64(i.st.st_ino), sharesWith: shares,
@@ -158,11 +155,6 @@ struct FileCollector {
     }
 
     /// kcmp(KCMP_FILE) tells whether two descriptors are one open file description.
-    func sameOpenFile(_ a: Int32, _ b: Int32) -> Bool {
-        let r = try? rawSyscall("kcmp", NR.kcmp, Int(pid), Int(pid), 0, Int(a), Int(b))
-        return r == 0
-    }
-
     static func isOutsideObject(_ st: stat, _ link: String) -> Bool {
         let mode = st.st_mode & S_IFMT
         return (mode == S_IFIFO && link.hasPrefix("pipe:")) || mode == S_IFSOCK || (mode == S_IFCHR && (link.hasPrefix("/dev/pts/") || link.hasPrefix("/dev/tty") || link == "/dev/console"))

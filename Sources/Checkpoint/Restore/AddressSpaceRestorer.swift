@@ -16,8 +16,16 @@ struct AddressSpaceRestorer {
     var trampoline: UInt64 = 0
     var trampolineSize: UInt64 { UInt64(1 + Self.scratchPages) * 4096 }
 
-    /// Areas of the image that receive page data (writable until filled).
-    var fillable: [Mapping] { process.mappings.filter(Self.isFilled) }
+    /// Areas of the image that receive page data (writable until filled),
+    /// by address: every page run is checked against them.
+    let fillable: [Mapping]
+
+    init(session: RemoteSession, process: ProcessState, log: Logger) {
+        self.session = session
+        self.process = process
+        self.log = log
+        fillable = process.mappings.filter(Self.isFilled).sorted { $0.start < $1.start }
+    }
 
     static func isFilled(_ m: Mapping) -> Bool {
         [.anonymous, .privateFile, .sharedAnonymous, .sysvShm].contains(m.kind) || (m.kind == .sharedFile && m.savedWhole)
@@ -209,13 +217,22 @@ struct AddressSpaceRestorer {
     /// Checks a page run lies wholly inside mappings that take page data.
     func validate(_ run: PageRun) throws {
         var at = run.address
-        let areas = fillable
         while at < run.end {
-            guard let m = areas.first(where: { $0.start <= at && at < $0.end }) else {
+            guard let m = area(containing: at) else {
                 throw CheckpointError(EINVAL, "image page data at 0x\(String(at, radix: 16)) lies outside every saved mapping")
             }
             at = m.end
         }
+    }
+
+    /// The fillable area holding `address` (binary search; they do not overlap).
+    private func area(containing address: UInt64) -> Mapping? {
+        var low = 0, high = fillable.count
+        while low < high {
+            let mid = (low + high) / 2
+            if fillable[mid].end <= address { low = mid + 1 } else { high = mid }
+        }
+        return low < fillable.count && fillable[low].start <= address ? fillable[low] : nil
     }
 
     /// Step 5: final protections, then the mm fields with PR_SET_MM_MAP.
