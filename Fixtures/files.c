@@ -1,5 +1,7 @@
 /* Files: offsets, a dup sharing one offset, close-on-exec, O_APPEND, a
- * directory, a high-numbered dup2, and /dev/null, zero, urandom. */
+ * directory, a high-numbered dup2, and /dev/null, zero, urandom; and 40
+ * separate opens of one file, every third with a dup, in shuffled fd order
+ * (each open keeps its own offset, each dup shares its file's). */
 #include "fixture.h"
 #include <fcntl.h>
 #include <limits.h>
@@ -43,11 +45,27 @@ int main(int argc, char **argv) {
     lseek(fgone, 12, SEEK_SET);
     unlink(u);
     int fcl = open(b, O_RDONLY | O_CLOEXEC);
+    enum { OPENS = 40 };
+    int opens[OPENS], dups[OPENS];
+    for (int i = 0; i < OPENS; i++) {
+        opens[i] = open(a, O_RDONLY);
+        lseek(opens[i], i, SEEK_SET);
+    }
+    for (int i = OPENS - 1; i >= 0; i--) dups[i] = i % 3 == 0 ? dup2(opens[i], 200 + (i * 17) % 53) : -1;
     close(fb);  /* leave a hole in the fd table */
 
     ready();
     wait_for_term();
 
+    for (int i = 0; i < OPENS; i++) {
+        if (lseek(opens[i], 0, SEEK_CUR) != i) fail("open %d of a: offset %ld", i, (long)lseek(opens[i], 0, SEEK_CUR));
+        if (dups[i] >= 0 && lseek(dups[i], 0, SEEK_CUR) != i) fail("dup of open %d: offset %ld", i, (long)lseek(dups[i], 0, SEEK_CUR));
+    }
+    for (int i = 0; i < OPENS; i++) lseek(opens[i], 50 + i, SEEK_SET);
+    for (int i = 0; i < OPENS; i++) {
+        if (dups[i] >= 0 && lseek(dups[i], 0, SEEK_CUR) != 50 + i) fail("dup of open %d does not share its offset", i);
+        if (i > 0 && lseek(opens[i], 0, SEEK_CUR) != 50 + i) fail("open %d of a shares an offset with another open", i);
+    }
     if (lseek(fa, 0, SEEK_CUR) != 37) fail("offset of a is %ld", (long)lseek(fa, 0, SEEK_CUR));
     char byte;
     if (read(fa, &byte, 1) != 1 || byte != 37) fail("read at offset 37 of a");
