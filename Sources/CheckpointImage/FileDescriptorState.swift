@@ -57,7 +57,8 @@ public struct FileDescriptorState: Equatable, Sendable {
     public var flags: UInt32
     public var closeOnExec: Bool
     public var offset: Int64
-    /// For inherited descriptors: which of cr_restart's 0/1/2 it becomes.
+    /// For inherited descriptors: which of cr_restart's 0/1/2 it becomes; for
+    /// a pipe on fd 0-2 that leads outside the image, likewise.
     public var inheritFrom: Int32
     /// Identity, so dup'ed descriptors are restored as one open file.
     public var device: UInt64

@@ -103,6 +103,15 @@ final class RoundTripTests: XCTestCase {
     func testSocketsUnprivileged() throws { try Scenario(fixture: "sockets", arguments: ["@"]).run(.unprivilegedNewPID) }
     func testSocketsInNamespaceUnprivileged() throws { try Scenario(fixture: "sockets", arguments: ["@"]).run(.unprivilegedNamespace) }
 
+    /// A pipeline inside the tree: a child's stdout pipe to its sibling's stdin stays a pipe.
+    static let pipeline: Scenario = {
+        var s = Scenario(fixture: "pipeline", poke: { signalDescendants(of: $0.pid, SIGTERM) })
+        s.checkpointArguments = ["--tree"]
+        return s
+    }()
+    func testPipelineAsRoot() throws { try Self.pipeline.run(.rootOriginalPID) }
+    func testPipelineUnprivileged() throws { try Self.pipeline.run(.unprivilegedNewPID) }
+
     /// Datagram sockets that are not pairs: a bound server keeps its name and queue, clients reconnect by name.
     func testDatagramSocketsAsRoot() throws { try Scenario(fixture: "dgram", arguments: ["@"]).run(.rootOriginalPID) }
     func testDatagramSocketsUnprivileged() throws { try Scenario(fixture: "dgram", arguments: ["@"]).run(.unprivilegedNewPID) }

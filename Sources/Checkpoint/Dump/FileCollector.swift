@@ -26,7 +26,8 @@ struct FileCollector {
             infos.append((fd, String(decoding: link, as: UTF8.self), st, try FDInfo(parsing: text), text))
         }
         func identity(_ st: stat) -> Identity { Identity(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino), rdev: UInt64(st.st_rdev)) }
-        // Objects that are the process's stdio: terminals, pipes and sockets shared with the outside.
+        // Terminals and sockets on stdio come from outside: they become cr_restart's.
+        // Pipes are judged at restart, when it is known whether both ends are in the image.
         var stdio: [(Int32, Identity)] = []
         for i in infos where i.fd <= 2 && Self.isOutsideObject(i.st, i.link) { stdio.append((i.fd, identity(i.st))) }
 
@@ -48,6 +49,7 @@ struct FileCollector {
                 kind = .device
             } else if mode == S_IFIFO && i.link.hasPrefix("pipe:[") {
                 kind = .pipe
+                if i.fd <= 2 { inherit = i.fd }  // the restarter's fd of that number, if the pipe leads outside
             } else if mode == S_IFIFO && i.link.hasPrefix("/") && !i.link.hasSuffix(" (deleted)") {
                 kind = .fifo
                 anonValues[i.fd] = [UInt64(i.st.st_mode & 0o7777)]
@@ -154,9 +156,9 @@ struct FileCollector {
         return max(fcntl(fd, 1034), 0)  // F_GET_SEALS
     }
 
-    /// kcmp(KCMP_FILE) tells whether two descriptors are one open file description.
+    /// Stdio objects that belong to whoever started the process: terminals and sockets.
     static func isOutsideObject(_ st: stat, _ link: String) -> Bool {
         let mode = st.st_mode & S_IFMT
-        return (mode == S_IFIFO && link.hasPrefix("pipe:")) || mode == S_IFSOCK || (mode == S_IFCHR && (link.hasPrefix("/dev/pts/") || link.hasPrefix("/dev/tty") || link == "/dev/console"))
+        return mode == S_IFSOCK || (mode == S_IFCHR && (link.hasPrefix("/dev/pts/") || link.hasPrefix("/dev/tty") || link == "/dev/console"))
     }
 }

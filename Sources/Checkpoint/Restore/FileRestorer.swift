@@ -75,8 +75,9 @@ struct FileRestorer {
                 }
                 try session.call("dup3(stdio \(f.inheritFrom) -> \(f.fd))", NR.dup3, from, target, cloexec)
             case .pipe where pipes.leadsOutside(f):
-                // As in BLCR: a pipe to a process outside the checkpoint becomes cr_restart's stdin (read end) or stdout (write end).
-                let end: Int32 = (f.flags & UInt32(O_ACCMODE)) == UInt32(O_WRONLY) ? 1 : 0
+                // As in BLCR: a pipe to a process outside the checkpoint becomes cr_restart's stdin (read end) or
+                // stdout (write end); one that was the process's fd 0, 1 or 2 becomes cr_restart's of that number.
+                let end: Int32 = (0...2).contains(f.inheritFrom) ? f.inheritFrom : (f.flags & UInt32(O_ACCMODE)) == UInt32(O_WRONLY) ? 1 : 0
                 guard let from = stdio[end] else {
                     warnings.append("fd \(f.fd) (\(f.path)) leads outside the checkpoint, and this restart has no fd \(end) to give it: closed")
                     continue
