@@ -30,7 +30,9 @@ final class FrozenProcess {
             var known: Set<pid_t> = []
             var pending: [pid_t] = []
             func gone(_ tid: pid_t, _ e: SystemCallError) throws {
-                guard e.errno == .noSuchProcess, tid != pid else { throw e }
+                // A thread that has exited but is not yet reaped refuses PTRACE_SEIZE with EPERM.
+                let exited = e.errno == .noSuchProcess || (e.errno == .notPermitted && threadHasExited(pid, tid))
+                guard exited, tid != pid else { throw e }
                 frozen.threads.removeAll { $0 == tid }
             }
             while true {
@@ -66,6 +68,13 @@ final class FrozenProcess {
             frozen.thaw(log: log)
             throw error
         }
+    }
+
+    /// True if the thread is gone or has exited (zombie or dead state).
+    static func threadHasExited(_ pid: pid_t, _ tid: pid_t) -> Bool {
+        guard let text = try? Sys.readText("/proc/\(pid)/task/\(tid)/stat"), let close = text.lastIndex(of: ")") else { return true }
+        let state = text[text.index(after: close)...].drop { $0 == " " }.first
+        return state == "Z" || state == "X" || state == "x"
     }
 
     static func taskIDs(_ pid: pid_t) throws -> [pid_t] {

@@ -26,10 +26,14 @@ struct FileCollector {
             infos.append((fd, String(decoding: link, as: UTF8.self), st, try FDInfo(parsing: text), text))
         }
         func identity(_ st: stat) -> Identity { Identity(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino), rdev: UInt64(st.st_rdev)) }
-        // Terminals and sockets on stdio come from outside: they become cr_restart's.
-        // Pipes are judged at restart, when it is known whether both ends are in the image.
+        // Terminals and network sockets on stdio come from outside: they become cr_restart's.
+        // Pipes and UNIX sockets are judged at restart, when it is known whether their
+        // other end is in the image (a pipeline or socketpair inside the tree).
         var stdio: [(Int32, Identity)] = []
-        for i in infos where i.fd <= 2 && Self.isOutsideObject(i.st, i.link) { stdio.append((i.fd, identity(i.st))) }
+        for i in infos where i.fd <= 2 && Self.isOutsideObject(i.st, i.link) {
+            if (i.st.st_mode & S_IFMT) == S_IFSOCK, (try? pipes.unixSockets()[UInt64(i.st.st_ino)]) != nil { continue }
+            stdio.append((i.fd, identity(i.st)))
+        }
 
         var result: [FileDescriptorState] = []
         var openFiles = OpenFileIndex(pid: pid)
@@ -62,6 +66,7 @@ struct FileCollector {
                 kind = .inotify
             } else if mode == S_IFSOCK {
                 kind = .unsupported  // until SocketCollector recognises it, below
+                if i.fd <= 2 { inherit = i.fd }  // the restarter's fd of that number, if its peer is outside
             } else if let anon = AnonInodeState.parse(link: i.link, fdinfo: i.text) {
                 kind = anon.kind
                 anonValues[i.fd] = anon.values

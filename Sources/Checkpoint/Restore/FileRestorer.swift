@@ -104,6 +104,13 @@ struct FileRestorer {
                 if (f.kind == .regular || f.kind == .unlinked || f.kind == .memfd) && f.offset > 0 {
                     try session.call("lseek(\(f.path))", NR.lseek, target, UInt64(bitPattern: f.offset), UInt64(SEEK_SET))
                 }
+            case .unixSocket where (0...2).contains(f.inheritFrom) && objects.sockets.peerIsOutside(f):
+                // Stdio connected to someone outside the checkpoint: cr_restart's, as for pipes.
+                guard let from = stdio[f.inheritFrom] else {
+                    warnings.append("fd \(f.fd) (\(f.path)) leads outside the checkpoint, and this restart has no fd \(f.inheritFrom) to give it: closed")
+                    continue
+                }
+                try session.call("dup3(stdio \(f.inheritFrom) -> \(f.fd))", NR.dup3, from, target, cloexec)
             case .unixSocket, .inetSocket, .tcpConnection:
                 switch try objects.sockets.socket(for: f) {
                 case .socket(let ours): try install(try courier.deliver(ours), as: f)

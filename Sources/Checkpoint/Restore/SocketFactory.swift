@@ -35,6 +35,13 @@ final class SocketFactory {
 
     enum Made { case socket(Int32), socketWithWarning(Int32, String), closed(String) }
 
+    /// A connected UNIX socket whose peer the image does not hold (and, for
+    /// a datagram socket, has no name to connect to again).
+    func peerIsOutside(_ f: FileDescriptorState) -> Bool {
+        guard let saved = byInode[f.inode], saved.values.count > 2 else { return false }
+        return saved.values[2] != 0 && byInode[saved.values[2]] == nil && saved.peerAddress.isEmpty
+    }
+
     /// Our descriptor for the socket behind `f`, or why it stays closed.
     func socket(for f: FileDescriptorState) throws -> Made {
         var result: Made
