@@ -1,7 +1,12 @@
 /* Process environment: umask, cwd, a lowered rlimit, comm, pdeathsig,
- * and the PID (same with --restore-pid; raise() works either way). */
+ * no_new_privs, and the PID (same with --restore-pid; raise() works either
+ * way). With "seccomp" anywhere in the arguments it also installs an
+ * allow-all seccomp filter, which the checkpoint must warn about.
+ * Usage: environment DIR [same-pid] [seccomp] */
 #include "fixture.h"
 #include <limits.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -18,6 +23,13 @@ int main(int argc, char **argv) {
     setrlimit(RLIMIT_NOFILE, &rl);
     prctl(PR_SET_NAME, "envfixture");
     prctl(PR_SET_PDEATHSIG, SIGWINCH);
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail("no_new_privs: %s", strerror(errno));
+    for (int k = 2; k < argc; k++) {
+        if (strcmp(argv[k], "seccomp") != 0) continue;
+        struct sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+        struct sock_fprog prog = { .len = 1, .filter = &allow };
+        if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) != 0) fail("seccomp: %s", strerror(errno));
+    }
     signal(SIGUSR1, on_usr1);
     pid_t before = getpid();
 
@@ -36,6 +48,7 @@ int main(int argc, char **argv) {
     int pdeath = 0;
     prctl(PR_GET_PDEATHSIG, &pdeath);
     if (pdeath != SIGWINCH) fail("pdeathsig %d", pdeath);
+    if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1) fail("no_new_privs lost");
     if (same_pid && getpid() != before) fail("pid %d, was %d", getpid(), before);
     raise(SIGUSR1);
     if (usr1 != 1) fail("raise() after restart");

@@ -37,6 +37,8 @@ public struct ProcessState: Equatable, Sendable {
     public var agentResultFD: Int32 = -1
     /// Processes of the scope that a libcr callback had omitted (first process record only).
     public var omittedPIDs: [Int32] = []
+    /// PR_SET_NO_NEW_PRIVS was set: execve grants no privileges.
+    public var noNewPrivs = false
 
     public struct ResourceLimit: Equatable, Sendable {
         public var resource: UInt32, soft: UInt64, hard: UInt64
@@ -81,7 +83,7 @@ public struct ProcessState: Equatable, Sendable {
     enum Tag: UInt16 {
         case pid = 1, ppid, pgid, sid, command, executable, uids, gids, groups, umask, cwd, root, personality
         case rlimit, mm, auxv, sigaction, sharedPending, thread, mapping, file, dumpable, pdeathsig, stopped
-        case intervalTimers, posixTimer, sysv, agentResultFD, omittedPIDs
+        case intervalTimers, posixTimer, sysv, agentResultFD, omittedPIDs, noNewPrivs
     }
     enum SubTag: UInt16 { case a = 1, b, c, d, e }
 
@@ -118,6 +120,7 @@ public struct ProcessState: Equatable, Sendable {
         for o in sysvObjects { e.record(Tag.sysv.rawValue) { o.encode(into: &$0) } }
         if agentResultFD >= 0 { e.i64(Tag.agentResultFD.rawValue, Int64(agentResultFD)) }
         if !omittedPIDs.isEmpty { e.u64s(Tag.omittedPIDs.rawValue, omittedPIDs.map { UInt64(UInt32(bitPattern: $0)) }) }
+        if noNewPrivs { e.u64(Tag.noNewPrivs.rawValue, 1) }
         return e.bytes
     }
 
@@ -179,6 +182,7 @@ public struct ProcessState: Equatable, Sendable {
             guard agentResultFD >= 0 else { throw ImageError.malformed(what: "process \(pid): agent result fd \(agentResultFD)", offset: d.base) }
         }
         omittedPIDs = try d.u64s(Tag.omittedPIDs.rawValue).map { Int32(truncatingIfNeeded: $0) }
+        noNewPrivs = try d.u64(Tag.noNewPrivs.rawValue, default: 0) != 0
         for f in d.fields where f.tag == Tag.posixTimer.rawValue {
             let t = PosixTimer(fields: try RecordDecoder.u64List(d, f.range, count: 10, what: "POSIX timer"))
             try t.validate(at: d.offset(of: f.range))

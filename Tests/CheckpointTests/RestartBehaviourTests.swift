@@ -118,6 +118,17 @@ final class RestartBehaviourTests: XCTestCase {
         XCTAssertTrue(out.contains("fd 2 (\(work)/root-only.log) cannot be reopened by this user"), out)
     }
 
+    /// A seccomp filter is not saved: the checkpoint says so (the restart
+    /// still works, and the fixture checks no_new_privs came back).
+    func testSeccompFilterIsReported() throws {
+        let work = env.workDir("seccomp", user: nil)
+        let (target, pid) = try Fixture.start([tool("environment"), work, "seccomp"], user: nil, cwd: work)
+        defer { kill(pid, SIGKILL); _ = target.wait(timeout: 5) }
+        let r = runTool([tool("cr_checkpoint"), "-p", "-f", "\(work)/context", "\(pid)"])
+        XCTAssertEqual(r.code, 0, r.output)
+        XCTAssertTrue(r.output.contains("runs under seccomp (a filter), which is not saved"), r.output)
+    }
+
     /// A lock the original still holds cannot be taken again: the restart
     /// fails with one line naming the descriptor, instead of restoring a
     /// process that believes it holds a lock it does not.

@@ -79,6 +79,11 @@ struct ProcessCollector {
             mappings: mappings, files: files, dumpable: task.dumpable, parentDeathSignal: task.parentDeathSignal)
         state.intervalTimers = timers.0
         state.posixTimers = timers.1
+        state.noNewPrivs = status.fields["NoNewPrivs"] == "1"
+        if let mode = status.fields["Seccomp"], mode != "0" {
+            // Filters are readable only with CAP_SYS_ADMIN and not rebuilt yet: say so rather than drop a sandbox quietly.
+            warnings.append("process \(pid) runs under seccomp (\(mode == "1" ? "strict mode" : "a filter")), which is not saved: the restarted process runs without it")
+        }
         return Collected(state: state, maps: finalKinds, warnings: warnings)
     }
 

@@ -109,6 +109,9 @@ struct TaskRestorer {
         if process.dumpable <= 1 {
             try session.call("prctl(PR_SET_DUMPABLE)", NR.prctl, UInt64(PR_SET_DUMPABLE), process.dumpable)
         }
+        if process.noNewPrivs {
+            try session.call("prctl(PR_SET_NO_NEW_PRIVS)", NR.prctl, UInt64(PR_SET_NO_NEW_PRIVS), 1)
+        }
     }
 
 }
