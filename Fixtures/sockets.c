@@ -63,8 +63,12 @@ int main(int argc, char **argv) {
     static char big[BIG];
     for (int i = 0; i < BIG; i++) big[i] = (char)(i * 7 + i / 251);
 
-    int st[2], dg[2], sq[2];
+    int st[2], dg[2], sq[2], gone[2];
     socketpair(AF_UNIX, SOCK_STREAM, 0, st);
+    /* A connection whose peer closed, leaving its last words unread. */
+    socketpair(AF_UNIX, SOCK_STREAM, 0, gone);
+    send(gone[0], "last words", 10, 0);
+    close(gone[0]);
     socketpair(AF_UNIX, SOCK_DGRAM, 0, dg);
     socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sq);
     if (send(st[0], big, BIG, 0) != BIG) fail("stream queue");
@@ -98,6 +102,9 @@ int main(int argc, char **argv) {
     ready();
     wait_for_term();
 
+    expect_read(gone[1], "last words", 10, "connection whose peer closed");
+    if (recv(gone[1], &(char){0}, 1, MSG_DONTWAIT) != 0) fail("connection whose peer closed: no EOF after its data");
+    if (send(gone[1], "x", 1, MSG_NOSIGNAL) != -1 || errno != EPIPE) fail("connection whose peer closed: send does not fail with EPIPE");
     expect_read(st[1], big, BIG, "stream pair, 50000 bytes");
     expect_read(st[0], "back", 4, "stream pair, other way");
     if (!(fcntl(st[1], F_GETFL) & O_NONBLOCK)) fail("stream end lost O_NONBLOCK");

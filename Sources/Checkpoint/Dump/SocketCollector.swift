@@ -41,7 +41,8 @@ final class SocketCollector {
                 warning = "fd \(state.fd): \(info.receiveQueue) connection(s) not yet accepted on a listening UNIX socket are lost"
             }
             if info.state != 10, shared.firstSight(device: device, inode: inode) {
-                let (messages, note) = try peekQueue(copy, stream: info.type == SOCK_STREAM.rawValue)
+                let (messages, note) = try peekQueue(copy, stream: info.type == SOCK_STREAM.rawValue,
+                                                     seqpacketBytes: info.type == SOCK_SEQPACKET.rawValue ? Int(info.receiveQueue) : nil)
                 state.queued = messages
                 warning = note.map { "fd \(state.fd): \($0)" } ?? warning
             }
@@ -126,7 +127,9 @@ final class SocketCollector {
 
     /// The messages in the receive queue, read with MSG_PEEK from offset 0
     /// on; SO_PEEK_OFF is put back as it was. Stream data comes as one chunk.
-    private func peekQueue(_ fd: Int32, stream: Bool) throws -> ([[UInt8]], String?) {
+    /// `seqpacketBytes`: the bytes sock_diag counts in a seqpacket queue, so
+    /// that an empty read past them is the closed peer's EOF, not a message.
+    private func peekQueue(_ fd: Int32, stream: Bool, seqpacketBytes: Int? = nil) throws -> ([[UInt8]], String?) {
         var saved: Int32 = -1
         var length = socklen_t(4)
         _ = getsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &saved, &length)
@@ -170,7 +173,7 @@ final class SocketCollector {
             }
             if n == 0 {
                 // Stream: end of data (peer shut down). Datagram: an empty message, which does not move the peek offset.
-                if !stream {
+                if !stream, total < (seqpacketBytes ?? Int.max) {
                     messages.append([])
                     note = note ?? "datagrams queued after an empty one are not saved"
                 }

@@ -89,13 +89,28 @@ final class SocketFactory {
         if peer != 0 && type != SOCK_DGRAM.rawValue {
             return .closed("fd \(s.fd) (\(s.path)): its peer is outside the checkpoint; the connection is closed after restart")
         }
+        if peer == 0 && state == 1 && type != SOCK_DGRAM.rawValue {
+            // Connected, but the peer has closed: a pair whose other end sends
+            // what was left unread and closes, so reads end in EOF as before.
+            var pair: [Int32] = [0, 0]
+            _ = try valueOrThrow("socketpair") { socketpair(AF_UNIX, type, 0, &pair) }
+            defer { Glibc.close(pair[1]) }
+            remember(s.inode, pair[0])
+            setBuffers(pair[0], s)
+            try refill(from: pair[1], s)
+            return .socket(pair[0])
+        }
         let fd = try valueOrThrow("socket(AF_UNIX)") { Glibc.socket(AF_UNIX, type, 0) }
         remember(s.inode, fd)
         setBuffers(fd, s)
         if !s.address.isEmpty { try bindUnix(fd, s) }
         if state == 10 { _ = try valueOrThrow("listen(\(describe(s.address)))") { listen(fd, Int32(clamping: max(s.values[6], 1))) } }
         var warnings: [String] = []
-        if state != 10 && !s.queued.isEmpty, let why = try requeue(s) { warnings.append(why) }
+        if state != 10 && !s.queued.isEmpty {
+            // Only a datagram socket can be sent to by name; a stream's peer is gone with its data.
+            let why = type == SOCK_DGRAM.rawValue ? try requeue(s) : "fd \(s.fd): \(s.queued.count) message(s) from a peer that is gone are lost"
+            if let why { warnings.append(why) }
+        }
         if peer != 0 {
             // The peer in the image is made (and bound) first, so its name can be reached.
             if let other = byInode[peer], made[peer] == nil, other.kind == .unixSocket { _ = try socket(for: other) }
@@ -181,6 +196,7 @@ final class SocketFactory {
 
     /// A UNIX name as a sockaddr: a relative path joins `cwd`; nil if empty or too long.
     private func unixAddress(_ bound: [UInt8], cwd: String?) -> (sockaddr_un, socklen_t)? {
+        guard !bound.isEmpty else { return nil }
         var name = bound
         if name.first != 0, name.first != UInt8(ascii: "/"), let cwd { name = Array(cwd.utf8) + [UInt8(ascii: "/")] + name }
         while name.last == 0 && name.first != 0 { name.removeLast() }
