@@ -72,6 +72,9 @@ enum AgentRendezvous {
             switch kind {
             case 1:
                 outcome.ready[p.pid] = value
+                // The agent closes its end right after READY; wait for that (briefly), so
+                // the freeze does not catch the connection open and put it in the image.
+                _ = receive(connection, within: 1)
                 for k in 0..<min(count, (reply.count - 16) / 8) {
                     outcome.forwarded.append((word(reply, 16 + 8 * k), pid_t(bitPattern: word(reply, 20 + 8 * k))))
                 }
