@@ -1,12 +1,15 @@
 /* Process environment: umask, cwd, a lowered rlimit, comm, pdeathsig,
  * no_new_privs, and the PID (same with --restore-pid; raise() works either
- * way). With "seccomp" anywhere in the arguments it also installs an
- * allow-all seccomp filter, which the checkpoint must warn about.
+ * way). With "seccomp" it also installs two seccomp filters, one making
+ * getpriority fail with errno 77 and one making setpriority fail with 78,
+ * and checks after restart that both still hold.
  * Usage: environment DIR [same-pid] [seccomp] */
 #include "fixture.h"
 #include <limits.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/syscall.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -24,10 +27,16 @@ int main(int argc, char **argv) {
     prctl(PR_SET_NAME, "envfixture");
     prctl(PR_SET_PDEATHSIG, SIGWINCH);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail("no_new_privs: %s", strerror(errno));
-    for (int k = 2; k < argc; k++) {
-        if (strcmp(argv[k], "seccomp") != 0) continue;
-        struct sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-        struct sock_fprog prog = { .len = 1, .filter = &allow };
+    int filtered = 0;
+    for (int k = 2; k < argc; k++) filtered |= strcmp(argv[k], "seccomp") == 0;
+    for (int k = 0; filtered && k < 2; k++) {
+        struct sock_filter deny[] = {
+            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, k == 0 ? __NR_getpriority : __NR_setpriority, 0, 1),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (77 + k)),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        struct sock_fprog prog = { .len = 4, .filter = deny };
         if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) != 0) fail("seccomp: %s", strerror(errno));
     }
     signal(SIGUSR1, on_usr1);
@@ -49,6 +58,11 @@ int main(int argc, char **argv) {
     prctl(PR_GET_PDEATHSIG, &pdeath);
     if (pdeath != SIGWINCH) fail("pdeathsig %d", pdeath);
     if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1) fail("no_new_privs lost");
+    if (filtered) {
+        errno = 0;
+        if (getpriority(PRIO_PROCESS, 0) != -1 || errno != 77) fail("seccomp filter 1 lost: getpriority errno %d", errno);
+        if (setpriority(PRIO_PROCESS, 0, 0) != -1 || errno != 78) fail("seccomp filter 2 lost: setpriority errno %d", errno);
+    }
     if (same_pid && getpid() != before) fail("pid %d, was %d", getpid(), before);
     raise(SIGUSR1);
     if (usr1 != 1) fail("raise() after restart");

@@ -15,6 +15,9 @@ public struct ThreadState: Equatable, Sendable {
     /// The robust futex list (set_robust_list): head address and length; 0 if none.
     public var robustListHead: UInt64 = 0
     public var robustListLength: UInt64 = 0
+    /// Seccomp filters, oldest first (the order to install them): each the
+    /// filter's flags (u64) then its BPF instructions (8 bytes each).
+    public var seccompFilters: [[UInt8]] = []
 
     public struct AltStack: Equatable, Sendable {
         public var base: UInt64, flags: Int32, size: UInt64
@@ -43,7 +46,7 @@ public struct ThreadState: Equatable, Sendable {
 
     enum Tag: UInt16 {
         case tid = 1, registers, xsave, sigmask, pending, altBase, altFlags, altSize, rseqAddress, rseqSize, rseqSignature, tidAddress
-        case robustHead, robustLength
+        case robustHead, robustLength, seccompFilter
     }
 
     func encode(into e: inout RecordEncoder) {
@@ -65,6 +68,7 @@ public struct ThreadState: Equatable, Sendable {
             e.u64(Tag.robustHead.rawValue, robustListHead)
             e.u64(Tag.robustLength.rawValue, robustListLength)
         }
+        for f in seccompFilters { e.raw(Tag.seccompFilter.rawValue, f) }
     }
 
     init(decoding d: RecordDecoder) throws {
@@ -91,5 +95,10 @@ public struct ThreadState: Equatable, Sendable {
         tidAddress = try d.u64(Tag.tidAddress.rawValue, default: 0)
         robustListHead = try d.u64(Tag.robustHead.rawValue, default: 0)
         robustListLength = try d.u64(Tag.robustLength.rawValue, default: 0)
+        seccompFilters = d.fields.filter { $0.tag == Tag.seccompFilter.rawValue }.map { Array(d.bytes[$0.range]) }
+        // BPF_MAXINSNS is 4096; a filter holds at least one instruction.
+        guard seccompFilters.allSatisfy({ $0.count >= 16 && ($0.count - 8) % 8 == 0 && ($0.count - 8) / 8 <= 4096 }) else {
+            throw ImageError.malformed(what: "thread \(tid): a seccomp filter is not flags plus 1...4096 instructions", offset: d.base)
+        }
     }
 }

@@ -131,6 +131,27 @@ public enum Ptrace {
         return result
     }
 
+    /// The thread's seccomp filters, newest first, each as flags (u64) then its
+    /// BPF instructions (PTRACE_SECCOMP_GET_FILTER/METADATA; needs CAP_SYS_ADMIN).
+    public static func seccompFilters(_ tid: pid_t) throws -> [[UInt8]] {
+        var filters: [[UInt8]] = []
+        for index in 0..<4096 {
+            let count: Int
+            do {
+                count = try call("PTRACE_SECCOMP_GET_FILTER", 0x420c, tid, UnsafeMutableRawPointer(bitPattern: index), nil)
+            } catch let e as SystemCallError where e.errno == .noSuchFileOrDirectory {
+                break  // past the oldest filter
+            }
+            guard count > 0 && count <= 4096 else { break }
+            var program = [UInt8](repeating: 0, count: count * 8)
+            _ = try program.withUnsafeMutableBytes { try call("PTRACE_SECCOMP_GET_FILTER", 0x420c, tid, UnsafeMutableRawPointer(bitPattern: index), $0.baseAddress) }
+            var metadata: (UInt64, UInt64) = (UInt64(index), 0)  // filter_off, flags
+            _ = try? call("PTRACE_SECCOMP_GET_METADATA", 0x420d, tid, UnsafeMutableRawPointer(bitPattern: 16), &metadata)
+            filters.append(withUnsafeBytes(of: metadata.1.littleEndian) { Array($0) } + program)
+        }
+        return filters
+    }
+
     /// The thread's registered rseq area, if any (PTRACE_GET_RSEQ_CONFIGURATION).
     public static func rseqConfiguration(_ pid: pid_t) throws -> cl_rseq_configuration {
         var conf = cl_rseq_configuration()

@@ -25,6 +25,9 @@ final class ProcessRecordTests: XCTestCase {
         tcp.values = [2, 1, 6, 1, 16]
         tcp.address = [2, 0, 0x1f, 0x90, 127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]
         p.files += [sock, file, tcp]
+        p.noNewPrivs = true
+        // Flags (u64) then one BPF instruction: ret ALLOW.
+        p.threads[0].seccompFilters = [[2, 0, 0, 0, 0, 0, 0, 0, 0x06, 0, 0, 0, 0, 0, 0xff, 0x7f]]
         return p
     }
 
@@ -49,6 +52,12 @@ final class ProcessRecordTests: XCTestCase {
         XCTAssertThrowsError(try decode(p.encode()))
         p = Self.richProcess()
         p.files[p.files.count - 3].address = [UInt8](repeating: 1, count: 300)
+        XCTAssertThrowsError(try decode(p.encode()))
+        p = Self.richProcess()
+        p.threads[0].seccompFilters = [[0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3]]  // not whole instructions
+        XCTAssertThrowsError(try decode(p.encode()))
+        p = Self.richProcess()
+        p.threads[0].seccompFilters = [[UInt8](repeating: 0, count: 8)]  // flags, no instruction
         XCTAssertThrowsError(try decode(p.encode()))
     }
 }

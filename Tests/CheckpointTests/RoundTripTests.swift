@@ -20,6 +20,8 @@ final class RoundTripTests: XCTestCase {
     func testSignalsAsRoot() throws { try Self.signals.run(.rootOriginalPID) }
     func testSignalsUnprivileged() throws { try Self.signals.run(.unprivilegedNewPID) }
     func testEnvironmentAsRoot() throws { try Scenario(fixture: "environment", arguments: ["@", "same-pid"]).run(.rootOriginalPID) }
+    /// Two seccomp filters come back (root reads them with ptrace) and still judge the restored process's calls.
+    func testSeccompFiltersAsRoot() throws { try Scenario(fixture: "environment", arguments: ["@", "same-pid", "seccomp"]).run(.rootOriginalPID) }
     func testEnvironmentUnprivileged() throws { try Scenario(fixture: "environment", arguments: ["@"]).run(.unprivilegedNewPID) }
     func testRegistersAsRoot() throws { try Self.registers.run(.rootOriginalPID) }
     func testRegistersUnprivileged() throws { try Self.registers.run(.unprivilegedNewPID) }

@@ -80,10 +80,7 @@ struct ProcessCollector {
         state.intervalTimers = timers.0
         state.posixTimers = timers.1
         state.noNewPrivs = status.fields["NoNewPrivs"] == "1"
-        if let mode = status.fields["Seccomp"], mode != "0" {
-            // Filters are readable only with CAP_SYS_ADMIN and not rebuilt yet: say so rather than drop a sandbox quietly.
-            warnings.append("process \(pid) runs under seccomp (\(mode == "1" ? "strict mode" : "a filter")), which is not saved: the restarted process runs without it")
-        }
+        if let why = seccomp(&state.threads) { warnings.append(why) }
         return Collected(state: state, maps: finalKinds, warnings: warnings)
     }
 
@@ -101,6 +98,23 @@ struct ProcessCollector {
             tidAddress: part.tidAddress)
         (t.robustListHead, t.robustListLength) = try Ptrace.robustList(tid)
         return t
+    }
+
+    /// Each thread's seccomp filters, read with ptrace (root only: it needs
+    /// CAP_SYS_ADMIN). Anything not saved is said, not dropped quietly.
+    func seccomp(_ threads: inout [ThreadState]) -> String? {
+        for k in threads.indices {
+            let mode = (try? ProcStatus(parsing: Sys.readText("/proc/\(frozen.pid)/task/\(threads[k].tid)/status")))?.fields["Seccomp"] ?? "0"
+            if mode == "1" { return "process \(frozen.pid) runs in seccomp strict mode, which is not saved: the restarted process runs without it" }
+            guard mode == "2" else { continue }
+            do {
+                threads[k].seccompFilters = try Ptrace.seccompFilters(threads[k].tid).reversed()
+            } catch {
+                for j in threads.indices { threads[j].seccompFilters = [] }
+                return "process \(frozen.pid) runs under a seccomp filter, which only root can read (\(error)): the restarted process runs without it"
+            }
+        }
+        return nil
     }
 
     /// The image's record of one mapping; a private file that is gone or was

@@ -73,6 +73,7 @@ final class ProcessRestore {
         let innerTIDs = Dictionary(uniqueKeysWithValues: threads.map { ($0.state.tid, $0.inner) })
         warnings += try TimerRestorer(session: session, process: process, threadIDs: innerTIDs).restore()
         try task.restoreCredentials()
+        for t in threads where !t.state.seccompFilters.isEmpty { try SeccompRestorer.install(t.state.seccompFilters, in: t.session) }
 
         // The trampoline unmaps itself; we are then at its syscall-exit stop, never back in it.
         _ = try session.injector.raw(NR.munmap, space.trampoline, space.trampolineSize)

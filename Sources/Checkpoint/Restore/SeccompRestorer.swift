@@ -1,0 +1,25 @@
+import CheckpointImage
+import Glibc
+import LinuxKit
+
+/// Installs a thread's seccomp filters again, oldest first, as the last
+/// system calls of its restore: from then on they judge every call the
+/// thread makes, the restorer's included. Installing needs no_new_privs
+/// (restored before) or CAP_SYS_ADMIN, as it did for the original.
+enum SeccompRestorer {
+    static func install(_ filters: [[UInt8]], in session: RemoteSession) throws {
+        for (k, filter) in filters.enumerated() {
+            let flags = filter.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+            let program = Array(filter.dropFirst(8))
+            let at = try session.put(program, at: 64)
+            // struct sock_fprog: u16 instruction count, padding, pointer.
+            let header = withUnsafeBytes(of: UInt16(program.count / 8).littleEndian) { Array($0) } + [UInt8](repeating: 0, count: 6)
+                + withUnsafeBytes(of: at.littleEndian) { Array($0) }
+            let fprog = try session.put(header, at: 0)
+            let r = try session.raw(NR.seccomp, 1, flags, fprog)  // SECCOMP_SET_MODE_FILTER
+            guard r >= 0 else {
+                throw CheckpointError(Int32(-r), "thread \(session.pid): cannot install seccomp filter \(k + 1) of \(filters.count) again: \(String(cString: strerror(Int32(-r))))")
+            }
+        }
+    }
+}
