@@ -44,6 +44,9 @@ public struct Mapping: Equatable, Sendable {
     /// or is gone; a shared one is made again with `fileMode`.
     public var savedWhole = false
     public var fileMode: UInt32 = 0
+    /// Guard pages (madvise MADV_GUARD_INSTALL, Linux 6.13+) as (first page
+    /// index from `start`, page count) pairs: no data, installed again last.
+    public var guardRuns: [UInt64] = []
 
     /// The madvise flags a mapping keeps (smaps VmFlags hg, nh, dd, dc, wf).
     public struct Advice: OptionSet, Equatable, Sendable {
@@ -71,7 +74,7 @@ public struct Mapping: Equatable, Sendable {
             ((protection & 4) != 0 ? "x" : "-") + (shared ? "s" : "p")
     }
 
-    enum Tag: UInt16 { case start = 1, end, protection, shared, growsDown, kind, path, offset, device, inode, fileSize, mtime, checksum, advice, savedWhole, fileMode }
+    enum Tag: UInt16 { case start = 1, end, protection, shared, growsDown, kind, path, offset, device, inode, fileSize, mtime, checksum, advice, savedWhole, fileMode, guardRuns }
 
     func encode(into e: inout RecordEncoder) {
         e.u64(Tag.start.rawValue, start)
@@ -92,6 +95,7 @@ public struct Mapping: Equatable, Sendable {
             e.u64(Tag.savedWhole.rawValue, 1)
             e.u64(Tag.fileMode.rawValue, UInt64(fileMode))
         }
+        if !guardRuns.isEmpty { e.u64s(Tag.guardRuns.rawValue, guardRuns) }
     }
 
     init(decoding d: RecordDecoder) throws {
@@ -114,6 +118,24 @@ public struct Mapping: Equatable, Sendable {
         advice = Advice(rawValue: try d.u64(Tag.advice.rawValue, default: 0))
         savedWhole = try d.u64(Tag.savedWhole.rawValue, default: 0) != 0
         fileMode = UInt32(truncatingIfNeeded: try d.u64(Tag.fileMode.rawValue, default: 0)) & 0o7777
+        guardRuns = try d.u64s(Tag.guardRuns.rawValue)
+        let pages = (end - start) / 4096
+        var next: UInt64 = 0
+        guard guardRuns.count % 2 == 0 else {
+            throw ImageError.malformed(what: "mapping 0x\(String(start, radix: 16)): guard runs are not (page, count) pairs", offset: d.base)
+        }
+        for i in stride(from: 0, to: guardRuns.count, by: 2) {
+            let (first, count) = (guardRuns[i], guardRuns[i + 1])
+            guard first >= next, count > 0, count <= pages, first <= pages - count else {
+                throw ImageError.malformed(what: "mapping 0x\(String(start, radix: 16)): guard run at page \(first) (+\(count)) is out of order or outside it", offset: d.base)
+            }
+            next = first + count
+        }
+    }
+
+    /// The guard runs as (address, byte length).
+    public var guardRanges: [(address: UInt64, length: UInt64)] {
+        stride(from: 0, to: guardRuns.count - 1, by: 2).map { (start + guardRuns[$0] * 4096, guardRuns[$0 + 1] * 4096) }
     }
 
     /// How far from `start` the file reaches (pages past the end of the file cannot be read).

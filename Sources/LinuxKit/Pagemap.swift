@@ -7,6 +7,9 @@ public struct Pagemap {
     /// Set for file pages and shared anonymous pages; clear for private anonymous
     /// pages, which includes the copied-on-write pages of a private file mapping.
     public static let fileOrShared: UInt64 = 1 << 61
+    /// A guard page (MADV_GUARD_INSTALL, Linux 6.14+): a marker with no data;
+    /// the kernel also sets the swap bit on it, so test this one first.
+    public static let guardRegion: UInt64 = 1 << 58
 
     let fd: Int32
     public init(pid: pid_t) throws {

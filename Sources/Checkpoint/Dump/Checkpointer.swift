@@ -168,12 +168,18 @@ public enum Checkpointer {
                 producer: MachineInfo.producer, kernelRelease: MachineInfo.kernelRelease, machine: MachineInfo.machine,
                 hostname: MachineInfo.hostname, createdAt: UInt64(time(nil)), xsaveSize: UInt64(xsave.count),
                 xfeatures: MachineInfo.xfeatures, scope: options.scope.rawValue, target: pid))
+            // Pagemap first: it also finds guard pages, which the mapping records carry.
+            var plans: [(pid_t, [MemoryDumper.Candidate])] = []
+            for k in collected.indices {
+                let plan = try MemoryDumper(pid: collected[k].state.pid, writer: writer).candidates(collected[k].maps)
+                for i in collected[k].state.mappings.indices {
+                    if let g = plan.guards[collected[k].state.mappings[i].start] { collected[k].state.mappings[i].guardRuns = g }
+                }
+                plans.append((collected[k].state.pid, plan.runs))
+            }
             for c in collected { try writer.write(c.state) }
             for z in scope.zombies { try writer.write(z) }
             var stats = MemoryDumper.Stats()
-            let plans = try collected.map { c in
-                (c.state.pid, try MemoryDumper(pid: c.state.pid, writer: writer).candidates(c.maps))
-            }
             let total = plans.reduce(UInt64(0)) { $0 + $1.1.reduce(0) { $0 + $1.pages } } * 4096
             var doneBefore: UInt64 = 0
             for (p, runs) in plans {

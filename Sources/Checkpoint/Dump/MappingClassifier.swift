@@ -22,6 +22,7 @@ enum MappingClassifier {
 
     /// Which pages of the mapping go into the image, from its pagemap entry.
     static func shouldSave(_ entry: UInt64, kind: Mapping.Kind) -> Bool {
+        if entry & Pagemap.guardRegion != 0 { return false }
         let present = entry & Pagemap.present != 0
         let swapped = entry & Pagemap.swapped != 0
         switch kind {

@@ -1,5 +1,4 @@
 import CheckpointImage
-import Dispatch
 import Glibc
 import LinuxKit
 
@@ -15,69 +14,110 @@ struct MemoryDumper {
 
     struct Stats { var candidatePages: UInt64 = 0; var savedPages: UInt64 = 0; var zeroPages: UInt64 = 0 }
 
+    /// Pages to read. A zero page may be left out of the image only where the
+    /// restored mapping starts out zero (anonymous and shared memory): in a
+    /// private file mapping a page zeroed by the program would show the file.
+    struct Candidate: Equatable {
+        var address: UInt64
+        var pages: UInt64
+        var keepsZeroPages = false
+    }
+
+    /// What pagemap says of a process's memory: the runs of pages to read,
+    /// and each mapping's guard pages (by mapping start) which hold no data.
+    struct Plan {
+        var runs: [Candidate] = []
+        var guards: [UInt64: [UInt64]] = [:]
+    }
+
     /// Runs of candidate pages, per mapping, from pagemap.
-    func candidates(_ mappings: [(MapsEntry, Mapping)]) throws -> [(address: UInt64, pages: UInt64)] {
+    func candidates(_ mappings: [(MapsEntry, Mapping)]) throws -> Plan {
         let pagemap = try Pagemap(pid: pid)
         defer { pagemap.close() }
-        var runs: [(address: UInt64, pages: UInt64)] = []
+        var plan = Plan()
         let window: UInt64 = 1 << 30  // read pagemap 1 GiB of address space at a time
-        for (m, mapping) in mappings where (mapping.kind != .sharedFile || mapping.savedWhole) && mapping.kind != .vdso && mapping.kind != .kernelFixed {
+        for (m, mapping) in mappings where mapping.kind != .vdso && mapping.kind != .kernelFixed {
             let kind = mapping.kind
+            let saves = kind != .sharedFile || mapping.savedWhole
+            let keepsZeroPages = kind == .privateFile || kind == .sharedFile
             var start = m.start
             // Saved whole: every page the file reaches, then the usual rule past its end.
             if mapping.savedWhole && mapping.fileSpan > 0 {
-                runs.append((m.start, mapping.fileSpan / 4096))
+                plan.runs.append(Candidate(address: m.start, pages: mapping.fileSpan / 4096, keepsZeroPages: true))
                 start += mapping.fileSpan
             }
+            var guards: [UInt64] = []
             while start < m.end {
                 let end = min(m.end, start + window)
                 let entries = try pagemap.entries(start: start, end: end)
-                var i = 0
-                while i < entries.count {
-                    guard MappingClassifier.shouldSave(entries[i], kind: kind) else { i += 1; continue }
-                    var j = i + 1
-                    while j < entries.count && MappingClassifier.shouldSave(entries[j], kind: kind) { j += 1 }
-                    runs.append((start + UInt64(i) * 4096, UInt64(j - i)))
-                    i = j
+                let firstPage = (start - m.start) / 4096
+                Self.runs(of: entries, where: { $0 & Pagemap.guardRegion != 0 }) { i, n in
+                    if guards.count >= 2 && guards[guards.count - 2] + guards[guards.count - 1] == firstPage + UInt64(i) {
+                        guards[guards.count - 1] += UInt64(n)
+                    } else {
+                        guards += [firstPage + UInt64(i), UInt64(n)]
+                    }
+                }
+                if saves {
+                    Self.runs(of: entries, where: { MappingClassifier.shouldSave($0, kind: kind) }) { i, n in
+                        plan.runs.append(Candidate(address: start + UInt64(i) * 4096, pages: UInt64(n), keepsZeroPages: keepsZeroPages))
+                    }
                 }
                 start = end
             }
+            if !guards.isEmpty { plan.guards[m.start] = guards }
         }
-        return runs
+        return plan
     }
 
-    /// Two buffers: while the image writer thread writes one batch, this
-    /// thread reads, zero-checks and checksums the next.
-    func dump(_ runs: [(address: UInt64, pages: UInt64)]) throws -> Stats {
+    /// Calls `body(first, count)` for each maximal run of entries matching `test`.
+    static func runs(of entries: [UInt64], where test: (UInt64) -> Bool, _ body: (Int, Int) -> Void) {
+        var i = 0
+        while i < entries.count {
+            guard test(entries[i]) else { i += 1; continue }
+            var j = i + 1
+            while j < entries.count && test(entries[j]) { j += 1 }
+            body(i, j - i)
+            i = j
+        }
+    }
+
+    /// Batches move through a pool: this thread takes a free buffer, reads,
+    /// zero-checks and checksums into it, and hands it to the writer thread;
+    /// only the finished write of that section gives the buffer back. A buffer
+    /// therefore has one owner at a time and is never refilled between its
+    /// checksum and its write.
+    func dump(_ runs: [Candidate]) throws -> Stats {
         var stats = Stats()
         let total = runs.reduce(0) { $0 + $1.pages } * 4096
         stats.candidatePages = total / 4096
-        let buffers = (0..<3).map { _ in UnsafeMutableRawBufferPointer.allocate(byteCount: batchBytes, alignment: 4096) }
-        let pipeline = WritePipeline(writer: writer, slots: buffers.count)
-        defer {
-            pipeline.drain()
-            buffers.forEach { $0.deallocate() }
-        }
+        let pool = PageBufferPool(count: 3, byteCount: batchBytes)
+        let pipeline = WritePipeline(writer: writer, pool: pool)
+        defer { pipeline.drain() }
         let memory = RemoteMemory(pid: pid)
         var done: UInt64 = 0
-        var batch: [(address: UInt64, length: Int)] = []
+        var batch: [(address: UInt64, length: Int, keepsZeroPages: Bool)] = []
         var batchSize = 0
-        var next = 0
 
         func flush() throws {
             guard batchSize > 0 else { return }
-            try pipeline.acquire()
-            let buffer = buffers[next]
-            next = (next + 1) % buffers.count
-            try memory.read(ranges: batch, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<batchSize]))
-            let (kept, keptBytes) = Self.dropZeroPages(batch, buffer)
-            stats.zeroPages += UInt64(batchSize - keptBytes) / 4096
-            stats.savedPages += UInt64(keptBytes) / 4096
-            if kept.isEmpty {
-                pipeline.release()
-            } else {
-                let prepared = try writer.preparePages(pid: pid, runs: kept, data: UnsafeRawBufferPointer(rebasing: buffer[0..<keptBytes]))
-                pipeline.submit(prepared)
+            try pipeline.checkFailure()
+            let buffer = pool.take()
+            do {
+                let bytes = UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[0..<batchSize])
+                try memory.read(ranges: batch.map { ($0.address, $0.length) }, into: bytes)
+                let (kept, keptBytes) = Self.dropZeroPages(batch, bytes)
+                stats.zeroPages += UInt64(batchSize - keptBytes) / 4096
+                stats.savedPages += UInt64(keptBytes) / 4096
+                if kept.isEmpty {
+                    pool.giveBack(buffer)
+                } else {
+                    let prepared = try writer.preparePages(pid: pid, runs: kept, data: UnsafeRawBufferPointer(rebasing: buffer.bytes[0..<keptBytes]))
+                    pipeline.submit(prepared, holding: buffer)
+                }
+            } catch {
+                pool.giveBack(buffer)
+                throw error
             }
             done += UInt64(batchSize)
             progress?(done, total)
@@ -90,7 +130,7 @@ struct MemoryDumper {
             var left = Int(run.pages) * 4096
             while left > 0 {
                 let take = min(left, batchBytes - batchSize)
-                batch.append((address, take))
+                batch.append((address, take, run.keepsZeroPages))
                 batchSize += take
                 address += UInt64(take)
                 left -= take
@@ -103,16 +143,16 @@ struct MemoryDumper {
     }
 
     /// Compacts the buffer in place to its non-zero pages and returns their runs.
-    static func dropZeroPages(_ ranges: [(address: UInt64, length: Int)], _ buffer: UnsafeMutableRawBufferPointer) -> ([(address: UInt64, pages: UInt64)], Int) {
+    static func dropZeroPages(_ ranges: [(address: UInt64, length: Int, keepsZeroPages: Bool)], _ buffer: UnsafeMutableRawBufferPointer) -> ([(address: UInt64, pages: UInt64)], Int) {
         var kept: [(address: UInt64, pages: UInt64)] = []
         var out = 0
         var inOffset = 0
-        let base = buffer.baseAddress!
+        guard let base = buffer.baseAddress else { return ([], 0) }
         for r in ranges {
             for p in 0..<(r.length / 4096) {
                 let page = base + inOffset
                 inOffset += 4096
-                if isZeroPage(page) { continue }
+                if !r.keepsZeroPages && isZeroPage(page) { continue }
                 if out != inOffset - 4096 { (base + out).copyMemory(from: page, byteCount: 4096) }
                 out += 4096
                 let address = r.address + UInt64(p) * 4096
@@ -136,60 +176,5 @@ struct MemoryDumper {
             if acc != 0 { return false }
         }
         return true
-    }
-}
-
-/// Writes prepared PAGES sections on a thread of its own, in order. A slot is
-/// a buffer: `acquire` waits until one is free again; the first write error
-/// stops everything and is rethrown to the reading side.
-final class WritePipeline: @unchecked Sendable {
-    private let writer: ImageWriter
-    private let queue = DispatchQueue(label: "swiftcr.image-writer")
-    private let free: DispatchSemaphore
-    private let lock = NSLockLite()
-    private var failure: Error?
-
-    init(writer: ImageWriter, slots: Int) {
-        self.writer = writer
-        self.free = DispatchSemaphore(value: slots)
-    }
-
-    func acquire() throws {
-        free.wait()
-        if let e = lock.withLock({ failure }) {
-            free.signal()
-            throw e
-        }
-    }
-
-    func release() { free.signal() }
-
-    func submit(_ prepared: ImageWriter.PreparedPages) {
-        queue.async { [self] in
-            if lock.withLock({ failure == nil }) {
-                do { try writer.commit(prepared) } catch { lock.withLock { failure = error } }
-            }
-            free.signal()
-        }
-    }
-
-    /// Waits for every submitted write.
-    func drain() { queue.sync {} }
-
-    func finish() throws {
-        drain()
-        if let e = lock.withLock({ failure }) { throw e }
-    }
-}
-
-/// A pthread mutex (Foundation's NSLock without Foundation).
-final class NSLockLite: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    init() { pthread_mutex_init(&mutex, nil) }
-    deinit { pthread_mutex_destroy(&mutex) }
-    func withLock<T>(_ body: () -> T) -> T {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        return body()
     }
 }

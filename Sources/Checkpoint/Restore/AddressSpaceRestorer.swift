@@ -237,6 +237,16 @@ struct AddressSpaceRestorer {
 
     /// Step 5: final protections, then the mm fields with PR_SET_MM_MAP.
     func finishMappings() throws {
+        // Guard pages go in after the data: installing one discards what is under it.
+        for m in process.mappings {
+            for g in m.guardRanges {
+                do {
+                    try session.call("madvise(0x\(String(g.address, radix: 16)), MADV_GUARD_INSTALL)", NR.madvise, g.address, g.length, 102)
+                } catch let e as SystemCallError where e.errno == .invalidArgument {
+                    throw CheckpointError(EINVAL, "guard pages at 0x\(String(g.address, radix: 16)) need Linux 6.13 or later (MADV_GUARD_INSTALL)")
+                }
+            }
+        }
         for m in process.mappings where Self.isFilled(m) && (m.protection & 3) != 3 {
             try session.call("mprotect(0x\(String(m.start, radix: 16)))", NR.mprotect, m.start, m.length, UInt64(m.protection))
         }

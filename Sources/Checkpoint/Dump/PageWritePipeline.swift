@@ -1,0 +1,100 @@
+import CheckpointImage
+import Dispatch
+import Glibc
+
+/// Page-aligned batch buffers with exactly one owner each. `take` blocks until
+/// a buffer is free; a buffer comes back only through `giveBack`, which the
+/// writer calls after the section's bytes are on the file descriptor. No
+/// round-robin index: a batch that is all zero returns its own buffer, so the
+/// count of free buffers and the buffers themselves cannot drift apart.
+final class PageBufferPool: @unchecked Sendable {
+    struct Buffer: @unchecked Sendable {
+        let index: Int
+        let bytes: UnsafeMutableRawBufferPointer
+    }
+
+    private let buffers: [UnsafeMutableRawBufferPointer]
+    private var free: [Int]
+    private var mutex = pthread_mutex_t()
+    private var returned = pthread_cond_t()
+
+    init(count: Int, byteCount: Int) {
+        buffers = (0..<count).map { _ in UnsafeMutableRawBufferPointer.allocate(byteCount: byteCount, alignment: 4096) }
+        free = Array((0..<count).reversed())
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&returned, nil)
+    }
+
+    /// Callers make sure every buffer has come back (the pipeline drains first).
+    deinit {
+        buffers.forEach { $0.deallocate() }
+        pthread_cond_destroy(&returned)
+        pthread_mutex_destroy(&mutex)
+    }
+
+    func take() -> Buffer {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        while free.isEmpty { pthread_cond_wait(&returned, &mutex) }
+        let index = free.removeLast()
+        return Buffer(index: index, bytes: buffers[index])
+    }
+
+    func giveBack(_ buffer: Buffer) {
+        pthread_mutex_lock(&mutex)
+        precondition(!free.contains(buffer.index), "page buffer given back twice")
+        free.append(buffer.index)
+        pthread_cond_signal(&returned)
+        pthread_mutex_unlock(&mutex)
+    }
+}
+
+/// Writes prepared PAGES sections on a thread of its own, in order, and gives
+/// each section's buffer back to the pool once its write has finished. The
+/// first write error stops everything and is rethrown to the reading side.
+final class WritePipeline: @unchecked Sendable {
+    private let writer: ImageWriter
+    private let pool: PageBufferPool
+    private let queue = DispatchQueue(label: "swiftcr.image-writer")
+    private let lock = NSLockLite()
+    private var failure: Error?
+
+    init(writer: ImageWriter, pool: PageBufferPool) {
+        self.writer = writer
+        self.pool = pool
+    }
+
+    func checkFailure() throws {
+        if let e = lock.withLock({ failure }) { throw e }
+    }
+
+    /// `prepared` points into `buffer`; the buffer is the pipeline's until written.
+    func submit(_ prepared: ImageWriter.PreparedPages, holding buffer: PageBufferPool.Buffer) {
+        queue.async { [self] in
+            if lock.withLock({ failure == nil }) {
+                do { try writer.commit(prepared) } catch { lock.withLock { failure = error } }
+            }
+            pool.giveBack(buffer)
+        }
+    }
+
+    /// Waits for every submitted write.
+    func drain() { queue.sync {} }
+
+    func finish() throws {
+        drain()
+        try checkFailure()
+    }
+}
+
+/// A pthread mutex (Foundation's NSLock without Foundation).
+final class NSLockLite: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    init() { pthread_mutex_init(&mutex, nil) }
+    deinit { pthread_mutex_destroy(&mutex) }
+    func withLock<T>(_ body: () -> T) -> T {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return body()
+    }
+}
