@@ -121,12 +121,14 @@ final class FrozenProcess {
         guard attached else { return }
         attached = false
         for tid in threads {
+            // Mask before registers: a thread still parked on its InjectionFrame
+            // puts both back itself if we die in between.
+            if let mask = originalMasks[tid] {
+                do { try Ptrace.setSignalMask(tid, mask) } catch { log.error("restoring signal mask of \(tid): \(error)") }
+            }
             if modified.contains(tid), let regs = originalRegisters[tid] {
                 let fixed = SyscallRestart.resume(regs, interruptingHandler: pendingHandlerCheck?(tid), canRestartBlock: true)
                 do { try Ptrace.setRegisters(tid, fixed) } catch { log.error("restoring registers of \(tid): \(error)") }
-            }
-            if let mask = originalMasks[tid] {
-                do { try Ptrace.setSignalMask(tid, mask) } catch { log.error("restoring signal mask of \(tid): \(error)") }
             }
             do { try Ptrace.detach(tid) } catch { log.error("detaching \(tid): \(error)") }
         }

@@ -18,6 +18,12 @@ public final class SyscallInjector {
     /// The task an injected fork/clone created, in the tracer's PID namespace
     /// (the call itself returns it in the tracee's, which may differ).
     public private(set) var lastNewTask: pid_t?
+    /// Kill-safe mode (see SignalFrame): the thread rests at this
+    /// `mov $15, %rax; syscall` with rsp on a frame of its original state.
+    /// Each call turns that rt_sigreturn into the wanted call at its entry
+    /// stop and sets rip back to the trampoline in the same PTRACE_SETREGS,
+    /// so whenever the tracer dies the thread's next step is the sigreturn.
+    public var returnTrampoline: UInt64?
 
     public init(tid: pid_t, instruction: UInt64, template: Registers) {
         self.tid = tid
@@ -28,6 +34,19 @@ public final class SyscallInjector {
     /// Performs the call and returns the kernel's raw result (negative errno on failure).
     public func raw(_ nr: Int, _ a: UInt64 = 0, _ b: UInt64 = 0, _ c: UInt64 = 0,
                     _ d: UInt64 = 0, _ e: UInt64 = 0, _ f: UInt64 = 0) throws -> Int64 {
+        if let trampoline = returnTrampoline {
+            try runToSyscallStop()   // entry of the trampoline's rt_sigreturn
+            var regs = try Ptrace.registers(tid)
+            guard regs.orig_rax == 15 else {
+                throw SystemCallError("injection in \(tid): stopped at system call \(Int64(bitPattern: regs.orig_rax)), not the trampoline's", .invalidArgument)
+            }
+            regs.orig_rax = UInt64(nr)
+            regs.rdi = a; regs.rsi = b; regs.rdx = c; regs.r10 = d; regs.r8 = e; regs.r9 = f
+            regs.rip = trampoline
+            try Ptrace.setRegisters(tid, regs)
+            try runToSyscallStop()   // exit: back at the trampoline, resting again
+            return Int64(bitPattern: try Ptrace.registers(tid).rax)
+        }
         var regs = template
         regs.rax = UInt64(nr)
         regs.orig_rax = UInt64.max  // -1: the kernel must not apply syscall-restart fixups

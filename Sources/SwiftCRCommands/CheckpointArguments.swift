@@ -160,6 +160,7 @@ public struct CheckpointArguments: ParsableArguments {
     @Flag(name: .long, help: "Fail with CR_ENOSUPPORT (exit 52) if a process lacks libcr, as BLCR does.") var requireLibcr = false
     @Option(name: .long, help: .hidden) var requester: Int32?
     @Option(name: .long, help: "auto (BLCR's kernel module if loaded, else ptrace), ptrace, or kernel.") var backend: BackendChoice = .auto
+    @Flag(name: .long, help: "Do not read the image back and check it before giving it its final name.") var noVerify = false
     @Flag(name: [.customShort("q"), .long], help: "No progress bar, no warnings.") var quiet = false
     @Flag(name: [.customShort("v"), .long], help: "Report details.") var verbose = false
     @Argument(help: "ID of the process (or group, session, tree root).") var id: Int32
@@ -210,6 +211,7 @@ public struct CheckpointArguments: ParsableArguments {
         options.ptracer = ptracer == .ptracerError ? .error : .skip
         options.save = SaveFlag.contents(save)
         options.requireLibcr = requireLibcr
+        options.verifyImage = !noVerify
         options.timeLimit = time == 0 ? nil : Double(time)
         if let r = requester { options.requester = r }
         options.destinationDescription = destinationPath.map { $0.hasPrefix("/") ? $0 : RestartArguments.cwd() + "/" + $0 } ?? ""
@@ -219,7 +221,7 @@ public struct CheckpointArguments: ParsableArguments {
         bar.finish()
         if !quiet && kmsg != .kmsgNone { for w in summary.warnings { Output.warning(tool, w) } }
         if verbose {
-            Output.printErr("\(tool): pid \(id): \(summary.savedPages) pages saved, \(summary.zeroPages) zero pages skipped, \(summary.imageBytes) bytes written to \(destinationPath ?? "fd \(fd ?? -1)"), frozen \(String(format3(summary.frozenSeconds))) s")
+            Output.printErr("\(tool): pid \(id): \(summary.savedPages) pages saved, \(summary.zeroPages) zero pages skipped, \(summary.imageBytes) bytes written to \(destinationPath ?? "fd \(fd ?? -1)"), frozen \(String(format3(summary.frozenSeconds))) s, verified in \(String(format3(summary.verifySeconds))) s")
         }
     }
 }

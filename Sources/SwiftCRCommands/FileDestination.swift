@@ -1,17 +1,22 @@
 import Checkpoint
 import Glibc
+import LinuxKit
 
 /// BLCR's replacement modes for a context file.
 public enum ReplaceMode: Sendable { case atomic, clobber, noclobber }
 
-/// A context file written under `DIR/.BASE.tmp` and renamed to `DIR/BASE`
-/// only when complete (BLCR's --atomic), created mode 0400 as BLCR does.
+/// A context file renamed to `DIR/BASE` only when complete (BLCR's --atomic),
+/// created mode 0400 as BLCR does. It is written with no name at all where
+/// the file system allows (O_TMPFILE), so a cr_checkpoint killed half way
+/// leaves nothing; elsewhere under `DIR/.BASE.tmp`.
 final class AtomicFile: ImageDestination {
     let path: String
     let temporary: String
     let mode: ReplaceMode
     let sync: Bool
     let fd: Int32
+    /// True while the file has no name (O_TMPFILE): commit links it as `temporary` first.
+    private let unnamed: Bool
     private var done = false
 
     /// --backup[=NAME]: an existing file is renamed to NAME, or to FILE.~N~ ("" here), before being replaced.
@@ -32,6 +37,12 @@ final class AtomicFile: ImageDestination {
         if mode == .clobber { try Self.moveAside(path, backup) }
         var flags = O_WRONLY | O_CREAT | O_CLOEXEC
         flags |= mode == .noclobber ? O_EXCL : O_TRUNC
+        if mode == .atomic, let nameless = UnnamedFile.open(in: dir.isEmpty ? "/" : dir, mode: 0o400) {
+            fd = nameless
+            unnamed = true
+            return
+        }
+        unnamed = false
         if mode == .atomic { unlink(temporary) }
         let fd = open(temporary, flags, 0o400)
         guard fd >= 0 else {
@@ -41,10 +52,19 @@ final class AtomicFile: ImageDestination {
         self.fd = fd
     }
 
+    var verifiablePath: String? { unnamed ? UnnamedFile.procPath(fd) : temporary }
+
     func commit() throws {
         if sync && fsync(fd) != 0 {
             let e = errno
             throw CheckpointError(e, "fsync \(temporary): \(String(cString: strerror(e)))")
+        }
+        if unnamed {
+            // The name appears only now, already complete; a stale one from a killed run goes first.
+            unlink(temporary)
+            do { try UnnamedFile.link(fd, to: temporary) } catch let e as SystemCallError {
+                throw CheckpointError(e.errno.rawValue, "cannot name the image \(temporary): \(e)")
+            }
         }
         if close(fd) != 0 {
             let e = errno
@@ -78,7 +98,7 @@ final class AtomicFile: ImageDestination {
         guard !done else { return }
         done = true
         close(fd)
-        unlink(temporary)
+        if !unnamed { unlink(temporary) }
     }
 
     private func syncDirectory() {

@@ -76,6 +76,44 @@ struct cl_stack {
     uint64_t ss_size;
 };
 
+/// struct sigcontext on x86_64 (asm/sigcontext.h), with fpstate as an address.
+struct cl_sigcontext {
+    uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
+    uint64_t rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp, rip, eflags;
+    uint16_t cs, gs, fs, ss;
+    uint64_t err, trapno, oldmask, cr2, fpstate;
+    uint64_t reserved1[8];
+};
+
+/// struct rt_sigframe on x86_64 (arch/x86/include/asm/sigframe.h): what
+/// rt_sigreturn reads at rsp - 8. The xsave area it points to follows it.
+struct cl_rt_sigframe {
+    uint64_t pretcode;
+    uint64_t uc_flags;
+    uint64_t uc_link;
+    struct cl_stack uc_stack;
+    struct cl_sigcontext uc_mcontext;
+    uint64_t uc_sigmask;
+    uint8_t info[128];
+};
+
+/// struct _fpx_sw_bytes (asm/sigcontext.h): bytes 464-511 of a signal frame's xsave area.
+struct cl_fpx_sw_bytes {
+    uint32_t magic1;
+    uint32_t extended_size;
+    uint64_t xfeatures;
+    uint32_t xstate_size;
+    uint32_t padding[7];
+};
+
+enum {
+    CL_FP_XSTATE_MAGIC1 = 0x46505853,
+    CL_FP_XSTATE_MAGIC2 = 0x46505845,
+    CL_UC_FP_XSTATE = 1,
+    CL_UC_SIGCONTEXT_SS = 2,
+    CL_UC_STRICT_RESTORE_SS = 4,
+};
+
 /// struct pm_scan_arg and page_region (linux/fs.h, 6.7+), for PAGEMAP_SCAN.
 struct cl_page_region {
     uint64_t start;
@@ -136,6 +174,9 @@ enum {
     CL_SYS_EXIT_GROUP = 231,
 };
 
+// O_TMPFILE (bits/fcntl-linux.h builds it from two macros Swift cannot import)
+#define CL_O_TMPFILE 020200000
+
 // PAGEMAP_SCAN = _IOWR('f', 16, struct pm_scan_arg)
 #define CL_PAGEMAP_SCAN 0xc0606610UL
 
@@ -146,6 +187,9 @@ _Static_assert(sizeof(struct cl_rseq_configuration) == 24, "ptrace_rseq_configur
 _Static_assert(sizeof(struct cl_kernel_sigaction) == 32, "kernel sigaction");
 _Static_assert(sizeof(struct cl_clone_args) == 88, "clone_args VER2");
 _Static_assert(sizeof(struct cl_stack) == 24, "stack_t");
+_Static_assert(sizeof(struct cl_sigcontext) == 256, "sigcontext");
+_Static_assert(sizeof(struct cl_rt_sigframe) == 440, "rt_sigframe");
+_Static_assert(sizeof(struct cl_fpx_sw_bytes) == 48, "_fpx_sw_bytes");
 _Static_assert(sizeof(struct prctl_mm_map) == 104, "prctl_mm_map");
 _Static_assert(sizeof(struct cl_pm_scan_arg) == 96, "pm_scan_arg");
 _Static_assert(sizeof(struct cl_page_region) == 24, "page_region");

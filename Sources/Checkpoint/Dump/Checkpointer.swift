@@ -7,8 +7,15 @@ import Logging
 /// final name; `discard()` removes every trace of a failed attempt.
 public protocol ImageDestination: AnyObject {
     var fd: Int32 { get }
+    /// Where the finished bytes can be read back before commit (nil: a pipe
+    /// or a descriptor the caller owns, which cannot be checked here).
+    var verifiablePath: String? { get }
     func commit() throws
     func discard()
+}
+
+extension ImageDestination {
+    public var verifiablePath: String? { nil }
 }
 
 public struct CheckpointOptions {
@@ -42,6 +49,9 @@ public struct CheckpointOptions {
     public var destinationDescription = ""
     /// Called with (bytes done, bytes total) while memory is dumped.
     public var progress: ((UInt64, UInt64) -> Void)?
+    /// Read the finished image back and check it (headers, checksums, index)
+    /// before it gets its final name; --no-verify turns this off.
+    public var verifyImage = true
 
     public init(pid: pid_t) { self.pid = pid }
 }
@@ -57,6 +67,8 @@ public struct CheckpointSummary: Sendable {
     public var frozenSeconds: Double
     public var processes: Int = 1
     public var zombies: Int = 0
+    /// Seconds spent reading the image back before commit (0 when not checked).
+    public var verifySeconds: Double = 0
 }
 
 /// Checkpoints a process, tree, group or session: freeze everything, collect,
@@ -192,6 +204,7 @@ public enum Checkpointer {
                 doneBefore += s.candidatePages * 4096
             }
             try writer.finish()
+            let verifySeconds = try verifyBeforeCommit(destination, options)
             try destination.commit()
             pipes.finishRepairs(keepOn: options.signalAfter == SIGKILL)
             if options.signalAfter != SIGKILL { AgentRendezvous.release(agents.ready, failed: nil) }
@@ -202,7 +215,7 @@ public enum Checkpointer {
                                      mappings: collected.reduce(0) { $0 + $1.state.mappings.count },
                                      files: collected.reduce(0) { $0 + $1.state.files.count },
                                      warnings: collected.flatMap(\.warnings), frozenSeconds: frozenFor,
-                                     processes: collected.count, zombies: scope.zombies.count)
+                                     processes: collected.count, zombies: scope.zombies.count, verifySeconds: verifySeconds)
         } catch {
             destination.discard()
             pipes.finishRepairs(keepOn: false)
@@ -215,6 +228,22 @@ public enum Checkpointer {
             }
             throw error
         }
+    }
+}
+
+extension Checkpointer {
+    /// The image is read back while the targets are still frozen: a problem
+    /// fails the checkpoint, so the targets go on as before (no --kill) and
+    /// nothing gets the final name.
+    static func verifyBeforeCommit(_ destination: ImageDestination, _ options: CheckpointOptions) throws -> Double {
+        guard let path = destination.verifiablePath else { return 0 }
+        testHookDamageImage(path)
+        guard options.verifyImage else { return 0 }
+        let started = Clock.now
+        if let first = ImageVerifier.verify(path: path).first {
+            throw CheckpointError(EIO, "the image failed its check before commit: \(first)")
+        }
+        return Clock.now - started
     }
 }
 

@@ -27,15 +27,29 @@ struct ProcessCollector {
         let tids = frozen.threads.filter { $0 == pid } + frozen.threads.filter { $0 != pid }
         guard tids.first == pid else { throw CheckpointError(ESRCH, "process \(pid) has no main thread left") }
 
-        // State only the process can tell: inject system calls, all signals blocked.
+        // State only the process can tell: inject system calls, all signals
+        // blocked, each thread parked on a frame of its own state first, so a
+        // checkpointer killed from here on leaves it as it was.
         var sessions: [RemoteSession] = []
+        let trampoline = InjectionFrame.findTrampoline(pid: pid, maps: maps)
         for tid in tids {
-            guard let regs = frozen.originalRegisters[tid] else { throw CheckpointError(ESRCH, "thread \(tid) vanished") }
+            guard let regs = frozen.originalRegisters[tid], let mask = frozen.originalMasks[tid] else {
+                throw CheckpointError(ESRCH, "thread \(tid) vanished")
+            }
             let instruction = try SyscallInjector.findInstruction(pid: tid, registers: regs, maps: maps)
+            let session = RemoteSession(pid: tid, injector: SyscallInjector(tid: tid, instruction: instruction, template: regs))
             frozen.modified.insert(tid)
+            if let t = trampoline, let scratch = try InjectionFrame.arm(tid: tid, original: regs, mask: mask, maps: maps, trampoline: t) {
+                session.injector.returnTrampoline = t
+                session.scratch = scratch
+                session.scratchSize = InjectionFrame.scratchSize
+            } else {
+                log.debug("thread \(tid): no sigreturn frame (trampoline \(trampoline.map { String($0, radix: 16) } ?? "none")); a checkpointer killed now would leave it changed")
+            }
             try Ptrace.setSignalMask(tid, ~UInt64(0))
-            sessions.append(RemoteSession(pid: tid, injector: SyscallInjector(tid: tid, instruction: instruction, template: regs)))
+            sessions.append(session)
         }
+        testHookInjectionPause()
         let listedTimers = try ProcTimer.parse((try? Sys.readText("/proc/\(pid)/timers")) ?? "")
         let (task, threadParts, timers) = try TaskStateCollector.withScratch(main: sessions[0], others: Array(sessions.dropFirst())) {
             (try TaskStateCollector.process(sessions[0]), try sessions.map { try TaskStateCollector.thread($0) },

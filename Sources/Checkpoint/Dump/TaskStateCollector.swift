@@ -4,7 +4,7 @@ import Glibc
 import LinuxKit
 
 /// State only the process itself can tell: read by system calls injected into
-/// its stopped threads, through a scratch area mapped for the purpose.
+/// its stopped threads, through scratch memory under each one's InjectionFrame.
 enum TaskStateCollector {
     struct ProcessPart {
         var actions: [ProcessState.SignalAction] = []
@@ -19,19 +19,32 @@ enum TaskStateCollector {
         var tidAddress: UInt64 = 0
     }
 
-    static let scratchSize = 16384
+    static let scratchSize = InjectionFrame.scratchSize
+    /// Offsets in a session's scratch memory (4 KiB at most).
+    enum Slot {
+        static let actions = 0          // 64 kernel sigactions, 32 bytes each
+        static let altStack = 2048      // stack_t
+        static let tidAddress = 2112    // u64
+        static let deathSignal = 2120   // int
+        static let timerValue = 2176    // itimerval / itimerspec, 32 bytes
+    }
 
-    /// Maps scratch memory through `main`, lends it to every session, unmaps it after.
+    /// Sessions armed with an InjectionFrame already have scratch memory on
+    /// their own stack. Only if one has not is a scratch mapping made through
+    /// `main` (and removed after): the fallback, which a killed checkpointer
+    /// would leave behind.
     static func withScratch<T>(main: RemoteSession, others: [RemoteSession], _ body: () throws -> T) throws -> T {
+        let lacking = ([main] + others).filter { $0.scratch == 0 }
+        guard !lacking.isEmpty else { return try body() }
         let at = try main.call("mmap(scratch)", NR.mmap, 0, UInt64(scratchSize), UInt64(PROT_READ | PROT_WRITE),
                                UInt64(MAP_PRIVATE | MAP_ANONYMOUS), UInt64.max, 0)
-        for s in [main] + others {
+        for s in lacking {
             s.scratch = at
             s.scratchSize = scratchSize
         }
         defer {
             _ = try? main.call("munmap(scratch)", NR.munmap, at, UInt64(scratchSize))
-            for s in [main] + others { s.scratch = 0 }
+            for s in lacking { s.scratch = 0 }
         }
         return try body()
     }
@@ -41,17 +54,17 @@ enum TaskStateCollector {
         var r = ProcessPart()
         let s = session.scratch
         for sig in 1...64 {
-            try session.call("rt_sigaction(\(sig))", NR.rt_sigaction, UInt64(sig), 0, s + UInt64((sig - 1) * 32), 8)
+            try session.call("rt_sigaction(\(sig))", NR.rt_sigaction, UInt64(sig), 0, s + UInt64(Slot.actions + (sig - 1) * 32), 8)
         }
-        let table = try session.memory.read(address: s, count: 64 * 32)
+        let table = try session.memory.read(address: s + UInt64(Slot.actions), count: 64 * 32)
         for sig in 1...64 {
             let a = table.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: (sig - 1) * 32, as: cl_kernel_sigaction.self) }
             r.actions.append(.init(signal: Int32(sig), handler: a.handler, flags: a.flags, restorer: a.restorer, mask: a.mask))
         }
         r.brk = try session.call("brk(0)", NR.brk, 0)
         r.dumpable = try session.call("prctl(PR_GET_DUMPABLE)", NR.prctl, UInt64(PR_GET_DUMPABLE))
-        try session.call("prctl(PR_GET_PDEATHSIG)", NR.prctl, UInt64(PR_GET_PDEATHSIG), s + 4208)
-        r.parentDeathSignal = UInt64(try session.get(Int32.self, at: 4208))
+        try session.call("prctl(PR_GET_PDEATHSIG)", NR.prctl, UInt64(PR_GET_PDEATHSIG), s + UInt64(Slot.deathSignal))
+        r.parentDeathSignal = UInt64(try session.get(Int32.self, at: Slot.deathSignal))
         r.personality = try session.call("personality", NR.personality, 0xffff_ffff)
         return r
     }
@@ -59,7 +72,7 @@ enum TaskStateCollector {
     /// Interval timers (getitimer) and the setting of each POSIX timer listed
     /// in /proc/PID/timers (timer_gettime), read from inside the process.
     static func timers(_ session: RemoteSession, listed: [ProcTimer]) throws -> (IntervalTimers, [PosixTimer]) {
-        let s = session.scratch + 8192
+        let s = session.scratch + UInt64(Slot.timerValue)
         var itimers: [UInt64] = []
         for which in 0..<3 {
             try session.call("getitimer(\(which))", NR.getitimer, UInt64(which), s)
@@ -83,11 +96,11 @@ enum TaskStateCollector {
     static func thread(_ session: RemoteSession) throws -> ThreadPart {
         var r = ThreadPart()
         let s = session.scratch
-        try session.call("sigaltstack", NR.sigaltstack, 0, s + 4096)
-        let ss = try session.get(cl_stack.self, at: 4096)
+        try session.call("sigaltstack", NR.sigaltstack, 0, s + UInt64(Slot.altStack))
+        let ss = try session.get(cl_stack.self, at: Slot.altStack)
         r.altStack = .init(base: ss.ss_sp, flags: ss.ss_flags, size: ss.ss_size)
-        try session.call("prctl(PR_GET_TID_ADDRESS)", NR.prctl, UInt64(PR_GET_TID_ADDRESS), s + 4200)
-        r.tidAddress = try session.get(UInt64.self, at: 4200)
+        try session.call("prctl(PR_GET_TID_ADDRESS)", NR.prctl, UInt64(PR_GET_TID_ADDRESS), s + UInt64(Slot.tidAddress))
+        r.tidAddress = try session.get(UInt64.self, at: Slot.tidAddress)
         return r
     }
 }

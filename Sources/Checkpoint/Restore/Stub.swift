@@ -14,6 +14,7 @@ enum Stub {
         sigfillset(&all)
         pthread_sigmask(SIG_SETMASK, &all, &old)
         defer { pthread_sigmask(SIG_SETMASK, &old, nil) }
+        let restorer = getpid()
         var args = cl_clone_args()
         args.exit_signal = UInt64(SIGCHLD)
         var tid = wanted ?? 0
@@ -27,7 +28,12 @@ enum Stub {
             }
         }
         if result == 0 {
-            // The child: no allocation, no locks, only a raw system call forever.
+            // The child: no allocation, no locks, only raw system calls. It dies
+            // with the restorer until seized (the restore sets the image's own
+            // parent-death signal later), also if the restorer died just now.
+            _ = cl_syscall6(NR.prctl, Int(PR_SET_PDEATHSIG), Int(SIGKILL), 0, 0, 0, 0)
+            let parent = pid_t(truncatingIfNeeded: cl_syscall6(NR.getppid, 0, 0, 0, 0, 0, 0))
+            if parent != restorer && parent != 0 { _ = cl_syscall6(NR.exit_group, 1, 0, 0, 0, 0, 0) }
             while true { _ = cl_syscall6(NR.pause, 0, 0, 0, 0, 0, 0) }
         }
         if result < 0 {

@@ -30,9 +30,8 @@ struct TaskRestorer {
         _ = try session.raw(NR.personality, process.personality)
         let name = Array(process.command.utf8.prefix(15)) + [0]
         try session.call("prctl(PR_SET_NAME)", NR.prctl, UInt64(PR_SET_NAME), try session.put(name))
-        if process.parentDeathSignal != 0 {
-            try session.call("prctl(PR_SET_PDEATHSIG)", NR.prctl, UInt64(PR_SET_PDEATHSIG), process.parentDeathSignal)
-        }
+        // Always: the stub was born with SIGKILL here, to die with a killed restorer.
+        try session.call("prctl(PR_SET_PDEATHSIG)", NR.prctl, UInt64(PR_SET_PDEATHSIG), process.parentDeathSignal)
         return warnings
     }
 

@@ -1,0 +1,49 @@
+import CLinux
+import Glibc
+import LinuxKit
+
+/// Parks a frozen thread so that a checkpointer killed at any instant leaves
+/// it as it was: a signal frame holding its registers (with the restart rule
+/// of an interrupted call applied), its signal mask and its FPU state is
+/// written below its stack pointer, and the thread rests at an rt_sigreturn
+/// of the program's own (libc's __restore_rt). Injected calls go through that
+/// trampoline (SyscallInjector.returnTrampoline), their arguments live in
+/// scratch memory under the frame, and no mapping is added. If the tracer
+/// goes away the kernel lets the thread run, and its next step is the
+/// sigreturn. Nothing written below the red zone is visible to the program.
+enum InjectionFrame {
+    static let scratchSize = 4096
+
+    /// The first rt_sigreturn trampoline in the process's executable memory, libc first.
+    static func findTrampoline(pid: pid_t, maps: [MapsEntry]) -> UInt64? {
+        let code = maps.filter { $0.readable && $0.executable && $0.length <= 256 << 20 }
+        let ordered = code.filter { $0.path?.contains("libc") == true } + code.filter { $0.path?.contains("libc") != true }
+        let memory = RemoteMemory(pid: pid)
+        for m in ordered {
+            guard let bytes = try? memory.read(address: m.start, count: Int(m.length)) else { continue }
+            for pattern in SignalFrame.trampolinePatterns {
+                if let offset = SignalFrame.firstIndex(of: pattern, in: bytes) { return m.start + UInt64(offset) }
+            }
+        }
+        return nil
+    }
+
+    /// Writes the frame and parks the thread at the trampoline; returns the
+    /// scratch address. nil: no frame fits inside the mapping holding the
+    /// stack pointer (or the kernel's frame layout is unknown), and the
+    /// caller injects the old way.
+    static func arm(tid: pid_t, original: Registers, mask: UInt64, maps: [MapsEntry], trampoline: UInt64) throws -> UInt64? {
+        guard let sw = SignalFrame.kernelSoftwareBytes, original.rsp > 0,
+              let place = SignalFrame.place(below: original.rsp, xstateSize: Int(sw.xstate_size), scratchSize: scratchSize),
+              let stack = maps.first(where: { $0.start < original.rsp && original.rsp <= $0.end }),
+              stack.writable, !stack.shared, place.scratch >= stack.start else { return nil }
+        // What the thread must resume with when it runs again without us.
+        let resumed = SyscallRestart.resume(original, interruptingHandler: nil, canRestartBlock: true)
+        guard let bytes = SignalFrame.encode(registers: resumed, mask: mask, xsave: try Ptrace.extendedState(tid), sw: sw, placement: place) else {
+            return nil
+        }
+        try RemoteMemory(pid: tid).write(address: place.frame, bytes: bytes)
+        try Ptrace.setRegisters(tid, SignalFrame.resting(original, trampoline: trampoline, placement: place))
+        return place.scratch
+    }
+}

@@ -1,0 +1,211 @@
+import Glibc
+import XCTest
+
+/// A checkpoint that fails or is killed must leave its target exactly as it
+/// was and no image under the final name; a killed restart leaves nothing it
+/// made stopped or traced, and its image unchanged.
+final class IntegrityTests: XCTestCase {
+    var env: TestEnvironment!
+
+    override func setUpWithError() throws { env = try TestEnvironment.get() }
+
+    func tool(_ name: String) -> String { "\(env.bin)/\(name)" }
+
+    static func status(_ pid: pid_t) -> [String: String] {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return [:] }
+        var out: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            out[String(line[..<colon])] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        return out
+    }
+
+    /// The target as a checkpointer must leave it: running, untraced, its mask as before.
+    func assertUntouched(_ pid: pid_t, mask: String?, _ when: String, file: StaticString = #filePath, line: UInt = #line) {
+        // The kernel lets a tracee go as the tracer's death is processed: give it a moment.
+        var st = Self.status(pid)
+        for _ in 0..<100 where st["TracerPid"] != "0" || st["State"]?.hasPrefix("t") == true {
+            usleep(10_000)
+            st = Self.status(pid)
+        }
+        XCTAssertEqual(st["TracerPid"], "0", "\(when): still traced", file: file, line: line)
+        XCTAssertFalse(st["State"]?.hasPrefix("t") ?? true, "\(when): state \(st["State"] ?? "gone")", file: file, line: line)
+        XCTAssertEqual(st["SigBlk"], mask, "\(when): signal mask changed", file: file, line: line)
+    }
+
+    /// Nothing under the final name, no temporary beside it.
+    func assertNoImage(_ image: String, _ when: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertNotEqual(access(image, F_OK), 0, "\(when): \(image) exists", file: file, line: line)
+        let slash = image.lastIndex(of: "/").map { image.index(after: $0) } ?? image.startIndex
+        let temporary = String(image[..<slash]) + "." + String(image[slash...]) + ".tmp"
+        XCTAssertNotEqual(access(temporary, F_OK), 0, "\(when): \(temporary) left behind", file: file, line: line)
+    }
+
+    func testDamagedImageIsNeverCommitted() throws {
+        guard env.isRoot else { throw XCTSkip("the damage hook writes a mode-0400 file") }
+        let work = env.workDir("damaged", user: nil)
+        let (target, pid) = try Fixture.start([tool("killable"), "16"], user: nil, cwd: work)
+        let mask = Self.status(pid)["SigBlk"]
+        let image = "\(work)/context.\(pid)"
+        let r = runTool(["/usr/bin/env", "SWIFTCR_TEST_DAMAGE_IMAGE=5000", tool("cr_checkpoint"), "--kill", "-f", image, "\(pid)"])
+        XCTAssertNotEqual(r.code, 0, "a damaged image was committed: \(r.output)")
+        XCTAssertTrue(r.output.contains("failed its check before commit"), r.output)
+        XCTAssertEqual(r.output.split(separator: "\n").count, 1, "not one line: \(r.output)")
+        assertUntouched(pid, mask: mask, "after the refused image")
+        assertNoImage(image, "after the refused image")
+        // --no-verify is the way around the check, and commits what was written.
+        let unchecked = runTool(["/usr/bin/env", "SWIFTCR_TEST_DAMAGE_IMAGE=5000", tool("cr_checkpoint"), "--no-verify", "-f", image, "\(pid)"])
+        XCTAssertEqual(unchecked.code, 0, unchecked.output)
+        XCTAssertNotEqual(runTool([tool("swiftcr"), "verify", image]).code, 0, "the damage hook did not damage")
+        kill(pid, SIGTERM)
+        XCTAssertTrue(target.read(until: "PASS"), target.output + "\(String(describing: target.wait(timeout: 5)))")
+    }
+
+    func testKilledCheckpointLeavesTargetAsItWasAsRoot() throws { try killedCheckpoint(user: nil) }
+
+    func testKilledCheckpointLeavesTargetAsItWasUnprivileged() throws {
+        guard let user = env.user else { throw XCTSkip("no unprivileged test user") }
+        try killedCheckpoint(user: user)
+    }
+
+    /// cr_checkpoint SIGKILLed while threads are parked for injection, then at
+    /// 10 random moments of a 256 MiB dump (seed printed).
+    func killedCheckpoint(user: TestUser?) throws {
+        let work = env.workDir("killed-checkpoint", user: user)
+        let (target, pid) = try Fixture.start([tool("killable"), "256"], user: user, cwd: work)
+        defer { kill(pid, SIGKILL); _ = target.wait(timeout: 5) }
+        let mask = Self.status(pid)["SigBlk"]
+        XCTAssertNotNil(mask)
+        let image = "\(work)/context.\(pid)"
+
+        // Inside the injection window, where registers and mask are changed.
+        let paused = try Child(["/usr/bin/env", "SWIFTCR_TEST_INJECTION_PAUSE_MS=5000", tool("cr_checkpoint"), "--kill", "-f", image, "\(pid)"], user: user, cwd: work)
+        XCTAssertTrue(paused.read(until: "injection paused"), paused.output)
+        XCTAssertNotEqual(Self.status(pid)["TracerPid"], "0", "the hook did not hold the target traced")
+        kill(paused.pid, SIGKILL)
+        _ = paused.wait(timeout: 10)
+        assertUntouched(pid, mask: mask, "killed during injection")
+        assertNoImage(image, "killed during injection")
+
+        // How long a whole dump takes here, then kills spread over it.
+        let started = DispatchTimeLike.now()
+        let full = runTool([tool("cr_checkpoint"), "-f", image, "\(pid)"], user: user, cwd: work)
+        let duration = DispatchTimeLike.now() - started
+        XCTAssertEqual(full.code, 0, full.output)
+        unlink(image)
+        var seed = UInt64(getenv("SWIFTCR_KILL_SEED").flatMap { UInt64(String(cString: $0)) } ?? UInt64.random(in: 1...1_000_000))
+        print("killed-checkpoint seed \(seed), whole dump \(Int(duration * 1000)) ms")
+        var interrupted = 0
+        for k in 0..<10 {
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            let delay = duration * (0.02 + 0.7 * Double(seed >> 11) / Double(1 << 53))
+            let run = try Child([tool("cr_checkpoint"), "-f", image, "\(pid)"], user: user, cwd: work)
+            usleep(useconds_t(delay * 1_000_000))
+            kill(run.pid, SIGKILL)
+            let ended = run.wait(timeout: 20)
+            let when = "kill \(k) at \(Int(delay * 1000)) ms (seed \(seed))"
+            assertUntouched(pid, mask: mask, when)
+            if ended?.code == 0 {
+                // It finished first: a complete image is allowed then, nothing half way.
+                XCTAssertEqual(runTool([tool("swiftcr"), "verify", image]).code, 0, "\(when): finished, but the image is not sound")
+                unlink(image)
+                continue
+            }
+            interrupted += 1
+            assertNoImage(image, when)
+        }
+        XCTAssertGreaterThanOrEqual(interrupted, 6, "most kills should land inside the dump")
+        // It still answers a signal, and finds its memory, mask, mappings and fds as before.
+        kill(pid, SIGUSR2)
+        XCTAssertTrue(target.read(until: "ANSWER"), target.output)
+        kill(pid, SIGTERM)
+        XCTAssertTrue(target.read(until: "PASS"), target.output)
+        XCTAssertFalse(target.output.contains("FAIL"), target.output)
+    }
+
+    func testKilledRestartLeavesNothingBehindAsRoot() throws { try killedRestart(user: nil) }
+
+    func testKilledRestartLeavesNothingBehindUnprivileged() throws {
+        guard let user = env.user else { throw XCTSkip("no unprivileged test user") }
+        try killedRestart(user: user)
+    }
+
+    /// cr_restart SIGKILLed at random moments: no process of the fixture's is
+    /// left stopped or traced, and the image is byte for byte the same.
+    func killedRestart(user: TestUser?) throws {
+        let work = env.workDir("killed-restart", user: user)
+        let (target, pid) = try Fixture.start([tool("killable"), "64"], user: user, cwd: work)
+        let image = "\(work)/context.\(pid)"
+        let ck = runTool([tool("cr_checkpoint"), "--kill", "-f", image, "\(pid)"], user: user, cwd: work)
+        XCTAssertEqual(ck.code, 0, ck.output)
+        _ = target.wait(timeout: 10)
+        reapOrphans()
+        let before = try checksum(image)
+        // How long a whole restart takes here, then kills spread over it.
+        let started = DispatchTimeLike.now()
+        let whole = try Child([tool("cr_restart"), "--verbose", "--no-restore-pid", image], user: user, cwd: work)
+        XCTAssertTrue(whole.read(until: "restored"), whole.output)
+        let duration = DispatchTimeLike.now() - started
+        signalDescendants(of: whole.pid, SIGKILL)
+        kill(whole.pid, SIGKILL)
+        _ = whole.wait(timeout: 10)
+        var seed = UInt64.random(in: 1...1_000_000)
+        print("killed-restart seed \(seed)")
+        for k in 0..<10 {
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            let delay = duration * Double(seed >> 11) / Double(1 << 53)
+            let run = try Child([tool("cr_restart"), "--no-restore-pid", image], user: user, cwd: work)
+            usleep(useconds_t(delay * 1_000_000))
+            let children = Self.descendants(of: run.pid)
+            kill(run.pid, SIGKILL)
+            _ = run.wait(timeout: 10)
+            usleep(100_000)
+            for c in children + Self.descendants(of: run.pid) {
+                let st = Self.status(c)
+                guard !st.isEmpty, st["State"]?.hasPrefix("Z") == false else { continue }
+                // A restore that finished before the kill runs free; anything else must be gone.
+                XCTAssertEqual(st["TracerPid"], "0", "kill \(k) at \(Int(delay * 1000)) ms: \(c) left traced")
+                XCTAssertFalse(st["State"]?.hasPrefix("t") ?? false || st["State"]?.hasPrefix("T") ?? false,
+                               "kill \(k) at \(Int(delay * 1000)) ms: \(c) left stopped (\(st["State"] ?? ""))")
+                kill(c, SIGKILL)
+            }
+            reapOrphans()
+        }
+        XCTAssertEqual(try checksum(image), before, "the image changed")
+    }
+
+    /// Every live descendant of a process.
+    static func descendants(of root: pid_t) -> [pid_t] {
+        var parents: [pid_t: pid_t] = [:]
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let p = pid_t(name), let stat = try? String(contentsOfFile: "/proc/\(p)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 1, let ppid = pid_t(fields[1]) { parents[p] = ppid }
+        }
+        var out: [pid_t] = [], frontier = [root]
+        while let p = frontier.popLast() {
+            for (child, parent) in parents where parent == p {
+                out.append(child)
+                frontier.append(child)
+            }
+        }
+        return out
+    }
+
+    func checksum(_ path: String) throws -> [UInt8] {
+        let r = runTool(["/usr/bin/sha256sum", path])
+        guard r.code == 0 else { throw TestFailure("sha256sum \(path): \(r.output)") }
+        return Array(r.output.utf8.prefix(64))
+    }
+}
+
+/// Monotonic nanoseconds (Dispatch-free).
+enum DispatchTimeLike {
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}
