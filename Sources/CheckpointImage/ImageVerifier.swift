@@ -122,17 +122,43 @@ public enum ImageVerifier {
         return (problems, sectionStarts)
     }
 
+    /// What must hold between the PROCESS and ZOMBIE records before anything
+    /// is built from them (cr_restart checks this even on a stream): no ID,
+    /// thread, signal or descriptor twice, no overlapping mappings, the main
+    /// thread first, every zombie's parent present.
+    public static func recordProblems(processes: [ProcessState], zombies: [ZombieState]) -> [Problem] {
+        var problems: [Problem] = []
+        var pids: Set<Int32> = [], tids: Set<Int32> = []
+        func problem(_ what: String, _ section: String = "PROCESS") { problems.append(Problem(section: section, offset: 0, what: what)) }
+        for p in processes {
+            if !pids.insert(p.pid).inserted { problem("process \(p.pid) appears twice") }
+            if p.threads.first?.tid != p.pid { problem("process \(p.pid) does not list its main thread first") }
+            for t in p.threads where !tids.insert(t.tid).inserted { problem("thread \(t.tid) appears twice (process \(p.pid))") }
+            var signals: Set<Int32> = []
+            for a in p.signalActions {
+                if !(1...64).contains(a.signal) { problem("process \(p.pid): signal action for signal \(a.signal), which does not exist") }
+                if !signals.insert(a.signal).inserted { problem("process \(p.pid): signal \(a.signal) has two actions") }
+            }
+            var fds: Set<Int32> = []
+            for f in p.files {
+                if f.fd < 0 { problem("process \(p.pid): descriptor \(f.fd) is negative") }
+                if !fds.insert(f.fd).inserted { problem("process \(p.pid): descriptor \(f.fd) appears twice") }
+            }
+            let areas = p.mappings.sorted { $0.start < $1.start }
+            for (a, b) in zip(areas, areas.dropFirst()) where b.start < a.end {
+                problem("process \(p.pid): mappings 0x\(String(a.start, radix: 16))-0x\(String(a.end, radix: 16)) and 0x\(String(b.start, radix: 16))-0x\(String(b.end, radix: 16)) overlap")
+            }
+        }
+        for z in zombies {
+            if !pids.contains(z.ppid) { problem("zombie \(z.pid)'s parent \(z.ppid) is not in the image", "ZOMBIE") }
+            if !tids.insert(z.pid).inserted { problem("zombie \(z.pid) has the ID of another process or thread in the image", "ZOMBIE") }
+        }
+        return problems
+    }
+
     /// Pass 2: what must hold between records.
     static func invariants(_ image: LoadedImage) -> [Problem] {
-        var problems: [Problem] = []
-        var pids: Set<Int32> = []
-        for p in image.processes {
-            if !pids.insert(p.pid).inserted { problems.append(Problem(section: "PROCESS", offset: 0, what: "process \(p.pid) appears twice")) }
-            if p.threads.first?.tid != p.pid { problems.append(Problem(section: "PROCESS", offset: 0, what: "process \(p.pid) does not list its main thread first")) }
-        }
-        for z in image.zombies where !pids.contains(z.ppid) {
-            problems.append(Problem(section: "ZOMBIE", offset: 0, what: "zombie \(z.pid)'s parent \(z.ppid) is not in the image"))
-        }
+        var problems = recordProblems(processes: image.processes, zombies: image.zombies)
         // Each process's mappings by address, once: a run is then found by binary search.
         let areasOf = Dictionary(image.processes.map { p in (p.pid, p.mappings.map { Area(start: $0.start, end: $0.end) }.sorted { $0.start < $1.start }) },
                                  uniquingKeysWith: { a, _ in a })

@@ -51,6 +51,10 @@ public enum Restorer {
         let reader: ImageReader
         do { reader = try ImageReader(fd: fd) } catch let e as ImageError { throw CheckpointError(e.errnoCode, "\(e)") }
         var header = try readHeader(reader)
+        // Also for a stream, which swiftcr verify cannot check ahead: nothing below may meet a duplicate.
+        if let bad = ImageVerifier.recordProblems(processes: header.processes, zombies: header.zombies).first {
+            throw CheckpointError(EINVAL, "the image is not sound: \(bad)")
+        }
         header.processes = header.processes.map(options.relocation.apply(to:))
         var notes: [String] = []
         let omittedPIDs = header.processes.first?.omittedPIDs ?? []

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# The field's reference suite under swiftcr: CRIU's zdtm static tests, run the
+# way zdtm's host flavor runs them, each in its own network, IPC and mount
+# namespace:
+#   start the test (it daemonizes with --pidfile/--outfile), cr_checkpoint
+#   --kill its tree, cr_restart it (original PIDs, groups and session),
+#   SIGTERM the restored test, PASS when its outfile ends with PASS.
+#
+# usage: scripts/zdtm.sh CRIU_SOURCE_DIR [LIST] [-- NAME...]
+#   CRIU_SOURCE_DIR  a CRIU v4.2 checkout (test/zdtm/lib and test/zdtm/static)
+#   LIST             test names, one a line (default: ../shared/peer-suites/zdtm-open.txt)
+#   NAME...          run just these
+# Environment: ZDTM_WORK (default /tmp/swiftcr-zdtm), SWIFTCR_BIN (default:
+# this checkout's .build/release, built if missing), ZDTM_TIMEOUT seconds per
+# step (default 30). Needs root. Prints one line per test and a closing
+# "N passed, N failed" line; exits 1 if any failed.
+set -uo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+[ $# -ge 1 ] || { echo "usage: $0 CRIU_SOURCE_DIR [LIST] [-- NAME...]" >&2; exit 2; }
+src="$1"; shift
+list="$here/../shared/peer-suites/zdtm-open.txt"
+if [ $# -ge 1 ] && [ "$1" != "--" ]; then list="$1"; shift; fi
+[ "${1:-}" = "--" ] && shift
+[ -d "$src/test/zdtm/static" ] || { echo "zdtm: $src/test/zdtm/static: no such directory (fetch CRIU v4.2)" >&2; exit 2; }
+[ "$(id -u)" -eq 0 ] || { echo "zdtm: run as root (the tests are suid and need namespaces)" >&2; exit 2; }
+if [ $# -gt 0 ]; then names=("$@"); else
+  [ -f "$list" ] || { echo "zdtm: $list: no such file" >&2; exit 2; }
+  mapfile -t names < <(grep -v '^\s*\(#\|$\)' "$list")
+fi
+work="${ZDTM_WORK:-/tmp/swiftcr-zdtm}"
+step="${ZDTM_TIMEOUT:-30}"
+bin="${SWIFTCR_BIN:-$here/.build/release}"
+if [ ! -x "$bin/cr_restart" ]; then
+  echo "zdtm: building swiftcr (release)" >&2
+  (cd "$here" && PATH="/opt/swift/usr/bin:$PATH" swift build -c release --product cr_checkpoint >&2 &&
+     PATH="/opt/swift/usr/bin:$PATH" swift build -c release --product cr_restart >&2) || exit 2
+fi
+for tool in make gcc unshare ip; do command -v $tool >/dev/null || { echo "zdtm: $tool is missing (scripts/setup.sh installs it)" >&2; exit 2; }; done
+
+# A private copy of the tests, built once.
+mkdir -p "$work"
+if [ ! -f "$work/zdtm/lib/libzdtmtst.a" ]; then
+  rm -rf "$work/zdtm"
+  cp -a "$src/test/zdtm" "$work/zdtm"
+  make -s -C "$work/zdtm/lib" >"$work/build-lib.log" 2>&1 || { echo "zdtm: building test/zdtm/lib failed, see $work/build-lib.log" >&2; exit 2; }
+fi
+static="$work/zdtm/static"
+make -s -k -C "$static" "${names[@]}" >"$work/build.log" 2>&1 || true
+
+# One test, inside fresh namespaces: prints "PASS" or "FAIL: why" as its last line.
+run_one() {
+  local name="$1" bin="$2" step="$3" expect_fail="$4"
+  cd "$static" || exit 1
+  ip link set lo up 2>/dev/null
+  rm -f "$name.pid" "$name.out" "$name.img" "$name.ck" "$name.rs"
+  if ! timeout "$step" make -s "$name.pid" >"$name.start" 2>&1; then
+    echo "FAIL: did not start: $(grep -m1 -v '^make' "$name.start" "$name.out" 2>/dev/null | head -1)"; return
+  fi
+  local pid; pid=$(cat "$name.pid" 2>/dev/null)
+  [ -n "$pid" ] || { echo "FAIL: no pidfile"; return; }
+  if ! timeout "$step" "$bin/cr_checkpoint" --tree --kill -f "$name.img" "$pid" >"$name.ck" 2>&1; then
+    if [ "$expect_fail" = 1 ]; then echo "PASS (checkpoint refused, as the test expects)"; kill -9 "$pid" 2>/dev/null; return; fi
+    echo "FAIL: cr_checkpoint: $(head -1 "$name.ck")"; kill -9 "$pid" 2>/dev/null; return
+  fi
+  [ "$expect_fail" = 1 ] && { echo "FAIL: checkpoint succeeded where the test expects it to fail"; return; }
+  # The killed tree must be gone (and its zombies reaped by init) before its PIDs come back.
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  timeout $((step * 2)) "$bin/cr_restart" --restore-pid --restore-pgid --restore-sid "$name.img" >"$name.rs" 2>&1 &
+  local restarter=$!
+  local up=0
+  for _ in $(seq $((step * 10))); do
+    if [ -e "/proc/$pid" ] && [ "$(awk '/^TracerPid/ {print $2}' "/proc/$pid/status" 2>/dev/null)" = 0 ] &&
+       ! grep -q '^State:.*t (tracing stop)' "/proc/$pid/status" 2>/dev/null; then up=1; break; fi
+    kill -0 "$restarter" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ "$up" = 0 ]; then
+    wait "$restarter" 2>/dev/null
+    echo "FAIL: cr_restart: $(grep -m1 -v '^\s*$' "$name.rs" || echo 'restored process did not appear')"; return
+  fi
+  sleep 0.2
+  kill -TERM "$pid" 2>/dev/null
+  local gone=0
+  for _ in $(seq $((step * 10))); do kill -0 "$pid" 2>/dev/null || { gone=1; break; }; sleep 0.1; done
+  if [ "$gone" = 0 ]; then
+    kill -9 "$pid" 2>/dev/null; wait "$restarter" 2>/dev/null
+    echo "FAIL: hangs: the restored test did not exit within ${step}s of SIGTERM"; return
+  fi
+  wait "$restarter" 2>/dev/null
+  # The outfile's lines read "TIME: PID: text"; the last one says PASS.
+  if tail -n1 "$name.out" 2>/dev/null | grep -q 'PASS$'; then echo "PASS"; return; fi
+  local why; why=$(grep -m1 -E 'ERR|FAIL|Fail|fail' "$name.out" 2>/dev/null || tail -n1 "$name.out" 2>/dev/null)
+  why=$(sed -E 's/^[0-9:.]+: [0-9]+: //' <<<"$why")
+  [ -z "$why" ] && why="no PASS in $name.out; cr_restart: $(grep -m1 -v '^\s*$' "$name.rs")"
+  echo "FAIL: $why"
+}
+export -f run_one
+export static
+
+passed=0; failed=0; failures=()
+for name in "${names[@]}"; do
+  if [ ! -x "$static/$name" ]; then
+    echo "FAIL $name: did not build ($(grep -m1 -E "error|$name" "$work/build.log" | cut -c1-160))"
+    failed=$((failed + 1)); failures+=("$name"); continue
+  fi
+  desc="$static/$name.desc"
+  flags=""; [ -f "$desc" ] && flags=$(tr -d '\n' <"$desc")
+  if [[ "$flags" == *noauto* ]]; then echo "SKIP $name: noauto in its .desc"; continue; fi
+  crfail=0; [[ "$flags" == *crfail* ]] && crfail=1
+  result=$(unshare --net --ipc --mount --propagation private bash -c "run_one $name $bin $step $crfail" 2>&1 | tail -n1)
+  if [[ "$result" == PASS* ]]; then
+    echo "PASS $name"; passed=$((passed + 1))
+  else
+    echo "FAIL $name: ${result#FAIL: }" | cut -c1-300; failed=$((failed + 1)); failures+=("$name")
+  fi
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
