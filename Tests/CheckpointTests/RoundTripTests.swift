@@ -47,6 +47,20 @@ final class RoundTripTests: XCTestCase {
         try s.run(.rootOriginalPID)
     }
 
+    /// Zombies that exited with codes and died by SIGKILL, SIGSEGV and SIGTERM
+    /// come back as zombies with exactly that status.
+    func testZombiesOfEveryDeathAsRoot() throws {
+        var s = Scenario(fixture: "zombies")
+        s.checkpointArguments = ["--tree"]
+        try s.run(.rootOriginalPID)
+    }
+
+    func testZombiesOfEveryDeathUnprivileged() throws {
+        var s = Scenario(fixture: "zombies")
+        s.checkpointArguments = ["--tree"]
+        try s.run(.unprivilegedNewPID)
+    }
+
     func testProcessTreeUnprivileged() throws {
         var s = Scenario(fixture: "tree", arguments: ["plain"], poke: { signalDescendants(of: $0.pid, SIGTERM) })
         s.checkpointArguments = []  // BLCR's default scope is the tree

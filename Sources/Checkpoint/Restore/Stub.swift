@@ -15,6 +15,7 @@ enum Stub {
         pthread_sigmask(SIG_SETMASK, &all, &old)
         defer { pthread_sigmask(SIG_SETMASK, &old, nil) }
         let restorer = getpid()
+        var defaultAction = cl_kernel_sigaction()  // made here: the child may not allocate
         var args = cl_clone_args()
         args.exit_signal = UInt64(SIGCHLD)
         var tid = wanted ?? 0
@@ -32,6 +33,13 @@ enum Stub {
             // with the restorer until seized (the restore sets the image's own
             // parent-death signal later), also if the restorer died just now.
             _ = cl_syscall6(NR.prctl, Int(PR_SET_PDEATHSIG), Int(SIGKILL), 0, 0, 0, 0)
+            // The restorer's handlers (the Swift runtime's crash backtracer) must not
+            // run in a stub: a recreated zombie that dies by SIGSEGV would print a crash.
+            withUnsafeMutablePointer(to: &defaultAction) { action in
+                for sig in 1...64 where sig != SIGKILL && sig != SIGSTOP {
+                    _ = cl_syscall6(NR.rt_sigaction, sig, Int(bitPattern: action), 0, 8, 0, 0)
+                }
+            }
             let parent = pid_t(truncatingIfNeeded: cl_syscall6(NR.getppid, 0, 0, 0, 0, 0, 0))
             if parent != restorer && parent != 0 { _ = cl_syscall6(NR.exit_group, 1, 0, 0, 0, 0, 0) }
             while true { _ = cl_syscall6(NR.pause, 0, 0, 0, 0, 0, 0) }
@@ -57,6 +65,16 @@ enum Stub {
         try Ptrace.seize(pid, options: Int(CL_PTRACE_O_TRACESYSGOOD | CL_PTRACE_O_EXITKILL | CL_PTRACE_O_TRACECLONE | CL_PTRACE_O_TRACEFORK))
         try Ptrace.interrupt(pid)
         try FrozenProcess.waitForStop(pid)
+        // It must have got through its set-up (signal handlers reset, parent-death
+        // signal) into pause() before we take it over: let it run until it has.
+        for _ in 0..<2000 {
+            if Int(truncatingIfNeeded: try Ptrace.registers(pid).orig_rax) == NR.pause { return }
+            try Ptrace.cont(pid)
+            usleep(500)
+            try Ptrace.interrupt(pid)
+            try FrozenProcess.waitForStop(pid)
+        }
+        throw CheckpointError(ETIMEDOUT, "stub \(pid) did not reach its pause()")
     }
 
     static func destroy(_ pid: pid_t) {
