@@ -1,8 +1,11 @@
-// libFuzzer target for the image reader (built by scripts/fuzz.sh together
-// with Sources/CheckpointImage, so no import). Every reader entry point gets
-// the input as a file: the streaming reader with page checksums, the index,
-// and the verifier. Errors are expected; a crash, trap, hang or runaway
-// allocation is a finding.
+// libFuzzer target for the image reader and for everything cr_restart does
+// before its first fork (built by scripts/fuzz.sh together with
+// Sources/CheckpointImage, so no import). Every entry point gets the input as
+// a file: the streaming reader with page checksums, the index, the verifier,
+// and RestartHeader (records up to the first PAGES, their invariants, path
+// relocation, the machine and file checks), then every page section streamed
+// to its end as the restorer does. Errors are expected; a crash, trap, hang
+// or runaway allocation is a finding.
 import CLinux
 import Glibc
 
@@ -22,5 +25,21 @@ public func imageReaderFuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     _ = try? LoadedImage.load(fd: fd, verify: true)
     _ = try? ImageIndex.load(fd: fd)
     _ = ImageVerifier.verify(fd: fd)
+    restartPreamble(fd)
     return 0
+}
+
+/// What cr_restart runs on an image before it forks: as a stream from the
+/// start, so nothing was verified ahead.
+func restartPreamble(_ fd: Int32) {
+    _ = lseek(fd, 0, SEEK_SET)
+    guard let reader = try? ImageReader(fd: fd) else { return }
+    let relocation = (try? PathRelocation(arguments: ["/tmp=/var/tmp", "/home/with space=/srv"])) ?? PathRelocation()
+    guard let header = try? RestartHeader.read(reader, relocation: relocation) else { return }
+    _ = header.refusal(machine: "x86_64", uid: 1000)
+    _ = header.refusal(machine: "x86_64", uid: 0)
+    // The pages that follow, with their checksums, to the END.
+    while let section = try? reader.next() {
+        if case .end = section { break }
+    }
 }

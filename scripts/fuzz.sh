@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Fuzzes the image reader with libFuzzer for a bounded time.
-#   scripts/fuzz.sh [SECONDS] (default 60)
+# Fuzzes the image reader and cr_restart's pre-fork stage with libFuzzer for
+# a bounded time.
+#   scripts/fuzz.sh [SECONDS] [--keep]   (default 60 s)
+# --keep merges what the run found (minimized) into Fuzz/corpus, the corpus
+# kept in the repository and used as seed by every run.
 # The target (Fuzz/ImageReaderFuzz.swift) is built with Sources/CheckpointImage
 # under -sanitize=fuzzer,address. The seed corpus is the committed sample
 # images plus a fresh real image of a small process. Findings (crashes,
@@ -10,6 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
 seconds="${1:-60}"
+keep="${2:-}"
 out=.build/fuzz
 mkdir -p "$out/module" "$out/corpus" "$out/findings"
 cat > "$out/module/module.modulemap" <<MAP
@@ -22,6 +26,7 @@ swiftc -sanitize=fuzzer,address -parse-as-library -O -I "$out/module" \
   -module-name ImageFuzz Fuzz/ImageReaderFuzz.swift Sources/CheckpointImage/*.swift -o "$out/image-fuzz"
 
 cp Fixtures/images/*.swiftcr "$out/corpus/"
+cp Fuzz/corpus/* "$out/corpus/" 2>/dev/null || true
 # A real image: a small process, checkpointed by the debug build.
 swift build --product cr_checkpoint >/dev/null
 sleep 30 & victim=$!
@@ -35,3 +40,8 @@ if ls "$out/findings/"* >/dev/null 2>&1; then
   exit 1
 fi
 echo "fuzz: no findings in $seconds s"
+if [ "$keep" = "--keep" ]; then
+  mkdir -p Fuzz/corpus
+  "$out/image-fuzz" -merge=1 -max_len=262144 -timeout=10 -rss_limit_mb=2048 Fuzz/corpus "$out/corpus" 2>&1 | tail -1
+  echo "fuzz: Fuzz/corpus holds $(ls Fuzz/corpus | wc -l) inputs"
+fi

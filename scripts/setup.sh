@@ -2,7 +2,8 @@
 # Installs what swiftcr needs on a fresh Debian 12 machine (run as root):
 # a C compiler for the test fixtures, setpriv/useradd for the unprivileged
 # tests, gdb for the gcore comparison in the benchmark, python3 and
-# script(1) for the cr_run and terminal tests, pkg-config for the install test. Swift itself is
+# script(1) for the cr_run and terminal tests, pkg-config for the install test,
+# GNU time, make and ip for the soak and peer-suite scripts. Swift itself is
 # expected at /opt/swift or on PATH.
 set -euo pipefail
 need=()
@@ -13,6 +14,10 @@ command -v gcore >/dev/null || need+=(gdb)
 command -v python3 >/dev/null || need+=(python3)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v script >/dev/null || need+=(bsdutils)
+# scripts/soak.sh measures peak RSS with GNU time; scripts/zdtm.sh builds CRIU's tests and sets up loopback.
+[ -x /usr/bin/time ] || need+=(time)
+command -v make >/dev/null || need+=(make)
+command -v ip >/dev/null || need+=(iproute2)
 # The VO module: PAM headers for pam_xos, pamtester to drive it, ssh-keygen/sshd for XOS-ssh.
 [ -f /usr/include/security/pam_modules.h ] || need+=(libpam0g-dev)
 command -v pamtester >/dev/null || need+=(pamtester)

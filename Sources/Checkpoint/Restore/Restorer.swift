@@ -50,12 +50,15 @@ public enum Restorer {
         let started = Clock.now
         let reader: ImageReader
         do { reader = try ImageReader(fd: fd) } catch let e as ImageError { throw CheckpointError(e.errnoCode, "\(e)") }
-        var header = try readHeader(reader)
-        // Also for a stream, which swiftcr verify cannot check ahead: nothing below may meet a duplicate.
-        if let bad = ImageVerifier.recordProblems(processes: header.processes, zombies: header.zombies).first {
-            throw CheckpointError(EINVAL, "the image is not sound: \(bad)")
+        var header: RestartHeader
+        do {
+            header = try RestartHeader.read(reader, relocation: options.relocation)
+            if let refusal = header.refusal(machine: MachineInfo.machine, uid: getuid()) { throw refusal }
+        } catch let e as ImageError {
+            throw CheckpointError(e.errnoCode, "\(e)")
+        } catch let r as RestartHeader.Refusal {
+            throw CheckpointError(Self.code(r), r.description)
         }
-        header.processes = header.processes.map(options.relocation.apply(to:))
         var notes: [String] = []
         let omittedPIDs = header.processes.first?.omittedPIDs ?? []
         if !omittedPIDs.isEmpty {
@@ -66,7 +69,6 @@ public enum Restorer {
             case .quiet: break
             }
         }
-        for p in header.processes { try checkCompatible(header.inventory, p) }
         if options.restorePID && PIDNamespace.canChoosePIDs {
             let waited = ExitingHolders.wait(for: header.processes.flatMap { p in [p.pid] + p.threads.map(\.tid) } + header.zombies.map(\.pid))
             if waited > 0 { log.info("waited \(Int(waited * 1000)) ms for the original's unreaped zombies to free their PIDs") }
@@ -124,59 +126,13 @@ public enum Restorer {
         }
     }
 
-    struct Header {
-        var inventory: Inventory
-        var processes: [ProcessState] = []
-        var zombies: [ZombieState] = []
-        /// The first PAGES section, already read (its data lives in the reader's buffer).
-        var firstPages: ImageReader.PagesSection?
-    }
-
-    /// INVENTORY, then every PROCESS and ZOMBIE record up to the first PAGES section.
-    static func readHeader(_ reader: ImageReader) throws -> Header {
-        do {
-            guard case .inventory(let inv)? = try reader.next() else {
-                throw CheckpointError(EINVAL, "image does not start with an INVENTORY section")
-            }
-            var h = Header(inventory: inv)
-            scan: while let section = try reader.next() {
-                switch section {
-                case .process(let p): h.processes.append(p)
-                case .zombie(let z): h.zombies.append(z)
-                case .pages(let p): h.firstPages = p; break scan
-                case .index, .end, .inventory: break scan
-                }
-            }
-            guard !h.processes.isEmpty else { throw CheckpointError(EINVAL, "image has no PROCESS section after its inventory") }
-            let pids = h.processes.map(\.pid) + h.zombies.map(\.pid)
-            guard Set(pids).count == pids.count else { throw CheckpointError(EINVAL, "image lists a process ID twice") }
-            return h
-        } catch let e as ImageError {
-            throw CheckpointError(e.errnoCode, "\(e)")
-        }
-    }
-
-    static func checkCompatible(_ inv: Inventory, _ p: ProcessState) throws {
-        guard inv.machine == MachineInfo.machine else {
-            throw CheckpointError(BLCRCode.badArch, "image is for \(inv.machine), this machine is \(MachineInfo.machine)")
-        }
-        guard p.threads.first?.tid == p.pid else {
-            throw CheckpointError(EINVAL, "image process \(p.pid) does not list its main thread first")
-        }
-        if getuid() != 0, let uid = p.uids.first, uid != UInt64(getuid()) {
-            throw CheckpointError(EPERM, "image belongs to uid \(uid); uid \(getuid()) may not restore it")
-        }
-        // Mappings saved whole come back from the image whatever became of their file.
-        for m in p.mappings where (m.kind == .privateFile || m.kind == .sharedFile) && !m.savedWhole {
-            guard let path = m.path else { continue }
-            var st = stat()
-            guard stat(path, &st) == 0 else {
-                throw CheckpointError(ENOENT, "\(path), mapped at 0x\(String(m.start, radix: 16)), is missing: \(String(cString: strerror(errno)))")
-            }
-            let mtime = UInt64(st.st_mtim.tv_sec) &* 1_000_000_000 &+ UInt64(st.st_mtim.tv_nsec)
-            if UInt64(st.st_size) != m.fileSize || mtime != m.fileMtimeNanos {
-                throw CheckpointError(ESTALE, "\(path) changed since the checkpoint (size \(m.fileSize) -> \(st.st_size)); its mapping at 0x\(String(m.start, radix: 16)) cannot be restored")
-            }
+    static func code(_ r: RestartHeader.Refusal) -> Int32 {
+        switch r {
+        case .malformed: return EINVAL
+        case .architecture: return BLCRCode.badArch
+        case .owner: return EPERM
+        case .missingFile: return ENOENT
+        case .changedFile: return ESTALE
         }
     }
 }

@@ -1,5 +1,3 @@
-import CheckpointImage
-
 /// cr_restart --relocate OLD=NEW, by BLCR's rules: at most 16 pairs, both
 /// paths absolute, `\=` and `\\` escape a literal = or backslash, OLD
 /// matches whole leading components, and the first matching pair wins.

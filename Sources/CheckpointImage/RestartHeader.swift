@@ -1,0 +1,78 @@
+import Glibc
+
+/// Everything cr_restart reads and decides before it forks anything: the
+/// INVENTORY, every PROCESS and ZOMBIE record up to the first PAGES section,
+/// the record invariants, the relocation of paths, and whether this machine
+/// and this user can take the image. Pure (no ptrace), so the fuzzer runs it
+/// whole (Fuzz/ImageReaderFuzz.swift).
+public struct RestartHeader {
+    public var inventory: Inventory
+    public var processes: [ProcessState] = []
+    public var zombies: [ZombieState] = []
+    /// The first PAGES section, already read (its data lives in the reader's buffer).
+    public var firstPages: ImageReader.PagesSection?
+
+    /// Why an image cannot be restarted here.
+    public enum Refusal: Error, CustomStringConvertible, Equatable {
+        case malformed(String)
+        case architecture(image: String, machine: String)
+        case owner(uid: UInt64, caller: UInt32)
+        case missingFile(path: String, address: UInt64, errno: Int32)
+        case changedFile(path: String, address: UInt64, size: UInt64, now: Int64)
+
+        public var description: String {
+            switch self {
+            case .malformed(let why): return why
+            case .architecture(let image, let machine): return "image is for \(image), this machine is \(machine)"
+            case .owner(let uid, let caller): return "image belongs to uid \(uid); uid \(caller) may not restore it"
+            case .missingFile(let path, let address, let e):
+                return "\(path), mapped at 0x\(String(address, radix: 16)), is missing: \(String(cString: strerror(e)))"
+            case .changedFile(let path, let address, let size, let now):
+                return "\(path) changed since the checkpoint (size \(size) -> \(now)); its mapping at 0x\(String(address, radix: 16)) cannot be restored"
+            }
+        }
+    }
+
+    /// Reads up to the first PAGES section; throws ImageError for bytes that
+    /// are not an image, Refusal.malformed for records that cannot go together.
+    public static func read(_ reader: ImageReader, relocation: PathRelocation = PathRelocation()) throws -> RestartHeader {
+        guard case .inventory(let inv)? = try reader.next() else {
+            throw Refusal.malformed("image does not start with an INVENTORY section")
+        }
+        var h = RestartHeader(inventory: inv)
+        scan: while let section = try reader.next() {
+            switch section {
+            case .process(let p): h.processes.append(p)
+            case .zombie(let z): h.zombies.append(z)
+            case .pages(let p): h.firstPages = p; break scan
+            case .index, .end, .inventory: break scan
+            }
+        }
+        guard !h.processes.isEmpty else { throw Refusal.malformed("image has no PROCESS section after its inventory") }
+        // Also for a stream, which swiftcr verify cannot check ahead: nothing built later may meet a duplicate.
+        if let bad = ImageVerifier.recordProblems(processes: h.processes, zombies: h.zombies).first {
+            throw Refusal.malformed("the image is not sound: \(bad)")
+        }
+        h.processes = h.processes.map(relocation.apply(to:))
+        return h
+    }
+
+    /// The first reason this machine and caller cannot restart the image.
+    /// Mappings saved whole come back from the image whatever became of their file.
+    public func refusal(machine: String, uid: UInt32) -> Refusal? {
+        guard inventory.machine == machine else { return .architecture(image: inventory.machine, machine: machine) }
+        for p in processes {
+            if uid != 0, let owner = p.uids.first, owner != UInt64(uid) { return .owner(uid: owner, caller: uid) }
+            for m in p.mappings where (m.kind == .privateFile || m.kind == .sharedFile) && !m.savedWhole {
+                guard let path = m.path else { continue }
+                var st = stat()
+                guard stat(path, &st) == 0 else { return .missingFile(path: path, address: m.start, errno: errno) }
+                let mtime = UInt64(bitPattern: Int64(st.st_mtim.tv_sec)) &* 1_000_000_000 &+ UInt64(bitPattern: Int64(st.st_mtim.tv_nsec))
+                if UInt64(bitPattern: Int64(st.st_size)) != m.fileSize || mtime != m.fileMtimeNanos {
+                    return .changedFile(path: path, address: m.start, size: m.fileSize, now: Int64(st.st_size))
+                }
+            }
+        }
+        return nil
+    }
+}
