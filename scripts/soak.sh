@@ -31,9 +31,9 @@ fail() { echo "soak: generation $i: $*" >&2; exit 1; }
 started=$(date +%s)
 for i in $(seq "$n"); do
   measure "$bin/cr_checkpoint" --kill -f "$work/img" "$pid" >"$work/ck" 2>&1 || fail "cr_checkpoint: $(head -1 "$work/ck")"
-  ck_rss=$(cat "$work/rss")
+  ck_rss=$(tail -n1 "$work/rss")
   # The previous generation's cr_restart ends with its killed child: its peak RSS.
-  if [ "$i" -gt 1 ]; then wait "$restarter" 2>/dev/null; rs_rss=$(cat "$work/rss.rs"); fi
+  if [ "$i" -gt 1 ]; then wait "$restarter" 2>/dev/null; rs_rss=$(tail -n1 "$work/rss.rs"); fi
   for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.02; done
   /usr/bin/time -f "%M" -o "$work/rss.rs" "$bin/cr_restart" "$work/img" >>"$work/out" 2>&1 &
   restarter=$!
