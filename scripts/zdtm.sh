@@ -35,7 +35,16 @@ if [ ! -x "$bin/cr_restart" ]; then
   (cd "$here" && PATH="/opt/swift/usr/bin:$PATH" swift build -c release --product cr_checkpoint >&2 &&
      PATH="/opt/swift/usr/bin:$PATH" swift build -c release --product cr_restart >&2) || exit 2
 fi
-for tool in make gcc unshare ip; do command -v $tool >/dev/null || { echo "zdtm: $tool is missing (scripts/setup.sh installs it)" >&2; exit 2; }; done
+bash "$here/scripts/setup.sh" >&2 || exit 2
+# Headers some of the tests build against.
+need=()
+[ -f /usr/include/libaio.h ] || need+=(libaio-dev)
+[ -f /usr/include/sys/capability.h ] || need+=(libcap-dev)
+if [ ${#need[@]} -gt 0 ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 ||
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; } ||
+    echo "zdtm: could not install ${need[*]}; the tests that need them will not build" >&2
+fi
 
 # A private copy of the tests, built once.
 mkdir -p "$work"
@@ -90,7 +99,7 @@ run_one() {
   # The outfile's lines read "TIME: PID: text"; the last one says PASS.
   if tail -n1 "$name.out" 2>/dev/null | grep -q 'PASS$'; then echo "PASS"; return; fi
   local why; why=$(grep -m1 -E 'ERR|FAIL|Fail|fail' "$name.out" 2>/dev/null || tail -n1 "$name.out" 2>/dev/null)
-  why=$(sed -E 's/^[0-9:.]+: [0-9]+: //' <<<"$why")
+  why=$(sed -E 's/^[0-9:.]+: +[0-9]+: //' <<<"$why")
   [ -z "$why" ] && why="no PASS in $name.out; cr_restart: $(grep -m1 -v '^\s*$' "$name.rs")"
   echo "FAIL: $why"
 }
@@ -100,7 +109,7 @@ export static
 passed=0; failed=0; failures=()
 for name in "${names[@]}"; do
   if [ ! -x "$static/$name" ]; then
-    echo "FAIL $name: did not build ($(grep -m1 -E "error|$name" "$work/build.log" | cut -c1-160))"
+    echo "FAIL $name: did not build ($(grep -m1 -E "^$name\.c:.*error|^$name\.c:" "$work/build.log" | cut -c1-160))"
     failed=$((failed + 1)); failures+=("$name"); continue
   fi
   desc="$static/$name.desc"

@@ -16,6 +16,11 @@ public struct Mapping: Equatable, Sendable {
         /// A SysV shared memory segment attached with shmat: `inode` is its shmid
         /// as checkpointed (see the process's SysV objects); contents saved.
         case sysvShm = 7
+        /// A private mapping of a shared memory object (a MAP_SHARED|MAP_ANONYMOUS
+        /// region or memfd, mapped again through /proc/PID/map_files or its fd):
+        /// `inode` names the object, restored as for kind 4; mapped MAP_PRIVATE
+        /// over it, plus the pages copied on write.
+        case privateShared = 8
         case unknown = 0
     }
 

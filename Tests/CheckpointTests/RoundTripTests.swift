@@ -136,6 +136,11 @@ final class RoundTripTests: XCTestCase {
     func testFIFOsAsRoot() throws { try Scenario(fixture: "fifo", arguments: ["@"]).run(.rootOriginalPID) }
     func testFIFOsUnprivileged() throws { try Scenario(fixture: "fifo", arguments: ["@"]).run(.unprivilegedNewPID) }
 
+    /// A private view of shared memory (through map_files as root, a memfd as a
+    /// user) follows the object until written to, across the restart.
+    func testPrivateViewOfSharedMemoryAsRoot() throws { try Scenario(fixture: "sharedview", arguments: ["mapfiles"]).run(.rootOriginalPID) }
+    func testPrivateViewOfSharedMemoryUnprivileged() throws { try Scenario(fixture: "sharedview", arguments: ["memfd"]).run(.unprivilegedNewPID) }
+
     func testMemfdAsRoot() throws { try Scenario(fixture: "memfd").run(.rootOriginalPID) }
     func testMemfdUnprivileged() throws { try Scenario(fixture: "memfd").run(.unprivilegedNewPID) }
 

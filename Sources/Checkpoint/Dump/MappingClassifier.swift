@@ -15,6 +15,8 @@ enum MappingClassifier {
             if m.deleted || !m.isFileBacked || m.path?.hasPrefix("/dev/zero") == true { return .sharedAnonymous }
             return .sharedFile
         }
+        // A private view of shared memory follows the object until written to.
+        if m.deleted && (m.path?.hasPrefix("/dev/zero") == true || m.path?.hasPrefix("/memfd:") == true) { return .privateShared }
         // A private mapping of a deleted file cannot be reopened: keep all of its pages.
         if m.isFileBacked && !m.deleted { return .privateFile }
         return .anonymous
@@ -32,7 +34,7 @@ enum MappingClassifier {
             // Another process may have filled pages this one never touched:
             // pagemap shows only our PTEs, so read them all (zero pages are dropped later).
             return true
-        case .privateFile:
+        case .privateFile, .privateShared:
             // Only pages copied on write differ from the file; those are anonymous.
             return swapped || (present && entry & Pagemap.fileOrShared == 0)
         case .sharedFile, .vdso, .kernelFixed, .unknown:

@@ -21,6 +21,8 @@ struct MemoryDumper {
         var address: UInt64
         var pages: UInt64
         var keepsZeroPages = false
+        /// Pages that cannot be read are left out (zero) instead of failing the dump.
+        var mayFault = false
     }
 
     /// What pagemap says of a process's memory: the runs of pages to read,
@@ -39,7 +41,9 @@ struct MemoryDumper {
         for (m, mapping) in mappings where mapping.kind != .vdso && mapping.kind != .kernelFixed {
             let kind = mapping.kind
             let saves = kind != .sharedFile || mapping.savedWhole
-            let keepsZeroPages = kind == .privateFile || kind == .sharedFile
+            let keepsZeroPages = kind == .privateFile || kind == .sharedFile || kind == .privateShared
+            // Shared memory is read whole, but a mapping may reach past the object's end (SIGBUS there).
+            let mayFault = kind == .sharedAnonymous || kind == .sysvShm
             var start = m.start
             // Saved whole: every page the file reaches, then the usual rule past its end.
             if mapping.savedWhole && mapping.fileSpan > 0 {
@@ -60,7 +64,7 @@ struct MemoryDumper {
                 }
                 if saves {
                     Self.runs(of: entries, where: { MappingClassifier.shouldSave($0, kind: kind) }) { i, n in
-                        plan.runs.append(Candidate(address: start + UInt64(i) * 4096, pages: UInt64(n), keepsZeroPages: keepsZeroPages))
+                        plan.runs.append(Candidate(address: start + UInt64(i) * 4096, pages: UInt64(n), keepsZeroPages: keepsZeroPages, mayFault: mayFault))
                     }
                 }
                 start = end
@@ -97,6 +101,7 @@ struct MemoryDumper {
         let memory = RemoteMemory(pid: pid)
         var done: UInt64 = 0
         var batch: [(address: UInt64, length: Int, keepsZeroPages: Bool)] = []
+        var batchMayFault = false
         var batchSize = 0
 
         func flush() throws {
@@ -105,7 +110,11 @@ struct MemoryDumper {
             let buffer = pool.take()
             do {
                 let bytes = UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[0..<batchSize])
-                try memory.read(ranges: batch.map { ($0.address, $0.length) }, into: bytes)
+                do {
+                    try memory.read(ranges: batch.map { ($0.address, $0.length) }, into: bytes)
+                } catch where batchMayFault {
+                    Self.readPageByPage(memory, batch.map { ($0.address, $0.length) }, into: bytes)
+                }
                 let (kept, keptBytes) = Self.dropZeroPages(batch, bytes)
                 stats.zeroPages += UInt64(batchSize - keptBytes) / 4096
                 stats.savedPages += UInt64(keptBytes) / 4096
@@ -123,6 +132,7 @@ struct MemoryDumper {
             progress?(done, total)
             batch.removeAll(keepingCapacity: true)
             batchSize = 0
+            batchMayFault = false
         }
 
         for run in runs {
@@ -131,6 +141,7 @@ struct MemoryDumper {
             while left > 0 {
                 let take = min(left, batchBytes - batchSize)
                 batch.append((address, take, run.keepsZeroPages))
+                batchMayFault = batchMayFault || run.mayFault
                 batchSize += take
                 address += UInt64(take)
                 left -= take
@@ -140,6 +151,20 @@ struct MemoryDumper {
         try flush()
         try pipeline.finish()
         return stats
+    }
+
+    /// A page that cannot be read (shared memory past its object's end) reads as zero.
+    static func readPageByPage(_ memory: RemoteMemory, _ ranges: [(address: UInt64, length: Int)], into buffer: UnsafeMutableRawBufferPointer) {
+        var offset = 0
+        for r in ranges {
+            for p in 0..<(r.length / 4096) {
+                let page = UnsafeMutableRawBufferPointer(rebasing: buffer[offset..<(offset + 4096)])
+                do { try memory.read(ranges: [(r.address + UInt64(p) * 4096, 4096)], into: page) } catch {
+                    page.initializeMemory(as: UInt8.self, repeating: 0)
+                }
+                offset += 4096
+            }
+        }
     }
 
     /// Compacts the buffer in place to its non-zero pages and returns their runs.

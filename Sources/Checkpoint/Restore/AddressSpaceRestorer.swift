@@ -28,7 +28,7 @@ struct AddressSpaceRestorer {
     }
 
     static func isFilled(_ m: Mapping) -> Bool {
-        [.anonymous, .privateFile, .sharedAnonymous, .sysvShm].contains(m.kind) || (m.kind == .sharedFile && m.savedWhole)
+        [.anonymous, .privateFile, .sharedAnonymous, .sysvShm, .privateShared].contains(m.kind) || (m.kind == .sharedFile && m.savedWhole)
     }
 
     /// Step 1: trampoline and scratch, at a place free in both address spaces.
@@ -128,7 +128,7 @@ struct AddressSpaceRestorer {
             case .anonymous:
                 try session.call("mmap(0x\(String(m.start, radix: 16)))", NR.mmap, m.start, m.length,
                                  prot | UInt64(PROT_READ | PROT_WRITE), flags | UInt64(MAP_ANONYMOUS), UInt64.max, 0)
-            case .sharedAnonymous:
+            case .sharedAnonymous, .privateShared:
                 let path = try shared.path(for: m)
                 let fd: UInt64
                 if let f = openFiles[path] {
@@ -138,6 +138,7 @@ struct AddressSpaceRestorer {
                                           UInt64(O_RDWR | O_CLOEXEC), 0)
                     openFiles[path] = fd
                 }
+                // flags say MAP_PRIVATE for a private view: it follows the object until written to.
                 try session.call("mmap(shared 0x\(String(m.start, radix: 16)))", NR.mmap, m.start, m.length,
                                  prot | UInt64(PROT_READ | PROT_WRITE), flags, fd, m.offset)
             case .sysvShm:
@@ -175,7 +176,6 @@ struct AddressSpaceRestorer {
             case .vdso, .kernelFixed, .unknown:
                 continue
             }
-            try applyAdvice(m)
             try applyAdvice(m)
             if let name = m.path, name.hasPrefix("[anon:"), name.hasSuffix("]") {
                 let label = String(name.dropFirst(6).dropLast())

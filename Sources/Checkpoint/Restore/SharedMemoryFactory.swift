@@ -19,7 +19,7 @@ final class SharedMemoryFactory {
     init(processes: [ProcessState]) {
         var s: [UInt64: UInt64] = [:], fds: [UInt64: FileDescriptorState] = [:], n: [UInt64: String] = [:]
         for p in processes {
-            for m in p.mappings where m.kind == .sharedAnonymous {
+            for m in p.mappings where m.kind == .sharedAnonymous || m.kind == .privateShared {
                 let (end, overflow) = m.offset.addingReportingOverflow(m.length)
                 s[m.inode] = max(s[m.inode] ?? 0, overflow ? UInt64.max : end)
                 if let path = m.path { n[m.inode] = path }
