@@ -39,7 +39,7 @@ final class FrozenProcess {
                 for tid in try taskIDs(pid) where !known.contains(tid) {
                     known.insert(tid)
                     do {
-                        try Ptrace.seize(tid, options: Int(CL_PTRACE_O_TRACESYSGOOD | CL_PTRACE_O_TRACECLONE))
+                        try seize(tid)
                         frozen.threads.append(tid)
                         try Ptrace.interrupt(tid)
                         pending.append(tid)
@@ -68,6 +68,17 @@ final class FrozenProcess {
             frozen.thaw(log: log)
             throw error
         }
+    }
+
+    /// With CAP_SYS_ADMIN, seccomp is suspended while we trace (the kernel
+    /// lifts that with the trace, also if we die), so a filter or strict mode
+    /// cannot kill the process for a system call we inject.
+    static func seize(_ tid: pid_t) throws {
+        let options = Int(CL_PTRACE_O_TRACESYSGOOD | CL_PTRACE_O_TRACECLONE)
+        if geteuid() == 0 {
+            do { return try Ptrace.seize(tid, options: options | Int(CL_PTRACE_O_SUSPEND_SECCOMP)) } catch let e as SystemCallError where e.errno == .notPermitted || e.errno == .invalidArgument {}
+        }
+        try Ptrace.seize(tid, options: options)
     }
 
     /// True if the thread is gone or has exited (zombie or dead state).

@@ -62,6 +62,29 @@ final class IntegrityTests: XCTestCase {
         XCTAssertTrue(target.read(until: "PASS"), target.output + "\(String(describing: target.wait(timeout: 5)))")
     }
 
+    /// Strict seccomp kills for any injected call: root suspends seccomp while
+    /// it traces and saves the process; a user's checkpoint is refused. Either
+    /// way the process goes on.
+    func testSeccompStrictModeIsNeverKilledByTheCheckpoint() throws {
+        for user in [nil, env.user] as [TestUser?] {
+            if user == nil && !env.isRoot { continue }
+            let work = env.workDir("seccomp-strict", user: user)
+            let (target, pid) = try Fixture.start([tool("seccompstrict")], user: user, cwd: work)
+            defer { kill(pid, SIGKILL); _ = target.wait(timeout: 5) }
+            let who = user == nil ? "root" : "user"
+            let r = runTool([tool("cr_checkpoint"), "-p", "-f", "\(work)/context.\(pid)", "\(pid)"], user: user, cwd: work)
+            if user == nil {
+                XCTAssertEqual(r.code, 0, "\(who): \(r.output)")
+            } else {
+                XCTAssertEqual(r.code, EPERM, "\(who): \(r.output)")
+                XCTAssertTrue(r.output.contains("strict mode"), "\(who): \(r.output)")
+                XCTAssertEqual(r.output.split(separator: "\n").count, 1, "\(who): \(r.output)")
+            }
+            target.write("hello\n")
+            XCTAssertTrue(target.read(until: "ALIVE hello", timeout: 10), "\(who): the checkpoint killed it: \(target.output) \(String(describing: target.wait(timeout: 1)))")
+        }
+    }
+
     func testKilledCheckpointLeavesTargetAsItWasAsRoot() throws { try killedCheckpoint(user: nil) }
 
     func testKilledCheckpointLeavesTargetAsItWasUnprivileged() throws {

@@ -27,6 +27,11 @@ struct ProcessCollector {
         let tids = frozen.threads.filter { $0 == pid } + frozen.threads.filter { $0 != pid }
         guard tids.first == pid else { throw CheckpointError(ESRCH, "process \(pid) has no main thread left") }
 
+        // Strict mode kills a process for any call but read, write, exit and
+        // sigreturn: only a tracer that suspended seccomp may inject.
+        if status.fields["Seccomp"] == "1" && geteuid() != 0 {
+            throw CheckpointError(EPERM, "process \(pid) runs in seccomp strict mode, which any system call swiftcr injects would make the kernel kill; only root (which suspends seccomp while it traces) can checkpoint it")
+        }
         // State only the process can tell: inject system calls, all signals
         // blocked, each thread parked on a frame of its own state first, so a
         // checkpointer killed from here on leaves it as it was.
