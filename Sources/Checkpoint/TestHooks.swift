@@ -23,12 +23,15 @@ func testHookDamageImage(_ path: String) {
     _ = pwrite(fd, &byte, 1, offset)
 }
 
-/// Test hook: SWIFTCR_TEST_INJECTION_PAUSE_MS holds a checkpoint while its
-/// targets' threads are parked for injection (masks blocked, registers
-/// changed), announced on stderr, so a test can kill the checkpointer there.
-func testHookInjectionPause() {
-    guard let value = getenv("SWIFTCR_TEST_INJECTION_PAUSE_MS"), let ms = UInt32(String(cString: value)) else { return }
-    let line = "swiftcr: test hook: injection paused\n"
+/// Test hook: SWIFTCR_TEST_CHECKPOINT_PAUSE=STAGE:MS holds a checkpoint at
+/// STAGE ("injection": threads parked, masks blocked, registers changed;
+/// "dump": everything collected, TCP sockets read, memory next), announced
+/// on stderr, so a test can kill the checkpointer there.
+func testHookCheckpointPause(_ stage: String) {
+    guard let value = getenv("SWIFTCR_TEST_CHECKPOINT_PAUSE") else { return }
+    let parts = String(cString: value).split(separator: ":")
+    guard parts.count == 2, parts[0] == stage, let ms = UInt32(parts[1]) else { return }
+    let line = "swiftcr: test hook: \(stage) paused\n"
     _ = line.withCString { write(2, $0, strlen($0)) }
     usleep(ms * 1000)
 }

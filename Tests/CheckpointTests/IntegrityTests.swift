@@ -85,6 +85,26 @@ final class IntegrityTests: XCTestCase {
         }
     }
 
+    /// A checkpoint (not --kill) takes its TCP sockets out of repair mode as
+    /// soon as they are read: killed during the dump, the connection still
+    /// carries bytes both ways.
+    func testKilledCheckpointLeavesTCPOutOfRepairMode() throws {
+        guard env.isRoot else { throw XCTSkip("TCP_REPAIR needs CAP_NET_ADMIN") }
+        let work = env.workDir("killed-tcp", user: nil)
+        let (target, pid) = try Fixture.start([tool("tcp"), "repaired"], user: nil, cwd: work)
+        defer { kill(pid, SIGKILL); _ = target.wait(timeout: 5) }
+        let image = "\(work)/context.\(pid)"
+        let paused = try Child(["/usr/bin/env", "SWIFTCR_TEST_CHECKPOINT_PAUSE=dump:5000", tool("cr_checkpoint"), "-f", image, "\(pid)"], cwd: work)
+        XCTAssertTrue(paused.read(until: "dump paused"), paused.output)
+        kill(paused.pid, SIGKILL)
+        _ = paused.wait(timeout: 10)
+        assertUntouched(pid, mask: Self.status(pid)["SigBlk"], "killed during the dump")
+        assertNoImage(image, "killed during the dump")
+        kill(pid, SIGTERM)
+        XCTAssertTrue(target.read(until: "PASS"), target.output)
+        XCTAssertFalse(target.output.contains("FAIL"), target.output)
+    }
+
     func testKilledCheckpointLeavesTargetAsItWasAsRoot() throws { try killedCheckpoint(user: nil) }
 
     func testKilledCheckpointLeavesTargetAsItWasUnprivileged() throws {
@@ -103,7 +123,7 @@ final class IntegrityTests: XCTestCase {
         let image = "\(work)/context.\(pid)"
 
         // Inside the injection window, where registers and mask are changed.
-        let paused = try Child(["/usr/bin/env", "SWIFTCR_TEST_INJECTION_PAUSE_MS=5000", tool("cr_checkpoint"), "--kill", "-f", image, "\(pid)"], user: user, cwd: work)
+        let paused = try Child(["/usr/bin/env", "SWIFTCR_TEST_CHECKPOINT_PAUSE=injection:5000", tool("cr_checkpoint"), "--kill", "-f", image, "\(pid)"], user: user, cwd: work)
         XCTAssertTrue(paused.read(until: "injection paused"), paused.output)
         XCTAssertNotEqual(Self.status(pid)["TracerPid"], "0", "the hook did not hold the target traced")
         kill(paused.pid, SIGKILL)

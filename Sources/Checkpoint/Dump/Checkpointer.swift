@@ -127,6 +127,7 @@ public enum Checkpointer {
         var frozen: [FrozenProcess] = []
         func thawAll() { for f in frozen.reversed() { f.thaw(log: log) } }
         let pipes = SharedContentCapture()
+        pipes.holdRepairs = options.signalAfter == SIGKILL
         var agents = AgentRendezvous.Outcome()
         do {
             try TargetCheck.verify(pid: pid, scope: options.scope)
@@ -192,6 +193,7 @@ public enum Checkpointer {
             for c in collected { try writer.write(c.state) }
             for z in scope.zombies { try writer.write(z) }
             var stats = MemoryDumper.Stats()
+            testHookCheckpointPause("dump")
             let total = plans.reduce(UInt64(0)) { $0 + $1.1.reduce(0) { $0 + $1.pages } } * 4096
             var doneBefore: UInt64 = 0
             for (p, runs) in plans {

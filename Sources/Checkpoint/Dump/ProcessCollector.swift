@@ -54,7 +54,7 @@ struct ProcessCollector {
             try Ptrace.setSignalMask(tid, ~UInt64(0))
             sessions.append(session)
         }
-        testHookInjectionPause()
+        testHookCheckpointPause("injection")
         let listedTimers = try ProcTimer.parse((try? Sys.readText("/proc/\(pid)/timers")) ?? "")
         let (task, threadParts, timers) = try TaskStateCollector.withScratch(main: sessions[0], others: Array(sessions.dropFirst())) {
             (try TaskStateCollector.process(sessions[0]), try sessions.map { try TaskStateCollector.thread($0) },

@@ -13,9 +13,17 @@ final class SharedContentCapture {
 
     private var unixTable: [UInt64: UnixSocketInfo]?
     private var repaired: [Int32] = []
+    /// Only a checkpoint that kills its targets keeps their TCP sockets in
+    /// repair mode to the end (so they close without FIN or RST); any other
+    /// takes it off as soon as the state is read, so a checkpointer killed
+    /// during the dump does not leave a connection in repair mode.
+    var holdRepairs = false
 
     /// A live TCP socket (our copy) put in repair mode by the checkpoint.
-    func inRepair(_ fd: Int32) { if fd >= 0 { repaired.append(fd) } }
+    func inRepair(_ fd: Int32) {
+        guard fd >= 0 else { return }
+        if holdRepairs { repaired.append(fd) } else { TCPRepair.release(fd); close(fd) }
+    }
 
     /// Leaves repair mode on for processes about to be killed (their sockets
     /// then close without a FIN or RST), otherwise takes it off again.
