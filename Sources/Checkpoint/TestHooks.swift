@@ -35,3 +35,11 @@ func testHookCheckpointPause(_ stage: String) {
     _ = line.withCString { write(2, $0, strlen($0)) }
     usleep(ms * 1000)
 }
+
+/// Test hook: SWIFTCR_TEST_SCRIBBLE_PAGES=1 changes a batch's first byte after
+/// its checksum was taken, as a buffer refilled too early once did, so a test
+/// can see the read-back catch it.
+func testHookScribble(_ batch: UnsafeMutableRawBufferPointer) {
+    guard getenv("SWIFTCR_TEST_SCRIBBLE_PAGES") != nil, !batch.isEmpty else { return }
+    batch[0] ^= 0xff
+}

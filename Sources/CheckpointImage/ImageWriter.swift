@@ -43,7 +43,8 @@ public final class ImageWriter {
         let prefix: [UInt8]
         let data: UnsafeRawBufferPointer
         let trailer: [UInt8]
-        let offset: UInt64
+        /// Where the section starts in the file.
+        public let offset: UInt64
     }
 
     /// One PAGES section: a table of runs, zero padding, then the pages.
@@ -94,6 +95,24 @@ public final class ImageWriter {
     /// Writes a prepared section; touches only the file descriptor and `offset`.
     public func commit(_ p: PreparedPages) throws {
         try emit([p.prefix], data: p.data, trailer: p.trailer)
+    }
+
+    /// Reads a committed PAGES section back from the file (its page-cache
+    /// copy) and checks it against the checksum it was written with: what
+    /// reached the file is what was checksummed. `buffer` must hold the payload.
+    public func readBack(_ p: PreparedPages, into buffer: UnsafeMutableRawBufferPointer) throws {
+        let payloadStart = p.offset + UInt64(ImageFormat.sectionHeaderSize)
+        let length = p.prefix.count - ImageFormat.sectionHeaderSize + p.data.count
+        guard length <= buffer.count else { throw ImageError.io("internal: read-back buffer of \(buffer.count) bytes for a \(length)-byte payload") }
+        let slice = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<length])
+        guard try FileIO.read(fd, into: slice, at: payloadStart) == length else {
+            throw ImageError.io("PAGES at byte \(p.offset): the file is shorter than what was written")
+        }
+        var crc = CRC32C()
+        crc.update(UnsafeRawBufferPointer(slice))
+        guard crc.value == LE.get(UInt32.self, p.trailer, at: 0) else {
+            throw ImageError.io("PAGES at byte \(p.offset): read back, its \(length) bytes do not match their checksum")
+        }
     }
 
     /// Writes the INDEX and END sections. The image is complete only after this.

@@ -4,10 +4,11 @@ import Glibc
 /// A file with no name until it is complete (open O_TMPFILE, later linkat
 /// through /proc/self/fd): a writer killed half way leaves nothing behind.
 public enum UnnamedFile {
-    /// Opens a nameless regular file in `directory`; nil where the file
+    /// Opens a nameless regular file in `directory`, for reading and writing
+    /// (so the writer can read back what it wrote); nil where the file
     /// system cannot (then the caller uses a named temporary).
     public static func open(in directory: String, mode: mode_t) -> Int32? {
-        let fd = Glibc.open(directory, Int32(CL_O_TMPFILE) | O_WRONLY | O_CLOEXEC, mode)
+        let fd = Glibc.open(directory, Int32(CL_O_TMPFILE) | O_RDWR | O_CLOEXEC, mode)
         return fd >= 0 ? fd : nil
     }
 

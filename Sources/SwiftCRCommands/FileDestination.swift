@@ -35,7 +35,7 @@ final class AtomicFile: ImageDestination {
             throw CheckpointError(EEXIST, "\(path) already exists (--noclobber)")
         }
         if mode == .clobber { try Self.moveAside(path, backup) }
-        var flags = O_WRONLY | O_CREAT | O_CLOEXEC
+        var flags = O_RDWR | O_CREAT | O_CLOEXEC  // read back before commit
         flags |= mode == .noclobber ? O_EXCL : O_TRUNC
         if mode == .atomic, let nameless = UnnamedFile.open(in: dir.isEmpty ? "/" : dir, mode: 0o400) {
             fd = nameless

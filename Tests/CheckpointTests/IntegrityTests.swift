@@ -11,6 +11,11 @@ final class IntegrityTests: XCTestCase {
 
     func tool(_ name: String) -> String { "\(env.bin)/\(name)" }
 
+    func unprivileged() throws -> TestUser {
+        guard let user = env.user else { throw XCTSkip("no unprivileged test user") }
+        return user
+    }
+
     static func status(_ pid: pid_t) -> [String: String] {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return [:] }
         var out: [String: String] = [:]
@@ -62,6 +67,29 @@ final class IntegrityTests: XCTestCase {
         XCTAssertTrue(target.read(until: "PASS"), target.output + "\(String(describing: target.wait(timeout: 5)))")
     }
 
+    /// Page bytes changed after their checksum was taken (the bug class of a
+    /// buffer refilled before its write) are caught by the read-back: the
+    /// checkpoint fails, the target goes on, no image. Without the check the
+    /// image is committed and swiftcr verify finds it.
+    func testPagesChangedAfterTheirChecksumAreCaught() throws {
+        let work = env.workDir("scribbled", user: nil)
+        let (target, pid) = try Fixture.start([tool("killable"), "16"], user: nil, cwd: work)
+        defer { kill(pid, SIGKILL); _ = target.wait(timeout: 5) }
+        let mask = Self.status(pid)["SigBlk"]
+        let image = "\(work)/context.\(pid)"
+        let r = runTool(["/usr/bin/env", "SWIFTCR_TEST_SCRIBBLE_PAGES=1", tool("cr_checkpoint"), "--kill", "-f", image, "\(pid)"])
+        XCTAssertEqual(r.code, EIO, r.output)
+        XCTAssertTrue(r.output.contains("do not match their checksum"), r.output)
+        XCTAssertEqual(r.output.split(separator: "\n").count, 1, r.output)
+        assertUntouched(pid, mask: mask, "after the scribbled dump")
+        assertNoImage(image, "after the scribbled dump")
+        let unchecked = runTool(["/usr/bin/env", "SWIFTCR_TEST_SCRIBBLE_PAGES=1", tool("cr_checkpoint"), "--no-verify", "-f", image, "\(pid)"])
+        XCTAssertEqual(unchecked.code, 0, unchecked.output)
+        let verify = runTool([tool("swiftcr"), "verify", image])
+        XCTAssertNotEqual(verify.code, 0, verify.output)
+        XCTAssertTrue(verify.output.contains("PAGES"), verify.output)
+    }
+
     /// Strict seccomp kills for any injected call: root suspends seccomp while
     /// it traces and saves the process; a user's checkpoint is refused. Either
     /// way the process goes on.
@@ -107,10 +135,7 @@ final class IntegrityTests: XCTestCase {
 
     func testKilledCheckpointLeavesTargetAsItWasAsRoot() throws { try killedCheckpoint(user: nil) }
 
-    func testKilledCheckpointLeavesTargetAsItWasUnprivileged() throws {
-        guard let user = env.user else { throw XCTSkip("no unprivileged test user") }
-        try killedCheckpoint(user: user)
-    }
+    func testKilledCheckpointLeavesTargetAsItWasUnprivileged() throws { try killedCheckpoint(user: try unprivileged()) }
 
     /// cr_checkpoint SIGKILLed while threads are parked for injection, then at
     /// 10 random moments of a 256 MiB dump (seed printed).
@@ -169,10 +194,7 @@ final class IntegrityTests: XCTestCase {
 
     func testKilledRestartLeavesNothingBehindAsRoot() throws { try killedRestart(user: nil) }
 
-    func testKilledRestartLeavesNothingBehindUnprivileged() throws {
-        guard let user = env.user else { throw XCTSkip("no unprivileged test user") }
-        try killedRestart(user: user)
-    }
+    func testKilledRestartLeavesNothingBehindUnprivileged() throws { try killedRestart(user: try unprivileged()) }
 
     /// cr_restart SIGKILLed at random moments: no process of the fixture's is
     /// left stopped or traced, and the image is byte for byte the same.

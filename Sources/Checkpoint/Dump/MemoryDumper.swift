@@ -11,8 +11,14 @@ struct MemoryDumper {
     /// Bytes read per batch: large enough for few system calls, small enough to stay in cache.
     var batchBytes = 4 << 20
     var progress: ((UInt64, UInt64) -> Void)?
+    /// Read every section back after writing it (the destination is a readable file).
+    var readBack = false
 
-    struct Stats { var candidatePages: UInt64 = 0; var savedPages: UInt64 = 0; var zeroPages: UInt64 = 0 }
+    struct Stats {
+        var candidatePages: UInt64 = 0, savedPages: UInt64 = 0, zeroPages: UInt64 = 0
+        /// Sections already read back and checked.
+        var checkedSections: [UInt64] = []
+    }
 
     /// Pages to read. A zero page may be left out of the image only where the
     /// restored mapping starts out zero (anonymous and shared memory): in a
@@ -96,7 +102,8 @@ struct MemoryDumper {
         let total = runs.reduce(0) { $0 + $1.pages } * 4096
         stats.candidatePages = total / 4096
         let pool = PageBufferPool(count: 3, byteCount: batchBytes)
-        let pipeline = WritePipeline(writer: writer, pool: pool)
+        // A payload is its run table (16 bytes a run, at most one run a page) plus page padding and the pages.
+        let pipeline = WritePipeline(writer: writer, pool: pool, readBackBytes: readBack ? batchBytes + 16 + batchBytes / 4096 * 16 + 4096 : nil)
         defer { pipeline.drain() }
         let memory = RemoteMemory(pid: pid)
         var done: UInt64 = 0
@@ -122,6 +129,7 @@ struct MemoryDumper {
                     pool.giveBack(buffer)
                 } else {
                     let prepared = try writer.preparePages(pid: pid, runs: kept, data: UnsafeRawBufferPointer(rebasing: buffer.bytes[0..<keptBytes]))
+                    testHookScribble(UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[0..<keptBytes]))
                     pipeline.submit(prepared, holding: buffer)
                 }
             } catch {
@@ -150,6 +158,7 @@ struct MemoryDumper {
         }
         try flush()
         try pipeline.finish()
+        stats.checkedSections = pipeline.checkedSections
         return stats
     }
 

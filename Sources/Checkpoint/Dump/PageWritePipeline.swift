@@ -50,19 +50,28 @@ final class PageBufferPool: @unchecked Sendable {
 }
 
 /// Writes prepared PAGES sections on a thread of its own, in order, and gives
-/// each section's buffer back to the pool once its write has finished. The
-/// first write error stops everything and is rethrown to the reading side.
+/// each section's buffer back to the pool once its write has finished. With
+/// a read-back buffer it then reads each section back from the file and
+/// checks it against its checksum (cr_checkpoint's check before commit, done
+/// while the next batch is read). The first error stops everything and is
+/// rethrown to the reading side.
 final class WritePipeline: @unchecked Sendable {
     private let writer: ImageWriter
     private let pool: PageBufferPool
     private let queue = DispatchQueue(label: "swiftcr.image-writer")
     private let lock = NSLockLite()
     private var failure: Error?
+    private let readBack: UnsafeMutableRawBufferPointer?
+    /// Start offsets of the sections read back and found sound (writer thread; read after drain).
+    private(set) var checkedSections: [UInt64] = []
 
-    init(writer: ImageWriter, pool: PageBufferPool) {
+    init(writer: ImageWriter, pool: PageBufferPool, readBackBytes: Int?) {
         self.writer = writer
         self.pool = pool
+        readBack = readBackBytes.map { UnsafeMutableRawBufferPointer.allocate(byteCount: $0, alignment: 4096) }
     }
+
+    deinit { readBack?.deallocate() }
 
     func checkFailure() throws {
         if let e = lock.withLock({ failure }) { throw e }
@@ -75,6 +84,12 @@ final class WritePipeline: @unchecked Sendable {
                 do { try writer.commit(prepared) } catch { lock.withLock { failure = error } }
             }
             pool.giveBack(buffer)
+            if let into = readBack, lock.withLock({ failure == nil }) {
+                do {
+                    try writer.readBack(prepared, into: into)
+                    checkedSections.append(prepared.offset)
+                } catch { lock.withLock { failure = error } }
+            }
         }
     }
 
