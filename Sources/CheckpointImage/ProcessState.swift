@@ -39,6 +39,10 @@ public struct ProcessState: Equatable, Sendable {
     public var omittedPIDs: [Int32] = []
     /// PR_SET_NO_NEW_PRIVS was set: execve grants no privileges.
     public var noNewPrivs = false
+    /// prctl(PR_SET_THP_DISABLE) was set: no transparent huge pages for this process.
+    public var thpDisabled = false
+    /// /proc/PID/oom_score_adj (-1000...1000); nil in images written before it was saved.
+    public var oomScoreAdj: Int64?
 
     public struct ResourceLimit: Equatable, Sendable {
         public var resource: UInt32, soft: UInt64, hard: UInt64
@@ -84,6 +88,8 @@ public struct ProcessState: Equatable, Sendable {
         case pid = 1, ppid, pgid, sid, command, executable, uids, gids, groups, umask, cwd, root, personality
         case rlimit, mm, auxv, sigaction, sharedPending, thread, mapping, file, dumpable, pdeathsig, stopped
         case intervalTimers, posixTimer, sysv, agentResultFD, omittedPIDs, noNewPrivs
+        // Numbered by hand from here on: a case inserted above must not renumber the format.
+        case thpDisabled = 31, oomScoreAdj = 32
     }
     enum SubTag: UInt16 { case a = 1, b, c, d, e }
 
@@ -121,6 +127,8 @@ public struct ProcessState: Equatable, Sendable {
         if agentResultFD >= 0 { e.i64(Tag.agentResultFD.rawValue, Int64(agentResultFD)) }
         if !omittedPIDs.isEmpty { e.u64s(Tag.omittedPIDs.rawValue, omittedPIDs.map { UInt64(UInt32(bitPattern: $0)) }) }
         if noNewPrivs { e.u64(Tag.noNewPrivs.rawValue, 1) }
+        if thpDisabled { e.u64(Tag.thpDisabled.rawValue, 1) }
+        if let adj = oomScoreAdj { e.i64(Tag.oomScoreAdj.rawValue, adj) }
         return e.bytes
     }
 
@@ -183,6 +191,11 @@ public struct ProcessState: Equatable, Sendable {
         }
         omittedPIDs = try d.u64s(Tag.omittedPIDs.rawValue).map { Int32(truncatingIfNeeded: $0) }
         noNewPrivs = try d.u64(Tag.noNewPrivs.rawValue, default: 0) != 0
+        thpDisabled = try d.u64(Tag.thpDisabled.rawValue, default: 0) != 0
+        if let adj = try d.optionalI64(Tag.oomScoreAdj.rawValue) {
+            guard (-1000...1000).contains(adj) else { throw ImageError.malformed(what: "oom_score_adj \(adj) is outside -1000...1000", offset: d.base) }
+            oomScoreAdj = adj
+        }
         for f in d.fields where f.tag == Tag.posixTimer.rawValue {
             let t = PosixTimer(fields: try RecordDecoder.u64List(d, f.range, count: 10, what: "POSIX timer"))
             try t.validate(at: d.offset(of: f.range))

@@ -89,6 +89,7 @@ public struct RecordDecoder {
     public func u64(_ tag: UInt16, default value: UInt64) throws -> UInt64 { try optionalU64(tag) ?? value }
 
     public func i64(_ tag: UInt16, _ what: String) throws -> Int64 { Int64(bitPattern: try u64(tag, what)) }
+    public func optionalI64(_ tag: UInt16) throws -> Int64? { try optionalU64(tag).map { Int64(bitPattern: $0) } }
 
     public func i32(_ tag: UInt16, _ what: String) throws -> Int32 {
         let v = try i64(tag, what)

@@ -18,6 +18,8 @@ public struct ThreadState: Equatable, Sendable {
     /// Seccomp filters, oldest first (the order to install them): each the
     /// filter's flags (u64) then its BPF instructions (8 bytes each).
     public var seccompFilters: [[UInt8]] = []
+    /// prctl(PR_GET_TIMERSLACK), in nanoseconds; nil in images written before it was saved.
+    public var timerSlackNanos: UInt64?
 
     public struct AltStack: Equatable, Sendable {
         public var base: UInt64, flags: Int32, size: UInt64
@@ -47,6 +49,8 @@ public struct ThreadState: Equatable, Sendable {
     enum Tag: UInt16 {
         case tid = 1, registers, xsave, sigmask, pending, altBase, altFlags, altSize, rseqAddress, rseqSize, rseqSignature, tidAddress
         case robustHead, robustLength, seccompFilter
+        // Numbered by hand from here on.
+        case timerSlack = 16
     }
 
     func encode(into e: inout RecordEncoder) {
@@ -69,6 +73,7 @@ public struct ThreadState: Equatable, Sendable {
             e.u64(Tag.robustLength.rawValue, robustListLength)
         }
         for f in seccompFilters { e.raw(Tag.seccompFilter.rawValue, f) }
+        if let slack = timerSlackNanos { e.u64(Tag.timerSlack.rawValue, slack) }
     }
 
     init(decoding d: RecordDecoder) throws {
@@ -95,6 +100,7 @@ public struct ThreadState: Equatable, Sendable {
         tidAddress = try d.u64(Tag.tidAddress.rawValue, default: 0)
         robustListHead = try d.u64(Tag.robustHead.rawValue, default: 0)
         robustListLength = try d.u64(Tag.robustLength.rawValue, default: 0)
+        timerSlackNanos = try d.optionalU64(Tag.timerSlack.rawValue)
         seccompFilters = d.fields.filter { $0.tag == Tag.seccompFilter.rawValue }.map { Array(d.bytes[$0.range]) }
         // BPF_MAXINSNS is 4096; a filter holds at least one instruction.
         guard seccompFilters.allSatisfy({ $0.count >= 16 && ($0.count - 8) % 8 == 0 && ($0.count - 8) / 8 <= 4096 }) else {

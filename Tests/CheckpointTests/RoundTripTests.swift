@@ -141,6 +141,10 @@ final class RoundTripTests: XCTestCase {
     func testPrivateViewOfSharedMemoryAsRoot() throws { try Scenario(fixture: "sharedview", arguments: ["mapfiles"]).run(.rootOriginalPID) }
     func testPrivateViewOfSharedMemoryUnprivileged() throws { try Scenario(fixture: "sharedview", arguments: ["memfd"]).run(.unprivilegedNewPID) }
 
+    /// THP disabled, oom_score_adj, and each thread's timer slack.
+    func testProcessAttributesAsRoot() throws { try Scenario(fixture: "procattrs").run(.rootOriginalPID) }
+    func testProcessAttributesUnprivileged() throws { try Scenario(fixture: "procattrs").run(.unprivilegedNewPID) }
+
     func testMemfdAsRoot() throws { try Scenario(fixture: "memfd").run(.rootOriginalPID) }
     func testMemfdUnprivileged() throws { try Scenario(fixture: "memfd").run(.unprivilegedNewPID) }
 

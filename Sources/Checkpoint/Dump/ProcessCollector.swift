@@ -99,6 +99,8 @@ struct ProcessCollector {
         state.intervalTimers = timers.0
         state.posixTimers = timers.1
         state.noNewPrivs = status.fields["NoNewPrivs"] == "1"
+        state.thpDisabled = task.thpDisabled
+        state.oomScoreAdj = (try? Sys.readText("/proc/\(pid)/oom_score_adj")).flatMap { Int64($0.split(separator: "\n").first ?? "") }
         if let why = seccomp(&state.threads) { warnings.append(why) }
         return Collected(state: state, maps: finalKinds, warnings: warnings)
     }
@@ -116,6 +118,7 @@ struct ProcessCollector {
             rseq: rseq.rseq_abi_pointer == 0 ? nil : .init(address: rseq.rseq_abi_pointer, size: rseq.rseq_abi_size, signature: rseq.signature),
             tidAddress: part.tidAddress)
         (t.robustListHead, t.robustListLength) = try Ptrace.robustList(tid)
+        t.timerSlackNanos = part.timerSlackNanos
         return t
     }
 

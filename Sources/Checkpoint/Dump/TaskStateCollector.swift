@@ -12,11 +12,13 @@ enum TaskStateCollector {
         var dumpable: UInt64 = 1
         var parentDeathSignal: UInt64 = 0
         var personality: UInt64 = 0
+        var thpDisabled = false
     }
 
     struct ThreadPart {
         var altStack = ThreadState.AltStack(base: 0, flags: 2, size: 0)
         var tidAddress: UInt64 = 0
+        var timerSlackNanos: UInt64 = 0
     }
 
     static let scratchSize = InjectionFrame.scratchSize
@@ -66,6 +68,7 @@ enum TaskStateCollector {
         try session.call("prctl(PR_GET_PDEATHSIG)", NR.prctl, UInt64(PR_GET_PDEATHSIG), s + UInt64(Slot.deathSignal))
         r.parentDeathSignal = UInt64(try session.get(Int32.self, at: Slot.deathSignal))
         r.personality = try session.call("personality", NR.personality, 0xffff_ffff)
+        r.thpDisabled = try session.call("prctl(PR_GET_THP_DISABLE)", NR.prctl, UInt64(PR_GET_THP_DISABLE)) == 1
         return r
     }
 
@@ -101,6 +104,7 @@ enum TaskStateCollector {
         r.altStack = .init(base: ss.ss_sp, flags: ss.ss_flags, size: ss.ss_size)
         try session.call("prctl(PR_GET_TID_ADDRESS)", NR.prctl, UInt64(PR_GET_TID_ADDRESS), s + UInt64(Slot.tidAddress))
         r.tidAddress = try session.get(UInt64.self, at: Slot.tidAddress)
+        r.timerSlackNanos = try session.call("prctl(PR_GET_TIMERSLACK)", NR.prctl, UInt64(PR_GET_TIMERSLACK))
         return r
     }
 }

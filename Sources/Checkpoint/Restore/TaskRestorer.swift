@@ -30,9 +30,27 @@ struct TaskRestorer {
         _ = try session.raw(NR.personality, process.personality)
         let name = Array(process.command.utf8.prefix(15)) + [0]
         try session.call("prctl(PR_SET_NAME)", NR.prctl, UInt64(PR_SET_NAME), try session.put(name))
+        if process.thpDisabled {
+            try session.call("prctl(PR_SET_THP_DISABLE)", NR.prctl, UInt64(PR_SET_THP_DISABLE), 1)
+        }
+        if let adj = process.oomScoreAdj, let why = Self.setOOMScoreAdj(adj, of: session.pid) {
+            warnings.append(why)
+        }
         // Always: the stub was born with SIGKILL here, to die with a killed restorer.
         try session.call("prctl(PR_SET_PDEATHSIG)", NR.prctl, UInt64(PR_SET_PDEATHSIG), process.parentDeathSignal)
         return warnings
+    }
+
+    /// Written from outside through /proc: lowering it below the restorer's own
+    /// needs CAP_SYS_RESOURCE, so that may be refused (said, not fatal).
+    static func setOOMScoreAdj(_ value: Int64, of pid: pid_t) -> String? {
+        let path = "/proc/\(pid)/oom_score_adj"
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { return "oom_score_adj \(value) not restored: \(String(cString: strerror(errno)))" }
+        defer { close(fd) }
+        let text = Array("\(value)\n".utf8)
+        let n = text.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        return n == text.count ? nil : "oom_score_adj \(value) not restored: \(String(cString: strerror(errno)))"
     }
 
     /// Drops the SIGCHLD that recreating zombie children queued in the stub:
@@ -70,6 +88,9 @@ struct TaskRestorer {
         }
         if let r = thread.rseq {
             try session.call("rseq(register)", NR.rseq, r.address, UInt64(r.size), 0, UInt64(r.signature))
+        }
+        if let slack = thread.timerSlackNanos {
+            try session.call("prctl(PR_SET_TIMERSLACK)", NR.prctl, UInt64(PR_SET_TIMERSLACK), slack)
         }
         if thread.robustListHead != 0 {
             try session.call("set_robust_list", NR.set_robust_list, thread.robustListHead, thread.robustListLength)
