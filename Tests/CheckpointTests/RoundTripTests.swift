@@ -141,6 +141,10 @@ final class RoundTripTests: XCTestCase {
     func testPrivateViewOfSharedMemoryAsRoot() throws { try Scenario(fixture: "sharedview", arguments: ["mapfiles"]).run(.rootOriginalPID) }
     func testPrivateViewOfSharedMemoryUnprivileged() throws { try Scenario(fixture: "sharedview", arguments: ["memfd"]).run(.unprivilegedNewPID) }
 
+    /// A working directory deleted while in use stays deleted, and stays the cwd.
+    func testDeletedWorkingDirectoryAsRoot() throws { try Scenario(fixture: "deletedcwd", arguments: ["@"]).run(.rootOriginalPID) }
+    func testDeletedWorkingDirectoryUnprivileged() throws { try Scenario(fixture: "deletedcwd", arguments: ["@"]).run(.unprivilegedNewPID) }
+
     /// THP disabled, oom_score_adj, and each thread's timer slack.
     func testProcessAttributesAsRoot() throws { try Scenario(fixture: "procattrs").run(.rootOriginalPID) }
     func testProcessAttributesUnprivileged() throws { try Scenario(fixture: "procattrs").run(.unprivilegedNewPID) }

@@ -13,7 +13,7 @@ struct TaskRestorer {
 
     func restoreEnvironment() throws -> [String] {
         var warnings: [String] = []
-        try session.call("chdir(\(process.cwd))", NR.chdir, try session.putString(process.cwd))
+        try restoreWorkingDirectory()
         if process.root != "/" {
             if try session.raw(NR.chroot, try session.putString(process.root)) < 0 {
                 warnings.append("root directory \(process.root) not restored (chroot needs privilege)")
@@ -39,6 +39,24 @@ struct TaskRestorer {
         // Always: the stub was born with SIGKILL here, to die with a killed restorer.
         try session.call("prctl(PR_SET_PDEATHSIG)", NR.prctl, UInt64(PR_SET_PDEATHSIG), process.parentDeathSignal)
         return warnings
+    }
+
+    /// A working directory removed while in use ("PATH (deleted)") is made
+    /// again for the chdir and removed after it, so the process is left in a
+    /// deleted directory as it was. One that exists again is simply entered.
+    func restoreWorkingDirectory() throws {
+        let suffix = " (deleted)"
+        guard process.cwd.hasSuffix(suffix) else {
+            try session.call("chdir(\(process.cwd))", NR.chdir, try session.putString(process.cwd))
+            return
+        }
+        let path = String(process.cwd.dropLast(suffix.count))
+        let made = mkdir(path, 0o700) == 0
+        if !made && errno != EEXIST {
+            throw CheckpointError(errno, "working directory \(path) was deleted and cannot be made again for the restart: \(String(cString: strerror(errno)))")
+        }
+        defer { if made { rmdir(path) } }
+        try session.call("chdir(\(path))", NR.chdir, try session.putString(path))
     }
 
     /// Written from outside through /proc: lowering it below the restorer's own
