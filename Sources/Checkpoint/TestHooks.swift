@@ -43,3 +43,11 @@ func testHookScribble(_ batch: UnsafeMutableRawBufferPointer) {
     guard getenv("SWIFTCR_TEST_SCRIBBLE_PAGES") != nil, !batch.isEmpty else { return }
     batch[0] ^= 0xff
 }
+
+/// Test hook: SWIFTCR_TEST_DETACH_DELAY_MS lets a restored process run that
+/// long right after it is let go, before the restorer does anything more, as
+/// a busy machine may: whatever must happen before it runs must be done by then.
+func testHookAfterDetach() {
+    guard let value = getenv("SWIFTCR_TEST_DETACH_DELAY_MS"), let ms = UInt32(String(cString: value)) else { return }
+    usleep(ms * 1000)
+}

@@ -141,6 +141,21 @@ final class RoundTripTests: XCTestCase {
     func testPrivateViewOfSharedMemoryAsRoot() throws { try Scenario(fixture: "sharedview", arguments: ["mapfiles"]).run(.rootOriginalPID) }
     func testPrivateViewOfSharedMemoryUnprivileged() throws { try Scenario(fixture: "sharedview", arguments: ["memfd"]).run(.unprivilegedNewPID) }
 
+    /// A stopped child that could run on stays stopped until its parent continues it.
+    func testStoppedChildStaysStoppedAsRoot() throws {
+        var s = Scenario(fixture: "stoppedchild")
+        s.checkpointArguments = ["--tree"]
+        s.restartEnvironment = ["SWIFTCR_TEST_DETACH_DELAY_MS=200"]
+        try s.run(.rootOriginalPID)
+    }
+
+    func testStoppedChildStaysStoppedUnprivileged() throws {
+        var s = Scenario(fixture: "stoppedchild")
+        s.checkpointArguments = ["--tree"]
+        s.restartEnvironment = ["SWIFTCR_TEST_DETACH_DELAY_MS=200"]
+        try s.run(.unprivilegedNewPID)
+    }
+
     /// A working directory deleted while in use stays deleted, and stays the cwd.
     func testDeletedWorkingDirectoryAsRoot() throws { try Scenario(fixture: "deletedcwd", arguments: ["@"]).run(.rootOriginalPID) }
     func testDeletedWorkingDirectoryUnprivileged() throws { try Scenario(fixture: "deletedcwd", arguments: ["@"]).run(.unprivilegedNewPID) }

@@ -21,6 +21,8 @@ struct Scenario: Sendable {
     var checkpointArguments = ["-p"]
     /// Restart options; "@WORK" is replaced by the work directory.
     var restartArguments: [String] = []
+    /// NAME=VALUE settings for cr_restart (test hooks).
+    var restartEnvironment: [String] = []
 
     /// As root with original PIDs; as an unprivileged user with new PIDs
     /// (--no-restore-pid), or with original PIDs in a new user+PID namespace.
@@ -52,7 +54,7 @@ struct Scenario: Sendable {
         betweenRuns(work)
 
         let restorePID = mode != .unprivilegedNewPID
-        let restart = try Child(["\(env.bin)/cr_restart", "--verbose"] + (restorePID ? [] : ["--no-restore-pid"]) + restartArguments.map { $0.replacingOccurrences(of: "@WORK", with: work) } + [image],
+        let restart = try Child((restartEnvironment.isEmpty ? [] : ["/usr/bin/env"] + restartEnvironment) + ["\(env.bin)/cr_restart", "--verbose"] + (restorePID ? [] : ["--no-restore-pid"]) + restartArguments.map { $0.replacingOccurrences(of: "@WORK", with: work) } + [image],
                                 user: user, cwd: work)
         XCTAssertTrue(restart.read(until: "restored"), "cr_restart: \(restart.output)", file: file, line: line)
         if mode == .rootOriginalPID {
