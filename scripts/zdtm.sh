@@ -61,7 +61,7 @@ run_one() {
   local name="$1" bin="$2" step="$3" expect_fail="$4"
   cd "$static" || exit 1
   ip link set lo up 2>/dev/null
-  rm -f "$name.pid" "$name.out" "$name.out.inprogress" "$name.img" "$name.ck" "$name.rs"
+  rm -f "$name.pid" "$name".out* "$name.img" "$name.ck" "$name.rs"
   if ! timeout "$step" make -s "$name.pid" >"$name.start" 2>&1; then
     echo "FAIL: did not start: $(grep -m1 -v '^make' "$name.start" "$name.out" 2>/dev/null | head -1)"; return
   fi
