@@ -62,19 +62,19 @@ run_one() {
   cd "$static" || exit 1
   ip link set lo up 2>/dev/null
   rm -f "$name.pid" "$name".out* "$name.img" "$name.ck" "$name.rs"
-  if ! timeout "$step" make -s "$name.pid" >"$name.start" 2>&1; then
+  if ! timeout -k 5 "$step" make -s "$name.pid" >"$name.start" 2>&1; then
     echo "FAIL: did not start: $(grep -m1 -v '^make' "$name.start" "$name.out" 2>/dev/null | head -1)"; return
   fi
   local pid; pid=$(cat "$name.pid" 2>/dev/null)
   [ -n "$pid" ] || { echo "FAIL: no pidfile"; return; }
-  if ! timeout "$step" "$bin/cr_checkpoint" --tree --kill -f "$name.img" "$pid" >"$name.ck" 2>&1; then
+  if ! timeout -k 5 "$step" "$bin/cr_checkpoint" --tree --kill -f "$name.img" "$pid" >"$name.ck" 2>&1; then
     if [ "$expect_fail" = 1 ]; then echo "PASS (checkpoint refused, as the test expects)"; kill -9 "$pid" 2>/dev/null; return; fi
     echo "FAIL: cr_checkpoint: $(head -1 "$name.ck")"; kill -9 "$pid" 2>/dev/null; return
   fi
   [ "$expect_fail" = 1 ] && { echo "FAIL: checkpoint succeeded where the test expects it to fail"; return; }
   # The killed tree must be gone (and its zombies reaped by init) before its PIDs come back.
   for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  timeout $((step * 2)) "$bin/cr_restart" --restore-pid --restore-pgid --restore-sid "$name.img" >"$name.rs" 2>&1 &
+  timeout -k 5 $((step * 2)) "$bin/cr_restart" --restore-pid --restore-pgid --restore-sid "$name.img" >"$name.rs" 2>&1 &
   local restarter=$!
   local up=0
   for _ in $(seq $((step * 10))); do
@@ -116,7 +116,10 @@ for name in "${names[@]}"; do
   flags=""; [ -f "$desc" ] && flags=$(tr -d '\n' <"$desc")
   if [[ "$flags" == *noauto* ]]; then echo "SKIP $name: noauto in its .desc"; continue; fi
   crfail=0; [[ "$flags" == *crfail* ]] && crfail=1
-  result=$(unshare --net --ipc --mount --propagation private bash -c "run_one $name $bin $step $crfail" 2>&1 | tail -n1)
+  result=$(timeout -k 5 $((step * 5)) unshare --net --ipc --mount --propagation private bash -c "run_one $name $bin $step $crfail" 2>&1 | tail -n1)
+  # Whatever of the test is still about (a start that hung, a restored copy left) goes now.
+  pkill -9 -f "^\./$name --pidfile" 2>/dev/null
+  [ -n "$result" ] || result="FAIL: no result within $((step * 5))s"
   if [[ "$result" == PASS* ]]; then
     echo "PASS $name"; passed=$((passed + 1))
   else
