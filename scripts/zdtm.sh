@@ -61,7 +61,8 @@ run_one() {
   local name="$1" bin="$2" step="$3" expect_fail="$4"
   cd "$static" || exit 1
   ip link set lo up 2>/dev/null
-  rm -f "$name.pid" "$name".out* "$name.img" "$name.ck" "$name.rs"
+  # What an earlier run of the test left (its files and directories) would change what it sees.
+  rm -rf "$name.pid" "$name".out* "$name".test* "$name".dir.test* "$name.img" "$name.ck" "$name.rs"
   if ! timeout -k 5 "$step" make -s "$name.pid" >"$name.start" 2>&1; then
     echo "FAIL: did not start: $(grep -m1 -v '^make' "$name.start" "$name.out" 2>/dev/null | head -1)"; return
   fi
