@@ -12,7 +12,10 @@ import LinuxKit
 /// goes away the kernel lets the thread run, and its next step is the
 /// sigreturn. Nothing written below the red zone is visible to the program.
 enum InjectionFrame {
-    static let scratchSize = 4096
+    /// Under the frame: the injected calls' arguments (TaskStateCollector.Slot).
+    /// With it the thread needs barely more room below its stack pointer than
+    /// a signal delivery takes (red zone, frame, xsave area).
+    static let scratchSize = 256
 
     /// The first rt_sigreturn trampoline in the process's executable memory, libc first.
     static func findTrampoline(pid: pid_t, maps: [MapsEntry]) -> UInt64? {
@@ -36,7 +39,10 @@ enum InjectionFrame {
         guard let sw = SignalFrame.kernelSoftwareBytes, original.rsp > 0,
               let place = SignalFrame.place(below: original.rsp, xstateSize: Int(sw.xstate_size), scratchSize: scratchSize),
               let stack = maps.first(where: { $0.start < original.rsp && original.rsp <= $0.end }),
-              stack.writable, !stack.shared, place.scratch >= stack.start else { return nil }
+              stack.writable, !stack.shared, place.scratch >= stack.start,
+              // A stack carved out of the heap (a malloc'ed alternate signal stack or
+              // coroutine stack) may have the program's data right below it.
+              stack.path != "[heap]" else { return nil }
         // What the thread must resume with when it runs again without us.
         let resumed = SyscallRestart.resume(original, interruptingHandler: nil, canRestartBlock: true)
         guard let bytes = SignalFrame.encode(registers: resumed, mask: mask, xsave: try Ptrace.extendedState(tid), sw: sw, placement: place) else {

@@ -22,13 +22,15 @@ enum TaskStateCollector {
     }
 
     static let scratchSize = InjectionFrame.scratchSize
-    /// Offsets in a session's scratch memory (4 KiB at most).
+    /// Offsets in a session's scratch memory, kept small: on the stack it comes
+    /// on top of the signal frame, and a thread must not need more room below
+    /// its stack pointer than a signal delivery takes.
     enum Slot {
-        static let actions = 0          // 64 kernel sigactions, 32 bytes each
-        static let altStack = 2048      // stack_t
-        static let tidAddress = 2112    // u64
-        static let deathSignal = 2120   // int
-        static let timerValue = 2176    // itimerval / itimerspec, 32 bytes
+        static let action = 0           // one kernel sigaction, 32 bytes, read back each time
+        static let altStack = 32        // stack_t
+        static let tidAddress = 64      // u64
+        static let deathSignal = 72     // int
+        static let timerValue = 96      // itimerval / itimerspec, 32 bytes
     }
 
     /// Sessions armed with an InjectionFrame already have scratch memory on
@@ -56,11 +58,8 @@ enum TaskStateCollector {
         var r = ProcessPart()
         let s = session.scratch
         for sig in 1...64 {
-            try session.call("rt_sigaction(\(sig))", NR.rt_sigaction, UInt64(sig), 0, s + UInt64(Slot.actions + (sig - 1) * 32), 8)
-        }
-        let table = try session.memory.read(address: s + UInt64(Slot.actions), count: 64 * 32)
-        for sig in 1...64 {
-            let a = table.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: (sig - 1) * 32, as: cl_kernel_sigaction.self) }
+            try session.call("rt_sigaction(\(sig))", NR.rt_sigaction, UInt64(sig), 0, s + UInt64(Slot.action), 8)
+            let a = try session.get(cl_kernel_sigaction.self, at: Slot.action)
             r.actions.append(.init(signal: Int32(sig), handler: a.handler, flags: a.flags, restorer: a.restorer, mask: a.mask))
         }
         r.brk = try session.call("brk(0)", NR.brk, 0)
