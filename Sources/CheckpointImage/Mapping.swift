@@ -53,7 +53,7 @@ public struct Mapping: Equatable, Sendable {
     /// index from `start`, page count) pairs: no data, installed again last.
     public var guardRuns: [UInt64] = []
 
-    /// The madvise flags a mapping keeps (smaps VmFlags hg, nh, dd, dc, wf).
+    /// The madvise flags a mapping keeps (smaps VmFlags hg, nh, dd, dc, wf), and mlock (lo).
     public struct Advice: OptionSet, Equatable, Sendable {
         public let rawValue: UInt64
         public init(rawValue: UInt64) { self.rawValue = rawValue }
@@ -62,6 +62,8 @@ public struct Mapping: Equatable, Sendable {
         public static let dontDump = Advice(rawValue: 4)
         public static let dontFork = Advice(rawValue: 8)
         public static let wipeOnFork = Advice(rawValue: 16)
+        /// mlock()ed (smaps "lo"): locked again after restart where the restorer may.
+        public static let locked = Advice(rawValue: 32)
     }
 
     public init(start: UInt64, end: UInt64, protection: UInt32, shared: Bool, growsDown: Bool, kind: Kind,

@@ -2,7 +2,7 @@
 public enum NR {
     public static let read = 0, write = 1, open = 2, close = 3, lseek = 8, mmap = 9, mprotect = 10, munmap = 11
     public static let madvise = 28, brk = 12, rt_sigaction = 13, rt_sigprocmask = 14, mremap = 25, dup2 = 33, pause = 34
-    public static let getppid = 110, exit_group = 231
+    public static let getppid = 110, exit_group = 231, mlock = 149
     public static let getpid = 39, kill = 62, fcntl = 72, chdir = 80, fchdir = 81, umask = 95, setresuid = 117
     public static let setresgid = 119, setgroups = 116, personality = 135, prctl = 157, arch_prctl = 158
     public static let chroot = 161, gettid = 186, set_tid_address = 218, restart_syscall = 219

@@ -160,6 +160,10 @@ final class RoundTripTests: XCTestCase {
     func testDeletedWorkingDirectoryAsRoot() throws { try Scenario(fixture: "deletedcwd", arguments: ["@"]).run(.rootOriginalPID) }
     func testDeletedWorkingDirectoryUnprivileged() throws { try Scenario(fixture: "deletedcwd", arguments: ["@"]).run(.unprivilegedNewPID) }
 
+    /// An mlock()ed mapping is locked again (a user may lock 64 KiB under the default RLIMIT_MEMLOCK).
+    func testLockedMappingAsRoot() throws { try Scenario(fixture: "mlocked").run(.rootOriginalPID) }
+    func testLockedMappingUnprivileged() throws { try Scenario(fixture: "mlocked").run(.unprivilegedNewPID) }
+
     /// THP disabled, oom_score_adj, and each thread's timer slack.
     func testProcessAttributesAsRoot() throws { try Scenario(fixture: "procattrs").run(.rootOriginalPID) }
     func testProcessAttributesUnprivileged() throws { try Scenario(fixture: "procattrs").run(.unprivilegedNewPID) }

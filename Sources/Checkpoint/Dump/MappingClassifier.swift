@@ -50,6 +50,7 @@ enum MappingClassifier {
         if m.vmFlags.contains("dd") { a.insert(.dontDump) }
         if m.vmFlags.contains("dc") { a.insert(.dontFork) }
         if m.vmFlags.contains("wf") { a.insert(.wipeOnFork) }
+        if m.vmFlags.contains("lo") { a.insert(.locked) }
         return a
     }
 

@@ -212,6 +212,10 @@ struct AddressSpaceRestorer {
         for (flag, advice) in table where m.advice.contains(flag) {
             try session.call("madvise(0x\(String(m.start, radix: 16)), \(advice))", NR.madvise, m.start, m.length, UInt64(advice))
         }
+        // Before the credentials drop: locking needs CAP_IPC_LOCK or room under RLIMIT_MEMLOCK.
+        if m.advice.contains(.locked), try session.raw(NR.mlock, m.start, m.length) < 0 {
+            log.warning("the mlock()ed mapping at 0x\(String(m.start, radix: 16)) (\(m.length / 1024) KiB) could not be locked again")
+        }
     }
 
     /// Checks a page run lies wholly inside mappings that take page data.
