@@ -20,6 +20,13 @@ public struct ThreadState: Equatable, Sendable {
     public var seccompFilters: [[UInt8]] = []
     /// prctl(PR_GET_TIMERSLACK), in nanoseconds; nil in images written before it was saved.
     public var timerSlackNanos: UInt64?
+    /// Scheduling: policy (with SCHED_RESET_ON_FORK), real-time priority, nice; nil in older images.
+    public var scheduling: Scheduling?
+
+    public struct Scheduling: Equatable, Sendable {
+        public var policy: UInt32, priority: UInt32, nice: Int32
+        public init(policy: UInt32, priority: UInt32, nice: Int32) { self.policy = policy; self.priority = priority; self.nice = nice }
+    }
 
     public struct AltStack: Equatable, Sendable {
         public var base: UInt64, flags: Int32, size: UInt64
@@ -50,7 +57,7 @@ public struct ThreadState: Equatable, Sendable {
         case tid = 1, registers, xsave, sigmask, pending, altBase, altFlags, altSize, rseqAddress, rseqSize, rseqSignature, tidAddress
         case robustHead, robustLength, seccompFilter
         // Numbered by hand from here on.
-        case timerSlack = 16
+        case timerSlack = 16, scheduling = 17
     }
 
     func encode(into e: inout RecordEncoder) {
@@ -74,6 +81,7 @@ public struct ThreadState: Equatable, Sendable {
         }
         for f in seccompFilters { e.raw(Tag.seccompFilter.rawValue, f) }
         if let slack = timerSlackNanos { e.u64(Tag.timerSlack.rawValue, slack) }
+        if let s = scheduling { e.u64s(Tag.scheduling.rawValue, [UInt64(s.policy), UInt64(s.priority), UInt64(bitPattern: Int64(s.nice))]) }
     }
 
     init(decoding d: RecordDecoder) throws {
@@ -101,6 +109,14 @@ public struct ThreadState: Equatable, Sendable {
         robustListHead = try d.u64(Tag.robustHead.rawValue, default: 0)
         robustListLength = try d.u64(Tag.robustLength.rawValue, default: 0)
         timerSlackNanos = try d.optionalU64(Tag.timerSlack.rawValue)
+        let sched = try d.u64s(Tag.scheduling.rawValue)
+        if !sched.isEmpty {
+            let nice = Int64(bitPattern: sched.count == 3 ? sched[2] : 0)
+            guard sched.count == 3, sched[0] & ~0x4000_0000 <= 6, sched[1] <= 99, (-20...19).contains(nice) else {
+                throw ImageError.malformed(what: "thread scheduling \(sched) is not (policy, priority 0-99, nice -20-19)", offset: d.base)
+            }
+            scheduling = Scheduling(policy: UInt32(sched[0]), priority: UInt32(sched[1]), nice: Int32(nice))
+        }
         seccompFilters = d.fields.filter { $0.tag == Tag.seccompFilter.rawValue }.map { Array(d.bytes[$0.range]) }
         // BPF_MAXINSNS is 4096; a filter holds at least one instruction.
         guard seccompFilters.allSatisfy({ $0.count >= 16 && ($0.count - 8) % 8 == 0 && ($0.count - 8) / 8 <= 4096 }) else {

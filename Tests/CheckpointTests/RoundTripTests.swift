@@ -160,6 +160,10 @@ final class RoundTripTests: XCTestCase {
     func testDeletedWorkingDirectoryAsRoot() throws { try Scenario(fixture: "deletedcwd", arguments: ["@"]).run(.rootOriginalPID) }
     func testDeletedWorkingDirectoryUnprivileged() throws { try Scenario(fixture: "deletedcwd", arguments: ["@"]).run(.unprivilegedNewPID) }
 
+    /// Each thread's scheduling policy (with reset-on-fork), priority and nice.
+    func testSchedulingAsRoot() throws { try Scenario(fixture: "sched", arguments: ["rt"]).run(.rootOriginalPID) }
+    func testSchedulingUnprivileged() throws { try Scenario(fixture: "sched", arguments: ["plain"]).run(.unprivilegedNewPID) }
+
     /// An mlock()ed mapping is locked again (a user may lock 64 KiB under the default RLIMIT_MEMLOCK).
     func testLockedMappingAsRoot() throws { try Scenario(fixture: "mlocked").run(.rootOriginalPID) }
     func testLockedMappingUnprivileged() throws { try Scenario(fixture: "mlocked").run(.unprivilegedNewPID) }

@@ -119,6 +119,7 @@ struct ProcessCollector {
             tidAddress: part.tidAddress)
         (t.robustListHead, t.robustListLength) = try Ptrace.robustList(tid)
         t.timerSlackNanos = part.timerSlackNanos
+        t.scheduling = Self.scheduling(tid)
         return t
     }
 
@@ -173,6 +174,17 @@ struct ProcessCollector {
             if mapping.savedWhole && stat(path, &st) == 0 { mapping.fileMode = UInt32(st.st_mode) & 0o7777 }
         }
         return mapping
+    }
+
+    /// Asked from outside: policy (with the reset-on-fork flag), priority, nice.
+    static func scheduling(_ tid: pid_t) -> ThreadState.Scheduling? {
+        let policy = sched_getscheduler(tid)
+        var param = sched_param()
+        guard policy >= 0, sched_getparam(tid, &param) == 0 else { return nil }
+        errno = 0
+        let nice = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(tid))
+        guard errno == 0 else { return nil }
+        return .init(policy: UInt32(policy), priority: UInt32(max(0, param.sched_priority)), nice: nice)
     }
 
     static func rlimits(_ pid: pid_t) throws -> [ProcessState.ResourceLimit] {

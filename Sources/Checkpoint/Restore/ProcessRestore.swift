@@ -72,6 +72,8 @@ final class ProcessRestore {
         for t in threads { try TaskRestorer.restoreThread(t.state, in: t.session, pid: innerPID, tid: t.inner) }
         let innerTIDs = Dictionary(uniqueKeysWithValues: threads.map { ($0.state.tid, $0.inner) })
         warnings += try TimerRestorer(session: session, process: process, threadIDs: innerTIDs).restore()
+        // From outside, before the credentials drop: only the restorer's privileges count.
+        for t in threads { if let why = TaskRestorer.setScheduling(t.state, tid: t.tid) { warnings.append(why) } }
         try task.restoreCredentials()
         for t in threads where !t.state.seccompFilters.isEmpty { try SeccompRestorer.install(t.state.seccompFilters, in: t.session) }
 

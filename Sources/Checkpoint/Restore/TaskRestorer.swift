@@ -59,6 +59,20 @@ struct TaskRestorer {
         try session.call("chdir(\(path))", NR.chdir, try session.putString(path))
     }
 
+    /// Nice first (it matters under SCHED_OTHER), then the policy with its
+    /// priority. Raising either needs CAP_SYS_NICE (or RLIMIT_RTPRIO): said, not fatal.
+    static func setScheduling(_ thread: ThreadState, tid: pid_t) -> String? {
+        guard let s = thread.scheduling else { return nil }
+        if setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(tid), s.nice) != 0 {
+            return "thread \(thread.tid): nice \(s.nice) not restored: \(String(cString: strerror(errno)))"
+        }
+        var param = sched_param(sched_priority: Int32(s.priority))
+        if sched_setscheduler(tid, Int32(bitPattern: s.policy), &param) != 0 {
+            return "thread \(thread.tid): scheduling policy \(s.policy) priority \(s.priority) not restored: \(String(cString: strerror(errno)))"
+        }
+        return nil
+    }
+
     /// Written from outside through /proc: lowering it below the restorer's own
     /// needs CAP_SYS_RESOURCE, so that may be refused (said, not fatal).
     static func setOOMScoreAdj(_ value: Int64, of pid: pid_t) -> String? {
