@@ -1,3 +1,5 @@
+import Glibc
+
 /// One virtual memory area of a process.
 public struct Mapping: Equatable, Sendable {
     public enum Kind: UInt64, Sendable {
@@ -143,6 +145,13 @@ public struct Mapping: Equatable, Sendable {
     /// The guard runs as (address, byte length).
     public var guardRanges: [(address: UInt64, length: UInt64)] {
         stride(from: 0, to: guardRuns.count - 1, by: 2).map { (start + guardRuns[$0] * 4096, guardRuns[$0 + 1] * 4096) }
+    }
+
+    /// Whether the file as it is now (`st`) is the one mapped at checkpoint
+    /// time: same size and modification time.
+    public func fileMatches(_ st: stat) -> Bool {
+        let mtime = UInt64(bitPattern: Int64(st.st_mtim.tv_sec)) &* 1_000_000_000 &+ UInt64(bitPattern: Int64(st.st_mtim.tv_nsec))
+        return UInt64(bitPattern: Int64(st.st_size)) == fileSize && mtime == fileMtimeNanos
     }
 
     /// How far from `start` the file reaches (pages past the end of the file cannot be read).

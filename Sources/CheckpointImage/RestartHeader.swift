@@ -67,8 +67,7 @@ public struct RestartHeader {
                 guard let path = m.path else { continue }
                 var st = stat()
                 guard stat(path, &st) == 0 else { return .missingFile(path: path, address: m.start, errno: errno) }
-                let mtime = UInt64(bitPattern: Int64(st.st_mtim.tv_sec)) &* 1_000_000_000 &+ UInt64(bitPattern: Int64(st.st_mtim.tv_nsec))
-                if UInt64(bitPattern: Int64(st.st_size)) != m.fileSize || mtime != m.fileMtimeNanos {
+                if !m.fileMatches(st) {
                     return .changedFile(path: path, address: m.start, size: m.fileSize, now: Int64(st.st_size))
                 }
             }

@@ -190,8 +190,7 @@ struct AddressSpaceRestorer {
     static func unchanged(_ m: Mapping) -> Bool {
         var st = stat()
         guard let path = m.path, stat(path, &st) == 0 else { return false }
-        let mtime = UInt64(st.st_mtim.tv_sec) &* 1_000_000_000 &+ UInt64(st.st_mtim.tv_nsec)
-        return UInt64(st.st_size) == m.fileSize && mtime == m.fileMtimeNanos
+        return m.fileMatches(st)
     }
 
     /// Opens (making it again if gone) a shared file saved whole, at least as long as it was.
