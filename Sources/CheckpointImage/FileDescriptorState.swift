@@ -18,33 +18,22 @@ public struct FileDescriptorState: Equatable, Sendable {
         /// A regular file unlinked while open: its contents are in the image
         /// (`fileContents`) and it comes back open and still unlinked.
         case unlinked = 6
-        /// eventfd: `values` = [count, semaphore (0/1)].
+        /// The kinds below keep their own state in `payload` (Resources/*Record.swift).
         case eventfd = 7
-        /// signalfd: `values` = [signal mask].
         case signalfd = 8
-        /// timerfd: `values` = [clockid, value s, value ns, interval s, interval ns, ticks].
         case timerfd = 9
-        /// epoll: `values` = (watched fd, events, data) triples.
         case epoll = 10
-        /// A UNIX socket: `values` = [type, state, peer inode, shutdown, sndbuf, rcvbuf, backlog],
-        /// `address` its bound name, `queued` the messages waiting in its receive queue.
         case unixSocket = 11
-        /// A listening or bound TCP/UDP socket: `values` = [family, type, protocol, listening, backlog],
-        /// `address` its sockaddr, `peerAddress` the peer of a connected UDP socket.
+        /// A listening or bound TCP/UDP socket.
         case inetSocket = 12
         /// A named FIFO, reopened by path; like a pipe, the first descriptor
-        /// of it in the image carries its bytes and capacity; `values` = [mode].
+        /// of it in the image carries its bytes and capacity.
         case fifo = 13
-        /// A memfd: `values` = [seals, size]; contents in `fileContents` on the
-        /// first descriptor of it (and in the pages of any mapping of it).
+        /// A memfd: contents in `fileContents` on the first descriptor of it
+        /// (and in the pages of any mapping of it).
         case memfd = 14
-        /// An inotify instance: `values` = (wd, mask) pairs, `watchPaths` the watched paths in the same order.
         case inotify = 15
-        /// An established TCP connection saved with TCP_REPAIR: `values` = family,
-        /// send seq, receive seq, mss, send/receive window scale, negotiated
-        /// options, timestamp, window (5 values), unsent bytes, TCP_NODELAY;
-        /// `queued` = [receive queue, send queue], or empty when the state could
-        /// not be saved (no CAP_NET_ADMIN); `address`, `peerAddress` its ends.
+        /// An established TCP connection saved with TCP_REPAIR.
         case tcpConnection = 16
         case unknown = 0
     }
@@ -71,17 +60,11 @@ public struct FileDescriptorState: Equatable, Sendable {
     public var pipeCapacity: UInt64 = 0
     /// For the first descriptor of an unlinked file: its contents.
     public var fileContents: [UInt8]? = nil
-    /// The state of eventfd, signalfd and timerfd descriptors (see their kinds).
-    public var values: [UInt64] = []
-    /// Sockets: bound address (sun_path bytes or a sockaddr), peer address, and queued messages.
-    public var address: [UInt8] = []
-    public var peerAddress: [UInt8] = []
-    public var queued: [[UInt8]] = []
+    /// The kind's own state (a socket's addresses and queue, a timer's time...).
+    public var payload: DescriptorPayload = .none
     /// The open file this descriptor shares with an earlier process of the
     /// image (inherited across fork): [pid, fd] of its first holder, or empty.
     public var sameAs: [UInt64] = []
-    /// inotify: the path of each watch.
-    public var watchPaths: [String] = []
     /// Locks held through this descriptor, restored once it is open again.
     public var locks: [Lock] = []
 
@@ -126,7 +109,12 @@ public struct FileDescriptorState: Equatable, Sendable {
         }
     }
 
-    enum Tag: UInt16 { case fd = 1, kind, path, flags, cloexec, offset, inherit, device, inode, shares, fileSize, pipeData, pipeCapacity, fileContents, values, locks, address, queued, peerAddress, watchPath, sameAs }
+    /// Numbered by hand: a tag's number is the format, never its position here.
+    enum Tag: UInt16, CaseIterable {
+        case fd = 1, kind = 2, path = 3, flags = 4, cloexec = 5, offset = 6, inherit = 7, device = 8, inode = 9, shares = 10
+        case fileSize = 11, pipeData = 12, pipeCapacity = 13, fileContents = 14, legacyValues = 15, locks = 16
+        case legacyAddress = 17, legacyQueued = 18, legacyPeerAddress = 19, legacyWatchPath = 20, sameAs = 21, payload = 22
+    }
 
     func encode(into e: inout RecordEncoder) {
         e.i64(Tag.fd.rawValue, Int64(fd))
@@ -145,11 +133,7 @@ public struct FileDescriptorState: Equatable, Sendable {
             e.u64(Tag.pipeCapacity.rawValue, pipeCapacity)
         }
         if let contents = fileContents { e.raw(Tag.fileContents.rawValue, contents) }
-        if !values.isEmpty { e.u64s(Tag.values.rawValue, values) }
-        if !address.isEmpty { e.raw(Tag.address.rawValue, address) }
-        if !peerAddress.isEmpty { e.raw(Tag.peerAddress.rawValue, peerAddress) }
-        for m in queued { e.raw(Tag.queued.rawValue, m) }
-        for w in watchPaths { e.string(Tag.watchPath.rawValue, w) }
+        if payload != .none { e.record(Tag.payload.rawValue) { payload.encode(into: &$0) } }
         if !sameAs.isEmpty { e.u64s(Tag.sameAs.rawValue, sameAs) }
         for l in locks { e.u64s(Tag.locks.rawValue, [l.kind.rawValue, l.write ? 1 : 0, l.start, l.length]) }
     }
@@ -170,7 +154,6 @@ public struct FileDescriptorState: Equatable, Sendable {
         pipeData = d.raw(Tag.pipeData.rawValue)
         pipeCapacity = try d.u64(Tag.pipeCapacity.rawValue, default: 0)
         fileContents = d.raw(Tag.fileContents.rawValue)
-        values = try d.u64s(Tag.values.rawValue)
         for f in d.fields where f.tag == Tag.locks.rawValue {
             let v = try RecordDecoder.u64List(d, f.range, count: 4, what: "file lock")
             guard let kind = Lock.Kind(rawValue: v[0]), v[1] <= 1, v[2] <= UInt64(Int64.max), v[3] <= UInt64(Int64.max) else {
@@ -178,30 +161,12 @@ public struct FileDescriptorState: Equatable, Sendable {
             }
             locks.append(Lock(kind: kind, write: v[1] == 1, start: v[2], length: v[3]))
         }
-        address = d.raw(Tag.address.rawValue) ?? []
-        peerAddress = d.raw(Tag.peerAddress.rawValue) ?? []
-        queued = d.fields.filter { $0.tag == Tag.queued.rawValue }.map { Array(d.bytes[$0.range]) }
         sameAs = try d.u64s(Tag.sameAs.rawValue)
         guard sameAs.isEmpty || (sameAs.count == 2 && sameAs[0] > 0 && sameAs[0] <= UInt64(Int32.max) && sameAs[1] <= UInt64(Int32.max)) else {
             throw ImageError.malformed(what: "fd \(fd): shared open file reference \(sameAs)", offset: d.base)
         }
-        watchPaths = d.fields.filter { $0.tag == Tag.watchPath.rawValue }.map { String(decoding: d.bytes[$0.range], as: UTF8.self) }
-        if kind == .tcpConnection && ((queued.count != 2 && !queued.isEmpty) || address.isEmpty || peerAddress.isEmpty) {
-            throw ImageError.malformed(what: "TCP connection fd \(fd): \(queued.count) queues, addresses \(address.count)/\(peerAddress.count) bytes", offset: d.base)
-        }
-        if kind == .inotify && values.count != 2 * watchPaths.count {
-            throw ImageError.malformed(what: "inotify fd \(fd): \(values.count) values for \(watchPaths.count) watches", offset: d.base)
-        }
-        guard address.count <= 128, peerAddress.count <= 128 else {
-            throw ImageError.malformed(what: "socket fd \(fd): address of \(max(address.count, peerAddress.count)) bytes", offset: d.base)
-        }
-        let needed: [Kind: Int] = [.eventfd: 2, .signalfd: 1, .timerfd: 6, .unixSocket: 7, .inetSocket: 5, .fifo: 1, .memfd: 2, .tcpConnection: 15]
-        if kind == .epoll && values.count % 3 != 0 {
-            throw ImageError.malformed(what: "epoll fd \(fd) has \(values.count) values, not triples", offset: d.base)
-        }
-        if let n = needed[kind], values.count < n {
-            throw ImageError.malformed(what: "\(typeName) fd \(fd) has \(values.count) values, needs \(n)", offset: d.base)
-        }
+        payload = try DescriptorPayload.decode(kind: kind, fd: fd, record: try d.record(Tag.payload.rawValue, name: "fd \(fd) payload"),
+                                               legacy: try LegacyDescriptorFields(d, tags: Tag.self))
         guard pipeCapacity <= 1 << 30, (pipeData?.count ?? 0) <= Int(max(pipeCapacity, 65536)) else {
             throw ImageError.malformed(what: "pipe of fd \(fd): \(pipeData?.count ?? 0) bytes in a pipe of \(pipeCapacity)", offset: d.base)
         }

@@ -3,8 +3,10 @@ public enum ImageFormat {
     /// "SWIFTCR" followed by a zero byte.
     public static let magic: [UInt8] = Array("SWIFTCR".utf8) + [0]
     public static let major: UInt16 = 1
-    /// 1.1 added the ZOMBIE section (process trees).
-    public static let minor: UInt16 = 1
+    /// 1.1 added the ZOMBIE section (process trees); 1.2 moved each
+    /// descriptor kind's state from positional values into a typed payload
+    /// record (fd tag 22). Readers still take 1.0 and 1.1 images.
+    public static let minor: UInt16 = 2
     public static let fileHeaderSize = 64
     public static let sectionHeaderSize = 32
     /// Largest section payload a reader accepts; writers stay well below.

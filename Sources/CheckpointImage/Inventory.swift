@@ -21,7 +21,11 @@ public struct Inventory: Equatable, Sendable {
         self.xfeatures = xfeatures; self.pageSize = pageSize; self.scope = scope; self.target = target
     }
 
-    enum Tag: UInt16 { case producer = 1, kernel, machine, hostname, created, xsaveSize, xfeatures, pageSize, scope, target }
+    /// Numbered by hand: a tag's number is the format, never its position here.
+    enum Tag: UInt16, CaseIterable {
+        case producer = 1, kernel = 2, machine = 3, hostname = 4, created = 5, xsaveSize = 6, xfeatures = 7
+        case pageSize = 8, scope = 9, target = 10
+    }
 
     public func encode() -> [UInt8] {
         var e = RecordEncoder()

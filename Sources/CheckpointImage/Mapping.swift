@@ -83,7 +83,12 @@ public struct Mapping: Equatable, Sendable {
             ((protection & 4) != 0 ? "x" : "-") + (shared ? "s" : "p")
     }
 
-    enum Tag: UInt16 { case start = 1, end, protection, shared, growsDown, kind, path, offset, device, inode, fileSize, mtime, checksum, advice, savedWhole, fileMode, guardRuns }
+    /// Numbered by hand: a tag's number is the format, never its position here.
+    enum Tag: UInt16, CaseIterable {
+        case start = 1, end = 2, protection = 3, shared = 4, growsDown = 5, kind = 6, path = 7
+        case offset = 8, device = 9, inode = 10, fileSize = 11, mtime = 12, checksum = 13, advice = 14
+        case savedWhole = 15, fileMode = 16, guardRuns = 17
+    }
 
     func encode(into e: inout RecordEncoder) {
         e.u64(Tag.start.rawValue, start)

@@ -69,8 +69,13 @@ public struct PathRelocation: Sendable {
                 p.files[k].path = apply(f.path)
             case .unixSocket:
                 // Its own name and, for a datagram socket, the name it connects to.
-                if f.address.first == UInt8(ascii: "/") { p.files[k].address = Array(apply(String(decoding: f.address.prefix { $0 != 0 }, as: UTF8.self)).utf8) }
-                if f.peerAddress.first == UInt8(ascii: "/") { p.files[k].peerAddress = Array(apply(String(decoding: f.peerAddress.prefix { $0 != 0 }, as: UTF8.self)).utf8) }
+                guard var s = f.unixSocket else { break }
+                func moved(_ a: [UInt8]) -> [UInt8] {
+                    a.first == UInt8(ascii: "/") ? Array(apply(String(decoding: a.prefix { $0 != 0 }, as: UTF8.self)).utf8) : a
+                }
+                s.address = moved(s.address)
+                s.peerAddress = moved(s.peerAddress)
+                p.files[k].payload = .unixSocket(s)
             default:
                 break
             }

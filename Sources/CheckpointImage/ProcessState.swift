@@ -84,14 +84,15 @@ public struct ProcessState: Equatable, Sendable {
         self.files = files; self.dumpable = dumpable; self.parentDeathSignal = parentDeathSignal
     }
 
-    enum Tag: UInt16 {
-        case pid = 1, ppid, pgid, sid, command, executable, uids, gids, groups, umask, cwd, root, personality
-        case rlimit, mm, auxv, sigaction, sharedPending, thread, mapping, file, dumpable, pdeathsig, stopped
-        case intervalTimers, posixTimer, sysv, agentResultFD, omittedPIDs, noNewPrivs
-        // Numbered by hand from here on: a case inserted above must not renumber the format.
-        case thpDisabled = 31, oomScoreAdj = 32
+    /// Numbered by hand: a tag's number is the format, never its position here.
+    enum Tag: UInt16, CaseIterable {
+        case pid = 1, ppid = 2, pgid = 3, sid = 4, command = 5, executable = 6, uids = 7
+        case gids = 8, groups = 9, umask = 10, cwd = 11, root = 12, personality = 13, rlimit = 14
+        case mm = 15, auxv = 16, sigaction = 17, sharedPending = 18, thread = 19, mapping = 20, file = 21
+        case dumpable = 22, pdeathsig = 23, stopped = 24, intervalTimers = 25, posixTimer = 26, sysv = 27, agentResultFD = 28
+        case omittedPIDs = 29, noNewPrivs = 30, thpDisabled = 31, oomScoreAdj = 32
     }
-    enum SubTag: UInt16 { case a = 1, b, c, d, e }
+    enum SubTag: UInt16, CaseIterable { case a = 1, b = 2, c = 3, d = 4, e = 5 }
 
     public func encode() -> [UInt8] {
         var e = RecordEncoder()

@@ -27,7 +27,11 @@ public struct SysVObject: Equatable, Sendable {
             && a.messages.map(\.text) == b.messages.map(\.text)
     }
 
-    enum Tag: UInt16 { case kind = 1, key, id, mode, uid, gid, size, values, message }
+    /// Numbered by hand: a tag's number is the format, never its position here.
+    enum Tag: UInt16, CaseIterable {
+        case kind = 1, key = 2, id = 3, mode = 4, uid = 5, gid = 6, size = 7
+        case values = 8, message = 9
+    }
 
     func encode(into e: inout RecordEncoder) {
         e.u64(Tag.kind.rawValue, kind.rawValue)

@@ -53,11 +53,11 @@ public struct ThreadState: Equatable, Sendable {
         self.pendingSignals = pendingSignals; self.altStack = altStack; self.rseq = rseq; self.tidAddress = tidAddress
     }
 
-    enum Tag: UInt16 {
-        case tid = 1, registers, xsave, sigmask, pending, altBase, altFlags, altSize, rseqAddress, rseqSize, rseqSignature, tidAddress
-        case robustHead, robustLength, seccompFilter
-        // Numbered by hand from here on.
-        case timerSlack = 16, scheduling = 17
+    /// Numbered by hand: a tag's number is the format, never its position here.
+    enum Tag: UInt16, CaseIterable {
+        case tid = 1, registers = 2, xsave = 3, sigmask = 4, pending = 5, altBase = 6, altFlags = 7
+        case altSize = 8, rseqAddress = 9, rseqSize = 10, rseqSignature = 11, tidAddress = 12, robustHead = 13, robustLength = 14
+        case seccompFilter = 15, timerSlack = 16, scheduling = 17
     }
 
     func encode(into e: inout RecordEncoder) {

@@ -12,7 +12,10 @@ public struct ZombieState: Equatable, Sendable {
         self.pid = pid; self.ppid = ppid; self.pgid = pgid; self.sid = sid; self.waitStatus = waitStatus
     }
 
-    enum Tag: UInt16 { case pid = 1, ppid, pgid, sid, status }
+    /// Numbered by hand: a tag's number is the format, never its position here.
+    enum Tag: UInt16, CaseIterable {
+        case pid = 1, ppid = 2, pgid = 3, sid = 4, status = 5
+    }
 
     public func encode() -> [UInt8] {
         var e = RecordEncoder()

@@ -1,4 +1,5 @@
 import CheckpointImage
+import Checkpoint
 
 /// The views of `swiftcr inspect`.
 enum InspectViews {
@@ -36,9 +37,7 @@ enum InspectViews {
         print("fds of \(p.pid) \(p.command): \(p.files.count)")
         for f in p.files {
             var extra = f.locks.map { " \($0.kind == .flock ? "flock" : $0.kind == .posix ? "posix-lock" : "ofd-lock")(\($0.write ? "w" : "r") \($0.start)+\($0.length))" }.joined()
-            if [.unixSocket, .inetSocket, .tcpConnection].contains(f.kind) {
-                extra += " \(SocketAddress.describe(f.address))\(f.peerAddress.isEmpty ? "" : " -> \(SocketAddress.describe(f.peerAddress))") queued \(f.queued.reduce(0) { $0 + $1.count }) bytes"
-            }
+            extra += FileKinds.describe(f)
             print("  \(String(f.fd).padding(4, left: true)) \(f.typeName.padding(11)) \(f.path) offset \(f.offset) flags 0\(String(f.flags, radix: 8))\(f.closeOnExec ? " cloexec" : "")\(extra)")
         }
         let itimers = ["real", "virtual", "prof"].enumerated().filter { p.intervalTimers.timer($0.offset).contains { $0 != 0 } }

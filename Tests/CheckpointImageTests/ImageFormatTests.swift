@@ -197,4 +197,19 @@ final class ImageFormatTests: XCTestCase {
         XCTAssertEqual(image.zombies, [SampleImage.zombie])
         XCTAssertEqual(image.pageRuns.count, 3)
     }
+
+    /// The v1.2 sample: each descriptor kind's state in its own payload record.
+    func testCommittedV1_2SampleStaysReadable() throws {
+        let path = Self.samplePath("1.2")
+        if ProcessInfo.processInfo.environment["SWIFTCR_WRITE_SAMPLES"] == "1" {
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            try SampleImage.write(to: fd, withZombie: true, withPayloads: true)
+            close(fd)
+        }
+        let image = try LoadedImage.load(path: path, verify: true)
+        XCTAssertEqual(image.version, "1.2")
+        XCTAssertEqual(image.processes, [SampleImage.processWithPayloads])
+        XCTAssertEqual(image.processes.first?.files.filter { $0.payload != .none }.count, 10)
+        XCTAssertEqual(image.zombies, [SampleImage.zombie])
+    }
 }

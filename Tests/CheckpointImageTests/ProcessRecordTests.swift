@@ -16,14 +16,13 @@ final class ProcessRecordTests: XCTestCase {
         sem.values = [1, 4, 9]
         p.sysvObjects = [shm, q, sem]
         var sock = FileDescriptorState(fd: 5, kind: .unixSocket, path: "socket:[77]", flags: 0o4002, closeOnExec: false, offset: 0, inode: 77)
-        sock.values = [1, 1, 78, 2, 425_984, 425_984, 0]
-        sock.address = [0] + Array("abstract".utf8)
-        sock.queued = [Array("one".utf8), [], Array("three".utf8)]
+        sock.payload = .unixSocket(UnixSocketRecord(type: 1, state: 1, peer: 78, shutdown: 2, sendBuffer: 425_984, receiveBuffer: 425_984,
+                                                    address: [0] + Array("abstract".utf8), queued: [Array("one".utf8), [], Array("three".utf8)]))
         var file = FileDescriptorState(fd: 6, kind: .regular, path: "/tmp/l", flags: 2, closeOnExec: true, offset: 0)
         file.locks = [.init(kind: .flock, write: true, start: 0, length: 0), .init(kind: .posix, write: false, start: 10, length: 5)]
         var tcp = FileDescriptorState(fd: 7, kind: .inetSocket, path: "socket:[80]", flags: 2, closeOnExec: false, offset: 0, inode: 80)
-        tcp.values = [2, 1, 6, 1, 16]
-        tcp.address = [2, 0, 0x1f, 0x90, 127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]
+        tcp.payload = .inetSocket(InetSocketRecord(family: 2, type: 1, protocol: 6, listening: true, backlog: 16,
+                                                   address: [2, 0, 0x1f, 0x90, 127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]))
         p.files += [sock, file, tcp]
         p.noNewPrivs = true
         // Flags (u64) then one BPF instruction: ret ALLOW.
@@ -48,10 +47,17 @@ final class ProcessRecordTests: XCTestCase {
         p.sysvObjects[2].values = [1]  // 3 semaphores, 1 value
         XCTAssertThrowsError(try decode(p.encode()))
         p = Self.richProcess()
-        p.files[p.files.count - 3].values = [1, 1]  // a UNIX socket needs 7 values
+        var sock = p.files[p.files.count - 3].unixSocket
+        sock?.shutdown = 9  // only read and write can be shut down
+        p.files[p.files.count - 3].payload = sock.map { .unixSocket($0) } ?? .none
         XCTAssertThrowsError(try decode(p.encode()))
         p = Self.richProcess()
-        p.files[p.files.count - 3].address = [UInt8](repeating: 1, count: 300)
+        sock?.shutdown = 0
+        sock?.address = [UInt8](repeating: 1, count: 300)
+        p.files[p.files.count - 3].payload = sock.map { .unixSocket($0) } ?? .none
+        XCTAssertThrowsError(try decode(p.encode()))
+        p = Self.richProcess()
+        p.files[p.files.count - 3].payload = .none  // a UNIX socket without its record
         XCTAssertThrowsError(try decode(p.encode()))
         p = Self.richProcess()
         p.threads[0].seccompFilters = [[0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3]]  // not whole instructions

@@ -48,12 +48,40 @@ enum SampleImage {
 
     static let zombie = ZombieState(pid: pid + 1, ppid: pid, pgid: pid, sid: pid, waitStatus: 7 << 8)
 
+    /// The process with a descriptor of every kind that has a payload record (format 1.2).
+    static var processWithPayloads: ProcessState {
+        var p = process
+        let sin: [UInt8] = [2, 0, 0x1f, 0x90, 127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]
+        var tcp = TCPConnectionRecord(family: 2, address: sin, peerAddress: sin)
+        (tcp.sendSequence, tcp.receiveSequence, tcp.mss, tcp.options, tcp.unsent, tcp.noDelay) = (1000, 2000, 1460, 7, 2, true)
+        tcp.window.sndWnd = 65535
+        tcp.queues = (Array("unread".utf8), Array("unacked".utf8))
+        let payloads: [(FileDescriptorState.Kind, DescriptorPayload)] = [
+            (.eventfd, .eventfd(EventFDRecord(count: 3, semaphore: false))),
+            (.signalfd, .signalfd(SignalFDRecord(mask: 1 << 9))),
+            (.timerfd, .timerfd(TimerFDRecord(clock: 1, remaining: (5, 500), interval: (1, 0), ticks: 2))),
+            (.epoll, .epoll(EpollRecord(watches: [.init(fd: 4, events: 1, data: 4)]))),
+            (.unixSocket, .unixSocket(UnixSocketRecord(type: 1, state: 10, peer: 0, backlog: 16, address: Array("/run/sample.sock".utf8)))),
+            (.inetSocket, .inetSocket(InetSocketRecord(family: 2, type: 2, protocol: 17, listening: false, backlog: 0, address: sin))),
+            (.fifo, .fifo(FIFORecord(mode: 0o600))),
+            (.memfd, .memfd(MemFDRecord(seals: 1, size: 0))),
+            (.inotify, .inotify(InotifyRecord(watches: [.init(wd: 1, mask: 0x100, path: "/tmp")]))),
+            (.tcpConnection, .tcpConnection(tcp)),
+        ]
+        for (k, (kind, payload)) in payloads.enumerated() {
+            var f = FileDescriptorState(fd: Int32(4 + k), kind: kind, path: "sample:[\(k)]", flags: 2, closeOnExec: false, offset: 0, inode: UInt64(500 + k))
+            f.payload = payload
+            p.files.append(f)
+        }
+        return p
+    }
+
     /// Writes the sample to `fd` (file or pipe); two PAGES sections; with a
-    /// ZOMBIE record when asked (format 1.1).
-    static func write(to fd: Int32, withZombie: Bool = false) throws {
+    /// ZOMBIE record when asked (format 1.1), with every payload kind when asked (1.2).
+    static func write(to fd: Int32, withZombie: Bool = false, withPayloads: Bool = false) throws {
         let w = try ImageWriter(fd: fd)
         try w.write(inventory)
-        try w.write(process)
+        try w.write(withPayloads ? processWithPayloads : process)
         if withZombie { try w.write(zombie) }
         for batch in [Array(runs[0..<2]), Array(runs[2...])] {
             let data = batch.flatMap { r in (0..<r.pages).flatMap { page(r.address + $0 * 4096) } }

@@ -1,4 +1,5 @@
 import Glibc
+import CheckpointImage
 import XCTest
 
 /// Bad input gets one line on stderr and BLCR's exit code; a checkpoint that
@@ -103,7 +104,7 @@ final class BadInputTests: XCTestCase {
         let cases: [(String, [UInt8], String)] = [
             ("truncated", Array(good[0..<(good.count / 3)]), "truncated"),
             ("flipped", flipped, "checksum mismatch"),
-            ("newer", newer, "image format 9.1 is newer than this swiftcr reads (1.1)"),
+            ("newer", newer, "image format 9.\(ImageFormat.minor) is newer than this swiftcr reads (\(ImageFormat.versionString))"),
             ("foreign", Array("hello world, not an image\n".utf8), "not a swiftcr image"),
             ("empty", [], "not a swiftcr image (magic empty file)"),
         ]

@@ -1,4 +1,5 @@
 import Foundation
+import CheckpointImage
 import Glibc
 import XCTest
 
@@ -22,7 +23,7 @@ final class InspectTests: XCTestCase {
         let doc = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any])
         let format = try XCTUnwrap(doc["format"] as? [String: Any])
         XCTAssertEqual(format["major"] as? Int, 1)
-        XCTAssertEqual(format["minor"] as? Int, 1)
+        XCTAssertEqual(format["minor"] as? Int, Int(ImageFormat.minor))
         let process = try XCTUnwrap((doc["processes"] as? [[String: Any]])?.first)
         XCTAssertEqual(process["pid"] as? Int, Int(pid))
         for key in ["ppid", "pgid", "sid"] { XCTAssertNotNil(process[key] as? Int, key) }

@@ -126,8 +126,7 @@ public enum Checkpointer {
         let pid = options.pid
         var frozen: [FrozenProcess] = []
         func thawAll() { for f in frozen.reversed() { f.thaw(log: log) } }
-        let pipes = SharedContentCapture()
-        pipes.holdRepairs = options.signalAfter == SIGKILL
+        let context = DumpContext(holdRepairs: options.signalAfter == SIGKILL)
         var agents = AgentRendezvous.Outcome()
         do {
             try TargetCheck.verify(pid: pid, scope: options.scope)
@@ -158,7 +157,7 @@ public enum Checkpointer {
             }
             var collected: [ProcessCollector.Collected] = []
             for f in frozen {
-                var c = try ProcessCollector(frozen: f, log: log, pipes: pipes, save: options.save).collect()
+                var c = try ProcessCollector(frozen: f, log: log, context: context, save: options.save).collect()
                 c.state.stopped = stopped.contains(f.pid)
                 collected.append(c)
             }
@@ -210,7 +209,7 @@ public enum Checkpointer {
             try writer.finish()
             let verifySeconds = try verifyBeforeCommit(destination, options, pagesReadBack: Set(stats.checkedSections))
             try destination.commit()
-            pipes.finishRepairs(keepOn: options.signalAfter == SIGKILL)
+            context.tcpRepairs.finish(keepOn: options.signalAfter == SIGKILL)
             if options.signalAfter != SIGKILL { AgentRendezvous.release(agents.ready, failed: nil) }
             thawAll()
             let frozenFor = Clock.now - started
@@ -222,7 +221,7 @@ public enum Checkpointer {
                                      processes: collected.count, zombies: scope.zombies.count, verifySeconds: verifySeconds)
         } catch {
             destination.discard()
-            pipes.finishRepairs(keepOn: false)
+            context.tcpRepairs.finish(keepOn: false)
             AgentRendezvous.release(agents.ready, failed: (error as? CheckpointError)?.code ?? EIO)
             thawAll()
             if let e = error as? SystemCallError { throw CheckpointError(e.errno.rawValue, "checkpoint of \(pid) failed: \(e)") }

@@ -9,7 +9,7 @@ struct ProcessCollector {
     let frozen: FrozenProcess
     let log: Logger
     /// Shared by all processes of one checkpoint, so a pipe's bytes are saved once.
-    var pipes = SharedContentCapture()
+    var context = DumpContext(holdRepairs: false)
     var save: CheckpointOptions.SaveContents = []
 
     struct Collected {
@@ -77,7 +77,7 @@ struct ProcessCollector {
         mm.argStart = stat.argStart; mm.argEnd = stat.argEnd; mm.envStart = stat.envStart; mm.envEnd = stat.envEnd
         let auxv = Auxv.parse(try Sys.readFile("/proc/\(pid)/auxv")).flatMap { [$0.type, $0.value] }
 
-        let (files, fileWarnings) = try FileCollector(pid: pid, log: log, pipes: pipes).collect()
+        let (files, fileWarnings) = try FileCollector(pid: pid, log: log, context: context).collect()
         let classified = maps.map { ($0, MappingClassifier.kind(of: $0)) }
         var mappings: [Mapping] = []
         var warnings = fileWarnings

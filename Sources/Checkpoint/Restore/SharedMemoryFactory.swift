@@ -25,7 +25,7 @@ final class SharedMemoryFactory {
                 if let path = m.path { n[m.inode] = path }
             }
             for f in p.files where f.kind == .memfd {
-                s[f.inode] = max(s[f.inode] ?? 0, f.values[1])
+                s[f.inode] = max(s[f.inode] ?? 0, f.memfd?.size ?? 0)
                 if fds[f.inode]?.fileContents == nil { fds[f.inode] = f }
                 n[f.inode] = f.path
             }
@@ -49,7 +49,7 @@ final class SharedMemoryFactory {
         if let fd = objects[inode] { return "/proc/\(getpid())/fd/\(fd)" }
         guard let size = sizes[inode], size < 1 << 46 else { throw CheckpointError(EINVAL, "\(what) has an impossible size") }
         let saved = memfds[inode]
-        let seals = saved?.values[0] ?? 0
+        let seals = saved?.memfd?.seals ?? 0
         // A memfd made without MFD_ALLOW_SEALING reports just F_SEAL_SEAL.
         let flags: UInt64 = 1 | (seals != 0 && seals != 1 ? 2 : 0)  // MFD_CLOEXEC | MFD_ALLOW_SEALING
         let name = Array(Self.memfdName(names[inode]).utf8.prefix(249)) + [0]
@@ -74,9 +74,9 @@ final class SharedMemoryFactory {
     func seal() -> [String] {
         var warnings: [String] = []
         for (inode, fd) in objects {
-            guard let f = memfds[inode], f.values[0] & ~1 != 0 else { continue }
-            if fcntl(fd, 1033, Int32(truncatingIfNeeded: f.values[0])) != 0 {  // F_ADD_SEALS
-                warnings.append("memfd \(f.path): seals 0x\(String(f.values[0], radix: 16)) could not be applied again (\(String(cString: strerror(errno))))")
+            guard let f = memfds[inode], let seals = f.memfd?.seals, seals & ~1 != 0 else { continue }
+            if fcntl(fd, 1033, Int32(truncatingIfNeeded: seals)) != 0 {  // F_ADD_SEALS
+                warnings.append("memfd \(f.path): seals 0x\(String(seals, radix: 16)) could not be applied again (\(String(cString: strerror(errno))))")
             }
         }
         return warnings

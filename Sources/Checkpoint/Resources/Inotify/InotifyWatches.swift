@@ -32,12 +32,10 @@ struct InotifyWatches {
         }
     }
 
-    /// Fills `state` for an inotify descriptor; returns warnings for watches whose path was not found.
-    static func describe(_ state: inout FileDescriptorState, fdinfo: String, pid: pid_t, places: [String]) -> [String] {
-        var warnings: [String] = []
+    /// The watches of an inotify descriptor; warns of watches whose path was not found.
+    static func record(fd: Int32, fdinfo: String, places: [String], warn: (String) -> Void) -> InotifyRecord {
         var search: [[UInt64]: String]?
-        state.kind = .inotify
-        state.values = []
+        var watches: [InotifyRecord.Watch] = []
         for w in parse(fdinfo).sorted(by: { $0.wd < $1.wd }) {
             var path = byHandle(w)
             if path == nil {
@@ -45,13 +43,12 @@ struct InotifyWatches {
                 path = search?[[w.device, w.inode]]
             }
             guard let p = path else {
-                warnings.append("fd \(state.fd): inotify watch \(w.wd) (inode \(w.inode)) has no path this user can find; it is dropped")
+                warn("fd \(fd): inotify watch \(w.wd) (inode \(w.inode)) has no path this user can find; it is dropped")
                 continue
             }
-            state.values += [w.wd, w.mask]
-            state.watchPaths.append(p)
+            watches.append(.init(wd: w.wd, mask: w.mask, path: p))
         }
-        return warnings
+        return InotifyRecord(watches: watches)
     }
 
     /// open_by_handle_at through any mount of the watched file system.

@@ -68,7 +68,7 @@ final class PipeFactory {
         var warning: String?
         var st = stat()
         if lstat(f.path, &st) != 0 {
-            _ = try valueOrThrow("mkfifo(\(f.path))") { mkfifo(f.path, mode_t(f.values.first ?? 0o600) & 0o7777) }
+            _ = try valueOrThrow("mkfifo(\(f.path))") { mkfifo(f.path, mode_t(f.fifo?.mode ?? 0o600) & 0o7777) }
             warning = "FIFO \(f.path) no longer existed and was made again"
         } else if st.st_mode & S_IFMT != S_IFIFO {
             throw CheckpointError(ENXIO, "fd \(f.fd): \(f.path) is no longer a FIFO")

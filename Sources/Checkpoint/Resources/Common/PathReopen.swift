@@ -1,0 +1,51 @@
+import CheckpointImage
+import Glibc
+import LinuxKit
+
+/// Kinds whose descriptors the stub opens again by a path: its own (a file,
+/// a device, a FIFO) or one of the restorer's objects (/proc/<restorer>/fd/N
+/// for a pipe, an unlinked file, a memfd).
+enum PathReopen {
+    /// Opens `source` in the stub with `f`'s status flags, moves it to `f`'s
+    /// number and, with `seek`, to its offset.
+    static func open(_ f: FileDescriptorState, source: String, in c: FileRestoreContext, noCTTY: Bool = false, seek: Bool = false) throws -> RestoredFile {
+        let p = try c.session.putString(source)
+        var flags = UInt64(f.flags) & ~UInt64(O_CREAT | O_TRUNC | O_EXCL)
+        if noCTTY { flags |= UInt64(O_NOCTTY) }
+        let opened = try c.session.raw(NR.openat, UInt64(bitPattern: Int64(AT_FDCWD)), p, flags, 0)
+        if opened == -Int64(EACCES), f.fd <= 2, c.stdio[f.fd] != nil {
+            // Standard streams a root shell redirected to its own files: a user's restart cannot open them.
+            c.warn("fd \(f.fd) (\(f.path)) cannot be reopened by this user (Permission denied); it is cr_restart's fd \(f.fd) instead")
+            return try c.inheritStdio(f.fd, as: f, why: "")
+        }
+        guard opened >= 0 else {
+            throw CheckpointError(Int32(-opened), "cannot reopen fd \(f.fd) (\(f.path)): \(String(cString: strerror(Int32(-opened))))")
+        }
+        try c.install(UInt64(opened), as: f)
+        if seek && f.offset > 0 {
+            try c.session.call("lseek(\(f.path))", NR.lseek, UInt64(f.fd), UInt64(bitPattern: f.offset), UInt64(SEEK_SET))
+        }
+        return .inPlace
+    }
+
+    /// Reads a file whole through its /proc/PID/fd link (an unlinked file, a memfd).
+    static func contents(of path: String, size: Int) throws -> [UInt8] {
+        let fd = try valueOrThrow("open(\(path))") { Glibc.open(path, O_RDONLY | O_CLOEXEC) }
+        defer { close(fd) }
+        var data = [UInt8](repeating: 0, count: size)
+        let got = try data.withUnsafeMutableBytes { raw -> Int in
+            guard let base = raw.baseAddress else { return 0 }
+            var done = 0
+            while done < size {
+                let n = try valueOrThrow("pread(\(path))") { pread(fd, base + done, size - done, off_t(done)) }
+                if n == 0 { break }
+                done += n
+            }
+            return done
+        }
+        return Array(data[0..<got])
+    }
+
+    /// Unlinked files and memfds larger than this have no contents saved.
+    static let contentsLimit = off_t(64 << 20)
+}

@@ -1,0 +1,29 @@
+import CheckpointImage
+import Glibc
+import LinuxKit
+
+/// What one checkpoint keeps across all its processes, each registry named
+/// for the one job it does. Kernel objects shared by several descriptors or
+/// processes (a pipe, an unlinked file, a socket) are saved once.
+final class DumpContext {
+    /// Pipes and FIFOs whose buffered bytes are saved already.
+    let pipes = PipeContents()
+    /// Objects (device, inode) whose contents are saved already: unlinked
+    /// files, memfds, socket queues.
+    let contents = FirstSight()
+    /// The network namespace's UNIX sockets, asked of sock_diag once.
+    let unixSockets = UnixSocketTable()
+    /// TCP sockets the checkpoint put in repair mode.
+    let tcpRepairs: TCPRepairHolds
+    /// Open files shared across fork, and which descriptor carries an open file's locks.
+    let openFiles = SharedOpenFiles()
+
+    /// `holdRepairs`: a checkpoint that kills its targets keeps their TCP sockets in repair mode to the end.
+    init(holdRepairs: Bool) { tcpRepairs = TCPRepairHolds(hold: holdRepairs) }
+}
+
+/// True the first time a (device, inode) is asked about.
+final class FirstSight {
+    private var seen: Set<[UInt64]> = []
+    func first(device: UInt64, inode: UInt64) -> Bool { seen.insert([device, inode]).inserted }
+}

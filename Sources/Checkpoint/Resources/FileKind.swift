@@ -1,0 +1,131 @@
+import CheckpointImage
+import Glibc
+import LinuxKit
+import Logging
+
+/// One kind of open file, in the spirit of CRIU's fdtype_ops: how the dump
+/// recognises and saves it, how the restart makes it again, and what
+/// inspect says about it. Each kind lives in a folder of its own under
+/// Resources/ and is listed once in `FileKinds.all`.
+protocol FileKind {
+    /// The image kinds this type makes again at restart.
+    static var restores: [FileDescriptorState.Kind] { get }
+    /// Checkpoint: true if this descriptor is of this kind (asked in `FileKinds.all` order).
+    static func claims(_ d: OpenDescriptor) -> Bool
+    /// Checkpoint: sets `state.kind` and the kind's payload.
+    static func collect(_ d: OpenDescriptor, into state: inout FileDescriptorState, in context: FileDumpContext) throws
+    /// Restart: the descriptor made again in the stub, or why it stays closed.
+    static func restore(_ f: FileDescriptorState, in context: FileRestoreContext) throws -> RestoredFile
+    /// Restart, once every descriptor of the process is back (epoll watches).
+    static func finish(_ f: FileDescriptorState, in context: FileRestoreContext) throws
+    /// A descriptor inherited across fork is handed over from the process
+    /// that has it (SCM_RIGHTS) rather than made twice. False for kinds that
+    /// are made once per kernel object anyway (sockets) or not at all.
+    static var followsForkSharing: Bool { get }
+    /// What inspect prints after the path (empty: nothing).
+    static func describe(_ f: FileDescriptorState) -> String
+}
+
+extension FileKind {
+    static func finish(_ f: FileDescriptorState, in context: FileRestoreContext) throws {}
+    static var followsForkSharing: Bool { true }
+    static func describe(_ f: FileDescriptorState) -> String { "" }
+}
+
+/// What the dump knows of one descriptor before asking the kinds.
+struct OpenDescriptor {
+    let pid: pid_t
+    let fd: Int32
+    /// The /proc/PID/fd/N link: a path, `pipe:[N]`, `anon_inode:[eventfd]`...
+    let link: String
+    let st: stat
+    let info: FDInfo
+    /// fdinfo as the kernel printed it.
+    let fdinfo: String
+    /// For a terminal or network socket on 0-2 shared with the outside: the
+    /// stdio number it stands for (it becomes cr_restart's).
+    let outsideStdio: Int32?
+
+    var mode: mode_t { st.st_mode & S_IFMT }
+    var device: UInt64 { UInt64(st.st_dev) }
+    var inode: UInt64 { UInt64(st.st_ino) }
+    var procPath: String { "/proc/\(pid)/fd/\(fd)" }
+    var deleted: Bool { link.hasSuffix(" (deleted)") }
+}
+
+/// The dump's per-process view: the checkpoint-wide registries plus this
+/// process's descriptors and warnings.
+final class FileDumpContext {
+    let pid: pid_t
+    let shared: DumpContext
+    let log: Logger
+    /// Every descriptor of the process (inotify looks for its watched inodes among them).
+    let descriptors: [OpenDescriptor]
+    private(set) var warnings: [String] = []
+    /// The descriptors collected so far, in order (a dup looks for its first here).
+    var collected: [FileDescriptorState] = []
+    /// This process's sockets, borrowed one at a time through its pidfd.
+    lazy var sockets = SocketBorrower(pid: pid)
+
+    init(pid: pid_t, shared: DumpContext, log: Logger, descriptors: [OpenDescriptor]) {
+        self.pid = pid
+        self.shared = shared
+        self.log = log
+        self.descriptors = descriptors
+    }
+
+    func warn(_ message: String) { warnings.append(message) }
+}
+
+/// The restart's per-process view: the stub, the objects the restorer made
+/// for the whole image, the courier for handing descriptors over, and the
+/// restorer's own stdio parked above the process's highest descriptor.
+final class FileRestoreContext {
+    let session: RemoteSession
+    let process: ProcessState
+    let objects: SharedFileObjects
+    let courier: FDCourier
+    /// cr_restart's 0, 1, 2, as the stub holds them now.
+    let stdio: [Int32: UInt64]
+    private(set) var warnings: [String] = []
+
+    init(session: RemoteSession, process: ProcessState, objects: SharedFileObjects, courier: FDCourier, stdio: [Int32: UInt64]) {
+        self.session = session
+        self.process = process
+        self.objects = objects
+        self.courier = courier
+        self.stdio = stdio
+    }
+
+    func warn(_ message: String) { warnings.append(message) }
+
+    /// Moves a descriptor made in the stub to `f`'s number with its close-on-exec flag.
+    func install(_ fd: UInt64, as f: FileDescriptorState) throws {
+        let target = UInt64(f.fd)
+        if fd != target {
+            try session.call("dup3(\(f.path))", NR.dup3, fd, target, f.closeOnExec ? UInt64(O_CLOEXEC) : 0)
+            try session.call("close", NR.close, fd)
+        } else if f.closeOnExec {
+            try session.call("fcntl(F_SETFD)", NR.fcntl, target, UInt64(F_SETFD), UInt64(FD_CLOEXEC))
+        }
+    }
+
+    /// The restorer's stdio `n` as `f`'s descriptor, or a warning and closed.
+    func inheritStdio(_ n: Int32, as f: FileDescriptorState, why: @autoclosure () -> String) throws -> RestoredFile {
+        guard let from = stdio[n] else { return .closed(why()) }
+        try session.call("dup3(stdio \(n) -> \(f.fd))", NR.dup3, from, UInt64(f.fd), f.closeOnExec ? UInt64(O_CLOEXEC) : 0)
+        return .inPlace
+    }
+}
+
+/// How a kind made a descriptor again.
+enum RestoredFile {
+    /// Made in the stub under another number: moved to its own.
+    case remote(UInt64)
+    /// Made by the restorer: handed to the stub, then moved to its number.
+    case local(Int32)
+    /// Already at its number with its close-on-exec flag.
+    case inPlace
+    /// Not made; the warning says why.
+    case closed(String)
+}

@@ -1,0 +1,79 @@
+import CheckpointImage
+import Glibc
+import LinuxKit
+
+/// Listening, bound and datagram TCP/UDP sockets (an established TCP
+/// connection is a TCPConnections one): bound, connected and listening
+/// again at restart.
+enum InetSockets: FileKind {
+    static let restores: [FileDescriptorState.Kind] = [.inetSocket]
+    static var followsForkSharing: Bool { false }
+
+    /// Claimed through `Sockets`, which knows the family.
+    static func claims(_ d: OpenDescriptor) -> Bool { false }
+    static func collect(_ d: OpenDescriptor, into state: inout FileDescriptorState, in context: FileDumpContext) throws {}
+
+    static func describe(_ d: OpenDescriptor, copy: Int32, family: Int32, into state: inout FileDescriptorState, in context: FileDumpContext) throws {
+        let type = SocketBorrower.option(copy, SO_TYPE), proto = SocketBorrower.option(copy, SO_PROTOCOL)
+        let listening = SocketBorrower.option(copy, SO_ACCEPTCONN) == 1
+        let local = SocketBorrower.name(copy, getsockname), peer = SocketBorrower.name(copy, getpeername)
+        if type == SOCK_STREAM.rawValue && !listening && !peer.isEmpty {
+            return try TCPConnections.describe(d, copy: copy, family: family, local: local, peer: peer, into: &state, in: context)
+        }
+        guard type == SOCK_STREAM.rawValue || type == SOCK_DGRAM.rawValue else {
+            return context.warn("fd \(d.fd): inet sockets of type \(type) are not saved; it will be closed after restart")
+        }
+        var backlog: UInt64 = 0
+        if listening {
+            // tcp_info: tcpi_unacked (offset 24) = connections waiting, tcpi_sacked (28) = backlog, for listeners.
+            var info = [UInt8](repeating: 0, count: 232)
+            var length = socklen_t(info.count)
+            if getsockopt(copy, Int32(IPPROTO_TCP), TCP_INFO, &info, &length) == 0 && length >= 32 {
+                backlog = UInt64(info.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 28, as: UInt32.self) })
+            }
+        }
+        state.kind = .inetSocket
+        state.payload = .inetSocket(InetSocketRecord(family: UInt64(family), type: UInt64(type), protocol: UInt64(proto),
+                                                     listening: listening, backlog: backlog, address: local, peerAddress: peer))
+        if type == SOCK_DGRAM.rawValue {
+            // A datagram cannot be sent again from its original sender. The
+            // peek moves an enabled SO_PEEK_OFF, so it is put back.
+            var probe: UInt8 = 0, offset = SocketBorrower.option(copy, SO_PEEK_OFF)
+            let waiting = recv(copy, &probe, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) >= 0
+            if offset >= 0 { _ = setsockopt(copy, SOL_SOCKET, SO_PEEK_OFF, &offset, 4) }
+            if waiting { context.warn("fd \(d.fd): datagrams waiting in UDP socket \(SocketAddress.describe(local)) are not saved") }
+        }
+    }
+
+    static func restore(_ f: FileDescriptorState, in c: FileRestoreContext) throws -> RestoredFile { try Sockets.deliver(f, in: c) }
+
+    static func describe(_ f: FileDescriptorState) -> String { Sockets.describe(f) }
+}
+
+extension SocketFactory {
+    /// Bound (and listening) again at its address; a connected UDP socket connects again.
+    func makeInet(_ f: FileDescriptorState, _ s: InetSocketRecord) throws -> Made {
+        let fd = try valueOrThrow("socket(\(s.family))") { Glibc.socket(Int32(s.family), Int32(s.type), Int32(s.protocol)) }
+        remember(f.inode, fd)
+        var one: Int32 = 1
+        if s.listening { _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, 4) }
+        if s.address.count >= MemoryLayout<sockaddr_in>.size {
+            let r = s.address.withUnsafeBytes { a -> Int32 in
+                guard let base = a.baseAddress else { return -1 }
+                return bind(fd, base.assumingMemoryBound(to: sockaddr.self), socklen_t(a.count))
+            }
+            guard r == 0 else {
+                throw CheckpointError(errno, "fd \(f.fd): cannot bind \(describe(s.address)) again: \(String(cString: strerror(errno)))")
+            }
+        }
+        if s.listening {
+            _ = try valueOrThrow("listen(\(describe(s.address)))") { listen(fd, Int32(clamping: s.backlog == 0 ? 128 : s.backlog)) }
+        } else if s.peerAddress.count >= MemoryLayout<sockaddr_in>.size {
+            _ = s.peerAddress.withUnsafeBytes { a -> Int32 in
+                guard let base = a.baseAddress else { return -1 }
+                return connect(fd, base.assumingMemoryBound(to: sockaddr.self), socklen_t(a.count))
+            }
+        }
+        return .socket(fd)
+    }
+}

@@ -1,0 +1,47 @@
+import CheckpointImage
+import Glibc
+import LinuxKit
+
+/// An inotify instance: each watch saved with the path of what it watches
+/// (InotifyWatches) and made again with its old number.
+enum InotifyInstances: FileKind {
+    static let restores: [FileDescriptorState.Kind] = [.inotify]
+
+    static func claims(_ d: OpenDescriptor) -> Bool { d.link == "anon_inode:inotify" }
+
+    static func collect(_ d: OpenDescriptor, into state: inout FileDescriptorState, in context: FileDumpContext) throws {
+        state.kind = .inotify
+        let places = ["/proc/\(d.pid)/cwd", "/proc/\(d.pid)/exe"].compactMap { try? String(decoding: Sys.readLink($0), as: UTF8.self) }
+            + context.descriptors.map(\.link).filter { $0.hasPrefix("/") }
+        state.payload = .inotify(InotifyWatches.record(fd: d.fd, fdinfo: d.fdinfo, places: places, warn: context.warn))
+    }
+
+    /// inotify_init1, then each watch by path with its old number: the kernel
+    /// hands out watch numbers upwards, so removing and adding again steps
+    /// the next one forward until it is the wanted one.
+    static func restore(_ f: FileDescriptorState, in c: FileRestoreContext) throws -> RestoredFile {
+        let session = c.session
+        // Non-blocking while set up, so the IN_IGNORED events of the stepping can be drained.
+        let fd = try session.call("inotify_init1", NR.inotify_init1, UInt64(O_NONBLOCK))
+        for w in f.inotify?.watches ?? [] {
+            let wd = Int64(w.wd)
+            let p = try session.putString(w.path)
+            var got = try session.raw(NR.inotify_add_watch, fd, p, w.mask)
+            var steps = 0
+            while got > 0 && got < wd && steps < 65536 {
+                _ = try session.raw(NR.inotify_rm_watch, fd, UInt64(got))
+                got = try session.raw(NR.inotify_add_watch, fd, p, w.mask)
+                steps += 1
+            }
+            guard got == wd else {
+                let why = got < 0 ? String(cString: strerror(Int32(-got))) : "it came back as watch \(got)"
+                throw CheckpointError(got < 0 ? Int32(-got) : EEXIST, "fd \(f.fd): inotify watch \(wd) on \(w.path) cannot be made again: \(why)")
+            }
+        }
+        let buffer = try session.put([UInt8](repeating: 0, count: 4096), at: 8192)
+        var drained = 0
+        while drained < 4096, try session.raw(NR.read, fd, buffer, 4096) > 0 { drained += 1 }
+        try session.call("fcntl(F_SETFL)", NR.fcntl, fd, UInt64(F_SETFL), UInt64(f.flags) & UInt64(O_NONBLOCK))
+        return .remote(fd)
+    }
+}

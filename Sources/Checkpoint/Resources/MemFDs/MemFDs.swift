@@ -1,0 +1,32 @@
+import CheckpointImage
+import Glibc
+
+/// A memfd: one shared memory object with its mappings (SharedMemoryFactory
+/// makes it once), its seals put back last.
+enum MemFDs: FileKind {
+    static let restores: [FileDescriptorState.Kind] = [.memfd]
+
+    static func claims(_ d: OpenDescriptor) -> Bool { d.mode == S_IFREG && d.link.hasPrefix("/memfd:") }
+
+    static func collect(_ d: OpenDescriptor, into state: inout FileDescriptorState, in context: FileDumpContext) throws {
+        state.kind = .memfd
+        state.payload = .memfd(MemFDRecord(seals: UInt64(seals(of: d.procPath)), size: UInt64(d.st.st_size)))
+        if d.st.st_size > PathReopen.contentsLimit {
+            context.warn("fd \(d.fd) (\(d.link)): memfd of \(d.st.st_size) bytes; only pages mapped somewhere are saved")
+        } else if context.shared.contents.first(device: d.device, inode: d.inode) {
+            state.fileContents = try PathReopen.contents(of: d.procPath, size: Int(d.st.st_size))
+        }
+    }
+
+    static func restore(_ f: FileDescriptorState, in c: FileRestoreContext) throws -> RestoredFile {
+        try PathReopen.open(f, source: try c.objects.memory.path(for: f), in: c, seek: true)
+    }
+
+    /// F_GET_SEALS through a fresh open of the memfd (seals belong to the inode).
+    static func seals(of path: String) -> Int32 {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return 0 }
+        defer { close(fd) }
+        return max(fcntl(fd, 1034), 0)  // F_GET_SEALS
+    }
+}

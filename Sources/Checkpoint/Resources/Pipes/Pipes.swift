@@ -1,0 +1,27 @@
+import CheckpointImage
+import Glibc
+
+/// One end of an anonymous pipe. The restorer makes each pipe once and the
+/// stubs open their ends through /proc/<restorer>/fd; a pipe with an end
+/// outside the checkpoint becomes cr_restart's stdin or stdout, as in BLCR.
+enum Pipes: FileKind {
+    static let restores: [FileDescriptorState.Kind] = [.pipe]
+
+    static func claims(_ d: OpenDescriptor) -> Bool { d.mode == S_IFIFO && d.link.hasPrefix("pipe:[") }
+
+    static func collect(_ d: OpenDescriptor, into state: inout FileDescriptorState, in context: FileDumpContext) throws {
+        state.kind = .pipe
+        if d.fd <= 2 { state.inheritFrom = d.fd }  // the restarter's fd of that number, if the pipe leads outside
+        try context.shared.pipes.save(d, into: &state)
+    }
+
+    static func restore(_ f: FileDescriptorState, in c: FileRestoreContext) throws -> RestoredFile {
+        guard c.objects.pipes.leadsOutside(f) else {
+            return try PathReopen.open(f, source: try c.objects.pipes.path(for: f), in: c)
+        }
+        // A pipe that was the process's fd 0, 1 or 2 becomes cr_restart's of that number;
+        // another, cr_restart's stdin (read end) or stdout (write end).
+        let end: Int32 = (0...2).contains(f.inheritFrom) ? f.inheritFrom : (f.flags & UInt32(O_ACCMODE)) == UInt32(O_WRONLY) ? 1 : 0
+        return try c.inheritStdio(end, as: f, why: "fd \(f.fd) (\(f.path)) leads outside the checkpoint, and this restart has no fd \(end) to give it: closed")
+    }
+}

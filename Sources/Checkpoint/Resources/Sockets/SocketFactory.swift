@@ -1,0 +1,82 @@
+import CheckpointImage
+import Glibc
+import LinuxKit
+
+/// The restorer makes every saved socket itself, once per socket however
+/// many processes share it, and hands it to the stubs (FDCourier):
+/// - a UNIX socket whose peer is in the image becomes one end of a new
+///   socketpair, with each side's queued messages sent again by the other;
+/// - listening and bound sockets (UNIX, TCP, UDP) are bound to their
+///   address again and listen with their backlog;
+/// - a datagram socket connected to one that is not its pair (a server, in
+///   the image or outside it) connects to that socket's name again, and a
+///   bound one gets its waiting messages back by name.
+/// A connected UNIX socket pair keeps its data but not its bound names.
+final class SocketFactory {
+    private var made: [UInt64: Int32] = [:]
+    let byInode: [UInt64: FileDescriptorState]
+    let cwdOf: [UInt64: String]
+
+    /// cr_restart --tcp-close: established connections come back as closed sockets.
+    let closeTCP: Bool
+
+    init(processes: [ProcessState], closeTCP: Bool = false) {
+        self.closeTCP = closeTCP
+        var records: [UInt64: FileDescriptorState] = [:], cwd: [UInt64: String] = [:]
+        for p in processes {
+            for f in p.files where [.unixSocket, .inetSocket, .tcpConnection].contains(f.kind) {
+                if records[f.inode] == nil || !(f.unixSocket?.queued.isEmpty ?? true) { records[f.inode] = f }
+                cwd[f.inode] = p.cwd
+            }
+        }
+        byInode = records
+        cwdOf = cwd
+    }
+
+    enum Made { case socket(Int32), socketWithWarning(Int32, String), closed(String) }
+
+    /// A connected UNIX socket whose peer the image does not hold (and, for
+    /// a datagram socket, has no name to connect to again).
+    func peerIsOutside(_ f: FileDescriptorState) -> Bool {
+        guard let saved = byInode[f.inode]?.unixSocket else { return false }
+        return saved.peer != 0 && byInode[saved.peer] == nil && saved.peerAddress.isEmpty
+    }
+
+    /// Our descriptor for the socket behind `f`, or why it stays closed.
+    func socket(for f: FileDescriptorState) throws -> Made {
+        var result: Made
+        if let fd = made[f.inode] {
+            result = .socket(fd)
+        } else {
+            guard let saved = byInode[f.inode] else { return .closed("fd \(f.fd): socket record missing") }
+            switch saved.payload {
+            case .unixSocket(let s): result = try makeUnix(saved, s)
+            case .tcpConnection(let s): result = try makeTCP(saved, s)
+            case .inetSocket(let s): result = try makeInet(saved, s)
+            default: return .closed("fd \(f.fd): socket record missing")
+            }
+        }
+        // Status flags belong to the open file: the one this descriptor had.
+        switch result {
+        case .socket(let fd), .socketWithWarning(let fd, _): _ = fcntl(fd, F_SETFL, Int32(bitPattern: f.flags) & (O_NONBLOCK | O_ASYNC))
+        case .closed: break
+        }
+        return result
+    }
+
+    func remember(_ inode: UInt64, _ fd: Int32) {
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        made[inode] = fd
+    }
+
+    /// Whether the socket of this inode is made already.
+    func isMade(_ inode: UInt64) -> Bool { made[inode] != nil }
+
+    /// A socket address for messages: a path, @abstract, or ip:port.
+    func describe(_ a: [UInt8]) -> String { SocketAddress.describe(a) }
+
+    func close() {
+        for fd in made.values { Glibc.close(fd) }
+        made.removeAll()
+    }
+}

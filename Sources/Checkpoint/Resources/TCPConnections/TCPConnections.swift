@@ -1,0 +1,80 @@
+import CheckpointImage
+import Glibc
+import LinuxKit
+
+/// Established TCP connections, saved and made again with TCP_REPAIR
+/// (TCPRepair). Without CAP_NET_ADMIN only their ends are saved, and they
+/// come back closed (or, with cr_restart --tcp-close, as closed sockets).
+enum TCPConnections: FileKind {
+    static let restores: [FileDescriptorState.Kind] = [.tcpConnection]
+    static var followsForkSharing: Bool { false }
+
+    /// Claimed through `Sockets` and `InetSockets`.
+    static func claims(_ d: OpenDescriptor) -> Bool { false }
+    static func collect(_ d: OpenDescriptor, into state: inout FileDescriptorState, in context: FileDumpContext) throws {}
+
+    static func describe(_ d: OpenDescriptor, copy: Int32, family: Int32, local: [UInt8], peer: [UInt8],
+                         into state: inout FileDescriptorState, in context: FileDumpContext) throws {
+        state.kind = .tcpConnection
+        var record = TCPConnectionRecord(family: UInt64(family), address: local, peerAddress: peer)
+        if try TCPRepair.capture(copy, into: &record) {
+            context.shared.tcpRepairs.inRepair(dup(copy))
+        } else {
+            // Its ends only: closed after restart, or a closed socket with cr_restart --tcp-close.
+            context.warn("fd \(d.fd): TCP connection to \(SocketAddress.describe(peer)) not saved: TCP_REPAIR needs CAP_NET_ADMIN; it will be closed after restart")
+        }
+        state.payload = .tcpConnection(record)
+    }
+
+    static func restore(_ f: FileDescriptorState, in c: FileRestoreContext) throws -> RestoredFile { try Sockets.deliver(f, in: c) }
+
+    static func describe(_ f: FileDescriptorState) -> String { Sockets.describe(f) }
+}
+
+/// TCP sockets (our copies) the checkpoint put in repair mode.
+final class TCPRepairHolds {
+    /// Only a checkpoint that kills its targets keeps their TCP sockets in
+    /// repair mode to the end (so they close without FIN or RST); any other
+    /// takes it off as soon as the state is read, so a checkpointer killed
+    /// during the dump does not leave a connection in repair mode.
+    let hold: Bool
+    private var repaired: [Int32] = []
+
+    init(hold: Bool) { self.hold = hold }
+
+    func inRepair(_ fd: Int32) {
+        guard fd >= 0 else { return }
+        if hold { repaired.append(fd) } else { TCPRepair.release(fd); close(fd) }
+    }
+
+    /// Leaves repair mode on for processes about to be killed (their sockets
+    /// then close without a FIN or RST), otherwise takes it off again.
+    func finish(keepOn: Bool) {
+        for fd in repaired {
+            if !keepOn { TCPRepair.release(fd) }
+            close(fd)
+        }
+        repaired = []
+    }
+}
+
+extension SocketFactory {
+    /// As root, the connection itself; without CAP_NET_ADMIN it stays closed, as BLCR closed sockets.
+    func makeTCP(_ f: FileDescriptorState, _ s: TCPConnectionRecord) throws -> Made {
+        let lost = "fd \(f.fd): TCP connection \(SocketAddress.describe(s.address)) -> \(SocketAddress.describe(s.peerAddress))"
+        if closeTCP || !s.saved {
+            guard closeTCP else { return .closed("\(lost) was not saved (no CAP_NET_ADMIN at the checkpoint); closed") }
+            // --tcp-close: the descriptor stays, as a socket whose connection is gone (reads see EOF-like errors, writes EPIPE).
+            let fd = try valueOrThrow("socket(TCP)") { Glibc.socket(Int32(s.family), Int32(SOCK_STREAM.rawValue), Int32(IPPROTO_TCP)) }
+            remember(f.inode, fd)
+            return .socket(fd)
+        }
+        do {
+            let fd = try TCPRepair.rebuild(s, fd: f.fd)
+            remember(f.inode, fd)
+            return .socket(fd)
+        } catch let e as CheckpointError where e.code == EPERM {
+            return .closed(e.message)
+        }
+    }
+}

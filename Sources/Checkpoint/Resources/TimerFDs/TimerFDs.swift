@@ -1,0 +1,48 @@
+import CheckpointImage
+import Glibc
+import LinuxKit
+
+/// timerfd: clock, time left, interval and unread expirations, from fdinfo
+/// (fs/timerfd.c); re-armed relative to the restart.
+enum TimerFDs: FileKind {
+    static let restores: [FileDescriptorState.Kind] = [.timerfd]
+
+    static func parse(_ d: OpenDescriptor) -> TimerFDRecord? {
+        guard d.link == "anon_inode:[timerfd]" else { return nil }
+        let f = ProcStatus(parsing: d.fdinfo).fields
+        guard let clock = f["clockid"].flatMap({ UInt64($0) }), let ticks = f["ticks"].flatMap({ UInt64($0) }),
+              let value = pair(f["it_value"]), let interval = pair(f["it_interval"]) else { return nil }
+        return TimerFDRecord(clock: clock, remaining: value, interval: interval, ticks: ticks)
+    }
+
+    /// "(12, 345)" -> (12, 345)
+    static func pair(_ s: String?) -> (UInt64, UInt64)? {
+        guard let s else { return nil }
+        let parts = s.filter { $0 != "(" && $0 != ")" && $0 != " " }.split(separator: ",")
+        guard parts.count == 2, let a = UInt64(parts[0]), let b = UInt64(parts[1]) else { return nil }
+        return (a, b)
+    }
+
+    static func claims(_ d: OpenDescriptor) -> Bool { parse(d) != nil }
+
+    static func collect(_ d: OpenDescriptor, into state: inout FileDescriptorState, in context: FileDumpContext) throws {
+        state.kind = .timerfd
+        state.payload = parse(d).map { .timerfd($0) } ?? .none
+    }
+
+    static func restore(_ f: FileDescriptorState, in c: FileRestoreContext) throws -> RestoredFile {
+        guard let r = f.timerfd else { throw CheckpointError(EINVAL, "fd \(f.fd): timerfd record missing") }
+        let session = c.session
+        let fd = try session.call("timerfd_create", NR.timerfd_create, r.clock, UInt64(f.flags) & UInt64(O_NONBLOCK))
+        if r.armed {
+            // struct itimerspec { it_interval, it_value }: the remaining time, re-armed relative to now.
+            let spec: [UInt64] = [r.intervalSeconds, r.intervalNanoseconds, r.remainingSeconds, r.remainingNanoseconds]
+            try session.call("timerfd_settime", NR.timerfd_settime, fd, 0, try session.put(spec.flatMap { x in withUnsafeBytes(of: x) { Array($0) } }), 0)
+        }
+        if r.ticks > 0 {
+            // TFD_IOC_SET_TICKS: expirations not yet read (CONFIG_CHECKPOINT_RESTORE); best effort.
+            _ = try session.raw(NR.ioctl, fd, 0x4008_5400, try session.put(value: r.ticks))
+        }
+        return .remote(fd)
+    }
+}

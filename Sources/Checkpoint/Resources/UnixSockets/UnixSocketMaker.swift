@@ -1,0 +1,160 @@
+import CheckpointImage
+import Glibc
+import LinuxKit
+
+/// UNIX sockets made again by the restorer: a pair in the image becomes a
+/// socketpair with each side's queue sent again by the other; a named one
+/// is bound again (a stale socket file of the killed original removed); a
+/// connected datagram socket connects to its peer's name again.
+extension SocketFactory {
+    func makeUnix(_ f: FileDescriptorState, _ s: UnixSocketRecord) throws -> Made {
+        let (type, state, peer) = (Int32(truncatingIfNeeded: s.type), s.state, s.peer)
+        if peer != 0, let other = byInode[peer], let o = other.unixSocket, o.peer == f.inode {
+            var pair: [Int32] = [0, 0]
+            _ = try valueOrThrow("socketpair") { socketpair(AF_UNIX, type, 0, &pair) }
+            remember(f.inode, pair[0])
+            remember(other.inode, pair[1])
+            // What waited in one end's queue is sent again by the other end;
+            // shutdowns come last, since they would stop those sends.
+            try refill(from: pair[1], f, s)
+            try refill(from: pair[0], other, o)
+            for (fd, rec) in [(pair[0], s), (pair[1], o)] {
+                setBuffers(fd, rec)
+                if rec.shutdown & 1 != 0 { Glibc.shutdown(fd, Int32(SHUT_RD)) }
+                if rec.shutdown & 2 != 0 { Glibc.shutdown(fd, Int32(SHUT_WR)) }
+            }
+            return .socket(pair[0])
+        }
+        if peer != 0 && type != SOCK_DGRAM.rawValue {
+            return .closed("fd \(f.fd) (\(f.path)): its peer is outside the checkpoint; the connection is closed after restart")
+        }
+        if peer == 0 && state == 1 && type != SOCK_DGRAM.rawValue {
+            // Connected, but the peer has closed: a pair whose other end sends
+            // what was left unread and closes, so reads end in EOF as before.
+            var pair: [Int32] = [0, 0]
+            _ = try valueOrThrow("socketpair") { socketpair(AF_UNIX, type, 0, &pair) }
+            defer { Glibc.close(pair[1]) }
+            remember(f.inode, pair[0])
+            setBuffers(pair[0], s)
+            try refill(from: pair[1], f, s)
+            return .socket(pair[0])
+        }
+        let fd = try valueOrThrow("socket(AF_UNIX)") { Glibc.socket(AF_UNIX, type, 0) }
+        remember(f.inode, fd)
+        setBuffers(fd, s)
+        if !s.address.isEmpty { try bindUnix(fd, f, s) }
+        if state == UnixSocketRecord.listening { _ = try valueOrThrow("listen(\(describe(s.address)))") { listen(fd, Int32(clamping: max(s.backlog, 1))) } }
+        var warnings: [String] = []
+        if state != UnixSocketRecord.listening && !s.queued.isEmpty {
+            // Only a datagram socket can be sent to by name; a stream's peer is gone with its data.
+            let why = type == SOCK_DGRAM.rawValue ? try requeue(f, s) : "fd \(f.fd): \(s.queued.count) message(s) from a peer that is gone are lost"
+            if let why { warnings.append(why) }
+        }
+        if peer != 0 {
+            // The peer in the image is made (and bound) first, so its name can be reached.
+            if let other = byInode[peer], !isMade(peer), other.kind == .unixSocket { _ = try socket(for: other) }
+            if let why = connectUnix(fd, f, s) { warnings.append(why) }
+        }
+        return warnings.isEmpty ? .socket(fd) : .socketWithWarning(fd, warnings.joined(separator: "; "))
+    }
+
+    /// A bound datagram socket's waiting messages, sent to its name again
+    /// from a socket of ours; who sent them originally is not kept.
+    func requeue(_ f: FileDescriptorState, _ s: UnixSocketRecord) throws -> String? {
+        guard let (addr, length) = unixAddress(s.address, cwd: cwdOf[f.inode]) else {
+            return "fd \(f.fd): \(s.queued.count) message(s) from a peer that is gone wait in an unnamed socket; they are lost"
+        }
+        let sender = try valueOrThrow("socket(AF_UNIX)") { Glibc.socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
+        defer { Glibc.close(sender) }
+        var a = addr
+        for m in s.queued {
+            let n = withUnsafePointer(to: &a) { p in
+                p.withMemoryRebound(to: sockaddr.self, capacity: 1) { to in
+                    m.withUnsafeBytes { sendto(sender, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL), to, length) }
+                }
+            }
+            guard n == m.count else {
+                let err = n < 0 ? errno : EIO
+                throw CheckpointError(err, "fd \(f.fd): cannot queue its \(m.count)-byte message again at \(describe(s.address)): \(String(cString: strerror(err)))")
+            }
+        }
+        return nil
+    }
+
+    /// Connects a datagram socket to its peer's name; why not, if it cannot.
+    func connectUnix(_ fd: Int32, _ f: FileDescriptorState, _ s: UnixSocketRecord) -> String? {
+        guard let (peer, length) = unixAddress(s.peerAddress, cwd: cwdOf[f.inode]) else {
+            return "fd \(f.fd): a datagram socket connected to an unnamed socket outside the checkpoint comes back unconnected"
+        }
+        var addr = peer
+        let r = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, length) } }
+        guard r != 0 else { return nil }
+        return "fd \(f.fd): cannot connect to \(describe(s.peerAddress)) again (\(String(cString: strerror(errno)))); the socket comes back unconnected"
+    }
+
+    /// Sends `saved`'s queued messages through its peer, `sender`, so they wait for it again.
+    func refill(from sender: Int32, _ f: FileDescriptorState, _ saved: UnixSocketRecord) throws {
+        guard !saved.queued.isEmpty else { return }
+        var size = Int32(clamping: saved.queued.reduce(0) { $0 + $1.count + 1024 })
+        _ = setsockopt(sender, SOL_SOCKET, SO_SNDBUF, &size, 4)
+        for m in saved.queued {
+            let n = m.withUnsafeBytes { send(sender, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
+            guard n == m.count else {
+                let why = n < 0 ? String(cString: strerror(errno)) : "only \(n) went in"
+                throw CheckpointError(n < 0 ? errno : EIO, "fd \(f.fd): cannot queue its \(m.count) saved bytes again: \(why)")
+            }
+        }
+    }
+
+    /// The kernel reports doubled buffer sizes and doubles what is set: halve them back.
+    func setBuffers(_ fd: Int32, _ s: UnixSocketRecord) {
+        var snd = Int32(clamping: s.sendBuffer / 2), rcv = Int32(clamping: s.receiveBuffer / 2)
+        if snd > 0 { _ = setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, 4) }
+        if rcv > 0 { _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, 4) }
+    }
+
+    /// Binds a UNIX name again. A socket file left by the killed original is
+    /// removed first, but only if no live socket holds it any more.
+    func bindUnix(_ fd: Int32, _ f: FileDescriptorState, _ s: UnixSocketRecord) throws {
+        guard let (bound, length) = unixAddress(s.address, cwd: cwdOf[f.inode]) else {
+            throw CheckpointError(ENAMETOOLONG, "fd \(f.fd): socket name \(describe(s.address)) is too long to bind")
+        }
+        var addr = bound
+        func bindOnce() -> Int32 { withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } } }
+        if bindOnce() == 0 { return }
+        var err = errno
+        let name = s.address.prefix { $0 != 0 }
+        if err == EADDRINUSE && s.address.first != 0 && !Self.someoneUses(addr, length, type: Int32(truncatingIfNeeded: s.type)) {
+            let path = String(decoding: withUnsafeBytes(of: addr.sun_path) { Array($0.prefix { $0 != 0 }) }, as: UTF8.self)
+            var st = stat()
+            if lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFSOCK && unlink(path) == 0 && bindOnce() == 0 { return }
+            err = errno
+        }
+        throw CheckpointError(err, "fd \(f.fd): cannot bind UNIX socket \(describe(Array(name))) again: \(String(cString: strerror(err)))")
+    }
+
+    /// A UNIX name as a sockaddr: a relative path joins `cwd`; nil if empty or too long.
+    func unixAddress(_ bound: [UInt8], cwd: String?) -> (sockaddr_un, socklen_t)? {
+        guard !bound.isEmpty else { return nil }
+        var name = bound
+        if name.first != 0, name.first != UInt8(ascii: "/"), let cwd { name = Array(cwd.utf8) + [UInt8(ascii: "/")] + name }
+        while name.last == 0 && name.first != 0 { name.removeLast() }
+        guard !name.isEmpty, name.count < 108 else { return nil }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { for (k, b) in name.enumerated() { $0[k] = b } }
+        return (addr, socklen_t(MemoryLayout<sa_family_t>.size + name.count))
+    }
+
+    /// True if a live socket of this type holds the name: a connect to a
+    /// socket file left by a dead process is refused.
+    static func someoneUses(_ addr: sockaddr_un, _ length: socklen_t, type: Int32) -> Bool {
+        let probe = Glibc.socket(AF_UNIX, type | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard probe >= 0 else { return true }
+        defer { Glibc.close(probe) }
+        var a = addr
+        let r = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(probe, $0, length) } }
+        return r == 0 || errno != ECONNREFUSED
+    }
+
+}

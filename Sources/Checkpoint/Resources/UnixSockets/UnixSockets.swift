@@ -1,0 +1,134 @@
+import CheckpointImage
+import Glibc
+import LinuxKit
+
+/// UNIX sockets: type, state, peer and buffers from sock_diag and the
+/// socket's options; the receive queue read with MSG_PEEK, SO_PEEK_OFF
+/// stepping through it without taking anything out. At restart a pair in
+/// the image becomes a socketpair, a named socket is bound again (see
+/// UnixSocketMaker).
+enum UnixSockets: FileKind {
+    static let restores: [FileDescriptorState.Kind] = [.unixSocket]
+    static var followsForkSharing: Bool { false }
+
+    /// Claimed through `Sockets`, which knows the family.
+    static func claims(_ d: OpenDescriptor) -> Bool { false }
+    static func collect(_ d: OpenDescriptor, into state: inout FileDescriptorState, in context: FileDumpContext) throws {}
+
+    static func describe(_ d: OpenDescriptor, copy: Int32, into state: inout FileDescriptorState, in context: FileDumpContext) throws {
+        let table = try context.shared.unixSockets.all()
+        guard let info = table[d.inode] else {
+            context.warn("fd \(d.fd) (\(d.link)): the kernel does not list this UNIX socket; it will be closed after restart")
+            return
+        }
+        state.kind = .unixSocket
+        let listening = UInt64(info.state) == UnixSocketRecord.listening
+        var record = UnixSocketRecord(
+            type: UInt64(info.type), state: UInt64(info.state), peer: info.peer, shutdown: UInt64(info.shutdown),
+            sendBuffer: UInt64(SocketBorrower.option(copy, SO_SNDBUF)), receiveBuffer: UInt64(SocketBorrower.option(copy, SO_RCVBUF)),
+            backlog: listening ? UInt64(info.sendQueue) : 0, address: info.name)
+        if info.type == SOCK_DGRAM.rawValue && info.peer != 0 {
+            record.peerAddress = table[info.peer]?.name ?? []  // reconnected by name if not a pair
+        }
+        var warning: String?
+        if listening && info.receiveQueue > 0 {
+            warning = "fd \(d.fd): \(info.receiveQueue) connection(s) not yet accepted on a listening UNIX socket are lost"
+        }
+        if !listening, context.shared.contents.first(device: d.device, inode: d.inode) {
+            let (messages, note) = try peekQueue(copy, stream: info.type == SOCK_STREAM.rawValue,
+                                                 seqpacketBytes: info.type == SOCK_SEQPACKET.rawValue ? Int(info.receiveQueue) : nil)
+            record.queued = messages
+            warning = note.map { "fd \(d.fd): \($0)" } ?? warning
+        }
+        state.payload = .unixSocket(record)
+        if let warning { context.warn(warning) }
+    }
+
+    static func restore(_ f: FileDescriptorState, in c: FileRestoreContext) throws -> RestoredFile {
+        if (0...2).contains(f.inheritFrom) && c.objects.sockets.peerIsOutside(f) {
+            // Stdio connected to someone outside the checkpoint: cr_restart's, as for pipes.
+            return try c.inheritStdio(f.inheritFrom, as: f, why: "fd \(f.fd) (\(f.path)) leads outside the checkpoint, and this restart has no fd \(f.inheritFrom) to give it: closed")
+        }
+        return try Sockets.deliver(f, in: c)
+    }
+
+    static func describe(_ f: FileDescriptorState) -> String { Sockets.describe(f) }
+
+    /// Limit on the bytes saved from one socket's receive queue.
+    static let queueLimit = 64 << 20
+
+    /// The messages in the receive queue, read with MSG_PEEK from offset 0
+    /// on; SO_PEEK_OFF is put back as it was. Stream data comes as one chunk.
+    /// `seqpacketBytes`: the bytes sock_diag counts in a seqpacket queue, so
+    /// that an empty read past them is the closed peer's EOF, not a message.
+    static func peekQueue(_ fd: Int32, stream: Bool, seqpacketBytes: Int? = nil) throws -> ([[UInt8]], String?) {
+        var saved: Int32 = -1
+        var length = socklen_t(4)
+        _ = getsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &saved, &length)
+        var zero: Int32 = 0
+        guard setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &zero, 4) == 0 else {
+            return ([], "this socket's queue cannot be peeked (SO_PEEK_OFF); its unread data is lost")
+        }
+        defer { _ = setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &saved, 4) }
+        var messages: [[UInt8]] = []
+        var note: String?
+        var buffer = [UInt8](repeating: 0, count: 1 << 18)
+        var control = [UInt8](repeating: 0, count: 4096)
+        var total = 0
+        while total < Self.queueLimit {
+            var flags: Int32 = 0
+            let n = buffer.withUnsafeMutableBytes { data in
+                control.withUnsafeMutableBytes { ctl in
+                    var iov = iovec(iov_base: data.baseAddress, iov_len: data.count)
+                    return withUnsafeMutablePointer(to: &iov) { iovp -> Int in
+                        var msg = msghdr()
+                        msg.msg_iov = iovp
+                        msg.msg_iovlen = 1
+                        msg.msg_control = ctl.baseAddress
+                        msg.msg_controllen = ctl.count
+                        let r = recvmsg(fd, &msg, Int32(MSG_PEEK | MSG_DONTWAIT) | Int32(MSG_CMSG_CLOEXEC))
+                        flags = msg.msg_flags
+                        if r >= 0 { Self.closePassedDescriptors(msg) }
+                        return r
+                    }
+                }
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                if errno == EAGAIN { break }
+                throw CheckpointError(errno, "peeking socket queue: \(String(cString: strerror(errno)))")
+            }
+            if flags & Int32(MSG_TRUNC) != 0 { note = "a queued datagram larger than 256 KiB was cut short" }
+            if flags & Int32(MSG_CTRUNC) != 0 || control.contains(where: { $0 != 0 }) {
+                note = "descriptors in flight (SCM_RIGHTS) in a socket queue are not saved"
+                control = [UInt8](repeating: 0, count: control.count)
+            }
+            if n == 0 {
+                // Stream: end of data (peer shut down). Datagram: an empty message, which does not move the peek offset.
+                if !stream, total < (seqpacketBytes ?? Int.max) {
+                    messages.append([])
+                    note = note ?? "datagrams queued after an empty one are not saved"
+                }
+                break
+            }
+            if stream, !messages.isEmpty { messages[0] += buffer[0..<n] } else { messages.append(Array(buffer[0..<n])) }
+            total += n
+        }
+        return (messages, note)
+    }
+
+    /// Descriptors a peek received along with the data are ours to close.
+    private static func closePassedDescriptors(_ msg: msghdr) {
+        guard msg.msg_controllen >= MemoryLayout<cmsghdr>.size, let base = msg.msg_control else { return }
+        var at = 0
+        while at + MemoryLayout<cmsghdr>.size <= msg.msg_controllen {
+            let header = base.load(fromByteOffset: at, as: cmsghdr.self)
+            guard header.cmsg_len >= MemoryLayout<cmsghdr>.size else { break }
+            if header.cmsg_level == SOL_SOCKET && header.cmsg_type == Int32(SCM_RIGHTS) {
+                let count = (Int(header.cmsg_len) - MemoryLayout<cmsghdr>.size) / 4
+                for k in 0..<count { close(base.load(fromByteOffset: at + MemoryLayout<cmsghdr>.size + 4 * k, as: Int32.self)) }
+            }
+            at += (Int(header.cmsg_len) + 7) & ~7
+        }
+    }
+}

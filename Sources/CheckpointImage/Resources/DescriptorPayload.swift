@@ -1,0 +1,141 @@
+/// What one kind of descriptor keeps beyond the fields every descriptor has
+/// (docs/IMAGE-FORMAT.md §4, "Descriptor payloads"). Each kind's record has
+/// its own explicitly numbered tags and lives in a file of its own; this
+/// enum is where a kind registers its record with the format.
+public enum DescriptorPayload: Equatable, Sendable {
+    case none
+    case eventfd(EventFDRecord)
+    case signalfd(SignalFDRecord)
+    case timerfd(TimerFDRecord)
+    case epoll(EpollRecord)
+    case unixSocket(UnixSocketRecord)
+    case inetSocket(InetSocketRecord)
+    case fifo(FIFORecord)
+    case memfd(MemFDRecord)
+    case inotify(InotifyRecord)
+    case tcpConnection(TCPConnectionRecord)
+
+    /// The record's own encoding, or nil for kinds without one.
+    func encode(into e: inout RecordEncoder) {
+        switch self {
+        case .none: break
+        case .eventfd(let r): r.encode(into: &e)
+        case .signalfd(let r): r.encode(into: &e)
+        case .timerfd(let r): r.encode(into: &e)
+        case .epoll(let r): r.encode(into: &e)
+        case .unixSocket(let r): r.encode(into: &e)
+        case .inetSocket(let r): r.encode(into: &e)
+        case .fifo(let r): r.encode(into: &e)
+        case .memfd(let r): r.encode(into: &e)
+        case .inotify(let r): r.encode(into: &e)
+        case .tcpConnection(let r): r.encode(into: &e)
+        }
+    }
+
+    /// The payload record of a descriptor of `kind`. Images before 1.2 kept
+    /// the same facts in positional slots (`legacy`); they are read into
+    /// the same records, so nothing after decoding knows the difference.
+    static func decode(kind: FileDescriptorState.Kind, fd: Int32, record: RecordDecoder?, legacy: LegacyDescriptorFields) throws -> DescriptorPayload {
+        func make<R: DescriptorPayloadRecord>(_ type: R.Type) throws -> R {
+            if let record { return try R(decoding: record, fd: fd) }
+            return try R(legacy: legacy, fd: fd)
+        }
+        switch kind {
+        case .eventfd: return .eventfd(try make(EventFDRecord.self))
+        case .signalfd: return .signalfd(try make(SignalFDRecord.self))
+        case .timerfd: return .timerfd(try make(TimerFDRecord.self))
+        case .epoll: return .epoll(try make(EpollRecord.self))
+        case .unixSocket: return .unixSocket(try make(UnixSocketRecord.self))
+        case .inetSocket: return .inetSocket(try make(InetSocketRecord.self))
+        case .fifo: return .fifo(try make(FIFORecord.self))
+        case .memfd: return .memfd(try make(MemFDRecord.self))
+        case .inotify: return .inotify(try make(InotifyRecord.self))
+        case .tcpConnection: return .tcpConnection(try make(TCPConnectionRecord.self))
+        case .regular, .device, .inherited, .unsupported, .pipe, .unlinked, .unknown: return .none
+        }
+    }
+}
+
+/// A kind's payload record: explicit tags, bounds-checked decoding.
+protocol DescriptorPayloadRecord: Equatable, Sendable {
+    init(decoding d: RecordDecoder, fd: Int32) throws
+    /// From a 1.0/1.1 image's positional values and socket fields.
+    init(legacy: LegacyDescriptorFields, fd: Int32) throws
+    func encode(into e: inout RecordEncoder)
+}
+
+/// The fd record fields of images before 1.2 that now live in payloads:
+/// tag 15 (`values`), 17 (address), 18 (queued), 19 (peer address), 20 (watch paths).
+struct LegacyDescriptorFields {
+    var values: [UInt64]
+    var address: [UInt8]
+    var peerAddress: [UInt8]
+    var queued: [[UInt8]]
+    var watchPaths: [String]
+    let base: UInt64
+
+    init(_ d: RecordDecoder, tags: FileDescriptorState.Tag.Type) throws {
+        values = try d.u64s(tags.legacyValues.rawValue)
+        address = d.raw(tags.legacyAddress.rawValue) ?? []
+        peerAddress = d.raw(tags.legacyPeerAddress.rawValue) ?? []
+        queued = d.fields.filter { $0.tag == tags.legacyQueued.rawValue }.map { Array(d.bytes[$0.range]) }
+        watchPaths = d.fields.filter { $0.tag == tags.legacyWatchPath.rawValue }.map { String(decoding: d.bytes[$0.range], as: UTF8.self) }
+        base = d.base
+    }
+
+    /// The first `count` values, or a one-line refusal naming the kind.
+    func values(_ count: Int, _ kind: String, fd: Int32) throws -> [UInt64] {
+        guard values.count >= count else {
+            throw ImageError.malformed(what: "\(kind) fd \(fd) has \(values.count) values, needs \(count)", offset: base)
+        }
+        return Array(values.prefix(count))
+    }
+}
+
+extension RecordDecoder {
+    /// A socket address field: at most 128 bytes (sockaddr_storage).
+    func socketAddress(_ tag: UInt16, fd: Int32) throws -> [UInt8] {
+        let a = raw(tag) ?? []
+        guard a.count <= 128 else { throw ImageError.malformed(what: "socket fd \(fd): address of \(a.count) bytes", offset: base) }
+        return a
+    }
+
+    /// Every field of `tag`, raw, in order.
+    func rawList(_ tag: UInt16) -> [[UInt8]] { fields.filter { $0.tag == tag }.map { Array(bytes[$0.range]) } }
+
+    /// A flag stored as u64 0 or 1.
+    func flag(_ tag: UInt16, fd: Int32, _ what: String) throws -> Bool {
+        let v = try u64(tag, default: 0)
+        guard v <= 1 else { throw ImageError.malformed(what: "fd \(fd): \(what) is \(v), not 0 or 1", offset: base) }
+        return v == 1
+    }
+}
+
+func checkedAddress(_ a: [UInt8], fd: Int32, base: UInt64) throws -> [UInt8] {
+    guard a.count <= 128 else { throw ImageError.malformed(what: "socket fd \(fd): address of \(a.count) bytes", offset: base) }
+    return a
+}
+
+/// Typed views of the payload, nil for a descriptor of another kind.
+extension FileDescriptorState {
+    public var eventfd: EventFDRecord? { if case .eventfd(let r) = payload { return r } else { return nil } }
+    public var signalfd: SignalFDRecord? { if case .signalfd(let r) = payload { return r } else { return nil } }
+    public var timerfd: TimerFDRecord? { if case .timerfd(let r) = payload { return r } else { return nil } }
+    public var epoll: EpollRecord? { if case .epoll(let r) = payload { return r } else { return nil } }
+    public var unixSocket: UnixSocketRecord? { if case .unixSocket(let r) = payload { return r } else { return nil } }
+    public var inetSocket: InetSocketRecord? { if case .inetSocket(let r) = payload { return r } else { return nil } }
+    public var fifo: FIFORecord? { if case .fifo(let r) = payload { return r } else { return nil } }
+    public var memfd: MemFDRecord? { if case .memfd(let r) = payload { return r } else { return nil } }
+    public var inotify: InotifyRecord? { if case .inotify(let r) = payload { return r } else { return nil } }
+    public var tcpConnection: TCPConnectionRecord? { if case .tcpConnection(let r) = payload { return r } else { return nil } }
+
+    /// A socket's own and peer address, whatever its kind (empty for other descriptors).
+    public var socketAddresses: (local: [UInt8], peer: [UInt8]) {
+        switch payload {
+        case .unixSocket(let r): return (r.address, r.peerAddress)
+        case .inetSocket(let r): return (r.address, r.peerAddress)
+        case .tcpConnection(let r): return (r.address, r.peerAddress)
+        default: return ([], [])
+        }
+    }
+}

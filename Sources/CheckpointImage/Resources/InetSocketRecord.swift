@@ -1,0 +1,42 @@
+/// A listening, bound or datagram TCP/UDP socket (not an established TCP connection).
+public struct InetSocketRecord: DescriptorPayloadRecord {
+    public var family: UInt64
+    public var type: UInt64
+    public var `protocol`: UInt64
+    public var listening: Bool
+    public var backlog: UInt64
+    /// The bound sockaddr, and the peer of a connected UDP socket.
+    public var address: [UInt8]
+    public var peerAddress: [UInt8]
+
+    public init(family: UInt64, type: UInt64, protocol: UInt64, listening: Bool, backlog: UInt64, address: [UInt8] = [], peerAddress: [UInt8] = []) {
+        self.family = family; self.type = type; self.protocol = `protocol`; self.listening = listening
+        self.backlog = backlog; self.address = address; self.peerAddress = peerAddress
+    }
+
+    enum Tag: UInt16, CaseIterable { case family = 1, type = 2, `protocol` = 3, listening = 4, backlog = 5, address = 6, peerAddress = 7 }
+
+    func encode(into e: inout RecordEncoder) {
+        e.u64(Tag.family.rawValue, family)
+        e.u64(Tag.type.rawValue, type)
+        e.u64(Tag.protocol.rawValue, `protocol`)
+        e.u64(Tag.listening.rawValue, listening ? 1 : 0)
+        e.u64(Tag.backlog.rawValue, backlog)
+        if !address.isEmpty { e.raw(Tag.address.rawValue, address) }
+        if !peerAddress.isEmpty { e.raw(Tag.peerAddress.rawValue, peerAddress) }
+    }
+
+    init(decoding d: RecordDecoder, fd: Int32) throws {
+        self.init(family: try d.u64(Tag.family.rawValue, "socket family"), type: try d.u64(Tag.type.rawValue, "socket type"),
+                  protocol: try d.u64(Tag.protocol.rawValue, default: 0), listening: try d.flag(Tag.listening.rawValue, fd: fd, "listening"),
+                  backlog: try d.u64(Tag.backlog.rawValue, default: 0),
+                  address: try d.socketAddress(Tag.address.rawValue, fd: fd), peerAddress: try d.socketAddress(Tag.peerAddress.rawValue, fd: fd))
+    }
+
+    init(legacy: LegacyDescriptorFields, fd: Int32) throws {
+        let v = try legacy.values(5, "inet socket", fd: fd)
+        self.init(family: v[0], type: v[1], protocol: v[2], listening: v[3] == 1, backlog: v[4],
+                  address: try checkedAddress(legacy.address, fd: fd, base: legacy.base),
+                  peerAddress: try checkedAddress(legacy.peerAddress, fd: fd, base: legacy.base))
+    }
+}

@@ -1,0 +1,72 @@
+/// A UNIX socket as sock_diag and its options describe it.
+public struct UnixSocketRecord: DescriptorPayloadRecord {
+    /// SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET.
+    public var type: UInt64
+    /// 1 connected, 7 unconnected, 10 listening.
+    public var state: UInt64
+    /// The peer's socket inode; 0 for none.
+    public var peer: UInt64
+    /// Bit 1: shut down for reading; bit 2: for writing.
+    public var shutdown: UInt64
+    /// SO_SNDBUF and SO_RCVBUF as the kernel reports them (doubled).
+    public var sendBuffer: UInt64, receiveBuffer: UInt64
+    public var backlog: UInt64
+    /// sun_path bytes as bound (an abstract name starts with NUL); empty if unbound.
+    public var address: [UInt8]
+    /// A connected datagram socket: the bound name of the socket it is connected to.
+    public var peerAddress: [UInt8]
+    /// The receive queue's messages, in order (a stream's bytes as one), on the first descriptor of the socket.
+    public var queued: [[UInt8]]
+
+    public static let listening: UInt64 = 10
+    public static let connected: UInt64 = 1
+
+    public init(type: UInt64, state: UInt64, peer: UInt64, shutdown: UInt64 = 0, sendBuffer: UInt64 = 0, receiveBuffer: UInt64 = 0,
+                backlog: UInt64 = 0, address: [UInt8] = [], peerAddress: [UInt8] = [], queued: [[UInt8]] = []) {
+        self.type = type; self.state = state; self.peer = peer; self.shutdown = shutdown
+        self.sendBuffer = sendBuffer; self.receiveBuffer = receiveBuffer; self.backlog = backlog
+        self.address = address; self.peerAddress = peerAddress; self.queued = queued
+    }
+
+    enum Tag: UInt16, CaseIterable {
+        case type = 1, state = 2, peer = 3, shutdown = 4, sendBuffer = 5, receiveBuffer = 6, backlog = 7
+        case address = 8, peerAddress = 9, queued = 10
+    }
+
+    func encode(into e: inout RecordEncoder) {
+        e.u64(Tag.type.rawValue, type)
+        e.u64(Tag.state.rawValue, state)
+        e.u64(Tag.peer.rawValue, peer)
+        e.u64(Tag.shutdown.rawValue, shutdown)
+        e.u64(Tag.sendBuffer.rawValue, sendBuffer)
+        e.u64(Tag.receiveBuffer.rawValue, receiveBuffer)
+        e.u64(Tag.backlog.rawValue, backlog)
+        if !address.isEmpty { e.raw(Tag.address.rawValue, address) }
+        if !peerAddress.isEmpty { e.raw(Tag.peerAddress.rawValue, peerAddress) }
+        for m in queued { e.raw(Tag.queued.rawValue, m) }
+    }
+
+    init(decoding d: RecordDecoder, fd: Int32) throws {
+        self.init(type: try d.u64(Tag.type.rawValue, "socket type"), state: try d.u64(Tag.state.rawValue, "socket state"),
+                  peer: try d.u64(Tag.peer.rawValue, default: 0), shutdown: try d.u64(Tag.shutdown.rawValue, default: 0),
+                  sendBuffer: try d.u64(Tag.sendBuffer.rawValue, default: 0), receiveBuffer: try d.u64(Tag.receiveBuffer.rawValue, default: 0),
+                  backlog: try d.u64(Tag.backlog.rawValue, default: 0),
+                  address: try d.socketAddress(Tag.address.rawValue, fd: fd), peerAddress: try d.socketAddress(Tag.peerAddress.rawValue, fd: fd),
+                  queued: d.rawList(Tag.queued.rawValue))
+        try check(fd: fd, base: d.base)
+    }
+
+    init(legacy: LegacyDescriptorFields, fd: Int32) throws {
+        let v = try legacy.values(7, "unix socket", fd: fd)
+        self.init(type: v[0], state: v[1], peer: v[2], shutdown: v[3], sendBuffer: v[4], receiveBuffer: v[5], backlog: v[6],
+                  address: try checkedAddress(legacy.address, fd: fd, base: legacy.base),
+                  peerAddress: try checkedAddress(legacy.peerAddress, fd: fd, base: legacy.base), queued: legacy.queued)
+        try check(fd: fd, base: legacy.base)
+    }
+
+    private func check(fd: Int32, base: UInt64) throws {
+        guard type <= 10, state <= 12, shutdown <= 3 else {
+            throw ImageError.malformed(what: "unix socket fd \(fd): type \(type), state \(state), shutdown \(shutdown)", offset: base)
+        }
+    }
+}
