@@ -31,16 +31,18 @@ let package = Package(
     ],
     targets: [
         .target(name: "CLinux"),
+        // The crc32 instruction for image checksums, apart from the kernel layer.
+        .target(name: "CChecksum"),
         .target(name: "LinuxKit", dependencies: [
             "CLinux",
             .product(name: "SystemPackage", package: "swift-system"),
         ]),
         .target(name: "CheckpointImage", dependencies: [
-            "CLinux",
+            "CChecksum",
             .product(name: "SystemPackage", package: "swift-system"),
         ]),
         .target(name: "Checkpoint", dependencies: [
-            "LinuxKit", "CheckpointImage",
+            "LinuxKit", "CheckpointImage", "AgentWire",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "SwiftCRCommands", dependencies: [
@@ -66,9 +68,11 @@ let package = Package(
         .executableTarget(name: "xos-ssh", dependencies: ["XOS", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "xos-ams", dependencies: ["XOS", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .target(name: "CLibCR"),
-        // Loaded into other programs: only CLinux/CLibCR below it, Swift's
+        // The libcr agent's wire protocol, shared by libcr and the engine.
+        .target(name: "AgentWire"),
+        // Loaded into other programs: only its own CLibCR below it, Swift's
         // runtime linked in statically and hidden, only cr_* exported.
-        .target(name: "LibCR", dependencies: ["CLibCR", "CLinux"], exclude: ["libcr.map"],
+        .target(name: "LibCR", dependencies: ["CLibCR", "AgentWire"], exclude: ["libcr.map"],
                 // Its code runs in signal handlers: no dynamic exclusivity bookkeeping there.
                 swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])],
                 linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "--version-script=Sources/LibCR/libcr.map"])]),
@@ -79,6 +83,6 @@ let package = Package(
         .testTarget(name: "LinuxKitTests", dependencies: ["LinuxKit"]),
         .testTarget(name: "XOSTests", dependencies: ["XOS"]),
         .testTarget(name: "CheckpointImageTests", dependencies: ["CheckpointImage"]),
-        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "CheckpointImage", "LinuxKit", "CLinux"]),
+        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "CheckpointImage", "LinuxKit"]),
     ]
 )

@@ -1,4 +1,3 @@
-import CLinux
 import Glibc
 import LinuxKit
 import Logging
@@ -74,9 +73,9 @@ final class FrozenProcess {
     /// lifts that with the trace, also if we die), so a filter or strict mode
     /// cannot kill the process for a system call we inject.
     static func seize(_ tid: pid_t) throws {
-        let options = Int(CL_PTRACE_O_TRACESYSGOOD | CL_PTRACE_O_TRACECLONE)
+        let options = PtraceOption.traceSysGood | PtraceOption.traceClone
         if geteuid() == 0 {
-            do { return try Ptrace.seize(tid, options: options | Int(CL_PTRACE_O_SUSPEND_SECCOMP)) } catch let e as SystemCallError where e.errno == .notPermitted || e.errno == .invalidArgument {}
+            do { return try Ptrace.seize(tid, options: options | PtraceOption.suspendSeccomp) } catch let e as SystemCallError where e.errno == .notPermitted || e.errno == .invalidArgument {}
         }
         try Ptrace.seize(tid, options: options)
     }
@@ -108,7 +107,7 @@ final class FrozenProcess {
     static func waitForStop(_ tid: pid_t, adopt: (pid_t) -> Void) throws -> Bool {
         while true {
             switch try Ptrace.wait(tid) {
-            case .stopped(_, _, let event) where event == Int32(CL_PTRACE_EVENT_STOP):
+            case .stopped(_, _, let event) where event == PtraceEvent.stop:
                 return true
             case .stopped(_, _, let event) where (1...3).contains(event):
                 adopt(pid_t(truncatingIfNeeded: try Ptrace.eventMessage(tid)))

@@ -1,4 +1,3 @@
-import CLinux
 import Glibc
 import LinuxKit
 
@@ -15,8 +14,8 @@ public enum KernelProbe {
 
     /// PR_TIMER_CREATE_RESTORE_IDS, PR_TIMER_CREATE_RESTORE_IDS_GET (Linux 6.17+).
     static func prctlProbe() -> Int {
-        let r = cl_prctl(Int32(TimerRestorer.restoreIDs), 2, 0, 0, 0)
-        return r < 0 ? -Int(errno) : Int(r)
+        let r = Syscall.prctl(.timerCreateRestoreIds, 2)
+        return r < 0 ? -Int(errno) : r
     }
 
     public static func run() -> [Result] {
@@ -55,7 +54,7 @@ public enum KernelProbe {
             let got = try injector.call("getpid", NR.getpid)
             guard got == UInt64(stub) else { throw CheckpointError(EIO, "getpid in the child returned \(got)") }
             let s = RemoteSession(pid: stub, injector: injector)
-            s.scratch = try s.call("mmap", NR.mmap, 0, 8192, UInt64(PROT_READ | PROT_WRITE), UInt64(MAP_PRIVATE | MAP_ANONYMOUS), UInt64.max, 0)
+            s.scratch = try s.mmap(0, 8192, protection: UInt64(PROT_READ | PROT_WRITE), flags: UInt64(MAP_PRIVATE | MAP_ANONYMOUS), what: "")
             s.scratchSize = 8192
             session = s
             return "getpid and mmap ran inside the child"
@@ -64,13 +63,13 @@ public enum KernelProbe {
             guard let s = session else { throw CheckpointError(ENOSYS, "needs syscall injection") }
             let st = try ProcStat.read(pid: stub)
             let brk = try s.call("brk", NR.brk, 0)
-            var map = prctl_mm_map()
+            var map = MMMap()
             map.start_code = st.startCode; map.end_code = st.endCode; map.start_data = st.startData; map.end_data = st.endData
             map.start_brk = st.startBrk; map.brk = brk; map.start_stack = st.startStack
             map.arg_start = st.argStart; map.arg_end = st.argEnd; map.env_start = st.envStart; map.env_end = st.envEnd
             map.exe_fd = UInt32.max
             let at = try s.put(value: map)
-            try s.call("prctl(PR_SET_MM_MAP)", NR.prctl, UInt64(PR_SET_MM), UInt64(PR_SET_MM_MAP), at, UInt64(MemoryLayout<prctl_mm_map>.size))
+            try s.prctl(.setMm, Prctl.mmMap, at, UInt64(MemoryLayout<MMMap>.size))
             return "set the child's mm fields"
         }
         add("rseq configuration") {
@@ -99,7 +98,7 @@ public enum KernelProbe {
             return "created a process with PID \(wanted)"
         }
         add("user + PID namespaces", required: false) {
-            let code = try childExitCode { cl_syscall6(Int(CL_SYS_UNSHARE), Int(CL_CLONE_NEWUSER | CL_CLONE_NEWPID), 0, 0, 0, 0, 0) == 0 ? 0 : Int(errno) }
+            let code = try childExitCode { Syscall.raw(NR.unshare, Int(CloneFlags.newUser | CloneFlags.newPID)) == 0 ? 0 : Int(errno) }
             guard code == 0 else { throw CheckpointError(code, "unshare(CLONE_NEWUSER|CLONE_NEWPID): \(String(cString: strerror(code)))") }
             return "unshare works for this user"
         }
@@ -125,19 +124,7 @@ public enum KernelProbe {
             return "available"
         }
         add("PAGEMAP_SCAN (written-page tracking)", required: false) {
-            let fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC)
-            defer { close(fd) }
-            var regions = [cl_page_region](repeating: cl_page_region(), count: 4)
-            let probe = [UInt8](repeating: 1, count: 4096)
-            let start = probe.withUnsafeBytes { UInt64(UInt(bitPattern: $0.baseAddress)) } & ~4095
-            let n = regions.withUnsafeMutableBufferPointer { r -> Int32 in
-                var arg = cl_pm_scan_arg(size: 96, flags: 0, start: start, end: start + 4096, walk_end: 0,
-                                         vec: UInt64(UInt(bitPattern: r.baseAddress)), vec_len: 4, max_pages: 0,
-                                         category_inverted: 0, category_mask: 0, category_anyof_mask: UInt64(CL_PAGE_IS_PRESENT),
-                                         return_mask: UInt64(CL_PAGE_IS_PRESENT))
-                return ioctl(fd, UInt(CL_PAGEMAP_SCAN), &arg)
-            }
-            guard n >= 0 else { throw CheckpointError(errno, "ioctl(PAGEMAP_SCAN): \(String(cString: strerror(errno)))") }
+            if case .failure(let e) = Pagemap.scanAvailable() { throw CheckpointError(e.rawValue, "ioctl(PAGEMAP_SCAN): \(e)") }
             return "available"
         }
         return results
@@ -154,11 +141,11 @@ public enum KernelProbe {
 
     /// Runs `body` in a raw clone3 child (system calls only) and returns its exit code.
     static func childExitCode(_ body: () -> Int) throws -> Int32 {
-        var args = cl_clone_args()
-        args.exit_signal = UInt64(SIGCHLD)
-        let pid = withUnsafeMutablePointer(to: &args) { cl_syscall6(NR.clone3, Int(bitPattern: $0), MemoryLayout<cl_clone_args>.size, 0, 0, 0, 0) }
-        if pid == 0 { _ = cl_syscall6(Int(CL_SYS_EXIT_GROUP), body(), 0, 0, 0, 0, 0) }
-        guard pid > 0 else { throw CheckpointError(errno, "clone3: \(String(cString: strerror(errno)))") }
+        let pid: pid_t
+        switch RawChild.spawn({ Syscall.exitGroup(body()) }) {
+        case .success(let p): pid = p
+        case .failure(let e): throw CheckpointError(e.rawValue, "clone3: \(e)")
+        }
         var status: Int32 = 0
         while waitpid(pid_t(pid), &status, 0) < 0 && errno == EINTR {}
         return (status >> 8) & 0xff

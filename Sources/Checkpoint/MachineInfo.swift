@@ -1,4 +1,3 @@
-import CLinux
 import Glibc
 import LinuxKit
 
@@ -23,7 +22,7 @@ public enum MachineInfo {
     }
 
     /// XCR0 of this CPU: the xsave components the kernel enabled (x87, SSE, AVX, AVX-512...).
-    public static var xfeatures: UInt64 { cl_xgetbv0() }
+    public static var xfeatures: UInt64 { CPU.xfeatures }
 
     /// XSTATE_BV of an xsave area (byte 512): the components holding non-initial state.
     static func componentsInUse(_ area: [UInt8]) -> UInt64 {

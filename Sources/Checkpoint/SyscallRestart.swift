@@ -1,4 +1,3 @@
-import CLinux
 import LinuxKit
 
 /// What a thread stopped inside a system call must see when it runs again.
@@ -22,13 +21,13 @@ enum SyscallRestart {
             r.rip &-= 2
         }
         switch result {
-        case Int64(CL_ERESTARTNOINTR):
+        case RestartErrno.restartNoIntr:
             restart(r.orig_rax)
-        case Int64(CL_ERESTARTSYS):
+        case RestartErrno.restartSys:
             if let h = interruptingHandler, !h.restarts { r.rax = eintr } else { restart(r.orig_rax) }
-        case Int64(CL_ERESTARTNOHAND):
+        case RestartErrno.restartNoHand:
             if interruptingHandler != nil { r.rax = eintr } else { restart(r.orig_rax) }
-        case Int64(CL_ERESTART_RESTARTBLOCK):
+        case RestartErrno.restartRestartBlock:
             // The restart block (remaining sleep time...) lives in the kernel; a
             // restored process has none. poll() is issued again with its own
             // arguments, still in rdi/rsi/rdx (a timeout starts over: waiting

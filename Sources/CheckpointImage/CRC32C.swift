@@ -1,10 +1,10 @@
-import CLinux
+import CChecksum
 
 /// CRC-32C (Castagnoli), as used by iSCSI, ext4 and btrfs: the SSE4.2
 /// `crc32` instruction when the CPU has it, a table otherwise.
 public struct CRC32C {
     public private(set) var state: UInt32 = 0xFFFF_FFFF
-    static let hardware = cl_cpu_has_sse42() != 0
+    static let hardware = ck_cpu_has_sse42() != 0
     static let table: [UInt32] = (0..<256).map { i -> UInt32 in
         var c = UInt32(i)
         for _ in 0..<8 { c = (c & 1) != 0 ? (c >> 1) ^ 0x82F6_3B78 : c >> 1 }
@@ -27,7 +27,7 @@ public struct CRC32C {
                 var c0 = crc, c1: UInt64 = 0, c2: UInt64 = 0
                 var k = 0
                 while k < lane {
-                    cl_crc32c_3x64(&c0, &c1, &c2, base + k, base + lane + k, base + 2 * lane + k)
+                    ck_crc32c_3x64(&c0, &c1, &c2, base + k, base + lane + k, base + 2 * lane + k)
                     k += 64
                 }
                 let shift = Self.shiftOperator(bytes: lane)
@@ -35,16 +35,16 @@ public struct CRC32C {
                 i = 3 * lane
             }
             while i + 64 <= n {
-                crc = cl_crc32c_block64(crc, base + i)
+                crc = ck_crc32c_block64(crc, base + i)
                 i += 64
             }
             while i + 8 <= n {
-                crc = cl_crc32c_u64(crc, base.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                crc = ck_crc32c_u64(crc, base.loadUnaligned(fromByteOffset: i, as: UInt64.self))
                 i += 8
             }
             var c32 = UInt32(truncatingIfNeeded: crc)
             while i < n {
-                c32 = cl_crc32c_u8(c32, base.load(fromByteOffset: i, as: UInt8.self))
+                c32 = ck_crc32c_u8(c32, base.load(fromByteOffset: i, as: UInt8.self))
                 i += 1
             }
             state = c32

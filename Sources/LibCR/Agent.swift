@@ -1,5 +1,6 @@
 import CLibCR
-import CLinux
+
+import AgentWire
 import Glibc
 
 /// The in-process side of a checkpoint (docs/LIBCR-AGENT.md): a checkpointer
@@ -29,7 +30,7 @@ enum Agent {
         guard getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &credLength) == 0,
               cred.pid == checkpointer, cred.uid == 0 || cred.uid == getuid() else { return }
         let n = recv(fd, m, Memory.messageSize - 1, 0)
-        guard n >= 32, AgentProtocol.get(m, 0) == AgentProtocol.magic else { return }
+        guard n >= AgentWire.Request.headerSize, AgentProtocol.get(m, AgentWire.Request.magic) == AgentProtocol.magic else { return }
         fillCheckpointInfo(m, n)
         exchanged = false
         Forwards.count = 0
@@ -51,29 +52,29 @@ enum Agent {
     /// Request layout: magic, version, scope, target, requester, signal, flags, dest length, dest.
     static func fillCheckpointInfo(_ m: UnsafeMutableRawPointer, _ n: Int) {
         let info = memory.checkpointInfo
-        let destLength = min(Int(AgentProtocol.get(m, 28)), min(n - 32, 4095))
+        let destLength = min(Int(AgentProtocol.get(m, AgentWire.Request.destinationLength)), min(n - AgentWire.Request.headerSize, 4095))
         for k in 0..<max(destLength, 0) { memory.destination[k] = CChar(bitPattern: m.load(fromByteOffset: 32 + k, as: UInt8.self)) }
         memory.destination[max(destLength, 0)] = 0
-        info.storeBytes(of: Int32(bitPattern: AgentProtocol.get(m, 20)), toByteOffset: 0, as: Int32.self)  // signal
+        info.storeBytes(of: Int32(bitPattern: AgentProtocol.get(m, AgentWire.Request.signal)), toByteOffset: 0, as: Int32.self)  // signal
         info.storeBytes(of: UnsafePointer(memory.destination), toByteOffset: 8, as: UnsafePointer<CChar>.self)
-        info.storeBytes(of: Int32(bitPattern: AgentProtocol.get(m, 16)), toByteOffset: 16, as: Int32.self)  // requester
-        info.storeBytes(of: Int32(bitPattern: AgentProtocol.get(m, 12)), toByteOffset: 20, as: Int32.self)  // target
-        info.storeBytes(of: Int32(bitPattern: AgentProtocol.get(m, 8)), toByteOffset: 24, as: Int32.self)   // scope
+        info.storeBytes(of: Int32(bitPattern: AgentProtocol.get(m, AgentWire.Request.requester)), toByteOffset: 16, as: Int32.self)  // requester
+        info.storeBytes(of: Int32(bitPattern: AgentProtocol.get(m, AgentWire.Request.target)), toByteOffset: 20, as: Int32.self)  // target
+        info.storeBytes(of: Int32(bitPattern: AgentProtocol.get(m, AgentWire.Request.scope)), toByteOffset: 24, as: Int32.self)   // scope
     }
 
     /// Reply: magic, kind, value, count of forwarded (scope, pid) pairs, the pairs.
     static func reply(_ kind: AgentProtocol.Reply, _ value: Int32) {
         let m = memory.message
         let forwards = kind == .ready ? Forwards.count : 0
-        AgentProtocol.put(AgentProtocol.magic, m, 0)
-        AgentProtocol.put(kind.rawValue, m, 4)
-        AgentProtocol.put(UInt32(bitPattern: value), m, 8)
-        AgentProtocol.put(UInt32(forwards), m, 12)
+        AgentProtocol.put(AgentProtocol.magic, m, AgentWire.Reply.magic)
+        AgentProtocol.put(kind.rawValue, m, AgentWire.Reply.kind)
+        AgentProtocol.put(UInt32(bitPattern: value), m, AgentWire.Reply.value)
+        AgentProtocol.put(UInt32(forwards), m, AgentWire.Reply.forwardCount)
         for k in 0..<forwards {
-            AgentProtocol.put(UInt32(bitPattern: Forwards.entries[k].0), m, 16 + 8 * k)
-            AgentProtocol.put(UInt32(bitPattern: Forwards.entries[k].1), m, 20 + 8 * k)
+            AgentProtocol.put(UInt32(bitPattern: Forwards.entries[k].0), m, AgentWire.Reply.forwards + AgentWire.Reply.forwardSize * k)
+            AgentProtocol.put(UInt32(bitPattern: Forwards.entries[k].1), m, AgentWire.Reply.forwards + AgentWire.Reply.forwardSize * k + 4)
         }
-        _ = send(socket, m, 16 + 8 * forwards, Int32(MSG_NOSIGNAL))
+        _ = send(socket, m, AgentWire.Reply.headerSize + AgentWire.Reply.forwardSize * forwards, Int32(MSG_NOSIGNAL))
     }
 
     /// Tells the checkpointer the outcome of the callbacks, then (if READY)
@@ -94,10 +95,10 @@ enum Agent {
         close(socket)
         socket = -1
         let m = memory.message
-        guard AgentProtocol.readFully(memory.load(.resultRead), m, 12) else { return -Int32(EIO) }
-        let kind = AgentProtocol.Result(rawValue: AgentProtocol.get(m, 0))
-        let value = Int32(bitPattern: AgentProtocol.get(m, 4))
-        let sourceLength = min(Int(AgentProtocol.get(m, 8)), 4095)
+        guard AgentProtocol.readFully(memory.load(.resultRead), m, AgentWire.Result.headerSize) else { return -Int32(EIO) }
+        let kind = AgentProtocol.Result(rawValue: AgentProtocol.get(m, AgentWire.Result.kind))
+        let value = Int32(bitPattern: AgentProtocol.get(m, AgentWire.Result.value))
+        let sourceLength = min(Int(AgentProtocol.get(m, AgentWire.Result.sourceLength)), 4095)
         switch kind {
         case .restarted:
             _ = AgentProtocol.readFully(memory.load(.resultRead), UnsafeMutableRawPointer(memory.source), sourceLength)

@@ -1,5 +1,5 @@
 import CLibCR
-import CLinux
+
 import Glibc
 
 /// Callbacks run like BLCR's: each calls cr_checkpoint(), which runs the
@@ -104,7 +104,7 @@ enum Chain {
                 raw.storeBytes(of: getuid(), toByteOffset: 20, as: UInt32.self)               // si_uid
                 raw.storeBytes(of: signalPhaseToken, toByteOffset: 24, as: Int32.self)        // si_value
             }
-            let r = cl_syscall6(Int(SYS_rt_tgsigqueueinfo), Int(getpid()), Int(t), Int(LibCR.checkpointSignal), Int(bitPattern: withUnsafeMutablePointer(to: &info) { UnsafeMutableRawPointer($0) }), 0, 0)
+            let r = cr_syscall6(Int(SYS_rt_tgsigqueueinfo), Int(getpid()), Int(t), Int(LibCR.checkpointSignal), Int(bitPattern: withUnsafeMutablePointer(to: &info) { UnsafeMutableRawPointer($0) }), 0, 0)
             if r == 0 { sent += 1 } else { memory.add(.signalled, -1) }
         }
         return sent

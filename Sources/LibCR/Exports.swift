@@ -1,5 +1,5 @@
 import CLibCR
-import CLinux
+
 import Glibc
 
 // BLCR's libcr API (include/libcr.h). Only these cr_* symbols are exported

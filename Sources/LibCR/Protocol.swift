@@ -1,14 +1,14 @@
-import CLinux
+
+import AgentWire
 import Glibc
 
 /// The wire protocol between a checkpointer and libcr (docs/LIBCR-AGENT.md).
 /// Everything is little-endian u32/i32; no allocation, so it can run in the
 /// signal handler of a program that never called cr_init().
 enum AgentProtocol {
-    static let magic: UInt32 = 0x4152_4353  // "SCRA"
-    static let version: UInt32 = 1
-    enum Reply: UInt32 { case ready = 1, omit = 2, tempFailure = 3, permFailure = 4 }
-    enum Result: UInt32 { case continuing = 1, restarted = 2, failed = 3 }
+    static let magic = AgentWire.magic
+    typealias Reply = AgentWire.Reply
+    typealias Result = AgentWire.Result
 
     /// "\0swiftcr-agent-<pid>-<token>" into `buffer`; returns the sockaddr length.
     static func address(_ buffer: UnsafeMutableRawPointer, pid: pid_t, token: Int32) -> socklen_t {
@@ -16,7 +16,7 @@ enum AgentProtocol {
         out[0] = UInt8(AF_UNIX); out[1] = 0
         var n = 2
         out[n] = 0; n += 1
-        for c in "swiftcr-agent-".utf8 { out[n] = c; n += 1 }
+        AgentWire.namePrefix.withUTF8Buffer { for c in $0 { out[n] = c; n += 1 } }
         n = decimal(Int64(pid), out, n)
         out[n] = UInt8(ascii: "-"); n += 1
         n = decimal(Int64(UInt32(bitPattern: token)), out, n)

@@ -1,5 +1,5 @@
 import CLibCR
-import CLinux
+
 import Glibc
 
 /// cr_request_checkpoint() and cr_request_restart(): libcr runs BLCR's tools
@@ -51,7 +51,7 @@ final class Request {
         let r = posix_spawn(&pid, path, &actions, nil, argv, Glibc.environ)
         Glibc.close(logPipe[1])
         guard r == 0 else { Glibc.close(logPipe[0]); return (0, r) }
-        let pidfd = Int32(cl_syscall6(Int(SYS_pidfd_open), Int(pid), 0, 0, 0, 0, 0))
+        let pidfd = Int32(cr_syscall6(Int(SYS_pidfd_open), Int(pid), 0, 0, 0, 0, 0))
         let request = Request(pid: pid, pidfd: pidfd, log: logPipe[0], isRestart: isRestart)
         _ = fcntl(logPipe[0], F_SETFL, O_NONBLOCK)
         return locked {

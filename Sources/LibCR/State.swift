@@ -1,5 +1,6 @@
 import CLibCR
-import CLinux
+
+import AgentWire
 import Glibc
 
 public typealias CRCallback = @convention(c) (UnsafeMutableRawPointer?) -> Int32
@@ -9,7 +10,7 @@ public typealias CRHook = @convention(c) (Int32) -> Void
 /// is loaded: the signal handler then reads and writes it without
 /// allocating, and without Swift's lazy globals doing anything on its behalf.
 enum LibCR {
-    static let checkpointSignal: Int32 = 64  // CR_SIGNUM
+    static let checkpointSignal = AgentWire.signal  // CR_SIGNUM
     static let threadContext: Int32 = 0x400_0000
     static let signalContext: Int32 = 0x200_0000
     static let slotCount = 256
@@ -113,10 +114,10 @@ nonisolated(unsafe) let memory = Memory()
 /// futex(2) on a cell: sleep while it holds `value`; wake everyone sleeping on it.
 enum Futex {
     static func wait(_ c: Cell, while value: Int32) {
-        _ = cl_syscall6(Int(SYS_futex), Int(bitPattern: memory.cell(c)), 128 /* FUTEX_WAIT_PRIVATE */, Int(value), 0, 0, 0)
+        _ = cr_syscall6(Int(SYS_futex), Int(bitPattern: memory.cell(c)), 128 /* FUTEX_WAIT_PRIVATE */, Int(value), 0, 0, 0)
     }
     static func wake(_ c: Cell) {
-        _ = cl_syscall6(Int(SYS_futex), Int(bitPattern: memory.cell(c)), 129 /* FUTEX_WAKE_PRIVATE */, Int(Int32.max), 0, 0, 0)
+        _ = cr_syscall6(Int(SYS_futex), Int(bitPattern: memory.cell(c)), 129 /* FUTEX_WAKE_PRIVATE */, Int(Int32.max), 0, 0, 0)
     }
 }
 
@@ -126,4 +127,4 @@ enum SlotLock {
     static func unlock() { memory.store(.slotLock, 0) }
 }
 
-func currentThread() -> pid_t { pid_t(cl_syscall6(Int(SYS_gettid), 0, 0, 0, 0, 0, 0)) }
+func currentThread() -> pid_t { pid_t(cr_syscall6(Int(SYS_gettid), 0, 0, 0, 0, 0, 0)) }

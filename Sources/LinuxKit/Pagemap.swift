@@ -1,3 +1,5 @@
+import CLinux
+import SystemPackage
 import Glibc
 
 /// Reads /proc/PID/pagemap: one u64 per virtual page.
@@ -35,5 +37,26 @@ public struct Pagemap {
         }
         if got < count * 8 { out.removeLast(count - got / 8) }
         return out
+    }
+}
+
+extension Pagemap {
+    /// Whether PAGEMAP_SCAN (Linux 6.7+, written-page tracking) answers on
+    /// this process's own pagemap; the errno if not.
+    public static func scanAvailable() -> Result<Void, Errno> {
+        let fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return .failure(Errno(rawValue: errno)) }
+        defer { Glibc.close(fd) }
+        var regions = [cl_page_region](repeating: cl_page_region(), count: 4)
+        let probe = [UInt8](repeating: 1, count: 4096)
+        let start = probe.withUnsafeBytes { UInt64(UInt(bitPattern: $0.baseAddress)) } & ~4095
+        let n = regions.withUnsafeMutableBufferPointer { r -> Int32 in
+            var arg = cl_pm_scan_arg(size: 96, flags: 0, start: start, end: start + 4096, walk_end: 0,
+                                     vec: UInt64(UInt(bitPattern: r.baseAddress)), vec_len: 4, max_pages: 0,
+                                     category_inverted: 0, category_mask: 0, category_anyof_mask: UInt64(CL_PAGE_IS_PRESENT),
+                                     return_mask: UInt64(CL_PAGE_IS_PRESENT))
+            return ioctl(fd, UInt(CL_PAGEMAP_SCAN), &arg)
+        }
+        return n >= 0 ? .success(()) : .failure(Errno(rawValue: errno))
     }
 }

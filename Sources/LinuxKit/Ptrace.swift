@@ -23,16 +23,39 @@ public enum WaitOutcome: Equatable {
 
 /// Typed ptrace requests. The corresponding C function is `ptrace`.
 public enum Ptrace {
-    static func call(_ name: String, _ request: Int, _ pid: pid_t, _ addr: UnsafeMutableRawPointer?, _ data: UnsafeMutableRawPointer?) throws -> Int {
-        try valueOrThrow("ptrace(\(name), \(pid))") { cl_ptrace(request, pid, addr, data) }
+    /// Every request, named once: the C library's where it has them, CLinux's (from linux/ptrace.h) otherwise.
+    struct Request {
+        let name: String
+        let value: Int
+        static let seize = Request(name: "PTRACE_SEIZE", value: Int(CL_PTRACE_SEIZE))
+        static let setOptions = Request(name: "PTRACE_SETOPTIONS", value: Int(PTRACE_SETOPTIONS.rawValue))
+        static let getEventMessage = Request(name: "PTRACE_GETEVENTMSG", value: Int(CL_PTRACE_GETEVENTMSG))
+        static let interrupt = Request(name: "PTRACE_INTERRUPT", value: Int(CL_PTRACE_INTERRUPT))
+        static let detach = Request(name: "PTRACE_DETACH", value: Int(PTRACE_DETACH.rawValue))
+        static let cont = Request(name: "PTRACE_CONT", value: Int(PTRACE_CONT.rawValue))
+        static let syscall = Request(name: "PTRACE_SYSCALL", value: Int(PTRACE_SYSCALL.rawValue))
+        static let getRegisters = Request(name: "PTRACE_GETREGS", value: Int(PTRACE_GETREGS.rawValue))
+        static let setRegisters = Request(name: "PTRACE_SETREGS", value: Int(PTRACE_SETREGS.rawValue))
+        static let getRegisterSet = Request(name: "PTRACE_GETREGSET NT_X86_XSTATE", value: Int(PTRACE_GETREGSET.rawValue))
+        static let setRegisterSet = Request(name: "PTRACE_SETREGSET NT_X86_XSTATE", value: Int(PTRACE_SETREGSET.rawValue))
+        static let getSignalMask = Request(name: "PTRACE_GETSIGMASK", value: Int(CL_PTRACE_GETSIGMASK))
+        static let setSignalMask = Request(name: "PTRACE_SETSIGMASK", value: Int(CL_PTRACE_SETSIGMASK))
+        static let peekSignalInfo = Request(name: "PTRACE_PEEKSIGINFO", value: Int(CL_PTRACE_PEEKSIGINFO))
+        static let seccompFilter = Request(name: "PTRACE_SECCOMP_GET_FILTER", value: Int(CL_PTRACE_SECCOMP_GET_FILTER))
+        static let seccompMetadata = Request(name: "PTRACE_SECCOMP_GET_METADATA", value: Int(CL_PTRACE_SECCOMP_GET_METADATA))
+        static let rseqConfiguration = Request(name: "PTRACE_GET_RSEQ_CONFIGURATION", value: Int(CL_PTRACE_GET_RSEQ_CONFIGURATION))
     }
 
-    public static func seize(_ pid: pid_t, options: Int = Int(CL_PTRACE_O_TRACESYSGOOD)) throws {
-        _ = try call("PTRACE_SEIZE", Int(CL_PTRACE_SEIZE), pid, nil, UnsafeMutableRawPointer(bitPattern: options))
+    static func call(_ request: Request, _ pid: pid_t, _ addr: UnsafeMutableRawPointer?, _ data: UnsafeMutableRawPointer?) throws -> Int {
+        try valueOrThrow("ptrace(\(request.name), \(pid))") { cl_ptrace(request.value, pid, addr, data) }
+    }
+
+    public static func seize(_ pid: pid_t, options: Int = PtraceOption.traceSysGood) throws {
+        _ = try call(.seize, pid, nil, UnsafeMutableRawPointer(bitPattern: options))
     }
 
     public static func setOptions(_ pid: pid_t, _ options: Int) throws {
-        _ = try call("PTRACE_SETOPTIONS", Int(PTRACE_SETOPTIONS.rawValue), pid, nil, UnsafeMutableRawPointer(bitPattern: options))
+        _ = try call(.setOptions, pid, nil, UnsafeMutableRawPointer(bitPattern: options))
     }
 
     /// A thread's robust futex list (get_robust_list works on another same-user thread).
@@ -49,37 +72,37 @@ public enum Ptrace {
     /// PTRACE_GETEVENTMSG: after a fork/clone event, the new task's ID as the tracer sees it.
     public static func eventMessage(_ pid: pid_t) throws -> UInt {
         var message: UInt = 0
-        _ = try call("PTRACE_GETEVENTMSG", Int(CL_PTRACE_GETEVENTMSG), pid, nil, &message)
+        _ = try call(.getEventMessage, pid, nil, &message)
         return message
     }
 
     public static func interrupt(_ pid: pid_t) throws {
-        _ = try call("PTRACE_INTERRUPT", Int(CL_PTRACE_INTERRUPT), pid, nil, nil)
+        _ = try call(.interrupt, pid, nil, nil)
     }
 
     public static func detach(_ pid: pid_t, signal: Int32 = 0) throws {
-        _ = try call("PTRACE_DETACH", Int(PTRACE_DETACH.rawValue), pid, nil, UnsafeMutableRawPointer(bitPattern: Int(signal)))
+        _ = try call(.detach, pid, nil, UnsafeMutableRawPointer(bitPattern: Int(signal)))
     }
 
     public static func cont(_ pid: pid_t, signal: Int32 = 0) throws {
-        _ = try call("PTRACE_CONT", Int(PTRACE_CONT.rawValue), pid, nil, UnsafeMutableRawPointer(bitPattern: Int(signal)))
+        _ = try call(.cont, pid, nil, UnsafeMutableRawPointer(bitPattern: Int(signal)))
     }
 
     /// Resume until the next syscall entry or exit.
     public static func toSyscall(_ pid: pid_t, signal: Int32 = 0) throws {
-        _ = try call("PTRACE_SYSCALL", Int(PTRACE_SYSCALL.rawValue), pid, nil, UnsafeMutableRawPointer(bitPattern: Int(signal)))
+        _ = try call(.syscall, pid, nil, UnsafeMutableRawPointer(bitPattern: Int(signal)))
     }
 
     public static func registers(_ pid: pid_t) throws -> Registers {
         var regs = Registers()
-        _ = try call("PTRACE_GETREGS", Int(PTRACE_GETREGS.rawValue), pid, nil, &regs)
+        _ = try call(.getRegisters, pid, nil, &regs)
         return regs
     }
 
     /// Sets all general purpose registers, fs_base and gs_base included.
     public static func setRegisters(_ pid: pid_t, _ regs: Registers) throws {
         var r = regs
-        _ = try call("PTRACE_SETREGS", Int(PTRACE_SETREGS.rawValue), pid, nil, &r)
+        _ = try call(.setRegisters, pid, nil, &r)
     }
 
     /// The xsave area (x87, SSE, AVX, AVX-512...), sized as the kernel reports.
@@ -87,7 +110,7 @@ public enum Ptrace {
         var buffer = [UInt8](repeating: 0, count: 16384)
         let length = try buffer.withUnsafeMutableBytes { (raw) throws -> Int in
             var iov = iovec(iov_base: raw.baseAddress, iov_len: raw.count)
-            _ = try call("PTRACE_GETREGSET NT_X86_XSTATE", Int(PTRACE_GETREGSET.rawValue), pid,
+            _ = try call(.getRegisterSet, pid,
                          UnsafeMutableRawPointer(bitPattern: Int(CL_NT_X86_XSTATE)), &iov)
             return iov.iov_len
         }
@@ -98,20 +121,20 @@ public enum Ptrace {
         var copy = state
         try copy.withUnsafeMutableBytes { (raw) throws in
             var iov = iovec(iov_base: raw.baseAddress, iov_len: raw.count)
-            _ = try call("PTRACE_SETREGSET NT_X86_XSTATE", Int(PTRACE_SETREGSET.rawValue), pid,
+            _ = try call(.setRegisterSet, pid,
                          UnsafeMutableRawPointer(bitPattern: Int(CL_NT_X86_XSTATE)), &iov)
         }
     }
 
     public static func signalMask(_ pid: pid_t) throws -> UInt64 {
         var mask: UInt64 = 0
-        _ = try call("PTRACE_GETSIGMASK", Int(CL_PTRACE_GETSIGMASK), pid, UnsafeMutableRawPointer(bitPattern: 8), &mask)
+        _ = try call(.getSignalMask, pid, UnsafeMutableRawPointer(bitPattern: 8), &mask)
         return mask
     }
 
     public static func setSignalMask(_ pid: pid_t, _ mask: UInt64) throws {
         var m = mask
-        _ = try call("PTRACE_SETSIGMASK", Int(CL_PTRACE_SETSIGMASK), pid, UnsafeMutableRawPointer(bitPattern: 8), &m)
+        _ = try call(.setSignalMask, pid, UnsafeMutableRawPointer(bitPattern: 8), &m)
     }
 
     /// Pending signals with their siginfo, per thread or process-wide (`shared`).
@@ -122,7 +145,7 @@ public enum Ptrace {
             var args = Args(off: UInt64(result.count), flags: shared ? UInt32(CL_PTRACE_PEEKSIGINFO_SHARED) : 0, nr: 32)
             var batch = [siginfo_t](repeating: siginfo_t(), count: 32)
             let n = try batch.withUnsafeMutableBytes { (raw) throws -> Int in
-                try call("PTRACE_PEEKSIGINFO", Int(CL_PTRACE_PEEKSIGINFO), pid, &args, raw.baseAddress)
+                try call(.peekSignalInfo, pid, &args, raw.baseAddress)
             }
             if n <= 0 { break }
             result.append(contentsOf: batch[0..<n])
@@ -138,15 +161,15 @@ public enum Ptrace {
         for index in 0..<4096 {
             let count: Int
             do {
-                count = try call("PTRACE_SECCOMP_GET_FILTER", 0x420c, tid, UnsafeMutableRawPointer(bitPattern: index), nil)
+                count = try call(.seccompFilter, tid, UnsafeMutableRawPointer(bitPattern: index), nil)
             } catch let e as SystemCallError where e.errno == .noSuchFileOrDirectory {
                 break  // past the oldest filter
             }
             guard count > 0 && count <= 4096 else { break }
             var program = [UInt8](repeating: 0, count: count * 8)
-            _ = try program.withUnsafeMutableBytes { try call("PTRACE_SECCOMP_GET_FILTER", 0x420c, tid, UnsafeMutableRawPointer(bitPattern: index), $0.baseAddress) }
+            _ = try program.withUnsafeMutableBytes { try call(.seccompFilter, tid, UnsafeMutableRawPointer(bitPattern: index), $0.baseAddress) }
             var metadata: (UInt64, UInt64) = (UInt64(index), 0)  // filter_off, flags
-            _ = try? call("PTRACE_SECCOMP_GET_METADATA", 0x420d, tid, UnsafeMutableRawPointer(bitPattern: 16), &metadata)
+            _ = try? call(.seccompMetadata, tid, UnsafeMutableRawPointer(bitPattern: 16), &metadata)
             filters.append(withUnsafeBytes(of: metadata.1.littleEndian) { Array($0) } + program)
         }
         return filters
@@ -155,7 +178,7 @@ public enum Ptrace {
     /// The thread's registered rseq area, if any (PTRACE_GET_RSEQ_CONFIGURATION).
     public static func rseqConfiguration(_ pid: pid_t) throws -> cl_rseq_configuration {
         var conf = cl_rseq_configuration()
-        _ = try call("PTRACE_GET_RSEQ_CONFIGURATION", Int(CL_PTRACE_GET_RSEQ_CONFIGURATION), pid,
+        _ = try call(.rseqConfiguration, pid,
                      UnsafeMutableRawPointer(bitPattern: MemoryLayout<cl_rseq_configuration>.size), &conf)
         return conf
     }

@@ -1,13 +1,31 @@
-/// x86_64 system call numbers used by injection (arch/x86/entry/syscalls/syscall_64.tbl).
+import CLinux
+
+/// System call numbers, from the C library's <sys/syscall.h> (the kernel's
+/// syscall_64.tbl on x86_64): never typed by hand.
 public enum NR {
-    public static let read = 0, write = 1, open = 2, close = 3, lseek = 8, mmap = 9, mprotect = 10, munmap = 11
-    public static let madvise = 28, brk = 12, rt_sigaction = 13, rt_sigprocmask = 14, mremap = 25, dup2 = 33, pause = 34
-    public static let getppid = 110, exit_group = 231, mlock = 149
-    public static let getpid = 39, kill = 62, fcntl = 72, chdir = 80, fchdir = 81, umask = 95, setresuid = 117
-    public static let setresgid = 119, setgroups = 116, personality = 135, prctl = 157, arch_prctl = 158
-    public static let chroot = 161, gettid = 186, set_tid_address = 218, restart_syscall = 219
-    public static let rt_tgsigqueueinfo = 297, rt_sigqueueinfo = 129, sigaltstack = 131, openat = 257
-    public static let set_robust_list = 273, get_robust_list = 274, setsid = 112, wait4 = 61, tee = 276, memfd_create = 319, eventfd2 = 290, signalfd4 = 289, timerfd_create = 283, timerfd_settime = 286, ioctl = 16, epoll_create1 = 291, epoll_ctl = 233, setpgid = 109, rt_sigtimedwait = 128
-    public static let inotify_add_watch = 254, inotify_rm_watch = 255, inotify_init1 = 294, open_by_handle_at = 304, ftruncate = 77, shmget = 29, shmat = 30, shmctl = 31, semget = 64, semctl = 66, msgget = 68, msgsnd = 69, msgrcv = 70, msgctl = 71, socket = 41, bind = 49, recvmsg = 47, pidfd_open = 434, pidfd_getfd = 438, getitimer = 36, setitimer = 38, flock = 73, timer_create = 222, timer_settime = 223, timer_gettime = 224, timer_delete = 226
-    public static let poll = 7, seccomp = 317, dup3 = 292, prlimit64 = 302, kcmp = 312, rseq = 334, clone3 = 435, close_range = 436
+    public static let arch_prctl = Int(SYS_arch_prctl), bind = Int(SYS_bind), brk = Int(SYS_brk), chdir = Int(SYS_chdir), chroot = Int(SYS_chroot)
+    public static let clone3 = Int(SYS_clone3), close = Int(SYS_close), close_range = Int(SYS_close_range), dup2 = Int(SYS_dup2)
+    public static let dup3 = Int(SYS_dup3), epoll_create1 = Int(SYS_epoll_create1), epoll_ctl = Int(SYS_epoll_ctl), eventfd2 = Int(SYS_eventfd2)
+    public static let exit_group = Int(SYS_exit_group), fchdir = Int(SYS_fchdir), fcntl = Int(SYS_fcntl), flock = Int(SYS_flock)
+    public static let ftruncate = Int(SYS_ftruncate), get_robust_list = Int(SYS_get_robust_list), getcpu = Int(SYS_getcpu), getitimer = Int(SYS_getitimer)
+    public static let getpid = Int(SYS_getpid), getppid = Int(SYS_getppid), gettid = Int(SYS_gettid), inotify_add_watch = Int(SYS_inotify_add_watch)
+    public static let inotify_init1 = Int(SYS_inotify_init1), inotify_rm_watch = Int(SYS_inotify_rm_watch), ioctl = Int(SYS_ioctl)
+    public static let kcmp = Int(SYS_kcmp), kill = Int(SYS_kill), lseek = Int(SYS_lseek), madvise = Int(SYS_madvise), memfd_create = Int(SYS_memfd_create)
+    public static let mlock = Int(SYS_mlock), mmap = Int(SYS_mmap), mprotect = Int(SYS_mprotect), mremap = Int(SYS_mremap), msgctl = Int(SYS_msgctl)
+    public static let msgget = Int(SYS_msgget), msgrcv = Int(SYS_msgrcv), msgsnd = Int(SYS_msgsnd), munmap = Int(SYS_munmap)
+    public static let open = Int(SYS_open), open_by_handle_at = Int(SYS_open_by_handle_at), openat = Int(SYS_openat), pause = Int(SYS_pause)
+    public static let personality = Int(SYS_personality), pidfd_getfd = Int(SYS_pidfd_getfd), pidfd_open = Int(SYS_pidfd_open)
+    public static let poll = Int(SYS_poll), prctl = Int(SYS_prctl), prlimit64 = Int(SYS_prlimit64), process_vm_readv = Int(SYS_process_vm_readv)
+    public static let process_vm_writev = Int(SYS_process_vm_writev), ptrace = Int(SYS_ptrace), read = Int(SYS_read), recvmsg = Int(SYS_recvmsg)
+    public static let restart_syscall = Int(SYS_restart_syscall), rseq = Int(SYS_rseq), rt_sigaction = Int(SYS_rt_sigaction)
+    public static let rt_sigprocmask = Int(SYS_rt_sigprocmask), rt_sigqueueinfo = Int(SYS_rt_sigqueueinfo), rt_sigtimedwait = Int(SYS_rt_sigtimedwait)
+    public static let rt_tgsigqueueinfo = Int(SYS_rt_tgsigqueueinfo), sched_getaffinity = Int(SYS_sched_getaffinity), sched_setaffinity = Int(SYS_sched_setaffinity)
+    public static let seccomp = Int(SYS_seccomp), semctl = Int(SYS_semctl), semget = Int(SYS_semget), set_robust_list = Int(SYS_set_robust_list)
+    public static let set_tid_address = Int(SYS_set_tid_address), setgroups = Int(SYS_setgroups), setitimer = Int(SYS_setitimer)
+    public static let setpgid = Int(SYS_setpgid), setresgid = Int(SYS_setresgid), setresuid = Int(SYS_setresuid), setsid = Int(SYS_setsid)
+    public static let shmat = Int(SYS_shmat), shmctl = Int(SYS_shmctl), shmget = Int(SYS_shmget), sigaltstack = Int(SYS_sigaltstack)
+    public static let signalfd4 = Int(SYS_signalfd4), socket = Int(SYS_socket), tee = Int(SYS_tee), timer_create = Int(SYS_timer_create)
+    public static let timer_delete = Int(SYS_timer_delete), timer_gettime = Int(SYS_timer_gettime), timer_settime = Int(SYS_timer_settime)
+    public static let timerfd_create = Int(SYS_timerfd_create), timerfd_settime = Int(SYS_timerfd_settime), umask = Int(SYS_umask)
+    public static let unshare = Int(SYS_unshare), wait4 = Int(SYS_wait4), write = Int(SYS_write)
 }

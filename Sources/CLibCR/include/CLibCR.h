@@ -6,12 +6,19 @@
 #include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 static inline int cr_atomic_load(volatile int *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
 static inline void cr_atomic_store(volatile int *p, int v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
 static inline int cr_atomic_add(volatile int *p, int v) { return __atomic_add_fetch(p, v, __ATOMIC_SEQ_CST); }
 static inline int cr_atomic_cas(volatile int *p, int expected, int desired) {
     return __atomic_compare_exchange_n(p, &expected, desired, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+
+/// syscall(2) is variadic, which Swift cannot call.
+static inline long cr_syscall6(long nr, long a1, long a2, long a3, long a4, long a5, long a6) {
+    return syscall(nr, a1, a2, a3, a4, a5, a6);
 }
 
 static inline int cr_siginfo_code(const siginfo_t *si) { return si->si_code; }

@@ -145,6 +145,8 @@ enum {
     CL_PTRACE_SETSIGMASK = 0x420b,
     CL_PTRACE_PEEKSIGINFO = 0x4209,
     CL_PTRACE_GET_RSEQ_CONFIGURATION = 0x420f,
+    CL_PTRACE_SECCOMP_GET_FILTER = 0x420c,
+    CL_PTRACE_SECCOMP_GET_METADATA = 0x420d,
     CL_PTRACE_O_TRACESYSGOOD = 1,
     CL_PTRACE_O_EXITKILL = 0x100000,
     CL_PTRACE_O_SUSPEND_SECCOMP = 0x200000,
@@ -171,9 +173,16 @@ enum {
     CL_PAGE_IS_PFNZERO = 1 << 5,
     CL_CLONE_NEWUSER = 0x10000000,
     CL_CLONE_NEWPID = 0x20000000,
-    CL_SYS_UNSHARE = 272,
-    CL_SYS_EXIT_GROUP = 231,
+    CL_F_SETPIPE_SZ = 1031,  // linux/fcntl.h: F_LINUX_SPECIFIC_BASE + 7
+    CL_F_GETPIPE_SZ = 1032,
+    CL_F_ADD_SEALS = 1033,
+    CL_F_GET_SEALS = 1034,
+    CL_PR_TIMER_CREATE_RESTORE_IDS = 77,  // linux/prctl.h, 6.17+
+    CL_MADV_GUARD_INSTALL = 102,  // asm-generic/mman-common.h, 6.13+
 };
+
+// TFD_IOC_SET_TICKS = _IOW('T', 0, __u64) (linux/timerfd.h)
+#define CL_TFD_IOC_SET_TICKS 0x40085400UL
 
 // O_TMPFILE (bits/fcntl-linux.h builds it from two macros Swift cannot import)
 #define CL_O_TMPFILE 020200000
@@ -198,59 +207,11 @@ _Static_assert(sizeof(siginfo_t) == 128, "siginfo");
 
 // MARK: CPU instruction Swift cannot emit
 
-__attribute__((target("sse4.2")))
-static inline uint64_t cl_crc32c_u64(uint64_t crc, uint64_t value) {
-    return __builtin_ia32_crc32di(crc, value);
-}
-
-/// Eight crc32 instructions over one 64-byte block, so a call from Swift
-/// (which cannot inline a target("sse4.2") function) is paid per 64 bytes.
-__attribute__((target("sse4.2")))
-static inline uint64_t cl_crc32c_block64(uint64_t crc, const void *block) {
-    const uint64_t *w = (const uint64_t *)block;
-    crc = __builtin_ia32_crc32di(crc, w[0]);
-    crc = __builtin_ia32_crc32di(crc, w[1]);
-    crc = __builtin_ia32_crc32di(crc, w[2]);
-    crc = __builtin_ia32_crc32di(crc, w[3]);
-    crc = __builtin_ia32_crc32di(crc, w[4]);
-    crc = __builtin_ia32_crc32di(crc, w[5]);
-    crc = __builtin_ia32_crc32di(crc, w[6]);
-    crc = __builtin_ia32_crc32di(crc, w[7]);
-    return crc;
-}
-
-/// crc32 over three independent 64-byte blocks, interleaved: the instruction
-/// has a latency of 3 cycles but a throughput of 1, so three lanes run ~3x faster.
-__attribute__((target("sse4.2")))
-static inline void cl_crc32c_3x64(uint64_t *c0, uint64_t *c1, uint64_t *c2,
-                                  const void *b0, const void *b1, const void *b2) {
-    const uint64_t *w0 = (const uint64_t *)b0, *w1 = (const uint64_t *)b1, *w2 = (const uint64_t *)b2;
-    uint64_t a = *c0, b = *c1, c = *c2;
-    a = __builtin_ia32_crc32di(a, w0[0]); b = __builtin_ia32_crc32di(b, w1[0]); c = __builtin_ia32_crc32di(c, w2[0]);
-    a = __builtin_ia32_crc32di(a, w0[1]); b = __builtin_ia32_crc32di(b, w1[1]); c = __builtin_ia32_crc32di(c, w2[1]);
-    a = __builtin_ia32_crc32di(a, w0[2]); b = __builtin_ia32_crc32di(b, w1[2]); c = __builtin_ia32_crc32di(c, w2[2]);
-    a = __builtin_ia32_crc32di(a, w0[3]); b = __builtin_ia32_crc32di(b, w1[3]); c = __builtin_ia32_crc32di(c, w2[3]);
-    a = __builtin_ia32_crc32di(a, w0[4]); b = __builtin_ia32_crc32di(b, w1[4]); c = __builtin_ia32_crc32di(c, w2[4]);
-    a = __builtin_ia32_crc32di(a, w0[5]); b = __builtin_ia32_crc32di(b, w1[5]); c = __builtin_ia32_crc32di(c, w2[5]);
-    a = __builtin_ia32_crc32di(a, w0[6]); b = __builtin_ia32_crc32di(b, w1[6]); c = __builtin_ia32_crc32di(c, w2[6]);
-    a = __builtin_ia32_crc32di(a, w0[7]); b = __builtin_ia32_crc32di(b, w1[7]); c = __builtin_ia32_crc32di(c, w2[7]);
-    *c0 = a; *c1 = b; *c2 = c;
-}
-
-__attribute__((target("sse4.2")))
-static inline uint32_t cl_crc32c_u8(uint32_t crc, uint8_t value) {
-    return __builtin_ia32_crc32qi(crc, value);
-}
-
 /// XCR0: the xsave state components the OS enabled on this CPU.
 __attribute__((target("xsave")))
 static inline uint64_t cl_xgetbv0(void) {
     return __builtin_ia32_xgetbv(0);
 }
 
-static inline int cl_cpu_has_sse42(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("sse4.2");
-}
 
 #endif

@@ -1,3 +1,4 @@
+import AgentWire
 import CheckpointImage
 import Glibc
 import LinuxKit
@@ -11,8 +12,7 @@ import Logging
 /// dump we write the outcome into that pipe through /proc; a restart writes
 /// "restarted" into the restored pipe instead.
 enum AgentRendezvous {
-    static let signal: Int32 = 64  // CR_SIGNUM
-    static let magic: UInt32 = 0x4152_4353
+    static let signal = AgentWire.signal
     /// How long an agent has to connect: a process that handles CR_SIGNUM without being libcr never will.
     static let connectTimeout = 5.0
 
@@ -68,20 +68,23 @@ enum AgentRendezvous {
             guard let reply = receive(connection, within: left) else {
                 throw CheckpointError(ETIMEDOUT, "the callbacks of process \(p.pid) did not finish within the time limit")
             }
-            let kind = word(reply, 4), value = Int32(bitPattern: word(reply, 8)), count = Int(word(reply, 12))
-            switch kind {
-            case 1:
+            let kind = word(reply, AgentWire.Reply.kind), value = Int32(bitPattern: word(reply, AgentWire.Reply.value))
+            let count = Int(word(reply, AgentWire.Reply.forwardCount))
+            switch AgentWire.Reply(rawValue: kind) {
+            case .ready:
                 outcome.ready[p.pid] = value
                 // The agent closes its end right after READY; wait for that (briefly), so
                 // the freeze does not catch the connection open and put it in the image.
                 _ = receive(connection, within: 1)
-                for k in 0..<min(count, (reply.count - 16) / 8) {
-                    outcome.forwarded.append((word(reply, 16 + 8 * k), pid_t(bitPattern: word(reply, 20 + 8 * k))))
+                let pairs = AgentWire.Reply.forwards
+                for k in 0..<min(count, (reply.count - pairs) / AgentWire.Reply.forwardSize) {
+                    let at = pairs + AgentWire.Reply.forwardSize * k
+                    outcome.forwarded.append((word(reply, at), pid_t(bitPattern: word(reply, at + 4))))
                 }
-            case 2: outcome.omitted.insert(p.pid)
-            case 3: throw Failure.temporary(p.pid, value)
-            case 4: throw Failure.permanent(p.pid, value)
-            default: throw CheckpointError(EPROTO, "process \(p.pid)'s libcr agent sent reply kind \(kind)")
+            case .omit: outcome.omitted.insert(p.pid)
+            case .tempFailure: throw Failure.temporary(p.pid, value)
+            case .permFailure: throw Failure.permanent(p.pid, value)
+            case nil: throw CheckpointError(EPROTO, "process \(p.pid)'s libcr agent sent reply kind \(kind)")
             }
         }
         return outcome
@@ -90,25 +93,26 @@ enum AgentRendezvous {
     /// Writes the outcome into each ready process's result pipe: continuing (0) or failed (errno).
     static func release(_ ready: [pid_t: Int32], failed errorCode: Int32?) {
         for (pid, fd) in ready {
-            deliver(kind: errorCode == nil ? 1 : 3, value: errorCode ?? 0, source: "", to: "/proc/\(pid)/fd/\(fd)")
+            deliver(errorCode == nil ? .continuing : .failed, value: errorCode ?? 0, source: "", to: "/proc/\(pid)/fd/\(fd)")
         }
     }
 
-    /// Result record: u32 kind (1 continuing, 2 restarted, 3 failed), i32 value, u32 length, then a path.
+    /// Result record (AgentWire.Result): kind, value, source length, then the source path.
     @discardableResult
-    static func deliver(kind: UInt32, value: Int32, source: String, to path: String) -> Bool {
+    static func deliver(_ kind: AgentWire.Result, value: Int32, source: String, to path: String) -> Bool {
         let fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { return false }
         defer { close(fd) }
         var bytes: [UInt8] = []
-        for v in [kind, UInt32(bitPattern: value), UInt32(source.utf8.count)] { withUnsafeBytes(of: v.littleEndian) { bytes += $0 } }
+        for v in [kind.rawValue, UInt32(bitPattern: value), UInt32(source.utf8.count)] { withUnsafeBytes(of: v.littleEndian) { bytes += $0 } }
         bytes += Array(source.utf8)
         return bytes.withUnsafeBytes { (try? Sys.writeAll(fd, $0, what: path)) != nil }
     }
 
     private static func listen(token: Int32) throws -> Int32 {
         let fd = try valueOrThrow("socket(agent)") { socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
-        var name = [UInt8(AF_UNIX), 0, 0] + Array("swiftcr-agent-\(getpid())-\(UInt32(bitPattern: token))".utf8)
+        let prefix = AgentWire.namePrefix.withUTF8Buffer { String(decoding: $0, as: UTF8.self) }
+        var name = [UInt8(AF_UNIX), 0, 0] + Array("\(prefix)\(getpid())-\(UInt32(bitPattern: token))".utf8)
         let r = name.withUnsafeMutableBytes { b -> Int32 in
             guard let base = b.baseAddress else { return -1 }
             return bind(fd, base.assumingMemoryBound(to: sockaddr.self), socklen_t(b.count))
@@ -141,7 +145,7 @@ enum AgentRendezvous {
     private static func send(_ r: Request, to fd: Int32) throws {
         var bytes: [UInt8] = []
         let dest = Array(r.destination.utf8.prefix(4000))
-        for v in [magic, 1, r.scope, UInt32(bitPattern: r.target), UInt32(bitPattern: r.requester), UInt32(bitPattern: r.signal), r.flags, UInt32(dest.count)] {
+        for v in [AgentWire.magic, AgentWire.version, r.scope, UInt32(bitPattern: r.target), UInt32(bitPattern: r.requester), UInt32(bitPattern: r.signal), r.flags, UInt32(dest.count)] {
             withUnsafeBytes(of: v.littleEndian) { bytes += $0 }
         }
         bytes += dest
@@ -161,7 +165,7 @@ enum AgentRendezvous {
         }
         var buffer = [UInt8](repeating: 0, count: 4096)
         let n = recv(fd, &buffer, buffer.count, 0)
-        guard n >= 16, word(buffer, 0) == magic else { return nil }
+        guard n >= AgentWire.Reply.headerSize, word(buffer, AgentWire.Reply.magic) == AgentWire.magic else { return nil }
         return Array(buffer[0..<n])
     }
 

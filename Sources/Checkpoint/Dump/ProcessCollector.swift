@@ -1,4 +1,3 @@
-import CLinux
 import CheckpointImage
 import Glibc
 import LinuxKit

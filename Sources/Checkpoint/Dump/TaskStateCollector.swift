@@ -1,4 +1,3 @@
-import CLinux
 import CheckpointImage
 import Glibc
 import LinuxKit
@@ -40,14 +39,13 @@ enum TaskStateCollector {
     static func withScratch<T>(main: RemoteSession, others: [RemoteSession], _ body: () throws -> T) throws -> T {
         let lacking = ([main] + others).filter { $0.scratch == 0 }
         guard !lacking.isEmpty else { return try body() }
-        let at = try main.call("mmap(scratch)", NR.mmap, 0, UInt64(scratchSize), UInt64(PROT_READ | PROT_WRITE),
-                               UInt64(MAP_PRIVATE | MAP_ANONYMOUS), UInt64.max, 0)
+        let at = try main.mmap(0, UInt64(scratchSize), protection: UInt64(PROT_READ | PROT_WRITE), flags: UInt64(MAP_PRIVATE | MAP_ANONYMOUS), what: "scratch")
         for s in lacking {
             s.scratch = at
             s.scratchSize = scratchSize
         }
         defer {
-            _ = try? main.call("munmap(scratch)", NR.munmap, at, UInt64(scratchSize))
+            _ = try? main.munmap(at, UInt64(scratchSize), what: "scratch")
             for s in lacking { s.scratch = 0 }
         }
         return try body()
@@ -59,15 +57,15 @@ enum TaskStateCollector {
         let s = session.scratch
         for sig in 1...64 {
             try session.call("rt_sigaction(\(sig))", NR.rt_sigaction, UInt64(sig), 0, s + UInt64(Slot.action), 8)
-            let a = try session.get(cl_kernel_sigaction.self, at: Slot.action)
+            let a = try session.get(KernelSigaction.self, at: Slot.action)
             r.actions.append(.init(signal: Int32(sig), handler: a.handler, flags: a.flags, restorer: a.restorer, mask: a.mask))
         }
         r.brk = try session.call("brk(0)", NR.brk, 0)
-        r.dumpable = try session.call("prctl(PR_GET_DUMPABLE)", NR.prctl, UInt64(PR_GET_DUMPABLE))
-        try session.call("prctl(PR_GET_PDEATHSIG)", NR.prctl, UInt64(PR_GET_PDEATHSIG), s + UInt64(Slot.deathSignal))
+        r.dumpable = try session.prctl(.getDumpable)
+        try session.prctl(.getPdeathsig, s + UInt64(Slot.deathSignal))
         r.parentDeathSignal = UInt64(try session.get(Int32.self, at: Slot.deathSignal))
         r.personality = try session.call("personality", NR.personality, 0xffff_ffff)
-        r.thpDisabled = try session.call("prctl(PR_GET_THP_DISABLE)", NR.prctl, UInt64(PR_GET_THP_DISABLE)) == 1
+        r.thpDisabled = try session.prctl(.getThpDisable) == 1
         return r
     }
 
@@ -99,11 +97,11 @@ enum TaskStateCollector {
         var r = ThreadPart()
         let s = session.scratch
         try session.call("sigaltstack", NR.sigaltstack, 0, s + UInt64(Slot.altStack))
-        let ss = try session.get(cl_stack.self, at: Slot.altStack)
+        let ss = try session.get(KernelSignalStack.self, at: Slot.altStack)
         r.altStack = .init(base: ss.ss_sp, flags: ss.ss_flags, size: ss.ss_size)
-        try session.call("prctl(PR_GET_TID_ADDRESS)", NR.prctl, UInt64(PR_GET_TID_ADDRESS), s + UInt64(Slot.tidAddress))
+        try session.prctl(.getTidAddress, s + UInt64(Slot.tidAddress))
         r.tidAddress = try session.get(UInt64.self, at: Slot.tidAddress)
-        r.timerSlackNanos = try session.call("prctl(PR_GET_TIMERSLACK)", NR.prctl, UInt64(PR_GET_TIMERSLACK))
+        r.timerSlackNanos = try session.prctl(.getTimerslack)
         return r
     }
 }

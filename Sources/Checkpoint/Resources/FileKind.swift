@@ -103,17 +103,17 @@ final class FileRestoreContext {
     func install(_ fd: UInt64, as f: FileDescriptorState) throws {
         let target = UInt64(f.fd)
         if fd != target {
-            try session.call("dup3(\(f.path))", NR.dup3, fd, target, f.closeOnExec ? UInt64(O_CLOEXEC) : 0)
-            try session.call("close", NR.close, fd)
+            try session.dup3(fd, to: f.fd, cloexec: f.closeOnExec, what: f.path)
+            try session.close(fd)
         } else if f.closeOnExec {
-            try session.call("fcntl(F_SETFD)", NR.fcntl, target, UInt64(F_SETFD), UInt64(FD_CLOEXEC))
+            try session.fcntl(target, F_SETFD, UInt64(FD_CLOEXEC), what: "F_SETFD")
         }
     }
 
     /// The restorer's stdio `n` as `f`'s descriptor, or a warning and closed.
     func inheritStdio(_ n: Int32, as f: FileDescriptorState, why: @autoclosure () -> String) throws -> RestoredFile {
         guard let from = stdio[n] else { return .closed(why()) }
-        try session.call("dup3(stdio \(n) -> \(f.fd))", NR.dup3, from, UInt64(f.fd), f.closeOnExec ? UInt64(O_CLOEXEC) : 0)
+        try session.dup3(from, to: f.fd, cloexec: f.closeOnExec, what: "stdio \(n) -> \(f.fd)")
         return .inPlace
     }
 }

@@ -1,4 +1,3 @@
-import CLinux
 import CheckpointImage
 import Glibc
 import LinuxKit
@@ -37,11 +36,11 @@ struct AddressSpaceRestorer {
         guard let at = Self.freeGap(size: trampolineSize, taken: taken) else {
             throw CheckpointError(ENOMEM, "no address free in both the image and the restorer for the trampoline")
         }
-        let flags = UInt64(MAP_PRIVATE | MAP_ANONYMOUS) | UInt64(CL_MAP_FIXED_NOREPLACE)
-        let got = try session.call("mmap(trampoline)", NR.mmap, at, trampolineSize, UInt64(PROT_READ | PROT_WRITE), flags, UInt64.max, 0)
+        let flags = UInt64(MAP_PRIVATE | MAP_ANONYMOUS) | MemoryFlags.mapFixedNoReplace
+        let got = try session.mmap(at, trampolineSize, protection: UInt64(PROT_READ | PROT_WRITE), flags: flags, what: "trampoline")
         guard got == at else { throw CheckpointError(ENOMEM, "trampoline landed at 0x\(String(got, radix: 16)), not 0x\(String(at, radix: 16))") }
         try session.memory.write(address: at, bytes: [0x0f, 0x05])  // syscall
-        try session.call("mprotect(trampoline)", NR.mprotect, at, 4096, UInt64(PROT_READ | PROT_EXEC))
+        try session.mprotect(at, 4096, UInt64(PROT_READ | PROT_EXEC), what: "trampoline")
         session.injector.instruction = at
         session.scratch = at + 4096
         session.scratchSize = Self.scratchPages * 4096
@@ -64,10 +63,10 @@ struct AddressSpaceRestorer {
         if let conf = try? Ptrace.rseqConfiguration(session.pid), conf.rseq_abi_pointer != 0 {
             // A registered rseq area that gets unmapped makes every later resume fault.
             try session.call("rseq(unregister)", NR.rseq, conf.rseq_abi_pointer, UInt64(conf.rseq_abi_size),
-                             UInt64(CL_RSEQ_FLAG_UNREGISTER), UInt64(conf.signature))
+                             MemoryFlags.rseqUnregister, UInt64(conf.signature))
         }
         for m in stubMaps where !m.isKernelSpecial {
-            try session.call("munmap(0x\(String(m.start, radix: 16)))", NR.munmap, m.start, m.length)
+            try session.munmap(m.start, m.length, what: "0x\(String(m.start, radix: 16))")
         }
     }
 
@@ -78,7 +77,7 @@ struct AddressSpaceRestorer {
         let wanted = process.mappings.filter { $0.kind == .vdso }
         let have = stubMaps.filter { $0.path == "[vdso]" || $0.path == "[vvar]" || $0.path == "[vvar_vclock]" }
         if wanted.isEmpty {
-            for m in have { try session.call("munmap(\(m.path ?? ""))", NR.munmap, m.start, m.length) }
+            for m in have { try session.munmap(m.start, m.length, what: "\(m.path ?? "")") }
             return
         }
         let layout = { (xs: [(String, UInt64)]) in xs.map { "\($0.0) \($0.1 / 4096)p" }.joined(separator: ", ") }
@@ -97,7 +96,7 @@ struct AddressSpaceRestorer {
             moves.append((h, w))
         }
         for h in have where !wanted.contains(where: { $0.path == h.path }) {
-            try session.call("munmap(\(h.path ?? ""))", NR.munmap, h.start, h.length)
+            try session.munmap(h.start, h.length, what: "\(h.path ?? "")")
         }
         guard moves.contains(where: { $0.from.start != $0.to.start }) else { return }
         // Park them first where nothing is, so no move lands on an area not yet moved.
@@ -107,40 +106,37 @@ struct AddressSpaceRestorer {
         var parked: [(UInt64, Mapping)] = []
         for mv in moves {
             try session.call("mremap(\(mv.to.path ?? ""))", NR.mremap, mv.from.start, mv.from.length, mv.from.length,
-                             UInt64(CL_MREMAP_MAYMOVE | CL_MREMAP_FIXED), park)
+                             MemoryFlags.mremapMayMove | MemoryFlags.mremapFixed, park)
             parked.append((park, mv.to))
             park += mv.from.length
         }
         for (at, to) in parked {
-            try session.call("mremap(\(to.path ?? ""))", NR.mremap, at, to.length, to.length, UInt64(CL_MREMAP_MAYMOVE | CL_MREMAP_FIXED), to.start)
+            try session.call("mremap(\(to.path ?? ""))", NR.mremap, at, to.length, to.length, MemoryFlags.mremapMayMove | MemoryFlags.mremapFixed, to.start)
         }
     }
 
     /// Step 4: every mapping of the image at its address, writable while it is filled.
     func createMappings(shared: SharedMemoryFactory, sysv: SysVFactory) throws {
         var openFiles: [String: UInt64] = [:]
-        defer { for fd in openFiles.values { _ = try? session.call("close", NR.close, fd) } }
+        defer { for fd in openFiles.values { _ = try? session.close(fd) } }
         for m in process.mappings {
             let prot = UInt64(m.protection)
             var flags = UInt64(MAP_FIXED) | UInt64(m.shared ? MAP_SHARED : MAP_PRIVATE)
             if m.growsDown { flags |= UInt64(MAP_GROWSDOWN) }
             switch m.kind {
             case .anonymous:
-                try session.call("mmap(0x\(String(m.start, radix: 16)))", NR.mmap, m.start, m.length,
-                                 prot | UInt64(PROT_READ | PROT_WRITE), flags | UInt64(MAP_ANONYMOUS), UInt64.max, 0)
+                try session.mmap(m.start, m.length, protection: prot | UInt64(PROT_READ | PROT_WRITE), flags: flags | UInt64(MAP_ANONYMOUS), what: "0x\(String(m.start, radix: 16))")
             case .sharedAnonymous, .privateShared:
                 let path = try shared.path(for: m)
                 let fd: UInt64
                 if let f = openFiles[path] {
                     fd = f
                 } else {
-                    fd = try session.call("open(shared memory)", NR.openat, UInt64(bitPattern: Int64(AT_FDCWD)), try session.putString(path),
-                                          UInt64(O_RDWR | O_CLOEXEC), 0)
+                    fd = try session.open(path, flags: UInt64(O_RDWR | O_CLOEXEC))
                     openFiles[path] = fd
                 }
                 // flags say MAP_PRIVATE for a private view: it follows the object until written to.
-                try session.call("mmap(shared 0x\(String(m.start, radix: 16)))", NR.mmap, m.start, m.length,
-                                 prot | UInt64(PROT_READ | PROT_WRITE), flags, fd, m.offset)
+                try session.mmap(m.start, m.length, protection: prot | UInt64(PROT_READ | PROT_WRITE), flags: flags, fd: fd, offset: m.offset, what: "shared 0x\(String(m.start, radix: 16))")
             case .sysvShm:
                 // shmat maps the whole segment: a segment mapped from an offset (partly unmapped) cannot be rebuilt.
                 guard m.offset == 0 else {
@@ -151,13 +147,12 @@ struct AddressSpaceRestorer {
             case .privateFile where m.savedWhole && !Self.unchanged(m):
                 // The file changed or is gone: its saved pages alone rebuild the mapping.
                 log.notice("\(m.path ?? "?") changed since the checkpoint; its mapping at 0x\(String(m.start, radix: 16)) comes from the image")
-                try session.call("mmap(0x\(String(m.start, radix: 16)))", NR.mmap, m.start, m.length,
-                                 prot | UInt64(PROT_READ | PROT_WRITE), flags | UInt64(MAP_ANONYMOUS), UInt64.max, 0)
+                try session.mmap(m.start, m.length, protection: prot | UInt64(PROT_READ | PROT_WRITE), flags: flags | UInt64(MAP_ANONYMOUS), what: "0x\(String(m.start, radix: 16))")
             case .sharedFile where m.savedWhole:
                 guard let path = m.path else { throw CheckpointError(EINVAL, "file mapping at 0x\(String(m.start, radix: 16)) has no path") }
                 let fd = try openSaved(path, m)
-                defer { _ = try? session.call("close", NR.close, fd) }
-                try session.call("mmap(\(path))", NR.mmap, m.start, m.length, prot | UInt64(PROT_READ | PROT_WRITE), flags, fd, m.offset)
+                defer { _ = try? session.close(fd) }
+                try session.mmap(m.start, m.length, protection: prot | UInt64(PROT_READ | PROT_WRITE), flags: flags, fd: fd, offset: m.offset, what: "\(path)")
             case .privateFile, .sharedFile:
                 guard let path = m.path else { throw CheckpointError(EINVAL, "file mapping at 0x\(String(m.start, radix: 16)) has no path") }
                 let writeShared = m.kind == .sharedFile && (m.protection & 2) != 0
@@ -172,7 +167,7 @@ struct AddressSpaceRestorer {
                     openFiles[key] = fd
                 }
                 let mprot = m.kind == .privateFile ? prot | UInt64(PROT_READ | PROT_WRITE) : prot
-                try session.call("mmap(\(path))", NR.mmap, m.start, m.length, mprot, flags, fd, m.offset)
+                try session.mmap(m.start, m.length, protection: mprot, flags: flags, fd: fd, offset: m.offset, what: "\(path)")
             case .vdso, .kernelFixed, .unknown:
                 continue
             }
@@ -181,7 +176,7 @@ struct AddressSpaceRestorer {
                 let label = String(name.dropFirst(6).dropLast())
                 let p = try session.putString(label)
                 // Best effort: the name is cosmetic, and kernels without CONFIG_ANON_VMA_NAME refuse it.
-                _ = try? session.injector.raw(NR.prctl, UInt64(PR_SET_VMA), UInt64(PR_SET_VMA_ANON_NAME), m.start, m.length, p)
+                _ = try? session.prctlRaw(.setVma, Prctl.vmaAnonName, m.start, m.length, p)
             }
         }
     }
@@ -195,8 +190,7 @@ struct AddressSpaceRestorer {
 
     /// Opens (making it again if gone) a shared file saved whole, at least as long as it was.
     func openSaved(_ path: String, _ m: Mapping) throws -> UInt64 {
-        let fd = try session.call("open(\(path))", NR.openat, UInt64(bitPattern: Int64(AT_FDCWD)), try session.putString(path),
-                                  UInt64(O_RDWR | O_CREAT | O_CLOEXEC), UInt64(m.fileMode == 0 ? 0o600 : m.fileMode))
+        let fd = try session.open(path, flags: UInt64(O_RDWR | O_CREAT | O_CLOEXEC), mode: UInt64(m.fileMode == 0 ? 0o600 : m.fileMode))
         var st = stat()
         if stat(path, &st) == 0 && UInt64(st.st_size) < m.fileSize {
             try session.call("ftruncate(\(path))", NR.ftruncate, fd, m.fileSize)
@@ -209,7 +203,7 @@ struct AddressSpaceRestorer {
         let table: [(Mapping.Advice, Int32)] = [(.hugePage, MADV_HUGEPAGE), (.noHugePage, MADV_NOHUGEPAGE),
                                                 (.dontDump, MADV_DONTDUMP), (.dontFork, MADV_DONTFORK), (.wipeOnFork, MADV_WIPEONFORK)]
         for (flag, advice) in table where m.advice.contains(flag) {
-            try session.call("madvise(0x\(String(m.start, radix: 16)), \(advice))", NR.madvise, m.start, m.length, UInt64(advice))
+            try session.madvise(m.start, m.length, UInt64(advice), what: "0x\(String(m.start, radix: 16)), \(advice)")
         }
         // Before the credentials drop: locking needs CAP_IPC_LOCK or room under RLIMIT_MEMLOCK.
         if m.advice.contains(.locked), try session.raw(NR.mlock, m.start, m.length) < 0 {
@@ -244,21 +238,21 @@ struct AddressSpaceRestorer {
         for m in process.mappings {
             for g in m.guardRanges {
                 do {
-                    try session.call("madvise(0x\(String(g.address, radix: 16)), MADV_GUARD_INSTALL)", NR.madvise, g.address, g.length, 102)
+                    try session.madvise(g.address, g.length, MemoryFlags.madvGuardInstall, what: "0x\(String(g.address, radix: 16)), MADV_GUARD_INSTALL")
                 } catch let e as SystemCallError where e.errno == .invalidArgument {
                     throw CheckpointError(EINVAL, "guard pages at 0x\(String(g.address, radix: 16)) need Linux 6.13 or later (MADV_GUARD_INSTALL)")
                 }
             }
         }
         for m in process.mappings where Self.isFilled(m) && (m.protection & 3) != 3 {
-            try session.call("mprotect(0x\(String(m.start, radix: 16)))", NR.mprotect, m.start, m.length, UInt64(m.protection))
+            try session.mprotect(m.start, m.length, UInt64(m.protection), what: "0x\(String(m.start, radix: 16))")
         }
         let auxv = process.auxv + [0, 0]
         guard auxv.count * 8 <= 1024 else { throw CheckpointError(EINVAL, "auxv of \(auxv.count / 2) entries is too long") }
         let auxvBytes = auxv.flatMap { v in withUnsafeBytes(of: v.littleEndian) { Array($0) } }
         let auxvAt = try session.put(auxvBytes, at: 8192)
         let f = process.mm
-        var map = prctl_mm_map()
+        var map = MMMap()
         map.start_code = f.startCode; map.end_code = f.endCode; map.start_data = f.startData; map.end_data = f.endData
         map.start_brk = f.startBrk; map.brk = f.brk; map.start_stack = f.startStack
         map.arg_start = f.argStart; map.arg_end = f.argEnd; map.env_start = f.envStart; map.env_end = f.envEnd
@@ -266,6 +260,6 @@ struct AddressSpaceRestorer {
         map.auxv_size = UInt32(auxvBytes.count)
         map.exe_fd = UInt32.max
         let at = try session.put(value: map, at: 4096)
-        try session.call("prctl(PR_SET_MM_MAP)", NR.prctl, UInt64(PR_SET_MM), UInt64(PR_SET_MM_MAP), at, UInt64(MemoryLayout<prctl_mm_map>.size))
+        try session.prctl(.setMm, Prctl.mmMap, at, UInt64(MemoryLayout<MMMap>.size))
     }
 }

@@ -29,7 +29,7 @@ struct FileRestorer {
         let c = FileRestoreContext(session: session, process: process, objects: objects, courier: courier, stdio: stdio)
         for f in process.files.sorted(by: { $0.fd < $1.fd }) {
             if f.sharesWith != f.fd, process.files.contains(where: { $0.fd == f.sharesWith }) {
-                try session.call("dup3(fd \(f.sharesWith) -> \(f.fd))", NR.dup3, UInt64(f.sharesWith), UInt64(f.fd), f.closeOnExec ? UInt64(O_CLOEXEC) : 0)
+                try session.dup3(UInt64(f.sharesWith), to: f.fd, cloexec: f.closeOnExec, what: "fd \(f.sharesWith) -> \(f.fd)")
                 continue
             }
             if f.sameAs.count == 2 {

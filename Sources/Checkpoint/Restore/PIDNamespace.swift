@@ -1,4 +1,3 @@
-import CLinux
 import Glibc
 import LinuxKit
 
@@ -17,9 +16,8 @@ enum PIDNamespace {
     /// Unshares, maps this user's uid and gid to themselves, and starts PID 1.
     static func enter() throws {
         let uid = getuid(), gid = getgid()
-        if cl_syscall6(Int(CL_SYS_UNSHARE), Int(CL_CLONE_NEWUSER | CL_CLONE_NEWPID), 0, 0, 0, 0, 0) != 0 {
-            let e = errno
-            throw CheckpointError(e, "cannot create a user and PID namespace for the original PIDs (\(String(cString: strerror(e)))); use --no-restore-pid")
+        if case .failure(let e) = Syscall.unshare(CloneFlags.newUser | CloneFlags.newPID) {
+            throw CheckpointError(e.rawValue, "cannot create a user and PID namespace for the original PIDs (\(e)); use --no-restore-pid")
         }
         try write("/proc/self/setgroups", "deny")
         try write("/proc/self/uid_map", "\(uid) \(uid) 1")
@@ -38,17 +36,14 @@ enum PIDNamespace {
     /// PID 1 of the namespace: reaps orphans, and dies with the restorer
     /// (PR_SET_PDEATHSIG), which ends the namespace. System calls only.
     static func spawnReaper() throws {
-        var args = cl_clone_args()
-        args.exit_signal = UInt64(SIGCHLD)
-        let pid = withUnsafeMutablePointer(to: &args) { cl_syscall6(NR.clone3, Int(bitPattern: $0), MemoryLayout<cl_clone_args>.size, 0, 0, 0, 0) }
-        if pid == 0 {
+        let spawned = RawChild.spawn {
             let name: StaticString = "swiftcr-init"  // in the binary: no allocation in this child
-            _ = cl_syscall6(NR.prctl, Int(PR_SET_NAME), Int(bitPattern: name.utf8Start), 0, 0, 0, 0)
-            _ = cl_syscall6(NR.prctl, Int(PR_SET_PDEATHSIG), Int(SIGKILL), 0, 0, 0, 0)
+            _ = Syscall.prctl(.setName, Int(bitPattern: name.utf8Start))
+            _ = Syscall.prctl(.setPdeathsig, Int(SIGKILL))
             while true {
-                if cl_syscall6(NR.wait4, -1, 0, 0x4000_0000, 0, 0, 0) < 0 { _ = cl_syscall6(NR.pause, 0, 0, 0, 0, 0, 0) }
+                if Syscall.reapAny() < 0 { _ = Syscall.raw(NR.pause) }
             }
         }
-        guard pid > 0 else { throw CheckpointError(errno, "starting PID 1 of the namespace: \(String(cString: strerror(errno)))") }
+        if case .failure(let e) = spawned { throw CheckpointError(e.rawValue, "starting PID 1 of the namespace: \(e)") }
     }
 }

@@ -1,4 +1,4 @@
-import CLinux
+import AgentWire
 import CheckpointImage
 import Glibc
 import LinuxKit
@@ -106,7 +106,7 @@ public enum Restorer {
             warnings += try sysv.finish()
             // libcr agents wait in cr_checkpoint() for their outcome: "restarted", by us.
             for r in restores where r.process.agentResultFD >= 0 {
-                if !AgentRendezvous.deliver(kind: 2, value: getpid(), source: options.sourcePath, to: "/proc/\(r.stub)/fd/\(r.process.agentResultFD)") {
+                if !AgentRendezvous.deliver(.restarted, value: getpid(), source: options.sourcePath, to: "/proc/\(r.stub)/fd/\(r.process.agentResultFD)") {
                     warnings.append("process \(r.process.pid): its libcr agent could not be told about the restart")
                 }
             }

@@ -1,4 +1,3 @@
-import CLinux
 import CheckpointImage
 import Glibc
 import LinuxKit
@@ -65,7 +64,7 @@ struct StubTree {
     /// A session and scratch page for a fresh stub (its memory is still the restorer's copy).
     static func session(for stub: pid_t, instruction: UInt64) throws -> RemoteSession {
         let s = RemoteSession(pid: stub, injector: SyscallInjector(tid: stub, instruction: instruction, template: try Ptrace.registers(stub)))
-        s.scratch = try s.call("mmap(scratch)", NR.mmap, 0, 4096, UInt64(PROT_READ | PROT_WRITE), UInt64(MAP_PRIVATE | MAP_ANONYMOUS), UInt64.max, 0)
+        s.scratch = try s.mmap(0, 4096, protection: UInt64(PROT_READ | PROT_WRITE), flags: UInt64(MAP_PRIVATE | MAP_ANONYMOUS), what: "scratch")
         s.scratchSize = 4096
         return s
     }
@@ -100,7 +99,7 @@ struct StubTree {
         regs.orig_rax = UInt64.max
         regs.rip = instruction
         if signal == 0 {
-            regs.rax = UInt64(CL_SYS_EXIT_GROUP)
+            regs.rax = UInt64(NR.exit_group)
             regs.rdi = UInt64((status >> 8) & 0xff)
         } else {
             regs.rax = UInt64(NR.pause)  // waits for the signal sent below

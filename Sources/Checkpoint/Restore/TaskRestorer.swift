@@ -1,4 +1,3 @@
-import CLinux
 import CheckpointImage
 import Glibc
 import LinuxKit
@@ -29,15 +28,15 @@ struct TaskRestorer {
         }
         _ = try session.raw(NR.personality, process.personality)
         let name = Array(process.command.utf8.prefix(15)) + [0]
-        try session.call("prctl(PR_SET_NAME)", NR.prctl, UInt64(PR_SET_NAME), try session.put(name))
+        try session.prctl(.setName, try session.put(name))
         if process.thpDisabled {
-            try session.call("prctl(PR_SET_THP_DISABLE)", NR.prctl, UInt64(PR_SET_THP_DISABLE), 1)
+            try session.prctl(.setThpDisable, 1)
         }
         if let adj = process.oomScoreAdj, let why = Self.setOOMScoreAdj(adj, of: session.pid) {
             warnings.append(why)
         }
         // Always: the stub was born with SIGKILL here, to die with a killed restorer.
-        try session.call("prctl(PR_SET_PDEATHSIG)", NR.prctl, UInt64(PR_SET_PDEATHSIG), process.parentDeathSignal)
+        try session.prctl(.setPdeathsig, process.parentDeathSignal)
         return warnings
     }
 
@@ -96,7 +95,7 @@ struct TaskRestorer {
     /// Process-wide: signal actions and process-directed pending signals.
     func restoreSignals(pid: pid_t) throws {
         for a in process.signalActions where a.signal != SIGKILL && a.signal != SIGSTOP {
-            let act = cl_kernel_sigaction(handler: a.handler, flags: a.flags, restorer: a.restorer, mask: a.mask)
+            let act = KernelSigaction(handler: a.handler, flags: a.flags, restorer: a.restorer, mask: a.mask)
             try session.call("rt_sigaction(\(a.signal))", NR.rt_sigaction, UInt64(a.signal), try session.put(value: act), 0, 8)
         }
         // Every signal is blocked in the stub, so these stay pending until detach.
@@ -112,7 +111,7 @@ struct TaskRestorer {
     static func restoreThread(_ thread: ThreadState, in session: RemoteSession, pid: pid_t, tid: pid_t) throws {
         let alt = thread.altStack
         let disabled = alt.flags & 2 != 0
-        let ss = cl_stack(ss_sp: disabled ? 0 : alt.base, ss_flags: disabled ? 2 : (alt.flags & ~1), pad: 0, ss_size: disabled ? 0 : alt.size)
+        let ss = KernelSignalStack(ss_sp: disabled ? 0 : alt.base, ss_flags: disabled ? 2 : (alt.flags & ~1), pad: 0, ss_size: disabled ? 0 : alt.size)
         try session.call("sigaltstack", NR.sigaltstack, try session.put(value: ss), 0)
         for info in thread.pendingSignals {
             let signo = try signalNumber(info)
@@ -122,7 +121,7 @@ struct TaskRestorer {
             try session.call("rseq(register)", NR.rseq, r.address, UInt64(r.size), 0, UInt64(r.signature))
         }
         if let slack = thread.timerSlackNanos {
-            try session.call("prctl(PR_SET_TIMERSLACK)", NR.prctl, UInt64(PR_SET_TIMERSLACK), slack)
+            try session.prctl(.setTimerslack, slack)
         }
         if thread.robustListHead != 0 {
             try session.call("set_robust_list", NR.set_robust_list, thread.robustListHead, thread.robustListLength)
@@ -159,10 +158,10 @@ struct TaskRestorer {
             try session.call("setresuid", NR.setresuid, uids[0], uids[1], uids[2])
         }
         if process.dumpable <= 1 {
-            try session.call("prctl(PR_SET_DUMPABLE)", NR.prctl, UInt64(PR_SET_DUMPABLE), process.dumpable)
+            try session.prctl(.setDumpable, process.dumpable)
         }
         if process.noNewPrivs {
-            try session.call("prctl(PR_SET_NO_NEW_PRIVS)", NR.prctl, UInt64(PR_SET_NO_NEW_PRIVS), 1)
+            try session.prctl(.setNoNewPrivs, 1)
         }
     }
 

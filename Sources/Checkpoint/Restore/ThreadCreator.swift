@@ -1,4 +1,3 @@
-import CLinux
 import CheckpointImage
 import Glibc
 import LinuxKit
@@ -10,7 +9,7 @@ enum InjectedClone {
     /// Returns the new task's ID as we see it (for ptrace) and as its own
     /// PID namespace does (clone3's result); `exactID` asks for set_tid.
     static func run(in parent: RemoteSession, flags: UInt64, exitSignal: Int32, exactID: pid_t?, what: String) throws -> (outer: pid_t, inner: pid_t) {
-        var args = cl_clone_args()
+        var args = CloneArguments()
         args.flags = flags
         args.exit_signal = UInt64(exitSignal)
         if let id = exactID {
@@ -18,7 +17,7 @@ enum InjectedClone {
             args.set_tid_size = 1
         }
         let at = try parent.put(value: args, at: 0)
-        let created = try parent.raw(NR.clone3, at, UInt64(MemoryLayout<cl_clone_args>.size))
+        let created = try parent.raw(NR.clone3, at, UInt64(MemoryLayout<CloneArguments>.size))
         guard created > 0 else {
             let e = Int32(truncatingIfNeeded: -created)
             if e == EEXIST { throw CheckpointError(EBUSY, "\(what) ID \(exactID ?? 0) is already in use; restart with --no-restore-pid or free it") }
@@ -34,7 +33,7 @@ enum InjectedClone {
 enum ThreadCreator {
     /// Returns the thread's session (its TID as we see it) and its TID as the process sees it.
     static func create(_ thread: ThreadState, from main: RemoteSession, exactTID: Bool) throws -> (session: RemoteSession, inner: pid_t) {
-        let ids = try InjectedClone.run(in: main, flags: UInt64(CL_CLONE_THREAD_FLAGS), exitSignal: 0,
+        let ids = try InjectedClone.run(in: main, flags: CloneFlags.thread, exitSignal: 0,
                                         exactID: exactTID ? thread.tid : nil, what: "thread")
         try Ptrace.setSignalMask(ids.outer, ~UInt64(0))
         let injector = SyscallInjector(tid: ids.outer, instruction: main.injector.instruction, template: try Ptrace.registers(ids.outer))

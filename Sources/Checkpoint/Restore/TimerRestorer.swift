@@ -12,7 +12,6 @@ struct TimerRestorer {
     /// Image TID -> TID as the restored process sees it.
     let threadIDs: [Int32: Int32]
 
-    static let restoreIDs: UInt64 = 77  // PR_TIMER_CREATE_RESTORE_IDS
 
     func restore() throws -> [String] {
         var warnings: [String] = []
@@ -22,8 +21,8 @@ struct TimerRestorer {
             try session.call("setitimer(\(which))", NR.setitimer, UInt64(which), at, 0)
         }
         guard !process.posixTimers.isEmpty else { return warnings }
-        let exactIDs = try session.raw(NR.prctl, Self.restoreIDs, 1) == 0
-        defer { if exactIDs { _ = try? session.raw(NR.prctl, Self.restoreIDs, 0) } }
+        let exactIDs = try session.prctlRaw(.timerCreateRestoreIds, 1) == 0
+        defer { if exactIDs { _ = try? session.prctlRaw(.timerCreateRestoreIds, 0) } }
         for t in process.posixTimers.sorted(by: { $0.id < $1.id }) {
             var event = [UInt8](repeating: 0, count: 64)  // struct sigevent
             func store(_ v: some FixedWidthInteger, at offset: Int) {

@@ -1,6 +1,6 @@
-import CLinux
 import Glibc
 import XCTest
+import LinuxKit
 
 /// Builds the fixtures and gathers the tools in one directory every test user can read.
 final class TestEnvironment: @unchecked Sendable {
@@ -39,7 +39,7 @@ final class TestEnvironment: @unchecked Sendable {
     private init() throws {
         // Orphans of killed process trees come to us, not to PID 1 (which reaps
         // late here), so their PIDs are free again when a test restores them.
-        _ = cl_prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        _ = Syscall.prctl(.setChildSubreaper, 1)
         // The test runner holds descriptors (a socket) that children must not inherit.
         for fd in Int32(3)..<Int32(256) { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         var template = Array("/tmp/swiftcr-tests.XXXXXX".utf8CString)

@@ -49,8 +49,8 @@ final class FDCourier {
     private func openInbox() throws -> UInt64 {
         if let i = inbox { return i }
         let s = try session.call("socket(courier)", NR.socket, UInt64(AF_UNIX), UInt64(Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)), 0)
-        try session.call("dup3(courier)", NR.dup3, s, parkAt, UInt64(O_CLOEXEC))
-        try session.call("close", NR.close, s)
+        try session.dup3(s, to: parkAt, cloexec: true, what: "courier")
+        try session.close(s)
         let addr = try session.put(sockaddr(), at: Self.base)
         try session.call("bind(courier)", NR.bind, parkAt, addr, UInt64(2 + address.count))
         inbox = parkAt
@@ -90,7 +90,7 @@ final class FDCourier {
 
     /// Closes the stub's inbox and our outbox.
     func close() throws {
-        if let i = inbox { try session.call("close(courier)", NR.close, i) }
+        if let i = inbox { try session.close(i, what: "courier") }
         inbox = nil
         if outbox >= 0 { Glibc.close(outbox) }
         outbox = -1

@@ -23,7 +23,7 @@ enum PathReopen {
         }
         try c.install(UInt64(opened), as: f)
         if seek && f.offset > 0 {
-            try c.session.call("lseek(\(f.path))", NR.lseek, UInt64(f.fd), UInt64(bitPattern: f.offset), UInt64(SEEK_SET))
+            try c.session.lseek(UInt64(f.fd), to: f.offset, what: "\(f.path)")
         }
         return .inPlace
     }

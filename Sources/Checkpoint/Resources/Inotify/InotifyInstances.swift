@@ -41,7 +41,7 @@ enum InotifyInstances: FileKind {
         let buffer = try session.put([UInt8](repeating: 0, count: 4096), at: 8192)
         var drained = 0
         while drained < 4096, try session.raw(NR.read, fd, buffer, 4096) > 0 { drained += 1 }
-        try session.call("fcntl(F_SETFL)", NR.fcntl, fd, UInt64(F_SETFL), UInt64(f.flags) & UInt64(O_NONBLOCK))
+        try session.fcntl(fd, F_SETFL, UInt64(f.flags) & UInt64(O_NONBLOCK), what: "F_SETFL")
         return .remote(fd)
     }
 }

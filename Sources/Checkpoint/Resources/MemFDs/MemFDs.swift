@@ -1,5 +1,6 @@
 import CheckpointImage
 import Glibc
+import LinuxKit
 
 /// A memfd: one shared memory object with its mappings (SharedMemoryFactory
 /// makes it once), its seals put back last.
@@ -27,6 +28,6 @@ enum MemFDs: FileKind {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return 0 }
         defer { close(fd) }
-        return max(fcntl(fd, 1034), 0)  // F_GET_SEALS
+        return max(fcntl(fd, FcntlCommand.getSeals), 0)
     }
 }

@@ -27,11 +27,11 @@ final class PipeContents {
             source = try valueOrThrow("open(\(path))") { open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC) }
         }
         defer { close(source) }
-        let capacity = try valueOrThrow("fcntl(F_GETPIPE_SZ)") { fcntl(source, 1032) }
+        let capacity = try valueOrThrow("fcntl(F_GETPIPE_SZ)") { fcntl(source, FcntlCommand.getPipeSize) }
         var copy: [Int32] = [0, 0]
         _ = try valueOrThrow("pipe") { pipe(&copy) }
         defer { close(copy[0]); close(copy[1]) }
-        _ = try valueOrThrow("fcntl(F_SETPIPE_SZ)") { fcntl(copy[1], 1031, capacity) }
+        _ = try valueOrThrow("fcntl(F_SETPIPE_SZ)") { fcntl(copy[1], FcntlCommand.setPipeSize, capacity) }
         let n = (try? rawSyscall("tee(\(path))", NR.tee, Int(source), Int(copy[1]), Int(capacity), 2)) ?? 0  // SPLICE_F_NONBLOCK; EAGAIN: empty
         var data = [UInt8](repeating: 0, count: n)
         if n > 0 {

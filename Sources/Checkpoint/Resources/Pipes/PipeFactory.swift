@@ -47,7 +47,7 @@ final class PipeFactory {
         for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         pipes[inode] = (fds[0], fds[1])
         if let saved = carriers[inode] {
-            if saved.pipeCapacity > 0 { _ = fcntl(fds[1], 1031, Int32(clamping: saved.pipeCapacity)) }  // F_SETPIPE_SZ
+            if saved.pipeCapacity > 0 { _ = fcntl(fds[1], FcntlCommand.setPipeSize, Int32(clamping: saved.pipeCapacity)) }
             if let data = saved.pipeData, !data.isEmpty {
                 try data.withUnsafeBytes { try Sys.writeAll(fds[1], $0, what: "pipe:[\(inode)]") }
             }
@@ -76,7 +76,7 @@ final class PipeFactory {
         let fd = try valueOrThrow("open(\(f.path))") { open(f.path, O_RDWR | O_NONBLOCK | O_CLOEXEC) }
         fifos[key] = fd
         if let saved = fifoCarriers[key] {
-            if saved.pipeCapacity > 0 { _ = fcntl(fd, 1031, Int32(clamping: saved.pipeCapacity)) }  // F_SETPIPE_SZ
+            if saved.pipeCapacity > 0 { _ = fcntl(fd, FcntlCommand.setPipeSize, Int32(clamping: saved.pipeCapacity)) }
             if let data = saved.pipeData, !data.isEmpty {
                 try data.withUnsafeBytes { try Sys.writeAll(fd, $0, what: f.path) }
             }

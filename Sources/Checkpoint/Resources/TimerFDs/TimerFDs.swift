@@ -41,7 +41,7 @@ enum TimerFDs: FileKind {
         }
         if r.ticks > 0 {
             // TFD_IOC_SET_TICKS: expirations not yet read (CONFIG_CHECKPOINT_RESTORE); best effort.
-            _ = try session.raw(NR.ioctl, fd, 0x4008_5400, try session.put(value: r.ticks))
+            _ = try session.raw(NR.ioctl, fd, TimerFDIoctl.setTicks, try session.put(value: r.ticks))
         }
         return .remote(fd)
     }

@@ -1,0 +1,35 @@
+/// The wire protocol between a checkpointer and libcr's agent
+/// (docs/LIBCR-AGENT.md), defined once for both sides: libcr (loaded into
+/// other programs, so nothing here allocates) and the engine's
+/// AgentRendezvous. Every word is a little-endian u32 or i32.
+public enum AgentWire {
+    public static let magic: UInt32 = 0x4152_4353  // "SCRA"
+    public static let version: UInt32 = 1
+    /// CR_SIGNUM: the checkpointer asks a process for its callbacks with it.
+    public static let signal: Int32 = 64
+    /// The agent connects to "\0" + namePrefix + "<checkpointer pid>-<token>" (SOCK_SEQPACKET).
+    public static let namePrefix: StaticString = "swiftcr-agent-"
+
+    /// The checkpointer's request: magic, version, scope, target, requester,
+    /// signal, flags, destination length, then the destination's bytes.
+    public enum Request {
+        public static let magic = 0, version = 4, scope = 8, target = 12, requester = 16, signal = 20, flags = 24, destinationLength = 28
+        public static let headerSize = 32
+    }
+
+    /// The agent's reply: magic, kind, value, count of forwarded (scope, pid) pairs, then the pairs.
+    public enum Reply: UInt32, Sendable {
+        case ready = 1, omit = 2, tempFailure = 3, permFailure = 4
+        public static let magic = 0, kind = 4, value = 8, forwardCount = 12, forwards = 16
+        public static let headerSize = 16
+        public static let forwardSize = 8
+    }
+
+    /// What the checkpointer writes into the agent's result pipe: kind, value,
+    /// source length, then the source (the image a restart came from).
+    public enum Result: UInt32, Sendable {
+        case continuing = 1, restarted = 2, failed = 3
+        public static let kind = 0, value = 4, sourceLength = 8
+        public static let headerSize = 12
+    }
+}

@@ -1,0 +1,66 @@
+import CLinux
+import Glibc
+
+/// Kernel constants the engine uses, each named once here. The values come
+/// from the C headers (CLinux.h, which copies the few the C library does
+/// not export from the kernel's uapi headers, with their origin).
+public enum PtraceOption {
+    public static let traceSysGood = Int(CL_PTRACE_O_TRACESYSGOOD)
+    public static let traceClone = Int(CL_PTRACE_O_TRACECLONE)
+    public static let traceFork = Int(CL_PTRACE_O_TRACEFORK)
+    public static let exitKill = Int(CL_PTRACE_O_EXITKILL)
+    public static let suspendSeccomp = Int(CL_PTRACE_O_SUSPEND_SECCOMP)
+}
+
+public enum PtraceEvent {
+    /// The stop PTRACE_INTERRUPT (or a group stop under PTRACE_SEIZE) reports.
+    public static let stop = Int32(CL_PTRACE_EVENT_STOP)
+}
+
+/// The kernel's internal "restart this call" results a stopped thread's rax can hold (include/linux/errno.h).
+public enum RestartErrno {
+    public static let restartSys = Int64(CL_ERESTARTSYS)
+    public static let restartNoIntr = Int64(CL_ERESTARTNOINTR)
+    public static let restartNoHand = Int64(CL_ERESTARTNOHAND)
+    public static let restartRestartBlock = Int64(CL_ERESTART_RESTARTBLOCK)
+}
+
+public enum CloneFlags {
+    public static let newUser = UInt64(CL_CLONE_NEWUSER)
+    public static let newPID = UInt64(CL_CLONE_NEWPID)
+    /// What pthread_create passes: VM, FS, FILES, SIGHAND, THREAD, SYSVSEM.
+    public static let thread = UInt64(CL_CLONE_THREAD_FLAGS)
+}
+
+public enum MemoryFlags {
+    public static let mapFixedNoReplace = UInt64(CL_MAP_FIXED_NOREPLACE)
+    public static let mremapMayMove = UInt64(CL_MREMAP_MAYMOVE)
+    public static let mremapFixed = UInt64(CL_MREMAP_FIXED)
+    public static let rseqUnregister = UInt64(CL_RSEQ_FLAG_UNREGISTER)
+    /// madvise(MADV_GUARD_INSTALL), Linux 6.13+.
+    public static let madvGuardInstall = UInt64(CL_MADV_GUARD_INSTALL)
+}
+
+/// fcntl commands glibc's Swift module leaves out (linux/fcntl.h).
+public enum FcntlCommand {
+    public static let setPipeSize = Int32(CL_F_SETPIPE_SZ)
+    public static let getPipeSize = Int32(CL_F_GETPIPE_SZ)
+    public static let addSeals = Int32(CL_F_ADD_SEALS)
+    public static let getSeals = Int32(CL_F_GET_SEALS)
+}
+
+/// timerfd ioctls (linux/timerfd.h).
+public enum TimerFDIoctl {
+    /// TFD_IOC_SET_TICKS = _IOW('T', 0, u64)
+    public static let setTicks = UInt64(CL_TFD_IOC_SET_TICKS)
+}
+
+/// The kernel's own layouts, named for the engine (CLinux checks their sizes).
+public typealias KernelSigaction = cl_kernel_sigaction
+public typealias KernelSignalStack = cl_stack
+public typealias CloneArguments = cl_clone_args
+
+public enum CPU {
+    /// XCR0: the xsave state components the OS enabled on this CPU.
+    public static var xfeatures: UInt64 { cl_xgetbv0() }
+}

@@ -1,0 +1,32 @@
+import CLinux
+
+/// A prctl(2) option, from <linux/prctl.h>, with its name for error messages.
+public struct Prctl: Sendable {
+    public let rawValue: Int32
+    public let name: String
+    init(_ value: Int32, _ name: String) { rawValue = value; self.name = name }
+
+    public static let getDumpable = Prctl(Int32(PR_GET_DUMPABLE), "PR_GET_DUMPABLE")
+    public static let getPdeathsig = Prctl(Int32(PR_GET_PDEATHSIG), "PR_GET_PDEATHSIG")
+    public static let getThpDisable = Prctl(Int32(PR_GET_THP_DISABLE), "PR_GET_THP_DISABLE")
+    public static let getTidAddress = Prctl(Int32(PR_GET_TID_ADDRESS), "PR_GET_TID_ADDRESS")
+    public static let getTimerslack = Prctl(Int32(PR_GET_TIMERSLACK), "PR_GET_TIMERSLACK")
+    public static let setDumpable = Prctl(Int32(PR_SET_DUMPABLE), "PR_SET_DUMPABLE")
+    public static let setMm = Prctl(Int32(PR_SET_MM), "PR_SET_MM")
+    public static let setName = Prctl(Int32(PR_SET_NAME), "PR_SET_NAME")
+    public static let setNoNewPrivs = Prctl(Int32(PR_SET_NO_NEW_PRIVS), "PR_SET_NO_NEW_PRIVS")
+    public static let setPdeathsig = Prctl(Int32(PR_SET_PDEATHSIG), "PR_SET_PDEATHSIG")
+    public static let setThpDisable = Prctl(Int32(PR_SET_THP_DISABLE), "PR_SET_THP_DISABLE")
+    public static let setTimerslack = Prctl(Int32(PR_SET_TIMERSLACK), "PR_SET_TIMERSLACK")
+    public static let setVma = Prctl(Int32(PR_SET_VMA), "PR_SET_VMA")
+    public static let setChildSubreaper = Prctl(Int32(PR_SET_CHILD_SUBREAPER), "PR_SET_CHILD_SUBREAPER")
+    /// Linux 6.17+, newer than the C library's headers here.
+    public static let timerCreateRestoreIds = Prctl(Int32(CL_PR_TIMER_CREATE_RESTORE_IDS), "PR_TIMER_CREATE_RESTORE_IDS")
+
+    /// Second arguments of PR_SET_MM and PR_SET_VMA.
+    public static let mmMap = UInt64(PR_SET_MM_MAP)
+    public static let vmaAnonName = UInt64(PR_SET_VMA_ANON_NAME)
+}
+
+/// struct prctl_mm_map, for PR_SET_MM_MAP (CLinux checks its size).
+public typealias MMMap = prctl_mm_map
