@@ -1,4 +1,6 @@
+import CheckpointImage
 import Glibc
+import LinuxKit
 
 /// BLCR's error numbers (blcr_errcodes.h), which cr_checkpoint and cr_restart
 /// turn into exit codes (`code & 0xFF`).
@@ -28,5 +30,21 @@ public struct CheckpointError: Error, CustomStringConvertible {
     public var exitCode: Int32 {
         let c = code & 0xFF
         return c == 0 ? 1 : c
+    }
+}
+
+extension CheckpointError {
+    /// The one translation of whatever a stage threw into the engine's error:
+    /// a CheckpointError passes through; a failed system call keeps its
+    /// errno; an image I/O error its errno, any other image problem
+    /// `badImage` (EINVAL for an image being read, EIO for one being written).
+    public init(_ error: Error, context: String, badImage: Int32 = EINVAL) {
+        switch error {
+        case let e as CheckpointError: self = e
+        case let e as SystemCallError: self.init(e.errno.rawValue, "\(context): \(e)")
+        case let e as ImageError:
+            if case .io(_, let code) = e { self.init(code, "\(context): \(e)") } else { self.init(badImage, "\(context): \(e)") }
+        default: self.init(EIO, "\(context): \(error)")
+        }
     }
 }

@@ -122,114 +122,22 @@ public enum Checkpointer {
     }
 
 
+    /// The stages run in order (CheckpointRun); any failure abandons the
+    /// run: every process thawed as it was, the destination discarded.
     public static func checkpoint(_ options: CheckpointOptions, to destination: ImageDestination, log: Logger) throws -> CheckpointSummary {
-        let pid = options.pid
-        var frozen: [FrozenProcess] = []
-        func thawAll() { for f in frozen.reversed() { f.thaw(log: log) } }
-        let context = DumpContext(holdRepairs: options.signalAfter == SIGKILL)
-        var agents = AgentRendezvous.Outcome()
+        let run = CheckpointRun(options: options, destination: destination, log: log)
         do {
-            try TargetCheck.verify(pid: pid, scope: options.scope)
-            var scope = try TreeScope.resolve(pid, options.scope)
-            let traces = TargetCheck.TraceMap.scan()
-            scope.live = try scope.live.filter { !(try TargetCheck.skipForPtrace(pid: $0, traces: traces, ptraced: options.ptraced, ptracer: options.ptracer)) }
-            guard !scope.live.isEmpty else { throw CheckpointError(ESRCH, "nothing is left to checkpoint in the scope of \(pid)") }
-            agents = try Self.runCallbacks(options, &scope, log: log)
-            guard !scope.live.isEmpty else {
-                throw CheckpointError(ESRCH, "nothing is left to checkpoint in the scope of \(pid): every process asked to be omitted")
-            }
-            let started = Clock.now
-            var stopped: Set<pid_t> = []
-            // Top down, then again for children forked while their parents were being frozen.
-            for _ in 0..<10 {
-                let fresh = scope.live.filter { p in !frozen.contains { $0.pid == p } }
-                if fresh.isEmpty { break }
-                for p in fresh {
-                    // Read before freezing: a traced task shows 't', a stopped one 'T'.
-                    if (try? ProcStat.read(pid: p))?.state == "T" { stopped.insert(p) }
-                    do { frozen.append(try FrozenProcess.freeze(p, log: log)) } catch let e as SystemCallError {
-                        throw TargetCheck.explainFreezeFailure(pid: p, e)
-                    }
-                }
-                let again = try TreeScope.resolve(pid, options.scope)
-                scope.zombies = again.zombies
-                scope.live += again.live.filter { !scope.live.contains($0) && !agents.omitted.contains($0) }
-            }
-            var collected: [ProcessCollector.Collected] = []
-            for f in frozen {
-                var c = try ProcessCollector(frozen: f, log: log, context: context, save: options.save).collect()
-                c.state.stopped = stopped.contains(f.pid)
-                collected.append(c)
-            }
-            let segments = collected.flatMap { $0.state.mappings.filter { $0.kind == .sysvShm }.map { Int32(truncatingIfNeeded: $0.inode) } }
-            let sysv = try SysVCollector(pids: Set(collected.map(\.state.pid)), segmentIDs: Set(segments)).collect()
-            if !collected.isEmpty {
-                collected[0].state.sysvObjects = sysv.objects
-                collected[0].warnings += sysv.warnings
-            }
-            for k in collected.indices {
-                if let fd = agents.ready[collected[k].state.pid] { collected[k].state.agentResultFD = fd }
-            }
-            if !collected.isEmpty {
-                collected[0].warnings += agents.warnings
-                collected[0].state.omittedPIDs = agents.omitted.sorted()
-            }
-            let writer = try ImageWriter(fd: destination.fd)
-            let xsave = collected.first?.state.threads.first?.xsave ?? []
-            try writer.write(Inventory(
-                producer: MachineInfo.producer, kernelRelease: MachineInfo.kernelRelease, machine: MachineInfo.machine,
-                hostname: MachineInfo.hostname, createdAt: UInt64(time(nil)), xsaveSize: UInt64(xsave.count),
-                xfeatures: MachineInfo.xfeatures, scope: options.scope.rawValue, target: pid))
-            // Pagemap first: it also finds guard pages, which the mapping records carry.
-            var plans: [(pid_t, [MemoryDumper.Candidate])] = []
-            for k in collected.indices {
-                let plan = try MemoryDumper(pid: collected[k].state.pid, writer: writer).candidates(collected[k].maps)
-                for i in collected[k].state.mappings.indices {
-                    if let g = plan.guards[collected[k].state.mappings[i].start] { collected[k].state.mappings[i].guardRuns = g }
-                }
-                plans.append((collected[k].state.pid, plan.runs))
-            }
-            for c in collected { try writer.write(c.state) }
-            for z in scope.zombies { try writer.write(z) }
-            var stats = MemoryDumper.Stats()
-            testHookCheckpointPause("dump")
-            let total = plans.reduce(UInt64(0)) { $0 + $1.1.reduce(0) { $0 + $1.pages } } * 4096
-            var doneBefore: UInt64 = 0
-            for (p, runs) in plans {
-                var dumper = MemoryDumper(pid: p, writer: writer)
-                dumper.readBack = options.verifyImage && destination.verifiablePath != nil
-                let base = doneBefore
-                dumper.progress = options.progress.map { report in { done, _ in report(base + done, total) } }
-                let s = try dumper.dump(runs)
-                stats.savedPages += s.savedPages
-                stats.zeroPages += s.zeroPages
-                stats.checkedSections += s.checkedSections
-                doneBefore += s.candidatePages * 4096
-            }
-            try writer.finish()
-            let verifySeconds = try verifyBeforeCommit(destination, options, pagesReadBack: Set(stats.checkedSections))
-            try destination.commit()
-            context.tcpRepairs.finish(keepOn: options.signalAfter == SIGKILL)
-            if options.signalAfter != SIGKILL { AgentRendezvous.release(agents.ready, failed: nil) }
-            thawAll()
-            let frozenFor = Clock.now - started
-            if options.signalAfter != 0 { for f in frozen { kill(f.pid, options.signalAfter) } }
-            return CheckpointSummary(pid: pid, imageBytes: writer.offset, savedPages: stats.savedPages, zeroPages: stats.zeroPages,
-                                     mappings: collected.reduce(0) { $0 + $1.state.mappings.count },
-                                     files: collected.reduce(0) { $0 + $1.state.files.count },
-                                     warnings: collected.flatMap(\.warnings), frozenSeconds: frozenFor,
-                                     processes: collected.count, zombies: scope.zombies.count, verifySeconds: verifySeconds)
+            try run.resolveScope()
+            try run.runCallbacks()
+            try run.freezeScope()
+            try run.collectProcesses()
+            try run.collectTreeObjects()
+            try run.writeMetadata()
+            try run.dumpMemory()
+            try run.finishImage()
+            return run.release()
         } catch {
-            destination.discard()
-            context.tcpRepairs.finish(keepOn: false)
-            AgentRendezvous.release(agents.ready, failed: (error as? CheckpointError)?.code ?? EIO)
-            thawAll()
-            if let e = error as? SystemCallError { throw CheckpointError(e.errno.rawValue, "checkpoint of \(pid) failed: \(e)") }
-            if let e = error as? ImageError {
-                if case .io(_, let code) = e { throw CheckpointError(code, "checkpoint of \(pid) failed: \(e)") }
-                throw CheckpointError(EIO, "checkpoint of \(pid) failed: \(e)")
-            }
-            throw error
+            throw run.abandon(error)
         }
     }
 }

@@ -14,6 +14,22 @@ struct FileRestorer {
     let log: Logger
     let objects: SharedFileObjects
 
+    /// How one descriptor comes back, decided from the image alone.
+    enum Step {
+        /// A dup of an earlier descriptor of this process (one open file description).
+        case dup(Int32)
+        /// Inherited across fork: the very open file of a process restored earlier.
+        case borrow(pid_t, Int32)
+        /// Made by its kind.
+        case make(any FileKind.Type)
+    }
+
+    static func step(for f: FileDescriptorState, among files: [FileDescriptorState]) -> Step {
+        if f.sharesWith != f.fd, files.contains(where: { $0.fd == f.sharesWith }) { return .dup(f.sharesWith) }
+        if f.sameAs.count == 2 { return .borrow(pid_t(truncatingIfNeeded: f.sameAs[0]), Int32(truncatingIfNeeded: f.sameAs[1])) }
+        return .make(FileKinds.restorer(for: f.kind))
+    }
+
     func restore() throws -> [String] {
         let highest = UInt64(process.files.map(\.fd).max() ?? 2)
         // Nothing of the restorer's may leak into the restored process.

@@ -3,11 +3,10 @@ import Glibc
 import LinuxKit
 import Logging
 
-/// One process being rebuilt in its stopped stub, in three phases:
-/// `prepare` (trampoline, stub memory dropped, vDSO moved, mappings made),
-/// pages written from the stream by PageStream, `finish` (protections, mm
-/// fields, files, environment, signals, threads, credentials, final
-/// registers), then `detach`.
+/// One process being rebuilt in its stopped stub, stage by stage
+/// (RestoreStage, where each stage's place in the order is explained):
+/// `prepare` runs those before the pages, PageStream writes the pages,
+/// `finish` runs the rest, then `detach`.
 final class ProcessRestore {
     let stub: pid_t
     /// The PID the process sees itself as (differs from `stub` inside a PID namespace).
@@ -37,60 +36,91 @@ final class ProcessRestore {
         space = AddressSpaceRestorer(session: session, process: process, log: log)
     }
 
+    /// The stages before the pages (RestoreStage.beforePages).
     func prepare(shared: SharedMemoryFactory, sysv: SysVFactory) throws {
-        guard let thread = process.threads.first else { throw CheckpointError(EINVAL, "image process \(process.pid) has no thread") }
-        let missing = inventory.xfeatures & ~MachineInfo.xfeatures
-        guard missing == 0 else {
-            throw CheckpointError(BLCRCode.badArch, "image uses CPU state components 0x\(String(missing, radix: 16)) this CPU does not enable (image XCR0 0x\(String(inventory.xfeatures, radix: 16)), here 0x\(String(MachineInfo.xfeatures, radix: 16)))")
-        }
-        let xsaveHere = try Ptrace.extendedState(stub)
-        guard xsaveHere.count == thread.xsave.count else {
-            throw CheckpointError(BLCRCode.badArch, "image FPU state is \(thread.xsave.count) bytes (XCR0 0x\(String(inventory.xfeatures, radix: 16))), this CPU uses \(xsaveHere.count)")
-        }
-        try space.installTrampoline(stubMaps: stubMaps)
-        try space.clearStub(stubMaps: stubMaps)
-        try space.placeVDSO(stubMaps: stubMaps, imageKernel: inventory.kernelRelease)
-        try space.createMappings(shared: shared, sysv: sysv)
+        for stage in RestoreStage.beforePages { try run(stage, shared: shared, sysv: sysv) }
     }
 
+    /// The stages after the pages (RestoreStage.afterPages).
     /// - Parameter quietChildSignal: a SIGCHLD raised in the stub by recreating
     ///   its zombie children is to be dropped (the process had seen it already).
     func finish(exactIDs: Bool, quietChildSignal: Bool, objects: SharedFileObjects) throws -> [String] {
-        guard let thread = process.threads.first else { return [] }
-        try space.finishMappings()
-        var warnings = try FileRestorer(session: session, process: process, log: log, objects: objects).restore()
-        let task = TaskRestorer(session: session, process: process, log: log)
-        warnings += try task.restoreEnvironment()
-        if quietChildSignal { try task.dropPendingChildSignal() }
-        try task.restoreSignals(pid: innerPID)
-        threads = [(stub, innerPID, thread, session)]
-        for t in process.threads.dropFirst() {
-            let created = try ThreadCreator.create(t, from: session, exactTID: exactIDs)
-            threads.append((created.session.pid, created.inner, t, created.session))
-        }
-        for t in threads { try TaskRestorer.restoreThread(t.state, in: t.session, pid: innerPID, tid: t.inner) }
-        let innerTIDs = Dictionary(uniqueKeysWithValues: threads.map { ($0.state.tid, $0.inner) })
-        warnings += try TimerRestorer(session: session, process: process, threadIDs: innerTIDs).restore()
-        // From outside, before the credentials drop: only the restorer's privileges count.
-        for t in threads { if let why = TaskRestorer.setScheduling(t.state, tid: t.tid) { warnings.append(why) } }
-        try task.restoreCredentials()
-        for t in threads where !t.state.seccompFilters.isEmpty { try SeccompRestorer.install(t.state.seccompFilters, in: t.session) }
-
-        // The trampoline unmaps itself; we are then at its syscall-exit stop, never back in it.
-        _ = try session.injector.raw(NR.munmap, space.trampoline, space.trampolineSize)
-        let handlers = Dictionary(uniqueKeysWithValues: process.signalActions.map { ($0.signal, (handler: $0.handler, flags: $0.flags)) })
-        for t in threads {
-            // What is pending now: the image's signals re-queued plus any sent during the restore.
-            let status = try ProcStatus.read(pid: t.tid)
-            let pendingBits = (status.signalSet("SigPnd") ?? 0) | (status.signalSet("ShdPnd") ?? 0)
-            let interrupting = SyscallRestart.interruptingHandler(pending: pendingBits, blocked: t.state.signalMask, actions: handlers)
-            let finalRegs = SyscallRestart.resume(RegisterFile.registers(from: t.state.registers),
-                                                  interruptingHandler: interrupting, canRestartBlock: false)
-            try Ptrace.setRegisters(t.tid, finalRegs)
-            try Ptrace.setExtendedState(t.tid, t.state.xsave)
-            try Ptrace.setSignalMask(t.tid, t.state.signalMask)
-        }
+        let after = AfterPages(exactIDs: exactIDs, quietChildSignal: quietChildSignal, objects: objects)
+        var warnings: [String] = []
+        for stage in RestoreStage.afterPages { warnings += try run(stage, after) }
         return warnings
+    }
+
+    struct AfterPages {
+        let exactIDs: Bool
+        let quietChildSignal: Bool
+        let objects: SharedFileObjects
+    }
+
+    private func run(_ stage: RestoreStage, shared: SharedMemoryFactory, sysv: SysVFactory) throws {
+        guard let thread = process.threads.first else { throw CheckpointError(EINVAL, "image process \(process.pid) has no thread") }
+        switch stage {
+        case .checkCPU:
+            let missing = inventory.xfeatures & ~MachineInfo.xfeatures
+            guard missing == 0 else {
+                throw CheckpointError(BLCRCode.badArch, "image uses CPU state components 0x\(String(missing, radix: 16)) this CPU does not enable (image XCR0 0x\(String(inventory.xfeatures, radix: 16)), here 0x\(String(MachineInfo.xfeatures, radix: 16)))")
+            }
+            let xsaveHere = try Ptrace.extendedState(stub)
+            guard xsaveHere.count == thread.xsave.count else {
+                throw CheckpointError(BLCRCode.badArch, "image FPU state is \(thread.xsave.count) bytes (XCR0 0x\(String(inventory.xfeatures, radix: 16))), this CPU uses \(xsaveHere.count)")
+            }
+        case .trampoline: try space.installTrampoline(stubMaps: stubMaps)
+        case .clearStub: try space.clearStub(stubMaps: stubMaps)
+        case .placeVDSO: try space.placeVDSO(stubMaps: stubMaps, imageKernel: inventory.kernelRelease)
+        case .mappings: try space.createMappings(shared: shared, sysv: sysv)
+        default: throw CheckpointError(EINVAL, "internal: restore stage \(stage) run before the pages")
+        }
+    }
+
+    private func run(_ stage: RestoreStage, _ a: AfterPages) throws -> [String] {
+        guard let thread = process.threads.first else { return [] }
+        let task = TaskRestorer(session: session, process: process, log: log)
+        switch stage {
+        case .finishMappings: try space.finishMappings()
+        case .files: return try FileRestorer(session: session, process: process, log: log, objects: a.objects).restore()
+        case .environment: return try task.restoreEnvironment()
+        case .signals:
+            if a.quietChildSignal { try task.dropPendingChildSignal() }
+            try task.restoreSignals(pid: innerPID)
+        case .threads:
+            threads = [(stub, innerPID, thread, session)]
+            for t in process.threads.dropFirst() {
+                let created = try ThreadCreator.create(t, from: session, exactTID: a.exactIDs)
+                threads.append((created.session.pid, created.inner, t, created.session))
+            }
+        case .threadState:
+            for t in threads { try TaskRestorer.restoreThread(t.state, in: t.session, pid: innerPID, tid: t.inner) }
+        case .timers:
+            let innerTIDs = Dictionary(uniqueKeysWithValues: threads.map { ($0.state.tid, $0.inner) })
+            return try TimerRestorer(session: session, process: process, threadIDs: innerTIDs).restore()
+        case .scheduling:
+            return threads.compactMap { TaskRestorer.setScheduling($0.state, tid: $0.tid) }
+        case .credentials: try task.restoreCredentials()
+        case .seccomp:
+            for t in threads where !t.state.seccompFilters.isEmpty { try SeccompRestorer.install(t.state.seccompFilters, in: t.session) }
+        case .dropTrampoline:
+            _ = try session.injector.raw(NR.munmap, space.trampoline, space.trampolineSize)
+        case .registers:
+            let handlers = Dictionary(uniqueKeysWithValues: process.signalActions.map { ($0.signal, (handler: $0.handler, flags: $0.flags)) })
+            for t in threads {
+                // What is pending now: the image's signals re-queued plus any sent during the restore.
+                let status = try ProcStatus.read(pid: t.tid)
+                let pendingBits = (status.signalSet("SigPnd") ?? 0) | (status.signalSet("ShdPnd") ?? 0)
+                let interrupting = SyscallRestart.interruptingHandler(pending: pendingBits, blocked: t.state.signalMask, actions: handlers)
+                let finalRegs = SyscallRestart.resume(RegisterFile.registers(from: t.state.registers),
+                                                      interruptingHandler: interrupting, canRestartBlock: false)
+                try Ptrace.setRegisters(t.tid, finalRegs)
+                try Ptrace.setExtendedState(t.tid, t.state.xsave)
+                try Ptrace.setSignalMask(t.tid, t.state.signalMask)
+            }
+        default: throw CheckpointError(EINVAL, "internal: restore stage \(stage) run after the pages")
+        }
+        return []
     }
 
     func detach() throws {

@@ -120,9 +120,7 @@ public enum Restorer {
                                    warnings: warnings, notes: notes, seconds: Clock.now - started)
         } catch {
             tree.destroyAll()
-            if let e = error as? SystemCallError { throw CheckpointError(e.errno.rawValue, "restart failed: \(e)") }
-            if let e = error as? ImageError { throw CheckpointError(e.errnoCode, "restart failed: \(e)") }
-            throw error
+            throw CheckpointError(error, context: "restart failed")
         }
     }
 

@@ -1,0 +1,179 @@
+import CheckpointImage
+import Glibc
+import LinuxKit
+import Logging
+
+/// One checkpoint, stage by stage, in the order `Checkpointer.checkpoint`
+/// runs them (as CRIU's dump_one_task reads). Each stage says what it
+/// needs from the ones before; state passes between them here.
+final class CheckpointRun {
+    let options: CheckpointOptions
+    let destination: ImageDestination
+    let log: Logger
+    /// Registries shared by all processes of this checkpoint.
+    let context: DumpContext
+
+    private var scope = TreeScope(live: [], zombies: [])
+    private var agents = AgentRendezvous.Outcome()
+    private var frozen: [FrozenProcess] = []
+    /// Processes already stopped (group stop) before we froze them: stopped again after restart.
+    private var stopped: Set<pid_t> = []
+    private var frozenAt = 0.0
+    private var collected: [ProcessCollector.Collected] = []
+    private var writer: ImageWriter?
+    private var plans: [(pid: pid_t, runs: [MemoryDumper.Candidate])] = []
+    private var stats = MemoryDumper.Stats()
+    private var verifySeconds = 0.0
+
+    init(options: CheckpointOptions, destination: ImageDestination, log: Logger) {
+        self.options = options
+        self.destination = destination
+        self.log = log
+        context = DumpContext(holdRepairs: options.signalAfter == SIGKILL)
+    }
+
+    var pid: pid_t { options.pid }
+
+    /// 1. The target exists and may be checkpointed; its scope (BLCR's
+    /// process, group, session or tree), less what the ptrace policy skips.
+    func resolveScope() throws {
+        try TargetCheck.verify(pid: pid, scope: options.scope)
+        scope = try TreeScope.resolve(pid, options.scope)
+        let traces = TargetCheck.TraceMap.scan()
+        scope.live = try scope.live.filter {
+            !(try TargetCheck.skipForPtrace(pid: $0, traces: traces, ptraced: options.ptraced, ptracer: options.ptracer))
+        }
+        guard !scope.live.isEmpty else { throw CheckpointError(ESRCH, "nothing is left to checkpoint in the scope of \(pid)") }
+    }
+
+    /// 2. libcr callbacks, before anything is frozen (they run in the
+    /// processes): they may omit processes or forward the checkpoint to more.
+    func runCallbacks() throws {
+        agents = try Checkpointer.runCallbacks(options, &scope, log: log)
+        guard !scope.live.isEmpty else {
+            throw CheckpointError(ESRCH, "nothing is left to checkpoint in the scope of \(pid): every process asked to be omitted")
+        }
+    }
+
+    /// 3. Seize and stop every process, top down, then again for children
+    /// forked while their parents were being frozen. The frozen time starts here.
+    func freezeScope() throws {
+        frozenAt = Clock.now
+        for _ in 0..<10 {
+            let fresh = scope.live.filter { p in !frozen.contains { $0.pid == p } }
+            if fresh.isEmpty { break }
+            for p in fresh {
+                // Read before freezing: a traced task shows 't', a stopped one 'T'.
+                if (try? ProcStat.read(pid: p))?.state == "T" { stopped.insert(p) }
+                do { frozen.append(try FrozenProcess.freeze(p, log: log)) } catch let e as SystemCallError {
+                    throw TargetCheck.explainFreezeFailure(pid: p, e)
+                }
+            }
+            let again = try TreeScope.resolve(pid, options.scope)
+            scope.zombies = again.zombies
+            scope.live += again.live.filter { !scope.live.contains($0) && !agents.omitted.contains($0) }
+        }
+    }
+
+    /// 4. Everything of each process but its pages: registers, signals,
+    /// mappings, files (Resources/), timers. Needs the processes frozen.
+    func collectProcesses() throws {
+        for f in frozen {
+            var c = try ProcessCollector(frozen: f, log: log, context: context, save: options.save).collect()
+            c.state.stopped = stopped.contains(f.pid)
+            collected.append(c)
+        }
+    }
+
+    /// 5. What belongs to the tree rather than one process: SysV IPC objects
+    /// the processes use, the PIDs callbacks omitted, the agents' result pipes.
+    /// They ride in the first PROCESS record (docs/IMAGE-FORMAT.md, tags 27-29).
+    func collectTreeObjects() throws {
+        let segments = collected.flatMap { $0.state.mappings.filter { $0.kind == .sysvShm }.map { Int32(truncatingIfNeeded: $0.inode) } }
+        let sysv = try SysVCollector(pids: Set(collected.map(\.state.pid)), segmentIDs: Set(segments)).collect()
+        for k in collected.indices {
+            if let fd = agents.ready[collected[k].state.pid] { collected[k].state.agentResultFD = fd }
+        }
+        guard !collected.isEmpty else { return }
+        collected[0].state.sysvObjects = sysv.objects
+        collected[0].warnings += sysv.warnings + agents.warnings
+        collected[0].state.omittedPIDs = agents.omitted.sorted()
+    }
+
+    /// 6. INVENTORY, then the memory plan (pagemap, which also finds guard
+    /// pages that the mapping records carry), then PROCESS and ZOMBIE records.
+    func writeMetadata() throws {
+        let writer = try ImageWriter(fd: destination.fd)
+        self.writer = writer
+        let xsave = collected.first?.state.threads.first?.xsave ?? []
+        try writer.write(Inventory(
+            producer: MachineInfo.producer, kernelRelease: MachineInfo.kernelRelease, machine: MachineInfo.machine,
+            hostname: MachineInfo.hostname, createdAt: UInt64(time(nil)), xsaveSize: UInt64(xsave.count),
+            xfeatures: MachineInfo.xfeatures, scope: options.scope.rawValue, target: pid))
+        for k in collected.indices {
+            let plan = try MemoryDumper(pid: collected[k].state.pid, writer: writer).candidates(collected[k].maps)
+            for i in collected[k].state.mappings.indices {
+                if let g = plan.guards[collected[k].state.mappings[i].start] { collected[k].state.mappings[i].guardRuns = g }
+            }
+            plans.append((collected[k].state.pid, plan.runs))
+        }
+        for c in collected { try writer.write(c.state) }
+        for z in scope.zombies { try writer.write(z) }
+    }
+
+    /// 7. PAGES, process by process, read back as they go when the image can be checked.
+    func dumpMemory() throws {
+        guard let writer else { throw CheckpointError(EINVAL, "internal: memory dumped before the metadata") }
+        testHookCheckpointPause("dump")
+        let total = plans.reduce(UInt64(0)) { $0 + $1.runs.reduce(0) { $0 + $1.pages } } * 4096
+        var doneBefore: UInt64 = 0
+        for (p, runs) in plans {
+            var dumper = MemoryDumper(pid: p, writer: writer)
+            dumper.readBack = options.verifyImage && destination.verifiablePath != nil
+            let base = doneBefore
+            dumper.progress = options.progress.map { report in { done, _ in report(base + done, total) } }
+            let s = try dumper.dump(runs)
+            stats.savedPages += s.savedPages
+            stats.zeroPages += s.zeroPages
+            stats.checkedSections += s.checkedSections
+            doneBefore += s.candidatePages * 4096
+        }
+    }
+
+    /// 8. INDEX and END, the whole image read back, then its final name.
+    /// Until the commit a failure leaves no image and the processes as they were.
+    func finishImage() throws {
+        guard let writer else { throw CheckpointError(EINVAL, "internal: image finished before it was written") }
+        try writer.finish()
+        verifySeconds = try Checkpointer.verifyBeforeCommit(destination, options, pagesReadBack: Set(stats.checkedSections))
+        try destination.commit()
+    }
+
+    /// 9. The image is committed: TCP repair mode off (or kept for --kill),
+    /// callbacks told to continue, processes thawed, then signalled (--kill, --stop...).
+    func release() -> CheckpointSummary {
+        context.tcpRepairs.finish(keepOn: options.signalAfter == SIGKILL)
+        if options.signalAfter != SIGKILL { AgentRendezvous.release(agents.ready, failed: nil) }
+        thawAll()
+        let frozenFor = Clock.now - frozenAt
+        if options.signalAfter != 0 { for f in frozen { kill(f.pid, options.signalAfter) } }
+        return CheckpointSummary(pid: pid, imageBytes: writer?.offset ?? 0, savedPages: stats.savedPages, zeroPages: stats.zeroPages,
+                                 mappings: collected.reduce(0) { $0 + $1.state.mappings.count },
+                                 files: collected.reduce(0) { $0 + $1.state.files.count },
+                                 warnings: collected.flatMap(\.warnings), frozenSeconds: frozenFor,
+                                 processes: collected.count, zombies: scope.zombies.count, verifySeconds: verifySeconds)
+    }
+
+    /// Any stage failed: nothing under the final name, TCP repair off,
+    /// callbacks told of the failure, every process thawed as it was.
+    /// Returns the error to throw, as one CheckpointError.
+    func abandon(_ error: Error) -> Error {
+        destination.discard()
+        context.tcpRepairs.finish(keepOn: false)
+        AgentRendezvous.release(agents.ready, failed: (error as? CheckpointError)?.code ?? EIO)
+        thawAll()
+        return CheckpointError(error, context: "checkpoint of \(pid) failed", badImage: EIO)
+    }
+
+    private func thawAll() { for f in frozen.reversed() { f.thaw(log: log) } }
+}

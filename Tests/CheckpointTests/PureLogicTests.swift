@@ -1,0 +1,175 @@
+import CheckpointImage
+import Glibc
+import LinuxKit
+import XCTest
+@testable import Checkpoint
+
+/// The engine's decisions that need no kernel: played here with made-up
+/// registers, maps lines, pagemap bits and descriptors, no ptrace.
+final class PureLogicTests: XCTestCase {
+    // MARK: the kernel's syscall restart rules
+
+    func stopped(in nr: Int, result: Int64, rip: UInt64 = 0x1002) -> Registers {
+        var r = Registers()
+        r.orig_rax = UInt64(nr)
+        r.rax = UInt64(bitPattern: result)
+        r.rip = rip
+        return r
+    }
+
+    func testRestartRulesFollowTheKernel() {
+        let eintr = UInt64(bitPattern: -4)
+        let handler = PendingHandler(restarts: false), restarting = PendingHandler(restarts: true)
+        // (result, pending handler, expected rax, whether rip steps back over the syscall instruction)
+        let cases: [(Int64, PendingHandler?, UInt64, Bool)] = [
+            (-RestartErrno.restartNoIntr, handler, UInt64(NR.read), true),         // always restarted
+            (-RestartErrno.restartSys, nil, UInt64(NR.read), true),
+            (-RestartErrno.restartSys, restarting, UInt64(NR.read), true),         // SA_RESTART
+            (-RestartErrno.restartSys, handler, eintr, false),
+            (-RestartErrno.restartNoHand, nil, UInt64(NR.read), true),
+            (-RestartErrno.restartNoHand, restarting, eintr, false),               // any handler interrupts
+            (-RestartErrno.restartRestartBlock, nil, eintr, false),                // no restart block after a restore
+            (-RestartErrno.restartRestartBlock, handler, eintr, false),
+            (-4, nil, eintr, false),                                               // a finished call is left alone
+            (7, nil, 7, false),
+        ]
+        for (k, (result, pending, rax, restarted)) in cases.enumerated() {
+            let r = SyscallRestart.resume(stopped(in: NR.read, result: result), interruptingHandler: pending, canRestartBlock: false)
+            XCTAssertEqual(r.rax, rax, "case \(k)")
+            XCTAssertEqual(r.rip, restarted ? 0x1000 : 0x1002, "case \(k)")
+            XCTAssertEqual(r.orig_rax, UInt64.max, "case \(k): no longer in a system call")
+        }
+        // poll() is issued again with its own arguments; the live process gets restart_syscall.
+        let poll = SyscallRestart.resume(stopped(in: NR.poll, result: -RestartErrno.restartRestartBlock), interruptingHandler: nil, canRestartBlock: false)
+        XCTAssertEqual(poll.rax, UInt64(NR.poll))
+        let live = SyscallRestart.resume(stopped(in: NR.nanosleep, result: -RestartErrno.restartRestartBlock), interruptingHandler: nil, canRestartBlock: true)
+        XCTAssertEqual(live.rax, UInt64(NR.restart_syscall))
+        // Not in a system call at all (orig_rax -1): untouched.
+        var user = stopped(in: 0, result: -RestartErrno.restartSys)
+        user.orig_rax = UInt64.max
+        XCTAssertEqual(SyscallRestart.resume(user, interruptingHandler: handler, canRestartBlock: false).rax, user.rax)
+    }
+
+    func testTheFirstDeliverableHandledSignalInterrupts() {
+        let actions: [Int32: (handler: UInt64, flags: UInt64)] = [2: (0x401000, 0), 10: (1, 0), 12: (0x402000, 0x1000_0000)]
+        func bit(_ s: Int) -> UInt64 { UInt64(1) << UInt64(s - 1) }
+        XCTAssertNil(SyscallRestart.interruptingHandler(pending: 0, blocked: 0, actions: actions))
+        XCTAssertNil(SyscallRestart.interruptingHandler(pending: bit(2), blocked: bit(2), actions: actions), "blocked")
+        XCTAssertNil(SyscallRestart.interruptingHandler(pending: bit(10), blocked: 0, actions: actions), "ignored")
+        XCTAssertNil(SyscallRestart.interruptingHandler(pending: bit(15), blocked: 0, actions: actions), "default action")
+        XCTAssertEqual(SyscallRestart.interruptingHandler(pending: bit(12), blocked: 0, actions: actions)?.restarts, true)
+        XCTAssertEqual(SyscallRestart.interruptingHandler(pending: bit(2) | bit(12), blocked: 0, actions: actions)?.restarts, false, "lowest first")
+    }
+
+    // MARK: mapping classification
+
+    func testMappingsAreClassifiedAsTheRestoreNeeds() throws {
+        let lines: [(String, Mapping.Kind)] = [
+            ("00400000-00401000 r-xp 00000000 fe:01 1234 /usr/bin/app", .privateFile),
+            ("00601000-00602000 rw-p 00000000 00:00 0 [heap]", .anonymous),
+            ("7f0000000000-7f0000001000 rw-s 00000000 fe:01 99 /srv/data", .sharedFile),
+            ("7f0000001000-7f0000002000 rw-s 00000000 00:01 7 /dev/zero (deleted)", .sharedAnonymous),
+            ("7f0000002000-7f0000003000 rw-s 00000000 00:01 8 /memfd:buf (deleted)", .sharedAnonymous),
+            ("7f0000003000-7f0000004000 rw-p 00000000 00:01 8 /memfd:buf (deleted)", .privateShared),
+            ("7f0000004000-7f0000005000 rw-s 00000000 00:01 32768 /SYSV5c000011 (deleted)", .sysvShm),
+            ("7f0000005000-7f0000006000 r--p 00000000 fe:01 55 /tmp/gone (deleted)", .anonymous),
+            ("7ffc00000000-7ffc00002000 r-xp 00000000 00:00 0 [vdso]", .vdso),
+            ("ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0 [vsyscall]", .kernelFixed),
+        ]
+        for (line, kind) in lines {
+            let m = try XCTUnwrap(try ProcMaps.parse(line + "\n").first, line)
+            XCTAssertEqual(MappingClassifier.kind(of: m), kind, line)
+        }
+    }
+
+    func testWhichPagesAreSaved() {
+        let present = Pagemap.present, swapped = Pagemap.swapped, file = Pagemap.fileOrShared, guardPage = Pagemap.guardRegion
+        XCTAssertTrue(MappingClassifier.shouldSave(present, kind: .anonymous))
+        XCTAssertTrue(MappingClassifier.shouldSave(swapped, kind: .anonymous))
+        XCTAssertFalse(MappingClassifier.shouldSave(0, kind: .anonymous), "never touched")
+        XCTAssertFalse(MappingClassifier.shouldSave(present | file, kind: .privateFile), "still the file's page")
+        XCTAssertTrue(MappingClassifier.shouldSave(present, kind: .privateFile), "copied on write")
+        XCTAssertTrue(MappingClassifier.shouldSave(0, kind: .sharedAnonymous), "another process may have filled it")
+        XCTAssertFalse(MappingClassifier.shouldSave(present | file, kind: .sharedFile))
+        XCTAssertFalse(MappingClassifier.shouldSave(guardPage | swapped, kind: .anonymous), "a guard page holds no data")
+    }
+
+    // MARK: descriptor kinds
+
+    func descriptor(_ fd: Int32, _ link: String, mode: mode_t, size: Int = 0, outside: Int32? = nil, fdinfo: String = "") throws -> OpenDescriptor {
+        var st = stat()
+        st.st_mode = mode
+        st.st_size = size
+        st.st_ino = 100 + UInt(fd)
+        return OpenDescriptor(pid: 1, fd: fd, link: link, st: st, info: try FDInfo(parsing: "pos:\t0\nflags:\t02\nmnt_id:\t1\n"), fdinfo: fdinfo, outsideStdio: outside)
+    }
+
+    func testEachDescriptorIsClaimedByItsKind() throws {
+        let cases: [(OpenDescriptor, any FileKind.Type)] = [
+            (try descriptor(0, "/dev/pts/3", mode: S_IFCHR, outside: 0), InheritedFiles.self),
+            (try descriptor(3, "/etc/passwd", mode: S_IFREG), RegularFiles.self),
+            (try descriptor(4, "/tmp", mode: S_IFDIR), RegularFiles.self),
+            (try descriptor(5, "/dev/null", mode: S_IFCHR), Devices.self),
+            (try descriptor(6, "/dev/sda", mode: S_IFBLK), UnsupportedFiles.self),
+            (try descriptor(7, "pipe:[77]", mode: S_IFIFO), Pipes.self),
+            (try descriptor(8, "/run/fifo", mode: S_IFIFO), FIFOs.self),
+            (try descriptor(9, "/memfd:x (deleted)", mode: S_IFREG), MemFDs.self),
+            (try descriptor(10, "/tmp/log (deleted)", mode: S_IFREG, size: 10), UnlinkedFiles.self),
+            (try descriptor(11, "/tmp/huge (deleted)", mode: S_IFREG, size: 1 << 30), UnsupportedFiles.self),
+            (try descriptor(12, "anon_inode:inotify", mode: 0), InotifyInstances.self),
+            (try descriptor(13, "socket:[5]", mode: S_IFSOCK), Sockets.self),
+            (try descriptor(14, "anon_inode:[eventfd]", mode: 0, fdinfo: "eventfd-count: 3\neventfd-semaphore: 1\n"), EventFDs.self),
+            (try descriptor(15, "anon_inode:[signalfd]", mode: 0, fdinfo: "sigmask:\t0000000000000200\n"), SignalFDs.self),
+            (try descriptor(16, "anon_inode:[timerfd]", mode: 0, fdinfo: "clockid: 1\nticks: 0\nsettime flags: 0\nit_value: (0, 0)\nit_interval: (0, 0)\n"), TimerFDs.self),
+            (try descriptor(17, "anon_inode:[eventpoll]", mode: 0, fdinfo: "tfd:        5 events:       19 data:                5  pos:0 ino:1 sdev:2\n"), EpollInstances.self),
+            (try descriptor(18, "anon_inode:[eventfd]", mode: 0, fdinfo: "garbled"), UnsupportedFiles.self),
+            (try descriptor(19, "anon_inode:[userfaultfd]", mode: 0), UnsupportedFiles.self),
+        ]
+        for (d, kind) in cases {
+            XCTAssertTrue(FileKinds.claimant(of: d) == kind, "fd \(d.fd) \(d.link): claimed by \(FileKinds.claimant(of: d)), not \(kind)")
+        }
+    }
+
+    func testEveryImageKindHasOneRestorer() {
+        let all: [FileDescriptorState.Kind] = [.regular, .device, .inherited, .unsupported, .pipe, .unlinked, .eventfd, .signalfd,
+                                               .timerfd, .epoll, .unixSocket, .inetSocket, .fifo, .memfd, .inotify, .tcpConnection, .unknown]
+        for kind in all {
+            let owners = FileKinds.all.filter { $0.restores.contains(kind) }
+            XCTAssertEqual(owners.count, 1, "\(kind) is restored by \(owners)")
+        }
+    }
+
+    func testEachDescriptorsRestoreStep() {
+        var first = FileDescriptorState(fd: 3, kind: .regular, path: "/a", flags: 2, closeOnExec: false, offset: 0)
+        var dup = first
+        dup.fd = 7
+        dup.sharesWith = 3
+        var inherited = FileDescriptorState(fd: 4, kind: .pipe, path: "pipe:[1]", flags: 0, closeOnExec: false, offset: 0)
+        inherited.sameAs = [42, 9]
+        var orphan = dup
+        orphan.sharesWith = 5  // its first descriptor is not in the image: made on its own
+        first.locks = []
+        let files = [first, inherited, dup]
+        if case .dup(3) = FileRestorer.step(for: dup, among: files) {} else { XCTFail("a dup is dup'ed") }
+        if case .borrow(42, 9) = FileRestorer.step(for: inherited, among: files) {} else { XCTFail("a forked open file is borrowed") }
+        if case .make(let k) = FileRestorer.step(for: first, among: files) { XCTAssertTrue(k == RegularFiles.self) } else { XCTFail() }
+        if case .make(let k) = FileRestorer.step(for: orphan, among: files) { XCTAssertTrue(k == RegularFiles.self) } else { XCTFail() }
+    }
+
+    // MARK: restore order
+
+    func testRestoreStagesKeepTheirOrderingRules() {
+        let all = RestoreStage.allCases
+        XCTAssertEqual(RestoreStage.beforePages + [.pages] + RestoreStage.afterPages, all)
+        XCTAssertEqual(all.first, .checkCPU, "nothing changes before the CPU is known to fit")
+        XCTAssertEqual(all.last, .registers, "final registers last")
+        XCTAssertLessThan(RestoreStage.trampoline, .clearStub, "injected calls need an instruction once the stub's memory is gone")
+        XCTAssertLessThan(RestoreStage.pages, .finishMappings, "read-only and guard pages after the data")
+        XCTAssertLessThan(RestoreStage.files, .environment, "paths resolve before chdir/chroot")
+        XCTAssertLessThan(RestoreStage.signals, .threads, "threads share the handlers")
+        XCTAssertLessThan(RestoreStage.threads, .timers, "thread-directed timers name threads")
+        XCTAssertLessThan(RestoreStage.scheduling, .credentials, "set from outside before the privileges drop")
+        XCTAssertEqual(all.firstIndex(of: .credentials).map { all[$0...].dropFirst().map { $0 } }, [.seccomp, .dropTrampoline, .registers],
+                       "after the credentials only seccomp, the trampoline's own unmap and the registers")
+    }
+}
