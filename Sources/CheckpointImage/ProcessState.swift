@@ -43,6 +43,8 @@ public struct ProcessState: Equatable, Sendable {
     public var thpDisabled = false
     /// /proc/PID/oom_score_adj (-1000...1000); nil in images written before it was saved.
     public var oomScoreAdj: Int64?
+    /// prctl(PR_SET_CHILD_SUBREAPER) was set: orphaned descendants are reparented to this process.
+    public var childSubreaper = false
 
     public struct ResourceLimit: Equatable, Sendable {
         public var resource: UInt32, soft: UInt64, hard: UInt64
@@ -90,7 +92,7 @@ public struct ProcessState: Equatable, Sendable {
         case gids = 8, groups = 9, umask = 10, cwd = 11, root = 12, personality = 13, rlimit = 14
         case mm = 15, auxv = 16, sigaction = 17, sharedPending = 18, thread = 19, mapping = 20, file = 21
         case dumpable = 22, pdeathsig = 23, stopped = 24, intervalTimers = 25, posixTimer = 26, sysv = 27, agentResultFD = 28
-        case omittedPIDs = 29, noNewPrivs = 30, thpDisabled = 31, oomScoreAdj = 32
+        case omittedPIDs = 29, noNewPrivs = 30, thpDisabled = 31, oomScoreAdj = 32, childSubreaper = 33
     }
     enum SubTag: UInt16, CaseIterable { case a = 1, b = 2, c = 3, d = 4, e = 5 }
 
@@ -130,6 +132,7 @@ public struct ProcessState: Equatable, Sendable {
         if noNewPrivs { e.u64(Tag.noNewPrivs.rawValue, 1) }
         if thpDisabled { e.u64(Tag.thpDisabled.rawValue, 1) }
         if let adj = oomScoreAdj { e.i64(Tag.oomScoreAdj.rawValue, adj) }
+        if childSubreaper { e.u64(Tag.childSubreaper.rawValue, 1) }
         return e.bytes
     }
 
@@ -197,6 +200,7 @@ public struct ProcessState: Equatable, Sendable {
             guard (-1000...1000).contains(adj) else { throw ImageError.malformed(what: "oom_score_adj \(adj) is outside -1000...1000", offset: d.base) }
             oomScoreAdj = adj
         }
+        childSubreaper = try d.u64(Tag.childSubreaper.rawValue, default: 0) != 0
         for f in d.fields where f.tag == Tag.posixTimer.rawValue {
             let t = PosixTimer(fields: try RecordDecoder.u64List(d, f.range, count: 10, what: "POSIX timer"))
             try t.validate(at: d.offset(of: f.range))

@@ -171,6 +171,9 @@ final class RoundTripTests: XCTestCase {
     /// THP disabled, oom_score_adj, and each thread's timer slack.
     func testProcessAttributesAsRoot() throws { try Scenario(fixture: "procattrs").run(.rootOriginalPID) }
     func testProcessAttributesUnprivileged() throws { try Scenario(fixture: "procattrs").run(.unprivilegedNewPID) }
+    /// The child-subreaper flag (a ProcessAttribute, Resources/ProcessAttributes).
+    func testChildSubreaperAsRoot() throws { try Scenario(fixture: "subreaper").run(.rootOriginalPID) }
+    func testChildSubreaperUnprivileged() throws { try Scenario(fixture: "subreaper").run(.unprivilegedNewPID) }
 
     func testMemfdAsRoot() throws { try Scenario(fixture: "memfd").run(.rootOriginalPID) }
     func testMemfdUnprivileged() throws { try Scenario(fixture: "memfd").run(.unprivilegedNewPID) }

@@ -98,8 +98,9 @@ struct ProcessCollector {
         state.intervalTimers = timers.0
         state.posixTimers = timers.1
         state.noNewPrivs = status.fields["NoNewPrivs"] == "1"
-        state.thpDisabled = task.thpDisabled
-        state.oomScoreAdj = (try? Sys.readText("/proc/\(pid)/oom_score_adj")).flatMap { Int64($0.split(separator: "\n").first ?? "") }
+        try TaskStateCollector.withScratch(main: sessions[0], others: []) {
+            try ProcessAttributes.collect(AttributeSource(pid: pid, session: sessions[0]), into: &state)
+        }
         if let why = seccomp(&state.threads) { warnings.append(why) }
         return Collected(state: state, maps: finalKinds, warnings: warnings)
     }

@@ -11,7 +11,6 @@ enum TaskStateCollector {
         var dumpable: UInt64 = 1
         var parentDeathSignal: UInt64 = 0
         var personality: UInt64 = 0
-        var thpDisabled = false
     }
 
     struct ThreadPart {
@@ -29,6 +28,7 @@ enum TaskStateCollector {
         static let altStack = 32        // stack_t
         static let tidAddress = 64      // u64
         static let deathSignal = 72     // int
+        static let attribute = 80       // u64, for ProcessAttribute results
         static let timerValue = 96      // itimerval / itimerspec, 32 bytes
     }
 
@@ -65,7 +65,6 @@ enum TaskStateCollector {
         try session.prctl(.getPdeathsig, s + UInt64(Slot.deathSignal))
         r.parentDeathSignal = UInt64(try session.get(Int32.self, at: Slot.deathSignal))
         r.personality = try session.call("personality", NR.personality, 0xffff_ffff)
-        r.thpDisabled = try session.prctl(.getThpDisable) == 1
         return r
     }
 

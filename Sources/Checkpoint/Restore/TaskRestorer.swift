@@ -29,12 +29,7 @@ struct TaskRestorer {
         _ = try session.raw(NR.personality, process.personality)
         let name = Array(process.command.utf8.prefix(15)) + [0]
         try session.prctl(.setName, try session.put(name))
-        if process.thpDisabled {
-            try session.prctl(.setThpDisable, 1)
-        }
-        if let adj = process.oomScoreAdj, let why = Self.setOOMScoreAdj(adj, of: session.pid) {
-            warnings.append(why)
-        }
+        warnings += try ProcessAttributes.restore(process, in: session)
         // Always: the stub was born with SIGKILL here, to die with a killed restorer.
         try session.prctl(.setPdeathsig, process.parentDeathSignal)
         return warnings
@@ -70,18 +65,6 @@ struct TaskRestorer {
             return "thread \(thread.tid): scheduling policy \(s.policy) priority \(s.priority) not restored: \(String(cString: strerror(errno)))"
         }
         return nil
-    }
-
-    /// Written from outside through /proc: lowering it below the restorer's own
-    /// needs CAP_SYS_RESOURCE, so that may be refused (said, not fatal).
-    static func setOOMScoreAdj(_ value: Int64, of pid: pid_t) -> String? {
-        let path = "/proc/\(pid)/oom_score_adj"
-        let fd = open(path, O_WRONLY | O_CLOEXEC)
-        guard fd >= 0 else { return "oom_score_adj \(value) not restored: \(String(cString: strerror(errno)))" }
-        defer { close(fd) }
-        let text = Array("\(value)\n".utf8)
-        let n = text.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        return n == text.count ? nil : "oom_score_adj \(value) not restored: \(String(cString: strerror(errno)))"
     }
 
     /// Drops the SIGCHLD that recreating zombie children queued in the stub:
