@@ -90,7 +90,6 @@ public struct RestartArguments: ParsableArguments {
         let log = Output.logger(tool, verbose: verbose)
         let engine = try backend.backend()
         let (fd, path) = try openSource()
-        try Self.refuseDamaged(fd, path: path)
         var options = RestoreOptions()
         options.restorePID = restorePid
         options.restorePGID = restorePgid
@@ -122,19 +121,6 @@ public struct RestartArguments: ParsableArguments {
         let sig = signal ?? after.signal
         if sig != 0 { kill(restored.pid, sig) }
         SignalForwarder.waitAndExit(restored.pid)
-    }
-
-    /// A context file is checked whole (swiftcr verify) before anything is
-    /// changed; a pipe can only be checked as it streams.
-    static func refuseDamaged(_ fd: Int32, path: String?) throws {
-        var st = stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return }
-        let problems = ImageVerifier.verify(fd: fd)
-        guard lseek(fd, 0, SEEK_SET) == 0 else { throw CheckpointError(errno, "cannot rewind \(path ?? "the image")") }
-        if let first = problems.first {
-            let more = problems.count > 1 ? " (and \(problems.count - 1) more problems: swiftcr verify shows them all)" : ""
-            throw CheckpointError(EINVAL, "\(path ?? "image") is damaged: \(first)\(more)")
-        }
     }
 
     static func cwd() -> String {

@@ -143,18 +143,15 @@ enum PageStream {
             for run in p.runs { try r.space.validate(run) }
             try r.memory.write(ranges: p.runs.map { ($0.address, Int($0.byteCount)) }, from: p.data)
         }
-        do {
-            if let f = first { try apply(f) }
-            while let section = try reader.next() {
-                switch section {
-                case .pages(let p): try apply(p)
-                case .end: return
-                case .process, .zombie: throw CheckpointError(EINVAL, "a PROCESS or ZOMBIE record after page data")
-                case .index, .inventory: continue
-                }
+        // Image errors go up as they are: the restorer names the damaged image.
+        if let f = first { try apply(f) }
+        while let section = try reader.next() {
+            switch section {
+            case .pages(let p): try apply(p)
+            case .end: return
+            case .process, .zombie: throw CheckpointError(EINVAL, "a PROCESS or ZOMBIE record after page data")
+            case .index, .inventory: continue
             }
-        } catch let e as ImageError {
-            throw CheckpointError(e.errnoCode, "\(e)")
         }
     }
 }

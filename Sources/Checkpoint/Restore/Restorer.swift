@@ -49,13 +49,13 @@ public enum Restorer {
     public static func restore(from fd: Int32, options: RestoreOptions, log: Logger) throws -> RestoredProcess {
         let started = Clock.now
         let reader: ImageReader
-        do { reader = try ImageReader(fd: fd) } catch let e as ImageError { throw CheckpointError(e.errnoCode, "\(e)") }
+        do { reader = try ImageReader(fd: fd) } catch let e as ImageError { throw Self.damaged(e, options.sourcePath) }
         var header: RestartHeader
         do {
             header = try RestartHeader.read(reader, relocation: options.relocation)
             if let refusal = header.refusal(machine: MachineInfo.machine, uid: getuid()) { throw refusal }
         } catch let e as ImageError {
-            throw CheckpointError(e.errnoCode, "\(e)")
+            throw Self.damaged(e, options.sourcePath)
         } catch let r as RestartHeader.Refusal {
             throw CheckpointError(Self.code(r), r.description)
         }
@@ -120,7 +120,19 @@ public enum Restorer {
                                    warnings: warnings, notes: notes, seconds: Clock.now - started)
         } catch {
             tree.destroyAll()
+            if let e = error as? ImageError { throw Self.damaged(e, options.sourcePath) }
             throw CheckpointError(error, context: "restart failed")
+        }
+    }
+
+    /// The image is read once, front to back, each section's checksum
+    /// checked before it is used: a damaged section found while the pages
+    /// stream in fails the restart, after every stub is killed (none has run).
+    static func damaged(_ e: ImageError, _ source: String) -> CheckpointError {
+        let name = source.isEmpty ? "the image" : source
+        switch e {
+        case .notAnImage, .unsupportedVersion, .io: return CheckpointError(e.errnoCode, "\(name): \(e)")
+        default: return CheckpointError(e.errnoCode, "\(name) is damaged: \(e)")
         }
     }
 
