@@ -52,17 +52,17 @@ public struct BLCRKernelBackend: CheckpointBackend {
 
     public func checkpoint(_ options: CheckpointOptions, to destination: ImageDestination, log: Logger) throws -> CheckpointSummary {
         let ctl = open(Self.control, O_RDONLY | O_CLOEXEC)
-        guard ctl >= 0 else { throw CheckpointError(errno, "\(Self.control): \(String(cString: strerror(errno)))") }
+        guard ctl >= 0 else { throw CheckpointError(errno: errno, "\(Self.control)") }
         defer { close(ctl) }
         // struct cr_chkpt_args: target, scope, fd, seconds, dump format (vmadump), signal, flags.
         var args: [Int32] = [options.pid, Int32(options.scope.rawValue), destination.fd, Int32(options.timeLimit ?? 0), 0, options.signalAfter, 0]
         guard ioctl(ctl, Self.requestCheckpoint, &args) >= 0 else {
-            throw CheckpointError(errno, "BLCR's module refused the checkpoint of \(options.pid): \(String(cString: strerror(errno)))")
+            throw CheckpointError(errno: errno, "BLCR's module refused the checkpoint of \(options.pid)")
         }
         var p = pollfd(fd: ctl, events: Int16(POLLIN), revents: 0)
         while poll(&p, 1, -1) < 0 && errno == EINTR {}
         let r = ioctl(ctl, Self.reapCheckpoint, 0)
-        guard r >= 0 else { throw CheckpointError(errno, "checkpoint of \(options.pid) through BLCR's module failed: \(String(cString: strerror(errno)))") }
+        guard r >= 0 else { throw CheckpointError(errno: errno, "checkpoint of \(options.pid) through BLCR's module failed") }
         var st = stat()
         let bytes = fstat(destination.fd, &st) == 0 ? UInt64(st.st_size) : 0
         try destination.commit()

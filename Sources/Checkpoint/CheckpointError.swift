@@ -48,3 +48,10 @@ extension CheckpointError {
         }
     }
 }
+
+extension CheckpointError {
+    /// A failed call: `what`, then the text of `errno`, which is the code.
+    public init(errno code: Int32, _ what: String) {
+        self.init(code, "\(what): \(errorText(code))")
+    }
+}

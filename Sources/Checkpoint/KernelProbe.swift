@@ -99,7 +99,7 @@ public enum KernelProbe {
         }
         add("user + PID namespaces", required: false) {
             let code = try childExitCode { Syscall.raw(NR.unshare, Int(CloneFlags.newUser | CloneFlags.newPID)) == 0 ? 0 : Int(errno) }
-            guard code == 0 else { throw CheckpointError(code, "unshare(CLONE_NEWUSER|CLONE_NEWPID): \(String(cString: strerror(code)))") }
+            guard code == 0 else { throw CheckpointError(errno: code, "unshare(CLONE_NEWUSER|CLONE_NEWPID)") }
             return "unshare works for this user"
         }
         add("sock_diag + pidfd_getfd (sockets)", required: false) {
@@ -115,7 +115,7 @@ public enum KernelProbe {
         add("TCP_REPAIR (established TCP connections)", required: false) {
             let fd = try valueOrThrow("socket") { socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0) }
             defer { close(fd) }
-            guard TCPRepair.set(fd, TCPRepair.repair, 1) else { throw CheckpointError(errno, "needs CAP_NET_ADMIN: \(String(cString: strerror(errno)))") }
+            guard TCPRepair.set(fd, TCPRepair.repair, 1) else { throw CheckpointError(errno: errno, "needs CAP_NET_ADMIN") }
             return "available to this user"
         }
         add("POSIX timer IDs (PR_TIMER_CREATE_RESTORE_IDS)", required: false) {

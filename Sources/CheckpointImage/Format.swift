@@ -26,6 +26,8 @@ public enum SectionType: UInt32, Sendable {
     case index = 4
     case end = 5
     case zombie = 6
+    /// Since 1.2: tree-wide objects (TreeState), after the INVENTORY.
+    case tree = 7
 
     public var name: String {
         switch self {
@@ -35,6 +37,7 @@ public enum SectionType: UInt32, Sendable {
         case .index: return "INDEX"
         case .end: return "END"
         case .zombie: return "ZOMBIE"
+        case .tree: return "TREE"
         }
     }
 }

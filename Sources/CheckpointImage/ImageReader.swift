@@ -8,6 +8,7 @@ public final class ImageReader {
         case inventory(Inventory)
         case process(ProcessState)
         case zombie(ZombieState)
+        case tree(TreeState)
         /// Valid until the next call to `next()`.
         case pages(PagesSection)
         case index
@@ -92,6 +93,8 @@ public final class ImageReader {
                 return .process(try ProcessState(decoding: RecordDecoder(Array(payload)[...], name: "process", base: base)))
             case .zombie:
                 return .zombie(try ZombieState(decoding: RecordDecoder(Array(payload)[...], name: "zombie", base: base)))
+            case .tree:
+                return .tree(try TreeState(decoding: RecordDecoder(Array(payload)[...], name: "tree", base: base)))
             case .pages:
                 let (pid, runs, dataOffset) = try parsePagesTable(payload, base: base)
                 return .pages(PagesSection(pid: pid, runs: runs, data: UnsafeRawBufferPointer(rebasing: payload[dataOffset...])))

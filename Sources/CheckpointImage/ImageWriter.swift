@@ -37,6 +37,10 @@ public final class ImageWriter {
         try writeSection(.zombie, zombie.encode())
     }
 
+    public func write(_ tree: TreeState) throws {
+        try writeSection(.tree, tree.encode())
+    }
+
     /// One PAGES section ready to be written: planned (offsets, index, CRC)
     /// but not yet on the file descriptor. `data` must stay valid until written.
     public struct PreparedPages: @unchecked Sendable {

@@ -6,6 +6,8 @@ public struct LoadedImage {
     public var inventory: Inventory
     public var processes: [ProcessState]
     public var zombies: [ZombieState] = []
+    /// Tree-wide objects (from the first PROCESS record in images before 1.2).
+    public var tree = TreeState()
     public var pageRuns: [PageRun]
 
     /// Reads every section; with `verify`, page data is read and checksummed too.
@@ -16,17 +18,20 @@ public struct LoadedImage {
         var processes: [ProcessState] = []
         var runs: [PageRun] = []
         var zombies: [ZombieState] = []
+        var tree: TreeState?
         while let section = try reader.next() {
             switch section {
             case .inventory(let inv): inventory = inv
             case .process(let p): processes.append(p)
             case .zombie(let z): zombies.append(z)
+            case .tree(let t): tree = t
             case .pages(let p): runs += p.runs
             case .index, .end: break
             }
         }
         guard let inv = inventory else { throw ImageError.malformed(what: "no INVENTORY section", offset: UInt64(ImageFormat.fileHeaderSize)) }
-        return LoadedImage(version: reader.version, inventory: inv, processes: processes, zombies: zombies, pageRuns: runs)
+        return LoadedImage(version: reader.version, inventory: inv, processes: processes, zombies: zombies,
+                           tree: tree ?? TreeState(legacy: processes), pageRuns: runs)
     }
 
     public static func load(path: String, verify: Bool = false) throws -> LoadedImage {

@@ -9,6 +9,8 @@ public struct RestartHeader {
     public var inventory: Inventory
     public var processes: [ProcessState] = []
     public var zombies: [ZombieState] = []
+    /// SysV objects and omitted PIDs (TREE section, or the first PROCESS record before 1.2).
+    public var tree = TreeState()
     /// The first PAGES section, already read (its data lives in the reader's buffer).
     public var firstPages: ImageReader.PagesSection?
 
@@ -44,11 +46,13 @@ public struct RestartHeader {
             switch section {
             case .process(let p): h.processes.append(p)
             case .zombie(let z): h.zombies.append(z)
+            case .tree(let t): h.tree = t
             case .pages(let p): h.firstPages = p; break scan
             case .index, .end, .inventory: break scan
             }
         }
         guard !h.processes.isEmpty else { throw Refusal.malformed("image has no PROCESS section after its inventory") }
+        if h.tree.isEmpty { h.tree = TreeState(legacy: h.processes) }
         // Also for a stream, which swiftcr verify cannot check ahead: nothing built later may meet a duplicate.
         if let bad = ImageVerifier.recordProblems(processes: h.processes, zombies: h.zombies).first {
             throw Refusal.malformed("the image is not sound: \(bad)")

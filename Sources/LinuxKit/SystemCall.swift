@@ -114,3 +114,6 @@ public enum Sys {
         return Array(buf[0..<n])
     }
 }
+
+/// The C library's text for an errno value ("No such file or directory").
+public func errorText(_ code: Int32) -> String { String(cString: strerror(code)) }

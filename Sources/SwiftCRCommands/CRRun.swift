@@ -33,7 +33,7 @@ public struct CRRun: ParsableCommand {
         setenv("LD_PRELOAD", existing.isEmpty ? library : library + " " + existing, 1)
         let cArgs = argv.map { strdup($0) } + [nil]
         execvp(argv[0], cArgs)
-        throw CheckpointError(errno, "cannot run \(argv[0]): \(String(cString: strerror(errno)))")
+        throw CheckpointError(errno: errno, "cannot run \(argv[0])")
     }
 
     /// The library next to this executable (a build directory) or in ../lib (an installation).

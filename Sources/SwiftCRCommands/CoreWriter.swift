@@ -19,7 +19,7 @@ struct CoreWriter {
 
     func write(to path: String) throws {
         let out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard out >= 0 else { throw CheckpointError(errno, "cannot create \(path): \(String(cString: strerror(errno)))") }
+        guard out >= 0 else { throw CheckpointError(errno: errno, "cannot create \(path)") }
         defer { close(out) }
         let loads = process.mappings.filter { $0.kind != .kernelFixed }
         let notes = self.notes()
@@ -40,7 +40,7 @@ struct CoreWriter {
         try pwriteAll(out, elf, at: 0)
         try pwriteAll(out, notes, at: notesAt)
         for (m, at, withData) in placed where withData { try writeMemory(m, out: out, at: at) }
-        guard ftruncate(out, off_t(dataAt)) == 0 else { throw CheckpointError(errno, "ftruncate \(path): \(String(cString: strerror(errno)))") }
+        guard ftruncate(out, off_t(dataAt)) == 0 else { throw CheckpointError(errno: errno, "ftruncate \(path)") }
     }
 
     /// A mapping's pages: saved ones from the image, file-backed ones from the file, zeros as holes.
@@ -164,7 +164,7 @@ struct CoreWriter {
                 guard let base = b.baseAddress else { return -1 }
                 return pwrite(fd, base + done, bytes.count - done, off_t(offset) + off_t(done))
             }
-            guard n > 0 else { throw CheckpointError(errno, "writing the core: \(String(cString: strerror(errno)))") }
+            guard n > 0 else { throw CheckpointError(errno: errno, "writing the core") }
             done += n
         }
     }

@@ -92,7 +92,7 @@ struct DemoCommand: ParsableCommand {
 
     func makeTempDir() throws -> String {
         var template = Array("/tmp/swiftcr-demo.XXXXXX".utf8CString)
-        guard let p = mkdtemp(&template) else { throw CheckpointError(errno, "mkdtemp: \(String(cString: strerror(errno)))") }
+        guard let p = mkdtemp(&template) else { throw CheckpointError(errno: errno, "mkdtemp") }
         return String(cString: p)
     }
 }

@@ -16,7 +16,7 @@ struct DiffCommand: ParsableCommand {
 
     static func open(_ path: String) throws -> Opened {
         let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw CheckpointError(errno, "\(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw CheckpointError(errno: errno, "\(path)") }
         // Page data is read at random below, where checksums cannot be checked: verify the whole file first.
         if let problem = ImageVerifier.verify(fd: fd).first {
             close(fd)

@@ -47,7 +47,7 @@ final class AtomicFile: ImageDestination {
         let fd = open(temporary, flags, 0o400)
         guard fd >= 0 else {
             let e = errno
-            throw CheckpointError(e, "cannot create \(mode == .atomic ? temporary : path): \(String(cString: strerror(e)))")
+            throw CheckpointError(errno: e, "cannot create \(mode == .atomic ? temporary : path)")
         }
         self.fd = fd
     }
@@ -57,7 +57,7 @@ final class AtomicFile: ImageDestination {
     func commit() throws {
         if sync && fsync(fd) != 0 {
             let e = errno
-            throw CheckpointError(e, "fsync \(temporary): \(String(cString: strerror(e)))")
+            throw CheckpointError(errno: e, "fsync \(temporary)")
         }
         if unnamed {
             // The name appears only now, already complete; a stale one from a killed run goes first.
@@ -68,12 +68,12 @@ final class AtomicFile: ImageDestination {
         }
         if close(fd) != 0 {
             let e = errno
-            throw CheckpointError(e, "close \(temporary): \(String(cString: strerror(e)))")
+            throw CheckpointError(errno: e, "close \(temporary)")
         }
         if mode == .atomic { try Self.moveAside(path, backup) }
         if mode == .atomic && rename(temporary, path) != 0 {
             let e = errno
-            throw CheckpointError(e, "rename \(temporary) to \(path): \(String(cString: strerror(e)))")
+            throw CheckpointError(errno: e, "rename \(temporary) to \(path)")
         }
         if sync { syncDirectory() }
         done = true
@@ -90,7 +90,7 @@ final class AtomicFile: ImageDestination {
         }
         guard rename(path, target) == 0 else {
             let e = errno
-            throw CheckpointError(e, "cannot back up \(path) as \(target): \(String(cString: strerror(e)))")
+            throw CheckpointError(errno: e, "cannot back up \(path) as \(target)")
         }
     }
 
@@ -119,7 +119,7 @@ final class DescriptorDestination: ImageDestination {
         var st = stat()
         if sync, fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, fsync(fd) != 0 {
             let e = errno
-            throw CheckpointError(e, "fsync fd \(fd): \(String(cString: strerror(e)))")
+            throw CheckpointError(errno: e, "fsync fd \(fd)")
         }
     }
     func discard() {}

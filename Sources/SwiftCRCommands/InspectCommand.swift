@@ -66,7 +66,7 @@ struct InspectCommand: ParsableCommand {
         let start = Self.number(pages[0]) ?? 0
         let length = min(pages.count > 1 ? Self.number(pages[1]) ?? 256 : 256, 1 << 24)
         let fd = open(file, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw CheckpointError(errno, "\(file): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw CheckpointError(errno: errno, "\(file)") }
         defer { close(fd) }
         let index: ImageIndex
         do { index = try ImageIndex.load(fd: fd) } catch let e as ImageError { throw CheckpointError(EINVAL, e.description) }

@@ -20,7 +20,7 @@ struct ManPages: ParsableCommand {
         for t in Self.tools {
             let path = "\(directory)/\(t.name).1"
             let text = Self.page(name: t.name, command: t.command, seeAlso: t.seeAlso)
-            guard let f = fopen(path, "w") else { throw CheckpointError(errno, "cannot write \(path): \(String(cString: strerror(errno)))") }
+            guard let f = fopen(path, "w") else { throw CheckpointError(errno: errno, "cannot write \(path)") }
             fputs(text, f)
             fclose(f)
         }

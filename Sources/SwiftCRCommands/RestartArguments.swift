@@ -134,7 +134,7 @@ public struct RestartArguments: ParsableArguments {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             let e = errno
-            throw CheckpointError(e, "cannot open \(path): \(String(cString: strerror(e)))")
+            throw CheckpointError(errno: e, "cannot open \(path)")
         }
         return (fd, path)
     }

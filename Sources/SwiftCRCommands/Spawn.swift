@@ -1,4 +1,5 @@
 import Glibc
+import LinuxKit
 
 /// A child process with its stdout on a pipe, for the demo and the benchmark.
 struct Spawned {
@@ -8,7 +9,7 @@ struct Spawned {
     init(_ argv: [String], captureOutput: Bool = true, quietErrors: Bool = false, quietOutput: Bool = false) throws {
         var fds: [Int32] = [-1, -1]
         if captureOutput {
-            guard pipe(&fds) == 0 else { throw SpawnError("pipe: \(String(cString: strerror(errno)))") }
+            guard pipe(&fds) == 0 else { throw SpawnError("pipe: \(errorText(errno))") }
             _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
         }
         var actions = posix_spawn_file_actions_t()
@@ -25,7 +26,7 @@ struct Spawned {
         var pid: pid_t = 0
         let r = posix_spawn(&pid, argv[0], &actions, nil, &args, environ)
         if captureOutput { close(fds[1]) }
-        guard r == 0 else { throw SpawnError("cannot run \(argv[0]): \(String(cString: strerror(r)))") }
+        guard r == 0 else { throw SpawnError("cannot run \(argv[0]): \(errorText(r))") }
         self.pid = pid
         self.stdout = fds[0]
     }

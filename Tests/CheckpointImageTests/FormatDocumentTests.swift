@@ -13,6 +13,7 @@ final class FormatDocumentTests: XCTestCase {
         "Mapping": Mapping.Tag.allCases.map(\.rawValue),
         "FileDescriptorState": FileDescriptorState.Tag.allCases.map(\.rawValue),
         "ZombieState": ZombieState.Tag.allCases.map(\.rawValue),
+        "TreeState": TreeState.Tag.allCases.map(\.rawValue),
         "EventFDRecord": EventFDRecord.Tag.allCases.map(\.rawValue),
         "SignalFDRecord": SignalFDRecord.Tag.allCases.map(\.rawValue),
         "TimerFDRecord": TimerFDRecord.Tag.allCases.map(\.rawValue),

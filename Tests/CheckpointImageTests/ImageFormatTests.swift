@@ -24,6 +24,7 @@ final class ImageFormatTests: XCTestCase {
                     }
                 }
             case .zombie: sections.append("zombie")
+            case .tree: sections.append("tree")
             case .index: sections.append("index")
             case .end: sections.append("end")
             }
@@ -210,6 +211,7 @@ final class ImageFormatTests: XCTestCase {
         XCTAssertEqual(image.version, "1.2")
         XCTAssertEqual(image.processes, [SampleImage.processWithPayloads])
         XCTAssertEqual(image.processes.first?.files.filter { $0.payload != .none }.count, 10)
+        XCTAssertEqual(image.tree, SampleImage.tree)
         XCTAssertEqual(image.zombies, [SampleImage.zombie])
     }
 }

@@ -75,4 +75,15 @@ final class LegacyDescriptorTests: XCTestCase {
         ]
         for b in bad { XCTAssertThrowsError(try decode(b)) }
     }
+
+    /// Before 1.2 the tree's SysV objects and omitted PIDs rode in the first PROCESS record.
+    func testTreeObjectsOfOldImagesComeFromTheirProcessRecords() throws {
+        var p = SampleImage.process
+        var q = SysVObject(kind: .messageQueue, key: 5, id: 3, mode: 0o600, uid: 0, gid: 0, size: 0)
+        q.messages = [(2, Array("hi".utf8))]
+        p.sysvObjects = [q]
+        p.omittedPIDs = [77]
+        let decoded = try ProcessState(decoding: RecordDecoder(p.encode()[...], name: "process", base: 0))
+        XCTAssertEqual(TreeState(legacy: [decoded]), TreeState(sysvObjects: [q], omittedPIDs: [77]))
+    }
 }

@@ -27,6 +27,7 @@ final class ReencodeTests: XCTestCase {
             case .inventory(let inv): try writer.write(inv)
             case .process(let p): try writer.write(p)
             case .zombie(let z): try writer.write(z)
+            case .tree(let t): try writer.write(t)
             case .pages(let p): try writer.writePages(pid: p.pid, runs: p.runs.map { ($0.address, $0.pageCount) }, data: p.data)
             case .index: continue
             case .end: break

@@ -48,6 +48,13 @@ enum SampleImage {
 
     static let zombie = ZombieState(pid: pid + 1, ppid: pid, pgid: pid, sid: pid, waitStatus: 7 << 8)
 
+    /// Tree-wide objects (format 1.2's TREE section).
+    static var tree: TreeState {
+        var sem = SysVObject(kind: .semaphores, key: 7, id: 9, mode: 0o600, uid: 1000, gid: 100, size: 2)
+        sem.values = [1, 0]
+        return TreeState(sysvObjects: [sem], omittedPIDs: [pid + 7])
+    }
+
     /// The process with a descriptor of every kind that has a payload record (format 1.2).
     static var processWithPayloads: ProcessState {
         var p = process
@@ -81,6 +88,7 @@ enum SampleImage {
     static func write(to fd: Int32, withZombie: Bool = false, withPayloads: Bool = false) throws {
         let w = try ImageWriter(fd: fd)
         try w.write(inventory)
+        if withPayloads { try w.write(tree) }
         try w.write(withPayloads ? processWithPayloads : process)
         if withZombie { try w.write(zombie) }
         for batch in [Array(runs[0..<2]), Array(runs[2...])] {

@@ -275,6 +275,7 @@ final class RestartBehaviourTests: XCTestCase {
             case .process(var p): change(&p); try writer.write(p)
             case .pages(let p): try writer.writePages(pid: p.pid, runs: p.runs.map { ($0.address, $0.pageCount) }, data: p.data)
             case .zombie(let z): try writer.write(z)
+            case .tree(let t): try writer.write(t)
             case .index, .end: break
             }
         }

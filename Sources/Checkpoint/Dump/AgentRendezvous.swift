@@ -52,7 +52,7 @@ enum AgentRendezvous {
             let listener = try listen(token: token)
             pending.append((pid, listener))
             if sigqueue(pid, signal, sigval(sival_int: token)) != 0 {
-                throw CheckpointError(errno, "cannot signal process \(pid) for its callbacks: \(String(cString: strerror(errno)))")
+                throw CheckpointError(errno: errno, "cannot signal process \(pid) for its callbacks")
             }
         }
         let started = Clock.now
@@ -119,7 +119,7 @@ enum AgentRendezvous {
         }
         guard r == 0, Glibc.listen(fd, 4) == 0 else {
             close(fd)
-            throw CheckpointError(errno, "cannot listen for libcr agents: \(String(cString: strerror(errno)))")
+            throw CheckpointError(errno: errno, "cannot listen for libcr agents")
         }
         return fd
     }

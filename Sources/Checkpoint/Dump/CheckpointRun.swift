@@ -20,6 +20,7 @@ final class CheckpointRun {
     private var stopped: Set<pid_t> = []
     private var frozenAt = 0.0
     private var collected: [ProcessCollector.Collected] = []
+    private var tree = TreeState()
     private var writer: ImageWriter?
     private var plans: [(pid: pid_t, runs: [MemoryDumper.Candidate])] = []
     private var stats = MemoryDumper.Stats()
@@ -85,22 +86,21 @@ final class CheckpointRun {
         }
     }
 
-    /// 5. What belongs to the tree rather than one process: SysV IPC objects
-    /// the processes use, the PIDs callbacks omitted, the agents' result pipes.
-    /// They ride in the first PROCESS record (docs/IMAGE-FORMAT.md, tags 27-29).
+    /// 5. What belongs to the tree rather than one process (the TREE
+    /// section): SysV IPC objects the processes use, the PIDs callbacks
+    /// omitted; and each process's agent result pipe.
     func collectTreeObjects() throws {
         let segments = collected.flatMap { $0.state.mappings.filter { $0.kind == .sysvShm }.map { Int32(truncatingIfNeeded: $0.inode) } }
         let sysv = try SysVCollector(pids: Set(collected.map(\.state.pid)), segmentIDs: Set(segments)).collect()
+        tree = TreeState(sysvObjects: sysv.objects, omittedPIDs: agents.omitted.sorted())
         for k in collected.indices {
             if let fd = agents.ready[collected[k].state.pid] { collected[k].state.agentResultFD = fd }
         }
         guard !collected.isEmpty else { return }
-        collected[0].state.sysvObjects = sysv.objects
         collected[0].warnings += sysv.warnings + agents.warnings
-        collected[0].state.omittedPIDs = agents.omitted.sorted()
     }
 
-    /// 6. INVENTORY, then the memory plan (pagemap, which also finds guard
+    /// 6. INVENTORY, TREE, then the memory plan (pagemap, which also finds guard
     /// pages that the mapping records carry), then PROCESS and ZOMBIE records.
     func writeMetadata() throws {
         let writer = try ImageWriter(fd: destination.fd)
@@ -110,6 +110,7 @@ final class CheckpointRun {
             producer: MachineInfo.producer, kernelRelease: MachineInfo.kernelRelease, machine: MachineInfo.machine,
             hostname: MachineInfo.hostname, createdAt: UInt64(time(nil)), xsaveSize: UInt64(xsave.count),
             xfeatures: MachineInfo.xfeatures, scope: options.scope.rawValue, target: pid))
+        if !tree.isEmpty { try writer.write(tree) }
         for k in collected.indices {
             let plan = try MemoryDumper(pid: collected[k].state.pid, writer: writer).candidates(collected[k].maps)
             for i in collected[k].state.mappings.indices {

@@ -27,10 +27,10 @@ enum PIDNamespace {
 
     static func write(_ path: String, _ text: String) throws {
         let fd = open(path, O_WRONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw CheckpointError(errno, "open \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw CheckpointError(errno: errno, "open \(path)") }
         defer { close(fd) }
         let n = text.withCString { Glibc.write(fd, $0, strlen($0)) }
-        guard n == text.utf8.count else { throw CheckpointError(errno, "write \(path): \(String(cString: strerror(errno)))") }
+        guard n == text.utf8.count else { throw CheckpointError(errno: errno, "write \(path)") }
     }
 
     /// PID 1 of the namespace: reaps orphans, and dies with the restorer

@@ -149,7 +149,7 @@ enum PageStream {
             switch section {
             case .pages(let p): try apply(p)
             case .end: return
-            case .process, .zombie: throw CheckpointError(EINVAL, "a PROCESS or ZOMBIE record after page data")
+            case .process, .zombie, .tree: throw CheckpointError(EINVAL, "a PROCESS, ZOMBIE or TREE record after page data")
             case .index, .inventory: continue
             }
         }

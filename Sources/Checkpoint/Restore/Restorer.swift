@@ -60,7 +60,7 @@ public enum Restorer {
             throw CheckpointError(Self.code(r), r.description)
         }
         var notes: [String] = []
-        let omittedPIDs = header.processes.first?.omittedPIDs ?? []
+        let omittedPIDs = header.tree.omittedPIDs
         if !omittedPIDs.isEmpty {
             let list = omittedPIDs.map(String.init).joined(separator: ", ")
             switch options.omitted {
@@ -86,7 +86,7 @@ public enum Restorer {
             try tree.build(header.processes, zombies: header.zombies)
             let shared = SharedMemoryFactory(processes: header.processes)
             defer { shared.close() }
-            let sysv = SysVFactory(objects: header.processes.flatMap(\.sysvObjects), log: log)
+            let sysv = SysVFactory(objects: header.tree.sysvObjects, log: log)
             var restores: [ProcessRestore] = []
             for p in header.processes {
                 guard let stub = tree.stubs[p.pid], let inner = tree.inner[p.pid] else { continue }

@@ -18,7 +18,7 @@ enum SeccompRestorer {
             let fprog = try session.put(header, at: 0)
             let r = try session.raw(NR.seccomp, 1, flags, fprog)  // SECCOMP_SET_MODE_FILTER
             guard r >= 0 else {
-                throw CheckpointError(Int32(-r), "thread \(session.pid): cannot install seccomp filter \(k + 1) of \(filters.count) again: \(String(cString: strerror(Int32(-r))))")
+                throw CheckpointError(errno: Int32(-r), "thread \(session.pid): cannot install seccomp filter \(k + 1) of \(filters.count) again")
             }
         }
     }

@@ -76,7 +76,7 @@ final class SharedMemoryFactory {
         for (inode, fd) in objects {
             guard let f = memfds[inode], let seals = f.memfd?.seals, seals & ~1 != 0 else { continue }
             if fcntl(fd, FcntlCommand.addSeals, Int32(truncatingIfNeeded: seals)) != 0 {
-                warnings.append("memfd \(f.path): seals 0x\(String(seals, radix: 16)) could not be applied again (\(String(cString: strerror(errno))))")
+                warnings.append("memfd \(f.path): seals 0x\(String(seals, radix: 16)) could not be applied again (\(errorText(errno)))")
             }
         }
         return warnings

@@ -96,7 +96,7 @@ final class SysVFactory {
             for m in o.messages {
                 var buffer = withUnsafeBytes(of: m.type.littleEndian) { Array($0) } + m.text
                 let r = buffer.withUnsafeMutableBytes { msgsnd(id, $0.baseAddress, m.text.count, IPC_NOWAIT) }
-                if r != 0 { warnings.append("SysV queue \(o.id): a message of \(m.text.count) bytes could not be queued again (\(String(cString: strerror(errno))))") }
+                if r != 0 { warnings.append("SysV queue \(o.id): a message of \(m.text.count) bytes could not be queued again (\(errorText(errno)))") }
             }
         }
         for o in objects where o.kind == .sharedMemory && o.mode & Self.shmDest != 0 {

@@ -47,7 +47,7 @@ struct TaskRestorer {
         let path = String(process.cwd.dropLast(suffix.count))
         let made = mkdir(path, 0o700) == 0
         if !made && errno != EEXIST {
-            throw CheckpointError(errno, "working directory \(path) was deleted and cannot be made again for the restart: \(String(cString: strerror(errno)))")
+            throw CheckpointError(errno: errno, "working directory \(path) was deleted and cannot be made again for the restart")
         }
         defer { if made { rmdir(path) } }
         try session.call("chdir(\(path))", NR.chdir, try session.putString(path))
@@ -58,11 +58,11 @@ struct TaskRestorer {
     static func setScheduling(_ thread: ThreadState, tid: pid_t) -> String? {
         guard let s = thread.scheduling else { return nil }
         if setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(tid), s.nice) != 0 {
-            return "thread \(thread.tid): nice \(s.nice) not restored: \(String(cString: strerror(errno)))"
+            return "thread \(thread.tid): nice \(s.nice) not restored: \(errorText(errno))"
         }
         var param = sched_param(sched_priority: Int32(s.priority))
         if sched_setscheduler(tid, Int32(bitPattern: s.policy), &param) != 0 {
-            return "thread \(thread.tid): scheduling policy \(s.policy) priority \(s.priority) not restored: \(String(cString: strerror(errno)))"
+            return "thread \(thread.tid): scheduling policy \(s.policy) priority \(s.priority) not restored: \(errorText(errno))"
         }
         return nil
     }

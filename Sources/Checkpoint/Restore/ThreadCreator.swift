@@ -21,7 +21,7 @@ enum InjectedClone {
         guard created > 0 else {
             let e = Int32(truncatingIfNeeded: -created)
             if e == EEXIST { throw CheckpointError(EBUSY, "\(what) ID \(exactID ?? 0) is already in use; restart with --no-restore-pid or free it") }
-            throw CheckpointError(e, "creating \(what) \(exactID ?? 0): \(String(cString: strerror(e)))")
+            throw CheckpointError(errno: e, "creating \(what) \(exactID ?? 0)")
         }
         let outer = parent.injector.lastNewTask ?? pid_t(created)
         try FrozenProcess.waitForStop(outer)

@@ -43,7 +43,7 @@ struct TimerRestorer {
             let idAt = try session.put(value: t.id, at: scratch + 64)
             let r = try session.raw(NR.timer_create, UInt64(bitPattern: Int64(clock(of: t))), eventAt, idAt)
             guard r == 0 else {
-                throw CheckpointError(Int32(-r), "cannot recreate POSIX timer \(t.id) (clock \(t.clock)): \(String(cString: strerror(Int32(-r))))")
+                throw CheckpointError(errno: Int32(-r), "cannot recreate POSIX timer \(t.id) (clock \(t.clock))")
             }
             let got = try session.get(Int32.self, at: scratch + 64)
             if got != t.id { warnings.append("POSIX timer \(t.id) came back as timer \(got): this kernel cannot choose timer IDs") }

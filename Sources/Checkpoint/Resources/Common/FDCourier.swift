@@ -85,7 +85,7 @@ final class FDCourier {
                 }
             }
         }
-        guard r == 1 else { throw CheckpointError(errno, "sending a descriptor to stub \(session.pid): \(String(cString: strerror(errno)))") }
+        guard r == 1 else { throw CheckpointError(errno: errno, "sending a descriptor to stub \(session.pid)") }
     }
 
     /// Closes the stub's inbox and our outbox.

@@ -19,7 +19,7 @@ enum PathReopen {
             return try c.inheritStdio(f.fd, as: f, why: "")
         }
         guard opened >= 0 else {
-            throw CheckpointError(Int32(-opened), "cannot reopen fd \(f.fd) (\(f.path)): \(String(cString: strerror(Int32(-opened))))")
+            throw CheckpointError(errno: Int32(-opened), "cannot reopen fd \(f.fd) (\(f.path))")
         }
         try c.install(UInt64(opened), as: f)
         if seek && f.offset > 0 {

@@ -4,8 +4,9 @@ import LinuxKit
 
 /// epoll: created empty at restart, its watches added once every other
 /// descriptor of the process is back.
-enum EpollInstances: FileKind {
-    static let restores: [FileDescriptorState.Kind] = [.epoll]
+enum EpollInstances: FDInfoKind {
+    static let imageKind = FileDescriptorState.Kind.epoll
+    static func payload(_ r: EpollRecord) -> DescriptorPayload { .epoll(r) }
 
     /// "tfd: 4 events: 19 data: 4 pos:0 ino:... sdev:..." per watched descriptor (events, data in hex).
     static func parse(_ d: OpenDescriptor) -> EpollRecord? {
@@ -19,13 +20,6 @@ enum EpollInstances: FileKind {
         return EpollRecord(watches: watches)
     }
 
-    static func claims(_ d: OpenDescriptor) -> Bool { parse(d) != nil }
-
-    static func collect(_ d: OpenDescriptor, into state: inout FileDescriptorState, in context: FileDumpContext) throws {
-        state.kind = .epoll
-        state.payload = parse(d).map { .epoll($0) } ?? .none
-    }
-
     static func restore(_ f: FileDescriptorState, in c: FileRestoreContext) throws -> RestoredFile {
         .remote(try c.session.call("epoll_create1", NR.epoll_create1, 0))
     }
@@ -36,7 +30,7 @@ enum EpollInstances: FileKind {
             // struct epoll_event is packed on x86_64: u32 events, u64 data.
             let event = withUnsafeBytes(of: UInt32(truncatingIfNeeded: w.events)) { Array($0) } + withUnsafeBytes(of: w.data) { Array($0) }
             let r = try c.session.raw(NR.epoll_ctl, UInt64(f.fd), 1, w.fd, try c.session.put(event))  // EPOLL_CTL_ADD
-            if r < 0 { c.warn("epoll fd \(f.fd): fd \(w.fd) could not be watched again (\(String(cString: strerror(Int32(-r)))))") }
+            if r < 0 { c.warn("epoll fd \(f.fd): fd \(w.fd) could not be watched again (\(errorText(Int32(-r))))") }
         }
     }
 }

@@ -3,21 +3,15 @@ import Glibc
 import LinuxKit
 
 /// eventfd: its counter and semaphore mode, from fdinfo (fs/eventfd.c).
-enum EventFDs: FileKind {
-    static let restores: [FileDescriptorState.Kind] = [.eventfd]
+enum EventFDs: FDInfoKind {
+    static let imageKind = FileDescriptorState.Kind.eventfd
+    static func payload(_ r: EventFDRecord) -> DescriptorPayload { .eventfd(r) }
 
     static func parse(_ d: OpenDescriptor) -> EventFDRecord? {
         guard d.link == "anon_inode:[eventfd]" else { return nil }
         let f = ProcStatus(parsing: d.fdinfo).fields
         guard let count = f["eventfd-count"].flatMap({ UInt64($0, radix: 16) }) else { return nil }
         return EventFDRecord(count: count, semaphore: f["eventfd-semaphore"] == "1")
-    }
-
-    static func claims(_ d: OpenDescriptor) -> Bool { parse(d) != nil }
-
-    static func collect(_ d: OpenDescriptor, into state: inout FileDescriptorState, in context: FileDumpContext) throws {
-        state.kind = .eventfd
-        state.payload = parse(d).map { .eventfd($0) } ?? .none
     }
 
     static func restore(_ f: FileDescriptorState, in c: FileRestoreContext) throws -> RestoredFile {

@@ -63,7 +63,7 @@ extension SocketFactory {
                 return bind(fd, base.assumingMemoryBound(to: sockaddr.self), socklen_t(a.count))
             }
             guard r == 0 else {
-                throw CheckpointError(errno, "fd \(f.fd): cannot bind \(describe(s.address)) again: \(String(cString: strerror(errno)))")
+                throw CheckpointError(errno: errno, "fd \(f.fd): cannot bind \(describe(s.address)) again")
             }
         }
         if s.listening {

@@ -34,7 +34,7 @@ enum InotifyInstances: FileKind {
                 steps += 1
             }
             guard got == wd else {
-                let why = got < 0 ? String(cString: strerror(Int32(-got))) : "it came back as watch \(got)"
+                let why = got < 0 ? errorText(Int32(-got)) : "it came back as watch \(got)"
                 throw CheckpointError(got < 0 ? Int32(-got) : EEXIST, "fd \(f.fd): inotify watch \(wd) on \(w.path) cannot be made again: \(why)")
             }
         }

@@ -29,7 +29,7 @@ struct LockRestorer {
                 }
                 if r < 0 {
                     let what = l.kind == .flock ? "flock" : "\(l.kind == .posix ? "POSIX" : "OFD") lock on bytes \(l.start)+\(l.length == 0 ? "EOF" : String(l.length))"
-                    throw CheckpointError(Int32(-r), "fd \(f.fd) (\(f.path)): cannot take its \(l.write ? "write" : "read") \(what) again: \(String(cString: strerror(Int32(-r))))\(r == -Int64(EAGAIN) || r == -Int64(EWOULDBLOCK) ? " (another process holds it now; was the original killed?)" : "")")
+                    throw CheckpointError(Int32(-r), "fd \(f.fd) (\(f.path)): cannot take its \(l.write ? "write" : "read") \(what) again: \(errorText(Int32(-r)))\(r == -Int64(EAGAIN) || r == -Int64(EWOULDBLOCK) ? " (another process holds it now; was the original killed?)" : "")")
                 }
             }
         }

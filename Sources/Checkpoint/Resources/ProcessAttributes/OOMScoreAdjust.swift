@@ -13,11 +13,11 @@ enum OOMScoreAdjust: ProcessAttribute {
         guard let value = state.oomScoreAdj else { return nil }
         let path = "/proc/\(session.pid)/oom_score_adj"
         let fd = open(path, O_WRONLY | O_CLOEXEC)
-        guard fd >= 0 else { return "oom_score_adj \(value) not restored: \(String(cString: strerror(errno)))" }
+        guard fd >= 0 else { return "oom_score_adj \(value) not restored: \(errorText(errno))" }
         defer { close(fd) }
         let text = Array(String(value).utf8)
         guard text.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == text.count else {
-            return "oom_score_adj \(value) not restored: \(String(cString: strerror(errno)))"
+            return "oom_score_adj \(value) not restored: \(errorText(errno))"
         }
         return nil
     }

@@ -3,20 +3,14 @@ import Glibc
 import LinuxKit
 
 /// signalfd: the signals it reads, from fdinfo (fs/signalfd.c).
-enum SignalFDs: FileKind {
-    static let restores: [FileDescriptorState.Kind] = [.signalfd]
+enum SignalFDs: FDInfoKind {
+    static let imageKind = FileDescriptorState.Kind.signalfd
+    static func payload(_ r: SignalFDRecord) -> DescriptorPayload { .signalfd(r) }
 
     static func parse(_ d: OpenDescriptor) -> SignalFDRecord? {
         guard d.link == "anon_inode:[signalfd]",
               let mask = ProcStatus(parsing: d.fdinfo).fields["sigmask"].flatMap({ UInt64($0, radix: 16) }) else { return nil }
         return SignalFDRecord(mask: mask)
-    }
-
-    static func claims(_ d: OpenDescriptor) -> Bool { parse(d) != nil }
-
-    static func collect(_ d: OpenDescriptor, into state: inout FileDescriptorState, in context: FileDumpContext) throws {
-        state.kind = .signalfd
-        state.payload = parse(d).map { .signalfd($0) } ?? .none
     }
 
     static func restore(_ f: FileDescriptorState, in c: FileRestoreContext) throws -> RestoredFile {

@@ -35,7 +35,7 @@ enum TCPRepair {
         var queues: [[UInt8]] = []
         for (which, length) in [(recvQueue, inq), (sendQueue, outq)] {
             guard set(fd, queue, which), let seq = get(fd, queueSeq) else {
-                throw CheckpointError(errno, "TCP_REPAIR_QUEUE: \(String(cString: strerror(errno)))")
+                throw CheckpointError(errno: errno, "TCP_REPAIR_QUEUE")
             }
             if which == recvQueue { r.receiveSequence = UInt64(seq) } else { r.sendSequence = UInt64(seq) }
             var data = [UInt8](repeating: 0, count: Int(max(length, 0)))
@@ -80,17 +80,17 @@ enum TCPRepair {
             // No SO_REUSEADDR: repair mode already forces reuse, and setting it would undo that.
             guard set(fd, queue, recvQueue), set(fd, queueSeq, Int32(bitPattern: UInt32(truncatingIfNeeded: s.receiveSequence &- UInt64(recvData.count)))),
                   set(fd, queue, sendQueue), set(fd, queueSeq, Int32(bitPattern: UInt32(truncatingIfNeeded: s.sendSequence &- UInt64(sendData.count)))) else {
-                throw CheckpointError(errno, "fd \(number): setting TCP sequence numbers: \(String(cString: strerror(errno)))")
+                throw CheckpointError(errno: errno, "fd \(number): setting TCP sequence numbers")
             }
             try s.address.withUnsafeBytes { a in
                 guard let base = a.baseAddress, bind(fd, base.assumingMemoryBound(to: sockaddr.self), socklen_t(a.count)) == 0 else {
-                    throw CheckpointError(errno, "fd \(number): cannot bind \(SocketAddress.describe(s.address)) again: \(String(cString: strerror(errno)))")
+                    throw CheckpointError(errno: errno, "fd \(number): cannot bind \(SocketAddress.describe(s.address)) again")
                 }
             }
             try s.peerAddress.withUnsafeBytes { a in
                 // In repair mode connect() sends no SYN: the socket is simply established.
                 guard let base = a.baseAddress, connect(fd, base.assumingMemoryBound(to: sockaddr.self), socklen_t(a.count)) == 0 else {
-                    throw CheckpointError(errno, "fd \(number): cannot re-establish \(SocketAddress.describe(s.peerAddress)): \(String(cString: strerror(errno)))")
+                    throw CheckpointError(errno: errno, "fd \(number): cannot re-establish \(SocketAddress.describe(s.peerAddress))")
                 }
             }
             var opts: [UInt32] = []
@@ -108,7 +108,7 @@ enum TCPRepair {
             // The window last: the kernel checks it against rcv_nxt, which the refilled queue moved.
             var w = s.window.values.map { UInt32(truncatingIfNeeded: $0) }
             if w[1] != 0 && setsockopt(fd, Int32(IPPROTO_TCP), window, &w, 20) != 0 {
-                throw CheckpointError(errno, "fd \(number): TCP_REPAIR_WINDOW: \(String(cString: strerror(errno)))")
+                throw CheckpointError(errno: errno, "fd \(number): TCP_REPAIR_WINDOW")
             }
             guard set(fd, repair, offNoWindowProbe) else { throw CheckpointError(errno, "fd \(number): leaving TCP repair mode failed") }
             // Bytes the kernel had not sent yet are simply sent now.
@@ -131,7 +131,7 @@ enum TCPRepair {
         while at < data.endIndex {
             let chunk = min(65536, data.endIndex - at)
             let n = data[at..<(at + chunk)].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
-            guard n > 0 else { throw CheckpointError(n < 0 ? errno : EIO, "fd \(number): refilling TCP queue \(which): \(String(cString: strerror(errno)))") }
+            guard n > 0 else { throw CheckpointError(n < 0 ? errno : EIO, "fd \(number): refilling TCP queue \(which): \(errorText(errno))") }
             at += n
         }
     }

@@ -4,8 +4,9 @@ import LinuxKit
 
 /// timerfd: clock, time left, interval and unread expirations, from fdinfo
 /// (fs/timerfd.c); re-armed relative to the restart.
-enum TimerFDs: FileKind {
-    static let restores: [FileDescriptorState.Kind] = [.timerfd]
+enum TimerFDs: FDInfoKind {
+    static let imageKind = FileDescriptorState.Kind.timerfd
+    static func payload(_ r: TimerFDRecord) -> DescriptorPayload { .timerfd(r) }
 
     static func parse(_ d: OpenDescriptor) -> TimerFDRecord? {
         guard d.link == "anon_inode:[timerfd]" else { return nil }
@@ -21,13 +22,6 @@ enum TimerFDs: FileKind {
         let parts = s.filter { $0 != "(" && $0 != ")" && $0 != " " }.split(separator: ",")
         guard parts.count == 2, let a = UInt64(parts[0]), let b = UInt64(parts[1]) else { return nil }
         return (a, b)
-    }
-
-    static func claims(_ d: OpenDescriptor) -> Bool { parse(d) != nil }
-
-    static func collect(_ d: OpenDescriptor, into state: inout FileDescriptorState, in context: FileDumpContext) throws {
-        state.kind = .timerfd
-        state.payload = parse(d).map { .timerfd($0) } ?? .none
     }
 
     static func restore(_ f: FileDescriptorState, in c: FileRestoreContext) throws -> RestoredFile {

@@ -75,7 +75,7 @@ extension SocketFactory {
             }
             guard n == m.count else {
                 let err = n < 0 ? errno : EIO
-                throw CheckpointError(err, "fd \(f.fd): cannot queue its \(m.count)-byte message again at \(describe(s.address)): \(String(cString: strerror(err)))")
+                throw CheckpointError(errno: err, "fd \(f.fd): cannot queue its \(m.count)-byte message again at \(describe(s.address))")
             }
         }
         return nil
@@ -89,7 +89,7 @@ extension SocketFactory {
         var addr = peer
         let r = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, length) } }
         guard r != 0 else { return nil }
-        return "fd \(f.fd): cannot connect to \(describe(s.peerAddress)) again (\(String(cString: strerror(errno)))); the socket comes back unconnected"
+        return "fd \(f.fd): cannot connect to \(describe(s.peerAddress)) again (\(errorText(errno))); the socket comes back unconnected"
     }
 
     /// Sends `saved`'s queued messages through its peer, `sender`, so they wait for it again.
@@ -100,7 +100,7 @@ extension SocketFactory {
         for m in saved.queued {
             let n = m.withUnsafeBytes { send(sender, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
             guard n == m.count else {
-                let why = n < 0 ? String(cString: strerror(errno)) : "only \(n) went in"
+                let why = n < 0 ? errorText(errno) : "only \(n) went in"
                 throw CheckpointError(n < 0 ? errno : EIO, "fd \(f.fd): cannot queue its \(m.count) saved bytes again: \(why)")
             }
         }
@@ -130,7 +130,7 @@ extension SocketFactory {
             if lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFSOCK && unlink(path) == 0 && bindOnce() == 0 { return }
             err = errno
         }
-        throw CheckpointError(err, "fd \(f.fd): cannot bind UNIX socket \(describe(Array(name))) again: \(String(cString: strerror(err)))")
+        throw CheckpointError(errno: err, "fd \(f.fd): cannot bind UNIX socket \(describe(Array(name))) again")
     }
 
     /// A UNIX name as a sockaddr: a relative path joins `cwd`; nil if empty or too long.

@@ -96,7 +96,7 @@ enum UnixSockets: FileKind {
             if n < 0 {
                 if errno == EINTR { continue }
                 if errno == EAGAIN { break }
-                throw CheckpointError(errno, "peeking socket queue: \(String(cString: strerror(errno)))")
+                throw CheckpointError(errno: errno, "peeking socket queue")
             }
             if flags & Int32(MSG_TRUNC) != 0 { note = "a queued datagram larger than 256 KiB was cut short" }
             if flags & Int32(MSG_CTRUNC) != 0 || control.contains(where: { $0 != 0 }) {

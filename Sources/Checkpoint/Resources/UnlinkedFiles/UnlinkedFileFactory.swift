@@ -28,7 +28,7 @@ final class UnlinkedFileFactory {
         var fd = open(dir.isEmpty ? "/" : dir, O_RDWR | O_CLOEXEC | oTmpfile, 0o600)
         if fd < 0 { fd = open("/tmp", O_RDWR | O_CLOEXEC | oTmpfile, 0o600) }
         guard fd >= 0 else {
-            throw CheckpointError(errno, "cannot recreate unlinked file \(original): \(String(cString: strerror(errno)))")
+            throw CheckpointError(errno: errno, "cannot recreate unlinked file \(original)")
         }
         files[key] = fd
         try contents.withUnsafeBytes { try Sys.writeAll(fd, $0, what: "unlinked \(original)") }
