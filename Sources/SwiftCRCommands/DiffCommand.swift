@@ -85,6 +85,8 @@ struct DiffCommand: ParsableCommand {
             guard let g = newFDs[f.fd] else { continue }
             if f.kind != g.kind || f.path != g.path || f.offset != g.offset || f.flags != g.flags {
                 out.append("\(name): fd \(f.fd) \(f.typeName) \(f.path) offset \(f.offset) flags 0\(String(f.flags, radix: 8)) -> \(g.typeName) \(g.path) offset \(g.offset) flags 0\(String(g.flags, radix: 8))")
+            } else if f.payload != g.payload {
+                out.append("\(name): fd \(f.fd) \(f.typeName) state \(JSONValue(reflecting: f.payload).rendered(compact: true)) -> \(JSONValue(reflecting: g.payload).rendered(compact: true))")
             }
         }
         // Registers of threads by position (TIDs change across restarts).

@@ -35,7 +35,8 @@ enum ImageJSON {
             })),
             ("fds", .array(p.files.map { f in
                 .object([("fd", .int(Int64(f.fd))), ("type", .string(f.typeName)), ("path", .string(f.path)),
-                         ("offset", .int(f.offset)), ("flags", .uint(UInt64(f.flags))), ("closeOnExec", .bool(f.closeOnExec))])
+                         ("offset", .int(f.offset)), ("flags", .uint(UInt64(f.flags))), ("closeOnExec", .bool(f.closeOnExec))]
+                        + (f.payload == .none ? [] : [("state", JSONValue(reflecting: f.payload))]))
             })),
             ("signals", .object([
                 ("actions", .array(p.signalActions.filter { $0.handler != 0 }.map { a in

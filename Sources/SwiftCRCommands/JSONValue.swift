@@ -7,6 +7,16 @@ indirect enum JSONValue {
 
     static func optional(_ s: String?) -> JSONValue { s.map { .string($0) } ?? .null }
 
+    /// On one line, for messages.
+    func rendered(compact: Bool) -> String {
+        guard compact else { return rendered() }
+        switch self {
+        case .array(let items): return "[" + items.map { $0.rendered(compact: true) }.joined(separator: ", ") + "]"
+        case .object(let fields): return "{" + fields.map { Self.quoted($0.0) + ": " + $0.1.rendered(compact: true) }.joined(separator: ", ") + "}"
+        default: return rendered()
+        }
+    }
+
     func rendered(indent: Int = 0) -> String {
         let pad = String(repeating: "  ", count: indent + 1), close = String(repeating: "  ", count: indent)
         switch self {
@@ -43,5 +53,37 @@ indirect enum JSONValue {
             }
         }
         return out + "\""
+    }
+}
+
+extension JSONValue {
+    /// Any image record as JSON, field by field as the type declares them
+    /// (Mirror): the JSON follows the record's own definition, so a field
+    /// added to a payload record shows up without a line here. Byte arrays
+    /// become hex strings; tuples become objects of their labels.
+    init(reflecting value: Any) {
+        switch value {
+        case let v as Bool: self = .bool(v)
+        case let v as String: self = .string(v)
+        // By exact type: an empty [[UInt8]] would also cast to [UInt8].
+        case let v as [UInt8] where type(of: value) == [UInt8].self:
+            let digits = Array("0123456789abcdef")
+            self = .string(String(v.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] }))
+        case let v as any FixedWidthInteger:
+            if let signed = Int64(exactly: v), signed < 0 { self = .int(signed) } else { self = .uint(UInt64(truncatingIfNeeded: v)) }
+        default:
+            let mirror = Mirror(reflecting: value)
+            switch mirror.displayStyle {
+            case .optional:
+                self = mirror.children.first.map { JSONValue(reflecting: $0.value) } ?? .null
+            case .collection, .set:
+                self = .array(mirror.children.map { JSONValue(reflecting: $0.value) })
+            case .enum:
+                // A payload case: its record; a plain case: its name.
+                if let child = mirror.children.first { self = JSONValue(reflecting: child.value) } else { self = .string(String(describing: value)) }
+            default:
+                self = .object(mirror.children.enumerated().map { k, child in (child.label ?? "\(k)", JSONValue(reflecting: child.value)) })
+            }
+        }
     }
 }

@@ -72,6 +72,24 @@ final class InspectTests: XCTestCase {
         XCTAssertTrue(d.output.contains("page(s) changed") || d.output.contains(": thread "), "a busy loop's state should differ: \(d.output)")
     }
 
+    /// Each descriptor's kind state is in the JSON (as "state") and in diff,
+    /// field for field as its payload record declares them: the v1.2 sample
+    /// holds one descriptor of every kind that has a record.
+    func testDescriptorStateFollowsItsRecord() throws {
+        let sample = TestEnvironment.repoRoot + "/Fixtures/images/sample-v1.2.swiftcr"
+        let r = runTool([tool("swiftcr"), "inspect", "--json", sample])
+        XCTAssertEqual(r.code, 0, r.output)
+        let doc = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any])
+        let fds = try XCTUnwrap(((doc["processes"] as? [[String: Any]])?.first)?["fds"] as? [[String: Any]])
+        let states = Dictionary(uniqueKeysWithValues: fds.compactMap { f in (f["state"] as? [String: Any]).map { (f["type"] as? String ?? "", $0) } })
+        XCTAssertEqual(Set(states.keys), ["eventfd", "signalfd", "timerfd", "epoll", "unix socket", "inet socket", "fifo", "memfd", "inotify", "tcp"])
+        XCTAssertEqual(states["timerfd"]?["ticks"] as? Int, 2)
+        XCTAssertEqual(states["unix socket"]?["address"] as? String, Array("/run/sample.sock".utf8).map { String(format: "%02x", $0) }.joined())
+        XCTAssertEqual((states["inotify"]?["watches"] as? [[String: Any]])?.first?["path"] as? String, "/tmp")
+        XCTAssertEqual((states["tcp"]?["queues"] as? [String: Any])?["send"] as? String, "756e61636b6564")  // "unacked"
+        XCTAssertNil(fds.first { ($0["type"] as? String) == "file" }?["state"], "a regular file has no state record")
+    }
+
     /// gdb on the exported core shows the call chain, memory, and both threads.
     func testCoreOpensInGDB() throws {
         guard access("/usr/bin/gdb", X_OK) == 0 else { throw XCTSkip("gdb is not installed") }
