@@ -17,13 +17,17 @@ keep="${2:-}"
 out=.build/fuzz
 mkdir -p "$out/module" "$out/corpus" "$out/findings"
 cat > "$out/module/module.modulemap" <<MAP
+module CChecksum [system] {
+    header "$PWD/Sources/CChecksum/include/CChecksum.h"
+    export *
+}
 module CLinux [system] {
     header "$PWD/Sources/CLinux/include/CLinux.h"
     export *
 }
 MAP
 swiftc -sanitize=fuzzer,address -parse-as-library -O -I "$out/module" \
-  -module-name ImageFuzz Fuzz/ImageReaderFuzz.swift Sources/CheckpointImage/*.swift -o "$out/image-fuzz"
+  -module-name ImageFuzz Fuzz/ImageReaderFuzz.swift Sources/CheckpointImage/*.swift Sources/CheckpointImage/Resources/*.swift -o "$out/image-fuzz"
 
 cp Fixtures/images/*.swiftcr "$out/corpus/"
 cp Fuzz/corpus/* "$out/corpus/" 2>/dev/null || true
