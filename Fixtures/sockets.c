@@ -2,7 +2,8 @@
  * ways, a shut-down end, a connection made through a listening socket,
  * listening UNIX sockets (path and abstract) and a listening TCP socket:
  * after restart the queued bytes and message boundaries are there, the
- * pairs still talk, and the listeners accept new connections.
+ * pairs still talk, and the listeners accept new connections. Dups of a
+ * stream end and of the TCP listener are the same open files as before.
  * Usage: sockets DIR */
 #include "fixture.h"
 #include <arpa/inet.h>
@@ -99,6 +100,9 @@ int main(int argc, char **argv) {
     if (bind(tcp, (struct sockaddr *)&local, sizeof local) != 0 || listen(tcp, 16) != 0) fail("tcp listen: %s", strerror(errno));
     getsockname(tcp, (struct sockaddr *)&local, &llen);
 
+    int st_dup = dup(st[0]), tcp_dup = dup(tcp);
+    if (st_dup < 0 || tcp_dup < 0) fail("dup: %s", strerror(errno));
+
     ready();
     wait_for_term();
 
@@ -131,5 +135,10 @@ int main(int argc, char **argv) {
     expect_accepts(lp, (struct sockaddr *)&path, sizeof path, "listening UNIX socket (path)");
     expect_accepts(la, (struct sockaddr *)&abstract, alen, "listening UNIX socket (abstract)");
     expect_accepts(tcp, (struct sockaddr *)&local, sizeof local, "listening TCP socket");
+    expect_talk(st_dup, st[1], "a dup of a stream end");
+    expect_accepts(tcp_dup, (struct sockaddr *)&local, sizeof local, "a dup of the TCP listener");
+    /* One open file description: status flags set through the dup show on the original. */
+    fcntl(st_dup, F_SETFL, fcntl(st_dup, F_GETFL) | O_NONBLOCK);
+    if (!(fcntl(st[0], F_GETFL) & O_NONBLOCK)) fail("the dup of a stream end is no longer the same open file");
     return finish();
 }

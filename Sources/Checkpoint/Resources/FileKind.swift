@@ -7,7 +7,7 @@ import Logging
 /// recognises and saves it, how the restart makes it again, and what
 /// inspect says about it. Each kind lives in a folder of its own under
 /// Resources/ and is listed once in `FileKinds.all`.
-protocol FileKind {
+protocol FileKind: Sendable {
     /// The image kinds this type makes again at restart.
     static var restores: [FileDescriptorState.Kind] { get }
     /// Checkpoint: true if this descriptor is of this kind (asked in `FileKinds.all` order).

@@ -7,7 +7,7 @@ import LinuxKit
 /// into its main thread, which has scratch memory, or from /proc), and set
 /// again at restart in the environment stage, before the credentials drop.
 /// Each lives in this folder and is listed once in `ProcessAttributes.all`.
-protocol ProcessAttribute {
+protocol ProcessAttribute: Sendable {
     /// Reads the attribute into `state`.
     static func collect(_ source: AttributeSource, into state: inout ProcessState) throws
     /// Sets it again; a warning when the restorer may not (said, not fatal).
