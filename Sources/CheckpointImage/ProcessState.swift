@@ -45,6 +45,9 @@ public struct ProcessState: Equatable, Sendable {
     public var oomScoreAdj: Int64?
     /// prctl(PR_SET_CHILD_SUBREAPER) was set: orphaned descendants are reparented to this process.
     public var childSubreaper = false
+    /// membarrier(2) registrations, as the REGISTER command bits (4 global
+    /// expedited, 16 private expedited, 64 its sync-core form, 256 its rseq form).
+    public var membarrierRegistrations: UInt64 = 0
 
     public struct ResourceLimit: Equatable, Sendable {
         public var resource: UInt32, soft: UInt64, hard: UInt64
@@ -86,13 +89,16 @@ public struct ProcessState: Equatable, Sendable {
         self.files = files; self.dumpable = dumpable; self.parentDeathSignal = parentDeathSignal
     }
 
+    /// The membarrier REGISTER commands an image may name.
+    public static let membarrierKnown: UInt64 = 4 | 16 | 64 | 256
+
     /// Numbered by hand: a tag's number is the format, never its position here.
     enum Tag: UInt16, CaseIterable {
         case pid = 1, ppid = 2, pgid = 3, sid = 4, command = 5, executable = 6, uids = 7
         case gids = 8, groups = 9, umask = 10, cwd = 11, root = 12, personality = 13, rlimit = 14
         case mm = 15, auxv = 16, sigaction = 17, sharedPending = 18, thread = 19, mapping = 20, file = 21
         case dumpable = 22, pdeathsig = 23, stopped = 24, intervalTimers = 25, posixTimer = 26, sysv = 27, agentResultFD = 28
-        case omittedPIDs = 29, noNewPrivs = 30, thpDisabled = 31, oomScoreAdj = 32, childSubreaper = 33
+        case omittedPIDs = 29, noNewPrivs = 30, thpDisabled = 31, oomScoreAdj = 32, childSubreaper = 33, membarrier = 34
     }
     enum SubTag: UInt16, CaseIterable { case a = 1, b = 2, c = 3, d = 4, e = 5 }
 
@@ -133,6 +139,7 @@ public struct ProcessState: Equatable, Sendable {
         if thpDisabled { e.u64(Tag.thpDisabled.rawValue, 1) }
         if let adj = oomScoreAdj { e.i64(Tag.oomScoreAdj.rawValue, adj) }
         if childSubreaper { e.u64(Tag.childSubreaper.rawValue, 1) }
+        if membarrierRegistrations != 0 { e.u64(Tag.membarrier.rawValue, membarrierRegistrations) }
         return e.bytes
     }
 
@@ -201,6 +208,10 @@ public struct ProcessState: Equatable, Sendable {
             oomScoreAdj = adj
         }
         childSubreaper = try d.u64(Tag.childSubreaper.rawValue, default: 0) != 0
+        membarrierRegistrations = try d.u64(Tag.membarrier.rawValue, default: 0)
+        guard membarrierRegistrations & ~Self.membarrierKnown == 0 else {
+            throw ImageError.malformed(what: "membarrier registrations 0x\(String(membarrierRegistrations, radix: 16))", offset: d.base)
+        }
         for f in d.fields where f.tag == Tag.posixTimer.rawValue {
             let t = PosixTimer(fields: try RecordDecoder.u64List(d, f.range, count: 10, what: "POSIX timer"))
             try t.validate(at: d.offset(of: f.range))

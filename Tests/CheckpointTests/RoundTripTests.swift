@@ -174,6 +174,12 @@ final class RoundTripTests: XCTestCase {
     /// The child-subreaper flag (a ProcessAttribute, Resources/ProcessAttributes).
     func testChildSubreaperAsRoot() throws { try Scenario(fixture: "subreaper").run(.rootOriginalPID) }
     func testChildSubreaperUnprivileged() throws { try Scenario(fixture: "subreaper").run(.unprivilegedNewPID) }
+    /// membarrier registrations (a ProcessAttribute).
+    func testMembarrierAsRoot() throws { try Scenario(fixture: "membarrier").run(.rootOriginalPID) }
+    func testMembarrierUnprivileged() throws { try Scenario(fixture: "membarrier").run(.unprivilegedNewPID) }
+    /// Supplementary groups: exactly as root; as a user, the ones it has.
+    func testGroupsAsRoot() throws { try Scenario(fixture: "groups").run(.rootOriginalPID) }
+    func testGroupsUnprivileged() throws { try Scenario(fixture: "groups").run(.unprivilegedNewPID) }
 
     func testMemfdAsRoot() throws { try Scenario(fixture: "memfd").run(.rootOriginalPID) }
     func testMemfdUnprivileged() throws { try Scenario(fixture: "memfd").run(.unprivilegedNewPID) }

@@ -100,7 +100,7 @@ final class ProcessRestore {
             return try TimerRestorer(session: session, process: process, threadIDs: innerTIDs).restore()
         case .scheduling:
             return threads.compactMap { TaskRestorer.setScheduling($0.state, tid: $0.tid) }
-        case .credentials: try task.restoreCredentials()
+        case .credentials: return try task.restoreCredentials()
         case .seccomp:
             for t in threads where !t.state.seccompFilters.isEmpty { try SeccompRestorer.install(t.state.seccompFilters, in: t.session) }
         case .dropTrampoline:

@@ -125,9 +125,11 @@ struct TaskRestorer {
     }
 
     /// Credentials last: never more than the restorer holds (the kernel checks).
-    func restoreCredentials() throws {
+    /// Returns what could not be set (supplementary groups a user may not give).
+    func restoreCredentials() throws -> [String] {
+        var warnings: [String] = []
         let uids = process.uids, gids = process.gids
-        guard uids.count >= 3, gids.count >= 3 else { return }
+        guard uids.count >= 3, gids.count >= 3 else { return [] }
         guard (uids + gids + process.groups).allSatisfy({ $0 <= UInt64(UInt32.max) }) else {
             throw CheckpointError(EINVAL, "image holds a user or group ID out of range")
         }
@@ -136,6 +138,16 @@ struct TaskRestorer {
             let at = try session.put(groups.flatMap { v in withUnsafeBytes(of: v) { Array($0) } })
             try session.call("setgroups", NR.setgroups, UInt64(groups.count), at)
             try session.call("setresgid", NR.setresgid, gids[0], gids[1], gids[2])
+        } else if geteuid() == 0, Set(process.groups.map { gid_t(truncatingIfNeeded: $0) }) != Set(Self.currentGroups()) {
+            // Same group IDs as the restorer but other supplementary groups:
+            // root sets them exactly. A user may not (CAP_SETGID): the process
+            // keeps the restorer's groups, which are that user's own.
+            let groups = process.groups.map { UInt32(truncatingIfNeeded: $0) }
+            let at = try session.put(groups.flatMap { v in withUnsafeBytes(of: v) { Array($0) } })
+            let r = try session.raw(NR.setgroups, UInt64(groups.count), at)
+            if r < 0 {
+                warnings.append("supplementary groups \(groups) not restored: \(errorText(Int32(-r)))")
+            }
         }
         if geteuid() != uid_t(uids[1]) || getuid() != uid_t(uids[0]) {
             try session.call("setresuid", NR.setresuid, uids[0], uids[1], uids[2])
@@ -146,6 +158,16 @@ struct TaskRestorer {
         if process.noNewPrivs {
             try session.prctl(.setNoNewPrivs, 1)
         }
+        return warnings
+    }
+
+    /// The restorer's own supplementary groups, which a stub inherits.
+    static func currentGroups() -> [gid_t] {
+        let n = getgroups(0, nil)
+        guard n > 0 else { return [] }
+        var list = [gid_t](repeating: 0, count: Int(n))
+        let got = getgroups(n, &list)
+        return got > 0 ? Array(list.prefix(Int(got))) : []
     }
 
 }

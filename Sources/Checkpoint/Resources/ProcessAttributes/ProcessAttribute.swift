@@ -27,6 +27,7 @@ enum ProcessAttributes {
         THPDisable.self,
         OOMScoreAdjust.self,
         ChildSubreaper.self,
+        MembarrierRegistration.self,
     ]
 
     static func collect(_ source: AttributeSource, into state: inout ProcessState) throws {
