@@ -15,6 +15,8 @@ final class FrozenProcess {
     /// Signals held back during injection, re-sent on thaw.
     var heldSignals: [Int32] = []
     var pendingHandlerCheck: ((pid_t) -> PendingHandler?)?
+    /// The signal of the group stop the process was in when seized (SIGSTOP, SIGTSTP...), if any.
+    private(set) var stopSignal: Int32?
     private var attached = true
 
     init(pid: pid_t) { self.pid = pid }
@@ -50,7 +52,7 @@ final class FrozenProcess {
                         known.insert(child)
                         frozen.threads.append(child)
                         pending.append(child)
-                    })
+                    }, groupStop: { sig in if tid == pid { frozen.stopSignal = sig } })
                     if !stopped {
                         guard tid != pid else { throw CheckpointError(ESRCH, "process \(pid) exited while being frozen") }
                         frozen.threads.removeAll { $0 == tid }
@@ -104,10 +106,13 @@ final class FrozenProcess {
     /// arrives first is delivered as it would have been. Any other trap clears
     /// a pending PTRACE_INTERRUPT (kernel ptrace_stop), so it is armed again
     /// before the task is resumed.
-    static func waitForStop(_ tid: pid_t, adopt: (pid_t) -> Void) throws -> Bool {
+    /// A task seized while in a group stop reports that stop with its signal
+    /// (SIGSTOP, SIGTSTP...) instead of SIGTRAP: told to `groupStop`.
+    static func waitForStop(_ tid: pid_t, adopt: (pid_t) -> Void, groupStop: (Int32) -> Void = { _ in }) throws -> Bool {
         while true {
             switch try Ptrace.wait(tid) {
-            case .stopped(_, _, let event) where event == PtraceEvent.stop:
+            case .stopped(_, let sig, let event) where event == PtraceEvent.stop:
+                if sig != SIGTRAP { groupStop(sig) }
                 return true
             case .stopped(_, _, let event) where (1...3).contains(event):
                 adopt(pid_t(truncatingIfNeeded: try Ptrace.eventMessage(tid)))

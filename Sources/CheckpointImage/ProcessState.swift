@@ -29,6 +29,8 @@ public struct ProcessState: Equatable, Sendable {
     public var parentDeathSignal: UInt64
     /// Stopped by a signal (SIGSTOP, SIGTSTP...) when checkpointed: stopped again after restart.
     public var stopped = false
+    /// The signal that stopped it (19 SIGSTOP, 20 SIGTSTP, 21 SIGTTIN, 22 SIGTTOU), sent again.
+    public var stopSignal: Int32 = 19
     public var intervalTimers = IntervalTimers()
     public var posixTimers: [PosixTimer] = []
     /// SysV IPC objects the image's processes used (first process record only).
@@ -129,7 +131,7 @@ public struct ProcessState: Equatable, Sendable {
         for f in files { e.record(Tag.file.rawValue) { f.encode(into: &$0) } }
         e.u64(Tag.dumpable.rawValue, dumpable)
         e.u64(Tag.pdeathsig.rawValue, parentDeathSignal)
-        if stopped { e.u64(Tag.stopped.rawValue, 1) }
+        if stopped { e.u64(Tag.stopped.rawValue, UInt64(stopSignal)) }
         if intervalTimers.isArmed { e.u64s(Tag.intervalTimers.rawValue, intervalTimers.values) }
         for t in posixTimers { e.u64s(Tag.posixTimer.rawValue, t.fields) }
         for o in sysvObjects { e.record(Tag.sysv.rawValue) { o.encode(into: &$0) } }
@@ -187,7 +189,13 @@ public struct ProcessState: Equatable, Sendable {
         files = try d.records(Tag.file.rawValue, name: "fd").map { try FileDescriptorState(decoding: $0) }
         dumpable = try d.u64(Tag.dumpable.rawValue, default: 1)
         parentDeathSignal = try d.u64(Tag.pdeathsig.rawValue, default: 0)
-        stopped = try d.u64(Tag.stopped.rawValue, default: 0) != 0
+        // 1 in images before 1.2 (the restart sent SIGSTOP); since then the stop signal.
+        let stop = try d.u64(Tag.stopped.rawValue, default: 0)
+        guard stop <= 1 || (19...22).contains(stop) else {
+            throw ImageError.malformed(what: "process \(pid) stopped by signal \(stop), which is not a stop signal", offset: d.base)
+        }
+        stopped = stop != 0
+        stopSignal = stop > 1 ? Int32(stop) : 19
         if let r = d.first(Tag.intervalTimers.rawValue) {
             let v = try RecordDecoder.u64List(d, r, count: 12, what: "interval timers")
             guard stride(from: 0, to: 12, by: 2).allSatisfy({ v[$0 + 1] < 1_000_000 && v[$0] < 1 << 40 }) else {

@@ -156,6 +156,21 @@ final class RoundTripTests: XCTestCase {
         try s.run(.unprivilegedNewPID)
     }
 
+    /// Stopped by SIGTSTP (^Z), it is stopped by SIGTSTP again: the parent's waitpid tells which.
+    func testChildStoppedByTSTPAsRoot() throws {
+        var s = Scenario(fixture: "stoppedchild", arguments: ["tstp"])
+        s.checkpointArguments = ["--tree"]
+        s.restartArguments = ["--restore-pgid"]
+        try s.run(.rootOriginalPID)
+    }
+
+    func testChildStoppedByTSTPUnprivileged() throws {
+        var s = Scenario(fixture: "stoppedchild", arguments: ["tstp"])
+        s.checkpointArguments = ["--tree"]
+        s.restartArguments = ["--restore-pgid"]
+        try s.run(.unprivilegedNamespace)
+    }
+
     /// A working directory deleted while in use stays deleted, and stays the cwd.
     func testDeletedWorkingDirectoryAsRoot() throws { try Scenario(fixture: "deletedcwd", arguments: ["@"]).run(.rootOriginalPID) }
     func testDeletedWorkingDirectoryUnprivileged() throws { try Scenario(fixture: "deletedcwd", arguments: ["@"]).run(.unprivilegedNewPID) }

@@ -82,6 +82,7 @@ final class CheckpointRun {
         for f in frozen {
             var c = try ProcessCollector(frozen: f, log: log, context: context, save: options.save).collect()
             c.state.stopped = stopped.contains(f.pid)
+            if let sig = f.stopSignal, (19...22).contains(sig) { c.state.stopSignal = sig }
             collected.append(c)
         }
     }

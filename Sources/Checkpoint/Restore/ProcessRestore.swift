@@ -127,7 +127,7 @@ final class ProcessRestore {
         // Queued while still traced, so the stop comes before any instruction
         // runs: sent after the detach, the process ran on past its image point
         // (a child that could read its pipe exited instead of staying stopped).
-        if process.stopped { kill(stub, SIGSTOP) }
+        if process.stopped { kill(stub, process.stopSignal) }
         for t in threads.reversed() { try Ptrace.detach(t.tid) }
         testHookAfterDetach()
         for sig in threads.flatMap({ $0.session.injector.heldSignals }) { kill(stub, sig) }
