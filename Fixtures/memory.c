@@ -12,6 +12,20 @@
 
 static uint64_t pattern(size_t page, size_t word) { return (page * 0x9e3779b97f4a7c15ULL) ^ (word * 0x2545F4914F6CDD1DULL) ^ 0xabcdef; }
 
+/* The VmFlags line of the mapping holding `at`, from /proc/self/smaps. */
+static void vmflags(unsigned long at, char *flags, size_t size) {
+    char line[512];
+    unsigned long lo, hi;
+    int inside = 0;
+    flags[0] = 0;
+    FILE *smaps = fopen("/proc/self/smaps", "r");
+    while (smaps && fgets(line, sizeof line, smaps)) {
+        if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) inside = lo <= at && at < hi;
+        else if (inside && strncmp(line, "VmFlags:", 8) == 0) { snprintf(flags, size, "%s", line); inside = 0; }
+    }
+    if (smaps) fclose(smaps);
+}
+
 int main(int argc, char **argv) {
     const char *file = argc > 1 ? argv[1] : "memory.data";
     size_t ps = 4096;
@@ -51,6 +65,15 @@ int main(int argc, char **argv) {
     madvise(advised, 4 << 20, MADV_HUGEPAGE);
     madvise(advised, 4 << 20, MADV_DONTDUMP);
     advised[12345] = 9;
+    /* read-ahead hints: sequential and random access (the latter mapped without swap reserve) */
+    char *seq = mmap(NULL, 8 * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *rnd = mmap(NULL, 8 * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    madvise(seq, 8 * ps, MADV_SEQUENTIAL);
+    madvise(rnd, 8 * ps, MADV_RANDOM);
+    seq[0] = 1; rnd[0] = 2;
+    /* memory the kernel may drop (MAP_DROPPABLE, Linux 6.11+; skipped where it is refused) */
+    char *drop = mmap(NULL, 4 * ps, PROT_READ | PROT_WRITE, 0x08 | MAP_ANONYMOUS, -1, 0);
+    if (drop == MAP_FAILED) drop = NULL;
 
     ready();
     wait_for_term();
@@ -74,16 +97,18 @@ int main(int argc, char **argv) {
     if (pread(sfd, &back, 1, 200) != 1 || back != 'T') fail("shared file mapping is not shared with the file after restart");
     if (sanon[0] != 0xfeedface || sanon[2 * ps / 4 + 7] != 0xcafef00d) fail("shared anonymous memory");
     if (advised[12345] != 9) fail("advised mapping content");
-    char line[512], flags[512] = "";
-    unsigned long lo, hi;
-    FILE *smaps = fopen("/proc/self/smaps", "r");
-    int inside = 0;
-    while (smaps && fgets(line, sizeof line, smaps)) {
-        if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) inside = lo <= (unsigned long)advised && (unsigned long)advised < hi;
-        else if (inside && strncmp(line, "VmFlags:", 8) == 0) { snprintf(flags, sizeof flags, "%s", line); inside = 0; }
-    }
-    if (smaps) fclose(smaps);
+    char flags[512];
+    vmflags((unsigned long)advised, flags, sizeof flags);
     if (!strstr(flags, " hg") || !strstr(flags, " dd")) fail("madvise flags lost: %s", flags);
+    vmflags((unsigned long)seq, flags, sizeof flags);
+    if (!strstr(flags, " sr")) fail("MADV_SEQUENTIAL lost: %s", flags);
+    vmflags((unsigned long)rnd, flags, sizeof flags);
+    if (!strstr(flags, " rr")) fail("MADV_RANDOM lost: %s", flags);
+    if (!strstr(flags, " nr")) fail("MAP_NORESERVE lost: %s", flags);
+    if (drop) {
+        vmflags((unsigned long)drop, flags, sizeof flags);
+        if (!strstr(flags, " dp")) fail("MAP_DROPPABLE lost: %s", flags);
+    }
     /* the heap still grows after restart (brk restored) */
     char *more = malloc(1 << 20);
     if (!more) fail("malloc after restart");

@@ -66,6 +66,15 @@ public struct Mapping: Equatable, Sendable {
         public static let wipeOnFork = Advice(rawValue: 16)
         /// mlock()ed (smaps "lo"): locked again after restart where the restorer may.
         public static let locked = Advice(rawValue: 32)
+        /// MADV_SEQUENTIAL (smaps "sr"), MADV_RANDOM ("rr"): read-ahead hints.
+        public static let sequential = Advice(rawValue: 64)
+        public static let random = Advice(rawValue: 128)
+        /// MADV_MERGEABLE ("mg"): offered to KSM; given again where the kernel has KSM.
+        public static let mergeable = Advice(rawValue: 256)
+        /// Mapped with MAP_NORESERVE ("nr"): no swap is reserved for it; mapped so again.
+        public static let noReserve = Advice(rawValue: 512)
+        /// Mapped with MAP_DROPPABLE ("dp", Linux 6.11+): the kernel may drop its pages; mapped so again.
+        public static let droppable = Advice(rawValue: 1024)
     }
 
     public init(start: UInt64, end: UInt64, protection: UInt32, shared: Bool, growsDown: Bool, kind: Kind,

@@ -39,6 +39,8 @@ public enum MemoryFlags {
     public static let rseqUnregister = UInt64(CL_RSEQ_FLAG_UNREGISTER)
     /// madvise(MADV_GUARD_INSTALL), Linux 6.13+.
     public static let madvGuardInstall = UInt64(CL_MADV_GUARD_INSTALL)
+    /// MAP_DROPPABLE (Linux 6.11+): private anonymous memory the kernel may drop under pressure.
+    public static let mapDroppable = UInt64(CL_MAP_DROPPABLE)
 }
 
 /// fcntl commands glibc's Swift module leaves out (linux/fcntl.h).

@@ -58,7 +58,8 @@ enum InspectViews {
 
     static func adviceText(_ a: Mapping.Advice) -> String {
         let names: [(Mapping.Advice, String)] = [(.hugePage, "hugepage"), (.noHugePage, "nohugepage"), (.dontDump, "dontdump"),
-                                                 (.dontFork, "dontfork"), (.wipeOnFork, "wipeonfork")]
+                                                 (.dontFork, "dontfork"), (.wipeOnFork, "wipeonfork"), (.locked, "locked"),
+                                                 (.sequential, "sequential"), (.random, "random"), (.mergeable, "mergeable"), (.noReserve, "noreserve"), (.droppable, "droppable")]
         let set = names.filter { a.contains($0.0) }.map(\.1)
         return set.isEmpty ? "" : " [" + set.joined(separator: ",") + "]"
     }

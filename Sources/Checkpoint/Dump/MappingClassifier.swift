@@ -51,6 +51,11 @@ enum MappingClassifier {
         if m.vmFlags.contains("dc") { a.insert(.dontFork) }
         if m.vmFlags.contains("wf") { a.insert(.wipeOnFork) }
         if m.vmFlags.contains("lo") { a.insert(.locked) }
+        if m.vmFlags.contains("sr") { a.insert(.sequential) }
+        if m.vmFlags.contains("rr") { a.insert(.random) }
+        if m.vmFlags.contains("mg") { a.insert(.mergeable) }
+        if m.vmFlags.contains("nr") { a.insert(.noReserve) }
+        if m.vmFlags.contains("dp") { a.insert(.droppable) }
         return a
     }
 

@@ -121,8 +121,11 @@ struct AddressSpaceRestorer {
         defer { for fd in openFiles.values { _ = try? session.close(fd) } }
         for m in process.mappings {
             let prot = UInt64(m.protection)
-            var flags = UInt64(MAP_FIXED) | UInt64(m.shared ? MAP_SHARED : MAP_PRIVATE)
+            // MAP_DROPPABLE is a mapping type of its own, in place of MAP_PRIVATE.
+            let type = m.shared ? UInt64(MAP_SHARED) : m.advice.contains(.droppable) ? MemoryFlags.mapDroppable : UInt64(MAP_PRIVATE)
+            var flags = UInt64(MAP_FIXED) | type
             if m.growsDown { flags |= UInt64(MAP_GROWSDOWN) }
+            if m.advice.contains(.noReserve) { flags |= UInt64(MAP_NORESERVE) }
             switch m.kind {
             case .anonymous:
                 try session.mmap(m.start, m.length, protection: prot | UInt64(PROT_READ | PROT_WRITE), flags: flags | UInt64(MAP_ANONYMOUS), what: "0x\(String(m.start, radix: 16))")
@@ -201,9 +204,14 @@ struct AddressSpaceRestorer {
     /// madvise flags the mapping had (huge pages, dump and fork behaviour).
     func applyAdvice(_ m: Mapping) throws {
         let table: [(Mapping.Advice, Int32)] = [(.hugePage, MADV_HUGEPAGE), (.noHugePage, MADV_NOHUGEPAGE),
-                                                (.dontDump, MADV_DONTDUMP), (.dontFork, MADV_DONTFORK), (.wipeOnFork, MADV_WIPEONFORK)]
+                                                (.dontDump, MADV_DONTDUMP), (.dontFork, MADV_DONTFORK), (.wipeOnFork, MADV_WIPEONFORK),
+                                                (.sequential, MADV_SEQUENTIAL), (.random, MADV_RANDOM)]
         for (flag, advice) in table where m.advice.contains(flag) {
             try session.madvise(m.start, m.length, UInt64(advice), what: "0x\(String(m.start, radix: 16)), \(advice)")
+        }
+        // KSM may be missing from this kernel: said, not fatal.
+        if m.advice.contains(.mergeable), try session.raw(NR.madvise, m.start, m.length, UInt64(MADV_MERGEABLE)) < 0 {
+            log.warning("the mapping at 0x\(String(m.start, radix: 16)) offered to KSM (MADV_MERGEABLE) could not be again")
         }
         // Before the credentials drop: locking needs CAP_IPC_LOCK or room under RLIMIT_MEMLOCK.
         if m.advice.contains(.locked), try session.raw(NR.mlock, m.start, m.length) < 0 {
