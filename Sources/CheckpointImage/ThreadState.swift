@@ -18,6 +18,8 @@ public struct ThreadState: Equatable, Sendable {
     /// Seccomp filters, oldest first (the order to install them): each the
     /// filter's flags (u64) then its BPF instructions (8 bytes each).
     public var seccompFilters: [[UInt8]] = []
+    /// In seccomp strict mode: only read, write, _exit and sigreturn.
+    public var seccompStrict = false
     /// prctl(PR_GET_TIMERSLACK), in nanoseconds; nil in images written before it was saved.
     public var timerSlackNanos: UInt64?
     /// Scheduling: policy (with SCHED_RESET_ON_FORK), real-time priority, nice; nil in older images.
@@ -57,7 +59,7 @@ public struct ThreadState: Equatable, Sendable {
     enum Tag: UInt16, CaseIterable {
         case tid = 1, registers = 2, xsave = 3, sigmask = 4, pending = 5, altBase = 6, altFlags = 7
         case altSize = 8, rseqAddress = 9, rseqSize = 10, rseqSignature = 11, tidAddress = 12, robustHead = 13, robustLength = 14
-        case seccompFilter = 15, timerSlack = 16, scheduling = 17
+        case seccompFilter = 15, timerSlack = 16, scheduling = 17, seccompStrict = 18
     }
 
     func encode(into e: inout RecordEncoder) {
@@ -82,6 +84,7 @@ public struct ThreadState: Equatable, Sendable {
         for f in seccompFilters { e.raw(Tag.seccompFilter.rawValue, f) }
         if let slack = timerSlackNanos { e.u64(Tag.timerSlack.rawValue, slack) }
         if let s = scheduling { e.u64s(Tag.scheduling.rawValue, [UInt64(s.policy), UInt64(s.priority), UInt64(bitPattern: Int64(s.nice))]) }
+        if seccompStrict { e.u64(Tag.seccompStrict.rawValue, 1) }
     }
 
     init(decoding d: RecordDecoder) throws {
@@ -122,5 +125,6 @@ public struct ThreadState: Equatable, Sendable {
         guard seccompFilters.allSatisfy({ $0.count >= 16 && ($0.count - 8) % 8 == 0 && ($0.count - 8) / 8 <= 4096 }) else {
             throw ImageError.malformed(what: "thread \(tid): a seccomp filter is not flags plus 1...4096 instructions", offset: d.base)
         }
+        seccompStrict = try d.u64(Tag.seccompStrict.rawValue, default: 0) != 0
     }
 }

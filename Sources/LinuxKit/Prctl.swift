@@ -21,6 +21,7 @@ public struct Prctl: Sendable {
     public static let setVma = Prctl(Int32(PR_SET_VMA), "PR_SET_VMA")
     public static let setChildSubreaper = Prctl(Int32(PR_SET_CHILD_SUBREAPER), "PR_SET_CHILD_SUBREAPER")
     public static let getChildSubreaper = Prctl(Int32(PR_GET_CHILD_SUBREAPER), "PR_GET_CHILD_SUBREAPER")
+    public static let setSeccomp = Prctl(Int32(PR_SET_SECCOMP), "PR_SET_SECCOMP")
     /// Linux 6.17+, newer than the C library's headers here.
     public static let timerCreateRestoreIds = Prctl(Int32(CL_PR_TIMER_CREATE_RESTORE_IDS), "PR_TIMER_CREATE_RESTORE_IDS")
 

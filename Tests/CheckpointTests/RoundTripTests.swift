@@ -156,6 +156,14 @@ final class RoundTripTests: XCTestCase {
         try s.run(.unprivilegedNewPID)
     }
 
+    /// A child in seccomp strict mode is in it again (root only: see IntegrityTests for a user).
+    func testSeccompStrictModeAsRoot() throws {
+        guard geteuid() == 0 else { throw XCTSkip("only root checkpoints a process in strict mode") }
+        var s = Scenario(fixture: "strictmode")
+        s.checkpointArguments = ["--tree"]
+        try s.run(.rootOriginalPID)
+    }
+
     /// Stopped by SIGTSTP (^Z), it is stopped by SIGTSTP again: the parent's waitpid tells which.
     func testChildStoppedByTSTPAsRoot() throws {
         var s = Scenario(fixture: "stoppedchild", arguments: ["tstp"])

@@ -128,7 +128,10 @@ struct ProcessCollector {
     func seccomp(_ threads: inout [ThreadState]) -> String? {
         for k in threads.indices {
             let mode = (try? ProcStatus(parsing: Sys.readText("/proc/\(frozen.pid)/task/\(threads[k].tid)/status")))?.fields["Seccomp"] ?? "0"
-            if mode == "1" { return "process \(frozen.pid) runs in seccomp strict mode, which is not saved: the restarted process runs without it" }
+            if mode == "1" {
+                threads[k].seccompStrict = true
+                continue
+            }
             guard mode == "2" else { continue }
             do {
                 threads[k].seccompFilters = try Ptrace.seccompFilters(threads[k].tid).reversed()

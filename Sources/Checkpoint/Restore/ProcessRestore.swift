@@ -44,8 +44,8 @@ final class ProcessRestore {
     /// The stages after the pages (RestoreStage.afterPages).
     /// - Parameter quietChildSignal: a SIGCHLD raised in the stub by recreating
     ///   its zombie children is to be dropped (the process had seen it already).
-    func finish(exactIDs: Bool, quietChildSignal: Bool, objects: SharedFileObjects) throws -> [String] {
-        let after = AfterPages(exactIDs: exactIDs, quietChildSignal: quietChildSignal, objects: objects)
+    func finish(exactIDs: Bool, quietChildSignal: Bool, seccompSuspended: Bool, objects: SharedFileObjects) throws -> [String] {
+        let after = AfterPages(exactIDs: exactIDs, quietChildSignal: quietChildSignal, seccompSuspended: seccompSuspended, objects: objects)
         var warnings: [String] = []
         for stage in RestoreStage.afterPages { warnings += try run(stage, after) }
         return warnings
@@ -54,6 +54,7 @@ final class ProcessRestore {
     struct AfterPages {
         let exactIDs: Bool
         let quietChildSignal: Bool
+        let seccompSuspended: Bool
         let objects: SharedFileObjects
     }
 
@@ -103,6 +104,7 @@ final class ProcessRestore {
         case .credentials: return try task.restoreCredentials()
         case .seccomp:
             for t in threads where !t.state.seccompFilters.isEmpty { try SeccompRestorer.install(t.state.seccompFilters, in: t.session) }
+            return try threads.filter(\.state.seccompStrict).compactMap { try SeccompRestorer.enterStrictMode(in: $0.session, suspended: a.seccompSuspended) }
         case .dropTrampoline:
             _ = try session.injector.raw(NR.munmap, space.trampoline, space.trampolineSize)
         case .registers:

@@ -47,7 +47,8 @@ enum RestoreStage: Int, CaseIterable, Comparable {
     /// could be refused.
     case credentials
     /// Seccomp filters are the last injected calls: a filter may forbid
-    /// the very calls the restore still makes.
+    /// the very calls the restore still makes. Strict mode would forbid them
+    /// all, so it is entered only in a stub seized with seccomp suspended (root).
     case seccomp
     /// The trampoline unmaps itself; the thread is then at that call's exit
     /// stop, never back in it.

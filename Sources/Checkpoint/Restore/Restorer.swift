@@ -100,7 +100,8 @@ public enum Restorer {
             let objects = SharedFileObjects(processes: header.processes, memory: shared, stubs: tree.stubs, closeTCP: options.closeTCP)
             defer { objects.close() }
             for r in restores {
-                warnings += try r.finish(exactIDs: options.restorePID, quietChildSignal: tree.reapedSignals[r.process.pid] ?? false, objects: objects)
+                warnings += try r.finish(exactIDs: options.restorePID, quietChildSignal: tree.reapedSignals[r.process.pid] ?? false,
+                                         seccompSuspended: tree.seccompSuspended, objects: objects)
             }
             warnings += shared.seal()
             warnings += try sysv.finish()

@@ -7,6 +7,16 @@ import LinuxKit
 /// thread makes, the restorer's included. Installing needs no_new_privs
 /// (restored before) or CAP_SYS_ADMIN, as it did for the original.
 enum SeccompRestorer {
+    /// Strict mode: only a stub seized with PTRACE_O_SUSPEND_SECCOMP (root)
+    /// may take further injected calls after it; otherwise it is said, not set.
+    static func enterStrictMode(in session: RemoteSession, suspended: Bool) throws -> String? {
+        guard suspended else {
+            return "thread \(session.pid) ran in seccomp strict mode, which only root can restore: it runs without it"
+        }
+        try session.prctl(.setSeccomp, 1)  // SECCOMP_MODE_STRICT
+        return nil
+    }
+
     static func install(_ filters: [[UInt8]], in session: RemoteSession) throws {
         for (k, filter) in filters.enumerated() {
             let flags = filter.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }

@@ -43,15 +43,27 @@ enum Stub {
     }
 
     /// Seizes the stub (killed if we die) and stops it in its pause().
-    static func capture(_ pid: pid_t) throws {
+    /// Returns whether seccomp is suspended while traced (root only): then a
+    /// restored seccomp mode cannot stop the calls injected after it. The
+    /// stub's children and threads inherit the option.
+    @discardableResult
+    static func capture(_ pid: pid_t) throws -> Bool {
         // Threads and processes created by injected clone3 start traced and stopped.
-        try Ptrace.seize(pid, options: PtraceOption.traceSysGood | PtraceOption.exitKill | PtraceOption.traceClone | PtraceOption.traceFork)
+        let options = PtraceOption.traceSysGood | PtraceOption.exitKill | PtraceOption.traceClone | PtraceOption.traceFork
+        var suspended = false
+        if geteuid() == 0 {
+            do {
+                try Ptrace.seize(pid, options: options | PtraceOption.suspendSeccomp)
+                suspended = true
+            } catch let e as SystemCallError where e.errno == .notPermitted || e.errno == .invalidArgument {}
+        }
+        if !suspended { try Ptrace.seize(pid, options: options) }
         try Ptrace.interrupt(pid)
         try FrozenProcess.waitForStop(pid)
         // It must have got through its set-up (signal handlers reset, parent-death
         // signal) into pause() before we take it over: let it run until it has.
         for _ in 0..<2000 {
-            if Int(truncatingIfNeeded: try Ptrace.registers(pid).orig_rax) == NR.pause { return }
+            if Int(truncatingIfNeeded: try Ptrace.registers(pid).orig_rax) == NR.pause { return suspended }
             try Ptrace.cont(pid)
             usleep(500)
             try Ptrace.interrupt(pid)

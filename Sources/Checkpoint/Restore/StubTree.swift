@@ -22,6 +22,8 @@ struct StubTree {
     private var sessions: [pid_t: RemoteSession] = [:]
     private var zombieStubs: [pid_t] = []
     private var spawned: [pid_t] = []
+    /// Every stub was seized with seccomp suspended (their children inherit it).
+    private(set) var seccompSuspended = true
 
     init(options: RestoreOptions, log: Logger) {
         self.options = options
@@ -38,7 +40,7 @@ struct StubTree {
             } else {
                 stub = try Stub.spawn(pid: options.restorePID ? p.pid : nil)
                 spawned.append(stub)
-                try Stub.capture(stub)
+                seccompSuspended = try Stub.capture(stub) && seccompSuspended
                 let regs = try Ptrace.registers(stub)
                 let maps = try ProcMaps.parse(try Sys.readText("/proc/\(stub)/maps"))
                 session = try Self.session(for: stub, instruction: try SyscallInjector.findInstruction(pid: stub, registers: regs, maps: maps))
