@@ -156,6 +156,10 @@ final class RoundTripTests: XCTestCase {
         try s.run(.unprivilegedNewPID)
     }
 
+    /// /proc/self/exe names the program again (root, or a user in a namespace of its own).
+    func testSelfExeAsRoot() throws { try Scenario(fixture: "selfexe").run(.rootOriginalPID) }
+    func testSelfExeInNamespaceUnprivileged() throws { try Scenario(fixture: "selfexe").run(.unprivilegedNamespace) }
+
     /// A child in seccomp strict mode is in it again (root only: see IntegrityTests for a user).
     func testSeccompStrictModeAsRoot() throws {
         guard geteuid() == 0 else { throw XCTSkip("only root checkpoints a process in strict mode") }

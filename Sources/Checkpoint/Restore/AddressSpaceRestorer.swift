@@ -266,8 +266,17 @@ struct AddressSpaceRestorer {
         map.arg_start = f.argStart; map.arg_end = f.argEnd; map.env_start = f.envStart; map.env_end = f.envEnd
         map.auxv = UnsafeMutablePointer(bitPattern: UInt(auxvAt))
         map.auxv_size = UInt32(auxvBytes.count)
+        // /proc/PID/exe names the image's executable again where the kernel
+        // lets the stub (CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN: root, or a
+        // restart in its own namespace); elsewhere it goes on naming cr_restart.
+        let exe = process.executable.hasPrefix("/") && !process.executable.hasSuffix(" (deleted)")
+            ? try session.openRaw(process.executable, flags: UInt64(O_RDONLY | O_CLOEXEC)) : -1
+        defer { if exe >= 0 { session.closeQuietly(UInt64(exe)) } }
+        map.exe_fd = exe >= 0 ? UInt32(exe) : UInt32.max
+        var at = try session.put(value: map, at: 4096)
+        if exe >= 0, try session.prctlRaw(.setMm, Prctl.mmMap, at, UInt64(MemoryLayout<MMMap>.size)) == 0 { return }
         map.exe_fd = UInt32.max
-        let at = try session.put(value: map, at: 4096)
+        at = try session.put(value: map, at: 4096)
         try session.prctl(.setMm, Prctl.mmMap, at, UInt64(MemoryLayout<MMMap>.size))
     }
 }
