@@ -1,5 +1,5 @@
 /* eventfd (semaphore, count 5), signalfd (SIGUSR1, with one pending), an
- * armed periodic timerfd, and an epoll set watching the eventfd and a pipe,
+ * armed periodic timerfd (and one that fired unread), and an epoll set watching the eventfd and a pipe,
  * come back with their state. */
 #include "fixture.h"
 #include <fcntl.h>
@@ -20,6 +20,12 @@ int main(void) {
     int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
     struct itimerspec its = { .it_interval = { 0, 50 * 1000 * 1000 }, .it_value = { 600, 0 } };
     timerfd_settime(tfd, 0, &its, NULL);
+    /* A periodic timer that has fired and not been read: the kernel shows no
+     * time left until the read, yet it is still periodic. */
+    int fired = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
+    struct itimerspec soon = { .it_interval = { 30, 0 }, .it_value = { 0, 1000 } };
+    timerfd_settime(fired, 0, &soon, NULL);
+    usleep(20000);
 
     int p[2];
     if (pipe(p) != 0 || write(p[1], "x", 1) != 1) fail("pipe");
@@ -55,5 +61,9 @@ int main(void) {
         if (now.it_interval.tv_sec != 0 || now.it_interval.tv_nsec != 50 * 1000 * 1000) fail("timerfd interval %ld.%09ld", (long)now.it_interval.tv_sec, now.it_interval.tv_nsec);
         if (now.it_value.tv_sec > 600 || (now.it_value.tv_sec == 0 && now.it_value.tv_nsec == 0)) fail("timerfd not armed: %ld s left", (long)now.it_value.tv_sec);
     }
+    uint64_t ticks = 0;
+    if (read(fired, &ticks, 8) != 8 || ticks < 1) fail("the fired timerfd lost its unread expiration");
+    if (timerfd_gettime(fired, &now) != 0 || now.it_interval.tv_sec != 30 || (now.it_value.tv_sec == 0 && now.it_value.tv_nsec == 0))
+        fail("the fired periodic timerfd is no longer armed (interval %ld s, %ld s left)", (long)now.it_interval.tv_sec, (long)now.it_value.tv_sec);
     return finish();
 }

@@ -28,9 +28,13 @@ enum TimerFDs: FDInfoKind {
         guard let r = f.timerfd else { throw CheckpointError(EINVAL, "fd \(f.fd): timerfd record missing") }
         let session = c.session
         let fd = try session.call("timerfd_create", NR.timerfd_create, r.clock, UInt64(f.flags) & UInt64(O_NONBLOCK))
-        if r.armed {
+        let periodic = r.intervalSeconds != 0 || r.intervalNanoseconds != 0
+        if r.armed || periodic {
             // struct itimerspec { it_interval, it_value }: the remaining time, re-armed relative to now.
-            let spec: [UInt64] = [r.intervalSeconds, r.intervalNanoseconds, r.remainingSeconds, r.remainingNanoseconds]
+            // A periodic timer that fired and was not read shows no time left (the kernel
+            // moves it on at the read): it next fires an interval from now.
+            let value = r.armed ? (r.remainingSeconds, r.remainingNanoseconds) : (r.intervalSeconds, r.intervalNanoseconds)
+            let spec: [UInt64] = [r.intervalSeconds, r.intervalNanoseconds, value.0, value.1]
             try session.call("timerfd_settime", NR.timerfd_settime, fd, 0, try session.put(spec.flatMap { x in withUnsafeBytes(of: x) { Array($0) } }), 0)
         }
         if r.ticks > 0 {
