@@ -35,6 +35,8 @@ public struct FileDescriptorState: Equatable, Sendable {
         case inotify = 15
         /// An established TCP connection saved with TCP_REPAIR.
         case tcpConnection = 16
+        /// A directory removed while open: made again, opened, and removed.
+        case deletedDirectory = 17
         case unknown = 0
     }
 
@@ -105,6 +107,7 @@ public struct FileDescriptorState: Equatable, Sendable {
         case .memfd: return "memfd"
         case .inotify: return "inotify"
         case .tcpConnection: return "tcp"
+        case .deletedDirectory: return "deleted directory"
         case .unknown: return "unknown"
         }
     }

@@ -109,6 +109,7 @@ final class PureLogicTests: XCTestCase {
             (try descriptor(0, "/dev/pts/3", mode: S_IFCHR, outside: 0), InheritedFiles.self),
             (try descriptor(3, "/etc/passwd", mode: S_IFREG), RegularFiles.self),
             (try descriptor(4, "/tmp", mode: S_IFDIR), RegularFiles.self),
+            (try descriptor(20, "/tmp/build (deleted)", mode: S_IFDIR), DeletedDirectories.self),
             (try descriptor(5, "/dev/null", mode: S_IFCHR), Devices.self),
             (try descriptor(6, "/dev/sda", mode: S_IFBLK), UnsupportedFiles.self),
             (try descriptor(7, "pipe:[77]", mode: S_IFIFO), Pipes.self),
@@ -132,7 +133,7 @@ final class PureLogicTests: XCTestCase {
 
     func testEveryImageKindHasOneRestorer() {
         let all: [FileDescriptorState.Kind] = [.regular, .device, .inherited, .unsupported, .pipe, .unlinked, .eventfd, .signalfd,
-                                               .timerfd, .epoll, .unixSocket, .inetSocket, .fifo, .memfd, .inotify, .tcpConnection, .unknown]
+                                               .timerfd, .epoll, .unixSocket, .inetSocket, .fifo, .memfd, .inotify, .tcpConnection, .deletedDirectory, .unknown]
         for kind in all {
             let owners = FileKinds.all.filter { $0.restores.contains(kind) }
             XCTAssertEqual(owners.count, 1, "\(kind) is restored by \(owners)")

@@ -156,6 +156,10 @@ final class RoundTripTests: XCTestCase {
         try s.run(.unprivilegedNewPID)
     }
 
+    /// A directory removed while open stays an open, removed directory (a FileKind of its own).
+    func testDeletedDirectoryAsRoot() throws { try Scenario(fixture: "deleteddir", arguments: ["@"]).run(.rootOriginalPID) }
+    func testDeletedDirectoryUnprivileged() throws { try Scenario(fixture: "deleteddir", arguments: ["@"]).run(.unprivilegedNewPID) }
+
     /// /proc/self/exe names the program again (root, or a user in a namespace of its own).
     func testSelfExeAsRoot() throws { try Scenario(fixture: "selfexe").run(.rootOriginalPID) }
     func testSelfExeInNamespaceUnprivileged() throws { try Scenario(fixture: "selfexe").run(.unprivilegedNamespace) }

@@ -13,6 +13,7 @@ public enum FileKinds {
         FIFOs.self,
         MemFDs.self,
         UnlinkedFiles.self,
+        DeletedDirectories.self,
         InotifyInstances.self,
         Sockets.self,
         UnixSockets.self,

@@ -51,7 +51,7 @@ public enum DescriptorPayload: Equatable, Sendable {
         case .memfd: return .memfd(try make(MemFDRecord.self))
         case .inotify: return .inotify(try make(InotifyRecord.self))
         case .tcpConnection: return .tcpConnection(try make(TCPConnectionRecord.self))
-        case .regular, .device, .inherited, .unsupported, .pipe, .unlinked, .unknown: return .none
+        case .regular, .device, .inherited, .unsupported, .pipe, .unlinked, .deletedDirectory, .unknown: return .none
         }
     }
 }

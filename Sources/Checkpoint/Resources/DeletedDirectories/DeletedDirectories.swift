@@ -1,0 +1,32 @@
+import CheckpointImage
+import Glibc
+import LinuxKit
+
+/// A directory removed while a descriptor held it open (a build tree
+/// cleaned under a running tool). What the descriptor can still do is
+/// fstat it and see a removed, empty directory: so the restorer makes a
+/// directory (under the old name if that is free, else under /tmp), the
+/// stub opens it, and the restorer removes it again.
+enum DeletedDirectories: FileKind {
+    static let restores: [FileDescriptorState.Kind] = [.deletedDirectory]
+
+    static func claims(_ d: OpenDescriptor) -> Bool { d.mode == S_IFDIR && d.link.hasPrefix("/") && d.deleted }
+
+    static func collect(_ d: OpenDescriptor, into state: inout FileDescriptorState, in context: FileDumpContext) throws {
+        state.kind = .deletedDirectory
+    }
+
+    static func restore(_ f: FileDescriptorState, in c: FileRestoreContext) throws -> RestoredFile {
+        let original = String(f.path.dropLast(" (deleted)".count))
+        let made: String
+        if mkdir(original, 0o700) == 0 {
+            made = original
+        } else {
+            var template = Array("/tmp/swiftcr-deleted-dir.XXXXXX".utf8CString)
+            guard let p = mkdtemp(&template) else { throw CheckpointError(errno: errno, "fd \(f.fd): cannot make a directory to stand for \(original)") }
+            made = String(cString: p)
+        }
+        defer { rmdir(made) }
+        return try PathReopen.open(f, source: made, in: c)
+    }
+}
