@@ -44,6 +44,12 @@ int main(int argc, char **argv) {
     if (write(fgone, "contents of a file that is gone", 31) != 31) fail("write unlinked");
     lseek(fgone, 12, SEEK_SET);
     unlink(u);
+    /* its mode (and, as root, its owner) are the file's own, not the restorer's */
+    fchmod(fgone, 0645);
+    uid_t gone_uid = geteuid() == 0 ? 4321 : geteuid();
+    gid_t gone_gid = geteuid() == 0 ? 4322 : getegid();
+    if (geteuid() == 0 && fchown(fgone, gone_uid, gone_gid) != 0) fail("fchown unlinked");
+    fchmod(fgone, 0645);
     int fcl = open(b, O_RDONLY | O_CLOEXEC);
     enum { OPENS = 40 };
     int opens[OPENS], dups[OPENS];
@@ -88,6 +94,8 @@ int main(int argc, char **argv) {
     struct stat gone;
     if (fstat(fgone, &gone) != 0 || gone.st_nlink != 0 || gone.st_size != 31) fail("unlinked file: links %ld size %ld", (long)gone.st_nlink, (long)gone.st_size);
     if (lseek(fgone, 0, SEEK_CUR) != 12) fail("unlinked file offset %ld", (long)lseek(fgone, 0, SEEK_CUR));
+    if ((gone.st_mode & 07777) != 0645) fail("unlinked file mode 0%o, not 0645", gone.st_mode & 07777);
+    if (gone.st_uid != gone_uid || gone.st_gid != gone_gid) fail("unlinked file owner %u:%u, not %u:%u", gone.st_uid, gone.st_gid, gone_uid, gone_gid);
     char rest[20] = {0};
     if (read(fgone, rest, 19) != 19 || strcmp(rest, "a file that is gone") != 0) fail("unlinked file contents '%s'", rest);
     if (access(u, F_OK) == 0) fail("the unlinked file came back with a name");

@@ -24,6 +24,7 @@ final class FormatDocumentTests: XCTestCase {
         "MemFDRecord": MemFDRecord.Tag.allCases.map(\.rawValue),
         "InotifyRecord": InotifyRecord.Tag.allCases.map(\.rawValue),
         "TCPConnectionRecord": TCPConnectionRecord.Tag.allCases.map(\.rawValue),
+        "UnlinkedFileRecord": UnlinkedFileRecord.Tag.allCases.map(\.rawValue),
     ]
 
     static var document: String {

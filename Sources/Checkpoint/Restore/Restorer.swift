@@ -104,6 +104,7 @@ public enum Restorer {
                                          seccompSuspended: tree.seccompSuspended, objects: objects)
             }
             warnings += shared.seal()
+            warnings += objects.unlinked.finish()
             warnings += try sysv.finish()
             // libcr agents wait in cr_checkpoint() for their outcome: "restarted", by us.
             for r in restores where r.process.agentResultFD >= 0 {

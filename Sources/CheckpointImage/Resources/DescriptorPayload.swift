@@ -14,6 +14,7 @@ public enum DescriptorPayload: Equatable, Sendable {
     case memfd(MemFDRecord)
     case inotify(InotifyRecord)
     case tcpConnection(TCPConnectionRecord)
+    case unlinked(UnlinkedFileRecord)
 
     /// The record's own encoding, or nil for kinds without one.
     func encode(into e: inout RecordEncoder) {
@@ -29,6 +30,7 @@ public enum DescriptorPayload: Equatable, Sendable {
         case .memfd(let r): r.encode(into: &e)
         case .inotify(let r): r.encode(into: &e)
         case .tcpConnection(let r): r.encode(into: &e)
+        case .unlinked(let r): r.encode(into: &e)
         }
     }
 
@@ -51,7 +53,8 @@ public enum DescriptorPayload: Equatable, Sendable {
         case .memfd: return .memfd(try make(MemFDRecord.self))
         case .inotify: return .inotify(try make(InotifyRecord.self))
         case .tcpConnection: return .tcpConnection(try make(TCPConnectionRecord.self))
-        case .regular, .device, .inherited, .unsupported, .pipe, .unlinked, .deletedDirectory, .unknown: return .none
+        case .unlinked: return .unlinked(try make(UnlinkedFileRecord.self))
+        case .regular, .device, .inherited, .unsupported, .pipe, .deletedDirectory, .unknown: return .none
         }
     }
 }
@@ -128,6 +131,7 @@ extension FileDescriptorState {
     public var memfd: MemFDRecord? { if case .memfd(let r) = payload { return r } else { return nil } }
     public var inotify: InotifyRecord? { if case .inotify(let r) = payload { return r } else { return nil } }
     public var tcpConnection: TCPConnectionRecord? { if case .tcpConnection(let r) = payload { return r } else { return nil } }
+    public var unlinked: UnlinkedFileRecord? { if case .unlinked(let r) = payload { return r } else { return nil } }
 
     /// A socket's own and peer address, whatever its kind (empty for other descriptors).
     public var socketAddresses: (local: [UInt8], peer: [UInt8]) {

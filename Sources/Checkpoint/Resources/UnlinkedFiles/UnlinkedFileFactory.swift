@@ -35,6 +35,25 @@ final class UnlinkedFileFactory {
         return "/proc/\(getpid())/fd/\(fd)"
     }
 
+    /// Once every stub has opened its files: each file's owner and mode as
+    /// saved (the mode last: chown clears set-id bits; and not before, so a
+    /// mode that forbids the original open cannot stop the stub's).
+    /// Returns what could not be given back.
+    func finish() -> [String] {
+        var warnings: [String] = []
+        for (key, fd) in files {
+            guard let f = carriers[key], let r = f.unlinked else { continue }
+            if r.uid != .max, r.gid != .max, r.uid != UInt64(geteuid()) || r.gid != UInt64(getegid()),
+               fchown(fd, uid_t(r.uid), gid_t(r.gid)) != 0 {
+                warnings.append("unlinked file \(f.path): owner \(r.uid):\(r.gid) not restored: \(errorText(errno))")
+            }
+            if fchmod(fd, mode_t(r.mode & 0o7777)) != 0 {
+                warnings.append("unlinked file \(f.path): mode 0\(String(r.mode, radix: 8)) not restored: \(errorText(errno))")
+            }
+        }
+        return warnings
+    }
+
     func close() {
         for fd in files.values { Glibc.close(fd) }
         files.removeAll()

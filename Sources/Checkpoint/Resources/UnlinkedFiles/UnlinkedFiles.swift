@@ -12,6 +12,7 @@ enum UnlinkedFiles: FileKind {
 
     static func collect(_ d: OpenDescriptor, into state: inout FileDescriptorState, in context: FileDumpContext) throws {
         state.kind = .unlinked
+        state.payload = .unlinked(UnlinkedFileRecord(mode: UInt64(d.st.st_mode & 0o7777), uid: UInt64(d.st.st_uid), gid: UInt64(d.st.st_gid)))
         if context.shared.contents.first(device: d.device, inode: d.inode) {
             state.fileContents = try PathReopen.contents(of: d.procPath, size: Int(d.st.st_size))
         }
