@@ -115,6 +115,15 @@ final class Request {
         if isRestart, let p = restoredPID { return p }
         guard let status = exitStatus else { errno = EAGAIN; return -1 }
         if status == -1 {
+            // The child went with the old process: this is the restarted copy,
+            // unless the program reaped the child itself. The restorer wrote
+            // "restarted" before letting us run, but the agent thread may not
+            // have read it yet when this thread gets here first: give it 2 s.
+            var waited = 0
+            while memory.load(.generation) == generation && waited < 2000 {
+                usleep(1000)
+                waited += 1
+            }
             errno = memory.load(.generation) != generation ? LibCR.eRestarted : ECHILD
             return -1
         }
