@@ -22,6 +22,11 @@ final class RoundTripTests: XCTestCase {
     func testEnvironmentAsRoot() throws { try Scenario(fixture: "environment", arguments: ["@", "same-pid"]).run(.rootOriginalPID) }
     /// Two seccomp filters come back (root reads them with ptrace) and still judge the restored process's calls.
     func testSeccompFiltersAsRoot() throws { try Scenario(fixture: "environment", arguments: ["@", "same-pid", "seccomp"]).run(.rootOriginalPID) }
+    /// A filter installed as root without no_new_privs, then root dropped: installed again before the credentials drop.
+    func testSeccompFilterBeforePrivilegeDropAsRoot() throws {
+        guard geteuid() == 0 else { throw XCTSkip("the fixture drops root") }
+        try Scenario(fixture: "seccompdrop").run(.rootOriginalPID)
+    }
     func testEnvironmentUnprivileged() throws { try Scenario(fixture: "environment", arguments: ["@"]).run(.unprivilegedNewPID) }
     func testRegistersAsRoot() throws { try Self.registers.run(.rootOriginalPID) }
     func testRegistersUnprivileged() throws { try Self.registers.run(.unprivilegedNewPID) }

@@ -101,9 +101,18 @@ final class ProcessRestore {
             return try TimerRestorer(session: session, process: process, threadIDs: innerTIDs).restore()
         case .scheduling:
             return threads.compactMap { TaskRestorer.setScheduling($0.state, tid: $0.tid) }
-        case .credentials: return try task.restoreCredentials()
+        case .credentials:
+            // With seccomp suspended (root) the filters cannot stop later calls:
+            // they go in while the stub still has the privilege a process that
+            // installed them as root and then dropped it had (no NNP needed).
+            if a.seccompSuspended {
+                for t in threads where !t.state.seccompFilters.isEmpty { try SeccompRestorer.install(t.state.seccompFilters, in: t.session) }
+            }
+            return try task.restoreCredentials()
         case .seccomp:
-            for t in threads where !t.state.seccompFilters.isEmpty { try SeccompRestorer.install(t.state.seccompFilters, in: t.session) }
+            if !a.seccompSuspended {
+                for t in threads where !t.state.seccompFilters.isEmpty { try SeccompRestorer.install(t.state.seccompFilters, in: t.session) }
+            }
             return try threads.filter(\.state.seccompStrict).compactMap { try SeccompRestorer.enterStrictMode(in: $0.session, suspended: a.seccompSuspended) }
         case .dropTrampoline:
             _ = try session.injector.raw(NR.munmap, space.trampoline, space.trampolineSize)

@@ -44,7 +44,9 @@ enum RestoreStage: Int, CaseIterable, Comparable {
     /// drop, so only the restorer's privileges count.
     case scheduling
     /// Credentials last of the ordinary calls: once dropped, later calls
-    /// could be refused.
+    /// could be refused. In a stub seized with seccomp suspended (root),
+    /// the seccomp filters go in just before them, while the stub still has
+    /// the privilege the original may have had when it installed them.
     case credentials
     /// Seccomp filters are the last injected calls: a filter may forbid
     /// the very calls the restore still makes. Strict mode would forbid them
