@@ -98,9 +98,7 @@ struct LegacyDescriptorFields {
 extension RecordDecoder {
     /// A socket address field: at most 128 bytes (sockaddr_storage).
     func socketAddress(_ tag: UInt16, fd: Int32) throws -> [UInt8] {
-        let a = raw(tag) ?? []
-        guard a.count <= 128 else { throw ImageError.malformed(what: "socket fd \(fd): address of \(a.count) bytes", offset: base) }
-        return a
+        try checkedAddress(raw(tag) ?? [], fd: fd, base: base)
     }
 
     /// Every field of `tag`, raw, in order.
@@ -114,6 +112,7 @@ extension RecordDecoder {
     }
 }
 
+/// A socket address: at most 128 bytes (sockaddr_storage).
 func checkedAddress(_ a: [UInt8], fd: Int32, base: UInt64) throws -> [UInt8] {
     guard a.count <= 128 else { throw ImageError.malformed(what: "socket fd \(fd): address of \(a.count) bytes", offset: base) }
     return a
