@@ -40,6 +40,9 @@ bash "$here/scripts/setup.sh" >&2 || exit 2
 need=()
 [ -f /usr/include/libaio.h ] || need+=(libaio-dev)
 [ -f /usr/include/sys/capability.h ] || need+=(libcap-dev)
+# The conntrack variants of the TCP tests set up rules with these.
+command -v iptables-legacy >/dev/null || need+=(iptables)
+command -v nft >/dev/null || need+=(nftables)
 if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 ||
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; } ||

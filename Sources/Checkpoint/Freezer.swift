@@ -130,6 +130,13 @@ final class FrozenProcess {
         }
     }
 
+    /// After SIGKILL: nothing to put back, just let go of the dying threads.
+    func releaseKilled() {
+        guard attached else { return }
+        attached = false
+        for tid in threads { _ = try? Ptrace.detach(tid) }
+    }
+
     /// Puts registers and masks back and detaches every thread. Never throws:
     /// it is also the failure path, and must release as much as it can.
     func thaw(log: Logger) {

@@ -69,6 +69,32 @@ public struct FileDescriptorState: Equatable, Sendable {
     public var sameAs: [UInt64] = []
     /// Locks held through this descriptor, restored once it is open again.
     public var locks: [Lock] = []
+    /// Since 1.3: a socket's options that differ from a new socket's of its
+    /// type, set again on the restored socket.
+    public var socketOptions: [SocketOption] = []
+    /// Since 1.3: who gets SIGIO/SIGURG for this open file (F_SETOWN_EX) and with which signal (F_SETSIG).
+    public var owner: Owner? = nil
+    /// Since 1.3: the lease held through this open file (F_RDLCK 0 or F_WRLCK 1).
+    public var lease: UInt64? = nil
+
+    /// One socket option as the kernel gives it (getsockopt's bytes).
+    public struct SocketOption: Equatable, Sendable {
+        public var level: Int32
+        public var name: Int32
+        public var value: [UInt8]
+        public init(level: Int32, name: Int32, value: [UInt8]) { self.level = level; self.name = name; self.value = value }
+
+        enum Tag: UInt16, CaseIterable { case level = 1, name = 2, value = 3 }
+    }
+
+    /// F_GETOWN_EX and F_GETSIG.
+    public struct Owner: Equatable, Sendable {
+        /// f_owner_ex.type: 0 thread (F_OWNER_TID), 1 process, 2 process group.
+        public var type: UInt64
+        public var pid: Int32
+        public var signal: Int32
+        public init(type: UInt64, pid: Int32, signal: Int32) { self.type = type; self.pid = pid; self.signal = signal }
+    }
 
     public struct Lock: Equatable, Sendable {
         public enum Kind: UInt64, Sendable { case flock = 1, posix = 2, ofd = 3 }
@@ -117,6 +143,7 @@ public struct FileDescriptorState: Equatable, Sendable {
         case fd = 1, kind = 2, path = 3, flags = 4, cloexec = 5, offset = 6, inherit = 7, device = 8, inode = 9, shares = 10
         case fileSize = 11, pipeData = 12, pipeCapacity = 13, fileContents = 14, legacyValues = 15, locks = 16
         case legacyAddress = 17, legacyQueued = 18, legacyPeerAddress = 19, legacyWatchPath = 20, sameAs = 21, payload = 22
+        case socketOption = 23, owner = 24, lease = 25
     }
 
     func encode(into e: inout RecordEncoder) {
@@ -139,6 +166,15 @@ public struct FileDescriptorState: Equatable, Sendable {
         if payload != .none { e.record(Tag.payload.rawValue) { payload.encode(into: &$0) } }
         if !sameAs.isEmpty { e.u64s(Tag.sameAs.rawValue, sameAs) }
         for l in locks { e.u64s(Tag.locks.rawValue, [l.kind.rawValue, l.write ? 1 : 0, l.start, l.length]) }
+        for o in socketOptions {
+            e.record(Tag.socketOption.rawValue) {
+                $0.i64(SocketOption.Tag.level.rawValue, Int64(o.level))
+                $0.i64(SocketOption.Tag.name.rawValue, Int64(o.name))
+                $0.raw(SocketOption.Tag.value.rawValue, o.value)
+            }
+        }
+        if let owner { e.u64s(Tag.owner.rawValue, [owner.type, UInt64(bitPattern: Int64(owner.pid)), UInt64(bitPattern: Int64(owner.signal))]) }
+        if let lease { e.u64(Tag.lease.rawValue, lease) }
     }
 
     init(decoding d: RecordDecoder) throws {
@@ -163,6 +199,25 @@ public struct FileDescriptorState: Equatable, Sendable {
                 throw ImageError.malformed(what: "fd \(fd): lock \(v)", offset: d.offset(of: f.range))
             }
             locks.append(Lock(kind: kind, write: v[1] == 1, start: v[2], length: v[3]))
+        }
+        for o in try d.records(Tag.socketOption.rawValue, name: "fd \(fd) socket option") {
+            let value = o.raw(SocketOption.Tag.value.rawValue) ?? []
+            guard value.count <= 4096 else { throw ImageError.malformed(what: "fd \(fd): socket option of \(value.count) bytes", offset: o.base) }
+            socketOptions.append(SocketOption(level: try o.i32(SocketOption.Tag.level.rawValue, "option level"),
+                                              name: try o.i32(SocketOption.Tag.name.rawValue, "option name"), value: value))
+        }
+        let owned = try d.u64s(Tag.owner.rawValue)
+        if !owned.isEmpty {
+            guard owned.count == 3, owned[0] <= 2, let pid = Int32(exactly: Int64(bitPattern: owned[1])),
+                  let signal = Int32(exactly: Int64(bitPattern: owned[2])), (0...64).contains(signal) else {
+                throw ImageError.malformed(what: "fd \(fd): file owner \(owned)", offset: d.base)
+            }
+            owner = Owner(type: owned[0], pid: pid, signal: signal)
+        }
+        if d.first(Tag.lease.rawValue) != nil {
+            let l = try d.u64(Tag.lease.rawValue, "lease")
+            guard l <= 1 else { throw ImageError.malformed(what: "fd \(fd): lease type \(l)", offset: d.base) }
+            lease = l
         }
         sameAs = try d.u64s(Tag.sameAs.rawValue)
         guard sameAs.isEmpty || (sameAs.count == 2 && sameAs[0] > 0 && sameAs[0] <= UInt64(Int32.max) && sameAs[1] <= UInt64(Int32.max)) else {

@@ -5,8 +5,9 @@ public enum ImageFormat {
     public static let major: UInt16 = 1
     /// 1.1 added the ZOMBIE section (process trees); 1.2 moved each
     /// descriptor kind's state from positional values into a typed payload
-    /// record (fd tag 22). Readers still take 1.0 and 1.1 images.
-    public static let minor: UInt16 = 2
+    /// record (fd tag 22); 1.3 added socket options, file owners and
+    /// leases (fd tags 23-25). Readers still take 1.0 to 1.2 images.
+    public static let minor: UInt16 = 3
     public static let fileHeaderSize = 64
     public static let sectionHeaderSize = 32
     /// Largest section payload a reader accepts; writers stay well below.

@@ -15,4 +15,11 @@ public enum SocketAddress {
         if a[0] == 0 { return "@" + String(decoding: a.dropFirst().prefix { $0 != 0 }, as: UTF8.self) }
         return String(decoding: a.prefix { $0 != 0 }, as: UTF8.self)
     }
+
+    /// An inet address with neither an IP nor a port: the socket was never bound.
+    public static func isUnbound(_ a: [UInt8]) -> Bool {
+        guard a.count >= 8 else { return true }
+        let ip = a[0] == 10 ? a.dropFirst(8).prefix(16) : a.dropFirst(4).prefix(4)
+        return a[2] == 0 && a[3] == 0 && ip.allSatisfy { $0 == 0 }
+    }
 }

@@ -173,4 +173,27 @@ final class PureLogicTests: XCTestCase {
         XCTAssertEqual(all.firstIndex(of: .credentials).map { all[$0...].dropFirst().map { $0 } }, [.seccomp, .dropTrampoline, .registers],
                        "after the credentials only seccomp, the trampoline's own unmap and the registers")
     }
+
+    // MARK: the FIN sent for a peer that had closed
+
+    /// The segment's checksum must verify: summed with its pseudo header it gives zero,
+    /// for IPv4, IPv6, and an IPv4-mapped IPv6 connection (sent as IPv4).
+    func testPeerFINSegmentChecksumVerifies() throws {
+        func v4(_ ip: [UInt8], _ port: UInt16) -> [UInt8] { [2, 0, UInt8(port >> 8), UInt8(port & 0xff)] + ip + [UInt8](repeating: 0, count: 8) }
+        func v6(_ ip: [UInt8], _ port: UInt16) -> [UInt8] { [10, 0, UInt8(port >> 8), UInt8(port & 0xff), 0, 0, 0, 0] + ip + [0, 0, 0, 0] }
+        let loop6 = [UInt8](repeating: 0, count: 15) + [1]
+        let mapped = [UInt8](repeating: 0, count: 10) + [0xff, 0xff, 127, 0, 0, 1]
+        for (peer, local, ipLength) in [(v4([127, 0, 0, 1], 8880), v4([127, 0, 0, 2], 40001), 4),
+                                        (v6(loop6, 8880), v6(loop6, 40001), 16), (v6(mapped, 8880), v6(mapped, 1), 4)] {
+            let from = try XCTUnwrap(PeerFIN.Endpoint(peer)), to = try XCTUnwrap(PeerFIN.Endpoint(local))
+            XCTAssertEqual(from.ip.count, ipLength)
+            let segment = PeerFIN.segment(from: from, to: to, sequence: 0xfffffff0, ack: 12345, window: 512)
+            XCTAssertEqual(segment.count, 20)
+            XCTAssertEqual(segment[13], 0x11, "FIN and ACK")
+            let length: [UInt8] = [0, 20]
+            let pseudo = ipLength == 4 ? from.ip + to.ip + [0, 6] + length : from.ip + to.ip + [0, 0] + length + [0, 0, 0, 6]
+            XCTAssertEqual(PeerFIN.checksum(pseudo + segment), 0)
+        }
+        XCTAssertNil(PeerFIN.Endpoint([1, 0, 0, 0]), "a UNIX address has no IP")
+    }
 }

@@ -291,6 +291,20 @@ final class RoundTripTests: XCTestCase {
     /// Root: the connection itself comes back (TCP_REPAIR). A user without CAP_NET_ADMIN: closed, as in BLCR.
     func testTCPConnectionRepairedAsRoot() throws { try Scenario(fixture: "tcp", arguments: ["repaired"]).run(.rootOriginalPID) }
     func testTCPConnectionClosedUnprivileged() throws { try Scenario(fixture: "tcp", arguments: ["closed"]).run(.unprivilegedNewPID) }
+    /// Half-closed connections (their FINs both ways), a FIN behind a full
+    /// send queue, ended connections and a listener whose port the killed
+    /// original's connections held; the seed varies the queue's size.
+    func testTCPConnectionStatesAsRoot() throws {
+        let seed = TestEnvironment.seed(for: "tcpstates")
+        try Scenario(fixture: "tcpstates", arguments: ["\(seed)"]).run(.rootOriginalPID)
+    }
+    /// Socket options and the binding rules they set (FREEBIND, REUSEPORT),
+    /// as root and as a user; the seed varies the values.
+    func testSocketOptionsAsRootAndUnprivileged() throws {
+        let s = Scenario(fixture: "sockopts", arguments: ["\(TestEnvironment.seed(for: "sockopts"))"])
+        try s.run(.rootOriginalPID)
+        try s.run(.unprivilegedNewPID)
+    }
     /// cr_restart --tcp-close keeps the descriptors, as sockets whose connection is gone.
     func testTCPConnectionKeptClosedWithTCPClose() throws {
         var s = Scenario(fixture: "tcp", arguments: ["kept"])

@@ -156,9 +156,16 @@ final class CheckpointRun {
     func release() -> CheckpointSummary {
         context.tcpRepairs.finish(keepOn: options.signalAfter == SIGKILL)
         if options.signalAfter != SIGKILL { AgentRendezvous.release(agents.ready, failed: nil) }
-        thawAll()
+        if options.signalAfter == SIGKILL {
+            // Killed while still stopped: not one instruction runs with its
+            // TCP sockets in repair mode or sees its peers vanish.
+            for f in frozen { kill(f.pid, SIGKILL) }
+            for f in frozen.reversed() { f.releaseKilled() }
+        } else {
+            thawAll()
+        }
         let frozenFor = Clock.now - frozenAt
-        if options.signalAfter != 0 { for f in frozen { kill(f.pid, options.signalAfter) } }
+        if options.signalAfter != 0 && options.signalAfter != SIGKILL { for f in frozen { kill(f.pid, options.signalAfter) } }
         return CheckpointSummary(pid: pid, imageBytes: writer?.offset ?? 0, savedPages: stats.savedPages, zeroPages: stats.zeroPages,
                                  mappings: collected.reduce(0) { $0 + $1.state.mappings.count },
                                  files: collected.reduce(0) { $0 + $1.state.files.count },

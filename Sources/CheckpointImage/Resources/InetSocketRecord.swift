@@ -8,13 +8,16 @@ public struct InetSocketRecord: DescriptorPayloadRecord {
     /// The bound sockaddr, and the peer of a connected UDP socket.
     public var address: [UInt8]
     public var peerAddress: [UInt8]
+    /// Since 1.3: directions shut down (1 reading, 2 writing); a TCP socket
+    /// with both and no peer is a connection that has ended.
+    public var shutdown: UInt64 = 0
 
     public init(family: UInt64, type: UInt64, protocol: UInt64, listening: Bool, backlog: UInt64, address: [UInt8] = [], peerAddress: [UInt8] = []) {
         self.family = family; self.type = type; self.protocol = `protocol`; self.listening = listening
         self.backlog = backlog; self.address = address; self.peerAddress = peerAddress
     }
 
-    enum Tag: UInt16, CaseIterable { case family = 1, type = 2, `protocol` = 3, listening = 4, backlog = 5, address = 6, peerAddress = 7 }
+    enum Tag: UInt16, CaseIterable { case family = 1, type = 2, `protocol` = 3, listening = 4, backlog = 5, address = 6, peerAddress = 7, shutdown = 8 }
 
     func encode(into e: inout RecordEncoder) {
         e.u64(Tag.family.rawValue, family)
@@ -24,6 +27,7 @@ public struct InetSocketRecord: DescriptorPayloadRecord {
         e.u64(Tag.backlog.rawValue, backlog)
         if !address.isEmpty { e.raw(Tag.address.rawValue, address) }
         if !peerAddress.isEmpty { e.raw(Tag.peerAddress.rawValue, peerAddress) }
+        if shutdown != 0 { e.u64(Tag.shutdown.rawValue, shutdown) }
     }
 
     init(decoding d: RecordDecoder, fd: Int32) throws {
@@ -31,6 +35,8 @@ public struct InetSocketRecord: DescriptorPayloadRecord {
                   protocol: try d.u64(Tag.protocol.rawValue, default: 0), listening: try d.flag(Tag.listening.rawValue, fd: fd, "listening"),
                   backlog: try d.u64(Tag.backlog.rawValue, default: 0),
                   address: try d.socketAddress(Tag.address.rawValue, fd: fd), peerAddress: try d.socketAddress(Tag.peerAddress.rawValue, fd: fd))
+        shutdown = try d.u64(Tag.shutdown.rawValue, default: 0)
+        guard shutdown <= 3 else { throw ImageError.malformed(what: "inet socket fd \(fd): shutdown \(shutdown)", offset: d.base) }
     }
 
     init(legacy: LegacyDescriptorFields, fd: Int32) throws {

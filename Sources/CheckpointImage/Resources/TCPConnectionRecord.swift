@@ -19,12 +19,18 @@ public struct TCPConnectionRecord: DescriptorPayloadRecord {
     /// Bytes of the send queue the kernel had not sent yet.
     public var unsent: UInt64 = 0
     public var noDelay: Bool = false
+    /// Since 1.3: tcpi_state (1 established, 4 FIN_WAIT1, 5 FIN_WAIT2, 8 CLOSE_WAIT, 9 LAST_ACK, 11 CLOSING).
+    public var state: UInt64 = 1
     public var address: [UInt8]
     public var peerAddress: [UInt8]
     /// Receive then send queue; nil when the state could not be saved.
     public var queues: (receive: [UInt8], send: [UInt8])?
 
     public var saved: Bool { queues != nil }
+    /// This end had sent its FIN (shutdown for writing or closed).
+    public var finSent: Bool { [4, 5, 9, 11].contains(state) }
+    /// The peer's FIN had arrived.
+    public var finReceived: Bool { [8, 9, 11].contains(state) }
 
     public init(family: UInt64, address: [UInt8], peerAddress: [UInt8]) {
         self.family = family; self.address = address; self.peerAddress = peerAddress
@@ -33,13 +39,13 @@ public struct TCPConnectionRecord: DescriptorPayloadRecord {
     public static func == (a: Self, b: Self) -> Bool {
         a.family == b.family && a.sendSequence == b.sendSequence && a.receiveSequence == b.receiveSequence && a.mss == b.mss
             && a.sendScale == b.sendScale && a.receiveScale == b.receiveScale && a.options == b.options && a.timestamp == b.timestamp
-            && a.window == b.window && a.unsent == b.unsent && a.noDelay == b.noDelay && a.address == b.address
+            && a.window == b.window && a.unsent == b.unsent && a.noDelay == b.noDelay && a.state == b.state && a.address == b.address
             && a.peerAddress == b.peerAddress && a.queues?.receive == b.queues?.receive && a.queues?.send == b.queues?.send
     }
 
     enum Tag: UInt16, CaseIterable {
         case family = 1, sendSequence = 2, receiveSequence = 3, mss = 4, sendScale = 5, receiveScale = 6, options = 7, timestamp = 8
-        case window = 9, unsent = 10, noDelay = 11, address = 12, peerAddress = 13, receiveQueue = 14, sendQueue = 15
+        case window = 9, unsent = 10, noDelay = 11, address = 12, peerAddress = 13, receiveQueue = 14, sendQueue = 15, state = 16
     }
 
     func encode(into e: inout RecordEncoder) {
@@ -57,6 +63,7 @@ public struct TCPConnectionRecord: DescriptorPayloadRecord {
         e.u64s(Tag.window.rawValue, window.values)
         e.u64(Tag.unsent.rawValue, unsent)
         e.u64(Tag.noDelay.rawValue, noDelay ? 1 : 0)
+        if state != 1 { e.u64(Tag.state.rawValue, state) }
         e.raw(Tag.receiveQueue.rawValue, queues.receive)
         e.raw(Tag.sendQueue.rawValue, queues.send)
     }
@@ -79,6 +86,10 @@ public struct TCPConnectionRecord: DescriptorPayloadRecord {
             }
             unsent = try d.u64(Tag.unsent.rawValue, default: 0)
             noDelay = try d.flag(Tag.noDelay.rawValue, fd: fd, "TCP_NODELAY")
+            state = try d.u64(Tag.state.rawValue, default: 1)
+            guard [1, 4, 5, 8, 9, 11].contains(state) else {
+                throw ImageError.malformed(what: "TCP connection fd \(fd): state \(state)", offset: d.base)
+            }
         }
         try check(fd: fd, base: d.base)
     }

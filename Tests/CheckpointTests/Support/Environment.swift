@@ -27,6 +27,19 @@ final class TestEnvironment: @unchecked Sendable {
         return url.path
     }
 
+    /// A seed for a randomized fixture: SWIFTCR_SEED if set, else the clock;
+    /// printed so a failure can be run again with the same one.
+    static func seed(for name: String) -> UInt64 {
+        var seed = UInt64(ProcessInfo.processInfo.environment["SWIFTCR_SEED"] ?? "") ?? 0
+        if seed == 0 {
+            var ts = timespec()
+            clock_gettime(CLOCK_REALTIME, &ts)
+            seed = UInt64(ts.tv_nsec / 1000) % 1_000_000 + 1
+        }
+        print("\(name) seed \(seed) (rerun with SWIFTCR_SEED=\(seed))")
+        return seed
+    }
+
     /// Where `swift build` put the executables: next to the test bundle.
     static var buildDir: String {
         if let dir = ProcessInfo.processInfo.environment["SWIFTCR_BIN"] { return dir }

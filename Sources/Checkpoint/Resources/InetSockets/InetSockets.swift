@@ -20,7 +20,7 @@ enum InetSockets: FileKind {
         if type == SOCK_STREAM.rawValue && !listening && !peer.isEmpty {
             return try TCPConnections.describe(d, copy: copy, family: family, local: local, peer: peer, into: &state, in: context)
         }
-        guard type == SOCK_STREAM.rawValue || type == SOCK_DGRAM.rawValue else {
+        guard [SOCK_STREAM, SOCK_DGRAM, SOCK_RAW].map({ Int32($0.rawValue) }).contains(type) else {
             return context.warn("fd \(d.fd): inet sockets of type \(type) are not saved; it will be closed after restart")
         }
         var backlog: UInt64 = 0
@@ -33,8 +33,15 @@ enum InetSockets: FileKind {
             }
         }
         state.kind = .inetSocket
-        state.payload = .inetSocket(InetSocketRecord(family: UInt64(family), type: UInt64(type), protocol: UInt64(proto),
-                                                     listening: listening, backlog: backlog, address: local, peerAddress: peer))
+        var record = InetSocketRecord(family: UInt64(family), type: UInt64(type), protocol: UInt64(proto),
+                                      listening: listening, backlog: backlog, address: local, peerAddress: peer)
+        // A connection that has ended (both FINs, or a reset) is a TCP socket
+        // in state CLOSE that polls POLLRDHUP (0x2000); a bound one never connected does not.
+        if type == SOCK_STREAM.rawValue && !listening && TCPRepair.state(copy) == 7 {
+            var p = pollfd(fd: copy, events: Int16(0x2000), revents: 0)
+            if poll(&p, 1, 0) == 1 && p.revents & Int16(0x2000) != 0 { record.shutdown = 3 }
+        }
+        state.payload = .inetSocket(record)
         if type == SOCK_DGRAM.rawValue {
             // A datagram cannot be sent again from its original sender. The
             // peek moves an enabled SO_PEEK_OFF, so it is put back.
@@ -55,15 +62,29 @@ extension SocketFactory {
     func makeInet(_ f: FileDescriptorState, _ s: InetSocketRecord) throws -> Made {
         let fd = try valueOrThrow("socket(\(s.family))") { Glibc.socket(Int32(s.family), Int32(s.type), Int32(s.protocol)) }
         remember(f.inode, fd)
-        var one: Int32 = 1
-        if s.listening { _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, 4) }
-        if s.address.count >= MemoryLayout<sockaddr_in>.size {
+        // The killed original's sockets may still hold the address, or it may
+        // not be local now: bind with the options that allow it, then leave
+        // them as the program had them.
+        if s.shutdown == 3 && s.type == SOCK_STREAM.rawValue {
+            // Its port went with the connection: not bound again, only shut (the kernel says ENOTCONN but marks it).
+            _ = Glibc.shutdown(fd, Int32(SHUT_RDWR))
+            return .socket(fd)
+        }
+        for o in SocketOptions.bindHelpers { SocketOptions.setInt(fd, o, 1) }
+        let early = SocketOptions.apply(f.socketOptions, to: fd, beforeBind: true)
+        defer {
+            for o in SocketOptions.bindHelpers where !f.socketOptions.contains(where: { $0.level == o.level && $0.name == o.name }) {
+                SocketOptions.setInt(fd, o, 0)
+            }
+        }
+        if !SocketAddress.isUnbound(s.address) {
             let r = s.address.withUnsafeBytes { a -> Int32 in
                 guard let base = a.baseAddress else { return -1 }
                 return bind(fd, base.assumingMemoryBound(to: sockaddr.self), socklen_t(a.count))
             }
             guard r == 0 else {
-                throw CheckpointError(errno: errno, "fd \(f.fd): cannot bind \(describe(s.address)) again")
+                let options = early.isEmpty ? "" : " (options not set: \(early.joined(separator: ", ")))"
+                throw CheckpointError(errno: errno, "fd \(f.fd): cannot bind \(describe(s.address)) again\(options)")
             }
         }
         if s.listening {

@@ -14,6 +14,8 @@ import LinuxKit
 /// A connected UNIX socket pair keeps its data but not its bound names.
 final class SocketFactory {
     private var made: [UInt64: Int32] = [:]
+    /// TCP connections made in repair mode, resumed when all sockets exist.
+    var rebuilt: [(fd: Int32, file: FileDescriptorState, record: TCPConnectionRecord)] = []
     let byInode: [UInt64: FileDescriptorState]
     let cwdOf: [UInt64: String]
 
@@ -55,6 +57,7 @@ final class SocketFactory {
             case .inetSocket(let s): result = try makeInet(saved, s)
             default: return .closed("fd \(f.fd): socket record missing")
             }
+            result = withOptions(saved, result)
         }
         // Status flags belong to the open file: the one this descriptor had.
         switch result {
@@ -62,6 +65,23 @@ final class SocketFactory {
         case .closed: break
         }
         return result
+    }
+
+    /// The options set after bind (an inet socket had the others before it);
+    /// one the kernel refuses is a warning, the socket still comes back.
+    private func withOptions(_ saved: FileDescriptorState, _ made: Made) -> Made {
+        let fd: Int32, earlier: String?
+        switch made {
+        case .socket(let s): (fd, earlier) = (s, nil)
+        case .socketWithWarning(let s, let why): (fd, earlier) = (s, why)
+        case .closed: return made
+        }
+        // A rebuilt connection takes its options as it leaves repair mode.
+        if rebuilt.contains(where: { $0.fd == fd }) { return made }
+        let refused = SocketOptions.apply(saved.socketOptions, to: fd, beforeBind: saved.kind == .inetSocket ? false : nil)
+        guard !refused.isEmpty else { return made }
+        let why = "fd \(saved.fd): socket options not set again: \(refused.joined(separator: ", "))"
+        return .socketWithWarning(fd, [earlier, why].compactMap { $0 }.joined(separator: "; "))
     }
 
     func remember(_ inode: UInt64, _ fd: Int32) {

@@ -19,6 +19,7 @@ enum Sockets: FileKind {
             // A dup: made again from the first descriptor.
             state.kind = first.kind
             state.payload = first.payload
+            state.socketOptions = first.socketOptions
             return
         }
         let copy = try context.sockets.borrow(d.fd)
@@ -28,6 +29,10 @@ enum Sockets: FileKind {
         case AF_UNIX: try UnixSockets.describe(d, copy: copy, into: &state, in: context)
         case AF_INET, AF_INET6: try InetSockets.describe(d, copy: copy, family: family, into: &state, in: context)
         default: context.warn("fd \(d.fd) (\(d.link)): sockets of family \(family) are not saved; it will be closed after restart")
+        }
+        if state.kind != .unsupported {
+            state.socketOptions = SocketOptions.read(copy, family: family, type: SocketBorrower.option(copy, SO_TYPE),
+                                                     protocol: SocketBorrower.option(copy, SO_PROTOCOL))
         }
     }
 

@@ -17,7 +17,10 @@ enum TCPConnections: FileKind {
                          into state: inout FileDescriptorState, in context: FileDumpContext) throws {
         state.kind = .tcpConnection
         var record = TCPConnectionRecord(family: UInt64(family), address: local, peerAddress: peer)
-        if try TCPRepair.capture(copy, into: &record) {
+        let tcpState = TCPRepair.state(copy)
+        if !TCPRepair.repairable.contains(tcpState) {
+            context.warn("fd \(d.fd): TCP connection to \(SocketAddress.describe(peer)) is still being set up (state \(tcpState)) and is not saved; it will be closed after restart")
+        } else if try TCPRepair.capture(copy, into: &record) {
             context.shared.tcpRepairs.inRepair(dup(copy))
         } else {
             // Its ends only: closed after restart, or a closed socket with cr_restart --tcp-close.
@@ -72,9 +75,28 @@ extension SocketFactory {
         do {
             let fd = try TCPRepair.rebuild(s, fd: f.fd)
             remember(f.inode, fd)
+            rebuilt.append((fd, f, s))
             return .socket(fd)
         } catch let e as CheckpointError where e.code == EPERM {
             return .closed(e.message)
         }
+    }
+}
+
+extension SocketFactory {
+    /// Every socket exists now: the rebuilt connections leave repair mode.
+    /// One that cannot is a warning; the others still come back.
+    func resumeConnections() -> [String] {
+        var warnings: [String] = []
+        for (fd, f, s) in rebuilt {
+            do {
+                let refused = try TCPRepair.resume(fd, s, options: f.socketOptions, fd: f.fd)
+                if !refused.isEmpty { warnings.append("fd \(f.fd): socket options not set again: \(refused.joined(separator: ", "))") }
+            } catch {
+                warnings.append("\(error)")
+            }
+        }
+        rebuilt = []
+        return warnings
     }
 }

@@ -28,42 +28,94 @@ enum TCPRepair {
     /// false if this caller may not (no CAP_NET_ADMIN).
     static func capture(_ fd: Int32, into r: inout TCPConnectionRecord) throws -> Bool {
         guard set(fd, repair, 1) else { return false }
+        do {
+            try read(fd, into: &r)
+            return true
+        } catch {
+            release(fd)
+            throw error
+        }
+    }
+
+    /// tcpi_state: 1 established ... 2 SYN_SENT, 3 SYN_RECV.
+    static func state(_ fd: Int32) -> UInt64 {
+        var info = [UInt8](repeating: 0, count: 8)
+        var length = socklen_t(info.count)
+        return getsockopt(fd, Int32(IPPROTO_TCP), TCP_INFO, &info, &length) == 0 ? UInt64(info[0]) : 0
+    }
+
+    /// States whose connection can be rebuilt: established, or half closed either way.
+    static let repairable: [UInt64] = [1, 4, 5, 8, 9, 11]
+
+    private static func read(_ fd: Int32, into r: inout TCPConnectionRecord) throws {
+        // Repair mode stops the socket sending, not receiving: data and ACKs
+        // still in flight from a peer move the queues while we read them. So
+        // read everything twice and keep a reading that stayed still.
+        for _ in 0..<20 {
+            let before = try snapshot(fd)
+            r.state = before.state
+            r.options = before.info[5]             // tcpi_options
+            r.sendScale = before.info[6] & 0xf     // tcpi_snd_wscale
+            r.receiveScale = before.info[6] >> 4   // tcpi_rcv_wscale
+            (r.receiveSequence, r.sendSequence, r.unsent) = (before.receiveSequence, before.sendSequence, before.unsent)
+            (r.window.sndWl1, r.window.sndWnd, r.window.maxWindow, r.window.rcvWnd, r.window.rcvWup) =
+                (before.window[0], before.window[1], before.window[2], before.window[3], before.window[4])
+            var queues: [[UInt8]] = []
+            var short = false
+            for (which, length) in [(recvQueue, before.inq), (sendQueue, before.outq)] {
+                var data = [UInt8](repeating: 0, count: length)
+                if length > 0 {
+                    guard set(fd, queue, which) else { throw CheckpointError(errno: errno, "TCP_REPAIR_QUEUE") }
+                    let n = data.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_PEEK | MSG_DONTWAIT)) }
+                    if n != length { short = true }
+                }
+                queues.append(data)
+            }
+            r.queues = (queues[0], queues[1])
+            if !short, try snapshot(fd) == before { break }
+            r.queues = nil
+        }
+        guard r.queues != nil else { throw CheckpointError(EAGAIN, "TCP connection kept changing while it was read (a peer still sending?)") }
+        r.mss = UInt64(get(fd, TCP_MAXSEG) ?? 0)
+        r.timestamp = UInt64(get(fd, timestamp) ?? 0)
+        r.noDelay = (get(fd, TCP_NODELAY) ?? 0) != 0
+    }
+
+    /// What moves while a socket in repair mode is read: sequences, queue
+    /// lengths (data only), window.
+    struct Snapshot: Equatable {
+        var state: UInt64 = 0, info: [UInt64] = []
+        var receiveSequence: UInt64 = 0, sendSequence: UInt64 = 0
+        var inq = 0, outq = 0, unsent: UInt64 = 0
+        var window: [UInt64] = []
+    }
+
+    private static func snapshot(_ fd: Int32) throws -> Snapshot {
+        var s = Snapshot()
+        var info = [UInt8](repeating: 0, count: 232)
+        var infoLength = socklen_t(info.count)
+        guard getsockopt(fd, Int32(IPPROTO_TCP), TCP_INFO, &info, &infoLength) == 0 else { throw CheckpointError(errno: errno, "TCP_INFO") }
+        s.state = UInt64(info[0])
+        s.info = (0..<8).map { [0, 5, 6].contains($0) ? UInt64(info[$0]) : 0 }  // not the counters that tick
         var inq: Int32 = 0, outq: Int32 = 0, unsent: Int32 = 0
         _ = ioctl(fd, siocInQ, &inq)
         _ = ioctl(fd, siocOutQ, &outq)
         _ = ioctl(fd, siocOutQNotSent, &unsent)
-        var queues: [[UInt8]] = []
-        for (which, length) in [(recvQueue, inq), (sendQueue, outq)] {
-            guard set(fd, queue, which), let seq = get(fd, queueSeq) else {
-                throw CheckpointError(errno: errno, "TCP_REPAIR_QUEUE")
-            }
-            if which == recvQueue { r.receiveSequence = UInt64(seq) } else { r.sendSequence = UInt64(seq) }
-            var data = [UInt8](repeating: 0, count: Int(max(length, 0)))
-            if length > 0 {
-                let n = data.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_PEEK | MSG_DONTWAIT)) }
-                guard n == Int(length) else { throw CheckpointError(EIO, "TCP queue \(which): peeked \(n) of \(length) bytes") }
-            }
-            queues.append(data)
+        // A FIN not yet acknowledged takes one sequence number in the send
+        // queue's counts (SIOCINQ already leaves a received FIN out).
+        if [4, 9, 11].contains(s.state) {
+            outq = max(outq - 1, 0)
+            if unsent > 0 { unsent -= 1 }
         }
-        r.queues = (queues[0], queues[1])
-        var info = [UInt8](repeating: 0, count: 232)
-        var infoLength = socklen_t(info.count)
-        if getsockopt(fd, Int32(IPPROTO_TCP), TCP_INFO, &info, &infoLength) == 0 {
-            r.options = UInt64(info[5])            // tcpi_options
-            r.sendScale = UInt64(info[6] & 0xf)    // tcpi_snd_wscale
-            r.receiveScale = UInt64(info[6] >> 4)  // tcpi_rcv_wscale
+        (s.inq, s.outq, s.unsent) = (Int(max(inq, 0)), Int(max(outq, 0)), UInt64(max(unsent, 0)))
+        for (which, keep) in [(recvQueue, 0), (sendQueue, 1)] {
+            guard set(fd, queue, which), let seq = get(fd, queueSeq) else { throw CheckpointError(errno: errno, "TCP_REPAIR_QUEUE") }
+            if keep == 0 { s.receiveSequence = UInt64(seq) } else { s.sendSequence = UInt64(seq) }
         }
-        r.mss = UInt64(get(fd, TCP_MAXSEG) ?? 0)
-        r.timestamp = UInt64(get(fd, timestamp) ?? 0)
         var w = [UInt32](repeating: 0, count: 5)  // struct tcp_repair_window
         var wl = socklen_t(20)
-        if getsockopt(fd, Int32(IPPROTO_TCP), window, &w, &wl) == 0 {
-            (r.window.sndWl1, r.window.sndWnd, r.window.maxWindow, r.window.rcvWnd, r.window.rcvWup) =
-                (UInt64(w[0]), UInt64(w[1]), UInt64(w[2]), UInt64(w[3]), UInt64(w[4]))
-        }
-        r.unsent = UInt64(max(unsent, 0))
-        r.noDelay = (get(fd, TCP_NODELAY) ?? 0) != 0
-        return true
+        if getsockopt(fd, Int32(IPPROTO_TCP), window, &w, &wl) == 0 { s.window = w.map(UInt64.init) } else { s.window = [0, 0, 0, 0, 0] }
+        return s
     }
 
     /// Takes a live socket out of repair mode without a window probe.
@@ -78,8 +130,11 @@ enum TCPRepair {
                 throw CheckpointError(errno, "fd \(number): TCP connection \(SocketAddress.describe(s.address)) -> \(SocketAddress.describe(s.peerAddress)) needs TCP_REPAIR (CAP_NET_ADMIN) to come back")
             }
             // No SO_REUSEADDR: repair mode already forces reuse, and setting it would undo that.
-            guard set(fd, queue, recvQueue), set(fd, queueSeq, Int32(bitPattern: UInt32(truncatingIfNeeded: s.receiveSequence &- UInt64(recvData.count)))),
-                  set(fd, queue, sendQueue), set(fd, queueSeq, Int32(bitPattern: UInt32(truncatingIfNeeded: s.sendSequence &- UInt64(sendData.count)))) else {
+            // The saved sequences count a FIN each way; the queues hold data only.
+            let receiveStart = s.receiveSequence &- UInt64(recvData.count) &- (s.finReceived ? 1 : 0)
+            let sendStart = s.sendSequence &- UInt64(sendData.count) &- (s.finSent ? 1 : 0)
+            guard set(fd, queue, recvQueue), set(fd, queueSeq, Int32(bitPattern: UInt32(truncatingIfNeeded: receiveStart))),
+                  set(fd, queue, sendQueue), set(fd, queueSeq, Int32(bitPattern: UInt32(truncatingIfNeeded: sendStart))) else {
                 throw CheckpointError(errno: errno, "fd \(number): setting TCP sequence numbers")
             }
             try s.address.withUnsafeBytes { a in
@@ -103,20 +158,27 @@ enum TCPRepair {
             if negotiated & 1 != 0 { _ = set(fd, timestamp, Int32(bitPattern: UInt32(truncatingIfNeeded: s.timestamp))) }
             // Received bytes go back into the receive queue; sent but unacknowledged bytes into the send queue.
             let unsent = Int(min(s.unsent, UInt64(sendData.count)))
+            // The original's buffers had grown to hold its queues; a new socket's are small.
+            // Large enough for now, and unlocked below so the kernel tunes them again.
+            growBuffer(fd, SocketOptions.sendBufferForce, SocketOptions.sendBuffer, sendData.count)
+            growBuffer(fd, SocketOptions.receiveBufferForce, SocketOptions.receiveBuffer, recvData.count)
             try fill(fd, recvQueue, recvData[...], number)
             try fill(fd, sendQueue, sendData[..<(sendData.count - unsent)], number)
             // The window last: the kernel checks it against rcv_nxt, which the refilled queue moved.
             var w = s.window.values.map { UInt32(truncatingIfNeeded: $0) }
+            // rcv_wup may not pass rcv_nxt, which here stops short of a received FIN.
+            let receiveNext = UInt32(truncatingIfNeeded: s.receiveSequence &- (s.finReceived ? 1 : 0))
+            if Int32(bitPattern: w[4] &- receiveNext) > 0 { w[4] = receiveNext }
             if w[1] != 0 && setsockopt(fd, Int32(IPPROTO_TCP), window, &w, 20) != 0 {
                 throw CheckpointError(errno: errno, "fd \(number): TCP_REPAIR_WINDOW")
             }
-            guard set(fd, repair, offNoWindowProbe) else { throw CheckpointError(errno, "fd \(number): leaving TCP repair mode failed") }
-            // Bytes the kernel had not sent yet are simply sent now.
-            if unsent > 0 {
-                let n = sendData[(sendData.count - unsent)...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
-                guard n == unsent else { throw CheckpointError(errno, "fd \(number): \(unsent) unsent bytes could not be queued again") }
+            // A FIN that had gone out is queued as sent too: in repair mode
+            // shutdown() sends nothing and only counts it.
+            if s.finSent && unsent == 0 {
+                guard set(fd, queue, sendQueue), shutdown(fd, Int32(SHUT_WR)) == 0 else {
+                    throw CheckpointError(errno: errno, "fd \(number): queueing the FIN again")
+                }
             }
-            if s.noDelay { _ = set(fd, TCP_NODELAY, 1) }
             return fd
         } catch {
             close(fd)
@@ -124,9 +186,52 @@ enum TCPRepair {
         }
     }
 
+    /// Takes a rebuilt socket out of repair mode once every socket of the
+    /// image exists (so the window probe it sends finds its peer): then the
+    /// bytes never sent, the FINs, the options.
+    static func resume(_ fd: Int32, _ s: TCPConnectionRecord, options: [FileDescriptorState.SocketOption], fd number: Int32) throws -> [String] {
+        let sendData = s.queues?.send ?? []
+        let unsent = Int(min(s.unsent, UInt64(sendData.count)))
+        // With a window probe: the peer's answer tells the new socket its
+        // current window and what it has acknowledged meanwhile.
+        guard set(fd, repair, 0) else { throw CheckpointError(errno, "fd \(number): leaving TCP repair mode failed") }
+        // Bytes the kernel had not sent yet are simply sent now, then the FIN behind them.
+        if unsent > 0 {
+            do {
+                try queue(fd, sendData[(sendData.count - unsent)...], number)
+            } catch {
+                throw CheckpointError(error, context: "fd \(number): \(unsent) unsent bytes could not be queued again")
+            }
+            if s.finSent { _ = shutdown(fd, Int32(SHUT_WR)) }
+        }
+        var unlocked: Int32 = 0
+        _ = setsockopt(fd, SOL_SOCKET, SocketOptions.bufferLock, &unlocked, 4)
+        // The peer's FIN came and was acknowledged: it will not come again, so it is delivered from here.
+        if s.finReceived {
+            let sendStart = s.sendSequence &- UInt64(sendData.count) &- (s.finSent ? 1 : 0)
+            try PeerFIN.deliver(to: s, sequence: UInt32(truncatingIfNeeded: s.receiveSequence &- 1),
+                                acknowledging: UInt32(truncatingIfNeeded: sendStart), fd: number)
+        }
+        if s.noDelay { _ = set(fd, TCP_NODELAY, 1) }
+        // After repair mode, which leaves SO_REUSEADDR off.
+        return SocketOptions.apply(options, to: fd, beforeBind: nil)
+    }
+
+    /// SO_*BUFFORCE (root) or the plain option, for `bytes` of queue.
+    private static func growBuffer(_ fd: Int32, _ force: Int32, _ plain: Int32, _ bytes: Int) {
+        guard bytes > 0 else { return }
+        var size = Int32(clamping: bytes + 65536)
+        if setsockopt(fd, SOL_SOCKET, force, &size, 4) != 0 { _ = setsockopt(fd, SOL_SOCKET, plain, &size, 4) }
+    }
+
     private static func fill(_ fd: Int32, _ which: Int32, _ data: ArraySlice<UInt8>, _ number: Int32) throws {
         guard !data.isEmpty else { return }
         guard set(fd, queue, which) else { throw CheckpointError(errno, "fd \(number): TCP_REPAIR_QUEUE \(which)") }
+        try queue(fd, data, number, which: which)
+    }
+
+    /// Sends `data` without blocking, in chunks the socket takes.
+    private static func queue(_ fd: Int32, _ data: ArraySlice<UInt8>, _ number: Int32, which: Int32 = 0) throws {
         var at = data.startIndex
         while at < data.endIndex {
             let chunk = min(65536, data.endIndex - at)

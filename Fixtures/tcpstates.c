@@ -1,0 +1,103 @@
+/* TCP connections in every state a program can hold them, over loopback,
+ * all ends in this process (root: TCP_REPAIR). After restart:
+ * - the listener (no SO_REUSEADDR; the killed original's connections held
+ *   its port) accepts a new connection;
+ * - a half-closed connection: the end whose peer shut down reads the queued
+ *   bytes, then end of file (the FIN came back), and can still answer;
+ * - a connection shut down with its send queue full (FIN_WAIT1, FIN behind
+ *   megabytes the peer had not read): every byte arrives, then end of file;
+ * - a connection closed both ways reads end of file on both ends.
+ * Usage: tcpstates SEED (the seed sets the size of the full queue). */
+#include "fixture.h"
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+static struct sockaddr_in listen_addr;
+
+static int connect_to(int lst, int *server) {
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(c, (struct sockaddr *)&listen_addr, sizeof listen_addr) != 0) { fail("connect: %s", strerror(errno)); return -1; }
+    *server = accept(lst, NULL, NULL);
+    return c;
+}
+
+/* Reads until end of file or 5 s of silence; returns bytes read, -1 on error. */
+static long drain(int fd, unsigned char *check_from, long *position) {
+    long total = 0;
+    unsigned char buf[65536];
+    for (;;) {
+        struct pollfd p = { fd, POLLIN, 0 };
+        if (poll(&p, 1, 5000) != 1) return -2;  /* no FIN: it hangs */
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n < 0) return -1;
+        if (n == 0) return total;
+        for (ssize_t i = 0; check_from && i < n; i++)
+            if (buf[i] != (unsigned char)((*position + i) * 7 + 3)) { fail("byte %ld of the full queue is wrong", *position + i); return -1; }
+        if (position) *position += n;
+        total += n;
+    }
+}
+
+int main(int argc, char **argv) {
+    unsigned seed = argc > 1 ? (unsigned)atoi(argv[1]) : 1;
+    srand(seed);
+    signal(SIGPIPE, SIG_IGN);
+    int lst = socket(AF_INET, SOCK_STREAM, 0);
+    listen_addr.sin_family = AF_INET;
+    listen_addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof listen_addr;
+    if (bind(lst, (struct sockaddr *)&listen_addr, sizeof listen_addr) != 0 || listen(lst, 8) != 0) { fail("listen"); return finish(); }
+    getsockname(lst, (struct sockaddr *)&listen_addr, &len);
+
+    /* Half closed: a1 sent "abc" and shut down (FIN_WAIT2); a2 has not read (CLOSE_WAIT). */
+    int a2, a1 = connect_to(lst, &a2);
+    if (send(a1, "abc", 3, 0) != 3 || shutdown(a1, SHUT_WR) != 0) fail("half close");
+
+    /* Full queue, then shutdown: b1's FIN waits behind bytes b2 never read. */
+    int b2, b1 = connect_to(lst, &b2);
+    fcntl(b1, F_SETFL, O_NONBLOCK);
+    long want = 1 << 20 | (rand() % (1 << 20)), sent = 0;
+    unsigned char chunk[4096];
+    while (sent < want) {
+        for (int i = 0; i < (int)sizeof chunk; i++) chunk[i] = (unsigned char)((sent + i) * 7 + 3);
+        ssize_t n = send(b1, chunk, sizeof chunk, 0);
+        if (n <= 0) break;  /* full */
+        sent += n;
+    }
+    if (shutdown(b1, SHUT_WR) != 0) fail("shutdown of the full connection");
+
+    /* Closed both ways: both ends read end of file. */
+    int c2, c1 = connect_to(lst, &c2);
+    shutdown(c1, SHUT_WR);
+    shutdown(c2, SHUT_WR);
+    usleep(100000);  /* the FINs and ACKs cross loopback */
+
+    ready();
+    wait_for_term();
+
+    char buf[16] = { 0 };
+    struct pollfd p = { a2, POLLIN, 0 };
+    if (poll(&p, 1, 5000) != 1 || read(a2, buf, sizeof buf) != 3 || memcmp(buf, "abc", 3) != 0) fail("half-closed: the queued bytes are lost");
+    /* At once: the FIN was acknowledged before the checkpoint and its
+     * sender will not send it again before its retransmission timer (1 s). */
+    else if (poll(&p, 1, 300) != 1 || read(a2, buf, sizeof buf) != 0) fail("half-closed: no end of file after the bytes (the peer's FIN is lost)");
+    if (send(a2, "reply", 5, MSG_NOSIGNAL) != 5) fail("half-closed: the open side cannot send");
+    p.fd = a1;
+    if (poll(&p, 1, 5000) != 1 || read(a1, buf, sizeof buf) != 5 || memcmp(buf, "reply", 5) != 0) fail("half-closed: the reply did not arrive");
+    if (send(a1, "x", 1, MSG_NOSIGNAL) != -1) fail("half-closed: the shut-down side can send again");
+
+    long position = 0;
+    long got = drain(b2, chunk, &position);
+    if (got == -2) fail("full queue: no end of file after %ld of %ld bytes", position, sent);
+    else if (got != sent) fail("full queue: %ld of %ld bytes arrived", got, sent);
+
+    if (drain(c1, NULL, NULL) != 0 || drain(c2, NULL, NULL) != 0) fail("closed both ways: no end of file");
+
+    int d2, d1 = connect_to(lst, &d2);
+    if (d1 < 0 || d2 < 0 || send(d1, "new", 3, 0) != 3 || read(d2, buf, sizeof buf) != 3) fail("the listener does not accept after restart");
+    return finish();
+}
