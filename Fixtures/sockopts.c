@@ -5,8 +5,9 @@
  * IPV6_V6ONLY, IP_TTL/IP_TOS; a UDP socket bound with IP_FREEBIND to an
  * address this host does not have, then FREEBIND turned off; two
  * listeners sharing a port with SO_REUSEPORT, one of which then turned
- * it off. Every option is checked against what was set, and so is one
- * left at its default. Usage: sockopts SEED (values vary with the seed). */
+ * it off; UNIX stream and seqpacket sockets never connected. Every
+ * option is checked against what was set, and so is one left at its
+ * default. Usage: sockopts SEED (values vary with the seed). */
 #include "fixture.h"
 #include <arpa/inet.h>
 #include <linux/filter.h>
@@ -91,6 +92,8 @@ int main(int argc, char **argv) {
     int v6only = v6 >= 0 && setsockopt(v6, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) == 0;
     int un = socket(AF_UNIX, SOCK_DGRAM, 0);
     setsockopt(un, SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
+    /* Never connected: no queue to read (the kernel says EINVAL, ENOTCONN). */
+    int us = socket(AF_UNIX, SOCK_STREAM, 0), usp = socket(AF_UNIX, SOCK_SEQPACKET, 0);
 
     ready();
     wait_for_term();
@@ -135,5 +138,7 @@ int main(int argc, char **argv) {
 
     if (v6only) expect(v6, IPPROTO_IPV6, IPV6_V6ONLY, "IPV6_V6ONLY", 1);
     expect(un, SOL_SOCKET, SO_PASSCRED, "SO_PASSCRED", 1);
+    expect(us, SOL_SOCKET, SO_TYPE, "type of the unconnected UNIX stream socket", SOCK_STREAM);
+    expect(usp, SOL_SOCKET, SO_TYPE, "type of the unconnected UNIX seqpacket socket", SOCK_SEQPACKET);
     return finish();
 }

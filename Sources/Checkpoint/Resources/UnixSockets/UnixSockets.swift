@@ -95,7 +95,8 @@ enum UnixSockets: FileKind {
             }
             if n < 0 {
                 if errno == EINTR { continue }
-                if errno == EAGAIN { break }
+                // Nothing queued; a stream or seqpacket socket never connected (EINVAL, ENOTCONN) has no queue.
+                if errno == EAGAIN || errno == EINVAL || errno == ENOTCONN { break }
                 throw CheckpointError(errno: errno, "peeking socket queue")
             }
             if flags & Int32(MSG_TRUNC) != 0 { note = "a queued datagram larger than 256 KiB was cut short" }
