@@ -17,6 +17,12 @@ public struct UnixSocketInfo: Equatable, Sendable {
     /// For listeners: connections waiting and the backlog; otherwise bytes queued to read and to write.
     public var receiveQueue: UInt32
     public var sendQueue: UInt32
+    /// The socket file the name was bound to (UNIX_DIAG_VFS): inode and the
+    /// kernel's device number (major << 20 | minor); nil for abstract or unbound.
+    public var fileInode: UInt32? = nil
+    public var fileDevice: UInt32? = nil
+    /// A listener's connections not yet accepted: the inodes of their server ends (UNIX_DIAG_ICONS).
+    public var pending: [UInt64] = []
 
     public init(inode: UInt64, type: Int32, state: Int32, peer: UInt64, name: [UInt8], shutdown: UInt8, receiveQueue: UInt32, sendQueue: UInt32) {
         self.inode = inode; self.type = type; self.state = state; self.peer = peer; self.name = name
@@ -37,7 +43,7 @@ public enum UnixSocketDiag {
         put32(&request, 8, 1)
         request[16] = UInt8(AF_UNIX)
         put32(&request, 20, 0xffff_ffff)    // udiag_states
-        put32(&request, 28, 0x1 | 0x4 | 0x10) // UDIAG_SHOW_NAME | PEER | RQLEN (shutdown is always sent)
+        put32(&request, 28, 0x1 | 0x2 | 0x4 | 0x8 | 0x10) // UDIAG_SHOW_NAME | VFS | PEER | ICONS | RQLEN (shutdown is always sent)
         // Unaddressed netlink messages go to the kernel.
         let sent = request.withUnsafeBytes { send(sock, $0.baseAddress, $0.count, 0) }
         guard sent == 40 else { throw SystemCallError("sendto(sock_diag)", Errno(rawValue: errno)) }
@@ -74,6 +80,11 @@ public enum UnixSocketDiag {
             let payload = (at + 4)..<(at + length)
             switch type {
             case 0: info.name = Array(b[payload])                                    // UNIX_DIAG_NAME
+            case 1 where payload.count >= 8:                                          // UNIX_DIAG_VFS
+                info.fileInode = get32(b, payload.lowerBound)
+                info.fileDevice = get32(b, payload.lowerBound + 4)
+            case 3:                                                                   // UNIX_DIAG_ICONS
+                info.pending = stride(from: payload.lowerBound, to: payload.upperBound - 3, by: 4).map { UInt64(get32(b, $0)) }
             case 2 where payload.count >= 4: info.peer = UInt64(get32(b, payload.lowerBound))
             case 4 where payload.count >= 8:                                          // UNIX_DIAG_RQLEN
                 info.receiveQueue = get32(b, payload.lowerBound)

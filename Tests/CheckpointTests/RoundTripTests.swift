@@ -123,6 +123,13 @@ final class RoundTripTests: XCTestCase {
     func testSocketsAsRoot() throws { try Scenario(fixture: "sockets", arguments: ["@"]).run(.rootOriginalPID) }
     func testSocketsUnprivileged() throws { try Scenario(fixture: "sockets", arguments: ["@"]).run(.unprivilegedNewPID) }
     func testSocketsInNamespaceUnprivileged() throws { try Scenario(fixture: "sockets", arguments: ["@"]).run(.unprivilegedNamespace) }
+    /// Socket files the program changed after bind (mode, moved aside, replaced
+    /// by a FIFO) and a connection not yet accepted.
+    func testUNIXSocketNamesAsRootAndUnprivileged() throws {
+        let s = Scenario(fixture: "unixnames", arguments: ["@"])
+        try s.run(.rootOriginalPID)
+        try s.run(.unprivilegedNewPID)
+    }
 
     /// A pipeline inside the tree: a child's stdout pipe to its sibling's stdin stays a pipe.
     static let pipeline: Scenario = {

@@ -17,6 +17,15 @@ public struct UnixSocketRecord: DescriptorPayloadRecord {
     public var peerAddress: [UInt8]
     /// The receive queue's messages, in order (a stream's bytes as one), on the first descriptor of the socket.
     public var queued: [[UInt8]]
+    /// Since 1.3: the socket file of a path name was removed or replaced
+    /// after bind: the name is bound again, then its file removed.
+    public var nameGone: Bool = false
+    /// Since 1.3: mode bits and owner (uid, gid) of the socket file, when it still exists.
+    public var fileMode: UInt64? = nil
+    public var fileOwner: [UInt64] = []
+    /// Since 1.3: connected to a listener of the image that had not accepted
+    /// it yet: that listener's inode (the connection is made again to its name).
+    public var pendingOn: UInt64 = 0
 
     public static let listening: UInt64 = 10
     public static let connected: UInt64 = 1
@@ -30,7 +39,7 @@ public struct UnixSocketRecord: DescriptorPayloadRecord {
 
     enum Tag: UInt16, CaseIterable {
         case type = 1, state = 2, peer = 3, shutdown = 4, sendBuffer = 5, receiveBuffer = 6, backlog = 7
-        case address = 8, peerAddress = 9, queued = 10
+        case address = 8, peerAddress = 9, queued = 10, nameGone = 11, fileMode = 12, fileOwner = 13, pendingOn = 14
     }
 
     func encode(into e: inout RecordEncoder) {
@@ -44,6 +53,10 @@ public struct UnixSocketRecord: DescriptorPayloadRecord {
         if !address.isEmpty { e.raw(Tag.address.rawValue, address) }
         if !peerAddress.isEmpty { e.raw(Tag.peerAddress.rawValue, peerAddress) }
         for m in queued { e.raw(Tag.queued.rawValue, m) }
+        if nameGone { e.u64(Tag.nameGone.rawValue, 1) }
+        if let fileMode { e.u64(Tag.fileMode.rawValue, fileMode) }
+        if !fileOwner.isEmpty { e.u64s(Tag.fileOwner.rawValue, fileOwner) }
+        if pendingOn != 0 { e.u64(Tag.pendingOn.rawValue, pendingOn) }
     }
 
     init(decoding d: RecordDecoder, fd: Int32) throws {
@@ -53,6 +66,13 @@ public struct UnixSocketRecord: DescriptorPayloadRecord {
                   backlog: try d.u64(Tag.backlog.rawValue, default: 0),
                   address: try d.socketAddress(Tag.address.rawValue, fd: fd), peerAddress: try d.socketAddress(Tag.peerAddress.rawValue, fd: fd),
                   queued: d.rawList(Tag.queued.rawValue))
+        nameGone = try d.flag(Tag.nameGone.rawValue, fd: fd, "name gone")
+        if d.first(Tag.fileMode.rawValue) != nil { fileMode = try d.u64(Tag.fileMode.rawValue, "socket file mode") & 0o7777 }
+        fileOwner = try d.u64s(Tag.fileOwner.rawValue)
+        pendingOn = try d.u64(Tag.pendingOn.rawValue, default: 0)
+        guard fileOwner.isEmpty || (fileOwner.count == 2 && fileOwner.allSatisfy { $0 <= UInt64(UInt32.max) }) else {
+            throw ImageError.malformed(what: "unix socket fd \(fd): file owner \(fileOwner)", offset: d.base)
+        }
         try check(fd: fd, base: d.base)
     }
 

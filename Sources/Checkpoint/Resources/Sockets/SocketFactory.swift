@@ -14,6 +14,8 @@ import LinuxKit
 /// A connected UNIX socket pair keeps its data but not its bound names.
 final class SocketFactory {
     private var made: [UInt64: Int32] = [:]
+    /// UNIX names bound again without their files (their occupants put back even on failure).
+    let detachedNames = DetachedUnixNames()
     /// TCP connections made in repair mode, resumed when all sockets exist.
     var rebuilt: [(fd: Int32, file: FileDescriptorState, record: TCPConnectionRecord)] = []
     let byInode: [UInt64: FileDescriptorState]
@@ -95,7 +97,11 @@ final class SocketFactory {
     /// A socket address for messages: a path, @abstract, or ip:port.
     func describe(_ a: [UInt8]) -> String { SocketAddress.describe(a) }
 
+    /// Every socket exists: connections leave repair mode.
+    func settle() -> [String] { resumeConnections() }
+
     func close() {
+        detachedNames.finish()
         for fd in made.values { Glibc.close(fd) }
         made.removeAll()
     }

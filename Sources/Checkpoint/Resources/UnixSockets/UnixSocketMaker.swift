@@ -25,6 +25,17 @@ extension SocketFactory {
             }
             return .socket(pair[0])
         }
+        if s.pendingOn != 0, let listener = byInode[s.pendingOn], let l = listener.unixSocket {
+            // Connected again to the listener, which then has it to accept.
+            if !isMade(s.pendingOn) { _ = try socket(for: listener) }
+            let fd = try valueOrThrow("socket(AF_UNIX)") { Glibc.socket(AF_UNIX, type, 0) }
+            remember(f.inode, fd)
+            setBuffers(fd, s)
+            var waiting = s
+            waiting.peerAddress = l.address
+            if let why = connectUnix(fd, f, waiting) { return .socketWithWarning(fd, why) }
+            return .socket(fd)
+        }
         if peer != 0 && type != SOCK_DGRAM.rawValue {
             return .closed("fd \(f.fd) (\(f.path)): its peer is outside the checkpoint; the connection is closed after restart")
         }
@@ -121,11 +132,26 @@ extension SocketFactory {
         }
         var addr = bound
         func bindOnce() -> Int32 { withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } } }
+        let path = String(decoding: withUnsafeBytes(of: addr.sun_path) { Array($0.prefix { $0 != 0 }) }, as: UTF8.self)
+        if s.nameGone && s.address.first != 0 {
+            // The name, without its file: whatever holds the path now steps
+            // aside while it binds and the image's sockets connected to it by
+            // name connect again, then comes back.
+            defer { detachedNames.finish() }
+            try detachedNames.bind(path) { bindOnce() == 0 ? nil : errno }
+            for other in byInode.values where other.unixSocket?.peer == f.inode && other.inode != f.inode && !isMade(other.inode) {
+                _ = try socket(for: other)
+            }
+            return
+        }
+        defer {
+            if let mode = s.fileMode { _ = chmod(path, mode_t(mode)) }
+            if s.fileOwner.count == 2 { _ = lchown(path, uid_t(s.fileOwner[0]), gid_t(s.fileOwner[1])) }
+        }
         if bindOnce() == 0 { return }
         var err = errno
         let name = s.address.prefix { $0 != 0 }
         if err == EADDRINUSE && s.address.first != 0 && !Self.someoneUses(addr, length, type: Int32(truncatingIfNeeded: s.type)) {
-            let path = String(decoding: withUnsafeBytes(of: addr.sun_path) { Array($0.prefix { $0 != 0 }) }, as: UTF8.self)
             var st = stat()
             if lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFSOCK && unlink(path) == 0 && bindOnce() == 0 { return }
             err = errno

@@ -22,16 +22,27 @@ enum UnixSockets: FileKind {
             return
         }
         state.kind = .unixSocket
+        var warning: String?
         let listening = UInt64(info.state) == UnixSocketRecord.listening
         var record = UnixSocketRecord(
             type: UInt64(info.type), state: UInt64(info.state), peer: info.peer, shutdown: UInt64(info.shutdown),
             sendBuffer: UInt64(SocketBorrower.option(copy, SO_SNDBUF)), receiveBuffer: UInt64(SocketBorrower.option(copy, SO_RCVBUF)),
             backlog: listening ? UInt64(info.sendQueue) : 0, address: info.name)
+        if let first = info.name.first, first != 0, let inode = info.fileInode, let device = info.fileDevice {
+            noteSocketFile(info.name, inode: inode, device: device, pid: context.pid, into: &record)
+        }
+        if info.type != SOCK_DGRAM.rawValue, let listener = table.values.first(where: { $0.pending.contains(d.inode) }) {
+            // Its other end waits in a listener's queue (that end has no inode,
+            // so sock_diag gives no peer): connected again to that listener at restart.
+            record.pendingOn = listener.inode
+            if info.sendQueue > 0 {
+                warning = "fd \(d.fd): what it sent to \(SocketAddress.describe(listener.name)) before being accepted is lost"
+            }
+        }
         if info.type == SOCK_DGRAM.rawValue && info.peer != 0 {
             record.peerAddress = table[info.peer]?.name ?? []  // reconnected by name if not a pair
         }
-        var warning: String?
-        if listening && info.receiveQueue > 0 {
+        if listening && info.receiveQueue > 0 && info.pending.isEmpty {
             warning = "fd \(d.fd): \(info.receiveQueue) connection(s) not yet accepted on a listening UNIX socket are lost"
         }
         if !listening, context.shared.contents.first(device: d.device, inode: d.inode) {
@@ -42,6 +53,22 @@ enum UnixSockets: FileKind {
         }
         state.payload = .unixSocket(record)
         if let warning { context.warn(warning) }
+    }
+
+    /// Whether the path still leads to the file this socket made at bind
+    /// (seen from the process, relative names from its working directory),
+    /// and that file's mode and owner.
+    static func noteSocketFile(_ name: [UInt8], inode: UInt32, device: UInt32, pid: pid_t, into record: inout UnixSocketRecord) {
+        let path = String(decoding: name.prefix { $0 != 0 }, as: UTF8.self)
+        let seen = path.hasPrefix("/") ? "/proc/\(pid)/root\(path)" : "/proc/\(pid)/cwd/\(path)"
+        var st = stat()
+        let kernelDevice = UInt64(Device.make(major: device >> 20, minor: device & 0xfffff))
+        guard lstat(seen, &st) == 0, UInt64(st.st_ino) == UInt64(inode), UInt64(st.st_dev) == kernelDevice else {
+            record.nameGone = true
+            return
+        }
+        record.fileMode = UInt64(st.st_mode & 0o7777)
+        record.fileOwner = [UInt64(st.st_uid), UInt64(st.st_gid)]
     }
 
     static func restore(_ f: FileDescriptorState, in c: FileRestoreContext) throws -> RestoredFile {
