@@ -82,4 +82,17 @@ public struct FileLockInfo: Equatable, Sendable {
         }
         return out
     }
+
+    /// The lease held through this open file (fdinfo "LEASE ACTIVE READ|WRITE"):
+    /// true for a write lease, false for read, nil for none. A lease being
+    /// broken is not one (its break is underway and cannot be made again).
+    public static func lease(fdinfo text: String) -> Bool? {
+        for line in text.split(separator: "\n") where line.hasPrefix("lock:") {
+            let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard words.count >= 5, words[2] == "LEASE", words[3] == "ACTIVE" else { continue }
+            if words[4] == "READ" { return false }
+            if words[4] == "WRITE" { return true }
+        }
+        return nil
+    }
 }

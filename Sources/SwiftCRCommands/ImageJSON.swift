@@ -2,6 +2,16 @@ import CheckpointImage
 
 /// The image as JSON, schema in docs/INSPECT-JSON.md (version 1).
 enum ImageJSON {
+    static func descriptor(_ f: FileDescriptorState) -> JSONValue {
+        var fields: [(String, JSONValue)] = [("fd", .int(Int64(f.fd))), ("type", .string(f.typeName)), ("path", .string(f.path)),
+                                             ("offset", .int(f.offset)), ("flags", .uint(UInt64(f.flags))), ("closeOnExec", .bool(f.closeOnExec))]
+        if f.payload != .none { fields.append(("state", JSONValue(reflecting: f.payload))) }
+        if !f.socketOptions.isEmpty { fields.append(("socketOptions", JSONValue(reflecting: f.socketOptions))) }
+        if let o = f.owner { fields.append(("owner", JSONValue(reflecting: o))) }
+        if let l = f.lease { fields.append(("lease", .string(l == 1 ? "write" : "read"))) }
+        return .object(fields)
+    }
+
     static func document(_ image: LoadedImage) -> JSONValue {
         let inv = image.inventory
         let parts = image.version.split(separator: ".")
@@ -33,11 +43,7 @@ enum ImageJSON {
                          ("kind", .string(String(describing: m.kind))), ("path", .optional(m.path)), ("offset", .uint(m.offset)),
                          ("savedPages", .uint(saved))])
             })),
-            ("fds", .array(p.files.map { f in
-                .object([("fd", .int(Int64(f.fd))), ("type", .string(f.typeName)), ("path", .string(f.path)),
-                         ("offset", .int(f.offset)), ("flags", .uint(UInt64(f.flags))), ("closeOnExec", .bool(f.closeOnExec))]
-                        + (f.payload == .none ? [] : [("state", JSONValue(reflecting: f.payload))]))
-            })),
+            ("fds", .array(p.files.map(descriptor))),
             ("signals", .object([
                 ("actions", .array(p.signalActions.filter { $0.handler != 0 }.map { a in
                     .object([("signal", .int(Int64(a.signal))), ("handler", .uint(a.handler)), ("flags", .uint(a.flags)), ("mask", .uint(a.mask))])

@@ -123,6 +123,12 @@ final class RoundTripTests: XCTestCase {
     func testSocketsAsRoot() throws { try Scenario(fixture: "sockets", arguments: ["@"]).run(.rootOriginalPID) }
     func testSocketsUnprivileged() throws { try Scenario(fixture: "sockets", arguments: ["@"]).run(.unprivilegedNewPID) }
     func testSocketsInNamespaceUnprivileged() throws { try Scenario(fixture: "sockets", arguments: ["@"]).run(.unprivilegedNamespace) }
+    /// SIGIO owners and signals (F_SETOWN, F_SETOWN_EX, F_SETSIG, O_ASYNC) and leases.
+    func testFileOwnersAndLeasesAsRootAndUnprivileged() throws {
+        let s = Scenario(fixture: "fown", arguments: ["@"])
+        try s.run(.rootOriginalPID)
+        try s.run(.unprivilegedNewPID)
+    }
     /// Socket files the program changed after bind (mode, moved aside, replaced
     /// by a FIFO) and a connection not yet accepted.
     func testUNIXSocketNamesAsRootAndUnprivileged() throws {

@@ -32,6 +32,10 @@ struct FileCollector {
                 state.sameAs = [UInt64(h.pid), UInt64(h.fd)]
             }
             state.locks = FileLocks.collect(d, openFiles: context.openFiles)
+            if shares == d.fd {
+                state.owner = OpenFileAttributes.owner(of: d)
+                state.lease = OpenFileAttributes.lease(of: d)
+            }
             files.collected.append(state)
         }
         return (files.collected, files.warnings)

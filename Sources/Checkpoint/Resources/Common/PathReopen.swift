@@ -10,7 +10,9 @@ enum PathReopen {
     /// number and, with `seek`, to its offset.
     static func open(_ f: FileDescriptorState, source: String, in c: FileRestoreContext, noCTTY: Bool = false, seek: Bool = false) throws -> RestoredFile {
         let p = try c.session.putString(source)
-        var flags = UInt64(f.flags) & ~UInt64(O_CREAT | O_TRUNC | O_EXCL)
+        // O_ASYNC at open sets the flag without arming it, and then F_SETFL
+        // cannot arm it either: OpenFileAttributes turns it on afterwards.
+        var flags = UInt64(f.flags) & ~UInt64(O_CREAT | O_TRUNC | O_EXCL | O_ASYNC)
         if noCTTY { flags |= UInt64(O_NOCTTY) }
         let opened = try c.session.raw(NR.openat, UInt64(bitPattern: Int64(AT_FDCWD)), p, flags, 0)
         if opened == -Int64(EACCES), f.fd <= 2, c.stdio[f.fd] != nil {

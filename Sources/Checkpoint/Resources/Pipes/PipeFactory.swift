@@ -3,9 +3,10 @@ import Glibc
 import LinuxKit
 
 /// The restorer itself makes each saved pipe (capacity set, bytes put back)
-/// and keeps both ends open while the stubs open theirs through
-/// /proc/<restorer>/fd/N: every process gets its own end of the one pipe, so
-/// ends shared across a tree stay connected.
+/// and keeps both ends open: the first open file of each end is handed over
+/// as it is, any other is opened through /proc/<restorer>/fd/N. Every
+/// process gets its end of the one pipe, so ends shared across a tree stay
+/// connected.
 final class PipeFactory {
     private var pipes: [UInt64: (read: Int32, write: Int32)] = [:]
     /// Per pipe, the descriptor record that carries its bytes (from any process of the image).
@@ -32,6 +33,21 @@ final class PipeFactory {
     /// A pipe with one end outside the checkpoint is not recreated: its
     /// writer would meet a pipe nobody reads (SIGPIPE), its reader early EOF.
     func leadsOutside(_ f: FileDescriptorState) -> Bool { !whole.contains(f.inode) }
+
+    private var handedOut: Set<[UInt64]> = []
+
+    /// The restorer's own end for the first open file of each end: handed
+    /// over as it is, it keeps pipe()'s flags (no O_LARGEFILE, which an open
+    /// through /proc adds and F_SETFL cannot take away). Later open files of
+    /// the same end are opened through `path(for:)`. Nil once handed out.
+    func original(for f: FileDescriptorState) throws -> Int32? {
+        let writeEnd = (f.flags & UInt32(O_ACCMODE)) == UInt32(O_WRONLY)
+        guard handedOut.insert([f.inode, writeEnd ? 1 : 0]).inserted else { return nil }
+        let ends = try ends(of: f.inode)
+        let fd = writeEnd ? ends.write : ends.read
+        _ = fcntl(fd, F_SETFL, Int32(bitPattern: f.flags) & (O_NONBLOCK | 0o40000))  // and O_DIRECT (packet mode)
+        return fd
+    }
 
     /// The /proc path a stub opens for this descriptor's end of its pipe.
     func path(for f: FileDescriptorState) throws -> String {

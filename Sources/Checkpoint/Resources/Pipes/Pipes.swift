@@ -17,6 +17,7 @@ enum Pipes: FileKind {
 
     static func restore(_ f: FileDescriptorState, in c: FileRestoreContext) throws -> RestoredFile {
         guard c.objects.pipes.leadsOutside(f) else {
+            if let ours = try c.objects.pipes.original(for: f) { return .local(ours) }
             return try PathReopen.open(f, source: try c.objects.pipes.path(for: f), in: c)
         }
         // A pipe that was the process's fd 0, 1 or 2 becomes cr_restart's of that number;

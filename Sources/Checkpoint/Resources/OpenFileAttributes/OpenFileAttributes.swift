@@ -1,0 +1,62 @@
+import CheckpointImage
+import Glibc
+import LinuxKit
+
+/// What an open file carries besides its kind's state, whatever the kind:
+/// the owner that gets SIGIO/SIGURG (F_SETOWN_EX) with its signal
+/// (F_SETSIG), O_ASYNC itself, and a lease (F_SETLEASE). Read through a borrowed copy of
+/// the descriptor; set again inside the restored process once its
+/// descriptors are back (after the locks).
+enum OpenFileAttributes {
+    static let setOwnerEx: UInt64 = 15, getOwnerEx: Int32 = 16, setSignal: UInt64 = 10, getSignal: Int32 = 11
+    static let setLease: UInt64 = 1024
+
+    /// The owner of an open file that signals (O_ASYNC) or may (a socket's SIGURG); nil if none.
+    static func owner(of d: OpenDescriptor) -> FileDescriptorState.Owner? {
+        guard d.info.flags & UInt32(O_ASYNC) != 0 || d.mode == S_IFSOCK,
+              let copy = try? SocketBorrower.borrowOnce(pid: d.pid, fd: d.fd) else { return nil }
+        defer { close(copy) }
+        var owner: (type: Int32, pid: Int32) = (0, 0)
+        let signal = fcntl(copy, getSignal)
+        guard fcntl(copy, getOwnerEx, &owner) == 0, signal >= 0, owner.pid != 0 || signal != 0 else { return nil }
+        return FileDescriptorState.Owner(type: UInt64(max(owner.type, 0)), pid: owner.pid, signal: signal)
+    }
+
+    static func lease(of d: OpenDescriptor) -> UInt64? {
+        FileLockInfo.lease(fdinfo: d.fdinfo).map { $0 ? 1 : 0 }
+    }
+
+    /// Sets owners and leases again in the restored process; `stubs` maps
+    /// image PIDs to the restored ones. A lease the kernel refuses now is a warning.
+    static func restore(_ files: [FileDescriptorState], session: RemoteSession, stubs: [pid_t: pid_t]) throws -> [String] {
+        var warnings: [String] = []
+        for f in files where f.sharesWith == f.fd {
+            if let o = f.owner {
+                // A process, or a thread that is a process's main one, by its restored PID.
+                let pid = o.type == 2 ? o.pid : stubs[o.pid] ?? o.pid
+                var ex = [UInt8](repeating: 0, count: 8)
+                for k in 0..<4 {
+                    ex[k] = UInt8(truncatingIfNeeded: UInt32(o.type) >> (8 * UInt32(k)))
+                    ex[4 + k] = UInt8(truncatingIfNeeded: UInt32(bitPattern: pid) >> (8 * UInt32(k)))
+                }
+                let r = try session.raw(NR.fcntl, UInt64(f.fd), setOwnerEx, try session.put(ex, at: 8192))
+                let s = try session.raw(NR.fcntl, UInt64(f.fd), setSignal, UInt64(o.signal))
+                if r < 0 || s < 0 { warnings.append("fd \(f.fd): its SIGIO owner \(o.pid) or signal \(o.signal) could not be set again: \(errorText(Int32(-min(r, s))))") }
+            }
+            if f.flags & UInt32(O_ASYNC) != 0 && f.sameAs.isEmpty {
+                // Only F_SETFL arms O_ASYNC, and only if the flag is off (files are
+                // opened without it). Off first for one armed elsewhere (a socket
+                // the restorer made): that moves its registration to this descriptor.
+                let settable = UInt32(O_APPEND | O_ASYNC | O_NONBLOCK) | 0o40000 | 0o1000000  // and O_DIRECT, O_NOATIME
+                _ = try session.raw(NR.fcntl, UInt64(f.fd), UInt64(F_SETFL), UInt64(f.flags & settable & ~UInt32(O_ASYNC)))
+                let r = try session.raw(NR.fcntl, UInt64(f.fd), UInt64(F_SETFL), UInt64(f.flags & settable))
+                if r < 0 { warnings.append("fd \(f.fd): O_ASYNC could not be set again: \(errorText(Int32(-r)))") }
+            }
+            if let l = f.lease {
+                let r = try session.raw(NR.fcntl, UInt64(f.fd), setLease, l == 1 ? UInt64(F_WRLCK) : UInt64(F_RDLCK))
+                if r < 0 { warnings.append("fd \(f.fd) (\(f.path)): its \(l == 1 ? "write" : "read") lease could not be taken again: \(errorText(Int32(-r)))") }
+            }
+        }
+        return warnings
+    }
+}
