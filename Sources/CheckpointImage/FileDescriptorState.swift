@@ -225,6 +225,9 @@ public struct FileDescriptorState: Equatable, Sendable {
         }
         payload = try DescriptorPayload.decode(kind: kind, fd: fd, record: try d.record(Tag.payload.rawValue, name: "fd \(fd) payload"),
                                                legacy: try LegacyDescriptorFields(d, tags: Tag.self))
+        if let u = unlinked, u.size != 0 || !u.extents.isEmpty, let c = fileContents, UInt64(c.count) != u.extentBytes {
+            throw ImageError.malformed(what: "unlinked file fd \(fd): \(c.count) bytes saved for extents of \(u.extentBytes)", offset: d.base)
+        }
         guard pipeCapacity <= 1 << 30, (pipeData?.count ?? 0) <= Int(max(pipeCapacity, 65536)) else {
             throw ImageError.malformed(what: "pipe of fd \(fd): \(pipeData?.count ?? 0) bytes in a pipe of \(pipeCapacity)", offset: d.base)
         }

@@ -123,6 +123,12 @@ final class RoundTripTests: XCTestCase {
     func testSocketsAsRoot() throws { try Scenario(fixture: "sockets", arguments: ["@"]).run(.rootOriginalPID) }
     func testSocketsUnprivileged() throws { try Scenario(fixture: "sockets", arguments: ["@"]).run(.unprivilegedNewPID) }
     func testSocketsInNamespaceUnprivileged() throws { try Scenario(fixture: "sockets", arguments: ["@"]).run(.unprivilegedNamespace) }
+    /// Unlinked files with holes (one of 1 GiB): the same extents and data; the seed sets the layout.
+    func testUnlinkedFilesWithHolesAsRootAndUnprivileged() throws {
+        let s = Scenario(fixture: "holes", arguments: ["@", "\(TestEnvironment.seed(for: "holes"))"])
+        try s.run(.rootOriginalPID)
+        try s.run(.unprivilegedNewPID)
+    }
     /// SIGIO owners and signals (F_SETOWN, F_SETOWN_EX, F_SETSIG, O_ASYNC) and leases.
     func testFileOwnersAndLeasesAsRootAndUnprivileged() throws {
         let s = Scenario(fixture: "fown", arguments: ["@"])

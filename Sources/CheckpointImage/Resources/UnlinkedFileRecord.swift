@@ -5,15 +5,25 @@ public struct UnlinkedFileRecord: DescriptorPayloadRecord {
     /// UInt64.max: not saved (images before 1.2), left as the restorer makes it.
     public var uid: UInt64
     public var gid: UInt64
+    /// Since 1.3: the file's size and its data extents (offset, length
+    /// pairs); the descriptor's `fileContents` then holds the extents'
+    /// bytes one after another, and the rest of the file is holes. Empty:
+    /// `fileContents` is the whole file.
+    public var size: UInt64 = 0
+    public var extents: [UInt64] = []
 
     public init(mode: UInt64, uid: UInt64, gid: UInt64) { self.mode = mode; self.uid = uid; self.gid = gid }
 
-    enum Tag: UInt16, CaseIterable { case mode = 1, uid = 2, gid = 3 }
+    enum Tag: UInt16, CaseIterable { case mode = 1, uid = 2, gid = 3, size = 4, extents = 5 }
 
     func encode(into e: inout RecordEncoder) {
         e.u64(Tag.mode.rawValue, mode)
         e.u64(Tag.uid.rawValue, uid)
         e.u64(Tag.gid.rawValue, gid)
+        if !extents.isEmpty || size != 0 {
+            e.u64(Tag.size.rawValue, size)
+            e.u64s(Tag.extents.rawValue, extents)
+        }
     }
 
     init(decoding d: RecordDecoder, fd: Int32) throws {
@@ -23,7 +33,24 @@ public struct UnlinkedFileRecord: DescriptorPayloadRecord {
         guard mode <= 0o7777, uid == .max || uid <= UInt64(UInt32.max), gid == .max || gid <= UInt64(UInt32.max) else {
             throw ImageError.malformed(what: "unlinked file fd \(fd): mode 0o\(String(mode, radix: 8)), owner \(uid):\(gid)", offset: d.base)
         }
+        size = try d.u64(Tag.size.rawValue, default: 0)
+        extents = try d.u64s(Tag.extents.rawValue)
+        // Extents in order, inside the file, not overlapping.
+        var end: UInt64 = 0
+        for k in stride(from: 0, to: extents.count - 1, by: 2) {
+            let (start, length) = (extents[k], extents[k + 1])
+            guard start >= end, start <= size, length <= size - start else {
+                throw ImageError.malformed(what: "unlinked file fd \(fd): extent \(start)+\(length) in a file of \(size) bytes", offset: d.base)
+            }
+            end = start + length
+        }
+        guard extents.count % 2 == 0, size <= UInt64(Int64.max) else {
+            throw ImageError.malformed(what: "unlinked file fd \(fd): \(extents.count) extent numbers, size \(size)", offset: d.base)
+        }
     }
+
+    /// Bytes the extents hold; `fileContents` must have exactly these.
+    public var extentBytes: UInt64 { stride(from: 1, to: extents.count, by: 2).reduce(0) { $0 + extents[$1] } }
 
     /// Images before 1.2 kept neither: mode 0600, the restorer's owner.
     init(legacy: LegacyDescriptorFields, fd: Int32) throws { self.init(mode: 0o600, uid: .max, gid: .max) }

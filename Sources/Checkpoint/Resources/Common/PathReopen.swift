@@ -50,4 +50,34 @@ enum PathReopen {
 
     /// Unlinked files and memfds larger than this have no contents saved.
     static let contentsLimit = off_t(64 << 20)
+
+    /// The data of a file that may have holes: its extents (offset, length
+    /// pairs, from SEEK_DATA/SEEK_HOLE) and their bytes, one after another.
+    static func extents(of path: String, size: Int) throws -> (extents: [UInt64], bytes: [UInt8]) {
+        let fd = try valueOrThrow("open(\(path))") { Glibc.open(path, O_RDONLY | O_CLOEXEC) }
+        defer { close(fd) }
+        var extents: [UInt64] = [], bytes: [UInt8] = []
+        var at = off_t(0)
+        while at < off_t(size) {
+            let start = lseek(fd, at, 3)  // SEEK_DATA
+            if start < 0 { break }        // ENXIO: only a hole is left
+            var end = lseek(fd, start, 4)  // SEEK_HOLE
+            if end < 0 || end > off_t(size) { end = off_t(size) }
+            var chunk = [UInt8](repeating: 0, count: Int(end - start))
+            let got = try chunk.withUnsafeMutableBytes { raw -> Int in
+                var done = 0
+                while done < raw.count, let base = raw.baseAddress {
+                    let n = try valueOrThrow("pread(\(path))") { pread(fd, base + done, raw.count - done, start + off_t(done)) }
+                    if n == 0 { break }
+                    done += n
+                }
+                return done
+            }
+            extents += [UInt64(start), UInt64(got)]
+            bytes += chunk[0..<got]
+            guard bytes.count <= Int(contentsLimit) else { throw CheckpointError(EFBIG, "\(path): more than \(contentsLimit >> 20) MiB of data") }
+            at = end
+        }
+        return (extents, bytes)
+    }
 }

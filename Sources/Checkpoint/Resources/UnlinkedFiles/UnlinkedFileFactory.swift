@@ -31,7 +31,23 @@ final class UnlinkedFileFactory {
             throw CheckpointError(errno: errno, "cannot recreate unlinked file \(original)")
         }
         files[key] = fd
-        try contents.withUnsafeBytes { try Sys.writeAll(fd, $0, what: "unlinked \(original)") }
+        if let r = carriers[key]?.unlinked, r.size != 0 || !r.extents.isEmpty {
+            // The size first, then each extent at its offset: the rest stays holes.
+            _ = try valueOrThrow("ftruncate(unlinked \(original))") { ftruncate(fd, off_t(r.size)) }
+            var at = 0
+            for k in stride(from: 0, to: r.extents.count - 1, by: 2) {
+                let (offset, length) = (off_t(r.extents[k]), Int(r.extents[k + 1]))
+                try contents[at..<(at + length)].withUnsafeBytes { raw in
+                    var done = 0
+                    while done < raw.count, let base = raw.baseAddress {
+                        done += try valueOrThrow("pwrite(unlinked \(original))") { pwrite(fd, base + done, raw.count - done, offset + off_t(done)) }
+                    }
+                }
+                at += length
+            }
+        } else {
+            try contents.withUnsafeBytes { try Sys.writeAll(fd, $0, what: "unlinked \(original)") }
+        }
         return "/proc/\(getpid())/fd/\(fd)"
     }
 
