@@ -48,8 +48,12 @@ struct MemoryDumper {
             let kind = mapping.kind
             let saves = kind != .sharedFile || mapping.savedWhole
             let keepsZeroPages = kind == .privateFile || kind == .sharedFile || kind == .privateShared
+            // A private mapping of a file that is gone (kept as anonymous
+            // memory): pages never touched are in no page table, but their
+            // bytes are the file's and exist nowhere else. Read it all.
+            let goneFile = kind == .anonymous && m.isFileBacked
             // Shared memory is read whole, but a mapping may reach past the object's end (SIGBUS there).
-            let mayFault = kind == .sharedAnonymous || kind == .sysvShm
+            let mayFault = kind == .sharedAnonymous || kind == .sysvShm || goneFile
             var start = m.start
             // Saved whole: every page the file reaches, then the usual rule past its end.
             if mapping.savedWhole && mapping.fileSpan > 0 {
@@ -69,7 +73,7 @@ struct MemoryDumper {
                     }
                 }
                 if saves {
-                    Self.runs(of: entries, where: { MappingClassifier.shouldSave($0, kind: kind) }) { i, n in
+                    Self.runs(of: entries, where: { goneFile ? $0 & Pagemap.guardRegion == 0 : MappingClassifier.shouldSave($0, kind: kind) }) { i, n in
                         plan.runs.append(Candidate(address: start + UInt64(i) * 4096, pages: UInt64(n), keepsZeroPages: keepsZeroPages, mayFault: mayFault))
                     }
                 }
