@@ -37,6 +37,8 @@ public struct FileDescriptorState: Equatable, Sendable {
         case tcpConnection = 16
         /// A directory removed while open: made again, opened, and removed.
         case deletedDirectory = 17
+        /// A device node or symlink (O_PATH) held open, perhaps removed: made again, opened, removed again if it was.
+        case node = 18
         case unknown = 0
     }
 
@@ -134,6 +136,7 @@ public struct FileDescriptorState: Equatable, Sendable {
         case .inotify: return "inotify"
         case .tcpConnection: return "tcp"
         case .deletedDirectory: return "deleted directory"
+        case .node: return "node"
         case .unknown: return "unknown"
         }
     }

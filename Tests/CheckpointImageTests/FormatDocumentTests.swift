@@ -25,6 +25,7 @@ final class FormatDocumentTests: XCTestCase {
         "InotifyRecord": InotifyRecord.Tag.allCases.map(\.rawValue),
         "TCPConnectionRecord": TCPConnectionRecord.Tag.allCases.map(\.rawValue),
         "UnlinkedFileRecord": UnlinkedFileRecord.Tag.allCases.map(\.rawValue),
+        "NodeRecord": NodeRecord.Tag.allCases.map(\.rawValue),
     ]
 
     static var document: String {

@@ -96,10 +96,12 @@ final class PureLogicTests: XCTestCase {
 
     // MARK: descriptor kinds
 
-    func descriptor(_ fd: Int32, _ link: String, mode: mode_t, size: Int = 0, outside: Int32? = nil, fdinfo: String = "") throws -> OpenDescriptor {
+    func descriptor(_ fd: Int32, _ link: String, mode: mode_t, size: Int = 0, blocks: Int? = nil, rdev: UInt64 = 0, outside: Int32? = nil, fdinfo: String = "") throws -> OpenDescriptor {
         var st = stat()
         st.st_mode = mode
         st.st_size = size
+        st.st_blocks = (blocks ?? (size + 511) / 512)
+        st.st_rdev = UInt(rdev)
         st.st_ino = 100 + UInt(fd)
         return OpenDescriptor(pid: 1, fd: fd, link: link, st: st, info: try FDInfo(parsing: "pos:\t0\nflags:\t02\nmnt_id:\t1\n"), fdinfo: fdinfo, outsideStdio: outside)
     }
@@ -111,12 +113,17 @@ final class PureLogicTests: XCTestCase {
             (try descriptor(4, "/tmp", mode: S_IFDIR), RegularFiles.self),
             (try descriptor(20, "/tmp/build (deleted)", mode: S_IFDIR), DeletedDirectories.self),
             (try descriptor(5, "/dev/null", mode: S_IFCHR), Devices.self),
-            (try descriptor(6, "/dev/sda", mode: S_IFBLK), UnsupportedFiles.self),
+            (try descriptor(6, "/dev/sda", mode: S_IFBLK), Nodes.self),
+            (try descriptor(21, "/dev/console (deleted)", mode: S_IFCHR, rdev: Device.make(major: 5, minor: 1)), Nodes.self),
+            (try descriptor(22, "/dev/ptmx", mode: S_IFCHR, rdev: Device.make(major: 5, minor: 2)), UnsupportedFiles.self),
+            (try descriptor(23, "/dev/net/tun", mode: S_IFCHR, rdev: Device.make(major: 10, minor: 200)), UnsupportedFiles.self),
+            (try descriptor(24, "/tmp/link", mode: S_IFLNK), Nodes.self),
             (try descriptor(7, "pipe:[77]", mode: S_IFIFO), Pipes.self),
             (try descriptor(8, "/run/fifo", mode: S_IFIFO), FIFOs.self),
             (try descriptor(9, "/memfd:x (deleted)", mode: S_IFREG), MemFDs.self),
             (try descriptor(10, "/tmp/log (deleted)", mode: S_IFREG, size: 10), UnlinkedFiles.self),
             (try descriptor(11, "/tmp/huge (deleted)", mode: S_IFREG, size: 1 << 30), UnsupportedFiles.self),
+            (try descriptor(25, "/tmp/sparse (deleted)", mode: S_IFREG, size: 1 << 30, blocks: 16), UnlinkedFiles.self),
             (try descriptor(12, "anon_inode:inotify", mode: 0), InotifyInstances.self),
             (try descriptor(13, "socket:[5]", mode: S_IFSOCK), Sockets.self),
             (try descriptor(14, "anon_inode:[eventfd]", mode: 0, fdinfo: "eventfd-count: 3\neventfd-semaphore: 1\n"), EventFDs.self),
@@ -133,7 +140,7 @@ final class PureLogicTests: XCTestCase {
 
     func testEveryImageKindHasOneRestorer() {
         let all: [FileDescriptorState.Kind] = [.regular, .device, .inherited, .unsupported, .pipe, .unlinked, .eventfd, .signalfd,
-                                               .timerfd, .epoll, .unixSocket, .inetSocket, .fifo, .memfd, .inotify, .tcpConnection, .deletedDirectory, .unknown]
+                                               .timerfd, .epoll, .unixSocket, .inetSocket, .fifo, .memfd, .inotify, .tcpConnection, .deletedDirectory, .node, .unknown]
         for kind in all {
             let owners = FileKinds.all.filter { $0.restores.contains(kind) }
             XCTAssertEqual(owners.count, 1, "\(kind) is restored by \(owners)")

@@ -129,6 +129,12 @@ final class RoundTripTests: XCTestCase {
         try s.run(.rootOriginalPID)
         try s.run(.unprivilegedNewPID)
     }
+    /// Symlinks held through O_PATH (one removed) and, as root, device nodes (one removed).
+    func testNodesHeldOpenAsRootAndUnprivileged() throws {
+        let s = Scenario(fixture: "nodes", arguments: ["@"])
+        try s.run(.rootOriginalPID)
+        try s.run(.unprivilegedNewPID)
+    }
     /// SIGIO owners and signals (F_SETOWN, F_SETOWN_EX, F_SETSIG, O_ASYNC) and leases.
     func testFileOwnersAndLeasesAsRootAndUnprivileged() throws {
         let s = Scenario(fixture: "fown", arguments: ["@"])

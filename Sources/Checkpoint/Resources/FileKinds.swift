@@ -23,6 +23,7 @@ public enum FileKinds {
         SignalFDs.self,
         TimerFDs.self,
         EpollInstances.self,
+        Nodes.self,
         UnsupportedFiles.self,
     ]
 

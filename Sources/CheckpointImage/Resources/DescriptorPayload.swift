@@ -15,6 +15,7 @@ public enum DescriptorPayload: Equatable, Sendable {
     case inotify(InotifyRecord)
     case tcpConnection(TCPConnectionRecord)
     case unlinked(UnlinkedFileRecord)
+    case node(NodeRecord)
 
     /// The record's own encoding, or nil for kinds without one.
     func encode(into e: inout RecordEncoder) {
@@ -31,6 +32,7 @@ public enum DescriptorPayload: Equatable, Sendable {
         case .inotify(let r): r.encode(into: &e)
         case .tcpConnection(let r): r.encode(into: &e)
         case .unlinked(let r): r.encode(into: &e)
+        case .node(let r): r.encode(into: &e)
         }
     }
 
@@ -54,6 +56,7 @@ public enum DescriptorPayload: Equatable, Sendable {
         case .inotify: return .inotify(try make(InotifyRecord.self))
         case .tcpConnection: return .tcpConnection(try make(TCPConnectionRecord.self))
         case .unlinked: return .unlinked(try make(UnlinkedFileRecord.self))
+        case .node: return .node(try make(NodeRecord.self))
         case .regular, .device, .inherited, .unsupported, .pipe, .deletedDirectory, .unknown: return .none
         }
     }
@@ -131,6 +134,7 @@ extension FileDescriptorState {
     public var inotify: InotifyRecord? { if case .inotify(let r) = payload { return r } else { return nil } }
     public var tcpConnection: TCPConnectionRecord? { if case .tcpConnection(let r) = payload { return r } else { return nil } }
     public var unlinked: UnlinkedFileRecord? { if case .unlinked(let r) = payload { return r } else { return nil } }
+    public var node: NodeRecord? { if case .node(let r) = payload { return r } else { return nil } }
 
     /// A socket's own and peer address, whatever its kind (empty for other descriptors).
     public var socketAddresses: (local: [UInt8], peer: [UInt8]) {

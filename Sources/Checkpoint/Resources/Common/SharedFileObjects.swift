@@ -38,6 +38,9 @@ struct SharedFileObjects {
         return ours
     }
 
+    /// A descriptor of ours handed to a stub, closed when the restart is done.
+    func closeLater(_ fd: Int32) { borrowed.fds.append(fd) }
+
     func close() {
         for fd in borrowed.fds + Array(borrowed.pidfds.values) { Glibc.close(fd) }
         borrowed.fds = []
