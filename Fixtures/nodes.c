@@ -1,7 +1,8 @@
 /* Device nodes and symlinks held open: a symlink held through
  * O_PATH|O_NOFOLLOW and then removed, another still there, and (as root,
  * who may mknod) a copy of /dev/null's node opened and removed, and one
- * of /dev/zero left in place. After restart each descriptor is the same
+ * of /dev/zero left in place; a FIFO with bytes in it, open twice, then
+ * removed. After restart each descriptor is the same
  * kind of node: the symlinks read the same targets, the devices have the
  * same numbers and work, and what was removed is still gone.
  * Usage: nodes DIR */
@@ -19,7 +20,8 @@ static void expect_link(int fd, const char *want, const char *what) {
 
 int main(int argc, char **argv) {
     const char *dir = argc > 1 ? argv[1] : ".";
-    char gone[256], kept[256], null_node[256], zero_node[256];
+    char gone[256], kept[256], null_node[256], zero_node[256], fifo[256];
+    snprintf(fifo, sizeof fifo, "%s/gone-fifo", dir);
     snprintf(gone, sizeof gone, "%s/gone-link", dir);
     snprintf(kept, sizeof kept, "%s/kept-link", dir);
     snprintf(null_node, sizeof null_node, "%s/null-node", dir);
@@ -27,6 +29,11 @@ int main(int argc, char **argv) {
     if (symlink("/nowhere/target-1", gone) != 0 || symlink("relative/target-2", kept) != 0) { fail("symlink"); return finish(); }
     int g = open(gone, O_PATH | O_NOFOLLOW), k = open(kept, O_PATH | O_NOFOLLOW);
     unlink(gone);
+    /* A FIFO with bytes in it, open twice, then removed. */
+    mkfifo(fifo, 0640);
+    int frw = open(fifo, O_RDWR), fro = open(fifo, O_RDONLY | O_NONBLOCK);
+    if (frw < 0 || fro < 0 || write(frw, "abc", 3) != 3) fail("fifo");
+    unlink(fifo);
     int root = geteuid() == 0, n = -1, z = -1;
     if (root) {
         if (mknod(null_node, S_IFCHR | 0600, makedev(1, 3)) != 0 || mknod(zero_node, S_IFCHR | 0600, makedev(1, 5)) != 0) fail("mknod");
@@ -42,6 +49,10 @@ int main(int argc, char **argv) {
     expect_link(k, "relative/target-2", "the kept symlink");
     struct stat st;
     if (lstat(gone, &st) == 0) fail("the removed symlink is back at its path");
+    char got[8] = { 0 };
+    if (read(fro, got, sizeof got) != 3 || memcmp(got, "abc", 3) != 0) fail("the removed FIFO lost its bytes (\"%s\")", got);
+    if (write(frw, "d", 1) != 1 || read(fro, got, 1) != 1 || got[0] != 'd') fail("the removed FIFO's two ends are not one FIFO");
+    if (lstat(fifo, &st) == 0) fail("the removed FIFO is back at its path");
     if (root) {
         if (fstat(n, &st) != 0 || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3)) fail("the removed /dev/null node is not 1:3");
         else if (write(n, "x", 1) != 1) fail("the removed /dev/null node does not take writes");

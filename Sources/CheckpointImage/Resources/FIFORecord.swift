@@ -1,14 +1,20 @@
 /// A named FIFO: its permission bits, for making it again if it is gone.
 public struct FIFORecord: DescriptorPayloadRecord {
     public var mode: UInt64
-    public init(mode: UInt64) { self.mode = mode }
+    /// Since 1.3: the FIFO had been removed while open; it comes back removed.
+    public var gone: Bool = false
+    public init(mode: UInt64, gone: Bool = false) { self.mode = mode; self.gone = gone }
 
-    enum Tag: UInt16, CaseIterable { case mode = 1 }
+    enum Tag: UInt16, CaseIterable { case mode = 1, gone = 2 }
 
-    func encode(into e: inout RecordEncoder) { e.u64(Tag.mode.rawValue, mode) }
+    func encode(into e: inout RecordEncoder) {
+        e.u64(Tag.mode.rawValue, mode)
+        if gone { e.u64(Tag.gone.rawValue, 1) }
+    }
 
     init(decoding d: RecordDecoder, fd: Int32) throws {
         mode = try d.u64(Tag.mode.rawValue, default: 0o600)
+        gone = try d.flag(Tag.gone.rawValue, fd: fd, "gone")
         guard mode <= 0o7777 else { throw ImageError.malformed(what: "fifo fd \(fd): mode 0o\(String(mode, radix: 8))", offset: d.base) }
     }
 

@@ -83,21 +83,41 @@ final class PipeFactory {
         if fifos[key] != nil { return nil }
         var warning: String?
         var st = stat()
+        if f.fifo?.gone == true {
+            // Removed while open: made under a free name, held, removed again.
+            var name = f.path
+            if lstat(name, &st) == 0 { name += ".swiftcr-fifo.\(getpid())" }
+            _ = try valueOrThrow("mkfifo(\(name))") { mkfifo(name, mode_t(f.fifo?.mode ?? 0o600) & 0o7777) }
+            defer { unlink(name) }
+            try hold(key, path: name)
+            return nil
+        }
         if lstat(f.path, &st) != 0 {
             _ = try valueOrThrow("mkfifo(\(f.path))") { mkfifo(f.path, mode_t(f.fifo?.mode ?? 0o600) & 0o7777) }
             warning = "FIFO \(f.path) no longer existed and was made again"
         } else if st.st_mode & S_IFMT != S_IFIFO {
             throw CheckpointError(ENXIO, "fd \(f.fd): \(f.path) is no longer a FIFO")
         }
-        let fd = try valueOrThrow("open(\(f.path))") { open(f.path, O_RDWR | O_NONBLOCK | O_CLOEXEC) }
+        try hold(key, path: f.path)
+        return warning
+    }
+
+    /// The restorer's descriptor of a held FIFO, to open it through.
+    func heldPath(_ f: FileDescriptorState) throws -> String {
+        guard let fd = fifos[[f.device, f.inode]] else { throw CheckpointError(EBADF, "fd \(f.fd): FIFO \(f.path) is not held") }
+        return "/proc/\(getpid())/fd/\(fd)"
+    }
+
+    /// Opens the FIFO read-write (never blocks) and puts its saved bytes back.
+    private func hold(_ key: [UInt64], path: String) throws {
+        let fd = try valueOrThrow("open(\(path))") { open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC) }
         fifos[key] = fd
         if let saved = fifoCarriers[key] {
             if saved.pipeCapacity > 0 { _ = fcntl(fd, FcntlCommand.setPipeSize, Int32(clamping: saved.pipeCapacity)) }
             if let data = saved.pipeData, !data.isEmpty {
-                try data.withUnsafeBytes { try Sys.writeAll(fd, $0, what: f.path) }
+                try data.withUnsafeBytes { try Sys.writeAll(fd, $0, what: path) }
             }
         }
-        return warning
     }
 
     func close() {
