@@ -39,6 +39,8 @@ public struct FileDescriptorState: Equatable, Sendable {
         case deletedDirectory = 17
         /// A device node or symlink (O_PATH) held open, perhaps removed: made again, opened, removed again if it was.
         case node = 18
+        /// A pidfd of a process of the image, outside it, or gone.
+        case pidfd = 19
         case unknown = 0
     }
 
@@ -78,6 +80,9 @@ public struct FileDescriptorState: Equatable, Sendable {
     public var owner: Owner? = nil
     /// Since 1.3: the lease held through this open file (F_RDLCK 0 or F_WRLCK 1).
     public var lease: UInt64? = nil
+    /// Since 1.3, with `pipeData`: no process had the pipe open for writing
+    /// any more (its readers get the bytes, then end of file).
+    public var pipeNoWriters: Bool = false
 
     /// One socket option as the kernel gives it (getsockopt's bytes).
     public struct SocketOption: Equatable, Sendable {
@@ -137,6 +142,7 @@ public struct FileDescriptorState: Equatable, Sendable {
         case .tcpConnection: return "tcp"
         case .deletedDirectory: return "deleted directory"
         case .node: return "node"
+        case .pidfd: return "pidfd"
         case .unknown: return "unknown"
         }
     }
@@ -146,7 +152,7 @@ public struct FileDescriptorState: Equatable, Sendable {
         case fd = 1, kind = 2, path = 3, flags = 4, cloexec = 5, offset = 6, inherit = 7, device = 8, inode = 9, shares = 10
         case fileSize = 11, pipeData = 12, pipeCapacity = 13, fileContents = 14, legacyValues = 15, locks = 16
         case legacyAddress = 17, legacyQueued = 18, legacyPeerAddress = 19, legacyWatchPath = 20, sameAs = 21, payload = 22
-        case socketOption = 23, owner = 24, lease = 25
+        case socketOption = 23, owner = 24, lease = 25, pipeNoWriters = 26
     }
 
     func encode(into e: inout RecordEncoder) {
@@ -178,6 +184,7 @@ public struct FileDescriptorState: Equatable, Sendable {
         }
         if let owner { e.u64s(Tag.owner.rawValue, [owner.type, UInt64(bitPattern: Int64(owner.pid)), UInt64(bitPattern: Int64(owner.signal))]) }
         if let lease { e.u64(Tag.lease.rawValue, lease) }
+        if pipeNoWriters { e.u64(Tag.pipeNoWriters.rawValue, 1) }
     }
 
     init(decoding d: RecordDecoder) throws {
@@ -222,6 +229,7 @@ public struct FileDescriptorState: Equatable, Sendable {
             guard l <= 1 else { throw ImageError.malformed(what: "fd \(fd): lease type \(l)", offset: d.base) }
             lease = l
         }
+        pipeNoWriters = try d.u64(Tag.pipeNoWriters.rawValue, default: 0) != 0
         sameAs = try d.u64s(Tag.sameAs.rawValue)
         guard sameAs.isEmpty || (sameAs.count == 2 && sameAs[0] > 0 && sameAs[0] <= UInt64(Int32.max) && sameAs[1] <= UInt64(Int32.max)) else {
             throw ImageError.malformed(what: "fd \(fd): shared open file reference \(sameAs)", offset: d.base)

@@ -26,6 +26,7 @@ final class FormatDocumentTests: XCTestCase {
         "TCPConnectionRecord": TCPConnectionRecord.Tag.allCases.map(\.rawValue),
         "UnlinkedFileRecord": UnlinkedFileRecord.Tag.allCases.map(\.rawValue),
         "NodeRecord": NodeRecord.Tag.allCases.map(\.rawValue),
+        "PidFDRecord": PidFDRecord.Tag.allCases.map(\.rawValue),
     ]
 
     static var document: String {

@@ -24,6 +24,7 @@ public enum FileKinds {
         TimerFDs.self,
         EpollInstances.self,
         Nodes.self,
+        PidFDs.self,
         UnsupportedFiles.self,
     ]
 

@@ -103,7 +103,7 @@ public enum Restorer {
                 warnings += try r.finish(exactIDs: options.restorePID, quietChildSignal: tree.reapedSignals[r.process.pid] ?? false,
                                          seccompSuspended: tree.seccompSuspended, objects: objects)
             }
-            warnings += objects.sockets.settle()
+            warnings += objects.settle()
             warnings += shared.seal()
             warnings += objects.unlinked.finish()
             warnings += try sysv.finish()

@@ -16,6 +16,7 @@ public enum DescriptorPayload: Equatable, Sendable {
     case tcpConnection(TCPConnectionRecord)
     case unlinked(UnlinkedFileRecord)
     case node(NodeRecord)
+    case pidfd(PidFDRecord)
 
     /// The record's own encoding, or nil for kinds without one.
     func encode(into e: inout RecordEncoder) {
@@ -33,6 +34,7 @@ public enum DescriptorPayload: Equatable, Sendable {
         case .tcpConnection(let r): r.encode(into: &e)
         case .unlinked(let r): r.encode(into: &e)
         case .node(let r): r.encode(into: &e)
+        case .pidfd(let r): r.encode(into: &e)
         }
     }
 
@@ -57,6 +59,7 @@ public enum DescriptorPayload: Equatable, Sendable {
         case .tcpConnection: return .tcpConnection(try make(TCPConnectionRecord.self))
         case .unlinked: return .unlinked(try make(UnlinkedFileRecord.self))
         case .node: return .node(try make(NodeRecord.self))
+        case .pidfd: return .pidfd(try make(PidFDRecord.self))
         case .regular, .device, .inherited, .unsupported, .pipe, .deletedDirectory, .unknown: return .none
         }
     }
@@ -135,6 +138,7 @@ extension FileDescriptorState {
     public var tcpConnection: TCPConnectionRecord? { if case .tcpConnection(let r) = payload { return r } else { return nil } }
     public var unlinked: UnlinkedFileRecord? { if case .unlinked(let r) = payload { return r } else { return nil } }
     public var node: NodeRecord? { if case .node(let r) = payload { return r } else { return nil } }
+    public var pidfd: PidFDRecord? { if case .pidfd(let r) = payload { return r } else { return nil } }
 
     /// A socket's own and peer address, whatever its kind (empty for other descriptors).
     public var socketAddresses: (local: [UInt8], peer: [UInt8]) {

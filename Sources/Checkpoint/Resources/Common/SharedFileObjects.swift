@@ -14,7 +14,12 @@ struct SharedFileObjects {
     let stubs: [pid_t: pid_t]
     private let borrowed = Borrowed()
 
-    final class Borrowed { var pidfds: [pid_t: Int32] = [:]; var fds: [Int32] = [] }
+    final class Borrowed {
+        var pidfds: [pid_t: Int32] = [:]
+        var fds: [Int32] = []
+        /// Per original pidfd inode, a child of ours that exits at once, reaped in `settle`.
+        var gone: [UInt64: pid_t] = [:]
+    }
 
     init(processes: [ProcessState], memory: SharedMemoryFactory, stubs: [pid_t: pid_t], closeTCP: Bool) {
         self.memory = memory
@@ -38,10 +43,31 @@ struct SharedFileObjects {
         return ours
     }
 
+    /// A process that has exited (a zombie of ours until `settle`) for the
+    /// pidfds of one gone process: they share its inode, as before.
+    func goneProcess(for inode: UInt64) -> pid_t? {
+        if let pid = borrowed.gone[inode] { return pid }
+        guard case .success(let pid) = RawChild.spawn({ Syscall.exitGroup(0) }) else { return nil }
+        borrowed.gone[inode] = pid
+        return pid
+    }
+
+    /// Every descriptor is in place: rebuilt connections resume, and the
+    /// processes behind pidfds of gone ones are reaped (so they read as gone).
+    func settle() -> [String] {
+        for pid in borrowed.gone.values {
+            var status: Int32 = 0
+            _ = waitpid(pid, &status, 0)
+        }
+        borrowed.gone = [:]
+        return sockets.settle()
+    }
+
     /// A descriptor of ours handed to a stub, closed when the restart is done.
     func closeLater(_ fd: Int32) { borrowed.fds.append(fd) }
 
     func close() {
+        _ = settle()
         for fd in borrowed.fds + Array(borrowed.pidfds.values) { Glibc.close(fd) }
         borrowed.fds = []
         borrowed.pidfds = [:]

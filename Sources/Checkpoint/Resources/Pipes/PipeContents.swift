@@ -11,7 +11,7 @@ final class PipeContents {
 
     /// The bytes and capacity of the pipe behind `fd`, or nil if this pipe
     /// was captured already or its bytes are left to a read end seen later.
-    func capture(pid: pid_t, fd: Int32, readEnd: Bool, device: UInt64, inode: UInt64) throws -> (data: [UInt8], capacity: UInt64)? {
+    func capture(pid: pid_t, fd: Int32, readEnd: Bool, device: UInt64, inode: UInt64) throws -> (data: [UInt8], capacity: UInt64, noWriters: Bool)? {
         guard seen.insert([device, inode]).inserted else { return nil }
         let path = "/proc/\(pid)/fd/\(fd)"
         var source = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
@@ -38,7 +38,11 @@ final class PipeContents {
             let got = try data.withUnsafeMutableBytes { try Sys.readFull(copy[0], $0, what: "pipe copy") }
             guard got == n else { throw CheckpointError(EIO, "\(path): read \(got) of \(n) buffered bytes") }
         }
-        return (data, UInt64(capacity))
+        // A read end polls "hung up" once no writer is left anywhere: then
+        // its bytes are all it will ever read, and EOF after them.
+        var p = pollfd(fd: source, events: Int16(POLLIN), revents: 0)
+        let noWriters = poll(&p, 1, 0) == 1 && p.revents & Int16(POLLHUP) != 0
+        return (data, UInt64(capacity), noWriters)
     }
 
     /// Saves the buffered bytes into the first descriptor of a pipe or FIFO seen.
@@ -47,6 +51,7 @@ final class PipeContents {
         if let captured = try capture(pid: d.pid, fd: d.fd, readEnd: readEnd, device: d.device, inode: d.inode) {
             state.pipeData = captured.data
             state.pipeCapacity = captured.capacity
+            state.pipeNoWriters = captured.noWriters
         }
     }
 }

@@ -27,7 +27,8 @@ final class PipeFactory {
         }
         carriers = c
         fifoCarriers = fc
-        whole = readers.intersection(writers)
+        // A pipe nobody writes to any more is whole too: the image holds all of it.
+        whole = readers.intersection(writers).union(c.values.filter(\.pipeNoWriters).map(\.inode))
     }
 
     /// A pipe with one end outside the checkpoint is not recreated: its
@@ -67,7 +68,13 @@ final class PipeFactory {
             if let data = saved.pipeData, !data.isEmpty {
                 try data.withUnsafeBytes { try Sys.writeAll(fds[1], $0, what: "pipe:[\(inode)]") }
             }
+            if saved.pipeNoWriters {
+                // Its last writer had gone: ours goes too, so the readers see EOF after the bytes.
+                Glibc.close(fds[1])
+                fds[1] = -1
+            }
         }
+        pipes[inode] = (fds[0], fds[1])
         return (fds[0], fds[1])
     }
 
@@ -121,7 +128,7 @@ final class PipeFactory {
     }
 
     func close() {
-        for e in pipes.values { Glibc.close(e.read); Glibc.close(e.write) }
+        for e in pipes.values { Glibc.close(e.read); if e.write >= 0 { Glibc.close(e.write) } }
         for fd in fifos.values { Glibc.close(fd) }
         pipes.removeAll()
         fifos.removeAll()

@@ -1,0 +1,47 @@
+/* pidfds and a pipe with no writer left. A child waiting for SIGTERM and
+ * a pidfd of it; two pidfds of a child that has exited and been reaped;
+ * a nonblocking pidfd of this process; a pipe holding bytes whose write
+ * end is closed. After restart: SIGTERM through the pidfd ends the child
+ * (wherever its PID is now), the gone child's pidfds still share an inode
+ * and signal nobody (ESRCH), this process's pidfd is nonblocking and
+ * signals it, and the pipe gives its bytes, then end of file.
+ * Usage: pidfds */
+#include "fixture.h"
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+static int pidfd_open(pid_t pid, unsigned flags) { return (int)syscall(SYS_pidfd_open, pid, flags); }
+static int pidfd_signal(int fd, int sig) { return (int)syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0); }
+
+int main(void) {
+    handle_term();
+    pid_t waiting = fork();
+    if (waiting == 0) { wait_for_term(); _exit(7); }
+    pid_t gone = fork();
+    if (gone == 0) _exit(0);
+    int live = pidfd_open(waiting, 0), dead1 = pidfd_open(gone, 0), dead2 = pidfd_open(gone, 0);
+    waitpid(gone, NULL, 0);
+    int self = pidfd_open(getpid(), O_NONBLOCK);
+    int p[2];
+    if (live < 0 || dead1 < 0 || self < 0 || pipe(p) != 0 || write(p[1], "data", 4) != 4) { fail("setup"); return finish(); }
+    close(p[1]);
+
+    ready();
+    wait_for_term();
+
+    if (pidfd_signal(live, SIGTERM) != 0) fail("SIGTERM through the pidfd: %s", strerror(errno));
+    int status = 0;
+    pid_t ended = wait(&status);
+    if (ended <= 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 7) fail("the child did not end by its pidfd (%d, status %x: %s)", ended, status, strerror(errno));
+    struct stat a, b;
+    if (fstat(dead1, &a) != 0 || fstat(dead2, &b) != 0 || a.st_ino != b.st_ino) fail("the gone child's pidfds do not share an inode");
+    if (pidfd_signal(dead1, 0) == 0 || errno != ESRCH) fail("the gone child's pidfd signals someone");
+    if (!(fcntl(self, F_GETFL) & O_NONBLOCK)) fail("this process's pidfd is not nonblocking");
+    if (pidfd_signal(self, 0) != 0) fail("this process's pidfd does not reach it: %s", strerror(errno));
+    char buf[8] = { 0 };
+    if (read(p[0], buf, sizeof buf) != 4 || memcmp(buf, "data", 4) != 0) fail("the writerless pipe lost its bytes");
+    else if (read(p[0], buf, sizeof buf) != 0) fail("no end of file after the writerless pipe's bytes");
+    return finish();
+}
