@@ -5,7 +5,9 @@
  * IPV6_V6ONLY, IP_TTL/IP_TOS; a UDP socket bound with IP_FREEBIND to an
  * address this host does not have, then FREEBIND turned off; two
  * listeners sharing a port with SO_REUSEPORT, one of which then turned
- * it off; UNIX stream and seqpacket sockets never connected. Every
+ * it off; UNIX stream and seqpacket sockets never connected; a UDP socket
+ * shut for writing; a datagram socketpair whose sender
+ * closed with a message still queued. Every
  * option is checked against what was set, and so is one left at its
  * default. Usage: sockopts SEED (values vary with the seed). */
 #include "fixture.h"
@@ -94,6 +96,19 @@ int main(int argc, char **argv) {
     setsockopt(un, SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
     /* Never connected: no queue to read (the kernel says EINVAL, ENOTCONN). */
     int us = socket(AF_UNIX, SOCK_STREAM, 0), usp = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+    /* UDP shut for writing. */
+    int uw = socket(AF_INET, SOCK_DGRAM, 0), ur = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in lo = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    bind(ur, (struct sockaddr *)&lo, sizeof lo);
+    len = sizeof lo;
+    getsockname(ur, (struct sockaddr *)&lo, &len);
+    connect(uw, (struct sockaddr *)&lo, sizeof lo);
+    shutdown(uw, SHUT_WR);
+    /* A datagram pair whose sender closed, a message still queued. */
+    int dp[2];
+    socketpair(AF_UNIX, SOCK_DGRAM, 0, dp);
+    send(dp[1], "left", 4, 0);
+    close(dp[1]);
 
     ready();
     wait_for_term();
@@ -140,5 +155,8 @@ int main(int argc, char **argv) {
     expect(un, SOL_SOCKET, SO_PASSCRED, "SO_PASSCRED", 1);
     expect(us, SOL_SOCKET, SO_TYPE, "type of the unconnected UNIX stream socket", SOCK_STREAM);
     expect(usp, SOL_SOCKET, SO_TYPE, "type of the unconnected UNIX seqpacket socket", SOCK_SEQPACKET);
+    if (send(uw, "x", 1, MSG_NOSIGNAL) != -1 || errno != EPIPE) fail("the UDP socket shut for writing sends again");
+    char left[8] = { 0 };
+    if (recv(dp[0], left, sizeof left, MSG_DONTWAIT) != 4 || memcmp(left, "left", 4) != 0) fail("the message from the closed datagram peer is lost");
     return finish();
 }

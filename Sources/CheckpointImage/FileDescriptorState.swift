@@ -41,6 +41,8 @@ public struct FileDescriptorState: Equatable, Sendable {
         case node = 18
         /// A pidfd of a process of the image, outside it, or gone.
         case pidfd = 19
+        /// A namespace (/proc/PID/ns/TYPE) one of the image's processes was in.
+        case namespace = 20
         case unknown = 0
     }
 
@@ -143,6 +145,7 @@ public struct FileDescriptorState: Equatable, Sendable {
         case .deletedDirectory: return "deleted directory"
         case .node: return "node"
         case .pidfd: return "pidfd"
+        case .namespace: return "namespace"
         case .unknown: return "unknown"
         }
     }

@@ -75,6 +75,9 @@ public struct Mapping: Equatable, Sendable {
         public static let noReserve = Advice(rawValue: 512)
         /// Mapped with MAP_DROPPABLE ("dp", Linux 6.11+): the kernel may drop its pages; mapped so again.
         public static let droppable = Advice(rawValue: 1024)
+        /// A shared file mapping that may be made writable (smaps "mw": its
+        /// file was opened for writing): the file is opened read-write again.
+        public static let mayWrite = Advice(rawValue: 2048)
     }
 
     public init(start: UInt64, end: UInt64, protection: UInt32, shared: Bool, growsDown: Bool, kind: Kind,

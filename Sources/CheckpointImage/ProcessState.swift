@@ -41,6 +41,12 @@ public struct ProcessState: Equatable, Sendable {
     public var omittedPIDs: [Int32] = []
     /// PR_SET_NO_NEW_PRIVS was set: execve grants no privileges.
     public var noNewPrivs = false
+    /// Since 1.3: capability sets (inheritable, permitted, effective,
+    /// bounding, ambient) as /proc/PID/status shows them; empty if not saved.
+    public var capabilities: [UInt64] = []
+    /// Since 1.3: the image PID of an earlier process whose file descriptor
+    /// table this one shares (CLONE_FILES); 0 for its own.
+    public var filesSharedWith: Int32 = 0
     /// prctl(PR_SET_THP_DISABLE) was set: no transparent huge pages for this process.
     public var thpDisabled = false
     /// /proc/PID/oom_score_adj (-1000...1000); nil in images written before it was saved.
@@ -100,7 +106,7 @@ public struct ProcessState: Equatable, Sendable {
         case gids = 8, groups = 9, umask = 10, cwd = 11, root = 12, personality = 13, rlimit = 14
         case mm = 15, auxv = 16, sigaction = 17, sharedPending = 18, thread = 19, mapping = 20, file = 21
         case dumpable = 22, pdeathsig = 23, stopped = 24, intervalTimers = 25, posixTimer = 26, sysv = 27, agentResultFD = 28
-        case omittedPIDs = 29, noNewPrivs = 30, thpDisabled = 31, oomScoreAdj = 32, childSubreaper = 33, membarrier = 34
+        case omittedPIDs = 29, noNewPrivs = 30, thpDisabled = 31, oomScoreAdj = 32, childSubreaper = 33, membarrier = 34, capabilities = 35, filesSharedWith = 36
     }
     enum SubTag: UInt16, CaseIterable { case a = 1, b = 2, c = 3, d = 4, e = 5 }
 
@@ -142,6 +148,8 @@ public struct ProcessState: Equatable, Sendable {
         if let adj = oomScoreAdj { e.i64(Tag.oomScoreAdj.rawValue, adj) }
         if childSubreaper { e.u64(Tag.childSubreaper.rawValue, 1) }
         if membarrierRegistrations != 0 { e.u64(Tag.membarrier.rawValue, membarrierRegistrations) }
+        if !capabilities.isEmpty { e.u64s(Tag.capabilities.rawValue, capabilities) }
+        if filesSharedWith != 0 { e.i64(Tag.filesSharedWith.rawValue, Int64(filesSharedWith)) }
         return e.bytes
     }
 
@@ -210,6 +218,16 @@ public struct ProcessState: Equatable, Sendable {
         }
         omittedPIDs = try d.u64s(Tag.omittedPIDs.rawValue).map { Int32(truncatingIfNeeded: $0) }
         noNewPrivs = try d.u64(Tag.noNewPrivs.rawValue, default: 0) != 0
+        capabilities = try d.u64s(Tag.capabilities.rawValue)
+        if d.first(Tag.filesSharedWith.rawValue) != nil {
+            filesSharedWith = try d.i32(Tag.filesSharedWith.rawValue, "shared fd table")
+            guard filesSharedWith > 0, filesSharedWith != pid else {
+                throw ImageError.malformed(what: "process \(pid): shares the fd table of process \(filesSharedWith)", offset: d.base)
+            }
+        }
+        guard capabilities.isEmpty || capabilities.count == 5 else {
+            throw ImageError.malformed(what: "process \(pid): \(capabilities.count) capability sets, want 5", offset: d.base)
+        }
         thpDisabled = try d.u64(Tag.thpDisabled.rawValue, default: 0) != 0
         if let adj = try d.optionalI64(Tag.oomScoreAdj.rawValue) {
             guard (-1000...1000).contains(adj) else { throw ImageError.malformed(what: "oom_score_adj \(adj) is outside -1000...1000", offset: d.base) }

@@ -28,6 +28,8 @@ public enum RestartErrno {
 public enum CloneFlags {
     public static let newUser = UInt64(CL_CLONE_NEWUSER)
     public static let newPID = UInt64(CL_CLONE_NEWPID)
+    /// Share the parent's file descriptor table.
+    public static let files = UInt64(CL_CLONE_FILES)
     /// What pthread_create passes: VM, FS, FILES, SIGHAND, THREAD, SYSVSEM.
     public static let thread = UInt64(CL_CLONE_THREAD_FLAGS)
 }

@@ -22,6 +22,10 @@ public struct Prctl: Sendable {
     public static let setChildSubreaper = Prctl(Int32(PR_SET_CHILD_SUBREAPER), "PR_SET_CHILD_SUBREAPER")
     public static let getChildSubreaper = Prctl(Int32(PR_GET_CHILD_SUBREAPER), "PR_GET_CHILD_SUBREAPER")
     public static let setSeccomp = Prctl(Int32(PR_SET_SECCOMP), "PR_SET_SECCOMP")
+    public static let capBoundingDrop = Prctl(Int32(PR_CAPBSET_DROP), "PR_CAPBSET_DROP")
+    public static let setKeepCaps = Prctl(Int32(PR_SET_KEEPCAPS), "PR_SET_KEEPCAPS")
+    public static let capAmbient = Prctl(Int32(PR_CAP_AMBIENT), "PR_CAP_AMBIENT")
+    public static let capAmbientRaise = UInt64(PR_CAP_AMBIENT_RAISE)
     /// Linux 6.17+, newer than the C library's headers here.
     public static let timerCreateRestoreIds = Prctl(Int32(CL_PR_TIMER_CREATE_RESTORE_IDS), "PR_TIMER_CREATE_RESTORE_IDS")
 

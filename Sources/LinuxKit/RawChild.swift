@@ -83,3 +83,11 @@ public enum Syscall {
         return withUnsafeMutablePointer(to: &cpu) { raw(NR.getcpu, Int(bitPattern: $0)) } == 0 ? Int(cpu) : nil
     }
 }
+
+/// kcmp(2): whether two processes share a kernel object.
+public enum Kcmp {
+    /// The same file descriptor table (CLONE_FILES).
+    public static func sameFiles(_ a: pid_t, _ b: pid_t) -> Bool {
+        Syscall.raw(NR.kcmp, Int(a), Int(b), 2) == 0  // KCMP_FILES
+    }
+}

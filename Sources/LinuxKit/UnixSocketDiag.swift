@@ -33,39 +33,16 @@ public struct UnixSocketInfo: Equatable, Sendable {
 public enum UnixSocketDiag {
     /// Every UNIX socket of the caller's network namespace, by inode.
     public static func all() throws -> [UInt64: UnixSocketInfo] {
-        let sock = try valueOrThrow("socket(NETLINK_SOCK_DIAG)") { socket(AF_NETLINK, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 4) }
-        defer { close(sock) }
-        // nlmsghdr (16) + unix_diag_req (24): every state, with name, peer, rqlen and shutdown.
-        var request = [UInt8](repeating: 0, count: 40)
-        put32(&request, 0, 40)
-        put16(&request, 4, 20)              // SOCK_DIAG_BY_FAMILY
-        put16(&request, 6, 0x301)           // NLM_F_REQUEST | NLM_F_DUMP
-        put32(&request, 8, 1)
-        request[16] = UInt8(AF_UNIX)
-        put32(&request, 20, 0xffff_ffff)    // udiag_states
-        put32(&request, 28, 0x1 | 0x2 | 0x4 | 0x8 | 0x10) // UDIAG_SHOW_NAME | VFS | PEER | ICONS | RQLEN (shutdown is always sent)
-        // Unaddressed netlink messages go to the kernel.
-        let sent = request.withUnsafeBytes { send(sock, $0.baseAddress, $0.count, 0) }
-        guard sent == 40 else { throw SystemCallError("sendto(sock_diag)", Errno(rawValue: errno)) }
+        // unix_diag_req (24 bytes): every state, with name, VFS, peer, ICONS and rqlen (shutdown is always sent).
+        var request = [UInt8](repeating: 0, count: 24)
+        request[0] = UInt8(AF_UNIX)
+        put32(&request, 4, 0xffff_ffff)     // udiag_states
+        put32(&request, 12, 0x1 | 0x2 | 0x4 | 0x8 | 0x10)
         var result: [UInt64: UnixSocketInfo] = [:]
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { recv(sock, $0.baseAddress, $0.count, 0) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw SystemCallError("recv(sock_diag)", Errno(rawValue: n < 0 ? errno : EIO)) }
-            var at = 0
-            while at + 16 <= n {
-                let length = Int(get32(buffer, at)), type = get16(buffer, at + 4)
-                guard length >= 16, at + length <= n else { throw SystemCallError("sock_diag reply", Errno(rawValue: EPROTO)) }
-                if type == 3 { return result }  // NLMSG_DONE
-                if type == 2 {                  // NLMSG_ERROR
-                    let code = Int32(bitPattern: get32(buffer, at + 16))
-                    throw SystemCallError("sock_diag", Errno(rawValue: -code))
-                }
-                if let info = parse(buffer, from: at + 16, to: at + length) { result[info.inode] = info }
-                at += (length + 3) & ~3
-            }
+        try SockDiag.dump(request) { b, range in
+            if let info = parse(b, from: range.lowerBound, to: range.upperBound) { result[info.inode] = info }
         }
+        return result
     }
 
     /// unix_diag_msg (16 bytes) then attributes (u16 length, u16 type, payload, 4-aligned).

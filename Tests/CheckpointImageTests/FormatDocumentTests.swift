@@ -27,6 +27,7 @@ final class FormatDocumentTests: XCTestCase {
         "UnlinkedFileRecord": UnlinkedFileRecord.Tag.allCases.map(\.rawValue),
         "NodeRecord": NodeRecord.Tag.allCases.map(\.rawValue),
         "PidFDRecord": PidFDRecord.Tag.allCases.map(\.rawValue),
+        "NamespaceRecord": NamespaceRecord.Tag.allCases.map(\.rawValue),
     ]
 
     static var document: String {

@@ -120,6 +120,7 @@ final class PureLogicTests: XCTestCase {
             (try descriptor(24, "/tmp/link", mode: S_IFLNK), Nodes.self),
             (try descriptor(26, "anon_inode:[pidfd]", mode: 0, fdinfo: "Pid:\t42\nNSpid:\t42\n"), PidFDs.self),
             (try descriptor(27, "anon_inode:[pidfd]", mode: 0, fdinfo: "Pid:\t-1\n"), PidFDs.self),
+            (try descriptor(28, "net:[4026531840]", mode: S_IFREG), NamespaceFiles.self),
             (try descriptor(7, "pipe:[77]", mode: S_IFIFO), Pipes.self),
             (try descriptor(8, "/run/fifo", mode: S_IFIFO), FIFOs.self),
             (try descriptor(9, "/memfd:x (deleted)", mode: S_IFREG), MemFDs.self),
@@ -142,7 +143,7 @@ final class PureLogicTests: XCTestCase {
 
     func testEveryImageKindHasOneRestorer() {
         let all: [FileDescriptorState.Kind] = [.regular, .device, .inherited, .unsupported, .pipe, .unlinked, .eventfd, .signalfd,
-                                               .timerfd, .epoll, .unixSocket, .inetSocket, .fifo, .memfd, .inotify, .tcpConnection, .deletedDirectory, .node, .pidfd, .unknown]
+                                               .timerfd, .epoll, .unixSocket, .inetSocket, .fifo, .memfd, .inotify, .tcpConnection, .deletedDirectory, .node, .pidfd, .namespace, .unknown]
         for kind in all {
             let owners = FileKinds.all.filter { $0.restores.contains(kind) }
             XCTAssertEqual(owners.count, 1, "\(kind) is restored by \(owners)")

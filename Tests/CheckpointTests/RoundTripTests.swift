@@ -142,6 +142,25 @@ final class RoundTripTests: XCTestCase {
         try s.run(.rootOriginalPID)
         try s.run(.unprivilegedNewPID)
     }
+    /// A shared mapping made writable later, a private mapping of a removed file, namespace descriptors.
+    func testMappedFilesAndNamespaceFDsAsRootAndUnprivileged() throws {
+        let s = Scenario(fixture: "mapfiles", arguments: ["@"])
+        try s.run(.rootOriginalPID)
+        try s.run(.unprivilegedNewPID)
+    }
+    /// Capability sets (bounding, ambient too) and the fsuid, exactly as root; a user's empty sets stay empty.
+    func testCapabilitiesAsRootAndUnprivileged() throws {
+        let s = Scenario(fixture: "caps")
+        try s.run(.rootOriginalPID)
+        try s.run(.unprivilegedNewPID)
+    }
+    /// A child sharing the fd table (CLONE_FILES); a removed working directory also held by a descriptor.
+    func testSharedFDTableAsRootAndUnprivileged() throws {
+        var s = Scenario(fixture: "sharedtable", arguments: ["@"])
+        s.checkpointArguments = ["--tree"]
+        try s.run(.rootOriginalPID)
+        try s.run(.unprivilegedNewPID)
+    }
     /// SIGIO owners and signals (F_SETOWN, F_SETOWN_EX, F_SETSIG, O_ASYNC) and leases.
     func testFileOwnersAndLeasesAsRootAndUnprivileged() throws {
         let s = Scenario(fixture: "fown", arguments: ["@"])

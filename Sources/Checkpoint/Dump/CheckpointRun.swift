@@ -96,6 +96,10 @@ final class CheckpointRun {
         tree = TreeState(sysvObjects: sysv.objects, omittedPIDs: agents.omitted.sorted())
         for k in collected.indices {
             if let fd = agents.ready[collected[k].state.pid] { collected[k].state.agentResultFD = fd }
+            // One fd table for several processes (CLONE_FILES): the first of them holds it.
+            if let j = (0..<k).first(where: { Kcmp.sameFiles(frozen[k].pid, frozen[$0].pid) }) {
+                collected[k].state.filesSharedWith = collected[j].state.pid
+            }
         }
         guard !collected.isEmpty else { return }
         collected[0].warnings += sysv.warnings + agents.warnings

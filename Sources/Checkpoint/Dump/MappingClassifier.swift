@@ -56,6 +56,7 @@ enum MappingClassifier {
         if m.vmFlags.contains("mg") { a.insert(.mergeable) }
         if m.vmFlags.contains("nr") { a.insert(.noReserve) }
         if m.vmFlags.contains("dp") { a.insert(.droppable) }
+        if m.shared && m.vmFlags.contains("mw") { a.insert(.mayWrite) }
         return a
     }
 

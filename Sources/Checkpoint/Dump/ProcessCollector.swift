@@ -98,6 +98,8 @@ struct ProcessCollector {
         state.intervalTimers = timers.0
         state.posixTimers = timers.1
         state.noNewPrivs = status.fields["NoNewPrivs"] == "1"
+        let sets = ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"].compactMap { status.fields[$0].flatMap { UInt64($0, radix: 16) } }
+        if sets.count == 5 { state.capabilities = sets }
         try TaskStateCollector.withScratch(main: sessions[0], others: []) {
             try ProcessAttributes.collect(AttributeSource(pid: pid, session: sessions[0]), into: &state)
         }

@@ -13,6 +13,8 @@ final class DumpContext {
     let contents = FirstSight()
     /// The network namespace's UNIX sockets, asked of sock_diag once.
     let unixSockets = UnixSocketTable()
+    /// Shutdown states of the inet sockets (sock_diag), asked once per family and protocol.
+    let inetShutdowns = InetShutdowns()
     /// TCP sockets the checkpoint put in repair mode.
     let tcpRepairs: TCPRepairHolds
     /// Open files shared across fork, and which descriptor carries an open file's locks.
@@ -26,4 +28,16 @@ final class DumpContext {
 final class FirstSight {
     private var seen: Set<[UInt64]> = []
     func first(device: UInt64, inode: UInt64) -> Bool { seen.insert([device, inode]).inserted }
+}
+
+/// sk_shutdown of inet sockets by inode, one sock_diag dump per (family, protocol).
+final class InetShutdowns {
+    private var tables: [[Int32]: [UInt64: UInt8]] = [:]
+
+    /// nil where sock_diag cannot tell (no inet_diag for this protocol).
+    func of(inode: UInt64, family: Int32, protocol proto: Int32) -> UInt8? {
+        let key = [family, proto]
+        if tables[key] == nil { tables[key] = (try? SockDiag.inetShutdown(family: family, protocol: proto)) ?? [:] }
+        return tables[key]?[inode]
+    }
 }

@@ -25,6 +25,7 @@ public enum FileKinds {
         EpollInstances.self,
         Nodes.self,
         PidFDs.self,
+        NamespaceFiles.self,
         UnsupportedFiles.self,
     ]
 

@@ -158,15 +158,23 @@ struct AddressSpaceRestorer {
                 try session.mmap(m.start, m.length, protection: prot | UInt64(PROT_READ | PROT_WRITE), flags: flags, fd: fd, offset: m.offset, what: "\(path)")
             case .privateFile, .sharedFile:
                 guard let path = m.path else { throw CheckpointError(EINVAL, "file mapping at 0x\(String(m.start, radix: 16)) has no path") }
-                let writeShared = m.kind == .sharedFile && (m.protection & 2) != 0
+                // Read-write if it is writable now or may be made so (mprotect later needs it).
+                let writeShared = m.kind == .sharedFile && ((m.protection & 2) != 0 || m.advice.contains(.mayWrite))
                 let key = path + (writeShared ? "\u{0}rw" : "")
                 let fd: UInt64
                 if let f = openFiles[key] {
                     fd = f
                 } else {
                     let p = try session.putString(path)
-                    fd = try session.call("open(\(path))", NR.openat, UInt64(bitPattern: Int64(AT_FDCWD)), p,
-                                          UInt64(writeShared ? O_RDWR : O_RDONLY) | UInt64(O_CLOEXEC), 0)
+                    let opened = try session.raw(NR.openat, UInt64(bitPattern: Int64(AT_FDCWD)), p, UInt64(writeShared ? O_RDWR : O_RDONLY) | UInt64(O_CLOEXEC), 0)
+                    if opened < 0 && writeShared && m.protection & 2 == 0 {
+                        // Only "may be made writable", and this restorer may not write it: read-only, as mapped.
+                        fd = try session.call("open(\(path))", NR.openat, UInt64(bitPattern: Int64(AT_FDCWD)), p, UInt64(O_RDONLY | O_CLOEXEC), 0)
+                    } else if opened < 0 {
+                        throw CheckpointError(Int32(-opened), "open(\(path)): \(errorText(Int32(-opened)))")
+                    } else {
+                        fd = UInt64(opened)
+                    }
                     openFiles[key] = fd
                 }
                 let mprot = m.kind == .privateFile ? prot | UInt64(PROT_READ | PROT_WRITE) : prot

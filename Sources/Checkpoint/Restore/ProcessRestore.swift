@@ -44,8 +44,9 @@ final class ProcessRestore {
     /// The stages after the pages (RestoreStage.afterPages).
     /// - Parameter quietChildSignal: a SIGCHLD raised in the stub by recreating
     ///   its zombie children is to be dropped (the process had seen it already).
-    func finish(exactIDs: Bool, quietChildSignal: Bool, seccompSuspended: Bool, objects: SharedFileObjects) throws -> [String] {
-        let after = AfterPages(exactIDs: exactIDs, quietChildSignal: quietChildSignal, seccompSuspended: seccompSuspended, objects: objects)
+    func finish(exactIDs: Bool, quietChildSignal: Bool, seccompSuspended: Bool, sharedTable: Bool = false, objects: SharedFileObjects) throws -> [String] {
+        let after = AfterPages(exactIDs: exactIDs, quietChildSignal: quietChildSignal, seccompSuspended: seccompSuspended,
+                               sharedTable: sharedTable, objects: objects)
         var warnings: [String] = []
         for stage in RestoreStage.afterPages { warnings += try run(stage, after) }
         return warnings
@@ -55,6 +56,8 @@ final class ProcessRestore {
         let exactIDs: Bool
         let quietChildSignal: Bool
         let seccompSuspended: Bool
+        /// Its fd table is its parent's (CLONE_FILES), restored with the parent.
+        let sharedTable: Bool
         let objects: SharedFileObjects
     }
 
@@ -83,7 +86,9 @@ final class ProcessRestore {
         let task = TaskRestorer(session: session, process: process, log: log)
         switch stage {
         case .finishMappings: try space.finishMappings()
-        case .files: return try FileRestorer(session: session, process: process, log: log, objects: a.objects).restore()
+        case .files:
+            if a.sharedTable { return [] }
+            return try FileRestorer(session: session, process: process, log: log, objects: a.objects).restore()
         case .environment: return try task.restoreEnvironment()
         case .signals:
             if a.quietChildSignal { try task.dropPendingChildSignal() }

@@ -101,7 +101,7 @@ public enum Restorer {
             defer { objects.close() }
             for r in restores {
                 warnings += try r.finish(exactIDs: options.restorePID, quietChildSignal: tree.reapedSignals[r.process.pid] ?? false,
-                                         seccompSuspended: tree.seccompSuspended, objects: objects)
+                                         seccompSuspended: tree.seccompSuspended, sharedTable: tree.sharedTables.contains(r.process.pid), objects: objects)
             }
             warnings += objects.settle()
             warnings += shared.seal()

@@ -22,6 +22,8 @@ struct StubTree {
     private var sessions: [pid_t: RemoteSession] = [:]
     private var zombieStubs: [pid_t] = []
     private var spawned: [pid_t] = []
+    /// Processes forked into their parent's fd table (CLONE_FILES): the parent's restore makes their descriptors.
+    private(set) var sharedTables: Set<pid_t> = []
     /// Every stub was seized with seccomp suspended (their children inherit it).
     private(set) var seccompSuspended = true
 
@@ -35,7 +37,10 @@ struct StubTree {
             let stub: pid_t
             let session: RemoteSession
             if let parent = sessions[p.ppid] {
-                stub = try fork(from: parent, exactPID: options.restorePID ? p.pid : nil).outer
+                // A process sharing its parent's fd table is forked into that table.
+                let shared = sharesParentTable(p, among: processes)
+                if shared { sharedTables.insert(p.pid) }
+                stub = try fork(from: parent, exactPID: options.restorePID ? p.pid : nil, flags: shared ? CloneFlags.files : 0).outer
                 session = try Self.session(for: stub, instruction: parent.injector.instruction)
             } else {
                 stub = try Stub.spawn(pid: options.restorePID ? p.pid : nil)
@@ -72,8 +77,17 @@ struct StubTree {
     }
 
     /// Forks a child of the stub behind `parent` (auto-attached, stopped).
-    func fork(from parent: RemoteSession, exactPID: pid_t?) throws -> (outer: pid_t, inner: pid_t) {
-        try InjectedClone.run(in: parent, flags: 0, exitSignal: SIGCHLD, exactID: exactPID, what: "process")
+    func fork(from parent: RemoteSession, exactPID: pid_t?, flags: UInt64 = 0) throws -> (outer: pid_t, inner: pid_t) {
+        try InjectedClone.run(in: parent, flags: flags, exitSignal: SIGCHLD, exactID: exactPID, what: "process")
+    }
+
+    /// Whether `p` shared the fd table its parent was in (the parent's own, or the one it shared).
+    mutating func sharesParentTable(_ p: ProcessState, among processes: [ProcessState]) -> Bool {
+        guard p.filesSharedWith != 0 else { return false }
+        let parentTable = processes.first { $0.pid == p.ppid }.map { $0.filesSharedWith != 0 ? $0.filesSharedWith : $0.pid }
+        if parentTable == p.filesSharedWith { return true }
+        warnings.append("process \(p.pid) shared the fd table of process \(p.filesSharedWith), not its parent's: it gets a copy of its own")
+        return false
     }
 
     /// Session and group, per --restore-sid and --restore-pgid.

@@ -37,7 +37,8 @@ struct TaskRestorer {
 
     /// A working directory removed while in use ("PATH (deleted)") is made
     /// again for the chdir and removed after it, so the process is left in a
-    /// deleted directory as it was. One that exists again is simply entered.
+    /// deleted directory as it was. One that exists again is simply entered;
+    /// one the process also holds a descriptor of is entered through it.
     func restoreWorkingDirectory() throws {
         let suffix = " (deleted)"
         guard process.cwd.hasSuffix(suffix) else {
@@ -45,6 +46,12 @@ struct TaskRestorer {
             return
         }
         let path = String(process.cwd.dropLast(suffix.count))
+        // A descriptor of the same removed directory is back already: the
+        // working directory is that very directory, not another made alike.
+        if let same = process.files.first(where: { $0.kind == .deletedDirectory && ($0.path == process.cwd || $0.path == path) }) {
+            try session.call("fchdir(\(same.fd))", NR.fchdir, UInt64(same.fd))
+            return
+        }
         let made = mkdir(path, 0o700) == 0
         if !made && errno != EEXIST {
             throw CheckpointError(errno: errno, "working directory \(path) was deleted and cannot be made again for the restart")
@@ -133,6 +140,16 @@ struct TaskRestorer {
         guard (uids + gids + process.groups).allSatisfy({ $0 <= UInt64(UInt32.max) }) else {
             throw CheckpointError(EINVAL, "image holds a user or group ID out of range")
         }
+        // As root: the bounding set shrinks first (that needs CAP_SETPCAP), and
+        // the permitted set must outlive the change of user ID to be set below.
+        let caps = process.capabilities
+        let setCaps = caps.count == 5 && geteuid() == 0
+        if setCaps {
+            for cap in 0...Self.lastCapability where caps[3] & (1 << UInt64(cap)) == 0 {
+                _ = try session.prctlRaw(.capBoundingDrop, UInt64(cap))
+            }
+            _ = try session.prctlRaw(.setKeepCaps, 1)
+        }
         if getegid() != gid_t(gids[1]) || getgid() != gid_t(gids[0]) {
             let groups = process.groups.map { UInt32(truncatingIfNeeded: $0) }
             let at = try session.put(groups.flatMap { v in withUnsafeBytes(of: v) { Array($0) } })
@@ -152,6 +169,14 @@ struct TaskRestorer {
         if geteuid() != uid_t(uids[1]) || getuid() != uid_t(uids[0]) {
             try session.call("setresuid", NR.setresuid, uids[0], uids[1], uids[2])
         }
+        // The file-system IDs follow the effective ones unless set apart.
+        if gids.count >= 4 && gids[3] != gids[1] { _ = try session.raw(NR.setfsgid, gids[3]) }
+        if uids.count >= 4 && uids[3] != uids[1] { _ = try session.raw(NR.setfsuid, uids[3]) }
+        if setCaps {
+            warnings += try restoreCapabilities(caps)
+        } else if caps.count == 5 && (caps[1] != 0 || caps[4] != 0) && geteuid() != 0 {
+            warnings.append("capabilities (permitted 0x\(String(caps[1], radix: 16))) not restored: only root may give them")
+        }
         if process.dumpable <= 1 {
             try session.prctl(.setDumpable, process.dumpable)
         }
@@ -159,6 +184,33 @@ struct TaskRestorer {
             try session.prctl(.setNoNewPrivs, 1)
         }
         return warnings
+    }
+
+    /// capset to the saved effective, permitted and inheritable sets, then
+    /// the ambient ones (which need both of the last two), then KEEPCAPS off.
+    func restoreCapabilities(_ caps: [UInt64]) throws -> [String] {
+        var warnings: [String] = []
+        // struct __user_cap_header_struct (version 3, this thread), then two __user_cap_data_struct.
+        var data: [UInt32] = [0x2008_0522, 0]
+        for shift: UInt64 in [0, 32] {
+            data += [caps[2], caps[1], caps[0]].map { UInt32(truncatingIfNeeded: $0 >> shift) }
+        }
+        let header = try session.put(data.prefix(2).flatMap { v in withUnsafeBytes(of: v) { Array($0) } }, at: 512)
+        let sets = try session.put(data.dropFirst(2).flatMap { v in withUnsafeBytes(of: v) { Array($0) } }, at: 544)
+        let r = try session.raw(NR.capset, header, sets)
+        if r < 0 { warnings.append("capabilities not restored: capset: \(errorText(Int32(-r)))") }
+        for cap in 0...Self.lastCapability where caps[4] & (1 << UInt64(cap)) != 0 {
+            if try session.prctlRaw(.capAmbient, Prctl.capAmbientRaise, UInt64(cap)) < 0 {
+                warnings.append("ambient capability \(cap) not restored")
+            }
+        }
+        _ = try session.prctlRaw(.setKeepCaps, 0)
+        return warnings
+    }
+
+    /// The highest capability this kernel knows.
+    static var lastCapability: Int {
+        (try? Sys.readText("/proc/sys/kernel/cap_last_cap")).flatMap { Int($0.filter(\.isNumber)) }.map { min($0, 63) } ?? 40
     }
 
     /// The restorer's own supplementary groups, which a stub inherits.

@@ -17,6 +17,7 @@ public enum DescriptorPayload: Equatable, Sendable {
     case unlinked(UnlinkedFileRecord)
     case node(NodeRecord)
     case pidfd(PidFDRecord)
+    case namespace(NamespaceRecord)
 
     /// The record's own encoding, or nil for kinds without one.
     func encode(into e: inout RecordEncoder) {
@@ -35,6 +36,7 @@ public enum DescriptorPayload: Equatable, Sendable {
         case .unlinked(let r): r.encode(into: &e)
         case .node(let r): r.encode(into: &e)
         case .pidfd(let r): r.encode(into: &e)
+        case .namespace(let r): r.encode(into: &e)
         }
     }
 
@@ -60,6 +62,7 @@ public enum DescriptorPayload: Equatable, Sendable {
         case .unlinked: return .unlinked(try make(UnlinkedFileRecord.self))
         case .node: return .node(try make(NodeRecord.self))
         case .pidfd: return .pidfd(try make(PidFDRecord.self))
+        case .namespace: return .namespace(try make(NamespaceRecord.self))
         case .regular, .device, .inherited, .unsupported, .pipe, .deletedDirectory, .unknown: return .none
         }
     }
@@ -139,6 +142,7 @@ extension FileDescriptorState {
     public var unlinked: UnlinkedFileRecord? { if case .unlinked(let r) = payload { return r } else { return nil } }
     public var node: NodeRecord? { if case .node(let r) = payload { return r } else { return nil } }
     public var pidfd: PidFDRecord? { if case .pidfd(let r) = payload { return r } else { return nil } }
+    public var namespace: NamespaceRecord? { if case .namespace(let r) = payload { return r } else { return nil } }
 
     /// A socket's own and peer address, whatever its kind (empty for other descriptors).
     public var socketAddresses: (local: [UInt8], peer: [UInt8]) {

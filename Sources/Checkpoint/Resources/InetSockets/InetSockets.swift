@@ -35,11 +35,17 @@ enum InetSockets: FileKind {
         state.kind = .inetSocket
         var record = InetSocketRecord(family: UInt64(family), type: UInt64(type), protocol: UInt64(proto),
                                       listening: listening, backlog: backlog, address: local, peerAddress: peer)
-        // A connection that has ended (both FINs, or a reset) is a TCP socket
-        // in state CLOSE that polls POLLRDHUP (0x2000); a bound one never connected does not.
-        if type == SOCK_STREAM.rawValue && !listening && TCPRepair.state(copy) == 7 {
-            var p = pollfd(fd: copy, events: Int16(0x2000), revents: 0)
-            if poll(&p, 1, 0) == 1 && p.revents & Int16(0x2000) != 0 { record.shutdown = 3 }
+        // Directions shut down (sock_diag). A TCP socket in state CLOSE with
+        // both is a connection that has ended; one bound and never connected has none.
+        if !listening {
+            if let shut = context.shared.inetShutdowns.of(inode: d.inode, family: family, protocol: proto) {
+                record.shutdown = UInt64(shut & 3)
+            } else if type == SOCK_STREAM.rawValue && TCPRepair.state(copy) == 7 {
+                // Without sock_diag: an ended connection polls POLLRDHUP (0x2000).
+                var p = pollfd(fd: copy, events: Int16(0x2000), revents: 0)
+                if poll(&p, 1, 0) == 1 && p.revents & Int16(0x2000) != 0 { record.shutdown = 3 }
+            }
+            if type == SOCK_STREAM.rawValue && TCPRepair.state(copy) != 7 { record.shutdown = 0 }
         }
         state.payload = .inetSocket(record)
         if type == SOCK_DGRAM.rawValue {
@@ -95,6 +101,10 @@ extension SocketFactory {
                 return connect(fd, base.assumingMemoryBound(to: sockaddr.self), socklen_t(a.count))
             }
         }
+        // After connect, which a shut socket may not do. (An unconnected
+        // datagram socket says ENOTCONN, yet is marked all the same.)
+        if s.shutdown & 1 != 0 { _ = Glibc.shutdown(fd, Int32(SHUT_RD)) }
+        if s.shutdown & 2 != 0 { _ = Glibc.shutdown(fd, Int32(SHUT_WR)) }
         return .socket(fd)
     }
 }

@@ -39,9 +39,10 @@ extension SocketFactory {
         if peer != 0 && type != SOCK_DGRAM.rawValue {
             return .closed("fd \(f.fd) (\(f.path)): its peer is outside the checkpoint; the connection is closed after restart")
         }
-        if peer == 0 && state == 1 && type != SOCK_DGRAM.rawValue {
+        if peer == 0 && state == 1 && (type != SOCK_DGRAM.rawValue || (s.address.isEmpty && !s.queued.isEmpty)) {
             // Connected, but the peer has closed: a pair whose other end sends
-            // what was left unread and closes, so reads end in EOF as before.
+            // what was left unread and closes, so reads end in EOF as before
+            // (a datagram socket gets its messages, still connected to nobody).
             var pair: [Int32] = [0, 0]
             _ = try valueOrThrow("socketpair") { socketpair(AF_UNIX, type, 0, &pair) }
             defer { Glibc.close(pair[1]) }

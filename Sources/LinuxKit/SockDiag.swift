@@ -1,0 +1,63 @@
+import Glibc
+import SystemPackage
+
+/// The kernel's sock_diag netlink interface: one SOCK_DIAG_BY_FAMILY dump
+/// of the caller's network namespace.
+public enum SockDiag {
+    /// Sends a dump request whose family-specific part is `body` and hands
+    /// each reply message's payload (its range in the buffer) to `each`.
+    static func dump(_ body: [UInt8], _ each: ([UInt8], Range<Int>) -> Void) throws {
+        let sock = try valueOrThrow("socket(NETLINK_SOCK_DIAG)") { socket(AF_NETLINK, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 4) }
+        defer { close(sock) }
+        var request = [UInt8](repeating: 0, count: 16) + body   // nlmsghdr, then the request
+        UnixSocketDiag.put32(&request, 0, UInt32(request.count))
+        UnixSocketDiag.put16(&request, 4, 20)        // SOCK_DIAG_BY_FAMILY
+        UnixSocketDiag.put16(&request, 6, 0x301)     // NLM_F_REQUEST | NLM_F_DUMP
+        UnixSocketDiag.put32(&request, 8, 1)
+        // Unaddressed netlink messages go to the kernel.
+        let sent = request.withUnsafeBytes { send(sock, $0.baseAddress, $0.count, 0) }
+        guard sent == request.count else { throw SystemCallError("sendto(sock_diag)", Errno(rawValue: errno)) }
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(sock, $0.baseAddress, $0.count, 0) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw SystemCallError("recv(sock_diag)", Errno(rawValue: n < 0 ? errno : EIO)) }
+            var at = 0
+            while at + 16 <= n {
+                let length = Int(UnixSocketDiag.get32(buffer, at)), type = UnixSocketDiag.get16(buffer, at + 4)
+                guard length >= 16, at + length <= n else { throw SystemCallError("sock_diag reply", Errno(rawValue: EPROTO)) }
+                if type == 3 { return }  // NLMSG_DONE
+                if type == 2 {           // NLMSG_ERROR
+                    let code = Int32(bitPattern: UnixSocketDiag.get32(buffer, at + 16))
+                    throw SystemCallError("sock_diag", Errno(rawValue: -code))
+                }
+                each(buffer, (at + 16)..<(at + length))
+                at += (length + 3) & ~3
+            }
+        }
+    }
+
+    /// sk_shutdown of every TCP, UDP or raw socket (by `protocol`) of one
+    /// family, by inode (INET_DIAG_SHUTDOWN: 1 reading shut, 2 writing).
+    public static func inetShutdown(family: Int32, protocol proto: Int32) throws -> [UInt64: UInt8] {
+        // inet_diag_req_v2 (56 bytes): family, protocol, ext, pad, states, a zero inet_diag_sockid.
+        var request = [UInt8](repeating: 0, count: 56)
+        request[0] = UInt8(family)
+        request[1] = UInt8(proto)
+        UnixSocketDiag.put32(&request, 4, 0xffff_ffff)
+        var result: [UInt64: UInt8] = [:]
+        try dump(request) { b, range in
+            // inet_diag_msg (72 bytes, the inode at 68), then attributes.
+            guard range.count >= 72 else { return }
+            let inode = UInt64(UnixSocketDiag.get32(b, range.lowerBound + 68))
+            var at = range.lowerBound + 72
+            while at + 4 <= range.upperBound {
+                let length = Int(UnixSocketDiag.get16(b, at)), type = UnixSocketDiag.get16(b, at + 2)
+                guard length >= 4, at + length <= range.upperBound else { break }
+                if type == 8 && length >= 5 { result[inode] = b[at + 4] }  // INET_DIAG_SHUTDOWN
+                at += (length + 3) & ~3
+            }
+        }
+        return result
+    }
+}
