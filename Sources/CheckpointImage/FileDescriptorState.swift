@@ -43,6 +43,8 @@ public struct FileDescriptorState: Equatable, Sendable {
         case pidfd = 19
         /// A namespace (/proc/PID/ns/TYPE) one of the image's processes was in.
         case namespace = 20
+        /// The master of a pseudo-terminal (/dev/ptmx), made again with its index.
+        case ptyMaster = 21
         case unknown = 0
     }
 
@@ -146,6 +148,7 @@ public struct FileDescriptorState: Equatable, Sendable {
         case .node: return "node"
         case .pidfd: return "pidfd"
         case .namespace: return "namespace"
+        case .ptyMaster: return "pty master"
         case .unknown: return "unknown"
         }
     }

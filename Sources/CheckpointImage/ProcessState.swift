@@ -47,6 +47,10 @@ public struct ProcessState: Equatable, Sendable {
     /// Since 1.3: the image PID of an earlier process whose file descriptor
     /// table this one shares (CLONE_FILES); 0 for its own.
     public var filesSharedWith: Int32 = 0
+    /// Since 1.3: the controlling terminal's device number (kernel encoding,
+    /// major << 8 | minor low bits as /proc/PID/stat gives it) and its
+    /// foreground process group; empty for none.
+    public var terminal: [UInt64] = []
     /// prctl(PR_SET_THP_DISABLE) was set: no transparent huge pages for this process.
     public var thpDisabled = false
     /// /proc/PID/oom_score_adj (-1000...1000); nil in images written before it was saved.
@@ -106,7 +110,7 @@ public struct ProcessState: Equatable, Sendable {
         case gids = 8, groups = 9, umask = 10, cwd = 11, root = 12, personality = 13, rlimit = 14
         case mm = 15, auxv = 16, sigaction = 17, sharedPending = 18, thread = 19, mapping = 20, file = 21
         case dumpable = 22, pdeathsig = 23, stopped = 24, intervalTimers = 25, posixTimer = 26, sysv = 27, agentResultFD = 28
-        case omittedPIDs = 29, noNewPrivs = 30, thpDisabled = 31, oomScoreAdj = 32, childSubreaper = 33, membarrier = 34, capabilities = 35, filesSharedWith = 36
+        case omittedPIDs = 29, noNewPrivs = 30, thpDisabled = 31, oomScoreAdj = 32, childSubreaper = 33, membarrier = 34, capabilities = 35, filesSharedWith = 36, terminal = 37
     }
     enum SubTag: UInt16, CaseIterable { case a = 1, b = 2, c = 3, d = 4, e = 5 }
 
@@ -150,6 +154,7 @@ public struct ProcessState: Equatable, Sendable {
         if membarrierRegistrations != 0 { e.u64(Tag.membarrier.rawValue, membarrierRegistrations) }
         if !capabilities.isEmpty { e.u64s(Tag.capabilities.rawValue, capabilities) }
         if filesSharedWith != 0 { e.i64(Tag.filesSharedWith.rawValue, Int64(filesSharedWith)) }
+        if !terminal.isEmpty { e.u64s(Tag.terminal.rawValue, terminal) }
         return e.bytes
     }
 
@@ -219,6 +224,10 @@ public struct ProcessState: Equatable, Sendable {
         omittedPIDs = try d.u64s(Tag.omittedPIDs.rawValue).map { Int32(truncatingIfNeeded: $0) }
         noNewPrivs = try d.u64(Tag.noNewPrivs.rawValue, default: 0) != 0
         capabilities = try d.u64s(Tag.capabilities.rawValue)
+        terminal = try d.u64s(Tag.terminal.rawValue)
+        guard terminal.isEmpty || (terminal.count == 2 && terminal[0] <= UInt64(UInt32.max)) else {
+            throw ImageError.malformed(what: "process \(pid): controlling terminal \(terminal)", offset: d.base)
+        }
         if d.first(Tag.filesSharedWith.rawValue) != nil {
             filesSharedWith = try d.i32(Tag.filesSharedWith.rawValue, "shared fd table")
             guard filesSharedWith > 0, filesSharedWith != pid else {

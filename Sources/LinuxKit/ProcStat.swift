@@ -6,6 +6,9 @@ public struct ProcStat: Equatable, Sendable {
     public var ppid: Int32
     public var pgrp: Int32
     public var session: Int32
+    /// The controlling terminal's device number (kernel encoding) and its foreground group; 0 and -1 for none.
+    public var ttyNumber: UInt32 = 0
+    public var terminalGroup: Int32 = -1
     public var threads: Int
     public var startCode: UInt64, endCode: UInt64, startStack: UInt64
     public var startData: UInt64, endData: UInt64, startBrk: UInt64
@@ -36,6 +39,8 @@ public struct ProcStat: Equatable, Sendable {
         self.ppid = Int32(truncatingIfNeeded: try num(4))
         self.pgrp = Int32(truncatingIfNeeded: try num(5))
         self.session = Int32(truncatingIfNeeded: try num(6))
+        self.ttyNumber = UInt32(truncatingIfNeeded: try num(7))
+        self.terminalGroup = Int32(truncatingIfNeeded: Int64(bitPattern: try num(8)))
         self.threads = Int(truncatingIfNeeded: try num(20))
         self.startCode = try num(26); self.endCode = try num(27); self.startStack = try num(28)
         self.startData = try num(45); self.endData = try num(46); self.startBrk = try num(47)

@@ -28,6 +28,7 @@ final class FormatDocumentTests: XCTestCase {
         "NodeRecord": NodeRecord.Tag.allCases.map(\.rawValue),
         "PidFDRecord": PidFDRecord.Tag.allCases.map(\.rawValue),
         "NamespaceRecord": NamespaceRecord.Tag.allCases.map(\.rawValue),
+        "PtyRecord": PtyRecord.Tag.allCases.map(\.rawValue),
     ]
 
     static var document: String {

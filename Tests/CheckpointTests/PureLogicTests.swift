@@ -115,7 +115,7 @@ final class PureLogicTests: XCTestCase {
             (try descriptor(5, "/dev/null", mode: S_IFCHR), Devices.self),
             (try descriptor(6, "/dev/sda", mode: S_IFBLK), Nodes.self),
             (try descriptor(21, "/dev/console (deleted)", mode: S_IFCHR, rdev: Device.make(major: 5, minor: 1)), Nodes.self),
-            (try descriptor(22, "/dev/ptmx", mode: S_IFCHR, rdev: Device.make(major: 5, minor: 2)), UnsupportedFiles.self),
+            (try descriptor(22, "/dev/ptmx", mode: S_IFCHR, rdev: Device.make(major: 5, minor: 2)), PtyMasters.self),
             (try descriptor(23, "/dev/net/tun", mode: S_IFCHR, rdev: Device.make(major: 10, minor: 200)), UnsupportedFiles.self),
             (try descriptor(24, "/tmp/link", mode: S_IFLNK), Nodes.self),
             (try descriptor(26, "anon_inode:[pidfd]", mode: 0, fdinfo: "Pid:\t42\nNSpid:\t42\n"), PidFDs.self),
@@ -143,7 +143,7 @@ final class PureLogicTests: XCTestCase {
 
     func testEveryImageKindHasOneRestorer() {
         let all: [FileDescriptorState.Kind] = [.regular, .device, .inherited, .unsupported, .pipe, .unlinked, .eventfd, .signalfd,
-                                               .timerfd, .epoll, .unixSocket, .inetSocket, .fifo, .memfd, .inotify, .tcpConnection, .deletedDirectory, .node, .pidfd, .namespace, .unknown]
+                                               .timerfd, .epoll, .unixSocket, .inetSocket, .fifo, .memfd, .inotify, .tcpConnection, .deletedDirectory, .node, .pidfd, .namespace, .ptyMaster, .unknown]
         for kind in all {
             let owners = FileKinds.all.filter { $0.restores.contains(kind) }
             XCTAssertEqual(owners.count, 1, "\(kind) is restored by \(owners)")

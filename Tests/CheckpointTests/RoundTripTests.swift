@@ -161,6 +161,13 @@ final class RoundTripTests: XCTestCase {
         try s.run(.rootOriginalPID)
         try s.run(.unprivilegedNewPID)
     }
+    /// A pseudo-terminal: bytes waiting both ways, settings, size, node mode, and a child's controlling terminal.
+    func testPseudoTerminalsAsRoot() throws {
+        var s = Scenario(fixture: "ptys")
+        s.checkpointArguments = ["--tree"]
+        s.restartArguments = ["--restore-pgid", "--restore-sid"]
+        try s.run(.rootOriginalPID)
+    }
     /// SIGIO owners and signals (F_SETOWN, F_SETOWN_EX, F_SETSIG, O_ASYNC) and leases.
     func testFileOwnersAndLeasesAsRootAndUnprivileged() throws {
         let s = Scenario(fixture: "fown", arguments: ["@"])

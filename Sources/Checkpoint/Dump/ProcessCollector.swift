@@ -98,6 +98,7 @@ struct ProcessCollector {
         state.intervalTimers = timers.0
         state.posixTimers = timers.1
         state.noNewPrivs = status.fields["NoNewPrivs"] == "1"
+        if stat.ttyNumber != 0 { state.terminal = [UInt64(stat.ttyNumber), UInt64(bitPattern: Int64(stat.terminalGroup))] }
         let sets = ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"].compactMap { status.fields[$0].flatMap { UInt64($0, radix: 16) } }
         if sets.count == 5 { state.capabilities = sets }
         try TaskStateCollector.withScratch(main: sessions[0], others: []) {

@@ -8,6 +8,7 @@ public enum FileKinds {
     static let all: [any FileKind.Type] = [
         InheritedFiles.self,
         RegularFiles.self,
+        PtyMasters.self,
         Devices.self,
         Pipes.self,
         FIFOs.self,

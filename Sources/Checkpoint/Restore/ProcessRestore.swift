@@ -89,7 +89,10 @@ final class ProcessRestore {
         case .files:
             if a.sharedTable { return [] }
             return try FileRestorer(session: session, process: process, log: log, objects: a.objects).restore()
-        case .environment: return try task.restoreEnvironment()
+        case .environment:
+            var warnings = try task.restoreEnvironment()
+            if a.exactIDs { warnings += try task.restoreForegroundGroup() }
+            return warnings
         case .signals:
             if a.quietChildSignal { try task.dropPendingChildSignal() }
             try task.restoreSignals(pid: innerPID)

@@ -82,8 +82,10 @@ public enum Restorer {
         pin.pinCurrentCPU()
         var tree = StubTree(options: options, log: log)
         defer { pin.release(Array(tree.stubs.values)) }
+        let ptys = PtyFactory(processes: header.processes)
+        defer { ptys.close() }
         do {
-            try tree.build(header.processes, zombies: header.zombies)
+            try tree.build(header.processes, zombies: header.zombies, ptys: ptys)
             let shared = SharedMemoryFactory(processes: header.processes)
             defer { shared.close() }
             let sysv = SysVFactory(objects: header.tree.sysvObjects, log: log)
@@ -96,8 +98,8 @@ public enum Restorer {
             }
             try PageStream.write(reader: reader, first: header.firstPages, into: restores)
             testHookPause()
-            var warnings = tree.warnings
-            let objects = SharedFileObjects(processes: header.processes, memory: shared, stubs: tree.stubs, closeTCP: options.closeTCP)
+            var warnings = tree.warnings + ptys.warnings
+            let objects = SharedFileObjects(processes: header.processes, memory: shared, ptys: ptys, stubs: tree.stubs, closeTCP: options.closeTCP)
             defer { objects.close() }
             for r in restores {
                 warnings += try r.finish(exactIDs: options.restorePID, quietChildSignal: tree.reapedSignals[r.process.pid] ?? false,

@@ -32,7 +32,7 @@ struct StubTree {
         self.log = log
     }
 
-    mutating func build(_ processes: [ProcessState], zombies: [ZombieState]) throws {
+    mutating func build(_ processes: [ProcessState], zombies: [ZombieState], ptys: PtyFactory? = nil) throws {
         for p in processes {
             let stub: pid_t
             let session: RemoteSession
@@ -53,7 +53,7 @@ struct StubTree {
             stubs[p.pid] = stub
             inner[p.pid] = options.restorePID ? p.pid : stub
             sessions[p.pid] = session
-            try setIdentity(p, session: session)
+            try setIdentity(p, session: session, ptys: ptys)
         }
         for z in zombies {
             guard let parent = sessions[z.ppid] else {
@@ -91,11 +91,19 @@ struct StubTree {
     }
 
     /// Session and group, per --restore-sid and --restore-pgid.
-    mutating func setIdentity(_ p: ProcessState, session: RemoteSession) throws {
+    mutating func setIdentity(_ p: ProcessState, session: RemoteSession, ptys: PtyFactory? = nil) throws {
         var leadsGroup = false
         if options.restoreSID && p.sid == p.pid {
             try session.call("setsid", NR.setsid)
             leadsGroup = true
+            // Its controlling terminal, before it forks (children inherit it): a
+            // session leader with none that opens a terminal without O_NOCTTY gets it.
+            if let t = p.terminal.first, let n = PtyMasters.ptsIndex(ttyNumber: t), ptys?.has(index: n) == true {
+                let fd = try session.raw(NR.openat, UInt64(bitPattern: Int64(AT_FDCWD)), try session.putString("/dev/pts/\(n)"), UInt64(O_RDWR | O_CLOEXEC), 0)
+                if fd >= 0 { _ = try session.raw(NR.close, UInt64(fd)) } else {
+                    warnings.append("process \(p.pid): its controlling terminal /dev/pts/\(n) could not be taken again: \(errorText(Int32(-fd)))")
+                }
+            }
         }
         guard options.restorePGID, !(leadsGroup && p.pgid == p.pid) else { return }
         if p.pgid == p.pid {

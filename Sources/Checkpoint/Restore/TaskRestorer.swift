@@ -35,6 +35,19 @@ struct TaskRestorer {
         return warnings
     }
 
+    /// A session leader's terminal gets its foreground process group back
+    /// (every group of the tree exists by now).
+    func restoreForegroundGroup() throws -> [String] {
+        guard process.sid == process.pid, process.terminal.count == 2 else { return [] }
+        let group = Int32(truncatingIfNeeded: Int64(bitPattern: process.terminal[1]))
+        guard group > 0 else { return [] }
+        let tty = try session.raw(NR.openat, UInt64(bitPattern: Int64(AT_FDCWD)), try session.putString("/dev/tty"), UInt64(O_RDWR | O_NOCTTY | O_CLOEXEC), 0)
+        guard tty >= 0 else { return [] }  // no terminal taken back: nothing to set
+        defer { _ = try? session.raw(NR.close, UInt64(tty)) }
+        let r = try session.raw(NR.ioctl, UInt64(tty), 0x5410, try session.put(value: group, at: 600))  // TIOCSPGRP
+        return r < 0 ? ["process \(process.pid): foreground group \(group) of its terminal not restored: \(errorText(Int32(-r)))"] : []
+    }
+
     /// A working directory removed while in use ("PATH (deleted)") is made
     /// again for the chdir and removed after it, so the process is left in a
     /// deleted directory as it was. One that exists again is simply entered;

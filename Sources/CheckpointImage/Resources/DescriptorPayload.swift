@@ -18,6 +18,7 @@ public enum DescriptorPayload: Equatable, Sendable {
     case node(NodeRecord)
     case pidfd(PidFDRecord)
     case namespace(NamespaceRecord)
+    case pty(PtyRecord)
 
     /// The record's own encoding, or nil for kinds without one.
     func encode(into e: inout RecordEncoder) {
@@ -37,6 +38,7 @@ public enum DescriptorPayload: Equatable, Sendable {
         case .node(let r): r.encode(into: &e)
         case .pidfd(let r): r.encode(into: &e)
         case .namespace(let r): r.encode(into: &e)
+        case .pty(let r): r.encode(into: &e)
         }
     }
 
@@ -63,6 +65,7 @@ public enum DescriptorPayload: Equatable, Sendable {
         case .node: return .node(try make(NodeRecord.self))
         case .pidfd: return .pidfd(try make(PidFDRecord.self))
         case .namespace: return .namespace(try make(NamespaceRecord.self))
+        case .ptyMaster: return .pty(try make(PtyRecord.self))
         case .regular, .device, .inherited, .unsupported, .pipe, .deletedDirectory, .unknown: return .none
         }
     }
@@ -143,6 +146,7 @@ extension FileDescriptorState {
     public var node: NodeRecord? { if case .node(let r) = payload { return r } else { return nil } }
     public var pidfd: PidFDRecord? { if case .pidfd(let r) = payload { return r } else { return nil } }
     public var namespace: NamespaceRecord? { if case .namespace(let r) = payload { return r } else { return nil } }
+    public var pty: PtyRecord? { if case .pty(let r) = payload { return r } else { return nil } }
 
     /// A socket's own and peer address, whatever its kind (empty for other descriptors).
     public var socketAddresses: (local: [UInt8], peer: [UInt8]) {

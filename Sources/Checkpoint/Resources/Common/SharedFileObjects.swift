@@ -9,6 +9,8 @@ struct SharedFileObjects {
     let unlinked: UnlinkedFileFactory
     let sockets: SocketFactory
     let memory: SharedMemoryFactory
+    /// Made before the stubs (a session leader takes its terminal before it forks).
+    let ptys: PtyFactory
 
     /// Image PID -> stub (as we see it), for borrowing a restored process's descriptors.
     let stubs: [pid_t: pid_t]
@@ -21,8 +23,9 @@ struct SharedFileObjects {
         var gone: [UInt64: pid_t] = [:]
     }
 
-    init(processes: [ProcessState], memory: SharedMemoryFactory, stubs: [pid_t: pid_t], closeTCP: Bool) {
+    init(processes: [ProcessState], memory: SharedMemoryFactory, ptys: PtyFactory, stubs: [pid_t: pid_t], closeTCP: Bool) {
         self.memory = memory
+        self.ptys = ptys
         self.stubs = stubs
         pipes = PipeFactory(processes: processes)
         unlinked = UnlinkedFileFactory(processes: processes)
