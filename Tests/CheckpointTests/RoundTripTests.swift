@@ -168,6 +168,12 @@ final class RoundTripTests: XCTestCase {
         s.restartArguments = ["--restore-pgid", "--restore-sid"]
         try s.run(.rootOriginalPID)
     }
+    /// A memfd that is executed: no extra writer after restart, same mode, flags and close-on-exec.
+    func testExecutableMemFDAsRootAndUnprivileged() throws {
+        let s = Scenario(fixture: "memfdexec")
+        try s.run(.rootOriginalPID)
+        try s.run(.unprivilegedNewPID)
+    }
     /// SIGIO owners and signals (F_SETOWN, F_SETOWN_EX, F_SETSIG, O_ASYNC) and leases.
     func testFileOwnersAndLeasesAsRootAndUnprivileged() throws {
         let s = Scenario(fixture: "fown", arguments: ["@"])

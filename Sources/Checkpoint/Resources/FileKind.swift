@@ -105,8 +105,10 @@ final class FileRestoreContext {
         if fd != target {
             try session.dup3(fd, to: f.fd, cloexec: f.closeOnExec, what: f.path)
             try session.close(fd)
-        } else if f.closeOnExec {
-            try session.fcntl(target, F_SETFD, UInt64(FD_CLOEXEC), what: "F_SETFD")
+        } else {
+            // Already at its number: its close-on-exec flag as saved, either way
+            // (one received through the courier arrives with it set).
+            try session.fcntl(target, F_SETFD, f.closeOnExec ? UInt64(FD_CLOEXEC) : 0, what: "F_SETFD")
         }
     }
 

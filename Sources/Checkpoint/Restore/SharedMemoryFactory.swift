@@ -45,6 +45,22 @@ final class SharedMemoryFactory {
         try path(inode: f.inode, what: "fd \(f.fd) (\(f.path))")
     }
 
+    private var handedOut: Set<UInt64> = []
+
+    /// The restorer's memfd itself, for the first read-write open file of
+    /// it (as memfd_create made it: an open through /proc would count as a
+    /// writer, and exec of the memfd would then fail with ETXTBSY), at the
+    /// descriptor's offset. Nil once handed out or for another mode.
+    func original(for f: FileDescriptorState) throws -> Int32? {
+        guard f.flags & UInt32(O_ACCMODE) == UInt32(O_RDWR), f.sameAs.isEmpty, !handedOut.contains(f.inode) else { return nil }
+        _ = try path(for: f)
+        guard let fd = objects[f.inode] else { return nil }
+        handedOut.insert(f.inode)
+        _ = lseek(fd, off_t(f.offset), SEEK_SET)
+        _ = fcntl(fd, F_SETFL, Int32(bitPattern: f.flags) & (O_APPEND | O_NONBLOCK))
+        return fd
+    }
+
     private func path(inode: UInt64, what: String) throws -> String {
         if let fd = objects[inode] { return "/proc/\(getpid())/fd/\(fd)" }
         guard let size = sizes[inode], size < 1 << 46 else { throw CheckpointError(EINVAL, "\(what) has an impossible size") }
@@ -56,6 +72,7 @@ final class SharedMemoryFactory {
         let fd = Int32(try name.withUnsafeBufferPointer { try rawSyscall("memfd_create", NR.memfd_create, Int(bitPattern: $0.baseAddress), Int(flags)) })
         objects[inode] = fd
         _ = try valueOrThrow("ftruncate(memfd, \(size))") { ftruncate(fd, off_t(size)) }
+        if let mode = saved?.memfd?.mode { _ = fchmod(fd, mode_t(mode)) }
         if let contents = saved?.fileContents, !contents.isEmpty {
             try contents.withUnsafeBytes { try Sys.writeAll(fd, $0, what: what) }
         }

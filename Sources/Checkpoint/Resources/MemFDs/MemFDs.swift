@@ -11,7 +11,7 @@ enum MemFDs: FileKind {
 
     static func collect(_ d: OpenDescriptor, into state: inout FileDescriptorState, in context: FileDumpContext) throws {
         state.kind = .memfd
-        state.payload = .memfd(MemFDRecord(seals: UInt64(seals(of: d.procPath)), size: UInt64(d.st.st_size)))
+        state.payload = .memfd(MemFDRecord(seals: UInt64(seals(of: d.procPath)), size: UInt64(d.st.st_size), mode: UInt64(d.st.st_mode & 0o7777)))
         if d.st.st_size > PathReopen.contentsLimit {
             context.warn("fd \(d.fd) (\(d.link)): memfd of \(d.st.st_size) bytes; only pages mapped somewhere are saved")
         } else if context.shared.contents.first(device: d.device, inode: d.inode) {
@@ -20,7 +20,8 @@ enum MemFDs: FileKind {
     }
 
     static func restore(_ f: FileDescriptorState, in c: FileRestoreContext) throws -> RestoredFile {
-        try PathReopen.open(f, source: try c.objects.memory.path(for: f), in: c, seek: true)
+        if let ours = try c.objects.memory.original(for: f) { return .local(ours) }
+        return try PathReopen.open(f, source: try c.objects.memory.path(for: f), in: c, seek: true)
     }
 
     /// F_GET_SEALS through a fresh open of the memfd (seals belong to the inode).
