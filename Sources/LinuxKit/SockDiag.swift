@@ -41,9 +41,10 @@ public enum SockDiag {
     /// family, by inode (INET_DIAG_SHUTDOWN: 1 reading shut, 2 writing).
     public static func inetShutdown(family: Int32, protocol proto: Int32) throws -> [UInt64: UInt8] {
         // inet_diag_req_v2 (56 bytes): family, protocol, ext, pad, states, a zero inet_diag_sockid.
+        guard let familyByte = UInt8(exactly: family), let protocolByte = UInt8(exactly: proto) else { return [:] }
         var request = [UInt8](repeating: 0, count: 56)
-        request[0] = UInt8(family)
-        request[1] = UInt8(proto)
+        request[0] = familyByte
+        request[1] = protocolByte
         UnixSocketDiag.put32(&request, 4, 0xffff_ffff)
         var result: [UInt64: UInt8] = [:]
         try dump(request) { b, range in

@@ -179,11 +179,12 @@ struct TaskRestorer {
                 warnings.append("supplementary groups \(groups) not restored: \(errorText(Int32(-r)))")
             }
         }
+        // The file-system IDs follow the effective ones unless set apart:
+        // the group's while the user ID may still set any.
+        if gids.count >= 4 && gids[3] != gids[1] { _ = try session.raw(NR.setfsgid, gids[3]) }
         if geteuid() != uid_t(uids[1]) || getuid() != uid_t(uids[0]) {
             try session.call("setresuid", NR.setresuid, uids[0], uids[1], uids[2])
         }
-        // The file-system IDs follow the effective ones unless set apart.
-        if gids.count >= 4 && gids[3] != gids[1] { _ = try session.raw(NR.setfsgid, gids[3]) }
         if uids.count >= 4 && uids[3] != uids[1] { _ = try session.raw(NR.setfsuid, uids[3]) }
         if setCaps {
             warnings += try restoreCapabilities(caps)

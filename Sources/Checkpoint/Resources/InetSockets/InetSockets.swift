@@ -14,7 +14,7 @@ enum InetSockets: FileKind {
     static func collect(_ d: OpenDescriptor, into state: inout FileDescriptorState, in context: FileDumpContext) throws {}
 
     static func describe(_ d: OpenDescriptor, copy: Int32, family: Int32, into state: inout FileDescriptorState, in context: FileDumpContext) throws {
-        let type = SocketBorrower.option(copy, SO_TYPE), proto = SocketBorrower.option(copy, SO_PROTOCOL)
+        let type = SocketBorrower.option(copy, SO_TYPE), proto = max(SocketBorrower.option(copy, SO_PROTOCOL), 0)
         let listening = SocketBorrower.option(copy, SO_ACCEPTCONN) == 1
         let local = SocketBorrower.name(copy, getsockname), peer = SocketBorrower.name(copy, getpeername)
         if type == SOCK_STREAM.rawValue && !listening && !peer.isEmpty {
@@ -66,7 +66,7 @@ enum InetSockets: FileKind {
 extension SocketFactory {
     /// Bound (and listening) again at its address; a connected UDP socket connects again.
     func makeInet(_ f: FileDescriptorState, _ s: InetSocketRecord) throws -> Made {
-        let fd = try valueOrThrow("socket(\(s.family))") { Glibc.socket(Int32(s.family), Int32(s.type), Int32(s.protocol)) }
+        let fd = try valueOrThrow("socket(\(s.family))") { Glibc.socket(Int32(truncatingIfNeeded: s.family), Int32(truncatingIfNeeded: s.type), Int32(truncatingIfNeeded: s.protocol)) }
         remember(f.inode, fd)
         // The killed original's sockets may still hold the address, or it may
         // not be local now: bind with the options that allow it, then leave

@@ -68,7 +68,7 @@ extension SocketFactory {
         if closeTCP || !s.saved {
             guard closeTCP else { return .closed("\(lost) was not saved (no CAP_NET_ADMIN at the checkpoint); closed") }
             // --tcp-close: the descriptor stays, as a socket whose connection is gone (reads see EOF-like errors, writes EPIPE).
-            let fd = try valueOrThrow("socket(TCP)") { Glibc.socket(Int32(s.family), Int32(SOCK_STREAM.rawValue), Int32(IPPROTO_TCP)) }
+            let fd = try valueOrThrow("socket(TCP)") { Glibc.socket(Int32(truncatingIfNeeded: s.family), Int32(SOCK_STREAM.rawValue), Int32(IPPROTO_TCP)) }
             remember(f.inode, fd)
             return .socket(fd)
         }
