@@ -183,11 +183,11 @@ final class ImageFormatTests: XCTestCase {
         XCTAssertEqual(image.pageRuns.count, 3)
     }
 
-    /// The v1.1 sample adds a ZOMBIE record. SWIFTCR_WRITE_SAMPLES=1 writes the
-    /// current version's sample (only ever for a new version).
+    /// The v1.1 sample adds a ZOMBIE record. SWIFTCR_WRITE_SAMPLES=1.N writes
+    /// the sample of version 1.N (only ever when 1.N is the current version).
     func testCommittedV1_1SampleStaysReadable() throws {
         let path = Self.samplePath("1.1")
-        if ProcessInfo.processInfo.environment["SWIFTCR_WRITE_SAMPLES"] == "1" {
+        if ProcessInfo.processInfo.environment["SWIFTCR_WRITE_SAMPLES"] == "1.1" {
             let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
             try SampleImage.write(to: fd, withZombie: true)
             close(fd)
@@ -202,7 +202,7 @@ final class ImageFormatTests: XCTestCase {
     /// The v1.2 sample: each descriptor kind's state in its own payload record.
     func testCommittedV1_2SampleStaysReadable() throws {
         let path = Self.samplePath("1.2")
-        if ProcessInfo.processInfo.environment["SWIFTCR_WRITE_SAMPLES"] == "1" {
+        if ProcessInfo.processInfo.environment["SWIFTCR_WRITE_SAMPLES"] == "1.2" {
             let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
             try SampleImage.write(to: fd, withZombie: true, withPayloads: true)
             close(fd)
@@ -211,6 +211,22 @@ final class ImageFormatTests: XCTestCase {
         XCTAssertEqual(image.version, "1.2")
         XCTAssertEqual(image.processes, [SampleImage.processWithPayloads])
         XCTAssertEqual(image.processes.first?.files.filter { $0.payload != .none }.count, 10)
+        XCTAssertEqual(image.tree, SampleImage.tree)
+        XCTAssertEqual(image.zombies, [SampleImage.zombie])
+    }
+
+    /// The v1.3 sample: socket options, owners, leases, the new descriptor kinds, capabilities,
+    /// a shared fd table and a terminal. SWIFTCR_WRITE_SAMPLES=1.3 writes it.
+    func testCommittedV1_3SampleStaysReadable() throws {
+        let path = Self.samplePath("1.3")
+        if ProcessInfo.processInfo.environment["SWIFTCR_WRITE_SAMPLES"] == "1.3" {
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            try SampleImage.write(to: fd, withZombie: true, v13: true)
+            close(fd)
+        }
+        let image = try LoadedImage.load(path: path, verify: true)
+        XCTAssertEqual(image.version, "1.3")
+        XCTAssertEqual(image.processes, [SampleImage.processV13])
         XCTAssertEqual(image.tree, SampleImage.tree)
         XCTAssertEqual(image.zombies, [SampleImage.zombie])
     }

@@ -83,13 +83,71 @@ enum SampleImage {
         return p
     }
 
+    /// Format 1.3's additions on top: socket options, owners, leases, a
+    /// writerless pipe, TCP state, sparse unlinked files, the new kinds
+    /// (node, pidfd, namespace, pty master), capabilities, a shared fd
+    /// table and a controlling terminal.
+    static var processV13: ProcessState {
+        var p = processWithPayloads
+        p.capabilities = [0, 0x3ff, 0x3fe, 0x1ff_ffff_ffff, 0x2000]
+        p.filesSharedWith = pid - 1
+        p.terminal = [0x8800, 4242]
+        for k in p.files.indices {
+            switch p.files[k].payload {
+            case .tcpConnection(var r):
+                r.state = 9
+                p.files[k].payload = .tcpConnection(r)
+                p.files[k].socketOptions = [.init(level: 1, name: 9, value: [1, 0, 0, 0]), .init(level: 6, name: 4, value: [60, 0, 0, 0])]
+            case .unixSocket(var r):
+                (r.nameGone, r.fileMode, r.fileOwner, r.pendingOn) = (true, 0o640, [1000, 100], 777)
+                p.files[k].payload = .unixSocket(r)
+            case .inetSocket(var r):
+                r.shutdown = 2
+                p.files[k].payload = .inetSocket(r)
+            case .fifo:
+                p.files[k].payload = .fifo(FIFORecord(mode: 0o600, gone: true))
+            case .memfd(var r):
+                r.mode = 0o751
+                p.files[k].payload = .memfd(r)
+            case .eventfd:
+                p.files[k].owner = .init(type: 1, pid: pid, signal: 35)
+            default: break
+            }
+        }
+        var unlinked = UnlinkedFileRecord(mode: 0o600, uid: 1000, gid: 100)
+        (unlinked.size, unlinked.extents) = (1 << 30, [4096, 3, 1 << 29, 2])
+        var pty = PtyRecord(index: 3, locked: false, packetMode: true, termios: [UInt8](repeating: 1, count: 36), windowSize: [24, 0, 80, 0, 0, 0, 0, 0])
+        (pty.input, pty.output, pty.node) = (Array("typed\n".utf8), Array("shown\r\n".utf8), [1000, 5, 0o620])
+        let added: [(FileDescriptorState.Kind, DescriptorPayload, String)] = [
+            (.unlinked, .unlinked(unlinked), "/tmp/sparse (deleted)"),
+            (.node, .node(NodeRecord(mode: 0o020600, rdev: 0x103, uid: 0, gid: 0, gone: true)), "/tmp/null-node"),
+            (.node, .node(NodeRecord(mode: 0o120777, rdev: 0, target: "../elsewhere", uid: 1000, gid: 100, gone: false)), "/tmp/link"),
+            (.pidfd, .pidfd(PidFDRecord(pid: -1)), "anon_inode:[pidfd]"),
+            (.namespace, .namespace(NamespaceRecord(type: "net", holder: Int64(pid))), "net:[4026531840]"),
+            (.ptyMaster, .pty(pty), "/dev/ptmx"),
+        ]
+        for (k, (kind, payload, path)) in added.enumerated() {
+            var f = FileDescriptorState(fd: Int32(30 + k), kind: kind, path: path, flags: 2, closeOnExec: false, offset: 0, inode: UInt64(900 + k))
+            f.payload = payload
+            if kind == .unlinked { f.fileContents = [1, 2, 3, 4, 5] }
+            if kind == .ptyMaster { f.lease = nil }
+            p.files.append(f)
+        }
+        var pipe = FileDescriptorState(fd: 40, kind: .pipe, path: "pipe:[5]", flags: 0, closeOnExec: false, offset: 0, inode: 5)
+        (pipe.pipeData, pipe.pipeCapacity, pipe.pipeNoWriters) = (Array("left".utf8), 65536, true)
+        var leased = FileDescriptorState(fd: 41, kind: .regular, path: "/tmp/leased", flags: 0, closeOnExec: false, offset: 0, inode: 41)
+        leased.lease = 0
+        p.files += [pipe, leased]
+        return p
+    }
+
     /// Writes the sample to `fd` (file or pipe); two PAGES sections; with a
     /// ZOMBIE record when asked (format 1.1), with every payload kind when asked (1.2).
-    static func write(to fd: Int32, withZombie: Bool = false, withPayloads: Bool = false) throws {
+    static func write(to fd: Int32, withZombie: Bool = false, withPayloads: Bool = false, v13: Bool = false) throws {
         let w = try ImageWriter(fd: fd)
         try w.write(inventory)
-        if withPayloads { try w.write(tree) }
-        try w.write(withPayloads ? processWithPayloads : process)
+        if withPayloads || v13 { try w.write(tree) }
+        try w.write(v13 ? processV13 : withPayloads ? processWithPayloads : process)
         if withZombie { try w.write(zombie) }
         for batch in [Array(runs[0..<2]), Array(runs[2...])] {
             let data = batch.flatMap { r in (0..<r.pages).flatMap { page(r.address + $0 * 4096) } }

@@ -65,6 +65,18 @@ struct TaskRestorer {
             try session.call("fchdir(\(same.fd))", NR.fchdir, UInt64(same.fd))
             return
         }
+        // The /proc directory of a process that is gone: a process of ours
+        // lends its /proc directory for the chdir, then dies and is reaped.
+        if path.hasPrefix("/proc/"), path.dropFirst(6).allSatisfy(\.isNumber), !path.dropFirst(6).isEmpty,
+           case .success(let lender) = RawChild.spawn({ Syscall.pauseForever() }) {
+            defer {
+                kill(lender, SIGKILL)
+                var status: Int32 = 0
+                _ = waitpid(lender, &status, 0)
+            }
+            try session.call("chdir(/proc/\(lender))", NR.chdir, try session.putString("/proc/\(lender)"))
+            return
+        }
         let made = mkdir(path, 0o700) == 0
         if !made && errno != EEXIST {
             throw CheckpointError(errno: errno, "working directory \(path) was deleted and cannot be made again for the restart")
