@@ -180,6 +180,13 @@ final class RoundTripTests: XCTestCase {
         try s.run(.rootOriginalPID)
         try s.run(.unprivilegedNewPID)
     }
+    /// Process groups whose leader is gone: a live member and a zombie stay in them.
+    func testGroupsOfAGoneLeaderAsRoot() throws {
+        var s = Scenario(fixture: "orphangroup")
+        s.checkpointArguments = ["--tree"]
+        s.restartArguments = ["--restore-pgid", "--restore-sid"]
+        try s.run(.rootOriginalPID)
+    }
     /// SIGIO owners and signals (F_SETOWN, F_SETOWN_EX, F_SETSIG, O_ASYNC) and leases.
     func testFileOwnersAndLeasesAsRootAndUnprivileged() throws {
         let s = Scenario(fixture: "fown", arguments: ["@"])

@@ -21,6 +21,10 @@ struct StubTree {
     private(set) var warnings: [String] = []
     private var sessions: [pid_t: RemoteSession] = [:]
     private var zombieStubs: [pid_t] = []
+    /// Leaders of process groups whose leader is gone: (group, stub as we see it, as its parent sees it, that parent).
+    /// PIDs the image's zombies will take (a group led by one is not lent a holder).
+    private var zombiePIDs: Set<pid_t> = []
+    private var groupHolders: [(pgid: pid_t, outer: pid_t, inner: pid_t, parent: RemoteSession, parentPID: pid_t)] = []
     private var spawned: [pid_t] = []
     /// Processes forked into their parent's fd table (CLONE_FILES): the parent's restore makes their descriptors.
     private(set) var sharedTables: Set<pid_t> = []
@@ -33,6 +37,7 @@ struct StubTree {
     }
 
     mutating func build(_ processes: [ProcessState], zombies: [ZombieState], ptys: PtyFactory? = nil) throws {
+        zombiePIDs = Set(zombies.map(\.pid))
         for p in processes {
             let stub: pid_t
             let session: RemoteSession
@@ -60,12 +65,50 @@ struct StubTree {
                 warnings.append("zombie \(z.pid) has no parent in the image; it is not recreated")
                 continue
             }
-            let stub = try fork(from: parent, exactPID: options.restorePID ? z.pid : nil).outer
+            let (stub, innerZombie) = try fork(from: parent, exactPID: options.restorePID ? z.pid : nil)
             zombieStubs.append(stub)
+            // Its process group, set by its parent (a zombie keeps its group until reaped).
+            if options.restorePGID, let parentState = processes.first(where: { $0.pid == z.ppid }), z.pgid != parentState.pgid {
+                if let group = try group(z.pgid, for: "zombie \(z.pid)", from: parent, parentPID: z.ppid) {
+                    _ = try parent.raw(NR.setpgid, UInt64(innerZombie), UInt64(group))
+                }
+            }
             try Self.exit(stub, status: z.waitStatus, instruction: parent.injector.instruction)
             reapedSignals[z.ppid] = true
         }
         try waitForZombies()
+        try dissolveGroupHolders()
+    }
+
+    /// A process group whose leader is not in the image: a helper of ours
+    /// with that PID, forked from `parent` (same session), leads it while
+    /// the members join, and is reaped by that parent afterwards. Returns
+    /// the group's PID as the processes see it, or nil (a warning) if it
+    /// cannot be made.
+    mutating func group(_ pgid: pid_t, for who: String, from parent: RemoteSession, parentPID: pid_t) throws -> pid_t? {
+        if let leader = inner[pgid] { return leader }
+        if let holder = groupHolders.first(where: { $0.pgid == pgid }) { return holder.inner }
+        guard options.restorePID, !zombiePIDs.contains(pgid) else {
+            warnings.append("process group \(pgid) of \(who) is not in the image; it stays in its parent's group")
+            return nil
+        }
+        let (outer, innerID) = try fork(from: parent, exactPID: pgid)
+        _ = try parent.raw(NR.setpgid, UInt64(innerID), UInt64(innerID))
+        groupHolders.append((pgid, outer, innerID, parent, parentPID))
+        return innerID
+    }
+
+    /// The group holders go: killed, and reaped by the parent they were
+    /// forked from (so no process of the image ever sees them).
+    mutating func dissolveGroupHolders() throws {
+        for h in groupHolders {
+            kill(h.outer, SIGKILL)
+            var status: Int32 = 0
+            _ = waitpid(h.outer, &status, Int32(__WALL))  // as its tracer first
+            _ = try h.parent.raw(NR.wait4, UInt64(h.inner), 0, UInt64(__WALL), 0)
+            reapedSignals[h.parentPID] = true  // its SIGCHLD is not the process's
+        }
+        groupHolders = []
     }
 
     /// A session and scratch page for a fresh stub (its memory is still the restorer's copy).
@@ -110,6 +153,8 @@ struct StubTree {
             try session.call("setpgid", NR.setpgid, 0, 0)
         } else if let leader = inner[p.pgid] {
             try session.call("setpgid", NR.setpgid, 0, UInt64(leader))
+        } else if let parent = sessions[p.ppid], let group = try group(p.pgid, for: "process \(p.pid)", from: parent, parentPID: p.ppid) {
+            try session.call("setpgid", NR.setpgid, 0, UInt64(group))
         } else {
             warnings.append("process group \(p.pgid) of process \(p.pid) is not in the image; it stays in its parent's group")
         }
@@ -150,6 +195,7 @@ struct StubTree {
     func destroyAll() {
         for s in stubs.values { kill(s, SIGKILL) }
         for z in zombieStubs { kill(z, SIGKILL) }
+        for h in groupHolders { kill(h.outer, SIGKILL) }
         for s in spawned { Stub.destroy(s) }
     }
 
