@@ -20,6 +20,10 @@ public struct ThreadState: Equatable, Sendable {
     public var seccompFilters: [[UInt8]] = []
     /// In seccomp strict mode: only read, write, _exit and sigreturn.
     public var seccompStrict = false
+    /// Since 1.3: this thread's own credentials where they differ from its
+    /// process's (a raw setresuid changes one thread): uids (4), gids (4),
+    /// then the five capability sets; empty when the same.
+    public var credentials: [UInt64] = []
     /// prctl(PR_GET_TIMERSLACK), in nanoseconds; nil in images written before it was saved.
     public var timerSlackNanos: UInt64?
     /// Scheduling: policy (with SCHED_RESET_ON_FORK), real-time priority, nice; nil in older images.
@@ -59,7 +63,7 @@ public struct ThreadState: Equatable, Sendable {
     enum Tag: UInt16, CaseIterable {
         case tid = 1, registers = 2, xsave = 3, sigmask = 4, pending = 5, altBase = 6, altFlags = 7
         case altSize = 8, rseqAddress = 9, rseqSize = 10, rseqSignature = 11, tidAddress = 12, robustHead = 13, robustLength = 14
-        case seccompFilter = 15, timerSlack = 16, scheduling = 17, seccompStrict = 18
+        case seccompFilter = 15, timerSlack = 16, scheduling = 17, seccompStrict = 18, credentials = 19
     }
 
     func encode(into e: inout RecordEncoder) {
@@ -85,6 +89,7 @@ public struct ThreadState: Equatable, Sendable {
         if let slack = timerSlackNanos { e.u64(Tag.timerSlack.rawValue, slack) }
         if let s = scheduling { e.u64s(Tag.scheduling.rawValue, [UInt64(s.policy), UInt64(s.priority), UInt64(bitPattern: Int64(s.nice))]) }
         if seccompStrict { e.u64(Tag.seccompStrict.rawValue, 1) }
+        if !credentials.isEmpty { e.u64s(Tag.credentials.rawValue, credentials) }
     }
 
     init(decoding d: RecordDecoder) throws {
@@ -126,5 +131,9 @@ public struct ThreadState: Equatable, Sendable {
             throw ImageError.malformed(what: "thread \(tid): a seccomp filter is not flags plus 1...4096 instructions", offset: d.base)
         }
         seccompStrict = try d.u64(Tag.seccompStrict.rawValue, default: 0) != 0
+        credentials = try d.u64s(Tag.credentials.rawValue)
+        guard credentials.isEmpty || credentials.count == 13, credentials.prefix(8).allSatisfy({ $0 <= UInt64(UInt32.max) }) else {
+            throw ImageError.malformed(what: "thread \(tid): \(credentials.count) credential values, want 13", offset: d.base)
+        }
     }
 }

@@ -92,6 +92,7 @@ enum SampleImage {
         p.capabilities = [0, 0x3ff, 0x3fe, 0x1ff_ffff_ffff, 0x2000]
         p.filesSharedWith = pid - 1
         p.terminal = [0x8800, 4242]
+        p.threads[0].credentials = [4321, 4321, 4321, 4321, 99, 99, 99, 99, 0, 0, 0, 0x1ff_ffff_ffff, 0]
         for k in p.files.indices {
             switch p.files[k].payload {
             case .tcpConnection(var r):

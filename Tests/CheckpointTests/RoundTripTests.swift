@@ -187,6 +187,12 @@ final class RoundTripTests: XCTestCase {
         s.restartArguments = ["--restore-pgid", "--restore-sid"]
         try s.run(.rootOriginalPID)
     }
+    /// Credentials per thread: one thread's own IDs, and no thread root again after the process dropped root.
+    func testThreadCredentialsAsRoot() throws {
+        var s = Scenario(fixture: "threadcreds")
+        s.checkpointArguments = ["--tree"]
+        try s.run(.rootOriginalPID)
+    }
     /// SIGIO owners and signals (F_SETOWN, F_SETOWN_EX, F_SETSIG, O_ASYNC) and leases.
     func testFileOwnersAndLeasesAsRootAndUnprivileged() throws {
         let s = Scenario(fixture: "fown", arguments: ["@"])

@@ -101,6 +101,13 @@ struct ProcessCollector {
         if stat.ttyNumber != 0 { state.terminal = [UInt64(stat.ttyNumber), UInt64(bitPattern: Int64(stat.terminalGroup))] }
         let sets = ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"].compactMap { status.fields[$0].flatMap { UInt64($0, radix: 16) } }
         if sets.count == 5 { state.capabilities = sets }
+        // A thread whose credentials are its own (a raw setresuid in it).
+        for k in state.threads.indices where state.threads[k].tid != pid {
+            guard let st = try? ProcStatus.read(pid: state.threads[k].tid) else { continue }
+            let own = st.ids("Uid").map(UInt64.init) + st.ids("Gid").map(UInt64.init)
+                + ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"].compactMap { st.fields[$0].flatMap { UInt64($0, radix: 16) } }
+            if own.count == 13 && own != state.uids + state.gids + state.capabilities { state.threads[k].credentials = own }
+        }
         try TaskStateCollector.withScratch(main: sessions[0], others: []) {
             try ProcessAttributes.collect(AttributeSource(pid: pid, session: sessions[0]), into: &state)
         }

@@ -116,7 +116,17 @@ final class ProcessRestore {
             if a.seccompSuspended {
                 for t in threads where !t.state.seccompFilters.isEmpty { try SeccompRestorer.install(t.state.seccompFilters, in: t.session) }
             }
-            return try task.restoreCredentials()
+            // Credentials are per thread: each drops to its own (or the process's) in itself.
+            var warnings: [String] = []
+            for t in threads.dropFirst() {
+                var own = process
+                if t.state.credentials.count == 13 {
+                    let c = t.state.credentials
+                    (own.uids, own.gids, own.capabilities) = (Array(c[0..<4]), Array(c[4..<8]), Array(c[8..<13]))
+                }
+                warnings += try TaskRestorer(session: t.session, process: own, log: log).restoreCredentials()
+            }
+            return try task.restoreCredentials() + warnings
         case .seccomp:
             if !a.seccompSuspended {
                 for t in threads where !t.state.seccompFilters.isEmpty { try SeccompRestorer.install(t.state.seccompFilters, in: t.session) }
