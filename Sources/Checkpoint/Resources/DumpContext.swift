@@ -13,6 +13,8 @@ final class DumpContext {
     let contents = FirstSight()
     /// The network namespace's UNIX sockets, asked of sock_diag once.
     let unixSockets = UnixSocketTable()
+    /// A new socket's option values, per family, type and protocol.
+    let socketDefaults = SocketDefaults()
     /// Shutdown states of the inet sockets (sock_diag), asked once per family and protocol.
     let inetShutdowns = InetShutdowns()
     /// TCP sockets the checkpoint put in repair mode.

@@ -100,14 +100,14 @@ final class FileRestoreContext {
     func warn(_ message: String) { warnings.append(message) }
 
     /// Moves a descriptor made in the stub to `f`'s number with its close-on-exec flag.
-    func install(_ fd: UInt64, as f: FileDescriptorState) throws {
+    /// `closeOnExecNow`: whether `fd` has FD_CLOEXEC already (one received
+    /// through the courier does; one just opened does not).
+    func install(_ fd: UInt64, as f: FileDescriptorState, closeOnExecNow: Bool = false) throws {
         let target = UInt64(f.fd)
         if fd != target {
             try session.dup3(fd, to: f.fd, cloexec: f.closeOnExec, what: f.path)
             try session.close(fd)
-        } else {
-            // Already at its number: its close-on-exec flag as saved, either way
-            // (one received through the courier arrives with it set).
+        } else if f.closeOnExec != closeOnExecNow {
             try session.fcntl(target, F_SETFD, f.closeOnExec ? UInt64(FD_CLOEXEC) : 0, what: "F_SETFD")
         }
     }

@@ -51,12 +51,12 @@ struct FileRestorer {
             if f.sameAs.count == 2 {
                 // Inherited across fork: the same open file as in the process restored earlier.
                 let ours = try objects.borrow(pid: pid_t(f.sameAs[0]), fd: Int32(f.sameAs[1]))
-                try c.install(try courier.deliver(ours), as: f)
+                try c.install(try courier.deliver(ours), as: f, closeOnExecNow: true)
                 continue
             }
             switch try FileKinds.restorer(for: f.kind).restore(f, in: c) {
             case .remote(let fd): try c.install(fd, as: f)
-            case .local(let ours): try c.install(try courier.deliver(ours), as: f)
+            case .local(let ours): try c.install(try courier.deliver(ours), as: f, closeOnExecNow: true)
             case .inPlace: break
             case .closed(let why): c.warn(why)
             }

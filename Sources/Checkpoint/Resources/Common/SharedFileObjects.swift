@@ -58,19 +58,25 @@ struct SharedFileObjects {
     /// Every descriptor is in place: rebuilt connections resume, and the
     /// processes behind pidfds of gone ones are reaped (so they read as gone).
     func settle() -> [String] {
+        reapGone()
+        return sockets.settle()
+    }
+
+    private func reapGone() {
         for pid in borrowed.gone.values {
             var status: Int32 = 0
             _ = waitpid(pid, &status, 0)
         }
         borrowed.gone = [:]
-        return sockets.settle()
     }
 
     /// A descriptor of ours handed to a stub, closed when the restart is done.
     func closeLater(_ fd: Int32) { borrowed.fds.append(fd) }
 
     func close() {
-        _ = settle()
+        // A restart given up closes its rebuilt connections still in repair
+        // mode (silently, the peer never learns); only our children are reaped.
+        reapGone()
         for fd in borrowed.fds + Array(borrowed.pidfds.values) { Glibc.close(fd) }
         borrowed.fds = []
         borrowed.pidfds = [:]

@@ -37,15 +37,15 @@ enum InetSockets: FileKind {
                                       listening: listening, backlog: backlog, address: local, peerAddress: peer)
         // Directions shut down (sock_diag). A TCP socket in state CLOSE with
         // both is a connection that has ended; one bound and never connected has none.
-        if !listening {
+        let closedStream = type == SOCK_STREAM.rawValue && TCPRepair.state(copy) == 7
+        if !listening && (type != SOCK_STREAM.rawValue || closedStream) {
             if let shut = context.shared.inetShutdowns.of(inode: d.inode, family: family, protocol: proto) {
                 record.shutdown = UInt64(shut & 3)
-            } else if type == SOCK_STREAM.rawValue && TCPRepair.state(copy) == 7 {
+            } else if closedStream {
                 // Without sock_diag: an ended connection polls POLLRDHUP (0x2000).
                 var p = pollfd(fd: copy, events: Int16(0x2000), revents: 0)
                 if poll(&p, 1, 0) == 1 && p.revents & Int16(0x2000) != 0 { record.shutdown = 3 }
             }
-            if type == SOCK_STREAM.rawValue && TCPRepair.state(copy) != 7 { record.shutdown = 0 }
         }
         state.payload = .inetSocket(record)
         if type == SOCK_DGRAM.rawValue {

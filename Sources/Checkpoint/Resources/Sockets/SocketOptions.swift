@@ -83,21 +83,28 @@ enum SocketOptions {
         table.first { $0.level == o.level && $0.name == o.name }?.label ?? "option \(o.level)/\(o.name)"
     }
 
-    /// The options of `fd` (our copy of the target's socket) that differ from a new socket's.
-    static func read(_ fd: Int32, family: Int32, type: Int32, protocol: Int32) -> [FileDescriptorState.SocketOption] {
-        let fresh = Glibc.socket(family, type, `protocol`)
-        defer { if fresh >= 0 { close(fresh) } }
-        let locks = value(fd, table[table.firstIndex { $0.name == bufferLock && $0.level == socketLevel } ?? 0]).map(int) ?? 0
+    /// The options of `fd` (our copy of the target's socket) that differ
+    /// from a new socket's (`defaults`, aligned with `table`).
+    static func read(_ fd: Int32, defaults: [[UInt8]?]) -> [FileDescriptorState.SocketOption] {
+        let locks = value(fd, Option(level: socketLevel, name: bufferLock, label: "SO_BUF_LOCK")).map(int) ?? 0
         var saved: [FileDescriptorState.SocketOption] = []
-        for o in table {
+        for (o, d) in zip(table, defaults) {
             // A buffer size the program did not set is the kernel's to tune.
             if o.level == socketLevel && o.name == sendBuffer && locks & 1 == 0 { continue }
             if o.level == socketLevel && o.name == receiveBuffer && locks & 2 == 0 { continue }
-            guard let v = value(fd, o) else { continue }
-            if fresh >= 0, let d = value(fresh, o), d == v { continue }
+            guard let v = value(fd, o), v != d else { continue }
             saved.append(FileDescriptorState.SocketOption(level: o.level, name: o.name, value: v))
         }
         return saved
+    }
+
+    /// A new socket's values of `table`'s options (nil where it has none, or
+    /// no such socket can be made here).
+    static func defaults(family: Int32, type: Int32, protocol: Int32) -> [[UInt8]?] {
+        let fresh = Glibc.socket(family, type, `protocol`)
+        guard fresh >= 0 else { return table.map { _ in nil } }
+        defer { close(fresh) }
+        return table.map { value(fresh, $0) }
     }
 
     /// Sets the saved options of one phase (all when `beforeBind` is nil);
@@ -156,5 +163,18 @@ enum SocketOptions {
 
     private static func int(_ bytes: [UInt8]) -> Int {
         bytes.prefix(4).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+    }
+}
+
+/// A new socket's option values per (family, type, protocol), asked once per checkpoint.
+final class SocketDefaults {
+    private var known: [[Int32]: [[UInt8]?]] = [:]
+
+    func values(family: Int32, type: Int32, protocol proto: Int32) -> [[UInt8]?] {
+        let key = [family, type, proto]
+        if let v = known[key] { return v }
+        let v = SocketOptions.defaults(family: family, type: type, protocol: proto)
+        known[key] = v
+        return v
     }
 }

@@ -31,8 +31,9 @@ enum Sockets: FileKind {
         default: context.warn("fd \(d.fd) (\(d.link)): sockets of family \(family) are not saved; it will be closed after restart")
         }
         if state.kind != .unsupported {
-            state.socketOptions = SocketOptions.read(copy, family: family, type: SocketBorrower.option(copy, SO_TYPE),
-                                                     protocol: SocketBorrower.option(copy, SO_PROTOCOL))
+            let defaults = context.shared.socketDefaults.values(family: family, type: SocketBorrower.option(copy, SO_TYPE),
+                                                                protocol: SocketBorrower.option(copy, SO_PROTOCOL))
+            state.socketOptions = SocketOptions.read(copy, defaults: defaults)
         }
     }
 
