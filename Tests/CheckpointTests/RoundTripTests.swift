@@ -27,6 +27,11 @@ final class RoundTripTests: XCTestCase {
         guard geteuid() == 0 else { throw XCTSkip("the fixture drops root") }
         try Scenario(fixture: "seccompdrop").run(.rootOriginalPID)
     }
+    /// Threads sharing a filter share it again: a later TSYNC filter reaches them all.
+    func testSeccompSharedFilterAsRoot() throws {
+        guard geteuid() == 0 else { throw XCTSkip("reading seccomp filters needs root") }
+        try Scenario(fixture: "seccomptsync").run(.rootOriginalPID)
+    }
     func testEnvironmentUnprivileged() throws { try Scenario(fixture: "environment", arguments: ["@"]).run(.unprivilegedNewPID) }
     func testRegistersAsRoot() throws { try Self.registers.run(.rootOriginalPID) }
     func testRegistersUnprivileged() throws { try Self.registers.run(.unprivilegedNewPID) }

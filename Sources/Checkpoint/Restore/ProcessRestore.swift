@@ -114,7 +114,7 @@ final class ProcessRestore {
             // they go in while the stub still has the privilege a process that
             // installed them as root and then dropped it had (no NNP needed).
             if a.seccompSuspended {
-                for t in threads where !t.state.seccompFilters.isEmpty { try SeccompRestorer.install(t.state.seccompFilters, in: t.session) }
+                try SeccompRestorer.installAll(threads.map { ($0.state.seccompFilters, $0.session) })
             }
             // Credentials are per thread: each drops to its own (or the process's) in itself.
             var warnings: [String] = []
@@ -129,7 +129,7 @@ final class ProcessRestore {
             return try task.restoreCredentials() + warnings
         case .seccomp:
             if !a.seccompSuspended {
-                for t in threads where !t.state.seccompFilters.isEmpty { try SeccompRestorer.install(t.state.seccompFilters, in: t.session) }
+                try SeccompRestorer.installAll(threads.map { ($0.state.seccompFilters, $0.session) })
             }
             return try threads.filter(\.state.seccompStrict).compactMap { try SeccompRestorer.enterStrictMode(in: $0.session, suspended: a.seccompSuspended) }
         case .dropTrampoline:
