@@ -87,6 +87,10 @@ public struct FileDescriptorState: Equatable, Sendable {
     /// Since 1.3, with `pipeData`: no process had the pipe open for writing
     /// any more (its readers get the bytes, then end of file).
     public var pipeNoWriters: Bool = false
+    /// Since 1.3: not a descriptor of the process but a file in flight in one
+    /// of its UNIX sockets' queues (SCM_RIGHTS), under a number above its
+    /// own: made like the others, then sent with its message and closed.
+    public var inFlight: Bool = false
 
     /// One socket option as the kernel gives it (getsockopt's bytes).
     public struct SocketOption: Equatable, Sendable {
@@ -158,7 +162,7 @@ public struct FileDescriptorState: Equatable, Sendable {
         case fd = 1, kind = 2, path = 3, flags = 4, cloexec = 5, offset = 6, inherit = 7, device = 8, inode = 9, shares = 10
         case fileSize = 11, pipeData = 12, pipeCapacity = 13, fileContents = 14, legacyValues = 15, locks = 16
         case legacyAddress = 17, legacyQueued = 18, legacyPeerAddress = 19, legacyWatchPath = 20, sameAs = 21, payload = 22
-        case socketOption = 23, owner = 24, lease = 25, pipeNoWriters = 26
+        case socketOption = 23, owner = 24, lease = 25, pipeNoWriters = 26, inFlight = 27
     }
 
     func encode(into e: inout RecordEncoder) {
@@ -191,6 +195,7 @@ public struct FileDescriptorState: Equatable, Sendable {
         if let owner { e.u64s(Tag.owner.rawValue, [owner.type, UInt64(bitPattern: Int64(owner.pid)), UInt64(bitPattern: Int64(owner.signal))]) }
         if let lease { e.u64(Tag.lease.rawValue, lease) }
         if pipeNoWriters { e.u64(Tag.pipeNoWriters.rawValue, 1) }
+        if inFlight { e.u64(Tag.inFlight.rawValue, 1) }
     }
 
     init(decoding d: RecordDecoder) throws {
@@ -236,6 +241,7 @@ public struct FileDescriptorState: Equatable, Sendable {
             lease = l
         }
         pipeNoWriters = try d.u64(Tag.pipeNoWriters.rawValue, default: 0) != 0
+        inFlight = try d.u64(Tag.inFlight.rawValue, default: 0) != 0
         sameAs = try d.u64s(Tag.sameAs.rawValue)
         guard sameAs.isEmpty || (sameAs.count == 2 && sameAs[0] > 0 && sameAs[0] <= UInt64(Int32.max) && sameAs[1] <= UInt64(Int32.max)) else {
             throw ImageError.malformed(what: "fd \(fd): shared open file reference \(sameAs)", offset: d.base)

@@ -150,6 +150,12 @@ public enum ImageVerifier {
                 if f.fd < 0 { problem("process \(p.pid): descriptor \(f.fd) is negative") }
                 if !fds.insert(f.fd).inserted { problem("process \(p.pid): descriptor \(f.fd) appears twice") }
             }
+            let inFlight = Set(p.files.filter(\.inFlight).map(\.fd))
+            for f in p.files {
+                for m in f.unixSocket?.passed ?? [] where !m.fds.allSatisfy(inFlight.contains) {
+                    problem("process \(p.pid): fd \(f.fd)'s message \(m.message) carries files \(m.fds) that are not its in-flight files")
+                }
+            }
             let areas = p.mappings.sorted { $0.start < $1.start }
             for (a, b) in zip(areas, areas.dropFirst()) where b.start < a.end {
                 problem("process \(p.pid): mappings 0x\(String(a.start, radix: 16))-0x\(String(a.end, radix: 16)) and 0x\(String(b.start, radix: 16))-0x\(String(b.end, radix: 16)) overlap")

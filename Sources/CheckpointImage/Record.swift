@@ -103,6 +103,11 @@ public struct RecordDecoder {
 
     public func u64s(_ tag: UInt16) throws -> [UInt64] {
         guard let r = first(tag) else { return [] }
+        return try u64s(in: r, tag: tag)
+    }
+
+    /// One field's bytes as a list of u64 (for a tag that repeats).
+    func u64s(in r: Range<Int>, tag: UInt16) throws -> [UInt64] {
         guard r.count % 8 == 0 else { throw ImageError.malformed(what: "\(name): field \(tag) is not a list of u64", offset: offset(of: r)) }
         return stride(from: r.lowerBound, to: r.upperBound, by: 8).map { s in
             var v: UInt64 = 0

@@ -9,6 +9,7 @@ enum ImageJSON {
         if !f.socketOptions.isEmpty { fields.append(("socketOptions", JSONValue(reflecting: f.socketOptions))) }
         if let o = f.owner { fields.append(("owner", JSONValue(reflecting: o))) }
         if let l = f.lease { fields.append(("lease", .string(l == 1 ? "write" : "read"))) }
+        if f.inFlight { fields.append(("inFlight", .bool(true))) }
         return .object(fields)
     }
 

@@ -38,6 +38,7 @@ enum InspectViews {
         for f in p.files {
             var extra = f.locks.map { " \($0.kind == .flock ? "flock" : $0.kind == .posix ? "posix-lock" : "ofd-lock")(\($0.write ? "w" : "r") \($0.start)+\($0.length))" }.joined()
             extra += FileKinds.describe(f)
+            if f.inFlight { extra += " (in flight in a socket queue)" }
             print("  \(String(f.fd).padding(4, left: true)) \(f.typeName.padding(11)) \(f.path) offset \(f.offset) flags 0\(String(f.flags, radix: 8))\(f.closeOnExec ? " cloexec" : "")\(extra)")
         }
         let itimers = ["real", "virtual", "prof"].enumerated().filter { p.intervalTimers.timer($0.offset).contains { $0 != 0 } }

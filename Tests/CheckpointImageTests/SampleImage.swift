@@ -86,7 +86,7 @@ enum SampleImage {
     /// Format 1.3's additions on top: socket options, owners, leases, a
     /// writerless pipe, TCP state, sparse unlinked files, the new kinds
     /// (node, pidfd, namespace, pty master), capabilities, a shared fd
-    /// table and a controlling terminal.
+    /// table, a controlling terminal and a file in flight in a socket queue.
     static var processV13: ProcessState {
         var p = processWithPayloads
         p.capabilities = [0, 0x3ff, 0x3fe, 0x1ff_ffff_ffff, 0x2000]
@@ -101,6 +101,8 @@ enum SampleImage {
                 p.files[k].socketOptions = [.init(level: 1, name: 9, value: [1, 0, 0, 0]), .init(level: 6, name: 4, value: [60, 0, 0, 0])]
             case .unixSocket(var r):
                 (r.nameGone, r.fileMode, r.fileOwner, r.pendingOn) = (true, 0o640, [1000, 100], 777)
+                if r.queued.isEmpty { r.queued = [Array("hi".utf8)] }
+                r.passed = [.init(message: r.queued.count - 1, fds: [42, 42])]
                 p.files[k].payload = .unixSocket(r)
             case .inetSocket(var r):
                 r.shutdown = 2
@@ -138,7 +140,9 @@ enum SampleImage {
         (pipe.pipeData, pipe.pipeCapacity, pipe.pipeNoWriters) = (Array("left".utf8), 65536, true)
         var leased = FileDescriptorState(fd: 41, kind: .regular, path: "/tmp/leased", flags: 0, closeOnExec: false, offset: 0, inode: 41)
         leased.lease = 0
-        p.files += [pipe, leased]
+        var inFlight = FileDescriptorState(fd: 42, kind: .eventfd, path: "anon_inode:[eventfd]", flags: 2, closeOnExec: false, offset: 0, inode: 42)
+        (inFlight.payload, inFlight.inFlight) = (.eventfd(EventFDRecord(count: 7, semaphore: false)), true)
+        p.files += [pipe, leased, inFlight]
         return p
     }
 

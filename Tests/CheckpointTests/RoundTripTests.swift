@@ -128,6 +128,12 @@ final class RoundTripTests: XCTestCase {
     func testSocketsAsRoot() throws { try Scenario(fixture: "sockets", arguments: ["@"]).run(.rootOriginalPID) }
     func testSocketsUnprivileged() throws { try Scenario(fixture: "sockets", arguments: ["@"]).run(.unprivilegedNewPID) }
     func testSocketsInNamespaceUnprivileged() throws { try Scenario(fixture: "sockets", arguments: ["@"]).run(.unprivilegedNamespace) }
+    /// Files in flight (SCM_RIGHTS) in datagram, stream and seqpacket queues: a seeded mix of kinds and counts per message.
+    func testDescriptorsInFlightAsRootAndUnprivileged() throws {
+        let s = Scenario(fixture: "inflight", arguments: ["@", "\(TestEnvironment.seed(for: "inflight"))"])
+        try s.run(.rootOriginalPID)
+        try s.run(.unprivilegedNewPID)
+    }
     /// Unlinked files with holes (one of 1 GiB): the same extents and data; the seed sets the layout.
     func testUnlinkedFilesWithHolesAsRootAndUnprivileged() throws {
         let s = Scenario(fixture: "holes", arguments: ["@", "\(TestEnvironment.seed(for: "holes"))"])

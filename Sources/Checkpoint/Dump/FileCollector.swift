@@ -17,6 +17,7 @@ struct FileCollector {
     func collect() throws -> (files: [FileDescriptorState], warnings: [String]) {
         let descriptors = try read()
         let files = FileDumpContext(pid: pid, shared: context, log: log, descriptors: descriptors)
+        defer { files.inFlight.close() }
         var openFiles = OpenFileIndex(pid: pid)
         for d in descriptors {
             let kind = FileKinds.claimant(of: d)
@@ -38,19 +39,13 @@ struct FileCollector {
             }
             files.collected.append(state)
         }
+        files.collected += try files.inFlight.describe(in: files)
         return (files.collected, files.warnings)
     }
 
     /// Every descriptor with its link, stat and fdinfo; those closed meanwhile are left out.
     func read() throws -> [OpenDescriptor] {
-        var raw: [(fd: Int32, link: String, st: stat, info: FDInfo, text: String)] = []
-        for fd in try listFDs() {
-            guard let link = try? Sys.readLink("/proc/\(pid)/fd/\(fd)"),
-                  let text = try? Sys.readText("/proc/\(pid)/fdinfo/\(fd)") else { continue }
-            var st = stat()
-            guard stat("/proc/\(pid)/fd/\(fd)", &st) == 0 else { continue }
-            raw.append((fd, String(decoding: link, as: UTF8.self), st, try FDInfo(parsing: text), text))
-        }
+        let raw = try listFDs().compactMap { try Self.openDescriptor(pid: pid, fd: $0) }
         func identity(_ st: stat) -> Identity { Identity(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino), rdev: UInt64(st.st_rdev)) }
         // Terminals and network sockets on stdio come from outside: they become cr_restart's.
         // Pipes and UNIX sockets are judged at restart, when it is known whether their
@@ -61,9 +56,19 @@ struct FileCollector {
             stdio.append((i.fd, identity(i.st)))
         }
         return raw.map { i in
-            OpenDescriptor(pid: pid, fd: i.fd, link: i.link, st: i.st, info: i.info, fdinfo: i.text,
+            OpenDescriptor(pid: pid, fd: i.fd, link: i.link, st: i.st, info: i.info, fdinfo: i.fdinfo,
                            outsideStdio: stdio.first { $0.1 == identity(i.st) }?.0)
         }
+    }
+
+    /// One descriptor with its link, stat and fdinfo; nil if it was closed meanwhile.
+    static func openDescriptor(pid: pid_t, fd: Int32) throws -> OpenDescriptor? {
+        guard let link = try? Sys.readLink("/proc/\(pid)/fd/\(fd)"),
+              let text = try? Sys.readText("/proc/\(pid)/fdinfo/\(fd)") else { return nil }
+        var st = stat()
+        guard stat("/proc/\(pid)/fd/\(fd)", &st) == 0 else { return nil }
+        return OpenDescriptor(pid: pid, fd: fd, link: String(decoding: link, as: UTF8.self), st: st, info: try FDInfo(parsing: text),
+                              fdinfo: text, outsideStdio: nil)
     }
 
     func listFDs() throws -> [Int32] {

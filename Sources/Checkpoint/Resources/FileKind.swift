@@ -67,11 +67,15 @@ final class FileDumpContext {
     /// This process's sockets, borrowed one at a time through its pidfd.
     lazy var sockets = SocketBorrower(pid: pid)
 
-    init(pid: pid_t, shared: DumpContext, log: Logger, descriptors: [OpenDescriptor]) {
+    /// Files found in flight in this process's socket queues.
+    let inFlight: InFlightFiles
+
+    init(pid: pid_t, shared: DumpContext, log: Logger, descriptors: [OpenDescriptor], inFlight: InFlightFiles? = nil) {
         self.pid = pid
         self.shared = shared
         self.log = log
         self.descriptors = descriptors
+        self.inFlight = inFlight ?? InFlightFiles(base: (descriptors.map(\.fd).max() ?? 2) + 1)
     }
 
     func warn(_ message: String) { warnings.append(message) }

@@ -64,6 +64,7 @@ struct FileRestorer {
         for f in process.files { try FileKinds.restorer(for: f.kind).finish(f, in: c) }
         try LockRestorer(session: session).restore(process.files)
         for w in try OpenFileAttributes.restore(process.files, session: session, stubs: objects.stubs) { c.warn(w) }
+        try InFlightFiles.handOver(process.files, in: c)
         for fd in stdio.values where !process.files.contains(where: { UInt64($0.fd) == fd }) {
             _ = try session.raw(NR.close, fd)
         }

@@ -105,7 +105,7 @@ public enum Restorer {
                 warnings += try r.finish(exactIDs: options.restorePID, quietChildSignal: tree.reapedSignals[r.process.pid] ?? false,
                                          seccompSuspended: tree.seccompSuspended, sharedTable: tree.sharedTables.contains(r.process.pid), objects: objects)
             }
-            warnings += objects.settle()
+            warnings += try objects.settle()
             warnings += shared.seal()
             warnings += objects.unlinked.finish()
             warnings += try sysv.finish()

@@ -26,6 +26,16 @@ public struct UnixSocketRecord: DescriptorPayloadRecord {
     /// Since 1.3: connected to a listener of the image that had not accepted
     /// it yet: that listener's inode (the connection is made again to its name).
     public var pendingOn: UInt64 = 0
+    /// Since 1.3: descriptors in flight (SCM_RIGHTS) with queued messages:
+    /// per message, the numbers of the process's in-flight files (`FileDescriptorState.inFlight`).
+    public var passed: [PassedFiles] = []
+
+    public struct PassedFiles: Equatable, Sendable {
+        /// Index into `queued`.
+        public var message: Int
+        public var fds: [Int32]
+        public init(message: Int, fds: [Int32]) { self.message = message; self.fds = fds }
+    }
 
     public static let listening: UInt64 = 10
     public static let connected: UInt64 = 1
@@ -39,7 +49,7 @@ public struct UnixSocketRecord: DescriptorPayloadRecord {
 
     enum Tag: UInt16, CaseIterable {
         case type = 1, state = 2, peer = 3, shutdown = 4, sendBuffer = 5, receiveBuffer = 6, backlog = 7
-        case address = 8, peerAddress = 9, queued = 10, nameGone = 11, fileMode = 12, fileOwner = 13, pendingOn = 14
+        case address = 8, peerAddress = 9, queued = 10, nameGone = 11, fileMode = 12, fileOwner = 13, pendingOn = 14, passed = 15
     }
 
     func encode(into e: inout RecordEncoder) {
@@ -57,6 +67,7 @@ public struct UnixSocketRecord: DescriptorPayloadRecord {
         if let fileMode { e.u64(Tag.fileMode.rawValue, fileMode) }
         if !fileOwner.isEmpty { e.u64s(Tag.fileOwner.rawValue, fileOwner) }
         if pendingOn != 0 { e.u64(Tag.pendingOn.rawValue, pendingOn) }
+        for p in passed { e.u64s(Tag.passed.rawValue, [UInt64(p.message)] + p.fds.map { UInt64($0) }) }
     }
 
     init(decoding d: RecordDecoder, fd: Int32) throws {
@@ -70,6 +81,14 @@ public struct UnixSocketRecord: DescriptorPayloadRecord {
         if d.first(Tag.fileMode.rawValue) != nil { fileMode = try d.u64(Tag.fileMode.rawValue, "socket file mode") & 0o7777 }
         fileOwner = try d.u64s(Tag.fileOwner.rawValue)
         pendingOn = try d.u64(Tag.pendingOn.rawValue, default: 0)
+        for f in d.fields where f.tag == Tag.passed.rawValue {
+            let v = try d.u64s(in: f.range, tag: f.tag)
+            guard v.count >= 2, v.count <= 254, v[0] < UInt64(queued.count), v.dropFirst().allSatisfy({ $0 <= UInt64(Int32.max) }),
+                  !passed.contains(where: { UInt64($0.message) == v[0] }) else {
+                throw ImageError.malformed(what: "unix socket fd \(fd): descriptors in flight \(v) for \(queued.count) message(s)", offset: d.offset(of: f.range))
+            }
+            passed.append(PassedFiles(message: Int(v[0]), fds: v.dropFirst().map { Int32($0) }))
+        }
         guard fileOwner.isEmpty || (fileOwner.count == 2 && fileOwner.allSatisfy { $0 <= UInt64(UInt32.max) }) else {
             throw ImageError.malformed(what: "unix socket fd \(fd): file owner \(fileOwner)", offset: d.base)
         }

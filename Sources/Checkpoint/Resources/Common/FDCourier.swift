@@ -61,30 +61,7 @@ final class FDCourier {
 
     private func send(_ fd: Int32) throws {
         if outbox < 0 { outbox = try valueOrThrow("socket(courier)") { socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) } }
-        var control = [UInt8](repeating: 0, count: 24)  // cmsghdr (len 20, SOL_SOCKET, SCM_RIGHTS) + fd + pad
-        withUnsafeBytes(of: UInt64(20)) { for (k, b) in $0.enumerated() { control[k] = b } }
-        withUnsafeBytes(of: SOL_SOCKET) { for (k, b) in $0.enumerated() { control[8 + k] = b } }
-        withUnsafeBytes(of: Int32(SCM_RIGHTS)) { for (k, b) in $0.enumerated() { control[12 + k] = b } }
-        withUnsafeBytes(of: fd) { for (k, b) in $0.enumerated() { control[16 + k] = b } }
-        var to = sockaddr()
-        var byte: UInt8 = 0x2a
-        let r = withUnsafeMutablePointer(to: &byte) { bp in
-            to.withUnsafeMutableBytes { name in
-                control.withUnsafeMutableBytes { ctl in
-                    var iov = iovec(iov_base: bp, iov_len: 1)
-                    return withUnsafeMutablePointer(to: &iov) { iovp -> Int in
-                        var msg = msghdr()
-                        msg.msg_name = name.baseAddress
-                        msg.msg_namelen = socklen_t(name.count)
-                        msg.msg_iov = iovp
-                        msg.msg_iovlen = 1
-                        msg.msg_control = ctl.baseAddress
-                        msg.msg_controllen = ctl.count
-                        return sendmsg(outbox, &msg, Int32(MSG_NOSIGNAL))
-                    }
-                }
-            }
-        }
+        let r = UnixMessage.send([0x2a], descriptors: [fd], from: outbox, name: sockaddr())
         guard r == 1 else { throw CheckpointError(errno: errno, "sending a descriptor to stub \(session.pid)") }
     }
 

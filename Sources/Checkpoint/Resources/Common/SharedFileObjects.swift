@@ -56,10 +56,11 @@ struct SharedFileObjects {
     }
 
     /// Every descriptor is in place: rebuilt connections resume, and the
-    /// processes behind pidfds of gone ones are reaped (so they read as gone).
-    func settle() -> [String] {
+    /// processes behind pidfds of gone ones are reaped (so they read as gone),
+    /// and queues with descriptors in flight are filled.
+    func settle() throws -> [String] {
         reapGone()
-        return sockets.settle()
+        return try sockets.settle()
     }
 
     private func reapGone() {

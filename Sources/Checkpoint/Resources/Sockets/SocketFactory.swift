@@ -20,21 +20,32 @@ final class SocketFactory {
     var rebuilt: [(fd: Int32, file: FileDescriptorState, record: TCPConnectionRecord)] = []
     let byInode: [UInt64: FileDescriptorState]
     let cwdOf: [UInt64: String]
+    /// The image PID of the process whose record of a socket is in `byInode`
+    /// (its in-flight files are that process's).
+    let ownerOf: [UInt64: pid_t]
+    /// In-flight files (image PID, number) as the restorer holds them once their process is restored.
+    var inFlight: [[UInt64]: Int32] = [:]
+    /// Queues with descriptors in flight, refilled once every process's files exist.
+    var deferredRefills: [() throws -> Void] = []
 
     /// cr_restart --tcp-close: established connections come back as closed sockets.
     let closeTCP: Bool
 
     init(processes: [ProcessState], closeTCP: Bool = false) {
         self.closeTCP = closeTCP
-        var records: [UInt64: FileDescriptorState] = [:], cwd: [UInt64: String] = [:]
+        var records: [UInt64: FileDescriptorState] = [:], cwd: [UInt64: String] = [:], owner: [UInt64: pid_t] = [:]
         for p in processes {
             for f in p.files where [.unixSocket, .inetSocket, .tcpConnection].contains(f.kind) {
-                if records[f.inode] == nil || !(f.unixSocket?.queued.isEmpty ?? true) { records[f.inode] = f }
+                if records[f.inode] == nil || !(f.unixSocket?.queued.isEmpty ?? true) {
+                    records[f.inode] = f
+                    owner[f.inode] = p.pid
+                }
                 cwd[f.inode] = p.cwd
             }
         }
         byInode = records
         cwdOf = cwd
+        ownerOf = owner
     }
 
     enum Made { case socket(Int32), socketWithWarning(Int32, String), closed(String) }
@@ -98,10 +109,16 @@ final class SocketFactory {
     func describe(_ a: [UInt8]) -> String { SocketAddress.describe(a) }
 
     /// Every socket exists: connections leave repair mode.
-    func settle() -> [String] { resumeConnections() }
+    func settle() throws -> [String] {
+        let refills = deferredRefills
+        deferredRefills = []
+        for refill in refills { try refill() }
+        return resumeConnections()
+    }
 
     func close() {
         detachedNames.finish()
+        deferredRefills = []
         for fd in made.values { Glibc.close(fd) }
         made.removeAll()
     }

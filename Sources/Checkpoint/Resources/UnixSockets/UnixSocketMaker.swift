@@ -16,12 +16,14 @@ extension SocketFactory {
             remember(other.inode, pair[1])
             // What waited in one end's queue is sent again by the other end;
             // shutdowns come last, since they would stop those sends.
-            try refill(from: pair[1], f, s)
-            try refill(from: pair[0], other, o)
-            for (fd, rec) in [(pair[0], s), (pair[1], o)] {
-                setBuffers(fd, rec)
-                if rec.shutdown & 1 != 0 { Glibc.shutdown(fd, Int32(SHUT_RD)) }
-                if rec.shutdown & 2 != 0 { Glibc.shutdown(fd, Int32(SHUT_WR)) }
+            for (fd, rec) in [(pair[0], s), (pair[1], o)] { setBuffers(fd, rec) }
+            try whenFilesExist(s, o) {
+                try self.refill(from: pair[1], f, s)
+                try self.refill(from: pair[0], other, o)
+                for (fd, rec) in [(pair[0], s), (pair[1], o)] {
+                    if rec.shutdown & 1 != 0 { Glibc.shutdown(fd, Int32(SHUT_RD)) }
+                    if rec.shutdown & 2 != 0 { Glibc.shutdown(fd, Int32(SHUT_WR)) }
+                }
             }
             return .socket(pair[0])
         }
@@ -45,10 +47,17 @@ extension SocketFactory {
             // (a datagram socket gets its messages, still connected to nobody).
             var pair: [Int32] = [0, 0]
             _ = try valueOrThrow("socketpair") { socketpair(AF_UNIX, type, 0, &pair) }
-            defer { Glibc.close(pair[1]) }
             remember(f.inode, pair[0])
             setBuffers(pair[0], s)
-            try refill(from: pair[1], f, s)
+            do {
+                try whenFilesExist(s) {
+                    defer { Glibc.close(pair[1]) }
+                    try self.refill(from: pair[1], f, s)
+                }
+            } catch {
+                Glibc.close(pair[1])
+                throw error
+            }
             return .socket(pair[0])
         }
         let fd = try valueOrThrow("socket(AF_UNIX)") { Glibc.socket(AF_UNIX, type, 0) }
@@ -76,21 +85,41 @@ extension SocketFactory {
         guard let (addr, length) = unixAddress(s.address, cwd: cwdOf[f.inode]) else {
             return "fd \(f.fd): \(s.queued.count) message(s) from a peer that is gone wait in an unnamed socket; they are lost"
         }
-        let sender = try valueOrThrow("socket(AF_UNIX)") { Glibc.socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
-        defer { Glibc.close(sender) }
-        var a = addr
-        for m in s.queued {
-            let n = withUnsafePointer(to: &a) { p in
-                p.withMemoryRebound(to: sockaddr.self, capacity: 1) { to in
-                    m.withUnsafeBytes { sendto(sender, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL), to, length) }
-                }
-            }
-            guard n == m.count else {
-                let err = n < 0 ? errno : EIO
-                throw CheckpointError(errno: err, "fd \(f.fd): cannot queue its \(m.count)-byte message again at \(describe(s.address))")
-            }
+        try whenFilesExist(s) {
+            let sender = try valueOrThrow("socket(AF_UNIX)") { Glibc.socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
+            defer { Glibc.close(sender) }
+            try self.send(s, of: f, from: sender, to: (addr, length))
         }
         return nil
+    }
+
+    /// Runs `fill` now, or, when a queue carries descriptors in flight, once
+    /// every process's files (those descriptors among them) exist.
+    func whenFilesExist(_ records: UnixSocketRecord..., fill: @escaping () throws -> Void) throws {
+        if records.contains(where: { !$0.passed.isEmpty }) { deferredRefills.append(fill) } else { try fill() }
+    }
+
+    /// Sends `saved`'s queued messages from `sender` (to `address`, or its
+    /// peer), each with the descriptors that were in flight with it.
+    func send(_ saved: UnixSocketRecord, of f: FileDescriptorState, from sender: Int32, to address: (sockaddr_un, socklen_t)? = nil) throws {
+        let owner = UInt64(ownerOf[f.inode] ?? 0)
+        let attached = Dictionary(saved.passed.map { ($0.message, $0.fds) }, uniquingKeysWith: { a, _ in a })
+        for (k, m) in saved.queued.enumerated() {
+            var fds: [Int32] = []
+            for number in attached[k] ?? [] {
+                guard let ours = inFlight[[owner, UInt64(number)]] else {
+                    throw CheckpointError(EBADF, "fd \(f.fd): the file in flight as number \(number) of process \(owner) was not made again")
+                }
+                fds.append(ours)
+            }
+            let name = address.map { a in withUnsafeBytes(of: a.0) { Array($0.prefix(Int(a.1))) } }
+            let n = UnixMessage.send(m, descriptors: fds, from: sender, name: name, flags: Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
+            guard n == m.count else {
+                let why = n < 0 ? errorText(errno) : "only \(n) went in"
+                let at = address.map { " at " + describe(Array(withUnsafeBytes(of: $0.0.sun_path) { $0.prefix { $0 != 0 } })) } ?? ""
+                throw CheckpointError(n < 0 ? errno : EIO, "fd \(f.fd): cannot queue its \(m.count)-byte message again\(at): \(why)")
+            }
+        }
     }
 
     /// Connects a datagram socket to its peer's name; why not, if it cannot.
@@ -109,13 +138,7 @@ extension SocketFactory {
         guard !saved.queued.isEmpty else { return }
         var size = Int32(clamping: saved.queued.reduce(0) { $0 + $1.count + 1024 })
         _ = setsockopt(sender, SOL_SOCKET, SO_SNDBUF, &size, 4)
-        for m in saved.queued {
-            let n = m.withUnsafeBytes { send(sender, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
-            guard n == m.count else {
-                let why = n < 0 ? errorText(errno) : "only \(n) went in"
-                throw CheckpointError(n < 0 ? errno : EIO, "fd \(f.fd): cannot queue its \(m.count) saved bytes again: \(why)")
-            }
-        }
+        try send(saved, of: f, from: sender)
     }
 
     /// The kernel reports doubled buffer sizes and doubles what is set: halve them back.

@@ -46,10 +46,15 @@ enum UnixSockets: FileKind {
             warning = "fd \(d.fd): \(info.receiveQueue) connection(s) not yet accepted on a listening UNIX socket are lost"
         }
         if !listening, context.shared.contents.first(device: d.device, inode: d.inode) {
-            let (messages, note) = try peekQueue(copy, stream: info.type == SOCK_STREAM.rawValue,
-                                                 seqpacketBytes: info.type == SOCK_SEQPACKET.rawValue ? Int(info.receiveQueue) : nil)
-            record.queued = messages
-            warning = note.map { "fd \(d.fd): \($0)" } ?? warning
+            let peeked = try peekQueue(copy, stream: info.type == SOCK_STREAM.rawValue,
+                                       seqpacketBytes: info.type == SOCK_SEQPACKET.rawValue ? Int(info.receiveQueue) : nil)
+            record.queued = peeked.messages
+            for (message, fds) in peeked.passed {
+                let numbers = fds.compactMap { context.inFlight.take($0) }
+                if numbers.count < fds.count { warning = "fd \(d.fd): descriptors in flight in a socket that is itself in flight are lost" }
+                if !numbers.isEmpty { record.passed.append(.init(message: message, fds: numbers)) }
+            }
+            warning = peeked.note.map { "fd \(d.fd): \($0)" } ?? warning
         }
         state.payload = .unixSocket(record)
         if let warning { context.warn(warning) }
@@ -84,26 +89,37 @@ enum UnixSockets: FileKind {
     /// Limit on the bytes saved from one socket's receive queue.
     static let queueLimit = 64 << 20
 
+    /// What a peek of the receive queue found.
+    struct Peeked {
+        var messages: [[UInt8]] = []
+        /// Per message index, the descriptors in flight with it, now ours (close-on-exec).
+        var passed: [(message: Int, fds: [Int32])] = []
+        var note: String?
+    }
+
     /// The messages in the receive queue, read with MSG_PEEK from offset 0
-    /// on; SO_PEEK_OFF is put back as it was. Stream data comes as one chunk.
+    /// on; SO_PEEK_OFF is put back as it was. Stream data comes as one chunk,
+    /// except that a chunk ends after data that carries descriptors.
     /// `seqpacketBytes`: the bytes sock_diag counts in a seqpacket queue, so
     /// that an empty read past them is the closed peer's EOF, not a message.
-    static func peekQueue(_ fd: Int32, stream: Bool, seqpacketBytes: Int? = nil) throws -> ([[UInt8]], String?) {
+    static func peekQueue(_ fd: Int32, stream: Bool, seqpacketBytes: Int? = nil) throws -> Peeked {
         var saved: Int32 = -1
         var length = socklen_t(4)
         _ = getsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &saved, &length)
         var zero: Int32 = 0
         guard setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &zero, 4) == 0 else {
-            return ([], "this socket's queue cannot be peeked (SO_PEEK_OFF); its unread data is lost")
+            return Peeked(note: "this socket's queue cannot be peeked (SO_PEEK_OFF); its unread data is lost")
         }
         defer { _ = setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &saved, 4) }
-        var messages: [[UInt8]] = []
-        var note: String?
+        var peeked = Peeked()
         var buffer = [UInt8](repeating: 0, count: 1 << 18)
+        // Room for the most descriptors one message can carry (SCM_MAX_FD, 253).
         var control = [UInt8](repeating: 0, count: 4096)
         var total = 0
+        var chunkEnds = false
         while total < Self.queueLimit {
             var flags: Int32 = 0
+            var received: [Int32] = []
             let n = buffer.withUnsafeMutableBytes { data in
                 control.withUnsafeMutableBytes { ctl in
                     var iov = iovec(iov_base: data.baseAddress, iov_len: data.count)
@@ -115,7 +131,7 @@ enum UnixSockets: FileKind {
                         msg.msg_controllen = ctl.count
                         let r = recvmsg(fd, &msg, Int32(MSG_PEEK | MSG_DONTWAIT) | Int32(MSG_CMSG_CLOEXEC))
                         flags = msg.msg_flags
-                        if r >= 0 { Self.closePassedDescriptors(msg) }
+                        if r >= 0 { received = Self.passedDescriptors(msg) }
                         return r
                     }
                 }
@@ -126,37 +142,47 @@ enum UnixSockets: FileKind {
                 if errno == EAGAIN || errno == EINVAL || errno == ENOTCONN { break }
                 throw CheckpointError(errno: errno, "peeking socket queue")
             }
-            if flags & Int32(MSG_TRUNC) != 0 { note = "a queued datagram larger than 256 KiB was cut short" }
-            if flags & Int32(MSG_CTRUNC) != 0 || control.contains(where: { $0 != 0 }) {
-                note = "descriptors in flight (SCM_RIGHTS) in a socket queue are not saved"
-                control = [UInt8](repeating: 0, count: control.count)
-            }
+            if flags & Int32(MSG_TRUNC) != 0 { peeked.note = "a queued datagram larger than 256 KiB was cut short" }
+            if flags & Int32(MSG_CTRUNC) != 0 { peeked.note = "a message carried more descriptors than could be read; the rest are lost" }
             if n == 0 {
+                for fd in received { close(fd) }
                 // Stream: end of data (peer shut down). Datagram: an empty message, which does not move the peek offset.
                 if !stream, total < (seqpacketBytes ?? Int.max) {
-                    messages.append([])
-                    note = note ?? "datagrams queued after an empty one are not saved"
+                    peeked.messages.append([])
+                    peeked.note = peeked.note ?? "datagrams queued after an empty one are not saved"
                 }
                 break
             }
-            if stream, !messages.isEmpty { messages[0] += buffer[0..<n] } else { messages.append(Array(buffer[0..<n])) }
+            // A stream peek runs on through plain data into the first data with
+            // descriptors and stops after it: the descriptors go with the whole
+            // chunk (where exactly that data began is not visible to a peek),
+            // which is what a reader with a large enough buffer gets too.
+            if stream, !peeked.messages.isEmpty, !chunkEnds, received.isEmpty {
+                peeked.messages[peeked.messages.count - 1] += buffer[0..<n]
+            } else {
+                peeked.messages.append(Array(buffer[0..<n]))
+            }
+            if !received.isEmpty { peeked.passed.append((peeked.messages.count - 1, received)) }
+            chunkEnds = !received.isEmpty
             total += n
         }
-        return (messages, note)
+        return peeked
     }
 
-    /// Descriptors a peek received along with the data are ours to close.
-    private static func closePassedDescriptors(_ msg: msghdr) {
-        guard msg.msg_controllen >= MemoryLayout<cmsghdr>.size, let base = msg.msg_control else { return }
+    /// The descriptors a peek received along with the data (ours now).
+    private static func passedDescriptors(_ msg: msghdr) -> [Int32] {
+        guard msg.msg_controllen >= MemoryLayout<cmsghdr>.size, let base = msg.msg_control else { return [] }
+        var fds: [Int32] = []
         var at = 0
         while at + MemoryLayout<cmsghdr>.size <= msg.msg_controllen {
             let header = base.load(fromByteOffset: at, as: cmsghdr.self)
             guard header.cmsg_len >= MemoryLayout<cmsghdr>.size else { break }
             if header.cmsg_level == SOL_SOCKET && header.cmsg_type == Int32(SCM_RIGHTS) {
                 let count = (Int(header.cmsg_len) - MemoryLayout<cmsghdr>.size) / 4
-                for k in 0..<count { close(base.load(fromByteOffset: at + MemoryLayout<cmsghdr>.size + 4 * k, as: Int32.self)) }
+                for k in 0..<count { fds.append(base.load(fromByteOffset: at + MemoryLayout<cmsghdr>.size + 4 * k, as: Int32.self)) }
             }
             at += (Int(header.cmsg_len) + 7) & ~7
         }
+        return fds
     }
 }
