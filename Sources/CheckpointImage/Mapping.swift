@@ -23,6 +23,11 @@ public struct Mapping: Equatable, Sendable {
         /// `inode` names the object, restored as for kind 4; mapped MAP_PRIVATE
         /// over it, plus the pages copied on write.
         case privateShared = 8
+        /// Since 1.3: the ring of an AIO context (io_setup), whose address is
+        /// the context's ID: a new context is set up with as many events,
+        /// brought to the saved head and tail, given the saved events, and
+        /// moved to this address.
+        case aioRing = 9
         case unknown = 0
     }
 

@@ -134,6 +134,15 @@ final class RoundTripTests: XCTestCase {
         try s.run(.rootOriginalPID)
         try s.run(.unprivilegedNewPID)
     }
+    /// AIO contexts: same ID, size, head and tail, unreaped events kept; a seeded
+    /// ring and seed 20, whose tail has wrapped behind its head.
+    func testAIORingsAsRootAndUnprivileged() throws {
+        for seed in [TestEnvironment.seed(for: "aioring"), 20] {
+            let s = Scenario(fixture: "aioring", arguments: ["@", "\(seed)"])
+            try s.run(.rootOriginalPID)
+            try s.run(.unprivilegedNewPID)
+        }
+    }
     /// Unlinked files with holes (one of 1 GiB): the same extents and data; the seed sets the layout.
     func testUnlinkedFilesWithHolesAsRootAndUnprivileged() throws {
         let s = Scenario(fixture: "holes", arguments: ["@", "\(TestEnvironment.seed(for: "holes"))"])

@@ -11,6 +11,7 @@ enum MappingClassifier {
         }
         if m.shared {
             if m.path?.hasPrefix("/SYSV") == true { return .sysvShm }
+            if m.deleted && m.path == "/[aio]" { return .aioRing }
             // /dev/zero (deleted), memfd: shared memory with no file to go back to.
             if m.deleted || !m.isFileBacked || m.path?.hasPrefix("/dev/zero") == true { return .sharedAnonymous }
             return .sharedFile
@@ -30,7 +31,7 @@ enum MappingClassifier {
         switch kind {
         case .anonymous:
             return present || swapped
-        case .sharedAnonymous, .sysvShm:
+        case .sharedAnonymous, .sysvShm, .aioRing:
             // Another process may have filled pages this one never touched:
             // pagemap shows only our PTEs, so read them all (zero pages are dropped later).
             return true

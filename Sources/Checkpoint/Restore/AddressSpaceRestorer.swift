@@ -27,7 +27,7 @@ struct AddressSpaceRestorer {
     }
 
     static func isFilled(_ m: Mapping) -> Bool {
-        [.anonymous, .privateFile, .sharedAnonymous, .sysvShm, .privateShared].contains(m.kind) || (m.kind == .sharedFile && m.savedWhole)
+        [.anonymous, .privateFile, .sharedAnonymous, .sysvShm, .privateShared, .aioRing].contains(m.kind) || (m.kind == .sharedFile && m.savedWhole)
     }
 
     /// Step 1: trampoline and scratch, at a place free in both address spaces.
@@ -127,6 +127,10 @@ struct AddressSpaceRestorer {
             if m.growsDown { flags |= UInt64(MAP_GROWSDOWN) }
             if m.advice.contains(.noReserve) { flags |= UInt64(MAP_NORESERVE) }
             switch m.kind {
+            case .aioRing:
+                // A place for its saved pages until the context is set up again (finishMappings).
+                try session.mmap(m.start, m.length, protection: UInt64(PROT_READ | PROT_WRITE), flags: UInt64(MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS), what: "AIO ring 0x\(String(m.start, radix: 16))")
+                continue
             case .anonymous:
                 try session.mmap(m.start, m.length, protection: prot | UInt64(PROT_READ | PROT_WRITE), flags: flags | UInt64(MAP_ANONYMOUS), what: "0x\(String(m.start, radix: 16))")
             case .sharedAnonymous, .privateShared:
@@ -250,6 +254,7 @@ struct AddressSpaceRestorer {
 
     /// Step 5: final protections, then the mm fields with PR_SET_MM_MAP.
     func finishMappings() throws {
+        for m in process.mappings where m.kind == .aioRing { try AIORings.rebuild(m, in: session) }
         // Guard pages go in after the data: installing one discards what is under it.
         for m in process.mappings {
             for g in m.guardRanges {
