@@ -74,6 +74,7 @@ int main(int argc, char **argv) {
     /* memory the kernel may drop (MAP_DROPPABLE, Linux 6.11+; skipped where it is refused) */
     char *drop = mmap(NULL, 4 * ps, PROT_READ | PROT_WRITE, 0x08 | MAP_ANONYMOUS, -1, 0);
     if (drop == MAP_FAILED) drop = NULL;
+    if (drop) memset(drop, 7, 4 * ps);  /* not saved: the kernel may drop it at any time */
 
     ready();
     wait_for_term();
@@ -108,6 +109,7 @@ int main(int argc, char **argv) {
     if (drop) {
         vmflags((unsigned long)drop, flags, sizeof flags);
         if (!strstr(flags, " dp")) fail("MAP_DROPPABLE lost: %s", flags);
+        for (size_t k = 0; k < 4 * ps; k++) if (drop[k] != 0) { fail("MAP_DROPPABLE contents were saved (byte %zu is %d)", k, drop[k]); break; }
     }
     /* the heap still grows after restart (brk restored) */
     char *more = malloc(1 << 20);

@@ -46,7 +46,9 @@ struct MemoryDumper {
         let window: UInt64 = 1 << 30  // read pagemap 1 GiB of address space at a time
         for (m, mapping) in mappings where mapping.kind != .vdso && mapping.kind != .kernelFixed {
             let kind = mapping.kind
-            let saves = kind != .sharedFile || mapping.savedWhole
+            // MAP_DROPPABLE memory may be freed by the kernel at any moment, so a
+            // program cannot count on it: it is not saved, and comes back zero (as CRIU does).
+            let saves = (kind != .sharedFile || mapping.savedWhole) && !mapping.advice.contains(.droppable)
             let keepsZeroPages = kind == .privateFile || kind == .sharedFile || kind == .privateShared
             // A private mapping of a file that is gone (kept as anonymous
             // memory): pages never touched are in no page table, but their
