@@ -3,7 +3,8 @@
  * own session with the terminal as its controlling terminal. After
  * restart the bytes read back the same, the settings and size are kept,
  * and the child still has the terminal (/dev/tty opens, TIOCGSID is its
- * session).
+ * session). A second terminal's slave, whose master was closed, stays hung
+ * up (its node gone): reads see end of file, writes EIO.
  * Usage: ptys */
 #include "fixture.h"
 #include <fcntl.h>
@@ -37,6 +38,11 @@ int main(void) {
     if (write(m, "typed\n", 6) != 6 || write(s, "shown\n", 6) != 6) fail("write");
     usleep(20000);
 
+    int hm = posix_openpt(O_RDWR | O_NOCTTY);
+    if (hm < 0 || grantpt(hm) != 0 || unlockpt(hm) != 0) { fail("openpt 2"); return finish(); }
+    int hung = open(ptsname(hm), O_RDWR | O_NOCTTY);
+    close(hm);  /* hangs up the slave and removes its node */
+
     int go[2];
     if (pipe(go) != 0) fail("pipe");
     pid_t child = fork();
@@ -55,6 +61,9 @@ int main(void) {
     wait_for_term();
 
     char buf[32] = { 0 };
+    if (hung < 0 || read(hung, buf, 1) != 0) fail("the hung-up terminal reads other than end of file");
+    errno = 0;
+    if (write(hung, "x", 1) != -1 || errno != EIO) fail("the hung-up terminal takes writes (errno %d)", errno);
     if (read_ready(s, buf, sizeof buf) != 6 || memcmp(buf, "typed\n", 6) != 0) fail("the bytes typed in are lost (\"%s\")", buf);
     memset(buf, 0, sizeof buf);
     if (read_ready(m, buf, sizeof buf) != 7 || memcmp(buf, "shown\r\n", 7) != 0) fail("the bytes written out are lost (\"%s\")", buf);

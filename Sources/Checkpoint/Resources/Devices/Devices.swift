@@ -1,5 +1,6 @@
 import CheckpointImage
 import Glibc
+import LinuxKit
 
 /// A character device reopened by name, as BLCR does (/dev/null, zero,
 /// full, random, urandom, tty, a pseudo-terminal).
@@ -16,6 +17,24 @@ enum Devices: FileKind {
     }
 
     static func restore(_ f: FileDescriptorState, in c: FileRestoreContext) throws -> RestoredFile {
-        try PathReopen.open(f, source: f.path, in: c, noCTTY: true)
+        if f.path.hasPrefix("/dev/pts/") && f.path.hasSuffix(" (deleted)") { return .local(try hungUpTerminal(f, in: c)) }
+        return try PathReopen.open(f, source: f.path, in: c, noCTTY: true)
+    }
+
+    /// A terminal whose master was closed: the kernel hung it up (reads see
+    /// end of file, writes EIO) and removed its node. The slave of a new
+    /// pseudo-terminal, whose master is then closed, is the same.
+    static func hungUpTerminal(_ f: FileDescriptorState, in c: FileRestoreContext) throws -> Int32 {
+        let master = try valueOrThrow("open(/dev/ptmx) for fd \(f.fd)") { Glibc.open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC) }
+        defer { close(master) }
+        var number: UInt32 = 0
+        var unlock: Int32 = 0
+        guard ioctl(master, PtyMasters.setLock, &unlock) == 0, ioctl(master, PtyMasters.getIndex, &number) == 0 else {
+            throw CheckpointError(errno: errno, "fd \(f.fd) (\(f.path)): cannot make a terminal to hang up")
+        }
+        let flags = Int32(bitPattern: f.flags) & ~(O_CREAT | O_TRUNC | O_EXCL | O_ASYNC)
+        let slave = try valueOrThrow("open(/dev/pts/\(number)) for fd \(f.fd)") { Glibc.open("/dev/pts/\(number)", flags | O_NOCTTY | O_CLOEXEC) }
+        c.objects.closeLater(slave)
+        return slave
     }
 }
