@@ -1,7 +1,8 @@
 /* Files: offsets, a dup sharing one offset, close-on-exec, O_APPEND, a
  * directory, a high-numbered dup2, and /dev/null, zero, urandom; and 40
  * separate opens of one file, every third with a dup, in shuffled fd order
- * (each open keeps its own offset, each dup shares its file's). */
+ * (each open keeps its own offset, each dup shares its file's); a file
+ * made with O_TMPFILE. */
 #include "fixture.h"
 #include <fcntl.h>
 #include <limits.h>
@@ -59,9 +60,19 @@ int main(int argc, char **argv) {
     }
     for (int i = OPENS - 1; i >= 0; i--) dups[i] = i % 3 == 0 ? dup2(opens[i], 200 + (i * 17) % 53) : -1;
     close(fb);  /* leave a hole in the fd table */
+    /* a file that never had a name (O_TMPFILE, as tmpfile() makes) */
+    int made = open(dir, O_TMPFILE | O_RDWR, 0600);
+    int ftmp = made < 0 ? -1 : fcntl(made, F_DUPFD, 150);  /* away from the hole checked below */
+    if (made >= 0) close(made);
+    if (ftmp < 0 || write(ftmp, "nameless", 8) != 8) fail("O_TMPFILE");
+    lseek(ftmp, 4, SEEK_SET);
 
     ready();
     wait_for_term();
+    char tmp[8] = { 0 };
+    struct stat tst;
+    if (read(ftmp, tmp, 4) != 4 || memcmp(tmp, "less", 4) != 0 || fstat(ftmp, &tst) != 0 || tst.st_nlink != 0)
+        fail("the O_TMPFILE file: read '%.4s', links %d", tmp, (int)tst.st_nlink);
 
     for (int i = 0; i < OPENS; i++) {
         if (lseek(opens[i], 0, SEEK_CUR) != i) fail("open %d of a: offset %ld", i, (long)lseek(opens[i], 0, SEEK_CUR));

@@ -14,6 +14,9 @@ enum PathReopen {
         // cannot arm it either: OpenFileAttributes turns it on afterwards.
         var flags = UInt64(f.flags) & ~UInt64(O_CREAT | O_TRUNC | O_EXCL | O_ASYNC)
         if noCTTY { flags |= UInt64(O_NOCTTY) }
+        // An O_TMPFILE file keeps that flag, which holds O_DIRECTORY: reopened as the file it is.
+        let tmpFile = UInt64(0o20000000)  // __O_TMPFILE
+        if flags & tmpFile != 0 { flags &= ~(tmpFile | UInt64(O_DIRECTORY)) }
         let opened = try c.session.raw(NR.openat, UInt64(bitPattern: Int64(AT_FDCWD)), p, flags, 0)
         if opened == -Int64(EACCES), f.fd <= 2, c.stdio[f.fd] != nil {
             // Standard streams a root shell redirected to its own files: a user's restart cannot open them.
