@@ -4,7 +4,9 @@
  * lease on files of DIR. After restart the owners, signals and leases
  * read back the same, and writing to the pipe and the socket raises the
  * signals (with si_fd saying which descriptor); the pipe's flags are the
- * same (O_ASYNC, and no O_LARGEFILE).
+ * same (O_ASYNC, and no O_LARGEFILE). Two write leases whose break had
+ * begun (one by a reader, one by a writer) are still being broken: cut to
+ * read, and to be given up; their holder got one signal each, not two.
  * Usage: fown DIR */
 #include "fixture.h"
 #include <fcntl.h>
@@ -15,6 +17,17 @@ static volatile sig_atomic_t rt_fd = -1, io_count;
 
 static void on_rt(int sig, siginfo_t *si, void *uc) { (void)sig; (void)uc; rt_fd = si->si_fd; }
 static void on_io(int sig) { (void)sig; io_count++; }
+static volatile sig_atomic_t breaks;
+static void on_break(int sig) { (void)sig; breaks++; }
+
+/* A write lease on `path` whose break an open of `how` has begun. */
+static int breaking(const char *path, int how) {
+    int fd = open(path, O_RDONLY | O_CREAT, 0644);
+    if (fd < 0 || fcntl(fd, F_SETLEASE, F_WRLCK) != 0 || fcntl(fd, F_SETSIG, SIGRTMIN + 2) != 0) return -1;
+    int other = open(path, how | O_NONBLOCK);
+    if (other >= 0 || errno != EWOULDBLOCK) return -1;
+    return fd;
+}
 
 int main(int argc, char **argv) {
     const char *dir = argc > 1 ? argv[1] : ".";
@@ -37,6 +50,13 @@ int main(int argc, char **argv) {
     int r = open(rd, O_RDONLY | O_CREAT, 0644), w = open(wr, O_WRONLY | O_CREAT, 0644);
     int leases = fcntl(r, F_SETLEASE, F_RDLCK) == 0 && fcntl(w, F_SETLEASE, F_WRLCK) == 0;
     if (!leases) printf("no leases here (%s): not checked\n", strerror(errno));
+    signal(SIGRTMIN + 2, on_break);
+    char cut[256], gone[256];
+    snprintf(cut, sizeof cut, "%s/lease-cut", dir);
+    snprintf(gone, sizeof gone, "%s/lease-gone", dir);
+    int bc = leases ? breaking(cut, O_RDONLY) : -1, bg = leases ? breaking(gone, O_WRONLY) : -1;
+    if (leases && (bc < 0 || bg < 0)) fail("breaking leases: %s", strerror(errno));
+    for (int i = 0; i < 100 && breaks < 2; i++) usleep(10000);
 
     ready();
     wait_for_term();
@@ -50,6 +70,11 @@ int main(int argc, char **argv) {
     if (got.type != F_OWNER_TID || got.pid != tid) fail("socket owner is %d/%d, want thread %d", got.type, got.pid, tid);
     if (leases && fcntl(r, F_GETLEASE) != F_RDLCK) fail("read lease is %d", fcntl(r, F_GETLEASE));
     if (leases && fcntl(w, F_GETLEASE) != F_WRLCK) fail("write lease is %d", fcntl(w, F_GETLEASE));
+    if (leases && fcntl(bc, F_GETLEASE) != F_RDLCK) fail("the lease being cut to read is %d", fcntl(bc, F_GETLEASE));
+    if (leases && fcntl(bg, F_GETLEASE) != F_UNLCK) fail("the lease being given up is %d", fcntl(bg, F_GETLEASE));
+    usleep(20000);
+    if (leases && breaks != 2) fail("%d lease-break signals, want 2 (one each, before the checkpoint)", (int)breaks);
+    if (leases && fcntl(bc, F_GETSIG) != SIGRTMIN + 2) fail("a leased file's signal is %d", fcntl(bc, F_GETSIG));
 
     if (write(p[1], "x", 1) != 1) fail("write to the pipe");
     for (int i = 0; i < 100 && rt_fd < 0; i++) usleep(10000);

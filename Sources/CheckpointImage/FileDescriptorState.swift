@@ -82,7 +82,8 @@ public struct FileDescriptorState: Equatable, Sendable {
     public var socketOptions: [SocketOption] = []
     /// Since 1.3: who gets SIGIO/SIGURG for this open file (F_SETOWN_EX) and with which signal (F_SETSIG).
     public var owner: Owner? = nil
-    /// Since 1.3: the lease held through this open file (F_RDLCK 0 or F_WRLCK 1).
+    /// Since 1.3: the lease held through this open file: 0 read, 1 write,
+    /// 2 being broken (to be given up), 3 a write lease being cut to read.
     public var lease: UInt64? = nil
     /// Since 1.3, with `pipeData`: no process had the pipe open for writing
     /// any more (its readers get the bytes, then end of file).
@@ -237,7 +238,7 @@ public struct FileDescriptorState: Equatable, Sendable {
         }
         if d.first(Tag.lease.rawValue) != nil {
             let l = try d.u64(Tag.lease.rawValue, "lease")
-            guard l <= 1 else { throw ImageError.malformed(what: "fd \(fd): lease type \(l)", offset: d.base) }
+            guard l <= 3 else { throw ImageError.malformed(what: "fd \(fd): lease type \(l)", offset: d.base) }
             lease = l
         }
         pipeNoWriters = try d.u64(Tag.pipeNoWriters.rawValue, default: 0) != 0

@@ -83,15 +83,20 @@ public struct FileLockInfo: Equatable, Sendable {
         return out
     }
 
-    /// The lease held through this open file (fdinfo "LEASE ACTIVE READ|WRITE"):
-    /// true for a write lease, false for read, nil for none. A lease being
-    /// broken is not one (its break is underway and cannot be made again).
-    public static func lease(fdinfo text: String) -> Bool? {
+    /// The lease held through this open file, from fdinfo: 0 "LEASE ACTIVE
+    /// READ", 1 "ACTIVE WRITE", 2 "BREAKING UNLCK" (being broken, to be
+    /// given up), 3 "BREAKING READ" (a write lease being cut to read); nil for none.
+    public static func lease(fdinfo text: String) -> UInt64? {
         for line in text.split(separator: "\n") where line.hasPrefix("lock:") {
             let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
-            guard words.count >= 5, words[2] == "LEASE", words[3] == "ACTIVE" else { continue }
-            if words[4] == "READ" { return false }
-            if words[4] == "WRITE" { return true }
+            guard words.count >= 5, words[2] == "LEASE" else { continue }
+            switch (words[3], words[4]) {
+            case ("ACTIVE", "READ"): return 0
+            case ("ACTIVE", "WRITE"): return 1
+            case ("BREAKING", "UNLCK"): return 2
+            case ("BREAKING", "READ"): return 3
+            default: continue
+            }
         }
         return nil
     }

@@ -8,7 +8,7 @@ enum ImageJSON {
         if f.payload != .none { fields.append(("state", JSONValue(reflecting: f.payload))) }
         if !f.socketOptions.isEmpty { fields.append(("socketOptions", JSONValue(reflecting: f.socketOptions))) }
         if let o = f.owner { fields.append(("owner", JSONValue(reflecting: o))) }
-        if let l = f.lease { fields.append(("lease", .string(l == 1 ? "write" : "read"))) }
+        if let l = f.lease { fields.append(("lease", .string(["read", "write", "breaking to unlock", "breaking to read"][Int(min(l, 3))]))) }
         if f.inFlight { fields.append(("inFlight", .bool(true))) }
         return .object(fields)
     }

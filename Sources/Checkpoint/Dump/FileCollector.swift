@@ -34,8 +34,8 @@ struct FileCollector {
             }
             state.locks = FileLocks.collect(d, openFiles: context.openFiles)
             if shares == d.fd {
-                state.owner = OpenFileAttributes.owner(of: d)
                 state.lease = OpenFileAttributes.lease(of: d)
+                state.owner = OpenFileAttributes.owner(of: d, leased: state.lease != nil)
             }
             files.collected.append(state)
         }
