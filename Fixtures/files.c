@@ -2,7 +2,8 @@
  * directory, a high-numbered dup2, and /dev/null, zero, urandom; and 40
  * separate opens of one file, every third with a dup, in shuffled fd order
  * (each open keeps its own offset, each dup shares its file's); a file
- * made with O_TMPFILE. */
+ * made with O_TMPFILE; a file unlinked while another hard link to it
+ * remains (as root it is that very file again; otherwise a copy). */
 #include "fixture.h"
 #include <fcntl.h>
 #include <limits.h>
@@ -66,6 +67,13 @@ int main(int argc, char **argv) {
     if (made >= 0) close(made);
     if (ftmp < 0 || write(ftmp, "nameless", 8) != 8) fail("O_TMPFILE");
     lseek(ftmp, 4, SEEK_SET);
+    char named[PATH_MAX], other[PATH_MAX];
+    snprintf(named, sizeof named, "%s/files.named", dir);
+    snprintf(other, sizeof other, "%s/files.other-name", dir);
+    int fl = open(named, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    int flinked = fl < 0 ? -1 : fcntl(fl, F_DUPFD, 160);
+    if (fl >= 0) close(fl);
+    if (flinked < 0 || link(named, other) != 0 || unlink(named) != 0 || write(flinked, "linked", 6) != 6) fail("hard-linked file");
 
     ready();
     wait_for_term();
@@ -73,6 +81,10 @@ int main(int argc, char **argv) {
     struct stat tst;
     if (read(ftmp, tmp, 4) != 4 || memcmp(tmp, "less", 4) != 0 || fstat(ftmp, &tst) != 0 || tst.st_nlink != 0)
         fail("the O_TMPFILE file: read '%.4s', links %d", tmp, (int)tst.st_nlink);
+    struct stat lst, ost;
+    if (pread(flinked, tmp, 6, 0) != 6 || memcmp(tmp, "linked", 6) != 0) fail("the hard-linked file's contents");
+    if (geteuid() == 0 && (fstat(flinked, &lst) != 0 || stat(other, &ost) != 0 || lst.st_ino != ost.st_ino))
+        fail("the file unlinked under one name is not the one still linked under another");
 
     for (int i = 0; i < OPENS; i++) {
         if (lseek(opens[i], 0, SEEK_CUR) != i) fail("open %d of a: offset %ld", i, (long)lseek(opens[i], 0, SEEK_CUR));

@@ -15,6 +15,7 @@ public enum NR {
     public static let kcmp = Int(SYS_kcmp), kill = Int(SYS_kill), lseek = Int(SYS_lseek), madvise = Int(SYS_madvise), memfd_create = Int(SYS_memfd_create)
     public static let mlock = Int(SYS_mlock), mmap = Int(SYS_mmap), mprotect = Int(SYS_mprotect), mremap = Int(SYS_mremap), msgctl = Int(SYS_msgctl)
     public static let msgget = Int(SYS_msgget), msgrcv = Int(SYS_msgrcv), msgsnd = Int(SYS_msgsnd), munmap = Int(SYS_munmap)
+    public static let name_to_handle_at = Int(SYS_name_to_handle_at)
     public static let open = Int(SYS_open), open_by_handle_at = Int(SYS_open_by_handle_at), openat = Int(SYS_openat), pause = Int(SYS_pause)
     public static let personality = Int(SYS_personality), pidfd_getfd = Int(SYS_pidfd_getfd), pidfd_open = Int(SYS_pidfd_open)
     public static let poll = Int(SYS_poll), prctl = Int(SYS_prctl), prlimit64 = Int(SYS_prlimit64), process_vm_readv = Int(SYS_process_vm_readv)

@@ -11,10 +11,15 @@ public struct UnlinkedFileRecord: DescriptorPayloadRecord {
     /// `fileContents` is the whole file.
     public var size: UInt64 = 0
     public var extents: [UInt64] = []
+    /// Since 1.3: the file still had another name (a hard link): the
+    /// kernel's handle for it (type, then the handle's bytes), so a restorer
+    /// allowed to (CAP_DAC_READ_SEARCH) opens that very file again. Empty: none.
+    public var handleType: Int64 = 0
+    public var handle: [UInt8] = []
 
     public init(mode: UInt64, uid: UInt64, gid: UInt64) { self.mode = mode; self.uid = uid; self.gid = gid }
 
-    enum Tag: UInt16, CaseIterable { case mode = 1, uid = 2, gid = 3, size = 4, extents = 5 }
+    enum Tag: UInt16, CaseIterable { case mode = 1, uid = 2, gid = 3, size = 4, extents = 5, handleType = 6, handle = 7 }
 
     func encode(into e: inout RecordEncoder) {
         e.u64(Tag.mode.rawValue, mode)
@@ -24,6 +29,10 @@ public struct UnlinkedFileRecord: DescriptorPayloadRecord {
             e.u64(Tag.size.rawValue, size)
             e.u64s(Tag.extents.rawValue, extents)
         }
+        if !handle.isEmpty {
+            e.i64(Tag.handleType.rawValue, handleType)
+            e.raw(Tag.handle.rawValue, handle)
+        }
     }
 
     init(decoding d: RecordDecoder, fd: Int32) throws {
@@ -32,6 +41,11 @@ public struct UnlinkedFileRecord: DescriptorPayloadRecord {
         gid = try d.u64(Tag.gid.rawValue, default: .max)
         guard mode <= 0o7777, uid == .max || uid <= UInt64(UInt32.max), gid == .max || gid <= UInt64(UInt32.max) else {
             throw ImageError.malformed(what: "unlinked file fd \(fd): mode 0o\(String(mode, radix: 8)), owner \(uid):\(gid)", offset: d.base)
+        }
+        handle = d.raw(Tag.handle.rawValue) ?? []
+        handleType = try d.optionalI64(Tag.handleType.rawValue) ?? 0
+        guard handle.count <= 128, handleType >= Int64(Int32.min), handleType <= Int64(Int32.max) else {
+            throw ImageError.malformed(what: "unlinked file fd \(fd): a file handle of \(handle.count) bytes, type \(handleType)", offset: d.base)
         }
         size = try d.u64(Tag.size.rawValue, default: 0)
         extents = try d.u64s(Tag.extents.rawValue)

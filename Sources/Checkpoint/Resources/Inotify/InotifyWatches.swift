@@ -57,10 +57,7 @@ struct InotifyWatches {
         let mountFD = open(mount, O_RDONLY | O_DIRECTORY | O_CLOEXEC)  // an O_PATH mount fd gives EBADF
         guard mountFD >= 0 else { return nil }
         defer { close(mountFD) }
-        // struct file_handle { u32 handle_bytes; i32 handle_type; u8 f_handle[]; }
-        var raw = withUnsafeBytes(of: UInt32(w.handle.count)) { Array($0) } + withUnsafeBytes(of: w.handleType) { Array($0) } + w.handle
-        let fd = raw.withUnsafeMutableBytes { try? rawSyscall("open_by_handle_at", NR.open_by_handle_at, Int(mountFD), Int(bitPattern: $0.baseAddress), Int(Self.oPath | O_CLOEXEC)) }
-        guard let fd else { return nil }
+        guard let fd = KernelFileHandle(type: w.handleType, bytes: w.handle).open(mountFD: mountFD, flags: Self.oPath | O_CLOEXEC) else { return nil }
         defer { close(Int32(fd)) }
         return try? String(decoding: Sys.readLink("/proc/self/fd/\(fd)"), as: UTF8.self)
     }

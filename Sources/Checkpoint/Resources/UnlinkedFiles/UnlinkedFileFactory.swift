@@ -8,6 +8,8 @@ import LinuxKit
 /// file per original (device, inode), however many descriptors held it.
 final class UnlinkedFileFactory {
     private var files: [[UInt64]: Int32] = [:]
+    /// Files found again by their handle: the very file, left as it is.
+    private var found: Set<[UInt64]> = []
     private let carriers: [[UInt64]: FileDescriptorState]
 
     init(processes: [ProcessState]) {
@@ -19,6 +21,11 @@ final class UnlinkedFileFactory {
     func path(for f: FileDescriptorState) throws -> String {
         let key = [f.device, f.inode]
         if let fd = files[key] { return "/proc/\(getpid())/fd/\(fd)" }
+        if let fd = sameFile(f) {
+            files[key] = fd
+            found.insert(key)
+            return "/proc/\(getpid())/fd/\(fd)"
+        }
         guard let contents = carriers[key]?.fileContents else {
             throw CheckpointError(EINVAL, "fd \(f.fd) (\(f.path)): the image holds no contents for this unlinked file")
         }
@@ -51,13 +58,32 @@ final class UnlinkedFileFactory {
         return "/proc/\(getpid())/fd/\(fd)"
     }
 
+    /// The file itself, if it still has another name and its handle opens it
+    /// here (through its directory or any mount of its device) as the same inode.
+    private func sameFile(_ f: FileDescriptorState) -> Int32? {
+        guard let r = carriers[[f.device, f.inode]]?.unlinked ?? f.unlinked, !r.handle.isEmpty else { return nil }
+        let original = f.path.hasSuffix(" (deleted)") ? String(f.path.dropLast(" (deleted)".count)) : f.path
+        let dir = original.lastIndex(of: "/").map { String(original[..<$0]) } ?? "/"
+        let handle = KernelFileHandle(type: Int32(truncatingIfNeeded: r.handleType), bytes: r.handle)
+        for place in [dir.isEmpty ? "/" : dir, InotifyWatches.mountPoint(device: f.device) ?? "/"] {
+            let mount = open(place, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard mount >= 0 else { continue }
+            defer { Glibc.close(mount) }
+            guard let fd = handle.open(mountFD: mount, flags: O_RDONLY | O_CLOEXEC) else { continue }
+            var st = stat()
+            if fstat(fd, &st) == 0 && UInt64(st.st_ino) == f.inode && UInt64(st.st_dev) == f.device { return fd }
+            Glibc.close(fd)
+        }
+        return nil
+    }
+
     /// Once every stub has opened its files: each file's owner and mode as
     /// saved (the mode last: chown clears set-id bits; and not before, so a
     /// mode that forbids the original open cannot stop the stub's).
     /// Returns what could not be given back.
     func finish() -> [String] {
         var warnings: [String] = []
-        for (key, fd) in files {
+        for (key, fd) in files where !found.contains(key) {
             guard let f = carriers[key], let r = f.unlinked else { continue }
             if r.uid != .max, r.gid != .max, r.uid != UInt64(geteuid()) || r.gid != UInt64(getegid()),
                fchown(fd, uid_t(r.uid), gid_t(r.gid)) != 0 {

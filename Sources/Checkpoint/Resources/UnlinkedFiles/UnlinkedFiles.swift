@@ -1,8 +1,11 @@
 import CheckpointImage
 import Glibc
+import LinuxKit
 
 /// A regular file unlinked while open: its data extents are in the image
 /// (holes stay holes), and it comes back open, still unlinked, at its offset.
+/// One that still has another name (a hard link) is the very file again
+/// where the restorer may open it by its handle.
 enum UnlinkedFiles: FileKind {
     static let restores: [FileDescriptorState.Kind] = [.unlinked]
 
@@ -14,6 +17,9 @@ enum UnlinkedFiles: FileKind {
     static func collect(_ d: OpenDescriptor, into state: inout FileDescriptorState, in context: FileDumpContext) throws {
         state.kind = .unlinked
         var record = UnlinkedFileRecord(mode: UInt64(d.st.st_mode & 0o7777), uid: UInt64(d.st.st_uid), gid: UInt64(d.st.st_gid))
+        if d.st.st_nlink > 0, let h = KernelFileHandle.of(path: d.procPath) {
+            (record.handleType, record.handle) = (Int64(h.type), h.bytes)
+        }
         if context.shared.contents.first(device: d.device, inode: d.inode) {
             let (extents, bytes) = try PathReopen.extents(of: d.procPath, size: Int(d.st.st_size))
             (record.size, record.extents) = (UInt64(d.st.st_size), extents)
