@@ -45,6 +45,8 @@ public struct FileDescriptorState: Equatable, Sendable {
         case namespace = 20
         /// The master of a pseudo-terminal (/dev/ptmx), made again with its index.
         case ptyMaster = 21
+        /// Since 1.3: an AF_PACKET socket (payload: PacketSocketRecord).
+        case packetSocket = 22
         case unknown = 0
     }
 
@@ -154,6 +156,7 @@ public struct FileDescriptorState: Equatable, Sendable {
         case .pidfd: return "pidfd"
         case .namespace: return "namespace"
         case .ptyMaster: return "pty master"
+        case .packetSocket: return "packet socket"
         case .unknown: return "unknown"
         }
     }

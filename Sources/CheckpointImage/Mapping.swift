@@ -28,6 +28,11 @@ public struct Mapping: Equatable, Sendable {
         /// brought to the saved head and tail, given the saved events, and
         /// moved to this address.
         case aioRing = 9
+        /// Since 1.3: the ring of an AF_PACKET socket (PACKET_RX/TX_RING)
+        /// mapped from it: `inode` is the socket's. Mapped again from the
+        /// process's descriptor for that socket once its files are back;
+        /// the frames in it are not kept.
+        case packetRing = 10
         case unknown = 0
     }
 

@@ -143,6 +143,12 @@ final class RoundTripTests: XCTestCase {
             try s.run(.unprivilegedNewPID)
         }
     }
+    /// Packet sockets (root): a seeded mix of types, protocols, bindings, options,
+    /// memberships, mapped rings and fanout groups.
+    func testPacketSocketsAsRoot() throws {
+        guard geteuid() == 0 else { throw XCTSkip("packet sockets need CAP_NET_RAW") }
+        try Scenario(fixture: "packets", arguments: ["\(TestEnvironment.seed(for: "packets"))"]).run(.rootOriginalPID)
+    }
     /// Unlinked files with holes (one of 1 GiB): the same extents and data; the seed sets the layout.
     func testUnlinkedFilesWithHolesAsRootAndUnprivileged() throws {
         let s = Scenario(fixture: "holes", arguments: ["@", "\(TestEnvironment.seed(for: "holes"))"])

@@ -9,6 +9,7 @@ enum MappingClassifier {
         case "[vsyscall]", "[uprobes]": return .kernelFixed
         default: break
         }
+        if m.path?.hasPrefix("socket:[") == true { return .packetRing }
         if m.shared {
             if m.path?.hasPrefix("/SYSV") == true { return .sysvShm }
             if m.deleted && m.path == "/[aio]" { return .aioRing }
@@ -38,7 +39,7 @@ enum MappingClassifier {
         case .privateFile, .privateShared:
             // Only pages copied on write differ from the file; those are anonymous.
             return swapped || (present && entry & Pagemap.fileOrShared == 0)
-        case .sharedFile, .vdso, .kernelFixed, .unknown:
+        case .sharedFile, .vdso, .kernelFixed, .packetRing, .unknown:
             return false
         }
     }

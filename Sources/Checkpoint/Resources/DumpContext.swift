@@ -13,6 +13,8 @@ final class DumpContext {
     let contents = FirstSight()
     /// The network namespace's UNIX sockets, asked of sock_diag once.
     let unixSockets = UnixSocketTable()
+    /// The network namespace's packet sockets, asked of packet_diag once.
+    let packetSockets = PacketSocketTable()
     /// A new socket's option values, per family, type and protocol.
     let socketDefaults = SocketDefaults()
     /// Shutdown states of the inet sockets (sock_diag), asked once per family and protocol.

@@ -19,6 +19,7 @@ public enum FileKinds {
         Sockets.self,
         UnixSockets.self,
         InetSockets.self,
+        PacketSockets.self,
         TCPConnections.self,
         EventFDs.self,
         SignalFDs.self,

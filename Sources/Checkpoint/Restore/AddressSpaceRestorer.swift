@@ -185,6 +185,8 @@ struct AddressSpaceRestorer {
                 try session.mmap(m.start, m.length, protection: mprot, flags: flags, fd: fd, offset: m.offset, what: "\(path)")
             case .vdso, .kernelFixed, .unknown:
                 continue
+            case .packetRing:
+                continue  // mapped from the socket once the files are back (PacketSockets.mapRings)
             }
             try applyAdvice(m)
             if let name = m.path, name.hasPrefix("[anon:"), name.hasSuffix("]") {

@@ -65,6 +65,7 @@ struct FileRestorer {
         try LockRestorer(session: session).restore(process.files)
         for w in try OpenFileAttributes.restore(process.files, session: session, stubs: objects.stubs) { c.warn(w) }
         try InFlightFiles.handOver(process.files, in: c)
+        try PacketSockets.mapRings(process, in: c)
         for fd in stdio.values where !process.files.contains(where: { UInt64($0.fd) == fd }) {
             _ = try session.raw(NR.close, fd)
         }

@@ -19,6 +19,7 @@ public enum DescriptorPayload: Equatable, Sendable {
     case pidfd(PidFDRecord)
     case namespace(NamespaceRecord)
     case pty(PtyRecord)
+    case packetSocket(PacketSocketRecord)
 
     /// The record's own encoding, or nil for kinds without one.
     func encode(into e: inout RecordEncoder) {
@@ -39,6 +40,7 @@ public enum DescriptorPayload: Equatable, Sendable {
         case .pidfd(let r): r.encode(into: &e)
         case .namespace(let r): r.encode(into: &e)
         case .pty(let r): r.encode(into: &e)
+        case .packetSocket(let r): r.encode(into: &e)
         }
     }
 
@@ -66,6 +68,7 @@ public enum DescriptorPayload: Equatable, Sendable {
         case .pidfd: return .pidfd(try make(PidFDRecord.self))
         case .namespace: return .namespace(try make(NamespaceRecord.self))
         case .ptyMaster: return .pty(try make(PtyRecord.self))
+        case .packetSocket: return .packetSocket(try make(PacketSocketRecord.self))
         case .regular, .device, .inherited, .unsupported, .pipe, .deletedDirectory, .unknown: return .none
         }
     }
@@ -138,6 +141,7 @@ extension FileDescriptorState {
     public var epoll: EpollRecord? { if case .epoll(let r) = payload { return r } else { return nil } }
     public var unixSocket: UnixSocketRecord? { if case .unixSocket(let r) = payload { return r } else { return nil } }
     public var inetSocket: InetSocketRecord? { if case .inetSocket(let r) = payload { return r } else { return nil } }
+    public var packetSocket: PacketSocketRecord? { if case .packetSocket(let r) = payload { return r } else { return nil } }
     public var fifo: FIFORecord? { if case .fifo(let r) = payload { return r } else { return nil } }
     public var memfd: MemFDRecord? { if case .memfd(let r) = payload { return r } else { return nil } }
     public var inotify: InotifyRecord? { if case .inotify(let r) = payload { return r } else { return nil } }
