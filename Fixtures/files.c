@@ -70,6 +70,7 @@ int main(int argc, char **argv) {
     char named[PATH_MAX], other[PATH_MAX];
     snprintf(named, sizeof named, "%s/files.named", dir);
     snprintf(other, sizeof other, "%s/files.other-name", dir);
+    unlink(other);  /* left by an earlier run in this directory */
     int fl = open(named, O_RDWR | O_CREAT | O_TRUNC, 0644);
     int flinked = fl < 0 ? -1 : fcntl(fl, F_DUPFD, 160);
     if (fl >= 0) close(fl);

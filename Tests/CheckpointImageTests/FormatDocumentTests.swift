@@ -29,6 +29,7 @@ final class FormatDocumentTests: XCTestCase {
         "PidFDRecord": PidFDRecord.Tag.allCases.map(\.rawValue),
         "NamespaceRecord": NamespaceRecord.Tag.allCases.map(\.rawValue),
         "PtyRecord": PtyRecord.Tag.allCases.map(\.rawValue),
+        "PacketSocketRecord": PacketSocketRecord.Tag.allCases.map(\.rawValue),
     ]
 
     static var document: String {
