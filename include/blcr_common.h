@@ -3,6 +3,7 @@
 #ifndef _BLCR_COMMON_H
 #define _BLCR_COMMON_H 1
 
+#include <sys/ioctl.h>  /* as BLCR's: its programs reach ioctl() through it */
 #include <blcr_proc.h>
 #include <blcr_errcodes.h>
 

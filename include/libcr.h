@@ -5,6 +5,11 @@
 #ifndef _LIBCR_H
 #define _LIBCR_H 1
 
+/* As BLCR's libcr.h: programs use errno, EINTR, EBUSY... and struct timeval
+ * after including only this header. */
+#include <features.h>
+#include <sys/select.h>
+#include <errno.h>
 #include <sys/types.h>
 #include <sys/time.h>
 #include <blcr_common.h>
@@ -19,7 +24,6 @@ typedef unsigned int cr_version_t;
 typedef unsigned long cr_checkpoint_handle_t;
 typedef unsigned long cr_restart_handle_t;
 typedef int (*cr_callback_t)(void *);
-typedef void (*cr_hook_fn_t)(int);
 typedef volatile unsigned int cr_spinlock_t;
 
 #define CR_CHECKPOINT_ARGS_VERSION 1
@@ -106,6 +110,7 @@ typedef enum {
     CR_HOOK_RSTRT_NO_CALLBACKS = 5,
     CR_NUM_HOOKS = 6
 } cr_hook_event_t;
+typedef void (*cr_hook_fn_t)(cr_hook_event_t);
 #define CR_HOOK_FN_ERROR ((cr_hook_fn_t)~0UL)
 
 /* Poll errors */

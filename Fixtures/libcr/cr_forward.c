@@ -22,14 +22,17 @@ int main(void) {
     cr_spinlock_unlock(&lock);
     cr_spinlock_lock(&lock);
     cr_spinlock_unlock(&lock);
-    if (cr_inc_persist() != 1 || cr_dec_persist() != 0) fail("persist counts");
     if (cr_hold_ctrl(CR_HOLD_SCOPE_THREAD, CR_HOLD_READ) != CR_HOLD_DFLT) fail("cr_hold_ctrl default");
-    if (cr_forward_checkpoint(CR_SCOPE_PROC, getpid()) != -CR_ENOTCB) fail("cr_forward_checkpoint outside a callback");
 
     handle_term();
     helper = fork();
     if (helper == 0) { wait_for_term(); _exit(0); }
     if (cr_init() < 0 || cr_register_callback(callback, NULL, CR_THREAD_CONTEXT) < 0) { fail("setup"); return finish(); }
+    /* BLCR (libcr.h, cr_core.c): the count before the change; below zero is ERANGE. */
+    if (cr_inc_persist() != 0 || cr_dec_persist() != 1) fail("persist counts");
+    if (cr_dec_persist() != -1 || errno != ERANGE) fail("cr_dec_persist below zero: want -1/ERANGE");
+    /* BLCR (cr_request.c, CRI_CB_INFO_OR_RETURN(-1)): -1 with errno CR_ENOTCB. */
+    if (cr_forward_checkpoint(CR_SCOPE_PROC, getpid()) != -1 || errno != CR_ENOTCB) fail("cr_forward_checkpoint outside a callback");
     ready();
     wait_for_term();
     if (forwarded != 0) fail("cr_forward_checkpoint in the callback returned %d", forwarded);

@@ -20,7 +20,8 @@ enum Chain {
         agentThread = currentThread()
         SlotLock.lock()
         count = 0
-        for k in 0..<LibCR.slotCount where memory.slots[k].used && !memory.slots[k].signalContext && memory.slots[k].function != nil {
+        // Newest registered first, as BLCR runs them (cr_core.c counts its index down).
+        for k in stride(from: LibCR.slotCount - 1, through: 0, by: -1) where memory.slots[k].used && !memory.slots[k].signalContext && memory.slots[k].function != nil {
             memory.chain[count] = Int32(k)
             count += 1
         }
@@ -112,11 +113,19 @@ enum Chain {
 
     // MARK: signal context (runs in the signal handler: no allocation)
 
-    /// Per-thread row: [tid, initialized, position, active].
+    /// Per-thread row: [tid, initialized, position, active], found by the
+    /// thread's pthread_self(), which a restart keeps (its TID may change:
+    /// the row then takes the new one).
     static func row(for tid: pid_t, create: Bool) -> UnsafeMutablePointer<Int32>? {
-        for k in 0..<LibCR.threadCount where memory.threads[k * 4] == tid { return memory.threads + k * 4 }
+        let key = UInt(bitPattern: Int(bitPattern: UInt(pthread_self())))
+        for k in 0..<LibCR.threadCount where memory.threadKeys[k] == key {
+            let row = memory.threads + k * 4
+            if row[0] != tid { row[0] = tid }
+            return row
+        }
         guard create else { return nil }
         for k in 0..<LibCR.threadCount where cr_atomic_cas(memory.threads + k * 4, 0, tid) != 0 {
+            memory.threadKeys[k] = key
             return memory.threads + k * 4
         }
         return nil

@@ -81,7 +81,7 @@ public func cr_replace_self(_ function: CRCallback?, _ argument: UnsafeMutableRa
     if let row = Chain.row(for: currentThread(), create: false), row[3] == 1 {
         return cr_replace_callback(row[2], function, argument, flags)
     }
-    return -LibCR.eNotCallback
+    return fail(LibCR.eNotCallback)  // BLCR: -1 with errno CR_ENOTCB (cr_core.c, CRI_CB_INFO_OR_RETURN(-1))
 }
 
 @_cdecl("cr_checkpoint")
@@ -95,11 +95,18 @@ public func cr_checkpoint(_ flags: Int32) -> Int32 {
     return -LibCR.eNotCallback
 }
 
+// BLCR's calls that need the calling thread's cr_init() fail before it with
+// -1 and errno CR_ENOINIT (cr_private.h, CRI_INFO_OR_RETURN).
+
 @_cdecl("cr_status")
-public func cr_status() -> Int32 { memory.load(.status) }
+public func cr_status() -> Int32 {
+    guard threadInitialized() else { return fail(LibCR.eNoInit) }
+    return memory.load(.status)
+}
 
 @_cdecl("cr_enter_cs")
 public func cr_enter_cs(_ id: Int32) -> Int32 {
+    guard threadInitialized() else { return fail(LibCR.eNoInit) }
     if id == -1 || insideCallback() { return 0 }  // CR_ID_CALLBACK: the checkpoint is already ours
     while true {
         memory.add(.sections, 1)
@@ -112,6 +119,7 @@ public func cr_enter_cs(_ id: Int32) -> Int32 {
 
 @_cdecl("cr_tryenter_cs")
 public func cr_tryenter_cs(_ id: Int32) -> Int32 {
+    guard threadInitialized() else { return fail(LibCR.eNoInit) }
     if id == -1 || insideCallback() { return 0 }
     memory.add(.sections, 1)
     if memory.load(.status) == Agent.idle { return 0 }
@@ -121,6 +129,7 @@ public func cr_tryenter_cs(_ id: Int32) -> Int32 {
 
 @_cdecl("cr_leave_cs")
 public func cr_leave_cs(_ id: Int32) -> Int32 {
+    guard threadInitialized() else { return fail(LibCR.eNoInit) }
     if id == -1 || insideCallback() { return 0 }
     guard memory.load(.sections) > 0 else { return fail(EINVAL) }
     if memory.add(.sections, -1) == 0 {
@@ -143,7 +152,7 @@ public func cr_get_restart_info() -> UnsafeRawPointer? {
 
 @_cdecl("cr_forward_checkpoint")
 public func cr_forward_checkpoint(_ scope: Int32, _ pid: pid_t) -> Int32 {
-    guard insideCallback(), memory.load(.status) == Agent.active else { return -LibCR.eNotCallback }
+    guard insideCallback(), memory.load(.status) == Agent.active else { return fail(LibCR.eNotCallback) }
     guard (0...3).contains(scope), pid > 0 else { return fail(EINVAL) }
     guard Forwards.add(scope: scope, pid: pid) else { return fail(ENOSPC) }
     return 0
@@ -151,7 +160,16 @@ public func cr_forward_checkpoint(_ scope: Int32, _ pid: pid_t) -> Int32 {
 
 @_cdecl("cr_register_hook")
 public func cr_register_hook(_ event: Int32, _ function: CRHook?) -> CRHook? {
-    guard (0..<6).contains(event) else { return unsafeBitCast(~UInt(0), to: CRHook?.self) }  // CR_HOOK_FN_ERROR
+    let error = unsafeBitCast(~UInt(0), to: CRHook?.self)  // CR_HOOK_FN_ERROR
+    guard threadInitialized() else {
+        errno = LibCR.eNoInit
+        return error
+    }
+    // BLCR (cr_core.c) refuses an event out of range and the error value itself as a hook.
+    guard (0..<6).contains(event), unsafeBitCast(function, to: UInt.self) != ~UInt(0) else {
+        errno = EINVAL
+        return error
+    }
     let old = memory.hooks[Int(event)]
     memory.hooks[Int(event)] = function
     return old
@@ -168,11 +186,22 @@ public func cr_hold_ctrl(_ scope: Int32, _ flags: Int32) -> Int32 {
     return old
 }
 
+/// BLCR (cr_core.c): the count before the change, or -1 with ERANGE where
+/// it would overflow or go below 0 (CR_ENOINIT before cr_init()).
 @_cdecl("cr_inc_persist")
-public func cr_inc_persist() -> Int32 { cr_atomic_add(&persistCount, 1) }
+public func cr_inc_persist() -> Int32 { changePersist(by: 1) }
 
 @_cdecl("cr_dec_persist")
-public func cr_dec_persist() -> Int32 { cr_atomic_add(&persistCount, -1) }
+public func cr_dec_persist() -> Int32 { changePersist(by: -1) }
+
+private func changePersist(by step: Int32) -> Int32 {
+    guard threadInitialized() else { return fail(LibCR.eNoInit) }
+    while true {
+        let old = cr_atomic_load(&persistCount)
+        guard step > 0 ? old < Int32.max : old > 0 else { return fail(ERANGE) }
+        if cr_atomic_cas(&persistCount, old, old + step) != 0 { return old }
+    }
+}
 
 @_cdecl("cr_spinlock_init")
 public func cr_spinlock_init(_ lock: UnsafeMutablePointer<UInt32>?) { lock?.withMemoryRebound(to: Int32.self, capacity: 1) { cr_atomic_store($0, 0) } }

@@ -102,7 +102,9 @@ public func cr_poll_checkpoint_msg(_ handle: UnsafeMutablePointer<UInt>?, _ time
     if let message { message.pointee = strdup(String(decoding: r.text, as: UTF8.self)) }
     let result = r.isRestart ? cr_reap_restart(handle) : cr_reap_checkpoint(handle)
     if result > 0 { return r.isRestart ? result : 1 }
-    return errno == LibCR.eRestarted ? -1 : -2  // CR_POLL_CHKPT_ERR_PRE / _POST
+    // BLCR (cr_request.c): a failed wait is _PRE, any failed reap (CR_ERESTARTED
+    // in the restarted copy included) is CR_POLL_CHKPT_ERR_POST, errno set.
+    return -2
 }
 
 // MARK: restart requests (experimental in BLCR too)

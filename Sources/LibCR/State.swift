@@ -60,6 +60,8 @@ struct Memory {
     let slots: UnsafeMutablePointer<Slot>
     /// Per-thread state of the signal-context chain: tid, next position, flag "cr_checkpoint called".
     let threads: UnsafeMutablePointer<Int32>
+    /// Each row's thread, by pthread_self().
+    let threadKeys: UnsafeMutablePointer<UInt>
     /// Agent thread's chain: slot indices and per-depth "cr_checkpoint called".
     let chain: UnsafeMutablePointer<Int32>
     let chainCalled: UnsafeMutablePointer<Int32>
@@ -82,6 +84,8 @@ struct Memory {
         slots.initialize(repeating: Slot(function: nil, argument: nil, signalContext: false, thread: 0, used: false), count: LibCR.slotCount)
         threads = .allocate(capacity: LibCR.threadCount * 4)
         threads.initialize(repeating: 0, count: LibCR.threadCount * 4)
+        threadKeys = .allocate(capacity: LibCR.threadCount)
+        threadKeys.initialize(repeating: 0, count: LibCR.threadCount)
         chain = .allocate(capacity: LibCR.slotCount)
         chain.initialize(repeating: -1, count: LibCR.slotCount)
         chainCalled = .allocate(capacity: LibCR.slotCount + 1)

@@ -31,6 +31,24 @@ final class LibCRTests: XCTestCase {
         }
     }
 
+    /// BLCR's headers and checks (Fixtures/libcr/cr_headers.c, cr_api.c cite
+    /// BLCR's sources): CR_ENOINIT before cr_init, hook argument checks,
+    /// callbacks newest first, and polling one's own request gives 1, then
+    /// CR_POLL_CHKPT_ERR_POST with CR_ERESTARTED in the restarted copy.
+    func testBLCRHeadersChecksAndPollAfterRestartAsRootAndUser() throws {
+        for user in [nil, env.user] {
+            let who = user?.name ?? "root"
+            let work = env.workDir("libcr-api", user: user)
+            let headers = runTool([tool("cr_headers")], user: user, cwd: work)
+            XCTAssertTrue(headers.output.contains("PASS"), "\(who): \(headers.output)")
+            let original = runTool([tool("cr_api"), "\(work)/self.img"], user: user, cwd: work)
+            XCTAssertTrue(original.output.contains("original: PASS") && !original.output.contains("FAIL"), "\(who): \(original.output)")
+            reapOrphans()
+            let restart = runTool([tool("cr_restart"), "--no-restore-pid", "\(work)/self.img"], user: user, cwd: work)
+            XCTAssertTrue(restart.output.contains("restarted: PASS") && !restart.output.contains("FAIL"), "\(who): \(restart.output)")
+        }
+    }
+
     /// A critical section holds a self-request back until it is left; TEMP_FAILURE_CODE(7) reaches the reap.
     func testCriticalSectionDefersASelfRequest() throws {
         let work = env.workDir("libcr-critical", user: nil)

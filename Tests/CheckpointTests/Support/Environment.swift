@@ -86,7 +86,8 @@ final class TestEnvironment: @unchecked Sendable {
         let libcrFixtures = fixtures + "/libcr"
         for file in ((try? FileManager.default.contentsOfDirectory(atPath: libcrFixtures)) ?? []).filter({ $0.hasSuffix(".c") }) {
             let name = String(file.dropLast(2))
-            let r = runTool(["/usr/bin/cc", "-O1", "-Wall", "-pthread", "-I", Self.repoRoot + "/include", "-I", fixtures,
+            // gcc's default warnings as errors: a header that does not declare what BLCR's does fails here.
+            let r = runTool(["/usr/bin/cc", "-O1", "-Wall", "-Werror", "-pthread", "-I", Self.repoRoot + "/include", "-I", fixtures,
                              "-o", "\(bin)/\(name)", "\(libcrFixtures)/\(file)", "-L", bin, "-lcr", "-Wl,-rpath,\(bin)"])
             guard r.code == 0 else { throw TestFailure("building libcr fixture \(name): \(r.output)") }
         }
