@@ -88,7 +88,9 @@ final class LibCRTests: XCTestCase {
         try s.run(.unprivilegedNewPID)
 
         let work = env.workDir("libcr-omit", user: nil)
+        // Of --omit and --run the later wins, as in BLCR's cr_run script.
         for (argv, exit) in [([tool("cr_run"), "--omit", tool("busyloop")], Int32(3)), ([tool("busyloop")], 52),
+                             ([tool("cr_run"), "--run", "--omit", tool("busyloop")], 3), ([tool("cr_run"), "--omit", "--run", "--", tool("busyloop")], 0),
                              ([tool("busyloop-linked-omit")], 3), ([tool("busyloop-linked-run")], 0)] {
             let (target, pid) = try Fixture.start(argv, user: nil, cwd: work)
             let r = runTool([tool("cr_checkpoint"), "-p", "--require-libcr", "-f", "\(work)/ctx", "\(pid)"])
@@ -150,5 +152,18 @@ final class LibCRTests: XCTestCase {
 
     func testCRRunWithoutProgramIsAUsageError() {
         XCTAssertEqual(runTool([tool("cr_run")]).code, 255)
+    }
+
+    /// cr_run's own options (BLCR util/cr_run/cr_run.in): --help and -? print
+    /// the usage, --version the version, both exit 0 and run nothing.
+    func testCRRunHelpAndVersion() {
+        for option in ["--help", "-?"] {
+            let r = runTool([tool("cr_run"), option])
+            XCTAssertEqual(r.code, 0, r.output)
+            XCTAssertTrue(r.output.contains("usage: cr_run") && r.output.contains("--omit"), r.output)
+        }
+        let v = runTool([tool("cr_run"), "--version"])
+        XCTAssertEqual(v.code, 0, v.output)
+        XCTAssertTrue(v.output.contains("version"), v.output)
     }
 }
