@@ -7,6 +7,8 @@
  *   range with EINVAL (cr_core.c);
  * - thread-context callbacks run newest registered first (cr_core.c counts
  *   info->run.index down);
+ * - a request that gave an fd names its file in the callbacks'
+ *   cr_get_checkpoint_info()->dest (BLCR's kernel fills in the file's path);
  * - polling one's own request: 1 in the process that goes on, and in the
  *   restarted copy CR_POLL_CHKPT_ERR_POST (-2) with errno CR_ERESTARTED
  *   (cr_request.c: any failed reap is _POST).
@@ -16,8 +18,15 @@
 #include "fixture.h"
 
 static volatile int order[3], calls;
+static char dest[4096];
 
-static int first(void *arg) { (void)arg; if (calls < 3) order[calls++] = 1; return cr_checkpoint(0) < 0; }
+static int first(void *arg) {
+    (void)arg;
+    if (calls < 3) order[calls++] = 1;
+    const struct cr_checkpoint_info *info = cr_get_checkpoint_info();
+    if (info && info->dest) snprintf(dest, sizeof dest, "%s", info->dest);
+    return cr_checkpoint(0) < 0;
+}
 static int second(void *arg) { (void)arg; if (calls < 3) order[calls++] = 2; return cr_checkpoint(0) < 0; }
 static int third(void *arg) { (void)arg; if (calls < 3) order[calls++] = 3; return cr_checkpoint(0) < 0; }
 static void hook(cr_hook_event_t event) { (void)event; }
@@ -59,6 +68,8 @@ int main(int argc, char **argv) {
     if (r == 1) {
         if (calls != 3 || order[0] != 3 || order[1] != 2 || order[2] != 1)
             fail("thread-context callbacks ran in order %d %d %d, want the newest first: 3 2 1", order[0], order[1], order[2]);
+        char want[4096];
+        if (!realpath(argv[1], want) || strcmp(dest, want) != 0) fail("cr_get_checkpoint_info()->dest is '%s', want '%s'", dest, want);
         printf("original: ");
     } else if (r == CR_POLL_CHKPT_ERR_POST && errno == CR_ERESTARTED) {
         printf("restarted: ");

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Checkpoint
 import Glibc
+import LinuxKit
 
 /// BLCR's scope flags; the last one given wins.
 enum ScopeFlag: String, EnumerableFlag {
@@ -214,7 +215,9 @@ public struct CheckpointArguments: ParsableArguments {
         options.verifyImage = !noVerify
         options.timeLimit = time == 0 ? nil : Double(time)
         if let r = requester { options.requester = r }
-        options.destinationDescription = destinationPath.map { $0.hasPrefix("/") ? $0 : RestartArguments.cwd() + "/" + $0 } ?? ""
+        // Callbacks see where the image goes (cr_get_checkpoint_info()->dest): for -F, the file behind the fd, as BLCR's kernel names it.
+        options.destinationDescription = destinationPath.map { $0.hasPrefix("/") ? $0 : RestartArguments.cwd() + "/" + $0 }
+            ?? fd.flatMap { try? String(decoding: Sys.readLink("/proc/self/fd/\($0)"), as: UTF8.self) } ?? ""
         let bar = ProgressBar(label: "checkpoint \(id)", enabled: !quiet)
         options.progress = { bar.update($0, $1) }
         let summary = try TerminationGuard.run { try engine.checkpoint(options, to: destination, log: log) }
