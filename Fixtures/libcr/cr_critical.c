@@ -64,6 +64,10 @@ int main(int argc, char **argv) {
     if (request(path, &h, 0) != 0) fail("second request");
     struct timeval ten = { 10, 0 };
     if (cr_poll_checkpoint(&h, &ten) >= 0 || errno != 7) fail("TEMP_FAILURE_CODE(7): poll gives errno %d, want 7", errno);
+    /* A code above 255 arrives whole (BLCR's kernel hands it to the requester as is). */
+    fail_with = 911;
+    if (request(path, &h, 0) != 0) fail("third request");
+    if (cr_poll_checkpoint(&h, &ten) >= 0 || errno != 911) fail("TEMP_FAILURE_CODE(911): poll gives errno %d, want 911", errno);
     fail_with = 0;
     printf("callbacks ran %d times\n", ran);
     return finish();

@@ -9,14 +9,16 @@ final class Request {
     let pid: pid_t
     let pidfd: Int32
     let log: Int32
+    /// The tool writes its whole error code here (SWIFTCR_RESULT_FD); -1 if none.
+    let result: Int32
     let isRestart: Bool
     let generation: Int32
     var text: [UInt8] = []
     var exitStatus: Int32?
     var restoredPID: pid_t?
 
-    init(pid: pid_t, pidfd: Int32, log: Int32, isRestart: Bool) {
-        self.pid = pid; self.pidfd = pidfd; self.log = log; self.isRestart = isRestart
+    init(pid: pid_t, pidfd: Int32, log: Int32, result: Int32, isRestart: Bool) {
+        self.pid = pid; self.pidfd = pidfd; self.log = log; self.result = result; self.isRestart = isRestart
         generation = memory.load(.generation)
     }
 
@@ -45,14 +47,32 @@ final class Request {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, logPipe[1], 2)
         for fd in keep { posix_spawn_file_actions_adddup2(&actions, fd, fd) }  // clears close-on-exec
+        var resultPipe: [Int32] = [-1, -1]
+        var environment: [UnsafeMutablePointer<CChar>?] = []
+        if cr_pipe2(&resultPipe, O_CLOEXEC) == 0 {
+            posix_spawn_file_actions_adddup2(&actions, resultPipe[1], resultPipe[1])
+            environment.append(strdup("SWIFTCR_RESULT_FD=\(resultPipe[1])"))
+        }
+        var k = 0
+        while let entry = Glibc.environ[k] {
+            if strncmp(entry, "SWIFTCR_RESULT_FD=", 18) != 0 { environment.append(strdup(entry)) }
+            k += 1
+        }
+        environment.append(nil)
+        defer { environment.forEach { free($0) } }
         let argv = ([path] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0
-        let r = posix_spawn(&pid, path, &actions, nil, argv, Glibc.environ)
+        let r = posix_spawn(&pid, path, &actions, nil, argv, environment)
         Glibc.close(logPipe[1])
-        guard r == 0 else { Glibc.close(logPipe[0]); return (0, r) }
+        if resultPipe[1] >= 0 { Glibc.close(resultPipe[1]) }
+        guard r == 0 else {
+            Glibc.close(logPipe[0])
+            if resultPipe[0] >= 0 { Glibc.close(resultPipe[0]) }
+            return (0, r)
+        }
         let pidfd = Int32(cr_syscall6(Int(SYS_pidfd_open), Int(pid), 0, 0, 0, 0, 0))
-        let request = Request(pid: pid, pidfd: pidfd, log: logPipe[0], isRestart: isRestart)
+        let request = Request(pid: pid, pidfd: pidfd, log: logPipe[0], result: resultPipe[0], isRestart: isRestart)
         _ = fcntl(logPipe[0], F_SETFL, O_NONBLOCK)
         return locked {
             let h = next
@@ -128,8 +148,18 @@ final class Request {
             return -1
         }
         if status == 0 { return 1 }
-        errno = Self.errorCode(fromExit: status)
+        errno = wholeCode(status) ?? Self.errorCode(fromExit: status)
         return -1
+    }
+
+    /// The code the tool reported whole, if it did and it matches its exit status.
+    func wholeCode(_ status: Int32) -> Int32? {
+        guard result >= 0 else { return nil }
+        var buffer = [UInt8](repeating: 0, count: 32)
+        _ = fcntl(result, F_SETFL, O_NONBLOCK)
+        let n = read(result, &buffer, buffer.count)
+        guard n > 0, let code = Int32(String(decoding: buffer[0..<n], as: UTF8.self).split(separator: "\n").first ?? "") else { return nil }
+        return code & 0xff == status || (code & 0xff == 0 && status == 1) ? code : nil
     }
 
     /// Exit codes are errno & 0xFF: BLCR's own codes come back whole.
@@ -140,6 +170,7 @@ final class Request {
 
     func close() {
         Glibc.close(log)
+        if result >= 0 { Glibc.close(result) }
         if pidfd >= 0 { Glibc.close(pidfd) }
     }
 }

@@ -39,6 +39,15 @@ struct StderrLogHandler: LogHandler {
     }
 }
 
+/// A libcr request (cr_request_checkpoint) runs the tool with a pipe in
+/// SWIFTCR_RESULT_FD: the whole error code goes there, since an exit status
+/// keeps only its low 8 bits (a callback's code 911 would arrive as 143).
+func reportWholeCode(_ code: Int32) {
+    guard let text = getenv("SWIFTCR_RESULT_FD"), let fd = Int32(String(cString: text)), fd > 2 else { return }
+    let line = "\(code)\n"
+    _ = line.withCString { write(fd, $0, strlen($0)) }
+}
+
 /// Runs a command with BLCR's exit codes: 0 on success, `errno & 0xFF` on a
 /// failure, 255 on a usage error; help and version exit 0.
 public enum ToolMain {
@@ -49,6 +58,7 @@ public enum ToolMain {
             exit(0)
         } catch let e as CheckpointError {
             Output.error(tool, e.message)
+            reportWholeCode(e.code)
             exit(e.exitCode)
         } catch let e as ExitCode {
             exit(e.rawValue)
