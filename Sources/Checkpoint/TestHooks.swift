@@ -25,7 +25,9 @@ func testHookDamageImage(_ path: String) {
 
 /// Test hook: SWIFTCR_TEST_CHECKPOINT_PAUSE=STAGE:MS holds a checkpoint at
 /// STAGE ("injection": threads parked, masks blocked, registers changed;
-/// "dump": everything collected, TCP sockets read, memory next), announced
+/// "dump": everything collected, TCP sockets read, memory next; "released":
+/// the image committed and the processes let go, as a busy machine may
+/// delay what comes after), announced
 /// on stderr, so a test can kill the checkpointer there.
 func testHookCheckpointPause(_ stage: String) {
     guard let value = getenv("SWIFTCR_TEST_CHECKPOINT_PAUSE") else { return }

@@ -36,6 +36,36 @@ final class RestartBehaviourTests: XCTestCase {
         XCTAssertEqual(status?.signal, SIGUSR2, "cr_restart should die of the process's signal: \(String(describing: status)) \(restart.output)")
     }
 
+    /// --term and -S: the signal is taken before the process runs past the
+    /// image point, so a restart goes on from there and nothing it wrote is
+    /// written twice (BLCR sends it before the process resumes).
+    func testSignalAfterCheckpointEndsTheProcessAtTheImagePoint() throws {
+        for option in [["--term"], ["-S", "\(SIGUSR1)"]] {
+            let work = env.workDir("signal-after-\(option.last ?? "")", user: nil)
+            let counts = work + "/counts"
+            let (target, pid) = try Fixture.start([tool("counter"), counts], user: nil, cwd: work)
+            usleep(200_000)
+            // The checkpointer lingers after letting go, as on a busy machine: a signal sent only then comes too late.
+            let r = runTool(["/usr/bin/env", "SWIFTCR_TEST_CHECKPOINT_PAUSE=released:300", tool("cr_checkpoint")] + option + ["-f", work + "/ctx", "\(pid)"], cwd: work)
+            XCTAssertEqual(r.code, 0, r.output)
+            _ = target.wait(timeout: 10)
+            reapOrphans()
+            let restart = try Child([tool("cr_restart"), "--no-restore-pid", "--verbose", work + "/ctx"], cwd: work)
+            XCTAssertTrue(restart.read(until: " as pid "), restart.output)
+            usleep(300_000)
+            // The restored counter: "restored counter as pid N (was M)".
+            let words = restart.output.split(separator: "\n").first { $0.contains(" as pid ") }?.split(separator: " ") ?? []
+            if let k = words.firstIndex(of: "pid"), k + 1 < words.count, let restored = pid_t(words[k + 1]) { kill(restored, SIGKILL) }
+            kill(restart.pid, SIGKILL)
+            _ = restart.wait(timeout: 5)
+            reapOrphans()
+            let numbers = (try? String(contentsOfFile: counts, encoding: .utf8))?.split(separator: "\n").compactMap { Int($0) } ?? []
+            XCTAssertGreaterThan(numbers.count, 10, "\(option): the counter did not run")
+            let broken = zip(numbers, numbers.dropFirst()).first { $1 != $0 + 1 }
+            XCTAssertNil(broken, "\(option): the counts go \(broken.map { "\($0.0) then \($0.1)" } ?? "") after the restart")
+        }
+    }
+
     /// A process stopped by SIGSTOP when checkpointed is stopped after restart.
     func testStoppedProcessStaysStopped() throws {
         let work = env.workDir("stopped", user: nil)

@@ -166,10 +166,15 @@ final class CheckpointRun {
             for f in frozen { kill(f.pid, SIGKILL) }
             for f in frozen.reversed() { f.releaseKilled() }
         } else {
+            // --term, --stop, -S: queued while every thread is still stopped, so
+            // it is taken on the way back to user space, before the process
+            // runs one instruction past the image point (whose output would
+            // otherwise appear twice after a restart).
+            if options.signalAfter != 0 { for f in frozen { kill(f.pid, options.signalAfter) } }
             thawAll()
+            testHookCheckpointPause("released")
         }
         let frozenFor = Clock.now - frozenAt
-        if options.signalAfter != 0 && options.signalAfter != SIGKILL { for f in frozen { kill(f.pid, options.signalAfter) } }
         return CheckpointSummary(pid: pid, imageBytes: writer?.offset ?? 0, savedPages: stats.savedPages, zeroPages: stats.zeroPages,
                                  mappings: collected.reduce(0) { $0 + $1.state.mappings.count },
                                  files: collected.reduce(0) { $0 + $1.state.files.count },
