@@ -24,7 +24,7 @@ func testHookDamageImage(_ path: String) {
 }
 
 /// Test hook: SWIFTCR_TEST_CHECKPOINT_PAUSE=STAGE:MS holds a checkpoint at
-/// STAGE ("injection": threads parked, masks blocked, registers changed;
+/// STAGE ("scoped": the processes found, none stopped yet; "injection": threads parked, masks blocked, registers changed;
 /// "dump": everything collected, TCP sockets read, memory next; "released":
 /// the image committed and the processes let go, as a busy machine may
 /// delay what comes after), announced

@@ -66,6 +66,21 @@ final class RestartBehaviourTests: XCTestCase {
         }
     }
 
+    /// --tree over a process that forks short-lived children: those gone
+    /// between finding the tree and stopping it are left out, not a failure
+    /// (the checkpointer is held there for 200 ms, so every child found is gone).
+    func testTreeCheckpointSurvivesDescendantsThatExit() throws {
+        let work = env.workDir("short-lived", user: nil)
+        let (target, pid) = try Fixture.start([tool("forker")], user: nil, cwd: work)
+        for k in 0..<5 {
+            let r = runTool(["/usr/bin/env", "SWIFTCR_TEST_CHECKPOINT_PAUSE=scoped:200", tool("cr_checkpoint"), "--tree", "-f", "\(work)/ctx\(k)", "\(pid)"], cwd: work)
+            XCTAssertEqual(r.code, 0, "checkpoint \(k): \(r.output)")
+        }
+        kill(pid, SIGTERM)
+        let out = target.readToEnd(timeout: 10)
+        XCTAssertTrue(out.contains("PASS") && !out.contains("FAIL"), out)
+    }
+
     /// A process stopped by SIGSTOP when checkpointed is stopped after restart.
     func testStoppedProcessStaysStopped() throws {
         let work = env.workDir("stopped", user: nil)

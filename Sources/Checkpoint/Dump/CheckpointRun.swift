@@ -60,13 +60,21 @@ final class CheckpointRun {
     /// forked while their parents were being frozen. The frozen time starts here.
     func freezeScope() throws {
         frozenAt = Clock.now
+        testHookCheckpointPause("scoped")
         for _ in 0..<10 {
             let fresh = scope.live.filter { p in !frozen.contains { $0.pid == p } }
             if fresh.isEmpty { break }
             for p in fresh {
                 // Read before freezing: a traced task shows 't', a stopped one 'T'.
                 if (try? ProcStat.read(pid: p))?.state == "T" { stopped.insert(p) }
-                do { frozen.append(try FrozenProcess.freeze(p, log: log)) } catch let e as SystemCallError {
+                do {
+                    frozen.append(try FrozenProcess.freeze(p, log: log))
+                } catch where p != pid && Self.hasExited(p) {
+                    // A descendant that exited since the scope was read is no longer
+                    // part of the tree (a zombie one is found again as a zombie).
+                    log.debug("process \(p) exited before it could be frozen; left out")
+                    scope.live.removeAll { $0 == p }
+                } catch let e as SystemCallError {
                     throw TargetCheck.explainFreezeFailure(pid: p, e)
                 }
             }
@@ -191,6 +199,12 @@ final class CheckpointRun {
         AgentRendezvous.release(agents.ready, failed: (error as? CheckpointError)?.code ?? EIO)
         thawAll()
         return CheckpointError(error, context: "checkpoint of \(pid) failed", badImage: EIO)
+    }
+
+    /// Gone, or a zombie.
+    static func hasExited(_ p: pid_t) -> Bool {
+        guard let st = try? ProcStat.read(pid: p) else { return true }
+        return st.state == "Z" || st.state == "X"
     }
 
     private func thawAll() { for f in frozen.reversed() { f.thaw(log: log) } }
