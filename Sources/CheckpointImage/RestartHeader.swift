@@ -62,7 +62,9 @@ public struct RestartHeader {
     }
 
     /// The first reason this machine and caller cannot restart the image.
-    /// Mappings saved whole come back from the image whatever became of their file.
+    /// Mappings saved whole come back from the image whatever became of their
+    /// file; a shared mapping shows the file as it is now (as under BLCR); a
+    /// private one whose file changed would mix old and new pages: refused.
     public func refusal(machine: String, uid: UInt32) -> Refusal? {
         guard inventory.machine == machine else { return .architecture(image: inventory.machine, machine: machine) }
         for p in processes {
@@ -71,7 +73,7 @@ public struct RestartHeader {
                 guard let path = m.path else { continue }
                 var st = stat()
                 guard stat(path, &st) == 0 else { return .missingFile(path: path, address: m.start, errno: errno) }
-                if !m.fileMatches(st) {
+                if m.kind == .privateFile && !m.fileMatches(st) {
                     return .changedFile(path: path, address: m.start, size: m.fileSize, now: Int64(st.st_size))
                 }
             }

@@ -81,6 +81,25 @@ final class RestartBehaviourTests: XCTestCase {
         XCTAssertTrue(out.contains("PASS") && !out.contains("FAIL"), out)
     }
 
+    /// A MAP_SHARED file mapping whose file changed (contents and size) since
+    /// the checkpoint is mapped as the file is now, as BLCR does, not refused.
+    func testChangedSharedFileIsMappedAsItIsNow() throws {
+        let work = env.workDir("changed-shared", user: nil)
+        let file = work + "/shared.dat"
+        let (target, pid) = try Fixture.start([tool("sharedfile"), file], user: nil, cwd: work)
+        let r = runTool([tool("cr_checkpoint"), "--kill", "-f", work + "/ctx", "\(pid)"], cwd: work)
+        XCTAssertEqual(r.code, 0, r.output)
+        _ = target.wait(timeout: 10)
+        reapOrphans()
+        let fd = open(file, O_WRONLY)
+        _ = "after!\0".withCString { pwrite(fd, $0, 7, 0) }
+        ftruncate(fd, 12288)
+        close(fd)
+        let restart = try Child([tool("cr_restart"), "--no-restore-pid", "--term", work + "/ctx"], cwd: work)
+        let out = restart.readToEnd(timeout: 20)
+        XCTAssertTrue(out.contains("sees 'after!'") && out.contains("PASS"), out)
+    }
+
     /// A process stopped by SIGSTOP when checkpointed is stopped after restart.
     func testStoppedProcessStaysStopped() throws {
         let work = env.workDir("stopped", user: nil)
