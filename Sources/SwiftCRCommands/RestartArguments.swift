@@ -88,9 +88,12 @@ public struct RestartArguments: ParsableArguments {
 
     func restartAndWait(tool: String) throws -> Never {
         let log = Output.logger(tool, verbose: verbose)
+        // What we were started with, before we open anything ourselves.
+        let inherited = Set((try? Sys.numericEntries("/proc/self/fd")) ?? []).filter { $0 >= 3 && fcntl($0, F_GETFD) >= 0 }
         let engine = try backend.backend()
         let (fd, path) = try openSource()
         var options = RestoreOptions()
+        options.inheritedDescriptors = inherited.subtracting([fd])
         options.restorePID = restorePid
         options.restorePGID = restorePgid
         options.allowNamespace = pidNamespace

@@ -100,6 +100,26 @@ final class RestartBehaviourTests: XCTestCase {
         XCTAssertTrue(out.contains("sees 'after!'") && out.contains("PASS"), out)
     }
 
+    /// A pipe leading outside the image at fd 8 stays cr_restart's own fd 8
+    /// when cr_restart has one (BLCR's rule, cr_rstrt_req.c: an fd the
+    /// restarting process already holds is not restored); fd 7, which it
+    /// lacks, is its stdin.
+    func testOutsidePipeKeepsTheRestartersDescriptorOfThatNumber() throws {
+        let work = env.workDir("outside-fd", user: nil)
+        let (path, _) = try image(of: [tool("outsidepipe")], in: work)
+        reapOrphans()
+        let file = work + "/fd8.out"
+        let restart = try Child(["/bin/sh", "-c", "exec \"$0\" --no-restore-pid \"$1\" 8>\"$2\"", tool("cr_restart"), path, file], cwd: work)
+        restart.write("hello\n")
+        usleep(300_000)
+        kill(restart.pid, SIGTERM)
+        let out = restart.readToEnd(timeout: 20)
+        let written = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
+        XCTAssertTrue(written.contains("through fd 8"), "fd 8 should be cr_restart's own: file has '\(written)', stdout '\(out)'")
+        XCTAssertFalse(out.contains("through fd 8"), out)
+        XCTAssertTrue(out.contains("PASS"), out)
+    }
+
     /// A process stopped by SIGSTOP when checkpointed is stopped after restart.
     func testStoppedProcessStaysStopped() throws {
         let work = env.workDir("stopped", user: nil)

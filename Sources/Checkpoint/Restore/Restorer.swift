@@ -5,6 +5,9 @@ import LinuxKit
 import Logging
 
 public struct RestoreOptions: Sendable {
+    /// Descriptors from 3 up that cr_restart was started with (BLCR: a pipe
+    /// leading outside at such a number stays cr_restart's own descriptor).
+    public var inheritedDescriptors: Set<Int32> = []
     /// Give processes and threads their original IDs (BLCR's default; needs root here).
     public var restorePID = true
     /// BLCR's --restore-pgid and --restore-sid (both off by default: the
@@ -99,7 +102,8 @@ public enum Restorer {
             try PageStream.write(reader: reader, first: header.firstPages, into: restores)
             testHookPause()
             var warnings = tree.warnings + ptys.warnings
-            let objects = SharedFileObjects(processes: header.processes, memory: shared, ptys: ptys, stubs: tree.stubs, closeTCP: options.closeTCP)
+            let objects = SharedFileObjects(processes: header.processes, memory: shared, ptys: ptys, stubs: tree.stubs, closeTCP: options.closeTCP,
+                                            inherited: options.inheritedDescriptors)
             defer { objects.close() }
             for r in restores {
                 warnings += try r.finish(exactIDs: options.restorePID, quietChildSignal: tree.reapedSignals[r.process.pid] ?? false,

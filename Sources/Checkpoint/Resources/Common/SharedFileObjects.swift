@@ -14,6 +14,8 @@ struct SharedFileObjects {
 
     /// Image PID -> stub (as we see it), for borrowing a restored process's descriptors.
     let stubs: [pid_t: pid_t]
+    /// cr_restart's own descriptors from 3 up, as it was started with them.
+    let inherited: Set<Int32>
     private let borrowed = Borrowed()
 
     final class Borrowed {
@@ -23,7 +25,8 @@ struct SharedFileObjects {
         var gone: [UInt64: pid_t] = [:]
     }
 
-    init(processes: [ProcessState], memory: SharedMemoryFactory, ptys: PtyFactory, stubs: [pid_t: pid_t], closeTCP: Bool) {
+    init(processes: [ProcessState], memory: SharedMemoryFactory, ptys: PtyFactory, stubs: [pid_t: pid_t], closeTCP: Bool, inherited: Set<Int32> = []) {
+        self.inherited = inherited
         self.memory = memory
         self.ptys = ptys
         self.stubs = stubs
