@@ -18,10 +18,11 @@ public func cr_init() -> Int32 {
         var attributes = pthread_attr_t()
         pthread_attr_init(&attributes)
         pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
-        // The agent thread never takes CR_SIGNUM itself: the handler only wakes it.
+        // The agent thread takes no signal at all: CR_SIGNUM's handler only
+        // wakes it, and a process-directed signal the application blocks in
+        // its own threads must wait for them, not run on ours.
         var all = sigset_t(), old = sigset_t()
-        sigemptyset(&all)
-        sigaddset(&all, LibCR.checkpointSignal)
+        sigfillset(&all)
         pthread_sigmask(SIG_BLOCK, &all, &old)
         let r = pthread_create(&thread, &attributes, Agent.threadMain, nil)
         pthread_sigmask(SIG_SETMASK, &old, nil)

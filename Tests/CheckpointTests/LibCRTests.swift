@@ -49,6 +49,12 @@ final class LibCRTests: XCTestCase {
         }
     }
 
+    /// libcr's thread takes no signal the application blocks (issue 14 C3).
+    func testAgentThreadTakesNoApplicationSignals() {
+        let r = runTool([tool("cr_agentmask")])
+        XCTAssertTrue(r.output.contains("PASS") && !r.output.contains("FAIL"), r.output)
+    }
+
     /// A critical section holds a self-request back until it is left; TEMP_FAILURE_CODE(7) reaches the reap.
     func testCriticalSectionDefersASelfRequest() throws {
         let work = env.workDir("libcr-critical", user: nil)
