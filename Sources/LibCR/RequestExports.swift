@@ -51,6 +51,7 @@ public func cr_request_checkpoint(_ args: UnsafeMutableRawPointer?, _ handle: Un
     let flagOptions: [(UInt32, String)] = [(0x2, "--ptraced-allow"), (0x4, "--ptraced-skip"), (0x8, "--ptracer-skip"),
                                            (0x200, "--save-exe"), (0x400, "--save-private"), (0x800, "--save-shared")]
     argv += flagOptions.filter { a.flags & $0.0 != 0 }.map(\.1)
+    if a.flags & 1 != 0 { argv.append("--prohibit-self") }  // held through forwards too
     argv += ["--requester", "\(getpid())", "\(target)"]
     let (h, error) = Request.start(tool: "cr_checkpoint", arguments: argv, keep: a.fd >= 0 ? [a.fd] : [], isRestart: false)
     guard h > 0 else { return fail(error) }

@@ -160,6 +160,7 @@ public struct CheckpointArguments: ParsableArguments {
     @Option(name: [.customShort("t"), .long], help: "Seconds the processes' libcr callbacks may take (0: no limit).") var time: UInt32 = 0
     @Flag(name: .long, help: "Fail with CR_ENOSUPPORT (exit 52) if a process lacks libcr, as BLCR does.") var requireLibcr = false
     @Option(name: .long, help: .hidden) var requester: Int32?
+    @Flag(name: .long, help: .hidden) var prohibitSelf = false
     @Option(name: .long, help: "auto (BLCR's kernel module if loaded, else ptrace), ptrace, or kernel.") var backend: BackendChoice = .auto
     @Flag(name: .long, help: "Do not read the image back and check it before giving it its final name.") var noVerify = false
     @Flag(name: [.customShort("q"), .long], help: "No progress bar, no warnings.") var quiet = false
@@ -215,6 +216,7 @@ public struct CheckpointArguments: ParsableArguments {
         options.verifyImage = !noVerify
         options.timeLimit = time == 0 ? nil : Double(time)
         if let r = requester { options.requester = r }
+        options.prohibitSelf = prohibitSelf
         // Callbacks see where the image goes (cr_get_checkpoint_info()->dest): for -F, the file behind the fd, as BLCR's kernel names it.
         options.destinationDescription = destinationPath.map { $0.hasPrefix("/") ? $0 : RestartArguments.cwd() + "/" + $0 }
             ?? fd.flatMap { try? String(decoding: Sys.readLink("/proc/self/fd/\($0)"), as: UTF8.self) } ?? ""

@@ -55,6 +55,15 @@ final class LibCRTests: XCTestCase {
         XCTAssertTrue(r.output.contains("PASS") && !r.output.contains("FAIL"), r.output)
     }
 
+    /// CR_CHKPT_PROHIBIT_SELF holds through a callback's cr_forward_checkpoint (issue 14 B10).
+    func testProhibitSelfHoldsThroughForwardsAsRootAndUser() throws {
+        for user in [nil, env.user] {
+            let work = env.workDir("libcr-prohibit", user: user)
+            let r = runTool([tool("cr_prohibit"), work + "/ctx"], user: user, cwd: work)
+            XCTAssertTrue(r.output.contains("PASS") && !r.output.contains("FAIL"), "\(user?.name ?? "root"): \(r.output)")
+        }
+    }
+
     /// A critical section holds a self-request back until it is left; TEMP_FAILURE_CODE(7) reaches the reap.
     func testCriticalSectionDefersASelfRequest() throws {
         let work = env.workDir("libcr-critical", user: nil)

@@ -46,6 +46,9 @@ public struct CheckpointOptions {
     public var timeLimit: Double?
     /// Told to libcr callbacks (cr_get_checkpoint_info): who asked, and where the image goes.
     public var requester: pid_t = getpid()
+    /// CR_CHKPT_PROHIBIT_SELF: a scope that comes to include the requester
+    /// (a callback's cr_forward_checkpoint) fails with EDEADLK.
+    public var prohibitSelf = false
     public var destinationDescription = ""
     /// Called with (bytes done, bytes total) while memory is dumped.
     public var progress: ((UInt64, UInt64) -> Void)?
@@ -113,6 +116,10 @@ public enum Checkpointer {
                 guard let kind = CheckpointOptions.Scope(rawValue: f.scope), let extra = try? TreeScope.resolve(f.pid, kind) else {
                     total.warnings.append("cr_forward_checkpoint(\(f.scope), \(f.pid)): nothing to add")
                     continue
+                }
+                if options.prohibitSelf && extra.live.contains(options.requester) {
+                    AgentRendezvous.release(total.ready.merging(outcome.ready) { a, _ in a }, failed: EDEADLK)
+                    throw CheckpointError(EDEADLK, "cr_forward_checkpoint(\(f.scope), \(f.pid)) takes in the requester \(options.requester), which asked not to be (CR_CHKPT_PROHIBIT_SELF)")
                 }
                 for p in extra.live where !scope.live.contains(p) && !asked.contains(p) { scope.live.append(p); added.append(p) }
             }
