@@ -64,6 +64,15 @@ final class LibCRTests: XCTestCase {
         }
     }
 
+    /// A target that exits inside its callback: ESRCH (exit 3) at once, not a time-out (issue 14 D9).
+    func testTargetExitingInItsCallbackIsESRCH() throws {
+        let work = env.workDir("libcr-exitcb", user: nil)
+        let (target, pid) = try Fixture.start([tool("cr_exitcb")], user: nil, cwd: work)
+        let r = runTool([tool("cr_checkpoint"), "-p", "-t", "5", "-f", work + "/ctx", "\(pid)"], cwd: work)
+        XCTAssertEqual(r.code, ESRCH, "want ESRCH, not the time limit's ETIMEDOUT: \(r.output)")
+        _ = target.wait(timeout: 5)
+    }
+
     /// A critical section holds a self-request back until it is left; TEMP_FAILURE_CODE(7) reaches the reap.
     func testCriticalSectionDefersASelfRequest() throws {
         let work = env.workDir("libcr-critical", user: nil)

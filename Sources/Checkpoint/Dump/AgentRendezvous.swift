@@ -66,6 +66,12 @@ enum AgentRendezvous {
             try send(request, to: connection)
             let left = timeLimit.map { max(0.001, $0 - (Clock.now - started)) }
             guard let reply = receive(connection, within: left) else {
+                // The connection ends early when the process exits in its callback (BLCR: ESRCH).
+                // Its files close just before it becomes a zombie: give that a moment.
+                for _ in 0..<50 {
+                    if CheckpointRun.hasExited(p.pid) { throw CheckpointError(ESRCH, "process \(p.pid) exited inside its checkpoint callbacks") }
+                    usleep(2000)
+                }
                 throw CheckpointError(ETIMEDOUT, "the callbacks of process \(p.pid) did not finish within the time limit")
             }
             let kind = word(reply, AgentWire.Reply.kind), value = Int32(bitPattern: word(reply, AgentWire.Reply.value))
