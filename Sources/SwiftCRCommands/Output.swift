@@ -51,7 +51,8 @@ func reportWholeCode(_ code: Int32) {
 /// Runs a command with BLCR's exit codes: 0 on success, `errno & 0xFF` on a
 /// failure, 255 on a usage error; help and version exit 0.
 public enum ToolMain {
-    public static func run<C: ParsableCommand>(_ type: C.Type, tool: String, arguments: [String]? = nil) -> Never {
+    public static func run<C: ParsableCommand>(_ type: C.Type, tool: String, arguments: [String]? = nil,
+                                               usageHook: (([String]) -> Int32?)? = nil) -> Never {
         do {
             var command = try type.parseAsRoot(arguments)
             try command.run()
@@ -67,6 +68,7 @@ public enum ToolMain {
             if code == .success {
                 type.exit(withError: error)
             }
+            if let status = usageHook?(arguments ?? Array(CommandLine.arguments.dropFirst())) { exit(status) }
             Output.error(tool, type.message(for: error))
             Output.printErr("Try '\(tool) --help' for more information.")
             exit(255)

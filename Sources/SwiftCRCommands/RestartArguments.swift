@@ -31,10 +31,10 @@ public struct RestartArguments: ParsableArguments {
     @Option(name: .long, help: "auto (BLCR's kernel module if loaded, else ptrace), ptrace, or kernel.") var backend: BackendChoice = .auto
     @Flag(exclusivity: .chooseLast) var omit: OmitFlag = .omitMaybe
     @Option(name: .long, help: ArgumentHelp("Run CMD (via system()) after a successful restart.", valueName: "CMD")) var runOnSuccess: String?
-    @Option(name: .long, help: ArgumentHelp("Run CMD if the restart fails on its arguments or context file (EINVAL, EBADF, ENOEXEC...).", valueName: "CMD")) var runOnFailArgs: String?
+    @Option(name: .long, help: ArgumentHelp("Run CMD if the arguments are wrong or the context file cannot be opened.", valueName: "CMD")) var runOnFailArgs: String?
     @Option(name: .long, help: ArgumentHelp("Run CMD if the restart fails for a passing reason (ENOMEM, EBUSY).", valueName: "CMD")) var runOnFailTemp: String?
     @Option(name: .long, help: ArgumentHelp("Run CMD if the restart fails on its environment (EACCES, EPERM, ENOENT, EEXIST, EISDIR, ENOTDIR).", valueName: "CMD")) var runOnFailEnv: String?
-    @Option(name: .long, help: ArgumentHelp("Run CMD on any other failure.", valueName: "CMD")) var runOnFailPerm: String?
+    @Option(name: .long, help: ArgumentHelp("Run CMD on any other failure (a damaged context file among them).", valueName: "CMD")) var runOnFailPerm: String?
     @Option(name: .long, help: ArgumentHelp("Run CMD on any failure (all four --run-on-fail-* at once).", valueName: "CMD")) var runOnFailure: String?
     @Flag(exclusivity: .chooseLast) var after: AfterFlag = .run
     @Option(name: [.customShort("S"), .long], help: "Send signal N after the restart.") var signal: Int32?
@@ -59,7 +59,7 @@ public struct RestartArguments: ParsableArguments {
             try restartAndWait(tool: tool)
         } catch let e as CheckpointError {
             // BLCR's failure hooks: their non-zero status becomes ours.
-            if let hook = failureHook(for: e.code) {
+            if let hook = openedSource ? failureHook(for: e.code) : runOnFailArgs ?? runOnFailure {
                 Output.error(tool, e.message)
                 let status = Self.system(hook)
                 Glibc.exit(status != 0 ? status : e.exitCode)
@@ -68,16 +68,41 @@ public struct RestartArguments: ParsableArguments {
         }
     }
 
-    /// The --run-on-fail-* hook for an errno, BLCR's classes: args, temp, env, perm.
+    /// The --run-on-fail-* hook for a failure once the source is open, as
+    /// BLCR's failure() sorts errnos: temp, env, and everything else perm (a
+    /// damaged context file's EINVAL too). Arguments and an unopenable
+    /// source run --run-on-fail-args (BLCR's usage() and open()).
     func failureHook(for code: Int32) -> String? {
         let specific: String?
         switch code {
-        case EINVAL, EBADF, ENOEXEC, E2BIG, 2359: specific = runOnFailArgs  // CR_EBADARCH
-        case ENOMEM, EBUSY, EAGAIN: specific = runOnFailTemp
+        case ENOMEM, EBUSY: specific = runOnFailTemp
         case EACCES, EPERM, ENOENT, EEXIST, EISDIR, ENOTDIR: specific = runOnFailEnv
         default: specific = runOnFailPerm
         }
         return specific ?? runOnFailure
+    }
+
+    /// Whether the source was opened (failures before are argument failures).
+    var openedSource: Bool { Self.sourceOpened.load() }
+    static let sourceOpened = OnceFlag()
+
+    /// BLCR's usage(): a command line that does not parse runs
+    /// --run-on-fail-args (or --run-on-failure), found in the raw arguments;
+    /// its non-zero status becomes the exit code.
+    public static func usageFailureHook(_ arguments: [String]) -> Int32? {
+        var hooks: [String: String] = [:]
+        var k = 0
+        while k < arguments.count {
+            let a = arguments[k]
+            for name in ["--run-on-fail-args", "--run-on-failure"] {
+                if a.hasPrefix(name + "=") { hooks[name] = String(a.dropFirst(name.count + 1)) }
+                if a == name, k + 1 < arguments.count { hooks[name] = arguments[k + 1]; k += 1 }
+            }
+            k += 1
+        }
+        guard let command = hooks["--run-on-fail-args"] ?? hooks["--run-on-failure"] else { return nil }
+        let status = system(command)
+        return status != 0 ? status : nil
     }
 
     static func system(_ command: String) -> Int32 {
@@ -132,13 +157,17 @@ public struct RestartArguments: ParsableArguments {
     }
 
     func openSource() throws -> (Int32, String?) {
-        if let f = fd { return (f, nil) }
+        if let f = fd {
+            Self.sourceOpened.set()
+            return (f, nil)
+        }
         let path = file ?? contextFile ?? ""
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             let e = errno
             throw CheckpointError(errno: e, "cannot open \(path)")
         }
+        Self.sourceOpened.set()
         return (fd, path)
     }
 }
@@ -182,4 +211,11 @@ enum SignalForwarder {
             exit(128 + s)
         }
     }
+}
+
+/// A flag set once (the command's struct is not mutable in run()).
+final class OnceFlag: @unchecked Sendable {
+    private var value = false
+    func set() { value = true }
+    func load() -> Bool { value }
 }

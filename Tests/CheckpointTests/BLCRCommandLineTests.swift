@@ -39,9 +39,17 @@ final class BLCRCommandLineTests: XCTestCase {
     func testRestartHooks() throws {
         let work = env.workDir("hooks", user: nil)
         let missing = "\(work)/no-such-image"
-        XCTAssertEqual(runTool([tool("cr_restart"), "--run-on-fail-env", "exit 9", missing]).code, 9)
+        // BLCR's cr_restart.c: a context file it cannot open is an argument failure (die(..., HOOK_FAIL_ARGS)).
+        XCTAssertEqual(runTool([tool("cr_restart"), "--run-on-fail-args", "exit 9", missing]).code, 9)
+        XCTAssertEqual(runTool([tool("cr_restart"), "--run-on-fail-env", "exit 9", missing]).code, ENOENT, "an unopenable file is not an environment failure")
         XCTAssertEqual(runTool([tool("cr_restart"), "--run-on-failure", "exit 0", missing]).code, ENOENT)
-        XCTAssertEqual(runTool([tool("cr_restart"), "--run-on-fail-temp", "exit 9", missing]).code, ENOENT, "ENOENT is not a temporary failure")
+        // usage(): a command line that does not parse runs the args hook.
+        XCTAssertEqual(runTool([tool("cr_restart"), "--run-on-fail-args", "exit 8", "--no-such-option", missing]).code, 8)
+        XCTAssertEqual(runTool([tool("cr_restart"), "--run-on-failure=exit 7", "a", "b"]).code, 7)
+        // failure(): a damaged context file's EINVAL is a permanent failure.
+        let damaged = "\(work)/damaged"
+        _ = "swiftcr? no".withCString { s in FileManager.default.createFile(atPath: damaged, contents: Data(bytes: s, count: 11)) }
+        XCTAssertEqual(runTool([tool("cr_restart"), "--run-on-fail-perm", "exit 6", "--run-on-fail-args", "exit 5", damaged]).code, 6)
         let (path, _) = try Fixture.image(of: [tool("syscalls"), "pause"], in: work, bin: env.bin)
         let marker = "\(work)/hook-ran"
         let r = runTool([tool("cr_restart"), "--no-restore-pid", "--term", "--run-on-success", "touch \(marker)", path])
