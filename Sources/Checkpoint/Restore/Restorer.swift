@@ -72,6 +72,12 @@ public enum Restorer {
             case .quiet: break
             }
         }
+        if options.restorePGID && !options.restorePID {
+            // New PIDs cannot take a group that still exists (BLCR: EBUSY).
+            for g in Set(header.processes.map(\.pgid)) where g > 1 && (kill(-g, 0) == 0 || errno == EPERM) {
+                throw CheckpointError(EBUSY, "process group \(g) still exists: with --no-restore-pid the restored processes cannot take it back (--restore-pgid)")
+            }
+        }
         if options.restorePID && PIDNamespace.canChoosePIDs {
             let waited = ExitingHolders.wait(for: header.processes.flatMap { p in [p.pid] + p.threads.map(\.tid) } + header.zombies.map(\.pid))
             if waited > 0 { log.info("waited \(Int(waited * 1000)) ms for the original's unreaped zombies to free their PIDs") }
