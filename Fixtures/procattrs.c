@@ -1,7 +1,7 @@
 /* Process attributes that only the process can ask about: transparent huge
  * pages disabled (prctl PR_SET_THP_DISABLE), oom_score_adj raised to 345,
  * and a timer slack per thread (123456 ns in the main thread, 654321 ns in
- * a second one). After restart all of them are as they were. */
+ * a second one), PR_SET_KEEPCAPS on. After restart all of them are as they were. */
 #include "fixture.h"
 #include <fcntl.h>
 #include <pthread.h>
@@ -29,6 +29,7 @@ static int oom_score_adj(void) {
 int main(void) {
     if (prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) != 0) { perror("PR_SET_THP_DISABLE"); return 2; }
     prctl(PR_SET_TIMERSLACK, 123456UL, 0, 0, 0);
+    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) { perror("PR_SET_KEEPCAPS"); return 2; }
     int fd = open("/proc/self/oom_score_adj", O_WRONLY);
     if (fd < 0 || write(fd, "345", 3) != 3) { perror("oom_score_adj"); return 2; }
     close(fd);
@@ -41,6 +42,7 @@ int main(void) {
     if (prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0) != 1) fail("THP is no longer disabled");
     if (prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0) != 123456) fail("main thread's timer slack is %d", prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0));
     if (second_slack_ok != 1) fail("the second thread's timer slack changed");
+    if (prctl(PR_GET_KEEPCAPS, 0, 0, 0, 0) != 1) fail("PR_SET_KEEPCAPS is off");
     if (oom_score_adj() != 345) fail("oom_score_adj is %d, not 345", oom_score_adj());
     return finish();
 }

@@ -53,6 +53,8 @@ public struct ProcessState: Equatable, Sendable {
     public var terminal: [UInt64] = []
     /// prctl(PR_SET_THP_DISABLE) was set: no transparent huge pages for this process.
     public var thpDisabled = false
+    /// Since 1.3: prctl(PR_SET_KEEPCAPS) was on in the main thread (capabilities kept across a setuid).
+    public var keepCaps = false
     /// /proc/PID/oom_score_adj (-1000...1000); nil in images written before it was saved.
     public var oomScoreAdj: Int64?
     /// prctl(PR_SET_CHILD_SUBREAPER) was set: orphaned descendants are reparented to this process.
@@ -110,7 +112,7 @@ public struct ProcessState: Equatable, Sendable {
         case gids = 8, groups = 9, umask = 10, cwd = 11, root = 12, personality = 13, rlimit = 14
         case mm = 15, auxv = 16, sigaction = 17, sharedPending = 18, thread = 19, mapping = 20, file = 21
         case dumpable = 22, pdeathsig = 23, stopped = 24, intervalTimers = 25, posixTimer = 26, sysv = 27, agentResultFD = 28
-        case omittedPIDs = 29, noNewPrivs = 30, thpDisabled = 31, oomScoreAdj = 32, childSubreaper = 33, membarrier = 34, capabilities = 35, filesSharedWith = 36, terminal = 37
+        case omittedPIDs = 29, noNewPrivs = 30, thpDisabled = 31, oomScoreAdj = 32, childSubreaper = 33, membarrier = 34, capabilities = 35, filesSharedWith = 36, terminal = 37, keepCaps = 38
     }
     enum SubTag: UInt16, CaseIterable { case a = 1, b = 2, c = 3, d = 4, e = 5 }
 
@@ -149,6 +151,7 @@ public struct ProcessState: Equatable, Sendable {
         if !omittedPIDs.isEmpty { e.u64s(Tag.omittedPIDs.rawValue, omittedPIDs.map { UInt64(UInt32(bitPattern: $0)) }) }
         if noNewPrivs { e.u64(Tag.noNewPrivs.rawValue, 1) }
         if thpDisabled { e.u64(Tag.thpDisabled.rawValue, 1) }
+        if keepCaps { e.u64(Tag.keepCaps.rawValue, 1) }
         if let adj = oomScoreAdj { e.i64(Tag.oomScoreAdj.rawValue, adj) }
         if childSubreaper { e.u64(Tag.childSubreaper.rawValue, 1) }
         if membarrierRegistrations != 0 { e.u64(Tag.membarrier.rawValue, membarrierRegistrations) }
@@ -238,6 +241,7 @@ public struct ProcessState: Equatable, Sendable {
             throw ImageError.malformed(what: "process \(pid): \(capabilities.count) capability sets, want 5", offset: d.base)
         }
         thpDisabled = try d.u64(Tag.thpDisabled.rawValue, default: 0) != 0
+        keepCaps = try d.u64(Tag.keepCaps.rawValue, default: 0) != 0
         if let adj = try d.optionalI64(Tag.oomScoreAdj.rawValue) {
             guard (-1000...1000).contains(adj) else { throw ImageError.malformed(what: "oom_score_adj \(adj) is outside -1000...1000", offset: d.base) }
             oomScoreAdj = adj

@@ -9,6 +9,12 @@ import Glibc
 public struct CRRun: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "cr_run", abstract: "Run a program with checkpoint support (libcr) preloaded.",
+        discussion: """
+            Options, read up to the program (or --), as BLCR's cr_run reads them:
+              --omit          exclude the program from checkpoints (libcr_omit.so).
+              --run           negates --omit (the default; the later of the two wins).
+              -?, --help      print the usage; --version prints the version.
+            """,
         version: "swiftcr 0.1.0 (BLCR 0.8.6 compatible)")
 
     @Argument(parsing: .captureForPassthrough, help: "[--omit | --run] [--] PROG ARGS...: the options, then the program and its arguments.")

@@ -126,7 +126,9 @@ final class ProcessRestore {
                 }
                 warnings += try TaskRestorer(session: t.session, process: own, log: log).restoreCredentials()
             }
-            return try task.restoreCredentials() + warnings
+            let mine = try task.restoreCredentials()
+            try KeepCaps.restoreLast(process, in: session)
+            return mine + warnings
         case .seccomp:
             if !a.seccompSuspended {
                 try SeccompRestorer.installAll(threads.map { ($0.state.seccompFilters, $0.session) })

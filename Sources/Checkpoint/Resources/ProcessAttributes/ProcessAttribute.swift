@@ -28,6 +28,7 @@ enum ProcessAttributes {
         OOMScoreAdjust.self,
         ChildSubreaper.self,
         MembarrierRegistration.self,
+        KeepCaps.self,
     ]
 
     static func collect(_ source: AttributeSource, into state: inout ProcessState) throws {
