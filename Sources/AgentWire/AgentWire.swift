@@ -20,6 +20,8 @@ public enum AgentWire {
     /// The agent's reply: magic, kind, value, count of forwarded (scope, pid) pairs, then the pairs.
     public enum Reply: UInt32, Sendable {
         case ready = 1, omit = 2, tempFailure = 3, permFailure = 4
+        /// The process is already in the callbacks of another checkpoint (BLCR: EBUSY).
+        case busy = 5
         public static let magic = 0, kind = 4, value = 8, forwardCount = 12, forwards = 16
         public static let headerSize = 16
         public static let forwardSize = 8

@@ -49,6 +49,24 @@ enum Agent {
         Futex.wake(.status)
     }
 
+    /// BUSY to a second checkpointer, from the signal handler: its own socket
+    /// and buffer, nothing the agent thread is using.
+    static func replyBusy(checkpointer: pid_t, token: Int32) {
+        let m = memory.busyMessage
+        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        let length = AgentProtocol.address(m, pid: checkpointer, token: token)
+        guard connect(fd, m.assumingMemoryBound(to: sockaddr.self), length) == 0 else { return }
+        // Its request first (cut to our buffer), then the answer.
+        guard recv(fd, m, 256, 0) > 0 else { return }
+        AgentProtocol.put(AgentProtocol.magic, m, AgentWire.Reply.magic)
+        AgentProtocol.put(AgentProtocol.Reply.busy.rawValue, m, AgentWire.Reply.kind)
+        AgentProtocol.put(0, m, AgentWire.Reply.value)
+        AgentProtocol.put(0, m, AgentWire.Reply.forwardCount)
+        _ = send(fd, m, AgentWire.Reply.headerSize, Int32(MSG_NOSIGNAL))
+    }
+
     /// Request layout: magic, version, scope, target, requester, signal, flags, dest length, dest.
     static func fillCheckpointInfo(_ m: UnsafeMutableRawPointer, _ n: Int) {
         let info = memory.checkpointInfo
@@ -120,6 +138,7 @@ enum Agent {
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { return nil }
             serve(checkpointer: memory.load(.requestPid), token: memory.load(.requestToken), runCallbacks: true)
+            memory.store(.serving, 0)
         }
     }
 
@@ -135,6 +154,11 @@ enum Agent {
             return
         }
         if memory.load(.agentRunning) == 1 {
+            // Another checkpoint is being served: this one is refused at once.
+            guard memory.exchange(.serving, expecting: 0, 1) else {
+                replyBusy(checkpointer: from, token: value)
+                return
+            }
             memory.store(.requestPid, from)
             memory.store(.requestToken, value)
             var byte: UInt8 = 1

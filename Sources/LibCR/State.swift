@@ -52,6 +52,8 @@ enum Cell: Int, CaseIterable {
     case generation
     /// Slot table lock (spinlock), and the callback being run by the agent (index+1, 0 none).
     case slotLock, running
+    /// 1 from the moment the handler hands a request to the agent thread until it is served.
+    case serving
     case count
 }
 
@@ -72,6 +74,8 @@ struct Memory {
     let source: UnsafeMutablePointer<CChar>
     /// Scratch for socket messages and names.
     let message: UnsafeMutableRawPointer
+    /// The handler's own scratch for a BUSY reply (the agent thread is using `message`).
+    let busyMessage: UnsafeMutableRawPointer
     let hooks: UnsafeMutablePointer<CRHook?>
     let errorText: UnsafeMutablePointer<CChar>
 
@@ -99,6 +103,7 @@ struct Memory {
         source = .allocate(capacity: 4096)
         source.initialize(repeating: 0, count: 4096)
         message = .allocate(byteCount: Self.messageSize, alignment: 8)
+        busyMessage = .allocate(byteCount: 256, alignment: 8)
         hooks = .allocate(capacity: 6)
         hooks.initialize(repeating: nil, count: 6)
         errorText = .allocate(capacity: 128)

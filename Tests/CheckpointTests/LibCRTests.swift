@@ -73,6 +73,22 @@ final class LibCRTests: XCTestCase {
         _ = target.wait(timeout: 5)
     }
 
+    /// A second checkpoint of a process inside its callbacks fails with EBUSY (issue 14 B9).
+    func testSecondCheckpointDuringCallbacksIsEBUSY() throws {
+        let work = env.workDir("libcr-busy", user: nil)
+        let (target, pid) = try Fixture.start([tool("cr_busy")], user: nil, cwd: work)
+        let first = try Child([tool("cr_checkpoint"), "-p", "-f", work + "/first", "\(pid)"], cwd: work)
+        usleep(400_000)
+        let second = runTool([tool("cr_checkpoint"), "-p", "-f", work + "/second", "\(pid)"], cwd: work)
+        XCTAssertEqual(second.code, EBUSY, second.output)
+        XCTAssertEqual(access(work + "/second", F_OK), -1, "a refused checkpoint left an image")
+        let out = first.readToEnd(timeout: 20)
+        XCTAssertEqual(first.wait(timeout: 5)?.code, 0, out)
+        kill(pid, SIGTERM)
+        let result = target.readToEnd(timeout: 10)
+        XCTAssertTrue(result.contains("PASS") && !result.contains("FAIL"), result)
+    }
+
     /// A critical section holds a self-request back until it is left; TEMP_FAILURE_CODE(7) reaches the reap.
     func testCriticalSectionDefersASelfRequest() throws {
         let work = env.workDir("libcr-critical", user: nil)

@@ -68,10 +68,15 @@ enum AgentRendezvous {
             guard let reply = receive(connection, within: left) else {
                 // The connection ends early when the process exits in its callback (BLCR: ESRCH).
                 // Its files close just before it becomes a zombie: give that a moment.
+                // Those that answered READY wait on their result pipes: tell them first.
                 for _ in 0..<50 {
-                    if CheckpointRun.hasExited(p.pid) { throw CheckpointError(ESRCH, "process \(p.pid) exited inside its checkpoint callbacks") }
+                    if CheckpointRun.hasExited(p.pid) {
+                        release(outcome.ready, failed: ESRCH)
+                        throw CheckpointError(ESRCH, "process \(p.pid) exited inside its checkpoint callbacks")
+                    }
                     usleep(2000)
                 }
+                release(outcome.ready, failed: ETIMEDOUT)
                 throw CheckpointError(ETIMEDOUT, "the callbacks of process \(p.pid) did not finish within the time limit")
             }
             let kind = word(reply, AgentWire.Reply.kind), value = Int32(bitPattern: word(reply, AgentWire.Reply.value))
@@ -88,6 +93,9 @@ enum AgentRendezvous {
                     outcome.forwarded.append((word(reply, at), pid_t(bitPattern: word(reply, at + 4))))
                 }
             case .omit: outcome.omitted.insert(p.pid)
+            case .busy:
+                release(outcome.ready, failed: EBUSY)
+                throw CheckpointError(EBUSY, "process \(p.pid) is already in the callbacks of another checkpoint")
             case .tempFailure: throw Failure.temporary(p.pid, value)
             case .permFailure: throw Failure.permanent(p.pid, value)
             case nil: throw CheckpointError(EPROTO, "process \(p.pid)'s libcr agent sent reply kind \(kind)")
