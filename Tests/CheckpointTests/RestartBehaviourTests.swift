@@ -133,6 +133,18 @@ final class RestartBehaviourTests: XCTestCase {
         _ = target.wait(timeout: 5)
     }
 
+    /// system("cr_checkpoint ... $PID"): the restarted copy's system() gives
+    /// the tool's status 0, not -1/ECHILD (issue 14 D1, as under BLCR).
+    func testSelfCheckpointThroughSystemReturnsZeroAfterRestart() throws {
+        let work = env.workDir("self-system", user: nil)
+        let image = work + "/ctx"
+        let original = runTool([tool("selfcheckpoint"), tool("cr_checkpoint"), image], cwd: work)
+        XCTAssertTrue(original.output.contains("system returned 0") && original.output.contains("PASS"), original.output)
+        reapOrphans()
+        let restart = runTool([tool("cr_restart"), image], cwd: work, timeout: 30)
+        XCTAssertTrue(restart.output.contains("system returned 0") && restart.output.contains("PASS"), restart.output)
+    }
+
     /// A process stopped by SIGSTOP when checkpointed is stopped after restart.
     func testStoppedProcessStaysStopped() throws {
         let work = env.workDir("stopped", user: nil)

@@ -102,6 +102,13 @@ final class CheckpointRun {
         let segments = collected.flatMap { $0.state.mappings.filter { $0.kind == .sysvShm }.map { Int32(truncatingIfNeeded: $0.inode) } }
         let sysv = try SysVCollector(pids: Set(collected.map(\.state.pid)), segmentIDs: Set(segments)).collect()
         tree = TreeState(sysvObjects: sysv.objects, omittedPIDs: agents.omitted.sorted())
+        // Run by a process of the image itself (system("cr_checkpoint ...")), not
+        // through libcr: after a restart its wait must find us, exited with 0, as under BLCR.
+        if options.requester == getpid(), frozen.contains(where: { $0.pid == getppid() }) {
+            var me = ZombieState(pid: getpid(), ppid: getppid(), pgid: getpgrp(), sid: getsid(0), waitStatus: 0)
+            me.checkpointer = true
+            scope.zombies.append(me)
+        }
         for k in collected.indices {
             if let fd = agents.ready[collected[k].state.pid] { collected[k].state.agentResultFD = fd }
             // One fd table for several processes (CLONE_FILES): the first of them holds it.

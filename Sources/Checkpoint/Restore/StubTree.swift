@@ -65,6 +65,10 @@ struct StubTree {
                 warnings.append("zombie \(z.pid) has no parent in the image; it is not recreated")
                 continue
             }
+            if z.checkpointer && (!options.restorePID || kill(z.pid, 0) == 0 || errno == EPERM) {
+                warnings.append("process \(z.ppid) ran the checkpointer (PID \(z.pid)) itself; that PID is not free here, so its wait will not find it")
+                continue
+            }
             let (stub, innerZombie) = try fork(from: parent, exactPID: options.restorePID ? z.pid : nil)
             zombieStubs.append(stub)
             // Its process group, set by its parent (a zombie keeps its group until reaped).
@@ -74,7 +78,8 @@ struct StubTree {
                 }
             }
             try Self.exit(stub, status: z.waitStatus, instruction: parent.injector.instruction)
-            reapedSignals[z.ppid] = true
+            // The parent had its SIGCHLD for a real zombie already; the checkpointer's exit it has yet to hear of.
+            if !z.checkpointer { reapedSignals[z.ppid] = true }
         }
         try waitForZombies()
         try dissolveGroupHolders()
