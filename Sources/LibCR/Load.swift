@@ -23,11 +23,29 @@ func libcrLoaded() {
     if let name = cr_loaded_from(unsafeBitCast(Agent.handler, to: UnsafeRawPointer.self)), strstr(name, "libcr_omit") != nil || getenv("SWIFTCR_LIBCR_OMIT") != nil {
         memory.store(.omitMode, 1)
     }
+    pthread_atfork(nil, nil, afterForkInChild)
     var action = sigaction()
     action.__sigaction_handler.sa_sigaction = Agent.handler
     action.sa_flags = SA_SIGINFO | SA_RESTART
     sigemptyset(&action.sa_mask)
     sigaction(LibCR.checkpointSignal, &action, nil)
+}
+
+/// A forked child has no agent thread and must not share its parent's
+/// pipes: it starts as a process that has not called cr_init() (as BLCR's
+/// atfork handler resets its thread state), with pipes of its own.
+let afterForkInChild: @convention(c) () -> Void = {
+    memory.store(.agentRunning, 0)
+    memory.store(.serving, 0)
+    memory.store(.status, Agent.idle)
+    for (read, write) in [(Cell.resultRead, Cell.resultWrite), (Cell.wakeRead, Cell.wakeWrite)] {
+        var fds: [Int32] = [0, 0]
+        guard cr_pipe2(&fds, O_CLOEXEC) == 0 else { continue }
+        close(memory.load(read))
+        close(memory.load(write))
+        memory.store(read, fds[0])
+        memory.store(write, fds[1])
+    }
 }
 
 /// Where libcr.so was loaded from: cr_checkpoint and cr_restart are looked for next to it.

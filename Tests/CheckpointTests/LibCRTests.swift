@@ -89,6 +89,19 @@ final class LibCRTests: XCTestCase {
         XCTAssertTrue(result.contains("PASS") && !result.contains("FAIL"), result)
     }
 
+    /// A child forked after its parent's cr_init() gets an agent of its own (issue 14 C1).
+    func testForkedChildGetsItsOwnAgentAsRootAndUser() throws {
+        for user in [nil, env.user] {
+            let work = env.workDir("libcr-forkinit", user: user)
+            let (target, pid) = try Fixture.start([tool("cr_forkinit")], user: user, cwd: work)
+            let r = runTool([tool("cr_checkpoint"), "-p", "--require-libcr", "-t", "10", "-f", work + "/ctx", "\(pid)"], user: user, cwd: work)
+            XCTAssertEqual(r.code, 0, r.output)
+            kill(pid, SIGTERM)
+            let out = target.readToEnd(timeout: 10)
+            XCTAssertTrue(out.contains("PASS") && !out.contains("FAIL"), "\(user?.name ?? "root"): \(out)")
+        }
+    }
+
     /// A critical section holds a self-request back until it is left; TEMP_FAILURE_CODE(7) reaches the reap.
     func testCriticalSectionDefersASelfRequest() throws {
         let work = env.workDir("libcr-critical", user: nil)
