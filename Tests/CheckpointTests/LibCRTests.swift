@@ -102,6 +102,17 @@ final class LibCRTests: XCTestCase {
         }
     }
 
+    /// Callbacks of two processes that wait for each other: run at once, they meet (issue 14 C2).
+    func testCallbacksOfSeveralProcessesRunAtOnce() throws {
+        let work = env.workDir("libcr-meet", user: nil)
+        let (target, pid) = try Fixture.start([tool("cr_meet")], user: nil, cwd: work)
+        let r = runTool([tool("cr_checkpoint"), "--tree", "-t", "30", "-f", work + "/ctx", "\(pid)"], cwd: work)
+        XCTAssertEqual(r.code, 0, r.output)
+        kill(pid, SIGTERM)
+        let out = target.readToEnd(timeout: 10)
+        XCTAssertTrue(out.contains("PASS") && !out.contains("FAIL"), out)
+    }
+
     /// A critical section holds a self-request back until it is left; TEMP_FAILURE_CODE(7) reaches the reap.
     func testCriticalSectionDefersASelfRequest() throws {
         let work = env.workDir("libcr-critical", user: nil)

@@ -56,52 +56,72 @@ enum AgentRendezvous {
             }
         }
         let started = Clock.now
+        // Every agent gets its request before any reply is awaited: the
+        // callbacks of several processes run at once and may wait for each other.
+        var connections: [(pid: pid_t, fd: Int32)] = []
+        defer { for c in connections { close(c.fd) } }
         for p in pending {
             guard let connection = accept(p.listener, within: connectTimeout, from: p.pid) else {
                 outcome.warnings.append("process \(p.pid) handles CR_SIGNUM but no libcr agent answered within \(Int(connectTimeout)) s: checkpointed without its callbacks")
                 outcome.withoutAgent.append(p.pid)
                 continue
             }
-            defer { close(connection) }
+            connections.append((p.pid, connection))
             try send(request, to: connection)
-            let left = timeLimit.map { max(0.001, $0 - (Clock.now - started)) }
-            guard let reply = receive(connection, within: left) else {
-                // The connection ends early when the process exits in its callback (BLCR: ESRCH).
-                // Its files close just before it becomes a zombie: give that a moment.
-                // Those that answered READY wait on their result pipes: tell them first.
-                for _ in 0..<50 {
-                    if CheckpointRun.hasExited(p.pid) {
-                        release(outcome.ready, failed: ESRCH)
-                        throw CheckpointError(ESRCH, "process \(p.pid) exited inside its checkpoint callbacks")
-                    }
-                    usleep(2000)
+        }
+        do {
+            while !connections.isEmpty {
+                let left = timeLimit.map { $0 - (Clock.now - started) }
+                if let left, left <= 0 {
+                    throw CheckpointError(ETIMEDOUT, "the callbacks of process \(connections[0].pid) did not finish within the time limit")
                 }
-                release(outcome.ready, failed: ETIMEDOUT)
-                throw CheckpointError(ETIMEDOUT, "the callbacks of process \(p.pid) did not finish within the time limit")
-            }
-            let kind = word(reply, AgentWire.Reply.kind), value = Int32(bitPattern: word(reply, AgentWire.Reply.value))
-            let count = Int(word(reply, AgentWire.Reply.forwardCount))
-            switch AgentWire.Reply(rawValue: kind) {
-            case .ready:
-                outcome.ready[p.pid] = value
-                // The agent closes its end right after READY; wait for that (briefly), so
-                // the freeze does not catch the connection open and put it in the image.
-                _ = receive(connection, within: 1)
-                let pairs = AgentWire.Reply.forwards
-                for k in 0..<min(count, (reply.count - pairs) / AgentWire.Reply.forwardSize) {
-                    let at = pairs + AgentWire.Reply.forwardSize * k
-                    outcome.forwarded.append((word(reply, at), pid_t(bitPattern: word(reply, at + 4))))
+                var fds = connections.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
+                let r = poll(&fds, nfds_t(fds.count), Int32(min(left ?? 1, 1) * 1000))
+                if r < 0 && errno != EINTR { throw CheckpointError(errno: errno, "waiting for libcr agents") }
+                for k in fds.indices.reversed() where fds[k].revents != 0 {
+                    let c = connections.remove(at: k)
+                    defer { close(c.fd) }
+                    try handleReply(receive(c.fd, within: 0.01), from: c.pid, on: c.fd, into: &outcome)
                 }
-            case .omit: outcome.omitted.insert(p.pid)
-            case .busy:
-                release(outcome.ready, failed: EBUSY)
-                throw CheckpointError(EBUSY, "process \(p.pid) is already in the callbacks of another checkpoint")
-            case .tempFailure: throw Failure.temporary(p.pid, value)
-            case .permFailure: throw Failure.permanent(p.pid, value)
-            case nil: throw CheckpointError(EPROTO, "process \(p.pid)'s libcr agent sent reply kind \(kind)")
             }
+        } catch {
+            // Those that answered READY wait on their result pipes: tell them first.
+            release(outcome.ready, failed: (error as? CheckpointError)?.code ?? BLCRCode.tempFail)
+            throw error
         }
         return outcome
+    }
+
+    /// One agent's reply (nil: its connection ended without one).
+    private static func handleReply(_ reply: [UInt8]?, from pid: pid_t, on connection: Int32, into outcome: inout Outcome) throws {
+        guard let reply else {
+            // The connection ends early when the process exits in its callback (BLCR: ESRCH).
+            // Its files close just before it becomes a zombie: give that a moment.
+            for _ in 0..<50 {
+                if CheckpointRun.hasExited(pid) { throw CheckpointError(ESRCH, "process \(pid) exited inside its checkpoint callbacks") }
+                usleep(2000)
+            }
+            throw CheckpointError(EPROTO, "process \(pid)'s libcr agent closed its connection without a reply")
+        }
+        let kind = word(reply, AgentWire.Reply.kind), value = Int32(bitPattern: word(reply, AgentWire.Reply.value))
+        let count = Int(word(reply, AgentWire.Reply.forwardCount))
+        switch AgentWire.Reply(rawValue: kind) {
+        case .ready:
+            outcome.ready[pid] = value
+            // The agent closes its end right after READY; wait for that (briefly), so
+            // the freeze does not catch the connection open and put it in the image.
+            _ = receive(connection, within: 1)
+            let pairs = AgentWire.Reply.forwards
+            for k in 0..<min(count, (reply.count - pairs) / AgentWire.Reply.forwardSize) {
+                let at = pairs + AgentWire.Reply.forwardSize * k
+                outcome.forwarded.append((word(reply, at), pid_t(bitPattern: word(reply, at + 4))))
+            }
+        case .omit: outcome.omitted.insert(pid)
+        case .busy: throw CheckpointError(EBUSY, "process \(pid) is already in the callbacks of another checkpoint")
+        case .tempFailure: throw Failure.temporary(pid, value)
+        case .permFailure: throw Failure.permanent(pid, value)
+        case nil: throw CheckpointError(EPROTO, "process \(pid)'s libcr agent sent reply kind \(kind)")
+        }
     }
 
     /// Writes the outcome into each ready process's result pipe: continuing (0) or failed (errno).
