@@ -12,9 +12,9 @@ final class DumpContext {
     /// files, memfds, socket queues.
     let contents = FirstSight()
     /// The network namespace's UNIX sockets, asked of sock_diag once.
-    let unixSockets = UnixSocketTable()
+    let unixSockets = SockDiagTable("UNIX sockets through sock_diag", load: UnixSocketDiag.all)
     /// The network namespace's packet sockets, asked of packet_diag once.
-    let packetSockets = PacketSocketTable()
+    let packetSockets = SockDiagTable("packet sockets through packet_diag", load: PacketSocketDiag.all)
     /// A new socket's option values, per family, type and protocol.
     let socketDefaults = SocketDefaults()
     /// Shutdown states of the inet sockets (sock_diag), asked once per family and protocol.

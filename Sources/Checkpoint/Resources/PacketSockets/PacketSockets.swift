@@ -92,19 +92,3 @@ enum PacketSockets: FileKind {
         }
     }
 }
-
-/// The network namespace's packet sockets (packet_diag), asked once per checkpoint.
-final class PacketSocketTable {
-    private var table: [UInt64: PacketSocketInfo]?
-
-    func all() throws -> [UInt64: PacketSocketInfo] {
-        if let t = table { return t }
-        do {
-            let t = try PacketSocketDiag.all()
-            table = t
-            return t
-        } catch let e as SystemCallError {
-            throw CheckpointError(e.errno.rawValue, "cannot list packet sockets through packet_diag: \(e)")
-        }
-    }
-}
