@@ -149,6 +149,15 @@ final class RoundTripTests: XCTestCase {
         guard geteuid() == 0 else { throw XCTSkip("packet sockets need CAP_NET_RAW") }
         try Scenario(fixture: "packets", arguments: ["\(TestEnvironment.seed(for: "packets"))"]).run(.rootOriginalPID)
     }
+    /// An unlinked file mapped MAP_SHARED by parent and child stays one shared,
+    /// unlinked file (issue 14 D12). The parent waits for its child by PID:
+    /// original PIDs (as root, or as a user in a namespace of its own).
+    func testUnlinkedSharedFileStaysSharedAsRootAndInNamespace() throws {
+        var s = Scenario(fixture: "sharedunlinked", arguments: ["@"])
+        s.checkpointArguments = ["--tree"]
+        try s.run(.rootOriginalPID)
+        try s.run(.unprivilegedNamespace)
+    }
     /// Unlinked files with holes (one of 1 GiB): the same extents and data; the seed sets the layout.
     func testUnlinkedFilesWithHolesAsRootAndUnprivileged() throws {
         let s = Scenario(fixture: "holes", arguments: ["@", "\(TestEnvironment.seed(for: "holes"))"])
