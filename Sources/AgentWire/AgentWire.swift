@@ -22,8 +22,13 @@ public enum AgentWire {
         case ready = 1, omit = 2, tempFailure = 3, permFailure = 4
         /// The process is already in the callbacks of another checkpoint (BLCR: EBUSY).
         case busy = 5
+        /// Sent on a new connection once the callbacks after a checkpoint have
+        /// all returned: the request completes only then (BLCR: CR_OP_HAND_DONE).
+        case done = 6
         public static let magic = 0, kind = 4, value = 8, forwardCount = 12, forwards = 16
         public static let headerSize = 16
+        /// In READY's count: the agent will say DONE once its callbacks have returned.
+        public static let saysDone: UInt32 = 0x8000_0000
         public static let forwardSize = 8
     }
 

@@ -15,6 +15,8 @@ enum Agent {
     /// The socket to the checkpointer while a request is served.
     nonisolated(unsafe) static var socket: Int32 = -1
     nonisolated(unsafe) static var exchanged = false
+    /// What the last exchange gave: 0 continuing, > 0 restarted, < 0 failed.
+    nonisolated(unsafe) static var lastResult: Int32 = -1
 
     static func serve(checkpointer: pid_t, token: Int32, runCallbacks: Bool) {
         let m = memory.message
@@ -43,10 +45,28 @@ enum Agent {
         memory.store(.status, pending)
         while case let held = memory.load(.sections), held > 0 { Futex.wait(.sections, while: held) }
         memory.store(.status, active)
+        lastResult = -1
         _ = runCallbacks ? Chain.run() : exchange()
         if !exchanged { _ = exchange() }
         memory.store(.status, idle)
         Futex.wake(.status)
+        // Every callback has returned: the checkpointer may finish the request.
+        if lastResult == 0 { sendDone(checkpointer: checkpointer, token: token) }
+    }
+
+    /// DONE on a new connection to the checkpointer's name (it waits for it).
+    static func sendDone(checkpointer: pid_t, token: Int32) {
+        let m = memory.message
+        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        let length = AgentProtocol.address(m, pid: checkpointer, token: token)
+        guard connect(fd, m.assumingMemoryBound(to: sockaddr.self), length) == 0 else { return }
+        AgentProtocol.put(AgentProtocol.magic, m, AgentWire.Reply.magic)
+        AgentProtocol.put(AgentProtocol.Reply.done.rawValue, m, AgentWire.Reply.kind)
+        AgentProtocol.put(0, m, AgentWire.Reply.value)
+        AgentProtocol.put(0, m, AgentWire.Reply.forwardCount)
+        _ = send(fd, m, AgentWire.Reply.headerSize, Int32(MSG_NOSIGNAL))
     }
 
     /// BUSY to a second checkpointer, from the signal handler: its own socket
@@ -87,7 +107,8 @@ enum Agent {
         AgentProtocol.put(AgentProtocol.magic, m, AgentWire.Reply.magic)
         AgentProtocol.put(kind.rawValue, m, AgentWire.Reply.kind)
         AgentProtocol.put(UInt32(bitPattern: value), m, AgentWire.Reply.value)
-        AgentProtocol.put(UInt32(forwards), m, AgentWire.Reply.forwardCount)
+        // The top bit: this agent says DONE after its callbacks (older ones do not).
+        AgentProtocol.put(UInt32(forwards) | (kind == .ready ? AgentWire.Reply.saysDone : 0), m, AgentWire.Reply.forwardCount)
         for k in 0..<forwards {
             AgentProtocol.put(UInt32(bitPattern: Forwards.entries[k].0), m, AgentWire.Reply.forwards + AgentWire.Reply.forwardSize * k)
             AgentProtocol.put(UInt32(bitPattern: Forwards.entries[k].1), m, AgentWire.Reply.forwards + AgentWire.Reply.forwardSize * k + 4)
@@ -119,13 +140,16 @@ enum Agent {
         let sourceLength = min(Int(AgentProtocol.get(m, AgentWire.Result.sourceLength)), 4095)
         switch kind {
         case .restarted:
+            lastResult = 1
             _ = AgentProtocol.readFully(memory.load(.resultRead), UnsafeMutableRawPointer(memory.source), sourceLength)
             memory.source[sourceLength] = 0
             memory.restartInfo.storeBytes(of: value, toByteOffset: 0, as: Int32.self)
             memory.restartInfo.storeBytes(of: UnsafePointer(memory.source), toByteOffset: 8, as: UnsafePointer<CChar>.self)
             memory.add(.generation, 1)
             return max(value, 1)
-        case .continuing: return 0
+        case .continuing:
+            lastResult = 0
+            return 0
         case .failed, .none: return value > 0 ? -value : -Int32(EIO)
         }
     }

@@ -9,7 +9,7 @@ import Glibc
 func libcrLoaded() {
     // Every global the signal handler touches is made now, not lazily inside the handler.
     _ = memory.cells
-    _ = (Agent.socket, Agent.exchanged, Forwards.count, Forwards.entries.count, Chain.count, Chain.agentThread, Chain.generationAtStart)
+    _ = (Agent.socket, Agent.exchanged, Agent.lastResult, Forwards.count, Forwards.entries.count, Chain.count, Chain.agentThread, Chain.generationAtStart)
     var fds: [Int32] = [0, 0]
     if cr_pipe2(&fds, O_CLOEXEC) == 0 {
         memory.store(.resultRead, fds[0])

@@ -113,6 +113,15 @@ final class LibCRTests: XCTestCase {
         XCTAssertTrue(out.contains("PASS") && !out.contains("FAIL"), out)
     }
 
+    /// A request completes only after the callbacks have returned (issue 14 B3).
+    func testRequestCompletesAfterTheCallbacksAsRootAndUser() throws {
+        for user in [nil, env.user] {
+            let work = env.workDir("libcr-done", user: user)
+            let r = runTool([tool("cr_done"), work + "/ctx"], user: user, cwd: work)
+            XCTAssertTrue(r.output.contains("PASS") && !r.output.contains("FAIL"), "\(user?.name ?? "root"): \(r.output)")
+        }
+    }
+
     /// A critical section holds a self-request back until it is left; TEMP_FAILURE_CODE(7) reaches the reap.
     func testCriticalSectionDefersASelfRequest() throws {
         let work = env.workDir("libcr-critical", user: nil)

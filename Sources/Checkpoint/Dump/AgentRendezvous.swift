@@ -32,6 +32,10 @@ enum AgentRendezvous {
         var forwarded: [(scope: UInt32, pid: pid_t)] = []
         var withoutAgent: [pid_t] = []
         var warnings: [String] = []
+        /// Per ready process, the listener its agent says DONE on after "continuing".
+        var listeners: [pid_t: Int32] = [:]
+        /// Ready processes whose agent will say DONE (an older libcr does not).
+        var saysDone: Set<pid_t> = []
     }
 
     enum Failure: Error { case temporary(pid_t, Int32), permanent(pid_t, Int32) }
@@ -45,7 +49,7 @@ enum AgentRendezvous {
     static func run(_ pids: [pid_t], request: Request, timeLimit: Double?, log: Logger) throws -> Outcome {
         var outcome = Outcome()
         var pending: [(pid: pid_t, listener: Int32)] = []
-        defer { for p in pending { close(p.listener) } }
+        defer { for p in pending where outcome.listeners[p.pid] != p.listener { close(p.listener) } }
         for pid in pids {
             guard hasAgent(pid) else { outcome.withoutAgent.append(pid); continue }
             let token = Int32(bitPattern: arc4random())
@@ -89,8 +93,28 @@ enum AgentRendezvous {
             release(outcome.ready, failed: (error as? CheckpointError)?.code ?? BLCRCode.tempFail)
             throw error
         }
+        for p in pending where outcome.saysDone.contains(p.pid) { outcome.listeners[p.pid] = p.listener }
         return outcome
     }
+
+    /// After "continuing": each agent says DONE once its callbacks have all
+    /// returned, and only then is the checkpoint complete (as BLCR's request
+    /// completes after CR_OP_HAND_DONE). A process that exits stops the wait,
+    /// and so does the time limit (`within`). The listeners are closed.
+    static func awaitDone(_ listeners: [pid_t: Int32], within seconds: Double) {
+        let deadline = Clock.now + seconds
+        for (pid, listener) in listeners {
+            defer { close(listener) }
+            while Clock.now < deadline && !CheckpointRun.hasExited(pid) {
+                guard let connection = accept(listener, within: min(0.2, max(0.01, deadline - Clock.now)), from: pid) else { continue }
+                _ = receive(connection, within: max(0.01, deadline - Clock.now))
+                close(connection)
+                break
+            }
+        }
+    }
+
+    static func closeListeners(_ listeners: [pid_t: Int32]) { for fd in listeners.values { close(fd) } }
 
     /// One agent's reply (nil: its connection ended without one).
     private static func handleReply(_ reply: [UInt8]?, from pid: pid_t, on connection: Int32, into outcome: inout Outcome) throws {
@@ -104,10 +128,12 @@ enum AgentRendezvous {
             throw CheckpointError(EPROTO, "process \(pid)'s libcr agent closed its connection without a reply")
         }
         let kind = word(reply, AgentWire.Reply.kind), value = Int32(bitPattern: word(reply, AgentWire.Reply.value))
-        let count = Int(word(reply, AgentWire.Reply.forwardCount))
+        let counted = word(reply, AgentWire.Reply.forwardCount)
+        let count = Int(counted & ~AgentWire.Reply.saysDone)
         switch AgentWire.Reply(rawValue: kind) {
         case .ready:
             outcome.ready[pid] = value
+            if counted & AgentWire.Reply.saysDone != 0 { outcome.saysDone.insert(pid) }
             // The agent closes its end right after READY; wait for that (briefly), so
             // the freeze does not catch the connection open and put it in the image.
             _ = receive(connection, within: 1)
@@ -118,6 +144,7 @@ enum AgentRendezvous {
             }
         case .omit: outcome.omitted.insert(pid)
         case .busy: throw CheckpointError(EBUSY, "process \(pid) is already in the callbacks of another checkpoint")
+        case .done: throw CheckpointError(EPROTO, "process \(pid)'s libcr agent said DONE before READY")
         case .tempFailure: throw Failure.temporary(pid, value)
         case .permFailure: throw Failure.permanent(pid, value)
         case nil: throw CheckpointError(EPROTO, "process \(pid)'s libcr agent sent reply kind \(kind)")

@@ -176,6 +176,7 @@ final class CheckpointRun {
         context.tcpRepairs.finish(keepOn: options.signalAfter == SIGKILL)
         if options.signalAfter != SIGKILL { AgentRendezvous.release(agents.ready, failed: nil) }
         if options.signalAfter == SIGKILL {
+            AgentRendezvous.closeListeners(agents.listeners)
             // Killed while still stopped: not one instruction runs with its
             // TCP sockets in repair mode or sees its peers vanish.
             for f in frozen { kill(f.pid, SIGKILL) }
@@ -188,6 +189,8 @@ final class CheckpointRun {
             if options.signalAfter != 0 { for f in frozen { kill(f.pid, options.signalAfter) } }
             thawAll()
             testHookCheckpointPause("released")
+            // The request completes once the callbacks after the checkpoint have returned.
+            AgentRendezvous.awaitDone(agents.listeners, within: options.timeLimit ?? 30)
         }
         let frozenFor = Clock.now - frozenAt
         return CheckpointSummary(pid: pid, imageBytes: writer?.offset ?? 0, savedPages: stats.savedPages, zeroPages: stats.zeroPages,
@@ -204,6 +207,7 @@ final class CheckpointRun {
         destination.discard()
         context.tcpRepairs.finish(keepOn: false)
         AgentRendezvous.release(agents.ready, failed: (error as? CheckpointError)?.code ?? EIO)
+        AgentRendezvous.closeListeners(agents.listeners)
         thawAll()
         return CheckpointError(error, context: "checkpoint of \(pid) failed", badImage: EIO)
     }

@@ -108,6 +108,7 @@ public enum Checkpointer {
                 throw CheckpointError(BLCRCode.noSupport, "process \(p) has no checkpoint support linked in (libcr; see cr_run), and --require-libcr is set")
             }
             total.ready.merge(outcome.ready) { a, _ in a }
+            total.listeners.merge(outcome.listeners) { a, _ in a }
             total.omitted.formUnion(outcome.omitted)
             total.warnings += outcome.warnings
             scope.live.removeAll { outcome.omitted.contains($0) }
