@@ -12,8 +12,10 @@ swift build --build-tests
 # XCTest only (there are no Swift Testing tests), then one plain summary line.
 status=0
 swift test --skip-build --disable-swift-testing 2>&1 | tee .build/test.log || status=$?
-summary=$(grep -E "Executed [0-9]+ tests?, with [0-9]+ failures?" .build/test.log | tail -1 || true)
+# "Executed 9 tests, with 0 failures", or "..., with 2 tests skipped and 0 failures".
+summary=$(grep -E "Executed [0-9]+ tests?, with ([0-9]+ tests? skipped and )?[0-9]+ failures?" .build/test.log | tail -1 || true)
 total=$(sed -nE 's/.*Executed ([0-9]+) tests?.*/\1/p' <<<"$summary")
-failed=$(sed -nE 's/.*with ([0-9]+) failures?.*/\1/p' <<<"$summary")
-echo "$(( ${total:-0} - ${failed:-0} )) passed, ${failed:-0} failed"
+skipped=$(sed -nE 's/.*with ([0-9]+) tests? skipped.*/\1/p' <<<"$summary")
+failed=$(sed -nE 's/.* ([0-9]+) failures?.*/\1/p' <<<"$summary")
+echo "$(( ${total:-0} - ${skipped:-0} - ${failed:-0} )) passed, ${skipped:-0} skipped, ${failed:-0} failed"
 [ "$status" -eq 0 ] && [ "${total:-0}" -gt 0 ] && [ "${failed:-1}" -eq 0 ]
