@@ -189,8 +189,13 @@ final class CheckpointRun {
             if options.signalAfter != 0 { for f in frozen { kill(f.pid, options.signalAfter) } }
             thawAll()
             testHookCheckpointPause("released")
-            // The request completes once the callbacks after the checkpoint have returned.
-            AgentRendezvous.awaitDone(agents.listeners, within: options.timeLimit ?? 30)
+            // The request completes once the callbacks after the checkpoint have
+            // returned; a process just told to stop (or die) is not waited for.
+            if options.signalAfter == 0 {
+                AgentRendezvous.awaitDone(agents.listeners, within: options.timeLimit ?? 30)
+            } else {
+                AgentRendezvous.closeListeners(agents.listeners)
+            }
         }
         let frozenFor = Clock.now - frozenAt
         return CheckpointSummary(pid: pid, imageBytes: writer?.offset ?? 0, savedPages: stats.savedPages, zeroPages: stats.zeroPages,
