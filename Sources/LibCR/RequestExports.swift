@@ -141,7 +141,8 @@ public func cr_request_restart(_ args: UnsafeMutableRawPointer?, _ handle: Unsaf
     guard let a = args?.assumingMemoryBound(to: RestartArgs.self).pointee, let handle else { return fail(EINVAL) }
     guard a.version == 1 else { return fail(2357) }
     guard a.fd >= 0 else { return fail(EBADF) }
-    var argv = ["--verbose", "-F", "\(a.fd)"]
+    // The restored process is the caller's child, as BLCR's (waitpid on the pid cr_poll_restart gives works).
+    var argv = ["--verbose", "--parent-is-caller", "-F", "\(a.fd)"]
     if a.signal > 0 { argv += ["-S", "\(a.signal)"] }
     if a.flags & 2 == 0 { argv.append("--no-restore-pid") }
     if a.flags & 4 != 0 { argv.append("--restore-pgid") }

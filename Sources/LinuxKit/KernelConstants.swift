@@ -30,6 +30,8 @@ public enum CloneFlags {
     public static let newPID = UInt64(CL_CLONE_NEWPID)
     /// Share the parent's file descriptor table.
     public static let files = UInt64(CL_CLONE_FILES)
+    /// The child's parent is the caller's parent.
+    public static let parent = UInt64(CL_CLONE_PARENT)
     /// What pthread_create passes: VM, FS, FILES, SIGHAND, THREAD, SYSVSEM.
     public static let thread = UInt64(CL_CLONE_THREAD_FLAGS)
 }

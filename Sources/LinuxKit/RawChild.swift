@@ -10,9 +10,12 @@ public enum RawChild {
     /// clone3 with SIGCHLD as exit signal, at PID `exactPID` when given
     /// (set_tid). The child runs `child`, which must end in exit or loop;
     /// the parent gets the child's PID, or the errno.
-    public static func spawn(exactPID: pid_t? = nil, _ child: () -> Never) -> Result<pid_t, Errno> {
+    /// `flags`: clone3 flags (CLONE_PARENT: a sibling of the caller, its parent's child).
+    public static func spawn(exactPID: pid_t? = nil, flags: UInt64 = 0, _ child: () -> Never) -> Result<pid_t, Errno> {
         var args = CloneArguments()
-        args.exit_signal = UInt64(SIGCHLD)
+        args.flags = flags
+        // With CLONE_PARENT the kernel wants no exit signal: the child takes the caller's.
+        args.exit_signal = flags & CloneFlags.parent != 0 ? 0 : UInt64(SIGCHLD)
         var tid = exactPID ?? 0
         let result = withUnsafeMutablePointer(to: &tid) { tidPointer -> Int in
             if exactPID != nil {

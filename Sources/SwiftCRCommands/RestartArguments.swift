@@ -36,6 +36,8 @@ public struct RestartArguments: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Run CMD if the restart fails on its environment (EACCES, EPERM, ENOENT, EEXIST, EISDIR, ENOTDIR).", valueName: "CMD")) var runOnFailEnv: String?
     @Option(name: .long, help: ArgumentHelp("Run CMD on any other failure (a damaged context file among them).", valueName: "CMD")) var runOnFailPerm: String?
     @Option(name: .long, help: ArgumentHelp("Run CMD on any failure (all four --run-on-fail-* at once).", valueName: "CMD")) var runOnFailure: String?
+    /// libcr's cr_request_restart: the restored process becomes the caller's child, and cr_restart leaves once it is restored.
+    @Flag(name: .long, help: .hidden) var parentIsCaller = false
     @Flag(exclusivity: .chooseLast) var after: AfterFlag = .run
     @Option(name: [.customShort("S"), .long], help: "Send signal N after the restart.") var signal: Int32?
     @Flag(name: [.customShort("q"), .long], help: "No warnings.") var quiet = false
@@ -124,6 +126,7 @@ public struct RestartArguments: ParsableArguments {
         options.allowNamespace = pidNamespace
         options.restoreSID = restoreSid
         options.closeTCP = tcpClose
+        options.parentIsCaller = parentIsCaller
         if let p = path { options.sourcePath = p.hasPrefix("/") ? p : (Self.cwd() + "/" + p) }
         options.relocation = (try? PathRelocation(arguments: relocate)) ?? PathRelocation()  // checked in validate()
         options.omitted = omit == .omitNever ? .refuse : omit == .omitAlways ? .quiet : .note
@@ -148,6 +151,8 @@ public struct RestartArguments: ParsableArguments {
         }
         let sig = signal ?? after.signal
         if sig != 0 { kill(restored.pid, sig) }
+        // libcr's cr_request_restart: the caller is the process's parent and waits for it itself.
+        if parentIsCaller && (try? ProcStat.read(pid: restored.pid))?.ppid == getppid() { Glibc.exit(0) }
         SignalForwarder.waitAndExit(restored.pid)
     }
 

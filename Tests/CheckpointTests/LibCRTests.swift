@@ -122,6 +122,15 @@ final class LibCRTests: XCTestCase {
         }
     }
 
+    /// After cr_request_restart the restored process is the caller's child (issue 14 B2).
+    func testRequestedRestartIsTheCallersChild() throws {
+        let work = env.workDir("libcr-rstrt-child", user: nil)
+        let (image, _) = try Fixture.image(of: [tool("busyloop")], in: work, bin: env.bin)
+        reapOrphans()
+        let r = runTool([tool("cr_rstrt_child"), image], cwd: work)
+        XCTAssertTrue(r.output.contains("PASS") && !r.output.contains("FAIL"), r.output)
+    }
+
     /// A critical section holds a self-request back until it is left; TEMP_FAILURE_CODE(7) reaches the reap.
     func testCriticalSectionDefersASelfRequest() throws {
         let work = env.workDir("libcr-critical", user: nil)

@@ -13,6 +13,9 @@ enum PIDNamespace {
         return eff & (UInt64(1) << 21) != 0 || eff & (UInt64(1) << 40) != 0
     }
 
+    /// Set once `enter()` succeeded: the restorer's children are in the new namespace.
+    nonisolated(unsafe) static var entered = false
+
     /// Unshares, maps this user's uid and gid to themselves, and starts PID 1.
     static func enter() throws {
         let uid = getuid(), gid = getgid()
@@ -23,6 +26,7 @@ enum PIDNamespace {
         try write("/proc/self/uid_map", "\(uid) \(uid) 1")
         try write("/proc/self/gid_map", "\(gid) \(gid) 1")
         try spawnReaper()
+        entered = true
     }
 
     static func write(_ path: String, _ text: String) throws {

@@ -8,6 +8,9 @@ public struct RestoreOptions: Sendable {
     /// Descriptors from 3 up that cr_restart was started with (BLCR: a pipe
     /// leading outside at such a number stays cr_restart's own descriptor).
     public var inheritedDescriptors: Set<Int32> = []
+    /// libcr's cr_request_restart: the restored processes are children of the
+    /// program that started cr_restart (BLCR), which then need not stay.
+    public var parentIsCaller = false
     /// Give processes and threads their original IDs (BLCR's default; needs root here).
     public var restorePID = true
     /// BLCR's --restore-pgid and --restore-sid (both off by default: the

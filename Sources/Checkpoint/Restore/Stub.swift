@@ -8,14 +8,17 @@ enum Stub {
     /// Forks the stub with clone3, at `pid` exactly when given (set_tid).
     /// All signals are blocked in it from birth, so signals sent during the
     /// restore stay pending and reach the restored process afterwards.
-    static func spawn(pid wanted: pid_t?) throws -> pid_t {
+    /// `siblingOfRestorer`: the stub is born its parent's child (CLONE_PARENT),
+    /// so the program that started the restart is the restored process's parent.
+    static func spawn(pid wanted: pid_t?, siblingOfRestorer: Bool = false) throws -> pid_t {
         var all = sigset_t(), old = sigset_t()
         sigfillset(&all)
         pthread_sigmask(SIG_SETMASK, &all, &old)
         defer { pthread_sigmask(SIG_SETMASK, &old, nil) }
         let restorer = getpid()
+        let expectedParent = siblingOfRestorer ? getppid() : restorer
         var defaultAction = KernelSigaction()  // made here: the child may not allocate
-        let result = RawChild.spawn(exactPID: wanted) {
+        let result = RawChild.spawn(exactPID: wanted, flags: siblingOfRestorer ? CloneFlags.parent : 0) {
             // The child: no allocation, no locks, only raw system calls. It dies
             // with the restorer until seized (the restore sets the image's own
             // parent-death signal later), also if the restorer died just now.
@@ -24,7 +27,7 @@ enum Stub {
             // run in a stub: a recreated zombie that dies by SIGSEGV would print a crash.
             withUnsafeMutablePointer(to: &defaultAction) { Syscall.resetSignalHandlers($0) }
             let parent = Syscall.parentPID()
-            if parent != restorer && parent != 0 { Syscall.exitGroup(1) }
+            if parent != expectedParent && parent != 0 { Syscall.exitGroup(1) }
             Syscall.pauseForever()
         }
         switch result {

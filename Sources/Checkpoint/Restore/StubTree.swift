@@ -48,7 +48,8 @@ struct StubTree {
                 stub = try fork(from: parent, exactPID: options.restorePID ? p.pid : nil, flags: shared ? CloneFlags.files : 0).outer
                 session = try Self.session(for: stub, instruction: parent.injector.instruction)
             } else {
-                stub = try Stub.spawn(pid: options.restorePID ? p.pid : nil)
+                // In a PID namespace of its own the restorer is its init: no sibling there.
+                stub = try Stub.spawn(pid: options.restorePID ? p.pid : nil, siblingOfRestorer: options.parentIsCaller && !PIDNamespace.entered)
                 spawned.append(stub)
                 seccompSuspended = try Stub.capture(stub) && seccompSuspended
                 let regs = try Ptrace.registers(stub)

@@ -1,0 +1,31 @@
+/* cr_request_restart: the restored process is the caller's child, so
+ * waitpid() on the PID cr_poll_restart gives works (BLCR restarts into
+ * children of the requester, cr_request.c forks them). The test made IMAGE
+ * of a process that waits for a signal; this program restarts it, kills it
+ * and reaps it. Usage: cr_rstrt_child IMAGE */
+#include <libcr.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include "fixture.h"
+
+int main(int argc, char **argv) {
+    if (argc < 2) return 2;
+    int fd = open(argv[1], O_RDONLY);
+    if (fd < 0) { fail("open %s: %s", argv[1], strerror(errno)); return finish(); }
+    cr_restart_args_t a;
+    cr_initialize_restart_args_t(&a);
+    a.cr_fd = fd;
+    a.cr_flags = 0;  /* new PIDs: the original's may still be taken */
+    cr_restart_handle_t h;
+    if (cr_request_restart(&a, &h) != 0) { fail("cr_request_restart: %s", strerror(errno)); return finish(); }
+    struct timeval limit = { 30, 0 };
+    int pid = cr_poll_restart(&h, &limit);
+    if (pid <= 0) { fail("cr_poll_restart gave %d (%s)", pid, cr_strerror(errno)); return finish(); }
+    kill(pid, SIGKILL);
+    int status = 0;
+    errno = 0;
+    pid_t r = waitpid(pid, &status, 0);
+    if (r != pid) fail("waitpid(%d) gave %d (%s): the restored process is not our child", pid, r, strerror(errno));
+    else if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL) fail("status %x", status);
+    return finish();
+}
