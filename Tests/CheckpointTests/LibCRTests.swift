@@ -50,9 +50,11 @@ final class LibCRTests: XCTestCase {
     }
 
     /// libcr's thread takes no signal the application blocks (issue 14 C3).
-    func testAgentThreadTakesNoApplicationSignals() {
-        let r = runTool([tool("cr_agentmask")])
-        XCTAssertTrue(r.output.contains("PASS") && !r.output.contains("FAIL"), r.output)
+    func testAgentThreadTakesNoApplicationSignalsAsRootAndUser() {
+        for user in [nil, env.user] {
+            let r = runTool([tool("cr_agentmask")], user: user, cwd: env.workDir("libcr-agentmask", user: user))
+            XCTAssertTrue(r.output.contains("PASS") && !r.output.contains("FAIL"), "\(user?.name ?? "root"): \(r.output)")
+        }
     }
 
     /// CR_CHKPT_PROHIBIT_SELF holds through a callback's cr_forward_checkpoint (issue 14 B10).
@@ -65,28 +67,33 @@ final class LibCRTests: XCTestCase {
     }
 
     /// A target that exits inside its callback: ESRCH (exit 3) at once, not a time-out (issue 14 D9).
-    func testTargetExitingInItsCallbackIsESRCH() throws {
-        let work = env.workDir("libcr-exitcb", user: nil)
-        let (target, pid) = try Fixture.start([tool("cr_exitcb")], user: nil, cwd: work)
-        let r = runTool([tool("cr_checkpoint"), "-p", "-t", "5", "-f", work + "/ctx", "\(pid)"], cwd: work)
-        XCTAssertEqual(r.code, ESRCH, "want ESRCH, not the time limit's ETIMEDOUT: \(r.output)")
-        _ = target.wait(timeout: 5)
+    func testTargetExitingInItsCallbackIsESRCHAsRootAndUser() throws {
+        for user in [nil, env.user] {
+            let work = env.workDir("libcr-exitcb", user: user)
+            let (target, pid) = try Fixture.start([tool("cr_exitcb")], user: user, cwd: work)
+            let r = runTool([tool("cr_checkpoint"), "-p", "-t", "5", "-f", work + "/ctx", "\(pid)"], user: user, cwd: work)
+            XCTAssertEqual(r.code, ESRCH, "\(user?.name ?? "root"): want ESRCH, not the time limit's ETIMEDOUT: \(r.output)")
+            _ = target.wait(timeout: 5)
+        }
     }
 
     /// A second checkpoint of a process inside its callbacks fails with EBUSY (issue 14 B9).
-    func testSecondCheckpointDuringCallbacksIsEBUSY() throws {
-        let work = env.workDir("libcr-busy", user: nil)
-        let (target, pid) = try Fixture.start([tool("cr_busy")], user: nil, cwd: work)
-        let first = try Child([tool("cr_checkpoint"), "-p", "-f", work + "/first", "\(pid)"], cwd: work)
-        usleep(400_000)
-        let second = runTool([tool("cr_checkpoint"), "-p", "-f", work + "/second", "\(pid)"], cwd: work)
-        XCTAssertEqual(second.code, EBUSY, second.output)
-        XCTAssertEqual(access(work + "/second", F_OK), -1, "a refused checkpoint left an image")
-        let out = first.readToEnd(timeout: 20)
-        XCTAssertEqual(first.wait(timeout: 5)?.code, 0, out)
-        kill(pid, SIGTERM)
-        let result = target.readToEnd(timeout: 10)
-        XCTAssertTrue(result.contains("PASS") && !result.contains("FAIL"), result)
+    func testSecondCheckpointDuringCallbacksIsEBUSYAsRootAndUser() throws {
+        for user in [nil, env.user] {
+            let who = user?.name ?? "root"
+            let work = env.workDir("libcr-busy", user: user)
+            let (target, pid) = try Fixture.start([tool("cr_busy")], user: user, cwd: work)
+            let first = try Child([tool("cr_checkpoint"), "-p", "-f", work + "/first", "\(pid)"], user: user, cwd: work)
+            usleep(400_000)
+            let second = runTool([tool("cr_checkpoint"), "-p", "-f", work + "/second", "\(pid)"], user: user, cwd: work)
+            XCTAssertEqual(second.code, EBUSY, "\(who): \(second.output)")
+            XCTAssertEqual(access(work + "/second", F_OK), -1, "\(who): a refused checkpoint left an image")
+            let out = first.readToEnd(timeout: 20)
+            XCTAssertEqual(first.wait(timeout: 5)?.code, 0, "\(who): \(out)")
+            kill(pid, SIGTERM)
+            let result = target.readToEnd(timeout: 10)
+            XCTAssertTrue(result.contains("PASS") && !result.contains("FAIL"), "\(who): \(result)")
+        }
     }
 
     /// A child forked after its parent's cr_init() gets an agent of its own (issue 14 C1).
@@ -103,14 +110,16 @@ final class LibCRTests: XCTestCase {
     }
 
     /// Callbacks of two processes that wait for each other: run at once, they meet (issue 14 C2).
-    func testCallbacksOfSeveralProcessesRunAtOnce() throws {
-        let work = env.workDir("libcr-meet", user: nil)
-        let (target, pid) = try Fixture.start([tool("cr_meet")], user: nil, cwd: work)
-        let r = runTool([tool("cr_checkpoint"), "--tree", "-t", "30", "-f", work + "/ctx", "\(pid)"], cwd: work)
-        XCTAssertEqual(r.code, 0, r.output)
-        kill(pid, SIGTERM)
-        let out = target.readToEnd(timeout: 10)
-        XCTAssertTrue(out.contains("PASS") && !out.contains("FAIL"), out)
+    func testCallbacksOfSeveralProcessesRunAtOnceAsRootAndUser() throws {
+        for user in [nil, env.user] {
+            let work = env.workDir("libcr-meet", user: user)
+            let (target, pid) = try Fixture.start([tool("cr_meet")], user: user, cwd: work)
+            let r = runTool([tool("cr_checkpoint"), "--tree", "-t", "30", "-f", work + "/ctx", "\(pid)"], user: user, cwd: work)
+            XCTAssertEqual(r.code, 0, "\(user?.name ?? "root"): \(r.output)")
+            kill(pid, SIGTERM)
+            let out = target.readToEnd(timeout: 10)
+            XCTAssertTrue(out.contains("PASS") && !out.contains("FAIL"), "\(user?.name ?? "root"): \(out)")
+        }
     }
 
     /// A request completes only after the callbacks have returned (issue 14 B3).
