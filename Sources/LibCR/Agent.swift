@@ -56,32 +56,25 @@ enum Agent {
 
     /// DONE on a new connection to the checkpointer's name (it waits for it).
     static func sendDone(checkpointer: pid_t, token: Int32) {
-        let m = memory.message
-        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return }
-        defer { close(fd) }
-        let length = AgentProtocol.address(m, pid: checkpointer, token: token)
-        guard connect(fd, m.assumingMemoryBound(to: sockaddr.self), length) == 0 else { return }
-        AgentProtocol.put(AgentProtocol.magic, m, AgentWire.Reply.magic)
-        AgentProtocol.put(AgentProtocol.Reply.done.rawValue, m, AgentWire.Reply.kind)
-        AgentProtocol.put(0, m, AgentWire.Reply.value)
-        AgentProtocol.put(0, m, AgentWire.Reply.forwardCount)
-        _ = send(fd, m, AgentWire.Reply.headerSize, Int32(MSG_NOSIGNAL))
+        answerAlone(.done, checkpointer: checkpointer, token: token, buffer: memory.message, takingRequest: false)
     }
 
-    /// BUSY to a second checkpointer, from the signal handler: its own socket
-    /// and buffer, nothing the agent thread is using.
+    /// BUSY to a second checkpointer, from the signal handler: its own buffer,
+    /// nothing the agent thread is using; its request is taken first.
     static func replyBusy(checkpointer: pid_t, token: Int32) {
-        let m = memory.busyMessage
+        answerAlone(.busy, checkpointer: checkpointer, token: token, buffer: memory.busyMessage, takingRequest: true)
+    }
+
+    /// One reply with no forwards on a connection of its own to the checkpointer's name.
+    static func answerAlone(_ kind: AgentProtocol.Reply, checkpointer: pid_t, token: Int32, buffer m: UnsafeMutableRawPointer, takingRequest: Bool) {
         let fd = Glibc.socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return }
         defer { close(fd) }
         let length = AgentProtocol.address(m, pid: checkpointer, token: token)
         guard connect(fd, m.assumingMemoryBound(to: sockaddr.self), length) == 0 else { return }
-        // Its request first (cut to our buffer), then the answer.
-        guard recv(fd, m, 256, 0) > 0 else { return }
+        if takingRequest { guard recv(fd, m, 256, 0) > 0 else { return } }  // cut to the buffer: only its arrival counts
         AgentProtocol.put(AgentProtocol.magic, m, AgentWire.Reply.magic)
-        AgentProtocol.put(AgentProtocol.Reply.busy.rawValue, m, AgentWire.Reply.kind)
+        AgentProtocol.put(kind.rawValue, m, AgentWire.Reply.kind)
         AgentProtocol.put(0, m, AgentWire.Reply.value)
         AgentProtocol.put(0, m, AgentWire.Reply.forwardCount)
         _ = send(fd, m, AgentWire.Reply.headerSize, Int32(MSG_NOSIGNAL))
