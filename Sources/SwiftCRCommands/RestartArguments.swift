@@ -57,16 +57,19 @@ public struct RestartArguments: ParsableArguments {
     /// Restores the process as our child, forwards signals to it, and exits
     /// as it exits (its code, or its signal re-raised without a core dump).
     public func run(tool: String) throws -> Never {
+        // BLCR's failure hooks: their non-zero status becomes ours.
+        func failed(_ e: CheckpointError, hook: String?) throws -> Never {
+            guard let hook else { throw e }
+            Output.error(tool, e.message)
+            let status = Self.system(hook)
+            Glibc.exit(status != 0 ? status : e.exitCode)
+        }
         do {
             try restartAndWait(tool: tool)
+        } catch let f as SourceFailure {
+            try failed(f.error, hook: runOnFailArgs ?? runOnFailure)
         } catch let e as CheckpointError {
-            // BLCR's failure hooks: their non-zero status becomes ours.
-            if let hook = openedSource ? failureHook(for: e.code) : runOnFailArgs ?? runOnFailure {
-                Output.error(tool, e.message)
-                let status = Self.system(hook)
-                Glibc.exit(status != 0 ? status : e.exitCode)
-            }
-            throw e
+            try failed(e, hook: failureHook(for: e.code))
         }
     }
 
@@ -84,9 +87,8 @@ public struct RestartArguments: ParsableArguments {
         return specific ?? runOnFailure
     }
 
-    /// Whether the source was opened (failures before are argument failures).
-    var openedSource: Bool { Self.sourceOpened.load() }
-    static let sourceOpened = OnceFlag()
+    /// A context file that cannot be opened: an argument failure (BLCR's open()).
+    struct SourceFailure: Error { let error: CheckpointError }
 
     /// BLCR's usage(): a command line that does not parse runs
     /// --run-on-fail-args (or --run-on-failure), found in the raw arguments;
@@ -118,7 +120,8 @@ public struct RestartArguments: ParsableArguments {
         // What we were started with, before we open anything ourselves.
         let inherited = Set((try? Sys.numericEntries("/proc/self/fd")) ?? []).filter { $0 >= 3 && fcntl($0, F_GETFD) >= 0 }
         let engine = try backend.backend()
-        let (fd, path) = try openSource()
+        let fd: Int32, path: String?
+        do { (fd, path) = try openSource() } catch let e as CheckpointError { throw SourceFailure(error: e) }
         var options = RestoreOptions()
         options.inheritedDescriptors = inherited.subtracting([fd])
         options.restorePID = restorePid
@@ -162,17 +165,13 @@ public struct RestartArguments: ParsableArguments {
     }
 
     func openSource() throws -> (Int32, String?) {
-        if let f = fd {
-            Self.sourceOpened.set()
-            return (f, nil)
-        }
+        if let f = fd { return (f, nil) }
         let path = file ?? contextFile ?? ""
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             let e = errno
             throw CheckpointError(errno: e, "cannot open \(path)")
         }
-        Self.sourceOpened.set()
         return (fd, path)
     }
 }
@@ -216,11 +215,4 @@ enum SignalForwarder {
             exit(128 + s)
         }
     }
-}
-
-/// A flag set once (the command's struct is not mutable in run()).
-final class OnceFlag: @unchecked Sendable {
-    private var value = false
-    func set() { value = true }
-    func load() -> Bool { value }
 }
