@@ -6,7 +6,7 @@
 
 char marker[] = "swiftcr core marker";
 
-static void *idle(void *arg) { (void)arg; for (;;) pause(); return NULL; }
+static void *idle(void *arg) { (void)arg; leave_term_to_main(); for (;;) pause(); return NULL; }
 __attribute__((noinline)) static void level3(void) { wait_for_term(); __asm__ volatile(""); }
 __attribute__((noinline)) static void level2(void) { level3(); __asm__ volatile(""); }
 

@@ -25,6 +25,15 @@ static inline void handle_term(void) {
     sigaction(SIGTERM, &sa, NULL);
 }
 
+/* For threads other than the one in wait_for_term: a process-directed SIGTERM
+ * taken by such a thread would run the handler there and leave the wait asleep. */
+static inline void leave_term_to_main(void) {
+    sigset_t term;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &term, NULL);
+}
+
 static inline void ready(void) {
     handle_term();
     printf("READY %d\n", getpid());

@@ -11,6 +11,7 @@ static volatile int second_slack_ok = -1;
 static volatile int check_now;
 
 static void *second(void *arg) {
+    leave_term_to_main();
     (void)arg;
     prctl(PR_SET_TIMERSLACK, 654321UL, 0, 0, 0);
     while (!check_now) usleep(1000);

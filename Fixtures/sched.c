@@ -19,6 +19,7 @@ static char second_why[128];
 static int policy_of_self(void) { return sched_getscheduler(0); }
 
 static void *second(void *arg) {
+    leave_term_to_main();
     (void)arg;
     struct sched_param p = { .sched_priority = rt ? 3 : 0 };
     if (sched_setscheduler(0, rt ? SCHED_RR : SCHED_IDLE, &p) != 0) { perror("second: sched_setscheduler"); exit(2); }

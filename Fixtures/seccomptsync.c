@@ -26,6 +26,7 @@ static long deny(int nr, int err, unsigned flags) {
 }
 
 static void *worker(void *arg) {
+    leave_term_to_main();
     (void)arg;
     pthread_mutex_lock(&go);  /* held by main until after restart */
     pthread_mutex_unlock(&go);

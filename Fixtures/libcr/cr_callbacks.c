@@ -49,6 +49,9 @@ int main(int argc, char **argv) {
 
     ready();
     wait_for_term();
+    /* The thread-context callback finishes in libcr's own thread, which runs
+     * on beside this one after the restart (as BLCR's callback thread does). */
+    for (int i = 0; i < 200 && (thread_rounds < 2 || hook_calls < 2); i++) usleep(10000);
 
     if (thread_rounds != 2 || signal_rounds != 2) fail("callbacks ran %d (thread) and %d (signal) times, want 2 each", thread_rounds, signal_rounds);
     if (thread_results[0] != 0 || signal_results[0] != 0) fail("after a checkpoint the callbacks got %d/%d, want 0", thread_results[0], signal_results[0]);
