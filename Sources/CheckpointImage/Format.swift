@@ -6,8 +6,9 @@ public enum ImageFormat {
     /// 1.1 added the ZOMBIE section (process trees); 1.2 moved each
     /// descriptor kind's state from positional values into a typed payload
     /// record (fd tag 22); 1.3 added socket options, file owners and
-    /// leases (fd tags 23-25). Readers still take 1.0 to 1.2 images.
-    public static let minor: UInt16 = 3
+    /// leases (fd tags 23-25); 1.4 added pages a child shares copy-on-write
+    /// with its parent (mapping tag 18). Readers still take 1.0 to 1.3 images.
+    public static let minor: UInt16 = 4
     public static let fileHeaderSize = 64
     public static let sectionHeaderSize = 32
     /// Largest section payload a reader accepts; writers stay well below.

@@ -64,6 +64,10 @@ public struct Mapping: Equatable, Sendable {
     /// Guard pages (madvise MADV_GUARD_INSTALL, Linux 6.13+) as (first page
     /// index from `start`, page count) pairs: no data, installed again last.
     public var guardRuns: [UInt64] = []
+    /// Since 1.4: pages still shared copy-on-write with the parent process (forked
+    /// before the checkpoint, written by neither since), as (first page,
+    /// count) pairs: not saved here, they come from the parent by fork.
+    public var inheritedRuns: [UInt64] = []
 
     /// The madvise flags a mapping keeps (smaps VmFlags hg, nh, dd, dc, wf), and mlock (lo).
     public struct Advice: OptionSet, Equatable, Sendable {
@@ -109,7 +113,7 @@ public struct Mapping: Equatable, Sendable {
     enum Tag: UInt16, CaseIterable {
         case start = 1, end = 2, protection = 3, shared = 4, growsDown = 5, kind = 6, path = 7
         case offset = 8, device = 9, inode = 10, fileSize = 11, mtime = 12, checksum = 13, advice = 14
-        case savedWhole = 15, fileMode = 16, guardRuns = 17
+        case savedWhole = 15, fileMode = 16, guardRuns = 17, inheritedRuns = 18
     }
 
     func encode(into e: inout RecordEncoder) {
@@ -132,6 +136,7 @@ public struct Mapping: Equatable, Sendable {
             e.u64(Tag.fileMode.rawValue, UInt64(fileMode))
         }
         if !guardRuns.isEmpty { e.u64s(Tag.guardRuns.rawValue, guardRuns) }
+        if !inheritedRuns.isEmpty { e.u64s(Tag.inheritedRuns.rawValue, inheritedRuns) }
     }
 
     init(decoding d: RecordDecoder) throws {
@@ -155,23 +160,35 @@ public struct Mapping: Equatable, Sendable {
         savedWhole = try d.u64(Tag.savedWhole.rawValue, default: 0) != 0
         fileMode = UInt32(truncatingIfNeeded: try d.u64(Tag.fileMode.rawValue, default: 0)) & 0o7777
         guardRuns = try d.u64s(Tag.guardRuns.rawValue)
-        let pages = (end - start) / 4096
-        var next: UInt64 = 0
-        guard guardRuns.count % 2 == 0 else {
-            throw ImageError.malformed(what: "mapping 0x\(String(start, radix: 16)): guard runs are not (page, count) pairs", offset: d.base)
+        inheritedRuns = try d.u64s(Tag.inheritedRuns.rawValue)
+        try Self.checkRuns(guardRuns, "guard", pages: (end - start) / 4096, mapping: start, offset: d.base)
+        try Self.checkRuns(inheritedRuns, "inherited", pages: (end - start) / 4096, mapping: start, offset: d.base)
+    }
+
+    /// (first page, count) pairs in order, not overlapping, inside the mapping.
+    static func checkRuns(_ runs: [UInt64], _ what: String, pages: UInt64, mapping start: UInt64, offset: UInt64) throws {
+        guard runs.count % 2 == 0 else {
+            throw ImageError.malformed(what: "mapping 0x\(String(start, radix: 16)): \(what) runs are not (page, count) pairs", offset: offset)
         }
-        for i in stride(from: 0, to: guardRuns.count, by: 2) {
-            let (first, count) = (guardRuns[i], guardRuns[i + 1])
+        var next: UInt64 = 0
+        for i in stride(from: 0, to: runs.count, by: 2) {
+            let (first, count) = (runs[i], runs[i + 1])
             guard first >= next, count > 0, count <= pages, first <= pages - count else {
-                throw ImageError.malformed(what: "mapping 0x\(String(start, radix: 16)): guard run at page \(first) (+\(count)) is out of order or outside it", offset: d.base)
+                throw ImageError.malformed(what: "mapping 0x\(String(start, radix: 16)): \(what) run at page \(first) (+\(count)) is out of order or outside it", offset: offset)
             }
             next = first + count
         }
     }
 
     /// The guard runs as (address, byte length).
-    public var guardRanges: [(address: UInt64, length: UInt64)] {
-        stride(from: 0, to: guardRuns.count - 1, by: 2).map { (start + guardRuns[$0] * 4096, guardRuns[$0 + 1] * 4096) }
+    public var guardRanges: [(address: UInt64, length: UInt64)] { ranges(guardRuns) }
+    /// How many pages come from the parent by fork.
+    public var inheritedPageCount: UInt64 { stride(from: 1, to: inheritedRuns.count, by: 2).reduce(0) { $0 + inheritedRuns[$1] } }
+    /// The inherited runs as (address, byte length).
+    public var inheritedRanges: [(address: UInt64, length: UInt64)] { ranges(inheritedRuns) }
+
+    private func ranges(_ runs: [UInt64]) -> [(address: UInt64, length: UInt64)] {
+        stride(from: 0, to: runs.count - 1, by: 2).map { (start + runs[$0] * 4096, runs[$0 + 1] * 4096) }
     }
 
     /// Whether the file as it is now (`st`) is the one mapped at checkpoint

@@ -12,6 +12,10 @@ public struct Pagemap {
     /// A guard page (MADV_GUARD_INSTALL, Linux 6.14+): a marker with no data;
     /// the kernel also sets the swap bit on it, so test this one first.
     public static let guardRegion: UInt64 = 1 << 58
+    /// The page is mapped by this process only (clear: shared, e.g. copy-on-write after fork).
+    public static let exclusive: UInt64 = 1 << 56
+    /// The physical frame number; zero unless the reader has CAP_SYS_ADMIN.
+    public static let frameMask: UInt64 = (1 << 55) - 1
 
     let fd: Int32
     public init(pid: pid_t) throws {

@@ -42,7 +42,7 @@ enum ImageJSON {
             ("mappings", .array(zip(p.mappings, image.savedPages(pid: p.pid, in: p.mappings)).map { m, saved in
                 .object([("start", .uint(m.start)), ("end", .uint(m.end)), ("protection", .string(m.protectionString)),
                          ("kind", .string(String(describing: m.kind))), ("path", .optional(m.path)), ("offset", .uint(m.offset)),
-                         ("savedPages", .uint(saved))])
+                         ("savedPages", .uint(saved)), ("inheritedPages", .uint(m.inheritedPageCount))])
             })),
             ("fds", .array(p.files.map(descriptor))),
             ("signals", .object([

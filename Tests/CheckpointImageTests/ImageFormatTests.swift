@@ -230,4 +230,19 @@ final class ImageFormatTests: XCTestCase {
         XCTAssertEqual(image.tree, SampleImage.tree)
         XCTAssertEqual(image.zombies, [SampleImage.zombie])
     }
+
+    /// The v1.4 sample: a mapping with pages inherited copy-on-write from the
+    /// parent. SWIFTCR_WRITE_SAMPLES=1.4 writes it.
+    func testCommittedV1_4SampleStaysReadable() throws {
+        let path = Self.samplePath("1.4")
+        if ProcessInfo.processInfo.environment["SWIFTCR_WRITE_SAMPLES"] == "1.4" {
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            try SampleImage.write(to: fd, withZombie: true, v14: true)
+            close(fd)
+        }
+        let image = try LoadedImage.load(path: path, verify: true)
+        XCTAssertEqual(image.version, "1.4")
+        XCTAssertEqual(image.processes, [SampleImage.processV14])
+        XCTAssertFalse(image.processes.flatMap(\.mappings).allSatisfy { $0.inheritedRuns.isEmpty })
+    }
 }

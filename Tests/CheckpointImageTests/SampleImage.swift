@@ -146,13 +146,22 @@ enum SampleImage {
         return p
     }
 
+    /// Format 1.4's addition: an anonymous mapping with pages inherited from the parent.
+    static var processV14: ProcessState {
+        var p = processV13
+        if let i = p.mappings.firstIndex(where: { $0.kind == .anonymous && $0.length >= 3 * 4096 }) ?? p.mappings.indices.first {
+            p.mappings[i].inheritedRuns = p.mappings[i].length >= 3 * 4096 ? [0, 1, 2, 1] : [0, 1]
+        }
+        return p
+    }
+
     /// Writes the sample to `fd` (file or pipe); two PAGES sections; with a
     /// ZOMBIE record when asked (format 1.1), with every payload kind when asked (1.2).
-    static func write(to fd: Int32, withZombie: Bool = false, withPayloads: Bool = false, v13: Bool = false) throws {
+    static func write(to fd: Int32, withZombie: Bool = false, withPayloads: Bool = false, v13: Bool = false, v14: Bool = false) throws {
         let w = try ImageWriter(fd: fd)
         try w.write(inventory)
-        if withPayloads || v13 { try w.write(tree) }
-        try w.write(v13 ? processV13 : withPayloads ? processWithPayloads : process)
+        if withPayloads || v13 || v14 { try w.write(tree) }
+        try w.write(v14 ? processV14 : v13 ? processV13 : withPayloads ? processWithPayloads : process)
         if withZombie { try w.write(zombie) }
         for batch in [Array(runs[0..<2]), Array(runs[2...])] {
             let data = batch.flatMap { r in (0..<r.pages).flatMap { page(r.address + $0 * 4096) } }

@@ -116,6 +116,16 @@ final class RoundTripTests: XCTestCase {
     func testSharedMemoryAsRoot() throws { try Self.sharedMemory.run(.rootOriginalPID) }
     func testSharedMemoryUnprivileged() throws { try Self.sharedMemory.run(.unprivilegedNewPID) }
 
+    /// Pages a parent and its forked children still share copy-on-write stay one
+    /// physical page after restart (seeded regions, writes, drops, split mappings).
+    func testCopyOnWriteSharingAsRootAndUnprivileged() throws {
+        var s = Scenario(fixture: "cowshare", arguments: ["\(TestEnvironment.seed(for: "cowshare"))"], poke: { signalDescendants(of: $0.pid, SIGTERM) })
+        s.checkpointArguments = ["--tree"]
+        s.settle = 300_000
+        try s.run(.rootOriginalPID)
+        try s.run(.unprivilegedNewPID)
+    }
+
     func testEventSignalTimerFDsAsRoot() throws { try Scenario(fixture: "anonfds").run(.rootOriginalPID) }
     func testEventSignalTimerFDsUnprivileged() throws { try Scenario(fixture: "anonfds").run(.unprivilegedNewPID) }
 

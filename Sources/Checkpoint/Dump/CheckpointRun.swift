@@ -138,8 +138,23 @@ final class CheckpointRun {
             }
             plans.append((collected[k].state.pid, plan.runs))
         }
+        try findSharedPages()
         for c in collected { try writer.write(c.state) }
         for z in scope.zombies { try writer.write(z) }
+    }
+
+    /// Pages a child still shares with its parent in the image are left out
+    /// of its plan and marked in its mappings (CowSharing).
+    private func findSharedPages() throws {
+        for k in collected.indices {
+            let me = collected[k].state
+            guard let j = collected.firstIndex(where: { $0.state.pid == me.ppid }), j < k else { continue }
+            let shared = try CowSharing(child: me.pid, parent: me.ppid)
+                .find(childMappings: me.mappings, parentMappings: collected[j].state.mappings)
+            guard !shared.isEmpty else { continue }
+            for (i, runs) in shared { collected[k].state.mappings[i].inheritedRuns = runs }
+            plans[k].runs = CowSharing.subtract(plans[k].runs, shared.keys.flatMap { collected[k].state.mappings[$0].inheritedRanges })
+        }
     }
 
     /// 7. PAGES, process by process, read back as they go when the image can be checked.

@@ -18,12 +18,16 @@ struct AddressSpaceRestorer {
     /// Areas of the image that receive page data (writable until filled),
     /// by address: every page run is checked against them.
     let fillable: [Mapping]
+    /// Pages still shared with the parent: the stub was forked from the
+    /// restored parent and keeps them as the fork left them (sorted ranges).
+    let inherited: [(start: UInt64, end: UInt64)]
 
     init(session: RemoteSession, process: ProcessState, log: Logger) {
         self.session = session
         self.process = process
         self.log = log
         fillable = process.mappings.filter(Self.isFilled).sorted { $0.start < $1.start }
+        inherited = process.mappings.flatMap { $0.inheritedRanges.map { ($0.address, $0.address + $0.length) } }.sorted { $0.start < $1.start }
     }
 
     static func isFilled(_ m: Mapping) -> Bool {
@@ -65,9 +69,36 @@ struct AddressSpaceRestorer {
             try session.call("rseq(unregister)", NR.rseq, conf.rseq_abi_pointer, UInt64(conf.rseq_abi_size),
                              MemoryFlags.rseqUnregister, UInt64(conf.signature))
         }
-        for m in stubMaps where !m.isKernelSpecial {
-            try session.munmap(m.start, m.length, what: "0x\(String(m.start, radix: 16))")
+        for r in inherited where !Self.covered(r.start, r.end, by: stubMaps) {
+            throw CheckpointError(EINVAL, "the memory at 0x\(String(r.start, radix: 16)) that process \(process.pid) shares with its parent was not inherited by its fork")
         }
+        for m in stubMaps where !m.isKernelSpecial {
+            for (start, end) in Self.outside(m.start, m.end, inherited) {
+                try session.munmap(start, end - start, what: "0x\(String(start, radix: 16))")
+            }
+        }
+    }
+
+    /// Whether [start, end) is mapped without a gap.
+    static func covered(_ start: UInt64, _ end: UInt64, by maps: [MapsEntry]) -> Bool {
+        var at = start
+        for m in maps.sorted(by: { $0.start < $1.start }) where m.end > at && m.start <= at {
+            at = m.end
+            if at >= end { return true }
+        }
+        return false
+    }
+
+    /// The parts of [start, end) outside the kept mappings (sorted, not overlapping).
+    static func outside(_ start: UInt64, _ end: UInt64, _ kept: [(start: UInt64, end: UInt64)]) -> [(UInt64, UInt64)] {
+        var out: [(UInt64, UInt64)] = []
+        var at = start
+        for k in kept where k.end > at && k.start < end {
+            if k.start > at { out.append((at, k.start)) }
+            at = max(at, k.end)
+        }
+        if at < end { out.append((at, end)) }
+        return out
     }
 
     /// Step 3: move [vvar], [vvar_vclock] and [vdso] where the image had them.
@@ -131,6 +162,20 @@ struct AddressSpaceRestorer {
                 // A place for its saved pages until the context is set up again (finishMappings).
                 try session.mmap(m.start, m.length, protection: UInt64(PROT_READ | PROT_WRITE), flags: UInt64(MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS), what: "AIO ring 0x\(String(m.start, radix: 16))")
                 continue
+            case .anonymous where !m.inheritedRuns.isEmpty:
+                // The shared pages stay as the fork left them (writable while
+                // the rest is filled); the rest of the mapping is made anew.
+                let kept = m.inheritedRanges.map { ($0.address, $0.address + $0.length) }
+                for (start, end) in Self.outside(m.start, m.end, kept) {
+                    try session.mmap(start, end - start, protection: prot | UInt64(PROT_READ | PROT_WRITE), flags: flags | UInt64(MAP_ANONYMOUS), what: "0x\(String(start, radix: 16))")
+                }
+                for (start, end) in kept {
+                    try session.mprotect(start, end - start, prot | UInt64(PROT_READ | PROT_WRITE), what: "0x\(String(start, radix: 16))")
+                }
+                if !(m.path?.hasPrefix("[anon:") ?? false) {
+                    // A name the parent's area had is not this one's.
+                    _ = try? session.prctlRaw(.setVma, Prctl.vmaAnonName, m.start, m.length, 0)
+                }
             case .anonymous:
                 try session.mmap(m.start, m.length, protection: prot | UInt64(PROT_READ | PROT_WRITE), flags: flags | UInt64(MAP_ANONYMOUS), what: "0x\(String(m.start, radix: 16))")
             case .sharedAnonymous, .privateShared:
@@ -217,8 +262,9 @@ struct AddressSpaceRestorer {
 
     /// madvise flags the mapping had (huge pages, dump and fork behaviour).
     func applyAdvice(_ m: Mapping) throws {
-        let table: [(Mapping.Advice, Int32)] = [(.hugePage, MADV_HUGEPAGE), (.noHugePage, MADV_NOHUGEPAGE),
-                                                (.dontDump, MADV_DONTDUMP), (.dontFork, MADV_DONTFORK), (.wipeOnFork, MADV_WIPEONFORK),
+        // DONTFORK and WIPEONFORK wait for finishMappings: children that inherit
+        // pages are forked from this process before then.
+        let table: [(Mapping.Advice, Int32)] = [(.hugePage, MADV_HUGEPAGE), (.noHugePage, MADV_NOHUGEPAGE), (.dontDump, MADV_DONTDUMP),
                                                 (.sequential, MADV_SEQUENTIAL), (.random, MADV_RANDOM)]
         for (flag, advice) in table where m.advice.contains(flag) {
             try session.madvise(m.start, m.length, UInt64(advice), what: "0x\(String(m.start, radix: 16)), \(advice)")
@@ -257,6 +303,11 @@ struct AddressSpaceRestorer {
     /// Step 5: final protections, then the mm fields with PR_SET_MM_MAP.
     func finishMappings() throws {
         for m in process.mappings where m.kind == .aioRing { try AIORings.rebuild(m, in: session) }
+        for m in process.mappings {
+            for (flag, advice) in [(Mapping.Advice.dontFork, MADV_DONTFORK), (.wipeOnFork, MADV_WIPEONFORK)] where m.advice.contains(flag) {
+                try session.madvise(m.start, m.length, UInt64(advice), what: "0x\(String(m.start, radix: 16)), \(advice)")
+            }
+        }
         // Guard pages go in after the data: installing one discards what is under it.
         for m in process.mappings {
             for g in m.guardRanges {

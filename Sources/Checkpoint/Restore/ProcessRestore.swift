@@ -165,24 +165,65 @@ final class ProcessRestore {
     }
 }
 
-/// Streams PAGES sections into the stubs they belong to, until END.
-enum PageStream {
-    static func write(reader: ImageReader, first: ImageReader.PagesSection?, into restores: [ProcessRestore]) throws {
+/// Streams PAGES sections into the stubs they belong to, until END. The
+/// sections come in the image's process order (parents first), so a process's
+/// pages can be written as soon as it is prepared, before its children that
+/// inherit them are forked.
+struct PageStream {
+    let reader: ImageReader
+    /// A section read but not yet written: its process is not prepared yet.
+    private var pending: ImageReader.PagesSection?
+    private var ended = false
+    /// Parents whose pages a child took by fork: none of theirs may come later.
+    private var sealed: Set<pid_t> = []
+
+    init(reader: ImageReader, first: ImageReader.PagesSection?) {
+        self.reader = reader
+        pending = first
+    }
+
+    /// Writes sections while they belong to a prepared process.
+    mutating func write(into restores: [ProcessRestore]) throws {
+        try run(restores, toEnd: false)
+    }
+
+    /// Writes the rest, up to END (every process is prepared by now).
+    mutating func finish(into restores: [ProcessRestore]) throws {
+        try run(restores, toEnd: true)
+    }
+
+    /// A child is about to be forked from `parent`: its pages must all be in.
+    mutating func seal(_ parent: pid_t) throws {
+        if let p = pending, p.pid == parent {
+            throw CheckpointError(EINVAL, "PAGES of process \(parent) come after those of a child that shares them; copy-on-write sharing cannot be rebuilt")
+        }
+        sealed.insert(parent)
+    }
+
+    private mutating func run(_ restores: [ProcessRestore], toEnd: Bool) throws {
         let byPID = Dictionary(uniqueKeysWithValues: restores.map { ($0.process.pid, $0) })
-        func apply(_ p: ImageReader.PagesSection) throws {
-            guard let r = byPID[p.pid] else { throw CheckpointError(EINVAL, "PAGES section for PID \(p.pid), which the image does not hold") }
+        while true {
+            if pending == nil && !ended {
+                // Image errors go up as they are: the restorer names the damaged image.
+                switch try reader.next() {
+                case .pages(let p)?: pending = p
+                case .end?: ended = true
+                case .process?, .zombie?, .tree?: throw CheckpointError(EINVAL, "a PROCESS, ZOMBIE or TREE record after page data")
+                case .index?, .inventory?: continue
+                case nil: ended = true
+                }
+            }
+            guard let p = pending else { return }
+            guard let r = byPID[p.pid] else {
+                if toEnd { throw CheckpointError(EINVAL, "PAGES section for PID \(p.pid), which the image does not hold") }
+                return
+            }
+            if sealed.contains(p.pid) {
+                throw CheckpointError(EINVAL, "PAGES of process \(p.pid) come after those of a child that shares them; copy-on-write sharing cannot be rebuilt")
+            }
             for run in p.runs { try r.space.validate(run) }
             try r.memory.write(ranges: p.runs.map { ($0.address, Int($0.byteCount)) }, from: p.data)
-        }
-        // Image errors go up as they are: the restorer names the damaged image.
-        if let f = first { try apply(f) }
-        while let section = try reader.next() {
-            switch section {
-            case .pages(let p): try apply(p)
-            case .end: return
-            case .process, .zombie, .tree: throw CheckpointError(EINVAL, "a PROCESS, ZOMBIE or TREE record after page data")
-            case .index, .inventory: continue
-            }
+            pending = nil
         }
     }
 }

@@ -97,18 +97,29 @@ public enum Restorer {
         let ptys = PtyFactory(processes: header.processes)
         defer { ptys.close() }
         do {
-            try tree.build(header.processes, zombies: header.zombies, ptys: ptys)
+            // Children that share pages with their parent are forked once its memory is back.
+            let later = Self.forkedAfterParentMemory(header.processes)
+            try tree.build(header.processes, zombies: header.zombies, later: later, ptys: ptys)
             let shared = SharedMemoryFactory(processes: header.processes)
             defer { shared.close() }
             let sysv = SysVFactory(objects: header.tree.sysvObjects, log: log)
             var restores: [ProcessRestore] = []
+            var pages = PageStream(reader: reader, first: header.firstPages)
             for p in header.processes {
+                if tree.stubs[p.pid] == nil {
+                    try pages.seal(p.ppid)
+                    try tree.forkLater(p, among: header.processes, ptys: ptys)
+                }
                 guard let stub = tree.stubs[p.pid], let inner = tree.inner[p.pid] else { continue }
                 let r = try ProcessRestore(stub: stub, innerPID: inner, process: p, inventory: header.inventory, log: log)
                 try r.prepare(shared: shared, sysv: sysv)
+                tree.adopt(r.session, for: p.pid)
                 restores.append(r)
+                // The pages of every process prepared so far (they come in the image's process order).
+                try pages.write(into: restores)
             }
-            try PageStream.write(reader: reader, first: header.firstPages, into: restores)
+            try pages.finish(into: restores)
+            try tree.complete(header.processes, zombies: header.zombies)
             testHookPause()
             var warnings = tree.warnings + ptys.warnings
             let objects = SharedFileObjects(processes: header.processes, memory: shared, ptys: ptys, stubs: tree.stubs, closeTCP: options.closeTCP,
@@ -141,6 +152,21 @@ public enum Restorer {
             if let e = error as? ImageError { throw Self.damaged(e, options.sourcePath) }
             throw CheckpointError(error, context: "restart failed")
         }
+    }
+
+    /// Processes with pages inherited from their parent, and every process
+    /// that must come after one of them (its descendants, members of its group).
+    static func forkedAfterParentMemory(_ processes: [ProcessState]) -> Set<pid_t> {
+        var later = Set(processes.filter { p in p.mappings.contains { !$0.inheritedRuns.isEmpty } }.map(\.pid))
+        var grew = !later.isEmpty
+        while grew {
+            grew = false
+            for p in processes where !later.contains(p.pid) && (later.contains(p.ppid) || later.contains(p.pgid)) {
+                later.insert(p.pid)
+                grew = true
+            }
+        }
+        return later
     }
 
     /// The image is read once, front to back, each section's checksum

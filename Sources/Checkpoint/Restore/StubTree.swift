@@ -36,31 +36,53 @@ struct StubTree {
         self.log = log
     }
 
-    mutating func build(_ processes: [ProcessState], zombies: [ZombieState], ptys: PtyFactory? = nil) throws {
+    /// Forks every live process except those in `later` (their parents must be
+    /// restored first, see `forkLater`); zombies wait for `complete`.
+    mutating func build(_ processes: [ProcessState], zombies: [ZombieState], later: Set<pid_t> = [], ptys: PtyFactory? = nil) throws {
         zombiePIDs = Set(zombies.map(\.pid))
-        for p in processes {
-            let stub: pid_t
-            let session: RemoteSession
-            if let parent = sessions[p.ppid] {
-                // A process sharing its parent's fd table is forked into that table.
-                let shared = sharesParentTable(p, among: processes)
-                if shared { sharedTables.insert(p.pid) }
-                stub = try fork(from: parent, exactPID: options.restorePID ? p.pid : nil, flags: shared ? CloneFlags.files : 0).outer
-                session = try Self.session(for: stub, instruction: parent.injector.instruction)
-            } else {
-                // In a PID namespace of its own the restorer is its init: no sibling there.
-                stub = try Stub.spawn(pid: options.restorePID ? p.pid : nil, siblingOfRestorer: options.parentIsCaller && !PIDNamespace.entered)
-                spawned.append(stub)
-                seccompSuspended = try Stub.capture(stub) && seccompSuspended
-                let regs = try Ptrace.registers(stub)
-                let maps = try ProcMaps.parse(try Sys.readText("/proc/\(stub)/maps"))
-                session = try Self.session(for: stub, instruction: try SyscallInjector.findInstruction(pid: stub, registers: regs, maps: maps))
-            }
-            stubs[p.pid] = stub
-            inner[p.pid] = options.restorePID ? p.pid : stub
-            sessions[p.pid] = session
-            try setIdentity(p, session: session, ptys: ptys)
+        for p in processes where !later.contains(p.pid) { try make(p, among: processes, ptys: ptys) }
+    }
+
+    /// Forks a process whose parent's memory is already restored, so it
+    /// inherits the pages it shared with it (copy-on-write) by the fork itself.
+    mutating func forkLater(_ p: ProcessState, among processes: [ProcessState], ptys: PtyFactory? = nil) throws {
+        guard sessions[p.ppid] != nil else { throw CheckpointError(EINVAL, "process \(p.pid) shares memory with parent \(p.ppid), which the image does not hold") }
+        try make(p, among: processes, ptys: ptys)
+    }
+
+    /// The session a process's restore now injects through (its stub memory,
+    /// where the first session lived, is gone): later forks from it use this one.
+    mutating func adopt(_ session: RemoteSession, for pid: pid_t) {
+        sessions[pid] = session
+    }
+
+    private mutating func make(_ p: ProcessState, among processes: [ProcessState], ptys: PtyFactory?) throws {
+        let stub: pid_t
+        let session: RemoteSession
+        if let parent = sessions[p.ppid] {
+            // A process sharing its parent's fd table is forked into that table.
+            let shared = sharesParentTable(p, among: processes)
+            if shared { sharedTables.insert(p.pid) }
+            stub = try fork(from: parent, exactPID: options.restorePID ? p.pid : nil, flags: shared ? CloneFlags.files : 0).outer
+            session = try Self.session(for: stub, instruction: parent.injector.instruction)
+        } else {
+            // In a PID namespace of its own the restorer is its init: no sibling there.
+            stub = try Stub.spawn(pid: options.restorePID ? p.pid : nil, siblingOfRestorer: options.parentIsCaller && !PIDNamespace.entered)
+            spawned.append(stub)
+            seccompSuspended = try Stub.capture(stub) && seccompSuspended
+            let regs = try Ptrace.registers(stub)
+            let maps = try ProcMaps.parse(try Sys.readText("/proc/\(stub)/maps"))
+            session = try Self.session(for: stub, instruction: try SyscallInjector.findInstruction(pid: stub, registers: regs, maps: maps))
         }
+        stubs[p.pid] = stub
+        inner[p.pid] = options.restorePID ? p.pid : stub
+        sessions[p.pid] = session
+        try setIdentity(p, session: session, ptys: ptys)
+    }
+
+    /// Once every live process exists: the zombies, forked from their parents
+    /// and made to exit, then the borrowed group leaders dissolved.
+    mutating func complete(_ processes: [ProcessState], zombies: [ZombieState]) throws {
         for z in zombies {
             guard let parent = sessions[z.ppid] else {
                 warnings.append("zombie \(z.pid) has no parent in the image; it is not recreated")

@@ -1,0 +1,125 @@
+import CheckpointImage
+import Glibc
+import LinuxKit
+
+/// Finds the pages a forked child still shares copy-on-write with its parent
+/// (neither wrote them since the fork). They are not saved for the child:
+/// its mapping lists them, and the restorer forks the child from its
+/// restored parent, so they are one physical page again (CRIU does the same).
+///
+/// A page counts as shared when both processes map it present and the child
+/// not exclusively, and the frame numbers are equal; where pagemap hides
+/// frame numbers (no CAP_SYS_ADMIN), when the bytes are equal, which
+/// restores the same contents either way.
+struct CowSharing {
+    let child: pid_t
+    let parent: pid_t
+
+    /// Private anonymous memory, the kind a fork hands down.
+    static func plain(_ x: Mapping) -> Bool {
+        x.kind == .anonymous && !x.shared && x.inode == 0 && !x.advice.contains(.droppable)
+    }
+
+    /// The parts of the child's mapping `m` where the parent has private
+    /// anonymous memory of the same type: only there can a page come by fork.
+    static func inheritable(_ m: Mapping, parentMappings: [Mapping]) -> [(start: UInt64, end: UInt64)] {
+        guard plain(m) else { return [] }
+        return parentMappings.compactMap { p in
+            guard p.end > m.start, p.start < m.end, plain(p), p.growsDown == m.growsDown,
+                  p.advice.contains(.noReserve) == m.advice.contains(.noReserve) else { return nil }
+            return (max(p.start, m.start), min(p.end, m.end))
+        }
+    }
+
+    /// Inherited (first page, count) runs for each of the child's mappings
+    /// that has any, by index in `childMappings`.
+    func find(childMappings: [Mapping], parentMappings: [Mapping]) throws -> [Int: [UInt64]] {
+        let mine = try Pagemap(pid: child)
+        defer { mine.close() }
+        let theirs = try Pagemap(pid: parent)
+        defer { theirs.close() }
+        var found: [Int: [UInt64]] = [:]
+        let window: UInt64 = 1 << 30
+        for (i, m) in childMappings.enumerated() {
+            var pages: [UInt64] = []  // page indexes from m.start
+            for part in Self.inheritable(m, parentMappings: parentMappings) {
+                var start = part.start
+                while start < part.end {
+                    let end = min(part.end, start + window)
+                    let a = try mine.entries(start: start, end: end)
+                    let b = try theirs.entries(start: start, end: end)
+                    let first = (start - m.start) / 4096
+                    var byContent: [UInt64] = []
+                    for k in 0..<min(a.count, b.count) {
+                        let (x, y) = (a[k], b[k])
+                        guard x & Pagemap.present != 0, y & Pagemap.present != 0, x & Pagemap.exclusive == 0 else { continue }
+                        let (fx, fy) = (x & Pagemap.frameMask, y & Pagemap.frameMask)
+                        if fx != 0 || fy != 0 {
+                            if fx == fy { pages.append(first + UInt64(k)) }
+                        } else {
+                            byContent.append(first + UInt64(k))
+                        }
+                    }
+                    pages += try sameContent(byContent, base: m.start)
+                    start = end
+                }
+            }
+            let runs = Self.runs(pages.sorted())
+            if !runs.isEmpty { found[i] = runs }
+        }
+        return found
+    }
+
+    /// Of the pages (indexes from `base`), those whose bytes are equal in
+    /// both processes. Read through /proc/PID/mem: process_vm_readv pins the
+    /// pages, and pinning a shared anonymous page makes the kernel unshare it.
+    func sameContent(_ pages: [UInt64], base: UInt64) throws -> [UInt64] {
+        guard !pages.isEmpty else { return [] }
+        let mine = open("/proc/\(child)/mem", O_RDONLY | O_CLOEXEC)
+        defer { if mine >= 0 { close(mine) } }
+        let theirs = open("/proc/\(parent)/mem", O_RDONLY | O_CLOEXEC)
+        defer { if theirs >= 0 { close(theirs) } }
+        guard mine >= 0, theirs >= 0 else { return [] }  // then every page is simply saved
+        var a = [UInt8](repeating: 0, count: 4096), b = a
+        return pages.filter { page in
+            let at = off_t(truncatingIfNeeded: base + page * 4096)
+            return pread(mine, &a, 4096, at) == 4096 && pread(theirs, &b, 4096, at) == 4096 && a == b
+        }
+    }
+
+    /// Sorted page indexes as (first, count) pairs.
+    static func runs(_ pages: [UInt64]) -> [UInt64] {
+        var out: [UInt64] = []
+        for p in pages {
+            if out.count >= 2 && out[out.count - 2] + out[out.count - 1] == p { out[out.count - 1] += 1 } else { out += [p, 1] }
+        }
+        return out
+    }
+
+    /// The candidate runs without the inherited pages (all absolute addresses, sorted ranges).
+    static func subtract(_ runs: [MemoryDumper.Candidate], _ inherited: [(address: UInt64, length: UInt64)]) -> [MemoryDumper.Candidate] {
+        guard !inherited.isEmpty else { return runs }
+        let holes = inherited.sorted { $0.address < $1.address }
+        var out: [MemoryDumper.Candidate] = []
+        for run in runs {
+            var at = run.address
+            let end = run.address + run.pages * 4096
+            for h in holes where h.address + h.length > at && h.address < end {
+                if h.address > at {
+                    var piece = run
+                    piece.address = at
+                    piece.pages = (h.address - at) / 4096
+                    out.append(piece)
+                }
+                at = max(at, h.address + h.length)
+            }
+            if at < end {
+                var piece = run
+                piece.address = at
+                piece.pages = (end - at) / 4096
+                out.append(piece)
+            }
+        }
+        return out
+    }
+}
