@@ -81,6 +81,22 @@ final class RestartBehaviourTests: XCTestCase {
         XCTAssertTrue(out.contains("PASS") && !out.contains("FAIL"), out)
     }
 
+    /// A checkpoint that lets the tree run on leaves the pages a parent and its
+    /// children share copy-on-write shared (reading them must not unshare them):
+    /// the fixture counts its shared pages again once told to stop.
+    func testCheckpointLeavesCopyOnWriteSharingAsRootAndUser() throws {
+        for user in [nil, env.user] {
+            let work = env.workDir("cow-runs-on", user: user)
+            let (target, pid) = try Fixture.start([tool("cowshare"), "\(TestEnvironment.seed(for: "cowshare-runs-on"))"], user: user, cwd: work)
+            let r = runTool([tool("cr_checkpoint"), "--tree", "-f", "\(work)/ctx", "\(pid)"], user: user, cwd: work)
+            XCTAssertEqual(r.code, 0, r.output)
+            signalDescendants(of: pid, SIGTERM)
+            kill(pid, SIGTERM)
+            let out = target.readToEnd(timeout: 20)
+            XCTAssertTrue(out.contains("PASS") && !out.contains("FAIL"), out)
+        }
+    }
+
     /// A MAP_SHARED file mapping whose file changed (contents and size) since
     /// the checkpoint is mapped as the file is now, as BLCR does, not refused.
     func testChangedSharedFileIsMappedAsItIsNow() throws {

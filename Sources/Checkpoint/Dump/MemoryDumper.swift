@@ -29,6 +29,11 @@ struct MemoryDumper {
         var keepsZeroPages = false
         /// Pages that cannot be read are left out (zero) instead of failing the dump.
         var mayFault = false
+        /// Anonymous pages mapped by more than one process (copy-on-write after
+        /// fork): read through /proc/PID/mem, since process_vm_readv pins
+        /// pages and the kernel unshares a shared page it pins, which would
+        /// leave a process that runs on with two copies where it had one.
+        var shared = false
     }
 
     /// What pagemap says of a process's memory: the runs of pages to read,
@@ -75,15 +80,29 @@ struct MemoryDumper {
                     }
                 }
                 if saves {
-                    Self.runs(of: entries, where: { goneFile ? $0 & Pagemap.guardRegion == 0 : MappingClassifier.shouldSave($0, kind: kind) }) { i, n in
-                        plan.runs.append(Candidate(address: start + UInt64(i) * 4096, pages: UInt64(n), keepsZeroPages: keepsZeroPages, mayFault: mayFault))
+                    let privateKind = kind == .anonymous || kind == .privateFile || kind == .privateShared
+                    var found: [Candidate] = []
+                    for shared in privateKind ? [false, true] : [false] {
+                        Self.runs(of: entries, where: { e in
+                            (goneFile ? e & Pagemap.guardRegion == 0 : MappingClassifier.shouldSave(e, kind: kind))
+                                && (!privateKind || Self.sharedAnonymousPage(e) == shared)
+                        }) { i, n in
+                            found.append(Candidate(address: start + UInt64(i) * 4096, pages: UInt64(n), keepsZeroPages: keepsZeroPages,
+                                                   mayFault: mayFault, shared: shared))
+                        }
                     }
+                    plan.runs += found.sorted { $0.address < $1.address }
                 }
                 start = end
             }
             if !guards.isEmpty { plan.guards[m.start] = guards }
         }
         return plan
+    }
+
+    /// A present private anonymous page that another process maps too.
+    static func sharedAnonymousPage(_ e: UInt64) -> Bool {
+        e & Pagemap.present != 0 && e & Pagemap.fileOrShared == 0 && e & Pagemap.exclusive == 0
     }
 
     /// Calls `body(first, count)` for each maximal run of entries matching `test`.
@@ -114,7 +133,10 @@ struct MemoryDumper {
         let memory = RemoteMemory(pid: pid)
         var done: UInt64 = 0
         var batch: [(address: UInt64, length: Int, keepsZeroPages: Bool)] = []
+        var batchShared: [Bool] = []
         var batchMayFault = false
+        let sharedReader = runs.contains(where: \.shared) ? SharedPageReader(pid: pid) : nil
+        defer { sharedReader?.close() }
         var batchSize = 0
 
         func flush() throws {
@@ -124,7 +146,11 @@ struct MemoryDumper {
             do {
                 let bytes = UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[0..<batchSize])
                 do {
-                    try memory.read(ranges: batch.map { ($0.address, $0.length) }, into: bytes)
+                    if let reader = sharedReader, batchShared.contains(true) {
+                        try reader.read(batch.map { ($0.address, $0.length) }, shared: batchShared, into: bytes, others: memory)
+                    } else {
+                        try memory.read(ranges: batch.map { ($0.address, $0.length) }, into: bytes)
+                    }
                 } catch where batchMayFault {
                     Self.readPageByPage(memory, batch.map { ($0.address, $0.length) }, into: bytes)
                 }
@@ -145,6 +171,7 @@ struct MemoryDumper {
             done += UInt64(batchSize)
             progress?(done, total)
             batch.removeAll(keepingCapacity: true)
+            batchShared.removeAll(keepingCapacity: true)
             batchSize = 0
             batchMayFault = false
         }
@@ -155,6 +182,7 @@ struct MemoryDumper {
             while left > 0 {
                 let take = min(left, batchBytes - batchSize)
                 batch.append((address, take, run.keepsZeroPages))
+                batchShared.append(run.shared)
                 batchMayFault = batchMayFault || run.mayFault
                 batchSize += take
                 address += UInt64(take)
