@@ -6,10 +6,8 @@ import PackageDescription
 let package = Package(
     name: "swiftcr",
     products: [
+        // One engine binary: cr_checkpoint, cr_restart and cr_run are links to it (MultiCall).
         .executable(name: "swiftcr", targets: ["swiftcr"]),
-        .executable(name: "cr_checkpoint", targets: ["cr_checkpoint"]),
-        .executable(name: "cr_restart", targets: ["cr_restart"]),
-        .executable(name: "cr_run", targets: ["cr_run"]),
         // libcr.so: BLCR's C API (include/libcr.h). libcr_run.so and
         // libcr_omit.so are copies of it (scripts/libcr-variants.sh).
         .library(name: "cr", type: .dynamic, targets: ["LibCR"]),
@@ -61,7 +59,7 @@ let package = Package(
         // pam_xos.so: PAM entry points in Swift over XOS; Swift's runtime inside, only pam_sm_* exported.
         .target(name: "PamXOS", dependencies: ["XOS", "CPAM"], exclude: ["pam_xos.map"],
                 // FoundationEssentials' own static dependencies are not autolinked into a shared library: name them.
-                linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "--version-script=Sources/PamXOS/pam_xos.map",
+                linkerSettings: [.unsafeFlags(["-use-ld=lld", "-static-stdlib", "-Xlinker", "--version-script=Sources/PamXOS/pam_xos.map",
                                                "-l_FoundationCollections", "-l_FoundationCShims", "-lswiftSynchronization"])]),
         .executableTarget(name: "pam_app_conv", dependencies: ["XOS", "CPAM", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "xos-ca", dependencies: ["XOS", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -76,10 +74,7 @@ let package = Package(
                 // Its code runs in signal handlers: no dynamic exclusivity bookkeeping there.
                 swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])],
                 linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "--version-script=Sources/LibCR/libcr.map"])]),
-        .executableTarget(name: "cr_run", dependencies: ["SwiftCRCommands"]),
         .executableTarget(name: "swiftcr", dependencies: ["SwiftCRCommands"]),
-        .executableTarget(name: "cr_checkpoint", dependencies: ["SwiftCRCommands"]),
-        .executableTarget(name: "cr_restart", dependencies: ["SwiftCRCommands"]),
         .testTarget(name: "LinuxKitTests", dependencies: ["LinuxKit"]),
         .testTarget(name: "XOSTests", dependencies: ["XOS"]),
         .testTarget(name: "CheckpointImageTests", dependencies: ["CheckpointImage"]),

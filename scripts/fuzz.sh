@@ -32,9 +32,9 @@ swiftc -sanitize=fuzzer,address -parse-as-library -O -I "$out/module" \
 cp Fixtures/images/*.swiftcr "$out/corpus/"
 cp Fuzz/corpus/* "$out/corpus/" 2>/dev/null || true
 # A real image: a small process, checkpointed by the debug build.
-swift build --product cr_checkpoint >/dev/null
+swift build --product swiftcr >/dev/null
 sleep 30 & victim=$!
-.build/debug/cr_checkpoint -p -f "$out/corpus/real-sleep.swiftcr" "$victim" >/dev/null 2>&1 || true
+.build/debug/swiftcr cr_checkpoint -p -f "$out/corpus/real-sleep.swiftcr" "$victim" >/dev/null 2>&1 || true
 kill "$victim" 2>/dev/null || true
 
 "$out/image-fuzz" "$out/corpus" -max_total_time="$seconds" -max_len=262144 -timeout=10 \

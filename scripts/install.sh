@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs swiftcr under a prefix, as BLCR's `make install` did:
-#   bin/      swiftcr cr_checkpoint cr_restart cr_run
+#   bin/      swiftcr, and cr_checkpoint cr_restart cr_run as links to it
+#             (one engine binary: it is each tool by the name it is run as)
 #   lib/      libcr.so libcr_run.so libcr_omit.so, pkgconfig/cr.pc cr_run.pc cr_omit.pc,
 #             security/pam_xos.so (the VO module)
 #   include/  libcr.h blcr_common.h blcr_errcodes.h blcr_proc.h blcr_ioctl.h
@@ -11,6 +12,9 @@
 #   --prefix DIR     where to install (default /usr/local)
 #   --from DIR       take already built files from DIR instead of building
 #                    a release with the Swift runtime linked in statically
+#                    (built in .build/install, apart from the .build/release
+#                    the demo and benchmarks use, so neither rebuilds the other)
+# Binaries and libraries are installed stripped.
 #   --uninstall      remove exactly what an earlier install put there
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,10 +40,11 @@ if [ "$uninstall" = 1 ]; then
 fi
 
 if [ -z "$from" ]; then
-  swift build -c release --static-swift-stdlib
-  from=".build/release"
+  echo "install: building a release with the Swift runtime linked in (in .build/install)"
+  swift build -c release --static-swift-stdlib --scratch-path .build/install
+  from=".build/install/release"
 fi
-for f in swiftcr cr_checkpoint cr_restart cr_run libcr.so; do
+for f in swiftcr libcr.so; do
   [ -e "$from/$f" ] || { echo "install: $from/$f is missing (build first, or drop --from)" >&2; exit 2; }
 done
 
@@ -48,18 +53,29 @@ put() {  # put MODE SOURCE DEST-RELATIVE-TO-PREFIX
   install -D -m "$1" "$2" "$prefix/$3"
   installed+=("$3")
 }
-for t in swiftcr cr_checkpoint cr_restart cr_run; do put 755 "$from/$t" "bin/$t"; done
+putStripped() {  # putStripped SOURCE DEST-RELATIVE-TO-PREFIX: symbols and debug info dropped, dynamic symbols kept
+  put 755 "$1" "$2"
+  strip --strip-unneeded "$prefix/$2"
+}
+link() {  # link TARGET-NAME DEST-RELATIVE-TO-PREFIX (a link beside its target)
+  ln -sfn "$1" "$prefix/$2"
+  installed+=("$2")
+}
+putStripped "$from/swiftcr" bin/swiftcr
+for t in cr_checkpoint cr_restart cr_run; do link swiftcr "bin/$t"; done
 # The VO module: its tools, and pam_xos.so under lib/security (link it into the system's PAM
 # module directory, e.g. /lib/x86_64-linux-gnu/security, or name it by absolute path in pam.d).
-for t in xos-ca xos-ams xos-ssh pam_app_conv; do [ -e "$from/$t" ] && put 755 "$from/$t" "bin/$t"; done
-[ -e "$from/libpam_xos.so" ] && put 755 "$from/libpam_xos.so" "lib/security/pam_xos.so"
+for t in xos-ca xos-ams xos-ssh pam_app_conv; do [ -e "$from/$t" ] && putStripped "$from/$t" "bin/$t"; done
+[ -e "$from/libpam_xos.so" ] && putStripped "$from/libpam_xos.so" "lib/security/pam_xos.so"
 
 # The run and omit libraries are copies of libcr: its agent knows which file it was loaded from.
-for l in libcr.so libcr_run.so libcr_omit.so; do put 755 "$from/libcr.so" "lib/$l"; done
+for l in libcr.so libcr_run.so libcr_omit.so; do putStripped "$from/libcr.so" "lib/$l"; done
 for h in include/*.h; do put 644 "$h" "include/$(basename "$h")"; done
 for page in docs/man/*.1; do [ -e "$page" ] && put 644 "$page" "share/man/man1/$(basename "$page")"; done
 put 755 scripts/selftest.sh share/swiftcr/selftest.sh
 
+# One version, from one place: the binary's own (SwiftCRVersion).
+version=$("$prefix/bin/swiftcr" --version | sed -n 's/^swiftcr \([0-9.]*\).*/\1/p')
 pc() {  # pc NAME LIBS
   local tmp; tmp=$(mktemp)
   cat > "$tmp" <<PC
@@ -68,8 +84,8 @@ libdir=\${prefix}/lib
 includedir=\${prefix}/include
 
 Name: $1
-Description: swiftcr's libcr: BLCR's checkpoint/restart API
-Version: 0.8.6
+Description: swiftcr's libcr: BLCR's checkpoint/restart API (BLCR 0.8.6 compatible)
+Version: $version
 Libs: -L\${libdir} -Wl,-rpath,\${libdir} $2
 Cflags: -I\${includedir}
 PC

@@ -13,8 +13,10 @@ n="${1:-500}"
 [[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] || { echo "usage: $0 [N]" >&2; exit 2; }
 [ "$(id -u)" -eq 0 ] || { echo "soak: run as root (it restores the original PID)" >&2; exit 2; }
 bash scripts/setup.sh >/dev/null
-swift build -c release --product cr_checkpoint >/dev/null && swift build -c release --product cr_restart >/dev/null || exit 2
+swift build -c release --product swiftcr >/dev/null || exit 2
 bin=.build/release
+# cr_checkpoint and cr_restart are the swiftcr binary under those names.
+for t in cr_checkpoint cr_restart; do ln -sfn swiftcr "$bin/$t"; done
 work=$(mktemp -d /tmp/swiftcr-soak.XXXXXX)
 trap 'kill -9 $(cat "$work/pid" 2>/dev/null) 2>/dev/null; rm -rf "$work"' EXIT
 cc -O1 -Wall -o "$work/killable" Fixtures/killable.c || exit 2

@@ -30,11 +30,12 @@ fi
 work="${ZDTM_WORK:-/tmp/swiftcr-zdtm}"
 step="${ZDTM_TIMEOUT:-30}"
 bin="${SWIFTCR_BIN:-$here/.build/release}"
-if [ ! -x "$bin/cr_restart" ]; then
+if [ ! -x "$bin/swiftcr" ]; then
   echo "zdtm: building swiftcr (release)" >&2
-  (cd "$here" && PATH="/opt/swift/usr/bin:$PATH" swift build -c release --product cr_checkpoint >&2 &&
-     PATH="/opt/swift/usr/bin:$PATH" swift build -c release --product cr_restart >&2) || exit 2
+  (cd "$here" && PATH="/opt/swift/usr/bin:$PATH" swift build -c release --product swiftcr >&2) || exit 2
 fi
+# cr_checkpoint and cr_restart are the swiftcr binary under those names.
+for t in cr_checkpoint cr_restart; do [ -e "$bin/$t" ] || ln -s swiftcr "$bin/$t"; done
 bash "$here/scripts/setup.sh" >&2 || exit 2
 # Headers some of the tests build against.
 need=()

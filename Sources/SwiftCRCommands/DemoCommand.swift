@@ -12,8 +12,6 @@ struct DemoCommand: ParsableCommand {
 
     func run() throws {
         guard (1...60).contains(seconds) else { throw ValidationError("--seconds must be 1...60") }
-        // cr_checkpoint and cr_restart are built next to swiftcr.
-        let bin = String(selfExecutable[..<(selfExecutable.lastIndex(of: "/") ?? selfExecutable.startIndex)])
         let workDir = try dir ?? makeTempDir()
         let counter = try Spawned([selfExecutable, "demo-counter"])
         say("started a counter, pid \(counter.pid); watching it for \(seconds) s")
@@ -21,16 +19,18 @@ struct DemoCommand: ParsableCommand {
         guard let last = before.last else { throw CheckpointError(EIO, "the counter printed nothing") }
 
         let image = "\(workDir)/context.\(counter.pid)"
-        try show(["\(bin)/cr_checkpoint", "-p", "--kill", "-f", image, String(counter.pid)])
+        // A directory of our own goes when the demo ends; one the user named keeps the image.
+        defer { if dir == nil { unlink(image); rmdir(workDir) } }
+        try show(["cr_checkpoint", "-p", "--kill", "-f", image, String(counter.pid)])
         counter.wait()
         say("the counter (pid \(counter.pid)) is gone; its state is in \(image)")
-        try show(["\(bin)/swiftcr", "inspect", image], firstLines: 8)
+        try show(["swiftcr", "inspect", image], firstLines: 8)
 
         let restorePID = getuid() == 0
-        let argv = ["\(bin)/cr_restart"] + (restorePID ? [] : ["--no-restore-pid"]) + [image]
+        let argv = ["cr_restart"] + (restorePID ? [] : ["--no-restore-pid"]) + [image]
         print("$ " + argv.joined(separator: " "))
         fflush(nil)
-        let restarted = try Spawned(argv)
+        let restarted = try Spawned(Self.command(argv))
         let after = try echo(restarted, for: seconds)
         kill(restarted.pid, SIGTERM)  // cr_restart forwards it to the counter
         restarted.wait()
@@ -43,6 +43,12 @@ struct DemoCommand: ParsableCommand {
         }
     }
 
+    /// A command line as shown, run by this binary (it is every tool: MultiCall).
+    static func command(_ shown: [String]) -> [String] {
+        guard let tool = shown.first else { return shown }
+        return tool == "swiftcr" ? [selfExecutable] + shown.dropFirst() : [selfExecutable, tool] + shown.dropFirst()
+    }
+
     func say(_ s: String) {
         print("== \(s)")
         fflush(nil)
@@ -52,7 +58,7 @@ struct DemoCommand: ParsableCommand {
     func show(_ argv: [String], firstLines: Int? = nil) throws {
         print("$ " + argv.joined(separator: " "))
         fflush(nil)
-        let p = try Spawned(argv, captureOutput: firstLines != nil)
+        let p = try Spawned(Self.command(argv), captureOutput: firstLines != nil)
         if let n = firstLines {
             var text = ""
             var buf = [UInt8](repeating: 0, count: 65536)

@@ -1,3 +1,3 @@
 import SwiftCRCommands
 
-ToolMain.run(SwiftCR.self, tool: "swiftcr")
+MultiCall.main()

@@ -62,10 +62,12 @@ final class TestEnvironment: @unchecked Sendable {
         bin = dir + "/bin"
         mkdir(bin, 0o755)
         user = TestUser.ensure()
-        for tool in ["cr_checkpoint", "cr_restart", "cr_run", "swiftcr", "libcr.so"] {
+        for tool in ["swiftcr", "libcr.so"] {
             let r = runTool(["/bin/cp", "\(Self.buildDir)/\(tool)", "\(bin)/\(tool)"])
             guard r.code == 0 else { throw TestFailure("copy \(tool) from \(Self.buildDir): \(r.output) (run `swift build` first)") }
         }
+        // As an installation has them: the BLCR tools are links to the one binary.
+        for tool in ["cr_checkpoint", "cr_restart", "cr_run"] { symlink("swiftcr", "\(bin)/\(tool)") }
         // As an installation has them: the run and omit libraries are copies of libcr.
         for variant in ["libcr_run.so", "libcr_omit.so"] { _ = runTool(["/bin/cp", "\(bin)/libcr.so", "\(bin)/\(variant)"]) }
         let fixtures = Self.repoRoot + "/Fixtures"

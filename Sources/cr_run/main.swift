@@ -1,2 +1,0 @@
-import SwiftCRCommands
-ToolMain.run(CRRun.self, tool: "cr_run")
