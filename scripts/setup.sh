@@ -1,36 +1,57 @@
 #!/usr/bin/env bash
-# Installs what swiftcr needs on a fresh Debian 12 machine (run as root):
-# a C compiler for the test fixtures, setpriv/useradd for the unprivileged
-# tests, gdb for the gcore comparison in the benchmark, python3 and
-# script(1) for the cr_run and terminal tests, pkg-config for the install test,
-# GNU time, make and ip for the soak and peer-suite scripts. Swift itself is
-# expected at /opt/swift or on PATH.
+# Installs what swiftcr needs on a fresh Debian 12 machine (run as root).
+#   setup.sh --demo   only what `scripts/demo.sh` runs: nothing beyond Swift
+#                     and a C library (the demo needs no other package).
+#   setup.sh          the test suite's needs as well: a C compiler for the
+#                     fixtures, setpriv/useradd for the unprivileged tests, gdb
+#                     for the gcore comparison in the benchmark, python3 and
+#                     script(1) for the cr_run and terminal tests, pkg-config
+#                     for the install test, GNU time, make and ip for the soak
+#                     and peer-suite scripts, and for the VO module's tests PAM
+#                     headers, pamtester and the ssh tools. The ssh server is
+#                     installed for the certificate-login test, which starts
+#                     its own on a private port: it is not started or enabled.
+# Swift itself is expected at /opt/swift or on PATH.
 set -euo pipefail
+mode=tests
+[ "${1:-}" = "--demo" ] && mode=demo
 need=()
-command -v cc >/dev/null || need+=(gcc libc6-dev)
-command -v setpriv >/dev/null || need+=(util-linux)
-command -v useradd >/dev/null || need+=(passwd)
-command -v gcore >/dev/null || need+=(gdb)
-command -v python3 >/dev/null || need+=(python3)
-command -v pkg-config >/dev/null || need+=(pkg-config)
-command -v script >/dev/null || need+=(bsdutils)
-# scripts/soak.sh measures peak RSS with GNU time; scripts/zdtm.sh builds CRIU's tests and sets up loopback.
-[ -x /usr/bin/time ] || need+=(time)
-command -v make >/dev/null || need+=(make)
-command -v ip >/dev/null || need+=(iproute2)
-# The VO module: PAM headers for pam_xos, pamtester to drive it, ssh-keygen/sshd for XOS-ssh.
-[ -f /usr/include/security/pam_modules.h ] || need+=(libpam0g-dev)
-command -v pamtester >/dev/null || need+=(pamtester)
-command -v ssh-keygen >/dev/null || need+=(openssh-client)
-[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+if [ "$mode" = tests ]; then
+  command -v cc >/dev/null || need+=(gcc libc6-dev)
+  command -v setpriv >/dev/null || need+=(util-linux)
+  command -v useradd >/dev/null || need+=(passwd)
+  command -v gcore >/dev/null || need+=(gdb)
+  command -v python3 >/dev/null || need+=(python3)
+  command -v pkg-config >/dev/null || need+=(pkg-config)
+  command -v script >/dev/null || need+=(bsdutils)
+  [ -x /usr/bin/time ] || need+=(time)
+  command -v make >/dev/null || need+=(make)
+  command -v ip >/dev/null || need+=(iproute2)
+  [ -f /usr/include/security/pam_modules.h ] || need+=(libpam0g-dev)
+  command -v pamtester >/dev/null || need+=(pamtester)
+  command -v ssh-keygen >/dev/null || need+=(openssh-client)
+  [ -x /usr/sbin/sshd ] || need+=(openssh-server)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: missing ${need[*]}; run as root or install them" >&2
     exit 1
   fi
+  echo "setup: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # Packages with services (openssh-server) are installed, not started:
+  # policy-rc.d answers "not allowed" to their start during the install.
+  policy=/usr/sbin/policy-rc.d
+  made_policy=0
+  if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod 755 "$policy"; made_policy=1; fi
   apt-get update -qq
   apt-get install -y -qq "${need[@]}" >/dev/null
+  [ "$made_policy" = 1 ] && rm -f "$policy"
+  if [[ " ${need[*]} " == *" openssh-server "* ]]; then
+    # Not enabled at boot either: the tests start their own sshd.
+    if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then systemctl disable --now ssh >/dev/null 2>&1 || true; fi
+    command -v update-rc.d >/dev/null && update-rc.d ssh disable >/dev/null 2>&1 || true
+  fi
 fi
 if ! command -v swift >/dev/null; then
   if [ -x /opt/swift/usr/bin/swift ]; then

@@ -30,5 +30,15 @@ public enum MachineInfo {
         return area.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 512, as: UInt64.self) }
     }
 
-    public static let producer = "swiftcr 0.1.0"
+    public static let producer = "swiftcr \(SwiftCRVersion.number)"
+}
+
+/// The one place the version lives: --version of every tool, the images'
+/// producer, the manual pages, and (through `swiftcr --version`) the
+/// installed pkg-config files.
+public enum SwiftCRVersion {
+    public static let number = "0.2.0"
+    /// The BLCR release whose API, options and exit codes are matched.
+    public static let blcr = "0.8.6"
+    public static var blcrTools: String { "swiftcr \(number) (BLCR \(blcr) compatible)" }
 }

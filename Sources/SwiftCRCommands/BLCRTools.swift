@@ -1,4 +1,5 @@
 import ArgumentParser
+import Checkpoint
 
 /// `cr_checkpoint`, BLCR's name and options.
 public struct CRCheckpoint: ParsableCommand {
@@ -6,7 +7,7 @@ public struct CRCheckpoint: ParsableCommand {
         commandName: "cr_checkpoint",
         abstract: "Checkpoint a process (or tree, group, session) to a context file.",
         discussion: "Exit status: 0 on success, else errno & 0xFF (ESRCH 3, EPERM 1, CR_ETEMPFAIL 50...), 255 for usage errors.",
-        version: "swiftcr 0.1.0 (BLCR 0.8.6 compatible)")
+        version: SwiftCRVersion.blcrTools)
     @OptionGroup var options: CheckpointArguments
     public init() {}
     public func run() throws { try options.run(tool: "cr_checkpoint") }
@@ -17,7 +18,7 @@ public struct CRRestart: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "cr_restart",
         abstract: "Restart a process from a context file; exits as the restarted process exits.",
-        version: "swiftcr 0.1.0 (BLCR 0.8.6 compatible)")
+        version: SwiftCRVersion.blcrTools)
     @OptionGroup var options: RestartArguments
     public init() {}
     public func run() throws { try options.run(tool: "cr_restart") }

@@ -15,7 +15,7 @@ public struct CRRun: ParsableCommand {
               --run           negates --omit (the default; the later of the two wins).
               -?, --help      print the usage; --version prints the version.
             """,
-        version: "swiftcr 0.1.0 (BLCR 0.8.6 compatible)")
+        version: SwiftCRVersion.blcrTools)
 
     @Argument(parsing: .captureForPassthrough, help: "[--omit | --run] [--] PROG ARGS...: the options, then the program and its arguments.")
     var arguments: [String] = []

@@ -1,11 +1,12 @@
 import ArgumentParser
+import Checkpoint
 
 /// The umbrella command.
 public struct SwiftCR: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "swiftcr",
         abstract: "Checkpoint and restart Linux processes with ptrace (BLCR-compatible).",
-        version: "swiftcr 0.1.0",
+        version: "swiftcr \(SwiftCRVersion.number)",
         subcommands: [CheckpointSubcommand.self, RestartSubcommand.self, InspectCommand.self, CheckCommand.self,
                       DemoCommand.self, BenchCommand.self, DemoCounter.self, BenchTarget.self, ManPages.self, VerifyCommand.self, DiffCommand.self, CoreCommand.self])
     public init() {}

@@ -52,4 +52,35 @@ final class InstallTests: XCTestCase {
             XCTAssertEqual(fresh, committed, "docs/man/\(page) is stale: run `swiftcr man-pages docs/man`")
         }
     }
+
+    /// Every option of every command (swiftcr's subcommands included) is in
+    /// its manual page, and every page has the sections a man page has.
+    func testManPagesNameEveryOption() throws {
+        let env = try TestEnvironment.get()
+        let root = TestEnvironment.repoRoot
+        func options(_ help: String) -> Set<String> {
+            var found: Set<String> = []
+            for line in help.split(separator: "\n") where line.hasPrefix("  -") {
+                let names = line.dropFirst(2).split(separator: " ").prefix { $0.hasPrefix("-") }
+                for n in names { found.insert(String(n.filter { $0 != "," })) }
+            }
+            return found
+        }
+        let subcommands = runTool(["\(env.bin)/swiftcr", "--help"]).output
+            .components(separatedBy: "SUBCOMMANDS:").last?.split(separator: "\n")
+            .compactMap { $0.hasPrefix("  ") && !$0.hasPrefix("   ") ? $0.split(separator: " ").first.map(String.init) : nil } ?? []
+        XCTAssertTrue(subcommands.contains("inspect") && subcommands.contains("restart"), "\(subcommands)")
+        let commands: [(page: String, argv: [String])] = ["cr_checkpoint", "cr_restart", "cr_run"].map { ($0, ["\(env.bin)/\($0)", "--help"]) }
+            + [("swiftcr", ["\(env.bin)/swiftcr", "--help"])] + subcommands.map { ("swiftcr", ["\(env.bin)/swiftcr", $0, "--help"]) }
+        for (page, argv) in commands {
+            let text = runTool(["/bin/cat", "\(root)/docs/man/\(page).1"]).output.replacingOccurrences(of: "\\-", with: "-")
+            for section in ["NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "EXIT STATUS", "FILES", "EXAMPLES", "SEE ALSO"] {
+                XCTAssertTrue(text.contains(".SH \(section)"), "\(page).1 has no \(section) section")
+            }
+            let help = runTool(argv).output
+            let wanted = options(help)
+            XCTAssertFalse(wanted.isEmpty, "no options found in \(argv.joined(separator: " "))")
+            for o in wanted { XCTAssertTrue(text.contains(o), "\(page).1 does not name \(o) of \(argv.dropLast().joined(separator: " "))") }
+        }
+    }
 }
