@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "cr", type: .dynamic, targets: ["LibCR"]),
         // pam_xos.so (installed under that name from libpam_xos.so).
         .library(name: "pam_xos", type: .dynamic, targets: ["PamXOS"]),
+        .executable(name: "xos", targets: ["xos"]),
         .executable(name: "xos-ca", targets: ["xos-ca"]),
         .executable(name: "xos-ams", targets: ["xos-ams"]),
         .executable(name: "pam_app_conv", targets: ["pam_app_conv"]),
@@ -61,10 +62,15 @@ let package = Package(
                 // FoundationEssentials' own static dependencies are not autolinked into a shared library: name them.
                 linkerSettings: [.unsafeFlags(["-use-ld=lld", "-static-stdlib", "-Xlinker", "--version-script=Sources/PamXOS/pam_xos.map",
                                                "-l_FoundationCollections", "-l_FoundationCShims", "-lswiftSynchronization"])]),
-        .executableTarget(name: "pam_app_conv", dependencies: ["XOS", "CPAM", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .executableTarget(name: "xos-ca", dependencies: ["XOS", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .executableTarget(name: "xos-ssh", dependencies: ["XOS", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .executableTarget(name: "xos-ams", dependencies: ["XOS", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        // The VO tools' code, shared: `xos` is all four (installed with links), the
+        // single-tool executables are what the tests and development use.
+        .target(name: "XOSTools", dependencies: ["XOS", "CPAM", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                                                .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto")]),
+        .executableTarget(name: "xos", dependencies: ["XOSTools"]),
+        .executableTarget(name: "pam_app_conv", dependencies: ["XOSTools"]),
+        .executableTarget(name: "xos-ca", dependencies: ["XOSTools"]),
+        .executableTarget(name: "xos-ssh", dependencies: ["XOSTools"]),
+        .executableTarget(name: "xos-ams", dependencies: ["XOSTools"]),
         .target(name: "CLibCR"),
         // The libcr agent's wire protocol, shared by libcr and the engine.
         .target(name: "AgentWire"),

@@ -2,7 +2,8 @@
 # Installs swiftcr under a prefix, as BLCR's `make install` did:
 #   bin/      swiftcr, and cr_checkpoint cr_restart cr_run as links to it
 #             (one engine binary: it is each tool by the name it is run as)
-#   lib/      libcr.so libcr_run.so libcr_omit.so, pkgconfig/cr.pc cr_run.pc cr_omit.pc,
+#   bin/      xos, and xos-ca xos-ams xos-ssh pam_app_conv as links to it (the VO tools)
+#   lib/      libcr.so, libcr_run.so and libcr_omit.so as links to it, pkgconfig/cr.pc cr_run.pc cr_omit.pc,
 #             security/pam_xos.so (the VO module)
 #   include/  libcr.h blcr_common.h blcr_errcodes.h blcr_proc.h blcr_ioctl.h
 #   share/man/man1/  the tools' manual pages
@@ -65,11 +66,16 @@ putStripped "$from/swiftcr" bin/swiftcr
 for t in cr_checkpoint cr_restart cr_run; do link swiftcr "bin/$t"; done
 # The VO module: its tools, and pam_xos.so under lib/security (link it into the system's PAM
 # module directory, e.g. /lib/x86_64-linux-gnu/security, or name it by absolute path in pam.d).
-for t in xos-ca xos-ams xos-ssh pam_app_conv; do [ -e "$from/$t" ] && putStripped "$from/$t" "bin/$t"; done
+# One binary for the four VO tools too (they share XOS, X509 and Crypto).
+if [ -e "$from/xos" ]; then
+  putStripped "$from/xos" bin/xos
+  for t in xos-ca xos-ams xos-ssh pam_app_conv; do link xos "bin/$t"; done
+fi
 [ -e "$from/libpam_xos.so" ] && putStripped "$from/libpam_xos.so" "lib/security/pam_xos.so"
 
-# The run and omit libraries are copies of libcr: its agent knows which file it was loaded from.
-for l in libcr.so libcr_run.so libcr_omit.so; do putStripped "$from/libcr.so" "lib/$l"; done
+# The run and omit libraries are links to libcr: its agent knows by which name it was loaded.
+putStripped "$from/libcr.so" lib/libcr.so
+for l in libcr_run.so libcr_omit.so; do link libcr.so "lib/$l"; done
 for h in include/*.h; do put 644 "$h" "include/$(basename "$h")"; done
 for page in docs/man/*.1; do [ -e "$page" ] && put 644 "$page" "share/man/man1/$(basename "$page")"; done
 put 755 scripts/selftest.sh share/swiftcr/selftest.sh

@@ -15,6 +15,15 @@ final class InstallTests: XCTestCase {
                   "lib/pkgconfig/cr.pc", "share/man/man1/cr_restart.1", "share/swiftcr/manifest", "lib/security/pam_xos.so", "bin/xos-ca"] {
             XCTAssertEqual(access("\(prefix)/\(f)", F_OK), 0, "\(f) not installed")
         }
+        // One engine binary and one VO binary, stripped; the other names are links to them.
+        for (link, target) in [("bin/cr_checkpoint", "swiftcr"), ("bin/cr_restart", "swiftcr"), ("bin/cr_run", "swiftcr"),
+                               ("bin/xos-ca", "xos"), ("bin/xos-ams", "xos"), ("bin/pam_app_conv", "xos"), ("lib/libcr_omit.so", "libcr.so")] {
+            XCTAssertEqual(try? FileManager.default.destinationOfSymbolicLink(atPath: "\(prefix)/\(link)"), target, "\(link) is not a link to \(target)")
+        }
+        for binary in ["bin/swiftcr", "bin/xos", "lib/libcr.so", "lib/security/pam_xos.so"] {
+            let sections = runTool(["/usr/bin/readelf", "-S", "\(prefix)/\(binary)"]).output
+            XCTAssertFalse(sections.contains(".symtab") || sections.contains(".debug_info"), "\(binary) is not stripped")
+        }
         let selftest = runTool(["\(prefix)/share/swiftcr/selftest.sh", prefix], timeout: 60)
         XCTAssertEqual(selftest.code, 0, selftest.output)
         XCTAssertTrue(selftest.output.contains("selftest: PASS"), selftest.output)

@@ -68,8 +68,8 @@ final class TestEnvironment: @unchecked Sendable {
         }
         // As an installation has them: the BLCR tools are links to the one binary.
         for tool in ["cr_checkpoint", "cr_restart", "cr_run"] { symlink("swiftcr", "\(bin)/\(tool)") }
-        // As an installation has them: the run and omit libraries are copies of libcr.
-        for variant in ["libcr_run.so", "libcr_omit.so"] { _ = runTool(["/bin/cp", "\(bin)/libcr.so", "\(bin)/\(variant)"]) }
+        // As an installation has them: the run and omit libraries are links to libcr.
+        for variant in ["libcr_run.so", "libcr_omit.so"] { symlink("libcr.so", "\(bin)/\(variant)") }
         let fixtures = Self.repoRoot + "/Fixtures"
         let sources = ((try? FileManager.default.contentsOfDirectory(atPath: fixtures)) ?? []).filter { $0.hasSuffix(".c") }
         guard !sources.isEmpty else { throw TestFailure("no fixtures in \(fixtures)") }

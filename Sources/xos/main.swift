@@ -1,0 +1,3 @@
+import XOSTools
+
+VOTools.main()
