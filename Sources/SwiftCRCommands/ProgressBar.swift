@@ -2,17 +2,21 @@ import Glibc
 
 /// A one-line progress bar on stderr, shown only on a terminal and only for
 /// dumps that take more than a moment.
-final class ProgressBar {
+final class ProgressBar: @unchecked Sendable {  // used from one thread at a time
     let label: String
     let enabled: Bool
     let started: Double
     var drawn = false
     var lastDraw = 0.0
 
+    /// Seconds before the bar shows (a test hook sets it to 0: SWIFTCR_TEST_PROGRESS_AFTER).
+    let delay: Double
+
     init(label: String, enabled: Bool) {
         self.label = label
         self.enabled = enabled && isatty(2) != 0
         started = ProgressBar.now
+        delay = getenv("SWIFTCR_TEST_PROGRESS_AFTER").flatMap { Double(String(cString: $0)) } ?? 0.3
     }
 
     static var now: Double {
@@ -24,7 +28,7 @@ final class ProgressBar {
     func update(_ done: UInt64, _ total: UInt64) {
         guard enabled, total > 0 else { return }
         let t = Self.now
-        guard t - started > 0.3, t - lastDraw > 0.1 || done == total else { return }
+        guard t - started >= delay, t - lastDraw > 0.1 || done == total else { return }
         lastDraw = t
         let width = 30
         let filled = Int(Double(width) * Double(done) / Double(total))

@@ -133,9 +133,13 @@ public struct RestartArguments: ParsableArguments {
         if let p = path { options.sourcePath = p.hasPrefix("/") ? p : (Self.cwd() + "/" + p) }
         options.relocation = (try? PathRelocation(arguments: relocate)) ?? PathRelocation()  // checked in validate()
         options.omitted = omit == .omitNever ? .refuse : omit == .omitAlways ? .quiet : .note
+        if !quiet { options.notice = { Output.printErr("\(tool): \($0)") } }
+        let bar = ProgressBar(label: "restart", enabled: !quiet)
+        options.progress = { bar.update($0, $1) }
         let restored = try engine.restore(from: fd, options: options, log: log)
+        bar.finish()
         // Forward first: a signal meant for the process must not kill us instead.
-        SignalForwarder.install(target: restored.pid)
+        SignalForwarder.install(root: restored.pid, all: Array(restored.pids.values))
         if path != nil { close(fd) }
         if !quiet {
             for n in restored.notes { Output.printErr("\(tool): \(n)") }
@@ -177,23 +181,46 @@ public struct RestartArguments: ParsableArguments {
 }
 
 /// BLCR's cr_restart forwards every signal but CHLD, KILL, STOP, the
-/// synchronous faults and CR_SIGNUM to the restarted process.
+/// synchronous faults and CR_SIGNUM to the restarted process. Here it goes
+/// to every restored process (a pipeline ends whole, not just its first
+/// process), each through a pidfd opened at restart, so a PID reused after
+/// one of them exited is never signalled.
 enum SignalForwarder {
     nonisolated(unsafe) static var target: pid_t = 0
+    nonisolated(unsafe) static var pidfds = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+    nonisolated(unsafe) static var count = 0
 
-    static func install(target pid: pid_t) {
-        target = pid
+    /// - Parameters: root: the process cr_restart waits for; all: every restored process.
+    static func install(root: pid_t, all: [pid_t]) {
+        target = root
+        let ordered = [root] + all.filter { $0 != root }.sorted()
+        let fds = ordered.map { Int32(truncatingIfNeeded: Syscall.raw(NR.pidfd_open, Int($0), 0)) }.filter { $0 >= 0 }
+        pidfds = UnsafeMutablePointer<Int32>.allocate(capacity: max(fds.count, 1))
+        for (k, fd) in fds.enumerated() {
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            pidfds[k] = fd
+        }
+        count = fds.count
         let skip: Set<Int32> = [SIGCHLD, SIGKILL, SIGSTOP, SIGILL, SIGFPE, SIGBUS, SIGSEGV, SIGTRAP, 64]
         for sig in 1...64 where !skip.contains(Int32(sig)) && !(32...33).contains(sig) {
             var action = sigaction()
-            action.__sigaction_handler.sa_handler = { s in
-                kill(SignalForwarder.target, s)
-                if s == SIGTSTP || s == SIGTTIN || s == SIGTTOU { raise(SIGSTOP) }
-            }
+            action.__sigaction_handler.sa_handler = { s in SignalForwarder.forward(s) }
             sigemptyset(&action.sa_mask)
             action.sa_flags = SA_RESTART
             sigaction(Int32(sig), &action, nil)
         }
+    }
+
+    /// In the signal handler: system calls only, no allocation.
+    static func forward(_ s: Int32) {
+        let saved = errno
+        if count == 0 {
+            kill(target, s)  // no pidfds here (a kernel before 5.3): the root only, as BLCR
+        } else {
+            for k in 0..<count { _ = Syscall.raw(NR.pidfdSendSignal, Int(pidfds[k]), Int(s), 0, 0) }
+        }
+        if s == SIGTSTP || s == SIGTTIN || s == SIGTTOU { raise(SIGSTOP) }
+        errno = saved
     }
 
     static func waitAndExit(_ pid: pid_t) -> Never {

@@ -81,6 +81,38 @@ final class RestartBehaviourTests: XCTestCase {
         XCTAssertTrue(out.contains("PASS") && !out.contains("FAIL"), out)
     }
 
+    /// A restart on a terminal shows a progress bar while the pages stream in
+    /// (shown from the start here by a test hook; normally after 0.3 s).
+    func testRestartShowsProgressOnATerminal() throws {
+        let work = env.workDir("restart-progress", user: nil)
+        let (target, pid) = try Fixture.start([tool("busyloop")], user: nil, cwd: work)
+        let r = runTool([tool("cr_checkpoint"), "-p", "--kill", "-f", "\(work)/ctx", "\(pid)"], cwd: work)
+        XCTAssertEqual(r.code, 0, r.output)
+        _ = target.wait(timeout: 10)
+        let restart = try Child(["/usr/bin/script", "-qfec", "env SWIFTCR_TEST_PROGRESS_AFTER=0 \(tool("cr_restart")) --no-restore-pid --term \(work)/ctx", "/dev/null"], cwd: work)
+        let out = restart.readToEnd(timeout: 20)
+        XCTAssertTrue(out.contains("restart [#") && out.contains("MiB/s"), out)
+        XCTAssertTrue(out.contains("PASS"), out)
+    }
+
+    /// A restart that waits for its PID, still held by a killed process its
+    /// parent has not reaped, says what it waits for, and goes on once it is.
+    func testWaitForAnUnreapedPIDIsSaid() throws {
+        guard env.isRoot else { throw XCTSkip("restores the original PID") }
+        let work = env.workDir("unreaped-pid", user: nil)
+        let (target, pid) = try Fixture.start([tool("busyloop")], user: nil, cwd: work)
+        let r = runTool([tool("cr_checkpoint"), "-p", "--kill", "-f", "\(work)/ctx", "\(pid)"], cwd: work)
+        XCTAssertEqual(r.code, 0, r.output)
+        // The killed fixture is our child and stays a zombie until we reap it.
+        let restart = try Child([tool("cr_restart"), "\(work)/ctx"], cwd: work)
+        XCTAssertTrue(restart.read(until: "waiting up to 5 s for PID \(pid)", timeout: 4), restart.output)
+        _ = target.wait(timeout: 10)
+        XCTAssertTrue(processRunsUntraced(pid), restart.output)
+        kill(restart.pid, SIGTERM)
+        let out = restart.readToEnd(timeout: 20)
+        XCTAssertTrue(out.contains("PASS"), out)
+    }
+
     /// A checkpoint that lets the tree run on leaves the pages a parent and its
     /// children share copy-on-write shared (reading them must not unshare them):
     /// the fixture counts its shared pages again once told to stop.

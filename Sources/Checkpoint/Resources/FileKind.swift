@@ -92,8 +92,11 @@ final class FileRestoreContext {
     /// cr_restart's 0, 1, 2, as the stub holds them now.
     let stdio: [Int32: UInt64]
     private(set) var warnings: [String] = []
+    /// For what is worth saying with -v only (swift-log's info level).
+    let log: Logger
 
-    init(session: RemoteSession, process: ProcessState, objects: SharedFileObjects, courier: FDCourier, stdio: [Int32: UInt64]) {
+    init(session: RemoteSession, process: ProcessState, objects: SharedFileObjects, courier: FDCourier, stdio: [Int32: UInt64], log: Logger) {
+        self.log = log
         self.session = session
         self.process = process
         self.objects = objects

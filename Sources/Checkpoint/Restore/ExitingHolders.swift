@@ -8,13 +8,20 @@ import LinuxKit
 enum ExitingHolders {
     /// Waits up to `limit` seconds while any of `ids` belongs to a zombie
     /// or a dead task; returns the seconds waited.
-    static func wait(for ids: [pid_t], limit: Double = 5) -> Double {
+    /// After half a second `notice` is told which IDs it waits for.
+    static func wait(for ids: [pid_t], limit: Double = 5, notice: ((String) -> Void)? = nil) -> Double {
         var pending = ids.filter(isExiting)
         var waited = 0.0
+        var told = false
         while !pending.isEmpty && waited < limit {
             usleep(20_000)
             waited += 0.02
             pending = pending.filter(isExiting)
+            if !told && waited >= 0.5 && !pending.isEmpty {
+                told = true
+                let list = pending.prefix(8).map(String.init).joined(separator: ", ") + (pending.count > 8 ? ", ..." : "")
+                notice?("waiting up to \(Int(limit)) s for PID \(list), still held by an exited process its parent has not reaped")
+            }
         }
         return waited
     }

@@ -42,7 +42,7 @@ struct FileRestorer {
             if r >= 0 { stdio[k] = UInt64(r) }
             _ = try session.raw(NR.close, UInt64(k))
         }
-        let c = FileRestoreContext(session: session, process: process, objects: objects, courier: courier, stdio: stdio)
+        let c = FileRestoreContext(session: session, process: process, objects: objects, courier: courier, stdio: stdio, log: log)
         for f in process.files.sorted(by: { $0.fd < $1.fd }) {
             if f.sharesWith != f.fd, process.files.contains(where: { $0.fd == f.sharesWith }) {
                 try session.dup3(UInt64(f.sharesWith), to: f.fd, cloexec: f.closeOnExec, what: "fd \(f.sharesWith) -> \(f.fd)")

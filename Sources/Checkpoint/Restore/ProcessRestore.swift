@@ -176,6 +176,8 @@ struct PageStream {
     private var ended = false
     /// Parents whose pages a child took by fork: none of theirs may come later.
     private var sealed: Set<pid_t> = []
+    /// Told the reader's offset after each section written.
+    var progress: ((UInt64) -> Void)?
 
     init(reader: ImageReader, first: ImageReader.PagesSection?) {
         self.reader = reader
@@ -224,6 +226,7 @@ struct PageStream {
             for run in p.runs { try r.space.validate(run) }
             try r.memory.write(ranges: p.runs.map { ($0.address, Int($0.byteCount)) }, from: p.data)
             pending = nil
+            progress?(reader.offset)
         }
     }
 }

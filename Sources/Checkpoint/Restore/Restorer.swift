@@ -30,6 +30,10 @@ public struct RestoreOptions: Sendable {
     /// BLCR's --omit-*: processes omitted at checkpoint time are noted, passed over, or refused.
     public enum Omitted: Sendable { case note, quiet, refuse }
     public var omitted = Omitted.note
+    /// Told what the restart waits for when a wait gets long (said without -v).
+    public var notice: (@Sendable (String) -> Void)?
+    /// Called with (image bytes read, image size) as the pages stream in, for a regular file.
+    public var progress: (@Sendable (UInt64, UInt64) -> Void)?
     public init() {}
 }
 
@@ -82,7 +86,8 @@ public enum Restorer {
             }
         }
         if options.restorePID && PIDNamespace.canChoosePIDs {
-            let waited = ExitingHolders.wait(for: header.processes.flatMap { p in [p.pid] + p.threads.map(\.tid) } + header.zombies.map(\.pid))
+            let waited = ExitingHolders.wait(for: header.processes.flatMap { p in [p.pid] + p.threads.map(\.tid) } + header.zombies.map(\.pid),
+                                             notice: options.notice)
             if waited > 0 { log.info("waited \(Int(waited * 1000)) ms for the original's unreaped zombies to free their PIDs") }
         }
         if options.restorePID && options.allowNamespace && !PIDNamespace.canChoosePIDs {
@@ -105,6 +110,11 @@ public enum Restorer {
             let sysv = SysVFactory(objects: header.tree.sysvObjects, log: log)
             var restores: [ProcessRestore] = []
             var pages = PageStream(reader: reader, first: header.firstPages)
+            var st = stat()
+            if let report = options.progress, fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_size > 0 {
+                let size = UInt64(st.st_size)
+                pages.progress = { report($0, size) }
+            }
             for p in header.processes {
                 if tree.stubs[p.pid] == nil {
                     try pages.seal(p.ppid)

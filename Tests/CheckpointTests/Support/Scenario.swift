@@ -13,6 +13,10 @@ struct Scenario: Sendable {
     var launcher: [String] = []
     /// Text the restarted process must also print.
     var expectOutput: String?
+    /// Text that must not appear in cr_restart's output.
+    var rejectOutput: String?
+    /// cr_restart runs with --verbose (its -v lines are then in the output).
+    var verbose = true
     /// Runs between checkpoint and restart, given the work directory.
     var betweenRuns: @Sendable (String) -> Void = { _ in }
     /// Time the fixture gets after READY to reach the state to checkpoint.
@@ -54,10 +58,11 @@ struct Scenario: Sendable {
         betweenRuns(work)
 
         let restorePID = mode != .unprivilegedNewPID
-        let restart = try Child((restartEnvironment.isEmpty ? [] : ["/usr/bin/env"] + restartEnvironment) + ["\(env.bin)/cr_restart", "--verbose"] + (restorePID ? [] : ["--no-restore-pid"]) + restartArguments.map { $0.replacingOccurrences(of: "@WORK", with: work) } + [image],
+        let restart = try Child((restartEnvironment.isEmpty ? [] : ["/usr/bin/env"] + restartEnvironment) + ["\(env.bin)/cr_restart"] + (verbose ? ["--verbose"] : []) + (restorePID ? [] : ["--no-restore-pid"]) + restartArguments.map { $0.replacingOccurrences(of: "@WORK", with: work) } + [image],
                                 user: user, cwd: work)
-        XCTAssertTrue(restart.read(until: "restored"), "cr_restart: \(restart.output)", file: file, line: line)
-        if mode == .rootOriginalPID {
+        // Without -v there is no "restored ... as pid" line: wait for the original PID to run untraced.
+        XCTAssertTrue(verbose ? restart.read(until: "restored") : processRunsUntraced(pid), "cr_restart: \(restart.output)", file: file, line: line)
+        if mode == .rootOriginalPID && verbose {
             XCTAssertTrue(restart.output.contains("as pid \(pid) "), "original PID not restored: \(restart.output)", file: file, line: line)
         }
         if mode == .unprivilegedNamespace {
@@ -69,6 +74,7 @@ struct Scenario: Sendable {
         XCTAssertTrue(output.contains("PASS"), "\(fixture) after restart: \(output)", file: file, line: line)
         XCTAssertFalse(output.contains("FAIL"), "\(fixture) after restart: \(output)", file: file, line: line)
         if let want = expectOutput { XCTAssertTrue(output.contains(want), "\(fixture) should print \(want): \(output)", file: file, line: line) }
+        if let unwanted = rejectOutput { XCTAssertFalse(output.contains(unwanted), "\(fixture) should not print \(unwanted): \(output)", file: file, line: line) }
         XCTAssertEqual(status?.code, 0, "cr_restart exit: \(String(describing: status)) \(output)", file: file, line: line)
     }
 }
@@ -128,4 +134,14 @@ func reapOrphans() {
         var status: Int32 = 0
         if waitpid(-1, &status, WNOHANG) > 0 { quiet = 0 } else { quiet += 1; usleep(5000) }
     }
+}
+
+/// Up to 20 s for `pid` to exist and have no tracer (a restart of it is done).
+func processRunsUntraced(_ pid: pid_t) -> Bool {
+    for _ in 0..<400 {
+        if let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+           status.contains("\nTracerPid:\t0\n"), !status.contains("State:\tt") { return true }
+        usleep(50_000)
+    }
+    return false
 }
