@@ -28,12 +28,15 @@ public struct RestartHeader {
             case .architecture(let image, let machine): return "image is for \(image), this machine is \(machine)"
             case .owner(let uid, let caller): return "image belongs to uid \(uid); uid \(caller) may not restore it"
             case .missingFile(let path, let address, let e):
-                return "\(path), mapped at 0x\(String(address, radix: 16)), is missing: \(String(cString: strerror(e)))"
+                return "\(path), mapped at 0x\(String(address, radix: 16)), is missing: \(String(cString: strerror(e)))" + RestartHeader.hint
             case .changedFile(let path, let address, let size, let now):
-                return "\(path) changed since the checkpoint (size \(size) -> \(now)); its mapping at 0x\(String(address, radix: 16)) cannot be restored"
+                return "\(path) changed since the checkpoint (size \(size) -> \(now)); its mapping at 0x\(String(address, radix: 16)) cannot be restored" + RestartHeader.hint
             }
         }
     }
+
+    /// What would have kept the mapping restorable.
+    static let hint = " (a checkpoint with --save-exe, --save-private or --save-all keeps mapped files' contents in the image)"
 
     /// Reads up to the first PAGES section; throws ImageError for bytes that
     /// are not an image, Refusal.malformed for records that cannot go together.

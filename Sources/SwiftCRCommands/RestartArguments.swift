@@ -27,6 +27,10 @@ public struct RestartArguments: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "Restore process groups (default: join cr_restart's).") var restorePgid = false
     @Flag(inversion: .prefixedNo, help: "Restore sessions (default: join cr_restart's).") var restoreSid = false
     @Option(name: .long, help: ArgumentHelp("Restart with paths under OLD moved to NEW (up to 16; \\= and \\\\ escape).", valueName: "OLD=NEW")) var relocate: [String] = []
+    @Option(name: .long, help: ArgumentHelp("A regular file the process had open that is gone: fail (default), recreate (an empty file at its old path, at the saved offset) or devnull; both with a warning.", valueName: "fail|recreate|devnull"))
+    var missingFiles: RestoreOptions.MissingFiles = .fail
+    @Flag(name: .long, help: "Exit once the processes run, leaving them behind (as criu restore -d); with a PID namespace of ours, its PID 1 stays and becomes their parent.")
+    var detach = false
     @Flag(name: .long, help: "Bring established TCP connections back as closed sockets: the descriptor stays, the connection is gone.") var tcpClose = false
     @Option(name: .long, help: "auto (BLCR's kernel module if loaded, else ptrace), ptrace, or kernel.") var backend: BackendChoice = .auto
     @Flag(exclusivity: .chooseLast) var omit: OmitFlag = .omitMaybe
@@ -132,6 +136,8 @@ public struct RestartArguments: ParsableArguments {
         options.parentIsCaller = parentIsCaller
         if let p = path { options.sourcePath = p.hasPrefix("/") ? p : (Self.cwd() + "/" + p) }
         options.relocation = (try? PathRelocation(arguments: relocate)) ?? PathRelocation()  // checked in validate()
+        options.missingFiles = missingFiles
+        options.detach = detach
         options.omitted = omit == .omitNever ? .refuse : omit == .omitAlways ? .quiet : .note
         if !quiet { options.notice = { Output.printErr("\(tool): \($0)") } }
         let bar = ProgressBar(label: "restart", enabled: !quiet)
@@ -158,6 +164,10 @@ public struct RestartArguments: ParsableArguments {
         }
         let sig = signal ?? after.signal
         if sig != 0 { kill(restored.pid, sig) }
+        if detach {
+            if !quiet { Output.printErr("\(tool): detached; \(restored.command) runs on as pid \(restored.pid)") }
+            Glibc.exit(0)
+        }
         // libcr's cr_request_restart: the caller is the process's parent and waits for it itself.
         if parentIsCaller && (try? ProcStat.read(pid: restored.pid))?.ppid == getppid() { Glibc.exit(0) }
         SignalForwarder.waitAndExit(restored.pid)
@@ -243,3 +253,5 @@ enum SignalForwarder {
         }
     }
 }
+
+extension RestoreOptions.MissingFiles: ExpressibleByArgument {}

@@ -81,6 +81,35 @@ final class RestartBehaviourTests: XCTestCase {
         XCTAssertTrue(out.contains("PASS") && !out.contains("FAIL"), out)
     }
 
+    /// cr_restart --detach exits once the process runs, and the process stays:
+    /// as a user in a PID namespace of ours (whose PID 1 must outlive
+    /// cr_restart without ending the namespace), and as root. Told to stop,
+    /// it checks itself and ends; nothing of ours is left.
+    func testDetachedRestartOutlivesCrRestart() throws {
+        for user in [env.user, nil] {
+            let work = env.workDir("detach", user: user)
+            let (target, pid) = try Fixture.start([tool("busyloop")], user: user, cwd: work)
+            let r = runTool([tool("cr_checkpoint"), "-p", "--kill", "-f", "\(work)/ctx", "\(pid)"], user: user, cwd: work)
+            XCTAssertEqual(r.code, 0, r.output)
+            _ = target.wait(timeout: 10)
+            reapOrphans()
+            let restart = try Child([tool("cr_restart"), "--detach", "\(work)/ctx"], user: user, cwd: work)
+            XCTAssertTrue(restart.read(until: "runs on as pid"), restart.output)
+            XCTAssertEqual(restart.wait(timeout: 10)?.code, 0, restart.output)
+            guard let line = restart.output.split(separator: "\n").first(where: { $0.contains("runs on as pid") }),
+                  let restored = pid_t(line.split(separator: " ").last ?? "") else { XCTFail("no pid in \(restart.output)"); continue }
+            usleep(1_500_000)  // past the namespace PID 1's first look at cr_restart
+            XCTAssertEqual(kill(restored, 0), 0, "the restored process did not outlive cr_restart: \(restart.output)")
+            kill(restored, SIGTERM)
+            let out = restart.readToEnd(timeout: 20)
+            XCTAssertTrue(out.contains("PASS"), out)
+            reapOrphans()
+            usleep(1_500_000)
+            let left = runTool(["/usr/bin/pgrep", "-x", "swiftcr-init"]).output
+            XCTAssertEqual(left.trimmingCharacters(in: .whitespacesAndNewlines), "", "the namespace's PID 1 stayed after the process ended")
+        }
+    }
+
     /// A restart on a terminal shows a progress bar while the pages stream in
     /// (shown from the start here by a test hook; normally after 0.3 s).
     func testRestartShowsProgressOnATerminal() throws {

@@ -409,6 +409,28 @@ final class RoundTripTests: XCTestCase {
         try s.run(.rootOriginalPID)
     }
 
+    /// A log deleted while the process was checkpointed: by default the restart
+    /// fails and names the way on; --missing-files recreate or devnull go on, with a warning.
+    func testMissingFileChoicesAsRootAndUnprivileged() throws {
+        for (mode, said) in [("recreate", "was gone; made again empty, at offset 7"), ("devnull", "is gone; it is /dev/null now")] {
+            var s = Scenario(fixture: "gonefile", arguments: ["@", mode])
+            s.betweenRuns = { work in unlink(work + "/app.log") }
+            s.restartArguments = ["--missing-files", mode]
+            s.expectOutput = said
+            try s.run(.rootOriginalPID)
+            try s.run(.unprivilegedNewPID)
+        }
+        let env = try TestEnvironment.get()
+        let work = env.workDir("gonefile-fail", user: nil)
+        let (target, pid) = try Fixture.start(["\(env.bin)/gonefile", work, "recreate"], user: nil, cwd: work)
+        XCTAssertEqual(runTool(["\(env.bin)/cr_checkpoint", "-p", "--kill", "-f", "\(work)/ctx", "\(pid)"], cwd: work).code, 0)
+        _ = target.wait(timeout: 10)
+        unlink(work + "/app.log")
+        let failed = runTool(["\(env.bin)/cr_restart", "--no-restore-pid", "\(work)/ctx"], cwd: work)
+        XCTAssertEqual(failed.code, 2, failed.output)
+        XCTAssertTrue(failed.output.contains("--missing-files recreate or devnull"), failed.output)
+    }
+
     /// The fixture's directory moved away after the checkpoint: --relocate points the restart at it.
     static let relocate: Scenario = {
         var s = Scenario(fixture: "relocate", arguments: ["@"])

@@ -17,7 +17,8 @@ enum PIDNamespace {
     nonisolated(unsafe) static var entered = false
 
     /// Unshares, maps this user's uid and gid to themselves, and starts PID 1.
-    static func enter() throws {
+    /// - Parameter detach: PID 1 outlives the restorer (cr_restart --detach).
+    static func enter(detach: Bool = false) throws {
         let uid = getuid(), gid = getgid()
         if case .failure(let e) = Syscall.unshare(CloneFlags.newUser | CloneFlags.newPID) {
             throw CheckpointError(e.rawValue, "cannot create a user and PID namespace for the original PIDs (\(e)); use --no-restore-pid")
@@ -25,7 +26,7 @@ enum PIDNamespace {
         try write("/proc/self/setgroups", "deny")
         try write("/proc/self/uid_map", "\(uid) \(uid) 1")
         try write("/proc/self/gid_map", "\(gid) \(gid) 1")
-        try spawnReaper()
+        try detach ? spawnLastingReaper() : spawnReaper()
         entered = true
     }
 
@@ -49,5 +50,74 @@ enum PIDNamespace {
             }
         }
         if case .failure(let e) = spawned { throw CheckpointError(e.rawValue, "starting PID 1 of the namespace: \(e)") }
+    }
+
+    /// The write end of the pipe a lasting PID 1 learns the restored processes from.
+    nonisolated(unsafe) static var handOverFD: Int32 = -1
+    /// Most restored processes a lasting PID 1 watches (memory it has from before it started).
+    static let watchLimit = 4096
+
+    /// PID 1 for a detached restart. The restored processes' parent is the
+    /// restorer, outside the namespace: when it exits they go to a reaper out
+    /// there, not to this one, which must still not end (that would kill the
+    /// namespace) while any of them runs. It is told their PIDs through a
+    /// pipe once the restart is done, watches them through pidfds, reaps
+    /// orphans meanwhile, and ends once all of them and its own children are
+    /// gone. System calls only, on memory it had before it started.
+    static func spawnLastingReaper() throws {
+        var ends: [Int32] = [0, 0]
+        guard pipe(&ends) == 0 else { throw CheckpointError(errno: errno, "pipe for the namespace's PID 1") }
+        for fd in ends { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        let (readEnd, writeEnd) = (ends[0], ends[1])
+        let pids = UnsafeMutablePointer<Int32>.allocate(capacity: watchLimit)
+        let watch = UnsafeMutablePointer<pollfd>.allocate(capacity: watchLimit)
+        defer { pids.deallocate(); watch.deallocate() }
+        let spawned = RawChild.spawn {
+            let name: StaticString = "swiftcr-init"
+            _ = Syscall.prctl(.setName, Int(bitPattern: name.utf8Start))
+            _ = Syscall.raw(NR.close, Int(writeEnd))
+            var bytes = 0
+            while bytes < watchLimit * 4 {
+                let n = Syscall.raw(NR.read, Int(readEnd), Int(bitPattern: UnsafeMutableRawPointer(pids) + bytes), watchLimit * 4 - bytes)
+                if n <= 0 { break }
+                bytes += n
+            }
+            _ = Syscall.raw(NR.close, Int(readEnd))
+            var count = 0
+            for k in 0..<(bytes / 4) {
+                let fd = Syscall.raw(NR.pidfd_open, Int(pids[k]), 0)
+                if fd >= 0 { watch[count] = pollfd(fd: Int32(fd), events: Int16(POLLIN), revents: 0); count += 1 }
+            }
+            // Until every restored process has exited: reap orphans each second.
+            var running = count
+            while running > 0 {
+                _ = Syscall.raw(NR.poll, Int(bitPattern: watch), count, 1000)
+                while Syscall.raw(NR.wait4, -1, 0, Int(WNOHANG) | 0x4000_0000) > 0 {}
+                running = 0
+                for k in 0..<count where watch[k].revents & Int16(POLLIN) == 0 { running += 1 }
+                for k in 0..<count where watch[k].revents & Int16(POLLIN) != 0 { watch[k].fd = -1 }  // poll skips it now
+            }
+            // Their orphans are ours: reap until none is left.
+            while true {
+                if Syscall.reapAny() < 0 { Syscall.exitGroup(0) }
+            }
+        }
+        close(readEnd)
+        if case .failure(let e) = spawned {
+            close(writeEnd)
+            throw CheckpointError(e.rawValue, "starting PID 1 of the namespace: \(e)")
+        }
+        handOverFD = writeEnd
+    }
+
+    /// Tells a lasting PID 1 the restored processes (their PIDs in the
+    /// namespace); after a failed restart, nothing (it then ends once its
+    /// children are gone).
+    static func handOver(_ pids: [pid_t]) {
+        guard handOverFD >= 0 else { return }
+        var list = pids.prefix(watchLimit).map { Int32($0) }
+        _ = list.withUnsafeMutableBytes { Glibc.write(handOverFD, $0.baseAddress, $0.count) }
+        close(handOverFD)
+        handOverFD = -1
     }
 }

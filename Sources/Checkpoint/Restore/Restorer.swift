@@ -30,6 +30,14 @@ public struct RestoreOptions: Sendable {
     /// BLCR's --omit-*: processes omitted at checkpoint time are noted, passed over, or refused.
     public enum Omitted: Sendable { case note, quiet, refuse }
     public var omitted = Omitted.note
+    /// A regular file the process had open that is gone now: the restart
+    /// fails (BLCR), or it gets an empty file made again at its old path
+    /// (at the saved offset), or /dev/null; both with a warning.
+    public enum MissingFiles: String, Sendable, CaseIterable { case fail, recreate, devnull }
+    public var missingFiles = MissingFiles.fail
+    /// cr_restart --detach: the restored processes stay when cr_restart exits
+    /// (in a PID namespace of ours, its PID 1 stays too and becomes their parent).
+    public var detach = false
     /// Told what the restart waits for when a wait gets long (said without -v).
     public var notice: (@Sendable (String) -> Void)?
     /// Called with (image bytes read, image size) as the pages stream in, for a regular file.
@@ -91,7 +99,7 @@ public enum Restorer {
             if waited > 0 { log.info("waited \(Int(waited * 1000)) ms for the original's unreaped zombies to free their PIDs") }
         }
         if options.restorePID && options.allowNamespace && !PIDNamespace.canChoosePIDs {
-            try PIDNamespace.enter()
+            try PIDNamespace.enter(detach: options.detach)
             notes.append("uid \(getuid()) may not choose PIDs here: restarting in a new user and PID namespace, where the processes keep their original PIDs")
         }
 
@@ -132,8 +140,9 @@ public enum Restorer {
             try tree.complete(header.processes, zombies: header.zombies)
             testHookPause()
             var warnings = tree.warnings + ptys.warnings
-            let objects = SharedFileObjects(processes: header.processes, memory: shared, ptys: ptys, stubs: tree.stubs, closeTCP: options.closeTCP,
+            var objects = SharedFileObjects(processes: header.processes, memory: shared, ptys: ptys, stubs: tree.stubs, closeTCP: options.closeTCP,
                                             inherited: options.inheritedDescriptors)
+            objects.missingFiles = options.missingFiles
             defer { objects.close() }
             for r in restores {
                 warnings += try r.finish(exactIDs: options.restorePID, quietChildSignal: tree.reapedSignals[r.process.pid] ?? false,
@@ -155,10 +164,12 @@ public enum Restorer {
             guard let eldest = header.processes.first, let pid = tree.stubs[eldest.pid] else {
                 throw CheckpointError(EINVAL, "image holds no process")
             }
+            PIDNamespace.handOver(Array(tree.inner.values))
             return RestoredProcess(pid: pid, originalPID: eldest.pid, command: eldest.command, pids: tree.stubs,
                                    warnings: warnings, notes: notes, seconds: Clock.now - started)
         } catch {
             tree.destroyAll()
+            PIDNamespace.handOver([])
             if let e = error as? ImageError { throw Self.damaged(e, options.sourcePath) }
             throw CheckpointError(error, context: "restart failed")
         }

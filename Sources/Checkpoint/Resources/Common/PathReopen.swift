@@ -24,7 +24,8 @@ enum PathReopen {
             return try c.inheritStdio(f.fd, as: f, why: "")
         }
         guard opened >= 0 else {
-            throw CheckpointError(errno: Int32(-opened), "cannot reopen fd \(f.fd) (\(f.path))")
+            let hint = opened == -Int64(ENOENT) && f.kind == .regular ? " (cr_restart --missing-files recreate or devnull goes on without it)" : ""
+            throw CheckpointError(errno: Int32(-opened), "cannot reopen fd \(f.fd) (\(f.path))\(hint)")
         }
         try c.install(UInt64(opened), as: f)
         if seek && f.offset > 0 {

@@ -16,6 +16,8 @@ struct SharedFileObjects {
     let stubs: [pid_t: pid_t]
     /// cr_restart's own descriptors from 3 up, as it was started with them.
     let inherited: Set<Int32>
+    /// What a regular file that is gone becomes (cr_restart --missing-files).
+    var missingFiles = RestoreOptions.MissingFiles.fail
     private let borrowed = Borrowed()
 
     final class Borrowed {

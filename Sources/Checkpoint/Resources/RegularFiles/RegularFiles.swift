@@ -1,5 +1,6 @@
 import CheckpointImage
 import Glibc
+import LinuxKit
 
 /// A regular file or directory, reopened by path at its offset.
 enum RegularFiles: FileKind {
@@ -19,7 +20,34 @@ enum RegularFiles: FileKind {
         if let (text, grew) = sizeChange(f) {
             if grew { c.log.info("\(text)") } else { c.warn(text) }
         }
+        var st = stat()
+        if c.objects.missingFiles != .fail, stat(f.path, &st) != 0, errno == ENOENT {
+            return try replaceMissing(f, in: c)
+        }
         return try PathReopen.open(f, source: f.path, in: c, seek: true)
+    }
+
+    /// --missing-files recreate|devnull: the file is gone, the process goes on with a stand-in.
+    static func replaceMissing(_ f: FileDescriptorState, in c: FileRestoreContext) throws -> RestoredFile {
+        let accessMode = UInt64(f.flags) & UInt64(O_ACCMODE)
+        if c.objects.missingFiles == .devnull {
+            c.warn("fd \(f.fd) (\(f.path)) is gone; it is /dev/null now (--missing-files devnull)")
+            let p = try c.session.putString("/dev/null")
+            let fd = try c.session.call("open(/dev/null)", NR.openat, UInt64(bitPattern: Int64(AT_FDCWD)), p, accessMode, 0)
+            try c.install(fd, as: f)
+            return .inPlace
+        }
+        // Made again empty under its old name, with the process's offset (writes past the end leave a hole, as appends would).
+        let p = try c.session.putString(f.path)
+        let flags = (UInt64(f.flags) & ~UInt64(O_TRUNC | O_EXCL | O_ASYNC)) | UInt64(O_CREAT)
+        let opened = try c.session.raw(NR.openat, UInt64(bitPattern: Int64(AT_FDCWD)), p, flags, 0o644)
+        guard opened >= 0 else {
+            throw CheckpointError(errno: Int32(-opened), "fd \(f.fd) (\(f.path)) is gone and cannot be made again (--missing-files recreate)")
+        }
+        c.warn("fd \(f.fd) (\(f.path)) was gone; made again empty, at offset \(f.offset) (--missing-files recreate)")
+        try c.install(UInt64(opened), as: f)
+        if f.offset > 0 { try c.session.lseek(UInt64(f.fd), to: f.offset, what: f.path) }
+        return .inPlace
     }
 
     /// A file whose size differs from the checkpoint's (restored anyway; BLCR was silent), and whether it grew.
