@@ -333,7 +333,8 @@ final class RestartBehaviourTests: XCTestCase {
     }
 
     /// Without --save-exe the executable is referenced by path: once it is
-    /// deleted the restart is refused with one line naming it (ENOENT).
+    /// deleted the restart is refused with one line naming it (ENOENT) and
+    /// the checkpoint option that would have kept it.
     func testDeletedExecutableWithoutSaveIsRefused() throws {
         let work = env.workDir("deleted-exe", user: nil)
         let (target, pid) = try Fixture.start([tool("savefiles"), work], user: nil, cwd: work)
@@ -344,7 +345,7 @@ final class RestartBehaviourTests: XCTestCase {
         unlink(work + "/savefiles-copy")
         let r = runTool([tool("cr_restart"), "--no-restore-pid", path])
         XCTAssertEqual(r.code, ENOENT, r.output)
-        XCTAssertTrue(r.output.contains("savefiles-copy") && r.output.contains("is missing"), r.output)
+        XCTAssertTrue(r.output.contains("savefiles-copy") && r.output.contains("is missing") && r.output.contains("--save-exe"), r.output)
         XCTAssertEqual(r.output.split(separator: "\n").count, 1, r.output)
         _ = runTool(["/bin/sh", "-c", "rm -f /dev/shm/swiftcr-savefiles-*"])
     }
