@@ -191,46 +191,41 @@ public struct RestartArguments: ParsableArguments {
 }
 
 /// BLCR's cr_restart forwards every signal but CHLD, KILL, STOP, the
-/// synchronous faults and CR_SIGNUM to the restarted process. Here it goes
-/// to every restored process (a pipeline ends whole, not just its first
-/// process), each through a pidfd opened at restart, so a PID reused after
-/// one of them exited is never signalled.
+/// synchronous faults and CR_SIGNUM to the restarted process. Once that
+/// process has exited after a HUP, INT, QUIT or TERM, that signal also goes
+/// to every other restored process still running, so a job whose first process ended does
+/// not leave the rest running as orphans. Those go through pidfds opened at
+/// restart: a PID reused after one of them exited is never signalled.
 enum SignalForwarder {
     nonisolated(unsafe) static var target: pid_t = 0
-    nonisolated(unsafe) static var pidfds = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
-    nonisolated(unsafe) static var count = 0
+    nonisolated(unsafe) static var lastForwarded: Int32 = 0
+    nonisolated(unsafe) static var others: [Int32] = []
 
     /// - Parameters: root: the process cr_restart waits for; all: every restored process.
     static func install(root: pid_t, all: [pid_t]) {
         target = root
-        let ordered = [root] + all.filter { $0 != root }.sorted()
-        let fds = ordered.map { Int32(truncatingIfNeeded: Syscall.raw(NR.pidfd_open, Int($0), 0)) }.filter { $0 >= 0 }
-        pidfds = UnsafeMutablePointer<Int32>.allocate(capacity: max(fds.count, 1))
-        for (k, fd) in fds.enumerated() {
-            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-            pidfds[k] = fd
-        }
-        count = fds.count
+        others = all.filter { $0 != root }.sorted().map { Int32(truncatingIfNeeded: Syscall.raw(NR.pidfd_open, Int($0), 0)) }.filter { $0 >= 0 }
+        for fd in others { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         let skip: Set<Int32> = [SIGCHLD, SIGKILL, SIGSTOP, SIGILL, SIGFPE, SIGBUS, SIGSEGV, SIGTRAP, 64]
         for sig in 1...64 where !skip.contains(Int32(sig)) && !(32...33).contains(sig) {
             var action = sigaction()
-            action.__sigaction_handler.sa_handler = { s in SignalForwarder.forward(s) }
+            action.__sigaction_handler.sa_handler = { s in
+                SignalForwarder.lastForwarded = s
+                kill(SignalForwarder.target, s)
+                if s == SIGTSTP || s == SIGTTIN || s == SIGTTOU { raise(SIGSTOP) }
+            }
             sigemptyset(&action.sa_mask)
             action.sa_flags = SA_RESTART
             sigaction(Int32(sig), &action, nil)
         }
     }
 
-    /// In the signal handler: system calls only, no allocation.
-    static func forward(_ s: Int32) {
-        let saved = errno
-        if count == 0 {
-            kill(target, s)  // no pidfds here (a kernel before 5.3): the root only, as BLCR
-        } else {
-            for k in 0..<count { _ = Syscall.raw(NR.pidfdSendSignal, Int(pidfds[k]), Int(s), 0, 0) }
-        }
-        if s == SIGTSTP || s == SIGTTIN || s == SIGTTOU { raise(SIGSTOP) }
-        errno = saved
+    /// The restarted process has exited after being told to end (HUP, INT,
+    /// QUIT, TERM): the rest of the tree is told the same.
+    static func passOnToTheRest() {
+        let s = lastForwarded
+        guard [SIGHUP, SIGINT, SIGQUIT, SIGTERM].contains(s) else { return }
+        for fd in others { _ = Syscall.raw(NR.pidfdSendSignal, Int(fd), Int(s), 0, 0) }
     }
 
     static func waitAndExit(_ pid: pid_t) -> Never {
@@ -238,6 +233,7 @@ enum SignalForwarder {
         while waitpid(pid, &status, 0) < 0 {
             if errno != EINTR { exit(1) }
         }
+        passOnToTheRest()
         switch Ptrace.decodeExit(status) {
         case .code(let c): exit(c)
         case .signal(let s):

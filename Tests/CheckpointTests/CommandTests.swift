@@ -95,4 +95,15 @@ final class CommandTests: XCTestCase {
         XCTAssertEqual(r.code, 0, r.output)
         XCTAssertTrue(r.output.contains("PASS: the restarted counter went on from"), r.output)
     }
+
+    /// Without --dir the demo works in a directory of its own and removes it (and the image) at the end.
+    func testDemoLeavesNothingBehind() throws {
+        let r = runTool([tool("swiftcr"), "demo", "--seconds", "1"])
+        XCTAssertEqual(r.code, 0, r.output)
+        guard let line = r.output.split(separator: "\n").first(where: { $0.contains("its state is in ") }) else { return XCTFail(r.output) }
+        let image = String(line.components(separatedBy: "its state is in ").last ?? "")
+        let dir = String(image[..<(image.lastIndex(of: "/") ?? image.endIndex)])
+        XCTAssertTrue(dir.hasPrefix("/tmp/swiftcr-demo."), dir)
+        XCTAssertEqual(access(dir, F_OK), -1, "\(dir) was left behind")
+    }
 }

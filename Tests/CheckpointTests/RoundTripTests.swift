@@ -71,12 +71,14 @@ final class RoundTripTests: XCTestCase {
         try s.run(.unprivilegedNewPID)
     }
 
-    /// A signal to cr_restart reaches every restored process, not just the
-    /// first: SIGTERM to cr_restart alone ends the whole tree (each checks itself).
-    func testSignalToRestartReachesTheWholeTreeAsRootAndUnprivileged() throws {
-        var s = Scenario(fixture: "tree", arguments: ["plain"])  // poked through cr_restart only
+    /// A signal to cr_restart goes to the restarted process (BLCR), and once
+    /// that has exited, to the rest of the restored tree: a job whose first
+    /// process ends without its members leaves no orphans running.
+    func testSignalToRestartLeavesNoOrphansAsRootAndUnprivileged() throws {
+        var s = Scenario(fixture: "orphanjob")  // poked through cr_restart only
         s.checkpointArguments = ["--tree"]
-        s.settle = 400_000
+        s.settle = 300_000
+        s.expectOutput = "member 2 ended"
         try s.run(.rootOriginalPID)
         try s.run(.unprivilegedNewPID)
     }
