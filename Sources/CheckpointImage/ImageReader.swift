@@ -1,9 +1,10 @@
+import Dispatch
 import Glibc
 
 /// Reads an image front to back from a file descriptor (file or pipe),
 /// checking every header, length and checksum before handing anything out.
 /// Sizes from the file are bounded before they are allocated.
-public final class ImageReader {
+public final class ImageReader: @unchecked Sendable {  // the read-ahead thread and the caller take turns (queue sync)
     public enum Section {
         case inventory(Inventory)
         case process(ProcessState)
@@ -23,13 +24,23 @@ public final class ImageReader {
     }
 
     let fd: Int32
+    /// The end of the section last handed out (the file header's end at first).
     public private(set) var offset: UInt64 = 0
+    /// How far the descriptor has been read (ahead of `offset` while reading ahead).
+    private var position: UInt64 = 0
     public let major: UInt16
     public let minor: UInt16
     public private(set) var finished = false
     /// When false, page data is skipped (seeking when possible) and not checksummed.
     public var loadPages = true
     private var buffer: UnsafeMutableRawBufferPointer = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+    /// With `readAhead`: while a PAGES section is being used, the next
+    /// section is read and checked on a thread of its own into this second
+    /// buffer (the two swap), so reading the image overlaps using its pages.
+    public var readAhead = false
+    private var spare: UnsafeMutableRawBufferPointer = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+    private let ahead = DispatchQueue(label: "swiftcr.image-read-ahead")
+    private var pending: Result<Raw?, Error>?
 
     public init(fd: Int32) throws {
         self.fd = fd
@@ -52,21 +63,63 @@ public final class ImageReader {
         guard headerSize >= ImageFormat.fileHeaderSize, headerSize <= 4096 else {
             throw ImageError.malformed(what: "file header size \(headerSize)", offset: 12)
         }
-        offset = UInt64(ImageFormat.fileHeaderSize)
+        position = UInt64(ImageFormat.fileHeaderSize)
         if headerSize > ImageFormat.fileHeaderSize {  // a newer minor's larger header: skip the rest
             var rest = [UInt8](repeating: 0, count: headerSize - ImageFormat.fileHeaderSize)
             try readExact(&rest, what: "the file header")
         }
+        offset = position
     }
 
-    deinit { buffer.deallocate() }
+    deinit {
+        buffer.deallocate()
+        spare.deallocate()
+    }
+
+    /// A section read and checked, not yet decoded.
+    private struct Raw {
+        let type: SectionType
+        let start: UInt64
+        let end: UInt64
+        let payload: UnsafeRawBufferPointer
+    }
 
     public var version: String { "\(major).\(minor)" }
 
     /// The next section, or nil after END.
     public func next() throws -> Section? {
+        let raw: Raw?
+        if pending != nil {
+            ahead.sync {}  // the read-ahead is done: its result and buffer are ours now
+            let p = pending
+            pending = nil
+            swap(&buffer, &spare)  // the section read ahead is in `spare`
+            raw = try p?.get() ?? nil
+        } else {
+            raw = try readRaw(into: &buffer)
+        }
+        guard let raw else { return nil }
+        offset = raw.end
+        let section = try decode(raw)
+        if readAhead, case .pages = section, !finished {
+            // Read the next one into the spare buffer while this one is used.
+            pending = .success(nil)
+            ahead.async { [self] in
+                var into = spare
+                let result = Result { try readRaw(into: &into) }
+                spare = into
+                pending = result
+            }
+        }
+        return section
+    }
+
+    /// Reads sections up to one this reader knows (optional unknown ones are
+    /// skipped) and checks its checksum; page data is left unread when
+    /// `loadPages` is off (then `payload` holds the table only).
+    private func readRaw(into target: inout UnsafeMutableRawBufferPointer) throws -> Raw? {
         while !finished {
-            let start = offset
+            let start = position
             var hb = [UInt8](repeating: 0, count: ImageFormat.sectionHeaderSize)
             try readExact(&hb, what: "a section header (the image is incomplete: no END section)")
             let header = try SectionHeader(decoding: hb, at: start)
@@ -81,35 +134,45 @@ public final class ImageReader {
                 try skip(length + 4, what: "an optional section")
                 continue
             }
+            if type == .end { finished = true }
             if type == .pages && !loadPages {
-                return .pages(try pagesTableOnly(length: length, at: start))
+                pagesWithoutData = try pagesTableOnly(length: length, at: start)
+                return Raw(type: type, start: start, end: position, payload: UnsafeRawBufferPointer(start: nil, count: 0))
             }
-            let payload = try readPayload(length: length, section: type.name, at: start)
-            let base = start + UInt64(ImageFormat.sectionHeaderSize)
-            switch type {
-            case .inventory:
-                return .inventory(try Inventory(decoding: RecordDecoder(Array(payload)[...], name: "inventory", base: base)))
-            case .process:
-                return .process(try ProcessState(decoding: RecordDecoder(Array(payload)[...], name: "process", base: base)))
-            case .zombie:
-                return .zombie(try ZombieState(decoding: RecordDecoder(Array(payload)[...], name: "zombie", base: base)))
-            case .tree:
-                return .tree(try TreeState(decoding: RecordDecoder(Array(payload)[...], name: "tree", base: base)))
-            case .pages:
-                let (pid, runs, dataOffset) = try parsePagesTable(payload, base: base)
-                return .pages(PagesSection(pid: pid, runs: runs, data: UnsafeRawBufferPointer(rebasing: payload[dataOffset...])))
-            case .index:
-                return .index
-            case .end:
-                finished = true
-                return .end
-            }
+            let payload = try readPayload(length: length, section: type.name, at: start, into: &target)
+            return Raw(type: type, start: start, end: position, payload: payload)
         }
         return nil
     }
 
-    /// Reads the payload and its trailing CRC into the reusable buffer and checks it.
-    private func readPayload(length: Int, section: String, at start: UInt64) throws -> UnsafeRawBufferPointer {
+    /// A PAGES table read without its data (`loadPages` off).
+    private var pagesWithoutData: PagesSection?
+
+    private func decode(_ raw: Raw) throws -> Section {
+        let base = raw.start + UInt64(ImageFormat.sectionHeaderSize)
+        let payload = raw.payload
+        switch raw.type {
+        case .inventory:
+            return .inventory(try Inventory(decoding: RecordDecoder(Array(payload)[...], name: "inventory", base: base)))
+        case .process:
+            return .process(try ProcessState(decoding: RecordDecoder(Array(payload)[...], name: "process", base: base)))
+        case .zombie:
+            return .zombie(try ZombieState(decoding: RecordDecoder(Array(payload)[...], name: "zombie", base: base)))
+        case .tree:
+            return .tree(try TreeState(decoding: RecordDecoder(Array(payload)[...], name: "tree", base: base)))
+        case .pages:
+            if !loadPages, let p = pagesWithoutData { return .pages(p) }
+            let (pid, runs, dataOffset) = try parsePagesTable(payload, base: base)
+            return .pages(PagesSection(pid: pid, runs: runs, data: UnsafeRawBufferPointer(rebasing: payload[dataOffset...])))
+        case .index:
+            return .index
+        case .end:
+            return .end
+        }
+    }
+
+    /// Reads the payload and its trailing CRC into a reusable buffer and checks it.
+    private func readPayload(length: Int, section: String, at start: UInt64, into buffer: inout UnsafeMutableRawBufferPointer) throws -> UnsafeRawBufferPointer {
         if buffer.count < length + 4 {
             buffer.deallocate()
             buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(length + 4, 1 << 20), alignment: 4096)
@@ -192,9 +255,9 @@ public final class ImageReader {
 
     private func skip(_ count: Int, what: String) throws {
         if lseek(fd, off_t(count), SEEK_CUR) >= 0 {
-            offset += UInt64(count)
+            position += UInt64(count)
             var st = stat()
-            if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, UInt64(st.st_size) < offset {
+            if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, UInt64(st.st_size) < position {
                 throw ImageError.truncated(offset: UInt64(st.st_size), expected: what)
             }
             return
@@ -214,8 +277,8 @@ public final class ImageReader {
 
     private func readExact(_ buffer: UnsafeMutableRawBufferPointer, what: String) throws {
         let got = try FileIO.read(fd, into: buffer)
-        guard got == buffer.count else { throw ImageError.truncated(offset: offset + UInt64(got), expected: what) }
-        offset += UInt64(got)
+        guard got == buffer.count else { throw ImageError.truncated(offset: position + UInt64(got), expected: what) }
+        position += UInt64(got)
     }
 
     static func readFully(_ fd: Int32, _ bytes: inout [UInt8], at: Int) throws -> Int {

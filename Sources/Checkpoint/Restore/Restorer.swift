@@ -103,6 +103,11 @@ public enum Restorer {
             notes.append("uid \(getuid()) may not choose PIDs here: restarting in a new user and PID namespace, where the processes keep their original PIDs")
         }
 
+        // From here on the next section is read and checked on a thread of its
+        // own while the pages of one go into their process. Not in a PID
+        // namespace of ours: unshare(CLONE_NEWUSER) wants one thread, and
+        // after unshare(CLONE_NEWPID) the kernel refuses new threads (EINVAL).
+        reader.readAhead = !PIDNamespace.entered
         var pin = CPUPin()
         pin.pinCurrentCPU()
         var tree = StubTree(options: options, log: log)
