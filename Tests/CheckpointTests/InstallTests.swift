@@ -28,6 +28,13 @@ final class InstallTests: XCTestCase {
         XCTAssertEqual(selftest.code, 0, selftest.output)
         XCTAssertTrue(selftest.output.contains("selftest: PASS"), selftest.output)
 
+        // One version, from one place: the .pc files say the binary's own.
+        let version = runTool(["\(prefix)/bin/swiftcr", "--version"]).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        let pcVersion = runTool(["/usr/bin/env", "PKG_CONFIG_PATH=\(prefix)/lib/pkgconfig", "pkg-config", "--modversion", "cr"]).output
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertEqual("swiftcr \(pcVersion)", version, "cr.pc and swiftcr --version disagree")
+        XCTAssertTrue(runTool(["\(prefix)/bin/cr_checkpoint", "--version"]).output.contains(version), "cr_checkpoint --version differs from swiftcr's")
+
         // The user guide's example, built the way the guide says.
         let flags = runTool(["/usr/bin/env", "PKG_CONFIG_PATH=\(prefix)/lib/pkgconfig", "pkg-config", "--cflags", "--libs", "cr"])
         XCTAssertEqual(flags.code, 0, flags.output)
