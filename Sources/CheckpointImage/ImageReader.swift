@@ -40,7 +40,10 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
     public var readAhead = false
     private var spare: UnsafeMutableRawBufferPointer = UnsafeMutableRawBufferPointer(start: nil, count: 0)
     private let ahead = DispatchQueue(label: "swiftcr.image-read-ahead")
+    /// The read-ahead's outcome: written on its thread, read after `ahead.sync`.
     private var pending: Result<Raw?, Error>?
+    /// A read-ahead was started (the caller's own flag: it never reads `pending` while one runs).
+    private var readingAhead = false
 
     public init(fd: Int32) throws {
         self.fd = fd
@@ -89,8 +92,9 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
     /// The next section, or nil after END.
     public func next() throws -> Section? {
         let raw: Raw?
-        if pending != nil {
+        if readingAhead {
             ahead.sync {}  // the read-ahead is done: its result and buffer are ours now
+            readingAhead = false
             let p = pending
             pending = nil
             swap(&buffer, &spare)  // the section read ahead is in `spare`
@@ -103,7 +107,7 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
         let section = try decode(raw)
         if readAhead, case .pages = section, !finished {
             // Read the next one into the spare buffer while this one is used.
-            pending = .success(nil)
+            readingAhead = true
             ahead.async { [self] in
                 var into = spare
                 let result = Result { try readRaw(into: &into) }
