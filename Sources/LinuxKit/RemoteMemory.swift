@@ -68,7 +68,9 @@ public struct RemoteMemory {
         return bytes.withUnsafeBytes { $0.loadUnaligned(as: T.self) }
     }
 
-    func readViaProcMem(address: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws {
+    /// Reads through /proc/PID/mem only. Unlike process_vm_readv it does not
+    /// pin the pages, so a page shared copy-on-write stays shared.
+    public func readViaProcMem(address: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws {
         try procMem(write: false, address: address, buffer: buffer)
     }
 

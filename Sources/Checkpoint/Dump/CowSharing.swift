@@ -70,21 +70,24 @@ struct CowSharing {
         return found
     }
 
-    /// Of the pages (indexes from `base`), those whose bytes are equal in
-    /// both processes. Read through /proc/PID/mem: process_vm_readv pins the
-    /// pages, and pinning a shared anonymous page makes the kernel unshare it.
+    /// Of the pages (indexes from `base`, sorted), those whose bytes are
+    /// equal in both processes, read run by run through /proc/PID/mem
+    /// (process_vm_readv would unshare them). A run that cannot be read is
+    /// simply saved.
     func sameContent(_ pages: [UInt64], base: UInt64) throws -> [UInt64] {
-        guard !pages.isEmpty else { return [] }
-        let mine = open("/proc/\(child)/mem", O_RDONLY | O_CLOEXEC)
-        defer { if mine >= 0 { close(mine) } }
-        let theirs = open("/proc/\(parent)/mem", O_RDONLY | O_CLOEXEC)
-        defer { if theirs >= 0 { close(theirs) } }
-        guard mine >= 0, theirs >= 0 else { return [] }  // then every page is simply saved
-        var a = [UInt8](repeating: 0, count: 4096), b = a
-        return pages.filter { page in
-            let at = off_t(truncatingIfNeeded: base + page * 4096)
-            return pread(mine, &a, 4096, at) == 4096 && pread(theirs, &b, 4096, at) == 4096 && a == b
+        let (mine, theirs) = (RemoteMemory(pid: child), RemoteMemory(pid: parent))
+        var equal: [UInt64] = []
+        let runs = Self.runs(pages)
+        for k in stride(from: 0, to: runs.count, by: 2) {
+            let (first, count) = (runs[k], Int(runs[k + 1]))
+            var a = [UInt8](repeating: 0, count: count * 4096), b = a
+            guard (try? a.withUnsafeMutableBytes { try mine.readViaProcMem(address: base + first * 4096, into: $0) }) != nil,
+                  (try? b.withUnsafeMutableBytes { try theirs.readViaProcMem(address: base + first * 4096, into: $0) }) != nil else { continue }
+            for p in 0..<count where a[(p * 4096)..<((p + 1) * 4096)] == b[(p * 4096)..<((p + 1) * 4096)] {
+                equal.append(first + UInt64(p))
+            }
         }
+        return equal
     }
 
     /// Sorted page indexes as (first, count) pairs.

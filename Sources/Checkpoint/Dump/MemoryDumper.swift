@@ -135,8 +135,6 @@ struct MemoryDumper {
         var batch: [(address: UInt64, length: Int, keepsZeroPages: Bool)] = []
         var batchShared: [Bool] = []
         var batchMayFault = false
-        let sharedReader = runs.contains(where: \.shared) ? SharedPageReader(pid: pid) : nil
-        defer { sharedReader?.close() }
         var batchSize = 0
 
         func flush() throws {
@@ -146,8 +144,8 @@ struct MemoryDumper {
             do {
                 let bytes = UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[0..<batchSize])
                 do {
-                    if let reader = sharedReader, batchShared.contains(true) {
-                        try reader.read(batch.map { ($0.address, $0.length) }, shared: batchShared, into: bytes, others: memory)
+                    if batchShared.contains(true) {
+                        try SharedPageReader.read(batch.map { ($0.address, $0.length) }, shared: batchShared, into: bytes, from: memory)
                     } else {
                         try memory.read(ranges: batch.map { ($0.address, $0.length) }, into: bytes)
                     }

@@ -1,27 +1,14 @@
-import Glibc
 import LinuxKit
-import SystemPackage
 
-/// Reads pages a process shares copy-on-write with another through
-/// /proc/PID/mem. process_vm_readv pins the pages it reads, and the kernel
-/// unshares a shared anonymous page it pins: a checkpoint that lets the
-/// processes run on would leave them two copies where they had one.
-final class SharedPageReader {
-    private let fd: Int32
-
-    init(pid: pid_t) {
-        fd = open("/proc/\(pid)/mem", O_RDONLY | O_CLOEXEC)
-    }
-
-    func close() { if fd >= 0 { _ = Glibc.close(fd) } }
-
-    /// Fills `buffer` with the ranges in order: the shared ones from
-    /// /proc/PID/mem, runs of the others with one process_vm_readv.
-    func read(_ ranges: [(address: UInt64, length: Int)], shared: [Bool], into buffer: UnsafeMutableRawBufferPointer, others memory: RemoteMemory) throws {
-        guard fd >= 0, let base = buffer.baseAddress else {
-            try memory.read(ranges: ranges, into: buffer)
-            return
-        }
+/// Pages a process shares copy-on-write with another are read through
+/// /proc/PID/mem (RemoteMemory.readViaProcMem): process_vm_readv pins the
+/// pages it reads, and the kernel unshares a shared anonymous page it pins,
+/// so a checkpoint that lets the processes run on would leave them two
+/// copies where they had one.
+enum SharedPageReader {
+    /// Fills `buffer` with the ranges in order: the shared ones through
+    /// /proc/PID/mem, each run of the others with one process_vm_readv.
+    static func read(_ ranges: [(address: UInt64, length: Int)], shared: [Bool], into buffer: UnsafeMutableRawBufferPointer, from memory: RemoteMemory) throws {
         var offset = 0
         var i = 0
         while i < ranges.count {
@@ -31,13 +18,7 @@ final class SharedPageReader {
             if shared[i] {
                 var at = offset
                 for r in ranges[i..<j] {
-                    var done = 0
-                    while done < r.length {
-                        let n = pread(fd, base + at + done, r.length - done, off_t(truncatingIfNeeded: r.address + UInt64(done)))
-                        if n < 0 && errno == EINTR { continue }
-                        guard n > 0 else { throw SystemCallError("pread(/proc/PID/mem at 0x\(String(r.address, radix: 16)))", Errno(rawValue: n < 0 ? errno : EIO)) }
-                        done += n
-                    }
+                    try memory.readViaProcMem(address: r.address, into: UnsafeMutableRawBufferPointer(rebasing: buffer[at..<(at + r.length)]))
                     at += r.length
                 }
             } else {
