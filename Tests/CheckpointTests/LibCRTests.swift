@@ -1,4 +1,5 @@
 import Glibc
+import LinuxKit
 import XCTest
 
 /// BLCR-aware C programs built against include/libcr.h and linked with -lcr,
@@ -226,6 +227,19 @@ final class LibCRTests: XCTestCase {
             XCTAssertEqual(info.output.components(separatedBy: "process:").count - 1, 2, "the forwarded helper is not in the image: \(info.output)")
         }
         try s.run(.rootOriginalPID)
+    }
+
+    /// A group member that init had adopted is init's child again after
+    /// restart (issue 14 D14, BLCR tests/orphan.c). The test runner is a
+    /// subreaper for every other test; here it steps aside so orphans go to init.
+    func testRestoredOrphanIsInitsChildAgain() throws {
+        _ = Syscall.prctl(.setChildSubreaper, 0)
+        defer { _ = Syscall.prctl(.setChildSubreaper, 1) }
+        var s = Scenario(fixture: "cr_orphan")
+        s.checkpointArguments = ["-g"]
+        try s.run(.rootOriginalPID)
+        try s.run(.unprivilegedNewPID)
+        try s.run(.unprivilegedNamespace)
     }
 
     /// Only BLCR's cr_* API is in libcr.so's dynamic symbol table (local entries included).

@@ -26,6 +26,10 @@ struct StubTree {
     private var zombiePIDs: Set<pid_t> = []
     private var groupHolders: [(pgid: pid_t, outer: pid_t, inner: pid_t, parent: RemoteSession, parentPID: pid_t)] = []
     private var spawned: [pid_t] = []
+    /// Stubs handed to init as the orphans they were (see `spawnOrphan`): not our children.
+    private var orphans: [pid_t] = []
+    /// The image's first process: the restorer stands in as its parent, even if init was.
+    private var eldest: pid_t = 0
     /// Processes forked into their parent's fd table (CLONE_FILES): the parent's restore makes their descriptors.
     private(set) var sharedTables: Set<pid_t> = []
     /// Every stub was seized with seccomp suspended (their children inherit it).
@@ -40,6 +44,7 @@ struct StubTree {
     /// restored first, see `forkLater`); zombies wait for `complete`.
     mutating func build(_ processes: [ProcessState], zombies: [ZombieState], later: Set<pid_t> = [], ptys: PtyFactory? = nil) throws {
         zombiePIDs = Set(zombies.map(\.pid))
+        eldest = processes.first?.pid ?? 0
         for p in processes where !later.contains(p.pid) { try make(p, among: processes, ptys: ptys) }
     }
 
@@ -65,19 +70,43 @@ struct StubTree {
             if shared { sharedTables.insert(p.pid) }
             stub = try fork(from: parent, exactPID: options.restorePID ? p.pid : nil, flags: shared ? CloneFlags.files : 0).outer
             session = try Self.session(for: stub, instruction: parent.injector.instruction)
+        } else if p.ppid == 1 && p.pid != eldest {
+            (stub, session) = try spawnOrphan(p)
         } else {
-            // In a PID namespace of its own the restorer is its init: no sibling there.
-            stub = try Stub.spawn(pid: options.restorePID ? p.pid : nil, siblingOfRestorer: options.parentIsCaller && !PIDNamespace.entered)
-            spawned.append(stub)
-            seccompSuspended = try Stub.capture(stub) && seccompSuspended
-            let regs = try Ptrace.registers(stub)
-            let maps = try ProcMaps.parse(try Sys.readText("/proc/\(stub)/maps"))
-            session = try Self.session(for: stub, instruction: try SyscallInjector.findInstruction(pid: stub, registers: regs, maps: maps))
+            (stub, session) = try spawnRoot(pid: options.restorePID ? p.pid : nil, siblingOfRestorer: options.parentIsCaller && !PIDNamespace.entered)
         }
         stubs[p.pid] = stub
         inner[p.pid] = options.restorePID ? p.pid : stub
         sessions[p.pid] = session
         try setIdentity(p, session: session, ptys: ptys)
+    }
+
+    /// A stub that is the restorer's child (or, as `siblingOfRestorer`, its parent's), seized.
+    private mutating func spawnRoot(pid: pid_t?, siblingOfRestorer: Bool) throws -> (pid_t, RemoteSession) {
+        // In a PID namespace of its own the restorer is its init: no sibling there.
+        let stub = try Stub.spawn(pid: pid, siblingOfRestorer: siblingOfRestorer)
+        spawned.append(stub)
+        seccompSuspended = try Stub.capture(stub) && seccompSuspended
+        let regs = try Ptrace.registers(stub)
+        let maps = try ProcMaps.parse(try Sys.readText("/proc/\(stub)/maps"))
+        return (stub, try Self.session(for: stub, instruction: try SyscallInjector.findInstruction(pid: stub, registers: regs, maps: maps)))
+    }
+
+    /// A process that was a child of init (orphaned) and is not the one the
+    /// restorer stands in as parent for: forked by a helper stub that then
+    /// exits, so the kernel hands it to init (or to the PID namespace's
+    /// reaper) as it had been (BLCR's orphan test). It stays traced, and
+    /// killed if we die (PTRACE_O_EXITKILL is inherited by the fork).
+    private mutating func spawnOrphan(_ p: ProcessState) throws -> (pid_t, RemoteSession) {
+        let (helper, helperSession) = try spawnRoot(pid: nil, siblingOfRestorer: false)
+        let stub = try fork(from: helperSession, exactPID: options.restorePID ? p.pid : nil).outer
+        let session = try Self.session(for: stub, instruction: helperSession.injector.instruction)
+        try Self.exit(helper, status: 0, instruction: helperSession.injector.instruction)
+        var status: Int32 = 0
+        _ = waitpid(helper, &status, __WALL)
+        spawned.removeAll { $0 == helper }
+        orphans.append(stub)
+        return (stub, session)
     }
 
     /// Once every live process exists: the zombies, forked from their parents
@@ -224,7 +253,7 @@ struct StubTree {
         for s in stubs.values { kill(s, SIGKILL) }
         for z in zombieStubs { kill(z, SIGKILL) }
         for h in groupHolders { kill(h.outer, SIGKILL) }
-        for s in spawned { Stub.destroy(s) }
+        for s in spawned + orphans { Stub.destroy(s) }
     }
 
 }
