@@ -8,8 +8,9 @@ let package = Package(
     products: [
         // One engine binary: cr_checkpoint, cr_restart and cr_run are links to it (MultiCall).
         .executable(name: "swiftcr", targets: ["swiftcr"]),
-        // libcr.so: BLCR's C API (include/libcr.h). libcr_run.so and
-        // libcr_omit.so are copies of it (scripts/libcr-variants.sh).
+        // libcr.so (SONAME libcr.so.0): BLCR's C API (include/libcr.h). Its
+        // link-time companions libcr_run.so and libcr_omit.so are two tiny C
+        // libraries built beside it by scripts/libcr-variants.sh.
         .library(name: "cr", type: .dynamic, targets: ["LibCR"]),
         // pam_xos.so (installed under that name from libpam_xos.so).
         .library(name: "pam_xos", type: .dynamic, targets: ["PamXOS"]),
@@ -79,7 +80,7 @@ let package = Package(
         .target(name: "LibCR", dependencies: ["CLibCR", "AgentWire"], exclude: ["libcr.map"],
                 // Its code runs in signal handlers: no dynamic exclusivity bookkeeping there.
                 swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])],
-                linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "--version-script=Sources/LibCR/libcr.map"])]),
+                linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "--version-script=Sources/LibCR/libcr.map", "-Xlinker", "-soname=libcr.so.0"])]),
         .executableTarget(name: "swiftcr", dependencies: ["SwiftCRCommands"]),
         .testTarget(name: "LinuxKitTests", dependencies: ["LinuxKit"]),
         .testTarget(name: "XOSTests", dependencies: ["XOS"]),

@@ -3,7 +3,7 @@
 #   bin/      swiftcr, and cr_checkpoint cr_restart cr_run as links to it
 #             (one engine binary: it is each tool by the name it is run as)
 #   bin/      xos, and xos-ca xos-ams xos-ssh pam_app_conv as links to it (the VO tools)
-#   lib/      libcr.so, libcr_run.so and libcr_omit.so as links to it, pkgconfig/cr.pc cr_run.pc cr_omit.pc,
+#   lib/      libcr.so.0 (libcr.so a link), libcr_run.so.0 and libcr_omit.so.0 (tiny, they need libcr.so.0), pkgconfig/cr.pc cr_run.pc cr_omit.pc,
 #             security/pam_xos.so (the VO module)
 #   include/  libcr.h blcr_common.h blcr_errcodes.h blcr_proc.h blcr_ioctl.h
 #   share/man/man1/  the tools' manual pages
@@ -73,9 +73,12 @@ if [ -e "$from/xos" ]; then
 fi
 [ -e "$from/libpam_xos.so" ] && putStripped "$from/libpam_xos.so" "lib/security/pam_xos.so"
 
-# The run and omit libraries are links to libcr: its agent knows by which name it was loaded.
-putStripped "$from/libcr.so" lib/libcr.so
-for l in libcr_run.so libcr_omit.so; do link libcr.so "lib/$l"; done
+# libcr.so.0 (its SONAME) and the link -lcr finds; then BLCR's two link-time
+# alternatives to cr_run, tiny libraries that pull libcr.so.0 in.
+putStripped "$from/libcr.so" lib/libcr.so.0
+link libcr.so.0 lib/libcr.so
+bash scripts/libcr-variants.sh "$prefix/lib"  # (cwd is the repository)
+for l in libcr_run libcr_omit; do installed+=("lib/$l.so.0" "lib/$l.so"); done
 for h in include/*.h; do put 644 "$h" "include/$(basename "$h")"; done
 for page in docs/man/*.1; do [ -e "$page" ] && put 644 "$page" "share/man/man1/$(basename "$page")"; done
 put 755 scripts/selftest.sh share/swiftcr/selftest.sh

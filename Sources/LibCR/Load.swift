@@ -19,10 +19,7 @@ func libcrLoaded() {
         memory.store(.wakeRead, fds[0])
         memory.store(.wakeWrite, fds[1])
     }
-    // libcr_omit.so (a copy of this library), or libcr.so preloaded by `cr_run --omit` from a build directory.
-    if let name = cr_loaded_from(unsafeBitCast(Agent.handler, to: UnsafeRawPointer.self)), strstr(name, "libcr_omit") != nil || getenv("SWIFTCR_LIBCR_OMIT") != nil {
-        memory.store(.omitMode, 1)
-    }
+    if omitLibraryLoaded() || getenv("SWIFTCR_LIBCR_OMIT") != nil { memory.store(.omitMode, 1) }
     pthread_atfork(nil, nil, afterForkInChild)
     var action = sigaction()
     action.__sigaction_handler.sa_sigaction = Agent.handler
@@ -46,6 +43,16 @@ let afterForkInChild: @convention(c) () -> Void = {
         memory.store(read, fds[0])
         memory.store(write, fds[1])
     }
+}
+
+/// libcr_omit.so.0 is in the process (linked with -lcr_omit, or preloaded
+/// by `cr_run --omit`): its marker is found first, and not in this library.
+/// (libcr.so preloaded by `cr_run --omit` from a build directory is told by
+/// SWIFTCR_LIBCR_OMIT instead.)
+func omitLibraryLoaded() -> Bool {
+    guard let marker = dlsym(nil, "cr_omit_link_me"), let from = cr_loaded_from(marker),
+          let own = cr_loaded_from(unsafeBitCast(Agent.handler, to: UnsafeRawPointer.self)) else { return false }
+    return strcmp(from, own) != 0
 }
 
 /// Where libcr.so was loaded from: cr_checkpoint and cr_restart are looked for next to it.

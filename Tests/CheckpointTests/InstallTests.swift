@@ -17,10 +17,11 @@ final class InstallTests: XCTestCase {
         }
         // One engine binary and one VO binary, stripped; the other names are links to them.
         for (link, target) in [("bin/cr_checkpoint", "swiftcr"), ("bin/cr_restart", "swiftcr"), ("bin/cr_run", "swiftcr"),
-                               ("bin/xos-ca", "xos"), ("bin/xos-ams", "xos"), ("bin/pam_app_conv", "xos"), ("lib/libcr_omit.so", "libcr.so")] {
+                               ("bin/xos-ca", "xos"), ("bin/xos-ams", "xos"), ("bin/pam_app_conv", "xos"), ("lib/libcr.so", "libcr.so.0"),
+                               ("lib/libcr_omit.so", "libcr_omit.so.0"), ("lib/libcr_run.so", "libcr_run.so.0")] {
             XCTAssertEqual(try? FileManager.default.destinationOfSymbolicLink(atPath: "\(prefix)/\(link)"), target, "\(link) is not a link to \(target)")
         }
-        for binary in ["bin/swiftcr", "bin/xos", "lib/libcr.so", "lib/security/pam_xos.so"] {
+        for binary in ["bin/swiftcr", "bin/xos", "lib/libcr.so.0", "lib/security/pam_xos.so"] {
             let sections = runTool(["/usr/bin/readelf", "-S", "\(prefix)/\(binary)"]).output
             XCTAssertFalse(sections.contains(".symtab") || sections.contains(".debug_info"), "\(binary) is not stripped")
         }
@@ -52,7 +53,7 @@ final class InstallTests: XCTestCase {
 
         let uninstall = runTool(["/bin/bash", "\(root)/scripts/install.sh", "--prefix", prefix, "--uninstall"])
         XCTAssertEqual(uninstall.code, 0, uninstall.output)
-        for f in ["bin/cr_checkpoint", "lib/libcr.so", "include/libcr.h", "share/swiftcr/manifest", "lib/security/pam_xos.so"] {
+        for f in ["bin/cr_checkpoint", "lib/libcr.so", "lib/libcr.so.0", "lib/libcr_omit.so.0", "include/libcr.h", "share/swiftcr/manifest", "lib/security/pam_xos.so"] {
             XCTAssertEqual(access("\(prefix)/\(f)", F_OK), -1, "\(f) left behind")
         }
     }

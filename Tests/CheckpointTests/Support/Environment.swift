@@ -62,14 +62,17 @@ final class TestEnvironment: @unchecked Sendable {
         bin = dir + "/bin"
         mkdir(bin, 0o755)
         user = TestUser.ensure()
-        for tool in ["swiftcr", "libcr.so"] {
-            let r = runTool(["/bin/cp", "\(Self.buildDir)/\(tool)", "\(bin)/\(tool)"])
+        // As an installation has them: libcr.so.0 (its SONAME) with libcr.so a link to it.
+        for (tool, name) in [("swiftcr", "swiftcr"), ("libcr.so", "libcr.so.0")] {
+            let r = runTool(["/bin/cp", "\(Self.buildDir)/\(tool)", "\(bin)/\(name)"])
             guard r.code == 0 else { throw TestFailure("copy \(tool) from \(Self.buildDir): \(r.output) (run `swift build` first)") }
         }
+        symlink("libcr.so.0", "\(bin)/libcr.so")
         // As an installation has them: the BLCR tools are links to the one binary.
         for tool in ["cr_checkpoint", "cr_restart", "cr_run"] { symlink("swiftcr", "\(bin)/\(tool)") }
-        // As an installation has them: the run and omit libraries are links to libcr.
-        for variant in ["libcr_run.so", "libcr_omit.so"] { symlink("libcr.so", "\(bin)/\(variant)") }
+        // The run and omit libraries, built beside libcr as install.sh builds them.
+        let variants = runTool(["/bin/bash", Self.repoRoot + "/scripts/libcr-variants.sh", bin])
+        guard variants.code == 0 else { throw TestFailure("building libcr_run and libcr_omit: \(variants.output)") }
         let fixtures = Self.repoRoot + "/Fixtures"
         let sources = ((try? FileManager.default.contentsOfDirectory(atPath: fixtures)) ?? []).filter { $0.hasSuffix(".c") }
         guard !sources.isEmpty else { throw TestFailure("no fixtures in \(fixtures)") }
