@@ -5,7 +5,10 @@
  * (wherever its PID is now), the gone child's pidfds still share an inode
  * and signal nobody (ESRCH), this process's pidfd is nonblocking and
  * signals it, and the pipe gives its bytes, then end of file.
- * Usage: pidfds */
+ * With DIR: also a pidfd (and a dup of it, one open file) of a process
+ * outside the tree, whose PID goes to DIR/outside; the test ends that
+ * process before the restart, and both descriptors come back closed.
+ * Usage: pidfds [DIR] */
 #include "fixture.h"
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -15,8 +18,39 @@
 static int pidfd_open(pid_t pid, unsigned flags) { return (int)syscall(SYS_pidfd_open, pid, flags); }
 static int pidfd_signal(int fd, int sig) { return (int)syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0); }
 
-int main(void) {
+/* A process outside the checkpointed tree: a grandchild whose parent exits. */
+static pid_t outside_process(const char *dir) {
+    int p[2];
+    if (pipe(p) != 0) return -1;
+    if (fork() == 0) {
+        pid_t g = fork();
+        if (g == 0) { close(p[0]); close(p[1]); for (;;) pause(); }
+        write(p[1], &g, sizeof g);
+        _exit(0);
+    }
+    pid_t g = -1;
+    if (read(p[0], &g, sizeof g) != sizeof g) g = -1;
+    close(p[0]);
+    close(p[1]);
+    wait(NULL);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/outside", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    fprintf(f, "%d\n", g);
+    fclose(f);
+    return g;
+}
+
+int main(int argc, char **argv) {
     handle_term();
+    int outside = -1, outside_dup = -1;
+    if (argc > 1) {
+        pid_t o = outside_process(argv[1]);
+        outside = o > 0 ? pidfd_open(o, 0) : -1;
+        outside_dup = dup(outside);
+        if (outside < 0 || outside_dup < 0) { fail("outside process"); return finish(); }
+    }
     pid_t waiting = fork();
     if (waiting == 0) { wait_for_term(); _exit(7); }
     pid_t gone = fork();
@@ -43,5 +77,7 @@ int main(void) {
     char buf[8] = { 0 };
     if (read(p[0], buf, sizeof buf) != 4 || memcmp(buf, "data", 4) != 0) fail("the writerless pipe lost its bytes");
     else if (read(p[0], buf, sizeof buf) != 0) fail("no end of file after the writerless pipe's bytes");
+    if (argc > 1 && (fcntl(outside, F_GETFD) != -1 || fcntl(outside_dup, F_GETFD) != -1))
+        fail("the pidfd of the gone outside process (fd %d, and its dup %d) should be closed", outside, outside_dup);
     return finish();
 }

@@ -43,9 +43,23 @@ int main(int argc, char **argv) {
     if (request(path, &h, CR_CHKPT_PROHIBIT_SELF) != -1 || errno != EDEADLK) fail("PROHIBIT_SELF: want EDEADLK");
 
     if (cr_enter_cs(id) != 0) fail("cr_enter_cs");
+    /* A self-request that never reaches libcr (its tool refuses signal 999):
+     * PENDING at once, as BLCR's kernel marks it, and IDLE again once the
+     * request has ended, so critical sections do not wait for it forever. */
+    cr_checkpoint_args_t bad;
+    cr_initialize_checkpoint_args_t(&bad);
+    bad.cr_scope = CR_SCOPE_PROC;
+    bad.cr_fd = 1;
+    bad.cr_signal = 999;
+    if (cr_request_checkpoint(&bad, &h) != 0) { fail("request with a bad signal: %s", strerror(errno)); return finish(); }
+    if (cr_status() != CR_STATE_PENDING) fail("right after a self-request cr_status() is %d, want PENDING (%d)", cr_status(), CR_STATE_PENDING);
+    if (cr_wait_checkpoint(&h, NULL) <= 0) fail("cr_wait_checkpoint on the refused request");
+    for (int i = 0; i < 200 && cr_status() != CR_STATE_IDLE; i++) usleep(10000);
+    if (cr_status() != CR_STATE_IDLE) fail("a refused self-request left cr_status() at %d", cr_status());
+    if (cr_reap_checkpoint(&h) >= 0) fail("the request with signal 999 succeeded");
+
     if (request(path, &h, 0) != 0) { fail("cr_request_checkpoint: %s", strerror(errno)); return finish(); }
-    for (int i = 0; i < 500 && cr_status() != CR_STATE_PENDING; i++) usleep(10000);
-    if (cr_status() != CR_STATE_PENDING) fail("cr_status() %d, want PENDING while in a critical section", cr_status());
+    if (cr_status() != CR_STATE_PENDING) fail("right after a self-request cr_status() is %d, want PENDING while in a critical section", cr_status());
     usleep(300000);
     struct timeval zero = { 0, 0 };
     if (ran) fail("the callback ran inside the critical section");

@@ -10,6 +10,14 @@ public enum AgentWire {
     /// The agent connects to "\0" + namePrefix + "<checkpointer pid>-<token>" (SOCK_SEQPACKET).
     public static let namePrefix: StaticString = "swiftcr-agent-"
 
+    /// The agent thread's name (/proc/PID/task/TID/comm) while idle, and while
+    /// it serves a checkpoint. A checkpointer sends its CR_SIGNUM to that
+    /// thread, which blocks it and takes it from a signalfd: whatever the
+    /// application made of CR_SIGNUM's disposition, the request arrives. A
+    /// busy agent is answered EBUSY without a signal.
+    public static let threadName: StaticString = "cr-agent"
+    public static let busyThreadName: StaticString = "cr-agent busy"
+
     /// The checkpointer's request: magic, version, scope, target, requester,
     /// signal, flags, destination length, then the destination's bytes.
     public enum Request {

@@ -50,6 +50,8 @@ enum Agent {
         if !exchanged { _ = exchange() }
         memory.store(.status, idle)
         Futex.wake(.status)
+        // Threads that never called cr_init() run their NO_CALLBACKS hook (BLCR cr_core.c).
+        if runCallbacks && lastResult >= 0 { NoCallbackHooks.run(restarted: lastResult > 0) }
         // Every callback has returned: the checkpointer may finish the request.
         if lastResult == 0 { sendDone(checkpointer: checkpointer, token: token) }
     }
@@ -147,18 +149,6 @@ enum Agent {
         }
     }
 
-    /// The agent thread (cr_init): waits on its wake pipe for the handler.
-    static let threadMain: @convention(c) (UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? = { _ in
-        var byte: UInt8 = 0
-        while true {
-            let n = read(memory.load(.wakeRead), &byte, 1)
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return nil }
-            serve(checkpointer: memory.load(.requestPid), token: memory.load(.requestToken), runCallbacks: true)
-            memory.store(.serving, 0)
-        }
-    }
-
     /// CR_SIGNUM handler: a request from a checkpointer, or (sent by the agent
     /// thread to itself) the signal-context phase of a checkpoint.
     static let handler: @convention(c) (Int32, UnsafeMutablePointer<siginfo_t>?, UnsafeMutableRawPointer?) -> Void = { _, info, _ in
@@ -170,6 +160,10 @@ enum Agent {
             Chain.runSignalContext()
             return
         }
+        if from == getpid() && value == NoCallbackHooks.token {
+            NoCallbackHooks.runInThisThread()
+            return
+        }
         if memory.load(.agentRunning) == 1 {
             // Another checkpoint is being served: this one is refused at once.
             guard memory.exchange(.serving, expecting: 0, 1) else {
@@ -178,7 +172,7 @@ enum Agent {
             }
             memory.store(.requestPid, from)
             memory.store(.requestToken, value)
-            var byte: UInt8 = 1
+            var byte = AgentThread.wakeRequest
             _ = write(memory.load(.wakeWrite), &byte, 1)
             return
         }

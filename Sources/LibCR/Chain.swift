@@ -72,9 +72,11 @@ enum Chain {
     /// Signal-context phase, then READY and the wait for the result.
     static func finalPhase() -> Int32 {
         let threads = signalThreads()
-        if threads > 0 {
+        if threads.sent > 0 {
             while case let ready = memory.load(.ready), ready < memory.load(.signalled) { Futex.wait(.ready, while: ready) }
         }
+        // Every signalled thread is in libcr's handler: the application's own disposition may come back.
+        OwnHandler.restore(threads.saved)
         let result = Agent.exchange()
         memory.store(.roundResult, result)
         memory.add(.round, 1)
@@ -82,11 +84,12 @@ enum Chain {
         return result
     }
 
-    /// Sends the phase signal to each thread with signal-context callbacks.
-    static func signalThreads() -> Int32 {
+    /// Sends the phase signal to each thread with signal-context callbacks,
+    /// through libcr's handler even if the application took CR_SIGNUM
+    /// (`saved`: its disposition, to put back once they are all in).
+    static func signalThreads() -> (sent: Int32, saved: sigaction?) {
         memory.store(.ready, 0)
         memory.store(.signalled, 0)
-        var sent: Int32 = 0
         // The agent thread may allocate (it is not a signal handler).
         var targets: [pid_t] = []
         SlotLock.lock()
@@ -95,20 +98,14 @@ enum Chain {
             if !targets.contains(t) { targets.append(t) }
         }
         SlotLock.unlock()
+        guard !targets.isEmpty else { return (0, nil) }
+        let saved = OwnHandler.install()
         memory.store(.signalled, Int32(targets.count))
+        var sent: Int32 = 0
         for t in targets {
-            var info = siginfo_t()
-            withUnsafeMutableBytes(of: &info) { raw in
-                raw.storeBytes(of: LibCR.checkpointSignal, toByteOffset: 0, as: Int32.self)    // si_signo
-                raw.storeBytes(of: Int32(-1), toByteOffset: 8, as: Int32.self)                // si_code = SI_QUEUE
-                raw.storeBytes(of: getpid(), toByteOffset: 16, as: Int32.self)                // si_pid
-                raw.storeBytes(of: getuid(), toByteOffset: 20, as: UInt32.self)               // si_uid
-                raw.storeBytes(of: signalPhaseToken, toByteOffset: 24, as: Int32.self)        // si_value
-            }
-            let r = cr_syscall6(Int(SYS_rt_tgsigqueueinfo), Int(getpid()), Int(t), Int(LibCR.checkpointSignal), Int(bitPattern: withUnsafeMutablePointer(to: &info) { UnsafeMutableRawPointer($0) }), 0, 0)
-            if r == 0 { sent += 1 } else { memory.add(.signalled, -1) }
+            if ThreadSignal.send(to: t, token: signalPhaseToken) { sent += 1 } else { memory.add(.signalled, -1) }
         }
-        return sent
+        return (sent, saved)
     }
 
     // MARK: signal context (runs in the signal handler: no allocation)

@@ -24,7 +24,7 @@ public func cr_init() -> Int32 {
         var all = sigset_t(), old = sigset_t()
         sigfillset(&all)
         pthread_sigmask(SIG_BLOCK, &all, &old)
-        let r = pthread_create(&thread, &attributes, Agent.threadMain, nil)
+        let r = pthread_create(&thread, &attributes, AgentThread.main, nil)
         pthread_sigmask(SIG_SETMASK, &old, nil)
         pthread_attr_destroy(&attributes)
         guard r == 0 else { memory.store(.agentRunning, 0); return fail(r) }

@@ -19,12 +19,10 @@ func libcrLoaded() {
         memory.store(.wakeRead, fds[0])
         memory.store(.wakeWrite, fds[1])
     }
+    memory.store(.pendingTool, -1)
     if omitLibraryLoaded() || getenv("SWIFTCR_LIBCR_OMIT") != nil { memory.store(.omitMode, 1) }
     pthread_atfork(nil, nil, afterForkInChild)
-    var action = sigaction()
-    action.__sigaction_handler.sa_sigaction = Agent.handler
-    action.sa_flags = SA_SIGINFO | SA_RESTART
-    sigemptyset(&action.sa_mask)
+    var action = OwnHandler.action()
     sigaction(LibCR.checkpointSignal, &action, nil)
 }
 
@@ -35,6 +33,7 @@ let afterForkInChild: @convention(c) () -> Void = {
     memory.store(.agentRunning, 0)
     memory.store(.serving, 0)
     memory.store(.status, Agent.idle)
+    PendingMark.clear()
     for (read, write) in [(Cell.resultRead, Cell.resultWrite), (Cell.wakeRead, Cell.wakeWrite)] {
         var fds: [Int32] = [0, 0]
         guard cr_pipe2(&fds, O_CLOEXEC) == 0 else { continue }

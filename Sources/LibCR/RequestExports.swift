@@ -56,6 +56,10 @@ public func cr_request_checkpoint(_ args: UnsafeMutableRawPointer?, _ handle: Un
     let (h, error) = Request.start(tool: "cr_checkpoint", arguments: argv, keep: a.fd >= 0 ? [a.fd] : [], isRestart: false)
     guard h > 0 else { return fail(error) }
     handle.pointee = UInt(h)
+    // BLCR: the caller's own checkpoint is PENDING from here on (cr_status, critical sections).
+    if includesSelf(scope: a.scope, target: target), let request = Request.locked({ Request.table[h] }) {
+        PendingMark.mark(toolPidfd: request.pidfd)
+    }
     return 0
 }
 
@@ -127,7 +131,7 @@ private func escaped(_ s: String) -> String {
     return out
 }
 
-private func readSmallFile(_ path: String) -> String? {
+func readSmallFile(_ path: String) -> String? {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { return nil }
     defer { close(fd) }

@@ -171,7 +171,10 @@ final class Request {
     func close() {
         Glibc.close(log)
         if result >= 0 { Glibc.close(result) }
-        if pidfd >= 0 { Glibc.close(pidfd) }
+        if pidfd >= 0 {
+            PendingMark.forget(pidfd)
+            Glibc.close(pidfd)
+        }
     }
 }
 

@@ -54,6 +54,10 @@ enum Cell: Int, CaseIterable {
     case slotLock, running
     /// 1 from the moment the handler hands a request to the agent thread until it is served.
     case serving
+    /// A pidfd (ours) of the tool behind a self-request that marked the process PENDING, -1 if none.
+    case pendingTool
+    /// NO_CALLBACKS hooks: the event to run, and threads signalled that have not yet run it.
+    case hookEvent, hooksPending
     case count
 }
 
@@ -124,6 +128,13 @@ nonisolated(unsafe) let memory = Memory()
 enum Futex {
     static func wait(_ c: Cell, while value: Int32) {
         _ = cr_syscall6(Int(SYS_futex), Int(bitPattern: memory.cell(c)), 128 /* FUTEX_WAIT_PRIVATE */, Int(value), 0, 0, 0)
+    }
+    /// As `wait`, for at most `seconds`.
+    static func wait(_ c: Cell, while value: Int32, seconds: Double) {
+        var t = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - Double(Int(seconds))) * 1e9))
+        _ = withUnsafeMutablePointer(to: &t) {
+            cr_syscall6(Int(SYS_futex), Int(bitPattern: memory.cell(c)), 128 /* FUTEX_WAIT_PRIVATE */, Int(value), Int(bitPattern: $0), 0, 0)
+        }
     }
     static func wake(_ c: Cell) {
         _ = cr_syscall6(Int(SYS_futex), Int(bitPattern: memory.cell(c)), 129 /* FUTEX_WAKE_PRIVATE */, Int(Int32.max), 0, 0, 0)

@@ -198,6 +198,19 @@ final class RoundTripTests: XCTestCase {
         s.checkpointArguments = ["--tree"]
         try s.run(.rootOriginalPID)
         try s.run(.unprivilegedNewPID)
+        // A pidfd and its dup (one open file) of a process outside the tree that
+        // is gone at restart: both come back closed, and the restart goes on.
+        s.arguments = ["@"]
+        s.betweenRuns = { work in
+            guard let text = try? String(contentsOfFile: work + "/outside", encoding: .utf8), let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+                return XCTFail("no outside process")
+            }
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            _ = waitpid(pid, &status, 0)  // an orphan of ours: we are the subreaper
+        }
+        try s.run(.rootOriginalPID)
+        try s.run(.unprivilegedNewPID)
     }
     /// A shared mapping made writable later, a private mapping of a removed file, namespace descriptors.
     func testMappedFilesAndNamespaceFDsAsRootAndUnprivileged() throws {

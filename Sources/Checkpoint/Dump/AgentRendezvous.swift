@@ -46,18 +46,47 @@ enum AgentRendezvous {
         return caught & (UInt64(1) << UInt64(signal - 1)) != 0
     }
 
+    /// libcr's agent thread (cr_init() started it), found by its name, and
+    /// whether it is serving a checkpoint now.
+    static func agentThread(_ pid: pid_t) -> (tid: pid_t, busy: Bool)? {
+        let idle = "\(AgentWire.threadName)", busy = "\(AgentWire.busyThreadName)"
+        for tid in (try? Sys.numericEntries("/proc/\(pid)/task")) ?? [] {
+            guard let comm = try? Sys.readText("/proc/\(pid)/task/\(tid)/comm") else { continue }
+            let name = comm.hasSuffix("\n") ? String(comm.dropLast()) : comm
+            if name == idle || name == busy { return (tid, name == busy) }
+        }
+        return nil
+    }
+
+    /// CR_SIGNUM with the token, queued to one thread (as sigqueue does to a process).
+    static func signalThread(_ pid: pid_t, _ tid: pid_t, token: Int32) -> Bool {
+        var info = siginfo_t()
+        withUnsafeMutableBytes(of: &info) { raw in
+            raw.storeBytes(of: signal, toByteOffset: 0, as: Int32.self)        // si_signo
+            raw.storeBytes(of: Int32(-1), toByteOffset: 8, as: Int32.self)     // si_code = SI_QUEUE
+            raw.storeBytes(of: getpid(), toByteOffset: 16, as: Int32.self)     // si_pid
+            raw.storeBytes(of: getuid(), toByteOffset: 20, as: UInt32.self)    // si_uid
+            raw.storeBytes(of: token, toByteOffset: 24, as: Int32.self)        // si_value
+        }
+        return withUnsafeMutablePointer(to: &info) { Syscall.raw(NR.rt_tgsigqueueinfo, Int(pid), Int(tid), Int(signal), Int(bitPattern: UnsafeMutableRawPointer($0))) } == 0
+    }
+
     static func run(_ pids: [pid_t], request: Request, timeLimit: Double?, log: Logger) throws -> Outcome {
         var outcome = Outcome()
         var pending: [(pid: pid_t, listener: Int32)] = []
         defer { for p in pending where outcome.listeners[p.pid] != p.listener { close(p.listener) } }
         for pid in pids {
-            guard hasAgent(pid) else { outcome.withoutAgent.append(pid); continue }
+            let thread = agentThread(pid)
+            if thread?.busy == true { throw CheckpointError(EBUSY, "process \(pid) is already in the callbacks of another checkpoint") }
+            guard thread != nil || hasAgent(pid) else { outcome.withoutAgent.append(pid); continue }
             let token = Int32(bitPattern: arc4random())
             let listener = try listen(token: token)
             pending.append((pid, listener))
-            if sigqueue(pid, signal, sigval(sival_int: token)) != 0 {
-                throw CheckpointError(errno: errno, "cannot signal process \(pid) for its callbacks")
-            }
+            // To the agent thread by name when there is one (it takes the signal
+            // from a signalfd, whatever the program did to CR_SIGNUM), else to the
+            // process, whose libcr handler serves it (cr_run without cr_init()).
+            let sent = thread.map { signalThread(pid, $0.tid, token: token) } ?? (sigqueue(pid, signal, sigval(sival_int: token)) == 0)
+            if !sent { throw CheckpointError(errno: errno, "cannot signal process \(pid) for its callbacks") }
         }
         let started = Clock.now
         // Every agent gets its request before any reply is awaited: the

@@ -43,14 +43,27 @@ struct FileRestorer {
             _ = try session.raw(NR.close, UInt64(k))
         }
         let c = FileRestoreContext(session: session, process: process, objects: objects, courier: courier, stdio: stdio, log: log)
+        // Descriptors whose file could not be made again (a warning says why) close in every sharer.
+        let me = process.pid
         for f in process.files.sorted(by: { $0.fd < $1.fd }) {
             if f.sharesWith != f.fd, process.files.contains(where: { $0.fd == f.sharesWith }) {
+                if objects.isClosed(pid: me, fd: f.sharesWith) {
+                    c.warn("fd \(f.fd): the same open file as fd \(f.sharesWith), which is closed; closed too")
+                    objects.noteClosed(pid: me, fd: f.fd)
+                    continue
+                }
                 try session.dup3(UInt64(f.sharesWith), to: f.fd, cloexec: f.closeOnExec, what: "fd \(f.sharesWith) -> \(f.fd)")
                 continue
             }
             if f.sameAs.count == 2 {
                 // Inherited across fork: the same open file as in the process restored earlier.
-                let ours = try objects.borrow(pid: pid_t(f.sameAs[0]), fd: Int32(f.sameAs[1]))
+                let (owner, ownerFD) = (pid_t(truncatingIfNeeded: f.sameAs[0]), Int32(truncatingIfNeeded: f.sameAs[1]))
+                if objects.isClosed(pid: owner, fd: ownerFD) {
+                    c.warn("fd \(f.fd): the same open file as fd \(ownerFD) of process \(owner), which is closed; closed too")
+                    objects.noteClosed(pid: me, fd: f.fd)
+                    continue
+                }
+                let ours = try objects.borrow(pid: owner, fd: ownerFD)
                 try c.install(try courier.deliver(ours), as: f, closeOnExecNow: true)
                 continue
             }
@@ -58,7 +71,9 @@ struct FileRestorer {
             case .remote(let fd): try c.install(fd, as: f)
             case .local(let ours): try c.install(try courier.deliver(ours), as: f, closeOnExecNow: true)
             case .inPlace: break
-            case .closed(let why): c.warn(why)
+            case .closed(let why):
+                c.warn(why)
+                objects.noteClosed(pid: me, fd: f.fd)
             }
         }
         for f in process.files { try FileKinds.restorer(for: f.kind).finish(f, in: c) }

@@ -25,7 +25,13 @@ struct SharedFileObjects {
         var fds: [Int32] = []
         /// Per original pidfd inode, a child of ours that exits at once, reaped in `settle`.
         var gone: [UInt64: pid_t] = [:]
+        /// Image PID -> its descriptors whose file could not be made again (closed, with a warning).
+        var closed: [pid_t: Set<Int32>] = [:]
     }
+
+    /// Descriptor `fd` of process `pid` (image PIDs) came back closed: sharers of its file close too.
+    func noteClosed(pid: pid_t, fd: Int32) { borrowed.closed[pid, default: []].insert(fd) }
+    func isClosed(pid: pid_t, fd: Int32) -> Bool { borrowed.closed[pid]?.contains(fd) == true }
 
     init(processes: [ProcessState], memory: SharedMemoryFactory, ptys: PtyFactory, stubs: [pid_t: pid_t], closeTCP: Bool, inherited: Set<Int32> = []) {
         self.inherited = inherited

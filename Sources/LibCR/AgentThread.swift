@@ -1,0 +1,92 @@
+import CLibCR
+
+import AgentWire
+import Glibc
+
+/// The agent thread (cr_init). It blocks every signal and waits for work:
+/// a request the CR_SIGNUM handler of another thread handed over (wake pipe),
+/// a request a checkpointer sent to this thread by name (its signalfd: the
+/// application may have taken CR_SIGNUM's disposition, BLCR's cr_signal
+/// test), or the end of the tool behind a self-request that marked the
+/// process PENDING before the request reached us (`PendingMark`).
+enum AgentThread {
+    static let wakeRequest: UInt8 = 1, wakeRecheck: UInt8 = 2
+
+    static let main: @convention(c) (UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? = { _ in
+        name(AgentWire.threadName)
+        var mask = UInt64(1) << UInt64(LibCR.checkpointSignal - 1)
+        let signals = withUnsafeMutablePointer(to: &mask) {
+            Int32(cr_syscall6(Int(SYS_signalfd4), -1, Int(bitPattern: $0), 8, Int(O_CLOEXEC | O_NONBLOCK), 0, 0))
+        }
+        var info = [UInt8](repeating: 0, count: 128)  // struct signalfd_siginfo
+        while true {
+            var fds = [pollfd(fd: memory.load(.wakeRead), events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: signals, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: memory.load(.pendingTool), events: Int16(POLLIN), revents: 0)]
+            let n = poll(&fds, 3, -1)
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { return nil }
+            if fds[0].revents != 0 {
+                var byte: UInt8 = 0
+                let got = read(memory.load(.wakeRead), &byte, 1)
+                if got <= 0 && errno != EINTR { return nil }
+                if got == 1 && byte == wakeRequest {
+                    serve(memory.load(.requestPid), memory.load(.requestToken))
+                    memory.store(.serving, 0)
+                }
+            }
+            if fds[1].revents != 0, read(signals, &info, info.count) == info.count {
+                let from = info.withUnsafeBytes { $0.load(fromByteOffset: 12, as: Int32.self) }   // ssi_pid
+                let token = info.withUnsafeBytes { $0.load(fromByteOffset: 44, as: Int32.self) }  // ssi_int
+                memory.store(.serving, 1)
+                serve(from, token)
+                memory.store(.serving, 0)
+            }
+            if fds[2].revents != 0 { PendingMark.toolEnded() }
+        }
+    }
+
+    static func serve(_ checkpointer: pid_t, _ token: Int32) {
+        name(AgentWire.busyThreadName)
+        Agent.serve(checkpointer: checkpointer, token: token, runCallbacks: true)
+        // A request served (or refused) settles any mark a self-request made.
+        PendingMark.clear()
+        name(AgentWire.threadName)
+    }
+
+    static func name(_ text: StaticString) {
+        _ = cr_syscall6(Int(SYS_prctl), 15 /* PR_SET_NAME */, Int(bitPattern: text.utf8Start), 0, 0, 0, 0)
+    }
+}
+
+/// BLCR marks a self-request PENDING at once (its kernel holds the request),
+/// so a critical section entered right after it waits. Here the request
+/// reaches the agent only once the tool runs: cr_request_checkpoint marks it,
+/// and if the tool ends without the request ever being served, the agent
+/// thread (watching the tool's pidfd) takes the mark back.
+enum PendingMark {
+    /// Called by cr_request_checkpoint for a request that includes the
+    /// caller. The pidfd stays the request's (`Request.close` takes it back
+    /// from here first): the agent only polls it.
+    static func mark(toolPidfd: Int32) {
+        guard memory.load(.agentRunning) == 1, toolPidfd >= 0, memory.exchange(.status, expecting: Agent.idle, Agent.pending) else { return }
+        memory.store(.pendingTool, toolPidfd)
+        var byte = AgentThread.wakeRecheck
+        _ = write(memory.load(.wakeWrite), &byte, 1)
+    }
+
+    /// The tool exited: a mark nobody served goes.
+    static func toolEnded() {
+        if memory.load(.serving) == 0 { unmarkIfStillPending() }
+        clear()
+    }
+
+    static func clear() { memory.store(.pendingTool, -1) }
+
+    /// The request's pidfd is about to close: stop watching it.
+    static func forget(_ pidfd: Int32) { _ = memory.exchange(.pendingTool, expecting: pidfd, -1) }
+
+    static func unmarkIfStillPending() {
+        if memory.exchange(.status, expecting: Agent.pending, Agent.idle) { Futex.wake(.status) }
+    }
+}
