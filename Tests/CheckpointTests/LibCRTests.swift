@@ -242,6 +242,40 @@ final class LibCRTests: XCTestCase {
         try s.run(.unprivilegedNamespace)
     }
 
+    /// Starts `argv`, checkpoints it (-p --require-libcr, no kill), sends TERM, and wants PASS.
+    func checkpointInPlace(_ argv: [String], label: String, user: TestUser?) throws {
+        let work = env.workDir(label, user: user)
+        let (target, pid) = try Fixture.start(argv, user: user, cwd: work)
+        let r = runTool([tool("cr_checkpoint"), "-p", "--require-libcr", "-t", "10", "-f", work + "/ctx", "\(pid)"], user: user, cwd: work)
+        XCTAssertEqual(r.code, 0, "\(label) \(user?.name ?? "root"): \(r.output)")
+        kill(pid, SIGTERM)
+        let out = target.readToEnd(timeout: 10)
+        XCTAssertTrue(out.contains("PASS") && !out.contains("FAIL"), "\(label) \(user?.name ?? "root"): \(out)")
+    }
+
+    /// A program that takes CR_SIGNUM for itself (a catcher, SIG_IGN, SIG_DFL)
+    /// still has its callbacks run, never sees the checkpoint signal, and has
+    /// its disposition back, continuing and restarted (issue 14 C4, BLCR tests/cr_signal.c).
+    func testProgramsOwnCheckpointSignalDispositionAsRootAndUser() throws {
+        for user in [nil, env.user] {
+            for mode in ["catch", "ignore", "default"] { try checkpointInPlace([tool("cr_signal"), mode], label: "libcr-signal-\(mode)", user: user) }
+        }
+        var s = Scenario(fixture: "cr_signal", arguments: ["catch"])
+        s.checkpointArguments = ["-p", "--require-libcr"]
+        try s.run(.rootOriginalPID)
+        try s.run(.unprivilegedNewPID)
+    }
+
+    /// CR_HOOK_CONT_NO_CALLBACKS and CR_HOOK_RSTRT_NO_CALLBACKS run once, in
+    /// the thread that never called cr_init() (issue 14 C5, BLCR tests/hooks.c).
+    func testNoCallbackHooksRunInThreadsWithoutCrInitAsRootAndUser() throws {
+        for user in [nil, env.user] { try checkpointInPlace([tool("cr_hooks"), "cont"], label: "libcr-hooks", user: user) }
+        var s = Scenario(fixture: "cr_hooks", arguments: ["rstrt"])
+        s.checkpointArguments = ["-p", "--require-libcr"]
+        try s.run(.rootOriginalPID)
+        try s.run(.unprivilegedNewPID)
+    }
+
     /// Only BLCR's cr_* API is in libcr.so's dynamic symbol table (local entries included).
     func testLibcrExportsOnlyTheCrAPI() throws {
         let r = runTool(["/usr/bin/nm", "-D", "--defined-only", tool("libcr.so")])
