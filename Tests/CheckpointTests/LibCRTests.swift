@@ -276,6 +276,14 @@ final class LibCRTests: XCTestCase {
         try s.run(.unprivilegedNewPID)
     }
 
+    /// BLCR's prctl test: parent-death signal, dumpable, keep-capabilities,
+    /// name and timer slack come back after a restart (issue 14 D15).
+    func testPrctlSettingsComeBackAsRootAndUser() throws {
+        let s = Scenario(fixture: "cr_prctl")
+        try s.run(.rootOriginalPID)
+        try s.run(.unprivilegedNewPID)
+    }
+
     /// Only BLCR's cr_* API is in libcr.so's dynamic symbol table (local entries included).
     func testLibcrExportsOnlyTheCrAPI() throws {
         let r = runTool(["/usr/bin/nm", "-D", "--defined-only", tool("libcr.so")])
