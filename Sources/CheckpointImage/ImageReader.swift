@@ -21,6 +21,9 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
         public var runs: [PageRun]
         /// The runs' pages back to back.
         public var data: UnsafeRawBufferPointer
+        /// Where the section starts in the file and its payload's length (for `PagesSectionLoader`).
+        public var sectionStart: UInt64 = 0
+        public var payloadLength = 0
     }
 
     let fd: Int32
@@ -167,7 +170,8 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
         case .pages:
             if !loadPages, let p = pagesWithoutData { return .pages(p) }
             let (pid, runs, dataOffset) = try parsePagesTable(payload, base: base)
-            return .pages(PagesSection(pid: pid, runs: runs, data: UnsafeRawBufferPointer(rebasing: payload[dataOffset...])))
+            return .pages(PagesSection(pid: pid, runs: runs, data: UnsafeRawBufferPointer(rebasing: payload[dataOffset...]),
+                                       sectionStart: raw.start, payloadLength: payload.count))
         case .index:
             return .index
         case .end:
@@ -232,7 +236,7 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
         let (pid, runs, _) = try tableBytes.withUnsafeBytes { raw -> (Int32, [PageRun], Int) in
             try parsePagesTableShape(raw, declaredLength: length, base: base)
         }
-        return PagesSection(pid: pid, runs: runs, data: UnsafeRawBufferPointer(start: nil, count: 0))
+        return PagesSection(pid: pid, runs: runs, data: UnsafeRawBufferPointer(start: nil, count: 0), sectionStart: start, payloadLength: length)
     }
 
     /// Like parsePagesTable but for a table read without its data.

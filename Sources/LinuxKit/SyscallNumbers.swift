@@ -18,6 +18,7 @@ public enum NR {
     public static let name_to_handle_at = Int(SYS_name_to_handle_at)
     public static let open = Int(SYS_open), open_by_handle_at = Int(SYS_open_by_handle_at), openat = Int(SYS_openat), pause = Int(SYS_pause)
     public static let personality = Int(SYS_personality), pidfd_getfd = Int(SYS_pidfd_getfd), pidfd_open = Int(SYS_pidfd_open)
+    public static let userfaultfd = Int(SYS_userfaultfd)
     public static let pidfdSendSignal = Int(SYS_pidfd_send_signal)
     public static let poll = Int(SYS_poll), prctl = Int(SYS_prctl), prlimit64 = Int(SYS_prlimit64), process_vm_readv = Int(SYS_process_vm_readv)
     public static let process_vm_writev = Int(SYS_process_vm_writev), ptrace = Int(SYS_ptrace), read = Int(SYS_read), recvmsg = Int(SYS_recvmsg)

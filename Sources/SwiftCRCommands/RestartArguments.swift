@@ -32,6 +32,8 @@ public struct RestartArguments: ParsableArguments {
     @Flag(name: .long, help: "Exit once the processes run, leaving them behind (as criu restore -d); with a PID namespace of ours, its PID 1 stays and becomes their parent.")
     var detach = false
     @Flag(name: .long, help: "Bring established TCP connections back as closed sockets: the descriptor stays, the connection is gone.") var tcpClose = false
+    @Flag(name: .long, help: "Let the processes run before their private anonymous memory is in: its pages come on demand (userfaultfd) and in the background, from a regular-file image. Falls back to an eager restart, with a note, where this kernel or user cannot.")
+    var lazy = false
     @Option(name: .long, help: "auto (BLCR's kernel module if loaded, else ptrace), ptrace, or kernel.") var backend: BackendChoice = .auto
     @Flag(exclusivity: .chooseLast) var omit: OmitFlag = .omitMaybe
     @Option(name: .long, help: ArgumentHelp("Run CMD (via system()) after a successful restart.", valueName: "CMD")) var runOnSuccess: String?
@@ -138,6 +140,7 @@ public struct RestartArguments: ParsableArguments {
         options.relocation = (try? PathRelocation(arguments: relocate)) ?? PathRelocation()  // checked in validate()
         options.missingFiles = missingFiles
         options.detach = detach
+        options.lazy = lazy
         options.omitted = omit == .omitNever ? .refuse : omit == .omitAlways ? .quiet : .note
         if !quiet { options.notice = { Output.printErr("\(tool): \($0)") } }
         let bar = ProgressBar(label: "restart", enabled: !quiet)
@@ -146,13 +149,24 @@ public struct RestartArguments: ParsableArguments {
         bar.finish()
         // Forward first: a signal meant for the process must not kill us instead.
         SignalForwarder.install(root: restored.pid, all: Array(restored.pids.values))
-        if path != nil { close(fd) }
+        // A lazy restore still reads the image: it closes after the pager.
+        if path != nil && restored.lazyPager == nil { close(fd) }
         if !quiet {
             for n in restored.notes { Output.printErr("\(tool): \(n)") }
             for w in restored.warnings { Output.warning(tool, w) }
         }
         if verbose {
             Output.printErr("\(tool): restored \(restored.command) as pid \(restored.pid) (was \(restored.originalPID)) in \(format3(restored.seconds)) s")
+        }
+        // Lazy: the processes run; their remaining pages come in now, faults first.
+        if let pager = restored.lazyPager {
+            let bytes = pager.waitingBytes
+            let stats = pager.run()
+            if !quiet { for f in stats.failures { Output.warning(tool, f) } }
+            if path != nil { close(fd) }
+            if verbose {
+                Output.printErr("\(tool): lazy: \(bytes >> 20) MiB came in \(format3(stats.seconds)) s after the processes started (\(stats.faults) faults, \(stats.sectionsCopied) sections, \(stats.forks) forks)")
+            }
         }
         if let hook = runOnSuccess {
             let status = Self.system(hook)

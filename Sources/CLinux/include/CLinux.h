@@ -193,6 +193,36 @@ enum {
 // PAGEMAP_SCAN = _IOWR('f', 16, struct pm_scan_arg)
 #define CL_PAGEMAP_SCAN 0xc0606610UL
 
+// MARK: userfaultfd (linux/userfaultfd.h), for lazy restore
+
+/// struct uffdio_api, uffdio_range, uffdio_register, uffdio_copy, uffdio_zeropage.
+struct cl_uffdio_api { uint64_t api; uint64_t features; uint64_t ioctls; };
+struct cl_uffdio_range { uint64_t start; uint64_t len; };
+struct cl_uffdio_register { struct cl_uffdio_range range; uint64_t mode; uint64_t ioctls; };
+struct cl_uffdio_copy { uint64_t dst; uint64_t src; uint64_t len; uint64_t mode; int64_t copy; };
+struct cl_uffdio_zeropage { struct cl_uffdio_range range; uint64_t mode; int64_t zeropage; };
+/// struct uffd_msg: the event, then its argument words (the union, flat).
+struct cl_uffd_msg { uint8_t event; uint8_t reserved1; uint16_t reserved2; uint32_t reserved3; uint64_t arg[3]; };
+
+#define CL_UFFD_API 0xAAULL
+#define CL_UFFDIO_API 0xc018aa3fUL
+#define CL_UFFDIO_REGISTER 0xc020aa00UL
+#define CL_UFFDIO_UNREGISTER 0x8010aa01UL
+#define CL_UFFDIO_WAKE 0x8010aa02UL
+#define CL_UFFDIO_COPY 0xc028aa03UL
+#define CL_UFFDIO_ZEROPAGE 0xc020aa04UL
+#define CL_UFFDIO_REGISTER_MODE_MISSING 1ULL
+#define CL_UFFD_EVENT_PAGEFAULT 0x12
+#define CL_UFFD_EVENT_FORK 0x13
+#define CL_UFFD_EVENT_REMAP 0x14
+#define CL_UFFD_EVENT_REMOVE 0x15
+#define CL_UFFD_EVENT_UNMAP 0x16
+#define CL_UFFD_FEATURE_EVENT_FORK (1ULL << 1)
+#define CL_UFFD_FEATURE_EVENT_REMAP (1ULL << 2)
+#define CL_UFFD_FEATURE_EVENT_REMOVE (1ULL << 3)
+#define CL_UFFD_FEATURE_EVENT_UNMAP (1ULL << 6)
+#define CL_UFFD_USER_MODE_ONLY 1
+
 // MARK: layout checks
 
 _Static_assert(sizeof(struct user_regs_struct) == 27 * 8, "user_regs_struct");
@@ -207,6 +237,9 @@ _Static_assert(sizeof(struct prctl_mm_map) == 104, "prctl_mm_map");
 _Static_assert(sizeof(struct cl_pm_scan_arg) == 96, "pm_scan_arg");
 _Static_assert(sizeof(struct cl_page_region) == 24, "page_region");
 _Static_assert(sizeof(siginfo_t) == 128, "siginfo");
+_Static_assert(sizeof(struct cl_uffdio_api) == 24 && sizeof(struct cl_uffdio_register) == 32, "uffdio_api, uffdio_register");
+_Static_assert(sizeof(struct cl_uffdio_copy) == 40 && sizeof(struct cl_uffdio_zeropage) == 32, "uffdio_copy, uffdio_zeropage");
+_Static_assert(sizeof(struct cl_uffd_msg) == 32, "uffd_msg");
 
 // MARK: CPU instruction Swift cannot emit
 

@@ -178,6 +178,10 @@ struct PageStream {
     private var sealed: Set<pid_t> = []
     /// Told the reader's offset after each section written.
     var progress: ((UInt64) -> Void)?
+    /// Lazy restore: the reader hands out tables only; sections the plan lets
+    /// wait are kept (by image PID) for the pager, the others loaded and written.
+    var lazy: (plan: LazyPlan, loader: PagesSectionLoader)?
+    private(set) var deferred: [pid_t: [ImageReader.PagesSection]] = [:]
 
     init(reader: ImageReader, first: ImageReader.PagesSection?) {
         self.reader = reader
@@ -224,7 +228,15 @@ struct PageStream {
                 throw CheckpointError(EINVAL, "PAGES of process \(p.pid) come after those of a child that shares them; copy-on-write sharing cannot be rebuilt")
             }
             for run in p.runs { try r.space.validate(run) }
-            try r.memory.write(ranges: p.runs.map { ($0.address, Int($0.byteCount)) }, from: p.data)
+            if let (plan, loader) = lazy {
+                if plan.mayWait(p) {
+                    deferred[p.pid, default: []].append(p)
+                } else {
+                    try r.memory.write(ranges: p.runs.map { ($0.address, Int($0.byteCount)) }, from: try loader.load(p))
+                }
+            } else {
+                try r.memory.write(ranges: p.runs.map { ($0.address, Int($0.byteCount)) }, from: p.data)
+            }
             pending = nil
             progress?(reader.offset)
         }

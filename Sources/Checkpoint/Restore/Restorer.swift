@@ -42,6 +42,9 @@ public struct RestoreOptions: Sendable {
     public var notice: (@Sendable (String) -> Void)?
     /// Called with (image bytes read, image size) as the pages stream in, for a regular file.
     public var progress: (@Sendable (UInt64, UInt64) -> Void)?
+    /// cr_restart --lazy: private anonymous memory comes in after the
+    /// processes run (userfaultfd), through `RestoredProcess.lazyPager`.
+    public var lazy = false
     public init() {}
 }
 
@@ -56,6 +59,8 @@ public struct RestoredProcess: Sendable {
     /// What the restorer decided on the user's behalf (e.g. a PID namespace).
     public var notes: [String] = []
     public var seconds: Double
+    /// A lazy restore's pager: run it (`run()`) until every page is in.
+    public var lazyPager: LazyPager?
 }
 
 /// Restarts a process tree from an image by system calls injected into stubs.
@@ -107,7 +112,15 @@ public enum Restorer {
         // own while the pages of one go into their process. Not in a PID
         // namespace of ours: unshare(CLONE_NEWUSER) wants one thread, and
         // after unshare(CLONE_NEWPID) the kernel refuses new threads (EINVAL).
-        reader.readAhead = !PIDNamespace.entered
+        var lazyFeatures: UInt64?
+        if options.lazy {
+            switch LazyProbe.check(fd: fd) {
+            case .success(let features): lazyFeatures = features
+            case .failure(let why): notes.append("--lazy: \(why); restoring eagerly")
+            }
+        }
+        reader.readAhead = !PIDNamespace.entered && lazyFeatures == nil
+        reader.loadPages = lazyFeatures == nil
         var pin = CPUPin()
         pin.pinCurrentCPU()
         var tree = StubTree(options: options, log: log)
@@ -123,6 +136,9 @@ public enum Restorer {
             let sysv = SysVFactory(objects: header.tree.sysvObjects, log: log)
             var restores: [ProcessRestore] = []
             var pages = PageStream(reader: reader, first: header.firstPages)
+            let loader = PagesSectionLoader(fd: fd)
+            let plan = lazyFeatures.map { _ in LazyPlan(processes: header.processes, cowShared: LazyPlan.cowShared(header.processes)) }
+            if let plan { pages.lazy = (plan, loader) }
             var st = stat()
             if let report = options.progress, fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_size > 0 {
                 let size = UInt64(st.st_size)
@@ -149,6 +165,8 @@ public enum Restorer {
                                             inherited: options.inheritedDescriptors)
             objects.missingFiles = options.missingFiles
             defer { objects.close() }
+            var deferred = pages.deferred
+            let lazyDescriptors = plan == nil ? [:] : LazyRestore.takeDescriptors(restores, deferred: &deferred, loader: loader, warnings: &warnings)
             for r in restores {
                 warnings += try r.finish(exactIDs: options.restorePID, quietChildSignal: tree.reapedSignals[r.process.pid] ?? false,
                                          seccompSuspended: tree.seccompSuspended, sharedTable: tree.sharedTables.contains(r.process.pid), objects: objects)
@@ -163,6 +181,12 @@ public enum Restorer {
                     warnings.append("process \(r.process.pid): its libcr agent could not be told about the restart")
                 }
             }
+            var pager: LazyPager?
+            if let plan, let features = lazyFeatures {
+                let lazy = LazyRestore.register(restores, descriptors: lazyDescriptors, deferred: deferred, plan: plan, loader: loader, features: features, log: log)
+                warnings += lazy.warnings
+                pager = lazy.pager
+            }
             for r in restores { pin.release(r.threadIDs) }
             // Children first, so a parent never runs while a child is still being set up.
             for r in restores.reversed() { try r.detach() }
@@ -171,7 +195,7 @@ public enum Restorer {
             }
             PIDNamespace.handOver(Array(tree.inner.values))
             return RestoredProcess(pid: pid, originalPID: eldest.pid, command: eldest.command, pids: tree.stubs,
-                                   warnings: warnings, notes: notes, seconds: Clock.now - started)
+                                   warnings: warnings, notes: notes, seconds: Clock.now - started, lazyPager: pager)
         } catch {
             tree.destroyAll()
             PIDNamespace.handOver([])

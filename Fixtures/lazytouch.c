@@ -1,0 +1,78 @@
+/* Lazy restore's fixture: five anonymous regions filled with a seeded
+ * pattern. Right after restart (TERM), while pages may still be missing, it
+ * drops half of one with MADV_DONTNEED (zeros expected), moves one with
+ * mremap, forks a child that checks one, unmaps half of one, and reads the
+ * last in a seeded random page order; every page's bytes are checked.
+ * Usage: lazytouch [MIB [SEED]] (default 96 MiB, seed 1). */
+#include "fixture.h"
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+
+static uint64_t seed = 1;
+static uint64_t next_random(void) { seed ^= seed << 13; seed ^= seed >> 7; seed ^= seed << 17; return seed; }
+static uint64_t word_at(int region, size_t page, size_t word) { return ((uint64_t)region << 56) ^ (page * 0x9e3779b97f4a7c15ULL) ^ (word * 0x2545f4914f6cdd1dULL) ^ seed; }
+
+/* Each page's first and last words and one in the middle are checked; `zero`: the page must read as zeros. */
+static int check_page(const uint64_t *p, int region, size_t page, int zero) {
+    size_t words = 4096 / 8, at[3] = { 0, words / 2 + page % 7, words - 1 };
+    for (int k = 0; k < 3; k++) {
+        uint64_t want = zero ? 0 : word_at(region, page, at[k]);
+        if (p[at[k]] != want) return 0;
+    }
+    return 1;
+}
+
+static void fill(uint64_t *p, int region, size_t pages) {
+    for (size_t page = 0; page < pages; page++)
+        for (size_t w = 0; w < 512; w++) p[page * 512 + w] = word_at(region, page, w);
+}
+
+static size_t bad_pages(const uint64_t *p, int region, size_t first, size_t count, int zero) {
+    size_t bad = 0;
+    for (size_t page = first; page < first + count; page++) bad += !check_page(p + page * 512, region, page, zero);
+    return bad;
+}
+
+int main(int argc, char **argv) {
+    size_t mib = argc > 1 ? (size_t)atol(argv[1]) : 96;
+    if (argc > 2) seed = (uint64_t)atoll(argv[2]) | 1;
+    uint64_t base_seed = seed;
+    size_t pages = mib * 256 / 5;
+    uint64_t *r[5];
+    for (int i = 0; i < 5; i++) {
+        r[i] = mmap(NULL, pages * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (r[i] == MAP_FAILED) { fail("mmap"); return finish(); }
+        fill(r[i], i, pages);
+    }
+    /* A free spot for the moved region. */
+    void *spot = mmap(NULL, pages * 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ready();
+    wait_for_term();
+
+    size_t half = pages / 2;
+    if (madvise(r[1] + half * 512, (pages - half) * 4096, MADV_DONTNEED) != 0) fail("madvise: %s", strerror(errno));
+    void *moved = mremap(r[2], pages * 4096, pages * 4096, MREMAP_MAYMOVE | MREMAP_FIXED, spot);
+    if (moved == MAP_FAILED) fail("mremap: %s", strerror(errno));
+    pid_t child = fork();
+    if (child == 0) _exit(bad_pages(r[3], 3, 0, pages, 0) == 0 ? 0 : 1);
+    if (munmap(r[4], half * 4096) != 0) fail("munmap: %s", strerror(errno));
+
+    size_t bad;
+    if ((bad = bad_pages(r[1], 1, 0, half, 0))) fail("region 1: %zu of its kept pages are wrong", bad);
+    if ((bad = bad_pages(r[1], 1, half, pages - half, 1))) fail("region 1: %zu pages dropped by MADV_DONTNEED are not zero", bad);
+    if (moved != MAP_FAILED && (bad = bad_pages(moved, 2, 0, pages, 0))) fail("region 2: %zu pages wrong after mremap", bad);
+    if ((bad = bad_pages(r[4], 4, half, pages - half, 0))) fail("region 4: %zu pages wrong after munmap of its first half", bad);
+    /* Region 0 in a random order (a seeded shuffle of its pages). */
+    size_t *order = malloc(pages * sizeof *order);
+    for (size_t k = 0; k < pages; k++) order[k] = k;
+    seed = base_seed;
+    for (size_t k = pages - 1; k > 0; k--) { size_t j = next_random() % (k + 1), t = order[k]; order[k] = order[j]; order[j] = t; }
+    seed = base_seed;
+    bad = 0;
+    for (size_t k = 0; k < pages; k++) bad += !check_page(r[0] + order[k] * 512, 0, order[k], 0);
+    if (bad) fail("region 0: %zu pages wrong (read in random order)", bad);
+    int status = 0;
+    if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 0) fail("the forked child found region 3 wrong (status %x)", status);
+    return finish();
+}

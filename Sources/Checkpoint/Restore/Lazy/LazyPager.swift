@@ -1,0 +1,214 @@
+import CheckpointImage
+import Glibc
+import LinuxKit
+
+/// The restorer's side of a lazy restore once the processes run: it answers
+/// their missing-page faults with UFFDIO_COPY from the image (a fault loads
+/// the whole section that holds the page, checksum checked), and in between
+/// copies the remaining sections in the background, those near the threads'
+/// stacks first, then by address. It follows the processes' own changes:
+/// pages dropped by MADV_DONTNEED or munmap are never filled from the image
+/// (they read as zeros, as they would have), mremap moves the pages still
+/// waiting, and a fork gives the child its own userfaultfd with the same
+/// pages waiting. A process that exits is dropped. When nothing waits, the
+/// userfaultfds close: the kernel unregisters the ranges and the processes
+/// are ordinary again.
+public final class LazyPager: @unchecked Sendable {
+    /// One run of pages still waiting: where it goes now, and where its bytes are in the section's data.
+    struct Piece { var address: UInt64; var offset: Int; var length: Int }
+
+    struct Waiting {
+        let section: ImageReader.PagesSection
+        var pieces: [Piece]
+        /// Near a thread's stack or TLS at restart: copied first.
+        var hot: Bool
+    }
+
+    /// One process (or a child it forked during the lazy phase) and what it still waits for.
+    final class Tracked {
+        let uffd: Userfaultfd
+        let pid: pid_t
+        let originalPID: pid_t
+        var waiting: [Waiting]
+        var gone = false
+
+        init(uffd: Userfaultfd, pid: pid_t, originalPID: pid_t, sections: [ImageReader.PagesSection], hot: [(start: UInt64, end: UInt64)]) {
+            self.uffd = uffd
+            self.pid = pid
+            self.originalPID = originalPID
+            waiting = sections.map { s in
+                var offset = 0
+                let pieces = s.runs.map { run -> Piece in
+                    defer { offset += Int(run.byteCount) }
+                    return Piece(address: run.address, offset: offset, length: Int(run.byteCount))
+                }
+                let near = s.runs.contains { run in hot.contains { run.address < $0.end + (1 << 20) && run.end + (1 << 20) > $0.start } }
+                return Waiting(section: s, pieces: pieces, hot: near)
+            }
+            // Hot sections first, then by address (the image's order within a process).
+            waiting.sort { ($0.hot ? 0 : 1, $0.pieces.first?.address ?? 0) < ($1.hot ? 0 : 1, $1.pieces.first?.address ?? 0) }
+        }
+
+        init(forkedFrom parent: Tracked, uffd: Userfaultfd) {
+            self.uffd = uffd
+            pid = 0
+            originalPID = parent.originalPID
+            waiting = parent.waiting
+        }
+    }
+
+    public struct Stats: Sendable {
+        public var faults = 0, sectionsCopied = 0, bytesCopied = 0, forks = 0, zeroPages = 0
+        public var seconds = 0.0
+        public var failures: [String] = []
+    }
+
+    private var tracked: [Tracked]
+    private let loader: PagesSectionLoader
+    private var watchdog: LazyWatchdog?
+    public private(set) var stats = Stats()
+
+    init(tracked: [Tracked], loader: PagesSectionLoader, watchdog: LazyWatchdog?) {
+        self.tracked = tracked
+        self.loader = loader
+        self.watchdog = watchdog
+    }
+
+    public var waitingBytes: Int { tracked.reduce(0) { $0 + $1.waiting.reduce(0) { $0 + $1.pieces.reduce(0) { $0 + $1.length } } } }
+
+    /// Serves faults and copies in the background until every page is in (or its process is gone).
+    @discardableResult
+    public func run() -> Stats {
+        let started = Clock.now
+        while tracked.contains(where: { !$0.gone && !$0.waiting.isEmpty }) {
+            serveEvents()
+            if let t = tracked.first(where: { !$0.gone && !$0.waiting.isEmpty }) { copy(t, at: 0) }
+        }
+        for t in tracked { close(t.uffd.fd) }
+        tracked = []
+        watchdog?.release()
+        watchdog = nil
+        stats.seconds = Clock.now - started
+        return stats
+    }
+
+    /// Reads every waiting event of every userfaultfd and answers it.
+    private func serveEvents() {
+        var fds = tracked.map { pollfd(fd: $0.uffd.fd, events: Int16(POLLIN), revents: 0) }
+        guard poll(&fds, nfds_t(fds.count), 0) > 0 else { return }
+        for (k, t) in zip(fds.indices, tracked) where fds[k].revents != 0 && !t.gone {
+            while case .success(let event?) = t.uffd.readEvent() { handle(event, of: t) }
+        }
+    }
+
+    private func handle(_ event: Userfaultfd.Event, of t: Tracked) {
+        switch event {
+        case .pageFault(let address):
+            stats.faults += 1
+            let page = address & ~4095
+            if let k = t.waiting.firstIndex(where: { $0.pieces.contains { page >= $0.address && page < $0.address + UInt64($0.length) } }) {
+                copy(t, at: k)
+            } else {
+                // Not in the image (never written), or dropped since: a zero page, as the kernel would give.
+                stats.zeroPages += 1
+                switch t.uffd.zero(start: page, length: 4096) {
+                case .failure(.noSuchProcess): t.gone = true
+                case .failure(.fileExists): t.uffd.wake(start: page, length: 4096)  // filled meanwhile
+                default: break
+                }
+            }
+        case .fork(let child):
+            stats.forks += 1
+            _ = fcntl(child, F_SETFD, FD_CLOEXEC)
+            _ = fcntl(child, F_SETFL, O_NONBLOCK)
+            tracked.append(Tracked(forkedFrom: t, uffd: Userfaultfd(fd: child)))
+        case .remap(let from, let to, let length):
+            t.waiting = t.waiting.map { w in var w = w; w.pieces = Self.moved(w.pieces, from: from, to: to, length: length); return w }
+        case .remove(let start, let end, _):
+            t.waiting = t.waiting.map { w in var w = w; w.pieces = Self.cut(w.pieces, start: start, end: end); return w }.filter { !$0.pieces.isEmpty }
+        case .other: break
+        }
+    }
+
+    /// Copies one waiting section into its process and wakes whoever waits on it.
+    private func copy(_ t: Tracked, at k: Int) {
+        let w = t.waiting.remove(at: k)
+        let data: UnsafeRawBufferPointer
+        do { data = try loader.load(w.section) } catch {
+            // The image cannot give these pages any more: the process must not run on without them.
+            stats.failures.append("process \(t.originalPID): \(error); it was killed")
+            if t.pid > 0 { kill(t.pid, SIGKILL) }
+            t.gone = true
+            return
+        }
+        var again: [Piece] = []
+        for p in w.pieces {
+            switch Self.fill(t.uffd, p, from: data) {
+            case .done: stats.bytesCopied += p.length
+            case .retry: again.append(p)
+            case .gone: t.gone = true; return
+            }
+        }
+        stats.sectionsCopied += 1
+        if !again.isEmpty {
+            var left = w
+            left.pieces = again
+            t.waiting.append(left)
+        }
+    }
+
+    enum Fill { case done, retry, gone }
+
+    /// UFFDIO_COPY of one piece; page by page past pages that are already there.
+    static func fill(_ uffd: Userfaultfd, _ p: Piece, from data: UnsafeRawBufferPointer) -> Fill {
+        var done = 0
+        while done < p.length {
+            let bytes = UnsafeRawBufferPointer(rebasing: data[(p.offset + done)..<(p.offset + p.length)])
+            switch uffd.copy(to: p.address + UInt64(done), from: bytes) {
+            case .success(let n): done += max(n, 0) == 0 ? bytes.count : n
+            case .failure(.fileExists):
+                // Some page here is present: copy the rest one page at a time.
+                let one = UnsafeRawBufferPointer(rebasing: data[(p.offset + done)..<(p.offset + done + 4096)])
+                switch uffd.copy(to: p.address + UInt64(done), from: one) {
+                case .success, .failure(.fileExists): done += 4096
+                case .failure(.resourceTemporarilyUnavailable): return .retry
+                case .failure(.noSuchProcess): return .gone
+                case .failure: done += 4096
+                }
+            case .failure(.resourceTemporarilyUnavailable): return .retry  // the mapping is changing: later
+            case .failure(.noSuchProcess): return .gone
+            case .failure: return .done  // unmapped or no longer registered: nothing to fill
+            }
+        }
+        return .done
+    }
+
+    /// Pieces after mremap moved [from, from+length) to `to`.
+    static func moved(_ pieces: [Piece], from: UInt64, to: UInt64, length: UInt64) -> [Piece] {
+        var out: [Piece] = []
+        for p in pieces {
+            for var part in split(p, at: [from, from + length]) {
+                if part.address >= from && part.address < from + length { part.address = part.address - from + to }
+                out.append(part)
+            }
+        }
+        return out
+    }
+
+    /// Pieces without [start, end).
+    static func cut(_ pieces: [Piece], start: UInt64, end: UInt64) -> [Piece] {
+        pieces.flatMap { split($0, at: [start, end]) }.filter { $0.address < start || $0.address >= end }
+    }
+
+    /// A piece split at page-aligned addresses inside it.
+    static func split(_ p: Piece, at points: [UInt64]) -> [Piece] {
+        var parts = [p]
+        for point in points where point > p.address && point < p.address + UInt64(p.length) {
+            guard let last = parts.popLast() else { break }
+            let head = Int(point - last.address)
+            parts.append(Piece(address: last.address, offset: last.offset, length: head))
+            parts.append(Piece(address: point, offset: last.offset + head, length: last.length - head))
+        }
+        return parts
+    }
+}
