@@ -1,0 +1,102 @@
+import Glibc
+import XCTest
+
+/// cr_restart --lazy (issue 16): the processes run before their private
+/// anonymous memory is in; it comes on demand and in the background.
+final class LazyRestoreTests: XCTestCase {
+    var env: TestEnvironment!
+
+    override func setUpWithError() throws { env = try TestEnvironment.get() }
+
+    /// Seeded regions touched in random order, dropped (MADV_DONTNEED),
+    /// moved (mremap), unmapped in part, and read by a forked child, all
+    /// while pages are still missing; the pager must have run (its -v line).
+    func testLazyRestoreWhilePagesAreStillMissingAsRoot() throws {
+        guard env.isRoot else { throw XCTSkip("userfaultfd fork events need CAP_SYS_PTRACE") }
+        let seed = TestEnvironment.seed(for: "lazytouch")
+        for mib in [96, 384] {
+            var s = Scenario(fixture: "lazytouch", arguments: ["\(mib)", "\(seed)"])
+            s.restartArguments = ["--lazy"]
+            s.expectOutput = "lazy: "
+            s.settle = 500_000
+            try s.run(.rootOriginalPID)
+        }
+    }
+
+    /// The memory, threads, tree and shared-memory fixtures come back under --lazy.
+    func testFixturesComeBackLazilyAsRoot() throws {
+        guard env.isRoot else { throw XCTSkip("userfaultfd fork events need CAP_SYS_PTRACE") }
+        var memory = Scenario(fixture: "memory", arguments: ["@/memory.data"])
+        memory.restartArguments = ["--lazy"]
+        try memory.run(.rootOriginalPID)
+        var threads = Scenario(fixture: "threads", arguments: ["exact"])
+        threads.restartArguments = ["--lazy"]
+        try threads.run(.rootOriginalPID)
+        var tree = Scenario(fixture: "tree", arguments: ["ids"], poke: { signalDescendants(of: $0.pid, SIGTERM) })
+        tree.checkpointArguments = ["--tree"]
+        tree.restartArguments = ["--lazy", "--restore-pgid", "--restore-sid"]
+        tree.settle = 400_000
+        try tree.run(.rootOriginalPID)
+        var shmem = Scenario(fixture: "shmem", poke: { signalDescendants(of: $0.pid, SIGTERM) })
+        shmem.checkpointArguments = ["--tree"]
+        shmem.restartArguments = ["--lazy"]
+        try shmem.run(.rootOriginalPID)
+    }
+
+    /// A user cannot have userfaultfd's fork events (CAP_SYS_PTRACE): the
+    /// restart says so and is eager, and the program is whole.
+    func testLazyFallsBackToEagerForAUser() throws {
+        guard env.user != nil else { throw XCTSkip("no unprivileged test user") }
+        var s = Scenario(fixture: "lazytouch", arguments: ["32", "7"])
+        s.restartArguments = ["--lazy"]
+        s.expectOutput = "restoring eagerly"
+        s.rejectOutput = "MiB came in"
+        try s.run(.unprivilegedNewPID)
+    }
+
+    /// Starts a lazy restart of a large lazytouch image; returns cr_restart
+    /// and the restored PID once the process runs.
+    func startLazy(_ label: String) throws -> (Child, pid_t) {
+        let work = env.workDir(label, user: nil)
+        let (image, pid) = try Fixture.image(of: ["\(env.bin)/lazytouch", "768", "3"], in: work, bin: env.bin)
+        let restart = try Child(["\(env.bin)/cr_restart", "--verbose", "--lazy", image], cwd: work)
+        XCTAssertTrue(restart.read(until: "restored"), restart.output)
+        return (restart, pid)
+    }
+
+    /// The restored process killed in the middle of the lazy phase: the
+    /// pager stops, cr_restart ends as the process did, nothing is left.
+    func testProcessKilledDuringTheLazyPhaseLeavesNothingAsRoot() throws {
+        guard env.isRoot else { throw XCTSkip("userfaultfd fork events need CAP_SYS_PTRACE") }
+        let (restart, pid) = try startLazy("lazy-kill-process")
+        kill(pid, SIGKILL)
+        let status = restart.wait(timeout: 20)
+        XCTAssertEqual(status?.signal, SIGKILL, "cr_restart: \(String(describing: status)) \(restart.output)")
+        XCTAssertNotEqual(kill(pid, 0), 0, "the restored process is still there")
+        XCTAssertEqual(children(of: restart.pid), [], "cr_restart left processes behind")
+    }
+
+    /// cr_restart killed in the middle of the lazy phase: its watchdog kills
+    /// the process, which must not run on with pages that read as zeros.
+    func testRestorerKilledDuringTheLazyPhaseTakesTheProcessAsRoot() throws {
+        guard env.isRoot else { throw XCTSkip("userfaultfd fork events need CAP_SYS_PTRACE") }
+        let (restart, pid) = try startLazy("lazy-kill-restorer")
+        kill(restart.pid, SIGKILL)
+        _ = restart.wait(timeout: 10)
+        var gone = false
+        for _ in 0..<500 where !gone {
+            reapOrphans()
+            gone = kill(pid, 0) != 0
+            if !gone { usleep(10_000) }
+        }
+        XCTAssertTrue(gone, "the restored process outlived its restorer's lazy phase")
+    }
+
+    func children(of parent: pid_t) -> [pid_t] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { pid_t($0) }.filter { p in
+            guard let stat = try? String(contentsOfFile: "/proc/\(p)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return false }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 1 && pid_t(fields[1]) == parent
+        }
+    }
+}
