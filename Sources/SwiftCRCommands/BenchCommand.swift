@@ -3,6 +3,7 @@ import Checkpoint
 import CheckpointImage
 import Glibc
 import LinuxKit
+import Logging
 
 /// `swiftcr bench`: dump and restore speed against process size, next to dd
 /// writing the same bytes to the same file system, memcpy, and peers (gcore,
@@ -26,8 +27,10 @@ struct BenchCommand: ParsableCommand {
         print("swiftcr bench: \(MachineInfo.kernelRelease), images in \(dir), best of \(runs)")
         print(noPeers ? "peers: skipped (--no-peers)" : "peers: gcore \(gcore == nil ? "not installed" : "yes"), criu \(criu == nil ? "not installed" : "yes")")
         print("size_mib  dd_mbs  memcpy_mbs  dump_mbs  dump_vs_dd  unchecked_mbs  verify_mbs  restore_mbs  gcore_mbs  criu_mbs")
+        var restoreRows: [String] = []
         for mib in list {
             let r = try measure(mib: mib, gcore: gcore, criu: criu)
+            restoreRows.append(Self.restoreRow(mib: mib, r))
             func f(_ x: Double?) -> String { x.map { String(Int($0.rounded())) } ?? "-" }
             let ratio = (r.dump > 0 && r.dd > 0) ? "\(Double(Int(r.dd / r.dump * 100)) / 100)x" : "-"
             print([String(mib).padding(8), f(r.dd).padding(6, left: true), f(r.memcpy).padding(10, left: true),
@@ -37,6 +40,10 @@ struct BenchCommand: ParsableCommand {
         }
         print("dump_vs_dd = dump time / dd time for the same bytes (goal for 1 GiB: at most 1.3x)")
         print("dump_mbs includes reading every section back before commit; unchecked_mbs is cr_checkpoint --no-verify")
+        print("")
+        print("restore, medians of \(runs) (seconds; lazy running = until the process runs untraced, resident = until every page is in)")
+        print("size_mib  dd_s     eager_s  eager_vs_dd  lazy_running_ms  lazy_resident_s  resident_vs_eager")
+        for row in restoreRows { print(row) }
         if threads > 0 {
             let (dump, restore) = try timeShape(["64", "--threads", String(threads)])
             print("threads: \(threads + 1) threads, 64 MiB: checkpoint \(Int(dump * 1000)) ms, restart \(Int(restore * 1000)) ms")
@@ -51,12 +58,16 @@ struct BenchCommand: ParsableCommand {
         }
     }
 
-    struct Result { var dd = 0.0, memcpy = 0.0, dump = 0.0, unchecked = 0.0, verify = 0.0, restore = 0.0, gcore: Double?, criu: Double? }
+    struct Result {
+        var dd = 0.0, memcpy = 0.0, dump = 0.0, unchecked = 0.0, verify = 0.0, restore = 0.0, gcore: Double?, criu: Double?
+        /// Seconds per run, for the restore table's medians: dd, eager restore, lazy to running, lazy to resident.
+        var ddRuns: [Double] = [], eagerRuns: [Double] = [], lazyRunning: [Double] = [], lazyResident: [Double] = []
+    }
 
     func measure(mib: Int, gcore: String?, criu: String?) throws -> Result {
         let bytes = Double(mib << 20)
         func mbs(_ seconds: Double) -> Double { bytes / seconds / 1e6 }
-        var r = Result()
+        var r = Result(gcore: nil, criu: nil)
         let target = try Spawned([selfExecutable, "bench-target", String(mib)])
         defer { target.kill() }
         _ = try target.waitForLine("READY")
@@ -68,7 +79,9 @@ struct BenchCommand: ParsableCommand {
         unlink(ddFile)
         var best = (dd: Double.infinity, dump: Double.infinity, unchecked: Double.infinity, verify: Double.infinity, restore: Double.infinity, memcpy: Double.infinity)
         for _ in 0..<runs {
-            best.dd = min(best.dd, try timed { try runQuiet(["/bin/dd", "if=/dev/zero", "of=\(ddFile)", "bs=4M", "count=\(max(1, mib / 4))", "status=none"]) })
+            let ddSeconds = try timed { try runQuiet(["/bin/dd", "if=/dev/zero", "of=\(ddFile)", "bs=4M", "count=\(max(1, mib / 4))", "status=none"]) }
+            r.ddRuns.append(ddSeconds)
+            best.dd = min(best.dd, ddSeconds)
             unlink(ddFile)
             best.memcpy = min(best.memcpy, Self.memcpySeconds(bytes: mib << 20))
             for verify in [true, false] {
@@ -82,7 +95,7 @@ struct BenchCommand: ParsableCommand {
             }
             // What cr_restart does before it changes anything (swiftcr verify).
             best.verify = min(best.verify, try timed { _ = ImageVerifier.verify(path: image) })
-            best.restore = min(best.restore, try timed {
+            let eager = try timed {
                 let fd = open(image, O_RDONLY | O_CLOEXEC)
                 defer { close(fd) }
                 var o = RestoreOptions()
@@ -91,7 +104,13 @@ struct BenchCommand: ParsableCommand {
                 kill(restored.pid, SIGKILL)
                 var st: Int32 = 0
                 waitpid(restored.pid, &st, 0)
-            })
+            }
+            r.eagerRuns.append(eager)
+            best.restore = min(best.restore, eager)
+            if let (running, resident) = try lazyRestore(image, log: log) {
+                r.lazyRunning.append(running)
+                r.lazyResident.append(resident)
+            }
             unlink(image)
         }
         (r.dd, r.dump, r.unchecked, r.verify, r.restore, r.memcpy) = (mbs(best.dd), mbs(best.dump), mbs(best.unchecked), mbs(best.verify), mbs(best.restore), mbs(best.memcpy))
@@ -107,6 +126,43 @@ struct BenchCommand: ParsableCommand {
             _ = try? runQuiet(["/bin/rm", "-rf", d])
         }
         return r
+    }
+
+    /// A lazy restart (root: userfaultfd fork events): seconds until the
+    /// process runs untraced, and until every page is in. Nil where the
+    /// restart fell back to eager.
+    func lazyRestore(_ image: String, log: Logger) throws -> (Double, Double)? {
+        let fd = open(image, O_RDONLY | O_CLOEXEC)
+        defer { close(fd) }
+        var o = RestoreOptions()
+        o.restorePID = false
+        o.lazy = true
+        let started = Clock.now
+        let restored = try Restorer.restore(from: fd, options: o, log: log)
+        let running = Clock.now - started
+        defer {
+            kill(restored.pid, SIGKILL)
+            var st: Int32 = 0
+            waitpid(restored.pid, &st, 0)
+        }
+        guard let pager = restored.lazyPager else { return nil }
+        pager.run()
+        return (running, Clock.now - started)
+    }
+
+    static func median(_ xs: [Double]) -> Double? { xs.isEmpty ? nil : xs.sorted()[xs.count / 2] }
+
+    static func restoreRow(mib: Int, _ r: Result) -> String {
+        let dd = median(r.ddRuns), eager = median(r.eagerRuns), running = median(r.lazyRunning), resident = median(r.lazyResident)
+        func s(_ x: Double?) -> String { x.map { format3($0) } ?? "-" }
+        func ratio(_ a: Double?, _ b: Double?) -> String {
+            guard let a, let b, b > 0 else { return "-" }
+            return "\(Double(Int(a / b * 100)) / 100)x"
+        }
+        let runningText: String = running.map { "\(Double(Int($0 * 10_000)) / 10)" } ?? "- (eager)"
+        let columns: [String] = [String(mib).padding(8), s(dd).padding(7), s(eager).padding(7), ratio(eager, dd).padding(11, left: true),
+                                 runningText.padding(15, left: true), s(resident).padding(15, left: true), ratio(resident, eager).padding(17, left: true)]
+        return columns.joined(separator: "  ")
     }
 
     /// Best-of-N checkpoint and restart time of a bench-target of the given shape.
