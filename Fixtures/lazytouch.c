@@ -2,10 +2,12 @@
  * pattern. Right after restart (TERM), while pages may still be missing, it
  * drops half of one with MADV_DONTNEED (zeros expected), moves one with
  * mremap, forks a child that checks one, unmaps half of one, and reads the
- * last in a seeded random page order; every page's bytes are checked.
+ * last in a seeded random page order; every page's bytes are checked, and
+ * no userfaultfd of the restore is left among its descriptors.
  * Usage: lazytouch [MIB [SEED]] (default 96 MiB, seed 1). */
 #include "fixture.h"
 #include <stdint.h>
+#include <dirent.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 
@@ -32,6 +34,21 @@ static size_t bad_pages(const uint64_t *p, int region, size_t first, size_t coun
     size_t bad = 0;
     for (size_t page = first; page < first + count; page++) bad += !check_page(p + page * 512, region, page, zero);
     return bad;
+}
+
+/* Nothing of the restore stays: no userfaultfd among this process's descriptors. */
+static int userfaultfds(void) {
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    int found = 0;
+    char path[64], link[128];
+    while (d && (e = readdir(d))) {
+        snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+        ssize_t n = readlink(path, link, sizeof link - 1);
+        if (n > 0) { link[n] = 0; found += strstr(link, "userfaultfd") != NULL; }
+    }
+    if (d) closedir(d);
+    return found;
 }
 
 int main(int argc, char **argv) {
@@ -72,6 +89,7 @@ int main(int argc, char **argv) {
     bad = 0;
     for (size_t k = 0; k < pages; k++) bad += !check_page(r[0] + order[k] * 512, 0, order[k], 0);
     if (bad) fail("region 0: %zu pages wrong (read in random order)", bad);
+    if (userfaultfds()) fail("%d userfaultfd descriptors are left in the restored process", userfaultfds());
     int status = 0;
     if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 0) fail("the forked child found region 3 wrong (status %x)", status);
     return finish();

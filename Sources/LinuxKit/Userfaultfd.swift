@@ -43,7 +43,8 @@ public struct Userfaultfd {
     public func copy(to address: UInt64, from bytes: UnsafeRawBufferPointer) -> Result<Int, Errno> {
         var c = cl_uffdio_copy(dst: address, src: UInt64(UInt(bitPattern: bytes.baseAddress)), len: UInt64(bytes.count), mode: 0, copy: 0)
         let r = ioctl(fd, UInt(CL_UFFDIO_COPY), &c)
-        if r == 0 { return .success(Int(c.copy)) }
+        // A copy cut short (EAGAIN) still reports what it copied: the caller goes on from there.
+        if r == 0 || c.copy > 0 { return .success(Int(c.copy)) }
         return .failure(Errno(rawValue: c.copy < 0 ? Int32(-c.copy) : errno))
     }
 

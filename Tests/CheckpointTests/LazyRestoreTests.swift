@@ -23,6 +23,16 @@ final class LazyRestoreTests: XCTestCase {
         }
     }
 
+    /// An eager restart puts private anonymous memory in by UFFDIO_COPY
+    /// through a userfaultfd it closes before the process runs: the same
+    /// fixture, eager, as root and as a user (UFFD_USER_MODE_ONLY), finds its
+    /// pages and no userfaultfd left.
+    func testEagerRestoreByCopyLeavesNoUserfaultfd() throws {
+        let s = Scenario(fixture: "lazytouch", arguments: ["64", "11"])
+        try s.run(.rootOriginalPID)
+        try s.run(.unprivilegedNewPID)
+    }
+
     /// The memory, threads, tree and shared-memory fixtures come back under --lazy.
     func testFixturesComeBackLazilyAsRoot() throws {
         guard env.isRoot else { throw XCTSkip("userfaultfd fork events need CAP_SYS_PTRACE") }

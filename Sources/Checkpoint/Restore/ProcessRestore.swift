@@ -181,6 +181,8 @@ struct PageStream {
     /// Lazy restore: the reader hands out tables only; sections the plan lets
     /// wait are kept (by image PID) for the pager, the others loaded and written.
     var lazy: (plan: LazyPlan, loader: PagesSectionLoader)?
+    /// Eager restore: private anonymous memory goes in by UFFDIO_COPY where it can.
+    var copyFill: CopyFill?
     private(set) var deferred: [pid_t: [ImageReader.PagesSection]] = [:]
 
     init(reader: ImageReader, first: ImageReader.PagesSection?) {
@@ -234,6 +236,8 @@ struct PageStream {
                 } else {
                     try r.memory.write(ranges: p.runs.map { ($0.address, Int($0.byteCount)) }, from: try loader.load(p))
                 }
+            } else if let fill = copyFill {
+                try fill.write(p, data: p.data, into: r)
             } else {
                 try r.memory.write(ranges: p.runs.map { ($0.address, Int($0.byteCount)) }, from: p.data)
             }

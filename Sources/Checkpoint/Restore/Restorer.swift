@@ -139,6 +139,11 @@ public enum Restorer {
             let loader = PagesSectionLoader(fd: fd)
             let plan = lazyFeatures.map { _ in LazyPlan(processes: header.processes, cowShared: LazyPlan.cowShared(header.processes)) }
             if let plan { pages.lazy = (plan, loader) }
+            let copyFill = plan == nil && !Self.plainWrites ? CopyFill() : nil
+            let fillPlan = copyFill.map { _ in LazyPlan(processes: header.processes, cowShared: LazyPlan.cowShared(header.processes)) }
+            let userModeFill = copyFill != nil && LazyProbe.userModeOnly
+            pages.copyFill = copyFill
+            defer { copyFill?.close() }
             var st = stat()
             if let report = options.progress, fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_size > 0 {
                 let size = UInt64(st.st_size)
@@ -152,12 +157,14 @@ public enum Restorer {
                 guard let stub = tree.stubs[p.pid], let inner = tree.inner[p.pid] else { continue }
                 let r = try ProcessRestore(stub: stub, innerPID: inner, process: p, inventory: header.inventory, log: log)
                 try r.prepare(shared: shared, sysv: sysv)
+                if let copyFill, let fillPlan { copyFill.attach(r, plan: fillPlan, userMode: userModeFill) }
                 tree.adopt(r.session, for: p.pid)
                 restores.append(r)
                 // The pages of every process prepared so far (they come in the image's process order).
                 try pages.write(into: restores)
             }
             try pages.finish(into: restores)
+            copyFill?.close()
             try tree.complete(header.processes, zombies: header.zombies)
             testHookPause()
             var warnings = tree.warnings + ptys.warnings
@@ -218,6 +225,9 @@ public enum Restorer {
         }
         return later
     }
+
+    /// SWIFTCR_PLAIN_WRITES=1: eager pages go in by process_vm_writev only (to compare).
+    static let plainWrites = getenv("SWIFTCR_PLAIN_WRITES") != nil
 
     /// The image is read once, front to back, each section's checksum
     /// checked before it is used: a damaged section found while the pages
