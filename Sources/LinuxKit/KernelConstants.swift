@@ -8,6 +8,7 @@ public enum PtraceOption {
     public static let traceSysGood = Int(CL_PTRACE_O_TRACESYSGOOD)
     public static let traceClone = Int(CL_PTRACE_O_TRACECLONE)
     public static let traceFork = Int(CL_PTRACE_O_TRACEFORK)
+    public static let traceVFork = Int(CL_PTRACE_O_TRACEVFORK)
     public static let exitKill = Int(CL_PTRACE_O_EXITKILL)
     public static let suspendSeccomp = Int(CL_PTRACE_O_SUSPEND_SECCOMP)
 }
@@ -15,6 +16,7 @@ public enum PtraceOption {
 public enum PtraceEvent {
     /// The stop PTRACE_INTERRUPT (or a group stop under PTRACE_SEIZE) reports.
     public static let stop = Int32(CL_PTRACE_EVENT_STOP)
+    public static let fork = Int32(CL_PTRACE_EVENT_FORK), vfork = Int32(CL_PTRACE_EVENT_VFORK), clone = Int32(CL_PTRACE_EVENT_CLONE)
 }
 
 /// The kernel's internal "restart this call" results a stopped thread's rax can hold (include/linux/errno.h).

@@ -33,6 +33,7 @@ public enum Ptrace {
         static let interrupt = Request(name: "PTRACE_INTERRUPT", value: Int(CL_PTRACE_INTERRUPT))
         static let detach = Request(name: "PTRACE_DETACH", value: Int(PTRACE_DETACH.rawValue))
         static let cont = Request(name: "PTRACE_CONT", value: Int(PTRACE_CONT.rawValue))
+        static let listen = Request(name: "PTRACE_LISTEN", value: Int(CL_PTRACE_LISTEN))
         static let syscall = Request(name: "PTRACE_SYSCALL", value: Int(PTRACE_SYSCALL.rawValue))
         static let getRegisters = Request(name: "PTRACE_GETREGS", value: Int(PTRACE_GETREGS.rawValue))
         static let setRegisters = Request(name: "PTRACE_SETREGS", value: Int(PTRACE_SETREGS.rawValue))
@@ -86,6 +87,11 @@ public enum Ptrace {
 
     public static func cont(_ pid: pid_t, signal: Int32 = 0) throws {
         _ = try call(.cont, pid, nil, UnsafeMutableRawPointer(bitPattern: Int(signal)))
+    }
+
+    /// A seized tracee in a group stop stays stopped but may be woken by SIGCONT (ptrace(2)).
+    public static func listen(_ pid: pid_t) throws {
+        _ = try call(.listen, pid, nil, nil)
     }
 
     /// Resume until the next syscall entry or exit.

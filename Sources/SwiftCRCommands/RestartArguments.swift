@@ -159,9 +159,11 @@ public struct RestartArguments: ParsableArguments {
             Output.printErr("\(tool): restored \(restored.command) as pid \(restored.pid) (was \(restored.originalPID)) in \(format3(restored.seconds)) s")
         }
         // Lazy: the processes run; their remaining pages come in now, faults first.
+        var reapedRoot: Int32?
         if let pager = restored.lazyPager {
             let bytes = pager.waitingBytes
             let stats = pager.run()
+            reapedRoot = pager.reaped[restored.pid]  // a user's lazy restore traced it, and reaped it if it ended
             if !quiet { for f in stats.failures { Output.warning(tool, f) } }
             if path != nil { close(fd) }
             if verbose {
@@ -184,7 +186,7 @@ public struct RestartArguments: ParsableArguments {
         }
         // libcr's cr_request_restart: the caller is the process's parent and waits for it itself.
         if parentIsCaller && (try? ProcStat.read(pid: restored.pid))?.ppid == getppid() { Glibc.exit(0) }
-        SignalForwarder.waitAndExit(restored.pid)
+        SignalForwarder.waitAndExit(restored.pid, reaped: reapedRoot)
     }
 
     static func cwd() -> String {
@@ -242,9 +244,10 @@ enum SignalForwarder {
         for fd in others { _ = Syscall.raw(NR.pidfdSendSignal, Int(fd), Int(s), 0, 0) }
     }
 
-    static func waitAndExit(_ pid: pid_t) -> Never {
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
+    /// - Parameter reaped: its status, if it was already reaped (while traced).
+    static func waitAndExit(_ pid: pid_t, reaped: Int32? = nil) -> Never {
+        var status: Int32 = reaped ?? 0
+        while reaped == nil && waitpid(pid, &status, 0) < 0 {
             if errno != EINTR { exit(1) }
         }
         passOnToTheRest()

@@ -50,17 +50,41 @@ final class LazyRestoreTests: XCTestCase {
         var shmem = Scenario(fixture: "shmem", poke: { signalDescendants(of: $0.pid, SIGTERM) })
         shmem.checkpointArguments = ["--tree"]
         shmem.restartArguments = ["--lazy"]
+        shmem.settle = 300_000
         try shmem.run(.rootOriginalPID)
     }
 
-    /// A user cannot have userfaultfd's fork events (CAP_SYS_PTRACE): the
-    /// restart says so and is eager, and the program is whole.
-    func testLazyFallsBackToEagerForAUser() throws {
+    /// The same fixtures as a user (new PIDs; forks followed by tracing).
+    func testFixturesComeBackLazilyAsAUser() throws {
         guard env.user != nil else { throw XCTSkip("no unprivileged test user") }
-        var s = Scenario(fixture: "lazytouch", arguments: ["32", "7"])
+        var memory = Scenario(fixture: "memory", arguments: ["@/memory.data"])
+        memory.restartArguments = ["--lazy"]
+        try memory.run(.unprivilegedNewPID)
+        var threads = Scenario(fixture: "threads", arguments: ["newtid"])
+        threads.restartArguments = ["--lazy"]
+        try threads.run(.unprivilegedNewPID)
+        var tree = Scenario(fixture: "tree", arguments: ["plain"], poke: { signalDescendants(of: $0.pid, SIGTERM) })
+        tree.checkpointArguments = []
+        tree.restartArguments = ["--lazy"]
+        tree.settle = 400_000
+        try tree.run(.unprivilegedNewPID)
+        var shmem = Scenario(fixture: "shmem", poke: { signalDescendants(of: $0.pid, SIGTERM) })
+        shmem.checkpointArguments = []
+        shmem.restartArguments = ["--lazy"]
+        shmem.settle = 300_000
+        try shmem.run(.unprivilegedNewPID)
+    }
+
+    /// A user: no userfaultfd fork events (CAP_SYS_PTRACE), so cr_restart
+    /// stays the tracer until every page is in and fills each forked child
+    /// itself; the fixture's child checks its region (as a user, with new PIDs).
+    func testLazyRestoreAsAUserFollowsForksByTracing() throws {
+        guard env.user != nil else { throw XCTSkip("no unprivileged test user") }
+        let seed = TestEnvironment.seed(for: "lazytouch-user")
+        var s = Scenario(fixture: "lazytouch", arguments: ["192", "\(seed)"])
         s.restartArguments = ["--lazy"]
-        s.expectOutput = "restoring eagerly"
-        s.rejectOutput = "MiB came in"
+        s.expectOutput = "MiB came in"
+        s.settle = 500_000
         try s.run(.unprivilegedNewPID)
     }
 

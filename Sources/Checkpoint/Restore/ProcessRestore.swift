@@ -154,6 +154,17 @@ final class ProcessRestore {
         return []
     }
 
+    /// As `detach`, but the restorer stays the tracer, told of forks and
+    /// clones (a user's lazy restore: ForkTracer lets go once every page is in).
+    func resumeTraced() throws {
+        if process.stopped { kill(stub, process.stopSignal) }
+        for t in threads.reversed() {
+            try Ptrace.setOptions(t.tid, ForkTracer.options)
+            try Ptrace.cont(t.tid)
+        }
+        for sig in threads.flatMap({ $0.session.injector.heldSignals }) { kill(stub, sig) }
+    }
+
     func detach() throws {
         // Queued while still traced, so the stop comes before any instruction
         // runs: sent after the detach, the process ran on past its image point

@@ -112,10 +112,10 @@ public enum Restorer {
         // own while the pages of one go into their process. Not in a PID
         // namespace of ours: unshare(CLONE_NEWUSER) wants one thread, and
         // after unshare(CLONE_NEWPID) the kernel refuses new threads (EINVAL).
-        var lazyFeatures: UInt64?
+        var lazyFeatures: UInt64?, traceForks = false
         if options.lazy {
             switch LazyProbe.check(fd: fd) {
-            case .success(let features): lazyFeatures = features
+            case .success(let found): (lazyFeatures, traceForks) = (found.features, found.traceForks)
             case .failure(let why): notes.append("--lazy: \(why); restoring eagerly")
             }
         }
@@ -190,13 +190,16 @@ public enum Restorer {
             }
             var pager: LazyPager?
             if let plan, let features = lazyFeatures {
-                let lazy = LazyRestore.register(restores, descriptors: lazyDescriptors, deferred: deferred, plan: plan, loader: loader, features: features, log: log)
+                let lazy = LazyRestore.register(restores, descriptors: lazyDescriptors, deferred: deferred, plan: plan, loader: loader,
+                                                features: features, traceForks: traceForks, log: log)
                 warnings += lazy.warnings
                 pager = lazy.pager
             }
             for r in restores { pin.release(r.threadIDs) }
             // Children first, so a parent never runs while a child is still being set up.
-            for r in restores.reversed() { try r.detach() }
+            // (A user's lazy restore stays the tracer of the processes that wait for pages: ForkTracer.)
+            let traced = Set(pager?.tracedProcesses ?? [])
+            for r in restores.reversed() { if traced.contains(r.stub) { try r.resumeTraced() } else { try r.detach() } }
             guard let eldest = header.processes.first, let pid = tree.stubs[eldest.pid] else {
                 throw CheckpointError(EINVAL, "image holds no process")
             }

@@ -68,11 +68,19 @@ public final class LazyPager: @unchecked Sendable {
     private var watchdog: LazyWatchdog?
     public private(set) var stats = Stats()
 
-    init(tracked: [Tracked], loader: PagesSectionLoader, watchdog: LazyWatchdog?) {
+    private var tracer: ForkTracer?
+    /// Exit statuses of restored processes the tracer reaped while it traced them (cr_restart's own child among them).
+    public private(set) var reaped: [pid_t: Int32] = [:]
+
+    init(tracked: [Tracked], loader: PagesSectionLoader, watchdog: LazyWatchdog?, tracer: ForkTracer? = nil) {
         self.tracked = tracked
         self.loader = loader
         self.watchdog = watchdog
+        self.tracer = tracer
     }
+
+    /// The processes that stay traced until every page is in (a user's lazy restore).
+    var tracedProcesses: [pid_t] { tracer == nil ? [] : tracked.map(\.pid) }
 
     public var waitingBytes: Int { tracked.reduce(0) { $0 + $1.waiting.reduce(0) { $0 + $1.pieces.reduce(0) { $0 + $1.length } } } }
 
@@ -81,15 +89,39 @@ public final class LazyPager: @unchecked Sendable {
     public func run() -> Stats {
         let started = Clock.now
         while tracked.contains(where: { !$0.gone && !$0.waiting.isEmpty }) {
+            tracer?.poll(fill: fillForkedChild)
             serveEvents()
             if let t = tracked.first(where: { !$0.gone && !$0.waiting.isEmpty }) { copy(t, at: 0) }
         }
+        tracer?.detachAll(fill: fillForkedChild)
+        reaped = tracer?.reaped ?? [:]
+        tracer = nil
         for t in tracked { close(t.uffd.fd) }
         tracked = []
         watchdog?.release()
         watchdog = nil
         stats.seconds = Clock.now - started
         return stats
+    }
+
+    /// A child forked (as seen by the tracer) while its parent still waits
+    /// for pages: it is held stopped, its memory its own and unregistered, so
+    /// the parent's waiting pages are written into it now.
+    private func fillForkedChild(_ parentThread: pid_t, _ child: pid_t) {
+        let tgid = (try? ProcStatus.read(pid: parentThread).fields["Tgid"]).flatMap { $0.flatMap { pid_t($0) } } ?? parentThread
+        guard let t = tracked.first(where: { $0.pid == tgid }) else { return }
+        stats.forks += 1
+        let memory = RemoteMemory(pid: child)
+        for w in t.waiting {
+            guard let data = try? loader.load(w.section) else { kill(child, SIGKILL); return }
+            for p in w.pieces {
+                do { try memory.write(ranges: [(p.address, p.length)], from: UnsafeRawBufferPointer(rebasing: data[p.offset..<(p.offset + p.length)])) } catch {
+                    stats.failures.append("process \(t.originalPID): its child \(child), forked while pages were missing, could not be given them (\(error)); it was killed")
+                    kill(child, SIGKILL)
+                    return
+                }
+            }
+        }
     }
 
     /// Reads every waiting event of every userfaultfd and answers it.

@@ -7,22 +7,29 @@ import Logging
 /// What a lazy restore needs from this kernel and this user, found before
 /// anything is restored, and the hand-over of the stopped processes to the pager.
 enum LazyProbe {
-    /// The userfaultfd features the pager asks for, or why lazy restore cannot be done here.
-    static func check(fd: Int32) -> Result<UInt64, LazyRefusal> {
+    /// The userfaultfd features the pager asks for, and whether forks must be
+    /// followed by tracing (a user: fork events need CAP_SYS_PTRACE), or why
+    /// lazy restore cannot be done here.
+    static func check(fd: Int32) -> Result<(features: UInt64, traceForks: Bool), LazyRefusal> {
         var st = stat()
         guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return .failure(LazyRefusal("the image is not a regular file (pages are read in the order they are needed)")) }
-        let features = Userfaultfd.followChanges | Userfaultfd.followForks
         var why = ""
         for flags in [0, Userfaultfd.userModeOnly] {
             let probe = Int32(truncatingIfNeeded: Syscall.raw(NR.userfaultfd, Int(O_CLOEXEC | O_NONBLOCK) | flags))
             guard probe >= 0 else { why = "userfaultfd: \(errorText(errno))"; continue }
             defer { close(probe) }
-            switch Userfaultfd(fd: probe).handshake(features: features) {
-            case .success: return .success(features)
-            case .failure(let e):
-                why = e == .notPermitted
-                    ? "userfaultfd's fork events need CAP_SYS_PTRACE (without them a child forked while pages are still missing would read zeros)"
-                    : "UFFDIO_API: \(e)"
+            switch Userfaultfd(fd: probe).handshake(features: Userfaultfd.followChanges | Userfaultfd.followForks) {
+            case .success: return .success((Userfaultfd.followChanges | Userfaultfd.followForks, false))
+            case .failure(.notPermitted):
+                // A handshake is once per descriptor: try the user's features on a new one.
+                let second = Int32(truncatingIfNeeded: Syscall.raw(NR.userfaultfd, Int(O_CLOEXEC | O_NONBLOCK) | flags))
+                guard second >= 0 else { continue }
+                defer { close(second) }
+                if case .success = Userfaultfd(fd: second).handshake(features: Userfaultfd.followChanges) {
+                    return .success((Userfaultfd.followChanges, true))
+                }
+                why = "UFFDIO_API refused"
+            case .failure(let e): why = "UFFDIO_API: \(e)"
             }
         }
         return .failure(LazyRefusal(why))
@@ -61,7 +68,7 @@ enum LazyRestore {
 
     /// After `finish`, before any process runs: registration, the watchdog, the pager.
     static func register(_ restores: [ProcessRestore], descriptors: [pid_t: Int32], deferred: [pid_t: [ImageReader.PagesSection]], plan: LazyPlan,
-                         loader: PagesSectionLoader, features: UInt64, log: Logger) -> (pager: LazyPager?, warnings: [String]) {
+                         loader: PagesSectionLoader, features: UInt64, traceForks: Bool, log: Logger) -> (pager: LazyPager?, warnings: [String]) {
         var tracked: [LazyPager.Tracked] = []
         var warnings: [String] = []
         for r in restores {
@@ -81,7 +88,8 @@ enum LazyRestore {
         let watchdog = LazyWatchdog(watching: tracked.map(\.pid))
         if watchdog == nil { warnings.append("lazy restore: no watchdog could be started; if cr_restart is killed before every page is in, the processes read zeros there") }
         log.info("lazy restore: \(tracked.count) processes wait for \(tracked.reduce(0) { $0 + $1.waiting.count }) sections")
-        return (LazyPager(tracked: tracked, loader: loader, watchdog: watchdog), warnings)
+        let tracer = traceForks ? ForkTracer(threads: restores.filter { r in tracked.contains { $0.pid == r.stub } }.flatMap(\.threadIDs)) : nil
+        return (LazyPager(tracked: tracked, loader: loader, watchdog: watchdog, tracer: tracer), warnings)
     }
 
     static func writeNow(_ r: ProcessRestore, _ sections: [ImageReader.PagesSection], loader: PagesSectionLoader, warnings: inout [String]) {
