@@ -86,6 +86,7 @@ final class LazyRestoreTests: XCTestCase {
         s.expectOutput = "MiB came in"
         s.settle = 500_000
         try s.run(.unprivilegedNewPID)
+        try s.run(.unprivilegedNamespace)  // original PIDs in a user+PID namespace of cr_restart's
     }
 
     /// Starts a lazy restart of a large lazytouch image; returns cr_restart
