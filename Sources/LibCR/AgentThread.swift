@@ -42,7 +42,8 @@ enum AgentThread {
                 serve(from, token)
                 memory.store(.serving, 0)
             }
-            if fds[2].revents != 0 { PendingMark.toolEnded() }
+            // (Only the tool still marked: a request since may have marked another.)
+            if fds[2].revents != 0 && fds[2].fd == memory.load(.pendingTool) { PendingMark.toolEnded() }
         }
     }
 

@@ -36,43 +36,28 @@ final class LazyRestoreTests: XCTestCase {
     /// The memory, threads, tree and shared-memory fixtures come back under --lazy.
     func testFixturesComeBackLazilyAsRoot() throws {
         guard env.isRoot else { throw XCTSkip("userfaultfd fork events need CAP_SYS_PTRACE") }
-        var memory = Scenario(fixture: "memory", arguments: ["@/memory.data"])
-        memory.restartArguments = ["--lazy"]
-        try memory.run(.rootOriginalPID)
-        var threads = Scenario(fixture: "threads", arguments: ["exact"])
-        threads.restartArguments = ["--lazy"]
-        try threads.run(.rootOriginalPID)
-        var tree = Scenario(fixture: "tree", arguments: ["ids"], poke: { signalDescendants(of: $0.pid, SIGTERM) })
-        tree.checkpointArguments = ["--tree"]
-        tree.restartArguments = ["--lazy", "--restore-pgid", "--restore-sid"]
-        tree.settle = 400_000
-        try tree.run(.rootOriginalPID)
-        var shmem = Scenario(fixture: "shmem", poke: { signalDescendants(of: $0.pid, SIGTERM) })
-        shmem.checkpointArguments = ["--tree"]
-        shmem.restartArguments = ["--lazy"]
-        shmem.settle = 300_000
-        try shmem.run(.rootOriginalPID)
+        try runLazily(threads: "exact", tree: ["ids"], treeScope: ["--tree"], treeRestart: ["--restore-pgid", "--restore-sid"], .rootOriginalPID)
     }
 
     /// The same fixtures as a user (new PIDs; forks followed by tracing).
     func testFixturesComeBackLazilyAsAUser() throws {
         guard env.user != nil else { throw XCTSkip("no unprivileged test user") }
-        var memory = Scenario(fixture: "memory", arguments: ["@/memory.data"])
-        memory.restartArguments = ["--lazy"]
-        try memory.run(.unprivilegedNewPID)
-        var threads = Scenario(fixture: "threads", arguments: ["newtid"])
-        threads.restartArguments = ["--lazy"]
-        try threads.run(.unprivilegedNewPID)
-        var tree = Scenario(fixture: "tree", arguments: ["plain"], poke: { signalDescendants(of: $0.pid, SIGTERM) })
-        tree.checkpointArguments = []
-        tree.restartArguments = ["--lazy"]
-        tree.settle = 400_000
-        try tree.run(.unprivilegedNewPID)
-        var shmem = Scenario(fixture: "shmem", poke: { signalDescendants(of: $0.pid, SIGTERM) })
-        shmem.checkpointArguments = []
-        shmem.restartArguments = ["--lazy"]
-        shmem.settle = 300_000
-        try shmem.run(.unprivilegedNewPID)
+        try runLazily(threads: "newtid", tree: ["plain"], treeScope: [], treeRestart: [], .unprivilegedNewPID)
+    }
+
+    func runLazily(threads: String, tree: [String], treeScope: [String], treeRestart: [String], _ mode: Scenario.Mode) throws {
+        let poke: @Sendable (Child) -> Void = { signalDescendants(of: $0.pid, SIGTERM) }
+        let memory = Scenario(fixture: "memory", arguments: ["@/memory.data"])
+        let thread = Scenario(fixture: "threads", arguments: [threads])
+        var forked = Scenario(fixture: "tree", arguments: tree, poke: poke)
+        (forked.checkpointArguments, forked.restartArguments, forked.settle) = (treeScope, treeRestart, 400_000)
+        var shmem = Scenario(fixture: "shmem", poke: poke)
+        (shmem.checkpointArguments, shmem.settle) = (treeScope, 300_000)
+        for s in [memory, thread, forked, shmem] {
+            var lazy = s
+            lazy.restartArguments = ["--lazy"] + s.restartArguments
+            try lazy.run(mode)
+        }
     }
 
     /// A user: no userfaultfd fork events (CAP_SYS_PTRACE), so cr_restart

@@ -99,28 +99,12 @@ final class LibCRTests: XCTestCase {
 
     /// A child forked after its parent's cr_init() gets an agent of its own (issue 14 C1).
     func testForkedChildGetsItsOwnAgentAsRootAndUser() throws {
-        for user in [nil, env.user] {
-            let work = env.workDir("libcr-forkinit", user: user)
-            let (target, pid) = try Fixture.start([tool("cr_forkinit")], user: user, cwd: work)
-            let r = runTool([tool("cr_checkpoint"), "-p", "--require-libcr", "-t", "10", "-f", work + "/ctx", "\(pid)"], user: user, cwd: work)
-            XCTAssertEqual(r.code, 0, r.output)
-            kill(pid, SIGTERM)
-            let out = target.readToEnd(timeout: 10)
-            XCTAssertTrue(out.contains("PASS") && !out.contains("FAIL"), "\(user?.name ?? "root"): \(out)")
-        }
+        for user in [nil, env.user] { try checkpointInPlace([tool("cr_forkinit")], label: "libcr-forkinit", user: user) }
     }
 
     /// Callbacks of two processes that wait for each other: run at once, they meet (issue 14 C2).
     func testCallbacksOfSeveralProcessesRunAtOnceAsRootAndUser() throws {
-        for user in [nil, env.user] {
-            let work = env.workDir("libcr-meet", user: user)
-            let (target, pid) = try Fixture.start([tool("cr_meet")], user: user, cwd: work)
-            let r = runTool([tool("cr_checkpoint"), "--tree", "-t", "30", "-f", work + "/ctx", "\(pid)"], user: user, cwd: work)
-            XCTAssertEqual(r.code, 0, "\(user?.name ?? "root"): \(r.output)")
-            kill(pid, SIGTERM)
-            let out = target.readToEnd(timeout: 10)
-            XCTAssertTrue(out.contains("PASS") && !out.contains("FAIL"), "\(user?.name ?? "root"): \(out)")
-        }
+        for user in [nil, env.user] { try checkpointInPlace([tool("cr_meet")], label: "libcr-meet", user: user, options: ["--tree", "-t", "30"]) }
     }
 
     /// A request completes only after the callbacks have returned (issue 14 B3).
@@ -242,11 +226,11 @@ final class LibCRTests: XCTestCase {
         try s.run(.unprivilegedNamespace)
     }
 
-    /// Starts `argv`, checkpoints it (-p --require-libcr, no kill), sends TERM, and wants PASS.
-    func checkpointInPlace(_ argv: [String], label: String, user: TestUser?) throws {
+    /// Starts `argv`, checkpoints it (no kill; by default -p --require-libcr -t 10), sends TERM, and wants PASS.
+    func checkpointInPlace(_ argv: [String], label: String, user: TestUser?, options: [String] = ["-p", "--require-libcr", "-t", "10"]) throws {
         let work = env.workDir(label, user: user)
         let (target, pid) = try Fixture.start(argv, user: user, cwd: work)
-        let r = runTool([tool("cr_checkpoint"), "-p", "--require-libcr", "-t", "10", "-f", work + "/ctx", "\(pid)"], user: user, cwd: work)
+        let r = runTool([tool("cr_checkpoint")] + options + ["-f", work + "/ctx", "\(pid)"], user: user, cwd: work)
         XCTAssertEqual(r.code, 0, "\(label) \(user?.name ?? "root"): \(r.output)")
         kill(pid, SIGTERM)
         let out = target.readToEnd(timeout: 10)

@@ -68,8 +68,9 @@ final class ForkTracer {
 
     /// Every page is in: each thread is stopped and let go.
     func detachAll(fill: (pid_t, pid_t) -> Void) {
-        for tid in threads { try? Ptrace.interrupt(tid) }
         while !threads.isEmpty {
+            // Again each round: a thread born meanwhile (a clone event) runs until told.
+            for tid in threads { try? Ptrace.interrupt(tid) }
             for tid in threads {
                 var status: Int32 = 0
                 let got = waitpid(tid, &status, __WALL)
@@ -79,9 +80,8 @@ final class ForkTracer {
                     try? Ptrace.detach(tid)  // (one in a group stop stays stopped)
                     threads.remove(tid)
                 } else {
-                    // Something else came first (a fork, a signal): handle it, then ask again.
+                    // Something else came first (a fork, a signal): handle it; the next round asks again.
                     handle(tid, status, fill: fill)
-                    try? Ptrace.interrupt(tid)
                 }
             }
         }
