@@ -74,26 +74,37 @@ final class LazyRestoreTests: XCTestCase {
         try s.run(.unprivilegedNamespace)  // original PIDs in a user+PID namespace of cr_restart's
     }
 
-    /// Starts a lazy restart of a large lazytouch image; returns cr_restart
-    /// and the restored PID once the process runs.
-    func startLazy(_ label: String) throws -> (Child, pid_t) {
-        let work = env.workDir(label, user: nil)
-        let (image, pid) = try Fixture.image(of: ["\(env.bin)/lazytouch", "768", "3"], in: work, bin: env.bin)
-        let restart = try Child(["\(env.bin)/cr_restart", "--verbose", "--lazy", image], cwd: work)
+    /// Starts a lazy restart of a large lazytouch image (made and restarted
+    /// as `user`); returns cr_restart and the restored PID once it runs.
+    func startLazy(_ label: String, user: TestUser? = nil) throws -> (Child, pid_t) {
+        let work = env.workDir(label, user: user)
+        let (target, old) = try Fixture.start(["\(env.bin)/lazytouch", "768", "3"], user: user, cwd: work)
+        let image = "\(work)/context"
+        let ck = runTool(["\(env.bin)/cr_checkpoint", "-p", "--kill", "-f", image, "\(old)"], user: user, cwd: work)
+        XCTAssertEqual(ck.code, 0, ck.output)
+        _ = target.wait(timeout: 10)
+        reapOrphans()
+        let restart = try Child(["\(env.bin)/cr_restart", "--verbose", "--lazy"] + (user == nil ? [] : ["--no-restore-pid"]) + [image], user: user, cwd: work)
         XCTAssertTrue(restart.read(until: "restored"), restart.output)
+        guard let line = restart.output.split(separator: "\n").first(where: { $0.contains(" as pid ") }),
+              let pid = line.split(separator: " ").drop(while: { $0 != "pid" }).dropFirst().first.flatMap({ pid_t($0) }) else {
+            throw TestFailure("no restored PID in: \(restart.output)")
+        }
         return (restart, pid)
     }
 
     /// The restored process killed in the middle of the lazy phase: the
-    /// pager stops, cr_restart ends as the process did, nothing is left.
-    func testProcessKilledDuringTheLazyPhaseLeavesNothingAsRoot() throws {
-        guard env.isRoot else { throw XCTSkip("userfaultfd fork events need CAP_SYS_PTRACE") }
-        let (restart, pid) = try startLazy("lazy-kill-process")
-        kill(pid, SIGKILL)
-        let status = restart.wait(timeout: 20)
-        XCTAssertEqual(status?.signal, SIGKILL, "cr_restart: \(String(describing: status)) \(restart.output)")
-        XCTAssertNotEqual(kill(pid, 0), 0, "the restored process is still there")
-        XCTAssertEqual(children(of: restart.pid), [], "cr_restart left processes behind")
+    /// pager stops, cr_restart ends as the process did, nothing is left; as
+    /// root (userfaultfd fork events) and as a user (cr_restart its tracer).
+    func testProcessKilledDuringTheLazyPhaseLeavesNothing() throws {
+        for user in env.isRoot ? [nil, env.user] : [env.user] {
+            let (restart, pid) = try startLazy("lazy-kill-process", user: user)
+            kill(pid, SIGKILL)
+            let status = restart.wait(timeout: 20)
+            XCTAssertEqual(status?.signal, SIGKILL, "\(user?.name ?? "root") cr_restart: \(String(describing: status)) \(restart.output)")
+            XCTAssertNotEqual(kill(pid, 0), 0, "the restored process is still there")
+            XCTAssertEqual(children(of: restart.pid), [], "cr_restart left processes behind")
+        }
     }
 
     /// cr_restart killed in the middle of the lazy phase: its watchdog kills
