@@ -137,10 +137,11 @@ public enum Restorer {
             var restores: [ProcessRestore] = []
             var pages = PageStream(reader: reader, first: header.firstPages)
             let loader = PagesSectionLoader(fd: fd)
-            let plan = lazyFeatures.map { _ in LazyPlan(processes: header.processes, cowShared: LazyPlan.cowShared(header.processes)) }
+            // Which private anonymous memory may wait (lazy), or go in by UFFDIO_COPY (eager).
+            let memoryPlan = LazyPlan(processes: header.processes, cowShared: LazyPlan.cowShared(header.processes))
+            let plan = lazyFeatures == nil ? nil : memoryPlan
             if let plan { pages.lazy = (plan, loader) }
             let copyFill = plan == nil && !Self.plainWrites ? CopyFill() : nil
-            let fillPlan = copyFill.map { _ in LazyPlan(processes: header.processes, cowShared: LazyPlan.cowShared(header.processes)) }
             let userModeFill = copyFill != nil && LazyProbe.userModeOnly
             pages.copyFill = copyFill
             defer { copyFill?.close() }
@@ -157,7 +158,7 @@ public enum Restorer {
                 guard let stub = tree.stubs[p.pid], let inner = tree.inner[p.pid] else { continue }
                 let r = try ProcessRestore(stub: stub, innerPID: inner, process: p, inventory: header.inventory, log: log)
                 try r.prepare(shared: shared, sysv: sysv)
-                if let copyFill, let fillPlan { copyFill.attach(r, plan: fillPlan, userMode: userModeFill) }
+                copyFill?.attach(r, plan: memoryPlan, userMode: userModeFill)
                 tree.adopt(r.session, for: p.pid)
                 restores.append(r)
                 // The pages of every process prepared so far (they come in the image's process order).
