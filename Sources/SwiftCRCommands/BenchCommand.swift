@@ -42,7 +42,8 @@ struct BenchCommand: ParsableCommand {
         print("dump_mbs includes reading every section back before commit; unchecked_mbs is cr_checkpoint --no-verify")
         print("")
         print("restore, medians of \(runs) (seconds; lazy running = until the process runs untraced, resident = until every page is in)")
-        print("size_mib  dd_s     eager_s  eager_vs_dd  lazy_running_ms  lazy_resident_s  resident_vs_eager")
+        print("lazy_running_ms (from the command's start): in the restorer, and in parentheses from starting `swiftcr restart --lazy`")
+        print("size_mib  dd_s     eager_s  eager_vs_dd         lazy_running_ms  lazy_resident_s  resident_vs_eager")
         for row in restoreRows { print(row) }
         if threads > 0 {
             let (dump, restore) = try timeShape(["64", "--threads", String(threads)])
@@ -60,8 +61,9 @@ struct BenchCommand: ParsableCommand {
 
     struct Result {
         var dd = 0.0, memcpy = 0.0, dump = 0.0, unchecked = 0.0, verify = 0.0, restore = 0.0, gcore: Double?, criu: Double?
-        /// Seconds per run, for the restore table's medians: dd, eager restore, lazy to running, lazy to resident.
-        var ddRuns: [Double] = [], eagerRuns: [Double] = [], lazyRunning: [Double] = [], lazyResident: [Double] = []
+        /// Seconds per run, for the restore table's medians: dd, eager restore, lazy to running, lazy to resident,
+        /// and lazy to running measured from the start of a `swiftcr restart --lazy` command.
+        var ddRuns: [Double] = [], eagerRuns: [Double] = [], lazyRunning: [Double] = [], lazyResident: [Double] = [], lazyCommand: [Double] = []
     }
 
     func measure(mib: Int, gcore: String?, criu: String?) throws -> Result {
@@ -110,6 +112,7 @@ struct BenchCommand: ParsableCommand {
             if let (running, resident) = try lazyRestore(image, log: log) {
                 r.lazyRunning.append(running)
                 r.lazyResident.append(resident)
+                if let t = try? lazyCommand(image) { r.lazyCommand.append(t) }
             }
             unlink(image)
         }
@@ -150,18 +153,37 @@ struct BenchCommand: ParsableCommand {
         return (running, Clock.now - started)
     }
 
+    /// Seconds from starting `swiftcr restart --lazy` until it reports the
+    /// process restored (it prints that once the process runs untraced).
+    func lazyCommand(_ image: String) throws -> Double {
+        let started = Clock.now
+        let restart = try Spawned(["/bin/sh", "-c", "exec \"$0\" restart --lazy --verbose --no-restore-pid \"$1\" 2>&1", selfExecutable, image])
+        defer {
+            restart.kill()
+            restart.wait()
+        }
+        let line = try restart.waitForLine("swiftcr restart: restored")
+        let seconds = Clock.now - started
+        if let pid = line.split(separator: " ").drop(while: { $0 != "pid" }).dropFirst().first.flatMap({ pid_t($0) }) {
+            kill(pid, SIGKILL)  // (cr_restart's pager ends with it)
+        }
+        return seconds
+    }
+
     static func median(_ xs: [Double]) -> Double? { xs.isEmpty ? nil : xs.sorted()[xs.count / 2] }
 
     static func restoreRow(mib: Int, _ r: Result) -> String {
         let dd = median(r.ddRuns), eager = median(r.eagerRuns), running = median(r.lazyRunning), resident = median(r.lazyResident)
+        let command = median(r.lazyCommand)
         func s(_ x: Double?) -> String { x.map { format3($0) } ?? "-" }
         func ratio(_ a: Double?, _ b: Double?) -> String {
             guard let a, let b, b > 0 else { return "-" }
             return "\(Double(Int(a / b * 100)) / 100)x"
         }
-        let runningText: String = running.map { "\(Double(Int($0 * 10_000)) / 10)" } ?? "- (eager)"
+        func ms(_ x: Double?) -> String? { x.map { "\(Double(Int($0 * 10_000)) / 10)" } }
+        let runningText = ms(running).map { r in ms(command).map { "\(r) (\($0))" } ?? r } ?? "- (eager)"
         let columns: [String] = [String(mib).padding(8), s(dd).padding(7), s(eager).padding(7), ratio(eager, dd).padding(11, left: true),
-                                 runningText.padding(15, left: true), s(resident).padding(15, left: true), ratio(resident, eager).padding(17, left: true)]
+                                 runningText.padding(22, left: true), s(resident).padding(15, left: true), ratio(resident, eager).padding(17, left: true)]
         return columns.joined(separator: "  ")
     }
 
