@@ -45,6 +45,20 @@ public struct Pagemap {
 }
 
 extension Pagemap {
+    /// Whether any page of [start, end) is present, by PAGEMAP_SCAN (one
+    /// walk of the page tables, Linux 6.7+); nil where the kernel lacks it.
+    public func anyPresent(start: UInt64, end: UInt64) -> Bool? {
+        var region = cl_page_region()
+        let n = withUnsafeMutablePointer(to: &region) { r -> Int32 in
+            var arg = cl_pm_scan_arg(size: 96, flags: 0, start: start, end: end, walk_end: 0,
+                                     vec: UInt64(UInt(bitPattern: r)), vec_len: 1, max_pages: 1,
+                                     category_inverted: 0, category_mask: 0, category_anyof_mask: UInt64(CL_PAGE_IS_PRESENT),
+                                     return_mask: UInt64(CL_PAGE_IS_PRESENT))
+            return ioctl(fd, UInt(CL_PAGEMAP_SCAN), &arg)
+        }
+        return n < 0 ? nil : n > 0 && region.categories & UInt64(CL_PAGE_IS_PRESENT) != 0
+    }
+
     /// Whether PAGEMAP_SCAN (Linux 6.7+, written-page tracking) answers on
     /// this process's own pagemap; the errno if not.
     public static func scanAvailable() -> Result<Void, Errno> {

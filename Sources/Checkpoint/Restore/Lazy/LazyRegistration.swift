@@ -30,7 +30,10 @@ enum LazyRegistration {
         defer { pagemap.close() }
         var waiting: [ImageReader.PagesSection] = []
         for s in sections {
-            let touched = try s.runs.contains { run in try pagemap.entries(start: run.address, end: run.end).contains { $0 & Pagemap.present != 0 } }
+            // One page-table walk per run where the kernel has PAGEMAP_SCAN, else the run's pagemap entries.
+            let touched = try s.runs.contains { run in
+                try pagemap.anyPresent(start: run.address, end: run.end) ?? pagemap.entries(start: run.address, end: run.end).contains { $0 & Pagemap.present != 0 }
+            }
             if touched {
                 try r.memory.write(ranges: s.runs.map { ($0.address, Int($0.byteCount)) }, from: try loader.load(s))
             } else {
