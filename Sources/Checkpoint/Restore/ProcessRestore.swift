@@ -19,6 +19,8 @@ final class ProcessRestore {
     /// tid: as we see it (ptrace); inner: as the process sees it (injected calls).
     private var threads: [(tid: pid_t, inner: pid_t, state: ThreadState, session: RemoteSession)] = []
     private let stubMaps: [MapsEntry]
+    /// Threads set to issue their interrupted system call again: (tid, call number).
+    private var reissued: [(tid: pid_t, call: UInt64)] = []
 
     var threadIDs: [pid_t] { threads.map(\.tid) }
     var memory: RemoteMemory { session.memory }
@@ -143,8 +145,9 @@ final class ProcessRestore {
                 let status = try ProcStatus.read(pid: t.tid)
                 let pendingBits = (status.signalSet("SigPnd") ?? 0) | (status.signalSet("ShdPnd") ?? 0)
                 let interrupting = SyscallRestart.interruptingHandler(pending: pendingBits, blocked: t.state.signalMask, actions: handlers)
-                let finalRegs = SyscallRestart.resume(RegisterFile.registers(from: t.state.registers),
-                                                      interruptingHandler: interrupting, canRestartBlock: false)
+                let saved = RegisterFile.registers(from: t.state.registers)
+                let finalRegs = SyscallRestart.resume(saved, interruptingHandler: interrupting, canRestartBlock: false)
+                if finalRegs.rip != saved.rip { reissued.append((t.tid, finalRegs.rax)) }
                 try Ptrace.setRegisters(t.tid, finalRegs)
                 try Ptrace.setExtendedState(t.tid, t.state.xsave)
                 try Ptrace.setSignalMask(t.tid, t.state.signalMask)
@@ -173,6 +176,24 @@ final class ProcessRestore {
         for t in threads.reversed() { try Ptrace.detach(t.tid) }
         testHookAfterDetach()
         for sig in threads.flatMap({ $0.session.injector.heldSignals }) { kill(stub, sig) }
+        waitUntilBackInTheirCalls()
+    }
+
+    /// A thread set to issue its interrupted call again (pause(), a read...)
+    /// must be inside it before anyone may signal it: a signal that came
+    /// first would run its handler and then the call would wait for another
+    /// (the original, already waiting, would have been woken). So detach
+    /// returns once each such thread is back in its call (/proc/.../syscall
+    /// names it), or after 10 ms for a call that returned at once.
+    private func waitUntilBackInTheirCalls() {
+        let deadline = Clock.now + 0.01
+        for (tid, call) in reissued {
+            while Clock.now < deadline {
+                guard let text = try? Sys.readText("/proc/\(stub)/task/\(tid)/syscall") else { break }
+                if text.split(separator: " ").first.flatMap({ UInt64($0) }) == call { break }
+                usleep(100)
+            }
+        }
     }
 }
 
