@@ -139,6 +139,25 @@ final class IntegrityTests: XCTestCase {
         XCTAssertFalse(target.output.contains("FAIL"), target.output)
     }
 
+    /// A --kill checkpoint silences the target's TCP connections with a drop
+    /// filter before it reads them; when it fails (here its read-back finds a
+    /// page changed) the filters come off with repair mode, and the
+    /// connection carries bytes both ways again.
+    func testFailedKillCheckpointTakesItsTCPFiltersOff() throws {
+        guard env.isRoot else { throw XCTSkip("TCP_REPAIR needs CAP_NET_ADMIN") }
+        let work = env.workDir("failed-kill-tcp", user: nil)
+        let (target, pid) = try Fixture.start([tool("tcp"), "repaired"], user: nil, cwd: work)
+        defer { kill(pid, SIGKILL); _ = target.wait(timeout: 5) }
+        let image = "\(work)/context.\(pid)"
+        let r = runTool(["/usr/bin/env", "SWIFTCR_TEST_SCRIBBLE_PAGES=1", tool("cr_checkpoint"), "--kill", "-f", image, "\(pid)"])
+        XCTAssertNotEqual(r.code, 0, r.output)
+        assertNoImage(image, "failed --kill checkpoint")
+        XCTAssertEqual(kill(pid, 0), 0, "a failed --kill checkpoint killed its target")
+        kill(pid, SIGTERM)
+        XCTAssertTrue(target.read(until: "PASS"), target.output)
+        XCTAssertFalse(target.output.contains("FAIL"), target.output)
+    }
+
     func testKilledCheckpointLeavesTargetAsItWasAsRoot() throws { try killedCheckpoint(user: nil) }
 
     func testKilledCheckpointLeavesTargetAsItWasUnprivileged() throws { try killedCheckpoint(user: try unprivileged()) }

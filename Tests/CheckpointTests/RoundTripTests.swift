@@ -478,6 +478,20 @@ final class RoundTripTests: XCTestCase {
         let seed = TestEnvironment.seed(for: "tcpstates")
         try Scenario(fixture: "tcpstates", arguments: ["\(seed)"]).run(.rootOriginalPID)
     }
+    /// Two processes flooding one connection both ways, then filling each
+    /// other's queues, checkpointed as a tree: every byte arrives once after
+    /// the restart (both ends were read with the connection silenced,
+    /// TCPNetworkLock), over IPv4 and IPv6 (whose V6ONLY is set before the bind).
+    func testTCPFloodBetweenTwoProcessesAsRoot() throws {
+        let seed = TestEnvironment.seed(for: "tcpflood")
+        for family in ["4", "6"] {
+            var s = Scenario(fixture: "tcpflood", arguments: ["\(seed)", family])
+            s.checkpointArguments = ["--tree"]
+            s.settle = 0
+            s.rejectOutput = "not set again"
+            try s.run(.rootOriginalPID)
+        }
+    }
     /// Socket options and the binding rules they set (FREEBIND, REUSEPORT),
     /// as root and as a user; the seed varies the values.
     func testSocketOptionsAsRootAndUnprivileged() throws {

@@ -84,6 +84,13 @@ final class CheckpointRun {
         }
     }
 
+    /// 3b. A checkpoint that kills its targets silences their TCP
+    /// connections before it reads any of them (TCPNetworkLock).
+    func lockConnections() {
+        guard options.signalAfter == SIGKILL else { return }
+        context.tcpLock.lock(frozen.map(\.pid))
+    }
+
     /// 4. Everything of each process but its pages: registers, signals,
     /// mappings, files (Resources/), timers. Needs the processes frozen.
     func collectProcesses() throws {
@@ -189,6 +196,7 @@ final class CheckpointRun {
     /// callbacks told to continue, processes thawed, then signalled (--kill, --stop...).
     func release() -> CheckpointSummary {
         context.tcpRepairs.finish(keepOn: options.signalAfter == SIGKILL)
+        context.tcpLock.finish(unlock: options.signalAfter != SIGKILL)
         if options.signalAfter != SIGKILL { AgentRendezvous.release(agents.ready, failed: nil) }
         if options.signalAfter == SIGKILL {
             AgentRendezvous.closeListeners(agents.listeners)
@@ -226,6 +234,7 @@ final class CheckpointRun {
     func abandon(_ error: Error) -> Error {
         destination.discard()
         context.tcpRepairs.finish(keepOn: false)
+        context.tcpLock.finish(unlock: true)
         AgentRendezvous.release(agents.ready, failed: (error as? CheckpointError)?.code ?? EIO)
         AgentRendezvous.closeListeners(agents.listeners)
         thawAll()

@@ -138,6 +138,7 @@ public enum Checkpointer {
             try run.resolveScope()
             try run.runCallbacks()
             try run.freezeScope()
+            run.lockConnections()
             try run.collectProcesses()
             try run.collectTreeObjects()
             try run.writeMetadata()

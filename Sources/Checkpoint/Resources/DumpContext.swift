@@ -21,6 +21,8 @@ final class DumpContext {
     let inetShutdowns = InetShutdowns()
     /// TCP sockets the checkpoint put in repair mode.
     let tcpRepairs: TCPRepairHolds
+    /// TCP sockets whose incoming segments the checkpoint drops while it reads them.
+    let tcpLock = TCPNetworkLock()
     /// Open files shared across fork, and which descriptor carries an open file's locks.
     let openFiles = SharedOpenFiles()
 

@@ -120,6 +120,8 @@ enum SocketOptions {
         return refused
     }
 
+    static func isFilter(_ o: FileDescriptorState.SocketOption) -> Bool { o.level == socketLevel && o.name == filter }
+
     private static func set(_ fd: Int32, _ o: FileDescriptorState.SocketOption) -> Bool {
         if o.level == socketLevel && o.name == filter {
             // struct sock_fprog: a u16 count of 8-byte instructions, padding, a pointer to them.

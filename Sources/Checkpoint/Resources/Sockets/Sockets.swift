@@ -35,6 +35,8 @@ enum Sockets: FileKind {
             let defaults = context.shared.socketDefaults.values(family: family, type: SocketBorrower.option(copy, SO_TYPE),
                                                                 protocol: SocketBorrower.option(copy, SO_PROTOCOL))
             state.socketOptions = SocketOptions.read(copy, defaults: defaults)
+            // The checkpoint's own drop filter (TCPNetworkLock) is not the program's.
+            if context.shared.tcpLock.holds(inode: d.inode) { state.socketOptions.removeAll { SocketOptions.isFilter($0) } }
         }
     }
 

@@ -73,7 +73,7 @@ extension SocketFactory {
             return .socket(fd)
         }
         do {
-            let fd = try TCPRepair.rebuild(s, fd: f.fd)
+            let fd = try TCPRepair.rebuild(s, socketOptions: f.socketOptions, fd: f.fd)
             remember(f.inode, fd)
             rebuilt.append((fd, f, s))
             return .socket(fd)

@@ -29,6 +29,7 @@ enum TCPRepair {
     static func capture(_ fd: Int32, into r: inout TCPConnectionRecord) throws -> Bool {
         guard set(fd, repair, 1) else { return false }
         do {
+            guard set(fd, queue, sendQueue) else { throw CheckpointError(errno: errno, "TCP_REPAIR_QUEUE") }
             try read(fd, into: &r)
             return true
         } catch {
@@ -92,6 +93,17 @@ enum TCPRepair {
 
     private static func snapshot(_ fd: Int32) throws -> Snapshot {
         var s = Snapshot()
+        // The sequences first, ending on the send queue: a socket in repair
+        // mode whose selected queue is not the send queue still transmits
+        // for real when an ACK opens the window, so everything below is read
+        // once it can no longer move snd_nxt (a transmission while the
+        // receive queue was selected once went unseen: the peer had 22 KiB
+        // more than the image said was sent, and both ends dropped each
+        // other's segments forever).
+        for (which, keep) in [(recvQueue, 0), (sendQueue, 1)] {
+            guard set(fd, queue, which), let seq = get(fd, queueSeq) else { throw CheckpointError(errno: errno, "TCP_REPAIR_QUEUE") }
+            if keep == 0 { s.receiveSequence = UInt64(seq) } else { s.sendSequence = UInt64(seq) }
+        }
         var info = [UInt8](repeating: 0, count: 232)
         var infoLength = socklen_t(info.count)
         guard getsockopt(fd, Int32(IPPROTO_TCP), TCP_INFO, &info, &infoLength) == 0 else { throw CheckpointError(errno: errno, "TCP_INFO") }
@@ -108,10 +120,6 @@ enum TCPRepair {
             if unsent > 0 { unsent -= 1 }
         }
         (s.inq, s.outq, s.unsent) = (Int(max(inq, 0)), Int(max(outq, 0)), UInt64(max(unsent, 0)))
-        for (which, keep) in [(recvQueue, 0), (sendQueue, 1)] {
-            guard set(fd, queue, which), let seq = get(fd, queueSeq) else { throw CheckpointError(errno: errno, "TCP_REPAIR_QUEUE") }
-            if keep == 0 { s.receiveSequence = UInt64(seq) } else { s.sendSequence = UInt64(seq) }
-        }
         var w = [UInt32](repeating: 0, count: 5)  // struct tcp_repair_window
         var wl = socklen_t(20)
         if getsockopt(fd, Int32(IPPROTO_TCP), window, &w, &wl) == 0 { s.window = w.map(UInt64.init) } else { s.window = [0, 0, 0, 0, 0] }
@@ -122,7 +130,7 @@ enum TCPRepair {
     static func release(_ fd: Int32) { _ = set(fd, repair, offNoWindowProbe) }
 
     /// A new socket in the saved connection's state, or why not.
-    static func rebuild(_ s: TCPConnectionRecord, fd number: Int32) throws -> Int32 {
+    static func rebuild(_ s: TCPConnectionRecord, socketOptions: [FileDescriptorState.SocketOption], fd number: Int32) throws -> Int32 {
         guard let (recvData, sendData) = s.queues else { throw CheckpointError(EPERM, "fd \(number): TCP connection state was not saved") }
         let fd = try valueOrThrow("socket(TCP)") { socket(Int32(truncatingIfNeeded: s.family), Int32(SOCK_STREAM.rawValue), Int32(IPPROTO_TCP)) }
         do {
@@ -130,6 +138,8 @@ enum TCPRepair {
                 throw CheckpointError(errno, "fd \(number): TCP connection \(SocketAddress.describe(s.address)) -> \(SocketAddress.describe(s.peerAddress)) needs TCP_REPAIR (CAP_NET_ADMIN) to come back")
             }
             // No SO_REUSEADDR: repair mode already forces reuse, and setting it would undo that.
+            // The other options a bind depends on (IPV6_V6ONLY, FREEBIND...) only take before it.
+            SocketOptions.apply(socketOptions.filter { !isReuseAddress($0) }, to: fd, beforeBind: true)
             // The saved sequences count a FIN each way; the queues hold data only.
             let receiveStart = s.receiveSequence &- UInt64(recvData.count) &- (s.finReceived ? 1 : 0)
             let sendStart = s.sendSequence &- UInt64(sendData.count) &- (s.finSent ? 1 : 0)
@@ -169,6 +179,10 @@ enum TCPRepair {
             // rcv_wup may not pass rcv_nxt, which here stops short of a received FIN.
             let receiveNext = UInt32(truncatingIfNeeded: s.receiveSequence &- (s.finReceived ? 1 : 0))
             if Int32(bitPattern: w[4] &- receiveNext) > 0 { w[4] = receiveNext }
+            // snd_wl1 may not pass rcv_nxt + rcv_wnd either, yet an out-of-order
+            // segment (its queue is not saved; the peer sends it again) can have
+            // moved it there: any window update from rcv_nxt on is accepted.
+            if Int32(bitPattern: w[0] &- (receiveNext &+ w[3])) > 0 { w[0] = receiveNext }
             if w[1] != 0 && setsockopt(fd, Int32(IPPROTO_TCP), window, &w, 20) != 0 {
                 throw CheckpointError(errno: errno, "fd \(number): TCP_REPAIR_WINDOW")
             }
@@ -213,8 +227,13 @@ enum TCPRepair {
                                 acknowledging: UInt32(truncatingIfNeeded: sendStart), fd: number)
         }
         if s.noDelay { _ = set(fd, TCP_NODELAY, 1) }
-        // After repair mode, which leaves SO_REUSEADDR off.
-        return SocketOptions.apply(options, to: fd, beforeBind: nil)
+        // After repair mode, which leaves SO_REUSEADDR off; the rest were set before the bind.
+        return SocketOptions.apply(options.filter(isReuseAddress), to: fd, beforeBind: nil)
+            + SocketOptions.apply(options, to: fd, beforeBind: false)
+    }
+
+    private static func isReuseAddress(_ o: FileDescriptorState.SocketOption) -> Bool {
+        o.level == SOL_SOCKET && o.name == SocketOptions.reuseAddress
     }
 
     /// SO_*BUFFORCE (root) or the plain option, for `bytes` of queue.

@@ -1,0 +1,72 @@
+import CheckpointImage
+import Glibc
+import LinuxKit
+
+/// Silences the tree's TCP connections before any of them is read, the
+/// job CRIU gives iptables: each socket gets a socket filter that drops
+/// every segment it receives. Without it a socket already read goes on
+/// taking ACKs and data from a peer not yet read; an ACK that opens the
+/// window makes a socket in repair mode count bytes as sent and its
+/// retransmit timer then really sends them, so the peer's image held bytes
+/// the sender's image called unsent, and after the restart each end
+/// dropped the other's segments forever (zdtm socket-tcpbuf6-local).
+/// Dropped segments are simply sent again by the restored connection.
+///
+/// Only a checkpoint that kills its targets locks (their sockets never run
+/// again); any failure takes the filters off again.
+final class TCPNetworkLock {
+    /// Our copies of the locked sockets, by inode.
+    private var locked: [UInt64: Int32] = [:]
+
+    /// classic BPF `ret #0`: keep no byte of any packet.
+    private static let dropAll: [UInt8] = [0x06, 0, 0, 0, 0, 0, 0, 0]
+    private static let attachFilter: Int32 = 26, detachFilter: Int32 = 27
+
+    /// Locks every TCP connection the frozen processes `pids` hold that has
+    /// no filter of its own (one with a filter is read as before).
+    func lock(_ pids: [pid_t]) {
+        for pid in pids {
+            let borrower = SocketBorrower(pid: pid)
+            for fd in (try? Sys.numericEntries("/proc/\(pid)/fd")) ?? [] {
+                var st = stat()
+                guard stat("/proc/\(pid)/fd/\(fd)", &st) == 0, (st.st_mode & S_IFMT) == S_IFSOCK,
+                      locked[UInt64(st.st_ino)] == nil, let copy = try? borrower.borrow(fd) else { continue }
+                if Self.isConnection(copy), Self.attachDropFilter(copy) {
+                    locked[UInt64(st.st_ino)] = copy
+                } else {
+                    close(copy)
+                }
+            }
+        }
+    }
+
+    /// The filter on this socket is ours, not the program's.
+    func holds(inode: UInt64) -> Bool { locked[inode] != nil }
+
+    /// Takes the filters off (the checkpoint failed or leaves its targets
+    /// running), or only lets go of the copies (the targets are killed).
+    func finish(unlock: Bool) {
+        for copy in locked.values {
+            // setsockopt wants an int's length even for an option that takes no value.
+            var unused: Int32 = 0
+            if unlock { _ = setsockopt(copy, SOL_SOCKET, Self.detachFilter, &unused, 4) }
+            close(copy)
+        }
+        locked = [:]
+    }
+
+    private static func isConnection(_ fd: Int32) -> Bool {
+        let family = SocketBorrower.option(fd, SO_DOMAIN)
+        guard family == AF_INET || family == AF_INET6, SocketBorrower.option(fd, SO_TYPE) == Int32(SOCK_STREAM.rawValue),
+              SocketBorrower.option(fd, SO_PROTOCOL) == Int32(IPPROTO_TCP) else { return false }
+        return TCPRepair.repairable.contains(TCPRepair.state(fd))
+    }
+
+    /// False where the socket has a filter already (or a locked one).
+    private static func attachDropFilter(_ fd: Int32) -> Bool {
+        var count = socklen_t(0)
+        guard getsockopt(fd, SOL_SOCKET, attachFilter, nil, &count) == 0, count == 0 else { return false }
+        let filter = FileDescriptorState.SocketOption(level: SOL_SOCKET, name: attachFilter, value: dropAll)
+        return SocketOptions.apply([filter], to: fd, beforeBind: nil).isEmpty
+    }
+}
