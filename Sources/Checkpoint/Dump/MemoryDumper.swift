@@ -166,6 +166,8 @@ struct MemoryDumper {
                 pool.giveBack(buffer)
                 throw error
             }
+            // Sections written meanwhile are checked here, beside the next write.
+            try pipeline.checkWritten()
             done += UInt64(batchSize)
             progress?(done, total)
             batch.removeAll(keepingCapacity: true)

@@ -51,9 +51,10 @@ final class PageBufferPool: @unchecked Sendable {
 
 /// Writes prepared PAGES sections on a thread of its own, in order, and gives
 /// each section's buffer back to the pool once its write has finished. With
-/// a read-back buffer it then reads each section back from the file and
-/// checks it against its checksum (cr_checkpoint's check before commit, done
-/// while the next batch is read). The first error stops everything and is
+/// a read-back buffer, the reading thread then checks each written section
+/// against its checksum in the file (cr_checkpoint's check before commit):
+/// the writer thread is the busier of the two, so the check runs beside the
+/// next write rather than after it. The first error stops everything and is
 /// rethrown to the reading side.
 final class WritePipeline: @unchecked Sendable {
     private let writer: ImageWriter
@@ -62,7 +63,9 @@ final class WritePipeline: @unchecked Sendable {
     private let lock = NSLockLite()
     private var failure: Error?
     private let readBack: UnsafeMutableRawBufferPointer?
-    /// Start offsets of the sections read back and found sound (writer thread; read after drain).
+    /// Sections written and not yet checked (writer thread appends, reading thread takes).
+    private var written: [ImageWriter.PreparedPages] = []
+    /// Start offsets of the sections read back and found sound (reading thread).
     private(set) var checkedSections: [UInt64] = []
 
     init(writer: ImageWriter, pool: PageBufferPool, readBackBytes: Int?) {
@@ -81,15 +84,22 @@ final class WritePipeline: @unchecked Sendable {
     func submit(_ prepared: ImageWriter.PreparedPages, holding buffer: PageBufferPool.Buffer) {
         queue.async { [self] in
             if lock.withLock({ failure == nil }) {
-                do { try writer.commit(prepared) } catch { lock.withLock { failure = error } }
-            }
-            pool.giveBack(buffer)
-            if let into = readBack, lock.withLock({ failure == nil }) {
                 do {
-                    try writer.readBack(prepared, into: into)
-                    checkedSections.append(prepared.offset)
+                    try writer.commit(prepared)
+                    if readBack != nil { lock.withLock { written.append(prepared) } }
                 } catch { lock.withLock { failure = error } }
             }
+            pool.giveBack(buffer)
+        }
+    }
+
+    /// On the reading thread: checks the sections written since the last call
+    /// (read back uses only their place, length and checksum, not the buffer).
+    func checkWritten() throws {
+        guard let into = readBack else { return }
+        for p in lock.withLock({ () -> [ImageWriter.PreparedPages] in defer { written = [] }; return written }) {
+            try writer.readBack(p, into: into)
+            checkedSections.append(p.offset)
         }
     }
 
@@ -99,6 +109,7 @@ final class WritePipeline: @unchecked Sendable {
     func finish() throws {
         drain()
         try checkFailure()
+        try checkWritten()
     }
 }
 
