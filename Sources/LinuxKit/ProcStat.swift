@@ -19,23 +19,36 @@ public struct ProcStat: Equatable, Sendable {
     /// Parses the single line of /proc/PID/stat. The command may hold spaces
     /// and parentheses, so it runs from the first '(' to the last ')'.
     public init(parsing text: String) throws {
+        try self.init(bytes: Array(text.utf8))
+    }
+
+    /// The same, over the file's bytes: a tree scope reads every process's
+    /// stat, so this splits fields without making a String of each.
+    public init(bytes: [UInt8]) throws {
         func fail(_ why: String) -> ProcParseError { ProcParseError(file: "stat", line: 1, reason: why) }
-        guard let open = text.firstIndex(of: "("), let close = text.lastIndex(of: ")"), open < close else {
+        guard let open = bytes.firstIndex(of: UInt8(ascii: "(")), let close = bytes.lastIndex(of: UInt8(ascii: ")")), open < close else {
             throw fail("no (comm) field")
         }
-        guard let pid = Int32(text[..<open].trimmingSpaces) else { throw fail("bad pid") }
-        let rest = text[text.index(after: close)...].split(whereSeparator: { $0 == " " || $0 == "\n" })
+        guard let pid = Self.integer(bytes[..<open].filter { $0 != UInt8(ascii: " ") }[...]).map(Int32.init(truncatingIfNeeded:)) else { throw fail("bad pid") }
         // rest[0] is field 3 (state); field n is rest[n - 3].
+        var rest: [Range<Int>] = []
+        var i = close + 1
+        while i < bytes.count {
+            while i < bytes.count, bytes[i] == UInt8(ascii: " ") || bytes[i] == UInt8(ascii: "\n") { i += 1 }
+            let start = i
+            while i < bytes.count, bytes[i] != UInt8(ascii: " "), bytes[i] != UInt8(ascii: "\n") { i += 1 }
+            if i > start { rest.append(start..<i) }
+        }
         guard rest.count >= 49 else { throw fail("only \(rest.count + 2) fields") }
         func num(_ n: Int) throws -> UInt64 {
-            let s = rest[n - 3].trimmingSpaces
-            if let v = UInt64(s) { return v }
-            if let v = Int64(s) { return UInt64(bitPattern: v) }
-            throw fail("field \(n) is not a number: '\(s)'")
+            guard let v = Self.integer(bytes[rest[n - 3]]) else {
+                throw fail("field \(n) is not a number: '\(String(decoding: bytes[rest[n - 3]], as: UTF8.self))'")
+            }
+            return UInt64(bitPattern: v)
         }
         self.pid = pid
-        self.comm = String(text[text.index(after: open)..<close])
-        self.state = rest[0].first ?? "?"
+        self.comm = String(decoding: bytes[(open + 1)..<close], as: UTF8.self)
+        self.state = Character(UnicodeScalar(bytes[rest[0].lowerBound]))
         self.ppid = Int32(truncatingIfNeeded: try num(4))
         self.pgrp = Int32(truncatingIfNeeded: try num(5))
         self.session = Int32(truncatingIfNeeded: try num(6))
@@ -48,8 +61,25 @@ public struct ProcStat: Equatable, Sendable {
         self.exitCode = rest.count >= 50 ? Int32(truncatingIfNeeded: try num(52)) : 0
     }
 
+    /// A decimal integer, optionally negative; nil for anything else or overflow.
+    static func integer(_ digits: ArraySlice<UInt8>) -> Int64? {
+        var d = digits[...]
+        let negative = d.first == UInt8(ascii: "-")
+        if negative { d = d.dropFirst() }
+        guard !d.isEmpty else { return nil }
+        var v: Int64 = 0
+        for c in d {
+            guard c >= UInt8(ascii: "0"), c <= UInt8(ascii: "9") else { return nil }
+            let (m, o1) = v.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(Int64(c - UInt8(ascii: "0")))
+            guard !o1, !o2 else { return UInt64(String(decoding: digits, as: UTF8.self)).map { Int64(bitPattern: $0) } }
+            v = a
+        }
+        return negative ? -v : v
+    }
+
     public static func read(pid: Int32) throws -> ProcStat {
-        try ProcStat(parsing: try Sys.readText("/proc/\(pid)/stat"))
+        try ProcStat(bytes: try Sys.readFile("/proc/\(pid)/stat"))
     }
 }
 
@@ -66,6 +96,22 @@ public struct ProcStatus: Sendable {
 
     public static func read(pid: Int32) throws -> ProcStatus {
         ProcStatus(parsing: try Sys.readText("/proc/\(pid)/status"))
+    }
+
+    /// TracerPid alone, found in the file's bytes without parsing the rest
+    /// (a checkpoint reads it for every task on the machine); nil if unreadable.
+    public static func tracerPid(of pid: Int32) -> Int32? {
+        guard let bytes = try? Sys.readFile("/proc/\(pid)/status") else { return nil }
+        let key = Array("\nTracerPid:".utf8)
+        guard bytes.count > key.count else { return nil }
+        for at in 0...(bytes.count - key.count) where bytes[at] == key[0] && bytes[at..<(at + key.count)].elementsEqual(key) {
+            var i = at + key.count
+            while i < bytes.count, bytes[i] == UInt8(ascii: "\t") || bytes[i] == UInt8(ascii: " ") { i += 1 }
+            let start = i
+            while i < bytes.count, bytes[i] >= UInt8(ascii: "0"), bytes[i] <= UInt8(ascii: "9") { i += 1 }
+            return ProcStat.integer(bytes[start..<i]).map(Int32.init(truncatingIfNeeded:))
+        }
+        return nil
     }
 
     /// A hexadecimal signal set field (SigPnd, ShdPnd, SigBlk, SigIgn, SigCgt).

@@ -75,16 +75,17 @@ public enum Sys {
     public static func readFile(_ path: String) throws -> [UInt8] {
         let fd = try valueOrThrow("open(\(path))") { Glibc.open(path, O_RDONLY | O_CLOEXEC) }
         defer { Glibc.close(fd) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = try chunk.withUnsafeMutableBytes { (buf) throws -> Int in
-                try valueOrThrow("read(\(path))") { Glibc.read(fd, buf.baseAddress, buf.count) }
+        // Most files read here are small /proc files, read by the hundred:
+        // one uninitialised stack chunk, not a zeroed 64 KiB array per call.
+        return try withUnsafeTemporaryAllocation(byteCount: 16384, alignment: 16) { chunk in
+            var out: [UInt8] = []
+            while true {
+                let n = try valueOrThrow("read(\(path))") { Glibc.read(fd, chunk.baseAddress, chunk.count) }
+                if n == 0 { break }
+                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[0..<n]))
             }
-            if n == 0 { break }
-            out.append(contentsOf: chunk[0..<n])
+            return out
         }
-        return out
     }
 
     public static func readText(_ path: String) throws -> String {

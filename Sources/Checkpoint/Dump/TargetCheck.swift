@@ -23,7 +23,7 @@ enum TargetCheck {
             var m = TraceMap()
             for p in (try? Sys.numericEntries("/proc")) ?? [] {
                 for t in (try? Sys.numericEntries("/proc/\(p)/task")) ?? [] {
-                    if let tracer = (try? ProcStatus.read(pid: t))?.tracerPid, tracer != 0 { m.tracerOf[t] = tracer }
+                    if let tracer = ProcStatus.tracerPid(of: t), tracer != 0 { m.tracerOf[t] = tracer }
                 }
             }
             return m
