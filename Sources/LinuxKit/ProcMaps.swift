@@ -44,9 +44,11 @@ public enum ProcMaps {
     public static func parse(_ text: String, file: String = "maps") throws -> [MapsEntry] {
         var result: [MapsEntry] = []
         var lineNumber = 0
-        for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
+        // Bytes, not Characters: a restart reads the maps of every process it builds.
+        let bytes = Array(text.utf8)
+        for line in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true) {
             lineNumber += 1
-            result.append(try parseLine(Substring(line), file: file, line: lineNumber))
+            result.append(try parseLine(line, file: file, line: lineNumber))
         }
         return result
     }
@@ -55,9 +57,9 @@ public enum ProcMaps {
     public static func parseSmaps(_ text: String, file: String = "smaps") throws -> [MapsEntry] {
         var result: [MapsEntry] = []
         var lineNumber = 0
-        // Bytes, not Characters: smaps has ~25 lines per mapping, and a
-        // process may have tens of thousands of mappings.
-        for line in text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true) {
+        // smaps has ~25 lines per mapping, and a process may have tens of thousands of mappings.
+        let bytes = Array(text.utf8)
+        for line in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true) {
             lineNumber += 1
             let firstEnd = line.firstIndex(of: UInt8(ascii: " ")) ?? line.endIndex
             let first = line[line.startIndex..<firstEnd]
@@ -68,47 +70,72 @@ public enum ProcMaps {
                     result[result.count - 1].vmFlags = Set(flags)
                 }
             } else {
-                result.append(try parseLine(Substring(line), file: file, line: lineNumber))
+                result.append(try parseLine(line, file: file, line: lineNumber))
             }
         }
         return result
     }
 
     static func parseLine(_ line: Substring, file: String, line number: Int) throws -> MapsEntry {
+        try parseLine(Array(line.utf8)[...], file: file, line: number)
+    }
+
+    static func parseLine(_ line: ArraySlice<UInt8>, file: String, line number: Int) throws -> MapsEntry {
         func fail(_ why: String) -> ProcParseError { ProcParseError(file: file, line: number, reason: why) }
-        var rest = line[...]
-        func field() -> Substring {
-            rest = rest.drop { $0 == " " }
-            let f = rest.prefix { $0 != " " }
-            rest = rest.dropFirst(f.count)
-            return f
+        func text(_ f: ArraySlice<UInt8>) -> String { String(decoding: f, as: UTF8.self) }
+        let space = UInt8(ascii: " ")
+        var i = line.startIndex
+        func field() -> ArraySlice<UInt8> {
+            while i < line.endIndex, line[i] == space { i += 1 }
+            let from = i
+            while i < line.endIndex, line[i] != space { i += 1 }
+            return line[from..<i]
         }
         let range = field(), perms = field(), offset = field(), dev = field(), inode = field()
-        let bounds = range.split(separator: "-")
-        let devParts = dev.split(separator: ":")
-        guard bounds.count == 2, let start = UInt64(bounds[0], radix: 16), let end = UInt64(bounds[1], radix: 16), start <= end else {
-            throw fail("bad address range '\(range)'")
+        guard let dash = range.firstIndex(of: UInt8(ascii: "-")), let start = unsigned(range[..<dash], radix: 16),
+              let end = unsigned(range[(dash + 1)...], radix: 16), start <= end else {
+            throw fail("bad address range '\(text(range))'")
         }
-        let p = Array(perms.utf8)
-        guard p.count == 4 else { throw fail("bad permissions '\(perms)'") }
-        guard let off = UInt64(offset, radix: 16) else { throw fail("bad offset '\(offset)'") }
-        guard devParts.count == 2, let major = UInt32(devParts[0], radix: 16), let minor = UInt32(devParts[1], radix: 16) else {
-            throw fail("bad device '\(dev)'")
+        guard perms.count == 4 else { throw fail("bad permissions '\(text(perms))'") }
+        let p = Array(perms)
+        guard let off = unsigned(offset, radix: 16) else { throw fail("bad offset '\(text(offset))'") }
+        guard let colon = dev.firstIndex(of: UInt8(ascii: ":")), let major = unsigned(dev[..<colon], radix: 16), major <= UInt32.max,
+              let minor = unsigned(dev[(colon + 1)...], radix: 16), minor <= UInt32.max else {
+            throw fail("bad device '\(text(dev))'")
         }
-        guard let ino = UInt64(inode) else { throw fail("bad inode '\(inode)'") }
+        guard let ino = unsigned(inode, radix: 10) else { throw fail("bad inode '\(text(inode))'") }
         // The path is everything after the padding; it may hold spaces.
-        var name = String(rest.drop { $0 == " " })
-        var deleted = false
-        if name.hasSuffix(" (deleted)") {
-            deleted = true
-            name.removeLast(" (deleted)".count)
-        }
+        while i < line.endIndex, line[i] == space { i += 1 }
+        var name = line[i...]
+        let deletedMark = " (deleted)".utf8
+        let deleted = name.count >= deletedMark.count && name.suffix(deletedMark.count).elementsEqual(deletedMark)
+        if deleted { name = name.dropLast(deletedMark.count) }
         return MapsEntry(
             start: start, end: end,
             readable: p[0] == UInt8(ascii: "r"), writable: p[1] == UInt8(ascii: "w"),
             executable: p[2] == UInt8(ascii: "x"), shared: p[3] == UInt8(ascii: "s"),
-            offset: off, deviceMajor: major, deviceMinor: minor, inode: ino,
-            path: name.isEmpty ? nil : unescapeNewlines(name), deleted: deleted)
+            offset: off, deviceMajor: UInt32(major), deviceMinor: UInt32(minor), inode: ino,
+            path: name.isEmpty ? nil : unescapeNewlines(text(name)), deleted: deleted)
+    }
+
+    /// An unsigned number in base 16 or 10; nil if empty, not a digit, or past 64 bits.
+    static func unsigned(_ digits: ArraySlice<UInt8>, radix: UInt64) -> UInt64? {
+        guard !digits.isEmpty else { return nil }
+        var v: UInt64 = 0
+        for c in digits {
+            let d: UInt64
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): d = UInt64(c - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f") where radix == 16: d = UInt64(c - UInt8(ascii: "a") + 10)
+            case UInt8(ascii: "A")...UInt8(ascii: "F") where radix == 16: d = UInt64(c - UInt8(ascii: "A") + 10)
+            default: return nil
+            }
+            let (m, o1) = v.multipliedReportingOverflow(by: radix)
+            let (a, o2) = m.addingReportingOverflow(d)
+            guard !o1, !o2 else { return nil }
+            v = a
+        }
+        return v
     }
 
     /// The kernel prints a newline inside a path as the octal escape `\012`.
