@@ -6,7 +6,7 @@ import Glibc
 /// restored process needs them, not the file's. The buffer is reused: the
 /// data of one load is valid until the next.
 public final class PagesSectionLoader {
-    let fd: Int32
+    public let fd: Int32
     private var buffer = UnsafeMutableRawBufferPointer(start: nil, count: 0)
 
     public init(fd: Int32) { self.fd = fd }

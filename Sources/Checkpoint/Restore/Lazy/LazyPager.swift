@@ -64,7 +64,7 @@ public final class LazyPager: @unchecked Sendable {
     }
 
     private var tracked: [Tracked]
-    private let loader: PagesSectionLoader
+    private let loader: SectionPrefetcher
     private var watchdog: LazyWatchdog?
     public private(set) var stats = Stats()
 
@@ -74,7 +74,7 @@ public final class LazyPager: @unchecked Sendable {
 
     init(tracked: [Tracked], loader: PagesSectionLoader, watchdog: LazyWatchdog?, tracer: ForkTracer? = nil) {
         self.tracked = tracked
-        self.loader = loader
+        self.loader = SectionPrefetcher(fd: loader.fd, enabled: !PIDNamespace.entered)
         self.watchdog = watchdog
         self.tracer = tracer
     }
@@ -93,6 +93,7 @@ public final class LazyPager: @unchecked Sendable {
             serveEvents()
             if let t = tracked.first(where: { !$0.gone && !$0.waiting.isEmpty }) { copy(t, at: 0) }
         }
+        loader.finish()
         tracer?.detachAll(fill: fillForkedChild)
         reaped = tracer?.reaped ?? [:]
         tracer = nil
@@ -166,7 +167,11 @@ public final class LazyPager: @unchecked Sendable {
     private func copy(_ t: Tracked, at k: Int) {
         let w = t.waiting.remove(at: k)
         let data: UnsafeRawBufferPointer
-        do { data = try loader.load(w.section) } catch {
+        do {
+            data = try loader.load(w.section)
+            // The next section in line is read and checked while this one goes in.
+            if let next = tracked.first(where: { !$0.gone && !$0.waiting.isEmpty })?.waiting.first { loader.prefetch(next.section) }
+        } catch {
             // The image cannot give these pages any more: the process must not run on without them.
             stats.failures.append("process \(t.originalPID): \(error); it was killed")
             if t.pid > 0 { kill(t.pid, SIGKILL) }
