@@ -76,10 +76,6 @@ public enum ProcMaps {
         return result
     }
 
-    static func parseLine(_ line: Substring, file: String, line number: Int) throws -> MapsEntry {
-        try parseLine(Array(line.utf8)[...], file: file, line: number)
-    }
-
     static func parseLine(_ line: ArraySlice<UInt8>, file: String, line number: Int) throws -> MapsEntry {
         func fail(_ why: String) -> ProcParseError { ProcParseError(file: file, line: number, reason: why) }
         func text(_ f: ArraySlice<UInt8>) -> String { String(decoding: f, as: UTF8.self) }
