@@ -7,8 +7,10 @@ public enum ImageFormat {
     /// descriptor kind's state from positional values into a typed payload
     /// record (fd tag 22); 1.3 added socket options, file owners and
     /// leases (fd tags 23-25); 1.4 added pages a child shares copy-on-write
-    /// with its parent (mapping tag 18). Readers still take 1.0 to 1.3 images.
-    public static let minor: UInt16 = 4
+    /// with its parent (mapping tag 18); 1.5 added incremental images (pages
+    /// from a parent image, mapping tag 19; inventory tags 11-15). Readers
+    /// still take 1.0 to 1.4 images.
+    public static let minor: UInt16 = 5
     public static let fileHeaderSize = 64
     public static let sectionHeaderSize = 32
     /// Largest section payload a reader accepts; writers stay well below.

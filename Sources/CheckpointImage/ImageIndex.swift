@@ -9,6 +9,9 @@ public struct ImageIndex {
 
     public let sections: [SectionEntry]
     public let pageRuns: [PageRun]
+    /// The CRC32C stored with the INDEX section (0 if not read from a file):
+    /// an incremental image names its parent by it.
+    public private(set) var checksum: UInt32 = 0
     /// Each process's runs by address, for lookups by binary search.
     private let runsByPID: [Int32: [PageRun]]
 
@@ -63,10 +66,13 @@ public struct ImageIndex {
         }
         let body = try readAt(fd, indexAt + 32, Int(ih.payloadLength) + 4)
         let payload = Array(body[0..<Int(ih.payloadLength)])
-        guard CRC32C.checksum(payload) == LE.get(UInt32.self, body, at: payload.count) else {
+        let stored = LE.get(UInt32.self, body, at: payload.count)
+        guard CRC32C.checksum(payload) == stored else {
             throw ImageError.checksum(section: "INDEX", offset: indexAt)
         }
-        return try parse(payload, base: indexAt + 32, fileSize: size)
+        var index = try parse(payload, base: indexAt + 32, fileSize: size)
+        index.checksum = stored
+        return index
     }
 
     static func parse(_ p: [UInt8], base: UInt64, fileSize: UInt64) throws -> ImageIndex {
@@ -94,6 +100,12 @@ public struct ImageIndex {
             runs.append(run)
         }
         return ImageIndex(sections: sections, pageRuns: runs)
+    }
+
+    /// The PAGES section holding the page data at `fileOffset`.
+    public func pagesSection(holding fileOffset: UInt64) -> SectionEntry? {
+        let pages = sections.filter { $0.type == SectionType.pages.rawValue }
+        return pages.first { $0.offset <= fileOffset && fileOffset < $0.offset + UInt64(ImageFormat.sectionHeaderSize) + $0.length }
     }
 
     /// The saved page holding `address` for `pid`, read straight from the file; nil if not saved.

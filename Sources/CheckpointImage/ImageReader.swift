@@ -24,6 +24,11 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
         /// Where the section starts in the file and its payload's length (for `PagesSectionLoader`).
         public var sectionStart: UInt64 = 0
         public var payloadLength = 0
+
+        public init(pid: Int32, runs: [PageRun], data: UnsafeRawBufferPointer, sectionStart: UInt64 = 0, payloadLength: Int = 0) {
+            self.pid = pid; self.runs = runs; self.data = data
+            self.sectionStart = sectionStart; self.payloadLength = payloadLength
+        }
     }
 
     let fd: Int32

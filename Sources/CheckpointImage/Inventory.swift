@@ -13,6 +13,24 @@ public struct Inventory: Equatable, Sendable {
     /// BLCR scope (0 process, 1 group, 2 session, 3 tree) and the ID given.
     public var scope: UInt32
     public var target: Int32
+    /// Since 1.5: a random ID of this image, which an incremental image
+    /// made from it names as its parent.
+    public var imageID: UInt64 = 0
+    /// Since 1.5: memory read while the processes ran (cr_checkpoint
+    /// --pre-dump): only a parent for incremental images, never restarted.
+    public var preDump = false
+    /// Since 1.5, incremental images: the parent image (its path as given
+    /// at checkpoint time), its ID and the checksum of its INDEX section.
+    public var parent: ParentLink?
+
+    public struct ParentLink: Equatable, Sendable {
+        public var path: String
+        public var imageID: UInt64
+        public var indexChecksum: UInt32
+        public init(path: String, imageID: UInt64, indexChecksum: UInt32) {
+            self.path = path; self.imageID = imageID; self.indexChecksum = indexChecksum
+        }
+    }
 
     public init(producer: String, kernelRelease: String, machine: String, hostname: String, createdAt: UInt64,
                 xsaveSize: UInt64, xfeatures: UInt64, pageSize: UInt64 = 4096, scope: UInt32, target: Int32) {
@@ -24,7 +42,7 @@ public struct Inventory: Equatable, Sendable {
     /// Numbered by hand: a tag's number is the format, never its position here.
     enum Tag: UInt16, CaseIterable {
         case producer = 1, kernel = 2, machine = 3, hostname = 4, created = 5, xsaveSize = 6, xfeatures = 7
-        case pageSize = 8, scope = 9, target = 10
+        case pageSize = 8, scope = 9, target = 10, imageID = 11, preDump = 12, parentPath = 13, parentID = 14, parentChecksum = 15
     }
 
     public func encode() -> [UInt8] {
@@ -39,6 +57,13 @@ public struct Inventory: Equatable, Sendable {
         e.u64(Tag.pageSize.rawValue, pageSize)
         e.u64(Tag.scope.rawValue, UInt64(scope))
         e.i64(Tag.target.rawValue, Int64(target))
+        if imageID != 0 { e.u64(Tag.imageID.rawValue, imageID) }
+        if preDump { e.u64(Tag.preDump.rawValue, 1) }
+        if let parent {
+            e.string(Tag.parentPath.rawValue, parent.path)
+            e.u64(Tag.parentID.rawValue, parent.imageID)
+            e.u64(Tag.parentChecksum.rawValue, UInt64(parent.indexChecksum))
+        }
         return e.bytes
     }
 
@@ -54,5 +79,11 @@ public struct Inventory: Equatable, Sendable {
         guard pageSize == 4096 else { throw ImageError.malformed(what: "page size \(pageSize) (only 4096 is supported)", offset: d.base) }
         scope = UInt32(truncatingIfNeeded: try d.u64(Tag.scope.rawValue, default: 0))
         target = Int32(truncatingIfNeeded: try d.i64(Tag.target.rawValue, "target"))
+        imageID = try d.u64(Tag.imageID.rawValue, default: 0)
+        preDump = try d.u64(Tag.preDump.rawValue, default: 0) != 0
+        if let path = d.string(Tag.parentPath.rawValue) {
+            parent = ParentLink(path: path, imageID: try d.u64(Tag.parentID.rawValue, "parent image ID"),
+                                indexChecksum: UInt32(truncatingIfNeeded: try d.u64(Tag.parentChecksum.rawValue, "parent checksum")))
+        }
     }
 }

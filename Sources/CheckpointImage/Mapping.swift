@@ -68,6 +68,11 @@ public struct Mapping: Equatable, Sendable {
     /// before the checkpoint, written by neither since), as (first page,
     /// count) pairs: not saved here, they come from the parent by fork.
     public var inheritedRuns: [UInt64] = []
+    /// Since 1.5, incremental images: pages not written since the parent
+    /// image, as (first page, count) pairs: not saved here, their bytes are
+    /// the parent's for this process and address (or its parent's, down the
+    /// chain); a page no image of the chain holds is zero.
+    public var parentRuns: [UInt64] = []
 
     /// The madvise flags a mapping keeps (smaps VmFlags hg, nh, dd, dc, wf), and mlock (lo).
     public struct Advice: OptionSet, Equatable, Sendable {
@@ -113,7 +118,7 @@ public struct Mapping: Equatable, Sendable {
     enum Tag: UInt16, CaseIterable {
         case start = 1, end = 2, protection = 3, shared = 4, growsDown = 5, kind = 6, path = 7
         case offset = 8, device = 9, inode = 10, fileSize = 11, mtime = 12, checksum = 13, advice = 14
-        case savedWhole = 15, fileMode = 16, guardRuns = 17, inheritedRuns = 18
+        case savedWhole = 15, fileMode = 16, guardRuns = 17, inheritedRuns = 18, parentRuns = 19
     }
 
     func encode(into e: inout RecordEncoder) {
@@ -137,6 +142,7 @@ public struct Mapping: Equatable, Sendable {
         }
         if !guardRuns.isEmpty { e.u64s(Tag.guardRuns.rawValue, guardRuns) }
         if !inheritedRuns.isEmpty { e.u64s(Tag.inheritedRuns.rawValue, inheritedRuns) }
+        if !parentRuns.isEmpty { e.u64s(Tag.parentRuns.rawValue, parentRuns) }
     }
 
     init(decoding d: RecordDecoder) throws {
@@ -163,6 +169,8 @@ public struct Mapping: Equatable, Sendable {
         inheritedRuns = try d.u64s(Tag.inheritedRuns.rawValue)
         try Self.checkRuns(guardRuns, "guard", pages: (end - start) / 4096, mapping: start, offset: d.base)
         try Self.checkRuns(inheritedRuns, "inherited", pages: (end - start) / 4096, mapping: start, offset: d.base)
+        parentRuns = try d.u64s(Tag.parentRuns.rawValue)
+        try Self.checkRuns(parentRuns, "parent", pages: (end - start) / 4096, mapping: start, offset: d.base)
     }
 
     /// (first page, count) pairs in order, not overlapping, inside the mapping.
@@ -186,6 +194,8 @@ public struct Mapping: Equatable, Sendable {
     public var inheritedPageCount: UInt64 { stride(from: 1, to: inheritedRuns.count, by: 2).reduce(0) { $0 + inheritedRuns[$1] } }
     /// The inherited runs as (address, byte length).
     public var inheritedRanges: [(address: UInt64, length: UInt64)] { ranges(inheritedRuns) }
+    /// The pages from the parent image as (address, byte length).
+    public var parentRanges: [(address: UInt64, length: UInt64)] { ranges(parentRuns) }
 
     private func ranges(_ runs: [UInt64]) -> [(address: UInt64, length: UInt64)] {
         stride(from: 0, to: runs.count - 1, by: 2).map { (start + runs[$0] * 4096, runs[$0 + 1] * 4096) }

@@ -38,6 +38,17 @@ public struct Userfaultfd {
         return Self.check(ioctl(fd, UInt(CL_UFFDIO_REGISTER), &r))
     }
 
+    /// Asynchronous write protection (UFFD_FEATURE_WP_ASYNC, Linux 6.7+): a
+    /// write to a protected page clears its protection in the kernel and
+    /// nobody waits; PAGEMAP_SCAN then tells the written pages.
+    public static let writeProtectAsync = UInt64(CL_UFFD_FEATURE_WP_ASYNC)
+
+    /// [start, start+length) may be write-protected (after `handshake(features: writeProtectAsync)`).
+    public func registerWriteProtect(start: UInt64, length: UInt64) -> Result<Void, Errno> {
+        var r = cl_uffdio_register(range: cl_uffdio_range(start: start, len: length), mode: UInt64(CL_UFFDIO_REGISTER_MODE_WP), ioctls: 0)
+        return Self.check(ioctl(fd, UInt(CL_UFFDIO_REGISTER), &r))
+    }
+
     /// Fills missing pages at `address` with `bytes` and wakes threads waiting there.
     /// EEXIST: a page in the range is already there (nothing is copied past it).
     public func copy(to address: UInt64, from bytes: UnsafeRawBufferPointer) -> Result<Int, Errno> {

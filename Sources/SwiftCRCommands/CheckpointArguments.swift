@@ -163,8 +163,12 @@ public struct CheckpointArguments: ParsableArguments {
     @Flag(name: .long, help: .hidden) var prohibitSelf = false
     @Option(name: .long, help: "auto (BLCR's kernel module if loaded, else ptrace), ptrace, or kernel.") var backend: BackendChoice = .auto
     @Flag(name: .long, help: "Do not read the image back and check it before giving it its final name.") var noVerify = false
+    @Flag(name: .long, help: "Save memory while the processes run on (frozen only while the rest is read) and track their writes from then on: a parent for --parent, never restarted itself.") var preDump = false
+    @Option(name: .long, help: ArgumentHelp("Incremental: save only the pages written since FILE (a --pre-dump or an earlier incremental image of this process).", valueName: "FILE")) var parent: String?
+    @Flag(name: .long, help: "Take the write tracking out of the processes after this checkpoint.") var stopTracking = false
     @Flag(name: [.customShort("q"), .long], help: "No progress bar, no warnings.") var quiet = false
     @Flag(name: [.customShort("v"), .long], help: "Report details.") var verbose = false
+    @Flag(name: .long, help: "Print what was saved, and for how long the processes were frozen, as JSON on standard output.") var json = false
     @Argument(help: "ID of the process (or group, session, tree root).") var id: Int32
 
     public init() {}
@@ -185,6 +189,7 @@ public struct CheckpointArguments: ParsableArguments {
         if replace == .noclobber && backup != nil { throw ValidationError("--backup and --noclobber contradict each other") }
         if let s = signal, !(1...64).contains(s) { throw ValidationError("signal \(s) is not between 1 and 64") }
         if id <= 0 { throw ValidationError("ID must be a positive process ID, not \(id)") }
+        if preDump && (after != .run || signal != nil) { throw ValidationError("--pre-dump lets the processes run on: it takes no --kill, --term, --stop or --signal") }
     }
 
     var destinationPath: String? {
@@ -217,6 +222,9 @@ public struct CheckpointArguments: ParsableArguments {
         options.timeLimit = time == 0 ? nil : Double(time)
         if let r = requester { options.requester = r }
         options.prohibitSelf = prohibitSelf
+        options.preDump = preDump
+        options.parentPath = parent
+        options.stopTracking = stopTracking
         // Callbacks see where the image goes (cr_get_checkpoint_info()->dest): for -F, the file behind the fd, as BLCR's kernel names it.
         options.destinationDescription = destinationPath.map { $0.hasPrefix("/") ? $0 : RestartArguments.cwd() + "/" + $0 }
             ?? fd.flatMap { try? String(decoding: Sys.readLink("/proc/self/fd/\($0)"), as: UTF8.self) } ?? ""
@@ -226,7 +234,18 @@ public struct CheckpointArguments: ParsableArguments {
         bar.finish()
         if !quiet && kmsg != .kmsgNone { for w in summary.warnings { Output.warning(tool, w) } }
         if verbose {
-            Output.printErr("\(tool): pid \(id): \(summary.savedPages) pages saved, \(summary.zeroPages) zero pages skipped, \(summary.imageBytes) bytes written to \(destinationPath ?? "fd \(fd ?? -1)"), frozen \(String(format3(summary.frozenSeconds))) s, verified in \(String(format3(summary.verifySeconds))) s")
+            let fromParent = parent != nil ? ", \(summary.parentPages) pages left to the parent" : ""
+            Output.printErr("\(tool): pid \(id): \(summary.savedPages) pages saved, \(summary.zeroPages) zero pages skipped\(fromParent), \(summary.imageBytes) bytes written to \(destinationPath ?? "fd \(fd ?? -1)"), frozen \(String(format3(summary.frozenSeconds))) s, verified in \(String(format3(summary.verifySeconds))) s")
+        }
+        if json {
+            let value = JSONValue.object([
+                ("pid", .int(Int64(id))), ("image", .optional(destinationPath)), ("image_bytes", .uint(summary.imageBytes)),
+                ("saved_pages", .uint(summary.savedPages)), ("zero_pages", .uint(summary.zeroPages)),
+                ("parent_pages", .uint(summary.parentPages)), ("pre_dump", .bool(preDump)), ("parent", .optional(parent)),
+                ("processes", .int(Int64(summary.processes))), ("frozen_seconds", .number(summary.frozenSeconds)),
+                ("verify_seconds", .number(summary.verifySeconds)), ("warnings", .array(summary.warnings.map { .string($0) })),
+            ])
+            print(value.rendered())
         }
     }
 }

@@ -2,6 +2,8 @@
 /// output is stable and diffable (docs/INSPECT-JSON.md).
 indirect enum JSONValue {
     case int(Int64), uint(UInt64), string(String), bool(Bool), null
+    /// Seconds and other measures (finite; rendered in Swift's shortest form, valid JSON).
+    case number(Double)
     case array([JSONValue])
     case object([(String, JSONValue)])
 
@@ -22,6 +24,7 @@ indirect enum JSONValue {
         switch self {
         case .int(let v): return String(v)
         case .uint(let v): return String(v)
+        case .number(let v): return v.isFinite ? "\(v)" : "null"
         case .bool(let v): return v ? "true" : "false"
         case .null: return "null"
         case .string(let s): return Self.quoted(s)

@@ -34,6 +34,7 @@ public struct RestartArguments: ParsableArguments {
     @Flag(name: .long, help: "Bring established TCP connections back as closed sockets: the descriptor stays, the connection is gone.") var tcpClose = false
     @Flag(name: .long, help: "Let the processes run before their private anonymous memory is in: its pages come on demand (userfaultfd) and in the background, from a regular-file image. Falls back to an eager restart, with a note, where this kernel or user cannot.")
     var lazy = false
+    @Option(name: .long, help: ArgumentHelp("Look for an incremental image's parent images in DIR first (by file name).", valueName: "DIR")) var parentDir: String?
     @Option(name: .long, help: "auto (BLCR's kernel module if loaded, else ptrace), ptrace, or kernel.") var backend: BackendChoice = .auto
     @Flag(exclusivity: .chooseLast) var omit: OmitFlag = .omitMaybe
     @Option(name: .long, help: ArgumentHelp("Run CMD (via system()) after a successful restart.", valueName: "CMD")) var runOnSuccess: String?
@@ -141,6 +142,7 @@ public struct RestartArguments: ParsableArguments {
         options.missingFiles = missingFiles
         options.detach = detach
         options.lazy = lazy
+        options.parentDirectory = parentDir
         options.omitted = omit == .omitNever ? .refuse : omit == .omitAlways ? .quiet : .note
         if !quiet { options.notice = { Output.printErr("\(tool): \($0)") } }
         let bar = ProgressBar(label: "restart", enabled: !quiet)

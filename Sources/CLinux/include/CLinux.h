@@ -172,6 +172,9 @@ enum {
     CL_ERESTARTNOHAND = 514,
     CL_ERESTART_RESTARTBLOCK = 516,
     // PAGEMAP_SCAN categories (linux/fs.h, 6.7+): WPALLOWED 1<<0, WRITTEN 1<<1, FILE 1<<2, PRESENT 1<<3, SWAPPED 1<<4, PFNZERO 1<<5.
+    CL_PAGE_IS_WPALLOWED = 1 << 0,
+    CL_PAGE_IS_WRITTEN = 1 << 1,
+    CL_PAGE_IS_FILE = 1 << 2,
     CL_PAGE_IS_PRESENT = 1 << 3,
     CL_PAGE_IS_SWAPPED = 1 << 4,
     CL_PAGE_IS_PFNZERO = 1 << 5,
@@ -216,6 +219,12 @@ struct cl_uffd_msg { uint8_t event; uint8_t reserved1; uint16_t reserved2; uint3
 #define CL_UFFDIO_COPY 0xc028aa03UL
 #define CL_UFFDIO_ZEROPAGE 0xc020aa04UL
 #define CL_UFFDIO_REGISTER_MODE_MISSING 1ULL
+#define CL_UFFDIO_REGISTER_MODE_WP 2ULL
+/// Written pages lose their write protection in the kernel, no fault is reported (6.7+).
+#define CL_UFFD_FEATURE_WP_ASYNC (1ULL << 15)
+/// PAGEMAP_SCAN flags (linux/fs.h, 6.7+).
+#define CL_PM_SCAN_WP_MATCHING 1ULL
+#define CL_PM_SCAN_CHECK_WPASYNC 2ULL
 #define CL_UFFD_EVENT_PAGEFAULT 0x12
 #define CL_UFFD_EVENT_FORK 0x13
 #define CL_UFFD_EVENT_REMAP 0x14

@@ -25,12 +25,20 @@ final class CheckpointRun {
     private var plans: [(pid: pid_t, runs: [MemoryDumper.Candidate])] = []
     private var stats = MemoryDumper.Stats()
     private var verifySeconds = 0.0
+    /// This image's ID (INVENTORY), and the parent an incremental checkpoint names.
+    private let imageID = ParentImage.newID()
+    private var parent: Inventory.ParentLink?
+    private let tracking: WriteTracking
+    private var parentPages: UInt64 = 0
+    /// A pre-dump thaws the processes before it reads their memory.
+    private var thawedAt: Double?
 
     init(options: CheckpointOptions, destination: ImageDestination, log: Logger) {
         self.options = options
         self.destination = destination
         self.log = log
         context = DumpContext(holdRepairs: options.signalAfter == SIGKILL)
+        tracking = WriteTracking(parentID: nil, log: log)
     }
 
     var pid: pid_t { options.pid }
@@ -45,6 +53,13 @@ final class CheckpointRun {
             !(try TargetCheck.skipForPtrace(pid: $0, traces: traces, ptraced: options.ptraced, ptracer: options.ptracer))
         }
         guard !scope.live.isEmpty else { throw CheckpointError(ESRCH, "nothing is left to checkpoint in the scope of \(pid)") }
+    }
+
+    /// 1b. An incremental checkpoint's parent image exists and is of this target.
+    func openParent() throws {
+        guard let path = options.parentPath else { return }
+        parent = try ParentImage.link(path, target: pid)
+        tracking.parentID = parent?.imageID
     }
 
     /// 2. libcr callbacks, before anything is frozen (they run in the
@@ -94,8 +109,11 @@ final class CheckpointRun {
     /// 4. Everything of each process but its pages: registers, signals,
     /// mappings, files (Resources/), timers. Needs the processes frozen.
     func collectProcesses() throws {
+        tracking.adopt(frozen.map(\.pid), context: context)
         for f in frozen {
-            var c = try ProcessCollector(frozen: f, log: log, context: context, save: options.save).collect()
+            var collector = ProcessCollector(frozen: f, log: log, context: context, save: options.save)
+            if options.keepsTracking { collector.tracking = tracking }
+            var c = try collector.collect()
             c.state.stopped = stopped.contains(f.pid)
             if let sig = f.stopSignal, (19...22).contains(sig) { c.state.stopSignal = sig }
             collected.append(c)
@@ -133,17 +151,32 @@ final class CheckpointRun {
         let writer = try ImageWriter(fd: destination.fd)
         self.writer = writer
         let xsave = collected.first?.state.threads.first?.xsave ?? []
-        try writer.write(Inventory(
+        var inventory = Inventory(
             producer: MachineInfo.producer, kernelRelease: MachineInfo.kernelRelease, machine: MachineInfo.machine,
             hostname: MachineInfo.hostname, createdAt: UInt64(time(nil)), xsaveSize: UInt64(xsave.count),
-            xfeatures: MachineInfo.xfeatures, scope: options.scope.rawValue, target: pid))
+            xfeatures: MachineInfo.xfeatures, scope: options.scope.rawValue, target: pid)
+        inventory.imageID = imageID
+        inventory.preDump = options.preDump
+        inventory.parent = parent
+        try writer.write(inventory)
         if !tree.isEmpty { try writer.write(tree) }
         for k in collected.indices {
             let plan = try MemoryDumper(pid: collected[k].state.pid, writer: writer).candidates(collected[k].maps)
             for i in collected[k].state.mappings.indices {
                 if let g = plan.guards[collected[k].state.mappings[i].start] { collected[k].state.mappings[i].guardRuns = g }
             }
-            plans.append((collected[k].state.pid, plan.runs))
+            var runs = plan.runs
+            if parent != nil {
+                if tracking.knowsWrites(collected[k].state.pid) {
+                    parentPages += try IncrementalPlan.apply(pid: collected[k].state.pid, maps: collected[k].maps,
+                                                             mappings: &collected[k].state.mappings, runs: &runs)
+                } else {
+                    collected[k].warnings.append("process \(collected[k].state.pid): its writes are not tracked since the parent image: every page is saved")
+                }
+            }
+            // A pre-dump reads memory the processes may unmap meanwhile: such pages read as zero.
+            if options.preDump { for i in runs.indices { runs[i].mayFault = true } }
+            plans.append((collected[k].state.pid, runs))
         }
         try findSharedPages()
         for c in collected { try writer.write(c.state) }
@@ -164,6 +197,24 @@ final class CheckpointRun {
         }
     }
 
+    /// 6b. A pre-dump: write tracking armed (every page protected, so a page
+    /// written from now on shows), then the processes run on while their
+    /// memory is read. A page written during the read is saved again by the
+    /// next incremental checkpoint.
+    func thawForPreDump() throws {
+        try armTracking()
+        context.tcpRepairs.finish(keepOn: false)
+        context.tcpLock.finish(unlock: true)
+        thawAll()
+        thawedAt = Clock.now
+    }
+
+    /// Protection that counts from this image, in every process that keeps tracking.
+    private func armTracking() throws {
+        guard options.keepsTracking else { return }
+        for c in collected { try tracking.arm(c.state.pid, maps: c.maps, imageID: imageID) }
+    }
+
     /// 7. PAGES, process by process, read back as they go when the image can be checked.
     func dumpMemory() throws {
         guard let writer else { throw CheckpointError(EINVAL, "internal: memory dumped before the metadata") }
@@ -176,6 +227,7 @@ final class CheckpointRun {
             let base = doneBefore
             dumper.progress = options.progress.map { report in { done, _ in report(base + done, total) } }
             let s = try dumper.dump(runs)
+            if thawedAt != nil && Self.hasExited(p) { throw CheckpointError(ESRCH, "process \(p) exited while its memory was read") }
             stats.savedPages += s.savedPages
             stats.zeroPages += s.zeroPages
             stats.checkedSections += s.checkedSections
@@ -195,10 +247,13 @@ final class CheckpointRun {
     /// 9. The image is committed: TCP repair mode off (or kept for --kill),
     /// callbacks told to continue, processes thawed, then signalled (--kill, --stop...).
     func release() -> CheckpointSummary {
+        if thawedAt == nil { settleTracking() }
         context.tcpRepairs.finish(keepOn: options.signalAfter == SIGKILL)
         context.tcpLock.finish(unlock: options.signalAfter != SIGKILL)
         if options.signalAfter != SIGKILL { AgentRendezvous.release(agents.ready, failed: nil) }
-        if options.signalAfter == SIGKILL {
+        if thawedAt != nil {
+            // A pre-dump: the processes run already.
+        } else if options.signalAfter == SIGKILL {
             AgentRendezvous.closeListeners(agents.listeners)
             // Killed while still stopped: not one instruction runs with its
             // TCP sockets in repair mode or sees its peers vanish.
@@ -220,12 +275,31 @@ final class CheckpointRun {
                 AgentRendezvous.closeListeners(agents.listeners)
             }
         }
-        let frozenFor = Clock.now - frozenAt
+        let frozenFor = (thawedAt ?? Clock.now) - frozenAt
         return CheckpointSummary(pid: pid, imageBytes: writer?.offset ?? 0, savedPages: stats.savedPages, zeroPages: stats.zeroPages,
                                  mappings: collected.reduce(0) { $0 + $1.state.mappings.count },
                                  files: collected.reduce(0) { $0 + $1.state.files.count },
-                                 warnings: collected.flatMap(\.warnings), frozenSeconds: frozenFor,
-                                 processes: collected.count, zombies: scope.zombies.count, verifySeconds: verifySeconds)
+                                 warnings: collected.flatMap(\.warnings) + tracking.warnings, frozenSeconds: frozenFor,
+                                 processes: collected.count, zombies: scope.zombies.count, verifySeconds: verifySeconds,
+                                 parentPages: parentPages)
+    }
+
+    /// The image is committed and the processes still stopped: tracking
+    /// protects their pages again from this image on, or leaves them
+    /// (--stop-tracking), or goes with them (--kill). A failure here costs
+    /// the next incremental checkpoint its savings, not its correctness
+    /// (its record then names no image, and it saves every page).
+    private func settleTracking() {
+        if options.signalAfter == SIGKILL {
+            tracking.forgetAll()
+        } else if options.stopTracking {
+            for c in collected { tracking.stop(c.state.pid, session: c.session) }
+        } else if options.keepsTracking {
+            do { try armTracking() } catch {
+                tracking.warnings.append("write tracking could not be armed again: \(error); the next incremental checkpoint saves every page")
+                for c in collected { tracking.stop(c.state.pid, session: c.session) }
+            }
+        }
     }
 
     /// Any stage failed: nothing under the final name, TCP repair off,
@@ -233,6 +307,9 @@ final class CheckpointRun {
     /// Returns the error to throw, as one CheckpointError.
     func abandon(_ error: Error) -> Error {
         destination.discard()
+        if thawedAt == nil {
+            tracking.undoMade(sessions: Dictionary(collected.compactMap { c in c.session.map { (c.state.pid, $0) } }) { a, _ in a })
+        }
         context.tcpRepairs.finish(keepOn: false)
         context.tcpLock.finish(unlock: true)
         AgentRendezvous.release(agents.ready, failed: (error as? CheckpointError)?.code ?? EIO)

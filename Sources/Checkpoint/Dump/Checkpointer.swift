@@ -55,8 +55,20 @@ public struct CheckpointOptions {
     /// Read the finished image back and check it (headers, checksums, index)
     /// before it gets its final name; --no-verify turns this off.
     public var verifyImage = true
+    /// --pre-dump: memory is read while the processes run on (frozen only
+    /// while everything else is read), and their writes are tracked from
+    /// then on; the image is a parent for incremental checkpoints only.
+    public var preDump = false
+    /// --parent: an incremental checkpoint saves only the pages written
+    /// since this image (a pre-dump or an earlier incremental image).
+    public var parentPath: String?
+    /// --stop-tracking: the write tracking leaves the processes after this checkpoint.
+    public var stopTracking = false
 
     public init(pid: pid_t) { self.pid = pid }
+
+    /// Whether the processes' writes are tracked after this checkpoint.
+    var keepsTracking: Bool { (preDump || parentPath != nil) && !stopTracking && signalAfter != SIGKILL }
 }
 
 public struct CheckpointSummary: Sendable {
@@ -72,6 +84,8 @@ public struct CheckpointSummary: Sendable {
     public var zombies: Int = 0
     /// Seconds spent reading the image back before commit (0 when not checked).
     public var verifySeconds: Double = 0
+    /// Incremental checkpoints: pages left to the parent image (not written since).
+    public var parentPages: UInt64 = 0
 }
 
 /// Checkpoints a process, tree, group or session: freeze everything, collect,
@@ -136,12 +150,14 @@ public enum Checkpointer {
         let run = CheckpointRun(options: options, destination: destination, log: log)
         do {
             try run.resolveScope()
-            try run.runCallbacks()
+            try run.openParent()
+            if !options.preDump { try run.runCallbacks() }
             try run.freezeScope()
             run.lockConnections()
             try run.collectProcesses()
             try run.collectTreeObjects()
             try run.writeMetadata()
+            if options.preDump { try run.thawForPreDump() }
             try run.dumpMemory()
             try run.finishImage()
             return run.release()

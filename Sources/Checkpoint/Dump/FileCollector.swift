@@ -72,7 +72,8 @@ struct FileCollector {
     }
 
     func listFDs() throws -> [Int32] {
-        do { return try Sys.numericEntries("/proc/\(pid)/fd") } catch let e as SystemCallError {
+        let hidden = context.hiddenDescriptors[pid]
+        do { return try Sys.numericEntries("/proc/\(pid)/fd").filter { $0 != hidden } } catch let e as SystemCallError {
             throw CheckpointError(e.errno.rawValue, "cannot list the files of process \(pid): \(e)")
         }
     }

@@ -10,11 +10,16 @@ struct ProcessCollector {
     /// Shared by all processes of one checkpoint, so a pipe's bytes are saved once.
     var context = DumpContext(holdRepairs: false)
     var save: CheckpointOptions.SaveContents = []
+    /// Pre-dumps and incremental checkpoints: a tracking descriptor is made in the process.
+    var tracking: WriteTracking?
 
     struct Collected {
         var state: ProcessState
         var maps: [(MapsEntry, Mapping)]
         var warnings: [String]
+        /// The main thread's injection session, kept for the stages after
+        /// the collection (write tracking), until the process is thawed.
+        var session: RemoteSession?
     }
 
     func collect() throws -> Collected {
@@ -112,7 +117,9 @@ struct ProcessCollector {
             try ProcessAttributes.collect(AttributeSource(pid: pid, session: sessions[0]), into: &state)
         }
         if let why = seccomp(&state.threads) { warnings.append(why) }
-        return Collected(state: state, maps: finalKinds, warnings: warnings)
+        // After the files were read: the tracking descriptor is not the program's.
+        try tracking?.makeDescriptor(pid, session: sessions[0])
+        return Collected(state: state, maps: finalKinds, warnings: warnings, session: sessions[0])
     }
 
     /// Registers, FPU state, mask, pending signals, rseq and robust list of one

@@ -25,6 +25,9 @@ final class DumpContext {
     let tcpLock = TCPNetworkLock()
     /// Open files shared across fork, and which descriptor carries an open file's locks.
     let openFiles = SharedOpenFiles()
+    /// Descriptors that are the checkpointer's, not the program's (the
+    /// userfaultfd of write tracking, WriteTracking): never saved.
+    var hiddenDescriptors: [pid_t: Int32] = [:]
 
     /// `holdRepairs`: a checkpoint that kills its targets keeps their TCP sockets in repair mode to the end.
     init(holdRepairs: Bool) { tcpRepairs = TCPRepairHolds(hold: holdRepairs) }

@@ -45,6 +45,8 @@ public struct RestoreOptions: Sendable {
     /// cr_restart --lazy: private anonymous memory comes in after the
     /// processes run (userfaultfd), through `RestoredProcess.lazyPager`.
     public var lazy = false
+    /// --parent-dir: where an incremental image's parents are looked for first.
+    public var parentDirectory: String?
     public init() {}
 }
 
@@ -81,6 +83,9 @@ public enum Restorer {
             throw Self.damaged(e, options.sourcePath)
         } catch let r as RestartHeader.Refusal {
             throw CheckpointError(Self.code(r), r.description)
+        }
+        if header.inventory.preDump {
+            throw CheckpointError(EINVAL, "\(options.sourcePath.isEmpty ? "the image" : options.sourcePath) is a pre-dump (memory read while the processes ran): restart from an image made with --parent")
         }
         var notes: [String] = []
         let omittedPIDs = header.tree.omittedPIDs
@@ -121,6 +126,10 @@ public enum Restorer {
         }
         reader.readAhead = !PIDNamespace.entered && lazyFeatures == nil
         reader.loadPages = lazyFeatures == nil
+        // An incremental image: its parents are opened and checked before anything is made.
+        let chain = header.inventory.parent == nil ? nil
+            : try ParentChain(inventory: header.inventory, imagePath: options.sourcePath, parentDir: options.parentDirectory)
+        defer { chain?.close() }
         var pin = CPUPin()
         pin.pinCurrentCPU()
         var tree = StubTree(options: options, log: log)
@@ -159,6 +168,7 @@ public enum Restorer {
                 let r = try ProcessRestore(stub: stub, innerPID: inner, process: p, inventory: header.inventory, log: log)
                 try r.prepare(shared: shared, sysv: sysv)
                 copyFill?.attach(r, plan: memoryPlan, userMode: userModeFill)
+                if let chain { try Self.writeParentPages(chain, r, copyFill: copyFill) }
                 tree.adopt(r.session, for: p.pid)
                 restores.append(r)
                 // The pages of every process prepared so far (they come in the image's process order).
@@ -212,6 +222,21 @@ public enum Restorer {
             PIDNamespace.handOver([])
             if let e = error as? ImageError { throw Self.damaged(e, options.sourcePath) }
             throw CheckpointError(error, context: "restart failed")
+        }
+    }
+
+    /// The pages an incremental image leaves to its parents, from the
+    /// nearest image of the chain that holds each.
+    static func writeParentPages(_ chain: ParentChain, _ r: ProcessRestore, copyFill: CopyFill?) throws {
+        let wanted = PageRanges(r.process.mappings.flatMap { m in m.parentRanges.map { ($0.address, $0.address + $0.length) } })
+        guard !wanted.isEmpty else { return }
+        try chain.write(chain.resolve(pid: r.process.pid, wanted: wanted), pid: r.process.pid) { section, data in
+            for run in section.runs { try r.space.validate(run) }
+            if let fill = copyFill {
+                try fill.write(section, data: data, into: r)
+            } else {
+                try r.memory.write(ranges: section.runs.map { ($0.address, Int($0.byteCount)) }, from: data)
+            }
         }
     }
 

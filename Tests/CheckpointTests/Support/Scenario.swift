@@ -17,6 +17,10 @@ struct Scenario: Sendable {
     var rejectOutput: String?
     /// cr_restart runs with --verbose (its -v lines are then in the output).
     var verbose = true
+    /// Runs before the --kill checkpoint, given the target's PID, the work
+    /// directory and the user; returns more cr_checkpoint arguments (a
+    /// pre-dump, then --parent).
+    var beforeCheckpoint: @Sendable (pid_t, String, TestUser?) -> [String] = { _, _, _ in [] }
     /// Runs between checkpoint and restart, given the work directory.
     var betweenRuns: @Sendable (String) -> Void = { _ in }
     /// Time the fixture gets after READY to reach the state to checkpoint.
@@ -49,7 +53,8 @@ struct Scenario: Sendable {
         let (target, pid) = try Fixture.start(argv, user: user, cwd: work, file: file, line: line)
         usleep(settle)
         let image = "\(work)/context.\(pid)"
-        let ck = runTool(["\(env.bin)/cr_checkpoint"] + checkpointArguments + ["--kill", "-f", image, "\(pid)"], user: user, cwd: work)
+        let more = beforeCheckpoint(pid, work, user)
+        let ck = runTool(["\(env.bin)/cr_checkpoint"] + checkpointArguments + more + ["--kill", "-f", image, "\(pid)"], user: user, cwd: work)
         XCTAssertEqual(ck.code, 0, "cr_checkpoint: \(ck.output)", file: file, line: line)
         let ended = target.wait(timeout: 10)
         XCTAssertEqual(ended?.signal, SIGKILL, "--kill did not kill the target: \(String(describing: ended))", file: file, line: line)

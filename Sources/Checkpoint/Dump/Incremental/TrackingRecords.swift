@@ -1,0 +1,78 @@
+import Glibc
+import LinuxKit
+
+/// What a tracked process carries between checkpoints, kept outside it: the
+/// descriptor number of the userfaultfd that tracks its writes, and the ID
+/// of the image whose commit last protected its pages (written pages are
+/// "written since that image"). One small file per process, named by PID
+/// and start time so a reused PID never inherits a record, in a directory
+/// only the user can write.
+struct TrackingRecord: Equatable {
+    var fd: Int32
+    var imageID: UInt64
+}
+
+enum TrackingRecords {
+    /// $XDG_RUNTIME_DIR/swiftcr where that exists, else /tmp/swiftcr-UID.
+    static var directory: String {
+        if let run = getenv("XDG_RUNTIME_DIR").map({ String(cString: $0) }), !run.isEmpty, access(run, W_OK) == 0 {
+            return run + "/swiftcr"
+        }
+        return "/tmp/swiftcr-\(getuid())"
+    }
+
+    /// The process's start time (clock ticks after boot, /proc/PID/stat field 22).
+    static func startTime(_ pid: pid_t) -> UInt64? {
+        guard let text = try? Sys.readText("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else { return nil }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        return fields.count > 19 ? UInt64(fields[19]) : nil
+    }
+
+    static func path(_ pid: pid_t) -> String? {
+        startTime(pid).map { "\(directory)/track-\(pid)-\($0)" }
+    }
+
+    /// The record of a live process, if its descriptor is still a userfaultfd.
+    static func read(_ pid: pid_t) -> TrackingRecord? {
+        guard let path = path(pid), let text = try? Sys.readText(path) else { return nil }
+        var fd: Int32?, id: UInt64?
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            guard parts.count == 2 else { continue }
+            if parts[0] == "fd" { fd = Int32(parts[1]) }
+            if parts[0] == "image" { id = UInt64(parts[1], radix: 16) }
+        }
+        guard let fd, let id, fd >= 0,
+              let link = try? Sys.readLink("/proc/\(pid)/fd/\(fd)"),
+              String(decoding: link, as: UTF8.self) == "anon_inode:[userfaultfd]" else { return nil }
+        return TrackingRecord(fd: fd, imageID: id)
+    }
+
+    /// Written whole under a temporary name, then renamed over the old record.
+    static func write(_ pid: pid_t, _ record: TrackingRecord) throws {
+        guard let path = path(pid) else { throw CheckpointError(ESRCH, "process \(pid) is gone") }
+        let dir = directory
+        if mkdir(dir, 0o700) != 0 && errno != EEXIST {
+            throw CheckpointError(errno, "\(dir): \(String(cString: strerror(errno)))")
+        }
+        var st = stat()
+        guard lstat(dir, &st) == 0, st.st_mode & S_IFMT == S_IFDIR, st.st_uid == getuid(), st.st_mode & 0o022 == 0 else {
+            throw CheckpointError(EPERM, "\(dir) is not a directory only uid \(getuid()) may write")
+        }
+        let temporary = path + ".new"
+        let text = "fd \(record.fd)\nimage \(String(record.imageID, radix: 16))\n"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { throw CheckpointError(errno, "\(temporary): \(String(cString: strerror(errno)))") }
+        let bytes = Array(text.utf8)
+        let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        guard n == bytes.count, rename(temporary, path) == 0 else {
+            unlink(temporary)
+            throw CheckpointError(EIO, "cannot write the tracking record \(path)")
+        }
+    }
+
+    static func remove(_ pid: pid_t) {
+        if let path = path(pid) { unlink(path) }
+    }
+}

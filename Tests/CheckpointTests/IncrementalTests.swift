@@ -1,0 +1,182 @@
+import Glibc
+import XCTest
+
+/// Pre-dumps and incremental checkpoints (issue 17): written pages tracked
+/// with asynchronous userfaultfd write protection and PAGEMAP_SCAN, no
+/// soft-dirty bits; chains of images restarted from the last one.
+final class IncrementalTests: XCTestCase {
+    var env: TestEnvironment!
+
+    override func setUpWithError() throws { env = try TestEnvironment.get() }
+
+    /// A pre-dump, then `parents` steps of the seeded incremental fixture
+    /// (writes, MADV_DONTNEED, mremap, a new mapping, munmap, mprotect,
+    /// copy-on-write pages of a file dropped), each followed by an
+    /// incremental checkpoint of the one before; the last one kills, the
+    /// restart from it must find every page. Returns the images' sizes.
+    @discardableResult
+    func chain(parents: Int, seed: UInt64, user: TestUser?, label: String,
+               file: StaticString = #filePath, line: UInt = #line) throws -> [UInt64] {
+        let work = env.workDir("incremental-\(label)", user: user)
+        let (target, pid) = try Fixture.start(["\(env.bin)/incremental", "\(seed)", "\(work)/file.data"], user: user, cwd: work, file: file, line: line)
+        let tool = "\(env.bin)/cr_checkpoint"
+        let base = "\(work)/image.0"
+        let pre = runTool([tool, "-p", "--pre-dump", "-f", base, "\(pid)"], user: user, cwd: work)
+        XCTAssertEqual(pre.code, 0, "pre-dump: \(pre.output)", file: file, line: line)
+        guard pre.code == 0 else { return [] }
+        var sizes = [Self.size(base)]
+        for step in 1...parents {
+            kill(pid, SIGUSR1)
+            XCTAssertTrue(target.read(until: "STEP \(step)\n"), "fixture step \(step): \(target.output)", file: file, line: line)
+            let image = "\(work)/image.\(step)"
+            let last = step == parents
+            let r = runTool([tool, "-p", "--parent", "\(work)/image.\(step - 1)", "-f", image] + (last ? ["--kill"] : []) + ["\(pid)"], user: user, cwd: work)
+            XCTAssertEqual(r.code, 0, "incremental \(step): \(r.output)", file: file, line: line)
+            guard r.code == 0 else { return sizes }
+            sizes.append(Self.size(image))
+        }
+        XCTAssertEqual(target.wait(timeout: 10)?.signal, SIGKILL, file: file, line: line)
+        reapOrphans()
+        let restart = try Child(["\(env.bin)/cr_restart", "--verbose"] + (user == nil ? [] : ["--no-restore-pid"]) + ["\(work)/image.\(parents)"], user: user, cwd: work)
+        XCTAssertTrue(restart.read(until: "restored"), "cr_restart: \(restart.output)", file: file, line: line)
+        signalDescendants(of: restart.pid, SIGTERM)
+        let output = restart.readToEnd(timeout: 60)
+        XCTAssertTrue(output.contains("checked \(parents) steps") && output.contains("PASS"), "after restart (seed \(seed)): \(output)", file: file, line: line)
+        XCTAssertEqual(restart.wait(timeout: 10)?.code, 0, output, file: file, line: line)
+        return sizes
+    }
+
+    static func size(_ path: String) -> UInt64 {
+        var st = stat()
+        return stat(path, &st) == 0 ? UInt64(st.st_size) : 0
+    }
+
+    /// Chains of 1, 2 and 5 parents as root, seeded; the incremental images
+    /// hold only what changed (far less than the pre-dump).
+    func testChainsOfOneTwoAndFiveParentsAsRoot() throws {
+        guard env.isRoot else { throw XCTSkip("root run") }
+        let seed = TestEnvironment.seed(for: "incremental")
+        for parents in [1, 2, 5] {
+            let sizes = try chain(parents: parents, seed: seed &+ UInt64(parents), user: nil, label: "root\(parents)")
+            guard sizes.count == parents + 1 else { continue }
+            for s in sizes.dropFirst() { XCTAssertLessThan(s, sizes[0] / 2, "an incremental image is not smaller than half the pre-dump: \(sizes)") }
+        }
+    }
+
+    /// The same as an unprivileged user (UFFD_USER_MODE_ONLY; new PIDs).
+    func testChainAsAUser() throws {
+        guard let user = env.user else { throw XCTSkip("no unprivileged test user") }
+        try chain(parents: 2, seed: TestEnvironment.seed(for: "incremental-user"), user: user, label: "user")
+    }
+
+    /// Threads, a process tree, and shared memory under pre-dump + incremental --kill.
+    func testThreadsTreesAndSharedMemoryFromAPreDump() throws {
+        guard env.isRoot else { throw XCTSkip("original TIDs need root") }
+        let poke: @Sendable (Child) -> Void = { signalDescendants(of: $0.pid, SIGTERM) }
+        let bin = env.bin
+        func preDumped(_ s: Scenario, scope: [String]) -> Scenario {
+            var t = s
+            t.beforeCheckpoint = { pid, work, user in
+                let base = "\(work)/pre.\(pid)"
+                let r = runTool(["\(bin)/cr_checkpoint"] + scope + ["--pre-dump", "-f", base, "\(pid)"], user: user, cwd: work)
+                XCTAssertEqual(r.code, 0, "pre-dump: \(r.output)")
+                return ["--parent", base]
+            }
+            return t
+        }
+        var forked = Scenario(fixture: "tree", arguments: ["ids"], poke: poke)
+        (forked.checkpointArguments, forked.restartArguments, forked.settle) = (["--tree"], ["--restore-pgid", "--restore-sid"], 400_000)
+        var shmem = Scenario(fixture: "shmem", poke: poke)
+        (shmem.checkpointArguments, shmem.settle) = (["--tree"], 300_000)
+        try preDumped(Scenario(fixture: "threads", arguments: ["exact"]), scope: ["-p"]).run(.rootOriginalPID)
+        try preDumped(Scenario(fixture: "memory", arguments: ["@/memory.data"]), scope: ["-p"]).run(.rootOriginalPID)
+        try preDumped(forked, scope: ["--tree"]).run(.rootOriginalPID)
+        try preDumped(shmem, scope: ["--tree"]).run(.rootOriginalPID)
+    }
+
+    /// The tracking descriptor is in the process after a pre-dump, at a
+    /// high number, and gone after --stop-tracking; the process runs on
+    /// either way. A pre-dump is never restarted.
+    func testTrackingLeavesWithStopTrackingAndPreDumpsAreNotRestarted() throws {
+        let work = env.workDir("incremental-stop", user: nil)
+        let (target, pid) = try Fixture.start(["\(env.bin)/incremental", "3", "\(work)/file.data"], user: nil, cwd: work)
+        let tool = "\(env.bin)/cr_checkpoint"
+        let pre = runTool([tool, "-p", "--pre-dump", "-f", "\(work)/base", "\(pid)"])
+        XCTAssertEqual(pre.code, 0, pre.output)
+        XCTAssertEqual(Self.userfaultfds(pid), 1, "no tracking descriptor after the pre-dump")
+        let next = runTool([tool, "-p", "--parent", "\(work)/base", "--stop-tracking", "-f", "\(work)/next", "\(pid)"])
+        XCTAssertEqual(next.code, 0, next.output)
+        XCTAssertEqual(Self.userfaultfds(pid), 0, "the tracking descriptor stayed after --stop-tracking")
+        kill(pid, SIGUSR1)
+        XCTAssertTrue(target.read(until: "STEP 1\n"), "the process does not run on: \(target.output)")
+        // Without tracking, the next incremental saves every page, with a warning, and is still whole.
+        let again = runTool([tool, "-p", "--parent", "\(work)/next", "-f", "\(work)/again", "\(pid)"])
+        XCTAssertEqual(again.code, 0, again.output)
+        XCTAssertTrue(again.output.contains("every page is saved"), again.output)
+        XCTAssertGreaterThan(Self.size("\(work)/again"), Self.size("\(work)/next") * 2)
+        kill(pid, SIGTERM)
+        XCTAssertTrue(target.readToEnd(timeout: 20).contains("PASS"), "the fixture itself: \(target.output)")
+        let refused = runTool(["\(env.bin)/cr_restart", "\(work)/base"])
+        XCTAssertNotEqual(refused.code, 0)
+        XCTAssertTrue(refused.output.contains("is a pre-dump"), refused.output)
+        XCTAssertEqual(refused.output.split(separator: "\n").count, 1, refused.output)
+    }
+
+    /// A missing, replaced or damaged parent is refused with one line that
+    /// names it, and nothing is restored; --parent-dir finds a moved chain.
+    func testBrokenChainsAreRefused() throws {
+        guard env.isRoot else { throw XCTSkip("original PIDs need root") }
+        let work = env.workDir("incremental-broken", user: nil)
+        let (target, pid) = try Fixture.start(["\(env.bin)/incremental", "4", "\(work)/file.data"], user: nil, cwd: work)
+        let tool = "\(env.bin)/cr_checkpoint"
+        XCTAssertEqual(runTool([tool, "-p", "--pre-dump", "-f", "\(work)/base", "\(pid)"]).code, 0)
+        kill(pid, SIGUSR1)
+        XCTAssertTrue(target.read(until: "STEP 1\n"))
+        let last = runTool([tool, "-p", "--parent", "\(work)/base", "--kill", "-f", "\(work)/last", "\(pid)"])
+        XCTAssertEqual(last.code, 0, last.output)
+        _ = target.wait(timeout: 10)
+        reapOrphans()
+        func refused(_ why: String, _ args: [String] = []) {
+            let r = runTool(["\(env.bin)/cr_restart"] + args + ["\(work)/last"])
+            XCTAssertNotEqual(r.code, 0, "restarted with a \(why) parent: \(r.output)")
+            XCTAssertEqual(r.output.split(separator: "\n").count, 1, "\(why): \(r.output)")
+            XCTAssertTrue(r.output.contains("base"), "\(why): the parent is not named: \(r.output)")
+            XCTAssertEqual(kill(pid, 0), -1, "\(why): a process was restored")
+        }
+        // Missing; then found again in --parent-dir.
+        mkdir("\(work)/moved", 0o755)
+        XCTAssertEqual(rename("\(work)/base", "\(work)/moved/base"), 0)
+        refused("missing")
+        let found = try Child(["\(env.bin)/cr_restart", "--verbose", "--parent-dir", "\(work)/moved", "\(work)/last"])
+        XCTAssertTrue(found.read(until: "restored"), found.output)
+        kill(pid, SIGTERM)
+        XCTAssertTrue(found.readToEnd(timeout: 30).contains("PASS"), found.output)
+        _ = found.wait(timeout: 10)
+        reapOrphans()
+        // Damaged: a byte changed every 256 KiB (some section's checksum no longer holds).
+        XCTAssertEqual(rename("\(work)/moved/base", "\(work)/base"), 0)
+        let fd = open("\(work)/base", O_RDWR)
+        var st = stat()
+        fstat(fd, &st)
+        for at in stride(from: off_t(64 << 10), to: off_t(st.st_size) - off_t(64 << 10), by: 256 << 10) {
+            var byte: UInt8 = 0
+            pread(fd, &byte, 1, at)
+            byte ^= 0xff
+            pwrite(fd, &byte, 1, at)
+        }
+        close(fd)
+        refused("damaged")
+        // Replaced: another pre-dump under the parent's name.
+        let (other, otherPID) = try Fixture.start(["\(env.bin)/incremental", "4", "\(work)/other.data"], user: nil, cwd: work)
+        unlink("\(work)/base")
+        XCTAssertEqual(runTool([tool, "-p", "--pre-dump", "-f", "\(work)/base", "\(otherPID)"]).code, 0)
+        kill(otherPID, SIGKILL)
+        _ = other.wait(timeout: 5)
+        refused("replaced")
+    }
+
+    static func userfaultfds(_ pid: pid_t) -> Int {
+        let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []
+        return fds.filter { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")) == "anon_inode:[userfaultfd]" }.count
+    }
+}

@@ -1,0 +1,80 @@
+import Glibc
+import LinuxKit
+import XCTest
+@testable import Checkpoint
+
+/// The range arithmetic of incremental images, against a page-by-page
+/// model, over seeded random layouts.
+final class PageRangeLogicTests: XCTestCase {
+    struct Generator: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9e3779b97f4a7c15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xbf58476d1ce4e5b9
+            z = (z ^ (z >> 27)) &* 0x94d049bb133111eb
+            return z ^ (z >> 31)
+        }
+    }
+
+    static let pages = 512
+
+    /// Random disjoint page ranges, and the same as a set of pages.
+    static func randomRanges(_ g: inout Generator) -> ([(start: UInt64, end: UInt64)], Set<Int>) {
+        var out: [(start: UInt64, end: UInt64)] = []
+        var set = Set<Int>()
+        var at = Int.random(in: 0..<8, using: &g)
+        while at < pages {
+            let length = Int.random(in: 1...12, using: &g)
+            let end = min(pages, at + length)
+            out.append((UInt64(at) * 4096, UInt64(end) * 4096))
+            set.formUnion(at..<end)
+            at = end + Int.random(in: 0...10, using: &g)
+        }
+        return (out.shuffled(using: &g), set)
+    }
+
+    static func pageSet(_ r: PageRanges) -> Set<Int> {
+        Set(r.ranges.flatMap { Int($0.start / 4096)..<Int($0.end / 4096) })
+    }
+
+    func testIntersectionAndSubtractionMatchPageSets() {
+        let seed = TestEnvironment.seed(for: "page-ranges")
+        var g = Generator(state: seed)
+        for _ in 0..<200 {
+            let (a, sa) = Self.randomRanges(&g), (b, sb) = Self.randomRanges(&g)
+            let ra = PageRanges(a), rb = PageRanges(b)
+            XCTAssertEqual(Self.pageSet(ra), sa)
+            XCTAssertEqual(Self.pageSet(ra.intersection(rb)), sa.intersection(sb), "seed \(seed)")
+            XCTAssertEqual(Self.pageSet(ra.subtracting(rb)), sa.subtracting(sb), "seed \(seed)")
+            // Normalized: sorted, never touching, never empty.
+            for (x, y) in zip(ra.ranges, ra.ranges.dropFirst()) { XCTAssertLessThan(x.end, y.start) }
+        }
+    }
+
+    /// The plan's runs split into pages to dump and pages left to the parent: together exactly the runs.
+    func testSplittingAPlanKeepsEveryPageOnce() {
+        let seed = TestEnvironment.seed(for: "incremental-split")
+        var g = Generator(state: seed)
+        for _ in 0..<200 {
+            let (runs, sRuns) = Self.randomRanges(&g), (kept, sKept) = Self.randomRanges(&g)
+            let candidates = PageRanges(runs).ranges.map { MemoryDumper.Candidate(address: $0.start, pages: ($0.end - $0.start) / 4096) }
+            let keptSorted = PageRanges(kept).ranges.map { (address: $0.start, length: $0.end - $0.start) }
+            let (dump, fromParent) = IncrementalPlan.split(candidates, by: keptSorted)
+            let dumped = Set(dump.flatMap { Int($0.address / 4096)..<Int($0.address / 4096 + $0.pages) })
+            let parent = Set(fromParent.flatMap { Int($0.address / 4096)..<Int(($0.address + $0.length) / 4096) })
+            XCTAssertEqual(dumped, sRuns.subtracting(sKept), "seed \(seed)")
+            XCTAssertEqual(parent, sRuns.intersection(sKept), "seed \(seed)")
+            XCTAssertEqual(dump.reduce(0) { $0 + Int($1.pages) }, dumped.count, "a page dumped twice, seed \(seed)")
+            // Page runs relative to a mapping cover exactly its part of the parent's pages.
+            let start: UInt64 = 100 * 4096, end: UInt64 = 300 * 4096
+            let rel = IncrementalPlan.pageRuns(fromParent, in: start, end)
+            var relPages = Set<Int>()
+            for i in stride(from: 0, to: rel.count, by: 2) {
+                let first = 100 + Int(rel[i]), count = Int(rel[i + 1])
+                relPages.formUnion(first..<(first + count))
+            }
+            XCTAssertEqual(relPages, parent.filter { $0 >= 100 && $0 < 300 }, "seed \(seed)")
+        }
+    }
+}
