@@ -127,7 +127,22 @@ public enum KernelProbe {
             if case .failure(let e) = Pagemap.scanAvailable() { throw CheckpointError(e.rawValue, "ioctl(PAGEMAP_SCAN): \(e)") }
             return "available"
         }
+        add("userfaultfd async write protection (--pre-dump, --parent)", required: false) {
+            if case .failure(let e) = Userfaultfd.asyncWriteProtectAvailable() {
+                throw CheckpointError(e.rawValue, "userfaultfd with UFFD_FEATURE_WP_ASYNC: \(e)")
+            }
+            return "available"
+        }
         return results
+    }
+
+    /// What `swiftcr check` says of written-page tracking, in one line.
+    public static func writeTrackingSummary() -> String {
+        let scan: String
+        switch Pagemap.scanAvailable() { case .success: scan = "available"; case .failure(let e): scan = "\(e)" }
+        let wp: String
+        switch Userfaultfd.asyncWriteProtectAvailable() { case .success: wp = "available"; case .failure(let e): wp = "\(e)" }
+        return "swiftcr check: PAGEMAP_SCAN \(scan), userfaultfd async write protection \(wp)"
     }
 
     /// A PID a few hundred above the last one handed out, not in use now.

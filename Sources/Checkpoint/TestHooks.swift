@@ -53,3 +53,10 @@ func testHookAfterDetach() {
     guard let value = getenv("SWIFTCR_TEST_DETACH_DELAY_MS"), let ms = UInt32(String(cString: value)) else { return }
     usleep(ms * 1000)
 }
+
+/// Test hook: SWIFTCR_TEST_NO_WRITE_TRACKING=1 makes arming write tracking
+/// fail as on a kernel without UFFD_FEATURE_WP_ASYNC (before Linux 6.7).
+func testHookDenyWriteTracking() throws {
+    guard getenv("SWIFTCR_TEST_NO_WRITE_TRACKING") != nil else { return }
+    throw CheckpointError(EINVAL, "UFFD_FEATURE_WP_ASYNC refused (test hook)")
+}

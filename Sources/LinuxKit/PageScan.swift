@@ -25,6 +25,9 @@ extension Pagemap {
     public struct Region: Equatable, Sendable {
         public var start: UInt64, end: UInt64
         public var categories: PageCategories
+        public init(start: UInt64, end: UInt64, categories: PageCategories) {
+            self.start = start; self.end = end; self.categories = categories
+        }
     }
 
     /// The runs of [start, end) having any of `anyOf` (every page if empty),

@@ -175,6 +175,33 @@ final class IncrementalTests: XCTestCase {
         refused("replaced")
     }
 
+    /// Where writes cannot be tracked (a kernel before 6.7; here a test hook),
+    /// a pre-dump still succeeds, says so with what `swiftcr check` finds,
+    /// leaves nothing in the process, and the incremental after it saves
+    /// every page and restarts whole.
+    func testWithoutWriteTrackingIncrementalsFallBackToFullDumps() throws {
+        guard env.isRoot else { throw XCTSkip("original PIDs need root") }
+        let work = env.workDir("incremental-fallback", user: nil)
+        let (target, pid) = try Fixture.start(["\(env.bin)/incremental", "6", "\(work)/file.data"], user: nil, cwd: work)
+        let tool = "\(env.bin)/cr_checkpoint"
+        let pre = runTool(["/usr/bin/env", "SWIFTCR_TEST_NO_WRITE_TRACKING=1", tool, "-p", "--pre-dump", "-f", "\(work)/base", "\(pid)"])
+        XCTAssertEqual(pre.code, 0, pre.output)
+        XCTAssertTrue(pre.output.contains("writes cannot be tracked") && pre.output.contains("swiftcr check: PAGEMAP_SCAN"), pre.output)
+        XCTAssertEqual(Self.userfaultfds(pid), 0, "a tracking descriptor stayed without tracking")
+        kill(pid, SIGUSR1)
+        XCTAssertTrue(target.read(until: "STEP 1\n"))
+        let last = runTool([tool, "-p", "--parent", "\(work)/base", "--kill", "-f", "\(work)/last", "\(pid)"])
+        XCTAssertEqual(last.code, 0, last.output)
+        XCTAssertTrue(last.output.contains("every page is saved"), last.output)
+        _ = target.wait(timeout: 10)
+        reapOrphans()
+        let restart = try Child(["\(env.bin)/cr_restart", "--verbose", "\(work)/last"])
+        XCTAssertTrue(restart.read(until: "restored"), restart.output)
+        kill(pid, SIGTERM)
+        XCTAssertTrue(restart.readToEnd(timeout: 30).contains("PASS"), restart.output)
+        _ = restart.wait(timeout: 10)
+    }
+
     static func userfaultfds(_ pid: pid_t) -> Int {
         let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []
         return fds.filter { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")) == "anon_inode:[userfaultfd]" }.count

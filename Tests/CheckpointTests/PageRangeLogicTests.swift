@@ -77,4 +77,25 @@ final class PageRangeLogicTests: XCTestCase {
             XCTAssertEqual(relPages, parent.filter { $0 >= 100 && $0 < 300 }, "seed \(seed)")
         }
     }
+
+    /// Scanned regions sorted: unwritten own pages to the parent, written or
+    /// swapped ones read (close ones as one range), zero and file pages neither.
+    func testClassifyingScannedRegions() {
+        let page: UInt64 = 4096
+        func region(_ a: UInt64, _ b: UInt64, _ c: Pagemap.PageCategories) -> Pagemap.Region {
+            Pagemap.Region(start: a * page, end: b * page, categories: c)
+        }
+        var scan = IncrementalPlan.Scan()
+        IncrementalPlan.classify([
+            region(0, 4, [.present, .writeProtectable]),              // unwritten: parent's
+            region(4, 5, [.present, .written]),                       // written: read
+            region(5, 6, [.present, .zeroPage, .writeProtectable]),   // zero page: neither
+            region(6, 8, [.present, .file, .writeProtectable]),       // the file's: neither
+            region(8, 9, [.swapped, .writeProtectable]),              // marker or swap: read
+            region(9, 12, [.present, .writeProtectable]),
+            region(2000, 2001, [.present, .written]),                 // far away: a range of its own
+        ], into: &scan, mapping: 0)
+        XCTAssertEqual(scan.fromParent.map { [$0.address / page, $0.length / page] }, [[0, 4], [9, 3]])
+        XCTAssertEqual(scan.read[0]?.map { [$0.start / page, $0.end / page] }, [[4, 9], [2000, 2001]])
+    }
 }

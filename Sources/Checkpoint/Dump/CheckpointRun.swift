@@ -32,6 +32,8 @@ final class CheckpointRun {
     private var parentPages: UInt64 = 0
     /// A pre-dump thaws the processes before it reads their memory.
     private var thawedAt: Double?
+    /// The incremental plan's scan protected the tracked pages again (one walk for both).
+    private var protectedAtPlan: Set<pid_t> = []
 
     init(options: CheckpointOptions, destination: ImageDestination, log: Logger) {
         self.options = options
@@ -161,22 +163,34 @@ final class CheckpointRun {
         try writer.write(inventory)
         if !tree.isEmpty { try writer.write(tree) }
         for k in collected.indices {
-            let plan = try MemoryDumper(pid: collected[k].state.pid, writer: writer).candidates(collected[k].maps)
+            let pid = collected[k].state.pid
+            // An incremental checkpoint reads pagemap only where pages were written.
+            var scan: IncrementalPlan.Scan?
+            if parent != nil {
+                if tracking.knowsWrites(pid) {
+                    if options.keepsTracking { protectedAtPlan.insert(pid) }
+                    scan = try IncrementalPlan.scan(pid: pid, maps: collected[k].maps, protect: options.keepsTracking)
+                } else {
+                    collected[k].warnings.append("process \(pid): its writes are not tracked since the parent image: every page is saved")
+                }
+            }
+            let plan = try MemoryDumper(pid: pid, writer: writer).candidates(collected[k].maps, only: scan?.read ?? [:])
             for i in collected[k].state.mappings.indices {
                 if let g = plan.guards[collected[k].state.mappings[i].start] { collected[k].state.mappings[i].guardRuns = g }
             }
             var runs = plan.runs
-            if parent != nil {
-                if tracking.knowsWrites(collected[k].state.pid) {
-                    parentPages += try IncrementalPlan.apply(pid: collected[k].state.pid, maps: collected[k].maps,
-                                                             mappings: &collected[k].state.mappings, runs: &runs)
-                } else {
-                    collected[k].warnings.append("process \(collected[k].state.pid): its writes are not tracked since the parent image: every page is saved")
+            if let scan {
+                runs = IncrementalPlan.split(runs, by: scan.fromParent).dump
+                // Every unwritten page is the parent's, read or not.
+                for i in collected[k].state.mappings.indices {
+                    let m = collected[k].state.mappings[i]
+                    collected[k].state.mappings[i].parentRuns = IncrementalPlan.pageRuns(scan.fromParent, in: m.start, m.end)
                 }
+                parentPages += scan.fromParent.reduce(0) { $0 + $1.length } / 4096
             }
             // A pre-dump reads memory the processes may unmap meanwhile: such pages read as zero.
             if options.preDump { for i in runs.indices { runs[i].mayFault = true } }
-            plans.append((collected[k].state.pid, runs))
+            plans.append((pid, runs))
         }
         try findSharedPages()
         for c in collected { try writer.write(c.state) }
@@ -212,7 +226,15 @@ final class CheckpointRun {
     /// Protection that counts from this image, in every process that keeps tracking.
     private func armTracking() throws {
         guard options.keepsTracking else { return }
-        for c in collected { try tracking.arm(c.state.pid, maps: c.maps, imageID: imageID) }
+        for c in collected {
+            do {
+                try tracking.arm(c.state.pid, maps: c.maps, imageID: imageID, protectedAlready: protectedAtPlan.contains(c.state.pid))
+            } catch {
+                // This kernel or user cannot track writes: the checkpoint goes on, the next incremental is a full one.
+                tracking.warnings.append("process \(c.state.pid): writes cannot be tracked (\(error)); the next incremental checkpoint saves every page (\(KernelProbe.writeTrackingSummary()))")
+                tracking.stop(c.state.pid, session: c.session)
+            }
+        }
     }
 
     /// 7. PAGES, process by process, read back as they go when the image can be checked.
@@ -235,11 +257,28 @@ final class CheckpointRun {
         }
     }
 
-    /// 8. INDEX and END, the whole image read back, then its final name.
-    /// Until the commit a failure leaves no image and the processes as they were.
-    func finishImage() throws {
+    /// 8. INDEX and END: everything of the processes is in the image.
+    func closeImage() throws {
         guard let writer else { throw CheckpointError(EINVAL, "internal: image finished before it was written") }
         try writer.finish()
+    }
+
+    /// 8b. A checkpoint that lets its processes run on (no signal after it)
+    /// thaws them now: the image holds all it needs of them, and checking
+    /// and committing it only reads the file. A failure from here on still
+    /// leaves no image, and the processes running as they would have.
+    func thawIfRunningOn() {
+        guard options.signalAfter == 0, thawedAt == nil else { return }
+        settleTracking()
+        context.tcpRepairs.finish(keepOn: false)
+        context.tcpLock.finish(unlock: true)
+        thawAll()
+        thawedAt = Clock.now
+    }
+
+    /// 9. The whole image read back, then its final name. Until the commit
+    /// a failure leaves no image and the processes as they were.
+    func commitImage() throws {
         verifySeconds = try Checkpointer.verifyBeforeCommit(destination, options, pagesReadBack: Set(stats.checkedSections))
         try destination.commit()
     }
@@ -252,7 +291,8 @@ final class CheckpointRun {
         context.tcpLock.finish(unlock: options.signalAfter != SIGKILL)
         if options.signalAfter != SIGKILL { AgentRendezvous.release(agents.ready, failed: nil) }
         if thawedAt != nil {
-            // A pre-dump: the processes run already.
+            // Thawed already (a pre-dump, or nothing to send): callbacks after the checkpoint finish.
+            if options.signalAfter == 0 && !options.preDump { AgentRendezvous.awaitDone(agents.listeners, within: options.timeLimit ?? 30) }
         } else if options.signalAfter == SIGKILL {
             AgentRendezvous.closeListeners(agents.listeners)
             // Killed while still stopped: not one instruction runs with its
@@ -309,6 +349,10 @@ final class CheckpointRun {
         destination.discard()
         if thawedAt == nil {
             tracking.undoMade(sessions: Dictionary(collected.compactMap { c in c.session.map { (c.state.pid, $0) } }) { a, _ in a })
+            for p in protectedAtPlan { tracking.invalidate(p) }
+        } else if options.keepsTracking {
+            // Tracking was armed from this image, which is not committed: the next incremental saves every page.
+            for c in collected { tracking.invalidate(c.state.pid) }
         }
         context.tcpRepairs.finish(keepOn: false)
         context.tcpLock.finish(unlock: true)

@@ -159,7 +159,9 @@ public enum Checkpointer {
             try run.writeMetadata()
             if options.preDump { try run.thawForPreDump() }
             try run.dumpMemory()
-            try run.finishImage()
+            try run.closeImage()
+            run.thawIfRunningOn()
+            try run.commitImage()
             return run.release()
         } catch {
             throw run.abandon(error)

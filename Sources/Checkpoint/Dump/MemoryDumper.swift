@@ -43,8 +43,10 @@ struct MemoryDumper {
         var guards: [UInt64: [UInt64]] = [:]
     }
 
-    /// Runs of candidate pages, per mapping, from pagemap.
-    func candidates(_ mappings: [(MapsEntry, Mapping)]) throws -> Plan {
+    /// Runs of candidate pages, per mapping, from pagemap. A mapping listed
+    /// in `only` (by start) is read in those ranges alone (an incremental
+    /// checkpoint's written pages).
+    func candidates(_ mappings: [(MapsEntry, Mapping)], only: [UInt64: [(start: UInt64, end: UInt64)]] = [:]) throws -> Plan {
         let pagemap = try Pagemap(pid: pid)
         defer { pagemap.close() }
         var plan = Plan()
@@ -68,8 +70,12 @@ struct MemoryDumper {
                 start += mapping.fileSpan
             }
             var guards: [UInt64] = []
-            while start < m.end {
-                let end = min(m.end, start + window)
+            var ranges = only[m.start] ?? [(start, m.end)]
+            ranges.reverse()
+            while let range = ranges.last {
+                if start < range.start { start = range.start }
+                guard start < range.end else { ranges.removeLast(); continue }
+                let end = min(range.end, start + window)
                 let entries = try pagemap.entries(start: start, end: end)
                 let firstPage = (start - m.start) / 4096
                 Self.runs(of: entries, where: { $0 & Pagemap.guardRegion != 0 }) { i, n in

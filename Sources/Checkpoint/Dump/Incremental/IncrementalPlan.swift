@@ -9,18 +9,41 @@ import LinuxKit
 /// back zero, not as the parent's bytes. Untracked mappings (new, moved by
 /// mremap, or in a process without tracking) are dumped whole, as usual.
 enum IncrementalPlan {
-    /// Pages of one tracked mapping whose bytes are still the parent image's.
-    static func unwritten(_ regions: [Pagemap.Region], kind: Mapping.Kind) -> [(address: UInt64, length: UInt64)] {
-        regions.compactMap { r in
+    /// What the scan of the tracked mappings found: per mapping (by start),
+    /// the ranges whose pagemap the dump still reads (written pages, and
+    /// swapped entries, which the usual rules sort out), and every page
+    /// left to the parent, by address.
+    struct Scan {
+        var read: [UInt64: [(start: UInt64, end: UInt64)]] = [:]
+        var fromParent: [(address: UInt64, length: UInt64)] = []
+    }
+
+    /// Sorts one tracked mapping's scanned regions. A present page of the
+    /// program's own (not the file's) that was not written is the parent's;
+    /// the shared zero page and pages never there are neither (zero, or the
+    /// file's bytes); written and swapped pages are read. In file-backed
+    /// mappings a "swapped" entry may also be the protection marker the
+    /// kernel leaves where a page was dropped: read, it shows the file.
+    static let readGap: UInt64 = 2 << 20
+
+    static func classify(_ regions: [Pagemap.Region], into scan: inout Scan, mapping start: UInt64) {
+        var read: [(start: UInt64, end: UInt64)] = []
+        for r in regions {
             let c = r.categories
-            guard !c.contains(.written), !c.contains(.zeroPage) else { return nil }
-            // A present page of the program's own (not the file's), or a
-            // swapped-out anonymous page. In file-backed mappings a "swapped"
-            // entry may be the protection marker the kernel leaves where a
-            // page was dropped: read, it shows the file, as it should.
-            let kept = (c.contains(.present) && !c.contains(.file)) || (c.contains(.swapped) && !c.contains(.present) && kind == .anonymous)
-            return kept ? (r.start, r.end - r.start) : nil
+            if c.contains(.zeroPage) { continue }
+            if c.contains(.present) && !c.contains(.written) && !c.contains(.file) {
+                if let last = scan.fromParent.last, last.address + last.length == r.start {
+                    scan.fromParent[scan.fromParent.count - 1].length += r.end - r.start
+                } else {
+                    scan.fromParent.append((r.start, r.end - r.start))
+                }
+            } else if c.contains(.written) || c.contains(.swapped) {
+                // Close ranges are read as one (a pagemap read per range costs a
+                // system call); the parent's pages between them leave the plan in `split`.
+                if let last = read.last, r.start - last.end <= Self.readGap { read[read.count - 1].end = r.end } else { read.append((r.start, r.end)) }
+            }
         }
+        scan.read[start] = read
     }
 
     /// Splits a process's candidate runs: those inside `kept` (sorted, not
@@ -82,20 +105,19 @@ enum IncrementalPlan {
         return out
     }
 
-    /// Applies the tracking of one process to its plan and mapping records.
-    static func apply(pid: pid_t, maps: [(MapsEntry, Mapping)], mappings: inout [Mapping], runs: inout [MemoryDumper.Candidate]) throws -> UInt64 {
+    /// Scans every tracked mapping of one process (smaps "uw": registered
+    /// with our userfaultfd; not saved whole). With `protect`, the same
+    /// page-table walk protects the pages again, so that the next
+    /// incremental counts from this image (the caller makes the tracking
+    /// record say so once committed).
+    static func scan(pid: pid_t, maps: [(MapsEntry, Mapping)], protect: Bool) throws -> Scan {
         let pagemap = try Pagemap(pid: pid)
         defer { pagemap.close() }
-        var kept: [(address: UInt64, length: UInt64)] = []
-        for (m, mapping) in maps where m.vmFlags.contains("uw") && WriteTracking.trackable(m, mapping) {
-            kept += unwritten(try pagemap.scan(start: m.start, end: m.end, anyOf: [.present, .swapped]), kind: mapping.kind)
+        var scan = Scan()
+        for (m, mapping) in maps where m.vmFlags.contains("uw") && WriteTracking.trackable(m, mapping) && !mapping.savedWhole {
+            classify(try pagemap.scan(start: m.start, end: m.end, anyOf: [.present, .swapped], protect: protect), into: &scan, mapping: m.start)
         }
-        kept.sort { $0.address < $1.address }
-        let (dump, fromParent) = split(runs, by: kept)
-        runs = dump
-        for i in mappings.indices {
-            mappings[i].parentRuns = pageRuns(fromParent, in: mappings[i].start, mappings[i].end)
-        }
-        return fromParent.reduce(0) { $0 + $1.length } / 4096
+        scan.fromParent.sort { $0.address < $1.address }
+        return scan
     }
 }

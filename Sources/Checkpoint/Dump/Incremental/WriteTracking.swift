@@ -77,8 +77,11 @@ final class WriteTracking {
     /// Registers the process's private writable mappings and write-protects
     /// every page in them, so that from now on a written page shows. Run
     /// while the process is stopped; `imageID` is the image this counts from.
-    func arm(_ pid: pid_t, maps: [(MapsEntry, Mapping)], imageID: UInt64) throws {
+    /// `protectedAlready`: the incremental plan's scan protected the
+    /// mappings that were tracked; only the others are done here.
+    func arm(_ pid: pid_t, maps: [(MapsEntry, Mapping)], imageID: UInt64, protectedAlready: Bool = false) throws {
         guard var p = processes[pid] else { return }
+        try testHookDenyWriteTracking()
         let ours = try SocketBorrower.borrowOnce(pid: pid, fd: p.remoteFD)
         defer { close(ours) }
         let uffd = Userfaultfd(fd: ours)
@@ -91,6 +94,9 @@ final class WriteTracking {
         for (m, mapping) in maps where Self.trackable(m, mapping) {
             if !m.vmFlags.contains("uw") {
                 guard case .success = uffd.registerWriteProtect(start: m.start, length: m.length) else { continue }
+            } else if protectedAlready {
+                tracked += 1
+                continue
             }
             // Only pages that exist are protected: an empty page written later shows as written anyway.
             _ = try pagemap.scan(start: m.start, end: m.end, anyOf: [.present, .swapped], protect: true)
@@ -122,6 +128,14 @@ final class WriteTracking {
             _ = try? sessions[pid]?.raw(NR.close, UInt64(p.remoteFD))
             processes[pid] = nil
         }
+    }
+
+    /// A failed incremental checkpoint whose scan protected pages again: the
+    /// written pages since the parent are no longer known, so the record
+    /// names no image and the next incremental checkpoint saves every page.
+    func invalidate(_ pid: pid_t) {
+        guard let p = processes[pid], !p.made else { return }
+        try? TrackingRecords.write(pid, TrackingRecord(fd: p.remoteFD, imageID: 0))
     }
 
     /// The processes are killed: their records go (the descriptors die with them).
