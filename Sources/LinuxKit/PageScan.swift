@@ -35,6 +35,18 @@ extension Pagemap {
     /// write-protected in the same walk, and a page not registered for
     /// asynchronous protection fails the scan (EPERM from the kernel).
     public func scan(start: UInt64, end: UInt64, anyOf: PageCategories = [], protect: Bool = false) throws -> [Region] {
+        try scan(start: start, end: end, allOf: [], anyOf: anyOf, protect: protect)
+    }
+
+    /// Write-protects the pages of [start, end) written since they were last
+    /// protected, leaving the others alone (fewer page-table entries change
+    /// than when every page is protected again).
+    public func protectWritten(start: UInt64, end: UInt64) throws {
+        _ = try scan(start: start, end: end, allOf: .written, anyOf: [.present, .swapped], protect: true)
+    }
+
+    /// As `scan`, keeping only pages that have every category of `allOf`.
+    func scan(start: UInt64, end: UInt64, allOf: PageCategories, anyOf: PageCategories, protect: Bool) throws -> [Region] {
         var out: [Region] = []
         var regions = [cl_page_region](repeating: cl_page_region(), count: 512)
         var from = start
@@ -44,7 +56,7 @@ extension Pagemap {
                 var arg = cl_pm_scan_arg(size: 96, flags: protect ? CL_PM_SCAN_WP_MATCHING | CL_PM_SCAN_CHECK_WPASYNC : 0,
                                          start: from, end: end, walk_end: 0,
                                          vec: UInt64(UInt(bitPattern: r.baseAddress)), vec_len: UInt64(r.count), max_pages: 0,
-                                         category_inverted: 0, category_mask: 0, category_anyof_mask: anyOf.rawValue,
+                                         category_inverted: 0, category_mask: allOf.rawValue, category_anyof_mask: anyOf.rawValue,
                                          return_mask: PageCategories.all.rawValue)
                 let k = ioctl(fd, UInt(CL_PAGEMAP_SCAN), &arg)
                 walkEnd = arg.walk_end

@@ -17,6 +17,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Also time a 64 MiB process with this many threads (0: skip).") var threads = 16
     @Option(help: "Also time a tree of this many processes, 64 MiB in all (0: skip).") var tree = 10
     @Option(help: "Also time a process with this many mappings and a tenth as many open files (0: skip).") var mappings = 10000
+    @Option(help: "Full vs pre-dump + incremental: a SIZE MiB process rewriting REWRITE MiB between dumps, as SIZE:REWRITE (empty: skip).") var incremental = "2048:100"
 
     func run() throws {
         let list = sizes.split(separator: ",").compactMap { Int($0.trimmingCharacters) }
@@ -56,6 +57,13 @@ struct BenchCommand: ParsableCommand {
         if mappings > 0 {
             let (dump, restore) = try timeShape(["4", "--mappings", String(mappings), "--fds", String(mappings / 10)])
             print("mappings: \(mappings) mappings, \(mappings / 10) files: checkpoint \(Int(dump * 1000)) ms, restart \(Int(restore * 1000)) ms")
+        }
+        if !incremental.isEmpty {
+            let parts = incremental.split(separator: ":").compactMap { Int($0) }
+            guard parts.count == 2, parts[0] > 0, parts[0] <= 16384, parts[1] > 0, parts[1] <= parts[0] else {
+                throw ValidationError("--incremental takes SIZE:REWRITE in MiB, like 2048:100")
+            }
+            try IncrementalBench(size: parts[0], rewrite: parts[1], dir: dir, runs: runs).run()
         }
     }
 
@@ -219,11 +227,7 @@ struct BenchCommand: ParsableCommand {
         return best
     }
 
-    func timed(_ body: () throws -> Void) throws -> Double {
-        let t0 = Clock.now
-        try body()
-        return Clock.now - t0
-    }
+    func timed(_ body: () throws -> Void) throws -> Double { try benchTimed(body) }
 
     func runQuiet(_ argv: [String]) throws {
         let p = try Spawned(argv, captureOutput: true, quietErrors: true)
@@ -259,4 +263,11 @@ enum TreeScopeList {
     static func children(of pid: pid_t) -> [pid_t] {
         ((try? Sys.numericEntries("/proc")) ?? []).filter { (try? ProcStat.read(pid: $0))?.ppid == pid }
     }
+}
+
+/// Seconds `body` took.
+func benchTimed(_ body: () throws -> Void) throws -> Double {
+    let t0 = Clock.now
+    try body()
+    return Clock.now - t0
 }

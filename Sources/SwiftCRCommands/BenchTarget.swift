@@ -10,6 +10,7 @@ struct BenchTarget: ParsableCommand {
     @Option(help: "Child processes (each a bench-target of the same size), making a tree.") var children = 0
     @Option(help: "Extra one-page mappings (alternately writable and read-only, so none merge).") var mappings = 0
     @Option(help: "Extra descriptors, each its own open of /dev/null.") var fds = 0
+    @Option(help: "On each SIGUSR1, rewrite this many MiB of random pages, then print REWROTE.") var rewrite = 0
 
     func run() throws {
         let size = mebibytes << 20
@@ -39,8 +40,27 @@ struct BenchTarget: ParsableCommand {
             _ = try Spawned([selfExecutable, "bench-target", String(mebibytes)], captureOutput: false, quietOutput: true)
         }
         if children > 0 { usleep(500_000) }  // let them fill their memory
+        var usr1 = sigset_t()
+        sigemptyset(&usr1)
+        sigaddset(&usr1, SIGUSR1)
+        if rewrite > 0 { sigprocmask(SIG_BLOCK, &usr1, nil) }
         print("READY \(getpid())")
         fflush(nil)
-        while true { pause() }
+        guard rewrite > 0 else { while true { pause() } }
+        // Each round writes other pages (a new seed), each page in full.
+        var state: UInt64 = 0x2545_F491_4F6C_DD1D
+        let pages = size / 4096
+        while true {
+            var sig: Int32 = 0
+            sigwait(&usr1, &sig)
+            for _ in 0..<(rewrite << 20 / 4096) {
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                let page = Int(state >> 33) % pages
+                let at = words + page * 512
+                for k in 0..<512 { at[k] = state &+ UInt64(k) | 1 }
+            }
+            print("REWROTE")
+            fflush(nil)
+        }
     }
 }

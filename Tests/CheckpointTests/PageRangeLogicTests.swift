@@ -85,8 +85,7 @@ final class PageRangeLogicTests: XCTestCase {
         func region(_ a: UInt64, _ b: UInt64, _ c: Pagemap.PageCategories) -> Pagemap.Region {
             Pagemap.Region(start: a * page, end: b * page, categories: c)
         }
-        var scan = IncrementalPlan.Scan()
-        IncrementalPlan.classify([
+        let regions = [
             region(0, 4, [.present, .writeProtectable]),              // unwritten: parent's
             region(4, 5, [.present, .written]),                       // written: read
             region(5, 6, [.present, .zeroPage, .writeProtectable]),   // zero page: neither
@@ -94,8 +93,17 @@ final class PageRangeLogicTests: XCTestCase {
             region(8, 9, [.swapped, .writeProtectable]),              // marker or swap: read
             region(9, 12, [.present, .writeProtectable]),
             region(2000, 2001, [.present, .written]),                 // far away: a range of its own
-        ], into: &scan, mapping: 0)
+        ]
+        var scan = IncrementalPlan.Scan()
+        IncrementalPlan.classify(regions, into: &scan, mapping: 0)
         XCTAssertEqual(scan.fromParent.map { [$0.address / page, $0.length / page] }, [[0, 4], [9, 3]])
         XCTAssertEqual(scan.read[0]?.map { [$0.start / page, $0.end / page] }, [[4, 9], [2000, 2001]])
+        // Direct (no children): written pages are dumped as found, only swapped entries go to pagemap.
+        var direct = IncrementalPlan.Scan()
+        direct.direct = true
+        IncrementalPlan.classify(regions, into: &direct, mapping: 0)
+        XCTAssertEqual(direct.fromParent.map { [$0.address / page, $0.length / page] }, [[0, 4], [9, 3]])
+        XCTAssertEqual(direct.written[0]?.map { [$0.start / page, $0.end / page] }, [[4, 5], [2000, 2001]])
+        XCTAssertEqual(direct.read[0]?.map { [$0.start / page, $0.end / page] }, [[8, 9]])
     }
 }

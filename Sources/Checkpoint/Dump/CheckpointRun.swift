@@ -180,7 +180,7 @@ final class CheckpointRun {
             }
             var runs = plan.runs
             if let scan {
-                runs = IncrementalPlan.split(runs, by: scan.fromParent).dump
+                runs = IncrementalPlan.addWritten(scan, maps: collected[k].maps, to: IncrementalPlan.split(runs, by: scan.fromParent).dump)
                 // Every unwritten page is the parent's, read or not.
                 for i in collected[k].state.mappings.indices {
                     let m = collected[k].state.mappings[i]
@@ -245,7 +245,9 @@ final class CheckpointRun {
         var doneBefore: UInt64 = 0
         for (p, runs) in plans {
             var dumper = MemoryDumper(pid: p, writer: writer)
-            dumper.readBack = options.verifyImage && destination.verifiablePath != nil
+            // Read back beside the dump only while the processes wait for it anyway
+            // (--kill, a signal): otherwise the check after the thaw reads the pages.
+            dumper.readBack = options.verifyImage && destination.verifiablePath != nil && options.signalAfter != 0
             let base = doneBefore
             dumper.progress = options.progress.map { report in { done, _ in report(base + done, total) } }
             let s = try dumper.dump(runs)

@@ -15,7 +15,15 @@ enum IncrementalPlan {
     /// left to the parent, by address.
     struct Scan {
         var read: [UInt64: [(start: UInt64, end: UInt64)]] = [:]
+        /// With `direct`: the written pages of the program's own, per
+        /// mapping, dumped as they are (no pagemap read needed for them).
+        var written: [UInt64: [(start: UInt64, end: UInt64)]] = [:]
         var fromParent: [(address: UInt64, length: UInt64)] = []
+        /// Written pages are taken from the scan. Not for a process with
+        /// children: a page it wrote and then forked may be shared with a
+        /// child, which only pagemap tells (and such a page is read
+        /// another way, MemoryDumper.Candidate.shared).
+        var direct = false
     }
 
     /// Sorts one tracked mapping's scanned regions. A present page of the
@@ -37,6 +45,8 @@ enum IncrementalPlan {
                 } else {
                     scan.fromParent.append((r.start, r.end - r.start))
                 }
+            } else if scan.direct && c.contains(.present) && c.contains(.written) {
+                if !c.contains(.file) { scan.written[start, default: []].append((r.start, r.end)) }
             } else if c.contains(.written) || c.contains(.swapped) {
                 // Close ranges are read as one (a pagemap read per range costs a
                 // system call); the parent's pages between them leave the plan in `split`.
@@ -114,10 +124,38 @@ enum IncrementalPlan {
         let pagemap = try Pagemap(pid: pid)
         defer { pagemap.close() }
         var scan = Scan()
+        scan.direct = !hasChildren(pid)
         for (m, mapping) in maps where m.vmFlags.contains("uw") && WriteTracking.trackable(m, mapping) && !mapping.savedWhole {
-            classify(try pagemap.scan(start: m.start, end: m.end, anyOf: [.present, .swapped], protect: protect), into: &scan, mapping: m.start)
+            classify(try pagemap.scan(start: m.start, end: m.end, anyOf: [.present, .swapped]), into: &scan, mapping: m.start)
+            // Only the written pages need protecting again (the process is stopped: none is written in between).
+            if protect { try pagemap.protectWritten(start: m.start, end: m.end) }
         }
         scan.fromParent.sort { $0.address < $1.address }
         return scan
+    }
+
+    /// Whether any thread of the process has a child (/proc/PID/task/TID/children).
+    static func hasChildren(_ pid: pid_t) -> Bool {
+        let tids = (try? Sys.numericEntries("/proc/\(pid)/task")) ?? []
+        return tids.isEmpty || tids.contains { tid in
+            guard let text = try? Sys.readText("/proc/\(pid)/task/\(tid)/children") else { return true }
+            return !text.allSatisfy { $0 == " " || $0 == "\n" }
+        }
+    }
+
+    /// The plan's runs with the scan's written pages added (as the pagemap
+    /// rules would have found them: zero pages kept where a file or shared
+    /// object shows through), in address order.
+    static func addWritten(_ scan: Scan, maps: [(MapsEntry, Mapping)], to runs: [MemoryDumper.Candidate]) -> [MemoryDumper.Candidate] {
+        guard !scan.written.isEmpty else { return runs }
+        var out = runs
+        for (m, mapping) in maps {
+            guard let ranges = scan.written[m.start] else { continue }
+            let keepsZero = mapping.kind == .privateFile || mapping.kind == .privateShared
+            for r in ranges {
+                out.append(MemoryDumper.Candidate(address: r.start, pages: (r.end - r.start) / 4096, keepsZeroPages: keepsZero))
+            }
+        }
+        return out.sorted { $0.address < $1.address }
     }
 }
