@@ -145,7 +145,7 @@ enum KmsgFlag: String, EnumerableFlag {
 public struct CheckpointArguments: ParsableArguments {
     @Flag(exclusivity: .chooseLast) var scope: ScopeFlag = .tree
     @Flag(name: [.customShort("c"), .long], help: "Write ./context.ID in the current directory (default).") var cwd = false
-    @Option(name: [.customShort("f"), .long], help: "Write the context to FILE.") var file: String?
+    @Option(name: [.customShort("f"), .long], help: "Write the context to FILE (- for standard output).") var file: String?
     @Option(name: [.customShort("F"), .long], help: "Write the context to an open file descriptor.") var fd: Int32?
     @Option(name: [.customShort("d"), .long], help: "Write DIR/context.ID.") var dir: String?
     @Flag(exclusivity: .chooseLast) var replace: ReplaceFlag = .atomic
@@ -189,11 +189,12 @@ public struct CheckpointArguments: ParsableArguments {
         if replace == .noclobber && backup != nil { throw ValidationError("--backup and --noclobber contradict each other") }
         if let s = signal, !(1...64).contains(s) { throw ValidationError("signal \(s) is not between 1 and 64") }
         if id <= 0 { throw ValidationError("ID must be a positive process ID, not \(id)") }
+        if file == "-" && json { throw ValidationError("--json prints on standard output, where -f - writes the image") }
         if preDump && (after != .run || signal != nil) { throw ValidationError("--pre-dump lets the processes run on: it takes no --kill, --term, --stop or --signal") }
     }
 
     var destinationPath: String? {
-        if fd != nil { return nil }
+        if fd != nil || file == "-" { return nil }
         if let f = file { return f }
         if let d = dir { return "\(d)/context.\(id)" }
         return "context.\(id)"
@@ -204,7 +205,8 @@ public struct CheckpointArguments: ParsableArguments {
         let log = Output.logger(tool, verbose: verbose)
         let engine = try backend.backend()  // before any file is made
         let destination: ImageDestination
-        if let f = fd {
+        if let f = fd ?? (file == "-" ? 1 : nil) {
+            // -F FD, or `-f -`: standard output (a pipe, a socket).
             destination = DescriptorDestination(fd: f, sync: sync == .sync)
         } else {
             let mode: ReplaceMode = replace == .clobber ? .clobber : replace == .noclobber ? .noclobber : .atomic

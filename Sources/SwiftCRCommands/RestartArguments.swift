@@ -20,7 +20,7 @@ enum OmitFlag: String, EnumerableFlag {
 }
 
 public struct RestartArguments: ParsableArguments {
-    @Option(name: [.customShort("f"), .long], help: "Read the context from FILE.") var file: String?
+    @Option(name: [.customShort("f"), .long], help: "Read the context from FILE (- for standard input).") var file: String?
     @Option(name: [.customShort("F"), .long], help: "Read the context from an open file descriptor.") var fd: Int32?
     @Flag(inversion: .prefixedNo, help: "Give the processes their original PIDs (default; needs root).") var restorePid = true
     @Flag(inversion: .prefixedNo, help: "Without the right to choose PIDs, restore in a new user+PID namespace to keep them (default).") var pidNamespace = true
@@ -198,6 +198,8 @@ public struct RestartArguments: ParsableArguments {
 
     func openSource() throws -> (Int32, String?) {
         if let f = fd { return (f, nil) }
+        // `-f -`: the image comes on standard input (a pipe, a socket).
+        if file == "-" { return (0, nil) }
         let path = file ?? contextFile ?? ""
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {

@@ -202,6 +202,52 @@ final class IncrementalTests: XCTestCase {
         _ = restart.wait(timeout: 10)
     }
 
+    /// An incremental image goes from `cr_checkpoint -f -` to `cr_restart -f -`
+    /// through a pipe, and through a TCP connection between two network
+    /// namespaces; its parent is found by its recorded path.
+    func testIncrementalImagesStreamThroughAPipeAndTCPBetweenNamespaces() throws {
+        guard env.isRoot else { throw XCTSkip("network namespaces need root") }
+        let bin = env.bin
+        func streamed(_ label: String, _ pipeline: (pid_t, String) throws -> Child, after: () -> Void = {}) throws {
+            let work = env.workDir("incremental-stream-\(label)", user: nil)
+            let (target, pid) = try Fixture.start(["\(bin)/incremental", "8", "\(work)/file.data"], user: nil, cwd: work)
+            XCTAssertEqual(runTool(["\(bin)/cr_checkpoint", "-p", "--pre-dump", "-f", "\(work)/base", "\(pid)"]).code, 0)
+            kill(pid, SIGUSR1)
+            XCTAssertTrue(target.read(until: "STEP 1\n"))
+            let receiver = try pipeline(pid, work)
+            XCTAssertTrue(receiver.read(until: "restored"), "\(label): \(receiver.output)")
+            XCTAssertEqual(target.wait(timeout: 10)?.signal, SIGKILL)
+            signalDescendants(of: receiver.pid, SIGTERM)
+            let output = receiver.readToEnd(timeout: 30)
+            XCTAssertTrue(output.contains("checked 1 steps") && output.contains("PASS"), "\(label): \(output)")
+            _ = receiver.wait(timeout: 10)
+            after()
+            reapOrphans()
+        }
+        let restart = "\(bin)/cr_restart -f - --no-restore-pid --verbose"
+        try streamed("pipe") { pid, work in
+            try Child(["/bin/sh", "-c", "\(bin)/cr_checkpoint -p --parent \(work)/base --kill -f - \(pid) | \(restart)"], cwd: work)
+        }
+        let ns = ["swiftcr-send", "swiftcr-recv"]
+        for n in ns { runTool(["/usr/sbin/ip", "netns", "del", n]) }
+        defer { for n in ns { runTool(["/usr/sbin/ip", "netns", "del", n]) } }
+        for command in ["netns add swiftcr-send", "netns add swiftcr-recv",
+                        "link add swcr-a netns swiftcr-send type veth peer name swcr-b netns swiftcr-recv",
+                        "-n swiftcr-send addr add 10.77.0.1/24 dev swcr-a", "-n swiftcr-recv addr add 10.77.0.2/24 dev swcr-b",
+                        "-n swiftcr-send link set swcr-a up", "-n swiftcr-recv link set swcr-b up", "-n swiftcr-recv link set lo up"] {
+            let r = runTool(["/usr/sbin/ip"] + command.split(separator: " ").map(String.init))
+            guard r.code == 0 else { throw XCTSkip("ip \(command): \(r.output)") }
+        }
+        try streamed("tcp") { pid, work in
+            let receiver = try Child(["/usr/sbin/ip", "netns", "exec", "swiftcr-recv", "/bin/sh", "-c",
+                                      "\(bin)/streamcopy listen 10.77.0.2 9477 | \(restart)"], cwd: work)
+            XCTAssertTrue(receiver.read(until: "LISTENING"), receiver.output)
+            let send = runTool(["/bin/sh", "-c", "\(bin)/cr_checkpoint -p --parent \(work)/base --kill -f - \(pid) | /usr/sbin/ip netns exec swiftcr-send \(bin)/streamcopy send 10.77.0.2 9477"], cwd: work)
+            XCTAssertEqual(send.code, 0, send.output)
+            return receiver
+        }
+    }
+
     static func userfaultfds(_ pid: pid_t) -> Int {
         let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []
         return fds.filter { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")) == "anon_inode:[userfaultfd]" }.count
