@@ -194,6 +194,8 @@ public struct Mapping: Equatable, Sendable {
     public var inheritedPageCount: UInt64 { stride(from: 1, to: inheritedRuns.count, by: 2).reduce(0) { $0 + inheritedRuns[$1] } }
     /// The inherited runs as (address, byte length).
     public var inheritedRanges: [(address: UInt64, length: UInt64)] { ranges(inheritedRuns) }
+    /// How many pages come from the parent image.
+    public var parentPageCount: UInt64 { stride(from: 1, to: parentRuns.count, by: 2).reduce(0) { $0 + parentRuns[$1] } }
     /// The pages from the parent image as (address, byte length).
     public var parentRanges: [(address: UInt64, length: UInt64)] { ranges(parentRuns) }
 

@@ -25,6 +25,11 @@ enum ImageJSON {
             ("hostname", .string(inv.hostname)),
             ("createdAt", .uint(inv.createdAt)),
             ("target", .int(Int64(inv.target))),
+            ("imageID", .string(String(inv.imageID, radix: 16))),
+            ("preDump", .bool(inv.preDump)),
+            ("parent", inv.parent.map { l in
+                .object([("path", .string(l.path)), ("imageID", .string(String(l.imageID, radix: 16))), ("indexChecksum", .uint(UInt64(l.indexChecksum)))])
+            } ?? .null),
             ("processes", .array(image.processes.map { process($0, image) })),
             ("zombies", .array(image.zombies.map { z in
                 .object([("pid", .int(Int64(z.pid))), ("ppid", .int(Int64(z.ppid))), ("waitStatus", .int(Int64(z.waitStatus)))])
@@ -42,7 +47,8 @@ enum ImageJSON {
             ("mappings", .array(zip(p.mappings, image.savedPages(pid: p.pid, in: p.mappings)).map { m, saved in
                 .object([("start", .uint(m.start)), ("end", .uint(m.end)), ("protection", .string(m.protectionString)),
                          ("kind", .string(String(describing: m.kind))), ("path", .optional(m.path)), ("offset", .uint(m.offset)),
-                         ("savedPages", .uint(saved)), ("inheritedPages", .uint(m.inheritedPageCount))])
+                         ("savedPages", .uint(saved)), ("inheritedPages", .uint(m.inheritedPageCount)),
+                         ("parentPages", .uint(m.parentPageCount))])
             })),
             ("fds", .array(p.files.map(descriptor))),
             ("signals", .object([

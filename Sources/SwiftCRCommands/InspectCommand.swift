@@ -48,6 +48,11 @@ struct InspectCommand: ParsableCommand {
         let inv = image.inventory
         print("image:     \(file) (format \(image.version), \(inv.producer))")
         print("written:   \(Self.date(inv.createdAt)) on \(inv.hostname), kernel \(inv.kernelRelease) \(inv.machine)")
+        if inv.preDump { print("pre-dump:  memory read while the processes ran; a parent for --parent, not restarted itself") }
+        if let parent = inv.parent {
+            let pages = image.processes.flatMap(\.mappings).reduce(UInt64(0)) { $0 + $1.parentPageCount }
+            print("parent:    \(parent.path) (image \(String(parent.imageID, radix: 16))): \(pages) pages come from it or its parents")
+        }
         for p in image.processes {
             let saved = image.savedBytes(pid: p.pid)
             print("process:   \(p.pid) \(p.command) (ppid \(p.ppid), pgid \(p.pgid), sid \(p.sid), uid \(p.uids.first ?? 0))\(p.stopped ? " stopped" : "")")

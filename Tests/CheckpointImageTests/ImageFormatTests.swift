@@ -245,4 +245,20 @@ final class ImageFormatTests: XCTestCase {
         XCTAssertEqual(image.processes, [SampleImage.processV14])
         XCTAssertFalse(image.processes.flatMap(\.mappings).allSatisfy { $0.inheritedRuns.isEmpty })
     }
+
+    /// The v1.5 sample: an incremental image (its parent's path, ID and
+    /// INDEX checksum; a mapping's pages left to the parent). SWIFTCR_WRITE_SAMPLES=1.5 writes it.
+    func testCommittedV1_5SampleStaysReadable() throws {
+        let path = Self.samplePath("1.5")
+        if ProcessInfo.processInfo.environment["SWIFTCR_WRITE_SAMPLES"] == "1.5" {
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            try SampleImage.write(to: fd, withZombie: true, v15: true)
+            close(fd)
+        }
+        let image = try LoadedImage.load(path: path, verify: true)
+        XCTAssertEqual(image.version, "1.5")
+        XCTAssertEqual(image.inventory, SampleImage.inventoryV15)
+        XCTAssertEqual(image.processes, [SampleImage.processV15])
+        XCTAssertEqual(image.processes.flatMap(\.mappings).flatMap(\.parentRuns), [3, 13, 17, 16])
+    }
 }

@@ -155,13 +155,28 @@ enum SampleImage {
         return p
     }
 
+    /// Format 1.5's additions: an incremental image, its heap's pages 3-15
+    /// and 17-32 left to its parent (the saved pages are 0-2 and 16).
+    static var inventoryV15: Inventory {
+        var inv = inventory
+        inv.imageID = 0x5eed_1234_abcd_0015
+        inv.parent = Inventory.ParentLink(path: "/scratch/sample.0", imageID: 0x5eed_1234_abcd_0014, indexChecksum: 0xdead_beef)
+        return inv
+    }
+
+    static var processV15: ProcessState {
+        var p = processV14
+        if let i = p.mappings.firstIndex(where: { $0.path == "[heap]" }) { p.mappings[i].parentRuns = [3, 13, 17, 16] }
+        return p
+    }
+
     /// Writes the sample to `fd` (file or pipe); two PAGES sections; with a
     /// ZOMBIE record when asked (format 1.1), with every payload kind when asked (1.2).
-    static func write(to fd: Int32, withZombie: Bool = false, withPayloads: Bool = false, v13: Bool = false, v14: Bool = false) throws {
+    static func write(to fd: Int32, withZombie: Bool = false, withPayloads: Bool = false, v13: Bool = false, v14: Bool = false, v15: Bool = false) throws {
         let w = try ImageWriter(fd: fd)
-        try w.write(inventory)
-        if withPayloads || v13 || v14 { try w.write(tree) }
-        try w.write(v14 ? processV14 : v13 ? processV13 : withPayloads ? processWithPayloads : process)
+        try w.write(v15 ? inventoryV15 : inventory)
+        if withPayloads || v13 || v14 || v15 { try w.write(tree) }
+        try w.write(v15 ? processV15 : v14 ? processV14 : v13 ? processV13 : withPayloads ? processWithPayloads : process)
         if withZombie { try w.write(zombie) }
         for batch in [Array(runs[0..<2]), Array(runs[2...])] {
             let data = batch.flatMap { r in (0..<r.pages).flatMap { page(r.address + $0 * 4096) } }
