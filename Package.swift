@@ -37,8 +37,10 @@ let package = Package(
             "CLinux",
             .product(name: "SystemPackage", package: "swift-system"),
         ]),
+        // Debian's libzstd, for compressed page data (cr_checkpoint --compress).
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .target(name: "CheckpointImage", dependencies: [
-            "CChecksum",
+            "CChecksum", "CZstd",
             .product(name: "SystemPackage", package: "swift-system"),
         ]),
         .target(name: "Checkpoint", dependencies: [

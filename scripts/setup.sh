@@ -28,6 +28,7 @@ if [ "$mode" = tests ]; then
   command -v make >/dev/null || need+=(make)
   command -v ip >/dev/null || need+=(iproute2)
   [ -f /usr/include/security/pam_modules.h ] || need+=(libpam0g-dev)
+  [ -f /usr/include/zstd.h ] || need+=(libzstd-dev)
   command -v pamtester >/dev/null || need+=(pamtester)
   command -v ssh-keygen >/dev/null || need+=(openssh-client)
   [ -x /usr/sbin/sshd ] || need+=(openssh-server)

@@ -8,9 +8,10 @@ public enum ImageFormat {
     /// record (fd tag 22); 1.3 added socket options, file owners and
     /// leases (fd tags 23-25); 1.4 added pages a child shares copy-on-write
     /// with its parent (mapping tag 18); 1.5 added incremental images (pages
-    /// from a parent image, mapping tag 19; inventory tags 11-15). Readers
-    /// still take 1.0 to 1.4 images.
-    public static let minor: UInt16 = 5
+    /// from a parent image, mapping tag 19; inventory tags 11-15); 1.6 added
+    /// compressed page data (ZPAGES sections, written only with --compress).
+    /// Readers still take 1.0 to 1.5 images.
+    public static let minor: UInt16 = 6
     public static let fileHeaderSize = 64
     public static let sectionHeaderSize = 32
     /// Largest section payload a reader accepts; writers stay well below.
@@ -32,6 +33,13 @@ public enum SectionType: UInt32, Sendable {
     case zombie = 6
     /// Since 1.2: tree-wide objects (TreeState), after the INVENTORY.
     case tree = 7
+    /// Since 1.6: a PAGES section whose page data is one zstd frame
+    /// (cr_checkpoint --compress). Required: a reader that cannot
+    /// decompress refuses the image instead of misreading it.
+    case compressedPages = 8
+
+    /// Either kind of page section.
+    public var holdsPages: Bool { self == .pages || self == .compressedPages }
 
     public var name: String {
         switch self {
@@ -42,6 +50,7 @@ public enum SectionType: UInt32, Sendable {
         case .end: return "END"
         case .zombie: return "ZOMBIE"
         case .tree: return "TREE"
+        case .compressedPages: return "ZPAGES"
         }
     }
 }
@@ -101,10 +110,13 @@ public struct PageRun: Equatable, Sendable {
     public var pid: Int32
     public var address: UInt64
     public var pageCount: UInt64
-    /// Absolute file offset of the first byte of the run's data.
+    /// Absolute file offset of the first byte of the run's data; for a run
+    /// in a ZPAGES section (`compressed`), the offset of that section.
     public var fileOffset: UInt64
-    public init(pid: Int32, address: UInt64, pageCount: UInt64, fileOffset: UInt64) {
+    public var compressed = false
+    public init(pid: Int32, address: UInt64, pageCount: UInt64, fileOffset: UInt64, compressed: Bool = false) {
         self.pid = pid; self.address = address; self.pageCount = pageCount; self.fileOffset = fileOffset
+        self.compressed = compressed
     }
     public var byteCount: UInt64 { pageCount * 4096 }
     public var end: UInt64 { address + byteCount }

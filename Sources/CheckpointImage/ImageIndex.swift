@@ -91,10 +91,16 @@ public struct ImageIndex {
         var runs: [PageRun] = []
         for i in 0..<nRuns {
             let o = 8 + nSections * 24 + i * 32
+            let flags = LE.get(UInt32.self, p, at: o + 4)
             let run = PageRun(pid: Int32(bitPattern: LE.get(UInt32.self, p, at: o)), address: LE.get(UInt64.self, p, at: o + 8),
-                              pageCount: LE.get(UInt64.self, p, at: o + 16), fileOffset: LE.get(UInt64.self, p, at: o + 24))
-            guard run.fileOffset % ImageFormat.pageAlignment == 0, run.pageCount <= fileSize / 4096,
-                  run.fileOffset <= fileSize - run.pageCount * 4096 else {
+                              pageCount: LE.get(UInt64.self, p, at: o + 16), fileOffset: LE.get(UInt64.self, p, at: o + 24),
+                              compressed: flags & 1 != 0)
+            guard flags & ~1 == 0 else { throw ImageError.malformed(what: "INDEX run \(i) has unknown flags \(flags)", offset: base + UInt64(o)) }
+            // A compressed run points at its section's header; an ordinary one at its page data.
+            let inside = run.compressed
+                ? run.fileOffset <= fileSize - UInt64(ImageFormat.sectionHeaderSize) && run.pageCount <= UInt64.max / 4096
+                : run.fileOffset % ImageFormat.pageAlignment == 0 && run.pageCount <= fileSize / 4096 && run.fileOffset <= fileSize - run.pageCount * 4096
+            guard inside else {
                 throw ImageError.malformed(what: "INDEX run \(i) points outside the file", offset: base + UInt64(o))
             }
             runs.append(run)
@@ -104,15 +110,8 @@ public struct ImageIndex {
 
     /// The PAGES section holding the page data at `fileOffset`.
     public func pagesSection(holding fileOffset: UInt64) -> SectionEntry? {
-        let pages = sections.filter { $0.type == SectionType.pages.rawValue }
+        let pages = sections.filter { SectionType(rawValue: $0.type)?.holdsPages == true }
         return pages.first { $0.offset <= fileOffset && fileOffset < $0.offset + UInt64(ImageFormat.sectionHeaderSize) + $0.length }
-    }
-
-    /// The saved page holding `address` for `pid`, read straight from the file; nil if not saved.
-    public func page(pid: Int32, address: UInt64, fd: Int32) throws -> [UInt8]? {
-        let page = address & ~4095
-        guard let run = runs(pid: pid, overlapping: page, page + 1).first(where: { $0.address <= page }) else { return nil }
-        return try Self.readAt(fd, run.fileOffset + (page - run.address), 4096)
     }
 
     static func readAt(_ fd: Int32, _ offset: UInt64, _ count: Int) throws -> [UInt8] {

@@ -85,6 +85,7 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
     deinit {
         buffer.deallocate()
         spare.deallocate()
+        decompressed.deallocate()
     }
 
     /// A section read and checked, not yet decoded.
@@ -147,8 +148,8 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
                 continue
             }
             if type == .end { finished = true }
-            if type == .pages && !loadPages {
-                pagesWithoutData = try pagesTableOnly(length: length, at: start)
+            if type.holdsPages && !loadPages {
+                pagesWithoutData = try pagesTableOnly(length: length, at: start, compressed: type == .compressedPages)
                 return Raw(type: type, start: start, end: position, payload: UnsafeRawBufferPointer(start: nil, count: 0))
             }
             let payload = try readPayload(length: length, section: type.name, at: start, into: &target)
@@ -172,11 +173,22 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
             return .zombie(try ZombieState(decoding: RecordDecoder(Array(payload)[...], name: "zombie", base: base)))
         case .tree:
             return .tree(try TreeState(decoding: RecordDecoder(Array(payload)[...], name: "tree", base: base)))
-        case .pages:
+        case .pages, .compressedPages:
             if !loadPages, let p = pagesWithoutData { return .pages(p) }
-            let (pid, runs, dataOffset) = try parsePagesTable(payload, base: base)
-            return .pages(PagesSection(pid: pid, runs: runs, data: UnsafeRawBufferPointer(rebasing: payload[dataOffset...]),
-                                       sectionStart: raw.start, payloadLength: payload.count))
+            let compressed = raw.type == .compressedPages
+            let (pid, runs, dataOffset) = try parsePagesTable(payload, base: base, section: raw.start, compressed: compressed)
+            var data = UnsafeRawBufferPointer(rebasing: payload[dataOffset...])
+            if compressed {
+                let bytes = Int(runs.reduce(0) { $0 + $1.byteCount })
+                if decompressed.count < bytes {
+                    decompressed.deallocate()
+                    decompressed = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes, 1 << 20), alignment: 4096)
+                }
+                let out = UnsafeMutableRawBufferPointer(rebasing: decompressed[0..<bytes])
+                try decompressor.decompress(data, into: out, at: base + UInt64(dataOffset))
+                data = UnsafeRawBufferPointer(out)
+            }
+            return .pages(PagesSection(pid: pid, runs: runs, data: data, sectionStart: raw.start, payloadLength: payload.count))
         case .index:
             return .index
         case .end:
@@ -198,7 +210,11 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
         return payload
     }
 
-    private func parsePagesTable(_ payload: UnsafeRawBufferPointer, base: UInt64) throws -> (Int32, [PageRun], Int) {
+    /// A ZPAGES section's pages, decompressed (valid until the next section).
+    private var decompressed = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+    private lazy var decompressor = PageDecompressor()
+
+    private func parsePagesTable(_ payload: UnsafeRawBufferPointer, base: UInt64, section: UInt64, compressed: Bool) throws -> (Int32, [PageRun], Int) {
         guard payload.count >= 16 else { throw ImageError.malformed(what: "PAGES section shorter than its table header", offset: base) }
         let pid = Int32(bitPattern: payload.loadUnaligned(fromByteOffset: 0, as: UInt32.self).littleEndian)
         let count = Int(payload.loadUnaligned(fromByteOffset: 4, as: UInt32.self).littleEndian)
@@ -216,18 +232,19 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
             guard address % 4096 == 0, pages > 0, pages <= (UInt64.max - address) / 4096 else {
                 throw ImageError.malformed(what: "bad page run 0x\(String(address, radix: 16)) x \(pages)", offset: base + UInt64(16 + i * 16))
             }
-            runs.append(PageRun(pid: pid, address: address, pageCount: pages, fileOffset: fileOffset))
+            runs.append(PageRun(pid: pid, address: address, pageCount: pages, fileOffset: compressed ? section : fileOffset, compressed: compressed))
             fileOffset += pages * 4096
             total += pages * 4096
         }
-        guard total == UInt64(payload.count) - dataOffset else {
+        // A frame's size says nothing of its pages (the decompression checks those).
+        guard compressed ? total <= ImageFormat.maxSectionPayload : total == UInt64(payload.count) - dataOffset else {
             throw ImageError.malformed(what: "PAGES table describes \(total) bytes, section holds \(UInt64(payload.count) - dataOffset)", offset: base)
         }
         return (pid, runs, Int(dataOffset))
     }
 
     /// Without page loading: read the run table, then seek (or read) past the data.
-    private func pagesTableOnly(length: Int, at start: UInt64) throws -> PagesSection {
+    private func pagesTableOnly(length: Int, at start: UInt64, compressed: Bool) throws -> PagesSection {
         let base = start + UInt64(ImageFormat.sectionHeaderSize)
         var head = [UInt8](repeating: 0, count: min(16, length))
         try readExact(&head, what: "a PAGES table")
@@ -239,13 +256,14 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
         let tableBytes = head + table
         try skip(length - tableBytes.count + 4, what: "page data")
         let (pid, runs, _) = try tableBytes.withUnsafeBytes { raw -> (Int32, [PageRun], Int) in
-            try parsePagesTableShape(raw, declaredLength: length, base: base)
+            try parsePagesTableShape(raw, declaredLength: length, base: base, section: start, compressed: compressed)
         }
         return PagesSection(pid: pid, runs: runs, data: UnsafeRawBufferPointer(start: nil, count: 0), sectionStart: start, payloadLength: length)
     }
 
     /// Like parsePagesTable but for a table read without its data.
-    private func parsePagesTableShape(_ table: UnsafeRawBufferPointer, declaredLength: Int, base: UInt64) throws -> (Int32, [PageRun], Int) {
+    private func parsePagesTableShape(_ table: UnsafeRawBufferPointer, declaredLength: Int, base: UInt64, section: UInt64,
+                                      compressed: Bool) throws -> (Int32, [PageRun], Int) {
         let pid = Int32(bitPattern: table.loadUnaligned(fromByteOffset: 0, as: UInt32.self).littleEndian)
         let count = Int(table.loadUnaligned(fromByteOffset: 4, as: UInt32.self).littleEndian)
         let dataOffset = table.loadUnaligned(fromByteOffset: 8, as: UInt64.self).littleEndian
@@ -257,10 +275,11 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
         for i in 0..<count {
             let address = table.loadUnaligned(fromByteOffset: 16 + i * 16, as: UInt64.self).littleEndian
             let pages = table.loadUnaligned(fromByteOffset: 24 + i * 16, as: UInt64.self).littleEndian
-            guard address % 4096 == 0, pages > 0, pages <= UInt64(declaredLength) / 4096 else {
+            let limit = compressed ? ImageFormat.maxSectionPayload : UInt64(declaredLength)
+            guard address % 4096 == 0, pages > 0, pages <= limit / 4096 else {
                 throw ImageError.malformed(what: "bad page run 0x\(String(address, radix: 16)) x \(pages)", offset: base + UInt64(16 + i * 16))
             }
-            runs.append(PageRun(pid: pid, address: address, pageCount: pages, fileOffset: fileOffset))
+            runs.append(PageRun(pid: pid, address: address, pageCount: pages, fileOffset: compressed ? section : fileOffset, compressed: compressed))
             fileOffset += pages * 4096
         }
         return (pid, runs, Int(dataOffset))

@@ -60,7 +60,10 @@ public final class ImageWriter {
     /// Plans a PAGES section in stream order. Preparing and committing may run
     /// on different threads (one preparing while the other writes), as long as
     /// sections are prepared in order and committed in the same order.
-    public func preparePages(pid: Int32, runs: [(address: UInt64, pages: UInt64)], data: UnsafeRawBufferPointer) throws -> PreparedPages {
+    /// With `frame`, the zstd frame of `data` (PageCompressor) is written
+    /// instead, as a ZPAGES section.
+    public func preparePages(pid: Int32, runs: [(address: UInt64, pages: UInt64)], data: UnsafeRawBufferPointer,
+                             frame: UnsafeRawBufferPointer? = nil) throws -> PreparedPages {
         let totalPages = runs.reduce(0) { $0 + $1.pages }
         guard totalPages * 4096 == UInt64(data.count) else {
             throw ImageError.io("internal: page runs describe \(totalPages) pages but \(data.count) bytes were given")
@@ -79,21 +82,25 @@ public final class ImageWriter {
         for r in runs {
             LE.put(r.address, into: &table)
             LE.put(r.pages, into: &table)
-            pageRuns.append(PageRun(pid: pid, address: r.address, pageCount: r.pages, fileOffset: fileOffset))
+            // A compressed run is found through its section (its bytes are in the frame).
+            pageRuns.append(PageRun(pid: pid, address: r.address, pageCount: r.pages, fileOffset: frame == nil ? fileOffset : start,
+                                    compressed: frame != nil))
             fileOffset += r.pages * 4096
         }
         table += [UInt8](repeating: 0, count: Int(pad))
+        let stored = frame ?? data
         var crc = CRC32C()
         crc.update(table)
-        crc.update(data)
-        let length = UInt64(table.count + data.count)
-        let header = SectionHeader(type: SectionType.pages.rawValue, flags: 0, payloadLength: length)
-        sections.append((SectionType.pages.rawValue, start, length))
+        crc.update(stored)
+        let length = UInt64(table.count + stored.count)
+        let type = frame == nil ? SectionType.pages : .compressedPages
+        let header = SectionHeader(type: type.rawValue, flags: 0, payloadLength: length)
+        sections.append((type.rawValue, start, length))
         var trailer: [UInt8] = []
         LE.put(crc.value, into: &trailer)
         planned = start + UInt64(ImageFormat.sectionHeaderSize) + length + 4
         pageBytes += UInt64(data.count)
-        return PreparedPages(prefix: header.encode() + table, data: data, trailer: trailer, offset: start)
+        return PreparedPages(prefix: header.encode() + table, data: stored, trailer: trailer, offset: start)
     }
 
     /// Writes a prepared section; touches only the file descriptor and `offset`.
@@ -151,7 +158,7 @@ public final class ImageWriter {
         }
         for r in pageRuns {
             LE.put(UInt32(bitPattern: r.pid), into: &payload)
-            LE.put(UInt32(0), into: &payload)
+            LE.put(UInt32(r.compressed ? 1 : 0), into: &payload)  // run flags: 1 = in a ZPAGES section
             LE.put(r.address, into: &payload)
             LE.put(r.pageCount, into: &payload)
             LE.put(r.fileOffset, into: &payload)

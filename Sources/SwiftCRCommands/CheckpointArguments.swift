@@ -1,5 +1,6 @@
 import ArgumentParser
 import Checkpoint
+import CheckpointImage
 import Glibc
 import LinuxKit
 
@@ -166,6 +167,7 @@ public struct CheckpointArguments: ParsableArguments {
     @Flag(name: .long, help: "Save memory while the processes run on (frozen only while the rest is read) and track their writes from then on: a parent for --parent, never restarted itself.") var preDump = false
     @Option(name: .long, help: ArgumentHelp("Incremental: save only the pages written since FILE (a --pre-dump or an earlier incremental image of this process).", valueName: "FILE")) var parent: String?
     @Flag(name: .long, help: "Take the write tracking out of the processes after this checkpoint.") var stopTracking = false
+    @Option(name: .long, help: ArgumentHelp("Compress page data with zstd at LEVEL (--compress alone: 1, the fastest; up to 19).", valueName: "LEVEL")) var compress: Int32?
     @Flag(name: [.customShort("q"), .long], help: "No progress bar, no warnings.") var quiet = false
     @Flag(name: [.customShort("v"), .long], help: "Report details.") var verbose = false
     @Flag(name: .long, help: "Print what was saved, and for how long the processes were frozen, as JSON on standard output.") var json = false
@@ -176,9 +178,10 @@ public struct CheckpointArguments: ParsableArguments {
     /// `--backup` without a value (BLCR's optional argument) arrives as this.
     static let numberedBackup = "\u{1}numbered"
 
-    /// BLCR's `--backup[=NAME]`: a bare --backup gets the numbered form.
+    /// BLCR's `--backup[=NAME]`: a bare --backup gets the numbered form;
+    /// a bare --compress, level 1.
     public static func blcrArguments(_ args: [String]) -> [String] {
-        args.map { $0 == "--backup" ? "--backup=\(numberedBackup)" : $0 }
+        args.map { $0 == "--backup" ? "--backup=\(numberedBackup)" : $0 == "--compress" ? "--compress=1" : $0 }
     }
 
     public func validate() throws {
@@ -189,6 +192,9 @@ public struct CheckpointArguments: ParsableArguments {
         if replace == .noclobber && backup != nil { throw ValidationError("--backup and --noclobber contradict each other") }
         if let s = signal, !(1...64).contains(s) { throw ValidationError("signal \(s) is not between 1 and 64") }
         if id <= 0 { throw ValidationError("ID must be a positive process ID, not \(id)") }
+        if let level = compress, !PageCompressor.levels.contains(level) || level == 0 {
+            throw ValidationError("--compress takes a zstd level from 1 to \(PageCompressor.levels.upperBound) (or a negative one for faster), not \(level)")
+        }
         if file == "-" && json { throw ValidationError("--json prints on standard output, where -f - writes the image") }
         if preDump && (after != .run || signal != nil) { throw ValidationError("--pre-dump lets the processes run on: it takes no --kill, --term, --stop or --signal") }
     }
@@ -227,6 +233,7 @@ public struct CheckpointArguments: ParsableArguments {
         options.preDump = preDump
         options.parentPath = parent
         options.stopTracking = stopTracking
+        options.compressLevel = compress
         // Callbacks see where the image goes (cr_get_checkpoint_info()->dest): for -F, the file behind the fd, as BLCR's kernel names it.
         options.destinationDescription = destinationPath.map { $0.hasPrefix("/") ? $0 : RestartArguments.cwd() + "/" + $0 }
             ?? fd.flatMap { try? String(decoding: Sys.readLink("/proc/self/fd/\($0)"), as: UTF8.self) } ?? ""

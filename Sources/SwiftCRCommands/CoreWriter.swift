@@ -12,8 +12,7 @@ import Glibc
 /// and memory as at the checkpoint.
 struct CoreWriter {
     let process: ProcessState
-    let index: ImageIndex
-    let imageFD: Int32
+    let pages: PageLookup
 
     static let pageSize: UInt64 = 4096
 
@@ -51,7 +50,7 @@ struct CoreWriter {
         var buffer = [UInt8](repeating: 0, count: Int(Self.pageSize))
         while address < m.end {
             var page: [UInt8]?
-            do { page = try index.page(pid: process.pid, address: address, fd: imageFD) } catch let e as ImageError {
+            do { page = try pages.page(pid: process.pid, address: address) } catch let e as ImageError {
                 throw CheckpointError(EINVAL, "reading saved page 0x\(String(address, radix: 16)): \(e)")
             }
             if page == nil && file >= 0 {
@@ -183,6 +182,6 @@ struct CoreCommand: ParsableCommand {
         guard let process = pid.flatMap({ p in opened.image.processes.first { $0.pid == p } }) ?? (pid == nil ? opened.image.processes.first : nil) else {
             throw CheckpointError(ESRCH, "\(file) holds no process \(pid ?? 0)")
         }
-        try CoreWriter(process: process, index: opened.index, imageFD: opened.fd).write(to: output)
+        try CoreWriter(process: process, pages: PageLookup(index: opened.index, fd: opened.fd)).write(to: output)
     }
 }

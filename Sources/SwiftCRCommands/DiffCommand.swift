@@ -113,9 +113,10 @@ struct DiffCommand: ParsableCommand {
         }
         let inA = pages(old, pidA), inB = pages(new, pidB)
         var changed = 0
-        for address in inA.intersection(inB) {
+        let pagesA = PageLookup(index: old.index, fd: old.fd), pagesB = PageLookup(index: new.index, fd: new.fd)
+        for address in inA.intersection(inB).sorted() {
             do {
-                if try old.index.page(pid: pidA, address: address, fd: old.fd) != new.index.page(pid: pidB, address: address, fd: new.fd) { changed += 1 }
+                if try pagesA.page(pid: pidA, address: address) != pagesB.page(pid: pidB, address: address) { changed += 1 }
             } catch let e as ImageError {
                 throw CheckpointError(EINVAL, "reading page 0x\(String(address, radix: 16)): \(e)")
             }

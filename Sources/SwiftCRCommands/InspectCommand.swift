@@ -75,13 +75,14 @@ struct InspectCommand: ParsableCommand {
         defer { close(fd) }
         let index: ImageIndex
         do { index = try ImageIndex.load(fd: fd) } catch let e as ImageError { throw CheckpointError(EINVAL, e.description) }
+        let lookup = PageLookup(index: index, fd: fd)
         var at = start
         let end = start &+ length < start ? UInt64.max : start + length
         var page: (UInt64, [UInt8]?)?
         while at < end {
             let base = at & ~4095
             if page?.0 != base {
-                do { page = (base, try index.page(pid: target.pid, address: base, fd: fd)) } catch let e as ImageError { throw CheckpointError(EINVAL, e.description) }
+                do { page = (base, try lookup.page(pid: target.pid, address: base)) } catch let e as ImageError { throw CheckpointError(EINVAL, e.description) }
             }
             let row = min(16, end - at)
             if let bytes = page?.1 {

@@ -11,6 +11,10 @@ public enum MultiCall {
         let called = argv.first.map { String($0.split(separator: "/").last ?? "") } ?? "swiftcr"
         if tools.contains(called) { run(called, Array(argv.dropFirst())) }
         if argv.count > 1, tools.contains(argv[1]) { run(argv[1], Array(argv.dropFirst(2))) }
+        // `swiftcr checkpoint` takes BLCR's optional-value options as cr_checkpoint does.
+        if argv.count > 1, argv[1] == "checkpoint" {
+            ToolMain.run(SwiftCR.self, tool: "swiftcr", arguments: ["checkpoint"] + CheckpointArguments.blcrArguments(Array(argv.dropFirst(2))))
+        }
         ToolMain.run(SwiftCR.self, tool: "swiftcr")
     }
 

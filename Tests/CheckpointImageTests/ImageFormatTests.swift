@@ -42,9 +42,10 @@ final class ImageFormatTests: XCTestCase {
         XCTAssertEqual(index.pageRuns.count, 3)
         XCTAssertEqual(index.sections.map(\.type), [1, 2, 3, 3])
         for r in index.pageRuns { XCTAssertEqual(r.fileOffset % 4096, 0) }
-        let stackPage = try index.page(pid: SampleImage.pid, address: 0x7ffd_0002_0123, fd: fd)
+        let lookup = PageLookup(index: index, fd: fd)
+        let stackPage = try lookup.page(pid: SampleImage.pid, address: 0x7ffd_0002_0123)
         XCTAssertEqual(stackPage, SampleImage.page(0x7ffd_0002_0000))
-        XCTAssertNil(try index.page(pid: SampleImage.pid, address: 0x608000, fd: fd))
+        XCTAssertNil(try lookup.page(pid: SampleImage.pid, address: 0x608000))
         let loaded = try LoadedImage.load(fd: SampleImage.fd(bytes))
         XCTAssertEqual(loaded.pageRuns, index.pageRuns)
     }
@@ -260,5 +261,70 @@ final class ImageFormatTests: XCTestCase {
         XCTAssertEqual(image.inventory, SampleImage.inventoryV15)
         XCTAssertEqual(image.processes, [SampleImage.processV15])
         XCTAssertEqual(image.processes.flatMap(\.mappings).flatMap(\.parentRuns), [3, 13, 17, 16])
+    }
+
+    /// The v1.6 sample: the v1.5 image with its pages in ZPAGES sections;
+    /// every page reads back as in the uncompressed sample, through the
+    /// stream and through the INDEX. SWIFTCR_WRITE_SAMPLES=1.6 writes it.
+    func testCommittedV1_6SampleStaysReadable() throws {
+        let path = Self.samplePath("1.6")
+        if ProcessInfo.processInfo.environment["SWIFTCR_WRITE_SAMPLES"] == "1.6" {
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            try SampleImage.write(to: fd, withZombie: true, v15: true, compressed: true)
+            close(fd)
+        }
+        let image = try LoadedImage.load(path: path, verify: true)
+        XCTAssertEqual(image.version, "1.6")
+        XCTAssertEqual(image.processes, [SampleImage.processV15])
+        XCTAssertTrue(image.pageRuns.allSatisfy(\.compressed))
+        XCTAssertTrue(ImageVerifier.verify(path: path).isEmpty, "\(ImageVerifier.verify(path: path))")
+        let fd = open(path, O_RDONLY)
+        defer { close(fd) }
+        let lookup = PageLookup(index: try ImageIndex.load(fd: fd), fd: fd)
+        for r in SampleImage.runs {
+            for k in 0..<r.pages {
+                let address = r.address + k * 4096
+                XCTAssertEqual(try lookup.page(pid: SampleImage.pid, address: address), SampleImage.page(address))
+            }
+        }
+        XCTAssertNil(try lookup.page(pid: SampleImage.pid, address: 0x60f000))
+        // Streamed, each section decompresses to the sample's pages.
+        lseek(fd, 0, SEEK_SET)
+        let reader = try ImageReader(fd: fd)
+        var pages = 0
+        while let section = try reader.next() {
+            guard case .pages(let p) = section else { continue }
+            var offset = 0
+            for run in p.runs {
+                for k in 0..<run.pageCount {
+                    XCTAssertEqual(Array(p.data[offset..<(offset + 4096)]), SampleImage.page(run.address + k * 4096))
+                    offset += 4096
+                    pages += 1
+                }
+            }
+        }
+        XCTAssertEqual(UInt64(pages), SampleImage.runs.reduce(0) { $0 + $1.pages })
+    }
+
+    /// A ZPAGES frame damaged under a valid CRC (a writer bug, not the disk)
+    /// fails cleanly with the section's offset, streamed or looked up.
+    func testADamagedFrameIsRefused() throws {
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: Self.samplePath("1.6"))))
+        let fd = SampleImage.fd(bytes)
+        let index = try ImageIndex.load(fd: fd)
+        close(fd)
+        guard let z = index.sections.first(where: { $0.type == SectionType.compressedPages.rawValue }) else { return XCTFail("no ZPAGES") }
+        let payload = Int(z.offset) + ImageFormat.sectionHeaderSize
+        let dataOffset = Int(LE.get(UInt64.self, bytes, at: payload + 8))
+        bytes[payload + dataOffset + 20] ^= 0x55  // inside the frame
+        let crc = CRC32C.checksum(Array(bytes[payload..<(payload + Int(z.length))]))
+        withUnsafeBytes(of: crc.littleEndian) { for (k, b) in $0.enumerated() { bytes[payload + Int(z.length) + k] = b } }
+        let damaged = SampleImage.fd(bytes)
+        defer { close(damaged) }
+        XCTAssertThrowsError(try LoadedImage.load(fd: damaged, verify: true)) { e in
+            XCTAssertTrue("\(e)".contains("decompress") || "\(e)".contains("compressed"), "\(e)")
+        }
+        let lookup = PageLookup(index: try ImageIndex.load(fd: damaged), fd: damaged)
+        XCTAssertThrowsError(try lookup.page(pid: SampleImage.pid, address: SampleImage.runs[0].address))
     }
 }

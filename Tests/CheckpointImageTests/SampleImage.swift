@@ -172,7 +172,8 @@ enum SampleImage {
 
     /// Writes the sample to `fd` (file or pipe); two PAGES sections; with a
     /// ZOMBIE record when asked (format 1.1), with every payload kind when asked (1.2).
-    static func write(to fd: Int32, withZombie: Bool = false, withPayloads: Bool = false, v13: Bool = false, v14: Bool = false, v15: Bool = false) throws {
+    static func write(to fd: Int32, withZombie: Bool = false, withPayloads: Bool = false, v13: Bool = false, v14: Bool = false, v15: Bool = false,
+                      compressed: Bool = false) throws {
         let w = try ImageWriter(fd: fd)
         try w.write(v15 ? inventoryV15 : inventory)
         if withPayloads || v13 || v14 || v15 { try w.write(tree) }
@@ -180,7 +181,14 @@ enum SampleImage {
         if withZombie { try w.write(zombie) }
         for batch in [Array(runs[0..<2]), Array(runs[2...])] {
             let data = batch.flatMap { r in (0..<r.pages).flatMap { page(r.address + $0 * 4096) } }
-            try data.withUnsafeBytes { try w.writePages(pid: pid, runs: batch, data: $0) }
+            try data.withUnsafeBytes { bytes in
+                guard compressed, let compressor = PageCompressor(level: 19) else { return try w.writePages(pid: pid, runs: batch, data: bytes) }
+                var frame = [UInt8](repeating: 0, count: PageCompressor.bound(bytes.count))
+                let size = try frame.withUnsafeMutableBytes { try compressor.compress(bytes, into: $0) }
+                try frame.withUnsafeBytes { f in
+                    try w.commit(try w.preparePages(pid: pid, runs: batch, data: bytes, frame: UnsafeRawBufferPointer(rebasing: f[0..<size])))
+                }
+            }
         }
         try w.finish()
     }

@@ -15,13 +15,13 @@ final class IncrementalTests: XCTestCase {
     /// incremental checkpoint of the one before; the last one kills, the
     /// restart from it must find every page. Returns the images' sizes.
     @discardableResult
-    func chain(parents: Int, seed: UInt64, user: TestUser?, label: String,
+    func chain(parents: Int, seed: UInt64, user: TestUser?, label: String, options: [String] = [],
                file: StaticString = #filePath, line: UInt = #line) throws -> [UInt64] {
         let work = env.workDir("incremental-\(label)", user: user)
         let (target, pid) = try Fixture.start(["\(env.bin)/incremental", "\(seed)", "\(work)/file.data"], user: user, cwd: work, file: file, line: line)
         let tool = "\(env.bin)/cr_checkpoint"
         let base = "\(work)/image.0"
-        let pre = runTool([tool, "-p", "--pre-dump", "-f", base, "\(pid)"], user: user, cwd: work)
+        let pre = runTool([tool, "-p", "--pre-dump"] + options + ["-f", base, "\(pid)"], user: user, cwd: work)
         XCTAssertEqual(pre.code, 0, "pre-dump: \(pre.output)", file: file, line: line)
         guard pre.code == 0 else { return [] }
         var sizes = [Self.size(base)]
@@ -30,7 +30,7 @@ final class IncrementalTests: XCTestCase {
             XCTAssertTrue(target.read(until: "STEP \(step)\n"), "fixture step \(step): \(target.output)", file: file, line: line)
             let image = "\(work)/image.\(step)"
             let last = step == parents
-            let r = runTool([tool, "-p", "--parent", "\(work)/image.\(step - 1)", "-f", image] + (last ? ["--kill"] : []) + ["\(pid)"], user: user, cwd: work)
+            let r = runTool([tool, "-p", "--parent", "\(work)/image.\(step - 1)", "-f", image] + options + (last ? ["--kill"] : []) + ["\(pid)"], user: user, cwd: work)
             XCTAssertEqual(r.code, 0, "incremental \(step): \(r.output)", file: file, line: line)
             guard r.code == 0 else { return sizes }
             sizes.append(Self.size(image))
@@ -63,10 +63,19 @@ final class IncrementalTests: XCTestCase {
         }
     }
 
-    /// The same as an unprivileged user (UFFD_USER_MODE_ONLY; new PIDs).
+    /// The same as an unprivileged user (UFFD_USER_MODE_ONLY; new PIDs), plain and compressed.
     func testChainAsAUser() throws {
         guard let user = env.user else { throw XCTSkip("no unprivileged test user") }
         try chain(parents: 2, seed: TestEnvironment.seed(for: "incremental-user"), user: user, label: "user")
+        try chain(parents: 2, seed: TestEnvironment.seed(for: "incremental-user-z"), user: user, label: "userz", options: ["--compress"])
+    }
+
+    /// A compressed chain (ZPAGES), levels 1 and 9, as root.
+    func testCompressedChainsAsRoot() throws {
+        guard env.isRoot else { throw XCTSkip("root run") }
+        let seed = TestEnvironment.seed(for: "incremental-z")
+        try chain(parents: 3, seed: seed, user: nil, label: "z1", options: ["--compress"])
+        try chain(parents: 2, seed: seed &+ 1, user: nil, label: "z9", options: ["--compress=9"])
     }
 
     /// Threads, a process tree, and shared memory under pre-dump + incremental --kill.
@@ -202,9 +211,9 @@ final class IncrementalTests: XCTestCase {
         _ = restart.wait(timeout: 10)
     }
 
-    /// An incremental image goes from `cr_checkpoint -f -` to `cr_restart -f -`
-    /// through a pipe, and through a TCP connection between two network
-    /// namespaces; its parent is found by its recorded path.
+    /// A compressed incremental image goes from `cr_checkpoint -f -` to
+    /// `cr_restart -f -` through a pipe, and through a TCP connection between
+    /// two network namespaces; its parent is found by its recorded path.
     func testIncrementalImagesStreamThroughAPipeAndTCPBetweenNamespaces() throws {
         guard env.isRoot else { throw XCTSkip("network namespaces need root") }
         let bin = env.bin
@@ -226,7 +235,7 @@ final class IncrementalTests: XCTestCase {
         }
         let restart = "\(bin)/cr_restart -f - --no-restore-pid --verbose"
         try streamed("pipe") { pid, work in
-            try Child(["/bin/sh", "-c", "\(bin)/cr_checkpoint -p --parent \(work)/base --kill -f - \(pid) | \(restart)"], cwd: work)
+            try Child(["/bin/sh", "-c", "\(bin)/cr_checkpoint -p --parent \(work)/base --compress --kill -f - \(pid) | \(restart)"], cwd: work)
         }
         let ns = ["swiftcr-send", "swiftcr-recv"]
         for n in ns { runTool(["/usr/sbin/ip", "netns", "del", n]) }
@@ -242,7 +251,7 @@ final class IncrementalTests: XCTestCase {
             let receiver = try Child(["/usr/sbin/ip", "netns", "exec", "swiftcr-recv", "/bin/sh", "-c",
                                       "\(bin)/streamcopy listen 10.77.0.2 9477 | \(restart)"], cwd: work)
             XCTAssertTrue(receiver.read(until: "LISTENING"), receiver.output)
-            let send = runTool(["/bin/sh", "-c", "\(bin)/cr_checkpoint -p --parent \(work)/base --kill -f - \(pid) | /usr/sbin/ip netns exec swiftcr-send \(bin)/streamcopy send 10.77.0.2 9477"], cwd: work)
+            let send = runTool(["/bin/sh", "-c", "\(bin)/cr_checkpoint -p --parent \(work)/base --compress=3 --kill -f - \(pid) | /usr/sbin/ip netns exec swiftcr-send \(bin)/streamcopy send 10.77.0.2 9477"], cwd: work)
             XCTAssertEqual(send.code, 0, send.output)
             return receiver
         }

@@ -243,8 +243,13 @@ final class CheckpointRun {
         testHookCheckpointPause("dump")
         let total = plans.reduce(UInt64(0)) { $0 + $1.runs.reduce(0) { $0 + $1.pages } } * 4096
         var doneBefore: UInt64 = 0
+        let compressor = try options.compressLevel.map { level in
+            guard let c = PageCompressor(level: level) else { throw CheckpointError(EINVAL, "zstd refuses compression level \(level)") }
+            return c
+        }
         for (p, runs) in plans {
             var dumper = MemoryDumper(pid: p, writer: writer)
+            dumper.compressor = compressor
             // Read back beside the dump only while the processes wait for it anyway
             // (--kill, a signal): otherwise the check after the thaw reads the pages.
             dumper.readBack = options.verifyImage && destination.verifiablePath != nil && options.signalAfter != 0

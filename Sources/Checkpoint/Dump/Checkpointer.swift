@@ -64,6 +64,8 @@ public struct CheckpointOptions {
     public var parentPath: String?
     /// --stop-tracking: the write tracking leaves the processes after this checkpoint.
     public var stopTracking = false
+    /// --compress[=LEVEL]: page data as zstd frames at this level (ZPAGES sections).
+    public var compressLevel: Int32?
 
     public init(pid: pid_t) { self.pid = pid }
 

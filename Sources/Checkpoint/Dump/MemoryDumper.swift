@@ -13,6 +13,9 @@ struct MemoryDumper {
     var progress: ((UInt64, UInt64) -> Void)?
     /// Read every section back after writing it (the destination is a readable file).
     var readBack = false
+    /// --compress: each batch becomes one zstd frame (a ZPAGES section),
+    /// compressed on this thread while the writer thread writes the last one.
+    var compressor: PageCompressor?
 
     struct Stats {
         var candidatePages: UInt64 = 0, savedPages: UInt64 = 0, zeroPages: UInt64 = 0
@@ -132,9 +135,11 @@ struct MemoryDumper {
         var stats = Stats()
         let total = runs.reduce(0) { $0 + $1.pages } * 4096
         stats.candidatePages = total / 4096
-        let pool = PageBufferPool(count: 3, byteCount: batchBytes)
+        // A compressing dump puts each batch's frame after its pages, in the same buffer.
+        let frameRoom = compressor == nil ? 0 : (PageCompressor.bound(batchBytes) + 4095) & ~4095
+        let pool = PageBufferPool(count: 3, byteCount: batchBytes + frameRoom)
         // A payload is its run table (16 bytes a run, at most one run a page) plus page padding and the pages.
-        let pipeline = WritePipeline(writer: writer, pool: pool, readBackBytes: readBack ? batchBytes + 16 + batchBytes / 4096 * 16 + 4096 : nil)
+        let pipeline = WritePipeline(writer: writer, pool: pool, readBackBytes: readBack ? max(batchBytes, frameRoom) + 16 + batchBytes / 4096 * 16 + 4096 : nil)
         defer { pipeline.drain() }
         let memory = RemoteMemory(pid: pid)
         var done: UInt64 = 0
@@ -164,7 +169,14 @@ struct MemoryDumper {
                 if kept.isEmpty {
                     pool.giveBack(buffer)
                 } else {
-                    let prepared = try writer.preparePages(pid: pid, runs: kept, data: UnsafeRawBufferPointer(rebasing: buffer.bytes[0..<keptBytes]))
+                    let data = UnsafeRawBufferPointer(rebasing: buffer.bytes[0..<keptBytes])
+                    var frame: UnsafeRawBufferPointer?
+                    if let compressor {
+                        let room = UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[batchBytes..<(batchBytes + frameRoom)])
+                        let size = try compressor.compress(data, into: room)
+                        frame = UnsafeRawBufferPointer(rebasing: room[0..<size])
+                    }
+                    let prepared = try writer.preparePages(pid: pid, runs: kept, data: data, frame: frame)
                     testHookScribble(UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[0..<keptBytes]))
                     pipeline.submit(prepared, holding: buffer)
                 }

@@ -85,7 +85,7 @@ final class ParentChain {
             for p in loaded.processes {
                 fromParent[p.pid] = PageRanges(p.mappings.flatMap { m in m.parentRanges.map { ($0.address, $0.address + $0.length) } })
             }
-            let sections = index.sections.filter { $0.type == SectionType.pages.rawValue }.sorted { $0.offset < $1.offset }
+            let sections = index.sections.filter { SectionType(rawValue: $0.type)?.holdsPages == true }.sorted { $0.offset < $1.offset }
             return (Link(path: path, fd: fd, index: index, fromParent: fromParent, pagesSections: sections), loaded.inventory)
         } catch let e as ImageError {
             Glibc.close(fd)
@@ -99,6 +99,7 @@ final class ParentChain {
     /// A piece of a saved run: pages [address, address+length) at `fileOffset` in link `link`.
     struct Extent: Equatable {
         var link: Int, address: UInt64, length: UInt64, fileOffset: UInt64
+        var compressed = false
     }
 
     /// Where each page of `wanted` (a process's pages left to the parent)
@@ -113,7 +114,8 @@ final class ParentChain {
                 for run in link.index.runs(pid: pid, overlapping: r.start, r.end) {
                     let lo = max(run.address, r.start), hi = min(run.end, r.end)
                     guard hi > lo else { continue }
-                    out.append(Extent(link: k, address: lo, length: hi - lo, fileOffset: run.fileOffset + (lo - run.address)))
+                    out.append(Extent(link: k, address: lo, length: hi - lo,
+                                      fileOffset: run.compressed ? run.fileOffset : run.fileOffset + (lo - run.address), compressed: run.compressed))
                     saved.append(lo, hi)
                 }
             }
@@ -122,39 +124,37 @@ final class ParentChain {
         return out
     }
 
-    /// Reads the sections holding `extents` (each checked once) and hands
-    /// each extent's bytes to `write`, as a one-run PAGES section.
+    /// Reads the sections holding `extents` (each checked, and decompressed,
+    /// once) and hands each extent's bytes to `write`, as a one-run PAGES section.
     func write(_ extents: [Extent], pid: Int32, _ write: (ImageReader.PagesSection, UnsafeRawBufferPointer) throws -> Void) throws {
         for (k, link) in links.enumerated() {
             let mine = extents.filter { $0.link == k }.sorted { $0.fileOffset < $1.fileOffset }
             guard !mine.isEmpty else { continue }
             let loader = PagesSectionLoader(fd: link.fd)
-            var current: (entry: ImageIndex.SectionEntry, data: UnsafeRawBufferPointer, fileOffset: UInt64)?
+            var current: (entry: ImageIndex.SectionEntry, loaded: PagesSectionLoader.Loaded)?
             for e in mine {
                 if current == nil || !Self.holds(current!.entry, e) {
                     guard let entry = Self.section(holding: e, in: link.pagesSections) else {
                         throw CheckpointError(EINVAL, "parent image \(link.path): page data at offset \(e.fileOffset) is in no PAGES section")
                     }
                     do {
-                        let (data, at) = try loader.load(entry)
-                        current = (entry, data, at)
-                    } catch let e as ImageError {
-                        throw CheckpointError(e.errnoCode, "parent image \(link.path) is damaged: \(e)")
+                        current = (entry, try loader.load(entry))
+                    } catch let error as ImageError {
+                        throw CheckpointError(error.errnoCode, "parent image \(link.path) is damaged: \(error)")
                     }
                 }
-                guard let c = current, e.fileOffset >= c.fileOffset, e.fileOffset - c.fileOffset + e.length <= UInt64(c.data.count) else {
-                    throw CheckpointError(EINVAL, "parent image \(link.path): page data at offset \(e.fileOffset) lies outside its PAGES section")
+                guard let bytes = current?.loaded.bytes(at: e.address, length: e.length) else {
+                    throw CheckpointError(EINVAL, "parent image \(link.path): the section at offset \(current?.entry.offset ?? 0) does not hold 0x\(String(e.address, radix: 16))")
                 }
-                let from = Int(e.fileOffset - c.fileOffset)
                 let run = PageRun(pid: pid, address: e.address, pageCount: e.length / 4096, fileOffset: e.fileOffset)
-                let bytes = UnsafeRawBufferPointer(rebasing: c.data[from..<(from + Int(e.length))])
                 try write(ImageReader.PagesSection(pid: pid, runs: [run], data: bytes), bytes)
             }
         }
     }
 
+    /// A compressed extent names its section's start; an ordinary one lies inside it.
     private static func holds(_ s: ImageIndex.SectionEntry, _ e: Extent) -> Bool {
-        e.fileOffset >= s.offset && e.fileOffset + e.length <= s.offset + UInt64(ImageFormat.sectionHeaderSize) + s.length
+        e.fileOffset >= s.offset && (e.compressed ? e.fileOffset == s.offset : e.fileOffset + e.length <= s.offset + UInt64(ImageFormat.sectionHeaderSize) + s.length)
     }
 
     /// The section holding the extent (binary search over sections by offset).
