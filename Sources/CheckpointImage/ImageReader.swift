@@ -86,6 +86,7 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
         buffer.deallocate()
         spare.deallocate()
         decompressed.deallocate()
+        decompressedSpare.deallocate()
     }
 
     /// A section read and checked, not yet decoded.
@@ -94,6 +95,8 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
         let start: UInt64
         let end: UInt64
         let payload: UnsafeRawBufferPointer
+        /// A ZPAGES section's pages, decompressed where it was read (the read-ahead thread).
+        var pages: UnsafeRawBufferPointer?
     }
 
     public var version: String { "\(major).\(minor)" }
@@ -107,9 +110,10 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
             let p = pending
             pending = nil
             swap(&buffer, &spare)  // the section read ahead is in `spare`
+            swap(&decompressed, &decompressedSpare)
             raw = try p?.get() ?? nil
         } else {
-            raw = try readRaw(into: &buffer)
+            raw = try readRaw(into: &buffer, pages: &decompressed)
         }
         guard let raw else { return nil }
         offset = raw.end
@@ -118,9 +122,10 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
             // Read the next one into the spare buffer while this one is used.
             readingAhead = true
             ahead.async { [self] in
-                var into = spare
-                let result = Result { try readRaw(into: &into) }
+                var into = spare, pagesInto = decompressedSpare
+                let result = Result { try readRaw(into: &into, pages: &pagesInto) }
                 spare = into
+                decompressedSpare = pagesInto
                 pending = result
             }
         }
@@ -130,7 +135,7 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
     /// Reads sections up to one this reader knows (optional unknown ones are
     /// skipped) and checks its checksum; page data is left unread when
     /// `loadPages` is off (then `payload` holds the table only).
-    private func readRaw(into target: inout UnsafeMutableRawBufferPointer) throws -> Raw? {
+    private func readRaw(into target: inout UnsafeMutableRawBufferPointer, pages pagesTarget: inout UnsafeMutableRawBufferPointer) throws -> Raw? {
         while !finished {
             let start = position
             var hb = [UInt8](repeating: 0, count: ImageFormat.sectionHeaderSize)
@@ -153,7 +158,9 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
                 return Raw(type: type, start: start, end: position, payload: UnsafeRawBufferPointer(start: nil, count: 0))
             }
             let payload = try readPayload(length: length, section: type.name, at: start, into: &target)
-            return Raw(type: type, start: start, end: position, payload: payload)
+            var raw = Raw(type: type, start: start, end: position, payload: payload)
+            if type == .compressedPages { raw.pages = try decompress(payload, section: start, into: &pagesTarget) }
+            return raw
         }
         return nil
     }
@@ -179,14 +186,8 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
             let (pid, runs, dataOffset) = try parsePagesTable(payload, base: base, section: raw.start, compressed: compressed)
             var data = UnsafeRawBufferPointer(rebasing: payload[dataOffset...])
             if compressed {
-                let bytes = Int(runs.reduce(0) { $0 + $1.byteCount })
-                if decompressed.count < bytes {
-                    decompressed.deallocate()
-                    decompressed = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes, 1 << 20), alignment: 4096)
-                }
-                let out = UnsafeMutableRawBufferPointer(rebasing: decompressed[0..<bytes])
-                try decompressor.decompress(data, into: out, at: base + UInt64(dataOffset))
-                data = UnsafeRawBufferPointer(out)
+                guard let pages = raw.pages else { throw ImageError.malformed(what: "ZPAGES section not decompressed", offset: raw.start) }
+                data = pages
             }
             return .pages(PagesSection(pid: pid, runs: runs, data: data, sectionStart: raw.start, payloadLength: payload.count))
         case .index:
@@ -210,9 +211,27 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
         return payload
     }
 
-    /// A ZPAGES section's pages, decompressed (valid until the next section).
+    /// ZPAGES sections' pages, decompressed: the current section's, and the
+    /// one read ahead (they swap as `buffer` and `spare` do).
     private var decompressed = UnsafeMutableRawBufferPointer(start: nil, count: 0)
-    private lazy var decompressor = PageDecompressor()
+    private var decompressedSpare = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+    /// Used where sections are read: the caller's thread or the read-ahead's, never both at once.
+    private let decompressor = PageDecompressor()
+
+    /// Decompresses a checked ZPAGES payload's frame into `target` (grown as needed).
+    private func decompress(_ payload: UnsafeRawBufferPointer, section start: UInt64,
+                            into target: inout UnsafeMutableRawBufferPointer) throws -> UnsafeRawBufferPointer {
+        let base = start + UInt64(ImageFormat.sectionHeaderSize)
+        let (_, runs, dataOffset) = try parsePagesTable(payload, base: base, section: start, compressed: true)
+        let bytes = Int(runs.reduce(0) { $0 + $1.byteCount })
+        if target.count < bytes {
+            target.deallocate()
+            target = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes, 1 << 20), alignment: 4096)
+        }
+        let out = UnsafeMutableRawBufferPointer(rebasing: target[0..<bytes])
+        try decompressor.decompress(UnsafeRawBufferPointer(rebasing: payload[dataOffset...]), into: out, at: base + UInt64(dataOffset))
+        return UnsafeRawBufferPointer(out)
+    }
 
     private func parsePagesTable(_ payload: UnsafeRawBufferPointer, base: UInt64, section: UInt64, compressed: Bool) throws -> (Int32, [PageRun], Int) {
         guard payload.count >= 16 else { throw ImageError.malformed(what: "PAGES section shorter than its table header", offset: base) }

@@ -244,7 +244,9 @@ final class CheckpointRun {
         let total = plans.reduce(UInt64(0)) { $0 + $1.runs.reduce(0) { $0 + $1.pages } } * 4096
         var doneBefore: UInt64 = 0
         let compressor = try options.compressLevel.map { level in
-            guard let c = PageCompressor(level: level) else { throw CheckpointError(EINVAL, "zstd refuses compression level \(level)") }
+            // On every core: zstd's workers compress a batch while this thread reads the next.
+            let cores = Int32(max(1, min(8, sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
+            guard let c = PageCompressor(level: level, workers: cores) else { throw CheckpointError(EINVAL, "zstd refuses compression level \(level)") }
             return c
         }
         for (p, runs) in plans {

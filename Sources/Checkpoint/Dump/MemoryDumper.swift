@@ -169,16 +169,16 @@ struct MemoryDumper {
                 if kept.isEmpty {
                     pool.giveBack(buffer)
                 } else {
-                    let data = UnsafeRawBufferPointer(rebasing: buffer.bytes[0..<keptBytes])
-                    var frame: UnsafeRawBufferPointer?
                     if let compressor {
-                        let room = UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[batchBytes..<(batchBytes + frameRoom)])
-                        let size = try compressor.compress(data, into: room)
-                        frame = UnsafeRawBufferPointer(rebasing: room[0..<size])
+                        pipeline.submit(preparing: { [pid, batchBytes] writer in
+                            try Self.compressed(kept, bytes: buffer.bytes, count: keptBytes, room: batchBytes..<(batchBytes + frameRoom),
+                                                compressor: compressor, writer: writer, pid: pid)
+                        }, holding: buffer)
+                    } else {
+                        let prepared = try writer.preparePages(pid: pid, runs: kept, data: UnsafeRawBufferPointer(rebasing: buffer.bytes[0..<keptBytes]))
+                        testHookScribble(UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[0..<keptBytes]))
+                        pipeline.submit(prepared, holding: buffer)
                     }
-                    let prepared = try writer.preparePages(pid: pid, runs: kept, data: data, frame: frame)
-                    testHookScribble(UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[0..<keptBytes]))
-                    pipeline.submit(prepared, holding: buffer)
                 }
             } catch {
                 pool.giveBack(buffer)
@@ -212,6 +212,18 @@ struct MemoryDumper {
         try pipeline.finish()
         stats.checkedSections = pipeline.checkedSections
         return stats
+    }
+
+    /// On the writer thread: a batch's zstd frame, put after its pages in
+    /// the same buffer, as a ZPAGES section; a batch that barely shrinks
+    /// (random bytes) goes in as plain PAGES, which read back faster.
+    static func compressed(_ runs: [(address: UInt64, pages: UInt64)], bytes: UnsafeMutableRawBufferPointer, count: Int, room: Range<Int>,
+                           compressor: PageCompressor, writer: ImageWriter, pid: pid_t) throws -> ImageWriter.PreparedPages {
+        let data = UnsafeRawBufferPointer(rebasing: bytes[0..<count])
+        let frameRoom = UnsafeMutableRawBufferPointer(rebasing: bytes[room])
+        let size = try compressor.compress(data, into: frameRoom)
+        let frame = size < count - count / 16 ? UnsafeRawBufferPointer(rebasing: frameRoom[0..<size]) : nil
+        return try writer.preparePages(pid: pid, runs: runs, data: data, frame: frame)
     }
 
     /// A page that cannot be read (shared memory past its object's end) reads as zero.

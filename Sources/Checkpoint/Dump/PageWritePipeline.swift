@@ -93,6 +93,22 @@ final class WritePipeline: @unchecked Sendable {
         }
     }
 
+    /// As `submit`, but the section is prepared on the writer thread first
+    /// (a compressed batch: the writer thread compresses while this one reads
+    /// the next). Sections must all go one way or the other, in order.
+    func submit(preparing prepare: @escaping @Sendable (ImageWriter) throws -> ImageWriter.PreparedPages, holding buffer: PageBufferPool.Buffer) {
+        queue.async { [self] in
+            if lock.withLock({ failure == nil }) {
+                do {
+                    let prepared = try prepare(writer)
+                    try writer.commit(prepared)
+                    if readBack != nil { lock.withLock { written.append(prepared) } }
+                } catch { lock.withLock { failure = error } }
+            }
+            pool.giveBack(buffer)
+        }
+    }
+
     /// On the reading thread: checks the sections written since the last call
     /// (read back uses only their place, length and checksum, not the buffer).
     func checkWritten() throws {
