@@ -168,6 +168,20 @@ final class ImageFormatTests: XCTestCase {
         XCTAssertEqual(CRC32C.checksum(Array("123456789".utf8)), 0xE306_9283)
     }
 
+    /// The committed sample of `version`, loaded and checked; written anew by
+    /// `write` first when SWIFTCR_WRITE_SAMPLES names that version.
+    static func committedSample(_ version: String, write: (Int32) throws -> Void) throws -> (LoadedImage, String) {
+        let path = samplePath(version)
+        if ProcessInfo.processInfo.environment["SWIFTCR_WRITE_SAMPLES"] == version {
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            defer { close(fd) }
+            try write(fd)
+        }
+        let image = try LoadedImage.load(path: path, verify: true)
+        XCTAssertEqual(image.version, version)
+        return (image, path)
+    }
+
     static func samplePath(_ version: String) -> String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("Fixtures/images/sample-v\(version).swiftcr").path
@@ -187,14 +201,7 @@ final class ImageFormatTests: XCTestCase {
     /// The v1.1 sample adds a ZOMBIE record. SWIFTCR_WRITE_SAMPLES=1.N writes
     /// the sample of version 1.N (only ever when 1.N is the current version).
     func testCommittedV1_1SampleStaysReadable() throws {
-        let path = Self.samplePath("1.1")
-        if ProcessInfo.processInfo.environment["SWIFTCR_WRITE_SAMPLES"] == "1.1" {
-            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-            try SampleImage.write(to: fd, withZombie: true)
-            close(fd)
-        }
-        let image = try LoadedImage.load(path: path, verify: true)
-        XCTAssertEqual(image.version, "1.1")
+        let (image, _) = try Self.committedSample("1.1") { try SampleImage.write(to: $0, withZombie: true) }
         XCTAssertEqual(image.processes, [SampleImage.process])
         XCTAssertEqual(image.zombies, [SampleImage.zombie])
         XCTAssertEqual(image.pageRuns.count, 3)
@@ -202,14 +209,7 @@ final class ImageFormatTests: XCTestCase {
 
     /// The v1.2 sample: each descriptor kind's state in its own payload record.
     func testCommittedV1_2SampleStaysReadable() throws {
-        let path = Self.samplePath("1.2")
-        if ProcessInfo.processInfo.environment["SWIFTCR_WRITE_SAMPLES"] == "1.2" {
-            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-            try SampleImage.write(to: fd, withZombie: true, withPayloads: true)
-            close(fd)
-        }
-        let image = try LoadedImage.load(path: path, verify: true)
-        XCTAssertEqual(image.version, "1.2")
+        let (image, _) = try Self.committedSample("1.2") { try SampleImage.write(to: $0, withZombie: true, withPayloads: true) }
         XCTAssertEqual(image.processes, [SampleImage.processWithPayloads])
         XCTAssertEqual(image.processes.first?.files.filter { $0.payload != .none }.count, 10)
         XCTAssertEqual(image.tree, SampleImage.tree)
@@ -219,14 +219,7 @@ final class ImageFormatTests: XCTestCase {
     /// The v1.3 sample: socket options, owners, leases, the new descriptor kinds, capabilities,
     /// a shared fd table and a terminal. SWIFTCR_WRITE_SAMPLES=1.3 writes it.
     func testCommittedV1_3SampleStaysReadable() throws {
-        let path = Self.samplePath("1.3")
-        if ProcessInfo.processInfo.environment["SWIFTCR_WRITE_SAMPLES"] == "1.3" {
-            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-            try SampleImage.write(to: fd, withZombie: true, v13: true)
-            close(fd)
-        }
-        let image = try LoadedImage.load(path: path, verify: true)
-        XCTAssertEqual(image.version, "1.3")
+        let (image, _) = try Self.committedSample("1.3") { try SampleImage.write(to: $0, withZombie: true, v13: true) }
         XCTAssertEqual(image.processes, [SampleImage.processV13])
         XCTAssertEqual(image.tree, SampleImage.tree)
         XCTAssertEqual(image.zombies, [SampleImage.zombie])
@@ -235,14 +228,7 @@ final class ImageFormatTests: XCTestCase {
     /// The v1.4 sample: a mapping with pages inherited copy-on-write from the
     /// parent. SWIFTCR_WRITE_SAMPLES=1.4 writes it.
     func testCommittedV1_4SampleStaysReadable() throws {
-        let path = Self.samplePath("1.4")
-        if ProcessInfo.processInfo.environment["SWIFTCR_WRITE_SAMPLES"] == "1.4" {
-            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-            try SampleImage.write(to: fd, withZombie: true, v14: true)
-            close(fd)
-        }
-        let image = try LoadedImage.load(path: path, verify: true)
-        XCTAssertEqual(image.version, "1.4")
+        let (image, _) = try Self.committedSample("1.4") { try SampleImage.write(to: $0, withZombie: true, v14: true) }
         XCTAssertEqual(image.processes, [SampleImage.processV14])
         XCTAssertFalse(image.processes.flatMap(\.mappings).allSatisfy { $0.inheritedRuns.isEmpty })
     }
@@ -250,14 +236,7 @@ final class ImageFormatTests: XCTestCase {
     /// The v1.5 sample: an incremental image (its parent's path, ID and
     /// INDEX checksum; a mapping's pages left to the parent). SWIFTCR_WRITE_SAMPLES=1.5 writes it.
     func testCommittedV1_5SampleStaysReadable() throws {
-        let path = Self.samplePath("1.5")
-        if ProcessInfo.processInfo.environment["SWIFTCR_WRITE_SAMPLES"] == "1.5" {
-            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-            try SampleImage.write(to: fd, withZombie: true, v15: true)
-            close(fd)
-        }
-        let image = try LoadedImage.load(path: path, verify: true)
-        XCTAssertEqual(image.version, "1.5")
+        let (image, _) = try Self.committedSample("1.5") { try SampleImage.write(to: $0, withZombie: true, v15: true) }
         XCTAssertEqual(image.inventory, SampleImage.inventoryV15)
         XCTAssertEqual(image.processes, [SampleImage.processV15])
         XCTAssertEqual(image.processes.flatMap(\.mappings).flatMap(\.parentRuns), [3, 13, 17, 16])
@@ -267,14 +246,7 @@ final class ImageFormatTests: XCTestCase {
     /// every page reads back as in the uncompressed sample, through the
     /// stream and through the INDEX. SWIFTCR_WRITE_SAMPLES=1.6 writes it.
     func testCommittedV1_6SampleStaysReadable() throws {
-        let path = Self.samplePath("1.6")
-        if ProcessInfo.processInfo.environment["SWIFTCR_WRITE_SAMPLES"] == "1.6" {
-            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-            try SampleImage.write(to: fd, withZombie: true, v15: true, compressed: true)
-            close(fd)
-        }
-        let image = try LoadedImage.load(path: path, verify: true)
-        XCTAssertEqual(image.version, "1.6")
+        let (image, path) = try Self.committedSample("1.6") { try SampleImage.write(to: $0, withZombie: true, v15: true, compressed: true) }
         XCTAssertEqual(image.processes, [SampleImage.processV15])
         XCTAssertTrue(image.pageRuns.allSatisfy(\.compressed))
         XCTAssertTrue(ImageVerifier.verify(path: path).isEmpty, "\(ImageVerifier.verify(path: path))")
