@@ -191,11 +191,14 @@ public struct Mapping: Equatable, Sendable {
     /// The guard runs as (address, byte length).
     public var guardRanges: [(address: UInt64, length: UInt64)] { ranges(guardRuns) }
     /// How many pages come from the parent by fork.
-    public var inheritedPageCount: UInt64 { stride(from: 1, to: inheritedRuns.count, by: 2).reduce(0) { $0 + inheritedRuns[$1] } }
+    public var inheritedPageCount: UInt64 { Self.pageCount(inheritedRuns) }
     /// The inherited runs as (address, byte length).
     public var inheritedRanges: [(address: UInt64, length: UInt64)] { ranges(inheritedRuns) }
     /// How many pages come from the parent image.
-    public var parentPageCount: UInt64 { stride(from: 1, to: parentRuns.count, by: 2).reduce(0) { $0 + parentRuns[$1] } }
+    public var parentPageCount: UInt64 { Self.pageCount(parentRuns) }
+
+    /// The pages of (first page, count) pairs.
+    static func pageCount(_ runs: [UInt64]) -> UInt64 { stride(from: 1, to: runs.count, by: 2).reduce(0) { $0 + runs[$1] } }
     /// The pages from the parent image as (address, byte length).
     public var parentRanges: [(address: UInt64, length: UInt64)] { ranges(parentRuns) }
 

@@ -32,7 +32,7 @@ final class CheckpointRun {
     private var parentPages: UInt64 = 0
     /// A pre-dump thaws the processes before it reads their memory.
     private var thawedAt: Double?
-    /// The incremental plan's scan protected the tracked pages again (one walk for both).
+    /// The incremental plan protected the written pages of these processes again.
     private var protectedAtPlan: Set<pid_t> = []
 
     init(options: CheckpointOptions, destination: ImageDestination, log: Logger) {
@@ -180,7 +180,7 @@ final class CheckpointRun {
             }
             var runs = plan.runs
             if let scan {
-                runs = IncrementalPlan.addWritten(scan, maps: collected[k].maps, to: IncrementalPlan.split(runs, by: scan.fromParent).dump)
+                runs = IncrementalPlan.addWritten(scan, maps: collected[k].maps, to: MemoryDumper.subtract(runs, scan.fromParent))
                 // Every unwritten page is the parent's, read or not.
                 for i in collected[k].state.mappings.indices {
                     let m = collected[k].state.mappings[i]
@@ -207,7 +207,7 @@ final class CheckpointRun {
                 .find(childMappings: me.mappings, parentMappings: collected[j].state.mappings)
             guard !shared.isEmpty else { continue }
             for (i, runs) in shared { collected[k].state.mappings[i].inheritedRuns = runs }
-            plans[k].runs = CowSharing.subtract(plans[k].runs, shared.keys.flatMap { collected[k].state.mappings[$0].inheritedRanges })
+            plans[k].runs = MemoryDumper.subtract(plans[k].runs, shared.keys.flatMap { collected[k].state.mappings[$0].inheritedRanges }.sorted { $0.address < $1.address })
         }
     }
 
@@ -215,16 +215,22 @@ final class CheckpointRun {
     /// written from now on shows), then the processes run on while their
     /// memory is read. A page written during the read is saved again by the
     /// next incremental checkpoint.
-    func thawForPreDump() throws {
-        try armTracking()
+    func thawForPreDump() {
+        armTracking()
+        thawNow()
+    }
+
+    /// Thawed before the image is committed: TCP repair and locks off first.
+    private func thawNow() {
         context.tcpRepairs.finish(keepOn: false)
         context.tcpLock.finish(unlock: true)
         thawAll()
         thawedAt = Clock.now
     }
 
-    /// Protection that counts from this image, in every process that keeps tracking.
-    private func armTracking() throws {
+    /// Protection that counts from this image, in every process that keeps
+    /// tracking; a process where it cannot be armed loses its tracking.
+    private func armTracking() {
         guard options.keepsTracking else { return }
         for c in collected {
             do {
@@ -279,10 +285,7 @@ final class CheckpointRun {
     func thawIfRunningOn() {
         guard options.signalAfter == 0, thawedAt == nil else { return }
         settleTracking()
-        context.tcpRepairs.finish(keepOn: false)
-        context.tcpLock.finish(unlock: true)
-        thawAll()
-        thawedAt = Clock.now
+        thawNow()
     }
 
     /// 9. The whole image read back, then its final name. Until the commit
@@ -344,10 +347,7 @@ final class CheckpointRun {
         } else if options.stopTracking {
             for c in collected { tracking.stop(c.state.pid, session: c.session) }
         } else if options.keepsTracking {
-            do { try armTracking() } catch {
-                tracking.warnings.append("write tracking could not be armed again: \(error); the next incremental checkpoint saves every page")
-                for c in collected { tracking.stop(c.state.pid, session: c.session) }
-            }
+            armTracking()
         }
     }
 

@@ -159,7 +159,7 @@ public enum Checkpointer {
             try run.collectProcesses()
             try run.collectTreeObjects()
             try run.writeMetadata()
-            if options.preDump { try run.thawForPreDump() }
+            if options.preDump { run.thawForPreDump() }
             try run.dumpMemory()
             try run.closeImage()
             run.thawIfRunningOn()

@@ -98,31 +98,4 @@ struct CowSharing {
         }
         return out
     }
-
-    /// The candidate runs without the inherited pages (all absolute addresses, sorted ranges).
-    static func subtract(_ runs: [MemoryDumper.Candidate], _ inherited: [(address: UInt64, length: UInt64)]) -> [MemoryDumper.Candidate] {
-        guard !inherited.isEmpty else { return runs }
-        let holes = inherited.sorted { $0.address < $1.address }
-        var out: [MemoryDumper.Candidate] = []
-        for run in runs {
-            var at = run.address
-            let end = run.address + run.pages * 4096
-            for h in holes where h.address + h.length > at && h.address < end {
-                if h.address > at {
-                    var piece = run
-                    piece.address = at
-                    piece.pages = (h.address - at) / 4096
-                    out.append(piece)
-                }
-                at = max(at, h.address + h.length)
-            }
-            if at < end {
-                var piece = run
-                piece.address = at
-                piece.pages = (end - at) / 4096
-                out.append(piece)
-            }
-        }
-        return out
-    }
 }

@@ -109,6 +109,38 @@ struct MemoryDumper {
         return plan
     }
 
+    /// The runs less the pages in `holes` (pages another image or process
+    /// supplies); both sorted by address, not overlapping: one pass over both.
+    static func subtract(_ runs: [Candidate], _ holes: [(address: UInt64, length: UInt64)]) -> [Candidate] {
+        guard !holes.isEmpty else { return runs }
+        var out: [Candidate] = []
+        var k = 0
+        for run in runs {
+            var at = run.address
+            let end = run.address + run.pages * 4096
+            while k < holes.count && holes[k].address + holes[k].length <= at { k += 1 }
+            var j = k
+            while at < end {
+                guard j < holes.count, holes[j].address < end else { break }
+                if holes[j].address > at {
+                    var piece = run
+                    piece.address = at
+                    piece.pages = (holes[j].address - at) / 4096
+                    out.append(piece)
+                }
+                at = max(at, holes[j].address + holes[j].length)
+                j += 1
+            }
+            if at < end {
+                var piece = run
+                piece.address = at
+                piece.pages = (end - at) / 4096
+                out.append(piece)
+            }
+        }
+        return out
+    }
+
     /// A present private anonymous page that another process maps too.
     static func sharedAnonymousPage(_ e: UInt64) -> Bool {
         e & Pagemap.present != 0 && e & Pagemap.fileOrShared == 0 && e & Pagemap.exclusive == 0

@@ -49,53 +49,11 @@ enum IncrementalPlan {
                 if !c.contains(.file) { scan.written[start, default: []].append((r.start, r.end)) }
             } else if c.contains(.written) || c.contains(.swapped) {
                 // Close ranges are read as one (a pagemap read per range costs a
-                // system call); the parent's pages between them leave the plan in `split`.
+                // system call); the parent's pages between them leave the plan (MemoryDumper.subtract).
                 if let last = read.last, r.start - last.end <= Self.readGap { read[read.count - 1].end = r.end } else { read.append((r.start, r.end)) }
             }
         }
         scan.read[start] = read
-    }
-
-    /// Splits a process's candidate runs: those inside `kept` (sorted, not
-    /// overlapping) leave the plan and are returned as ranges; one pass over both.
-    static func split(_ runs: [MemoryDumper.Candidate], by kept: [(address: UInt64, length: UInt64)])
-        -> (dump: [MemoryDumper.Candidate], fromParent: [(address: UInt64, length: UInt64)]) {
-        guard !kept.isEmpty else { return (runs, []) }
-        var dump: [MemoryDumper.Candidate] = []
-        var fromParent: [(address: UInt64, length: UInt64)] = []
-        var k = 0
-        for run in runs {
-            var at = run.address
-            let end = run.address + run.pages * 4096
-            while k < kept.count && kept[k].address + kept[k].length <= at { k += 1 }
-            var j = k
-            while at < end {
-                guard j < kept.count, kept[j].address < end else {
-                    var piece = run
-                    piece.address = at
-                    piece.pages = (end - at) / 4096
-                    dump.append(piece)
-                    break
-                }
-                let hole = kept[j]
-                if hole.address > at {
-                    var piece = run
-                    piece.address = at
-                    piece.pages = (hole.address - at) / 4096
-                    dump.append(piece)
-                    at = hole.address
-                }
-                let stop = min(end, hole.address + hole.length)
-                if let last = fromParent.last, last.address + last.length == at {
-                    fromParent[fromParent.count - 1].length += stop - at
-                } else {
-                    fromParent.append((at, stop - at))
-                }
-                at = stop
-                if stop == hole.address + hole.length { j += 1 }
-            }
-        }
-        return (dump, fromParent)
     }
 
     /// (first page, count) pairs of `ranges` inside the mapping starting at `start`.
@@ -116,10 +74,10 @@ enum IncrementalPlan {
     }
 
     /// Scans every tracked mapping of one process (smaps "uw": registered
-    /// with our userfaultfd; not saved whole). With `protect`, the same
-    /// page-table walk protects the pages again, so that the next
-    /// incremental counts from this image (the caller makes the tracking
-    /// record say so once committed).
+    /// with our userfaultfd; not saved whole). With `protect`, the written
+    /// pages are protected again right after, so that the next incremental
+    /// counts from this image (the caller makes the tracking record say so
+    /// once committed).
     static func scan(pid: pid_t, maps: [(MapsEntry, Mapping)], protect: Bool) throws -> Scan {
         let pagemap = try Pagemap(pid: pid)
         defer { pagemap.close() }
