@@ -18,7 +18,15 @@ enum Agent {
     /// What the last exchange gave: 0 continuing, > 0 restarted, < 0 failed.
     nonisolated(unsafe) static var lastResult: Int32 = -1
 
-    static func serve(checkpointer: pid_t, token: Int32, runCallbacks: Bool) {
+    /// Who sent a request: the pid in the listener's name, and the pid its
+    /// SO_PEERCRED shows here. A checkpointer outside this PID namespace (a
+    /// user's restart runs in one) is pid 0 to us, in si_pid and SO_PEERCRED
+    /// alike; its own pid comes in the high half of si_value.
+    static func requester(siPid: pid_t, valueHigh: Int32) -> (name: pid_t, peer: pid_t) {
+        siPid != 0 ? (siPid, siPid) : (valueHigh, 0)
+    }
+
+    static func serve(checkpointer: pid_t, peer: pid_t, token: Int32, runCallbacks: Bool) {
         let m = memory.message
         let fd = Glibc.socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return }
@@ -30,7 +38,7 @@ enum Agent {
         var cred = cr_peer_cred()
         var credLength = socklen_t(MemoryLayout<cr_peer_cred>.size)
         guard getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &credLength) == 0,
-              cred.pid == checkpointer, cred.uid == 0 || cred.uid == getuid() else { return }
+              cred.pid == peer, cred.uid == 0 || cred.uid == getuid() else { return }
         let n = recv(fd, m, Memory.messageSize - 1, 0)
         guard n >= AgentWire.Request.headerSize, AgentProtocol.get(m, AgentWire.Request.magic) == AgentProtocol.magic else { return }
         fillCheckpointInfo(m, n)
@@ -156,6 +164,7 @@ enum Agent {
         let saved = errno
         defer { errno = saved }
         let from = cr_siginfo_pid(info), value = cr_siginfo_value(info)
+        let (name, peer) = requester(siPid: from, valueHigh: cr_siginfo_value_high(info))
         if from == getpid() && value == Chain.signalPhaseToken {
             Chain.runSignalContext()
             return
@@ -167,17 +176,18 @@ enum Agent {
         if memory.load(.agentRunning) == 1 {
             // Another checkpoint is being served: this one is refused at once.
             guard memory.exchange(.serving, expecting: 0, 1) else {
-                replyBusy(checkpointer: from, token: value)
+                replyBusy(checkpointer: name, token: value)
                 return
             }
-            memory.store(.requestPid, from)
+            memory.store(.requestPid, name)
             memory.store(.requestToken, value)
+            memory.store(.requestPeer, peer)
             var byte = AgentThread.wakeRequest
             _ = write(memory.load(.wakeWrite), &byte, 1)
             return
         }
         let generation = memory.load(.generation)
-        serve(checkpointer: from, token: value, runCallbacks: false)
+        serve(checkpointer: name, peer: peer, token: value, runCallbacks: false)
         Hooks.call(memory.load(.generation) != generation ? .restartNoCallbacks : .continueNoCallbacks)
     }
 }

@@ -31,15 +31,17 @@ enum AgentThread {
                 let got = read(memory.load(.wakeRead), &byte, 1)
                 if got <= 0 && errno != EINTR { return nil }
                 if got == 1 && byte == wakeRequest {
-                    serve(memory.load(.requestPid), memory.load(.requestToken))
+                    serve(memory.load(.requestPid), memory.load(.requestPeer), memory.load(.requestToken))
                     memory.store(.serving, 0)
                 }
             }
             if fds[1].revents != 0, read(signals, &info, info.count) == info.count {
                 let from = info.withUnsafeBytes { $0.load(fromByteOffset: 12, as: Int32.self) }   // ssi_pid
                 let token = info.withUnsafeBytes { $0.load(fromByteOffset: 44, as: Int32.self) }  // ssi_int
+                let high = info.withUnsafeBytes { $0.load(fromByteOffset: 52, as: Int32.self) }   // high half of ssi_ptr
+                let (name, peer) = Agent.requester(siPid: from, valueHigh: high)
                 memory.store(.serving, 1)
-                serve(from, token)
+                serve(name, peer, token)
                 memory.store(.serving, 0)
             }
             // (Only the tool still marked: a request since may have marked another.)
@@ -47,9 +49,9 @@ enum AgentThread {
         }
     }
 
-    static func serve(_ checkpointer: pid_t, _ token: Int32) {
+    static func serve(_ checkpointer: pid_t, _ peer: pid_t, _ token: Int32) {
         name(AgentWire.busyThreadName)
-        Agent.serve(checkpointer: checkpointer, token: token, runCallbacks: true)
+        Agent.serve(checkpointer: checkpointer, peer: peer, token: token, runCallbacks: true)
         // A request served (or refused) settles any mark a self-request made.
         PendingMark.clear()
         name(AgentWire.threadName)

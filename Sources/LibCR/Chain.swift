@@ -136,6 +136,14 @@ enum Chain {
         row[3] = 1
         _ = signalNext(row, tid: tid, round: round)
         row[3] = 0
+        // Restarted with another TID (new PIDs, or a namespace's): this
+        // thread's callbacks follow it, or the next checkpoint would signal
+        // the old number. No lock: a slot's thread is only ever written by it.
+        let now = currentThread()
+        if now != tid {
+            row[0] = now
+            for k in 0..<LibCR.slotCount where memory.slots[k].thread == tid { memory.slots[k].thread = now }
+        }
         Hooks.call(memory.load(.generation) != generationAtStart ? .restartSignalContext : .continueSignalContext)
     }
 

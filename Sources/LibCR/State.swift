@@ -38,8 +38,9 @@ enum Cell: Int, CaseIterable {
     case status
     /// Critical sections held (all threads).
     case sections
-    /// Checkpoint requests waiting for the agent: (checkpointer pid, token).
-    case requestPid, requestToken
+    /// Checkpoint requests waiting for the agent: (checkpointer pid, token,
+    /// the pid SO_PEERCRED shows for the checkpointer here).
+    case requestPid, requestToken, requestPeer
     /// The agent thread's wake pipe, and the result pipe the checkpointer or restorer writes.
     case wakeRead, wakeWrite, resultRead, resultWrite
     /// 1 once cr_init started the agent thread; 1 in libcr_omit.

@@ -103,7 +103,7 @@ final class LazyRestoreTests: XCTestCase {
             let status = restart.wait(timeout: 20)
             XCTAssertEqual(status?.signal, SIGKILL, "\(user?.name ?? "root") cr_restart: \(String(describing: status)) \(restart.output)")
             XCTAssertNotEqual(kill(pid, 0), 0, "the restored process is still there")
-            XCTAssertEqual(children(of: restart.pid), [], "cr_restart left processes behind")
+            XCTAssertEqual(childProcesses(of: restart.pid), [], "cr_restart left processes behind")
         }
     }
 
@@ -122,14 +122,6 @@ final class LazyRestoreTests: XCTestCase {
                 if !gone { usleep(10_000) }
             }
             XCTAssertTrue(gone, "\(user?.name ?? "root"): the restored process outlived its restorer's lazy phase")
-        }
-    }
-
-    func children(of parent: pid_t) -> [pid_t] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { pid_t($0) }.filter { p in
-            guard let stat = try? String(contentsOfFile: "/proc/\(p)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return false }
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            return fields.count > 1 && pid_t(fields[1]) == parent
         }
     }
 }

@@ -32,6 +32,46 @@ final class LibCRTests: XCTestCase {
         }
     }
 
+    /// Restarted copies are checkpointed again with their callbacks, round
+    /// after round (found by swiftcr-job's requeue cycles). A user's restart
+    /// runs in a new PID namespace, where the checkpointer's pid reads 0
+    /// (si_pid, SO_PEERCRED): the agent finds it by the pid the request
+    /// carries. A restart with new TIDs (--no-restore-pid, or a namespace's
+    /// second generation) moves signal-context callbacks to the new TID.
+    func testCallbacksRunInRestartedCopiesAsRootAndUser() throws {
+        for (user, options) in [(nil, []), (nil, ["--no-restore-pid"]), (env.user, []), (env.user, ["--no-restore-pid"])] as [(TestUser?, [String])] {
+            let who = "\(user?.name ?? "root") \(options.joined(separator: " "))"
+            let work = env.workDir("libcr-again\(options.count)", user: user)
+            let rounds = 3
+            var (current, pid) = try Fixture.start([tool("cr_again"), "\(rounds)"], user: user, cwd: work)
+            // Capabilities as they were: not every one a namespace's restorer holds.
+            func capabilities(_ p: pid_t) -> String? {
+                (try? String(contentsOfFile: "/proc/\(p)/status", encoding: .utf8))?.split(separator: "\n").first { $0.hasPrefix("CapEff:") }.map(String.init)
+            }
+            let originalCapabilities = capabilities(pid)
+            for round in 1...rounds {
+                let image = "\(work)/round\(round)"
+                let r = runTool([tool("cr_checkpoint"), "--kill", "-f", image, "\(pid)"], user: user, cwd: work)
+                XCTAssertEqual(r.code, 0, "\(who) round \(round): \(r.output)")
+                XCTAssertFalse(r.output.contains("no libcr agent answered"), "\(who) round \(round): \(r.output)")
+                _ = current.wait(timeout: 10)
+                reapOrphans()
+                current = try Child([tool("cr_restart")] + options + [image], user: user, cwd: work)
+                guard let restored = restoredProgram(under: current.pid) else {
+                    XCTFail("\(who) round \(round): no restored program under cr_restart: \(current.readToEnd(timeout: 1))")
+                    kill(current.pid, SIGKILL)
+                    return
+                }
+                pid = restored
+                XCTAssertEqual(capabilities(pid), originalCapabilities, "\(who) round \(round)")
+            }
+            kill(pid, SIGTERM)
+            let out = current.readToEnd(timeout: 30)
+            XCTAssertTrue(out.contains("PASS") && !out.contains("FAIL"), "\(who): \(out)")
+            XCTAssertEqual(current.wait(timeout: 5)?.code, 0, "\(who): \(out)")
+        }
+    }
+
     /// BLCR's headers and checks (Fixtures/libcr/cr_headers.c, cr_api.c cite
     /// BLCR's sources): CR_ENOINIT before cr_init, hook argument checks,
     /// callbacks newest first, and polling one's own request gives 1, then

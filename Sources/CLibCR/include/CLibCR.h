@@ -24,6 +24,8 @@ static inline long cr_syscall6(long nr, long a1, long a2, long a3, long a4, long
 static inline int cr_siginfo_code(const siginfo_t *si) { return si->si_code; }
 static inline pid_t cr_siginfo_pid(const siginfo_t *si) { return si->si_pid; }
 static inline int cr_siginfo_value(const siginfo_t *si) { return si->si_value.sival_int; }
+/// The high half of the 64-bit si_value (the checkpointer's own PID).
+static inline int cr_siginfo_value_high(const siginfo_t *si) { return (int)((unsigned long)si->si_value.sival_ptr >> 32); }
 
 /// GNU extensions glibc hides from Swift's Glibc module (defined in load.c,
 /// built with _GNU_SOURCE; this header stays standard so it agrees with CLinux).

@@ -58,6 +58,12 @@ enum AgentRendezvous {
         return nil
     }
 
+    /// si_value of a request: the token, and our pid in the high half for an
+    /// agent in a PID namespace below ours, to which si_pid reads 0.
+    static func requestValue(_ token: Int32) -> UInt64 {
+        UInt64(UInt32(bitPattern: token)) | UInt64(UInt32(bitPattern: getpid())) << 32
+    }
+
     /// CR_SIGNUM with the token, queued to one thread (as sigqueue does to a process).
     static func signalThread(_ pid: pid_t, _ tid: pid_t, token: Int32) -> Bool {
         var info = siginfo_t()
@@ -66,7 +72,7 @@ enum AgentRendezvous {
             raw.storeBytes(of: Int32(-1), toByteOffset: 8, as: Int32.self)     // si_code = SI_QUEUE
             raw.storeBytes(of: getpid(), toByteOffset: 16, as: Int32.self)     // si_pid
             raw.storeBytes(of: getuid(), toByteOffset: 20, as: UInt32.self)    // si_uid
-            raw.storeBytes(of: token, toByteOffset: 24, as: Int32.self)        // si_value
+            raw.storeBytes(of: requestValue(token), toByteOffset: 24, as: UInt64.self)  // si_value
         }
         return withUnsafeMutablePointer(to: &info) { Syscall.raw(NR.rt_tgsigqueueinfo, Int(pid), Int(tid), Int(signal), Int(bitPattern: UnsafeMutableRawPointer($0))) } == 0
     }
@@ -85,7 +91,7 @@ enum AgentRendezvous {
             // To the agent thread by name when there is one (it takes the signal
             // from a signalfd, whatever the program did to CR_SIGNUM), else to the
             // process, whose libcr handler serves it (cr_run without cr_init()).
-            let sent = thread.map { signalThread(pid, $0.tid, token: token) } ?? (sigqueue(pid, signal, sigval(sival_int: token)) == 0)
+            let sent = thread.map { signalThread(pid, $0.tid, token: token) } ?? (sigqueue(pid, signal, sigval(sival_ptr: UnsafeMutableRawPointer(bitPattern: UInt(requestValue(token))))) == 0)
             if !sent { throw CheckpointError(errno: errno, "cannot signal process \(pid) for its callbacks") }
         }
         let started = Clock.now

@@ -167,8 +167,10 @@ struct TaskRestorer {
         }
         // As root: the bounding set shrinks first (that needs CAP_SETPCAP), and
         // the permitted set must outlive the change of user ID to be set below.
+        // A user's restorer in its own user namespace holds every capability
+        // there, which its children inherit: they too get the saved sets.
         let caps = process.capabilities
-        let setCaps = caps.count == 5 && geteuid() == 0
+        let setCaps = caps.count == 5 && (geteuid() == 0 || PIDNamespace.entered)
         if setCaps {
             for cap in 0...Self.lastCapability where caps[3] & (1 << UInt64(cap)) == 0 {
                 _ = try session.prctlRaw(.capBoundingDrop, UInt64(cap))

@@ -110,6 +110,31 @@ enum Fixture {
     }
 }
 
+/// The processes whose parent is `parent`, from /proc.
+func childProcesses(of parent: pid_t) -> [pid_t] {
+    ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { pid_t($0) }.filter { p in
+        guard let stat = try? String(contentsOfFile: "/proc/\(p)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return false }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return fields.count > 1 && pid_t(fields[1]) == parent
+    }
+}
+
+/// The program cr_restart brought back (its child other than the PID
+/// namespace's reaper, swiftcr-init), once no longer traced: nil after
+/// `timeout` seconds.
+func restoredProgram(under restorer: pid_t, timeout: Double = 20) -> pid_t? {
+    let deadline = now() + timeout
+    while now() < deadline {
+        for p in childProcesses(of: restorer) {
+            let comm = (try? String(contentsOfFile: "/proc/\(p)/comm", encoding: .utf8)) ?? ""
+            let status = (try? String(contentsOfFile: "/proc/\(p)/status", encoding: .utf8)) ?? ""
+            if comm != "swiftcr-init\n" && status.contains("TracerPid:\t0\n") { return p }
+        }
+        usleep(20_000)
+    }
+    return nil
+}
+
 /// Sends a signal to every descendant of a process (the restored tree under cr_restart).
 func signalDescendants(of root: pid_t, _ signal: Int32) {
     var parents: [pid_t: pid_t] = [:]
