@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs swiftcr under a prefix, as BLCR's `make install` did:
-#   bin/      swiftcr, and cr_checkpoint cr_restart cr_run as links to it
+#   bin/      swiftcr, and cr_checkpoint cr_restart cr_run as links to it; swiftcr-job (docs/SLURM.md)
 #             (one engine binary: it is each tool by the name it is run as)
 #   bin/      xos, and xos-ca xos-ams xos-ssh pam_app_conv as links to it (the VO tools)
 #   lib/      libcr.so.0 (libcr.so a link), libcr_run.so.0 and libcr_omit.so.0 (tiny, they need libcr.so.0), pkgconfig/cr.pc cr_run.pc cr_omit.pc,
@@ -64,6 +64,8 @@ link() {  # link TARGET-NAME DEST-RELATIVE-TO-PREFIX (a link beside its target)
 }
 putStripped "$from/swiftcr" bin/swiftcr
 for t in cr_checkpoint cr_restart cr_run; do link swiftcr "bin/$t"; done
+# The batch job wrapper (docs/SLURM.md); it finds the tools beside itself.
+put 755 scripts/swiftcr-job bin/swiftcr-job
 # The VO module: its tools, and pam_xos.so under lib/security (link it into the system's PAM
 # module directory, e.g. /lib/x86_64-linux-gnu/security, or name it by absolute path in pam.d).
 # One binary for the four VO tools too (they share XOS, X509 and Crypto).

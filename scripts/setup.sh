@@ -11,6 +11,9 @@
 #                     headers, pamtester and the ssh tools. The ssh server is
 #                     installed for the certificate-login test, which starts
 #                     its own on a private port: it is not started or enabled.
+#                     Slurm (slurmctld, slurmd, munge, the client tools) for
+#                     the batch job test, which runs its own cluster: its
+#                     services are not started or enabled either.
 # Swift itself is expected at /opt/swift or on PATH.
 set -euo pipefail
 mode=tests
@@ -32,6 +35,11 @@ if [ "$mode" = tests ]; then
   command -v pamtester >/dev/null || need+=(pamtester)
   command -v ssh-keygen >/dev/null || need+=(openssh-client)
   [ -x /usr/sbin/sshd ] || need+=(openssh-server)
+  # The Slurm job test runs its own one-node cluster (scripts/slurm-cluster.sh).
+  [ -x /usr/sbin/slurmctld ] || need+=(slurmctld)
+  [ -x /usr/sbin/slurmd ] || need+=(slurmd)
+  [ -x /usr/sbin/munged ] || need+=(munge)
+  command -v sbatch >/dev/null || need+=(slurm-client)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
@@ -48,6 +56,13 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq "${need[@]}" >/dev/null
   [ "$made_policy" = 1 ] && rm -f "$policy"
+  # Neither are Slurm's and munge's services: the Slurm test starts its own.
+  for service in munge slurmctld slurmd; do
+    if [[ " ${need[*]} " == *" $service "* ]]; then
+      if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then systemctl disable --now "$service" >/dev/null 2>&1 || true; fi
+      command -v update-rc.d >/dev/null && update-rc.d "$service" disable >/dev/null 2>&1 || true
+    fi
+  done
   if [[ " ${need[*]} " == *" openssh-server "* ]]; then
     # Not enabled at boot either: the tests start their own sshd.
     if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then systemctl disable --now ssh >/dev/null 2>&1 || true; fi

@@ -11,7 +11,7 @@ final class InstallTests: XCTestCase {
         let root = TestEnvironment.repoRoot
         let install = runTool(["/bin/bash", "\(root)/scripts/install.sh", "--prefix", prefix, "--from", TestEnvironment.buildDir], timeout: 120)
         XCTAssertEqual(install.code, 0, install.output)
-        for f in ["bin/cr_checkpoint", "bin/cr_run", "lib/libcr.so", "lib/libcr_omit.so", "include/libcr.h", "include/blcr_common.h",
+        for f in ["bin/cr_checkpoint", "bin/cr_run", "bin/swiftcr-job", "lib/libcr.so", "lib/libcr_omit.so", "include/libcr.h", "include/blcr_common.h",
                   "lib/pkgconfig/cr.pc", "share/man/man1/cr_restart.1", "share/swiftcr/manifest", "lib/security/pam_xos.so", "bin/xos-ca"] {
             XCTAssertEqual(access("\(prefix)/\(f)", F_OK), 0, "\(f) not installed")
         }
