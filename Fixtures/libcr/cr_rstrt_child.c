@@ -2,7 +2,8 @@
  * waitpid() on the PID cr_poll_restart gives works (BLCR restarts into
  * children of the requester, cr_request.c forks them). The test made IMAGE
  * of a process that waits for a signal; this program restarts it, kills it
- * and reaps it. Usage: cr_rstrt_child IMAGE */
+ * and reaps it; with "exit", waits for it to exit by itself with status 0
+ * (cr_requester's verdict). Usage: cr_rstrt_child IMAGE [exit] */
 #include <libcr.h>
 #include <fcntl.h>
 #include <sys/wait.h>
@@ -21,11 +22,12 @@ int main(int argc, char **argv) {
     struct timeval limit = { 30, 0 };
     int pid = cr_poll_restart(&h, &limit);
     if (pid <= 0) { fail("cr_poll_restart gave %d (%s)", pid, cr_strerror(errno)); return finish(); }
-    kill(pid, SIGKILL);
+    int byItself = argc > 2 && strcmp(argv[2], "exit") == 0;
+    if (!byItself) kill(pid, SIGKILL);
     int status = 0;
     errno = 0;
     pid_t r = waitpid(pid, &status, 0);
     if (r != pid) fail("waitpid(%d) gave %d (%s): the restored process is not our child", pid, r, strerror(errno));
-    else if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL) fail("status %x", status);
+    else if (byItself ? !WIFEXITED(status) || WEXITSTATUS(status) != 0 : !WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL) fail("status %x", status);
     return finish();
 }

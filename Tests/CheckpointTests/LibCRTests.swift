@@ -163,6 +163,11 @@ final class LibCRTests: XCTestCase {
         reapOrphans()
         let r = runTool([tool("cr_rstrt_child"), image], cwd: work)
         XCTAssertTrue(r.output.contains("PASS") && !r.output.contains("FAIL"), r.output)
+        // Its requester, in cr_get_restart_info() and cr_checkpoint()'s return, is the caller.
+        let (asked, _) = try Fixture.image(of: [tool("cr_requester")], in: work, bin: env.bin)
+        reapOrphans()
+        let requested = runTool([tool("cr_rstrt_child"), asked, "exit"], cwd: work)
+        XCTAssertTrue(requested.output.contains("PASS") && !requested.output.contains("FAIL"), requested.output)
     }
 
     /// A critical section holds a self-request back until it is left; TEMP_FAILURE_CODE(7) reaches the reap.

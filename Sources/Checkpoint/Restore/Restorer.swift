@@ -193,9 +193,12 @@ public enum Restorer {
             warnings += shared.seal()
             warnings += objects.unlinked.finish()
             warnings += try sysv.finish()
-            // libcr agents wait in cr_checkpoint() for their outcome: "restarted", by us.
+            // libcr agents wait in cr_checkpoint() for their outcome: "restarted",
+            // by the requester: us, or for cr_request_restart() its caller, as
+            // in BLCR, where the caller restarts (MPICH finds its files by it).
+            let requester = options.parentIsCaller ? getppid() : getpid()
             for r in restores where r.process.agentResultFD >= 0 {
-                if !AgentRendezvous.deliver(.restarted, value: getpid(), source: options.sourcePath, to: "/proc/\(r.stub)/fd/\(r.process.agentResultFD)") {
+                if !AgentRendezvous.deliver(.restarted, value: requester, source: options.sourcePath, to: "/proc/\(r.stub)/fd/\(r.process.agentResultFD)") {
                     warnings.append("process \(r.process.pid): its libcr agent could not be told about the restart")
                 }
             }
