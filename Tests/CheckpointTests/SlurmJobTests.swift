@@ -26,3 +26,45 @@ final class SlurmJobTests: XCTestCase {
         }
     }
 }
+
+/// swiftcr-job on its own (no batch system: --no-requeue), as root and as a
+/// user: each warning signal commits an image and exits 75, each run after
+/// restarts from it, the last ends with the uninterrupted result and sets
+/// the image aside; an image that cannot be restarted is kept.
+final class SwiftcrJobTests: XCTestCase {
+    func testSignalCheckpointsAndTheNextRunGoesOnAsRootAndUser() throws {
+        let env = try TestEnvironment.get()
+        let job = "\(TestEnvironment.repoRoot)/scripts/swiftcr-job"
+        let expected = runTool(["\(env.bin)/batchwork", "300", "0"]).output.split(separator: "\n").last.map(String.init) ?? "?"
+        for user in [nil, env.user] {
+            let who = user?.name ?? "root"
+            let work = env.workDir("swiftcr-job", user: user)
+            let argv = ["/bin/bash", job, "--bin", env.bin, "--no-requeue", "--dir", "\(work)/ckpt", "--", "\(env.bin)/batchwork", "300", "10"]
+            for (round, mark) in ["starting", "restarting"].enumerated() {
+                let run = try Child(argv, user: user, cwd: work)
+                XCTAssertTrue(run.read(until: mark), "\(who) run \(round): \(run.output)")
+                usleep(700_000)
+                kill(run.pid, SIGUSR1)
+                let out = run.readToEnd(timeout: 30)
+                XCTAssertEqual(run.wait(timeout: 10)?.code, 75, "\(who) run \(round): \(out)")
+                XCTAssertTrue(out.contains("checkpoint committed"), "\(who) run \(round): \(out)")
+                XCTAssertEqual(access("\(work)/ckpt/context", F_OK), 0, "\(who) run \(round): no image")
+                XCTAssertNotEqual(access("\(work)/ckpt/context.next", F_OK), 0, "\(who) run \(round): context.next left")
+                reapOrphans()
+            }
+            let last = runTool(argv, user: user, cwd: work, timeout: 60)
+            XCTAssertEqual(last.code, 0, "\(who): \(last.output)")
+            XCTAssertTrue(last.output.contains(expected), "\(who): want \(expected): \(last.output)")
+            XCTAssertEqual(access("\(work)/ckpt/context.done", F_OK), 0, "\(who): image not set aside")
+            XCTAssertNotEqual(access("\(work)/ckpt/context", F_OK), 0, "\(who): image left for the next job")
+            // An image that cannot be restarted is kept, and the job fails.
+            let damaged = "\(work)/ckpt/context"
+            XCTAssertTrue(FileManager.default.createFile(atPath: damaged, contents: Data(repeating: 0x5a, count: 4096)))
+            if let u = user { chown(damaged, u.uid, u.gid) }
+            let refused = runTool(argv, user: user, cwd: work, timeout: 60)
+            XCTAssertEqual(refused.code, 1, "\(who): \(refused.output)")
+            XCTAssertTrue(refused.output.contains("the image is kept"), "\(who): \(refused.output)")
+            XCTAssertEqual(access(damaged, F_OK), 0, "\(who): the damaged image is gone")
+        }
+    }
+}
