@@ -10,6 +10,9 @@ func libcrLoaded() {
     // Every global the signal handler touches is made now, not lazily inside the handler.
     _ = memory.cells
     _ = (Agent.socket, Agent.exchanged, Agent.lastResult, Forwards.count, Forwards.entries.count, Chain.count, Chain.agentThread, Chain.generationAtStart)
+    // And the atfork handler's: a first use in the child would take the
+    // runtime's once-lock, which another thread may have held at the fork.
+    _ = (Agent.idle, afterForkInChild)
     var fds: [Int32] = [0, 0]
     if cr_pipe2(&fds, O_CLOEXEC) == 0 {
         memory.store(.resultRead, fds[0])
@@ -28,20 +31,26 @@ func libcrLoaded() {
 
 /// A forked child has no agent thread and must not share its parent's
 /// pipes: it starts as a process that has not called cr_init() (as BLCR's
-/// atfork handler resets its thread state), with pipes of its own.
+/// atfork handler resets its thread state), with pipes of its own. Only
+/// system calls and memory made at load: in the child any lock another
+/// thread held at the fork (malloc's, the Swift runtime's) stays held.
 let afterForkInChild: @convention(c) () -> Void = {
     memory.store(.agentRunning, 0)
     memory.store(.serving, 0)
     memory.store(.status, Agent.idle)
     PendingMark.clear()
-    for (read, write) in [(Cell.resultRead, Cell.resultWrite), (Cell.wakeRead, Cell.wakeWrite)] {
-        var fds: [Int32] = [0, 0]
-        guard cr_pipe2(&fds, O_CLOEXEC) == 0 else { continue }
-        close(memory.load(read))
-        close(memory.load(write))
-        memory.store(read, fds[0])
-        memory.store(write, fds[1])
-    }
+    renewPipe(.resultRead, .resultWrite)
+    renewPipe(.wakeRead, .wakeWrite)
+}
+
+/// A new pipe in place of the one whose ends the cells hold (see afterForkInChild).
+func renewPipe(_ read: Cell, _ write: Cell) {
+    let fds = memory.forkPipe
+    guard cr_pipe2(fds, O_CLOEXEC) == 0 else { return }
+    close(memory.load(read))
+    close(memory.load(write))
+    memory.store(read, fds[0])
+    memory.store(write, fds[1])
 }
 
 /// libcr_omit.so.0 is in the process (linked with -lcr_omit, or preloaded

@@ -83,6 +83,8 @@ struct Memory {
     let busyMessage: UnsafeMutableRawPointer
     let hooks: UnsafeMutablePointer<CRHook?>
     let errorText: UnsafeMutablePointer<CChar>
+    /// pipe2's two descriptors in a forked child (which may not allocate).
+    let forkPipe: UnsafeMutablePointer<Int32>
 
     static let messageSize = 8192
 
@@ -113,6 +115,8 @@ struct Memory {
         hooks.initialize(repeating: nil, count: 6)
         errorText = .allocate(capacity: 128)
         errorText.initialize(repeating: 0, count: 128)
+        forkPipe = .allocate(capacity: 2)
+        forkPipe.initialize(repeating: -1, count: 2)
     }
 
     func cell(_ c: Cell) -> UnsafeMutablePointer<Int32> { cells + c.rawValue }

@@ -170,6 +170,13 @@ final class LibCRTests: XCTestCase {
         XCTAssertTrue(requested.output.contains("PASS") && !requested.output.contains("FAIL"), requested.output)
     }
 
+    /// fork() while libcr's agent thread starts (MPICH Hydra's proxy does):
+    /// libcr's atfork handler allocates nothing, takes no lock.
+    func testForkRightAfterCrInitNeverHangsTheChild() {
+        let r = runTool([tool("cr_forkrace"), "200"], cwd: env.workDir("libcr-forkrace", user: nil), timeout: 120)
+        XCTAssertTrue(r.output.contains("PASS") && !r.output.contains("FAIL"), r.output)
+    }
+
     /// A critical section holds a self-request back until it is left; TEMP_FAILURE_CODE(7) reaches the reap.
     func testCriticalSectionDefersASelfRequest() throws {
         let work = env.workDir("libcr-critical", user: nil)
