@@ -62,3 +62,51 @@ public enum SockDiag {
         return result
     }
 }
+
+extension SockDiag {
+    /// Destroys the TCP sockets in TIME_WAIT on local `port` (host order) of
+    /// `family`, at `address` (network order bytes) or at any address when
+    /// nil (a wildcard bind). Needs CAP_NET_ADMIN and a kernel that can
+    /// destroy TIME_WAIT sockets; returns how many went.
+    public static func destroyTimeWait(family: Int32, port: UInt16, address: [UInt8]?) throws -> Int {
+        guard let familyByte = UInt8(exactly: family) else { return 0 }
+        var request = [UInt8](repeating: 0, count: 56)
+        request[0] = familyByte
+        request[1] = 6                                    // IPPROTO_TCP
+        UnixSocketDiag.put32(&request, 4, 1 << 6)         // TCP_TIME_WAIT
+        var found: [[UInt8]] = []
+        try dump(request) { b, range in
+            // inet_diag_msg: family, state, timer, retrans, then inet_diag_sockid (48 bytes: sport, dport big-endian, src, dst...).
+            guard range.count >= 52 else { return }
+            let at = range.lowerBound + 4
+            let sport = UInt16(b[at]) << 8 | UInt16(b[at + 1])
+            let source = Array(b[(at + 4)..<(at + 4 + (family == AF_INET6 ? 16 : 4))])
+            if sport == port && (address == nil || address == source) { found.append(Array(b[at..<(at + 48)])) }
+        }
+        var destroyed = 0
+        for id in found {
+            var body = request
+            body.replaceSubrange(8..<56, with: id)
+            if (try? destroy(body)) != nil { destroyed += 1 }
+        }
+        return destroyed
+    }
+
+    /// One SOCK_DESTROY request (inet_diag_req_v2 naming the socket), acknowledged.
+    static func destroy(_ body: [UInt8]) throws {
+        let sock = try valueOrThrow("socket(NETLINK_SOCK_DIAG)") { socket(AF_NETLINK, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 4) }
+        defer { close(sock) }
+        var request = [UInt8](repeating: 0, count: 16) + body
+        UnixSocketDiag.put32(&request, 0, UInt32(request.count))
+        UnixSocketDiag.put16(&request, 4, 21)        // SOCK_DESTROY
+        UnixSocketDiag.put16(&request, 6, 0x5)       // NLM_F_REQUEST | NLM_F_ACK
+        UnixSocketDiag.put32(&request, 8, 1)
+        let sent = request.withUnsafeBytes { send(sock, $0.baseAddress, $0.count, 0) }
+        guard sent == request.count else { throw SystemCallError("sendto(SOCK_DESTROY)", Errno(rawValue: errno)) }
+        var reply = [UInt8](repeating: 0, count: 4096)
+        let n = reply.withUnsafeMutableBytes { recv(sock, $0.baseAddress, $0.count, 0) }
+        guard n >= 20, UnixSocketDiag.get16(reply, 4) == 2 else { throw SystemCallError("SOCK_DESTROY reply", Errno(rawValue: EPROTO)) }
+        let code = Int32(bitPattern: UnixSocketDiag.get32(reply, 16))
+        if code != 0 { throw SystemCallError("SOCK_DESTROY", Errno(rawValue: -code)) }
+    }
+}

@@ -469,6 +469,8 @@ final class RoundTripTests: XCTestCase {
     func testOpenFilesSharedAcrossForkInNamespace() throws { try Self.sharedFiles.run(.unprivilegedNamespace) }
 
     /// Root: the connection itself comes back (TCP_REPAIR). A user without CAP_NET_ADMIN: closed, as in BLCR.
+    /// Its port held by the killed original's connection in TIME_WAIT (dropped as root).
+    func testListenerBindsAgainPastTimeWaitAsRoot() throws { try Scenario(fixture: "listenagain").run(.rootOriginalPID) }
     func testTCPConnectionRepairedAsRoot() throws { try Scenario(fixture: "tcp", arguments: ["repaired"]).run(.rootOriginalPID) }
     func testTCPConnectionClosedUnprivileged() throws { try Scenario(fixture: "tcp", arguments: ["closed"]).run(.unprivilegedNewPID) }
     /// Half-closed connections (their FINs both ways), a FIN behind a full

@@ -64,6 +64,19 @@ enum InetSockets: FileKind {
 }
 
 extension SocketFactory {
+    /// The killed original's closed connections linger in TIME_WAIT on its
+    /// port, and a listener without SO_REUSEADDR (MPICH's) cannot bind past
+    /// them: as root they are dropped (sock_diag SOCK_DESTROY, what `ss -K`
+    /// does). Returns how many were.
+    func dropTimeWait(on address: [UInt8]) -> Int {
+        guard address.count >= 8 else { return 0 }
+        let family = Int32(address[0]) | Int32(address[1]) << 8
+        let port = UInt16(address[2]) << 8 | UInt16(address[3])
+        let host: [UInt8] = family == AF_INET6 && address.count >= 24 ? Array(address[8..<24]) : Array(address[4..<8])
+        let wildcard = host.allSatisfy { $0 == 0 }
+        return (try? SockDiag.destroyTimeWait(family: family, port: port, address: wildcard ? nil : host)) ?? 0
+    }
+
     /// Bound (and listening) again at its address; a connected UDP socket connects again.
     func makeInet(_ f: FileDescriptorState, _ s: InetSocketRecord) throws -> Made {
         let fd = try valueOrThrow("socket(\(s.family))") { Glibc.socket(Int32(truncatingIfNeeded: s.family), Int32(truncatingIfNeeded: s.type), Int32(truncatingIfNeeded: s.protocol)) }
@@ -84,9 +97,15 @@ extension SocketFactory {
             }
         }
         if !SocketAddress.isUnbound(s.address) {
-            let r = s.address.withUnsafeBytes { a -> Int32 in
-                guard let base = a.baseAddress else { return -1 }
-                return bind(fd, base.assumingMemoryBound(to: sockaddr.self), socklen_t(a.count))
+            func bindAgain() -> Int32 {
+                s.address.withUnsafeBytes { a -> Int32 in
+                    guard let base = a.baseAddress else { return -1 }
+                    return bind(fd, base.assumingMemoryBound(to: sockaddr.self), socklen_t(a.count))
+                }
+            }
+            var r = bindAgain()
+            if r != 0 && errno == EADDRINUSE && s.type == SOCK_STREAM.rawValue && dropTimeWait(on: s.address) > 0 {
+                r = bindAgain()
             }
             guard r == 0 else {
                 let options = early.isEmpty ? "" : " (options not set: \(early.joined(separator: ", ")))"
