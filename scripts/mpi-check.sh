@@ -49,7 +49,7 @@ run() {
   kill -KILL $job 2>/dev/null
   pkill -KILL -f "$work/ringsum" 2>/dev/null
   pkill -KILL -f hydra_pmi_proxy 2>/dev/null
-  wait $job 2>/dev/null
+  { wait $job; } 2>/dev/null  # (no "Killed" notice)
   sleep 1
   local images
   images=$(ls "$dir"/context-num"$from"-* 2>/dev/null | wc -l)
