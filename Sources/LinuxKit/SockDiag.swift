@@ -7,16 +7,8 @@ public enum SockDiag {
     /// Sends a dump request whose family-specific part is `body` and hands
     /// each reply message's payload (its range in the buffer) to `each`.
     static func dump(_ body: [UInt8], _ each: ([UInt8], Range<Int>) -> Void) throws {
-        let sock = try valueOrThrow("socket(NETLINK_SOCK_DIAG)") { socket(AF_NETLINK, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 4) }
+        let sock = try request(body, type: 20, flags: 0x301)   // SOCK_DIAG_BY_FAMILY; NLM_F_REQUEST | NLM_F_DUMP
         defer { close(sock) }
-        var request = [UInt8](repeating: 0, count: 16) + body   // nlmsghdr, then the request
-        UnixSocketDiag.put32(&request, 0, UInt32(request.count))
-        UnixSocketDiag.put16(&request, 4, 20)        // SOCK_DIAG_BY_FAMILY
-        UnixSocketDiag.put16(&request, 6, 0x301)     // NLM_F_REQUEST | NLM_F_DUMP
-        UnixSocketDiag.put32(&request, 8, 1)
-        // Unaddressed netlink messages go to the kernel.
-        let sent = request.withUnsafeBytes { send(sock, $0.baseAddress, $0.count, 0) }
-        guard sent == request.count else { throw SystemCallError("sendto(sock_diag)", Errno(rawValue: errno)) }
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
             let n = buffer.withUnsafeMutableBytes { recv(sock, $0.baseAddress, $0.count, 0) }
@@ -64,6 +56,25 @@ public enum SockDiag {
 }
 
 extension SockDiag {
+    /// A new sock_diag socket that has sent one message (`type`, `flags`,
+    /// then `body`) to the kernel; the caller reads the answer and closes it.
+    static func request(_ body: [UInt8], type: UInt16, flags: UInt16) throws -> Int32 {
+        let sock = try valueOrThrow("socket(NETLINK_SOCK_DIAG)") { socket(AF_NETLINK, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 4) }
+        var message = [UInt8](repeating: 0, count: 16) + body   // nlmsghdr, then the request
+        UnixSocketDiag.put32(&message, 0, UInt32(message.count))
+        UnixSocketDiag.put16(&message, 4, type)
+        UnixSocketDiag.put16(&message, 6, flags)
+        UnixSocketDiag.put32(&message, 8, 1)
+        // Unaddressed netlink messages go to the kernel.
+        let sent = message.withUnsafeBytes { send(sock, $0.baseAddress, $0.count, 0) }
+        guard sent == message.count else {
+            let e = errno
+            close(sock)
+            throw SystemCallError("sendto(sock_diag)", Errno(rawValue: e))
+        }
+        return sock
+    }
+
     /// Destroys the TCP sockets in TIME_WAIT on local `port` (host order) of
     /// `family`, at `address` (network order bytes) or at any address when
     /// nil (a wildcard bind). Needs CAP_NET_ADMIN and a kernel that can
@@ -94,15 +105,8 @@ extension SockDiag {
 
     /// One SOCK_DESTROY request (inet_diag_req_v2 naming the socket), acknowledged.
     static func destroy(_ body: [UInt8]) throws {
-        let sock = try valueOrThrow("socket(NETLINK_SOCK_DIAG)") { socket(AF_NETLINK, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 4) }
+        let sock = try request(body, type: 21, flags: 0x5)     // SOCK_DESTROY; NLM_F_REQUEST | NLM_F_ACK
         defer { close(sock) }
-        var request = [UInt8](repeating: 0, count: 16) + body
-        UnixSocketDiag.put32(&request, 0, UInt32(request.count))
-        UnixSocketDiag.put16(&request, 4, 21)        // SOCK_DESTROY
-        UnixSocketDiag.put16(&request, 6, 0x5)       // NLM_F_REQUEST | NLM_F_ACK
-        UnixSocketDiag.put32(&request, 8, 1)
-        let sent = request.withUnsafeBytes { send(sock, $0.baseAddress, $0.count, 0) }
-        guard sent == request.count else { throw SystemCallError("sendto(SOCK_DESTROY)", Errno(rawValue: errno)) }
         var reply = [UInt8](repeating: 0, count: 4096)
         let n = reply.withUnsafeMutableBytes { recv(sock, $0.baseAddress, $0.count, 0) }
         guard n >= 20, UnixSocketDiag.get16(reply, 4) == 2 else { throw SystemCallError("SOCK_DESTROY reply", Errno(rawValue: EPROTO)) }
