@@ -6,7 +6,10 @@
 # checkpoint the program and requeue the job, the requeued job restarts from
 # the image, and so on until the program ends. Each job must end with the
 # result of an uninterrupted run, and Slurm's job completion log (sacct -c)
-# must show at least two requeues of it. Prints "N passed, N failed".
+# must show at least two requeues of it. Then a job that fills the node is
+# preempted by an urgent one: checkpointed on the signal Slurm sends at
+# preemption, requeued, and restarted once the urgent job is done.
+# Prints "N passed, N failed".
 #
 #   scripts/slurm-check.sh [--user NAME] [--keep] BIN WORK
 #
@@ -81,19 +84,19 @@ done
 echo "queue empty after $((SECONDS - started)) s"
 
 passed=0 failed=0
-check() {  # check NAME JOBID OUTPUT
-  local name=$1 id=$2 out=$3 result requeues state commits
+check() {  # check NAME JOBID OUTPUT [LEAST-REQUEUES]
+  local name=$1 id=$2 out=$3 least=${4:-2} result requeues state commits
   result=$(grep '^result ' "$out" 2>/dev/null | tail -1)
   # Every requeue must follow a checkpoint of this job's own (none forced by another's).
   commits=$(grep -c 'checkpoint committed' "$out" 2>/dev/null)
   # sacct -c: one record per end of a run; a requeue is recorded as PENDING.
   requeues=$(sacct -c -n -P -j "$id" --format=State 2>/dev/null | grep -c '^PENDING')
   state=$(sacct -c -n -P -j "$id" --format=State 2>/dev/null | tail -1)
-  if [ "$result" = "$expected" ] && [ "$requeues" -ge 2 ] && [ "$commits" = "$requeues" ] && [ "$state" = COMPLETED ]; then
+  if [ "$result" = "$expected" ] && [ "$requeues" -ge "$least" ] && [ "$commits" = "$requeues" ] && [ "$state" = COMPLETED ]; then
     echo "PASS $name (job $id): $result after $requeues requeues"
     passed=$((passed + 1))
   else
-    echo "FAIL $name (job $id): '${result:-no result}' (want '$expected'), $requeues requeues (want >= 2) after $commits checkpoints (want as many), last state '${state:-none}'"
+    echo "FAIL $name (job $id): '${result:-no result}' (want '$expected'), $requeues requeues (want >= $least) after $commits checkpoints (want as many), last state '${state:-none}'"
     sed 's/^/    /' "$out" 2>/dev/null | tail -20
     failed=$((failed + 1))
   fi
@@ -104,6 +107,26 @@ for task in 0 1 2 3; do
   [ -n "$id" ] || id=$(sacct -c -n -P --format=JobID 2>/dev/null | sort -un | awk -v a="$array" -v t="$task" '$1 >= a { if (n++ == t) print }')
   check "array task $task" "${id:-unknown}" "$jobs/array-${array}_$task.out"
 done
+# Preemption: a job using the whole node is preempted by one in the
+# "urgent" partition; Slurm sends its --signal at once (preempt_send_user_signal),
+# swiftcr-job checkpoints and requeues it, and it goes on after the urgent job.
+pre_steps=300
+pre_expected=$("$bin/batchwork" "$pre_steps" 0 | tail -1)
+sed "s/ $steps $step_ms\$/ $pre_steps $step_ms/; s/^#SBATCH --time=.*/#SBATCH --time=10/" "$jobs/job.sh" >"$jobs/preempted.sh"
+chmod 755 "$jobs/preempted.sh"
+low=$(as_user sbatch --parsable --job-name=preempted -c 8 --output="$jobs/preempted-%j.out" "$jobs/preempted.sh")
+for _ in $(seq 60); do grep -q '^step 100' "$jobs/preempted-$low.out" 2>/dev/null && break; sleep 1; done
+high=$(as_user sbatch --parsable --job-name=urgent -p urgent -c 8 --time=1 --output="$jobs/urgent-%j.out" --wrap "sleep 5")
+started=$SECONDS
+while [ $((SECONDS - started)) -lt 180 ] && [ "$(squeue -h -j "$low,$high" 2>/dev/null | wc -l)" -gt 0 ]; do sleep 3; done
+expected_saved=$expected
+expected=$pre_expected
+check "preempted job" "$low" "$jobs/preempted-$low.out" 1
+expected=$expected_saved
+urgent=$(sacct -c -n -P -j "$high" --format=State 2>/dev/null | tail -1)
+if [ "$urgent" = COMPLETED ]; then echo "PASS urgent job (job $high) ran in between"; passed=$((passed + 1))
+else echo "FAIL urgent job (job $high): state '${urgent:-none}'"; failed=$((failed + 1)); fi
+
 echo "sacct -c (job completion log):"
 sacct -c -P --format=JobID,JobName,State,Start,End 2>/dev/null | sed 's/^/    /'
 left=$(pgrep -u "$user" -f "$bin/batchwork|swiftcr-job|cr_restart" | wc -l)

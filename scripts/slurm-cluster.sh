@@ -112,7 +112,13 @@ KillWait=10
 InactiveLimit=0
 MinJobAge=600
 NodeName=$host CPUs=$cpus State=UNKNOWN
-PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
+# Jobs in "urgent" preempt jobs in "debug", which are requeued after a grace
+# time and get their --signal at once (preempt_send_user_signal).
+PreemptType=preempt/partition_prio
+PreemptMode=REQUEUE
+SlurmctldParameters=preempt_send_user_signal
+PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP PriorityTier=1 GraceTime=30
+PartitionName=urgent Nodes=$host MaxTime=INFINITE State=UP PriorityTier=2 PreemptMode=OFF
 EOF
 chmod 644 "$dir/slurm.conf"
 export SLURM_CONF="$dir/slurm.conf"

@@ -4,8 +4,10 @@ import XCTest
 /// swiftcr-job under a real Slurm (scripts/slurm-check.sh): a one-node
 /// cluster from Debian's packages, one job and an array of 4 at once, each
 /// checkpointed, requeued and restarted at least twice by its time limit,
-/// each ending with the result of an uninterrupted run. Jobs run as the
-/// test user. About 3 minutes.
+/// each ending with the result of an uninterrupted run; then a job that
+/// fills the node, preempted by an urgent one, checkpointed on the signal
+/// Slurm sends at preemption and restarted after it. Jobs run as the test
+/// user. About 3 minutes.
 final class SlurmJobTests: XCTestCase {
     func testRequeuedJobsEndWithTheUninterruptedResult() throws {
         let env = try TestEnvironment.get()
@@ -18,7 +20,7 @@ final class SlurmJobTests: XCTestCase {
                         timeout: 720)
         reapOrphans()
         XCTAssertEqual(r.code, 0, r.output)
-        XCTAssertTrue(r.output.contains("\n5 passed, 0 failed"), r.output)
+        XCTAssertTrue(r.output.contains("\n7 passed, 0 failed"), r.output)
         // Nothing of the cluster is left running.
         for name in ["slurmctld", "slurmd", "munged"] {
             let left = runTool(["/usr/bin/pgrep", "-f", "\(name) .*\(work)"]).output
