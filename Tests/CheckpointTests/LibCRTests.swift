@@ -177,6 +177,14 @@ final class LibCRTests: XCTestCase {
         XCTAssertTrue(r.output.contains("PASS") && !r.output.contains("FAIL"), r.output)
     }
 
+    /// The cause of that hang, seen every time: the fixture interposes malloc and
+    /// counts allocations in a forked child before its own atfork handler runs.
+    func testAtforkChildHandlerAllocatesNothing() {
+        let r = runTool([tool("cr_atforkalloc")], cwd: env.workDir("libcr-atforkalloc", user: nil), timeout: 60)
+        XCTAssertTrue(r.output.contains("PASS") && !r.output.contains("FAIL"), r.output)
+        XCTAssertEqual(r.code, 0, r.output)
+    }
+
     /// A critical section holds a self-request back until it is left; TEMP_FAILURE_CODE(7) reaches the reap.
     func testCriticalSectionDefersASelfRequest() throws {
         let work = env.workDir("libcr-critical", user: nil)
