@@ -18,6 +18,7 @@ final class TestEnvironment: @unchecked Sendable {
         if let e = shared { return e }
         let e = try TestEnvironment()
         shared = e
+        XCTestObservationCenter.shared.addTestObserver(CleanupObserver(dir: e.dir))
         return e
     }
 
