@@ -152,7 +152,12 @@ final class FrozenProcess {
                 let fixed = SyscallRestart.resume(regs, interruptingHandler: pendingHandlerCheck?(tid), canRestartBlock: true)
                 do { try Ptrace.setRegisters(tid, fixed) } catch { log.error("restoring registers of \(tid): \(error)") }
             }
-            do { try Ptrace.detach(tid) } catch { log.error("detaching \(tid): \(error)") }
+            do { try Ptrace.detach(tid) } catch {
+                // A thread that died meanwhile (the process was killed) has nothing to let go.
+                if let stat = try? ProcStat.read(pid: tid), stat.state != "Z" && stat.state != "X" {
+                    log.error("detaching \(tid): \(error)")
+                }
+            }
         }
         for sig in heldSignals { kill(pid, sig) }
     }

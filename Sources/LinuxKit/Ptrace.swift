@@ -189,10 +189,13 @@ public enum Ptrace {
         return conf
     }
 
-    /// waitpid with __WALL, retried on EINTR.
+    /// waitpid with __WALL, retried on EINTR; returns a killed leader's death
+    /// even when its other traced threads were not waited for (DyingGroupReaper).
     public static func wait(_ pid: pid_t) throws -> WaitOutcome {
         var status: Int32 = 0
-        let got = try valueOrThrow("waitpid(\(pid))") { Glibc.waitpid(pid, &status, __WALL) }
+        let got = try DyingGroupReaper.waiting(on: pid) {
+            try valueOrThrow("waitpid(\(pid))") { Glibc.waitpid(pid, &status, __WALL) }
+        }
         return decode(pid: got, status: status)
     }
 
