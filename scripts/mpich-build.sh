@@ -12,7 +12,7 @@
 # takes MPL_get_sockaddr's 0 (success) for failure. Hydra gives ranks a
 # PMI_PORT instead of a PMI_FD only when checkpointing is on, so without
 # the fix every rank of a checkpointable job fails in MPI_Init ("Unable to
-# get host entry"). Installs under DEST; takes about 15 minutes on 2 cores.
+# get host entry"). Installs under DEST; takes about 10 minutes on 2 cores.
 set -euo pipefail
 src=${1:?usage: mpich-build.sh MPICH_SOURCE SWIFTCR_PREFIX DEST}
 swiftcr=$(cd "${2:?usage: mpich-build.sh MPICH_SOURCE SWIFTCR_PREFIX DEST}" && pwd)
