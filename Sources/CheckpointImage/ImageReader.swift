@@ -42,16 +42,30 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
     /// When false, page data is skipped (seeking when possible) and not checksummed.
     public var loadPages = true
     private var buffer: UnsafeMutableRawBufferPointer = UnsafeMutableRawBufferPointer(start: nil, count: 0)
-    /// With `readAhead`: while a PAGES section is being used, the next
-    /// section is read and checked on a thread of its own into this second
-    /// buffer (the two swap), so reading the image overlaps using its pages.
+    /// With `readAhead`: while a PAGES section is being used, the next ones
+    /// are read and checked in file order on a thread of their own, and
+    /// ZPAGES frames are decompressed on worker threads, several at once, so
+    /// reading and decompressing the image overlap using its pages.
     public var readAhead = false
-    private var spare: UnsafeMutableRawBufferPointer = UnsafeMutableRawBufferPointer(start: nil, count: 0)
     private let ahead = DispatchQueue(label: "swiftcr.image-read-ahead")
-    /// The read-ahead's outcome: written on its thread, read after `ahead.sync`.
-    private var pending: Result<Raw?, Error>?
-    /// A read-ahead was started (the caller's own flag: it never reads `pending` while one runs).
-    private var readingAhead = false
+    /// One serial queue (one thread) per decompression worker, taken in turn:
+    /// libdispatch sizes its shared concurrent pool by the CPUs the process
+    /// may use when it starts it, which is one in a restorer pinned to its CPU.
+    private let decompressors = (0..<ImageReader.cores).map { DispatchQueue(label: "swiftcr.image-decompress.\($0)") }
+    private var nextDecompressor = 0
+    /// Sections being read ahead, oldest first (the caller's own list).
+    private var inFlight: [ReadAheadSlot] = []
+    /// The slot holding the section last handed out (valid until the next call), and idle ones.
+    private var handedOut: ReadAheadSlot?
+    private var idleSlots: [ReadAheadSlot] = []
+    /// How many sections may be read ahead: one per core, and one more being read.
+    private let readAheadDepth = ImageReader.cores + 1
+    private static let cores = max(1, min(4, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    /// END was read ahead: nothing more is scheduled (the caller's own flag).
+    private var endScheduled = false
+    /// Run first in each read-ahead and decompression job: a caller pinned
+    /// to one CPU (the restorer) lets its workers use every CPU again.
+    public var prepareWorkerThread: (@Sendable () -> Void)?
 
     public init(fd: Int32) throws {
         self.fd = fd
@@ -84,13 +98,11 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
 
     deinit {
         buffer.deallocate()
-        spare.deallocate()
         decompressed.deallocate()
-        decompressedSpare.deallocate()
     }
 
     /// A section read and checked, not yet decoded.
-    private struct Raw {
+    fileprivate struct Raw: @unchecked Sendable {  // its buffers are handed between threads with their slot
         let type: SectionType
         let start: UInt64
         let end: UInt64
@@ -104,38 +116,79 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
     /// The next section, or nil after END.
     public func next() throws -> Section? {
         let raw: Raw?
-        if readingAhead {
-            ahead.sync {}  // the read-ahead is done: its result and buffer are ours now
-            readingAhead = false
-            let p = pending
-            pending = nil
-            swap(&buffer, &spare)  // the section read ahead is in `spare`
-            swap(&decompressed, &decompressedSpare)
-            raw = try p?.get() ?? nil
+        if !inFlight.isEmpty {
+            let slot = inFlight.removeFirst()
+            slot.ready.wait()  // read (and decompressed): its result and buffers are ours now
+            if let old = handedOut { idleSlots.append(old) }
+            handedOut = slot
+            defer { slot.result = nil }
+            do { raw = try slot.result?.get() ?? nil } catch {
+                // Nothing goes on reading the descriptor behind the caller's back.
+                stopReadingAhead()
+                throw error
+            }
         } else {
-            raw = try readRaw(into: &buffer, pages: &decompressed)
+            raw = try readRaw(into: &buffer, pages: &decompressed, decompressor: decompressor)
         }
-        guard let raw else { return nil }
+        guard let raw else {
+            endScheduled = true
+            return nil
+        }
         offset = raw.end
+        // Slots read past END only find nothing (the read-ahead thread stops at END by itself).
+        if raw.type == .end { endScheduled = true }
         let section = try decode(raw)
-        if readAhead, case .pages = section, !finished {
-            // Read the next one into the spare buffer while this one is used.
-            readingAhead = true
+        if readAhead, case .pages = section { scheduleReadAhead() }
+        return section
+    }
+
+    /// Waits for the sections being read ahead and drops them.
+    private func stopReadingAhead() {
+        endScheduled = true
+        for slot in inFlight {
+            slot.ready.wait()
+            slot.result = nil
+            idleSlots.append(slot)
+        }
+        inFlight = []
+    }
+
+    /// Keeps `readAheadDepth` sections on their way: each is read on the
+    /// read-ahead thread in file order, and a ZPAGES frame then decompressed
+    /// on a worker while the next one is read.
+    private func scheduleReadAhead() {
+        while inFlight.count < readAheadDepth && !endScheduled {
+            let slot = idleSlots.popLast() ?? ReadAheadSlot()
+            inFlight.append(slot)
+            let decompressor = decompressors[nextDecompressor]
+            nextDecompressor = (nextDecompressor + 1) % decompressors.count
             ahead.async { [self] in
-                var into = spare, pagesInto = decompressedSpare
-                let result = Result { try readRaw(into: &into, pages: &pagesInto) }
-                spare = into
-                decompressedSpare = pagesInto
-                pending = result
+                prepareWorkerThread?()
+                let read = Result { try readRaw(into: &slot.buffer, pages: &slot.pages, decompressor: nil) }
+                guard case .success(let got?) = read, got.type == .compressedPages else {
+                    slot.result = read
+                    slot.ready.signal()
+                    return
+                }
+                decompressor.async { [self] in
+                    prepareWorkerThread?()
+                    slot.result = Result {
+                        var raw = got
+                        raw.pages = try decompress(raw.payload, section: raw.start, into: &slot.pages, with: slot.decompressor)
+                        return raw
+                    }
+                    slot.ready.signal()
+                }
             }
         }
-        return section
     }
 
     /// Reads sections up to one this reader knows (optional unknown ones are
     /// skipped) and checks its checksum; page data is left unread when
     /// `loadPages` is off (then `payload` holds the table only).
-    private func readRaw(into target: inout UnsafeMutableRawBufferPointer, pages pagesTarget: inout UnsafeMutableRawBufferPointer) throws -> Raw? {
+    /// Without a decompressor a ZPAGES frame is left for the caller to decompress.
+    private func readRaw(into target: inout UnsafeMutableRawBufferPointer, pages pagesTarget: inout UnsafeMutableRawBufferPointer,
+                         decompressor: PageDecompressor?) throws -> Raw? {
         while !finished {
             let start = position
             var hb = [UInt8](repeating: 0, count: ImageFormat.sectionHeaderSize)
@@ -159,7 +212,9 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
             }
             let payload = try readPayload(length: length, section: type.name, at: start, into: &target)
             var raw = Raw(type: type, start: start, end: position, payload: payload)
-            if type == .compressedPages { raw.pages = try decompress(payload, section: start, into: &pagesTarget) }
+            if type == .compressedPages, let decompressor {
+                raw.pages = try decompress(payload, section: start, into: &pagesTarget, with: decompressor)
+            }
             return raw
         }
         return nil
@@ -211,16 +266,15 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
         return payload
     }
 
-    /// ZPAGES sections' pages, decompressed: the current section's, and the
-    /// one read ahead (they swap as `buffer` and `spare` do).
+    /// A ZPAGES section's pages, decompressed, when read without read-ahead.
     private var decompressed = UnsafeMutableRawBufferPointer(start: nil, count: 0)
-    private var decompressedSpare = UnsafeMutableRawBufferPointer(start: nil, count: 0)
-    /// Used where sections are read: the caller's thread or the read-ahead's, never both at once.
+    /// Used on the caller's thread when nothing is read ahead.
     private let decompressor = PageDecompressor()
 
     /// Decompresses a checked ZPAGES payload's frame into `target` (grown as needed).
+    /// No state of the reader's: workers run it for several sections at once.
     private func decompress(_ payload: UnsafeRawBufferPointer, section start: UInt64,
-                            into target: inout UnsafeMutableRawBufferPointer) throws -> UnsafeRawBufferPointer {
+                            into target: inout UnsafeMutableRawBufferPointer, with decompressor: PageDecompressor) throws -> UnsafeRawBufferPointer {
         let base = start + UInt64(ImageFormat.sectionHeaderSize)
         let (_, runs, dataOffset) = try parsePagesTable(payload, base: base, section: start, compressed: true)
         let bytes = Int(runs.reduce(0) { $0 + $1.byteCount })
@@ -336,3 +390,23 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
         try bytes.withUnsafeMutableBytes { try FileIO.read(fd, into: $0) }
     }
 }
+
+extension ImageReader {
+    /// One section on its way through the read-ahead: its payload and
+    /// decompressed pages, each slot with its own buffers and zstd context.
+    /// Filled by the read-ahead thread (then a decompression worker), and
+    /// the caller's once `ready` has been waited for.
+    fileprivate final class ReadAheadSlot: @unchecked Sendable {
+        var buffer = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+        var pages = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+        let decompressor = PageDecompressor()
+        var result: Result<Raw?, Error>?
+        let ready = DispatchSemaphore(value: 0)
+
+        deinit {
+            buffer.deallocate()
+            pages.deallocate()
+        }
+    }
+}
+

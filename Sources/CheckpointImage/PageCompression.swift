@@ -5,13 +5,11 @@ import CZstd
 /// section can be read on its own (the INDEX still finds every page).
 /// A compressor or decompressor keeps its zstd context between batches;
 /// one belongs to one thread at a time.
-public final class PageCompressor: @unchecked Sendable {  // one thread at a time (the dump's writer thread)
+public final class PageCompressor: @unchecked Sendable {  // one thread at a time (a dump's CompressorPool hands it out)
     private let context: OpaquePointer
     public let level: Int32
 
-    /// `workers` > 0: zstd compresses each frame on that many threads of its
-    /// own (where libzstd was built with them; else on the caller's).
-    public init?(level: Int32, workers: Int32 = 0) {
+    public init?(level: Int32) {
         guard let c = ZSTD_createCCtx() else { return nil }
         context = c
         self.level = level
@@ -19,11 +17,6 @@ public final class PageCompressor: @unchecked Sendable {  // one thread at a tim
               ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1)) == 0 else {
             ZSTD_freeCCtx(c)
             return nil
-        }
-        if workers > 0 {
-            _ = ZSTD_CCtx_setParameter(c, ZSTD_c_nbWorkers, workers)
-            // Jobs of 1 MiB, so that a 4 MiB batch keeps every worker busy.
-            _ = ZSTD_CCtx_setParameter(c, ZSTD_c_jobSize, 1 << 20)
         }
     }
 

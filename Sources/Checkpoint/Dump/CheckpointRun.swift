@@ -249,15 +249,13 @@ final class CheckpointRun {
         testHookCheckpointPause("dump")
         let total = plans.reduce(UInt64(0)) { $0 + $1.runs.reduce(0) { $0 + $1.pages } } * 4096
         var doneBefore: UInt64 = 0
-        let compressor = try options.compressLevel.map { level in
-            // On every core: zstd's workers compress a batch while this thread reads the next.
-            let cores = Int32(max(1, min(8, sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
-            guard let c = PageCompressor(level: level, workers: cores) else { throw CheckpointError(EINVAL, "zstd refuses compression level \(level)") }
-            return c
+        let compressors = try options.compressLevel.map { level in
+            guard let pool = CompressorPool(level: level) else { throw CheckpointError(EINVAL, "zstd refuses compression level \(level)") }
+            return pool
         }
         for (p, runs) in plans {
             var dumper = MemoryDumper(pid: p, writer: writer)
-            dumper.compressor = compressor
+            dumper.compressors = compressors
             // Read back beside the dump only while the processes wait for it anyway
             // (--kill, a signal): otherwise the check after the thaw reads the pages.
             dumper.readBack = options.verifyImage && destination.verifiablePath != nil && options.signalAfter != 0

@@ -14,8 +14,9 @@ struct MemoryDumper {
     /// Read every section back after writing it (the destination is a readable file).
     var readBack = false
     /// --compress: each batch becomes one zstd frame (a ZPAGES section),
-    /// compressed on this thread while the writer thread writes the last one.
-    var compressor: PageCompressor?
+    /// compressed on worker threads, several batches at once, while this
+    /// thread reads the next and the writer thread writes the last.
+    var compressors: CompressorPool?
 
     struct Stats {
         var candidatePages: UInt64 = 0, savedPages: UInt64 = 0, zeroPages: UInt64 = 0
@@ -168,8 +169,10 @@ struct MemoryDumper {
         let total = runs.reduce(0) { $0 + $1.pages } * 4096
         stats.candidatePages = total / 4096
         // A compressing dump puts each batch's frame after its pages, in the same buffer.
-        let frameRoom = compressor == nil ? 0 : (PageCompressor.bound(batchBytes) + 4095) & ~4095
-        let pool = PageBufferPool(count: 3, byteCount: batchBytes + frameRoom)
+        let frameRoom = compressors == nil ? 0 : (PageCompressor.bound(batchBytes) + 4095) & ~4095
+        // Compressing: one buffer being read, one per core compressing, one being written.
+        let cores = max(1, min(8, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        let pool = PageBufferPool(count: compressors == nil ? 3 : cores + 2, byteCount: batchBytes + frameRoom)
         // A payload is its run table (16 bytes a run, at most one run a page) plus page padding and the pages.
         let pipeline = WritePipeline(writer: writer, pool: pool, readBackBytes: readBack ? max(batchBytes, frameRoom) + 16 + batchBytes / 4096 * 16 + 4096 : nil)
         defer { pipeline.drain() }
@@ -201,10 +204,13 @@ struct MemoryDumper {
                 if kept.isEmpty {
                     pool.giveBack(buffer)
                 } else {
-                    if let compressor {
-                        pipeline.submit(preparing: { [pid, batchBytes] writer in
-                            try Self.compressed(kept, bytes: buffer.bytes, count: keptBytes, room: batchBytes..<(batchBytes + frameRoom),
-                                                compressor: compressor, writer: writer, pid: pid)
+                    if let compressors {
+                        let frame = CompressedFrame()
+                        pipeline.submit(working: { [batchBytes] in
+                            try frame.compress(buffer.bytes, count: keptBytes, room: batchBytes..<(batchBytes + frameRoom), with: compressors)
+                        }, preparing: { [pid] writer in
+                            try writer.preparePages(pid: pid, runs: kept, data: UnsafeRawBufferPointer(rebasing: buffer.bytes[0..<keptBytes]),
+                                                    frame: frame.kept)
                         }, holding: buffer)
                     } else {
                         let prepared = try writer.preparePages(pid: pid, runs: kept, data: UnsafeRawBufferPointer(rebasing: buffer.bytes[0..<keptBytes]))
@@ -246,16 +252,20 @@ struct MemoryDumper {
         return stats
     }
 
-    /// On the writer thread: a batch's zstd frame, put after its pages in
-    /// the same buffer, as a ZPAGES section; a batch that barely shrinks
-    /// (random bytes) goes in as plain PAGES, which read back faster.
-    static func compressed(_ runs: [(address: UInt64, pages: UInt64)], bytes: UnsafeMutableRawBufferPointer, count: Int, room: Range<Int>,
-                           compressor: PageCompressor, writer: ImageWriter, pid: pid_t) throws -> ImageWriter.PreparedPages {
-        let data = UnsafeRawBufferPointer(rebasing: bytes[0..<count])
-        let frameRoom = UnsafeMutableRawBufferPointer(rebasing: bytes[room])
-        let size = try compressor.compress(data, into: frameRoom)
-        let frame = size < count - count / 16 ? UnsafeRawBufferPointer(rebasing: frameRoom[0..<size]) : nil
-        return try writer.preparePages(pid: pid, runs: runs, data: data, frame: frame)
+    /// A batch's zstd frame, put after its pages in the same buffer; nil
+    /// when it barely shrinks (random bytes): the batch then goes in as plain
+    /// PAGES, which read back faster.
+    final class CompressedFrame: @unchecked Sendable {
+        /// Set by the worker before the writer thread reads it (the pipeline orders the two).
+        private(set) var kept: UnsafeRawBufferPointer?
+
+        func compress(_ bytes: UnsafeMutableRawBufferPointer, count: Int, room: Range<Int>, with pool: CompressorPool) throws {
+            let compressor = try pool.take()
+            defer { pool.giveBack(compressor) }
+            let frameRoom = UnsafeMutableRawBufferPointer(rebasing: bytes[room])
+            let size = try compressor.compress(UnsafeRawBufferPointer(rebasing: bytes[0..<count]), into: frameRoom)
+            kept = size < count - count / 16 ? UnsafeRawBufferPointer(rebasing: frameRoom[0..<size]) : nil
+        }
     }
 
     /// A page that cannot be read (shared memory past its object's end) reads as zero.

@@ -60,6 +60,7 @@ final class WritePipeline: @unchecked Sendable {
     private let writer: ImageWriter
     private let pool: PageBufferPool
     private let queue = DispatchQueue(label: "swiftcr.image-writer")
+    private let workers = DispatchQueue(label: "swiftcr.page-workers", attributes: .concurrent)
     private let lock = NSLockLite()
     private var failure: Error?
     private let readBack: UnsafeMutableRawBufferPointer?
@@ -93,13 +94,24 @@ final class WritePipeline: @unchecked Sendable {
         }
     }
 
-    /// As `submit`, but the section is prepared on the writer thread first
-    /// (a compressed batch: the writer thread compresses while this one reads
-    /// the next). Sections must all go one way or the other, in order.
-    func submit(preparing prepare: @escaping @Sendable (ImageWriter) throws -> ImageWriter.PreparedPages, holding buffer: PageBufferPool.Buffer) {
+    /// As `submit`, for a batch that needs `work` first (compression): the
+    /// work of several batches runs at once, on as many threads, while this
+    /// one reads the next; each is then prepared and written on the writer
+    /// thread in the order submitted (preparing plans the file's layout).
+    func submit(working work: @escaping @Sendable () throws -> Void,
+                preparing prepare: @escaping @Sendable (ImageWriter) throws -> ImageWriter.PreparedPages, holding buffer: PageBufferPool.Buffer) {
+        let job = WorkItem()
+        workers.async { [self] in
+            if lock.withLock({ failure == nil }) {
+                do { try work() } catch { job.error = error }
+            }
+            job.done.signal()
+        }
         queue.async { [self] in
+            job.done.wait()
             if lock.withLock({ failure == nil }) {
                 do {
+                    if let e = job.error { throw e }
                     let prepared = try prepare(writer)
                     try writer.commit(prepared)
                     if readBack != nil { lock.withLock { written.append(prepared) } }
@@ -107,6 +119,12 @@ final class WritePipeline: @unchecked Sendable {
             }
             pool.giveBack(buffer)
         }
+    }
+
+    /// A batch's work, done on a worker and waited for by the writer thread.
+    private final class WorkItem: @unchecked Sendable {
+        let done = DispatchSemaphore(value: 0)
+        var error: Error?  // set before `done` is signalled, read after it is waited for
     }
 
     /// On the reading thread: checks the sections written since the last call

@@ -132,6 +132,8 @@ public enum Restorer {
         defer { chain?.close() }
         var pin = CPUPin()
         pin.pinCurrentCPU()
+        let pinned = pin
+        reader.prepareWorkerThread = { pinned.unpinCurrentThread() }
         var tree = StubTree(options: options, log: log)
         defer { pin.release(Array(tree.stubs.values)) }
         let ptys = PtyFactory(processes: header.processes)

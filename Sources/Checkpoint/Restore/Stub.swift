@@ -96,6 +96,13 @@ struct CPUPin {
         pinned = Syscall.setAffinity(of: 0, one)
     }
 
+    /// The calling thread back on every CPU it had (the image reader's
+    /// workers, made by a pinned thread, inherit its one CPU).
+    func unpinCurrentThread() {
+        guard pinned else { return }
+        _ = Syscall.setAffinity(of: 0, original)
+    }
+
     func release(_ pids: [pid_t]) {
         guard pinned else { return }
         for p in pids + [0] {
