@@ -31,24 +31,14 @@ extension Pagemap {
     }
 
     /// The runs of [start, end) having any of `anyOf` (every page if empty),
-    /// each with its categories. With `protect`, the pages found are
-    /// write-protected in the same walk, and a page not registered for
-    /// asynchronous protection fails the scan (EPERM from the kernel).
-    public func scan(start: UInt64, end: UInt64, anyOf: PageCategories = [], protect: Bool = false) throws -> [Region] {
-        try scan(start: start, end: end, allOf: [], anyOf: anyOf, protect: protect)
-    }
-
-    /// Write-protects the pages of [start, end) written since they were last
-    /// protected, leaving the others alone (fewer page-table entries change
-    /// than when every page is protected again).
-    public func protectWritten(start: UInt64, end: UInt64) throws {
-        _ = try scan(start: start, end: end, allOf: .written, anyOf: [.present, .swapped], protect: true)
-    }
-
-    /// As `scan`, keeping only pages that have every category of `allOf`.
-    func scan(start: UInt64, end: UInt64, allOf: PageCategories, anyOf: PageCategories, protect: Bool) throws -> [Region] {
+    /// each with its categories. With `protect`, the written pages among
+    /// those found are write-protected again in the same walk (the kernel
+    /// leaves the others alone), and a page not registered for asynchronous
+    /// protection fails the scan (EPERM from the kernel).
+    /// `vectorLength` runs are taken per call (4096: 100 MiB of scattered written pages is 50,000 runs).
+    public func scan(start: UInt64, end: UInt64, anyOf: PageCategories = [], protect: Bool = false, vectorLength: Int = 4096) throws -> [Region] {
         var out: [Region] = []
-        var regions = [cl_page_region](repeating: cl_page_region(), count: 512)
+        var regions = [cl_page_region](repeating: cl_page_region(), count: vectorLength)
         var from = start
         while from < end {
             var walkEnd: UInt64 = 0
@@ -56,7 +46,7 @@ extension Pagemap {
                 var arg = cl_pm_scan_arg(size: 96, flags: protect ? CL_PM_SCAN_WP_MATCHING | CL_PM_SCAN_CHECK_WPASYNC : 0,
                                          start: from, end: end, walk_end: 0,
                                          vec: UInt64(UInt(bitPattern: r.baseAddress)), vec_len: UInt64(r.count), max_pages: 0,
-                                         category_inverted: 0, category_mask: allOf.rawValue, category_anyof_mask: anyOf.rawValue,
+                                         category_inverted: 0, category_mask: 0, category_anyof_mask: anyOf.rawValue,
                                          return_mask: PageCategories.all.rawValue)
                 let k = ioctl(fd, UInt(CL_PAGEMAP_SCAN), &arg)
                 walkEnd = arg.walk_end
@@ -73,9 +63,14 @@ extension Pagemap {
                     out.append(r)
                 }
             }
-            // A full vector stops the walk early: go on from where it stopped.
-            guard walkEnd > from, walkEnd < end else { break }
-            from = walkEnd
+            // Only a full vector stops the walk early (max_pages is not used).
+            // Then go on past both the last run and walk_end: this kernel
+            // (6.18) can report a walk_end short of runs it returned when the
+            // vector is longer than 512, and those runs would come twice.
+            guard n > 0, Int(n) == regions.count else { break }
+            let next = max(walkEnd, regions[Int(n) - 1].end)
+            guard next > from, next < end else { break }
+            from = next
         }
         return out
     }

@@ -21,4 +21,44 @@ final class PagemapScanTests: XCTestCase {
         XCTAssertEqual(pagemap.anyPresent(start: start, end: start + 40 * 4096), false)
         XCTAssertEqual(pagemap.anyPresent(start: start + 40 * 4096, end: start + 41 * 4096), true)
     }
+
+    /// Many regions, more than one call's vector holds: whatever the vector's
+    /// length, the runs come back in order, apart, each page once.
+    func testScatteredPagesComeBackInOrderWhateverTheVectorLength() throws {
+        let pages = 16384
+        let size = pages * 4096
+        guard let area = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), area != MAP_FAILED else {
+            throw XCTSkip("mmap")
+        }
+        defer { munmap(area, size) }
+        _ = madvise(area, size, 15)  // MADV_NOHUGEPAGE: one page a region
+        var random: UInt64 = 0x9e3779b97f4a7c15
+        var touched = Set<Int>()
+        for _ in 0..<(pages / 3) {
+            random = random &* 6364136223846793005 &+ 1442695040888963407
+            let page = Int((random >> 33) % UInt64(pages))
+            area.storeBytes(of: 1, toByteOffset: page * 4096, as: UInt8.self)
+            touched.insert(page)
+        }
+        let pagemap = try Pagemap(pid: getpid())
+        defer { pagemap.close() }
+        let start = UInt64(UInt(bitPattern: area))
+        for length in [7, 512, 513, 4096] {
+            let regions: [Pagemap.Region]
+            do { regions = try pagemap.scan(start: start, end: start + UInt64(size), anyOf: .present, vectorLength: length) } catch {
+                throw XCTSkip("no PAGEMAP_SCAN on this kernel: \(error)")
+            }
+            var seen = Set<Int>()
+            var previousEnd = start
+            for r in regions {
+                XCTAssertGreaterThanOrEqual(r.start, previousEnd, "vector of \(length): a run starts inside the one before")
+                XCTAssertLessThan(r.start, r.end)
+                previousEnd = r.end
+                for a in stride(from: r.start, to: r.end, by: 4096) { seen.insert(Int((a - start) / 4096)) }
+            }
+            let missing = touched.subtracting(seen).sorted(), extra = seen.subtracting(touched).sorted()
+            XCTAssertTrue(missing.isEmpty && extra.isEmpty,
+                          "vector of \(length): \(missing.count) touched pages missing (first \(missing.prefix(5))), \(extra.count) untouched reported (first \(extra.prefix(5))), \(regions.count) runs")
+        }
+    }
 }

@@ -84,9 +84,10 @@ enum IncrementalPlan {
         var scan = Scan()
         scan.direct = !hasChildren(pid)
         for (m, mapping) in maps where m.vmFlags.contains("uw") && WriteTracking.trackable(m, mapping) && !mapping.savedWhole {
-            classify(try pagemap.scan(start: m.start, end: m.end, anyOf: [.present, .swapped]), into: &scan, mapping: m.start)
-            // Only the written pages need protecting again (the process is stopped: none is written in between).
-            if protect { try pagemap.protectWritten(start: m.start, end: m.end) }
+            // One walk of the page tables: with `protect`, the kernel protects
+            // again the written pages among those it reports, and only those
+            // (the process is stopped: nothing is written in between).
+            classify(try pagemap.scan(start: m.start, end: m.end, anyOf: [.present, .swapped], protect: protect), into: &scan, mapping: m.start)
         }
         scan.fromParent.sort { $0.address < $1.address }
         return scan
