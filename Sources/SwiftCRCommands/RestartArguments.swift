@@ -147,10 +147,10 @@ public struct RestartArguments: ParsableArguments {
         if !quiet { options.notice = { Output.printErr("\(tool): \($0)") } }
         let bar = ProgressBar(label: "restart", enabled: !quiet)
         options.progress = { bar.update($0, $1) }
+        // Forward from before the processes run: a signal meant for them must not kill us instead.
+        options.beforeRunning = { eldest, pids in SignalForwarder.install(root: eldest, all: Array(pids.values)) }
         let restored = try engine.restore(from: fd, options: options, log: log)
         bar.finish()
-        // Forward first: a signal meant for the process must not kill us instead.
-        SignalForwarder.install(root: restored.pid, all: Array(restored.pids.values))
         // A lazy restore still reads the image: it closes after the pager.
         if path != nil && restored.lazyPager == nil { close(fd) }
         if !quiet {

@@ -411,6 +411,18 @@ final class RoundTripTests: XCTestCase {
     func testSaveAllSurvivesChangedFilesAsRoot() throws { try Self.saveAll.run(.rootOriginalPID) }
     func testSaveAllSurvivesChangedFilesUnprivileged() throws { try Self.saveAll.run(.unprivilegedNewPID) }
 
+    /// SIGTERM sent to cr_restart the moment the restored process runs (the
+    /// test pokes as soon as it sees it untraced; the hook holds cr_restart
+    /// there) is forwarded to the process, not fatal to cr_restart: it once
+    /// killed cr_restart and the program never heard of it. (As root only:
+    /// the test knows the PID to watch only when it is the original one.)
+    func testSignalTheMomentItRunsIsForwardedAsRoot() throws {
+        var s = Self.files
+        s.restartEnvironment = ["SWIFTCR_TEST_DETACH_DELAY_MS=1500"]
+        s.verbose = false  // poked once the process runs untraced, not once cr_restart says "restored"
+        try s.run(.rootOriginalPID)
+    }
+
     /// A file that grew between checkpoint and restart (a log does) is reopened;
     /// -v names both sizes, a plain restart says nothing about it.
     func testFileSizeChangeIsWarnedAbout() throws {

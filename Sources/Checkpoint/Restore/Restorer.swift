@@ -47,6 +47,10 @@ public struct RestoreOptions: Sendable {
     public var lazy = false
     /// --parent-dir: where an incremental image's parents are looked for first.
     public var parentDirectory: String?
+    /// Called with the eldest restored process's PID and every PID (original
+    /// -> new) just before the processes are let go, so that cr_restart
+    /// forwards a signal that comes the moment they run instead of dying of it.
+    public var beforeRunning: (@Sendable (_ eldest: pid_t, _ pids: [pid_t: pid_t]) -> Void)?
     public init() {}
 }
 
@@ -215,10 +219,11 @@ public enum Restorer {
             // Children first, so a parent never runs while a child is still being set up.
             // (A user's lazy restore stays the tracer of the processes that wait for pages: ForkTracer.)
             let traced = Set(pager?.tracedProcesses ?? [])
-            for r in restores.reversed() { if traced.contains(r.stub) { try r.resumeTraced() } else { try r.detach() } }
             guard let eldest = header.processes.first, let pid = tree.stubs[eldest.pid] else {
                 throw CheckpointError(EINVAL, "image holds no process")
             }
+            options.beforeRunning?(pid, tree.stubs)
+            for r in restores.reversed() { if traced.contains(r.stub) { try r.resumeTraced() } else { try r.detach() } }
             PIDNamespace.handOver(Array(tree.inner.values))
             return RestoredProcess(pid: pid, originalPID: eldest.pid, command: eldest.command, pids: tree.stubs,
                                    warnings: warnings, notes: notes, seconds: Clock.now - started, lazyPager: pager)
