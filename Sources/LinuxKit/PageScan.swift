@@ -35,18 +35,23 @@ extension Pagemap {
     /// those found are write-protected again in the same walk (the kernel
     /// leaves the others alone), and a page not registered for asynchronous
     /// protection fails the scan (EPERM from the kernel).
+    /// With `onlyTracked`, mappings not registered for asynchronous write
+    /// protection are skipped whole by the kernel, unwalked (so a scan may
+    /// span the whole address space), and `protect` never fails on them.
     /// `vectorLength` runs are taken per call (4096: 100 MiB of scattered written pages is 50,000 runs).
-    public func scan(start: UInt64, end: UInt64, anyOf: PageCategories = [], protect: Bool = false, vectorLength: Int = 4096) throws -> [Region] {
+    public func scan(start: UInt64, end: UInt64, anyOf: PageCategories = [], protect: Bool = false, onlyTracked: Bool = false,
+                     vectorLength: Int = 4096) throws -> [Region] {
+        let flags = protect ? CL_PM_SCAN_WP_MATCHING | (onlyTracked ? 0 : CL_PM_SCAN_CHECK_WPASYNC) : 0
+        let required = onlyTracked ? PageCategories.writeProtectable.rawValue : 0
         var out: [Region] = []
         var regions = [cl_page_region](repeating: cl_page_region(), count: vectorLength)
         var from = start
         while from < end {
             var walkEnd: UInt64 = 0
             let n = regions.withUnsafeMutableBufferPointer { r -> Int32 in
-                var arg = cl_pm_scan_arg(size: 96, flags: protect ? CL_PM_SCAN_WP_MATCHING | CL_PM_SCAN_CHECK_WPASYNC : 0,
-                                         start: from, end: end, walk_end: 0,
+                var arg = cl_pm_scan_arg(size: 96, flags: flags, start: from, end: end, walk_end: 0,
                                          vec: UInt64(UInt(bitPattern: r.baseAddress)), vec_len: UInt64(r.count), max_pages: 0,
-                                         category_inverted: 0, category_mask: 0, category_anyof_mask: anyOf.rawValue,
+                                         category_inverted: 0, category_mask: required, category_anyof_mask: anyOf.rawValue,
                                          return_mask: PageCategories.all.rawValue)
                 let k = ioctl(fd, UInt(CL_PAGEMAP_SCAN), &arg)
                 walkEnd = arg.walk_end

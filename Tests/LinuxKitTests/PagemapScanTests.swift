@@ -61,4 +61,59 @@ final class PagemapScanTests: XCTestCase {
                           "vector of \(length): \(missing.count) touched pages missing (first \(missing.prefix(5))), \(extra.count) untouched reported (first \(extra.prefix(5))), \(regions.count) runs")
         }
     }
+
+    /// A scan of the whole address space with `onlyTracked` reports the
+    /// written pages of the mappings registered for asynchronous write
+    /// protection and nothing of the others (present pages in untracked
+    /// memory are not "written" to us), protects what it reports, and
+    /// does not fail on the untracked mappings.
+    func testWholeAddressSpaceScanSeesOnlyTrackedMemory() throws {
+        let pages = 256, size = pages * 4096
+        guard let tracked = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), tracked != MAP_FAILED,
+              let other = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), other != MAP_FAILED else {
+            throw XCTSkip("mmap")
+        }
+        defer { munmap(tracked, size); munmap(other, size) }
+        _ = madvise(tracked, size, 15)  // MADV_NOHUGEPAGE: one page a region
+        let fd = Int32(truncatingIfNeeded: Syscall.raw(NR.userfaultfd, Int(O_CLOEXEC | O_NONBLOCK) | Userfaultfd.userModeOnly))
+        guard fd >= 0 else { throw XCTSkip("no userfaultfd here (errno \(errno))") }
+        defer { close(fd) }
+        let uffd = Userfaultfd(fd: fd)
+        let start = UInt64(UInt(bitPattern: tracked))
+        guard case .success = uffd.handshake(features: Userfaultfd.writeProtectAsync),
+              case .success = uffd.registerWriteProtect(start: start, length: UInt64(size)) else {
+            throw XCTSkip("no asynchronous write protection on this kernel")
+        }
+        for p in 0..<pages { tracked.storeBytes(of: 1, toByteOffset: p * 4096, as: UInt8.self) }
+        for p in 0..<pages { other.storeBytes(of: 1, toByteOffset: p * 4096, as: UInt8.self) }
+        let pagemap = try Pagemap(pid: getpid())
+        defer { pagemap.close() }
+        let whole: (UInt64, UInt64) = (4096, 1 << 47 - 4096)
+        // First pass: everything in the tracked mapping was written; protect it.
+        _ = try pagemap.scan(start: whole.0, end: whole.1, anyOf: [.present, .swapped], protect: true, onlyTracked: true)
+        var random: UInt64 = 0x2545f4914f6cdd1d
+        var rewritten = Set<Int>()
+        for _ in 0..<40 {
+            random = random &* 6364136223846793005 &+ 1442695040888963407
+            let p = Int((random >> 33) % UInt64(pages))
+            tracked.storeBytes(of: 2, toByteOffset: p * 4096, as: UInt8.self)
+            rewritten.insert(p)
+        }
+        for p in 0..<pages { other.storeBytes(of: 3, toByteOffset: p * 4096, as: UInt8.self) }
+        let regions = try pagemap.scan(start: whole.0, end: whole.1, anyOf: [.present, .swapped], protect: true, onlyTracked: true)
+        var written = Set<Int>(), present = 0
+        for r in regions {
+            XCTAssertTrue(r.start >= start && r.end <= start + UInt64(size),
+                          "a run outside the tracked mapping: 0x\(String(r.start, radix: 16))-0x\(String(r.end, radix: 16))")
+            for a in stride(from: r.start, to: r.end, by: 4096) {
+                present += 1
+                if r.categories.contains(.written) { written.insert(Int((a - start) / 4096)) }
+            }
+        }
+        XCTAssertEqual(present, pages, "every page of the tracked mapping is reported once")
+        XCTAssertEqual(written, rewritten)
+        // Protected again by that scan: nothing written since.
+        let again = try pagemap.scan(start: whole.0, end: whole.1, anyOf: [.present, .swapped], protect: true, onlyTracked: true)
+        XCTAssertFalse(again.contains { $0.categories.contains(.written) })
+    }
 }

@@ -34,6 +34,8 @@ final class CheckpointRun {
     private var thawedAt: Double?
     /// The incremental plan protected the written pages of these processes again.
     private var protectedAtPlan: Set<pid_t> = []
+    /// Scans of written pages running beside the collection (TrackedScan).
+    private var trackedScans: [pid_t: TrackedScan] = [:]
 
     init(options: CheckpointOptions, destination: ImageDestination, log: Logger) {
         self.options = options
@@ -112,6 +114,13 @@ final class CheckpointRun {
     /// mappings, files (Resources/), timers. Needs the processes frozen.
     func collectProcesses() throws {
         tracking.adopt(frozen.map(\.pid), context: context)
+        // The written pages are scanned (and protected again) while the rest is read.
+        if parent != nil && options.keepsTracking {
+            for f in frozen where tracking.knowsWrites(f.pid) {
+                protectedAtPlan.insert(f.pid)
+                trackedScans[f.pid] = TrackedScan(pid: f.pid)
+            }
+        }
         for f in frozen {
             var collector = ProcessCollector(frozen: f, log: log, context: context, save: options.save)
             if options.keepsTracking { collector.tracking = tracking }
@@ -167,9 +176,10 @@ final class CheckpointRun {
             // An incremental checkpoint reads pagemap only where pages were written.
             var scan: IncrementalPlan.Scan?
             if parent != nil {
-                if tracking.knowsWrites(pid) {
-                    if options.keepsTracking { protectedAtPlan.insert(pid) }
-                    scan = try IncrementalPlan.scan(pid: pid, maps: collected[k].maps, protect: options.keepsTracking)
+                if let running = trackedScans[pid] {
+                    scan = IncrementalPlan.scan(pid: pid, maps: collected[k].maps, prescanned: try running.result())
+                } else if tracking.knowsWrites(pid) {
+                    scan = try IncrementalPlan.scan(pid: pid, maps: collected[k].maps)
                 } else {
                     collected[k].warnings.append("process \(pid): its writes are not tracked since the parent image: every page is saved")
                 }
@@ -354,6 +364,8 @@ final class CheckpointRun {
     /// Returns the error to throw, as one CheckpointError.
     func abandon(_ error: Error) -> Error {
         destination.discard()
+        // A scan still protecting pages ends before the processes run again.
+        for s in trackedScans.values { s.wait() }
         if thawedAt == nil {
             tracking.undoMade(sessions: Dictionary(collected.compactMap { c in c.session.map { (c.state.pid, $0) } }) { a, _ in a })
             for p in protectedAtPlan { tracking.invalidate(p) }

@@ -74,20 +74,48 @@ enum IncrementalPlan {
     }
 
     /// Scans every tracked mapping of one process (smaps "uw": registered
-    /// with our userfaultfd; not saved whole). With `protect`, the written
-    /// pages are protected again right after, so that the next incremental
-    /// counts from this image (the caller makes the tracking record say so
-    /// once committed).
-    static func scan(pid: pid_t, maps: [(MapsEntry, Mapping)], protect: Bool) throws -> Scan {
+    /// with our userfaultfd; not saved whole), leaving the protection as it
+    /// is: the last checkpoint of a chain (--kill, --stop-tracking).
+    /// Checkpoints that keep tracking scan beside the collection instead and
+    /// protect the written pages again (TrackedScan).
+    static func scan(pid: pid_t, maps: [(MapsEntry, Mapping)]) throws -> Scan {
         let pagemap = try Pagemap(pid: pid)
         defer { pagemap.close() }
         var scan = Scan()
         scan.direct = !hasChildren(pid)
-        for (m, mapping) in maps where m.vmFlags.contains("uw") && WriteTracking.trackable(m, mapping) && !mapping.savedWhole {
-            // One walk of the page tables: with `protect`, the kernel protects
-            // again the written pages among those it reports, and only those
-            // (the process is stopped: nothing is written in between).
-            classify(try pagemap.scan(start: m.start, end: m.end, anyOf: [.present, .swapped], protect: protect), into: &scan, mapping: m.start)
+        for (m, mapping) in tracked(maps) {
+            classify(try pagemap.scan(start: m.start, end: m.end, anyOf: [.present, .swapped]), into: &scan, mapping: m.start)
+        }
+        scan.fromParent.sort { $0.address < $1.address }
+        return scan
+    }
+
+    /// The mappings whose written pages are known, by address.
+    static func tracked(_ maps: [(MapsEntry, Mapping)]) -> [(MapsEntry, Mapping)] {
+        maps.filter { m, mapping in m.vmFlags.contains("uw") && WriteTracking.trackable(m, mapping) && !mapping.savedWhole }
+            .sorted { $0.0.start < $1.0.start }
+    }
+
+    /// As `scan(pid:maps:)`, with the written pages protected again, from the runs a
+    /// TrackedScan found over the whole address space: cut at the tracked
+    /// mappings' bounds (the kernel joins runs across adjacent mappings),
+    /// and dropped outside them.
+    static func scan(pid: pid_t, maps: [(MapsEntry, Mapping)], prescanned regions: [Pagemap.Region]) -> Scan {
+        var scan = Scan()
+        scan.direct = !hasChildren(pid)
+        var k = 0
+        for (m, _) in tracked(maps) {
+            while k < regions.count && regions[k].end <= m.start { k += 1 }
+            var inside: [Pagemap.Region] = []
+            var j = k
+            while j < regions.count && regions[j].start < m.end {
+                var r = regions[j]
+                r.start = max(r.start, m.start)
+                r.end = min(r.end, m.end)
+                inside.append(r)
+                j += 1
+            }
+            classify(inside, into: &scan, mapping: m.start)
         }
         scan.fromParent.sort { $0.address < $1.address }
         return scan
