@@ -4,6 +4,7 @@
  * bytes flow both ways. With "closed" (no CAP_NET_ADMIN) both ends must be
  * closed after restart, as BLCR closed sockets. With "kept" (cr_restart
  * --tcp-close) both descriptors stay, as TCP sockets with no connection.
+ * A repaired connection also keeps its segment size (TCP_MAXSEG).
  * Usage: tcp repaired|closed|kept */
 #include "fixture.h"
 #include <arpa/inet.h>
@@ -50,6 +51,11 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 3000; i++) big[i] = (char)(i * 11 + 1);
     if (send(c, big, 3000, 0) != 3000 || send(s, "hello client", 12, 0) != 12) fail("send");
     usleep(50000);  /* let loopback deliver: the bytes wait in the receive queues */
+    /* The segment size each end sends with: a restored end must not fall back to the default 524 bytes. */
+    int mss_before[2] = { 0, 0 }, mss_after[2] = { 0, 0 };
+    socklen_t ml = sizeof(int);
+    getsockopt(c, IPPROTO_TCP, TCP_MAXSEG, &mss_before[0], &ml);
+    getsockopt(s, IPPROTO_TCP, TCP_MAXSEG, &mss_before[1], &ml);
 
     ready();
     wait_for_term();
@@ -75,6 +81,10 @@ int main(int argc, char **argv) {
     if (read_all(c, hello, 12) != 12 || strcmp(hello, "hello client") != 0) fail("the bytes queued to the client end are lost (\"%s\")", hello);
     if (send(c, "ping", 4, MSG_NOSIGNAL) != 4 || read_all(s, hello, 4) != 4 || memcmp(hello, "ping", 4) != 0) fail("client -> server after restart");
     if (send(s, "pong", 4, MSG_NOSIGNAL) != 4 || read_all(c, hello, 4) != 4 || memcmp(hello, "pong", 4) != 0) fail("server -> client after restart");
+    getsockopt(c, IPPROTO_TCP, TCP_MAXSEG, &mss_after[0], &ml);
+    getsockopt(s, IPPROTO_TCP, TCP_MAXSEG, &mss_after[1], &ml);
+    if (mss_after[0] != mss_before[0] || mss_after[1] != mss_before[1])
+        fail("segment size (TCP_MAXSEG) changed: client %d -> %d, server %d -> %d", mss_before[0], mss_after[0], mss_before[1], mss_after[1]);
     int nd = 0; socklen_t nl = sizeof nd;
     getsockopt(c, IPPROTO_TCP, TCP_NODELAY, &nd, &nl);
     if (!nd) fail("TCP_NODELAY lost");

@@ -141,8 +141,16 @@ int main(int argc, char **argv) {
     }
     if (write(go[1], "f", 1) != 1) fail("go");
     fill(fd, &s, 0, -1);
+    /* The segment size: a restored end computes it again from the saved MSS
+     * and window, never smaller than the original's (the default clamp's 524
+     * or 1208 bytes would flood the peer with tiny segments). */
+    int mss_before = 0, mss_after = 0;
+    socklen_t ml = sizeof(int);
+    getsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss_before, &ml);
     ready();
     wait_for_term();
+    getsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss_after, &ml);
+    if (mss_after < mss_before) fail("segment size (TCP_MAXSEG) shrank from %d to %d", mss_before, mss_after);
     if (write(go[1], "d", 1) != 1) fail("go");
     shutdown(fd, SHUT_WR);
     if (drain(fd, &s, 0) != 0) fail("parent: no end of file within 10 s (received %ld, sent %ld)", s.received, s.sent);

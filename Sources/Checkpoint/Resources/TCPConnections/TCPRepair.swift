@@ -186,6 +186,7 @@ enum TCPRepair {
             if w[1] != 0 && setsockopt(fd, Int32(IPPROTO_TCP), window, &w, 20) != 0 {
                 throw CheckpointError(errno: errno, "fd \(number): TCP_REPAIR_WINDOW")
             }
+            resizeSegments(fd)
             // A FIN that had gone out is queued as sent too: in repair mode
             // shutdown() sends nothing and only counts it.
             if s.finSent && unsent == 0 {
@@ -198,6 +199,18 @@ enum TCPRepair {
             close(fd)
             throw error
         }
+    }
+
+    /// The segment size is computed in connect(), before TCP_REPAIR_OPTIONS
+    /// may give the connection's MSS, so it stays the default clamp's (524
+    /// bytes for IPv4, 1208 for IPv6): a restored loopback end sent such
+    /// segments, whose overhead filled the peer's receive buffer until both
+    /// ends stalled for good. Setting the IP options, here to none, makes
+    /// the kernel compute it again (tcp_sync_mss) from the MSS and window
+    /// the connection has now: the original's. (The IPv4 level: IPv6 header
+    /// options of none set nothing and compute nothing.)
+    private static func resizeSegments(_ fd: Int32) {
+        _ = setsockopt(fd, Int32(IPPROTO_IP), IP_OPTIONS, nil, 0)
     }
 
     /// Takes a rebuilt socket out of repair mode once every socket of the
