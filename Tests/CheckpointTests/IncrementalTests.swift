@@ -211,6 +211,35 @@ final class IncrementalTests: XCTestCase {
         _ = restart.wait(timeout: 10)
     }
 
+    /// A pre-dump that fails after its process ran on (its image damaged
+    /// before the read back) takes its tracking descriptor out again: the
+    /// process is as before it, and a chain started afterwards works.
+    func testFailedPreDumpLeavesNoTrackingDescriptor() throws {
+        guard env.isRoot else { throw XCTSkip("original PIDs need root") }
+        let work = env.workDir("incremental-failed-predump", user: nil)
+        let (target, pid) = try Fixture.start(["\(env.bin)/incremental", "6", "\(work)/file.data"], user: nil, cwd: work)
+        let tool = "\(env.bin)/cr_checkpoint"
+        let failed = runTool(["/usr/bin/env", "SWIFTCR_TEST_DAMAGE_IMAGE=200", tool, "-p", "--pre-dump", "-f", "\(work)/base", "\(pid)"])
+        XCTAssertNotEqual(failed.code, 0, "a damaged pre-dump was committed: \(failed.output)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(work)/base"), "a failed pre-dump left its image")
+        XCTAssertEqual(Self.userfaultfds(pid), 0, "the failed pre-dump left its tracking descriptor in the process")
+        let pre = runTool([tool, "-p", "--pre-dump", "-f", "\(work)/base", "\(pid)"])
+        XCTAssertEqual(pre.code, 0, pre.output)
+        XCTAssertEqual(Self.userfaultfds(pid), 1, "no tracking descriptor after the pre-dump")
+        kill(pid, SIGUSR1)
+        XCTAssertTrue(target.read(until: "STEP 1\n"))
+        let last = runTool([tool, "-p", "--parent", "\(work)/base", "--kill", "--json", "-f", "\(work)/last", "\(pid)"])
+        XCTAssertEqual(last.code, 0, last.output)
+        XCTAssertFalse(last.output.contains("every page is saved"), "the chain after the failed pre-dump did not track writes: \(last.output)")
+        _ = target.wait(timeout: 10)
+        reapOrphans()
+        let restart = try Child(["\(env.bin)/cr_restart", "--verbose", "\(work)/last"])
+        XCTAssertTrue(restart.read(until: "restored"), restart.output)
+        kill(pid, SIGTERM)
+        XCTAssertTrue(restart.readToEnd(timeout: 30).contains("PASS"), restart.output)
+        _ = restart.wait(timeout: 10)
+    }
+
     /// A compressed incremental image goes from `cr_checkpoint -f -` to
     /// `cr_restart -f -` through a pipe, and through a TCP connection between
     /// two network namespaces; its parent is found by its recorded path.

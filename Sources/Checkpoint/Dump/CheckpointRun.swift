@@ -372,6 +372,8 @@ final class CheckpointRun {
         } else if options.keepsTracking {
             // Tracking was armed from this image, which is not committed: the next incremental saves every page.
             for c in collected { tracking.invalidate(c.state.pid) }
+            // Descriptors this checkpoint made leave the processes again, as they run.
+            tracking.closeMadeInRunningProcesses()
         }
         context.tcpRepairs.finish(keepOn: false)
         context.tcpLock.finish(unlock: true)

@@ -28,6 +28,8 @@ final class WriteTracking {
     let log: Logger
     private(set) var processes: [pid_t: Process] = [:]
     var warnings: [String] = []
+    /// Processes whose descriptor this checkpoint made (they had none before it).
+    private var madeHere: Set<pid_t> = []
 
     init(parentID: UInt64?, log: Logger) {
         self.parentID = parentID
@@ -72,6 +74,7 @@ final class WriteTracking {
             fd = moved
         }
         processes[pid] = Process(remoteFD: Int32(fd), made: true, recordPath: TrackingRecords.path(pid))
+        madeHere.insert(pid)
     }
 
     /// Registers the process's private writable mappings and write-protects
@@ -136,6 +139,24 @@ final class WriteTracking {
     func invalidate(_ pid: pid_t) {
         guard let p = processes[pid], !p.made else { return }
         try? TrackingRecords.write(pid, TrackingRecord(fd: p.remoteFD, imageID: 0))
+    }
+
+    /// A failed checkpoint whose processes run on already (a pre-dump fails
+    /// after its thaw, in the read back): the descriptors it made are closed
+    /// in a brief stop, so they leave as they came; where that fails the
+    /// record stays (naming no image) and the next checkpoint adopts it.
+    func closeMadeInRunningProcesses() {
+        for pid in madeHere.sorted() {
+            guard let p = processes[pid] else { continue }
+            do {
+                try BriefStop.inject(pid, log: log) { session in _ = try session.raw(NR.close, UInt64(p.remoteFD)) }
+                if let path = p.recordPath { unlink(path) }
+                processes[pid] = nil
+            } catch {
+                log.warning("process \(pid): its write-tracking descriptor \(p.remoteFD) could not be closed (\(error)); the next checkpoint takes it over")
+            }
+        }
+        madeHere = []
     }
 
     /// The processes are killed: their records go (the descriptors die with them).
