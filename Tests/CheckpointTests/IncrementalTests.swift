@@ -199,16 +199,8 @@ final class IncrementalTests: XCTestCase {
         XCTAssertEqual(Self.userfaultfds(pid), 0, "a tracking descriptor stayed without tracking")
         kill(pid, SIGUSR1)
         XCTAssertTrue(target.read(until: "STEP 1\n"))
-        let last = runTool([tool, "-p", "--parent", "\(work)/base", "--kill", "-f", "\(work)/last", "\(pid)"])
-        XCTAssertEqual(last.code, 0, last.output)
-        XCTAssertTrue(last.output.contains("every page is saved"), last.output)
-        _ = target.wait(timeout: 10)
-        reapOrphans()
-        let restart = try Child(["\(env.bin)/cr_restart", "--verbose", "\(work)/last"])
-        XCTAssertTrue(restart.read(until: "restored"), restart.output)
-        kill(pid, SIGTERM)
-        XCTAssertTrue(restart.readToEnd(timeout: 30).contains("PASS"), restart.output)
-        _ = restart.wait(timeout: 10)
+        let last = try killingIncrementalRestarts(target, pid, work)
+        XCTAssertTrue(last.contains("every page is saved"), last)
     }
 
     /// A pre-dump that fails after its process ran on (its image damaged
@@ -228,16 +220,24 @@ final class IncrementalTests: XCTestCase {
         XCTAssertEqual(Self.userfaultfds(pid), 1, "no tracking descriptor after the pre-dump")
         kill(pid, SIGUSR1)
         XCTAssertTrue(target.read(until: "STEP 1\n"))
-        let last = runTool([tool, "-p", "--parent", "\(work)/base", "--kill", "--json", "-f", "\(work)/last", "\(pid)"])
-        XCTAssertEqual(last.code, 0, last.output)
-        XCTAssertFalse(last.output.contains("every page is saved"), "the chain after the failed pre-dump did not track writes: \(last.output)")
+        let last = try killingIncrementalRestarts(target, pid, work)
+        XCTAssertFalse(last.contains("every page is saved"), "the chain after the failed pre-dump did not track writes: \(last)")
+    }
+
+    /// The chain's last checkpoint (`--parent WORK/base --kill`), then
+    /// cr_restart of it, which must print PASS; the checkpoint's output.
+    private func killingIncrementalRestarts(_ target: Child, _ pid: pid_t, _ work: String,
+                                            file: StaticString = #filePath, line: UInt = #line) throws -> String {
+        let last = runTool(["\(env.bin)/cr_checkpoint", "-p", "--parent", "\(work)/base", "--kill", "-f", "\(work)/last", "\(pid)"])
+        XCTAssertEqual(last.code, 0, last.output, file: file, line: line)
         _ = target.wait(timeout: 10)
         reapOrphans()
         let restart = try Child(["\(env.bin)/cr_restart", "--verbose", "\(work)/last"])
-        XCTAssertTrue(restart.read(until: "restored"), restart.output)
+        XCTAssertTrue(restart.read(until: "restored"), restart.output, file: file, line: line)
         kill(pid, SIGTERM)
-        XCTAssertTrue(restart.readToEnd(timeout: 30).contains("PASS"), restart.output)
+        XCTAssertTrue(restart.readToEnd(timeout: 30).contains("PASS"), restart.output, file: file, line: line)
         _ = restart.wait(timeout: 10)
+        return last.output
     }
 
     /// A compressed incremental image goes from `cr_checkpoint -f -` to
