@@ -224,6 +224,23 @@ final class IncrementalTests: XCTestCase {
         XCTAssertFalse(last.contains("every page is saved"), "the chain after the failed pre-dump did not track writes: \(last)")
     }
 
+    /// A program with its own asynchronous write protection: the pre-dump
+    /// does not track it (warned), takes nothing of its tracking, and leaves
+    /// only the program's userfaultfd; the program still sees the page it wrote.
+    func testProgramsOwnWriteTrackingIsLeftAlone() throws {
+        let work = env.workDir("incremental-ownuffd", user: nil)
+        let (target, pid) = try Fixture.start(["\(env.bin)/ownuffd"], user: nil, cwd: work)
+        guard pid != 0 else { throw XCTSkip("no asynchronous userfaultfd write protection on this kernel") }
+        let pre = runTool(["\(env.bin)/cr_checkpoint", "-p", "--pre-dump", "-f", "\(work)/base", "\(pid)"])
+        XCTAssertEqual(pre.code, 0, pre.output)
+        XCTAssertTrue(pre.output.contains("uses userfaultfd itself") && pre.output.contains("writes cannot be tracked"), pre.output)
+        XCTAssertEqual(Self.userfaultfds(pid), 1, "a tracking descriptor was added to the program's own")
+        kill(pid, SIGTERM)
+        let output = target.readToEnd(timeout: 10)
+        XCTAssertTrue(output.contains("PASS") && !output.contains("FAIL"), output)
+        _ = target.wait(timeout: 10)
+    }
+
     /// The chain's last checkpoint (`--parent WORK/base --kill`), then
     /// cr_restart of it, which must print PASS; the checkpoint's output.
     private func killingIncrementalRestarts(_ target: Child, _ pid: pid_t, _ work: String,

@@ -95,8 +95,19 @@ final class WriteTracking {
         defer { pagemap.close() }
         var tracked = 0
         for (m, mapping) in maps where Self.trackable(m, mapping) {
+            // A registration before ours is the program's own: smaps could not
+            // tell it from ours later, and protecting its pages would change
+            // what its own tracking sees. Such a process is not tracked.
+            if p.made && m.vmFlags.contains(where: { ["uw", "um", "ui"].contains($0) }) {
+                throw CheckpointError(EBUSY, "process \(pid) uses userfaultfd itself (mapping 0x\(String(m.start, radix: 16)))")
+            }
             if !m.vmFlags.contains("uw") {
-                guard case .success = uffd.registerWriteProtect(start: m.start, length: m.length) else { continue }
+                switch uffd.registerWriteProtect(start: m.start, length: m.length) {
+                case .success: break
+                case .failure(let e) where e == .resourceBusy:
+                    throw CheckpointError(EBUSY, "process \(pid) uses userfaultfd itself (mapping 0x\(String(m.start, radix: 16)))")
+                case .failure: continue
+                }
             } else if protectedAlready {
                 tracked += 1
                 continue
