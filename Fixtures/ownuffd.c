@@ -4,7 +4,11 @@
  * must leave that tracking alone (it cannot tell the program's
  * registration from its own, so it must not track this process at all):
  * the program must still see exactly the page it wrote.
- * Usage: ownuffd   (prints READY 0 where the kernel lacks the feature) */
+ * With "late" it starts tracking only on SIGUSR1 (after a pre-dump), in a
+ * mapping made then, and prints STEP 1: an incremental checkpoint must not
+ * take that mapping for one of its own (its protected pages are not the
+ * parent image's); after restart the buffer's bytes are checked.
+ * Usage: ownuffd [late]   (prints READY 0 where the kernel lacks the feature) */
 #include "fixture.h"
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
@@ -34,7 +38,21 @@ static long written(int pagemap, char *buf, struct region *out, int protect) {
     return ioctl(pagemap, SCAN_IOCTL, &a);
 }
 
-int main(void) {
+static volatile sig_atomic_t go;
+static void on_usr1(int sig) { (void)sig; go = 1; }
+
+int main(int argc, char **argv) {
+    int late = argc > 1 && strcmp(argv[1], "late") == 0;
+    if (late) {
+        signal(SIGUSR1, on_usr1);
+        /* Whether the kernel can, before READY: a probe descriptor, closed again. */
+        int probe = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+        struct uffdio_api papi = { .api = UFFD_API, .features = WP_ASYNC };
+        if (probe < 0 || ioctl(probe, UFFDIO_API, &papi) != 0) { printf("READY 0\n"); return 0; }
+        close(probe);
+        ready();
+        while (!go) pause();
+    }
     char *buf = mmap(NULL, PAGES * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     madvise(buf, PAGES * 4096, MADV_NOHUGEPAGE);
     int uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
@@ -50,6 +68,15 @@ int main(void) {
     if (written(pagemap, buf, regions, 1) < 0) fail("PAGEMAP_SCAN: %s", strerror(errno));
     buf[WRITTEN_PAGE * 4096] = 2;
 
+    if (late) {
+        printf("STEP 1\n");
+        fflush(stdout);
+        wait_for_term();
+        /* After restart: the bytes (the program's descriptor was not saved). */
+        for (int p = 0; p < PAGES; p++)
+            if (buf[p * 4096] != (p == WRITTEN_PAGE ? 2 : 1)) { fail("page %d reads %d after restart", p, buf[p * 4096]); break; }
+        return finish();
+    }
     ready();
     wait_for_term();
 

@@ -241,6 +241,22 @@ final class IncrementalTests: XCTestCase {
         _ = target.wait(timeout: 10)
     }
 
+    /// A program that starts its own asynchronous write protection after
+    /// the pre-dump, in a new mapping: the incremental checkpoint does not
+    /// take it for tracked memory (its protected pages are in no parent)
+    /// and saves it whole; the restarted program finds its bytes.
+    func testProgramsLateWriteTrackingIsSavedWhole() throws {
+        guard env.isRoot else { throw XCTSkip("original PIDs need root") }
+        let work = env.workDir("incremental-ownuffd-late", user: nil)
+        let (target, pid) = try Fixture.start(["\(env.bin)/ownuffd", "late"], user: nil, cwd: work)
+        guard pid != 0 else { throw XCTSkip("no asynchronous userfaultfd write protection on this kernel") }
+        let pre = runTool(["\(env.bin)/cr_checkpoint", "-p", "--pre-dump", "-f", "\(work)/base", "\(pid)"])
+        XCTAssertEqual(pre.code, 0, pre.output)
+        kill(pid, SIGUSR1)
+        XCTAssertTrue(target.read(until: "STEP 1\n"), target.output)
+        _ = try killingIncrementalRestarts(target, pid, work)
+    }
+
     /// The chain's last checkpoint (`--parent WORK/base --kill`), then
     /// cr_restart of it, which must print PASS; the checkpoint's output.
     private func killingIncrementalRestarts(_ target: Child, _ pid: pid_t, _ work: String,

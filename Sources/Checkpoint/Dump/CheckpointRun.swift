@@ -176,10 +176,11 @@ final class CheckpointRun {
             // An incremental checkpoint reads pagemap only where pages were written.
             var scan: IncrementalPlan.Scan?
             if parent != nil {
+                let registered = tracking.registeredRanges(pid)
                 if let running = trackedScans[pid] {
-                    scan = IncrementalPlan.scan(pid: pid, maps: collected[k].maps, prescanned: try running.result())
+                    scan = IncrementalPlan.scan(pid: pid, maps: collected[k].maps, registered: registered, prescanned: try running.result())
                 } else if tracking.knowsWrites(pid) {
-                    scan = try IncrementalPlan.scan(pid: pid, maps: collected[k].maps)
+                    scan = try IncrementalPlan.scan(pid: pid, maps: collected[k].maps, registered: registered)
                 } else {
                     collected[k].warnings.append("process \(pid): its writes are not tracked since the parent image: every page is saved")
                 }

@@ -78,33 +78,37 @@ enum IncrementalPlan {
     /// is: the last checkpoint of a chain (--kill, --stop-tracking).
     /// Checkpoints that keep tracking scan beside the collection instead and
     /// protect the written pages again (TrackedScan).
-    static func scan(pid: pid_t, maps: [(MapsEntry, Mapping)]) throws -> Scan {
+    static func scan(pid: pid_t, maps: [(MapsEntry, Mapping)], registered: [Range<UInt64>]) throws -> Scan {
         let pagemap = try Pagemap(pid: pid)
         defer { pagemap.close() }
         var scan = Scan()
         scan.direct = !hasChildren(pid)
-        for (m, mapping) in tracked(maps) {
+        for (m, _) in tracked(maps, registered: registered) {
             classify(try pagemap.scan(start: m.start, end: m.end, anyOf: [.present, .swapped]), into: &scan, mapping: m.start)
         }
         scan.fromParent.sort { $0.address < $1.address }
         return scan
     }
 
-    /// The mappings whose written pages are known, by address.
-    static func tracked(_ maps: [(MapsEntry, Mapping)]) -> [(MapsEntry, Mapping)] {
-        maps.filter { m, mapping in m.vmFlags.contains("uw") && WriteTracking.trackable(m, mapping) && !mapping.savedWhole }
-            .sorted { $0.0.start < $1.0.start }
+    /// The mappings whose written pages are known, by address: registered
+    /// for write protection ("uw") where swiftcr registered memory (a
+    /// mapping the program registered itself is saved as usual).
+    static func tracked(_ maps: [(MapsEntry, Mapping)], registered: [Range<UInt64>]) -> [(MapsEntry, Mapping)] {
+        maps.filter { m, mapping in
+            m.vmFlags.contains("uw") && WriteTracking.trackable(m, mapping) && !mapping.savedWhole
+                && registered.contains { $0.overlaps(m.start..<m.end) }
+        }.sorted { $0.0.start < $1.0.start }
     }
 
     /// As `scan(pid:maps:)`, with the written pages protected again, from the runs a
     /// TrackedScan found over the whole address space: cut at the tracked
     /// mappings' bounds (the kernel joins runs across adjacent mappings),
     /// and dropped outside them.
-    static func scan(pid: pid_t, maps: [(MapsEntry, Mapping)], prescanned regions: [Pagemap.Region]) -> Scan {
+    static func scan(pid: pid_t, maps: [(MapsEntry, Mapping)], registered: [Range<UInt64>], prescanned regions: [Pagemap.Region]) -> Scan {
         var scan = Scan()
         scan.direct = !hasChildren(pid)
         var k = 0
-        for (m, _) in tracked(maps) {
+        for (m, _) in tracked(maps, registered: registered) {
             while k < regions.count && regions[k].end <= m.start { k += 1 }
             var inside: [Pagemap.Region] = []
             var j = k

@@ -9,13 +9,13 @@ import LinuxKit
 /// list: one scan of the whole address space, in which the kernel skips
 /// the mappings not registered for asynchronous write protection, and
 /// protects again the written pages it reports. The plan later splits the
-/// runs by mapping (IncrementalPlan.scan(pid:maps:prescanned:)).
+/// runs by mapping (IncrementalPlan.scan(pid:maps:registered:prescanned:)).
 ///
 /// The collection may write into the process meanwhile (injection frames
 /// below the stack's red zone): such a page is either reported written and
 /// saved, or left to the parent, whose bytes are the program's there.
 /// A mapping the program registered for asynchronous write protection
-/// itself (not ours: smaps cannot tell) is protected again too.
+/// itself is protected again too (the plan then saves it whole).
 final class TrackedScan: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
     private var regions: [Pagemap.Region] = []

@@ -10,6 +10,9 @@ import LinuxKit
 struct TrackingRecord: Equatable {
     var fd: Int32
     var imageID: UInt64
+    /// The address ranges of the mappings swiftcr registered (smaps shows
+    /// the program's own registrations the same way).
+    var ranges: [Range<UInt64>] = []
 }
 
 enum TrackingRecords {
@@ -36,8 +39,12 @@ enum TrackingRecords {
     static func read(_ pid: pid_t) -> TrackingRecord? {
         guard let path = path(pid), let text = try? Sys.readText(path) else { return nil }
         var fd: Int32?, id: UInt64?
+        var ranges: [Range<UInt64>] = []
         for line in text.split(separator: "\n") {
             let parts = line.split(separator: " ")
+            if parts.count == 3, parts[0] == "range", let s = UInt64(parts[1], radix: 16), let e = UInt64(parts[2], radix: 16), s < e {
+                ranges.append(s..<e)
+            }
             guard parts.count == 2 else { continue }
             if parts[0] == "fd" { fd = Int32(parts[1]) }
             if parts[0] == "image" { id = UInt64(parts[1], radix: 16) }
@@ -45,7 +52,7 @@ enum TrackingRecords {
         guard let fd, let id, fd >= 0,
               let link = try? Sys.readLink("/proc/\(pid)/fd/\(fd)"),
               String(decoding: link, as: UTF8.self) == "anon_inode:[userfaultfd]" else { return nil }
-        return TrackingRecord(fd: fd, imageID: id)
+        return TrackingRecord(fd: fd, imageID: id, ranges: ranges)
     }
 
     /// Written whole under a temporary name, then renamed over the old record.
@@ -61,6 +68,7 @@ enum TrackingRecords {
         }
         let temporary = path + ".new"
         let text = "fd \(record.fd)\nimage \(String(record.imageID, radix: 16))\n"
+            + record.ranges.map { "range \(String($0.lowerBound, radix: 16)) \(String($0.upperBound, radix: 16))\n" }.joined()
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw CheckpointError(errno, "\(temporary): \(String(cString: strerror(errno)))") }
         let bytes = Array(text.utf8)

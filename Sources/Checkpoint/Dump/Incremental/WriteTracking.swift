@@ -22,6 +22,8 @@ final class WriteTracking {
         var sinceParent = false
         /// The record's path, computed while the process lives.
         var recordPath: String?
+        /// The mappings registered with this descriptor (TrackingRecord.ranges).
+        var ranges: [Range<UInt64>] = []
     }
 
     var parentID: UInt64?
@@ -42,13 +44,17 @@ final class WriteTracking {
         for pid in pids {
             guard let record = TrackingRecords.read(pid) else { continue }
             processes[pid] = Process(remoteFD: record.fd, sinceParent: parentID != nil && record.imageID == parentID,
-                                     recordPath: TrackingRecords.path(pid))
+                                     recordPath: TrackingRecords.path(pid), ranges: record.ranges)
             context.hiddenDescriptors[pid] = record.fd
         }
     }
 
     /// Whether `pid`'s written pages since the parent image are known.
     func knowsWrites(_ pid: pid_t) -> Bool { processes[pid]?.sinceParent == true }
+
+    /// Where `pid`'s memory is registered with swiftcr's descriptor: a
+    /// registered mapping elsewhere is the program's own.
+    func registeredRanges(_ pid: pid_t) -> [Range<UInt64>] { processes[pid]?.ranges ?? [] }
 
     /// A userfaultfd made in the stopped process by an injected call, moved
     /// to a high descriptor number so the program's own descriptors keep
@@ -94,6 +100,7 @@ final class WriteTracking {
         let pagemap = try Pagemap(pid: pid)
         defer { pagemap.close() }
         var tracked = 0
+        var ranges: [Range<UInt64>] = []
         for (m, mapping) in maps where Self.trackable(m, mapping) {
             // A registration before ours is the program's own: smaps could not
             // tell it from ours later, and protecting its pages would change
@@ -108,16 +115,21 @@ final class WriteTracking {
                     throw CheckpointError(EBUSY, "process \(pid) uses userfaultfd itself (mapping 0x\(String(m.start, radix: 16)))")
                 case .failure: continue
                 }
+            } else if !p.ranges.contains(where: { $0.overlaps(m.start..<m.end) }) {
+                continue  // registered since the last checkpoint, not by us: left alone
             } else if protectedAlready {
                 tracked += 1
+                ranges.append(m.start..<m.end)
                 continue
             }
+            ranges.append(m.start..<m.end)
             // Only pages that exist are protected: an empty page written later shows as written anyway.
             _ = try pagemap.scan(start: m.start, end: m.end, anyOf: [.present, .swapped], protect: true)
             tracked += 1
         }
-        try TrackingRecords.write(pid, TrackingRecord(fd: p.remoteFD, imageID: imageID))
+        try TrackingRecords.write(pid, TrackingRecord(fd: p.remoteFD, imageID: imageID, ranges: ranges))
         p.made = false
+        p.ranges = ranges
         processes[pid] = p
         log.debug("process \(pid): write tracking armed on \(tracked) mappings (fd \(p.remoteFD)), counting from image \(String(imageID, radix: 16))")
     }
