@@ -107,4 +107,21 @@ final class PageRangeLogicTests: XCTestCase {
         XCTAssertEqual(direct.written[0]?.map { [$0.start / page, $0.end / page] }, [[4, 5], [2000, 2001]])
         XCTAssertEqual(direct.read[0]?.map { [$0.start / page, $0.end / page] }, [[8, 9]])
     }
+
+    /// The tracking record's registered ranges: the binary search answers
+    /// as a scan of every range does, for seeded layouts and queries.
+    func testRegisteredRangesOverlapAsALinearScanSays() {
+        for seed in UInt64(1)...200 {
+            var g = Generator(state: seed)
+            let (pairs, _) = Self.randomRanges(&g)
+            // As the record keeps them: by address.
+            let registered = pairs.map { $0.start..<$0.end }.sorted { $0.lowerBound < $1.lowerBound }
+            for _ in 0..<50 {
+                let a = UInt64.random(in: 0..<UInt64(Self.pages + 8), using: &g) * 4096
+                let b = a + UInt64.random(in: 1...16, using: &g) * 4096
+                let expected = registered.contains { $0.overlaps(a..<b) }
+                XCTAssertEqual(registered.anyOverlaps(a..<b), expected, "seed \(seed): 0x\(String(a, radix: 16))-0x\(String(b, radix: 16))")
+            }
+        }
+    }
 }

@@ -96,7 +96,7 @@ enum IncrementalPlan {
     static func tracked(_ maps: [(MapsEntry, Mapping)], registered: [Range<UInt64>]) -> [(MapsEntry, Mapping)] {
         maps.filter { m, mapping in
             m.vmFlags.contains("uw") && WriteTracking.trackable(m, mapping) && !mapping.savedWhole
-                && registered.contains { $0.overlaps(m.start..<m.end) }
+                && registered.anyOverlaps(m.start..<m.end)
         }.sorted { $0.0.start < $1.0.start }
     }
 

@@ -15,6 +15,19 @@ struct TrackingRecord: Equatable {
     var ranges: [Range<UInt64>] = []
 }
 
+extension Array where Element == Range<UInt64> {
+    /// Whether any of these ranges (sorted by address, apart) overlaps
+    /// `range`: a binary search, for processes with many mappings.
+    func anyOverlaps(_ range: Range<UInt64>) -> Bool {
+        var low = 0, high = count  // the first range ending after range's start
+        while low < high {
+            let mid = (low + high) / 2
+            if self[mid].upperBound <= range.lowerBound { low = mid + 1 } else { high = mid }
+        }
+        return low < count && self[low].lowerBound < range.upperBound
+    }
+}
+
 enum TrackingRecords {
     /// $XDG_RUNTIME_DIR/swiftcr where that exists, else /tmp/swiftcr-UID.
     static var directory: String {
@@ -52,7 +65,7 @@ enum TrackingRecords {
         guard let fd, let id, fd >= 0,
               let link = try? Sys.readLink("/proc/\(pid)/fd/\(fd)"),
               String(decoding: link, as: UTF8.self) == "anon_inode:[userfaultfd]" else { return nil }
-        return TrackingRecord(fd: fd, imageID: id, ranges: ranges)
+        return TrackingRecord(fd: fd, imageID: id, ranges: ranges.sorted { $0.lowerBound < $1.lowerBound })
     }
 
     /// Written whole under a temporary name, then renamed over the old record.

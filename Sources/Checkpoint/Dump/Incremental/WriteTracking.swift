@@ -115,7 +115,7 @@ final class WriteTracking {
                     throw CheckpointError(EBUSY, "process \(pid) uses userfaultfd itself (mapping 0x\(String(m.start, radix: 16)))")
                 case .failure: continue
                 }
-            } else if !p.ranges.contains(where: { $0.overlaps(m.start..<m.end) }) {
+            } else if !p.ranges.anyOverlaps(m.start..<m.end) {
                 continue  // registered since the last checkpoint, not by us: left alone
             } else if protectedAlready {
                 tracked += 1
@@ -127,6 +127,7 @@ final class WriteTracking {
             _ = try pagemap.scan(start: m.start, end: m.end, anyOf: [.present, .swapped], protect: true)
             tracked += 1
         }
+        ranges.sort { $0.lowerBound < $1.lowerBound }
         try TrackingRecords.write(pid, TrackingRecord(fd: p.remoteFD, imageID: imageID, ranges: ranges))
         p.made = false
         p.ranges = ranges
@@ -161,7 +162,7 @@ final class WriteTracking {
     /// names no image and the next incremental checkpoint saves every page.
     func invalidate(_ pid: pid_t) {
         guard let p = processes[pid], !p.made else { return }
-        try? TrackingRecords.write(pid, TrackingRecord(fd: p.remoteFD, imageID: 0))
+        try? TrackingRecords.write(pid, TrackingRecord(fd: p.remoteFD, imageID: 0, ranges: p.ranges))
     }
 
     /// A failed checkpoint whose processes run on already (a pre-dump fails
