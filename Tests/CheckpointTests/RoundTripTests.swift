@@ -506,6 +506,14 @@ final class RoundTripTests: XCTestCase {
             try s.run(.rootOriginalPID)
         }
     }
+    /// A connection checkpointed with its window shut (the receiver had
+    /// stopped reading): the sender keeps its window state and segment size,
+    /// and every byte arrives once the receiver reads; the seed varies the
+    /// receive buffer and the writes.
+    func testTCPConnectionWithClosedWindowAsRoot() throws {
+        let seed = TestEnvironment.seed(for: "tcpzerowindow")
+        try Scenario(fixture: "tcpzerowindow", arguments: ["\(seed)"]).run(.rootOriginalPID)
+    }
     /// Socket options and the binding rules they set (FREEBIND, REUSEPORT),
     /// as root and as a user; the seed varies the values.
     func testSocketOptionsAsRootAndUnprivileged() throws {

@@ -183,10 +183,19 @@ enum TCPRepair {
             // segment (its queue is not saved; the peer sends it again) can have
             // moved it there: any window update from rcv_nxt on is accepted.
             if Int32(bitPattern: w[0] &- (receiveNext &+ w[3])) > 0 { w[0] = receiveNext }
-            if w[1] != 0 && setsockopt(fd, Int32(IPPROTO_TCP), window, &w, 20) != 0 {
+            // Also with the peer's window shut (snd_wnd 0): the largest window
+            // seen bounds the segment size, and rcv_wnd is what this end promised.
+            // (All zero: the dump could not read it.)
+            if w[2] != 0 && setsockopt(fd, Int32(IPPROTO_TCP), window, &w, 20) != 0 {
                 throw CheckpointError(errno: errno, "fd \(number): TCP_REPAIR_WINDOW")
             }
             resizeSegments(fd)
+            // A receive buffer the program sized goes back now, before any end
+            // of the image leaves repair mode: the ACKs those ends' window
+            // probes draw carry this end's window, which must not offer the
+            // room the refill needed (its peer would grow its largest window
+            // and segment size, and send into memory this buffer has not).
+            SocketOptions.apply(socketOptions.filter(isReceiveBuffer), to: fd, beforeBind: nil)
             // A FIN that had gone out is queued as sent too: in repair mode
             // shutdown() sends nothing and only counts it.
             if s.finSent && unsent == 0 {
@@ -243,6 +252,10 @@ enum TCPRepair {
         // After repair mode, which leaves SO_REUSEADDR off; the rest were set before the bind.
         return SocketOptions.apply(options.filter(isReuseAddress), to: fd, beforeBind: nil)
             + SocketOptions.apply(options, to: fd, beforeBind: false)
+    }
+
+    private static func isReceiveBuffer(_ o: FileDescriptorState.SocketOption) -> Bool {
+        o.level == SOL_SOCKET && o.name == SocketOptions.receiveBuffer
     }
 
     private static func isReuseAddress(_ o: FileDescriptorState.SocketOption) -> Bool {
