@@ -68,6 +68,17 @@ public enum ImageVerifier {
 
     /// Pass 1: the file header, then each section header and payload checksum.
     static func checksums(_ fd: Int32, trusting: Set<UInt64> = []) -> ([Problem], Set<UInt64>) {
+        var large: [MappedChecksum.Job] = []
+        let (problems, sectionStarts) = walk(fd, trusting: trusting, deferring: &large)
+        let bad = MappedChecksum.failing(large, fd: fd).map {
+            Problem(section: $0.section, offset: $0.offset, what: "checksum mismatch (\($0.length)-byte payload)")
+        }
+        // In order of offset among the others'.
+        return (bad.isEmpty ? problems : (problems + bad).sorted { $0.offset < $1.offset }, sectionStarts)
+    }
+
+    /// The walk of pass 1; the large payloads it can map are left in `large`.
+    private static func walk(_ fd: Int32, trusting: Set<UInt64>, deferring large: inout [MappedChecksum.Job]) -> ([Problem], Set<UInt64>) {
         var problems: [Problem] = []
         var sectionStarts: Set<UInt64> = []
         var st = stat()
@@ -101,6 +112,12 @@ public enum ImageVerifier {
             }
             sectionStarts.insert(offset)
             if h.type == SectionType.pages.rawValue && trusting.contains(offset) {
+                offset = payloadStart + h.payloadLength + 4
+                continue
+            }
+            // Large payloads (pages) are checked in place, several at once, after this walk.
+            if h.payloadLength >= 65536 && MappedChecksum.mappable(fd, upTo: payloadStart + h.payloadLength + 4) {
+                large.append(MappedChecksum.Job(section: name, offset: offset, payloadStart: payloadStart, length: Int(h.payloadLength)))
                 offset = payloadStart + h.payloadLength + 4
                 continue
             }

@@ -118,7 +118,7 @@ public final class ImageWriter {
         var crc = CRC32C()
         // Mapped, the page cache is checksummed where it lies (no copy: the
         // copy was a fifth of a dump's time); read() where the file cannot be mapped.
-        if !Self.checksumMapped(fd, from: payloadStart, length: length, into: &crc) {
+        if !MappedChecksum.update(&crc, fd: fd, from: payloadStart, length: length) {
             let slice = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<length])
             guard try FileIO.read(fd, into: slice, at: payloadStart) == length else {
                 throw ImageError.io("PAGES at byte \(p.offset): the file is shorter than what was written")
@@ -128,19 +128,6 @@ public final class ImageWriter {
         guard crc.value == LE.get(UInt32.self, p.trailer, at: 0) else {
             throw ImageError.io("PAGES at byte \(p.offset): read back, its \(length) bytes do not match their checksum")
         }
-    }
-
-    /// False where the range cannot be mapped (a file that is not mappable, or shorter than the range).
-    private static func checksumMapped(_ fd: Int32, from start: UInt64, length: Int, into crc: inout CRC32C) -> Bool {
-        var st = stat()
-        guard length > 0, fstat(fd, &st) == 0, UInt64(st.st_size) >= start + UInt64(length) else { return false }
-        let pageStart = start & ~UInt64(4095)
-        let skip = Int(start - pageStart)
-        guard let base = mmap(nil, skip + length, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, off_t(pageStart)),
-              base != MAP_FAILED else { return false }
-        defer { munmap(base, skip + length) }
-        crc.update(UnsafeRawBufferPointer(start: base + skip, count: length))
-        return true
     }
 
     /// Writes the INDEX and END sections. The image is complete only after this.
