@@ -14,18 +14,20 @@ public enum ImageVerifier {
 
     /// `trusting`: start offsets of PAGES sections whose payload checksum the
     /// writer already checked by reading them back; their headers are still checked.
-    public static func verify(path: String, trusting: Set<UInt64> = []) -> [Problem] {
+    /// `ownFile`: no one else can reach the file (a checkpoint's, before its
+    /// commit), so large payloads are checked where they lie (mapped).
+    public static func verify(path: String, trusting: Set<UInt64> = [], ownFile: Bool = false) -> [Problem] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return [Problem(section: "file", offset: 0, what: "\(path): \(String(cString: strerror(errno)))")] }
         defer { close(fd) }
-        return verify(fd: fd, trusting: trusting)
+        return verify(fd: fd, trusting: trusting, ownFile: ownFile)
     }
 
     /// Checks a seekable image: (1) every section's checksum, going past
     /// damaged payloads while their headers hold; (2) decoding and the
     /// invariants between sections; (3) the INDEX against the sections.
-    public static func verify(fd: Int32, trusting: Set<UInt64> = []) -> [Problem] {
-        var (problems, sectionStarts) = checksums(fd, trusting: trusting)
+    public static func verify(fd: Int32, trusting: Set<UInt64> = [], ownFile: Bool = false) -> [Problem] {
+        var (problems, sectionStarts) = checksums(fd, trusting: trusting, inPlace: ownFile)
         guard problems.isEmpty else { return problems }
         let image: LoadedImage
         do {
@@ -67,18 +69,18 @@ public enum ImageVerifier {
     }
 
     /// Pass 1: the file header, then each section header and payload checksum.
-    static func checksums(_ fd: Int32, trusting: Set<UInt64> = []) -> ([Problem], Set<UInt64>) {
-        var large: [MappedChecksum.Job] = []
+    static func checksums(_ fd: Int32, trusting: Set<UInt64> = [], inPlace: Bool = false) -> ([Problem], Set<UInt64>) {
+        var large: [PayloadChecksums.Job] = []
         let (problems, sectionStarts) = walk(fd, trusting: trusting, deferring: &large)
-        let bad = MappedChecksum.failing(large, fd: fd).map {
+        let bad = PayloadChecksums.failing(large, fd: fd, inPlace: inPlace).map {
             Problem(section: $0.section, offset: $0.offset, what: "checksum mismatch (\($0.length)-byte payload)")
         }
         // In order of offset among the others'.
         return (bad.isEmpty ? problems : (problems + bad).sorted { $0.offset < $1.offset }, sectionStarts)
     }
 
-    /// The walk of pass 1; the large payloads it can map are left in `large`.
-    private static func walk(_ fd: Int32, trusting: Set<UInt64>, deferring large: inout [MappedChecksum.Job]) -> ([Problem], Set<UInt64>) {
+    /// The walk of pass 1; the large payloads of a regular file are left in `large`.
+    private static func walk(_ fd: Int32, trusting: Set<UInt64>, deferring large: inout [PayloadChecksums.Job]) -> ([Problem], Set<UInt64>) {
         var problems: [Problem] = []
         var sectionStarts: Set<UInt64> = []
         var st = stat()
@@ -115,9 +117,9 @@ public enum ImageVerifier {
                 offset = payloadStart + h.payloadLength + 4
                 continue
             }
-            // Large payloads (pages) are checked in place, several at once, after this walk.
-            if h.payloadLength >= 65536 && MappedChecksum.mappable(fd, upTo: payloadStart + h.payloadLength + 4) {
-                large.append(MappedChecksum.Job(section: name, offset: offset, payloadStart: payloadStart, length: Int(h.payloadLength)))
+            // Large payloads (pages) are checked several at once, after this walk.
+            if h.payloadLength >= 65536 && PayloadChecksums.mappable(fd, upTo: payloadStart + h.payloadLength + 4) {
+                large.append(PayloadChecksums.Job(section: name, offset: offset, payloadStart: payloadStart, length: Int(h.payloadLength)))
                 offset = payloadStart + h.payloadLength + 4
                 continue
             }

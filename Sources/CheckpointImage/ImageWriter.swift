@@ -118,7 +118,7 @@ public final class ImageWriter {
         var crc = CRC32C()
         // Mapped, the page cache is checksummed where it lies (no copy: the
         // copy was a fifth of a dump's time); read() where the file cannot be mapped.
-        if !MappedChecksum.update(&crc, fd: fd, from: payloadStart, length: length) {
+        if !PayloadChecksums.update(&crc, fd: fd, from: payloadStart, length: length) {
             let slice = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<length])
             guard try FileIO.read(fd, into: slice, at: payloadStart) == length else {
                 throw ImageError.io("PAGES at byte \(p.offset): the file is shorter than what was written")

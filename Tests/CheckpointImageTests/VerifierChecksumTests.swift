@@ -2,10 +2,10 @@ import Glibc
 import XCTest
 @testable import CheckpointImage
 
-/// The verifier checks large payloads in place, several at once, after its
-/// walk over the headers, and small ones as it walks: every damaged section
-/// must be reported, once, at its own offset and in file order, whichever
-/// path checked it.
+/// The verifier checks large payloads several at once (read, or in place
+/// for a checkpoint's own file) after its walk over the headers, and small
+/// ones as it walks: every damaged section must be reported, once, at its
+/// own offset and in file order, whichever path checked it.
 final class VerifierChecksumTests: XCTestCase {
     func testEveryDamagedSectionIsReportedAtItsOffsetInOrder() throws {
         let seed = UInt64(ProcessInfo.processInfo.environment["SWIFTCR_SEED"] ?? "") ?? UInt64.random(in: 1...1_000_000)
@@ -22,8 +22,10 @@ final class VerifierChecksumTests: XCTestCase {
             try ReadAheadTests.write(ReadAheadTests.batches(seed: seed &+ UInt64(round)), to: fd)
             lseek(fd, 0, SEEK_SET)
             let sections = try ReadAheadTests.readAll(fd)
-            lseek(fd, 0, SEEK_SET)
-            XCTAssertEqual(ImageVerifier.checksums(fd).0, [], "round \(round): a sound image")
+            for inPlace in [false, true] {
+                lseek(fd, 0, SEEK_SET)
+                XCTAssertEqual(ImageVerifier.checksums(fd, inPlace: inPlace).0, [], "round \(round): a sound image")
+            }
             // Damage a random third of the sections (in the first round all of them).
             var damaged: [UInt64] = []
             for (start, middle) in zip(sections.starts, sections.middles) where round == 0 || next() % 3 == 0 {
@@ -34,10 +36,12 @@ final class VerifierChecksumTests: XCTestCase {
                 damaged.append(start)
                 if (middle - start - UInt64(ImageFormat.sectionHeaderSize)) * 2 >= 65536 { mappedChecks += 1 } else { readChecks += 1 }
             }
-            lseek(fd, 0, SEEK_SET)
-            let problems = ImageVerifier.checksums(fd).0
-            XCTAssertEqual(problems.map(\.offset), damaged, "round \(round): \(problems)")
-            XCTAssertTrue(problems.allSatisfy { $0.what.contains("checksum mismatch") && $0.section.hasSuffix("PAGES") }, "\(problems)")
+            for inPlace in [false, true] {
+                lseek(fd, 0, SEEK_SET)
+                let problems = ImageVerifier.checksums(fd, inPlace: inPlace).0
+                XCTAssertEqual(problems.map(\.offset), damaged, "round \(round), in place \(inPlace): \(problems)")
+                XCTAssertTrue(problems.allSatisfy { $0.what.contains("checksum mismatch") && $0.section.hasSuffix("PAGES") }, "\(problems)")
+            }
         }
         XCTAssertGreaterThan(mappedChecks, 0, "no large payload was damaged: the seed's batches are too small")
         XCTAssertGreaterThan(readChecks, 0, "no small payload was damaged")

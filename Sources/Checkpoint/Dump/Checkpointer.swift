@@ -181,7 +181,7 @@ extension Checkpointer {
         testHookDamageImage(path)
         guard options.verifyImage else { return 0 }
         let started = Clock.now
-        if let first = ImageVerifier.verify(path: path, trusting: pagesReadBack).first {
+        if let first = ImageVerifier.verify(path: path, trusting: pagesReadBack, ownFile: true).first {
             throw CheckpointError(EIO, "the image failed its check before commit: \(first)")
         }
         return Clock.now - started
