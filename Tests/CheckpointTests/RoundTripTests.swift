@@ -514,6 +514,14 @@ final class RoundTripTests: XCTestCase {
         let seed = TestEnvironment.seed(for: "tcpzerowindow")
         try Scenario(fixture: "tcpzerowindow", arguments: ["\(seed)"]).run(.rootOriginalPID)
     }
+    /// epoll watches added under numbers closed or reused since: each still
+    /// watches its own file under its own number, as root and as a user;
+    /// the seed varies how many and which way.
+    func testEpollWatchesUnderClosedNumbersAsRootAndUnprivileged() throws {
+        let s = Scenario(fixture: "epollnumbers", arguments: ["\(TestEnvironment.seed(for: "epollnumbers"))"])
+        try s.run(.rootOriginalPID)
+        try s.run(.unprivilegedNewPID)
+    }
     /// Socket options and the binding rules they set (FREEBIND, REUSEPORT),
     /// as root and as a user; the seed varies the values.
     func testSocketOptionsAsRootAndUnprivileged() throws {

@@ -31,7 +31,11 @@ struct FileRestorer {
     }
 
     func restore() throws -> [String] {
-        let highest = UInt64(process.files.map(\.fd).max() ?? 2)
+        // The restorer's own descriptors go above every number the process
+        // uses, epoll watch numbers too (a watch is added again under its
+        // number, which may name no descriptor now).
+        let watched = process.files.flatMap { $0.epoll?.watches.map(\.fd) ?? [] }
+        let highest = max(UInt64(process.files.map(\.fd).max() ?? 2), watched.filter { $0 < 1 << 20 }.max() ?? 0)
         // Nothing of the restorer's may leak into the restored process.
         try session.call("close_range", NR.close_range, 3, UInt64(UInt32.max), 0)
         let courier = FDCourier(session: session, parkAt: highest + 8)
