@@ -49,6 +49,20 @@ int main(int argc, char **argv) {
     setsockopt(t, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
     setsockopt(t, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
     setsockopt(t, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+    /* TCP's own knobs, each on or off by the seed where both differ from a new socket. */
+    int cork = rand() % 2, nodelay = rand() % 2, syncnt = 1 + rand() % 10, linger2 = 5 + rand() % 100;
+    int notsent = 4096 + 512 * (rand() % 64), thin = rand() % 2;
+    setsockopt(t, IPPROTO_TCP, TCP_CORK, &cork, sizeof cork);
+    setsockopt(t, IPPROTO_TCP, TCP_NODELAY, &nodelay, sizeof nodelay);
+    setsockopt(t, IPPROTO_TCP, TCP_SYNCNT, &syncnt, sizeof syncnt);
+    setsockopt(t, IPPROTO_TCP, TCP_LINGER2, &linger2, sizeof linger2);
+    setsockopt(t, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &notsent, sizeof notsent);
+    setsockopt(t, IPPROTO_TCP, TCP_THIN_LINEAR_TIMEOUTS, &thin, sizeof thin);
+    if (setsockopt(t, IPPROTO_TCP, TCP_CONGESTION, "reno", 4) != 0) fail("TCP_CONGESTION reno: %s", strerror(errno));
+    /* A listener that defers accept: read back as the kernel rounds it. */
+    int deferred = socket(AF_INET6, SOCK_STREAM, 0), defer_s = 1 + rand() % 20;
+    setsockopt(deferred, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_s, sizeof defer_s);
+    defer_s = get_int(deferred, IPPROTO_TCP, TCP_DEFER_ACCEPT);
     struct linger lg = { 1, linger_s };
     setsockopt(t, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
     setsockopt(t, SOL_SOCKET, SO_PRIORITY, &priority, sizeof priority);
@@ -117,6 +131,17 @@ int main(int argc, char **argv) {
     expect(t, IPPROTO_TCP, TCP_KEEPIDLE, "TCP_KEEPIDLE", idle);
     expect(t, IPPROTO_TCP, TCP_KEEPINTVL, "TCP_KEEPINTVL", interval);
     expect(t, IPPROTO_TCP, TCP_KEEPCNT, "TCP_KEEPCNT", count);
+    expect(t, IPPROTO_TCP, TCP_CORK, "TCP_CORK", cork);
+    expect(t, IPPROTO_TCP, TCP_NODELAY, "TCP_NODELAY", nodelay);
+    expect(t, IPPROTO_TCP, TCP_SYNCNT, "TCP_SYNCNT", syncnt);
+    expect(t, IPPROTO_TCP, TCP_LINGER2, "TCP_LINGER2", linger2);
+    expect(t, IPPROTO_TCP, TCP_NOTSENT_LOWAT, "TCP_NOTSENT_LOWAT", notsent);
+    expect(t, IPPROTO_TCP, TCP_THIN_LINEAR_TIMEOUTS, "TCP_THIN_LINEAR_TIMEOUTS", thin);
+    expect(deferred, IPPROTO_TCP, TCP_DEFER_ACCEPT, "TCP_DEFER_ACCEPT", defer_s);
+    char cc[16] = { 0 };
+    socklen_t cl = sizeof cc;
+    getsockopt(t, IPPROTO_TCP, TCP_CONGESTION, cc, &cl);
+    if (strcmp(cc, "reno") != 0) fail("TCP_CONGESTION is \"%s\", want reno", cc);
     struct linger lg2 = { 0, 0 };
     socklen_t ll = sizeof lg2;
     getsockopt(t, SOL_SOCKET, SO_LINGER, &lg2, &ll);

@@ -68,6 +68,15 @@ enum SocketOptions {
         Option(level: tcp, name: 5, label: "TCP_KEEPINTVL"),
         Option(level: tcp, name: 6, label: "TCP_KEEPCNT"),
         Option(level: tcp, name: 18, label: "TCP_USER_TIMEOUT"),
+        Option(level: tcp, name: 1, label: "TCP_NODELAY"),
+        Option(level: tcp, name: 3, label: "TCP_CORK"),
+        Option(level: tcp, name: 7, label: "TCP_SYNCNT"),
+        Option(level: tcp, name: 8, label: "TCP_LINGER2"),
+        Option(level: tcp, name: 9, label: "TCP_DEFER_ACCEPT"),
+        Option(level: tcp, name: 13, label: "TCP_CONGESTION", size: 16),
+        Option(level: tcp, name: 16, label: "TCP_THIN_LINEAR_TIMEOUTS"),
+        Option(level: tcp, name: 23, label: "TCP_FASTOPEN"),
+        Option(level: tcp, name: 25, label: "TCP_NOTSENT_LOWAT"),
     ]
 
     /// On while a socket binds again (the address may be held by the killed
