@@ -8,7 +8,10 @@
  *   the first's file again: a connect reaches the first;
  * - a datagram socket bound to a path that is now a FIFO, and a socket
  *   connected to it by that name: the datagram still arrives, and the
- *   path is still the FIFO.
+ *   path is still the FIFO;
+ * - a datagram socket bound in a directory removed since (with its socket
+ *   file), and a socket connected to it by that name: the datagram still
+ *   arrives, the socket keeps its name, and the directory stays removed.
  * Usage: unixnames DIR */
 #include "fixture.h"
 #include <fcntl.h>
@@ -55,6 +58,19 @@ int main(int argc, char **argv) {
     mkfifo(ghost.sun_path, 0600);
     int fifo = open(ghost.sun_path, O_RDWR);
 
+    char gone[200], deeper[220];
+    snprintf(gone, sizeof gone, "%s/gone", dir);
+    snprintf(deeper, sizeof deeper, "%s/gone/deeper", dir);
+    struct sockaddr_un lost;
+    mkdir(gone, 0755);
+    mkdir(deeper, 0755);
+    socklen_t ll = name(&lost, deeper, "lost.sock");
+    int lg2 = socket(AF_UNIX, SOCK_DGRAM, 0), lsender = socket(AF_UNIX, SOCK_DGRAM, 0);
+    if (bind(lg2, (struct sockaddr *)&lost, ll) != 0) fail("bind in the directory to be removed");
+    if (connect(lsender, (struct sockaddr *)&lost, ll) != 0) fail("connect in the directory to be removed");
+    unlink(lost.sun_path);
+    if (rmdir(deeper) != 0 || rmdir(gone) != 0) fail("rmdir: %s", strerror(errno));
+
     ready();
     wait_for_term();
 
@@ -81,5 +97,13 @@ int main(int argc, char **argv) {
     if (recv(g, buf, sizeof buf, MSG_DONTWAIT) != 5 || memcmp(buf, "dgram", 5) != 0) fail("the datagram did not arrive");
     if (stat(ghost.sun_path, &st) != 0 || !S_ISFIFO(st.st_mode)) fail("the FIFO over the socket's old name is gone");
     if (write(fifo, "f", 1) != 1 || read(fifo, buf, 1) != 1) fail("the FIFO does not work");
+
+    if (send(lsender, "lost", 4, 0) != 4) fail("the socket connected into the removed directory cannot send: %s", strerror(errno));
+    memset(buf, 0, sizeof buf);
+    if (recv(lg2, buf, sizeof buf, MSG_DONTWAIT) != 4 || memcmp(buf, "lost", 4) != 0) fail("the datagram into the removed directory did not arrive");
+    struct sockaddr_un named;
+    socklen_t nl = sizeof named;
+    if (getsockname(lg2, (struct sockaddr *)&named, &nl) != 0 || strcmp(named.sun_path, lost.sun_path) != 0) fail("the socket in the removed directory lost its name");
+    if (stat(gone, &st) == 0) fail("the removed directory %s is back", gone);
     return finish();
 }
