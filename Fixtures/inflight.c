@@ -6,12 +6,14 @@
  *  - a stream pair, plain bytes between messages that carry files,
  *  - a seqpacket pair.
  * Some files are also kept open by the process (they must stay one open
- * file: a seek through one moves the other), one is sent twice. After
+ * file: a seek through one moves the other), one is sent twice, and an
+ * epoll watching a readable eventfd the process keeps is in flight. After
  * restart every message comes back in order, with its files, each file
  * with its contents.
  * Usage: inflight DIR SEED */
 #include "fixture.h"
 #include <fcntl.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -185,6 +187,12 @@ int main(int argc, char **argv) {
     int twice = make(MEMFD, 999);
     if (sendWith(q[0], "t", 1, (int[]){ twice, twice }, 2) != 0) fail("send twice");
     close(twice);
+    /* An epoll in flight, watching an eventfd the process keeps (readable). */
+    int watched = eventfd(1, 0), ep = epoll_create1(0);
+    struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 0xfeed };
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, watched, &ev) != 0) fail("epoll_ctl");
+    if (sendWith(q[0], "e", 1, (int[]){ ep }, 1) != 0) fail("send the epoll");
+    close(ep);
     ready();
     wait_for_term();
     check(d[1], dgram, "datagram", 0, 0);
@@ -197,6 +205,11 @@ int main(int argc, char **argv) {
         if (lseek(fds[0], 2, SEEK_SET) != 2 || lseek(fds[1], 0, SEEK_CUR) != 2) fail("a file sent twice came back as two open files");
         close(fds[0]);
         close(fds[1]);
+    }
+    if (recvWith(q[1], &t, 1, fds, &n) != 1 || n != 1) fail("the message with the epoll: %d files", n);
+    else {
+        struct epoll_event got;
+        if (epoll_wait(fds[0], &got, 1, 0) != 1 || got.data.u64 != 0xfeed) fail("the epoll in flight lost its watch on the kept eventfd");
     }
     /* The kept file was sent in one of the messages above and read through there: its offset moved here too. */
     if (keptSent && lseek(kept, 0, SEEK_CUR) == 3) fail("a file kept open and in flight came back as two open files");

@@ -27,6 +27,9 @@ enum EpollInstances: FDInfoKind {
     static func collect(_ d: OpenDescriptor, into state: inout FileDescriptorState, in context: FileDumpContext) throws {
         state.kind = imageKind
         guard let (watches, inodes) = watches(d) else { state.payload = .none; return }
+        // An epoll in flight in a socket queue is read through our own copy:
+        // its watch numbers are not ours to look up, so they stay as they are.
+        guard d.pid != getpid() else { state.payload = .epoll(EpollRecord(watches: watches)); return }
         let found = EpollTargets.find(pid: d.pid, epoll: d.fd, watches: watches, inodes: inodes)
         for fd in found.unheld {
             context.warn("epoll fd \(d.fd): the file watched as fd \(fd) is held by no descriptor of this process; that watch is not saved")
