@@ -1,6 +1,8 @@
 /* inotify watches come back by path with their numbers and masks: a
  * directory (create/delete), a file (modify), a removed watch leaving a gap,
- * and another file after the gap. Usage: inotify DIR */
+ * another file after the gap, and a file removed since but still open
+ * (watched through that descriptor; its number above the inotify's).
+ * Usage: inotify DIR */
 #include "fixture.h"
 #include <fcntl.h>
 #include <limits.h>
@@ -49,6 +51,11 @@ int main(int argc, char **argv) {
     int wd_gap = inotify_add_watch(in, gap, IN_MODIFY);
     int wd_other = inotify_add_watch(in, other, IN_MODIFY | IN_ONESHOT);
     inotify_rm_watch(in, wd_gap);
+    char removed[PATH_MAX];
+    snprintf(removed, sizeof removed, "%s/removed", argv[1]);
+    int held = open(removed, O_RDWR | O_CREAT, 0600);
+    int wd_removed = inotify_add_watch(in, removed, IN_MODIFY);
+    if (held < 0 || wd_removed < 0 || unlink(removed) != 0) fail("the removed file: %s", strerror(errno));
     struct inotify_event e;
     while (next_event(in, &e, 0)) {}  /* drop the IN_IGNORED of the removed watch */
 
@@ -62,6 +69,13 @@ int main(int argc, char **argv) {
     if (!next_event(in, &e, 2000) || e.wd != wd_file || !(e.mask & IN_MODIFY)) fail("no IN_MODIFY on watch %d (got wd %d)", wd_file, e.wd);
     touch(dir, "other", "z");
     if (!next_event(in, &e, 2000) || e.wd != wd_other || !(e.mask & IN_MODIFY)) fail("no IN_MODIFY on watch %d (got wd %d)", wd_other, e.wd);
+    if (write(held, "r", 1) != 1) fail("write to the removed file");
+    int seen = 0;  /* the one-shot watch's IN_IGNORED may come first */
+    while (!seen && next_event(in, &e, 2000)) {
+        if (e.wd == wd_removed && (e.mask & IN_MODIFY)) seen = 1;
+        else if (!(e.mask & IN_IGNORED)) fail("unexpected event on watch %d (mask %x)", e.wd, e.mask);
+    }
+    if (!seen) fail("no IN_MODIFY on watch %d of the removed file", wd_removed);
     touch(dir, "gap", "w");
     while (next_event(in, &e, 200)) if (e.wd == wd_gap) fail("the removed watch %d came back", wd_gap);
     return finish();

@@ -5,13 +5,18 @@ public struct InotifyRecord: DescriptorPayloadRecord {
         public var wd: UInt64
         public var mask: UInt64
         public var path: String
-        public init(wd: UInt64, mask: UInt64, path: String) { self.wd = wd; self.mask = mask; self.path = path }
+        /// A watched file removed since, which a descriptor of the process
+        /// still holds: that descriptor's number (watched through it at restart).
+        public var heldBy: UInt64?
+        public init(wd: UInt64, mask: UInt64, path: String, heldBy: UInt64? = nil) {
+            self.wd = wd; self.mask = mask; self.path = path; self.heldBy = heldBy
+        }
     }
     public var watches: [Watch]
     public init(watches: [Watch]) { self.watches = watches }
 
     enum Tag: UInt16, CaseIterable { case watch = 1 }
-    enum WatchTag: UInt16, CaseIterable { case wd = 1, mask = 2, path = 3 }
+    enum WatchTag: UInt16, CaseIterable { case wd = 1, mask = 2, path = 3, heldBy = 4 }
 
     func encode(into e: inout RecordEncoder) {
         for w in watches {
@@ -19,6 +24,7 @@ public struct InotifyRecord: DescriptorPayloadRecord {
                 $0.u64(WatchTag.wd.rawValue, w.wd)
                 $0.u64(WatchTag.mask.rawValue, w.mask)
                 $0.string(WatchTag.path.rawValue, w.path)
+                if let fd = w.heldBy { $0.u64(WatchTag.heldBy.rawValue, fd) }
             }
         }
     }
@@ -27,7 +33,8 @@ public struct InotifyRecord: DescriptorPayloadRecord {
         watches = try d.records(Tag.watch.rawValue, name: "inotify watch").map { w in
             let wd = try w.u64(WatchTag.wd.rawValue, "watch number")
             guard wd > 0 && wd <= UInt64(Int32.max) else { throw ImageError.malformed(what: "inotify fd \(fd): watch number \(wd)", offset: w.base) }
-            return Watch(wd: wd, mask: try w.u64(WatchTag.mask.rawValue, "watch mask"), path: w.string(WatchTag.path.rawValue) ?? "")
+            return Watch(wd: wd, mask: try w.u64(WatchTag.mask.rawValue, "watch mask"), path: w.string(WatchTag.path.rawValue) ?? "",
+                         heldBy: try w.optionalU64(WatchTag.heldBy.rawValue))
         }
     }
 

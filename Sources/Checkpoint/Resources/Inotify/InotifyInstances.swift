@@ -13,25 +13,42 @@ enum InotifyInstances: FileKind {
         state.kind = .inotify
         let places = ["/proc/\(d.pid)/cwd", "/proc/\(d.pid)/exe"].compactMap { try? String(decoding: Sys.readLink($0), as: UTF8.self) }
             + context.descriptors.map(\.link).filter { $0.hasPrefix("/") }
-        state.payload = .inotify(InotifyWatches.record(fd: d.fd, fdinfo: d.fdinfo, places: places, warn: context.warn))
+        var removed: [[UInt64]: (fd: Int32, link: String)] = [:]
+        for o in context.descriptors where o.link.hasSuffix(" (deleted)") && removed[[o.device, o.inode]] == nil {
+            removed[[o.device, o.inode]] = (o.fd, o.link)
+        }
+        state.payload = .inotify(InotifyWatches.record(fd: d.fd, fdinfo: d.fdinfo, places: places, removed: removed, warn: context.warn))
     }
 
-    /// inotify_init1, then each watch by path with its old number: the kernel
-    /// hands out watch numbers upwards, so removing and adding again steps
-    /// the next one forward until it is the wanted one.
+    /// inotify_init1 (non-blocking while set up, so the IN_IGNORED events
+    /// of the numbering below can be drained); the watches once every other
+    /// descriptor is back (a removed file is watched through its holder's).
     static func restore(_ f: FileDescriptorState, in c: FileRestoreContext) throws -> RestoredFile {
+        .remote(try c.session.call("inotify_init1", NR.inotify_init1, UInt64(O_NONBLOCK)))
+    }
+
+    /// Each watch by path with its old number: the kernel hands out watch
+    /// numbers upwards, so removing and adding again steps the next one
+    /// forward until it is the wanted one.
+    static func finish(_ f: FileDescriptorState, in c: FileRestoreContext) throws {
+        // Once per open file: not again for a duplicate, nor for one handed over from a parent.
+        let duplicate = f.sharesWith != f.fd && c.process.files.contains { $0.fd == f.sharesWith }
+        guard f.sameAs.isEmpty, !duplicate, let record = f.inotify else { return }
         let session = c.session
-        // Non-blocking while set up, so the IN_IGNORED events of the stepping can be drained.
-        let fd = try session.call("inotify_init1", NR.inotify_init1, UInt64(O_NONBLOCK))
-        for w in f.inotify?.watches ?? [] {
+        let fd = UInt64(f.fd)
+        for w in record.watches {
             let wd = Int64(w.wd)
-            let p = try session.putString(w.path)
+            let p = try session.putString(w.heldBy.map { "/proc/self/fd/\($0)" } ?? w.path)
             var got = try session.raw(NR.inotify_add_watch, fd, p, w.mask)
             var steps = 0
             while got > 0 && got < wd && steps < 65536 {
                 _ = try session.raw(NR.inotify_rm_watch, fd, UInt64(got))
                 got = try session.raw(NR.inotify_add_watch, fd, p, w.mask)
                 steps += 1
+            }
+            if got < 0 && w.heldBy == nil && w.path.hasSuffix(" (deleted)") {
+                c.warn("fd \(f.fd): inotify watch \(wd) on \(w.path) is dropped: the file was removed and nothing holds it")
+                continue
             }
             guard got == wd else {
                 let why = got < 0 ? errorText(Int32(-got)) : "it came back as watch \(got)"
@@ -42,6 +59,5 @@ enum InotifyInstances: FileKind {
         var drained = 0
         while drained < 4096, try session.raw(NR.read, fd, buffer, 4096) > 0 { drained += 1 }
         try session.fcntl(fd, F_SETFL, UInt64(f.flags) & UInt64(O_NONBLOCK), what: "F_SETFL")
-        return .remote(fd)
     }
 }

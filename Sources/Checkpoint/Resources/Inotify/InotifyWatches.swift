@@ -33,10 +33,17 @@ struct InotifyWatches {
     }
 
     /// The watches of an inotify descriptor; warns of watches whose path was not found.
-    static func record(fd: Int32, fdinfo: String, places: [String], warn: (String) -> Void) -> InotifyRecord {
+    /// `removed`: the process's descriptors of removed files by (device,
+    /// inode): such a watched file is watched through its descriptor again.
+    static func record(fd: Int32, fdinfo: String, places: [String], removed: [[UInt64]: (fd: Int32, link: String)] = [:],
+                       warn: (String) -> Void) -> InotifyRecord {
         var search: [[UInt64]: String]?
         var watches: [InotifyRecord.Watch] = []
         for w in parse(fdinfo).sorted(by: { $0.wd < $1.wd }) {
+            if let holder = removed[[w.device, w.inode]] {
+                watches.append(.init(wd: w.wd, mask: w.mask, path: holder.link, heldBy: UInt64(holder.fd)))
+                continue
+            }
             var path = byHandle(w)
             if path == nil {
                 if search == nil { search = index(places) }
