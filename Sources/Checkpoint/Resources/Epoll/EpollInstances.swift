@@ -58,8 +58,8 @@ enum EpollInstances: FDInfoKind {
     /// closed again after) when that number is free; else the source's.
     private static func borrowNumber(_ w: EpollRecord.Watch, in c: FileRestoreContext) throws -> (fd: UInt64, borrowed: Bool) {
         guard let source = w.source, source != w.fd else { return (w.fd, false) }
-        guard try c.session.raw(NR.fcntl, w.fd, UInt64(F_GETFD)) == -Int(EBADF) else { return (source, false) }
-        _ = try c.session.call("dup2", NR.dup2, source, w.fd)
+        guard try c.session.raw(NR.fcntl, w.fd, UInt64(F_GETFD)) == -Int(EBADF),
+              try c.session.raw(NR.dup2, source, w.fd) >= 0 else { return (source, false) }
         return (w.fd, true)
     }
 }
