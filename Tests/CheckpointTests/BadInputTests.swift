@@ -72,6 +72,29 @@ final class BadInputTests: XCTestCase {
         }
     }
 
+    /// A process whose main thread exited while another thread runs on is
+    /// refused in one line, as the tree's member and as the target itself
+    /// (saved as a zombie, its running threads would be lost, and --kill
+    /// would leave them running), and everything goes on as before.
+    func testProcessWhoseMainThreadExitedIsRefused() throws {
+        let work = env.workDir("leadergone", user: nil)
+        let (target, pid) = try Fixture.start([tool("leadergone")], user: nil, cwd: work)
+        let line = target.output.split(separator: "\n").first { $0.hasPrefix("LEADERGONE ") }
+        guard let child = line.flatMap({ Int32($0.dropFirst("LEADERGONE ".count)) }) else {
+            return XCTFail("no child pid: \(target.output)")
+        }
+        for scope in [["--tree", "--kill", "\(pid)"], ["\(child)"]] {
+            let r = runTool([tool("cr_checkpoint"), "-f", work + "/ctx"] + scope)
+            XCTAssertEqual(r.code, ENOTSUP, "\(scope): \(r.output)")
+            assertOneLine(r.output, contains: "its main thread has exited while its other threads run")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: work + "/ctx"), "an image was left behind")
+        }
+        XCTAssertTrue(target.isRunning(after: 0.3), "--kill must not fire when the checkpoint is refused")
+        kill(pid, SIGTERM)
+        XCTAssertTrue(target.read(until: "PASS"), target.output)
+        XCTAssertFalse(target.output.contains("FAIL"), target.output)
+    }
+
     func testFullFileSystemLeavesNoImage() throws {
         guard env.isRoot else { throw XCTSkip("mounting a small tmpfs needs root") }
         let work = env.workDir("full", user: nil)

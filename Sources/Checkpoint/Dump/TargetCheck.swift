@@ -11,7 +11,15 @@ enum TargetCheck {
         guard scope == .process || scope == .tree else { return }
         guard let stat = try? ProcStat.read(pid: pid) else { throw CheckpointError(ESRCH, "no process with PID \(pid)") }
         if pid == getpid() { throw CheckpointError(EDEADLK, "a process cannot checkpoint itself with ptrace") }
+        if (stat.state == "Z" || stat.state == "X") && stat.threads > 1 { throw leaderGone(pid) }
         if stat.state == "Z" || stat.state == "X" { throw CheckpointError(ESRCH, "process \(pid) has already exited (zombie)") }
+    }
+
+    /// A process whose main thread exited while others run looks like a
+    /// zombie from its leader, yet lives on: saved as a zombie, its running
+    /// threads would be lost (and left running by --kill). Not supported.
+    static func leaderGone(_ pid: pid_t) -> CheckpointError {
+        CheckpointError(ENOTSUP, "process \(pid): its main thread has exited while its other threads run; swiftcr cannot save a process whose leader is gone")
     }
 
     /// Who traces whom, from one scan of every task's TracerPid.

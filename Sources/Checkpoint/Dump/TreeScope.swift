@@ -44,6 +44,9 @@ struct TreeScope {
         var zombies: [ZombieState] = []
         for p in members {
             guard let st = stats[p] else { continue }  // exited meanwhile
+            if (st.state == "Z" || st.state == "X") && st.threads > 1 {
+                throw TargetCheck.leaderGone(p)
+            }
             if st.state == "Z" || st.state == "X" {
                 guard p != id || scope != .tree && scope != .process else {
                     throw CheckpointError(ESRCH, "process \(id) has already exited (zombie)")
