@@ -1,7 +1,7 @@
 /* UNIX datagram sockets that are not a pair: a server bound to a path with
  * messages waiting from a connected client and from an unbound sender, and a
  * client connected to a receiver outside the checkpoint (a daemon, like
- * syslog's /dev/log). After restart the server has its name and its
+ * syslog's /dev/log), and a socket connected to its own name. After restart the server has its name and its
  * messages, the client still reaches it, and the outside receiver gets what
  * the restored client sends.
  * Usage: dgram DIR */
@@ -96,6 +96,14 @@ int main(int argc, char **argv) {
     sendto(stranger, "from a stranger", 15, 0, (struct sockaddr *)&server_at, sizeof server_at);
     close(stranger);
 
+    /* Bound and connected to its own name, with a message to itself waiting. */
+    struct sockaddr_un self_at = path_in(dir, "self.sock");
+    unlink(self_at.sun_path);
+    int self = socket(AF_UNIX, SOCK_DGRAM, 0);
+    if (bind(self, (struct sockaddr *)&self_at, sizeof self_at) != 0 || connect(self, (struct sockaddr *)&self_at, sizeof self_at) != 0)
+        fail("self-connected socket: %s", strerror(errno));
+    send(self, "to myself", 9, 0);
+
     start_outside_receiver(dir, &outside_at);
     int logger = socket(AF_UNIX, SOCK_DGRAM, 0);
     if (connect(logger, (struct sockaddr *)&outside_at, sizeof outside_at) != 0) fail("connect outside: %s", strerror(errno));
@@ -114,6 +122,13 @@ int main(int argc, char **argv) {
     int late = socket(AF_UNIX, SOCK_DGRAM, 0);
     if (sendto(late, "late", 4, 0, (struct sockaddr *)&server_at, sizeof server_at) != 4) fail("sendto the server by name: %s", strerror(errno));
     else expect_message(server, "late", "a new sender after restart");
+    expect_message(self, "to myself", "self-connected socket, waiting message");
+    struct sockaddr_un peer;
+    length = sizeof peer;
+    if (getpeername(self, (struct sockaddr *)&peer, &length) != 0 || strcmp(peer.sun_path, self_at.sun_path) != 0)
+        fail("the self-connected socket is no longer connected to its own name");
+    if (send(self, "once more", 9, 0) != 9) fail("self-connected socket: send after restart: %s", strerror(errno));
+    else expect_message(self, "once more", "self-connected socket after restart");
     if (send(logger, "to the outside", 14, 0) != 14) fail("client of the outside receiver: send after restart: %s", strerror(errno));
     else expect_outside_got(dir, "to the outside");
     return finish();

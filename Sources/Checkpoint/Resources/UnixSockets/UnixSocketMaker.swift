@@ -9,7 +9,8 @@ import LinuxKit
 extension SocketFactory {
     func makeUnix(_ f: FileDescriptorState, _ s: UnixSocketRecord) throws -> Made {
         let (type, state, peer) = (Int32(truncatingIfNeeded: s.type), s.state, s.peer)
-        if peer != 0, let other = byInode[peer], let o = other.unixSocket, o.peer == f.inode {
+        // (A datagram socket connected to its own name is its own peer: not a pair.)
+        if peer != 0, peer != f.inode, let other = byInode[peer], let o = other.unixSocket, o.peer == f.inode {
             var pair: [Int32] = [0, 0]
             _ = try valueOrThrow("socketpair") { socketpair(AF_UNIX, type, 0, &pair) }
             remember(f.inode, pair[0])
