@@ -3,7 +3,8 @@
  * come back the same connection: same addresses, the unread bytes, and new
  * bytes flow both ways. With "closed" (no CAP_NET_ADMIN) both ends must be
  * closed after restart, as BLCR closed sockets. With "kept" (cr_restart
- * --tcp-close) both descriptors stay, as TCP sockets with no connection.
+ * --tcp-close) both descriptors stay, as TCP connections that have ended
+ * (state CLOSE: end of file, EPIPE, hung up; as root with both addresses).
  * A repaired connection also keeps its segment size (TCP_MAXSEG).
  * Usage: tcp repaired|closed|kept */
 #include "fixture.h"
@@ -11,6 +12,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 static int same_name(int fd, const struct sockaddr_in *want, int peer) {
@@ -65,8 +67,22 @@ int main(int argc, char **argv) {
         for (int i = 0; i < 2; i++) {
             int type = 0; socklen_t tl = sizeof type;
             if (getsockopt(fds[i], SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_STREAM) { fail("fd %d is not a TCP socket any more", fds[i]); continue; }
-            if (send(fds[i], "x", 1, MSG_NOSIGNAL) != -1) fail("fd %d still sends: the connection should be gone", fds[i]);
+            errno = 0;
+            if (send(fds[i], "x", 1, MSG_NOSIGNAL) != -1 || errno != EPIPE) fail("fd %d: send did not fail with EPIPE (%s): the connection should be gone", fds[i], strerror(errno));
+            char b;
+            if (recv(fds[i], &b, 1, MSG_DONTWAIT) != 0) fail("fd %d: a read gives %s, not end of file", fds[i], strerror(errno));
+            unsigned char info[8] = { 0 };
+            socklen_t il = sizeof info;
+            if (getsockopt(fds[i], IPPROTO_TCP, TCP_INFO, info, &il) != 0 || info[0] != 7) fail("fd %d: state %d, not CLOSE", fds[i], info[0]);
+            struct pollfd p = { fds[i], POLLIN | POLLOUT, 0 };
+            if (poll(&p, 1, 0) != 1 || !(p.revents & POLLHUP) || (p.revents & POLLERR)) fail("fd %d: poll says %#x, not hung up without error", fds[i], p.revents);
         }
+        /* As root the ended connection keeps both addresses (SO_PEERNAME still answers). */
+        struct sockaddr_in peer;
+        socklen_t pl = sizeof peer;
+        if (geteuid() == 0 && (!same_name(c, &cname, 0) || getsockopt(c, SOL_SOCKET, SO_PEERNAME, &peer, &pl) != 0 ||
+                               peer.sin_port != addr.sin_port || !same_name(s, &addr, 0)))
+            fail("the ended connection lost its addresses");
         return finish();
     }
     if (!repaired) {

@@ -6,7 +6,8 @@
  *   bytes, then end of file (the FIN came back), and can still answer;
  * - a connection shut down with its send queue full (FIN_WAIT1, FIN behind
  *   megabytes the peer had not read): every byte arrives, then end of file;
- * - a connection closed both ways reads end of file on both ends.
+ * - a connection closed both ways reads end of file on both ends, which are
+ *   ended (state CLOSE) and still tell both addresses, hang up and refuse writes.
  * Usage: tcpstates SEED (the seed sets the size of the full queue). */
 #include "fixture.h"
 #include <arpa/inet.h>
@@ -42,6 +43,30 @@ static long drain(int fd, unsigned char *check_from, long *position) {
     }
 }
 
+static int tcp_state(int fd) {
+    unsigned char info[8] = { 0 };
+    socklen_t length = sizeof info;
+    return getsockopt(fd, IPPROTO_TCP, TCP_INFO, info, &length) == 0 ? info[0] : -1;
+}
+
+/* An ended connection: state CLOSE, its own and its peer's address
+ * (SO_PEERNAME; getpeername says ENOTCONN), hung up, writes fail with EPIPE. */
+static void expect_ended(int fd, const struct sockaddr_in *self, const struct sockaddr_in *peer, const char *what) {
+    struct sockaddr_in a;
+    socklen_t length = sizeof a;
+    if (tcp_state(fd) != 7) fail("%s: state %d, not CLOSE", what, tcp_state(fd));
+    if (getsockname(fd, (struct sockaddr *)&a, &length) != 0 || a.sin_port != self->sin_port || a.sin_addr.s_addr != self->sin_addr.s_addr)
+        fail("%s: its own address changed (port %d, was %d)", what, ntohs(a.sin_port), ntohs(self->sin_port));
+    length = sizeof a;
+    memset(&a, 0, sizeof a);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERNAME, &a, &length) != 0 || a.sin_port != peer->sin_port || a.sin_addr.s_addr != peer->sin_addr.s_addr)
+        fail("%s: SO_PEERNAME lost the peer (%s)", what, strerror(errno));
+    struct pollfd p = { fd, POLLIN | POLLOUT, 0 };
+    if (poll(&p, 1, 0) != 1 || !(p.revents & POLLHUP) || (p.revents & POLLERR)) fail("%s: poll says %#x, not hung up without error", what, p.revents);
+    errno = 0;
+    if (send(fd, "x", 1, MSG_NOSIGNAL) != -1 || errno != EPIPE) fail("%s: send did not fail with EPIPE (%s)", what, strerror(errno));
+}
+
 int main(int argc, char **argv) {
     unsigned seed = argc > 1 ? (unsigned)atoi(argv[1]) : 1;
     srand(seed);
@@ -75,6 +100,13 @@ int main(int argc, char **argv) {
     shutdown(c1, SHUT_WR);
     shutdown(c2, SHUT_WR);
     usleep(100000);  /* the FINs and ACKs cross loopback */
+    /* Ended (state CLOSE), they still know both ends. */
+    struct sockaddr_in c1_at, c2_at;
+    socklen_t c_len = sizeof c1_at;
+    getsockname(c1, (struct sockaddr *)&c1_at, &c_len);
+    c_len = sizeof c2_at;
+    getsockname(c2, (struct sockaddr *)&c2_at, &c_len);
+    if (tcp_state(c1) != 7 || tcp_state(c2) != 7) fail("setup: the connection closed both ways is in states %d and %d, not CLOSE", tcp_state(c1), tcp_state(c2));
 
     ready();
     wait_for_term();
@@ -96,6 +128,8 @@ int main(int argc, char **argv) {
     else if (got != sent) fail("full queue: %ld of %ld bytes arrived", got, sent);
 
     if (drain(c1, NULL, NULL) != 0 || drain(c2, NULL, NULL) != 0) fail("closed both ways: no end of file");
+    expect_ended(c1, &c1_at, &c2_at, "closed both ways, first end");
+    expect_ended(c2, &c2_at, &c1_at, "closed both ways, second end");
 
     int d2, d1 = connect_to(lst, &d2);
     if (d1 < 0 || d2 < 0 || send(d1, "new", 3, 0) != 3 || read(d2, buf, sizeof buf) != 3) fail("the listener does not accept after restart");

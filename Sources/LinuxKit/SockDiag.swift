@@ -114,3 +114,32 @@ extension SockDiag {
         if code != 0 { throw SystemCallError("SOCK_DESTROY", Errno(rawValue: -code)) }
     }
 }
+
+extension SockDiag {
+    /// Destroys (SOCK_DESTROY) the TCP socket of `family` connected from
+    /// `local` to `peer` (sockaddr bytes as getsockname gives them) whose
+    /// SO_COOKIE is `cookie`: tcp_abort, which ends it in state CLOSE with
+    /// both addresses kept. Needs CAP_NET_ADMIN and CONFIG_INET_DIAG_DESTROY.
+    public static func destroyConnection(family: Int32, local: [UInt8], peer: [UInt8], cookie: UInt64) throws {
+        guard let familyByte = UInt8(exactly: family) else { throw SystemCallError("SOCK_DESTROY", Errno(rawValue: EAFNOSUPPORT)) }
+        // Port and address of a sockaddr_in (port at 2, address at 4) or sockaddr_in6 (address at 8).
+        func endpoint(_ a: [UInt8]) -> (port: [UInt8], ip: [UInt8])? {
+            if family == AF_INET, a.count >= 8 { return (Array(a[2..<4]), Array(a[4..<8])) }
+            if family == AF_INET6, a.count >= 24 { return (Array(a[2..<4]), Array(a[8..<24])) }
+            return nil
+        }
+        guard let from = endpoint(local), let to = endpoint(peer) else { throw SystemCallError("SOCK_DESTROY", Errno(rawValue: EINVAL)) }
+        // inet_diag_req_v2, its inet_diag_sockid at 8: sport, dport, src[16], dst[16], if, cookie[2].
+        var request = [UInt8](repeating: 0, count: 56)
+        request[0] = familyByte
+        request[1] = 6                                        // IPPROTO_TCP
+        UnixSocketDiag.put32(&request, 4, 0xffff_ffff)
+        request.replaceSubrange(8..<10, with: from.port)
+        request.replaceSubrange(10..<12, with: to.port)
+        request.replaceSubrange(12..<(12 + from.ip.count), with: from.ip)
+        request.replaceSubrange(28..<(28 + to.ip.count), with: to.ip)
+        UnixSocketDiag.put32(&request, 48, UInt32(truncatingIfNeeded: cookie))
+        UnixSocketDiag.put32(&request, 52, UInt32(truncatingIfNeeded: cookie >> 32))
+        try destroy(request)
+    }
+}

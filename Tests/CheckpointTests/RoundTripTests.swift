@@ -492,6 +492,13 @@ final class RoundTripTests: XCTestCase {
         let seed = TestEnvironment.seed(for: "tcpstates")
         try Scenario(fixture: "tcpstates", arguments: ["\(seed)"]).run(.rootOriginalPID)
     }
+    /// A TCP connect in progress (SYN_SENT: the server's queue is full)
+    /// starts again from its port and finishes once the server accepts,
+    /// polled without blocking and in a thread blocked in connect().
+    func testTCPConnectInProgressAsRoot() throws {
+        try Scenario(fixture: "tcpconnecting").run(.rootOriginalPID)
+        try Scenario(fixture: "tcpconnecting", arguments: ["blocking"]).run(.rootOriginalPID)
+    }
     /// Two processes flooding one connection both ways, then filling each
     /// other's queues, checkpointed as a tree: every byte arrives once after
     /// the restart (both ends were read with the connection silenced,

@@ -16,9 +16,20 @@ enum InetSockets: FileKind {
     static func describe(_ d: OpenDescriptor, copy: Int32, family: Int32, into state: inout FileDescriptorState, in context: FileDumpContext) throws {
         let type = SocketBorrower.option(copy, SO_TYPE), proto = max(SocketBorrower.option(copy, SO_PROTOCOL), 0)
         let listening = SocketBorrower.option(copy, SO_ACCEPTCONN) == 1
-        let local = SocketBorrower.name(copy, getsockname), peer = SocketBorrower.name(copy, getpeername)
+        let local = SocketBorrower.name(copy, getsockname)
+        var peer = SocketBorrower.name(copy, getpeername)
         if type == SOCK_STREAM.rawValue && !listening && !peer.isEmpty {
             return try TCPConnections.describe(d, copy: copy, family: family, local: local, peer: peer, into: &state, in: context)
+        }
+        // A connect in progress (SYN_SENT) and an ended connection (CLOSE)
+        // have a peer that getpeername does not tell and SO_PEERNAME does.
+        if type == SOCK_STREAM.rawValue && !listening && [2, 7].contains(TCPRepair.state(copy)) {
+            // (It refuses a buffer longer than the family's sockaddr.)
+            let size = socklen_t(family == AF_INET6 ? MemoryLayout<sockaddr_in6>.size : MemoryLayout<sockaddr_in>.size)
+            peer = SocketBorrower.name(copy) { fd, address, length in
+                length.pointee = size
+                return getsockopt(fd, SOL_SOCKET, SO_PEERNAME, address, length)
+            }
         }
         guard [SOCK_STREAM, SOCK_DGRAM, SOCK_RAW].map({ Int32($0.rawValue) }).contains(type) else {
             return context.warn("fd \(d.fd): inet sockets of type \(type) are not saved; it will be closed after restart")
@@ -85,9 +96,16 @@ extension SocketFactory {
         // not be local now: bind with the options that allow it, then leave
         // them as the program had them.
         if s.shutdown == 3 && s.type == SOCK_STREAM.rawValue {
-            // Its port went with the connection: not bound again, only shut (the kernel says ENOTCONN but marks it).
+            if let ended = try EndedConnection.rebuild(family: s.family, local: s.address, peer: s.peerAddress, options: f.socketOptions,
+                                                       fd: f.fd, dropTimeWait: { dropTimeWait(on: s.address) }) {
+                Glibc.close(fd)
+                remember(f.inode, ended)
+                return .socket(ended)
+            }
+            // Without repair mode: shut (the kernel says ENOTCONN but marks it), not bound, no peer.
             _ = Glibc.shutdown(fd, Int32(SHUT_RDWR))
-            return .socket(fd)
+            if s.peerAddress.isEmpty { return .socket(fd) }
+            return .socketWithWarning(fd, "fd \(f.fd): the ended TCP connection to \(describe(s.peerAddress)) comes back without its addresses (rebuilding them needs CAP_NET_ADMIN)")
         }
         for o in SocketOptions.bindHelpers { SocketOptions.setInt(fd, o, 1) }
         let early = SocketOptions.apply(f.socketOptions, to: fd, beforeBind: true)
@@ -112,18 +130,28 @@ extension SocketFactory {
                 throw CheckpointError(errno: errno, "fd \(f.fd): cannot bind \(describe(s.address)) again\(options)")
             }
         }
+        var connecting: String?
         if s.listening {
             _ = try valueOrThrow("listen(\(describe(s.address)))") { listen(fd, Int32(clamping: s.backlog == 0 ? 128 : s.backlog)) }
         } else if s.peerAddress.count >= MemoryLayout<sockaddr_in>.size {
-            _ = s.peerAddress.withUnsafeBytes { a -> Int32 in
+            // A TCP connect that was in progress starts again (its first SYN
+            // went with the original) without waiting here; the socket's own
+            // flags follow, and a program blocked in connect() waits again.
+            let stream = s.type == SOCK_STREAM.rawValue
+            if stream { _ = fcntl(fd, F_SETFL, O_NONBLOCK) }
+            let r = s.peerAddress.withUnsafeBytes { a -> Int32 in
                 guard let base = a.baseAddress else { return -1 }
                 return connect(fd, base.assumingMemoryBound(to: sockaddr.self), socklen_t(a.count))
+            }
+            if stream && r != 0 && errno != EINPROGRESS {
+                connecting = "fd \(f.fd): the connect to \(describe(s.peerAddress)) in progress could not start again (\(errorText(errno)))"
             }
         }
         // After connect, which a shut socket may not do. (An unconnected
         // datagram socket says ENOTCONN, yet is marked all the same.)
         if s.shutdown & 1 != 0 { _ = Glibc.shutdown(fd, Int32(SHUT_RD)) }
         if s.shutdown & 2 != 0 { _ = Glibc.shutdown(fd, Int32(SHUT_WR)) }
+        if let connecting { return .socketWithWarning(fd, connecting) }
         return .socket(fd)
     }
 }

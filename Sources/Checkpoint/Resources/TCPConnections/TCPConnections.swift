@@ -67,9 +67,17 @@ extension SocketFactory {
         let lost = "fd \(f.fd): TCP connection \(SocketAddress.describe(s.address)) -> \(SocketAddress.describe(s.peerAddress))"
         if closeTCP || !s.saved {
             guard closeTCP else { return .closed("\(lost) was not saved (no CAP_NET_ADMIN at the checkpoint); closed") }
-            // --tcp-close: the descriptor stays, as a socket whose connection is gone (reads see EOF-like errors, writes EPIPE).
+            // --tcp-close: the descriptor stays, as the connection ended: its
+            // two addresses (root), end of file to reads, EPIPE to writes.
+            if let ended = try EndedConnection.rebuild(family: s.family, local: s.address, peer: s.peerAddress, options: f.socketOptions,
+                                                       fd: f.fd, dropTimeWait: { dropTimeWait(on: s.address) }) {
+                remember(f.inode, ended)
+                return .socket(ended)
+            }
             let fd = try valueOrThrow("socket(TCP)") { Glibc.socket(Int32(truncatingIfNeeded: s.family), Int32(SOCK_STREAM.rawValue), Int32(IPPROTO_TCP)) }
             remember(f.inode, fd)
+            // Unconnected, shut both ways (the kernel says ENOTCONN but marks it).
+            _ = Glibc.shutdown(fd, Int32(SHUT_RDWR))
             return .socket(fd)
         }
         do {
