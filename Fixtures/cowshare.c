@@ -2,7 +2,9 @@
  * fills seeded regions, forks C, which forks G at once; then each of the
  * three writes or drops (MADV_DONTNEED) its own seeded choice of pages, C
  * mprotects part of a region (its mapping splits, P's does not), and P
- * unmaps the head of one region (C's mapping there is no longer P's).
+ * unmaps the head of one region (C's mapping there is no longer P's). One
+ * region is a private mapping of a sparse file (its written pages are
+ * copies too; DONTNEED brings back the file's zeros).
  * After restart every process checks every page's bytes, and that each
  * page it and its parent both left alone is still one physical page in
  * both: equal frame numbers where pagemap shows them (root), else mapped
@@ -139,7 +141,15 @@ int main(int argc, char **argv) {
     regions = 3 + (int)(mix(7, 0, 0, 0) % (MAXREG - 2));
     for (int r = 0; r < regions; r++) {
         pages[r] = 8 + mix(8, r, 0, 0) % 120;
-        base[r] = mmap(NULL, pages[r] * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (r == 2) {
+            /* A private mapping of a (sparse) file: its written pages are copies on write too (zdtm cow01). */
+            int fd = open("cowshare.file", O_RDWR | O_CREAT | O_TRUNC, 0600);
+            if (fd < 0 || ftruncate(fd, (off_t)(pages[r] * PAGE)) != 0) { fail("file: %s", strerror(errno)); return finish(); }
+            base[r] = mmap(NULL, pages[r] * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+            close(fd);
+        } else {
+            base[r] = mmap(NULL, pages[r] * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        }
         if (base[r] == MAP_FAILED) { fail("mmap"); return finish(); }
         madvise(base[r], pages[r] * PAGE, MADV_NOHUGEPAGE);  /* one frame per page, so pages are compared alone */
         for (size_t p = 0; p < pages[r]; p++) {

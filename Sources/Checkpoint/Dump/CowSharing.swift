@@ -20,13 +20,28 @@ struct CowSharing {
         x.kind == .anonymous && !x.shared && x.inode == 0 && !x.advice.contains(.droppable)
     }
 
+    /// A private file mapping restored from its file (the pages written to
+    /// it are its own, copy-on-write like anonymous memory).
+    static func privateFile(_ x: Mapping) -> Bool {
+        x.kind == .privateFile && !x.shared && !x.savedWhole
+    }
+
+    /// Whether the parent's `p` could have handed the child's `m` its pages
+    /// by fork: the same kind of private memory, of the same file at the
+    /// same offsets for a file mapping.
+    static func sameKind(_ m: Mapping, _ p: Mapping) -> Bool {
+        guard p.growsDown == m.growsDown, p.advice.contains(.noReserve) == m.advice.contains(.noReserve) else { return false }
+        if plain(m) { return plain(p) }
+        guard privateFile(m), privateFile(p), p.device == m.device, p.inode == m.inode else { return false }
+        return p.offset &- p.start == m.offset &- m.start
+    }
+
     /// The parts of the child's mapping `m` where the parent has private
-    /// anonymous memory of the same type: only there can a page come by fork.
+    /// memory of the same kind: only there can a page come by fork.
     static func inheritable(_ m: Mapping, parentMappings: [Mapping]) -> [(start: UInt64, end: UInt64)] {
-        guard plain(m) else { return [] }
+        guard plain(m) || privateFile(m) else { return [] }
         return parentMappings.compactMap { p in
-            guard p.end > m.start, p.start < m.end, plain(p), p.growsDown == m.growsDown,
-                  p.advice.contains(.noReserve) == m.advice.contains(.noReserve) else { return nil }
+            guard p.end > m.start, p.start < m.end, sameKind(m, p) else { return nil }
             return (max(p.start, m.start), min(p.end, m.end))
         }
     }

@@ -227,7 +227,20 @@ struct AddressSpaceRestorer {
                     openFiles[key] = fd
                 }
                 let mprot = m.kind == .privateFile ? prot | UInt64(PROT_READ | PROT_WRITE) : prot
-                try session.mmap(m.start, m.length, protection: mprot, flags: flags, fd: fd, offset: m.offset, what: "\(path)")
+                if m.kind == .privateFile && !m.inheritedRuns.isEmpty {
+                    // As for anonymous memory: the pages written before the
+                    // fork stay the parent's (the fork's mapping of the same
+                    // file); the rest is mapped from the file anew.
+                    let kept = m.inheritedRanges.map { ($0.address, $0.address + $0.length) }
+                    for (start, end) in Self.outside(m.start, m.end, kept) {
+                        try session.mmap(start, end - start, protection: mprot, flags: flags, fd: fd, offset: m.offset + (start - m.start), what: "\(path)")
+                    }
+                    for (start, end) in kept {
+                        try session.mprotect(start, end - start, mprot, what: "0x\(String(start, radix: 16))")
+                    }
+                } else {
+                    try session.mmap(m.start, m.length, protection: mprot, flags: flags, fd: fd, offset: m.offset, what: "\(path)")
+                }
             case .vdso, .kernelFixed, .unknown:
                 continue
             case .packetRing:
