@@ -1,5 +1,5 @@
 /* UNIX socketpairs (stream, datagram, seqpacket) with data queued both
- * ways, a shut-down end, a connection made through a listening socket,
+ * ways (the datagram pair's ends bound to names), a shut-down end, a connection made through a listening socket,
  * listening UNIX sockets (path and abstract) and a listening TCP socket:
  * after restart the queued bytes and message boundaries are there, the
  * pairs still talk, and the listeners accept new connections. Dups of a
@@ -71,6 +71,15 @@ int main(int argc, char **argv) {
     send(gone[0], "last words", 10, 0);
     close(gone[0]);
     socketpair(AF_UNIX, SOCK_DGRAM, 0, dg);
+    /* Each end of the datagram pair also bound to a name of its own (zdtm scm06). */
+    struct sockaddr_un dg_name[2];
+    socklen_t dg_len[2];
+    for (int i = 0; i < 2; i++) {
+        dg_name[i] = (struct sockaddr_un){ .sun_family = AF_UNIX };
+        int n = snprintf(dg_name[i].sun_path + 1, sizeof dg_name[i].sun_path - 1, "swiftcr-dgpair-%d-%d", getpid(), i);
+        dg_len[i] = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+        if (bind(dg[i], (struct sockaddr *)&dg_name[i], dg_len[i]) != 0) fail("bind the datagram pair: %s", strerror(errno));
+    }
     socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sq);
     if (send(st[0], big, BIG, 0) != BIG) fail("stream queue");
     send(st[1], "back", 4, 0);
@@ -131,6 +140,12 @@ int main(int argc, char **argv) {
     }
     expect_talk(st[0], st[1], "stream pair");
     expect_talk(dg[1], dg[0], "datagram pair");
+    for (int i = 0; i < 2; i++) {
+        struct sockaddr_un a;
+        socklen_t l = sizeof a;
+        if (getsockname(dg[i], (struct sockaddr *)&a, &l) != 0 || l != dg_len[i] || memcmp(&a, &dg_name[i], l) != 0)
+            fail("datagram pair end %d lost its name", i);
+    }
     expect_talk(client, served, "accepted connection");
     expect_accepts(lp, (struct sockaddr *)&path, sizeof path, "listening UNIX socket (path)");
     expect_accepts(la, (struct sockaddr *)&abstract, alen, "listening UNIX socket (abstract)");

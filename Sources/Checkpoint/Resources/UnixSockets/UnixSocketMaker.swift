@@ -15,6 +15,11 @@ extension SocketFactory {
             _ = try valueOrThrow("socketpair") { socketpair(AF_UNIX, type, 0, &pair) }
             remember(f.inode, pair[0])
             remember(other.inode, pair[1])
+            // Either end of a datagram pair may also have been bound to a name.
+            // (A stream end's name may be its listener's, which accept() gave it.)
+            if type == SOCK_DGRAM.rawValue {
+                for (fd, saved, rec) in [(pair[0], f, s), (pair[1], other, o)] where !rec.address.isEmpty { try bindUnix(fd, saved, rec) }
+            }
             // What waited in one end's queue is sent again by the other end;
             // shutdowns come last, since they would stop those sends.
             for (fd, rec) in [(pair[0], s), (pair[1], o)] { setBuffers(fd, rec) }
