@@ -7,7 +7,8 @@
  *  - a seqpacket pair.
  * Some files are also kept open by the process (they must stay one open
  * file: a seek through one moves the other), one is sent twice, and an
- * epoll watching a readable eventfd the process keeps is in flight. After
+ * epoll watching a readable eventfd the process keeps is in flight, and a
+ * bound datagram pair is in flight in its own queues (a loop). After
  * restart every message comes back in order, with its files, each file
  * with its contents.
  * Usage: inflight DIR SEED */
@@ -17,6 +18,8 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <stddef.h>
 
 #define MESSAGES 12
 #define MAXFDS 3
@@ -193,8 +196,36 @@ int main(int argc, char **argv) {
     if (epoll_ctl(ep, EPOLL_CTL_ADD, watched, &ev) != 0) fail("epoll_ctl");
     if (sendWith(q[0], "e", 1, (int[]){ ep }, 1) != 0) fail("send the epoll");
     close(ep);
+    /* A loop (zdtm scm06): a datagram pair bound to abstract names, each end
+     * sent into the other's queue through itself. The killed original's
+     * loop holds those names until the kernel's collector frees it. */
+    int loop[2];
+    struct sockaddr_un names[2];
+    socklen_t lengths[2];
+    if (socketpair(AF_UNIX, SOCK_DGRAM, 0, loop)) { perror("socketpair"); return 2; }
+    for (int i = 0; i < 2; i++) {
+        names[i] = (struct sockaddr_un){ .sun_family = AF_UNIX };
+        int l = snprintf(names[i].sun_path + 1, sizeof names[i].sun_path - 1, "swiftcr-loop-%u-%d", seed, i);
+        lengths[i] = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + l);
+        if (bind(loop[i], (struct sockaddr *)&names[i], lengths[i]) != 0) fail("bind the loop: %s", strerror(errno));
+    }
+    for (int i = 0; i < 2; i++)
+        if (sendWith(loop[i], "l", 1, (int[]){ loop[i], loop[1 - i] }, 2) != 0) fail("send the loop");
     ready();
     wait_for_term();
+    for (int i = 0; i < 2; i++) {
+        char l;
+        int got[MAXFDS], k;
+        if (recvWith(loop[i], &l, 1, got, &k) != 1 || k != 2) { fail("loop end %d: no message with two sockets", i); continue; }
+        for (int j = 0; j < 2; j++) {
+            struct sockaddr_un a;
+            socklen_t al = sizeof a;
+            int from = 1 - i, want = j == 0 ? from : 1 - from;
+            if (getsockname(got[j], (struct sockaddr *)&a, &al) != 0 || al != lengths[want] || memcmp(&a, &names[want], al) != 0)
+                fail("loop end %d: socket %d in flight is not the one sent", i, j);
+            close(got[j]);
+        }
+    }
     check(d[1], dgram, "datagram", 0, 0);
     check(s[1], stream, "stream", 1, 0);
     check(q[1], seqpacket, "seqpacket", 0, 1);

@@ -180,6 +180,7 @@ extension SocketFactory {
         }
         if bindOnce() == 0 { return }
         var err = errno
+        if err == EADDRINUSE && s.address.first == 0 && Self.collectedLoops(retry: { bindOnce() == 0 ? nil : errno }) { return }
         let name = s.address.prefix { $0 != 0 }
         if err == EADDRINUSE && s.address.first != 0 && !Self.someoneUses(addr, length, type: Int32(truncatingIfNeeded: s.type)) {
             var st = stat()
@@ -200,6 +201,22 @@ extension SocketFactory {
         addr.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &addr.sun_path) { for (k, b) in name.enumerated() { $0[k] = b } }
         return (addr, socklen_t(MemoryLayout<sa_family_t>.size + name.count))
+    }
+
+    /// The killed original's sockets that were in flight in their own
+    /// queues (a loop only the kernel's garbage collector frees) may still
+    /// hold their abstract names for a moment: closing a UNIX socket
+    /// schedules that collector. Retries `bind` for up to a second; true
+    /// once it succeeds.
+    static func collectedLoops(retry bind: () -> Int32?) -> Bool {
+        for _ in 0..<100 {
+            let s = Glibc.socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            if s >= 0 { Glibc.close(s) }
+            usleep(10_000)
+            guard let e = bind() else { return true }
+            if e != EADDRINUSE { return false }
+        }
+        return false
     }
 
     /// True if a live socket of this type holds the name: a connect to a
