@@ -1,18 +1,47 @@
 /* SysV IPC: a private segment removed while attached (IPC_RMID), shared
  * with a child; a keyed segment attached read-only; a semaphore set this
- * process operated on; a message queue with two messages. The test removes
+ * process operated on; a message queue with two messages; an attachment
+ * split by mprotect whose first page was unmapped. The test removes
  * the keyed objects between checkpoint and restart (their IDs are in
  * DIR/ipc-ids), so the restart has to make them again with their contents.
  * Usage: sysvipc DIR [same-ids] */
 #include "fixture.h"
 #include <stdint.h>
 #include <sys/ipc.h>
+#include <sys/mman.h>
 #include <sys/msg.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/wait.h>
 
 struct message { long type; char text[16]; };
+
+/* The permissions /proc/self/maps shows for the mapping at `at`, or "" if none starts there. */
+static void perms_at(const char *at, char out[5]) {
+    char line[512];
+    out[0] = 0;
+    FILE *m = fopen("/proc/self/maps", "r");
+    while (m && fgets(line, sizeof line, m)) {
+        unsigned long start;
+        char p[5];
+        if (sscanf(line, "%lx-%*x %4s", &start, p) == 2 && start == (unsigned long)at) { memcpy(out, p, 5); break; }
+    }
+    if (m) fclose(m);
+}
+
+static void check_parts(char *whole) {
+    char p[5];
+    if (msync(whole, 4096, MS_ASYNC) != -1 || errno != ENOMEM) fail("parts: the page unmapped before the checkpoint is mapped again");
+    for (int pg = 1; pg < 5; pg++)
+        for (int i = 0; i < 4096; i += 512) if (whole[pg * 4096 + i] != 'a' + pg) { fail("parts: page %d holds %c", pg, whole[pg * 4096 + i]); return; }
+    perms_at(whole + 2 * 4096, p);
+    if (strcmp(p, "r--s") != 0) fail("parts: the read-only page is %s", p);
+    perms_at(whole + 3 * 4096, p);
+    if (strcmp(p, "rw-s") != 0) fail("parts: the page after it is %s", p);
+    /* shmdt at the attach address finds every part by its offset. */
+    if (shmdt(whole) != 0) fail("parts: shmdt: %s", strerror(errno));
+    else if (msync(whole + 4096, 4 * 4096, MS_ASYNC) != -1) fail("parts: shmdt left some of the attachment");
+}
 
 int main(int argc, char **argv) {
     if (argc < 2) return 2;
@@ -32,6 +61,14 @@ int main(int argc, char **argv) {
     shmdt(rw);
     const char *ro = shmat(keyed, NULL, SHM_RDONLY);
     shmctl(priv, IPC_RMID, NULL);
+    /* An attachment in parts (zdtm shm-mp): one page made read-only (the
+     * mapping splits) and its first page unmapped (what is left starts at an offset). */
+    int parts = shmget(IPC_PRIVATE, 5 * 4096, IPC_CREAT | 0600);
+    char *whole = parts < 0 ? (char *)-1 : shmat(parts, NULL, 0);
+    if (whole == (char *)-1) { fail("shmat parts: %s", strerror(errno)); return finish(); }
+    shmctl(parts, IPC_RMID, NULL);
+    for (int pg = 0; pg < 5; pg++) memset(whole + pg * 4096, 'a' + pg, 4096);
+    if (mprotect(whole + 2 * 4096, 4096, PROT_READ) != 0 || munmap(whole, 4096) != 0) fail("split the attachment: %s", strerror(errno));
     unsigned short init[3] = { 1, 5, 9 };
     semctl(sem, 0, SETALL, init);
     struct sembuf down = { .sem_num = 1, .sem_op = -1, .sem_flg = 0 };
@@ -64,6 +101,7 @@ int main(int argc, char **argv) {
     int st;
     if (waitpid(-1, &st, 0) <= 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) fail("child failed");
     if (strcmp(ro + 5000, "keyed segment") != 0) fail("keyed segment contents lost");
+    check_parts(whole);
     int k2 = shmget(base + 1, 0, 0), s2 = semget(base + 2, 0, 0), q2 = msgget(base + 3, 0);
     if (k2 < 0 || s2 < 0 || q2 < 0) { fail("keyed objects not found again: %d %d %d", k2, s2, q2); return finish(); }
     if (same_ids && (k2 != keyed || s2 != sem || q2 != msq)) fail("IDs changed: %d/%d %d/%d %d/%d", k2, keyed, s2, sem, q2, msq);

@@ -190,12 +190,23 @@ struct AddressSpaceRestorer {
                 // flags say MAP_PRIVATE for a private view: it follows the object until written to.
                 try session.mmap(m.start, m.length, protection: prot | UInt64(PROT_READ | PROT_WRITE), flags: flags, fd: fd, offset: m.offset, what: "shared 0x\(String(m.start, radix: 16))")
             case .sysvShm:
-                // shmat maps the whole segment: a segment mapped from an offset (partly unmapped) cannot be rebuilt.
-                guard m.offset == 0 else {
-                    throw CheckpointError(EINVAL, "SysV segment \(m.inode) is mapped from offset \(m.offset) at 0x\(String(m.start, radix: 16)); only whole attachments can be restored")
+                let original = Int32(truncatingIfNeeded: m.inode)
+                let id = try sysv.segment(original: original)
+                let span = ((sysv.size(original: original) ?? m.length) + 4095) & ~4095
+                if m.offset == 0 && m.length == span {
+                    try session.call("shmat(\(id))", NR.shmat, UInt64(id), m.start, UInt64(SHM_REMAP))
+                } else {
+                    // Part of an attachment (split by mprotect, or partly
+                    // unmapped): shmat maps a whole segment, so it is attached
+                    // where the kernel likes, this part moved into place
+                    // (keeping its offset, as shmdt expects), the rest dropped.
+                    let at = try session.call("shmat(\(id))", NR.shmat, UInt64(id), 0, 0)
+                    try session.call("mremap(SysV \(id))", NR.mremap, at + m.offset, m.length, m.length,
+                                     MemoryFlags.mremapMayMove | MemoryFlags.mremapFixed, m.start)
+                    for (start, end) in [(at, at + m.offset), (at + m.offset + m.length, at + max(span, m.offset + m.length))] where end > start {
+                        try session.munmap(start, end - start, what: "the rest of SysV segment \(id)")
+                    }
                 }
-                let id = try sysv.segment(original: Int32(truncatingIfNeeded: m.inode))
-                try session.call("shmat(\(id))", NR.shmat, UInt64(id), m.start, UInt64(SHM_REMAP))
             case .privateFile where m.savedWhole && !Self.unchanged(m):
                 // The file changed or is gone: its saved pages alone rebuild the mapping.
                 log.notice("\(m.path ?? "?") changed since the checkpoint; its mapping at 0x\(String(m.start, radix: 16)) comes from the image")

@@ -25,6 +25,11 @@ final class SysVFactory {
         self.log = log
     }
 
+    /// The size of the segment the image knew as `original`, if it describes it.
+    func size(original: Int32) -> UInt64? {
+        objects.first { $0.kind == .sharedMemory && $0.id == original }?.size
+    }
+
     /// The ID to attach for a segment the image knew as `original`.
     func segment(original: Int32) throws -> Int32 {
         if let id = segments[original] { return id }
