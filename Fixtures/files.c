@@ -123,6 +123,13 @@ int main(int argc, char **argv) {
     char rest[20] = {0};
     if (read(fgone, rest, 19) != 19 || strcmp(rest, "a file that is gone") != 0) fail("unlinked file contents '%s'", rest);
     if (access(u, F_OK) == 0) fail("the unlinked file came back with a name");
+    /* /proc still names it as it was, "(deleted)" (zdtm unlink tests compare the link). */
+    char link[4200], want[4200], proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fgone);
+    ssize_t ln = readlink(proc, link, sizeof link - 1);
+    link[ln > 0 ? ln : 0] = 0;
+    snprintf(want, sizeof want, "%s (deleted)", u);
+    if (strcmp(link, want) != 0) fail("the unlinked file is %s in /proc, not %s", link, want);
     expect_path(fa, a); expect_path(high, b); expect_path(flog, c);
     expect_path(fnull, "/dev/null"); expect_path(fzero, "/dev/zero"); expect_path(frand, "/dev/urandom");
     char logbuf[32] = {0};

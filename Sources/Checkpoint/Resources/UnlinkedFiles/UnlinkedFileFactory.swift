@@ -2,9 +2,9 @@ import CheckpointImage
 import Glibc
 import LinuxKit
 
-/// Files that were unlinked while open come back as O_TMPFILE files (never
-/// linked) with the saved contents, made by the restorer in the original
-/// directory (or /tmp); stubs open them through /proc/<restorer>/fd/N. One
+/// Files that were unlinked while open come back with the saved contents,
+/// made by the restorer under their name and unlinked at once (or, if the
+/// name is taken, as O_TMPFILE files in the original directory or /tmp); stubs open them through /proc/<restorer>/fd/N. One
 /// file per original (device, inode), however many descriptors held it.
 final class UnlinkedFileFactory {
     private var files: [[UInt64]: Int32] = [:]
@@ -32,7 +32,15 @@ final class UnlinkedFileFactory {
         let original = f.path.hasSuffix(" (deleted)") ? String(f.path.dropLast(" (deleted)".count)) : f.path
         let dir = original.lastIndex(of: "/").map { String(original[..<$0]) } ?? "/tmp"
         let oTmpfile: Int32 = 0o20200000
-        var fd = open(dir.isEmpty ? "/" : dir, O_RDWR | O_CLOEXEC | oTmpfile, 0o600)
+        // Under its own name, unlinked at once, when the name is free: /proc
+        // then shows "NAME (deleted)" as it did (programs and zdtm compare it).
+        // Otherwise an O_TMPFILE file, which /proc shows as "/#INODE (deleted)".
+        var fd = open(original, O_RDWR | O_CLOEXEC | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600)
+        if fd >= 0 && unlink(original) != 0 {
+            Glibc.close(fd)
+            fd = -1
+        }
+        if fd < 0 { fd = open(dir.isEmpty ? "/" : dir, O_RDWR | O_CLOEXEC | oTmpfile, 0o600) }
         if fd < 0 { fd = open("/tmp", O_RDWR | O_CLOEXEC | oTmpfile, 0o600) }
         guard fd >= 0 else {
             throw CheckpointError(errno: errno, "cannot recreate unlinked file \(original)")
