@@ -95,6 +95,24 @@ final class BadInputTests: XCTestCase {
         XCTAssertFalse(target.output.contains("FAIL"), target.output)
     }
 
+    /// A UDP datagram held back in the send queue (UDP_CORK, MSG_MORE) cannot
+    /// be read out: the checkpoint is refused in one line, nothing is killed,
+    /// and the program's datagram still arrives whole.
+    func testHeldBackUDPDatagramIsRefused() throws {
+        for variant in [[], ["more"]] {
+            let work = env.workDir("udpcorked" + variant.joined(), user: nil)
+            let (target, pid) = try Fixture.start([tool("udpcorked")] + variant, user: nil, cwd: work)
+            let r = runTool([tool("cr_checkpoint"), "--kill", "-f", work + "/ctx", "\(pid)"])
+            XCTAssertEqual(r.code, ENOTSUP, "\(variant): \(r.output)")
+            assertOneLine(r.output, contains: "holds a datagram not yet sent")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: work + "/ctx"), "an image was left behind")
+            XCTAssertTrue(target.isRunning(after: 0.3), "--kill must not fire when the checkpoint is refused")
+            kill(pid, SIGTERM)
+            XCTAssertTrue(target.read(until: "PASS"), target.output)
+            XCTAssertFalse(target.output.contains("FAIL"), target.output)
+        }
+    }
+
     func testFullFileSystemLeavesNoImage() throws {
         guard env.isRoot else { throw XCTSkip("mounting a small tmpfs needs root") }
         let work = env.workDir("full", user: nil)

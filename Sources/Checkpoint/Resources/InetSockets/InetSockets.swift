@@ -59,6 +59,9 @@ enum InetSockets: FileKind {
             }
         }
         state.payload = .inetSocket(record)
+        if type == SOCK_DGRAM.rawValue && (proto == Int32(IPPROTO_UDP) || proto == 136) {
+            try refuseHeldBack(d, copy: copy, local: local)
+        }
         if type == SOCK_DGRAM.rawValue {
             // A datagram cannot be sent again from its original sender. The
             // peek moves an enabled SO_PEEK_OFF, so it is put back.
@@ -67,6 +70,19 @@ enum InetSockets: FileKind {
             if offset >= 0 { _ = setsockopt(copy, SOL_SOCKET, SO_PEEK_OFF, &offset, 4) }
             if waiting { context.warn("fd \(d.fd): datagrams waiting in UDP socket \(SocketAddress.describe(local)) are not saved") }
         }
+    }
+
+    /// A UDP datagram held back (UDP_CORK, or MSG_MORE) sits in the send
+    /// queue until the program sends the rest; nothing can read it out, so
+    /// saving the socket would lose it: the checkpoint is refused (as CRIU
+    /// refuses). Bytes merely on their way out leave within milliseconds.
+    static func refuseHeldBack(_ d: OpenDescriptor, copy: Int32, local: [UInt8]) throws {
+        for _ in 0..<20 {
+            var queued: Int32 = 0
+            guard ioctl(copy, TCPRepair.siocOutQ, &queued) == 0, queued > 0 else { return }
+            usleep(5000)
+        }
+        throw CheckpointError(ENOTSUP, "fd \(d.fd): UDP socket \(SocketAddress.describe(local)) holds a datagram not yet sent (UDP_CORK or MSG_MORE), which cannot be saved")
     }
 
     static func restore(_ f: FileDescriptorState, in c: FileRestoreContext) throws -> RestoredFile { try Sockets.deliver(f, in: c) }
