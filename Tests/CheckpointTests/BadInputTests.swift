@@ -113,6 +113,24 @@ final class BadInputTests: XCTestCase {
         }
     }
 
+    /// Data waiting in a UNIX connection not yet accepted cannot be read out
+    /// without accepting it: the checkpoint is refused, nothing is killed, and
+    /// the program then accepts and reads it all (client kept or closed).
+    func testDataInUnacceptedUNIXConnectionIsRefused() throws {
+        for variant in ["sent", "closed"] {
+            let work = env.workDir("unixpending-" + variant, user: nil)
+            let (target, pid) = try Fixture.start([tool("unixpending"), variant, work], user: nil, cwd: work)
+            let r = runTool([tool("cr_checkpoint"), "--kill", "-f", work + "/ctx", "\(pid)"])
+            XCTAssertEqual(r.code, ENOTSUP, "\(variant): \(r.output)")
+            assertOneLine(r.output, contains: "not yet accepted")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: work + "/ctx"), "an image was left behind")
+            XCTAssertTrue(target.isRunning(after: 0.3), "--kill must not fire when the checkpoint is refused")
+            kill(pid, SIGTERM)
+            XCTAssertTrue(target.read(until: "PASS"), target.output)
+            XCTAssertFalse(target.output.contains("FAIL"), target.output)
+        }
+    }
+
     func testFullFileSystemLeavesNoImage() throws {
         guard env.isRoot else { throw XCTSkip("mounting a small tmpfs needs root") }
         let work = env.workDir("full", user: nil)

@@ -57,6 +57,7 @@ final class CheckpointRun {
             !(try TargetCheck.skipForPtrace(pid: $0, traces: traces, ptraced: options.ptraced, ptracer: options.ptracer))
         }
         guard !scope.live.isEmpty else { throw CheckpointError(ESRCH, "nothing is left to checkpoint in the scope of \(pid)") }
+        context.scopePIDs = scope.live
     }
 
     /// 1b. An incremental checkpoint's parent image exists and is of this target.

@@ -29,6 +29,24 @@ final class DumpContext {
     /// userfaultfd of write tracking, WriteTracking): never saved.
     var hiddenDescriptors: [pid_t: Int32] = [:]
 
+    /// The processes the checkpoint saves (set once the scope is known).
+    var scopePIDs: [pid_t] = []
+    /// Socket inodes any of those processes holds, read once from /proc.
+    lazy var scopeSockets: Set<UInt64> = {
+        var inodes: Set<UInt64> = []
+        for pid in scopePIDs {
+            guard let dir = opendir("/proc/\(pid)/fd") else { continue }
+            defer { closedir(dir) }
+            while let entry = readdir(dir) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                guard let link = try? Sys.readLink("/proc/\(pid)/fd/\(name)") else { continue }
+                let text = String(decoding: link, as: UTF8.self)
+                if text.hasPrefix("socket:["), text.hasSuffix("]"), let inode = UInt64(text.dropFirst(8).dropLast()) { inodes.insert(inode) }
+            }
+        }
+        return inodes
+    }()
+
     /// `holdRepairs`: a checkpoint that kills its targets keeps their TCP sockets in repair mode to the end.
     init(holdRepairs: Bool) { tcpRepairs = TCPRepairHolds(hold: holdRepairs) }
 }

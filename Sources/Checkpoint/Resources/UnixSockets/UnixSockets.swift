@@ -35,15 +35,21 @@ enum UnixSockets: FileKind {
             // Its other end waits in a listener's queue (that end has no inode,
             // so sock_diag gives no peer): connected again to that listener at restart.
             record.pendingOn = listener.inode
+            // What it sent waits in the other end, which no call can read
+            // without accepting it: saved, it would be lost (CRIU refuses too).
             if info.sendQueue > 0 {
-                warning = "fd \(d.fd): what it sent to \(SocketAddress.describe(listener.name)) before being accepted is lost"
+                throw CheckpointError(ENOTSUP, "fd \(d.fd): sent data on a connection to \(SocketAddress.describe(listener.name)) not yet accepted, which cannot be saved")
             }
         }
         if info.type == SOCK_DGRAM.rawValue && info.peer != 0 {
             record.peerAddress = table[info.peer]?.name ?? []  // reconnected by name if not a pair
         }
-        if listening && info.receiveQueue > 0 && info.pending.isEmpty {
-            warning = "fd \(d.fd): \(info.receiveQueue) connection(s) not yet accepted on a listening UNIX socket are lost"
+        // A connection waiting to be accepted whose client is closed or not
+        // saved: whether it holds data cannot be seen, and accepting it to
+        // look would take it from the program. Refused, not lost.
+        let outside = info.pending.filter { $0 == 0 || !context.shared.scopeSockets.contains($0) }.count
+        if listening && (outside > 0 || (info.receiveQueue > 0 && info.pending.isEmpty)) {
+            throw CheckpointError(ENOTSUP, "fd \(d.fd): listening UNIX socket \(SocketAddress.describe(info.name)) has \(max(outside, Int(info.receiveQueue))) connection(s) not yet accepted from clients outside the checkpoint or closed, which cannot be saved")
         }
         if !listening, context.shared.contents.first(device: d.device, inode: d.inode) {
             let peeked = try peekQueue(copy, stream: info.type == SOCK_STREAM.rawValue,
