@@ -21,10 +21,36 @@ enum RegularFiles: FileKind {
             if grew { c.log.info("\(text)") } else { c.warn(text) }
         }
         var st = stat()
+        if stat(f.path, &st) != 0, errno == ENOENT, let inside = goneProcessFile(f.path) {
+            return try openAsGone(f, inside, in: c)
+        }
         if c.objects.missingFiles != .fail, stat(f.path, &st) != 0, errno == ENOENT {
             return try replaceMissing(f, in: c)
         }
         return try PathReopen.open(f, source: f.path, in: c, seek: true)
+    }
+
+    /// What follows /proc/PID/ in a path, if it has that form.
+    static func goneProcessFile(_ path: String) -> Substring? {
+        guard path.hasPrefix("/proc/") else { return nil }
+        let rest = path.dropFirst(6)
+        guard let slash = rest.firstIndex(of: "/"), rest[..<slash].allSatisfy(\.isNumber), !rest[..<slash].isEmpty else { return nil }
+        return rest[rest.index(after: slash)...]
+    }
+
+    /// A file of a process that was gone already (/proc/PID/mountinfo kept
+    /// open after PID died): opened as the same file of a short-lived process
+    /// of ours, which then dies, so it reads as a gone process's again.
+    static func openAsGone(_ f: FileDescriptorState, _ inside: Substring, in c: FileRestoreContext) throws -> RestoredFile {
+        guard case .success(let lender) = RawChild.spawn({ Syscall.pauseForever() }) else {
+            throw CheckpointError(EAGAIN, "fd \(f.fd) (\(f.path)): no process to lend its /proc files")
+        }
+        defer {
+            kill(lender, SIGKILL)
+            var status: Int32 = 0
+            _ = waitpid(lender, &status, 0)
+        }
+        return try PathReopen.open(f, source: "/proc/\(lender)/\(inside)", in: c, seek: false)
     }
 
     /// --missing-files recreate|devnull: the file is gone, the process goes on with a stand-in.
