@@ -3,7 +3,10 @@
  *   made writable: after restart the other page can be made writable too
  *   (the file is open for writing again), and writes reach the file;
  * - a file mapped private read-only and then removed, its pages never
- *   touched: after restart they still hold the file's bytes.
+ *   touched: after restart they still hold the file's bytes;
+ * - a file removed but still open, mapped private read-write with one page
+ *   written: after restart the other pages still follow the file (a write
+ *   through the descriptor shows in them), the written page stays ours.
  * Also descriptors of this process's namespaces (net, uts), which must
  * be the namespaces it is in after restart.
  * Usage: mapfiles DIR */
@@ -46,6 +49,21 @@ int main(int argc, char **argv) {
     unlink(gone_path);
     if (gone == MAP_FAILED) { fail("map the removed file"); return finish(); }
 
+    /* A removed file still open and mapped private read-write (zdtm
+     * unlink_mmap02): page 0 written by us (our copy), the rest the file's. */
+    char held_path[4200];
+    snprintf(held_path, sizeof held_path, "%s/mapfiles.held", dir);
+    int held = open(held_path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    for (int k = 0; k < 4; k++) {
+        memset(page, 'p' + k, PAGE);
+        if (write(held, page, PAGE) != PAGE) fail("write the held file");
+    }
+    char *view = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, held, 0);
+    unlink(held_path);
+    if (view == MAP_FAILED) { fail("map the held file"); return finish(); }
+    view[0] = 'W';
+    if (view[PAGE] != 'q') fail("setup: page 1 of the held file's mapping");
+
     int net = open("/proc/self/ns/net", O_RDONLY), uts = open("/proc/self/ns/uts", O_RDONLY);
 
     ready();
@@ -63,6 +81,11 @@ int main(int argc, char **argv) {
     }
     for (int k = 0; k < 3; k++)
         if (gone[k * PAGE] != 'a' + k || gone[k * PAGE + PAGE - 1] != 'a' + k) fail("page %d of the removed file's mapping lost its bytes", k);
+    /* Unwritten pages follow the file; the page we wrote is ours. */
+    if (pwrite(held, "Z", 1, 2 * PAGE) != 1 || pwrite(held, "Y", 1, 0) != 1) fail("write through the held descriptor");
+    if (view[2 * PAGE] != 'Z') fail("the held file's mapping does not show what was written through its descriptor (%c)", view[2 * PAGE]);
+    if (view[0] != 'W') fail("the page written in the held file's mapping lost our copy (%c)", view[0]);
+    if (view[PAGE] != 'q' || view[3 * PAGE + PAGE - 1] != 's') fail("the held file's mapping lost the file's bytes");
     if (!same_ns(net, "net")) fail("the net namespace descriptor is not this process's namespace");
     if (!same_ns(uts, "uts")) fail("the uts namespace descriptor is not this process's namespace");
     return finish();

@@ -70,10 +70,16 @@ public struct RestartHeader {
     /// private one whose file changed would mix old and new pages: refused.
     public func refusal(machine: String, uid: UInt32) -> Refusal? {
         guard inventory.machine == machine else { return .architecture(image: inventory.machine, machine: machine) }
+        // Unlinked files the image saves for a descriptor: a private mapping of one is made from it.
+        let savedUnlinked = Set(processes.flatMap { $0.files.filter { $0.kind == .unlinked && $0.fileContents != nil }.map { [$0.device, $0.inode] } })
         for p in processes {
             if uid != 0, let owner = p.uids.first, owner != UInt64(uid) { return .owner(uid: owner, caller: uid) }
             for m in p.mappings where (m.kind == .privateFile || m.kind == .sharedFile) && !m.savedWhole {
                 guard let path = m.path else { continue }
+                if m.kind == .privateFile && path.hasSuffix(" (deleted)") {
+                    if savedUnlinked.contains([m.device, m.inode]) { continue }
+                    return .missingFile(path: path, address: m.start, errno: ENOENT)
+                }
                 var st = stat()
                 guard stat(path, &st) == 0 else { return .missingFile(path: path, address: m.start, errno: errno) }
                 if m.kind == .privateFile && !m.fileMatches(st) {

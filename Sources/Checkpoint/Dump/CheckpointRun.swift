@@ -204,9 +204,47 @@ final class CheckpointRun {
             if options.preDump { for i in runs.indices { runs[i].mayFault = true } }
             plans.append((pid, runs))
         }
+        try mapUnlinkedFromSavedFiles()
         try findSharedPages()
         for c in collected { try writer.write(c.state) }
         for z in scope.zombies { try writer.write(z) }
+    }
+
+    /// A private mapping of an unlinked file that a descriptor in the image
+    /// still holds (so the image saves the file): mapped from that file
+    /// again at restart, as a private file mapping, so the pages the program
+    /// never wrote keep following the file (what is written through the
+    /// descriptor shows in them, zdtm unlink_mmap02); only the pages it
+    /// wrote (copied on write) are saved, not the whole file twice.
+    private func mapUnlinkedFromSavedFiles() throws {
+        let saved = Set(collected.flatMap { $0.state.files.filter { $0.kind == .unlinked && $0.fileContents != nil }.map { [$0.device, $0.inode] } })
+        guard !saved.isEmpty else { return }
+        for k in collected.indices {
+            var filePages: [(address: UInt64, length: UInt64)] = []
+            for i in collected[k].state.mappings.indices {
+                let m = collected[k].state.mappings[i]
+                // (Kept as anonymous memory: the classifier's mark of a deleted file's private mapping.)
+                guard m.kind == .anonymous, !m.shared, m.inode != 0, let path = m.path, saved.contains([m.device, m.inode]) else { continue }
+                filePages += try Self.unwrittenPages(pid: collected[k].state.pid, m)
+                collected[k].state.mappings[i].kind = .privateFile
+                collected[k].state.mappings[i].path = path + " (deleted)"
+            }
+            if !filePages.isEmpty { plans[k].runs = MemoryDumper.subtract(plans[k].runs, filePages.sorted { $0.address < $1.address }) }
+        }
+    }
+
+    /// The pages of a private file mapping that are still the file's (not
+    /// copied on write), as address ranges.
+    private static func unwrittenPages(pid: pid_t, _ m: Mapping) throws -> [(address: UInt64, length: UInt64)] {
+        let pagemap = try Pagemap(pid: pid)
+        defer { pagemap.close() }
+        var ranges: [(address: UInt64, length: UInt64)] = []
+        let entries = try pagemap.entries(start: m.start, end: m.end)
+        for (k, e) in entries.enumerated() where !MappingClassifier.shouldSave(e, kind: .privateFile) {
+            let at = m.start + UInt64(k) * 4096
+            if let last = ranges.last, last.address + last.length == at { ranges[ranges.count - 1].length += 4096 } else { ranges.append((at, 4096)) }
+        }
+        return ranges
     }
 
     /// Pages a child still shares with its parent in the image are left out

@@ -147,7 +147,7 @@ struct AddressSpaceRestorer {
     }
 
     /// Step 4: every mapping of the image at its address, writable while it is filled.
-    func createMappings(shared: SharedMemoryFactory, sysv: SysVFactory) throws {
+    func createMappings(shared: SharedMemoryFactory, sysv: SysVFactory, unlinked: UnlinkedFileFactory? = nil) throws {
         var openFiles: [String: UInt64] = [:]
         defer { for fd in openFiles.values { _ = try? session.close(fd) } }
         for m in process.mappings {
@@ -217,7 +217,14 @@ struct AddressSpaceRestorer {
                 defer { _ = try? session.close(fd) }
                 try session.mmap(m.start, m.length, protection: prot | UInt64(PROT_READ | PROT_WRITE), flags: flags, fd: fd, offset: m.offset, what: "\(path)")
             case .privateFile, .sharedFile:
-                guard let path = m.path else { throw CheckpointError(EINVAL, "file mapping at 0x\(String(m.start, radix: 16)) has no path") }
+                guard var path = m.path else { throw CheckpointError(EINVAL, "file mapping at 0x\(String(m.start, radix: 16)) has no path") }
+                // A private mapping of an unlinked file the image saves for a descriptor: that very file.
+                if m.kind == .privateFile, path.hasSuffix(" (deleted)") {
+                    guard let made = try unlinked?.path(device: m.device, inode: m.inode) else {
+                        throw CheckpointError(EINVAL, "the mapping of unlinked \(path) at 0x\(String(m.start, radix: 16)) has no saved file in the image")
+                    }
+                    path = made
+                }
                 // Read-write if it is writable now or may be made so (mprotect later needs it).
                 let writeShared = m.kind == .sharedFile && ((m.protection & 2) != 0 || m.advice.contains(.mayWrite))
                 let key = path + (writeShared ? "\u{0}rw" : "")

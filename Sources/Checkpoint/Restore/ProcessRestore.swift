@@ -39,8 +39,8 @@ final class ProcessRestore {
     }
 
     /// The stages before the pages (RestoreStage.beforePages).
-    func prepare(shared: SharedMemoryFactory, sysv: SysVFactory) throws {
-        for stage in RestoreStage.beforePages { try run(stage, shared: shared, sysv: sysv) }
+    func prepare(shared: SharedMemoryFactory, sysv: SysVFactory, unlinked: UnlinkedFileFactory? = nil) throws {
+        for stage in RestoreStage.beforePages { try run(stage, shared: shared, sysv: sysv, unlinked: unlinked) }
     }
 
     /// The stages after the pages (RestoreStage.afterPages).
@@ -63,7 +63,7 @@ final class ProcessRestore {
         let objects: SharedFileObjects
     }
 
-    private func run(_ stage: RestoreStage, shared: SharedMemoryFactory, sysv: SysVFactory) throws {
+    private func run(_ stage: RestoreStage, shared: SharedMemoryFactory, sysv: SysVFactory, unlinked: UnlinkedFileFactory?) throws {
         guard let thread = process.threads.first else { throw CheckpointError(EINVAL, "image process \(process.pid) has no thread") }
         switch stage {
         case .checkCPU:
@@ -78,7 +78,7 @@ final class ProcessRestore {
         case .trampoline: try space.installTrampoline(stubMaps: stubMaps)
         case .clearStub: try space.clearStub(stubMaps: stubMaps)
         case .placeVDSO: try space.placeVDSO(stubMaps: stubMaps, imageKernel: inventory.kernelRelease)
-        case .mappings: try space.createMappings(shared: shared, sysv: sysv)
+        case .mappings: try space.createMappings(shared: shared, sysv: sysv, unlinked: unlinked)
         default: throw CheckpointError(EINVAL, "internal: restore stage \(stage) run before the pages")
         }
     }

@@ -149,6 +149,9 @@ public enum Restorer {
             let shared = SharedMemoryFactory(processes: header.processes)
             defer { shared.close() }
             let sysv = SysVFactory(objects: header.tree.sysvObjects, log: log)
+            // Unlinked files, made before the memory: a private mapping may be of one.
+            let unlinked = UnlinkedFileFactory(processes: header.processes)
+            defer { unlinked.close() }
             var restores: [ProcessRestore] = []
             var pages = PageStream(reader: reader, first: header.firstPages)
             let loader = PagesSectionLoader(fd: fd)
@@ -172,7 +175,7 @@ public enum Restorer {
                 }
                 guard let stub = tree.stubs[p.pid], let inner = tree.inner[p.pid] else { continue }
                 let r = try ProcessRestore(stub: stub, innerPID: inner, process: p, inventory: header.inventory, log: log)
-                try r.prepare(shared: shared, sysv: sysv)
+                try r.prepare(shared: shared, sysv: sysv, unlinked: unlinked)
                 copyFill?.attach(r, plan: memoryPlan, userMode: userModeFill)
                 if let chain { try Self.writeParentPages(chain, r, copyFill: copyFill) }
                 tree.adopt(r.session, for: p.pid)
@@ -186,7 +189,7 @@ public enum Restorer {
             testHookPause()
             var warnings = tree.warnings + ptys.warnings
             var objects = SharedFileObjects(processes: header.processes, memory: shared, ptys: ptys, stubs: tree.stubs, closeTCP: options.closeTCP,
-                                            inherited: options.inheritedDescriptors)
+                                            inherited: options.inheritedDescriptors, unlinked: unlinked)
             objects.missingFiles = options.missingFiles
             defer { objects.close() }
             var deferred = pages.deferred

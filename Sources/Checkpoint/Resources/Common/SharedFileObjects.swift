@@ -33,13 +33,15 @@ struct SharedFileObjects {
     func noteClosed(pid: pid_t, fd: Int32) { borrowed.closed[pid, default: []].insert(fd) }
     func isClosed(pid: pid_t, fd: Int32) -> Bool { borrowed.closed[pid]?.contains(fd) == true }
 
-    init(processes: [ProcessState], memory: SharedMemoryFactory, ptys: PtyFactory, stubs: [pid_t: pid_t], closeTCP: Bool, inherited: Set<Int32> = []) {
+    /// `unlinked`: the factory the mappings already took unlinked files from, if any.
+    init(processes: [ProcessState], memory: SharedMemoryFactory, ptys: PtyFactory, stubs: [pid_t: pid_t], closeTCP: Bool, inherited: Set<Int32> = [],
+         unlinked: UnlinkedFileFactory? = nil) {
         self.inherited = inherited
         self.memory = memory
         self.ptys = ptys
         self.stubs = stubs
         pipes = PipeFactory(processes: processes)
-        unlinked = UnlinkedFileFactory(processes: processes)
+        self.unlinked = unlinked ?? UnlinkedFileFactory(processes: processes)
         sockets = SocketFactory(processes: processes, closeTCP: closeTCP)
     }
 

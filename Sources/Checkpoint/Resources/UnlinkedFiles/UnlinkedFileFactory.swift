@@ -18,6 +18,13 @@ final class UnlinkedFileFactory {
         carriers = c
     }
 
+    /// The file a descriptor of the image saves for (device, inode), made
+    /// if need be; nil if none does (a mapping alone).
+    func path(device: UInt64, inode: UInt64) throws -> String? {
+        guard let carrier = carriers[[device, inode]] else { return nil }
+        return try path(for: carrier)
+    }
+
     func path(for f: FileDescriptorState) throws -> String {
         let key = [f.device, f.inode]
         if let fd = files[key] { return "/proc/\(getpid())/fd/\(fd)" }
