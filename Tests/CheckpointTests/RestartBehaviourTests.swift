@@ -142,6 +142,21 @@ final class RestartBehaviourTests: XCTestCase {
         XCTAssertTrue(out.contains("PASS"), out)
     }
 
+    /// A member of the tree's process group outside the tree keeps the
+    /// leader's PID taken: the checkpoint says so (naming it), and still saves.
+    func testCheckpointNamesAGroupMemberOutsideTheTree() throws {
+        let work = env.workDir("groupoutsider", user: nil)
+        let (target, pid) = try Fixture.start([tool("groupoutsider")], user: nil, cwd: work)
+        let line = target.output.split(separator: "\n").first { $0.hasPrefix("OUTSIDER ") }
+        guard let outsider = line.flatMap({ Int32($0.dropFirst("OUTSIDER ".count)) }) else { return XCTFail("no outsider: \(target.output)") }
+        let r = runTool([tool("cr_checkpoint"), "--tree", "-f", "\(work)/ctx", "\(pid)"], cwd: work)
+        XCTAssertEqual(r.code, 0, r.output)
+        XCTAssertTrue(r.output.contains("process \(outsider), outside the checkpoint, is in the process group or session of \(pid)"), r.output)
+        kill(pid, SIGTERM)
+        XCTAssertTrue(target.read(until: "PASS"), target.output)
+        XCTAssertFalse(target.output.contains("FAIL"), target.output)
+    }
+
     /// A checkpoint that lets the tree run on leaves the pages a parent and its
     /// children share copy-on-write shared (reading them must not unshare them):
     /// the fixture counts its shared pages again once told to stop.

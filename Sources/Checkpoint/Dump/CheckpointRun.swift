@@ -154,7 +154,7 @@ final class CheckpointRun {
             }
         }
         guard !collected.isEmpty else { return }
-        collected[0].warnings += sysv.warnings + agents.warnings
+        collected[0].warnings += scope.outsiders + sysv.warnings + agents.warnings
     }
 
     /// 6. INVENTORY, TREE, then the memory plan (pagemap, which also finds guard

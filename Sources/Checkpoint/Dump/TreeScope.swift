@@ -7,6 +7,10 @@ import LinuxKit
 struct TreeScope {
     var live: [pid_t]
     var zombies: [ZombieState]
+    /// Processes outside the scope in a group or session that one inside
+    /// leads: they keep that PID taken, so a restart with the original PIDs
+    /// cannot make its leader again while they run (said as a warning).
+    var outsiders: [String] = []
 
     static func resolve(_ id: pid_t, _ scope: CheckpointOptions.Scope) throws -> TreeScope {
         var stats: [pid_t: ProcStat] = [:]
@@ -58,7 +62,21 @@ struct TreeScope {
                 live.append(p)
             }
         }
-        return TreeScope(live: orderParentsFirst(live, stats: stats), zombies: zombies)
+        var scope = TreeScope(live: orderParentsFirst(live, stats: stats), zombies: zombies)
+        scope.outsiders = outsiders(of: set, stats: stats)
+        return scope
+    }
+
+    /// One line for the processes outside `members` whose group or session
+    /// is led by a member (an orphan of the tree, reparented elsewhere).
+    static func outsiders(of members: Set<pid_t>, stats: [pid_t: ProcStat]) -> [String] {
+        var held: [(pid: pid_t, leader: pid_t)] = []
+        for st in stats.values where !members.contains(st.pid) && st.pid != getpid() && st.state != "Z" && st.state != "X" {
+            if members.contains(st.pgrp) { held.append((st.pid, st.pgrp)) } else if members.contains(st.session) { held.append((st.pid, st.session)) }
+        }
+        guard let first = held.min(by: { $0.pid < $1.pid }) else { return [] }
+        let more = held.count > 1 ? " (and \(held.count - 1) more)" : ""
+        return ["process \(first.pid)\(more), outside the checkpoint, is in the process group or session of \(first.leader): while it runs, PID \(first.leader) stays taken and a restart with the original PIDs cannot make that process again (--no-restore-pid can)"]
     }
 
     /// Parents before their children (a process whose parent is outside comes first).
