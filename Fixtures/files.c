@@ -52,6 +52,9 @@ int main(int argc, char **argv) {
     gid_t gone_gid = geteuid() == 0 ? 4322 : getegid();
     if (geteuid() == 0 && fchown(fgone, gone_uid, gone_gid) != 0) fail("fchown unlinked");
     fchmod(fgone, 0645);
+    /* and its modification time (zdtm file_attr) */
+    struct timespec gone_times[2] = { { 1000000000, 0 }, { 1200000000, 123456789 } };
+    if (futimens(fgone, gone_times) != 0) fail("futimens unlinked");
     int fcl = open(b, O_RDONLY | O_CLOEXEC);
     enum { OPENS = 40 };
     int opens[OPENS], dups[OPENS];
@@ -118,6 +121,8 @@ int main(int argc, char **argv) {
     struct stat gone;
     if (fstat(fgone, &gone) != 0 || gone.st_nlink != 0 || gone.st_size != 31) fail("unlinked file: links %ld size %ld", (long)gone.st_nlink, (long)gone.st_size);
     if (lseek(fgone, 0, SEEK_CUR) != 12) fail("unlinked file offset %ld", (long)lseek(fgone, 0, SEEK_CUR));
+    if (gone.st_mtim.tv_sec != 1200000000 || gone.st_mtim.tv_nsec != 123456789)
+        fail("unlinked file modification time %ld.%09ld, not 1200000000.123456789", (long)gone.st_mtim.tv_sec, (long)gone.st_mtim.tv_nsec);
     if ((gone.st_mode & 07777) != 0645) fail("unlinked file mode 0%o, not 0645", gone.st_mode & 07777);
     if (gone.st_uid != gone_uid || gone.st_gid != gone_gid) fail("unlinked file owner %u:%u, not %u:%u", gone.st_uid, gone.st_gid, gone_uid, gone_gid);
     char rest[20] = {0};

@@ -16,10 +16,14 @@ public struct UnlinkedFileRecord: DescriptorPayloadRecord {
     /// allowed to (CAP_DAC_READ_SEARCH) opens that very file again. Empty: none.
     public var handleType: Int64 = 0
     public var handle: [UInt8] = []
+    /// Since 2026-12: access and modification times, nanoseconds since the
+    /// epoch (tags 8, 9); nil: not saved, left as the restorer makes them.
+    public var accessTime: Int64? = nil
+    public var modificationTime: Int64? = nil
 
     public init(mode: UInt64, uid: UInt64, gid: UInt64) { self.mode = mode; self.uid = uid; self.gid = gid }
 
-    enum Tag: UInt16, CaseIterable { case mode = 1, uid = 2, gid = 3, size = 4, extents = 5, handleType = 6, handle = 7 }
+    enum Tag: UInt16, CaseIterable { case mode = 1, uid = 2, gid = 3, size = 4, extents = 5, handleType = 6, handle = 7, accessTime = 8, modificationTime = 9 }
 
     func encode(into e: inout RecordEncoder) {
         e.u64(Tag.mode.rawValue, mode)
@@ -33,6 +37,8 @@ public struct UnlinkedFileRecord: DescriptorPayloadRecord {
             e.i64(Tag.handleType.rawValue, handleType)
             e.raw(Tag.handle.rawValue, handle)
         }
+        if let accessTime { e.i64(Tag.accessTime.rawValue, accessTime) }
+        if let modificationTime { e.i64(Tag.modificationTime.rawValue, modificationTime) }
     }
 
     init(decoding d: RecordDecoder, fd: Int32) throws {
@@ -49,6 +55,8 @@ public struct UnlinkedFileRecord: DescriptorPayloadRecord {
         }
         size = try d.u64(Tag.size.rawValue, default: 0)
         extents = try d.u64s(Tag.extents.rawValue)
+        accessTime = try d.optionalI64(Tag.accessTime.rawValue)
+        modificationTime = try d.optionalI64(Tag.modificationTime.rawValue)
         // Extents in order, inside the file, not overlapping.
         var end: UInt64 = 0
         for k in stride(from: 0, to: extents.count - 1, by: 2) {

@@ -107,6 +107,15 @@ final class UnlinkedFileFactory {
             if fchmod(fd, mode_t(r.mode & 0o7777)) != 0 {
                 warnings.append("unlinked file \(f.path): mode 0\(String(r.mode, radix: 8)) not restored: \(errorText(errno))")
             }
+            // Its times last: writing the contents and chmod moved them.
+            if let a = r.accessTime, let m = r.modificationTime {
+                func spec(_ ns: Int64) -> timespec {
+                    let (q, r) = ns.quotientAndRemainder(dividingBy: 1_000_000_000)
+                    return r < 0 ? timespec(tv_sec: Int(q - 1), tv_nsec: Int(r + 1_000_000_000)) : timespec(tv_sec: Int(q), tv_nsec: Int(r))
+                }
+                var times = [spec(a), spec(m)]
+                if futimens(fd, &times) != 0 { warnings.append("unlinked file \(f.path): times not restored: \(errorText(errno))") }
+            }
         }
         return warnings
     }

@@ -17,6 +17,8 @@ enum UnlinkedFiles: FileKind {
     static func collect(_ d: OpenDescriptor, into state: inout FileDescriptorState, in context: FileDumpContext) throws {
         state.kind = .unlinked
         var record = UnlinkedFileRecord(mode: UInt64(d.st.st_mode & 0o7777), uid: UInt64(d.st.st_uid), gid: UInt64(d.st.st_gid))
+        record.accessTime = Int64(d.st.st_atim.tv_sec) &* 1_000_000_000 &+ Int64(d.st.st_atim.tv_nsec)
+        record.modificationTime = Int64(d.st.st_mtim.tv_sec) &* 1_000_000_000 &+ Int64(d.st.st_mtim.tv_nsec)
         if d.st.st_nlink > 0, let h = KernelFileHandle.of(path: d.procPath) {
             (record.handleType, record.handle) = (Int64(h.type), h.bytes)
         }
