@@ -57,6 +57,8 @@ public struct ProcessState: Equatable, Sendable {
     public var keepCaps = false
     /// /proc/PID/oom_score_adj (-1000...1000); nil in images written before it was saved.
     public var oomScoreAdj: Int64?
+    /// Since 2026-12: the audit login uid (/proc/PID/loginuid) when set; nil: unset or not saved.
+    public var loginUID: UInt32?
     /// prctl(PR_SET_CHILD_SUBREAPER) was set: orphaned descendants are reparented to this process.
     public var childSubreaper = false
     /// membarrier(2) registrations, as the REGISTER command bits (4 global
@@ -112,7 +114,7 @@ public struct ProcessState: Equatable, Sendable {
         case gids = 8, groups = 9, umask = 10, cwd = 11, root = 12, personality = 13, rlimit = 14
         case mm = 15, auxv = 16, sigaction = 17, sharedPending = 18, thread = 19, mapping = 20, file = 21
         case dumpable = 22, pdeathsig = 23, stopped = 24, intervalTimers = 25, posixTimer = 26, sysv = 27, agentResultFD = 28
-        case omittedPIDs = 29, noNewPrivs = 30, thpDisabled = 31, oomScoreAdj = 32, childSubreaper = 33, membarrier = 34, capabilities = 35, filesSharedWith = 36, terminal = 37, keepCaps = 38
+        case omittedPIDs = 29, noNewPrivs = 30, thpDisabled = 31, oomScoreAdj = 32, childSubreaper = 33, membarrier = 34, capabilities = 35, filesSharedWith = 36, terminal = 37, keepCaps = 38, loginUID = 39
     }
     enum SubTag: UInt16, CaseIterable { case a = 1, b = 2, c = 3, d = 4, e = 5 }
 
@@ -153,6 +155,7 @@ public struct ProcessState: Equatable, Sendable {
         if thpDisabled { e.u64(Tag.thpDisabled.rawValue, 1) }
         if keepCaps { e.u64(Tag.keepCaps.rawValue, 1) }
         if let adj = oomScoreAdj { e.i64(Tag.oomScoreAdj.rawValue, adj) }
+        if let loginUID { e.u64(Tag.loginUID.rawValue, UInt64(loginUID)) }
         if childSubreaper { e.u64(Tag.childSubreaper.rawValue, 1) }
         if membarrierRegistrations != 0 { e.u64(Tag.membarrier.rawValue, membarrierRegistrations) }
         if !capabilities.isEmpty { e.u64s(Tag.capabilities.rawValue, capabilities) }
@@ -245,6 +248,10 @@ public struct ProcessState: Equatable, Sendable {
         if let adj = try d.optionalI64(Tag.oomScoreAdj.rawValue) {
             guard (-1000...1000).contains(adj) else { throw ImageError.malformed(what: "oom_score_adj \(adj) is outside -1000...1000", offset: d.base) }
             oomScoreAdj = adj
+        }
+        if let uid = try d.optionalU64(Tag.loginUID.rawValue) {
+            guard uid < UInt64(UInt32.max) else { throw ImageError.malformed(what: "login uid \(uid)", offset: d.base) }
+            loginUID = UInt32(uid)
         }
         childSubreaper = try d.u64(Tag.childSubreaper.rawValue, default: 0) != 0
         membarrierRegistrations = try d.u64(Tag.membarrier.rawValue, default: 0)

@@ -29,6 +29,7 @@ enum ProcessAttributes {
         ChildSubreaper.self,
         MembarrierRegistration.self,
         KeepCaps.self,
+        LoginUID.self,
     ]
 
     static func collect(_ source: AttributeSource, into state: inout ProcessState) throws {
