@@ -47,6 +47,8 @@ public struct FileDescriptorState: Equatable, Sendable {
         case ptyMaster = 21
         /// Since 1.3: an AF_PACKET socket (payload: PacketSocketRecord).
         case packetSocket = 22
+        /// Written since 2026-12-03: an AF_NETLINK socket (payload: NetlinkSocketRecord).
+        case netlinkSocket = 23
         case unknown = 0
     }
 
@@ -157,6 +159,7 @@ public struct FileDescriptorState: Equatable, Sendable {
         case .namespace: return "namespace"
         case .ptyMaster: return "pty master"
         case .packetSocket: return "packet socket"
+        case .netlinkSocket: return "netlink socket"
         case .unknown: return "unknown"
         }
     }

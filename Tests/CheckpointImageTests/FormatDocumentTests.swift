@@ -30,6 +30,7 @@ final class FormatDocumentTests: XCTestCase {
         "NamespaceRecord": NamespaceRecord.Tag.allCases.map(\.rawValue),
         "PtyRecord": PtyRecord.Tag.allCases.map(\.rawValue),
         "PacketSocketRecord": PacketSocketRecord.Tag.allCases.map(\.rawValue),
+        "NetlinkSocketRecord": NetlinkSocketRecord.Tag.allCases.map(\.rawValue),
     ]
 
     static var document: String {

@@ -536,6 +536,12 @@ final class RoundTripTests: XCTestCase {
         try s.run(.rootOriginalPID)
         try s.run(.unprivilegedNewPID)
     }
+    /// Netlink sockets: ports (kernel-chosen and chosen), groups past 32, a connected pair.
+    func testNetlinkSocketsAsRootAndUnprivileged() throws {
+        let s = Scenario(fixture: "netlink")
+        try s.run(.rootOriginalPID)
+        try s.run(.unprivilegedNewPID)
+    }
     /// cr_restart --tcp-close keeps the descriptors, as sockets whose connection is gone.
     func testTCPConnectionKeptClosedWithTCPClose() throws {
         var s = Scenario(fixture: "tcp", arguments: ["kept"])

@@ -20,6 +20,7 @@ public enum FileKinds {
         UnixSockets.self,
         InetSockets.self,
         PacketSockets.self,
+        NetlinkSockets.self,
         TCPConnections.self,
         EventFDs.self,
         SignalFDs.self,

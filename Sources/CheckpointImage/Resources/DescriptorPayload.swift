@@ -20,6 +20,7 @@ public enum DescriptorPayload: Equatable, Sendable {
     case namespace(NamespaceRecord)
     case pty(PtyRecord)
     case packetSocket(PacketSocketRecord)
+    case netlinkSocket(NetlinkSocketRecord)
 
     /// The record's own encoding, or nil for kinds without one.
     func encode(into e: inout RecordEncoder) {
@@ -41,6 +42,7 @@ public enum DescriptorPayload: Equatable, Sendable {
         case .namespace(let r): r.encode(into: &e)
         case .pty(let r): r.encode(into: &e)
         case .packetSocket(let r): r.encode(into: &e)
+        case .netlinkSocket(let r): r.encode(into: &e)
         }
     }
 
@@ -69,6 +71,7 @@ public enum DescriptorPayload: Equatable, Sendable {
         case .namespace: return .namespace(try make(NamespaceRecord.self))
         case .ptyMaster: return .pty(try make(PtyRecord.self))
         case .packetSocket: return .packetSocket(try make(PacketSocketRecord.self))
+        case .netlinkSocket: return .netlinkSocket(try make(NetlinkSocketRecord.self))
         case .regular, .device, .inherited, .unsupported, .pipe, .deletedDirectory, .unknown: return .none
         }
     }
@@ -142,6 +145,7 @@ extension FileDescriptorState {
     public var unixSocket: UnixSocketRecord? { if case .unixSocket(let r) = payload { return r } else { return nil } }
     public var inetSocket: InetSocketRecord? { if case .inetSocket(let r) = payload { return r } else { return nil } }
     public var packetSocket: PacketSocketRecord? { if case .packetSocket(let r) = payload { return r } else { return nil } }
+    public var netlinkSocket: NetlinkSocketRecord? { if case .netlinkSocket(let r) = payload { return r } else { return nil } }
     public var fifo: FIFORecord? { if case .fifo(let r) = payload { return r } else { return nil } }
     public var memfd: MemFDRecord? { if case .memfd(let r) = payload { return r } else { return nil } }
     public var inotify: InotifyRecord? { if case .inotify(let r) = payload { return r } else { return nil } }

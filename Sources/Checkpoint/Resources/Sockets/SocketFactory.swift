@@ -35,7 +35,7 @@ final class SocketFactory {
         self.closeTCP = closeTCP
         var records: [UInt64: FileDescriptorState] = [:], cwd: [UInt64: String] = [:], owner: [UInt64: pid_t] = [:]
         for p in processes {
-            for f in p.files where [.unixSocket, .inetSocket, .tcpConnection, .packetSocket].contains(f.kind) {
+            for f in p.files where [.unixSocket, .inetSocket, .tcpConnection, .packetSocket, .netlinkSocket].contains(f.kind) {
                 if records[f.inode] == nil || !(f.unixSocket?.queued.isEmpty ?? true) {
                     records[f.inode] = f
                     owner[f.inode] = p.pid
@@ -69,6 +69,7 @@ final class SocketFactory {
             case .tcpConnection(let s): result = try makeTCP(saved, s)
             case .inetSocket(let s): result = try makeInet(saved, s)
             case .packetSocket(let s): result = try PacketSockets.make(saved, s)
+            case .netlinkSocket(let s): result = try NetlinkSockets.make(saved, s)
             default: return .closed("fd \(f.fd): socket record missing")
             }
             result = withOptions(saved, result)

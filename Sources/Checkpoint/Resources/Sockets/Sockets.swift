@@ -29,6 +29,7 @@ enum Sockets: FileKind {
         case AF_UNIX: try UnixSockets.describe(d, copy: copy, into: &state, in: context)
         case AF_INET, AF_INET6: try InetSockets.describe(d, copy: copy, family: family, into: &state, in: context)
         case AF_PACKET: try PacketSockets.describe(d, into: &state, in: context)
+        case AF_NETLINK: try NetlinkSockets.describe(d, copy: copy, into: &state, in: context)
         default: context.warn("fd \(d.fd) (\(d.link)): sockets of family \(family) are not saved; it will be closed after restart")
         }
         if state.kind != .unsupported {
