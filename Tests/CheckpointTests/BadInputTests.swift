@@ -99,17 +99,9 @@ final class BadInputTests: XCTestCase {
     /// be read out: the checkpoint is refused in one line, nothing is killed,
     /// and the program's datagram still arrives whole.
     func testHeldBackUDPDatagramIsRefused() throws {
-        for variant in [[], ["more"]] {
-            let work = env.workDir("udpcorked" + variant.joined(), user: nil)
-            let (target, pid) = try Fixture.start([tool("udpcorked")] + variant, user: nil, cwd: work)
-            let r = runTool([tool("cr_checkpoint"), "--kill", "-f", work + "/ctx", "\(pid)"])
-            XCTAssertEqual(r.code, ENOTSUP, "\(variant): \(r.output)")
-            assertOneLine(r.output, contains: "holds a datagram not yet sent")
-            XCTAssertFalse(FileManager.default.fileExists(atPath: work + "/ctx"), "an image was left behind")
-            XCTAssertTrue(target.isRunning(after: 0.3), "--kill must not fire when the checkpoint is refused")
-            kill(pid, SIGTERM)
-            XCTAssertTrue(target.read(until: "PASS"), target.output)
-            XCTAssertFalse(target.output.contains("FAIL"), target.output)
+        for variant in ["cork", "more"] {
+            try assertStateRefused("udpcorked-" + variant, { _ in [self.tool("udpcorked")] + (variant == "more" ? ["more"] : []) },
+                                   says: "holds a datagram not yet sent")
         }
     }
 
@@ -118,17 +110,24 @@ final class BadInputTests: XCTestCase {
     /// the program then accepts and reads it all (client kept or closed).
     func testDataInUnacceptedUNIXConnectionIsRefused() throws {
         for variant in ["sent", "closed"] {
-            let work = env.workDir("unixpending-" + variant, user: nil)
-            let (target, pid) = try Fixture.start([tool("unixpending"), variant, work], user: nil, cwd: work)
-            let r = runTool([tool("cr_checkpoint"), "--kill", "-f", work + "/ctx", "\(pid)"])
-            XCTAssertEqual(r.code, ENOTSUP, "\(variant): \(r.output)")
-            assertOneLine(r.output, contains: "not yet accepted")
-            XCTAssertFalse(FileManager.default.fileExists(atPath: work + "/ctx"), "an image was left behind")
-            XCTAssertTrue(target.isRunning(after: 0.3), "--kill must not fire when the checkpoint is refused")
-            kill(pid, SIGTERM)
-            XCTAssertTrue(target.read(until: "PASS"), target.output)
-            XCTAssertFalse(target.output.contains("FAIL"), target.output)
+            try assertStateRefused("unixpending-" + variant, { [self.tool("unixpending"), variant, $0] }, says: "not yet accepted")
         }
+    }
+
+    /// Starts a fixture (`argv` given its work directory) whose state cannot
+    /// be saved: `cr_checkpoint --kill` must fail with ENOTSUP in one line
+    /// saying `says`, leave no image and not kill it; then it must pass.
+    private func assertStateRefused(_ label: String, _ argv: (String) -> [String], says: String, line: UInt = #line) throws {
+        let work = env.workDir(label, user: nil)
+        let (target, pid) = try Fixture.start(argv(work), user: nil, cwd: work)
+        let r = runTool([tool("cr_checkpoint"), "--kill", "-f", work + "/ctx", "\(pid)"])
+        XCTAssertEqual(r.code, ENOTSUP, "\(label): \(r.output)", line: line)
+        assertOneLine(r.output, contains: says)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: work + "/ctx"), "\(label): an image was left behind", line: line)
+        XCTAssertTrue(target.isRunning(after: 0.3), "\(label): --kill must not fire when the checkpoint is refused", line: line)
+        kill(pid, SIGTERM)
+        XCTAssertTrue(target.read(until: "PASS"), target.output, line: line)
+        XCTAssertFalse(target.output.contains("FAIL"), target.output, line: line)
     }
 
     func testFullFileSystemLeavesNoImage() throws {
