@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The field's reference suite under swiftcr: CRIU's zdtm static tests, run the
-# way zdtm's host flavor runs them, each in its own network, IPC and mount
-# namespace:
+# way zdtm's host flavor runs them, each in its own network, IPC, UTS and
+# mount namespace (utsname sets the host name: never this machine's):
 #   start the test (it daemonizes with --pidfile/--outfile), cr_checkpoint
 #   --kill its tree, cr_restart it (original PIDs, groups and session),
 #   SIGTERM the restored test, PASS when its outfile ends with PASS.
@@ -133,7 +133,7 @@ for name in "${names[@]}"; do
   # expects: connections come back closed. (The others are what swiftcr
   # does anyway, or name features it does not have.)
   ropts=""; [[ "$flags" == *--tcp-close* ]] && ropts="--tcp-close"
-  result=$(timeout -k 5 $((step * 5)) unshare --net --ipc --mount --propagation private bash -c "run_one $name $bin $step $crfail $ropts" 2>&1 | tail -n1)
+  result=$(timeout -k 5 $((step * 5)) unshare --net --ipc --uts --mount --propagation private bash -c "run_one $name $bin $step $crfail $ropts" 2>&1 | tail -n1)
   # Whatever of the test is still about (a start that hung, a restored copy left) goes now.
   pkill -9 -f "^\./$name --pidfile" 2>/dev/null
   [ -n "$result" ] || result="FAIL: no result within $((step * 5))s"
