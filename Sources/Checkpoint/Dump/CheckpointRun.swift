@@ -239,10 +239,8 @@ final class CheckpointRun {
         let pagemap = try Pagemap(pid: pid)
         defer { pagemap.close() }
         var ranges: [(address: UInt64, length: UInt64)] = []
-        let entries = try pagemap.entries(start: m.start, end: m.end)
-        for (k, e) in entries.enumerated() where !MappingClassifier.shouldSave(e, kind: .privateFile) {
-            let at = m.start + UInt64(k) * 4096
-            if let last = ranges.last, last.address + last.length == at { ranges[ranges.count - 1].length += 4096 } else { ranges.append((at, 4096)) }
+        MemoryDumper.runs(of: try pagemap.entries(start: m.start, end: m.end), where: { !MappingClassifier.shouldSave($0, kind: .privateFile) }) { i, n in
+            ranges.append((m.start + UInt64(i) * 4096, UInt64(n) * 4096))
         }
         return ranges
     }

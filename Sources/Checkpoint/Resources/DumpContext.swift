@@ -35,11 +35,8 @@ final class DumpContext {
     lazy var scopeSockets: Set<UInt64> = {
         var inodes: Set<UInt64> = []
         for pid in scopePIDs {
-            guard let dir = opendir("/proc/\(pid)/fd") else { continue }
-            defer { closedir(dir) }
-            while let entry = readdir(dir) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                guard let link = try? Sys.readLink("/proc/\(pid)/fd/\(name)") else { continue }
+            for fd in (try? Sys.numericEntries("/proc/\(pid)/fd")) ?? [] {
+                guard let link = try? Sys.readLink("/proc/\(pid)/fd/\(fd)") else { continue }
                 let text = String(decoding: link, as: UTF8.self)
                 if text.hasPrefix("socket:["), text.hasSuffix("]"), let inode = UInt64(text.dropFirst(8).dropLast()) { inodes.insert(inode) }
             }
