@@ -12,6 +12,8 @@ public final class ImageWriter {
     var sections: [(type: UInt32, offset: UInt64, length: UInt64)] = []
     public private(set) var pageRuns: [PageRun] = []
     public private(set) var pageBytes: UInt64 = 0
+    /// The file as written so far, mapped for `readBack` (the reading thread's alone).
+    private lazy var readBackWindows = FileWindows(fd: fd)
 
     public init(fd: Int32) throws {
         self.fd = fd
@@ -118,7 +120,7 @@ public final class ImageWriter {
         var crc = CRC32C()
         // Mapped, the page cache is checksummed where it lies (no copy: the
         // copy was a fifth of a dump's time); read() where the file cannot be mapped.
-        if !PayloadChecksums.update(&crc, fd: fd, from: payloadStart, length: length) {
+        if !readBackWindows.update(&crc, from: payloadStart, length: length) {
             let slice = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<length])
             guard try FileIO.read(fd, into: slice, at: payloadStart) == length else {
                 throw ImageError.io("PAGES at byte \(p.offset): the file is shorter than what was written")

@@ -89,6 +89,14 @@ final class IntegrityTests: XCTestCase {
         XCTAssertEqual(r.output.split(separator: "\n").count, 1, r.output)
         assertUntouched(pid, mask: mask, "after the scribbled dump")
         assertNoImage(image, "after the scribbled dump")
+        // A checkpoint that lets the process run on checks its pages while it
+        // dumps them (in the time it waits for the writer) and fails the same way.
+        let runOn = runTool(["/usr/bin/env", "SWIFTCR_TEST_SCRIBBLE_PAGES=1", tool("cr_checkpoint"), "-f", image, "\(pid)"])
+        XCTAssertEqual(runOn.code, EIO, runOn.output)
+        XCTAssertTrue(runOn.output.contains("do not match their checksum"), runOn.output)
+        XCTAssertEqual(runOn.output.split(separator: "\n").count, 1, runOn.output)
+        assertUntouched(pid, mask: mask, "after the scribbled run-on dump")
+        assertNoImage(image, "after the scribbled run-on dump")
         let unchecked = runTool(["/usr/bin/env", "SWIFTCR_TEST_SCRIBBLE_PAGES=1", tool("cr_checkpoint"), "--no-verify", "-f", image, "\(pid)"])
         XCTAssertEqual(unchecked.code, 0, unchecked.output)
         let verify = runTool([tool("swiftcr"), "verify", image])

@@ -304,9 +304,8 @@ final class CheckpointRun {
         for (p, runs) in plans {
             var dumper = MemoryDumper(pid: p, writer: writer)
             dumper.compressors = compressors
-            // Read back beside the dump only while the processes wait for it anyway
-            // (--kill, a signal): otherwise the check after the thaw reads the pages.
-            dumper.readBack = options.verifyImage && destination.verifiablePath != nil && options.signalAfter != 0
+            // Checked in the time the reading thread would wait for the writer anyway.
+            dumper.readBack = options.verifyImage && destination.verifiablePath != nil
             let base = doneBefore
             dumper.progress = options.progress.map { report in { done, _ in report(base + done, total) } }
             let s = try dumper.dump(runs)

@@ -11,7 +11,7 @@ struct MemoryDumper {
     /// Bytes read per batch: large enough for few system calls, small enough to stay in cache.
     var batchBytes = 4 << 20
     var progress: ((UInt64, UInt64) -> Void)?
-    /// Read every section back after writing it (the destination is a readable file).
+    /// Read written sections back while waiting for the writer (the destination is a readable file).
     var readBack = false
     /// --compress: each batch becomes one zstd frame (a ZPAGES section),
     /// compressed on worker threads, several batches at once, while this
@@ -186,6 +186,7 @@ struct MemoryDumper {
         func flush() throws {
             guard batchSize > 0 else { return }
             try pipeline.checkFailure()
+            try pipeline.checkWhileWaiting()
             let buffer = pool.take()
             do {
                 let bytes = UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[0..<batchSize])
@@ -222,8 +223,6 @@ struct MemoryDumper {
                 pool.giveBack(buffer)
                 throw error
             }
-            // Sections written meanwhile are checked here, beside the next write.
-            try pipeline.checkWritten()
             done += UInt64(batchSize)
             progress?(done, total)
             batch.removeAll(keepingCapacity: true)

@@ -32,6 +32,13 @@ final class PageBufferPool: @unchecked Sendable {
         pthread_mutex_destroy(&mutex)
     }
 
+    /// True when `take` would not wait.
+    var hasFree: Bool {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return !free.isEmpty
+    }
+
     func take() -> Buffer {
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }
@@ -51,11 +58,12 @@ final class PageBufferPool: @unchecked Sendable {
 
 /// Writes prepared PAGES sections on a thread of its own, in order, and gives
 /// each section's buffer back to the pool once its write has finished. With
-/// a read-back buffer, the reading thread then checks each written section
-/// against its checksum in the file (cr_checkpoint's check before commit):
-/// the writer thread is the busier of the two, so the check runs beside the
-/// next write rather than after it. The first error stops everything and is
-/// rethrown to the reading side.
+/// a read-back buffer, the reading thread checks written sections against
+/// their checksums in the file (cr_checkpoint's check before commit) in the
+/// time it would otherwise wait: for a buffer (the writer is usually the
+/// slower of the two, so the check costs the dump no time) and for the last
+/// writes to finish. The first error stops everything and is rethrown to
+/// the reading side.
 final class WritePipeline: @unchecked Sendable {
     private let writer: ImageWriter
     private let pool: PageBufferPool
@@ -68,6 +76,10 @@ final class WritePipeline: @unchecked Sendable {
     private var written: [ImageWriter.PreparedPages] = []
     /// Start offsets of the sections read back and found sound (reading thread).
     private(set) var checkedSections: [UInt64] = []
+    /// Sections submitted and not yet written or failed (under `lock`).
+    private var outstanding = 0
+    /// Signalled each time a submitted section is done with.
+    private let finished = DispatchSemaphore(value: 0)
 
     init(writer: ImageWriter, pool: PageBufferPool, readBackBytes: Int?) {
         self.writer = writer
@@ -83,7 +95,9 @@ final class WritePipeline: @unchecked Sendable {
 
     /// `prepared` points into `buffer`; the buffer is the pipeline's until written.
     func submit(_ prepared: ImageWriter.PreparedPages, holding buffer: PageBufferPool.Buffer) {
+        lock.withLock { outstanding += 1 }
         queue.async { [self] in
+            defer { settle() }
             if lock.withLock({ failure == nil }) {
                 do {
                     try writer.commit(prepared)
@@ -101,6 +115,7 @@ final class WritePipeline: @unchecked Sendable {
     func submit(working work: @escaping @Sendable () throws -> Void,
                 preparing prepare: @escaping @Sendable (ImageWriter) throws -> ImageWriter.PreparedPages, holding buffer: PageBufferPool.Buffer) {
         let job = WorkItem()
+        lock.withLock { outstanding += 1 }
         workers.async { [self] in
             if lock.withLock({ failure == nil }) {
                 do { try work() } catch { job.error = error }
@@ -108,6 +123,7 @@ final class WritePipeline: @unchecked Sendable {
             job.done.signal()
         }
         queue.async { [self] in
+            defer { settle() }
             job.done.wait()
             if lock.withLock({ failure == nil }) {
                 do {
@@ -127,23 +143,43 @@ final class WritePipeline: @unchecked Sendable {
         var error: Error?  // set before `done` is signalled, read after it is waited for
     }
 
-    /// On the reading thread: checks the sections written since the last call
-    /// (read back uses only their place, length and checksum, not the buffer).
-    func checkWritten() throws {
+    /// On the reading thread, before it takes a buffer: while none is free,
+    /// checks written sections, oldest first, one at a time (read back uses
+    /// only their place, length and checksum, not the buffer).
+    func checkWhileWaiting() throws {
         guard let into = readBack else { return }
-        for p in lock.withLock({ () -> [ImageWriter.PreparedPages] in defer { written = [] }; return written }) {
+        while !pool.hasFree {
+            guard let p = lock.withLock({ written.isEmpty ? nil : written.removeFirst() }) else { return }
             try writer.readBack(p, into: into)
             checkedSections.append(p.offset)
         }
     }
 
+    /// On the writer thread, after a section's buffer is back.
+    private func settle() {
+        lock.withLock { outstanding -= 1 }
+        finished.signal()
+    }
+
     /// Waits for every submitted write.
     func drain() { queue.sync {} }
 
+    /// Waits for the last writes, checking each written section meanwhile.
     func finish() throws {
+        while true {
+            try checkFailure()
+            let (next, left) = lock.withLock { (readBack == nil || written.isEmpty ? nil : written.removeFirst(), outstanding) }
+            if let p = next, let into = readBack {
+                try writer.readBack(p, into: into)
+                checkedSections.append(p.offset)
+            } else if left == 0 {
+                break
+            } else {
+                finished.wait()
+            }
+        }
         drain()
         try checkFailure()
-        try checkWritten()
     }
 }
 

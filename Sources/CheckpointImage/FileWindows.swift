@@ -1,0 +1,57 @@
+import Glibc
+
+/// A growing file's bytes through read-only mappings that stay for the
+/// file's life, one per GiB of it: reading back each section just written
+/// costs no mmap, MAP_POPULATE and munmap of its own (a 512 MiB dump's
+/// in-dump check took 0.12-0.16 s that way, 0.09-0.10 s this way). Mapping past the file's end is
+/// allowed; only bytes already in the file are touched. For a file no one
+/// else can shorten (a checkpoint's own, before commit), as a mapped page
+/// past the end would fault.
+final class FileWindows {
+    private let fd: Int32
+    private let windowBytes: UInt64
+    private var windows: [UInt64: UnsafeRawPointer] = [:]
+    /// Set once the file cannot be mapped (a pipe, a socket): callers read instead.
+    private var unmappable = false
+
+    /// `windowBytes`, a multiple of the page size (smaller only in tests).
+    init(fd: Int32, windowBytes: UInt64 = 1 << 30) {
+        self.fd = fd
+        self.windowBytes = windowBytes
+    }
+
+    deinit {
+        for base in windows.values { munmap(UnsafeMutableRawPointer(mutating: base), Int(windowBytes)) }
+    }
+
+    /// Adds `length` bytes of the file from `start` to `crc`; false, with
+    /// `crc` untouched, where they cannot be mapped.
+    func update(_ crc: inout CRC32C, from start: UInt64, length: Int) -> Bool {
+        guard !unmappable, length > 0 else { return false }
+        guard PayloadChecksums.mappable(fd, upTo: start + UInt64(length)) else { return false }
+        var pieces: [UnsafeRawBufferPointer] = []
+        var at = start
+        let end = start + UInt64(length)
+        while at < end {
+            let index = at / windowBytes
+            guard let base = window(index) else { return false }
+            let inWindow = at - index * windowBytes
+            let count = min(end - at, windowBytes - inWindow)
+            pieces.append(UnsafeRawBufferPointer(start: base + Int(inWindow), count: Int(count)))
+            at += count
+        }
+        for piece in pieces { crc.update(piece) }
+        return true
+    }
+
+    private func window(_ index: UInt64) -> UnsafeRawPointer? {
+        if let base = windows[index] { return base }
+        guard let base = mmap(nil, Int(windowBytes), PROT_READ, MAP_SHARED, fd, off_t(index * windowBytes)),
+              base != MAP_FAILED else {
+            unmappable = true
+            return nil
+        }
+        windows[index] = UnsafeRawPointer(base)
+        return UnsafeRawPointer(base)
+    }
+}
