@@ -15,6 +15,8 @@ public struct ProcStat: Equatable, Sendable {
     public var argStart: UInt64, argEnd: UInt64, envStart: UInt64, envEnd: UInt64
     /// Field 52: the wait status of a task that exited (a zombie's, for its parent).
     public var exitCode: Int32
+    /// Field 39: the CPU the task last ran on.
+    public var processor: Int
 
     /// Parses the single line of /proc/PID/stat. The command may hold spaces
     /// and parentheses, so it runs from the first '(' to the last ')'.
@@ -59,6 +61,7 @@ public struct ProcStat: Equatable, Sendable {
         self.startData = try num(45); self.endData = try num(46); self.startBrk = try num(47)
         self.argStart = try num(48); self.argEnd = try num(49); self.envStart = try num(50); self.envEnd = try num(51)
         self.exitCode = rest.count >= 50 ? Int32(truncatingIfNeeded: try num(52)) : 0
+        self.processor = Int(truncatingIfNeeded: try num(39))
     }
 
     /// A decimal integer, optionally negative; nil for anything else or overflow.

@@ -12,19 +12,15 @@ public enum SignalFrame {
         [0xB8, 0x0F, 0x00, 0x00, 0x00, 0x0F, 0x05],
     ]
 
-    /// Offset of the first occurrence of `pattern` in `bytes` (memchr for its first byte).
+    /// Offset of the first occurrence of `pattern` in `bytes` (memmem: a
+    /// first-byte scan stops every few bytes in code, where 0x48 is common).
     public static func firstIndex(of pattern: [UInt8], in bytes: [UInt8]) -> Int? {
-        guard let first = pattern.first else { return nil }
-        return bytes.withUnsafeBufferPointer { hay -> Int? in
-            guard let base = hay.baseAddress else { return nil }
-            var i = 0
-            while i + pattern.count <= hay.count {
-                guard let hit = memchr(base + i, Int32(first), hay.count - i - pattern.count + 1) else { return nil }
-                let at = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
-                if pattern.withUnsafeBufferPointer({ p in p.baseAddress.map { memcmp(base + at, $0, pattern.count) } }) == 0 { return at }
-                i = at + 1
+        bytes.withUnsafeBytes { hay in
+            pattern.withUnsafeBytes { needle in
+                guard let h = hay.baseAddress, let n = needle.baseAddress, needle.count > 0,
+                      let hit = memmem(h, hay.count, n, needle.count) else { return nil }
+                return h.distance(to: UnsafeRawPointer(hit))
             }
-            return nil
         }
     }
 

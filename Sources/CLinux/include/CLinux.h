@@ -31,6 +31,9 @@ static inline int cl_prctl(int option, unsigned long a2, unsigned long a3, unsig
     return prctl(option, a2, a3, a4, a5);
 }
 
+// memmem is a GNU extension the Glibc module does not declare.
+void *memmem(const void *haystack, size_t haystacklen, const void *needle, size_t needlelen);
+
 static inline int cl_sigrtmin(void) { return SIGRTMIN; }
 static inline int cl_sigrtmax(void) { return SIGRTMAX; }
 

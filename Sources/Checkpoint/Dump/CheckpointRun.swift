@@ -122,7 +122,11 @@ final class CheckpointRun {
                 trackedScans[f.pid] = TrackedScan(pid: f.pid)
             }
         }
+        // Injected calls are round trips to the target: run them from its CPU.
+        var pin = CPUPin()
+        defer { pin.unpinCurrentThread() }
         for f in frozen {
+            if let cpu = try? ProcStat.read(pid: f.pid).processor { pin.pinCurrentThread(to: cpu) }
             var collector = ProcessCollector(frozen: f, log: log, context: context, save: options.save)
             if options.keepsTracking { collector.tracking = tracking }
             var c = try collector.collect()

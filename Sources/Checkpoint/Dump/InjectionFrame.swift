@@ -21,10 +21,19 @@ enum InjectionFrame {
         let code = maps.filter { $0.readable && $0.executable && $0.length <= 256 << 20 }
         let ordered = code.filter { $0.path?.contains("libc") == true } + code.filter { $0.path?.contains("libc") != true }
         let memory = RemoteMemory(pid: pid)
+        // Read a piece at a time: libc's __restore_rt is in its first pieces.
+        let piece: UInt64 = 256 << 10
+        let overlap = UInt64(SignalFrame.trampolinePatterns.map(\.count).max() ?? 1) - 1
         for m in ordered {
-            guard let bytes = try? memory.read(address: m.start, count: Int(m.length)) else { continue }
-            for pattern in SignalFrame.trampolinePatterns {
-                if let offset = SignalFrame.firstIndex(of: pattern, in: bytes) { return m.start + UInt64(offset) }
+            var at = m.start
+            while at < m.end {
+                let count = min(piece, m.end - at)
+                guard let bytes = try? memory.read(address: at, count: Int(count)) else { break }
+                for pattern in SignalFrame.trampolinePatterns {
+                    if let offset = SignalFrame.firstIndex(of: pattern, in: bytes) { return at + UInt64(offset) }
+                }
+                guard at + count < m.end else { break }
+                at += count - overlap
             }
         }
         return nil

@@ -81,32 +81,3 @@ enum Stub {
         _ = waitpid(pid, &status, __WALL)
     }
 }
-
-/// Runs the restore on one CPU: an injected system call costs ~11 µs when the
-/// tracer and the stub share a CPU and several times that across CPUs.
-struct CPUPin {
-    var original = [UInt64](repeating: 0, count: 16)
-    var pinned = false
-
-    mutating func pinCurrentCPU() {
-        let got = Syscall.affinity(of: 0, into: &original)
-        guard got > 0, let cpu = Syscall.currentCPU(), cpu < 1024 else { return }
-        var one = [UInt64](repeating: 0, count: 16)
-        one[cpu / 64] = UInt64(1) << UInt64(cpu % 64)
-        pinned = Syscall.setAffinity(of: 0, one)
-    }
-
-    /// The calling thread back on every CPU it had (the image reader's
-    /// workers, made by a pinned thread, inherit its one CPU).
-    func unpinCurrentThread() {
-        guard pinned else { return }
-        _ = Syscall.setAffinity(of: 0, original)
-    }
-
-    func release(_ pids: [pid_t]) {
-        guard pinned else { return }
-        for p in pids + [0] {
-            _ = Syscall.setAffinity(of: p, original)
-        }
-    }
-}

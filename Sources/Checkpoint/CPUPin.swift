@@ -1,0 +1,47 @@
+import Glibc
+import LinuxKit
+
+/// Keeps a tracer on the CPU of the tasks it drives: an injected system call
+/// is two round trips between tracer and tracee, about 11 µs when they share
+/// a CPU and several times that across CPUs (each wakeup an interprocessor
+/// interrupt, and in a VM an exit to the host). Only the tracer's own
+/// affinity is set to follow a target (a checkpoint changes nothing of its
+/// targets); the restorer pins its stubs too, which it makes and lets go.
+struct CPUPin {
+    var original = [UInt64](repeating: 0, count: 16)
+    var pinned = false
+
+    /// The calling thread on the CPU it runs on now.
+    mutating func pinCurrentCPU() {
+        guard let cpu = Syscall.currentCPU() else { return }
+        pinCurrentThread(to: cpu)
+    }
+
+    /// The calling thread on `cpu` alone (where a target last ran); its
+    /// affinity before the first pin is kept for `unpinCurrentThread`.
+    mutating func pinCurrentThread(to cpu: Int) {
+        guard cpu >= 0, cpu < 1024 else { return }
+        if !pinned {
+            guard Syscall.affinity(of: 0, into: &original) > 0 else { return }
+        }
+        // A CPU this thread may not use (started under taskset) is left alone.
+        guard original[cpu / 64] & (UInt64(1) << UInt64(cpu % 64)) != 0 else { return }
+        var one = [UInt64](repeating: 0, count: 16)
+        one[cpu / 64] = UInt64(1) << UInt64(cpu % 64)
+        if Syscall.setAffinity(of: 0, one) { pinned = true }
+    }
+
+    /// The calling thread back on every CPU it had (the image reader's
+    /// workers, made by a pinned thread, inherit its one CPU).
+    func unpinCurrentThread() {
+        guard pinned else { return }
+        _ = Syscall.setAffinity(of: 0, original)
+    }
+
+    func release(_ pids: [pid_t]) {
+        guard pinned else { return }
+        for p in pids + [0] {
+            _ = Syscall.setAffinity(of: p, original)
+        }
+    }
+}
