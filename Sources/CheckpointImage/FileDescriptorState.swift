@@ -49,6 +49,8 @@ public struct FileDescriptorState: Equatable, Sendable {
         case packetSocket = 22
         /// Written since 2026-12-03: an AF_NETLINK socket (payload: NetlinkSocketRecord).
         case netlinkSocket = 23
+        /// Written since 2026-12-03: a fanotify group (payload: FanotifyRecord).
+        case fanotify = 24
         case unknown = 0
     }
 
@@ -160,6 +162,7 @@ public struct FileDescriptorState: Equatable, Sendable {
         case .ptyMaster: return "pty master"
         case .packetSocket: return "packet socket"
         case .netlinkSocket: return "netlink socket"
+        case .fanotify: return "fanotify"
         case .unknown: return "unknown"
         }
     }

@@ -31,6 +31,7 @@ final class FormatDocumentTests: XCTestCase {
         "PtyRecord": PtyRecord.Tag.allCases.map(\.rawValue),
         "PacketSocketRecord": PacketSocketRecord.Tag.allCases.map(\.rawValue),
         "NetlinkSocketRecord": NetlinkSocketRecord.Tag.allCases.map(\.rawValue),
+        "FanotifyRecord": FanotifyRecord.Tag.allCases.map(\.rawValue),
     ]
 
     static var document: String {

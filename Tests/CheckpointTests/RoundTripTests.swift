@@ -542,6 +542,12 @@ final class RoundTripTests: XCTestCase {
         try s.run(.rootOriginalPID)
         try s.run(.unprivilegedNewPID)
     }
+    /// fanotify: as root a group with inode, mount and ignored marks; as a user the FID kind.
+    func testFanotifyAsRootAndUnprivileged() throws {
+        let s = Scenario(fixture: "fanotify")
+        try s.run(.rootOriginalPID)
+        try s.run(.unprivilegedNewPID)
+    }
     /// cr_restart --tcp-close keeps the descriptors, as sockets whose connection is gone.
     func testTCPConnectionKeptClosedWithTCPClose() throws {
         var s = Scenario(fixture: "tcp", arguments: ["kept"])

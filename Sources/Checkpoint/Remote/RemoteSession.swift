@@ -24,8 +24,8 @@ final class RemoteSession {
         try injector.call(name(), nr, a, b, c, d, e, f)
     }
 
-    func raw(_ nr: Int, _ a: UInt64 = 0, _ b: UInt64 = 0, _ c: UInt64 = 0, _ d: UInt64 = 0) throws -> Int64 {
-        try injector.raw(nr, a, b, c, d)
+    func raw(_ nr: Int, _ a: UInt64 = 0, _ b: UInt64 = 0, _ c: UInt64 = 0, _ d: UInt64 = 0, _ e: UInt64 = 0) throws -> Int64 {
+        try injector.raw(nr, a, b, c, d, e)
     }
 
     /// Copies bytes into scratch memory at `offset` and returns their remote address.

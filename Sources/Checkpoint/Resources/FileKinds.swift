@@ -16,6 +16,7 @@ public enum FileKinds {
         UnlinkedFiles.self,
         DeletedDirectories.self,
         InotifyInstances.self,
+        FanotifyGroups.self,
         Sockets.self,
         UnixSockets.self,
         InetSockets.self,

@@ -21,6 +21,7 @@ public enum DescriptorPayload: Equatable, Sendable {
     case pty(PtyRecord)
     case packetSocket(PacketSocketRecord)
     case netlinkSocket(NetlinkSocketRecord)
+    case fanotify(FanotifyRecord)
 
     /// The record's own encoding, or nil for kinds without one.
     func encode(into e: inout RecordEncoder) {
@@ -43,6 +44,7 @@ public enum DescriptorPayload: Equatable, Sendable {
         case .pty(let r): r.encode(into: &e)
         case .packetSocket(let r): r.encode(into: &e)
         case .netlinkSocket(let r): r.encode(into: &e)
+        case .fanotify(let r): r.encode(into: &e)
         }
     }
 
@@ -72,6 +74,7 @@ public enum DescriptorPayload: Equatable, Sendable {
         case .ptyMaster: return .pty(try make(PtyRecord.self))
         case .packetSocket: return .packetSocket(try make(PacketSocketRecord.self))
         case .netlinkSocket: return .netlinkSocket(try make(NetlinkSocketRecord.self))
+        case .fanotify: return .fanotify(try make(FanotifyRecord.self))
         case .regular, .device, .inherited, .unsupported, .pipe, .deletedDirectory, .unknown: return .none
         }
     }
@@ -146,6 +149,7 @@ extension FileDescriptorState {
     public var inetSocket: InetSocketRecord? { if case .inetSocket(let r) = payload { return r } else { return nil } }
     public var packetSocket: PacketSocketRecord? { if case .packetSocket(let r) = payload { return r } else { return nil } }
     public var netlinkSocket: NetlinkSocketRecord? { if case .netlinkSocket(let r) = payload { return r } else { return nil } }
+    public var fanotify: FanotifyRecord? { if case .fanotify(let r) = payload { return r } else { return nil } }
     public var fifo: FIFORecord? { if case .fifo(let r) = payload { return r } else { return nil } }
     public var memfd: MemFDRecord? { if case .memfd(let r) = payload { return r } else { return nil } }
     public var inotify: InotifyRecord? { if case .inotify(let r) = payload { return r } else { return nil } }

@@ -1,0 +1,90 @@
+/* fanotify (zdtm fanotify00): as root a group with an inode mark (modify,
+ * close-write), a mount mark (open) and an ignored mask on the inode (open,
+ * surviving modify); as a user (no CAP_SYS_ADMIN) the unprivileged kind,
+ * FAN_REPORT_FID with an inode mark. After restart fdinfo lists the same
+ * group flags and marks, and the marks still work: writing the file reports
+ * modify and close-write, opening it reports nothing (ignored), opening
+ * another file on the mount reports open.
+ * Usage: fanotify */
+#include "fixture.h"
+#include <fcntl.h>
+#include <sys/fanotify.h>
+#include <limits.h>
+
+static char lines[4096];
+
+/* The "fanotify " lines of this descriptor's fdinfo, as they are. */
+static void marks_of(int fd, char *out, size_t size) {
+    char path[64], buf[8192];
+    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+    int f = open(path, O_RDONLY);
+    ssize_t n = f < 0 ? -1 : read(f, buf, sizeof buf - 1);
+    if (f >= 0) close(f);
+    out[0] = 0;
+    if (n <= 0) return;
+    buf[n] = 0;
+    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+        if (strncmp(line, "fanotify ", 9) == 0 && strlen(out) + strlen(line) + 2 < size) { strcat(out, line); strcat(out, "\n"); }
+}
+
+/* Events of this process since the last call, as a mask per file: bit
+ * events of `watched` in *on_watched, of `other` in *on_other. */
+static void events(int fd, int fid, const char *watched, const char *other, unsigned long long *on_watched, unsigned long long *on_other) {
+    char buf[8192] __attribute__((aligned(8)));
+    *on_watched = *on_other = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n <= 0) return;
+        for (struct fanotify_event_metadata *m = (void *)buf; FAN_EVENT_OK(m, n); m = FAN_EVENT_NEXT(m, n)) {
+            if (m->pid != getpid()) { if (m->fd >= 0) close(m->fd); continue; }
+            if (fid) { *on_watched |= m->mask; continue; }  /* the only mark is the watched file's */
+            char link[64], target[PATH_MAX] = { 0 };
+            snprintf(link, sizeof link, "/proc/self/fd/%d", m->fd);
+            if (m->fd >= 0 && readlink(link, target, sizeof target - 1) > 0) {
+                if (strcmp(target, watched) == 0) *on_watched |= m->mask;
+                if (strcmp(target, other) == 0) *on_other |= m->mask;
+            }
+            if (m->fd >= 0) close(m->fd);
+        }
+    }
+}
+
+int main(void) {
+    char watched[PATH_MAX], other[PATH_MAX], cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd)) { fail("getcwd"); return finish(); }
+    snprintf(watched, sizeof watched, "%s/fan-watched", cwd);
+    snprintf(other, sizeof other, "%s/fan-other", cwd);
+    close(open(watched, O_CREAT | O_WRONLY, 0600));
+    close(open(other, O_CREAT | O_WRONLY, 0600));
+    int root = geteuid() == 0;
+    int fd = root ? fanotify_init(FAN_CLASS_NOTIF | FAN_NONBLOCK | FAN_UNLIMITED_QUEUE, O_RDONLY | O_LARGEFILE)
+                  : fanotify_init(FAN_CLASS_NOTIF | FAN_NONBLOCK | FAN_REPORT_FID, 0);
+    if (fd < 0) { fail("fanotify_init: %s", strerror(errno)); return finish(); }
+    if (fanotify_mark(fd, FAN_MARK_ADD, FAN_MODIFY | FAN_CLOSE_WRITE, AT_FDCWD, watched) != 0) fail("inode mark: %s", strerror(errno));
+    if (root) {
+        if (fanotify_mark(fd, FAN_MARK_ADD | FAN_MARK_MOUNT, FAN_OPEN, AT_FDCWD, cwd) != 0) fail("mount mark: %s", strerror(errno));
+        if (fanotify_mark(fd, FAN_MARK_ADD | FAN_MARK_IGNORED_MASK | FAN_MARK_IGNORED_SURV_MODIFY, FAN_OPEN, AT_FDCWD, watched) != 0)
+            fail("ignored mask: %s", strerror(errno));
+    }
+    marks_of(fd, lines, sizeof lines);
+    if (!strstr(lines, "mflags")) fail("fdinfo lists no mark: %s", lines);
+
+    ready();
+    wait_for_term();
+
+    char now[4096];
+    marks_of(fd, now, sizeof now);
+    if (strcmp(now, lines) != 0) fail("fdinfo's fanotify lines were\n%sand are\n%s", lines, now);
+    if (!(fcntl(fd, F_GETFL) & O_NONBLOCK)) fail("the group is blocking now");
+    unsigned long long w, o;
+    events(fd, !root, watched, other, &w, &o);  /* drain what the restart did */
+    int f = open(watched, O_WRONLY);
+    if (f < 0 || write(f, "x", 1) != 1) fail("write %s: %s", watched, strerror(errno));
+    close(f);
+    close(open(other, O_RDONLY));
+    events(fd, !root, watched, other, &w, &o);
+    if ((w & (FAN_MODIFY | FAN_CLOSE_WRITE)) != (FAN_MODIFY | FAN_CLOSE_WRITE)) fail("events on the watched file: %llx, not modify and close-write", w);
+    if (root && (w & FAN_OPEN)) fail("an open of the watched file was reported: its ignored mask is gone");
+    if (root && !(o & FAN_OPEN)) fail("no open event for the other file: the mount mark is gone (%llx)", o);
+    return finish();
+}
