@@ -5,7 +5,9 @@
  * After restart each reads back the same (getsockname, getsockopt, the
  * ring is mapped at its address from the socket), lo is promiscuous or
  * all-multicast exactly until each membership is dropped as often as it
- * was added, and a frame sent on lo reaches a raw socket.
+ * was added, and a frame sent on lo reaches a raw socket. Two obsolete
+ * SOCK_PACKET sockets (zdtm packet_sock_spkt), one bound to lo by name:
+ * getsockname names the same device after restart.
  * Usage: packets SEED (root) */
 #include "fixture.h"
 #include <arpa/inet.h>
@@ -121,6 +123,11 @@ int main(int argc, char **argv) {
     int watch = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
     struct sockaddr_ll wa = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL), .sll_ifindex = lo };
     if (watch < 0 || bind(watch, (struct sockaddr *)&wa, sizeof wa) != 0) fail("watch socket: %s", strerror(errno));
+    /* SOCK_PACKET binds by device name, in a plain struct sockaddr. */
+    int spkt_bound = socket(AF_PACKET, SOCK_PACKET, htons(ETH_P_ALL)), spkt_free = socket(AF_PACKET, SOCK_PACKET, htons(ETH_P_ALL));
+    struct sockaddr by_name = { .sa_family = AF_PACKET };
+    strcpy(by_name.sa_data, "lo");
+    if (spkt_bound < 0 || spkt_free < 0 || bind(spkt_bound, &by_name, sizeof by_name) != 0) fail("SOCK_PACKET sockets: %s", strerror(errno));
     struct sockaddr_ll before[SOCKETS];
     for (int k = 0; k < SOCKETS; k++) {
         socklen_t len = sizeof before[k];
@@ -183,5 +190,13 @@ int main(int argc, char **argv) {
         else if (n < 0) usleep(10000);
     }
     if (!seen) fail("the raw socket on lo no longer sees frames");
+    const char *want[2] = { "lo", "" };
+    int spkt[2] = { spkt_bound, spkt_free };
+    for (int k = 0; k < 2; k++) {
+        struct sockaddr a = { 0 };
+        socklen_t len = sizeof a;
+        if (getsockname(spkt[k], &a, &len) != 0 || a.sa_family != AF_PACKET || strcmp(a.sa_data, want[k]) != 0)
+            fail("SOCK_PACKET socket %d is bound to '%.14s', not '%s'", k, a.sa_data, want[k]);
+    }
     return finish();
 }

@@ -58,10 +58,19 @@ enum PacketSockets: FileKind {
         for (bit, name, what) in [(2, 8, "PACKET_AUXDATA"), (4, 9, "PACKET_ORIGDEV"), (8, 15, "PACKET_VNET_HDR"), (16, 14, "PACKET_LOSS")] as [(UInt64, Int32, String)]
         where r.flags & bit != 0 { set(name, what, int(1)) }
         if r.interface != 0 {
-            // struct sockaddr_ll: family, protocol (network order), ifindex, then unused here.
-            var ll = bytes(of: UInt16(AF_PACKET)) + bytes(of: UInt16(r.protocol).bigEndian) + int(r.interface)
-            ll += [UInt8](repeating: 0, count: 20 - ll.count)
-            let bound = ll.withUnsafeBytes { Glibc.bind(fd, $0.baseAddress?.assumingMemoryBound(to: sockaddr.self), 20) } == 0
+            var address: [UInt8]
+            if r.type == 10 {
+                // SOCK_PACKET binds by device name, in exactly a struct sockaddr: family, 14 bytes of name.
+                var name = [CChar](repeating: 0, count: Int(IF_NAMESIZE))
+                _ = if_indextoname(UInt32(truncatingIfNeeded: r.interface), &name)
+                address = bytes(of: UInt16(AF_PACKET)) + name.prefix(13).map { UInt8(bitPattern: $0) }
+                address += [UInt8](repeating: 0, count: 16 - address.count)
+            } else {
+                // struct sockaddr_ll: family, protocol (network order), ifindex, then unused here.
+                address = bytes(of: UInt16(AF_PACKET)) + bytes(of: UInt16(r.protocol).bigEndian) + int(r.interface)
+                address += [UInt8](repeating: 0, count: 20 - address.count)
+            }
+            let bound = address.withUnsafeBytes { Glibc.bind(fd, $0.baseAddress?.assumingMemoryBound(to: sockaddr.self), socklen_t($0.count)) } == 0
             if !bound { refused.append("bind to interface \(r.interface) (\(errorText(errno)))") }
         }
         for m in r.memberships {
