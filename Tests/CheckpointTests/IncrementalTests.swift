@@ -215,6 +215,11 @@ final class IncrementalTests: XCTestCase {
         XCTAssertNotEqual(failed.code, 0, "a damaged pre-dump was committed: \(failed.output)")
         XCTAssertFalse(FileManager.default.fileExists(atPath: "\(work)/base"), "a failed pre-dump left its image")
         XCTAssertEqual(Self.userfaultfds(pid), 0, "the failed pre-dump left its tracking descriptor in the process")
+        // Pages changed after their checksum, caught by the check beside the memory dump (after the thaw): the same.
+        let scribbled = runTool(["/usr/bin/env", "SWIFTCR_TEST_SCRIBBLE_PAGES=1", tool, "-p", "--pre-dump", "-f", "\(work)/base", "\(pid)"])
+        XCTAssertEqual(scribbled.code, EIO, scribbled.output)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(work)/base"), "a scribbled pre-dump left its image")
+        XCTAssertEqual(Self.userfaultfds(pid), 0, "the scribbled pre-dump left its tracking descriptor in the process")
         let pre = runTool([tool, "-p", "--pre-dump", "-f", "\(work)/base", "\(pid)"])
         XCTAssertEqual(pre.code, 0, pre.output)
         XCTAssertEqual(Self.userfaultfds(pid), 1, "no tracking descriptor after the pre-dump")
