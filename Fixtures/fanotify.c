@@ -4,14 +4,16 @@
  * FAN_REPORT_FID with an inode mark. After restart fdinfo lists the same
  * group flags and marks, and the marks still work: writing the file reports
  * modify and close-write, opening it reports nothing (ignored), opening
- * another file on the mount reports open.
- * Usage: fanotify */
+ * another file on the mount reports open. Besides, a seeded number of
+ * files get marks of random masks (some with ignored masks and their flags)
+ * in a random order, which fdinfo must list the same after restart.
+ * Usage: fanotify SEED */
 #include "fixture.h"
 #include <fcntl.h>
 #include <sys/fanotify.h>
 #include <limits.h>
 
-static char lines[4096];
+static char lines[8192];
 
 /* The "fanotify " lines of this descriptor's fdinfo, as they are. */
 static void marks_of(int fd, char *out, size_t size) {
@@ -49,7 +51,8 @@ static void events(int fd, int fid, const char *watched, const char *other, unsi
     }
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    const char *seed = argc > 1 ? argv[1] : "1";
     char watched[PATH_MAX], other[PATH_MAX], cwd[PATH_MAX];
     if (!getcwd(cwd, sizeof cwd)) { fail("getcwd"); return finish(); }
     snprintf(watched, sizeof watched, "%s/fan-watched", cwd);
@@ -66,13 +69,29 @@ int main(void) {
         if (fanotify_mark(fd, FAN_MARK_ADD | FAN_MARK_IGNORED_MASK | FAN_MARK_IGNORED_SURV_MODIFY, FAN_OPEN, AT_FDCWD, watched) != 0)
             fail("ignored mask: %s", strerror(errno));
     }
+    /* Seeded extra inode marks: random files, masks, ignored masks, order. */
+    srand((unsigned)strtoul(seed, NULL, 10));
+    static const unsigned long long masks[] = { FAN_ACCESS, FAN_MODIFY, FAN_CLOSE_WRITE, FAN_CLOSE_NOWRITE, FAN_OPEN };
+    int extra = 1 + rand() % 5;
+    for (int k = 0; k < extra; k++) {
+        char path[PATH_MAX + 16];
+        snprintf(path, sizeof path, "%s/fan-extra-%d", cwd, rand() % 4);
+        close(open(path, O_CREAT | O_WRONLY, 0600));
+        unsigned long long m = 0;
+        for (int b = 0; b < 5; b++) if (rand() % 2) m |= masks[b];
+        if (!m) m = FAN_MODIFY;
+        if (fanotify_mark(fd, FAN_MARK_ADD, m, AT_FDCWD, path) != 0) fail("mark %s: %s", path, strerror(errno));
+        if (root && rand() % 2 && fanotify_mark(fd, FAN_MARK_ADD | FAN_MARK_IGNORED_MASK | (rand() % 2 ? FAN_MARK_IGNORED_SURV_MODIFY : 0),
+                                               masks[rand() % 5], AT_FDCWD, path) != 0)
+            fail("ignored mask on %s: %s", path, strerror(errno));
+    }
     marks_of(fd, lines, sizeof lines);
     if (!strstr(lines, "mflags")) fail("fdinfo lists no mark: %s", lines);
 
     ready();
     wait_for_term();
 
-    char now[4096];
+    char now[8192];
     marks_of(fd, now, sizeof now);
     if (strcmp(now, lines) != 0) fail("fdinfo's fanotify lines were\n%sand are\n%s", lines, now);
     if (!(fcntl(fd, F_GETFL) & O_NONBLOCK)) fail("the group is blocking now");

@@ -542,9 +542,10 @@ final class RoundTripTests: XCTestCase {
         try s.run(.rootOriginalPID)
         try s.run(.unprivilegedNewPID)
     }
-    /// fanotify: as root a group with inode, mount and ignored marks; as a user the FID kind.
+    /// fanotify: as root a group with inode, mount and ignored marks; as a user the FID kind;
+    /// seeded extra marks in a random order.
     func testFanotifyAsRootAndUnprivileged() throws {
-        let s = Scenario(fixture: "fanotify")
+        let s = Scenario(fixture: "fanotify", arguments: ["\(TestEnvironment.seed(for: "fanotify"))"])
         try s.run(.rootOriginalPID)
         try s.run(.unprivilegedNewPID)
     }
