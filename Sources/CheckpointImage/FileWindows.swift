@@ -25,10 +25,16 @@ final class FileWindows {
     }
 
     /// Adds `length` bytes of the file from `start` to `crc`; false, with
-    /// `crc` untouched, where they cannot be mapped.
+    /// `crc` untouched, where they cannot be mapped. Ranges come in file
+    /// order: windows wholly before `start` are unmapped (a dump of tens of
+    /// GiB would otherwise keep page tables for all of it).
     func update(_ crc: inout CRC32C, from start: UInt64, length: Int) -> Bool {
         guard !unmappable, length > 0 else { return false }
         guard PayloadChecksums.mappable(fd, upTo: start + UInt64(length)) else { return false }
+        for (index, base) in windows where index < start / windowBytes {
+            munmap(UnsafeMutableRawPointer(mutating: base), Int(windowBytes))
+            windows[index] = nil
+        }
         var pieces: [UnsafeRawBufferPointer] = []
         var at = start
         let end = start + UInt64(length)
