@@ -8,13 +8,8 @@ import XCTest
 /// and after earlier windows were let go (each round starts anywhere again).
 final class FileWindowsTests: XCTestCase {
     func testRangesAcrossWindowsChecksumTheirBytesAsTheFileGrows() throws {
-        let seed = UInt64(ProcessInfo.processInfo.environment["SWIFTCR_SEED"] ?? "") ?? UInt64.random(in: 1...1_000_000)
-        print("file windows seed \(seed) (rerun with SWIFTCR_SEED=\(seed))")
-        var random = seed
-        func next(_ bound: UInt64) -> UInt64 {
-            random = random &* 6364136223846793005 &+ 1442695040888963407
-            return (random >> 11) % bound
-        }
+        var random = SeededRandom("file windows")
+        func next(_ bound: UInt64) -> UInt64 { random.next(bound) }
         let fd = SampleImage.anonymousFile()
         defer { close(fd) }
         let window: UInt64 = 3 * 4096

@@ -8,13 +8,9 @@ import XCTest
 /// own offset and in file order, whichever path checked it.
 final class VerifierChecksumTests: XCTestCase {
     func testEveryDamagedSectionIsReportedAtItsOffsetInOrder() throws {
-        let seed = UInt64(ProcessInfo.processInfo.environment["SWIFTCR_SEED"] ?? "") ?? UInt64.random(in: 1...1_000_000)
-        print("verifier seed \(seed) (rerun with SWIFTCR_SEED=\(seed))")
-        var random = seed
-        func next() -> UInt64 {
-            random = random &* 6364136223846793005 &+ 1442695040888963407
-            return random >> 11
-        }
+        var random = SeededRandom("verifier")
+        let seed = random.seed
+        func next() -> UInt64 { random.next() }
         var mappedChecks = 0, readChecks = 0
         for round in 0..<4 {
             let fd = SampleImage.anonymousFile()
