@@ -77,8 +77,9 @@ enum FanotifyGroups: FileKind {
         guard f.sameAs.isEmpty, !duplicate, let record = f.fanotify else { return }
         for m in record.marks.reversed() {
             let on: UInt64 = m.target == .inode ? 0x4 : m.target == .mount ? 0x10 : 0x100  // DONT_FOLLOW (the path is the inode) / MOUNT / FILESYSTEM
-            let keep = m.flags & 0x240  // FAN_MARK_IGNORED_SURV_MODIFY, FAN_MARK_EVICTABLE
-            let ignore: UInt64 = m.flags & 0x400 != 0 ? 0x400 : 0x20  // FAN_MARK_IGNORE, else FAN_MARK_IGNORED_MASK
+            let keep = m.flags & 0x200  // FAN_MARK_EVICTABLE, from the call that makes the mark on
+            // FAN_MARK_IGNORE (else FAN_MARK_IGNORED_MASK), with FAN_MARK_IGNORED_SURV_MODIFY as it was.
+            let ignore: UInt64 = (m.flags & 0x400 != 0 ? 0x400 : 0x20) | m.flags & 0x40
             let p = try c.session.putString(m.path)
             for (mask, extra) in [(m.mask, UInt64(0)), (m.ignoredMask, ignore)] where mask != 0 {
                 let r = try c.session.raw(NR.fanotify_mark, UInt64(f.fd), 0x1 | on | keep | extra, mask, UInt64(bitPattern: Int64(AT_FDCWD)), p)
