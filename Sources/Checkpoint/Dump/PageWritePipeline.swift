@@ -13,13 +13,13 @@ final class PageBufferPool: @unchecked Sendable {
         let bytes: UnsafeMutableRawBufferPointer
     }
 
-    private let buffers: [UnsafeMutableRawBufferPointer]
+    private let buffers: [HugePageBuffer]
     private var free: [Int]
     private var mutex = pthread_mutex_t()
     private var returned = pthread_cond_t()
 
     init(count: Int, byteCount: Int) {
-        buffers = (0..<count).map { _ in UnsafeMutableRawBufferPointer.allocate(byteCount: byteCount, alignment: 4096) }
+        buffers = (0..<count).map { _ in HugePageBuffer(byteCount: byteCount) }
         free = Array((0..<count).reversed())
         pthread_mutex_init(&mutex, nil)
         pthread_cond_init(&returned, nil)
@@ -27,7 +27,6 @@ final class PageBufferPool: @unchecked Sendable {
 
     /// Callers make sure every buffer has come back (the pipeline drains first).
     deinit {
-        buffers.forEach { $0.deallocate() }
         pthread_cond_destroy(&returned)
         pthread_mutex_destroy(&mutex)
     }
@@ -44,7 +43,7 @@ final class PageBufferPool: @unchecked Sendable {
         defer { pthread_mutex_unlock(&mutex) }
         while free.isEmpty { pthread_cond_wait(&returned, &mutex) }
         let index = free.removeLast()
-        return Buffer(index: index, bytes: buffers[index])
+        return Buffer(index: index, bytes: buffers[index].bytes)
     }
 
     func giveBack(_ buffer: Buffer) {
