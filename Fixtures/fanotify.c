@@ -6,17 +6,23 @@
  * modify and close-write, opening it reports nothing (ignored), opening
  * another file on the mount reports open. Besides, a seeded number of
  * files get marks of random masks (some with ignored masks and their flags)
- * in a random order, which fdinfo must list the same after restart.
+ * in a random order, which fdinfo must list the same after restart; and a
+ * marked file removed while still open, whose writes are still reported.
  * Usage: fanotify SEED */
 #include "fixture.h"
 #include <fcntl.h>
 #include <sys/fanotify.h>
 #include <limits.h>
+#include <sys/stat.h>
 
 static char lines[8192];
 
-/* The "fanotify " lines of this descriptor's fdinfo, as they are. */
-static void marks_of(int fd, char *out, size_t size) {
+/* The "fanotify " lines of this descriptor's fdinfo, as they are, but
+ * the mark on inode `skip` (made again on another inode: said by *skipped). */
+static void marks_of(int fd, char *out, size_t size, unsigned long skip, int *skipped) {
+    char skipping[32];
+    snprintf(skipping, sizeof skipping, " ino:%lx ", skip);
+    *skipped = 0;
     char path[64], buf[8192];
     snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
     int f = open(path, O_RDONLY);
@@ -26,7 +32,8 @@ static void marks_of(int fd, char *out, size_t size) {
     if (n <= 0) return;
     buf[n] = 0;
     for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
-        if (strncmp(line, "fanotify ", 9) == 0 && strlen(out) + strlen(line) + 2 < size) { strcat(out, line); strcat(out, "\n"); }
+        if (strstr(line, skipping) && strstr(line, "fanotify") == line) *skipped = 1;
+        else if (strncmp(line, "fanotify ", 9) == 0 && strlen(out) + strlen(line) + 2 < size) { strcat(out, line); strcat(out, "\n"); }
 }
 
 /* Events of this process since the last call, as a mask per file: bit
@@ -85,14 +92,25 @@ int main(int argc, char **argv) {
                                                masks[rand() % 5], AT_FDCWD, path) != 0)
             fail("ignored mask on %s: %s", path, strerror(errno));
     }
-    marks_of(fd, lines, sizeof lines);
-    if (!strstr(lines, "mflags")) fail("fdinfo lists no mark: %s", lines);
+    /* A marked file removed while this process still holds it. */
+    char gone_path[PATH_MAX + 16];
+    snprintf(gone_path, sizeof gone_path, "%s/fan-removed", cwd);
+    int gone = open(gone_path, O_CREAT | O_RDWR, 0600);
+    if (gone < 0 || fanotify_mark(fd, FAN_MARK_ADD, FAN_MODIFY, AT_FDCWD, gone_path) != 0 || unlink(gone_path) != 0)
+        fail("removed marked file: %s", strerror(errno));
+    struct stat gs;
+    int listed;
+    fstat(gone, &gs);
+    marks_of(fd, lines, sizeof lines, (unsigned long)gs.st_ino, &listed);
+    if (!strstr(lines, "mflags") || !listed) fail("fdinfo lists no mark: %s", lines);
 
     ready();
     wait_for_term();
 
     char now[8192];
-    marks_of(fd, now, sizeof now);
+    fstat(gone, &gs);
+    marks_of(fd, now, sizeof now, (unsigned long)gs.st_ino, &listed);
+    if (!listed) fail("no mark on the removed file's inode %lx", (unsigned long)gs.st_ino);
     if (strcmp(now, lines) != 0) fail("fdinfo's fanotify lines were\n%sand are\n%s", lines, now);
     if (!(fcntl(fd, F_GETFL) & O_NONBLOCK)) fail("the group is blocking now");
     unsigned long long w, o;
@@ -105,5 +123,17 @@ int main(int argc, char **argv) {
     if ((w & (FAN_MODIFY | FAN_CLOSE_WRITE)) != (FAN_MODIFY | FAN_CLOSE_WRITE)) fail("events on the watched file: %llx, not modify and close-write", w);
     if (root && (w & FAN_OPEN)) fail("an open of the watched file was reported: its ignored mask is gone");
     if (root && !(o & FAN_OPEN)) fail("no open event for the other file: the mount mark is gone (%llx)", o);
+    /* The removed file: a write through the descriptor that holds it is reported (as a user, FID
+     * events do not say which file: the group's only other inode marks were drained above). */
+    events(fd, !root, watched, other, &w, &o);
+    if (pwrite(gone, "y", 1, 0) != 1) fail("write the removed file: %s", strerror(errno));
+    unsigned long long any = 0;
+    char buf[8192] __attribute__((aligned(8)));
+    ssize_t n = read(fd, buf, sizeof buf);
+    for (struct fanotify_event_metadata *m = (void *)buf; n > 0 && FAN_EVENT_OK(m, n); m = FAN_EVENT_NEXT(m, n)) {
+        if (m->pid == getpid()) any |= m->mask;
+        if (m->fd >= 0) close(m->fd);
+    }
+    if (!(any & FAN_MODIFY)) fail("no modify event for the removed file: its mark is gone");
     return finish();
 }

@@ -12,8 +12,11 @@ public struct FanotifyRecord: DescriptorPayloadRecord {
         public var flags: UInt64
         public var mask: UInt64
         public var ignoredMask: UInt64
-        public init(target: Target, path: String, flags: UInt64, mask: UInt64, ignoredMask: UInt64) {
-            self.target = target; self.path = path; self.flags = flags; self.mask = mask; self.ignoredMask = ignoredMask
+        /// A marked file removed since, which a descriptor of the process
+        /// still holds: that descriptor's number (marked through it at restart).
+        public var heldBy: UInt64?
+        public init(target: Target, path: String, flags: UInt64, mask: UInt64, ignoredMask: UInt64, heldBy: UInt64? = nil) {
+            self.target = target; self.path = path; self.flags = flags; self.mask = mask; self.ignoredMask = ignoredMask; self.heldBy = heldBy
         }
     }
 
@@ -25,7 +28,7 @@ public struct FanotifyRecord: DescriptorPayloadRecord {
     public init(initFlags: UInt64, eventFlags: UInt64) { self.initFlags = initFlags; self.eventFlags = eventFlags }
 
     enum Tag: UInt16, CaseIterable { case initFlags = 1, eventFlags = 2, mark = 3 }
-    enum MarkTag: UInt16, CaseIterable { case target = 1, path = 2, flags = 3, mask = 4, ignoredMask = 5 }
+    enum MarkTag: UInt16, CaseIterable { case target = 1, path = 2, flags = 3, mask = 4, ignoredMask = 5, heldBy = 6 }
 
     func encode(into e: inout RecordEncoder) {
         e.u64(Tag.initFlags.rawValue, initFlags)
@@ -37,6 +40,7 @@ public struct FanotifyRecord: DescriptorPayloadRecord {
                 $0.u64(MarkTag.flags.rawValue, m.flags)
                 $0.u64(MarkTag.mask.rawValue, m.mask)
                 $0.u64(MarkTag.ignoredMask.rawValue, m.ignoredMask)
+                if let fd = m.heldBy { $0.u64(MarkTag.heldBy.rawValue, fd) }
             }
         }
     }
@@ -53,8 +57,9 @@ public struct FanotifyRecord: DescriptorPayloadRecord {
                 throw ImageError.malformed(what: "fanotify fd \(fd): mark on target \(raw) without an absolute path", offset: m.base)
             }
             let mark = Mark(target: target, path: path, flags: try m.u64(MarkTag.flags.rawValue, default: 0),
-                            mask: try m.u64(MarkTag.mask.rawValue, default: 0), ignoredMask: try m.u64(MarkTag.ignoredMask.rawValue, default: 0))
-            guard mark.flags <= u32, mark.mask <= u32, mark.ignoredMask <= u32 else {
+                            mask: try m.u64(MarkTag.mask.rawValue, default: 0), ignoredMask: try m.u64(MarkTag.ignoredMask.rawValue, default: 0),
+                            heldBy: try m.optionalU64(MarkTag.heldBy.rawValue))
+            guard mark.flags <= u32, mark.mask <= u32, mark.ignoredMask <= u32, (mark.heldBy ?? 0) <= UInt64(Int32.max) else {
                 throw ImageError.malformed(what: "fanotify fd \(fd): mark on \(path) with flags \(mark.flags), masks \(mark.mask), \(mark.ignoredMask)", offset: m.base)
             }
             return mark

@@ -25,13 +25,20 @@ enum FanotifyGroups: FileKind {
         let places = ["/proc/\(d.pid)/cwd"].compactMap { try? String(decoding: Sys.readLink($0), as: UTF8.self) }
             + context.descriptors.map(\.link).filter { $0.hasPrefix("/") }
         var search: [[UInt64]: String]?
+        // Removed files the process still holds, by (device, inode): marked through the holder at restart.
+        var removed: [[UInt64]: Int32] = [:]
+        for o in context.descriptors where d.pid != getpid() && o.link.hasSuffix(" (deleted)") && removed[[o.device, o.inode]] == nil {
+            removed[[o.device, o.inode]] = o.fd
+        }
         for f in lines where f["mflags"] != nil {
             let (mflags, mask, ignored) = (hex(f["mflags"]) ?? 0, hex(f["mask"]) ?? 0, hex(f["ignored_mask"]) ?? 0)
             let target: FanotifyRecord.Target
             var path: String?
+            var heldBy: Int32?
             if f["ino"] != nil, let w = InotifyWatches.parse("inotify wd:1 " + f.text).first {
                 target = .inode
-                path = InotifyWatches.byHandle(w)
+                heldBy = removed[[w.device, w.inode]]
+                path = heldBy.flatMap { fd in context.descriptors.first { $0.fd == fd }?.link } ?? InotifyWatches.byHandle(w)
                 if path == nil {
                     if search == nil { search = InotifyWatches.index(places) }
                     path = search?[[w.device, w.inode]]
@@ -50,7 +57,11 @@ enum FanotifyGroups: FileKind {
                 context.warn("fd \(d.fd): fanotify mark '\(f.text)' has no path this user can find; it is dropped")
                 continue
             }
-            record.marks.append(.init(target: target, path: p, flags: mflags, mask: mask, ignoredMask: ignored))
+            if heldBy == nil && p.hasSuffix(" (deleted)") {
+                context.warn("fd \(d.fd): fanotify mark on \(p) is dropped: the file was removed and nothing holds it")
+                continue
+            }
+            record.marks.append(.init(target: target, path: p, flags: mflags, mask: mask, ignoredMask: ignored, heldBy: heldBy.map { UInt64($0) }))
         }
         state.payload = .fanotify(record)
         if let copy = try? SocketBorrower.borrowOnce(pid: d.pid, fd: d.fd) {
@@ -76,11 +87,12 @@ enum FanotifyGroups: FileKind {
         let duplicate = f.sharesWith != f.fd && c.process.files.contains { $0.fd == f.sharesWith }
         guard f.sameAs.isEmpty, !duplicate, let record = f.fanotify else { return }
         for m in record.marks.reversed() {
-            let on: UInt64 = m.target == .inode ? 0x4 : m.target == .mount ? 0x10 : 0x100  // DONT_FOLLOW (the path is the inode) / MOUNT / FILESYSTEM
+            // DONT_FOLLOW: the path is the inode (but /proc/self/fd/N must be followed); MOUNT; FILESYSTEM.
+            let on: UInt64 = m.target == .inode ? (m.heldBy == nil ? 0x4 : 0) : m.target == .mount ? 0x10 : 0x100
             let keep = m.flags & 0x200  // FAN_MARK_EVICTABLE, from the call that makes the mark on
             // FAN_MARK_IGNORE (else FAN_MARK_IGNORED_MASK), with FAN_MARK_IGNORED_SURV_MODIFY as it was.
             let ignore: UInt64 = (m.flags & 0x400 != 0 ? 0x400 : 0x20) | m.flags & 0x40
-            let p = try c.session.putString(m.path)
+            let p = try c.session.putString(m.heldBy.map { "/proc/self/fd/\($0)" } ?? m.path)
             for (mask, extra) in [(m.mask, UInt64(0)), (m.ignoredMask, ignore)] where mask != 0 {
                 let r = try c.session.raw(NR.fanotify_mark, UInt64(f.fd), 0x1 | on | keep | extra, mask, UInt64(bitPattern: Int64(AT_FDCWD)), p)
                 guard r == 0 else {
