@@ -79,6 +79,18 @@ final class FileDumpContext {
     }
 
     func warn(_ message: String) { warnings.append(message) }
+
+    /// The process's descriptors of removed files by (device, inode), the
+    /// first of each: a watch or mark on such a file is made again through
+    /// its holder. None for a descriptor in flight, read through our own
+    /// copy (those numbers are ours).
+    func removedFilesHeld(for d: OpenDescriptor) -> [[UInt64]: (fd: Int32, link: String)] {
+        var removed: [[UInt64]: (fd: Int32, link: String)] = [:]
+        for o in descriptors where d.pid != getpid() && o.link.hasSuffix(" (deleted)") && removed[[o.device, o.inode]] == nil {
+            removed[[o.device, o.inode]] = (o.fd, o.link)
+        }
+        return removed
+    }
 }
 
 /// The restart's per-process view: the stub, the objects the restorer made

@@ -25,11 +25,7 @@ enum FanotifyGroups: FileKind {
         let places = ["/proc/\(d.pid)/cwd"].compactMap { try? String(decoding: Sys.readLink($0), as: UTF8.self) }
             + context.descriptors.map(\.link).filter { $0.hasPrefix("/") }
         var search: [[UInt64]: String]?
-        // Removed files the process still holds, by (device, inode): marked through the holder at restart.
-        var removed: [[UInt64]: Int32] = [:]
-        for o in context.descriptors where d.pid != getpid() && o.link.hasSuffix(" (deleted)") && removed[[o.device, o.inode]] == nil {
-            removed[[o.device, o.inode]] = o.fd
-        }
+        let removed = context.removedFilesHeld(for: d)
         for f in lines where f["mflags"] != nil {
             let (mflags, mask, ignored) = (hex(f["mflags"]) ?? 0, hex(f["mask"]) ?? 0, hex(f["ignored_mask"]) ?? 0)
             let target: FanotifyRecord.Target
@@ -37,8 +33,9 @@ enum FanotifyGroups: FileKind {
             var heldBy: Int32?
             if f["ino"] != nil, let w = InotifyWatches.parse("inotify wd:1 " + f.text).first {
                 target = .inode
-                heldBy = removed[[w.device, w.inode]]
-                path = heldBy.flatMap { fd in context.descriptors.first { $0.fd == fd }?.link } ?? InotifyWatches.byHandle(w)
+                let holder = removed[[w.device, w.inode]]
+                heldBy = holder?.fd
+                path = holder?.link ?? InotifyWatches.byHandle(w)
                 if path == nil {
                     if search == nil { search = InotifyWatches.index(places) }
                     path = search?[[w.device, w.inode]]

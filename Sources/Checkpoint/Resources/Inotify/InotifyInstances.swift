@@ -13,12 +13,8 @@ enum InotifyInstances: FileKind {
         state.kind = .inotify
         let places = ["/proc/\(d.pid)/cwd", "/proc/\(d.pid)/exe"].compactMap { try? String(decoding: Sys.readLink($0), as: UTF8.self) }
             + context.descriptors.map(\.link).filter { $0.hasPrefix("/") }
-        var removed: [[UInt64]: (fd: Int32, link: String)] = [:]
-        // (Not for an inotify in flight, read through our own copy: those numbers are ours.)
-        for o in context.descriptors where d.pid != getpid() && o.link.hasSuffix(" (deleted)") && removed[[o.device, o.inode]] == nil {
-            removed[[o.device, o.inode]] = (o.fd, o.link)
-        }
-        state.payload = .inotify(InotifyWatches.record(fd: d.fd, fdinfo: d.fdinfo, places: places, removed: removed, warn: context.warn))
+        state.payload = .inotify(InotifyWatches.record(fd: d.fd, fdinfo: d.fdinfo, places: places, removed: context.removedFilesHeld(for: d),
+                                                       warn: context.warn))
     }
 
     /// inotify_init1 (non-blocking while set up, so the IN_IGNORED events
