@@ -71,6 +71,7 @@ public final class SyscallInjector {
 
     private func runToSyscallStop() throws {
         var signal: Int32 = 0
+        var faults = 0
         while true {
             try Ptrace.toSyscall(tid, signal: signal)
             signal = 0
@@ -82,6 +83,14 @@ public final class SyscallInjector {
                 // interrupt: just go on; a signal-delivery stop: hold it.
                 if (1...3).contains(event) { lastNewTask = pid_t(truncatingIfNeeded: try Ptrace.eventMessage(tid)) }
                 if event == 0 && sig != SIGTRAP { heldSignals.append(sig) }
+                // The injected instruction itself faults (not mapped here): held,
+                // the fault would only come again, for ever.
+                if event == 0 && [SIGSEGV, SIGBUS, SIGILL].contains(sig) {
+                    faults += 1
+                    if faults > 3 {
+                        throw SystemCallError("injection in \(tid): the call at 0x\(String(instruction, radix: 16)) faults with signal \(sig)", .badAddress)
+                    }
+                }
             case .exited(_, let code):
                 throw SystemCallError("injected syscall: process \(tid) exited with \(code)", .noSuchProcess)
             case .killed(_, let sig):
