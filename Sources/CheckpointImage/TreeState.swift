@@ -6,13 +6,22 @@ public struct TreeState: Equatable, Sendable {
     public var sysvObjects: [SysVObject] = []
     /// PIDs of the scope a libcr callback omitted (CR_CHECKPOINT_OMIT).
     public var omittedPIDs: [Int32] = []
+    /// Set when the tree's root was PID 1 of a PID namespace of its own
+    /// (since 2026-12-03): every process, thread, group and session ID the
+    /// checkpointer saw (the keys, which the rest of the image uses) and the
+    /// ID it had inside that namespace. The restart makes a new namespace
+    /// and gives each the inner ID.
+    public var namespaceIDs: [Int32: Int32] = [:]
 
-    public init(sysvObjects: [SysVObject] = [], omittedPIDs: [Int32] = []) {
+    public init(sysvObjects: [SysVObject] = [], omittedPIDs: [Int32] = [], namespaceIDs: [Int32: Int32] = [:]) {
         self.sysvObjects = sysvObjects
         self.omittedPIDs = omittedPIDs
+        self.namespaceIDs = namespaceIDs
     }
 
-    public var isEmpty: Bool { sysvObjects.isEmpty && omittedPIDs.isEmpty }
+    public var isEmpty: Bool { sysvObjects.isEmpty && omittedPIDs.isEmpty && namespaceIDs.isEmpty }
+    /// The tree was a whole PID namespace (its init and all).
+    public var ownPIDNamespace: Bool { !namespaceIDs.isEmpty }
 
     /// The tree-wide objects of an image before 1.2, from its PROCESS records.
     public init(legacy processes: [ProcessState]) {
@@ -20,12 +29,15 @@ public struct TreeState: Equatable, Sendable {
     }
 
     /// Numbered by hand: a tag's number is the format, never its position here.
-    enum Tag: UInt16, CaseIterable { case sysv = 1, omittedPIDs = 2 }
+    enum Tag: UInt16, CaseIterable { case sysv = 1, omittedPIDs = 2, namespaceIDs = 3 }
 
     public func encode() -> [UInt8] {
         var e = RecordEncoder()
         for o in sysvObjects { e.record(Tag.sysv.rawValue) { o.encode(into: &$0) } }
         if !omittedPIDs.isEmpty { e.u64s(Tag.omittedPIDs.rawValue, omittedPIDs.map { UInt64(UInt32(bitPattern: $0)) }) }
+        if !namespaceIDs.isEmpty {
+            e.u64s(Tag.namespaceIDs.rawValue, namespaceIDs.sorted { $0.key < $1.key }.flatMap { [UInt64($0.key), UInt64($0.value)] })
+        }
         return e.bytes
     }
 
@@ -34,6 +46,14 @@ public struct TreeState: Equatable, Sendable {
         omittedPIDs = try d.u64s(Tag.omittedPIDs.rawValue).map { v in
             guard v > 0, v <= UInt64(Int32.max) else { throw ImageError.malformed(what: "omitted PID \(v)", offset: d.base) }
             return Int32(v)
+        }
+        let pairs = try d.u64s(Tag.namespaceIDs.rawValue)
+        guard pairs.count % 2 == 0 else { throw ImageError.malformed(what: "PID namespace table of \(pairs.count) numbers (pairs expected)", offset: d.base) }
+        for k in stride(from: 0, to: pairs.count, by: 2) {
+            guard (1...UInt64(Int32.max)).contains(pairs[k]), (1...UInt64(Int32.max)).contains(pairs[k + 1]) else {
+                throw ImageError.malformed(what: "PID namespace entry \(pairs[k]) -> \(pairs[k + 1])", offset: d.base)
+            }
+            namespaceIDs[Int32(pairs[k])] = Int32(pairs[k + 1])
         }
     }
 }

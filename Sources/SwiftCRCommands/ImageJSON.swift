@@ -30,6 +30,9 @@ enum ImageJSON {
             ("parent", inv.parent.map { l in
                 .object([("path", .string(l.path)), ("imageID", .string(String(l.imageID, radix: 16))), ("indexChecksum", .uint(UInt64(l.indexChecksum)))])
             } ?? .null),
+            ("pidNamespace", image.tree.ownPIDNamespace ? .array(image.tree.namespaceIDs.sorted { $0.key < $1.key }.map { id, inner in
+                .object([("id", .int(Int64(id))), ("inside", .int(Int64(inner)))])
+            }) : .null),
             ("processes", .array(image.processes.map { process($0, image) })),
             ("zombies", .array(image.zombies.map { z in
                 .object([("pid", .int(Int64(z.pid))), ("ppid", .int(Int64(z.ppid))), ("waitStatus", .int(Int64(z.waitStatus)))])

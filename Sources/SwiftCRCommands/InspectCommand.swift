@@ -53,14 +53,17 @@ struct InspectCommand: ParsableCommand {
             let pages = image.processes.flatMap(\.mappings).reduce(UInt64(0)) { $0 + $1.parentPageCount }
             print("parent:    \(parent.path) (image \(String(parent.imageID, radix: 16))): \(pages) pages come from it or its parents")
         }
+        let inside = image.tree.namespaceIDs
+        if image.tree.ownPIDNamespace { print("namespace: the tree is a whole PID namespace (its root was PID 1 there); IDs inside it in [ ]") }
+        func ids(_ id: pid_t) -> String { inside.isEmpty ? "\(id)" : "\(id) [\(inside[id].map(String.init) ?? "outside")]" }
         for p in image.processes {
             let saved = image.savedBytes(pid: p.pid)
-            print("process:   \(p.pid) \(p.command) (ppid \(p.ppid), pgid \(p.pgid), sid \(p.sid), uid \(p.uids.first ?? 0))\(p.stopped ? " stopped" : "")")
+            print("process:   \(ids(p.pid)) \(p.command) (ppid \(ids(p.ppid)), pgid \(ids(p.pgid)), sid \(ids(p.sid)), uid \(p.uids.first ?? 0))\(p.stopped ? " stopped" : "")")
             print("           \(p.threads.count) thread(s), \(p.mappings.count) mappings, \(p.files.count) fds, \(saved / 4096) pages saved (\(saved / 1024) KiB); exe \(p.executable)")
         }
         for z in image.zombies {
             let how = z.waitStatus & 0x7f == 0 ? "exit status \((z.waitStatus >> 8) & 0xff)" : "killed by signal \(z.waitStatus & 0x7f)"
-            print("zombie:    \(z.pid) (ppid \(z.ppid), \(how), not yet reaped)")
+            print("zombie:    \(ids(z.pid)) (ppid \(ids(z.ppid)), \(how), not yet reaped)")
         }
     }
 

@@ -257,6 +257,18 @@ final class RoundTripTests: XCTestCase {
         s.restartArguments = ["--restore-pgid", "--restore-sid"]
         try s.run(.rootOriginalPID)
     }
+    /// A whole PID namespace (its init the tree's root): orphans reparented
+    /// to that init, sessions, groups, a zombie, threads and seeded extra
+    /// processes come back in a new namespace with the IDs they had in there.
+    func testWholePIDNamespaceAsRootAndUnprivileged() throws {
+        var s = Scenario(fixture: "pidns", arguments: ["\(TestEnvironment.seed(for: "pidns"))"])
+        s.checkpointArguments = ["--tree"]
+        s.restartArguments = ["--restore-pgid", "--restore-sid"]
+        s.newRootPID = true
+        s.expectOutput = "its init as PID 1 there"
+        try s.run(.rootOriginalPID)
+        try s.run(.unprivilegedNamespace)
+    }
     /// Credentials per thread: one thread's own IDs, and no thread root again after the process dropped root.
     func testThreadCredentialsAsRoot() throws {
         var s = Scenario(fixture: "threadcreds")

@@ -158,6 +158,9 @@ final class CheckpointRun {
             }
         }
         guard !collected.isEmpty else { return }
+        tree.namespaceIDs = try NamespaceIDs.collect(root: pid, processes: collected.map(\.state), zombies: scope.zombies)
+        // Inside a namespace of its own, whoever is outside holds no ID of the tree's.
+        if tree.ownPIDNamespace { scope.outsiders = [] }
         collected[0].warnings += scope.outsiders + sysv.warnings + agents.warnings
     }
 

@@ -79,18 +79,38 @@ struct TreeScope {
         return ["process \(first.pid)\(more), outside the checkpoint, is in the process group or session of \(first.leader): while it runs, PID \(first.leader) stays taken and a restart with the original PIDs cannot make that process again (--no-restore-pid can)"]
     }
 
-    /// Parents before their children (a process whose parent is outside comes first).
+    /// Parents before their children (a process whose parent is outside
+    /// comes first), and, where that allows, a process after the leaders of
+    /// its session and group: an orphan that an init inherited is made again
+    /// through its session's leader (StubTree.orphanSession), which must exist by then.
     static func orderParentsFirst(_ pids: [pid_t], stats: [pid_t: ProcStat]) -> [pid_t] {
         let set = Set(pids)
         var out: [pid_t] = []
         var placed: Set<pid_t> = []
         var queue = pids.filter { !set.contains(stats[$0]?.ppid ?? 0) }.sorted()
+        var deferrals: [pid_t: Int] = [:]
         while !queue.isEmpty {
             let p = queue.removeFirst()
+            let leaders = [stats[p]?.session, stats[p]?.pgrp].compactMap { $0 }.filter { $0 != p && set.contains($0) && !placed.contains($0) }
+            if !leaders.isEmpty, deferrals[p, default: 0] < pids.count, !leaders.contains(where: { isDescendant($0, of: p, stats: stats) }) {
+                deferrals[p, default: 0] += 1
+                queue.append(p)
+                continue
+            }
             out.append(p)
             placed.insert(p)
             queue += pids.filter { stats[$0]?.ppid == p && !placed.contains($0) }.sorted()
         }
         return out + pids.filter { !placed.contains($0) }
+    }
+
+    static func isDescendant(_ pid: pid_t, of ancestor: pid_t, stats: [pid_t: ProcStat]) -> Bool {
+        var at = pid
+        for _ in 0..<stats.count {
+            guard let parent = stats[at]?.ppid, parent > 0, parent != at else { return false }
+            if parent == ancestor { return true }
+            at = parent
+        }
+        return false
     }
 }

@@ -82,7 +82,7 @@ struct FileRestorer {
         }
         for f in process.files { try FileKinds.restorer(for: f.kind).finish(f, in: c) }
         try LockRestorer(session: session).restore(process.files)
-        for w in try OpenFileAttributes.restore(process.files, session: session, stubs: objects.stubs) { c.warn(w) }
+        for w in try OpenFileAttributes.restore(process.files, session: session, innerIDs: objects.innerIDs) { c.warn(w) }
         try InFlightFiles.handOver(process.files, in: c)
         try PacketSockets.mapRings(process, in: c)
         for fd in stdio.values where !process.files.contains(where: { UInt64($0.fd) == fd }) {

@@ -19,15 +19,30 @@ enum PIDNamespace {
     /// Unshares, maps this user's uid and gid to themselves, and starts PID 1.
     /// - Parameter detach: PID 1 outlives the restorer (cr_restart --detach).
     static func enter(detach: Bool = false) throws {
+        try unshare(user: true, why: "for the original PIDs (use --no-restore-pid)")
+        try detach ? spawnLastingReaper() : spawnReaper()
+        entered = true
+    }
+
+    /// For an image of a whole PID namespace: a new one, whose PID 1 is the
+    /// image's root, the first process the restorer makes (no reaper of ours:
+    /// the root reaps, as it did). A user who may not choose PIDs gets a user
+    /// namespace with it, as `enter` makes.
+    static func enter(forImage: Bool) throws {
+        try unshare(user: !canChoosePIDs, why: "for the image's PID namespace")
+        entered = true
+    }
+
+    /// unshare(CLONE_NEWPID), with a user namespace that maps this user's uid and gid to themselves.
+    private static func unshare(user: Bool, why: String) throws {
         let uid = getuid(), gid = getgid()
-        if case .failure(let e) = Syscall.unshare(CloneFlags.newUser | CloneFlags.newPID) {
-            throw CheckpointError(e.rawValue, "cannot create a user and PID namespace for the original PIDs (\(e)); use --no-restore-pid")
+        if case .failure(let e) = Syscall.unshare(user ? CloneFlags.newUser | CloneFlags.newPID : CloneFlags.newPID) {
+            throw CheckpointError(e.rawValue, "cannot create a \(user ? "user and " : "")PID namespace \(why): \(e)")
         }
+        guard user else { return }
         try write("/proc/self/setgroups", "deny")
         try write("/proc/self/uid_map", "\(uid) \(uid) 1")
         try write("/proc/self/gid_map", "\(gid) \(gid) 1")
-        try detach ? spawnLastingReaper() : spawnReaper()
-        entered = true
     }
 
     static func write(_ path: String, _ text: String) throws {

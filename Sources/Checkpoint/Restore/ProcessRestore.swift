@@ -46,8 +46,8 @@ final class ProcessRestore {
     /// The stages after the pages (RestoreStage.afterPages).
     /// - Parameter quietChildSignal: a SIGCHLD raised in the stub by recreating
     ///   its zombie children is to be dropped (the process had seen it already).
-    func finish(exactIDs: Bool, quietChildSignal: Bool, seccompSuspended: Bool, sharedTable: Bool = false, objects: SharedFileObjects) throws -> [String] {
-        let after = AfterPages(exactIDs: exactIDs, quietChildSignal: quietChildSignal, seccompSuspended: seccompSuspended,
+    func finish(ids: RequestedIDs, quietChildSignal: Bool, seccompSuspended: Bool, sharedTable: Bool = false, objects: SharedFileObjects) throws -> [String] {
+        let after = AfterPages(ids: ids, quietChildSignal: quietChildSignal, seccompSuspended: seccompSuspended,
                                sharedTable: sharedTable, objects: objects)
         var warnings: [String] = []
         for stage in RestoreStage.afterPages { warnings += try run(stage, after) }
@@ -55,7 +55,8 @@ final class ProcessRestore {
     }
 
     struct AfterPages {
-        let exactIDs: Bool
+        /// The IDs threads and the terminal's foreground group ask for.
+        let ids: RequestedIDs
         let quietChildSignal: Bool
         let seccompSuspended: Bool
         /// Its fd table is its parent's (CLONE_FILES), restored with the parent.
@@ -93,7 +94,7 @@ final class ProcessRestore {
             return try FileRestorer(session: session, process: process, log: log, objects: a.objects).restore()
         case .environment:
             var warnings = try task.restoreEnvironment()
-            if a.exactIDs { warnings += try task.restoreForegroundGroup() }
+            if a.ids.exact { warnings += try task.restoreForegroundGroup(ids: a.ids) }
             return warnings
         case .signals:
             if a.quietChildSignal { try task.dropPendingChildSignal() }
@@ -101,7 +102,7 @@ final class ProcessRestore {
         case .threads:
             threads = [(stub, innerPID, thread, session)]
             for t in process.threads.dropFirst() {
-                let created = try ThreadCreator.create(t, from: session, exactTID: a.exactIDs)
+                let created = try ThreadCreator.create(t, from: session, exactID: a.ids(t.tid))
                 threads.append((created.session.pid, created.inner, t, created.session))
             }
         case .threadState:

@@ -101,18 +101,31 @@ public enum Restorer {
             case .quiet: break
             }
         }
+        // A whole PID namespace comes back in a new one, where every ID is free.
+        var options = options
+        let ids: RequestedIDs
+        if header.tree.ownPIDNamespace {
+            let user = !PIDNamespace.canChoosePIDs
+            try PIDNamespace.enter(forImage: true)
+            notes.append("the image holds a whole PID namespace: restarting it in a new \(user ? "user and PID namespace" : "PID namespace"), its init as PID 1 there"
+                         + (options.restorePID ? "" : " (the processes keep their IDs there: --no-restore-pid does not apply)"))
+            options.restorePID = true
+            ids = RequestedIDs(exact: true, namespace: header.tree.namespaceIDs)
+        } else {
+            ids = RequestedIDs(exact: options.restorePID)
+        }
         if options.restorePGID && !options.restorePID {
             // New PIDs cannot take a group that still exists (BLCR: EBUSY).
             for g in Set(header.processes.map(\.pgid)) where g > 1 && (kill(-g, 0) == 0 || errno == EPERM) {
                 throw CheckpointError(EBUSY, "process group \(g) still exists: with --no-restore-pid the restored processes cannot take it back (--restore-pgid)")
             }
         }
-        if options.restorePID && PIDNamespace.canChoosePIDs {
+        if options.restorePID && PIDNamespace.canChoosePIDs && !ids.ownNamespace {
             let waited = ExitingHolders.wait(for: header.processes.flatMap { p in [p.pid] + p.threads.map(\.tid) } + header.zombies.map(\.pid),
                                              notice: options.notice)
             if waited > 0 { log.info("waited \(Int(waited * 1000)) ms for the original's unreaped zombies to free their PIDs") }
         }
-        if options.restorePID && options.allowNamespace && !PIDNamespace.canChoosePIDs {
+        if options.restorePID && options.allowNamespace && !PIDNamespace.canChoosePIDs && !ids.ownNamespace {
             try PIDNamespace.enter(detach: options.detach)
             notes.append("uid \(getuid()) may not choose PIDs here: restarting in a new user and PID namespace, where the processes keep their original PIDs")
         }
@@ -138,7 +151,7 @@ public enum Restorer {
         pin.pinCurrentCPU()
         let pinned = pin
         reader.prepareWorkerThread = { pinned.unpinCurrentThread() }
-        var tree = StubTree(options: options, log: log)
+        var tree = StubTree(options: options, ids: ids, log: log)
         defer { pin.release(Array(tree.stubs.values)) }
         let ptys = PtyFactory(processes: header.processes)
         defer { ptys.close() }
@@ -191,11 +204,12 @@ public enum Restorer {
             var objects = SharedFileObjects(processes: header.processes, memory: shared, ptys: ptys, stubs: tree.stubs, closeTCP: options.closeTCP,
                                             inherited: options.inheritedDescriptors, unlinked: unlinked)
             objects.missingFiles = options.missingFiles
+            objects.innerIDs = tree.inner
             defer { objects.close() }
             var deferred = pages.deferred
             let lazyDescriptors = plan == nil ? [:] : LazyRestore.takeDescriptors(restores, deferred: &deferred, loader: loader, warnings: &warnings)
             for r in restores {
-                warnings += try r.finish(exactIDs: options.restorePID, quietChildSignal: tree.reapedSignals[r.process.pid] ?? false,
+                warnings += try r.finish(ids: ids, quietChildSignal: tree.reapedSignals[r.process.pid] ?? false,
                                          seccompSuspended: tree.seccompSuspended, sharedTable: tree.sharedTables.contains(r.process.pid), objects: objects)
             }
             warnings += try objects.settle()

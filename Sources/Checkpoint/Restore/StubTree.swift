@@ -11,6 +11,8 @@ import Logging
 struct StubTree {
     let options: RestoreOptions
     let log: Logger
+    /// The IDs the stubs ask for.
+    let ids: RequestedIDs
     /// Original PID -> stub PID as we see it (for ptrace and /proc), for live processes.
     private(set) var stubs: [pid_t: pid_t] = [:]
     /// Original PID -> the PID the process sees itself as (for injected calls):
@@ -25,6 +27,12 @@ struct StubTree {
     /// PIDs the image's zombies will take (a group led by one is not lent a holder).
     private var zombiePIDs: Set<pid_t> = []
     private var groupHolders: [(pgid: pid_t, outer: pid_t, inner: pid_t, parent: RemoteSession, parentPID: pid_t)] = []
+    /// Holders of sessions whose leader is gone (see `orphanSession`), by session ID; also in `groupHolders`.
+    private var sessionHolders: [pid_t: RemoteSession] = [:]
+    /// Session leaders whose setsid waits for these children to be forked in their earlier session (SessionOrder).
+    private var waitingIdentity: [pid_t: Set<pid_t>] = [:]
+    /// The next ID inside the namespace that no process of the image has (0: not yet chosen).
+    private var spareID: pid_t = 0
     private var spawned: [pid_t] = []
     /// Stubs handed to init as the orphans they were (see `spawnOrphan`): not our children.
     private var orphans: [pid_t] = []
@@ -35,8 +43,9 @@ struct StubTree {
     /// Every stub was seized with seccomp suspended (their children inherit it).
     private(set) var seccompSuspended = true
 
-    init(options: RestoreOptions, log: Logger) {
+    init(options: RestoreOptions, ids: RequestedIDs, log: Logger) {
         self.options = options
+        self.ids = ids
         self.log = log
     }
 
@@ -45,7 +54,15 @@ struct StubTree {
     mutating func build(_ processes: [ProcessState], zombies: [ZombieState], later: Set<pid_t> = [], ptys: PtyFactory? = nil) throws {
         zombiePIDs = Set(zombies.map(\.pid))
         eldest = processes.first?.pid ?? 0
-        for p in processes where !later.contains(p.pid) { try make(p, among: processes, ptys: ptys) }
+        let byPID = Dictionary(processes.map { ($0.pid, $0) }, uniquingKeysWith: { a, _ in a })
+        let order = options.restoreSID ? SessionOrder(processes.map { .init(pid: $0.pid, ppid: $0.ppid, sid: $0.sid) })
+            : SessionOrder(processes.map { .init(pid: $0.pid, ppid: $0.ppid, sid: 0) })
+        waitingIdentity = order.early.mapValues(Set.init)
+        // The deferred setsid of each comes once its early children exist (`make`).
+        for case .make(let pid, _) in order.steps {
+            guard let p = byPID[pid], !later.contains(pid) else { continue }
+            try make(p, among: processes, ptys: ptys)
+        }
     }
 
     /// Forks a process whose parent's memory is already restored, so it
@@ -64,21 +81,35 @@ struct StubTree {
     private mutating func make(_ p: ProcessState, among processes: [ProcessState], ptys: PtyFactory?) throws {
         let stub: pid_t
         let session: RemoteSession
-        if let parent = sessions[p.ppid] {
+        if let parent = sessions[p.ppid], let holder = try orphanSession(p, parent: parent, among: processes) {
+            stub = try fork(from: holder, exactPID: ids(p.pid)).outer
+            session = try Self.session(for: stub, instruction: holder.injector.instruction)
+        } else if let parent = sessions[p.ppid] {
             // A process sharing its parent's fd table is forked into that table.
             let shared = sharesParentTable(p, among: processes)
             if shared { sharedTables.insert(p.pid) }
-            stub = try fork(from: parent, exactPID: options.restorePID ? p.pid : nil, flags: shared ? CloneFlags.files : 0).outer
+            stub = try fork(from: parent, exactPID: ids(p.pid), flags: shared ? CloneFlags.files : 0).outer
             session = try Self.session(for: stub, instruction: parent.injector.instruction)
         } else if p.ppid == 1 && p.pid != eldest {
             (stub, session) = try spawnOrphan(p)
         } else {
-            (stub, session) = try spawnRoot(pid: options.restorePID ? p.pid : nil, siblingOfRestorer: options.parentIsCaller && !PIDNamespace.entered)
+            (stub, session) = try spawnRoot(pid: ids(p.pid), siblingOfRestorer: options.parentIsCaller && !PIDNamespace.entered)
         }
         stubs[p.pid] = stub
-        inner[p.pid] = options.restorePID ? p.pid : stub
+        inner[p.pid] = ids(p.pid) ?? stub
         sessions[p.pid] = session
-        try setIdentity(p, session: session, ptys: ptys)
+        if waitingIdentity[p.pid] == nil { try setIdentity(p, session: session, ptys: ptys) }
+        // Its parent's setsid waited for it (SessionOrder): now, if it waits for no other child.
+        if let parent = processes.first(where: { $0.pid == p.ppid }), var waiting = waitingIdentity[p.ppid], let parentSession = sessions[p.ppid] {
+            if waiting.remove(p.pid) == nil {
+                // A child that needs the parent's own session comes first (the
+                // image's order, for children forked once their parent's memory is in).
+                warnings.append("process \(p.ppid) took its session before children of its earlier session were made: they join the new one")
+                waiting = []
+            }
+            waitingIdentity[p.ppid] = waiting.isEmpty ? nil : waiting
+            if waiting.isEmpty { try setIdentity(parent, session: parentSession, ptys: ptys) }
+        }
     }
 
     /// A stub that is the restorer's child (or, as `siblingOfRestorer`, its parent's), seized.
@@ -99,7 +130,7 @@ struct StubTree {
     /// killed if we die (PTRACE_O_EXITKILL is inherited by the fork).
     private mutating func spawnOrphan(_ p: ProcessState) throws -> (pid_t, RemoteSession) {
         let (helper, helperSession) = try spawnRoot(pid: nil, siblingOfRestorer: false)
-        let stub = try fork(from: helperSession, exactPID: options.restorePID ? p.pid : nil).outer
+        let stub = try fork(from: helperSession, exactPID: ids(p.pid)).outer
         let session = try Self.session(for: stub, instruction: helperSession.injector.instruction)
         try Self.exit(helper, status: 0, instruction: helperSession.injector.instruction)
         var status: Int32 = 0
@@ -121,7 +152,7 @@ struct StubTree {
                 warnings.append("process \(z.ppid) ran the checkpointer (PID \(z.pid)) itself; that PID is not free here, so its wait will not find it")
                 continue
             }
-            let (stub, innerZombie) = try fork(from: parent, exactPID: options.restorePID ? z.pid : nil)
+            let (stub, innerZombie) = try fork(from: parent, exactPID: ids(z.pid))
             zombieStubs.append(stub)
             // Its process group, set by its parent (a zombie keeps its group until reaped).
             if options.restorePGID, let parentState = processes.first(where: { $0.pid == z.ppid }), z.pgid != parentState.pgid {
@@ -145,14 +176,46 @@ struct StubTree {
     mutating func group(_ pgid: pid_t, for who: String, from parent: RemoteSession, parentPID: pid_t) throws -> pid_t? {
         if let leader = inner[pgid] { return leader }
         if let holder = groupHolders.first(where: { $0.pgid == pgid }) { return holder.inner }
-        guard options.restorePID, !zombiePIDs.contains(pgid) else {
-            warnings.append("process group \(pgid) of \(who) is not in the image; it stays in its parent's group")
+        guard let wanted = ids(pgid), !zombiePIDs.contains(pgid) else {
+            let outside = ids.ownNamespace ? " (nor in its PID namespace)" : ""
+            warnings.append("process group \(pgid) of \(who) is not in the image\(outside); it stays in its parent's group")
             return nil
         }
-        let (outer, innerID) = try fork(from: parent, exactPID: pgid)
+        let (outer, innerID) = try fork(from: parent, exactPID: wanted)
         _ = try parent.raw(NR.setpgid, UInt64(innerID), UInt64(innerID))
         groupHolders.append((pgid, outer, innerID, parent, parentPID))
         return innerID
+    }
+
+    /// An orphan that a PID namespace's init inherited, in another session
+    /// than the init's (zdtm session00): forked by a holder of ours in that
+    /// session, so that when the holders go (`dissolveGroupHolders`) it falls
+    /// back to the init, its parent as it was. A session whose leader is gone
+    /// gets a holder with the session's ID, forked from the init, that calls
+    /// setsid; one whose leader is in the image, a holder forked from that
+    /// leader, at an ID no process of the image has. nil when none is needed
+    /// (or none can be had: the process then stays in the init's session).
+    private mutating func orphanSession(_ p: ProcessState, parent: RemoteSession, among processes: [ProcessState]) throws -> RemoteSession? {
+        guard ids.ownNamespace, options.restoreSID, p.ppid == eldest, p.sid != p.pid,
+              let root = processes.first, p.sid != root.sid else { return nil }
+        if let holder = sessionHolders[p.sid] { return holder }
+        let from: RemoteSession, fromPID: pid_t, wanted: pid_t, leads: Bool
+        if processes.contains(where: { $0.pid == p.sid }) {
+            guard let leader = sessions[p.sid] else { return nil }
+            if spareID == 0 { spareID = (ids.namespace.values.max() ?? 1) + 1 }
+            (from, fromPID, wanted, leads) = (leader, p.sid, spareID, false)
+            spareID += 1
+        } else {
+            guard let id = ids(p.sid), !zombiePIDs.contains(p.sid) else { return nil }
+            (from, fromPID, wanted, leads) = (parent, p.ppid, id, true)
+        }
+        let (outer, innerID) = try fork(from: from, exactPID: wanted)
+        let holder = try Self.session(for: outer, instruction: from.injector.instruction)
+        if leads { try holder.call("setsid", NR.setsid) }
+        // Only a holder that leads the session leads its group too (`group` finds it).
+        groupHolders.append((leads ? p.sid : 0, outer, innerID, from, fromPID))
+        sessionHolders[p.sid] = holder
+        return holder
     }
 
     /// The group holders go: killed, and reaped by the parent they were
@@ -166,6 +229,7 @@ struct StubTree {
             reapedSignals[h.parentPID] = true  // its SIGCHLD is not the process's
         }
         groupHolders = []
+        sessionHolders = [:]
     }
 
     /// A session and scratch page for a fresh stub (its memory is still the restorer's copy).
@@ -207,11 +271,11 @@ struct StubTree {
         }
         guard options.restorePGID, !(leadsGroup && p.pgid == p.pid) else { return }
         if p.pgid == p.pid {
-            try session.call("setpgid", NR.setpgid, 0, 0)
+            try session.call("setpgid of process \(p.pid) to group \(p.pgid)", NR.setpgid, 0, 0)
         } else if let leader = inner[p.pgid] {
-            try session.call("setpgid", NR.setpgid, 0, UInt64(leader))
+            try session.call("setpgid of process \(p.pid) to group \(p.pgid)", NR.setpgid, 0, UInt64(leader))
         } else if let parent = sessions[p.ppid], let group = try group(p.pgid, for: "process \(p.pid)", from: parent, parentPID: p.ppid) {
-            try session.call("setpgid", NR.setpgid, 0, UInt64(group))
+            try session.call("setpgid of process \(p.pid) to group \(p.pgid)", NR.setpgid, 0, UInt64(group))
         } else {
             warnings.append("process group \(p.pgid) of process \(p.pid) is not in the image; it stays in its parent's group")
         }
@@ -248,11 +312,14 @@ struct StubTree {
         }
     }
 
-    /// Failure path: every stub goes, the ones we spawned are reaped.
+    /// Failure path: every stub goes, the ones we spawned are reaped. The
+    /// others are reaped first as their tracer: a dying PID namespace init
+    /// waits for its children, which wait for us to see them exit.
     func destroyAll() {
-        for s in stubs.values { kill(s, SIGKILL) }
-        for z in zombieStubs { kill(z, SIGKILL) }
-        for h in groupHolders { kill(h.outer, SIGKILL) }
+        let others = stubs.values.filter { !spawned.contains($0) && !orphans.contains($0) } + zombieStubs + groupHolders.map(\.outer)
+        for s in others { kill(s, SIGKILL) }
+        var status: Int32 = 0
+        for s in others { _ = waitpid(s, &status, __WALL) }
         for s in spawned + orphans { Stub.destroy(s) }
     }
 

@@ -37,10 +37,10 @@ struct TaskRestorer {
 
     /// A session leader's terminal gets its foreground process group back
     /// (every group of the tree exists by now).
-    func restoreForegroundGroup() throws -> [String] {
+    func restoreForegroundGroup(ids: RequestedIDs) throws -> [String] {
         guard process.sid == process.pid, process.terminal.count == 2 else { return [] }
-        let group = Int32(truncatingIfNeeded: Int64(bitPattern: process.terminal[1]))
-        guard group > 0 else { return [] }
+        let saved = Int32(truncatingIfNeeded: Int64(bitPattern: process.terminal[1]))
+        guard saved > 0, let group = ids(saved) else { return [] }
         let tty = try session.raw(NR.openat, UInt64(bitPattern: Int64(AT_FDCWD)), try session.putString("/dev/tty"), UInt64(O_RDWR | O_NOCTTY | O_CLOEXEC), 0)
         guard tty >= 0 else { return [] }  // no terminal taken back: nothing to set
         defer { _ = try? session.raw(NR.close, UInt64(tty)) }

@@ -32,9 +32,9 @@ enum InjectedClone {
 /// Creates a restored process's other threads from its main thread.
 enum ThreadCreator {
     /// Returns the thread's session (its TID as we see it) and its TID as the process sees it.
-    static func create(_ thread: ThreadState, from main: RemoteSession, exactTID: Bool) throws -> (session: RemoteSession, inner: pid_t) {
-        let ids = try InjectedClone.run(in: main, flags: CloneFlags.thread, exitSignal: 0,
-                                        exactID: exactTID ? thread.tid : nil, what: "thread")
+    /// `exactID`: the TID to ask for (nil: the kernel picks).
+    static func create(_ thread: ThreadState, from main: RemoteSession, exactID: pid_t?) throws -> (session: RemoteSession, inner: pid_t) {
+        let ids = try InjectedClone.run(in: main, flags: CloneFlags.thread, exitSignal: 0, exactID: exactID, what: "thread")
         try Ptrace.setSignalMask(ids.outer, ~UInt64(0))
         let injector = SyscallInjector(tid: ids.outer, instruction: main.injector.instruction, template: try Ptrace.registers(ids.outer))
         let session = RemoteSession(pid: ids.outer, injector: injector)

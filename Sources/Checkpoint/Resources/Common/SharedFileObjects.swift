@@ -14,6 +14,8 @@ struct SharedFileObjects {
 
     /// Image PID -> stub (as we see it), for borrowing a restored process's descriptors.
     let stubs: [pid_t: pid_t]
+    /// Image PID -> the PID the restored processes know it by (F_SETOWN), when that differs (a PID namespace).
+    var innerIDs: [pid_t: pid_t] = [:]
     /// cr_restart's own descriptors from 3 up, as it was started with them.
     let inherited: Set<Int32>
     /// What a regular file that is gone becomes (cr_restart --missing-files).

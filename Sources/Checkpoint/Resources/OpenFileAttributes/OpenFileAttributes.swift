@@ -26,17 +26,18 @@ enum OpenFileAttributes {
         FileLockInfo.lease(fdinfo: d.fdinfo)
     }
 
-    /// Sets owners and leases again in the restored process; `stubs` maps
-    /// image PIDs to the restored ones. A lease the kernel refuses now is a warning.
-    static func restore(_ files: [FileDescriptorState], session: RemoteSession, stubs: [pid_t: pid_t]) throws -> [String] {
+    /// Sets owners and leases again in the restored process; `innerIDs` maps
+    /// image PIDs to the ones the restored processes know. A lease the kernel refuses now is a warning.
+    static func restore(_ files: [FileDescriptorState], session: RemoteSession, innerIDs: [pid_t: pid_t]) throws -> [String] {
         var warnings: [String] = []
         for f in files where f.sharesWith == f.fd {
             // The lease first: taking one makes the process the file's owner,
             // and breaking one signals that owner, which the real owner must not get.
             if let l = f.lease, let why = try restoreLease(l, of: f, session: session) { warnings.append(why) }
             if let o = f.owner {
-                // A process, or a thread that is a process's main one, by its restored PID.
-                let pid = o.type == 2 ? o.pid : stubs[o.pid] ?? o.pid
+                // A process, a thread that is a process's main one, or a group
+                // (its leader's ID), as the restored processes know it.
+                let pid = innerIDs[o.pid] ?? o.pid
                 var ex = [UInt8](repeating: 0, count: 8)
                 for k in 0..<4 {
                     ex[k] = UInt8(truncatingIfNeeded: UInt32(o.type) >> (8 * UInt32(k)))
