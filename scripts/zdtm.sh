@@ -7,6 +7,10 @@
 #   SIGTERM the restored test, PASS when its outfile ends with PASS.
 #   A test marked crfail (CRIU cannot checkpoint it) passes when swiftcr
 #   refuses it too, or saves it and the restored test then passes.
+#   A test whose .desc names no host flavor (flavor 'ns uns': orphans must
+#   reparent to the test's own init) runs as zdtm's ns flavor runs it: its
+#   binary is PID 1 of a new PID namespace (scripts/zdtm-pidns.c), the
+#   checkpoint takes that whole namespace, and the restart makes a new one.
 #
 # usage: scripts/zdtm.sh CRIU_SOURCE_DIR [LIST] [-- NAME...]
 #   CRIU_SOURCE_DIR  a CRIU v4.2 checkout (test/zdtm/lib and test/zdtm/static)
@@ -61,15 +65,23 @@ if [ ! -f "$work/zdtm/lib/libzdtmtst.a" ]; then
 fi
 static="$work/zdtm/static"
 make -s -k -C "$static" "${names[@]}" >"$work/build.log" 2>&1 || true
+nslauncher="$work/zdtm-pidns"
+if [ ! -x "$nslauncher" ] || [ "$here/scripts/zdtm-pidns.c" -nt "$nslauncher" ]; then
+  cc -O1 -Wall -o "$nslauncher" "$here/scripts/zdtm-pidns.c" || { echo "zdtm: building scripts/zdtm-pidns.c failed" >&2; exit 2; }
+fi
+export nslauncher
 
 # One test, inside fresh namespaces: prints "PASS" or "FAIL: why" as its last line.
 run_one() {
-  local name="$1" bin="$2" step="$3" expect_fail="$4" ropts="${5:-}"
+  local name="$1" bin="$2" step="$3" expect_fail="$4" pidns="$5" ropts="${6:-}"
   cd "$static" || exit 1
   ip link set lo up 2>/dev/null
   # What an earlier run of the test left (its files and directories) would change what it sees.
   rm -rf "$name.pid" "$name".out* "$name".test* "$name".dir.test* "$name.img" "$name.ck" "$name.rs"
-  if ! timeout -k 5 "$step" make -s "$name.pid" >"$name.start" 2>&1; then
+  local start=(make -s "$name.pid")
+  # The ns flavor: the command make would run, under the launcher (it writes the pidfile).
+  [ "$pidns" = 1 ] && start=("$nslauncher" "$name.pid" $(make -s -n "$name.pid" | tail -n1))
+  if ! timeout -k 5 "$step" "${start[@]}" >"$name.start" 2>&1; then
     echo "FAIL: did not start: $(grep -m1 -v '^make' "$name.start" "$name.out" 2>/dev/null | head -1)"; return
   fi
   local pid; pid=$(cat "$name.pid" 2>/dev/null)
@@ -84,10 +96,16 @@ run_one() {
   [ "$expect_fail" = 1 ] && saved_note=" (CRIU refuses it; swiftcr saved it and the restored test passed)"
   # The killed tree must be gone (and its zombies reaped by init) before its PIDs come back.
   for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  [ "$pidns" = 1 ] && ropts="$ropts --verbose"
   timeout -k 5 $((step * 2)) "$bin/cr_restart" --restore-pid --restore-pgid --restore-sid $ropts "$name.img" >"$name.rs" 2>&1 &
   local restarter=$!
   local up=0
   for _ in $(seq $((step * 10))); do
+    # A new PID namespace's init has a new PID out here: cr_restart -v names it.
+    if [ "$pidns" = 1 ]; then
+      local now; now=$(grep -o 'as pid [0-9]*' "$name.rs" 2>/dev/null | awk '{print $3}')
+      [ -n "$now" ] && pid=$now
+    fi
     if [ -e "/proc/$pid" ] && [ "$(awk '/^TracerPid/ {print $2}' "/proc/$pid/status" 2>/dev/null)" = 0 ] &&
        ! grep -q '^State:.*t (tracing stop)' "/proc/$pid/status" 2>/dev/null; then up=1; break; fi
     kill -0 "$restarter" 2>/dev/null || break
@@ -133,7 +151,9 @@ for name in "${names[@]}"; do
   # expects: connections come back closed. (The others are what swiftcr
   # does anyway, or name features it does not have.)
   ropts=""; [[ "$flags" == *--tcp-close* ]] && ropts="--tcp-close"
-  result=$(timeout -k 5 $((step * 5)) unshare --net --ipc --uts --mount --propagation private bash -c "run_one $name $bin $step $crfail $ropts" 2>&1 | tail -n1)
+  pidns=0
+  if [[ "$flags" =~ \'flavor\':\ *\'([^\']*)\' ]] && [[ " ${BASH_REMATCH[1]} " != *" h "* ]]; then pidns=1; fi
+  result=$(timeout -k 5 $((step * 5)) unshare --net --ipc --uts --mount --propagation private bash -c "run_one $name $bin $step $crfail $pidns $ropts" 2>&1 | tail -n1)
   # Whatever of the test is still about (a start that hung, a restored copy left) goes now.
   pkill -9 -f "^\./$name --pidfile" 2>/dev/null
   [ -n "$result" ] || result="FAIL: no result within $((step * 5))s"

@@ -1,0 +1,44 @@
+/* Starts a zdtm test the way zdtm's ns flavor does, less the mount
+ * namespace and pivot_root (scripts/zdtm.sh already runs each test in
+ * network, IPC, UTS and mount namespaces of its own): the test binary
+ * becomes PID 1 of a new PID namespace (ZDTM_NEWNS=2: zdtm's ns_init, which
+ * forks the test proper and reaps orphans), told to report through fd 255.
+ * Once it reports that the test started, the init's PID goes to PIDFILE.
+ * usage: zdtm-pidns PIDFILE TEST [ARG...] */
+#define _GNU_SOURCE
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int main(int argc, char **argv) {
+    if (argc < 3) { fprintf(stderr, "usage: %s PIDFILE TEST [ARG...]\n", argv[0]); return 2; }
+    int status_pipe[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, status_pipe)) { perror("socketpair"); return 1; }
+    if (unshare(CLONE_NEWPID)) { perror("unshare(CLONE_NEWPID)"); return 1; }
+    pid_t init = fork();
+    if (init < 0) { perror("fork"); return 1; }
+    if (init == 0) {
+        close(status_pipe[0]);
+        setsid();
+        prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+        if (dup2(status_pipe[1], 255) < 0) { perror("dup2"); _exit(1); }
+        close(status_pipe[1]);
+        setenv("ZDTM_NEWNS", "2", 1);
+        execv(argv[2], argv + 2);
+        perror("exec");
+        _exit(1);
+    }
+    close(status_pipe[1]);
+    int status = 1;
+    if (read(status_pipe[0], &status, sizeof status) != sizeof status || status != 0) {
+        fprintf(stderr, "the test did not start (status %d)\n", status);
+        return 1;
+    }
+    FILE *f = fopen(argv[1], "w");
+    if (!f || fprintf(f, "%d", init) < 0 || fclose(f)) { perror(argv[1]); return 1; }
+    return 0;
+}
