@@ -61,6 +61,15 @@ public struct ProcessState: Equatable, Sendable {
     public var loginUID: UInt32?
     /// prctl(PR_SET_CHILD_SUBREAPER) was set: orphaned descendants are reparented to this process.
     public var childSubreaper = false
+    /// Since 2026-12-03: the process lived in the tree's time namespace
+    /// (TreeState.timeOffsets), and its children are born there.
+    public var timeNamespace = TimeNamespaceUse()
+    public struct TimeNamespaceUse: Equatable, Sendable {
+        public var own = false
+        public var children = false
+        public init(own: Bool = false, children: Bool = false) { self.own = own; self.children = children }
+        public var isEmpty: Bool { !own && !children }
+    }
     /// membarrier(2) registrations, as the REGISTER command bits (4 global
     /// expedited, 16 private expedited, 64 its sync-core form, 256 its rseq form).
     public var membarrierRegistrations: UInt64 = 0
@@ -114,7 +123,7 @@ public struct ProcessState: Equatable, Sendable {
         case gids = 8, groups = 9, umask = 10, cwd = 11, root = 12, personality = 13, rlimit = 14
         case mm = 15, auxv = 16, sigaction = 17, sharedPending = 18, thread = 19, mapping = 20, file = 21
         case dumpable = 22, pdeathsig = 23, stopped = 24, intervalTimers = 25, posixTimer = 26, sysv = 27, agentResultFD = 28
-        case omittedPIDs = 29, noNewPrivs = 30, thpDisabled = 31, oomScoreAdj = 32, childSubreaper = 33, membarrier = 34, capabilities = 35, filesSharedWith = 36, terminal = 37, keepCaps = 38, loginUID = 39
+        case omittedPIDs = 29, noNewPrivs = 30, thpDisabled = 31, oomScoreAdj = 32, childSubreaper = 33, membarrier = 34, capabilities = 35, filesSharedWith = 36, terminal = 37, keepCaps = 38, loginUID = 39, timeNamespace = 40
     }
     enum SubTag: UInt16, CaseIterable { case a = 1, b = 2, c = 3, d = 4, e = 5 }
 
@@ -161,6 +170,7 @@ public struct ProcessState: Equatable, Sendable {
         if !capabilities.isEmpty { e.u64s(Tag.capabilities.rawValue, capabilities) }
         if filesSharedWith != 0 { e.i64(Tag.filesSharedWith.rawValue, Int64(filesSharedWith)) }
         if !terminal.isEmpty { e.u64s(Tag.terminal.rawValue, terminal) }
+        if !timeNamespace.isEmpty { e.u64s(Tag.timeNamespace.rawValue, [timeNamespace.own ? 1 : 0, timeNamespace.children ? 1 : 0]) }
         return e.bytes
     }
 
@@ -231,6 +241,11 @@ public struct ProcessState: Equatable, Sendable {
         noNewPrivs = try d.u64(Tag.noNewPrivs.rawValue, default: 0) != 0
         capabilities = try d.u64s(Tag.capabilities.rawValue)
         terminal = try d.u64s(Tag.terminal.rawValue)
+        let time = try d.u64s(Tag.timeNamespace.rawValue)
+        guard time.isEmpty || (time.count == 2 && time.allSatisfy { $0 <= 1 }) else {
+            throw ImageError.malformed(what: "process \(pid): time namespace use \(time)", offset: d.base)
+        }
+        if !time.isEmpty { timeNamespace = TimeNamespaceUse(own: time[0] == 1, children: time[1] == 1) }
         guard terminal.isEmpty || (terminal.count == 2 && terminal[0] <= UInt64(UInt32.max)) else {
             throw ImageError.malformed(what: "process \(pid): controlling terminal \(terminal)", offset: d.base)
         }

@@ -12,6 +12,10 @@ public struct TreeState: Equatable, Sendable {
     /// ID it had inside that namespace. The restart makes a new namespace
     /// and gives each the inner ID.
     public var namespaceIDs: [Int32: Int32] = [:]
+    /// Since 2026-12-03: processes lived in a time namespace of the tree's
+    /// (ProcessState.timeNamespace); its clock offsets: monotonic seconds,
+    /// nanoseconds, boottime seconds, nanoseconds.
+    public var timeOffsets: [Int64]?
 
     public init(sysvObjects: [SysVObject] = [], omittedPIDs: [Int32] = [], namespaceIDs: [Int32: Int32] = [:]) {
         self.sysvObjects = sysvObjects
@@ -19,7 +23,7 @@ public struct TreeState: Equatable, Sendable {
         self.namespaceIDs = namespaceIDs
     }
 
-    public var isEmpty: Bool { sysvObjects.isEmpty && omittedPIDs.isEmpty && namespaceIDs.isEmpty }
+    public var isEmpty: Bool { sysvObjects.isEmpty && omittedPIDs.isEmpty && namespaceIDs.isEmpty && timeOffsets == nil }
     /// The tree was a whole PID namespace (its init and all).
     public var ownPIDNamespace: Bool { !namespaceIDs.isEmpty }
 
@@ -29,7 +33,7 @@ public struct TreeState: Equatable, Sendable {
     }
 
     /// Numbered by hand: a tag's number is the format, never its position here.
-    enum Tag: UInt16, CaseIterable { case sysv = 1, omittedPIDs = 2, namespaceIDs = 3 }
+    enum Tag: UInt16, CaseIterable { case sysv = 1, omittedPIDs = 2, namespaceIDs = 3, timeOffsets = 4 }
 
     public func encode() -> [UInt8] {
         var e = RecordEncoder()
@@ -38,6 +42,7 @@ public struct TreeState: Equatable, Sendable {
         if !namespaceIDs.isEmpty {
             e.u64s(Tag.namespaceIDs.rawValue, namespaceIDs.sorted { $0.key < $1.key }.flatMap { [UInt64($0.key), UInt64($0.value)] })
         }
+        if let timeOffsets { e.u64s(Tag.timeOffsets.rawValue, timeOffsets.map { UInt64(bitPattern: $0) }) }
         return e.bytes
     }
 
@@ -54,6 +59,13 @@ public struct TreeState: Equatable, Sendable {
                 throw ImageError.malformed(what: "PID namespace entry \(pairs[k]) -> \(pairs[k + 1])", offset: d.base)
             }
             namespaceIDs[Int32(pairs[k])] = Int32(pairs[k + 1])
+        }
+        if d.has(Tag.timeOffsets.rawValue) {
+            let offsets = try d.u64s(Tag.timeOffsets.rawValue).map { Int64(bitPattern: $0) }
+            guard offsets.count == 4, (0..<1_000_000_000).contains(offsets[1]), (0..<1_000_000_000).contains(offsets[3]) else {
+                throw ImageError.malformed(what: "time namespace offsets \(offsets)", offset: d.base)
+            }
+            timeOffsets = offsets
         }
     }
 }

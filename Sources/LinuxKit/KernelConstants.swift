@@ -30,6 +30,7 @@ public enum RestartErrno {
 public enum CloneFlags {
     public static let newUser = UInt64(CL_CLONE_NEWUSER)
     public static let newPID = UInt64(CL_CLONE_NEWPID)
+    public static let newTime = UInt64(CL_CLONE_NEWTIME)
     /// Share the parent's file descriptor table.
     public static let files = UInt64(CL_CLONE_FILES)
     /// The child's parent is the caller's parent.

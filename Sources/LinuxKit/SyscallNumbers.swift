@@ -34,5 +34,5 @@ public enum NR {
     public static let timer_delete = Int(SYS_timer_delete), timer_gettime = Int(SYS_timer_gettime), timer_settime = Int(SYS_timer_settime)
     public static let timerfd_create = Int(SYS_timerfd_create), timerfd_settime = Int(SYS_timerfd_settime), umask = Int(SYS_umask)
     public static let unshare = Int(SYS_unshare), wait4 = Int(SYS_wait4), write = Int(SYS_write)
-    public static let nanosleep = Int(SYS_nanosleep), membarrier = Int(SYS_membarrier)
+    public static let nanosleep = Int(SYS_nanosleep), membarrier = Int(SYS_membarrier), setns = Int(SYS_setns)
 }

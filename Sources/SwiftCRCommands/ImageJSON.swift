@@ -33,6 +33,11 @@ enum ImageJSON {
             ("pidNamespace", image.tree.ownPIDNamespace ? .array(image.tree.namespaceIDs.sorted { $0.key < $1.key }.map { id, inner in
                 .object([("id", .int(Int64(id))), ("inside", .int(Int64(inner)))])
             }) : .null),
+            ("timeNamespace", image.tree.timeOffsets.map { o in
+                .object([("monotonic", .array([.int(o[0]), .int(o[1])])), ("boottime", .array([.int(o[2]), .int(o[3])])),
+                         ("processes", .array(image.processes.filter(\.timeNamespace.own).map { .int(Int64($0.pid)) })),
+                         ("childrenBornIn", .array(image.processes.filter(\.timeNamespace.children).map { .int(Int64($0.pid)) }))])
+            } ?? .null),
             ("processes", .array(image.processes.map { process($0, image) })),
             ("zombies", .array(image.zombies.map { z in
                 .object([("pid", .int(Int64(z.pid))), ("ppid", .int(Int64(z.ppid))), ("waitStatus", .int(Int64(z.waitStatus)))])

@@ -56,6 +56,11 @@ struct InspectCommand: ParsableCommand {
         let inside = image.tree.namespaceIDs
         if image.tree.ownPIDNamespace { print("namespace: the tree is a whole PID namespace (its root was PID 1 there); IDs inside it in [ ]") }
         func ids(_ id: pid_t) -> String { inside.isEmpty ? "\(id)" : "\(id) [\(inside[id].map(String.init) ?? "outside")]" }
+        if let o = image.tree.timeOffsets {
+            let inside = image.processes.filter(\.timeNamespace.own).map { String($0.pid) }.joined(separator: " ")
+            func seconds(_ s: Int64, _ ns: Int64) -> String { ns == 0 ? "\(s)" : "\(s).\(String(String(ns + 1_000_000_000).dropFirst()))" }
+            print("time ns:   monotonic +\(seconds(o[0], o[1])) s, boottime +\(seconds(o[2], o[3])) s; processes in it: \(inside.isEmpty ? "none (their children are born there)" : inside)")
+        }
         for p in image.processes {
             let saved = image.savedBytes(pid: p.pid)
             print("process:   \(ids(p.pid)) \(p.command) (ppid \(ids(p.ppid)), pgid \(ids(p.pgid)), sid \(ids(p.sid)), uid \(p.uids.first ?? 0))\(p.stopped ? " stopped" : "")")

@@ -269,6 +269,18 @@ final class RoundTripTests: XCTestCase {
         try s.run(.rootOriginalPID)
         try s.run(.unprivilegedNamespace)
     }
+    /// A time namespace (seeded offsets of days): a tree inside it, and a
+    /// process outside whose children are born inside (zdtm's ns flavor).
+    /// Their clocks go on across the restart instead of jumping back.
+    func testTimeNamespaceAsRootAndUnprivileged() throws {
+        let seed = TestEnvironment.seed(for: "timens")
+        for place in ["inside", "parent"] {
+            var s = Scenario(fixture: "timens", arguments: ["\(seed)", place])
+            s.checkpointArguments = ["--tree"]
+            try s.run(.rootOriginalPID)
+            try s.run(.unprivilegedNamespace)
+        }
+    }
     /// Credentials per thread: one thread's own IDs, and no thread root again after the process dropped root.
     func testThreadCredentialsAsRoot() throws {
         var s = Scenario(fixture: "threadcreds")

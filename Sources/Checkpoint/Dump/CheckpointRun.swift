@@ -161,7 +161,12 @@ final class CheckpointRun {
         tree.namespaceIDs = try NamespaceIDs.collect(root: pid, processes: collected.map(\.state), zombies: scope.zombies)
         // Inside a namespace of its own, whoever is outside holds no ID of the tree's.
         if tree.ownPIDNamespace { scope.outsiders = [] }
-        collected[0].warnings += scope.outsiders + sysv.warnings + agents.warnings
+        let time = TimeNamespaces.collect(collected.map(\.state.pid))
+        tree.timeOffsets = time.offsets
+        if time.offsets != nil {
+            for k in collected.indices { collected[k].state.timeNamespace = time.use[collected[k].state.pid] ?? .init() }
+        }
+        collected[0].warnings += scope.outsiders + sysv.warnings + agents.warnings + time.warnings
     }
 
     /// 6. INVENTORY, TREE, then the memory plan (pagemap, which also finds guard

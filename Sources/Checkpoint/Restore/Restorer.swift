@@ -152,6 +152,17 @@ public enum Restorer {
         let pinned = pin
         reader.prepareWorkerThread = { pinned.unpinCurrentThread() }
         var tree = StubTree(options: options, ids: ids, log: log)
+        if let time = TimeNamespaceFactory(offsets: header.tree.timeOffsets) {
+            tree.time = time
+            if header.processes.first?.timeNamespace.own == true {
+                do {
+                    try time.enterForRestorerChildren()
+                    tree.restorerChildrenInTime = true
+                } catch {
+                    notes.append("\(error); the processes use this machine's monotonic and boot clocks")
+                }
+            }
+        }
         defer { pin.release(Array(tree.stubs.values)) }
         let ptys = PtyFactory(processes: header.processes)
         defer { ptys.close() }
@@ -200,7 +211,7 @@ public enum Restorer {
             copyFill?.close()
             try tree.complete(header.processes, zombies: header.zombies)
             testHookPause()
-            var warnings = tree.warnings + ptys.warnings
+            var warnings = tree.warnings + ptys.warnings + (tree.time?.warnings ?? [])
             var objects = SharedFileObjects(processes: header.processes, memory: shared, ptys: ptys, stubs: tree.stubs, closeTCP: options.closeTCP,
                                             inherited: options.inheritedDescriptors, unlinked: unlinked)
             objects.missingFiles = options.missingFiles

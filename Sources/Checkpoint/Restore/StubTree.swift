@@ -29,6 +29,11 @@ struct StubTree {
     private var groupHolders: [(pgid: pid_t, outer: pid_t, inner: pid_t, parent: RemoteSession, parentPID: pid_t)] = []
     /// Holders of sessions whose leader is gone (see `orphanSession`), by session ID; also in `groupHolders`.
     private var sessionHolders: [pid_t: RemoteSession] = [:]
+    /// The image's time namespace, if it had one; whether the restorer's own
+    /// children are born in it; per process, whether its children are.
+    var time: TimeNamespaceFactory?
+    var restorerChildrenInTime = false
+    private var timeChildren: [pid_t: Bool] = [:]
     /// Session leaders whose setsid waits for these children to be forked in their earlier session (SessionOrder).
     private var waitingIdentity: [pid_t: Set<pid_t>] = [:]
     /// The next ID inside the namespace that no process of the image has (0: not yet chosen).
@@ -98,6 +103,7 @@ struct StubTree {
         stubs[p.pid] = stub
         inner[p.pid] = ids(p.pid) ?? stub
         sessions[p.pid] = session
+        try placeTimeNamespace(p, stub: stub, session: session)
         if waitingIdentity[p.pid] == nil { try setIdentity(p, session: session, ptys: ptys) }
         // Its parent's setsid waited for it (SessionOrder): now, if it waits for no other child.
         if let parent = processes.first(where: { $0.pid == p.ppid }), var waiting = waitingIdentity[p.ppid], let parentSession = sessions[p.ppid] {
@@ -185,6 +191,18 @@ struct StubTree {
         _ = try parent.raw(NR.setpgid, UInt64(innerID), UInt64(innerID))
         groupHolders.append((pgid, outer, innerID, parent, parentPID))
         return innerID
+    }
+
+    /// A stub is born in the time namespace its parent's children are born
+    /// in; its own children's goes where the image says (TimeNamespaceFactory).
+    private mutating func placeTimeNamespace(_ p: ProcessState, stub: pid_t, session: RemoteSession) throws {
+        guard let time else { return }
+        let born = timeChildren[p.ppid] ?? restorerChildrenInTime
+        if p.timeNamespace.own != born {
+            warnings.append("process \(p.pid) lived \(p.timeNamespace.own ? "in" : "outside") the image's time namespace and is restored \(born ? "in" : "outside") it: its monotonic and boot clocks differ by the namespace's offsets")
+        }
+        timeChildren[p.pid] = p.timeNamespace.children == born ? born
+            : try time.placeChildren(inside: p.timeNamespace.children, of: session, stub: stub, who: p.pid)
     }
 
     /// An orphan that a PID namespace's init inherited, in another session
