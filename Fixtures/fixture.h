@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t fixture_stop;
@@ -63,6 +64,30 @@ static void fail(const char *fmt, ...) {
     va_end(ap);
     fflush(stdout);
     fixture_failures++;
+}
+
+/* Writes a /proc file whole; a failure ends the fixture. */
+static inline void write_proc_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    if (!f || fputs(text, f) < 0 || fclose(f) != 0) { printf("FAIL: %s: %m\n", path); fflush(stdout); exit(1); }
+}
+
+/* unshare(flags) for namespaces; as a user, in a user namespace made with
+ * them that maps the uid and gid to themselves. Returns 0, or -1 (FAIL said). */
+static inline int unshare_as_self(int flags) {
+    uid_t uid = getuid();
+    gid_t gid = getgid();
+    int user = geteuid() != 0;
+    /* The system call, not glibc's unshare(): a fixture may include system headers before this one, without _GNU_SOURCE. */
+    if (syscall(SYS_unshare, flags | (user ? 0x10000000 /* CLONE_NEWUSER */ : 0))) { printf("FAIL: unshare: %m\n"); return -1; }
+    if (!user) return 0;
+    char map[64];
+    write_proc_file("/proc/self/setgroups", "deny");
+    snprintf(map, sizeof map, "%u %u 1", uid, uid);
+    write_proc_file("/proc/self/uid_map", map);
+    snprintf(map, sizeof map, "%u %u 1", gid, gid);
+    write_proc_file("/proc/self/gid_map", map);
+    return 0;
 }
 
 static inline int finish(void) {

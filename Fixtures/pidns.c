@@ -232,27 +232,9 @@ static int run_init(int ready_fd, unsigned seed) {
     return finish();
 }
 
-static void write_file(const char *path, const char *text) {
-    int fd = open(path, O_WRONLY);
-    if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text)) { printf("FAIL: %s: %m\n", path); exit(1); }
-    close(fd);
-}
-
 int main(int argc, char **argv) {
     unsigned seed = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : 1;
-    if (geteuid() == 0) {
-        if (unshare(CLONE_NEWPID)) { printf("FAIL: unshare: %m\n"); return 1; }
-    } else {
-        uid_t uid = getuid();
-        gid_t gid = getgid();
-        if (unshare(CLONE_NEWUSER | CLONE_NEWPID)) { printf("FAIL: unshare: %m\n"); return 1; }
-        char map[64];
-        write_file("/proc/self/setgroups", "deny");
-        snprintf(map, sizeof map, "%u %u 1", uid, uid);
-        write_file("/proc/self/uid_map", map);
-        snprintf(map, sizeof map, "%u %u 1", gid, gid);
-        write_file("/proc/self/gid_map", map);
-    }
+    if (unshare_as_self(CLONE_NEWPID)) return 1;
     int ready[2];
     if (pipe(ready)) return 1;
     fflush(stdout);

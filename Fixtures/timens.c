@@ -21,12 +21,6 @@ static int64_t now(clockid_t clock) {
     return (int64_t)ts.tv_sec;
 }
 
-static void write_file(const char *path, const char *text) {
-    int fd = open(path, O_WRONLY);
-    if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text)) { printf("FAIL: %s: %m\n", path); exit(1); }
-    close(fd);
-}
-
 static long mono_offset, boot_offset;
 
 /* The offsets /proc/self/timens_offsets shows (those of where children are born). */
@@ -82,24 +76,12 @@ int main(int argc, char **argv) {
     int inside = argc > 2 && strcmp(argv[2], "inside") == 0;
     mono_offset = 86400L * (1 + seed % 900) + seed % 3600;
     boot_offset = mono_offset + 3600L * (seed % 17);
-    if (geteuid() == 0) {
-        if (unshare(CLONE_NEWTIME)) { printf("FAIL: unshare(CLONE_NEWTIME): %m\n"); return 1; }
-    } else {
-        uid_t uid = getuid();
-        gid_t gid = getgid();
-        if (unshare(CLONE_NEWUSER | CLONE_NEWTIME)) { printf("FAIL: unshare: %m\n"); return 1; }
-        char map[64];
-        write_file("/proc/self/setgroups", "deny");
-        snprintf(map, sizeof map, "%u %u 1", uid, uid);
-        write_file("/proc/self/uid_map", map);
-        snprintf(map, sizeof map, "%u %u 1", gid, gid);
-        write_file("/proc/self/gid_map", map);
-    }
+    if (unshare_as_self(CLONE_NEWTIME)) return 1;
     char line[64];
     snprintf(line, sizeof line, "%d %ld 0", CLOCK_MONOTONIC, mono_offset);
-    write_file("/proc/self/timens_offsets", line);
+    write_proc_file("/proc/self/timens_offsets", line);
     snprintf(line, sizeof line, "%d %ld 0", CLOCK_BOOTTIME, boot_offset);
-    write_file("/proc/self/timens_offsets", line);
+    write_proc_file("/proc/self/timens_offsets", line);
     handle_term();
     int ready_pipe[2];
     if (pipe(ready_pipe)) return 1;
