@@ -80,6 +80,29 @@ static int threaded(void) {
     return failed;
 }
 
+/* Leads a session: an orphan of it goes to init, and a child stays in it
+ * when its own parent takes a session after forking it. */
+static int leader_of_a_session(void) {
+    setsid();
+    pid_t middle = fork();
+    if (middle == 0) {
+        if (fork() == 0) {
+            for (int k = 0; k < 5000 && getppid() != 1; k++) usleep(1000);
+            _exit(check_after_term("orphan of a live session"));
+        }
+        _exit(0);
+    }
+    waitpid(middle, NULL, 0);
+    if (fork() == 0) {
+        if (fork() == 0) _exit(check_after_term("child left in its parent's earlier session"));
+        setsid();
+        int failed = check_after_term("parent that took a session after its child");
+        _exit(failed | children_failed());
+    }
+    int failed = check_after_term("leader of a session with an orphan");
+    return failed | children_failed();
+}
+
 static int run_init(int ready_fd, unsigned seed) {
     if (getpid() != 1) { fail("init is PID %d in its namespace", getpid()); return 1; }
     setsid();
@@ -130,28 +153,15 @@ static int run_init(int ready_fd, unsigned seed) {
     expected += 3;
 
     /* A session whose leader stays: an orphan of it that init inherited, and
-     * a child left in it when its parent took a session of its own. */
+     * a child left in it when its parent took a session of its own. The
+     * leader is init's grandchild (the orphan, init's child, must still be
+     * made after it: zdtm child_subreaper_and_reparent). */
     if (fork() == 0) {
-        setsid();
-        pid_t middle = fork();
-        if (middle == 0) {
-            if (fork() == 0) {
-                for (int k = 0; k < 5000 && getppid() != 1; k++) usleep(1000);
-                _exit(check_after_term("orphan of a live session"));
-            }
-            _exit(0);
-        }
-        waitpid(middle, NULL, 0);
-        if (fork() == 0) {
-            if (fork() == 0) _exit(check_after_term("child left in its parent's earlier session"));
-            setsid();
-            int failed = check_after_term("parent that took a session after its child");
-            _exit(failed | children_failed());
-        }
-        int failed = check_after_term("leader of a session with an orphan");
+        if (fork() == 0) _exit(leader_of_a_session());
+        int failed = check_after_term("parent of a session leader");
         _exit(failed | children_failed());
     }
-    expected += 4;
+    expected += 5;
 
     /* A zombie: init does not reap it before the checkpoint. */
     pid_t zombie = fork();

@@ -26,6 +26,8 @@ struct StubTree {
     /// Leaders of process groups whose leader is gone: (group, stub as we see it, as its parent sees it, that parent).
     /// PIDs the image's zombies will take (a group led by one is not lent a holder).
     private var zombiePIDs: Set<pid_t> = []
+    /// PIDs of the image's live processes: a group led by one not made yet gets no holder (it would take that PID).
+    private var livePIDs: Set<pid_t> = []
     private var groupHolders: [(pgid: pid_t, outer: pid_t, inner: pid_t, parent: RemoteSession, parentPID: pid_t)] = []
     /// Holders of sessions whose leader is gone (see `orphanSession`), by session ID; also in `groupHolders`.
     private var sessionHolders: [pid_t: RemoteSession] = [:]
@@ -58,6 +60,7 @@ struct StubTree {
     /// restored first, see `forkLater`); zombies wait for `complete`.
     mutating func build(_ processes: [ProcessState], zombies: [ZombieState], later: Set<pid_t> = [], ptys: PtyFactory? = nil) throws {
         zombiePIDs = Set(zombies.map(\.pid))
+        livePIDs = Set(processes.map(\.pid))
         eldest = processes.first?.pid ?? 0
         let byPID = Dictionary(processes.map { ($0.pid, $0) }, uniquingKeysWith: { a, _ in a })
         let order = options.restoreSID ? SessionOrder(processes.map { .init(pid: $0.pid, ppid: $0.ppid, sid: $0.sid) })
@@ -182,6 +185,10 @@ struct StubTree {
     mutating func group(_ pgid: pid_t, for who: String, from parent: RemoteSession, parentPID: pid_t) throws -> pid_t? {
         if let leader = inner[pgid] { return leader }
         if let holder = groupHolders.first(where: { $0.pgid == pgid }) { return holder.inner }
+        if livePIDs.contains(pgid) {
+            warnings.append("process group \(pgid) of \(who) is led by a process made after it; it stays in its parent's group")
+            return nil
+        }
         guard let wanted = ids(pgid), !zombiePIDs.contains(pgid) else {
             let outside = ids.ownNamespace ? " (nor in its PID namespace)" : ""
             warnings.append("process group \(pgid) of \(who) is not in the image\(outside); it stays in its parent's group")
