@@ -157,6 +157,20 @@ final class RestartBehaviourTests: XCTestCase {
         XCTAssertFalse(target.output.contains("FAIL"), target.output)
     }
 
+    /// A process in UTS and IPC namespaces of its own: the checkpoint says
+    /// those are not saved (and names no namespace it shares with us).
+    func testCheckpointNamesNamespacesItDoesNotSave() throws {
+        let work = env.workDir("unsaved-namespaces", user: nil)
+        let (target, pid) = try Fixture.start(["/usr/bin/unshare", "--uts", "--ipc", tool("busyloop")], user: nil, cwd: work)
+        let r = runTool([tool("cr_checkpoint"), "-p", "-f", "\(work)/ctx", "\(pid)"], cwd: work)
+        XCTAssertEqual(r.code, 0, r.output)
+        XCTAssertTrue(r.output.contains("process \(pid) is in a UTS namespace other than the checkpointer's"), r.output)
+        XCTAssertTrue(r.output.contains("process \(pid) is in an IPC namespace other than the checkpointer's"), r.output)
+        XCTAssertFalse(r.output.contains("mount namespace") || r.output.contains("network namespace"), r.output)
+        kill(pid, SIGTERM)
+        _ = target.readToEnd(timeout: 10)
+    }
+
     /// A checkpoint that lets the tree run on leaves the pages a parent and its
     /// children share copy-on-write shared (reading them must not unshare them):
     /// the fixture counts its shared pages again once told to stop.

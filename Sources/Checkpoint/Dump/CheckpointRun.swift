@@ -166,7 +166,8 @@ final class CheckpointRun {
         if time.offsets != nil {
             for k in collected.indices { collected[k].state.timeNamespace = time.use[collected[k].state.pid] ?? .init() }
         }
-        collected[0].warnings += scope.outsiders + sysv.warnings + agents.warnings + time.warnings
+        let unsaved = UnsavedNamespaces.warnings(collected.map(\.state.pid))
+        collected[0].warnings += scope.outsiders + sysv.warnings + agents.warnings + time.warnings + unsaved
     }
 
     /// 6. INVENTORY, TREE, then the memory plan (pagemap, which also finds guard
