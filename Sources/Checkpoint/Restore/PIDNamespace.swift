@@ -24,10 +24,11 @@ enum PIDNamespace {
         entered = true
     }
 
-    /// For an image of a whole PID namespace: a new one, whose PID 1 is the
-    /// image's root, the first process the restorer makes (no reaper of ours:
-    /// the root reaps, as it did). A user who may not choose PIDs gets a user
-    /// namespace with it, as `enter` makes.
+    /// A user's restart of an image of a whole PID namespace: a user and PID
+    /// namespace, whose PID 1 is the image's root, the first process the
+    /// restorer makes (no reaper of ours: the root reaps, as it did). Root
+    /// needs none of this: its root stub is made in a new namespace by clone3
+    /// (StubTree.rootMakesPIDNamespace).
     static func enter(forImage: Bool) throws {
         try unshare(user: !canChoosePIDs, why: "for the image's PID namespace")
         entered = true

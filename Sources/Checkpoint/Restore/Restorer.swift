@@ -106,7 +106,8 @@ public enum Restorer {
         let ids: RequestedIDs
         if header.tree.ownPIDNamespace {
             let user = !PIDNamespace.canChoosePIDs
-            try PIDNamespace.enter(forImage: true)
+            // A user needs a user namespace too, which the restorer must enter itself.
+            if user { try PIDNamespace.enter(forImage: true) }
             notes.append("the image holds a whole PID namespace: restarting it in a new \(user ? "user and PID namespace" : "PID namespace"), its init as PID 1 there"
                          + (options.restorePID ? "" : " (the processes keep their IDs there: --no-restore-pid does not apply)"))
             options.restorePID = true
@@ -152,6 +153,7 @@ public enum Restorer {
         let pinned = pin
         reader.prepareWorkerThread = { pinned.unpinCurrentThread() }
         var tree = StubTree(options: options, ids: ids, log: log)
+        tree.rootMakesPIDNamespace = ids.ownNamespace && !PIDNamespace.entered
         if let time = TimeNamespaceFactory(offsets: header.tree.timeOffsets) {
             tree.time = time
             if header.processes.first?.timeNamespace.own == true {

@@ -10,7 +10,8 @@ enum Stub {
     /// restore stay pending and reach the restored process afterwards.
     /// `siblingOfRestorer`: the stub is born its parent's child (CLONE_PARENT),
     /// so the program that started the restart is the restored process's parent.
-    static func spawn(pid wanted: pid_t?, siblingOfRestorer: Bool = false) throws -> pid_t {
+    /// `newPIDNamespace`: the stub is PID 1 of a new PID namespace (CLONE_NEWPID).
+    static func spawn(pid wanted: pid_t?, siblingOfRestorer: Bool = false, newPIDNamespace: Bool = false) throws -> pid_t {
         var all = sigset_t(), old = sigset_t()
         sigfillset(&all)
         pthread_sigmask(SIG_SETMASK, &all, &old)
@@ -18,7 +19,8 @@ enum Stub {
         let restorer = getpid()
         let expectedParent = siblingOfRestorer ? getppid() : restorer
         var defaultAction = KernelSigaction()  // made here: the child may not allocate
-        let result = RawChild.spawn(exactPID: wanted, flags: siblingOfRestorer ? CloneFlags.parent : 0) {
+        let flags = (siblingOfRestorer ? CloneFlags.parent : 0) | (newPIDNamespace ? CloneFlags.newPID : 0)
+        let result = RawChild.spawn(exactPID: wanted, flags: flags) {
             // The child: no allocation, no locks, only raw system calls. It dies
             // with the restorer until seized (the restore sets the image's own
             // parent-death signal later), also if the restorer died just now.

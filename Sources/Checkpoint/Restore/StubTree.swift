@@ -34,6 +34,10 @@ struct StubTree {
     /// The image's time namespace, if it had one; whether the restorer's own
     /// children are born in it; per process, whether its children are.
     var time: TimeNamespaceFactory?
+    /// The image is a whole PID namespace and the restorer may choose PIDs:
+    /// its root stub is made PID 1 of a new namespace by clone3 itself (the
+    /// restorer stays where it is, free to start threads).
+    var rootMakesPIDNamespace = false
     var restorerChildrenInTime = false
     private var timeChildren: [pid_t: Bool] = [:]
     /// Session leaders whose setsid waits for these children to be forked in their earlier session (SessionOrder).
@@ -101,7 +105,9 @@ struct StubTree {
         } else if p.ppid == 1 && p.pid != eldest {
             (stub, session) = try spawnOrphan(p)
         } else {
-            (stub, session) = try spawnRoot(pid: ids(p.pid), siblingOfRestorer: options.parentIsCaller && !PIDNamespace.entered)
+            let newNamespace = rootMakesPIDNamespace && p.pid == eldest
+            (stub, session) = try spawnRoot(pid: ids(p.pid), siblingOfRestorer: options.parentIsCaller && !PIDNamespace.entered && !newNamespace,
+                                            newPIDNamespace: newNamespace)
         }
         stubs[p.pid] = stub
         inner[p.pid] = ids(p.pid) ?? stub
@@ -122,9 +128,9 @@ struct StubTree {
     }
 
     /// A stub that is the restorer's child (or, as `siblingOfRestorer`, its parent's), seized.
-    private mutating func spawnRoot(pid: pid_t?, siblingOfRestorer: Bool) throws -> (pid_t, RemoteSession) {
+    private mutating func spawnRoot(pid: pid_t?, siblingOfRestorer: Bool, newPIDNamespace: Bool = false) throws -> (pid_t, RemoteSession) {
         // In a PID namespace of its own the restorer is its init: no sibling there.
-        let stub = try Stub.spawn(pid: pid, siblingOfRestorer: siblingOfRestorer)
+        let stub = try Stub.spawn(pid: pid, siblingOfRestorer: siblingOfRestorer, newPIDNamespace: newPIDNamespace)
         spawned.append(stub)
         seccompSuspended = try Stub.capture(stub) && seccompSuspended
         let regs = try Ptrace.registers(stub)
