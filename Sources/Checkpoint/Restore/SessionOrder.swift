@@ -16,7 +16,9 @@ struct SessionOrder {
     enum Step: Equatable {
         /// Fork the process, and set its session and group at once unless `deferIdentity`.
         case make(pid_t, deferIdentity: Bool)
-        /// The deferred setsid (and group) of a process made earlier.
+        /// The deferred setsid (and group) of a process made earlier. (StubTree
+        /// takes it as soon as the last early child is made, which is as good:
+        /// that child's own children are forked from it, in its session.)
         case identity(pid_t)
     }
 

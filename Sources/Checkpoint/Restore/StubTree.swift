@@ -67,8 +67,8 @@ struct StubTree {
         livePIDs = Set(processes.map(\.pid))
         eldest = processes.first?.pid ?? 0
         let byPID = Dictionary(processes.map { ($0.pid, $0) }, uniquingKeysWith: { a, _ in a })
-        let order = options.restoreSID ? SessionOrder(processes.map { .init(pid: $0.pid, ppid: $0.ppid, sid: $0.sid) })
-            : SessionOrder(processes.map { .init(pid: $0.pid, ppid: $0.ppid, sid: 0) })
+        // Without --restore-sid no setsid waits: every process reads as in a session of no one's.
+        let order = SessionOrder(processes.map { .init(pid: $0.pid, ppid: $0.ppid, sid: options.restoreSID ? $0.sid : 0) })
         waitingIdentity = order.early.mapValues(Set.init)
         // The deferred setsid of each comes once its early children exist (`make`).
         for case .make(let pid, _) in order.steps {
