@@ -35,6 +35,11 @@ if [ $# -gt 0 ]; then names=("$@"); else
 fi
 work="${ZDTM_WORK:-/tmp/swiftcr-zdtm}"
 step="${ZDTM_TIMEOUT:-30}"
+# Two runs in one work directory start, kill and read each other's tests.
+# (The tests must not inherit the lock: it would be checkpointed with them.)
+mkdir -p "$work"
+exec 9>"$work/.lock"
+flock -n 9 || { echo "zdtm: another zdtm.sh is running in $work (set ZDTM_WORK for a second one)" >&2; exit 2; }
 bin="${SWIFTCR_BIN:-$here/.build/release}"
 if [ ! -x "$bin/swiftcr" ]; then
   echo "zdtm: building swiftcr (release)" >&2
@@ -164,7 +169,7 @@ for name in "${names[@]}"; do
   ropts=""; [[ "$flags" == *--tcp-close* ]] && ropts="--tcp-close"
   pidns=0
   if [[ "$flags" =~ \'flavor\':\ *\'([^\']*)\' ]] && [[ " ${BASH_REMATCH[1]} " != *" h "* ]]; then pidns=1; fi
-  result=$(timeout -k 5 $((step * 5)) unshare --net --ipc --uts --mount --propagation private bash -c "run_one $name $bin $step $crfail $pidns $ropts" 2>&1 | tail -n1)
+  result=$(timeout -k 5 $((step * 5)) unshare --net --ipc --uts --mount --propagation private bash -c "run_one $name $bin $step $crfail $pidns $ropts" 9>&- 2>&1 | tail -n1)
   # Whatever of the test is still about (a start that hung, a restored copy left) goes now.
   pkill -9 -f "^\./$name --pidfile" 2>/dev/null
   [ -n "$result" ] || result="FAIL: no result within $((step * 5))s"
