@@ -92,7 +92,7 @@ run_one() {
     # zdtm's ns flavor also gives the test a /proc of its namespace, which
     # this runner cannot (the checkpointer reads the host's): a test that
     # needs one (/proc/<its PID>) does not start, and runs on the host instead.
-    pidns=0; started=1; flavor_note=" (host flavor: it needs a /proc of its own PID namespace)"
+    pidns=0; started=1; flavor_note=" (host flavor: it did not start in a PID namespace of its own, where this runner gives it no /proc of that namespace)"
     rm -rf "$name.pid" "$name".out* "$name".test* "$name".dir.test*
     timeout -k 5 "$step" make -s "$name.pid" >"$name.start" 2>&1 || started=0
   fi
