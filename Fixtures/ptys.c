@@ -3,7 +3,8 @@
  * own session with the terminal as its controlling terminal. After
  * restart the bytes read back the same, the settings and size are kept,
  * and the child still has the terminal (/dev/tty opens, TIOCGSID is its
- * session). A second terminal's slave, whose master was closed, stays hung
+ * session; its stdin and stdout are on that terminal, as a shell's in a
+ * tmux pane, and write to the master). A second terminal's slave, whose master was closed, stays hung
  * up (its node gone): reads see end of file, writes EIO.
  * Usage: ptys */
 #include "fixture.h"
@@ -49,12 +50,18 @@ int main(void) {
     if (child == 0) {
         setsid();
         int c = open(name, O_RDWR);  /* a session leader's first terminal becomes its own */
-        (void)c;
+        /* On stdio, as a shell in a tmux pane has it: the tree's own terminal, not the caller's. */
+        if (c < 0 || dup2(c, 0) != 0 || dup2(c, 1) != 1) _exit(3);
         char x;
         if (read(go[0], &x, 1) != 1) _exit(2);
         int tty = open("/dev/tty", O_RDWR);
         pid_t sid = 0;
-        _exit(tty >= 0 && ioctl(tty, TIOCGSID, &sid) == 0 && sid == getpid() ? 0 : 1);
+        if (tty < 0 || ioctl(tty, TIOCGSID, &sid) != 0 || sid != getpid()) _exit(1);
+        const char *on0 = ttyname(0);
+        if (on0 == NULL || strcmp(on0, name) != 0) _exit(4);
+        sid = 0;
+        if (ioctl(0, TIOCGSID, &sid) != 0 || sid != getpid()) _exit(5);
+        _exit(write(1, "pong\n", 5) == 5 ? 0 : 6);
     }
 
     ready();
@@ -79,6 +86,8 @@ int main(void) {
     int status = 0;
     if (write(go[1], "g", 1) != 1) fail("the child's pipe");
     pid_t any = wait(&status);  /* not waitpid(child): with new PIDs its PID is another */
-    if (any <= 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) fail("the child lost its controlling terminal (status %x)", status);
+    if (any <= 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) fail("the child lost its controlling terminal or its stdio on it (status %x)", status);
+    memset(buf, 0, sizeof buf);
+    if (read_ready(m, buf, sizeof buf) != 6 || memcmp(buf, "pong\r\n", 6) != 0) fail("the child's stdout does not reach the master (\"%s\")", buf);
     return finish();
 }

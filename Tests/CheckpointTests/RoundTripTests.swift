@@ -231,7 +231,7 @@ final class RoundTripTests: XCTestCase {
         try s.run(.rootOriginalPID)
         try s.run(.unprivilegedNewPID)
     }
-    /// A pseudo-terminal: bytes waiting both ways, settings, size, node mode, and a child's controlling terminal; a hung-up one.
+    /// A pseudo-terminal: bytes waiting both ways, settings, size, node mode, a child's controlling terminal on its stdio (the tree's own, not the caller's); a hung-up one.
     func testPseudoTerminalsAsRoot() throws {
         var s = Scenario(fixture: "ptys")
         s.checkpointArguments = ["--tree"]

@@ -47,12 +47,14 @@ struct FileCollector {
     func read() throws -> [OpenDescriptor] {
         let raw = try listFDs().compactMap { try Self.openDescriptor(pid: pid, fd: $0) }
         func identity(_ st: stat) -> Identity { Identity(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino), rdev: UInt64(st.st_rdev)) }
-        // Terminals and network sockets on stdio come from outside: they become cr_restart's.
+        // Terminals and network sockets on stdio come from outside: they become cr_restart's
+        // (a terminal whose master the tree holds is its own, reopened by path).
         // Pipes and UNIX sockets are judged at restart, when it is known whether their
         // other end is in the image (a pipeline or socketpair inside the tree).
         var stdio: [(Int32, Identity)] = []
         for i in raw where i.fd <= 2 && Self.isOutsideObject(i.st, i.link) {
             if (i.st.st_mode & S_IFMT) == S_IFSOCK, (try? context.unixSockets.all()[UInt64(i.st.st_ino)]) != nil { continue }
+            if let n = Self.ptsIndex(i.link), context.scopePtyMasters.contains(n) { continue }
             stdio.append((i.fd, identity(i.st)))
         }
         return raw.map { i in
@@ -76,6 +78,11 @@ struct FileCollector {
         do { return try Sys.numericEntries("/proc/\(pid)/fd").filter { $0 != hidden } } catch let e as SystemCallError {
             throw CheckpointError(e.errno.rawValue, "cannot list the files of process \(pid): \(e)")
         }
+    }
+
+    /// N of a /dev/pts/N link.
+    static func ptsIndex(_ link: String) -> UInt64? {
+        link.hasPrefix("/dev/pts/") ? UInt64(link.dropFirst(9)) : nil
     }
 
     /// Stdio objects that belong to whoever started the process: terminals and sockets.

@@ -44,6 +44,23 @@ final class DumpContext {
         return inodes
     }()
 
+    /// Pseudo-terminals whose master one of those processes holds (the
+    /// index from the master's fdinfo): a slave of one on stdio is the
+    /// tree's own terminal (a tmux or sshd pane), not whoever started it.
+    lazy var scopePtyMasters: Set<UInt64> = {
+        var indexes: Set<UInt64> = []
+        for pid in scopePIDs {
+            for fd in (try? Sys.numericEntries("/proc/\(pid)/fd")) ?? [] {
+                var st = stat()
+                guard stat("/proc/\(pid)/fd/\(fd)", &st) == 0, (st.st_mode & S_IFMT) == S_IFCHR,
+                      Device.major(UInt64(st.st_rdev)) == 5, Device.minor(UInt64(st.st_rdev)) == 2,
+                      let text = try? Sys.readText("/proc/\(pid)/fdinfo/\(fd)") else { continue }
+                if let index = ProcStatus(parsing: text).fields["tty-index"].flatMap({ UInt64($0) }) { indexes.insert(index) }
+            }
+        }
+        return indexes
+    }()
+
     /// `holdRepairs`: a checkpoint that kills its targets keeps their TCP sockets in repair mode to the end.
     init(holdRepairs: Bool) { tcpRepairs = TCPRepairHolds(hold: holdRepairs) }
 }
