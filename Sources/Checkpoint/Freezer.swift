@@ -24,7 +24,8 @@ final class FrozenProcess {
     /// PTRACE_SEIZE + PTRACE_INTERRUPT every thread, rescanning /proc/PID/task
     /// until no new thread appears. PTRACE_O_TRACECLONE catches threads born
     /// while their creator is not yet stopped; threads that exit meanwhile are
-    /// dropped (only the main thread exiting fails the freeze).
+    /// dropped (only the main thread exiting fails the freeze). A process
+    /// with io_uring kernel threads is refused before they are touched.
     static func freeze(_ pid: pid_t, log: Logger) throws -> FrozenProcess {
         let frozen = FrozenProcess(pid: pid)
         do {
@@ -39,6 +40,10 @@ final class FrozenProcess {
             while true {
                 for tid in try taskIDs(pid) where !known.contains(tid) {
                     known.insert(tid)
+                    // io_uring's kernel threads never take a ptrace stop (the freeze would hang).
+                    if let t = try? Sys.readFile("/proc/\(pid)/task/\(tid)/stat"), let stat = try? ProcStat(bytes: t), stat.isIOWorker {
+                        throw IOURings.refusal(pid: pid, what: "thread \(tid) (\(stat.comm)) is an io_uring kernel thread")
+                    }
                     do {
                         try seize(tid)
                         frozen.threads.append(tid)

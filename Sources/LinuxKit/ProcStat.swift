@@ -17,6 +17,10 @@ public struct ProcStat: Equatable, Sendable {
     public var exitCode: Int32
     /// Field 39: the CPU the task last ran on.
     public var processor: Int
+    /// Field 9: the kernel's task flags (PF_*).
+    public var flags: UInt32 = 0
+    /// PF_IO_WORKER: a kernel thread of io_uring living in the process (iou-sqp-N, iou-wrk-N).
+    public var isIOWorker: Bool { flags & 0x10 != 0 }
 
     /// Parses the single line of /proc/PID/stat. The command may hold spaces
     /// and parentheses, so it runs from the first '(' to the last ')'.
@@ -62,6 +66,7 @@ public struct ProcStat: Equatable, Sendable {
         self.argStart = try num(48); self.argEnd = try num(49); self.envStart = try num(50); self.envEnd = try num(51)
         self.exitCode = rest.count >= 50 ? Int32(truncatingIfNeeded: try num(52)) : 0
         self.processor = Int(truncatingIfNeeded: try num(39))
+        self.flags = UInt32(truncatingIfNeeded: try num(9))
     }
 
     /// A decimal integer, optionally negative; nil for anything else or overflow.

@@ -95,6 +95,28 @@ final class BadInputTests: XCTestCase {
         XCTAssertFalse(target.output.contains("FAIL"), target.output)
     }
 
+    /// io_uring keeps its rings and requests in the kernel: a process with a
+    /// ring is refused in one line (ENOTSUP), as root and as a user, with and
+    /// without a submission-polling kernel thread (which never takes a ptrace
+    /// stop: the checkpoint used to hang on it). --kill does not fire, no
+    /// image is left, and the ring still completes requests afterwards.
+    func testIOURingIsRefusedAndLeftWorking() throws {
+        for user in [nil, env.user] {
+            for mode in ["plain", "sqpoll"] {
+                let work = env.workDir("iouring-\(mode)", user: user)
+                let (target, pid) = try Fixture.start([tool("iouring"), mode], user: user, cwd: work)
+                let r = runTool([tool("cr_checkpoint"), "--kill", "-f", work + "/ctx", "\(pid)"], user: user, cwd: work, timeout: 30)
+                XCTAssertEqual(r.code, ENOTSUP, "\(mode) as \(user == nil ? "root" : "user"): \(r.output)")
+                assertOneLine(r.output, contains: mode == "sqpoll" ? "is an io_uring kernel thread" : "is an io_uring instance")
+                XCTAssertFalse(FileManager.default.fileExists(atPath: work + "/ctx"), "an image was left behind")
+                XCTAssertTrue(target.isRunning(after: 0.3), "--kill must not fire when the checkpoint is refused")
+                kill(pid, SIGTERM)
+                XCTAssertTrue(target.read(until: "PASS"), target.output)
+                XCTAssertFalse(target.output.contains("FAIL"), target.output)
+            }
+        }
+    }
+
     /// A UDP datagram held back in the send queue (UDP_CORK, MSG_MORE) cannot
     /// be read out: the checkpoint is refused in one line, nothing is killed,
     /// and the program's datagram still arrives whole.

@@ -30,6 +30,7 @@ public enum FileKinds {
         Nodes.self,
         PidFDs.self,
         NamespaceFiles.self,
+        IOURings.self,
         UnsupportedFiles.self,
     ]
 
