@@ -76,6 +76,15 @@ if [ ! -x "$nslauncher" ] || [ "$here/scripts/zdtm-pidns.c" -nt "$nslauncher" ];
 fi
 export nslauncher
 
+# The hugetlb tests (maps09, maps10, memfd02-hugetlb, shm-hugetlb) need huge
+# pages in the pool, as zdtm's CI reserves them: a few for this run, the old
+# size put back at the end.
+hugepool=/proc/sys/vm/nr_hugepages
+hugebefore=$(cat "$hugepool" 2>/dev/null || echo "")
+if [ -n "$hugebefore" ] && [ "$hugebefore" -lt 64 ]; then
+  echo 64 > "$hugepool" 2>/dev/null && trap 'echo "$hugebefore" > "$hugepool" 2>/dev/null' EXIT
+fi
+
 # One test, inside fresh namespaces: prints "PASS" or "FAIL: why" as its last line.
 run_one() {
   local name="$1" bin="$2" step="$3" expect_fail="$4" pidns="$5" ropts="${6:-}"

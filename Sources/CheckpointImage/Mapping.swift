@@ -73,6 +73,10 @@ public struct Mapping: Equatable, Sendable {
     /// the parent's for this process and address (or its parent's, down the
     /// chain); a page no image of the chain holds is zero.
     public var parentRuns: [UInt64] = []
+    /// Written since 2026-12-04 within 1.6: a hugetlb mapping's huge page size in bytes (0: ordinary
+    /// pages). Made again with MAP_HUGETLB, or over a hugetlb memfd for
+    /// shared memory, with that page size.
+    public var hugePageSize: UInt64 = 0
 
     /// The madvise flags a mapping keeps (smaps VmFlags hg, nh, dd, dc, wf), and mlock (lo).
     public struct Advice: OptionSet, Equatable, Sendable {
@@ -118,7 +122,7 @@ public struct Mapping: Equatable, Sendable {
     enum Tag: UInt16, CaseIterable {
         case start = 1, end = 2, protection = 3, shared = 4, growsDown = 5, kind = 6, path = 7
         case offset = 8, device = 9, inode = 10, fileSize = 11, mtime = 12, checksum = 13, advice = 14
-        case savedWhole = 15, fileMode = 16, guardRuns = 17, inheritedRuns = 18, parentRuns = 19
+        case savedWhole = 15, fileMode = 16, guardRuns = 17, inheritedRuns = 18, parentRuns = 19, hugePageSize = 20
     }
 
     func encode(into e: inout RecordEncoder) {
@@ -143,6 +147,7 @@ public struct Mapping: Equatable, Sendable {
         if !guardRuns.isEmpty { e.u64s(Tag.guardRuns.rawValue, guardRuns) }
         if !inheritedRuns.isEmpty { e.u64s(Tag.inheritedRuns.rawValue, inheritedRuns) }
         if !parentRuns.isEmpty { e.u64s(Tag.parentRuns.rawValue, parentRuns) }
+        if hugePageSize != 0 { e.u64(Tag.hugePageSize.rawValue, hugePageSize) }
     }
 
     init(decoding d: RecordDecoder) throws {
@@ -171,6 +176,16 @@ public struct Mapping: Equatable, Sendable {
         try Self.checkRuns(inheritedRuns, "inherited", pages: (end - start) / 4096, mapping: start, offset: d.base)
         parentRuns = try d.u64s(Tag.parentRuns.rawValue)
         try Self.checkRuns(parentRuns, "parent", pages: (end - start) / 4096, mapping: start, offset: d.base)
+        hugePageSize = try d.u64(Tag.hugePageSize.rawValue, default: 0)
+        guard hugePageSize == 0 || (hugePageSize > 4096 && hugePageSize <= 1 << 34 && hugePageSize & (hugePageSize - 1) == 0
+                                    && start % hugePageSize == 0 && end % hugePageSize == 0) else {
+            throw ImageError.malformed(what: "mapping 0x\(String(start, radix: 16)): huge page size \(hugePageSize) is not a power of two its bounds are aligned to", offset: d.base)
+        }
+    }
+
+    /// MAP_HUGETLB with the page size's log2 in bits 26-31 (MAP_HUGE_SHIFT), as mmap and memfd_create take it; 0 for ordinary pages.
+    public static func hugetlbFlags(pageSize: UInt64) -> UInt64 {
+        pageSize == 0 ? 0 : 0x40000 | UInt64(pageSize.trailingZeroBitCount) << 26
     }
 
     /// (first page, count) pairs in order, not overlapping, inside the mapping.

@@ -16,6 +16,10 @@ public struct MapsEntry: Equatable, Sendable {
     public var deleted: Bool
     /// smaps VmFlags (`rd`, `wr`, `gd`, `dd`...), empty when read from maps.
     public var vmFlags: Set<String> = []
+    /// smaps KernelPageSize in bytes (a hugetlb mapping's huge page size); 4096 when read from maps.
+    public var kernelPageSize: UInt64 = 4096
+    /// A hugetlb mapping (MAP_HUGETLB, a hugetlbfs file or memfd, SHM_HUGETLB): its huge page size, else 0.
+    public var hugetlbPageSize: UInt64 { vmFlags.contains("ht") ? kernelPageSize : 0 }
 
     public var length: UInt64 { end - start }
     public var protectionString: String {
@@ -68,6 +72,9 @@ public enum ProcMaps {
                 if first.elementsEqual("VmFlags:".utf8) {
                     let flags = line[firstEnd...].split(separator: UInt8(ascii: " ")).map { String(decoding: $0, as: UTF8.self) }
                     result[result.count - 1].vmFlags = Set(flags)
+                } else if first.elementsEqual("KernelPageSize:".utf8) {
+                    let value = line[firstEnd...].split(separator: UInt8(ascii: " ")).first
+                    if let kib = value.flatMap({ unsigned($0, radix: 10) }), kib > 0, kib <= 1 << 24 { result[result.count - 1].kernelPageSize = kib * 1024 }
                 }
             } else {
                 result.append(try parseLine(line, file: file, line: lineNumber))

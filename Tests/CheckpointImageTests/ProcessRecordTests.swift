@@ -39,6 +39,27 @@ final class ProcessRecordTests: XCTestCase {
         XCTAssertEqual(try decode(p.encode()), p)
     }
 
+    /// A hugetlb mapping's and memfd's page size survive encoding; sizes that
+    /// are no power of two, or that the mapping's bounds are not aligned to, are refused.
+    func testHugePageSizes() throws {
+        var p = Self.richProcess()
+        p.mappings = [Mapping(start: 0x7f00_0020_0000, end: 0x7f00_0060_0000, protection: 3, shared: true, growsDown: false,
+                              kind: .sharedAnonymous, path: "/anon_hugepage", offset: 0, device: 0x11, inode: 9)]
+        p.mappings[0].hugePageSize = 2 << 20
+        var memfd = FileDescriptorState(fd: 8, kind: .memfd, path: "/memfd:h (deleted)", flags: 2, closeOnExec: false, offset: 0, inode: 10)
+        memfd.payload = .memfd(MemFDRecord(seals: 1, size: 2 << 20, mode: 0o600, hugePageSize: 2 << 20))
+        p.files.append(memfd)
+        XCTAssertEqual(try decode(p.encode()), p)
+        for bad: UInt64 in [3 << 20, 4096, 4 << 20] {  // not a power of two; no huge page; bounds not 4 MiB aligned
+            var q = p
+            q.mappings[0].hugePageSize = bad
+            XCTAssertThrowsError(try decode(q.encode()), "\(bad)")
+        }
+        var q = p
+        q.files[q.files.count - 1].payload = .memfd(MemFDRecord(seals: 1, size: 2 << 20, hugePageSize: 3 << 20))
+        XCTAssertThrowsError(try decode(q.encode()))
+    }
+
     func testHostileValuesAreRefused() {
         var p = Self.richProcess()
         p.posixTimers[0].remainingNanoseconds = 2_000_000_000

@@ -269,6 +269,25 @@ final class RoundTripTests: XCTestCase {
         try s.run(.rootOriginalPID)
         try s.run(.unprivilegedNamespace)
     }
+    /// hugetlb memory (seeded sizes, touched pages and bytes): private and
+    /// shared MAP_HUGETLB areas, a MFD_HUGETLB memfd mapped both ways and one
+    /// held only by its descriptor, and a child sharing the shared area. They
+    /// came back as ordinary pages (and the shared one as a memfd of another
+    /// name and device): zdtm maps09, memfd02-hugetlb.
+    func testHugetlbMemoryAsRootAndUnprivileged() throws {
+        let pool = "/proc/sys/vm/nr_hugepages"
+        guard let text = try? String(contentsOfFile: pool, encoding: .utf8), let before = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw XCTSkip("no hugetlb pool here")
+        }
+        if before < 64 {
+            guard (try? "64".write(toFile: pool, atomically: false, encoding: .utf8)) != nil else { throw XCTSkip("cannot reserve huge pages (not root)") }
+        }
+        defer { if before < 64 { try? "\(before)".write(toFile: pool, atomically: false, encoding: .utf8) } }
+        var s = Scenario(fixture: "hugetlb", arguments: ["\(TestEnvironment.seed(for: "hugetlb"))"])
+        s.checkpointArguments = ["--tree"]
+        try s.run(.rootOriginalPID)
+        try s.run(.unprivilegedNewPID)
+    }
     /// A time namespace (seeded offsets of days): a tree inside it, and a
     /// process outside whose children are born inside (zdtm's ns flavor).
     /// Their clocks go on across the restart instead of jumping back.

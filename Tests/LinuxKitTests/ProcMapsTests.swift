@@ -67,6 +67,24 @@ final class ProcMapsTests: XCTestCase {
         XCTAssertEqual(maps[1].vmFlags, ["rd", "ex", "mr", "mw", "me", "de", "sd"])
     }
 
+    /// A hugetlb mapping is known by VmFlags "ht", its page size by KernelPageSize; others are 0.
+    func testSmapsHugetlbPageSize() throws {
+        let text = """
+        7f3d47000000-7f3d47400000 rw-s 00000000 00:11 72827                      /anon_hugepage (deleted)
+        Size:               4096 kB
+        KernelPageSize:     2048 kB
+        MMUPageSize:        2048 kB
+        VmFlags: rd wr sh mr mw me ms de ht sd
+        7f1a2d600000-7f1a2da00000 rw-p 00000000 00:00 0
+        KernelPageSize:        4 kB
+        VmFlags: rd wr mr mw me ac hg
+        """
+        let maps = try ProcMaps.parseSmaps(text)
+        XCTAssertEqual(maps.map(\.kernelPageSize), [2 << 20, 4096])
+        XCTAssertEqual(maps.map(\.hugetlbPageSize), [2 << 20, 0])
+        XCTAssertEqual(try ProcMaps.parse(text.split(separator: "\n").first.map(String.init) ?? "").first?.hugetlbPageSize, 0)
+    }
+
     func testBadLinesNameTheLine() {
         for bad in ["zzzz-1000 r--p 00000000 00:00 0", "1000-2000 rw 00000000 00:00 0", "2000-1000 r--p 0 00:00 0",
                     "1000-2000 r--p 00000000 0000 0", "1000-2000 r--p 00000000 00:00 x"] {

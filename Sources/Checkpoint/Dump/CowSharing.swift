@@ -39,7 +39,8 @@ struct CowSharing {
     /// The parts of the child's mapping `m` where the parent has private
     /// memory of the same kind: only there can a page come by fork.
     static func inheritable(_ m: Mapping, parentMappings: [Mapping]) -> [(start: UInt64, end: UInt64)] {
-        guard plain(m) || privateFile(m) else { return [] }
+        // Huge pages are mapped whole: a 4 KiB run of one cannot be kept from the fork.
+        guard plain(m) || privateFile(m), m.hugePageSize == 0 else { return [] }
         return parentMappings.compactMap { p in
             guard p.end > m.start, p.start < m.end, sameKind(m, p) else { return nil }
             return (max(p.start, m.start), min(p.end, m.end))

@@ -185,6 +185,7 @@ struct ProcessCollector {
                               device: Device.make(major: m.deviceMajor, minor: m.deviceMinor), inode: m.inode,
                               fileSize: size, fileMtimeNanos: mtime, contentChecksum: checksum)
         mapping.advice = MappingClassifier.advice(m)
+        mapping.hugePageSize = m.hugetlbPageSize
         if (kind == .privateFile || kind == .sharedFile) && mapping.protection != 0, let path = m.path {
             let isExe = path == (try? String(decoding: Sys.readLink("/proc/\(frozen.pid)/exe"), as: UTF8.self))
             let posixShm = kind == .sharedFile && path.hasPrefix("/dev/shm/")
