@@ -1,9 +1,25 @@
 /* Shared anonymous memory across fork: parent and child map one MAP_SHARED
- * region. After restart both still see each other's writes. */
+ * region. After restart both still see each other's writes, and as root
+ * /proc/self/maps names the region as the kernel did ("/dev/zero (deleted)"). */
 #include "fixture.h"
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+
+/* The name /proc/self/maps gives the mapping at `at` (empty if none). */
+static void maps_name(void *at, char *name, size_t size) {
+    char line[512];
+    name[0] = 0;
+    FILE *f = fopen("/proc/self/maps", "r");
+    while (f && fgets(line, sizeof line, f)) {
+        unsigned long start;
+        int skip = 0;
+        if (sscanf(line, "%lx-%*x %*s %*x %*x:%*x %*u %n", &start, &skip) < 1 || start != (unsigned long)at) continue;
+        snprintf(name, size, "%s", skip > 0 ? line + skip : "");
+        name[strcspn(name, "\n")] = 0;
+    }
+    if (f) fclose(f);
+}
 
 int main(void) {
     size_t size = 5 * 4096;
@@ -22,8 +38,12 @@ int main(void) {
         return finish();
     }
     for (int k = 0; k < 500 && shared[1] != 0xC0FFEE; k++) usleep(1000);
+    char before[256], after[256];
+    maps_name((void *)shared, before, sizeof before);
     ready();
     wait_for_term();
+    maps_name((void *)shared, after, sizeof after);
+    if (getuid() == 0 && strcmp(before, after) != 0) fail("parent: maps named the region \"%s\", now \"%s\"", before, after);
     if (shared[1] != 0xC0FFEE) fail("parent: the child's write before the checkpoint is gone");
     shared[3] = 0xBEEF;
     for (int k = 0; k < 500 && shared[2] != 0xAF7E12; k++) usleep(10000);
