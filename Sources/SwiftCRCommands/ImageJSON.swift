@@ -56,7 +56,7 @@ enum ImageJSON {
                 .object([("start", .uint(m.start)), ("end", .uint(m.end)), ("protection", .string(m.protectionString)),
                          ("kind", .string(String(describing: m.kind))), ("path", .optional(m.path)), ("offset", .uint(m.offset)),
                          ("savedPages", .uint(saved)), ("inheritedPages", .uint(m.inheritedPageCount)),
-                         ("parentPages", .uint(m.parentPageCount))])
+                         ("parentPages", .uint(m.parentPageCount)), ("hugePageSize", .uint(m.hugePageSize))])
             })),
             ("fds", .array(p.files.map(descriptor))),
             ("signals", .object([

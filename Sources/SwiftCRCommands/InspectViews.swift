@@ -29,7 +29,7 @@ enum InspectViews {
         print("mappings of \(p.pid) \(p.command): \(p.mappings.count)")
         for (m, pages) in zip(p.mappings, image.savedPages(pid: p.pid, in: p.mappings)) {
             let start = String(m.start, radix: 16), end = String(m.end, radix: 16)
-            print("  \(start)-\(end) \(m.protectionString) \(String(describing: m.kind).padding(16)) \(String(pages).padding(7, left: true)) \(m.path ?? "")\(adviceText(m.advice))\(m.savedWhole ? " [saved whole]" : "")\(m.inheritedRuns.isEmpty ? "" : " [\(m.inheritedPageCount) pages shared with the parent]")\(m.parentRuns.isEmpty ? "" : " [\(m.parentPageCount) pages in the parent image]")")
+            print("  \(start)-\(end) \(m.protectionString) \(String(describing: m.kind).padding(16)) \(String(pages).padding(7, left: true)) \(m.path ?? "")\(adviceText(m.advice))\(m.savedWhole ? " [saved whole]" : "")\(m.hugePageSize == 0 ? "" : " [hugetlb \(m.hugePageSize >> 10) KiB pages]")\(m.inheritedRuns.isEmpty ? "" : " [\(m.inheritedPageCount) pages shared with the parent]")\(m.parentRuns.isEmpty ? "" : " [\(m.parentPageCount) pages in the parent image]")")
         }
     }
 
