@@ -101,6 +101,9 @@ public struct Mapping: Equatable, Sendable {
         /// A shared file mapping that may be made writable (smaps "mw": its
         /// file was opened for writing): the file is opened read-write again.
         public static let mayWrite = Advice(rawValue: 2048)
+        /// Sealed with mseal ("sl", Linux 6.10+): sealed again once the
+        /// restart has made and protected it (never lazy or write-tracked).
+        public static let sealed = Advice(rawValue: 4096)
     }
 
     public init(start: UInt64, end: UInt64, protection: UInt32, shared: Bool, growsDown: Bool, kind: Kind,

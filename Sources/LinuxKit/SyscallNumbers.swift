@@ -35,4 +35,5 @@ public enum NR {
     public static let timerfd_create = Int(SYS_timerfd_create), timerfd_settime = Int(SYS_timerfd_settime), umask = Int(SYS_umask)
     public static let unshare = Int(SYS_unshare), wait4 = Int(SYS_wait4), write = Int(SYS_write)
     public static let nanosleep = Int(SYS_nanosleep), membarrier = Int(SYS_membarrier), setns = Int(SYS_setns)
+    public static let mseal = Int(CL_NR_MSEAL)
 }

@@ -288,6 +288,14 @@ final class RoundTripTests: XCTestCase {
         try s.run(.rootOriginalPID)
         try s.run(.unprivilegedNewPID)
     }
+    /// Memory sealed with mseal (seeded sizes, protections and which areas;
+    /// one sealed only in its middle) is sealed again, the rest not: the
+    /// seals were lost, so a restarted program's sealed memory took munmap.
+    func testSealedMemoryAsRootAndUnprivileged() throws {
+        let s = Scenario(fixture: "sealed", arguments: ["\(TestEnvironment.seed(for: "sealed"))"])
+        try s.run(.rootOriginalPID)
+        try s.run(.unprivilegedNewPID)
+    }
     /// A time namespace (seeded offsets of days): a tree inside it, and a
     /// process outside whose children are born inside (zdtm's ns flavor).
     /// Their clocks go on across the restart instead of jumping back.

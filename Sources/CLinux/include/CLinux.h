@@ -193,6 +193,7 @@ enum {
     CL_PR_TIMER_CREATE_RESTORE_IDS = 77,  // linux/prctl.h, 6.17+
     CL_MADV_GUARD_INSTALL = 102,  // asm-generic/mman-common.h, 6.13+
     CL_MAP_DROPPABLE = 0x08,      // linux/mman.h, 6.11+: a mapping type, like MAP_PRIVATE
+    CL_NR_MSEAL = 462,            // asm/unistd_64.h, 6.10+ (Debian 12's headers predate it)
 };
 
 // TFD_IOC_SET_TICKS = _IOW('T', 0, __u64) (linux/timerfd.h)

@@ -59,6 +59,7 @@ enum MappingClassifier {
         if m.vmFlags.contains("nr") { a.insert(.noReserve) }
         if m.vmFlags.contains("dp") { a.insert(.droppable) }
         if m.shared && m.vmFlags.contains("mw") { a.insert(.mayWrite) }
+        if m.vmFlags.contains("sl") { a.insert(.sealed) }
         return a
     }
 

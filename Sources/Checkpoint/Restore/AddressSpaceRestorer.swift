@@ -353,6 +353,11 @@ struct AddressSpaceRestorer {
         for m in process.mappings where Self.isFilled(m) && (m.protection & 3) != 3 {
             try session.mprotect(m.start, m.length, UInt64(m.protection), what: "0x\(String(m.start, radix: 16))")
         }
+        // Sealing last: nothing may change a sealed mapping after it.
+        for m in process.mappings where m.advice.contains(.sealed) {
+            let r = try session.raw(NR.mseal, m.start, m.length, 0)
+            if r < 0 { log.warning("the sealed mapping at 0x\(String(m.start, radix: 16)) could not be sealed again: \(errorText(Int32(-r)))") }
+        }
         let auxv = process.auxv + [0, 0]
         guard auxv.count * 8 <= 1024 else { throw CheckpointError(EINVAL, "auxv of \(auxv.count / 2) entries is too long") }
         let auxvBytes = auxv.flatMap { v in withUnsafeBytes(of: v.littleEndian) { Array($0) } }

@@ -138,7 +138,8 @@ final class WriteTracking {
     /// Private writable memory the dump saves page by page.
     static func trackable(_ m: MapsEntry, _ mapping: Mapping) -> Bool {
         !m.shared && m.writable && [.anonymous, .privateFile, .privateShared].contains(mapping.kind)
-            && !mapping.advice.contains(.droppable) && mapping.hugePageSize == 0  // hugetlb: saved whole each time
+            && !mapping.advice.contains(.droppable) && !mapping.advice.contains(.sealed)
+            && mapping.hugePageSize == 0  // hugetlb: saved whole each time
     }
 
     /// Closes the tracking descriptor in the stopped process (its

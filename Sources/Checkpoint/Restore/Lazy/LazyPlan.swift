@@ -25,6 +25,7 @@ struct LazyPlan {
             eligible[p.pid] = p.mappings.filter { m in
                 m.kind == .anonymous && !m.shared && m.inheritedRuns.isEmpty && !m.advice.contains(.locked) && !m.advice.contains(.droppable)
                     && m.hugePageSize == 0  // UFFDIO_COPY fills a hugetlb area a whole huge page at a time: eager
+                    && !m.advice.contains(.sealed)
             }.map { ($0.start, $0.end) }
             hot[p.pid] = p.threads.flatMap { t -> [(start: UInt64, end: UInt64)] in
                 let regs = RegisterFile.registers(from: t.registers)
