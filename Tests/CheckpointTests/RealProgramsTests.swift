@@ -1,0 +1,29 @@
+import Glibc
+import LinuxKit
+import XCTest
+
+/// Real programs, not fixtures (scripts/programs-check.sh): Python with a
+/// multiprocessing pool and SQLite, Node.js worker threads and a child on
+/// pipes, Java virtual threads, a Rust echo server, vim in tmux on the
+/// tree's own terminal, a tar|gzip pipeline whose archive must unpack
+/// identical. Each goes on with its own checks passing after a --kill
+/// checkpoint and restart, as root and as the test user. A runtime that is
+/// not installed is skipped by the script (and named); none may fail.
+final class RealProgramsTests: XCTestCase {
+    func testRealProgramsGoOnAsRootAndUser() throws {
+        let env = try TestEnvironment.get()
+        guard env.isRoot else { throw XCTSkip("runs programs as root and as the test user: needs root") }
+        let script = "\(TestEnvironment.repoRoot)/scripts/programs-check.sh"
+        // The runner is a subreaper for the other tests, and would hold the
+        // killed programs' children as zombies (their PIDs taken): init reaps them here.
+        _ = Syscall.prctl(.setChildSubreaper, 0)
+        defer { _ = Syscall.prctl(.setChildSubreaper, 1) }
+        for mode in [[], ["--user"]] {
+            let r = runTool(["/usr/bin/env", "SWIFTCR_BIN=\(env.bin)", "/bin/bash", script] + mode, timeout: 600)
+            reapOrphans()
+            XCTAssertEqual(r.code, 0, "\(mode): \(r.output)")
+            XCTAssertTrue(r.output.contains(" passed, 0 failed") && !r.output.contains("FAIL"), "\(mode): \(r.output)")
+            XCTAssertTrue(r.output.contains("PASS tar|gzip") && r.output.contains("PASS python"), "\(mode): \(r.output)")
+        }
+    }
+}
