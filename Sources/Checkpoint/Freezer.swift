@@ -38,12 +38,16 @@ final class FrozenProcess {
                 frozen.threads.removeAll { $0 == tid }
             }
             while true {
-                for tid in try taskIDs(pid) where !known.contains(tid) {
-                    known.insert(tid)
-                    // io_uring's kernel threads never take a ptrace stop (the freeze would hang).
+                let fresh = try taskIDs(pid).filter { !known.contains($0) }
+                // io_uring's kernel threads never take a ptrace stop (the freeze would hang).
+                // Looked for before this pass seizes anyone: every thread seized so far is stopped.
+                for tid in fresh {
                     if let t = try? Sys.readFile("/proc/\(pid)/task/\(tid)/stat"), let stat = try? ProcStat(bytes: t), stat.isIOWorker {
                         throw IOURings.refusal(pid: pid, what: "thread \(tid) (\(stat.comm)) is an io_uring kernel thread")
                     }
+                }
+                for tid in fresh {
+                    known.insert(tid)
                     do {
                         try seize(tid)
                         frozen.threads.append(tid)

@@ -1,5 +1,6 @@
 import Glibc
 import CheckpointImage
+import LinuxKit
 import XCTest
 
 /// Bad input gets one line on stderr and BLCR's exit code; a checkpoint that
@@ -114,6 +115,27 @@ final class BadInputTests: XCTestCase {
                 XCTAssertTrue(target.read(until: "PASS"), target.output)
                 XCTAssertFalse(target.output.contains("FAIL"), target.output)
             }
+        }
+    }
+
+    /// memfd_secret pages cannot be read by any other process: a checkpoint
+    /// is refused in one line naming the descriptor or, with it closed, the
+    /// mapping (it said "open(/proc/PID/fd/N): No such device or address"),
+    /// and the target runs on with its bytes.
+    func testSecretMemoryIsRefused() throws {
+        let probe = Syscall.raw(447)  // memfd_secret
+        guard probe >= 0 else { throw XCTSkip("memfd_secret is not available here (errno \(errno))") }
+        close(Int32(probe))
+        for (mode, text) in [("fd", "fd 3 is a memfd_secret area"), ("map", "is memfd_secret memory")] {
+            let work = env.workDir("secretmem-\(mode)", user: nil)
+            let (target, pid) = try Fixture.start([tool("secretmem"), mode], user: nil, cwd: work)
+            let r = runTool([tool("cr_checkpoint"), "--kill", "-f", work + "/ctx", "\(pid)"], cwd: work, timeout: 30)
+            XCTAssertEqual(r.code, ENOTSUP, "\(mode): \(r.output)")
+            assertOneLine(r.output, contains: text)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: work + "/ctx"), "an image was left behind")
+            kill(pid, SIGTERM)
+            XCTAssertTrue(target.read(until: "PASS"), target.output)
+            XCTAssertFalse(target.output.contains("FAIL"), target.output)
         }
     }
 

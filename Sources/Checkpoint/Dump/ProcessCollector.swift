@@ -163,6 +163,9 @@ struct ProcessCollector {
     /// The image's record of one mapping; a private file that is gone or was
     /// replaced is kept whole as anonymous memory instead.
     func describe(_ m: MapsEntry, kind: Mapping.Kind, warnings: inout [String]) throws -> Mapping {
+        if SecretMemory.isSecret(m) {
+            throw SecretMemory.refusal(pid: frozen.pid, what: "the mapping at 0x\(String(m.start, radix: 16)) is memfd_secret memory")
+        }
         var kind = kind
         var size: UInt64 = 0, mtime: UInt64 = 0, checksum: UInt32 = 0
         if kind == .privateFile || kind == .sharedFile, let path = m.path {

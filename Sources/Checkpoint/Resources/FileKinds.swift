@@ -7,6 +7,7 @@ import CheckpointImage
 public enum FileKinds {
     static let all: [any FileKind.Type] = [
         InheritedFiles.self,
+        SecretMemory.self,  // before RegularFiles, which would open it
         RegularFiles.self,
         PtyMasters.self,
         Devices.self,
