@@ -4,7 +4,8 @@
  * PID it prints; it then waits for that init and dies the way it died.
  * Inside, init (PID 1, a session and group leader) has: a group of two,
  * an orphan reparented to it, a session with a group inside, a session
- * whose leader stays, with an orphan of it that init inherited and a child
+ * whose leader stays, with two orphans of it that init inherited (one in a
+ * group whose leader is gone) and a child
  * its parent left there when it took a session of its own, a zombie, a
  * process with threads, and 1-6 seeded extra processes that join init's
  * group, lead a group, lead a session, join the first group, take a
@@ -84,15 +85,19 @@ static int threaded(void) {
  * when its own parent takes a session after forking it. */
 static int leader_of_a_session(void) {
     setsid();
-    pid_t middle = fork();
-    if (middle == 0) {
-        if (fork() == 0) {
-            for (int k = 0; k < 5000 && getppid() != 1; k++) usleep(1000);
-            _exit(check_after_term("orphan of a live session"));
+    /* The second orphan is in a group its gone parent led (zdtm sk-unix-restore-fs-share). */
+    for (int own_group = 0; own_group < 2; own_group++) {
+        pid_t middle = fork();
+        if (middle == 0) {
+            if (own_group) setpgid(0, 0);
+            if (fork() == 0) {
+                for (int k = 0; k < 5000 && getppid() != 1; k++) usleep(1000);
+                _exit(check_after_term(own_group ? "orphan of a live session, in a gone group" : "orphan of a live session"));
+            }
+            _exit(0);
         }
-        _exit(0);
+        waitpid(middle, NULL, 0);
     }
-    waitpid(middle, NULL, 0);
     if (fork() == 0) {
         if (fork() == 0) _exit(check_after_term("child left in its parent's earlier session"));
         setsid();
@@ -161,7 +166,7 @@ static int run_init(int ready_fd, unsigned seed) {
         int failed = check_after_term("parent of a session leader");
         _exit(failed | children_failed());
     }
-    expected += 5;
+    expected += 6;
 
     /* A zombie: init does not reap it before the checkpoint. */
     pid_t zombie = fork();

@@ -31,6 +31,9 @@ struct StubTree {
     private var groupHolders: [(pgid: pid_t, outer: pid_t, inner: pid_t, parent: RemoteSession, parentPID: pid_t)] = []
     /// Holders of sessions whose leader is gone (see `orphanSession`), by session ID; also in `groupHolders`.
     private var sessionHolders: [pid_t: RemoteSession] = [:]
+    /// Processes forked by a session holder (an orphan of init in another
+    /// session): a group holder they need is forked from that holder, in their session.
+    private var forkedByHolder: [pid_t: RemoteSession] = [:]
     /// The image's time namespace, if it had one; whether the restorer's own
     /// children are born in it; per process, whether its children are.
     var time: TimeNamespaceFactory?
@@ -96,6 +99,7 @@ struct StubTree {
         if let parent = sessions[p.ppid], let holder = try orphanSession(p, parent: parent, among: processes) {
             stub = try fork(from: holder, exactPID: ids(p.pid)).outer
             session = try Self.session(for: stub, instruction: holder.injector.instruction)
+            forkedByHolder[p.pid] = holder
         } else if let parent = sessions[p.ppid] {
             // A process sharing its parent's fd table is forked into that table.
             let shared = sharesParentTable(p, among: processes)
@@ -252,15 +256,17 @@ struct StubTree {
     /// The group holders go: killed, and reaped by the parent they were
     /// forked from (so no process of the image ever sees them).
     mutating func dissolveGroupHolders() throws {
-        for h in groupHolders {
+        // Last made first: a group holder forked from a session holder is reaped by it while it lives.
+        for h in groupHolders.reversed() {
             kill(h.outer, SIGKILL)
             var status: Int32 = 0
             _ = waitpid(h.outer, &status, Int32(__WALL))  // as its tracer first
             _ = try h.parent.raw(NR.wait4, UInt64(h.inner), 0, UInt64(__WALL), 0)
-            reapedSignals[h.parentPID] = true  // its SIGCHLD is not the process's
+            if h.parentPID != 0 { reapedSignals[h.parentPID] = true }  // its SIGCHLD is not the process's (0: a holder's child)
         }
         groupHolders = []
         sessionHolders = [:]
+        forkedByHolder = [:]
     }
 
     /// A session and scratch page for a fresh stub (its memory is still the restorer's copy).
@@ -305,6 +311,9 @@ struct StubTree {
             try session.call("setpgid of process \(p.pid) to group \(p.pgid)", NR.setpgid, 0, 0)
         } else if let leader = inner[p.pgid] {
             try session.call("setpgid of process \(p.pid) to group \(p.pgid)", NR.setpgid, 0, UInt64(leader))
+        } else if let holder = forkedByHolder[p.pid], let group = try group(p.pgid, for: "process \(p.pid)", from: holder, parentPID: 0) {
+            // Its parent (init) is in another session, where setpgid could not join the group.
+            try session.call("setpgid of process \(p.pid) to group \(p.pgid)", NR.setpgid, 0, UInt64(group))
         } else if let parent = sessions[p.ppid], let group = try group(p.pgid, for: "process \(p.pid)", from: parent, parentPID: p.ppid) {
             try session.call("setpgid of process \(p.pid) to group \(p.pgid)", NR.setpgid, 0, UInt64(group))
         } else {
