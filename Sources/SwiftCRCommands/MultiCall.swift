@@ -8,6 +8,12 @@ public enum MultiCall {
     public static let tools = ["cr_checkpoint", "cr_restart", "cr_run"]
 
     public static func main(_ argv: [String] = CommandLine.arguments) -> Never {
+        // The Swift runtime reads the arguments from /proc/self/cmdline: with no
+        // /proc there are none, and every process swiftcr works on is out of reach too.
+        if argv.isEmpty {
+            Output.error("swiftcr", "/proc is not mounted here (swiftcr reads its own arguments and every process through it)")
+            exit(ENOENT)
+        }
         let called = argv.first.map { String($0.split(separator: "/").last ?? "") } ?? "swiftcr"
         if tools.contains(called) { run(called, Array(argv.dropFirst())) }
         if argv.count > 1, tools.contains(argv[1]) { run(argv[1], Array(argv.dropFirst(2))) }

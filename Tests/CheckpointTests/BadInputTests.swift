@@ -118,6 +118,18 @@ final class BadInputTests: XCTestCase {
         }
     }
 
+    /// Without /proc (zdtm clean_mntns unmounts it) the runtime sees no
+    /// arguments: the tools said nothing but the usage and exited 0; now one
+    /// line naming /proc and ENOENT.
+    func testWithoutProcOneLineNamesIt() throws {
+        guard env.isRoot else { throw XCTSkip("unmounts /proc in a mount namespace of its own: needs root") }
+        for name in ["swiftcr", "cr_checkpoint", "cr_restart"] {
+            let r = runTool(["/usr/bin/unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", "umount -l /proc && exec \"$0\" 1", tool(name)])
+            XCTAssertEqual(r.code, ENOENT, "\(name): \(r.output)")
+            assertOneLine(r.output, contains: "/proc is not mounted here")
+        }
+    }
+
     /// memfd_secret pages cannot be read by any other process: a checkpoint
     /// is refused in one line naming the descriptor or, with it closed, the
     /// mapping (it said "open(/proc/PID/fd/N): No such device or address"),
