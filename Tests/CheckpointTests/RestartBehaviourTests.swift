@@ -105,9 +105,52 @@ final class RestartBehaviourTests: XCTestCase {
             XCTAssertTrue(out.contains("PASS"), out)
             reapOrphans()
             usleep(1_500_000)
-            let left = runTool(["/usr/bin/pgrep", "-x", "swiftcr-init"]).output
-            XCTAssertEqual(left.trimmingCharacters(in: .whitespacesAndNewlines), "", "the namespace's PID 1 stayed after the process ended")
+            XCTAssertEqual(Self.ourReapers(), [], "the namespace's PID 1 stayed after the process ended")
         }
+    }
+
+    /// A user's detached tree whose processes end apart (the child killed,
+    /// the parent seconds later): the namespace's PID 1 ends once the last is
+    /// gone. It counted a process that ended in an earlier round of its watch
+    /// as running again, and stayed for good (one was left per real program
+    /// with children that scripts/programs-check.sh --user restarted).
+    func testDetachedTreeEndsItsNamespaceWhenItsProcessesEndApart() throws {
+        guard let user = env.user else { throw XCTSkip("needs the unprivileged test user") }
+        let work = env.workDir("detach-tree", user: user)
+        let (target, pid) = try Fixture.start([tool("shmem")], user: user, cwd: work)
+        let r = runTool([tool("cr_checkpoint"), "--tree", "--kill", "-f", "\(work)/ctx", "\(pid)"], user: user, cwd: work)
+        XCTAssertEqual(r.code, 0, r.output)
+        _ = target.wait(timeout: 10)
+        reapOrphans()
+        let restart = try Child([tool("cr_restart"), "--detach", "\(work)/ctx"], user: user, cwd: work)
+        XCTAssertTrue(restart.read(until: "runs on as pid"), restart.output)
+        XCTAssertEqual(restart.wait(timeout: 10)?.code, 0, restart.output)
+        guard let line = restart.output.split(separator: "\n").first(where: { $0.contains("runs on as pid") }),
+              let restored = pid_t(line.split(separator: " ").last ?? "") else { return XCTFail("no pid in \(restart.output)") }
+        let ours = Self.ourReapers()
+        XCTAssertEqual(ours.count, 1, "the namespace's PID 1: \(ours)")
+        let children = childProcesses(of: restored)
+        XCTAssertFalse(children.isEmpty, "the restored parent has no child")
+        for c in children { kill(c, SIGKILL) }
+        usleep(2_500_000)  // past two rounds of the reaper's watch
+        XCTAssertEqual(kill(restored, 0), 0, "the parent ended with its child")
+        kill(restored, SIGKILL)
+        var left = ours
+        for _ in 0..<60 where !left.isEmpty {
+            reapOrphans()
+            left = Self.ourReapers()
+            usleep(100_000)
+        }
+        XCTAssertEqual(left, [], "the namespace's PID 1 stayed after its processes ended")
+    }
+
+    /// Namespace reapers of this test's detached restarts: cr_restart is gone,
+    /// so they are this process's (a subreaper) children. Another run's on the
+    /// same machine are not.
+    static func ourReapers() -> [pid_t] {
+        childProcesses(of: getpid()).filter { p in
+            (try? String(contentsOfFile: "/proc/\(p)/comm", encoding: .utf8))?.hasPrefix("swiftcr-init") == true
+        }.sorted()
     }
 
     /// A restart on a terminal shows a progress bar while the pages stream in

@@ -109,9 +109,11 @@ enum PIDNamespace {
             while running > 0 {
                 _ = Syscall.raw(NR.poll, Int(bitPattern: watch), count, 1000)
                 while Syscall.raw(NR.wait4, -1, 0, Int(WNOHANG) | 0x4000_0000) > 0 {}
+                // An exited one is retired (poll skips a negative fd and clears its
+                // revents, so it is counted by fd, not by revents, from then on).
+                for k in 0..<count where watch[k].fd >= 0 && watch[k].revents & Int16(POLLIN) != 0 { watch[k].fd = -1 }
                 running = 0
-                for k in 0..<count where watch[k].revents & Int16(POLLIN) == 0 { running += 1 }
-                for k in 0..<count where watch[k].revents & Int16(POLLIN) != 0 { watch[k].fd = -1 }  // poll skips it now
+                for k in 0..<count where watch[k].fd >= 0 { running += 1 }
             }
             // Their orphans are ours: reap until none is left.
             while true {
