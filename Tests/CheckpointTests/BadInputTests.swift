@@ -104,18 +104,25 @@ final class BadInputTests: XCTestCase {
     func testIOURingIsRefusedAndLeftWorking() throws {
         for user in [nil, env.user] {
             for mode in ["plain", "sqpoll"] {
-                let work = env.workDir("iouring-\(mode)", user: user)
-                let (target, pid) = try Fixture.start([tool("iouring"), mode], user: user, cwd: work)
-                let r = runTool([tool("cr_checkpoint"), "--kill", "-f", work + "/ctx", "\(pid)"], user: user, cwd: work, timeout: 30)
-                XCTAssertEqual(r.code, ENOTSUP, "\(mode) as \(user == nil ? "root" : "user"): \(r.output)")
-                assertOneLine(r.output, contains: mode == "sqpoll" ? "is an io_uring kernel thread" : "is an io_uring instance")
-                XCTAssertFalse(FileManager.default.fileExists(atPath: work + "/ctx"), "an image was left behind")
-                XCTAssertTrue(target.isRunning(after: 0.3), "--kill must not fire when the checkpoint is refused")
-                kill(pid, SIGTERM)
-                XCTAssertTrue(target.read(until: "PASS"), target.output)
-                XCTAssertFalse(target.output.contains("FAIL"), target.output)
+                try assertRefusedAndRunningOn([tool("iouring"), mode], user: user,
+                                              saying: mode == "sqpoll" ? "is an io_uring kernel thread" : "is an io_uring instance")
             }
         }
+    }
+
+    /// `cr_checkpoint --kill` of the fixture `argv` is refused with ENOTSUP in
+    /// one line `saying` it; no image, no kill, and the fixture passes after.
+    func assertRefusedAndRunningOn(_ argv: [String], user: TestUser?, saying text: String, line: UInt = #line) throws {
+        let work = env.workDir("refused-\(argv.dropFirst().joined(separator: "-"))", user: user)
+        let (target, pid) = try Fixture.start(argv, user: user, cwd: work)
+        let r = runTool([tool("cr_checkpoint"), "--kill", "-f", work + "/ctx", "\(pid)"], user: user, cwd: work, timeout: 30)
+        XCTAssertEqual(r.code, ENOTSUP, "\(argv) as \(user == nil ? "root" : "user"): \(r.output)", line: line)
+        assertOneLine(r.output, contains: text, line: line)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: work + "/ctx"), "an image was left behind", line: line)
+        XCTAssertTrue(target.isRunning(after: 0.3), "--kill must not fire when the checkpoint is refused", line: line)
+        kill(pid, SIGTERM)
+        XCTAssertTrue(target.read(until: "PASS"), target.output, line: line)
+        XCTAssertFalse(target.output.contains("FAIL"), target.output, line: line)
     }
 
     /// Without /proc (zdtm clean_mntns unmounts it) the runtime sees no
@@ -139,15 +146,7 @@ final class BadInputTests: XCTestCase {
         guard probe >= 0 else { throw XCTSkip("memfd_secret is not available here (errno \(errno))") }
         close(Int32(probe))
         for (mode, text) in [("fd", "fd 3 is a memfd_secret area"), ("map", "is memfd_secret memory")] {
-            let work = env.workDir("secretmem-\(mode)", user: nil)
-            let (target, pid) = try Fixture.start([tool("secretmem"), mode], user: nil, cwd: work)
-            let r = runTool([tool("cr_checkpoint"), "--kill", "-f", work + "/ctx", "\(pid)"], cwd: work, timeout: 30)
-            XCTAssertEqual(r.code, ENOTSUP, "\(mode): \(r.output)")
-            assertOneLine(r.output, contains: text)
-            XCTAssertFalse(FileManager.default.fileExists(atPath: work + "/ctx"), "an image was left behind")
-            kill(pid, SIGTERM)
-            XCTAssertTrue(target.read(until: "PASS"), target.output)
-            XCTAssertFalse(target.output.contains("FAIL"), target.output)
+            try assertRefusedAndRunningOn([tool("secretmem"), mode], user: nil, saying: text)
         }
     }
 

@@ -87,17 +87,7 @@ final class RestartBehaviourTests: XCTestCase {
     /// it checks itself and ends; nothing of ours is left.
     func testDetachedRestartOutlivesCrRestart() throws {
         for user in [env.user, nil] {
-            let work = env.workDir("detach", user: user)
-            let (target, pid) = try Fixture.start([tool("busyloop")], user: user, cwd: work)
-            let r = runTool([tool("cr_checkpoint"), "-p", "--kill", "-f", "\(work)/ctx", "\(pid)"], user: user, cwd: work)
-            XCTAssertEqual(r.code, 0, r.output)
-            _ = target.wait(timeout: 10)
-            reapOrphans()
-            let restart = try Child([tool("cr_restart"), "--detach", "\(work)/ctx"], user: user, cwd: work)
-            XCTAssertTrue(restart.read(until: "runs on as pid"), restart.output)
-            XCTAssertEqual(restart.wait(timeout: 10)?.code, 0, restart.output)
-            guard let line = restart.output.split(separator: "\n").first(where: { $0.contains("runs on as pid") }),
-                  let restored = pid_t(line.split(separator: " ").last ?? "") else { XCTFail("no pid in \(restart.output)"); continue }
+            guard let (restart, restored) = try detachedRestart(of: "busyloop", scope: "-p", user: user) else { continue }
             usleep(1_500_000)  // past the namespace PID 1's first look at cr_restart
             XCTAssertEqual(kill(restored, 0), 0, "the restored process did not outlive cr_restart: \(restart.output)")
             kill(restored, SIGTERM)
@@ -116,17 +106,7 @@ final class RestartBehaviourTests: XCTestCase {
     /// with children that scripts/programs-check.sh --user restarted).
     func testDetachedTreeEndsItsNamespaceWhenItsProcessesEndApart() throws {
         guard let user = env.user else { throw XCTSkip("needs the unprivileged test user") }
-        let work = env.workDir("detach-tree", user: user)
-        let (target, pid) = try Fixture.start([tool("shmem")], user: user, cwd: work)
-        let r = runTool([tool("cr_checkpoint"), "--tree", "--kill", "-f", "\(work)/ctx", "\(pid)"], user: user, cwd: work)
-        XCTAssertEqual(r.code, 0, r.output)
-        _ = target.wait(timeout: 10)
-        reapOrphans()
-        let restart = try Child([tool("cr_restart"), "--detach", "\(work)/ctx"], user: user, cwd: work)
-        XCTAssertTrue(restart.read(until: "runs on as pid"), restart.output)
-        XCTAssertEqual(restart.wait(timeout: 10)?.code, 0, restart.output)
-        guard let line = restart.output.split(separator: "\n").first(where: { $0.contains("runs on as pid") }),
-              let restored = pid_t(line.split(separator: " ").last ?? "") else { return XCTFail("no pid in \(restart.output)") }
+        guard let (_, restored) = try detachedRestart(of: "shmem", scope: "--tree", user: user) else { return }
         let ours = Self.ourReapers()
         XCTAssertEqual(ours.count, 1, "the namespace's PID 1: \(ours)")
         let children = childProcesses(of: restored)
@@ -142,6 +122,23 @@ final class RestartBehaviourTests: XCTestCase {
             usleep(100_000)
         }
         XCTAssertEqual(left, [], "the namespace's PID 1 stayed after its processes ended")
+    }
+
+    /// The fixture checkpointed (--kill) and restarted with --detach: the
+    /// cr_restart that has exited and the restored process's PID (nil, failed, if none).
+    func detachedRestart(of fixture: String, scope: String, user: TestUser?, line: UInt = #line) throws -> (Child, pid_t)? {
+        let work = env.workDir("detach-\(fixture)", user: user)
+        let (target, pid) = try Fixture.start([tool(fixture)], user: user, cwd: work)
+        let r = runTool([tool("cr_checkpoint"), scope, "--kill", "-f", "\(work)/ctx", "\(pid)"], user: user, cwd: work)
+        XCTAssertEqual(r.code, 0, r.output, line: line)
+        _ = target.wait(timeout: 10)
+        reapOrphans()
+        let restart = try Child([tool("cr_restart"), "--detach", "\(work)/ctx"], user: user, cwd: work)
+        XCTAssertTrue(restart.read(until: "runs on as pid"), restart.output, line: line)
+        XCTAssertEqual(restart.wait(timeout: 10)?.code, 0, restart.output, line: line)
+        guard let said = restart.output.split(separator: "\n").first(where: { $0.contains("runs on as pid") }),
+              let restored = pid_t(said.split(separator: " ").last ?? "") else { XCTFail("no pid in \(restart.output)", line: line); return nil }
+        return (restart, restored)
     }
 
     /// Namespace reapers of this test's detached restarts: cr_restart is gone,
