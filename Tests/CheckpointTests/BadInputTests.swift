@@ -104,25 +104,10 @@ final class BadInputTests: XCTestCase {
     func testIOURingIsRefusedAndLeftWorking() throws {
         for user in [nil, env.user] {
             for mode in ["plain", "sqpoll"] {
-                try assertRefusedAndRunningOn([tool("iouring"), mode], user: user,
-                                              saying: mode == "sqpoll" ? "is an io_uring kernel thread" : "is an io_uring instance")
+                try assertStateRefused("iouring-\(mode)", { _ in [self.tool("iouring"), mode] }, user: user,
+                                       says: mode == "sqpoll" ? "is an io_uring kernel thread" : "is an io_uring instance")
             }
         }
-    }
-
-    /// `cr_checkpoint --kill` of the fixture `argv` is refused with ENOTSUP in
-    /// one line `saying` it; no image, no kill, and the fixture passes after.
-    func assertRefusedAndRunningOn(_ argv: [String], user: TestUser?, saying text: String, line: UInt = #line) throws {
-        let work = env.workDir("refused-\(argv.dropFirst().joined(separator: "-"))", user: user)
-        let (target, pid) = try Fixture.start(argv, user: user, cwd: work)
-        let r = runTool([tool("cr_checkpoint"), "--kill", "-f", work + "/ctx", "\(pid)"], user: user, cwd: work, timeout: 30)
-        XCTAssertEqual(r.code, ENOTSUP, "\(argv) as \(user == nil ? "root" : "user"): \(r.output)", line: line)
-        assertOneLine(r.output, contains: text, line: line)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: work + "/ctx"), "an image was left behind", line: line)
-        XCTAssertTrue(target.isRunning(after: 0.3), "--kill must not fire when the checkpoint is refused", line: line)
-        kill(pid, SIGTERM)
-        XCTAssertTrue(target.read(until: "PASS"), target.output, line: line)
-        XCTAssertFalse(target.output.contains("FAIL"), target.output, line: line)
     }
 
     /// Without /proc (zdtm clean_mntns unmounts it) the runtime sees no
@@ -146,7 +131,7 @@ final class BadInputTests: XCTestCase {
         guard probe >= 0 else { throw XCTSkip("memfd_secret is not available here (errno \(errno))") }
         close(Int32(probe))
         for (mode, text) in [("fd", "fd 3 is a memfd_secret area"), ("map", "is memfd_secret memory")] {
-            try assertRefusedAndRunningOn([tool("secretmem"), mode], user: nil, saying: text)
+            try assertStateRefused("secretmem-\(mode)", { _ in [self.tool("secretmem"), mode] }, says: text)
         }
     }
 
@@ -172,10 +157,10 @@ final class BadInputTests: XCTestCase {
     /// Starts a fixture (`argv` given its work directory) whose state cannot
     /// be saved: `cr_checkpoint --kill` must fail with ENOTSUP in one line
     /// saying `says`, leave no image and not kill it; then it must pass.
-    private func assertStateRefused(_ label: String, _ argv: (String) -> [String], says: String, line: UInt = #line) throws {
-        let work = env.workDir(label, user: nil)
-        let (target, pid) = try Fixture.start(argv(work), user: nil, cwd: work)
-        let r = runTool([tool("cr_checkpoint"), "--kill", "-f", work + "/ctx", "\(pid)"])
+    private func assertStateRefused(_ label: String, _ argv: (String) -> [String], user: TestUser? = nil, says: String, line: UInt = #line) throws {
+        let work = env.workDir(label, user: user)
+        let (target, pid) = try Fixture.start(argv(work), user: user, cwd: work)
+        let r = runTool([tool("cr_checkpoint"), "--kill", "-f", work + "/ctx", "\(pid)"], user: user, cwd: work, timeout: 30)
         XCTAssertEqual(r.code, ENOTSUP, "\(label): \(r.output)", line: line)
         assertOneLine(r.output, contains: says)
         XCTAssertFalse(FileManager.default.fileExists(atPath: work + "/ctx"), "\(label): an image was left behind", line: line)
