@@ -12,16 +12,22 @@
 #     root; a UNIX socket as a user, who cannot restore TCP connections)
 #   tmux + vim: a pseudo-terminal the tree owns; keys typed after the restart
 #   tar | gzip: a pipeline writing an archive that must unpack identical
-# usage: scripts/programs-check.sh [--user]   (bounded: about a minute per program)
+# usage: scripts/programs-check.sh [--user] [--lazy]   (bounded: about a minute)
+#   --lazy  restart with cr_restart --lazy (pages fetched on fault by userfaultfd)
 set -uo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 S="${SWIFTCR_BIN:-$here/.build/release}/swiftcr"
 [ -x "$S" ] || (cd "$here" && PATH="/opt/swift/usr/bin:$PATH" swift build -c release --product swiftcr >&2) || exit 2
-as=()
-if [ "${1:-}" = "--user" ]; then
-  id swiftcr-test >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin swiftcr-test
-  as=(setpriv --reuid=swiftcr-test --regid="$(id -g swiftcr-test)" --clear-groups env HOME=/tmp)
-fi
+as=(); lazy=()
+for option in "$@"; do
+  case "$option" in
+    --user)
+      id swiftcr-test >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin swiftcr-test
+      as=(setpriv --reuid=swiftcr-test --regid="$(id -g swiftcr-test)" --clear-groups env HOME=/tmp) ;;
+    --lazy) lazy=(--lazy) ;;
+    *) echo "usage: $0 [--user] [--lazy]" >&2; exit 2 ;;
+  esac
+done
 work=$(mktemp -d /tmp/swiftcr-programs.XXXXXX)
 chmod 755 "$work"
 cp "$here"/scripts/programs/* "$work"/
@@ -47,7 +53,7 @@ check() {
   fi
   sleep 0.3
   before=$(wc -l < "$name.out")
-  if ! run "$S" restart --detach "$name.img" > "$name.rs" 2>&1; then
+  if ! run "$S" restart "${lazy[@]}" --detach "$name.img" > "$name.rs" 2>&1; then
     echo "FAIL $name: restart: $(tail -1 "$name.rs")"; failed=$((failed + 1)); return
   fi
   sleep 2
@@ -86,7 +92,7 @@ if command -v tmux >/dev/null && command -v vim >/dev/null; then
   sleep 0.5
   server=$(pgrep -f "tmux -S $sock" | head -1)
   if run "$S" checkpoint --tree --kill -f tmux.img "$server" > tmux.ck 2>&1 &&
-     run "$S" restart --detach --restore-sid --restore-pgid tmux.img > tmux.rs 2>&1; then
+     run "$S" restart "${lazy[@]}" --detach --restore-sid --restore-pgid tmux.img > tmux.rs 2>&1; then
     sleep 1
     run tmux -S "$sock" send-keys "oafter" Escape ":wq" Enter
     sleep 1
@@ -106,7 +112,7 @@ printf '#!/bin/bash\ntar cf - src | gzip -1 > out.tgz\necho DONE $?\n' > pipelin
 owned pipeline.out
 "${as[@]}" setsid ./pipeline.sh > pipeline.out 2>&1 < /dev/null &
 sleep 0.7
-if run "$S" checkpoint --tree --kill -f pipeline.img $! > pipeline.ck 2>&1 && run "$S" restart pipeline.img > pipeline.rs 2>&1 &&
+if run "$S" checkpoint --tree --kill -f pipeline.img $! > pipeline.ck 2>&1 && run "$S" restart "${lazy[@]}" pipeline.img > pipeline.rs 2>&1 &&
    grep -q "DONE 0" pipeline.out && mkdir -p unpack && tar xzf out.tgz -C unpack && diff -r src unpack/src >/dev/null; then
   echo "PASS tar|gzip"; passed=$((passed + 1))
 else

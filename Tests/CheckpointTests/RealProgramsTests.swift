@@ -7,7 +7,8 @@ import XCTest
 /// pipes, Java virtual threads, a Rust echo server, vim in tmux on the
 /// tree's own terminal, a tar|gzip pipeline whose archive must unpack
 /// identical. Each goes on with its own checks passing after a --kill
-/// checkpoint and restart, as root and as the test user. A runtime that is
+/// checkpoint and restart, as root and as the test user, restarted eagerly
+/// and with --lazy (pages on fault through userfaultfd). A runtime that is
 /// not installed is skipped by the script (and named); none may fail.
 final class RealProgramsTests: XCTestCase {
     func testRealProgramsGoOnAsRootAndUser() throws {
@@ -18,8 +19,8 @@ final class RealProgramsTests: XCTestCase {
         // killed programs' children as zombies (their PIDs taken): init reaps them here.
         _ = Syscall.prctl(.setChildSubreaper, 0)
         defer { _ = Syscall.prctl(.setChildSubreaper, 1) }
-        for mode in [[], ["--user"]] {
-            let r = runTool(["/usr/bin/env", "SWIFTCR_BIN=\(env.bin)", "/bin/bash", script] + mode, timeout: 600)
+        for mode in [[], ["--user"], ["--lazy"], ["--user", "--lazy"]] {
+            let r = runTool(["/usr/bin/env", "SWIFTCR_BIN=\(env.bin)", "/bin/bash", script] + mode, timeout: 300)
             reapOrphans()
             XCTAssertEqual(r.code, 0, "\(mode): \(r.output)")
             XCTAssertTrue(r.output.contains(" passed, 0 failed") && !r.output.contains("FAIL"), "\(mode): \(r.output)")
