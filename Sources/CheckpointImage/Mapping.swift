@@ -186,11 +186,6 @@ public struct Mapping: Equatable, Sendable {
         }
     }
 
-    /// MAP_HUGETLB with the page size's log2 in bits 26-31 (MAP_HUGE_SHIFT), as mmap and memfd_create take it; 0 for ordinary pages.
-    public static func hugetlbFlags(pageSize: UInt64) -> UInt64 {
-        pageSize == 0 ? 0 : 0x40000 | UInt64(pageSize.trailingZeroBitCount) << 26
-    }
-
     /// (first page, count) pairs in order, not overlapping, inside the mapping.
     static func checkRuns(_ runs: [UInt64], _ what: String, pages: UInt64, mapping start: UInt64, offset: UInt64) throws {
         guard runs.count % 2 == 0 else {

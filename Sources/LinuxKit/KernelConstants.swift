@@ -48,6 +48,18 @@ public enum MemoryFlags {
     public static let madvGuardInstall = UInt64(CL_MADV_GUARD_INSTALL)
     /// MAP_DROPPABLE (Linux 6.11+): private anonymous memory the kernel may drop under pressure.
     public static let mapDroppable = UInt64(CL_MAP_DROPPABLE)
+
+    /// MAP_HUGETLB with the page size's log2 in bits 26-31 (MAP_HUGE_SHIFT); 0 for ordinary pages.
+    public static func mapHugetlb(pageSize: UInt64) -> UInt64 {
+        pageSize == 0 ? 0 : UInt64(MAP_HUGETLB) | hugeShift(pageSize)
+    }
+
+    /// MFD_HUGETLB with the page size the same way (memfd_create); 0 for ordinary pages.
+    public static func memfdHugetlb(pageSize: UInt64) -> UInt64 {
+        pageSize == 0 ? 0 : 4 | hugeShift(pageSize)  // MFD_HUGETLB
+    }
+
+    private static func hugeShift(_ pageSize: UInt64) -> UInt64 { UInt64(pageSize.trailingZeroBitCount) << 26 }
 }
 
 /// fcntl commands glibc's Swift module leaves out (linux/fcntl.h).

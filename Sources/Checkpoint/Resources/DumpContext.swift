@@ -34,12 +34,10 @@ final class DumpContext {
     /// Socket inodes any of those processes holds, read once from /proc.
     lazy var scopeSockets: Set<UInt64> = {
         var inodes: Set<UInt64> = []
-        for pid in scopePIDs {
-            for fd in (try? Sys.numericEntries("/proc/\(pid)/fd")) ?? [] {
-                guard let link = try? Sys.readLink("/proc/\(pid)/fd/\(fd)") else { continue }
-                let text = String(decoding: link, as: UTF8.self)
-                if text.hasPrefix("socket:["), text.hasSuffix("]"), let inode = UInt64(text.dropFirst(8).dropLast()) { inodes.insert(inode) }
-            }
+        forEachScopeDescriptor { pid, fd in
+            guard let link = try? Sys.readLink("/proc/\(pid)/fd/\(fd)") else { return }
+            let text = String(decoding: link, as: UTF8.self)
+            if text.hasPrefix("socket:["), text.hasSuffix("]"), let inode = UInt64(text.dropFirst(8).dropLast()) { inodes.insert(inode) }
         }
         return inodes
     }()
@@ -49,17 +47,22 @@ final class DumpContext {
     /// tree's own terminal (a tmux or sshd pane), not whoever started it.
     lazy var scopePtyMasters: Set<UInt64> = {
         var indexes: Set<UInt64> = []
-        for pid in scopePIDs {
-            for fd in (try? Sys.numericEntries("/proc/\(pid)/fd")) ?? [] {
-                var st = stat()
-                guard stat("/proc/\(pid)/fd/\(fd)", &st) == 0, (st.st_mode & S_IFMT) == S_IFCHR,
-                      Device.major(UInt64(st.st_rdev)) == 5, Device.minor(UInt64(st.st_rdev)) == 2,
-                      let text = try? Sys.readText("/proc/\(pid)/fdinfo/\(fd)") else { continue }
-                if let index = ProcStatus(parsing: text).fields["tty-index"].flatMap({ UInt64($0) }) { indexes.insert(index) }
-            }
+        forEachScopeDescriptor { pid, fd in
+            var st = stat()
+            guard stat("/proc/\(pid)/fd/\(fd)", &st) == 0, (st.st_mode & S_IFMT) == S_IFCHR,
+                  Device.major(UInt64(st.st_rdev)) == 5, Device.minor(UInt64(st.st_rdev)) == 2,
+                  let text = try? Sys.readText("/proc/\(pid)/fdinfo/\(fd)") else { return }
+            if let index = ProcStatus(parsing: text).fields["tty-index"].flatMap({ UInt64($0) }) { indexes.insert(index) }
         }
         return indexes
     }()
+
+    /// Every descriptor number of every process the checkpoint saves.
+    private func forEachScopeDescriptor(_ body: (pid_t, Int32) -> Void) {
+        for pid in scopePIDs {
+            for fd in (try? Sys.numericEntries("/proc/\(pid)/fd")) ?? [] { body(pid, fd) }
+        }
+    }
 
     /// `holdRepairs`: a checkpoint that kills its targets keeps their TCP sockets in repair mode to the end.
     init(holdRepairs: Bool) { tcpRepairs = TCPRepairHolds(hold: holdRepairs) }

@@ -177,7 +177,7 @@ struct AddressSpaceRestorer {
                     _ = try? session.prctlRaw(.setVma, Prctl.vmaAnonName, m.start, m.length, 0)
                 }
             case .anonymous:
-                let huge = Mapping.hugetlbFlags(pageSize: m.hugePageSize)
+                let huge = MemoryFlags.mapHugetlb(pageSize: m.hugePageSize)
                 try session.mmap(m.start, m.length, protection: prot | UInt64(PROT_READ | PROT_WRITE), flags: flags | UInt64(MAP_ANONYMOUS) | huge, what: "0x\(String(m.start, radix: 16))")
             case .sharedAnonymous, .privateShared:
                 let path = try shared.path(for: m)

@@ -75,7 +75,7 @@ final class SharedMemoryFactory {
         // A memfd made without MFD_ALLOW_SEALING reports just F_SEAL_SEAL.
         var flags: UInt64 = 1 | (seals != 0 && seals != 1 ? 2 : 0)  // MFD_CLOEXEC | MFD_ALLOW_SEALING
         if huge != 0 {
-            flags |= 4 | UInt64(huge.trailingZeroBitCount) << 26  // MFD_HUGETLB with the page size (MFD_HUGE_SHIFT)
+            flags |= MemoryFlags.memfdHugetlb(pageSize: huge)
             size = (size + huge - 1) & ~(huge - 1)  // hugetlbfs takes whole pages only
         }
         if saved == nil, names[inode] == "/dev/zero" || names[inode] == "/anon_hugepage", let fd = Self.anonymousObject(size: size, huge: huge) {
@@ -101,7 +101,7 @@ final class SharedMemoryFactory {
     /// which takes CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE. Nil where that is
     /// refused (a user's restart): a memfd stands in.
     private static func anonymousObject(size: UInt64, huge: UInt64) -> Int32? {
-        let flags = MAP_SHARED | MAP_ANONYMOUS | Int32(truncatingIfNeeded: Mapping.hugetlbFlags(pageSize: huge))
+        let flags = MAP_SHARED | MAP_ANONYMOUS | Int32(truncatingIfNeeded: MemoryFlags.mapHugetlb(pageSize: huge))
         guard size > 0, let at = mmap(nil, Int(size), PROT_READ | PROT_WRITE, flags, -1, 0), at != MAP_FAILED else { return nil }
         defer { munmap(at, Int(size)) }
         let start = UInt(bitPattern: at)
