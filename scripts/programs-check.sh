@@ -38,7 +38,12 @@ run() { "${as[@]}" "$@"; }
 # A file the program writes to is the user's: the restart reopens it as that user.
 owned() { : > "$1"; [ ${#as[@]} -eq 0 ] || chown swiftcr-test "$1"; }
 
-# check NAME PATTERN CMD...: start, checkpoint after 2 s, restart, 2 s more;
+# until_ok SECONDS CMD...: true once CMD succeeds, polling every 0.1 s.
+until_ok() { local n=$(($1 * 10)); shift; while [ $n -gt 0 ]; do "$@" && return 0; sleep 0.1; n=$((n - 1)); done; return 1; }
+lines_over() { [ "$(wc -l < "$1")" -gt "$2" ]; }
+
+# check NAME PATTERN CMD...: start, checkpoint after 2 s (or once it has printed
+# 4 lines, up to 10 s), restart, then 2 s more (or up to 10 s for 4 more lines);
 # PATTERN (pkill -f) ends what is left of the program.
 check() {
   local name="$1" pattern="$2"; shift 2
@@ -47,6 +52,7 @@ check() {
   disown  # its --kill is expected: no "Killed" line from this shell
   local pid=$!
   sleep 2
+  until_ok 8 lines_over "$name.out" 3  # a loaded machine starts runtimes slowly
   local before; before=$(wc -l < "$name.out")
   if ! run "$S" checkpoint --tree --kill -f "$name.img" "$pid" > "$name.ck" 2>&1; then
     echo "FAIL $name: checkpoint: $(tail -1 "$name.ck")"; failed=$((failed + 1)); pkill -9 -f -- "$pattern"; return
@@ -57,6 +63,7 @@ check() {
     echo "FAIL $name: restart: $(tail -1 "$name.rs")"; failed=$((failed + 1)); return
   fi
   sleep 2
+  until_ok 8 lines_over "$name.out" $((before + 3))
   local after; after=$(wc -l < "$name.out")
   if grep -q -E "Traceback|Exception|panicked|Error" "$name.out"; then
     echo "FAIL $name: $(grep -m1 -E "Traceback|Exception|panicked|Error" "$name.out")"; failed=$((failed + 1))
@@ -84,24 +91,33 @@ if [ -n "$rustc" ] && "$rustc" -O -o threads_tcp threads_tcp.rs 2>/dev/null; the
 else skipped+=(rust); fi
 
 # tmux + vim: the tree's own terminal; keys typed after the restart reach vim.
+# Each step waits for what it needs (up to 10 s) rather than for a fixed time:
+# a loaded machine may take seconds to start the server or draw vim.
 if command -v tmux >/dev/null && command -v vim >/dev/null; then
   sock="$work/tmux.sock"
-  run tmux -S "$sock" new -d -x 100 -y 30 "vim -u NONE -n $work/edit.txt"
-  sleep 1
-  run tmux -S "$sock" send-keys "ibefore" Escape
-  sleep 0.5
-  server=$(pgrep -f "tmux -S $sock" | head -1)
-  if run "$S" checkpoint --tree --kill -f tmux.img "$server" > tmux.ck 2>&1 &&
-     run "$S" restart "${lazy[@]}" --detach --restore-sid --restore-pgid tmux.img > tmux.rs 2>&1; then
-    sleep 1
-    run tmux -S "$sock" send-keys "oafter" Escape ":wq" Enter
-    sleep 1
-    if [ "$(cat edit.txt 2>/dev/null)" = "$(printf 'before\nafter')" ]; then echo "PASS tmux+vim"; passed=$((passed + 1))
-    else echo "FAIL tmux+vim: the file holds '$(cat edit.txt 2>/dev/null)'"; failed=$((failed + 1)); fi
+  tmx() { run tmux -S "$sock" "$@"; }
+  pane_shows() { tmx capture-pane -p 2>/dev/null | grep -q -- "$1"; }
+  holds() { [ "$(cat edit.txt 2>/dev/null)" = "$1" ]; }
+  tmux_step=""
+  tmx new -d -x 100 -y 30 "vim -u NONE -n $work/edit.txt"
+  if ! until_ok 10 pane_shows edit.txt; then tmux_step="vim never showed in the pane"
   else
-    echo "FAIL tmux+vim: $(tail -1 tmux.ck tmux.rs 2>/dev/null | tail -1)"; failed=$((failed + 1))
+    tmx send-keys "ibefore" Escape  # typed, not saved: it lives only in vim's memory
+    if ! until_ok 10 pane_shows '^before'; then tmux_step="the pane never showed the typed text"
+    else
+      server=$(tmx display -p '#{pid}')
+      if ! run "$S" checkpoint --tree --kill -f tmux.img "$server" > tmux.ck 2>&1; then tmux_step="checkpoint: $(tail -1 tmux.ck)"
+      elif ! run "$S" restart "${lazy[@]}" --detach --restore-sid --restore-pgid tmux.img > tmux.rs 2>&1; then tmux_step="restart: $(tail -1 tmux.rs)"
+      elif ! until_ok 10 tmx has-session; then tmux_step="no tmux server answers after the restart"
+      else
+        tmx send-keys "oafter" Escape ":wq" Enter
+        until_ok 10 holds "$(printf 'before\nafter')" || tmux_step="the file holds '$(cat edit.txt 2>/dev/null)'"
+      fi
+    fi
   fi
-  run tmux -S "$sock" kill-server 2>/dev/null
+  if [ -z "$tmux_step" ]; then echo "PASS tmux+vim"; passed=$((passed + 1))
+  else echo "FAIL tmux+vim: $tmux_step"; failed=$((failed + 1)); fi
+  tmx kill-server 2>/dev/null
 else skipped+=(tmux+vim); fi
 
 # tar | gzip, checkpointed half way: the archive must unpack to the same files.
