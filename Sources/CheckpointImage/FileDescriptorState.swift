@@ -98,6 +98,10 @@ public struct FileDescriptorState: Equatable, Sendable {
     /// of its UNIX sockets' queues (SCM_RIGHTS), under a number above its
     /// own: made like the others, then sent with its message and closed.
     public var inFlight: Bool = false
+    /// Since 2026-12-04: the file is on a mount of another mount namespace
+    /// than its process's (opened there, then passed or inherited across
+    /// unshare): that namespace, numbered as ProcessState.mountNamespace.
+    public var mountNamespace: Int? = nil
 
     /// One socket option as the kernel gives it (getsockopt's bytes).
     public struct SocketOption: Equatable, Sendable {
@@ -172,7 +176,7 @@ public struct FileDescriptorState: Equatable, Sendable {
         case fd = 1, kind = 2, path = 3, flags = 4, cloexec = 5, offset = 6, inherit = 7, device = 8, inode = 9, shares = 10
         case fileSize = 11, pipeData = 12, pipeCapacity = 13, fileContents = 14, legacyValues = 15, locks = 16
         case legacyAddress = 17, legacyQueued = 18, legacyPeerAddress = 19, legacyWatchPath = 20, sameAs = 21, payload = 22
-        case socketOption = 23, owner = 24, lease = 25, pipeNoWriters = 26, inFlight = 27
+        case socketOption = 23, owner = 24, lease = 25, pipeNoWriters = 26, inFlight = 27, mountNamespace = 28
     }
 
     func encode(into e: inout RecordEncoder) {
@@ -206,6 +210,7 @@ public struct FileDescriptorState: Equatable, Sendable {
         if let lease { e.u64(Tag.lease.rawValue, lease) }
         if pipeNoWriters { e.u64(Tag.pipeNoWriters.rawValue, 1) }
         if inFlight { e.u64(Tag.inFlight.rawValue, 1) }
+        if let mountNamespace { e.u64(Tag.mountNamespace.rawValue, UInt64(mountNamespace)) }
     }
 
     init(decoding d: RecordDecoder) throws {
@@ -252,6 +257,10 @@ public struct FileDescriptorState: Equatable, Sendable {
         }
         pipeNoWriters = try d.u64(Tag.pipeNoWriters.rawValue, default: 0) != 0
         inFlight = try d.u64(Tag.inFlight.rawValue, default: 0) != 0
+        if let ns = try d.optionalU64(Tag.mountNamespace.rawValue) {
+            guard ns < 1 << 20 else { throw ImageError.malformed(what: "fd \(fd): mount namespace \(ns)", offset: d.base) }
+            mountNamespace = Int(ns)
+        }
         sameAs = try d.u64s(Tag.sameAs.rawValue)
         guard sameAs.isEmpty || (sameAs.count == 2 && sameAs[0] > 0 && sameAs[0] <= UInt64(Int32.max) && sameAs[1] <= UInt64(Int32.max)) else {
             throw ImageError.malformed(what: "fd \(fd): shared open file reference \(sameAs)", offset: d.base)

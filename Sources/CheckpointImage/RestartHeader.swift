@@ -74,7 +74,8 @@ public struct RestartHeader {
         let savedUnlinked = Set(processes.flatMap { $0.files.filter { $0.kind == .unlinked && $0.fileContents != nil }.map { [$0.device, $0.inode] } })
         for p in processes {
             if uid != 0, let owner = p.uids.first, owner != UInt64(uid) { return .owner(uid: owner, caller: uid) }
-            for m in p.mappings where (m.kind == .privateFile || m.kind == .sharedFile) && !m.savedWhole {
+            // A process of a saved mount namespace maps files of mounts the restart makes first: its stub finds them.
+            for m in p.mappings where (m.kind == .privateFile || m.kind == .sharedFile) && !m.savedWhole && p.mountNamespace == 0 {
                 guard let path = m.path else { continue }
                 if m.kind == .privateFile && path.hasSuffix(" (deleted)") {
                     if savedUnlinked.contains([m.device, m.inode]) { continue }

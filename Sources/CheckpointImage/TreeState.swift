@@ -16,6 +16,9 @@ public struct TreeState: Equatable, Sendable {
     /// (ProcessState.timeNamespace); its clock offsets: monotonic seconds,
     /// nanoseconds, boottime seconds, nanoseconds.
     public var timeOffsets: [Int64]?
+    /// Since 2026-12-04: the tree's mount namespaces other than the
+    /// checkpointer's (ProcessState.mountNamespace numbers them from 1).
+    public var mountNamespaces: [MountNamespaceState] = []
 
     public init(sysvObjects: [SysVObject] = [], omittedPIDs: [Int32] = [], namespaceIDs: [Int32: Int32] = [:]) {
         self.sysvObjects = sysvObjects
@@ -23,7 +26,7 @@ public struct TreeState: Equatable, Sendable {
         self.namespaceIDs = namespaceIDs
     }
 
-    public var isEmpty: Bool { sysvObjects.isEmpty && omittedPIDs.isEmpty && namespaceIDs.isEmpty && timeOffsets == nil }
+    public var isEmpty: Bool { sysvObjects.isEmpty && omittedPIDs.isEmpty && namespaceIDs.isEmpty && timeOffsets == nil && mountNamespaces.isEmpty }
     /// The tree was a whole PID namespace (its init and all).
     public var ownPIDNamespace: Bool { !namespaceIDs.isEmpty }
 
@@ -33,7 +36,7 @@ public struct TreeState: Equatable, Sendable {
     }
 
     /// Numbered by hand: a tag's number is the format, never its position here.
-    enum Tag: UInt16, CaseIterable { case sysv = 1, omittedPIDs = 2, namespaceIDs = 3, timeOffsets = 4 }
+    enum Tag: UInt16, CaseIterable { case sysv = 1, omittedPIDs = 2, namespaceIDs = 3, timeOffsets = 4, mountNamespace = 5 }
 
     public func encode() -> [UInt8] {
         var e = RecordEncoder()
@@ -43,6 +46,7 @@ public struct TreeState: Equatable, Sendable {
             e.u64s(Tag.namespaceIDs.rawValue, namespaceIDs.sorted { $0.key < $1.key }.flatMap { [UInt64($0.key), UInt64($0.value)] })
         }
         if let timeOffsets { e.u64s(Tag.timeOffsets.rawValue, timeOffsets.map { UInt64(bitPattern: $0) }) }
+        for ns in mountNamespaces { e.record(Tag.mountNamespace.rawValue) { ns.encode(into: &$0) } }
         return e.bytes
     }
 
@@ -67,5 +71,6 @@ public struct TreeState: Equatable, Sendable {
             }
             timeOffsets = offsets
         }
+        mountNamespaces = try d.records(Tag.mountNamespace.rawValue, name: "mount namespace").map { try MountNamespaceState(decoding: $0) }
     }
 }

@@ -27,10 +27,14 @@ public enum RestartErrno {
     public static let restartRestartBlock = Int64(CL_ERESTART_RESTARTBLOCK)
 }
 
+/// utimensat: leave this time as it is.
+public let utimeOmit = Int(CL_UTIME_OMIT)
+
 public enum CloneFlags {
     public static let newUser = UInt64(CL_CLONE_NEWUSER)
     public static let newPID = UInt64(CL_CLONE_NEWPID)
     public static let newTime = UInt64(CL_CLONE_NEWTIME)
+    public static let newMount = UInt64(CL_CLONE_NEWNS)
     /// Share the parent's file descriptor table.
     public static let files = UInt64(CL_CLONE_FILES)
     /// The child's parent is the caller's parent.

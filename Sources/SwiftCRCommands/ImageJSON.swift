@@ -38,6 +38,13 @@ enum ImageJSON {
                          ("processes", .array(image.processes.filter(\.timeNamespace.own).map { .int(Int64($0.pid)) })),
                          ("childrenBornIn", .array(image.processes.filter(\.timeNamespace.children).map { .int(Int64($0.pid)) }))])
             } ?? .null),
+            ("mountNamespaces", .array(image.tree.mountNamespaces.enumerated().map { k, ns in
+                .object([("processes", .array(image.processes.filter { $0.mountNamespace == k + 1 }.map { .int(Int64($0.pid)) })),
+                         ("mounts", .array(ns.mounts.map { m in
+                             .object([("mountPoint", .string(m.mountPoint)), ("fsType", .string(m.fsType)), ("source", .string(m.source)),
+                                      ("root", .string(m.root)), ("plan", .string(MountPlanText.name(m.plan))), ("files", .int(Int64(m.files.count)))])
+                         }))])
+            })),
             ("processes", .array(image.processes.map { process($0, image) })),
             ("zombies", .array(image.zombies.map { z in
                 .object([("pid", .int(Int64(z.pid))), ("ppid", .int(Int64(z.ppid))), ("waitStatus", .int(Int64(z.waitStatus)))])

@@ -61,6 +61,13 @@ struct InspectCommand: ParsableCommand {
             func seconds(_ s: Int64, _ ns: Int64) -> String { ns == 0 ? "\(s)" : "\(s).\(String(String(ns + 1_000_000_000).dropFirst()))" }
             print("time ns:   monotonic +\(seconds(o[0], o[1])) s, boottime +\(seconds(o[2], o[3])) s; processes in it: \(inside.isEmpty ? "none (their children are born there)" : inside)")
         }
+        for (k, ns) in image.tree.mountNamespaces.enumerated() {
+            let inside = image.processes.filter { $0.mountNamespace == k + 1 }.map { String($0.pid) }.joined(separator: " ")
+            print("mount ns:  \(k + 1), processes \(inside.isEmpty ? "none" : inside): \(ns.mounts.count) mounts")
+            for m in ns.mounts where m.plan != .inherited {
+                print("           \(m.mountPoint): \(m.fsType) \(m.source), \(MountPlanText.describe(m))")
+            }
+        }
         for p in image.processes {
             let saved = image.savedBytes(pid: p.pid)
             print("process:   \(ids(p.pid)) \(p.command) (ppid \(ids(p.ppid)), pgid \(ids(p.pgid)), sid \(ids(p.sid)), uid \(p.uids.first ?? 0))\(p.stopped ? " stopped" : "")")

@@ -1,8 +1,9 @@
 import XCTest
 @testable import CheckpointImage
 
-/// The TREE section's PID and time namespace records (tags 3 and 4) and
-/// PROCESS tag 40: seeded values survive a round trip, damaged ones are refused.
+/// The TREE section's PID, time and mount namespace records (tags 3, 4, 5),
+/// PROCESS tags 40 and 41 and descriptor tag 28: seeded values survive a
+/// round trip, damaged ones are refused.
 final class NamespaceRecordTests: XCTestCase {
     func testNamespaceIDsAndTimeOffsetsRoundTrip() throws {
         var random = SeededRandom("namespace-records")
@@ -42,6 +43,69 @@ final class NamespaceRecordTests: XCTestCase {
         p = RecordDecoderProbe.process(with: 40, [1])
         XCTAssertThrowsError(try ProcessState(decoding: RecordDecoder(p[...], name: "process", base: 0)))
     }
+
+    func testMountNamespacesRoundTrip() throws {
+        var random = SeededRandom("mount-namespace-records")
+        let plans: [SavedMount.Plan] = [.inherited, .bindFrom(id: 31, path: "d0/sub"), .bindHost(path: "/tmp/x"), .fresh, .unsupported,
+                                        .bindNamespace(namespace: 1, id: 40, path: "")]
+        for _ in 0..<100 {
+            var tree = TreeState(omittedPIDs: [])
+            for _ in 0..<(1 + random.next(3)) {
+                var mounts: [SavedMount] = []
+                for k in 0..<(1 + random.next(6)) {
+                    var m = SavedMount(id: Int32(20 + k), parent: Int32(19 + k), mountPoint: "/m\(random.next(100))", root: "/", fsType: "tmpfs",
+                                       source: "s\(k)", superOptions: "rw,size=\(random.next(9999))k", flags: random.next(64),
+                                       propagation: random.next(2) << 20, plan: plans[Int(random.next(UInt64(plans.count)))])
+                    m.device = random.next(1 << 40)
+                    for j in 0..<random.next(4) {
+                        var f = SavedFile(path: "d/f\(j)", kind: .regular, mode: UInt32(random.next(0o7777)), uid: UInt32(random.next(70000)),
+                                          gid: 5, modified: (Int64(random.next(1 << 33)), Int64(random.next(999_999_999))))
+                        f.data = (0..<random.next(300)).map { _ in UInt8(random.next(256)) }
+                        m.files.append(f)
+                    }
+                    mounts.append(m)
+                }
+                tree.mountNamespaces.append(MountNamespaceState(mounts: mounts))
+            }
+            let decoded = try TreeState(decoding: RecordDecoder(tree.encode()[...], name: "tree", base: 0))
+            XCTAssertEqual(decoded, tree)
+
+            var p = SampleImage.process
+            p.mountNamespace = Int(random.next(4))
+            p.files[0].mountNamespace = random.next(2) == 1 ? Int(random.next(4)) : nil
+            let q = try ProcessState(decoding: RecordDecoder(p.encode()[...], name: "process", base: 0))
+            XCTAssertEqual(q.mountNamespace, p.mountNamespace)
+            XCTAssertEqual(q.files[0].mountNamespace, p.files[0].mountNamespace)
+        }
+    }
+
+    func testDamagedMountNamespacesAreRefused() {
+        func tree(_ build: (inout RecordEncoder) -> Void) -> [UInt8] {
+            var e = RecordEncoder()
+            e.record(5) { ns in ns.record(1) { build(&$0) } }
+            return e.bytes
+        }
+        func mount(_ e: inout RecordEncoder, point: String = "/m", plan: UInt64 = 3) {
+            e.i64(1, 5); e.i64(2, 4); e.string(3, point); e.string(4, "/"); e.string(5, "tmpfs"); e.u64(10, plan)
+        }
+        let bad: [[UInt8]] = [
+            tree { mount(&$0, point: "relative") },       // mount point not absolute
+            tree { mount(&$0, plan: 9) },                 // unknown plan
+            tree { mount(&$0, plan: 2) },                 // a host bind without its path
+            tree { mount(&$0, plan: 5) },                 // a namespace bind without its namespace
+            tree { e in mount(&e); e.record(13) { $0.string(1, "../etc/passwd"); $0.u64(2, 2); $0.i64(6, 0); $0.i64(7, 0) } },
+            tree { e in mount(&e); e.record(13) { $0.string(1, "/abs"); $0.u64(2, 2); $0.i64(6, 0); $0.i64(7, 0) } },
+            tree { e in mount(&e); e.record(13) { $0.string(1, "x"); $0.u64(2, 99); $0.i64(6, 0); $0.i64(7, 0) } },
+            { var e = RecordEncoder(); e.record(5) { _ in }; return e.bytes }(),  // a namespace without mounts
+        ]
+        for (k, bytes) in bad.enumerated() {
+            XCTAssertThrowsError(try TreeState(decoding: RecordDecoder(bytes[...], name: "tree", base: 0)), "case \(k)")
+        }
+        var good = tree { mount(&$0) }
+        XCTAssertNoThrow(try TreeState(decoding: RecordDecoder(good[...], name: "tree", base: 0)))
+        good = RecordDecoderProbe.process(with: 41, [1 << 21])
+        XCTAssertThrowsError(try ProcessState(decoding: RecordDecoder(good[...], name: "process", base: 0)))
+    }
 }
 
 /// A sample PROCESS record with one more u64[] field.
@@ -51,4 +115,5 @@ enum RecordDecoderProbe {
         e.u64s(tag, values)
         return SampleImage.process.encode() + e.bytes
     }
+
 }

@@ -206,4 +206,33 @@ final class PureLogicTests: XCTestCase {
         }
         XCTAssertNil(PeerFIN.Endpoint([1, 0, 0, 0]), "a UNIX address has no IP")
     }
+
+    // MARK: mount namespaces: how each mount comes back
+
+    func testMountPlans() throws {
+        let host = try MountInfo.parse("""
+        22 1 254:1 / / rw,relatime - ext4 /dev/vda1 rw
+        40 22 0:30 / /tmp rw - tmpfs tmpfs rw
+        """)
+        let mine = try MountInfo.parse("""
+        100 99 254:1 / / rw,relatime - ext4 /dev/vda1 rw
+        101 100 0:50 / /w/seeded rw - tmpfs seeded rw
+        102 101 0:50 /d0 /w/seeded/view ro - tmpfs seeded rw
+        103 100 0:30 /jobs/7 /w/scratch rw - tmpfs tmpfs rw
+        104 100 0:60 / /w/outer rw - tmpfs outer rw
+        105 100 0:61 / /w/proc rw - proc proc rw
+        106 100 8:17 / /w/disk rw - xfs /dev/sdb1 rw
+        """)
+        var other = SavedMount(id: 77, parent: 1, mountPoint: "/w/outer", root: "/", fsType: "tmpfs", source: "outer", superOptions: "rw",
+                               flags: 0, propagation: 0, plan: .fresh)
+        other.device = 60
+        let plans = mine.indices.map { MountNamespaces.plan(mine[$0], earlier: mine[..<$0], host: host, others: [MountNamespaceState(mounts: [other])]) }
+        XCTAssertEqual(plans, [.inherited, .fresh, .bindFrom(id: 101, path: "d0"), .bindHost(path: "/tmp/jobs/7"),
+                               .bindNamespace(namespace: 1, id: 77, path: ""), .fresh, .unsupported])
+        XCTAssertEqual(MountNamespaces.within("/a/b", "/"), "a/b")
+        XCTAssertEqual(MountNamespaces.within("/ab", "/a"), nil)
+        XCTAssertEqual(MountNamespaces.within("/a", "/a"), "")
+        XCTAssertEqual(MountNamespaces.join("/", "x"), "/x")
+        XCTAssertEqual(MountNamespaces.join("/m", ""), "/m")
+    }
 }

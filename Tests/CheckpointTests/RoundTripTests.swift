@@ -308,6 +308,16 @@ final class RoundTripTests: XCTestCase {
             try s.run(.unprivilegedNamespace)
         }
     }
+    /// Mount namespaces: a process and its child each in their own, with
+    /// tmpfs mounts of seeded files, binds (read-only, and one filesystem seen
+    /// by both namespaces), an unmounted mount, a shared mount, a mapped file
+    /// and a file kept open from the parent's namespace (Fixtures/mountns.c).
+    func testMountNamespacesAsRootAndUnprivileged() throws {
+        var s = Scenario(fixture: "mountns", arguments: ["\(TestEnvironment.seed(for: "mountns"))", "@"])
+        s.checkpointArguments = ["--tree"]
+        try s.run(.rootOriginalPID)
+        try s.run(.unprivilegedNamespace)
+    }
     /// Credentials per thread: one thread's own IDs, and no thread root again after the process dropped root.
     func testThreadCredentialsAsRoot() throws {
         var s = Scenario(fixture: "threadcreds")

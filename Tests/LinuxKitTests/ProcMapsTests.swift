@@ -175,4 +175,28 @@ final class ProcFileTests: XCTestCase {
             XCTAssertEqual((e as? SystemCallError)?.errno, .noSuchFileOrDirectory)
         }
     }
+
+    func testMountInfo() throws {
+        let text = """
+        22 1 254:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw,errors=remount-ro
+        31 22 0:27 / /tmp/a\\040b rw,nosuid,nodev master:5 - tmpfs seeded rw,size=8192k,mode=751
+        32 31 0:27 /d0 /tmp/a\\040b/view ro,relatime - tmpfs seeded rw,size=8192k,mode=751
+        33 31 0:28 / /x rw shared:9 unbindable - proc proc rw
+        """
+        let mounts = try MountInfo.parse(text)
+        XCTAssertEqual(mounts.map(\.id), [22, 31, 32, 33])
+        XCTAssertEqual(mounts[1].mountPoint, "/tmp/a b")
+        XCTAssertEqual(mounts[2].root, "/d0")
+        XCTAssertEqual(mounts[1].superOptions, "rw,size=8192k,mode=751")
+        XCTAssertEqual([mounts[1].major, mounts[1].minor], [0, 27])
+        XCTAssertEqual(mounts[0].propagation, UInt64(MS_SHARED))
+        XCTAssertEqual(mounts[1].propagation, UInt64(MS_SLAVE))
+        XCTAssertEqual(mounts[3].propagation, UInt64(MS_SHARED | MS_UNBINDABLE))
+        XCTAssertEqual(mounts[1].flags, UInt64(MS_NOSUID | MS_NODEV))
+        XCTAssertEqual(mounts[2].flags, UInt64(MS_RDONLY | MS_RELATIME))
+        XCTAssertTrue(mounts[2].readOnly)
+        XCTAssertThrowsError(try MountInfo.parse("22 1 254:1 / / rw - ext4"))     // no superblock options
+        XCTAssertThrowsError(try MountInfo.parse("22 1 254 / / rw - ext4 a b"))   // no minor
+        XCTAssertThrowsError(try MountInfo.parse("x 1 254:1 / / rw - ext4 a b"))
+    }
 }

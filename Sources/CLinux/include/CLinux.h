@@ -184,6 +184,7 @@ enum {
     CL_CLONE_NEWUSER = 0x10000000,
     CL_CLONE_NEWPID = 0x20000000,
     CL_CLONE_NEWTIME = 0x00000080,
+    CL_CLONE_NEWNS = 0x00020000,
     CL_CLONE_FILES = 0x00000400,
     CL_CLONE_PARENT = 0x00008000,
     CL_F_SETPIPE_SZ = 1031,  // linux/fcntl.h: F_LINUX_SPECIFIC_BASE + 7
@@ -198,6 +199,9 @@ enum {
 
 // TFD_IOC_SET_TICKS = _IOW('T', 0, __u64) (linux/timerfd.h)
 #define CL_TFD_IOC_SET_TICKS 0x40085400UL
+
+// UTIME_OMIT (bits/stat.h: ((1l << 30) - 2l), an expression Swift cannot import)
+#define CL_UTIME_OMIT 1073741822L
 
 // O_TMPFILE (bits/fcntl-linux.h builds it from two macros Swift cannot import)
 #define CL_O_TMPFILE 020200000

@@ -166,8 +166,16 @@ final class CheckpointRun {
         if time.offsets != nil {
             for k in collected.indices { collected[k].state.timeNamespace = time.use[collected[k].state.pid] ?? .init() }
         }
-        let unsaved = UnsavedNamespaces.warnings(collected.map(\.state.pid))
-        collected[0].warnings += scope.outsiders + sysv.warnings + agents.warnings + time.warnings + unsaved
+        let mounts = try MountNamespaces.collect(collected.map(\.state.pid))
+        tree.mountNamespaces = mounts.namespaces
+        for k in collected.indices { collected[k].state.mountNamespace = mounts.index[collected[k].state.pid] ?? 0 }
+        if !mounts.namespaces.isEmpty {
+            var states = collected.map(\.state)
+            try MountNamespaces.markFiles(&states, found: mounts)
+            for k in collected.indices { collected[k].state.files = states[k].files }
+        }
+        let unsaved = UnsavedNamespaces.warnings(collected.map(\.state.pid), mountsSaved: Set(mounts.index.keys))
+        collected[0].warnings += scope.outsiders + sysv.warnings + agents.warnings + time.warnings + mounts.warnings + unsaved
     }
 
     /// 6. INVENTORY, TREE, then the memory plan (pagemap, which also finds guard

@@ -85,8 +85,9 @@ struct ProcessCollector {
         let classified = maps.map { ($0, MappingClassifier.kind(of: $0)) }
         var mappings: [Mapping] = []
         var warnings = fileWarnings
+        let root = pathRoot()
         for (m, kind) in classified {
-            mappings.append(try describe(m, kind: kind, warnings: &warnings))
+            mappings.append(try describe(m, kind: kind, root: root, warnings: &warnings))
         }
         let finalKinds = zip(classified, mappings).map { ($0.0.0, $0.1) }
 
@@ -160,9 +161,16 @@ struct ProcessCollector {
         return nil
     }
 
+    /// What a mapped file's path is found under from here: maps names it in
+    /// the process's mount namespace, which may not be ours (MountNamespaces).
+    func pathRoot() -> String {
+        let theirs = try? Sys.readLink("/proc/\(frozen.pid)/ns/mnt")
+        return theirs == nil || theirs == (try? Sys.readLink("/proc/self/ns/mnt")) ? "" : "/proc/\(frozen.pid)/root"
+    }
+
     /// The image's record of one mapping; a private file that is gone or was
     /// replaced is kept whole as anonymous memory instead.
-    func describe(_ m: MapsEntry, kind: Mapping.Kind, warnings: inout [String]) throws -> Mapping {
+    func describe(_ m: MapsEntry, kind: Mapping.Kind, root: String = "", warnings: inout [String]) throws -> Mapping {
         if SecretMemory.isSecret(m) {
             throw SecretMemory.refusal(pid: frozen.pid, what: "the mapping at 0x\(String(m.start, radix: 16)) is memfd_secret memory")
         }
@@ -171,7 +179,7 @@ struct ProcessCollector {
         if kind == .privateFile || kind == .sharedFile, let path = m.path {
             var st = stat()
             let dev = UInt64(Device.make(major: m.deviceMajor, minor: m.deviceMinor))
-            if stat(path, &st) == 0 && UInt64(st.st_ino) == m.inode && UInt64(st.st_dev) == dev {
+            if stat(root + path, &st) == 0 && UInt64(st.st_ino) == m.inode && UInt64(st.st_dev) == dev {
                 size = UInt64(st.st_size)
                 mtime = UInt64(st.st_mtim.tv_sec) &* 1_000_000_000 &+ UInt64(st.st_mtim.tv_nsec)
             } else if kind == .privateFile {
@@ -195,7 +203,7 @@ struct ProcessCollector {
             mapping.savedWhole = posixShm || (kind == .privateFile ? save.contains(.privateFiles) || (isExe && save.contains(.executable))
                                                                   : save.contains(.sharedFiles))
             var st = stat()
-            if mapping.savedWhole && stat(path, &st) == 0 { mapping.fileMode = UInt32(st.st_mode) & 0o7777 }
+            if mapping.savedWhole && stat(root + path, &st) == 0 { mapping.fileMode = UInt32(st.st_mode) & 0o7777 }
         }
         return mapping
     }

@@ -1,12 +1,13 @@
 import Glibc
 import LinuxKit
 
-/// Namespaces a checkpoint does not save (PID and time namespaces it does:
-/// NamespaceIDs, TimeNamespaces). A process in another one than the
+/// Namespaces a checkpoint does not save (PID, time and mount namespaces it
+/// does: NamespaceIDs, TimeNamespaces, MountNamespaces; a mount namespace
+/// only where the process's root is its namespace's). A process in another one than the
 /// checkpointer's comes back in cr_restart's: said as a warning, once per kind.
 enum UnsavedNamespaces {
     static let kinds: [(file: String, name: String, effect: String)] = [
-        ("mnt", "a mount", "its mounts are not saved and its paths are looked up in cr_restart's"),
+        ("mnt", "a mount", "its root is not its namespace's (chroot, pivot_root): its mounts are not saved and its paths are looked up in cr_restart's"),
         ("net", "a network", "its interfaces and addresses are not saved"),
         ("ipc", "an IPC", "its SysV objects are looked up in the checkpointer's"),
         ("uts", "a UTS", "its host and domain names are not saved"),
@@ -14,10 +15,12 @@ enum UnsavedNamespaces {
         ("user", "a user", "its ID mappings are not saved (a user's restart makes one that maps the user to itself)"),
     ]
 
-    static func warnings(_ pids: [pid_t]) -> [String] {
+    static func warnings(_ pids: [pid_t], mountsSaved: Set<pid_t> = []) -> [String] {
         kinds.compactMap { kind in
             guard let ours = try? Sys.readLink("/proc/self/ns/\(kind.file)") else { return nil }
-            let elsewhere = pids.filter { pid in (try? Sys.readLink("/proc/\(pid)/ns/\(kind.file)")).map { $0 != ours } ?? false }
+            let elsewhere = pids.filter { pid in
+                (kind.file != "mnt" || !mountsSaved.contains(pid)) && (try? Sys.readLink("/proc/\(pid)/ns/\(kind.file)")).map { $0 != ours } ?? false
+            }
             guard let first = elsewhere.first else { return nil }
             let who = elsewhere.count == 1 ? "process \(first) is" : "processes \(elsewhere.prefix(5).map(String.init).joined(separator: ", "))\(elsewhere.count > 5 ? "..." : "") are"
             return "\(who) in \(kind.name) namespace other than the checkpointer's: it comes back in cr_restart's; \(kind.effect)"

@@ -42,6 +42,10 @@ struct StubTree {
     /// restorer stays where it is, free to start threads).
     var rootMakesPIDNamespace = false
     var restorerChildrenInTime = false
+    /// The image's mount namespaces, if it had any besides the checkpointer's;
+    /// per process (original PID), the one its stub is in now (0: ours).
+    var mounts: MountNamespaceFactory?
+    private var mountNamespace: [pid_t: Int] = [:]
     private var timeChildren: [pid_t: Bool] = [:]
     /// Session leaders whose setsid waits for these children to be forked in their earlier session (SessionOrder).
     private var waitingIdentity: [pid_t: Set<pid_t>] = [:]
@@ -116,6 +120,11 @@ struct StubTree {
         stubs[p.pid] = stub
         inner[p.pid] = ids(p.pid) ?? stub
         sessions[p.pid] = session
+        if let mounts {
+            // Born where its parent's stub is (a stub the restorer spawned: ours), before it opens anything.
+            let born = sessions[p.ppid] != nil ? mountNamespace[p.ppid] ?? 0 : 0
+            mountNamespace[p.pid] = try mounts.place(p, inherited: born, session: session, stub: stub)
+        }
         try placeTimeNamespace(p, stub: stub, session: session)
         if waitingIdentity[p.pid] == nil { try setIdentity(p, session: session, ptys: ptys) }
         // Its parent's setsid waited for it (SessionOrder): now, if it waits for no other child.

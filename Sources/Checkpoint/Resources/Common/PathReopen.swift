@@ -17,7 +17,16 @@ enum PathReopen {
         // An O_TMPFILE file keeps that flag, which holds O_DIRECTORY: reopened as the file it is.
         let tmpFile = UInt64(0o20000000)  // __O_TMPFILE
         if flags & tmpFile != 0 { flags &= ~(tmpFile | UInt64(O_DIRECTORY)) }
-        let opened = try c.session.raw(NR.openat, UInt64(bitPattern: Int64(AT_FDCWD)), p, flags, 0)
+        let opened: Int64
+        if let ns = f.mountNamespace, ns != c.process.mountNamespace, let root = c.objects.mountRoots[ns] {
+            // On a mount of another namespace: opened by us through a stub of
+            // that namespace and passed in, so it stays on that mount.
+            let ours = Glibc.open(root + source, Int32(truncatingIfNeeded: flags) | O_CLOEXEC, 0)
+            if ours >= 0 { return try passIn(ours, f, seek: seek, in: c) }
+            opened = -Int64(errno)
+        } else {
+            opened = try c.session.raw(NR.openat, UInt64(bitPattern: Int64(AT_FDCWD)), p, flags, 0)
+        }
         if opened == -Int64(EACCES), f.fd <= 2, c.stdio[f.fd] != nil {
             // Standard streams a root shell redirected to its own files: a user's restart cannot open them.
             c.warn("fd \(f.fd) (\(f.path)) cannot be reopened by this user (Permission denied); it is cr_restart's fd \(f.fd) instead")
@@ -32,6 +41,15 @@ enum PathReopen {
             try c.session.lseek(UInt64(f.fd), to: f.offset, what: "\(f.path)")
         }
         return .inPlace
+    }
+
+    /// Our descriptor `fd` for `f`, at its offset, to be passed in (and closed after the restore).
+    static func passIn(_ fd: Int32, _ f: FileDescriptorState, seek: Bool, in c: FileRestoreContext) throws -> RestoredFile {
+        c.objects.closeLater(fd)
+        if seek && f.offset > 0 && lseek(fd, off_t(f.offset), SEEK_SET) < 0 {
+            throw CheckpointError(errno: errno, "lseek of fd \(f.fd) (\(f.path)) to \(f.offset)")
+        }
+        return .local(fd)
     }
 
     /// Reads a file whole through its /proc/PID/fd link (an unlinked file, a memfd).

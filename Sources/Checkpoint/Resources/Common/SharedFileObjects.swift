@@ -20,6 +20,9 @@ struct SharedFileObjects {
     let inherited: Set<Int32>
     /// What a regular file that is gone becomes (cr_restart --missing-files).
     var missingFiles = RestoreOptions.MissingFiles.fail
+    /// Per mount namespace of the image (0: cr_restart's), where its paths are
+    /// reached from here: "" or /proc/<a stub in it>/root (MountNamespaceFactory).
+    var mountRoots: [Int: String] = [:]
     private let borrowed = Borrowed()
 
     final class Borrowed {

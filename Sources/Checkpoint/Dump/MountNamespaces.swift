@@ -1,0 +1,127 @@
+import CheckpointImage
+import Glibc
+import LinuxKit
+
+/// Processes in a mount namespace other than the checkpointer's (unshare -m,
+/// clone(CLONE_NEWNS), a container): each such namespace is saved as its
+/// mounts, each with how to make it again in a copy of cr_restart's
+/// namespace (SavedMount.Plan), compared with the checkpointer's own mounts.
+enum MountNamespaces {
+    struct Found {
+        var namespaces: [MountNamespaceState] = []
+        /// 1-based into `namespaces`; absent: the checkpointer's namespace.
+        var index: [pid_t: Int] = [:]
+        var warnings: [String] = []
+        /// In another namespace that is not saved (its root is not "/"): the old warning stands.
+        var unsaved: Set<pid_t> = []
+    }
+
+    /// Filesystems a restart mounts anew rather than binding from somewhere.
+    static let fresh: Set<String> = ["tmpfs", "ramfs", "proc", "sysfs", "mqueue", "devpts", "cgroup2", "bpf", "tracefs",
+                                     "debugfs", "securityfs", "fusectl", "configfs", "pstore", "hugetlbfs", "binfmt_misc"]
+    /// Of those, the ones whose files live only in memory: saved with the mount.
+    static let inMemory: Set<String> = ["tmpfs", "ramfs"]
+
+    static func collect(_ pids: [pid_t]) throws -> Found {
+        var found = Found()
+        guard let ours = try? Sys.readLink("/proc/self/ns/mnt") else { return found }
+        var byLink: [[UInt8]: Int] = [:]
+        var host: [MountInfo]?
+        for pid in pids {
+            guard let link = try? Sys.readLink("/proc/\(pid)/ns/mnt"), link != ours else { continue }
+            if let k = byLink[link] { found.index[pid] = k; continue }
+            // Mount points read relative to the process's root: only a root of "/" gives the namespace's own paths.
+            guard (try? Sys.readLink("/proc/\(pid)/root")) == Array("/".utf8) else {
+                found.unsaved.insert(pid)
+                continue
+            }
+            if host == nil { host = try MountInfo.read(pid: getpid()) }
+            let ns = try save(pid: pid, host: host ?? [], others: found.namespaces, warnings: &found.warnings)
+            found.namespaces.append(ns)
+            byLink[link] = found.namespaces.count
+            found.index[pid] = found.namespaces.count
+        }
+        return found
+    }
+
+    /// `others`: the tree's namespaces saved before this one (made before it on restart).
+    static func save(pid: pid_t, host: [MountInfo], others: [MountNamespaceState], warnings: inout [String]) throws -> MountNamespaceState {
+        let mounts = try MountInfo.read(pid: pid)
+        var saved: [SavedMount] = []
+        for (k, m) in mounts.enumerated() {
+            var s = SavedMount(id: m.id, parent: m.parent, mountPoint: m.mountPoint, root: m.root, fsType: m.fsType, source: m.source,
+                               superOptions: m.superOptions, flags: m.flags, propagation: m.propagation,
+                               plan: plan(m, earlier: mounts[..<k], host: host, others: others))
+            s.device = UInt64(m.major) << 32 | UInt64(m.minor)
+            switch s.plan {
+            case .fresh where inMemory.contains(m.fsType):
+                s.files = try MountFiles.save(pid: pid, mountPoint: m.mountPoint)
+            case .unsupported:
+                warnings.append("the \(m.mountPoint) mount (\(m.fsType) \(m.source)) of process \(pid)'s mount namespace is seen nowhere else and cannot be mounted again: it is left out")
+            default: break
+            }
+            saved.append(s)
+        }
+        return MountNamespaceState(mounts: saved)
+    }
+
+    /// Files reopened by path that are on a mount of another namespace than
+    /// their process's (opened there before an unshare, or passed over a
+    /// socket) are marked with that namespace: the restart opens them there.
+    static func markFiles(_ processes: inout [ProcessState], found: Found) throws {
+        guard !found.namespaces.isEmpty else { return }
+        var owner: [Int32: Int] = [:]
+        for m in try MountInfo.read(pid: getpid()) { owner[m.id] = 0 }
+        for (k, ns) in found.namespaces.enumerated() { for m in ns.mounts { owner[m.id] = k + 1 } }
+        let byPath: Set<FileDescriptorState.Kind> = [.regular, .device, .fifo, .node]
+        for p in processes.indices {
+            for k in processes[p].files.indices where byPath.contains(processes[p].files[k].kind) {
+                let f = processes[p].files[k]
+                guard let text = try? Sys.readText("/proc/\(processes[p].pid)/fdinfo/\(f.fd)"),
+                      let line = text.split(separator: "\n").first(where: { $0.hasPrefix("mnt_id:") }),
+                      let id = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first.flatMap({ Int32($0) }),
+                      let ns = owner[id], ns != processes[p].mountNamespace else { continue }
+                processes[p].files[k].mountNamespace = ns
+            }
+        }
+    }
+
+    /// The first rule that fits: the same mount as one of ours; a bind of an
+    /// earlier mount of the namespace or of one of ours (same device, its
+    /// root under theirs); a new instance; or nothing to make it from.
+    static func plan(_ m: MountInfo, earlier: ArraySlice<MountInfo>, host: [MountInfo], others: [MountNamespaceState] = []) -> SavedMount.Plan {
+        if host.contains(where: { $0.mountPoint == m.mountPoint && $0.root == m.root && $0.fsType == m.fsType && $0.source == m.source
+                                  && $0.major == m.major && $0.minor == m.minor }) {
+            return .inherited
+        }
+        if let e = earlier.first(where: { $0.major == m.major && $0.minor == m.minor && within(m.root, $0.root) != nil }),
+           let inside = within(m.root, e.root) {
+            return .bindFrom(id: e.id, path: inside)
+        }
+        if let h = host.first(where: { $0.major == m.major && $0.minor == m.minor && within(m.root, $0.root) != nil }),
+           let inside = within(m.root, h.root) {
+            return .bindHost(path: join(h.mountPoint, inside))
+        }
+        // The same filesystem as a mount of another of the tree's namespaces (a
+        // tmpfs the parent's namespace had when this one was cloned from it): shared, not copied.
+        let device = UInt64(m.major) << 32 | UInt64(m.minor)
+        for (j, ns) in others.enumerated() {
+            if let o = ns.mounts.first(where: { $0.device == device && $0.plan != .unsupported && within(m.root, $0.root) != nil }),
+               let inside = within(m.root, o.root) {
+                return .bindNamespace(namespace: j + 1, id: o.id, path: inside)
+            }
+        }
+        return fresh.contains(m.fsType) ? .fresh : .unsupported
+    }
+
+    /// `path` relative to `top` ("" for the same directory), or nil when it is not under it.
+    static func within(_ path: String, _ top: String) -> String? {
+        if path == top { return "" }
+        if top == "/" { return path.hasPrefix("/") ? String(path.dropFirst()) : nil }
+        return path.hasPrefix(top + "/") ? String(path.dropFirst(top.count + 1)) : nil
+    }
+
+    static func join(_ directory: String, _ inside: String) -> String {
+        inside.isEmpty ? directory : directory == "/" ? "/" + inside : directory + "/" + inside
+    }
+}

@@ -1,0 +1,114 @@
+import CheckpointImage
+import Glibc
+import LinuxKit
+
+/// Turns the copy of cr_restart's mounts that a stub's unshare(CLONE_NEWNS)
+/// gave it into the image's namespace, by calls injected in the stub (a
+/// mount is made only from inside its namespace). What cannot be made is a
+/// warning: the process then finds a path missing, as it would say itself.
+struct MountNamespaceBuilder {
+    let saved: [SavedMount]
+    let session: RemoteSession
+    let stub: pid_t
+    private(set) var warnings: [String] = []
+    /// Saved mount id -> made (or kept) in the new namespace.
+    private var present: Set<Int32> = []
+    /// Per-mount flags of the mounts the copy had, by the saved mount they are.
+    private var copiedFlags: [Int32: UInt64] = [:]
+
+    init(saved: [SavedMount], session: RemoteSession, stub: pid_t) {
+        self.saved = saved
+        self.session = session
+        self.stub = stub
+    }
+
+    /// `held`: per saved mount bound from elsewhere, a detached copy of its
+    /// source (open_tree, taken before the unshare) in the stub.
+    mutating func build(held: [Int32: UInt64]) throws {
+        // Slave: our mounts still reach the copy, nothing done in it reaches ours.
+        try mount(nil, "/", nil, UInt64(MS_REC | MS_SLAVE), nil, what: "making / a slave")
+        let current = try MountInfo.read(pid: stub)
+        var unmatched = Array(saved.indices.filter { saved[$0].plan == .inherited })
+        var removed: [MountInfo] = []
+        for c in current {
+            if let at = unmatched.firstIndex(where: { Self.same(saved[$0], c) }) {
+                present.insert(saved[unmatched[at]].id)
+                copiedFlags[saved[unmatched[at]].id] = c.flags
+                unmatched.remove(at: at)
+            } else {
+                removed.append(c)
+            }
+        }
+        for k in unmatched {
+            warnings.append("\(saved[k].mountPoint) (\(saved[k].fsType) \(saved[k].source)) is not mounted here, where the image expects it")
+        }
+        // Children before their parents; one under a mount already gone went with it.
+        var gone: [String] = []
+        for c in removed.reversed() where !gone.contains(where: { MountNamespaces.within(c.mountPoint, $0) != nil }) {
+            let r = try session.raw(NR.umount2, try session.putString(c.mountPoint), UInt64(MNT_DETACH))
+            if r == 0 { gone.append(c.mountPoint) } else { warnings.append("\(c.mountPoint) could not be unmounted (\(errorText(Int32(-r))))") }
+        }
+        for m in saved where m.plan != .inherited && m.plan != .unsupported {
+            if try make(m, held: held) { present.insert(m.id) }
+        }
+        // Options and propagation last: a read-only mount took its files and the mounts on it first.
+        for m in saved where present.contains(m.id) {
+            if copiedFlags[m.id] != m.flags {
+                try mount(nil, m.mountPoint, nil, UInt64(MS_REMOUNT | MS_BIND) | m.flags, nil, what: "\(m.mountPoint): its options")
+            }
+            let propagation = m.propagation == 0 ? UInt64(MS_PRIVATE) : m.propagation & ~UInt64(MS_SLAVE)
+            if propagation != 0 { try mount(nil, m.mountPoint, nil, propagation, nil, what: "\(m.mountPoint): its propagation") }
+        }
+    }
+
+    /// The same mount as one the copy has (its device may differ after a reboot).
+    static func same(_ s: SavedMount, _ c: MountInfo) -> Bool {
+        s.mountPoint == c.mountPoint && s.root == c.root && s.fsType == c.fsType && s.source == c.source
+    }
+
+    private mutating func make(_ m: SavedMount, held: [Int32: UInt64]) throws -> Bool {
+        switch m.plan {
+        case .fresh:
+            let data = m.superOptions.split(separator: ",").filter { $0 != "rw" && $0 != "ro" }.joined(separator: ",")
+            guard try mount(m.source, m.mountPoint, m.fsType, m.flags & ~UInt64(MS_RDONLY), data, what: "\(m.mountPoint) (\(m.fsType))") else { return false }
+            if !m.files.isEmpty { warnings += MountFileWriter(top: "/proc/\(stub)/root\(m.mountPoint)", mountPoint: m.mountPoint).write(m.files) }
+            return true
+        case .bindFrom(let id, let path):
+            guard let source = saved.first(where: { $0.id == id }), present.contains(id) else {
+                warnings.append("\(m.mountPoint): the mount it binds from (\(id)) is not there")
+                return false
+            }
+            return try mount(MountNamespaces.join(source.mountPoint, path), m.mountPoint, nil, UInt64(MS_BIND), nil, what: "\(m.mountPoint) (a bind)")
+        case .bindHost, .bindNamespace:
+            guard let fd = held[m.id] else { return false }
+            let r = try session.raw(NR.move_mount, fd, try session.putString(""), UInt64(bitPattern: Int64(AT_FDCWD)),
+                                    try session.putString(m.mountPoint, at: 8), UInt64(MOVE_MOUNT_F_EMPTY_PATH))
+            if r != 0 { warnings.append("\(m.mountPoint) (a bind) could not be mounted (\(errorText(Int32(-r))))") }
+            return r == 0
+        case .inherited, .unsupported:
+            return false
+        }
+    }
+
+    /// mount(2) in the stub, its strings packed in scratch memory; false (a warning) when it fails.
+    @discardableResult
+    private mutating func mount(_ source: String?, _ target: String, _ type: String?, _ flags: UInt64, _ data: String?, what: String) throws -> Bool {
+        var packed: [UInt8] = []
+        func place(_ s: String?) -> Int? {
+            guard let s else { return nil }
+            let at = packed.count
+            packed += Array(s.utf8) + [0]
+            return at
+        }
+        let offsets = [place(source), place(target), place(type), place(data)]
+        guard packed.count <= 4096 else {
+            warnings.append("\(what): its paths and options are too long to mount here")
+            return false
+        }
+        let base = try session.put(packed)
+        let args = offsets.map { $0.map { base + UInt64($0) } ?? 0 }
+        let r = try session.raw(NR.mount, args[0], args[1], args[2], flags, args[3])
+        if r != 0 { warnings.append("\(what) could not be mounted (\(errorText(Int32(-r))))") }
+        return r == 0
+    }
+}

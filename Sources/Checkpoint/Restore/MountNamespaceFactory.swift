@@ -1,0 +1,121 @@
+import CheckpointImage
+import Glibc
+import LinuxKit
+
+/// The tree's mount namespaces made again (TreeState.mountNamespaces). The
+/// first stub of a namespace makes it: unshare gives a copy of cr_restart's
+/// mounts, turned slave so nothing done in it reaches ours; mounts the image
+/// does not have go, the rest are mounted in the image's order (each new
+/// tmpfs filled with its files by us, through /proc/<stub>/root), then their
+/// options and propagation are set. Later stubs of it join (setns through a
+/// descriptor we hold); a stub born in one namespace that belongs in another
+/// moves there before it opens anything.
+final class MountNamespaceFactory {
+    let namespaces: [MountNamespaceState]
+    /// cr_restart's namespace, and each made one (-1: could not be made).
+    private let ours: Int32
+    private var made: [Int: Int32] = [:]
+    /// Per made namespace, the stub that made it: its /proc root reaches the namespace's paths.
+    private(set) var makers: [Int: pid_t] = [:]
+    private(set) var warnings: [String] = []
+
+    init?(namespaces: [MountNamespaceState]) {
+        guard !namespaces.isEmpty else { return nil }
+        self.namespaces = namespaces
+        ours = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC)
+    }
+
+    deinit {
+        if ours >= 0 { close(ours) }
+        for fd in made.values where fd >= 0 { close(fd) }
+    }
+
+    /// Where each namespace's paths are reached from here (SharedFileObjects.mountRoots).
+    var roots: [Int: String] {
+        var r: [Int: String] = [0: ""]
+        for (k, stub) in makers { r[k] = "/proc/\(stub)/root" }
+        return r
+    }
+
+    /// Moves the stub of `p`, born in namespace `inherited` (0: ours), to its
+    /// own. Returns the namespace it is in now, which its children inherit.
+    func place(_ p: ProcessState, inherited: Int, session: RemoteSession, stub: pid_t) throws -> Int {
+        let wanted = p.mountNamespace
+        guard wanted != inherited else { return inherited }
+        guard wanted <= namespaces.count else {
+            throw CheckpointError(EINVAL, "process \(p.pid) names mount namespace \(wanted) of an image that has \(namespaces.count)")
+        }
+        if wanted > 0, made[wanted] == nil {
+            return try build(wanted, for: p.pid, inherited: inherited, session: session, stub: stub)
+        }
+        let fd = wanted == 0 ? ours : made[wanted] ?? -1
+        guard fd >= 0 else { return inherited }  // the namespace could not be made: said once already
+        if let why = try enter(fd, session: session) {
+            warnings.append("process \(p.pid): it could not enter its mount namespace (\(why)); it stays in its parent's")
+            return inherited
+        }
+        return wanted
+    }
+
+    /// setns into the namespace behind our descriptor `fd`; nil, or why not.
+    private func enter(_ fd: Int32, session: RemoteSession) throws -> String? {
+        let path = try session.putString("/proc/\(getpid())/fd/\(fd)")
+        let opened = try session.raw(NR.openat, UInt64(bitPattern: Int64(AT_FDCWD)), path, UInt64(O_RDONLY | O_CLOEXEC), 0)
+        guard opened >= 0 else { return "opening it: \(errorText(Int32(-opened)))" }
+        let r = try session.raw(NR.setns, UInt64(opened), CloneFlags.newMount)
+        _ = try session.raw(NR.close, UInt64(opened))
+        return r == 0 ? nil : errorText(Int32(-r))
+    }
+
+    /// A detached copy (open_tree) of `path` as the stub sees it now; nil (a warning) when it cannot be had.
+    private func detached(_ path: String, for m: SavedMount, session: RemoteSession) throws -> UInt64? {
+        let fd = try session.raw(NR.open_tree, UInt64(bitPattern: Int64(AT_FDCWD)), try session.putString(path),
+                                 UInt64(OPEN_TREE_CLONE) | UInt64(O_CLOEXEC))
+        if fd >= 0 { return UInt64(fd) }
+        warnings.append("\(m.mountPoint): its source \(path) cannot be bound (\(errorText(Int32(-fd))))")
+        return nil
+    }
+
+    /// Makes namespace `k` in the stub. Returns the namespace the stub is in
+    /// after: `k`, or where it was left when `k` could not be made (a warning).
+    private func build(_ k: Int, for pid: pid_t, inherited: Int, session: RemoteSession, stub: pid_t) throws -> Int {
+        made[k] = -1
+        let saved = namespaces[k - 1].mounts
+        // Sources first, each from inside its namespace (a bind cannot cross
+        // namespaces; a detached copy can be moved into the new one).
+        var held: [Int32: UInt64] = [:]
+        var here = inherited
+        let sources = Set(saved.compactMap { m -> Int? in if case .bindNamespace(let j, _, _) = m.plan { return j } else { return nil } })
+        for j in sources.sorted() {
+            guard j != k, let fd = made[j], fd >= 0, try enter(fd, session: session) == nil else {
+                warnings.append("process \(pid)'s mount namespace: the namespace it binds mounts from (\(j)) is not there; those mounts are left out")
+                continue
+            }
+            here = j
+            for m in saved {
+                guard case .bindNamespace(j, let id, let path) = m.plan, let source = namespaces[j - 1].mounts.first(where: { $0.id == id }) else { continue }
+                held[m.id] = try detached(MountNamespaces.join(source.mountPoint, path), for: m, session: session)
+            }
+        }
+        // The plans compare with the checkpointer's mounts: the copy is best
+        // made of ours. A user in a user namespace of the restart's own may not
+        // enter ours again: the copy is then of the one the stub is in, whose
+        // extra mounts the builder takes away like any others.
+        if here != 0, try enter(ours, session: session) == nil { here = 0 }
+        for m in saved {
+            if case .bindHost(let path) = m.plan { held[m.id] = try detached(path, for: m, session: session) }
+        }
+        defer { for fd in held.values { _ = try? session.raw(NR.close, fd) } }
+        let r = try session.raw(NR.unshare, CloneFlags.newMount)
+        guard r == 0 else {
+            warnings.append("process \(pid) lived in a mount namespace of its own, which could not be made (\(errorText(Int32(-r))), restarting as root makes it): it comes back in cr_restart's")
+            return 0
+        }
+        var builder = MountNamespaceBuilder(saved: saved, session: session, stub: stub)
+        try builder.build(held: held)
+        warnings += builder.warnings.map { "process \(pid)'s mount namespace: \($0)" }
+        made[k] = open("/proc/\(stub)/ns/mnt", O_RDONLY | O_CLOEXEC)
+        makers[k] = stub
+        return k
+    }
+}
