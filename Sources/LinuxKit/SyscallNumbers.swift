@@ -36,5 +36,5 @@ public enum NR {
     public static let unshare = Int(SYS_unshare), wait4 = Int(SYS_wait4), write = Int(SYS_write)
     public static let nanosleep = Int(SYS_nanosleep), membarrier = Int(SYS_membarrier), setns = Int(SYS_setns)
     public static let mseal = Int(CL_NR_MSEAL)
-    public static let mount = Int(SYS_mount), umount2 = Int(SYS_umount2), open_tree = Int(SYS_open_tree), move_mount = Int(SYS_move_mount)
+    public static let connect = Int(SYS_connect), mount = Int(SYS_mount), umount2 = Int(SYS_umount2), open_tree = Int(SYS_open_tree), move_mount = Int(SYS_move_mount)
 }

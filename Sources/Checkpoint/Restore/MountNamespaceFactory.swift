@@ -119,3 +119,4 @@ final class MountNamespaceFactory {
         return k
     }
 }
+

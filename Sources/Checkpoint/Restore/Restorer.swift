@@ -154,6 +154,7 @@ public enum Restorer {
         reader.prepareWorkerThread = { pinned.unpinCurrentThread() }
         var tree = StubTree(options: options, ids: ids, log: log)
         tree.rootMakesPIDNamespace = ids.ownNamespace && !PIDNamespace.entered
+        tree.mounts = MountNamespaceFactory(namespaces: header.tree.mountNamespaces)
         if let time = TimeNamespaceFactory(offsets: header.tree.timeOffsets) {
             tree.time = time
             if header.processes.first?.timeNamespace.own == true {
@@ -213,11 +214,13 @@ public enum Restorer {
             copyFill?.close()
             try tree.complete(header.processes, zombies: header.zombies)
             testHookPause()
-            var warnings = tree.warnings + ptys.warnings + (tree.time?.warnings ?? [])
+            var warnings = tree.warnings + ptys.warnings + (tree.time?.warnings ?? []) + (tree.mounts?.warnings ?? [])
             var objects = SharedFileObjects(processes: header.processes, memory: shared, ptys: ptys, stubs: tree.stubs, closeTCP: options.closeTCP,
                                             inherited: options.inheritedDescriptors, unlinked: unlinked)
             objects.missingFiles = options.missingFiles
             objects.innerIDs = tree.inner
+            objects.mountRoots = tree.mounts?.roots ?? [:]
+            for (k, stub) in tree.mounts?.makers ?? [:] { objects.sockets.mountNamespaces[k] = ("/proc/\(stub)/ns/mnt", "/proc/\(stub)/root") }
             defer { objects.close() }
             var deferred = pages.deferred
             let lazyDescriptors = plan == nil ? [:] : LazyRestore.takeDescriptors(restores, deferred: &deferred, loader: loader, warnings: &warnings)

@@ -30,10 +30,15 @@ final class SocketFactory {
 
     /// cr_restart --tcp-close: established connections come back as closed sockets.
     let closeTCP: Bool
+    /// Per socket, the mount namespace of its process (1-based; absent: ours),
+    /// where its UNIX names are bound and connected to.
+    let namespaceOf: [UInt64: Int]
+    /// Per made mount namespace: its /proc/<stub>/ns/mnt and /proc/<stub>/root (MountNamespaceFactory).
+    var mountNamespaces: [Int: (file: String, root: String)] = [:]
 
     init(processes: [ProcessState], closeTCP: Bool = false) {
         self.closeTCP = closeTCP
-        var records: [UInt64: FileDescriptorState] = [:], cwd: [UInt64: String] = [:], owner: [UInt64: pid_t] = [:]
+        var records: [UInt64: FileDescriptorState] = [:], cwd: [UInt64: String] = [:], owner: [UInt64: pid_t] = [:], namespace: [UInt64: Int] = [:]
         for p in processes {
             for f in p.files where [.unixSocket, .inetSocket, .tcpConnection, .packetSocket, .netlinkSocket].contains(f.kind) {
                 if records[f.inode] == nil || !(f.unixSocket?.queued.isEmpty ?? true) {
@@ -41,8 +46,10 @@ final class SocketFactory {
                     owner[f.inode] = p.pid
                 }
                 cwd[f.inode] = p.cwd
+                if p.mountNamespace != 0 { namespace[f.inode] = p.mountNamespace }
             }
         }
+        namespaceOf = namespace
         byInode = records
         cwdOf = cwd
         ownerOf = owner

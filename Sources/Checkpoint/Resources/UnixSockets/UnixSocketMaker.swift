@@ -134,9 +134,9 @@ extension SocketFactory {
             return "fd \(f.fd): a datagram socket connected to an unnamed socket outside the checkpoint comes back unconnected"
         }
         var addr = peer
-        let r = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, length) } }
-        guard r != 0 else { return nil }
-        return "fd \(f.fd): cannot connect to \(describe(s.peerAddress)) again (\(errorText(errno))); the socket comes back unconnected"
+        let e = inNamespace(of: f.inode) { withUnsafePointer(to: &addr) { Syscall.raw(NR.connect, Int(fd), Int(bitPattern: $0), Int(length)) } }
+        guard e != 0 else { return nil }
+        return "fd \(f.fd): cannot connect to \(describe(s.peerAddress)) again (\(errorText(e))); the socket comes back unconnected"
     }
 
     /// Sends `saved`'s queued messages through its peer, `sender`, so they wait for it again.
@@ -161,8 +161,14 @@ extension SocketFactory {
             throw CheckpointError(ENAMETOOLONG, "fd \(f.fd): socket name \(describe(s.address)) is too long to bind")
         }
         var addr = bound
-        func bindOnce() -> Int32 { withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } } }
-        let path = String(decoding: withUnsafeBytes(of: addr.sun_path) { Array($0.prefix { $0 != 0 }) }, as: UTF8.self)
+        // Bound where the socket's process resolves paths (its mount namespace).
+        func bindOnce() -> Int32 {
+            let e = inNamespace(of: f.inode) { withUnsafePointer(to: &addr) { Syscall.raw(NR.bind, Int(fd), Int(bitPattern: $0), Int(length)) } }
+            if e != 0 { errno = e }
+            return e == 0 ? 0 : -1
+        }
+        let named = String(decoding: withUnsafeBytes(of: addr.sun_path) { Array($0.prefix { $0 != 0 }) }, as: UTF8.self)
+        let path = reachable(named, of: f.inode)
         if s.nameGone && s.address.first != 0 {
             // The name, without its file: whatever holds the path now steps
             // aside while it binds and the image's sockets connected to it by
