@@ -51,6 +51,9 @@ public struct SavedMount: Equatable, Sendable {
     public var plan: Plan
     /// major << 32 | minor at the checkpoint (which mounts show one filesystem).
     public var device: UInt64 = 0
+    /// Its propagation tied it to a mount of the checkpointer's namespace:
+    /// 1 in the same peer group (shared with it), 2 its slave; 0 neither.
+    public var hostPeer: UInt64 = 0
     /// A fresh tmpfs or ramfs: its files, parents first.
     public var files: [SavedFile] = []
 
@@ -62,7 +65,7 @@ public struct SavedMount: Equatable, Sendable {
 
     enum Tag: UInt16, CaseIterable {
         case id = 1, parent = 2, mountPoint = 3, root = 4, fsType = 5, source = 6, superOptions = 7
-        case flags = 8, propagation = 9, plan = 10, planFrom = 11, planPath = 12, file = 13, planNamespace = 14, device = 15
+        case flags = 8, propagation = 9, plan = 10, planFrom = 11, planPath = 12, file = 13, planNamespace = 14, device = 15, hostPeer = 16
     }
 
     func encode(into e: inout RecordEncoder) {
@@ -87,6 +90,7 @@ public struct SavedMount: Equatable, Sendable {
             e.i64(Tag.planFrom.rawValue, Int64(from)); e.string(Tag.planPath.rawValue, path)
         }
         if device != 0 { e.u64(Tag.device.rawValue, device) }
+        if hostPeer != 0 { e.u64(Tag.hostPeer.rawValue, hostPeer) }
         for f in files { e.record(Tag.file.rawValue) { f.encode(into: &$0) } }
     }
 
@@ -116,6 +120,8 @@ public struct SavedMount: Equatable, Sendable {
         case let p: throw ImageError.malformed(what: "mount \(id) (\(mountPoint)): plan \(p)", offset: d.base)
         }
         device = try d.u64(Tag.device.rawValue, default: 0)
+        hostPeer = try d.u64(Tag.hostPeer.rawValue, default: 0)
+        guard hostPeer <= 2 else { throw ImageError.malformed(what: "mount \(id) (\(mountPoint)): host peer \(hostPeer)", offset: d.base) }
         files = try d.records(Tag.file.rawValue, name: "mount file").map { try SavedFile(decoding: $0) }
     }
 }

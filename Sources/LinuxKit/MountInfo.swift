@@ -20,6 +20,9 @@ public struct MountInfo: Equatable, Sendable {
     public var superOptions: String
 
     public var shared: Bool { tags.contains { $0.hasPrefix("shared:") } }
+    /// The peer group it is in ("shared:N"), the one it receives from ("master:N").
+    public var peerGroup: Int? { tags.first { $0.hasPrefix("shared:") }.flatMap { Int($0.dropFirst(7)) } }
+    public var masterGroup: Int? { tags.first { $0.hasPrefix("master:") }.flatMap { Int($0.dropFirst(7)) } }
     public var slave: Bool { tags.contains { $0.hasPrefix("master:") } }
     public var unbindable: Bool { tags.contains("unbindable") }
     public var readOnly: Bool { options.split(separator: ",").first == "ro" }

@@ -29,14 +29,25 @@ enum MountNamespaces {
         var host: [MountInfo]?
         for pid in pids {
             guard let link = try? Sys.readLink("/proc/\(pid)/ns/mnt"), link != ours else { continue }
-            if let k = byLink[link] { found.index[pid] = k; continue }
+            if let k = byLink[link] {
+                if k > 0 { found.index[pid] = k } else { found.unsaved.insert(pid) }
+                continue
+            }
             // Mount points read relative to the process's root: only a root of "/" gives the namespace's own paths.
             guard (try? Sys.readLink("/proc/\(pid)/root")) == Array("/".utf8) else {
                 found.unsaved.insert(pid)
-                continue
+                continue  // another process of the namespace may have "/" for its root
             }
             if host == nil { host = try MountInfo.read(pid: getpid()) }
-            let ns = try save(pid: pid, host: host ?? [], others: found.namespaces, warnings: &found.warnings)
+            var warnings: [String] = []
+            let ns = try save(pid: pid, host: host ?? [], others: found.namespaces, warnings: &warnings)
+            // A root of its own (pivot_root into another filesystem): its mounts cannot be rebuilt on a copy of ours.
+            guard ns.mounts.contains(where: { $0.mountPoint == "/" && $0.plan == .inherited }) else {
+                found.unsaved.insert(pid)
+                byLink[link] = 0
+                continue
+            }
+            found.warnings += warnings
             found.namespaces.append(ns)
             byLink[link] = found.namespaces.count
             found.index[pid] = found.namespaces.count
@@ -53,6 +64,9 @@ enum MountNamespaces {
                                superOptions: m.superOptions, flags: m.flags, propagation: m.propagation,
                                plan: plan(m, earlier: mounts[..<k], host: host, others: others))
             s.device = UInt64(m.major) << 32 | UInt64(m.minor)
+            // Propagation between this namespace and ours (unshare copies shared mounts into their peer groups).
+            let hostGroups = Set(host.compactMap(\.peerGroup))
+            if let g = m.peerGroup, hostGroups.contains(g) { s.hostPeer = 1 } else if let g = m.masterGroup, hostGroups.contains(g) { s.hostPeer = 2 }
             switch s.plan {
             case .fresh where inMemory.contains(m.fsType):
                 s.files = try MountFiles.save(pid: pid, mountPoint: m.mountPoint)

@@ -7,7 +7,7 @@ import LinuxKit
 /// checkpointer's comes back in cr_restart's: said as a warning, once per kind.
 enum UnsavedNamespaces {
     static let kinds: [(file: String, name: String, effect: String)] = [
-        ("mnt", "a mount", "its root is not its namespace's (chroot, pivot_root): its mounts are not saved and its paths are looked up in cr_restart's"),
+        ("mnt", "a mount", "its root is not the checkpointer's (chroot, pivot_root): its mounts are not saved and its paths are looked up in cr_restart's"),
         ("net", "a network", "its interfaces and addresses are not saved"),
         ("ipc", "an IPC", "its SysV objects are looked up in the checkpointer's"),
         ("uts", "a UTS", "its host and domain names are not saved"),

@@ -25,8 +25,6 @@ struct MountNamespaceBuilder {
     /// `held`: per saved mount bound from elsewhere, a detached copy of its
     /// source (open_tree, taken before the unshare) in the stub.
     mutating func build(held: [Int32: UInt64]) throws {
-        // Slave: our mounts still reach the copy, nothing done in it reaches ours.
-        try mount(nil, "/", nil, UInt64(MS_REC | MS_SLAVE), nil, what: "making / a slave")
         let current = try MountInfo.read(pid: stub)
         var unmatched = Array(saved.indices.filter { saved[$0].plan == .inherited })
         var removed: [MountInfo] = []
@@ -38,6 +36,14 @@ struct MountNamespaceBuilder {
             } else {
                 removed.append(c)
             }
+        }
+        // The copy's shared mounts are peers of ours. Those the image had as
+        // peers (or slaves) of the checkpointer's stay so; the rest become
+        // slaves first, so that nothing done here reaches ours.
+        for c in current where c.shared {
+            let kept = saved.first { present.contains($0.id) && Self.same($0, c) }
+            if kept?.hostPeer == 1 { continue }
+            try mount(nil, c.mountPoint, nil, UInt64(MS_SLAVE), nil, what: "\(c.mountPoint): making it a slave")
         }
         for k in unmatched {
             warnings.append("\(saved[k].mountPoint) (\(saved[k].fsType) \(saved[k].source)) is not mounted here, where the image expects it")
@@ -56,6 +62,8 @@ struct MountNamespaceBuilder {
             if copiedFlags[m.id] != m.flags {
                 try mount(nil, m.mountPoint, nil, UInt64(MS_REMOUNT | MS_BIND) | m.flags, nil, what: "\(m.mountPoint): its options")
             }
+            // A peer or slave of ours is one already (the copy's, or a bind of one).
+            if m.hostPeer != 0 { continue }
             let propagation = m.propagation == 0 ? UInt64(MS_PRIVATE) : m.propagation & ~UInt64(MS_SLAVE)
             if propagation != 0 { try mount(nil, m.mountPoint, nil, propagation, nil, what: "\(m.mountPoint): its propagation") }
         }
