@@ -57,6 +57,7 @@ final class NamespaceRecordTests: XCTestCase {
                                        source: "s\(k)", superOptions: "rw,size=\(random.next(9999))k", flags: random.next(64),
                                        propagation: random.next(2) << 20, plan: plans[Int(random.next(UInt64(plans.count)))])
                     m.device = random.next(1 << 40)
+                    m.hostPeer = random.next(3)
                     for j in 0..<random.next(4) {
                         var f = SavedFile(path: "d/f\(j)", kind: .regular, mode: UInt32(random.next(0o7777)), uid: UInt32(random.next(70000)),
                                           gid: 5, modified: (Int64(random.next(1 << 33)), Int64(random.next(999_999_999))))
@@ -96,6 +97,7 @@ final class NamespaceRecordTests: XCTestCase {
             tree { e in mount(&e); e.record(13) { $0.string(1, "../etc/passwd"); $0.u64(2, 2); $0.i64(6, 0); $0.i64(7, 0) } },
             tree { e in mount(&e); e.record(13) { $0.string(1, "/abs"); $0.u64(2, 2); $0.i64(6, 0); $0.i64(7, 0) } },
             tree { e in mount(&e); e.record(13) { $0.string(1, "x"); $0.u64(2, 99); $0.i64(6, 0); $0.i64(7, 0) } },
+            tree { e in mount(&e); e.u64(16, 3) },      // no such tie to the checkpointer's mounts
             { var e = RecordEncoder(); e.record(5) { _ in }; return e.bytes }(),  // a namespace without mounts
         ]
         for (k, bytes) in bad.enumerated() {

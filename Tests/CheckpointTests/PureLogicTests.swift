@@ -229,6 +229,14 @@ final class PureLogicTests: XCTestCase {
         let plans = mine.indices.map { MountNamespaces.plan(mine[$0], earlier: mine[..<$0], host: host, others: [MountNamespaceState(mounts: [other])]) }
         XCTAssertEqual(plans, [.inherited, .fresh, .bindFrom(id: 101, path: "d0"), .bindHost(path: "/tmp/jobs/7"),
                                .bindNamespace(namespace: 1, id: 77, path: ""), .fresh, .unsupported])
+        let tied = try MountInfo.parse("""
+        1 0 0:1 / /a rw shared:4 - tmpfs a rw
+        2 0 0:1 / /b rw master:4 - tmpfs a rw
+        3 0 0:1 / /c rw shared:9 master:4 - tmpfs a rw
+        4 0 0:1 / /d rw shared:7 - tmpfs a rw
+        5 0 0:1 / /e rw - tmpfs a rw
+        """)
+        XCTAssertEqual(tied.map { MountNamespaces.hostPeer($0, hostGroups: [4, 5]) }, [1, 2, 2, 0, 0])
         XCTAssertEqual(MountNamespaces.within("/a/b", "/"), "a/b")
         XCTAssertEqual(MountNamespaces.within("/ab", "/a"), nil)
         XCTAssertEqual(MountNamespaces.within("/a", "/a"), "")

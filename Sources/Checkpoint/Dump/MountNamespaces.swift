@@ -58,15 +58,14 @@ enum MountNamespaces {
     /// `others`: the tree's namespaces saved before this one (made before it on restart).
     static func save(pid: pid_t, host: [MountInfo], others: [MountNamespaceState], warnings: inout [String]) throws -> MountNamespaceState {
         let mounts = try MountInfo.read(pid: pid)
+        let hostGroups = Set(host.compactMap(\.peerGroup))
         var saved: [SavedMount] = []
         for (k, m) in mounts.enumerated() {
             var s = SavedMount(id: m.id, parent: m.parent, mountPoint: m.mountPoint, root: m.root, fsType: m.fsType, source: m.source,
                                superOptions: m.superOptions, flags: m.flags, propagation: m.propagation,
                                plan: plan(m, earlier: mounts[..<k], host: host, others: others))
             s.device = UInt64(m.major) << 32 | UInt64(m.minor)
-            // Propagation between this namespace and ours (unshare copies shared mounts into their peer groups).
-            let hostGroups = Set(host.compactMap(\.peerGroup))
-            if let g = m.peerGroup, hostGroups.contains(g) { s.hostPeer = 1 } else if let g = m.masterGroup, hostGroups.contains(g) { s.hostPeer = 2 }
+            s.hostPeer = hostPeer(m, hostGroups: hostGroups)
             switch s.plan {
             case .fresh where inMemory.contains(m.fsType):
                 s.files = try MountFiles.save(pid: pid, mountPoint: m.mountPoint)
@@ -77,6 +76,14 @@ enum MountNamespaces {
             saved.append(s)
         }
         return MountNamespaceState(mounts: saved)
+    }
+
+    /// Propagation between the namespace and ours (unshare copies shared
+    /// mounts into their peer groups): 1 a peer of one of ours, 2 a slave of one, 0 neither.
+    static func hostPeer(_ m: MountInfo, hostGroups: Set<Int>) -> UInt64 {
+        if let g = m.peerGroup, hostGroups.contains(g) { return 1 }
+        if let g = m.masterGroup, hostGroups.contains(g) { return 2 }
+        return 0
     }
 
     /// Files reopened by path that are on a mount of another namespace than
