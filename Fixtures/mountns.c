@@ -10,7 +10,8 @@
  * read-only, the shared tmpfs one filesystem (a write by one is read by
  * the other), the kept-open file still on the parent's mount.
  * As a user, a user namespace mapping the uid and gid comes first.
- * usage: mountns SEED WORKDIR */
+ * usage: mountns SEED WORKDIR [big]
+ *   big: the child's tmpfs also holds a 65 MiB file, more than a checkpoint keeps. */
 #define _GNU_SOURCE
 #include "fixture.h"
 #include <fcntl.h>
@@ -27,6 +28,7 @@ static uint64_t rng;
 static uint64_t next(void) { rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; return rng; }
 
 static char work[512], outer[600], gone[600], top[600], view[600], inner[600];
+static int big;
 static size_t sizes[FILES];
 static mode_t modes[FILES];
 static time_t times[FILES];
@@ -128,13 +130,19 @@ static void check_files(void) {
     if (stat(p, &a) != 0 || (a.st_mode & 07777) != 0701) fail("directory mode %o", a.st_mode & 07777);
 }
 
-static int child(int kept, const char *parent_ns, int done) {
+static int child(int kept, int done, int told) {
     if (unshare(CLONE_NEWNS)) { fail("unshare: %m"); return 1; }
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) { fail("private: %m"); return 1; }
     if (umount2(gone, 0)) { fail("umount %s: %m", gone); return 1; }
-    if (mount("seeded", top, "tmpfs", MS_NOSUID, "size=8m,mode=0751")) { fail("mount tmpfs: %m"); return 1; }
+    if (mount("seeded", top, "tmpfs", MS_NOSUID, big ? "size=80m,mode=0751" : "size=8m,mode=0751")) { fail("mount tmpfs: %m"); return 1; }
     make_files();
     char data[800];
+    if (big) {
+        snprintf(data, sizeof data, "%s/big", top);
+        int b = open(data, O_CREAT | O_WRONLY, 0600);
+        if (b < 0 || ftruncate(b, 65 << 20)) { fail("big file: %m"); return 1; }
+        close(b);
+    }
     snprintf(data, sizeof data, "%s/d0", top);
     if (mount(data, view, NULL, MS_BIND, NULL) || mount(NULL, view, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL)) { fail("read-only bind: %m"); return 1; }
     if (mount("inner", inner, "tmpfs", 0, "size=1m") || mount(NULL, inner, NULL, MS_SHARED, NULL)) { fail("inner tmpfs: %m"); return 1; }
@@ -156,8 +164,11 @@ static int child(int kept, const char *parent_ns, int done) {
     close(done);
     wait_for_term();
 
-    char ns[64] = "";
-    if (readlink("/proc/self/ns/mnt", ns, sizeof ns - 1) < 0 || strcmp(ns, parent_ns) == 0) fail("the child is in its parent's mount namespace (%s)", ns);
+    /* Namespace inode numbers are reused: the parent's as it is now (it
+     * writes it here before the SIGTERM), not as it was. */
+    char ns[64] = "", theirs[64] = "";
+    if (readlink("/proc/self/ns/mnt", ns, sizeof ns - 1) < 0 || read(told, theirs, sizeof theirs - 1) <= 0 || strcmp(ns, theirs) == 0)
+        fail("the child is in its parent's mount namespace (%s, the parent's %s)", ns, theirs);
     check_files();
     snprintf(p, sizeof p, "%s/sub/f0", view);
     int w = open(p, O_WRONLY);
@@ -187,6 +198,7 @@ static int child(int kept, const char *parent_ns, int done) {
 int main(int argc, char **argv) {
     rng = argc > 1 ? strtoull(argv[1], NULL, 10) | 1 : 1;
     snprintf(work, sizeof work, "%s", argc > 2 ? argv[2] : ".");
+    big = argc > 3 && strcmp(argv[3], "big") == 0;
     snprintf(outer, sizeof outer, "%s/outer", work);
     snprintf(gone, sizeof gone, "%s/gone", work);
     snprintf(top, sizeof top, "%s/seeded", work);
@@ -200,22 +212,24 @@ int main(int argc, char **argv) {
     snprintf(p, sizeof p, "%s/kept", outer);
     int kept = open(p, O_CREAT | O_RDWR, 0644);
     if (kept < 0 || write(kept, "kept across", 11) != 11) { fail("kept file: %m"); return finish(); }
-    char ns[64] = "";
-    if (readlink("/proc/self/ns/mnt", ns, sizeof ns - 1) < 0) { fail("ns: %m"); return finish(); }
-    int sync[2];
-    if (pipe(sync)) return 1;
+    int sync[2], tell[2];
+    if (pipe(sync) || pipe(tell)) return 1;
     pid_t c = fork();
     if (c == 0) {
         close(sync[0]);
-        exit(child(kept, ns, sync[1]));
+        close(tell[1]);
+        exit(child(kept, sync[1], tell[0]));
     }
     close(sync[1]);
+    close(tell[0]);
     close(kept);
     char one;
     if (read(sync[0], &one, 1) != 1) { fail("the child did not get ready"); return finish(); }
     close(sync[0]);
     ready();
     wait_for_term();
+    char ns[64] = "";
+    if (readlink("/proc/self/ns/mnt", ns, sizeof ns - 1) < 0 || write(tell[1], ns, strlen(ns)) < 0) fail("telling the child our namespace: %m");
     kill(c, SIGTERM);
     int status = 0;
     if (waitpid(c, &status, 0) != c || !WIFEXITED(status) || WEXITSTATUS(status) != 0) fail("the child failed (status %#x)", status);

@@ -157,17 +157,28 @@ final class BadInputTests: XCTestCase {
     /// Starts a fixture (`argv` given its work directory) whose state cannot
     /// be saved: `cr_checkpoint --kill` must fail with ENOTSUP in one line
     /// saying `says`, leave no image and not kill it; then it must pass.
-    private func assertStateRefused(_ label: String, _ argv: (String) -> [String], user: TestUser? = nil, says: String, line: UInt = #line) throws {
+    private func assertStateRefused(_ label: String, _ argv: (String) -> [String], user: TestUser? = nil, says: String,
+                                    code: Int32 = ENOTSUP, options: [String] = [], line: UInt = #line) throws {
         let work = env.workDir(label, user: user)
         let (target, pid) = try Fixture.start(argv(work), user: user, cwd: work)
-        let r = runTool([tool("cr_checkpoint"), "--kill", "-f", work + "/ctx", "\(pid)"], user: user, cwd: work, timeout: 30)
-        XCTAssertEqual(r.code, ENOTSUP, "\(label): \(r.output)", line: line)
+        let r = runTool([tool("cr_checkpoint")] + options + ["--kill", "-f", work + "/ctx", "\(pid)"], user: user, cwd: work, timeout: 30)
+        XCTAssertEqual(r.code, code, "\(label): \(r.output)", line: line)
         assertOneLine(r.output, contains: says)
         XCTAssertFalse(FileManager.default.fileExists(atPath: work + "/ctx"), "\(label): an image was left behind", line: line)
         XCTAssertTrue(target.isRunning(after: 0.3), "\(label): --kill must not fire when the checkpoint is refused", line: line)
         kill(pid, SIGTERM)
         XCTAssertTrue(target.read(until: "PASS"), target.output, line: line)
         XCTAssertFalse(target.output.contains("FAIL"), target.output, line: line)
+    }
+
+    /// A tmpfs that only a mount namespace of the tree's has is saved with
+    /// its files, up to 64 MiB: one holding more is refused in one line,
+    /// the tree untouched and no image left.
+    func testOversizedNamespaceTmpfsIsRefused() throws {
+        for user in [nil, env.user] {
+            try assertStateRefused("mountns-big", { [self.tool("mountns"), "7", $0, "big"] }, user: user,
+                                   says: "more than 64 MiB of files", code: EFBIG, options: ["--tree"])
+        }
     }
 
     func testFullFileSystemLeavesNoImage() throws {

@@ -16,8 +16,11 @@ struct MountNamespaceBuilder {
     /// Per-mount flags of the mounts the copy had, by the saved mount they are.
     private var copiedFlags: [Int32: UInt64] = [:]
 
-    init(saved: [SavedMount], session: RemoteSession, stub: pid_t) {
-        self.saved = saved
+    /// Mounts tied to ours (SavedMount.hostPeer) stay tied only for
+    /// processes that were root: what is mounted in a peer shows in ours too,
+    /// which an image of a user's processes must not be able to do.
+    init(saved: [SavedMount], session: RemoteSession, stub: pid_t, mayReachOurs: Bool) {
+        self.saved = mayReachOurs ? saved : saved.map { m in var m = m; if m.hostPeer == 1 { m.hostPeer = 0 }; return m }
         self.session = session
         self.stub = stub
     }
@@ -40,11 +43,15 @@ struct MountNamespaceBuilder {
         // The copy's shared mounts are peers of ours. Those the image had as
         // peers (or slaves) of the checkpointer's stay so; the rest become
         // slaves first, so that nothing done here reaches ours.
+        var tied: Set<Int32> = []
         for c in current where c.shared {
             let kept = saved.first { present.contains($0.id) && Self.same($0, c) }
-            if kept?.hostPeer == 1 { continue }
+            if kept?.hostPeer == 1 { tied.insert(c.id); continue }
             try mount(nil, c.mountPoint, nil, UInt64(MS_SLAVE), nil, what: "\(c.mountPoint): making it a slave")
         }
+        // A mount on one still tied to ours is ours too (an unmount would
+        // reach ours): one the image lacks came after the checkpoint, and stays.
+        removed.removeAll { tied.contains($0.parent) }
         for k in unmatched {
             warnings.append("\(saved[k].mountPoint) (\(saved[k].fsType) \(saved[k].source)) is not mounted here, where the image expects it")
         }

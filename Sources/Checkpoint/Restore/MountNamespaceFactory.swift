@@ -19,9 +19,15 @@ final class MountNamespaceFactory {
     private(set) var makers: [Int: pid_t] = [:]
     private(set) var warnings: [String] = []
 
-    init?(namespaces: [MountNamespaceState]) {
+    /// Namespaces whose processes all ran as root (effective uid 0).
+    private let rootOnly: Set<Int>
+
+    init?(namespaces: [MountNamespaceState], processes: [ProcessState]) {
         guard !namespaces.isEmpty else { return nil }
         self.namespaces = namespaces
+        var notRoot = Set<Int>()
+        for p in processes where p.mountNamespace != 0 && (p.uids.count > 1 ? p.uids[1] : 1) != 0 { notRoot.insert(p.mountNamespace) }
+        rootOnly = Set(1...namespaces.count).subtracting(notRoot)
         ours = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC)
     }
 
@@ -111,7 +117,7 @@ final class MountNamespaceFactory {
             warnings.append("process \(pid) lived in a mount namespace of its own, which could not be made (\(errorText(Int32(-r))), restarting as root makes it): it comes back in cr_restart's")
             return 0
         }
-        var builder = MountNamespaceBuilder(saved: saved, session: session, stub: stub)
+        var builder = MountNamespaceBuilder(saved: saved, session: session, stub: stub, mayReachOurs: rootOnly.contains(k))
         try builder.build(held: held)
         warnings += builder.warnings.map { "process \(pid)'s mount namespace: \($0)" }
         made[k] = open("/proc/\(stub)/ns/mnt", O_RDONLY | O_CLOEXEC)

@@ -154,7 +154,7 @@ public enum Restorer {
         reader.prepareWorkerThread = { pinned.unpinCurrentThread() }
         var tree = StubTree(options: options, ids: ids, log: log)
         tree.rootMakesPIDNamespace = ids.ownNamespace && !PIDNamespace.entered
-        tree.mounts = MountNamespaceFactory(namespaces: header.tree.mountNamespaces)
+        tree.mounts = MountNamespaceFactory(namespaces: header.tree.mountNamespaces, processes: header.processes)
         if let time = TimeNamespaceFactory(offsets: header.tree.timeOffsets) {
             tree.time = time
             if header.processes.first?.timeNamespace.own == true {
