@@ -8,7 +8,9 @@
  * file mapped shared. After the restart everything must be so again:
  * different namespaces, the same mounts, every file as it was, the bind
  * read-only, the shared tmpfs one filesystem (a write by one is read by
- * the other), the kept-open file still on the parent's mount.
+ * the other), the kept-open file still on the parent's mount, and the
+ * parent's inotify watch on a file of the child's tmpfs (reached through
+ * /proc/CHILD/fd) still reporting its close.
  * As a user, a user namespace mapping the uid and gid comes first.
  * usage: mountns SEED WORKDIR [big]
  *   big: the child's tmpfs also holds a 65 MiB file, more than a checkpoint keeps. */
@@ -17,6 +19,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <stdint.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -159,6 +162,10 @@ static int child(int kept, int done, int told) {
     int kept_id = mount_id(kept);
     if (!mounted_here(own_id) || mounted_here(kept_id)) fail("before: the mount ids do not place the files (own %d, kept %d)", own_id, kept_id);
 
+    /* The parent reaches this tmpfs through our descriptor 100. */
+    int topfd = open(top, O_RDONLY | O_DIRECTORY);
+    if (topfd < 0 || dup2(topfd, 100) != 100) { fail("dir fd: %m"); return 1; }
+    close(topfd);
     handle_term();
     if (write(done, "1", 1) != 1) return 1;
     close(done);
@@ -226,10 +233,20 @@ int main(int argc, char **argv) {
     char one;
     if (read(sync[0], &one, 1) != 1) { fail("the child did not get ready"); return finish(); }
     close(sync[0]);
+    /* A file of the child's namespace, watched and held open from ours (zdtm inotify01). */
+    char watched[128];
+    snprintf(watched, sizeof watched, "/proc/%d/fd/100/d2/sub/f2", c);
+    int ino = inotify_init1(IN_NONBLOCK);
+    int held = open(watched, O_RDWR);
+    if (ino < 0 || held < 0 || inotify_add_watch(ino, watched, IN_CLOSE_WRITE) != 1) { fail("inotify on %s: %m", watched); return finish(); }
     ready();
     wait_for_term();
     char ns[64] = "";
     if (readlink("/proc/self/ns/mnt", ns, sizeof ns - 1) < 0 || write(tell[1], ns, strlen(ns)) < 0) fail("telling the child our namespace: %m");
+    close(held);
+    struct inotify_event ev[4];
+    ssize_t got = read(ino, ev, sizeof ev);
+    if (got < (ssize_t)sizeof ev[0] || ev[0].wd != 1 || !(ev[0].mask & IN_CLOSE_WRITE)) fail("no IN_CLOSE_WRITE from the watch on the child's file (%zd)", got);
     kill(c, SIGTERM);
     int status = 0;
     if (waitpid(c, &status, 0) != c || !WIFEXITED(status) || WEXITSTATUS(status) != 0) fail("the child failed (status %#x)", status);

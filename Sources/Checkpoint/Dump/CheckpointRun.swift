@@ -169,13 +169,14 @@ final class CheckpointRun {
         let mounts = try MountNamespaces.collect(collected.map(\.state.pid))
         tree.mountNamespaces = mounts.namespaces
         for k in collected.indices { collected[k].state.mountNamespace = mounts.index[collected[k].state.pid] ?? 0 }
-        if !mounts.namespaces.isEmpty {
+        var mountWarnings = mounts.warnings
+        if !mounts.namespaces.isEmpty || !context.watchNamespaces.isEmpty {
             var states = collected.map(\.state)
-            try MountNamespaces.markFiles(&states, found: mounts)
+            try MountNamespaces.markFiles(&states, found: mounts, watches: context.watchNamespaces, warnings: &mountWarnings)
             for k in collected.indices { collected[k].state.files = states[k].files }
         }
         let unsaved = UnsavedNamespaces.warnings(collected.map(\.state.pid), mountsSaved: Set(mounts.index.keys))
-        collected[0].warnings += scope.outsiders + sysv.warnings + agents.warnings + time.warnings + mounts.warnings + unsaved
+        collected[0].warnings += scope.outsiders + sysv.warnings + agents.warnings + time.warnings + mountWarnings + unsaved
     }
 
     /// 6. INVENTORY, TREE, then the memory plan (pagemap, which also finds guard

@@ -14,6 +14,8 @@ enum MountNamespaces {
         var warnings: [String] = []
         /// In another namespace that is not saved (its root is not "/"): the old warning stands.
         var unsaved: Set<pid_t> = []
+        /// Each saved namespace's /proc/PID/ns/mnt link -> its number.
+        var numbers: [[UInt8]: Int] = [:]
     }
 
     /// Filesystems a restart mounts anew rather than binding from somewhere.
@@ -50,6 +52,7 @@ enum MountNamespaces {
             found.warnings += warnings
             found.namespaces.append(ns)
             byLink[link] = found.namespaces.count
+            found.numbers[link] = found.namespaces.count
             found.index[pid] = found.namespaces.count
         }
         return found
@@ -89,7 +92,34 @@ enum MountNamespaces {
     /// Files reopened by path that are on a mount of another namespace than
     /// their process's (opened there before an unshare, or passed over a
     /// socket) are marked with that namespace: the restart opens them there.
-    static func markFiles(_ processes: inout [ProcessState], found: Found) throws {
+    /// Inotify watches found through another namespace (`watches`: (pid,
+    /// fd, watch number) -> that namespace's link) get its number; one of a
+    /// namespace not saved is dropped with a warning.
+    static func markFiles(_ processes: inout [ProcessState], found: Found, watches: [[Int64]: [UInt8]] = [:], warnings: inout [String]) throws {
+        for p in processes.indices {
+            for k in processes[p].files.indices {
+                guard case .inotify(var record) = processes[p].files[k].payload else { continue }
+                let fd = processes[p].files[k].fd
+                let own = found.index[processes[p].pid] ?? 0
+                record.watches = record.watches.compactMap { w in
+                    guard let link = watches[[Int64(processes[p].pid), Int64(fd), Int64(w.wd)]] else {
+                        // Found through our mounts: a path of ours, for a process of another namespace.
+                        guard own != 0, w.heldBy == nil else { return w }
+                        var w = w
+                        w.mountNamespace = 0
+                        return w
+                    }
+                    guard let ns = found.numbers[link] else {
+                        warnings.append("fd \(fd) of process \(processes[p].pid): inotify watch \(w.wd) on \(w.path) is in a mount namespace that is not saved; it is dropped")
+                        return nil
+                    }
+                    var w = w
+                    w.mountNamespace = ns
+                    return w
+                }
+                processes[p].files[k].payload = .inotify(record)
+            }
+        }
         guard !found.namespaces.isEmpty else { return }
         var owner: [Int32: Int] = [:]
         for m in try MountInfo.read(pid: getpid()) { owner[m.id] = 0 }

@@ -31,6 +31,21 @@ final class DumpContext {
 
     /// The processes the checkpoint saves (set once the scope is known).
     var scopePIDs: [pid_t] = []
+    /// Per mount namespace of the scope other than ours (by its /proc/PID/ns/mnt
+    /// link): a process in it, and its mounts; read once, when a watched
+    /// file is on no mount of ours.
+    lazy var foreignMounts: [(link: [UInt8], pid: pid_t, mounts: [MountInfo])] = {
+        guard let ours = try? Sys.readLink("/proc/self/ns/mnt") else { return [] }
+        var found: [(link: [UInt8], pid: pid_t, mounts: [MountInfo])] = []
+        for pid in scopePIDs {
+            guard let link = try? Sys.readLink("/proc/\(pid)/ns/mnt"), link != ours, !found.contains(where: { $0.link == link }),
+                  (try? Sys.readLink("/proc/\(pid)/root")) == Array("/".utf8), let mounts = try? MountInfo.read(pid: pid) else { continue }
+            found.append((link, pid, mounts))
+        }
+        return found
+    }()
+    /// Inotify watches whose path is in one of those namespaces: (pid, fd, watch number) -> its link.
+    var watchNamespaces: [[Int64]: [UInt8]] = [:]
     /// Socket inodes any of those processes holds, read once from /proc.
     lazy var scopeSockets: Set<UInt64> = {
         var inodes: Set<UInt64> = []

@@ -8,15 +8,18 @@ public struct InotifyRecord: DescriptorPayloadRecord {
         /// A watched file removed since, which a descriptor of the process
         /// still holds: that descriptor's number (watched through it at restart).
         public var heldBy: UInt64?
-        public init(wd: UInt64, mask: UInt64, path: String, heldBy: UInt64? = nil) {
-            self.wd = wd; self.mask = mask; self.path = path; self.heldBy = heldBy
+        /// Since 2026-12-04: the path is in another mount namespace of the
+        /// tree's than the process's (ProcessState.mountNamespace numbering; 0 the checkpointer's).
+        public var mountNamespace: Int?
+        public init(wd: UInt64, mask: UInt64, path: String, heldBy: UInt64? = nil, mountNamespace: Int? = nil) {
+            self.wd = wd; self.mask = mask; self.path = path; self.heldBy = heldBy; self.mountNamespace = mountNamespace
         }
     }
     public var watches: [Watch]
     public init(watches: [Watch]) { self.watches = watches }
 
     enum Tag: UInt16, CaseIterable { case watch = 1 }
-    enum WatchTag: UInt16, CaseIterable { case wd = 1, mask = 2, path = 3, heldBy = 4 }
+    enum WatchTag: UInt16, CaseIterable { case wd = 1, mask = 2, path = 3, heldBy = 4, mountNamespace = 5 }
 
     func encode(into e: inout RecordEncoder) {
         for w in watches {
@@ -25,6 +28,7 @@ public struct InotifyRecord: DescriptorPayloadRecord {
                 $0.u64(WatchTag.mask.rawValue, w.mask)
                 $0.string(WatchTag.path.rawValue, w.path)
                 if let fd = w.heldBy { $0.u64(WatchTag.heldBy.rawValue, fd) }
+                if let ns = w.mountNamespace { $0.u64(WatchTag.mountNamespace.rawValue, UInt64(ns)) }
             }
         }
     }
@@ -33,8 +37,10 @@ public struct InotifyRecord: DescriptorPayloadRecord {
         watches = try d.records(Tag.watch.rawValue, name: "inotify watch").map { w in
             let wd = try w.u64(WatchTag.wd.rawValue, "watch number")
             guard wd > 0 && wd <= UInt64(Int32.max) else { throw ImageError.malformed(what: "inotify fd \(fd): watch number \(wd)", offset: w.base) }
+            let ns = try w.optionalU64(WatchTag.mountNamespace.rawValue)
+            guard (ns ?? 0) < 1 << 20 else { throw ImageError.malformed(what: "inotify fd \(fd): watch \(wd) in mount namespace \(ns ?? 0)", offset: w.base) }
             return Watch(wd: wd, mask: try w.u64(WatchTag.mask.rawValue, "watch mask"), path: w.string(WatchTag.path.rawValue) ?? "",
-                         heldBy: try w.optionalU64(WatchTag.heldBy.rawValue))
+                         heldBy: try w.optionalU64(WatchTag.heldBy.rawValue), mountNamespace: ns.map { Int($0) })
         }
     }
 

@@ -13,7 +13,10 @@ enum InotifyInstances: FileKind {
         state.kind = .inotify
         let places = ["/proc/\(d.pid)/cwd", "/proc/\(d.pid)/exe"].compactMap { try? String(decoding: Sys.readLink($0), as: UTF8.self) }
             + context.descriptors.map(\.link).filter { $0.hasPrefix("/") }
+        let shared = context.shared
         state.payload = .inotify(InotifyWatches.record(fd: d.fd, fdinfo: d.fdinfo, places: places, removed: context.removedFilesHeld(for: d),
+                                                       elsewhere: { shared.foreignMounts },
+                                                       foundIn: { shared.watchNamespaces[[Int64(d.pid), Int64(d.fd), Int64($0)]] = $1 },
                                                        warn: context.warn))
     }
 
@@ -35,7 +38,11 @@ enum InotifyInstances: FileKind {
         let fd = UInt64(f.fd)
         for w in record.watches {
             let wd = Int64(w.wd)
-            let p = try session.putString(w.heldBy.map { "/proc/self/fd/\($0)" } ?? w.path)
+            // A path of another namespace is reached through a stub of it (SharedFileObjects.mountRoots).
+            let elsewhere = w.mountNamespace.flatMap { ns in
+                ns == c.process.mountNamespace ? nil : ns == 0 ? "/proc/\(getpid())/root" : c.objects.mountRoots[ns]
+            } ?? ""
+            let p = try session.putString(w.heldBy.map { "/proc/self/fd/\($0)" } ?? elsewhere + w.path)
             var got = try session.raw(NR.inotify_add_watch, fd, p, w.mask)
             var steps = 0
             while got > 0 && got < wd && steps < 65536 {

@@ -35,8 +35,12 @@ struct InotifyWatches {
     /// The watches of an inotify descriptor; warns of watches whose path was not found.
     /// `removed`: the process's descriptors of removed files by (device,
     /// inode): such a watched file is watched through its descriptor again.
+    /// `elsewhere`: the scope's other mount namespaces, asked for only when
+    /// a watched file is on no mount of ours; a watch found through one is
+    /// named to `foundIn` (its number and the namespace's link).
     static func record(fd: Int32, fdinfo: String, places: [String], removed: [[UInt64]: (fd: Int32, link: String)] = [:],
-                       warn: (String) -> Void) -> InotifyRecord {
+                       elsewhere: () -> [(link: [UInt8], pid: pid_t, mounts: [MountInfo])] = { [] },
+                       foundIn: (UInt64, [UInt8]) -> Void = { _, _ in }, warn: (String) -> Void) -> InotifyRecord {
         var search: [[UInt64]: String]?
         var watches: [InotifyRecord.Watch] = []
         for w in parse(fdinfo).sorted(by: { $0.wd < $1.wd }) {
@@ -49,6 +53,21 @@ struct InotifyWatches {
                 if search == nil { search = index(places) }
                 path = search?[[w.device, w.inode]]
             }
+            if path == nil, mountPoint(device: w.device) == nil {
+                for ns in elsewhere() {
+                    guard let m = ns.mounts.first(where: { UInt64(Device.make(major: $0.major, minor: $0.minor)) == w.device }) else { continue }
+                    // By handle (CAP_DAC_READ_SEARCH), else among the places as that namespace has them.
+                    let found = byHandle(w, through: "/proc/\(ns.pid)/root\(m.mountPoint)") ?? places.first { place in
+                        var st = stat()
+                        return place.hasPrefix("/") && stat("/proc/\(ns.pid)/root\(place)", &st) == 0
+                            && UInt64(st.st_dev) == w.device && UInt64(st.st_ino) == w.inode
+                    }
+                    guard let found else { continue }
+                    path = found
+                    foundIn(w.wd, ns.link)
+                    break
+                }
+            }
             guard let p = path else {
                 warn("fd \(fd): inotify watch \(w.wd) (inode \(w.inode)) has no path this user can find; it is dropped")
                 continue
@@ -60,7 +79,14 @@ struct InotifyWatches {
 
     /// open_by_handle_at through any mount of the watched file system.
     static func byHandle(_ w: Watch) -> String? {
-        guard !w.handle.isEmpty, let mount = mountPoint(device: w.device) else { return nil }
+        guard let mount = mountPoint(device: w.device) else { return nil }
+        return byHandle(w, through: mount)
+    }
+
+    /// open_by_handle_at through the mount at `mount`; the path as the
+    /// mount's namespace names it.
+    static func byHandle(_ w: Watch, through mount: String) -> String? {
+        guard !w.handle.isEmpty else { return nil }
         let mountFD = open(mount, O_RDONLY | O_DIRECTORY | O_CLOEXEC)  // an O_PATH mount fd gives EBADF
         guard mountFD >= 0 else { return nil }
         defer { close(mountFD) }
