@@ -74,9 +74,14 @@ final class NamespaceRecordTests: XCTestCase {
             var p = SampleImage.process
             p.mountNamespace = Int(random.next(4))
             p.files[0].mountNamespace = random.next(2) == 1 ? Int(random.next(4)) : nil
+            var inotify = FileDescriptorState(fd: 9, kind: .inotify, path: "anon_inode:inotify", flags: 0, closeOnExec: false, offset: 0, inode: 3)
+            inotify.payload = .inotify(InotifyRecord(watches: [.init(wd: 1, mask: 8, path: "/w/f", mountNamespace: Int(random.next(3))),
+                                                              .init(wd: 2, mask: 8, path: "/w/g")]))
+            p.files.append(inotify)
             let q = try ProcessState(decoding: RecordDecoder(p.encode()[...], name: "process", base: 0))
             XCTAssertEqual(q.mountNamespace, p.mountNamespace)
             XCTAssertEqual(q.files[0].mountNamespace, p.files[0].mountNamespace)
+            XCTAssertEqual(q.files.last?.payload, inotify.payload)
         }
     }
 
