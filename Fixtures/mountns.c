@@ -24,6 +24,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 
 #define FILES 12
@@ -100,6 +101,64 @@ static void make_files(void) {
     snprintf(p, sizeof p, "%s/inner", top); mkdir(p, 0755);
 }
 
+/* Seeded extra mounts, each on a directory of an earlier one (nested in a
+ * seeded order): a tmpfs or a bind of an earlier mount's directory, with
+ * seeded options, and a marker file written through it before options that
+ * forbid writing are set. */
+#define EXTRA 5
+static int extras;
+static char extra_at[EXTRA][800];
+static unsigned long extra_flags[EXTRA];
+static int extra_bind_of[EXTRA];
+
+static void make_extra_mounts(void) {
+    extras = 1 + (int)(next() % EXTRA);
+    for (int i = 0; i < extras; i++) {
+        int on = (int)(next() % (i + 1)) - 1;  /* -1: the seeded tmpfs itself */
+        snprintf(extra_at[i], sizeof extra_at[i], "%s/x%d", on < 0 ? top : extra_at[on], i);
+        if (mkdir(extra_at[i], 0755)) { fail("mkdir %s: %m", extra_at[i]); return; }
+        extra_bind_of[i] = i > 0 && next() % 3 == 0 ? (int)(next() % i) : -1;
+        /* Not a bind of a mount it sits on (the mount would show itself). */
+        if (extra_bind_of[i] >= 0 && strncmp(extra_at[i], extra_at[extra_bind_of[i]], strlen(extra_at[extra_bind_of[i]])) == 0) extra_bind_of[i] = -1;
+        int r = extra_bind_of[i] >= 0 ? mount(extra_at[extra_bind_of[i]], extra_at[i], NULL, MS_BIND, NULL)
+                                       : mount("extra", extra_at[i], "tmpfs", 0, "size=2m");
+        if (r) { fail("mount %s: %m", extra_at[i]); return; }
+        if (extra_bind_of[i] < 0) {
+            char p[900];
+            snprintf(p, sizeof p, "%s/marker", extra_at[i]);
+            FILE *f = fopen(p, "w");
+            if (!f) { fail("marker: %m"); return; }
+            fprintf(f, "mount %d\n", i);
+            fclose(f);
+        }
+        unsigned long options[] = { 0, MS_RDONLY, MS_NOSUID, MS_NOEXEC, MS_NODEV, MS_RDONLY | MS_NOEXEC };
+        extra_flags[i] = options[next() % 6];
+    }
+    /* Options last, top-down order of making: a read-only mount took its mounts first. */
+    for (int i = 0; i < extras; i++)
+        if (extra_flags[i] && mount(NULL, extra_at[i], NULL, MS_REMOUNT | MS_BIND | extra_flags[i], NULL)) fail("options of %s: %m", extra_at[i]);
+}
+
+static void check_extra_mounts(void) {
+    for (int i = 0; i < extras; i++) {
+        struct statvfs v;
+        if (statvfs(extra_at[i], &v)) { fail("%s: %m", extra_at[i]); continue; }
+        unsigned long want = (extra_flags[i] & MS_RDONLY ? ST_RDONLY : 0) | (extra_flags[i] & MS_NOSUID ? ST_NOSUID : 0)
+                           | (extra_flags[i] & MS_NOEXEC ? ST_NOEXEC : 0) | (extra_flags[i] & MS_NODEV ? ST_NODEV : 0);
+        unsigned long mask = ST_RDONLY | ST_NOSUID | ST_NOEXEC | ST_NODEV;
+        if ((v.f_flag & mask) != want) fail("%s: options %#lx, were %#lx", extra_at[i], v.f_flag & mask, want);
+        int source = i;
+        while (extra_bind_of[source] >= 0) source = extra_bind_of[source];
+        char p[900], line[64] = "", want_line[64];
+        snprintf(p, sizeof p, "%s/marker", extra_at[i]);
+        snprintf(want_line, sizeof want_line, "mount %d\n", source);
+        FILE *f = fopen(p, "r");
+        if (!f || !fgets(line, sizeof line, f) || strcmp(line, want_line) != 0) fail("%s: marker '%s', want '%s'", extra_at[i], line, want_line);
+        if (f) fclose(f);
+        if (dev_of(extra_at[i]) != dev_of(extra_at[source])) fail("%s is not a bind of %s any more", extra_at[i], extra_at[source]);
+    }
+}
+
 static void check_files(void) {
     char p[800];
     for (int i = 0; i < FILES; i++) {
@@ -149,6 +208,7 @@ static int child(int kept, int done, int told) {
     snprintf(data, sizeof data, "%s/d0", top);
     if (mount(data, view, NULL, MS_BIND, NULL) || mount(NULL, view, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL)) { fail("read-only bind: %m"); return 1; }
     if (mount("inner", inner, "tmpfs", 0, "size=1m") || mount(NULL, inner, NULL, MS_SHARED, NULL)) { fail("inner tmpfs: %m"); return 1; }
+    make_extra_mounts();
     char p[800];
     snprintf(p, sizeof p, "%s/mapped", inner);
     int mfd = open(p, O_CREAT | O_RDWR, 0600);
@@ -177,6 +237,7 @@ static int child(int kept, int done, int told) {
     if (readlink("/proc/self/ns/mnt", ns, sizeof ns - 1) < 0 || read(told, theirs, sizeof theirs - 1) <= 0 || strcmp(ns, theirs) == 0)
         fail("the child is in its parent's mount namespace (%s, the parent's %s)", ns, theirs);
     check_files();
+    check_extra_mounts();
     snprintf(p, sizeof p, "%s/sub/f0", view);
     int w = open(p, O_WRONLY);
     if (w >= 0 || errno != EROFS) fail("the read-only bind took a write (fd %d, %m)", w);
