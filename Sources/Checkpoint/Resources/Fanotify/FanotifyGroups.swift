@@ -21,7 +21,7 @@ enum FanotifyGroups: FileKind {
             throw CheckpointError(EINVAL, "fd \(d.fd): fanotify fdinfo without its flags line")
         }
         var record = FanotifyRecord(initFlags: flags, eventFlags: hex(head["event-flags"]) ?? 0)
-        let mounts = Mounts(text: (try? Sys.readText("/proc/\(d.pid)/mountinfo")) ?? "")
+        let mounts = Mounts(entries: (try? MountInfo.read(pid: d.pid)) ?? [])
         let places = ["/proc/\(d.pid)/cwd"].compactMap { try? String(decoding: Sys.readLink($0), as: UTF8.self) }
             + context.descriptors.map(\.link).filter { $0.hasPrefix("/") }
         var search: [[UInt64]: String]?
@@ -122,39 +122,10 @@ enum FanotifyGroups: FileKind {
 
     static func hex(_ s: Substring?) -> UInt64? { s.flatMap { UInt64($0, radix: 16) } }
 
-    /// Mount points from a process's /proc/PID/mountinfo.
+    /// Mount points from a process's /proc/PID/mountinfo (LinuxKit's MountInfo), by mount id or device.
     struct Mounts {
-        var entries: [(id: UInt64, major: UInt32, minor: UInt32, point: String)] = []
-
-        init(text: String) {
-            for line in text.split(separator: "\n") {
-                let f = line.split(separator: " ")
-                guard f.count > 4, let id = UInt64(f[0]) else { continue }
-                let mm = f[2].split(separator: ":")
-                guard mm.count == 2, let major = UInt32(mm[0]), let minor = UInt32(mm[1]) else { continue }
-                entries.append((id, major, minor, Self.unescape(f[4])))
-            }
-        }
-
-        func point(id: UInt64) -> String? { entries.first { $0.id == id }?.point }
-        func point(major: UInt32, minor: UInt32) -> String? { entries.first { $0.major == major && $0.minor == minor }?.point }
-
-        /// The kernel writes space, tab, newline and backslash in a path as octal `\ooo`.
-        static func unescape(_ s: Substring) -> String {
-            var out: [UInt8] = []
-            let b = Array(s.utf8)
-            var i = 0
-            while i < b.count {
-                if b[i] == UInt8(ascii: "\\"), i + 4 <= b.count,
-                   let v = UInt8(String(decoding: b[(i + 1)..<(i + 4)], as: UTF8.self), radix: 8) {
-                    out.append(v)
-                    i += 4
-                } else {
-                    out.append(b[i])
-                    i += 1
-                }
-            }
-            return String(decoding: out, as: UTF8.self)
-        }
+        let entries: [MountInfo]
+        func point(id: UInt64) -> String? { entries.first { UInt64(bitPattern: Int64($0.id)) == id }?.mountPoint }
+        func point(major: UInt32, minor: UInt32) -> String? { entries.first { $0.major == major && $0.minor == minor }?.mountPoint }
     }
 }

@@ -97,16 +97,7 @@ struct InotifyWatches {
 
     /// A mount point of the file system with this device number, from /proc/self/mountinfo.
     static func mountPoint(device: UInt64) -> String? {
-        guard let text = try? Sys.readText("/proc/self/mountinfo") else { return nil }
-        for line in text.split(separator: "\n") {
-            let f = line.split(separator: " ")
-            guard f.count > 4 else { continue }
-            let mm = f[2].split(separator: ":")
-            guard mm.count == 2, let major = UInt32(mm[0]), let minor = UInt32(mm[1]),
-                  UInt64(Device.make(major: major, minor: minor)) == device else { continue }
-            return String(f[4])
-        }
-        return nil
+        (try? MountInfo.read(pid: getpid()))?.first { UInt64(Device.make(major: $0.major, minor: $0.minor)) == device }?.mountPoint
     }
 
     /// (device, inode) -> path for the given places, their parents, and two levels below those directories.
