@@ -14,15 +14,26 @@
  * process records the IDs it has in there; after the restart, SIGTERM to
  * init reaches all (kill -1), each checks its IDs, and init checks their
  * exit codes (the zombie's is 7) and prints PASS.
- * usage: pidns [SEED] */
+ * With "proc", the namespace has a mount namespace too, with a /proc of its
+ * own (unshare --pid --mount-proc, a container's): after the restart that
+ * /proc must still show this namespace (itself as PID 1).
+ * usage: pidns [SEED] [proc] */
 #include "fixture.h"
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/mount.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
 static int setup_fd = -1;
+static int own_proc;
+
+/* /proc shows this PID namespace: "self" is 1 for init, and 1 is us. */
+static void proc_is_ours(const char *when) {
+    char self[32] = "";
+    if (readlink("/proc/self", self, sizeof self - 1) < 0 || strcmp(self, "1") != 0) fail("%s: /proc/self is '%s', not init's 1", when, self);
+}
 
 struct ids { pid_t pid, ppid, pgid, sid; };
 
@@ -110,6 +121,13 @@ static int leader_of_a_session(void) {
 
 static int run_init(int ready_fd, unsigned seed) {
     if (getpid() != 1) { fail("init is PID %d in its namespace", getpid()); return 1; }
+    if (own_proc) {
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) || mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) {
+            fail("mounting a /proc of the namespace: %m");
+            return 1;
+        }
+        proc_is_ours("before");
+    }
     setsid();
     handle_term();
     int setup[2];
@@ -230,6 +248,7 @@ static int run_init(int ready_fd, unsigned seed) {
         return finish();
     }
     if (memcmp(&before, &now, sizeof now) != 0) fail("init: pid/pgid/sid %d/%d/%d", now.pid, now.pgid, now.sid);
+    if (own_proc) proc_is_ours("after the restart");
     kill(-1, SIGTERM);  /* every other process of the namespace */
     int status, others = 0;
     for (;;) {
@@ -249,7 +268,8 @@ static int run_init(int ready_fd, unsigned seed) {
 
 int main(int argc, char **argv) {
     unsigned seed = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : 1;
-    if (unshare_as_self(CLONE_NEWPID)) return 1;
+    own_proc = argc > 2 && strcmp(argv[2], "proc") == 0;
+    if (unshare_as_self(CLONE_NEWPID | (own_proc ? CLONE_NEWNS : 0))) return 1;
     int ready[2];
     if (pipe(ready)) return 1;
     fflush(stdout);

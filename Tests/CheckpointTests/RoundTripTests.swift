@@ -261,13 +261,16 @@ final class RoundTripTests: XCTestCase {
     /// to that init, sessions, groups, a zombie, threads and seeded extra
     /// processes come back in a new namespace with the IDs they had in there.
     func testWholePIDNamespaceAsRootAndUnprivileged() throws {
-        var s = Scenario(fixture: "pidns", arguments: ["\(TestEnvironment.seed(for: "pidns"))"])
-        s.checkpointArguments = ["--tree"]
-        s.restartArguments = ["--restore-pgid", "--restore-sid"]
-        s.newRootPID = true
-        s.expectOutput = "its init as PID 1 there"
-        try s.run(.rootOriginalPID)
-        try s.run(.unprivilegedNamespace)
+        // Also with a mount namespace holding a /proc of the PID namespace's own (unshare --mount-proc).
+        for extra in [[], ["proc"]] {
+            var s = Scenario(fixture: "pidns", arguments: ["\(TestEnvironment.seed(for: "pidns"))"] + extra)
+            s.checkpointArguments = ["--tree"]
+            s.restartArguments = ["--restore-pgid", "--restore-sid"]
+            s.newRootPID = true
+            s.expectOutput = "its init as PID 1 there"
+            try s.run(.rootOriginalPID)
+            try s.run(.unprivilegedNamespace)
+        }
     }
     /// hugetlb memory (seeded sizes, touched pages and bytes): private and
     /// shared MAP_HUGETLB areas, a MFD_HUGETLB memfd mapped both ways and one
