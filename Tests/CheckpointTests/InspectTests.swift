@@ -16,6 +16,33 @@ final class InspectTests: XCTestCase {
         try Fixture.image(of: argv, in: env.workDir(name, user: nil), bin: env.bin)
     }
 
+    /// A process in a mount namespace of its own: inspect lists the
+    /// namespace's mounts and how each comes back, as text and JSON.
+    func testMountNamespacesAreListed() throws {
+        guard env.isRoot else { throw XCTSkip("the fixture's namespace needs root here (a user's needs its own user namespace too)") }
+        let work = env.workDir("inspect-mountns", user: nil)
+        let (path, pid) = try Fixture.image(of: [tool("mountns"), "5", work], in: work, bin: env.bin)
+        // Its child, outside the image, is left waiting for a SIGTERM.
+        defer {
+            runTool(["/usr/bin/pkill", "-KILL", "-f", "mountns 5 \(work)"])
+            reapOrphans()
+        }
+        let r = runTool([tool("swiftcr"), "inspect", "--json", path])
+        XCTAssertEqual(r.code, 0, r.output)
+        let doc = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any])
+        let namespaces = try XCTUnwrap(doc["mountNamespaces"] as? [[String: Any]])
+        XCTAssertEqual(namespaces.count, 1, r.output)
+        XCTAssertEqual(namespaces.first?["processes"] as? [Int], [Int(pid)])
+        let mounts = try XCTUnwrap(namespaces.first?["mounts"] as? [[String: Any]])
+        let outer = mounts.first { ($0["mountPoint"] as? String) == work + "/outer" }
+        XCTAssertEqual(outer?["plan"] as? String, "new", "\(mounts)")
+        XCTAssertEqual(outer?["files"] as? Int, 1, "the kept file")
+        XCTAssertEqual(mounts.first { ($0["mountPoint"] as? String) == "/" }?["plan"] as? String, "inherited")
+        let text = runTool([tool("swiftcr"), "inspect", path])
+        XCTAssertTrue(text.output.contains("mount ns:  1, processes \(pid): \(mounts.count) mounts"), text.output)
+        XCTAssertTrue(text.output.contains("\(work)/outer: tmpfs outer, made anew with 1 files (11 bytes)"), text.output)
+    }
+
     func testJSONFollowsTheDocumentedSchema() throws {
         let (path, pid) = try image([tool("threads")], "json")
         let r = runTool([tool("swiftcr"), "inspect", "--json", path])
