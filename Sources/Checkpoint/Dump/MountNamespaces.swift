@@ -12,7 +12,8 @@ enum MountNamespaces {
         /// 1-based into `namespaces`; absent: the checkpointer's namespace.
         var index: [pid_t: Int] = [:]
         var warnings: [String] = []
-        /// In another namespace that is not saved (its root is not "/"): the old warning stands.
+        /// In another namespace that is not saved (its root is not "/", or its
+        /// root filesystem is not ours: pivot_root): the old warning stands.
         var unsaved: Set<pid_t> = []
         /// Each saved namespace's /proc/PID/ns/mnt link -> its number.
         var numbers: [[UInt8]: Int] = [:]
@@ -41,15 +42,14 @@ enum MountNamespaces {
                 continue  // another process of the namespace may have "/" for its root
             }
             if host == nil { host = try MountInfo.read(pid: getpid()) }
-            var warnings: [String] = []
-            let ns = try save(pid: pid, host: host ?? [], others: found.namespaces, warnings: &warnings)
+            let mounts = try MountInfo.read(pid: pid)
             // A root of its own (pivot_root into another filesystem): its mounts cannot be rebuilt on a copy of ours.
-            guard ns.mounts.contains(where: { $0.mountPoint == "/" && $0.plan == .inherited }) else {
+            guard let root = mounts.first(where: { $0.mountPoint == "/" }), plan(root, earlier: [], host: host ?? []) == .inherited else {
                 found.unsaved.insert(pid)
                 byLink[link] = 0
                 continue
             }
-            found.warnings += warnings
+            let ns = try save(pid: pid, mounts: mounts, host: host ?? [], others: found.namespaces, warnings: &found.warnings)
             found.namespaces.append(ns)
             byLink[link] = found.namespaces.count
             found.numbers[link] = found.namespaces.count
@@ -59,8 +59,7 @@ enum MountNamespaces {
     }
 
     /// `others`: the tree's namespaces saved before this one (made before it on restart).
-    static func save(pid: pid_t, host: [MountInfo], others: [MountNamespaceState], warnings: inout [String]) throws -> MountNamespaceState {
-        let mounts = try MountInfo.read(pid: pid)
+    static func save(pid: pid_t, mounts: [MountInfo], host: [MountInfo], others: [MountNamespaceState], warnings: inout [String]) throws -> MountNamespaceState {
         let hostGroups = Set(host.compactMap(\.peerGroup))
         var saved: [SavedMount] = []
         for (k, m) in mounts.enumerated() {

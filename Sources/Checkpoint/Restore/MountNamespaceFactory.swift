@@ -4,9 +4,10 @@ import LinuxKit
 
 /// The tree's mount namespaces made again (TreeState.mountNamespaces). The
 /// first stub of a namespace makes it: unshare gives a copy of cr_restart's
-/// mounts, turned slave so nothing done in it reaches ours; mounts the image
-/// does not have go, the rest are mounted in the image's order (each new
-/// tmpfs filled with its files by us, through /proc/<stub>/root), then their
+/// mounts (MountNamespaceBuilder: those not tied to ours by the image made
+/// slaves, so nothing done in it reaches ours); mounts the image does not
+/// have go, the rest are mounted in the image's order (each new tmpfs
+/// filled with its files by us, through /proc/<stub>/root), then their
 /// options and propagation are set. Later stubs of it join (setns through a
 /// descriptor we hold); a stub born in one namespace that belongs in another
 /// moves there before it opens anything.
@@ -114,8 +115,8 @@ final class MountNamespaceFactory {
         defer { for fd in held.values { _ = try? session.raw(NR.close, fd) } }
         let r = try session.raw(NR.unshare, CloneFlags.newMount)
         guard r == 0 else {
-            warnings.append("process \(pid) lived in a mount namespace of its own, which could not be made (\(errorText(Int32(-r))), restarting as root makes it): it comes back in cr_restart's")
-            return 0
+            warnings.append("process \(pid) lived in a mount namespace of its own, which could not be made (\(errorText(Int32(-r))), restarting as root makes it): it comes back in \(here == 0 ? "cr_restart's" : "its parent's")")
+            return here
         }
         var builder = MountNamespaceBuilder(saved: saved, session: session, stub: stub, mayReachOurs: rootOnly.contains(k))
         try builder.build(held: held)
