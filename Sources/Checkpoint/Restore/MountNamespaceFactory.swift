@@ -37,11 +37,15 @@ final class MountNamespaceFactory {
         for fd in made.values where fd >= 0 { close(fd) }
     }
 
-    /// Where each namespace's paths are reached from here (SharedFileObjects.mountRoots).
-    var roots: [Int: String] {
-        var r: [Int: String] = [0: ""]
-        for (k, stub) in makers { r[k] = "/proc/\(stub)/root" }
-        return r
+    /// Where namespace `k`'s paths are reached from here ("" for ours), once made:
+    /// a stub made later (a child forked once its parent's memory is in) may make one.
+    func root(of k: Int) -> String? {
+        k == 0 ? "" : makers[k].map { "/proc/\($0)/root" }
+    }
+
+    /// Namespace `k`'s /proc/<stub>/ns/mnt, for setns from a child of ours, once made.
+    func file(of k: Int) -> String? {
+        makers[k].map { "/proc/\($0)/ns/mnt" }
     }
 
     /// Moves the stub of `p`, born in namespace `inherited` (0: ours), to its

@@ -219,8 +219,8 @@ public enum Restorer {
                                             inherited: options.inheritedDescriptors, unlinked: unlinked)
             objects.missingFiles = options.missingFiles
             objects.innerIDs = tree.inner
-            objects.mountRoots = tree.mounts?.roots ?? [:]
-            for (k, stub) in tree.mounts?.makers ?? [:] { objects.sockets.mountNamespaces[k] = ("/proc/\(stub)/ns/mnt", "/proc/\(stub)/root") }
+            objects.mountNamespaces = tree.mounts
+            objects.sockets.mountNamespaces = tree.mounts
             defer { objects.close() }
             var deferred = pages.deferred
             let lazyDescriptors = plan == nil ? [:] : LazyRestore.takeDescriptors(restores, deferred: &deferred, loader: loader, warnings: &warnings)

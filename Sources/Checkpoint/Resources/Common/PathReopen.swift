@@ -18,7 +18,7 @@ enum PathReopen {
         let tmpFile = UInt64(0o20000000)  // __O_TMPFILE
         if flags & tmpFile != 0 { flags &= ~(tmpFile | UInt64(O_DIRECTORY)) }
         let opened: Int64
-        if let ns = f.mountNamespace, ns != c.process.mountNamespace, let root = c.objects.mountRoots[ns] {
+        if let ns = f.mountNamespace, ns != c.process.mountNamespace, let root = c.objects.mountRoot(of: ns) {
             // On a mount of another namespace: opened by us through a stub of
             // that namespace and passed in, so it stays on that mount.
             let ours = Glibc.open(root + source, Int32(truncatingIfNeeded: flags) | O_CLOEXEC, 0)

@@ -20,9 +20,10 @@ struct SharedFileObjects {
     let inherited: Set<Int32>
     /// What a regular file that is gone becomes (cr_restart --missing-files).
     var missingFiles = RestoreOptions.MissingFiles.fail
-    /// Per mount namespace of the image (0: cr_restart's), where its paths are
-    /// reached from here: "" or /proc/<a stub in it>/root (MountNamespaceFactory).
-    var mountRoots: [Int: String] = [:]
+    /// The image's mount namespaces as made (nil: none besides ours): where
+    /// each one's paths are reached from here.
+    var mountNamespaces: MountNamespaceFactory?
+    func mountRoot(of k: Int) -> String? { k == 0 ? "" : mountNamespaces?.root(of: k) }
     private let borrowed = Borrowed()
 
     final class Borrowed {

@@ -38,9 +38,9 @@ enum InotifyInstances: FileKind {
         let fd = UInt64(f.fd)
         for w in record.watches {
             let wd = Int64(w.wd)
-            // A path of another namespace is reached through a stub of it (SharedFileObjects.mountRoots).
+            // A path of another namespace is reached through a stub of it (SharedFileObjects.mountRoot).
             let elsewhere = w.mountNamespace.flatMap { ns in
-                ns == c.process.mountNamespace ? nil : ns == 0 ? "/proc/\(getpid())/root" : c.objects.mountRoots[ns]
+                ns == c.process.mountNamespace ? nil : ns == 0 ? "/proc/\(getpid())/root" : c.objects.mountRoot(of: ns)
             } ?? ""
             let p = try session.putString(w.heldBy.map { "/proc/self/fd/\($0)" } ?? elsewhere + w.path)
             var got = try session.raw(NR.inotify_add_watch, fd, p, w.mask)

@@ -33,8 +33,8 @@ final class SocketFactory {
     /// Per socket, the mount namespace of its process (1-based; absent: ours),
     /// where its UNIX names are bound and connected to.
     let namespaceOf: [UInt64: Int]
-    /// Per made mount namespace: its /proc/<stub>/ns/mnt and /proc/<stub>/root (MountNamespaceFactory).
-    var mountNamespaces: [Int: (file: String, root: String)] = [:]
+    /// The image's mount namespaces as made (nil: none besides ours).
+    var mountNamespaces: MountNamespaceFactory?
 
     init(processes: [ProcessState], closeTCP: Bool = false) {
         self.closeTCP = closeTCP

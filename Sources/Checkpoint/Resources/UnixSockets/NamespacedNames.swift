@@ -9,9 +9,9 @@ import LinuxKit
 extension SocketFactory {
     /// 0, or the errno of `call` (bind or connect of `fd`) made where the socket's process resolves paths.
     func inNamespace(of inode: UInt64, _ call: () -> Int) -> Int32 {
-        guard let ns = namespaceOf[inode], let place = mountNamespaces[ns] else { return call() == 0 ? 0 : errno }
+        guard let ns = namespaceOf[inode], let path = mountNamespaces?.file(of: ns) else { return call() == 0 ? 0 : errno }
         // Built before the clone: the child may only make system calls.
-        guard let file = strdup(place.file) else { return ENOMEM }
+        guard let file = strdup(path) else { return ENOMEM }
         defer { free(file) }
         let spawned = RawChild.spawn {
             let fd = Syscall.raw(NR.openat, Int(AT_FDCWD), Int(bitPattern: UnsafeRawPointer(file)), Int(O_RDONLY | O_CLOEXEC))
@@ -26,7 +26,7 @@ extension SocketFactory {
 
     /// `path` (absolute) as reached from here for the socket's namespace.
     func reachable(_ path: String, of inode: UInt64) -> String {
-        guard path.hasPrefix("/"), let ns = namespaceOf[inode], let place = mountNamespaces[ns] else { return path }
-        return place.root + path
+        guard path.hasPrefix("/"), let ns = namespaceOf[inode], let root = mountNamespaces?.root(of: ns) else { return path }
+        return root + path
     }
 }
