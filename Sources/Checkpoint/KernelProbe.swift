@@ -102,6 +102,13 @@ public enum KernelProbe {
             guard code == 0 else { throw CheckpointError(errno: code, "unshare(CLONE_NEWUSER|CLONE_NEWPID)") }
             return "unshare works for this user"
         }
+        add("mount namespaces (unshare -m trees)", required: false) {
+            // Directly (root), or inside a user namespace as a user's restart makes one.
+            if try childExitCode({ Syscall.raw(NR.unshare, Int(CloneFlags.newMount)) == 0 ? 0 : Int(errno) }) == 0 { return "made directly" }
+            let code = try childExitCode { Syscall.raw(NR.unshare, Int(CloneFlags.newUser | CloneFlags.newMount)) == 0 ? 0 : Int(errno) }
+            guard code == 0 else { throw CheckpointError(errno: code, "unshare(CLONE_NEWNS), also in a user namespace") }
+            return "made in a user namespace of the restart's (not with --no-restore-pid)"
+        }
         add("sock_diag + pidfd_getfd (sockets)", required: false) {
             let count = try UnixSocketDiag.all().count
             var pair: [Int32] = [0, 0]
