@@ -144,7 +144,16 @@ final class Request {
                 usleep(1000)
                 waited += 1
             }
-            errno = memory.load(.generation) != generation ? LibCR.eRestarted : ECHILD
+            guard memory.load(.generation) != generation else { errno = ECHILD; return -1 }
+            // As under BLCR, the rest of the program goes on once the callbacks
+            // have run: the agent thread is still serving the request it was
+            // restored in until they return (bounded: a stuck agent must not hang us).
+            waited = 0
+            while memory.load(.serving) != 0 && waited < 30_000 {
+                usleep(1000)
+                waited += 1
+            }
+            errno = LibCR.eRestarted
             return -1
         }
         if status == 0 { return 1 }

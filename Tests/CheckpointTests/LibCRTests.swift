@@ -147,12 +147,17 @@ final class LibCRTests: XCTestCase {
         for user in [nil, env.user] { try checkpointInPlace([tool("cr_meet")], label: "libcr-meet", user: user, options: ["--tree", "-t", "30"]) }
     }
 
-    /// A request completes only after the callbacks have returned (issue 14 B3).
+    /// A request completes only after the callbacks have returned (issue 14 B3),
+    /// in the restarted copy too.
     func testRequestCompletesAfterTheCallbacksAsRootAndUser() throws {
         for user in [nil, env.user] {
             let work = env.workDir("libcr-done", user: user)
             let r = runTool([tool("cr_done"), work + "/ctx"], user: user, cwd: work)
             XCTAssertTrue(r.output.contains("PASS") && !r.output.contains("FAIL"), "\(user?.name ?? "root"): \(r.output)")
+            // The restarted copy's main thread, waiting on the same request, goes on only after the callback there.
+            let copy = runTool([tool("cr_restart"), "--no-restore-pid", work + "/ctx"], user: user, cwd: work)
+            XCTAssertTrue(copy.output.contains("the restarted copy") && copy.output.contains("PASS") && !copy.output.contains("FAIL"),
+                          "\(user?.name ?? "root"), restarted: \(copy.output)")
         }
     }
 
