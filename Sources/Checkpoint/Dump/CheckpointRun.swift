@@ -166,7 +166,7 @@ final class CheckpointRun {
         if time.offsets != nil {
             for k in collected.indices { collected[k].state.timeNamespace = time.use[collected[k].state.pid] ?? .init() }
         }
-        let mounts = try MountNamespaces.collect(collected.map(\.state.pid))
+        let mounts = try MountNamespaces.collect(collected.map(\.state.pid), foreign: context.foreignMounts)
         tree.mountNamespaces = mounts.namespaces
         for k in collected.indices { collected[k].state.mountNamespace = mounts.index[collected[k].state.pid] ?? 0 }
         var mountWarnings = mounts.warnings

@@ -12,8 +12,9 @@ enum MountNamespaces {
         /// 1-based into `namespaces`; absent: the checkpointer's namespace.
         var index: [pid_t: Int] = [:]
         var warnings: [String] = []
-        /// In another namespace that is not saved (its root is not "/", or its
-        /// root filesystem is not ours: pivot_root): the old warning stands.
+        /// In another namespace that is not saved (no process of it has the
+        /// namespace's root for its own, or its root filesystem is not ours:
+        /// pivot_root): the old warning stands.
         var unsaved: Set<pid_t> = []
         /// Each saved namespace's /proc/PID/ns/mnt link -> its number.
         var numbers: [[UInt8]: Int] = [:]
@@ -25,7 +26,10 @@ enum MountNamespaces {
     /// Of those, the ones whose files live only in memory: saved with the mount.
     static let inMemory: Set<String> = ["tmpfs", "ramfs"]
 
-    static func collect(_ pids: [pid_t]) throws -> Found {
+    /// `foreign`: the scope's other namespaces with a process whose root is
+    /// the namespace's and its mounts (DumpContext.foreignMounts), numbered
+    /// here in the order of `pids` (the order the restart makes them in).
+    static func collect(_ pids: [pid_t], foreign: [(link: [UInt8], pid: pid_t, mounts: [MountInfo])]) throws -> Found {
         var found = Found()
         guard let ours = try? Sys.readLink("/proc/self/ns/mnt") else { return found }
         var byLink: [[UInt8]: Int] = [:]
@@ -36,21 +40,21 @@ enum MountNamespaces {
                 if k > 0 { found.index[pid] = k } else { found.unsaved.insert(pid) }
                 continue
             }
-            // Mount points read relative to the process's root: only a root of "/" gives the namespace's own paths.
-            guard (try? Sys.readLink("/proc/\(pid)/root")) == Array("/".utf8) else {
-                found.unsaved.insert(pid)
-                continue  // another process of the namespace may have "/" for its root
-            }
-            if host == nil { host = try MountInfo.read(pid: getpid()) }
-            let mounts = try MountInfo.read(pid: pid)
-            // A root of its own (pivot_root into another filesystem): its mounts cannot be rebuilt on a copy of ours.
-            guard let root = mounts.first(where: { $0.mountPoint == "/" }), plan(root, earlier: [], host: host ?? []) == .inherited else {
+            // Mount points read relative to a process's root: none of the namespace has its root for its own.
+            guard let ns = foreign.first(where: { $0.link == link }) else {
                 found.unsaved.insert(pid)
                 byLink[link] = 0
                 continue
             }
-            let ns = try save(pid: pid, mounts: mounts, host: host ?? [], others: found.namespaces, warnings: &found.warnings)
-            found.namespaces.append(ns)
+            if host == nil { host = try MountInfo.read(pid: getpid()) }
+            // A root of its own (pivot_root into another filesystem): its mounts cannot be rebuilt on a copy of ours.
+            guard let root = ns.mounts.first(where: { $0.mountPoint == "/" }), plan(root, earlier: [], host: host ?? []) == .inherited else {
+                found.unsaved.insert(pid)
+                byLink[link] = 0
+                continue
+            }
+            let saved = try save(pid: ns.pid, mounts: ns.mounts, host: host ?? [], others: found.namespaces, warnings: &found.warnings)
+            found.namespaces.append(saved)
             byLink[link] = found.namespaces.count
             found.numbers[link] = found.namespaces.count
             found.index[pid] = found.namespaces.count

@@ -32,8 +32,9 @@ final class DumpContext {
     /// The processes the checkpoint saves (set once the scope is known).
     var scopePIDs: [pid_t] = []
     /// Per mount namespace of the scope other than ours (by its /proc/PID/ns/mnt
-    /// link): a process in it, and its mounts; read once, when a watched
-    /// file is on no mount of ours.
+    /// link): a process of it whose root is the namespace's, and its mounts;
+    /// read once, for the watched files on no mount of ours and the
+    /// namespaces the image saves (MountNamespaces).
     lazy var foreignMounts: [(link: [UInt8], pid: pid_t, mounts: [MountInfo])] = {
         guard let ours = try? Sys.readLink("/proc/self/ns/mnt") else { return [] }
         var found: [(link: [UInt8], pid: pid_t, mounts: [MountInfo])] = []
