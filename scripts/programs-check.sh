@@ -23,7 +23,8 @@ for option in "$@"; do
   case "$option" in
     --user)
       id swiftcr-test >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin swiftcr-test
-      as=(setpriv --reuid=swiftcr-test --regid="$(id -g swiftcr-test)" --clear-groups env HOME=/tmp) ;;
+      # SHELL: tmux starts panes with it, else with the passwd shell (nologin for this user)
+      as=(setpriv --reuid=swiftcr-test --regid="$(id -g swiftcr-test)" --clear-groups env HOME=/tmp SHELL=/bin/sh) ;;
     --lazy) lazy=(--lazy) ;;
     *) echo "usage: $0 [--user] [--lazy]" >&2; exit 2 ;;
   esac
@@ -99,7 +100,7 @@ if command -v tmux >/dev/null && command -v vim >/dev/null; then
   pane_shows() { tmx capture-pane -p 2>/dev/null | grep -q -- "$1"; }
   holds() { [ "$(cat edit.txt 2>/dev/null)" = "$1" ]; }
   tmux_step=""
-  tmx new -d -x 100 -y 30 "vim -u NONE -n $work/edit.txt"
+  tmx new -d -x 100 -y 30 vim -u NONE -n "$work/edit.txt"  # argv form: no shell in between
   if ! until_ok 10 pane_shows edit.txt; then tmux_step="vim never showed in the pane"
   else
     tmx send-keys "ibefore" Escape  # typed, not saved: it lives only in vim's memory
