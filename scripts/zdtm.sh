@@ -172,13 +172,16 @@ for name in "${names[@]}"; do
   flags=""; [ -f "$desc" ] && flags=$(tr -d '\n' <"$desc")
   if [[ "$flags" == *noauto* ]]; then echo "SKIP $name: noauto in its .desc"; continue; fi
   crfail=0; [[ "$flags" == *crfail* ]] && crfail=1
-  # The one CRIU option of the .desc files that changes what a test
-  # expects: connections come back closed. (The others are what swiftcr
-  # does anyway, or name features it does not have.)
+  # The CRIU options of the .desc files that change what a test expects:
+  # connections come back closed; processes go back into their cgroups
+  # (swiftcr's one mode is CRIU's soft: no --manage-cgroups=ignore, full or
+  # strict). The others are what swiftcr does anyway, or name features it
+  # does not have.
   ropts=""; [[ "$flags" == *--tcp-close* ]] && ropts="--tcp-close"
+  [[ "$flags" == *--manage-cgroups* && "$flags" != *--manage-cgroups=ignore* ]] && ropts="$ropts --manage-cgroups"
   pidns=0
   if [[ "$flags" =~ \'flavor\':\ *\'([^\']*)\' ]] && [[ " ${BASH_REMATCH[1]} " != *" h "* ]]; then pidns=1; fi
-  result=$(timeout -k 5 $((step * 5)) unshare --net --ipc --uts --mount --propagation private bash -c "run_one $name $bin $step $crfail $pidns $ropts" 9>&- 2>&1 | tail -n1)
+  result=$(timeout -k 5 $((step * 5)) unshare --net --ipc --uts --mount --propagation private bash -c "run_one $name $bin $step $crfail $pidns '$ropts'" 9>&- 2>&1 | tail -n1)
   # Whatever of the test is still about (a start that hung, a restored copy left) goes now.
   pkill -9 -f "^\./$name --pidfile" 2>/dev/null
   [ -n "$result" ] || result="FAIL: no result within $((step * 5))s"

@@ -24,6 +24,12 @@ public struct ThreadState: Equatable, Sendable {
     /// process's (a raw setresuid changes one thread): uids (4), gids (4),
     /// then the five capability sets; empty when the same.
     public var credentials: [UInt64] = []
+    /// Since 2026-12-04: this thread's cgroups where they differ from its
+    /// process's (cgroup v1 places threads one by one); empty when the same.
+    public var cgroups: [CgroupMembership] = []
+    /// Since 2026-12-04: this thread's name (its comm, set by
+    /// pthread_setname_np or PR_SET_NAME) where it differs from its process's.
+    public var name: String?
     /// prctl(PR_GET_TIMERSLACK), in nanoseconds; nil in images written before it was saved.
     public var timerSlackNanos: UInt64?
     /// Scheduling: policy (with SCHED_RESET_ON_FORK), real-time priority, nice; nil in older images.
@@ -63,7 +69,7 @@ public struct ThreadState: Equatable, Sendable {
     enum Tag: UInt16, CaseIterable {
         case tid = 1, registers = 2, xsave = 3, sigmask = 4, pending = 5, altBase = 6, altFlags = 7
         case altSize = 8, rseqAddress = 9, rseqSize = 10, rseqSignature = 11, tidAddress = 12, robustHead = 13, robustLength = 14
-        case seccompFilter = 15, timerSlack = 16, scheduling = 17, seccompStrict = 18, credentials = 19
+        case seccompFilter = 15, timerSlack = 16, scheduling = 17, seccompStrict = 18, credentials = 19, cgroup = 20, name = 21
     }
 
     func encode(into e: inout RecordEncoder) {
@@ -90,6 +96,8 @@ public struct ThreadState: Equatable, Sendable {
         if let s = scheduling { e.u64s(Tag.scheduling.rawValue, [UInt64(s.policy), UInt64(s.priority), UInt64(bitPattern: Int64(s.nice))]) }
         if seccompStrict { e.u64(Tag.seccompStrict.rawValue, 1) }
         if !credentials.isEmpty { e.u64s(Tag.credentials.rawValue, credentials) }
+        for c in cgroups { e.string(Tag.cgroup.rawValue, c.encoded) }
+        if let name { e.string(Tag.name.rawValue, name) }
     }
 
     init(decoding d: RecordDecoder) throws {
@@ -134,6 +142,11 @@ public struct ThreadState: Equatable, Sendable {
         credentials = try d.u64s(Tag.credentials.rawValue)
         guard credentials.isEmpty || credentials.count == 13, credentials.prefix(8).allSatisfy({ $0 <= UInt64(UInt32.max) }) else {
             throw ImageError.malformed(what: "thread \(tid): \(credentials.count) credential values, want 13", offset: d.base)
+        }
+        cgroups = try CgroupMembership.decodeAll(d, tag: Tag.cgroup.rawValue, what: "thread \(tid)")
+        name = d.string(Tag.name.rawValue)
+        if let name, name.utf8.count > 15 || name.contains("\0") {
+            throw ImageError.malformed(what: "thread \(tid): name '\(name)' is not a comm (up to 15 bytes)", offset: d.base)
         }
     }
 }

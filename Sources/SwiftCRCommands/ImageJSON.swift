@@ -58,6 +58,7 @@ enum ImageJSON {
             ("command", .string(p.command)), ("executable", .string(p.executable)), ("cwd", .string(p.cwd)), ("root", .string(p.root)),
             ("umask", .int(Int64(p.umask))), ("uids", .array(p.uids.map { .uint($0) })), ("gids", .array(p.gids.map { .uint($0) })),
             ("stopped", .bool(p.stopped)), ("savedBytes", .uint(image.savedBytes(pid: p.pid))),
+            ("cgroups", cgroups(p.cgroups)),
             ("threads", .array(p.threads.map(thread))),
             ("mappings", .array(zip(p.mappings, image.savedPages(pid: p.pid, in: p.mappings)).map { m, saved in
                 .object([("start", .uint(m.start)), ("end", .uint(m.end)), ("protection", .string(m.protectionString)),
@@ -82,7 +83,13 @@ enum ImageJSON {
             ("signalMask", .uint(t.signalMask)),
             ("pending", .array(t.pendingSignals.compactMap { signalNumber($0) }.map { .int(Int64($0)) })),
             ("xsaveBytes", .int(Int64(t.xsave.count))),
+            ("name", .optional(t.name)),
+            ("cgroups", cgroups(t.cgroups)),
         ])
+    }
+
+    static func cgroups(_ list: [CgroupMembership]) -> JSONValue {
+        .array(list.map { .object([("controllers", .string($0.controllers)), ("path", .string($0.path))]) })
     }
 
     /// si_signo of a saved 128-byte siginfo.

@@ -32,6 +32,8 @@ public struct RestartArguments: ParsableArguments {
     @Flag(name: .long, help: "Exit once the processes run, leaving them behind (as criu restore -d); with a PID namespace of ours, its PID 1 stays and becomes their parent.")
     var detach = false
     @Flag(name: .long, help: "Bring established TCP connections back as closed sockets: the descriptor stays, the connection is gone.") var tcpClose = false
+    @Flag(name: .long, help: "Put the processes and threads back into the cgroups they were in (each hierarchy through a mount of it, or as root a private one; a cgroup that is gone is made again, without its settings). Default: they stay in cr_restart's cgroups, as in BLCR.")
+    var manageCgroups = false
     @Flag(name: .long, help: "Let the processes run before their private anonymous memory is in: its pages come on demand (userfaultfd) and in the background, from a regular-file image. Falls back to an eager restart, with a note, where this kernel or user cannot.")
     var lazy = false
     @Option(name: .long, help: ArgumentHelp("Look for an incremental image's parent images in DIR first (by file name).", valueName: "DIR")) var parentDir: String?
@@ -136,6 +138,7 @@ public struct RestartArguments: ParsableArguments {
         options.allowNamespace = pidNamespace
         options.restoreSID = restoreSid
         options.closeTCP = tcpClose
+        options.manageCgroups = manageCgroups
         options.parentIsCaller = parentIsCaller
         if let p = path { options.sourcePath = p.hasPrefix("/") ? p : (Self.cwd() + "/" + p) }
         options.relocation = (try? PathRelocation(arguments: relocate)) ?? PathRelocation()  // checked in validate()

@@ -88,3 +88,38 @@ final class ProcessRecordTests: XCTestCase {
         XCTAssertThrowsError(try decode(p.encode()))
     }
 }
+
+/// Cgroups (process and thread) and thread names: seeded round trips, and
+/// paths that could leave the hierarchy refused.
+final class CgroupRecordTests: XCTestCase {
+    func decode(_ bytes: [UInt8]) throws -> ProcessState {
+        try ProcessState(decoding: RecordDecoder(bytes[...], name: "process", base: 0))
+    }
+
+    func testSeededCgroupsAndThreadNamesRoundTrip() throws {
+        var random = SeededRandom("cgroup-records")
+        let hierarchies = ["", "cpu,cpuacct", "name=systemd", "pids", "name=zdtmtst.defaultroot", "memory"]
+        for _ in 0..<200 {
+            func path() -> String {
+                let depth = Int(random.next() % 5)
+                return depth == 0 ? "/" : (0..<depth).map { _ in "/" + String(random.next() % 100_000, radix: 36) + (random.next() % 3 == 0 ? ":x.scope" : "") }.joined()
+            }
+            var p = SampleImage.process
+            p.cgroups = hierarchies.filter { _ in random.next() % 2 == 0 }.map { CgroupMembership(controllers: $0, path: path()) }
+            if random.next() % 2 == 0 { p.threads[0].cgroups = [CgroupMembership(controllers: "pids", path: path())] }
+            if random.next() % 2 == 0 { p.threads[0].name = String("worker-\(random.next())".prefix(15)) }
+            XCTAssertEqual(try decode(p.encode()), p)
+        }
+    }
+
+    func testPathsOutOfTheHierarchyAreRefused() {
+        for bad in ["/a/../../etc", "relative", "/a/./b", "/..", "/a\0b"] {
+            var p = SampleImage.process
+            p.cgroups = [CgroupMembership(controllers: "pids", path: bad)]
+            XCTAssertThrowsError(try decode(p.encode()), bad)
+        }
+        var p = SampleImage.process
+        p.threads[0].name = "a name longer than fifteen bytes"
+        XCTAssertThrowsError(try decode(p.encode()))
+    }
+}

@@ -113,11 +113,16 @@ struct ProcessCollector {
             let own = st.ids("Uid").map(UInt64.init) + st.ids("Gid").map(UInt64.init)
                 + ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"].compactMap { st.fields[$0].flatMap { UInt64($0, radix: 16) } }
             if own.count == 13 && own != state.uids + state.gids + state.capabilities { state.threads[k].credentials = own }
+            // A thread's own name (pthread_setname_np): threads otherwise get the process's.
+            if let comm = try? Sys.readText("/proc/\(pid)/task/\(state.threads[k].tid)/comm"), comm.dropLast() != stat.comm {
+                state.threads[k].name = String(comm.dropLast().prefix(15))
+            }
         }
         try TaskStateCollector.withScratch(main: sessions[0], others: []) {
             try ProcessAttributes.collect(AttributeSource(pid: pid, session: sessions[0]), into: &state)
         }
         if let why = seccomp(&state.threads) { warnings.append(why) }
+        CgroupCollector.collect(into: &state)
         // After the files were read: the tracking descriptor is not the program's.
         try tracking?.makeDescriptor(pid, session: sessions[0])
         return Collected(state: state, maps: finalKinds, warnings: warnings, session: sessions[0])

@@ -21,6 +21,8 @@ final class ProcessRestore {
     private let stubMaps: [MapsEntry]
     /// Threads set to issue their interrupted system call again: (tid, call number).
     private var reissued: [(tid: pid_t, call: UInt64)] = []
+    /// --manage-cgroups: threads with cgroups of their own go there as they are made.
+    var cgroups: CgroupPlacer?
 
     var threadIDs: [pid_t] { threads.map(\.tid) }
     var memory: RemoteMemory { session.memory }
@@ -104,6 +106,7 @@ final class ProcessRestore {
             for t in process.threads.dropFirst() {
                 let created = try ThreadCreator.create(t, from: session, exactID: a.ids(t.tid))
                 threads.append((created.session.pid, created.inner, t, created.session))
+                if !t.cgroups.isEmpty { try cgroups?.place(thread: created.session.pid, of: stub, who: t.tid, in: t.cgroups) }
             }
         case .threadState:
             for t in threads { try TaskRestorer.restoreThread(t.state, in: t.session, pid: innerPID, tid: t.inner) }

@@ -25,6 +25,9 @@ public struct RestoreOptions: Sendable {
     /// --tcp-close: established TCP connections come back as closed sockets
     /// (the descriptor stays valid) instead of being repaired or dropped.
     public var closeTCP = false
+    /// --manage-cgroups: the processes and threads go back into the cgroups
+    /// they were in (made again if gone); otherwise they stay in cr_restart's (BLCR).
+    public var manageCgroups = false
     /// The image's path, told to libcr (cr_get_restart_info).
     public var sourcePath = ""
     /// BLCR's --omit-*: processes omitted at checkpoint time are noted, passed over, or refused.
@@ -155,6 +158,8 @@ public enum Restorer {
         var tree = StubTree(options: options, ids: ids, log: log)
         tree.rootMakesPIDNamespace = ids.ownNamespace && !PIDNamespace.entered
         tree.mounts = MountNamespaceFactory(namespaces: header.tree.mountNamespaces, processes: header.processes)
+        let cgroups = options.manageCgroups ? CgroupPlacer() : nil
+        tree.cgroups = cgroups
         if let time = TimeNamespaceFactory(offsets: header.tree.timeOffsets) {
             tree.time = time
             if header.processes.first?.timeNamespace.own == true {
@@ -202,6 +207,7 @@ public enum Restorer {
                 }
                 guard let stub = tree.stubs[p.pid], let inner = tree.inner[p.pid] else { continue }
                 let r = try ProcessRestore(stub: stub, innerPID: inner, process: p, inventory: header.inventory, log: log)
+                r.cgroups = cgroups
                 try r.prepare(shared: shared, sysv: sysv, unlinked: unlinked)
                 copyFill?.attach(r, plan: memoryPlan, userMode: userModeFill)
                 if let chain { try Self.writeParentPages(chain, r, copyFill: copyFill) }
@@ -228,6 +234,7 @@ public enum Restorer {
                 warnings += try r.finish(ids: ids, quietChildSignal: tree.reapedSignals[r.process.pid] ?? false,
                                          seccompSuspended: tree.seccompSuspended, sharedTable: tree.sharedTables.contains(r.process.pid), objects: objects)
             }
+            if let made = cgroups?.made, !made.isEmpty { notes.append("cgroups made again (empty of settings): \(made.joined(separator: ", "))") }
             warnings += try objects.settle()
             warnings += shared.seal()
             warnings += objects.unlinked.finish()

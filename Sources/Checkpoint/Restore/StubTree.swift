@@ -45,6 +45,8 @@ struct StubTree {
     /// The image's mount namespaces, if it had any besides the checkpointer's;
     /// per process (original PID), the one its stub is in now (0: ours).
     var mounts: MountNamespaceFactory?
+    /// --manage-cgroups: each stub is put into its process's cgroups as it is born.
+    var cgroups: CgroupPlacer?
     private var mountNamespace: [pid_t: Int] = [:]
     private var timeChildren: [pid_t: Bool] = [:]
     /// Session leaders whose setsid waits for these children to be forked in their earlier session (SessionOrder).
@@ -120,6 +122,7 @@ struct StubTree {
         stubs[p.pid] = stub
         inner[p.pid] = ids(p.pid) ?? stub
         sessions[p.pid] = session
+        try cgroups?.place(process: stub, who: p.pid, in: p.cgroups)
         if let mounts {
             // Born where its parent's stub is (a stub the restorer spawned: ours), before it opens anything.
             let born = sessions[p.ppid] != nil ? mountNamespace[p.ppid] ?? 0 : 0

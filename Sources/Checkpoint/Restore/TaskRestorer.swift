@@ -138,6 +138,9 @@ struct TaskRestorer {
         if let slack = thread.timerSlackNanos {
             try session.prctl(.setTimerslack, slack)
         }
+        if let name = thread.name {
+            try session.prctl(.setName, try session.put(Array(name.utf8.prefix(15)) + [0]))
+        }
         if thread.robustListHead != 0 {
             try session.call("set_robust_list", NR.set_robust_list, thread.robustListHead, thread.robustListLength)
         }

@@ -1,0 +1,162 @@
+/* Processes and a thread in cgroups of their own (cr_restart --manage-cgroups).
+ * usage: cgroups SEED V2DIR V1DIR|-
+ *   V2DIR: a cgroup v2 directory the fixture may make cgroups in; V1DIR: the
+ *   same in a cgroup v1 hierarchy (- for none). The fixture starts in both.
+ * Seeded: 1-3 children, each moved into its own nested cgroups (1-3 levels)
+ * of both hierarchies; the parent into another; one of the parent's threads,
+ * on cgroup v1, into a cgroup of its own (v1 places threads one by one).
+ * Each task remembers its whole /proc/self/task/TID/cgroup and, after the
+ * restart (SIGTERM), must read the same: every hierarchy, every path. */
+#include "fixture.h"
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+static unsigned seed;
+
+/* The cgroups of this process's task named COMM (NULL: the process's, which
+ * are its main thread's), through /proc/self: its task IDs are those of the
+ * /proc mount's PID namespace, which a restart may have left behind. */
+static int read_cgroups(const char *comm, char *out, size_t size) {
+    char path[300] = "/proc/self/cgroup";
+    if (comm) {
+        DIR *tasks = opendir("/proc/self/task");
+        struct dirent *e;
+        path[0] = 0;
+        while (tasks && (e = readdir(tasks))) {
+            char name[300], text[32] = "";
+            snprintf(name, sizeof name, "/proc/self/task/%s/comm", e->d_name);
+            FILE *f = fopen(name, "r");
+            if (!f) continue;
+            if (fgets(text, sizeof text, f) && strncmp(text, comm, strlen(comm)) == 0 && text[strlen(comm)] == '\n')
+                snprintf(path, sizeof path, "/proc/self/task/%s/cgroup", e->d_name);
+            fclose(f);
+        }
+        if (tasks) closedir(tasks);
+        if (!path[0]) return -1;
+    }
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return -1;
+    ssize_t n = read(fd, out, size - 1);
+    close(fd);
+    if (n < 0) return -1;
+    out[n] = 0;
+    return 0;
+}
+
+/* Makes DIR/NAME (and its parents) and writes ID into its FILE. */
+static int enter(const char *dir, const char *name, const char *file, pid_t id) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    for (char *p = path + strlen(dir) + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        mkdir(path, 0755);
+        *p = '/';
+    }
+    if (mkdir(path, 0755) && errno != EEXIST) { fail("mkdir %s: %m", path); return -1; }
+    char target[600];
+    snprintf(target, sizeof target, "%s/%s", path, file);
+    int fd = open(target, O_WRONLY);
+    char text[16];
+    int len = snprintf(text, sizeof text, "%d", id);
+    if (fd < 0 || write(fd, text, len) != len) { fail("%s: %m", target); if (fd >= 0) close(fd); return -1; }
+    close(fd);
+    return 0;
+}
+
+/* A seeded nested name: PREFIX/a3/b1... (1-3 levels). */
+static void nested(char *out, size_t size, const char *prefix, unsigned salt) {
+    unsigned r = seed * 2654435761u + salt * 40503u;
+    int levels = 1 + r % 3;
+    int n = snprintf(out, size, "%s", prefix);
+    for (int k = 1; k < levels; k++) n += snprintf(out + n, size - n, "/%c%u", 'a' + k, (r >> (4 * k)) % 7);
+}
+
+static int same_after_restart(const char *who) {
+    char before[4096], after[4096];
+    if (read_cgroups(NULL, before, sizeof before)) { fail("%s: cannot read its cgroups", who); return 1; }
+    wait_for_term();
+    if (read_cgroups(NULL, after, sizeof after)) { fail("%s: cannot read its cgroups after the restart", who); return 1; }
+    if (strcmp(before, after)) { fail("%s: cgroups were\n%snow\n%s", who, before, after); return 1; }
+    return 0;
+}
+
+static const char *v1dir;
+static int thread_pipe[2];
+
+static void *thread_main(void *arg) {
+    (void)arg;
+    leave_term_to_main();
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    char name[128];
+    nested(name, sizeof name, "thread", 99);
+    if (enter(v1dir, name, "tasks", tid)) tid = 0;
+    prctl(PR_SET_NAME, "cgthread");
+    if (write(thread_pipe[1], &tid, sizeof tid) != sizeof tid) return NULL;
+    for (;;) pause();  /* main checks it through /proc after the restart */
+    return NULL;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 4) { printf("usage: cgroups SEED V2DIR V1DIR|-\n"); return 2; }
+    seed = (unsigned)strtoul(argv[1], NULL, 10);
+    const char *v2dir = argv[2];
+    v1dir = strcmp(argv[3], "-") ? argv[3] : NULL;
+    handle_term();
+    int children = 1 + seed % 3;
+    pid_t kids[3];
+    int ready_pipe[2];
+    if (pipe(ready_pipe)) return 1;
+    for (int k = 0; k < children; k++) {
+        kids[k] = fork();
+        if (kids[k] == 0) {
+            close(ready_pipe[0]);
+            char name[128], who[32];
+            snprintf(who, sizeof who, "child %d", k);
+            char prefix[16];
+            snprintf(prefix, sizeof prefix, "child%d", k);
+            nested(name, sizeof name, prefix, (unsigned)k);
+            if (enter(v2dir, name, "cgroup.procs", 0)) _exit(1);
+            if (v1dir && enter(v1dir, name, "cgroup.procs", 0)) _exit(1);
+            if (write(ready_pipe[1], "R", 1) != 1) _exit(1);
+            _exit(same_after_restart(who));
+        }
+        char c;
+        if (read(ready_pipe[0], &c, 1) != 1) { printf("FAIL: child %d did not get ready\n", k); return 1; }
+    }
+    char name[128];
+    nested(name, sizeof name, "parent", 7);
+    if (enter(v2dir, name, "cgroup.procs", 0)) return 1;
+    pthread_t thread;
+    pid_t thread_tid = 0;
+    if (v1dir) {
+        if (enter(v1dir, name, "cgroup.procs", 0)) return 1;
+        if (pipe(thread_pipe) || pthread_create(&thread, NULL, thread_main, NULL)) return 1;
+        if (read(thread_pipe[0], &thread_tid, sizeof thread_tid) != sizeof thread_tid || !thread_tid) return 1;
+    }
+    char thread_before[4096] = "";
+    if (thread_tid && read_cgroups("cgthread", thread_before, sizeof thread_before)) { fail("thread: cannot read its cgroups"); return 1; }
+    ready();
+    int failed = same_after_restart("parent");
+    if (thread_tid) {
+        char after[4096];
+        if (read_cgroups("cgthread", after, sizeof after)) {
+            fail("thread: no task named cgthread after the restart (its name is lost)");
+            failed = 1;
+        } else if (strcmp(thread_before, after)) {
+            fail("thread: cgroups were\n%snow\n%s", thread_before, after);
+            failed = 1;
+        }
+    }
+    for (int k = 0; k < children; k++) {
+        kill(kids[k], SIGTERM);
+        int status;
+        waitpid(kids[k], &status, 0);
+        if (!WIFEXITED(status) || WEXITSTATUS(status)) { fail("child %d: status 0x%x", k, status); failed = 1; }
+    }
+    return finish() | failed;
+}

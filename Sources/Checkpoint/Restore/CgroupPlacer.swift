@@ -1,0 +1,136 @@
+import CheckpointImage
+import Glibc
+import LinuxKit
+
+/// cr_restart --manage-cgroups: each restored process goes back into the
+/// cgroups it was in as its stub is born (before its memory is charged
+/// anywhere), and each thread with cgroups of its own as it is made. The
+/// restorer writes the task's ID into the cgroup's cgroup.procs (a process),
+/// or tasks / cgroup.threads (a thread, cgroup v1 / v2), through a mount of
+/// that hierarchy it can see, or as root through a detached mount of its own
+/// (fsmount: nothing appears in any namespace). A cgroup that is gone is made
+/// again, empty of settings (CRIU's soft mode, without the properties).
+final class CgroupPlacer {
+    /// A hierarchy's directory we reach cgroups from, and the cgroup it shows.
+    private struct Hierarchy { let fd: Int32; let root: String }
+    private var hierarchies: [String: Hierarchy] = [:]
+    private lazy var known = ProcCgroup.knownControllers()
+    private lazy var mounts = (try? MountInfo.read(pid: getpid())) ?? []
+    /// Cgroups made here, for the notes.
+    private(set) var made: [String] = []
+
+    deinit { for h in hierarchies.values { close(h.fd) } }
+
+    /// Moves a single-threaded stub (as we see its PID) into `cgroups`;
+    /// `who` names the image's process in errors.
+    func place(process stub: pid_t, who: pid_t, in cgroups: [CgroupMembership]) throws {
+        for c in cgroups where try !already(stub, tid: stub, in: c) {
+            try write(stub, to: "cgroup.procs", of: c, who: "process \(who)")
+        }
+    }
+
+    /// Moves one thread (its TID as we see it) of process `stub` into the cgroups it had of its own.
+    func place(thread tid: pid_t, of stub: pid_t, who: pid_t, in cgroups: [CgroupMembership]) throws {
+        for c in cgroups where try !already(stub, tid: tid, in: c) {
+            try write(tid, to: c.controllers.isEmpty ? "cgroup.threads" : "tasks", of: c, who: "thread \(who)")
+        }
+    }
+
+    private func already(_ pid: pid_t, tid: pid_t, in c: CgroupMembership) throws -> Bool {
+        let now = try ProcCgroup.read(pid: pid, tid: tid)
+        return now.contains { $0.controllers == c.controllers && $0.path == c.path }
+    }
+
+    private func write(_ id: pid_t, to file: String, of c: CgroupMembership, who: String) throws {
+        let name = "\(c.controllers.isEmpty ? "cgroup2" : c.controllers):\(c.path)"
+        func fail(_ code: Int32, _ what: String) -> CheckpointError {
+            CheckpointError(code, "cannot put \(who) into cgroup \(name) (\(what)): \(errorText(code)); without --manage-cgroups it stays in cr_restart's")
+        }
+        let h = try hierarchy(c.controllers, showing: c.path, name: name)
+        let dir = try directory(c, in: h, fail: fail)
+        defer { close(dir) }
+        let fd = openat(dir, file, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw fail(errno, "open \(file)") }
+        defer { close(fd) }
+        let text = Array(String(id).utf8)
+        let n = text.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        guard n == text.count else { throw fail(n < 0 ? errno : EIO, "write \(file)") }
+    }
+
+    /// The cgroup's directory, made (and its missing parents) if it is gone.
+    private func directory(_ c: CgroupMembership, in h: Hierarchy, fail: (Int32, String) -> CheckpointError) throws -> Int32 {
+        let skip = h.root == "/" ? 0 : h.root.split(separator: "/").count
+        var at = dup(h.fd)
+        guard at >= 0 else { throw fail(errno, "dup") }
+        for step in c.components.dropFirst(skip) {
+            var next = openat(at, String(step), Self.pathOnly | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            if next < 0 && errno == ENOENT {
+                if mkdirat(at, String(step), 0o755) != 0 && errno != EEXIST { let e = errno; close(at); throw fail(e, "mkdir \(step)") }
+                if !made.contains(c.path) { made.append(c.path) }
+                next = openat(at, String(step), Self.pathOnly | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            }
+            let e = errno
+            close(at)
+            guard next >= 0 else { throw fail(e, "open \(step)") }
+            at = next
+        }
+        return at
+    }
+
+    /// A mount of the hierarchy whose root is `path` or above it (the
+    /// shortest root first), else a detached one of ours (root only).
+    private func hierarchy(_ controllers: String, showing path: String, name: String) throws -> Hierarchy {
+        if let h = hierarchies[controllers], h.root == "/" || path == h.root || path.hasPrefix(h.root + "/") { return h }
+        let candidates = mounts.filter { m in
+            controllers.isEmpty ? m.fsType == "cgroup2"
+                : m.fsType == "cgroup" && ProcCgroup.mountShows(controllers, superOptions: m.superOptions, known: known)
+        }.filter { $0.root == "/" || path == $0.root || path.hasPrefix($0.root + "/") }
+        for m in candidates.sorted(by: { $0.root.count < $1.root.count }) {
+            let fd = open(m.mountPoint, Self.pathOnly | O_DIRECTORY | O_CLOEXEC)
+            guard fd >= 0 else { continue }
+            let h = Hierarchy(fd: fd, root: m.root)
+            if let old = hierarchies[controllers] { close(old.fd) }
+            hierarchies[controllers] = h
+            return h
+        }
+        let fd = try Self.detachedMount(controllers, name: name)
+        let h = Hierarchy(fd: fd, root: "/")
+        hierarchies[controllers] = h
+        return h
+    }
+
+    /// A new mount of the hierarchy attached nowhere (fsopen, fsconfig, fsmount).
+    static func detachedMount(_ controllers: String, name: String) throws -> Int32 {
+        func fail(_ e: Error) -> CheckpointError {
+            let code = (e as? SystemCallError)?.errno.rawValue ?? EIO
+            return CheckpointError(code, "cgroup \(name): its hierarchy is mounted nowhere here, and mounting it failed (\(e))")
+        }
+        let setFlag = 0, setString = 1, create = 6  // FSCONFIG_SET_FLAG, _SET_STRING, _CMD_CREATE
+        func config(_ fs: Int32, _ command: Int, _ key: String?, _ value: String?) throws {
+            _ = try (key ?? "").withCString { k in
+                try (value ?? "").withCString { v in
+                    try rawSyscall("fsconfig \(key ?? "create")", NR.fsconfig, Int(fs), command,
+                                   key == nil ? 0 : Int(bitPattern: k), value == nil ? 0 : Int(bitPattern: v), 0)
+                }
+            }
+        }
+        do {
+            let fs = Int32(try (controllers.isEmpty ? "cgroup2" : "cgroup").withCString {
+                try rawSyscall("fsopen", NR.fsopen, Int(bitPattern: $0), 1)  // FSOPEN_CLOEXEC
+            })
+            defer { close(fs) }
+            var options = controllers.split(separator: ",").map(String.init)
+            if !options.isEmpty && options.allSatisfy({ $0.hasPrefix("name=") }) { options.append("none") }
+            for o in options {
+                if o.hasPrefix("name=") { try config(fs, setString, "name", String(o.dropFirst(5))) } else { try config(fs, setFlag, o, nil) }
+            }
+            try config(fs, create, nil, nil)
+            return Int32(try rawSyscall("fsmount", NR.fsmount, Int(fs), 1, 0))  // FSMOUNT_CLOEXEC
+        } catch {
+            throw fail(error)
+        }
+    }
+
+    /// O_PATH (Glibc does not export it): a directory to walk from, not to read.
+    private static let pathOnly: Int32 = 0o10000000
+}
