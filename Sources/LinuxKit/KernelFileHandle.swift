@@ -10,7 +10,12 @@ public struct KernelFileHandle: Equatable, Sendable {
     public init(type: Int32, bytes: [UInt8]) { self.type = type; self.bytes = bytes }
 
     /// The handle of what `path` leads to (magic /proc links followed); nil where the file system gives none.
-    public static func of(path: String) -> KernelFileHandle? {
+    public static func of(path: String) -> KernelFileHandle? { lookUp(path)?.handle }
+
+    /// The ID of the mount `path` leads to (as fdinfo's mnt_id numbers them); nil where the file system gives no handle.
+    public static func mountID(of path: String) -> Int? { lookUp(path).map { Int($0.mountID) } }
+
+    private static func lookUp(_ path: String) -> (handle: KernelFileHandle, mountID: Int32)? {
         let room = 128  // MAX_HANDLE_SZ
         var raw = withUnsafeBytes(of: UInt32(room)) { Array($0) } + [UInt8](repeating: 0, count: 4 + room)
         var mountID: Int32 = 0
@@ -26,7 +31,7 @@ public struct KernelFileHandle: Equatable, Sendable {
         let count = raw.withUnsafeBytes { Int($0.load(as: UInt32.self)) }
         let type = raw.withUnsafeBytes { $0.load(fromByteOffset: 4, as: Int32.self) }
         guard count <= room else { return nil }
-        return KernelFileHandle(type: type, bytes: Array(raw[8..<(8 + count)]))
+        return (KernelFileHandle(type: type, bytes: Array(raw[8..<(8 + count)])), mountID)
     }
 
     /// Opens the file through `mountFD` (any descriptor on its file system); nil with errno set if it cannot.

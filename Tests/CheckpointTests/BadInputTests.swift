@@ -181,6 +181,26 @@ final class BadInputTests: XCTestCase {
         }
     }
 
+    /// A file, FIFO or device node whose directory a mount was made over
+    /// after it was opened: its path leads elsewhere, so the checkpoint is
+    /// refused in one line (not an image the restart would fail on), the
+    /// process untouched (Fixtures/overmount.c; zdtm overmount_file, _fifo, _dev).
+    /// As a user the mount is made in a mount namespace of the process's
+    /// own, after the file was opened: the file is on a mount of the
+    /// checkpointer's namespace, where the restart opens it, and the
+    /// namespace comes back with the mount over the directory.
+    func testFileHiddenUnderAMountIsRefused() throws {
+        if env.isRoot {
+            for kind in ["file", "fifo", "dev"] {
+                try assertStateRefused("overmount-\(kind)", { [self.tool("overmount"), $0, kind] },
+                                       says: "a mount was made over its directory since it was opened", code: EBUSY)
+            }
+        }
+        for kind in ["file", "fifo"] {
+            try Scenario(fixture: "overmount", arguments: ["@", kind]).run(.unprivilegedNamespace)
+        }
+    }
+
     func testFullFileSystemLeavesNoImage() throws {
         guard env.isRoot else { throw XCTSkip("mounting a small tmpfs needs root") }
         let work = env.workDir("full", user: nil)

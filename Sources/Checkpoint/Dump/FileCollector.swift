@@ -28,6 +28,7 @@ struct FileCollector {
                 closeOnExec: d.info.flags & UInt32(O_CLOEXEC) != 0, offset: d.info.position,
                 device: d.device, inode: d.inode, sharesWith: shares, fileSize: d.mode == S_IFREG ? UInt64(d.st.st_size) : 0)
             try kind.collect(d, into: &state, in: files)
+            if [.regular, .fifo, .node].contains(state.kind) && !d.deleted { try refuseIfHidden(d) }
             if shares == d.fd && kind.followsForkSharing,
                let h = context.openFiles.earlierHolder(pid: pid, fd: d.fd, device: d.device, inode: d.inode) {
                 state.sameAs = [UInt64(h.pid), UInt64(h.fd)]
@@ -41,6 +42,23 @@ struct FileCollector {
         }
         files.collected += try files.inFlight.describe(in: files)
         return (files.collected, files.warnings)
+    }
+
+    /// A file reopened by path whose directory a mount was made over since
+    /// it was opened (zdtm overmount_file, _fifo, _dev): the path now leads
+    /// into that mount, where the restart would open another file or none.
+    /// Refused here rather than saved as an image no restart can bring back.
+    /// (A file on another mount namespace's mount, whose mount is not in the
+    /// process's table, is MountNamespaces' to place.)
+    func refuseIfHidden(_ d: OpenDescriptor) throws {
+        guard d.info.mountID >= 0, let slash = d.link.lastIndex(of: "/") else { return }
+        let directory = "/proc/\(pid)/root" + (slash == d.link.startIndex ? "/" : String(d.link[..<slash]))
+        guard let now = KernelFileHandle.mountID(of: directory), now != d.info.mountID,
+              (try? MountInfo.read(pid: pid))?.contains(where: { Int($0.id) == d.info.mountID }) == true else { return }
+        // The same file through another mount (a bind of the directory over itself) reopens fine.
+        var st = stat()
+        if stat("/proc/\(pid)/root" + d.link, &st) == 0 && st.st_dev == d.st.st_dev && st.st_ino == d.st.st_ino { return }
+        throw CheckpointError(EBUSY, "process \(pid) fd \(d.fd) (\(d.link)): a mount was made over its directory since it was opened, so its path leads elsewhere now; swiftcr reopens such files by path and cannot save this one")
     }
 
     /// Every descriptor with its link, stat and fdinfo; those closed meanwhile are left out.
