@@ -5,12 +5,16 @@
  * Seeded: 1-3 children, each moved into its own nested cgroups (1-3 levels)
  * of both hierarchies; the parent into another; one of the parent's threads,
  * on cgroup v1, into a cgroup of its own (v1 places threads one by one).
+ * The first child also lives in a cgroup namespace of its own, rooted at its
+ * cgroups, with a cgroup below (it reads "/inner").
  * Each task remembers its whole /proc/self/task/TID/cgroup and, after the
- * restart (SIGTERM), must read the same: every hierarchy, every path. */
+ * restart (SIGTERM), must read the same: every hierarchy, every path (a
+ * namespace's root, too: its paths are read from there). */
 #include "fixture.h"
 #include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -122,6 +126,17 @@ int main(int argc, char **argv) {
             nested(name, sizeof name, prefix, (unsigned)k);
             if (enter(v2dir, name, "cgroup.procs", 0)) _exit(1);
             if (v1dir && enter(v1dir, name, "cgroup.procs", 0)) _exit(1);
+            if (k == 0) {
+                /* A cgroup namespace rooted at its cgroups, then a cgroup
+                 * below: it reads "/inner", never its full path. */
+                if (unshare_as_self(CLONE_NEWCGROUP)) _exit(1);
+                char inner[160];
+                snprintf(inner, sizeof inner, "%s/inner", name);
+                if (enter(v2dir, inner, "cgroup.procs", 0)) _exit(1);
+                if (v1dir && enter(v1dir, inner, "cgroup.procs", 0)) _exit(1);
+                char seen[4096];
+                if (read_cgroups(NULL, seen, sizeof seen) || !strstr(seen, "0::/inner\n")) { fail("child 0: its namespace shows\n%s", seen); _exit(1); }
+            }
             if (write(ready_pipe[1], "R", 1) != 1) _exit(1);
             _exit(same_after_restart(who));
         }

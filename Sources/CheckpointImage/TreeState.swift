@@ -19,6 +19,10 @@ public struct TreeState: Equatable, Sendable {
     /// Since 2026-12-04: the tree's mount namespaces other than the
     /// checkpointer's (ProcessState.mountNamespace numbers them from 1).
     public var mountNamespaces: [MountNamespaceState] = []
+    /// Since 2026-12-04: the tree's cgroup namespaces other than the
+    /// checkpointer's (ProcessState.cgroupNamespace numbers them from 1),
+    /// each as its root cgroup in every hierarchy.
+    public var cgroupNamespaces: [[CgroupMembership]] = []
 
     public init(sysvObjects: [SysVObject] = [], omittedPIDs: [Int32] = [], namespaceIDs: [Int32: Int32] = [:]) {
         self.sysvObjects = sysvObjects
@@ -26,7 +30,7 @@ public struct TreeState: Equatable, Sendable {
         self.namespaceIDs = namespaceIDs
     }
 
-    public var isEmpty: Bool { sysvObjects.isEmpty && omittedPIDs.isEmpty && namespaceIDs.isEmpty && timeOffsets == nil && mountNamespaces.isEmpty }
+    public var isEmpty: Bool { sysvObjects.isEmpty && omittedPIDs.isEmpty && namespaceIDs.isEmpty && timeOffsets == nil && mountNamespaces.isEmpty && cgroupNamespaces.isEmpty }
     /// The tree was a whole PID namespace (its init and all).
     public var ownPIDNamespace: Bool { !namespaceIDs.isEmpty }
 
@@ -36,7 +40,7 @@ public struct TreeState: Equatable, Sendable {
     }
 
     /// Numbered by hand: a tag's number is the format, never its position here.
-    enum Tag: UInt16, CaseIterable { case sysv = 1, omittedPIDs = 2, namespaceIDs = 3, timeOffsets = 4, mountNamespace = 5 }
+    enum Tag: UInt16, CaseIterable { case sysv = 1, omittedPIDs = 2, namespaceIDs = 3, timeOffsets = 4, mountNamespace = 5, cgroupNamespace = 6 }
 
     public func encode() -> [UInt8] {
         var e = RecordEncoder()
@@ -47,6 +51,9 @@ public struct TreeState: Equatable, Sendable {
         }
         if let timeOffsets { e.u64s(Tag.timeOffsets.rawValue, timeOffsets.map { UInt64(bitPattern: $0) }) }
         for ns in mountNamespaces { e.record(Tag.mountNamespace.rawValue) { ns.encode(into: &$0) } }
+        for ns in cgroupNamespaces {
+            e.record(Tag.cgroupNamespace.rawValue) { r in for root in ns { r.string(1, root.encoded) } }
+        }
         return e.bytes
     }
 
@@ -72,5 +79,8 @@ public struct TreeState: Equatable, Sendable {
             timeOffsets = offsets
         }
         mountNamespaces = try d.records(Tag.mountNamespace.rawValue, name: "mount namespace").map { try MountNamespaceState(decoding: $0) }
+        cgroupNamespaces = try d.records(Tag.cgroupNamespace.rawValue, name: "cgroup namespace").map {
+            try CgroupMembership.decodeAll($0, tag: 1, what: "cgroup namespace")
+        }
     }
 }

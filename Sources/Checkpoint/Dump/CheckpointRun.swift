@@ -175,8 +175,11 @@ final class CheckpointRun {
             try MountNamespaces.markFiles(&states, found: mounts, watches: context.watchNamespaces, warnings: &mountWarnings)
             for k in collected.indices { collected[k].state.files = states[k].files }
         }
-        let unsaved = UnsavedNamespaces.warnings(collected.map(\.state.pid), mountsSaved: Set(mounts.index.keys))
-        collected[0].warnings += scope.outsiders + sysv.warnings + agents.warnings + time.warnings + mountWarnings + unsaved
+        let cgroups = CgroupNamespaces.collect(collected.map(\.state))
+        tree.cgroupNamespaces = cgroups.namespaces
+        for k in collected.indices { collected[k].state.cgroupNamespace = cgroups.index[collected[k].state.pid] ?? 0 }
+        let unsaved = UnsavedNamespaces.warnings(collected.map(\.state.pid), mountsSaved: Set(mounts.index.keys), cgroupsSaved: cgroups.saved)
+        collected[0].warnings += scope.outsiders + sysv.warnings + agents.warnings + time.warnings + mountWarnings + cgroups.warnings + unsaved
     }
 
     /// 6. INVENTORY, TREE, then the memory plan (pagemap, which also finds guard

@@ -1,8 +1,8 @@
 import Glibc
 import LinuxKit
 
-/// Namespaces a checkpoint does not save (PID, time and mount namespaces it
-/// does: NamespaceIDs, TimeNamespaces, MountNamespaces; a mount namespace
+/// Namespaces a checkpoint does not save (PID, time, mount and cgroup
+/// namespaces it does: NamespaceIDs, TimeNamespaces, MountNamespaces, CgroupNamespaces; a mount namespace
 /// only where the process's root is its namespace's). A process in another one than the
 /// checkpointer's comes back in cr_restart's: said as a warning, once per kind.
 enum UnsavedNamespaces {
@@ -11,15 +11,15 @@ enum UnsavedNamespaces {
         ("net", "a network", "its interfaces and addresses are not saved"),
         ("ipc", "an IPC", "its SysV objects are looked up in the checkpointer's"),
         ("uts", "a UTS", "its host and domain names are not saved"),
-        ("cgroup", "a cgroup", "its cgroup root is not saved"),
+        ("cgroup", "a cgroup", "its cgroup root could not be read (it is, as root)"),
         ("user", "a user", "its ID mappings are not saved (a user's restart makes one that maps the user to itself)"),
     ]
 
-    static func warnings(_ pids: [pid_t], mountsSaved: Set<pid_t> = []) -> [String] {
+    static func warnings(_ pids: [pid_t], mountsSaved: Set<pid_t> = [], cgroupsSaved: Set<pid_t> = []) -> [String] {
         kinds.compactMap { kind in
             guard let ours = try? Sys.readLink("/proc/self/ns/\(kind.file)") else { return nil }
             let elsewhere = pids.filter { pid in
-                (kind.file != "mnt" || !mountsSaved.contains(pid)) && (try? Sys.readLink("/proc/\(pid)/ns/\(kind.file)")).map { $0 != ours } ?? false
+                (kind.file != "mnt" || !mountsSaved.contains(pid)) && (kind.file != "cgroup" || !cgroupsSaved.contains(pid)) && (try? Sys.readLink("/proc/\(pid)/ns/\(kind.file)")).map { $0 != ours } ?? false
             }
             guard let first = elsewhere.first else { return nil }
             let who = elsewhere.count == 1 ? "process \(first) is" : "processes \(elsewhere.prefix(5).map(String.init).joined(separator: ", "))\(elsewhere.count > 5 ? "..." : "") are"

@@ -19,7 +19,49 @@ final class CgroupPlacer {
     /// Cgroups made here, for the notes.
     private(set) var made: [String] = []
 
-    deinit { for h in hierarchies.values { close(h.fd) } }
+    /// The image's cgroup namespaces (TreeState.cgroupNamespaces): each one's roots.
+    private let namespaces: [[CgroupMembership]]
+    /// Namespaces made so far, by index, and ours: descriptors stubs join through /proc/<restorer>/fd/N.
+    private var namespaceFDs: [Int: Int32] = [:]
+    private let ours = open("/proc/self/ns/cgroup", O_RDONLY | O_CLOEXEC)
+
+    init(namespaces: [[CgroupMembership]] = []) { self.namespaces = namespaces }
+
+    deinit {
+        for h in hierarchies.values { close(h.fd) }
+        for fd in namespaceFDs.values { close(fd) }
+        if ours >= 0 { close(ours) }
+    }
+
+    /// Puts a new stub into its process's cgroup namespace and cgroups. The
+    /// first process of a namespace makes it: moved into the namespace's
+    /// roots, it unshares (the roots become its namespace's), then goes on
+    /// into its own cgroups below them; later ones join by setns. A stub is
+    /// born in `bornIn` (its parent's; 0: ours). Returns its namespace.
+    func place(_ p: ProcessState, stub: pid_t, session: RemoteSession, bornIn: Int) throws -> Int {
+        let wanted = p.cgroupNamespace
+        guard wanted <= namespaces.count else {
+            throw CheckpointError(EINVAL, "process \(p.pid): cgroup namespace \(wanted) of an image that has \(namespaces.count)")
+        }
+        if wanted != bornIn {
+            if let fd = wanted == 0 ? ours : namespaceFDs[wanted] {
+                let opened = try session.raw(NR.openat, UInt64(bitPattern: Int64(AT_FDCWD)), try session.putString("/proc/\(getpid())/fd/\(fd)"), UInt64(O_RDONLY | O_CLOEXEC), 0)
+                guard opened >= 0 else { throw CheckpointError(errno: Int32(-opened), "process \(p.pid): opening its cgroup namespace") }
+                let r = try session.raw(NR.setns, UInt64(opened), CloneFlags.newCgroup)
+                _ = try session.raw(NR.close, UInt64(opened))
+                guard r == 0 else { throw CheckpointError(errno: Int32(-r), "process \(p.pid): joining its cgroup namespace") }
+            } else {
+                try place(process: stub, who: p.pid, in: namespaces[wanted - 1])
+                let r = try session.raw(NR.unshare, CloneFlags.newCgroup)
+                guard r == 0 else { throw CheckpointError(errno: Int32(-r), "process \(p.pid): making its cgroup namespace") }
+                let fd = open("/proc/\(stub)/ns/cgroup", O_RDONLY | O_CLOEXEC)
+                guard fd >= 0 else { throw CheckpointError(errno: errno, "process \(p.pid): its new cgroup namespace") }
+                namespaceFDs[wanted] = fd
+            }
+        }
+        try place(process: stub, who: p.pid, in: p.cgroups)
+        return wanted
+    }
 
     /// Moves a single-threaded stub (as we see its PID) into `cgroups`;
     /// `who` names the image's process in errors.

@@ -158,7 +158,10 @@ public enum Restorer {
         var tree = StubTree(options: options, ids: ids, log: log)
         tree.rootMakesPIDNamespace = ids.ownNamespace && !PIDNamespace.entered
         tree.mounts = MountNamespaceFactory(namespaces: header.tree.mountNamespaces, processes: header.processes)
-        let cgroups = options.manageCgroups ? CgroupPlacer() : nil
+        let cgroups = options.manageCgroups ? CgroupPlacer(namespaces: header.tree.cgroupNamespaces) : nil
+        if !options.manageCgroups && !header.tree.cgroupNamespaces.isEmpty {
+            notes.append("the image has cgroup namespaces, which come back with --manage-cgroups only: its processes are in cr_restart's")
+        }
         tree.cgroups = cgroups
         if let time = TimeNamespaceFactory(offsets: header.tree.timeOffsets) {
             tree.time = time

@@ -47,6 +47,7 @@ struct StubTree {
     var mounts: MountNamespaceFactory?
     /// --manage-cgroups: each stub is put into its process's cgroups as it is born.
     var cgroups: CgroupPlacer?
+    private var cgroupNamespace: [pid_t: Int] = [:]
     private var mountNamespace: [pid_t: Int] = [:]
     private var timeChildren: [pid_t: Bool] = [:]
     /// Session leaders whose setsid waits for these children to be forked in their earlier session (SessionOrder).
@@ -122,7 +123,11 @@ struct StubTree {
         stubs[p.pid] = stub
         inner[p.pid] = ids(p.pid) ?? stub
         sessions[p.pid] = session
-        try cgroups?.place(process: stub, who: p.pid, in: p.cgroups)
+        if let cgroups {
+            // Born in its parent's stub's cgroup namespace (a stub the restorer spawned: ours).
+            let born = sessions[p.ppid] != nil ? cgroupNamespace[p.ppid] ?? 0 : 0
+            cgroupNamespace[p.pid] = try cgroups.place(p, stub: stub, session: session, bornIn: born)
+        }
         if let mounts {
             // Born where its parent's stub is (a stub the restorer spawned: ours), before it opens anything.
             let born = sessions[p.ppid] != nil ? mountNamespace[p.ppid] ?? 0 : 0
