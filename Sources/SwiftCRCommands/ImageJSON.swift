@@ -45,6 +45,10 @@ enum ImageJSON {
                                       ("root", .string(m.root)), ("plan", .string(MountPlanText.name(m.plan))), ("files", .int(Int64(m.files.count)))])
                          }))])
             })),
+            ("cgroupNamespaces", .array(image.tree.cgroupNamespaces.enumerated().map { k, roots in
+                .object([("processes", .array(image.processes.filter { $0.cgroupNamespace == k + 1 }.map { .int(Int64($0.pid)) })),
+                         ("roots", cgroups(roots))])
+            })),
             ("processes", .array(image.processes.map { process($0, image) })),
             ("zombies", .array(image.zombies.map { z in
                 .object([("pid", .int(Int64(z.pid))), ("ppid", .int(Int64(z.ppid))), ("waitStatus", .int(Int64(z.waitStatus)))])

@@ -112,6 +112,17 @@ final class CgroupRecordTests: XCTestCase {
         }
     }
 
+    func testCgroupNamespacesRoundTrip() throws {
+        var tree = TreeState()
+        tree.cgroupNamespaces = [[CgroupMembership(controllers: "", path: "/job/a"), CgroupMembership(controllers: "pids", path: "/")], []]
+        XCTAssertEqual(try TreeState(decoding: RecordDecoder(tree.encode()[...], name: "tree", base: 0)), tree)
+        var p = SampleImage.process
+        p.cgroupNamespace = 2
+        XCTAssertEqual(try decode(p.encode()), p)
+        tree.cgroupNamespaces = [[CgroupMembership(controllers: "", path: "/job/../..")]]
+        XCTAssertThrowsError(try TreeState(decoding: RecordDecoder(tree.encode()[...], name: "tree", base: 0)))
+    }
+
     func testPathsOutOfTheHierarchyAreRefused() {
         for bad in ["/a/../../etc", "relative", "/a/./b", "/..", "/a\0b"] {
             var p = SampleImage.process
