@@ -23,6 +23,9 @@ public struct TreeState: Equatable, Sendable {
     /// checkpointer's (ProcessState.cgroupNamespace numbers them from 1),
     /// each as its root cgroup in every hierarchy.
     public var cgroupNamespaces: [[CgroupMembership]] = []
+    /// Since 2026-12-04: the tree's UTS namespaces other than the
+    /// checkpointer's (ProcessState.utsNamespace numbers them from 1).
+    public var utsNamespaces: [UTSNamespaceState] = []
 
     public init(sysvObjects: [SysVObject] = [], omittedPIDs: [Int32] = [], namespaceIDs: [Int32: Int32] = [:]) {
         self.sysvObjects = sysvObjects
@@ -30,7 +33,7 @@ public struct TreeState: Equatable, Sendable {
         self.namespaceIDs = namespaceIDs
     }
 
-    public var isEmpty: Bool { sysvObjects.isEmpty && omittedPIDs.isEmpty && namespaceIDs.isEmpty && timeOffsets == nil && mountNamespaces.isEmpty && cgroupNamespaces.isEmpty }
+    public var isEmpty: Bool { sysvObjects.isEmpty && omittedPIDs.isEmpty && namespaceIDs.isEmpty && timeOffsets == nil && mountNamespaces.isEmpty && cgroupNamespaces.isEmpty && utsNamespaces.isEmpty }
     /// The tree was a whole PID namespace (its init and all).
     public var ownPIDNamespace: Bool { !namespaceIDs.isEmpty }
 
@@ -40,7 +43,7 @@ public struct TreeState: Equatable, Sendable {
     }
 
     /// Numbered by hand: a tag's number is the format, never its position here.
-    enum Tag: UInt16, CaseIterable { case sysv = 1, omittedPIDs = 2, namespaceIDs = 3, timeOffsets = 4, mountNamespace = 5, cgroupNamespace = 6 }
+    enum Tag: UInt16, CaseIterable { case sysv = 1, omittedPIDs = 2, namespaceIDs = 3, timeOffsets = 4, mountNamespace = 5, cgroupNamespace = 6, utsNamespace = 7 }
 
     public func encode() -> [UInt8] {
         var e = RecordEncoder()
@@ -54,6 +57,7 @@ public struct TreeState: Equatable, Sendable {
         for ns in cgroupNamespaces {
             e.record(Tag.cgroupNamespace.rawValue) { r in for root in ns { r.string(1, root.encoded) } }
         }
+        for ns in utsNamespaces { e.record(Tag.utsNamespace.rawValue) { ns.encode(into: &$0) } }
         return e.bytes
     }
 
@@ -82,5 +86,6 @@ public struct TreeState: Equatable, Sendable {
         cgroupNamespaces = try d.records(Tag.cgroupNamespace.rawValue, name: "cgroup namespace").map {
             try CgroupMembership.decodeAll($0, tag: 1, what: "cgroup namespace")
         }
+        utsNamespaces = try d.records(Tag.utsNamespace.rawValue, name: "UTS namespace").map { try UTSNamespaceState(decoding: $0) }
     }
 }

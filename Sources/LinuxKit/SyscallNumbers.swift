@@ -38,4 +38,5 @@ public enum NR {
     public static let mseal = Int(CL_NR_MSEAL)
     public static let connect = Int(SYS_connect), mount = Int(SYS_mount), umount2 = Int(SYS_umount2), open_tree = Int(SYS_open_tree), move_mount = Int(SYS_move_mount)
     public static let fsopen = Int(SYS_fsopen), fsconfig = Int(SYS_fsconfig), fsmount = Int(SYS_fsmount)
+    public static let sethostname = Int(SYS_sethostname), setdomainname = Int(SYS_setdomainname)
 }

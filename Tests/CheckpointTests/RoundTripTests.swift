@@ -321,6 +321,14 @@ final class RoundTripTests: XCTestCase {
         try s.run(.rootOriginalPID)
         try s.run(.unprivilegedNamespace)
     }
+    /// UTS namespaces: a parent's with seeded host and domain names, a child
+    /// sharing it (a rename after the restart reaches it), a child in its own.
+    func testUTSNamespacesAsRootAndUnprivileged() throws {
+        var s = Scenario(fixture: "utsns", arguments: ["\(TestEnvironment.seed(for: "utsns"))"])
+        s.checkpointArguments = ["--tree"]
+        try s.run(.rootOriginalPID)
+        try s.run(.unprivilegedNamespace)
+    }
     /// Credentials per thread: one thread's own IDs, and no thread root again after the process dropped root.
     func testThreadCredentialsAsRoot() throws {
         var s = Scenario(fixture: "threadcreds")

@@ -178,8 +178,12 @@ final class CheckpointRun {
         let cgroups = CgroupNamespaces.collect(collected.map(\.state))
         tree.cgroupNamespaces = cgroups.namespaces
         for k in collected.indices { collected[k].state.cgroupNamespace = cgroups.index[collected[k].state.pid] ?? 0 }
-        let unsaved = UnsavedNamespaces.warnings(collected.map(\.state.pid), mountsSaved: Set(mounts.index.keys), cgroupsSaved: cgroups.saved)
-        collected[0].warnings += scope.outsiders + sysv.warnings + agents.warnings + time.warnings + mountWarnings + cgroups.warnings + unsaved
+        let uts = UTSNamespaces.collect(collected.map(\.state.pid))
+        tree.utsNamespaces = uts.namespaces
+        for k in collected.indices { collected[k].state.utsNamespace = uts.index[collected[k].state.pid] ?? 0 }
+        let unsaved = UnsavedNamespaces.warnings(collected.map(\.state.pid), saved: ["mnt": Set(mounts.index.keys), "cgroup": cgroups.saved, "uts": uts.saved])
+        collected[0].warnings += scope.outsiders + sysv.warnings + agents.warnings + time.warnings + mountWarnings + cgroups.warnings
+            + uts.warnings + unsaved
     }
 
     /// 6. INVENTORY, TREE, then the memory plan (pagemap, which also finds guard

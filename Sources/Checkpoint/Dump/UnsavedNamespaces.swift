@@ -1,8 +1,9 @@
 import Glibc
 import LinuxKit
 
-/// Namespaces a checkpoint does not save (PID, time, mount and cgroup
-/// namespaces it does: NamespaceIDs, TimeNamespaces, MountNamespaces, CgroupNamespaces; a mount namespace
+/// Namespaces a checkpoint does not save (PID, time, mount, cgroup and UTS
+/// namespaces it does: NamespaceIDs, TimeNamespaces, MountNamespaces,
+/// CgroupNamespaces, UTSNamespaces; a mount namespace
 /// only where the process's root is its namespace's). A process in another one than the
 /// checkpointer's comes back in cr_restart's: said as a warning, once per kind.
 enum UnsavedNamespaces {
@@ -10,16 +11,17 @@ enum UnsavedNamespaces {
         ("mnt", "a mount", "its root is not the checkpointer's (chroot, pivot_root): its mounts are not saved and its paths are looked up in cr_restart's"),
         ("net", "a network", "its interfaces and addresses are not saved"),
         ("ipc", "an IPC", "its SysV objects are looked up in the checkpointer's"),
-        ("uts", "a UTS", "its host and domain names are not saved"),
-        ("cgroup", "a cgroup", "its cgroup root could not be read (it is, as root)"),
+        ("uts", "a UTS", "its host and domain names could not be read (they are, as root or as the owner of its user namespace)"),
+        ("cgroup", "a cgroup", "its cgroup root could not be read (it is, as root or as the owner of its user namespace)"),
         ("user", "a user", "its ID mappings are not saved (a user's restart makes one that maps the user to itself)"),
     ]
 
-    static func warnings(_ pids: [pid_t], mountsSaved: Set<pid_t> = [], cgroupsSaved: Set<pid_t> = []) -> [String] {
+    /// `saved`: per kind, the processes whose namespace of that kind was saved.
+    static func warnings(_ pids: [pid_t], saved: [String: Set<pid_t>] = [:]) -> [String] {
         kinds.compactMap { kind in
             guard let ours = try? Sys.readLink("/proc/self/ns/\(kind.file)") else { return nil }
             let elsewhere = pids.filter { pid in
-                (kind.file != "mnt" || !mountsSaved.contains(pid)) && (kind.file != "cgroup" || !cgroupsSaved.contains(pid)) && (try? Sys.readLink("/proc/\(pid)/ns/\(kind.file)")).map { $0 != ours } ?? false
+                saved[kind.file]?.contains(pid) != true && (try? Sys.readLink("/proc/\(pid)/ns/\(kind.file)")).map { $0 != ours } ?? false
             }
             guard let first = elsewhere.first else { return nil }
             let who = elsewhere.count == 1 ? "process \(first) is" : "processes \(elsewhere.prefix(5).map(String.init).joined(separator: ", "))\(elsewhere.count > 5 ? "..." : "") are"

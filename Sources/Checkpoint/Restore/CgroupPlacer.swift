@@ -21,17 +21,11 @@ final class CgroupPlacer {
 
     /// The image's cgroup namespaces (TreeState.cgroupNamespaces): each one's roots.
     private let namespaces: [[CgroupMembership]]
-    /// Namespaces made so far, by index, and ours: descriptors stubs join through /proc/<restorer>/fd/N.
-    private var namespaceFDs: [Int: Int32] = [:]
-    private let ours = open("/proc/self/ns/cgroup", O_RDONLY | O_CLOEXEC)
+    private let joiner = NamespaceJoiner(kind: "cgroup", flag: CloneFlags.newCgroup)
 
     init(namespaces: [[CgroupMembership]] = []) { self.namespaces = namespaces }
 
-    deinit {
-        for h in hierarchies.values { close(h.fd) }
-        for fd in namespaceFDs.values { close(fd) }
-        if ours >= 0 { close(ours) }
-    }
+    deinit { for h in hierarchies.values { close(h.fd) } }
 
     /// Puts a new stub into its process's cgroup namespace and cgroups. The
     /// first process of a namespace makes it: moved into the namespace's
@@ -43,24 +37,11 @@ final class CgroupPlacer {
         guard wanted <= namespaces.count else {
             throw CheckpointError(EINVAL, "process \(p.pid): cgroup namespace \(wanted) of an image that has \(namespaces.count)")
         }
-        if wanted != bornIn {
-            if let fd = wanted == 0 ? ours : namespaceFDs[wanted] {
-                let opened = try session.raw(NR.openat, UInt64(bitPattern: Int64(AT_FDCWD)), try session.putString("/proc/\(getpid())/fd/\(fd)"), UInt64(O_RDONLY | O_CLOEXEC), 0)
-                guard opened >= 0 else { throw CheckpointError(errno: Int32(-opened), "process \(p.pid): opening its cgroup namespace") }
-                let r = try session.raw(NR.setns, UInt64(opened), CloneFlags.newCgroup)
-                _ = try session.raw(NR.close, UInt64(opened))
-                guard r == 0 else { throw CheckpointError(errno: Int32(-r), "process \(p.pid): joining its cgroup namespace") }
-            } else {
-                try place(process: stub, who: p.pid, in: namespaces[wanted - 1])
-                let r = try session.raw(NR.unshare, CloneFlags.newCgroup)
-                guard r == 0 else { throw CheckpointError(errno: Int32(-r), "process \(p.pid): making its cgroup namespace") }
-                let fd = open("/proc/\(stub)/ns/cgroup", O_RDONLY | O_CLOEXEC)
-                guard fd >= 0 else { throw CheckpointError(errno: errno, "process \(p.pid): its new cgroup namespace") }
-                namespaceFDs[wanted] = fd
-            }
-        }
+        let now = try joiner.enter(wanted, who: p.pid, stub: stub, session: session, bornIn: bornIn, before: {
+            try place(process: stub, who: p.pid, in: namespaces[wanted - 1])
+        })
         try place(process: stub, who: p.pid, in: p.cgroups)
-        return wanted
+        return now
     }
 
     /// Moves a single-threaded stub (as we see its PID) into `cgroups`;

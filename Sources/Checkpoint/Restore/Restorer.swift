@@ -163,6 +163,7 @@ public enum Restorer {
             notes.append("the image has cgroup namespaces, which come back with --manage-cgroups only: its processes are in cr_restart's")
         }
         tree.cgroups = cgroups
+        tree.uts = UTSNamespaceFactory(namespaces: header.tree.utsNamespaces)
         if let time = TimeNamespaceFactory(offsets: header.tree.timeOffsets) {
             tree.time = time
             if header.processes.first?.timeNamespace.own == true {
@@ -223,7 +224,7 @@ public enum Restorer {
             copyFill?.close()
             try tree.complete(header.processes, zombies: header.zombies)
             testHookPause()
-            var warnings = tree.warnings + ptys.warnings + (tree.time?.warnings ?? []) + (tree.mounts?.warnings ?? [])
+            var warnings = tree.warnings + ptys.warnings + (tree.time?.warnings ?? []) + (tree.mounts?.warnings ?? []) + (tree.uts?.warnings ?? [])
             var objects = SharedFileObjects(processes: header.processes, memory: shared, ptys: ptys, stubs: tree.stubs, closeTCP: options.closeTCP,
                                             inherited: options.inheritedDescriptors, unlinked: unlinked)
             objects.missingFiles = options.missingFiles

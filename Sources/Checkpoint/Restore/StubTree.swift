@@ -48,6 +48,9 @@ struct StubTree {
     /// --manage-cgroups: each stub is put into its process's cgroups as it is born.
     var cgroups: CgroupPlacer?
     private var cgroupNamespace: [pid_t: Int] = [:]
+    /// The image's UTS namespaces, if it had any besides the checkpointer's.
+    var uts: UTSNamespaceFactory?
+    private var utsNamespace: [pid_t: Int] = [:]
     private var mountNamespace: [pid_t: Int] = [:]
     private var timeChildren: [pid_t: Bool] = [:]
     /// Session leaders whose setsid waits for these children to be forked in their earlier session (SessionOrder).
@@ -127,6 +130,10 @@ struct StubTree {
             // Born in its parent's stub's cgroup namespace (a stub the restorer spawned: ours).
             let born = sessions[p.ppid] != nil ? cgroupNamespace[p.ppid] ?? 0 : 0
             cgroupNamespace[p.pid] = try cgroups.place(p, stub: stub, session: session, bornIn: born)
+        }
+        if let uts {
+            let born = sessions[p.ppid] != nil ? utsNamespace[p.ppid] ?? 0 : 0
+            utsNamespace[p.pid] = try uts.place(p, stub: stub, session: session, bornIn: born)
         }
         if let mounts {
             // Born where its parent's stub is (a stub the restorer spawned: ours), before it opens anything.

@@ -1,0 +1,38 @@
+import Glibc
+import LinuxKit
+import SystemPackage
+
+/// The namespaces of one kind (cgroup, uts...) the tree's processes are in
+/// other than the checkpointer's, numbered from 1 in the order first met,
+/// each described once from its first process (`describe`); a process
+/// whose namespace cannot be described is left out with a warning.
+struct ForeignNamespaces<Saved> {
+    var namespaces: [Saved] = []
+    /// PID -> 1-based index into `namespaces`.
+    var index: [pid_t: Int] = [:]
+    var warnings: [String] = []
+    var saved: Set<pid_t> { Set(index.keys) }
+
+    init(_ pids: [pid_t], kind: String, name: String, describe: (pid_t) -> Result<Saved, NamespaceUnreadable>) {
+        guard let ours = try? Sys.readLink("/proc/self/ns/\(kind)") else { return }
+        var byLink: [[UInt8]: Int] = [:]
+        for pid in pids {
+            guard let link = try? Sys.readLink("/proc/\(pid)/ns/\(kind)"), link != ours else { continue }
+            if let k = byLink[link] { index[pid] = k; continue }
+            switch describe(pid) {
+            case .success(let saved):
+                namespaces.append(saved)
+                byLink[link] = namespaces.count
+                index[pid] = namespaces.count
+            case .failure(let why):
+                warnings.append("process \(pid) is in \(name) namespace other than the checkpointer's, which cannot be read (\(why)): it comes back in cr_restart's")
+            }
+        }
+    }
+}
+
+struct NamespaceUnreadable: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+    init(entering e: Errno) { description = "entering it: \(errorText(e.rawValue))" }
+}

@@ -1,0 +1,52 @@
+import Glibc
+import SystemPackage
+
+/// Files whose contents depend on the reader's namespace (/proc/PID/cgroup
+/// paths, /proc/sys/kernel/hostname), read as a process of another
+/// namespace sees them: a short-lived child of ours enters the process's
+/// user namespace (where a user owning it has the capability setns wants;
+/// harmless when it is ours), then its namespace of `kind`, reads the file
+/// and hands the bytes back through a pipe.
+public enum InsideNamespace {
+    /// The file's first 16 KiB, or the errno that stopped the child.
+    public static func read(_ path: String, of pid: pid_t, namespace kind: String, flag: UInt64) -> Result<[UInt8], Errno> {
+        var ends: [Int32] = [-1, -1]
+        guard pipe(&ends) == 0 else { return .failure(Errno(rawValue: errno)) }
+        defer { close(ends[0]) }
+        // Built before the clone: the child may only make system calls.
+        guard let nsPath = strdup("/proc/\(pid)/ns/\(kind)"), let userPath = strdup("/proc/\(pid)/ns/user"), let filePath = strdup(path) else {
+            close(ends[1])
+            return .failure(Errno(rawValue: ENOMEM))
+        }
+        defer { free(nsPath); free(userPath); free(filePath) }
+        let room = 16384
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: room, alignment: 8)
+        defer { buffer.deallocate() }
+        let writeEnd = ends[1]
+        let spawned = RawChild.spawn {
+            let user = Syscall.raw(NR.openat, Int(AT_FDCWD), Int(bitPattern: UnsafeRawPointer(userPath)), Int(O_RDONLY | O_CLOEXEC))
+            if user >= 0 { _ = Syscall.raw(NR.setns, user, Int(CloneFlags.newUser)) }
+            let ns = Syscall.raw(NR.openat, Int(AT_FDCWD), Int(bitPattern: UnsafeRawPointer(nsPath)), Int(O_RDONLY | O_CLOEXEC))
+            if ns < 0 || Syscall.raw(NR.setns, ns, Int(flag)) != 0 { Syscall.exitGroup(Int(Glibc.errno)) }
+            let file = Syscall.raw(NR.openat, Int(AT_FDCWD), Int(bitPattern: UnsafeRawPointer(filePath)), Int(O_RDONLY | O_CLOEXEC))
+            if file < 0 { Syscall.exitGroup(Int(Glibc.errno)) }
+            let n = Syscall.raw(NR.read, file, Int(bitPattern: buffer), room)
+            if n < 0 || Syscall.raw(NR.write, Int(writeEnd), Int(bitPattern: buffer), n) != n { Syscall.exitGroup(Int(EIO)) }
+            Syscall.exitGroup(0)
+        }
+        close(ends[1])
+        guard case .success(let child) = spawned else { return .failure(Errno(rawValue: EAGAIN)) }
+        var status: Int32 = 0
+        while waitpid(child, &status, 0) < 0 && errno == EINTR {}
+        let code = status & 0x7f == 0 ? (status >> 8) & 0xff : EIO
+        guard code == 0 else { return .failure(Errno(rawValue: code)) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(ends[0], $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            bytes += chunk[0..<n]
+        }
+        return .success(bytes)
+    }
+}
