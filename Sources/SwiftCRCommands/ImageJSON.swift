@@ -49,6 +49,10 @@ enum ImageJSON {
                 .object([("processes", .array(image.processes.filter { $0.cgroupNamespace == k + 1 }.map { .int(Int64($0.pid)) })),
                          ("roots", cgroups(roots))])
             })),
+            ("utsNamespaces", .array(image.tree.utsNamespaces.enumerated().map { k, ns in
+                .object([("processes", .array(image.processes.filter { $0.utsNamespace == k + 1 }.map { .int(Int64($0.pid)) })),
+                         ("hostname", .string(ns.hostname)), ("domainname", .string(ns.domainname))])
+            })),
             ("processes", .array(image.processes.map { process($0, image) })),
             ("zombies", .array(image.zombies.map { z in
                 .object([("pid", .int(Int64(z.pid))), ("ppid", .int(Int64(z.ppid))), ("waitStatus", .int(Int64(z.waitStatus)))])

@@ -123,6 +123,18 @@ final class CgroupRecordTests: XCTestCase {
         XCTAssertThrowsError(try TreeState(decoding: RecordDecoder(tree.encode()[...], name: "tree", base: 0)))
     }
 
+    func testUTSNamespacesRoundTripAndLongNamesAreRefused() throws {
+        var tree = TreeState()
+        tree.utsNamespaces = [UTSNamespaceState(hostname: "box", domainname: "(none)"), UTSNamespaceState(hostname: String(repeating: "h", count: 64), domainname: "")]
+        func decodeTree() throws -> TreeState { try TreeState(decoding: RecordDecoder(tree.encode()[...], name: "tree", base: 0)) }
+        XCTAssertEqual(try decodeTree(), tree)
+        var p = SampleImage.process
+        p.utsNamespace = 2
+        XCTAssertEqual(try decode(p.encode()), p)
+        tree.utsNamespaces[1].hostname += "x"
+        XCTAssertThrowsError(try decodeTree())
+    }
+
     func testPathsOutOfTheHierarchyAreRefused() {
         for bad in ["/a/../../etc", "relative", "/a/./b", "/..", "/a\0b"] {
             var p = SampleImage.process
