@@ -16,6 +16,9 @@ public struct SysVObject: Equatable, Sendable {
     public var values: [UInt64] = []
     /// Queued messages: type and text, oldest first.
     public var messages: [(type: Int64, text: [UInt8])] = []
+    /// Since 2026-12-04: the IPC namespace it lives in, 1-based (as
+    /// ProcessState.ipcNamespace); 0: the checkpointer's.
+    public var namespace = 0
 
     public init(kind: Kind, key: Int32, id: Int32, mode: UInt32, uid: UInt32, gid: UInt32, size: UInt64) {
         self.kind = kind; self.key = key; self.id = id; self.mode = mode; self.uid = uid; self.gid = gid; self.size = size
@@ -24,13 +27,13 @@ public struct SysVObject: Equatable, Sendable {
     public static func == (a: SysVObject, b: SysVObject) -> Bool {
         a.kind == b.kind && a.key == b.key && a.id == b.id && a.mode == b.mode && a.uid == b.uid && a.gid == b.gid
             && a.size == b.size && a.values == b.values && a.messages.map(\.type) == b.messages.map(\.type)
-            && a.messages.map(\.text) == b.messages.map(\.text)
+            && a.messages.map(\.text) == b.messages.map(\.text) && a.namespace == b.namespace
     }
 
     /// Numbered by hand: a tag's number is the format, never its position here.
     enum Tag: UInt16, CaseIterable {
         case kind = 1, key = 2, id = 3, mode = 4, uid = 5, gid = 6, size = 7
-        case values = 8, message = 9
+        case values = 8, message = 9, namespace = 10
     }
 
     func encode(into e: inout RecordEncoder) {
@@ -43,6 +46,7 @@ public struct SysVObject: Equatable, Sendable {
         e.u64(Tag.size.rawValue, size)
         if !values.isEmpty { e.u64s(Tag.values.rawValue, values) }
         for m in messages { e.raw(Tag.message.rawValue, withUnsafeBytes(of: m.type.littleEndian) { Array($0) } + m.text) }
+        if namespace != 0 { e.u64(Tag.namespace.rawValue, UInt64(namespace)) }
     }
 
     init(decoding d: RecordDecoder) throws {
@@ -63,6 +67,9 @@ public struct SysVObject: Equatable, Sendable {
             for k in 0..<8 { t |= UInt64(d.bytes[f.range.lowerBound + k]) << (8 * UInt64(k)) }
             messages.append((Int64(bitPattern: t), Array(d.bytes[(f.range.lowerBound + 8)..<f.range.upperBound])))
         }
+        let namespace = try d.u64(Tag.namespace.rawValue, default: 0)
+        guard namespace < 1 << 20 else { throw ImageError.malformed(what: "SysV object \(id): IPC namespace \(namespace)", offset: d.base) }
+        self.namespace = Int(namespace)
         guard id >= 0, size < 1 << 40, kind != .semaphores || (values.count == Int(size) && size <= 32000) else {
             throw ImageError.malformed(what: "SysV object \(id): size \(size), \(values.count) values", offset: d.base)
         }

@@ -26,6 +26,9 @@ public struct TreeState: Equatable, Sendable {
     /// Since 2026-12-04: the tree's UTS namespaces other than the
     /// checkpointer's (ProcessState.utsNamespace numbers them from 1).
     public var utsNamespaces: [UTSNamespaceState] = []
+    /// Since 2026-12-04: how many IPC namespaces other than the checkpointer's
+    /// the tree had (ProcessState.ipcNamespace and SysVObject.namespace number them from 1).
+    public var ipcNamespaces = 0
 
     public init(sysvObjects: [SysVObject] = [], omittedPIDs: [Int32] = [], namespaceIDs: [Int32: Int32] = [:]) {
         self.sysvObjects = sysvObjects
@@ -33,7 +36,7 @@ public struct TreeState: Equatable, Sendable {
         self.namespaceIDs = namespaceIDs
     }
 
-    public var isEmpty: Bool { sysvObjects.isEmpty && omittedPIDs.isEmpty && namespaceIDs.isEmpty && timeOffsets == nil && mountNamespaces.isEmpty && cgroupNamespaces.isEmpty && utsNamespaces.isEmpty }
+    public var isEmpty: Bool { sysvObjects.isEmpty && omittedPIDs.isEmpty && namespaceIDs.isEmpty && timeOffsets == nil && mountNamespaces.isEmpty && cgroupNamespaces.isEmpty && utsNamespaces.isEmpty && ipcNamespaces == 0 }
     /// The tree was a whole PID namespace (its init and all).
     public var ownPIDNamespace: Bool { !namespaceIDs.isEmpty }
 
@@ -43,7 +46,7 @@ public struct TreeState: Equatable, Sendable {
     }
 
     /// Numbered by hand: a tag's number is the format, never its position here.
-    enum Tag: UInt16, CaseIterable { case sysv = 1, omittedPIDs = 2, namespaceIDs = 3, timeOffsets = 4, mountNamespace = 5, cgroupNamespace = 6, utsNamespace = 7 }
+    enum Tag: UInt16, CaseIterable { case sysv = 1, omittedPIDs = 2, namespaceIDs = 3, timeOffsets = 4, mountNamespace = 5, cgroupNamespace = 6, utsNamespace = 7, ipcNamespaces = 8 }
 
     public func encode() -> [UInt8] {
         var e = RecordEncoder()
@@ -58,6 +61,7 @@ public struct TreeState: Equatable, Sendable {
             e.record(Tag.cgroupNamespace.rawValue) { r in for root in ns { r.string(1, root.encoded) } }
         }
         for ns in utsNamespaces { e.record(Tag.utsNamespace.rawValue) { ns.encode(into: &$0) } }
+        if ipcNamespaces != 0 { e.u64(Tag.ipcNamespaces.rawValue, UInt64(ipcNamespaces)) }
         return e.bytes
     }
 
@@ -87,5 +91,11 @@ public struct TreeState: Equatable, Sendable {
             try CgroupMembership.decodeAll($0, tag: 1, what: "cgroup namespace")
         }
         utsNamespaces = try d.records(Tag.utsNamespace.rawValue, name: "UTS namespace").map { try UTSNamespaceState(decoding: $0) }
+        let ipc = try d.u64(Tag.ipcNamespaces.rawValue, default: 0)
+        guard ipc < 1 << 20 else { throw ImageError.malformed(what: "\(ipc) IPC namespaces", offset: d.base) }
+        ipcNamespaces = Int(ipc)
+        if let o = sysvObjects.first(where: { $0.namespace > ipcNamespaces }) {
+            throw ImageError.malformed(what: "SysV object \(o.id) in IPC namespace \(o.namespace) of \(ipcNamespaces)", offset: d.base)
+        }
     }
 }

@@ -201,6 +201,14 @@ final class BadInputTests: XCTestCase {
         }
     }
 
+    /// A user cannot enter the IPC namespace of its own process to read its
+    /// SysV objects: with a segment attached there, the checkpoint is refused.
+    func testUsersIPCNamespaceWithSegmentsIsRefused() throws {
+        guard let user = env.user else { throw XCTSkip("no unprivileged test user") }
+        try assertStateRefused("ipcns", { _ in [self.tool("ipcns"), "5"] }, user: user,
+                               says: "attaches SysV shared memory of an IPC namespace", code: EPERM, options: ["--tree"])
+    }
+
     func testFullFileSystemLeavesNoImage() throws {
         guard env.isRoot else { throw XCTSkip("mounting a small tmpfs needs root") }
         let work = env.workDir("full", user: nil)

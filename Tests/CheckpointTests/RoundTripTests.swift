@@ -329,6 +329,13 @@ final class RoundTripTests: XCTestCase {
         try s.run(.rootOriginalPID)
         try s.run(.unprivilegedNamespace)
     }
+    /// SysV objects of an IPC namespace of the process's own, beside objects
+    /// with the same keys in the checkpointer's namespace (Fixtures/ipcns.c).
+    func testIPCNamespaceAsRoot() throws {
+        var s = Scenario(fixture: "ipcns", arguments: ["\(TestEnvironment.seed(for: "ipcns"))"])
+        s.checkpointArguments = ["--tree"]
+        try s.run(.rootOriginalPID)
+    }
     /// Credentials per thread: one thread's own IDs, and no thread root again after the process dropped root.
     func testThreadCredentialsAsRoot() throws {
         var s = Scenario(fixture: "threadcreds")

@@ -140,9 +140,11 @@ final class CheckpointRun {
     /// section): SysV IPC objects the processes use, the PIDs callbacks
     /// omitted; and each process's agent result pipe.
     func collectTreeObjects() throws {
-        let segments = collected.flatMap { $0.state.mappings.filter { $0.kind == .sysvShm }.map { Int32(truncatingIfNeeded: $0.inode) } }
-        let sysv = try SysVCollector(pids: Set(collected.map(\.state.pid)), segmentIDs: Set(segments)).collect()
+        // SysV objects per IPC namespace (the checkpointer's and the tree's others).
+        let sysv = try IPCNamespaces.collect(collected.map(\.state))
         tree = TreeState(sysvObjects: sysv.objects, omittedPIDs: agents.omitted.sorted())
+        tree.ipcNamespaces = sysv.count
+        for k in collected.indices { collected[k].state.ipcNamespace = sysv.index[collected[k].state.pid] ?? 0 }
         // Run by a process of the image itself (system("cr_checkpoint ...")), not
         // through libcr: after a restart its wait must find us, exited with 0, as under BLCR.
         if options.requester == getpid(), frozen.contains(where: { $0.pid == getppid() }) {
@@ -181,7 +183,7 @@ final class CheckpointRun {
         let uts = UTSNamespaces.collect(collected.map(\.state.pid))
         tree.utsNamespaces = uts.namespaces
         for k in collected.indices { collected[k].state.utsNamespace = uts.index[collected[k].state.pid] ?? 0 }
-        let unsaved = UnsavedNamespaces.warnings(collected.map(\.state.pid), saved: ["mnt": Set(mounts.index.keys), "cgroup": cgroups.saved, "uts": uts.saved])
+        let unsaved = UnsavedNamespaces.warnings(collected.map(\.state.pid), saved: ["mnt": Set(mounts.index.keys), "cgroup": cgroups.saved, "uts": uts.saved, "ipc": Set(sysv.index.keys)])
         collected[0].warnings += scope.outsiders + sysv.warnings + agents.warnings + time.warnings + mountWarnings + cgroups.warnings
             + uts.warnings + unsaved
     }

@@ -1,9 +1,9 @@
 import Glibc
 import LinuxKit
 
-/// Namespaces a checkpoint does not save (PID, time, mount, cgroup and UTS
-/// namespaces it does: NamespaceIDs, TimeNamespaces, MountNamespaces,
-/// CgroupNamespaces, UTSNamespaces; a mount namespace
+/// Namespaces a checkpoint does not save (PID, time, mount, cgroup, UTS and
+/// IPC namespaces it does: NamespaceIDs, TimeNamespaces, MountNamespaces,
+/// CgroupNamespaces, UTSNamespaces, IPCNamespaces; a mount namespace
 /// only where the process's root is its namespace's). A process in another one than the
 /// checkpointer's comes back in cr_restart's: said as a warning, once per kind.
 enum UnsavedNamespaces {

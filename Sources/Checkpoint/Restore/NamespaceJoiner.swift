@@ -25,6 +25,9 @@ final class NamespaceJoiner {
         if ours >= 0 { close(ours) }
     }
 
+    /// A namespace the restorer made itself (IPC), for stubs to join.
+    func adopt(_ index: Int, fd: Int32) { made[index] = fd }
+
     /// Puts the stub in namespace `wanted` (1-based; 0: ours); returns it.
     func enter(_ wanted: Int, who: pid_t, stub: pid_t, session: RemoteSession, bornIn: Int,
                before: () throws -> Void = {}, after: () throws -> Void = {}) throws -> Int {

@@ -164,6 +164,8 @@ public enum Restorer {
         }
         tree.cgroups = cgroups
         tree.uts = UTSNamespaceFactory(namespaces: header.tree.utsNamespaces)
+        let ipc = IPCNamespaceFactory(count: header.tree.ipcNamespaces)
+        tree.ipc = ipc
         if let time = TimeNamespaceFactory(offsets: header.tree.timeOffsets) {
             tree.time = time
             if header.processes.first?.timeNamespace.own == true {
@@ -184,7 +186,9 @@ public enum Restorer {
             try tree.build(header.processes, zombies: header.zombies, later: later, ptys: ptys)
             let shared = SharedMemoryFactory(processes: header.processes)
             defer { shared.close() }
-            let sysv = SysVFactory(objects: header.tree.sysvObjects, log: log)
+            // One factory per IPC namespace, each run from inside its namespace.
+            let sysv = (0...header.tree.ipcNamespaces).map { ns in SysVFactory(objects: header.tree.sysvObjects.filter { $0.namespace == ns }, log: log) }
+            func within<T>(_ ns: Int, _ body: () throws -> T) throws -> T { try ipc.map { try $0.within(ns, body) } ?? body() }
             // Unlinked files, made before the memory: a private mapping may be of one.
             let unlinked = UnlinkedFileFactory(processes: header.processes)
             defer { unlinked.close() }
@@ -212,7 +216,8 @@ public enum Restorer {
                 guard let stub = tree.stubs[p.pid], let inner = tree.inner[p.pid] else { continue }
                 let r = try ProcessRestore(stub: stub, innerPID: inner, process: p, inventory: header.inventory, log: log)
                 r.cgroups = cgroups
-                try r.prepare(shared: shared, sysv: sysv, unlinked: unlinked)
+                let ns = sysv.indices.contains(p.ipcNamespace) ? p.ipcNamespace : 0
+                try within(ns) { try r.prepare(shared: shared, sysv: sysv[ns], unlinked: unlinked) }
                 copyFill?.attach(r, plan: memoryPlan, userMode: userModeFill)
                 if let chain { try Self.writeParentPages(chain, r, copyFill: copyFill) }
                 tree.adopt(r.session, for: p.pid)
@@ -224,7 +229,7 @@ public enum Restorer {
             copyFill?.close()
             try tree.complete(header.processes, zombies: header.zombies)
             testHookPause()
-            var warnings = tree.warnings + ptys.warnings + (tree.time?.warnings ?? []) + (tree.mounts?.warnings ?? []) + (tree.uts?.warnings ?? [])
+            var warnings = tree.warnings + ptys.warnings + (tree.time?.warnings ?? []) + (tree.mounts?.warnings ?? []) + (tree.uts?.warnings ?? []) + (ipc?.warnings ?? [])
             var objects = SharedFileObjects(processes: header.processes, memory: shared, ptys: ptys, stubs: tree.stubs, closeTCP: options.closeTCP,
                                             inherited: options.inheritedDescriptors, unlinked: unlinked)
             objects.missingFiles = options.missingFiles
@@ -242,7 +247,7 @@ public enum Restorer {
             warnings += try objects.settle()
             warnings += shared.seal()
             warnings += objects.unlinked.finish()
-            warnings += try sysv.finish()
+            for (ns, factory) in sysv.enumerated() { warnings += try within(ns) { try factory.finish() } }
             // libcr agents wait in cr_checkpoint() for their outcome: "restarted",
             // by the requester: us, or for cr_request_restart() its caller, as
             // in BLCR, where the caller restarts (MPICH finds its files by it).

@@ -51,6 +51,9 @@ struct StubTree {
     /// The image's UTS namespaces, if it had any besides the checkpointer's.
     var uts: UTSNamespaceFactory?
     private var utsNamespace: [pid_t: Int] = [:]
+    /// The image's IPC namespaces, if it had any besides the checkpointer's.
+    var ipc: IPCNamespaceFactory?
+    private var ipcNamespace: [pid_t: Int] = [:]
     private var mountNamespace: [pid_t: Int] = [:]
     private var timeChildren: [pid_t: Bool] = [:]
     /// Session leaders whose setsid waits for these children to be forked in their earlier session (SessionOrder).
@@ -134,6 +137,10 @@ struct StubTree {
         if let uts {
             let born = sessions[p.ppid] != nil ? utsNamespace[p.ppid] ?? 0 : 0
             utsNamespace[p.pid] = try uts.place(p, stub: stub, session: session, bornIn: born)
+        }
+        if let ipc {
+            let born = sessions[p.ppid] != nil ? ipcNamespace[p.ppid] ?? 0 : 0
+            ipcNamespace[p.pid] = try ipc.place(p, stub: stub, session: session, bornIn: born)
         }
         if let mounts {
             // Born where its parent's stub is (a stub the restorer spawned: ours), before it opens anything.
