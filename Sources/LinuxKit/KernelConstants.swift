@@ -38,6 +38,7 @@ public enum CloneFlags {
     public static let newCgroup: UInt64 = 0x0200_0000  // CLONE_NEWCGROUP
     public static let newUTS: UInt64 = 0x0400_0000  // CLONE_NEWUTS
     public static let newIPC: UInt64 = 0x0800_0000  // CLONE_NEWIPC
+    public static let newNet: UInt64 = 0x4000_0000  // CLONE_NEWNET
     /// Share the parent's file descriptor table.
     public static let files = UInt64(CL_CLONE_FILES)
     /// The child's parent is the caller's parent.

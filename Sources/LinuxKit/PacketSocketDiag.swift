@@ -21,13 +21,13 @@ public struct PacketSocketInfo: Equatable, Sendable {
 
 public enum PacketSocketDiag {
     /// Every AF_PACKET socket of the caller's network namespace, by inode.
-    public static func all() throws -> [UInt64: PacketSocketInfo] {
+    public static func all(netlink: NetlinkSource = .here) throws -> [UInt64: PacketSocketInfo] {
         // packet_diag_req (20 bytes): family, protocol, pad, inode, what to show (info, mclist, rings, fanout), cookie.
         var request = [UInt8](repeating: 0, count: 20)
         request[0] = 17  // AF_PACKET
         UnixSocketDiag.put32(&request, 8, 0x1 | 0x2 | 0x4 | 0x8)
         var result: [UInt64: PacketSocketInfo] = [:]
-        try SockDiag.dump(request) { b, range in
+        try SockDiag.dump(request, netlink: netlink) { b, range in
             if let info = parse(b, from: range.lowerBound, to: range.upperBound) { result[info.inode] = info }
         }
         return result

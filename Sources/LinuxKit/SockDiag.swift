@@ -6,8 +6,8 @@ import SystemPackage
 public enum SockDiag {
     /// Sends a dump request whose family-specific part is `body` and hands
     /// each reply message's payload (its range in the buffer) to `each`.
-    static func dump(_ body: [UInt8], _ each: ([UInt8], Range<Int>) -> Void) throws {
-        let sock = try request(body, type: 20, flags: 0x301)   // SOCK_DIAG_BY_FAMILY; NLM_F_REQUEST | NLM_F_DUMP
+    static func dump(_ body: [UInt8], netlink: NetlinkSource = .here, _ each: ([UInt8], Range<Int>) -> Void) throws {
+        let sock = try request(body, type: 20, flags: 0x301, netlink: netlink)   // SOCK_DIAG_BY_FAMILY; NLM_F_REQUEST | NLM_F_DUMP
         defer { close(sock) }
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -31,7 +31,7 @@ public enum SockDiag {
 
     /// sk_shutdown of every TCP, UDP or raw socket (by `protocol`) of one
     /// family, by inode (INET_DIAG_SHUTDOWN: 1 reading shut, 2 writing).
-    public static func inetShutdown(family: Int32, protocol proto: Int32) throws -> [UInt64: UInt8] {
+    public static func inetShutdown(family: Int32, protocol proto: Int32, netlink: NetlinkSource = .here) throws -> [UInt64: UInt8] {
         // inet_diag_req_v2 (56 bytes): family, protocol, ext, pad, states, a zero inet_diag_sockid.
         guard let familyByte = UInt8(exactly: family), let protocolByte = UInt8(exactly: proto) else { return [:] }
         var request = [UInt8](repeating: 0, count: 56)
@@ -39,7 +39,7 @@ public enum SockDiag {
         request[1] = protocolByte
         UnixSocketDiag.put32(&request, 4, 0xffff_ffff)
         var result: [UInt64: UInt8] = [:]
-        try dump(request) { b, range in
+        try dump(request, netlink: netlink) { b, range in
             // inet_diag_msg (72 bytes, the inode at 68), then attributes.
             guard range.count >= 72 else { return }
             let inode = UInt64(UnixSocketDiag.get32(b, range.lowerBound + 68))
@@ -58,8 +58,8 @@ public enum SockDiag {
 extension SockDiag {
     /// A new sock_diag socket that has sent one message (`type`, `flags`,
     /// then `body`) to the kernel; the caller reads the answer and closes it.
-    static func request(_ body: [UInt8], type: UInt16, flags: UInt16) throws -> Int32 {
-        let sock = try valueOrThrow("socket(NETLINK_SOCK_DIAG)") { socket(AF_NETLINK, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 4) }
+    static func request(_ body: [UInt8], type: UInt16, flags: UInt16, netlink: NetlinkSource = .here) throws -> Int32 {
+        let sock = try netlink.socket()
         var message = [UInt8](repeating: 0, count: 16) + body   // nlmsghdr, then the request
         UnixSocketDiag.put32(&message, 0, UInt32(message.count))
         UnixSocketDiag.put16(&message, 4, type)
@@ -141,5 +141,44 @@ extension SockDiag {
         UnixSocketDiag.put32(&request, 48, UInt32(truncatingIfNeeded: cookie))
         UnixSocketDiag.put32(&request, 52, UInt32(truncatingIfNeeded: cookie >> 32))
         try destroy(request)
+    }
+}
+
+/// Where a sock_diag socket is made: it answers for the network namespace
+/// it was made in. `.of(pid)`: in that process's, by a short-lived child
+/// sharing our descriptor table that enters the process's user namespace
+/// (where a user owning it has the capability), then its network
+/// namespace, and makes the socket there.
+public enum NetlinkSource: Sendable {
+    case here
+    case of(pid_t)
+
+    func socket() throws -> Int32 {
+        switch self {
+        case .here:
+            return try valueOrThrow("socket(NETLINK_SOCK_DIAG)") { Glibc.socket(AF_NETLINK, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 4) }
+        case .of(let pid):
+            // Built before the clone: the child may only make system calls.
+            guard let userPath = strdup("/proc/\(pid)/ns/user"), let netPath = strdup("/proc/\(pid)/ns/net") else {
+                throw SystemCallError("strdup", Errno(rawValue: ENOMEM))
+            }
+            defer { free(userPath); free(netPath) }
+            let spawned = RawChild.spawn(flags: 0x400) {  // CLONE_FILES: its socket is ours
+                let user = Syscall.raw(NR.openat, Int(AT_FDCWD), Int(bitPattern: UnsafeRawPointer(userPath)), Int(O_RDONLY | O_CLOEXEC))
+                if user >= 0 { _ = Syscall.raw(NR.setns, user, Int(CloneFlags.newUser)); _ = Syscall.raw(NR.close, user) }
+                let net = Syscall.raw(NR.openat, Int(AT_FDCWD), Int(bitPattern: UnsafeRawPointer(netPath)), Int(O_RDONLY | O_CLOEXEC))
+                if net < 0 || Syscall.raw(NR.setns, net, Int(CloneFlags.newNet)) != 0 { Syscall.exitGroup(0) }
+                _ = Syscall.raw(NR.close, net)
+                let s = Syscall.raw(NR.socket, Int(AF_NETLINK), Int(Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)), 4)
+                // The number comes back as the exit status (0: failed).
+                Syscall.exitGroup(s >= 0 && s < 255 ? s + 1 : 0)
+            }
+            guard case .success(let child) = spawned else { throw SystemCallError("clone (sock_diag helper)", Errno(rawValue: EAGAIN)) }
+            var status: Int32 = 0
+            while waitpid(child, &status, 0) < 0 && errno == EINTR {}
+            let code = status & 0x7f == 0 ? (status >> 8) & 0xff : 0
+            guard code > 0 else { throw SystemCallError("entering the network namespace of process \(pid)", Errno(rawValue: EPERM)) }
+            return code - 1
+        }
     }
 }

@@ -32,14 +32,14 @@ public struct UnixSocketInfo: Equatable, Sendable {
 
 public enum UnixSocketDiag {
     /// Every UNIX socket of the caller's network namespace, by inode.
-    public static func all() throws -> [UInt64: UnixSocketInfo] {
+    public static func all(netlink: NetlinkSource = .here) throws -> [UInt64: UnixSocketInfo] {
         // unix_diag_req (24 bytes): every state, with name, VFS, peer, ICONS and rqlen (shutdown is always sent).
         var request = [UInt8](repeating: 0, count: 24)
         request[0] = UInt8(AF_UNIX)
         put32(&request, 4, 0xffff_ffff)     // udiag_states
         put32(&request, 12, 0x1 | 0x2 | 0x4 | 0x8 | 0x10)
         var result: [UInt64: UnixSocketInfo] = [:]
-        try SockDiag.dump(request) { b, range in
+        try SockDiag.dump(request, netlink: netlink) { b, range in
             if let info = parse(b, from: range.lowerBound, to: range.upperBound) { result[info.inode] = info }
         }
         return result

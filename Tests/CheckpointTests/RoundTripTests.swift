@@ -336,6 +336,15 @@ final class RoundTripTests: XCTestCase {
         s.checkpointArguments = ["--tree"]
         try s.run(.rootOriginalPID)
     }
+    /// Sockets in a network namespace of the process's own (loopback up, a
+    /// listener on the port a process outside also listens on, UDP, an
+    /// abstract UNIX name): made again inside a new namespace (Fixtures/netns.c).
+    func testNetworkNamespaceAsRootAndUnprivileged() throws {
+        var s = Scenario(fixture: "netns", arguments: ["\(TestEnvironment.seed(for: "netns"))"])
+        s.checkpointArguments = ["--tree"]
+        try s.run(.rootOriginalPID)
+        try s.run(.unprivilegedNamespace)
+    }
     /// Credentials per thread: one thread's own IDs, and no thread root again after the process dropped root.
     func testThreadCredentialsAsRoot() throws {
         var s = Scenario(fixture: "threadcreds")

@@ -183,9 +183,13 @@ final class CheckpointRun {
         let uts = UTSNamespaces.collect(collected.map(\.state.pid))
         tree.utsNamespaces = uts.namespaces
         for k in collected.indices { collected[k].state.utsNamespace = uts.index[collected[k].state.pid] ?? 0 }
-        let unsaved = UnsavedNamespaces.warnings(collected.map(\.state.pid), saved: ["mnt": Set(mounts.index.keys), "cgroup": cgroups.saved, "uts": uts.saved, "ipc": Set(sysv.index.keys)])
+        let net = NetNamespaces.collect(collected.map(\.state.pid))
+        tree.netNamespaces = net.found.namespaces
+        for k in collected.indices { collected[k].state.netNamespace = net.found.index[collected[k].state.pid] ?? 0 }
+        let unsaved = UnsavedNamespaces.warnings(collected.map(\.state.pid), saved: ["mnt": Set(mounts.index.keys), "cgroup": cgroups.saved, "uts": uts.saved,
+                                                                                      "ipc": Set(sysv.index.keys), "net": net.found.saved])
         collected[0].warnings += scope.outsiders + sysv.warnings + agents.warnings + time.warnings + mountWarnings + cgroups.warnings
-            + uts.warnings + unsaved
+            + uts.warnings + net.found.warnings + net.warnings + unsaved
     }
 
     /// 6. INVENTORY, TREE, then the memory plan (pagemap, which also finds guard

@@ -36,3 +36,20 @@ struct NamespaceUnreadable: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
     init(entering e: Errno) { description = "entering it: \(errorText(e.rawValue))" }
 }
+
+/// Namespaces that setns changes for the calling thread only (IPC, network):
+/// this thread enters a process's, runs `body` (what it reads or the
+/// sockets it makes belong there) and comes back. Needs the capability in
+/// both user namespaces: root.
+enum ThreadNamespace {
+    static func inside<T>(_ pid: pid_t, kind: String, flag: UInt64, _ body: () throws -> T) throws -> Result<T, Errno> {
+        let ours = open("/proc/thread-self/ns/\(kind)", O_RDONLY | O_CLOEXEC)
+        let theirs = open("/proc/\(pid)/ns/\(kind)", O_RDONLY | O_CLOEXEC)
+        defer { if ours >= 0 { close(ours) }; if theirs >= 0 { close(theirs) } }
+        guard ours >= 0, theirs >= 0 else { return .failure(Errno(rawValue: errno)) }
+        guard Syscall.raw(NR.setns, Int(theirs), Int(flag)) == 0 else { return .failure(Errno(rawValue: errno)) }
+        // Back home; should that fail, this thread only ever reads namespaced tables again.
+        defer { _ = Syscall.raw(NR.setns, Int(ours), Int(flag)) }
+        return .success(try body())
+    }
+}

@@ -28,7 +28,7 @@ struct IPCNamespaces {
             if ns == 0 {
                 collected = try collector.collect()
             } else {
-                switch try inside(first.pid, { try collector.collect() }) {
+                switch try ThreadNamespace.inside(first.pid, kind: "ipc", flag: CloneFlags.newIPC, { try collector.collect() }) {
                 case .success(let c): collected = c
                 case .failure(let e):
                     if !segments.isEmpty {
@@ -42,17 +42,5 @@ struct IPCNamespaces {
             result.warnings += collected.warnings
         }
         return result
-    }
-
-    /// Runs `body` with this thread in `pid`'s IPC namespace, then back in its own.
-    static func inside<T>(_ pid: pid_t, _ body: () throws -> T) throws -> Result<T, Errno> {
-        let ours = open("/proc/thread-self/ns/ipc", O_RDONLY | O_CLOEXEC)
-        let theirs = open("/proc/\(pid)/ns/ipc", O_RDONLY | O_CLOEXEC)
-        defer { if ours >= 0 { close(ours) }; if theirs >= 0 { close(theirs) } }
-        guard ours >= 0, theirs >= 0 else { return .failure(Errno(rawValue: errno)) }
-        guard Syscall.raw(NR.setns, Int(theirs), Int(CloneFlags.newIPC)) == 0 else { return .failure(Errno(rawValue: errno)) }
-        // Back home (nothing else of the checkpoint uses SysV IPC, so even a failure here changes nothing).
-        defer { _ = Syscall.raw(NR.setns, Int(ours), Int(CloneFlags.newIPC)) }
-        return .success(try body())
     }
 }

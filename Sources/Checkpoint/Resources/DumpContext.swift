@@ -11,14 +11,14 @@ final class DumpContext {
     /// Objects (device, inode) whose contents are saved already: unlinked
     /// files, memfds, socket queues.
     let contents = FirstSight()
-    /// The network namespace's UNIX sockets, asked of sock_diag once.
-    let unixSockets = SockDiagTable("UNIX sockets through sock_diag", load: UnixSocketDiag.all)
-    /// The network namespace's packet sockets, asked of packet_diag once.
-    let packetSockets = SockDiagTable("packet sockets through packet_diag", load: PacketSocketDiag.all)
+    /// The UNIX sockets of our network namespace and the scope's others, asked of sock_diag once.
+    lazy var unixSockets = SockDiagTable("UNIX sockets through sock_diag") { [unowned self] in try self.everyNetNamespace { try UnixSocketDiag.all(netlink: $0) } }
+    /// The packet sockets of those namespaces, asked of packet_diag once.
+    lazy var packetSockets = SockDiagTable("packet sockets through packet_diag") { [unowned self] in try self.everyNetNamespace { try PacketSocketDiag.all(netlink: $0) } }
     /// A new socket's option values, per family, type and protocol.
     let socketDefaults = SocketDefaults()
     /// Shutdown states of the inet sockets (sock_diag), asked once per family and protocol.
-    let inetShutdowns = InetShutdowns()
+    lazy var inetShutdowns = InetShutdowns(elsewhere: foreignNetPIDs)
     /// TCP sockets the checkpoint put in repair mode.
     let tcpRepairs: TCPRepairHolds
     /// TCP sockets whose incoming segments the checkpoint drops while it reads them.
@@ -73,6 +73,26 @@ final class DumpContext {
         return indexes
     }()
 
+    /// A process of each network namespace of the scope other than ours:
+    /// sock_diag answers for the namespace its netlink socket was made in.
+    lazy var foreignNetPIDs: [pid_t] = {
+        guard let ours = try? Sys.readLink("/proc/self/ns/net") else { return [] }
+        var links: Set<[UInt8]> = [ours]
+        return scopePIDs.filter { pid in (try? Sys.readLink("/proc/\(pid)/ns/net")).map { links.insert($0).inserted } ?? false }
+    }()
+
+    /// A sock_diag table of our network namespace merged with those of the
+    /// scope's others (inodes are unique across namespaces; NetlinkSource
+    /// asks inside each). One that cannot be entered is left out: its
+    /// sockets are then saved with what the process itself can tell.
+    func everyNetNamespace<Info>(_ load: (NetlinkSource) throws -> [UInt64: Info]) throws -> [UInt64: Info] {
+        var table = try load(.here)
+        for pid in foreignNetPIDs {
+            if let theirs = try? load(.of(pid)) { table.merge(theirs) { a, _ in a } }
+        }
+        return table
+    }
+
     /// Every descriptor number of every process the checkpoint saves.
     private func forEachScopeDescriptor(_ body: (pid_t, Int32) -> Void) {
         for pid in scopePIDs {
@@ -93,11 +113,20 @@ final class FirstSight {
 /// sk_shutdown of inet sockets by inode, one sock_diag dump per (family, protocol).
 final class InetShutdowns {
     private var tables: [[Int32]: [UInt64: UInt8]] = [:]
+    /// A process of each other network namespace of the scope (DumpContext.foreignNetPIDs).
+    private let elsewhere: [pid_t]
+    init(elsewhere: [pid_t] = []) { self.elsewhere = elsewhere }
 
     /// nil where sock_diag cannot tell (no inet_diag for this protocol).
     func of(inode: UInt64, family: Int32, protocol proto: Int32) -> UInt8? {
         let key = [family, proto]
-        if tables[key] == nil { tables[key] = (try? SockDiag.inetShutdown(family: family, protocol: proto)) ?? [:] }
+        if tables[key] == nil {
+            var table = (try? SockDiag.inetShutdown(family: family, protocol: proto)) ?? [:]
+            for pid in elsewhere {
+                if let theirs = try? SockDiag.inetShutdown(family: family, protocol: proto, netlink: .of(pid)) { table.merge(theirs) { a, _ in a } }
+            }
+            tables[key] = table
+        }
         return tables[key]?[inode]
     }
 }

@@ -25,8 +25,8 @@ final class NamespaceJoiner {
         if ours >= 0 { close(ours) }
     }
 
-    /// A namespace the restorer made itself (IPC), for stubs to join.
-    func adopt(_ index: Int, fd: Int32) { made[index] = fd }
+    /// The descriptor of namespace `index` once a stub made it.
+    func descriptor(of index: Int) -> Int32? { made[index] }
 
     /// Puts the stub in namespace `wanted` (1-based; 0: ours); returns it.
     func enter(_ wanted: Int, who: pid_t, stub: pid_t, session: RemoteSession, bornIn: Int,

@@ -164,8 +164,13 @@ public enum Restorer {
         }
         tree.cgroups = cgroups
         tree.uts = UTSNamespaceFactory(namespaces: header.tree.utsNamespaces)
-        let ipc = IPCNamespaceFactory(count: header.tree.ipcNamespaces)
+        let ipc = RestorerMadeNamespaces(kind: "ipc", flag: CloneFlags.newIPC, count: header.tree.ipcNamespaces, what: "IPC namespaces")
         tree.ipc = ipc
+        let nets = header.tree.netNamespaces
+        let net = RestorerMadeNamespaces(kind: "net", flag: CloneFlags.newNet, count: nets.count, what: "network namespaces") { k, stub in
+            if nets[k - 1].loopbackUp { try RestorerMadeNamespaces.loopbackUp(in: stub) }
+        }
+        tree.net = net
         if let time = TimeNamespaceFactory(offsets: header.tree.timeOffsets) {
             tree.time = time
             if header.processes.first?.timeNamespace.own == true {
@@ -189,6 +194,7 @@ public enum Restorer {
             // One factory per IPC namespace, each run from inside its namespace.
             let sysv = (0...header.tree.ipcNamespaces).map { ns in SysVFactory(objects: header.tree.sysvObjects.filter { $0.namespace == ns }, log: log) }
             func within<T>(_ ns: Int, _ body: () throws -> T) throws -> T { try ipc.map { try $0.within(ns, body) } ?? body() }
+            func inNetwork<T>(_ ns: Int, _ body: () throws -> T) throws -> T { try net.map { try $0.within(ns, body) } ?? body() }
             // Unlinked files, made before the memory: a private mapping may be of one.
             let unlinked = UnlinkedFileFactory(processes: header.processes)
             defer { unlinked.close() }
@@ -216,8 +222,12 @@ public enum Restorer {
                 guard let stub = tree.stubs[p.pid], let inner = tree.inner[p.pid] else { continue }
                 let r = try ProcessRestore(stub: stub, innerPID: inner, process: p, inventory: header.inventory, log: log)
                 r.cgroups = cgroups
+                // Its segments are attached from inside its IPC namespace.
+                if p.ipcNamespace != 0 { try tree.placeWaitingNamespaces(p.pid, among: header.processes) }
                 let ns = sysv.indices.contains(p.ipcNamespace) ? p.ipcNamespace : 0
-                try within(ns) { try r.prepare(shared: shared, sysv: sysv[ns], unlinked: unlinked) }
+                // Entered only for segments to attach (a user's restorer cannot come back).
+                let attaches = p.mappings.contains { $0.kind == .sysvShm }
+                try within(attaches ? ns : 0) { try r.prepare(shared: shared, sysv: sysv[ns], unlinked: unlinked) }
                 copyFill?.attach(r, plan: memoryPlan, userMode: userModeFill)
                 if let chain { try Self.writeParentPages(chain, r, copyFill: copyFill) }
                 tree.adopt(r.session, for: p.pid)
@@ -226,10 +236,12 @@ public enum Restorer {
                 try pages.write(into: restores)
             }
             try pages.finish(into: restores)
+            // Sockets are made inside their process's network namespace.
+            try tree.placeWaitingNamespaces(nil, among: header.processes)
             copyFill?.close()
             try tree.complete(header.processes, zombies: header.zombies)
             testHookPause()
-            var warnings = tree.warnings + ptys.warnings + (tree.time?.warnings ?? []) + (tree.mounts?.warnings ?? []) + (tree.uts?.warnings ?? []) + (ipc?.warnings ?? [])
+            var warnings = tree.warnings + ptys.warnings + (tree.time?.warnings ?? []) + (tree.mounts?.warnings ?? []) + (tree.uts?.warnings ?? []) + (ipc?.warnings ?? []) + (net?.warnings ?? [])
             var objects = SharedFileObjects(processes: header.processes, memory: shared, ptys: ptys, stubs: tree.stubs, closeTCP: options.closeTCP,
                                             inherited: options.inheritedDescriptors, unlinked: unlinked)
             objects.missingFiles = options.missingFiles
@@ -239,15 +251,19 @@ public enum Restorer {
             defer { objects.close() }
             var deferred = pages.deferred
             let lazyDescriptors = plan == nil ? [:] : LazyRestore.takeDescriptors(restores, deferred: &deferred, loader: loader, warnings: &warnings)
-            for r in restores {
-                warnings += try r.finish(ids: ids, quietChildSignal: tree.reapedSignals[r.process.pid] ?? false,
-                                         seccompSuspended: tree.seccompSuspended, sharedTable: tree.sharedTables.contains(r.process.pid), objects: objects)
+            // Its sockets are made by us, inside its network namespace: ours
+            // first (a user's restorer cannot come back to it).
+            for r in restores.enumerated().sorted(by: { ($0.element.process.netNamespace, $0.offset) < ($1.element.process.netNamespace, $1.offset) }).map(\.element) {
+                warnings += try inNetwork(r.process.netNamespace) {
+                    try r.finish(ids: ids, quietChildSignal: tree.reapedSignals[r.process.pid] ?? false,
+                                 seccompSuspended: tree.seccompSuspended, sharedTable: tree.sharedTables.contains(r.process.pid), objects: objects)
+                }
             }
             if let made = cgroups?.made, !made.isEmpty { notes.append("cgroups made again (empty of settings): \(made.joined(separator: ", "))") }
             warnings += try objects.settle()
             warnings += shared.seal()
             warnings += objects.unlinked.finish()
-            for (ns, factory) in sysv.enumerated() { warnings += try within(ns) { try factory.finish() } }
+            for (ns, factory) in sysv.enumerated() where ns == 0 || factory.hasObjects { warnings += try within(ns) { try factory.finish() } }
             // libcr agents wait in cr_checkpoint() for their outcome: "restarted",
             // by the requester: us, or for cr_request_restart() its caller, as
             // in BLCR, where the caller restarts (MPICH finds its files by it).

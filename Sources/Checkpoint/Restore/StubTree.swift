@@ -47,13 +47,15 @@ struct StubTree {
     var mounts: MountNamespaceFactory?
     /// --manage-cgroups: each stub is put into its process's cgroups as it is born.
     var cgroups: CgroupPlacer?
-    private var cgroupNamespace: [pid_t: Int] = [:]
     /// The image's UTS namespaces, if it had any besides the checkpointer's.
     var uts: UTSNamespaceFactory?
-    private var utsNamespace: [pid_t: Int] = [:]
-    /// The image's IPC namespaces, if it had any besides the checkpointer's.
-    var ipc: IPCNamespaceFactory?
-    private var ipcNamespace: [pid_t: Int] = [:]
+    /// The image's IPC and network namespaces, if it had any besides the checkpointer's.
+    var ipc: RestorerMadeNamespaces?
+    var net: RestorerMadeNamespaces?
+    /// Per process (original PID): the cgroup, UTS, IPC and network namespace its stub is in now (0: ours).
+    private var namespacesNow: [pid_t: [Int]] = [:]
+    /// Parents whose move into their own namespaces waits until these children, which stay in the old ones, are forked.
+    private var namespaceWaits: [pid_t: Set<pid_t>] = [:]
     private var mountNamespace: [pid_t: Int] = [:]
     private var timeChildren: [pid_t: Bool] = [:]
     /// Session leaders whose setsid waits for these children to be forked in their earlier session (SessionOrder).
@@ -93,6 +95,37 @@ struct StubTree {
         }
     }
 
+    /// Moves a parent still waiting for children that stay in its old
+    /// namespaces (see `make`) into its own now: `pid`'s, before its SysV
+    /// segments are attached, or (nil) every one's, before descriptors are made.
+    mutating func placeWaitingNamespaces(_ pid: pid_t?, among processes: [ProcessState]) throws {
+        for waiting in namespaceWaits.keys.sorted() where pid == nil || waiting == pid {
+            namespaceWaits[waiting] = nil
+            guard let p = processes.first(where: { $0.pid == waiting }), let stub = stubs[waiting], let session = sessions[waiting] else { continue }
+            try placeNamespaces(p, stub: stub, session: session)
+        }
+    }
+
+    /// The namespaces a stub is born in: its parent stub's (one the restorer spawned: ours).
+    private func namespacesBornIn(_ p: ProcessState) -> [Int] {
+        sessions[p.ppid] != nil ? namespacesNow[p.ppid] ?? [0, 0, 0, 0] : [0, 0, 0, 0]
+    }
+
+    /// The cgroup, UTS, IPC and network namespaces the image puts `p` in (0 for a kind not restored).
+    private func wantedNamespaces(_ p: ProcessState) -> [Int] {
+        [cgroups == nil ? 0 : p.cgroupNamespace, uts == nil ? 0 : p.utsNamespace, ipc == nil ? 0 : p.ipcNamespace, net == nil ? 0 : p.netNamespace]
+    }
+
+    private mutating func placeNamespaces(_ p: ProcessState, stub: pid_t, session: RemoteSession) throws {
+        let born = namespacesBornIn(p)
+        var now = born
+        if let cgroups { now[0] = try cgroups.place(p, stub: stub, session: session, bornIn: born[0]) }
+        if let uts { now[1] = try uts.place(p, stub: stub, session: session, bornIn: born[1]) }
+        if let ipc { now[2] = try ipc.place(p.ipcNamespace, who: p.pid, stub: stub, session: session, bornIn: born[2]) }
+        if let net { now[3] = try net.place(p.netNamespace, who: p.pid, stub: stub, session: session, bornIn: born[3]) }
+        namespacesNow[p.pid] = now
+    }
+
     /// Forks a process whose parent's memory is already restored, so it
     /// inherits the pages it shared with it (copy-on-write) by the fork itself.
     mutating func forkLater(_ p: ProcessState, among processes: [ProcessState], ptys: PtyFactory? = nil) throws {
@@ -129,18 +162,23 @@ struct StubTree {
         stubs[p.pid] = stub
         inner[p.pid] = ids(p.pid) ?? stub
         sessions[p.pid] = session
-        if let cgroups {
-            // Born in its parent's stub's cgroup namespace (a stub the restorer spawned: ours).
-            let born = sessions[p.ppid] != nil ? cgroupNamespace[p.ppid] ?? 0 : 0
-            cgroupNamespace[p.pid] = try cgroups.place(p, stub: stub, session: session, bornIn: born)
+        // Its cgroup, UTS, IPC and network namespaces; those of a parent whose
+        // children stay in its old ones come once they are forked (a user's
+        // stub could not go back by setns), at the latest when the restore
+        // needs them (placeWaitingNamespaces).
+        let born = namespacesBornIn(p)
+        let behind = processes.filter { $0.ppid == p.pid && wantedNamespaces($0) == born }.map(\.pid)
+        if behind.isEmpty || wantedNamespaces(p) == born {
+            try placeNamespaces(p, stub: stub, session: session)
+        } else {
+            namespacesNow[p.pid] = born
+            namespaceWaits[p.pid] = Set(behind)
         }
-        if let uts {
-            let born = sessions[p.ppid] != nil ? utsNamespace[p.ppid] ?? 0 : 0
-            utsNamespace[p.pid] = try uts.place(p, stub: stub, session: session, bornIn: born)
-        }
-        if let ipc {
-            let born = sessions[p.ppid] != nil ? ipcNamespace[p.ppid] ?? 0 : 0
-            ipcNamespace[p.pid] = try ipc.place(p, stub: stub, session: session, bornIn: born)
+        if var waiting = namespaceWaits[p.ppid], waiting.remove(p.pid) != nil {
+            namespaceWaits[p.ppid] = waiting.isEmpty ? nil : waiting
+            if waiting.isEmpty, let parent = processes.first(where: { $0.pid == p.ppid }), let parentStub = stubs[p.ppid], let parentSession = sessions[p.ppid] {
+                try placeNamespaces(parent, stub: parentStub, session: parentSession)
+            }
         }
         if let mounts {
             // Born where its parent's stub is (a stub the restorer spawned: ours), before it opens anything.

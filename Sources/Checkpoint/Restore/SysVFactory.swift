@@ -25,6 +25,8 @@ final class SysVFactory {
         self.log = log
     }
 
+    var hasObjects: Bool { !objects.isEmpty }
+
     /// The size of the segment the image knew as `original`, if it describes it.
     func size(original: Int32) -> UInt64? {
         objects.first { $0.kind == .sharedMemory && $0.id == original }?.size

@@ -6,7 +6,10 @@ import LinuxKit
 /// cannot be reopened through /proc/<restorer>/fd (sockets). The stub binds
 /// a datagram socket to an abstract name (injected socket + bind); we send
 /// to it; an injected recvmsg takes the descriptor. Abstract names need no
-/// file system and work across user and PID namespaces (same network one).
+/// file system and work across user and PID namespaces, within one network
+/// namespace: the inbox is bound again when a send finds the stub has moved
+/// to another one since, and our outbox is made again in the one this
+/// thread is in.
 final class FDCourier {
     let session: RemoteSession
     /// The stub's receiving socket, parked at a number no restored fd uses.
@@ -14,6 +17,8 @@ final class FDCourier {
     private let parkAt: UInt64
     private let address: [UInt8]
     private var outbox: Int32 = -1
+    /// The network namespace the outbox was made in.
+    private var outboxNamespace: [UInt8]?
 
     /// Scratch offsets: sockaddr, msghdr, iovec, one data byte, control buffer.
     static let base = 16384
@@ -26,8 +31,14 @@ final class FDCourier {
 
     /// Sends `fd` and returns the number the stub received it as (close-on-exec).
     func deliver(_ fd: Int32) throws -> UInt64 {
-        let inbox = try openInbox()
-        try send(fd)
+        var inbox = try openInbox()
+        do { try send(fd) } catch let e as CheckpointError where e.code == ECONNREFUSED {
+            // The stub moved to another network namespace since its inbox was bound.
+            try session.close(inbox, what: "courier")
+            self.inbox = nil
+            inbox = try openInbox()
+            try send(fd)
+        }
         let b = Self.base
         // msghdr { name, namelen, iov, iovlen, control, controllen, flags }
         let iov = try session.put([session.scratch + UInt64(b + 256), 1].flatMap { bytes(of: $0) }, at: b + 192)
@@ -60,7 +71,12 @@ final class FDCourier {
     private func sockaddr() -> [UInt8] { [UInt8(AF_UNIX), 0] + address }
 
     private func send(_ fd: Int32) throws {
-        if outbox < 0 { outbox = try valueOrThrow("socket(courier)") { socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) } }
+        let here = try? Sys.readLink("/proc/thread-self/ns/net")
+        if outbox >= 0 && here != outboxNamespace { Glibc.close(outbox); outbox = -1 }
+        if outbox < 0 {
+            outbox = try valueOrThrow("socket(courier)") { socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
+            outboxNamespace = here
+        }
         let r = UnixMessage.send([0x2a], descriptors: [fd], from: outbox, name: sockaddr())
         guard r == 1 else { throw CheckpointError(errno: errno, "sending a descriptor to stub \(session.pid)") }
     }
