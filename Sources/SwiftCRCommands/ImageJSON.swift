@@ -53,6 +53,14 @@ enum ImageJSON {
                 .object([("processes", .array(image.processes.filter { $0.utsNamespace == k + 1 }.map { .int(Int64($0.pid)) })),
                          ("hostname", .string(ns.hostname)), ("domainname", .string(ns.domainname))])
             })),
+            ("ipcNamespaces", .array((0..<image.tree.ipcNamespaces).map { k in
+                .object([("processes", .array(image.processes.filter { $0.ipcNamespace == k + 1 }.map { .int(Int64($0.pid)) })),
+                         ("sysvObjects", .int(Int64(image.tree.sysvObjects.filter { $0.namespace == k + 1 }.count)))])
+            })),
+            ("netNamespaces", .array(image.tree.netNamespaces.enumerated().map { k, ns in
+                .object([("processes", .array(image.processes.filter { $0.netNamespace == k + 1 }.map { .int(Int64($0.pid)) })),
+                         ("loopbackUp", .bool(ns.loopbackUp)), ("otherInterfaces", .array(ns.otherInterfaces.map { .string($0) }))])
+            })),
             ("processes", .array(image.processes.map { process($0, image) })),
             ("zombies", .array(image.zombies.map { z in
                 .object([("pid", .int(Int64(z.pid))), ("ppid", .int(Int64(z.ppid))), ("waitStatus", .int(Int64(z.waitStatus)))])

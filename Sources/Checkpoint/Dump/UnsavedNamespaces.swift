@@ -1,16 +1,17 @@
 import Glibc
 import LinuxKit
 
-/// Namespaces a checkpoint does not save (PID, time, mount, cgroup, UTS and
-/// IPC namespaces it does: NamespaceIDs, TimeNamespaces, MountNamespaces,
-/// CgroupNamespaces, UTSNamespaces, IPCNamespaces; a mount namespace
+/// Namespaces a checkpoint does not save (PID, time, mount, cgroup, UTS,
+/// IPC and network namespaces it does: NamespaceIDs, TimeNamespaces,
+/// MountNamespaces, CgroupNamespaces, UTSNamespaces, IPCNamespaces,
+/// NetNamespaces; a mount namespace
 /// only where the process's root is its namespace's). A process in another one than the
 /// checkpointer's comes back in cr_restart's: said as a warning, once per kind.
 enum UnsavedNamespaces {
     static let kinds: [(file: String, name: String, effect: String)] = [
         ("mnt", "a mount", "its root is not the checkpointer's (chroot, pivot_root): its mounts are not saved and its paths are looked up in cr_restart's"),
-        ("net", "a network", "its interfaces and addresses are not saved"),
-        ("ipc", "an IPC", "its SysV objects are looked up in the checkpointer's"),
+        ("net", "a network", "it could not be read"),
+        ("ipc", "an IPC", "it could not be read"),
         ("uts", "a UTS", "its host and domain names could not be read (they are, as root or as the owner of its user namespace)"),
         ("cgroup", "a cgroup", "its cgroup root could not be read (it is, as root or as the owner of its user namespace)"),
         ("user", "a user", "its ID mappings are not saved (a user's restart makes one that maps the user to itself)"),
