@@ -135,6 +135,32 @@ final class CgroupRecordTests: XCTestCase {
         XCTAssertThrowsError(try decodeTree())
     }
 
+    func testIPCAndNetworkNamespacesRoundTrip() throws {
+        var random = SeededRandom("ipc-net-records")
+        for _ in 0..<50 {
+            var tree = TreeState()
+            tree.ipcNamespaces = Int(random.next() % 4)
+            tree.sysvObjects = (0..<Int(random.next() % 4)).map { k in
+                var o = SysVObject(kind: .messageQueue, key: Int32(k), id: Int32(k), mode: 0o600, uid: 0, gid: 0, size: 0)
+                o.namespace = tree.ipcNamespaces == 0 ? 0 : Int(random.next() % UInt64(tree.ipcNamespaces + 1))
+                return o
+            }
+            tree.netNamespaces = (0..<Int(random.next() % 3)).map { _ in
+                NetNamespaceState(loopbackUp: random.next() % 2 == 0, otherInterfaces: random.next() % 2 == 0 ? [] : ["veth\(random.next() % 9)"])
+            }
+            XCTAssertEqual(try TreeState(decoding: RecordDecoder(tree.encode()[...], name: "tree", base: 0)), tree)
+            var p = SampleImage.process
+            (p.ipcNamespace, p.netNamespace) = (tree.ipcNamespaces, tree.netNamespaces.count)
+            XCTAssertEqual(try decode(p.encode()), p)
+        }
+        // A SysV object of a namespace the tree does not have.
+        var tree = TreeState()
+        tree.ipcNamespaces = 1
+        tree.sysvObjects = [SysVObject(kind: .semaphores, key: 1, id: 1, mode: 0o600, uid: 0, gid: 0, size: 0)]
+        tree.sysvObjects[0].namespace = 2
+        XCTAssertThrowsError(try TreeState(decoding: RecordDecoder(tree.encode()[...], name: "tree", base: 0)))
+    }
+
     func testPathsOutOfTheHierarchyAreRefused() {
         for bad in ["/a/../../etc", "relative", "/a/./b", "/..", "/a\0b"] {
             var p = SampleImage.process
