@@ -268,22 +268,18 @@ public struct ProcessState: Equatable, Sendable {
             throw ImageError.malformed(what: "process \(pid): time namespace use \(time)", offset: d.base)
         }
         if !time.isEmpty { timeNamespace = TimeNamespaceUse(own: time[0] == 1, children: time[1] == 1) }
-        let mountNamespace = try d.u64(Tag.mountNamespace.rawValue, default: 0)
-        guard mountNamespace < 1 << 20 else { throw ImageError.malformed(what: "process \(pid): mount namespace \(mountNamespace)", offset: d.base) }
-        self.mountNamespace = Int(mountNamespace)
+        // Namespace numbers index the tree's tables (0: the checkpointer's); bounded before use.
+        func namespace(_ tag: Tag, _ what: String) throws -> Int {
+            let n = try d.u64(tag.rawValue, default: 0)
+            guard n < 1 << 20 else { throw ImageError.malformed(what: "process \(pid): \(what) namespace \(n)", offset: d.base) }
+            return Int(n)
+        }
+        mountNamespace = try namespace(.mountNamespace, "mount")
         cgroups = try CgroupMembership.decodeAll(d, tag: Tag.cgroup.rawValue, what: "process \(pid)")
-        let cgroupNamespace = try d.u64(Tag.cgroupNamespace.rawValue, default: 0)
-        guard cgroupNamespace < 1 << 20 else { throw ImageError.malformed(what: "process \(pid): cgroup namespace \(cgroupNamespace)", offset: d.base) }
-        self.cgroupNamespace = Int(cgroupNamespace)
-        let utsNamespace = try d.u64(Tag.utsNamespace.rawValue, default: 0)
-        guard utsNamespace < 1 << 20 else { throw ImageError.malformed(what: "process \(pid): UTS namespace \(utsNamespace)", offset: d.base) }
-        self.utsNamespace = Int(utsNamespace)
-        let ipcNamespace = try d.u64(Tag.ipcNamespace.rawValue, default: 0)
-        guard ipcNamespace < 1 << 20 else { throw ImageError.malformed(what: "process \(pid): IPC namespace \(ipcNamespace)", offset: d.base) }
-        self.ipcNamespace = Int(ipcNamespace)
-        let netNamespace = try d.u64(Tag.netNamespace.rawValue, default: 0)
-        guard netNamespace < 1 << 20 else { throw ImageError.malformed(what: "process \(pid): network namespace \(netNamespace)", offset: d.base) }
-        self.netNamespace = Int(netNamespace)
+        cgroupNamespace = try namespace(.cgroupNamespace, "cgroup")
+        utsNamespace = try namespace(.utsNamespace, "UTS")
+        ipcNamespace = try namespace(.ipcNamespace, "IPC")
+        netNamespace = try namespace(.netNamespace, "network")
         guard terminal.isEmpty || (terminal.count == 2 && terminal[0] <= UInt64(UInt32.max)) else {
             throw ImageError.malformed(what: "process \(pid): controlling terminal \(terminal)", offset: d.base)
         }
