@@ -68,6 +68,24 @@ struct InspectCommand: ParsableCommand {
                 print("           \(m.mountPoint): \(m.fsType) \(m.source), \(MountPlanText.describe(m))")
             }
         }
+        func members(_ index: (ProcessState) -> Int, _ k: Int) -> String {
+            let pids = image.processes.filter { index($0) == k + 1 }.map { String($0.pid) }.joined(separator: " ")
+            return pids.isEmpty ? "none" : pids
+        }
+        for (k, roots) in image.tree.cgroupNamespaces.enumerated() {
+            let shown = roots.map { "\($0.controllers.isEmpty ? "cgroup2" : $0.controllers):\($0.path)" }.joined(separator: ", ")
+            print("cgroup ns: \(k + 1), processes \(members(\.cgroupNamespace, k)): rooted at \(shown.isEmpty ? "-" : shown)")
+        }
+        for (k, ns) in image.tree.utsNamespaces.enumerated() {
+            print("uts ns:    \(k + 1), processes \(members(\.utsNamespace, k)): host \(ns.hostname), domain \(ns.domainname)")
+        }
+        for k in 0..<image.tree.ipcNamespaces {
+            print("ipc ns:    \(k + 1), processes \(members(\.ipcNamespace, k)): \(image.tree.sysvObjects.filter { $0.namespace == k + 1 }.count) SysV objects")
+        }
+        for (k, ns) in image.tree.netNamespaces.enumerated() {
+            let others = ns.otherInterfaces.isEmpty ? "" : "; not saved: \(ns.otherInterfaces.joined(separator: ", "))"
+            print("net ns:    \(k + 1), processes \(members(\.netNamespace, k)): loopback \(ns.loopbackUp ? "up" : "down")\(others)")
+        }
         for p in image.processes {
             let saved = image.savedBytes(pid: p.pid)
             print("process:   \(ids(p.pid)) \(p.command) (ppid \(ids(p.ppid)), pgid \(ids(p.pgid)), sid \(ids(p.sid)), uid \(p.uids.first ?? 0))\(p.stopped ? " stopped" : "")")

@@ -43,6 +43,29 @@ final class InspectTests: XCTestCase {
         XCTAssertTrue(text.output.contains("\(work)/outer: tmpfs outer, made anew with 1 files (11 bytes)"), text.output)
     }
 
+    /// UTS, IPC and network namespaces of a process's own, in text and JSON.
+    func testOtherNamespacesAreListed() throws {
+        guard env.isRoot else { throw XCTSkip("reading another IPC namespace needs root") }
+        for (fixture, key, line) in [("utsns", "utsNamespaces", "uts ns:    1, processes"), ("ipcns", "ipcNamespaces", "ipc ns:    1, processes"),
+                                     ("netns", "netNamespaces", "net ns:    1, processes")] {
+            let work = env.workDir("inspect-\(fixture)", user: nil)
+            let (path, pid) = try Fixture.image(of: [tool(fixture), "4"], in: work, bin: env.bin)
+            defer {
+                runTool(["/usr/bin/pkill", "-KILL", "-f", "\(fixture) 4"])
+                reapOrphans()
+            }
+            let r = runTool([tool("swiftcr"), "inspect", "--json", path])
+            let doc = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any], r.output)
+            let namespaces = try XCTUnwrap(doc[key] as? [[String: Any]], "\(key): \(r.output)")
+            XCTAssertEqual(namespaces.first?["processes"] as? [Int], [Int(pid)], "\(fixture): \(namespaces)")
+            if fixture == "utsns" { XCTAssertEqual(namespaces.first?["hostname"] as? String, "swcr-4") }
+            if fixture == "ipcns" { XCTAssertEqual(namespaces.first?["sysvObjects"] as? Int, 3) }
+            if fixture == "netns" { XCTAssertEqual(namespaces.first?["loopbackUp"] as? Bool, true) }
+            let text = runTool([tool("swiftcr"), "inspect", path]).output
+            XCTAssertTrue(text.contains("\(line) \(pid):"), text)
+        }
+    }
+
     func testJSONFollowsTheDocumentedSchema() throws {
         let (path, pid) = try image([tool("threads")], "json")
         let r = runTool([tool("swiftcr"), "inspect", "--json", path])

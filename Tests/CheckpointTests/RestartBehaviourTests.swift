@@ -197,15 +197,16 @@ final class RestartBehaviourTests: XCTestCase {
         XCTAssertFalse(target.output.contains("FAIL"), target.output)
     }
 
-    /// A process in UTS and IPC namespaces of its own: the checkpoint says
-    /// those are not saved (and names no namespace it shares with us).
+    /// A process in user, UTS and IPC namespaces of its own: the checkpoint
+    /// says the user namespace is not saved, and names no namespace it saves
+    /// (UTS, IPC) or shares with us.
     func testCheckpointNamesNamespacesItDoesNotSave() throws {
         let work = env.workDir("unsaved-namespaces", user: nil)
-        let (target, pid) = try Fixture.start(["/usr/bin/unshare", "--uts", "--ipc", tool("busyloop")], user: nil, cwd: work)
+        let (target, pid) = try Fixture.start(["/usr/bin/unshare", "--user", "--map-root-user", "--uts", "--ipc", tool("busyloop")], user: nil, cwd: work)
         let r = runTool([tool("cr_checkpoint"), "-p", "-f", "\(work)/ctx", "\(pid)"], cwd: work)
         XCTAssertEqual(r.code, 0, r.output)
-        XCTAssertTrue(r.output.contains("process \(pid) is in a UTS namespace other than the checkpointer's"), r.output)
-        XCTAssertTrue(r.output.contains("process \(pid) is in an IPC namespace other than the checkpointer's"), r.output)
+        XCTAssertTrue(r.output.contains("process \(pid) is in a user namespace other than the checkpointer's"), r.output)
+        XCTAssertFalse(r.output.contains("UTS namespace") || r.output.contains("IPC namespace"), r.output)
         XCTAssertFalse(r.output.contains("mount namespace") || r.output.contains("network namespace"), r.output)
         kill(pid, SIGTERM)
         _ = target.readToEnd(timeout: 10)
