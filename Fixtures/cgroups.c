@@ -7,6 +7,8 @@
  * on cgroup v1, into a cgroup of its own (v1 places threads one by one).
  * The first child also lives in a cgroup namespace of its own, rooted at its
  * cgroups, with a cgroup below (it reads "/inner").
+ * Each child sets limits on its cgroups (v2 descendants and depth, v1
+ * pids.max), which must be there again when the restart makes them anew.
  * Each task remembers its whole /proc/self/task/TID/cgroup and, after the
  * restart (SIGTERM), must read the same: every hierarchy, every path (a
  * namespace's root, too: its paths are read from there). */
@@ -80,6 +82,30 @@ static void nested(char *out, size_t size, const char *prefix, unsigned salt) {
     for (int k = 1; k < levels; k++) n += snprintf(out + n, size - n, "/%c%u", 'a' + k, (r >> (4 * k)) % 7);
 }
 
+/* Writes or checks DIR/NAME/FILE (a cgroup's setting). */
+static int setting(const char *dir, const char *name, const char *file, long value, int check) {
+    char path[700], text[32] = "";
+    snprintf(path, sizeof path, "%s/%s/%s", dir, name, file);
+    int fd = open(path, check ? O_RDONLY : O_WRONLY);
+    if (fd < 0) { fail("%s: %m", path); return 1; }
+    int n = check ? (int)read(fd, text, sizeof text - 1) : snprintf(text, sizeof text, "%ld", value);
+    if (!check && write(fd, text, n) != n) { fail("writing %s: %m", path); close(fd); return 1; }
+    close(fd);
+    if (check && strtol(text, NULL, 10) != value) { fail("%s is %.*s, not %ld", path, n > 0 ? n - 1 : 0, text, value); return 1; }
+    return 0;
+}
+
+/* A child's cgroup settings: the limit on descendants of its top cgroup
+ * (above it when nested), the depth limit and (v1) pids.max of its own. */
+static int child_settings(const char *v2dir, const char *v1dir, const char *name, int k, int check) {
+    char top[32];
+    snprintf(top, sizeof top, "child%d", k);
+    int bad = setting(v2dir, top, "cgroup.max.descendants", 20 + (seed + k) % 30, check);
+    bad |= setting(v2dir, name, "cgroup.max.depth", 3 + (seed + k) % 5, check);
+    if (v1dir) bad |= setting(v1dir, name, "pids.max", 50 + (seed * 7 + k) % 200, check);
+    return bad;
+}
+
 static int same_after_restart(const char *who) {
     char before[4096], after[4096];
     if (read_cgroups(NULL, before, sizeof before)) { fail("%s: cannot read its cgroups", who); return 1; }
@@ -126,6 +152,7 @@ int main(int argc, char **argv) {
             nested(name, sizeof name, prefix, (unsigned)k);
             if (enter(v2dir, name, "cgroup.procs", 0)) _exit(1);
             if (v1dir && enter(v1dir, name, "cgroup.procs", 0)) _exit(1);
+            if (child_settings(v2dir, v1dir, name, k, 0)) _exit(1);
             if (k == 0) {
                 /* A cgroup namespace rooted at its cgroups, then a cgroup
                  * below: it reads "/inner", never its full path. */
@@ -138,7 +165,8 @@ int main(int argc, char **argv) {
                 if (read_cgroups(NULL, seen, sizeof seen) || !strstr(seen, "0::/inner\n")) { fail("child 0: its namespace shows\n%s", seen); _exit(1); }
             }
             if (write(ready_pipe[1], "R", 1) != 1) _exit(1);
-            _exit(same_after_restart(who));
+            int failed = same_after_restart(who);
+            _exit(failed | child_settings(v2dir, v1dir, name, k, 1));
         }
         char c;
         if (read(ready_pipe[0], &c, 1) != 1) { printf("FAIL: child %d did not get ready\n", k); return 1; }

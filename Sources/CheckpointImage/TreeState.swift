@@ -32,6 +32,8 @@ public struct TreeState: Equatable, Sendable {
     /// Since 2026-12-04: the tree's network namespaces other than the
     /// checkpointer's (ProcessState.netNamespace numbers them from 1).
     public var netNamespaces: [NetNamespaceState] = []
+    /// Since 2026-12-04: the settings of the tree's cgroups and those above them.
+    public var cgroupSettings: [CgroupSettings] = []
 
     public init(sysvObjects: [SysVObject] = [], omittedPIDs: [Int32] = [], namespaceIDs: [Int32: Int32] = [:]) {
         self.sysvObjects = sysvObjects
@@ -39,7 +41,7 @@ public struct TreeState: Equatable, Sendable {
         self.namespaceIDs = namespaceIDs
     }
 
-    public var isEmpty: Bool { sysvObjects.isEmpty && omittedPIDs.isEmpty && namespaceIDs.isEmpty && timeOffsets == nil && mountNamespaces.isEmpty && cgroupNamespaces.isEmpty && utsNamespaces.isEmpty && ipcNamespaces == 0 && netNamespaces.isEmpty }
+    public var isEmpty: Bool { sysvObjects.isEmpty && omittedPIDs.isEmpty && namespaceIDs.isEmpty && timeOffsets == nil && mountNamespaces.isEmpty && cgroupNamespaces.isEmpty && utsNamespaces.isEmpty && ipcNamespaces == 0 && netNamespaces.isEmpty && cgroupSettings.isEmpty }
     /// The tree was a whole PID namespace (its init and all).
     public var ownPIDNamespace: Bool { !namespaceIDs.isEmpty }
 
@@ -49,7 +51,7 @@ public struct TreeState: Equatable, Sendable {
     }
 
     /// Numbered by hand: a tag's number is the format, never its position here.
-    enum Tag: UInt16, CaseIterable { case sysv = 1, omittedPIDs = 2, namespaceIDs = 3, timeOffsets = 4, mountNamespace = 5, cgroupNamespace = 6, utsNamespace = 7, ipcNamespaces = 8, netNamespace = 9 }
+    enum Tag: UInt16, CaseIterable { case sysv = 1, omittedPIDs = 2, namespaceIDs = 3, timeOffsets = 4, mountNamespace = 5, cgroupNamespace = 6, utsNamespace = 7, ipcNamespaces = 8, netNamespace = 9, cgroupSettings = 10 }
 
     public func encode() -> [UInt8] {
         var e = RecordEncoder()
@@ -66,6 +68,7 @@ public struct TreeState: Equatable, Sendable {
         for ns in utsNamespaces { e.record(Tag.utsNamespace.rawValue) { ns.encode(into: &$0) } }
         if ipcNamespaces != 0 { e.u64(Tag.ipcNamespaces.rawValue, UInt64(ipcNamespaces)) }
         for ns in netNamespaces { e.record(Tag.netNamespace.rawValue) { ns.encode(into: &$0) } }
+        for c in cgroupSettings { e.record(Tag.cgroupSettings.rawValue) { c.encode(into: &$0) } }
         return e.bytes
     }
 
@@ -99,6 +102,7 @@ public struct TreeState: Equatable, Sendable {
         guard ipc < 1 << 20 else { throw ImageError.malformed(what: "\(ipc) IPC namespaces", offset: d.base) }
         ipcNamespaces = Int(ipc)
         netNamespaces = try d.records(Tag.netNamespace.rawValue, name: "network namespace").map { try NetNamespaceState(decoding: $0) }
+        cgroupSettings = try d.records(Tag.cgroupSettings.rawValue, name: "cgroup settings").map { try CgroupSettings(decoding: $0) }
         if let o = sysvObjects.first(where: { $0.namespace > ipcNamespaces }) {
             throw ImageError.malformed(what: "SysV object \(o.id) in IPC namespace \(o.namespace) of \(ipcNamespaces)", offset: d.base)
         }

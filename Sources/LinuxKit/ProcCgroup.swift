@@ -42,4 +42,18 @@ public struct ProcCgroup: Equatable, Sendable {
         let has = options.filter { known.contains($0) || $0.hasPrefix("name=") }
         return !want.isEmpty && has == want
     }
+
+    /// The mounts that show the hierarchy named `controllers` (empty: cgroup
+    /// v2) down to `path`, those closest to its root first.
+    public static func mounts(of controllers: String, showing path: String, in mounts: [MountInfo], known: Set<String>) -> [MountInfo] {
+        mounts.filter { m in
+            controllers.isEmpty ? m.fsType == "cgroup2" : m.fsType == "cgroup" && mountShows(controllers, superOptions: m.superOptions, known: known)
+        }.filter { $0.root == "/" || path == $0.root || path.hasPrefix($0.root + "/") }
+        .sorted { $0.root.count < $1.root.count }
+    }
+
+    /// `path` as a file system path under one of those mounts.
+    public static func directory(_ path: String, under m: MountInfo) -> String {
+        m.mountPoint + (m.root == "/" ? (path == "/" ? "" : path) : String(path.dropFirst(m.root.count)))
+    }
 }

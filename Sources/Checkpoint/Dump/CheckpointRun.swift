@@ -177,6 +177,7 @@ final class CheckpointRun {
             try MountNamespaces.markFiles(&states, found: mounts, watches: context.watchNamespaces, warnings: &mountWarnings)
             for k in collected.indices { collected[k].state.files = states[k].files }
         }
+        tree.cgroupSettings = CgroupSettingsCollector.collect(collected.map(\.state))
         let cgroups = CgroupNamespaces.collect(collected.map(\.state))
         tree.cgroupNamespaces = cgroups.namespaces
         for k in collected.indices { collected[k].state.cgroupNamespace = cgroups.index[collected[k].state.pid] ?? 0 }

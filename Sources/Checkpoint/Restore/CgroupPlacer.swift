@@ -23,7 +23,14 @@ final class CgroupPlacer {
     private let namespaces: [[CgroupMembership]]
     private let joiner = NamespaceJoiner(kind: "cgroup", flag: CloneFlags.newCgroup)
 
-    init(namespaces: [[CgroupMembership]] = []) { self.namespaces = namespaces }
+    /// Saved settings by "controllers:path", written into the cgroups made again.
+    private let settings: [String: CgroupSettings]
+    private(set) var warnings: [String] = []
+
+    init(namespaces: [[CgroupMembership]] = [], settings: [CgroupSettings] = []) {
+        self.namespaces = namespaces
+        self.settings = Dictionary(settings.map { ($0.cgroup.controllers + ":" + $0.cgroup.path, $0) }, uniquingKeysWith: { a, _ in a })
+    }
 
     deinit { for h in hierarchies.values { close(h.fd) } }
 
@@ -85,12 +92,15 @@ final class CgroupPlacer {
         let skip = h.root == "/" ? 0 : h.root.split(separator: "/").count
         var at = dup(h.fd)
         guard at >= 0 else { throw fail(errno, "dup") }
-        for step in c.components.dropFirst(skip) {
+        for (k, step) in c.components.enumerated().dropFirst(skip) {
             var next = openat(at, String(step), Self.pathOnly | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             if next < 0 && errno == ENOENT {
                 if mkdirat(at, String(step), 0o755) != 0 && errno != EEXIST { let e = errno; close(at); throw fail(e, "mkdir \(step)") }
                 if !made.contains(c.path) { made.append(c.path) }
                 next = openat(at, String(step), Self.pathOnly | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                // Its settings before anything joins it (a v1 cpuset takes no task without cpus and mems).
+                let path = "/" + c.components[...k].joined(separator: "/")
+                if next >= 0, let saved = settings[c.controllers + ":" + path] { apply(saved, to: next) }
             }
             let e = errno
             close(at)
@@ -100,15 +110,31 @@ final class CgroupPlacer {
         return at
     }
 
+    /// Writes a made cgroup's saved settings; what the kernel refuses is said once per cgroup.
+    private func apply(_ saved: CgroupSettings, to directory: Int32) {
+        var refused: [String] = []
+        for (file, value) in saved.values {
+            var text = value
+            switch file {
+            case "cgroup.type": guard value == "threaded" else { continue }
+            case "cgroup.subtree_control": text = value.split(separator: " ").map { "+" + $0 }.joined(separator: " ")
+            default: break
+            }
+            guard !text.isEmpty else { continue }
+            let fd = openat(directory, file, O_WRONLY | O_CLOEXEC)
+            let written = fd < 0 ? -1 : text.withCString { Glibc.write(fd, $0, strlen($0)) }
+            let e = errno
+            if fd >= 0 { close(fd) }
+            if written < 0 { refused.append("\(file)=\(value) (\(errorText(e)))") }
+        }
+        if !refused.isEmpty { warnings.append("cgroup \(saved.cgroup.path) was made again without \(refused.joined(separator: ", "))") }
+    }
+
     /// A mount of the hierarchy whose root is `path` or above it (the
     /// shortest root first), else a detached one of ours (root only).
     private func hierarchy(_ controllers: String, showing path: String, name: String) throws -> Hierarchy {
         if let h = hierarchies[controllers], h.root == "/" || path == h.root || path.hasPrefix(h.root + "/") { return h }
-        let candidates = mounts.filter { m in
-            controllers.isEmpty ? m.fsType == "cgroup2"
-                : m.fsType == "cgroup" && ProcCgroup.mountShows(controllers, superOptions: m.superOptions, known: known)
-        }.filter { $0.root == "/" || path == $0.root || path.hasPrefix($0.root + "/") }
-        for m in candidates.sorted(by: { $0.root.count < $1.root.count }) {
+        for m in ProcCgroup.mounts(of: controllers, showing: path, in: mounts, known: known) {
             let fd = open(m.mountPoint, Self.pathOnly | O_DIRECTORY | O_CLOEXEC)
             guard fd >= 0 else { continue }
             let h = Hierarchy(fd: fd, root: m.root)

@@ -158,7 +158,7 @@ public enum Restorer {
         var tree = StubTree(options: options, ids: ids, log: log)
         tree.rootMakesPIDNamespace = ids.ownNamespace && !PIDNamespace.entered
         tree.mounts = MountNamespaceFactory(namespaces: header.tree.mountNamespaces, processes: header.processes)
-        let cgroups = options.manageCgroups ? CgroupPlacer(namespaces: header.tree.cgroupNamespaces) : nil
+        let cgroups = options.manageCgroups ? CgroupPlacer(namespaces: header.tree.cgroupNamespaces, settings: header.tree.cgroupSettings) : nil
         if !options.manageCgroups && !header.tree.cgroupNamespaces.isEmpty {
             notes.append("the image has cgroup namespaces, which come back with --manage-cgroups only: its processes are in cr_restart's")
         }
@@ -259,7 +259,8 @@ public enum Restorer {
                                  seccompSuspended: tree.seccompSuspended, sharedTable: tree.sharedTables.contains(r.process.pid), objects: objects)
                 }
             }
-            if let made = cgroups?.made, !made.isEmpty { notes.append("cgroups made again (empty of settings): \(made.joined(separator: ", "))") }
+            if let made = cgroups?.made, !made.isEmpty { notes.append("cgroups made again: \(made.joined(separator: ", "))") }
+            warnings += cgroups?.warnings ?? []
             warnings += try objects.settle()
             warnings += shared.seal()
             warnings += objects.unlinked.finish()
