@@ -161,6 +161,18 @@ final class CgroupRecordTests: XCTestCase {
         XCTAssertThrowsError(try TreeState(decoding: RecordDecoder(tree.encode()[...], name: "tree", base: 0)))
     }
 
+    func testCgroupSettingsRoundTripAndUnlistedFilesAreRefused() throws {
+        var tree = TreeState()
+        tree.cgroupSettings = [CgroupSettings(cgroup: CgroupMembership(controllers: "", path: "/job"), values: [("cgroup.subtree_control", "cpu memory"), ("memory.max", "1048576")]),
+                               CgroupSettings(cgroup: CgroupMembership(controllers: "cpuset", path: "/job/a"), values: [("cpuset.cpus", "0-1"), ("cpuset.mems", "0")])]
+        func decodeTree() throws -> TreeState { try TreeState(decoding: RecordDecoder(tree.encode()[...], name: "tree", base: 0)) }
+        XCTAssertEqual(try decodeTree(), tree)
+        for (file, controllers) in [("cgroup.procs", ""), ("../../etc/passwd", ""), ("memory.max", "cpuset")] {
+            tree.cgroupSettings = [CgroupSettings(cgroup: CgroupMembership(controllers: controllers, path: "/job"), values: [(file, "1")])]
+            XCTAssertThrowsError(try decodeTree(), file)
+        }
+    }
+
     func testPathsOutOfTheHierarchyAreRefused() {
         for bad in ["/a/../../etc", "relative", "/a/./b", "/..", "/a\0b"] {
             var p = SampleImage.process
