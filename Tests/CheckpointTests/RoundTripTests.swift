@@ -311,40 +311,30 @@ final class RoundTripTests: XCTestCase {
             try s.run(.unprivilegedNamespace)
         }
     }
+    /// A seeded fixture's whole tree (its first argument the seed), checkpointed
+    /// and restarted as root and, unless `rootOnly`, as a user in the user
+    /// namespace the restart makes.
+    func treeRoundTrip(_ fixture: String, _ more: [String] = [], rootOnly: Bool = false) throws {
+        var s = Scenario(fixture: fixture, arguments: ["\(TestEnvironment.seed(for: fixture))"] + more)
+        s.checkpointArguments = ["--tree"]
+        try s.run(.rootOriginalPID)
+        if !rootOnly { try s.run(.unprivilegedNamespace) }
+    }
     /// Mount namespaces: a process and its child each in their own, with
     /// tmpfs mounts of seeded files, binds (read-only, and one filesystem seen
     /// by both namespaces), an unmounted mount, a shared mount, a mapped file
     /// and a file kept open from the parent's namespace (Fixtures/mountns.c).
-    func testMountNamespacesAsRootAndUnprivileged() throws {
-        var s = Scenario(fixture: "mountns", arguments: ["\(TestEnvironment.seed(for: "mountns"))", "@"])
-        s.checkpointArguments = ["--tree"]
-        try s.run(.rootOriginalPID)
-        try s.run(.unprivilegedNamespace)
-    }
+    func testMountNamespacesAsRootAndUnprivileged() throws { try treeRoundTrip("mountns", ["@"]) }
     /// UTS namespaces: a parent's with seeded host and domain names, a child
     /// sharing it (a rename after the restart reaches it), a child in its own.
-    func testUTSNamespacesAsRootAndUnprivileged() throws {
-        var s = Scenario(fixture: "utsns", arguments: ["\(TestEnvironment.seed(for: "utsns"))"])
-        s.checkpointArguments = ["--tree"]
-        try s.run(.rootOriginalPID)
-        try s.run(.unprivilegedNamespace)
-    }
+    func testUTSNamespacesAsRootAndUnprivileged() throws { try treeRoundTrip("utsns") }
     /// SysV objects of an IPC namespace of the process's own, beside objects
     /// with the same keys in the checkpointer's namespace (Fixtures/ipcns.c).
-    func testIPCNamespaceAsRoot() throws {
-        var s = Scenario(fixture: "ipcns", arguments: ["\(TestEnvironment.seed(for: "ipcns"))"])
-        s.checkpointArguments = ["--tree"]
-        try s.run(.rootOriginalPID)
-    }
+    func testIPCNamespaceAsRoot() throws { try treeRoundTrip("ipcns", rootOnly: true) }
     /// Sockets in a network namespace of the process's own (loopback up, a
     /// listener on the port a process outside also listens on, UDP, an
     /// abstract UNIX name): made again inside a new namespace (Fixtures/netns.c).
-    func testNetworkNamespaceAsRootAndUnprivileged() throws {
-        var s = Scenario(fixture: "netns", arguments: ["\(TestEnvironment.seed(for: "netns"))"])
-        s.checkpointArguments = ["--tree"]
-        try s.run(.rootOriginalPID)
-        try s.run(.unprivilegedNamespace)
-    }
+    func testNetworkNamespaceAsRootAndUnprivileged() throws { try treeRoundTrip("netns") }
     /// Credentials per thread: one thread's own IDs, and no thread root again after the process dropped root.
     func testThreadCredentialsAsRoot() throws {
         var s = Scenario(fixture: "threadcreds")
