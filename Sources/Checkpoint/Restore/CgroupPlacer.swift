@@ -9,7 +9,8 @@ import LinuxKit
 /// or tasks / cgroup.threads (a thread, cgroup v1 / v2), through a mount of
 /// that hierarchy it can see, or as root through a detached mount of its own
 /// (fsmount: nothing appears in any namespace). A cgroup that is gone is made
-/// again, empty of settings (CRIU's soft mode, without the properties).
+/// again with its saved settings, written before anything joins it (CRIU's
+/// soft mode); one that exists keeps its own.
 final class CgroupPlacer {
     /// A hierarchy's directory we reach cgroups from, and the cgroup it shows.
     private struct Hierarchy { let fd: Int32; let root: String }
