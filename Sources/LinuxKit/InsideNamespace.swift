@@ -8,6 +8,18 @@ import SystemPackage
 /// harmless when it is ours), then its namespace of `kind`, reads the file
 /// and hands the bytes back through a pipe.
 public enum InsideNamespace {
+    /// In a raw child (system calls only): enters the process's user
+    /// namespace (failing harmlessly when it is ours), then its namespace
+    /// at `namespace` (/proc/PID/ns/KIND). False with errno set if it cannot.
+    static func enter(user: UnsafePointer<CChar>, namespace: UnsafePointer<CChar>, flag: UInt64) -> Bool {
+        let u = Syscall.raw(NR.openat, Int(AT_FDCWD), Int(bitPattern: user), Int(O_RDONLY | O_CLOEXEC))
+        if u >= 0 { _ = Syscall.raw(NR.setns, u, Int(CloneFlags.newUser)); _ = Syscall.raw(NR.close, u) }
+        let ns = Syscall.raw(NR.openat, Int(AT_FDCWD), Int(bitPattern: namespace), Int(O_RDONLY | O_CLOEXEC))
+        guard ns >= 0, Syscall.raw(NR.setns, ns, Int(flag)) == 0 else { return false }
+        _ = Syscall.raw(NR.close, ns)
+        return true
+    }
+
     /// The file's first 16 KiB, or the errno that stopped the child.
     public static func read(_ path: String, of pid: pid_t, namespace kind: String, flag: UInt64) -> Result<[UInt8], Errno> {
         var ends: [Int32] = [-1, -1]
@@ -24,10 +36,7 @@ public enum InsideNamespace {
         defer { buffer.deallocate() }
         let writeEnd = ends[1]
         let spawned = RawChild.spawn {
-            let user = Syscall.raw(NR.openat, Int(AT_FDCWD), Int(bitPattern: UnsafeRawPointer(userPath)), Int(O_RDONLY | O_CLOEXEC))
-            if user >= 0 { _ = Syscall.raw(NR.setns, user, Int(CloneFlags.newUser)) }
-            let ns = Syscall.raw(NR.openat, Int(AT_FDCWD), Int(bitPattern: UnsafeRawPointer(nsPath)), Int(O_RDONLY | O_CLOEXEC))
-            if ns < 0 || Syscall.raw(NR.setns, ns, Int(flag)) != 0 { Syscall.exitGroup(Int(Glibc.errno)) }
+            if !enter(user: userPath, namespace: nsPath, flag: flag) { Syscall.exitGroup(Int(Glibc.errno)) }
             let file = Syscall.raw(NR.openat, Int(AT_FDCWD), Int(bitPattern: UnsafeRawPointer(filePath)), Int(O_RDONLY | O_CLOEXEC))
             if file < 0 { Syscall.exitGroup(Int(Glibc.errno)) }
             let n = Syscall.raw(NR.read, file, Int(bitPattern: buffer), room)

@@ -164,11 +164,7 @@ public enum NetlinkSource: Sendable {
             }
             defer { free(userPath); free(netPath) }
             let spawned = RawChild.spawn(flags: 0x400) {  // CLONE_FILES: its socket is ours
-                let user = Syscall.raw(NR.openat, Int(AT_FDCWD), Int(bitPattern: UnsafeRawPointer(userPath)), Int(O_RDONLY | O_CLOEXEC))
-                if user >= 0 { _ = Syscall.raw(NR.setns, user, Int(CloneFlags.newUser)); _ = Syscall.raw(NR.close, user) }
-                let net = Syscall.raw(NR.openat, Int(AT_FDCWD), Int(bitPattern: UnsafeRawPointer(netPath)), Int(O_RDONLY | O_CLOEXEC))
-                if net < 0 || Syscall.raw(NR.setns, net, Int(CloneFlags.newNet)) != 0 { Syscall.exitGroup(0) }
-                _ = Syscall.raw(NR.close, net)
+                if !InsideNamespace.enter(user: userPath, namespace: netPath, flag: CloneFlags.newNet) { Syscall.exitGroup(0) }
                 let s = Syscall.raw(NR.socket, Int(AF_NETLINK), Int(Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)), 4)
                 // The number comes back as the exit status (0: failed).
                 Syscall.exitGroup(s >= 0 && s < 255 ? s + 1 : 0)

@@ -144,7 +144,7 @@ final class CheckpointRun {
         let sysv = try IPCNamespaces.collect(collected.map(\.state))
         tree = TreeState(sysvObjects: sysv.objects, omittedPIDs: agents.omitted.sorted())
         tree.ipcNamespaces = sysv.count
-        for k in collected.indices { collected[k].state.ipcNamespace = sysv.index[collected[k].state.pid] ?? 0 }
+        number(\.ipcNamespace, sysv.index)
         // Run by a process of the image itself (system("cr_checkpoint ...")), not
         // through libcr: after a restart its wait must find us, exited with 0, as under BLCR.
         if options.requester == getpid(), frozen.contains(where: { $0.pid == getppid() }) {
@@ -170,7 +170,7 @@ final class CheckpointRun {
         }
         let mounts = try MountNamespaces.collect(collected.map(\.state.pid), foreign: context.foreignMounts)
         tree.mountNamespaces = mounts.namespaces
-        for k in collected.indices { collected[k].state.mountNamespace = mounts.index[collected[k].state.pid] ?? 0 }
+        number(\.mountNamespace, mounts.index)
         var mountWarnings = mounts.warnings
         if !mounts.namespaces.isEmpty || !context.watchNamespaces.isEmpty {
             var states = collected.map(\.state)
@@ -180,17 +180,22 @@ final class CheckpointRun {
         tree.cgroupSettings = CgroupSettingsCollector.collect(collected.map(\.state))
         let cgroups = CgroupNamespaces.collect(collected.map(\.state))
         tree.cgroupNamespaces = cgroups.namespaces
-        for k in collected.indices { collected[k].state.cgroupNamespace = cgroups.index[collected[k].state.pid] ?? 0 }
+        number(\.cgroupNamespace, cgroups.index)
         let uts = UTSNamespaces.collect(collected.map(\.state.pid))
         tree.utsNamespaces = uts.namespaces
-        for k in collected.indices { collected[k].state.utsNamespace = uts.index[collected[k].state.pid] ?? 0 }
+        number(\.utsNamespace, uts.index)
         let net = NetNamespaces.collect(collected.map(\.state.pid))
         tree.netNamespaces = net.found.namespaces
-        for k in collected.indices { collected[k].state.netNamespace = net.found.index[collected[k].state.pid] ?? 0 }
+        number(\.netNamespace, net.found.index)
         let unsaved = UnsavedNamespaces.warnings(collected.map(\.state.pid), saved: ["mnt": Set(mounts.index.keys), "cgroup": cgroups.saved, "uts": uts.saved,
                                                                                       "ipc": Set(sysv.index.keys), "net": net.found.saved])
         collected[0].warnings += scope.outsiders + sysv.warnings + agents.warnings + time.warnings + mountWarnings + cgroups.warnings
             + uts.warnings + net.found.warnings + net.warnings + unsaved
+    }
+
+    /// Gives each process its namespace's number of one kind (0: the checkpointer's).
+    private func number(_ field: WritableKeyPath<ProcessState, Int>, _ index: [pid_t: Int]) {
+        for k in collected.indices { collected[k].state[keyPath: field] = index[collected[k].state.pid] ?? 0 }
     }
 
     /// 6. INVENTORY, TREE, then the memory plan (pagemap, which also finds guard
