@@ -103,6 +103,51 @@ final class IncrementalTests: XCTestCase {
         try preDumped(shmem, scope: ["--tree"]).run(.rootOriginalPID)
     }
 
+    /// An incremental checkpoint that lets its processes run on copies the
+    /// written pages while they are frozen and writes them after they run
+    /// again (StagingArea; a childless process's written pages are copied
+    /// beside the collection, PrefetchedPages). Processes rewriting their
+    /// memory without pause (one thread, two threads, a parent and a
+    /// child; seeded sizes and orders), as root and as a user: restarted
+    /// from the run-on incremental image, every page is of the generation
+    /// the registers were at. Fails if the processes run before their pages
+    /// are copied (checked by thawing them before the memory stage).
+    func testRunOnIncrementalOfMemoryRewrittenWithoutPauseIsOneInstant() throws {
+        let seed = TestEnvironment.seed(for: "rewriter")
+        let users: [TestUser?] = (env.isRoot ? [nil] : []) + (env.user.map { [$0] } ?? [])
+        for (k, mode) in ["single", "threads", "fork"].enumerated() {
+            for user in users {
+                let label = "\(mode)-\(user?.name ?? "root")"
+                let work = env.workDir("incremental-rewriter-\(mode)", user: user)
+                let (target, pid) = try Fixture.start(["\(env.bin)/rewriter", "\(seed &+ UInt64(k))", mode], user: user, cwd: work)
+                let scope = mode == "fork" ? ["--tree"] : ["-p"]
+                let tool = "\(env.bin)/cr_checkpoint"
+                let pre = runTool([tool] + scope + ["--pre-dump", "-f", "\(work)/base", "\(pid)"], user: user, cwd: work)
+                XCTAssertEqual(pre.code, 0, "\(label) pre-dump: \(pre.output)")
+                usleep(100_000)
+                let next = runTool([tool, "-v"] + scope + ["--parent", "\(work)/base", "-f", "\(work)/next", "\(pid)"], user: user, cwd: work)
+                XCTAssertEqual(next.code, 0, "\(label) incremental: \(next.output)")
+                XCTAssertTrue(next.output.contains(", staged "), "\(label): the pages were not staged: \(next.output)")
+                if mode != "fork" {
+                    XCTAssertTrue(next.output.contains("written pages copied beside the collection"), "\(label): \(next.output)")
+                }
+                signalDescendants(of: pid, SIGKILL)
+                kill(pid, SIGKILL)
+                _ = target.wait(timeout: 10)
+                reapOrphans()
+                guard pre.code == 0, next.code == 0 else { continue }
+                let restart = try Child(["\(env.bin)/cr_restart", "--verbose"] + (user == nil ? [] : ["--no-restore-pid"]) + ["\(work)/next"], user: user, cwd: work)
+                XCTAssertTrue(restart.read(until: "restored"), "\(label) cr_restart: \(restart.output)")
+                usleep(300_000)
+                signalDescendants(of: restart.pid, SIGTERM)
+                let output = restart.readToEnd(timeout: 30)
+                XCTAssertTrue(output.contains("PASS") && !output.contains("FAIL"), "\(label) after restart (seed \(seed)): \(output)")
+                XCTAssertEqual(restart.wait(timeout: 10)?.code, 0, "\(label): \(output)")
+                reapOrphans()
+            }
+        }
+    }
+
     /// The tracking descriptor is in the process after a pre-dump, at a
     /// high number, and gone after --stop-tracking; the process runs on
     /// either way. A pre-dump is never restarted.

@@ -36,6 +36,10 @@ final class CheckpointRun {
     private var protectedAtPlan: Set<pid_t> = []
     /// Scans of written pages running beside the collection (TrackedScan).
     private var trackedScans: [pid_t: TrackedScan] = [:]
+    /// An incremental checkpoint copies pages here while frozen (StagingArea).
+    private var staging: StagingArea?
+    /// Batches copied into `staging`, by process, written once the processes run again.
+    private var staged: [(pid: pid_t, batches: [MemoryDumper.StagedBatch])] = []
 
     init(options: CheckpointOptions, destination: ImageDestination, log: Logger) {
         self.options = options
@@ -65,6 +69,19 @@ final class CheckpointRun {
         guard let path = options.parentPath else { return }
         parent = try ParentImage.link(path, target: pid)
         tracking.parentID = parent?.imageID
+    }
+
+    /// 2b. An incremental checkpoint that lets its processes run on gets a
+    /// staging area for the pages written since the parent, sized by a
+    /// scan made before the freeze (with room for writes until then), so
+    /// the processes are frozen while their pages are copied into memory,
+    /// not while they are written to the image. Compressed images are written as read.
+    func prepareStaging() {
+        guard let parent, options.signalAfter == 0, options.compressLevel == nil else { return }
+        let tracked = scope.live.filter { TrackingRecords.read($0)?.imageID == parent.imageID }
+        let written = tracked.reduce(0) { $0 + StagingArea.writtenBytes($1) }
+        guard written > 0 else { return }
+        staging = StagingArea(byteCount: min(written + written / 4 + (16 << 20), StagingArea.budget()))
     }
 
     /// 2. libcr callbacks, before anything is frozen (they run in the
@@ -119,7 +136,7 @@ final class CheckpointRun {
         if parent != nil && options.keepsTracking {
             for f in frozen where tracking.knowsWrites(f.pid) {
                 protectedAtPlan.insert(f.pid)
-                trackedScans[f.pid] = TrackedScan(pid: f.pid)
+                trackedScans[f.pid] = TrackedScan(pid: f.pid, staging: staging)
             }
         }
         // Injected calls are round trips to the target: run them from its CPU.
@@ -345,17 +362,40 @@ final class CheckpointRun {
         for (p, runs) in plans {
             var dumper = MemoryDumper(pid: p, writer: writer)
             dumper.compressors = compressors
+            dumper.staging = staging
+            dumper.prefetched = trackedScans[p]?.prefetched()
+            if let copied = dumper.prefetched { log.debug("process \(p): \(copied.byteCount / 4096) written pages copied beside the collection") }
             // Checked in the time the reading thread would wait for the writer anyway.
             dumper.readBack = options.verifyImage && destination.verifiablePath != nil
             let base = doneBefore
             dumper.progress = options.progress.map { report in { done, _ in report(base + done, total) } }
-            let s = try dumper.dump(runs)
+            var batches: [MemoryDumper.StagedBatch] = []
+            let s = try dumper.dump(runs, staged: &batches)
+            if !batches.isEmpty { staged.append((p, batches)) }
             if thawedAt != nil && Self.hasExited(p) { throw CheckpointError(ESRCH, "process \(p) exited while its memory was read") }
             stats.savedPages += s.savedPages
             stats.zeroPages += s.zeroPages
             stats.checkedSections += s.checkedSections
             doneBefore += s.candidatePages * 4096
         }
+    }
+
+    /// Whether pages wait in the staging area (the processes may run before they are written).
+    var hasStagedPages: Bool { !staged.isEmpty }
+
+    /// 7b. After the thaw: the staged pages into the image.
+    func writeStagedMemory() throws {
+        guard let writer else { throw CheckpointError(EINVAL, "internal: staged pages written before the metadata") }
+        for (p, batches) in staged {
+            var dumper = MemoryDumper(pid: p, writer: writer)
+            dumper.readBack = options.verifyImage && destination.verifiablePath != nil
+            let s = try dumper.writeStaged(batches)
+            stats.savedPages += s.savedPages
+            stats.zeroPages += s.zeroPages
+            stats.checkedSections += s.checkedSections
+        }
+        staged.removeAll()
+        staging = nil
     }
 
     /// 8. INDEX and END: everything of the processes is in the image.

@@ -150,21 +150,29 @@ public enum Checkpointer {
     /// run: every process thawed as it was, the destination discarded.
     public static func checkpoint(_ options: CheckpointOptions, to destination: ImageDestination, log: Logger) throws -> CheckpointSummary {
         let run = CheckpointRun(options: options, destination: destination, log: log)
+        // Each stage's time, in the debug log (-v): where a checkpoint's time goes.
+        var stages = StageTimes()
+        defer { log.debug("stages: \(stages)") }
         do {
-            try run.resolveScope()
-            try run.openParent()
-            if !options.preDump { try run.runCallbacks() }
-            try run.freezeScope()
+            try stages.time("scope") { try run.resolveScope() }
+            try stages.time("parent") { try run.openParent() }
+            if !options.preDump { try stages.time("callbacks") { try run.runCallbacks() } }
+            stages.time("staging") { run.prepareStaging() }
+            try stages.time("freeze") { try run.freezeScope() }
             run.lockConnections()
-            try run.collectProcesses()
-            try run.collectTreeObjects()
-            try run.writeMetadata()
-            if options.preDump { run.thawForPreDump() }
-            try run.dumpMemory()
-            try run.closeImage()
-            run.thawIfRunningOn()
-            try run.commitImage()
-            return run.release()
+            try stages.time("collect") { try run.collectProcesses() }
+            try stages.time("tree") { try run.collectTreeObjects() }
+            try stages.time("metadata") { try run.writeMetadata() }
+            if options.preDump { stages.time("thaw") { run.thawForPreDump() } }
+            try stages.time("memory") { try run.dumpMemory() }
+            if run.hasStagedPages {
+                stages.time("thaw") { run.thawIfRunningOn() }
+                try stages.time("staged") { try run.writeStagedMemory() }
+            }
+            try stages.time("close") { try run.closeImage() }
+            stages.time("thaw") { run.thawIfRunningOn() }
+            try stages.time("commit") { try run.commitImage() }
+            return stages.time("release") { run.release() }
         } catch {
             throw run.abandon(error)
         }
@@ -185,6 +193,24 @@ extension Checkpointer {
             throw CheckpointError(EIO, "the image failed its check before commit: \(first)")
         }
         return Clock.now - started
+    }
+}
+
+/// How long each named stage took, in the order they ran.
+struct StageTimes: CustomStringConvertible {
+    private var spans: [(String, Double)] = []
+
+    mutating func time<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
+        let start = Clock.now
+        defer { spans.append((name, Clock.now - start)) }
+        return try body()
+    }
+
+    var description: String {
+        spans.map { name, seconds in
+            let tenths = Int((seconds * 10_000).rounded())
+            return "\(name) \(tenths / 10).\(tenths % 10) ms"
+        }.joined(separator: ", ")
     }
 }
 

@@ -17,6 +17,18 @@ struct MemoryDumper {
     /// compressed on worker threads, several batches at once, while this
     /// thread reads the next and the writer thread writes the last.
     var compressors: CompressorPool?
+    /// An incremental checkpoint's pages are copied here while the process
+    /// is frozen and written after it runs again (`writeStaged`); what does
+    /// not fit is written as it is read.
+    var staging: StagingArea?
+    /// Written pages the incremental scan copied already (into `staging`).
+    var prefetched: PrefetchedPages?
+
+    /// Pages copied into the staging area, not yet in the image.
+    struct StagedBatch {
+        var ranges: [(address: UInt64, length: Int, keepsZeroPages: Bool)]
+        var bytes: UnsafeMutableRawBufferPointer
+    }
 
     struct Stats {
         var candidatePages: UInt64 = 0, savedPages: UInt64 = 0, zeroPages: UInt64 = 0
@@ -165,6 +177,17 @@ struct MemoryDumper {
     /// therefore has one owner at a time and is never refilled between its
     /// checksum and its write.
     func dump(_ runs: [Candidate]) throws -> Stats {
+        var staged: [StagedBatch] = []
+        let stats = try dump(runs, staged: &staged)
+        guard staged.isEmpty else { throw CheckpointError(EINVAL, "internal: pages staged by a dump that writes them at once") }
+        return stats
+    }
+
+    /// As `dump`, leaving in `staged` the batches copied into the staging
+    /// area, for `writeStaged` once the process runs again. When the area
+    /// is full, the batches staged so far are written first: each
+    /// process's runs stay in address order in the image.
+    func dump(_ runs: [Candidate], staged: inout [StagedBatch]) throws -> Stats {
         var stats = Stats()
         let total = runs.reduce(0) { $0 + $1.pages } * 4096
         stats.candidatePages = total / 4096
@@ -183,22 +206,47 @@ struct MemoryDumper {
         var batchMayFault = false
         var batchSize = 0
 
+        func read(into bytes: UnsafeMutableRawBufferPointer) throws {
+            do {
+                if batchShared.contains(true) {
+                    try SharedPageReader.read(batch.map { ($0.address, $0.length) }, shared: batchShared, into: bytes, from: memory)
+                } else {
+                    try memory.read(ranges: batch.map { ($0.address, $0.length) }, into: bytes)
+                }
+            } catch where batchMayFault {
+                Self.readPageByPage(memory, batch.map { ($0.address, $0.length) }, into: bytes)
+            }
+        }
+
         func flush() throws {
             guard batchSize > 0 else { return }
             try pipeline.checkFailure()
+            let ranges = batch.map { ($0.address, $0.length) }
+            let copied = batchShared.contains(true) ? nil : prefetched
+            if compressors == nil, staging != nil, let slice = copied?.contiguous(ranges) {
+                staged.append(StagedBatch(ranges: batch, bytes: slice))
+            } else if compressors == nil, let slice = staging?.take(batchSize) {
+                if copied?.copy(ranges, into: slice) != true { try read(into: slice) }
+                staged.append(StagedBatch(ranges: batch, bytes: slice))
+            } else {
+                for s in staged { try write(s, to: pipeline, stats: &stats) }
+                staged.removeAll()
+                try readAndSubmit()
+            }
+            done += UInt64(batchSize)
+            progress?(done, total)
+            batch.removeAll(keepingCapacity: true)
+            batchShared.removeAll(keepingCapacity: true)
+            batchSize = 0
+            batchMayFault = false
+        }
+
+        func readAndSubmit() throws {
             try pipeline.checkWhileWaiting()
             let buffer = pool.take()
             do {
                 let bytes = UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[0..<batchSize])
-                do {
-                    if batchShared.contains(true) {
-                        try SharedPageReader.read(batch.map { ($0.address, $0.length) }, shared: batchShared, into: bytes, from: memory)
-                    } else {
-                        try memory.read(ranges: batch.map { ($0.address, $0.length) }, into: bytes)
-                    }
-                } catch where batchMayFault {
-                    Self.readPageByPage(memory, batch.map { ($0.address, $0.length) }, into: bytes)
-                }
+                try read(into: bytes)
                 let (kept, keptBytes) = Self.dropZeroPages(batch, bytes)
                 stats.zeroPages += UInt64(batchSize - keptBytes) / 4096
                 stats.savedPages += UInt64(keptBytes) / 4096
@@ -223,12 +271,6 @@ struct MemoryDumper {
                 pool.giveBack(buffer)
                 throw error
             }
-            done += UInt64(batchSize)
-            progress?(done, total)
-            batch.removeAll(keepingCapacity: true)
-            batchShared.removeAll(keepingCapacity: true)
-            batchSize = 0
-            batchMayFault = false
         }
 
         for run in runs {
@@ -249,6 +291,30 @@ struct MemoryDumper {
         try pipeline.finish()
         stats.checkedSections = pipeline.checkedSections
         return stats
+    }
+
+    /// The staged batches into the image, in order, written and checked as `dump` writes.
+    func writeStaged(_ batches: [StagedBatch]) throws -> Stats {
+        var stats = Stats()
+        let pool = PageBufferPool(count: 0, byteCount: 0)
+        let pipeline = WritePipeline(writer: writer, pool: pool, readBackBytes: readBack ? batchBytes + 16 + batchBytes / 4096 * 16 + 4096 : nil)
+        defer { pipeline.drain() }
+        for b in batches { try write(b, to: pipeline, stats: &stats) }
+        try pipeline.finish()
+        stats.checkedSections = pipeline.checkedSections
+        return stats
+    }
+
+    /// One staged batch: its zero pages dropped, checksummed, handed to the writer thread.
+    private func write(_ b: StagedBatch, to pipeline: WritePipeline, stats: inout Stats) throws {
+        try pipeline.checkFailure()
+        let (kept, keptBytes) = Self.dropZeroPages(b.ranges, b.bytes)
+        stats.zeroPages += UInt64(b.bytes.count - keptBytes) / 4096
+        stats.savedPages += UInt64(keptBytes) / 4096
+        guard !kept.isEmpty else { return }
+        let prepared = try writer.preparePages(pid: pid, runs: kept, data: UnsafeRawBufferPointer(rebasing: b.bytes[0..<keptBytes]))
+        testHookScribble(UnsafeMutableRawBufferPointer(rebasing: b.bytes[0..<keptBytes]))
+        pipeline.submit(prepared, holding: nil)
     }
 
     /// A batch's zstd frame, put after its pages in the same buffer; nil

@@ -92,8 +92,9 @@ final class WritePipeline: @unchecked Sendable {
         if let e = lock.withLock({ failure }) { throw e }
     }
 
-    /// `prepared` points into `buffer`; the buffer is the pipeline's until written.
-    func submit(_ prepared: ImageWriter.PreparedPages, holding buffer: PageBufferPool.Buffer) {
+    /// `prepared` points into `buffer`; the buffer is the pipeline's until
+    /// written (nil: memory the caller keeps until `finish`, a staging area).
+    func submit(_ prepared: ImageWriter.PreparedPages, holding buffer: PageBufferPool.Buffer?) {
         lock.withLock { outstanding += 1 }
         queue.async { [self] in
             defer { settle() }
@@ -103,7 +104,7 @@ final class WritePipeline: @unchecked Sendable {
                     if readBack != nil { lock.withLock { written.append(prepared) } }
                 } catch { lock.withLock { failure = error } }
             }
-            pool.giveBack(buffer)
+            if let buffer { pool.giveBack(buffer) }
         }
     }
 

@@ -22,7 +22,10 @@ final class TrackedScan: @unchecked Sendable {
     private var failure: Error?
     private var waited = false
 
-    init(pid: pid_t) {
+    /// The written pages, copied while the collection goes on (with a staging area).
+    private var copied: PrefetchedPages?
+
+    init(pid: pid_t, staging: StagingArea? = nil) {
         DispatchQueue.global(qos: .userInitiated).async { [self] in
             do {
                 let pagemap = try Pagemap(pid: pid)
@@ -30,6 +33,9 @@ final class TrackedScan: @unchecked Sendable {
                 let (low, high) = try Self.addressSpan(pid)
                 if low < high {
                     regions = try pagemap.scan(start: low, end: high, anyOf: [.present, .swapped], protect: true, onlyTracked: true)
+                }
+                if let staging, !IncrementalPlan.hasChildren(pid) {
+                    copied = PrefetchedPages.copy(regions, pid: pid, into: staging)
                 }
             } catch {
                 failure = error
@@ -43,6 +49,12 @@ final class TrackedScan: @unchecked Sendable {
         wait()
         if let failure { throw failure }
         return regions
+    }
+
+    /// The written pages copied beside the collection, if any; waits for the scan.
+    func prefetched() -> PrefetchedPages? {
+        wait()
+        return failure == nil ? copied : nil
     }
 
     /// Waits for the scan to end (before the process is thawed, whatever happened).
