@@ -153,10 +153,11 @@ public enum NetlinkSource: Sendable {
     case here
     case of(pid_t)
 
-    func socket() throws -> Int32 {
+    /// A netlink socket of `protocol` (NETLINK_SOCK_DIAG unless said).
+    func socket(protocol proto: Int32 = 4) throws -> Int32 {
         switch self {
         case .here:
-            return try valueOrThrow("socket(NETLINK_SOCK_DIAG)") { Glibc.socket(AF_NETLINK, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 4) }
+            return try valueOrThrow("socket(AF_NETLINK, \(proto))") { Glibc.socket(AF_NETLINK, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), proto) }
         case .of(let pid):
             // Built before the clone: the child may only make system calls.
             guard let userPath = strdup("/proc/\(pid)/ns/user"), let netPath = strdup("/proc/\(pid)/ns/net") else {
@@ -165,7 +166,7 @@ public enum NetlinkSource: Sendable {
             defer { free(userPath); free(netPath) }
             let spawned = RawChild.spawn(flags: 0x400) {  // CLONE_FILES: its socket is ours
                 if !InsideNamespace.enter(user: userPath, namespace: netPath, flag: CloneFlags.newNet) { Syscall.exitGroup(0) }
-                let s = Syscall.raw(NR.socket, Int(AF_NETLINK), Int(Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)), 4)
+                let s = Syscall.raw(NR.socket, Int(AF_NETLINK), Int(Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)), Int(proto))
                 // The number comes back as the exit status (0: failed).
                 Syscall.exitGroup(s >= 0 && s < 255 ? s + 1 : 0)
             }

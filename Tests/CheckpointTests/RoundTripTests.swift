@@ -562,6 +562,25 @@ final class RoundTripTests: XCTestCase {
     /// Its port held by the killed original's connection in TIME_WAIT (dropped as root).
     func testListenerBindsAgainPastTimeWaitAsRoot() throws { try Scenario(fixture: "listenagain").run(.rootOriginalPID) }
     func testTCPConnectionRepairedAsRoot() throws { try Scenario(fixture: "tcp", arguments: ["repaired"]).run(.rootOriginalPID) }
+    /// A connection whose peer (outside the checkpoint) sends while the
+    /// checkpointed end does not exist: the checkpoint's kill leaves the
+    /// connection's segments held back (ConnectionLock, nftables) until
+    /// the restart has made it again, so the peer's end is not reset and
+    /// the restarted end reads what it sent. Fails without the lock (the
+    /// kernel resets the peer) and if the restart does not remove it
+    /// (nothing arrives).
+    func testConnectionHeldBackBetweenCheckpointAndRestartAsRoot() throws {
+        var s = Scenario(fixture: "tcppeer", arguments: ["@/peer.pid"])
+        s.betweenRuns = { work in
+            guard let text = try? String(contentsOfFile: "\(work)/peer.pid", encoding: .utf8), let peer = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+                XCTFail("no peer PID in \(work)/peer.pid")
+                return
+            }
+            kill(peer, SIGUSR1)
+            usleep(300_000)
+        }
+        try s.run(.rootOriginalPID)
+    }
     func testTCPConnectionClosedUnprivileged() throws { try Scenario(fixture: "tcp", arguments: ["closed"]).run(.unprivilegedNewPID) }
     /// Half-closed connections (their FINs both ways), a FIN behind a full
     /// send queue, ended connections and a listener whose port the killed

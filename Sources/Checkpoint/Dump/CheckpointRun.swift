@@ -425,6 +425,7 @@ final class CheckpointRun {
     /// callbacks told to continue, processes thawed, then signalled (--kill, --stop...).
     func release() -> CheckpointSummary {
         if thawedAt == nil { settleTracking() }
+        let lockWarnings = options.signalAfter == SIGKILL ? context.tcpLock.keepPastKill() : []
         context.tcpRepairs.finish(keepOn: options.signalAfter == SIGKILL)
         context.tcpLock.finish(unlock: options.signalAfter != SIGKILL)
         if options.signalAfter != SIGKILL { AgentRendezvous.release(agents.ready, failed: nil) }
@@ -457,7 +458,7 @@ final class CheckpointRun {
         return CheckpointSummary(pid: pid, imageBytes: writer?.offset ?? 0, savedPages: stats.savedPages, zeroPages: stats.zeroPages,
                                  mappings: collected.reduce(0) { $0 + $1.state.mappings.count },
                                  files: collected.reduce(0) { $0 + $1.state.files.count },
-                                 warnings: collected.flatMap(\.warnings) + tracking.warnings, frozenSeconds: frozenFor,
+                                 warnings: collected.flatMap(\.warnings) + tracking.warnings + lockWarnings, frozenSeconds: frozenFor,
                                  processes: collected.count, zombies: scope.zombies.count, verifySeconds: verifySeconds,
                                  parentPages: parentPages)
     }

@@ -69,6 +69,7 @@ extension SocketFactory {
             guard closeTCP else { return .closed("\(lost) was not saved (no CAP_NET_ADMIN at the checkpoint); closed") }
             // --tcp-close: the descriptor stays, as the connection ended: its
             // two addresses (root), end of file to reads, EPIPE to writes.
+            defer { unlock(s) }
             if let ended = try EndedConnection.rebuild(family: s.family, local: s.address, peer: s.peerAddress, options: f.socketOptions,
                                                        fd: f.fd, dropTimeWait: { dropTimeWait(on: s.address) }) {
                 remember(f.inode, ended)
@@ -92,6 +93,14 @@ extension SocketFactory {
 }
 
 extension SocketFactory {
+    /// The checkpoint that killed the connection's process held back its
+    /// segments (ConnectionLock); it exists again, or is closed for good:
+    /// they flow again. Made in the restorer's network namespace, which is
+    /// the connection's; nothing to do where there is no lock (or no right to remove one).
+    func unlock(_ s: TCPConnectionRecord) {
+        _ = try? ConnectionLock.unlock(local: s.address, peer: s.peerAddress)
+    }
+
     /// Every socket exists now: the rebuilt connections leave repair mode.
     /// One that cannot is a warning; the others still come back.
     func resumeConnections() -> [String] {
@@ -103,6 +112,7 @@ extension SocketFactory {
             } catch {
                 warnings.append("\(error)")
             }
+            unlock(s)
         }
         rebuilt = []
         return warnings

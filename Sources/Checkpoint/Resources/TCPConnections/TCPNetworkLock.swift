@@ -17,6 +17,8 @@ import LinuxKit
 final class TCPNetworkLock {
     /// Our copies of the locked sockets, by inode.
     private var locked: [UInt64: Int32] = [:]
+    /// Each locked connection's addresses and a process that holds it (its network namespace).
+    private var connections: [(pid: pid_t, local: [UInt8], peer: [UInt8])] = []
 
     /// classic BPF `ret #0`: keep no byte of any packet.
     private static let dropAll: [UInt8] = [0x06, 0, 0, 0, 0, 0, 0, 0]
@@ -33,11 +35,45 @@ final class TCPNetworkLock {
                       locked[UInt64(st.st_ino)] == nil, let copy = try? borrower.borrow(fd) else { continue }
                 if Self.isConnection(copy), Self.attachDropFilter(copy) {
                     locked[UInt64(st.st_ino)] = copy
+                    if let local = Self.address(copy, peer: false), let peer = Self.address(copy, peer: true) {
+                        connections.append((pid, local, peer))
+                    }
                 } else {
                     close(copy)
                 }
             }
         }
+    }
+
+    /// The processes are about to be killed: their connections' segments
+    /// are dropped by nftables from now until the restart has made them
+    /// again (ConnectionLock; the socket filters go with the sockets).
+    /// Returns warnings; a user, who cannot save connections, locks none.
+    func keepPastKill() -> [String] {
+        let ours = try? Sys.readLink("/proc/self/ns/net")
+        var warnings: [String] = []
+        for c in connections {
+            let netlink: NetlinkSource = (try? Sys.readLink("/proc/\(c.pid)/ns/net")) == ours ? .here : .of(c.pid)
+            do {
+                try ConnectionLock.lock(local: c.local, peer: c.peer, netlink: netlink)
+            } catch let e as SystemCallError where e.errno == .notPermitted {
+                continue
+            } catch {
+                warnings.append("TCP connection \(SocketAddress.describe(c.local)) -> \(SocketAddress.describe(c.peer)): its segments are not held back until the restart (\(error)); the peer may reset it meanwhile")
+            }
+        }
+        return warnings
+    }
+
+    /// The socket's own address, or its peer's, as getsockname gives it.
+    private static func address(_ fd: Int32, peer: Bool) -> [UInt8]? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let done = withUnsafeMutablePointer(to: &storage) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { peer ? getpeername(fd, $0, &length) : getsockname(fd, $0, &length) }
+        }
+        guard done == 0 else { return nil }
+        return withUnsafeBytes(of: &storage) { Array($0.prefix(Int(length))) }
     }
 
     /// The filter on this socket is ours, not the program's.
@@ -53,6 +89,7 @@ final class TCPNetworkLock {
             close(copy)
         }
         locked = [:]
+        connections = []
     }
 
     private static func isConnection(_ fd: Int32) -> Bool {
