@@ -4,7 +4,10 @@
  * PIDFILE) send "hello". Unless the connection's segments are held back
  * meanwhile, the kernel answers that segment with a reset and the peer's
  * end is gone. After the restart (SIGTERM) this end must read "hello",
- * send "ping" and get "pong" back. Usage: tcppeer PIDFILE */
+ * send "ping" and get "pong" back. A second connection, which the peer
+ * shut for writing before the checkpoint, must read end of file: its FIN,
+ * sent to the restored socket again by the restart, must get through.
+ * Usage: tcppeer PIDFILE */
 #include "fixture.h"
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -41,8 +44,9 @@ static void peer(const struct sockaddr_in *a, const char *pidfile) {
     sigemptyset(&usr1);
     sigaddset(&usr1, SIGUSR1);
     sigprocmask(SIG_BLOCK, &usr1, &old);
-    int c = socket(AF_INET, SOCK_STREAM, 0);
+    int c = socket(AF_INET, SOCK_STREAM, 0), shut = socket(AF_INET, SOCK_STREAM, 0);
     if (c < 0 || connect(c, (const struct sockaddr *)a, sizeof *a)) _exit(1);
+    if (shut < 0 || connect(shut, (const struct sockaddr *)a, sizeof *a) || shutdown(shut, SHUT_WR)) _exit(1);
     FILE *f = fopen(pidfile, "w");
     if (!f) _exit(1);
     fprintf(f, "%d\n", getpid());
@@ -71,9 +75,9 @@ int main(int argc, char **argv) {
         _exit(0);
     }
     waitpid(middle, NULL, 0);
-    int s = accept(l, NULL, NULL);
+    int s = accept(l, NULL, NULL), shut = accept(l, NULL, NULL);
     close(l);
-    if (s < 0) { fail("accept: %s", strerror(errno)); return finish(); }
+    if (s < 0 || shut < 0) { fail("accept: %s", strerror(errno)); return finish(); }
     for (int k = 0; k < 100 && access(argv[1], F_OK); k++) usleep(10000);
     ready();
     wait_for_term();
@@ -82,5 +86,8 @@ int main(int argc, char **argv) {
     else if (memcmp(hello, "hello", 5)) fail("the peer sent something else than \"hello\"");
     else if (write(s, "ping", 4) != 4) fail("ping: %s", strerror(errno));
     else if (read_within(s, pong, 4, 20) || memcmp(pong, "pong", 4)) fail("no \"pong\" from the peer: its end is gone");
+    struct pollfd p = { .fd = shut, .events = POLLIN };
+    char c;
+    if (poll(&p, 1, 20000) != 1 || read(shut, &c, 1) != 0) fail("the connection the peer shut does not read end of file");
     return finish();
 }

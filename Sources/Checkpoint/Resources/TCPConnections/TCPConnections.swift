@@ -106,13 +106,14 @@ extension SocketFactory {
     func resumeConnections() -> [String] {
         var warnings: [String] = []
         for (fd, f, s) in rebuilt {
+            var unlocked = false
             do {
-                let refused = try TCPRepair.resume(fd, s, options: f.socketOptions, fd: f.fd)
+                let refused = try TCPRepair.resume(fd, s, options: f.socketOptions, fd: f.fd) { unlock(s); unlocked = true }
                 if !refused.isEmpty { warnings.append("fd \(f.fd): socket options not set again: \(refused.joined(separator: ", "))") }
             } catch {
                 warnings.append("\(error)")
             }
-            unlock(s)
+            if !unlocked { unlock(s) }
         }
         rebuilt = []
         return warnings

@@ -48,11 +48,15 @@ final class TCPNetworkLock {
     /// The processes are about to be killed: their connections' segments
     /// are dropped by nftables from now until the restart has made them
     /// again (ConnectionLock; the socket filters go with the sockets).
+    /// A connection whose two ends are both in the tree is left alone:
+    /// nobody sends on it until the restart, which makes both ends again
+    /// (and a lock would drop what one restored end sends the other).
     /// Returns warnings; a user, who cannot save connections, locks none.
     func keepPastKill() -> [String] {
         let ours = try? Sys.readLink("/proc/self/ns/net")
+        let ends = Set(connections.map { ConnectionLock.tableName(local: $0.local, peer: $0.peer) })
         var warnings: [String] = []
-        for c in connections {
+        for c in connections where !ends.contains(ConnectionLock.tableName(local: c.peer, peer: c.local)) {
             let netlink: NetlinkSource = (try? Sys.readLink("/proc/\(c.pid)/ns/net")) == ours ? .here : .of(c.pid)
             do {
                 try ConnectionLock.lock(local: c.local, peer: c.peer, netlink: netlink)
