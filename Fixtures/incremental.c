@@ -25,17 +25,11 @@ static struct region {
 static uint64_t seed, rng;
 static volatile sig_atomic_t steps_asked;
 
-static uint64_t mix(uint64_t x) {
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-static uint64_t next(void) { return rng = mix(rng); }
+static uint64_t next(void) { return rng = seed_mix(rng); }
 
 /* The bytes of a page: region 'F' is the file's own content. */
 static void pattern(uint64_t *w, char name, size_t page, unsigned gen) {
-    uint64_t base = mix(seed ^ ((uint64_t)name << 56) ^ ((uint64_t)page << 20) ^ ((uint64_t)gen << 8));
+    uint64_t base = seed_mix(seed ^ ((uint64_t)name << 56) ^ ((uint64_t)page << 20) ^ ((uint64_t)gen << 8));
     for (int i = 0; i < PAGE / 8; i++) w[i] = base + (uint64_t)i * 0x100000001b3ULL;
 }
 

@@ -27,15 +27,9 @@ struct writer {
 static uint64_t seed;
 static volatile sig_atomic_t stop_writers;
 
-static uint64_t mix(uint64_t x) {
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
 
 static uint64_t word(const struct writer *w, size_t page, uint64_t gen, size_t i) {
-    return mix(seed ^ ((uint64_t)w->id << 48) ^ ((uint64_t)page << 24) ^ gen) + i * 0x100000001b3ULL;
+    return seed_mix(seed ^ ((uint64_t)w->id << 48) ^ ((uint64_t)page << 24) ^ gen) + i * 0x100000001b3ULL;
 }
 
 static void put(struct writer *w, size_t page, uint64_t gen) {
@@ -58,7 +52,7 @@ static void setup(struct writer *w, int id, size_t count) {
     for (size_t k = 0; k < count; k++) w->order[k] = k;
     uint64_t rng = seed ^ (uint64_t)id;
     for (size_t k = count - 1; k > 0; k--) {
-        rng = mix(rng);
+        rng = seed_mix(rng);
         size_t j = rng % (k + 1), t = w->order[k];
         w->order[k] = w->order[j];
         w->order[j] = t;
@@ -103,12 +97,12 @@ int main(int argc, char **argv) {
     if (argc != 3) { fprintf(stderr, "usage: rewriter SEED single|threads|fork\n"); return 2; }
     seed = strtoull(argv[1], NULL, 0);
     const char *mode = argv[2];
-    size_t count = 1024 + mix(seed) % 3072;
+    size_t count = 1024 + seed_mix(seed) % 3072;
     struct writer w[2];
     memset(w, 0, sizeof w);
     setup(&w[0], 1, count);
     if (strcmp(mode, "threads") == 0) {
-        setup(&w[1], 2, 1024 + mix(seed + 1) % 3072);
+        setup(&w[1], 2, 1024 + seed_mix(seed + 1) % 3072);
         pthread_t t[2];
         leave_term_to_main();
         for (int k = 0; k < 2; k++) pthread_create(&t[k], NULL, rewrite, &w[k]);
