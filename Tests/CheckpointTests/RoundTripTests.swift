@@ -562,6 +562,11 @@ final class RoundTripTests: XCTestCase {
     /// Its port held by the killed original's connection in TIME_WAIT (dropped as root).
     func testListenerBindsAgainPastTimeWaitAsRoot() throws { try Scenario(fixture: "listenagain").run(.rootOriginalPID) }
     func testTCPConnectionRepairedAsRoot() throws { try Scenario(fixture: "tcp", arguments: ["repaired"]).run(.rootOriginalPID) }
+    /// An established end whose other end (in the image too) was reset
+    /// behind its back learns of it from the reset that answers its window
+    /// probe after the restart (zdtm socket-tcp-reseted): fails if the
+    /// connection lock is still on when the socket leaves repair mode.
+    func testConnectionResetBehindItsBackAsRoot() throws { try Scenario(fixture: "tcpreset").run(.rootOriginalPID) }
     /// A connection whose peer (outside the checkpoint) sends while the
     /// checkpointed end does not exist: the checkpoint's kill leaves the
     /// connection's segments held back (ConnectionLock, nftables) until

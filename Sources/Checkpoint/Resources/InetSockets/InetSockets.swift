@@ -21,16 +21,7 @@ enum InetSockets: FileKind {
         if type == SOCK_STREAM.rawValue && !listening && !peer.isEmpty {
             return try TCPConnections.describe(d, copy: copy, family: family, local: local, peer: peer, into: &state, in: context)
         }
-        // A connect in progress (SYN_SENT) and an ended connection (CLOSE)
-        // have a peer that getpeername does not tell and SO_PEERNAME does.
-        if type == SOCK_STREAM.rawValue && !listening && [2, 7].contains(TCPRepair.state(copy)) {
-            // (It refuses a buffer longer than the family's sockaddr.)
-            let size = socklen_t(family == AF_INET6 ? MemoryLayout<sockaddr_in6>.size : MemoryLayout<sockaddr_in>.size)
-            peer = SocketBorrower.name(copy) { fd, address, length in
-                length.pointee = size
-                return getsockopt(fd, SOL_SOCKET, SO_PEERNAME, address, length)
-            }
-        }
+        if type == SOCK_STREAM.rawValue && !listening { peer = SocketBorrower.streamPeer(copy, family: family) }
         guard [SOCK_STREAM, SOCK_DGRAM, SOCK_RAW].map({ Int32($0.rawValue) }).contains(type) else {
             return context.warn("fd \(d.fd): inet sockets of type \(type) are not saved; it will be closed after restart")
         }

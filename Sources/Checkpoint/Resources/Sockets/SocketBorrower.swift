@@ -33,6 +33,19 @@ final class SocketBorrower {
     }
 
     /// getsockname or getpeername as bytes (empty if none).
+    /// A stream socket's peer: getpeername, or for a connect in progress
+    /// (SYN_SENT) and an ended connection (CLOSE), which getpeername does
+    /// not tell, SO_PEERNAME (which refuses a buffer longer than the family's sockaddr).
+    static func streamPeer(_ fd: Int32, family: Int32) -> [UInt8] {
+        let peer = name(fd, getpeername)
+        guard peer.isEmpty, [2, 7].contains(TCPRepair.state(fd)) else { return peer }
+        let size = socklen_t(family == AF_INET6 ? MemoryLayout<sockaddr_in6>.size : MemoryLayout<sockaddr_in>.size)
+        return name(fd) { fd, address, length in
+            length.pointee = size
+            return getsockopt(fd, SOL_SOCKET, SO_PEERNAME, address, length)
+        }
+    }
+
     static func name(_ fd: Int32, _ call: (Int32, UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> Int32) -> [UInt8] {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)

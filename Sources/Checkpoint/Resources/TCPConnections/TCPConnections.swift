@@ -106,14 +106,16 @@ extension SocketFactory {
     func resumeConnections() -> [String] {
         var warnings: [String] = []
         for (fd, f, s) in rebuilt {
-            var unlocked = false
+            // The lock comes off just before repair mode: the answer to the
+            // window probe that leaving it sends (data, a reset) and the
+            // peer's FIN the restorer sends it again must get through.
+            unlock(s)
             do {
-                let refused = try TCPRepair.resume(fd, s, options: f.socketOptions, fd: f.fd) { unlock(s); unlocked = true }
+                let refused = try TCPRepair.resume(fd, s, options: f.socketOptions, fd: f.fd)
                 if !refused.isEmpty { warnings.append("fd \(f.fd): socket options not set again: \(refused.joined(separator: ", "))") }
             } catch {
                 warnings.append("\(error)")
             }
-            if !unlocked { unlock(s) }
         }
         rebuilt = []
         return warnings

@@ -19,6 +19,8 @@ final class TCPNetworkLock {
     private var locked: [UInt64: Int32] = [:]
     /// Each locked connection's addresses and a process that holds it (its network namespace).
     private var connections: [(pid: pid_t, local: [UInt8], peer: [UInt8])] = []
+    /// Every TCP socket of the tree with two ends (also ended ones), by ConnectionLock.tableName.
+    private var treeEnds: Set<String> = []
 
     /// classic BPF `ret #0`: keep no byte of any packet.
     private static let dropAll: [UInt8] = [0x06, 0, 0, 0, 0, 0, 0, 0]
@@ -33,11 +35,11 @@ final class TCPNetworkLock {
                 var st = stat()
                 guard stat("/proc/\(pid)/fd/\(fd)", &st) == 0, (st.st_mode & S_IFMT) == S_IFSOCK,
                       locked[UInt64(st.st_ino)] == nil, let copy = try? borrower.borrow(fd) else { continue }
+                let ends = Self.streamEnds(copy)
+                if let ends { treeEnds.insert(ConnectionLock.tableName(local: ends.local, peer: ends.peer)) }
                 if Self.isConnection(copy), Self.attachDropFilter(copy) {
                     locked[UInt64(st.st_ino)] = copy
-                    if let local = Self.address(copy, peer: false), let peer = Self.address(copy, peer: true) {
-                        connections.append((pid, local, peer))
-                    }
+                    if let ends { connections.append((pid, ends.local, ends.peer)) }
                 } else {
                     close(copy)
                 }
@@ -48,15 +50,15 @@ final class TCPNetworkLock {
     /// The processes are about to be killed: their connections' segments
     /// are dropped by nftables from now until the restart has made them
     /// again (ConnectionLock; the socket filters go with the sockets).
-    /// A connection whose two ends are both in the tree is left alone:
-    /// nobody sends on it until the restart, which makes both ends again
-    /// (and a lock would drop what one restored end sends the other).
+    /// A connection whose other end is in the tree too (also one the
+    /// peer reset or ended) is left alone: nobody sends on it until the
+    /// restart, which makes both ends again, and a lock would drop what one
+    /// restored end sends the other (a reset included: zdtm socket-tcp-reseted).
     /// Returns warnings; a user, who cannot save connections, locks none.
     func keepPastKill() -> [String] {
         let ours = try? Sys.readLink("/proc/self/ns/net")
-        let ends = Set(connections.map { ConnectionLock.tableName(local: $0.local, peer: $0.peer) })
         var warnings: [String] = []
-        for c in connections where !ends.contains(ConnectionLock.tableName(local: c.peer, peer: c.local)) {
+        for c in connections where !treeEnds.contains(ConnectionLock.tableName(local: c.peer, peer: c.local)) {
             let netlink: NetlinkSource = (try? Sys.readLink("/proc/\(c.pid)/ns/net")) == ours ? .here : .of(c.pid)
             do {
                 try ConnectionLock.lock(local: c.local, peer: c.peer, netlink: netlink)
@@ -69,15 +71,13 @@ final class TCPNetworkLock {
         return warnings
     }
 
-    /// The socket's own address, or its peer's, as getsockname gives it.
-    private static func address(_ fd: Int32, peer: Bool) -> [UInt8]? {
-        var storage = sockaddr_storage()
-        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let done = withUnsafeMutablePointer(to: &storage) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { peer ? getpeername(fd, $0, &length) : getsockname(fd, $0, &length) }
-        }
-        guard done == 0 else { return nil }
-        return withUnsafeBytes(of: &storage) { Array($0.prefix(Int(length))) }
+    /// A TCP stream socket's two addresses (nil: not TCP, listening, or never connected).
+    private static func streamEnds(_ fd: Int32) -> (local: [UInt8], peer: [UInt8])? {
+        let family = SocketBorrower.option(fd, SO_DOMAIN)
+        guard family == AF_INET || family == AF_INET6, SocketBorrower.option(fd, SO_TYPE) == Int32(SOCK_STREAM.rawValue),
+              SocketBorrower.option(fd, SO_PROTOCOL) == Int32(IPPROTO_TCP), SocketBorrower.option(fd, SO_ACCEPTCONN) != 1 else { return nil }
+        let local = SocketBorrower.name(fd, getsockname), peer = SocketBorrower.streamPeer(fd, family: family)
+        return local.isEmpty || peer.isEmpty ? nil : (local, peer)
     }
 
     /// The filter on this socket is ours, not the program's.
@@ -94,6 +94,7 @@ final class TCPNetworkLock {
         }
         locked = [:]
         connections = []
+        treeEnds = []
     }
 
     private static func isConnection(_ fd: Int32) -> Bool {

@@ -225,16 +225,12 @@ enum TCPRepair {
     /// Takes a rebuilt socket out of repair mode once every socket of the
     /// image exists (so the window probe it sends finds its peer): then the
     /// bytes never sent, the FINs, the options.
-    /// `leftRepair` runs as soon as the socket may take segments again
-    /// (the connection's lock comes off then, before the peer's FIN is sent to it).
-    static func resume(_ fd: Int32, _ s: TCPConnectionRecord, options: [FileDescriptorState.SocketOption], fd number: Int32,
-                       leftRepair: () -> Void = {}) throws -> [String] {
+    static func resume(_ fd: Int32, _ s: TCPConnectionRecord, options: [FileDescriptorState.SocketOption], fd number: Int32) throws -> [String] {
         let sendData = s.queues?.send ?? []
         let unsent = Int(min(s.unsent, UInt64(sendData.count)))
         // With a window probe: the peer's answer tells the new socket its
         // current window and what it has acknowledged meanwhile.
         guard set(fd, repair, 0) else { throw CheckpointError(errno, "fd \(number): leaving TCP repair mode failed") }
-        leftRepair()
         // Bytes the kernel had not sent yet are simply sent now, then the FIN behind them.
         if unsent > 0 {
             do {
