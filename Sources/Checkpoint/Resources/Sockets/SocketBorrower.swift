@@ -32,7 +32,6 @@ final class SocketBorrower {
         return getsockopt(fd, SOL_SOCKET, name, &v, &length) == 0 ? v : -1
     }
 
-    /// getsockname or getpeername as bytes (empty if none).
     /// A stream socket's peer: getpeername, or for a connect in progress
     /// (SYN_SENT) and an ended connection (CLOSE), which getpeername does
     /// not tell, SO_PEERNAME (which refuses a buffer longer than the family's sockaddr).
@@ -46,6 +45,7 @@ final class SocketBorrower {
         }
     }
 
+    /// getsockname or getpeername as bytes (empty if none).
     static func name(_ fd: Int32, _ call: (Int32, UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> Int32) -> [UInt8] {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
