@@ -92,11 +92,24 @@ run_one() {
   ip link set lo up 2>/dev/null
   # What an earlier run of the test left (its files and directories) would change what it sees.
   rm -rf "$name.pid" "$name".out* "$name".test* "$name".dir.test* "$name.img" "$name.ck" "$name.rs"
+  # A test's .hook runs at the points zdtm.py runs it (--post-start while
+  # the test starts, --pre-dump, --pre-restore, --post-restore, --clean),
+  # from the test directory, with ZDTM_TEST_PID. Its exit status is not
+  # counted: many hooks read CRIU's own image files (pycriu), which swiftcr
+  # does not write; the test's own verdict decides.
+  local hook=""; [ -x "$name.hook" ] && hook="$PWD/$name.hook"
+  run_hook() {
+    [ -n "$hook" ] || return 0
+    (cd ../.. && ZDTM_TEST_PID="${pid:-}" timeout -k 5 "$step" "$hook" "$@") >>"$name.hooklog" 2>&1 </dev/null || true
+  }
+  rm -f "$name.hooklog"
   local start=(make -s "$name.pid")
   # The ns flavor: the command make would run, under the launcher (it writes the pidfile).
   [ "$pidns" = 1 ] && start=("$nslauncher" "$name.pid" $(make -s -n "$name.pid" | tail -n1))
   local flavor_note="" started=1
+  run_hook --post-start & local starting=$!
   timeout -k 5 "$step" "${start[@]}" >"$name.start" 2>&1 || started=0
+  wait "$starting"
   if [ "$started" = 0 ] && [ "$pidns" = 1 ]; then
     # zdtm's ns flavor also gives the test a /proc of its namespace, which
     # this runner cannot (the checkpointer reads the host's): a test that
@@ -110,6 +123,7 @@ run_one() {
   fi
   local pid; pid=$(cat "$name.pid" 2>/dev/null)
   [ -n "$pid" ] || { echo "FAIL: no pidfile"; return; }
+  run_hook --pre-dump
   if ! timeout -k 5 "$step" "$bin/cr_checkpoint" --tree --kill -f "$name.img" "$pid" >"$name.ck" 2>&1; then
     if [ "$expect_fail" = 1 ]; then echo "PASS (checkpoint refused, as the test expects)"; kill -9 "$pid" 2>/dev/null; return; fi
     echo "FAIL: cr_checkpoint: $(head -1 "$name.ck")"; kill -9 "$pid" 2>/dev/null; return
@@ -122,6 +136,7 @@ run_one() {
   # The killed tree must be gone (and its zombies reaped by init) before its PIDs come back.
   for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   [ "$pidns" = 1 ] && ropts="$ropts --verbose"
+  run_hook --pre-restore
   timeout -k 5 $((step * 2)) "$bin/cr_restart" --restore-pid --restore-pgid --restore-sid $ropts "$name.img" >"$name.rs" 2>&1 &
   local restarter=$!
   local up=0
@@ -140,6 +155,7 @@ run_one() {
     wait "$restarter" 2>/dev/null
     echo "FAIL: cr_restart: $(grep -m1 -v '^\s*$' "$name.rs" || echo 'restored process did not appear')"; return
   fi
+  run_hook --post-restore
   sleep 0.2
   kill -TERM "$pid" 2>/dev/null
   local gone=0
@@ -149,6 +165,7 @@ run_one() {
     echo "FAIL: hangs: the restored test did not exit within ${step}s of SIGTERM"; return
   fi
   wait "$restarter" 2>/dev/null
+  run_hook --clean
   # The outfile's lines read "TIME: PID: text"; the last one says PASS.
   if tail -n1 "$name.out" 2>/dev/null | grep -q 'PASS$'; then echo "PASS$saved_note"; return; fi
   # A test that ends as another user (thread_different_uid_gid) cannot rename
@@ -184,6 +201,7 @@ for name in "${names[@]}"; do
   result=$(timeout -k 5 $((step * 5)) unshare --net --ipc --uts --mount --propagation private bash -c "run_one $name $bin $step $crfail $pidns '$ropts'" 9>&- 2>&1 | tail -n1)
   # Whatever of the test is still about (a start that hung, a restored copy left) goes now.
   pkill -9 -f "^\./$name --pidfile" 2>/dev/null
+  pkill -9 -f "static/$name\.hook" 2>/dev/null
   [ -n "$result" ] || result="FAIL: no result within $((step * 5))s"
   if [[ "$result" == PASS* ]]; then
     echo "PASS $name${result#PASS}"; passed=$((passed + 1))
