@@ -4,7 +4,8 @@
 # mount namespace (utsname sets the host name: never this machine's):
 #   start the test (it daemonizes with --pidfile/--outfile), cr_checkpoint
 #   --kill its tree, cr_restart it (original PIDs, groups and session),
-#   SIGTERM the restored test, PASS when its outfile ends with PASS.
+#   SIGTERM the restored test, PASS when its outfile ends with PASS. A
+#   test's .hook runs where zdtm.py runs it (its exit status not counted).
 #   A test marked crfail (CRIU cannot checkpoint it) passes when swiftcr
 #   refuses it too, or saves it and the restored test then passes.
 #   A test whose .desc names no host flavor (flavor 'ns uns': orphans must
