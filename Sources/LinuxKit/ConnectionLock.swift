@@ -15,7 +15,7 @@ public enum ConnectionLock {
     /// The table of the connection from `local` to `peer` (sockaddr bytes as getsockname gives them).
     public static func tableName(local: [UInt8], peer: [UInt8]) -> String {
         // Of the ports and addresses only: the sockaddr's length and padding may differ between its readers.
-        let ends = [Endpoint(local), Endpoint(peer)].map { e in e.map { $0.port + $0.ip } ?? [] }
+        let ends = [InetEndpoint(local), InetEndpoint(peer)].map { e in e.map { $0.portBytes + $0.ip } ?? [] }
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a
         for b in ends[0] + [0xff] + ends[1] {
             hash ^= UInt64(b)
@@ -28,7 +28,7 @@ public enum ConnectionLock {
     /// Makes the connection's table: a chain on the input hook that drops
     /// the segments from `peer` to `local`. Fails (EAFNOSUPPORT) on addresses it cannot match.
     public static func lock(local: [UInt8], peer: [UInt8], netlink: NetlinkSource = .here) throws {
-        guard let from = Endpoint(peer), let to = Endpoint(local), from.ip.count == to.ip.count else {
+        guard let from = InetEndpoint(peer), let to = InetEndpoint(local), from.ip.count == to.ip.count else {
             throw SystemCallError("nftables lock of \(local) -> \(peer)", Errno(rawValue: EAFNOSUPPORT))
         }
         let table = tableName(local: local, peer: peer)
@@ -49,8 +49,8 @@ public enum ConnectionLock {
                 meta(16), equal([6]),                                                   // NFT_META_L4PROTO: TCP
                 payload(network: true, offset: source, length: length), equal(from.ip),
                 payload(network: true, offset: destination, length: length), equal(to.ip),
-                payload(network: false, offset: 0, length: 2), equal(from.port),
-                payload(network: false, offset: 2, length: 2), equal(to.port),
+                payload(network: false, offset: 0, length: 2), equal(from.portBytes),
+                payload(network: false, offset: 2, length: 2), equal(to.portBytes),
                 expression("immediate", [.u32(1, 0), .nested(2, [.nested(2, [.u32(1, 0)])])]),  // verdict NF_DROP
             ]),
         ])
@@ -71,25 +71,6 @@ public enum ConnectionLock {
     }
 
     private static let create: UInt16 = 0x400  // NLM_F_CREATE
-
-    /// Port and address of a sockaddr_in or sockaddr_in6 (an IPv4-mapped
-    /// IPv6 address travels as IPv4).
-    struct Endpoint {
-        var port: [UInt8], ip: [UInt8]
-        init?(_ a: [UInt8]) {
-            guard a.count >= 2 else { return nil }
-            let family = Int32(a[0]) | Int32(a[1]) << 8
-            if family == AF_INET, a.count >= 8 {
-                (port, ip) = (Array(a[2..<4]), Array(a[4..<8]))
-            } else if family == AF_INET6, a.count >= 24 {
-                let v6 = Array(a[8..<24])
-                port = Array(a[2..<4])
-                ip = v6[0..<12] == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff][...] ? Array(v6[12...]) : v6
-            } else {
-                return nil
-            }
-        }
-    }
 
     private static func expression(_ name: String, _ data: [NFAttribute]) -> NFAttribute {
         .nested(1, [.string(1, name), .nested(2, data)])                                // NFTA_LIST_ELEM: NFTA_EXPR_NAME, _DATA

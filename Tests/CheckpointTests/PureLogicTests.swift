@@ -195,7 +195,7 @@ final class PureLogicTests: XCTestCase {
         let mapped = [UInt8](repeating: 0, count: 10) + [0xff, 0xff, 127, 0, 0, 1]
         for (peer, local, ipLength) in [(v4([127, 0, 0, 1], 8880), v4([127, 0, 0, 2], 40001), 4),
                                         (v6(loop6, 8880), v6(loop6, 40001), 16), (v6(mapped, 8880), v6(mapped, 1), 4)] {
-            let from = try XCTUnwrap(PeerFIN.Endpoint(peer)), to = try XCTUnwrap(PeerFIN.Endpoint(local))
+            let from = try XCTUnwrap(InetEndpoint(peer)), to = try XCTUnwrap(InetEndpoint(local))
             XCTAssertEqual(from.ip.count, ipLength)
             let segment = PeerFIN.segment(from: from, to: to, sequence: 0xfffffff0, ack: 12345, window: 512)
             XCTAssertEqual(segment.count, 20)
@@ -204,7 +204,7 @@ final class PureLogicTests: XCTestCase {
             let pseudo = ipLength == 4 ? from.ip + to.ip + [0, 6] + length : from.ip + to.ip + [0, 0] + length + [0, 0, 0, 6]
             XCTAssertEqual(PeerFIN.checksum(pseudo + segment), 0)
         }
-        XCTAssertNil(PeerFIN.Endpoint([1, 0, 0, 0]), "a UNIX address has no IP")
+        XCTAssertNil(InetEndpoint([1, 0, 0, 0]), "a UNIX address has no IP")
     }
 
     // MARK: mount namespaces: how each mount comes back

@@ -10,7 +10,7 @@ import LinuxKit
 enum PeerFIN {
     /// Sends FIN|ACK from the peer to the socket of `s`.
     static func deliver(to s: TCPConnectionRecord, sequence: UInt32, acknowledging ack: UInt32, fd number: Int32) throws {
-        guard let from = Endpoint(s.peerAddress), let to = Endpoint(s.address), from.ip.count == to.ip.count else {
+        guard let from = InetEndpoint(s.peerAddress), let to = InetEndpoint(s.address), from.ip.count == to.ip.count else {
             throw CheckpointError(EINVAL, "fd \(number): the peer's FIN cannot be sent again: addresses \(SocketAddress.describe(s.peerAddress)) -> \(SocketAddress.describe(s.address))")
         }
         let window = UInt16(clamping: s.window.sndWnd >> min(s.sendScale, 14))
@@ -31,33 +31,8 @@ enum PeerFIN {
         guard sent == segment.count else { throw CheckpointError(errno: errno, "fd \(number): sending the peer's FIN") }
     }
 
-    /// One end: its IP (4 or 16 bytes; a v4-mapped IPv6 address is IPv4) and port.
-    struct Endpoint {
-        var ip: [UInt8]
-        var port: UInt16
-
-        init?(_ a: [UInt8]) {
-            guard a.count >= 8 else { return nil }
-            port = UInt16(a[2]) << 8 | UInt16(a[3])
-            if a[0] == UInt8(AF_INET) {
-                ip = Array(a[4..<8])
-            } else if a[0] == UInt8(AF_INET6), a.count >= 24 {
-                let v6 = Array(a[8..<24])
-                ip = v6.prefix(10).allSatisfy { $0 == 0 } && v6[10] == 0xff && v6[11] == 0xff ? Array(v6[12...]) : v6
-            } else {
-                return nil
-            }
-        }
-
-        func sockaddr(port: UInt16) -> [UInt8] {
-            let p = [UInt8(port >> 8), UInt8(port & 0xff)]
-            if ip.count == 4 { return [UInt8(AF_INET), 0] + p + ip + [UInt8](repeating: 0, count: 8) }
-            return [UInt8(AF_INET6), 0] + p + [0, 0, 0, 0] + ip + [0, 0, 0, 0]
-        }
-    }
-
     /// A 20-byte TCP header with FIN and ACK and its checksum over the pseudo header.
-    static func segment(from: Endpoint, to: Endpoint, sequence: UInt32, ack: UInt32, window: UInt16) -> [UInt8] {
+    static func segment(from: InetEndpoint, to: InetEndpoint, sequence: UInt32, ack: UInt32, window: UInt16) -> [UInt8] {
         var h = [UInt8](repeating: 0, count: 20)
         func put16(_ at: Int, _ v: UInt16) { h[at] = UInt8(v >> 8); h[at + 1] = UInt8(v & 0xff) }
         func put32(_ at: Int, _ v: UInt32) { put16(at, UInt16(v >> 16)); put16(at + 2, UInt16(v & 0xffff)) }
