@@ -13,8 +13,9 @@ enum PayloadChecksums {
         guard length > 0, mappable(fd, upTo: start + UInt64(length)) else { return false }
         let pageStart = start & ~UInt64(4095)
         let skip = Int(start - pageStart)
-        guard let base = mmap(nil, skip + length, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, off_t(pageStart)),
+        guard let base = mmap(nil, skip + length, PROT_READ, MAP_SHARED, fd, off_t(pageStart)),
               base != MAP_FAILED else { return false }
+        FileWindows.readOnce(base, skip + length)
         defer { munmap(base, skip + length) }
         crc.update(UnsafeRawBufferPointer(start: base + skip, count: length))
         return true
