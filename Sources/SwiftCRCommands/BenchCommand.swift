@@ -89,6 +89,7 @@ struct BenchCommand: ParsableCommand {
         unlink(ddFile)
         var best = (dd: Double.infinity, dump: Double.infinity, unchecked: Double.infinity, verify: Double.infinity, restore: Double.infinity, memcpy: Double.infinity)
         for _ in 0..<runs {
+            Prewarm.memory(bytes: mib << 20)
             let ddSeconds = try timed { try runQuiet(["/bin/dd", "if=/dev/zero", "of=\(ddFile)", "bs=4M", "count=\(max(1, mib / 4))", "status=none"]) }
             r.ddRuns.append(ddSeconds)
             best.dd = min(best.dd, ddSeconds)
@@ -97,6 +98,9 @@ struct BenchCommand: ParsableCommand {
             for verify in [true, false] {
                 var options = CheckpointOptions(pid: target.pid)
                 options.verifyImage = verify
+                // Not timed: freeing the last image (a rename over it would free it inside the figure).
+                unlink(image)
+                Prewarm.memory(bytes: mib << 20)
                 let seconds = try timed {
                     let dest = try AtomicFile(path: image, mode: .clobber, sync: false)
                     _ = try Checkpointer.checkpoint(options, to: dest, log: log)
@@ -105,6 +109,7 @@ struct BenchCommand: ParsableCommand {
             }
             // What cr_restart does before it changes anything (swiftcr verify).
             best.verify = min(best.verify, try timed { _ = ImageVerifier.verify(path: image) })
+            Prewarm.memory(bytes: mib << 20)
             let eager = try timed {
                 let fd = open(image, O_RDONLY | O_CLOEXEC)
                 defer { close(fd) }
@@ -117,6 +122,7 @@ struct BenchCommand: ParsableCommand {
             }
             r.eagerRuns.append(eager)
             best.restore = min(best.restore, eager)
+            Prewarm.memory(bytes: mib << 20)
             if let (running, resident) = try lazyRestore(image, log: log) {
                 r.lazyRunning.append(running)
                 r.lazyResident.append(resident)
