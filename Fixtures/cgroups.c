@@ -1,5 +1,5 @@
 /* Processes and a thread in cgroups of their own (cr_restart --manage-cgroups).
- * usage: cgroups SEED V2DIR V1DIR|-
+ * usage: cgroups SEED V2DIR V1DIR|- [DEVDIR]
  *   V2DIR: a cgroup v2 directory the fixture may make cgroups in; V1DIR: the
  *   same in a cgroup v1 hierarchy (- for none). The fixture starts in both.
  * Seeded: 1-3 children, each moved into its own nested cgroups (1-3 levels)
@@ -11,7 +11,12 @@
  * pids.max), which must be there again when the restart makes them anew.
  * Each task remembers its whole /proc/self/task/TID/cgroup and, after the
  * restart (SIGTERM), must read the same: every hierarchy, every path (a
- * namespace's root, too: its paths are read from there). */
+ * namespace's root, too: its paths are read from there).
+ * Below the parent's cgroups it makes 1-3 empty ones (some nested) with
+ * seeded modes (as root also owners, of the directory and cgroup.procs):
+ * after the restart they must be there with them. With DEVDIR (a v1
+ * devices cgroup the fixture starts in; root only), an empty cgroup below
+ * it denies every device but two rules, which must be its list again. */
 #include "fixture.h"
 #include <dirent.h>
 #include <fcntl.h>
@@ -115,6 +120,67 @@ static int same_after_restart(const char *who) {
     return 0;
 }
 
+/* The empty cgroups below DIR/NAME: made (check 0) or checked (check 1). */
+static int empty_cgroups(const char *dir, const char *name, int check) {
+    static const mode_t modes[] = {0700, 0750, 0711, 0755};
+    int count = 1 + (seed / 3) % 3, bad = 0;
+    for (int k = 0; k < count; k++) {
+        char path[700];
+        int nested_one = (seed + (unsigned)k) % 2;
+        snprintf(path, sizeof path, "%s/%s/empty%d%s", dir, name, k, nested_one ? "/deeper" : "");
+        mode_t mode = modes[(seed + (unsigned)k * 5) % 4];
+        uid_t owner = getuid() == 0 ? 2000 + (seed + (unsigned)k) % 50 : getuid();
+        gid_t group = getuid() == 0 ? owner : getgid();
+        char procs[720];
+        snprintf(procs, sizeof procs, "%s/cgroup.procs", path);
+        if (!check) {
+            if (nested_one) {
+                char top[700];
+                snprintf(top, sizeof top, "%s/%s/empty%d", dir, name, k);
+                if (mkdir(top, 0755)) { fail("mkdir %s: %m", top); return 1; }
+            }
+            if (mkdir(path, 0755) || chmod(path, mode)) { fail("mkdir %s: %m", path); return 1; }
+            if (getuid() == 0 && (chown(path, owner, owner) || chown(procs, owner, owner))) { fail("chown %s: %m", path); return 1; }
+            continue;
+        }
+        struct stat st, pst;
+        if (stat(path, &st) || !S_ISDIR(st.st_mode)) { fail("empty cgroup %s is gone", path); bad = 1; continue; }
+        if ((st.st_mode & 07777) != mode) { fail("%s: mode %o, not %o", path, st.st_mode & 07777, mode); bad = 1; }
+        if (st.st_uid != owner || st.st_gid != group) { fail("%s: owner %d:%d, not %d:%d", path, st.st_uid, st.st_gid, owner, group); bad = 1; }
+        if (stat(procs, &pst) || pst.st_uid != owner) { fail("%s: not owned by %d", procs, owner); bad = 1; }
+    }
+    return bad;
+}
+
+/* DEVDIR/devrules: every device denied, then two allowed; checked as devices.list. */
+static const char *dev_rules[] = {"c 1:3 rwm", "b 7:* r"};
+static int device_rules(const char *devdir, int check) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/devrules", devdir);
+    if (!check) {
+        if (mkdir(path, 0755)) { fail("mkdir %s: %m", path); return 1; }
+        const char *writes[][2] = {{"devices.deny", "a"}, {"devices.allow", dev_rules[0]}, {"devices.allow", dev_rules[1]}};
+        for (int k = 0; k < 3; k++) {
+            char file[700];
+            snprintf(file, sizeof file, "%s/%s", path, writes[k][0]);
+            int fd = open(file, O_WRONLY);
+            if (fd < 0 || write(fd, writes[k][1], strlen(writes[k][1])) < 0) { fail("%s: %m", file); if (fd >= 0) close(fd); return 1; }
+            close(fd);
+        }
+        return 0;
+    }
+    char file[700], text[256] = "", want[256];
+    snprintf(file, sizeof file, "%s/devices.list", path);
+    snprintf(want, sizeof want, "%s\n%s\n", dev_rules[0], dev_rules[1]);
+    int fd = open(file, O_RDONLY);
+    ssize_t n = fd < 0 ? -1 : read(fd, text, sizeof text - 1);
+    if (fd >= 0) close(fd);
+    if (n < 0) { fail("%s: %m", file); return 1; }
+    text[n] = 0;
+    if (strcmp(text, want)) { fail("%s holds\n%s", file, text); return 1; }
+    return 0;
+}
+
 static const char *v1dir;
 static int thread_pipe[2];
 
@@ -132,7 +198,8 @@ static void *thread_main(void *arg) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 4) { printf("usage: cgroups SEED V2DIR V1DIR|-\n"); return 2; }
+    if (argc < 4) { printf("usage: cgroups SEED V2DIR V1DIR|- [DEVDIR]\n"); return 2; }
+    const char *devdir = argc > 4 && strcmp(argv[4], "-") ? argv[4] : NULL;
     seed = (unsigned)strtoul(argv[1], NULL, 10);
     const char *v2dir = argv[2];
     v1dir = strcmp(argv[3], "-") ? argv[3] : NULL;
@@ -181,10 +248,14 @@ int main(int argc, char **argv) {
         if (pipe(thread_pipe) || pthread_create(&thread, NULL, thread_main, NULL)) return 1;
         if (read(thread_pipe[0], &thread_tid, sizeof thread_tid) != sizeof thread_tid || !thread_tid) return 1;
     }
+    if (empty_cgroups(v2dir, name, 0) || (v1dir && empty_cgroups(v1dir, name, 0))) return 1;
+    if (devdir && device_rules(devdir, 0)) return 1;
     char thread_before[4096] = "";
     if (thread_tid && read_cgroups("cgthread", thread_before, sizeof thread_before)) { fail("thread: cannot read its cgroups"); return 1; }
     ready();
     int failed = same_after_restart("parent");
+    failed |= empty_cgroups(v2dir, name, 1) | (v1dir ? empty_cgroups(v1dir, name, 1) : 0);
+    if (devdir) failed |= device_rules(devdir, 1);
     if (thread_tid) {
         char after[4096];
         if (read_cgroups("cgthread", after, sizeof after)) {

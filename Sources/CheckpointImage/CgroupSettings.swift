@@ -7,10 +7,31 @@ public struct CgroupSettings: Equatable, Sendable {
     /// (file, contents) pairs, files from `files(for:)` only.
     public var values: [(file: String, value: String)]
 
-    public init(cgroup: CgroupMembership, values: [(file: String, value: String)]) { self.cgroup = cgroup; self.values = values }
+    /// Since 2026-12-05: the directory's owner and mode, and those of its
+    /// files that a delegation changes (`ownedFiles`), for a cgroup made again.
+    public var directory: CgroupOwnership?
+    public var files: [(file: String, ownership: CgroupOwnership)] = []
+    /// Since 2026-12-05: a v1 devices cgroup's devices.list, whole (one rule a line).
+    public var devices: String?
+
+    public init(cgroup: CgroupMembership, values: [(file: String, value: String)], directory: CgroupOwnership? = nil,
+                files: [(file: String, ownership: CgroupOwnership)] = [], devices: String? = nil) {
+        self.cgroup = cgroup; self.values = values
+        self.directory = directory; self.files = files; self.devices = devices
+    }
 
     public static func == (a: CgroupSettings, b: CgroupSettings) -> Bool {
         a.cgroup == b.cgroup && a.values.map(\.file) == b.values.map(\.file) && a.values.map(\.value) == b.values.map(\.value)
+            && a.directory == b.directory && a.files.map(\.file) == b.files.map(\.file) && a.files.map(\.ownership) == b.files.map(\.ownership)
+            && a.devices == b.devices
+    }
+
+    /// Interface files whose owner and mode are saved besides the settings'
+    /// own: the ones a delegation hands over (cgroup v2's delegation
+    /// guide, and v1's tasks and notify_on_release).
+    public static func ownedFiles(for controllers: String) -> [String] {
+        controllers.isEmpty ? ["cgroup.procs", "cgroup.threads", "cgroup.subtree_control"]
+            : ["cgroup.procs", "tasks", "notify_on_release", "cgroup.clone_children"]
     }
 
     /// The files saved and written back, in that order: a v1 cpuset's cpus
@@ -25,11 +46,14 @@ public struct CgroupSettings: Equatable, Sendable {
                 "memory.soft_limit_in_bytes", "memory.swappiness", "pids.max", "blkio.weight"]
     }
 
-    enum Tag: UInt16, CaseIterable { case cgroup = 1, value = 2 }
+    enum Tag: UInt16, CaseIterable { case cgroup = 1, value = 2, directory = 3, file = 4, devices = 5 }
 
     func encode(into e: inout RecordEncoder) {
         e.string(Tag.cgroup.rawValue, cgroup.encoded)
         for v in values { e.string(Tag.value.rawValue, v.file + "=" + v.value) }
+        if let directory { e.string(Tag.directory.rawValue, directory.encoded) }
+        for f in files { e.string(Tag.file.rawValue, f.file + "=" + f.ownership.encoded) }
+        if let devices { e.string(Tag.devices.rawValue, devices) }
     }
 
     /// A file not on the list (the restart writes only those) is refused.
@@ -45,5 +69,38 @@ public struct CgroupSettings: Equatable, Sendable {
             }
             return (String(text[..<eq]), String(text[text.index(after: eq)...]))
         }
+        if let field = d.string(Tag.directory.rawValue) {
+            directory = try CgroupOwnership(field: field, what: "cgroup \(cgroup.path): directory", offset: d.base)
+        }
+        let owned = Set(Self.ownedFiles(for: cgroup.controllers) + Self.files(for: cgroup.controllers))
+        files = try d.fields.filter { $0.tag == Tag.file.rawValue }.map { f in
+            let text = String(decoding: d.bytes[f.range], as: UTF8.self)
+            guard let eq = text.firstIndex(of: "="), owned.contains(String(text[..<eq])) else {
+                throw ImageError.malformed(what: "cgroup \(cgroup.path): owner of '\(text.prefix(60))', not a file swiftcr restores", offset: d.offset(of: f.range))
+            }
+            let ownership = try CgroupOwnership(field: String(text[text.index(after: eq)...]), what: "cgroup \(cgroup.path): \(text[..<eq])", offset: d.offset(of: f.range))
+            return (String(text[..<eq]), ownership)
+        }
+        devices = d.string(Tag.devices.rawValue)
+    }
+}
+
+/// An owner and permission bits, as "MODE:UID:GID" (mode in octal).
+public struct CgroupOwnership: Equatable, Sendable {
+    public var mode: UInt32
+    public var uid: UInt32
+    public var gid: UInt32
+
+    public init(mode: UInt32, uid: UInt32, gid: UInt32) { self.mode = mode & 0o7777; self.uid = uid; self.gid = gid }
+
+    var encoded: String { String(mode, radix: 8) + ":" + String(uid) + ":" + String(gid) }
+
+    init(field: String, what: String, offset: UInt64) throws {
+        let parts = field.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 3, let mode = UInt32(parts[0], radix: 8), mode <= 0o7777,
+              let uid = UInt32(parts[1]), let gid = UInt32(parts[2]) else {
+            throw ImageError.malformed(what: "\(what): owner '\(field.prefix(40))' is not MODE:UID:GID", offset: offset)
+        }
+        self.init(mode: mode, uid: uid, gid: gid)
     }
 }

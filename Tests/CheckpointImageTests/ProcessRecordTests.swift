@@ -173,6 +173,35 @@ final class CgroupRecordTests: XCTestCase {
         }
     }
 
+    /// Owners and modes of a cgroup made again, and a devices cgroup's
+    /// rules: seeded values survive; an owner of a file not on the lists, or
+    /// one that is not MODE:UID:GID, is refused.
+    func testCgroupOwnersAndDeviceRulesRoundTrip() throws {
+        var rng = SeededRandom("cgroup-owners")
+        func owner() -> CgroupOwnership {
+            CgroupOwnership(mode: UInt32(rng.next() % 0o10000), uid: UInt32(rng.next() % 70000), gid: UInt32(rng.next() % 70000))
+        }
+        var tree = TreeState()
+        tree.cgroupSettings = [
+            CgroupSettings(cgroup: CgroupMembership(controllers: "", path: "/job/empty"), values: [("pids.max", "7")], directory: owner(),
+                           files: [("cgroup.procs", owner()), ("cgroup.subtree_control", owner()), ("pids.max", owner())]),
+            CgroupSettings(cgroup: CgroupMembership(controllers: "devices", path: "/job"), values: [], directory: owner(),
+                           files: [("tasks", owner()), ("notify_on_release", owner())], devices: "c 1:3 rwm\nb 7:* r\n"),
+        ]
+        func decodeTree() throws -> TreeState { try TreeState(decoding: RecordDecoder(tree.encode()[...], name: "tree", base: 0)) }
+        XCTAssertEqual(try decodeTree(), tree)
+        tree.cgroupSettings[0].files = [("../escape", owner())]
+        XCTAssertThrowsError(try decodeTree())
+        tree.cgroupSettings[0].files = []
+        var e = RecordEncoder()
+        e.string(1, ":/job")
+        for bad in ["755:0", "999:0:0", "x:1:2", "755:-1:0"] {
+            var r = e
+            r.string(3, bad)
+            XCTAssertThrowsError(try CgroupSettings(decoding: RecordDecoder(r.bytes[...], name: "cgroup", base: 0)), bad)
+        }
+    }
+
     func testPathsOutOfTheHierarchyAreRefused() {
         for bad in ["/a/../../etc", "relative", "/a/./b", "/..", "/a\0b"] {
             var p = SampleImage.process

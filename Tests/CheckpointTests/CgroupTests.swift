@@ -3,12 +3,19 @@ import XCTest
 
 /// cr_restart --manage-cgroups (Fixtures/cgroups.c): processes go back into
 /// their cgroups of the v2 hierarchy and of a v1 one, a thread into its own
-/// v1 cgroup, and cgroups removed after the checkpoint are made again. As a
+/// v1 cgroup, and cgroups removed after the checkpoint are made again, with
+/// the empty cgroups below them, their modes and owners, and (root) a v1
+/// devices cgroup's rules. As a
 /// user the fixture and cr_restart run in a subtree delegated to the user
 /// (as systemd gives a user session); a cgroup the user may not enter fails
 /// the restart in one line. Without the option they stay in cr_restart's (BLCR).
 final class CgroupTests: XCTestCase {
-    struct Bases { let v2: String; let v1: String? }
+    struct Bases {
+        let v2: String; let v1: String?
+        /// A v1 devices cgroup (root only: a user may not write device rules).
+        var devices: String? = nil
+        var all: [String] { [v2] + [v1, devices].compactMap { $0 } }
+    }
 
     func testProcessesAndThreadsReturnToTheirCgroupsAsRootAndUser() throws {
         let env = try TestEnvironment.get()
@@ -80,9 +87,10 @@ final class CgroupTests: XCTestCase {
         }
         guard let v2 = mountPoint("cgroup2", option: nil) else { throw XCTSkip("no cgroup v2 hierarchy mounted") }
         let name = "swiftcr-\(label)-\(getpid())"
-        let bases = Bases(v2: "\(v2)/\(name)", v1: mountPoint("cgroup", option: "pids").map { "\($0)/\(name)" })
+        let bases = Bases(v2: "\(v2)/\(name)", v1: mountPoint("cgroup", option: "pids").map { "\($0)/\(name)" },
+                          devices: user == nil ? mountPoint("cgroup", option: "devices").map { "\($0)/\(name)" } : nil)
         for (dir, files) in [(bases.v2, ["cgroup.procs", "cgroup.threads", "cgroup.subtree_control"]),
-                             (bases.v1, ["cgroup.procs", "tasks"])] {
+                             (bases.v1, ["cgroup.procs", "tasks"]), (bases.devices, [])] {
             guard let dir else { continue }
             XCTAssertEqual(mkdir(dir, 0o755), 0, "mkdir \(dir): \(errno)")
             if let u = user { for path in [dir] + files.map({ "\(dir)/\($0)" }) { chown(path, u.uid, u.gid) } }
@@ -93,7 +101,7 @@ final class CgroupTests: XCTestCase {
     /// Starts the fixture inside the bases, checkpoints its tree with --kill; the image's path.
     func checkpoint(work: String, bases: Bases, seed: UInt64, user: TestUser?) throws -> String {
         let env = try TestEnvironment.get()
-        let target = try Child(inside(bases, user: user, ["\(env.bin)/cgroups", "\(seed)", bases.v2, bases.v1 ?? "-"]), cwd: work)
+        let target = try Child(inside(bases, user: user, ["\(env.bin)/cgroups", "\(seed)", bases.v2, bases.v1 ?? "-", bases.devices ?? "-"]), cwd: work)
         XCTAssertTrue(target.read(until: "READY"), "cgroups did not start: \(target.output)")
         guard let pid = target.output.split(separator: "\n").first(where: { $0.hasPrefix("READY") }).flatMap({ pid_t($0.split(separator: " ").last ?? "") }) else {
             throw TestFailure("no PID in '\(target.output)'")
@@ -117,14 +125,14 @@ final class CgroupTests: XCTestCase {
 
     /// ARGV run in the bases' cgroups (moved there by root), as `user`.
     func inside(_ bases: Bases, user: TestUser?, _ argv: [String]) -> [String] {
-        let moves = ([bases.v2] + (bases.v1.map { [$0] } ?? [])).map { "echo $$ > '\($0)/cgroup.procs'" }.joined(separator: " && ")
+        let moves = bases.all.map { "echo $$ > '\($0)/cgroup.procs'" }.joined(separator: " && ")
         let drop = user.map { ["/usr/bin/setpriv", "--reuid=\($0.uid)", "--regid=\($0.gid)", "--clear-groups", "--"] } ?? []
         return ["/bin/sh", "-c", "\(moves) && exec \"$@\"", "sh"] + drop + argv
     }
 
     /// Removes every cgroup under the bases (deepest first), and the bases too unless kept.
     func remove(_ bases: Bases, keepBases: Bool) {
-        for base in [bases.v2] + (bases.v1.map { [$0] } ?? []) {
+        for base in bases.all {
             var dirs: [String] = []
             var frontier = [base]
             while let d = frontier.popLast() {

@@ -194,7 +194,8 @@ final class CheckpointRun {
             try MountNamespaces.markFiles(&states, found: mounts, watches: context.watchNamespaces, warnings: &mountWarnings)
             for k in collected.indices { collected[k].state.files = states[k].files }
         }
-        tree.cgroupSettings = CgroupSettingsCollector.collect(collected.map(\.state))
+        let cgroupSettings = CgroupSettingsCollector.collect(collected.map(\.state))
+        tree.cgroupSettings = cgroupSettings.settings
         let cgroups = CgroupNamespaces.collect(collected.map(\.state))
         tree.cgroupNamespaces = cgroups.namespaces
         number(\.cgroupNamespace, cgroups.index)
@@ -206,7 +207,7 @@ final class CheckpointRun {
         number(\.netNamespace, net.found.index)
         let unsaved = UnsavedNamespaces.warnings(collected.map(\.state.pid), saved: ["mnt": Set(mounts.index.keys), "cgroup": cgroups.saved, "uts": uts.saved,
                                                                                       "ipc": Set(sysv.index.keys), "net": net.found.saved])
-        collected[0].warnings += scope.outsiders + sysv.warnings + agents.warnings + time.warnings + mountWarnings + cgroups.warnings
+        collected[0].warnings += scope.outsiders + sysv.warnings + agents.warnings + time.warnings + mountWarnings + cgroupSettings.warnings + cgroups.warnings
             + uts.warnings + net.found.warnings + net.warnings + unsaved
     }
 

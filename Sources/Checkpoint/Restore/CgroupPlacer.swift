@@ -101,7 +101,10 @@ final class CgroupPlacer {
                 next = openat(at, String(step), Self.pathOnly | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
                 // Its settings before anything joins it (a v1 cpuset takes no task without cpus and mems).
                 let path = "/" + c.components[...k].joined(separator: "/")
-                if next >= 0, let saved = settings[c.controllers + ":" + path] { apply(saved, to: next) }
+                if next >= 0, let saved = settings[c.controllers + ":" + path] {
+                    apply(saved, to: next)
+                    own(saved, directory: next, named: String(step), in: at)
+                }
             }
             let e = errno
             close(at)
@@ -111,9 +114,58 @@ final class CgroupPlacer {
         return at
     }
 
+    /// Makes every saved cgroup that is gone, those no process of the image
+    /// is in too (empty ones below the processes' own), parents first, each
+    /// with its settings and owners. What cannot be made is a warning: no
+    /// process depends on it.
+    func makeRemaining() {
+        for saved in settings.values.sorted(by: { ($0.cgroup.components.count, $0.cgroup.path) < ($1.cgroup.components.count, $1.cgroup.path) }) {
+            let c = saved.cgroup
+            let name = "\(c.controllers.isEmpty ? "cgroup2" : c.controllers):\(c.path)"
+            do {
+                let h = try hierarchy(c.controllers, showing: c.path, name: name)
+                let dir = try directory(c, in: h) { code, what in CheckpointError(code, "\(what): \(errorText(code))") }
+                close(dir)
+            } catch {
+                warnings.append("cgroup \(name) was not made again: \(error)")
+            }
+        }
+    }
+
+    /// Gives a made cgroup its saved owner and mode, and its files theirs
+    /// (a delegated cgroup's files belong to the delegate). The directory
+    /// last: a mode without write for us would stop nothing here (we hold
+    /// it open), but an owner change is the one a user's restart cannot make.
+    private func own(_ saved: CgroupSettings, directory: Int32, named name: String, in parent: Int32) {
+        var refused: [String] = []
+        func set(_ at: Int32, _ file: String, _ o: CgroupOwnership) {
+            var st = stat()
+            guard fstatat(at, file, &st, AT_SYMLINK_NOFOLLOW) == 0 else { return }
+            if st.st_uid != o.uid || st.st_gid != o.gid, fchownat(at, file, o.uid, o.gid, AT_SYMLINK_NOFOLLOW) != 0 {
+                refused.append("\(file)'s owner \(o.uid):\(o.gid) (\(errorText(errno)))")
+            }
+            if st.st_mode & 0o7777 != o.mode, fchmodat(at, file, o.mode, 0) != 0 {
+                refused.append("\(file)'s mode \(String(o.mode, radix: 8)) (\(errorText(errno)))")
+            }
+        }
+        for (file, o) in saved.files { set(directory, file, o) }
+        if let o = saved.directory { set(parent, name, o) }
+        if !refused.isEmpty { warnings.append("cgroup \(saved.cgroup.path) was made again without \(refused.joined(separator: ", "))") }
+    }
+
     /// Writes a made cgroup's saved settings; what the kernel refuses is said once per cgroup.
     private func apply(_ saved: CgroupSettings, to directory: Int32) {
         var refused: [String] = []
+        // A v1 devices cgroup starts with its parent's rules: all denied, then its own allowed.
+        if let rules = saved.devices?.split(separator: "\n").map(String.init), rules != ["a *:* rwm"] {
+            for (file, rule) in [("devices.deny", "a")] + rules.map({ ("devices.allow", $0) }) {
+                let fd = openat(directory, file, O_WRONLY | O_CLOEXEC)
+                let written = fd < 0 ? -1 : rule.withCString { Glibc.write(fd, $0, strlen($0)) }
+                let e = errno
+                if fd >= 0 { close(fd) }
+                if written < 0 { refused.append("\(file) \(rule) (\(errorText(e)))") }
+            }
+        }
         for (file, value) in saved.values {
             var text = value
             switch file {

@@ -236,6 +236,8 @@ public enum Restorer {
                 try pages.write(into: restores)
             }
             try pages.finish(into: restores)
+            // The saved cgroups no process is in (empty ones below theirs).
+            cgroups?.makeRemaining()
             // Sockets are made inside their process's network namespace.
             try tree.placeWaitingNamespaces(nil, among: header.processes)
             copyFill?.close()
