@@ -43,8 +43,11 @@ public struct CgroupSettings: Equatable, Sendable {
                     "cpu.weight", "cpu.max", "memory.min", "memory.low", "memory.high", "memory.max", "memory.swap.max", "pids.max", "io.weight"]
         }
         return ["cpuset.cpus", "cpuset.mems", "cpu.shares", "cpu.cfs_period_us", "cpu.cfs_quota_us", "memory.limit_in_bytes",
-                "memory.soft_limit_in_bytes", "memory.swappiness", "pids.max", "blkio.weight"]
+                "memory.soft_limit_in_bytes", "memory.swappiness", "pids.max", "blkio.weight", "net_cls.classid", "net_prio.ifpriomap"]
     }
+
+    /// Files saved whole, one setting a line, and written back a line at a time.
+    public static let lineByLine: Set<String> = ["net_prio.ifpriomap"]
 
     enum Tag: UInt16, CaseIterable { case cgroup = 1, value = 2, directory = 3, file = 4, devices = 5 }
 

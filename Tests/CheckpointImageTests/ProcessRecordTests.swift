@@ -185,6 +185,8 @@ final class CgroupRecordTests: XCTestCase {
         tree.cgroupSettings = [
             CgroupSettings(cgroup: CgroupMembership(controllers: "", path: "/job/empty"), values: [("pids.max", "7")], directory: owner(),
                            files: [("cgroup.procs", owner()), ("cgroup.subtree_control", owner()), ("pids.max", owner())]),
+            CgroupSettings(cgroup: CgroupMembership(controllers: "net_cls,net_prio", path: "/job"),
+                           values: [("net_cls.classid", "\(rng.next() % 1_000_000)"), ("net_prio.ifpriomap", "lo \(rng.next() % 100)\neth0 \(rng.next() % 100)")]),
             CgroupSettings(cgroup: CgroupMembership(controllers: "devices", path: "/job"), values: [], directory: owner(),
                            files: [("tasks", owner()), ("notify_on_release", owner())], devices: "c 1:3 rwm\nb 7:* r\n"),
         ]

@@ -59,7 +59,9 @@ enum CgroupSettingsCollector {
     private static func read(_ cgroup: CgroupMembership, at directory: String) -> CgroupSettings {
         let values = CgroupSettings.files(for: cgroup.controllers).compactMap { file -> (file: String, value: String)? in
             guard let text = try? Sys.readText(directory + "/" + file) else { return nil }
-            return (file, String(text.prefix { $0 != "\n" }))
+            var kept = CgroupSettings.lineByLine.contains(file) ? Substring(text) : text.prefix { $0 != "\n" }
+            while kept.last == "\n" { kept = kept.dropLast() }
+            return (file, String(kept))
         }
         let files = (CgroupSettings.ownedFiles(for: cgroup.controllers) + values.map(\.file)).compactMap { file -> (file: String, ownership: CgroupOwnership)? in
             ownership(directory + "/" + file).map { (file, $0) }

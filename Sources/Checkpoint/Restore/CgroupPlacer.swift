@@ -174,11 +174,15 @@ final class CgroupPlacer {
             default: break
             }
             guard !text.isEmpty else { continue }
+            // A file of one setting a line takes them one write each.
+            let writes = CgroupSettings.lineByLine.contains(file) ? text.split(separator: "\n").map(String.init) : [text]
             let fd = openat(directory, file, O_WRONLY | O_CLOEXEC)
-            let written = fd < 0 ? -1 : text.withCString { Glibc.write(fd, $0, strlen($0)) }
-            let e = errno
+            for line in writes {
+                let written = fd < 0 ? -1 : line.withCString { Glibc.write(fd, $0, strlen($0)) }
+                if written < 0 { refused.append("\(file)=\(line) (\(errorText(errno)))") }
+                if fd < 0 { break }
+            }
             if fd >= 0 { close(fd) }
-            if written < 0 { refused.append("\(file)=\(value) (\(errorText(e)))") }
         }
         if !refused.isEmpty { warnings.append("cgroup \(saved.cgroup.path) was made again without \(refused.joined(separator: ", "))") }
     }
