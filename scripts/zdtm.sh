@@ -88,7 +88,7 @@ fi
 
 # One test, inside fresh namespaces: prints "PASS" or "FAIL: why" as its last line.
 run_one() {
-  local name="$1" bin="$2" step="$3" expect_fail="$4" pidns="$5" ropts="${6:-}"
+  local name="$1" bin="$2" step="$3" expect_fail="$4" pidns="$5" ropts="${6:-}" dopts="${7:-}"
   cd "$static" || exit 1
   ip link set lo up 2>/dev/null
   # What an earlier run of the test left (its files and directories) would change what it sees.
@@ -125,7 +125,7 @@ run_one() {
   local pid; pid=$(cat "$name.pid" 2>/dev/null)
   [ -n "$pid" ] || { echo "FAIL: no pidfile"; return; }
   run_hook --pre-dump
-  if ! timeout -k 5 "$step" "$bin/cr_checkpoint" --tree --kill -f "$name.img" "$pid" >"$name.ck" 2>&1; then
+  if ! timeout -k 5 "$step" "$bin/cr_checkpoint" --tree --kill $dopts -f "$name.img" "$pid" >"$name.ck" 2>&1; then
     if [ "$expect_fail" = 1 ]; then echo "PASS (checkpoint refused, as the test expects)"; kill -9 "$pid" 2>/dev/null; return; fi
     echo "FAIL: cr_checkpoint: $(head -1 "$name.ck")"; kill -9 "$pid" 2>/dev/null; return
   fi
@@ -193,13 +193,27 @@ for name in "${names[@]}"; do
   # The CRIU options of the .desc files that change what a test expects:
   # connections come back closed; processes go back into their cgroups
   # (swiftcr's one mode is CRIU's soft: no --manage-cgroups=ignore, full or
-  # strict). The others are what swiftcr does anyway, or name features it
-  # does not have.
+  # strict), under the --cgroup-root given. The others are what swiftcr does
+  # anyway, or name features it does not have.
   ropts=""; [[ "$flags" == *--tcp-close* ]] && ropts="--tcp-close"
   [[ "$flags" == *--manage-cgroups* && "$flags" != *--manage-cgroups=ignore* ]] && ropts="$ropts --manage-cgroups"
+  # CRIU's --cgroup-root: where the dump reads cgroups from, and the restore makes them.
+  dopts=""
+  for field in opts dopts ropts; do
+    [[ "$flags" =~ \'$field\':\ *\'([^\']*)\' ]] || continue
+    set -- ${BASH_REMATCH[1]}
+    while [ $# -gt 0 ]; do
+      if [ "$1" = --cgroup-root ] && [ $# -gt 1 ]; then
+        [ "$field" != ropts ] && dopts="$dopts --cgroup-root $2"
+        [ "$field" != dopts ] && ropts="$ropts --cgroup-root $2"
+        shift
+      fi
+      shift
+    done
+  done
   pidns=0
   if [[ "$flags" =~ \'flavor\':\ *\'([^\']*)\' ]] && [[ " ${BASH_REMATCH[1]} " != *" h "* ]]; then pidns=1; fi
-  result=$(timeout -k 5 $((step * 5)) unshare --net --ipc --uts --mount --propagation private bash -c "run_one $name $bin $step $crfail $pidns '$ropts'" 9>&- 2>&1 | tail -n1)
+  result=$(timeout -k 5 $((step * 5)) unshare --net --ipc --uts --mount --propagation private bash -c "run_one $name $bin $step $crfail $pidns '$ropts' '$dopts'" 9>&- 2>&1 | tail -n1)
   # Whatever of the test is still about (a start that hung, a restored copy left) goes now.
   pkill -9 -f "^\./$name --pidfile" 2>/dev/null
   pkill -9 -f "static/$name\.hook" 2>/dev/null

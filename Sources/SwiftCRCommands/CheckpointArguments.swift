@@ -164,6 +164,8 @@ public struct CheckpointArguments: ParsableArguments {
     @Flag(name: .long, help: .hidden) var prohibitSelf = false
     @Option(name: .long, help: "auto (BLCR's kernel module if loaded, else ptrace), ptrace, or kernel.") var backend: BackendChoice = .auto
     @Flag(name: .long, help: "Do not read the image back and check it before giving it its final name.") var noVerify = false
+    @Option(name: .long, help: ArgumentHelp("Save cgroups as seen from PATH in that hierarchy (without CONTROLLERS: every other one); cr_restart --cgroup-root says where they go.", valueName: "[CONTROLLERS:]/PATH"))
+    var cgroupRoot: [String] = []
     @Flag(name: .long, help: "Save memory while the processes run on (frozen only while the rest is read) and track their writes from then on: a parent for --parent, never restarted itself.") var preDump = false
     @Option(name: .long, help: ArgumentHelp("Incremental: save only the pages written since FILE (a --pre-dump or an earlier incremental image of this process).", valueName: "FILE")) var parent: String?
     @Flag(name: .long, help: "Take the write tracking out of the processes after this checkpoint.") var stopTracking = false
@@ -196,6 +198,7 @@ public struct CheckpointArguments: ParsableArguments {
             throw ValidationError("--compress takes a zstd level from 1 to \(PageCompressor.levels.upperBound) (or a negative one for faster), not \(level)")
         }
         if file == "-" && json { throw ValidationError("--json prints on standard output, where -f - writes the image") }
+        for root in cgroupRoot { do { _ = try CgroupRoot(parsing: root) } catch { throw ValidationError("\(error)") } }
         if preDump && (after != .run || signal != nil) { throw ValidationError("--pre-dump lets the processes run on: it takes no --kill, --term, --stop or --signal") }
     }
 
@@ -227,6 +230,7 @@ public struct CheckpointArguments: ParsableArguments {
         options.save = SaveFlag.contents(save)
         options.requireLibcr = requireLibcr
         options.verifyImage = !noVerify
+        options.cgroupRoots = cgroupRoot.compactMap { try? CgroupRoot(parsing: $0) }  // checked in validate()
         options.timeLimit = time == 0 ? nil : Double(time)
         if let r = requester { options.requester = r }
         options.prohibitSelf = prohibitSelf

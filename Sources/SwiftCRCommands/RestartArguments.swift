@@ -32,8 +32,10 @@ public struct RestartArguments: ParsableArguments {
     @Flag(name: .long, help: "Exit once the processes run, leaving them behind (as criu restore -d); with a PID namespace of ours, its PID 1 stays and becomes their parent.")
     var detach = false
     @Flag(name: .long, help: "Bring established TCP connections back as closed sockets: the descriptor stays, the connection is gone.") var tcpClose = false
-    @Flag(name: .long, help: "Put the processes and threads back into the cgroups they were in (each hierarchy through a mount of it, or as root a private one; a cgroup that is gone is made again, without its settings). Default: they stay in cr_restart's cgroups, as in BLCR.")
+    @Flag(name: .long, help: "Put the processes and threads back into the cgroups they were in (each hierarchy through a mount of it, or as root a private one; a cgroup that is gone is made again with its saved settings, and the empty ones below it). Default: they stay in cr_restart's cgroups, as in BLCR.")
     var manageCgroups = false
+    @Option(name: .long, help: ArgumentHelp("With --manage-cgroups, make the image's cgroups under PATH in that hierarchy (without CONTROLLERS: every other one).", valueName: "[CONTROLLERS:]/PATH"))
+    var cgroupRoot: [String] = []
     @Flag(name: .long, help: "Let the processes run before their private anonymous memory is in: its pages come on demand (userfaultfd) and in the background, from a regular-file image. Falls back to an eager restart, with a note, where this kernel or user cannot.")
     var lazy = false
     @Option(name: .long, help: ArgumentHelp("Look for an incremental image's parent images in DIR first (by file name).", valueName: "DIR")) var parentDir: String?
@@ -61,6 +63,8 @@ public struct RestartArguments: ParsableArguments {
         if sources > 1 { throw ValidationError("FILE, --file and --fd are mutually exclusive") }
         if let s = signal, !(1...64).contains(s) { throw ValidationError("signal \(s) is not between 1 and 64") }
         do { _ = try PathRelocation(arguments: relocate) } catch let e as RelocationError { throw ValidationError(e.description) }
+        for root in cgroupRoot { do { _ = try CgroupRoot(parsing: root) } catch { throw ValidationError("\(error)") } }
+        if !cgroupRoot.isEmpty && !manageCgroups { throw ValidationError("--cgroup-root applies only with --manage-cgroups") }
     }
 
     /// Restores the process as our child, forwards signals to it, and exits
@@ -139,6 +143,7 @@ public struct RestartArguments: ParsableArguments {
         options.restoreSID = restoreSid
         options.closeTCP = tcpClose
         options.manageCgroups = manageCgroups
+        options.cgroupRoots = cgroupRoot.compactMap { try? CgroupRoot(parsing: $0) }  // checked in validate()
         options.parentIsCaller = parentIsCaller
         if let p = path { options.sourcePath = p.hasPrefix("/") ? p : (Self.cwd() + "/" + p) }
         options.relocation = (try? PathRelocation(arguments: relocate)) ?? PathRelocation()  // checked in validate()

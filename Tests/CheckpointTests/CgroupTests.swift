@@ -67,6 +67,45 @@ final class CgroupTests: XCTestCase {
         XCTAssertFalse(fixtureRuns(as: user.uid), "a process of the failed restart is left")
     }
 
+    /// --cgroup-root (CRIU's): the checkpoint saves cgroups as seen from a
+    /// root in each hierarchy, the restart makes them under another one (a
+    /// batch system moving a job between its cgroups); a process outside the
+    /// checkpoint's root is refused in one line, the process left running.
+    func testCgroupRootMovesTheJobUnderAnotherCgroup() throws {
+        let env = try TestEnvironment.get()
+        let (work, bases) = try setUp("cgroot", user: nil)
+        let moved = Bases(v2: bases.v2 + "-moved", v1: bases.v1.map { $0 + "-moved" })
+        defer { remove(bases, keepBases: false); remove(moved, keepBases: false) }
+        let seed = TestEnvironment.seed(for: "cgroup-root")
+        let job = "/job\(seed % 100)/step\(seed / 100 % 10)"
+        let all = [bases.v2] + (bases.v1.map { [$0] } ?? [])
+        for base in all { XCTAssertEqual(Glibc.system("mkdir -p '\(base)\(job)'"), 0) }
+        let enter = all.map { "echo $$ > '\($0)\(job)/cgroup.procs'" }.joined(separator: " && ")
+        let (target, pid) = try Fixture.start(["/bin/sh", "-c", "\(enter) && exec \"$0\"", "\(env.bin)/busyloop"], user: nil, cwd: work)
+        let name = { (path: String) in String(path.split(separator: "/").last ?? "") }
+        let roots = ["--cgroup-root", "cgroup2:/\(name(bases.v2))"] + (bases.v1.map { ["--cgroup-root", "pids:/\(name($0))"] } ?? [])
+        // Outside the root given: refused, the process runs on.
+        let refused = runTool(["\(env.bin)/cr_checkpoint", "--kill", "--cgroup-root", "cgroup2:/elsewhere", "-f", "\(work)/refused", "\(pid)"])
+        XCTAssertNotEqual(refused.code, 0)
+        XCTAssertTrue(refused.output.contains("not below --cgroup-root /elsewhere") && refused.output.split(separator: "\n").count == 1, refused.output)
+        XCTAssertEqual(kill(pid, 0), 0, "the refused checkpoint's target is gone")
+        let image = "\(work)/context.\(pid)"
+        let ck = runTool(["\(env.bin)/cr_checkpoint", "--kill"] + roots + ["-f", image, "\(pid)"])
+        XCTAssertEqual(ck.code, 0, ck.output)
+        _ = target.wait(timeout: 10)
+        reapOrphans()
+        let newRoots = ["--cgroup-root", "cgroup2:/\(name(moved.v2))"] + (moved.v1.map { ["--cgroup-root", "pids:/\(name($0))"] } ?? [])
+        let restart = try Child(["\(env.bin)/cr_restart", "--verbose", "--manage-cgroups"] + newRoots + [image], cwd: work)
+        XCTAssertTrue(restart.read(until: "restored"), "cr_restart: \(restart.output)")
+        let cgroups = (try? String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8)) ?? ""
+        XCTAssertTrue(cgroups.contains("0::/\(name(moved.v2))\(job)\n"), "v2: \(cgroups)")
+        if let v1 = moved.v1 { XCTAssertTrue(cgroups.contains(":pids:/\(name(v1))\(job)\n"), "v1: \(cgroups)") }
+        kill(restart.pid, SIGTERM)
+        let output = restart.readToEnd(timeout: 30)
+        _ = restart.wait(timeout: 10)
+        XCTAssertTrue(output.contains("PASS"), output)
+    }
+
     // MARK: - Helpers
 
     /// A work directory and fresh cgroups for the fixture (a user's delegated to it).

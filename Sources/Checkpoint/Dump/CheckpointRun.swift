@@ -199,6 +199,14 @@ final class CheckpointRun {
         let cgroups = CgroupNamespaces.collect(collected.map(\.state))
         tree.cgroupNamespaces = cgroups.namespaces
         number(\.cgroupNamespace, cgroups.index)
+        if !options.cgroupRoots.isEmpty {
+            // --cgroup-root: every cgroup saved from its hierarchy's root (those above it are not saved).
+            for k in collected.indices { try CgroupRoot.rebase(&collected[k].state, options.cgroupRoots) }
+            tree.cgroupSettings = tree.cgroupSettings.compactMap { s in
+                CgroupRoot.below(s.cgroup, options.cgroupRoots).map { var moved = s; moved.cgroup = $0; return moved }
+            }
+            tree.cgroupNamespaces = tree.cgroupNamespaces.map { $0.map { CgroupRoot.below($0, options.cgroupRoots) ?? $0 } }
+        }
         let uts = UTSNamespaces.collect(collected.map(\.state.pid))
         tree.utsNamespaces = uts.namespaces
         number(\.utsNamespace, uts.index)

@@ -55,6 +55,8 @@ public struct CheckpointOptions {
     /// Read the finished image back and check it (headers, checksums, index)
     /// before it gets its final name; --no-verify turns this off.
     public var verifyImage = true
+    /// --cgroup-root: cgroups are saved as seen from these roots.
+    public var cgroupRoots: [CgroupRoot] = []
     /// --pre-dump: memory is read while the processes run on (frozen only
     /// while everything else is read), and their writes are tracked from
     /// then on; the image is a parent for incremental checkpoints only.

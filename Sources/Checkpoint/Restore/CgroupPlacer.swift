@@ -101,6 +101,7 @@ final class CgroupPlacer {
                 next = openat(at, String(step), Self.pathOnly | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
                 // Its settings before anything joins it (a v1 cpuset takes no task without cpus and mems).
                 let path = "/" + c.components[...k].joined(separator: "/")
+                if next >= 0 && c.controllers.split(separator: ",").contains("cpuset") { Self.inheritCPUs(at, next) }
                 if next >= 0, let saved = settings[c.controllers + ":" + path] {
                     apply(saved, to: next)
                     own(saved, directory: next, named: String(step), in: at)
@@ -112,6 +113,24 @@ final class CgroupPlacer {
             at = next
         }
         return at
+    }
+
+    /// A new v1 cpuset cgroup has no CPUs and no memory nodes, and takes no
+    /// task so: it gets its parent's (saved ones, written next, win). One
+    /// made under a new --cgroup-root has no saved ones at all.
+    private static func inheritCPUs(_ parent: Int32, _ made: Int32) {
+        for file in ["cpuset.cpus", "cpuset.mems"] {
+            var text = [UInt8](repeating: 0, count: 4096)
+            let fd = openat(parent, file, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { return }
+            let n = text.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            close(fd)
+            guard n > 1 else { continue }
+            let out = openat(made, file, O_WRONLY | O_CLOEXEC)
+            guard out >= 0 else { continue }
+            _ = text.withUnsafeBytes { Glibc.write(out, $0.baseAddress, n) }
+            close(out)
+        }
     }
 
     /// Makes every saved cgroup that is gone, those no process of the image

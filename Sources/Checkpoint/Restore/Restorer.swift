@@ -28,6 +28,8 @@ public struct RestoreOptions: Sendable {
     /// --manage-cgroups: the processes and threads go back into the cgroups
     /// they were in (made again if gone); otherwise they stay in cr_restart's (BLCR).
     public var manageCgroups = false
+    /// --cgroup-root: with --manage-cgroups, the image's cgroups are made under these.
+    public var cgroupRoots: [CgroupRoot] = []
     /// The image's path, told to libcr (cr_get_restart_info).
     public var sourcePath = ""
     /// BLCR's --omit-*: processes omitted at checkpoint time are noted, passed over, or refused.
@@ -158,6 +160,7 @@ public enum Restorer {
         var tree = StubTree(options: options, ids: ids, log: log)
         tree.rootMakesPIDNamespace = ids.ownNamespace && !PIDNamespace.entered
         tree.mounts = MountNamespaceFactory(namespaces: header.tree.mountNamespaces, processes: header.processes)
+        if options.manageCgroups { CgroupRoot.relocate(&header.processes, &header.tree, options.cgroupRoots) }
         let cgroups = options.manageCgroups ? CgroupPlacer(namespaces: header.tree.cgroupNamespaces, settings: header.tree.cgroupSettings) : nil
         if !options.manageCgroups && !header.tree.cgroupNamespaces.isEmpty {
             notes.append("the image has cgroup namespaces, which come back with --manage-cgroups only: its processes are in cr_restart's")
