@@ -4,11 +4,14 @@
  * becomes PID 1 of a new PID namespace (ZDTM_NEWNS=2: zdtm's ns_init, which
  * forks the test proper and reaps orphans), told to report through fd 255.
  * Once it reports that the test started, the init's PID goes to PIDFILE.
+ * With ZDTM_OWN_MNTNS=1 it also gets a mount namespace of its own.
  * usage: zdtm-pidns PIDFILE TEST [ARG...] */
 #define _GNU_SOURCE
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -23,6 +26,14 @@ int main(int argc, char **argv) {
     if (init < 0) { perror("fork"); return 1; }
     if (init == 0) {
         close(status_pipe[0]);
+        /* ZDTM_OWN_MNTNS=1: a mount namespace of its own, as zdtm gives
+         * it (what it mounts or unmounts is then its own, and the restart
+         * must make that namespace again). Off by default: see zdtm.sh. */
+        const char *own = getenv("ZDTM_OWN_MNTNS");
+        if (own && strcmp(own, "1") == 0 && (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))) {
+            perror("mount namespace");
+            _exit(1);
+        }
         setsid();
         prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
         if (dup2(status_pipe[1], 255) < 0) { perror("dup2"); _exit(1); }

@@ -12,6 +12,9 @@
 #   reparent to the test's own init) runs as zdtm's ns flavor runs it: its
 #   binary is PID 1 of a new PID namespace (scripts/zdtm-pidns.c), the
 #   checkpoint takes that whole namespace, and the restart makes a new one.
+#   zdtm also gives it a mount namespace of its own; here only with
+#   ZDTM_OWN_MNTNS=1 (without it the test shares the runner's, so what it
+#   mounts outlives it and the restart has no mount namespace to make).
 #
 # usage: scripts/zdtm.sh CRIU_SOURCE_DIR [LIST] [-- NAME...]
 #   CRIU_SOURCE_DIR  a CRIU v4.2 checkout (test/zdtm/lib and test/zdtm/static)
@@ -19,7 +22,7 @@
 #   NAME...          run just these
 # Environment: ZDTM_WORK (default /tmp/swiftcr-zdtm), SWIFTCR_BIN (default:
 # this checkout's .build/release, built if missing), ZDTM_TIMEOUT seconds per
-# step (default 30). Needs root. Prints one line per test and a closing
+# step (default 30), ZDTM_OWN_MNTNS (above). Needs root. Prints one line per test and a closing
 # "N passed, N failed" line; exits 1 if any failed.
 set -uo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
