@@ -22,6 +22,7 @@ enum CgroupSettingsCollector {
         var found: [CgroupSettings] = []
         var warnings: [String] = []
         var below: [String: Int] = [:]
+        var full: Set<String> = []  // hierarchies whose limit was reached (said once)
         func save(_ cgroup: CgroupMembership, at directory: String) {
             guard seen.insert(cgroup.controllers + ":" + cgroup.path).inserted else { return }
             found.append(read(cgroup, at: directory))
@@ -42,8 +43,9 @@ enum CgroupSettingsCollector {
                     let path = top + "/" + name
                     guard !seen.contains(m.controllers + ":" + path) else { continue }
                     guard below[m.controllers, default: 0] < descendantLimit else {
-                        if below[m.controllers] == descendantLimit { below[m.controllers] = descendantLimit + 1 } else { stack = []; break }
-                        warnings.append("cgroup \(m.controllers.isEmpty ? "cgroup2" : m.controllers):\(m.path) has more than \(descendantLimit) cgroups below it: the rest are not saved")
+                        if full.insert(m.controllers).inserted {
+                            warnings.append("cgroup \(m.controllers.isEmpty ? "cgroup2" : m.controllers):\(m.path) has more than \(descendantLimit) cgroups below it: the rest are not saved")
+                        }
                         stack = []
                         break
                     }
