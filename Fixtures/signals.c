@@ -31,6 +31,15 @@ int main(void) {
     rsa.sa_sigaction = on_rt;
     rsa.sa_flags = SA_SIGINFO;
     sigaction(rt, &rsa, NULL);
+    /* The default action with flags of its own (SIGCHLD: SA_NOCLDSTOP still
+     * applies), and one set back to the default after a handler. */
+    struct sigaction chld;
+    memset(&chld, 0, sizeof chld);
+    chld.sa_handler = SIG_DFL;
+    chld.sa_flags = SA_NOCLDSTOP;
+    sigaction(SIGCHLD, &chld, NULL);
+    signal(SIGWINCH, on_hup);
+    signal(SIGWINCH, SIG_DFL);
     stack_t ss = { .ss_sp = altstack, .ss_size = sizeof altstack, .ss_flags = 0 };
     sigaltstack(&ss, NULL);
 
@@ -55,6 +64,15 @@ int main(void) {
     if (got.sa_handler != SIG_IGN) fail("SIGUSR2 no longer ignored");
     sigaction(SIGINT, NULL, &got);
     if (got.sa_handler != SIG_DFL) fail("SIGINT not default");
+    sigaction(SIGCHLD, NULL, &got);
+    if (got.sa_handler != SIG_DFL || !(got.sa_flags & SA_NOCLDSTOP)) fail("SIGCHLD: handler %p, flags 0x%x", (void *)got.sa_handler, got.sa_flags);
+    /* Every action the fixture never set is the default, with no flags. */
+    for (int sig = 1; sig < SIGRTMIN; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP || sig == SIGUSR1 || sig == SIGUSR2 || sig == SIGHUP || sig == SIGCHLD || sig == SIGTERM) continue;
+        sigaction(sig, NULL, &got);
+        if (got.sa_handler != SIG_DFL) fail("signal %d: handler %p after the restart", sig, (void *)got.sa_handler);
+        if (sig != SIGWINCH && got.sa_flags != 0) fail("signal %d: flags 0x%x after the restart", sig, got.sa_flags);
+    }
     stack_t cur;
     sigaltstack(NULL, &cur);
     if (cur.ss_sp != altstack || cur.ss_size != sizeof altstack || (cur.ss_flags & SS_DISABLE)) fail("sigaltstack");

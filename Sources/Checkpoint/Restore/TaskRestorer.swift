@@ -109,7 +109,12 @@ struct TaskRestorer {
 
     /// Process-wide: signal actions and process-directed pending signals.
     func restoreSignals(pid: pid_t) throws {
+        // A stub resets every action to the default at birth, and none is
+        // changed before this stage (processes forked from a stub are forked
+        // before it too): a default action is there already. Most of the 64
+        // are, and each injected call costs a round trip through ptrace.
         for a in process.signalActions where a.signal != SIGKILL && a.signal != SIGSTOP {
+            if a.handler == 0 && a.flags == 0 && a.restorer == 0 && a.mask == 0 { continue }
             let act = KernelSigaction(handler: a.handler, flags: a.flags, restorer: a.restorer, mask: a.mask)
             try session.call("rt_sigaction(\(a.signal))", NR.rt_sigaction, UInt64(a.signal), try session.put(value: act), 0, 8)
         }
