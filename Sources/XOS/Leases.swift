@@ -39,20 +39,36 @@ public struct LeaseDirectory {
         if let existing = try account(of: holder) { return existing }
         try prepare(pool)
         let link = "\(path)/\(Self.holderFile(holder))"
-        for k in 0..<pool.count {
-            let name = "\(pool.prefix)\(pad3(k + 1))"
-            var st = stat()
-            guard stat("\(path)/\(name)", &st) == 0, st.st_nlink == 1 else { continue }
-            if Glibc.link("\(path)/\(name)", link) == 0 {
-                // Someone may have taken this account between stat and link: the link count says.
-                if stat("\(path)/\(name)", &st) == 0 && st.st_nlink == 2 { return name }
-                unlink(link)
-                continue
+        // Two holders that link the same free account at once both see a
+        // link count of 3 and both let go of it: each then scans again from
+        // the start after a short random wait (going on past it would leave
+        // that account free behind both, and the last holder would find the
+        // pool exhausted while an account is free).
+        for round in 0..<Self.rounds {
+            var sawFree = false
+            var contended = false
+            for k in 0..<pool.count {
+                let name = "\(pool.prefix)\(pad3(k + 1))"
+                var st = stat()
+                guard stat("\(path)/\(name)", &st) == 0, st.st_nlink == 1 else { continue }
+                sawFree = true
+                if Glibc.link("\(path)/\(name)", link) == 0 {
+                    // Someone may have taken this account between stat and link: the link count says.
+                    if stat("\(path)/\(name)", &st) == 0 && st.st_nlink == 2 { return name }
+                    unlink(link)
+                    contended = true
+                    break
+                }
+                if errno == EEXIST { return try account(of: holder) ?? name }
             }
-            if errno == EEXIST { return try account(of: holder) ?? name }
+            guard sawFree else { break }
+            if contended { usleep(useconds_t(UInt32.random(in: 50...2_000) * UInt32(min(round + 1, 8)))) }
         }
         throw XOSError("pool \(pool.name) is exhausted (\(pool.count) accounts leased)")
     }
+
+    /// Scans of the pool one lease may make while others contend for the same accounts.
+    static let rounds = 64
 
     /// The account a holder has leased, found by inode.
     public func account(of holder: String) throws -> String? {

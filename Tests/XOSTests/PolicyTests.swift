@@ -67,17 +67,20 @@ final class PolicyTests: XCTestCase {
         XCTAssertEqual(try mapper.map(attrs("physics")).account, "phys001", "a released account is leased again")
     }
 
-    /// Many processes leasing at once never share an account (link(2) is atomic): eight `xos-ams lease` runs of five holders each.
+    /// Many processes leasing at once never share an account (link(2) is
+    /// atomic), and none is told the pool is exhausted while an account is
+    /// free (two that collide on one both let go of it): sixteen `xos-ams
+    /// lease` loops of five holders each, for exactly as many accounts.
     func testLeaseRaceBetweenProcesses() throws {
         let dir = NSTemporaryDirectory() + "race-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let policy = dir + "/ams.conf"
-        try "pool p prefix=acct first=30000 count=40\n".write(toFile: policy, atomically: true, encoding: .utf8)
+        try "pool p prefix=acct first=30000 count=80\n".write(toFile: policy, atomically: true, encoding: .utf8)
         let tool = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent(".build/debug/xos-ams").path
         guard FileManager.default.isExecutableFile(atPath: tool) else { throw XCTSkip("build xos-ams first (swift build)") }
-        let script = (0..<8).map { k in
+        let script = (0..<16).map { k in
             "(for j in 1 2 3 4 5; do '\(tool)' lease --policy '\(policy)' --leases '\(dir)/leases' --pool p holder-\(k)-$j >/dev/null; done) &"
         }.joined(separator: "\n") + "\nwait"
         let sh = Process()
@@ -86,8 +89,8 @@ final class PolicyTests: XCTestCase {
         try sh.run()
         sh.waitUntilExit()
         let list = try LeaseDirectory(path: dir + "/leases").list()
-        XCTAssertEqual(list.count, 40, "every holder got an account")
-        XCTAssertEqual(Set(list.map(\.account)).count, 40, "no account was leased twice")
-        XCTAssertEqual(Set(list.map(\.holder)).count, 40, "no holder got two accounts")
+        XCTAssertEqual(list.count, 80, "every holder got an account")
+        XCTAssertEqual(Set(list.map(\.account)).count, 80, "no account was leased twice")
+        XCTAssertEqual(Set(list.map(\.holder)).count, 80, "no holder got two accounts")
     }
 }
