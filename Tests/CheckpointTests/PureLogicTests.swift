@@ -7,6 +7,35 @@ import XCTest
 /// The engine's decisions that need no kernel: played here with made-up
 /// registers, maps lines, pagemap bits and descriptors, no ptrace.
 final class PureLogicTests: XCTestCase {
+    // MARK: clearing a stub's memory
+
+    /// Touching ranges become one munmap; the union is unchanged and no
+    /// merged range covers a gap (where the trampoline may lie). Seeded:
+    /// random layouts of touching and separate ranges, in random order.
+    func testStubRangesMergeOnlyWhereTheyTouch() {
+        var state = TestEnvironment.seed(for: "stub-ranges")
+        func next(_ bound: UInt64) -> UInt64 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return (state >> 33) % bound
+        }
+        for _ in 0..<200 {
+            var ranges: [(UInt64, UInt64)] = []
+            var at: UInt64 = 0x400000
+            for _ in 0..<(1 + next(40)) {
+                if next(3) == 0 { at += (1 + next(8)) * 4096 }  // a gap
+                let end = at + (1 + next(16)) * 4096
+                ranges.append((at, end))
+                at = end
+            }
+            var shuffled = ranges
+            for k in shuffled.indices.reversed() { shuffled.swapAt(k, Int(next(UInt64(k + 1)))) }
+            let merged = AddressSpaceRestorer.adjacentMerged(shuffled)
+            func pages(_ rs: [(UInt64, UInt64)]) -> Set<UInt64> { Set(rs.flatMap { stride(from: $0.0, to: $0.1, by: 4096) }) }
+            XCTAssertEqual(pages(merged), pages(ranges))
+            for k in merged.indices.dropFirst() { XCTAssertLessThan(merged[k - 1].1, merged[k].0, "touching ranges left apart, or overlap") }
+        }
+    }
+
     // MARK: the kernel's syscall restart rules
 
     func stopped(in nr: Int, result: Int64, rip: UInt64 = 0x1002) -> Registers {

@@ -72,11 +72,22 @@ struct AddressSpaceRestorer {
         for r in inherited where !Self.covered(r.start, r.end, by: stubMaps) {
             throw CheckpointError(EINVAL, "the memory at 0x\(String(r.start, radix: 16)) that process \(process.pid) shares with its parent was not inherited by its fork")
         }
-        for m in stubMaps where !m.isKernelSpecial {
-            for (start, end) in Self.outside(m.start, m.end, inherited) {
-                try session.munmap(start, end - start, what: "0x\(String(start, radix: 16))")
-            }
+        let ranges = stubMaps.filter { !$0.isKernelSpecial }.flatMap { Self.outside($0.start, $0.end, inherited) }
+        for (start, end) in Self.adjacentMerged(ranges) {
+            try session.munmap(start, end - start, what: "0x\(String(start, radix: 16))")
         }
+    }
+
+    /// Ranges that touch end to start made one (a library's segments and its
+    /// bss lie back to back): one injected munmap each instead of one per
+    /// mapping (91 down to about 20 for a stub forked from cr_restart). Only
+    /// touching ones: a gap may hold what was mapped since (the trampoline).
+    static func adjacentMerged(_ ranges: [(UInt64, UInt64)]) -> [(UInt64, UInt64)] {
+        var out: [(UInt64, UInt64)] = []
+        for r in ranges.sorted(by: { $0.0 < $1.0 }) {
+            if let last = out.last, last.1 == r.0 { out[out.count - 1].1 = r.1 } else { out.append(r) }
+        }
+        return out
     }
 
     /// Whether [start, end) is mapped without a gap.
