@@ -11,6 +11,8 @@
 #   Rust (rustc): threads, mutex, channel, an echo server and client (TCP as
 #     root; a UNIX socket as a user, who cannot restore TCP connections)
 #   tmux + vim: a pseudo-terminal the tree owns; keys typed after the restart
+#   PostgreSQL: a postmaster and its background processes, serving new
+#     connections, its data and a write after the restart, then a clean shutdown
 #   tar | gzip: a pipeline writing an archive that must unpack identical
 # usage: scripts/programs-check.sh [--user] [--lazy]   (bounded: about a minute)
 #   --lazy  restart with cr_restart --lazy (pages fetched on fault by userfaultfd)
@@ -120,6 +122,50 @@ if command -v tmux >/dev/null && command -v vim >/dev/null; then
   else echo "FAIL tmux+vim: $tmux_step"; failed=$((failed + 1)); fi
   tmx kill-server 2>/dev/null
 else skipped+=(tmux+vim); fi
+
+# PostgreSQL: a postmaster with its background processes, shared memory
+# (mmap'ed, System V and POSIX), a UNIX and a TCP listening socket. After the
+# restart it must serve new connections (forked from the restored
+# postmaster), find its table, take a write, and shut down cleanly. It never
+# runs as root: as the test user in both modes (root then checkpoints and
+# restarts another user's tree).
+pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+if [ -n "$pgbin" ] && [ -x "$pgbin/postgres" ] && command -v psql >/dev/null; then
+  id swiftcr-test >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin swiftcr-test
+  pgas=(setpriv --reuid=swiftcr-test --regid="$(id -g swiftcr-test)" --clear-groups env HOME=/tmp)
+  pg_step=""
+  mkdir -p pgdata pgsock && chown swiftcr-test pgdata pgsock && : > pg.out && chown swiftcr-test pg.out
+  port=$((40000 + RANDOM % 20000))
+  q() { psql -X -q -A -t -h "$work/pgsock" -p "$port" -U pg -d postgres -c "$1" 2>&1; }
+  answers() { [ "$(q "$1")" = "$2" ]; }
+  if ! "${pgas[@]}" "$pgbin/initdb" -D "$work/pgdata" -A trust -U pg > pg.init 2>&1; then pg_step="initdb: $(tail -1 pg.init)"
+  else
+    "${pgas[@]}" setsid "$pgbin/postgres" -D "$work/pgdata" -k "$work/pgsock" -p "$port" -c listen_addresses=127.0.0.1 > pg.out 2>&1 < /dev/null &
+    disown
+    if ! until_ok 20 answers "select 1" 1; then pg_step="the server never answered: $(tail -1 pg.out)"
+    elif ! answers "create table t(a int); insert into t select generate_series(1, 100000); select sum(a) from t" 5000050000; then pg_step="setting up its table failed"
+    else
+      postmaster=$(head -1 pgdata/postmaster.pid)
+      if ! run "$S" checkpoint --tree --kill -f pg.img "$postmaster" > pg.ck 2>&1; then pg_step="checkpoint: $(tail -1 pg.ck)"
+      elif ! until_ok 10 bash -c "! kill -0 $postmaster 2>/dev/null"; then pg_step="the killed postmaster did not go"
+      elif ! run "$S" restart "${lazy[@]}" --detach pg.img > pg.rs 2>&1; then pg_step="restart: $(tail -1 pg.rs)"
+      elif ! until_ok 10 answers "select count(*), sum(a) from t" "100000|5000050000"; then pg_step="its table after the restart: $(q 'select count(*), sum(a) from t')"
+      elif ! answers "insert into t values (7); select count(*) from t" 100001; then pg_step="a write after the restart: $(q 'select count(*) from t')"
+      elif ! [ "$(psql -X -q -A -t -h 127.0.0.1 -p "$port" -U pg -d postgres -c "select count(*) from pg_stat_activity where backend_type in ('checkpointer', 'background writer', 'walwriter')" 2>&1)" = 3 ]; then
+        pg_step="over TCP, its background processes: $(psql -X -q -A -t -h 127.0.0.1 -p "$port" -U pg -d postgres -c 'select backend_type from pg_stat_activity' 2>&1 | tr '\n' ' ')"
+      else
+        # A fast shutdown: the restored postmaster (its PID as the restart
+        # says: a user's restart runs in a PID namespace of its own) signals
+        # its restored children and waits for them.
+        kill -INT "$(sed -n 's/.*runs on as pid \([0-9]*\).*/\1/p' pg.rs)"
+        until_ok 20 grep -q "database system is shut down" pg.out || pg_step="no clean shutdown: $(tail -1 pg.out)"
+      fi
+    fi
+  fi
+  if [ -z "$pg_step" ]; then echo "PASS postgresql"; passed=$((passed + 1))
+  else echo "FAIL postgresql: $pg_step"; failed=$((failed + 1)); fi
+  pkill -9 -u swiftcr-test -x postgres 2>/dev/null
+else skipped+=(postgresql); fi
 
 # tar | gzip, checkpointed half way: the archive must unpack to the same files.
 mkdir -p src

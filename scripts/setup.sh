@@ -14,6 +14,8 @@
 #                     Slurm (slurmctld, slurmd, munge, the client tools) for
 #                     the batch job test, which runs its own cluster: its
 #                     services are not started or enabled either.
+#                     PostgreSQL for the real-programs test (it runs its own
+#                     server as the test user; the package's is not started).
 # Swift itself is expected at /opt/swift or on PATH.
 set -euo pipefail
 mode=tests
@@ -40,6 +42,9 @@ if [ "$mode" = tests ]; then
   [ -x /usr/sbin/slurmd ] || need+=(slurmd)
   [ -x /usr/sbin/munged ] || need+=(munge)
   command -v sbatch >/dev/null || need+=(slurm-client)
+  # PostgreSQL for the real-programs test (its own server on a private port; the package's is not started).
+  ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
+  command -v psql >/dev/null || need+=(postgresql-client)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

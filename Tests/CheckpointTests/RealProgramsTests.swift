@@ -5,7 +5,8 @@ import XCTest
 /// Real programs, not fixtures (scripts/programs-check.sh): Python with a
 /// multiprocessing pool and SQLite, Node.js worker threads and a child on
 /// pipes, Java virtual threads, a Rust echo server, vim in tmux on the
-/// tree's own terminal, a tar|gzip pipeline whose archive must unpack
+/// tree's own terminal, a PostgreSQL server serving new connections and
+/// shutting down cleanly, a tar|gzip pipeline whose archive must unpack
 /// identical. Each goes on with its own checks passing after a --kill
 /// checkpoint and restart, as root and as the test user, restarted eagerly
 /// and with --lazy (pages on fault through userfaultfd). A runtime that is
