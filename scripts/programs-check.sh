@@ -11,8 +11,9 @@
 #   Rust (rustc): threads, mutex, channel, an echo server and client (TCP as
 #     root; a UNIX socket as a user, who cannot restore TCP connections)
 #   tmux + vim: a pseudo-terminal the tree owns; keys typed after the restart
-#   PostgreSQL: a postmaster and its background processes, serving new
-#     connections, its data and a write after the restart, then a clean shutdown
+#   PostgreSQL: a postmaster, its background processes and a psql session in
+#     an open transaction that commits after the restart; new connections, a
+#     write and a clean shutdown
 #   tar | gzip: a pipeline writing an archive that must unpack identical
 # usage: scripts/programs-check.sh [--user] [--lazy]   (bounded: about a minute)
 #   --lazy  restart with cr_restart --lazy (pages fetched on fault by userfaultfd)
@@ -124,47 +125,64 @@ if command -v tmux >/dev/null && command -v vim >/dev/null; then
 else skipped+=(tmux+vim); fi
 
 # PostgreSQL: a postmaster with its background processes, shared memory
-# (mmap'ed, System V and POSIX), a UNIX and a TCP listening socket. After the
-# restart it must serve new connections (forked from the restored
-# postmaster), find its table, take a write, and shut down cleanly. It never
-# runs as root: as the test user in both modes (root then checkpoints and
-# restarts another user's tree).
+# (mmap'ed, System V and POSIX), a UNIX and a TCP listening socket, and a psql
+# session in the same tree left inside an open transaction. After the
+# restart the uncommitted rows must stay invisible, the session must commit
+# them, the server must serve new connections (forked from the restored
+# postmaster) and take a write, then shut down cleanly. It never runs as
+# root: as the test user in both modes (root then checkpoints and restarts
+# another user's tree).
 pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 if [ -n "$pgbin" ] && [ -x "$pgbin/postgres" ] && command -v psql >/dev/null; then
   id swiftcr-test >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin swiftcr-test
   pgas=(setpriv --reuid=swiftcr-test --regid="$(id -g swiftcr-test)" --clear-groups env HOME=/tmp)
   pg_step=""
-  mkdir -p pgdata pgsock && chown swiftcr-test pgdata pgsock && : > pg.out && chown swiftcr-test pg.out
   port=$((40000 + RANDOM % 20000))
+  mkdir -p pgdata pgsock && mkfifo pgsock/session && : > pg.out && : > pg.session
+  chown swiftcr-test pgdata pgsock pgsock/session pg.out pg.session
   q() { psql -X -q -A -t -h "$work/pgsock" -p "$port" -U pg -d postgres -c "$1" 2>&1; }
   answers() { [ "$(q "$1")" = "$2" ]; }
+  # The tree: the server, its table, and a session (reading the FIFO) that
+  # opens a transaction; the shell keeps the FIFO's writing end.
+  cat > pgtree.sh <<EOS
+#!/bin/bash
+"$pgbin/postgres" -D "$work/pgdata" -k "$work/pgsock" -p $port -c listen_addresses=127.0.0.1 > "$work/pg.out" 2>&1 < /dev/null &
+for i in \$(seq 200); do psql -X -q -h "$work/pgsock" -p $port -U pg -d postgres -c 'select 1' >/dev/null 2>&1 && break; sleep 0.1; done
+psql -X -q -h "$work/pgsock" -p $port -U pg -d postgres -c 'create table t(a int); insert into t select generate_series(1, 100000)'
+psql -X -q -A -t -h "$work/pgsock" -p $port -U pg -d postgres < "$work/pgsock/session" > "$work/pg.session" 2>&1 &
+exec 3> "$work/pgsock/session"
+echo "begin; insert into t select generate_series(1, 1000); select 'open';" >&3
+exec sleep 100000
+EOS
+  chmod 755 pgtree.sh
+  session_says() { grep -q -x -- "$1" pg.session; }
   if ! "${pgas[@]}" "$pgbin/initdb" -D "$work/pgdata" -A trust -U pg > pg.init 2>&1; then pg_step="initdb: $(tail -1 pg.init)"
   else
-    "${pgas[@]}" setsid "$pgbin/postgres" -D "$work/pgdata" -k "$work/pgsock" -p "$port" -c listen_addresses=127.0.0.1 > pg.out 2>&1 < /dev/null &
+    "${pgas[@]}" setsid ./pgtree.sh > /dev/null 2>&1 < /dev/null &
+    tree=$!
     disown
-    if ! until_ok 20 answers "select 1" 1; then pg_step="the server never answered: $(tail -1 pg.out)"
-    elif ! answers "create table t(a int); insert into t select generate_series(1, 100000); select sum(a) from t" 5000050000; then pg_step="setting up its table failed"
+    if ! until_ok 30 session_says open; then pg_step="the session never opened its transaction: $(tail -1 pg.out) $(tail -1 pg.session)"
+    elif ! run "$S" checkpoint --tree --kill -f pg.img "$tree" > pg.ck 2>&1; then pg_step="checkpoint: $(tail -1 pg.ck)"
+    elif ! until_ok 10 bash -c "! kill -0 $tree 2>/dev/null"; then pg_step="the killed tree did not go"
+    elif ! run "$S" restart "${lazy[@]}" --detach pg.img > pg.rs 2>&1; then pg_step="restart: $(tail -1 pg.rs)"
+    elif ! until_ok 10 answers "select count(*), sum(a) from t" "100000|5000050000"; then pg_step="its table after the restart (the open transaction's rows must not show): $(q 'select count(*), sum(a) from t')"
+    elif ! { echo "commit; select count(*) from t;" > pgsock/session && until_ok 10 session_says 101000; }; then pg_step="the session did not commit: $(tail -2 pg.session | tr '\n' ' ')"
+    elif ! answers "insert into t values (7); select count(*) from t" 101001; then pg_step="a write after the restart: $(q 'select count(*) from t')"
+    elif ! [ "$(psql -X -q -A -t -h 127.0.0.1 -p "$port" -U pg -d postgres -c "select count(*) from pg_stat_activity where backend_type in ('checkpointer', 'background writer', 'walwriter')" 2>&1)" = 3 ]; then
+      pg_step="over TCP, its background processes: $(psql -X -q -A -t -h 127.0.0.1 -p "$port" -U pg -d postgres -c 'select backend_type from pg_stat_activity' 2>&1 | tr '\n' ' ')"
     else
-      postmaster=$(head -1 pgdata/postmaster.pid)
-      if ! run "$S" checkpoint --tree --kill -f pg.img "$postmaster" > pg.ck 2>&1; then pg_step="checkpoint: $(tail -1 pg.ck)"
-      elif ! until_ok 10 bash -c "! kill -0 $postmaster 2>/dev/null"; then pg_step="the killed postmaster did not go"
-      elif ! run "$S" restart "${lazy[@]}" --detach pg.img > pg.rs 2>&1; then pg_step="restart: $(tail -1 pg.rs)"
-      elif ! until_ok 10 answers "select count(*), sum(a) from t" "100000|5000050000"; then pg_step="its table after the restart: $(q 'select count(*), sum(a) from t')"
-      elif ! answers "insert into t values (7); select count(*) from t" 100001; then pg_step="a write after the restart: $(q 'select count(*) from t')"
-      elif ! [ "$(psql -X -q -A -t -h 127.0.0.1 -p "$port" -U pg -d postgres -c "select count(*) from pg_stat_activity where backend_type in ('checkpointer', 'background writer', 'walwriter')" 2>&1)" = 3 ]; then
-        pg_step="over TCP, its background processes: $(psql -X -q -A -t -h 127.0.0.1 -p "$port" -U pg -d postgres -c 'select backend_type from pg_stat_activity' 2>&1 | tr '\n' ' ')"
-      else
-        # A fast shutdown: the restored postmaster (its PID as the restart
-        # says: a user's restart runs in a PID namespace of its own) signals
-        # its restored children and waits for them.
-        kill -INT "$(sed -n 's/.*runs on as pid \([0-9]*\).*/\1/p' pg.rs)"
-        until_ok 20 grep -q "database system is shut down" pg.out || pg_step="no clean shutdown: $(tail -1 pg.out)"
-      fi
+      # A fast shutdown of the restored postmaster (the tree's shell's child
+      # named postgres; the shell's PID as the restart says, which for a
+      # user is not the original one): it signals its restored children and waits.
+      shell=$(sed -n 's/.*runs on as pid \([0-9]*\).*/\1/p' pg.rs)
+      kill -INT "$(pgrep -P "$shell" -x postgres)"
+      until_ok 20 grep -q "database system is shut down" pg.out || pg_step="no clean shutdown: $(tail -1 pg.out)"
     fi
   fi
   if [ -z "$pg_step" ]; then echo "PASS postgresql"; passed=$((passed + 1))
   else echo "FAIL postgresql: $pg_step"; failed=$((failed + 1)); fi
-  pkill -9 -u swiftcr-test -x postgres 2>/dev/null
+  pkill -9 -u swiftcr-test -f "pgtree.sh|$pgbin/postgres|psql -X" 2>/dev/null
+  pkill -9 -u swiftcr-test -f "^sleep 100000" 2>/dev/null
 else skipped+=(postgresql); fi
 
 # tar | gzip, checkpointed half way: the archive must unpack to the same files.
