@@ -21,6 +21,11 @@ module CChecksum [system] {
     header "$PWD/Sources/CChecksum/include/CChecksum.h"
     export *
 }
+module CZstd [system] {
+    header "$PWD/Sources/CZstd/shim.h"
+    link "zstd"
+    export *
+}
 module CLinux [system] {
     header "$PWD/Sources/CLinux/include/CLinux.h"
     export *
