@@ -36,6 +36,52 @@ final class PureLogicTests: XCTestCase {
         }
     }
 
+    // MARK: compressing page batches
+
+    /// A batch whose samples do not shrink is taken as incompressible (and
+    /// written plain without being compressed whole); one with a compressible
+    /// part where a sample falls is compressed. Seeded random bytes and
+    /// seeded text-like pages. (What the sampling saves is time:
+    /// Benchmarks/compress.sh's random workload.)
+    func testIncompressibleBatchesAreToldBySampling() throws {
+        var state = TestEnvironment.seed(for: "compress-sampling")
+        func next() -> UInt64 {  // splitmix64: all 64 bits random (random bytes must not shrink)
+            state = state &+ 0x9e37_79b9_7f4a_7c15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+            z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+            return z ^ (z >> 31)
+        }
+        guard let pool = CompressorPool(level: 1) else { throw XCTSkip("zstd refuses level 1") }
+        let count = 4 << 20, room = (PageCompressor.bound(count) + 4095) & ~4095
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: count + room, alignment: 4096)
+        defer { buffer.deallocate() }
+        let words = ["page", "object", "dict", "list", "None", "str", "int", "frame", "code"]
+        func fill(_ range: Range<Int>, random: Bool) {
+            if random {
+                for k in stride(from: range.lowerBound, to: range.upperBound, by: 8) { buffer.storeBytes(of: next(), toByteOffset: k, as: UInt64.self) }
+            } else {
+                var k = range.lowerBound
+                while k < range.upperBound {
+                    for b in words[Int(next() % UInt64(words.count))].utf8 where k < range.upperBound { buffer[k] = b; k += 1 }
+                }
+            }
+        }
+        let half = count / 2
+        for (label, randomFirst, randomSecond, plain) in [("random", true, true, true), ("text", false, false, false),
+                                                          ("random, then text", true, false, false), ("text, then random", false, true, false)] {
+            fill(0..<half, random: randomFirst)
+            fill(half..<count, random: randomSecond)
+            let scratch = UnsafeMutableRawBufferPointer(rebasing: buffer[count..<(count + room)])
+            let compressor = try pool.take()
+            XCTAssertEqual(try MemoryDumper.CompressedFrame.looksIncompressible(buffer, count: count, scratch: scratch, compressor), plain, label)
+            pool.giveBack(compressor)
+            let frame = MemoryDumper.CompressedFrame()
+            try frame.compress(buffer, count: count, room: count..<(count + room), with: pool)
+            XCTAssertEqual(frame.kept == nil, plain, label)
+        }
+    }
+
     // MARK: the kernel's syscall restart rules
 
     func stopped(in nr: Int, result: Int64, rip: UInt64 = 0x1002) -> Registers {

@@ -328,8 +328,30 @@ struct MemoryDumper {
             let compressor = try pool.take()
             defer { pool.giveBack(compressor) }
             let frameRoom = UnsafeMutableRawBufferPointer(rebasing: bytes[room])
+            if try Self.looksIncompressible(bytes, count: count, scratch: frameRoom, compressor) {
+                kept = nil
+                return
+            }
             let size = try compressor.compress(UnsafeRawBufferPointer(rebasing: bytes[0..<count]), into: frameRoom)
             kept = size < count - count / 16 ? UnsafeRawBufferPointer(rebasing: frameRoom[0..<size]) : nil
+        }
+
+        /// Bytes that do not shrink (already compressed or encrypted data,
+        /// random numbers) cost zstd as much time as any and are written
+        /// plain in the end (a frame must save a sixteenth): four samples
+        /// spread over the batch, none of which shrinks, tell so for a
+        /// sixty-fourth of the work. Random data then dumps at nearly the
+        /// plain speed (Benchmarks/compress.sh).
+        static func looksIncompressible(_ bytes: UnsafeMutableRawBufferPointer, count: Int, scratch: UnsafeMutableRawBufferPointer,
+                                        _ compressor: PageCompressor) throws -> Bool {
+            let sample = 16 << 10, samples = 4
+            guard count >= sample * samples * 4 else { return false }
+            for k in 0..<samples {
+                let at = (count / samples * k) & ~4095
+                let size = try compressor.compress(UnsafeRawBufferPointer(rebasing: bytes[at..<(at + sample)]), into: scratch)
+                if size < sample - sample / 16 { return false }
+            }
+            return true
         }
     }
 
