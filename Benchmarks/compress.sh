@@ -3,7 +3,8 @@
 # process holding a few hundred MiB of objects, random bytes, and pages that
 # are almost all zero (one byte set per page). For each: dump time (plain,
 # --compress=1), image sizes and ratio, and restore time from each image.
-# Images in /dev/shm; each figure the median of REPEAT runs (default 3).
+# Images in /dev/shm; each figure the median of REPEAT runs (default 3), each
+# started on prewarmed memory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
@@ -21,6 +22,13 @@ declare -A programs=(
 for i in range(0, len(b), 4096): b[i] = 1'
 )
 now() { date +%s.%N; }
+# This VM hands memory idle for a few seconds back to its host, and touching
+# it again then costs up to ten times as much: each timed figure starts
+# right after writing and freeing as much memory as the process holds.
+prewarm() {
+  local kib; kib=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+  dd if=/dev/zero of="$dir/warm" bs=1M count=$((kib / 1024 + 16)) status=none 2>/dev/null; rm -f "$dir/warm"
+}
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo "workload         MiB  dump_s  dump_z1_s  z1_speed  ratio  restore_s  restore_z1_s  z1_restore"
 for name in python-objects random zero-heavy; do
@@ -34,10 +42,12 @@ time.sleep(1e6)" </dev/null > "$dir/out" 2>&1 &
   for _ in $(seq "$repeat"); do
     for mode in plain packed; do
       extra=(); [ "$mode" = packed ] && extra=(--compress=1)
+      rm -f "$dir/$mode.img"; prewarm
       t0=$(now); "$bin" checkpoint -p "${extra[@]}" -f "$dir/$mode.img" "$pid" >/dev/null; t1=$(now)
       [ "$mode" = plain ] && plain+=("$(echo "$t1 - $t0" | bc)") || packed+=("$(echo "$t1 - $t0" | bc)")
       # Restore until running untraced (the restorer's own time, -v line), then kill.
       # (Its output in a file: the restored process inherits cr_restart's stdio.)
+      prewarm
       "$bin" restart --no-restore-pid --detach --verbose -f "$dir/$mode.img" </dev/null >"$dir/restart.out" 2>&1
       line=$(grep -o 'in [0-9.]* s' "$dir/restart.out" | head -1)
       secs=${line#in }; secs=${secs% s}
