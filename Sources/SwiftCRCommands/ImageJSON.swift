@@ -49,6 +49,7 @@ enum ImageJSON {
                 .object([("processes", .array(image.processes.filter { $0.cgroupNamespace == k + 1 }.map { .int(Int64($0.pid)) })),
                          ("roots", cgroups(roots))])
             })),
+            ("cgroupSettings", .array(image.tree.cgroupSettings.map(cgroupSettings))),
             ("utsNamespaces", .array(image.tree.utsNamespaces.enumerated().map { k, ns in
                 .object([("processes", .array(image.processes.filter { $0.utsNamespace == k + 1 }.map { .int(Int64($0.pid)) })),
                          ("hostname", .string(ns.hostname)), ("domainname", .string(ns.domainname))])
@@ -102,6 +103,16 @@ enum ImageJSON {
             ("name", .optional(t.name)),
             ("cgroups", cgroups(t.cgroups)),
         ])
+    }
+
+    /// A saved cgroup as a restart that makes it again writes it back.
+    static func cgroupSettings(_ s: CgroupSettings) -> JSONValue {
+        func owner(_ o: CgroupOwnership) -> JSONValue { .object([("mode", .string(String(o.mode, radix: 8))), ("uid", .uint(UInt64(o.uid))), ("gid", .uint(UInt64(o.gid)))]) }
+        return .object([("controllers", .string(s.cgroup.controllers)), ("path", .string(s.cgroup.path)),
+                        ("values", .object(s.values.map { ($0.file, .string($0.value)) })),
+                        ("owner", s.directory.map(owner) ?? .null),
+                        ("fileOwners", .object(s.files.map { ($0.file, owner($0.ownership)) })),
+                        ("deviceRules", s.devices.map { .array($0.split(separator: "\n").map { .string(String($0)) }) } ?? .null)])
     }
 
     static func cgroups(_ list: [CgroupMembership]) -> JSONValue {

@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 import XCTest
 
@@ -24,6 +25,7 @@ final class CgroupTests: XCTestCase {
             let (work, bases) = try setUp("cgroups", user: user)
             defer { remove(bases, keepBases: false) }
             let image = try checkpoint(work: work, bases: bases, seed: seed, user: user)
+            if user == nil { try checkInspected(image, bases: bases) }
             remove(bases, keepBases: true)  // every cgroup the fixture made is gone: the restart makes them
             let restart = try restarter(["--manage-cgroups", image], bases: bases, user: user, cwd: work)
             XCTAssertTrue(restart.read(until: "restored"), "cr_restart: \(restart.output)")
@@ -104,6 +106,23 @@ final class CgroupTests: XCTestCase {
         let output = restart.readToEnd(timeout: 30)
         _ = restart.wait(timeout: 10)
         XCTAssertTrue(output.contains("PASS"), output)
+    }
+
+    /// swiftcr inspect --json shows the saved cgroups: the empty ones below
+    /// the parent's with their owners, and the devices cgroup's rules.
+    func checkInspected(_ image: String, bases: Bases) throws {
+        let env = try TestEnvironment.get()
+        let r = runTool(["\(env.bin)/swiftcr", "inspect", "--json", image])
+        XCTAssertEqual(r.code, 0, r.output)
+        guard let json = try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any],
+              let saved = json["cgroupSettings"] as? [[String: Any]] else { return XCTFail("no cgroupSettings in \(r.output.prefix(300))") }
+        let empties = saved.filter { ($0["path"] as? String)?.contains("/empty0") == true }
+        XCTAssertFalse(empties.isEmpty, "no empty cgroup listed")
+        for e in empties { XCTAssertNotNil(e["owner"] as? [String: Any], "\(e)") }
+        if bases.devices != nil {
+            let rules = saved.first { ($0["path"] as? String)?.hasSuffix("/devrules") == true }?["deviceRules"] as? [String]
+            XCTAssertEqual(rules, ["c 1:3 rwm", "b 7:* r"])
+        }
     }
 
     // MARK: - Helpers
