@@ -137,6 +137,9 @@ if [ -n "$pgbin" ] && [ -x "$pgbin/postgres" ] && command -v psql >/dev/null; th
   id swiftcr-test >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin swiftcr-test
   pgas=(setpriv --reuid=swiftcr-test --regid="$(id -g swiftcr-test)" --clear-groups env HOME=/tmp)
   pg_step=""
+  # The server's System V segments, to remove those a failed run leaves (a killed postmaster cannot).
+  user_segments() { awk -v u="$(id -u swiftcr-test)" 'NR > 1 && $7 == 0 && $8 == u {print $2}' /proc/sysvipc/shm; }
+  segments_before=$(user_segments)
   port=$((40000 + RANDOM % 20000))
   mkdir -p pgdata pgsock && mkfifo pgsock/session && : > pg.out && : > pg.session
   chown swiftcr-test pgdata pgsock pgsock/session pg.out pg.session
@@ -183,6 +186,7 @@ EOS
   else echo "FAIL postgresql: $pg_step"; failed=$((failed + 1)); fi
   pkill -9 -u swiftcr-test -f "pgtree.sh|$pgbin/postgres|psql -X" 2>/dev/null
   pkill -9 -u swiftcr-test -f "^sleep 100000" 2>/dev/null
+  for id in $(user_segments); do grep -qx "$id" <<< "$segments_before" || ipcrm -m "$id" 2>/dev/null; done
 else skipped+=(postgresql); fi
 
 # tar | gzip, checkpointed half way: the archive must unpack to the same files.
