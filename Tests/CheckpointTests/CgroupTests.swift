@@ -96,16 +96,34 @@ final class CgroupTests: XCTestCase {
         XCTAssertEqual(ck.code, 0, ck.output)
         _ = target.wait(timeout: 10)
         reapOrphans()
-        let newRoots = ["--cgroup-root", "cgroup2:/\(name(moved.v2))"] + (moved.v1.map { ["--cgroup-root", "pids:/\(name($0))"] } ?? [])
+        var newRoots = ["--cgroup-root", "cgroup2:/\(name(moved.v2))"] + (moved.v1.map { ["--cgroup-root", "pids:/\(name($0))"] } ?? [])
+        // The process was in a v1 cpuset hierarchy's root: the cpuset made for
+        // it under a new root has no saved CPUs and takes its parent's (else
+        // it takes no task: ENOSPC).
+        let cpuset = cpusetMount().map { "\($0)/\(name(moved.v2))" }
+        if cpuset != nil { newRoots += ["--cgroup-root", "cpuset:/\(name(moved.v2))"] }
+        defer { if let cpuset { for _ in 0..<50 where rmdir(cpuset) != 0 && errno == EBUSY { usleep(20_000) } } }
         let restart = try Child(["\(env.bin)/cr_restart", "--verbose", "--manage-cgroups"] + newRoots + [image], cwd: work)
         XCTAssertTrue(restart.read(until: "restored"), "cr_restart: \(restart.output)")
         let cgroups = (try? String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8)) ?? ""
         XCTAssertTrue(cgroups.contains("0::/\(name(moved.v2))\(job)\n"), "v2: \(cgroups)")
         if let v1 = moved.v1 { XCTAssertTrue(cgroups.contains(":pids:/\(name(v1))\(job)\n"), "v1: \(cgroups)") }
+        if cpuset != nil { XCTAssertTrue(cgroups.contains(":cpuset:/\(name(moved.v2))\n"), "cpuset: \(cgroups)") }
         kill(restart.pid, SIGTERM)
         let output = restart.readToEnd(timeout: 30)
         _ = restart.wait(timeout: 10)
         XCTAssertTrue(output.contains("PASS"), output)
+    }
+
+    /// Where a v1 cpuset hierarchy is mounted, if one is.
+    func cpusetMount() -> String? {
+        let mounts = (try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)) ?? ""
+        for line in mounts.split(separator: "\n") {
+            let f: [Substring] = line.split(separator: " ")
+            guard f.count > 3, f[2] == "cgroup" else { continue }
+            if f[3].split(separator: ",").contains("cpuset") { return String(f[1]) }
+        }
+        return nil
     }
 
     /// swiftcr inspect --json shows the saved cgroups: the empty ones below
