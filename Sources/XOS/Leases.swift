@@ -44,8 +44,9 @@ public struct LeaseDirectory {
         // the start after a short random wait (going on past it would leave
         // that account free behind both, and the last holder would find the
         // pool exhausted while an account is free).
+        var sawFree = false
         for round in 0..<Self.rounds {
-            var sawFree = false
+            sawFree = false
             var contended = false
             for k in 0..<pool.count {
                 let name = "\(pool.prefix)\(pad3(k + 1))"
@@ -64,6 +65,7 @@ public struct LeaseDirectory {
             guard sawFree else { break }
             if contended { usleep(useconds_t(UInt32.random(in: 50...2_000) * UInt32(min(round + 1, 8)))) }
         }
+        if sawFree { throw XOSError("pool \(pool.name): no free account could be taken in \(Self.rounds) tries (others leasing at once)") }
         throw XOSError("pool \(pool.name) is exhausted (\(pool.count) accounts leased)")
     }
 

@@ -80,7 +80,7 @@ struct AddressSpaceRestorer {
 
     /// Ranges that touch end to start made one (a library's segments and its
     /// bss lie back to back): one injected munmap each instead of one per
-    /// mapping (91 down to about 20 for a stub forked from cr_restart). Only
+    /// mapping (91 down to 10 for a stub forked from cr_restart). Only
     /// touching ones: a gap may hold what was mapped since (the trampoline).
     static func adjacentMerged(_ ranges: [(UInt64, UInt64)]) -> [(UInt64, UInt64)] {
         var out: [(UInt64, UInt64)] = []
