@@ -76,6 +76,11 @@ struct InspectCommand: ParsableCommand {
             let shown = roots.map { "\($0.controllers.isEmpty ? "cgroup2" : $0.controllers):\($0.path)" }.joined(separator: ", ")
             print("cgroup ns: \(k + 1), processes \(members(\.cgroupNamespace, k)): rooted at \(shown.isEmpty ? "-" : shown)")
         }
+        let saved = image.tree.cgroupSettings
+        if !saved.isEmpty {
+            let rules = saved.filter { $0.devices != nil }.count
+            print("cgroups:   \(saved.count) saved for cr_restart --manage-cgroups\(rules > 0 ? ", \(rules) with device rules" : "") (--json lists them)")
+        }
         for (k, ns) in image.tree.utsNamespaces.enumerated() {
             print("uts ns:    \(k + 1), processes \(members(\.utsNamespace, k)): host \(ns.hostname), domain \(ns.domainname)")
         }

@@ -141,6 +141,8 @@ final class CgroupTests: XCTestCase {
             let rules = saved.first { ($0["path"] as? String)?.hasSuffix("/devrules") == true }?["deviceRules"] as? [String]
             XCTAssertEqual(rules, ["c 1:3 rwm", "b 7:* r"])
         }
+        let text = runTool(["\(env.bin)/swiftcr", "inspect", image]).output
+        XCTAssertTrue(text.contains("cgroups:   \(saved.count) saved for cr_restart --manage-cgroups"), text)
     }
 
     // MARK: - Helpers
