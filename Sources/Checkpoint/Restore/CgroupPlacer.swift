@@ -177,13 +177,7 @@ final class CgroupPlacer {
         var refused: [String] = []
         // A v1 devices cgroup starts with its parent's rules: all denied, then its own allowed.
         if let rules = saved.devices?.split(separator: "\n").map(String.init), rules != ["a *:* rwm"] {
-            for (file, rule) in [("devices.deny", "a")] + rules.map({ ("devices.allow", $0) }) {
-                let fd = openat(directory, file, O_WRONLY | O_CLOEXEC)
-                let written = fd < 0 ? -1 : rule.withCString { Glibc.write(fd, $0, strlen($0)) }
-                let e = errno
-                if fd >= 0 { close(fd) }
-                if written < 0 { refused.append("\(file) \(rule) (\(errorText(e)))") }
-            }
+            refused += Self.write(["a"], to: "devices.deny", in: directory) + Self.write(rules, to: "devices.allow", in: directory)
         }
         for (file, value) in saved.values {
             var text = value
@@ -194,16 +188,24 @@ final class CgroupPlacer {
             }
             guard !text.isEmpty else { continue }
             // A file of one setting a line takes them one write each.
-            let writes = CgroupSettings.lineByLine.contains(file) ? text.split(separator: "\n").map(String.init) : [text]
-            let fd = openat(directory, file, O_WRONLY | O_CLOEXEC)
-            for line in writes {
-                let written = fd < 0 ? -1 : line.withCString { Glibc.write(fd, $0, strlen($0)) }
-                if written < 0 { refused.append("\(file)=\(line) (\(errorText(errno)))") }
-                if fd < 0 { break }
-            }
-            if fd >= 0 { close(fd) }
+            refused += Self.write(CgroupSettings.lineByLine.contains(file) ? text.split(separator: "\n").map(String.init) : [text], to: file, in: directory)
         }
         if !refused.isEmpty { warnings.append("cgroup \(saved.cgroup.path) was made again without \(refused.joined(separator: ", "))") }
+    }
+
+    /// Writes each line into `file` of `directory`, one write(2) each (a
+    /// devices or net_prio file takes one rule a write); returns the lines
+    /// the kernel refused, each with why.
+    private static func write(_ lines: [String], to file: String, in directory: Int32) -> [String] {
+        let fd = openat(directory, file, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            let e = errno
+            return lines.map { "\(file)=\($0) (\(errorText(e)))" }
+        }
+        defer { close(fd) }
+        return lines.compactMap { line in
+            line.withCString { Glibc.write(fd, $0, strlen($0)) } < 0 ? "\(file)=\(line) (\(errorText(errno)))" : nil
+        }
     }
 
     /// A mount of the hierarchy whose root is `path` or above it (the
