@@ -24,6 +24,12 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
         /// Where the section starts in the file and its payload's length (for `PagesSectionLoader`).
         public var sectionStart: UInt64 = 0
         public var payloadLength = 0
+        /// With `leaveFramesCompressed`: a ZPAGES section's zstd frame, not
+        /// yet decompressed (`data` is then empty), and its file offset.
+        public var frame: UnsafeRawBufferPointer?
+        public var frameOffset: UInt64 = 0
+        /// The bytes of all runs (the data's size once decompressed).
+        public var byteCount: Int { runs.reduce(0) { $0 + Int($1.byteCount) } }
 
         public init(pid: Int32, runs: [PageRun], data: UnsafeRawBufferPointer, sectionStart: UInt64 = 0, payloadLength: Int = 0) {
             self.pid = pid; self.runs = runs; self.data = data
@@ -47,6 +53,10 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
     /// ZPAGES frames are decompressed on worker threads, several at once, so
     /// reading and decompressing the image overlap using its pages.
     public var readAhead = false
+    /// With `readAhead`: ZPAGES frames are handed out as they are
+    /// (`PagesSection.frame`), for a caller that decompresses them on
+    /// threads of its own where the pages go (a restore's FrameFill).
+    public var leaveFramesCompressed = false
     private let ahead = DispatchQueue(label: "swiftcr.image-read-ahead")
     /// One serial queue (one thread) per decompression worker, taken in turn:
     /// libdispatch sizes its shared concurrent pool by the CPUs the process
@@ -60,7 +70,8 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
     private var idleSlots: [ReadAheadSlot] = []
     /// How many sections may be read ahead: one per core, and one more being read.
     private let readAheadDepth = ImageReader.cores + 1
-    private static let cores = max(1, min(4, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    /// Worker threads a reader (or a restore's FrameFill) runs: the CPUs, at most four.
+    public static let cores = max(1, min(4, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     /// END was read ahead: nothing more is scheduled (the caller's own flag).
     private var endScheduled = false
     /// Run first in each read-ahead and decompression job: a caller pinned
@@ -165,7 +176,7 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
             ahead.async { [self] in
                 prepareWorkerThread?()
                 let read = Result { try readRaw(into: &slot.buffer, pages: &slot.pages, decompressor: nil) }
-                guard case .success(let got?) = read, got.type == .compressedPages else {
+                guard case .success(let got?) = read, got.type == .compressedPages, !leaveFramesCompressed else {
                     slot.result = read
                     slot.ready.signal()
                     return
@@ -240,11 +251,20 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
             let compressed = raw.type == .compressedPages
             let (pid, runs, dataOffset) = try parsePagesTable(payload, base: base, section: raw.start, compressed: compressed)
             var data = UnsafeRawBufferPointer(rebasing: payload[dataOffset...])
+            var frame: UnsafeRawBufferPointer?
             if compressed {
-                guard let pages = raw.pages else { throw ImageError.malformed(what: "ZPAGES section not decompressed", offset: raw.start) }
-                data = pages
+                if let pages = raw.pages {
+                    data = pages
+                } else {
+                    guard leaveFramesCompressed else { throw ImageError.malformed(what: "ZPAGES section not decompressed", offset: raw.start) }
+                    frame = data
+                    data = UnsafeRawBufferPointer(start: nil, count: 0)
+                }
             }
-            return .pages(PagesSection(pid: pid, runs: runs, data: data, sectionStart: raw.start, payloadLength: payload.count))
+            var section = PagesSection(pid: pid, runs: runs, data: data, sectionStart: raw.start, payloadLength: payload.count)
+            section.frame = frame
+            section.frameOffset = base + UInt64(dataOffset)
+            return .pages(section)
         case .index:
             return .index
         case .end:

@@ -1,3 +1,4 @@
+import CheckpointImage
 import Glibc
 import XCTest
 
@@ -55,6 +56,50 @@ final class CompressionTests: XCTestCase {
         stat("\(work)/plain", &a)
         stat("\(work)/packed", &b)
         XCTAssertLessThan(b.st_size, a.st_size, "the compressed image is not smaller")
+    }
+
+    /// An eager restore decompresses frames on worker threads that write the
+    /// pages as they come out. A frame damaged under a valid CRC (a writer
+    /// bug, not the disk) in the middle of the image must still fail the
+    /// restart with one line naming the image, and leave no process behind.
+    func testAFrameDamagedUnderAValidCRCFailsTheRestartCleanly() throws {
+        guard env.isRoot else { throw XCTSkip("the frames go through worker threads outside a PID namespace of the restorer's (root)") }
+        let work = env.workDir("compress-damaged", user: nil)
+        let (target, pid) = try Fixture.start(["\(env.bin)/textmemory", "48", "\(UInt64.random(in: 1...1_000_000))"], user: nil, cwd: work)
+        let image = "\(work)/packed"
+        let r = runTool(["\(env.bin)/cr_checkpoint", "-p", "--kill", "--compress", "-f", image, "\(pid)"])
+        XCTAssertEqual(r.code, 0, r.output)
+        _ = target.wait(timeout: 5)
+        let good = try [UInt8](Data(contentsOf: URL(fileURLWithPath: image)))
+        let fd = open(image, O_RDONLY)
+        let frames = try ImageIndex.load(fd: fd).sections.filter { $0.type == SectionType.compressedPages.rawValue }
+        close(fd)
+        XCTAssertGreaterThan(frames.count, 3, "textmemory 48 should make several ZPAGES sections")
+        // A section past the first (the first is read before the workers start).
+        for z in [frames[frames.count / 2], frames[frames.count - 1]] {
+            var bytes = good
+            let payload = Int(z.offset) + ImageFormat.sectionHeaderSize
+            let dataOffset = (0..<8).reduce(0) { $0 | Int(bytes[payload + 8 + $1]) << (8 * $1) }
+            let frameLength = Int(z.length) - dataOffset
+            bytes[payload + dataOffset + frameLength / 2] ^= 0x5a
+            let crc = CRC32C.checksum(Array(bytes[payload..<(payload + Int(z.length))]))
+            withUnsafeBytes(of: crc.littleEndian) { for (k, b) in $0.enumerated() { bytes[payload + Int(z.length) + k] = b } }
+            let damaged = "\(work)/damaged"
+            unlink(damaged)
+            XCTAssertTrue(FileManager.default.createFile(atPath: damaged, contents: Data(bytes)))
+            let restart = runTool(["\(env.bin)/cr_restart", damaged])
+            XCTAssertEqual(restart.code, EINVAL, restart.output)
+            let lines = restart.output.split(separator: "\n")
+            XCTAssertEqual(lines.count, 1, restart.output)
+            XCTAssertTrue(restart.output.contains(damaged) && restart.output.contains("compressed PAGES data"), restart.output)
+            XCTAssertEqual(kill(pid, 0), -1, "a half-restored process was left running")
+        }
+        // The undamaged image comes back and checks every page.
+        let child = try Child(["\(env.bin)/cr_restart", image], cwd: work)
+        usleep(300_000)
+        kill(pid, SIGTERM)
+        XCTAssertTrue(child.read(until: "PASS"), child.output)
+        _ = child.wait(timeout: 10)
     }
 
     func testCompressionLevelIsChecked() {

@@ -219,6 +219,9 @@ struct PageStream {
     var lazy: (plan: LazyPlan, loader: PagesSectionLoader)?
     /// Eager restore: private anonymous memory goes in by UFFDIO_COPY where it can.
     var copyFill: CopyFill?
+    /// Eager restore of a compressed image read ahead: frames are decompressed
+    /// and written on worker threads (the reader leaves them compressed).
+    var frameFill: FrameFill?
     private(set) var deferred: [pid_t: [ImageReader.PagesSection]] = [:]
 
     init(reader: ImageReader, first: ImageReader.PagesSection?) {
@@ -241,6 +244,7 @@ struct PageStream {
         if let p = pending, p.pid == parent {
             throw CheckpointError(EINVAL, "PAGES of process \(parent) come after those of a child that shares them; copy-on-write sharing cannot be rebuilt")
         }
+        try frameFill?.wait()
         sealed.insert(parent)
     }
 
@@ -257,7 +261,10 @@ struct PageStream {
                 case nil: ended = true
                 }
             }
-            guard let p = pending else { return }
+            guard let p = pending else {
+                if toEnd { try frameFill?.wait() }
+                return
+            }
             guard let r = byPID[p.pid] else {
                 if toEnd { throw CheckpointError(EINVAL, "PAGES section for PID \(p.pid), which the image does not hold") }
                 return
@@ -272,6 +279,9 @@ struct PageStream {
                 } else {
                     try r.memory.write(ranges: p.runs.map { ($0.address, Int($0.byteCount)) }, from: try loader.load(p))
                 }
+            } else if let frame = p.frame {
+                guard let frames = frameFill else { throw CheckpointError(EINVAL, "a compressed PAGES section left undecompressed") }
+                try frames.submit(p, frame: frame, to: copyFill?.destination(for: r) ?? PageDestination(memory: r.memory, uffd: nil, ranges: []))
             } else if let fill = copyFill {
                 try fill.write(p, data: p.data, into: r)
             } else {

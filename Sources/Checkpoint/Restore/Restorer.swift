@@ -211,7 +211,14 @@ public enum Restorer {
             let copyFill = plan == nil && !Self.plainWrites ? CopyFill() : nil
             let userModeFill = copyFill != nil && LazyProbe.userModeOnly
             pages.copyFill = copyFill
-            defer { copyFill?.close() }
+            // Compressed frames are decompressed and written on every core (not in a PID namespace of ours: no threads).
+            if reader.readAhead && Self.frameFill {
+                reader.leaveFramesCompressed = true
+                pages.frameFill = FrameFill(threads: ImageReader.cores) { pinned.unpinCurrentThread() }
+            }
+            let frameFill = pages.frameFill
+            // No worker may still write through a userfaultfd being closed.
+            defer { frameFill?.drain(); copyFill?.close() }
             var st = stat()
             if let report = options.progress, fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_size > 0 {
                 let size = UInt64(st.st_size)
@@ -338,6 +345,8 @@ public enum Restorer {
 
     /// SWIFTCR_PLAIN_WRITES=1: eager pages go in by process_vm_writev only (to compare).
     static let plainWrites = getenv("SWIFTCR_PLAIN_WRITES") != nil
+    /// SWIFTCR_NO_FRAME_FILL: compressed frames decompressed by the reader and written by one thread (benchmarks compare).
+    static let frameFill = getenv("SWIFTCR_NO_FRAME_FILL") == nil
 
     /// The image is read once, front to back, each section's checksum
     /// checked before it is used: a damaged section found while the pages

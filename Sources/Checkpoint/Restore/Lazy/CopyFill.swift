@@ -26,30 +26,68 @@ final class CopyFill {
         fills[r.process.pid] = (uffd, registered)
     }
 
-    /// Writes a section's runs: UFFDIO_COPY inside the registered ranges,
-    /// process_vm_writev elsewhere (never into a registered range: a missing
-    /// page there would wait for us).
+    /// Where a process's pages go: a value other threads may use (FrameFill)
+    /// while this CopyFill attaches more processes.
+    func destination(for r: ProcessRestore) -> PageDestination {
+        let fill = fills[r.process.pid]
+        return PageDestination(memory: r.memory, uffd: fill?.uffd, ranges: fill?.ranges ?? [])
+    }
+
+    /// Writes a section's runs (see `PageDestination.write`).
     func write(_ s: ImageReader.PagesSection, data: UnsafeRawBufferPointer, into r: ProcessRestore) throws {
-        guard let fill = fills[s.pid] else {
-            try r.memory.write(ranges: s.runs.map { ($0.address, Int($0.byteCount)) }, from: data)
-            return
-        }
-        var offset = 0
-        for run in s.runs {
-            var at = run.address
-            while at < run.end {
-                let inside = fill.ranges.first { at >= $0.start && at < $0.end }
-                // Up to the end of this range, or to the start of the next one.
-                let stop = inside.map { min($0.end, run.end) } ?? min(run.end, fill.ranges.filter { $0.start > at }.map(\.start).min() ?? run.end)
-                let bytes = UnsafeRawBufferPointer(rebasing: data[(offset + Int(at - run.address))..<(offset + Int(stop - run.address))])
-                if inside != nil { try copy(fill.uffd, to: at, bytes, r) } else { try r.memory.write(ranges: [(at, bytes.count)], from: bytes) }
-                at = stop
+        try destination(for: r).write(s.runs, data: data, from: 0)
+    }
+
+    /// Every page is in: the userfaultfds close, which unregisters their ranges.
+    func close() {
+        for f in fills.values { Glibc.close(f.uffd.fd) }
+        fills = [:]
+    }
+}
+
+/// One process's memory as pages go into it: UFFDIO_COPY inside the ranges
+/// its userfaultfd registered, process_vm_writev elsewhere (never into a
+/// registered range: a missing page there would wait for us).
+struct PageDestination: @unchecked Sendable {  // plain values: a pid, an fd number and ranges
+    let memory: RemoteMemory
+    let uffd: Userfaultfd?
+    let ranges: [(start: UInt64, end: UInt64)]
+
+    /// Writes `data`, which holds bytes [from, from + data.count) of the
+    /// runs' pages laid back to back (a whole section, or one piece of it).
+    func write(_ runs: [PageRun], data: UnsafeRawBufferPointer, from: Int) throws {
+        let to = from + data.count
+        var runStart = 0
+        for run in runs {
+            if runStart >= to { break }
+            let runEnd = runStart + Int(run.byteCount)
+            let lo = max(runStart, from), hi = min(runEnd, to)
+            if lo < hi {
+                try write(UnsafeRawBufferPointer(rebasing: data[(lo - from)..<(hi - from)]), at: run.address + UInt64(lo - runStart))
             }
-            offset += Int(run.byteCount)
+            runStart = runEnd
         }
     }
 
-    private func copy(_ uffd: Userfaultfd, to address: UInt64, _ bytes: UnsafeRawBufferPointer, _ r: ProcessRestore) throws {
+    /// `bytes` at `address`, split where registered ranges begin and end.
+    private func write(_ bytes: UnsafeRawBufferPointer, at address: UInt64) throws {
+        guard let uffd else {
+            try memory.write(ranges: [(address, bytes.count)], from: bytes)
+            return
+        }
+        let end = address + UInt64(bytes.count)
+        var at = address
+        while at < end {
+            let inside = ranges.first { at >= $0.start && at < $0.end }
+            // Up to the end of this range, or to the start of the next one.
+            let stop = inside.map { min($0.end, end) } ?? min(end, ranges.filter { $0.start > at }.map(\.start).min() ?? end)
+            let piece = UnsafeRawBufferPointer(rebasing: bytes[Int(at - address)..<Int(stop - address)])
+            if inside != nil { try copy(uffd, to: at, piece) } else { try memory.write(ranges: [(at, piece.count)], from: piece) }
+            at = stop
+        }
+    }
+
+    private func copy(_ uffd: Userfaultfd, to address: UInt64, _ bytes: UnsafeRawBufferPointer) throws {
         var done = 0
         while done < bytes.count {
             let rest = UnsafeRawBufferPointer(rebasing: bytes[done...])
@@ -57,17 +95,11 @@ final class CopyFill {
             case .success(let n): done += n > 0 ? n : rest.count
             case .failure(.fileExists):
                 // That page is already there (present pages do not fault): written the old way.
-                try r.memory.write(ranges: [(address + UInt64(done), 4096)], from: UnsafeRawBufferPointer(rebasing: rest[0..<4096]))
+                try memory.write(ranges: [(address + UInt64(done), 4096)], from: UnsafeRawBufferPointer(rebasing: rest[0..<4096]))
                 done += 4096
             case .failure(.resourceTemporarilyUnavailable): continue
             case .failure(let e): throw CheckpointError(e.rawValue, "UFFDIO_COPY at 0x\(String(address + UInt64(done), radix: 16)): \(e)")
             }
         }
-    }
-
-    /// Every page is in: the userfaultfds close, which unregisters their ranges.
-    func close() {
-        for f in fills.values { Glibc.close(f.uffd.fd) }
-        fills = [:]
     }
 }
