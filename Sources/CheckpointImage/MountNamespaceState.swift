@@ -56,6 +56,12 @@ public struct SavedMount: Equatable, Sendable {
     public var hostPeer: UInt64 = 0
     /// A fresh tmpfs or ramfs: its files, parents first.
     public var files: [SavedFile] = []
+    /// Since 2026-12-05: the peer group it was in (mountinfo "shared:N") and
+    /// the one it received from ("master:N"), 0 for none. Only equality
+    /// between mounts of one namespace means anything: the restart makes
+    /// the same groups (MOVE_MOUNT_SET_GROUP), not the same numbers.
+    public var peerGroup: UInt64 = 0
+    public var masterGroup: UInt64 = 0
 
     public init(id: Int32, parent: Int32, mountPoint: String, root: String, fsType: String, source: String,
                 superOptions: String, flags: UInt64, propagation: UInt64, plan: Plan) {
@@ -66,6 +72,7 @@ public struct SavedMount: Equatable, Sendable {
     enum Tag: UInt16, CaseIterable {
         case id = 1, parent = 2, mountPoint = 3, root = 4, fsType = 5, source = 6, superOptions = 7
         case flags = 8, propagation = 9, plan = 10, planFrom = 11, planPath = 12, file = 13, planNamespace = 14, device = 15, hostPeer = 16
+        case peerGroup = 17, masterGroup = 18
     }
 
     func encode(into e: inout RecordEncoder) {
@@ -91,6 +98,8 @@ public struct SavedMount: Equatable, Sendable {
         }
         if device != 0 { e.u64(Tag.device.rawValue, device) }
         if hostPeer != 0 { e.u64(Tag.hostPeer.rawValue, hostPeer) }
+        if peerGroup != 0 { e.u64(Tag.peerGroup.rawValue, peerGroup) }
+        if masterGroup != 0 { e.u64(Tag.masterGroup.rawValue, masterGroup) }
         for f in files { e.record(Tag.file.rawValue) { f.encode(into: &$0) } }
     }
 
@@ -122,6 +131,8 @@ public struct SavedMount: Equatable, Sendable {
         device = try d.u64(Tag.device.rawValue, default: 0)
         hostPeer = try d.u64(Tag.hostPeer.rawValue, default: 0)
         guard hostPeer <= 2 else { throw ImageError.malformed(what: "mount \(id) (\(mountPoint)): host peer \(hostPeer)", offset: d.base) }
+        peerGroup = try d.u64(Tag.peerGroup.rawValue, default: 0)
+        masterGroup = try d.u64(Tag.masterGroup.rawValue, default: 0)
         files = try d.records(Tag.file.rawValue, name: "mount file").map { try SavedFile(decoding: $0) }
     }
 }

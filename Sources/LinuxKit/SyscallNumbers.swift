@@ -37,6 +37,6 @@ public enum NR {
     public static let nanosleep = Int(SYS_nanosleep), membarrier = Int(SYS_membarrier), setns = Int(SYS_setns)
     public static let mseal = Int(CL_NR_MSEAL)
     public static let connect = Int(SYS_connect), mount = Int(SYS_mount), umount2 = Int(SYS_umount2), open_tree = Int(SYS_open_tree), move_mount = Int(SYS_move_mount)
-    public static let fsopen = Int(SYS_fsopen), fsconfig = Int(SYS_fsconfig), fsmount = Int(SYS_fsmount)
+    public static let fsopen = Int(SYS_fsopen), fsconfig = Int(SYS_fsconfig), fsmount = Int(SYS_fsmount), mount_setattr = Int(SYS_mount_setattr)
     public static let sethostname = Int(SYS_sethostname), setdomainname = Int(SYS_setdomainname)
 }

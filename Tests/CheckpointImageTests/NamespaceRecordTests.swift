@@ -58,6 +58,8 @@ final class NamespaceRecordTests: XCTestCase {
                                        propagation: random.next(2) << 20, plan: plans[Int(random.next(UInt64(plans.count)))])
                     m.device = random.next(1 << 40)
                     m.hostPeer = random.next(3)
+                    m.peerGroup = random.next(2) == 0 ? 0 : 1 + random.next(1 << 20)
+                    m.masterGroup = random.next(2) == 0 ? 0 : 1 + random.next(1 << 20)
                     for j in 0..<random.next(4) {
                         var f = SavedFile(path: "d/f\(j)", kind: .regular, mode: UInt32(random.next(0o7777)), uid: UInt32(random.next(70000)),
                                           gid: 5, modified: (Int64(random.next(1 << 33)), Int64(random.next(999_999_999))))

@@ -325,6 +325,11 @@ final class RoundTripTests: XCTestCase {
     /// by both namespaces), an unmounted mount, a shared mount, a mapped file
     /// and a file kept open from the parent's namespace (Fixtures/mountns.c).
     func testMountNamespacesAsRootAndUnprivileged() throws { try treeRoundTrip("mountns", ["@"]) }
+    /// Mount propagation in a namespace of the process's own: peers, slaves
+    /// (one of a subdirectory), an unbindable mount, mounts that propagated
+    /// when made and one over them; the same groups after the restart, and
+    /// mounts and unmounts propagating as before (Fixtures/propagation.c).
+    func testMountPropagationAsRootAndUnprivileged() throws { try treeRoundTrip("propagation", ["@"]) }
     /// UTS namespaces: a parent's with seeded host and domain names, a child
     /// sharing it (a rename after the restart reaches it), a child in its own.
     func testUTSNamespacesAsRootAndUnprivileged() throws { try treeRoundTrip("utsns") }

@@ -205,6 +205,9 @@ enum {
 
 // O_TMPFILE (bits/fcntl-linux.h builds it from two macros Swift cannot import)
 #define CL_O_TMPFILE 020200000
+/* O_PATH and AT_EMPTY_PATH, which Glibc's Swift module does not export. */
+#define CL_O_PATH 010000000
+#define CL_AT_EMPTY_PATH 0x1000
 
 // PAGEMAP_SCAN = _IOWR('f', 16, struct pm_scan_arg)
 #define CL_PAGEMAP_SCAN 0xc0606610UL

@@ -72,6 +72,8 @@ enum MountNamespaces {
                                plan: plan(m, earlier: mounts[..<k], host: host, others: others))
             s.device = UInt64(m.major) << 32 | UInt64(m.minor)
             s.hostPeer = hostPeer(m, hostGroups: hostGroups)
+            s.peerGroup = UInt64(m.peerGroup ?? 0)
+            s.masterGroup = UInt64(m.masterGroup ?? 0)
             switch s.plan {
             case .fresh where inMemory.contains(m.fsType):
                 s.files = try MountFiles.save(pid: pid, mountPoint: m.mountPoint)

@@ -1,3 +1,4 @@
+import CLinux
 import CheckpointImage
 import Glibc
 import LinuxKit
@@ -15,6 +16,9 @@ struct MountNamespaceBuilder {
     private var present: Set<Int32> = []
     /// Per-mount flags of the mounts the copy had, by the saved mount they are.
     private var copiedFlags: [Int32: UInt64] = [:]
+    /// With peer groups to make (MountPropagation): an O_PATH descriptor in
+    /// the stub per mount, taken as soon as it is there.
+    private var handles: [Int32: UInt64] = [:]
 
     /// Mounts tied to ours (SavedMount.hostPeer) stay tied only for
     /// processes that were root: what is mounted in a peer shows in ours too,
@@ -61,8 +65,14 @@ struct MountNamespaceBuilder {
             let r = try session.raw(NR.umount2, try session.putString(c.mountPoint), UInt64(MNT_DETACH))
             if r == 0 { gone.append(c.mountPoint) } else { warnings.append("\(c.mountPoint) could not be unmounted (\(errorText(Int32(-r))))") }
         }
+        let groups = MountPropagation.knowsGroups(saved)
+        defer { for fd in handles.values { _ = try? session.raw(NR.close, fd) } }
+        if groups { for m in saved where present.contains(m.id) && m.hostPeer == 0 { try hold(m) } }
         for m in saved where m.plan != .inherited && m.plan != .unsupported {
-            if try make(m, held: held) { present.insert(m.id) }
+            if try make(m, held: held) {
+                present.insert(m.id)
+                if groups && m.hostPeer == 0 { try hold(m) }
+            }
         }
         // Options and propagation last: a read-only mount took its files and the mounts on it first.
         for m in saved where present.contains(m.id) {
@@ -70,10 +80,22 @@ struct MountNamespaceBuilder {
                 try mount(nil, m.mountPoint, nil, UInt64(MS_REMOUNT | MS_BIND) | m.flags, nil, what: "\(m.mountPoint): its options")
             }
             // A peer or slave of ours is one already (the copy's, or a bind of one).
-            if m.hostPeer != 0 { continue }
+            if groups || m.hostPeer != 0 { continue }
+            // An image without peer groups: each shared mount a group of its own.
             let propagation = m.propagation == 0 ? UInt64(MS_PRIVATE) : m.propagation & ~UInt64(MS_SLAVE)
             if propagation != 0 { try mount(nil, m.mountPoint, nil, propagation, nil, what: "\(m.mountPoint): its propagation") }
         }
+        if groups {
+            var propagation = MountPropagation(saved: saved.filter { present.contains($0.id) }, handles: handles, session: session)
+            try propagation.apply()
+            warnings += propagation.warnings
+        }
+    }
+
+    /// An O_PATH descriptor of the mount now at `m`'s mount point (it was just made, or the copy has it).
+    private mutating func hold(_ m: SavedMount) throws {
+        let fd = try session.openRaw(m.mountPoint, flags: UInt64(CL_O_PATH | O_CLOEXEC))
+        if fd >= 0 { handles[m.id] = UInt64(fd) } else { warnings.append("\(m.mountPoint): it could not be opened to set its propagation (\(errorText(Int32(-fd))))") }
     }
 
     /// The same mount as one the copy has (its device may differ after a reboot).

@@ -1,0 +1,161 @@
+/* Mount propagation inside a mount namespace of the process's own: a
+ * shared tmpfs "a" with a peer "b" (a bind), a slave "c" (a bind), and
+ * (seeded) a slave "d" of its subdirectory; a private tmpfs "e", seeded
+ * unbindable; a tmpfs mounted on a/m, which propagated to b/m and c/m when
+ * it was made; and (seeded) one mounted over a/m on top of that, propagated
+ * the same way. Before the checkpoint and after the restart, the groups
+ * mountinfo shows (which mounts are peers, which receive from which group,
+ * by mount point and filesystem) must be the same. After the restart they
+ * must also work:
+ *   - unmounting the mount over a/m unmounts its copies on b/m and c/m;
+ *   - a tmpfs mounted on a/x shows on b/x and c/x, one on a/s/x on d/x;
+ *   - a tmpfs mounted on c/y does not show on a/y or b/y (a slave sends nothing);
+ *   - an unbindable "e" cannot be bound.
+ * As a user, a user namespace mapping the uid and gid comes first.
+ * usage: propagation SEED WORKDIR */
+#define _GNU_SOURCE
+#include "fixture.h"
+#include <sched.h>
+#include <stdint.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+static char root[600];
+static int with_d, with_over, unbindable_e;
+
+static void path(char *out, size_t n, const char *rel) { snprintf(out, n, "%s/%s", root, rel); }
+
+static dev_t dev_of(const char *rel) {
+    char p[700];
+    struct stat st;
+    path(p, sizeof p, rel);
+    return stat(p, &st) == 0 ? st.st_dev : 0;
+}
+
+static int do_mount(const char *source, const char *rel, const char *type, unsigned long flags) {
+    char p[700], s[700];
+    path(p, sizeof p, rel);
+    const char *src = source;
+    if (source && source[0] != '/' && type == NULL) { path(s, sizeof s, source); src = s; }
+    if (mount(src, p, type, flags, type ? "size=1m" : NULL)) { fail("mount %s on %s: %m", source ? source : "(none)", rel); return -1; }
+    return 0;
+}
+
+static void make_dir(const char *rel) {
+    char p[700];
+    path(p, sizeof p, rel);
+    if (mkdir(p, 0755) && errno != EEXIST) fail("mkdir %s: %m", rel);
+}
+
+/* mountinfo of the mounts under root, one line each, in mount order: the
+ * mount point (relative), filesystem source, root, and its groups named by
+ * the first line that has them, so two namespaces' numbers compare. */
+static void describe(char *out, size_t n) {
+    char line[2048];
+    long groups[64];
+    int named = 0;
+    size_t used = 0;
+    out[0] = 0;
+    FILE *f = fopen("/proc/self/mountinfo", "r");
+    if (!f) { fail("mountinfo: %m"); return; }
+    size_t len = strlen(root);
+    while (fgets(line, sizeof line, f)) {
+        char mroot[512], point[512], optional[512] = "", source[256] = "";
+        int id, parent;
+        if (sscanf(line, "%d %d %*s %511s %511s", &id, &parent, mroot, point) != 4) continue;
+        if (strncmp(point, root, len) != 0 || (point[len] != '/' && point[len] != 0)) continue;
+        char *dash = strstr(line, " - ");
+        char *fields = strchr(line, ' ');
+        for (int k = 0; k < 5 && fields; k++) fields = strchr(fields + 1, ' ');
+        if (fields && dash && dash > fields) {
+            size_t l = (size_t)(dash - fields - 1);
+            if (l >= sizeof optional) l = sizeof optional - 1;
+            memcpy(optional, fields + 1, l);
+            optional[l] = 0;
+        }
+        if (dash) sscanf(dash + 3, "%*s %255s", source);
+        char shown[256] = "";
+        char *save = NULL;
+        for (char *t = strtok_r(optional, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+            long g;
+            const char *kind = NULL;
+            if (sscanf(t, "shared:%ld", &g) == 1) kind = "peer";
+            else if (sscanf(t, "master:%ld", &g) == 1) kind = "from";
+            else if (strcmp(t, "unbindable") == 0) { strncat(shown, " unbindable", sizeof shown - strlen(shown) - 1); continue; }
+            else continue;
+            int k = 0;
+            while (k < named && groups[k] != g) k++;
+            if (k == named && named < 64) groups[named++] = g;
+            char part[32];
+            snprintf(part, sizeof part, " %s:G%d", kind, k);
+            strncat(shown, part, sizeof shown - strlen(shown) - 1);
+        }
+        int w = snprintf(out + used, n - used, "%s %s %s%s\n", point[len] ? point + len + 1 : ".", source, mroot, shown);
+        if (w < 0 || (size_t)w >= n - used) break;
+        used += (size_t)w;
+    }
+    fclose(f);
+}
+
+static void set_up(void) {
+    make_dir("a"); make_dir("b"); make_dir("c"); make_dir("d"); make_dir("e");
+    if (do_mount("prop-a", "a", "tmpfs", 0)) return;
+    const char *inside[] = { "a/m", "a/x", "a/y", "a/s", "a/s/x" };
+    for (unsigned k = 0; k < sizeof inside / sizeof *inside; k++) make_dir(inside[k]);
+    if (do_mount(NULL, "a", NULL, MS_SHARED)) return;
+    if (do_mount("a", "b", NULL, MS_BIND)) return;
+    if (do_mount("a", "c", NULL, MS_BIND) || do_mount(NULL, "c", NULL, MS_SLAVE)) return;
+    if (with_d && (do_mount("a/s", "d", NULL, MS_BIND) || do_mount(NULL, "d", NULL, MS_SLAVE))) return;
+    if (do_mount("prop-e", "e", "tmpfs", 0)) return;
+    if (unbindable_e && do_mount(NULL, "e", NULL, MS_UNBINDABLE)) return;
+    /* Made on a shared mount: its copies appear on b/m (a peer) and c/m (a slave). */
+    if (do_mount("prop-m", "a/m", "tmpfs", 0)) return;
+    if (with_over && do_mount("prop-over", "a/m", "tmpfs", 0)) return;
+}
+
+static void check_after(void) {
+    if (with_over) {
+        char p[700];
+        path(p, sizeof p, "a/m");
+        if (umount(p)) fail("umount a/m: %m");
+        /* Its copies went with it: each shows prop-m again, one filesystem. */
+        if (dev_of("b/m") != dev_of("a/m") || dev_of("c/m") != dev_of("a/m")) fail("unmounting over a/m did not reach b/m and c/m");
+    }
+    if (do_mount("prop-x", "a/x", "tmpfs", 0) == 0) {
+        if (dev_of("b/x") != dev_of("a/x")) fail("a mount on a/x does not show on its peer b/x");
+        if (dev_of("c/x") != dev_of("a/x")) fail("a mount on a/x does not show on its slave c/x");
+        if (dev_of("a/x") == dev_of("a")) fail("a/x is not a mount");
+    }
+    if (with_d && do_mount("prop-sx", "a/s/x", "tmpfs", 0) == 0 && dev_of("d/x") != dev_of("a/s/x"))
+        fail("a mount on a/s/x does not show on d/x (a slave of a/s)");
+    if (do_mount("prop-y", "c/y", "tmpfs", 0) == 0) {
+        if (dev_of("a/y") != dev_of("a") || dev_of("b/y") != dev_of("a")) fail("a mount on the slave c/y reached its master");
+    }
+    if (unbindable_e) {
+        char p[700], q[700];
+        path(p, sizeof p, "e");
+        path(q, sizeof q, "a/y");
+        if (mount(p, q, NULL, MS_BIND, NULL) == 0) fail("e is bindable again");
+    }
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3) return 2;
+    uint64_t seed = strtoull(argv[1], NULL, 10);
+    with_d = seed_mix(seed) % 2;
+    with_over = seed_mix(seed + 1) % 3 != 0;
+    unbindable_e = seed_mix(seed + 2) % 2;
+    snprintf(root, sizeof root, "%s/prop", argv[2]);
+    if (mkdir(root, 0755) && errno != EEXIST) { printf("FAIL: mkdir %s: %m\n", root); return 1; }
+    if (unshare_as_self(CLONE_NEWNS)) return 1;
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) { printf("FAIL: private: %m\n"); return 1; }
+    set_up();
+    static char before[16384], after[16384];
+    describe(before, sizeof before);
+    ready();
+    wait_for_term();
+    describe(after, sizeof after);
+    if (strcmp(before, after) != 0) fail("the mounts' groups changed:\n--- before\n%s--- after\n%s", before, after);
+    check_after();
+    return finish();
+}
