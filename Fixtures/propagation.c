@@ -1,13 +1,14 @@
 /* Mount propagation inside a mount namespace of the process's own: a
  * shared tmpfs "a" with a peer "b" (a bind), a slave "c" (a bind), and
  * (seeded) a slave "d" of its subdirectory; a private tmpfs "e", seeded
- * unbindable; a tmpfs mounted on a/m, which propagated to b/m and c/m when
- * it was made; and (seeded) one mounted over a/m on top of that, propagated
- * the same way. Before the checkpoint and after the restart, the groups
+ * unbindable; a tmpfs mounted on a/m (over a file of a's), which propagated
+ * to b/m and c/m when it was made; and (seeded) one mounted over a/m on top
+ * of that, propagated the same way. Before the checkpoint and after the restart, the groups
  * mountinfo shows (which mounts are peers, which receive from which group,
  * by mount point and filesystem) must be the same. After the restart they
  * must also work:
- *   - unmounting the mount over a/m unmounts its copies on b/m and c/m;
+ *   - unmounting the mount over a/m unmounts its copies on b/m and c/m,
+ *     and so does unmounting a/m then, which shows the file it covered;
  *   - a tmpfs mounted on a/x shows on b/x and c/x, one on a/s/x on d/x;
  *   - a tmpfs mounted on c/y does not show on a/y or b/y (a slave sends nothing);
  *   - an unbindable "e" cannot be bound.
@@ -108,6 +109,11 @@ static void set_up(void) {
     if (with_d && (do_mount("a/s", "d", NULL, MS_BIND) || do_mount(NULL, "d", NULL, MS_SLAVE))) return;
     if (do_mount("prop-e", "e", "tmpfs", 0)) return;
     if (unbindable_e && do_mount(NULL, "e", NULL, MS_UNBINDABLE)) return;
+    /* A file the next mount covers: it must be saved and found again under it. */
+    char p[700];
+    path(p, sizeof p, "a/m/under");
+    FILE *f = fopen(p, "w");
+    if (!f || fputs("under a/m\n", f) < 0 || fclose(f)) { fail("%s: %m", p); return; }
     /* Made on a shared mount: its copies appear on b/m (a peer) and c/m (a slave). */
     if (do_mount("prop-m", "a/m", "tmpfs", 0)) return;
     if (with_over && do_mount("prop-over", "a/m", "tmpfs", 0)) return;
@@ -120,6 +126,18 @@ static void check_after(void) {
         if (umount(p)) fail("umount a/m: %m");
         /* Its copies went with it: each shows prop-m again, one filesystem. */
         if (dev_of("b/m") != dev_of("a/m") || dev_of("c/m") != dev_of("a/m")) fail("unmounting over a/m did not reach b/m and c/m");
+    }
+    /* Unmounting a/m unmounts its copies too, and shows the file it covered on all three. */
+    char p[700];
+    path(p, sizeof p, "a/m");
+    if (umount(p)) fail("umount a/m: %m");
+    const char *under[] = { "a/m/under", "b/m/under", "c/m/under" };
+    for (int k = 0; k < 3; k++) {
+        char line[64] = "";
+        path(p, sizeof p, under[k]);
+        FILE *f = fopen(p, "r");
+        if (!f || !fgets(line, sizeof line, f) || strcmp(line, "under a/m\n") != 0) fail("%s: '%s' (%s)", under[k], line, f ? "read" : strerror(errno));
+        if (f) fclose(f);
     }
     if (do_mount("prop-x", "a/x", "tmpfs", 0) == 0) {
         if (dev_of("b/x") != dev_of("a/x")) fail("a mount on a/x does not show on its peer b/x");

@@ -12,13 +12,26 @@ enum MountFiles {
     /// More than this in one mount is refused: the image keeps it in memory.
     static let limit = 64 << 20
 
-    static func save(pid: pid_t, mountPoint: String) throws -> [SavedFile] {
+    /// The files of the mount at `mountPoint` in `pid`'s namespace, read
+    /// from a detached copy of that mount alone (DetachedMount), so the files
+    /// under its mount points are saved too; through the path where no copy
+    /// can be made (an unbindable mount), mount points then saved empty.
+    /// Nil when the mount point shows another filesystem than `device`
+    /// (major << 32 | minor): a mount over it covers it.
+    static func save(pid: pid_t, mountPoint: String, device: UInt64) throws -> [SavedFile]? {
         let path = "/proc/\(pid)/root\(mountPoint)"
-        let top = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        var top: Int32 = -1
+        if case .success(let copy) = DetachedMount.clone(mountPoint, of: pid) {
+            top = openat(copy, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            close(copy)
+        }
+        if top < 0 { top = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
         guard top >= 0 else { throw CheckpointError(errno: errno, "the files of the mount at \(mountPoint) of process \(pid) (\(path))") }
         defer { close(top) }
         var st = stat()
         guard fstat(top, &st) == 0 else { throw CheckpointError(errno: errno, "fstat(\(path))") }
+        let dev = UInt64(st.st_dev)
+        if device != 0 && (UInt64(Device.major(dev)) << 32 | UInt64(Device.minor(dev))) != device { return nil }
         var walk = Walk(device: st.st_dev, mountPoint: mountPoint, pid: pid)
         try walk.directory(top, prefix: "")
         return walk.files
