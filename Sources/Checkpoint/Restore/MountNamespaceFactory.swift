@@ -1,3 +1,4 @@
+import CLinux
 import CheckpointImage
 import Glibc
 import LinuxKit
@@ -82,7 +83,18 @@ final class MountNamespaceFactory {
     private func detached(_ path: String, for m: SavedMount, session: RemoteSession) throws -> UInt64? {
         let fd = try session.raw(NR.open_tree, UInt64(bitPattern: Int64(AT_FDCWD)), try session.putString(path),
                                  UInt64(OPEN_TREE_CLONE) | UInt64(O_CLOEXEC))
-        if fd >= 0 { return UInt64(fd) }
+        if fd >= 0 {
+            // A copy of a shared mount is its peer: what the new namespace then
+            // mounts on it would show in the source's namespace (another of the
+            // tree's, or ours). Private until its own groups are set, unless it
+            // was tied to ours.
+            if m.hostPeer == 0 {
+                let attr = try session.put(bytes(of: (UInt64(0), UInt64(0), UInt64(MS_PRIVATE), UInt64(0))), at: 64)
+                let r = try session.raw(NR.mount_setattr, UInt64(fd), try session.putString(""), UInt64(CL_AT_EMPTY_PATH), attr, 32)
+                if r != 0 { warnings.append("\(m.mountPoint): its copy of \(path) could not be made private (\(errorText(Int32(-r))))") }
+            }
+            return UInt64(fd)
+        }
         warnings.append("\(m.mountPoint): its source \(path) cannot be bound (\(errorText(Int32(-fd))))")
         return nil
     }
