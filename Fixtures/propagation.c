@@ -12,6 +12,10 @@
  *   - a tmpfs mounted on a/x shows on b/x and c/x, one on a/s/x on d/x;
  *   - a tmpfs mounted on c/y does not show on a/y or b/y (a slave sends nothing);
  *   - an unbindable "e" cannot be bound.
+ * A child in a mount namespace of its own (a copy of ours, made a slave)
+ * mounts a tmpfs on a/z: after the restart it is still there for the child
+ * and not in the parent's namespace (the restart makes the child's from
+ * a copy of the parent's shared mounts, which must not carry it back).
  * As a user, a user namespace mapping the uid and gid comes first.
  * usage: propagation SEED WORKDIR */
 #define _GNU_SOURCE
@@ -20,6 +24,7 @@
 #include <stdint.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 static char root[600];
 static int with_d, with_over, unbindable_e;
@@ -101,7 +106,7 @@ static void describe(char *out, size_t n) {
 static void set_up(void) {
     make_dir("a"); make_dir("b"); make_dir("c"); make_dir("d"); make_dir("e");
     if (do_mount("prop-a", "a", "tmpfs", 0)) return;
-    const char *inside[] = { "a/m", "a/x", "a/y", "a/s", "a/s/x" };
+    const char *inside[] = { "a/m", "a/x", "a/y", "a/z", "a/s", "a/s/x" };
     for (unsigned k = 0; k < sizeof inside / sizeof *inside; k++) make_dir(inside[k]);
     if (do_mount(NULL, "a", NULL, MS_SHARED)) return;
     if (do_mount("a", "b", NULL, MS_BIND)) return;
@@ -157,6 +162,18 @@ static void check_after(void) {
     }
 }
 
+/* The child: its own namespace, a slave of ours, with a tmpfs on a/z. */
+static int child(int ready_fd) {
+    if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL)) { printf("FAIL: child namespace: %m\n"); return 1; }
+    if (do_mount("prop-child", "a/z", "tmpfs", 0)) return 1;
+    dev_t own = dev_of("a/z");
+    if (write(ready_fd, "r", 1) != 1) return 1;
+    close(ready_fd);
+    wait_for_term();
+    if (dev_of("a/z") != own || own == dev_of("a")) { printf("FAIL: the child's mount on a/z is gone\n"); return 1; }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) return 2;
     uint64_t seed = strtoull(argv[1], NULL, 10);
@@ -170,9 +187,22 @@ int main(int argc, char **argv) {
     set_up();
     static char before[16384], after[16384];
     describe(before, sizeof before);
+    handle_term();
+    int sync[2];
+    if (pipe(sync)) return 1;
+    pid_t c = fork();
+    if (c == 0) { close(sync[0]); exit(child(sync[1])); }
+    close(sync[1]);
+    char one;
+    if (read(sync[0], &one, 1) != 1) { fail("the child did not get ready"); return finish(); }
+    close(sync[0]);
     ready();
     wait_for_term();
     describe(after, sizeof after);
+    if (dev_of("a/z") != dev_of("a")) fail("the child's mount on a/z shows in the parent's namespace");
+    kill(c, SIGTERM);
+    int status = 0;
+    if (waitpid(c, &status, 0) != c || !WIFEXITED(status) || WEXITSTATUS(status) != 0) fail("the child failed (status %#x)", status);
     if (strcmp(before, after) != 0) fail("the mounts' groups changed:\n--- before\n%s--- after\n%s", before, after);
     check_after();
     return finish();

@@ -48,7 +48,13 @@ struct MountNamespaceBuilder {
         // peers (or slaves) of the checkpointer's stay so; the rest become
         // slaves first, so that nothing done here reaches ours.
         var tied: Set<Int32> = []
-        for c in current where c.shared {
+        if !saved.contains(where: { $0.hostPeer == 1 }) {
+            // None stays tied: all at once, those covered by another mount too
+            // (a path reaches only the top one; a copy of another of the
+            // tree's namespaces, as a user's is, has such stacks).
+            try mount(nil, "/", nil, UInt64(MS_REC | MS_SLAVE), nil, what: "the copied mounts: making them slaves")
+        }
+        for c in current where c.shared && saved.contains(where: { $0.hostPeer == 1 }) {
             let kept = saved.first { present.contains($0.id) && Self.same($0, c) }
             if kept?.hostPeer == 1 { tied.insert(c.id); continue }
             try mount(nil, c.mountPoint, nil, UInt64(MS_SLAVE), nil, what: "\(c.mountPoint): making it a slave")

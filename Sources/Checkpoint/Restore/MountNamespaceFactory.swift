@@ -80,23 +80,42 @@ final class MountNamespaceFactory {
     }
 
     /// A detached copy (open_tree) of `path` as the stub sees it now; nil (a warning) when it cannot be had.
-    private func detached(_ path: String, for m: SavedMount, session: RemoteSession) throws -> UInt64? {
-        let fd = try session.raw(NR.open_tree, UInt64(bitPattern: Int64(AT_FDCWD)), try session.putString(path),
-                                 UInt64(OPEN_TREE_CLONE) | UInt64(O_CLOEXEC))
+    /// `ours`: the source is a mount of a namespace this restart made (the
+    /// stub is in it): an unbindable one is made private for the copy and
+    /// unbindable again (open_tree refuses to copy it; unshare had copied it).
+    private func detached(_ path: String, for m: SavedMount, session: RemoteSession, ours: Bool = false) throws -> UInt64? {
+        func cloneTree() throws -> Int64 {
+            try session.raw(NR.open_tree, UInt64(bitPattern: Int64(AT_FDCWD)), try session.putString(path), UInt64(OPEN_TREE_CLONE) | UInt64(O_CLOEXEC))
+        }
+        var fd = try cloneTree()
+        if fd == -Int64(EINVAL) && ours {
+            let source = try session.openRaw(path, flags: UInt64(CL_O_PATH | O_CLOEXEC))
+            if source >= 0 {
+                if try setPropagation(UInt64(source), MS_PRIVATE, session: session) == 0 {
+                    fd = try cloneTree()
+                    _ = try setPropagation(UInt64(source), MS_UNBINDABLE, session: session)
+                }
+                _ = try session.raw(NR.close, UInt64(source))
+            }
+        }
         if fd >= 0 {
             // A copy of a shared mount is its peer: what the new namespace then
             // mounts on it would show in the source's namespace (another of the
             // tree's, or ours). Private until its own groups are set, unless it
             // was tied to ours.
-            if m.hostPeer == 0 {
-                let attr = try session.put(bytes(of: (UInt64(0), UInt64(0), UInt64(MS_PRIVATE), UInt64(0))), at: 64)
-                let r = try session.raw(NR.mount_setattr, UInt64(fd), try session.putString(""), UInt64(CL_AT_EMPTY_PATH), attr, 32)
-                if r != 0 { warnings.append("\(m.mountPoint): its copy of \(path) could not be made private (\(errorText(Int32(-r))))") }
+            if m.hostPeer == 0, case let r = try setPropagation(UInt64(fd), MS_PRIVATE, session: session), r != 0 {
+                warnings.append("\(m.mountPoint): its copy of \(path) could not be made private (\(errorText(Int32(-r))))")
             }
             return UInt64(fd)
         }
         warnings.append("\(m.mountPoint): its source \(path) cannot be bound (\(errorText(Int32(-fd))))")
         return nil
+    }
+
+    /// mount_setattr(fd, "", AT_EMPTY_PATH) with a propagation type, in the stub: 0 or -errno.
+    private func setPropagation(_ fd: UInt64, _ type: Int, session: RemoteSession) throws -> Int64 {
+        let attr = try session.put(bytes(of: (UInt64(0), UInt64(0), UInt64(type), UInt64(0))), at: 64)
+        return try session.raw(NR.mount_setattr, fd, try session.putString(""), UInt64(CL_AT_EMPTY_PATH), attr, 32)
     }
 
     /// Makes namespace `k` in the stub. Returns the namespace the stub is in
@@ -117,7 +136,7 @@ final class MountNamespaceFactory {
             here = j
             for m in saved {
                 guard case .bindNamespace(j, let id, let path) = m.plan, let source = namespaces[j - 1].mounts.first(where: { $0.id == id }) else { continue }
-                held[m.id] = try detached(MountNamespaces.join(source.mountPoint, path), for: m, session: session)
+                held[m.id] = try detached(MountNamespaces.join(source.mountPoint, path), for: m, session: session, ours: true)
             }
         }
         // The plans compare with the checkpointer's mounts: the copy is best
