@@ -42,7 +42,8 @@ enum ImageJSON {
                 .object([("processes", .array(image.processes.filter { $0.mountNamespace == k + 1 }.map { .int(Int64($0.pid)) })),
                          ("mounts", .array(ns.mounts.map { m in
                              .object([("mountPoint", .string(m.mountPoint)), ("fsType", .string(m.fsType)), ("source", .string(m.source)),
-                                      ("root", .string(m.root)), ("plan", .string(MountPlanText.name(m.plan))), ("files", .int(Int64(m.files.count)))])
+                                      ("root", .string(m.root)), ("plan", .string(MountPlanText.name(m.plan))), ("files", .int(Int64(m.files.count))),
+                                      ("peerGroup", .int(Int64(m.peerGroup))), ("masterGroup", .int(Int64(m.masterGroup)))])
                          }))])
             })),
             ("cgroupNamespaces", .array(image.tree.cgroupNamespaces.enumerated().map { k, roots in

@@ -43,6 +43,29 @@ final class InspectTests: XCTestCase {
         XCTAssertTrue(text.output.contains("\(work)/outer: tmpfs outer, made anew with 1 files (11 bytes)"), text.output)
     }
 
+    /// Peer groups and masters of a namespace's mounts, in JSON
+    /// (Fixtures/propagation.c: a shared "a" with its peer "b" and slave "c").
+    func testMountGroupsAreListed() throws {
+        guard env.isRoot else { throw XCTSkip("as for testMountNamespacesAreListed") }
+        let work = env.workDir("inspect-propagation", user: nil)
+        let (path, _) = try Fixture.image(of: [tool("propagation"), "2", work], in: work, bin: env.bin)
+        defer {
+            runTool(["/usr/bin/pkill", "-KILL", "-f", "propagation 2 \(work)"])
+            reapOrphans()
+        }
+        let r = runTool([tool("swiftcr"), "inspect", "--json", path])
+        XCTAssertEqual(r.code, 0, r.output)
+        let doc = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any])
+        let mounts = try XCTUnwrap((doc["mountNamespaces"] as? [[String: Any]])?.first?["mounts"] as? [[String: Any]])
+        func mount(_ name: String) -> [String: Any]? { mounts.first { ($0["mountPoint"] as? String) == "\(work)/prop/\(name)" } }
+        let group = try XCTUnwrap(mount("a")?["peerGroup"] as? Int, "\(mounts)")
+        XCTAssertNotEqual(group, 0)
+        XCTAssertEqual(mount("b")?["peerGroup"] as? Int, group)
+        XCTAssertEqual(mount("c")?["peerGroup"] as? Int, 0)
+        XCTAssertEqual(mount("c")?["masterGroup"] as? Int, group)
+        XCTAssertEqual(mount("e")?["peerGroup"] as? Int, 0)
+    }
+
     /// UTS, IPC and network namespaces of a process's own, in text and JSON.
     func testOtherNamespacesAreListed() throws {
         guard env.isRoot else { throw XCTSkip("reading another IPC namespace needs root") }
