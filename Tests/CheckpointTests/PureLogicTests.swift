@@ -7,6 +7,62 @@ import XCTest
 /// The engine's decisions that need no kernel: played here with made-up
 /// registers, maps lines, pagemap bits and descriptors, no ptrace.
 final class PureLogicTests: XCTestCase {
+    // MARK: binfmt_misc entries
+
+    /// An entry as the kernel prints it (seeded magic, mask, offset,
+    /// extension bytes, interpreter and flags) gives a "register" line that
+    /// the kernel's own parsing turns back into the same entry.
+    func testBinfmtMiscEntriesRegisterAgainAsTheyWere() throws {
+        struct Random { var state: UInt64; mutating func next(_ bound: UInt64) -> UInt64 { state = state &* 6364136223846793005 &+ 1442695040888963407; return (state >> 33) % bound } }
+        var random = Random(state: TestEnvironment.seed(for: "binfmt"))
+        for _ in 0..<200 {
+            let name = Array("entry\(random.next(1000))".utf8)
+            let flags = Array("POCF".utf8).filter { _ in random.next(2) == 0 }
+            var interpreter = Array("/bin/interp\(random.next(99))".utf8)
+            if random.next(4) == 0 { interpreter += Array(":odd".utf8) }  // a separator other than ':' is needed
+            let enabled = random.next(2) == 0
+            var printed = Array((enabled ? "enabled\ninterpreter " : "disabled\ninterpreter ").utf8) + interpreter
+                + Array("\nflags: ".utf8) + flags + [10]
+            let magicType = random.next(2) == 0
+            var magic: [UInt8] = [], mask: [UInt8] = [], offset = 0, ext: [UInt8] = []
+            if magicType {
+                magic = (0..<(1 + random.next(16))).map { _ in UInt8(random.next(256)) }
+                if random.next(2) == 0 { mask = magic.map { _ in UInt8(random.next(256)) } }
+                offset = Int(random.next(112))
+                func hex(_ b: [UInt8]) -> [UInt8] { Array(b.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined().utf8) }
+                printed += Array("offset \(offset)\nmagic ".utf8) + hex(magic) + [10]
+                if !mask.isEmpty { printed += Array("mask ".utf8) + hex(mask) + [10] }
+            } else {
+                // Any byte but NUL, newline, '/' (and the separator, which the line avoids).
+                ext = (0..<(1 + random.next(20))).map { _ -> UInt8 in let b = UInt8(random.next(256)); return [0, 10, 47].contains(b) ? 49 : b }
+                printed += Array("extension .".utf8) + ext + [10]
+            }
+            let line = try XCTUnwrap(BinfmtMiscEntries.registration(name: name, entry: printed), String(decoding: printed, as: UTF8.self))
+            // The kernel's parse: the first byte separates seven fields; magic and mask unescaped for 'M'.
+            let separator = line[0]
+            let fields = line.dropFirst().split(separator: separator, omittingEmptySubsequences: false).map(Array.init)
+            XCTAssertEqual(fields.count, 7, String(decoding: line, as: UTF8.self))
+            guard fields.count == 7 else { continue }
+            XCTAssertEqual(fields[0], name)
+            XCTAssertEqual(fields[5], interpreter)
+            XCTAssertEqual(fields[6], flags)
+            func unescape(_ b: [UInt8]) -> [UInt8] {
+                stride(from: 0, to: b.count, by: 4).compactMap { k in UInt8(String(decoding: b[(k + 2)..<(k + 4)], as: UTF8.self), radix: 16) }
+            }
+            if magicType {
+                XCTAssertEqual(fields[1], Array("M".utf8))
+                XCTAssertEqual(fields[2], Array(String(offset).utf8))
+                XCTAssertEqual(unescape(fields[3]), magic)
+                XCTAssertEqual(unescape(fields[4]), mask)
+            } else {
+                XCTAssertEqual(fields[1], Array("E".utf8))
+                XCTAssertEqual(fields[3], ext)
+            }
+        }
+        XCTAssertNil(BinfmtMiscEntries.registration(name: Array("x".utf8), entry: Array("enabled\nflags: \n".utf8)), "no interpreter")
+        XCTAssertNil(BinfmtMiscEntries.registration(name: Array("x".utf8), entry: Array("enabled\ninterpreter /i\nflags: Z\nextension .a\n".utf8)))
+    }
+
     // MARK: clearing a stub's memory
 
     /// Touching ranges become one munmap; the union is unchanged and no

@@ -83,6 +83,8 @@ enum MountNamespaces {
                 if let files { s.files = files } else {
                     warnings.append("the \(m.mountPoint) mount (\(m.fsType)) of process \(pid)'s mount namespace is covered by another mount: its files cannot be read, and it comes back empty")
                 }
+            case .fresh where m.fsType == "binfmt_misc":
+                s.files = BinfmtMiscEntries.save(top: "/proc/\(pid)/root\(m.mountPoint)")
             case .unsupported:
                 warnings.append("the \(m.mountPoint) mount (\(m.fsType) \(m.source)) of process \(pid)'s mount namespace is seen nowhere else and cannot be mounted again: it is left out")
             default: break

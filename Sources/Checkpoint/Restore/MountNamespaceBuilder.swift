@@ -114,7 +114,12 @@ struct MountNamespaceBuilder {
         case .fresh:
             let data = m.superOptions.split(separator: ",").filter { $0 != "rw" && $0 != "ro" }.joined(separator: ",")
             guard try mount(m.source, m.mountPoint, m.fsType, m.flags & ~UInt64(MS_RDONLY), data, what: "\(m.mountPoint) (\(m.fsType))") else { return false }
-            if !m.files.isEmpty { warnings += MountFileWriter(top: "/proc/\(stub)/root\(m.mountPoint)", mountPoint: m.mountPoint).write(m.files) }
+            let top = "/proc/\(stub)/root\(m.mountPoint)"
+            if m.fsType == "binfmt_misc" {
+                warnings += BinfmtMiscEntries.restore(m.files, top: top)
+            } else if !m.files.isEmpty {
+                warnings += MountFileWriter(top: top, mountPoint: m.mountPoint).write(m.files)
+            }
             return true
         case .bindFrom(let id, let path):
             guard let source = saved.first(where: { $0.id == id }), present.contains(id) else {
