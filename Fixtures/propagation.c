@@ -121,6 +121,10 @@ static void set_up(void) {
     if (!f || fputs("under a/m\n", f) < 0 || fclose(f)) { fail("%s: %m", p); return; }
     /* Made on a shared mount: its copies appear on b/m (a peer) and c/m (a slave). */
     if (do_mount("prop-m", "a/m", "tmpfs", 0)) return;
+    /* Under what covers a/m next, a mount of its own: prop-m's files cannot be
+     * read then, but the directory it sits on must be made again. */
+    make_dir("a/m/k");
+    if (do_mount("prop-k", "a/m/k", "tmpfs", 0)) return;
     if (with_over && do_mount("prop-over", "a/m", "tmpfs", 0)) return;
 }
 
@@ -134,6 +138,8 @@ static void check_after(void) {
     }
     /* Unmounting a/m unmounts its copies too, and shows the file it covered on all three. */
     char p[700];
+    path(p, sizeof p, "a/m/k");
+    if (umount(p)) fail("umount a/m/k: %m");
     path(p, sizeof p, "a/m");
     if (umount(p)) fail("umount a/m: %m");
     const char *under[] = { "a/m/under", "b/m/under", "c/m/under" };

@@ -17,7 +17,8 @@ enum MountFiles {
     /// under its mount points are saved too; through the path where no copy
     /// can be made (an unbindable mount), mount points then saved empty.
     /// Nil when the mount point shows another filesystem than `device`
-    /// (major << 32 | minor): a mount over it covers it.
+    /// (major << 32 | minor), or no longer exists: a mount over it, or over
+    /// a directory above it, covers it.
     static func save(pid: pid_t, mountPoint: String, device: UInt64) throws -> [SavedFile]? {
         let path = "/proc/\(pid)/root\(mountPoint)"
         var top: Int32 = -1
@@ -26,6 +27,8 @@ enum MountFiles {
             close(copy)
         }
         if top < 0 { top = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        // Its mount point is gone from view: a mount over a directory above it covers it.
+        if top < 0 && (errno == ENOENT || errno == ENOTDIR) { return nil }
         guard top >= 0 else { throw CheckpointError(errno: errno, "the files of the mount at \(mountPoint) of process \(pid) (\(path))") }
         defer { close(top) }
         var st = stat()

@@ -83,7 +83,12 @@ struct MountNamespaceBuilder {
         // Options and propagation last: a read-only mount took its files and the mounts on it first.
         for m in saved where present.contains(m.id) {
             if copiedFlags[m.id] != m.flags {
-                try mount(nil, m.mountPoint, nil, UInt64(MS_REMOUNT | MS_BIND) | m.flags, nil, what: "\(m.mountPoint): its options")
+                // Through its descriptor where there is one: a mount covered by another is not reached by its path.
+                if let fd = handles[m.id] {
+                    try setOptions(fd, m)
+                } else {
+                    try mount(nil, m.mountPoint, nil, UInt64(MS_REMOUNT | MS_BIND) | m.flags, nil, what: "\(m.mountPoint): its options")
+                }
             }
             // A peer or slave of ours is one already (the copy's, or a bind of one).
             if groups || m.hostPeer != 0 { continue }
@@ -112,6 +117,7 @@ struct MountNamespaceBuilder {
     private mutating func make(_ m: SavedMount, held: [Int32: UInt64]) throws -> Bool {
         switch m.plan {
         case .fresh:
+            makeMountPoint(m)
             let data = m.superOptions.split(separator: ",").filter { $0 != "rw" && $0 != "ro" }.joined(separator: ",")
             guard try mount(m.source, m.mountPoint, m.fsType, m.flags & ~UInt64(MS_RDONLY), data, what: "\(m.mountPoint) (\(m.fsType))") else { return false }
             let top = "/proc/\(stub)/root\(m.mountPoint)"
@@ -135,6 +141,32 @@ struct MountNamespaceBuilder {
             return r == 0
         case .inherited, .unsupported:
             return false
+        }
+    }
+
+    /// mount_setattr(fd, "", AT_EMPTY_PATH) with the mount's per-mount flags as MOUNT_ATTR_* bits.
+    private mutating func setOptions(_ fd: UInt64, _ m: SavedMount) throws {
+        let map: [(Int, UInt64)] = [(MS_RDONLY, 0x1), (MS_NOSUID, 0x2), (MS_NODEV, 0x4), (MS_NOEXEC, 0x8), (MS_NODIRATIME, 0x80), (MS_NOSYMFOLLOW, 0x20_0000)]
+        var set: UInt64 = 0
+        var clear: UInt64 = 0x70  // MOUNT_ATTR__ATIME: the atime mode is set whole
+        for (flag, attr) in map { if m.flags & UInt64(flag) != 0 { set |= attr } else { clear |= attr } }
+        if m.flags & UInt64(MS_NOATIME) != 0 { set |= 0x10 } else if m.flags & UInt64(MS_STRICTATIME) != 0 { set |= 0x20 }  // else relatime (0)
+        let attr = try session.put(bytes(of: (set, clear, UInt64(0), UInt64(0))), at: 64)
+        let r = try session.raw(NR.mount_setattr, fd, try session.putString(""), UInt64(CL_AT_EMPTY_PATH), attr, 32)
+        if r != 0 { warnings.append("\(m.mountPoint): its options could not be set (\(errorText(Int32(-r))))") }
+    }
+
+    /// The directory a new mount goes on, where it sits on a tmpfs or ramfs
+    /// made here whose files could not be saved (a mount covered it at the
+    /// checkpoint): made with the directories above it, up to that mount.
+    private func makeMountPoint(_ m: SavedMount) {
+        guard let parent = saved.first(where: { $0.id == m.parent }), present.contains(parent.id), parent.plan == .fresh,
+              MountNamespaces.inMemory.contains(parent.fsType), let below = MountNamespaces.within(m.mountPoint, parent.mountPoint),
+              access("/proc/\(stub)/root\(m.mountPoint)", F_OK) != 0 else { return }
+        var path = "/proc/\(stub)/root\(parent.mountPoint == "/" ? "" : parent.mountPoint)"
+        for part in below.split(separator: "/") {
+            path += "/\(part)"
+            _ = mkdir(path, 0o755)
         }
     }
 
