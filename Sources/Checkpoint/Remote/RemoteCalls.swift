@@ -1,3 +1,4 @@
+import CLinux
 import Glibc
 import LinuxKit
 
@@ -66,5 +67,13 @@ extension RemoteSession {
 
     func madvise(_ address: UInt64, _ length: UInt64, _ advice: UInt64, what: @autoclosure () -> String) throws {
         try call("madvise(\(what()))", NR.madvise, address, length, advice)
+    }
+
+    /// mount_setattr(fd, "", AT_EMPTY_PATH, {set, clear, propagation}) on
+    /// one mount by its descriptor (covered ones too): 0 or -errno.
+    func mountSetattrRaw(_ fd: UInt64, set: UInt64 = 0, clear: UInt64 = 0, propagation: Int = 0) throws -> Int64 {
+        // struct mount_attr: attr_set, attr_clr, propagation, userns_fd.
+        let attr = try put(bytes(of: (set, clear, UInt64(propagation), UInt64(0))), at: 64)
+        return try raw(NR.mount_setattr, fd, try putString(""), UInt64(CL_AT_EMPTY_PATH), attr, 32)
     }
 }

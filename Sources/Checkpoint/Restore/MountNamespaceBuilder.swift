@@ -151,8 +151,7 @@ struct MountNamespaceBuilder {
         var clear: UInt64 = 0x70  // MOUNT_ATTR__ATIME: the atime mode is set whole
         for (flag, attr) in map { if m.flags & UInt64(flag) != 0 { set |= attr } else { clear |= attr } }
         if m.flags & UInt64(MS_NOATIME) != 0 { set |= 0x10 } else if m.flags & UInt64(MS_STRICTATIME) != 0 { set |= 0x20 }  // else relatime (0)
-        let attr = try session.put(bytes(of: (set, clear, UInt64(0), UInt64(0))), at: 64)
-        let r = try session.raw(NR.mount_setattr, fd, try session.putString(""), UInt64(CL_AT_EMPTY_PATH), attr, 32)
+        let r = try session.mountSetattrRaw(fd, set: set, clear: clear)
         if r != 0 { warnings.append("\(m.mountPoint): its options could not be set (\(errorText(Int32(-r))))") }
     }
 

@@ -91,9 +91,9 @@ final class MountNamespaceFactory {
         if fd == -Int64(EINVAL) && ours {
             let source = try session.openRaw(path, flags: UInt64(CL_O_PATH | O_CLOEXEC))
             if source >= 0 {
-                if try setPropagation(UInt64(source), MS_PRIVATE, session: session) == 0 {
+                if try session.mountSetattrRaw(UInt64(source), propagation: MS_PRIVATE) == 0 {
                     fd = try cloneTree()
-                    _ = try setPropagation(UInt64(source), MS_UNBINDABLE, session: session)
+                    _ = try session.mountSetattrRaw(UInt64(source), propagation: MS_UNBINDABLE)
                 }
                 _ = try session.raw(NR.close, UInt64(source))
             }
@@ -103,19 +103,13 @@ final class MountNamespaceFactory {
             // mounts on it would show in the source's namespace (another of the
             // tree's, or ours). Private until its own groups are set, unless it
             // was tied to ours.
-            if m.hostPeer == 0, case let r = try setPropagation(UInt64(fd), MS_PRIVATE, session: session), r != 0 {
+            if m.hostPeer == 0, case let r = try session.mountSetattrRaw(UInt64(fd), propagation: MS_PRIVATE), r != 0 {
                 warnings.append("\(m.mountPoint): its copy of \(path) could not be made private (\(errorText(Int32(-r))))")
             }
             return UInt64(fd)
         }
         warnings.append("\(m.mountPoint): its source \(path) cannot be bound (\(errorText(Int32(-fd))))")
         return nil
-    }
-
-    /// mount_setattr(fd, "", AT_EMPTY_PATH) with a propagation type, in the stub: 0 or -errno.
-    private func setPropagation(_ fd: UInt64, _ type: Int, session: RemoteSession) throws -> Int64 {
-        let attr = try session.put(bytes(of: (UInt64(0), UInt64(0), UInt64(type), UInt64(0))), at: 64)
-        return try session.raw(NR.mount_setattr, fd, try session.putString(""), UInt64(CL_AT_EMPTY_PATH), attr, 32)
     }
 
     /// Makes namespace `k` in the stub. Returns the namespace the stub is in

@@ -1,4 +1,3 @@
-import CLinux
 import CheckpointImage
 import Glibc
 import LinuxKit
@@ -99,10 +98,7 @@ struct MountPropagation {
     /// mount_setattr(fd, "", AT_EMPTY_PATH) with a propagation type (this mount alone).
     private mutating func set(_ m: SavedMount, _ type: Int) throws {
         guard let fd = handles[m.id] else { return }
-        let empty = try session.putString("")
-        // struct mount_attr: attr_set, attr_clr, propagation, userns_fd.
-        let attr = try session.put(bytes(of: (UInt64(0), UInt64(0), UInt64(type), UInt64(0))), at: 64)
-        let r = try session.raw(NR.mount_setattr, fd, empty, UInt64(CL_AT_EMPTY_PATH), attr, 32)
+        let r = try session.mountSetattrRaw(fd, propagation: type)
         if r != 0 { warnings.append("\(m.mountPoint): its propagation could not be set (\(errorText(Int32(-r))))") }
     }
 }
