@@ -1,10 +1,10 @@
-/* Starts a zdtm test the way zdtm's ns flavor does, less the mount
- * namespace and pivot_root (scripts/zdtm.sh already runs each test in
- * network, IPC, UTS and mount namespaces of its own): the test binary
+/* Starts a zdtm test the way zdtm's ns flavor does, less pivot_root
+ * (scripts/zdtm.sh already runs each test in network, IPC, UTS and mount
+ * namespaces of its own): the test binary
  * becomes PID 1 of a new PID namespace (ZDTM_NEWNS=2: zdtm's ns_init, which
  * forks the test proper and reaps orphans), told to report through fd 255.
  * Once it reports that the test started, the init's PID goes to PIDFILE.
- * With ZDTM_OWN_MNTNS=1 it also gets a mount namespace of its own.
+ * It also gets a mount namespace of its own, as zdtm gives it (ZDTM_OWN_MNTNS=0: not).
  * usage: zdtm-pidns PIDFILE TEST [ARG...] */
 #define _GNU_SOURCE
 #include <sched.h>
@@ -26,11 +26,11 @@ int main(int argc, char **argv) {
     if (init < 0) { perror("fork"); return 1; }
     if (init == 0) {
         close(status_pipe[0]);
-        /* ZDTM_OWN_MNTNS=1: a mount namespace of its own, as zdtm gives
-         * it (what it mounts or unmounts is then its own, and the restart
-         * must make that namespace again). Off by default: see zdtm.sh. */
+        /* A mount namespace of its own, as zdtm gives it (what it mounts or
+         * unmounts is then its own, and the restart must make that
+         * namespace again). ZDTM_OWN_MNTNS=0 leaves it in the runner's. */
         const char *own = getenv("ZDTM_OWN_MNTNS");
-        if (own && strcmp(own, "1") == 0 && (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))) {
+        if (!(own && strcmp(own, "0") == 0) && (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))) {
             perror("mount namespace");
             _exit(1);
         }

@@ -12,9 +12,9 @@
 #   reparent to the test's own init) runs as zdtm's ns flavor runs it: its
 #   binary is PID 1 of a new PID namespace (scripts/zdtm-pidns.c), the
 #   checkpoint takes that whole namespace, and the restart makes a new one.
-#   zdtm also gives it a mount namespace of its own; here only with
-#   ZDTM_OWN_MNTNS=1 (without it the test shares the runner's, so what it
-#   mounts outlives it and the restart has no mount namespace to make).
+#   As zdtm, it also gets a mount namespace of its own (since 2026-12-05;
+#   ZDTM_OWN_MNTNS=0 leaves it in the runner's, where what it mounts
+#   outlives it and the restart has no mount namespace to make).
 #
 # usage: scripts/zdtm.sh CRIU_SOURCE_DIR [LIST] [-- NAME...]
 #   CRIU_SOURCE_DIR  a CRIU v4.2 checkout (test/zdtm/lib and test/zdtm/static)
