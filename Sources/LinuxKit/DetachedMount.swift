@@ -30,7 +30,10 @@ public enum DetachedMount {
             let fd = Syscall.raw(NR.open_tree, Int(AT_FDCWD), Int(bitPattern: UnsafeRawPointer(target)), Int(OPEN_TREE_CLONE) | Int(O_CLOEXEC))
             if fd < 0 { Syscall.exitGroup(Int(Glibc.errno)) }
             number.pointee = Int32(fd)
-            if Syscall.raw(NR.write, Int(writeEnd), Int(bitPattern: UnsafeRawPointer(number)), 4) != 4 { Syscall.exitGroup(Int(EIO)) }
+            if Syscall.raw(NR.write, Int(writeEnd), Int(bitPattern: UnsafeRawPointer(number)), 4) != 4 {
+                _ = Syscall.raw(NR.close, fd)  // (our table too: not left open behind our back)
+                Syscall.exitGroup(Int(EIO))
+            }
             Syscall.exitGroup(0)
         }
         guard case .success(let child) = spawned else { return .failure(Errno(rawValue: EAGAIN)) }
