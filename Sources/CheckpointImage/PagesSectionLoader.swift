@@ -42,8 +42,7 @@ public final class PagesSectionLoader {
     /// The section's page data (its runs' pages back to back).
     public func load(_ section: ImageReader.PagesSection) throws -> UnsafeRawBufferPointer {
         let loaded = try load(at: section.sectionStart, length: section.payloadLength)
-        let bytes = section.runs.reduce(0) { $0 + Int($1.byteCount) }
-        guard bytes == loaded.data.count else {
+        guard section.byteCount == loaded.data.count else {
             throw ImageError.malformed(what: "PAGES data does not fit its section", offset: section.sectionStart)
         }
         return loaded.data

@@ -10,7 +10,7 @@ import Glibc
 /// reader's workers used to decompress whole 4 MiB frames for one thread to
 /// copy. A process's pages are all in after `wait()` (before a child is
 /// forked from it, and before the processes run).
-final class FrameFill: @unchecked Sendable {  // `lock` guards `failure` and `pending`; each worker owns its context
+final class FrameFill: @unchecked Sendable {  // `lock` guards `failure`; `next` is the caller's; each worker owns its context
     /// Decompressed bytes per piece: well inside one core's L2 (1 MiB here).
     static let pieceBytes = 256 << 10
     private final class Worker: @unchecked Sendable {  // used on its queue only

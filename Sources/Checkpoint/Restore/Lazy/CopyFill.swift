@@ -57,15 +57,21 @@ struct PageDestination: @unchecked Sendable {  // plain values: a pid, an fd num
     /// runs' pages laid back to back (a whole section, or one piece of it).
     func write(_ runs: [PageRun], data: UnsafeRawBufferPointer, from: Int) throws {
         let to = from + data.count
+        var pieces: [(address: UInt64, length: Int)] = []
         var runStart = 0
         for run in runs {
             if runStart >= to { break }
             let runEnd = runStart + Int(run.byteCount)
             let lo = max(runStart, from), hi = min(runEnd, to)
-            if lo < hi {
-                try write(UnsafeRawBufferPointer(rebasing: data[(lo - from)..<(hi - from)]), at: run.address + UInt64(lo - runStart))
-            }
+            if lo < hi { pieces.append((run.address + UInt64(lo - runStart), hi - lo)) }
             runStart = runEnd
+        }
+        // Without a userfaultfd: one scatter write for all of them.
+        guard uffd != nil else { return try memory.write(ranges: pieces, from: data) }
+        var offset = 0
+        for p in pieces {
+            try write(UnsafeRawBufferPointer(rebasing: data[offset..<(offset + p.length)]), at: p.address)
+            offset += p.length
         }
     }
 
