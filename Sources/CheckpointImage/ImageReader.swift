@@ -47,7 +47,7 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
     public private(set) var finished = false
     /// When false, page data is skipped (seeking when possible) and not checksummed.
     public var loadPages = true
-    private var buffer: UnsafeMutableRawBufferPointer = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+    private let buffer = ReusableBuffer()
     /// With `readAhead`: while a PAGES section is being used, the next ones
     /// are read and checked in file order on a thread of their own, and
     /// ZPAGES frames are decompressed on worker threads, several at once, so
@@ -107,11 +107,6 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
         offset = position
     }
 
-    deinit {
-        buffer.deallocate()
-        decompressed.deallocate()
-    }
-
     /// A section read and checked, not yet decoded.
     fileprivate struct Raw: @unchecked Sendable {  // its buffers are handed between threads with their slot
         let type: SectionType
@@ -139,7 +134,7 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
                 throw error
             }
         } else {
-            raw = try readRaw(into: &buffer, pages: &decompressed, decompressor: decompressor)
+            raw = try readRaw(into: buffer, pages: decompressed, decompressor: decompressor)
         }
         guard let raw else {
             endScheduled = true
@@ -175,7 +170,7 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
             nextDecompressor = (nextDecompressor + 1) % decompressors.count
             ahead.async { [self] in
                 prepareWorkerThread?()
-                let read = Result { try readRaw(into: &slot.buffer, pages: &slot.pages, decompressor: nil) }
+                let read = Result { try readRaw(into: slot.buffer, pages: slot.pages, decompressor: nil) }
                 guard case .success(let got?) = read, got.type == .compressedPages, !leaveFramesCompressed else {
                     slot.result = read
                     slot.ready.signal()
@@ -185,7 +180,7 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
                     prepareWorkerThread?()
                     slot.result = Result {
                         var raw = got
-                        raw.pages = try decompress(raw.payload, section: raw.start, into: &slot.pages, with: slot.decompressor)
+                        raw.pages = try decompress(raw.payload, section: raw.start, into: slot.pages, with: slot.decompressor)
                         return raw
                     }
                     slot.ready.signal()
@@ -198,7 +193,7 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
     /// skipped) and checks its checksum; page data is left unread when
     /// `loadPages` is off (then `payload` holds the table only).
     /// Without a decompressor a ZPAGES frame is left for the caller to decompress.
-    private func readRaw(into target: inout UnsafeMutableRawBufferPointer, pages pagesTarget: inout UnsafeMutableRawBufferPointer,
+    private func readRaw(into target: ReusableBuffer, pages pagesTarget: ReusableBuffer,
                          decompressor: PageDecompressor?) throws -> Raw? {
         while !finished {
             let start = position
@@ -221,10 +216,10 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
                 pagesWithoutData = try pagesTableOnly(length: length, at: start, compressed: type == .compressedPages)
                 return Raw(type: type, start: start, end: position, payload: UnsafeRawBufferPointer(start: nil, count: 0))
             }
-            let payload = try readPayload(length: length, section: type.name, at: start, into: &target)
+            let payload = try readPayload(length: length, section: type.name, at: start, into: target)
             var raw = Raw(type: type, start: start, end: position, payload: payload)
             if type == .compressedPages, let decompressor {
-                raw.pages = try decompress(payload, section: start, into: &pagesTarget, with: decompressor)
+                raw.pages = try decompress(payload, section: start, into: pagesTarget, with: decompressor)
             }
             return raw
         }
@@ -277,12 +272,9 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
     /// place in its page, so page data (page aligned in the file) is page
     /// aligned in memory: UFFDIO_COPY from a source that is not runs at a
     /// third to half the speed here (each page read across two).
-    private func readPayload(length: Int, section: String, at start: UInt64, into buffer: inout UnsafeMutableRawBufferPointer) throws -> UnsafeRawBufferPointer {
+    private func readPayload(length: Int, section: String, at start: UInt64, into reusable: ReusableBuffer) throws -> UnsafeRawBufferPointer {
         let pad = Int((start + UInt64(ImageFormat.sectionHeaderSize)) % 4096)
-        if buffer.count < pad + length + 4 {
-            buffer.deallocate()
-            buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(pad + length + 4, 1 << 20), alignment: 4096)
-        }
+        let buffer = reusable.ensure(pad + length + 4)
         let view = UnsafeMutableRawBufferPointer(rebasing: buffer[pad..<(pad + length + 4)])
         try readExact(view, what: "the rest of a \(section) section")
         let payload = UnsafeRawBufferPointer(rebasing: buffer[pad..<(pad + length)])
@@ -292,21 +284,18 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
     }
 
     /// A ZPAGES section's pages, decompressed, when read without read-ahead.
-    private var decompressed = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+    private let decompressed = ReusableBuffer()
     /// Used on the caller's thread when nothing is read ahead.
     private let decompressor = PageDecompressor()
 
     /// Decompresses a checked ZPAGES payload's frame into `target` (grown as needed).
     /// No state of the reader's: workers run it for several sections at once.
     private func decompress(_ payload: UnsafeRawBufferPointer, section start: UInt64,
-                            into target: inout UnsafeMutableRawBufferPointer, with decompressor: PageDecompressor) throws -> UnsafeRawBufferPointer {
+                            into reusable: ReusableBuffer, with decompressor: PageDecompressor) throws -> UnsafeRawBufferPointer {
         let base = start + UInt64(ImageFormat.sectionHeaderSize)
         let (_, runs, dataOffset) = try parsePagesTable(payload, base: base, section: start, compressed: true)
         let bytes = Int(runs.reduce(0) { $0 + $1.byteCount })
-        if target.count < bytes {
-            target.deallocate()
-            target = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes, 1 << 20), alignment: 4096)
-        }
+        let target = reusable.ensure(bytes)
         let out = UnsafeMutableRawBufferPointer(rebasing: target[0..<bytes])
         try decompressor.decompress(UnsafeRawBufferPointer(rebasing: payload[dataOffset...]), into: out, at: base + UInt64(dataOffset))
         return UnsafeRawBufferPointer(out)
@@ -422,16 +411,11 @@ extension ImageReader {
     /// Filled by the read-ahead thread (then a decompression worker), and
     /// the caller's once `ready` has been waited for.
     fileprivate final class ReadAheadSlot: @unchecked Sendable {
-        var buffer = UnsafeMutableRawBufferPointer(start: nil, count: 0)
-        var pages = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+        let buffer = ReusableBuffer()
+        let pages = ReusableBuffer()
         let decompressor = PageDecompressor()
         var result: Result<Raw?, Error>?
         let ready = DispatchSemaphore(value: 0)
-
-        deinit {
-            buffer.deallocate()
-            pages.deallocate()
-        }
     }
 }
 

@@ -8,16 +8,11 @@ import Glibc
 /// is valid until the next.
 public final class PagesSectionLoader {
     public let fd: Int32
-    private var buffer = UnsafeMutableRawBufferPointer(start: nil, count: 0)
-    private var pages = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+    private let buffer = ReusableBuffer()
+    private let pages = ReusableBuffer()
     private lazy var decompressor = PageDecompressor()
 
     public init(fd: Int32) { self.fd = fd }
-
-    deinit {
-        buffer.deallocate()
-        pages.deallocate()
-    }
 
     /// A section's run table and its page data (the runs' pages back to back).
     public struct Loaded {
@@ -63,10 +58,7 @@ public final class PagesSectionLoader {
         // the file) is then page aligned here, and UFFDIO_COPY from it runs
         // two to three times as fast as from a source across pages.
         let pad = Int(start % 4096)
-        if buffer.count < pad + total {
-            buffer.deallocate()
-            buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(pad + total, 1 << 20), alignment: 4096)
-        }
+        let buffer = self.buffer.ensure(pad + total)
         let view = UnsafeMutableRawBufferPointer(rebasing: buffer[pad..<(pad + total)])
         guard try FileIO.read(fd, into: view, at: start) == total else {
             throw ImageError.truncated(offset: start, expected: "a PAGES section")
@@ -100,11 +92,7 @@ public final class PagesSectionLoader {
         }
         // A frame never holds more than a section could (the table bounds it).
         guard bytes <= ImageFormat.maxSectionPayload else { throw ImageError.malformed(what: "ZPAGES table of \(bytes) bytes", offset: start) }
-        if pages.count < Int(bytes) {
-            pages.deallocate()
-            pages = UnsafeMutableRawBufferPointer.allocate(byteCount: max(Int(bytes), 1 << 20), alignment: 4096)
-        }
-        let out = UnsafeMutableRawBufferPointer(rebasing: pages[0..<Int(bytes)])
+        let out = UnsafeMutableRawBufferPointer(rebasing: pages.ensure(Int(bytes))[0..<Int(bytes)])
         try decompressor.decompress(stream, into: out, at: start + UInt64(ImageFormat.sectionHeaderSize + dataOffset))
         return Loaded(runs: runs, data: UnsafeRawBufferPointer(out))
     }

@@ -201,11 +201,19 @@ extension Checkpointer {
 /// How long each named stage took, in the order they ran.
 struct StageTimes: CustomStringConvertible {
     private var spans: [(String, Double)] = []
+    private var lapStart = Clock.now
 
     mutating func time<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
         let start = Clock.now
         defer { spans.append((name, Clock.now - start)) }
         return try body()
+    }
+
+    /// Closes a span that began at the last lap (or at creation) and names it.
+    mutating func lap(_ name: String) {
+        let now = Clock.now
+        spans.append((name, now - lapStart))
+        lapStart = now
     }
 
     var description: String {

@@ -24,9 +24,12 @@ struct ProcessCollector {
 
     func collect() throws -> Collected {
         let pid = frozen.pid
+        var steps = StageTimes()
+        defer { log.debug("process \(pid): \(steps)") }
         let stat = try ProcStat.read(pid: pid)
         let status = try ProcStatus.read(pid: pid)
         let maps = try ProcMaps.parseSmaps(try Sys.readText("/proc/\(pid)/smaps"), file: "/proc/\(pid)/smaps")
+        steps.lap("smaps")
         // The main thread first: its TID is the PID, and it is recreated first.
         let tids = frozen.threads.filter { $0 == pid } + frozen.threads.filter { $0 != pid }
         guard tids.first == pid else { throw CheckpointError(ESRCH, "process \(pid) has no main thread left") }
@@ -58,12 +61,14 @@ struct ProcessCollector {
             try Ptrace.setSignalMask(tid, ~UInt64(0))
             sessions.append(session)
         }
+        steps.lap("park")
         testHookCheckpointPause("injection")
         let listedTimers = try ProcTimer.parse((try? Sys.readText("/proc/\(pid)/timers")) ?? "")
         let (task, threadParts, timers) = try TaskStateCollector.withScratch(main: sessions[0], others: Array(sessions.dropFirst())) {
             (try TaskStateCollector.process(sessions[0]), try sessions.map { try TaskStateCollector.thread($0) },
              try TaskStateCollector.timers(sessions[0], listed: listedTimers))
         }
+        steps.lap("injected")
         frozen.heldSignals += sessions.flatMap { $0.injector.heldSignals }
         let handlers = Dictionary(uniqueKeysWithValues: task.actions.map { ($0.signal, (handler: $0.handler, flags: $0.flags)) })
         frozen.pendingHandlerCheck = { t in
@@ -81,7 +86,9 @@ struct ProcessCollector {
         mm.argStart = stat.argStart; mm.argEnd = stat.argEnd; mm.envStart = stat.envStart; mm.envEnd = stat.envEnd
         let auxv = Auxv.parse(try Sys.readFile("/proc/\(pid)/auxv")).flatMap { [$0.type, $0.value] }
 
+        steps.lap("threads")
         let (files, fileWarnings) = try FileCollector(pid: pid, log: log, context: context).collect()
+        steps.lap("files")
         let classified = maps.map { ($0, MappingClassifier.kind(of: $0)) }
         var mappings: [Mapping] = []
         var warnings = fileWarnings
@@ -90,6 +97,7 @@ struct ProcessCollector {
             mappings.append(try describe(m, kind: kind, root: root, warnings: &warnings))
         }
         let finalKinds = zip(classified, mappings).map { ($0.0.0, $0.1) }
+        steps.lap("mappings")
 
         var state = ProcessState(
             pid: pid, ppid: stat.ppid, pgid: stat.pgrp, sid: stat.session, command: stat.comm,
@@ -118,13 +126,16 @@ struct ProcessCollector {
                 state.threads[k].name = String(comm.dropLast().prefix(15))
             }
         }
+        steps.lap("ids")
         try TaskStateCollector.withScratch(main: sessions[0], others: []) {
             try ProcessAttributes.collect(AttributeSource(pid: pid, session: sessions[0]), into: &state)
         }
+        steps.lap("attributes")
         if let why = seccomp(&state.threads) { warnings.append(why) }
         CgroupCollector.collect(into: &state)
         // After the files were read: the tracking descriptor is not the program's.
         try tracking?.makeDescriptor(pid, session: sessions[0])
+        steps.lap("rest")
         return Collected(state: state, maps: finalKinds, warnings: warnings, session: sessions[0])
     }
 

@@ -1,3 +1,4 @@
+import CheckpointImage
 import Glibc
 import LinuxKit
 

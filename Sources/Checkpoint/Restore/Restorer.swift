@@ -82,6 +82,9 @@ public struct RestoredProcess: Sendable {
 public enum Restorer {
     public static func restore(from fd: Int32, options: RestoreOptions, log: Logger) throws -> RestoredProcess {
         let started = Clock.now
+        // Where a restart's time goes, in the debug log (--verbose).
+        var stages = StageTimes()
+        defer { log.debug("stages: \(stages)") }
         let reader: ImageReader
         do { reader = try ImageReader(fd: fd) } catch let e as ImageError { throw Self.damaged(e, options.sourcePath) }
         var header: RestartHeader
@@ -191,7 +194,9 @@ public enum Restorer {
         do {
             // Children that share pages with their parent are forked once its memory is back.
             let later = Self.forkedAfterParentMemory(header.processes)
+            stages.lap("header")
             try tree.build(header.processes, zombies: header.zombies, later: later, ptys: ptys)
+            stages.lap("stubs")
             let shared = SharedMemoryFactory(processes: header.processes)
             defer { shared.close() }
             // One factory per IPC namespace, each run from inside its namespace.
@@ -242,16 +247,20 @@ public enum Restorer {
                 if let chain { try Self.writeParentPages(chain, r, copyFill: copyFill) }
                 tree.adopt(r.session, for: p.pid)
                 restores.append(r)
+                stages.lap("prepare")
                 // The pages of every process prepared so far (they come in the image's process order).
                 try pages.write(into: restores)
+                stages.lap("pages")
             }
             try pages.finish(into: restores)
+            stages.lap("last pages")
             // The saved cgroups no process is in (empty ones below theirs).
             cgroups?.makeRemaining()
             // Sockets are made inside their process's network namespace.
             try tree.placeWaitingNamespaces(nil, among: header.processes)
             copyFill?.close()
             try tree.complete(header.processes, zombies: header.zombies)
+            stages.lap("complete")
             testHookPause()
             var warnings = tree.warnings + ptys.warnings + (tree.time?.warnings ?? []) + (tree.mounts?.warnings ?? []) + (tree.uts?.warnings ?? []) + (ipc?.warnings ?? []) + (net?.warnings ?? [])
             var objects = SharedFileObjects(processes: header.processes, memory: shared, ptys: ptys, stubs: tree.stubs, closeTCP: options.closeTCP,
@@ -271,6 +280,7 @@ public enum Restorer {
                                  seccompSuspended: tree.seccompSuspended, sharedTable: tree.sharedTables.contains(r.process.pid), objects: objects)
                 }
             }
+            stages.lap("finish")
             if let made = cgroups?.made, !made.isEmpty { notes.append("cgroups made again: \(made.joined(separator: ", "))") }
             warnings += cgroups?.warnings ?? []
             warnings += try objects.settle()
@@ -300,8 +310,10 @@ public enum Restorer {
             guard let eldest = header.processes.first, let pid = tree.stubs[eldest.pid] else {
                 throw CheckpointError(EINVAL, "image holds no process")
             }
+            stages.lap("settle")
             options.beforeRunning?(pid, tree.stubs)
             for r in restores.reversed() { if traced.contains(r.stub) { try r.resumeTraced() } else { try r.detach() } }
+            stages.lap("detach")
             PIDNamespace.handOver(Array(tree.inner.values))
             return RestoredProcess(pid: pid, originalPID: eldest.pid, command: eldest.command, pids: tree.stubs,
                                    warnings: warnings, notes: notes, seconds: Clock.now - started, lazyPager: pager)
