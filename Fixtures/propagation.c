@@ -15,7 +15,13 @@
  * A child in a mount namespace of its own (a copy of ours, made a slave)
  * mounts a tmpfs on a/z: after the restart it is still there for the child
  * and not in the parent's namespace (the restart makes the child's from
- * a copy of the parent's shared mounts, which must not carry it back).
+ * a copy of the parent's shared mounts, which must not carry it back); its
+ * a/m and a/m/k are still there under its copy of the mount over a/m.
+ * A second child's namespace is a plain copy, so its "a" is a peer of the
+ * parent's (one peer group across two namespaces): the tmpfs it mounted on
+ * a/w before the checkpoint shows in the parent's; after the restart, the
+ * parent unmounting a/w must unmount the child's too, and a tmpfs the
+ * parent mounts on a/p must show in the child's namespace.
  * As a user, a user namespace mapping the uid and gid comes first.
  * usage: propagation SEED WORKDIR */
 #define _GNU_SOURCE
@@ -172,12 +178,62 @@ static void check_after(void) {
 static int child(int ready_fd) {
     if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL)) { printf("FAIL: child namespace: %m\n"); return 1; }
     if (do_mount("prop-child", "a/z", "tmpfs", 0)) return 1;
-    dev_t own = dev_of("a/z");
+    /* A file in it tells it from any other tmpfs after the restart (device numbers are reused). */
+    char marker[700], line[32] = "";
+    path(marker, sizeof marker, "a/z/marker");
+    FILE *f = fopen(marker, "w");
+    if (!f || fputs("the child's\n", f) < 0 || fclose(f)) { printf("FAIL: %s: %m\n", marker); return 1; }
     if (write(ready_fd, "r", 1) != 1) return 1;
     close(ready_fd);
     wait_for_term();
-    if (dev_of("a/z") != own || own == dev_of("a")) { printf("FAIL: the child's mount on a/z is gone\n"); return 1; }
+    f = fopen(marker, "r");
+    if (dev_of("a/z") == dev_of("a") || !f || !fgets(line, sizeof line, f) || strcmp(line, "the child's\n") != 0) {
+        printf("FAIL: the child's mount on a/z is gone\n");
+        return 1;
+    }
+    fclose(f);
+    /* Its copies of the parent's mounts include those covered there (a/m, a/m/k under the mount over a/m). */
+    if (with_over) {
+        path(marker, sizeof marker, "a/m");
+        if (umount(marker)) { printf("FAIL: child: umount a/m: %m\n"); return 1; }
+    }
+    if (dev_of("a/m") == dev_of("a") || dev_of("a/m/k") == dev_of("a/m") || dev_of("a/m/k") == 0) {
+        printf("FAIL: the child's a/m and a/m/k are not the mounts they were (a covered mount's copy)\n");
+        return 1;
+    }
     return 0;
+}
+
+/* The peer child: a copy of our namespace, whose "a" is a peer of ours. */
+static int peer_child(int ready_fd) {
+    if (unshare(CLONE_NEWNS)) { printf("FAIL: peer child namespace: %m\n"); return 1; }
+    if (do_mount("prop-w", "a/w", "tmpfs", 0)) return 1;
+    if (write(ready_fd, "r", 1) != 1) return 1;
+    close(ready_fd);
+    wait_for_term();
+    int bad = 0;
+    if (dev_of("a/w") != dev_of("a")) { printf("FAIL: the parent's umount of a/w did not reach its peer in the child's namespace\n"); bad = 1; }
+    if (dev_of("a/p") == dev_of("a")) { printf("FAIL: the parent's mount on a/p did not reach its peer in the child's namespace\n"); bad = 1; }
+    return bad;
+}
+
+/* Forks `body` and waits for its "ready" byte; its pid, or -1. */
+static pid_t start_child(int (*body)(int)) {
+    int sync[2];
+    if (pipe(sync)) return -1;
+    pid_t c = fork();
+    if (c == 0) { close(sync[0]); exit(body(sync[1])); }
+    close(sync[1]);
+    char one;
+    int got = (int)read(sync[0], &one, 1);
+    close(sync[0]);
+    return got == 1 ? c : -1;
+}
+
+static void stop_child(pid_t c, const char *which) {
+    kill(c, SIGTERM);
+    int status = 0;
+    if (waitpid(c, &status, 0) != c || !WIFEXITED(status) || WEXITSTATUS(status) != 0) fail("the %s failed (status %#x)", which, status);
 }
 
 int main(int argc, char **argv) {
@@ -192,23 +248,23 @@ int main(int argc, char **argv) {
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) { printf("FAIL: private: %m\n"); return 1; }
     set_up();
     static char before[16384], after[16384];
-    describe(before, sizeof before);
     handle_term();
-    int sync[2];
-    if (pipe(sync)) return 1;
-    pid_t c = fork();
-    if (c == 0) { close(sync[0]); exit(child(sync[1])); }
-    close(sync[1]);
-    char one;
-    if (read(sync[0], &one, 1) != 1) { fail("the child did not get ready"); return finish(); }
-    close(sync[0]);
+    make_dir("a/w");
+    make_dir("a/p");
+    pid_t c = start_child(child), peer = start_child(peer_child);
+    if (c < 0 || peer < 0) { fail("a child did not get ready"); return finish(); }
+    if (dev_of("a/w") == dev_of("a")) { fail("the peer child's mount on a/w does not show here"); return finish(); }
+    describe(before, sizeof before);
     ready();
     wait_for_term();
     describe(after, sizeof after);
     if (dev_of("a/z") != dev_of("a")) fail("the child's mount on a/z shows in the parent's namespace");
-    kill(c, SIGTERM);
-    int status = 0;
-    if (waitpid(c, &status, 0) != c || !WIFEXITED(status) || WEXITSTATUS(status) != 0) fail("the child failed (status %#x)", status);
+    stop_child(c, "child");
+    char w[700];
+    path(w, sizeof w, "a/w");
+    if (umount(w)) fail("umount a/w: %m");
+    do_mount("prop-p", "a/p", "tmpfs", 0);
+    stop_child(peer, "peer child");
     if (strcmp(before, after) != 0) fail("the mounts' groups changed:\n--- before\n%s--- after\n%s", before, after);
     check_after();
     return finish();

@@ -19,6 +19,9 @@ struct MountNamespaceBuilder {
     /// With peer groups to make (MountPropagation): an O_PATH descriptor in
     /// the stub per mount, taken as soon as it is there.
     private var handles: [Int32: UInt64] = [:]
+    /// The mounts of the tree's namespaces made before (and this one's, once made: namespace `namespace`).
+    var others: CrossNamespaceGroups?
+    var namespace = 0
 
     /// Mounts tied to ours (SavedMount.hostPeer) stay tied only for
     /// processes that were root: what is mounted in a peer shows in ours too,
@@ -97,9 +100,11 @@ struct MountNamespaceBuilder {
             if propagation != 0 { try mount(nil, m.mountPoint, nil, propagation, nil, what: "\(m.mountPoint): its propagation") }
         }
         if groups {
-            var propagation = MountPropagation(saved: saved.filter { present.contains($0.id) }, handles: handles, session: session)
+            var propagation = MountPropagation(saved: saved.filter { present.contains($0.id) }, handles: handles, session: session, others: others)
             try propagation.apply()
             warnings += propagation.warnings
+            // (Mounts tied to ours have no handle: ours is no namespace of the tree.)
+            others?.remember(namespace, saved.filter { present.contains($0.id) }.compactMap { m in handles[m.id].map { (m, $0) } }, stub: stub)
         }
     }
 
@@ -132,16 +137,36 @@ struct MountNamespaceBuilder {
                 warnings.append("\(m.mountPoint): the mount it binds from (\(id)) is not there")
                 return false
             }
+            // Through the source's descriptor where there is one: another mount may cover it by now.
+            if let h = handles[id], let copy = try copy(of: h, inside: path) {
+                defer { _ = try? session.raw(NR.close, copy) }
+                return try attach(copy, m)
+            }
             return try mount(MountNamespaces.join(source.mountPoint, path), m.mountPoint, nil, UInt64(MS_BIND), nil, what: "\(m.mountPoint) (a bind)")
         case .bindHost, .bindNamespace:
             guard let fd = held[m.id] else { return false }
-            let r = try session.raw(NR.move_mount, fd, try session.putString(""), UInt64(bitPattern: Int64(AT_FDCWD)),
-                                    try session.putString(m.mountPoint, at: 8), UInt64(MOVE_MOUNT_F_EMPTY_PATH))
-            if r != 0 { warnings.append("\(m.mountPoint) (a bind) could not be mounted (\(errorText(Int32(-r))))") }
-            return r == 0
+            return try attach(fd, m)
         case .inherited, .unsupported:
             return false
         }
+    }
+
+    /// A detached copy (open_tree) of the mount behind `handle`, from `inside` it, made private; nil when the kernel refuses.
+    private func copy(of handle: UInt64, inside: String) throws -> UInt64? {
+        let flags = UInt64(OPEN_TREE_CLONE) | UInt64(O_CLOEXEC) | (inside.isEmpty ? UInt64(CL_AT_EMPTY_PATH) : 0)
+        let fd = try session.raw(NR.open_tree, handle, try session.putString(inside), flags)
+        guard fd >= 0 else { return nil }
+        // A copy of a shared mount is its peer: private until the groups are set.
+        _ = try session.mountSetattrRaw(UInt64(fd), propagation: MS_PRIVATE)
+        return UInt64(fd)
+    }
+
+    /// Moves the detached mount `fd` onto `m`'s mount point; false (a warning) when it cannot be.
+    private mutating func attach(_ fd: UInt64, _ m: SavedMount) throws -> Bool {
+        let r = try session.raw(NR.move_mount, fd, try session.putString(""), UInt64(bitPattern: Int64(AT_FDCWD)),
+                                try session.putString(m.mountPoint, at: 8), UInt64(MOVE_MOUNT_F_EMPTY_PATH))
+        if r != 0 { warnings.append("\(m.mountPoint) (a bind) could not be mounted (\(errorText(Int32(-r))))") }
+        return r == 0
     }
 
     /// mount_setattr(fd, "", AT_EMPTY_PATH) with the mount's per-mount flags as MOUNT_ATTR_* bits.

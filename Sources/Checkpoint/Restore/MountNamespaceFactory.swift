@@ -20,6 +20,8 @@ final class MountNamespaceFactory {
     /// Per made namespace, the stub that made it: its /proc root reaches the namespace's paths.
     private(set) var makers: [Int: pid_t] = [:]
     private(set) var warnings: [String] = []
+    /// The made namespaces' mounts: peer groups that span namespaces, binds of covered mounts.
+    private let groups = CrossNamespaceGroups()
 
     /// Namespaces whose processes all ran as root (effective uid 0).
     private let rootOnly: Set<Int>
@@ -83,33 +85,51 @@ final class MountNamespaceFactory {
     /// `ours`: the source is a mount of a namespace this restart made (the
     /// stub is in it): an unbindable one is made private for the copy and
     /// unbindable again (open_tree refuses to copy it; unshare had copied it).
-    private func detached(_ path: String, for m: SavedMount, session: RemoteSession, ours: Bool = false) throws -> UInt64? {
-        func cloneTree() throws -> Int64 {
+    /// `source`: our descriptor of the mount itself (it may be covered by
+    /// another, whose copy `path` would give) and `inside` it the directory bound.
+    private func detached(_ path: String, for m: SavedMount, session: RemoteSession, ours: Bool = false,
+                          source: (fd: Int32, inside: String)? = nil) throws -> UInt64? {
+        func cloneByPath() throws -> Int64 {
             try session.raw(NR.open_tree, UInt64(bitPattern: Int64(AT_FDCWD)), try session.putString(path), UInt64(OPEN_TREE_CLONE) | UInt64(O_CLOEXEC))
         }
-        var fd = try cloneTree()
+        if let source, let fd = try cloneTree(of: source, session: session) { return try privatized(fd, for: m, from: path, session: session) }
+        var fd = try cloneByPath()
         if fd == -Int64(EINVAL) && ours {
             let source = try session.openRaw(path, flags: UInt64(CL_O_PATH | O_CLOEXEC))
             if source >= 0 {
                 if try session.mountSetattrRaw(UInt64(source), propagation: MS_PRIVATE) == 0 {
-                    fd = try cloneTree()
+                    fd = try cloneByPath()
                     _ = try session.mountSetattrRaw(UInt64(source), propagation: MS_UNBINDABLE)
                 }
                 _ = try session.raw(NR.close, UInt64(source))
             }
         }
-        if fd >= 0 {
-            // A copy of a shared mount is its peer: what the new namespace then
-            // mounts on it would show in the source's namespace (another of the
-            // tree's, or ours). Private until its own groups are set, unless it
-            // was tied to ours.
-            if m.hostPeer == 0, case let r = try session.mountSetattrRaw(UInt64(fd), propagation: MS_PRIVATE), r != 0 {
-                warnings.append("\(m.mountPoint): its copy of \(path) could not be made private (\(errorText(Int32(-r))))")
-            }
-            return UInt64(fd)
-        }
+        if fd >= 0 { return try privatized(UInt64(fd), for: m, from: path, session: session) }
         warnings.append("\(m.mountPoint): its source \(path) cannot be bound (\(errorText(Int32(-fd))))")
         return nil
+    }
+
+    /// A copy of a shared mount is its peer: what the new namespace then
+    /// mounts on it would show in the source's namespace (another of the
+    /// tree's, or ours). Private until its own groups are set, unless it
+    /// was tied to ours.
+    private func privatized(_ fd: UInt64, for m: SavedMount, from path: String, session: RemoteSession) throws -> UInt64 {
+        if m.hostPeer == 0, case let r = try session.mountSetattrRaw(fd, propagation: MS_PRIVATE), r != 0 {
+            warnings.append("\(m.mountPoint): its copy of \(path) could not be made private (\(errorText(Int32(-r))))")
+        }
+        return fd
+    }
+
+    /// open_tree of a mount through our descriptor of it (the stub is in its
+    /// namespace, as the kernel wants): the stub reopens it by /proc. nil
+    /// when that fails (the path is tried then).
+    private func cloneTree(of source: (fd: Int32, inside: String), session: RemoteSession) throws -> UInt64? {
+        let handle = try session.openRaw("/proc/\(getpid())/fd/\(source.fd)", flags: UInt64(CL_O_PATH | O_CLOEXEC))
+        guard handle >= 0 else { return nil }
+        defer { _ = try? session.raw(NR.close, UInt64(handle)) }
+        let flags = UInt64(OPEN_TREE_CLONE) | UInt64(O_CLOEXEC) | (source.inside.isEmpty ? UInt64(CL_AT_EMPTY_PATH) : 0)
+        let fd = try session.raw(NR.open_tree, UInt64(handle), try session.putString(source.inside), flags)
+        return fd >= 0 ? UInt64(fd) : nil
     }
 
     /// Makes namespace `k` in the stub. Returns the namespace the stub is in
@@ -130,7 +150,8 @@ final class MountNamespaceFactory {
             here = j
             for m in saved {
                 guard case .bindNamespace(j, let id, let path) = m.plan, let source = namespaces[j - 1].mounts.first(where: { $0.id == id }) else { continue }
-                held[m.id] = try detached(MountNamespaces.join(source.mountPoint, path), for: m, session: session, ours: true)
+                let kept = groups.descriptor(namespace: j, id: id).map { (fd: $0, inside: path) }
+                held[m.id] = try detached(MountNamespaces.join(source.mountPoint, path), for: m, session: session, ours: true, source: kept)
             }
         }
         // The plans compare with the checkpointer's mounts: the copy is best
@@ -148,6 +169,8 @@ final class MountNamespaceFactory {
             return here
         }
         var builder = MountNamespaceBuilder(saved: saved, session: session, stub: stub, mayReachOurs: rootOnly.contains(k))
+        builder.others = groups
+        builder.namespace = k
         try builder.build(held: held)
         warnings += builder.warnings.map { "process \(pid)'s mount namespace: \($0)" }
         made[k] = open("/proc/\(stub)/ns/mnt", O_RDONLY | O_CLOEXEC)

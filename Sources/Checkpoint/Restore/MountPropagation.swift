@@ -15,18 +15,23 @@ import LinuxKit
 ///   receiving. The others join the leader's group, master included;
 /// - a slave of a group and of no group of its own joins it, then turns slave;
 /// - unbindable ones last.
+/// A group that a namespace made before also has (CrossNamespaceGroups) is
+/// joined instead of made, and so is a master group only such a namespace has.
 /// What cannot be made is a warning, as for the mounts themselves.
 struct MountPropagation {
     let saved: [SavedMount]
     /// Saved mount id -> an O_PATH descriptor of it in the stub.
     let handles: [Int32: UInt64]
     let session: RemoteSession
+    /// The mounts of the tree's namespaces made before.
+    let others: CrossNamespaceGroups?
     private(set) var warnings: [String] = []
 
-    init(saved: [SavedMount], handles: [Int32: UInt64], session: RemoteSession) {
+    init(saved: [SavedMount], handles: [Int32: UInt64], session: RemoteSession, others: CrossNamespaceGroups? = nil) {
         self.saved = saved
         self.handles = handles
         self.session = session
+        self.others = others
     }
 
     /// Whether an image's namespace says which mounts were peers (images before 2026-12-05 do not).
@@ -58,8 +63,11 @@ struct MountPropagation {
     /// One peer group: its leader made (a slave of its master, then) shared, the rest joined to it.
     private mutating func join(_ members: [SavedMount]) throws {
         guard let leader = members.first(where: { l in members.allSatisfy { Self.holds(l, $0) } }) ?? members.first else { return }
-        if leader.masterGroup != 0, try receive(leader, from: leader.masterGroup) { try set(leader, MS_SLAVE) }
-        try set(leader, MS_SHARED)
+        // The group is another namespace's too: joined (with its master, if the mount joined from has one).
+        if try joinOutside(leader.peerGroup, leader) != true {
+            if leader.masterGroup != 0, try receive(leader, from: leader.masterGroup) { try set(leader, MS_SLAVE) }
+            try set(leader, MS_SHARED)
+        }
         for m in members where m.id != leader.id {
             guard Self.holds(leader, m) else {
                 warnings.append("\(m.mountPoint): its root \(m.root) is not inside \(leader.root) of its peer \(leader.mountPoint); it is left private")
@@ -73,11 +81,20 @@ struct MountPropagation {
     private mutating func receive(_ m: SavedMount, from group: UInt64) throws -> Bool {
         let sources = saved.filter { $0.peerGroup == group && handles[$0.id] != nil && $0.hostPeer == 0 }
         guard let source = sources.first(where: { Self.holds($0, m) }) else {
-            // A group outside the namespace (the checkpointer's is kept by hostPeer; another of the tree's is not rebuilt).
+            // A group of another of the tree's namespaces (the checkpointer's is kept by hostPeer).
+            if let joined = try joinOutside(group, m) { return joined }
             if !sources.isEmpty { warnings.append("\(m.mountPoint): no mount of the group it received from holds its root \(m.root); it does not receive any more") }
             return false
         }
         return try setGroup(from: source, to: m)
+    }
+
+    /// `m` joined to `group` as a namespace made before has it; nil when none has a mount of it that holds `m`'s root.
+    private mutating func joinOutside(_ group: UInt64, _ m: SavedMount) throws -> Bool? {
+        guard let others, others.knows(group), let handle = handles[m.id],
+              let e = try others.join(group, to: m, handle: handle, session: session) else { return nil }
+        if e != 0 { warnings.append("\(m.mountPoint): it could not join its peer group in another namespace of the tree (\(errorText(e)))") }
+        return e == 0
     }
 
     /// The same filesystem, and `a`'s root holds `b`'s (MOVE_MOUNT_SET_GROUP's rule).
