@@ -22,6 +22,9 @@
  * a/w before the checkpoint shows in the parent's; after the restart, the
  * parent unmounting a/w must unmount the child's too, and a tmpfs the
  * parent mounts on a/p must show in the child's namespace.
+ * A tmpfs "t" covered by a bind of its own subdirectory keeps its files, and
+ * a bind of it moved onto that bind (MS_MOVE: listed before the mount it
+ * sits on) comes back on it.
  * As a user, a user namespace mapping the uid and gid comes first.
  * usage: propagation SEED WORKDIR */
 #define _GNU_SOURCE
@@ -59,11 +62,20 @@ static void make_dir(const char *rel) {
     if (mkdir(p, 0755) && errno != EEXIST) fail("mkdir %s: %m", rel);
 }
 
-/* mountinfo of the mounts under root, one line each, in mount order: the
- * mount point (relative), filesystem source, root, and its groups named by
- * the first line that has them, so two namespaces' numbers compare. */
+/* Orders two describe() lines by their first word, the mount point. */
+static int point_cmp(const char *a, const char *b) {
+    size_t la = strcspn(a, " "), lb = strcspn(b, " ");
+    int c = strncmp(a, b, la < lb ? la : lb);
+    return c ? c : (int)la - (int)lb;
+}
+
+/* mountinfo of the mounts under root, one line each: the mount point
+ * (relative), filesystem source, root, and its groups named by the first
+ * line that has them, so two namespaces' numbers compare. */
 static void describe(char *out, size_t n) {
     char line[2048];
+    static char lines[64][1400];
+    int count = 0;
     long groups[64];
     int named = 0;
     size_t used = 0;
@@ -102,11 +114,23 @@ static void describe(char *out, size_t n) {
             snprintf(part, sizeof part, " %s:G%d", kind, k);
             strncat(shown, part, sizeof shown - strlen(shown) - 1);
         }
-        int w = snprintf(out + used, n - used, "%s %s %s%s\n", point[len] ? point + len + 1 : ".", source, mroot, shown);
+        if (count == 64) break;
+        snprintf(lines[count++], sizeof lines[0], "%s %s %s%s\n", point[len] ? point + len + 1 : ".", source, mroot, shown);
+    }
+    fclose(f);
+    /* By mount point, mounts at one point in their order (a mount moved onto
+     * one made later is listed before it, and comes back after it). */
+    for (int i = 1; i < count; i++) {
+        for (int j = i; j > 0 && point_cmp(lines[j - 1], lines[j]) > 0; j--) {
+            char t[sizeof lines[0]];
+            memcpy(t, lines[j], sizeof t); memcpy(lines[j], lines[j - 1], sizeof t); memcpy(lines[j - 1], t, sizeof t);
+        }
+    }
+    for (int i = 0; i < count; i++) {
+        int w = snprintf(out + used, n - used, "%s", lines[i]);
         if (w < 0 || (size_t)w >= n - used) break;
         used += (size_t)w;
     }
-    fclose(f);
 }
 
 static void set_up(void) {
@@ -132,9 +156,42 @@ static void set_up(void) {
     make_dir("a/m/k");
     if (do_mount("prop-k", "a/m/k", "tmpfs", 0)) return;
     if (with_over && do_mount("prop-over", "a/m", "tmpfs", 0)) return;
+    /* A tmpfs "t" with x/y/deep, covered by a bind of its own x; a bind "u"
+     * of its root, made before that, then moved onto t/y: it sits on the
+     * bind of x and is listed before it. */
+    make_dir("t"); make_dir("u");
+    if (do_mount("prop-t", "t", "tmpfs", 0)) return;
+    make_dir("t/x"); make_dir("t/x/y");
+    path(p, sizeof p, "t/x/y/deep");
+    f = fopen(p, "w");
+    if (!f || fputs("deep\n", f) < 0 || fclose(f)) { fail("%s: %m", p); return; }
+    if (do_mount("t", "u", NULL, MS_BIND) || do_mount("t/x", "t", NULL, MS_BIND)) return;
+    char from[700], to[700];
+    path(from, sizeof from, "u");
+    path(to, sizeof to, "t/y");
+    if (mount(from, to, NULL, MS_MOVE, NULL)) fail("move u onto t/y: %m");
+}
+
+/* `rel` holds "deep". */
+static int deep(const char *rel) {
+    char p[700], line[16] = "";
+    path(p, sizeof p, rel);
+    FILE *f = fopen(p, "r");
+    int ok = f && fgets(line, sizeof line, f) && strcmp(line, "deep\n") == 0;
+    if (f) fclose(f);
+    return ok;
 }
 
 static void check_after(void) {
+    /* The moved bind shows t's root on t/y; under it, x's y; under the bind of x, t's own files. */
+    char q[700];
+    if (!deep("t/y/x/y/deep")) fail("t/y does not show prop-t's root (the mount moved onto the bind of its x)");
+    path(q, sizeof q, "t/y");
+    if (umount(q)) fail("umount t/y: %m");
+    if (!deep("t/y/deep")) fail("under t/y, the bind of x on t does not show x");
+    path(q, sizeof q, "t");
+    if (umount(q)) fail("umount t: %m");
+    if (!deep("t/x/y/deep")) fail("prop-t, covered by a bind of its own x, lost its files");
     if (with_over) {
         char p[700];
         path(p, sizeof p, "a/m");

@@ -374,4 +374,54 @@ final class PureLogicTests: XCTestCase {
         XCTAssertEqual(MountNamespaces.join("/", "x"), "/x")
         XCTAssertEqual(MountNamespaces.join("/m", ""), "/m")
     }
+
+    /// Seeded mount trees, made in an order where each mount comes after the
+    /// one it sits on (some stacked at their parent's point), then listed as
+    /// mountinfo lists them after MS_MOVE: a moved mount keeps its old place,
+    /// before its new parent. The restart's order puts every mount after its
+    /// parent, and leaves a creation order as it is.
+    func testMountsAreMadeAfterTheMountTheySitOn() {
+        var state = TestEnvironment.seed(for: "mount-order")
+        func next(_ bound: Int) -> Int { state = state &* 6364136223846793005 &+ 1442695040888963407; return Int((state >> 33) % UInt64(bound)) }
+        for _ in 0..<300 {
+            var made: [SavedMount] = [SavedMount(id: 10, parent: 1, mountPoint: "/r", root: "/", fsType: "tmpfs", source: "r", superOptions: "",
+                                                 flags: 0, propagation: 0, plan: .fresh)]
+            for k in 1..<(2 + next(12)) {
+                let parent = made[next(made.count)]
+                let point = next(4) == 0 ? parent.mountPoint : parent.mountPoint + "/d\(next(3))"
+                made.append(SavedMount(id: Int32(10 + k), parent: parent.id, mountPoint: point, root: "/", fsType: "tmpfs", source: "m\(k)",
+                                       superOptions: "", flags: 0, propagation: 0, plan: .fresh))
+            }
+            XCTAssertEqual(MountNamespaceBuilder.parentsFirst(made).map(\.id), made.map(\.id), "a creation order is kept")
+            var listed = made
+            for _ in 0..<next(3) {
+                // Moved onto a mount made after it: it stays where it was listed.
+                let k = next(listed.count)
+                let moved = listed[k]
+                let later = listed[(k + 1)...].filter { !Self.sitsOn($0, moved, in: listed) }
+                guard !later.isEmpty else { continue }
+                let onto = later[next(later.count)]
+                listed[k].parent = onto.id
+                listed[k].mountPoint = onto.mountPoint + "/moved\(k)"
+            }
+            let order = MountNamespaceBuilder.parentsFirst(listed)
+            XCTAssertEqual(Set(order.map(\.id)), Set(listed.map(\.id)))
+            let position = Dictionary(uniqueKeysWithValues: order.enumerated().map { ($0.element.id, $0.offset) })
+            for m in order where m.parent != 1 {
+                XCTAssertLessThan(position[m.parent] ?? -1, position[m.id] ?? -1, "mount \(m.id) is made before \(m.parent), which it sits on")
+            }
+        }
+    }
+
+    /// Whether `m` is `base` or sits on it, however high (moving base onto it would make a loop).
+    static func sitsOn(_ m: SavedMount, _ base: SavedMount, in mounts: [SavedMount]) -> Bool {
+        var at: SavedMount? = m
+        for _ in 0...mounts.count {
+            guard let a = at else { return false }
+            if a.id == base.id { return true }
+            at = mounts.first { $0.id == a.parent }
+        }
+        return true
+    }
 }
+

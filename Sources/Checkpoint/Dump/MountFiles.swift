@@ -16,11 +16,13 @@ enum MountFiles {
     /// from a detached copy of that mount alone (DetachedMount), so the files
     /// under its mount points are saved too; through the path where no copy
     /// can be made (an unbindable mount), mount points then saved empty.
-    /// Nil when the mount point shows another filesystem than `device`
-    /// (major << 32 | minor), or no longer exists: a mount over it, or over
-    /// a directory above it, covers it.
-    static func save(pid: pid_t, mountPoint: String, device: UInt64) throws -> [SavedFile]? {
+    /// Nil when the mount point shows another mount than `mountID` (a bind
+    /// of another directory of the same filesystem on top of it too), or
+    /// another filesystem than `device` (major << 32 | minor), or no longer
+    /// exists: a mount over it, or over a directory above it, covers it.
+    static func save(pid: pid_t, mountPoint: String, device: UInt64, mountID: Int32? = nil) throws -> [SavedFile]? {
         let path = "/proc/\(pid)/root\(mountPoint)"
+        if let mountID, let shown = KernelFileHandle.mountID(of: path), shown != Int(mountID) { return nil }
         var top: Int32 = -1
         if case .success(let copy) = DetachedMount.clone(mountPoint, of: pid) {
             top = openat(copy, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)

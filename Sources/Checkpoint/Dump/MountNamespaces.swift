@@ -79,7 +79,7 @@ enum MountNamespaces {
                 // A mount over its mount point covers it: read through another of its mounts with the same root, if one shows it.
                 let views = [m] + mounts.filter { $0.id != m.id && $0.major == m.major && $0.minor == m.minor && $0.root == m.root }
                 var files: [SavedFile]?
-                for v in views where files == nil { files = try MountFiles.save(pid: pid, mountPoint: v.mountPoint, device: s.device) }
+                for v in views where files == nil { files = try MountFiles.save(pid: pid, mountPoint: v.mountPoint, device: s.device, mountID: v.id) }
                 if let files { s.files = files } else {
                     warnings.append("the \(m.mountPoint) mount (\(m.fsType)) of process \(pid)'s mount namespace is covered by another mount: its files cannot be read, and it comes back empty")
                 }

@@ -77,7 +77,7 @@ struct MountNamespaceBuilder {
         let groups = MountPropagation.knowsGroups(saved)
         defer { for fd in handles.values { _ = try? session.raw(NR.close, fd) } }
         if groups { for m in saved where present.contains(m.id) && m.hostPeer == 0 { try hold(m) } }
-        for m in saved where m.plan != .inherited && m.plan != .unsupported {
+        for m in Self.parentsFirst(saved) where m.plan != .inherited && m.plan != .unsupported {
             if try make(m, held: held) {
                 present.insert(m.id)
                 if groups && m.hostPeer == 0 { try hold(m) }
@@ -106,6 +106,32 @@ struct MountNamespaceBuilder {
             // (Mounts tied to ours have no handle: ours is no namespace of the tree.)
             others?.remember(namespace, saved.filter { present.contains($0.id) }.compactMap { m in handles[m.id].map { (m, $0) } }, stub: stub)
         }
+    }
+
+    /// The mounts in mountinfo order, except that a mount comes after the
+    /// one it sits on: one moved (MS_MOVE) onto a mount made after it keeps
+    /// its place in mountinfo, before its new parent. (Mounts stacked at one
+    /// mount point keep their order so: each sits on the one below.)
+    static func parentsFirst(_ mounts: [SavedMount]) -> [SavedMount] {
+        let ids = Set(mounts.map(\.id))
+        var placed: Set<Int32> = []
+        var out: [SavedMount] = []
+        var waiting = mounts
+        while !waiting.isEmpty {
+            var rest: [SavedMount] = []
+            for m in waiting {
+                if ids.contains(m.parent) && m.parent != m.id && !placed.contains(m.parent) {
+                    rest.append(m)
+                } else {
+                    out.append(m)
+                    placed.insert(m.id)
+                }
+            }
+            // A cycle (a damaged image): the rest as they come.
+            if rest.count == waiting.count { return out + rest }
+            waiting = rest
+        }
+        return out
     }
 
     /// An O_PATH descriptor of the mount now at `m`'s mount point (it was just made, or the copy has it).
