@@ -16,7 +16,10 @@
  * mounts a tmpfs on a/z: after the restart it is still there for the child
  * and not in the parent's namespace (the restart makes the child's from
  * a copy of the parent's shared mounts, which must not carry it back); its
- * a/m and a/m/k are still there under its copy of the mount over a/m.
+ * a/m and a/m/k are still there under its copy of the mount over a/m; it
+ * unmounted /proc (as root: a user's copy is locked) and still has none,
+ * its pipe still holds its byte, and a page it shares with its parent
+ * (which cr_restart makes once and each stub maps through /proc) is shared.
  * A second child's namespace is a plain copy, so its "a" is a peer of the
  * parent's (one peer group across two namespaces): the tmpfs it mounted on
  * a/w before the checkpoint shows in the parent's; after the restart, the
@@ -31,11 +34,14 @@
 #include "fixture.h"
 #include <sched.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
 static char root[600];
+/* Shared with the children (MAP_SHARED|MAP_ANONYMOUS): a restart maps it in each from one object of cr_restart's. */
+static volatile char *shared_page;
 static int with_d, with_over, unbindable_e;
 
 static void path(char *out, size_t n, const char *rel) { snprintf(out, n, "%s/%s", root, rel); }
@@ -234,6 +240,12 @@ static void check_after(void) {
 /* The child: its own namespace, a slave of ours, with a tmpfs on a/z. */
 static int child(int ready_fd) {
     if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL)) { printf("FAIL: child namespace: %m\n"); return 1; }
+    /* No /proc in its namespace (where it may unmount it: a user's copy of
+     * /proc is locked to its parent), and a pipe the restart makes in
+     * cr_restart and hands over. */
+    int lines[2];
+    if (pipe(lines) || write(lines[1], "p", 1) != 1) { printf("FAIL: child pipe: %m\n"); return 1; }
+    int no_proc = umount2("/proc", MNT_DETACH) == 0;
     if (do_mount("prop-child", "a/z", "tmpfs", 0)) return 1;
     /* A file in it tells it from any other tmpfs after the restart (device numbers are reused). */
     char marker[700], line[32] = "";
@@ -249,6 +261,10 @@ static int child(int ready_fd) {
         return 1;
     }
     fclose(f);
+    char got = 0;
+    if (read(lines[0], &got, 1) != 1 || got != 'p') { printf("FAIL: the child's pipe lost its byte\n"); return 1; }
+    if (shared_page[0] != 'R') { printf("FAIL: the child's page shared with its parent is not shared any more ('%c')\n", shared_page[0]); return 1; }
+    if (no_proc && access("/proc/self/status", F_OK) == 0) { printf("FAIL: the child's namespace has a /proc again\n"); return 1; }
     /* Its copies of the parent's mounts include those covered there (a/m, a/m/k under the mount over a/m). */
     if (with_over) {
         path(marker, sizeof marker, "a/m");
@@ -308,6 +324,9 @@ int main(int argc, char **argv) {
     handle_term();
     make_dir("a/w");
     make_dir("a/p");
+    shared_page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (shared_page == MAP_FAILED) { fail("mmap: %m"); return finish(); }
+    shared_page[0] = 'b';
     pid_t c = start_child(child), peer = start_child(peer_child);
     if (c < 0 || peer < 0) { fail("a child did not get ready"); return finish(); }
     if (dev_of("a/w") == dev_of("a")) { fail("the peer child's mount on a/w does not show here"); return finish(); }
@@ -316,6 +335,7 @@ int main(int argc, char **argv) {
     wait_for_term();
     describe(after, sizeof after);
     if (dev_of("a/z") != dev_of("a")) fail("the child's mount on a/z shows in the parent's namespace");
+    shared_page[0] = 'R';
     stop_child(c, "child");
     char w[700];
     path(w, sizeof w, "a/w");

@@ -58,4 +58,24 @@ public enum InsideNamespace {
         }
         return .success(bytes)
     }
+
+    /// Unmounts `path` (MNT_DETACH) as seen inside the mount namespace at
+    /// `namespace` (a /proc path, e.g. /proc/self/fd/N of ours: the child
+    /// has our descriptors), entered through the user namespace at `user`.
+    public static func unmount(_ path: String, namespace: String, user: String) -> Result<Void, Errno> {
+        guard let nsPath = strdup(namespace), let userPath = strdup(user), let target = strdup(path) else {
+            return .failure(Errno(rawValue: ENOMEM))
+        }
+        defer { free(nsPath); free(userPath); free(target) }
+        let spawned = RawChild.spawn {
+            if !enter(user: userPath, namespace: nsPath, flag: CloneFlags.newMount) { Syscall.exitGroup(Int(Glibc.errno)) }
+            if Syscall.raw(NR.umount2, Int(bitPattern: UnsafeRawPointer(target)), Int(MNT_DETACH)) != 0 { Syscall.exitGroup(Int(Glibc.errno)) }
+            Syscall.exitGroup(0)
+        }
+        guard case .success(let child) = spawned else { return .failure(Errno(rawValue: EAGAIN)) }
+        var status: Int32 = 0
+        while waitpid(child, &status, 0) < 0 && errno == EINTR {}
+        let code = status & 0x7f == 0 ? (status >> 8) & 0xff : EIO
+        return code == 0 ? .success(()) : .failure(Errno(rawValue: code))
+    }
 }

@@ -19,6 +19,8 @@ struct MountNamespaceBuilder {
     /// With peer groups to make (MountPropagation): an O_PATH descriptor in
     /// the stub per mount, taken as soon as it is there.
     private var handles: [Int32: UInt64] = [:]
+    /// Mounts of the copy the image lacks that go only once the restore is done (MountNamespaceFactory.unmountLingering).
+    private(set) var lingering: [String] = []
     /// The mounts of the tree's namespaces made before (and this one's, once made: namespace `namespace`).
     var others: CrossNamespaceGroups?
     var namespace = 0
@@ -67,6 +69,12 @@ struct MountNamespaceBuilder {
         removed.removeAll { tied.contains($0.parent) }
         for k in unmatched {
             warnings.append("\(saved[k].mountPoint) (\(saved[k].fsType) \(saved[k].source)) is not mounted here, where the image expects it")
+        }
+        // The copy's /proc stays until the restore is done where the image has
+        // none (zdtm clean_mntns): stubs reopen our descriptors through it.
+        if !saved.contains(where: { $0.mountPoint == "/proc" }), let proc = removed.first(where: { $0.mountPoint == "/proc" && $0.fsType == "proc" }) {
+            lingering.append(proc.mountPoint)
+            removed.removeAll { $0.id == proc.id }
         }
         // Children before their parents; one under a mount already gone went with it.
         var gone: [String] = []

@@ -20,6 +20,8 @@ final class MountNamespaceFactory {
     /// Per made namespace, the stub that made it: its /proc root reaches the namespace's paths.
     private(set) var makers: [Int: pid_t] = [:]
     private(set) var warnings: [String] = []
+    /// Per made namespace, mounts of the copy the image lacks that stay until the restore is done.
+    private var lingering: [Int: [String]] = [:]
     /// The made namespaces' mounts: peer groups that span namespaces, binds of covered mounts.
     private let groups = CrossNamespaceGroups()
 
@@ -38,6 +40,22 @@ final class MountNamespaceFactory {
     deinit {
         if ours >= 0 { close(ours) }
         for fd in made.values where fd >= 0 { close(fd) }
+    }
+
+    /// The restore is done (no stub opens a file any more): what stayed of
+    /// the copies for it goes. Returns warnings.
+    func unmountLingering() -> [String] {
+        var problems: [String] = []
+        for (k, paths) in lingering.sorted(by: { $0.key < $1.key }) {
+            guard let fd = made[k], fd >= 0, let maker = makers[k] else { continue }
+            for path in paths {
+                if case .failure(let e) = InsideNamespace.unmount(path, namespace: "/proc/self/fd/\(fd)", user: "/proc/\(maker)/ns/user") {
+                    problems.append("mount namespace \(k): \(path) of cr_restart's namespace, which the image does not have, could not be unmounted (\(e))")
+                }
+            }
+        }
+        lingering = [:]
+        return problems
     }
 
     /// Where namespace `k`'s paths are reached from here ("" for ours), once made:
@@ -175,6 +193,7 @@ final class MountNamespaceFactory {
         warnings += builder.warnings.map { "process \(pid)'s mount namespace: \($0)" }
         made[k] = open("/proc/\(stub)/ns/mnt", O_RDONLY | O_CLOEXEC)
         makers[k] = stub
+        if !builder.lingering.isEmpty { lingering[k] = builder.lingering }
         return k
     }
 }

@@ -303,6 +303,7 @@ public enum Restorer {
                 warnings += lazy.warnings
                 pager = lazy.pager
             }
+            warnings += tree.mounts?.unmountLingering() ?? []
             for r in restores { pin.release(r.threadIDs) }
             // Children first, so a parent never runs while a child is still being set up.
             // (A user's lazy restore stays the tracer of the processes that wait for pages: ForkTracer.)
