@@ -14,8 +14,18 @@ struct TreeScope {
 
     static func resolve(_ id: pid_t, _ scope: CheckpointOptions.Scope) throws -> TreeScope {
         var stats: [pid_t: ProcStat] = [:]
-        // A single process needs only its own entry; the other scopes need everyone's.
-        for p in scope == .process ? [id] : ((try? Sys.numericEntries("/proc")) ?? []) {
+        // A single process needs only its own entry, a tree its processes'
+        // (found through their children files) unless one of them leads a
+        // group or session (the outsiders' warning then needs everyone's);
+        // the other scopes need everyone's.
+        var everyone = scope != .process && scope != .tree
+        if scope == .tree, let found = descendants(of: id) {
+            for p in found { if let st = try? ProcStat.read(pid: p) { stats[p] = st } }
+            everyone = stats.values.contains { $0.pgrp == $0.pid || $0.session == $0.pid }
+        } else if scope == .tree {
+            everyone = true
+        }
+        for p in everyone ? ((try? Sys.numericEntries("/proc")) ?? []) : (stats.isEmpty ? [id] : []) where stats[p] == nil {
             if let st = try? ProcStat.read(pid: p) { stats[p] = st }
         }
         var members: [pid_t]
@@ -65,6 +75,29 @@ struct TreeScope {
         var scope = TreeScope(live: orderParentsFirst(live, stats: stats), zombies: zombies)
         scope.outsiders = outsiders(of: set, stats: stats)
         return scope
+    }
+
+    /// `id` and every process below it, through each thread's
+    /// /proc/PID/task/TID/children (zombies included: they are children
+    /// until reaped); nil where the kernel has no such files.
+    static func descendants(of id: pid_t) -> [pid_t]? {
+        var found = [id]
+        var i = 0
+        while i < found.count {
+            let p = found[i]
+            i += 1
+            guard let tids = try? Sys.numericEntries("/proc/\(p)/task") else { continue }
+            for t in tids {
+                guard let text = try? Sys.readText("/proc/\(p)/task/\(t)/children") else {
+                    if access("/proc/\(p)/task/\(t)", F_OK) == 0 && access("/proc/\(p)/task/\(t)/children", F_OK) != 0 { return nil }
+                    continue
+                }
+                for word in text.split(whereSeparator: { $0 == " " || $0 == "\n" }) {
+                    if let c = pid_t(word), !found.contains(c) { found.append(c) }
+                }
+            }
+        }
+        return found
     }
 
     /// One line for the processes outside `members` whose group or session
