@@ -24,6 +24,11 @@ public final class SyscallInjector {
     /// stop and sets rip back to the trampoline in the same PTRACE_SETREGS,
     /// so whenever the tracer dies the thread's next step is the sigreturn.
     public var returnTrampoline: UInt64?
+    /// Where the thread has SyscallProgram.code, and room for a table of
+    /// `capacity` entries: queued calls then run in one go. Nil: each runs on its own.
+    public var program: (code: UInt64, table: UInt64, capacity: Int)?
+    /// Calls queued and not run yet (`queue`), each with its name.
+    private var queued: [(call: SyscallProgram.Call, name: () -> String)] = []
 
     public init(tid: pid_t, instruction: UInt64, template: Registers) {
         self.tid = tid
@@ -32,8 +37,10 @@ public final class SyscallInjector {
     }
 
     /// Performs the call and returns the kernel's raw result (negative errno on failure).
+    /// Calls queued before it run first.
     public func raw(_ nr: Int, _ a: UInt64 = 0, _ b: UInt64 = 0, _ c: UInt64 = 0,
                     _ d: UInt64 = 0, _ e: UInt64 = 0, _ f: UInt64 = 0) throws -> Int64 {
+        if !queued.isEmpty || listFailure != nil { try flush() }
         if let trampoline = returnTrampoline {
             try runToSyscallStop()   // entry of the trampoline's rt_sigreturn
             var regs = try Ptrace.registers(tid)
@@ -67,6 +74,98 @@ public final class SyscallInjector {
             throw SystemCallError("\(name()) in \(tid)", Errno(rawValue: Int32(-r)))
         }
         return UInt64(bitPattern: r)
+    }
+
+    /// A call whose arguments are values (no pointer into memory a later
+    /// write may change) and whose result only matters if it fails: with a
+    /// `program` it waits for the next ones and runs with them (`flush`, or
+    /// any other call), and its failure is thrown then, named after `name`.
+    public func queue(_ name: @escaping @autoclosure () -> String, _ nr: Int, _ arguments: UInt64...) throws {
+        guard let program else {
+            try call(name(), nr, arguments.count > 0 ? arguments[0] : 0, arguments.count > 1 ? arguments[1] : 0,
+                     arguments.count > 2 ? arguments[2] : 0, arguments.count > 3 ? arguments[3] : 0,
+                     arguments.count > 4 ? arguments[4] : 0, arguments.count > 5 ? arguments[5] : 0)
+            return
+        }
+        queued.append((SyscallProgram.Call(nr, arguments), name))
+        if queued.count >= program.capacity { try flush() }
+    }
+
+    /// A list's failure: every call after it throws it too, until
+    /// `discardQueued` (a `try?` close that ran the list must not swallow it).
+    private var listFailure: Error?
+
+    /// Runs the queued calls, in order; throws the first failure, and then
+    /// again for every call until `discardQueued`.
+    public func flush() throws {
+        if let f = listFailure { throw f }
+        guard let program, !queued.isEmpty else { return }
+        let calls = queued
+        queued = []
+        do { try run(calls, program) } catch {
+            listFailure = error
+            throw error
+        }
+    }
+
+    private func run(_ calls: [(call: SyscallProgram.Call, name: () -> String)], _ program: (code: UInt64, table: UInt64, capacity: Int)) throws {
+        let memory = RemoteMemory(pid: tid)
+        var start = 0
+        while start < calls.count {
+            let chunk = calls[start..<min(calls.count, start + program.capacity)]
+            start += chunk.count
+            try memory.write(address: program.table, bytes: SyscallProgram.table(chunk.map(\.call)))
+            try runProgram(program.code)
+            let results = SyscallProgram.results(try memory.read(address: program.table, count: chunk.count * SyscallProgram.entrySize), count: chunk.count)
+            for (k, r) in zip(chunk.indices, results) {
+                guard let r else { throw SystemCallError("injection in \(tid): \(calls[k].name()) did not run", .ioError) }
+                if r < 0 && r > -4096 { throw SystemCallError("\(calls[k].name()) in \(tid)", Errno(rawValue: Int32(-r))) }
+            }
+        }
+    }
+
+    /// Drops the queued calls and a list's failure (the caller has it: the restore that queued them failed).
+    public func discardQueued() {
+        queued = []
+        listFailure = nil
+    }
+
+    /// Runs SyscallProgram.code at `code` over the table at program.table,
+    /// until its int3: the thread runs on its own (PTRACE_CONT), no stop per call.
+    private func runProgram(_ code: UInt64) throws {
+        guard returnTrampoline == nil, let program else {
+            throw SystemCallError("injection in \(tid): a call list needs a thread of the restore's own", .invalidArgument)
+        }
+        var regs = template
+        regs.rbx = program.table
+        regs.rip = code
+        regs.orig_rax = UInt64.max  // no syscall-restart fixups
+        try Ptrace.setRegisters(tid, regs)
+        let trap = code + UInt64(SyscallProgram.trapOffset) + 1
+        var signal: Int32 = 0
+        var faults = 0
+        while true {
+            try Ptrace.cont(tid, signal: signal)
+            signal = 0
+            switch try Ptrace.wait(tid) {
+            case .syscallStop:
+                continue
+            case .stopped(_, let sig, let event):
+                if event == 0 && sig == SIGTRAP, try Ptrace.registers(tid).rip == trap { return }
+                if (1...3).contains(event) { lastNewTask = pid_t(truncatingIfNeeded: try Ptrace.eventMessage(tid)) }
+                if event == 0 && sig != SIGTRAP { heldSignals.append(sig) }
+                if event == 0 && [SIGSEGV, SIGBUS, SIGILL, SIGTRAP].contains(sig) {
+                    faults += 1
+                    if faults > 3 {
+                        throw SystemCallError("injection in \(tid): the call list at 0x\(String(code, radix: 16)) faults with signal \(sig)", .badAddress)
+                    }
+                }
+            case .exited(_, let code):
+                throw SystemCallError("injected call list: process \(tid) exited with \(code)", .noSuchProcess)
+            case .killed(_, let sig):
+                throw SystemCallError("injected call list: process \(tid) killed by signal \(sig)", .noSuchProcess)
+            }
+        }
     }
 
     private func runToSyscallStop() throws {

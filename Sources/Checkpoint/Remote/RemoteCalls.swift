@@ -57,6 +57,24 @@ extension RemoteSession {
         try call("mmap(\(what()))", NR.mmap, address, length, protection, flags, fd, offset)
     }
 
+    /// mmap at a fixed place (the result is `address`), queued: see SyscallInjector.queue.
+    func queueMmap(_ address: UInt64, _ length: UInt64, protection: UInt64, flags: UInt64, fd: UInt64 = .max, offset: UInt64 = 0,
+                   what: @escaping @autoclosure () -> String) throws {
+        try injector.queue("mmap(\(what()))", NR.mmap, address, length, protection, flags, fd, offset)
+    }
+
+    func queueMunmap(_ address: UInt64, _ length: UInt64, what: @escaping @autoclosure () -> String) throws {
+        try injector.queue("munmap(\(what()))", NR.munmap, address, length)
+    }
+
+    func queueMprotect(_ address: UInt64, _ length: UInt64, _ protection: UInt64, what: @escaping @autoclosure () -> String) throws {
+        try injector.queue("mprotect(\(what()))", NR.mprotect, address, length, protection)
+    }
+
+    func queueMadvise(_ address: UInt64, _ length: UInt64, _ advice: UInt64, what: @escaping @autoclosure () -> String) throws {
+        try injector.queue("madvise(\(what()))", NR.madvise, address, length, advice)
+    }
+
     func munmap(_ address: UInt64, _ length: UInt64, what: @autoclosure () -> String) throws {
         try call("munmap(\(what()))", NR.munmap, address, length)
     }

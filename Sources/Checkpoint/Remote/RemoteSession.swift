@@ -29,10 +29,12 @@ final class RemoteSession {
     }
 
     /// Copies bytes into scratch memory at `offset` and returns their remote address.
+    /// Queued calls run first: their table shares the scratch area.
     func put(_ bytes: [UInt8], at offset: Int = 0) throws -> UInt64 {
         guard scratch != 0, offset + bytes.count <= scratchSize else {
             throw CheckpointError(EINVAL, "internal: \(bytes.count) bytes do not fit the scratch area")
         }
+        try injector.flush()
         try memory.write(address: scratch + UInt64(offset), bytes: bytes)
         return scratch + UInt64(offset)
     }
@@ -47,7 +49,34 @@ final class RemoteSession {
     }
 
     func get<T>(_ type: T.Type, at offset: Int = 0) throws -> T {
-        try memory.read(T.self, at: scratch + UInt64(offset))
+        try injector.flush()
+        return try memory.read(T.self, at: scratch + UInt64(offset))
+    }
+}
+
+extension RemoteSession {
+    /// Where the call lists of SyscallProgram go in the scratch area: its upper half.
+    static let programTableOffset = 32768
+
+    /// Lets queued calls run as lists: `code` is SyscallProgram.code in the
+    /// process, and the scratch area's upper half holds their table (when
+    /// the scratch area has one).
+    func enableCallLists(code: UInt64) {
+        guard scratch != 0, scratchSize >= 2 * Self.programTableOffset else { return }
+        let capacity = (scratchSize - Self.programTableOffset) / SyscallProgram.entrySize - 1
+        injector.program = (code, scratch + UInt64(Self.programTableOffset), capacity)
+    }
+
+    /// Runs what is queued (or drops it, when `body` throws).
+    func listing<T>(_ body: () throws -> T) throws -> T {
+        do {
+            let r = try body()
+            try injector.flush()
+            return r
+        } catch {
+            injector.discardQueued()
+            throw error
+        }
     }
 }
 

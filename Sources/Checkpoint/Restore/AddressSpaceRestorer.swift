@@ -43,11 +43,13 @@ struct AddressSpaceRestorer {
         let flags = UInt64(MAP_PRIVATE | MAP_ANONYMOUS) | MemoryFlags.mapFixedNoReplace
         let got = try session.mmap(at, trampolineSize, protection: UInt64(PROT_READ | PROT_WRITE), flags: flags, what: "trampoline")
         guard got == at else { throw CheckpointError(ENOMEM, "trampoline landed at 0x\(String(got, radix: 16)), not 0x\(String(at, radix: 16))") }
-        try session.memory.write(address: at, bytes: [0x0f, 0x05])  // syscall
+        // A syscall instruction, and at 16 the loop that runs lists of calls (SyscallProgram).
+        try session.memory.write(address: at, bytes: [0x0f, 0x05] + [UInt8](repeating: 0xcc, count: 14) + SyscallProgram.code)
         try session.mprotect(at, 4096, UInt64(PROT_READ | PROT_EXEC), what: "trampoline")
         session.injector.instruction = at
         session.scratch = at + 4096
         session.scratchSize = Self.scratchPages * 4096
+        session.enableCallLists(code: at + 16)
         trampoline = at
     }
 
@@ -73,8 +75,10 @@ struct AddressSpaceRestorer {
             throw CheckpointError(EINVAL, "the memory at 0x\(String(r.start, radix: 16)) that process \(process.pid) shares with its parent was not inherited by its fork")
         }
         let ranges = stubMaps.filter { !$0.isKernelSpecial }.flatMap { Self.outside($0.start, $0.end, inherited) }
-        for (start, end) in Self.adjacentMerged(ranges) {
-            try session.munmap(start, end - start, what: "0x\(String(start, radix: 16))")
+        try session.listing {
+            for (start, end) in Self.adjacentMerged(ranges) {
+                try session.queueMunmap(start, end - start, what: "0x\(String(start, radix: 16))")
+            }
         }
     }
 
@@ -158,9 +162,15 @@ struct AddressSpaceRestorer {
     }
 
     /// Step 4: every mapping of the image at its address, writable while it is filled.
+    /// Calls that need no answer (mmap at a fixed place, mprotect, madvise)
+    /// are queued and run as lists (SyscallProgram); any other call runs them first.
     func createMappings(shared: SharedMemoryFactory, sysv: SysVFactory, unlinked: UnlinkedFileFactory? = nil) throws {
         var openFiles: [String: UInt64] = [:]
         defer { for fd in openFiles.values { _ = try? session.close(fd) } }
+        try session.listing { try createEach(shared: shared, sysv: sysv, unlinked: unlinked, openFiles: &openFiles) }
+    }
+
+    private func createEach(shared: SharedMemoryFactory, sysv: SysVFactory, unlinked: UnlinkedFileFactory?, openFiles: inout [String: UInt64]) throws {
         for m in process.mappings {
             let prot = UInt64(m.protection)
             // MAP_DROPPABLE is a mapping type of its own, in place of MAP_PRIVATE.
@@ -171,17 +181,17 @@ struct AddressSpaceRestorer {
             switch m.kind {
             case .aioRing:
                 // A place for its saved pages until the context is set up again (finishMappings).
-                try session.mmap(m.start, m.length, protection: UInt64(PROT_READ | PROT_WRITE), flags: UInt64(MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS), what: "AIO ring 0x\(String(m.start, radix: 16))")
+                try session.queueMmap(m.start, m.length, protection: UInt64(PROT_READ | PROT_WRITE), flags: UInt64(MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS), what: "AIO ring 0x\(String(m.start, radix: 16))")
                 continue
             case .anonymous where !m.inheritedRuns.isEmpty:
                 // The shared pages stay as the fork left them (writable while
                 // the rest is filled); the rest of the mapping is made anew.
                 let kept = m.inheritedRanges.map { ($0.address, $0.address + $0.length) }
                 for (start, end) in Self.outside(m.start, m.end, kept) {
-                    try session.mmap(start, end - start, protection: prot | UInt64(PROT_READ | PROT_WRITE), flags: flags | UInt64(MAP_ANONYMOUS), what: "0x\(String(start, radix: 16))")
+                    try session.queueMmap(start, end - start, protection: prot | UInt64(PROT_READ | PROT_WRITE), flags: flags | UInt64(MAP_ANONYMOUS), what: "0x\(String(start, radix: 16))")
                 }
                 for (start, end) in kept {
-                    try session.mprotect(start, end - start, prot | UInt64(PROT_READ | PROT_WRITE), what: "0x\(String(start, radix: 16))")
+                    try session.queueMprotect(start, end - start, prot | UInt64(PROT_READ | PROT_WRITE), what: "0x\(String(start, radix: 16))")
                 }
                 if !(m.path?.hasPrefix("[anon:") ?? false) {
                     // A name the parent's area had is not this one's.
@@ -189,7 +199,7 @@ struct AddressSpaceRestorer {
                 }
             case .anonymous:
                 let huge = MemoryFlags.mapHugetlb(pageSize: m.hugePageSize)
-                try session.mmap(m.start, m.length, protection: prot | UInt64(PROT_READ | PROT_WRITE), flags: flags | UInt64(MAP_ANONYMOUS) | huge, what: "0x\(String(m.start, radix: 16))")
+                try session.queueMmap(m.start, m.length, protection: prot | UInt64(PROT_READ | PROT_WRITE), flags: flags | UInt64(MAP_ANONYMOUS) | huge, what: "0x\(String(m.start, radix: 16))")
             case .sharedAnonymous, .privateShared:
                 let path = try shared.path(for: m)
                 let fd: UInt64
@@ -200,7 +210,7 @@ struct AddressSpaceRestorer {
                     openFiles[path] = fd
                 }
                 // flags say MAP_PRIVATE for a private view: it follows the object until written to.
-                try session.mmap(m.start, m.length, protection: prot | UInt64(PROT_READ | PROT_WRITE), flags: flags, fd: fd, offset: m.offset, what: "shared 0x\(String(m.start, radix: 16))")
+                try session.queueMmap(m.start, m.length, protection: prot | UInt64(PROT_READ | PROT_WRITE), flags: flags, fd: fd, offset: m.offset, what: "shared 0x\(String(m.start, radix: 16))")
             case .sysvShm:
                 let original = Int32(truncatingIfNeeded: m.inode)
                 let id = try sysv.segment(original: original)
@@ -222,12 +232,12 @@ struct AddressSpaceRestorer {
             case .privateFile where m.savedWhole && !Self.unchanged(m):
                 // The file changed or is gone: its saved pages alone rebuild the mapping.
                 log.notice("\(m.path ?? "?") changed since the checkpoint; its mapping at 0x\(String(m.start, radix: 16)) comes from the image")
-                try session.mmap(m.start, m.length, protection: prot | UInt64(PROT_READ | PROT_WRITE), flags: flags | UInt64(MAP_ANONYMOUS), what: "0x\(String(m.start, radix: 16))")
+                try session.queueMmap(m.start, m.length, protection: prot | UInt64(PROT_READ | PROT_WRITE), flags: flags | UInt64(MAP_ANONYMOUS), what: "0x\(String(m.start, radix: 16))")
             case .sharedFile where m.savedWhole:
                 guard let path = m.path else { throw CheckpointError(EINVAL, "file mapping at 0x\(String(m.start, radix: 16)) has no path") }
                 let fd = try openSaved(path, m)
                 defer { _ = try? session.close(fd) }
-                try session.mmap(m.start, m.length, protection: prot | UInt64(PROT_READ | PROT_WRITE), flags: flags, fd: fd, offset: m.offset, what: "\(path)")
+                try session.queueMmap(m.start, m.length, protection: prot | UInt64(PROT_READ | PROT_WRITE), flags: flags, fd: fd, offset: m.offset, what: "\(path)")
             case .privateFile, .sharedFile:
                 guard var path = m.path else { throw CheckpointError(EINVAL, "file mapping at 0x\(String(m.start, radix: 16)) has no path") }
                 // A private mapping of an unlinked file the image saves for a descriptor: that very file.
@@ -263,13 +273,13 @@ struct AddressSpaceRestorer {
                     // file); the rest is mapped from the file anew.
                     let kept = m.inheritedRanges.map { ($0.address, $0.address + $0.length) }
                     for (start, end) in Self.outside(m.start, m.end, kept) {
-                        try session.mmap(start, end - start, protection: mprot, flags: flags, fd: fd, offset: m.offset + (start - m.start), what: "\(path)")
+                        try session.queueMmap(start, end - start, protection: mprot, flags: flags, fd: fd, offset: m.offset + (start - m.start), what: "\(path)")
                     }
                     for (start, end) in kept {
-                        try session.mprotect(start, end - start, mprot, what: "0x\(String(start, radix: 16))")
+                        try session.queueMprotect(start, end - start, mprot, what: "0x\(String(start, radix: 16))")
                     }
                 } else {
-                    try session.mmap(m.start, m.length, protection: mprot, flags: flags, fd: fd, offset: m.offset, what: "\(path)")
+                    try session.queueMmap(m.start, m.length, protection: mprot, flags: flags, fd: fd, offset: m.offset, what: "\(path)")
                 }
             case .vdso, .kernelFixed, .unknown:
                 continue
@@ -310,7 +320,7 @@ struct AddressSpaceRestorer {
         let table: [(Mapping.Advice, Int32)] = [(.hugePage, MADV_HUGEPAGE), (.noHugePage, MADV_NOHUGEPAGE), (.dontDump, MADV_DONTDUMP),
                                                 (.sequential, MADV_SEQUENTIAL), (.random, MADV_RANDOM)]
         for (flag, advice) in table where m.advice.contains(flag) {
-            try session.madvise(m.start, m.length, UInt64(advice), what: "0x\(String(m.start, radix: 16)), \(advice)")
+            try session.queueMadvise(m.start, m.length, UInt64(advice), what: "0x\(String(m.start, radix: 16)), \(advice)")
         }
         // KSM may be missing from this kernel: said, not fatal.
         if m.advice.contains(.mergeable), try session.raw(NR.madvise, m.start, m.length, UInt64(MADV_MERGEABLE)) < 0 {
@@ -345,10 +355,14 @@ struct AddressSpaceRestorer {
 
     /// Step 5: final protections, then the mm fields with PR_SET_MM_MAP.
     func finishMappings() throws {
+        try session.listing { try finishEach() }
+    }
+
+    private func finishEach() throws {
         for m in process.mappings where m.kind == .aioRing { try AIORings.rebuild(m, in: session) }
         for m in process.mappings {
             for (flag, advice) in [(Mapping.Advice.dontFork, MADV_DONTFORK), (.wipeOnFork, MADV_WIPEONFORK)] where m.advice.contains(flag) {
-                try session.madvise(m.start, m.length, UInt64(advice), what: "0x\(String(m.start, radix: 16)), \(advice)")
+                try session.queueMadvise(m.start, m.length, UInt64(advice), what: "0x\(String(m.start, radix: 16)), \(advice)")
             }
         }
         // Guard pages go in after the data: installing one discards what is under it.
@@ -362,7 +376,7 @@ struct AddressSpaceRestorer {
             }
         }
         for m in process.mappings where Self.isFilled(m) && (m.protection & 3) != 3 {
-            try session.mprotect(m.start, m.length, UInt64(m.protection), what: "0x\(String(m.start, radix: 16))")
+            try session.queueMprotect(m.start, m.length, UInt64(m.protection), what: "0x\(String(m.start, radix: 16))")
         }
         // Sealing last: nothing may change a sealed mapping after it.
         for m in process.mappings where m.advice.contains(.sealed) {
