@@ -25,11 +25,11 @@ struct ProcessCollector {
     func collect() throws -> Collected {
         let pid = frozen.pid
         var steps = StageTimes()
-        defer { log.debug("process \(pid): \(steps)") }
         let stat = try ProcStat.read(pid: pid)
         let status = try ProcStatus.read(pid: pid)
-        let maps = try ProcMaps.parseSmaps(try Sys.readText("/proc/\(pid)/smaps"), file: "/proc/\(pid)/smaps")
-        steps.lap("smaps")
+        let smaps = SmapsRead(pid: pid)
+        let quickMaps = try ProcMaps.parse(try Sys.readText("/proc/\(pid)/maps"), file: "/proc/\(pid)/maps")
+        steps.lap("maps")
         // The main thread first: its TID is the PID, and it is recreated first.
         let tids = frozen.threads.filter { $0 == pid } + frozen.threads.filter { $0 != pid }
         guard tids.first == pid else { throw CheckpointError(ESRCH, "process \(pid) has no main thread left") }
@@ -43,15 +43,15 @@ struct ProcessCollector {
         // blocked, each thread parked on a frame of its own state first, so a
         // checkpointer killed from here on leaves it as it was.
         var sessions: [RemoteSession] = []
-        let trampoline = InjectionFrame.findTrampoline(pid: pid, maps: maps)
+        let trampoline = InjectionFrame.findTrampoline(pid: pid, maps: quickMaps)
         for tid in tids {
             guard let regs = frozen.originalRegisters[tid], let mask = frozen.originalMasks[tid] else {
                 throw CheckpointError(ESRCH, "thread \(tid) vanished")
             }
-            let instruction = try SyscallInjector.findInstruction(pid: tid, registers: regs, maps: maps)
+            let instruction = try SyscallInjector.findInstruction(pid: tid, registers: regs, maps: quickMaps)
             let session = RemoteSession(pid: tid, injector: SyscallInjector(tid: tid, instruction: instruction, template: regs))
             frozen.modified.insert(tid)
-            if let t = trampoline, let scratch = try InjectionFrame.arm(tid: tid, original: regs, mask: mask, maps: maps, trampoline: t) {
+            if let t = trampoline, let scratch = try InjectionFrame.arm(tid: tid, original: regs, mask: mask, maps: quickMaps, trampoline: t) {
                 session.injector.returnTrampoline = t
                 session.scratch = scratch
                 session.scratchSize = InjectionFrame.scratchSize
@@ -89,6 +89,8 @@ struct ProcessCollector {
         steps.lap("threads")
         let (files, fileWarnings) = try FileCollector(pid: pid, log: log, context: context).collect()
         steps.lap("files")
+        let maps = try smaps.result()
+        steps.lap("smaps")
         let classified = maps.map { ($0, MappingClassifier.kind(of: $0)) }
         var mappings: [Mapping] = []
         var warnings = fileWarnings
@@ -136,6 +138,7 @@ struct ProcessCollector {
         // After the files were read: the tracking descriptor is not the program's.
         try tracking?.makeDescriptor(pid, session: sessions[0])
         steps.lap("rest")
+        log.debug("process \(pid): \(steps)")
         return Collected(state: state, maps: finalKinds, warnings: warnings, session: sessions[0])
     }
 

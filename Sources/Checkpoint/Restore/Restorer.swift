@@ -84,7 +84,6 @@ public enum Restorer {
         let started = Clock.now
         // Where a restart's time goes, in the debug log (--verbose).
         var stages = StageTimes()
-        defer { log.debug("stages: \(stages)") }
         let reader: ImageReader
         do { reader = try ImageReader(fd: fd) } catch let e as ImageError { throw Self.damaged(e, options.sourcePath) }
         var header: RestartHeader
@@ -315,6 +314,7 @@ public enum Restorer {
             options.beforeRunning?(pid, tree.stubs)
             for r in restores.reversed() { if traced.contains(r.stub) { try r.resumeTraced() } else { try r.detach() } }
             stages.lap("detach")
+            log.debug("stages: \(stages)")  // a failure says one line, not this
             PIDNamespace.handOver(Array(tree.inner.values))
             return RestoredProcess(pid: pid, originalPID: eldest.pid, command: eldest.command, pids: tree.stubs,
                                    warnings: warnings, notes: notes, seconds: Clock.now - started, lazyPager: pager)
