@@ -142,58 +142,45 @@ public final class SyscallInjector {
         regs.orig_rax = UInt64.max  // no syscall-restart fixups
         try Ptrace.setRegisters(tid, regs)
         let trap = code + UInt64(SyscallProgram.trapOffset) + 1
-        var signal: Int32 = 0
-        var faults = 0
-        while true {
-            try Ptrace.cont(tid, signal: signal)
-            signal = 0
-            switch try Ptrace.wait(tid) {
-            case .syscallStop:
-                continue
-            case .stopped(_, let sig, let event):
-                if event == 0 && sig == SIGTRAP, try Ptrace.registers(tid).rip == trap { return }
-                if (1...3).contains(event) { lastNewTask = pid_t(truncatingIfNeeded: try Ptrace.eventMessage(tid)) }
-                if event == 0 && sig != SIGTRAP { heldSignals.append(sig) }
-                if event == 0 && [SIGSEGV, SIGBUS, SIGILL, SIGTRAP].contains(sig) {
-                    faults += 1
-                    if faults > 3 {
-                        throw SystemCallError("injection in \(tid): the call list at 0x\(String(code, radix: 16)) faults with signal \(sig)", .badAddress)
-                    }
-                }
-            case .exited(_, let code):
-                throw SystemCallError("injected call list: process \(tid) exited with \(code)", .noSuchProcess)
-            case .killed(_, let sig):
-                throw SystemCallError("injected call list: process \(tid) killed by signal \(sig)", .noSuchProcess)
-            }
+        try resume({ try Ptrace.cont(tid, signal: $0) }, what: "the call list at 0x\(String(code, radix: 16))", faults: [SIGSEGV, SIGBUS, SIGILL, SIGTRAP]) { outcome in
+            guard case .stopped(_, SIGTRAP, 0) = outcome else { return false }
+            return try Ptrace.registers(tid).rip == trap
         }
     }
 
     private func runToSyscallStop() throws {
-        var signal: Int32 = 0
+        // The injected instruction itself may fault (not mapped here): the fault would only come again.
+        try resume({ try Ptrace.toSyscall(tid, signal: $0) }, what: "the call at 0x\(String(instruction, radix: 16))", faults: [SIGSEGV, SIGBUS, SIGILL]) { outcome in
+            if case .syscallStop = outcome { return true }
+            return false
+        }
+    }
+
+    /// Resumes the thread with `how` until `arrived` takes a stop: a fork,
+    /// vfork or clone event names the new task; a group stop or interrupt
+    /// goes on; a signal-delivery stop is held (re-queued by the caller), and
+    /// one of `faults` more than three times ends it, as an exit or kill does.
+    private func resume(_ how: (Int32) throws -> Void, what: String, faults watched: Set<Int32>,
+                        until arrived: (WaitOutcome) throws -> Bool) throws {
         var faults = 0
         while true {
-            try Ptrace.toSyscall(tid, signal: signal)
-            signal = 0
-            switch try Ptrace.wait(tid) {
+            try how(0)
+            let outcome = try Ptrace.wait(tid)
+            if try arrived(outcome) { return }
+            switch outcome {
             case .syscallStop:
-                return
+                continue
             case .stopped(_, let sig, let event):
-                // fork/vfork/clone events name the new task; a group stop or
-                // interrupt: just go on; a signal-delivery stop: hold it.
                 if (1...3).contains(event) { lastNewTask = pid_t(truncatingIfNeeded: try Ptrace.eventMessage(tid)) }
                 if event == 0 && sig != SIGTRAP { heldSignals.append(sig) }
-                // The injected instruction itself faults (not mapped here): held,
-                // the fault would only come again, for ever.
-                if event == 0 && [SIGSEGV, SIGBUS, SIGILL].contains(sig) {
+                if event == 0 && watched.contains(sig) {
                     faults += 1
-                    if faults > 3 {
-                        throw SystemCallError("injection in \(tid): the call at 0x\(String(instruction, radix: 16)) faults with signal \(sig)", .badAddress)
-                    }
+                    if faults > 3 { throw SystemCallError("injection in \(tid): \(what) faults with signal \(sig)", .badAddress) }
                 }
             case .exited(_, let code):
-                throw SystemCallError("injected syscall: process \(tid) exited with \(code)", .noSuchProcess)
+                throw SystemCallError("injection in \(tid) (\(what)): the process exited with \(code)", .noSuchProcess)
             case .killed(_, let sig):
-                throw SystemCallError("injected syscall: process \(tid) killed by signal \(sig)", .noSuchProcess)
+                throw SystemCallError("injection in \(tid) (\(what)): the process was killed by signal \(sig)", .noSuchProcess)
             }
         }
     }
