@@ -22,7 +22,7 @@ struct MountNamespaceBuilder {
     /// Mounts of the copy the image lacks that go only once the restore is done (MountNamespaceFactory.unmountLingering).
     private(set) var lingering: [String] = []
     /// The mounts of the tree's namespaces made before (and this one's, once made: namespace `namespace`).
-    var others: CrossNamespaceGroups?
+    var others: MadeNamespaceMounts?
     var namespace = 0
 
     /// Mounts tied to ours (SavedMount.hostPeer) stay tied only for

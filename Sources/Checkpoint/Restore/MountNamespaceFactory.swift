@@ -23,7 +23,7 @@ final class MountNamespaceFactory {
     /// Per made namespace, mounts of the copy the image lacks that stay until the restore is done.
     private var lingering: [Int: [String]] = [:]
     /// The made namespaces' mounts: peer groups that span namespaces, binds of covered mounts.
-    private let groups = CrossNamespaceGroups()
+    private let kept = MadeNamespaceMounts()
 
     /// Namespaces whose processes all ran as root (effective uid 0).
     private let rootOnly: Set<Int>
@@ -168,8 +168,8 @@ final class MountNamespaceFactory {
             here = j
             for m in saved {
                 guard case .bindNamespace(j, let id, let path) = m.plan, let source = namespaces[j - 1].mounts.first(where: { $0.id == id }) else { continue }
-                let kept = groups.descriptor(namespace: j, id: id).map { (fd: $0, inside: path) }
-                held[m.id] = try detached(MountNamespaces.join(source.mountPoint, path), for: m, session: session, ours: true, source: kept)
+                let handle = kept.descriptor(namespace: j, id: id).map { (fd: $0, inside: path) }
+                held[m.id] = try detached(MountNamespaces.join(source.mountPoint, path), for: m, session: session, ours: true, source: handle)
             }
         }
         // The plans compare with the checkpointer's mounts: the copy is best
@@ -187,7 +187,7 @@ final class MountNamespaceFactory {
             return here
         }
         var builder = MountNamespaceBuilder(saved: saved, session: session, stub: stub, mayReachOurs: rootOnly.contains(k))
-        builder.others = groups
+        builder.others = kept
         builder.namespace = k
         try builder.build(held: held)
         warnings += builder.warnings.map { "process \(pid)'s mount namespace: \($0)" }

@@ -15,7 +15,7 @@ import LinuxKit
 ///   receiving. The others join the leader's group, master included;
 /// - a slave of a group and of no group of its own joins it, then turns slave;
 /// - unbindable ones last.
-/// A group that a namespace made before also has (CrossNamespaceGroups) is
+/// A group that a namespace made before also has (MadeNamespaceMounts) is
 /// joined instead of made, and so is a master group only such a namespace has.
 /// What cannot be made is a warning, as for the mounts themselves.
 struct MountPropagation {
@@ -24,10 +24,10 @@ struct MountPropagation {
     let handles: [Int32: UInt64]
     let session: RemoteSession
     /// The mounts of the tree's namespaces made before.
-    let others: CrossNamespaceGroups?
+    let others: MadeNamespaceMounts?
     private(set) var warnings: [String] = []
 
-    init(saved: [SavedMount], handles: [Int32: UInt64], session: RemoteSession, others: CrossNamespaceGroups? = nil) {
+    init(saved: [SavedMount], handles: [Int32: UInt64], session: RemoteSession, others: MadeNamespaceMounts? = nil) {
         self.saved = saved
         self.handles = handles
         self.session = session

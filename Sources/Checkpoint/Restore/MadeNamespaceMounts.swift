@@ -13,7 +13,7 @@ import LinuxKit
 ///   for the caller to be in either;
 /// - binds of a mount that another mount covers there: its path reaches
 ///   only the top one, its descriptor the mount itself.
-final class CrossNamespaceGroups {
+final class MadeNamespaceMounts {
     private var kept: [(namespace: Int, mount: SavedMount, fd: Int32)] = []
 
     deinit { for k in kept { close(k.fd) } }
