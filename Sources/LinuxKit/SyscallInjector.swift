@@ -140,12 +140,18 @@ public final class SyscallInjector {
         regs.rbx = program.table
         regs.rip = code
         regs.orig_rax = UInt64.max  // no syscall-restart fixups
+        // The loop's int3 is a forced SIGTRAP: the kernel unblocks it (and
+        // sets its action to the default). The mask goes back as it was; the
+        // action is the stub's own default as long as lists run before the
+        // handlers are restored (SyscallProgram).
+        let mask = try Ptrace.signalMask(tid)
         try Ptrace.setRegisters(tid, regs)
         let trap = code + UInt64(SyscallProgram.trapOffset) + 1
         try resume({ try Ptrace.cont(tid, signal: $0) }, what: "the call list at 0x\(String(code, radix: 16))", faults: [SIGSEGV, SIGBUS, SIGILL, SIGTRAP]) { outcome in
             guard case .stopped(_, SIGTRAP, 0) = outcome else { return false }
             return try Ptrace.registers(tid).rip == trap
         }
+        try Ptrace.setSignalMask(tid, mask)
     }
 
     private func runToSyscallStop() throws {

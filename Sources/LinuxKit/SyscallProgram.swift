@@ -8,7 +8,10 @@
 /// failure does not stop the list), six arguments, and the slot its result
 /// is written to. The list ends at number -1, or after the first call that
 /// fails and may not. Only calls whose arguments are values belong here:
-/// the entries are all the memory the loop reads.
+/// the entries are all the memory the loop reads. The int3 is a forced
+/// SIGTRAP, which the kernel unblocks and sets to its default action: the
+/// injector puts the mask back, and lists run only while the thread's
+/// actions are still the stub's own defaults (before a restore's signals).
 public enum SyscallProgram {
     public static let entrySize = 64
     /// Marks an entry whose failure lets the list go on.

@@ -67,8 +67,12 @@ final class SyscallProgramTests: XCTestCase {
             }
             for k in page..<(page + count) { expected[k] = names[mode] }
         }
+        // The loop's int3 is a forced SIGTRAP, which the kernel unblocks: the mask must come back whole.
+        let blocked = UInt64.max & ~(UInt64(1) << (SIGKILL - 1)) & ~(UInt64(1) << (SIGSTOP - 1))
+        try Ptrace.setSignalMask(pid, blocked)
         try injector.flush()
         XCTAssertEqual(try protections(from: region, pages: 64), expected)
+        XCTAssertEqual(try Ptrace.signalMask(pid), blocked, "the thread's signal mask after a list")
     }
 
     func testAFailedCallStopsTheListAndIsThrownUntilSomeoneTakesIt() throws {

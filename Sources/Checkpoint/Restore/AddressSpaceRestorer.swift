@@ -356,6 +356,9 @@ struct AddressSpaceRestorer {
     /// Step 5: final protections, then the mm fields with PR_SET_MM_MAP.
     func finishMappings() throws {
         try session.listing { try finishEach() }
+        // The last list: the signals stage restores the handlers, and a list's
+        // int3 (a forced SIGTRAP) would set SIGTRAP's back to the default.
+        session.injector.program = nil
     }
 
     private func finishEach() throws {
