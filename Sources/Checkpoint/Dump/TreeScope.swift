@@ -82,6 +82,7 @@ struct TreeScope {
     /// until reaped); nil where the kernel has no such files.
     static func descendants(of id: pid_t) -> [pid_t]? {
         var found = [id]
+        var seen: Set<pid_t> = [id]
         var i = 0
         while i < found.count {
             let p = found[i]
@@ -93,7 +94,7 @@ struct TreeScope {
                     continue
                 }
                 for word in text.split(whereSeparator: { $0 == " " || $0 == "\n" }) {
-                    if let c = pid_t(word), !found.contains(c) { found.append(c) }
+                    if let c = pid_t(word), seen.insert(c).inserted { found.append(c) }
                 }
             }
         }
