@@ -71,8 +71,11 @@ struct MountNamespaceBuilder {
             warnings.append("\(saved[k].mountPoint) (\(saved[k].fsType) \(saved[k].source)) is not mounted here, where the image expects it")
         }
         // The copy's /proc stays until the restore is done where the image has
-        // none (zdtm clean_mntns): stubs reopen our descriptors through it.
-        if !saved.contains(where: { $0.mountPoint == "/proc" }), let proc = removed.first(where: { $0.mountPoint == "/proc" && $0.fsType == "proc" }) {
+        // nothing at or below it (zdtm clean_mntns): stubs reopen our
+        // descriptors through it. (A mount of the image's below it would go
+        // with it then.)
+        if !saved.contains(where: { MountNamespaces.within($0.mountPoint, "/proc") != nil }),
+           let proc = removed.first(where: { $0.mountPoint == "/proc" && $0.fsType == "proc" }) {
             lingering.append(proc.mountPoint)
             removed.removeAll { $0.id == proc.id }
         }
