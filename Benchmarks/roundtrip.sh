@@ -16,7 +16,8 @@ bin=$(pwd)/.build/release/swiftcr
 dir=/dev/shm/swiftcr-roundtrip.$$
 mkdir -p "$dir"
 pid=
-trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$dir"' EXIT
+# (A failed kill must not stop the trap before the rm: set -e applies there too.)
+trap 'if [ -n "$pid" ]; then kill -9 "$pid" 2>/dev/null || true; fi; rm -rf "$dir"' EXIT
 ms() { echo $(( ($2 - $1) / 1000000 )); }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 gone() { while [ -e "/proc/$1" ]; do sleep 0.02; done; }
@@ -36,6 +37,7 @@ for i in $(seq 1 "$runs"); do
   kill -9 "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   gone "$pid"
+  pid=
   rm -f "$dir/image"
 done
 echo "${mib} MiB, medians of $runs: checkpoint $(awk '{print $1}' "$dir/times" | median) ms," \
