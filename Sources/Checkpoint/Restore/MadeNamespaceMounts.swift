@@ -15,6 +15,18 @@ import LinuxKit
 ///   only the top one, its descriptor the mount itself.
 final class MadeNamespaceMounts {
     private var kept: [(namespace: Int, mount: SavedMount, fd: Int32)] = []
+    /// Mounts a later namespace binds from, by namespace and id: with the
+    /// shared ones, all that is kept (a descriptor each, not one per mount
+    /// of every namespace).
+    private let boundFrom: Set<[Int64]>
+
+    init(namespaces: [MountNamespaceState]) {
+        var bound = Set<[Int64]>()
+        for ns in namespaces {
+            for m in ns.mounts { if case .bindNamespace(let j, let id, _) = m.plan { bound.insert([Int64(j), Int64(id)]) } }
+        }
+        boundFrom = bound
+    }
 
     deinit { for k in kept { close(k.fd) } }
 
@@ -23,7 +35,7 @@ final class MadeNamespaceMounts {
 
     /// Keeps the mounts of namespace `k`, just made by `stub`, by their descriptors there.
     func remember(_ k: Int, _ mounts: [(SavedMount, UInt64)], stub: pid_t) {
-        for (m, handle) in mounts {
+        for (m, handle) in mounts where m.peerGroup != 0 || boundFrom.contains([Int64(k), Int64(m.id)]) {
             let fd = open("/proc/\(stub)/fd/\(handle)", CL_O_PATH | O_CLOEXEC)
             if fd >= 0 { kept.append((k, m, fd)) }
         }

@@ -23,7 +23,7 @@ final class MountNamespaceFactory {
     /// Per made namespace, mounts of the copy the image lacks that stay until the restore is done.
     private var lingering: [Int: [String]] = [:]
     /// The made namespaces' mounts: peer groups that span namespaces, binds of covered mounts.
-    private let kept = MadeNamespaceMounts()
+    private let kept: MadeNamespaceMounts
 
     /// Namespaces whose processes all ran as root (effective uid 0).
     private let rootOnly: Set<Int>
@@ -31,6 +31,7 @@ final class MountNamespaceFactory {
     init?(namespaces: [MountNamespaceState], processes: [ProcessState]) {
         guard !namespaces.isEmpty else { return nil }
         self.namespaces = namespaces
+        kept = MadeNamespaceMounts(namespaces: namespaces)
         var notRoot = Set<Int>()
         for p in processes where p.mountNamespace != 0 && (p.uids.count > 1 ? p.uids[1] : 1) != 0 { notRoot.insert(p.mountNamespace) }
         rootOnly = Set(1...namespaces.count).subtracting(notRoot)
