@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 import LinuxKit
 
 /// Keeps a tracer on the CPU of the tasks it drives: an injected system call
@@ -23,6 +24,7 @@ struct CPUPin {
         guard cpu >= 0, cpu < 1024 else { return }
         if !pinned {
             guard Syscall.affinity(of: 0, into: &original) > 0 else { return }
+            Self.unpinned.withLock { if $0 == nil { $0 = original } }
         }
         // A CPU this thread may not use (started under taskset) is left alone.
         guard original[cpu / 64] & (UInt64(1) << UInt64(cpu % 64)) != 0 else { return }
@@ -43,5 +45,24 @@ struct CPUPin {
         for p in pids + [0] {
             _ = Syscall.setAffinity(of: p, original)
         }
+    }
+
+    /// The affinity threads had before any was pinned (the first pin's).
+    private static let unpinned = Mutex<[UInt64]?>(nil)
+
+    /// Runs `body` on a pool thread kept off `cpu`, then gives that thread
+    /// every CPU the process had: a dispatch thread made by a pinned thread
+    /// inherits its one CPU, and would keep it for whatever the pool runs on
+    /// it later (the dump's writer, sharing the reader's CPU).
+    static func off(_ cpu: Int?, _ body: () -> Void) {
+        var now = [UInt64](repeating: 0, count: 16)
+        let all = unpinned.withLock { $0 } ?? (Syscall.affinity(of: 0, into: &now) > 0 ? now : nil)
+        guard let all else { return body() }
+        var others = all
+        if let cpu, cpu >= 0, cpu < 1024 { others[cpu / 64] &= ~(UInt64(1) << UInt64(cpu % 64)) }
+        if !others.contains(where: { $0 != 0 }) { others = all }
+        _ = Syscall.setAffinity(of: 0, others)
+        body()
+        _ = Syscall.setAffinity(of: 0, all)
     }
 }

@@ -13,10 +13,12 @@ final class SmapsRead: @unchecked Sendable {
     private var parsed: Result<[MapsEntry], Error> = .success([])
     private var waited = false
 
+    /// Read on a CPU other than the caller's (which injects the calls, pinned to the target's).
     init(pid: pid_t) {
+        let tracerCPU = Syscall.currentCPU()
         DispatchQueue.global(qos: .userInitiated).async { [self] in
             let path = "/proc/\(pid)/smaps"
-            parsed = Result { try ProcMaps.parseSmaps(try Sys.readText(path), file: path) }
+            CPUPin.off(tracerCPU) { parsed = Result { try ProcMaps.parseSmaps(try Sys.readText(path), file: path) } }
             done.signal()
         }
     }
