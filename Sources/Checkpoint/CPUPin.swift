@@ -50,6 +50,14 @@ struct CPUPin {
     /// The affinity threads had before any was pinned (the first pin's).
     private static let unpinned = Mutex<[UInt64]?>(nil)
 
+    /// Gives the calling pool thread every CPU the process had, once any
+    /// thread was pinned: run first by work that must run beside the pinned
+    /// thread (the image writer, scans), whichever pool thread it lands on.
+    static func freePoolThread() {
+        guard let all = unpinned.withLock({ $0 }) else { return }
+        _ = Syscall.setAffinity(of: 0, all)
+    }
+
     /// Runs `body` on a pool thread kept off `cpu`, then gives that thread
     /// every CPU the process had: a dispatch thread made by a pinned thread
     /// inherits its one CPU, and would keep it for whatever the pool runs on

@@ -98,6 +98,7 @@ final class WritePipeline: @unchecked Sendable {
         lock.withLock { outstanding += 1 }
         queue.async { [self] in
             defer { settle() }
+            CPUPin.freePoolThread()
             if lock.withLock({ failure == nil }) {
                 do {
                     try writer.commit(prepared)
@@ -117,6 +118,7 @@ final class WritePipeline: @unchecked Sendable {
         let job = WorkItem()
         lock.withLock { outstanding += 1 }
         workers.async { [self] in
+            CPUPin.freePoolThread()
             if lock.withLock({ failure == nil }) {
                 do { try work() } catch { job.error = error }
             }
@@ -124,6 +126,7 @@ final class WritePipeline: @unchecked Sendable {
         }
         queue.async { [self] in
             defer { settle() }
+            CPUPin.freePoolThread()
             job.done.wait()
             if lock.withLock({ failure == nil }) {
                 do {

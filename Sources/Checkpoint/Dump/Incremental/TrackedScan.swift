@@ -27,6 +27,7 @@ final class TrackedScan: @unchecked Sendable {
 
     init(pid: pid_t, staging: StagingArea? = nil) {
         DispatchQueue.global(qos: .userInitiated).async { [self] in
+            CPUPin.freePoolThread()
             do {
                 let pagemap = try Pagemap(pid: pid)
                 defer { pagemap.close() }

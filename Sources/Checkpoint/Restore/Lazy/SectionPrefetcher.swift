@@ -43,6 +43,7 @@ final class SectionPrefetcher: @unchecked Sendable {
         // The spare loader is touched only on the queue until the next `load` waits for it.
         let job = Job(loader: loaders[1 - current], section: section)
         queue.async { [self] in
+            CPUPin.freePoolThread()
             ready = (job.section.sectionStart, Result { try job.loader.load(job.section) })
         }
     }
