@@ -5,18 +5,33 @@
 /// namespace, which starts as a copy of cr_restart's.
 public struct MountNamespaceState: Equatable, Sendable {
     public var mounts: [SavedMount]
+    /// Since 2026-12-05: its root is a filesystem of its own (pivot_root, as
+    /// a container's): none of its mounts is the copy's, and the restart
+    /// builds them all under a directory of the copy, then makes that the root.
+    public var ownRoot = false
 
-    public init(mounts: [SavedMount]) { self.mounts = mounts }
+    public init(mounts: [SavedMount], ownRoot: Bool = false) {
+        self.mounts = mounts
+        self.ownRoot = ownRoot
+    }
 
-    enum Tag: UInt16, CaseIterable { case mount = 1 }
+    enum Tag: UInt16, CaseIterable { case mount = 1, ownRoot = 2 }
 
     func encode(into e: inout RecordEncoder) {
         for m in mounts { e.record(Tag.mount.rawValue) { m.encode(into: &$0) } }
+        if ownRoot { e.u64(Tag.ownRoot.rawValue, 1) }
     }
 
     init(decoding d: RecordDecoder) throws {
         mounts = try d.records(Tag.mount.rawValue, name: "mount").map { try SavedMount(decoding: $0) }
         guard !mounts.isEmpty else { throw ImageError.malformed(what: "mount namespace without mounts", offset: d.base) }
+        ownRoot = try d.u64(Tag.ownRoot.rawValue, default: 0) == 1
+        if ownRoot {
+            // Nothing of the copy is kept, and the root is among the mounts.
+            guard mounts.contains(where: { $0.mountPoint == "/" }), !mounts.contains(where: { $0.plan == .inherited }) else {
+                throw ImageError.malformed(what: "mount namespace with a root of its own: it has no / mount, or one is the copy's", offset: d.base)
+            }
+        }
     }
 }
 

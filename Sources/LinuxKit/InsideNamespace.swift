@@ -61,15 +61,28 @@ public enum InsideNamespace {
 
     /// Unmounts `path` (MNT_DETACH) as seen inside the mount namespace at
     /// `namespace` (a /proc path, e.g. /proc/self/fd/N of ours: the child
-    /// has our descriptors), entered through the user namespace at `user`.
-    public static func unmount(_ path: String, namespace: String, user: String) -> Result<Void, Errno> {
-        guard let nsPath = strdup(namespace), let userPath = strdup(user), let target = strdup(path) else {
+    /// has our descriptors), entered through the user namespace at `user`;
+    /// then removes the directory (`removeDirectory`), and remounts the
+    /// root (`thenRoot`: its filesystem read-only if so, then the mount's
+    /// own flags), for a namespace lent a directory its read-only root lacked.
+    public static func unmount(_ path: String, namespace: String, user: String, removeDirectory: Bool = false,
+                               thenRoot: (superblockReadOnly: Bool, flags: UInt64)? = nil) -> Result<Void, Errno> {
+        guard let nsPath = strdup(namespace), let userPath = strdup(user), let target = strdup(path), let slash = strdup("/") else {
             return .failure(Errno(rawValue: ENOMEM))
         }
-        defer { free(nsPath); free(userPath); free(target) }
+        defer { free(nsPath); free(userPath); free(target); free(slash) }
         let spawned = RawChild.spawn {
             if !enter(user: userPath, namespace: nsPath, flag: CloneFlags.newMount) { Syscall.exitGroup(Int(Glibc.errno)) }
             if Syscall.raw(NR.umount2, Int(bitPattern: UnsafeRawPointer(target)), Int(MNT_DETACH)) != 0 { Syscall.exitGroup(Int(Glibc.errno)) }
+            if removeDirectory && Syscall.raw(NR.rmdir, Int(bitPattern: UnsafeRawPointer(target))) != 0 { Syscall.exitGroup(Int(Glibc.errno)) }
+            if let root = thenRoot {
+                if root.superblockReadOnly && Syscall.raw(NR.mount, 0, Int(bitPattern: UnsafeRawPointer(slash)), 0, Int(MS_REMOUNT | MS_RDONLY), 0) != 0 {
+                    Syscall.exitGroup(Int(Glibc.errno))
+                }
+                if Syscall.raw(NR.mount, 0, Int(bitPattern: UnsafeRawPointer(slash)), 0, Int(MS_REMOUNT | MS_BIND) | Int(root.flags), 0) != 0 {
+                    Syscall.exitGroup(Int(Glibc.errno))
+                }
+            }
             Syscall.exitGroup(0)
         }
         guard case .success(let child) = spawned else { return .failure(Errno(rawValue: EAGAIN)) }

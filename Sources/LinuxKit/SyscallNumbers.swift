@@ -18,7 +18,7 @@ public enum NR {
     public static let msgget = Int(SYS_msgget), msgrcv = Int(SYS_msgrcv), msgsnd = Int(SYS_msgsnd), munmap = Int(SYS_munmap)
     public static let name_to_handle_at = Int(SYS_name_to_handle_at)
     public static let open = Int(SYS_open), open_by_handle_at = Int(SYS_open_by_handle_at), openat = Int(SYS_openat), pause = Int(SYS_pause)
-    public static let personality = Int(SYS_personality), pidfd_getfd = Int(SYS_pidfd_getfd), pidfd_open = Int(SYS_pidfd_open)
+    public static let personality = Int(SYS_personality), pivot_root = Int(SYS_pivot_root), pidfd_getfd = Int(SYS_pidfd_getfd), pidfd_open = Int(SYS_pidfd_open)
     public static let userfaultfd = Int(SYS_userfaultfd)
     public static let pidfdSendSignal = Int(SYS_pidfd_send_signal)
     public static let poll = Int(SYS_poll), prctl = Int(SYS_prctl), prlimit64 = Int(SYS_prlimit64), process_vm_readv = Int(SYS_process_vm_readv)
@@ -36,7 +36,7 @@ public enum NR {
     public static let unshare = Int(SYS_unshare), wait4 = Int(SYS_wait4), write = Int(SYS_write)
     public static let nanosleep = Int(SYS_nanosleep), membarrier = Int(SYS_membarrier), setns = Int(SYS_setns)
     public static let mseal = Int(CL_NR_MSEAL)
-    public static let connect = Int(SYS_connect), mount = Int(SYS_mount), umount2 = Int(SYS_umount2), open_tree = Int(SYS_open_tree), move_mount = Int(SYS_move_mount)
+    public static let connect = Int(SYS_connect), mount = Int(SYS_mount), umount2 = Int(SYS_umount2), rmdir = Int(SYS_rmdir), open_tree = Int(SYS_open_tree), move_mount = Int(SYS_move_mount)
     public static let fsopen = Int(SYS_fsopen), fsconfig = Int(SYS_fsconfig), fsmount = Int(SYS_fsmount), mount_setattr = Int(SYS_mount_setattr)
     public static let sethostname = Int(SYS_sethostname), setdomainname = Int(SYS_setdomainname)
 }

@@ -40,6 +40,7 @@ enum ImageJSON {
             } ?? .null),
             ("mountNamespaces", .array(image.tree.mountNamespaces.enumerated().map { k, ns in
                 .object([("processes", .array(image.processes.filter { $0.mountNamespace == k + 1 }.map { .int(Int64($0.pid)) })),
+                         ("ownRoot", .bool(ns.ownRoot)),
                          ("mounts", .array(ns.mounts.map { m in
                              .object([("mountPoint", .string(m.mountPoint)), ("fsType", .string(m.fsType)), ("source", .string(m.source)),
                                       ("root", .string(m.root)), ("plan", .string(MountPlanText.name(m.plan))), ("files", .int(Int64(m.files.count))),

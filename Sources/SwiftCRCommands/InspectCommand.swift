@@ -63,7 +63,7 @@ struct InspectCommand: ParsableCommand {
         }
         for (k, ns) in image.tree.mountNamespaces.enumerated() {
             let inside = image.processes.filter { $0.mountNamespace == k + 1 }.map { String($0.pid) }.joined(separator: " ")
-            print("mount ns:  \(k + 1), processes \(inside.isEmpty ? "none" : inside): \(ns.mounts.count) mounts")
+            print("mount ns:  \(k + 1), processes \(inside.isEmpty ? "none" : inside): \(ns.mounts.count) mounts\(ns.ownRoot ? ", a root of its own (pivot_root)" : "")")
             for m in ns.mounts where m.plan != .inherited {
                 print("           \(m.mountPoint): \(m.fsType) \(m.source), \(MountPlanText.describe(m))")
             }

@@ -13,8 +13,8 @@ enum MountNamespaces {
         var index: [pid_t: Int] = [:]
         var warnings: [String] = []
         /// In another namespace that is not saved (no process of it has the
-        /// namespace's root for its own, or its root filesystem is not ours:
-        /// pivot_root): the old warning stands.
+        /// namespace's root for its own, or its root is a filesystem of its
+        /// own that cannot be made again, as an overlay): the old warning stands.
         var unsaved: Set<pid_t> = []
         /// Each saved namespace's /proc/PID/ns/mnt link -> its number.
         var numbers: [[UInt8]: Int] = [:]
@@ -47,13 +47,25 @@ enum MountNamespaces {
                 continue
             }
             if host == nil { host = try MountInfo.read(pid: getpid()) }
-            // A root of its own (pivot_root into another filesystem): its mounts cannot be rebuilt on a copy of ours.
-            guard let root = ns.mounts.first(where: { $0.mountPoint == "/" }), plan(root, earlier: [], host: host ?? []) == .inherited else {
+            // A root of its own (pivot_root, as a container's): every mount is
+            // made again under it, the root first: a tmpfs with its files, or
+            // a directory of ours or of another of the tree's namespaces.
+            guard let root = ns.mounts.first(where: { $0.mountPoint == "/" }) else {
                 found.unsaved.insert(pid)
                 byLink[link] = 0
                 continue
             }
-            let saved = try save(pid: ns.pid, mounts: ns.mounts, host: host ?? [], others: found.namespaces, warnings: &found.warnings)
+            let ownRoot = plan(root, earlier: [], host: host ?? []) != .inherited
+            if ownRoot {
+                switch plan(root, earlier: [], host: host ?? [], others: found.namespaces, ownRoot: true) {
+                case .fresh where inMemory.contains(root.fsType), .bindHost, .bindNamespace: break
+                default:
+                    found.unsaved.insert(pid)
+                    byLink[link] = 0
+                    continue
+                }
+            }
+            let saved = try save(pid: ns.pid, mounts: ns.mounts, host: host ?? [], others: found.namespaces, ownRoot: ownRoot, warnings: &found.warnings)
             found.namespaces.append(saved)
             byLink[link] = found.namespaces.count
             found.numbers[link] = found.namespaces.count
@@ -63,13 +75,14 @@ enum MountNamespaces {
     }
 
     /// `others`: the tree's namespaces saved before this one (made before it on restart).
-    static func save(pid: pid_t, mounts: [MountInfo], host: [MountInfo], others: [MountNamespaceState], warnings: inout [String]) throws -> MountNamespaceState {
+    static func save(pid: pid_t, mounts: [MountInfo], host: [MountInfo], others: [MountNamespaceState], ownRoot: Bool = false,
+                     warnings: inout [String]) throws -> MountNamespaceState {
         let hostGroups = Set(host.compactMap(\.peerGroup))
         var saved: [SavedMount] = []
         for (k, m) in mounts.enumerated() {
             var s = SavedMount(id: m.id, parent: m.parent, mountPoint: m.mountPoint, root: m.root, fsType: m.fsType, source: m.source,
                                superOptions: m.superOptions, flags: m.flags, propagation: m.propagation,
-                               plan: plan(m, earlier: mounts[..<k], host: host, others: others))
+                               plan: plan(m, earlier: mounts[..<k], host: host, others: others, ownRoot: ownRoot))
             s.device = UInt64(m.major) << 32 | UInt64(m.minor)
             s.hostPeer = hostPeer(m, hostGroups: hostGroups)
             s.peerGroup = UInt64(m.peerGroup ?? 0)
@@ -91,7 +104,7 @@ enum MountNamespaces {
             }
             saved.append(s)
         }
-        return MountNamespaceState(mounts: saved)
+        return MountNamespaceState(mounts: saved, ownRoot: ownRoot)
     }
 
     /// Propagation between the namespace and ours (unshare copies shared
@@ -153,8 +166,10 @@ enum MountNamespaces {
     /// The first rule that fits: the same mount as one of ours; a bind of an
     /// earlier mount of the namespace or of one of ours (same device, its
     /// root under theirs); a new instance; or nothing to make it from.
-    static func plan(_ m: MountInfo, earlier: ArraySlice<MountInfo>, host: [MountInfo], others: [MountNamespaceState] = []) -> SavedMount.Plan {
-        if host.contains(where: { $0.mountPoint == m.mountPoint && $0.root == m.root && $0.fsType == m.fsType && $0.source == m.source
+    /// `ownRoot`: the namespace has a root of its own, where nothing of the copy is: none is inherited.
+    static func plan(_ m: MountInfo, earlier: ArraySlice<MountInfo>, host: [MountInfo], others: [MountNamespaceState] = [],
+                     ownRoot: Bool = false) -> SavedMount.Plan {
+        if !ownRoot, host.contains(where: { $0.mountPoint == m.mountPoint && $0.root == m.root && $0.fsType == m.fsType && $0.source == m.source
                                   && $0.major == m.major && $0.minor == m.minor }) {
             return .inherited
         }

@@ -8,7 +8,10 @@ import LinuxKit
 /// mount is made only from inside its namespace). What cannot be made is a
 /// warning: the process then finds a path missing, as it would say itself.
 struct MountNamespaceBuilder {
-    let saved: [SavedMount]
+    /// The image's mounts (for a root of its own: their mount points under the staging root).
+    private(set) var saved: [SavedMount]
+    /// The namespace's root is a filesystem of its own (MountNamespaceState.ownRoot).
+    var ownRoot = false
     let session: RemoteSession
     let stub: pid_t
     private(set) var warnings: [String] = []
@@ -19,8 +22,10 @@ struct MountNamespaceBuilder {
     /// With peer groups to make (MountPropagation): an O_PATH descriptor in
     /// the stub per mount, taken as soon as it is there.
     private var handles: [Int32: UInt64] = [:]
-    /// Mounts of the copy the image lacks that go only once the restore is done (MountNamespaceFactory.unmountLingering).
-    private(set) var lingering: [String] = []
+    /// Mounts of the copy the image lacks that go only once the restore is
+    /// done (MountNamespaceFactory.unmountLingering), and whether the
+    /// directory under one was made for it (removed with it).
+    private(set) var lingering: [(path: String, madeDirectory: Bool)] = []
     /// The mounts of the tree's namespaces made before (and this one's, once made: namespace `namespace`).
     var others: MadeNamespaceMounts?
     var namespace = 0
@@ -37,6 +42,7 @@ struct MountNamespaceBuilder {
     /// `held`: per saved mount bound from elsewhere, a detached copy of its
     /// source (open_tree, taken before the unshare) in the stub.
     mutating func build(held: [Int32: UInt64]) throws {
+        if ownRoot { return try buildOwnRoot(held: held) }
         let current = try MountInfo.read(pid: stub)
         var unmatched = Array(saved.indices.filter { saved[$0].plan == .inherited })
         var removed: [MountInfo] = []
@@ -76,7 +82,7 @@ struct MountNamespaceBuilder {
         // with it then.)
         if !saved.contains(where: { MountNamespaces.within($0.mountPoint, "/proc") != nil }),
            let proc = removed.first(where: { $0.mountPoint == "/proc" && $0.fsType == "proc" }) {
-            lingering.append(proc.mountPoint)
+            lingering.append((proc.mountPoint, false))
             removed.removeAll { $0.id == proc.id }
         }
         // Children before their parents; one under a mount already gone went with it.
@@ -85,6 +91,13 @@ struct MountNamespaceBuilder {
             let r = try session.raw(NR.umount2, try session.putString(c.mountPoint), UInt64(MNT_DETACH))
             if r == 0 { gone.append(c.mountPoint) } else { warnings.append("\(c.mountPoint) could not be unmounted (\(errorText(Int32(-r))))") }
         }
+        try makeAll(held: held)
+    }
+
+    /// Makes every mount the copy does not have, then sets options and
+    /// propagation: a read-only mount took its files and the mounts on it first.
+    /// `beforeOptions` runs once the mounts are there, while all are still writable.
+    private mutating func makeAll(held: [Int32: UInt64], beforeOptions: (inout MountNamespaceBuilder) throws -> Void = { _ in }) throws {
         let groups = MountPropagation.knowsGroups(saved)
         defer { for fd in handles.values { _ = try? session.raw(NR.close, fd) } }
         if groups { for m in saved where present.contains(m.id) && m.hostPeer == 0 { try hold(m) } }
@@ -94,9 +107,13 @@ struct MountNamespaceBuilder {
                 if groups && m.hostPeer == 0 { try hold(m) }
             }
         }
+        try beforeOptions(&self)
         // Options and propagation last: a read-only mount took its files and the mounts on it first.
         for m in saved where present.contains(m.id) {
             if copiedFlags[m.id] != m.flags {
+                // A root read-only at the end is writable until then (its lent /proc directory goes first).
+                var m = m
+                if m.id == readOnlyAtEnd { m.flags &= ~UInt64(MS_RDONLY) }
                 // Through its descriptor where there is one: a mount covered by another is not reached by its path.
                 if let fd = handles[m.id] {
                     try setOptions(fd, m)
@@ -116,6 +133,75 @@ struct MountNamespaceBuilder {
             warnings += propagation.warnings
             // (Mounts tied to ours have no handle: ours is no namespace of the tree.)
             others?.remember(namespace, saved.filter { present.contains($0.id) }.compactMap { m in handles[m.id].map { (m, $0) } }, stub: stub)
+        }
+    }
+
+    /// Where the copy gets the tmpfs a root of its own is built on: the first that is a directory.
+    static let stagingDirectories = ["/tmp", "/mnt", "/var/tmp", "/run", "/dev"]
+    /// A root filesystem made read-only only once the restore is done (it
+    /// got a /proc directory for the restore, removed then).
+    private var readOnlyAtEnd: Int32?
+    /// When the lingering mounts go: the root made read-only then (its
+    /// filesystem too, or only the mount), with these per-mount flags.
+    private(set) var rootAtEnd: (superblockReadOnly: Bool, flags: UInt64)?
+
+    /// A root of its own: the copy's mounts are made slaves (nothing done
+    /// here reaches ours), a private tmpfs on a directory of the copy holds
+    /// the new root, every mount is made under it, the root first, and the
+    /// stub then moves into it (pivot_root) and detaches the copy's mounts.
+    /// Where the image has nothing at or below /proc, the copy's /proc stays
+    /// on the new root's until the restore is done: stubs reopen our
+    /// descriptors through it.
+    private mutating func buildOwnRoot(held: [Int32: UInt64]) throws {
+        try mount(nil, "/", nil, UInt64(MS_REC | MS_SLAVE), nil, what: "the copied mounts: making them slaves")
+        var st = stat()
+        guard let staging = Self.stagingDirectories.first(where: { stat("/proc/\(stub)/root\($0)", &st) == 0 && st.st_mode & S_IFMT == S_IFDIR }),
+              try mount("swiftcr-root", staging, "tmpfs", UInt64(MS_NOSUID | MS_NODEV), "mode=0700", what: "a tmpfs to build the root on, on \(staging)") else {
+            warnings.append("the namespace's own root could not be made: it comes back on a copy of cr_restart's")
+            return
+        }
+        let top = staging + "/root"
+        guard mkdir("/proc/\(stub)/root\(top)", 0o755) == 0 else {
+            warnings.append("the namespace's own root could not be made (\(errorText(errno))): it comes back on a copy of cr_restart's")
+            return
+        }
+        let keepProc = !saved.contains { MountNamespaces.within($0.mountPoint, "/proc") != nil }
+        let root = saved.first { $0.mountPoint == "/" }
+        let superblockReadOnly = root?.superOptions.split(separator: ",").contains("ro") ?? false
+        if keepProc, let root, superblockReadOnly || root.flags & UInt64(MS_RDONLY) != 0 { readOnlyAtEnd = root.id }
+        saved = saved.map { m in
+            var m = m
+            m.mountPoint = MountNamespaces.join(top, String(m.mountPoint.dropFirst()))
+            return m
+        }
+        try makeAll(held: held) { builder in
+            guard keepProc, let root, builder.present.contains(root.id) else { return }
+            let directory = "/proc/\(builder.stub)/root\(top)/proc"
+            let made = access(directory, F_OK) != 0 && mkdir(directory, 0o555) == 0
+            if try builder.mount("/proc", top + "/proc", nil, UInt64(MS_BIND | MS_REC), nil, what: "cr_restart's /proc, for the restore") {
+                builder.lingering.append(("/proc", made))
+            }
+        }
+        guard let root, present.contains(root.id) else {
+            warnings.append("the namespace's root (\(root?.fsType ?? "none")) could not be made: it comes back on a copy of cr_restart's")
+            return
+        }
+        // pivot_root(".", "."): the copy's root ends on top of the new one, and goes.
+        var r = try session.raw(NR.chdir, try session.putString(top))
+        if r == 0 { r = try session.raw(NR.pivot_root, try session.putString("."), try session.putString(".")) }
+        if r == 0 { r = try session.raw(NR.umount2, try session.putString("."), UInt64(MNT_DETACH)) }
+        guard r == 0 else {
+            warnings.append("the namespace's own root could not be entered (\(errorText(Int32(-r)))): its processes see a copy of cr_restart's")
+            return
+        }
+        _ = try session.raw(NR.chdir, try session.putString("/"))
+        if readOnlyAtEnd != nil {
+            if lingering.isEmpty {
+                if superblockReadOnly { try mount(nil, "/", nil, UInt64(MS_REMOUNT | MS_RDONLY), nil, what: "/: its filesystem read-only") }
+                try mount(nil, "/", nil, UInt64(MS_REMOUNT | MS_BIND) | root.flags, nil, what: "/: its options")
+            } else {
+                rootAtEnd = (superblockReadOnly, root.flags)
+            }
         }
     }
 
@@ -160,13 +246,19 @@ struct MountNamespaceBuilder {
         switch m.plan {
         case .fresh:
             makeMountPoint(m)
-            let data = m.superOptions.split(separator: ",").filter { $0 != "rw" && $0 != "ro" }.joined(separator: ",")
+            let options = m.superOptions.split(separator: ",")
+            let data = options.filter { $0 != "rw" && $0 != "ro" }.joined(separator: ",")
             guard try mount(m.source, m.mountPoint, m.fsType, m.flags & ~UInt64(MS_RDONLY), data, what: "\(m.mountPoint) (\(m.fsType))") else { return false }
             let top = "/proc/\(stub)/root\(m.mountPoint)"
             if m.fsType == "binfmt_misc" {
                 warnings += BinfmtMiscEntries.restore(m.files, top: top)
             } else if !m.files.isEmpty {
                 warnings += MountFileWriter(top: top, mountPoint: m.mountPoint).write(m.files)
+            }
+            // A read-only filesystem (not only the mount): once its files are in.
+            // (The mount's own flags are set with the others' at the end.)
+            if options.contains("ro") && m.id != readOnlyAtEnd {
+                try mount(nil, m.mountPoint, nil, UInt64(MS_REMOUNT | MS_RDONLY), nil, what: "\(m.mountPoint): its filesystem read-only")
             }
             return true
         case .bindFrom(let id, let path):

@@ -20,8 +20,11 @@ final class MountNamespaceFactory {
     /// Per made namespace, the stub that made it: its /proc root reaches the namespace's paths.
     private(set) var makers: [Int: pid_t] = [:]
     private(set) var warnings: [String] = []
-    /// Per made namespace, mounts of the copy the image lacks that stay until the restore is done.
-    private var lingering: [Int: [String]] = [:]
+    /// Per made namespace, mounts of the copy the image lacks that stay
+    /// until the restore is done (and whether their directory was made for them).
+    private var lingering: [Int: [(path: String, madeDirectory: Bool)]] = [:]
+    /// Made namespaces whose own root goes read-only once those are gone (MountNamespaceBuilder.rootAtEnd).
+    private var readOnlyRoots: [Int: (superblockReadOnly: Bool, flags: UInt64)] = [:]
     /// The made namespaces' mounts: peer groups that span namespaces, binds of covered mounts.
     private let kept: MadeNamespaceMounts
 
@@ -47,15 +50,18 @@ final class MountNamespaceFactory {
     /// the copies for it goes. Returns warnings.
     func unmountLingering() -> [String] {
         var problems: [String] = []
-        for (k, paths) in lingering.sorted(by: { $0.key < $1.key }) {
+        for (k, mounts) in lingering.sorted(by: { $0.key < $1.key }) {
             guard let fd = made[k], fd >= 0, let maker = makers[k] else { continue }
-            for path in paths {
-                if case .failure(let e) = InsideNamespace.unmount(path, namespace: "/proc/self/fd/\(fd)", user: "/proc/\(maker)/ns/user") {
-                    problems.append("mount namespace \(k): \(path) of cr_restart's namespace, which the image does not have, could not be unmounted (\(e))")
+            for (n, m) in mounts.enumerated() {
+                let last = n == mounts.count - 1
+                if case .failure(let e) = InsideNamespace.unmount(m.path, namespace: "/proc/self/fd/\(fd)", user: "/proc/\(maker)/ns/user",
+                                                                  removeDirectory: m.madeDirectory, thenRoot: last ? readOnlyRoots[k] : nil) {
+                    problems.append("mount namespace \(k): \(m.path) of cr_restart's namespace, which the image does not have, could not be unmounted (\(e))")
                 }
             }
         }
         lingering = [:]
+        readOnlyRoots = [:]
         return problems
     }
 
@@ -190,7 +196,9 @@ final class MountNamespaceFactory {
         var builder = MountNamespaceBuilder(saved: saved, session: session, stub: stub, mayReachOurs: rootOnly.contains(k))
         builder.others = kept
         builder.namespace = k
+        builder.ownRoot = namespaces[k - 1].ownRoot
         try builder.build(held: held)
+        if let end = builder.rootAtEnd { readOnlyRoots[k] = end }
         warnings += builder.warnings.map { "process \(pid)'s mount namespace: \($0)" }
         made[k] = open("/proc/\(stub)/ns/mnt", O_RDONLY | O_CLOEXEC)
         makers[k] = stub
