@@ -7,7 +7,10 @@
  * - a connection shut down with its send queue full (FIN_WAIT1, FIN behind
  *   megabytes the peer had not read): every byte arrives, then end of file;
  * - a connection closed both ways reads end of file on both ends, which are
- *   ended (state CLOSE) and still tell both addresses, hang up and refuse writes.
+ *   ended (state CLOSE) and still tell both addresses, hang up and refuse writes;
+ * - a LAST_ACK end whose peer's segments an nftables rule drops (zdtm
+ *   socket-tcp-closed-last-ack): the peer's FIN the restart sends again is
+ *   dropped too, and its reads must still end (the restart shuts them down).
  * Usage: tcpstates SEED (the seed sets the size of the full queue). */
 #include "fixture.h"
 #include <arpa/inet.h>
@@ -108,8 +111,39 @@ int main(int argc, char **argv) {
     getsockname(c2, (struct sockaddr *)&c2_at, &c_len);
     if (tcp_state(c1) != 7 || tcp_state(c2) != 7) fail("setup: the connection closed both ways is in states %d and %d, not CLOSE", tcp_state(c1), tcp_state(c2));
 
+    /* LAST_ACK behind a rule dropping what comes to its port (its own listener's). */
+    struct sockaddr_in second = listen_addr;
+    second.sin_port = 0;
+    int lst2 = socket(AF_INET, SOCK_STREAM, 0);
+    socklen_t second_len = sizeof second;
+    if (bind(lst2, (struct sockaddr *)&second, sizeof second) != 0 || listen(lst2, 1) != 0) fail("second listener");
+    getsockname(lst2, (struct sockaddr *)&second, &second_len);
+    char table[64], rule[512];
+    snprintf(table, sizeof table, "swiftcr-tcpstates-%d", getpid());
+    int e2 = -1, e1 = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(e1, (struct sockaddr *)&second, sizeof second) != 0 || (e2 = accept(lst2, NULL, NULL)) < 0) fail("last-ack connection");
+    close(lst2);
+    shutdown(e1, SHUT_WR);
+    usleep(50000);
+    snprintf(rule, sizeof rule, "nft add table inet %s && nft add chain inet %s input '{ type filter hook input priority 0; }' && "
+             "nft add rule inet %s input tcp dport %d drop", table, table, table, ntohs(second.sin_port));
+    if (system(rule) != 0) fail("nft: the rule dropping port %d", ntohs(second.sin_port));
+    shutdown(e2, SHUT_WR);
+    usleep(50000);
+    if (tcp_state(e2) != 9) fail("setup: the end behind the rule is in state %d, not LAST_ACK", tcp_state(e2));
+
     ready();
     wait_for_term();
+
+    /* With the rule still there: nothing of the peer's comes through. */
+    struct pollfd q = { e2, POLLIN, 0 };
+    char one[4];
+    errno = 0;
+    if (poll(&q, 1, 300) != 1 || read(e2, one, sizeof one) != 0) fail("last-ack behind a rule: no end of file (%s)", strerror(errno));
+    errno = 0;
+    if (send(e2, "x", 1, MSG_NOSIGNAL) != -1 || errno != EPIPE) fail("last-ack behind a rule: send did not fail with EPIPE (%s)", strerror(errno));
+    snprintf(rule, sizeof rule, "nft delete table inet %s", table);
+    if (system(rule) != 0) fail("nft: removing the rule");
 
     char buf[16] = { 0 };
     struct pollfd p = { a2, POLLIN, 0 };

@@ -32,6 +32,8 @@ if [ "$mode" = tests ]; then
   [ -x /usr/bin/time ] || need+=(time)
   command -v make >/dev/null || need+=(make)
   command -v ip >/dev/null || need+=(iproute2)
+  # Fixtures/tcpstates.c drops a connection's segments with an nftables rule.
+  command -v nft >/dev/null || need+=(nftables)
   [ -f /usr/include/security/pam_modules.h ] || need+=(libpam0g-dev)
   [ -f /usr/include/zstd.h ] || need+=(libzstd-dev)
   command -v pamtester >/dev/null || need+=(pamtester)

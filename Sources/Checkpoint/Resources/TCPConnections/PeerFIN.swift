@@ -31,6 +31,17 @@ enum PeerFIN {
         guard sent == segment.count else { throw CheckpointError(errno: errno, "fd \(number): sending the peer's FIN") }
     }
 
+    /// Whether the socket took the FIN (a state past the peer's FIN:
+    /// CLOSE_WAIT, LAST_ACK, CLOSING, TIME_WAIT or CLOSE), waiting up to
+    /// 20 ms: a segment to a local address is taken as it is sent.
+    static func arrived(_ fd: Int32) -> Bool {
+        for _ in 0..<20 {
+            if [6, 7, 8, 9, 11].contains(TCPRepair.state(fd)) { return true }
+            usleep(1000)
+        }
+        return false
+    }
+
     /// A 20-byte TCP header with FIN and ACK and its checksum over the pseudo header.
     static func segment(from: InetEndpoint, to: InetEndpoint, sequence: UInt32, ack: UInt32, window: UInt16) -> [UInt8] {
         var h = [UInt8](repeating: 0, count: 20)

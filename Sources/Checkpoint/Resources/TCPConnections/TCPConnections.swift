@@ -111,7 +111,7 @@ extension SocketFactory {
             // peer's FIN the restorer sends it again must get through.
             unlock(s)
             do {
-                let refused = try TCPRepair.resume(fd, s, options: f.socketOptions, fd: f.fd)
+                let refused = try TCPRepair.resume(fd, s, options: f.socketOptions, fd: f.fd, warnings: &warnings)
                 if !refused.isEmpty { warnings.append("fd \(f.fd): socket options not set again: \(refused.joined(separator: ", "))") }
             } catch {
                 warnings.append("\(error)")

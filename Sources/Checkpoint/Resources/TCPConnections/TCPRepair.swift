@@ -225,7 +225,8 @@ enum TCPRepair {
     /// Takes a rebuilt socket out of repair mode once every socket of the
     /// image exists (so the window probe it sends finds its peer): then the
     /// bytes never sent, the FINs, the options.
-    static func resume(_ fd: Int32, _ s: TCPConnectionRecord, options: [FileDescriptorState.SocketOption], fd number: Int32) throws -> [String] {
+    static func resume(_ fd: Int32, _ s: TCPConnectionRecord, options: [FileDescriptorState.SocketOption], fd number: Int32,
+                       warnings: inout [String]) throws -> [String] {
         let sendData = s.queues?.send ?? []
         let unsent = Int(min(s.unsent, UInt64(sendData.count)))
         // With a window probe: the peer's answer tells the new socket its
@@ -247,6 +248,13 @@ enum TCPRepair {
             let sendStart = s.sendSequence &- UInt64(sendData.count) &- (s.finSent ? 1 : 0)
             try PeerFIN.deliver(to: s, sequence: UInt32(truncatingIfNeeded: s.receiveSequence &- 1),
                                 acknowledging: UInt32(truncatingIfNeeded: sendStart), fd: number)
+            // A firewall rule of the namespace may drop it (zdtm
+            // socket-tcp-closed-last-ack: the peer's port is closed off):
+            // then reads end where they did all the same.
+            if !PeerFIN.arrived(fd) {
+                _ = shutdown(fd, Int32(SHUT_RD))
+                warnings.append("fd \(number): the peer's FIN could not be delivered again (a firewall rule drops it?): reads end at the same place, but the kernel keeps the connection in state \(state(fd)) instead of one past the peer's FIN")
+            }
         }
         if s.noDelay { _ = set(fd, TCP_NODELAY, 1) }
         // After repair mode, which leaves SO_REUSEADDR off; the rest were set before the bind.
