@@ -2,14 +2,16 @@
  * (pivot_root) onto a tmpfs of seeded files, with a bind of a directory of
  * the parent's namespace at /outside, a read-only bind of one of its own
  * directories at /view, and by seed a proc of its own (root only) and a
- * read-only root filesystem. The parent shares a page and a pipe with it.
+ * read-only root filesystem; or (VARIANT "overlay") the root is an overlay of
+ * a directory of the parent's namespace with a file in it, writes going to
+ * an upper directory there. The parent shares a page and a pipe with it.
  * After the restart the child's root must be that tmpfs again: the same
  * entries at / (nothing the restore lent it left behind), every file, the
  * binds (the parent's write after the restart seen through /outside), the
  * read-only filesystem, and as many mounts as before.
  * As a user, a user namespace mapping the uid and gid comes first.
  * usage: pivotroot SEED WORKDIR [VARIANT]
- *   VARIANT: "ro", "proc", "ro+proc" or "plain" (default: by seed); proc as root only. */
+ *   VARIANT: "ro", "proc", "ro+proc", "overlay" or "plain" (default: by seed); proc as root only. */
 #define _GNU_SOURCE
 #include "fixture.h"
 #include <dirent.h>
@@ -26,12 +28,14 @@
 #define MAX_FILES 6
 #define TMPFS_MAGIC 0x01021994
 #define PROC_MAGIC 0x9fa0
+#define OVERLAY_MAGIC 0x794c7630
 
 static uint64_t rng;
 static uint64_t next(void) { rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; return rng; }
 
 static char work[512], shared_dir[600], newroot[600];
-static int files, with_proc, read_only;
+static int files, with_proc, read_only, overlay;
+static char lower[600], upper[600], workdir[600];
 static size_t sizes[MAX_FILES];
 static mode_t modes[MAX_FILES];
 static volatile char *page;
@@ -80,8 +84,8 @@ static void check_files(void) {
 
 /* The names at / must be exactly these. */
 static void check_root_entries(void) {
-    const char *want[] = {"etc", "outside", "view", with_proc ? "proc" : NULL};
-    int seen = 0, expected = with_proc ? 4 : 3;
+    const char *want[] = {"etc", "outside", "view", with_proc ? "proc" : overlay ? "lowerfile" : NULL};
+    int seen = 0, expected = with_proc || overlay ? 4 : 3;
     DIR *d = opendir("/");
     struct dirent *e;
     while (d && (e = readdir(d))) {
@@ -98,7 +102,11 @@ static void check_root_entries(void) {
 static int child(int ready_fd, int told_fd) {
     if (unshare(CLONE_NEWNS)) { fail("unshare: %m"); return 1; }
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) { fail("private: %m"); return 1; }
-    if (mount("pivotroot", newroot, "tmpfs", MS_NOSUID, "size=4m,mode=0755")) { fail("tmpfs: %m"); return 1; }
+    if (overlay) {
+        char options[2048];
+        snprintf(options, sizeof options, "lowerdir=%s,upperdir=%s,workdir=%s%s", lower, upper, workdir, geteuid() == 0 ? "" : ",userxattr");
+        if (mount("pivotroot", newroot, "overlay", MS_NOSUID, options)) { fail("overlay: %m"); return 1; }
+    } else if (mount("pivotroot", newroot, "tmpfs", MS_NOSUID, "size=4m,mode=0755")) { fail("tmpfs: %m"); return 1; }
     make_files();
     char p[800], q[800];
     snprintf(p, sizeof p, "%s/outside", newroot); mkdir(p, 0755);
@@ -118,8 +126,20 @@ static int child(int ready_fd, int told_fd) {
     wait_for_term();
 
     struct statfs sf;
-    if (statfs("/", &sf) || sf.f_type != TMPFS_MAGIC) fail("/ is not the tmpfs (type %#lx)", (unsigned long)sf.f_type);
+    unsigned long want_type = overlay ? OVERLAY_MAGIC : TMPFS_MAGIC;
+    if (statfs("/", &sf) || (unsigned long)sf.f_type != want_type) fail("/ is not the %s (type %#lx)", overlay ? "overlay" : "tmpfs", (unsigned long)sf.f_type);
+    if (overlay) {
+        char line[64] = "";
+        FILE *l = fopen("/lowerfile", "r");
+        if (!l || !fgets(line, sizeof line, l) || strcmp(line, "from below\n") != 0) fail("/lowerfile says '%s'", line);
+        if (l) fclose(l);
+    }
     check_root_entries();
+    if (overlay) {
+        /* Written after the restart: it must land in the same upper directory. */
+        FILE *l = fopen("/written-above", "w");
+        if (!l || fputs("above\n", l) < 0 || fclose(l) != 0) fail("writing /written-above: %m");
+    }
     check_files();
     char word[64] = "";
     ssize_t n = read(told_fd, word, sizeof word - 1);
@@ -150,7 +170,8 @@ int main(int argc, char **argv) {
     read_only = (int)(next() % 2);
     with_proc = (int)(next() % 2);
     if (argc > 3) {
-        read_only = strstr(argv[3], "ro") != NULL;
+        overlay = strcmp(argv[3], "overlay") == 0;
+        read_only = !overlay && strstr(argv[3], "ro") != NULL;
         with_proc = strstr(argv[3], "proc") != NULL;
     }
     with_proc = with_proc && geteuid() == 0;
@@ -158,6 +179,16 @@ int main(int argc, char **argv) {
     snprintf(newroot, sizeof newroot, "%s/newroot", work);
     mkdir(shared_dir, 0755);
     mkdir(newroot, 0755);
+    snprintf(lower, sizeof lower, "%s/lower", work);
+    snprintf(upper, sizeof upper, "%s/upper", work);
+    snprintf(workdir, sizeof workdir, "%s/overlay-work", work);
+    if (overlay) {
+        mkdir(lower, 0755); mkdir(upper, 0755); mkdir(workdir, 0755);
+        char p[700];
+        snprintf(p, sizeof p, "%s/lowerfile", lower);
+        FILE *l = fopen(p, "w");
+        if (!l || fputs("from below\n", l) < 0 || fclose(l) != 0) { fail("%s: %m", p); return finish(); }
+    }
     printf("files %d, read-only root %d, proc %d\n", files, read_only, with_proc);
     fflush(stdout);
     page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -189,5 +220,7 @@ int main(int argc, char **argv) {
     kill(c, SIGTERM);
     int status = 0;
     if (waitpid(c, &status, 0) != c || !WIFEXITED(status) || WEXITSTATUS(status) != 0) fail("the child failed (status %#x)", status);
+    snprintf(p, sizeof p, "%s/written-above", upper);
+    if (overlay && access(p, F_OK) != 0) fail("the child's write after the restart is not in %s", upper);
     return finish();
 }

@@ -20,9 +20,12 @@ enum MountNamespaces {
         var numbers: [[UInt8]: Int] = [:]
     }
 
-    /// Filesystems a restart mounts anew rather than binding from somewhere.
+    /// Filesystems a restart mounts anew rather than binding from somewhere
+    /// (an overlay from the directories its options name, a container's root).
     static let fresh: Set<String> = ["tmpfs", "ramfs", "proc", "sysfs", "mqueue", "devpts", "cgroup2", "bpf", "tracefs",
-                                     "debugfs", "securityfs", "fusectl", "configfs", "pstore", "hugetlbfs", "binfmt_misc"]
+                                     "debugfs", "securityfs", "fusectl", "configfs", "pstore", "hugetlbfs", "binfmt_misc", "overlay"]
+    /// A root of its own made anew: in memory with its files, or an overlay of directories of ours.
+    static let freshRoots: Set<String> = inMemory.union(["overlay"])
     /// Of those, the ones whose files live only in memory: saved with the mount.
     static let inMemory: Set<String> = ["tmpfs", "ramfs"]
 
@@ -58,7 +61,7 @@ enum MountNamespaces {
             let ownRoot = plan(root, earlier: [], host: host ?? []) != .inherited
             if ownRoot {
                 switch plan(root, earlier: [], host: host ?? [], others: found.namespaces, ownRoot: true) {
-                case .fresh where inMemory.contains(root.fsType), .bindHost, .bindNamespace: break
+                case .fresh where freshRoots.contains(root.fsType), .bindHost, .bindNamespace: break
                 default:
                     found.unsaved.insert(pid)
                     byLink[link] = 0

@@ -136,8 +136,22 @@ struct MountNamespaceBuilder {
         }
     }
 
-    /// Where the copy gets the tmpfs a root of its own is built on: the first that is a directory.
-    static let stagingDirectories = ["/tmp", "/mnt", "/var/tmp", "/run", "/dev"]
+    /// Where the copy gets the tmpfs a root of its own is built on: the first
+    /// that is a directory and holds nothing the image's mounts are made
+    /// from (the tmpfs hides what is under it).
+    static let stagingDirectories = ["/mnt", "/media", "/srv", "/tmp", "/var/tmp", "/run", "/opt", "/home", "/dev"]
+
+    /// The paths of ours the mounts are made from by name: an overlay's
+    /// directories (binds are taken before, by descriptor).
+    static func sourcePaths(_ mounts: [SavedMount]) -> [String] {
+        mounts.filter { $0.plan == .fresh && $0.fsType == "overlay" }.flatMap { m in
+            m.superOptions.split(separator: ",").flatMap { option -> [String] in
+                let parts = option.split(separator: "=", maxSplits: 1)
+                guard parts.count == 2, ["lowerdir", "lowerdir+", "upperdir", "workdir", "datadir+"].contains(String(parts[0])) else { return [] }
+                return parts[1].split(separator: ":").map(String.init).filter { $0.hasPrefix("/") }
+            }
+        }
+    }
     /// A root filesystem made read-only only once the restore is done (it
     /// got a /proc directory for the restore, removed then).
     private var readOnlyAtEnd: Int32?
@@ -155,7 +169,10 @@ struct MountNamespaceBuilder {
     private mutating func buildOwnRoot(held: [Int32: UInt64]) throws {
         try mount(nil, "/", nil, UInt64(MS_REC | MS_SLAVE), nil, what: "the copied mounts: making them slaves")
         var st = stat()
-        guard let staging = Self.stagingDirectories.first(where: { stat("/proc/\(stub)/root\($0)", &st) == 0 && st.st_mode & S_IFMT == S_IFDIR }),
+        let needed = Self.sourcePaths(saved)
+        guard let staging = Self.stagingDirectories.first(where: { d in
+                  !needed.contains { MountNamespaces.within($0, d) != nil } && stat("/proc/\(stub)/root\(d)", &st) == 0 && st.st_mode & S_IFMT == S_IFDIR
+              }),
               try mount("swiftcr-root", staging, "tmpfs", UInt64(MS_NOSUID | MS_NODEV), "mode=0700", what: "a tmpfs to build the root on, on \(staging)") else {
             warnings.append("the namespace's own root could not be made: it comes back on a copy of cr_restart's")
             return
