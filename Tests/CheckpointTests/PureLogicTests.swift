@@ -340,6 +340,48 @@ final class PureLogicTests: XCTestCase {
 
     // MARK: mount namespaces: how each mount comes back
 
+    /// A namespace with a root of its own keeps nothing of the copy: a
+    /// mount equal to one of ours is bound from it, the rest as before.
+    func testMountPlansForARootOfItsOwn() throws {
+        let host = try MountInfo.parse("""
+        22 1 254:1 / / rw,relatime - ext4 /dev/vda1 rw
+        40 22 0:30 / /tmp rw - tmpfs tmpfs rw
+        41 22 0:5 / /proc rw - proc proc rw
+        """)
+        let mine = try MountInfo.parse("""
+        90 80 254:1 /srv/rootfs / rw - ext4 /dev/vda1 rw
+        91 90 0:5 / /proc rw - proc proc rw
+        92 90 0:30 / /tmp rw - tmpfs tmpfs rw
+        93 90 0:70 / /run rw - tmpfs run rw
+        94 90 0:71 / /data rw - overlay ov rw,lowerdir=/srv/l1:/srv/l2,upperdir=/srv/u,workdir=/srv/w
+        """)
+        let plans = mine.indices.map { MountNamespaces.plan(mine[$0], earlier: mine[..<$0], host: host, ownRoot: true) }
+        XCTAssertEqual(plans, [.bindHost(path: "/srv/rootfs"), .bindHost(path: "/proc"), .bindHost(path: "/tmp"), .fresh, .fresh])
+        XCTAssertEqual(MountNamespaces.plan(mine[1], earlier: [], host: host), .inherited, "the same mount, in a namespace on our root")
+        let saved = zip(mine, plans).map { m, p in
+            SavedMount(id: m.id, parent: m.parent, mountPoint: m.mountPoint, root: m.root, fsType: m.fsType, source: m.source,
+                       superOptions: m.superOptions, flags: 0, propagation: 0, plan: p)
+        }
+        XCTAssertEqual(MountNamespaceBuilder.sourcePaths(saved), ["/srv/l1", "/srv/l2", "/srv/u", "/srv/w"])
+    }
+
+    /// The tmpfs a root of its own is built on hides what is under its
+    /// directory: seeded sets of overlay directories never end under the
+    /// one chosen, and the first that qualifies is taken.
+    func testStagingDirectoryHidesNoSource() {
+        var rng = PageRangeLogicTests.Generator(state: TestEnvironment.seed(for: "staging"))
+        let candidates = MountNamespaceBuilder.stagingDirectories
+        for _ in 0..<200 {
+            let needed = (0..<Int.random(in: 0...4, using: &rng)).map { _ in
+                (candidates.randomElement(using: &rng) ?? "/mnt") + "/" + String(Int.random(in: 0...99, using: &rng))
+            } + (Bool.random(using: &rng) ? ["/srv"] : [])
+            let present = Set(candidates.filter { _ in Int.random(in: 0..<4, using: &rng) != 0 })
+            let chosen = MountNamespaceBuilder.stagingDirectory(avoiding: needed, isDirectory: { present.contains($0) })
+            let eligible = candidates.filter { d in present.contains(d) && !needed.contains { MountNamespaces.within($0, d) != nil } }
+            XCTAssertEqual(chosen, eligible.first, "needed \(needed), present \(present.sorted())")
+        }
+    }
+
     func testMountPlans() throws {
         let host = try MountInfo.parse("""
         22 1 254:1 / / rw,relatime - ext4 /dev/vda1 rw

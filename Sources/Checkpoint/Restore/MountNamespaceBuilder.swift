@@ -141,6 +141,11 @@ struct MountNamespaceBuilder {
     /// from (the tmpfs hides what is under it).
     static let stagingDirectories = ["/mnt", "/media", "/srv", "/tmp", "/var/tmp", "/run", "/opt", "/home", "/dev"]
 
+    /// The first staging directory that is one and has none of `needed` at or below it.
+    static func stagingDirectory(avoiding needed: [String], isDirectory: (String) -> Bool) -> String? {
+        stagingDirectories.first { d in !needed.contains { MountNamespaces.within($0, d) != nil } && isDirectory(d) }
+    }
+
     /// The paths of ours the mounts are made from by name: an overlay's
     /// directories (binds are taken before, by descriptor).
     static func sourcePaths(_ mounts: [SavedMount]) -> [String] {
@@ -168,10 +173,9 @@ struct MountNamespaceBuilder {
     /// descriptors through it.
     private mutating func buildOwnRoot(held: [Int32: UInt64]) throws {
         try mount(nil, "/", nil, UInt64(MS_REC | MS_SLAVE), nil, what: "the copied mounts: making them slaves")
-        var st = stat()
-        let needed = Self.sourcePaths(saved)
-        guard let staging = Self.stagingDirectories.first(where: { d in
-                  !needed.contains { MountNamespaces.within($0, d) != nil } && stat("/proc/\(stub)/root\(d)", &st) == 0 && st.st_mode & S_IFMT == S_IFDIR
+        guard let staging = Self.stagingDirectory(avoiding: Self.sourcePaths(saved), isDirectory: { [stub] d in
+                  var st = stat()
+                  return stat("/proc/\(stub)/root\(d)", &st) == 0 && st.st_mode & S_IFMT == S_IFDIR
               }),
               try mount("swiftcr-root", staging, "tmpfs", UInt64(MS_NOSUID | MS_NODEV), "mode=0700", what: "a tmpfs to build the root on, on \(staging)") else {
             warnings.append("the namespace's own root could not be made: it comes back on a copy of cr_restart's")
