@@ -188,7 +188,9 @@ struct MountNamespaceBuilder {
         }
         let keepProc = !saved.contains { MountNamespaces.within($0.mountPoint, "/proc") != nil }
         let root = saved.first { $0.mountPoint == "/" }
-        let superblockReadOnly = root?.superOptions.split(separator: ",").contains("ro") ?? false
+        // (A filesystem it binds is ours: only the mount of it goes read-only.)
+        let superblockReadOnly = root.map { $0.plan == .fresh && MountNamespaces.freshRoots.contains($0.fsType)
+                                             && $0.superOptions.split(separator: ",").contains("ro") } ?? false
         if keepProc, let root, superblockReadOnly || root.flags & UInt64(MS_RDONLY) != 0 { readOnlyAtEnd = root.id }
         saved = saved.map { m in
             var m = m
@@ -212,6 +214,8 @@ struct MountNamespaceBuilder {
         if r == 0 { r = try session.raw(NR.pivot_root, try session.putString("."), try session.putString(".")) }
         if r == 0 { r = try session.raw(NR.umount2, try session.putString("."), UInt64(MNT_DETACH)) }
         guard r == 0 else {
+            // Not entered: the copy's own /proc is what its processes see, and stays.
+            lingering = []
             warnings.append("the namespace's own root could not be entered (\(errorText(Int32(-r)))): its processes see a copy of cr_restart's")
             return
         }
@@ -278,7 +282,9 @@ struct MountNamespaceBuilder {
             }
             // A read-only filesystem (not only the mount): once its files are in.
             // (The mount's own flags are set with the others' at the end.)
-            if options.contains("ro") && m.id != readOnlyAtEnd {
+            // Only where a mount is a filesystem of its own: a sysfs (one per
+            // network namespace) may be ours, which must not turn read-only.
+            if options.contains("ro") && MountNamespaces.freshRoots.contains(m.fsType) && m.id != readOnlyAtEnd {
                 try mount(nil, m.mountPoint, nil, UInt64(MS_REMOUNT | MS_RDONLY), nil, what: "\(m.mountPoint): its filesystem read-only")
             }
             return true

@@ -57,11 +57,15 @@ struct Scenario: Sendable {
         usleep(settle)
         let image = "\(work)/context.\(pid)"
         let more = beforeCheckpoint(pid, work, user)
+        let tree = descendants(of: pid)
         let ck = runTool(["\(env.bin)/cr_checkpoint"] + checkpointArguments + more + ["--kill", "-f", image, "\(pid)"], user: user, cwd: work)
         XCTAssertEqual(ck.code, 0, "cr_checkpoint: \(ck.output)", file: file, line: line)
         let ended = target.wait(timeout: 10)
         XCTAssertEqual(ended?.signal, SIGKILL, "--kill did not kill the target: \(String(describing: ended))", file: file, line: line)
         reapOrphans()
+        // The killed tree's orphans are init's to reap, which this VM's is slow
+        // to do: the restart's own wait for their PIDs (5 s) is not the test's subject.
+        waitGone(tree)
         guard ck.code == 0 else { return }
         betweenRuns(work)
 
@@ -167,6 +171,28 @@ func reapOrphans() {
         var status: Int32 = 0
         if waitpid(-1, &status, WNOHANG) > 0 { quiet = 0 } else { quiet += 1; usleep(5000) }
     }
+}
+
+/// The processes below `pid` now (children files, every thread's).
+func descendants(of pid: pid_t) -> [pid_t] {
+    var found: [pid_t] = []
+    var queue = [pid]
+    while let p = queue.popLast() {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(p)/task")) ?? []
+        for t in tasks {
+            let text = (try? String(contentsOfFile: "/proc/\(p)/task/\(t)/children", encoding: .utf8)) ?? ""
+            for c in text.split(separator: " ").compactMap({ pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) where !found.contains(c) {
+                found.append(c)
+                queue.append(c)
+            }
+        }
+    }
+    return found
+}
+
+/// Up to 30 s for every one of `pids` to be gone from /proc (reaped).
+func waitGone(_ pids: [pid_t]) {
+    for _ in 0..<600 where pids.contains(where: { access("/proc/\($0)", F_OK) == 0 }) { usleep(50_000) }
 }
 
 /// Up to 20 s for `pid` to exist and have no tracer (a restart of it is done).
