@@ -4,14 +4,15 @@
  * directories at /view, and by seed a proc of its own (root only) and a
  * read-only root filesystem; or (VARIANT "overlay") the root is an overlay of
  * a directory of the parent's namespace with a file in it, writes going to
- * an upper directory there. The parent shares a page and a pipe with it.
+ * an upper directory there; or (VARIANT "bind") a bind of a directory of the
+ * parent's namespace, which the parent writes into after the restart. The parent shares a page and a pipe with it.
  * After the restart the child's root must be that tmpfs again: the same
  * entries at / (nothing the restore lent it left behind), every file, the
  * binds (the parent's write after the restart seen through /outside), the
  * read-only filesystem, and as many mounts as before.
  * As a user, a user namespace mapping the uid and gid comes first.
  * usage: pivotroot SEED WORKDIR [VARIANT]
- *   VARIANT: "ro", "proc", "ro+proc", "overlay" or "plain" (default: by seed); proc as root only. */
+ *   VARIANT: "ro", "proc", "ro+proc", "overlay", "bind" or "plain" (default: by seed); proc as root only. */
 #define _GNU_SOURCE
 #include "fixture.h"
 #include <dirent.h>
@@ -34,8 +35,8 @@ static uint64_t rng;
 static uint64_t next(void) { rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; return rng; }
 
 static char work[512], shared_dir[600], newroot[600];
-static int files, with_proc, read_only, overlay;
-static char lower[600], upper[600], workdir[600];
+static int files, with_proc, read_only, overlay, bound;
+static char lower[600], upper[600], workdir[600], bindroot[600];
 static size_t sizes[MAX_FILES];
 static mode_t modes[MAX_FILES];
 static volatile char *page;
@@ -84,8 +85,8 @@ static void check_files(void) {
 
 /* The names at / must be exactly these. */
 static void check_root_entries(void) {
-    const char *want[] = {"etc", "outside", "view", with_proc ? "proc" : overlay ? "lowerfile" : NULL};
-    int seen = 0, expected = with_proc || overlay ? 4 : 3;
+    const char *want[] = {"etc", "outside", "view", with_proc ? "proc" : overlay ? "lowerfile" : bound ? "after" : NULL};
+    int seen = 0, expected = with_proc || overlay || bound ? 4 : 3;
     DIR *d = opendir("/");
     struct dirent *e;
     while (d && (e = readdir(d))) {
@@ -106,6 +107,8 @@ static int child(int ready_fd, int told_fd) {
         char options[2048];
         snprintf(options, sizeof options, "lowerdir=%s,upperdir=%s,workdir=%s%s", lower, upper, workdir, geteuid() == 0 ? "" : ",userxattr");
         if (mount("pivotroot", newroot, "overlay", MS_NOSUID, options)) { fail("overlay: %m"); return 1; }
+    } else if (bound) {
+        if (mount(bindroot, newroot, NULL, MS_BIND, NULL)) { fail("bind of %s: %m", bindroot); return 1; }
     } else if (mount("pivotroot", newroot, "tmpfs", MS_NOSUID, "size=4m,mode=0755")) { fail("tmpfs: %m"); return 1; }
     make_files();
     char p[800], q[800];
@@ -127,7 +130,7 @@ static int child(int ready_fd, int told_fd) {
 
     struct statfs sf;
     unsigned long want_type = overlay ? OVERLAY_MAGIC : TMPFS_MAGIC;
-    if (statfs("/", &sf) || (unsigned long)sf.f_type != want_type) fail("/ is not the %s (type %#lx)", overlay ? "overlay" : "tmpfs", (unsigned long)sf.f_type);
+    if (!bound && (statfs("/", &sf) || (unsigned long)sf.f_type != want_type)) fail("/ is not the %s (type %#lx)", overlay ? "overlay" : "tmpfs", (unsigned long)sf.f_type);
     if (overlay) {
         char line[64] = "";
         FILE *l = fopen("/lowerfile", "r");
@@ -150,6 +153,13 @@ static int child(int ready_fd, int told_fd) {
     if (!f || !fgets(line, sizeof line, f) || strcmp(line, word) != 0) fail("/outside/after says '%s', the parent wrote '%s'", line, word);
     if (f) fclose(f);
     if (strcmp((const char *)page, word) != 0) fail("the shared page says '%s', the parent wrote '%s'", (const char *)page, word);
+    if (bound) {
+        /* The parent wrote it into the directory bound as our root. */
+        line[0] = 0;
+        f = fopen("/after", "r");
+        if (!f || !fgets(line, sizeof line, f) || strcmp(line, word) != 0) fail("/after says '%s': / is not the parent's %s", line, bindroot);
+        if (f) fclose(f);
+    }
     struct statvfs v;
     if (statvfs("/view", &v) || !(v.f_flag & ST_RDONLY)) fail("/view is not read-only");
     int probe = open("/written-after", O_CREAT | O_WRONLY, 0600);
@@ -171,7 +181,8 @@ int main(int argc, char **argv) {
     with_proc = (int)(next() % 2);
     if (argc > 3) {
         overlay = strcmp(argv[3], "overlay") == 0;
-        read_only = !overlay && strstr(argv[3], "ro") != NULL;
+        bound = strcmp(argv[3], "bind") == 0;
+        read_only = !overlay && !bound && strstr(argv[3], "ro") != NULL;
         with_proc = strstr(argv[3], "proc") != NULL;
     }
     with_proc = with_proc && geteuid() == 0;
@@ -182,6 +193,8 @@ int main(int argc, char **argv) {
     snprintf(lower, sizeof lower, "%s/lower", work);
     snprintf(upper, sizeof upper, "%s/upper", work);
     snprintf(workdir, sizeof workdir, "%s/overlay-work", work);
+    snprintf(bindroot, sizeof bindroot, "%s/bindroot", work);
+    if (bound) mkdir(bindroot, 0755);
     if (overlay) {
         mkdir(lower, 0755); mkdir(upper, 0755); mkdir(workdir, 0755);
         char p[700];
@@ -216,6 +229,11 @@ int main(int argc, char **argv) {
     snprintf(p, sizeof p, "%s/after", shared_dir);
     FILE *f = fopen(p, "w");
     if (!f || fputs(word, f) < 0 || fclose(f) != 0) fail("writing %s: %m", p);
+    if (bound) {
+        snprintf(p, sizeof p, "%s/after", bindroot);
+        f = fopen(p, "w");
+        if (!f || fputs(word, f) < 0 || fclose(f) != 0) fail("writing %s: %m", p);
+    }
     if (write(tell[1], word, strlen(word)) < 0) fail("telling the child: %m");
     kill(c, SIGTERM);
     int status = 0;

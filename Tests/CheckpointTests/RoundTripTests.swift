@@ -332,11 +332,11 @@ final class RoundTripTests: XCTestCase {
     func testMountPropagationAsRootAndUnprivileged() throws { try treeRoundTrip("propagation", ["@"]) }
     /// A container's root: a child's mount namespace whose root is a tmpfs
     /// of its own (pivot_root) with binds in it, read-only or not, with a
-    /// proc of its own or none, or an overlay of our directories
+    /// proc of its own or none, an overlay of our directories or a bind of one
     /// (Fixtures/pivotroot.c): the same root after the restart, and nothing
     /// the restore lent it left there.
     func testPivotedRootAsRootAndUnprivileged() throws {
-        for variant in ["plain", "ro", "proc", "ro+proc", "overlay"] { try treeRoundTrip("pivotroot", ["@", variant], rootOnly: variant.contains("proc")) }
+        for variant in ["plain", "ro", "proc", "ro+proc", "overlay", "bind"] { try treeRoundTrip("pivotroot", ["@", variant], rootOnly: variant.contains("proc")) }
     }
     /// UTS namespaces: a parent's with seeded host and domain names, a child
     /// sharing it (a rename after the restart reaches it), a child in its own.
