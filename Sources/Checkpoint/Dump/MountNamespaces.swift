@@ -14,7 +14,7 @@ enum MountNamespaces {
         var warnings: [String] = []
         /// In another namespace that is not saved (no process of it has the
         /// namespace's root for its own, or its root is a filesystem of its
-        /// own that cannot be made again, as an overlay): the old warning stands.
+        /// own that cannot be made again, as a disk seen nowhere else): the old warning stands.
         var unsaved: Set<pid_t> = []
         /// Each saved namespace's /proc/PID/ns/mnt link -> its number.
         var numbers: [[UInt8]: Int] = [:]
@@ -51,8 +51,9 @@ enum MountNamespaces {
             }
             if host == nil { host = try MountInfo.read(pid: getpid()) }
             // A root of its own (pivot_root, as a container's): every mount is
-            // made again under it, the root first: a tmpfs with its files, or
-            // a directory of ours or of another of the tree's namespaces.
+            // made again under it, the root first: a tmpfs with its files, an
+            // overlay of directories of ours, or a directory of ours or of
+            // another of the tree's namespaces.
             guard let root = ns.mounts.first(where: { $0.mountPoint == "/" }) else {
                 found.unsaved.insert(pid)
                 byLink[link] = 0

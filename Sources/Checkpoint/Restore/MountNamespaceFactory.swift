@@ -56,7 +56,8 @@ final class MountNamespaceFactory {
                 let last = n == mounts.count - 1
                 if case .failure(let e) = InsideNamespace.unmount(m.path, namespace: "/proc/self/fd/\(fd)", user: "/proc/\(maker)/ns/user",
                                                                   removeDirectory: m.madeDirectory, thenRoot: last ? readOnlyRoots[k] : nil) {
-                    problems.append("mount namespace \(k): \(m.path) of cr_restart's namespace, which the image does not have, could not be unmounted (\(e))")
+                    let root = last && readOnlyRoots[k] != nil ? ", or the namespace's root made read-only again" : ""
+                    problems.append("mount namespace \(k): \(m.path) of cr_restart's namespace, which the image does not have, could not be unmounted\(root) (\(e))")
                 }
             }
         }

@@ -190,9 +190,22 @@ func descendants(of pid: pid_t) -> [pid_t] {
     return found
 }
 
-/// Up to 30 s for every one of `pids` to be gone from /proc (reaped).
+/// Up to 30 s for every one of `pids` that died (a zombie, exiting, or
+/// SIGKILL pending) to be gone from /proc (reaped); one left running
+/// (outside the checkpoint's scope) is not waited for.
 func waitGone(_ pids: [pid_t]) {
-    for _ in 0..<600 where pids.contains(where: { access("/proc/\($0)", F_OK) == 0 }) { usleep(50_000) }
+    func dying(_ pid: pid_t) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return false }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 6 else { return false }
+        // State Z or X, or PF_EXITING (0x4) in the flags: between SIGKILL and the zombie.
+        if fields[0] == "Z" || fields[0] == "X" || (UInt64(fields[6]) ?? 0) & 0x4 != 0 { return true }
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return false }
+        let pending = status.split(separator: "\n").filter { $0.hasPrefix("SigPnd:") || $0.hasPrefix("ShdPnd:") }
+            .compactMap { UInt64($0.split(separator: "\t").last ?? "", radix: 16) }
+        return pending.contains { $0 & (1 << UInt64(SIGKILL - 1)) != 0 }
+    }
+    for _ in 0..<600 where pids.contains(where: dying) { usleep(50_000) }
 }
 
 /// Up to 20 s for `pid` to exist and have no tracer (a restart of it is done).

@@ -45,6 +45,13 @@ enum TCPRepair {
         return getsockopt(fd, Int32(IPPROTO_TCP), TCP_INFO, &info, &length) == 0 ? UInt64(info[0]) : 0
     }
 
+    /// tcpi_state as the kernel names it.
+    static func stateName(_ state: UInt64) -> String {
+        let names = [1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5: "FIN_WAIT2", 6: "TIME_WAIT",
+                     7: "CLOSE", 8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN", 11: "CLOSING"]
+        return names[Int(state)] ?? "state \(state)"
+    }
+
     /// States whose connection can be rebuilt: established, or half closed either way.
     static let repairable: [UInt64] = [1, 4, 5, 8, 9, 11]
 
@@ -253,7 +260,7 @@ enum TCPRepair {
             // then reads end where they did all the same.
             if !PeerFIN.arrived(fd) {
                 _ = shutdown(fd, Int32(SHUT_RD))
-                warnings.append("fd \(number): the peer's FIN could not be delivered again (a firewall rule drops it?): reads end at the same place, but the kernel keeps the connection in state \(state(fd)) instead of one past the peer's FIN")
+                warnings.append("fd \(number): the peer's FIN could not be delivered again (a firewall rule drops it?): reads end at the same place, but the kernel keeps the connection in \(stateName(state(fd))) instead of a state past the peer's FIN")
             }
         }
         if s.noDelay { _ = set(fd, TCP_NODELAY, 1) }
