@@ -33,8 +33,7 @@ struct CPUPin {
         if Syscall.setAffinity(of: 0, one) { pinned = true }
     }
 
-    /// The calling thread back on every CPU it had (the image reader's
-    /// workers, made by a pinned thread, inherit its one CPU).
+    /// The calling thread back on every CPU it had.
     func unpinCurrentThread() {
         guard pinned else { return }
         _ = Syscall.setAffinity(of: 0, original)
@@ -52,8 +51,9 @@ struct CPUPin {
 
     /// Gives the calling pool thread every CPU the process had, once any
     /// thread was pinned: run first by work that must run beside the pinned
-    /// thread (the image writer, scans), whichever pool thread it lands on.
-    static func freePoolThread() {
+    /// thread (the image writer and reader, workers, scans), whichever pool
+    /// thread it lands on.
+    @Sendable static func freePoolThread() {
         guard let all = unpinned.withLock({ $0 }) else { return }
         _ = Syscall.setAffinity(of: 0, all)
     }

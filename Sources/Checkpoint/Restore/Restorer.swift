@@ -157,8 +157,8 @@ public enum Restorer {
         defer { chain?.close() }
         var pin = CPUPin()
         pin.pinCurrentCPU()
-        let pinned = pin
-        reader.prepareWorkerThread = { pinned.unpinCurrentThread() }
+        // Pool threads made by this pinned thread inherit its CPU: workers take every CPU back first.
+        reader.prepareWorkerThread = CPUPin.freePoolThread
         var tree = StubTree(options: options, ids: ids, log: log)
         tree.rootMakesPIDNamespace = ids.ownNamespace && !PIDNamespace.entered
         tree.mounts = MountNamespaceFactory(namespaces: header.tree.mountNamespaces, processes: header.processes)
@@ -218,7 +218,7 @@ public enum Restorer {
             // Compressed frames are decompressed and written on every core (not in a PID namespace of ours: no threads).
             if reader.readAhead && Self.frameFill {
                 reader.leaveFramesCompressed = true
-                pages.frameFill = FrameFill(threads: ImageReader.cores) { pinned.unpinCurrentThread() }
+                pages.frameFill = FrameFill(threads: ImageReader.cores, prepareThread: CPUPin.freePoolThread)
             }
             let frameFill = pages.frameFill
             // No worker may still write through a userfaultfd being closed.
