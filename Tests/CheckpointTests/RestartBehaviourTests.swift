@@ -175,6 +175,8 @@ final class RestartBehaviourTests: XCTestCase {
         // The killed fixture is our child and stays a zombie until we reap it.
         let restart = try Child([tool("cr_restart"), "\(work)/ctx"], cwd: work)
         XCTAssertTrue(restart.read(until: "waiting up to 5 s for PID \(pid)", timeout: 4), restart.output)
+        // Its PID is also its thread's ID: named once.
+        XCTAssertTrue(restart.read(until: "PID \(pid), still held by an exited process its parent has not reaped", timeout: 2), restart.output)
         _ = target.wait(timeout: 10)
         XCTAssertTrue(processRunsUntraced(pid), restart.output)
         kill(restart.pid, SIGTERM)

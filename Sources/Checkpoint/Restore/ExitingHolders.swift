@@ -10,7 +10,9 @@ enum ExitingHolders {
     /// or a dead task; returns the seconds waited.
     /// After half a second `notice` is told which IDs it waits for.
     static func wait(for ids: [pid_t], limit: Double = 5, notice: ((String) -> Void)? = nil) -> Double {
-        var pending = ids.filter(isExiting)
+        var seen: Set<pid_t> = []
+        // A process's ID is also its main thread's: each is waited for (and named) once.
+        var pending = ids.filter { seen.insert($0).inserted && isExiting($0) }
         var waited = 0.0
         var told = false
         while !pending.isEmpty && waited < limit {
@@ -19,11 +21,18 @@ enum ExitingHolders {
             pending = pending.filter(isExiting)
             if !told && waited >= 0.5 && !pending.isEmpty {
                 told = true
-                let list = pending.prefix(8).map(String.init).joined(separator: ", ") + (pending.count > 8 ? ", ..." : "")
-                notice?("waiting up to \(Int(limit)) s for PID \(list), still held by an exited process its parent has not reaped")
+                notice?(Self.notice(pending, limit: limit))
             }
         }
         return waited
+    }
+
+    /// What the restart is waiting for, in one line.
+    static func notice(_ pending: [pid_t], limit: Double) -> String {
+        let list = pending.prefix(8).map(String.init).joined(separator: ", ") + (pending.count > 8 ? ", ..." : "")
+        let held = pending.count == 1 ? "PID \(list), still held by an exited process its parent has"
+                                      : "PIDs \(list), still held by exited processes their parents have"
+        return "waiting up to \(Int(limit)) s for \(held) not reaped"
     }
 
     /// True if the task with this ID has exited but is still listed (state Z or X).
