@@ -214,6 +214,26 @@ final class RestartBehaviourTests: XCTestCase {
         _ = target.readToEnd(timeout: 10)
     }
 
+    /// A tree whose root is outside the PID namespace its descendants are in
+    /// (unshare --pid --fork): refused, naming that namespace's init, since a
+    /// restart would make them in the root's namespace with other PIDs than
+    /// they know (they came back so before, silently). No image is left, and
+    /// the tree runs on to its PASS.
+    func testPIDNamespaceBelowTheRootIsRefusedAsRootAndUser() throws {
+        for user in [nil, env.user] {
+            let work = env.workDir("pidns-below-root", user: user)
+            let (target, initPID) = try Fixture.start([tool("pidns"), "\(TestEnvironment.seed(for: "pidns-below"))"], user: user, cwd: work)
+            let r = runTool([tool("cr_checkpoint"), "--tree", "-f", "\(work)/ctx", "\(target.pid)"], user: user, cwd: work)
+            XCTAssertNotEqual(r.code, 0, r.output)
+            XCTAssertTrue(r.output.contains("is in a PID namespace below the one of \(target.pid)"), r.output)
+            XCTAssertTrue(r.output.contains("init, process \(initPID), with --tree"), r.output)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: "\(work)/ctx"))
+            kill(initPID, SIGTERM)
+            let out = target.readToEnd(timeout: 30)
+            XCTAssertTrue(out.contains("PASS") && !out.contains("FAIL"), out)
+        }
+    }
+
     /// A checkpoint that lets the tree run on leaves the pages a parent and its
     /// children share copy-on-write shared (reading them must not unshare them):
     /// the fixture counts its shared pages again once told to stop.

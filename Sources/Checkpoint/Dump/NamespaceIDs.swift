@@ -8,13 +8,17 @@ import LinuxKit
 /// both IDs of every process, thread, group and session (TreeState.namespaceIDs);
 /// the restart makes a new namespace and hands out the inner ones.
 enum NamespaceIDs {
-    /// Empty when the root is not a namespace's init as seen from here.
+    /// Empty when the root is not a namespace's init as seen from here (and
+    /// then throws for a process in a PID namespace below the root's).
     /// Throws for a process of the tree in another PID namespace than the
     /// root's (a nested one, or one that joined from outside): one namespace is all a restart makes.
     static func collect(root: pid_t, processes: [ProcessState], zombies: [ZombieState]) throws -> [Int32: Int32] {
         guard let rootStatus = try? ProcStatus.read(pid: root) else { return [:] }
         let rootLevels = levels(rootStatus, "NSpid")
-        guard rootLevels.count >= 2, rootLevels.last == 1 else { return [:] }
+        guard rootLevels.count >= 2, rootLevels.last == 1 else {
+            try refuseNested(below: root, depth: rootLevels.count, processes.map(\.pid) + zombies.filter { !$0.checkpointer }.map(\.pid))
+            return [:]
+        }
         let namespace = try? Sys.readLink("/proc/\(root)/ns/pid")
         var ids: [Int32: Int32] = [:]
         func add(_ outer: pid_t, _ inner: Int32?) {
@@ -41,6 +45,26 @@ enum NamespaceIDs {
             add(z.sid, levels(status, "NSsid").last)
         }
         return ids
+    }
+
+    /// A root that is no namespace's init, with processes in a PID namespace
+    /// below its own (`unshare --pid --fork`, bwrap, a container's init forked
+    /// by its runtime): a restart would make them in the root's namespace,
+    /// where they would have other PIDs than the ones they know (and their
+    /// kill(1, ...) would reach another init). Refused, naming the init whose
+    /// --tree checkpoint saves that namespace whole.
+    static func refuseNested(below root: pid_t, depth: Int, _ pids: [pid_t]) throws {
+        guard depth > 0 else { return }
+        let nested = pids.compactMap { pid -> (pid: pid_t, levels: [Int32])? in
+            guard let status = try? ProcStatus.read(pid: pid) else { return nil }
+            let own = levels(status, "NSpid")
+            return own.count > depth ? (pid, own) : nil
+        }
+        guard let first = nested.first else { return }
+        let advice = nested.first { $0.levels.count == depth + 1 && $0.levels[depth] == 1 }
+            .map { "checkpoint that namespace's init, process \($0.pid), with --tree to save the namespace whole" }
+            ?? "its init is not in the tree"
+        throw CheckpointError(EINVAL, "process \(first.pid) is in a PID namespace below the one of \(root), the tree's root (its PID there is \(first.levels[depth])): a restart would give it another PID than the one it knows; \(advice)")
     }
 
     /// One ID per PID namespace level, outermost (as seen from here) first.
