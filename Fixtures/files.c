@@ -2,7 +2,8 @@
  * directory, a high-numbered dup2, and /dev/null, zero, urandom; and 40
  * separate opens of one file, every third with a dup, in shuffled fd order
  * (each open keeps its own offset, each dup shares its file's); a file
- * made with O_TMPFILE; a file unlinked while another hard link to it
+ * made with O_TMPFILE (and one with O_NOFOLLOW, as Python's tempfile makes
+ * it); a file unlinked while another hard link to it
  * remains (as root it is that very file again; otherwise a copy). */
 #include "fixture.h"
 #include <fcntl.h>
@@ -70,6 +71,11 @@ int main(int argc, char **argv) {
     if (made >= 0) close(made);
     if (ftmp < 0 || write(ftmp, "nameless", 8) != 8) fail("O_TMPFILE");
     lseek(ftmp, 4, SEEK_SET);
+    /* one as Python's tempfile.TemporaryFile opens it: O_NOFOLLOW stays in its flags */
+    int opened = open(dir, O_TMPFILE | O_RDWR | O_EXCL | O_NOFOLLOW, 0600);
+    int fpy = opened < 0 ? -1 : fcntl(opened, F_DUPFD, 170);  /* the hole stays */
+    if (opened >= 0) close(opened);
+    if (fpy < 0 || write(fpy, "python's", 8) != 8) fail("O_TMPFILE with O_NOFOLLOW");
     char named[PATH_MAX], other[PATH_MAX];
     snprintf(named, sizeof named, "%s/files.named", dir);
     snprintf(other, sizeof other, "%s/files.other-name", dir);
@@ -85,6 +91,7 @@ int main(int argc, char **argv) {
     struct stat tst;
     if (read(ftmp, tmp, 4) != 4 || memcmp(tmp, "less", 4) != 0 || fstat(ftmp, &tst) != 0 || tst.st_nlink != 0)
         fail("the O_TMPFILE file: read '%.4s', links %d", tmp, (int)tst.st_nlink);
+    if (pread(fpy, tmp, 8, 0) != 8 || memcmp(tmp, "python's", 8) != 0) fail("the O_TMPFILE file opened with O_NOFOLLOW: read '%.8s'", tmp);
     struct stat lst, ost;
     if (pread(flinked, tmp, 6, 0) != 6 || memcmp(tmp, "linked", 6) != 0) fail("the hard-linked file's contents");
     if (geteuid() == 0 && (fstat(flinked, &lst) != 0 || stat(other, &ost) != 0 || lst.st_ino != ost.st_ino))

@@ -78,6 +78,14 @@ public enum FcntlCommand {
     public static let getSeals = Int32(CL_F_GET_SEALS)
 }
 
+/// open flags glibc's Swift module leaves out.
+public enum OpenFlags {
+    public static let path = Int32(CL_O_PATH)
+    /// O_TMPFILE without its O_DIRECTORY: what marks a file made so in its flags.
+    public static let tmpFileBit = Int32(CL___O_TMPFILE)
+    public static let tmpFile = Int32(CL___O_TMPFILE) | O_DIRECTORY
+}
+
 /// timerfd ioctls (linux/timerfd.h).
 public enum TimerFDIoctl {
     /// TFD_IOC_SET_TICKS = _IOW('T', 0, u64)

@@ -191,6 +191,7 @@ enum {
     CL_F_GETPIPE_SZ = 1032,
     CL_F_ADD_SEALS = 1033,
     CL_F_GET_SEALS = 1034,
+    CL___O_TMPFILE = 020000000,   // O_TMPFILE is this with O_DIRECTORY
     CL_PR_TIMER_CREATE_RESTORE_IDS = 77,  // linux/prctl.h, 6.17+
     CL_MADV_GUARD_INSTALL = 102,  // asm-generic/mman-common.h, 6.13+
     CL_MAP_DROPPABLE = 0x08,      // linux/mman.h, 6.11+: a mapping type, like MAP_PRIVATE

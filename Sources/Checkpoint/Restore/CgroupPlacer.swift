@@ -94,11 +94,11 @@ final class CgroupPlacer {
         var at = dup(h.fd)
         guard at >= 0 else { throw fail(errno, "dup") }
         for (k, step) in c.components.enumerated().dropFirst(skip) {
-            var next = openat(at, String(step), Self.pathOnly | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            var next = openat(at, String(step), OpenFlags.path | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             if next < 0 && errno == ENOENT {
                 if mkdirat(at, String(step), 0o755) != 0 && errno != EEXIST { let e = errno; close(at); throw fail(e, "mkdir \(step)") }
                 if !made.contains(c.path) { made.append(c.path) }
-                next = openat(at, String(step), Self.pathOnly | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                next = openat(at, String(step), OpenFlags.path | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
                 // Its settings before anything joins it (a v1 cpuset takes no task without cpus and mems).
                 let path = "/" + c.components[...k].joined(separator: "/")
                 if next >= 0 && c.controllers.split(separator: ",").contains("cpuset") { Self.inheritCPUs(at, next) }
@@ -213,7 +213,7 @@ final class CgroupPlacer {
     private func hierarchy(_ controllers: String, showing path: String, name: String) throws -> Hierarchy {
         if let h = hierarchies[controllers], h.root == "/" || path == h.root || path.hasPrefix(h.root + "/") { return h }
         for m in ProcCgroup.mounts(of: controllers, showing: path, in: mounts, known: known) {
-            let fd = open(m.mountPoint, Self.pathOnly | O_DIRECTORY | O_CLOEXEC)
+            let fd = open(m.mountPoint, OpenFlags.path | O_DIRECTORY | O_CLOEXEC)
             guard fd >= 0 else { continue }
             let h = Hierarchy(fd: fd, root: m.root)
             if let old = hierarchies[controllers] { close(old.fd) }
@@ -258,6 +258,4 @@ final class CgroupPlacer {
         }
     }
 
-    /// O_PATH (Glibc does not export it): a directory to walk from, not to read.
-    private static let pathOnly: Int32 = 0o10000000
 }

@@ -15,8 +15,10 @@ enum PathReopen {
         var flags = UInt64(f.flags) & ~UInt64(O_CREAT | O_TRUNC | O_EXCL | O_ASYNC)
         if noCTTY { flags |= UInt64(O_NOCTTY) }
         // An O_TMPFILE file keeps that flag, which holds O_DIRECTORY: reopened as the file it is.
-        let tmpFile = UInt64(0o20000000)  // __O_TMPFILE
-        if flags & tmpFile != 0 { flags &= ~(tmpFile | UInt64(O_DIRECTORY)) }
+        if flags & UInt64(OpenFlags.tmpFileBit) != 0 { flags &= ~UInt64(OpenFlags.tmpFile) }
+        // O_NOFOLLOW stays in a file's flags (Python's tempfile opens with it):
+        // through one of our /proc/PID/fd links, a symbolic link, it would be ELOOP.
+        if source.hasPrefix("/proc/"), flags & UInt64(OpenFlags.path) == 0 { flags &= ~UInt64(O_NOFOLLOW) }
         let opened: Int64
         if let ns = f.mountNamespace, ns != c.process.mountNamespace, let root = c.objects.mountRoot(of: ns) {
             // On a mount of another namespace: opened by us through a stub of

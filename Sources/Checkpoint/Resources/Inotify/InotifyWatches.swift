@@ -9,7 +9,6 @@ import LinuxKit
 /// the inode among the places the process uses (cwd, open files, mappings,
 /// and what those directories hold).
 struct InotifyWatches {
-    static let oPath: Int32 = 0o10000000  // O_PATH, which Glibc's module does not export
 
     struct Watch { var wd: UInt64; var mask: UInt64; var inode: UInt64; var device: UInt64; var handleType: Int32; var handle: [UInt8] }
 
@@ -90,7 +89,7 @@ struct InotifyWatches {
         let mountFD = open(mount, O_RDONLY | O_DIRECTORY | O_CLOEXEC)  // an O_PATH mount fd gives EBADF
         guard mountFD >= 0 else { return nil }
         defer { close(mountFD) }
-        guard let fd = KernelFileHandle(type: w.handleType, bytes: w.handle).open(mountFD: mountFD, flags: Self.oPath | O_CLOEXEC) else { return nil }
+        guard let fd = KernelFileHandle(type: w.handleType, bytes: w.handle).open(mountFD: mountFD, flags: OpenFlags.path | O_CLOEXEC) else { return nil }
         defer { close(Int32(fd)) }
         return try? String(decoding: Sys.readLink("/proc/self/fd/\(fd)"), as: UTF8.self)
     }

@@ -57,7 +57,7 @@ enum Nodes: FileKind {
         }
         defer { if n.gone || name != f.path { unlink(name) } }
         _ = lchown(name, uid_t(n.uid), gid_t(n.gid))
-        let keep = Int32(O_ACCMODE | O_NONBLOCK | O_APPEND | O_NOFOLLOW) | 0o10000000  // and O_PATH
+        let keep = Int32(O_ACCMODE | O_NONBLOCK | O_APPEND | O_NOFOLLOW) | OpenFlags.path
         let fd = open(name, Int32(bitPattern: f.flags) & keep | O_CLOEXEC | O_NOCTTY)
         guard fd >= 0 else { return .closed("fd \(f.fd) (\(f.path)): the node made again cannot be opened: \(errorText(errno))") }
         c.objects.closeLater(fd)

@@ -38,7 +38,6 @@ final class UnlinkedFileFactory {
         }
         let original = f.path.hasSuffix(" (deleted)") ? String(f.path.dropLast(" (deleted)".count)) : f.path
         let dir = original.lastIndex(of: "/").map { String(original[..<$0]) } ?? "/tmp"
-        let oTmpfile: Int32 = 0o20200000
         // Under its own name, unlinked at once, when the name is free: /proc
         // then shows "NAME (deleted)" as it did (programs and zdtm compare it).
         // Otherwise an O_TMPFILE file, which /proc shows as "/#INODE (deleted)".
@@ -47,8 +46,8 @@ final class UnlinkedFileFactory {
             Glibc.close(fd)
             fd = -1
         }
-        if fd < 0 { fd = open(dir.isEmpty ? "/" : dir, O_RDWR | O_CLOEXEC | oTmpfile, 0o600) }
-        if fd < 0 { fd = open("/tmp", O_RDWR | O_CLOEXEC | oTmpfile, 0o600) }
+        if fd < 0 { fd = open(dir.isEmpty ? "/" : dir, O_RDWR | O_CLOEXEC | OpenFlags.tmpFile, 0o600) }
+        if fd < 0 { fd = open("/tmp", O_RDWR | O_CLOEXEC | OpenFlags.tmpFile, 0o600) }
         guard fd >= 0 else {
             throw CheckpointError(errno: errno, "cannot recreate unlinked file \(original)")
         }
