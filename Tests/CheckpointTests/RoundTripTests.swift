@@ -143,6 +143,13 @@ final class RoundTripTests: XCTestCase {
 
     func testTimersAsRoot() throws { try Scenario(fixture: "timers").run(.rootOriginalPID) }
     func testTimersUnprivileged() throws { try Scenario(fixture: "timers").run(.unprivilegedNewPID) }
+    /// A periodic alarm caught expired with its SIGALRM pending (blocked, or
+    /// frozen at its expiry: the kernel re-arms it when the signal is taken)
+    /// keeps its interval: once unblocked it goes on firing.
+    func testExpiredAlarmKeepsItsIntervalAsRootAndUnprivileged() throws {
+        try Scenario(fixture: "alarmpending").run(.rootOriginalPID)
+        try Scenario(fixture: "alarmpending").run(.unprivilegedNewPID)
+    }
 
     func testLocksAsRoot() throws { try Scenario(fixture: "locks", arguments: ["@"]).run(.rootOriginalPID) }
     func testLocksUnprivileged() throws { try Scenario(fixture: "locks", arguments: ["@"]).run(.unprivilegedNewPID) }

@@ -13,11 +13,23 @@ struct TimerRestorer {
     let threadIDs: [Int32: Int32]
 
 
+    /// The itimerval to set (interval, then value; seconds and microseconds).
+    /// A periodic ITIMER_REAL that expired with its SIGALRM not yet taken
+    /// reads a zero value: the kernel re-arms it when the signal is taken.
+    /// setitimer with a zero value would clear the interval too, so it is set
+    /// to expire in a microsecond instead: its SIGALRM joins the pending one
+    /// (or is ignored as the original's was) and it waits, idle, as it did.
+    static func setting(_ timers: IntervalTimers, _ which: Int) -> [UInt64] {
+        var v = Array(timers.timer(which))
+        if which == 0, v[2] == 0, v[3] == 0, v[0] != 0 || v[1] != 0 { v[3] = 1 }
+        return v
+    }
+
     func restore() throws -> [String] {
         var warnings: [String] = []
         let scratch = 8192
         for which in 0..<3 where process.intervalTimers.timer(which).contains(where: { $0 != 0 }) {
-            let at = try session.put(Array(process.intervalTimers.timer(which)).flatMap { bytes(of: $0) }, at: scratch)
+            let at = try session.put(Self.setting(process.intervalTimers, which).flatMap { bytes(of: $0) }, at: scratch)
             try session.call("setitimer(\(which))", NR.setitimer, UInt64(which), at, 0)
         }
         guard !process.posixTimers.isEmpty else { return warnings }
