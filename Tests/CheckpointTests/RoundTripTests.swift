@@ -143,6 +143,14 @@ final class RoundTripTests: XCTestCase {
 
     func testTimersAsRoot() throws { try Scenario(fixture: "timers").run(.rootOriginalPID) }
     func testTimersUnprivileged() throws { try Scenario(fixture: "timers").run(.unprivilegedNewPID) }
+    /// A named semaphore's creator maps it under glibc's temporary name, now
+    /// deleted: it comes back as the file its child opened by name.
+    func testNamedSemaphoreStaysSharedAsRootAndUnprivileged() throws {
+        var s = Scenario(fixture: "namedsem")
+        s.checkpointArguments = ["--tree"]
+        try s.run(.rootOriginalPID)
+        try s.run(.unprivilegedNewPID)
+    }
     /// A periodic alarm caught expired with its SIGALRM pending (blocked, or
     /// frozen at its expiry: the kernel re-arms it when the signal is taken)
     /// keeps its interval: once unblocked it goes on firing.

@@ -194,6 +194,14 @@ struct ProcessCollector {
             throw SecretMemory.refusal(pid: frozen.pid, what: "the mapping at 0x\(String(m.start, radix: 16)) is memfd_secret memory")
         }
         var kind = kind
+        var m = m
+        // A shared mapping of a file that is still there under another name (sem_open's).
+        if kind == .sharedAnonymous, m.deleted, m.isFileBacked, let path = m.path, path.hasPrefix("/"), !path.hasPrefix("/dev/zero"),
+           let live = LiveLink.find(deleted: path, device: UInt64(Device.make(major: m.deviceMajor, minor: m.deviceMinor)), inode: m.inode, root: root) {
+            m.path = live
+            m.deleted = false
+            kind = .sharedFile
+        }
         var size: UInt64 = 0, mtime: UInt64 = 0, checksum: UInt32 = 0
         if kind == .privateFile || kind == .sharedFile, let path = m.path {
             var st = stat()
