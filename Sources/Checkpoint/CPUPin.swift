@@ -46,6 +46,13 @@ struct CPUPin {
         }
     }
 
+    /// As `release`, for good: later calls do nothing, so threads given an
+    /// affinity of their own since (a restored thread's) keep it.
+    mutating func releaseForGood(_ pids: [pid_t]) {
+        release(pids)
+        pinned = false
+    }
+
     /// The affinity threads had before any was pinned (the first pin's).
     private static let unpinned = Mutex<[UInt64]?>(nil)
 

@@ -34,6 +34,11 @@ public struct ThreadState: Equatable, Sendable {
     public var timerSlackNanos: UInt64?
     /// Scheduling: policy (with SCHED_RESET_ON_FORK), real-time priority, nice; nil in older images.
     public var scheduling: Scheduling?
+    /// CPU affinity (sched_getaffinity) as 64-bit words, CPU n at bit n % 64 of
+    /// word n / 64, where it leaves out a CPU the machine had online; empty: every CPU.
+    public var affinity: [UInt64] = []
+    /// I/O priority (ioprio_get): class << 13 | level; 0: none set.
+    public var ioPriority: UInt64 = 0
 
     public struct Scheduling: Equatable, Sendable {
         public var policy: UInt32, priority: UInt32, nice: Int32
@@ -70,6 +75,7 @@ public struct ThreadState: Equatable, Sendable {
         case tid = 1, registers = 2, xsave = 3, sigmask = 4, pending = 5, altBase = 6, altFlags = 7
         case altSize = 8, rseqAddress = 9, rseqSize = 10, rseqSignature = 11, tidAddress = 12, robustHead = 13, robustLength = 14
         case seccompFilter = 15, timerSlack = 16, scheduling = 17, seccompStrict = 18, credentials = 19, cgroup = 20, name = 21
+        case affinity = 22, ioPriority = 23
     }
 
     func encode(into e: inout RecordEncoder) {
@@ -98,6 +104,8 @@ public struct ThreadState: Equatable, Sendable {
         if !credentials.isEmpty { e.u64s(Tag.credentials.rawValue, credentials) }
         for c in cgroups { e.string(Tag.cgroup.rawValue, c.encoded) }
         if let name { e.string(Tag.name.rawValue, name) }
+        if !affinity.isEmpty { e.u64s(Tag.affinity.rawValue, affinity) }
+        if ioPriority != 0 { e.u64(Tag.ioPriority.rawValue, ioPriority) }
     }
 
     init(decoding d: RecordDecoder) throws {
@@ -145,6 +153,14 @@ public struct ThreadState: Equatable, Sendable {
         }
         cgroups = try CgroupMembership.decodeAll(d, tag: Tag.cgroup.rawValue, what: "thread \(tid)")
         name = d.string(Tag.name.rawValue)
+        affinity = try d.u64s(Tag.affinity.rawValue)
+        guard affinity.count <= 128, affinity.isEmpty || affinity.contains(where: { $0 != 0 }) else {
+            throw ImageError.malformed(what: "thread \(tid): a CPU affinity of \(affinity.count) words with no CPU, or over 8192 CPUs", offset: d.base)
+        }
+        ioPriority = try d.u64(Tag.ioPriority.rawValue, default: 0)
+        guard ioPriority < 4 << 13 else {
+            throw ImageError.malformed(what: "thread \(tid): I/O priority \(ioPriority) is not class << 13 | level with class 0-3", offset: d.base)
+        }
         if let name, name.utf8.count > 15 || name.contains("\0") {
             throw ImageError.malformed(what: "thread \(tid): name '\(name)' is not a comm (up to 15 bytes)", offset: d.base)
         }

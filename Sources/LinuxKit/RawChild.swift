@@ -80,6 +80,11 @@ public enum Syscall {
         mask.withUnsafeBytes { raw(NR.sched_setaffinity, Int(pid), $0.count, Int(bitPattern: $0.baseAddress)) } == 0
     }
 
+    /// A thread's I/O priority (ioprio_get, IOPRIO_WHO_PROCESS): class << 13 | level; 0 is none set.
+    public static func ioPriority(of tid: pid_t) -> Int { raw(NR.ioprio_get, 1, Int(tid)) }
+
+    public static func setIOPriority(of tid: pid_t, _ value: Int) -> Bool { raw(NR.ioprio_set, 1, Int(tid), value) == 0 }
+
     /// The CPU this thread runs on (getcpu), or nil.
     public static func currentCPU() -> Int? {
         var cpu: UInt32 = 0

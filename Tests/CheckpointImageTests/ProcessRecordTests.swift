@@ -112,6 +112,26 @@ final class CgroupRecordTests: XCTestCase {
         }
     }
 
+    /// CPU affinity and I/O priority per thread (seeded masks up to 8192
+    /// CPUs and priorities); a mask without a CPU, or a class above 3, refused.
+    func testSeededAffinityAndIOPriorityRoundTrip() throws {
+        var random = SeededRandom("affinity-records")
+        for _ in 0..<200 {
+            var p = SampleImage.process
+            let words = Int(random.next() % 129)
+            p.threads[0].affinity = (0..<words).map { _ in random.next() % 3 == 0 ? 0 : random.next() }
+            if !p.threads[0].affinity.isEmpty && !p.threads[0].affinity.contains(where: { $0 != 0 }) { p.threads[0].affinity[0] = 1 }
+            p.threads[0].ioPriority = random.next() % 2 == 0 ? 0 : (random.next() % 3 + 1) << 13 | random.next() % 8
+            XCTAssertEqual(try decode(p.encode()), p)
+        }
+        var p = SampleImage.process
+        p.threads[0].affinity = [0, 0]
+        XCTAssertThrowsError(try decode(p.encode()))
+        p.threads[0].affinity = []
+        p.threads[0].ioPriority = 4 << 13
+        XCTAssertThrowsError(try decode(p.encode()))
+    }
+
     func testCgroupNamespacesRoundTrip() throws {
         var tree = TreeState()
         tree.cgroupNamespaces = [[CgroupMembership(controllers: "", path: "/job/a"), CgroupMembership(controllers: "pids", path: "/")], []]

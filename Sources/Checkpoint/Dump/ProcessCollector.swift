@@ -157,6 +157,8 @@ struct ProcessCollector {
         (t.robustListHead, t.robustListLength) = try Ptrace.robustList(tid)
         t.timerSlackNanos = part.timerSlackNanos
         t.scheduling = Self.scheduling(tid)
+        t.affinity = CPUPlacement.restrictedAffinity(tid)
+        t.ioPriority = UInt64(max(0, Syscall.ioPriority(of: tid)))
         return t
     }
 

@@ -25,6 +25,11 @@ final class ProcessRestore {
     var cgroups: CgroupPlacer?
 
     var threadIDs: [pid_t] { threads.map(\.tid) }
+
+    /// Each thread's saved CPU affinity, once the restorer's pin is off them.
+    func restoreAffinity() -> [String] {
+        threads.compactMap { CPUPlacement.restore($0.state.affinity, tid: $0.tid, what: "thread \($0.state.tid)") }
+    }
     var memory: RemoteMemory { session.memory }
 
     init(stub: pid_t, innerPID: pid_t, process: ProcessState, inventory: Inventory, log: Logger) throws {
@@ -114,7 +119,7 @@ final class ProcessRestore {
             let innerTIDs = Dictionary(uniqueKeysWithValues: threads.map { ($0.state.tid, $0.inner) })
             return try TimerRestorer(session: session, process: process, threadIDs: innerTIDs).restore()
         case .scheduling:
-            return threads.compactMap { TaskRestorer.setScheduling($0.state, tid: $0.tid) }
+            return threads.flatMap { TaskRestorer.setScheduling($0.state, tid: $0.tid) }
         case .credentials:
             // With seccomp suspended (root) the filters cannot stop later calls:
             // they go in while the stub still has the privilege a process that

@@ -303,7 +303,8 @@ public enum Restorer {
                 pager = lazy.pager
             }
             warnings += tree.mounts?.unmountLingering() ?? []
-            for r in restores { pin.release(r.threadIDs) }
+            pin.releaseForGood(restores.flatMap(\.threadIDs))
+            for r in restores { warnings += r.restoreAffinity() }
             // Children first, so a parent never runs while a child is still being set up.
             // (A user's lazy restore stays the tracer of the processes that wait for pages: ForkTracer.)
             let traced = Set(pager?.tracedProcesses ?? [])

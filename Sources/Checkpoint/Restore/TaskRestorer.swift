@@ -87,7 +87,17 @@ struct TaskRestorer {
 
     /// Nice first (it matters under SCHED_OTHER), then the policy with its
     /// priority. Raising either needs CAP_SYS_NICE (or RLIMIT_RTPRIO): said, not fatal.
-    static func setScheduling(_ thread: ThreadState, tid: pid_t) -> String? {
+    static func setScheduling(_ thread: ThreadState, tid: pid_t) -> [String] {
+        var warnings: [String] = []
+        // I/O priority: the idle and best-effort classes are anyone's; real-time wants CAP_SYS_ADMIN.
+        if thread.ioPriority != 0 && !Syscall.setIOPriority(of: tid, Int(thread.ioPriority)) {
+            warnings.append("thread \(thread.tid): I/O priority class \(thread.ioPriority >> 13) level \(thread.ioPriority & 0x1fff) not restored: \(errorText(errno))")
+        }
+        if let why = setPolicy(thread, tid: tid) { warnings.append(why) }
+        return warnings
+    }
+
+    private static func setPolicy(_ thread: ThreadState, tid: pid_t) -> String? {
         guard let s = thread.scheduling else { return nil }
         if setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(tid), s.nice) != 0 {
             return "thread \(thread.tid): nice \(s.nice) not restored: \(errorText(errno))"
