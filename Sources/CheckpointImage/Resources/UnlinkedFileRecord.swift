@@ -20,10 +20,14 @@ public struct UnlinkedFileRecord: DescriptorPayloadRecord {
     /// epoch (tags 8, 9); nil: not saved, left as the restorer makes them.
     public var accessTime: Int64? = nil
     public var modificationTime: Int64? = nil
+    /// Since 2026-12-05: another name of the file in the directory its
+    /// removed one was in (tag 10), found by inode: any restorer may open
+    /// that, where it is still the same file (device and inode). Nil: none found.
+    public var livePath: String? = nil
 
     public init(mode: UInt64, uid: UInt64, gid: UInt64) { self.mode = mode; self.uid = uid; self.gid = gid }
 
-    enum Tag: UInt16, CaseIterable { case mode = 1, uid = 2, gid = 3, size = 4, extents = 5, handleType = 6, handle = 7, accessTime = 8, modificationTime = 9 }
+    enum Tag: UInt16, CaseIterable { case mode = 1, uid = 2, gid = 3, size = 4, extents = 5, handleType = 6, handle = 7, accessTime = 8, modificationTime = 9, livePath = 10 }
 
     func encode(into e: inout RecordEncoder) {
         e.u64(Tag.mode.rawValue, mode)
@@ -39,6 +43,7 @@ public struct UnlinkedFileRecord: DescriptorPayloadRecord {
         }
         if let accessTime { e.i64(Tag.accessTime.rawValue, accessTime) }
         if let modificationTime { e.i64(Tag.modificationTime.rawValue, modificationTime) }
+        if let livePath { e.string(Tag.livePath.rawValue, livePath) }
     }
 
     init(decoding d: RecordDecoder, fd: Int32) throws {
@@ -57,6 +62,10 @@ public struct UnlinkedFileRecord: DescriptorPayloadRecord {
         extents = try d.u64s(Tag.extents.rawValue)
         accessTime = try d.optionalI64(Tag.accessTime.rawValue)
         modificationTime = try d.optionalI64(Tag.modificationTime.rawValue)
+        livePath = d.string(Tag.livePath.rawValue)
+        if let livePath, !livePath.hasPrefix("/") || livePath.contains("\0") {
+            throw ImageError.malformed(what: "unlinked file fd \(fd): another name '\(livePath)' that is not an absolute path", offset: d.base)
+        }
         // Extents in order, inside the file, not overlapping.
         var end: UInt64 = 0
         for k in stride(from: 0, to: extents.count - 1, by: 2) {

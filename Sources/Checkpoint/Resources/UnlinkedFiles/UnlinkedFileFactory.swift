@@ -73,9 +73,21 @@ final class UnlinkedFileFactory {
     }
 
     /// The file itself, if it still has another name and its handle opens it
-    /// here (through its directory or any mount of its device) as the same inode.
+    /// here (through its directory or any mount of its device) as the same
+    /// inode; else that other name, where the dump found one (any user).
     private func sameFile(_ f: FileDescriptorState) -> Int32? {
-        guard let r = carriers[[f.device, f.inode]]?.unlinked ?? f.unlinked, !r.handle.isEmpty else { return nil }
+        guard let r = carriers[[f.device, f.inode]]?.unlinked ?? f.unlinked else { return nil }
+        if let fd = byHandle(f, r) { return fd }
+        guard let live = r.livePath else { return nil }
+        let fd = open(live, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        var st = stat()
+        if fd >= 0 && fstat(fd, &st) == 0 && UInt64(st.st_ino) == f.inode && UInt64(st.st_dev) == f.device { return fd }
+        if fd >= 0 { Glibc.close(fd) }
+        return nil
+    }
+
+    private func byHandle(_ f: FileDescriptorState, _ r: UnlinkedFileRecord) -> Int32? {
+        guard !r.handle.isEmpty else { return nil }
         let original = f.path.hasSuffix(" (deleted)") ? String(f.path.dropLast(" (deleted)".count)) : f.path
         let dir = original.lastIndex(of: "/").map { String(original[..<$0]) } ?? "/"
         let handle = KernelFileHandle(type: Int32(truncatingIfNeeded: r.handleType), bytes: r.handle)

@@ -5,7 +5,8 @@ import LinuxKit
 /// A regular file unlinked while open: its data extents are in the image
 /// (holes stay holes), and it comes back open, still unlinked, at its offset.
 /// One that still has another name (a hard link) is the very file again
-/// where the restorer may open it by its handle.
+/// where the restorer may open it by its handle, or by that name when it
+/// is in the same directory.
 enum UnlinkedFiles: FileKind {
     static let restores: [FileDescriptorState.Kind] = [.unlinked]
 
@@ -19,8 +20,10 @@ enum UnlinkedFiles: FileKind {
         var record = UnlinkedFileRecord(mode: UInt64(d.st.st_mode & 0o7777), uid: UInt64(d.st.st_uid), gid: UInt64(d.st.st_gid))
         record.accessTime = Int64(d.st.st_atim.tv_sec) &* 1_000_000_000 &+ Int64(d.st.st_atim.tv_nsec)
         record.modificationTime = Int64(d.st.st_mtim.tv_sec) &* 1_000_000_000 &+ Int64(d.st.st_mtim.tv_nsec)
-        if d.st.st_nlink > 0, let h = KernelFileHandle.of(path: d.procPath) {
-            (record.handleType, record.handle) = (Int64(h.type), h.bytes)
+        if d.st.st_nlink > 0 {
+            if let h = KernelFileHandle.of(path: d.procPath) { (record.handleType, record.handle) = (Int64(h.type), h.bytes) }
+            record.livePath = LiveLink.find(deleted: String(d.link.dropLast(" (deleted)".count)), device: d.device, inode: d.inode,
+                                            root: "/proc/\(d.pid)/root")
         }
         if context.shared.contents.first(device: d.device, inode: d.inode) {
             let (extents, bytes) = try PathReopen.extents(of: d.procPath, size: Int(d.st.st_size))
