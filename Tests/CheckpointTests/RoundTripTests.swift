@@ -143,6 +143,13 @@ final class RoundTripTests: XCTestCase {
 
     func testTimersAsRoot() throws { try Scenario(fixture: "timers").run(.rootOriginalPID) }
     func testTimersUnprivileged() throws { try Scenario(fixture: "timers").run(.unprivilegedNewPID) }
+    /// More pipes than a user's pipe buffer allowance: the user's checkpoint
+    /// copies each one's bytes through a small pipe (seeded contents).
+    func testPipesPastTheUsersAllowanceAsRootAndUnprivileged() throws {
+        let s = Scenario(fixture: "manypipes", arguments: ["\(TestEnvironment.seed(for: "manypipes"))"])
+        try s.run(.rootOriginalPID)
+        try s.run(.unprivilegedNewPID)
+    }
     /// A named semaphore's creator maps it under glibc's temporary name, now
     /// deleted: it comes back as the file its child opened by name.
     func testNamedSemaphoreStaysSharedAsRootAndUnprivileged() throws {

@@ -31,8 +31,15 @@ final class PipeContents {
         var copy: [Int32] = [0, 0]
         _ = try valueOrThrow("pipe") { pipe(&copy) }
         defer { close(copy[0]); close(copy[1]) }
-        _ = try valueOrThrow("fcntl(F_SETPIPE_SZ)") { fcntl(copy[1], FcntlCommand.setPipeSize, capacity) }
+        // A user past fs.pipe-user-pages-soft gets small new pipes and may not
+        // grow them (EPERM): the copy then does as long as the bytes fit.
+        let grown = fcntl(copy[1], FcntlCommand.setPipeSize, capacity) >= 0
+        var buffered: Int32 = 0
+        _ = ioctl(source, UInt(FIONREAD), &buffered)
         let n = (try? rawSyscall("tee(\(path))", NR.tee, Int(source), Int(copy[1]), Int(capacity), 2)) ?? 0  // SPLICE_F_NONBLOCK; EAGAIN: empty
+        if !grown && n < Int(buffered) {
+            throw CheckpointError(EPERM, "\(path): \(buffered) bytes buffered, and a pipe to copy them into could hold only \(n): this user is over its pipe buffer limit (fs.pipe-user-pages-soft)")
+        }
         var data = [UInt8](repeating: 0, count: n)
         if n > 0 {
             let got = try data.withUnsafeMutableBytes { try Sys.readFull(copy[0], $0, what: "pipe copy") }
