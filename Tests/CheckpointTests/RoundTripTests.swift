@@ -158,6 +158,12 @@ final class RoundTripTests: XCTestCase {
         try s.run(.rootOriginalPID)
         try s.run(.unprivilegedNewPID)
     }
+    /// A SIGRTMAX handler without libcr (Go's runtime catches every signal)
+    /// is not sent the libcr request: the program's own handler never runs.
+    func testOwnHandlerOfCRSignumIsNoAgentAsRootAndUnprivileged() throws {
+        try Scenario(fixture: "ownrtsignal").run(.rootOriginalPID)
+        try Scenario(fixture: "ownrtsignal").run(.unprivilegedNewPID)
+    }
     /// A periodic alarm caught expired with its SIGALRM pending (blocked, or
     /// frozen at its expiry: the kernel re-arms it when the signal is taken)
     /// keeps its interval: once unblocked it goes on firing.

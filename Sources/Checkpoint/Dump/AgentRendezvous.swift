@@ -40,10 +40,25 @@ enum AgentRendezvous {
 
     enum Failure: Error { case temporary(pid_t, Int32), permanent(pid_t, Int32) }
 
-    /// Whether the process handles CR_SIGNUM (libcr, cr_run).
+    /// Whether the process handles CR_SIGNUM with libcr loaded (cr_run, or
+    /// linked with -lcr). A handler alone proves nothing: Go's runtime, for
+    /// one, catches every signal, and a program may use SIGRTMAX for its own
+    /// ends. Such a process is not sent the request (it would take it as its
+    /// own signal) and is not waited for.
     static func hasAgent(_ pid: pid_t) -> Bool {
-        guard let caught = (try? ProcStatus.read(pid: pid))?.signalSet("SigCgt") else { return false }
-        return caught & (UInt64(1) << UInt64(signal - 1)) != 0
+        guard let caught = (try? ProcStatus.read(pid: pid))?.signalSet("SigCgt"),
+              caught & (UInt64(1) << UInt64(signal - 1)) != 0 else { return false }
+        return mapsLibCR(pid)
+    }
+
+    /// Whether a file named libcr.so* is mapped in the process (BLCR's and
+    /// ours; libcr_run and libcr_omit need it too).
+    static func mapsLibCR(_ pid: pid_t) -> Bool {
+        guard let maps = try? Sys.readText("/proc/\(pid)/maps") else { return false }
+        return maps.utf8.split(separator: UInt8(ascii: "\n")).contains { line in
+            guard let slash = line.lastIndex(of: UInt8(ascii: "/")) else { return false }
+            return line[line.index(after: slash)...].starts(with: "libcr.so".utf8)
+        }
     }
 
     /// libcr's agent thread (cr_init() started it), found by its name, and
