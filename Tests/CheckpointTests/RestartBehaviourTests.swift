@@ -234,6 +234,40 @@ final class RestartBehaviourTests: XCTestCase {
         }
     }
 
+    /// Without --restore-sid (BLCR's default) a session leader with its
+    /// terminal in the image (a tmux pane's shell) joins cr_restart's session
+    /// and loses the terminal: the restart says so, naming the process.
+    func testTerminalSessionLeaderWithoutRestoreSidIsNamed() throws {
+        guard env.isRoot else { throw XCTSkip("needs root") }
+        let work = env.workDir("pty-no-sid", user: nil)
+        let (target, pid) = try Fixture.start([tool("ptys")], user: nil, cwd: work)
+        usleep(200_000)
+        let tree = descendants(of: pid)
+        XCTAssertEqual(tree.count, 1, "the fixture's session leader child")
+        let r = runTool([tool("cr_checkpoint"), "--tree", "--kill", "-f", "\(work)/ctx", "\(pid)"], cwd: work)
+        XCTAssertEqual(r.code, 0, r.output)
+        _ = target.wait(timeout: 10)
+        reapOrphans()
+        waitGone(tree)
+        defer { for p in tree + [pid] { kill(p, SIGKILL) } }
+        // (Child, not runTool: the restored tree holds the output pipe on.)
+        func detached(_ options: [String]) throws -> String {
+            let restart = try Child([tool("cr_restart"), "--detach"] + options + ["\(work)/ctx"], cwd: work)
+            XCTAssertTrue(restart.read(until: "runs on as pid"), restart.output)
+            XCTAssertEqual(restart.wait(timeout: 10)?.code, 0, restart.output)
+            return restart.output
+        }
+        let output = try detached([])
+        let leader = tree.first.map(String.init) ?? "?"
+        XCTAssertTrue(output.contains("process \(leader) led a session with /dev/pts/"), output)
+        XCTAssertTrue(output.contains("without --restore-sid"), output)
+        for p in [pid] + tree { kill(p, SIGKILL) }
+        reapOrphans()
+        waitGone([pid] + tree)
+        let again = try detached(["--restore-sid", "--restore-pgid"])
+        XCTAssertFalse(again.contains("led a session"), again)
+    }
+
     /// A checkpoint that lets the tree run on leaves the pages a parent and its
     /// children share copy-on-write shared (reading them must not unshare them):
     /// the fixture counts its shared pages again once told to stop.

@@ -375,6 +375,11 @@ struct StubTree {
                 }
             }
         }
+        if !options.restoreSID && p.sid == p.pid, let t = p.terminal.first, let n = PtyMasters.ptsIndex(ttyNumber: t), ptys?.has(index: n) == true {
+            // BLCR's default, kept; but a terminal's session (a tmux pane's
+            // shell) would come back deaf to it without a word.
+            warnings.append("process \(p.pid) led a session with /dev/pts/\(n) as its controlling terminal: without --restore-sid it joins cr_restart's session and has no terminal (Ctrl-C, job control and hangups do not reach it)")
+        }
         guard options.restorePGID, !(leadsGroup && p.pgid == p.pid) else { return }
         if p.pgid == p.pid {
             try session.call("setpgid of process \(p.pid) to group \(p.pgid)", NR.setpgid, 0, 0)
