@@ -109,6 +109,13 @@ final class RestartBehaviourTests: XCTestCase {
         guard let (_, restored) = try detachedRestart(of: "shmem", scope: "--tree", user: user) else { return }
         let ours = Self.ourReapers()
         XCTAssertEqual(ours.count, 1, "the namespace's PID 1: \(ours)")
+        // It holds nothing of cr_restart's (stdout, the image): a caller
+        // reading cr_restart's output to its end waited for it for good.
+        for p in ours {
+            let held = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(p)/fd")) ?? [])
+                .map { fd in (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(p)/fd/\(fd)")) ?? "?" }
+            XCTAssertEqual(held.filter { $0 != "anon_inode:[pidfd]" }, [], "the namespace's PID 1 holds more than its pidfds")
+        }
         let children = childProcesses(of: restored)
         XCTAssertFalse(children.isEmpty, "the restored parent has no child")
         for c in children { kill(c, SIGKILL) }

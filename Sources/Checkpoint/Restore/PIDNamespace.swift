@@ -61,6 +61,7 @@ enum PIDNamespace {
             let name: StaticString = "swiftcr-init"  // in the binary: no allocation in this child
             _ = Syscall.prctl(.setName, Int(bitPattern: name.utf8Start))
             _ = Syscall.prctl(.setPdeathsig, Int(SIGKILL))
+            _ = Syscall.raw(NR.close_range, 0, Int(UInt32.max), 0)
             while true {
                 if Syscall.reapAny() < 0 { _ = Syscall.raw(NR.pause) }
             }
@@ -91,7 +92,10 @@ enum PIDNamespace {
         let spawned = RawChild.spawn {
             let name: StaticString = "swiftcr-init"
             _ = Syscall.prctl(.setName, Int(bitPattern: name.utf8Start))
-            _ = Syscall.raw(NR.close, Int(writeEnd))
+            // Nothing of the restorer's stays open here: not the caller's
+            // stdout, which a shell's $(cr_restart --detach ...) reads to its end.
+            if readEnd > 0 { _ = Syscall.raw(NR.close_range, 0, Int(readEnd) - 1, 0) }
+            _ = Syscall.raw(NR.close_range, Int(readEnd) + 1, Int(UInt32.max), 0)
             var bytes = 0
             while bytes < watchLimit * 4 {
                 let n = Syscall.raw(NR.read, Int(readEnd), Int(bitPattern: UnsafeMutableRawPointer(pids) + bytes), watchLimit * 4 - bytes)
