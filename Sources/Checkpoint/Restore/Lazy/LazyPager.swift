@@ -196,25 +196,35 @@ public final class LazyPager: @unchecked Sendable {
 
     enum Fill { case done, retry, gone }
 
-    /// UFFDIO_COPY of one piece; page by page past pages that are already there.
+    /// UFFDIO_COPY of one piece. The kernel copies in order and stops at the
+    /// first page already present (EEXIST once nothing before it was copied):
+    /// that page is stepped over. A range that is not inside one registered
+    /// mapping is refused whole (ENOENT): the process split the mapping since
+    /// (mprotect, madvise: Go's runtime does) or unmapped part of it, so the
+    /// copy is halved until a part fits, and a page of no registered mapping
+    /// is stepped over (nothing may be filled there).
     static func fill(_ uffd: Userfaultfd, _ p: Piece, from data: UnsafeRawBufferPointer) -> Fill {
         var done = 0
+        var limit = p.length
         while done < p.length {
-            let bytes = UnsafeRawBufferPointer(rebasing: data[(p.offset + done)..<(p.offset + p.length)])
+            let length = min(limit, p.length - done)
+            let bytes = UnsafeRawBufferPointer(rebasing: data[(p.offset + done)..<(p.offset + done + length)])
             switch uffd.copy(to: p.address + UInt64(done), from: bytes) {
-            case .success(let n): done += max(n, 0) == 0 ? bytes.count : n
-            case .failure(.fileExists):
-                // Some page here is present: copy the rest one page at a time.
-                let one = UnsafeRawBufferPointer(rebasing: data[(p.offset + done)..<(p.offset + done + 4096)])
-                switch uffd.copy(to: p.address + UInt64(done), from: one) {
-                case .success, .failure(.fileExists): done += 4096
-                case .failure(.resourceTemporarilyUnavailable): return .retry
-                case .failure(.noSuchProcess): return .gone
-                case .failure: done += 4096
-                }
+            case .success(let n):
+                done += n > 0 ? n : length
+                limit = p.length
             case .failure(.resourceTemporarilyUnavailable): return .retry  // the mapping is changing: later
             case .failure(.noSuchProcess): return .gone
-            case .failure: return .done  // unmapped or no longer registered: nothing to fill
+            case .failure(.fileExists):
+                done += 4096
+                limit = p.length
+            case .failure:
+                if length > 4096 {
+                    limit = max(4096, (length / 2) & ~4095)
+                } else {
+                    done += 4096
+                    limit = p.length
+                }
             }
         }
         return .done
