@@ -5,12 +5,16 @@
  * checks one, unmaps half of one, and reads the split one in a seeded random
  * page order; every page's bytes are checked, and
  * no userfaultfd of the restore is left among its descriptors.
- * Usage: lazytouch [MIB [SEED]] (default 96 MiB, seed 1). */
+ * First, a signal is taken on an alternate stack and a sixth region goes
+ * out through write(2): the kernel's own accesses to pages still missing.
+ * SLEEPERS threads sleep in a loop meanwhile.
+ * Usage: lazytouch [MIB [SEED [SLEEPERS]]] (default 96 MiB, seed 1, none). */
 #include "fixture.h"
 #include <stdint.h>
 #include <dirent.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <pthread.h>
 
 static uint64_t seed = 1;
 static uint64_t next_random(void) { seed ^= seed << 13; seed ^= seed >> 7; seed ^= seed << 17; return seed; }
@@ -52,11 +56,62 @@ static int userfaultfds(void) {
     return found;
 }
 
+static volatile sig_atomic_t on_alt_stack;
+static void on_usr1(int sig) {
+    (void)sig;
+    stack_t now;
+    on_alt_stack = sigaltstack(NULL, &now) == 0 && (now.ss_flags & SS_ONSTACK);
+}
+
+static void *sleeper(void *arg) {
+    (void)arg;
+    leave_term_to_main();
+    for (;;) usleep(1000);
+    return NULL;
+}
+
+/* Region 5 (the last the pager reaches) goes out through write(2) into a
+ * memfd first: the kernel reads pages that may still be missing (a user's
+ * userfaultfd serves no kernel fault: the call fails with EFAULT unless the
+ * restart issues it again), and the bytes must come back the same. */
+static void write_through_kernel(const uint64_t *p, size_t pages) {
+    int fd = (int)syscall(SYS_memfd_create, "lazytouch", 0);
+    if (fd < 0) { fail("memfd_create: %s", strerror(errno)); return; }
+    size_t total = pages * 4096, done = 0;
+    while (done < total) {
+        ssize_t n = write(fd, (const char *)p + done, total - done);
+        if (n <= 0) { fail("write(2) of region 5 at byte %zu: %s", done, n < 0 ? strerror(errno) : "nothing written"); break; }
+        done += (size_t)n;
+    }
+    uint64_t *back = mmap(NULL, total, PROT_READ, MAP_SHARED, fd, 0);
+    if (back == MAP_FAILED) fail("mmap of the memfd: %s", strerror(errno));
+    else {
+        size_t bad = bad_pages(back, 5, 0, pages, 0);
+        if (bad) fail("region 5: %zu pages wrong as written by write(2)", bad);
+        munmap(back, total);
+    }
+    close(fd);
+}
+
 int main(int argc, char **argv) {
     size_t mib = argc > 1 ? (size_t)atol(argv[1]) : 96;
     if (argc > 2) seed = (uint64_t)atoll(argv[2]) | 1;
+    int sleepers = argc > 3 ? atoi(argv[3]) : 0;
     uint64_t base_seed = seed;
     size_t pages = mib * 256 / 5;
+    /* Region 5, mapped first (the highest address, filled last): 8 MiB for
+     * write(2), then 64 KiB, the alternate signal stack. */
+    size_t pages5 = 2048, alt_pages = 16;
+    uint64_t *r5 = mmap(NULL, (pages5 + alt_pages) * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (r5 == MAP_FAILED) { fail("mmap"); return finish(); }
+    fill(r5, 5, pages5 + alt_pages);
+    stack_t alt = { .ss_sp = r5 + pages5 * 512, .ss_size = alt_pages * 4096, .ss_flags = 0 };
+    if (sigaltstack(&alt, NULL) != 0) fail("sigaltstack: %s", strerror(errno));
+    struct sigaction usr1;
+    memset(&usr1, 0, sizeof usr1);
+    usr1.sa_handler = on_usr1;
+    usr1.sa_flags = SA_ONSTACK;
+    sigaction(SIGUSR1, &usr1, NULL);
     uint64_t *r[5];
     for (int i = 0; i < 5; i++) {
         r[i] = mmap(NULL, pages * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -65,8 +120,16 @@ int main(int argc, char **argv) {
     }
     /* A free spot for the moved region. */
     void *spot = mmap(NULL, pages * 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    pthread_t t;
+    for (int k = 0; k < sleepers; k++) pthread_create(&t, NULL, sleeper, NULL);
     ready();
     wait_for_term();
+
+    /* A signal taken on the alternate stack: the kernel writes its frame
+     * there (a missing page it cannot fill would make it SIGSEGV). */
+    raise(SIGUSR1);
+    if (!on_alt_stack) fail("SIGUSR1 was not taken on the alternate signal stack");
+    write_through_kernel(r5, pages5);
 
     /* First, region 0 (read last, and last in the pager's address order)
      * split into many mappings, as Go's runtime splits its heap: a copy of

@@ -45,6 +45,7 @@ public enum Ptrace {
         static let seccompFilter = Request(name: "PTRACE_SECCOMP_GET_FILTER", value: Int(CL_PTRACE_SECCOMP_GET_FILTER))
         static let seccompMetadata = Request(name: "PTRACE_SECCOMP_GET_METADATA", value: Int(CL_PTRACE_SECCOMP_GET_METADATA))
         static let rseqConfiguration = Request(name: "PTRACE_GET_RSEQ_CONFIGURATION", value: Int(CL_PTRACE_GET_RSEQ_CONFIGURATION))
+        static let syscallInfo = Request(name: "PTRACE_GET_SYSCALL_INFO", value: Int(CL_PTRACE_GET_SYSCALL_INFO))
     }
 
     static func call(_ request: Request, _ pid: pid_t, _ addr: UnsafeMutableRawPointer?, _ data: UnsafeMutableRawPointer?) throws -> Int {
@@ -187,6 +188,14 @@ public enum Ptrace {
         _ = try call(.rseqConfiguration, pid,
                      UnsafeMutableRawPointer(bitPattern: MemoryLayout<cl_rseq_configuration>.size), &conf)
         return conf
+    }
+
+    /// At a syscall-exit stop, the call's result (a negated errno on
+    /// failure); nil at any other stop (a syscall entry among them).
+    public static func syscallExitValue(_ pid: pid_t) throws -> Int64? {
+        var info = cl_ptrace_syscall_exit_info()
+        _ = try call(.syscallInfo, pid, UnsafeMutableRawPointer(bitPattern: MemoryLayout<cl_ptrace_syscall_exit_info>.size), &info)
+        return info.op == UInt8(CL_PTRACE_SYSCALL_INFO_EXIT) ? info.rval : nil
     }
 
     /// waitpid with __WALL, retried on EINTR; returns a killed leader's death

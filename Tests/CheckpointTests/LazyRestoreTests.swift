@@ -78,7 +78,7 @@ final class LazyRestoreTests: XCTestCase {
     /// as `user`); returns cr_restart and the restored PID once it runs.
     func startLazy(_ label: String, user: TestUser? = nil) throws -> (Child, pid_t) {
         let work = env.workDir(label, user: user)
-        let (target, old) = try Fixture.start(["\(env.bin)/lazytouch", "768", "3"], user: user, cwd: work)
+        let (target, old) = try Fixture.start(["\(env.bin)/lazytouch", "768", "3", "4"], user: user, cwd: work)
         let image = "\(work)/context"
         let ck = runTool(["\(env.bin)/cr_checkpoint", "-p", "--kill", "-f", image, "\(old)"], user: user, cwd: work)
         XCTAssertEqual(ck.code, 0, ck.output)

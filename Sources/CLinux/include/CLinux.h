@@ -48,6 +48,21 @@ struct cl_rseq_configuration {
     uint32_t pad;
 };
 
+/// struct ptrace_syscall_info (linux/ptrace.h), its exit member: op is
+/// CL_PTRACE_SYSCALL_INFO_EXIT at a syscall-exit stop.
+struct cl_ptrace_syscall_exit_info {
+    uint8_t op;
+    uint8_t pad[3];
+    uint32_t arch;
+    uint64_t instruction_pointer;
+    uint64_t stack_pointer;
+    int64_t rval;
+    uint8_t is_error;
+    uint8_t pad2[7];
+    uint64_t rest[6];  /* the union's other members are larger */
+};
+#define CL_PTRACE_SYSCALL_INFO_EXIT 2
+
 /// The kernel's struct sigaction for rt_sigaction on x86_64 (not glibc's).
 struct cl_kernel_sigaction {
     uint64_t handler;
@@ -148,6 +163,7 @@ enum {
     CL_PTRACE_SETSIGMASK = 0x420b,
     CL_PTRACE_PEEKSIGINFO = 0x4209,
     CL_PTRACE_GET_RSEQ_CONFIGURATION = 0x420f,
+    CL_PTRACE_GET_SYSCALL_INFO = 0x420e,
     CL_PTRACE_SECCOMP_GET_FILTER = 0x420c,
     CL_PTRACE_SECCOMP_GET_METADATA = 0x420d,
     CL_PTRACE_O_TRACESYSGOOD = 1,
@@ -253,6 +269,7 @@ struct cl_uffd_msg { uint8_t event; uint8_t reserved1; uint16_t reserved2; uint3
 
 _Static_assert(sizeof(struct user_regs_struct) == 27 * 8, "user_regs_struct");
 _Static_assert(sizeof(struct cl_rseq_configuration) == 24, "ptrace_rseq_configuration");
+_Static_assert(sizeof(struct cl_ptrace_syscall_exit_info) == 88, "ptrace_syscall_info");
 _Static_assert(sizeof(struct cl_kernel_sigaction) == 32, "kernel sigaction");
 _Static_assert(sizeof(struct cl_clone_args) == 88, "clone_args VER2");
 _Static_assert(sizeof(struct cl_stack) == 24, "stack_t");

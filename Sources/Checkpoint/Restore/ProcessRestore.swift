@@ -172,7 +172,7 @@ final class ProcessRestore {
         if process.stopped { kill(stub, process.stopSignal) }
         for t in threads.reversed() {
             try Ptrace.setOptions(t.tid, ForkTracer.options)
-            try Ptrace.cont(t.tid)
+            try Ptrace.toSyscall(t.tid)
         }
         for sig in threads.flatMap({ $0.session.injector.heldSignals }) { kill(stub, sig) }
     }

@@ -9,17 +9,32 @@ import LinuxKit
 /// still waits for, while the child is held at its first stop. Signals
 /// pass through as they come, group stops are kept (PTRACE_LISTEN). When
 /// every page is in, the threads are interrupted and detached.
+///
+/// A user's userfaultfd (UFFD_USER_MODE_ONLY) serves only the program's own
+/// faults: a system call that touches a missing page (write(2) from it,
+/// read(2) into it) fails with EFAULT instead of waiting. So the threads
+/// stop at each system call's exit too, and a call that failed with EFAULT
+/// while its process still waited for pages is issued again once all of
+/// them are in (`refill`); a second EFAULT is the program's own.
 final class ForkTracer {
     /// Traced threads (as we see them), and what a process's exit status was when we reaped it.
     private var threads: Set<pid_t>
     private(set) var reaped: [pid_t: Int32] = [:]
-    static let options = PtraceOption.traceFork | PtraceOption.traceVFork | PtraceOption.traceClone | PtraceOption.exitKill
+    static let options = PtraceOption.traceFork | PtraceOption.traceVFork | PtraceOption.traceClone | PtraceOption.exitKill | PtraceOption.traceSysGood
 
     init(threads: [pid_t]) { self.threads = Set(threads) }
 
-    /// Handles every stop that is waiting. `fill(parent, child)` gives a forked
-    /// child (held stopped, with its own memory) the parent's missing pages.
-    func poll(fill: (pid_t, pid_t) -> Void) {
+    /// What the tracer asks of the pager: `fill(parent, child)` gives a forked
+    /// child (held stopped, with its own memory) the parent's missing pages;
+    /// `refill(thread)` puts in every page the thread's process still waits
+    /// for, and says whether there was any.
+    struct Pager {
+        var fill: (pid_t, pid_t) -> Void
+        var refill: (pid_t) -> Bool
+    }
+
+    /// Handles every stop that is waiting.
+    func poll(_ pager: Pager) {
         for tid in threads {
             var status: Int32 = 0
             let got = waitpid(tid, &status, WNOHANG | __WALL)
@@ -27,11 +42,11 @@ final class ForkTracer {
                 if got < 0 && errno == ECHILD { threads.remove(tid) }
                 continue
             }
-            handle(tid, status, fill: fill)
+            handle(tid, status, pager)
         }
     }
 
-    private func handle(_ tid: pid_t, _ status: Int32, fill: (pid_t, pid_t) -> Void) {
+    private func handle(_ tid: pid_t, _ status: Int32, _ pager: Pager) {
         if status & 0x7f != 0x7f {  // exited or killed
             threads.remove(tid)
             reaped[tid] = status
@@ -42,48 +57,68 @@ final class ForkTracer {
         case PtraceEvent.fork, PtraceEvent.vfork, PtraceEvent.clone:
             if let message = try? Ptrace.eventMessage(tid) {
                 let child = pid_t(truncatingIfNeeded: message)
-                adopt(child, of: tid, sharesMemory: event == PtraceEvent.vfork || Self.sameMemory(tid, child), fill: fill)
+                adopt(child, of: tid, sharesMemory: event == PtraceEvent.vfork || Self.sameMemory(tid, child), pager)
             }
-            try? Ptrace.cont(tid)
+            try? Ptrace.toSyscall(tid)
         case PtraceEvent.stop:
             // A group stop stays one; any other event stop (a new thread's first) goes on.
-            if [SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU].contains(signal) { try? Ptrace.listen(tid) } else { try? Ptrace.cont(tid) }
+            if [SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU].contains(signal) { try? Ptrace.listen(tid) } else { try? Ptrace.toSyscall(tid) }
+        case 0 where signal == SIGTRAP | 0x80:
+            if (try? Ptrace.syscallExitValue(tid)) == -Int64(EFAULT), pager.refill(tid) { Self.issueAgain(tid) }
+            try? Ptrace.toSyscall(tid)
         default:
-            try? Ptrace.cont(tid, signal: signal)  // a signal on its way: delivered
+            try? Ptrace.toSyscall(tid, signal: signal)  // a signal on its way: delivered
         }
     }
 
+    /// At a syscall-exit stop: the call is made again when the thread goes
+    /// on (its arguments are still in their registers; `syscall` is 2 bytes).
+    static func issueAgain(_ tid: pid_t) {
+        guard var regs = try? Ptrace.registers(tid) else { return }
+        regs.rax = regs.orig_rax
+        regs.rip &-= 2
+        try? Ptrace.setRegisters(tid, regs)
+    }
+
     /// A new thread is traced on; a new process gets its pages and goes free.
-    private func adopt(_ child: pid_t, of parent: pid_t, sharesMemory: Bool, fill: (pid_t, pid_t) -> Void) {
+    private func adopt(_ child: pid_t, of parent: pid_t, sharesMemory: Bool, _ pager: Pager) {
         var status: Int32 = 0
         _ = waitpid(child, &status, __WALL)  // its first stop
         if Self.sameThreadGroup(parent, child) {
             threads.insert(child)
-            try? Ptrace.cont(child)
+            try? Ptrace.toSyscall(child)
             return
         }
-        if !sharesMemory { fill(parent, child) }
+        if !sharesMemory { pager.fill(parent, child) }
         try? Ptrace.detach(child)
     }
 
-    /// Every page is in: each thread is stopped and let go.
-    func detachAll(fill: (pid_t, pid_t) -> Void) {
+    /// Every page is in: each thread is stopped and let go. No wait here
+    /// blocks on one thread: a process that died has its leader reported
+    /// only after its other threads are reaped, whatever their order.
+    func detachAll(_ pager: Pager) {
+        var asked = Set<pid_t>()
         while !threads.isEmpty {
-            // Again each round: a thread born meanwhile (a clone event) runs until told.
-            for tid in threads { try? Ptrace.interrupt(tid) }
+            // A thread born meanwhile (a clone event), or sent on with a signal, is asked again.
+            for tid in threads where !asked.contains(tid) { try? Ptrace.interrupt(tid); asked.insert(tid) }
+            var moved = false
             for tid in threads {
                 var status: Int32 = 0
-                let got = waitpid(tid, &status, __WALL)
+                let got = waitpid(tid, &status, WNOHANG | __WALL)
+                if got == 0 { continue }
+                moved = true
                 if got != tid { threads.remove(tid); continue }
                 if status & 0x7f != 0x7f { threads.remove(tid); reaped[tid] = status; continue }
                 if status >> 16 == PtraceEvent.stop {
                     try? Ptrace.detach(tid)  // (one in a group stop stays stopped)
                     threads.remove(tid)
                 } else {
-                    // Something else came first (a fork, a signal): handle it; the next round asks again.
-                    handle(tid, status, fill: fill)
+                    // Something else came first (a fork, a signal, a system call): handled, then asked again.
+                    handle(tid, status, pager)
+                    asked.remove(tid)
                 }
             }
+            if !moved { usleep(200) }
         }
     }
 

@@ -59,6 +59,8 @@ public final class LazyPager: @unchecked Sendable {
 
     public struct Stats: Sendable {
         public var faults = 0, sectionsCopied = 0, bytesCopied = 0, forks = 0, zeroPages = 0
+        /// System calls issued again after EFAULT, all of their process's pages put in first (a user's restore).
+        public var refills = 0
         public var seconds = 0.0
         public var failures: [String] = []
     }
@@ -89,12 +91,12 @@ public final class LazyPager: @unchecked Sendable {
     public func run() -> Stats {
         let started = Clock.now
         while tracked.contains(where: { !$0.gone && !$0.waiting.isEmpty }) {
-            tracer?.poll(fill: fillForkedChild)
+            tracer?.poll(tracerPager)
             serveEvents()
             if let t = tracked.first(where: { !$0.gone && !$0.waiting.isEmpty }) { copy(t, at: 0) }
         }
         loader.finish()
-        tracer?.detachAll(fill: fillForkedChild)
+        tracer?.detachAll(tracerPager)
         reaped = tracer?.reaped ?? [:]
         tracer = nil
         for t in tracked { close(t.uffd.fd) }
@@ -105,12 +107,35 @@ public final class LazyPager: @unchecked Sendable {
         return stats
     }
 
+    private var tracerPager: ForkTracer.Pager {
+        ForkTracer.Pager(fill: { [unowned self] in fillForkedChild($0, $1) }, refill: { [unowned self] in fillEverything(of: $0) })
+    }
+
+    /// The tracked process `thread` belongs to.
+    private func tracked(holding thread: pid_t) -> Tracked? {
+        let tgid = (try? ProcStatus.read(pid: thread).fields["Tgid"]).flatMap { $0.flatMap { pid_t($0) } } ?? thread
+        return tracked.first { $0.pid == tgid }
+    }
+
+    /// A system call of the process failed with EFAULT while pages were
+    /// missing (a user's userfaultfd serves no fault the kernel takes): every
+    /// page it waits for goes in now, events served in between (a copy waits
+    /// while the process changes its mappings). Whether any was waiting.
+    private func fillEverything(of thread: pid_t) -> Bool {
+        guard let t = tracked(holding: thread), !t.gone, !t.waiting.isEmpty else { return false }
+        stats.refills += 1
+        while !t.gone && !t.waiting.isEmpty {
+            serveEvents()
+            if !t.waiting.isEmpty { copy(t, at: 0) }
+        }
+        return true
+    }
+
     /// A child forked (as seen by the tracer) while its parent still waits
     /// for pages: it is held stopped, its memory its own and unregistered, so
     /// the parent's waiting pages are written into it now.
     private func fillForkedChild(_ parentThread: pid_t, _ child: pid_t) {
-        let tgid = (try? ProcStatus.read(pid: parentThread).fields["Tgid"]).flatMap { $0.flatMap { pid_t($0) } } ?? parentThread
-        guard let t = tracked.first(where: { $0.pid == tgid }) else { return }
+        guard let t = tracked(holding: parentThread) else { return }
         stats.forks += 1
         let memory = RemoteMemory(pid: child)
         for w in t.waiting {
