@@ -158,6 +158,24 @@ final class RoundTripTests: XCTestCase {
         try s.run(.rootOriginalPID)
         try s.run(.unprivilegedNewPID)
     }
+    /// A thread on a small stack inside a larger mapping, the program's data
+    /// right below it (Go's threads and goroutines): the checkpoint writes
+    /// nothing below its stack pointer, neither in the image nor in the
+    /// running process (checked after a checkpoint without --kill too).
+    func testDataBelowASmallStackIsLeftAloneAsRootAndUnprivileged() throws {
+        try Scenario(fixture: "stackedge").run(.rootOriginalPID)
+        try Scenario(fixture: "stackedge").run(.unprivilegedNewPID)
+        let env = try TestEnvironment.get()
+        let work = env.workDir("stackedge-runs-on", user: nil)
+        let (target, pid) = try Fixture.start(["\(env.bin)/stackedge"], user: nil, cwd: work)
+        usleep(200_000)
+        let r = runTool(["\(env.bin)/cr_checkpoint", "-f", "\(work)/ctx", "\(pid)"], cwd: work)
+        XCTAssertEqual(r.code, 0, r.output)
+        kill(pid, SIGTERM)
+        let out = target.readToEnd(timeout: 20)
+        XCTAssertTrue(out.contains("PASS") && !out.contains("FAIL"), out)
+    }
+
     /// A SIGRTMAX handler without libcr (Go's runtime catches every signal)
     /// is not sent the libcr request: the program's own handler never runs.
     func testOwnHandlerOfCRSignumIsNoAgentAsRootAndUnprivileged() throws {

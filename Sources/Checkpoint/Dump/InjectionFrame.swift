@@ -39,6 +39,11 @@ enum InjectionFrame {
         return nil
     }
 
+    /// A PROT_NONE mapping ends where `stack` starts (glibc's guard page).
+    static func hasGuardBelow(_ stack: MapsEntry, _ maps: [MapsEntry]) -> Bool {
+        maps.contains { $0.end == stack.start && !$0.readable && !$0.writable && !$0.executable }
+    }
+
     /// Writes the frame and parks the thread at the trampoline; returns the
     /// scratch address. nil: no frame fits inside the mapping holding the
     /// stack pointer (or the kernel's frame layout is unknown), and the
@@ -48,9 +53,14 @@ enum InjectionFrame {
               let place = SignalFrame.place(below: original.rsp, xstateSize: Int(sw.xstate_size), scratchSize: scratchSize),
               let stack = maps.first(where: { $0.start < original.rsp && original.rsp <= $0.end }),
               stack.writable, !stack.shared, place.scratch >= stack.start,
-              // A stack carved out of the heap (a malloc'ed alternate signal stack or
-              // coroutine stack) may have the program's data right below it.
-              stack.path != "[heap]" else { return nil }
+              // Only a stack of its own: the process's [stack], or a mapping above a
+              // guard page (a thread's stack from pthread_create). Anywhere else the
+              // program's data may lie right below the stack pointer: a stack
+              // carved out of the heap (a malloc'ed alternate or coroutine stack),
+              // or Go's, 8 KiB pieces of its heap arena with goroutine stacks and
+              // the stack pool's free list next to them (the frame overwrote those,
+              // and the image kept it: one Go checkpoint in six restored into a crash).
+              stack.path == "[stack]" || Self.hasGuardBelow(stack, maps) else { return nil }
         // What the thread must resume with when it runs again without us.
         let resumed = SyscallRestart.resume(original, interruptingHandler: nil, canRestartBlock: true)
         guard let bytes = SignalFrame.encode(registers: resumed, mask: mask, xsave: try Ptrace.extendedState(tid), sw: sw, placement: place) else {
