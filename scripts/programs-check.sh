@@ -10,6 +10,7 @@
 #   Java 21+: a thousand virtual threads
 #   Rust (rustc): threads, mutex, channel, an echo server and client (TCP as
 #     root; a UNIX socket as a user, who cannot restore TCP connections)
+#   Go (go): goroutines, the garbage collector, timers, a channel pipeline
 #   tmux + vim: a pseudo-terminal the tree owns; keys typed after the restart
 #   PostgreSQL: a postmaster, its background processes and a psql session in
 #     an open transaction that commits after the restart; new connections, a
@@ -69,8 +70,9 @@ check() {
   sleep 2
   until_ok 8 lines_over "$name.out" $((before + 3))
   local after; after=$(wc -l < "$name.out")
-  if grep -q -E "Traceback|Exception|panicked|Error" "$name.out"; then
-    echo "FAIL $name: $(grep -m1 -E "Traceback|Exception|panicked|Error" "$name.out")"; failed=$((failed + 1))
+  local broken="Traceback|Exception|panicked|Error|fatal error|unexpected return pc|^panic:"
+  if grep -a -q -E "$broken" "$name.out"; then
+    echo "FAIL $name: $(grep -a -m1 -E "$broken" "$name.out")"; failed=$((failed + 1))
   elif [ "$after" -le $((before + 3)) ]; then
     echo "FAIL $name: $before lines before the checkpoint, $after two seconds after the restart"; failed=$((failed + 1))
   else
@@ -93,6 +95,11 @@ if [ -n "$rustc" ] && "$rustc" -O -o threads_tcp threads_tcp.rs 2>/dev/null; the
   # A user cannot restore TCP connections (TCP_REPAIR needs CAP_NET_ADMIN; README): a UNIX socket then.
   check rust threads_tcp ./threads_tcp "$([ ${#as[@]} -eq 0 ] && echo tcp || echo unix)"
 else skipped+=(rust); fi
+go=$(command -v go)
+if [ -n "$go" ] && GOCACHE="$work/.gocache" GOPATH="$work/.gopath" "$go" build -o goroutines goroutines.go 2>/dev/null; then
+  [ ${#as[@]} -gt 0 ] && chown swiftcr-test goroutines
+  check go ./goroutines ./goroutines
+else skipped+=(go); fi
 
 # tmux + vim: the tree's own terminal; keys typed after the restart reach vim.
 # Each step waits for what it needs (up to 10 s) rather than for a fixed time:

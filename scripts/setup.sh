@@ -15,7 +15,8 @@
 #                     the batch job test, which runs its own cluster: its
 #                     services are not started or enabled either.
 #                     PostgreSQL for the real-programs test (it runs its own
-#                     server as the test user; the package's is not started).
+#                     server as the test user; the package's is not started),
+#                     and Go, whose runtime that test checkpoints too.
 # Swift itself is expected at /opt/swift or on PATH.
 set -euo pipefail
 mode=tests
@@ -27,6 +28,7 @@ if [ "$mode" = tests ]; then
   command -v useradd >/dev/null || need+=(passwd)
   command -v gcore >/dev/null || need+=(gdb)
   command -v python3 >/dev/null || need+=(python3)
+  command -v go >/dev/null || need+=(golang-go)
   command -v pkg-config >/dev/null || need+=(pkg-config)
   command -v script >/dev/null || need+=(bsdutils)
   [ -x /usr/bin/time ] || need+=(time)

@@ -4,7 +4,8 @@ import XCTest
 
 /// Real programs, not fixtures (scripts/programs-check.sh): Python with a
 /// multiprocessing pool and SQLite, Node.js worker threads and a child on
-/// pipes, Java virtual threads, a Rust echo server, vim in tmux on the
+/// pipes, Java virtual threads, a Rust echo server, a Go program (goroutines,
+/// the garbage collector), vim in tmux on the
 /// tree's own terminal, a PostgreSQL server serving new connections and
 /// shutting down cleanly, a tar|gzip pipeline whose archive must unpack
 /// identical. Each goes on with its own checks passing after a --kill
@@ -26,6 +27,8 @@ final class RealProgramsTests: XCTestCase {
             XCTAssertEqual(r.code, 0, "\(mode): \(r.output)")
             XCTAssertTrue(r.output.contains(" passed, 0 failed") && !r.output.contains("FAIL"), "\(mode): \(r.output)")
             XCTAssertTrue(r.output.contains("PASS tar|gzip") && r.output.contains("PASS python"), "\(mode): \(r.output)")
+            // Installed by scripts/setup.sh: Go's runtime broke restarts three ways (stacks in its heap, all signals caught, split heap mappings).
+            XCTAssertTrue(r.output.contains("PASS go"), "\(mode): \(r.output)")
         }
     }
 }
