@@ -51,6 +51,8 @@ public struct FileDescriptorState: Equatable, Sendable {
         case netlinkSocket = 23
         /// Written since 2026-12-03: a fanotify group (payload: FanotifyRecord).
         case fanotify = 24
+        /// Written since 2026-12-05: an open /dev/net/tun (payload: TunFileRecord).
+        case tun = 25
         case unknown = 0
     }
 
@@ -167,6 +169,7 @@ public struct FileDescriptorState: Equatable, Sendable {
         case .packetSocket: return "packet socket"
         case .netlinkSocket: return "netlink socket"
         case .fanotify: return "fanotify"
+        case .tun: return "tun"
         case .unknown: return "unknown"
         }
     }

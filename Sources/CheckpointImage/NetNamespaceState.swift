@@ -1,22 +1,92 @@
 /// Since 2026-12-04: a network namespace of the tree other than the
 /// checkpointer's (`unshare -n`, a sandbox): whether its loopback was up,
-/// and the names of its other interfaces, which are not saved (a restart
-/// makes the namespace with its loopback only).
+/// the names of its other interfaces that are not saved, and (since
+/// 2026-12-05) its TUN/TAP devices, which are made again.
 public struct NetNamespaceState: Equatable, Sendable {
     public var loopbackUp: Bool
     public var otherInterfaces: [String]
+    public var tunDevices: [TunDevice] = []
 
-    public init(loopbackUp: Bool, otherInterfaces: [String]) { self.loopbackUp = loopbackUp; self.otherInterfaces = otherInterfaces }
+    public init(loopbackUp: Bool, otherInterfaces: [String], tunDevices: [TunDevice] = []) {
+        self.loopbackUp = loopbackUp; self.otherInterfaces = otherInterfaces; self.tunDevices = tunDevices
+    }
 
-    enum Tag: UInt16, CaseIterable { case loopbackUp = 1, otherInterface = 2 }
+    enum Tag: UInt16, CaseIterable { case loopbackUp = 1, otherInterface = 2, tunDevice = 3 }
 
     func encode(into e: inout RecordEncoder) {
         e.u64(Tag.loopbackUp.rawValue, loopbackUp ? 1 : 0)
         for name in otherInterfaces { e.string(Tag.otherInterface.rawValue, name) }
+        for device in tunDevices { e.record(Tag.tunDevice.rawValue) { device.encode(into: &$0) } }
     }
 
     init(decoding d: RecordDecoder) throws {
         loopbackUp = try d.u64(Tag.loopbackUp.rawValue, default: 0) != 0
         otherInterfaces = d.fields.filter { $0.tag == Tag.otherInterface.rawValue }.map { String(decoding: d.bytes[$0.range], as: UTF8.self) }
+        tunDevices = try d.records(Tag.tunDevice.rawValue, name: "tun device").map { try TunDevice(decoding: $0) }
+        guard Set(tunDevices.map(\.name)).count == tunDevices.count else {
+            throw ImageError.malformed(what: "network namespace with two tun devices of one name", offset: d.base)
+        }
+    }
+}
+
+/// A TUN/TAP device: made again in its namespace with its name, index,
+/// flags, owner, group, MTU, address and up flag (its IP addresses and
+/// routes are not saved, as for every interface).
+public struct TunDevice: Equatable, Sendable {
+    public var name: String
+    public var index: Int32
+    /// TUNSETIFF flags (IFF_TUN 0x1 or IFF_TAP 0x2, IFF_NO_PI 0x1000,
+    /// IFF_VNET_HDR 0x4000, IFF_MULTI_QUEUE 0x100) and IFF_PERSIST 0x800.
+    public var flags: UInt32
+    public var owner: Int64
+    public var group: Int64
+    public var mtu: UInt32
+    public var address: [UInt8]
+    public var up: Bool
+
+    public init(name: String, index: Int32, flags: UInt32, owner: Int64, group: Int64, mtu: UInt32, address: [UInt8], up: Bool) {
+        self.name = name; self.index = index; self.flags = flags; self.owner = owner; self.group = group
+        self.mtu = mtu; self.address = address; self.up = up
+    }
+
+    public static let flagMask: UInt32 = 0x1 | 0x2 | 0x1000 | 0x4000 | 0x100 | 0x800
+
+    /// An interface name: 1 to 15 bytes, no '/', ':' or white space (dev_valid_name).
+    public static func validName(_ name: String, orEmpty: Bool = false) -> Bool {
+        if name.isEmpty { return orEmpty }
+        let bytes = Array(name.utf8)
+        return bytes.count < 16 && name != "." && name != ".." && !bytes.contains { $0 == 0x2f || $0 == 0x3a || $0 <= 0x20 }
+    }
+
+    enum Tag: UInt16, CaseIterable { case name = 1, index = 2, flags = 3, owner = 4, group = 5, mtu = 6, address = 7, up = 8 }
+
+    func encode(into e: inout RecordEncoder) {
+        e.string(Tag.name.rawValue, name)
+        e.u64(Tag.index.rawValue, UInt64(index))
+        e.u64(Tag.flags.rawValue, UInt64(flags))
+        e.i64(Tag.owner.rawValue, owner)
+        e.i64(Tag.group.rawValue, group)
+        e.u64(Tag.mtu.rawValue, UInt64(mtu))
+        if !address.isEmpty { e.raw(Tag.address.rawValue, address) }
+        e.u64(Tag.up.rawValue, up ? 1 : 0)
+    }
+
+    init(decoding d: RecordDecoder) throws {
+        name = d.string(Tag.name.rawValue) ?? ""
+        let i = try d.u64(Tag.index.rawValue, default: 0), f = try d.u64(Tag.flags.rawValue, "tun device flags")
+        owner = try d.i64(Tag.owner.rawValue, "tun device owner")
+        group = try d.i64(Tag.group.rawValue, "tun device group")
+        let m = try d.u64(Tag.mtu.rawValue, default: 0)
+        address = d.raw(Tag.address.rawValue) ?? []
+        let u = try d.u64(Tag.up.rawValue, default: 0)
+        guard Self.validName(name), i <= UInt64(Int32.max), f <= UInt64(Self.flagMask), f & 3 == 1 || f & 3 == 2,
+              (-1...Int64(UInt32.max - 1)).contains(owner), (-1...Int64(UInt32.max - 1)).contains(group),
+              m <= 65535, address.count <= 32, u <= 1 else {
+            throw ImageError.malformed(what: "tun device \"\(name)\": index \(i), flags 0x\(String(f, radix: 16)), owner \(owner), group \(group), MTU \(m), \(address.count)-byte address", offset: d.base)
+        }
+        index = Int32(i)
+        flags = UInt32(f)
+        mtu = UInt32(m)
+        up = u == 1
     }
 }

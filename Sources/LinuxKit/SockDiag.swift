@@ -6,22 +6,26 @@ import SystemPackage
 public enum SockDiag {
     /// Sends a dump request whose family-specific part is `body` and hands
     /// each reply message's payload (its range in the buffer) to `each`.
-    static func dump(_ body: [UInt8], netlink: NetlinkSource = .here, _ each: ([UInt8], Range<Int>) -> Void) throws {
-        let sock = try request(body, type: 20, flags: 0x301, netlink: netlink)   // SOCK_DIAG_BY_FAMILY; NLM_F_REQUEST | NLM_F_DUMP
+    /// `type` and `protocol`: another netlink family's dump (rtnetlink's RTM_GETLINK).
+    static func dump(_ body: [UInt8], type: UInt16 = 20, protocol proto: Int32 = 4, netlink: NetlinkSource = .here,
+                     _ each: ([UInt8], Range<Int>) -> Void) throws {
+        // SOCK_DIAG_BY_FAMILY unless said; NLM_F_REQUEST | NLM_F_DUMP
+        let sock = try request(body, type: type, flags: 0x301, protocol: proto, netlink: netlink)
+        let what = proto == 4 ? "sock_diag" : "netlink \(proto)"
         defer { close(sock) }
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
             let n = buffer.withUnsafeMutableBytes { recv(sock, $0.baseAddress, $0.count, 0) }
             if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw SystemCallError("recv(sock_diag)", Errno(rawValue: n < 0 ? errno : EIO)) }
+            guard n > 0 else { throw SystemCallError("recv(\(what))", Errno(rawValue: n < 0 ? errno : EIO)) }
             var at = 0
             while at + 16 <= n {
                 let length = Int(UnixSocketDiag.get32(buffer, at)), type = UnixSocketDiag.get16(buffer, at + 4)
-                guard length >= 16, at + length <= n else { throw SystemCallError("sock_diag reply", Errno(rawValue: EPROTO)) }
+                guard length >= 16, at + length <= n else { throw SystemCallError("\(what) reply", Errno(rawValue: EPROTO)) }
                 if type == 3 { return }  // NLMSG_DONE
                 if type == 2 {           // NLMSG_ERROR
                     let code = Int32(bitPattern: UnixSocketDiag.get32(buffer, at + 16))
-                    throw SystemCallError("sock_diag", Errno(rawValue: -code))
+                    throw SystemCallError(what, Errno(rawValue: -code))
                 }
                 each(buffer, (at + 16)..<(at + length))
                 at += (length + 3) & ~3
@@ -58,8 +62,8 @@ public enum SockDiag {
 extension SockDiag {
     /// A new sock_diag socket that has sent one message (`type`, `flags`,
     /// then `body`) to the kernel; the caller reads the answer and closes it.
-    static func request(_ body: [UInt8], type: UInt16, flags: UInt16, netlink: NetlinkSource = .here) throws -> Int32 {
-        let sock = try netlink.socket()
+    static func request(_ body: [UInt8], type: UInt16, flags: UInt16, protocol proto: Int32 = 4, netlink: NetlinkSource = .here) throws -> Int32 {
+        let sock = try netlink.socket(protocol: proto)
         var message = [UInt8](repeating: 0, count: 16) + body   // nlmsghdr, then the request
         UnixSocketDiag.put32(&message, 0, UInt32(message.count))
         UnixSocketDiag.put16(&message, 4, type)

@@ -62,7 +62,12 @@ enum ImageJSON {
             })),
             ("netNamespaces", .array(image.tree.netNamespaces.enumerated().map { k, ns in
                 .object([("processes", .array(image.processes.filter { $0.netNamespace == k + 1 }.map { .int(Int64($0.pid)) })),
-                         ("loopbackUp", .bool(ns.loopbackUp)), ("otherInterfaces", .array(ns.otherInterfaces.map { .string($0) }))])
+                         ("loopbackUp", .bool(ns.loopbackUp)), ("otherInterfaces", .array(ns.otherInterfaces.map { .string($0) })),
+                         ("tunDevices", .array(ns.tunDevices.map { d in
+                             .object([("name", .string(d.name)), ("index", .int(Int64(d.index))), ("flags", .int(Int64(d.flags))),
+                                      ("owner", .int(d.owner)), ("group", .int(d.group)), ("mtu", .int(Int64(d.mtu))),
+                                      ("address", .string(d.address.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":"))), ("up", .bool(d.up))])
+                         }))])
             })),
             ("processes", .array(image.processes.map { process($0, image) })),
             ("zombies", .array(image.zombies.map { z in

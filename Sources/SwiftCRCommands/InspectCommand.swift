@@ -89,7 +89,9 @@ struct InspectCommand: ParsableCommand {
         }
         for (k, ns) in image.tree.netNamespaces.enumerated() {
             let others = ns.otherInterfaces.isEmpty ? "" : "; not saved: \(ns.otherInterfaces.joined(separator: ", "))"
-            print("net ns:    \(k + 1), processes \(members(\.netNamespace, k)): loopback \(ns.loopbackUp ? "up" : "down")\(others)")
+            let tuns = ns.tunDevices.map { "\($0.name) (\($0.flags & 0x2 != 0 ? "tap" : "tun")\($0.flags & 0x800 != 0 ? ", persistent" : ""))" }
+            let devices = tuns.isEmpty ? "" : "; TUN/TAP: \(tuns.joined(separator: ", "))"
+            print("net ns:    \(k + 1), processes \(members(\.netNamespace, k)): loopback \(ns.loopbackUp ? "up" : "down")\(devices)\(others)")
         }
         for p in image.processes {
             let saved = image.savedBytes(pid: p.pid)

@@ -32,6 +32,7 @@ final class FormatDocumentTests: XCTestCase {
         "PacketSocketRecord": PacketSocketRecord.Tag.allCases.map(\.rawValue),
         "NetlinkSocketRecord": NetlinkSocketRecord.Tag.allCases.map(\.rawValue),
         "FanotifyRecord": FanotifyRecord.Tag.allCases.map(\.rawValue),
+        "TunFileRecord": TunFileRecord.Tag.allCases.map(\.rawValue),
         "MountNamespaceState": MountNamespaceState.Tag.allCases.map(\.rawValue),
         "SavedMount": SavedMount.Tag.allCases.map(\.rawValue),
         "SavedFile": SavedFile.Tag.allCases.map(\.rawValue),

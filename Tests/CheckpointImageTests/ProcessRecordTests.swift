@@ -166,7 +166,8 @@ final class CgroupRecordTests: XCTestCase {
                 return o
             }
             tree.netNamespaces = (0..<Int(random.next() % 3)).map { _ in
-                NetNamespaceState(loopbackUp: random.next() % 2 == 0, otherInterfaces: random.next() % 2 == 0 ? [] : ["veth\(random.next() % 9)"])
+                NetNamespaceState(loopbackUp: random.next() % 2 == 0, otherInterfaces: random.next() % 2 == 0 ? [] : ["veth\(random.next() % 9)"],
+                                  tunDevices: (0..<Int(random.next() % 3)).map { k in Self.randomTunDevice(&random, k) })
             }
             XCTAssertEqual(try TreeState(decoding: RecordDecoder(tree.encode()[...], name: "tree", base: 0)), tree)
             var p = SampleImage.process
@@ -179,6 +180,55 @@ final class CgroupRecordTests: XCTestCase {
         tree.sysvObjects = [SysVObject(kind: .semaphores, key: 1, id: 1, mode: 0o600, uid: 0, gid: 0, size: 0)]
         tree.sysvObjects[0].namespace = 2
         XCTAssertThrowsError(try TreeState(decoding: RecordDecoder(tree.encode()[...], name: "tree", base: 0)))
+    }
+
+    static func randomTunDevice(_ random: inout SeededRandom, _ k: Int) -> TunDevice {
+        let tap = random.next() % 2 == 0
+        let flags: UInt32 = (tap ? 0x2 : 0x1) | [0, 0x1000, 0x4000, 0x100, 0x800].reduce(0) { random.next() % 2 == 0 ? $0 | $1 : $0 }
+        return TunDevice(name: "tun\(k)x\(random.next() % 1000)", index: Int32(random.next() % 1000), flags: flags,
+                         owner: random.next() % 2 == 0 ? -1 : Int64(random.next() % 70000), group: random.next() % 2 == 0 ? -1 : Int64(random.next() % 70000),
+                         mtu: UInt32(68 + random.next() % 9000), address: tap ? (0..<6).map { _ in UInt8(random.next() % 256) } : [], up: random.next() % 2 == 0)
+    }
+
+    /// TUN/TAP devices and /dev/net/tun descriptors: seeded round trips, and values no device can have refused.
+    func testTunDevicesAndFilesRoundTripAndBadValuesAreRefused() throws {
+        var random = SeededRandom("tun-records")
+        for _ in 0..<50 {
+            let devices = (0..<Int(1 + random.next() % 4)).map { Self.randomTunDevice(&random, $0) }
+            var tree = TreeState()
+            tree.netNamespaces = [NetNamespaceState(loopbackUp: true, otherInterfaces: [], tunDevices: devices)]
+            XCTAssertEqual(try TreeState(decoding: RecordDecoder(tree.encode()[...], name: "tree", base: 0)), tree)
+            var p = SampleImage.process
+            var f = FileDescriptorState(fd: 9, kind: .tun, path: "/dev/net/tun", flags: 2, closeOnExec: random.next() % 2 == 0, offset: 0, inode: 77)
+            let attached = random.next() % 3 != 0
+            f.payload = .tun(TunFileRecord(device: attached ? devices[0].name : "", flags: attached ? devices[0].flags : 0,
+                                           detached: attached && random.next() % 2 == 0))
+            p.files.append(f)
+            XCTAssertEqual(try decode(p.encode()), p)
+        }
+        let good = TunDevice(name: "tap0", index: 2, flags: 0x2, owner: -1, group: -1, mtu: 1500, address: [2, 0, 0, 0, 0, 1], up: true)
+        var bad: [TunDevice] = []
+        for change in [{ (d: inout TunDevice) in d.name = "" }, { $0.name = "a/b" }, { $0.name = String(repeating: "x", count: 16) },
+                       { $0.flags = 0x3 }, { $0.flags = 0x1000 }, { $0.flags = 0x2 | 0x8000 }, { $0.mtu = 70000 }, { $0.owner = -2 }] {
+            var d = good
+            change(&d)
+            bad.append(d)
+        }
+        for d in bad {
+            var tree = TreeState()
+            tree.netNamespaces = [NetNamespaceState(loopbackUp: true, otherInterfaces: [], tunDevices: [d])]
+            XCTAssertThrowsError(try TreeState(decoding: RecordDecoder(tree.encode()[...], name: "tree", base: 0)), "\(d)")
+        }
+        var twice = TreeState()
+        twice.netNamespaces = [NetNamespaceState(loopbackUp: true, otherInterfaces: [], tunDevices: [good, good])]
+        XCTAssertThrowsError(try TreeState(decoding: RecordDecoder(twice.encode()[...], name: "tree", base: 0)))
+        for record in [TunFileRecord(device: "x y", flags: 1, detached: false), TunFileRecord(device: "tun0", flags: 0x3, detached: false)] {
+            var p = SampleImage.process
+            var f = FileDescriptorState(fd: 9, kind: .tun, path: "/dev/net/tun", flags: 2, closeOnExec: false, offset: 0, inode: 77)
+            f.payload = .tun(record)
+            p.files.append(f)
+            XCTAssertThrowsError(try decode(p.encode()), "\(record)")
+        }
     }
 
     func testCgroupSettingsRoundTripAndUnlistedFilesAreRefused() throws {

@@ -394,6 +394,19 @@ final class RoundTripTests: XCTestCase {
     /// listener on the port a process outside also listens on, UDP, an
     /// abstract UNIX name): made again inside a new namespace (Fixtures/netns.c).
     func testNetworkNamespaceAsRootAndUnprivileged() throws { try treeRoundTrip("netns") }
+    /// TUN/TAP devices of a network namespace of the process's own, with
+    /// their files: attached, detached queues, an unattached one, persistent
+    /// devices no file holds; index, MTU, address and up flag (Fixtures/tundevices.c).
+    /// As on most distributions, a user may open /dev/net/tun (this VM's
+    /// node is 0600: the test opens it up for its run, then puts it back).
+    func testTunDevicesAsRootAndUnprivileged() throws {
+        var st = stat()
+        guard stat("/dev/net/tun", &st) == 0 else { throw XCTSkip("no /dev/net/tun") }
+        let mode = st.st_mode & 0o7777
+        if mode & 0o006 != 0o006 { chmod("/dev/net/tun", 0o666) }
+        defer { chmod("/dev/net/tun", mode) }
+        try treeRoundTrip("tundevices")
+    }
     /// Credentials per thread: one thread's own IDs, and no thread root again after the process dropped root.
     func testThreadCredentialsAsRoot() throws {
         var s = Scenario(fixture: "threadcreds")

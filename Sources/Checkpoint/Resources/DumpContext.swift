@@ -29,6 +29,19 @@ final class DumpContext {
     /// userfaultfd of write tracking, WriteTracking): never saved.
     var hiddenDescriptors: [pid_t: Int32] = [:]
 
+    /// TUN/TAP devices per network namespace (its /proc/PID/ns/net link), asked once (TunFiles).
+    private var tunLinksByNamespace: [[UInt8]: [TunLink]] = [:]
+
+    /// The TUN/TAP devices of `pid`'s network namespace (rtnetlink, inside it when not ours).
+    func tunLinks(of pid: pid_t) throws -> [TunLink] {
+        let link = try Sys.readLink("/proc/\(pid)/ns/net")
+        if let known = tunLinksByNamespace[link] { return known }
+        let ours = (try? Sys.readLink("/proc/self/ns/net")) == link
+        let found = try TunLinks.all(netlink: ours ? .here : .of(pid))
+        tunLinksByNamespace[link] = found
+        return found
+    }
+
     /// The processes the checkpoint saves (set once the scope is known).
     var scopePIDs: [pid_t] = []
     /// Per mount namespace of the scope other than ours (by its /proc/PID/ns/mnt

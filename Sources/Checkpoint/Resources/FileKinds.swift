@@ -10,6 +10,7 @@ public enum FileKinds {
         SecretMemory.self,  // before RegularFiles, which would open it
         RegularFiles.self,
         PtyMasters.self,
+        TunFiles.self,  // before Devices: a character device of its own
         Devices.self,
         Pipes.self,
         FIFOs.self,

@@ -22,6 +22,7 @@ public enum DescriptorPayload: Equatable, Sendable {
     case packetSocket(PacketSocketRecord)
     case netlinkSocket(NetlinkSocketRecord)
     case fanotify(FanotifyRecord)
+    case tun(TunFileRecord)
 
     /// The record's own encoding, or nil for kinds without one.
     func encode(into e: inout RecordEncoder) {
@@ -45,6 +46,7 @@ public enum DescriptorPayload: Equatable, Sendable {
         case .packetSocket(let r): r.encode(into: &e)
         case .netlinkSocket(let r): r.encode(into: &e)
         case .fanotify(let r): r.encode(into: &e)
+        case .tun(let r): r.encode(into: &e)
         }
     }
 
@@ -75,6 +77,7 @@ public enum DescriptorPayload: Equatable, Sendable {
         case .packetSocket: return .packetSocket(try make(PacketSocketRecord.self))
         case .netlinkSocket: return .netlinkSocket(try make(NetlinkSocketRecord.self))
         case .fanotify: return .fanotify(try make(FanotifyRecord.self))
+        case .tun: return .tun(try make(TunFileRecord.self))
         case .regular, .device, .inherited, .unsupported, .pipe, .deletedDirectory, .unknown: return .none
         }
     }
@@ -150,6 +153,7 @@ extension FileDescriptorState {
     public var packetSocket: PacketSocketRecord? { if case .packetSocket(let r) = payload { return r } else { return nil } }
     public var netlinkSocket: NetlinkSocketRecord? { if case .netlinkSocket(let r) = payload { return r } else { return nil } }
     public var fanotify: FanotifyRecord? { if case .fanotify(let r) = payload { return r } else { return nil } }
+    public var tun: TunFileRecord? { if case .tun(let r) = payload { return r } else { return nil } }
     public var fifo: FIFORecord? { if case .fifo(let r) = payload { return r } else { return nil } }
     public var memfd: MemFDRecord? { if case .memfd(let r) = payload { return r } else { return nil } }
     public var inotify: InotifyRecord? { if case .inotify(let r) = payload { return r } else { return nil } }
