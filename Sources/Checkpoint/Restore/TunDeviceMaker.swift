@@ -16,14 +16,20 @@ enum TunDeviceMaker {
     }
 
     private static func make(_ d: TunDevice, socket: UInt64, in s: RemoteSession) throws {
-        let fd = try s.open("/dev/net/tun", flags: UInt64(O_RDWR | O_CLOEXEC))
+        var fd = try s.open("/dev/net/tun", flags: UInt64(O_RDWR | O_CLOEXEC))
         defer { s.closeQuietly(fd) }
-        if d.index > 0 {
-            // Programs keep interface indexes (routes, SO_BINDTOIFINDEX); a taken one leaves the kernel's choice.
-            _ = try s.raw(NR.ioctl, fd, TunLinks.setIfIndex, try s.put(value: UInt32(d.index)))
+        // Past the path open() puts at the start of the scratch area.
+        let at = try s.put(request(d.name) { $0[16] = UInt8(d.flags & TunLinks.deviceFlags & 0xff); $0[17] = UInt8((d.flags & TunLinks.deviceFlags) >> 8) }, at: 128)
+        // Programs keep interface indexes (routes, SO_BINDTOIFINDEX); a taken one leaves the kernel's choice.
+        let madeAtIndex = try d.index > 0 && s.raw(NR.ioctl, fd, TunLinks.setIfIndex, s.put(value: UInt32(d.index), at: 64)) == 0
+            && s.raw(NR.ioctl, fd, TunLinks.setIff, at) == 0
+        if !madeAtIndex {
+            if d.index > 0 {
+                s.closeQuietly(fd)
+                fd = try s.open("/dev/net/tun", flags: UInt64(O_RDWR | O_CLOEXEC))
+            }
+            try s.call("ioctl(TUNSETIFF) making \(d.name)", NR.ioctl, fd, TunLinks.setIff, at)
         }
-        let at = try s.put(request(d.name) { $0[16] = UInt8(d.flags & TunLinks.deviceFlags & 0xff); $0[17] = UInt8((d.flags & TunLinks.deviceFlags) >> 8) })
-        try s.call("ioctl(TUNSETIFF) making \(d.name)", NR.ioctl, fd, TunLinks.setIff, at)
         if d.owner >= 0 { try s.call("ioctl(TUNSETOWNER) of \(d.name)", NR.ioctl, fd, TunLinks.setOwner, UInt64(d.owner)) }
         if d.group >= 0 { try s.call("ioctl(TUNSETGROUP) of \(d.name)", NR.ioctl, fd, TunLinks.setGroup, UInt64(d.group)) }
         try s.call("ioctl(TUNSETPERSIST) of \(d.name)", NR.ioctl, fd, TunLinks.setPersist, 1)
