@@ -6,23 +6,31 @@ public struct NetNamespaceState: Equatable, Sendable {
     public var loopbackUp: Bool
     public var otherInterfaces: [String]
     public var tunDevices: [TunDevice] = []
+    /// The addresses of the loopback and the TUN/TAP devices, and the routes through them.
+    public var addresses: [SavedAddress] = []
+    public var routes: [SavedRoute] = []
 
-    public init(loopbackUp: Bool, otherInterfaces: [String], tunDevices: [TunDevice] = []) {
+    public init(loopbackUp: Bool, otherInterfaces: [String], tunDevices: [TunDevice] = [], addresses: [SavedAddress] = [], routes: [SavedRoute] = []) {
         self.loopbackUp = loopbackUp; self.otherInterfaces = otherInterfaces; self.tunDevices = tunDevices
+        self.addresses = addresses; self.routes = routes
     }
 
-    enum Tag: UInt16, CaseIterable { case loopbackUp = 1, otherInterface = 2, tunDevice = 3 }
+    enum Tag: UInt16, CaseIterable { case loopbackUp = 1, otherInterface = 2, tunDevice = 3, address = 4, route = 5 }
 
     func encode(into e: inout RecordEncoder) {
         e.u64(Tag.loopbackUp.rawValue, loopbackUp ? 1 : 0)
         for name in otherInterfaces { e.string(Tag.otherInterface.rawValue, name) }
         for device in tunDevices { e.record(Tag.tunDevice.rawValue) { device.encode(into: &$0) } }
+        for a in addresses { e.record(Tag.address.rawValue) { a.encode(into: &$0) } }
+        for r in routes { e.record(Tag.route.rawValue) { r.encode(into: &$0) } }
     }
 
     init(decoding d: RecordDecoder) throws {
         loopbackUp = try d.u64(Tag.loopbackUp.rawValue, default: 0) != 0
         otherInterfaces = d.fields.filter { $0.tag == Tag.otherInterface.rawValue }.map { String(decoding: d.bytes[$0.range], as: UTF8.self) }
         tunDevices = try d.records(Tag.tunDevice.rawValue, name: "tun device").map { try TunDevice(decoding: $0) }
+        addresses = try d.records(Tag.address.rawValue, name: "interface address").map { try SavedAddress(decoding: $0) }
+        routes = try d.records(Tag.route.rawValue, name: "route").map { try SavedRoute(decoding: $0) }
         guard Set(tunDevices.map(\.name)).count == tunDevices.count else {
             throw ImageError.malformed(what: "network namespace with two tun devices of one name", offset: d.base)
         }

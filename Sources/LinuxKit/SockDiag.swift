@@ -158,7 +158,7 @@ public enum NetlinkSource: Sendable {
     case of(pid_t)
 
     /// A netlink socket of `protocol` (NETLINK_SOCK_DIAG unless said).
-    func socket(protocol proto: Int32 = 4) throws -> Int32 {
+    public func socket(protocol proto: Int32 = 4) throws -> Int32 {
         switch self {
         case .here:
             return try valueOrThrow("socket(AF_NETLINK, \(proto))") { Glibc.socket(AF_NETLINK, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), proto) }

@@ -67,7 +67,9 @@ enum ImageJSON {
                              .object([("name", .string(d.name)), ("index", .int(Int64(d.index))), ("flags", .int(Int64(d.flags))),
                                       ("owner", .int(d.owner)), ("group", .int(d.group)), ("mtu", .int(Int64(d.mtu))),
                                       ("address", .string(d.address.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":"))), ("up", .bool(d.up))])
-                         }))])
+                         })),
+                         ("addresses", .array(ns.addresses.map { .string(NetConfigText.describe($0)) })),
+                         ("routes", .array(ns.routes.map { .string(NetConfigText.describe($0)) }))])
             })),
             ("processes", .array(image.processes.map { process($0, image) })),
             ("zombies", .array(image.zombies.map { z in

@@ -190,13 +190,60 @@ final class CgroupRecordTests: XCTestCase {
                          mtu: UInt32(68 + random.next() % 9000), address: tap ? (0..<6).map { _ in UInt8(random.next() % 256) } : [], up: random.next() % 2 == 0)
     }
 
+    static func randomAddress(_ random: inout SeededRandom, _ devices: [TunDevice]) -> SavedAddress {
+        let v6 = random.next() % 2 == 0, size = v6 ? 16 : 4
+        func bytes() -> [UInt8] { (0..<size).map { _ in UInt8(random.next() % 256) } }
+        return SavedAddress(family: v6 ? 10 : 2, prefixLength: UInt8(random.next() % UInt64(size * 8 + 1)), flags: UInt32(random.next() % 0x800),
+                            scope: UInt8(random.next() % 256), interface: random.next() % 3 == 0 ? "lo" : devices[0].name, local: bytes(),
+                            peer: random.next() % 2 == 0 ? [] : bytes(), broadcast: random.next() % 2 == 0 ? [] : bytes(),
+                            label: random.next() % 2 == 0 ? "" : "lo:\(random.next() % 10)")
+    }
+
+    static func randomRoute(_ random: inout SeededRandom, _ devices: [TunDevice]) -> SavedRoute {
+        let v6 = random.next() % 2 == 0, size = v6 ? 16 : 4
+        func bytes() -> [UInt8] { (0..<size).map { _ in UInt8(random.next() % 256) } }
+        let type = UInt8([1, 6, 7, 8][Int(random.next() % 4)])
+        return SavedRoute(family: v6 ? 10 : 2, destinationLength: UInt8(random.next() % UInt64(size * 8 + 1)), table: UInt32(1 + random.next() % 1000),
+                          proto: UInt8(random.next() % 256), scope: UInt8(random.next() % 256), type: type,
+                          destination: random.next() % 2 == 0 ? [] : bytes(), gateway: random.next() % 2 == 0 ? [] : bytes(),
+                          interface: type == 1 ? devices[0].name : "", priority: random.next() % 2 == 0 ? nil : UInt32(random.next() % 100000),
+                          preferredSource: random.next() % 2 == 0 ? [] : bytes())
+    }
+
+    /// Addresses and routes no kernel has are refused.
+    func testBadAddressesAndRoutesAreRefused() throws {
+        let address = SavedAddress(family: 2, prefixLength: 24, flags: 0, scope: 0, interface: "tun0", local: [10, 0, 0, 1], peer: [], broadcast: [], label: "")
+        let route = SavedRoute(family: 10, destinationLength: 48, table: 254, proto: 3, scope: 0, type: 1, destination: [UInt8](repeating: 0x20, count: 16),
+                               gateway: [], interface: "tun0", priority: 7, preferredSource: [])
+        func decodes(_ a: [SavedAddress], _ r: [SavedRoute]) -> Bool {
+            var tree = TreeState()
+            tree.netNamespaces = [NetNamespaceState(loopbackUp: true, otherInterfaces: [], addresses: a, routes: r)]
+            return (try? TreeState(decoding: RecordDecoder(tree.encode()[...], name: "tree", base: 0))) == tree
+        }
+        XCTAssertTrue(decodes([address], [route]))
+        for change in [{ (a: inout SavedAddress) in a.family = 3 }, { $0.prefixLength = 33 }, { $0.local = [1, 2, 3] }, { $0.interface = "" },
+                       { $0.peer = [1] }, { $0.label = String(repeating: "l", count: 16) }] {
+            var a = address
+            change(&a)
+            XCTAssertFalse(decodes([a], []), "\(a)")
+        }
+        for change in [{ (r: inout SavedRoute) in r.family = 0 }, { $0.destinationLength = 129 }, { $0.table = 255 }, { $0.table = 0 },
+                       { $0.type = 2 }, { $0.gateway = [1, 2, 3, 4] }, { $0.interface = "a b" }] {
+            var r = route
+            change(&r)
+            XCTAssertFalse(decodes([], [r]), "\(r)")
+        }
+    }
+
     /// TUN/TAP devices and /dev/net/tun descriptors: seeded round trips, and values no device can have refused.
     func testTunDevicesAndFilesRoundTripAndBadValuesAreRefused() throws {
         var random = SeededRandom("tun-records")
         for _ in 0..<50 {
             let devices = (0..<Int(1 + random.next() % 4)).map { Self.randomTunDevice(&random, $0) }
             var tree = TreeState()
-            tree.netNamespaces = [NetNamespaceState(loopbackUp: true, otherInterfaces: [], tunDevices: devices)]
+            tree.netNamespaces = [NetNamespaceState(loopbackUp: true, otherInterfaces: [], tunDevices: devices,
+                                                    addresses: (0..<Int(random.next() % 4)).map { _ in Self.randomAddress(&random, devices) },
+                                                    routes: (0..<Int(random.next() % 4)).map { _ in Self.randomRoute(&random, devices) })]
             XCTAssertEqual(try TreeState(decoding: RecordDecoder(tree.encode()[...], name: "tree", base: 0)), tree)
             var p = SampleImage.process
             var f = FileDescriptorState(fd: 9, kind: .tun, path: "/dev/net/tun", flags: 2, closeOnExec: random.next() % 2 == 0, offset: 0, inode: 77)

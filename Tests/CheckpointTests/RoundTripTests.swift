@@ -400,12 +400,23 @@ final class RoundTripTests: XCTestCase {
     /// As on most distributions, a user may open /dev/net/tun (this VM's
     /// node is 0600: the test opens it up for its run, then puts it back).
     func testTunDevicesAsRootAndUnprivileged() throws {
+        try withTunOpenToUsers { try treeRoundTrip("tundevices") }
+    }
+    /// Addresses (point-to-point, IPv6, an extra loopback one) and routes
+    /// (through a device, by a gateway, another table, a blackhole) of a
+    /// network namespace of the process's own, with sockets bound to them
+    /// (Fixtures/netaddrs.c: `ip` prints the same before and after).
+    func testAddressesAndRoutesAsRootAndUnprivileged() throws {
+        try withTunOpenToUsers { try treeRoundTrip("netaddrs") }
+    }
+
+    func withTunOpenToUsers(_ body: () throws -> Void) throws {
         var st = stat()
         guard stat("/dev/net/tun", &st) == 0 else { throw XCTSkip("no /dev/net/tun") }
         let mode = st.st_mode & 0o7777
         if mode & 0o006 != 0o006 { chmod("/dev/net/tun", 0o666) }
         defer { chmod("/dev/net/tun", mode) }
-        try treeRoundTrip("tundevices")
+        try body()
     }
     /// Credentials per thread: one thread's own IDs, and no thread root again after the process dropped root.
     func testThreadCredentialsAsRoot() throws {

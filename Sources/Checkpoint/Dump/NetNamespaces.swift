@@ -28,8 +28,30 @@ enum NetNamespaces {
                 warnings.append("process \(pid) is in a network namespace with interfaces \(others.joined(separator: ", ")), which are not saved: it comes back with its loopback\(tuns.isEmpty ? "" : " and TUN/TAP devices") only")
             }
             let devices = tuns.map { TunDevice(name: $0.name, index: $0.index, flags: $0.flags, owner: $0.owner, group: $0.group, mtu: $0.mtu, address: $0.address, up: $0.up) }
-            return .success(NetNamespaceState(loopbackUp: routes.contains("127.0.0.1"), otherInterfaces: others, tunDevices: devices))
+            var state = NetNamespaceState(loopbackUp: routes.contains("127.0.0.1"), otherInterfaces: others, tunDevices: devices)
+            do {
+                (state.addresses, state.routes) = try configuration(of: pid, on: Set(["lo"] + tuns.map(\.name)))
+            } catch {
+                warnings.append("process \(pid): the addresses and routes of its network namespace could not be read (\(error)): they are not saved")
+            }
+            return .success(state)
         }
         return (found, warnings)
+    }
+
+    /// The addresses of the interfaces made again (`kept`) and the routes
+    /// through them or through none. IPv6 link-local addresses are left to
+    /// the kernel, which makes one as a device comes up.
+    static func configuration(of pid: pid_t, on kept: Set<String>) throws -> ([SavedAddress], [SavedRoute]) {
+        let names = try NetConfig.interfaces(netlink: .of(pid))
+        let addresses = try NetConfig.addresses(netlink: .of(pid), names: names).filter { a in
+            kept.contains(a.interface) && !(a.family == UInt8(AF_INET6) && a.local[0] == 0xfe && a.local[1] & 0xc0 == 0x80)
+        }
+        let routes = try NetConfig.routes(netlink: .of(pid), names: names).filter { $0.interface.isEmpty || kept.contains($0.interface) }
+        return (addresses.map { SavedAddress(family: $0.family, prefixLength: $0.prefixLength, flags: $0.flags, scope: $0.scope, interface: $0.interface,
+                                             local: $0.local, peer: $0.peer, broadcast: $0.broadcast, label: $0.label) },
+                routes.map { SavedRoute(family: $0.family, destinationLength: $0.destinationLength, table: $0.table, proto: $0.proto, scope: $0.scope,
+                                        type: $0.type, destination: $0.destination, gateway: $0.gateway, interface: $0.interface,
+                                        priority: $0.priority, preferredSource: $0.preferredSource) })
     }
 }

@@ -1,0 +1,113 @@
+/* The addresses and routes of a network namespace of the process's own, as
+ * a VPN client or a container's network sets them: a TUN device with a
+ * point-to-point IPv4 address, a second IPv4 address with a /24, a unique
+ * local IPv6 address; an extra loopback address; routes through the device
+ * (a /16, a default route by a gateway with a metric, an IPv6 /48, a
+ * default route in another table) and a blackhole route; a UDP socket
+ * bound to the device's IPv4 address and a TCP listener on its IPv6 one.
+ * Seeded addresses. After the restart `ip addr` and `ip route show table
+ * all` must print what they printed before (IPv6 link-local lines aside:
+ * the kernel makes those), the UDP socket must take a datagram and the
+ * listener a connection at those addresses.
+ * usage: netaddrs SEED   (as a user, inside a user namespace of its own) */
+#include "fixture.h"
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <linux/capability.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/socket.h>
+
+static char before[16384];
+
+/* `ip addr` and every table's routes, without link-local lines and what changes by itself. */
+static int snapshot(char *out, size_t room) {
+    FILE *p = popen("{ ip -o addr; ip route show table all; ip -6 route show table all; } 2>&1"
+                    " | grep -v fe80 | sed -e 's/ *valid_lft.*//' -e 's/ expires [0-9]*sec//' | sort", "r");
+    if (!p) return -1;
+    size_t n = fread(out, 1, room - 1, p);
+    out[n] = 0;
+    return pclose(p) == 0 ? 0 : -1;
+}
+
+static int run(const char *fmt, ...) {
+    char command[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(command, sizeof command, fmt, ap);
+    va_end(ap);
+    int status = system(command);
+    if (status) printf("FAIL: %s: status %d\n", command, status);
+    return status;
+}
+
+/* A user's `ip` keeps CAP_NET_ADMIN of the new user namespace across exec:
+ * an ambient capability (a user's capabilities go at exec otherwise). */
+static int ambient_net_admin(void) {
+    if (geteuid() == 0) return 0;
+    struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+    struct __user_cap_data_struct d[2];
+    if (syscall(SYS_capget, &h, d)) return -1;
+    d[0].inheritable |= 1u << CAP_NET_ADMIN;
+    if (syscall(SYS_capset, &h, d)) return -1;
+    return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_NET_ADMIN, 0, 0);
+}
+
+int main(int argc, char **argv) {
+    unsigned seed = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : 1;
+    unsigned long long rnd = seed_mix(seed);
+    handle_term();
+    if (unshare_as_self(CLONE_NEWNET)) return 1;
+    if (ambient_net_admin()) { printf("FAIL: ambient CAP_NET_ADMIN: %m\n"); return 1; }
+    unsigned a = 1 + rnd % 250, b = 1 + (rnd >> 8) % 250, c = (rnd >> 16) & 0xffff;
+    char name[IFNAMSIZ];
+    snprintf(name, sizeof name, "swc%u", seed % 100000);
+    int tun = open("/dev/net/tun", O_RDWR);
+    struct ifreq r = { .ifr_flags = IFF_TUN | IFF_NO_PI };
+    snprintf(r.ifr_name, sizeof r.ifr_name, "%s", name);
+    if (tun < 0 || ioctl(tun, TUNSETIFF, &r)) { printf("FAIL: making %s: %m\n", name); return 1; }
+    if (run("ip link set lo up && ip link set %s up", name)
+        || run("ip addr add 127.0.%u.%u/8 dev lo", a, b)
+        || run("ip addr add 10.%u.%u.1 peer 10.%u.%u.2 dev %s", a, b, a, b, name)
+        || run("ip addr add 172.16.%u.1/24 dev %s", a, name)
+        || run("ip -6 addr add fd00:%x::1/64 dev %s nodad", c, name)
+        || run("ip route add 10.%u.0.0/16 dev %s", (a + 1) % 250, name)
+        || run("ip route add default via 172.16.%u.254 dev %s metric %u", a, name, 10 + b)
+        || run("ip route add blackhole 192.0.2.%u/32", b)
+        || run("ip -6 route add 2001:db8:%x::/48 dev %s metric 7", c, name)
+        || run("ip route add default dev %s table %u", name, 100 + a))
+        return 1;
+    int u = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in ua = { .sin_family = AF_INET, .sin_port = htons(4000 + a) };
+    char text[64];
+    snprintf(text, sizeof text, "10.%u.%u.1", a, b);
+    inet_pton(AF_INET, text, &ua.sin_addr);
+    if (bind(u, (struct sockaddr *)&ua, sizeof ua)) { printf("FAIL: bind %s: %m\n", text); return 1; }
+    int l = socket(AF_INET6, SOCK_STREAM, 0);
+    struct sockaddr_in6 la = { .sin6_family = AF_INET6, .sin6_port = htons(5000 + b) };
+    snprintf(text, sizeof text, "fd00:%x::1", c);
+    inet_pton(AF_INET6, text, &la.sin6_addr);
+    if (bind(l, (struct sockaddr *)&la, sizeof la) || listen(l, 2)) { printf("FAIL: listen at %s: %m\n", text); return 1; }
+    if (snapshot(before, sizeof before)) { printf("FAIL: ip: %s\n", before); return 1; }
+    ready();
+    wait_for_term();
+
+    static char after[16384];
+    if (snapshot(after, sizeof after)) fail("ip after the restart: %s", after);
+    else if (strcmp(before, after)) fail("addresses or routes changed:\n--- before\n%s--- after\n%s", before, after);
+    char d = 'd', got = 0;
+    if (sendto(u, &d, 1, 0, (struct sockaddr *)&ua, sizeof ua) != 1 || recv(u, &got, 1, MSG_DONTWAIT) != 1 || got != 'd')
+        fail("UDP at the device's address: %m");
+    int s = socket(AF_INET6, SOCK_STREAM, 0);
+    if (connect(s, (struct sockaddr *)&la, sizeof la)) fail("connect to %s: %m", text);
+    else {
+        int in = accept(l, NULL, NULL);
+        if (in < 0 || write(s, "x", 1) != 1 || read(in, &got, 1) != 1 || got != 'x') fail("no byte through %s", text);
+    }
+    return finish();
+}
