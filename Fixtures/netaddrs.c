@@ -8,7 +8,8 @@
  * Seeded addresses. After the restart `ip addr` and `ip route show table
  * all` must print what they printed before (IPv6 link-local lines aside:
  * the kernel makes those), the UDP socket must take a datagram and the
- * listener a connection at those addresses.
+ * listener a connection at those addresses, and a datagram sent into the
+ * routed /16 must come out of the restored TUN descriptor as a packet.
  * usage: netaddrs SEED   (as a user, inside a user namespace of its own) */
 #include "fixture.h"
 #include <arpa/inet.h>
@@ -16,6 +17,7 @@
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <linux/capability.h>
 #include <sched.h>
 #include <sys/ioctl.h>
@@ -109,5 +111,21 @@ int main(int argc, char **argv) {
         int in = accept(l, NULL, NULL);
         if (in < 0 || write(s, "x", 1) != 1 || read(in, &got, 1) != 1 || got != 'x') fail("no byte through %s", text);
     }
+    /* Through the route into the device, out of its descriptor. */
+    int o = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in far = { .sin_family = AF_INET, .sin_port = htons(7777) };
+    snprintf(text, sizeof text, "10.%u.0.5", (a + 1) % 250);
+    inet_pton(AF_INET, text, &far.sin_addr);
+    if (sendto(o, "through", 7, 0, (struct sockaddr *)&far, sizeof far) != 7) fail("sendto %s: %m", text);
+    int seen = 0;
+    unsigned char packet[2048];
+    for (int tries = 0; tries < 20 && !seen; tries++) {
+        struct pollfd p = { .fd = tun, .events = POLLIN };
+        if (poll(&p, 1, 100) != 1) continue;
+        ssize_t n = read(tun, packet, sizeof packet);
+        /* IPv4, UDP, to that address, the bytes at the end (other packets, IPv6 ones, pass by). */
+        seen = n >= 35 && packet[0] >> 4 == 4 && packet[9] == 17 && !memcmp(packet + 16, &far.sin_addr, 4) && !memcmp(packet + n - 7, "through", 7);
+    }
+    if (!seen) fail("no packet to %s came out of the TUN descriptor", text);
     return finish();
 }
