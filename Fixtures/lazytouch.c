@@ -5,8 +5,11 @@
  * checks one, unmaps half of one, and reads the split one in a seeded random
  * page order; every page's bytes are checked, and
  * no userfaultfd of the restore is left among its descriptors.
- * First, a signal is taken on an alternate stack and a sixth region goes
- * out through write(2): the kernel's own accesses to pages still missing.
+ * First, a signal is taken on an alternate stack, a sixth region goes
+ * out through write(2), and read(2) fills pages of it: the kernel's own
+ * accesses to pages still missing. The alternate stack and the pages read
+ * into were never touched before the checkpoint (in no image section, but
+ * in a mapping that has some).
  * SLEEPERS threads sleep in a loop meanwhile.
  * Usage: lazytouch [MIB [SEED [SLEEPERS]]] (default 96 MiB, seed 1, none). */
 #include "fixture.h"
@@ -93,6 +96,23 @@ static void write_through_kernel(const uint64_t *p, size_t pages) {
     close(fd);
 }
 
+/* read(2) from a pipe into pages never touched before the checkpoint (a
+ * user's userfaultfd serves no kernel fault there either). */
+static void read_through_kernel(char *into, size_t bytes) {
+    int p[2];
+    if (pipe(p)) { fail("pipe: %s", strerror(errno)); return; }
+    for (size_t done = 0; done < bytes; done += 4096) {
+        char page[4096];
+        memset(page, (int)(done / 4096) + 'a', sizeof page);
+        ssize_t n = write(p[1], page, sizeof page);
+        ssize_t got = n == 4096 ? read(p[0], into + done, 4096) : -1;
+        if (got != 4096) { fail("read(2) into a fresh page at byte %zu: %s", done, got < 0 ? strerror(errno) : "short"); break; }
+        if (into[done] != page[0] || into[done + 4095] != page[0]) { fail("read(2) into a fresh page at byte %zu: other bytes", done); break; }
+    }
+    close(p[0]);
+    close(p[1]);
+}
+
 int main(int argc, char **argv) {
     size_t mib = argc > 1 ? (size_t)atol(argv[1]) : 96;
     if (argc > 2) seed = (uint64_t)atoll(argv[2]) | 1;
@@ -100,11 +120,12 @@ int main(int argc, char **argv) {
     uint64_t base_seed = seed;
     size_t pages = mib * 256 / 5;
     /* Region 5, mapped first (the highest address, filled last): 8 MiB for
-     * write(2), then 64 KiB, the alternate signal stack. */
-    size_t pages5 = 2048, alt_pages = 16;
-    uint64_t *r5 = mmap(NULL, (pages5 + alt_pages) * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+     * write(2), then 64 KiB, the alternate signal stack, then 64 KiB for
+     * read(2); those two never touched before the checkpoint. */
+    size_t pages5 = 2048, alt_pages = 16, read_pages = 16;
+    uint64_t *r5 = mmap(NULL, (pages5 + alt_pages + read_pages) * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (r5 == MAP_FAILED) { fail("mmap"); return finish(); }
-    fill(r5, 5, pages5 + alt_pages);
+    fill(r5, 5, pages5);
     stack_t alt = { .ss_sp = r5 + pages5 * 512, .ss_size = alt_pages * 4096, .ss_flags = 0 };
     if (sigaltstack(&alt, NULL) != 0) fail("sigaltstack: %s", strerror(errno));
     struct sigaction usr1;
@@ -130,6 +151,7 @@ int main(int argc, char **argv) {
     raise(SIGUSR1);
     if (!on_alt_stack) fail("SIGUSR1 was not taken on the alternate signal stack");
     write_through_kernel(r5, pages5);
+    read_through_kernel((char *)(r5 + (pages5 + alt_pages) * 512), read_pages * 4096);
 
     /* First, region 0 (read last, and last in the pager's address order)
      * split into many mappings, as Go's runtime splits its heap: a copy of

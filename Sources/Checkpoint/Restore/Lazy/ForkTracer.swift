@@ -15,7 +15,11 @@ import LinuxKit
 /// read(2) into it) fails with EFAULT instead of waiting. So the threads
 /// stop at each system call's exit too, and a call that failed with EFAULT
 /// while its process still waited for pages is issued again once all of
-/// them are in (`refill`); a second EFAULT is the program's own.
+/// them are in and its userfaultfd is closed (`refill`: a page never
+/// touched before the checkpoint is in no section, and only the kernel may
+/// fill it); a second EFAULT is the program's own. A signal the process
+/// catches does the same before it is delivered: the kernel writes the
+/// handler's frame (on an alternate stack never touched, perhaps).
 final class ForkTracer {
     /// Traced threads (as we see them), and what a process's exit status was when we reaped it.
     private var threads: Set<pid_t>
@@ -67,8 +71,18 @@ final class ForkTracer {
             if (try? Ptrace.syscallExitValue(tid)) == -Int64(EFAULT), pager.refill(tid) { Self.issueAgain(tid) }
             try? Ptrace.toSyscall(tid)
         default:
-            try? Ptrace.toSyscall(tid, signal: signal)  // a signal on its way: delivered
+            // A signal on its way, delivered; the kernel writes a handler's frame
+            // itself (a page it cannot fill makes it SIGSEGV): the process's
+            // memory is made whole and unregistered first.
+            if Self.hasHandler(tid, for: signal) { _ = pager.refill(tid) }
+            try? Ptrace.toSyscall(tid, signal: signal)
         }
+    }
+
+    /// Whether the thread's process catches `signal` (SigCgt of its status).
+    static func hasHandler(_ tid: pid_t, for signal: Int32) -> Bool {
+        guard signal > 0, signal <= 64, let text = try? ProcStatus.read(pid: tid).fields["SigCgt"], let mask = UInt64(text, radix: 16) else { return false }
+        return mask & (1 << UInt64(signal - 1)) != 0
     }
 
     /// At a syscall-exit stop: the call is made again when the thread goes

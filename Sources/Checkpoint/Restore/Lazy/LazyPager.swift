@@ -31,6 +31,8 @@ public final class LazyPager: @unchecked Sendable {
         let originalPID: pid_t
         var waiting: [Waiting]
         var gone = false
+        /// Its userfaultfd closed before the others' (`release`): the process is ordinary.
+        var released = false
 
         init(uffd: Userfaultfd, pid: pid_t, originalPID: pid_t, sections: [ImageReader.PagesSection], hot: [(start: UInt64, end: UInt64)]) {
             self.uffd = uffd
@@ -99,7 +101,7 @@ public final class LazyPager: @unchecked Sendable {
         tracer?.detachAll(tracerPager)
         reaped = tracer?.reaped ?? [:]
         tracer = nil
-        for t in tracked { close(t.uffd.fd) }
+        for t in tracked where !t.released { close(t.uffd.fd) }
         tracked = []
         watchdog?.release()
         watchdog = nil
@@ -117,16 +119,25 @@ public final class LazyPager: @unchecked Sendable {
         return tracked.first { $0.pid == tgid }
     }
 
-    /// A system call of the process failed with EFAULT while pages were
-    /// missing (a user's userfaultfd serves no fault the kernel takes): every
-    /// page it waits for goes in now, events served in between (a copy waits
-    /// while the process changes its mappings). Whether any was waiting.
+    /// A system call of the process failed with EFAULT while its memory was
+    /// registered (a user's userfaultfd serves no fault the kernel takes),
+    /// or a signal handler's frame is about to be written: every page it
+    /// waits for goes in now, events served in between (a copy waits while
+    /// the process changes its mappings), and its userfaultfd closes, so
+    /// pages in no image section (never touched before the checkpoint, an
+    /// untouched alternate stack) are the kernel's to fill again. Whether
+    /// the process was still registered.
     private func fillEverything(of thread: pid_t) -> Bool {
-        guard let t = tracked(holding: thread), !t.gone, !t.waiting.isEmpty else { return false }
+        guard let t = tracked(holding: thread), !t.gone, !t.released else { return false }
         stats.refills += 1
         while !t.gone && !t.waiting.isEmpty {
             serveEvents()
             if !t.waiting.isEmpty { copy(t, at: 0) }
+        }
+        if !t.gone {
+            serveEvents()
+            close(t.uffd.fd)
+            t.released = true
         }
         return true
     }
@@ -152,9 +163,10 @@ public final class LazyPager: @unchecked Sendable {
 
     /// Reads every waiting event of every userfaultfd and answers it.
     private func serveEvents() {
-        var fds = tracked.map { pollfd(fd: $0.uffd.fd, events: Int16(POLLIN), revents: 0) }
-        guard poll(&fds, nfds_t(fds.count), 0) > 0 else { return }
-        for (k, t) in zip(fds.indices, tracked) where fds[k].revents != 0 && !t.gone {
+        let open = tracked.filter { !$0.released }
+        var fds = open.map { pollfd(fd: $0.uffd.fd, events: Int16(POLLIN), revents: 0) }
+        guard !fds.isEmpty, poll(&fds, nfds_t(fds.count), 0) > 0 else { return }
+        for (k, t) in zip(fds.indices, open) where fds[k].revents != 0 && !t.gone {
             while case .success(let event?) = t.uffd.readEvent() { handle(event, of: t) }
         }
     }

@@ -7,7 +7,8 @@ import LinuxKit
 /// the restorer holds pidfds of those processes and the read end of a pipe
 /// whose write end only the restorer has; end of file without the "done"
 /// byte first means the restorer is gone, and the child kills them.
-/// (Children they fork during the lazy phase are not covered.)
+/// (Children they fork during the lazy phase are not covered.) It holds
+/// nothing else of the restorer's: no copy of a userfaultfd.
 final class LazyWatchdog {
     private let pid: pid_t
     private let pipeWrite: Int32
@@ -25,9 +26,24 @@ final class LazyWatchdog {
             if fd >= 0 { pidfds[count] = fd; count += 1 }
         }
         let readEnd = p[0], n = count
+        // What the child keeps, in order: every other descriptor of ours is
+        // closed there. Its copies of the processes' userfaultfds would keep
+        // their ranges registered after the restorer closes its own to let
+        // a process go early (LazyPager.fillEverything).
+        let keep = UnsafeMutablePointer<Int32>.allocate(capacity: count + 1)
+        defer { keep.deallocate() }
+        for k in 0..<count { keep[k] = pidfds[k] }
+        keep[count] = readEnd
+        var sorted = UnsafeMutableBufferPointer(start: keep, count: count + 1)
+        sorted.sort()
         let spawned = RawChild.spawn {
             // System calls only (a copy of a multithreaded process).
-            _ = Syscall.raw(NR.close, Int(p[1]))
+            var low = 0
+            for k in 0...n {
+                if Int(keep[k]) > low { _ = Syscall.raw(NR.close_range, low, Int(keep[k]) - 1, 0) }
+                low = Int(keep[k]) + 1
+            }
+            _ = Syscall.raw(NR.close_range, low, Int(UInt32.max), 0)
             var byte: UInt8 = 0
             var got = 0
             repeat { got = withUnsafeMutablePointer(to: &byte) { Syscall.raw(NR.read, Int(readEnd), Int(bitPattern: $0), 1) } } while got < 0
