@@ -5,11 +5,14 @@
  * (a /16, a default route by a gateway with a metric, an IPv6 /48, a
  * default route in another table) and a blackhole route; a UDP socket
  * bound to the device's IPv4 address and a TCP listener on its IPv6 one.
- * Seeded addresses. After the restart `ip addr` and `ip route show table
+ * Also five settings under /proc/sys/net (forwarding, the first
+ * unprivileged port, somaxconn, a UNIX queue limit, the device's reverse
+ * path filter). Seeded addresses and values. After the restart `ip addr` and `ip route show table
  * all` must print what they printed before (IPv6 link-local lines aside:
  * the kernel makes those), the UDP socket must take a datagram and the
  * listener a connection at those addresses, and a datagram sent into the
- * routed /16 must come out of the restored TUN descriptor as a packet.
+ * routed /16 must come out of the restored TUN descriptor as a packet, and
+ * the settings must read as they were set.
  * usage: netaddrs SEED   (as a user, inside a user namespace of its own) */
 #include "fixture.h"
 #include <arpa/inet.h>
@@ -95,6 +98,22 @@ int main(int argc, char **argv) {
     snprintf(text, sizeof text, "fd00:%x::1", c);
     inet_pton(AF_INET6, text, &la.sin6_addr);
     if (bind(l, (struct sockaddr *)&la, sizeof la) || listen(l, 2)) { printf("FAIL: listen at %s: %m\n", text); return 1; }
+    /* Settings of the namespace (/proc/sys/net): seeded values, a device's own among them. */
+    char settings[5][96], values[5][32];
+    snprintf(settings[0], sizeof settings[0], "/proc/sys/net/ipv4/ip_forward");
+    snprintf(values[0], sizeof values[0], "1");
+    snprintf(settings[1], sizeof settings[1], "/proc/sys/net/ipv4/ip_unprivileged_port_start");
+    snprintf(values[1], sizeof values[1], "%u", 100 + c % 900);
+    snprintf(settings[2], sizeof settings[2], "/proc/sys/net/core/somaxconn");
+    snprintf(values[2], sizeof values[2], "%u", 200 + a);
+    snprintf(settings[3], sizeof settings[3], "/proc/sys/net/unix/max_dgram_qlen");
+    snprintf(values[3], sizeof values[3], "%u", 20 + b);
+    snprintf(settings[4], sizeof settings[4], "/proc/sys/net/ipv4/conf/%s/rp_filter", name);
+    snprintf(values[4], sizeof values[4], "%u", 1 + a % 2);
+    for (int k = 0; k < 5; k++) {
+        FILE *f = fopen(settings[k], "w");
+        if (!f || fprintf(f, "%s\n", values[k]) < 0 || fclose(f)) { printf("FAIL: %s: %m\n", settings[k]); return 1; }
+    }
     if (snapshot(before, sizeof before)) { printf("FAIL: ip: %s\n", before); return 1; }
     ready();
     wait_for_term();
@@ -102,6 +121,13 @@ int main(int argc, char **argv) {
     static char after[16384];
     if (snapshot(after, sizeof after)) fail("ip after the restart: %s", after);
     else if (strcmp(before, after)) fail("addresses or routes changed:\n--- before\n%s--- after\n%s", before, after);
+    for (int k = 0; k < 5; k++) {
+        char now[64] = "";
+        FILE *f = fopen(settings[k], "r");
+        if (!f || !fgets(now, sizeof now, f)) fail("%s: unreadable after the restart: %m", settings[k]);
+        else if (strtoul(now, NULL, 10) != strtoul(values[k], NULL, 10)) fail("%s: %s after the restart, was %s", settings[k], strtok(now, "\n"), values[k]);
+        if (f) fclose(f);
+    }
     char d = 'd', got = 0;
     if (sendto(u, &d, 1, 0, (struct sockaddr *)&ua, sizeof ua) != 1 || recv(u, &got, 1, MSG_DONTWAIT) != 1 || got != 'd')
         fail("UDP at the device's address: %m");

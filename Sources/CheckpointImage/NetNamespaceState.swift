@@ -9,13 +9,22 @@ public struct NetNamespaceState: Equatable, Sendable {
     /// The addresses of the loopback and the TUN/TAP devices, and the routes through them.
     public var addresses: [SavedAddress] = []
     public var routes: [SavedRoute] = []
+    /// Settings under /proc/sys/net that differ from a new namespace's, as
+    /// (path below /proc/sys/net, value), in the order they are written back.
+    public var sysctls: [(path: String, value: String)] = []
 
-    public init(loopbackUp: Bool, otherInterfaces: [String], tunDevices: [TunDevice] = [], addresses: [SavedAddress] = [], routes: [SavedRoute] = []) {
+    public init(loopbackUp: Bool, otherInterfaces: [String], tunDevices: [TunDevice] = [], addresses: [SavedAddress] = [], routes: [SavedRoute] = [],
+                sysctls: [(path: String, value: String)] = []) {
         self.loopbackUp = loopbackUp; self.otherInterfaces = otherInterfaces; self.tunDevices = tunDevices
-        self.addresses = addresses; self.routes = routes
+        self.addresses = addresses; self.routes = routes; self.sysctls = sysctls
     }
 
-    enum Tag: UInt16, CaseIterable { case loopbackUp = 1, otherInterface = 2, tunDevice = 3, address = 4, route = 5 }
+    public static func == (a: Self, b: Self) -> Bool {
+        a.loopbackUp == b.loopbackUp && a.otherInterfaces == b.otherInterfaces && a.tunDevices == b.tunDevices && a.addresses == b.addresses
+            && a.routes == b.routes && a.sysctls.map { [$0.path, $0.value] } == b.sysctls.map { [$0.path, $0.value] }
+    }
+
+    enum Tag: UInt16, CaseIterable { case loopbackUp = 1, otherInterface = 2, tunDevice = 3, address = 4, route = 5, sysctl = 6 }
 
     func encode(into e: inout RecordEncoder) {
         e.u64(Tag.loopbackUp.rawValue, loopbackUp ? 1 : 0)
@@ -23,6 +32,7 @@ public struct NetNamespaceState: Equatable, Sendable {
         for device in tunDevices { e.record(Tag.tunDevice.rawValue) { device.encode(into: &$0) } }
         for a in addresses { e.record(Tag.address.rawValue) { a.encode(into: &$0) } }
         for r in routes { e.record(Tag.route.rawValue) { r.encode(into: &$0) } }
+        for s in sysctls { e.string(Tag.sysctl.rawValue, "\(s.path)=\(s.value)") }
     }
 
     init(decoding d: RecordDecoder) throws {
@@ -31,9 +41,29 @@ public struct NetNamespaceState: Equatable, Sendable {
         tunDevices = try d.records(Tag.tunDevice.rawValue, name: "tun device").map { try TunDevice(decoding: $0) }
         addresses = try d.records(Tag.address.rawValue, name: "interface address").map { try SavedAddress(decoding: $0) }
         routes = try d.records(Tag.route.rawValue, name: "route").map { try SavedRoute(decoding: $0) }
+        for f in d.fields where f.tag == Tag.sysctl.rawValue {
+            let text = String(decoding: d.bytes[f.range], as: UTF8.self)
+            guard let eq = text.firstIndex(of: "="), case let path = String(text[..<eq]), case let value = String(text[text.index(after: eq)...]),
+                  Self.knownSysctl(path), value.utf8.count <= 256, !value.utf8.contains(0), !value.contains("\n") else {
+                throw ImageError.malformed(what: "network namespace setting \"\(text.prefix(80))\"", offset: d.offset(of: f.range))
+            }
+            sysctls.append((path, value))
+        }
         guard Set(tunDevices.map(\.name)).count == tunDevices.count else {
             throw ImageError.malformed(what: "network namespace with two tun devices of one name", offset: d.base)
         }
+    }
+}
+
+extension NetNamespaceState {
+    /// A path below /proc/sys/net a setting may have (LinuxKit's NetSysctls
+    /// lists: the namespace's own, then per device, `all` and `default`).
+    static func knownSysctl(_ path: String) -> Bool {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard (2...4).contains(parts.count), ["ipv4", "ipv6", "core", "unix"].contains(parts[0]),
+              parts.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." && $0.utf8.count < 64 }) else { return false }
+        if parts.count == 4 { return parts[1] == "conf" && TunDevice.validName(parts[2]) }
+        return parts.count == 2 && parts[1].utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7a) || $0 == 0x5f || ($0 >= 0x30 && $0 <= 0x39) }
     }
 }
 

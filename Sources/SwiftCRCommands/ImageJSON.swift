@@ -69,7 +69,8 @@ enum ImageJSON {
                                       ("address", .string(d.address.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":"))), ("up", .bool(d.up))])
                          })),
                          ("addresses", .array(ns.addresses.map { .string(NetConfigText.describe($0)) })),
-                         ("routes", .array(ns.routes.map { .string(NetConfigText.describe($0)) }))])
+                         ("routes", .array(ns.routes.map { .string(NetConfigText.describe($0)) })),
+                         ("settings", .array(ns.sysctls.map { .string("net.\($0.path.split(separator: "/").joined(separator: "."))=\($0.value)") }))])
             })),
             ("processes", .array(image.processes.map { process($0, image) })),
             ("zombies", .array(image.zombies.map { z in

@@ -94,6 +94,7 @@ struct InspectCommand: ParsableCommand {
             print("net ns:    \(k + 1), processes \(members(\.netNamespace, k)): loopback \(ns.loopbackUp ? "up" : "down")\(devices)\(others)")
             for a in ns.addresses { print("           address \(NetConfigText.describe(a))") }
             for r in ns.routes { print("           route \(NetConfigText.describe(r))") }
+            for s in ns.sysctls { print("           net.\(s.path.split(separator: "/").joined(separator: "."))=\(s.value)") }
         }
         for p in image.processes {
             let saved = image.savedBytes(pid: p.pid)

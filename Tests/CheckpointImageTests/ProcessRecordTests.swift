@@ -243,7 +243,9 @@ final class CgroupRecordTests: XCTestCase {
             var tree = TreeState()
             tree.netNamespaces = [NetNamespaceState(loopbackUp: true, otherInterfaces: [], tunDevices: devices,
                                                     addresses: (0..<Int(random.next() % 4)).map { _ in Self.randomAddress(&random, devices) },
-                                                    routes: (0..<Int(random.next() % 4)).map { _ in Self.randomRoute(&random, devices) })]
+                                                    routes: (0..<Int(random.next() % 4)).map { _ in Self.randomRoute(&random, devices) },
+                                                    sysctls: [("ipv4/ip_forward", "1"), ("ipv4/ping_group_range", "0\t\(random.next() % 100000)"),
+                                                              ("ipv4/conf/\(devices[0].name)/rp_filter", "\(random.next() % 3)")].filter { _ in random.next() % 2 == 0 })]
             XCTAssertEqual(try TreeState(decoding: RecordDecoder(tree.encode()[...], name: "tree", base: 0)), tree)
             var p = SampleImage.process
             var f = FileDescriptorState(fd: 9, kind: .tun, path: "/dev/net/tun", flags: 2, closeOnExec: random.next() % 2 == 0, offset: 0, inode: 77)
@@ -265,6 +267,12 @@ final class CgroupRecordTests: XCTestCase {
             var tree = TreeState()
             tree.netNamespaces = [NetNamespaceState(loopbackUp: true, otherInterfaces: [], tunDevices: [d])]
             XCTAssertThrowsError(try TreeState(decoding: RecordDecoder(tree.encode()[...], name: "tree", base: 0)), "\(d)")
+        }
+        for setting in [("../../kernel/core_pattern", "|x"), ("ipv4/conf/a b/forwarding", "1"), ("ipv4", "1"), ("ipv4/ip_forward", "1\n2"),
+                        ("kernel/hostname", "x"), ("ipv4/conf/tun0/x/y", "1"), ("ipv4/ip_forward", String(repeating: "9", count: 300))] {
+            var tree = TreeState()
+            tree.netNamespaces = [NetNamespaceState(loopbackUp: true, otherInterfaces: [], sysctls: [setting])]
+            XCTAssertThrowsError(try TreeState(decoding: RecordDecoder(tree.encode()[...], name: "tree", base: 0)), "\(setting)")
         }
         var twice = TreeState()
         twice.netNamespaces = [NetNamespaceState(loopbackUp: true, otherInterfaces: [], tunDevices: [good, good])]

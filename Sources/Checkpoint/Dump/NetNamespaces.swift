@@ -13,6 +13,7 @@ import LinuxKit
 enum NetNamespaces {
     static func collect(_ pids: [pid_t]) -> (found: ForeignNamespaces<NetNamespaceState>, warnings: [String]) {
         var warnings: [String] = []
+        var defaults: [String: String]?
         let found = ForeignNamespaces(pids, kind: "net", name: "a network") { pid -> Result<NetNamespaceState, NamespaceUnreadable> in
             guard let dev = try? Sys.readText("/proc/\(pid)/net/dev") else { return .failure(NamespaceUnreadable("/proc/\(pid)/net/dev unreadable")) }
             let names = dev.split(separator: "\n").dropFirst(2).compactMap { $0.split(separator: ":").first.map { String($0.filter { $0 != " " }) } }
@@ -34,9 +35,31 @@ enum NetNamespaces {
             } catch {
                 warnings.append("process \(pid): the addresses and routes of its network namespace could not be read (\(error)): they are not saved")
             }
+            if defaults == nil { defaults = freshDefaults() }
+            state.sysctls = changedSettings(of: pid, devices: tuns.map(\.name), defaults: defaults ?? [:])
             return .success(state)
         }
         return (found, warnings)
+    }
+
+    /// A new network namespace's settings (the loopback's, `all`'s and `default`'s).
+    static func freshDefaults() -> [String: String] {
+        let paths = NetSysctls.paths(devices: ["lo"])
+        var table: [String: String] = [:]
+        for (path, value) in zip(paths, NetSysctls.read(paths, of: nil)) { table[path] = value }
+        return table
+    }
+
+    /// The namespace's settings that differ from a new one's: a device's
+    /// from `default`'s (what a device made in a new namespace starts with).
+    static func changedSettings(of pid: pid_t, devices: [String], defaults: [String: String]) -> [(path: String, value: String)] {
+        let paths = NetSysctls.paths(devices: ["lo"] + devices)
+        return zip(paths, NetSysctls.read(paths, of: pid)).compactMap { path, value in
+            guard let value else { return nil }
+            let parts = path.split(separator: "/").map(String.init)
+            let key = parts.count == 4 && !["all", "default", "lo"].contains(parts[2]) ? "\(parts[0])/conf/default/\(parts[3])" : path
+            return defaults[key] == value ? nil : (path, value)
+        }
     }
 
     /// The addresses of the interfaces made again (`kept`) and the routes

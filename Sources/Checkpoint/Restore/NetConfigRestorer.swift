@@ -10,6 +10,16 @@ import LinuxKit
 /// usable at once, not tentative for a second. One the kernel made already
 /// (as a device came up) is taken as it is.
 enum NetConfigRestorer {
+    /// The settings under /proc/sys/net that differed from a new namespace's
+    /// (NetSysctls); those that cannot be set are named in one error, which
+    /// the restart turns into a warning (RestorerMadeNamespaces).
+    static func setBack(_ settings: [(path: String, value: String)], stub pid: pid_t) throws {
+        let failed = NetSysctls.write(settings, of: pid)
+        guard !failed.isEmpty else { return }
+        let names = failed.map { "net.\($0.path.split(separator: "/").joined(separator: ".")) (\(errorText($0.error)))" }
+        throw CheckpointError(failed[0].error, "settings not set back: \(names.joined(separator: ", "))")
+    }
+
     static func apply(_ ns: NetNamespaceState, stub pid: pid_t) throws {
         guard !ns.addresses.isEmpty || !ns.routes.isEmpty else { return }
         let source = NetlinkSource.of(pid)

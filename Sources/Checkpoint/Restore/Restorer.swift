@@ -176,6 +176,7 @@ public enum Restorer {
             if nets[k - 1].loopbackUp { try RestorerMadeNamespaces.loopbackUp(in: stub) }
             try TunDeviceMaker.make(nets[k - 1].tunDevices, in: stub)
             try NetConfigRestorer.apply(nets[k - 1], stub: stub.pid)
+            try NetConfigRestorer.setBack(nets[k - 1].sysctls, stub: stub.pid)
         }
         tree.net = net
         if let time = TimeNamespaceFactory(offsets: header.tree.timeOffsets) {
