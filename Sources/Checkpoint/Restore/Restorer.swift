@@ -175,8 +175,7 @@ public enum Restorer {
         let net = RestorerMadeNamespaces(kind: "net", flag: CloneFlags.newNet, count: nets.count, what: "network namespaces") { k, stub in
             if nets[k - 1].loopbackUp { try RestorerMadeNamespaces.loopbackUp(in: stub) }
             try TunDeviceMaker.make(nets[k - 1].tunDevices, in: stub)
-            try NetConfigRestorer.apply(nets[k - 1], stub: stub.pid)
-            try NetConfigRestorer.setBack(nets[k - 1].sysctls, stub: stub.pid)
+            try NetConfigRestorer.restore(nets[k - 1], stub: stub.pid)
         }
         tree.net = net
         if let time = TimeNamespaceFactory(offsets: header.tree.timeOffsets) {
