@@ -4,7 +4,8 @@
  * local IPv6 address; an extra loopback address; routes through the device
  * (a /16, a default route by a gateway with a metric, an IPv6 /48, a
  * default route in another table) and a blackhole route; a UDP socket
- * bound to the device's IPv4 address and a TCP listener on its IPv6 one.
+ * bound to the device's IPv4 address and a TCP listener on its IPv6 one;
+ * raw ICMP sockets as ping makes them (IPv4 with a filter, IPv6 without).
  * Also five settings under /proc/sys/net (forwarding, the first
  * unprivileged port, somaxconn, a UNIX queue limit, the device's reverse
  * path filter). Seeded addresses and values. After the restart `ip addr` and `ip route show table
@@ -22,6 +23,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -114,6 +116,13 @@ int main(int argc, char **argv) {
         FILE *f = fopen(settings[k], "w");
         if (!f || fprintf(f, "%s\n", values[k]) < 0 || fclose(f)) { printf("FAIL: %s: %m\n", settings[k]); return 1; }
     }
+    /* Raw ICMP sockets as ping has them (CAP_NET_RAW of the namespace's
+     * owner): IPv4 with a classic BPF filter, IPv6 left as made. */
+    int raw4 = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP), raw6 = socket(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6);
+    struct sock_filter code[] = { BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 20), BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1),
+                                  BPF_STMT(BPF_RET | BPF_K, 0xffff), BPF_STMT(BPF_RET | BPF_K, 0) };
+    struct sock_fprog program = { .len = 4, .filter = code };
+    if (raw4 < 0 || raw6 < 0 || setsockopt(raw4, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program)) { printf("FAIL: raw ICMP sockets: %m\n"); return 1; }
     if (snapshot(before, sizeof before)) { printf("FAIL: ip: %s\n", before); return 1; }
     ready();
     wait_for_term();
@@ -128,6 +137,10 @@ int main(int argc, char **argv) {
         else if (strtoul(now, NULL, 10) != strtoul(values[k], NULL, 10)) fail("%s: %s after the restart, was %s", settings[k], strtok(now, "\n"), values[k]);
         if (f) fclose(f);
     }
+    socklen_t instructions = 0;
+    if (getsockopt(raw4, SOL_SOCKET, SO_ATTACH_FILTER, NULL, &instructions) || instructions != 4) fail("raw ICMP socket: %u filter instructions, was 4", instructions);
+    instructions = 0;
+    if (getsockopt(raw6, SOL_SOCKET, SO_ATTACH_FILTER, NULL, &instructions) || instructions != 0) fail("raw ICMPv6 socket: %u filter instructions, was none", instructions);
     char d = 'd', got = 0;
     if (sendto(u, &d, 1, 0, (struct sockaddr *)&ua, sizeof ua) != 1 || recv(u, &got, 1, MSG_DONTWAIT) != 1 || got != 'd')
         fail("UDP at the device's address: %m");

@@ -406,8 +406,16 @@ final class RoundTripTests: XCTestCase {
     /// (through a device, by a gateway, another table, a blackhole) of a
     /// network namespace of the process's own, with sockets bound to them
     /// (Fixtures/netaddrs.c: `ip` prints the same before and after).
+    /// A user's raw sockets, which the checkpointer cannot make to compare
+    /// with, come back without a warning for options no one may set.
     func testAddressesAndRoutesAsRootAndUnprivileged() throws {
-        try withTunOpenToUsers { try treeRoundTrip("netaddrs") }
+        try withTunOpenToUsers {
+            var s = Scenario(fixture: "netaddrs", arguments: ["\(TestEnvironment.seed(for: "netaddrs"))"])
+            s.checkpointArguments = ["--tree"]
+            s.rejectOutput = "not set again"
+            try s.run(.rootOriginalPID)
+            try s.run(.unprivilegedNamespace)
+        }
     }
 
     func withTunOpenToUsers(_ body: () throws -> Void) throws {

@@ -101,7 +101,8 @@ enum SocketOptions {
             // A buffer size the program did not set is the kernel's to tune.
             if o.level == socketLevel && o.name == sendBuffer && locks & 1 == 0 { continue }
             if o.level == socketLevel && o.name == receiveBuffer && locks & 2 == 0 { continue }
-            guard let v = value(fd, o), v != d else { continue }
+            // No filter is a new socket's state, whatever `defaults` could tell.
+            guard let v = value(fd, o), v != d, !(o.level == socketLevel && o.name == filter && v.isEmpty) else { continue }
             saved.append(FileDescriptorState.SocketOption(level: o.level, name: o.name, value: v))
         }
         return saved
@@ -122,8 +123,13 @@ enum SocketOptions {
     static func apply(_ options: [FileDescriptorState.SocketOption], to fd: Int32, beforeBind: Bool?) -> [String] {
         var refused: [String] = []
         for o in options {
-            let early = table.first { $0.level == o.level && $0.name == o.name }?.beforeBind ?? false
-            if let beforeBind, early != beforeBind { continue }
+            let known = table.first { $0.level == o.level && $0.name == o.name }
+            if let beforeBind, (known?.beforeBind ?? false) != beforeBind { continue }
+            // Already so: nothing to ask of the kernel. A checkpointer that
+            // could not make such a socket itself (a user's raw ICMP socket)
+            // kept every option, some of which no one may set (IPV6_CHECKSUM
+            // of ICMPv6, an empty filter).
+            if let known, let now = value(fd, known), now == o.value { continue }
             if !set(fd, o) { refused.append("\(label(o)) (\(errorText(errno)))") }
         }
         return refused
