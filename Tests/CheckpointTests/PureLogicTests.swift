@@ -247,7 +247,7 @@ final class PureLogicTests: XCTestCase {
             (try descriptor(6, "/dev/sda", mode: S_IFBLK), Nodes.self),
             (try descriptor(21, "/dev/console (deleted)", mode: S_IFCHR, rdev: Device.make(major: 5, minor: 1)), Nodes.self),
             (try descriptor(22, "/dev/ptmx", mode: S_IFCHR, rdev: Device.make(major: 5, minor: 2)), PtyMasters.self),
-            (try descriptor(23, "/dev/net/tun", mode: S_IFCHR, rdev: Device.make(major: 10, minor: 200)), UnsupportedFiles.self),
+            (try descriptor(23, "/dev/net/tun", mode: S_IFCHR, rdev: Device.make(major: 10, minor: 200)), TunFiles.self),
             (try descriptor(24, "/tmp/link", mode: S_IFLNK), Nodes.self),
             (try descriptor(26, "anon_inode:[pidfd]", mode: 0, fdinfo: "Pid:\t42\nNSpid:\t42\n"), PidFDs.self),
             (try descriptor(27, "anon_inode:[pidfd]", mode: 0, fdinfo: "Pid:\t-1\n"), PidFDs.self),
