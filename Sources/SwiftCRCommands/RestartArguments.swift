@@ -177,7 +177,7 @@ public struct RestartArguments: ParsableArguments {
             if !quiet { for f in stats.failures { Output.warning(tool, f) } }
             if path != nil { close(fd) }
             if verbose {
-                Output.printErr("\(tool): lazy: \(bytes >> 20) MiB came in \(format3(stats.seconds)) s after the processes started (\(stats.faults) faults, \(stats.sectionsCopied) sections, \(stats.forks) forks\(stats.refills > 0 ? ", \(stats.refills) system calls issued again after EFAULT" : ""))")
+                Output.printErr("\(tool): lazy: \(bytes >> 20) MiB came in \(format3(stats.seconds)) s after the processes started (\(stats.faults) faults, \(stats.sectionsCopied) sections, \(stats.forks) forks\(stats.refills > 0 ? ", \(stats.refills) processes filled early for the kernel (a system call that failed with EFAULT, issued again, or a caught signal)" : ""))")
             }
         }
         if let hook = runOnSuccess {

@@ -61,7 +61,8 @@ public final class LazyPager: @unchecked Sendable {
 
     public struct Stats: Sendable {
         public var faults = 0, sectionsCopied = 0, bytesCopied = 0, forks = 0, zeroPages = 0
-        /// System calls issued again after EFAULT, all of their process's pages put in first (a user's restore).
+        /// Processes filled and unregistered early (a user's restore): for a system call
+        /// that failed with EFAULT, issued again after, or before a caught signal's delivery.
         public var refills = 0
         public var seconds = 0.0
         public var failures: [String] = []
