@@ -90,7 +90,9 @@ public enum NetConfig {
                 }
             }
             if a.local.isEmpty { a.local = address } else if address != a.local { a.peer = address }
-            guard !a.interface.isEmpty, a.family == UInt8(AF_INET) || a.family == UInt8(AF_INET6), !a.local.isEmpty else { return }
+            let size = a.family == UInt8(AF_INET) ? 4 : 16
+            guard !a.interface.isEmpty, a.family == UInt8(AF_INET) || a.family == UInt8(AF_INET6), a.local.count == size,
+                  a.peer.isEmpty || a.peer.count == size, a.broadcast.isEmpty || a.broadcast.count == size else { return }
             found.append(a)
         }
         return found
@@ -119,8 +121,10 @@ public enum NetConfig {
                 }
             }
             // Kept: unicast, blackhole, unreachable and prohibit routes set by a program (not the kernel, not an RA).
+            let size = r.family == UInt8(AF_INET) ? 4 : 16
             guard !cloned, !unkept, r.table != 255, r.proto != 2, r.proto != 9, [1, 6, 7, 8].contains(r.type),
-                  r.family == UInt8(AF_INET) || r.family == UInt8(AF_INET6) else { return }
+                  r.family == UInt8(AF_INET) || r.family == UInt8(AF_INET6),
+                  [r.destination, r.gateway, r.preferredSource].allSatisfy({ $0.isEmpty || $0.count == size }) else { return }
             found.append(r)
         }
         return found
