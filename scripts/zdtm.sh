@@ -14,7 +14,14 @@
 #   checkpoint takes that whole namespace, and the restart makes a new one.
 #   As zdtm, it also gets a mount namespace of its own (since 2026-12-05;
 #   ZDTM_OWN_MNTNS=0 leaves it in the runner's, where what it mounts
-#   outlives it and the restart has no mount namespace to make).
+#   outlives it and the restart has no mount namespace to make), and since
+#   2026-12-06 network, IPC and UTS namespaces of its own, with lo up
+#   (ZDTM_OWN_NETNS=0: the runner's, where its devices, addresses, rules
+#   and SysV objects outlive it and are not checkpointed at all). Hooks run
+#   in the runner's namespaces, as zdtm runs them on the host: a hook that
+#   moves a device into the test's namespace finds its PID in
+#   NAME.pid.inprogress while it starts. A .desc's --external for a network
+#   device (veth, macvlan, netdev) is given to cr_restart.
 #
 # usage: scripts/zdtm.sh CRIU_SOURCE_DIR [LIST] [-- NAME...]
 #   CRIU_SOURCE_DIR  a CRIU v4.2 checkout (test/zdtm/lib and test/zdtm/static)
@@ -22,7 +29,7 @@
 #   NAME...          run just these
 # Environment: ZDTM_WORK (default /tmp/swiftcr-zdtm), SWIFTCR_BIN (default:
 # this checkout's .build/release, built if missing), ZDTM_TIMEOUT seconds per
-# step (default 30), ZDTM_OWN_MNTNS (above). Needs root. Prints one line per test and a closing
+# step (default 30), ZDTM_OWN_MNTNS and ZDTM_OWN_NETNS (above). Needs root. Prints one line per test and a closing
 # "N passed, N failed" line; exits 1 if any failed.
 set -uo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -59,6 +66,8 @@ need=()
 # The conntrack variants of the TCP tests set up rules with these.
 command -v iptables-legacy >/dev/null || need+=(iptables)
 command -v nft >/dev/null || need+=(nftables)
+# netns_sub_veth builds against libnl.
+[ -f /usr/include/libnl3/netlink/netlink.h ] || need+=(libnl-3-dev libnl-route-3-dev pkg-config)
 if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 ||
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; } ||
@@ -200,7 +209,8 @@ for name in "${names[@]}"; do
   # anyway, or name features it does not have.
   ropts=""; [[ "$flags" == *--tcp-close* ]] && ropts="--tcp-close"
   [[ "$flags" == *--manage-cgroups* && "$flags" != *--manage-cgroups=ignore* ]] && ropts="$ropts --manage-cgroups"
-  # CRIU's --cgroup-root: where the dump reads cgroups from, and the restore makes them.
+  # CRIU's --cgroup-root: where the dump reads cgroups from, and the restore
+  # makes them; its --external for network devices.
   dopts=""
   for field in opts dopts ropts; do
     [[ "$flags" =~ \'$field\':\ *\'([^\']*)\' ]] || continue
@@ -210,6 +220,10 @@ for name in "${names[@]}"; do
         [ "$field" != ropts ] && dopts="$dopts --cgroup-root $2"
         [ "$field" != dopts ] && ropts="$ropts --cgroup-root $2"
         shift
+      fi
+      # Where a network device meets the outside (veth, macvlan, netdev), in CRIU's syntax.
+      if [ "$1" = --external ] && [ $# -gt 1 ] && [ "$field" != dopts ] && [[ "$2" =~ ^(veth|macvlan|netdev)\[ ]]; then
+        ropts="$ropts --external $2"; shift
       fi
       shift
     done

@@ -203,7 +203,9 @@ final class CgroupRecordTests: XCTestCase {
         let v6 = random.next() % 2 == 0, size = v6 ? 16 : 4
         func bytes() -> [UInt8] { (0..<size).map { _ in UInt8(random.next() % 256) } }
         let type = UInt8([1, 6, 7, 8][Int(random.next() % 4)])
-        return SavedRoute(family: v6 ? 10 : 2, destinationLength: UInt8(random.next() % UInt64(size * 8 + 1)), table: UInt32(1 + random.next() % 1000),
+        // Any table but the local one (255), which is never saved.
+        let table = UInt32(1 + random.next() % 999)
+        return SavedRoute(family: v6 ? 10 : 2, destinationLength: UInt8(random.next() % UInt64(size * 8 + 1)), table: table >= 255 ? table + 1 : table,
                           proto: UInt8(random.next() % 256), scope: UInt8(random.next() % 256), type: type,
                           destination: random.next() % 2 == 0 ? [] : bytes(), gateway: random.next() % 2 == 0 ? [] : bytes(),
                           interface: type == 1 ? devices[0].name : "", priority: random.next() % 2 == 0 ? nil : UInt32(random.next() % 100000),
@@ -236,6 +238,53 @@ final class CgroupRecordTests: XCTestCase {
     }
 
     /// TUN/TAP devices and /dev/net/tun descriptors: seeded round trips, and values no device can have refused.
+    /// veth, macvlan, bridge and dummy devices: seeded records round trip; bad ones are refused.
+    func testVirtualDevicesRoundTripAndBadValuesAreRefused() throws {
+        var random = SeededRandom("virtual-links")
+        for _ in 0..<50 {
+            let count = Int(1 + random.next() % 3)
+            var tree = TreeState()
+            tree.netNamespaces = (0..<count).map { k in
+                var ns = NetNamespaceState(loopbackUp: random.next() % 2 == 0, otherInterfaces: [])
+                ns.links = (0..<Int(random.next() % 5)).map { j in
+                    let kind = VirtualLink.kinds[Int(random.next() % 4)]
+                    var l = VirtualLink(name: "d\(k)x\(j)", index: Int32(2 + j), kind: kind, mtu: UInt32(random.next() % 9000),
+                                        address: random.next() % 2 == 0 ? (0..<6).map { _ in UInt8(truncatingIfNeeded: random.next()) } : [],
+                                        up: random.next() % 2 == 0, master: random.next() % 3 == 0 ? "br\(k)" : "")
+                    if l.hasPeer {
+                        l.peerNamespace = Int(random.next() % UInt64(count + 1))
+                        l.peerIndex = Int32(random.next() % 100)
+                        if l.peerNamespace == 0 { (l.peerName, l.peerMaster, l.peerUp) = ("h\(j)", random.next() % 2 == 0 ? "hb" : "", random.next() % 2 == 0) }
+                        if kind == "macvlan" { l.macvlanMode = [1, 2, 4, 8, 16][Int(random.next() % 5)] }
+                    }
+                    return l
+                }
+                return ns
+            }
+            XCTAssertEqual(try TreeState(decoding: RecordDecoder(tree.encode()[...], name: "tree", base: 0)), tree)
+        }
+        let good = VirtualLink(name: "veth0", index: 3, kind: "veth", mtu: 1500, address: [2, 0, 0, 0, 0, 1], up: true, peerNamespace: 1, peerIndex: 4)
+        var bad: [VirtualLink] = []
+        for change in [{ (l: inout VirtualLink) in l.name = "" }, { $0.name = "a:b" }, { $0.kind = "vxlan" }, { $0.kind = "" }, { $0.mtu = 70000 },
+                       { $0.master = "a b" }, { $0.peerName = String(repeating: "x", count: 16) }, { $0.peerNamespace = 2 }, { $0.macvlanMode = 0x100; $0.kind = "macvlan" }] {
+            var l = good
+            change(&l)
+            bad.append(l)
+        }
+        for l in bad {
+            var tree = TreeState()
+            var ns = NetNamespaceState(loopbackUp: true, otherInterfaces: [])
+            ns.links = [l]
+            tree.netNamespaces = [ns]
+            XCTAssertThrowsError(try TreeState(decoding: RecordDecoder(tree.encode()[...], name: "tree", base: 0)), "\(l)")
+        }
+        var twice = TreeState()
+        var ns = NetNamespaceState(loopbackUp: true, otherInterfaces: [], tunDevices: [TunDevice(name: "veth0", index: 9, flags: 1, owner: -1, group: -1, mtu: 1500, address: [], up: true)])
+        ns.links = [good]
+        twice.netNamespaces = [ns]
+        XCTAssertThrowsError(try TreeState(decoding: RecordDecoder(twice.encode()[...], name: "tree", base: 0)))
+    }
+
     func testTunDevicesAndFilesRoundTripAndBadValuesAreRefused() throws {
         var random = SeededRandom("tun-records")
         for _ in 0..<50 {
