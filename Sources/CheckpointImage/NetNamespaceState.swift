@@ -6,6 +6,8 @@ public struct NetNamespaceState: Equatable, Sendable {
     public var loopbackUp: Bool
     public var otherInterfaces: [String]
     public var tunDevices: [TunDevice] = []
+    /// Its veth, macvlan, bridge and dummy devices (since 2026-12-06).
+    public var links: [VirtualLink] = []
     /// The addresses of the loopback and the TUN/TAP devices, and the routes through them.
     public var addresses: [SavedAddress] = []
     public var routes: [SavedRoute] = []
@@ -20,16 +22,17 @@ public struct NetNamespaceState: Equatable, Sendable {
     }
 
     public static func == (a: Self, b: Self) -> Bool {
-        a.loopbackUp == b.loopbackUp && a.otherInterfaces == b.otherInterfaces && a.tunDevices == b.tunDevices && a.addresses == b.addresses
+        a.loopbackUp == b.loopbackUp && a.otherInterfaces == b.otherInterfaces && a.tunDevices == b.tunDevices && a.links == b.links && a.addresses == b.addresses
             && a.routes == b.routes && a.sysctls.map { [$0.path, $0.value] } == b.sysctls.map { [$0.path, $0.value] }
     }
 
-    enum Tag: UInt16, CaseIterable { case loopbackUp = 1, otherInterface = 2, tunDevice = 3, address = 4, route = 5, sysctl = 6 }
+    enum Tag: UInt16, CaseIterable { case loopbackUp = 1, otherInterface = 2, tunDevice = 3, address = 4, route = 5, sysctl = 6, link = 7 }
 
     func encode(into e: inout RecordEncoder) {
         e.u64(Tag.loopbackUp.rawValue, loopbackUp ? 1 : 0)
         for name in otherInterfaces { e.string(Tag.otherInterface.rawValue, name) }
         for device in tunDevices { e.record(Tag.tunDevice.rawValue) { device.encode(into: &$0) } }
+        for link in links { e.record(Tag.link.rawValue) { link.encode(into: &$0) } }
         for a in addresses { e.record(Tag.address.rawValue) { a.encode(into: &$0) } }
         for r in routes { e.record(Tag.route.rawValue) { r.encode(into: &$0) } }
         for s in sysctls { e.string(Tag.sysctl.rawValue, "\(s.path)=\(s.value)") }
@@ -39,6 +42,7 @@ public struct NetNamespaceState: Equatable, Sendable {
         loopbackUp = try d.u64(Tag.loopbackUp.rawValue, default: 0) != 0
         otherInterfaces = d.fields.filter { $0.tag == Tag.otherInterface.rawValue }.map { String(decoding: d.bytes[$0.range], as: UTF8.self) }
         tunDevices = try d.records(Tag.tunDevice.rawValue, name: "tun device").map { try TunDevice(decoding: $0) }
+        links = try d.records(Tag.link.rawValue, name: "network device").map { try VirtualLink(decoding: $0) }
         addresses = try d.records(Tag.address.rawValue, name: "interface address").map { try SavedAddress(decoding: $0) }
         routes = try d.records(Tag.route.rawValue, name: "route").map { try SavedRoute(decoding: $0) }
         for f in d.fields where f.tag == Tag.sysctl.rawValue {
@@ -49,8 +53,9 @@ public struct NetNamespaceState: Equatable, Sendable {
             }
             sysctls.append((path, value))
         }
-        guard Set(tunDevices.map(\.name)).count == tunDevices.count else {
-            throw ImageError.malformed(what: "network namespace with two tun devices of one name", offset: d.base)
+        let names = tunDevices.map(\.name) + links.map(\.name)
+        guard Set(names).count == names.count else {
+            throw ImageError.malformed(what: "network namespace with two devices of one name", offset: d.base)
         }
     }
 }
@@ -68,8 +73,7 @@ extension NetNamespaceState {
 }
 
 /// A TUN/TAP device: made again in its namespace with its name, index,
-/// flags, owner, group, MTU, address and up flag (its IP addresses and
-/// routes are not saved, as for every interface).
+/// flags, owner, group, MTU, address, up flag and master bridge.
 public struct TunDevice: Equatable, Sendable {
     public var name: String
     public var index: Int32
@@ -81,10 +85,12 @@ public struct TunDevice: Equatable, Sendable {
     public var mtu: UInt32
     public var address: [UInt8]
     public var up: Bool
+    /// The bridge a TAP device is a port of ("" for none; since 2026-12-06).
+    public var master: String
 
-    public init(name: String, index: Int32, flags: UInt32, owner: Int64, group: Int64, mtu: UInt32, address: [UInt8], up: Bool) {
+    public init(name: String, index: Int32, flags: UInt32, owner: Int64, group: Int64, mtu: UInt32, address: [UInt8], up: Bool, master: String = "") {
         self.name = name; self.index = index; self.flags = flags; self.owner = owner; self.group = group
-        self.mtu = mtu; self.address = address; self.up = up
+        self.mtu = mtu; self.address = address; self.up = up; self.master = master
     }
 
     public static let flagMask: UInt32 = 0x1 | 0x2 | 0x1000 | 0x4000 | 0x100 | 0x800
@@ -96,7 +102,7 @@ public struct TunDevice: Equatable, Sendable {
         return bytes.count < 16 && name != "." && name != ".." && !bytes.contains { $0 == 0x2f || $0 == 0x3a || $0 <= 0x20 }
     }
 
-    enum Tag: UInt16, CaseIterable { case name = 1, index = 2, flags = 3, owner = 4, group = 5, mtu = 6, address = 7, up = 8 }
+    enum Tag: UInt16, CaseIterable { case name = 1, index = 2, flags = 3, owner = 4, group = 5, mtu = 6, address = 7, up = 8, master = 9 }
 
     func encode(into e: inout RecordEncoder) {
         e.string(Tag.name.rawValue, name)
@@ -107,10 +113,12 @@ public struct TunDevice: Equatable, Sendable {
         e.u64(Tag.mtu.rawValue, UInt64(mtu))
         if !address.isEmpty { e.raw(Tag.address.rawValue, address) }
         e.u64(Tag.up.rawValue, up ? 1 : 0)
+        if !master.isEmpty { e.string(Tag.master.rawValue, master) }
     }
 
     init(decoding d: RecordDecoder) throws {
         name = d.string(Tag.name.rawValue) ?? ""
+        master = d.string(Tag.master.rawValue) ?? ""
         let i = try d.u64(Tag.index.rawValue, default: 0), f = try d.u64(Tag.flags.rawValue, "tun device flags")
         owner = try d.i64(Tag.owner.rawValue, "tun device owner")
         group = try d.i64(Tag.group.rawValue, "tun device group")
@@ -119,7 +127,7 @@ public struct TunDevice: Equatable, Sendable {
         let u = try d.u64(Tag.up.rawValue, default: 0)
         guard Self.validName(name), i <= UInt64(Int32.max), f <= UInt64(Self.flagMask), f & 3 == 1 || f & 3 == 2,
               (-1...Int64(UInt32.max - 1)).contains(owner), (-1...Int64(UInt32.max - 1)).contains(group),
-              m <= 65535, address.count <= 32, u <= 1 else {
+              m <= 65535, address.count <= 32, u <= 1, Self.validName(master, orEmpty: true) else {
             throw ImageError.malformed(what: "tun device \"\(name)\": index \(i), flags 0x\(String(f, radix: 16)), owner \(owner), group \(group), MTU \(m), \(address.count)-byte address", offset: d.base)
         }
         index = Int32(i)

@@ -102,6 +102,11 @@ public struct TreeState: Equatable, Sendable {
         guard ipc < 1 << 20 else { throw ImageError.malformed(what: "\(ipc) IPC namespaces", offset: d.base) }
         ipcNamespaces = Int(ipc)
         netNamespaces = try d.records(Tag.netNamespace.rawValue, name: "network namespace").map { try NetNamespaceState(decoding: $0) }
+        for (k, ns) in netNamespaces.enumerated() {
+            for l in ns.links where l.peerNamespace > netNamespaces.count {
+                throw ImageError.malformed(what: "device \(l.name) of network namespace \(k + 1): its peer is in namespace \(l.peerNamespace) of \(netNamespaces.count)", offset: d.base)
+            }
+        }
         cgroupSettings = try d.records(Tag.cgroupSettings.rawValue, name: "cgroup settings").map { try CgroupSettings(decoding: $0) }
         if let o = sysvObjects.first(where: { $0.namespace > ipcNamespaces }) {
             throw ImageError.malformed(what: "SysV object \(o.id) in IPC namespace \(o.namespace) of \(ipcNamespaces)", offset: d.base)

@@ -157,21 +157,32 @@ public enum NetConfig {
         return try change(body, type: rtmNewRoute, on: sock, what: "adding a route\(r.interface.isEmpty ? "" : " through \(r.interface)")")
     }
 
-    private static func u32(_ v: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: v >> (8 * UInt32($0))) } }
+    static func u32(_ v: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: v >> (8 * UInt32($0))) } }
 
     /// An rtattr: length, type, value, padded to 4 bytes.
-    private static func append(_ body: inout [UInt8], _ type: UInt16, _ value: [UInt8]) {
+    static func append(_ body: inout [UInt8], _ type: UInt16, _ value: [UInt8]) {
         let length = 4 + value.count
         body += [UInt8(length & 0xff), UInt8(length >> 8), UInt8(type & 0xff), UInt8(type >> 8)] + value
         body += [UInt8](repeating: 0, count: (4 - length % 4) % 4)
     }
 
-    /// One request with NLM_F_CREATE | NLM_F_EXCL, acknowledged: true when made, false on EEXIST.
-    private static func change(_ body: [UInt8], type: UInt16, on sock: Int32, what: String) throws -> Bool {
+    /// One request (NLM_F_CREATE | NLM_F_EXCL unless `flags` say), acknowledged: true when made, false on EEXIST.
+    @discardableResult
+    static func change(_ body: [UInt8], type: UInt16, on sock: Int32, what: String, flags: UInt16 = 0x605) throws -> Bool {
+        let reply = try ask(body, type: type, on: sock, what: what, flags: flags)
+        guard UnixSocketDiag.get16(reply, 4) == 2 else { throw SystemCallError("\(what): the kernel's answer", Errno(rawValue: EPROTO)) }
+        let code = -Int32(bitPattern: UnixSocketDiag.get32(reply, 16))
+        if code == EEXIST { return false }
+        guard code == 0 else { throw SystemCallError(what, Errno(rawValue: code)) }
+        return true
+    }
+
+    /// Sends one request (NLM_F_REQUEST | NLM_F_ACK | NLM_F_EXCL | NLM_F_CREATE unless said) and returns the first message of the answer.
+    static func ask(_ body: [UInt8], type: UInt16, on sock: Int32, what: String, flags: UInt16 = 0x605) throws -> [UInt8] {
         var message = [UInt8](repeating: 0, count: 16) + body
         UnixSocketDiag.put32(&message, 0, UInt32(message.count))
         UnixSocketDiag.put16(&message, 4, type)
-        UnixSocketDiag.put16(&message, 6, 0x605)   // NLM_F_REQUEST | NLM_F_ACK | NLM_F_EXCL | NLM_F_CREATE
+        UnixSocketDiag.put16(&message, 6, flags)
         UnixSocketDiag.put32(&message, 8, 1)
         guard message.withUnsafeBytes({ send(sock, $0.baseAddress, $0.count, 0) }) == message.count else {
             throw SystemCallError(what, Errno(rawValue: errno))
@@ -179,10 +190,13 @@ public enum NetConfig {
         var reply = [UInt8](repeating: 0, count: 4096)
         var n = 0
         repeat { n = reply.withUnsafeMutableBytes { recv(sock, $0.baseAddress, $0.count, 0) } } while n < 0 && errno == EINTR
-        guard n >= 20, UnixSocketDiag.get16(reply, 4) == 2 else { throw SystemCallError("\(what): the kernel's answer", Errno(rawValue: EPROTO)) }
-        let code = -Int32(bitPattern: UnixSocketDiag.get32(reply, 16))
-        if code == EEXIST { return false }
-        guard code == 0 else { throw SystemCallError(what, Errno(rawValue: code)) }
-        return true
+        guard n >= 20, Int(UnixSocketDiag.get32(reply, 0)) <= n else { throw SystemCallError("\(what): the kernel's answer", Errno(rawValue: EPROTO)) }
+        let answer = Array(reply[0..<Int(UnixSocketDiag.get32(reply, 0))])
+        // An error answers a question (RTM_GETNSID) too.
+        if UnixSocketDiag.get16(answer, 4) == 2, type == 90 {
+            let code = -Int32(bitPattern: UnixSocketDiag.get32(answer, 16))
+            throw SystemCallError(what, Errno(rawValue: code))
+        }
+        return answer
     }
 }

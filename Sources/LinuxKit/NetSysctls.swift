@@ -15,25 +15,31 @@ public enum NetSysctls {
         "ipv4/tcp_tw_reuse", "ipv4/tcp_timestamps", "ipv4/tcp_sack", "ipv4/tcp_rmem", "ipv4/tcp_wmem",
         "core/somaxconn", "unix/max_dgram_qlen", "ipv6/ip_nonlocal_bind",
     ]
-    /// Per device (and `all`, `default`), `%` the device.
-    public static let perDevice = [
-        "ipv4/conf/%/forwarding", "ipv4/conf/%/rp_filter", "ipv4/conf/%/accept_local", "ipv4/conf/%/route_localnet",
-        "ipv6/conf/%/disable_ipv6", "ipv6/conf/%/forwarding", "ipv6/conf/%/accept_ra",
-    ]
+    /// Per device (and `all`, `default`), `%` the device: forwarding first
+    /// (writing it resets others: accept_redirects), then every other
+    /// writable entry this kernel has under ipv4/conf and ipv6/conf.
+    public static let perDevice: [String] = {
+        let first = [
+            "ipv4/conf/%/forwarding", "ipv4/conf/%/rp_filter", "ipv4/conf/%/accept_local", "ipv4/conf/%/route_localnet",
+            "ipv6/conf/%/disable_ipv6", "ipv6/conf/%/forwarding", "ipv6/conf/%/accept_ra",
+        ]
+        var rest: [String] = []
+        for family in ["ipv4", "ipv6"] {
+            let directory = "/proc/sys/net/\(family)/conf/default"
+            for name in (try? Sys.entries(directory)) ?? [] {
+                var st = stat()
+                guard stat("\(directory)/\(name)", &st) == 0, st.st_mode & 0o200 != 0 else { continue }
+                let path = "\(family)/conf/%/\(name)"
+                if !first.contains(path) { rest.append(path) }
+            }
+        }
+        return first + rest
+    }()
 
     /// The paths for a namespace with these devices, in the order they are written back:
     /// the namespace's own, then `all`, `default`, then each device (a write to `all` reaches every device).
     public static func paths(devices: [String]) -> [String] {
         global + (["all", "default"] + devices).flatMap { d in perDevice.map { $0.replacingOccurrences(of: "%", with: d) } }
-    }
-
-    /// A path a setting may have: one of the lists' forms, plain names only.
-    public static func isKnown(_ path: String) -> Bool {
-        if global.contains(path) { return true }
-        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 4, let device = parts.dropFirst(2).first, !device.isEmpty, device.count < 16, device != ".", device != "..",
-              !device.contains(where: { $0 == "/" || $0 == ":" || $0.isWhitespace }) else { return false }
-        return perDevice.contains("\(parts[0])/\(parts[1])/%/\(parts[3])")
     }
 
     /// Each path's value (trimmed), nil where it cannot be read. `pid` nil:

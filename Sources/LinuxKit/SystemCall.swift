@@ -104,6 +104,18 @@ public enum Sys {
         return out.sorted()
     }
 
+    /// The names in a directory but . and .., sorted.
+    public static func entries(_ path: String) throws -> [String] {
+        guard let dir = opendir(path) else { throw SystemCallError("opendir(\(path))", currentErrno()) }
+        defer { closedir(dir) }
+        var out: [String] = []
+        while let e = readdir(dir) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { out.append(name) }
+        }
+        return out.sorted()
+    }
+
     /// readlink into a byte array (paths need not be UTF-8).
     public static func readLink(_ path: String) throws -> [UInt8] {
         var buf = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)

@@ -32,41 +32,11 @@ public enum TunLinks {
 
     /// Every TUN/TAP device of the namespace `netlink` answers for.
     public static func all(netlink: NetlinkSource = .here) throws -> [TunLink] {
-        var found: [TunLink] = []
-        // ifinfomsg: family, pad, type, index, flags, change (16 bytes, all zero: every link).
-        try SockDiag.dump([UInt8](repeating: 0, count: 16), type: 18, protocol: 0, netlink: netlink) { b, range in  // RTM_GETLINK, NETLINK_ROUTE
-            if let link = parse(b, range) { found.append(link) }
-        }
-        return found
-    }
-
-    /// One RTM_NEWLINK message, or nil when it is not a tun device.
-    static func parse(_ b: [UInt8], _ range: Range<Int>) -> TunLink? {
-        guard range.count >= 16 else { return nil }
-        let index = Int32(bitPattern: UnixSocketDiag.get32(b, range.lowerBound + 4))
-        let up = UnixSocketDiag.get32(b, range.lowerBound + 8) & 1 != 0  // IFF_UP
-        var link = TunLink(name: "", index: index, flags: 0, owner: -1, group: -1, mtu: 0, address: [], up: up)
-        var isTun = false
-        attributes(b, (range.lowerBound + 16)..<range.upperBound) { type, value in
-            switch type {
-            case 1: link.address = Array(b[value])                                                // IFLA_ADDRESS
-            case 3: link.name = String(decoding: b[value].prefix { $0 != 0 }, as: UTF8.self)        // IFLA_IFNAME
-            case 4 where value.count >= 4: link.mtu = UnixSocketDiag.get32(b, value.lowerBound)   // IFLA_MTU
-            case 18:                                                                                // IFLA_LINKINFO
-                attributes(b, value) { infoType, info in
-                    if infoType == 1 { isTun = b[info].prefix { $0 != 0 }.elementsEqual("tun".utf8) }   // IFLA_INFO_KIND
-                    if infoType == 2 { tunData(b, info, into: &link) }                                  // IFLA_INFO_DATA
-                }
-            default: break
-            }
-        }
-        guard isTun, !link.name.isEmpty else { return nil }
-        if link.flags & tap == 0 { link.address = [] }
-        return link
+        try NetLinks.all(netlink: netlink).compactMap(\.tun)
     }
 
     /// IFLA_TUN_* (linux/if_link.h): owner, group, type, pi, vnet_hdr, persist, multi_queue.
-    private static func tunData(_ b: [UInt8], _ range: Range<Int>, into link: inout TunLink) {
+    static func tunData(_ b: [UInt8], _ range: Range<Int>, into link: inout TunLink) {
         attributes(b, range) { type, value in
             let u8 = value.isEmpty ? 0 : b[value.lowerBound]
             switch type {

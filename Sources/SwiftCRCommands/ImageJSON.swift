@@ -66,7 +66,14 @@ enum ImageJSON {
                          ("tunDevices", .array(ns.tunDevices.map { d in
                              .object([("name", .string(d.name)), ("index", .int(Int64(d.index))), ("flags", .int(Int64(d.flags))),
                                       ("owner", .int(d.owner)), ("group", .int(d.group)), ("mtu", .int(Int64(d.mtu))),
-                                      ("address", .string(d.address.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":"))), ("up", .bool(d.up))])
+                                      ("address", .string(NetConfigText.hardware(d.address))), ("up", .bool(d.up)), ("master", .string(d.master))])
+                         })),
+                         ("devices", .array(ns.links.map { l in
+                             .object([("name", .string(l.name)), ("index", .int(Int64(l.index))), ("kind", .string(l.kind)), ("mtu", .int(Int64(l.mtu))),
+                                      ("address", .string(NetConfigText.hardware(l.address))), ("up", .bool(l.up)), ("master", .string(l.master)),
+                                      ("peerNamespace", .int(Int64(l.peerNamespace))), ("peerIndex", .int(Int64(l.peerIndex))),
+                                      ("peerName", .string(l.peerName)), ("peerMaster", .string(l.peerMaster)), ("peerUp", .bool(l.peerUp)),
+                                      ("macvlanMode", .int(Int64(l.macvlanMode)))])
                          })),
                          ("addresses", .array(ns.addresses.map { .string(NetConfigText.describe($0)) })),
                          ("routes", .array(ns.routes.map { .string(NetConfigText.describe($0)) })),

@@ -92,6 +92,7 @@ struct InspectCommand: ParsableCommand {
             let tuns = ns.tunDevices.map { "\($0.name) (\($0.flags & 0x2 != 0 ? "tap" : "tun")\($0.flags & 0x800 != 0 ? ", persistent" : ""))" }
             let devices = tuns.isEmpty ? "" : "; TUN/TAP: \(tuns.joined(separator: ", "))"
             print("net ns:    \(k + 1), processes \(members(\.netNamespace, k)): loopback \(ns.loopbackUp ? "up" : "down")\(devices)\(others)")
+            for l in ns.links { print("           device \(NetConfigText.describe(l))") }
             for a in ns.addresses { print("           address \(NetConfigText.describe(a))") }
             for r in ns.routes { print("           route \(NetConfigText.describe(r))") }
             for s in ns.sysctls { print("           net.\(s.path.split(separator: "/").joined(separator: "."))=\(s.value)") }

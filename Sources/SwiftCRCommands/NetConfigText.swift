@@ -23,4 +23,26 @@ enum NetConfigText {
         let metric = r.priority.map { " metric \($0)" } ?? ""
         return "\(kind)\(to)\(via)\(dev)\(table)\(metric)"
     }
+
+    /// A device as one line: "veth0 (veth, index 3, peer eth1 in cr_restart's namespace, port of br0, up)".
+    static func describe(_ l: VirtualLink) -> String {
+        var parts = [l.kind, "index \(l.index)"]
+        if l.hasPeer {
+            let what = l.kind == "veth" ? "peer" : "on"
+            if l.peerNamespace == 0 {
+                parts.append("\(what) \(l.peerName.isEmpty ? "a device" : l.peerName) outside\(l.peerMaster.isEmpty ? "" : " (port of \(l.peerMaster))")")
+            } else {
+                parts.append("\(what) index \(l.peerIndex) of net ns \(l.peerNamespace)")
+            }
+        }
+        if l.kind == "macvlan" { parts.append("mode \(l.macvlanMode)") }
+        if !l.master.isEmpty { parts.append("port of \(l.master)") }
+        if l.mtu > 0 { parts.append("mtu \(l.mtu)") }
+        if l.up { parts.append("up") }
+        return "\(l.name) (\(parts.joined(separator: ", ")))"
+    }
+
+    static func hardware(_ address: [UInt8]) -> String {
+        address.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":")
+    }
 }

@@ -38,6 +38,7 @@ public struct RestartArguments: ParsableArguments {
     var cgroupRoot: [String] = []
     @Flag(name: .long, help: "Let the processes run before their private anonymous memory is in: its pages come on demand (userfaultfd) and in the background, from a regular-file image. Falls back to an eager restart, with a note, where this kernel or user cannot.")
     var lazy = false
+    @Option(name: .long, help: ArgumentHelp("Where a restored network namespace's device meets cr_restart's namespace (CRIU's syntax): veth[IN]:OUT[@BRIDGE] names the other end of veth IN and puts it in BRIDGE, macvlan[IN]:LOWER makes macvlan IN on LOWER, netdev[IN]:OUT moves device OUT in as IN. Without it, an outside end gets the name and bridge it had.", valueName: "KIND[IN]:OUT")) var external: [String] = []
     @Option(name: .long, help: ArgumentHelp("Look for an incremental image's parent images in DIR first (by file name).", valueName: "DIR")) var parentDir: String?
     @Option(name: .long, help: "auto (BLCR's kernel module if loaded, else ptrace), ptrace, or kernel.") var backend: BackendChoice = .auto
     @Flag(exclusivity: .chooseLast) var omit: OmitFlag = .omitMaybe
@@ -64,6 +65,7 @@ public struct RestartArguments: ParsableArguments {
         if let s = signal, !(1...64).contains(s) { throw ValidationError("signal \(s) is not between 1 and 64") }
         do { _ = try PathRelocation(arguments: relocate) } catch let e as RelocationError { throw ValidationError(e.description) }
         for root in cgroupRoot { do { _ = try CgroupRoot(parsing: root) } catch { throw ValidationError("\(error)") } }
+        for e in external { do { _ = try ExternalLink(parsing: e) } catch { throw ValidationError("\(error)") } }
         if !cgroupRoot.isEmpty && !manageCgroups { throw ValidationError("--cgroup-root applies only with --manage-cgroups") }
     }
 
@@ -151,6 +153,7 @@ public struct RestartArguments: ParsableArguments {
         options.detach = detach
         options.lazy = lazy
         options.parentDirectory = parentDir
+        options.externalLinks = external.compactMap { try? ExternalLink(parsing: $0) }  // checked in validate()
         options.omitted = omit == .omitNever ? .refuse : omit == .omitAlways ? .quiet : .note
         if !quiet { options.notice = { Output.printErr("\(tool): \($0)") } }
         let bar = ProgressBar(label: "restart", enabled: !quiet)

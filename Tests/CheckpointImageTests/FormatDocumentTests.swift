@@ -34,6 +34,7 @@ final class FormatDocumentTests: XCTestCase {
         "FanotifyRecord": FanotifyRecord.Tag.allCases.map(\.rawValue),
         "TunFileRecord": TunFileRecord.Tag.allCases.map(\.rawValue),
         "TunDevice": TunDevice.Tag.allCases.map(\.rawValue),
+        "VirtualLink": VirtualLink.Tag.allCases.map(\.rawValue),
         "SavedAddress": SavedAddress.Tag.allCases.map(\.rawValue),
         "SavedRoute": SavedRoute.Tag.allCases.map(\.rawValue),
         "MountNamespaceState": MountNamespaceState.Tag.allCases.map(\.rawValue),

@@ -465,5 +465,19 @@ final class PureLogicTests: XCTestCase {
         }
         return true
     }
-}
 
+    /// cr_restart --external in CRIU's syntax: what it names, and one line for what is wrong.
+    func testExternalNetworkDevicesAreParsed() throws {
+        XCTAssertEqual(try ExternalLink(parsing: "veth[eth0]:vethA@br0"), ExternalLink(kind: .veth, inside: "eth0", outside: "vethA", bridge: "br0"))
+        XCTAssertEqual(try ExternalLink(parsing: "veth[eth0]:vethA"), ExternalLink(kind: .veth, inside: "eth0", outside: "vethA"))
+        XCTAssertEqual(try ExternalLink(parsing: "macvlan[mv0]:br0"), ExternalLink(kind: .macvlan, inside: "mv0", outside: "br0"))
+        XCTAssertEqual(try ExternalLink(parsing: "netdev[eth0]:ens3"), ExternalLink(kind: .netdev, inside: "eth0", outside: "ens3"))
+        for bad in ["veth[eth0]", "veth[]:x", "vxlan[a]:b", "veth[eth0]:a@", "veth eth0:x", "netdev[a]:b@c", "veth[a/b]:c",
+                    "veth[a]:\(String(repeating: "x", count: 16))", "mnt[/x]:y", "veth]a[:b"] {
+            XCTAssertThrowsError(try ExternalLink(parsing: bad), bad) { e in
+                XCTAssertTrue("\(e)".hasPrefix("--external \(bad):"), "\(e)")
+                XCTAssertFalse("\(e)".contains("\n"))
+            }
+        }
+    }
+}

@@ -418,6 +418,19 @@ final class RoundTripTests: XCTestCase {
         }
     }
 
+    /// A container's virtual devices: a veth pair inside its namespace (one
+    /// end a bridge's port), a macvlan, a veth pair across to a child's
+    /// namespace with a socket at the far end, and as root a veth whose other
+    /// end is in the checkpointer's namespace, in a bridge there
+    /// (Fixtures/netdevices.c): the same devices, addresses and bridges after.
+    func testVirtualNetworkDevicesAsRootAndUnprivileged() throws {
+        var s = Scenario(fixture: "netdevices", arguments: ["\(TestEnvironment.seed(for: "netdevices"))"])
+        s.checkpointArguments = ["--tree"]
+        s.rejectOutput = "not made again"
+        try s.run(.rootOriginalPID)
+        try s.run(.unprivilegedNamespace)
+    }
+
     func withTunOpenToUsers(_ body: () throws -> Void) throws {
         var st = stat()
         guard stat("/dev/net/tun", &st) == 0 else { throw XCTSkip("no /dev/net/tun") }

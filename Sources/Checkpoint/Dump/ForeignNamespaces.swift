@@ -12,17 +12,18 @@ struct ForeignNamespaces<Saved> {
     var index: [pid_t: Int] = [:]
     var warnings: [String] = []
     var saved: Set<pid_t> { Set(index.keys) }
+    /// A namespace's /proc/PID/ns link -> its 1-based index.
+    private(set) var numbers: [[UInt8]: Int] = [:]
 
     init(_ pids: [pid_t], kind: String, name: String, describe: (pid_t) -> Result<Saved, NamespaceUnreadable>) {
         guard let ours = try? Sys.readLink("/proc/self/ns/\(kind)") else { return }
-        var byLink: [[UInt8]: Int] = [:]
         for pid in pids {
             guard let link = try? Sys.readLink("/proc/\(pid)/ns/\(kind)"), link != ours else { continue }
-            if let k = byLink[link] { index[pid] = k; continue }
+            if let k = numbers[link] { index[pid] = k; continue }
             switch describe(pid) {
             case .success(let saved):
                 namespaces.append(saved)
-                byLink[link] = namespaces.count
+                numbers[link] = namespaces.count
                 index[pid] = namespaces.count
             case .failure(let why):
                 warnings.append("process \(pid) is in \(name) namespace other than the checkpointer's, which cannot be read (\(why)): it comes back in cr_restart's")

@@ -7,7 +7,8 @@ import LinuxKit
 /// socket made inside it (NetlinkSource: in the stub's user and network
 /// namespaces, where it may). IPv6 addresses skip duplicate address
 /// detection: they were in use, and a socket bound to one must find it
-/// usable at once, not tentative for a second. One the kernel made already
+/// usable at once, not tentative for a second (one still tentative at the
+/// checkpoint does it again). One the kernel made already
 /// (as a device came up) is taken as it is.
 enum NetConfigRestorer {
     /// Addresses, routes, then settings; what could not be made is named in
@@ -29,7 +30,8 @@ enum NetConfigRestorer {
         var problems: [String] = []
         for a in ns.addresses {
             guard let index = indexes[a.interface] else { problems.append("an address of \(a.interface): no such interface"); continue }
-            let flags = a.flags & NetConfig.settableAddressFlags | (a.family == UInt8(AF_INET6) ? 0x02 : 0)  // IFA_F_NODAD
+            // IFA_F_NODAD, unless it was still tentative (IFA_F_TENTATIVE: a device without carrier keeps it so).
+            let flags = a.flags & NetConfig.settableAddressFlags | (a.family == UInt8(AF_INET6) && a.flags & 0x40 == 0 ? 0x02 : 0)
             do {
                 try NetConfig.add(InterfaceAddress(family: a.family, prefixLength: a.prefixLength, flags: flags, scope: a.scope, interface: a.interface,
                                                    local: a.local, peer: a.peer, broadcast: a.broadcast, label: a.label), index: index, on: sock)

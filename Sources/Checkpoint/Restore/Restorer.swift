@@ -50,6 +50,8 @@ public struct RestoreOptions: Sendable {
     /// cr_restart --lazy: private anonymous memory comes in after the
     /// processes run (userfaultfd), through `RestoredProcess.lazyPager`.
     public var lazy = false
+    /// --external: where restored network devices meet cr_restart's namespace.
+    public var externalLinks: [ExternalLink] = []
     /// --parent-dir: where an incremental image's parents are looked for first.
     public var parentDirectory: String?
     /// Called with the eldest restored process's PID and every PID (original
@@ -172,10 +174,12 @@ public enum Restorer {
         let ipc = RestorerMadeNamespaces(kind: "ipc", flag: CloneFlags.newIPC, count: header.tree.ipcNamespaces, what: "IPC namespaces")
         tree.ipc = ipc
         let nets = header.tree.netNamespaces
+        // Devices that may join two namespaces, addresses and settings wait until every namespace is made (netStubs).
+        let netStubs = NamespaceStubs()
         let net = RestorerMadeNamespaces(kind: "net", flag: CloneFlags.newNet, count: nets.count, what: "network namespaces") { k, stub in
+            netStubs.pids[k] = stub.pid
             if nets[k - 1].loopbackUp { try RestorerMadeNamespaces.loopbackUp(in: stub) }
             try TunDeviceMaker.make(nets[k - 1].tunDevices, in: stub)
-            try NetConfigRestorer.restore(nets[k - 1], stub: stub.pid)
         }
         tree.net = net
         if let time = TimeNamespaceFactory(offsets: header.tree.timeOffsets) {
@@ -259,11 +263,12 @@ public enum Restorer {
             cgroups?.makeRemaining()
             // Sockets are made inside their process's network namespace.
             try tree.placeWaitingNamespaces(nil, among: header.processes)
+            let netWarnings = net.map { Self.configureNetworks(nets, made: $0, stubs: netStubs.pids, externals: options.externalLinks) } ?? []
             copyFill?.close()
             try tree.complete(header.processes, zombies: header.zombies)
             stages.lap("complete")
             testHookPause()
-            var warnings = tree.warnings + ptys.warnings + (tree.time?.warnings ?? []) + (tree.mounts?.warnings ?? []) + (tree.uts?.warnings ?? []) + (ipc?.warnings ?? []) + (net?.warnings ?? [])
+            var warnings = tree.warnings + ptys.warnings + (tree.time?.warnings ?? []) + (tree.mounts?.warnings ?? []) + (tree.uts?.warnings ?? []) + (ipc?.warnings ?? []) + (net?.warnings ?? []) + netWarnings
             var objects = SharedFileObjects(processes: header.processes, memory: shared, ptys: ptys, stubs: tree.stubs, closeTCP: options.closeTCP,
                                             inherited: options.inheritedDescriptors, unlinked: unlinked)
             objects.missingFiles = options.missingFiles
@@ -273,9 +278,13 @@ public enum Restorer {
             defer { objects.close() }
             var deferred = pages.deferred
             let lazyDescriptors = plan == nil ? [:] : LazyRestore.takeDescriptors(restores, deferred: &deferred, loader: loader, warnings: &warnings)
-            // Its sockets are made by us, inside its network namespace: ours
-            // first (a user's restorer cannot come back to it).
-            for r in restores.enumerated().sorted(by: { ($0.element.process.netNamespace, $0.offset) < ($1.element.process.netNamespace, $1.offset) }).map(\.element) {
+            // Its sockets are made by us, inside its network namespace. In
+            // the image's order: a file two processes share is lent by the
+            // first (its sameAs). A user's restorer cannot come back to ours
+            // once in another: ours first for it.
+            let order = geteuid() == 0 ? restores
+                : restores.enumerated().sorted(by: { ($0.element.process.netNamespace, $0.offset) < ($1.element.process.netNamespace, $1.offset) }).map(\.element)
+            for r in order {
                 warnings += try inNetwork(r.process.netNamespace) {
                     try r.finish(ids: ids, quietChildSignal: tree.reapedSignals[r.process.pid] ?? false,
                                  seccompSuspended: tree.seccompSuspended, sharedTable: tree.sharedTables.contains(r.process.pid), objects: objects)

@@ -16,8 +16,8 @@ final class RestorerMadeNamespaces {
     let flag: UInt64
     private let what: String
     private let setUp: (Int, RemoteSession) throws -> Void
-    private let joiner: NamespaceJoiner
-    private let ours: Int32
+    fileprivate let joiner: NamespaceJoiner
+    fileprivate let ours: Int32
     /// The namespace the restoring thread is in now (see `within`).
     private var current = 0
     private(set) var warnings: [String] = []
@@ -81,5 +81,33 @@ final class RestorerMadeNamespaces {
         flags[0] |= 1  // IFF_UP
         try session.memory.write(address: at + 16, bytes: flags)
         try session.call("ioctl(SIOCSIFFLAGS)", NR.ioctl, s, 0x8914, at)
+    }
+}
+
+extension RestorerMadeNamespaces {
+    /// The restorer's descriptor of namespace `k` it made, and of its own.
+    func descriptor(of k: Int) -> Int32? { joiner.descriptor(of: k) }
+    var ownDescriptor: Int32 { ours }
+}
+
+/// The stub that made each namespace (1-based), filled as they are made.
+final class NamespaceStubs: @unchecked Sendable {
+    var pids: [Int: pid_t] = [:]
+}
+
+extension Restorer {
+    /// Every restored network namespace's devices (NetLinkMaker), then its
+    /// addresses, routes and settings (NetConfigRestorer), once all exist;
+    /// what could not be made comes back as warnings.
+    static func configureNetworks(_ nets: [NetNamespaceState], made: RestorerMadeNamespaces, stubs: [Int: pid_t], externals: [ExternalLink]) -> [String] {
+        var warnings: [String] = []
+        var maker = NetLinkMaker(nets: nets, stubs: stubs, descriptor: { made.descriptor(of: $0) }, ours: made.ownDescriptor, externals: externals)
+        let problems = maker.makeAll()
+        if !problems.isEmpty { warnings.append("network devices not made again: \(problems.joined(separator: "; "))") }
+        for (k, ns) in nets.enumerated() {
+            guard let stub = stubs[k + 1] else { continue }
+            do { try NetConfigRestorer.restore(ns, stub: stub) } catch { warnings.append("network namespaces \(k + 1): \(error)") }
+        }
+        return warnings
     }
 }
