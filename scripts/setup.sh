@@ -36,6 +36,8 @@ if [ "$mode" = tests ]; then
   command -v ip >/dev/null || need+=(iproute2)
   # Fixtures/tcpstates.c drops a connection's segments with an nftables rule.
   command -v nft >/dev/null || need+=(nftables)
+  # Fixtures/netfilter.c sets iptables (both backends) and ip6tables rules.
+  command -v iptables-legacy >/dev/null || need+=(iptables)
   [ -f /usr/include/security/pam_modules.h ] || need+=(libpam0g-dev)
   [ -f /usr/include/zstd.h ] || need+=(libzstd-dev)
   command -v pamtester >/dev/null || need+=(pamtester)

@@ -75,3 +75,31 @@ public struct VirtualLink: Equatable, Sendable {
         (index, mtu, up, peerNamespace, peerIndex, peerUp, macvlanMode) = (Int32(i), UInt32(m), u == 1, Int(pn), Int32(pi), pu == 1, UInt32(mode))
     }
 }
+
+/// A saved network namespace's firewall rules of one kind, in the text its
+/// tool reads back (since 2026-12-06): iptables-legacy-save's,
+/// ip6tables-legacy-save's, iptables-nft-save's, ip6tables-nft-save's, or
+/// nft's listing of the other nf_tables tables.
+public struct FirewallRules: Equatable, Sendable {
+    public static let kinds = ["iptables-legacy", "ip6tables-legacy", "iptables-nft", "ip6tables-nft", "nft"]
+    public var kind: String
+    public var text: String
+
+    public init(kind: String, text: String) { self.kind = kind; self.text = text }
+
+    enum Tag: UInt16, CaseIterable { case kind = 1, text = 2 }
+
+    func encode(into e: inout RecordEncoder) {
+        e.string(Tag.kind.rawValue, kind)
+        e.string(Tag.text.rawValue, text)
+    }
+
+    init(decoding d: RecordDecoder) throws {
+        kind = d.string(Tag.kind.rawValue) ?? ""
+        let bytes = d.raw(Tag.text.rawValue) ?? []
+        text = String(decoding: bytes, as: UTF8.self)
+        guard Self.kinds.contains(kind), bytes.count <= 16 << 20, !bytes.contains(0) else {
+            throw ImageError.malformed(what: "firewall rules of kind \"\(kind.prefix(20))\" (\(bytes.count) bytes)", offset: d.base)
+        }
+    }
+}

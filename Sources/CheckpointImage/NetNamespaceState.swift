@@ -8,6 +8,8 @@ public struct NetNamespaceState: Equatable, Sendable {
     public var tunDevices: [TunDevice] = []
     /// Its veth, macvlan, bridge and dummy devices (since 2026-12-06).
     public var links: [VirtualLink] = []
+    /// Its firewall rules, a record per tool (since 2026-12-06).
+    public var firewall: [FirewallRules] = []
     /// The addresses of the loopback and the TUN/TAP devices, and the routes through them.
     public var addresses: [SavedAddress] = []
     public var routes: [SavedRoute] = []
@@ -22,17 +24,18 @@ public struct NetNamespaceState: Equatable, Sendable {
     }
 
     public static func == (a: Self, b: Self) -> Bool {
-        a.loopbackUp == b.loopbackUp && a.otherInterfaces == b.otherInterfaces && a.tunDevices == b.tunDevices && a.links == b.links && a.addresses == b.addresses
+        a.loopbackUp == b.loopbackUp && a.otherInterfaces == b.otherInterfaces && a.tunDevices == b.tunDevices && a.links == b.links && a.firewall == b.firewall && a.addresses == b.addresses
             && a.routes == b.routes && a.sysctls.map { [$0.path, $0.value] } == b.sysctls.map { [$0.path, $0.value] }
     }
 
-    enum Tag: UInt16, CaseIterable { case loopbackUp = 1, otherInterface = 2, tunDevice = 3, address = 4, route = 5, sysctl = 6, link = 7 }
+    enum Tag: UInt16, CaseIterable { case loopbackUp = 1, otherInterface = 2, tunDevice = 3, address = 4, route = 5, sysctl = 6, link = 7, firewall = 8 }
 
     func encode(into e: inout RecordEncoder) {
         e.u64(Tag.loopbackUp.rawValue, loopbackUp ? 1 : 0)
         for name in otherInterfaces { e.string(Tag.otherInterface.rawValue, name) }
         for device in tunDevices { e.record(Tag.tunDevice.rawValue) { device.encode(into: &$0) } }
         for link in links { e.record(Tag.link.rawValue) { link.encode(into: &$0) } }
+        for rules in firewall { e.record(Tag.firewall.rawValue) { rules.encode(into: &$0) } }
         for a in addresses { e.record(Tag.address.rawValue) { a.encode(into: &$0) } }
         for r in routes { e.record(Tag.route.rawValue) { r.encode(into: &$0) } }
         for s in sysctls { e.string(Tag.sysctl.rawValue, "\(s.path)=\(s.value)") }
@@ -43,6 +46,7 @@ public struct NetNamespaceState: Equatable, Sendable {
         otherInterfaces = d.fields.filter { $0.tag == Tag.otherInterface.rawValue }.map { String(decoding: d.bytes[$0.range], as: UTF8.self) }
         tunDevices = try d.records(Tag.tunDevice.rawValue, name: "tun device").map { try TunDevice(decoding: $0) }
         links = try d.records(Tag.link.rawValue, name: "network device").map { try VirtualLink(decoding: $0) }
+        firewall = try d.records(Tag.firewall.rawValue, name: "firewall rules").map { try FirewallRules(decoding: $0) }
         addresses = try d.records(Tag.address.rawValue, name: "interface address").map { try SavedAddress(decoding: $0) }
         routes = try d.records(Tag.route.rawValue, name: "route").map { try SavedRoute(decoding: $0) }
         for f in d.fields where f.tag == Tag.sysctl.rawValue {

@@ -4,7 +4,7 @@ import CLinux
 /// syscall_64.tbl on x86_64): never typed by hand.
 public enum NR {
     public static let arch_prctl = Int(SYS_arch_prctl), bind = Int(SYS_bind), brk = Int(SYS_brk), chdir = Int(SYS_chdir), chroot = Int(SYS_chroot)
-    public static let capset = Int(SYS_capset), setfsuid = Int(SYS_setfsuid), setfsgid = Int(SYS_setfsgid)
+    public static let execve = Int(SYS_execve), capget = Int(SYS_capget), capset = Int(SYS_capset), setfsuid = Int(SYS_setfsuid), setfsgid = Int(SYS_setfsgid)
     public static let clone3 = Int(SYS_clone3), close = Int(SYS_close), close_range = Int(SYS_close_range), dup2 = Int(SYS_dup2)
     public static let dup3 = Int(SYS_dup3), epoll_create1 = Int(SYS_epoll_create1), epoll_ctl = Int(SYS_epoll_ctl), eventfd2 = Int(SYS_eventfd2)
     public static let exit_group = Int(SYS_exit_group), fchdir = Int(SYS_fchdir), fcntl = Int(SYS_fcntl), flock = Int(SYS_flock)

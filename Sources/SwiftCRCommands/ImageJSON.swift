@@ -75,6 +75,7 @@ enum ImageJSON {
                                       ("peerName", .string(l.peerName)), ("peerMaster", .string(l.peerMaster)), ("peerUp", .bool(l.peerUp)),
                                       ("macvlanMode", .int(Int64(l.macvlanMode)))])
                          })),
+                         ("firewall", .array(ns.firewall.map { .object([("kind", .string($0.kind)), ("rules", .string($0.text))]) })),
                          ("addresses", .array(ns.addresses.map { .string(NetConfigText.describe($0)) })),
                          ("routes", .array(ns.routes.map { .string(NetConfigText.describe($0)) })),
                          ("settings", .array(ns.sysctls.map { .string("net.\($0.path.split(separator: "/").joined(separator: "."))=\($0.value)") }))])

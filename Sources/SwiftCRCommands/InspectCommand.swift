@@ -93,6 +93,7 @@ struct InspectCommand: ParsableCommand {
             let devices = tuns.isEmpty ? "" : "; TUN/TAP: \(tuns.joined(separator: ", "))"
             print("net ns:    \(k + 1), processes \(members(\.netNamespace, k)): loopback \(ns.loopbackUp ? "up" : "down")\(devices)\(others)")
             for l in ns.links { print("           device \(NetConfigText.describe(l))") }
+            for f in ns.firewall { print("           firewall \(f.kind): \(f.text.split(separator: "\n").filter { !$0.hasPrefix("#") }.count) lines") }
             for a in ns.addresses { print("           address \(NetConfigText.describe(a))") }
             for r in ns.routes { print("           route \(NetConfigText.describe(r))") }
             for s in ns.sysctls { print("           net.\(s.path.split(separator: "/").joined(separator: "."))=\(s.value)") }

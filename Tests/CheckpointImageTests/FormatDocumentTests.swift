@@ -35,6 +35,7 @@ final class FormatDocumentTests: XCTestCase {
         "TunFileRecord": TunFileRecord.Tag.allCases.map(\.rawValue),
         "TunDevice": TunDevice.Tag.allCases.map(\.rawValue),
         "VirtualLink": VirtualLink.Tag.allCases.map(\.rawValue),
+        "FirewallRules": FirewallRules.Tag.allCases.map(\.rawValue),
         "SavedAddress": SavedAddress.Tag.allCases.map(\.rawValue),
         "SavedRoute": SavedRoute.Tag.allCases.map(\.rawValue),
         "MountNamespaceState": MountNamespaceState.Tag.allCases.map(\.rawValue),

@@ -238,7 +238,7 @@ final class CgroupRecordTests: XCTestCase {
     }
 
     /// TUN/TAP devices and /dev/net/tun descriptors: seeded round trips, and values no device can have refused.
-    /// veth, macvlan, bridge and dummy devices: seeded records round trip; bad ones are refused.
+    /// veth, macvlan, bridge and dummy devices and firewall rules: seeded records round trip; bad ones are refused.
     func testVirtualDevicesRoundTripAndBadValuesAreRefused() throws {
         var random = SeededRandom("virtual-links")
         for _ in 0..<50 {
@@ -259,6 +259,7 @@ final class CgroupRecordTests: XCTestCase {
                     }
                     return l
                 }
+                ns.firewall = FirewallRules.kinds.filter { _ in random.next() % 3 == 0 }.map { FirewallRules(kind: $0, text: "*filter\n-A INPUT -j DROP \(random.next())\nCOMMIT\n") }
                 return ns
             }
             XCTAssertEqual(try TreeState(decoding: RecordDecoder(tree.encode()[...], name: "tree", base: 0)), tree)
@@ -277,6 +278,13 @@ final class CgroupRecordTests: XCTestCase {
             ns.links = [l]
             tree.netNamespaces = [ns]
             XCTAssertThrowsError(try TreeState(decoding: RecordDecoder(tree.encode()[...], name: "tree", base: 0)), "\(l)")
+        }
+        for rules in [FirewallRules(kind: "ebtables", text: ""), FirewallRules(kind: "nft", text: "a\0b")] {
+            var tree = TreeState()
+            var ns = NetNamespaceState(loopbackUp: true, otherInterfaces: [])
+            ns.firewall = [rules]
+            tree.netNamespaces = [ns]
+            XCTAssertThrowsError(try TreeState(decoding: RecordDecoder(tree.encode()[...], name: "tree", base: 0)), "\(rules)")
         }
         var twice = TreeState()
         var ns = NetNamespaceState(loopbackUp: true, otherInterfaces: [], tunDevices: [TunDevice(name: "veth0", index: 9, flags: 1, owner: -1, group: -1, mtu: 1500, address: [], up: true)])

@@ -431,6 +431,17 @@ final class RoundTripTests: XCTestCase {
         try s.run(.unprivilegedNamespace)
     }
 
+    /// A namespace's firewall: iptables (nf_tables) rules with a chain of
+    /// their own, ip6tables, iptables-legacy, and a native nftables table
+    /// with sets (Fixtures/netfilter.c): the same rules after, and acting.
+    func testFirewallRulesAsRootAndUnprivileged() throws {
+        var s = Scenario(fixture: "netfilter", arguments: ["\(TestEnvironment.seed(for: "netfilter"))"])
+        s.checkpointArguments = ["--tree"]
+        s.rejectOutput = "not set again"
+        try s.run(.rootOriginalPID)
+        try s.run(.unprivilegedNamespace)
+    }
+
     func withTunOpenToUsers(_ body: () throws -> Void) throws {
         var st = stat()
         guard stat("/dev/net/tun", &st) == 0 else { throw XCTSkip("no /dev/net/tun") }

@@ -5,8 +5,8 @@ import LinuxKit
 /// Processes in network namespaces other than the checkpointer's (`unshare
 /// -n`, sandboxes, containers): each namespace is saved as its loopback's
 /// state, its TUN/TAP devices, its veth, macvlan, bridge and dummy devices
-/// (rtnetlink, asked inside it: NetLinks), their addresses and routes, and
-/// its settings; other interfaces (vxlan, ipvlan...) are named in a
+/// (rtnetlink, asked inside it: NetLinks), their addresses and routes, its
+/// settings and its firewall rules (NetFirewall); other interfaces (vxlan, ipvlan...) are named in a
 /// warning, not saved. A veth's other end or a macvlan's lower device is
 /// found by the id the namespace gives the peer's namespace (RTM_GETNSID):
 /// the same one, another saved one, or the checkpointer's (where its name
@@ -62,6 +62,11 @@ enum NetNamespaces {
             }
             if defaults == nil { defaults = freshDefaults() }
             state.sysctls = changedSettings(of: pid, devices: Array(made).sorted(), defaults: defaults ?? [:])
+            let firewall = NetFirewall.read(of: pid)
+            state.firewall = firewall.rules.map { FirewallRules(kind: $0.kind, text: $0.text) }
+            if !firewall.problems.isEmpty {
+                warnings.append("process \(pid): firewall rules of its network namespace not saved: \(firewall.problems.joined(separator: "; "))")
+            }
             return .success(state)
         }
         warnings += placePeers(&found, peerNamespaces, ours: ours)

@@ -97,7 +97,8 @@ final class NamespaceStubs: @unchecked Sendable {
 
 extension Restorer {
     /// Every restored network namespace's devices (NetLinkMaker), then its
-    /// addresses, routes and settings (NetConfigRestorer), once all exist;
+    /// addresses, routes and settings (NetConfigRestorer) and its firewall
+    /// rules (NetFirewall), once all exist;
     /// what could not be made comes back as warnings.
     static func configureNetworks(_ nets: [NetNamespaceState], made: RestorerMadeNamespaces, stubs: [Int: pid_t], externals: [ExternalLink]) -> [String] {
         var warnings: [String] = []
@@ -107,6 +108,8 @@ extension Restorer {
         for (k, ns) in nets.enumerated() {
             guard let stub = stubs[k + 1] else { continue }
             do { try NetConfigRestorer.restore(ns, stub: stub) } catch { warnings.append("network namespaces \(k + 1): \(error)") }
+            let problems = NetFirewall.write(ns.firewall.map { NetFirewall.Rules(kind: $0.kind, text: $0.text) }, of: stub)
+            if !problems.isEmpty { warnings.append("network namespace \(k + 1): firewall rules not set again: \(problems.joined(separator: "; "))") }
         }
         return warnings
     }
