@@ -4,7 +4,10 @@
  * parent then uses inside its own namespace, with other contents. After the
  * restart each must find its own namespace's objects by key: the segment's
  * bytes (attached, and looked up again), the semaphore values, the queued
- * messages. Seeded keys, sizes and values.
+ * messages. As root the inner namespace also gets seeded limits (msgmax,
+ * msgmnb, sem, shm_rmid_forced, the POSIX queue limits) and a next message
+ * queue ID set after its objects were made, which must read the same after.
+ * Seeded keys, sizes and values.
  * usage: ipcns SEED   (as a user, inside a user namespace of its own) */
 #include "fixture.h"
 #include <sched.h>
@@ -99,9 +102,30 @@ int main(int argc, char **argv) {
     if (unshare_as_self(CLONE_NEWIPC)) return 1;
     unsigned char *at = make(2);
     if (!at) return 1;
+    /* The namespace's own limits and next ID (a user's mapping may not write them). */
+    char settings[7][48], values[7][48];
+    int count = geteuid() == 0 ? 7 : 0;
+    snprintf(settings[0], 48, "/proc/sys/kernel/msgmax"); snprintf(values[0], 48, "%u", 4096 + seed % 10000);
+    snprintf(settings[1], 48, "/proc/sys/kernel/msgmnb"); snprintf(values[1], 48, "%u", 20000 + seed % 50000);
+    snprintf(settings[2], 48, "/proc/sys/kernel/sem"); snprintf(values[2], 48, "%u\t%u\t%u\t%u", 200 + seed % 50, 32000, 40 + seed % 60, 100 + seed % 28);
+    snprintf(settings[3], 48, "/proc/sys/kernel/shm_rmid_forced"); snprintf(values[3], 48, "%u", seed % 2);
+    snprintf(settings[4], 48, "/proc/sys/fs/mqueue/msg_max"); snprintf(values[4], 48, "%u", 20 + seed % 200);
+    snprintf(settings[5], 48, "/proc/sys/fs/mqueue/queues_max"); snprintf(values[5], 48, "%u", 100 + seed % 500);
+    snprintf(settings[6], 48, "/proc/sys/kernel/msg_next_id"); snprintf(values[6], 48, "%u", 1000 + seed % 30000);
+    for (int k = 0; k < count; k++) {
+        FILE *f = fopen(settings[k], "w");
+        if (!f || fprintf(f, "%s\n", values[k]) < 0 || fclose(f)) { printf("FAIL: %s: %m\n", settings[k]); return 1; }
+    }
     ready();
     wait_for_term();
     int failed = check("parent inside", at, 2);
+    for (int k = 0; k < count; k++) {
+        char now[64] = "";
+        FILE *f = fopen(settings[k], "r");
+        if (!f || !fgets(now, sizeof now, f)) fail("%s unreadable after the restart: %m", settings[k]);
+        else if (strncmp(now, values[k], strlen(values[k])) || now[strlen(values[k])] != '\n') fail("%s reads %s after the restart, was %s", settings[k], strtok(now, "\n"), values[k]);
+        if (f) fclose(f);
+    }
     kill(outside, SIGTERM);
     int status;
     waitpid(outside, &status, 0);

@@ -29,6 +29,8 @@ public struct TreeState: Equatable, Sendable {
     /// Since 2026-12-04: how many IPC namespaces other than the checkpointer's
     /// the tree had (ProcessState.ipcNamespace and SysVObject.namespace number them from 1).
     public var ipcNamespaces = 0
+    /// Since 2026-12-06: the settings of those that differed from a new one's.
+    public var ipcSettings: [IPCNamespaceSettings] = []
     /// Since 2026-12-04: the tree's network namespaces other than the
     /// checkpointer's (ProcessState.netNamespace numbers them from 1).
     public var netNamespaces: [NetNamespaceState] = []
@@ -41,7 +43,7 @@ public struct TreeState: Equatable, Sendable {
         self.namespaceIDs = namespaceIDs
     }
 
-    public var isEmpty: Bool { sysvObjects.isEmpty && omittedPIDs.isEmpty && namespaceIDs.isEmpty && timeOffsets == nil && mountNamespaces.isEmpty && cgroupNamespaces.isEmpty && utsNamespaces.isEmpty && ipcNamespaces == 0 && netNamespaces.isEmpty && cgroupSettings.isEmpty }
+    public var isEmpty: Bool { sysvObjects.isEmpty && omittedPIDs.isEmpty && namespaceIDs.isEmpty && timeOffsets == nil && mountNamespaces.isEmpty && cgroupNamespaces.isEmpty && utsNamespaces.isEmpty && ipcNamespaces == 0 && ipcSettings.isEmpty && netNamespaces.isEmpty && cgroupSettings.isEmpty }
     /// The tree was a whole PID namespace (its init and all).
     public var ownPIDNamespace: Bool { !namespaceIDs.isEmpty }
 
@@ -51,7 +53,7 @@ public struct TreeState: Equatable, Sendable {
     }
 
     /// Numbered by hand: a tag's number is the format, never its position here.
-    enum Tag: UInt16, CaseIterable { case sysv = 1, omittedPIDs = 2, namespaceIDs = 3, timeOffsets = 4, mountNamespace = 5, cgroupNamespace = 6, utsNamespace = 7, ipcNamespaces = 8, netNamespace = 9, cgroupSettings = 10 }
+    enum Tag: UInt16, CaseIterable { case sysv = 1, omittedPIDs = 2, namespaceIDs = 3, timeOffsets = 4, mountNamespace = 5, cgroupNamespace = 6, utsNamespace = 7, ipcNamespaces = 8, netNamespace = 9, cgroupSettings = 10, ipcSettings = 11 }
 
     public func encode() -> [UInt8] {
         var e = RecordEncoder()
@@ -67,6 +69,7 @@ public struct TreeState: Equatable, Sendable {
         }
         for ns in utsNamespaces { e.record(Tag.utsNamespace.rawValue) { ns.encode(into: &$0) } }
         if ipcNamespaces != 0 { e.u64(Tag.ipcNamespaces.rawValue, UInt64(ipcNamespaces)) }
+        for s in ipcSettings { e.record(Tag.ipcSettings.rawValue) { s.encode(into: &$0) } }
         for ns in netNamespaces { e.record(Tag.netNamespace.rawValue) { ns.encode(into: &$0) } }
         for c in cgroupSettings { e.record(Tag.cgroupSettings.rawValue) { c.encode(into: &$0) } }
         return e.bytes
@@ -101,6 +104,10 @@ public struct TreeState: Equatable, Sendable {
         let ipc = try d.u64(Tag.ipcNamespaces.rawValue, default: 0)
         guard ipc < 1 << 20 else { throw ImageError.malformed(what: "\(ipc) IPC namespaces", offset: d.base) }
         ipcNamespaces = Int(ipc)
+        ipcSettings = try d.records(Tag.ipcSettings.rawValue, name: "IPC namespace settings").map { try IPCNamespaceSettings(decoding: $0) }
+        if let s = ipcSettings.first(where: { $0.namespace > ipcNamespaces }) {
+            throw ImageError.malformed(what: "settings of IPC namespace \(s.namespace) of \(ipcNamespaces)", offset: d.base)
+        }
         netNamespaces = try d.records(Tag.netNamespace.rawValue, name: "network namespace").map { try NetNamespaceState(decoding: $0) }
         for (k, ns) in netNamespaces.enumerated() {
             for l in ns.links where l.peerNamespace > netNamespaces.count {

@@ -45,6 +45,32 @@ public enum NetSysctls {
     /// Each path's value (trimmed), nil where it cannot be read. `pid` nil:
     /// a new network namespace's (in a new user namespace when not root): the defaults.
     public static func read(_ paths: [String], of pid: pid_t?) -> [String?] {
+        NamespaceSettings.net.read(paths, of: pid)
+    }
+
+    /// Writes each (path, value) inside `pid`'s network namespace; the errno of each that failed.
+    public static func write(_ settings: [(path: String, value: String)], of pid: pid_t) -> [(path: String, error: Int32)] {
+        NamespaceSettings.net.write(settings, of: pid)
+    }
+}
+
+/// Settings under /proc/sys that belong to a namespace (network: net/;
+/// IPC: kernel/msgmax, fs/mqueue/...). /proc/sys shows the namespace of
+/// whoever opens a file there, so they are read and written by a
+/// short-lived child inside it (InsideNamespace.enter), or inside a new one
+/// for a new namespace's defaults.
+public struct NamespaceSettings: Sendable {
+    /// Below /proc/sys/.
+    public let prefix: String
+    public let kind: String
+    public let flag: UInt64
+
+    public static let net = NamespaceSettings(prefix: "net/", kind: "net", flag: CloneFlags.newNet)
+    public static let ipc = NamespaceSettings(prefix: "", kind: "ipc", flag: CloneFlags.newIPC)
+
+    /// Each path's value (trimmed), nil where it cannot be read. `pid` nil:
+    /// a new namespace's (in a new user namespace when not root): the defaults.
+    public func read(_ paths: [String], of pid: pid_t?) -> [String?] {
         var results = [String?](repeating: nil, count: paths.count)
         run(paths.map { ($0, nil) }, of: pid) { k, bytes in
             // The kernel ends a value with a newline (and separates fields with tabs, kept).
@@ -53,8 +79,8 @@ public enum NetSysctls {
         return results
     }
 
-    /// Writes each (path, value) inside `pid`'s network namespace; the errno of each that failed.
-    public static func write(_ settings: [(path: String, value: String)], of pid: pid_t) -> [(path: String, error: Int32)] {
+    /// Writes each (path, value) inside `pid`'s namespace; the errno of each that failed.
+    public func write(_ settings: [(path: String, value: String)], of pid: pid_t) -> [(path: String, error: Int32)] {
         var failed: [(path: String, error: Int32)] = []
         run(settings.map { ($0.path, $0.value + "\n") }, of: pid) { k, bytes in
             if let bytes, bytes.count == 4, let code = Int32(String(decoding: bytes, as: UTF8.self).dropFirst(2)), code != 0 {
@@ -67,13 +93,13 @@ public enum NetSysctls {
     /// One child does every read (`value` nil) or write and sends back, per
     /// path, a two-byte length and the bytes read, or "w=NN" (a write's
     /// errno); 0xffff: nothing. System calls only in the child.
-    private static func run(_ jobs: [(path: String, value: String?)], of pid: pid_t?, _ each: (Int, [UInt8]?) -> Void) {
+    private func run(_ jobs: [(path: String, value: String?)], of pid: pid_t?, _ each: (Int, [UInt8]?) -> Void) {
         var ends: [Int32] = [-1, -1]
         guard !jobs.isEmpty, pipe(&ends) == 0 else { return }
         defer { close(ends[0]) }
-        let paths = jobs.map { strdup("/proc/sys/net/\($0.path)") }
+        let paths = jobs.map { strdup("/proc/sys/\(prefix)\($0.path)") }
         let values = jobs.map { $0.value.map { strdup($0) } ?? nil }
-        let nsPath = pid.map { strdup("/proc/\($0)/ns/net") } ?? nil, userPath = pid.map { strdup("/proc/\($0)/ns/user") } ?? nil
+        let nsPath = pid.map { strdup("/proc/\($0)/ns/\(kind)") } ?? nil, userPath = pid.map { strdup("/proc/\($0)/ns/user") } ?? nil
         defer {
             for p in paths { free(p) }
             for v in values { free(v) }
@@ -84,10 +110,10 @@ public enum NetSysctls {
         let room = 512
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: room + 2, alignment: 8)
         defer { buffer.deallocate() }
-        let writeEnd = ends[1], fresh = UInt64(CloneFlags.newNet) | (geteuid() == 0 ? 0 : UInt64(CloneFlags.newUser))
+        let writeEnd = ends[1], flag = flag, fresh = flag | (geteuid() == 0 ? 0 : UInt64(CloneFlags.newUser))
         let spawned = RawChild.spawn {
             if let nsPath, let userPath {
-                if !InsideNamespace.enter(user: userPath, namespace: nsPath, flag: CloneFlags.newNet) { Syscall.exitGroup(1) }
+                if !InsideNamespace.enter(user: userPath, namespace: nsPath, flag: flag) { Syscall.exitGroup(1) }
             } else if Syscall.raw(NR.unshare, Int(fresh)) != 0 {
                 Syscall.exitGroup(1)
             }

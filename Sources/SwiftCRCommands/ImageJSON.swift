@@ -58,7 +58,10 @@ enum ImageJSON {
             })),
             ("ipcNamespaces", .array((0..<image.tree.ipcNamespaces).map { k in
                 .object([("processes", .array(image.processes.filter { $0.ipcNamespace == k + 1 }.map { .int(Int64($0.pid)) })),
-                         ("sysvObjects", .int(Int64(image.tree.sysvObjects.filter { $0.namespace == k + 1 }.count)))])
+                         ("sysvObjects", .int(Int64(image.tree.sysvObjects.filter { $0.namespace == k + 1 }.count))),
+                         ("settings", .array(image.tree.ipcSettings.filter { $0.namespace == k + 1 }.flatMap(\.values).map {
+                             .string("\($0.path.split(separator: "/").joined(separator: "."))=\($0.value)")
+                         }))])
             })),
             ("netNamespaces", .array(image.tree.netNamespaces.enumerated().map { k, ns in
                 .object([("processes", .array(image.processes.filter { $0.netNamespace == k + 1 }.map { .int(Int64($0.pid)) })),

@@ -86,6 +86,9 @@ struct InspectCommand: ParsableCommand {
         }
         for k in 0..<image.tree.ipcNamespaces {
             print("ipc ns:    \(k + 1), processes \(members(\.ipcNamespace, k)): \(image.tree.sysvObjects.filter { $0.namespace == k + 1 }.count) SysV objects")
+            for v in image.tree.ipcSettings.filter({ $0.namespace == k + 1 }).flatMap(\.values) {
+                print("           \(v.path.split(separator: "/").joined(separator: "."))=\(v.value)")
+            }
         }
         for (k, ns) in image.tree.netNamespaces.enumerated() {
             let others = ns.otherInterfaces.isEmpty ? "" : "; not saved: \(ns.otherInterfaces.joined(separator: ", "))"

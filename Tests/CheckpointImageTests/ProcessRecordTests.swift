@@ -238,6 +238,26 @@ final class CgroupRecordTests: XCTestCase {
     }
 
     /// TUN/TAP devices and /dev/net/tun descriptors: seeded round trips, and values no device can have refused.
+    /// An IPC namespace's settings round trip; a path not on the lists, a bad value or a namespace not counted is refused.
+    func testIPCNamespaceSettingsRoundTripAndBadOnesAreRefused() throws {
+        var random = SeededRandom("ipc-settings")
+        for _ in 0..<20 {
+            var tree = TreeState()
+            tree.ipcNamespaces = Int(1 + random.next() % 3)
+            tree.ipcSettings = (1...tree.ipcNamespaces).filter { _ in random.next() % 2 == 0 }.map { k in
+                IPCNamespaceSettings(namespace: k, values: (IPCNamespaceSettings.limits + IPCNamespaceSettings.nextIDs).filter { _ in random.next() % 3 == 0 }
+                    .map { ($0, "\(random.next() % 100000)") })
+            }
+            XCTAssertEqual(try TreeState(decoding: RecordDecoder(tree.encode()[...], name: "tree", base: 0)), tree)
+        }
+        for (namespace, value) in [(1, ("kernel/core_pattern", "|x")), (1, ("kernel/msgmax", "1\n2")), (1, ("../kernel/msgmax", "1")), (2, ("kernel/msgmax", "1"))] {
+            var tree = TreeState()
+            tree.ipcNamespaces = 1
+            tree.ipcSettings = [IPCNamespaceSettings(namespace: namespace, values: [value])]
+            XCTAssertThrowsError(try TreeState(decoding: RecordDecoder(tree.encode()[...], name: "tree", base: 0)), "\(value)")
+        }
+    }
+
     /// veth, macvlan, bridge and dummy devices and firewall rules: seeded records round trip; bad ones are refused.
     func testVirtualDevicesRoundTripAndBadValuesAreRefused() throws {
         var random = SeededRandom("virtual-links")

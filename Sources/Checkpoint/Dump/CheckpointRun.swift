@@ -161,6 +161,7 @@ final class CheckpointRun {
         let sysv = try IPCNamespaces.collect(collected.map(\.state))
         tree = TreeState(sysvObjects: sysv.objects, omittedPIDs: agents.omitted.sorted())
         tree.ipcNamespaces = sysv.count
+        tree.ipcSettings = sysv.settings
         number(\.ipcNamespace, sysv.index)
         // Run by a process of the image itself (system("cr_checkpoint ...")), not
         // through libcr: after a restart its wait must find us, exited with 0, as under BLCR.

@@ -171,7 +171,13 @@ public enum Restorer {
         }
         tree.cgroups = cgroups
         tree.uts = UTSNamespaceFactory(namespaces: header.tree.utsNamespaces)
-        let ipc = RestorerMadeNamespaces(kind: "ipc", flag: CloneFlags.newIPC, count: header.tree.ipcNamespaces, what: "IPC namespaces")
+        // An IPC namespace's limits go in as it is made (its queues and segments may need them), its next IDs after its objects.
+        let ipcSettings = header.tree.ipcSettings
+        let ipcStubs = NamespaceStubs()
+        let ipc = RestorerMadeNamespaces(kind: "ipc", flag: CloneFlags.newIPC, count: header.tree.ipcNamespaces, what: "IPC namespaces") { k, stub in
+            ipcStubs.pids[k] = stub.pid
+            try Self.writeIPCSettings(ipcSettings, namespace: k, only: IPCNamespaceSettings.limits, stub: stub.pid)
+        }
         tree.ipc = ipc
         let nets = header.tree.netNamespaces
         // Devices that may join two namespaces, addresses and settings wait until every namespace is made (netStubs).
@@ -297,6 +303,11 @@ public enum Restorer {
             warnings += shared.seal()
             warnings += objects.unlinked.finish()
             for (ns, factory) in sysv.enumerated() where ns == 0 || factory.hasObjects { warnings += try within(ns) { try factory.finish() } }
+            for (k, stub) in ipcStubs.pids.sorted(by: { $0.key < $1.key }) {
+                do { try Self.writeIPCSettings(ipcSettings, namespace: k, only: IPCNamespaceSettings.nextIDs, stub: stub) } catch {
+                    warnings.append("IPC namespaces \(k): \(error)")
+                }
+            }
             // libcr agents wait in cr_checkpoint() for their outcome: "restarted",
             // by the requester: us, or for cr_request_restart() its caller, as
             // in BLCR, where the caller restarts (MPICH finds its files by it).

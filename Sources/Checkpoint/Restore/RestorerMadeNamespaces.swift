@@ -114,3 +114,15 @@ extension Restorer {
         return warnings
     }
 }
+
+extension Restorer {
+    /// Writes IPC namespace `k`'s saved settings of the paths `only` inside the namespace of `stub`; one that fails is named.
+    static func writeIPCSettings(_ all: [IPCNamespaceSettings], namespace k: Int, only: [String], stub: pid_t) throws {
+        let values = all.filter { $0.namespace == k }.flatMap(\.values).filter { only.contains($0.path) }
+        guard !values.isEmpty else { return }
+        let failed = NamespaceSettings.ipc.write(values, of: stub)
+        guard failed.isEmpty else {
+            throw CheckpointError(EINVAL, "not set again: \(failed.map { "\($0.path.split(separator: "/").joined(separator: ".")): \(errorText($0.error))" }.joined(separator: "; "))")
+        }
+    }
+}
