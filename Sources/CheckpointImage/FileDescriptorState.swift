@@ -104,6 +104,10 @@ public struct FileDescriptorState: Equatable, Sendable {
     /// than its process's (opened there, then passed or inherited across
     /// unshare): that namespace, numbered as ProcessState.mountNamespace.
     public var mountNamespace: Int? = nil
+    /// Since 2026-12-06: a socket made in a network namespace other than
+    /// its process's (before a setns): that namespace, numbered as
+    /// ProcessState.netNamespace (0: the checkpointer's).
+    public var netNamespace: Int? = nil
 
     /// One socket option as the kernel gives it (getsockopt's bytes).
     public struct SocketOption: Equatable, Sendable {
@@ -179,7 +183,7 @@ public struct FileDescriptorState: Equatable, Sendable {
         case fd = 1, kind = 2, path = 3, flags = 4, cloexec = 5, offset = 6, inherit = 7, device = 8, inode = 9, shares = 10
         case fileSize = 11, pipeData = 12, pipeCapacity = 13, fileContents = 14, legacyValues = 15, locks = 16
         case legacyAddress = 17, legacyQueued = 18, legacyPeerAddress = 19, legacyWatchPath = 20, sameAs = 21, payload = 22
-        case socketOption = 23, owner = 24, lease = 25, pipeNoWriters = 26, inFlight = 27, mountNamespace = 28
+        case socketOption = 23, owner = 24, lease = 25, pipeNoWriters = 26, inFlight = 27, mountNamespace = 28, netNamespace = 29
     }
 
     func encode(into e: inout RecordEncoder) {
@@ -214,6 +218,7 @@ public struct FileDescriptorState: Equatable, Sendable {
         if pipeNoWriters { e.u64(Tag.pipeNoWriters.rawValue, 1) }
         if inFlight { e.u64(Tag.inFlight.rawValue, 1) }
         if let mountNamespace { e.u64(Tag.mountNamespace.rawValue, UInt64(mountNamespace)) }
+        if let netNamespace { e.u64(Tag.netNamespace.rawValue, UInt64(netNamespace)) }
     }
 
     init(decoding d: RecordDecoder) throws {
@@ -263,6 +268,10 @@ public struct FileDescriptorState: Equatable, Sendable {
         if let ns = try d.optionalU64(Tag.mountNamespace.rawValue) {
             guard ns < 1 << 20 else { throw ImageError.malformed(what: "fd \(fd): mount namespace \(ns)", offset: d.base) }
             mountNamespace = Int(ns)
+        }
+        if let ns = try d.optionalU64(Tag.netNamespace.rawValue) {
+            guard ns < 1 << 20 else { throw ImageError.malformed(what: "fd \(fd): network namespace \(ns)", offset: d.base) }
+            netNamespace = Int(ns)
         }
         sameAs = try d.u64s(Tag.sameAs.rawValue)
         guard sameAs.isEmpty || (sameAs.count == 2 && sameAs[0] > 0 && sameAs[0] <= UInt64(Int32.max) && sameAs[1] <= UInt64(Int32.max)) else {

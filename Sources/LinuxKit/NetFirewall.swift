@@ -33,6 +33,9 @@ public enum NetFirewall {
                 guard !tables.isEmpty else { continue }
                 rules.append(Rules(kind: kind, text: text))
                 if kind.hasSuffix("-nft") { for t in tables { xtables.insert("\(kind.hasPrefix("ip6") ? "ip6" : "ip") \(t)") } }
+            case .success(let o) where kind.hasSuffix("-legacy") && String(decoding: o.errors, as: UTF8.self).contains("Permission denied"):
+                // A user's namespace: x_tables' table list belongs to root; its legacy rules cannot be read (README).
+                continue
             case .success(let o):
                 problems.append("\(kind)-save: \(firstLine(o.errors, or: "exit status \(o.status)"))")
             case .failure(let e):

@@ -10,6 +10,7 @@ enum ImageJSON {
         if let o = f.owner { fields.append(("owner", JSONValue(reflecting: o))) }
         if let l = f.lease { fields.append(("lease", .string(["read", "write", "breaking to unlock", "breaking to read"][Int(min(l, 3))]))) }
         if f.inFlight { fields.append(("inFlight", .bool(true))) }
+        if let ns = f.netNamespace { fields.append(("netNamespace", .int(Int64(ns)))) }
         return .object(fields)
     }
 

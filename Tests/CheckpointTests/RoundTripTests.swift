@@ -442,6 +442,10 @@ final class RoundTripTests: XCTestCase {
         try s.run(.unprivilegedNamespace)
     }
 
+    /// Sockets kept by a process that moved to another network namespace
+    /// after making them (Fixtures/netnssocket.c): they stay in theirs.
+    func testSocketsOfAnotherNetworkNamespaceAsRootAndUnprivileged() throws { try treeRoundTrip("netnssocket") }
+
     func withTunOpenToUsers(_ body: () throws -> Void) throws {
         var st = stat()
         guard stat("/dev/net/tun", &st) == 0 else { throw XCTSkip("no /dev/net/tun") }

@@ -214,10 +214,13 @@ final class CheckpointRun {
         let net = NetNamespaces.collect(collected.map(\.state.pid))
         tree.netNamespaces = net.found.namespaces
         number(\.netNamespace, net.found.index)
+        var states = collected.map(\.state)
+        let socketWarnings = SocketNamespaces.note(&states, numbers: net.found.numbers)
+        for k in collected.indices { collected[k].state.files = states[k].files }
         let unsaved = UnsavedNamespaces.warnings(collected.map(\.state.pid), saved: ["mnt": Set(mounts.index.keys), "cgroup": cgroups.saved, "uts": uts.saved,
                                                                                       "ipc": Set(sysv.index.keys), "net": net.found.saved])
         collected[0].warnings += scope.outsiders + sysv.warnings + agents.warnings + time.warnings + mountWarnings + cgroupSettings.warnings + cgroups.warnings
-            + uts.warnings + net.found.warnings + net.warnings + unsaved
+            + uts.warnings + net.found.warnings + net.warnings + socketWarnings + unsaved
     }
 
     /// Gives each process its namespace's number of one kind (0: the checkpointer's).

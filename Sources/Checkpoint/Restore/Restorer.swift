@@ -280,6 +280,7 @@ public enum Restorer {
             objects.missingFiles = options.missingFiles
             objects.innerIDs = tree.inner
             objects.mountNamespaces = tree.mounts
+            objects.netNamespaces = net
             objects.sockets.mountNamespaces = tree.mounts
             defer { objects.close() }
             var deferred = pages.deferred

@@ -55,6 +55,8 @@ final class RestorerMadeNamespaces {
     /// does ours first: Restorer).
     func within<T>(_ ns: Int, _ body: () throws -> T) throws -> T {
         let target = ns != 0 && joiner.descriptor(of: ns) != nil ? ns : 0
+        // Nested (a socket of another namespace than its process's): back to the outer one after.
+        let previous = current
         if target != current {
             let fd = target == 0 ? ours : (joiner.descriptor(of: target) ?? ours)
             guard Syscall.raw(NR.setns, Int(fd), Int(flag)) == 0 else {
@@ -63,7 +65,9 @@ final class RestorerMadeNamespaces {
             current = target
         }
         defer {
-            if current != 0 && Syscall.raw(NR.setns, Int(ours), Int(flag)) == 0 { current = 0 }
+            if current != previous, Syscall.raw(NR.setns, Int(previous == 0 ? ours : (joiner.descriptor(of: previous) ?? ours)), Int(flag)) == 0 {
+                current = previous
+            }
         }
         return try body()
     }

@@ -23,6 +23,13 @@ struct SharedFileObjects {
     /// The image's mount namespaces as made (nil: none besides ours): where
     /// each one's paths are reached from here.
     var mountNamespaces: MountNamespaceFactory?
+    /// The restored network namespaces: a socket of one other than its process's is made inside it.
+    var netNamespaces: RestorerMadeNamespaces?
+
+    /// Runs `body` with the restoring thread in network namespace `k` (0: cr_restart's), then back.
+    func inNetNamespace<T>(_ k: Int, _ body: () throws -> T) throws -> T {
+        try netNamespaces.map { try $0.within(k, body) } ?? body()
+    }
     func mountRoot(of k: Int) -> String? { k == 0 ? "" : mountNamespaces?.root(of: k) }
     private let borrowed = Borrowed()
 

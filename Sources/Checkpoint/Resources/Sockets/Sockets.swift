@@ -48,7 +48,9 @@ enum Sockets: FileKind {
 
     /// The restorer's socket for `f` (made once per socket), handed to the stub.
     static func deliver(_ f: FileDescriptorState, in c: FileRestoreContext) throws -> RestoredFile {
-        switch try c.objects.sockets.socket(for: f) {
+        // Made in its own network namespace where that is not its process's.
+        let made = try f.netNamespace.map { k in try c.objects.inNetNamespace(k) { try c.objects.sockets.socket(for: f) } } ?? c.objects.sockets.socket(for: f)
+        switch made {
         case .socket(let ours): return .local(ours)
         case .socketWithWarning(let ours, let why):
             c.warn(why)
