@@ -15,18 +15,16 @@
  * routed /16 must come out of the restored TUN descriptor as a packet, and
  * the settings must read as they were set.
  * usage: netaddrs SEED   (as a user, inside a user namespace of its own) */
-#include "fixture.h"
+#include "netfixture.h"
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <linux/capability.h>
 #include <linux/filter.h>
 #include <sched.h>
 #include <sys/ioctl.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/socket.h>
 
@@ -42,35 +40,12 @@ static int snapshot(char *out, size_t room) {
     return pclose(p) == 0 ? 0 : -1;
 }
 
-static int run(const char *fmt, ...) {
-    char command[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(command, sizeof command, fmt, ap);
-    va_end(ap);
-    int status = system(command);
-    if (status) printf("FAIL: %s: status %d\n", command, status);
-    return status;
-}
-
-/* A user's `ip` keeps CAP_NET_ADMIN of the new user namespace across exec:
- * an ambient capability (a user's capabilities go at exec otherwise). */
-static int ambient_net_admin(void) {
-    if (geteuid() == 0) return 0;
-    struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
-    struct __user_cap_data_struct d[2];
-    if (syscall(SYS_capget, &h, d)) return -1;
-    d[0].inheritable |= 1u << CAP_NET_ADMIN;
-    if (syscall(SYS_capset, &h, d)) return -1;
-    return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_NET_ADMIN, 0, 0);
-}
-
 int main(int argc, char **argv) {
     unsigned seed = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : 1;
     unsigned long long rnd = seed_mix(seed);
     handle_term();
     if (unshare_as_self(CLONE_NEWNET)) return 1;
-    if (ambient_net_admin()) { printf("FAIL: ambient CAP_NET_ADMIN: %m\n"); return 1; }
+    if (keep_net_capabilities(0)) { printf("FAIL: ambient CAP_NET_ADMIN: %m\n"); return 1; }
     unsigned a = 1 + rnd % 250, b = 1 + (rnd >> 8) % 250, c = (rnd >> 16) & 0xffff;
     char name[IFNAMSIZ];
     snprintf(name, sizeof name, "swc%u", seed % 100000);

@@ -11,28 +11,14 @@
  * change by themselves), a datagram must cross the pair to the child's
  * socket, and the outside end must be back in its bridge and up.
  * usage: netdevices SEED   (as a user, inside a user namespace of its own) */
-#include "fixture.h"
+#include "netfixture.h"
 #include <arpa/inet.h>
-#include <linux/capability.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-
-static int run(const char *fmt, ...) {
-    char command[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(command, sizeof command, fmt, ap);
-    va_end(ap);
-    int status = system(command);
-    if (status) printf("FAIL: %s: status %d\n", command, status);
-    fflush(stdout);
-    return status;
-}
 
 /* `ip -o link` and `ip -o addr` of this namespace, less what changes by itself. */
 static int snapshot(char *out, size_t room) {
@@ -42,17 +28,6 @@ static int snapshot(char *out, size_t room) {
     size_t n = fread(out, 1, room - 1, p);
     out[n] = 0;
     return pclose(p) == 0 ? 0 : -1;
-}
-
-/* A user's `ip` keeps CAP_NET_ADMIN of the new user namespace across exec. */
-static int ambient_net_admin(void) {
-    if (geteuid() == 0) return 0;
-    struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
-    struct __user_cap_data_struct d[2];
-    if (syscall(SYS_capget, &h, d)) return -1;
-    d[0].inheritable |= 1u << CAP_NET_ADMIN;
-    if (syscall(SYS_capset, &h, d)) return -1;
-    return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_NET_ADMIN, 0, 0);
 }
 
 static void mac(char *out, unsigned long long r) {
@@ -119,7 +94,7 @@ int main(int argc, char **argv) {
         if (helper == 0) _exit(outside(up_pipe[1], down_pipe[0], host_end, host_bridge));
     }
     if (unshare_as_self(CLONE_NEWNET)) return 1;
-    if (ambient_net_admin()) { printf("FAIL: ambient CAP_NET_ADMIN: %m\n"); return 1; }
+    if (keep_net_capabilities(0)) { printf("FAIL: ambient CAP_NET_ADMIN: %m\n"); return 1; }
     unsigned a = 1 + rnd % 200, b = 1 + (rnd >> 8) % 250, port = 3000 + (rnd >> 16) % 1000;
     char far[32];
     snprintf(far, sizeof far, "192.168.%u.2", a);

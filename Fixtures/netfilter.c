@@ -9,26 +9,12 @@
  * datagram to the dropped port does not arrive while one to another port
  * does, and a TCP connection to the rejected port is refused.
  * usage: netfilter SEED   (as a user, inside a user namespace of its own) */
-#include "fixture.h"
+#include "netfixture.h"
 #include <arpa/inet.h>
-#include <linux/capability.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-
-static int run(const char *fmt, ...) {
-    char command[600];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(command, sizeof command, fmt, ap);
-    va_end(ap);
-    int status = system(command);
-    if (status) printf("FAIL: %s: status %d\n", command, status);
-    fflush(stdout);
-    return status;
-}
 
 static char table[32];
 
@@ -41,17 +27,6 @@ static int snapshot(char *out, size_t room) {
     size_t n = fread(out, 1, room - 1, p);
     out[n] = 0;
     return pclose(p) == 0 ? 0 : -1;
-}
-
-/* The tools keep CAP_NET_ADMIN and CAP_NET_RAW of the user namespace across exec. */
-static int ambient_caps(void) {
-    if (geteuid() == 0) return 0;
-    struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
-    struct __user_cap_data_struct d[2];
-    if (syscall(SYS_capget, &h, d)) return -1;
-    d[0].inheritable |= 1u << CAP_NET_ADMIN | 1u << CAP_NET_RAW;
-    if (syscall(SYS_capset, &h, d)) return -1;
-    return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_NET_ADMIN, 0, 0) || prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_NET_RAW, 0, 0);
 }
 
 static int udp_at(unsigned port) {
@@ -78,7 +53,7 @@ int main(int argc, char **argv) {
     unsigned long long rnd = seed_mix(seed);
     handle_term();
     if (unshare_as_self(CLONE_NEWNET)) return 1;
-    if (ambient_caps()) { printf("FAIL: ambient capabilities: %m\n"); return 1; }
+    if (keep_net_capabilities(1)) { printf("FAIL: ambient capabilities: %m\n"); return 1; }
     /* A user may not open /run/xtables.lock. */
     char lock[64];
     snprintf(lock, sizeof lock, "/tmp/swiftcr-netfilter-%u.lock", getuid());
