@@ -8,6 +8,9 @@
  *   megabytes the peer had not read): every byte arrives, then end of file;
  * - a connection closed both ways reads end of file on both ends, which are
  *   ended (state CLOSE) and still tell both addresses, hang up and refuse writes;
+ * - a reset connection (the peer closed with SO_LINGER 0) with bytes it
+ *   had received unread: they are read, then nothing more comes (zdtm
+ *   socket-tcp-reseted), and writes fail;
  * - a LAST_ACK end whose peer's segments an nftables rule drops (zdtm
  *   socket-tcp-closed-last-ack): the peer's FIN the restart sends again is
  *   dropped too, and its reads must still end (the restart shuts them down).
@@ -111,6 +114,18 @@ int main(int argc, char **argv) {
     getsockname(c2, (struct sockaddr *)&c2_at, &c_len);
     if (tcp_state(c1) != 7 || tcp_state(c2) != 7) fail("setup: the connection closed both ways is in states %d and %d, not CLOSE", tcp_state(c1), tcp_state(c2));
 
+    /* Reset with unread bytes: the peer sent them, then closed with SO_LINGER 0 (an RST). */
+    int r2, r1 = connect_to(lst, &r2);
+    char unread[64];
+    int unread_length = snprintf(unread, sizeof unread, "unread before the reset %u", seed);
+    struct linger hard = { .l_onoff = 1, .l_linger = 0 };
+    if (r1 < 0 || r2 < 0 || send(r1, unread, unread_length, 0) != unread_length) fail("setup: the reset connection");
+    usleep(50000);
+    setsockopt(r1, SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+    close(r1);
+    usleep(50000);
+    if (tcp_state(r2) != 7) fail("setup: the reset end is in state %d, not CLOSE", tcp_state(r2));
+
     /* LAST_ACK behind a rule dropping what comes to its port (its own listener's). */
     struct sockaddr_in second = listen_addr;
     second.sin_port = 0;
@@ -164,6 +179,13 @@ int main(int argc, char **argv) {
     if (drain(c1, NULL, NULL) != 0 || drain(c2, NULL, NULL) != 0) fail("closed both ways: no end of file");
     expect_ended(c1, &c1_at, &c2_at, "closed both ways, first end");
     expect_ended(c2, &c2_at, &c1_at, "closed both ways, second end");
+
+    /* The reset end: its unread bytes, then no more, and no writing. */
+    char got_unread[64] = { 0 };
+    ssize_t n = recv(r2, got_unread, sizeof got_unread, MSG_DONTWAIT);
+    if (n != unread_length || memcmp(got_unread, unread, unread_length)) fail("reset: read %zd bytes, not the %d unread ones (%s)", n, unread_length, n < 0 ? strerror(errno) : "");
+    else if (recv(r2, got_unread, sizeof got_unread, MSG_DONTWAIT) > 0) fail("reset: more bytes after the unread ones");
+    if (send(r2, "x", 1, MSG_NOSIGNAL) != -1) fail("reset: the reset end can send");
 
     int d2, d1 = connect_to(lst, &d2);
     if (d1 < 0 || d2 < 0 || send(d1, "new", 3, 0) != 3 || read(d2, buf, sizeof buf) != 3) fail("the listener does not accept after restart");

@@ -23,7 +23,15 @@ final class ProcessRecordTests: XCTestCase {
         var tcp = FileDescriptorState(fd: 7, kind: .inetSocket, path: "socket:[80]", flags: 2, closeOnExec: false, offset: 0, inode: 80)
         tcp.payload = .inetSocket(InetSocketRecord(family: 2, type: 1, protocol: 6, listening: true, backlog: 16,
                                                    address: [2, 0, 0x1f, 0x90, 127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]))
-        p.files += [sock, file, tcp]
+        var ended = FileDescriptorState(fd: 8, kind: .inetSocket, path: "socket:[81]", flags: 2, closeOnExec: false, offset: 0, inode: 81)
+        var endedRecord = InetSocketRecord(family: 2, type: 1, protocol: 6, listening: false, backlog: 0,
+                                           address: [2, 0, 0x1f, 0x90, 127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0],
+                                           peerAddress: [2, 0, 0x9c, 0x40, 127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0])
+        endedRecord.shutdown = 3
+        endedRecord.unread = Array("unread before the reset".utf8)
+        ended.payload = .inetSocket(endedRecord)
+        ended.netNamespace = 2
+        p.files += [ended, sock, file, tcp]
         p.noNewPrivs = true
         // Flags (u64) then one BPF instruction: ret ALLOW.
         p.threads[0].seccompFilters = [[2, 0, 0, 0, 0, 0, 0, 0, 0x06, 0, 0, 0, 0, 0, 0xff, 0x7f]]

@@ -707,7 +707,7 @@ final class RoundTripTests: XCTestCase {
     }
     func testTCPConnectionClosedUnprivileged() throws { try Scenario(fixture: "tcp", arguments: ["closed"]).run(.unprivilegedNewPID) }
     /// Half-closed connections (their FINs both ways), a FIN behind a full
-    /// send queue, ended connections, a LAST_ACK end behind a firewall rule
+    /// send queue, ended connections, a reset one with unread bytes, a LAST_ACK end behind a firewall rule
     /// and a listener whose port the killed
     /// original's connections held; the seed varies the queue's size.
     func testTCPConnectionStatesAsRoot() throws {

@@ -11,13 +11,16 @@ public struct InetSocketRecord: DescriptorPayloadRecord {
     /// Since 1.3: directions shut down (1 reading, 2 writing); a TCP socket
     /// with both and no peer is a connection that has ended.
     public var shutdown: UInt64 = 0
+    /// Since 2026-12-06: what an ended TCP connection (reset or closed) had
+    /// received that the program had not read; read before end of file.
+    public var unread: [UInt8] = []
 
     public init(family: UInt64, type: UInt64, protocol: UInt64, listening: Bool, backlog: UInt64, address: [UInt8] = [], peerAddress: [UInt8] = []) {
         self.family = family; self.type = type; self.protocol = `protocol`; self.listening = listening
         self.backlog = backlog; self.address = address; self.peerAddress = peerAddress
     }
 
-    enum Tag: UInt16, CaseIterable { case family = 1, type = 2, `protocol` = 3, listening = 4, backlog = 5, address = 6, peerAddress = 7, shutdown = 8 }
+    enum Tag: UInt16, CaseIterable { case family = 1, type = 2, `protocol` = 3, listening = 4, backlog = 5, address = 6, peerAddress = 7, shutdown = 8, unread = 9 }
 
     func encode(into e: inout RecordEncoder) {
         e.u64(Tag.family.rawValue, family)
@@ -28,6 +31,7 @@ public struct InetSocketRecord: DescriptorPayloadRecord {
         if !address.isEmpty { e.raw(Tag.address.rawValue, address) }
         if !peerAddress.isEmpty { e.raw(Tag.peerAddress.rawValue, peerAddress) }
         if shutdown != 0 { e.u64(Tag.shutdown.rawValue, shutdown) }
+        if !unread.isEmpty { e.raw(Tag.unread.rawValue, unread) }
     }
 
     init(decoding d: RecordDecoder, fd: Int32) throws {
@@ -36,7 +40,10 @@ public struct InetSocketRecord: DescriptorPayloadRecord {
                   backlog: try d.u64(Tag.backlog.rawValue, default: 0),
                   address: try d.socketAddress(Tag.address.rawValue, fd: fd), peerAddress: try d.socketAddress(Tag.peerAddress.rawValue, fd: fd))
         shutdown = try d.u64(Tag.shutdown.rawValue, default: 0)
-        guard shutdown <= 3 else { throw ImageError.malformed(what: "inet socket fd \(fd): shutdown \(shutdown)", offset: d.base) }
+        unread = d.raw(Tag.unread.rawValue) ?? []
+        guard shutdown <= 3, unread.count <= 64 << 20 else {
+            throw ImageError.malformed(what: "inet socket fd \(fd): shutdown \(shutdown), \(unread.count) unread bytes", offset: d.base)
+        }
     }
 
     init(legacy: LegacyDescriptorFields, fd: Int32) throws {

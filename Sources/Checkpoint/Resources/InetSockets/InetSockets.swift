@@ -49,6 +49,7 @@ enum InetSockets: FileKind {
                 if poll(&p, 1, 0) == 1 && p.revents & Int16(0x2000) != 0 { record.shutdown = 3 }
             }
         }
+        if closedStream && record.shutdown == 3 { record.unread = unreadBytes(copy) }
         state.payload = .inetSocket(record)
         if type == SOCK_DGRAM.rawValue && (proto == Int32(IPPROTO_UDP) || proto == 136) {
             try refuseHeldBack(d, copy: copy, local: local)
@@ -61,6 +62,16 @@ enum InetSockets: FileKind {
             if offset >= 0 { _ = setsockopt(copy, SOL_SOCKET, SO_PEEK_OFF, &offset, 4) }
             if waiting { context.warn("fd \(d.fd): datagrams waiting in UDP socket \(SocketAddress.describe(local)) are not saved") }
         }
+    }
+
+    /// An ended connection's bytes the program has not read (a reset one keeps them),
+    /// peeked: SIOCINQ counts them, and a peek of only those never takes its pending error.
+    static func unreadBytes(_ copy: Int32) -> [UInt8] {
+        var waiting: Int32 = 0
+        guard ioctl(copy, TCPRepair.siocInQ, &waiting) == 0, waiting > 0 else { return [] }
+        var bytes = [UInt8](repeating: 0, count: Int(min(waiting, 64 << 20)))
+        let n = bytes.withUnsafeMutableBytes { recv(copy, $0.baseAddress, $0.count, Int32(MSG_PEEK | MSG_DONTWAIT)) }
+        return n > 0 ? Array(bytes[0..<n]) : []
     }
 
     /// A UDP datagram held back (UDP_CORK, or MSG_MORE) sits in the send
@@ -104,7 +115,7 @@ extension SocketFactory {
         // them as the program had them.
         if s.shutdown == 3 && s.type == SOCK_STREAM.rawValue {
             if let ended = try EndedConnection.rebuild(family: s.family, local: s.address, peer: s.peerAddress, options: f.socketOptions,
-                                                       fd: f.fd, dropTimeWait: { dropTimeWait(on: s.address) }) {
+                                                       unread: s.unread, fd: f.fd, dropTimeWait: { dropTimeWait(on: s.address) }) {
                 Glibc.close(fd)
                 remember(f.inode, ended)
                 return .socket(ended)

@@ -10,12 +10,14 @@ import LinuxKit
 /// closed connection: state CLOSE, both directions shut, addresses kept.
 /// The abort's error is read off (SO_ERROR) so the program does not see it.
 /// The abort sends the old peer one RST for the ended connection (the
-/// kernel's tcp_abort), which a peer that ended it too drops.
+/// kernel's tcp_abort), which a peer that ended it too drops. Bytes it had
+/// received unread go into its receive queue first (repair mode), and are
+/// read before end of file.
 enum EndedConnection {
     /// The ended connection from `local` to `peer`, or nil when
     /// this restorer may not build one (no CAP_NET_ADMIN, no SOCK_DESTROY).
     static func rebuild(family saved: UInt64, local: [UInt8], peer: [UInt8], options: [FileDescriptorState.SocketOption],
-                        fd number: Int32, dropTimeWait: () -> Int) throws -> Int32? {
+                        unread: [UInt8] = [], fd number: Int32, dropTimeWait: () -> Int) throws -> Int32? {
         guard !SocketAddress.isUnbound(local), peer.count >= MemoryLayout<sockaddr_in>.size else { return nil }
         let family = Int32(truncatingIfNeeded: saved)
         let fd = try valueOrThrow("socket(TCP)") { socket(family, Int32(SOCK_STREAM.rawValue), Int32(IPPROTO_TCP)) }
@@ -35,6 +37,8 @@ enum EndedConnection {
             guard connected else {
                 throw CheckpointError(errno: errno, "fd \(number): cannot rebuild the ended connection to \(SocketAddress.describe(peer))")
             }
+            // What it had received and the program had not read: into its receive queue, which the abort leaves.
+            try TCPRepair.fillReceiveQueue(fd, unread[...], number)
             var cookie: UInt64 = 0
             var length = socklen_t(8)
             guard getsockopt(fd, SOL_SOCKET, 57, &cookie, &length) == 0 else {  // SO_COOKIE

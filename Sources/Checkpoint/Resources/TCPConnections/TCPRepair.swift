@@ -284,6 +284,12 @@ enum TCPRepair {
         if setsockopt(fd, SOL_SOCKET, force, &size, 4) != 0 { _ = setsockopt(fd, SOL_SOCKET, plain, &size, 4) }
     }
 
+    /// Bytes into a socket's receive queue (repair mode, connected).
+    static func fillReceiveQueue(_ fd: Int32, _ data: ArraySlice<UInt8>, _ number: Int32) throws {
+        growBuffer(fd, SocketOptions.receiveBufferForce, SocketOptions.receiveBuffer, data.count)
+        try fill(fd, recvQueue, data, number)
+    }
+
     private static func fill(_ fd: Int32, _ which: Int32, _ data: ArraySlice<UInt8>, _ number: Int32) throws {
         guard !data.isEmpty else { return }
         guard set(fd, queue, which) else { throw CheckpointError(errno, "fd \(number): TCP_REPAIR_QUEUE \(which)") }
