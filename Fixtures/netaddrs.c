@@ -32,12 +32,8 @@ static char before[16384];
 
 /* `ip addr` and every table's routes, without link-local lines and what changes by itself. */
 static int snapshot(char *out, size_t room) {
-    FILE *p = popen("{ ip -o addr; ip route show table all; ip -6 route show table all; } 2>&1"
-                    " | grep -v fe80 | sed -e 's/ *valid_lft.*//' -e 's/ expires [0-9]*sec//' | sort", "r");
-    if (!p) return -1;
-    size_t n = fread(out, 1, room - 1, p);
-    out[n] = 0;
-    return pclose(p) == 0 ? 0 : -1;
+    return capture("{ ip -o addr; ip route show table all; ip -6 route show table all; } 2>&1"
+                    " | grep -v fe80 | sed -e 's/ *valid_lft.*//' -e 's/ expires [0-9]*sec//' | sort", out, room);
 }
 
 int main(int argc, char **argv) {

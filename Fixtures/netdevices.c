@@ -22,12 +22,8 @@
 
 /* `ip -o link` and `ip -o addr` of this namespace, less what changes by itself. */
 static int snapshot(char *out, size_t room) {
-    FILE *p = popen("{ ip -o link; ip -o addr; } 2>&1 | sed -E -e 's/ state [A-Z]+//' -e 's/ link-netnsid [0-9]+//'"
-                    " -e 's/ *valid_lft.*//' -e 's/ (tentative|dadfailed)//g' -e 's/ qdisc [a-z_]+//' | sort", "r");
-    if (!p) return -1;
-    size_t n = fread(out, 1, room - 1, p);
-    out[n] = 0;
-    return pclose(p) == 0 ? 0 : -1;
+    return capture("{ ip -o link; ip -o addr; } 2>&1 | sed -E -e 's/ state [A-Z]+//' -e 's/ link-netnsid [0-9]+//'"
+                    " -e 's/ *valid_lft.*//' -e 's/ (tentative|dadfailed)//g' -e 's/ qdisc [a-z_]+//' | sort", out, room);
 }
 
 static void mac(char *out, unsigned long long r) {

@@ -22,11 +22,7 @@ static int snapshot(char *out, size_t room) {
     char command[400];
     snprintf(command, sizeof command, "{ iptables-save; ip6tables-save; iptables-legacy-save; nft list table inet %s; } 2>&1"
              " | grep -v '^#' | sed -E -e 's/\\[[0-9]+:[0-9]+\\]//' -e 's/counter packets [0-9]+ bytes [0-9]+/counter/'", table);
-    FILE *p = popen(command, "r");
-    if (!p) return -1;
-    size_t n = fread(out, 1, room - 1, p);
-    out[n] = 0;
-    return pclose(p) == 0 ? 0 : -1;
+    return capture(command, out, room);
 }
 
 static int udp_at(unsigned port) {

@@ -19,6 +19,15 @@ static int run(const char *fmt, ...) {
     return status;
 }
 
+/* What `command` prints (at most room - 1 bytes, NUL-ended); -1 if it failed. */
+static int capture(const char *command, char *out, size_t room) {
+    FILE *p = popen(command, "r");
+    if (!p) return -1;
+    size_t n = fread(out, 1, room - 1, p);
+    out[n] = 0;
+    return pclose(p) == 0 ? 0 : -1;
+}
+
 /* A user's tools keep CAP_NET_ADMIN (and CAP_NET_RAW if `raw`) of the new
  * user namespace across exec: ambient capabilities (they go at exec otherwise). */
 static int keep_net_capabilities(int raw) {
