@@ -84,5 +84,6 @@ int main(int argc, char **argv) {
     if (!arrives(u_open, open)) fail("a datagram to open port %u did not arrive", open);
     int s = socket(AF_INET, SOCK_STREAM, 0);
     if (connect(s, (struct sockaddr *)&la, sizeof la) == 0 || errno != ECONNREFUSED) fail("a connection to rejected port %u was not refused: %m", refused);
+    if (geteuid() != 0) unlink(lock);
     return finish();
 }
