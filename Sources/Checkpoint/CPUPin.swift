@@ -11,6 +11,10 @@ import LinuxKit
 struct CPUPin {
     var original = [UInt64](repeating: 0, count: 16)
     var pinned = false
+    /// Our threads at the first pin: any made since by a pinned thread
+    /// (a pool thread libdispatch starts for work queued from it, which may
+    /// find that work taken and idle) inherited the one CPU.
+    private var threadsBefore: Set<pid_t> = []
 
     /// The calling thread on the CPU it runs on now.
     mutating func pinCurrentCPU() {
@@ -25,6 +29,7 @@ struct CPUPin {
         if !pinned {
             guard Syscall.affinity(of: 0, into: &original) > 0 else { return }
             Self.unpinned.withLock { if $0 == nil { $0 = original } }
+            threadsBefore = Set((try? Sys.numericEntries("/proc/self/task")) ?? [])
         }
         // A CPU this thread may not use (started under taskset) is left alone.
         guard original[cpu / 64] & (UInt64(1) << UInt64(cpu % 64)) != 0 else { return }
@@ -37,12 +42,26 @@ struct CPUPin {
     func unpinCurrentThread() {
         guard pinned else { return }
         _ = Syscall.setAffinity(of: 0, original)
+        freeThreadsBornPinned()
     }
 
     func release(_ pids: [pid_t]) {
         guard pinned else { return }
         for p in pids + [0] {
             _ = Syscall.setAffinity(of: p, original)
+        }
+        freeThreadsBornPinned()
+    }
+
+    /// Threads made while pinned that still have one CPU get every CPU
+    /// back: none of ours pins itself, and an idle pool thread left on the
+    /// tracer's CPU would later run whatever the pool gives it there.
+    private func freeThreadsBornPinned() {
+        var mask = [UInt64](repeating: 0, count: 16)
+        for tid in (try? Sys.numericEntries("/proc/self/task")) ?? [] where !threadsBefore.contains(tid) {
+            guard Syscall.affinity(of: tid, into: &mask) > 0, mask != original,
+                  mask.reduce(0, { $0 + $1.nonzeroBitCount }) == 1 else { continue }
+            _ = Syscall.setAffinity(of: tid, original)
         }
     }
 
