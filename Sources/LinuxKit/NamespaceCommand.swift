@@ -8,7 +8,8 @@ import SystemPackage
 /// CAP_NET_RAW across exec as ambient capabilities (a user's tool has them
 /// in the user namespace it entered, not otherwise), and takes its input
 /// from a memfd and writes its output and errors to two more, read after it
-/// exits: no pipe can fill and stall it.
+/// exits: no pipe can fill and stall it. One that runs longer than its
+/// time limit is killed: a checkpoint holds its processes frozen meanwhile.
 public enum NamespaceCommand {
     public struct Outcome: Sendable {
         /// The exit status (128 + the signal that killed it).
@@ -17,7 +18,9 @@ public enum NamespaceCommand {
         public var errors: [UInt8]
     }
 
-    public static func run(_ path: String, _ arguments: [String], input: [UInt8] = [], environment: [String] = [], in pid: pid_t?) -> Result<Outcome, Errno> {
+    /// The program's exit, or its errors beginning "timed out after N s" (status 137) when killed at `timeLimit` seconds.
+    public static func run(_ path: String, _ arguments: [String], input: [UInt8] = [], environment: [String] = [], in pid: pid_t?,
+                           timeLimit: Double = 30) -> Result<Outcome, Errno> {
         // Three memfds: input (filled, rewound), output, errors.
         var files: [Int32] = []
         defer { for f in files { close(f) } }
@@ -68,10 +71,35 @@ public enum NamespaceCommand {
             if case .failure(let e) = spawned { return .failure(e) }
             return .failure(Errno(rawValue: EAGAIN))
         }
+        let timedOut = !exits(child, within: timeLimit)
+        if timedOut { kill(child, SIGKILL) }
         var status: Int32 = 0
         while waitpid(child, &status, 0) < 0 && errno == EINTR {}
         let code = status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        return .success(Outcome(status: code, output: contents(output), errors: contents(errors)))
+        let note = timedOut ? Array("timed out after \(Int(timeLimit.rounded(.up))) s, killed\n".utf8) : []
+        return .success(Outcome(status: code, output: contents(output), errors: note + contents(errors)))
+    }
+
+    /// Whether `child` exits within `seconds` (it stays a zombie for the caller's waitpid).
+    private static func exits(_ child: pid_t, within seconds: Double) -> Bool {
+        let pidfd = Int32(truncatingIfNeeded: Syscall.raw(NR.pidfd_open, Int(child), 0))
+        guard pidfd >= 0 else { return true }  // no pidfd: wait as before
+        defer { close(pidfd) }
+        let deadline = monotonicSeconds() + seconds
+        while true {
+            let left = deadline - monotonicSeconds()
+            guard left > 0 else { return false }
+            var p = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+            let n = poll(&p, 1, Int32(min(left * 1000, 60_000).rounded(.up)))
+            if n > 0 { return true }
+            if n < 0 && errno != EINTR { return true }
+        }
+    }
+
+    private static func monotonicSeconds() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
     }
 
     private static func contents(_ fd: Int32) -> [UInt8] {
