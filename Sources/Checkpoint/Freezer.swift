@@ -69,7 +69,10 @@ final class FrozenProcess {
                 }
             }
             for tid in frozen.threads {
-                frozen.originalRegisters[tid] = try Ptrace.registers(tid)
+                var regs = try Ptrace.registers(tid)
+                // Inside an rseq critical section: where the kernel would resume it (RseqAbort).
+                if let abort = RseqAbort.handler(tid, rip: regs.rip) { regs.rip = abort }
+                frozen.originalRegisters[tid] = regs
                 frozen.originalMasks[tid] = try Ptrace.signalMask(tid)
             }
             log.debug("froze \(pid): threads \(frozen.threads)")

@@ -566,6 +566,11 @@ final class RoundTripTests: XCTestCase {
     /// membarrier registrations (a ProcessAttribute).
     func testMembarrierAsRoot() throws { try Scenario(fixture: "membarrier").run(.rootOriginalPID) }
     func testMembarrierUnprivileged() throws { try Scenario(fixture: "membarrier").run(.unprivilegedNewPID) }
+    /// Threads stopped inside an rseq critical section resume at its abort
+    /// handler, after a checkpoint that lets them run on (first) and after a
+    /// restart: injected calls must not leave a section running unprotected.
+    func testRseqCriticalSectionsAbortAsRoot() throws { try Scenario.liveFirst("rseqabort", bin: try TestEnvironment.get().bin).run(.rootOriginalPID) }
+    func testRseqCriticalSectionsAbortUnprivileged() throws { try Scenario.liveFirst("rseqabort", bin: try TestEnvironment.get().bin).run(.unprivilegedNewPID) }
     /// Supplementary groups: exactly as root; as a user, the ones it has.
     func testGroupsAsRoot() throws { try Scenario(fixture: "groups").run(.rootOriginalPID) }
     func testGroupsUnprivileged() throws { try Scenario(fixture: "groups").run(.unprivilegedNewPID) }

@@ -91,6 +91,22 @@ struct Scenario: Sendable {
     }
 }
 
+extension Scenario {
+    /// `fixture`, checkpointed once without --kill (it runs on) before the
+    /// checkpoint it is restarted from: what a checkpoint changes in a live
+    /// target shows in the fixture's checks too.
+    static func liveFirst(_ fixture: String, bin: String) -> Scenario {
+        var s = Scenario(fixture: fixture)
+        s.beforeCheckpoint = { pid, work, user in
+            let r = runTool(["\(bin)/cr_checkpoint", "-p", "-f", "\(work)/live.\(pid)", "\(pid)"], user: user, cwd: work)
+            XCTAssertEqual(r.code, 0, "checkpoint without --kill: \(r.output)")
+            usleep(100_000)
+            return []
+        }
+        return s
+    }
+}
+
 /// Starting a fixture and learning its PID from its READY line.
 enum Fixture {
     /// Starts a fixture as root, checkpoints it with --kill, and returns the image path and the old PID.
