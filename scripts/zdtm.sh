@@ -27,7 +27,8 @@
 #   CRIU_SOURCE_DIR  a CRIU v4.2 checkout (test/zdtm/lib and test/zdtm/static)
 #   LIST             test names, one a line (default: ../shared/peer-suites/zdtm-open.txt)
 #   NAME...          run just these
-# Environment: ZDTM_WORK (default /tmp/swiftcr-zdtm), SWIFTCR_BIN (default:
+# Environment: ZDTM_SUITE (static, the default, or transition: tests whose
+# state changes while they are checkpointed), ZDTM_WORK (default /tmp/swiftcr-zdtm), SWIFTCR_BIN (default:
 # this checkout's .build/release, built if missing), ZDTM_TIMEOUT seconds per
 # step (default 30), ZDTM_OWN_MNTNS and ZDTM_OWN_NETNS (above). Needs root. Prints one line per test and a closing
 # "N passed, N failed" line; exits 1 if any failed.
@@ -38,7 +39,8 @@ src="$1"; shift
 list="$here/../shared/peer-suites/zdtm-open.txt"
 if [ $# -ge 1 ] && [ "$1" != "--" ]; then list="$1"; shift; fi
 [ "${1:-}" = "--" ] && shift
-[ -d "$src/test/zdtm/static" ] || { echo "zdtm: $src/test/zdtm/static: no such directory (fetch CRIU v4.2)" >&2; exit 2; }
+suite="${ZDTM_SUITE:-static}"
+[ -d "$src/test/zdtm/$suite" ] || { echo "zdtm: $src/test/zdtm/$suite: no such directory (fetch CRIU v4.2; ZDTM_SUITE is static or transition)" >&2; exit 2; }
 [ "$(id -u)" -eq 0 ] || { echo "zdtm: run as root (the tests are suid and need namespaces)" >&2; exit 2; }
 if [ $# -gt 0 ]; then names=("$@"); else
   [ -f "$list" ] || { echo "zdtm: $list: no such file" >&2; exit 2; }
@@ -81,7 +83,7 @@ if [ ! -f "$work/zdtm/lib/libzdtmtst.a" ]; then
   cp -a "$src/test/zdtm" "$work/zdtm"
   make -s -C "$work/zdtm/lib" >"$work/build-lib.log" 2>&1 || { echo "zdtm: building test/zdtm/lib failed, see $work/build-lib.log" >&2; exit 2; }
 fi
-static="$work/zdtm/static"
+static="$work/zdtm/$suite"
 make -s -k -C "$static" "${names[@]}" >"$work/build.log" 2>&1 || true
 nslauncher="$work/zdtm-pidns"
 if [ ! -x "$nslauncher" ] || [ "$here/scripts/zdtm-pidns.c" -nt "$nslauncher" ]; then
@@ -233,7 +235,7 @@ for name in "${names[@]}"; do
   result=$(timeout -k 5 $((step * 5)) unshare --net --ipc --uts --mount --propagation private bash -c "run_one $name $bin $step $crfail $pidns '$ropts' '$dopts'" 9>&- 2>&1 | tail -n1)
   # Whatever of the test is still about (a start that hung, a restored copy left) goes now.
   pkill -9 -f "^\./$name --pidfile" 2>/dev/null
-  pkill -9 -f "static/$name\.hook" 2>/dev/null
+  pkill -9 -f "$suite/$name\.hook" 2>/dev/null
   [ -n "$result" ] || result="FAIL: no result within $((step * 5))s"
   if [[ "$result" == PASS* ]]; then
     echo "PASS $name${result#PASS}"; passed=$((passed + 1))
