@@ -5,7 +5,9 @@
  * closed after restart, as BLCR closed sockets. With "kept" (cr_restart
  * --tcp-close) both descriptors stay, as TCP connections that have ended
  * (state CLOSE: end of file, EPIPE, hung up; as root with both addresses).
- * A repaired connection also keeps its segment size (TCP_MAXSEG).
+ * A repaired connection also keeps its segment size (TCP_MAXSEG) and
+ * SO_REUSEADDR (set on the server end only), also across a checkpoint that
+ * lets it run on (repair mode clears the flag when it is left).
  * Usage: tcp repaired|closed|kept */
 #include "fixture.h"
 #include <arpa/inet.h>
@@ -46,6 +48,7 @@ int main(int argc, char **argv) {
     int s = accept(lst, NULL, NULL);
     int one = 1;
     setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     struct sockaddr_in cname;
     len = sizeof cname;
     getsockname(c, (struct sockaddr *)&cname, &len);
@@ -104,5 +107,9 @@ int main(int argc, char **argv) {
     int nd = 0; socklen_t nl = sizeof nd;
     getsockopt(c, IPPROTO_TCP, TCP_NODELAY, &nd, &nl);
     if (!nd) fail("TCP_NODELAY lost");
+    int reuse[2] = { -1, -1 }; socklen_t rl = sizeof(int);
+    getsockopt(c, SOL_SOCKET, SO_REUSEADDR, &reuse[0], &rl);
+    getsockopt(s, SOL_SOCKET, SO_REUSEADDR, &reuse[1], &rl);
+    if (reuse[0] != 0 || reuse[1] == 0) fail("SO_REUSEADDR is %d on the client end (was 0), %d on the server end (was 1)", reuse[0], reuse[1]);
     return finish();
 }

@@ -689,6 +689,10 @@ final class RoundTripTests: XCTestCase {
     /// Its port held by the killed original's connection in TIME_WAIT (dropped as root).
     func testListenerBindsAgainPastTimeWaitAsRoot() throws { try Scenario(fixture: "listenagain").run(.rootOriginalPID) }
     func testTCPConnectionRepairedAsRoot() throws { try Scenario(fixture: "tcp", arguments: ["repaired"]).run(.rootOriginalPID) }
+    /// Checkpointed first without --kill: the connection left repair mode with its SO_REUSEADDR (zdtm --norst socket-tcp).
+    func testTCPConnectionRunsOnAfterACheckpointAsRoot() throws {
+        try Scenario.liveFirst("tcp", ["repaired"], bin: try TestEnvironment.get().bin).run(.rootOriginalPID)
+    }
     /// An established end whose other end (in the image too) was reset
     /// behind its back learns of it from the reset that answers its window
     /// probe after the restart (zdtm socket-tcp-reseted): fails if the

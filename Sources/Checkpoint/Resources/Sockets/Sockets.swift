@@ -25,6 +25,11 @@ enum Sockets: FileKind {
         let copy = try context.sockets.borrow(d.fd)
         defer { close(copy) }
         let family = SocketBorrower.option(copy, SO_DOMAIN)
+        // Read before the family's look: a TCP connection's is in repair
+        // mode after it, which forces SO_REUSEADDR on.
+        let defaults = context.shared.socketDefaults.values(family: family, type: SocketBorrower.option(copy, SO_TYPE),
+                                                            protocol: SocketBorrower.option(copy, SO_PROTOCOL))
+        let options = SocketOptions.read(copy, defaults: defaults)
         switch family {
         case AF_UNIX: try UnixSockets.describe(d, copy: copy, into: &state, in: context)
         case AF_INET, AF_INET6: try InetSockets.describe(d, copy: copy, family: family, into: &state, in: context)
@@ -33,9 +38,7 @@ enum Sockets: FileKind {
         default: context.warn("fd \(d.fd) (\(d.link)): sockets of family \(family) are not saved; it will be closed after restart")
         }
         if state.kind != .unsupported {
-            let defaults = context.shared.socketDefaults.values(family: family, type: SocketBorrower.option(copy, SO_TYPE),
-                                                                protocol: SocketBorrower.option(copy, SO_PROTOCOL))
-            state.socketOptions = SocketOptions.read(copy, defaults: defaults)
+            state.socketOptions = options
             // The checkpoint's own drop filter (TCPNetworkLock) is not the program's.
             if context.shared.tcpLock.holds(inode: d.inode) { state.socketOptions.removeAll { SocketOptions.isFilter($0) } }
         }

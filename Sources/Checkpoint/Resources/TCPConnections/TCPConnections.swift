@@ -20,8 +20,8 @@ enum TCPConnections: FileKind {
         let tcpState = TCPRepair.state(copy)
         if !TCPRepair.repairable.contains(tcpState) {
             context.warn("fd \(d.fd): TCP connection to \(SocketAddress.describe(peer)) is still being set up (state \(tcpState)) and is not saved; it will be closed after restart")
-        } else if try TCPRepair.capture(copy, into: &record) {
-            context.shared.tcpRepairs.inRepair(dup(copy))
+        } else if let reuse = try TCPRepair.capture(copy, into: &record) {
+            context.shared.tcpRepairs.inRepair(dup(copy), reuseAddress: reuse)
         } else {
             // Its ends only: closed after restart, or a closed socket with cr_restart --tcp-close.
             context.warn("fd \(d.fd): TCP connection to \(SocketAddress.describe(peer)) not saved: TCP_REPAIR needs CAP_NET_ADMIN; it will be closed after restart")
@@ -41,20 +41,21 @@ final class TCPRepairHolds {
     /// takes it off as soon as the state is read, so a checkpointer killed
     /// during the dump does not leave a connection in repair mode.
     let hold: Bool
-    private var repaired: [Int32] = []
+    /// Each copy with its socket's SO_REUSEADDR from before repair mode.
+    private var repaired: [(fd: Int32, reuseAddress: Int32)] = []
 
     init(hold: Bool) { self.hold = hold }
 
-    func inRepair(_ fd: Int32) {
+    func inRepair(_ fd: Int32, reuseAddress: Int32) {
         guard fd >= 0 else { return }
-        if hold { repaired.append(fd) } else { TCPRepair.release(fd); close(fd) }
+        if hold { repaired.append((fd, reuseAddress)) } else { TCPRepair.release(fd, reuseAddress: reuseAddress); close(fd) }
     }
 
     /// Leaves repair mode on for processes about to be killed (their sockets
     /// then close without a FIN or RST), otherwise takes it off again.
     func finish(keepOn: Bool) {
-        for fd in repaired {
-            if !keepOn { TCPRepair.release(fd) }
+        for (fd, reuse) in repaired {
+            if !keepOn { TCPRepair.release(fd, reuseAddress: reuse) }
             close(fd)
         }
         repaired = []

@@ -13,9 +13,9 @@ enum TCPRepair {
     static let recvQueue: Int32 = 1, sendQueue: Int32 = 2, offNoWindowProbe: Int32 = -1
     static let siocOutQ: UInt = 0x5411, siocInQ: UInt = 0x541B, siocOutQNotSent: UInt = 0x894B
 
-    static func set(_ fd: Int32, _ name: Int32, _ value: Int32) -> Bool {
+    static func set(_ fd: Int32, _ name: Int32, _ value: Int32, level: Int32 = Int32(IPPROTO_TCP)) -> Bool {
         var v = value
-        return setsockopt(fd, Int32(IPPROTO_TCP), name, &v, 4) == 0
+        return setsockopt(fd, level, name, &v, 4) == 0
     }
 
     static func get(_ fd: Int32, _ name: Int32) -> UInt32? {
@@ -26,14 +26,20 @@ enum TCPRepair {
 
     /// Puts the live socket in repair mode and reads its state into `r`;
     /// false if this caller may not (no CAP_NET_ADMIN).
-    static func capture(_ fd: Int32, into r: inout TCPConnectionRecord) throws -> Bool {
-        guard set(fd, repair, 1) else { return false }
+    /// Nil where repair mode cannot be had; else the socket's SO_REUSEADDR
+    /// from before it (repair mode forces reuse, and leaving it clears the
+    /// flag: `release(_:reuseAddress:)` puts it back on a live socket).
+    static func capture(_ fd: Int32, into r: inout TCPConnectionRecord) throws -> Int32? {
+        var reuse: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        _ = getsockopt(fd, SOL_SOCKET, SocketOptions.reuseAddress, &reuse, &length)
+        guard set(fd, repair, 1) else { return nil }
         do {
             guard set(fd, queue, sendQueue) else { throw CheckpointError(errno: errno, "TCP_REPAIR_QUEUE") }
             try read(fd, into: &r)
-            return true
+            return reuse
         } catch {
-            release(fd)
+            release(fd, reuseAddress: reuse)
             throw error
         }
     }
@@ -135,6 +141,13 @@ enum TCPRepair {
 
     /// Takes a live socket out of repair mode without a window probe.
     static func release(_ fd: Int32) { _ = set(fd, repair, offNoWindowProbe) }
+
+    /// Out of repair mode, a socket that runs on (a checkpoint that lets it
+    /// go) with SO_REUSEADDR as it had it before.
+    static func release(_ fd: Int32, reuseAddress: Int32) {
+        release(fd)
+        if reuseAddress != 0 { _ = set(fd, SocketOptions.reuseAddress, reuseAddress, level: SOL_SOCKET) }
+    }
 
     /// A new socket in the saved connection's state, or why not.
     static func rebuild(_ s: TCPConnectionRecord, socketOptions: [FileDescriptorState.SocketOption], fd number: Int32) throws -> Int32 {
