@@ -27,7 +27,11 @@
 #   CRIU_SOURCE_DIR  a CRIU v4.2 checkout (test/zdtm/lib and test/zdtm/static)
 #   LIST             test names, one a line (default: ../shared/peer-suites/zdtm-open.txt)
 #   NAME...          run just these
-# Environment: ZDTM_SUITE (static, the default, or transition: tests whose
+# Environment: ZDTM_MODE (restore, the default; norst: as zdtm --norst, the
+# checkpoint leaves the test running, nothing is restored, and the test must
+# still pass: what the checkpointer changes in its target shows; pre: as
+# zdtm --pre 2, two --pre-dump runs, then the --kill checkpoint on top of
+# them, and the restart), ZDTM_SUITE (static, the default, or transition: tests whose
 # state changes while they are checkpointed), ZDTM_WORK (default /tmp/swiftcr-zdtm), SWIFTCR_BIN (default:
 # this checkout's .build/release, built if missing), ZDTM_TIMEOUT seconds per
 # step (default 30), ZDTM_OWN_MNTNS and ZDTM_OWN_NETNS (above). Needs root. Prints one line per test and a closing
@@ -48,6 +52,9 @@ if [ $# -gt 0 ]; then names=("$@"); else
 fi
 work="${ZDTM_WORK:-/tmp/swiftcr-zdtm}"
 step="${ZDTM_TIMEOUT:-30}"
+mode="${ZDTM_MODE:-restore}"
+case "$mode" in restore|norst|pre) ;; *) echo "zdtm: ZDTM_MODE is restore, norst or pre, not $mode" >&2; exit 2 ;; esac
+export mode
 # Two runs in one work directory start, kill and read each other's tests.
 # (The tests must not inherit the lock: it would be checkpointed with them.)
 mkdir -p "$work"
@@ -106,7 +113,7 @@ run_one() {
   cd "$static" || exit 1
   ip link set lo up 2>/dev/null
   # What an earlier run of the test left (its files and directories) would change what it sees.
-  rm -rf "$name.pid" "$name".out* "$name".test* "$name".dir.test* "$name.img" "$name.ck" "$name.rs"
+  rm -rf "$name.pid" "$name".out* "$name".test* "$name".dir.test* "$name.img" "$name".pre[12] "$name.ck" "$name.rs"
   # A test's .hook runs at the points zdtm.py runs it (--post-start while
   # the test starts, --pre-dump, --pre-restore, --post-restore, --clean),
   # from the test directory, with ZDTM_TEST_PID. Its exit status is not
@@ -139,7 +146,19 @@ run_one() {
   local pid; pid=$(cat "$name.pid" 2>/dev/null)
   [ -n "$pid" ] || { echo "FAIL: no pidfile"; return; }
   run_hook --pre-dump
-  if ! timeout -k 5 "$step" "$bin/cr_checkpoint" --tree --kill $dopts -f "$name.img" "$pid" >"$name.ck" 2>&1; then
+  local kill=--kill; [ "$mode" = norst ] && kill=
+  if [ "$mode" = pre ]; then
+    local k parent=""
+    for k in 1 2; do
+      if ! timeout -k 5 "$step" "$bin/cr_checkpoint" --tree --pre-dump $parent $dopts -f "$name.pre$k" "$pid" >"$name.ck" 2>&1; then
+        echo "FAIL: cr_checkpoint --pre-dump: $(head -1 "$name.ck")"; kill -9 "$pid" 2>/dev/null; return
+      fi
+      parent="--parent $name.pre$k"
+      sleep 0.1
+    done
+    dopts="$dopts $parent"
+  fi
+  if ! timeout -k 5 "$step" "$bin/cr_checkpoint" --tree $kill $dopts -f "$name.img" "$pid" >"$name.ck" 2>&1; then
     if [ "$expect_fail" = 1 ]; then echo "PASS (checkpoint refused, as the test expects)"; kill -9 "$pid" 2>/dev/null; return; fi
     echo "FAIL: cr_checkpoint: $(head -1 "$name.ck")"; kill -9 "$pid" 2>/dev/null; return
   fi
@@ -148,6 +167,18 @@ run_one() {
   local saved_note=""
   [ "$expect_fail" = 1 ] && saved_note=" (CRIU refuses it; swiftcr saved it and the restored test passed)"
   saved_note="$saved_note$flavor_note"
+  if [ "$mode" = norst ]; then
+    # Nothing restored: the test checks itself where it ran on.
+    sleep 0.2
+    kill -TERM "$pid" 2>/dev/null
+    local left=0
+    for _ in $(seq $((step * 10))); do kill -0 "$pid" 2>/dev/null || { left=1; break; }; sleep 0.1; done
+    [ "$left" = 1 ] || { kill -9 "$pid" 2>/dev/null; echo "FAIL: hangs: the checkpointed test did not exit within ${step}s of SIGTERM"; return; }
+    run_hook --clean
+    if tail -n1 "$name.out" 2>/dev/null | grep -q 'PASS$'; then echo "PASS$saved_note"; return; fi
+    if [ ! -e "$name.out" ] && tail -n1 "$name.out.inprogress" 2>/dev/null | grep -q 'PASS$'; then echo "PASS$saved_note"; return; fi
+    echo "FAIL: $(grep -m1 -E 'ERR|FAIL|Fail|fail' "$name.out" 2>/dev/null | sed -E 's/^[0-9:.]+: +[0-9]+: //' || tail -n1 "$name.out")"; return
+  fi
   # The killed tree must be gone (and its zombies reaped by init) before its PIDs come back.
   for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   [ "$pidns" = 1 ] && ropts="$ropts --verbose"
