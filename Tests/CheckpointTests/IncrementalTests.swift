@@ -176,6 +176,26 @@ final class IncrementalTests: XCTestCase {
         XCTAssertEqual(refused.output.split(separator: "\n").count, 1, refused.output)
     }
 
+    /// A pre-dump's image is never restarted: its TCP connections are not
+    /// read in repair mode (a peer still sending made the pre-dump fail,
+    /// zdtm --pre socket-tcpbuf6), and the checkpoint on top of it saves
+    /// them whole: the connection comes back with its bytes.
+    func testPreDumpLeavesTCPConnectionsAloneAsRoot() throws {
+        guard env.isRoot else { throw XCTSkip("TCP_REPAIR needs root") }
+        let bin = env.bin
+        var s = Scenario(fixture: "tcp", arguments: ["repaired"])
+        s.beforeCheckpoint = { pid, work, user in
+            let base = "\(work)/pre.\(pid)"
+            let r = runTool(["\(bin)/cr_checkpoint", "-p", "--pre-dump", "-f", base, "\(pid)"], user: user, cwd: work)
+            XCTAssertEqual(r.code, 0, "pre-dump: \(r.output)")
+            let json = runTool(["\(bin)/swiftcr", "inspect", "--json", base]).output
+            XCTAssertEqual(json.components(separatedBy: "\"type\": \"tcp\"").count, 3, "two TCP ends in the pre-dump: \(json.prefix(2000))")
+            XCTAssertEqual(json.components(separatedBy: "\"queues\": null").count, 3, "a pre-dump read a connection in repair mode")
+            return ["--parent", base]
+        }
+        try s.run(.rootOriginalPID)
+    }
+
     /// A missing, replaced or damaged parent is refused with one line that
     /// names it, and nothing is restored; --parent-dir finds a moved chain.
     func testBrokenChainsAreRefused() throws {

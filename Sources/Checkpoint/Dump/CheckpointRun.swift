@@ -46,6 +46,7 @@ final class CheckpointRun {
         self.destination = destination
         self.log = log
         context = DumpContext(holdRepairs: options.signalAfter == SIGKILL)
+        context.preDump = options.preDump
         tracking = WriteTracking(parentID: nil, log: log)
     }
 

@@ -21,6 +21,10 @@ final class DumpContext {
     lazy var inetShutdowns = InetShutdowns(elsewhere: foreignNetPIDs)
     /// TCP sockets the checkpoint put in repair mode.
     let tcpRepairs: TCPRepairHolds
+    /// A pre-dump: its image is never restarted (only its pages serve a
+    /// later checkpoint), so TCP connections are not read in repair mode,
+    /// where a peer still sending made the pre-dump fail.
+    var preDump = false
     /// TCP sockets whose incoming segments the checkpoint drops while it reads them.
     let tcpLock = TCPNetworkLock()
     /// Open files shared across fork, and which descriptor carries an open file's locks.

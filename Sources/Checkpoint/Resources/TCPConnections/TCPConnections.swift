@@ -18,7 +18,9 @@ enum TCPConnections: FileKind {
         state.kind = .tcpConnection
         var record = TCPConnectionRecord(family: UInt64(family), address: local, peerAddress: peer)
         let tcpState = TCPRepair.state(copy)
-        if !TCPRepair.repairable.contains(tcpState) {
+        if context.shared.preDump {
+            // Its ends only (DumpContext.preDump).
+        } else if !TCPRepair.repairable.contains(tcpState) {
             context.warn("fd \(d.fd): TCP connection to \(SocketAddress.describe(peer)) is still being set up (state \(tcpState)) and is not saved; it will be closed after restart")
         } else if let reuse = try TCPRepair.capture(copy, into: &record) {
             context.shared.tcpRepairs.inRepair(dup(copy), reuseAddress: reuse)
