@@ -3,7 +3,9 @@
  * MADV_DONTNEED and read again as zero, a region grown and moved by
  * mremap, a new mapping, part of one unmapped, protection changed and
  * back, copy-on-write pages of a private file mapping dropped so the file
- * shows again) and prints "STEP n". Every page's expected bytes follow
+ * shows again, the same in a private mapping of a file deleted since,
+ * whose pages never touched hold bytes no file has any more) and prints
+ * "STEP n". Every page's expected bytes follow
  * from (seed, region, page, generation); the generations are kept in
  * the process too. After restart, SIGTERM checks every page and prints
  * PASS or FAIL. Usage: incremental SEED FILE (FILE: for the file mapping). */
@@ -13,13 +15,13 @@
 #include <sys/mman.h>
 
 #define PAGE 4096
-enum { A, Z, G, M, N, U, P, REGIONS };
-static const char names[REGIONS] = { 'A', 'Z', 'G', 'M', 'N', 'U', 'P' };
+enum { A, Z, G, M, N, U, P, D, REGIONS };
+static const char names[REGIONS] = { 'A', 'Z', 'G', 'M', 'N', 'U', 'P', 'D' };
 
 static struct region {
     char *base;
     size_t pages;
-    uint8_t gen[1024];  /* 0: never written (zero, or the file's bytes in G) */
+    uint8_t gen[1024];  /* 0: never written (zero, or the file's bytes in G and D) */
 } r[REGIONS];
 
 static uint64_t seed, rng;
@@ -27,7 +29,7 @@ static volatile sig_atomic_t steps_asked;
 
 static uint64_t next(void) { return rng = seed_mix(rng); }
 
-/* The bytes of a page: region 'F' is the file's own content. */
+/* The bytes of a page: 'F' and 'E' are the files' own contents (of G and D). */
 static void pattern(uint64_t *w, char name, size_t page, unsigned gen) {
     uint64_t base = seed_mix(seed ^ ((uint64_t)name << 56) ^ ((uint64_t)page << 20) ^ ((uint64_t)gen << 8));
     for (int i = 0; i < PAGE / 8; i++) w[i] = base + (uint64_t)i * 0x100000001b3ULL;
@@ -65,10 +67,13 @@ static void step(int n) {
     churn(A, 0, r[A].pages, 60, 20, gen);
     churn(Z, 0, r[Z].pages, 20, 10, gen);
     churn(G, 0, r[G].pages, 10, 0, gen);
+    churn(D, 0, r[D].pages, 8, 0, gen);
     /* Copy-on-write pages dropped: the file's bytes show again. */
     for (int i = 0; i < 6; i++) {
         size_t p = next() % r[G].pages;
         if (r[G].gen[p]) drop(G, p, 1);
+        p = next() % r[D].pages;
+        if (r[D].gen[p]) drop(D, p, 1);
     }
     if (n == 1) {
         /* Grown, and moved if it must: the new part reads as zero. */
@@ -101,15 +106,15 @@ static int check(void) {
             const char *at = r[k].base + p * PAGE;
             if (r[k].gen[p]) {
                 pattern(want, names[k], p, r[k].gen[p]);
-            } else if (k == G) {
-                pattern(want, 'F', p, 0);
+            } else if (k == G || k == D) {
+                pattern(want, k == G ? 'F' : 'E', p, 0);
             } else {
                 memset(want, 0, sizeof want);
             }
             if (memcmp(at, want, PAGE) != 0) {
-                pattern(file, 'F', p, 0);
+                pattern(file, k == D ? 'E' : 'F', p, 0);
                 fail("region %c page %zu (generation %u): bytes differ%s", names[k], p, r[k].gen[p],
-                     k == G && memcmp(at, file, PAGE) == 0 ? " (it holds the file's)" : "");
+                     (k == G || k == D) && memcmp(at, file, PAGE) == 0 ? " (it holds the file's)" : "");
                 return 1;
             }
         }
@@ -121,7 +126,7 @@ int main(int argc, char **argv) {
     if (argc < 3) { fprintf(stderr, "usage: incremental SEED FILE\n"); return 2; }
     seed = strtoull(argv[1], NULL, 10);
     rng = seed;
-    size_t sizes[REGIONS] = { 1024, 1024, 256, 512, 0, 256, 256 };
+    size_t sizes[REGIONS] = { 1024, 1024, 256, 512, 0, 256, 256, 128 };
     for (int k = 0; k < REGIONS; k++) r[k].pages = sizes[k];
     r[A].base = map(r[A].pages);
     r[Z].base = map(r[Z].pages);
@@ -139,7 +144,21 @@ int main(int argc, char **argv) {
     r[G].base = mmap(NULL, r[G].pages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
     if (r[G].base == MAP_FAILED) { perror("mmap file"); return 2; }
     close(fd);
+    /* The same over a file deleted at once: only the mapping holds its bytes. */
+    char gone[4096];
+    snprintf(gone, sizeof gone, "%s.gone", argv[2]);
+    fd = open(gone, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0) { perror(gone); return 2; }
+    for (size_t p = 0; p < r[D].pages; p++) {
+        pattern(page, 'E', p, 0);
+        if (write(fd, page, PAGE) != PAGE) { perror("write"); return 2; }
+    }
+    r[D].base = mmap(NULL, r[D].pages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    if (r[D].base == MAP_FAILED) { perror("mmap deleted file"); return 2; }
+    close(fd);
+    unlink(gone);
     for (size_t p = 0; p < r[A].pages; p++) put(A, p, 1);
+    for (size_t p = 0; p < r[D].pages; p += 4) put(D, p, 1);
     for (size_t p = 0; p < r[Z].pages; p += 7) put(Z, p, 1);
     for (size_t p = 0; p < r[G].pages; p += 3) put(G, p, 1);
     for (size_t p = 0; p < r[M].pages; p++) put(M, p, 1);

@@ -136,8 +136,12 @@ final class WriteTracking {
     }
 
     /// Private writable memory the dump saves page by page.
+    /// Not a private mapping of a deleted file (kept as anonymous memory):
+    /// its pages never touched hold the file's bytes, which only a read of
+    /// the mapping still finds, so it is saved whole each time (MemoryDumper).
     static func trackable(_ m: MapsEntry, _ mapping: Mapping) -> Bool {
         !m.shared && m.writable && [.anonymous, .privateFile, .privateShared].contains(mapping.kind)
+            && !(mapping.kind == .anonymous && m.isFileBacked)
             && !mapping.advice.contains(.droppable) && !mapping.advice.contains(.sealed)
             && mapping.hugePageSize == 0  // hugetlb: saved whole each time
     }
