@@ -27,14 +27,22 @@
 #   CRIU_SOURCE_DIR  a CRIU v4.2 checkout (test/zdtm/lib and test/zdtm/static)
 #   LIST             test names, one a line (default: ../shared/peer-suites/zdtm-open.txt)
 #   NAME...          run just these
-# Environment: ZDTM_MODE (restore, the default; norst: as zdtm --norst, the
-# checkpoint leaves the test running, nothing is restored, and the test must
-# still pass: what the checkpointer changes in its target shows; pre: as
-# zdtm --pre 2, two --pre-dump runs, then the --kill checkpoint on top of
-# them, and the restart), ZDTM_SUITE (static, the default, or transition: tests whose
-# state changes while they are checkpointed), ZDTM_WORK (default /tmp/swiftcr-zdtm), SWIFTCR_BIN (default:
-# this checkout's .build/release, built if missing), ZDTM_TIMEOUT seconds per
-# step (default 30), ZDTM_OWN_MNTNS and ZDTM_OWN_NETNS (above). Needs root. Prints one line per test and a closing
+# Environment:
+#   ZDTM_MODE   restore (the default); norst (as zdtm --norst: the checkpoint
+#               leaves the test running, nothing is restored, and the test
+#               must still pass: what the checkpointer changes in a live
+#               target shows); pre (as zdtm --pre 2: two --pre-dump runs,
+#               then the --kill checkpoint on top of them, and the restart);
+#               lazy (as zdtm --lazy-pages: cr_restart --lazy, the test runs
+#               while its memory comes in)
+#   ZDTM_ITERS  checkpoint and restart cycles (default 1; as zdtm --iters:
+#               the restored test is checkpointed and restarted again)
+#   ZDTM_SUITE  static (the default) or transition (tests whose state
+#               changes while they are checkpointed)
+#   ZDTM_WORK (default /tmp/swiftcr-zdtm), SWIFTCR_BIN (default: this
+#   checkout's .build/release, built if missing), ZDTM_TIMEOUT seconds per
+#   step (default 30), ZDTM_OWN_MNTNS and ZDTM_OWN_NETNS (above).
+# Needs root. Prints one line per test and a closing
 # "N passed, N failed" line; exits 1 if any failed.
 set -uo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -53,8 +61,10 @@ fi
 work="${ZDTM_WORK:-/tmp/swiftcr-zdtm}"
 step="${ZDTM_TIMEOUT:-30}"
 mode="${ZDTM_MODE:-restore}"
-case "$mode" in restore|norst|pre) ;; *) echo "zdtm: ZDTM_MODE is restore, norst or pre, not $mode" >&2; exit 2 ;; esac
-export mode
+case "$mode" in restore|norst|pre|lazy) ;; *) echo "zdtm: ZDTM_MODE is restore, norst, pre or lazy, not $mode" >&2; exit 2 ;; esac
+iters="${ZDTM_ITERS:-1}"
+[[ "$iters" =~ ^[1-9][0-9]*$ ]] || { echo "zdtm: ZDTM_ITERS is a number of cycles, not $iters" >&2; exit 2; }
+export mode iters
 # Two runs in one work directory start, kill and read each other's tests.
 # (The tests must not inherit the lock: it would be checkpointed with them.)
 mkdir -p "$work"
@@ -179,29 +189,43 @@ run_one() {
     if [ ! -e "$name.out" ] && tail -n1 "$name.out.inprogress" 2>/dev/null | grep -q 'PASS$'; then echo "PASS$saved_note"; return; fi
     echo "FAIL: $(grep -m1 -E 'ERR|FAIL|Fail|fail' "$name.out" 2>/dev/null | sed -E 's/^[0-9:.]+: +[0-9]+: //' || tail -n1 "$name.out")"; return
   fi
-  # The killed tree must be gone (and its zombies reaped by init) before its PIDs come back.
-  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   [ "$pidns" = 1 ] && ropts="$ropts --verbose"
-  run_hook --pre-restore
-  timeout -k 5 $((step * 2)) "$bin/cr_restart" --restore-pid --restore-pgid --restore-sid $ropts "$name.img" >"$name.rs" 2>&1 &
-  local restarter=$!
-  local up=0
-  for _ in $(seq $((step * 10))); do
-    # A new PID namespace's init has a new PID out here: cr_restart -v names it.
-    if [ "$pidns" = 1 ]; then
-      local now; now=$(grep -o 'as pid [0-9]*' "$name.rs" 2>/dev/null | awk '{print $3}')
-      [ -n "$now" ] && pid=$now
+  [ "$mode" = lazy ] && ropts="$ropts --lazy"
+  local restarter="" cycle
+  for cycle in $(seq "$iters"); do
+    if [ "$cycle" -gt 1 ]; then
+      # Again, from the restored test (its parents were the first cycle's: not again).
+      sleep 0.2
+      run_hook --pre-dump
+      if ! timeout -k 5 "$step" "$bin/cr_checkpoint" --tree --kill ${dopts%%--parent*} -f "$name.img" "$pid" >"$name.ck" 2>&1; then
+        echo "FAIL: cr_checkpoint (cycle $cycle): $(head -1 "$name.ck")"; kill -9 "$pid" 2>/dev/null; return
+      fi
+      wait "$restarter" 2>/dev/null
     fi
-    if [ -e "/proc/$pid" ] && [ "$(awk '/^TracerPid/ {print $2}' "/proc/$pid/status" 2>/dev/null)" = 0 ] &&
-       ! grep -q '^State:.*t (tracing stop)' "/proc/$pid/status" 2>/dev/null; then up=1; break; fi
-    kill -0 "$restarter" 2>/dev/null || break
-    sleep 0.1
+    # The killed tree must be gone (and its zombies reaped by init) before its PIDs come back.
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    run_hook --pre-restore
+    rm -f "$name.rs"
+    timeout -k 5 $((step * 2)) "$bin/cr_restart" --restore-pid --restore-pgid --restore-sid $ropts "$name.img" >"$name.rs" 2>&1 &
+    restarter=$!
+    local up=0
+    for _ in $(seq $((step * 10))); do
+      # A new PID namespace's init has a new PID out here: cr_restart -v names it.
+      if [ "$pidns" = 1 ]; then
+        local now; now=$(grep -o 'as pid [0-9]*' "$name.rs" 2>/dev/null | awk '{print $3}')
+        [ -n "$now" ] && pid=$now
+      fi
+      if [ -e "/proc/$pid" ] && [ "$(awk '/^TracerPid/ {print $2}' "/proc/$pid/status" 2>/dev/null)" = 0 ] &&
+         ! grep -q '^State:.*t (tracing stop)' "/proc/$pid/status" 2>/dev/null; then up=1; break; fi
+      kill -0 "$restarter" 2>/dev/null || break
+      sleep 0.1
+    done
+    if [ "$up" = 0 ]; then
+      wait "$restarter" 2>/dev/null
+      echo "FAIL: cr_restart$([ "$cycle" -gt 1 ] && echo " (cycle $cycle)"): $(grep -m1 -v '^\s*$' "$name.rs" || echo 'restored process did not appear')"; return
+    fi
+    run_hook --post-restore
   done
-  if [ "$up" = 0 ]; then
-    wait "$restarter" 2>/dev/null
-    echo "FAIL: cr_restart: $(grep -m1 -v '^\s*$' "$name.rs" || echo 'restored process did not appear')"; return
-  fi
-  run_hook --post-restore
   sleep 0.2
   kill -TERM "$pid" 2>/dev/null
   local gone=0
