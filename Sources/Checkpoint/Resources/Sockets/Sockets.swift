@@ -25,11 +25,14 @@ enum Sockets: FileKind {
         let copy = try context.sockets.borrow(d.fd)
         defer { close(copy) }
         let family = SocketBorrower.option(copy, SO_DOMAIN)
-        // Read before the family's look: a TCP connection's is in repair
-        // mode after it, which forces SO_REUSEADDR on.
-        let defaults = context.shared.socketDefaults.values(family: family, type: SocketBorrower.option(copy, SO_TYPE),
-                                                            protocol: SocketBorrower.option(copy, SO_PROTOCOL))
-        let options = SocketOptions.read(copy, defaults: defaults)
+        // Read before the family's look (a TCP connection's is in repair
+        // mode after it, which forces SO_REUSEADDR on), for the families saved.
+        var options: [FileDescriptorState.SocketOption] = []
+        if [AF_UNIX, AF_INET, AF_INET6, AF_PACKET, AF_NETLINK].contains(family) {
+            let defaults = context.shared.socketDefaults.values(family: family, type: SocketBorrower.option(copy, SO_TYPE),
+                                                                protocol: SocketBorrower.option(copy, SO_PROTOCOL))
+            options = SocketOptions.read(copy, defaults: defaults)
+        }
         switch family {
         case AF_UNIX: try UnixSockets.describe(d, copy: copy, into: &state, in: context)
         case AF_INET, AF_INET6: try InetSockets.describe(d, copy: copy, family: family, into: &state, in: context)
