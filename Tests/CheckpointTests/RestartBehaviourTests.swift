@@ -2,6 +2,7 @@ import CheckpointImage
 import Glibc
 import LinuxKit
 import XCTest
+@testable import Checkpoint
 
 /// cr_restart as the restarted process's parent: its exit status, its
 /// signals, and what it refuses before building anything.
@@ -189,6 +190,39 @@ final class RestartBehaviourTests: XCTestCase {
         kill(restart.pid, SIGTERM)
         let out = restart.readToEnd(timeout: 20)
         XCTAssertTrue(out.contains("PASS"), out)
+    }
+
+    /// A process in the middle of exiting (a killed one with much memory
+    /// gives it back first) holds its PID before it is a zombie: the restart
+    /// waits for it as for an unreaped one, and goes on once it is free.
+    /// Held here at its exit event (PTRACE_O_TRACEEXIT), where it is in
+    /// do_exit and not yet a zombie (zdtm --iters maps01 found it).
+    func testAPIDHeldByAnExitingProcessIsWaitedFor() throws {
+        guard env.isRoot else { throw XCTSkip("restores the original PID") }
+        let work = env.workDir("exiting-pid", user: nil)
+        let child = try Child(["/bin/sh", "-c", "read line; echo got $line; exit 0"], cwd: work)
+        defer { kill(child.pid, SIGKILL); _ = child.wait(timeout: 5) }
+        usleep(100_000)
+        XCTAssertFalse(ExitingHolders.isExiting(child.pid), "a running process is not exiting")
+        let r = runTool([tool("cr_checkpoint"), "-p", "-f", "\(work)/ctx", "\(child.pid)"], cwd: work)
+        XCTAssertEqual(r.code, 0, r.output)
+        try Ptrace.seize(child.pid, options: 0x40)  // PTRACE_O_TRACEEXIT
+        _ = "go\n".withCString { write(child.stdin, $0, 3) }
+        guard case .stopped(_, SIGTRAP, 6) = try Ptrace.wait(child.pid) else {  // PTRACE_EVENT_EXIT
+            return XCTFail("no exit event stop")
+        }
+        XCTAssertTrue(ExitingHolders.isExiting(child.pid), "a process stopped in its exit is exiting")
+        let restart = try Child([tool("cr_restart"), "\(work)/ctx"], cwd: work)
+        defer { kill(restart.pid, SIGKILL); _ = restart.wait(timeout: 5) }
+        XCTAssertTrue(restart.read(until: "waiting up to 5 s for PID \(child.pid)", timeout: 4), restart.output)
+        try Ptrace.detach(child.pid)
+        XCTAssertEqual(child.wait(timeout: 5)?.code, 0)
+        // (Written to only if it restored: a pipe to an exited cr_restart would kill this test process.)
+        guard processRunsUntraced(child.pid) else { return XCTFail("not restored: \(restart.output)") }
+        _ = "again\n".withCString { write(restart.stdin, $0, 6) }
+        let out = restart.readToEnd(timeout: 20)
+        XCTAssertTrue(out.contains("got again"), out)
+        XCTAssertEqual(restart.wait(timeout: 10)?.code, 0, out)
     }
 
     /// A member of the tree's process group outside the tree keeps the

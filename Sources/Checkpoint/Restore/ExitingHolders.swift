@@ -1,8 +1,9 @@
 import Glibc
 import LinuxKit
 
-/// A process killed by `cr_checkpoint --kill` stays a zombie until its
-/// parent (often init) reaps it, and its PID is not free until then. A
+/// A process killed by `cr_checkpoint --kill` gives its memory back, then
+/// stays a zombie until its parent (often init) reaps it, and its PID is
+/// not free until then. A
 /// restart right after the checkpoint waits a moment for such IDs instead
 /// of failing with "in use" at once.
 enum ExitingHolders {
@@ -35,9 +36,12 @@ enum ExitingHolders {
         return "waiting up to \(Int(limit)) s for \(held) not reaped"
     }
 
-    /// True if the task with this ID has exited but is still listed (state Z or X).
+    /// True if the task with this ID has exited but is still listed (state
+    /// Z or X), or is in do_exit (a killed process with much memory takes a
+    /// while to give it back before it is a zombie): PF_POSTCOREDUMP, set
+    /// first thing there, or PF_EXITING.
     static func isExiting(_ id: pid_t) -> Bool {
-        guard let state = (try? ProcStat.read(pid: id))?.state else { return false }
-        return state == "Z" || state == "X"
+        guard let stat = try? ProcStat.read(pid: id) else { return false }
+        return stat.state == "Z" || stat.state == "X" || stat.flags & (0x4 | 0x8) != 0
     }
 }
