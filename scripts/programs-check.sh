@@ -16,13 +16,15 @@
 #     an open transaction that commits after the restart; new connections, a
 #     write and a clean shutdown
 #   tar | gzip: a pipeline writing an archive that must unpack identical
-# usage: scripts/programs-check.sh [--user] [--lazy]   (bounded: about a minute)
+# usage: scripts/programs-check.sh [--user] [--lazy | --live]   (bounded: about a minute)
 #   --lazy  restart with cr_restart --lazy (pages fetched on fault by userfaultfd)
+#   --live  no kill, no restart: three checkpoints of the running programs,
+#           which must go on as if none had been taken
 set -uo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 S="${SWIFTCR_BIN:-$here/.build/release}/swiftcr"
 [ -x "$S" ] || (cd "$here" && PATH="/opt/swift/usr/bin:$PATH" swift build -c release --product swiftcr >&2) || exit 2
-as=(); lazy=()
+as=(); lazy=(); live=""
 for option in "$@"; do
   case "$option" in
     --user)
@@ -30,7 +32,8 @@ for option in "$@"; do
       # SHELL: tmux starts panes with it, else with the passwd shell (nologin for this user)
       as=(setpriv --reuid=swiftcr-test --regid="$(id -g swiftcr-test)" --clear-groups env HOME=/tmp SHELL=/bin/sh) ;;
     --lazy) lazy=(--lazy) ;;
-    *) echo "usage: $0 [--user] [--lazy]" >&2; exit 2 ;;
+    --live) live=1 ;;
+    *) echo "usage: $0 [--user] [--lazy | --live]" >&2; exit 2 ;;
   esac
 done
 work=$(mktemp -d /tmp/swiftcr-programs.XXXXXX)
@@ -46,6 +49,12 @@ owned() { : > "$1"; [ ${#as[@]} -eq 0 ] || chown swiftcr-test "$1"; }
 # until_ok SECONDS CMD...: true once CMD succeeds, polling every 0.1 s.
 until_ok() { local n=$(($1 * 10)); shift; while [ $n -gt 0 ]; do "$@" && return 0; sleep 0.1; n=$((n - 1)); done; return 1; }
 lines_over() { [ "$(wc -l < "$1")" -gt "$2" ]; }
+# live_checkpoints NAME PID: with --live, three checkpoints that let it run
+# on (true when all three worked; the last one's output in NAME.ck).
+live_checkpoints() {
+  local k
+  for k in 1 2 3; do run "$S" checkpoint --tree -f "$1.img" "$2" > "$1.ck" 2>&1 || return 1; sleep 0.2; done
+}
 
 # check NAME PATTERN CMD...: start, checkpoint after 2 s (or once it has printed
 # 4 lines, up to 10 s), restart, then 2 s more (or up to 10 s for 4 more lines);
@@ -59,13 +68,20 @@ check() {
   sleep 2
   until_ok 8 lines_over "$name.out" 3  # a loaded machine starts runtimes slowly
   local before; before=$(wc -l < "$name.out")
-  if ! run "$S" checkpoint --tree --kill -f "$name.img" "$pid" > "$name.ck" 2>&1; then
-    echo "FAIL $name: checkpoint: $(tail -1 "$name.ck")"; failed=$((failed + 1)); pkill -9 -f -- "$pattern"; return
-  fi
-  sleep 0.3
-  before=$(wc -l < "$name.out")
-  if ! run "$S" restart "${lazy[@]}" --detach "$name.img" > "$name.rs" 2>&1; then
-    echo "FAIL $name: restart: $(tail -1 "$name.rs")"; failed=$((failed + 1)); return
+  if [ -n "$live" ]; then
+    if ! live_checkpoints "$name" "$pid"; then
+      echo "FAIL $name: checkpoint: $(tail -1 "$name.ck")"; failed=$((failed + 1)); pkill -9 -f -- "$pattern"; return
+    fi
+    before=$(wc -l < "$name.out")
+  else
+    if ! run "$S" checkpoint --tree --kill -f "$name.img" "$pid" > "$name.ck" 2>&1; then
+      echo "FAIL $name: checkpoint: $(tail -1 "$name.ck")"; failed=$((failed + 1)); pkill -9 -f -- "$pattern"; return
+    fi
+    sleep 0.3
+    before=$(wc -l < "$name.out")
+    if ! run "$S" restart "${lazy[@]}" --detach "$name.img" > "$name.rs" 2>&1; then
+      echo "FAIL $name: restart: $(tail -1 "$name.rs")"; failed=$((failed + 1)); return
+    fi
   fi
   sleep 2
   until_ok 8 lines_over "$name.out" $((before + 3))
@@ -74,7 +90,7 @@ check() {
   if grep -a -q -E "$broken" "$name.out"; then
     echo "FAIL $name: $(grep -a -m1 -E "$broken" "$name.out")"; failed=$((failed + 1))
   elif [ "$after" -le $((before + 3)) ]; then
-    echo "FAIL $name: $before lines before the checkpoint, $after two seconds after the restart"; failed=$((failed + 1))
+    echo "FAIL $name: $before lines before the checkpoint, $after two seconds after the $([ -n "$live" ] && echo checkpoints || echo restart)"; failed=$((failed + 1))
   else
     echo "PASS $name ($before lines before, $after after)"; passed=$((passed + 1))
   fi
@@ -117,8 +133,12 @@ if command -v tmux >/dev/null && command -v vim >/dev/null; then
     if ! until_ok 10 pane_shows '^before'; then tmux_step="the pane never showed the typed text"
     else
       server=$(tmx display -p '#{pid}')
-      if ! run "$S" checkpoint --tree --kill -f tmux.img "$server" > tmux.ck 2>&1; then tmux_step="checkpoint: $(tail -1 tmux.ck)"
+      if [ -n "$live" ]; then
+        live_checkpoints tmux "$server" || tmux_step="checkpoint: $(tail -1 tmux.ck)"
+      elif ! run "$S" checkpoint --tree --kill -f tmux.img "$server" > tmux.ck 2>&1; then tmux_step="checkpoint: $(tail -1 tmux.ck)"
       elif ! run "$S" restart "${lazy[@]}" --detach --restore-sid --restore-pgid tmux.img > tmux.rs 2>&1; then tmux_step="restart: $(tail -1 tmux.rs)"
+      fi
+      if [ -n "$tmux_step" ]; then :
       elif ! until_ok 10 tmx has-session; then tmux_step="no tmux server answers after the restart"
       else
         tmx send-keys "oafter" Escape ":wq" Enter
@@ -172,9 +192,10 @@ EOS
     tree=$!
     disown
     if ! until_ok 30 session_says open; then pg_step="the session never opened its transaction: $(tail -1 pg.out) $(tail -1 pg.session)"
-    elif ! run "$S" checkpoint --tree --kill -f pg.img "$tree" > pg.ck 2>&1; then pg_step="checkpoint: $(tail -1 pg.ck)"
-    elif ! until_ok 10 bash -c "! kill -0 $tree 2>/dev/null"; then pg_step="the killed tree did not go"
-    elif ! run "$S" restart "${lazy[@]}" --detach pg.img > pg.rs 2>&1; then pg_step="restart: $(tail -1 pg.rs)"
+    elif [ -n "$live" ] && ! live_checkpoints pg "$tree"; then pg_step="checkpoint: $(tail -1 pg.ck)"
+    elif [ -z "$live" ] && ! run "$S" checkpoint --tree --kill -f pg.img "$tree" > pg.ck 2>&1; then pg_step="checkpoint: $(tail -1 pg.ck)"
+    elif [ -z "$live" ] && ! until_ok 10 bash -c "! kill -0 $tree 2>/dev/null"; then pg_step="the killed tree did not go"
+    elif [ -z "$live" ] && ! run "$S" restart "${lazy[@]}" --detach pg.img > pg.rs 2>&1; then pg_step="restart: $(tail -1 pg.rs)"
     elif ! until_ok 10 answers "select count(*), sum(a) from t" "100000|5000050000"; then pg_step="its table after the restart (the open transaction's rows must not show): $(q 'select count(*), sum(a) from t')"
     elif ! { echo "commit; select count(*) from t;" > pgsock/session && until_ok 10 session_says 101000; }; then pg_step="the session did not commit: $(tail -2 pg.session | tr '\n' ' ')"
     elif ! answers "insert into t values (7); select count(*) from t" 101001; then pg_step="a write after the restart: $(q 'select count(*) from t')"
@@ -183,8 +204,9 @@ EOS
     else
       # A fast shutdown of the restored postmaster (the tree's shell's child
       # named postgres; the shell's PID as the restart says, which for a
-      # user is not the original one): it signals its restored children and waits.
-      shell=$(sed -n 's/.*runs on as pid \([0-9]*\).*/\1/p' pg.rs)
+      # user is not the original one; with --live, the tree's own): it signals its children and waits.
+      shell=$tree
+      [ -n "$live" ] || shell=$(sed -n 's/.*runs on as pid \([0-9]*\).*/\1/p' pg.rs)
       kill -INT "$(pgrep -P "$shell" -x postgres)"
       until_ok 20 grep -q "database system is shut down" pg.out || pg_step="no clean shutdown: $(tail -1 pg.out)"
     fi
@@ -204,8 +226,11 @@ printf '#!/bin/bash\ntar cf - src | gzip -1 > out.tgz\necho DONE $?\n' > pipelin
 owned pipeline.out
 "${as[@]}" setsid ./pipeline.sh > pipeline.out 2>&1 < /dev/null &
 sleep 0.7
-if run "$S" checkpoint --tree --kill -f pipeline.img $! > pipeline.ck 2>&1 && run "$S" restart "${lazy[@]}" pipeline.img > pipeline.rs 2>&1 &&
-   grep -q "DONE 0" pipeline.out && mkdir -p unpack && tar xzf out.tgz -C unpack && diff -r src unpack/src >/dev/null; then
+pipeline_through() {
+  if [ -n "$live" ]; then live_checkpoints pipeline "$1" && until_ok 60 grep -q "DONE" pipeline.out
+  else run "$S" checkpoint --tree --kill -f pipeline.img "$1" > pipeline.ck 2>&1 && run "$S" restart "${lazy[@]}" pipeline.img > pipeline.rs 2>&1; fi
+}
+if pipeline_through $! && grep -q "DONE 0" pipeline.out && mkdir -p unpack && tar xzf out.tgz -C unpack && diff -r src unpack/src >/dev/null; then
   echo "PASS tar|gzip"; passed=$((passed + 1))
 else
   echo "FAIL tar|gzip: $(cat pipeline.out pipeline.ck pipeline.rs 2>/dev/null | tail -1)"; failed=$((failed + 1))

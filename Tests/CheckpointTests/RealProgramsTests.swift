@@ -10,7 +10,8 @@ import XCTest
 /// shutting down cleanly, a tar|gzip pipeline whose archive must unpack
 /// identical. Each goes on with its own checks passing after a --kill
 /// checkpoint and restart, as root and as the test user, restarted eagerly
-/// and with --lazy (pages on fault through userfaultfd). A runtime that is
+/// and with --lazy (pages on fault through userfaultfd), and after three
+/// checkpoints that let them run on (--live, as root). A runtime that is
 /// not installed is skipped by the script (and named); none may fail.
 final class RealProgramsTests: XCTestCase {
     func testRealProgramsGoOnAsRootAndUser() throws {
@@ -21,7 +22,7 @@ final class RealProgramsTests: XCTestCase {
         // killed programs' children as zombies (their PIDs taken): init reaps them here.
         _ = Syscall.prctl(.setChildSubreaper, 0)
         defer { _ = Syscall.prctl(.setChildSubreaper, 1) }
-        for mode in [[], ["--user"], ["--lazy"], ["--user", "--lazy"]] {
+        for mode in [[], ["--user"], ["--lazy"], ["--user", "--lazy"], ["--live"]] {
             let r = runTool(["/usr/bin/env", "SWIFTCR_BIN=\(env.bin)", "/bin/bash", script] + mode, timeout: 300)
             reapOrphans()
             XCTAssertEqual(r.code, 0, "\(mode): \(r.output)")
