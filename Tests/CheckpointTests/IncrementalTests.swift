@@ -196,6 +196,26 @@ final class IncrementalTests: XCTestCase {
         try s.run(.rootOriginalPID)
     }
 
+    /// A pre-dump reads memory while its processes run: a child that ends
+    /// meanwhile (forker's live 20 ms; the checkpointer is held 200 ms
+    /// before it reads) is in no later checkpoint, so the pre-dump goes on
+    /// without it, with a warning, instead of failing (zdtm --pre fork2).
+    func testPreDumpsOfATreeWhoseChildrenEndMeanwhile() throws {
+        let work = env.workDir("predump-forker", user: nil)
+        let (target, pid) = try Fixture.start(["\(env.bin)/forker"], user: nil, cwd: work)
+        for k in 0..<3 {
+            let parent = k == 0 ? [] : ["--parent", "\(work)/pre\(k - 1)"]
+            let r = runTool(["/usr/bin/env", "SWIFTCR_TEST_CHECKPOINT_PAUSE=dump:200", "\(env.bin)/cr_checkpoint", "--tree", "--pre-dump"]
+                            + parent + ["-f", "\(work)/pre\(k)", "\(pid)"], cwd: work)
+            XCTAssertEqual(r.code, 0, "pre-dump \(k): \(r.output)")
+            XCTAssertTrue(r.output.contains("exited during the pre-dump"), "pre-dump \(k): \(r.output)")
+            XCTAssertFalse(r.output.contains("could not be closed"), "pre-dump \(k): \(r.output)")
+        }
+        kill(pid, SIGTERM)
+        let out = target.readToEnd(timeout: 10)
+        XCTAssertTrue(out.contains("PASS") && !out.contains("FAIL"), out)
+    }
+
     /// A missing, replaced or damaged parent is refused with one line that
     /// names it, and nothing is restored; --parent-dir finds a moved chain.
     func testBrokenChainsAreRefused() throws {

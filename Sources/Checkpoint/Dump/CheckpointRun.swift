@@ -386,7 +386,13 @@ final class CheckpointRun {
             var batches: [MemoryDumper.StagedBatch] = []
             let s = try dumper.dump(runs, staged: &batches)
             if !batches.isEmpty { staged.append((p, batches)) }
-            if thawedAt != nil && Self.hasExited(p) { throw CheckpointError(ESRCH, "process \(p) exited while its memory was read") }
+            if thawedAt != nil && Self.hasExited(p) {
+                // A pre-dump's processes run while it reads (thawed): one that
+                // ended is in no later checkpoint, so its pages are needed by none.
+                guard options.preDump else { throw CheckpointError(ESRCH, "process \(p) exited while its memory was read") }
+                tracking.stop(p, session: nil)
+                tracking.warnings.append("process \(p) exited during the pre-dump; a later checkpoint does not have it")
+            }
             stats.savedPages += s.savedPages
             stats.zeroPages += s.zeroPages
             stats.checkedSections += s.checkedSections

@@ -177,6 +177,12 @@ final class WriteTracking {
     func closeMadeInRunningProcesses() {
         for pid in madeHere.sorted() {
             guard let p = processes[pid] else { continue }
+            // One that has ended took its descriptor with it.
+            if CheckpointRun.hasExited(pid) {
+                if let path = p.recordPath { unlink(path) }
+                processes[pid] = nil
+                continue
+            }
             do {
                 try BriefStop.inject(pid, log: log) { session in _ = try session.raw(NR.close, UInt64(p.remoteFD)) }
                 if let path = p.recordPath { unlink(path) }
