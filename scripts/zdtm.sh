@@ -135,6 +135,11 @@ run_one() {
     (cd ../.. && ZDTM_TEST_PID="${pid:-}" timeout -k 5 "$step" "$hook" "$@") >>"$name.hooklog" 2>&1 </dev/null || true
   }
   rm -f "$name.hooklog"
+  # zdtm's pre-dump notification (a test that changes itself between
+  # pre-dumps, pid_reuse): two descriptor numbers it makes pipes at; after
+  # each pre-dump a word is written to the one and its answer read from the other.
+  local notify=0
+  if grep -q "pre-dump-notify" "$name.desc" 2>/dev/null; then notify=1; export ZDTM_NOTIFY_FDIN=100 ZDTM_NOTIFY_FDOUT=101; fi
   local start=(make -s "$name.pid")
   # The ns flavor: the command make would run, under the launcher (it writes the pidfile).
   [ "$pidns" = 1 ] && start=("$nslauncher" "$name.pid" $(make -s -n "$name.pid" | tail -n1))
@@ -164,6 +169,12 @@ run_one() {
         echo "FAIL: cr_checkpoint --pre-dump: $(head -1 "$name.ck")"; kill -9 "$pid" 2>/dev/null; return
       fi
       parent="--parent $name.pre$k"
+      if [ "$notify" = 1 ]; then
+        # The answer's pipe has no reader but us: opened before the word is sent.
+        local answered=0
+        { printf '\0\0\0\0' > "/proc/$pid/fd/100" && timeout "$step" head -c 4 > /dev/null && answered=1; } < "/proc/$pid/fd/101"
+        [ "$answered" = 1 ] || { echo "FAIL: the test did not answer the pre-dump notification"; kill -9 "$pid" 2>/dev/null; return; }
+      fi
       sleep 0.1
     done
     dopts="$dopts $parent"
