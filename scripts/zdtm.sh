@@ -269,6 +269,8 @@ for name in "${names[@]}"; do
   desc="$static/$name.desc"
   flags=""; [ -f "$desc" ] && flags=$(tr -d '\n' <"$desc")
   if [[ "$flags" == *noauto* ]]; then echo "SKIP $name: noauto in its .desc"; continue; fi
+  # As zdtm --norst: a test that checks what only a restore does is not run.
+  if [ "$mode" = norst ] && [[ "$flags" == *reqrst* ]]; then echo "SKIP $name: reqrst in its .desc (it needs a restore)"; continue; fi
   crfail=0; [[ "$flags" == *crfail* ]] && crfail=1
   # The CRIU options of the .desc files that change what a test expects:
   # connections come back closed; processes go back into their cgroups
