@@ -52,6 +52,21 @@ static char *map(size_t pages) {
     return p;
 }
 
+/* A private writable mapping of a new file of `pages` pages of pattern `name`. */
+static char *file_mapping(const char *path, size_t pages, char name) {
+    static uint64_t page[PAGE / 8];
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0) { perror(path); exit(2); }
+    for (size_t p = 0; p < pages; p++) {
+        pattern(page, name, p, 0);
+        if (write(fd, page, PAGE) != PAGE) { perror("write"); exit(2); }
+    }
+    char *base = mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    if (base == MAP_FAILED) { perror("mmap file"); exit(2); }
+    close(fd);
+    return base;
+}
+
 static void on_usr1(int sig) { (void)sig; steps_asked++; }
 
 /* Writes `count` random pages of region k with generation gen, drops `drops`. */
@@ -134,28 +149,11 @@ int main(int argc, char **argv) {
     r[U].base = map(r[U].pages);
     r[P].base = map(r[P].pages);
     /* The file mapping: the file holds pattern 'F'. */
-    int fd = open(argv[2], O_RDWR | O_CREAT | O_TRUNC, 0600);
-    if (fd < 0) { perror(argv[2]); return 2; }
-    static uint64_t page[PAGE / 8];
-    for (size_t p = 0; p < r[G].pages; p++) {
-        pattern(page, 'F', p, 0);
-        if (write(fd, page, PAGE) != PAGE) { perror("write"); return 2; }
-    }
-    r[G].base = mmap(NULL, r[G].pages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-    if (r[G].base == MAP_FAILED) { perror("mmap file"); return 2; }
-    close(fd);
+    r[G].base = file_mapping(argv[2], r[G].pages, 'F');
     /* The same over a file deleted at once: only the mapping holds its bytes. */
     char gone[4096];
     snprintf(gone, sizeof gone, "%s.gone", argv[2]);
-    fd = open(gone, O_RDWR | O_CREAT | O_TRUNC, 0600);
-    if (fd < 0) { perror(gone); return 2; }
-    for (size_t p = 0; p < r[D].pages; p++) {
-        pattern(page, 'E', p, 0);
-        if (write(fd, page, PAGE) != PAGE) { perror("write"); return 2; }
-    }
-    r[D].base = mmap(NULL, r[D].pages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-    if (r[D].base == MAP_FAILED) { perror("mmap deleted file"); return 2; }
-    close(fd);
+    r[D].base = file_mapping(gone, r[D].pages, 'E');
     unlink(gone);
     for (size_t p = 0; p < r[A].pages; p++) put(A, p, 1);
     for (size_t p = 0; p < r[D].pages; p += 4) put(D, p, 1);
