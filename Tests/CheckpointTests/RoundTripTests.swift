@@ -371,6 +371,12 @@ final class RoundTripTests: XCTestCase {
     /// by both namespaces), an unmounted mount, a shared mount, a mapped file
     /// and a file kept open from the parent's namespace (Fixtures/mountns.c).
     func testMountNamespacesAsRootAndUnprivileged() throws { try treeRoundTrip("mountns", ["@"]) }
+    /// Files removed while open on mounts of namespaces of their own: one
+    /// with no name left, held through two binds of one tmpfs from two
+    /// namespaces, and one still named elsewhere on that tmpfs (zdtm
+    /// mntns_link_ghost, mntns_link_remap): the same file, on the tmpfs, for
+    /// both processes; as root on its own mount again (Fixtures/ghostmounts.c).
+    func testRemovedFilesOnNamespaceMountsAsRootAndUnprivileged() throws { try treeRoundTrip("ghostmounts", ["@"]) }
     /// Mount propagation in a namespace of the process's own: peers, slaves
     /// (one of a subdirectory), an unbindable mount, mounts that propagated
     /// when made and one over them; the same groups after the restart, and

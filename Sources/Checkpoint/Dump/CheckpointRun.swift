@@ -194,6 +194,7 @@ final class CheckpointRun {
         if !mounts.namespaces.isEmpty || !context.watchNamespaces.isEmpty {
             var states = collected.map(\.state)
             try MountNamespaces.markFiles(&states, found: mounts, watches: context.watchNamespaces, warnings: &mountWarnings)
+            RemovedFileNames.find(&states, found: mounts)
             for k in collected.indices { collected[k].state.files = states[k].files }
         }
         let cgroupSettings = CgroupSettingsCollector.collect(collected.map(\.state))

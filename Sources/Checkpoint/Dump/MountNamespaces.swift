@@ -154,7 +154,8 @@ enum MountNamespaces {
         var owner: [Int32: Int] = [:]
         for m in try MountInfo.read(pid: getpid()) { owner[m.id] = 0 }
         for (k, ns) in found.namespaces.enumerated() { for m in ns.mounts { owner[m.id] = k + 1 } }
-        let byPath: Set<FileDescriptorState.Kind> = [.regular, .device, .fifo, .node]
+        // Unlinked files too: the restart makes them on that namespace's mount.
+        let byPath: Set<FileDescriptorState.Kind> = [.regular, .device, .fifo, .node, .unlinked]
         for p in processes.indices {
             for k in processes[p].files.indices where byPath.contains(processes[p].files[k].kind) {
                 let f = processes[p].files[k]

@@ -72,6 +72,12 @@ final class MountNamespaceFactory {
         k == 0 ? "" : makers[k].map { "/proc/\($0)/root" }
     }
 
+    /// Namespace `k`'s mounts as they are now (0: ours), once made.
+    func mounts(of k: Int) -> [MountInfo]? {
+        guard let pid = k == 0 ? getpid() : makers[k] else { return nil }
+        return try? MountInfo.read(pid: pid)
+    }
+
     /// Namespace `k`'s /proc/<stub>/ns/mnt, for setns from a child of ours, once made.
     func file(of k: Int) -> String? {
         makers[k].map { "/proc/\($0)/ns/mnt" }

@@ -216,6 +216,7 @@ public enum Restorer {
             func inNetwork<T>(_ ns: Int, _ body: () throws -> T) throws -> T { try net.map { try $0.within(ns, body) } ?? body() }
             // Unlinked files, made before the memory: a private mapping may be of one.
             let unlinked = UnlinkedFileFactory(processes: header.processes)
+            unlinked.mountNamespaces = tree.mounts
             defer { unlinked.close() }
             var restores: [ProcessRestore] = []
             var pages = PageStream(reader: reader, first: header.firstPages)

@@ -24,10 +24,18 @@ public struct UnlinkedFileRecord: DescriptorPayloadRecord {
     /// removed one was in (tag 10), found by inode: any restorer may open
     /// that, where it is still the same file (device and inode). Nil: none found.
     public var livePath: String? = nil
+    /// Since 2026-12-06: the mount namespace `livePath` is a name in (tag
+    /// 11, TreeState numbering), where it was found on a tmpfs of that
+    /// namespace the image saves with its files (tag 12 set): the restart's
+    /// copy of the tmpfs holds the file under that name, as another inode.
+    /// Nil: the namespace of the descriptor's removed name.
+    public var liveNamespace: Int? = nil
+    public var liveInSavedFiles = false
 
     public init(mode: UInt64, uid: UInt64, gid: UInt64) { self.mode = mode; self.uid = uid; self.gid = gid }
 
-    enum Tag: UInt16, CaseIterable { case mode = 1, uid = 2, gid = 3, size = 4, extents = 5, handleType = 6, handle = 7, accessTime = 8, modificationTime = 9, livePath = 10 }
+    enum Tag: UInt16, CaseIterable { case mode = 1, uid = 2, gid = 3, size = 4, extents = 5, handleType = 6, handle = 7, accessTime = 8, modificationTime = 9, livePath = 10,
+                         liveNamespace = 11, liveInSavedFiles = 12 }
 
     func encode(into e: inout RecordEncoder) {
         e.u64(Tag.mode.rawValue, mode)
@@ -44,6 +52,8 @@ public struct UnlinkedFileRecord: DescriptorPayloadRecord {
         if let accessTime { e.i64(Tag.accessTime.rawValue, accessTime) }
         if let modificationTime { e.i64(Tag.modificationTime.rawValue, modificationTime) }
         if let livePath { e.string(Tag.livePath.rawValue, livePath) }
+        if let liveNamespace { e.u64(Tag.liveNamespace.rawValue, UInt64(liveNamespace)) }
+        if liveInSavedFiles { e.u64(Tag.liveInSavedFiles.rawValue, 1) }
     }
 
     init(decoding d: RecordDecoder, fd: Int32) throws {
@@ -66,6 +76,11 @@ public struct UnlinkedFileRecord: DescriptorPayloadRecord {
         if let livePath, !livePath.hasPrefix("/") || livePath.contains("\0") {
             throw ImageError.malformed(what: "unlinked file fd \(fd): another name '\(livePath)' that is not an absolute path", offset: d.base)
         }
+        if let ns = try d.optionalU64(Tag.liveNamespace.rawValue) {
+            guard ns <= 1 << 20 else { throw ImageError.malformed(what: "unlinked file fd \(fd): another name in mount namespace \(ns)", offset: d.base) }
+            liveNamespace = Int(ns)
+        }
+        liveInSavedFiles = try d.u64(Tag.liveInSavedFiles.rawValue, default: 0) != 0
         // Extents in order, inside the file, not overlapping.
         var end: UInt64 = 0
         for k in stride(from: 0, to: extents.count - 1, by: 2) {

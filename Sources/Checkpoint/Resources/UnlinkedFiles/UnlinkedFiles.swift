@@ -34,6 +34,9 @@ enum UnlinkedFiles: FileKind {
     }
 
     static func restore(_ f: FileDescriptorState, in c: FileRestoreContext) throws -> RestoredFile {
-        try PathReopen.open(f, source: try c.objects.unlinked.path(for: f), in: c, seek: true)
+        // The factory placed it on its mount (of whichever namespace): the stub opens our descriptor.
+        var own = f
+        own.mountNamespace = nil
+        return try PathReopen.open(own, source: try c.objects.unlinked.path(for: f, processNamespace: c.process.mountNamespace), in: c, seek: true)
     }
 }
