@@ -203,14 +203,18 @@ final class IncrementalTests: XCTestCase {
     func testPreDumpsOfATreeWhoseChildrenEndMeanwhile() throws {
         let work = env.workDir("predump-forker", user: nil)
         let (target, pid) = try Fixture.start(["\(env.bin)/forker"], user: nil, cwd: work)
+        // A pre-dump whose scope caught the child as a zombie, or between
+        // two, has none that ends meanwhile (1 in 3 once on a loaded VM): one of three must.
+        var outputs: [String] = []
         for k in 0..<3 {
             let parent = k == 0 ? [] : ["--parent", "\(work)/pre\(k - 1)"]
             let r = runTool(["/usr/bin/env", "SWIFTCR_TEST_CHECKPOINT_PAUSE=dump:200", "\(env.bin)/cr_checkpoint", "--tree", "--pre-dump"]
                             + parent + ["-f", "\(work)/pre\(k)", "\(pid)"], cwd: work)
             XCTAssertEqual(r.code, 0, "pre-dump \(k): \(r.output)")
-            XCTAssertTrue(r.output.contains("exited during the pre-dump"), "pre-dump \(k): \(r.output)")
             XCTAssertFalse(r.output.contains("could not be closed"), "pre-dump \(k): \(r.output)")
+            outputs.append(r.output)
         }
+        XCTAssertTrue(outputs.contains { $0.contains("exited during the pre-dump") }, "no child ended during a pre-dump: \(outputs)")
         kill(pid, SIGTERM)
         let out = target.readToEnd(timeout: 10)
         XCTAssertTrue(out.contains("PASS") && !out.contains("FAIL"), out)
