@@ -53,6 +53,8 @@ public struct FileDescriptorState: Equatable, Sendable {
         case fanotify = 24
         /// Written since 2026-12-05: an open /dev/net/tun (payload: TunFileRecord).
         case tun = 25
+        /// Written since 2026-12-06: a POSIX message queue (payload: MessageQueueRecord).
+        case messageQueue = 26
         case unknown = 0
     }
 
@@ -174,6 +176,7 @@ public struct FileDescriptorState: Equatable, Sendable {
         case .netlinkSocket: return "netlink socket"
         case .fanotify: return "fanotify"
         case .tun: return "tun"
+        case .messageQueue: return "message queue"
         case .unknown: return "unknown"
         }
     }

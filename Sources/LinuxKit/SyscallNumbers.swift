@@ -37,6 +37,8 @@ public enum NR {
     public static let unshare = Int(SYS_unshare), wait4 = Int(SYS_wait4), write = Int(SYS_write)
     public static let nanosleep = Int(SYS_nanosleep), membarrier = Int(SYS_membarrier), setns = Int(SYS_setns)
     public static let mseal = Int(CL_NR_MSEAL)
+    public static let mq_open = Int(SYS_mq_open), mq_unlink = Int(SYS_mq_unlink), mq_notify = Int(SYS_mq_notify), mq_getsetattr = Int(SYS_mq_getsetattr)
+    public static let fchmod = Int(SYS_fchmod), fchown = Int(SYS_fchown), statfs = Int(SYS_statfs)
     public static let connect = Int(SYS_connect), mount = Int(SYS_mount), umount2 = Int(SYS_umount2), rmdir = Int(SYS_rmdir), open_tree = Int(SYS_open_tree), move_mount = Int(SYS_move_mount)
     public static let fsopen = Int(SYS_fsopen), fsconfig = Int(SYS_fsconfig), fsmount = Int(SYS_fsmount), mount_setattr = Int(SYS_mount_setattr)
     public static let sethostname = Int(SYS_sethostname), setdomainname = Int(SYS_setdomainname)

@@ -33,6 +33,7 @@ final class FormatDocumentTests: XCTestCase {
         "NetlinkSocketRecord": NetlinkSocketRecord.Tag.allCases.map(\.rawValue),
         "FanotifyRecord": FanotifyRecord.Tag.allCases.map(\.rawValue),
         "TunFileRecord": TunFileRecord.Tag.allCases.map(\.rawValue),
+        "MessageQueueRecord": MessageQueueRecord.Tag.allCases.map(\.rawValue),
         "TunDevice": TunDevice.Tag.allCases.map(\.rawValue),
         "VirtualLink": VirtualLink.Tag.allCases.map(\.rawValue),
         "FirewallRules": FirewallRules.Tag.allCases.map(\.rawValue),

@@ -371,6 +371,45 @@ final class CgroupRecordTests: XCTestCase {
         }
     }
 
+    /// Seeded message queue records and unlinked files' other names in a
+    /// namespace survive encoding; names, limits and notifications no queue
+    /// can have are refused.
+    func testMessageQueuesAndUnlinkedNamesRoundTripAndBadValuesAreRefused() throws {
+        var random = SeededRandom("message-queues")
+        func queue(_ r: MessageQueueRecord, fd: Int32 = 9) -> ProcessState {
+            var p = SampleImage.process
+            var f = FileDescriptorState(fd: fd, kind: .messageQueue, path: r.name, flags: 2, closeOnExec: true, offset: 0, inode: 5)
+            f.payload = .messageQueue(r)
+            p.files.append(f)
+            return p
+        }
+        for k in 0..<50 {
+            var r = MessageQueueRecord(name: "/q\(random.next() % 1000)", maxMessages: 1 + random.next() % 10, messageSize: 1 + random.next() % 8192,
+                                       mode: random.next() % 0o1000, uid: random.next() % 2 == 0 ? .max : random.next() % 70000, gid: random.next() % 70000)
+            r.removed = random.next() % 2 == 0
+            if random.next() % 2 == 0 { (r.notify, r.signal) = (random.next() % 2, 1 + random.next() % 64) }
+            let p = queue(r)
+            XCTAssertEqual(try decode(p.encode()), p, "queue \(k)")
+            var u = UnlinkedFileRecord(mode: 0o600, uid: 0, gid: 0)
+            u.livePath = "/t/keep/f\(k)"
+            u.liveNamespace = Int(random.next() % 5)
+            u.liveInSavedFiles = random.next() % 2 == 0
+            var q = SampleImage.process
+            var f = FileDescriptorState(fd: 4, kind: .unlinked, path: "/t/a/f (deleted)", flags: 2, closeOnExec: false, offset: 0, inode: 8)
+            f.payload = .unlinked(u)
+            f.fileContents = []
+            q.files.append(f)
+            XCTAssertEqual(try decode(q.encode()), q, "unlinked \(k)")
+        }
+        let good = MessageQueueRecord(name: "/q", maxMessages: 10, messageSize: 8192, mode: 0o600, uid: 0, gid: 0)
+        for change in [{ (r: inout MessageQueueRecord) in r.name = "q" }, { $0.name = "/" }, { $0.name = "/a/b" }, { $0.name = "/" + String(repeating: "x", count: 256) },
+                       { $0.maxMessages = 0 }, { $0.messageSize = 0 }, { $0.mode = 0o10000 }, { $0.notify = 2 }, { $0.signal = 65; $0.notify = 0 }] {
+            var r = good
+            change(&r)
+            XCTAssertThrowsError(try decode(queue(r).encode()), "\(r)")
+        }
+    }
+
     func testCgroupSettingsRoundTripAndUnlistedFilesAreRefused() throws {
         var tree = TreeState()
         tree.cgroupSettings = [CgroupSettings(cgroup: CgroupMembership(controllers: "", path: "/job"), values: [("cgroup.subtree_control", "cpu memory"), ("memory.max", "1048576")]),

@@ -377,6 +377,19 @@ final class RoundTripTests: XCTestCase {
     /// mntns_link_ghost, mntns_link_remap): the same file, on the tmpfs, for
     /// both processes; as root on its own mount again (Fixtures/ghostmounts.c).
     func testRemovedFilesOnNamespaceMountsAsRootAndUnprivileged() throws { try treeRoundTrip("ghostmounts", ["@"]) }
+    /// POSIX message queues: a named one with seeded limits, mode and
+    /// messages, through a blocking and a non-blocking descriptor, with an
+    /// mq_notify registration, and one removed while open; and the same in
+    /// an IPC namespace of the process's own, where the queue comes back
+    /// empty (Fixtures/mqueue.c). Both were saved as regular files at "/NAME"
+    /// before, which the restart could not open.
+    func testMessageQueuesAsRootAndUnprivileged() throws {
+        for variant in [[], ["ipcns"]] {
+            let s = Scenario(fixture: "mqueue", arguments: ["\(TestEnvironment.seed(for: "mqueue"))"] + variant)
+            try s.run(.rootOriginalPID)
+            try s.run(.unprivilegedNamespace)
+        }
+    }
     /// Mount propagation in a namespace of the process's own: peers, slaves
     /// (one of a subdirectory), an unbindable mount, mounts that propagated
     /// when made and one over them; the same groups after the restart, and

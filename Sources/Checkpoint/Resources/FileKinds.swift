@@ -8,6 +8,7 @@ public enum FileKinds {
     static let all: [any FileKind.Type] = [
         InheritedFiles.self,
         SecretMemory.self,  // before RegularFiles, which would open it
+        MessageQueues.self,  // before RegularFiles and UnlinkedFiles: regular files of the mqueue filesystem
         RegularFiles.self,
         PtyMasters.self,
         TunFiles.self,  // before Devices: a character device of its own

@@ -23,6 +23,7 @@ public enum DescriptorPayload: Equatable, Sendable {
     case netlinkSocket(NetlinkSocketRecord)
     case fanotify(FanotifyRecord)
     case tun(TunFileRecord)
+    case messageQueue(MessageQueueRecord)
 
     /// The record's own encoding, or nil for kinds without one.
     func encode(into e: inout RecordEncoder) {
@@ -47,6 +48,7 @@ public enum DescriptorPayload: Equatable, Sendable {
         case .netlinkSocket(let r): r.encode(into: &e)
         case .fanotify(let r): r.encode(into: &e)
         case .tun(let r): r.encode(into: &e)
+        case .messageQueue(let r): r.encode(into: &e)
         }
     }
 
@@ -78,6 +80,7 @@ public enum DescriptorPayload: Equatable, Sendable {
         case .netlinkSocket: return .netlinkSocket(try make(NetlinkSocketRecord.self))
         case .fanotify: return .fanotify(try make(FanotifyRecord.self))
         case .tun: return .tun(try make(TunFileRecord.self))
+        case .messageQueue: return .messageQueue(try make(MessageQueueRecord.self))
         case .regular, .device, .inherited, .unsupported, .pipe, .deletedDirectory, .unknown: return .none
         }
     }
@@ -154,6 +157,7 @@ extension FileDescriptorState {
     public var netlinkSocket: NetlinkSocketRecord? { if case .netlinkSocket(let r) = payload { return r } else { return nil } }
     public var fanotify: FanotifyRecord? { if case .fanotify(let r) = payload { return r } else { return nil } }
     public var tun: TunFileRecord? { if case .tun(let r) = payload { return r } else { return nil } }
+    public var messageQueue: MessageQueueRecord? { if case .messageQueue(let r) = payload { return r } else { return nil } }
     public var fifo: FIFORecord? { if case .fifo(let r) = payload { return r } else { return nil } }
     public var memfd: MemFDRecord? { if case .memfd(let r) = payload { return r } else { return nil } }
     public var inotify: InotifyRecord? { if case .inotify(let r) = payload { return r } else { return nil } }
