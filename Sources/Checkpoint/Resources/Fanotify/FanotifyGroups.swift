@@ -101,7 +101,7 @@ enum FanotifyGroups: FileKind {
 
     static func describe(_ f: FileDescriptorState) -> String {
         guard let r = f.fanotify else { return "" }
-        return "flags \(String(r.initFlags, radix: 16)), \(r.marks.count) mark\(r.marks.count == 1 ? "" : "s")"
+        return " flags \(String(r.initFlags, radix: 16)), \(r.marks.count) mark\(r.marks.count == 1 ? "" : "s")"
     }
 
     /// One fdinfo line's `key:value` fields, and the line without its "fanotify " prefix.

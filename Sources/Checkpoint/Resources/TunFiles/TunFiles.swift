@@ -74,7 +74,7 @@ enum TunFiles: FileKind {
 
     static func describe(_ f: FileDescriptorState) -> String {
         guard let r = f.tun else { return "" }
-        if r.device.isEmpty { return "not attached" }
-        return "\(r.device)\(r.detached ? ", queue detached" : "")"
+        if r.device.isEmpty { return " not attached" }
+        return " \(r.device)\(r.detached ? ", queue detached" : "")"
     }
 }
