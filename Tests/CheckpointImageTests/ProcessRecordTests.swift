@@ -401,6 +401,11 @@ final class CgroupRecordTests: XCTestCase {
             q.files.append(f)
             XCTAssertEqual(try decode(q.encode()), q, "unlinked \(k)")
         }
+        // Values a real queue gave, through the payload enum (a layout bug once read them as zeros).
+        var exact = MessageQueueRecord(name: "/swiftcr-mq-17158-88327", maxMessages: 3, messageSize: 3759, mode: 416, uid: 0, gid: 0)
+        exact.notify = 0
+        exact.signal = 10
+        XCTAssertEqual(try decode(queue(exact, fd: 3).encode()), queue(exact, fd: 3))
         let good = MessageQueueRecord(name: "/q", maxMessages: 10, messageSize: 8192, mode: 0o600, uid: 0, gid: 0)
         for change in [{ (r: inout MessageQueueRecord) in r.name = "q" }, { $0.name = "/" }, { $0.name = "/a/b" }, { $0.name = "/" + String(repeating: "x", count: 256) },
                        { $0.maxMessages = 0 }, { $0.messageSize = 0 }, { $0.mode = 0o10000 }, { $0.notify = 2 }, { $0.signal = 65; $0.notify = 0 }] {

@@ -13,7 +13,14 @@ public struct MessageQueueRecord: DescriptorPayloadRecord {
     public var removed = false
     /// sigev_notify (SIGEV_SIGNAL 0, SIGEV_NONE 1) and sigev_signo of the
     /// process's registration; nil: none of this process's.
-    public var notify: UInt64? = nil
+    public var notify: UInt64? {
+        get { notifyKind == UInt64.max ? nil : notifyKind }
+        set { notifyKind = newValue ?? UInt64.max }
+    }
+    /// Stored without an Optional: with `UInt64?` here, Swift 6.3 (debug
+    /// builds) laid DescriptorPayload's new case out wrongly, and its encode
+    /// read the record as zeros (ProcessRecordTests catches it).
+    private var notifyKind = UInt64.max
     public var signal: UInt64 = 0
 
     public init(name: String, maxMessages: UInt64, messageSize: UInt64, mode: UInt64, uid: UInt64, gid: UInt64) {
