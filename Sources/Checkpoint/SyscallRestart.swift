@@ -43,7 +43,9 @@ enum SyscallRestart {
                 r.rax = eintr
             }
         default:
-            break
+            // The call is done: nothing to redo, and the thread still shows
+            // it (/proc/PID/syscall; the next checkpoint trusts rip - 2).
+            return r
         }
         r.orig_rax = UInt64.max
         return r

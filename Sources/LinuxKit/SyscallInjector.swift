@@ -192,19 +192,31 @@ public final class SyscallInjector {
     }
 
     /// Finds a `syscall` instruction usable for injection: right behind rip when
-    /// the thread sits in a system call, else anywhere in the vDSO.
+    /// the thread sits in a system call, else anywhere in the vDSO, else (a
+    /// process that unmapped its vDSO, or a kernel booted with vdso=0) in
+    /// its readable executable mappings, file-backed first: the CPU decodes
+    /// 0f 05 as syscall wherever rip points, even inside another instruction.
     public static func findInstruction(pid: pid_t, registers: Registers, maps: [MapsEntry]) throws -> UInt64 {
         let memory = RemoteMemory(pid: pid)
         if Int64(bitPattern: registers.orig_rax) >= 0, registers.rip >= 2,
            let bytes = try? memory.read(address: registers.rip - 2, count: 2), bytes == [0x0f, 0x05] {
             return registers.rip - 2
         }
-        for m in maps where m.path == "[vdso]" {
-            let bytes = try memory.read(address: m.start, count: Int(m.end - m.start))
-            for i in 0..<(bytes.count - 1) where bytes[i] == 0x0f && bytes[i + 1] == 0x05 {
-                return m.start + UInt64(i)
+        let code = maps.filter { $0.path == "[vdso]" }
+            + maps.filter { $0.path != "[vdso]" && $0.executable && $0.readable && !$0.isKernelSpecial }.sorted { $0.isFileBacked && !$1.isFileBacked }
+        var budget = 64 << 20  // bytes read at most
+        for m in code {
+            var at = m.start
+            while at < m.end && budget > 0 {
+                let count = Int(min(m.end - at, 1 << 20))
+                guard let bytes = try? memory.read(address: at, count: count + (at + UInt64(count) < m.end ? 1 : 0)) else { break }
+                budget -= count
+                for i in 0..<max(0, bytes.count - 1) where bytes[i] == 0x0f && bytes[i + 1] == 0x05 {
+                    return at + UInt64(i)
+                }
+                at += UInt64(count)
             }
         }
-        throw SystemCallError("no syscall instruction found in process \(pid) (no vDSO?)", .execFormatError)
+        throw SystemCallError("no syscall instruction found in process \(pid): no vDSO, and none in its executable memory", .execFormatError)
     }
 }

@@ -588,6 +588,15 @@ final class RoundTripTests: XCTestCase {
     /// Threads stopped inside an rseq critical section resume at its abort
     /// handler, after a checkpoint that lets them run on (first) and after a
     /// restart: injected calls must not leave a section running unprotected.
+    /// Processes without their vDSO (zdtm vdso02): one stopped right after
+    /// a system call, one spinning in user code. A checkpoint that let them
+    /// run on showed the stopped one outside its call, and the next could
+    /// not find a syscall instruction in either (Fixtures/novdso.c).
+    func testProcessesWithoutAVDSOAsRootAndUnprivileged() throws {
+        let s = Scenario.liveFirst("novdso", bin: try TestEnvironment.get().bin, scope: ["--tree"])
+        try s.run(.rootOriginalPID)
+        try s.run(.unprivilegedNamespace)
+    }
     func testRseqCriticalSectionsAbortAsRoot() throws { try Scenario.liveFirst("rseqabort", bin: try TestEnvironment.get().bin).run(.rootOriginalPID) }
     func testRseqCriticalSectionsAbortUnprivileged() throws { try Scenario.liveFirst("rseqabort", bin: try TestEnvironment.get().bin).run(.unprivilegedNewPID) }
     /// Supplementary groups: exactly as root; as a user, the ones it has.

@@ -95,10 +95,11 @@ extension Scenario {
     /// `fixture`, checkpointed once without --kill (it runs on) before the
     /// checkpoint it is restarted from: what a checkpoint changes in a live
     /// target shows in the fixture's checks too.
-    static func liveFirst(_ fixture: String, _ arguments: [String] = [], bin: String) -> Scenario {
+    static func liveFirst(_ fixture: String, _ arguments: [String] = [], bin: String, scope: [String] = ["-p"]) -> Scenario {
         var s = Scenario(fixture: fixture, arguments: arguments)
+        s.checkpointArguments = scope
         s.beforeCheckpoint = { pid, work, user in
-            let r = runTool(["\(bin)/cr_checkpoint", "-p", "-f", "\(work)/live.\(pid)", "\(pid)"], user: user, cwd: work)
+            let r = runTool(["\(bin)/cr_checkpoint"] + scope + ["-f", "\(work)/live.\(pid)", "\(pid)"], user: user, cwd: work)
             XCTAssertEqual(r.code, 0, "checkpoint without --kill: \(r.output)")
             usleep(100_000)
             return []
