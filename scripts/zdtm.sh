@@ -166,6 +166,7 @@ run_one() {
     local k parent=""
     for k in 1 2; do
       if ! timeout -k 5 "$step" "$bin/cr_checkpoint" --tree --pre-dump $parent $dopts -f "$name.pre$k" "$pid" >"$name.ck" 2>&1; then
+        if [ "$expect_fail" = 1 ]; then echo "PASS (pre-dump refused, as the test expects)"; kill -9 "$pid" 2>/dev/null; return; fi
         echo "FAIL: cr_checkpoint --pre-dump: $(head -1 "$name.ck")"; kill -9 "$pid" 2>/dev/null; return
       fi
       parent="--parent $name.pre$k"
