@@ -43,7 +43,9 @@ enum MessageQueues: FileKind {
                                         maxMessages: UInt64(attr[1]), messageSize: UInt64(attr[2]),
                                         mode: UInt64(d.st.st_mode & 0o7777), uid: UInt64(d.st.st_uid), gid: UInt64(d.st.st_gid))
         record.removed = d.deleted
-        if fields["NOTIFY_PID"] == Int(d.pid) {
+        // One registration per queue: on the first of the process's descriptors of it.
+        let registeredAlready = context.collected.contains { $0.kind == .messageQueue && $0.inode == d.inode && $0.device == d.device && $0.messageQueue?.notify != nil }
+        if fields["NOTIFY_PID"] == Int(d.pid) && !registeredAlready {
             switch fields["NOTIFY"] {
             case 0, 1:
                 record.notify = UInt64(fields["NOTIFY"] ?? 1)
