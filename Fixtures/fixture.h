@@ -98,6 +98,27 @@ static inline int unshare_as_self(int flags) {
     return 0;
 }
 
+/* The mount id fdinfo shows for fd (-1 if none). */
+static inline int mount_id_of_fd(int fd) {
+    char p[64], line[256];
+    int id = -1;
+    snprintf(p, sizeof p, "/proc/self/fdinfo/%d", fd);
+    FILE *f = fopen(p, "r");
+    while (f && fgets(line, sizeof line, f)) if (sscanf(line, "mnt_id: %d", &id) == 1) break;
+    if (f) fclose(f);
+    return id;
+}
+
+/* Whether /proc/self/mountinfo lists mount `id` (a mount of our namespace). */
+static inline int mounted_here(int id) {
+    char line[1024];
+    int m, found = 0;
+    FILE *f = fopen("/proc/self/mountinfo", "r");
+    while (f && fgets(line, sizeof line, f)) if (sscanf(line, "%d", &m) == 1 && m == id) found = 1;
+    if (f) fclose(f);
+    return found;
+}
+
 static inline int finish(void) {
     if (fixture_failures == 0) printf("PASS\n");
     fflush(stdout);

@@ -29,30 +29,12 @@ static size_t ghost_size, remap_size;
 
 static unsigned char byte_of(int file, size_t k) { return (unsigned char)(file * 53 + k * 13 + 7); }
 
-static int mount_id_of_fd(int fd) {
-    char p[64], line[256];
-    int id = -1;
-    snprintf(p, sizeof p, "/proc/self/fdinfo/%d", fd);
-    FILE *f = fopen(p, "r");
-    while (f && fgets(line, sizeof line, f)) if (sscanf(line, "mnt_id: %d", &id) == 1) break;
-    if (f) fclose(f);
-    return id;
-}
 static int mount_id_of_path(const char *path) {
     int fd = open(path, O_RDONLY | O_DIRECTORY);
     int id = fd < 0 ? -1 : mount_id_of_fd(fd);
     if (fd >= 0) close(fd);
     return id;
 }
-static int mounted_here(int id) {
-    char line[1024];
-    int m, found = 0;
-    FILE *f = fopen("/proc/self/mountinfo", "r");
-    while (f && fgets(line, sizeof line, f)) if (sscanf(line, "%d", &m) == 1 && m == id) found = 1;
-    if (f) fclose(f);
-    return found;
-}
-
 static int make(const char *dir, const char *name, int file, size_t size) {
     char p[800];
     snprintf(p, sizeof p, "%s/%s", dir, name);

@@ -40,24 +40,6 @@ static time_t times[FILES];
 static void path_of(char *out, size_t n, int i) { snprintf(out, n, "%s/d%d/sub/f%d", top, i % 3, i); }
 static unsigned char byte_of(int i, size_t k) { return (unsigned char)(i * 31 + k * 7 + 1); }
 
-/* The mount id fdinfo shows for fd, and whether /proc/self/mountinfo has it. */
-static int mount_id(int fd) {
-    char p[64], line[256];
-    int id = -1;
-    snprintf(p, sizeof p, "/proc/self/fdinfo/%d", fd);
-    FILE *f = fopen(p, "r");
-    while (f && fgets(line, sizeof line, f)) if (sscanf(line, "mnt_id: %d", &id) == 1) break;
-    if (f) fclose(f);
-    return id;
-}
-static int mounted_here(int id) {
-    char line[1024];
-    int m, found = 0;
-    FILE *f = fopen("/proc/self/mountinfo", "r");
-    while (f && fgets(line, sizeof line, f)) if (sscanf(line, "%d", &m) == 1 && m == id) found = 1;
-    if (f) fclose(f);
-    return found;
-}
 /* The optional fields of the mount at `point` in mountinfo ("shared:3", ...), or "" when none. */
 static int mountinfo_says(const char *point, const char *what) {
     char line[2048], mp[1024];
@@ -218,8 +200,8 @@ static int child(int kept, int done, int told) {
     if (map == MAP_FAILED) { fail("mmap: %m"); return 1; }
     strcpy(map + 4096, "written through the mapping");
     int own = open(p, O_RDONLY);
-    int own_id = mount_id(own);
-    int kept_id = mount_id(kept);
+    int own_id = mount_id_of_fd(own);
+    int kept_id = mount_id_of_fd(kept);
     if (!mounted_here(own_id) || mounted_here(kept_id)) fail("before: the mount ids do not place the files (own %d, kept %d)", own_id, kept_id);
 
     /* The parent reaches this tmpfs through our descriptor 100. */
@@ -250,8 +232,8 @@ static int child(int kept, int done, int told) {
     strcpy(map, "second");
     char got[16] = "";
     if (pread(own, got, 6, 0) != 6 || strcmp(got, "second") != 0) fail("the mapping is not of the file ('%s')", got);
-    if (!mounted_here(mount_id(own))) fail("its own file is not on its namespace's mount");
-    if (mounted_here(mount_id(kept))) fail("the file kept from its parent's namespace moved to the child's");
+    if (!mounted_here(mount_id_of_fd(own))) fail("its own file is not on its namespace's mount");
+    if (mounted_here(mount_id_of_fd(kept))) fail("the file kept from its parent's namespace moved to the child's");
     /* The parent's tmpfs, seen in both namespaces: one filesystem. */
     char shared_path[700];
     snprintf(shared_path, sizeof shared_path, "%s/from-child", outer);
