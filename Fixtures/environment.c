@@ -1,11 +1,13 @@
-/* Process environment: umask, cwd, a lowered rlimit, comm, pdeathsig,
- * no_new_privs, and the PID (same with --restore-pid; raise() works either
+/* Process environment: umask, cwd, a lowered rlimit, comm, pdeathsig (the
+ * main thread's and another thread's own: it is per thread), no_new_privs,
+ * and the PID (same with --restore-pid; raise() works either
  * way). With "seccomp" it also installs two seccomp filters, one making
  * getpriority fail with errno 77 and one making setpriority fail with 78,
  * and checks after restart that both still hold.
  * Usage: environment DIR [same-pid] [seccomp] */
 #include "fixture.h"
 #include <limits.h>
+#include <pthread.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
@@ -16,6 +18,20 @@
 
 static volatile int usr1;
 static void on_usr1(int s) { (void)s; usr1++; }
+
+/* The second thread sets its own parent-death signal, waits out the
+ * checkpoint at the barrier and reads it again after the restart. */
+static pthread_barrier_t meet;
+static int thread_pdeath = -1;
+static void *second_thread(void *arg) {
+    (void)arg;
+    leave_term_to_main();
+    prctl(PR_SET_PDEATHSIG, SIGPWR);
+    pthread_barrier_wait(&meet);
+    pthread_barrier_wait(&meet);
+    prctl(PR_GET_PDEATHSIG, &thread_pdeath);
+    return NULL;
+}
 
 int main(int argc, char **argv) {
     const char *dir = argc > 1 ? argv[1] : "/tmp";
@@ -41,6 +57,10 @@ int main(int argc, char **argv) {
     }
     signal(SIGUSR1, on_usr1);
     pid_t before = getpid();
+    pthread_t second;
+    pthread_barrier_init(&meet, NULL, 2);
+    if (pthread_create(&second, NULL, second_thread, NULL) != 0) fail("pthread_create");
+    pthread_barrier_wait(&meet);
 
     ready();
     wait_for_term();
@@ -57,6 +77,9 @@ int main(int argc, char **argv) {
     int pdeath = 0;
     prctl(PR_GET_PDEATHSIG, &pdeath);
     if (pdeath != SIGWINCH) fail("pdeathsig %d", pdeath);
+    pthread_barrier_wait(&meet);
+    pthread_join(second, NULL);
+    if (thread_pdeath != SIGPWR) fail("second thread's pdeathsig %d, want %d", thread_pdeath, SIGPWR);
     if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1) fail("no_new_privs lost");
     if (filtered) {
         errno = 0;

@@ -240,6 +240,9 @@ public struct ProcessState: Equatable, Sendable {
         files = try d.records(Tag.file.rawValue, name: "fd").map { try FileDescriptorState(decoding: $0) }
         dumpable = try d.u64(Tag.dumpable.rawValue, default: 1)
         parentDeathSignal = try d.u64(Tag.pdeathsig.rawValue, default: 0)
+        guard parentDeathSignal <= 64 else {
+            throw ImageError.malformed(what: "process \(pid): parent-death signal \(parentDeathSignal) is not a signal (1-64)", offset: d.base)
+        }
         // 1 in images before 1.2 (the restart sent SIGSTOP); since then the stop signal.
         let stop = try d.u64(Tag.stopped.rawValue, default: 0)
         guard stop <= 1 || (19...22).contains(stop) else {

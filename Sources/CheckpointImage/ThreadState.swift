@@ -39,6 +39,9 @@ public struct ThreadState: Equatable, Sendable {
     public var affinity: [UInt64] = []
     /// I/O priority (ioprio_get): class << 13 | level; 0: none set.
     public var ioPriority: UInt64 = 0
+    /// Since 2026-12-06: this thread's parent-death signal (PR_GET_PDEATHSIG
+    /// is per thread; the main thread's is also the process's); 0: none.
+    public var parentDeathSignal: UInt64 = 0
 
     public struct Scheduling: Equatable, Sendable {
         public var policy: UInt32, priority: UInt32, nice: Int32
@@ -75,7 +78,7 @@ public struct ThreadState: Equatable, Sendable {
         case tid = 1, registers = 2, xsave = 3, sigmask = 4, pending = 5, altBase = 6, altFlags = 7
         case altSize = 8, rseqAddress = 9, rseqSize = 10, rseqSignature = 11, tidAddress = 12, robustHead = 13, robustLength = 14
         case seccompFilter = 15, timerSlack = 16, scheduling = 17, seccompStrict = 18, credentials = 19, cgroup = 20, name = 21
-        case affinity = 22, ioPriority = 23
+        case affinity = 22, ioPriority = 23, parentDeathSignal = 24
     }
 
     func encode(into e: inout RecordEncoder) {
@@ -106,6 +109,7 @@ public struct ThreadState: Equatable, Sendable {
         if let name { e.string(Tag.name.rawValue, name) }
         if !affinity.isEmpty { e.u64s(Tag.affinity.rawValue, affinity) }
         if ioPriority != 0 { e.u64(Tag.ioPriority.rawValue, ioPriority) }
+        if parentDeathSignal != 0 { e.u64(Tag.parentDeathSignal.rawValue, parentDeathSignal) }
     }
 
     init(decoding d: RecordDecoder) throws {
@@ -160,6 +164,10 @@ public struct ThreadState: Equatable, Sendable {
         ioPriority = try d.u64(Tag.ioPriority.rawValue, default: 0)
         guard ioPriority < 4 << 13 else {
             throw ImageError.malformed(what: "thread \(tid): I/O priority \(ioPriority) is not class << 13 | level with class 0-3", offset: d.base)
+        }
+        parentDeathSignal = try d.u64(Tag.parentDeathSignal.rawValue, default: 0)
+        guard parentDeathSignal <= 64 else {
+            throw ImageError.malformed(what: "thread \(tid): parent-death signal \(parentDeathSignal) is not a signal (1-64)", offset: d.base)
         }
         if let name, name.utf8.count > 15 || name.contains("\0") {
             throw ImageError.malformed(what: "thread \(tid): name '\(name)' is not a comm (up to 15 bytes)", offset: d.base)

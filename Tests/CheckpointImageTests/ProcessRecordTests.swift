@@ -140,6 +140,24 @@ final class CgroupRecordTests: XCTestCase {
         XCTAssertThrowsError(try decode(p.encode()))
     }
 
+    /// Each thread's parent-death signal (seeded, 0-64) round trips; one
+    /// above 64, in a thread or in the process, is refused.
+    func testSeededParentDeathSignalsRoundTripAndNonSignalsAreRefused() throws {
+        var random = SeededRandom("pdeathsig-records")
+        for _ in 0..<100 {
+            var p = SampleImage.process
+            p.parentDeathSignal = random.next() % 65
+            p.threads[0].parentDeathSignal = random.next() % 65
+            XCTAssertEqual(try decode(p.encode()), p)
+        }
+        var p = SampleImage.process
+        p.threads[0].parentDeathSignal = 65
+        XCTAssertThrowsError(try decode(p.encode()))
+        p.threads[0].parentDeathSignal = 0
+        p.parentDeathSignal = 1 << 40
+        XCTAssertThrowsError(try decode(p.encode()))
+    }
+
     func testCgroupNamespacesRoundTrip() throws {
         var tree = TreeState()
         tree.cgroupNamespaces = [[CgroupMembership(controllers: "", path: "/job/a"), CgroupMembership(controllers: "pids", path: "/")], []]

@@ -33,6 +33,12 @@ final class RoundTripTests: XCTestCase {
         try Scenario(fixture: "seccomptsync").run(.rootOriginalPID)
     }
     func testEnvironmentUnprivileged() throws { try Scenario(fixture: "environment", arguments: ["@"]).run(.unprivilegedNewPID) }
+    /// A user's process checkpointed and restarted by root: its limits (which
+    /// prlimit64 hides from a root without CAP_SYS_RESOURCE) and each thread's
+    /// parent-death signal (which the change of user ID clears) come back.
+    func testEnvironmentOfAUserRestartedByRoot() throws {
+        try Scenario(fixture: "environment", arguments: ["@", "same-pid"]).run(.rootForUser)
+    }
     func testRegistersAsRoot() throws { try Self.registers.run(.rootOriginalPID) }
     func testRegistersUnprivileged() throws { try Self.registers.run(.unprivilegedNewPID) }
     func testBusyLoopAsRoot() throws { try Self.busyLoop.run(.rootOriginalPID) }

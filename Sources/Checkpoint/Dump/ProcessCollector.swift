@@ -156,6 +156,7 @@ struct ProcessCollector {
             tidAddress: part.tidAddress)
         (t.robustListHead, t.robustListLength) = try Ptrace.robustList(tid)
         t.timerSlackNanos = part.timerSlackNanos
+        t.parentDeathSignal = part.parentDeathSignal
         t.scheduling = Self.scheduling(tid)
         t.affinity = CPUPlacement.restrictedAffinity(tid)
         t.ioPriority = UInt64(max(0, Syscall.ioPriority(of: tid)))
@@ -248,15 +249,15 @@ struct ProcessCollector {
         return .init(policy: UInt32(policy), priority: UInt32(max(0, param.sched_priority)), nice: nice)
     }
 
+    /// Every resource limit, from /proc/PID/limits: prlimit64 would refuse
+    /// another user's process to a root without CAP_SYS_RESOURCE, and the
+    /// limits would be left out of the image without a word.
     static func rlimits(_ pid: pid_t) throws -> [ProcessState.ResourceLimit] {
-        var out: [ProcessState.ResourceLimit] = []
-        for resource in 0..<16 {
-            var old = rlimit()
-            let r = withUnsafeMutablePointer(to: &old) { p in
-                try? rawSyscall("prlimit64", NR.prlimit64, Int(pid), resource, 0, Int(bitPattern: p))
-            }
-            if r != nil { out.append(.init(resource: UInt32(resource), soft: UInt64(old.rlim_cur), hard: UInt64(old.rlim_max))) }
+        let path = "/proc/\(pid)/limits"
+        do {
+            return try ProcLimits.parse(try Sys.readText(path)).map { .init(resource: UInt32($0.resource), soft: $0.soft, hard: $0.hard) }
+        } catch let e as ProcParseError {
+            throw CheckpointError(EIO, "\(path): \(e)")
         }
-        return out
     }
 }

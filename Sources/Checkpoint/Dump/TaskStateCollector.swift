@@ -17,6 +17,7 @@ enum TaskStateCollector {
         var altStack = ThreadState.AltStack(base: 0, flags: 2, size: 0)
         var tidAddress: UInt64 = 0
         var timerSlackNanos: UInt64 = 0
+        var parentDeathSignal: UInt64 = 0
     }
 
     static let scratchSize = InjectionFrame.scratchSize
@@ -91,7 +92,8 @@ enum TaskStateCollector {
         return (IntervalTimers(values: itimers), posix)
     }
 
-    /// Per thread: the alternate signal stack and the clear_child_tid address.
+    /// Per thread: the alternate signal stack, the clear_child_tid address,
+    /// timer slack and the parent-death signal (each thread has its own).
     static func thread(_ session: RemoteSession) throws -> ThreadPart {
         var r = ThreadPart()
         let s = session.scratch
@@ -101,6 +103,8 @@ enum TaskStateCollector {
         try session.prctl(.getTidAddress, s + UInt64(Slot.tidAddress))
         r.tidAddress = try session.get(UInt64.self, at: Slot.tidAddress)
         r.timerSlackNanos = try session.prctl(.getTimerslack)
+        try session.prctl(.getPdeathsig, s + UInt64(Slot.deathSignal))
+        r.parentDeathSignal = UInt64(try session.get(Int32.self, at: Slot.deathSignal))
         return r
     }
 }

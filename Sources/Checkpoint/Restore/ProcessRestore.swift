@@ -139,6 +139,13 @@ final class ProcessRestore {
             }
             let mine = try task.restoreCredentials()
             try KeepCaps.restoreLast(process, in: session)
+            // After the credentials, which clear it when a user or group ID
+            // changes (commit_creds). The main thread's always: its stub was
+            // born with SIGKILL there, to die with a killed restorer.
+            for (k, t) in threads.enumerated() {
+                let signal = k == 0 ? process.parentDeathSignal : t.state.parentDeathSignal
+                if k == 0 || signal != 0 { try t.session.prctl(.setPdeathsig, signal) }
+            }
             return mine + warnings
         case .seccomp:
             if !a.seccompSuspended {

@@ -27,8 +27,7 @@ enum RestoreStage: Int, CaseIterable, Comparable {
     /// Descriptors at their numbers; before the environment, because chdir
     /// and chroot could make the paths they open resolve elsewhere.
     case files
-    /// cwd, root, umask, limits, personality, name, THP, oom_score_adj, the
-    /// parent-death signal (always: the stub was born with SIGKILL there).
+    /// cwd, root, umask, limits, personality, name, THP, oom_score_adj.
     case environment
     /// Handlers, then pending signals queued again; SIGCHLD raised by
     /// recreating zombie children dropped first (the process had it already).
@@ -47,6 +46,7 @@ enum RestoreStage: Int, CaseIterable, Comparable {
     /// could be refused. In a stub seized with seccomp suspended (root),
     /// the seccomp filters go in just before them, while the stub still has
     /// the privilege the original may have had when it installed them.
+    /// Then each thread's parent-death signal, which a change of ID clears.
     case credentials
     /// Seccomp filters are the last injected calls: a filter may forbid
     /// the very calls the restore still makes. Strict mode would forbid them

@@ -30,8 +30,6 @@ struct TaskRestorer {
         let name = Array(process.command.utf8.prefix(15)) + [0]
         try session.prctl(.setName, try session.put(name))
         warnings += try ProcessAttributes.restore(process, in: session)
-        // Always: the stub was born with SIGKILL here, to die with a killed restorer.
-        try session.prctl(.setPdeathsig, process.parentDeathSignal)
         return warnings
     }
 

@@ -36,8 +36,10 @@ struct Scenario: Sendable {
     var newRootPID = false
 
     /// As root with original PIDs; as an unprivileged user with new PIDs
-    /// (--no-restore-pid), or with original PIDs in a new user+PID namespace.
-    enum Mode { case rootOriginalPID, unprivilegedNewPID, unprivilegedNamespace }
+    /// (--no-restore-pid), or with original PIDs in a new user+PID namespace;
+    /// or a user's process checkpointed and restarted by root (an
+    /// administrator's restart, which BLCR allows), with original PIDs.
+    enum Mode { case rootOriginalPID, unprivilegedNewPID, unprivilegedNamespace, rootForUser }
 
     func run(_ mode: Mode, file: StaticString = #filePath, line: UInt = #line) throws {
         let env = try TestEnvironment.get()
@@ -46,7 +48,8 @@ struct Scenario: Sendable {
         case .rootOriginalPID:
             guard env.isRoot else { throw XCTSkip("restoring the original PID needs root") }
             user = nil
-        case .unprivilegedNewPID, .unprivilegedNamespace:
+        case .unprivilegedNewPID, .unprivilegedNamespace, .rootForUser:
+            guard mode != .rootForUser || env.isRoot else { throw XCTSkip("restoring another user's process needs root") }
             guard let u = env.user else { throw XCTSkip("no unprivileged test user (tests not run as root)") }
             user = u
         }
@@ -56,9 +59,11 @@ struct Scenario: Sendable {
         let (target, pid) = try Fixture.start(argv, user: user, cwd: work, file: file, line: line)
         usleep(settle)
         let image = "\(work)/context.\(pid)"
-        let more = beforeCheckpoint(pid, work, user)
+        // Who runs cr_checkpoint and cr_restart.
+        let toolUser = mode == .rootForUser ? nil : user
+        let more = beforeCheckpoint(pid, work, toolUser)
         let tree = descendants(of: pid)
-        let ck = runTool(["\(env.bin)/cr_checkpoint"] + checkpointArguments + more + ["--kill", "-f", image, "\(pid)"], user: user, cwd: work)
+        let ck = runTool(["\(env.bin)/cr_checkpoint"] + checkpointArguments + more + ["--kill", "-f", image, "\(pid)"], user: toolUser, cwd: work)
         XCTAssertEqual(ck.code, 0, "cr_checkpoint: \(ck.output)", file: file, line: line)
         let ended = target.wait(timeout: 10)
         XCTAssertEqual(ended?.signal, SIGKILL, "--kill did not kill the target: \(String(describing: ended))", file: file, line: line)
@@ -71,10 +76,10 @@ struct Scenario: Sendable {
 
         let restorePID = mode != .unprivilegedNewPID
         let restart = try Child((restartEnvironment.isEmpty ? [] : ["/usr/bin/env"] + restartEnvironment) + ["\(env.bin)/cr_restart"] + (verbose ? ["--verbose"] : []) + (restorePID ? [] : ["--no-restore-pid"]) + restartArguments.map { $0.replacingOccurrences(of: "@WORK", with: work) } + [image],
-                                user: user, cwd: work)
+                                user: toolUser, cwd: work)
         // Without -v there is no "restored ... as pid" line: wait for the original PID to run untraced.
         XCTAssertTrue(verbose ? restart.read(until: "restored") : processRunsUntraced(pid), "cr_restart: \(restart.output)", file: file, line: line)
-        if mode == .rootOriginalPID && verbose && !newRootPID {
+        if mode == .rootOriginalPID || mode == .rootForUser, verbose && !newRootPID {
             XCTAssertTrue(restart.output.contains("as pid \(pid) "), "original PID not restored: \(restart.output)", file: file, line: line)
         }
         if mode == .unprivilegedNamespace {
