@@ -140,6 +140,26 @@ final class CgroupRecordTests: XCTestCase {
         XCTAssertThrowsError(try decode(p.encode()))
     }
 
+    /// A removed working directory's and a removed open directory's mode and
+    /// owner round trip; a mode above 0o7777 or a short list is refused.
+    func testRemovedDirectoryAttributesRoundTripAndBadOnesAreRefused() throws {
+        var random = SeededRandom("removed-dirs")
+        for _ in 0..<100 {
+            var p = SampleImage.process
+            p.cwd = "/tmp/gone (deleted)"
+            p.deletedCwdAttributes = [random.next() % 0o10000, random.next() % 70_000, random.next() % 70_000]
+            var dir = FileDescriptorState(fd: 9, kind: .deletedDirectory, path: "/tmp/x (deleted)", flags: 0, closeOnExec: false, offset: 0)
+            dir.payload = .unlinked(UnlinkedFileRecord(mode: random.next() % 0o10000, uid: random.next() % 70_000, gid: random.next() % 70_000))
+            p.files = [dir]
+            XCTAssertEqual(try decode(p.encode()), p)
+        }
+        var p = SampleImage.process
+        p.deletedCwdAttributes = [0o10000, 0, 0]
+        XCTAssertThrowsError(try decode(p.encode()))
+        p.deletedCwdAttributes = [0o755, 0]
+        XCTAssertThrowsError(try decode(p.encode()))
+    }
+
     /// Each thread's parent-death signal (seeded, 0-64) round trips; one
     /// above 64, in a thread or in the process, is refused.
     func testSeededParentDeathSignalsRoundTripAndNonSignalsAreRefused() throws {

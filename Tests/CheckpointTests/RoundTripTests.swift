@@ -574,6 +574,13 @@ final class RoundTripTests: XCTestCase {
     /// A working directory deleted while in use stays deleted, and stays the cwd.
     func testDeletedWorkingDirectoryAsRoot() throws { try Scenario(fixture: "deletedcwd", arguments: ["@"]).run(.rootOriginalPID) }
     func testDeletedWorkingDirectoryUnprivileged() throws { try Scenario(fixture: "deletedcwd", arguments: ["@"]).run(.unprivilegedNewPID) }
+    /// A user's removed working directory and removed open directory, restarted
+    /// by root: the stand-ins are the user's with the saved modes (r-x only,
+    /// and none at all), not root's 0700 the process could not stat "." in.
+    func testRemovedDirectoriesOfAUserRestartedByRoot() throws {
+        try Scenario(fixture: "deletedcwd", arguments: ["@", "500"]).run(.rootForUser)
+        try Scenario(fixture: "deleteddir", arguments: ["@", "0"]).run(.rootForUser)
+    }
 
     /// Each thread's scheduling policy (with reset-on-fork), priority and nice.
     func testSchedulingAsRoot() throws { try Scenario(fixture: "sched", arguments: ["rt"]).run(.rootOriginalPID) }

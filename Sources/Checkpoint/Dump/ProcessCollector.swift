@@ -114,6 +114,7 @@ struct ProcessCollector {
         state.intervalTimers = timers.0
         state.posixTimers = timers.1
         state.noNewPrivs = status.fields["NoNewPrivs"] == "1"
+        if state.cwd.hasSuffix(" (deleted)") { state.deletedCwdAttributes = StandInDirectory.attributes(of: "/proc/\(pid)/cwd") }
         if stat.ttyNumber != 0 { state.terminal = [UInt64(stat.ttyNumber), UInt64(bitPattern: Int64(stat.terminalGroup))] }
         let sets = ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"].compactMap { status.fields[$0].flatMap { UInt64($0, radix: 16) } }
         if sets.count == 5 { state.capabilities = sets }

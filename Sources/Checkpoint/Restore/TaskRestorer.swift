@@ -79,7 +79,8 @@ struct TaskRestorer {
         if !made && errno != EEXIST {
             throw CheckpointError(errno: errno, "working directory \(path) was deleted and cannot be made again for the restart")
         }
-        defer { if made { rmdir(path) } }
+        if made { StandInDirectory.own(path, process.deletedCwdAttributes) }
+        defer { if made { StandInDirectory.remove(path, process.deletedCwdAttributes) } }
         try session.call("chdir(\(path))", NR.chdir, try session.putString(path))
     }
 

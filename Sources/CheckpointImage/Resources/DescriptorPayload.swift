@@ -81,7 +81,9 @@ public enum DescriptorPayload: Equatable, Sendable {
         case .fanotify: return .fanotify(try make(FanotifyRecord.self))
         case .tun: return .tun(try make(TunFileRecord.self))
         case .messageQueue: return .messageQueue(try make(MessageQueueRecord.self))
-        case .regular, .device, .inherited, .unsupported, .pipe, .deletedDirectory, .unknown: return .none
+        // Since 2026-12-06 a removed directory keeps its mode and owner in an unlinked file's record.
+        case .deletedDirectory: return try record.map { .unlinked(try UnlinkedFileRecord(decoding: $0, fd: fd)) } ?? .none
+        case .regular, .device, .inherited, .unsupported, .pipe, .unknown: return .none
         }
     }
 }

@@ -14,19 +14,16 @@ enum DeletedDirectories: FileKind {
 
     static func collect(_ d: OpenDescriptor, into state: inout FileDescriptorState, in context: FileDumpContext) throws {
         state.kind = .deletedDirectory
+        state.payload = .unlinked(UnlinkedFileRecord(mode: UInt64(d.st.st_mode & 0o7777), uid: UInt64(d.st.st_uid), gid: UInt64(d.st.st_gid)))
     }
 
     static func restore(_ f: FileDescriptorState, in c: FileRestoreContext) throws -> RestoredFile {
         let original = String(f.path.dropLast(" (deleted)".count))
-        let made: String
-        if mkdir(original, 0o700) == 0 {
-            made = original
-        } else {
-            var template = Array("/tmp/swiftcr-deleted-dir.XXXXXX".utf8CString)
-            guard let p = mkdtemp(&template) else { throw CheckpointError(errno: errno, "fd \(f.fd): cannot make a directory to stand for \(original)") }
-            made = String(cString: p)
+        let attributes = f.unlinked.map { [$0.mode, $0.uid, $0.gid] } ?? []
+        guard let made = StandInDirectory.make(at: original, attributes: attributes) else {
+            throw CheckpointError(errno: errno, "fd \(f.fd): cannot make a directory to stand for \(original)")
         }
-        defer { rmdir(made) }
+        defer { StandInDirectory.remove(made, attributes) }
         return try PathReopen.open(f, source: made, in: c)
     }
 }
