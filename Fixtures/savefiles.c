@@ -4,7 +4,8 @@
  * maps POSIX shared memory. The test deletes the copy and the shared file,
  * overwrites the private one and unlinks the shm object between checkpoint
  * and restart; everything must read as at the checkpoint, and the shared
- * file and shm object exist again. Usage: savefiles DIR */
+ * file and shm object exist again, the process's, with their modes (0662
+ * and 0606, which a restorer's umask would cut). Usage: savefiles DIR */
 #include "fixture.h"
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -35,7 +36,7 @@ int main(int argc, char **argv) {
     put(shared, "shared before", 4096);
     int pf = open(priv, O_RDONLY), sf = open(shared, O_RDWR);
     int mf = shm_open(shm, O_RDWR | O_CREAT | O_EXCL, 0600);
-    if (pf < 0 || sf < 0 || mf < 0 || ftruncate(mf, 4096) != 0) { fail("open: %s", strerror(errno)); return finish(); }
+    if (pf < 0 || sf < 0 || mf < 0 || ftruncate(mf, 4096) != 0 || fchmod(sf, 0662) != 0 || fchmod(mf, 0606) != 0) { fail("open: %s", strerror(errno)); return finish(); }
     const char *p = mmap(NULL, 8192, PROT_READ, MAP_PRIVATE, pf, 0);
     char *s = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, sf, 0);
     char *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, mf, 0);
@@ -56,6 +57,11 @@ int main(int argc, char **argv) {
     if (again < 0 || pread(again, back, 20, 0) != 20 || strcmp(back, "shared at checkpoint") != 0) fail("%s was not made again with its contents", shared);
     int mo = shm_open(shm, O_RDONLY, 0);
     if (mo < 0) fail("POSIX shm object %s was not made again", shm);
+    struct stat st;
+    if (again >= 0 && fstat(again, &st) == 0 && ((st.st_mode & 07777) != 0662 || st.st_uid != geteuid()))
+        fail("%s made again with mode 0%o owner %u, want 0662 %u", shared, st.st_mode & 07777, st.st_uid, geteuid());
+    if (mo >= 0 && fstat(mo, &st) == 0 && ((st.st_mode & 07777) != 0606 || st.st_uid != geteuid()))
+        fail("%s made again with mode 0%o owner %u, want 0606 %u", shm, st.st_mode & 07777, st.st_uid, geteuid());
     strcpy(s, "shared after");
     if (again >= 0 && (pread(again, back, 12, 0) != 12 || memcmp(back, "shared after", 12) != 0)) fail("the shared mapping is not the file any more");
     shm_unlink(shm);

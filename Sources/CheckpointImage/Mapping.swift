@@ -61,6 +61,9 @@ public struct Mapping: Equatable, Sendable {
     /// or is gone; a shared one is made again with `fileMode`.
     public var savedWhole = false
     public var fileMode: UInt32 = 0
+    /// Since 2026-12-06, with `savedWhole`: the file's uid and gid, which a
+    /// file made again gets (empty: the restorer's).
+    public var fileOwner: [UInt64] = []
     /// Guard pages (madvise MADV_GUARD_INSTALL, Linux 6.13+) as (first page
     /// index from `start`, page count) pairs: no data, installed again last.
     public var guardRuns: [UInt64] = []
@@ -125,7 +128,7 @@ public struct Mapping: Equatable, Sendable {
     enum Tag: UInt16, CaseIterable {
         case start = 1, end = 2, protection = 3, shared = 4, growsDown = 5, kind = 6, path = 7
         case offset = 8, device = 9, inode = 10, fileSize = 11, mtime = 12, checksum = 13, advice = 14
-        case savedWhole = 15, fileMode = 16, guardRuns = 17, inheritedRuns = 18, parentRuns = 19, hugePageSize = 20
+        case savedWhole = 15, fileMode = 16, guardRuns = 17, inheritedRuns = 18, parentRuns = 19, hugePageSize = 20, fileOwner = 21
     }
 
     func encode(into e: inout RecordEncoder) {
@@ -146,6 +149,7 @@ public struct Mapping: Equatable, Sendable {
         if savedWhole {
             e.u64(Tag.savedWhole.rawValue, 1)
             e.u64(Tag.fileMode.rawValue, UInt64(fileMode))
+            if !fileOwner.isEmpty { e.u64s(Tag.fileOwner.rawValue, fileOwner) }
         }
         if !guardRuns.isEmpty { e.u64s(Tag.guardRuns.rawValue, guardRuns) }
         if !inheritedRuns.isEmpty { e.u64s(Tag.inheritedRuns.rawValue, inheritedRuns) }
@@ -173,6 +177,10 @@ public struct Mapping: Equatable, Sendable {
         advice = Advice(rawValue: try d.u64(Tag.advice.rawValue, default: 0))
         savedWhole = try d.u64(Tag.savedWhole.rawValue, default: 0) != 0
         fileMode = UInt32(truncatingIfNeeded: try d.u64(Tag.fileMode.rawValue, default: 0)) & 0o7777
+        fileOwner = try d.u64s(Tag.fileOwner.rawValue)
+        guard fileOwner.isEmpty || (fileOwner.count == 2 && fileOwner.allSatisfy { $0 <= UInt64(UInt32.max) }) else {
+            throw ImageError.malformed(what: "mapping 0x\(String(start, radix: 16)): file owner \(fileOwner) is not a uid and a gid", offset: d.base)
+        }
         guardRuns = try d.u64s(Tag.guardRuns.rawValue)
         inheritedRuns = try d.u64s(Tag.inheritedRuns.rawValue)
         try Self.checkRuns(guardRuns, "guard", pages: (end - start) / 4096, mapping: start, offset: d.base)

@@ -140,6 +140,24 @@ final class CgroupRecordTests: XCTestCase {
         XCTAssertThrowsError(try decode(p.encode()))
     }
 
+    /// A saved file mapping's owner round trips; one that is not a uid and a gid is refused.
+    func testSavedFileOwnerRoundTripsAndBadOnesAreRefused() throws {
+        var random = SeededRandom("saved-file-owner")
+        for _ in 0..<50 {
+            var p = SampleImage.process
+            p.mappings[0].savedWhole = true
+            p.mappings[0].fileMode = UInt32(random.next() % 0o10000)
+            p.mappings[0].fileOwner = [random.next() % (1 << 32), random.next() % (1 << 32)]
+            XCTAssertEqual(try decode(p.encode()), p)
+        }
+        var p = SampleImage.process
+        p.mappings[0].savedWhole = true
+        p.mappings[0].fileOwner = [1 << 32, 0]
+        XCTAssertThrowsError(try decode(p.encode()))
+        p.mappings[0].fileOwner = [7]
+        XCTAssertThrowsError(try decode(p.encode()))
+    }
+
     /// A removed working directory's and a removed open directory's mode and
     /// owner round trip; a mode above 0o7777 or a short list is refused.
     func testRemovedDirectoryAttributesRoundTripAndBadOnesAreRefused() throws {

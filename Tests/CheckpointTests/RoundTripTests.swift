@@ -657,6 +657,9 @@ final class RoundTripTests: XCTestCase {
     }()
     func testSaveAllSurvivesChangedFilesAsRoot() throws { try Self.saveAll.run(.rootOriginalPID) }
     func testSaveAllSurvivesChangedFilesUnprivileged() throws { try Self.saveAll.run(.unprivilegedNewPID) }
+    /// Restarted by root, the files made again are the user's own with their
+    /// modes (the shm object root's 0600 before: the process could not open it).
+    func testSaveAllMakesAUsersFilesAgainAsTheirsAsRoot() throws { try Self.saveAll.run(.rootForUser) }
 
     /// SIGTERM sent to cr_restart the moment the restored process runs (the
     /// test pokes as soon as it sees it untraced; the hook holds cr_restart

@@ -234,7 +234,10 @@ struct ProcessCollector {
             mapping.savedWhole = posixShm || (kind == .privateFile ? save.contains(.privateFiles) || (isExe && save.contains(.executable))
                                                                   : save.contains(.sharedFiles))
             var st = stat()
-            if mapping.savedWhole && stat(root + path, &st) == 0 { mapping.fileMode = UInt32(st.st_mode) & 0o7777 }
+            if mapping.savedWhole && stat(root + path, &st) == 0 {
+                mapping.fileMode = UInt32(st.st_mode) & 0o7777
+                mapping.fileOwner = [UInt64(st.st_uid), UInt64(st.st_gid)]
+            }
         }
         return mapping
     }

@@ -305,7 +305,21 @@ struct AddressSpaceRestorer {
 
     /// Opens (making it again if gone) a shared file saved whole, at least as long as it was.
     func openSaved(_ path: String, _ m: Mapping) throws -> UInt64 {
-        let fd = try session.open(path, flags: UInt64(O_RDWR | O_CREAT | O_CLOEXEC), mode: UInt64(m.fileMode == 0 ? 0o600 : m.fileMode))
+        let mode = UInt64(m.fileMode == 0 ? 0o600 : m.fileMode)
+        let made = try session.openRaw(path, flags: UInt64(O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC), mode: mode)
+        let fd: UInt64
+        if made >= 0 {
+            // Made again: its owner's (a user's file restored by root would be
+            // root's, which that user could not open again), with its mode
+            // whatever the stub's umask took away.
+            fd = UInt64(made)
+            if m.fileOwner.count == 2 { _ = try session.raw(NR.fchown, fd, m.fileOwner[0], m.fileOwner[1]) }
+            _ = try session.raw(NR.fchmod, fd, mode)
+        } else if made == -Int64(EEXIST) {
+            fd = try session.open(path, flags: UInt64(O_RDWR | O_CLOEXEC))
+        } else {
+            throw CheckpointError(Int32(-made), "open(\(path)): \(errorText(Int32(-made)))")
+        }
         var st = stat()
         if stat(path, &st) == 0 && UInt64(st.st_size) < m.fileSize {
             try session.call("ftruncate(\(path))", NR.ftruncate, fd, m.fileSize)

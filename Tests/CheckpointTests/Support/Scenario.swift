@@ -53,7 +53,7 @@ struct Scenario: Sendable {
             guard let u = env.user else { throw XCTSkip("no unprivileged test user (tests not run as root)") }
             user = u
         }
-        let label = ([fixture] + arguments.filter { $0.allSatisfy { $0.isLetter } }).joined(separator: "-")
+        let label = ([fixture] + arguments.filter { $0.allSatisfy { $0.isLetter } } + (mode == .rootForUser ? ["by-root"] : [])).joined(separator: "-")
         let work = env.workDir(label, user: user)
         let argv = launcher + ["\(env.bin)/\(fixture)"] + arguments.map { $0.hasPrefix("@") ? work + $0.dropFirst() : $0 }
         let (target, pid) = try Fixture.start(argv, user: user, cwd: work, file: file, line: line)
