@@ -140,6 +140,19 @@ final class CgroupRecordTests: XCTestCase {
         XCTAssertThrowsError(try decode(p.encode()))
     }
 
+    /// A FIFO's owner round trips; one that is not a uid and a gid is refused.
+    func testFIFOOwnerRoundTripsAndBadOnesAreRefused() throws {
+        var p = SampleImage.process
+        var fifo = FileDescriptorState(fd: 4, kind: .fifo, path: "/tmp/f", flags: 0, closeOnExec: false, offset: 0)
+        fifo.payload = .fifo(FIFORecord(mode: 0o622, gone: true, owner: [999, 995]))
+        p.files = [fifo]
+        XCTAssertEqual(try decode(p.encode()), p)
+        for bad: [UInt64] in [[1 << 32, 0], [5]] {
+            p.files[0].payload = .fifo(FIFORecord(mode: 0o600, owner: bad))
+            XCTAssertThrowsError(try decode(p.encode()))
+        }
+    }
+
     /// A saved file mapping's owner round trips; one that is not a uid and a gid is refused.
     func testSavedFileOwnerRoundTripsAndBadOnesAreRefused() throws {
         var random = SeededRandom("saved-file-owner")

@@ -519,6 +519,8 @@ final class RoundTripTests: XCTestCase {
 
     func testFIFOsAsRoot() throws { try Scenario(fixture: "fifo", arguments: ["@"]).run(.rootOriginalPID) }
     func testFIFOsUnprivileged() throws { try Scenario(fixture: "fifo", arguments: ["@"]).run(.unprivilegedNewPID) }
+    /// Restarted by root, a removed FIFO made again is the user's, with its mode.
+    func testFIFOsOfAUserRestartedByRoot() throws { try Scenario(fixture: "fifo", arguments: ["@"]).run(.rootForUser) }
 
     /// A private view of shared memory (through map_files as root, a memfd as a
     /// user) follows the object until written to, across the restart.

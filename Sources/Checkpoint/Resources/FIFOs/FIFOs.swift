@@ -13,7 +13,7 @@ enum FIFOs: FileKind {
     static func collect(_ d: OpenDescriptor, into state: inout FileDescriptorState, in context: FileDumpContext) throws {
         state.kind = .fifo
         if d.deleted { state.path = String(d.link.dropLast(" (deleted)".count)) }
-        state.payload = .fifo(FIFORecord(mode: UInt64(d.st.st_mode & 0o7777), gone: d.deleted))
+        state.payload = .fifo(FIFORecord(mode: UInt64(d.st.st_mode & 0o7777), gone: d.deleted, owner: [UInt64(d.st.st_uid), UInt64(d.st.st_gid)]))
         try context.shared.pipes.save(d, into: &state)
     }
 

@@ -85,6 +85,18 @@ final class PipeFactory {
     /// open of one end waits for the other, and the bytes stay in the pipe
     /// until every process has its ends. A FIFO deleted since the checkpoint
     /// is made again, with a warning.
+    /// A FIFO made again: its owner's (a user's FIFO restored by root would
+    /// be root's) and its mode exactly (mkfifo's is cut by the umask).
+    static func makeFIFO(_ path: String, like record: FIFORecord?) throws {
+        let mode = mode_t(record?.mode ?? 0o600) & 0o7777
+        _ = try valueOrThrow("mkfifo(\(path))") { mkfifo(path, mode) }
+        if let owner = record?.owner, owner.count == 2 {
+            // A user's restorer cannot give a file away: it stays that user's.
+            _ = chown(path, uid_t(truncatingIfNeeded: owner[0]), gid_t(truncatingIfNeeded: owner[1]))
+        }
+        _ = chmod(path, mode)
+    }
+
     func holdFIFO(_ f: FileDescriptorState) throws -> String? {
         let key = [f.device, f.inode]
         if fifos[key] != nil { return nil }
@@ -94,13 +106,13 @@ final class PipeFactory {
             // Removed while open: made under a free name, held, removed again.
             var name = f.path
             if lstat(name, &st) == 0 { name += ".swiftcr-fifo.\(getpid())" }
-            _ = try valueOrThrow("mkfifo(\(name))") { mkfifo(name, mode_t(f.fifo?.mode ?? 0o600) & 0o7777) }
+            try Self.makeFIFO(name, like: f.fifo)
             defer { unlink(name) }
             try hold(key, path: name)
             return nil
         }
         if lstat(f.path, &st) != 0 {
-            _ = try valueOrThrow("mkfifo(\(f.path))") { mkfifo(f.path, mode_t(f.fifo?.mode ?? 0o600) & 0o7777) }
+            try Self.makeFIFO(f.path, like: f.fifo)
             warning = "FIFO \(f.path) no longer existed and was made again"
         } else if st.st_mode & S_IFMT != S_IFIFO {
             throw CheckpointError(ENXIO, "fd \(f.fd): \(f.path) is no longer a FIFO")
