@@ -37,6 +37,7 @@ int main(int argc, char **argv) {
     int root = geteuid() == 0, n = -1, z = -1;
     if (root) {
         if (mknod(null_node, S_IFCHR | 0600, makedev(1, 3)) != 0 || mknod(zero_node, S_IFCHR | 0600, makedev(1, 5)) != 0) fail("mknod");
+        if (chmod(null_node, 0622) != 0) fail("chmod");
         n = open(null_node, O_RDWR);
         z = open(zero_node, O_RDONLY);
         unlink(null_node);
@@ -55,6 +56,7 @@ int main(int argc, char **argv) {
     if (lstat(fifo, &st) == 0) fail("the removed FIFO is back at its path");
     if (root) {
         if (fstat(n, &st) != 0 || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3)) fail("the removed /dev/null node is not 1:3");
+        else if ((st.st_mode & 07777) != 0622) fail("the removed /dev/null node has mode 0%o, not 0622", st.st_mode & 07777);
         else if (write(n, "x", 1) != 1) fail("the removed /dev/null node does not take writes");
         if (lstat(null_node, &st) == 0) fail("the removed node is back at its path");
         char c = 1;

@@ -57,6 +57,8 @@ enum Nodes: FileKind {
         }
         defer { if n.gone || name != f.path { unlink(name) } }
         _ = lchown(name, uid_t(n.uid), gid_t(n.gid))
+        // mknod's mode was cut by the restorer's umask (and chown clears set-ID bits): exactly, after.
+        if !n.isSymlink { _ = chmod(name, mode_t(n.mode & 0o7777)) }
         let keep = Int32(O_ACCMODE | O_NONBLOCK | O_APPEND | O_NOFOLLOW) | OpenFlags.path
         let fd = open(name, Int32(bitPattern: f.flags) & keep | O_CLOEXEC | O_NOCTTY)
         guard fd >= 0 else { return .closed("fd \(f.fd) (\(f.path)): the node made again cannot be opened: \(errorText(errno))") }
