@@ -89,6 +89,11 @@ public struct ProcessState: Equatable, Sendable {
     /// Since 2026-12-06: a removed working directory's permission bits,
     /// owner and group (the restart makes a stand-in alike); empty otherwise.
     public var deletedCwdAttributes: [UInt64] = []
+    /// Since 2026-12-06: prctl(PR_GET_MDWE) flags (1 refuse exec gain, 2 not
+    /// inherited); 0: none (or a kernel before 6.3).
+    public var memoryDenyWriteExecute: UInt64 = 0
+    /// Since 2026-12-06: /proc/PID/coredump_filter; nil in older images.
+    public var coredumpFilter: UInt64?
     /// membarrier(2) registrations, as the REGISTER command bits (4 global
     /// expedited, 16 private expedited, 64 its sync-core form, 256 its rseq form).
     public var membarrierRegistrations: UInt64 = 0
@@ -142,7 +147,7 @@ public struct ProcessState: Equatable, Sendable {
         case gids = 8, groups = 9, umask = 10, cwd = 11, root = 12, personality = 13, rlimit = 14
         case mm = 15, auxv = 16, sigaction = 17, sharedPending = 18, thread = 19, mapping = 20, file = 21
         case dumpable = 22, pdeathsig = 23, stopped = 24, intervalTimers = 25, posixTimer = 26, sysv = 27, agentResultFD = 28
-        case omittedPIDs = 29, noNewPrivs = 30, thpDisabled = 31, oomScoreAdj = 32, childSubreaper = 33, membarrier = 34, capabilities = 35, filesSharedWith = 36, terminal = 37, keepCaps = 38, loginUID = 39, timeNamespace = 40, mountNamespace = 41, cgroup = 42, cgroupNamespace = 43, utsNamespace = 44, ipcNamespace = 45, netNamespace = 46, deletedCwdAttributes = 47
+        case omittedPIDs = 29, noNewPrivs = 30, thpDisabled = 31, oomScoreAdj = 32, childSubreaper = 33, membarrier = 34, capabilities = 35, filesSharedWith = 36, terminal = 37, keepCaps = 38, loginUID = 39, timeNamespace = 40, mountNamespace = 41, cgroup = 42, cgroupNamespace = 43, utsNamespace = 44, ipcNamespace = 45, netNamespace = 46, deletedCwdAttributes = 47, mdwe = 48, coredumpFilter = 49
     }
     enum SubTag: UInt16, CaseIterable { case a = 1, b = 2, c = 3, d = 4, e = 5 }
 
@@ -197,6 +202,8 @@ public struct ProcessState: Equatable, Sendable {
         if ipcNamespace != 0 { e.u64(Tag.ipcNamespace.rawValue, UInt64(ipcNamespace)) }
         if netNamespace != 0 { e.u64(Tag.netNamespace.rawValue, UInt64(netNamespace)) }
         if !deletedCwdAttributes.isEmpty { e.u64s(Tag.deletedCwdAttributes.rawValue, deletedCwdAttributes) }
+        if memoryDenyWriteExecute != 0 { e.u64(Tag.mdwe.rawValue, memoryDenyWriteExecute) }
+        if let filter = coredumpFilter { e.u64(Tag.coredumpFilter.rawValue, filter) }
         return e.bytes
     }
 
@@ -288,6 +295,11 @@ public struct ProcessState: Equatable, Sendable {
         ipcNamespace = try namespace(.ipcNamespace, "IPC")
         netNamespace = try namespace(.netNamespace, "network")
         deletedCwdAttributes = try d.u64s(Tag.deletedCwdAttributes.rawValue)
+        memoryDenyWriteExecute = try d.u64(Tag.mdwe.rawValue, default: 0)
+        coredumpFilter = try d.optionalU64(Tag.coredumpFilter.rawValue)
+        guard [0, 1, 3].contains(memoryDenyWriteExecute), (coredumpFilter ?? 0) <= UInt64(UInt32.max) else {
+            throw ImageError.malformed(what: "process \(pid): memory-deny-write-execute flags \(memoryDenyWriteExecute) or core dump filter \(coredumpFilter ?? 0)", offset: d.base)
+        }
         if !deletedCwdAttributes.isEmpty {
             let a = deletedCwdAttributes
             guard a.count == 3, a[0] <= 0o7777, a[1] <= UInt64(UInt32.max), a[2] <= UInt64(UInt32.max) else {

@@ -29,6 +29,9 @@ public struct Prctl: Sendable {
     public static let capAmbientRaise = UInt64(PR_CAP_AMBIENT_RAISE)
     /// Linux 6.17+, newer than the C library's headers here.
     public static let timerCreateRestoreIds = Prctl(Int32(CL_PR_TIMER_CREATE_RESTORE_IDS), "PR_TIMER_CREATE_RESTORE_IDS")
+    /// Linux 6.3+: memory-deny-write-execute (PR_MDWE_REFUSE_EXEC_GAIN 1, PR_MDWE_NO_INHERIT 2).
+    public static let setMdwe = Prctl(Int32(CL_PR_SET_MDWE), "PR_SET_MDWE")
+    public static let getMdwe = Prctl(Int32(CL_PR_GET_MDWE), "PR_GET_MDWE")
 
     /// Second arguments of PR_SET_MM and PR_SET_VMA.
     public static let mmMap = UInt64(PR_SET_MM_MAP)

@@ -140,6 +140,20 @@ final class CgroupRecordTests: XCTestCase {
         XCTAssertThrowsError(try decode(p.encode()))
     }
 
+    /// Memory-deny-write-execute flags and the core dump filter round trip;
+    /// flags the kernel has no meaning for, or a filter over 32 bits, are refused.
+    func testMDWEAndCoredumpFilterRoundTripAndBadOnesAreRefused() throws {
+        var p = SampleImage.process
+        for (flags, filter) in [(UInt64(0), UInt64?.none), (1, 0x33), (3, 0x1ff)] as [(UInt64, UInt64?)] {
+            (p.memoryDenyWriteExecute, p.coredumpFilter) = (flags, filter)
+            XCTAssertEqual(try decode(p.encode()), p)
+        }
+        for (flags, filter) in [(UInt64(2), UInt64(0x33)), (4, 0x33), (1, 1 << 33)] {
+            (p.memoryDenyWriteExecute, p.coredumpFilter) = (flags, filter)
+            XCTAssertThrowsError(try decode(p.encode()))
+        }
+    }
+
     /// A FIFO's owner round trips; one that is not a uid and a gid is refused.
     func testFIFOOwnerRoundTripsAndBadOnesAreRefused() throws {
         var p = SampleImage.process

@@ -209,6 +209,8 @@ enum {
     CL_F_GET_SEALS = 1034,
     CL___O_TMPFILE = 020000000,   // O_TMPFILE is this with O_DIRECTORY
     CL_PR_TIMER_CREATE_RESTORE_IDS = 77,  // linux/prctl.h, 6.17+
+    CL_PR_SET_MDWE = 65,          // linux/prctl.h, 6.3+: memory-deny-write-execute
+    CL_PR_GET_MDWE = 66,
     CL_MADV_GUARD_INSTALL = 102,  // asm-generic/mman-common.h, 6.13+
     CL_MAP_DROPPABLE = 0x08,      // linux/mman.h, 6.11+: a mapping type, like MAP_PRIVATE
     CL_NR_MSEAL = 462,            // asm/unistd_64.h, 6.10+ (Debian 12's headers predate it)

@@ -30,6 +30,9 @@ enum ProcessAttributes {
         MembarrierRegistration.self,
         KeepCaps.self,
         LoginUID.self,
+        CoredumpFilter.self,
+        // Last: once set, no mapping may gain execute.
+        MemoryDenyWriteExecute.self,
     ]
 
     static func collect(_ source: AttributeSource, into state: inout ProcessState) throws {
