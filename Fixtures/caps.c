@@ -1,12 +1,15 @@
 /* Capabilities come back exactly. As root the process shrinks its sets:
  * drops CAP_SYS_BOOT from the bounding set, CAP_CHOWN from the effective
  * set, CAP_DAC_OVERRIDE from the permitted one, puts CAP_NET_RAW in the
- * inheritable and ambient sets, and sets its file-system UID apart. As a
- * user the sets are empty and must stay so. After restart capget, the
- * bounding set, the ambient set and the fsuid read back the same.
+ * inheritable and ambient sets, sets its file-system UID apart, then sets
+ * securebits (SECBIT_NOROOT and SECBIT_KEEP_CAPS, both locked, and
+ * SECBIT_NO_CAP_AMBIENT_RAISE) and gives up CAP_SETPCAP, which setting them
+ * needs. As a user the sets are empty and must stay so. After restart capget, the bounding set, the
+ * ambient set, the securebits and the fsuid read back the same.
  * Usage: caps */
 #include "fixture.h"
 #include <linux/capability.h>
+#include <linux/securebits.h>
 #include <sys/fsuid.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -35,7 +38,13 @@ int main(void) {
         if (syscall(SYS_capset, &h, d) != 0) fail("capset: %s", strerror(errno));
         if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_NET_RAW, 0, 0) != 0) fail("ambient: %s", strerror(errno));
         setfsuid(4321);
+        if (prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_KEEP_CAPS | SECBIT_KEEP_CAPS_LOCKED, 0, 0, 0) != 0) fail("securebits: %s", strerror(errno));
+        syscall(SYS_capget, &h, d);
+        d[0].effective &= ~(1u << CAP_SETPCAP);
+        d[0].permitted &= ~(1u << CAP_SETPCAP);
+        if (syscall(SYS_capset, &h, d) != 0) fail("capset without CAP_SETPCAP: %s", strerror(errno));
     }
+    int secbits = prctl(PR_GET_SECUREBITS, 0, 0, 0, 0);
     struct caps before, after;
     read_caps(&before);
     int fsuid = setfsuid(-1);
@@ -51,6 +60,7 @@ int main(void) {
     }
     if (before.bounding != after.bounding) fail("bounding set %llx, want %llx", after.bounding, before.bounding);
     if (before.ambient != after.ambient) fail("ambient set %llx, want %llx", after.ambient, before.ambient);
+    if (prctl(PR_GET_SECUREBITS, 0, 0, 0, 0) != secbits) fail("securebits 0x%x, want 0x%x", prctl(PR_GET_SECUREBITS, 0, 0, 0, 0), secbits);
     if (setfsuid(-1) != fsuid) fail("fsuid %d, want %d", setfsuid(-1), fsuid);
     return finish();
 }

@@ -94,6 +94,9 @@ public struct ProcessState: Equatable, Sendable {
     public var memoryDenyWriteExecute: UInt64 = 0
     /// Since 2026-12-06: /proc/PID/coredump_filter; nil in older images.
     public var coredumpFilter: UInt64?
+    /// Since 2026-12-06: the securebits (PR_GET_SECUREBITS) where any besides
+    /// SECBIT_KEEP_CAPS (which `keepCaps` carries) is set; 0 otherwise.
+    public var secureBits: UInt64 = 0
     /// membarrier(2) registrations, as the REGISTER command bits (4 global
     /// expedited, 16 private expedited, 64 its sync-core form, 256 its rseq form).
     public var membarrierRegistrations: UInt64 = 0
@@ -147,7 +150,7 @@ public struct ProcessState: Equatable, Sendable {
         case gids = 8, groups = 9, umask = 10, cwd = 11, root = 12, personality = 13, rlimit = 14
         case mm = 15, auxv = 16, sigaction = 17, sharedPending = 18, thread = 19, mapping = 20, file = 21
         case dumpable = 22, pdeathsig = 23, stopped = 24, intervalTimers = 25, posixTimer = 26, sysv = 27, agentResultFD = 28
-        case omittedPIDs = 29, noNewPrivs = 30, thpDisabled = 31, oomScoreAdj = 32, childSubreaper = 33, membarrier = 34, capabilities = 35, filesSharedWith = 36, terminal = 37, keepCaps = 38, loginUID = 39, timeNamespace = 40, mountNamespace = 41, cgroup = 42, cgroupNamespace = 43, utsNamespace = 44, ipcNamespace = 45, netNamespace = 46, deletedCwdAttributes = 47, mdwe = 48, coredumpFilter = 49
+        case omittedPIDs = 29, noNewPrivs = 30, thpDisabled = 31, oomScoreAdj = 32, childSubreaper = 33, membarrier = 34, capabilities = 35, filesSharedWith = 36, terminal = 37, keepCaps = 38, loginUID = 39, timeNamespace = 40, mountNamespace = 41, cgroup = 42, cgroupNamespace = 43, utsNamespace = 44, ipcNamespace = 45, netNamespace = 46, deletedCwdAttributes = 47, mdwe = 48, coredumpFilter = 49, secureBits = 50
     }
     enum SubTag: UInt16, CaseIterable { case a = 1, b = 2, c = 3, d = 4, e = 5 }
 
@@ -204,6 +207,7 @@ public struct ProcessState: Equatable, Sendable {
         if !deletedCwdAttributes.isEmpty { e.u64s(Tag.deletedCwdAttributes.rawValue, deletedCwdAttributes) }
         if memoryDenyWriteExecute != 0 { e.u64(Tag.mdwe.rawValue, memoryDenyWriteExecute) }
         if let filter = coredumpFilter { e.u64(Tag.coredumpFilter.rawValue, filter) }
+        if secureBits != 0 { e.u64(Tag.secureBits.rawValue, secureBits) }
         return e.bytes
     }
 
@@ -297,6 +301,8 @@ public struct ProcessState: Equatable, Sendable {
         deletedCwdAttributes = try d.u64s(Tag.deletedCwdAttributes.rawValue)
         memoryDenyWriteExecute = try d.u64(Tag.mdwe.rawValue, default: 0)
         coredumpFilter = try d.optionalU64(Tag.coredumpFilter.rawValue)
+        secureBits = try d.u64(Tag.secureBits.rawValue, default: 0)
+        guard secureBits <= 0xfff else { throw ImageError.malformed(what: "process \(pid): securebits 0x\(String(secureBits, radix: 16))", offset: d.base) }
         guard [0, 1, 3].contains(memoryDenyWriteExecute), (coredumpFilter ?? 0) <= UInt64(UInt32.max) else {
             throw ImageError.malformed(what: "process \(pid): memory-deny-write-execute flags \(memoryDenyWriteExecute) or core dump filter \(coredumpFilter ?? 0)", offset: d.base)
         }

@@ -25,6 +25,8 @@ public struct Prctl: Sendable {
     public static let capBoundingDrop = Prctl(Int32(PR_CAPBSET_DROP), "PR_CAPBSET_DROP")
     public static let setKeepCaps = Prctl(Int32(PR_SET_KEEPCAPS), "PR_SET_KEEPCAPS")
     public static let getKeepCaps = Prctl(Int32(PR_GET_KEEPCAPS), "PR_GET_KEEPCAPS")
+    public static let getSecurebits = Prctl(Int32(PR_GET_SECUREBITS), "PR_GET_SECUREBITS")
+    public static let setSecurebits = Prctl(Int32(PR_SET_SECUREBITS), "PR_SET_SECUREBITS")
     public static let capAmbient = Prctl(Int32(PR_CAP_AMBIENT), "PR_CAP_AMBIENT")
     public static let capAmbientRaise = UInt64(PR_CAP_AMBIENT_RAISE)
     /// Linux 6.17+, newer than the C library's headers here.

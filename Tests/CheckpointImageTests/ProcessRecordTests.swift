@@ -140,9 +140,10 @@ final class CgroupRecordTests: XCTestCase {
         XCTAssertThrowsError(try decode(p.encode()))
     }
 
-    /// Memory-deny-write-execute flags and the core dump filter round trip;
-    /// flags the kernel has no meaning for, or a filter over 32 bits, are refused.
-    func testMDWEAndCoredumpFilterRoundTripAndBadOnesAreRefused() throws {
+    /// Memory-deny-write-execute flags, the core dump filter and securebits
+    /// round trip; flags the kernel has no meaning for, a filter over 32 bits
+    /// or securebits past bit 11 are refused.
+    func testMDWECoredumpFilterAndSecurebitsRoundTripAndBadOnesAreRefused() throws {
         var p = SampleImage.process
         for (flags, filter) in [(UInt64(0), UInt64?.none), (1, 0x33), (3, 0x1ff)] as [(UInt64, UInt64?)] {
             (p.memoryDenyWriteExecute, p.coredumpFilter) = (flags, filter)
@@ -152,6 +153,11 @@ final class CgroupRecordTests: XCTestCase {
             (p.memoryDenyWriteExecute, p.coredumpFilter) = (flags, filter)
             XCTAssertThrowsError(try decode(p.encode()))
         }
+        p = SampleImage.process
+        p.secureBits = 0x73
+        XCTAssertEqual(try decode(p.encode()), p)
+        p.secureBits = 0x1000
+        XCTAssertThrowsError(try decode(p.encode()))
     }
 
     /// A FIFO's owner round trips; one that is not a uid and a gid is refused.

@@ -222,6 +222,9 @@ struct TaskRestorer {
         } else if caps.count == 5 && (caps[1] != 0 || caps[4] != 0) && geteuid() != 0 {
             warnings.append("capabilities (permitted 0x\(String(caps[1], radix: 16))) not restored: only root may give them")
         }
+        if !setCaps && process.secureBits != 0 {
+            warnings.append("securebits 0x\(String(process.secureBits, radix: 16)) not restored: only root may set them")
+        }
         if process.dumpable <= 1 {
             try session.prctl(.setDumpable, process.dumpable)
         }
@@ -233,8 +236,32 @@ struct TaskRestorer {
 
     /// capset to the saved effective, permitted and inheritable sets, then
     /// the ambient ones (which need both of the last two), then KEEPCAPS off.
+    /// Saved securebits need CAP_SETPCAP and come after the ambient raises
+    /// (SECBIT_NO_CAP_AMBIENT_RAISE would refuse them): the first capset
+    /// keeps CAP_SETPCAP for them, a second drops it where the process had not.
     func restoreCapabilities(_ caps: [UInt64]) throws -> [String] {
         var warnings: [String] = []
+        let bits = process.secureBits
+        let setPCAP: UInt64 = 1 << 8
+        let first = bits != 0 ? [caps[0], caps[1] | setPCAP, caps[2] | setPCAP] : caps
+        if let why = try capset(first) { warnings.append("capabilities not restored: capset: \(why)") }
+        for cap in 0...Self.lastCapability where caps[4] & (1 << UInt64(cap)) != 0 {
+            if try session.prctlRaw(.capAmbient, Prctl.capAmbientRaise, UInt64(cap)) < 0 {
+                warnings.append("ambient capability \(cap) not restored")
+            }
+        }
+        if bits != 0 {
+            let r = try session.prctlRaw(.setSecurebits, bits)
+            if r < 0 { warnings.append("securebits 0x\(String(bits, radix: 16)) not restored: \(errorText(Int32(-r)))") }
+            if let why = try capset(caps) { warnings.append("capabilities not restored: capset: \(why)") }
+        }
+        // Locked, the flag is the saved securebits' already (and may not change).
+        if bits & KeepCaps.keepCapsLockedBit == 0 { _ = try session.prctlRaw(.setKeepCaps, 0) }
+        return warnings
+    }
+
+    /// capset(inheritable, permitted, effective) from caps[0...2]; nil when done, else why not.
+    private func capset(_ caps: [UInt64]) throws -> String? {
         // struct __user_cap_header_struct (version 3, this thread), then two __user_cap_data_struct.
         var data: [UInt32] = [0x2008_0522, 0]
         for shift: UInt64 in [0, 32] {
@@ -243,14 +270,7 @@ struct TaskRestorer {
         let header = try session.put(data.prefix(2).flatMap { v in withUnsafeBytes(of: v) { Array($0) } }, at: 512)
         let sets = try session.put(data.dropFirst(2).flatMap { v in withUnsafeBytes(of: v) { Array($0) } }, at: 544)
         let r = try session.raw(NR.capset, header, sets)
-        if r < 0 { warnings.append("capabilities not restored: capset: \(errorText(Int32(-r)))") }
-        for cap in 0...Self.lastCapability where caps[4] & (1 << UInt64(cap)) != 0 {
-            if try session.prctlRaw(.capAmbient, Prctl.capAmbientRaise, UInt64(cap)) < 0 {
-                warnings.append("ambient capability \(cap) not restored")
-            }
-        }
-        _ = try session.prctlRaw(.setKeepCaps, 0)
-        return warnings
+        return r < 0 ? errorText(Int32(-r)) : nil
     }
 
     /// The highest capability this kernel knows.
