@@ -33,6 +33,17 @@ final class RoundTripTests: XCTestCase {
         try Scenario(fixture: "seccomptsync").run(.rootOriginalPID)
     }
     func testEnvironmentUnprivileged() throws { try Scenario(fixture: "environment", arguments: ["@"]).run(.unprivilegedNewPID) }
+    /// An administrator's checkpoint and restart of a user's processes (as BLCR
+    /// lets root do): memory, files, signals, registers, timers, sockets,
+    /// pipes, shared memory, System V IPC and trees come back the user's.
+    func testAUsersProcessesCheckpointedAndRestartedByRoot() throws {
+        for s in [Self.memory, Self.files, Self.signals, Self.registers, Scenario(fixture: "timers"),
+                  Scenario(fixture: "sockets", arguments: ["@"]), Self.pipes, Self.sharedMemory, Self.sysv([]),
+                  Self.pipeline, Self.sharedFiles, Scenario(fixture: "groups")] {
+            try s.run(.rootForUser)
+        }
+    }
+
     /// A user's process checkpointed and restarted by root: its limits (which
     /// prlimit64 hides from a root without CAP_SYS_RESOURCE) and each thread's
     /// parent-death signal (which the change of user ID clears) come back.
