@@ -87,6 +87,14 @@ int main(int argc, char **argv) {
         if (setpriority(PRIO_PROCESS, 0, 0) != -1 || errno != 78) fail("seccomp filter 2 lost: setpriority errno %d", errno);
     }
     if (same_pid && getpid() != before) fail("pid %d, was %d", getpid(), before);
+    /* /proc shows this process's own PID namespace: /proc/self and /proc/<getpid()> are this process. */
+    char self[32] = {0}, mine[64];
+    if (readlink("/proc/self", self, sizeof self - 1) < 0 || atoi(self) != getpid()) fail("/proc/self is '%s', getpid() %d", self, getpid());
+    snprintf(mine, sizeof mine, "/proc/%d/comm", getpid());
+    FILE *comm = fopen(mine, "r");
+    char cname[32] = {0};
+    if (!comm || !fgets(cname, sizeof cname, comm) || strcmp(cname, "envfixture\n") != 0) fail("%s is '%s', not this process", mine, cname);
+    if (comm) fclose(comm);
     raise(SIGUSR1);
     if (usr1 != 1) fail("raise() after restart");
     return finish();

@@ -20,7 +20,13 @@ enum PIDNamespace {
     /// - Parameter detach: PID 1 outlives the restorer (cr_restart --detach).
     static func enter(detach: Bool = false) throws {
         try unshare(user: true, why: "for the original PIDs (use --no-restore-pid)")
-        try detach ? spawnLastingReaper() : spawnReaper()
+        let channel = try NamespaceProc.channel()
+        let reaper: pid_t
+        do { reaper = try detach ? spawnLastingReaper(channel) : spawnReaper(channel) } catch {
+            NamespaceProc.discard(channel)
+            throw error
+        }
+        NamespaceProc.adopt(channel, reaper: reaper)
         entered = true
     }
 
@@ -54,19 +60,38 @@ enum PIDNamespace {
         guard n == text.utf8.count else { throw CheckpointError(errno: errno, "write \(path)") }
     }
 
-    /// PID 1 of the namespace: reaps orphans, and dies with the restorer
+    /// PID 1 of the namespace: makes the mount namespace of its /proc
+    /// (NamespaceProc), reaps orphans, and dies with the restorer
     /// (PR_SET_PDEATHSIG), which ends the namespace. System calls only.
-    static func spawnReaper() throws {
+    static func spawnReaper(_ channel: NamespaceProc.Channel) throws -> pid_t {
         let spawned = RawChild.spawn {
             let name: StaticString = "swiftcr-init"  // in the binary: no allocation in this child
             _ = Syscall.prctl(.setName, Int(bitPattern: name.utf8Start))
             _ = Syscall.prctl(.setPdeathsig, Int(SIGKILL))
-            _ = Syscall.raw(NR.close_range, 0, Int(UInt32.max), 0)
+            closeAll(except: channel.childRead, channel.childWrite, -1)
+            NamespaceProc.serve(channel)
             while true {
                 if Syscall.reapAny() < 0 { _ = Syscall.raw(NR.pause) }
             }
         }
-        if case .failure(let e) = spawned { throw CheckpointError(e.rawValue, "starting PID 1 of the namespace: \(e)") }
+        switch spawned {
+        case .success(let pid): return pid
+        case .failure(let e): throw CheckpointError(e.rawValue, "starting PID 1 of the namespace: \(e)")
+        }
+    }
+
+    /// close_range around up to three descriptors (-1: none). No allocation.
+    static func closeAll(except a: Int32, _ b: Int32, _ c: Int32) {
+        var (x, y, z) = (a, b, c)
+        if x > y { swap(&x, &y) }
+        if y > z { swap(&y, &z) }
+        if x > y { swap(&x, &y) }
+        // Written out: an array here would allocate.
+        var low = 0
+        if x >= 0 { if Int(x) > low { _ = Syscall.raw(NR.close_range, low, Int(x) - 1, 0) }; low = Int(x) + 1 }
+        if y >= 0 { if Int(y) > low { _ = Syscall.raw(NR.close_range, low, Int(y) - 1, 0) }; low = Int(y) + 1 }
+        if z >= 0 { if Int(z) > low { _ = Syscall.raw(NR.close_range, low, Int(z) - 1, 0) }; low = Int(z) + 1 }
+        _ = Syscall.raw(NR.close_range, low, Int(UInt32.max), 0)
     }
 
     /// The write end of the pipe a lasting PID 1 learns the restored processes from.
@@ -81,7 +106,7 @@ enum PIDNamespace {
     /// pipe once the restart is done, watches them through pidfds, reaps
     /// orphans meanwhile, and ends once all of them and its own children are
     /// gone. System calls only, on memory it had before it started.
-    static func spawnLastingReaper() throws {
+    static func spawnLastingReaper(_ channel: NamespaceProc.Channel) throws -> pid_t {
         var ends: [Int32] = [0, 0]
         guard pipe(&ends) == 0 else { throw CheckpointError(errno: errno, "pipe for the namespace's PID 1") }
         for fd in ends { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
@@ -94,8 +119,8 @@ enum PIDNamespace {
             _ = Syscall.prctl(.setName, Int(bitPattern: name.utf8Start))
             // Nothing of the restorer's stays open here: not the caller's
             // stdout, which a shell's $(cr_restart --detach ...) reads to its end.
-            if readEnd > 0 { _ = Syscall.raw(NR.close_range, 0, Int(readEnd) - 1, 0) }
-            _ = Syscall.raw(NR.close_range, Int(readEnd) + 1, Int(UInt32.max), 0)
+            closeAll(except: readEnd, channel.childRead, channel.childWrite)
+            NamespaceProc.serve(channel)
             var bytes = 0
             while bytes < watchLimit * 4 {
                 let n = Syscall.raw(NR.read, Int(readEnd), Int(bitPattern: UnsafeMutableRawPointer(pids) + bytes), watchLimit * 4 - bytes)
@@ -125,11 +150,14 @@ enum PIDNamespace {
             }
         }
         close(readEnd)
-        if case .failure(let e) = spawned {
+        switch spawned {
+        case .success(let pid):
+            handOverFD = writeEnd
+            return pid
+        case .failure(let e):
             close(writeEnd)
             throw CheckpointError(e.rawValue, "starting PID 1 of the namespace: \(e)")
         }
-        handOverFD = writeEnd
     }
 
     /// Tells a lasting PID 1 the restored processes (their PIDs in the

@@ -329,6 +329,8 @@ public enum Restorer {
             warnings += tree.mounts?.unmountLingering() ?? []
             pin.releaseForGood(restores.flatMap(\.threadIDs))
             for r in restores { warnings += r.restoreAffinity() }
+            // Every path is back: a user's PID namespace gets its own /proc.
+            if let note = NamespaceProc.mount() { warnings.append(note) }
             // Children first, so a parent never runs while a child is still being set up.
             // (A user's lazy restore stays the tracer of the processes that wait for pages: ForkTracer.)
             let traced = Set(pager?.tracedProcesses ?? [])

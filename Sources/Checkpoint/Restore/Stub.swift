@@ -20,11 +20,14 @@ enum Stub {
         let expectedParent = siblingOfRestorer ? getppid() : restorer
         var defaultAction = KernelSigaction()  // made here: the child may not allocate
         let flags = (siblingOfRestorer ? CloneFlags.parent : 0) | (newPIDNamespace ? CloneFlags.newPID : 0)
+        let mountNamespace = NamespaceProc.namespaceFD
         let result = RawChild.spawn(exactPID: wanted, flags: flags) {
             // The child: no allocation, no locks, only raw system calls. It dies
             // with the restorer until seized (the restore sets the image's own
             // parent-death signal later), also if the restorer died just now.
             _ = Syscall.prctl(.setPdeathsig, Int(SIGKILL))
+            // In a user's PID namespace: where its /proc will be (never in the restorer's).
+            if !NamespaceProc.join(mountNamespace) { Syscall.exitGroup(1) }
             // The restorer's handlers (the Swift runtime's crash backtracer) must not
             // run in a stub: a recreated zombie that dies by SIGSEGV would print a crash.
             withUnsafeMutablePointer(to: &defaultAction) { Syscall.resetSignalHandlers($0) }
