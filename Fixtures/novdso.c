@@ -6,11 +6,12 @@
  * still shown inside its kill call (/proc/PID/syscall: a checkpoint that
  * lets it run on must leave it so), neither has a vDSO, the spinner spins
  * on, and both end as told. (Each child checks its own maps; where /proc
- * is not of the restart's PID namespace, as in a user's restart, the
- * parent cannot look at the children there and leaves that out.)
+ * is not of the restart's PID namespace, the parent cannot look at the
+ * children there and leaves that out.) The children die with the parent.
  * usage: novdso */
 #include "fixture.h"
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -58,12 +59,14 @@ int main(void) {
     if (shared == MAP_FAILED) { fail("mmap: %m"); return finish(); }
     pid_t stopped = fork();
     if (stopped == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         unmap_all();
         syscall(SYS_kill, getpid(), SIGSTOP);
         syscall(SYS_exit, has_vdso(getpid()) ? 4 : 2);
     }
     pid_t spinner = fork();
     if (spinner == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         unmap_all();
         while (!shared[1]) shared[0]++;
         syscall(SYS_exit, has_vdso(getpid()) ? 5 : 3);
