@@ -64,6 +64,8 @@ public struct Mapping: Equatable, Sendable {
     /// Since 2026-12-06, with `savedWhole`: the file's uid and gid, which a
     /// file made again gets (empty: the restorer's).
     public var fileOwner: [UInt64] = []
+    /// Since 2026-12-06: the mapping's own NUMA memory policy (mbind); nil: none.
+    public var memoryPolicy: MemoryPolicy?
     /// Guard pages (madvise MADV_GUARD_INSTALL, Linux 6.13+) as (first page
     /// index from `start`, page count) pairs: no data, installed again last.
     public var guardRuns: [UInt64] = []
@@ -128,7 +130,7 @@ public struct Mapping: Equatable, Sendable {
     enum Tag: UInt16, CaseIterable {
         case start = 1, end = 2, protection = 3, shared = 4, growsDown = 5, kind = 6, path = 7
         case offset = 8, device = 9, inode = 10, fileSize = 11, mtime = 12, checksum = 13, advice = 14
-        case savedWhole = 15, fileMode = 16, guardRuns = 17, inheritedRuns = 18, parentRuns = 19, hugePageSize = 20, fileOwner = 21
+        case savedWhole = 15, fileMode = 16, guardRuns = 17, inheritedRuns = 18, parentRuns = 19, hugePageSize = 20, fileOwner = 21, memoryPolicy = 22
     }
 
     func encode(into e: inout RecordEncoder) {
@@ -155,6 +157,7 @@ public struct Mapping: Equatable, Sendable {
         if !inheritedRuns.isEmpty { e.u64s(Tag.inheritedRuns.rawValue, inheritedRuns) }
         if !parentRuns.isEmpty { e.u64s(Tag.parentRuns.rawValue, parentRuns) }
         if hugePageSize != 0 { e.u64(Tag.hugePageSize.rawValue, hugePageSize) }
+        if let policy = memoryPolicy { e.u64s(Tag.memoryPolicy.rawValue, policy.encoded) }
     }
 
     init(decoding d: RecordDecoder) throws {
@@ -188,6 +191,7 @@ public struct Mapping: Equatable, Sendable {
         parentRuns = try d.u64s(Tag.parentRuns.rawValue)
         try Self.checkRuns(parentRuns, "parent", pages: (end - start) / 4096, mapping: start, offset: d.base)
         hugePageSize = try d.u64(Tag.hugePageSize.rawValue, default: 0)
+        memoryPolicy = try MemoryPolicy.decode(try d.u64s(Tag.memoryPolicy.rawValue), what: "mapping 0x\(String(start, radix: 16))", offset: d.base)
         guard hugePageSize == 0 || (hugePageSize > 4096 && hugePageSize <= 1 << 34 && hugePageSize & (hugePageSize - 1) == 0
                                     && start % hugePageSize == 0 && end % hugePageSize == 0) else {
             throw ImageError.malformed(what: "mapping 0x\(String(start, radix: 16)): huge page size \(hugePageSize) is not a power of two its bounds are aligned to", offset: d.base)

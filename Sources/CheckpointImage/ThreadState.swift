@@ -42,6 +42,8 @@ public struct ThreadState: Equatable, Sendable {
     /// Since 2026-12-06: this thread's parent-death signal (PR_GET_PDEATHSIG
     /// is per thread; the main thread's is also the process's); 0: none.
     public var parentDeathSignal: UInt64 = 0
+    /// Since 2026-12-06: this thread's NUMA memory policy (set_mempolicy); nil: the default.
+    public var memoryPolicy: MemoryPolicy?
 
     public struct Scheduling: Equatable, Sendable {
         public var policy: UInt32, priority: UInt32, nice: Int32
@@ -78,7 +80,7 @@ public struct ThreadState: Equatable, Sendable {
         case tid = 1, registers = 2, xsave = 3, sigmask = 4, pending = 5, altBase = 6, altFlags = 7
         case altSize = 8, rseqAddress = 9, rseqSize = 10, rseqSignature = 11, tidAddress = 12, robustHead = 13, robustLength = 14
         case seccompFilter = 15, timerSlack = 16, scheduling = 17, seccompStrict = 18, credentials = 19, cgroup = 20, name = 21
-        case affinity = 22, ioPriority = 23, parentDeathSignal = 24
+        case affinity = 22, ioPriority = 23, parentDeathSignal = 24, memoryPolicy = 25
     }
 
     func encode(into e: inout RecordEncoder) {
@@ -110,6 +112,7 @@ public struct ThreadState: Equatable, Sendable {
         if !affinity.isEmpty { e.u64s(Tag.affinity.rawValue, affinity) }
         if ioPriority != 0 { e.u64(Tag.ioPriority.rawValue, ioPriority) }
         if parentDeathSignal != 0 { e.u64(Tag.parentDeathSignal.rawValue, parentDeathSignal) }
+        if let policy = memoryPolicy { e.u64s(Tag.memoryPolicy.rawValue, policy.encoded) }
     }
 
     init(decoding d: RecordDecoder) throws {
@@ -166,6 +169,7 @@ public struct ThreadState: Equatable, Sendable {
             throw ImageError.malformed(what: "thread \(tid): I/O priority \(ioPriority) is not class << 13 | level with class 0-3", offset: d.base)
         }
         parentDeathSignal = try d.u64(Tag.parentDeathSignal.rawValue, default: 0)
+        memoryPolicy = try MemoryPolicy.decode(try d.u64s(Tag.memoryPolicy.rawValue), what: "thread \(tid)", offset: d.base)
         guard parentDeathSignal <= 64 else {
             throw ImageError.malformed(what: "thread \(tid): parent-death signal \(parentDeathSignal) is not a signal (1-64)", offset: d.base)
         }

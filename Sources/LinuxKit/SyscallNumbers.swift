@@ -42,4 +42,5 @@ public enum NR {
     public static let connect = Int(SYS_connect), mount = Int(SYS_mount), umount2 = Int(SYS_umount2), rmdir = Int(SYS_rmdir), open_tree = Int(SYS_open_tree), move_mount = Int(SYS_move_mount)
     public static let fsopen = Int(SYS_fsopen), fsconfig = Int(SYS_fsconfig), fsmount = Int(SYS_fsmount), mount_setattr = Int(SYS_mount_setattr)
     public static let sethostname = Int(SYS_sethostname), setdomainname = Int(SYS_setdomainname)
+    public static let get_mempolicy = Int(SYS_get_mempolicy), set_mempolicy = Int(SYS_set_mempolicy), mbind = Int(SYS_mbind)
 }

@@ -140,6 +140,31 @@ final class CgroupRecordTests: XCTestCase {
         XCTAssertThrowsError(try decode(p.encode()))
     }
 
+    /// NUMA memory policies of threads and mappings (seeded modes, flags and
+    /// masks) round trip; a mode past 6, an unknown flag or a mask over 15
+    /// words is refused.
+    func testSeededMemoryPoliciesRoundTripAndBadOnesAreRefused() throws {
+        var random = SeededRandom("memory-policies")
+        for _ in 0..<100 {
+            var p = SampleImage.process
+            func policy() -> MemoryPolicy? {
+                random.next() % 3 == 0 ? nil : MemoryPolicy(mode: random.next() % 7 | [0, 0x2000, 0x4000, 0x8000][Int(random.next() % 4)],
+                                                             nodes: (0..<Int(random.next() % 16)).map { _ in random.next() })
+            }
+            p.threads[0].memoryPolicy = policy()
+            p.mappings[0].memoryPolicy = policy()
+            XCTAssertEqual(try decode(p.encode()), p)
+        }
+        for bad in [MemoryPolicy(mode: 7, nodes: [1]), MemoryPolicy(mode: 0x1003, nodes: [1]), MemoryPolicy(mode: 3, nodes: Array(repeating: 1, count: 16))] {
+            var p = SampleImage.process
+            p.threads[0].memoryPolicy = bad
+            XCTAssertThrowsError(try decode(p.encode()))
+            p = SampleImage.process
+            p.mappings[0].memoryPolicy = bad
+            XCTAssertThrowsError(try decode(p.encode()))
+        }
+    }
+
     /// Memory-deny-write-execute flags, the core dump filter and securebits
     /// round trip; flags the kernel has no meaning for, a filter over 32 bits
     /// or securebits past bit 11 are refused.

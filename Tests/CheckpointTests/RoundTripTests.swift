@@ -44,6 +44,13 @@ final class RoundTripTests: XCTestCase {
         }
     }
 
+    /// NUMA memory policies of threads (set_mempolicy) and mappings (mbind).
+    func testMemoryPoliciesAsRootAndUnprivileged() throws {
+        let s = Scenario(fixture: "numa")
+        try s.run(.rootOriginalPID)
+        try s.run(.unprivilegedNewPID)
+    }
+
     /// A user's process checkpointed and restarted by root: its limits (which
     /// prlimit64 hides from a root without CAP_SYS_RESOURCE) and each thread's
     /// parent-death signal (which the change of user ID clears) come back.

@@ -132,6 +132,7 @@ struct ProcessCollector {
         steps.lap("ids")
         try TaskStateCollector.withScratch(main: sessions[0], others: []) {
             try ProcessAttributes.collect(AttributeSource(pid: pid, session: sessions[0]), into: &state)
+            try MemoryPolicies.collect(pid: pid, session: sessions[0], into: &state.mappings)
         }
         steps.lap("attributes")
         if let why = seccomp(&state.threads) { warnings.append(why) }
@@ -158,6 +159,7 @@ struct ProcessCollector {
         (t.robustListHead, t.robustListLength) = try Ptrace.robustList(tid)
         t.timerSlackNanos = part.timerSlackNanos
         t.parentDeathSignal = part.parentDeathSignal
+        t.memoryPolicy = part.memoryPolicy
         t.scheduling = Self.scheduling(tid)
         t.affinity = CPUPlacement.restrictedAffinity(tid)
         t.ioPriority = UInt64(max(0, Syscall.ioPriority(of: tid)))

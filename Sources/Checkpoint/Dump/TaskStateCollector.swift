@@ -18,6 +18,7 @@ enum TaskStateCollector {
         var tidAddress: UInt64 = 0
         var timerSlackNanos: UInt64 = 0
         var parentDeathSignal: UInt64 = 0
+        var memoryPolicy: MemoryPolicy?
     }
 
     static let scratchSize = InjectionFrame.scratchSize
@@ -31,6 +32,8 @@ enum TaskStateCollector {
         static let deathSignal = 72     // int
         static let attribute = 80       // u64, for ProcessAttribute results
         static let timerValue = 96      // itimerval / itimerspec, 32 bytes
+        static let policyMode = 128     // int, get_mempolicy's mode
+        static let policyNodes = 136    // its node mask, 15 words (960 nodes) to the end
     }
 
     /// Sessions armed with an InjectionFrame already have scratch memory on
@@ -92,8 +95,22 @@ enum TaskStateCollector {
         return (IntervalTimers(values: itimers), posix)
     }
 
+    /// get_mempolicy: of the calling thread, or (`address`) of the mapping
+    /// there, its own only. nil: the default, or a kernel without NUMA.
+    static func memoryPolicy(_ session: RemoteSession, address: UInt64? = nil) throws -> MemoryPolicy? {
+        let s = session.scratch
+        let words = MemoryPolicy.maxWords
+        let r = try session.raw(NR.get_mempolicy, s + UInt64(Slot.policyMode), s + UInt64(Slot.policyNodes), UInt64(words * 64),
+                                address ?? 0, address == nil ? 0 : 2)  // MPOL_F_ADDR
+        guard r == 0 else { return nil }
+        let mode = UInt64(UInt32(bitPattern: try session.get(Int32.self, at: Slot.policyMode)))
+        guard mode != 0 else { return nil }
+        let mask = try session.memory.read(address: s + UInt64(Slot.policyNodes), count: words * 8)
+        return MemoryPolicy(mode: mode, nodes: (0..<words).map { k in mask.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: k * 8, as: UInt64.self) } })
+    }
+
     /// Per thread: the alternate signal stack, the clear_child_tid address,
-    /// timer slack and the parent-death signal (each thread has its own).
+    /// timer slack, the parent-death signal and the memory policy (each thread has its own).
     static func thread(_ session: RemoteSession) throws -> ThreadPart {
         var r = ThreadPart()
         let s = session.scratch
@@ -105,6 +122,7 @@ enum TaskStateCollector {
         r.timerSlackNanos = try session.prctl(.getTimerslack)
         try session.prctl(.getPdeathsig, s + UInt64(Slot.deathSignal))
         r.parentDeathSignal = UInt64(try session.get(Int32.self, at: Slot.deathSignal))
+        r.memoryPolicy = try memoryPolicy(session)
         return r
     }
 }

@@ -369,10 +369,31 @@ struct AddressSpaceRestorer {
 
     /// Step 5: final protections, then the mm fields with PR_SET_MM_MAP.
     func finishMappings() throws {
+        try bindMemory()
         try session.listing { try finishEach() }
         // The last list: the signals stage restores the handlers, and a list's
         // int3 (a forced SIGTRAP) would set SIGTRAP's back to the default.
         session.injector.program = nil
+    }
+
+    /// Each mapping's own NUMA policy (mbind), its pages moved where it
+    /// wants them if they can be. A node this machine lacks: said, not fatal.
+    private func bindMemory() throws {
+        for m in process.mappings {
+            guard let policy = m.memoryPolicy else { continue }
+            let mask = try session.put(Self.words(policy.nodes), at: 2048)
+            let maxNode = UInt64(MemoryPolicy.maxWords * 64)
+            var r = try session.injector.raw(NR.mbind, m.start, m.length, policy.mode, mask, maxNode, 2)  // MPOL_MF_MOVE
+            if r < 0 { r = try session.injector.raw(NR.mbind, m.start, m.length, policy.mode, mask, maxNode, 0) }
+            if r < 0 {
+                log.warning("the memory policy (mode 0x\(String(policy.mode, radix: 16))) of the mapping at 0x\(String(m.start, radix: 16)) could not be set again: \(errorText(Int32(-r)))")
+            }
+        }
+    }
+
+    /// A node mask as the kernel reads it, MemoryPolicy.maxWords words.
+    static func words(_ nodes: [UInt64]) -> [UInt8] {
+        (0..<MemoryPolicy.maxWords).flatMap { k in withUnsafeBytes(of: k < nodes.count ? nodes[k] : 0) { Array($0) } }
     }
 
     private func finishEach() throws {

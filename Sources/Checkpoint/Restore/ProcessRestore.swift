@@ -114,7 +114,7 @@ final class ProcessRestore {
                 if !t.cgroups.isEmpty { try cgroups?.place(thread: created.session.pid, of: stub, who: t.tid, in: t.cgroups) }
             }
         case .threadState:
-            for t in threads { try TaskRestorer.restoreThread(t.state, in: t.session, pid: innerPID, tid: t.inner) }
+            return try threads.flatMap { try TaskRestorer.restoreThread($0.state, in: $0.session, pid: innerPID, tid: $0.inner) }
         case .timers:
             let innerTIDs = Dictionary(uniqueKeysWithValues: threads.map { ($0.state.tid, $0.inner) })
             return try TimerRestorer(session: session, process: process, threadIDs: innerTIDs).restore()

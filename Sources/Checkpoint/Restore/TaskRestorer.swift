@@ -137,7 +137,7 @@ struct TaskRestorer {
     /// Per thread, run in that thread: alternate stack, thread-directed pending
     /// signals, rseq, robust list, clear_child_tid (and glibc's TID cache when
     /// the TID changed).
-    static func restoreThread(_ thread: ThreadState, in session: RemoteSession, pid: pid_t, tid: pid_t) throws {
+    static func restoreThread(_ thread: ThreadState, in session: RemoteSession, pid: pid_t, tid: pid_t) throws -> [String] {
         let alt = thread.altStack
         let disabled = alt.flags & 2 != 0
         let ss = KernelSignalStack(ss_sp: disabled ? 0 : alt.base, ss_flags: disabled ? 2 : (alt.flags & ~1), pad: 0, ss_size: disabled ? 0 : alt.size)
@@ -164,6 +164,12 @@ struct TaskRestorer {
                 try session.memory.write(address: thread.tidAddress, bytes: withUnsafeBytes(of: Int32(tid)) { Array($0) })
             }
         }
+        if let policy = thread.memoryPolicy {
+            let mask = try session.put(AddressSpaceRestorer.words(policy.nodes), at: 2048)
+            let r = try session.raw(NR.set_mempolicy, policy.mode, mask, UInt64(MemoryPolicy.maxWords * 64))
+            if r < 0 { return ["thread \(thread.tid): memory policy (mode 0x\(String(policy.mode, radix: 16))) not restored: \(errorText(Int32(-r)))"] }
+        }
+        return []
     }
 
     /// si_signo of a saved siginfo, checked: it comes from the image.
