@@ -193,6 +193,19 @@ final class ProcessRestore {
         testHookAfterDetach()
         for sig in threads.flatMap({ $0.session.injector.heldSignals }) { kill(stub, sig) }
         waitUntilBackInTheirCalls()
+        if process.stopped { waitUntilStopped() }
+    }
+
+    /// A stopped process is stopped only once it has run to take its queued
+    /// stop signal: until then its parent, restored next, could see it
+    /// running (state R). Bounded (100 ms) for a machine that is slow to
+    /// schedule it; a process group stop reached is the normal end.
+    private func waitUntilStopped() {
+        let deadline = Clock.now + 0.1
+        while Clock.now < deadline {
+            guard let stat = try? ProcStat.read(pid: stub), stat.state != "T" && stat.state != "t" else { return }
+            usleep(100)
+        }
     }
 
     /// A thread set to issue its interrupted call again (pause(), a read...)
