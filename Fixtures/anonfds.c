@@ -1,5 +1,6 @@
 /* eventfd (semaphore, count 5), signalfd (SIGUSR1, with one pending), an
- * armed periodic timerfd (and one that fired unread), and an epoll set watching the eventfd and a pipe,
+ * armed periodic timerfd (and one that fired unread), an absolute wall-clock
+ * timerfd with TFD_TIMER_CANCEL_ON_SET, and an epoll set watching the eventfd and a pipe,
  * come back with their state. */
 #include "fixture.h"
 #include <fcntl.h>
@@ -26,6 +27,13 @@ int main(void) {
     struct itimerspec soon = { .it_interval = { 30, 0 }, .it_value = { 0, 1000 } };
     timerfd_settime(fired, 0, &soon, NULL);
     usleep(20000);
+    /* A wall-clock alarm an hour ahead that learns of clock changes, as cron-like
+     * daemons arm one: TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET. */
+    int wall = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK);
+    struct timespec t0;
+    clock_gettime(CLOCK_REALTIME, &t0);
+    struct itimerspec hour = { .it_interval = { 0, 0 }, .it_value = { t0.tv_sec + 3600, t0.tv_nsec } };
+    if (timerfd_settime(wall, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &hour, NULL) != 0) fail("timerfd_settime(abstime): %s", strerror(errno));
 
     int p[2];
     if (pipe(p) != 0 || write(p[1], "x", 1) != 1) fail("pipe");
@@ -61,6 +69,13 @@ int main(void) {
         if (now.it_interval.tv_sec != 0 || now.it_interval.tv_nsec != 50 * 1000 * 1000) fail("timerfd interval %ld.%09ld", (long)now.it_interval.tv_sec, now.it_interval.tv_nsec);
         if (now.it_value.tv_sec > 600 || (now.it_value.tv_sec == 0 && now.it_value.tv_nsec == 0)) fail("timerfd not armed: %ld s left", (long)now.it_value.tv_sec);
     }
+    if (timerfd_gettime(wall, &now) != 0 || now.it_value.tv_sec > 3600 || now.it_value.tv_sec < 3000)
+        fail("the wall-clock timerfd has %ld s left, not about an hour", (long)now.it_value.tv_sec);
+    char info[64], text[512] = {0};
+    snprintf(info, sizeof info, "/proc/self/fdinfo/%d", wall);
+    FILE *fi = fopen(info, "r");
+    if (fi) { size_t n = fread(text, 1, sizeof text - 1, fi); text[n] = 0; fclose(fi); }
+    if (!strstr(text, "settime flags: 03")) fail("the wall-clock timerfd lost TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET: %s", text);
     uint64_t ticks = 0;
     if (read(fired, &ticks, 8) != 8 || ticks < 1) fail("the fired timerfd lost its unread expiration");
     if (timerfd_gettime(fired, &now) != 0 || now.it_interval.tv_sec != 30 || (now.it_value.tv_sec == 0 && now.it_value.tv_nsec == 0))

@@ -43,4 +43,5 @@ public enum NR {
     public static let fsopen = Int(SYS_fsopen), fsconfig = Int(SYS_fsconfig), fsmount = Int(SYS_fsmount), mount_setattr = Int(SYS_mount_setattr)
     public static let sethostname = Int(SYS_sethostname), setdomainname = Int(SYS_setdomainname)
     public static let get_mempolicy = Int(SYS_get_mempolicy), set_mempolicy = Int(SYS_set_mempolicy), mbind = Int(SYS_mbind)
+    public static let clock_gettime = Int(SYS_clock_gettime)
 }

@@ -140,6 +140,24 @@ final class CgroupRecordTests: XCTestCase {
         XCTAssertThrowsError(try decode(p.encode()))
     }
 
+    /// A timerfd's settime flags round trip; a flag the kernel lacks is refused.
+    func testTimerFDSettimeFlagsRoundTripAndUnknownOnesAreRefused() throws {
+        var p = SampleImage.process
+        var timer = FileDescriptorState(fd: 6, kind: .timerfd, path: "anon_inode:[timerfd]", flags: 0, closeOnExec: false, offset: 0)
+        for flags: UInt64 in [0, 1, 3] {
+            var r = TimerFDRecord(clock: 0, remaining: (3600, 5), interval: (0, 0), ticks: 0)
+            r.settimeFlags = flags
+            timer.payload = .timerfd(r)
+            p.files = [timer]
+            XCTAssertEqual(try decode(p.encode()), p)
+        }
+        var r = TimerFDRecord(clock: 0, remaining: (1, 0), interval: (0, 0), ticks: 0)
+        r.settimeFlags = 4
+        timer.payload = .timerfd(r)
+        p.files = [timer]
+        XCTAssertThrowsError(try decode(p.encode()))
+    }
+
     /// NUMA memory policies of threads and mappings (seeded modes, flags and
     /// masks) round trip; a mode past 6, an unknown flag or a mask over 15
     /// words is refused.
