@@ -83,6 +83,9 @@ enum NamespaceProc {
             (requestFD, replyFD, namespaceFD) = (-1, -1, -1)
         }
         var word: UInt8 = 1, status: UInt8 = 1
+        // A PID 1 gone (killed) is EPIPE here, said in one line, not a SIGPIPE that ends cr_restart.
+        let old = signal(SIGPIPE, SIG_IGN)
+        defer { signal(SIGPIPE, old) }
         guard write(requestFD, &word, 1) == 1, read(replyFD, &status, 1) == 1 else {
             return "the PID namespace's /proc was not mounted (its PID 1 did not answer): /proc shows the outer PIDs"
         }
