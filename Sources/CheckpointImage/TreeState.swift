@@ -36,6 +36,9 @@ public struct TreeState: Equatable, Sendable {
     public var netNamespaces: [NetNamespaceState] = []
     /// Since 2026-12-04: the settings of the tree's cgroups and those above them.
     public var cgroupSettings: [CgroupSettings] = []
+    /// Since 2026-12-06: the tree's user namespaces other than the
+    /// checkpointer's, one level below it (ProcessState.userNamespace numbers them from 1).
+    public var userNamespaces: [UserNamespaceState] = []
 
     public init(sysvObjects: [SysVObject] = [], omittedPIDs: [Int32] = [], namespaceIDs: [Int32: Int32] = [:]) {
         self.sysvObjects = sysvObjects
@@ -43,7 +46,7 @@ public struct TreeState: Equatable, Sendable {
         self.namespaceIDs = namespaceIDs
     }
 
-    public var isEmpty: Bool { sysvObjects.isEmpty && omittedPIDs.isEmpty && namespaceIDs.isEmpty && timeOffsets == nil && mountNamespaces.isEmpty && cgroupNamespaces.isEmpty && utsNamespaces.isEmpty && ipcNamespaces == 0 && ipcSettings.isEmpty && netNamespaces.isEmpty && cgroupSettings.isEmpty }
+    public var isEmpty: Bool { sysvObjects.isEmpty && omittedPIDs.isEmpty && namespaceIDs.isEmpty && timeOffsets == nil && mountNamespaces.isEmpty && cgroupNamespaces.isEmpty && utsNamespaces.isEmpty && ipcNamespaces == 0 && ipcSettings.isEmpty && netNamespaces.isEmpty && cgroupSettings.isEmpty && userNamespaces.isEmpty }
     /// The tree was a whole PID namespace (its init and all).
     public var ownPIDNamespace: Bool { !namespaceIDs.isEmpty }
 
@@ -53,7 +56,7 @@ public struct TreeState: Equatable, Sendable {
     }
 
     /// Numbered by hand: a tag's number is the format, never its position here.
-    enum Tag: UInt16, CaseIterable { case sysv = 1, omittedPIDs = 2, namespaceIDs = 3, timeOffsets = 4, mountNamespace = 5, cgroupNamespace = 6, utsNamespace = 7, ipcNamespaces = 8, netNamespace = 9, cgroupSettings = 10, ipcSettings = 11 }
+    enum Tag: UInt16, CaseIterable { case sysv = 1, omittedPIDs = 2, namespaceIDs = 3, timeOffsets = 4, mountNamespace = 5, cgroupNamespace = 6, utsNamespace = 7, ipcNamespaces = 8, netNamespace = 9, cgroupSettings = 10, ipcSettings = 11, userNamespace = 12 }
 
     public func encode() -> [UInt8] {
         var e = RecordEncoder()
@@ -72,6 +75,7 @@ public struct TreeState: Equatable, Sendable {
         for s in ipcSettings { e.record(Tag.ipcSettings.rawValue) { s.encode(into: &$0) } }
         for ns in netNamespaces { e.record(Tag.netNamespace.rawValue) { ns.encode(into: &$0) } }
         for c in cgroupSettings { e.record(Tag.cgroupSettings.rawValue) { c.encode(into: &$0) } }
+        for ns in userNamespaces { e.record(Tag.userNamespace.rawValue) { ns.encode(into: &$0) } }
         return e.bytes
     }
 
@@ -115,6 +119,7 @@ public struct TreeState: Equatable, Sendable {
             }
         }
         cgroupSettings = try d.records(Tag.cgroupSettings.rawValue, name: "cgroup settings").map { try CgroupSettings(decoding: $0) }
+        userNamespaces = try d.records(Tag.userNamespace.rawValue, name: "user namespace").map { try UserNamespaceState(decoding: $0) }
         if let o = sysvObjects.first(where: { $0.namespace > ipcNamespaces }) {
             throw ImageError.malformed(what: "SysV object \(o.id) in IPC namespace \(o.namespace) of \(ipcNamespaces)", offset: d.base)
         }

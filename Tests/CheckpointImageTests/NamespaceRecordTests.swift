@@ -125,4 +125,63 @@ enum RecordDecoderProbe {
         return SampleImage.process.encode() + e.bytes
     }
 
+
+    /// User namespaces (TREE tag 12, PROCESS tag 51): seeded maps of up to
+    /// 340 disjoint ranges survive a round trip and parse back from the text
+    /// written to uid_map; IDs outside turn into the ones inside.
+    func testUserNamespacesRoundTrip() throws {
+        var random = SeededRandom("user-namespaces")
+        for _ in 0..<200 {
+            func map() -> [UserNamespaceState.Range] {
+                var ranges: [UserNamespaceState.Range] = []
+                var inside: UInt64 = random.next(1000), outside: UInt64 = random.next(1 << 20)
+                for _ in 0..<(1 + random.next(UInt64(UserNamespaceState.maxRanges))) {
+                    let count = 1 + random.next(5000)
+                    guard inside + count <= UInt64(UInt32.max), outside + count <= UInt64(UInt32.max) else { break }
+                    ranges.append(.init(inside: UInt32(inside), outside: UInt32(outside), count: UInt32(count)))
+                    inside += count + random.next(100)
+                    outside += count + random.next(1 << 16)
+                }
+                let cut = Int(random.next(UInt64(ranges.count + 1)))  // not sorted: the kernel keeps the order written
+                return Array(ranges[cut...] + ranges[..<cut])
+            }
+            var tree = TreeState()
+            for _ in 0..<(1 + random.next(3)) {
+                tree.userNamespaces.append(UserNamespaceState(uidMap: map(), gidMap: map(), setgroupsAllowed: random.next(2) == 1, owner: UInt32(random.next(1 << 32))))
+            }
+            let decoded = try TreeState(decoding: RecordDecoder(tree.encode()[...], name: "tree", base: 0))
+            XCTAssertEqual(decoded, tree)
+            for ns in tree.userNamespaces {
+                XCTAssertEqual(UserNamespaceState.parseMap(UserNamespaceState.text(ns.uidMap)), ns.uidMap)
+                let r = ns.uidMap[Int(random.next(UInt64(ns.uidMap.count)))]
+                let k = random.next(UInt64(r.count))
+                XCTAssertEqual(UserNamespaceState.inside(UInt64(r.outside) + k, in: ns.uidMap), UInt64(r.inside) + k)
+            }
+            var p = SampleImage.process
+            p.userNamespace = Int(1 + random.next(3))
+            XCTAssertEqual(try ProcessState(decoding: RecordDecoder(p.encode()[...], name: "process", base: 0)).userNamespace, p.userNamespace)
+        }
+        // As the kernel prints them: right-aligned columns.
+        XCTAssertEqual(UserNamespaceState.parseMap("         0     100000      65536\n     65536          0          1\n"),
+                       [.init(inside: 0, outside: 100000, count: 65536), .init(inside: 65536, outside: 0, count: 1)])
+        XCTAssertNil(UserNamespaceState.inside(5, in: [.init(inside: 0, outside: 100000, count: 65536)]))
+    }
+
+    func testDamagedUserNamespacesAreRefused() {
+        let badMaps: [[UInt64]] = [[0, 1], [0, 0, 0], [0, 1, UInt64(UInt32.max)], [UInt64(UInt32.max), 0, 2], [1 << 32, 0, 1],
+                                   [0, 0, 10, 5, 100, 10], Array(repeating: [0, 0, 1], count: 341).enumerated().flatMap { [UInt64($0.offset), 0, 1] }]
+        for values in badMaps {
+            var e = RecordEncoder()
+            e.record(12) { $0.u64s(1, values) }
+            XCTAssertThrowsError(try TreeState(decoding: RecordDecoder(e.bytes[...], name: "tree", base: 0)), "\(values.prefix(9))")
+        }
+        for (tag, value) in [(3, UInt64(2)), (4, UInt64(1) << 32)] as [(UInt16, UInt64)] {
+            var e = RecordEncoder()
+            e.record(12) { $0.u64(tag, value) }
+            XCTAssertThrowsError(try TreeState(decoding: RecordDecoder(e.bytes[...], name: "tree", base: 0)), "tag \(tag) \(value)")
+        }
+        for text in ["0 1", "0 0 0\n", "a b c\n", "0 0 10\n5 100 10\n", "0 4294967295 2\n"] {
+            XCTAssertNil(UserNamespaceState.parseMap(text), text)
+        }
+    }
 }

@@ -401,6 +401,23 @@ final class RoundTripTests: XCTestCase {
     /// mntns_link_ghost, mntns_link_remap): the same file, on the tmpfs, for
     /// both processes; as root on its own mount again (Fixtures/ghostmounts.c).
     func testRemovedFilesOnNamespaceMountsAsRootAndUnprivileged() throws { try treeRoundTrip("ghostmounts", ["@"]) }
+    /// A user namespace of the tree's own: a child that made one, became
+    /// root in it under seeded maps (as root: two ranges far from ours, an
+    /// owner of its own, setgroups seeded), dropped a seeded bounding set and
+    /// forked a grandchild there (Fixtures/userns.c). After the restart both
+    /// are root in one namespace with the same maps, setgroups, owner and
+    /// capabilities, and have CAP_SYS_ADMIN over it; outside, their IDs are
+    /// the ones outside. They came back in cr_restart's namespace before:
+    /// as root with root's IDs and every capability there, as a user not root.
+    /// Also root's restart of a user's (the namespace gets the user as owner).
+    func testUserNamespacesAsRootAndUnprivileged() throws {
+        var s = Scenario(fixture: "userns", arguments: ["\(TestEnvironment.seed(for: "userns"))"])
+        s.checkpointArguments = ["--tree"]
+        s.rejectOutput = "namespace other than the checkpointer's"
+        try s.run(.rootOriginalPID)
+        try s.run(.unprivilegedNamespace)
+        try s.run(.rootForUser)
+    }
     /// POSIX message queues: a named one with seeded limits, mode and
     /// messages, through a blocking and a non-blocking descriptor, with an
     /// mq_notify registration, and one removed while open; and the same in

@@ -219,10 +219,13 @@ final class CheckpointRun {
         var states = collected.map(\.state)
         let socketWarnings = SocketNamespaces.note(&states, numbers: net.found.numbers)
         for k in collected.indices { collected[k].state.files = states[k].files }
+        let users = UserNamespaces.collect(collected.map(\.state))
+        tree.userNamespaces = users.namespaces
+        number(\.userNamespace, users.index)
         let unsaved = UnsavedNamespaces.warnings(collected.map(\.state.pid), saved: ["mnt": Set(mounts.index.keys), "cgroup": cgroups.saved, "uts": uts.saved,
                                                                                       "ipc": Set(sysv.index.keys), "net": net.found.saved])
         collected[0].warnings += scope.outsiders + sysv.warnings + agents.warnings + time.warnings + mountWarnings + cgroupSettings.warnings + cgroups.warnings
-            + uts.warnings + net.found.warnings + net.warnings + socketWarnings + unsaved
+            + uts.warnings + net.found.warnings + net.warnings + socketWarnings + users.warnings + unsaved
     }
 
     /// Gives each process its namespace's number of one kind (0: the checkpointer's).

@@ -4,7 +4,7 @@ import LinuxKit
 /// Namespaces a checkpoint does not save (PID, time, mount, cgroup, UTS,
 /// IPC and network namespaces it does: NamespaceIDs, TimeNamespaces,
 /// MountNamespaces, CgroupNamespaces, UTSNamespaces, IPCNamespaces,
-/// NetNamespaces; a mount namespace
+/// NetNamespaces, and user namespaces UserNamespaces; a mount namespace
 /// only where the process's root is its namespace's). A process in another one than the
 /// checkpointer's comes back in cr_restart's: said as a warning, once per kind.
 enum UnsavedNamespaces {
@@ -14,7 +14,6 @@ enum UnsavedNamespaces {
         ("ipc", "an IPC", "it could not be read"),
         ("uts", "a UTS", "its host and domain names could not be read (they are, as root or as the owner of its user namespace)"),
         ("cgroup", "a cgroup", "its cgroup root could not be read (it is, as root or as the owner of its user namespace)"),
-        ("user", "a user", "its ID mappings are not saved (a user's restart makes one that maps the user to itself)"),
     ]
 
     /// `saved`: per kind, the processes whose namespace of that kind was saved.

@@ -53,9 +53,10 @@ final class ProcessRestore {
     /// The stages after the pages (RestoreStage.afterPages).
     /// - Parameter quietChildSignal: a SIGCHLD raised in the stub by recreating
     ///   its zombie children is to be dropped (the process had seen it already).
-    func finish(ids: RequestedIDs, quietChildSignal: Bool, seccompSuspended: Bool, sharedTable: Bool = false, objects: SharedFileObjects) throws -> [String] {
+    func finish(ids: RequestedIDs, quietChildSignal: Bool, seccompSuspended: Bool, sharedTable: Bool = false, objects: SharedFileObjects,
+                userNamespace: UserNamespaceEntry? = nil) throws -> [String] {
         let after = AfterPages(ids: ids, quietChildSignal: quietChildSignal, seccompSuspended: seccompSuspended,
-                               sharedTable: sharedTable, objects: objects)
+                               sharedTable: sharedTable, objects: objects, userNamespace: userNamespace)
         var warnings: [String] = []
         for stage in RestoreStage.afterPages { warnings += try run(stage, after) }
         return warnings
@@ -69,6 +70,8 @@ final class ProcessRestore {
         /// Its fd table is its parent's (CLONE_FILES), restored with the parent.
         let sharedTable: Bool
         let objects: SharedFileObjects
+        /// The user namespace of its own it enters with its credentials.
+        let userNamespace: UserNamespaceEntry?
     }
 
     private func run(_ stage: RestoreStage, shared: SharedMemoryFactory, sysv: SysVFactory, unlinked: UnlinkedFileFactory?) throws {
@@ -127,8 +130,15 @@ final class ProcessRestore {
             if a.seccompSuspended {
                 try SeccompRestorer.installAll(threads.map { ($0.state.seccompFilters, $0.session) })
             }
+            // In a user namespace of its own: a process of one thread (UserNamespaces) enters it with them.
+            if let ns = a.userNamespace, threads.count == 1 {
+                let mine = try task.restoreCredentials(entering: ns)
+                try KeepCaps.restoreLast(process, in: session)
+                try session.prctl(.setPdeathsig, process.parentDeathSignal)
+                return mine
+            }
             // Credentials are per thread: each drops to its own (or the process's) in itself.
-            var warnings: [String] = []
+            var warnings: [String] = a.userNamespace == nil ? [] : ["process \(process.pid) has threads: it stays in cr_restart's user namespace"]
             for t in threads.dropFirst() {
                 var own = process
                 if t.state.credentials.count == 13 {

@@ -290,12 +290,21 @@ public enum Restorer {
             // the image's order: a file two processes share is lent by the
             // first (its sameAs). A user's restorer cannot come back to ours
             // once in another: ours first for it.
+            // User namespaces of their own, made once every process exists (their maker takes a PID of ours for a moment).
+            let userNamespaces = Set(header.processes.map(\.userNamespace).filter { $0 != 0 })
+            if let k = userNamespaces.first(where: { $0 > header.tree.userNamespaces.count }) {
+                throw CheckpointError(EINVAL, "a process is in user namespace \(k) of an image that has \(header.tree.userNamespaces.count)")
+            }
+            let users = UserNamespaceFactory(namespaces: header.tree.userNamespaces)
+            try users?.make(userNamespaces)
+            warnings += users?.warnings ?? []
             let order = geteuid() == 0 ? restores
                 : restores.enumerated().sorted(by: { ($0.element.process.netNamespace, $0.offset) < ($1.element.process.netNamespace, $1.offset) }).map(\.element)
             for r in order {
                 warnings += try inNetwork(r.process.netNamespace) {
                     try r.finish(ids: ids, quietChildSignal: tree.reapedSignals[r.process.pid] ?? false,
-                                 seccompSuspended: tree.seccompSuspended, sharedTable: tree.sharedTables.contains(r.process.pid), objects: objects)
+                                 seccompSuspended: tree.seccompSuspended, sharedTable: tree.sharedTables.contains(r.process.pid), objects: objects,
+                                 userNamespace: users?.entry(r.process.userNamespace))
                 }
             }
             stages.lap("finish")

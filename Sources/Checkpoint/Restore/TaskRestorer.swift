@@ -267,7 +267,7 @@ struct TaskRestorer {
     }
 
     /// capset(inheritable, permitted, effective) from caps[0...2]; nil when done, else why not.
-    private func capset(_ caps: [UInt64]) throws -> String? {
+    func capset(_ caps: [UInt64]) throws -> String? {
         // struct __user_cap_header_struct (version 3, this thread), then two __user_cap_data_struct.
         var data: [UInt32] = [0x2008_0522, 0]
         for shift: UInt64 in [0, 32] {

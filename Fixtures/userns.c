@@ -1,0 +1,172 @@
+/* A user namespace of the tree's own (unshare -U; unshare -Ur): a child
+ * made one, its parent wrote the maps (as root seeded ranges onto IDs far
+ * from ours, an owner of their own and setgroups seeded; as a user its own
+ * IDs to 0, setgroups denied), and the child became root inside, dropped a
+ * seeded bounding set and forked a grandchild there. After the
+ * restart both must still be root in one namespace with the same maps,
+ * setgroups, owner and capabilities, see a file they made as theirs, and
+ * use CAP_SYS_ADMIN over it (a UTS namespace of their own); the parent,
+ * outside, sees them by their IDs outside.
+ * usage: userns SEED */
+#include "fixture.h"
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#define NS_GET_OWNER_UID 0xb704
+static unsigned seed;
+static char uid_map[256], gid_map[256], setgroups_text[16], caps[3][64], file[128];
+
+static void read_file(const char *path, char *out, size_t size) {
+    out[0] = 0;
+    int fd = open(path, O_RDONLY);
+    ssize_t n = fd < 0 ? -1 : read(fd, out, size - 1);
+    if (fd >= 0) close(fd);
+    out[n > 0 ? n : 0] = 0;
+}
+
+/* One "CapXxx:\t..." line of /proc/self/status. */
+static void status_line(const char *key, char *out, size_t size) {
+    char line[256];
+    out[0] = 0;
+    FILE *f = fopen("/proc/self/status", "r");
+    while (f && fgets(line, sizeof line, f)) if (!strncmp(line, key, strlen(key))) { snprintf(out, size, "%s", line); break; }
+    if (f) fclose(f);
+}
+
+static void remember(void) {
+    read_file("/proc/self/uid_map", uid_map, sizeof uid_map);
+    read_file("/proc/self/gid_map", gid_map, sizeof gid_map);
+    read_file("/proc/self/setgroups", setgroups_text, sizeof setgroups_text);
+    status_line("CapPrm", caps[0], sizeof caps[0]);
+    status_line("CapEff", caps[1], sizeof caps[1]);
+    status_line("CapBnd", caps[2], sizeof caps[2]);
+}
+
+static int owner_inside(void) {
+    int fd = open("/proc/self/ns/user", O_RDONLY);
+    uid_t owner = (uid_t)-1;
+    if (fd < 0 || ioctl(fd, NS_GET_OWNER_UID, &owner)) owner = (uid_t)-1;
+    if (fd >= 0) close(fd);
+    return (int)owner;
+}
+
+/* The checks of a process inside, after the restart. */
+static int check_inside(const char *who, int owner, int made_file) {
+    char now[256];
+    uid_t r, e, s;
+    gid_t gr, ge, gs;
+    getresuid(&r, &e, &s);
+    getresgid(&gr, &ge, &gs);
+    if (r || e || s || gr || ge || gs) fail("%s: IDs inside %u %u %u / %u %u %u, not root", who, r, e, s, gr, ge, gs);
+    read_file("/proc/self/uid_map", now, sizeof now);
+    if (strcmp(now, uid_map)) fail("%s: uid_map is '%s', was '%s'", who, now, uid_map);
+    read_file("/proc/self/gid_map", now, sizeof now);
+    if (strcmp(now, gid_map)) fail("%s: gid_map is '%s', was '%s'", who, now, gid_map);
+    read_file("/proc/self/setgroups", now, sizeof now);
+    if (strcmp(now, setgroups_text)) fail("%s: setgroups is '%s', was '%s'", who, now, setgroups_text);
+    const char *keys[3] = { "CapPrm", "CapEff", "CapBnd" };
+    for (int k = 0; k < 3; k++) {
+        status_line(keys[k], now, sizeof now);
+        if (strcmp(now, caps[k])) fail("%s: %s, was %s", who, strtok(now, "\n"), caps[k]);
+    }
+    if (owner_inside() != owner) fail("%s: the namespace's owner reads %d inside, was %d", who, owner_inside(), owner);
+    if (made_file) {
+        struct stat st;
+        if (stat(file, &st) || st.st_uid != 0 || st.st_gid != 0) fail("%s: its file is %u:%u inside (%m)", who, st.st_uid, st.st_gid);
+        unlink(file);
+    }
+    /* CAP_SYS_ADMIN over the namespace: one of its own for host names. */
+    char name[64];
+    snprintf(name, sizeof name, "userns-%u", seed);
+    if (unshare(CLONE_NEWUTS) || sethostname(name, strlen(name))) fail("%s: a UTS namespace of its own: %m", who);
+    return fixture_failures;
+}
+
+int main(int argc, char **argv) {
+    seed = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : 1;
+    int root = geteuid() == 0;
+    uid_t base = root ? 100000 + (seed % 50) * 70000 : getuid();
+    gid_t gbase = root ? 200000 + (seed % 40) * 70000 : getgid();
+    unsigned count = root ? 1 + seed % 65536 : 1;
+    uid_t owner = root ? base : getuid();
+    int deny = root ? (int)(seed / 7 % 2) : 1;
+    handle_term();
+    int up[2], down[2];
+    if (pipe(up) || pipe(down)) return 1;
+    pid_t child = fork();
+    if (child == 0) {
+        char c;
+        /* The owner is the creator's effective user ID. */
+        if (root && setresuid(-1, owner, -1)) { printf("FAIL: owner: %m\n"); _exit(1); }
+        if (unshare(CLONE_NEWUSER) || write(up[1], "U", 1) != 1 || read(down[0], &c, 1) != 1) { printf("FAIL: unshare: %m\n"); _exit(1); }
+        if (setresgid(0, 0, 0) || setresuid(0, 0, 0)) { printf("FAIL: root inside: %m\n"); _exit(1); }
+        /* A seeded set of capabilities dropped from the bounding set (never CAP_SYS_ADMIN, 21). */
+        for (int cap = 0; cap < 40; cap++) if (cap != 21 && seed_mix(seed + cap) % 4 == 0) prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
+        /* In /tmp: a directory of root's outside is not this root's to write. */
+        snprintf(file, sizeof file, "/tmp/swiftcr-userns.%u.%d", seed, getpid());
+        int fd = open(file, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+        if (fd < 0) { printf("FAIL: file inside: %m\n"); _exit(1); }
+        close(fd);
+        remember();
+        int gup[2];
+        if (pipe(gup)) _exit(1);
+        pid_t grandchild = fork();
+        if (grandchild == 0) {
+            if (write(gup[1], "G", 1) != 1) _exit(1);
+            wait_for_term();
+            _exit(check_inside("grandchild", 0, 0) ? 1 : 0);
+        }
+        if (read(gup[0], &c, 1) != 1 || write(up[1], &grandchild, sizeof grandchild) != sizeof grandchild) _exit(1);
+        wait_for_term();
+        int failed = check_inside("child", 0, 1);
+        kill(grandchild, SIGTERM);
+        int status;
+        if (waitpid(grandchild, &status, 0) != grandchild || !WIFEXITED(status) || WEXITSTATUS(status)) { fail("grandchild: status 0x%x", status); failed = 1; }
+        _exit(failed);
+    }
+    char c, path[64], map[128];
+    if (read(up[0], &c, 1) != 1) { printf("FAIL: child did not unshare\n"); return 1; }
+    snprintf(path, sizeof path, "/proc/%d/setgroups", child);
+    if (deny) write_proc_file(path, "deny");
+    snprintf(path, sizeof path, "/proc/%d/uid_map", child);
+    if (root) snprintf(map, sizeof map, "0 %u %u\n%u %u 1", base, count, 70000 - 1, base + 69999);
+    else snprintf(map, sizeof map, "0 %u 1", base);
+    write_proc_file(path, map);
+    snprintf(path, sizeof path, "/proc/%d/gid_map", child);
+    if (root) snprintf(map, sizeof map, "0 %u %u", gbase, 1 + seed % 1000);
+    else snprintf(map, sizeof map, "0 %u 1", gbase);
+    write_proc_file(path, map);
+    pid_t grandchild;
+    if (write(down[1], "M", 1) != 1 || read(up[0], &grandchild, sizeof grandchild) != sizeof grandchild) { printf("FAIL: child did not get ready\n"); return 1; }
+    char ours[64] = "", before[64] = "";
+    snprintf(path, sizeof path, "/proc/%d/ns/user", child);
+    if (readlink("/proc/self/ns/user", ours, sizeof ours - 1) < 0 || readlink(path, before, sizeof before - 1) < 0) return 1;
+    ready();
+    wait_for_term();
+    /* Outside: the child's IDs are the ones outside, its namespace not ours, its owner ours to see. */
+    char now[64] = "", line[256], want[64];
+    if (readlink(path, now, sizeof now - 1) < 0 || !strcmp(now, ours)) fail("the child is in our user namespace after the restart (%s)", now);
+    char its[64] = "";
+    snprintf(path, sizeof path, "/proc/%d/ns/user", grandchild);
+    if (readlink(path, its, sizeof its - 1) < 0 || strcmp(now, its)) fail("child and grandchild are in user namespaces %s and %s", now, its);
+    snprintf(path, sizeof path, "/proc/%d/status", child);
+    snprintf(want, sizeof want, "Uid:\t%u\t%u\t%u", base, base, base);
+    FILE *f = fopen(path, "r");
+    int seen = 0;
+    while (f && fgets(line, sizeof line, f)) if (!strncmp(line, "Uid:", 4)) seen = !strncmp(line, want, strlen(want));
+    if (f) fclose(f);
+    if (!seen) fail("the child's IDs outside are not %u", base);
+    snprintf(path, sizeof path, "/proc/%d/ns/user", child);
+    int fd = open(path, O_RDONLY);
+    uid_t seen_owner = (uid_t)-1;
+    if (fd < 0 || ioctl(fd, NS_GET_OWNER_UID, &seen_owner) || seen_owner != owner) fail("the namespace's owner is %d outside, was %u", (int)seen_owner, owner);
+    if (fd >= 0) close(fd);
+    kill(child, SIGTERM);
+    int status;
+    if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status)) fail("child: status 0x%x", status);
+    return finish();
+}
