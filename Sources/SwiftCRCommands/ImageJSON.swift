@@ -53,6 +53,14 @@ enum ImageJSON {
                          ("roots", cgroups(roots))])
             })),
             ("cgroupSettings", .array(image.tree.cgroupSettings.map(cgroupSettings))),
+            ("userNamespaces", .array(image.tree.userNamespaces.enumerated().map { k, ns in
+                func map(_ ranges: [UserNamespaceState.Range]) -> JSONValue {
+                    .array(ranges.map { .object([("inside", .int(Int64($0.inside))), ("outside", .int(Int64($0.outside))), ("count", .int(Int64($0.count)))]) })
+                }
+                return .object([("processes", .array(image.processes.filter { $0.userNamespace == k + 1 }.map { .int(Int64($0.pid)) })),
+                                ("uidMap", map(ns.uidMap)), ("gidMap", map(ns.gidMap)), ("setgroupsAllowed", .bool(ns.setgroupsAllowed)),
+                                ("owner", .int(Int64(ns.owner)))])
+            })),
             ("utsNamespaces", .array(image.tree.utsNamespaces.enumerated().map { k, ns in
                 .object([("processes", .array(image.processes.filter { $0.utsNamespace == k + 1 }.map { .int(Int64($0.pid)) })),
                          ("hostname", .string(ns.hostname)), ("domainname", .string(ns.domainname))])

@@ -81,6 +81,10 @@ struct InspectCommand: ParsableCommand {
             let rules = saved.filter { $0.devices != nil }.count
             print("cgroups:   \(saved.count) saved for cr_restart --manage-cgroups\(rules > 0 ? ", \(rules) with device rules" : "") (--json lists them)")
         }
+        for (k, ns) in image.tree.userNamespaces.enumerated() {
+            func map(_ ranges: [UserNamespaceState.Range]) -> String { ranges.map { "\($0.inside)->\($0.outside)x\($0.count)" }.joined(separator: " ") }
+            print("user ns:   \(k + 1), processes \(members(\.userNamespace, k)): uids \(map(ns.uidMap)), gids \(map(ns.gidMap)), setgroups \(ns.setgroupsAllowed ? "allow" : "deny"), owner \(ns.owner)")
+        }
         for (k, ns) in image.tree.utsNamespaces.enumerated() {
             print("uts ns:    \(k + 1), processes \(members(\.utsNamespace, k)): host \(ns.hostname), domain \(ns.domainname)")
         }

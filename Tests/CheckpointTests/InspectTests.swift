@@ -92,6 +92,31 @@ final class InspectTests: XCTestCase {
         }
     }
 
+    /// A user namespace of the tree's own, in text and JSON: its processes, maps, setgroups and owner (Fixtures/userns.c, seed 9 as root).
+    func testUserNamespacesAreListed() throws {
+        guard env.isRoot else { throw XCTSkip("userns writes a map of far IDs as root") }
+        let work = env.workDir("inspect-userns", user: nil)
+        let (target, pid) = try Fixture.start([tool("userns"), "9"], user: nil, cwd: work)
+        defer { kill(pid, SIGTERM); _ = target.readToEnd(timeout: 10) }
+        let image = "\(work)/ctx"
+        let c = runTool([tool("cr_checkpoint"), "--tree", "-f", image, "\(pid)"], cwd: work)
+        XCTAssertEqual(c.code, 0, c.output)
+        let r = runTool([tool("swiftcr"), "inspect", "--json", image])
+        let doc = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any], r.output)
+        let namespaces = try XCTUnwrap(doc["userNamespaces"] as? [[String: Any]], r.output)
+        XCTAssertEqual(namespaces.count, 1, "\(namespaces)")
+        // Seed 9: uids 0 -> 730000 (10 of them) and 69999 -> 799999, gids 0 -> 830000 (10), setgroups denied, owner 730000.
+        XCTAssertEqual((namespaces.first?["processes"] as? [Int])?.count, 2, "\(namespaces)")
+        let uids = try XCTUnwrap(namespaces.first?["uidMap"] as? [[String: Int]], "\(namespaces)")
+        XCTAssertEqual(uids, [["inside": 0, "outside": 730000, "count": 10], ["inside": 69999, "outside": 799999, "count": 1]])
+        XCTAssertEqual(namespaces.first?["setgroupsAllowed"] as? Bool, false)
+        XCTAssertEqual(namespaces.first?["owner"] as? Int, 730000)
+        let text = runTool([tool("swiftcr"), "inspect", image]).output
+        XCTAssertTrue(text.contains("user ns:   1, processes ") && text.contains("uids 0->730000x10 69999->799999x1, gids 0->830000x10, setgroups deny, owner 730000"), text)
+        kill(pid, SIGTERM)
+        XCTAssertTrue(target.read(until: "PASS"), target.output)
+    }
+
     func testJSONFollowsTheDocumentedSchema() throws {
         let (path, pid) = try image([tool("threads")], "json")
         let r = runTool([tool("swiftcr"), "inspect", "--json", path])
