@@ -7,17 +7,114 @@
  * setgroups, owner and capabilities, see a file they made as theirs, and
  * use CAP_SYS_ADMIN over it (a UTS namespace of their own); the parent,
  * outside, sees them by their IDs outside.
- * usage: userns SEED */
+ * With "owned", the child also made network, UTS and IPC namespaces inside
+ * its user namespace (unshare -Urnui): they must still belong to it, with
+ * its host name, loopback up, a listener that accepts, a SysV segment's
+ * bytes (as root: a user's checkpoint cannot read another IPC namespace's
+ * segments), and the capabilities over them (host name set, loopback down and
+ * up again).
+ * usage: userns SEED [owned] */
 #include "fixture.h"
 #include <fcntl.h>
 #include <sched.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/shm.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#define NS_GET_USERNS 0xb701
 #define NS_GET_OWNER_UID 0xb704
 static unsigned seed;
+static int owned, root, listener = -1, shm_id = -1;
+static unsigned char *shm_at;
+static size_t shm_size;
+static char hostname[64];
+
+/* Whether namespace `kind` of this process belongs to its user namespace. */
+static int belongs(const char *kind) {
+    char path[64];
+    struct stat user, st;
+    snprintf(path, sizeof path, "/proc/self/ns/%s", kind);
+    int fd = open(path, O_RDONLY);
+    int owner = fd < 0 ? -1 : ioctl(fd, NS_GET_USERNS);
+    int same = owner >= 0 && !stat("/proc/self/ns/user", &user) && !fstat(owner, &st) && st.st_ino == user.st_ino && st.st_dev == user.st_dev;
+    if (owner >= 0) close(owner);
+    if (fd >= 0) close(fd);
+    return same;
+}
+
+static int loopback(int up) {
+    struct ifreq req;
+    int s = socket(AF_INET, SOCK_DGRAM, 0), ok = 0;
+    memset(&req, 0, sizeof req);
+    strcpy(req.ifr_name, "lo");
+    if (s >= 0 && !ioctl(s, SIOCGIFFLAGS, &req)) {
+        if (up < 0) ok = !!(req.ifr_flags & IFF_UP);
+        else {
+            req.ifr_flags = up ? (req.ifr_flags | IFF_UP) : (req.ifr_flags & ~IFF_UP);
+            ok = !ioctl(s, SIOCSIFFLAGS, &req);
+        }
+    }
+    if (s >= 0) close(s);
+    return ok;
+}
+
+static struct sockaddr_in listen_address(void) {
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(20000 + seed % 20000), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    return a;
+}
+
+/* Network, UTS and IPC namespaces inside the user namespace, with something in each. */
+static int make_owned(void) {
+    if (unshare(CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC)) { printf("FAIL: owned namespaces: %m\n"); return -1; }
+    snprintf(hostname, sizeof hostname, "inner-%u", seed);
+    if (sethostname(hostname, strlen(hostname)) || !loopback(1)) { printf("FAIL: host name or loopback: %m\n"); return -1; }
+    struct sockaddr_in a = listen_address();
+    listener = socket(AF_INET, SOCK_STREAM, 0);
+    if (listener < 0 || bind(listener, (struct sockaddr *)&a, sizeof a) || listen(listener, 4)) { printf("FAIL: listener: %m\n"); return -1; }
+    /* A user's checkpoint cannot read another IPC namespace's segments (README): root's only. */
+    if (!root) return 0;
+    shm_size = 4096 * (1 + seed % 4);
+    shm_id = shmget(IPC_PRIVATE, shm_size, IPC_CREAT | 0600);
+    shm_at = shm_id < 0 ? NULL : shmat(shm_id, NULL, 0);
+    if (!shm_at || shm_at == (void *)-1) { printf("FAIL: segment: %m\n"); return -1; }
+    for (size_t k = 0; k < shm_size; k++) shm_at[k] = (unsigned char)(seed + k * 13);
+    return 0;
+}
+
+static void check_owned(const char *who, int mine) {
+    const char *kinds[3] = { "net", "uts", "ipc" };
+    for (int k = 0; k < 3; k++) if (!belongs(kinds[k])) fail("%s: its %s namespace does not belong to its user namespace", who, kinds[k]);
+    char now[64] = "";
+    gethostname(now, sizeof now);
+    if (strcmp(now, hostname)) fail("%s: host name %s, was %s", who, now, hostname);
+    if (!loopback(-1)) fail("%s: loopback down", who);
+    if (!mine) return;
+    struct sockaddr_in a = listen_address();
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    if (c < 0 || connect(c, (struct sockaddr *)&a, sizeof a)) fail("%s: connecting to its listener: %m", who);
+    int s = accept(listener, NULL, NULL);
+    if (s < 0) fail("%s: accept: %m", who);
+    if (s >= 0) close(s);
+    if (c >= 0) close(c);
+    if (shm_id < 0) return;
+    for (size_t k = 0; k < shm_size; k++) if (shm_at[k] != (unsigned char)(seed + k * 13)) { fail("%s: segment byte %zu", who, k); break; }
+    struct shmid_ds ds;
+    if (shmctl(shm_id, IPC_STAT, &ds) || ds.shm_segsz != shm_size) fail("%s: segment %d: %m", who, shm_id);
+    shmctl(shm_id, IPC_RMID, NULL);
+}
+
+/* The capabilities over them, once the grandchild has checked what they hold:
+ * CAP_SYS_ADMIN for the UTS one, CAP_NET_ADMIN for the network one. */
+static void use_owned(void) {
+    if (sethostname("again", 5)) fail("child: sethostname in its own UTS namespace: %m");
+    if (!loopback(0) || !loopback(1)) fail("child: loopback down and up in its own network namespace: %m");
+}
 static char uid_map[256], gid_map[256], setgroups_text[16], caps[3][64], file[128];
 
 static void read_file(const char *path, char *out, size_t size) {
@@ -74,6 +171,7 @@ static int check_inside(const char *who, int owner, int made_file) {
         if (strcmp(now, caps[k])) fail("%s: %s, was %s", who, strtok(now, "\n"), caps[k]);
     }
     if (owner_inside() != owner) fail("%s: the namespace's owner reads %d inside, was %d", who, owner_inside(), owner);
+    if (owned) check_owned(who, made_file);
     if (made_file) {
         struct stat st;
         if (stat(file, &st) || st.st_uid != 0 || st.st_gid != 0) fail("%s: its file is %u:%u inside (%m)", who, st.st_uid, st.st_gid);
@@ -82,13 +180,15 @@ static int check_inside(const char *who, int owner, int made_file) {
     /* CAP_SYS_ADMIN over the namespace: one of its own for host names. */
     char name[64];
     snprintf(name, sizeof name, "userns-%u", seed);
-    if (unshare(CLONE_NEWUTS) || sethostname(name, strlen(name))) fail("%s: a UTS namespace of its own: %m", who);
+    /* (With "owned", use_owned does so in the restored one.) */
+    if (!owned && (unshare(CLONE_NEWUTS) || sethostname(name, strlen(name)))) fail("%s: a UTS namespace of its own: %m", who);
     return fixture_failures;
 }
 
 int main(int argc, char **argv) {
     seed = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : 1;
-    int root = geteuid() == 0;
+    owned = argc > 2 && !strcmp(argv[2], "owned");
+    root = geteuid() == 0;
     uid_t base = root ? 100000 + (seed % 50) * 70000 : getuid();
     gid_t gbase = root ? 200000 + (seed % 40) * 70000 : getgid();
     unsigned count = root ? 1 + seed % 65536 : 1;
@@ -106,6 +206,7 @@ int main(int argc, char **argv) {
         if (setresgid(0, 0, 0) || setresuid(0, 0, 0)) { printf("FAIL: root inside: %m\n"); _exit(1); }
         /* A seeded set of capabilities dropped from the bounding set (never CAP_SYS_ADMIN, 21). */
         for (int cap = 0; cap < 40; cap++) if (cap != 21 && seed_mix(seed + cap) % 4 == 0) prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
+        if (owned && make_owned()) _exit(1);
         /* In /tmp: a directory of root's outside is not this root's to write. */
         snprintf(file, sizeof file, "/tmp/swiftcr-userns.%u.%d", seed, getpid());
         int fd = open(file, O_CREAT | O_WRONLY | O_TRUNC, 0600);
@@ -126,6 +227,10 @@ int main(int argc, char **argv) {
         kill(grandchild, SIGTERM);
         int status;
         if (waitpid(grandchild, &status, 0) != grandchild || !WIFEXITED(status) || WEXITSTATUS(status)) { fail("grandchild: status 0x%x", status); failed = 1; }
+        if (owned) {
+            use_owned();
+            failed |= fixture_failures;
+        }
         _exit(failed);
     }
     char c, path[64], map[128];

@@ -88,6 +88,10 @@ public struct ProcessState: Equatable, Sendable {
     public var netNamespace = 0
     /// Since 2026-12-06: the process's user namespace, 1-based into TreeState.userNamespaces; 0: the checkpointer's.
     public var userNamespace = 0
+    /// Since 2026-12-06: which of its network, IPC and UTS namespaces belong to
+    /// that user namespace (their CLONE_NEW* flags): the restart makes those inside it.
+    public var ownedByUserNamespace: UInt64 = 0
+    public static let ownableNamespaces: UInt64 = 0x4000_0000 | 0x0800_0000 | 0x0400_0000  // CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS
     /// Since 2026-12-06: a removed working directory's permission bits,
     /// owner and group (the restart makes a stand-in alike); empty otherwise.
     public var deletedCwdAttributes: [UInt64] = []
@@ -152,7 +156,7 @@ public struct ProcessState: Equatable, Sendable {
         case gids = 8, groups = 9, umask = 10, cwd = 11, root = 12, personality = 13, rlimit = 14
         case mm = 15, auxv = 16, sigaction = 17, sharedPending = 18, thread = 19, mapping = 20, file = 21
         case dumpable = 22, pdeathsig = 23, stopped = 24, intervalTimers = 25, posixTimer = 26, sysv = 27, agentResultFD = 28
-        case omittedPIDs = 29, noNewPrivs = 30, thpDisabled = 31, oomScoreAdj = 32, childSubreaper = 33, membarrier = 34, capabilities = 35, filesSharedWith = 36, terminal = 37, keepCaps = 38, loginUID = 39, timeNamespace = 40, mountNamespace = 41, cgroup = 42, cgroupNamespace = 43, utsNamespace = 44, ipcNamespace = 45, netNamespace = 46, deletedCwdAttributes = 47, mdwe = 48, coredumpFilter = 49, secureBits = 50, userNamespace = 51
+        case omittedPIDs = 29, noNewPrivs = 30, thpDisabled = 31, oomScoreAdj = 32, childSubreaper = 33, membarrier = 34, capabilities = 35, filesSharedWith = 36, terminal = 37, keepCaps = 38, loginUID = 39, timeNamespace = 40, mountNamespace = 41, cgroup = 42, cgroupNamespace = 43, utsNamespace = 44, ipcNamespace = 45, netNamespace = 46, deletedCwdAttributes = 47, mdwe = 48, coredumpFilter = 49, secureBits = 50, userNamespace = 51, ownedByUserNamespace = 52
     }
     enum SubTag: UInt16, CaseIterable { case a = 1, b = 2, c = 3, d = 4, e = 5 }
 
@@ -207,6 +211,7 @@ public struct ProcessState: Equatable, Sendable {
         if ipcNamespace != 0 { e.u64(Tag.ipcNamespace.rawValue, UInt64(ipcNamespace)) }
         if netNamespace != 0 { e.u64(Tag.netNamespace.rawValue, UInt64(netNamespace)) }
         if userNamespace != 0 { e.u64(Tag.userNamespace.rawValue, UInt64(userNamespace)) }
+        if ownedByUserNamespace != 0 { e.u64(Tag.ownedByUserNamespace.rawValue, ownedByUserNamespace) }
         if !deletedCwdAttributes.isEmpty { e.u64s(Tag.deletedCwdAttributes.rawValue, deletedCwdAttributes) }
         if memoryDenyWriteExecute != 0 { e.u64(Tag.mdwe.rawValue, memoryDenyWriteExecute) }
         if let filter = coredumpFilter { e.u64(Tag.coredumpFilter.rawValue, filter) }
@@ -302,6 +307,10 @@ public struct ProcessState: Equatable, Sendable {
         ipcNamespace = try namespace(.ipcNamespace, "IPC")
         netNamespace = try namespace(.netNamespace, "network")
         userNamespace = try namespace(.userNamespace, "user")
+        ownedByUserNamespace = try d.u64(Tag.ownedByUserNamespace.rawValue, default: 0)
+        guard ownedByUserNamespace & ~Self.ownableNamespaces == 0, ownedByUserNamespace == 0 || userNamespace != 0 else {
+            throw ImageError.malformed(what: "process \(pid): namespaces 0x\(String(ownedByUserNamespace, radix: 16)) of its user namespace \(userNamespace)", offset: d.base)
+        }
         deletedCwdAttributes = try d.u64s(Tag.deletedCwdAttributes.rawValue)
         memoryDenyWriteExecute = try d.u64(Tag.mdwe.rawValue, default: 0)
         coredumpFilter = try d.optionalU64(Tag.coredumpFilter.rawValue)

@@ -12,9 +12,11 @@ public enum InsideNamespace {
     /// namespace (failing harmlessly when it is ours), then its namespace
     /// at `namespace` (/proc/PID/ns/KIND). False with errno set if it cannot.
     static func enter(user: UnsafePointer<CChar>, namespace: UnsafePointer<CChar>, flag: UInt64) -> Bool {
+        // Both opened first: inside the user namespace, root's privilege over
+        // the process's /proc files is gone (one that changed its IDs is not dumpable).
         let u = Syscall.raw(NR.openat, Int(AT_FDCWD), Int(bitPattern: user), Int(O_RDONLY | O_CLOEXEC))
-        if u >= 0 { _ = Syscall.raw(NR.setns, u, Int(CloneFlags.newUser)); _ = Syscall.raw(NR.close, u) }
         let ns = Syscall.raw(NR.openat, Int(AT_FDCWD), Int(bitPattern: namespace), Int(O_RDONLY | O_CLOEXEC))
+        if u >= 0 { _ = Syscall.raw(NR.setns, u, Int(CloneFlags.newUser)); _ = Syscall.raw(NR.close, u) }
         guard ns >= 0, Syscall.raw(NR.setns, ns, Int(flag)) == 0 else { return false }
         _ = Syscall.raw(NR.close, ns)
         return true

@@ -159,7 +159,10 @@ enum RecordDecoderProbe {
             }
             var p = SampleImage.process
             p.userNamespace = Int(1 + random.next(3))
-            XCTAssertEqual(try ProcessState(decoding: RecordDecoder(p.encode()[...], name: "process", base: 0)).userNamespace, p.userNamespace)
+            p.ownedByUserNamespace = random.next(1 << 32) & ProcessState.ownableNamespaces
+            let back = try ProcessState(decoding: RecordDecoder(p.encode()[...], name: "process", base: 0))
+            XCTAssertEqual(back.userNamespace, p.userNamespace)
+            XCTAssertEqual(back.ownedByUserNamespace, p.ownedByUserNamespace)
         }
         // As the kernel prints them: right-aligned columns.
         XCTAssertEqual(UserNamespaceState.parseMap("         0     100000      65536\n     65536          0          1\n"),
@@ -179,6 +182,13 @@ enum RecordDecoderProbe {
             var e = RecordEncoder()
             e.record(12) { $0.u64(tag, value) }
             XCTAssertThrowsError(try TreeState(decoding: RecordDecoder(e.bytes[...], name: "tree", base: 0)), "tag \(tag) \(value)")
+        }
+        // Namespaces of a user namespace: only network, IPC and UTS, and only with one (PROCESS tags 51, 52).
+        for (user, owned) in [(1, UInt64(0x0002_0000)), (0, UInt64(0x4000_0000)), (2, UInt64(0x1000_0000))] as [(UInt64, UInt64)] {
+            var e = RecordEncoder()
+            if user != 0 { e.u64(51, user) }
+            e.u64(52, owned)
+            XCTAssertThrowsError(try ProcessState(decoding: RecordDecoder((SampleImage.process.encode() + e.bytes)[...], name: "process", base: 0)), "\(user) \(owned)")
         }
         for text in ["0 1", "0 0 0\n", "a b c\n", "0 0 10\n5 100 10\n", "0 4294967295 2\n"] {
             XCTAssertNil(UserNamespaceState.parseMap(text), text)

@@ -410,13 +410,19 @@ final class RoundTripTests: XCTestCase {
     /// the ones outside. They came back in cr_restart's namespace before:
     /// as root with root's IDs and every capability there, as a user not root.
     /// Also root's restart of a user's (the namespace gets the user as owner).
+    /// With "owned", network, UTS and IPC namespaces made inside it
+    /// (unshare -Urnui) come back inside it, with their host name, loopback,
+    /// listener and SysV segment, and its capabilities over them: they came
+    /// back belonging to cr_restart's user namespace, and the process in it.
     func testUserNamespacesAsRootAndUnprivileged() throws {
-        var s = Scenario(fixture: "userns", arguments: ["\(TestEnvironment.seed(for: "userns"))"])
-        s.checkpointArguments = ["--tree"]
-        s.rejectOutput = "namespace other than the checkpointer's"
-        try s.run(.rootOriginalPID)
-        try s.run(.unprivilegedNamespace)
-        try s.run(.rootForUser)
+        for variant in [[], ["owned"]] {
+            var s = Scenario(fixture: "userns", arguments: ["\(TestEnvironment.seed(for: "userns"))"] + variant)
+            s.checkpointArguments = ["--tree"]
+            s.rejectOutput = "namespace other than the checkpointer's"
+            try s.run(.rootOriginalPID)
+            try s.run(.unprivilegedNamespace)
+            try s.run(.rootForUser)
+        }
     }
     /// POSIX message queues: a named one with seeded limits, mode and
     /// messages, through a blocking and a non-blocking descriptor, with an

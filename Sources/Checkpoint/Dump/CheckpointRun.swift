@@ -222,6 +222,7 @@ final class CheckpointRun {
         let users = UserNamespaces.collect(collected.map(\.state))
         tree.userNamespaces = users.namespaces
         number(\.userNamespace, users.index)
+        for k in collected.indices { collected[k].state.ownedByUserNamespace = users.owned[collected[k].state.pid] ?? 0 }
         let unsaved = UnsavedNamespaces.warnings(collected.map(\.state.pid), saved: ["mnt": Set(mounts.index.keys), "cgroup": cgroups.saved, "uts": uts.saved,
                                                                                       "ipc": Set(sysv.index.keys), "net": net.found.saved])
         collected[0].warnings += scope.outsiders + sysv.warnings + agents.warnings + time.warnings + mountWarnings + cgroupSettings.warnings + cgroups.warnings

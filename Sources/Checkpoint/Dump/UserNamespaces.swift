@@ -8,14 +8,17 @@ import LinuxKit
 /// its credentials (UserNamespaceEntry). Two things it cannot do are found
 /// here, and such a process comes back in cr_restart's namespace, as before,
 /// with a warning: threads (their IDs can be chosen only from outside the
-/// namespace, and only a process of one thread may enter one), and another
-/// namespace of the process that belongs to this user namespace (the
-/// restart makes those from outside it, so they would belong to cr_restart's).
+/// namespace, and only a process of one thread may enter one), and a mount,
+/// PID, cgroup or time namespace of the process that belongs to this user
+/// namespace (the restart makes those from outside it). Network, IPC and
+/// UTS namespaces that belong to it are made inside it again (`owned`).
 enum UserNamespaces {
     /// ioctl requests on namespace files (linux/nsfs.h: _IO(0xb7, N)).
     static let getUserNamespace = 0xb701, getParent = 0xb702, getOwnerUID = 0xb704
     /// Namespaces a user namespace may own, as /proc/PID/ns names them.
     static let owned = ["mnt", "net", "ipc", "uts", "cgroup", "pid", "time"]
+    /// Those the restart makes inside the user namespace again, and their flags.
+    static let makesInside: [String: UInt64] = ["net": CloneFlags.newNet, "ipc": CloneFlags.newIPC, "uts": CloneFlags.newUTS]
 
     struct Found {
         var namespaces: [UserNamespaceState] = []
@@ -24,6 +27,8 @@ enum UserNamespaces {
         /// Every process in another user namespace than the checkpointer's
         /// is saved in it or named in a warning here.
         var warnings: [String] = []
+        /// Per saved process: its namespaces that belong to its user namespace (CLONE_NEW* flags).
+        var owned: [pid_t: UInt64] = [:]
     }
 
     static func collect(_ processes: [ProcessState]) -> Found {
@@ -31,8 +36,14 @@ enum UserNamespaces {
         let foreign = ForeignNamespaces(processes.map(\.pid), kind: "user", name: "a user") { describe($0, ours: ours) }
         var found = Found(namespaces: foreign.namespaces, index: foreign.index, warnings: foreign.warnings)
         for p in processes where found.index[p.pid] != nil {
-            let why = p.threads.count > 1 ? "it has \(p.threads.count) threads, whose IDs only a process outside it may choose" : ownedNamespace(of: p.pid)
-            guard let why else { continue }
+            let kinds = ownedNamespaces(of: p.pid)
+            let unmade = kinds.filter { makesInside[$0] == nil }
+            let why = p.threads.count > 1 ? "it has \(p.threads.count) threads, whose IDs only a process outside it may choose"
+                : unmade.isEmpty ? nil : "its \(unmade.joined(separator: ", ")) namespace\(unmade.count > 1 ? "s belong" : " belongs") to it"
+            guard let why else {
+                found.owned[p.pid] = kinds.reduce(0) { $0 | (makesInside[$1] ?? 0) }
+                continue
+            }
             found.index[p.pid] = nil
             found.warnings.append("process \(p.pid) is in a user namespace other than the checkpointer's that the restart does not make again (\(why)): it comes back in cr_restart's, where its IDs are the ones it has outside")
         }
@@ -64,22 +75,20 @@ enum UserNamespaces {
         return .success(UserNamespaceState(uidMap: uidMap, gidMap: gidMap, setgroupsAllowed: setgroups.hasPrefix("allow"), owner: owner))
     }
 
-    /// A namespace of `pid` other than the checkpointer's that its user namespace owns, named; nil if none.
-    static func ownedNamespace(of pid: pid_t) -> String? {
-        guard let user = identity(of: "/proc/\(pid)/ns/user") else { return nil }
-        for kind in owned {
-            guard let link = try? Sys.readLink("/proc/\(pid)/ns/\(kind)"), (try? Sys.readLink("/proc/self/ns/\(kind)")) != link else { continue }
+    /// The namespaces of `pid` other than the checkpointer's that its user namespace owns.
+    static func ownedNamespaces(of pid: pid_t) -> [String] {
+        guard let user = identity(of: "/proc/\(pid)/ns/user") else { return [] }
+        return owned.filter { kind in
+            guard let link = try? Sys.readLink("/proc/\(pid)/ns/\(kind)"), (try? Sys.readLink("/proc/self/ns/\(kind)")) != link else { return false }
             let fd = open("/proc/\(pid)/ns/\(kind)", O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { continue }
+            guard fd >= 0 else { return false }
             let owner = Int32(truncatingIfNeeded: Syscall.raw(NR.ioctl, Int(fd), getUserNamespace))
             close(fd)
-            guard owner >= 0 else { continue }
+            guard owner >= 0 else { return false }
             var st = stat()
-            let same = fstat(owner, &st) == 0 && st.st_ino == user.st_ino && st.st_dev == user.st_dev
-            close(owner)
-            if same { return "its \(kind) namespace belongs to it" }
+            defer { close(owner) }
+            return fstat(owner, &st) == 0 && st.st_ino == user.st_ino && st.st_dev == user.st_dev
         }
-        return nil
     }
 
     static func identity(of path: String) -> stat? {

@@ -28,10 +28,21 @@ final class NamespaceJoiner {
     /// The descriptor of namespace `index` once a stub made it.
     func descriptor(of index: Int) -> Int32? { made[index] }
 
+    /// Per process: the user namespace (a descriptor of the restorer's) its
+    /// namespace of this kind belongs to; made inside it, then joined.
+    var owners: [pid_t: Int32] = [:]
+
     /// Puts the stub in namespace `wanted` (1-based; 0: ours); returns it.
     func enter(_ wanted: Int, who: pid_t, stub: pid_t, session: RemoteSession, bornIn: Int,
                before: () throws -> Void = {}, after: () throws -> Void = {}) throws -> Int {
         guard wanted != bornIn else { return wanted }
+        if wanted != 0 && made[wanted] == nil, let owner = owners[who] {
+            try before()
+            made[wanted] = try UserNamespaceFactory.make(kind: kind, flag: flag, inside: owner)
+            _ = try enter(wanted, who: who, stub: stub, session: session, bornIn: bornIn)
+            try after()
+            return wanted
+        }
         if let fd = wanted == 0 ? ours : made[wanted] {
             let opened = try session.raw(NR.openat, UInt64(bitPattern: Int64(AT_FDCWD)), try session.putString("/proc/\(getpid())/fd/\(fd)"), UInt64(O_RDONLY | O_CLOEXEC), 0)
             guard opened >= 0 else { throw CheckpointError(errno: Int32(-opened), "process \(who): opening its \(kind) namespace") }
@@ -61,6 +72,9 @@ final class UTSNamespaceFactory {
         guard !namespaces.isEmpty else { return nil }
         self.namespaces = namespaces
     }
+
+    /// Processes whose UTS namespace belongs to their user namespace (NamespaceJoiner.owners).
+    func makeInside(_ owners: [pid_t: Int32]) { joiner.owners = owners }
 
     /// Returns the stub's namespace now; one that cannot be made or joined
     /// (a user's restart without a user namespace of its own) leaves the

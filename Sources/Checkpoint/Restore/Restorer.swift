@@ -206,6 +206,25 @@ public enum Restorer {
             // Children that share pages with their parent are forked once its memory is back.
             let later = Self.forkedAfterParentMemory(header.processes)
             stages.lap("header")
+            // User namespaces of their own first: the network, IPC and UTS
+            // namespaces that belong to one are made inside it. (Each maker is
+            // a child of ours gone before any stub is forked, so it holds no PID the image needs.)
+            let userNamespaces = Set(header.processes.map(\.userNamespace).filter { $0 != 0 })
+            if let k = userNamespaces.first(where: { $0 > header.tree.userNamespaces.count }) {
+                throw CheckpointError(EINVAL, "a process is in user namespace \(k) of an image that has \(header.tree.userNamespaces.count)")
+            }
+            let users = UserNamespaceFactory(namespaces: header.tree.userNamespaces)
+            try users?.make(userNamespaces)
+            if let users {
+                func owners(_ flag: UInt64) -> [pid_t: Int32] {
+                    Dictionary(uniqueKeysWithValues: header.processes.compactMap { p in
+                        p.ownedByUserNamespace & flag == 0 ? nil : users.entry(p.userNamespace).map { (p.pid, $0.descriptor) }
+                    })
+                }
+                tree.uts?.makeInside(owners(CloneFlags.newUTS))
+                ipc?.makeInside(owners(CloneFlags.newIPC))
+                net?.makeInside(owners(CloneFlags.newNet))
+            }
             try tree.build(header.processes, zombies: header.zombies, later: later, ptys: ptys)
             stages.lap("stubs")
             let shared = SharedMemoryFactory(processes: header.processes)
@@ -275,7 +294,7 @@ public enum Restorer {
             try tree.complete(header.processes, zombies: header.zombies)
             stages.lap("complete")
             testHookPause()
-            var warnings = tree.warnings + ptys.warnings + (tree.time?.warnings ?? []) + (tree.mounts?.warnings ?? []) + (tree.uts?.warnings ?? []) + (ipc?.warnings ?? []) + (net?.warnings ?? []) + netWarnings
+            var warnings = (users?.warnings ?? []) + tree.warnings + ptys.warnings + (tree.time?.warnings ?? []) + (tree.mounts?.warnings ?? []) + (tree.uts?.warnings ?? []) + (ipc?.warnings ?? []) + (net?.warnings ?? []) + netWarnings
             var objects = SharedFileObjects(processes: header.processes, memory: shared, ptys: ptys, stubs: tree.stubs, closeTCP: options.closeTCP,
                                             inherited: options.inheritedDescriptors, unlinked: unlinked)
             objects.missingFiles = options.missingFiles
@@ -290,14 +309,6 @@ public enum Restorer {
             // the image's order: a file two processes share is lent by the
             // first (its sameAs). A user's restorer cannot come back to ours
             // once in another: ours first for it.
-            // User namespaces of their own, made once every process exists (their maker takes a PID of ours for a moment).
-            let userNamespaces = Set(header.processes.map(\.userNamespace).filter { $0 != 0 })
-            if let k = userNamespaces.first(where: { $0 > header.tree.userNamespaces.count }) {
-                throw CheckpointError(EINVAL, "a process is in user namespace \(k) of an image that has \(header.tree.userNamespaces.count)")
-            }
-            let users = UserNamespaceFactory(namespaces: header.tree.userNamespaces)
-            try users?.make(userNamespaces)
-            warnings += users?.warnings ?? []
             let order = geteuid() == 0 ? restores
                 : restores.enumerated().sorted(by: { ($0.element.process.netNamespace, $0.offset) < ($1.element.process.netNamespace, $1.offset) }).map(\.element)
             for r in order {

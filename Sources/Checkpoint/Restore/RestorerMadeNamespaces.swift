@@ -91,5 +91,7 @@ final class RestorerMadeNamespaces {
 extension RestorerMadeNamespaces {
     /// The restorer's descriptor of namespace `k` it made, and of its own.
     func descriptor(of k: Int) -> Int32? { joiner.descriptor(of: k) }
+    /// Processes whose namespace of this kind belongs to their user namespace (NamespaceJoiner.owners).
+    func makeInside(_ owners: [pid_t: Int32]) { joiner.owners = owners }
     var ownDescriptor: Int32 { ours }
 }

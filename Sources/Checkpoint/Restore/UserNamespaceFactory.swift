@@ -41,44 +41,87 @@ final class UserNamespaceFactory {
     private func makeOne(_ ns: UserNamespaceState) throws -> Int32 {
         // As root the namespace gets its owner (its creator's effective user ID); a user's is the user's.
         let owner = geteuid() == 0 && ns.owner != 0 ? Int(ns.owner) : -1
-        let spawned = RawChild.spawn {
-            _ = Syscall.prctl(.setPdeathsig, Int(SIGKILL))
+        return try Self.transient("user namespace", { ready in
             if owner >= 0 && Syscall.raw(NR.setresuid, -1, owner, -1) != 0 { Syscall.exitGroup(1) }
             if Syscall.raw(NR.unshare, Int(CloneFlags.newUser)) != 0 { Syscall.exitGroup(2) }
+            Self.signal(ready)
+        }, failures: [1: "taking owner \(ns.owner)'s user ID", 2: "unshare(CLONE_NEWUSER)"]) { child in
+            // setgroups before gid_map: "deny" is what lets a user write one; a denied parent keeps it denied.
+            if !ns.setgroupsAllowed { try write("/proc/\(child)/setgroups", "deny") }
+            try write("/proc/\(child)/uid_map", UserNamespaceState.text(ns.uidMap))
+            try write("/proc/\(child)/gid_map", UserNamespaceState.text(ns.gidMap))
+            return try Self.openNamespace("/proc/\(child)/ns/user")
+        }
+    }
+
+    /// A new namespace of `kind` that belongs to the user namespace `owner`
+    /// (a descriptor of ours): a transient child enters that one, unshares,
+    /// and the restorer keeps the new namespace by a descriptor.
+    static func make(kind: String, flag: UInt64, inside owner: Int32) throws -> Int32 {
+        try transient("\(kind) namespace inside a user namespace", { ready in
+            if Syscall.raw(NR.setns, Int(owner), Int(CloneFlags.newUser)) != 0 { Syscall.exitGroup(1) }
+            if Syscall.raw(NR.unshare, Int(flag)) != 0 { Syscall.exitGroup(2) }
+            Self.signal(ready)
+        }, failures: [1: "entering the user namespace", 2: "unshare"]) { child in
+            try openNamespace("/proc/\(child)/ns/\(kind)")
+        }
+    }
+
+    /// Runs `child` (raw system calls only) in a child of ours, which calls
+    /// `signal` once done and waits; `use` then sees it, and it is killed.
+    /// A child that exits instead is named by `failures[its status]`.
+    private static func transient<T>(_ what: String, _ child: (Int32) -> Void, failures: [Int32: String], _ use: (pid_t) throws -> T) throws -> T {
+        var ends: [Int32] = [-1, -1]
+        guard pipe(&ends) == 0 else { throw CheckpointError(errno: errno, "\(what): pipe") }
+        // Close-on-exec: a program the restorer runs meanwhile must not hold the write end open.
+        for fd in ends { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        let writeEnd = ends[1]
+        let spawned = RawChild.spawn {
+            _ = Syscall.prctl(.setPdeathsig, Int(SIGKILL))
+            child(writeEnd)
             Syscall.pauseForever()
         }
-        let child: pid_t
+        close(ends[1])
+        defer { close(ends[0]) }
+        let pid: pid_t
         switch spawned {
-        case .success(let pid): child = pid
-        case .failure(let e): throw CheckpointError(e.rawValue, "clone3: \(errorText(e.rawValue))")
+        case .success(let p): pid = p
+        case .failure(let e): throw CheckpointError(e.rawValue, "\(what): clone3: \(errorText(e.rawValue))")
         }
+        var reaped = false
         defer {
-            kill(child, SIGKILL)
-            var status: Int32 = 0
-            _ = waitpid(child, &status, __WALL)
-        }
-        let ours = try Sys.readLink("/proc/self/ns/user")
-        var waited = 0
-        while (try? Sys.readLink("/proc/\(child)/ns/user")) == ours {
-            var status: Int32 = 0
-            if waitpid(child, &status, WNOHANG | __WALL) == child {
-                throw CheckpointError(EPERM, (status >> 8) & 0xff == 1 ? "taking owner \(ns.owner)'s user ID" : "unshare(CLONE_NEWUSER) refused")
+            if !reaped {
+                kill(pid, SIGKILL)
+                var status: Int32 = 0
+                _ = waitpid(pid, &status, __WALL)
             }
-            guard waited < 2000 else { throw CheckpointError(ETIMEDOUT, "the namespace's maker did not make it") }
-            usleep(1000)
-            waited += 1
         }
-        // setgroups before gid_map: "deny" is what lets a user write one; a denied parent keeps it denied.
-        if !ns.setgroupsAllowed { try write("/proc/\(child)/setgroups", "deny") }
-        try write("/proc/\(child)/uid_map", UserNamespaceState.text(ns.uidMap))
-        try write("/proc/\(child)/gid_map", UserNamespaceState.text(ns.gidMap))
-        let fd = open("/proc/\(child)/ns/user", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw CheckpointError(errno: errno, "opening the new namespace") }
+        var byte: UInt8 = 0
+        var n = 0
+        repeat { n = read(ends[0], &byte, 1) } while n < 0 && errno == EINTR
+        guard n == 1 else {
+            var status: Int32 = 0
+            reaped = waitpid(pid, &status, __WALL) == pid
+            let code = (status >> 8) & 0xff
+            throw CheckpointError(EPERM, "\(what): \(failures[code] ?? "its maker ended (status 0x\(String(status, radix: 16)))") refused")
+        }
+        return try use(pid)
+    }
+
+    /// In a transient child: one byte down the pipe, no allocation.
+    private static func signal(_ fd: Int32) {
+        var byte: UInt8 = 1
+        _ = withUnsafeMutablePointer(to: &byte) { Syscall.raw(NR.write, Int(fd), Int(bitPattern: $0), 1) }
+    }
+
+    private static func openNamespace(_ path: String) throws -> Int32 {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw CheckpointError(errno: errno, "opening \(path)") }
         return fd
     }
 
     private func write(_ path: String, _ text: String) throws {
-        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        let fd = Glibc.open(path, O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { throw CheckpointError(errno: errno, "opening \(path)") }
         defer { close(fd) }
         let bytes = Array(text.utf8)
