@@ -110,7 +110,7 @@ struct ProcessCollector {
             root: String(decoding: try Sys.readLink("/proc/\(pid)/root"), as: UTF8.self),
             personality: task.personality, rlimits: try Self.rlimits(pid), mm: mm, auxv: auxv,
             signalActions: task.actions, sharedPending: sharedPending, threads: threads,
-            mappings: mappings, files: files, dumpable: task.dumpable, parentDeathSignal: task.parentDeathSignal)
+            mappings: mappings, files: files, dumpable: task.dumpable, parentDeathSignal: threadParts.first?.parentDeathSignal ?? 0)
         state.intervalTimers = timers.0
         state.posixTimers = timers.1
         state.noNewPrivs = status.fields["NoNewPrivs"] == "1"

@@ -9,7 +9,6 @@ enum TaskStateCollector {
         var actions: [ProcessState.SignalAction] = []
         var brk: UInt64 = 0
         var dumpable: UInt64 = 1
-        var parentDeathSignal: UInt64 = 0
         var personality: UInt64 = 0
     }
 
@@ -55,7 +54,8 @@ enum TaskStateCollector {
         return try body()
     }
 
-    /// Process-wide: signal actions, brk, dumpable, parent-death signal, personality.
+    /// Process-wide: signal actions, brk, dumpable, personality. (The
+    /// parent-death signal is per thread: the process's is its main thread's, read by `thread`.)
     static func process(_ session: RemoteSession) throws -> ProcessPart {
         var r = ProcessPart()
         let s = session.scratch
@@ -66,8 +66,6 @@ enum TaskStateCollector {
         }
         r.brk = try session.call("brk(0)", NR.brk, 0)
         r.dumpable = try session.prctl(.getDumpable)
-        try session.prctl(.getPdeathsig, s + UInt64(Slot.deathSignal))
-        r.parentDeathSignal = UInt64(try session.get(Int32.self, at: Slot.deathSignal))
         r.personality = try session.call("personality", NR.personality, 0xffff_ffff)
         return r
     }
