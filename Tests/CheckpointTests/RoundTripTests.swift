@@ -422,6 +422,10 @@ final class RoundTripTests: XCTestCase {
             try s.run(.rootOriginalPID)
             try s.run(.unprivilegedNamespace)
             try s.run(.rootForUser)
+            // Restarted lazily: the pages come in while the processes run in their namespace.
+            s.restartArguments = ["--lazy"]
+            try s.run(.rootOriginalPID)
+            try s.run(.unprivilegedNamespace)
         }
     }
     /// POSIX message queues: a named one with seeded limits, mode and

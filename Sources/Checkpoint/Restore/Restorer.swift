@@ -221,9 +221,13 @@ public enum Restorer {
                         p.ownedByUserNamespace & flag == 0 ? nil : users.entry(p.userNamespace).map { (p.pid, $0.descriptor) }
                     })
                 }
-                tree.uts?.makeInside(owners(CloneFlags.newUTS))
-                ipc?.makeInside(owners(CloneFlags.newIPC))
-                net?.makeInside(owners(CloneFlags.newNet))
+                // Joining one (and making its objects from inside) needs CAP_SYS_ADMIN
+                // where the stub and we are: not a user's without a user namespace of the restart's.
+                if geteuid() == 0 || PIDNamespace.entered {
+                    tree.uts?.makeInside(owners(CloneFlags.newUTS))
+                    ipc?.makeInside(owners(CloneFlags.newIPC))
+                    net?.makeInside(owners(CloneFlags.newNet))
+                }
             }
             try tree.build(header.processes, zombies: header.zombies, later: later, ptys: ptys)
             stages.lap("stubs")

@@ -2,14 +2,16 @@ import CheckpointImage
 import Glibc
 import LinuxKit
 
-/// The image's user namespaces, made again once every process of the tree
-/// exists (their PIDs are chosen from outside): a child of the restorer takes
-/// the owner's user ID, unshares a user namespace and waits while the
-/// restorer writes setgroups and the ID maps, and is gone once the restorer
-/// holds the namespace by a descriptor. Processes enter it last, with their
-/// credentials (UserNamespaceEntry). One that cannot be made (a user's
-/// restart whose maps name IDs other than the user's own) leaves its
-/// processes in cr_restart's namespace, with a warning.
+/// The image's user namespaces, made again before the stubs: a child of
+/// the restorer takes the owner's user ID, unshares a user namespace and
+/// waits while the restorer writes setgroups and the ID maps, and is gone
+/// (its PID free again for the image) once the restorer holds the namespace
+/// by a descriptor. The network, IPC and UTS namespaces that belong to one
+/// are made inside it the same way (`make(kind:)`); the processes enter it
+/// last, with their credentials (UserNamespaceCredentials), since only
+/// from outside can their stubs' and their children's PIDs be chosen. One
+/// that cannot be made (a user's restart whose maps name IDs other than the
+/// user's own) leaves its processes in cr_restart's namespace, with a warning.
 final class UserNamespaceFactory {
     let namespaces: [UserNamespaceState]
     private var made: [Int: Int32] = [:]
