@@ -115,7 +115,7 @@ static void use_owned(void) {
     if (sethostname("again", 5)) fail("child: sethostname in its own UTS namespace: %m");
     if (!loopback(0) || !loopback(1)) fail("child: loopback down and up in its own network namespace: %m");
 }
-static char uid_map[256], gid_map[256], setgroups_text[16], caps[3][64], file[128];
+static char uid_map[256], gid_map[256], setgroups_text[16], caps[3][64], file[64];
 
 static void read_file(const char *path, char *out, size_t size) {
     out[0] = 0;
@@ -171,6 +171,8 @@ static int check_inside(const char *who, int owner, int made_file) {
         if (strcmp(now, caps[k])) fail("%s: %s, was %s", who, strtok(now, "\n"), caps[k]);
     }
     if (owner_inside() != owner) fail("%s: the namespace's owner reads %d inside, was %d", who, owner_inside(), owner);
+    int death = 0;
+    if (prctl(PR_GET_PDEATHSIG, &death) || death != SIGKILL) fail("%s: parent-death signal %d, was %d", who, death, SIGKILL);
     if (owned) check_owned(who, made_file);
     if (made_file) {
         struct stat st;
@@ -195,6 +197,8 @@ int main(int argc, char **argv) {
     uid_t owner = root ? base : getuid();
     int deny = root ? (int)(seed / 7 % 2) : 1;
     handle_term();
+    mkdir("userns-files", 0777);
+    if (chmod("userns-files", 01777)) { printf("FAIL: userns-files: %m\n"); return 1; }
     int up[2], down[2];
     if (pipe(up) || pipe(down)) return 1;
     pid_t child = fork();
@@ -204,11 +208,13 @@ int main(int argc, char **argv) {
         if (root && setresuid(-1, owner, -1)) { printf("FAIL: owner: %m\n"); _exit(1); }
         if (unshare(CLONE_NEWUSER) || write(up[1], "U", 1) != 1 || read(down[0], &c, 1) != 1) { printf("FAIL: unshare: %m\n"); _exit(1); }
         if (setresgid(0, 0, 0) || setresuid(0, 0, 0)) { printf("FAIL: root inside: %m\n"); _exit(1); }
+        /* Dies with its parent (a change of IDs clears it: set after them, and after the restart's too). */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         /* A seeded set of capabilities dropped from the bounding set (never CAP_SYS_ADMIN, 21). */
         for (int cap = 0; cap < 40; cap++) if (cap != 21 && seed_mix(seed + cap) % 4 == 0) prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
         if (owned && make_owned()) _exit(1);
-        /* In /tmp: a directory of root's outside is not this root's to write. */
-        snprintf(file, sizeof file, "/tmp/swiftcr-userns.%u.%d", seed, getpid());
+        /* In a directory anyone may write: one of root's outside is not this root's to write. */
+        snprintf(file, sizeof file, "userns-files/%u.%d", seed, getpid());
         int fd = open(file, O_CREAT | O_WRONLY | O_TRUNC, 0600);
         if (fd < 0) { printf("FAIL: file inside: %m\n"); _exit(1); }
         close(fd);
@@ -217,6 +223,7 @@ int main(int argc, char **argv) {
         if (pipe(gup)) _exit(1);
         pid_t grandchild = fork();
         if (grandchild == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
             if (write(gup[1], "G", 1) != 1) _exit(1);
             wait_for_term();
             _exit(check_inside("grandchild", 0, 0) ? 1 : 0);
