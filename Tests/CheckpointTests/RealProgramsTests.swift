@@ -3,7 +3,8 @@ import LinuxKit
 import XCTest
 
 /// Real programs, not fixtures (scripts/programs-check.sh): Python with a
-/// multiprocessing pool and SQLite, Node.js worker threads and a child on
+/// multiprocessing pool and SQLite, Python in a sandbox of its own
+/// (unshare -Urnu: root in its user namespace, an echo server), Node.js worker threads and a child on
 /// pipes, Java virtual threads, a Rust echo server, a Go program (goroutines,
 /// the garbage collector), vim in tmux on the
 /// tree's own terminal, a PostgreSQL server serving new connections and
@@ -28,6 +29,8 @@ final class RealProgramsTests: XCTestCase {
             XCTAssertEqual(r.code, 0, "\(mode): \(r.output)")
             XCTAssertTrue(r.output.contains(" passed, 0 failed") && !r.output.contains("FAIL"), "\(mode): \(r.output)")
             XCTAssertTrue(r.output.contains("PASS tar|gzip") && r.output.contains("PASS python"), "\(mode): \(r.output)")
+            // A sandbox (unshare -Urnu): it came back outside its user namespace before 2026-12-06, not root there.
+            XCTAssertTrue(r.output.contains("PASS python-userns"), "\(mode): \(r.output)")
             // Installed by scripts/setup.sh: Go's runtime broke restarts three ways (stacks in its heap, all signals caught, split heap mappings).
             XCTAssertTrue(r.output.contains("PASS go"), "\(mode): \(r.output)")
         }
