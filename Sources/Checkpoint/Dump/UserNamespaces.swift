@@ -5,7 +5,7 @@ import LinuxKit
 /// Processes in a user namespace one level below the checkpointer's
 /// (`unshare -U`, `unshare -Ur`): its ID maps, setgroups and owner.
 /// The restart makes the namespace again and the process enters it with
-/// its credentials (UserNamespaceEntry). Two things it cannot do are found
+/// its credentials (UserNamespaceCredentials). Two things it cannot do are found
 /// here, and such a process comes back in cr_restart's namespace, as before,
 /// with a warning: threads (their IDs can be chosen only from outside the
 /// namespace, and only a process of one thread may enter one), and a mount,

@@ -201,20 +201,16 @@ struct TaskRestorer {
             _ = try session.prctlRaw(.setKeepCaps, 1)
         }
         if getegid() != gid_t(gids[1]) || getgid() != gid_t(gids[0]) {
-            let groups = process.groups.map { UInt32(truncatingIfNeeded: $0) }
-            let at = try session.put(groups.flatMap { v in withUnsafeBytes(of: v) { Array($0) } })
-            try session.call("setgroups", NR.setgroups, UInt64(groups.count), at)
+            let g = try putSavedGroups()
+            try session.call("setgroups", NR.setgroups, g.count, g.at)
             try session.call("setresgid", NR.setresgid, gids[0], gids[1], gids[2])
         } else if geteuid() == 0, Set(process.groups.map { gid_t(truncatingIfNeeded: $0) }) != Set(Self.currentGroups()) {
             // Same group IDs as the restorer but other supplementary groups:
             // root sets them exactly. A user may not (CAP_SETGID): the process
             // keeps the restorer's groups, which are that user's own.
-            let groups = process.groups.map { UInt32(truncatingIfNeeded: $0) }
-            let at = try session.put(groups.flatMap { v in withUnsafeBytes(of: v) { Array($0) } })
-            let r = try session.raw(NR.setgroups, UInt64(groups.count), at)
-            if r < 0 {
-                warnings.append("supplementary groups \(groups) not restored: \(errorText(Int32(-r)))")
-            }
+            let g = try putSavedGroups()
+            let r = try session.raw(NR.setgroups, g.count, g.at)
+            if r < 0 { warnings.append("supplementary groups \(process.groups) not restored: \(errorText(Int32(-r)))") }
         }
         // The file-system IDs follow the effective ones unless set apart:
         // the group's while the user ID may still set any.
@@ -231,13 +227,20 @@ struct TaskRestorer {
         if !setCaps && process.secureBits != 0 {
             warnings.append("securebits 0x\(String(process.secureBits, radix: 16)) not restored: only root may set them")
         }
-        if process.dumpable <= 1 {
-            try session.prctl(.setDumpable, process.dumpable)
-        }
-        if process.noNewPrivs {
-            try session.prctl(.setNoNewPrivs, 1)
-        }
+        try restoreDumpableAndNoNewPrivs()
         return warnings
+    }
+
+    /// The saved supplementary groups in scratch memory, as setgroups takes them.
+    func putSavedGroups() throws -> (count: UInt64, at: UInt64) {
+        let groups = process.groups.map { UInt32(truncatingIfNeeded: $0) }
+        return (UInt64(groups.count), try session.put(groups.flatMap { v in withUnsafeBytes(of: v) { Array($0) } }))
+    }
+
+    /// The last of the credentials stage: dumpable (a change of IDs resets it), then no_new_privs.
+    func restoreDumpableAndNoNewPrivs() throws {
+        if process.dumpable <= 1 { try session.prctl(.setDumpable, process.dumpable) }
+        if process.noNewPrivs { try session.prctl(.setNoNewPrivs, 1) }
     }
 
     /// capset to the saved effective, permitted and inheritable sets, then

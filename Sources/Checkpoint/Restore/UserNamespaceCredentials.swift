@@ -25,10 +25,9 @@ extension TaskRestorer {
         guard opened >= 0 else { throw CheckpointError(errno: Int32(-opened), "process \(process.pid): opening its user namespace") }
         defer { _ = try? session.raw(NR.close, UInt64(opened)) }
         if geteuid() == 0 {
-            let groups = process.groups.map { UInt32(truncatingIfNeeded: $0) }
-            let at = try session.put(groups.flatMap { v in withUnsafeBytes(of: v) { Array($0) } })
-            let r = try session.raw(NR.setgroups, UInt64(groups.count), at)
-            if r < 0 { warnings.append("supplementary groups \(groups) not restored: \(errorText(Int32(-r)))") }
+            let g = try putSavedGroups()
+            let r = try session.raw(NR.setgroups, g.count, g.at)
+            if r < 0 { warnings.append("supplementary groups \(process.groups) not restored: \(errorText(Int32(-r)))") }
         }
         _ = try session.prctlRaw(.setKeepCaps, 1)
         if getegid() != gid_t(gids[1]) || getgid() != gid_t(gids[0]) || gids[2] != gids[1] {
@@ -55,8 +54,7 @@ extension TaskRestorer {
             if let inside = UserNamespaceState.inside(uids[3], in: ns.state.uidMap) { _ = try session.raw(NR.setfsuid, inside) }
         }
         if caps.count == 5 { warnings += try restoreCapabilities(caps) } else { _ = try session.prctlRaw(.setKeepCaps, 0) }
-        if process.dumpable <= 1 { try session.prctl(.setDumpable, process.dumpable) }
-        if process.noNewPrivs { try session.prctl(.setNoNewPrivs, 1) }
+        try restoreDumpableAndNoNewPrivs()
         return warnings
     }
 }
