@@ -13,7 +13,14 @@
  * bytes (as root: a user's checkpoint cannot read another IPC namespace's
  * segments), and the capabilities over them (host name set, loopback down and
  * up again).
- * usage: userns SEED [owned] */
+ * With "mounts", the child also made a mount namespace inside its user
+ * namespace (unshare -Urm) and mounted a tmpfs there with a seeded file:
+ * after the restart the namespace must still belong to its user namespace,
+ * the tmpfs and its bytes be there, invisible outside, and the child may
+ * mount and unmount a tmpfs of its own (CAP_SYS_ADMIN over it), unmount
+ * the first one (its own mount, not one locked by the copy) and clear the
+ * nosuid it had set on "/" (a copied mount: locked, but not that flag).
+ * usage: userns SEED [owned|mounts] */
 #include "fixture.h"
 #include <fcntl.h>
 #include <sched.h>
@@ -21,16 +28,18 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 
 #define NS_GET_USERNS 0xb701
 #define NS_GET_OWNER_UID 0xb704
 static unsigned seed;
-static int owned, root, listener = -1, shm_id = -1;
+static int owned, mounts, root, listener = -1, shm_id = -1;
 static unsigned char *shm_at;
 static size_t shm_size;
 static char hostname[64];
@@ -115,6 +124,68 @@ static void use_owned(void) {
     if (sethostname("again", 5)) fail("child: sethostname in its own UTS namespace: %m");
     if (!loopback(0) || !loopback(1)) fail("child: loopback down and up in its own network namespace: %m");
 }
+static char mount_dir[64], mount_file[96];
+
+/* "/" (copied from the parent's namespace, so locked) bound again with its
+ * flags, and nosuid or not: a flag it set inside is its to clear again. */
+static int root_nosuid(int on) {
+    struct statvfs st;
+    if (statvfs("/", &st)) return -1;
+    unsigned long flags = MS_REMOUNT | MS_BIND | (on ? MS_NOSUID : 0);
+    if (st.f_flag & ST_RDONLY) flags |= MS_RDONLY;
+    if (st.f_flag & ST_NODEV) flags |= MS_NODEV;
+    if (st.f_flag & ST_NOEXEC) flags |= MS_NOEXEC;
+    if (st.f_flag & ST_NOATIME) flags |= MS_NOATIME;
+    if (st.f_flag & ST_NODIRATIME) flags |= MS_NODIRATIME;
+    if (st.f_flag & ST_RELATIME) flags |= MS_RELATIME;
+    return mount(NULL, "/", NULL, flags, NULL);
+}
+
+static int root_is_nosuid(void) {
+    struct statvfs st;
+    return !statvfs("/", &st) && (st.f_flag & ST_NOSUID);
+}
+
+/* A mount namespace inside the user namespace, a tmpfs in it with a seeded file. */
+static int make_mounts(void) {
+    if (unshare(CLONE_NEWNS)) { printf("FAIL: mount namespace: %m\n"); return -1; }
+    if (root_is_nosuid() || root_nosuid(1) || !root_is_nosuid()) { printf("FAIL: / made nosuid inside: %m\n"); return -1; }
+    snprintf(mount_dir, sizeof mount_dir, "userns-files/mnt-%u", seed);
+    snprintf(mount_file, sizeof mount_file, "%s/data", mount_dir);
+    char options[32];
+    snprintf(options, sizeof options, "size=%uk,mode=0750", 64 + seed % 64 * 4);
+    if ((mkdir(mount_dir, 0755) && errno != EEXIST) || mount("swiftcr-userns", mount_dir, "tmpfs", 0, options)) { printf("FAIL: tmpfs inside: %m\n"); return -1; }
+    int fd = open(mount_file, O_CREAT | O_WRONLY, 0640);
+    unsigned char bytes[4096];
+    for (size_t k = 0; k < sizeof bytes; k++) bytes[k] = (unsigned char)(seed * 7 + k);
+    if (fd < 0 || write(fd, bytes, sizeof bytes) != (ssize_t)sizeof bytes) { printf("FAIL: file on the tmpfs: %m\n"); return -1; }
+    close(fd);
+    return 0;
+}
+
+static void check_mounts(const char *who) {
+    if (!belongs("mnt")) fail("%s: its mount namespace does not belong to its user namespace", who);
+    unsigned char bytes[4096];
+    int fd = open(mount_file, O_RDONLY);
+    if (fd < 0 || read(fd, bytes, sizeof bytes) != (ssize_t)sizeof bytes) fail("%s: %s: %m", who, mount_file);
+    else for (size_t k = 0; k < sizeof bytes; k++) if (bytes[k] != (unsigned char)(seed * 7 + k)) { fail("%s: byte %zu of %s", who, k, mount_file); break; }
+    if (fd >= 0) close(fd);
+    struct stat st;
+    if (stat(mount_dir, &st) || (st.st_mode & 07777) != 0750 || st.st_uid || st.st_gid) fail("%s: %s is %o %u:%u (%m)", who, mount_dir, st.st_mode & 07777, st.st_uid, st.st_gid);
+    if (!root_is_nosuid()) fail("%s: / is no longer nosuid", who);
+}
+
+/* CAP_SYS_ADMIN over the mount namespace: a tmpfs of its own, mounted and gone again. */
+static void use_mounts(void) {
+    char dir[96];
+    snprintf(dir, sizeof dir, "%s/again", mount_dir);
+    if (mkdir(dir, 0700) || mount("swiftcr-again", dir, "tmpfs", 0, "size=16k")) fail("child: a tmpfs in its own mount namespace: %m");
+    else if (umount(dir)) fail("child: unmounting its tmpfs: %m");
+    /* Its own mount is its to unmount, as before (those it had from outside are locked). */
+    if (umount(mount_dir)) fail("child: unmounting the tmpfs it mounted before the checkpoint: %m");
+    if (root_nosuid(0) || root_is_nosuid()) fail("child: / made suid again (a flag it set, not one locked): %m");
+}
+
 static char uid_map[256], gid_map[256], setgroups_text[16], caps[3][64], file[64];
 
 static void read_file(const char *path, char *out, size_t size) {
@@ -174,6 +245,7 @@ static int check_inside(const char *who, int owner, int made_file) {
     int death = 0;
     if (prctl(PR_GET_PDEATHSIG, &death) || death != SIGKILL) fail("%s: parent-death signal %d, was %d", who, death, SIGKILL);
     if (owned) check_owned(who, made_file);
+    if (mounts) check_mounts(who);
     if (made_file) {
         struct stat st;
         if (stat(file, &st) || st.st_uid != 0 || st.st_gid != 0) fail("%s: its file is %u:%u inside (%m)", who, st.st_uid, st.st_gid);
@@ -190,6 +262,7 @@ static int check_inside(const char *who, int owner, int made_file) {
 int main(int argc, char **argv) {
     seed = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : 1;
     owned = argc > 2 && !strcmp(argv[2], "owned");
+    mounts = argc > 2 && !strcmp(argv[2], "mounts");
     root = geteuid() == 0;
     uid_t base = root ? 100000 + (seed % 50) * 70000 : getuid();
     gid_t gbase = root ? 200000 + (seed % 40) * 70000 : getgid();
@@ -213,6 +286,7 @@ int main(int argc, char **argv) {
         /* A seeded set of capabilities dropped from the bounding set (never CAP_SYS_ADMIN, 21). */
         for (int cap = 0; cap < 40; cap++) if (cap != 21 && seed_mix(seed + cap) % 4 == 0) prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
         if (owned && make_owned()) _exit(1);
+        if (mounts && make_mounts()) _exit(1);
         /* In a directory anyone may write: one of root's outside is not this root's to write. */
         snprintf(file, sizeof file, "userns-files/%u.%d", seed, getpid());
         int fd = open(file, O_CREAT | O_WRONLY | O_TRUNC, 0600);
@@ -234,10 +308,9 @@ int main(int argc, char **argv) {
         kill(grandchild, SIGTERM);
         int status;
         if (waitpid(grandchild, &status, 0) != grandchild || !WIFEXITED(status) || WEXITSTATUS(status)) { fail("grandchild: status 0x%x", status); failed = 1; }
-        if (owned) {
-            use_owned();
-            failed |= fixture_failures;
-        }
+        if (owned) use_owned();
+        if (mounts) use_mounts();
+        failed |= fixture_failures;
         _exit(failed);
     }
     char c, path[64], map[128];
@@ -277,8 +350,13 @@ int main(int argc, char **argv) {
     uid_t seen_owner = (uid_t)-1;
     if (fd < 0 || ioctl(fd, NS_GET_OWNER_UID, &seen_owner) || seen_owner != owner) fail("the namespace's owner is %d outside, was %u", (int)seen_owner, owner);
     if (fd >= 0) close(fd);
+    /* Its tmpfs is its own namespace's: our directory under it is empty. */
+    snprintf(path, sizeof path, "userns-files/mnt-%u/data", seed);
+    if (mounts && !access(path, F_OK)) fail("the child's tmpfs shows in our mount namespace");
     kill(child, SIGTERM);
     int status;
     if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status)) fail("child: status 0x%x", status);
+    snprintf(path, sizeof path, "userns-files/mnt-%u", seed);
+    if (mounts) rmdir(path);
     return finish();
 }

@@ -88,10 +88,12 @@ public struct ProcessState: Equatable, Sendable {
     public var netNamespace = 0
     /// Since 2026-12-06: the process's user namespace, 1-based into TreeState.userNamespaces; 0: the checkpointer's.
     public var userNamespace = 0
-    /// Since 2026-12-06: which of its network, IPC and UTS namespaces belong to
-    /// that user namespace (their CLONE_NEW* flags): the restart makes those inside it.
+    /// Since 2026-12-06: which of its network, IPC, UTS and mount namespaces
+    /// belong to that user namespace (their CLONE_NEW* flags): the restart
+    /// makes those inside it (a mount namespace: built, then copied inside;
+    /// readers before the mount bit refuse it).
     public var ownedByUserNamespace: UInt64 = 0
-    public static let ownableNamespaces: UInt64 = 0x4000_0000 | 0x0800_0000 | 0x0400_0000  // CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS
+    public static let ownableNamespaces: UInt64 = 0x4000_0000 | 0x0800_0000 | 0x0400_0000 | 0x2_0000  // CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWNS
     /// Since 2026-12-06: a removed working directory's permission bits,
     /// owner and group (the restart makes a stand-in alike); empty otherwise.
     public var deletedCwdAttributes: [UInt64] = []

@@ -183,8 +183,9 @@ enum RecordDecoderProbe {
             e.record(12) { $0.u64(tag, value) }
             XCTAssertThrowsError(try TreeState(decoding: RecordDecoder(e.bytes[...], name: "tree", base: 0)), "tag \(tag) \(value)")
         }
-        // Namespaces of a user namespace: only network, IPC and UTS, and only with one (PROCESS tags 51, 52).
-        for (user, owned) in [(1, UInt64(0x0002_0000)), (0, UInt64(0x4000_0000)), (2, UInt64(0x1000_0000))] as [(UInt64, UInt64)] {
+        // Namespaces of a user namespace: only network, IPC, UTS and mount (not PID, cgroup, time), and only with one (PROCESS tags 51, 52).
+        for (user, owned) in [(1, UInt64(0x2000_0000)), (1, UInt64(0x0200_0000)), (1, UInt64(0x80)), (0, UInt64(0x0002_0000)),
+                              (2, UInt64(0x1000_0000))] as [(UInt64, UInt64)] {
             var e = RecordEncoder()
             if user != 0 { e.u64(51, user) }
             e.u64(52, owned)

@@ -240,12 +240,12 @@ final class RestartBehaviourTests: XCTestCase {
         XCTAssertFalse(target.output.contains("FAIL"), target.output)
     }
 
-    /// A process in user, UTS and IPC namespaces of its own (the last two
-    /// its user namespace's): all saved, no warning. One whose mount
+    /// A process in user, UTS, IPC and mount namespaces of its own (the
+    /// others its user namespace's): all saved, no warning. One whose cgroup
     /// namespace belongs to its user namespace: the checkpoint names the
     /// user namespace it does not make again, and why.
     func testCheckpointNamesNamespacesItDoesNotSave() throws {
-        for (flags, said) in [(["--uts", "--ipc"], nil), (["--mount"], "that the restart does not make again (its mnt namespace belongs to it)")] as [([String], String?)] {
+        for (flags, said) in [(["--uts", "--ipc", "--mount"], nil), (["--cgroup"], "that the restart does not make again (its cgroup namespace belongs to it)")] as [([String], String?)] {
             let work = env.workDir("unsaved-namespaces", user: nil)
             let (target, pid) = try Fixture.start(["/usr/bin/unshare", "--user", "--map-root-user"] + flags + [tool("busyloop")], user: nil, cwd: work)
             let r = runTool([tool("cr_checkpoint"), "-p", "-f", "\(work)/ctx", "\(pid)"], cwd: work)

@@ -414,8 +414,11 @@ final class RoundTripTests: XCTestCase {
     /// (unshare -Urnui) come back inside it, with their host name, loopback,
     /// listener and SysV segment, and its capabilities over them: they came
     /// back belonging to cr_restart's user namespace, and the process in it.
+    /// With "mounts", a mount namespace made inside it (unshare -Urm) with a
+    /// tmpfs comes back inside it, the tmpfs the process's to unmount (the
+    /// process came back in cr_restart's user namespace before).
     func testUserNamespacesAsRootAndUnprivileged() throws {
-        for variant in [[], ["owned"]] {
+        for variant in [[], ["owned"], ["mounts"]] {
             var s = Scenario(fixture: "userns", arguments: ["\(TestEnvironment.seed(for: "userns"))"] + variant)
             s.checkpointArguments = ["--tree"]
             s.rejectOutput = "namespace other than the checkpointer's"

@@ -8,17 +8,19 @@ import LinuxKit
 /// its credentials (UserNamespaceCredentials). Two things it cannot do are found
 /// here, and such a process comes back in cr_restart's namespace, as before,
 /// with a warning: threads (their IDs can be chosen only from outside the
-/// namespace, and only a process of one thread may enter one), and a mount,
-/// PID, cgroup or time namespace of the process that belongs to this user
+/// namespace, and only a process of one thread may enter one), and a PID,
+/// cgroup or time namespace of the process that belongs to this user
 /// namespace (the restart makes those from outside it). Network, IPC and
-/// UTS namespaces that belong to it are made inside it again (`owned`).
+/// UTS namespaces that belong to it are made inside it again (`owned`); a
+/// mount namespace is built from outside and then copied inside it.
 enum UserNamespaces {
     /// ioctl requests on namespace files (linux/nsfs.h: _IO(0xb7, N)).
     static let getUserNamespace = 0xb701, getParent = 0xb702, getOwnerUID = 0xb704
     /// Namespaces a user namespace may own, as /proc/PID/ns names them.
     static let owned = ["mnt", "net", "ipc", "uts", "cgroup", "pid", "time"]
     /// Those the restart makes inside the user namespace again, and their flags.
-    static let makesInside: [String: UInt64] = ["net": CloneFlags.newNet, "ipc": CloneFlags.newIPC, "uts": CloneFlags.newUTS]
+    static let makesInside: [String: UInt64] = ["net": CloneFlags.newNet, "ipc": CloneFlags.newIPC, "uts": CloneFlags.newUTS,
+                                                "mnt": CloneFlags.newMount]
 
     struct Found {
         var namespaces: [UserNamespaceState] = []

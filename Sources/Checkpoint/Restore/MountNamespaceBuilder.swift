@@ -29,6 +29,10 @@ struct MountNamespaceBuilder {
     /// The mounts of the tree's namespaces made before (and this one's, once made: namespace `namespace`).
     var others: MadeNamespaceMounts?
     var namespace = 0
+    /// The copied mounts keep cr_restart's options: a namespace copied into a
+    /// user namespace next locks the flags it has then, as the original's
+    /// copy locked ours, and its processes may have changed them since.
+    var keepsCopiedOptions = false
 
     /// Mounts tied to ours (SavedMount.hostPeer) stay tied only for
     /// processes that were root: what is mounted in a peer shows in ours too,
@@ -110,7 +114,7 @@ struct MountNamespaceBuilder {
         try beforeOptions(&self)
         // Options and propagation last: a read-only mount took its files and the mounts on it first.
         for m in saved where present.contains(m.id) {
-            if copiedFlags[m.id] != m.flags {
+            if copiedFlags[m.id] != m.flags && !(keepsCopiedOptions && copiedFlags[m.id] != nil) {
                 // A root read-only at the end is writable until then (its lent /proc directory goes first).
                 var m = m
                 if m.id == readOnlyAtEnd { m.flags &= ~UInt64(MS_RDONLY) }

@@ -19,6 +19,11 @@ final class MountNamespaceFactory {
     private var made: [Int: Int32] = [:]
     /// Per made namespace, the stub that made it: its /proc root reaches the namespace's paths.
     private(set) var makers: [Int: pid_t] = [:]
+    /// Per made namespace, the user namespace its maker made it from (a
+    /// descriptor): the maker may be in another by the end (its own, entered last).
+    private var makerUsers: [Int: Int32] = [:]
+    /// Made namespaces copied inside a user namespace, and its descriptor (`owners`).
+    private var copiedInside: [Int: Int32] = [:]
     private(set) var warnings: [String] = []
     /// Per made namespace, mounts of the copy the image lacks that stay
     /// until the restore is done (and whether their directory was made for them).
@@ -30,6 +35,9 @@ final class MountNamespaceFactory {
 
     /// Namespaces whose processes all ran as root (effective uid 0).
     private let rootOnly: Set<Int>
+    /// Namespaces that belong to a user namespace of the image (`unshare
+    /// -Urm`): built as the others, then copied inside it (our descriptor of it).
+    var owners: [Int: Int32] = [:]
 
     init?(namespaces: [MountNamespaceState], processes: [ProcessState]) {
         guard !namespaces.isEmpty else { return nil }
@@ -44,6 +52,7 @@ final class MountNamespaceFactory {
     deinit {
         if ours >= 0 { close(ours) }
         for fd in made.values where fd >= 0 { close(fd) }
+        for fd in makerUsers.values where fd >= 0 { close(fd) }
     }
 
     /// The restore is done (no stub opens a file any more): what stayed of
@@ -51,10 +60,10 @@ final class MountNamespaceFactory {
     func unmountLingering() -> [String] {
         var problems: [String] = []
         for (k, mounts) in lingering.sorted(by: { $0.key < $1.key }) {
-            guard let fd = made[k], fd >= 0, let maker = makers[k] else { continue }
+            guard let fd = made[k], fd >= 0, let user = makerUsers[k], user >= 0 else { continue }
             for (n, m) in mounts.enumerated() {
                 let last = n == mounts.count - 1
-                if case .failure(let e) = InsideNamespace.unmount(m.path, namespace: "/proc/self/fd/\(fd)", user: "/proc/\(maker)/ns/user",
+                if case .failure(let e) = InsideNamespace.unmount(m.path, namespace: "/proc/self/fd/\(fd)", user: "/proc/self/fd/\(user)",
                                                                   removeDirectory: m.madeDirectory, thenRoot: last ? readOnlyRoots[k] : nil) {
                     let root = last && readOnlyRoots[k] != nil ? ", or the namespace's root made read-only again" : ""
                     problems.append("mount namespace \(k): \(m.path) of cr_restart's namespace, which the image does not have, could not be unmounted\(root) (\(e))")
@@ -195,10 +204,39 @@ final class MountNamespaceFactory {
             if case .bindHost(let path) = m.plan { held[m.id] = try detached(path, for: m, session: session) }
         }
         defer { for fd in held.values { _ = try? session.raw(NR.close, fd) } }
-        let r = try session.raw(NR.unshare, CloneFlags.newMount)
-        guard r == 0 else {
-            warnings.append("process \(pid) lived in a mount namespace of its own, which could not be made (\(errorText(Int32(-r))), restarting as root makes it): it comes back in \(here == 0 ? "cr_restart's" : "its parent's")")
-            return here
+        // A namespace made inside a user namespace from another of it (`unshare
+        // -Urm`, then `unshare -m` there) is copied there again from the one
+        // made for that: a copy made from outside would lock every mount.
+        let owner = owners[k]
+        let copiedHere = here != 0 && owner != nil && copiedInside[here] == owner
+        let copied = try copiedHere && copyInside(owner: owner ?? -1, for: pid, session: session, stub: stub)
+        if !copied {
+            let r = try session.raw(NR.unshare, CloneFlags.newMount)
+            guard r == 0 else {
+                warnings.append("process \(pid) lived in a mount namespace of its own, which could not be made (\(errorText(Int32(-r))), restarting as root makes it): it comes back in \(here == 0 ? "cr_restart's" : "its parent's")")
+                return here
+            }
+        }
+        var said: [String] = []
+        if copied {
+            copiedInside[k] = owner
+        } else if let owner {
+            // One that belongs to a user namespace of the image (`unshare -Urm`,
+            // bwrap): what came from ours is built first, then copied inside the
+            // user namespace, where it is locked to the processes as it was (it
+            // came from a namespace of more privilege; with our options, which
+            // they may have changed since); their own mounts and options are
+            // made in the copy after, theirs to unmount and change again. (A
+            // root of its own is all theirs: made in the copy, as the original
+            // was, after which the copied mounts go.)
+            if !namespaces[k - 1].ownRoot {
+                var copied = MountNamespaceBuilder(saved: saved.filter { $0.plan == .inherited }, session: session, stub: stub, mayReachOurs: rootOnly.contains(k))
+                copied.keepsCopiedOptions = true
+                try copied.build(held: [:])
+                said = copied.warnings
+                if !copied.lingering.isEmpty { lingering[k] = copied.lingering }
+            }
+            if try copyInside(owner: owner, for: pid, session: session, stub: stub) { copiedInside[k] = owner }
         }
         var builder = MountNamespaceBuilder(saved: saved, session: session, stub: stub, mayReachOurs: rootOnly.contains(k))
         builder.others = kept
@@ -206,11 +244,32 @@ final class MountNamespaceFactory {
         builder.ownRoot = namespaces[k - 1].ownRoot
         try builder.build(held: held)
         if let end = builder.rootAtEnd { readOnlyRoots[k] = end }
-        warnings += builder.warnings.map { "process \(pid)'s mount namespace: \($0)" }
+        said += builder.warnings.filter { !said.contains($0) }
+        warnings += said.map { "process \(pid)'s mount namespace: \($0)" }
         made[k] = open("/proc/\(stub)/ns/mnt", O_RDONLY | O_CLOEXEC)
         makers[k] = stub
-        if !builder.lingering.isEmpty { lingering[k] = builder.lingering }
+        if !(lingering[k] ?? builder.lingering).isEmpty { makerUsers[k] = open("/proc/\(stub)/ns/user", O_RDONLY | O_CLOEXEC) }
+        if lingering[k] == nil && !builder.lingering.isEmpty { lingering[k] = builder.lingering }
         return k
+    }
+
+    /// The stub's mount namespace copied inside its user namespace `owner`;
+    /// the stub moves to the copy. Where that fails it stays in the one it
+    /// is in, whose mounts its process may not change (a warning, false).
+    @discardableResult
+    private func copyInside(owner: Int32, for pid: pid_t, session: RemoteSession, stub: pid_t) throws -> Bool {
+        let built = open("/proc/\(stub)/ns/mnt", O_RDONLY | O_CLOEXEC)
+        guard built >= 0 else { throw CheckpointError(errno: errno, "process \(pid)'s mount namespace: opening it") }
+        defer { close(built) }
+        func refused(_ why: String) -> Bool {
+            warnings.append("process \(pid)'s mount namespace belonged to its user namespace and could not be copied into it (\(why)): its mounts are not its to change")
+            return false
+        }
+        let copy: Int32
+        do { copy = try UserNamespaceFactory.copy(mounts: built, inside: owner) } catch { return refused("\(error)") }
+        defer { close(copy) }
+        if let why = try enter(copy, session: session) { return refused("entering the copy: \(why)") }
+        return true
     }
 }
 

@@ -227,6 +227,10 @@ public enum Restorer {
                     tree.uts?.makeInside(owners(CloneFlags.newUTS))
                     ipc?.makeInside(owners(CloneFlags.newIPC))
                     net?.makeInside(owners(CloneFlags.newNet))
+                    tree.mounts?.owners = Dictionary(header.processes.compactMap { p in
+                        p.ownedByUserNamespace & CloneFlags.newMount == 0 || p.mountNamespace == 0 ? nil
+                            : users.entry(p.userNamespace).map { (p.mountNamespace, $0.descriptor) }
+                    }, uniquingKeysWith: { first, _ in first })
                 }
             }
             try tree.build(header.processes, zombies: header.zombies, later: later, ptys: ptys)

@@ -69,6 +69,22 @@ final class UserNamespaceFactory {
         }
     }
 
+    /// A copy, owned by the user namespace `owner`, of the mount namespace
+    /// `mounts` (descriptors of ours): a transient child enters that one, then
+    /// the user namespace, and unshares. The copy's mounts are locked to its
+    /// processes as those of `unshare -Urm` are (they came from a namespace of
+    /// more privilege), and its shared mounts are slaves of the source's.
+    static func copy(mounts: Int32, inside owner: Int32) throws -> Int32 {
+        try transient("mount namespace inside a user namespace", { ready in
+            if Syscall.raw(NR.setns, Int(mounts), Int(CloneFlags.newMount)) != 0 { Syscall.exitGroup(1) }
+            if Syscall.raw(NR.setns, Int(owner), Int(CloneFlags.newUser)) != 0 { Syscall.exitGroup(2) }
+            if Syscall.raw(NR.unshare, Int(CloneFlags.newMount)) != 0 { Syscall.exitGroup(3) }
+            Self.signal(ready)
+        }, failures: [1: "entering the mount namespace built for it", 2: "entering the user namespace", 3: "unshare"]) { child in
+            try openNamespace("/proc/\(child)/ns/mnt")
+        }
+    }
+
     /// Runs `child` (raw system calls only) in a child of ours, which calls
     /// `signal` once done and waits; `use` then sees it, and it is killed.
     /// A child that exits instead is named by `failures[its status]`.
