@@ -6,8 +6,9 @@
 # fails it). As root, and with --user as the unprivileged test user.
 # Programs whose runtime is not installed are skipped and named.
 #   Python: threads, a multiprocessing pool, a queue and a lock, SQLite in WAL mode
-#   Python in `unshare -Urnu`: root in its user namespace, an echo server in
-#     its own network namespace, setting its host name (one thread)
+#   Python in `unshare -Urnum`: root in its user namespace, an echo server in
+#     its own network namespace, setting its host name, a tmpfs of its own
+#     in its own mount namespace (one thread)
 #   Node.js: worker_threads, a child process on pipes
 #   Java 21+: a thousand virtual threads
 #   Rust (rustc): threads, mutex, channel, an echo server and client (TCP as
@@ -100,9 +101,9 @@ check() {
 }
 
 if command -v python3 >/dev/null; then check python threads_pool_sqlite.py python3 -u threads_pool_sqlite.py; else skipped+=(python); fi
-# A sandbox: root in a user namespace of its own, its network and UTS namespaces inside it.
+# A sandbox: root in a user namespace of its own, its network, UTS and mount namespaces inside it.
 if command -v python3 >/dev/null && command -v unshare >/dev/null; then
-  check python-userns sandbox_echo.py unshare -Urnu python3 -u sandbox_echo.py
+  check python-userns sandbox_echo.py unshare -Urnum python3 -u sandbox_echo.py
 else skipped+=(python-userns); fi
 if command -v node >/dev/null; then check node workers_child.js node workers_child.js; else skipped+=(node); fi
 java=""
