@@ -5,7 +5,8 @@
  * by both namespaces), and adds a tmpfs of seeded files (sizes, modes,
  * times, a symlink, a hard link, a FIFO, nested directories) with a
  * read-only bind of one of its directories, a tmpfs mounted on it, and a
- * file mapped shared. After the restart everything must be so again:
+ * file mapped shared, and a bind of one of its directories that a tmpfs
+ * mounted since covers. After the restart everything must be so again:
  * different namespaces, the same mounts, every file as it was, the bind
  * read-only, the shared tmpfs one filesystem (a write by one is read by
  * the other), the kept-open file still on the parent's mount, and the
@@ -141,6 +142,44 @@ static void check_extra_mounts(void) {
     }
 }
 
+/* A bind of a directory of the seeded tmpfs that a tmpfs mounted on its
+ * parent hides since (bubblewrap binds our /tmp/x under its own tmpfs /tmp):
+ * made through a descriptor taken before the cover. The restart must bind
+ * the hidden directory, not what the cover has at that path. */
+static char hidden[800], bound[800];
+static unsigned long long hidden_value;
+
+static void make_covered_bind(void) {
+    char p[900];
+    snprintf(hidden, sizeof hidden, "%s/hid", top);
+    snprintf(bound, sizeof bound, "%s/bound", top);
+    snprintf(p, sizeof p, "%s/deep", hidden);
+    if (mkdir(hidden, 0755) || mkdir(p, 0755) || mkdir(bound, 0755)) { fail("covered bind dirs: %m"); return; }
+    snprintf(p, sizeof p, "%s/deep/marker", hidden);
+    FILE *f = fopen(p, "w");
+    if (!f) { fail("covered marker: %m"); return; }
+    hidden_value = next() % 100000;
+    fprintf(f, "hidden %llu\n", hidden_value);
+    fclose(f);
+    snprintf(p, sizeof p, "%s/deep", hidden);
+    int fd = open(p, O_PATH | O_DIRECTORY);
+    if (fd < 0 || mount("cover", hidden, "tmpfs", 0, "size=64k")) { fail("covering %s: %m", hidden); return; }
+    snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+    if (mount(p, bound, NULL, MS_BIND, NULL)) fail("bind of the covered directory: %m");
+    close(fd);
+}
+
+static void check_covered_bind(void) {
+    char p[900], line[64] = "", want[64];
+    snprintf(want, sizeof want, "hidden %llu\n", hidden_value);
+    snprintf(p, sizeof p, "%s/marker", bound);
+    FILE *f = fopen(p, "r");
+    if (!f || !fgets(line, sizeof line, f) || strcmp(line, want) != 0) fail("%s: '%s', want '%s' (the bind of a covered directory)", p, line, want);
+    if (f) fclose(f);
+    snprintf(p, sizeof p, "%s/deep", hidden);
+    if (access(p, F_OK) == 0) fail("%s shows: its cover is gone", p);
+}
+
 static void check_files(void) {
     char p[800];
     for (int i = 0; i < FILES; i++) {
@@ -191,6 +230,7 @@ static int child(int kept, int done, int told) {
     if (mount(data, view, NULL, MS_BIND, NULL) || mount(NULL, view, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL)) { fail("read-only bind: %m"); return 1; }
     if (mount("inner", inner, "tmpfs", 0, "size=1m") || mount(NULL, inner, NULL, MS_SHARED, NULL)) { fail("inner tmpfs: %m"); return 1; }
     make_extra_mounts();
+    make_covered_bind();
     char p[800];
     snprintf(p, sizeof p, "%s/mapped", inner);
     int mfd = open(p, O_CREAT | O_RDWR, 0600);
@@ -220,6 +260,7 @@ static int child(int kept, int done, int told) {
         fail("the child is in its parent's mount namespace (%s, the parent's %s)", ns, theirs);
     check_files();
     check_extra_mounts();
+    check_covered_bind();
     snprintf(p, sizeof p, "%s/sub/f0", view);
     int w = open(p, O_WRONLY);
     if (w >= 0 || errno != EROFS) fail("the read-only bind took a write (fd %d, %m)", w);

@@ -9,6 +9,8 @@
 #   Python in `unshare -Urnum`: root in its user namespace, an echo server in
 #     its own network namespace, setting its host name, a tmpfs of its own
 #     in its own mount namespace (one thread)
+#   Python in bubblewrap (as root): root in its user namespace, in a mount
+#     namespace of the user namespace's, the same mounts and options each round
 #   Node.js: worker_threads, a child process on pipes
 #   Java 21+: a thousand virtual threads
 #   Rust (rustc): threads, mutex, channel, an echo server and client (TCP as
@@ -105,6 +107,11 @@ if command -v python3 >/dev/null; then check python threads_pool_sqlite.py pytho
 if command -v python3 >/dev/null && command -v unshare >/dev/null; then
   check python-userns sandbox_echo.py unshare -Urnum python3 -u sandbox_echo.py
 else skipped+=(python-userns); fi
+# A bubblewrap sandbox (as root: run by a user it makes two user namespaces, one inside the other, which are not saved).
+if [ ${#as[@]} -eq 0 ] && command -v bwrap >/dev/null && command -v python3 >/dev/null; then
+  check python-bwrap bwrap_sandbox.py bwrap --unshare-user --uid 0 --ro-bind / / --tmpfs /tmp --ro-bind "$work" "$work" --proc /proc --dev /dev \
+    python3 -u "$work/bwrap_sandbox.py"
+else skipped+=(python-bwrap); fi
 if command -v node >/dev/null; then check node workers_child.js node workers_child.js; else skipped+=(node); fi
 java=""
 for j in /usr/lib/jvm/*/bin/java; do

@@ -51,6 +51,8 @@ if [ "$mode" = tests ]; then
   # PostgreSQL for the real-programs test (its own server on a private port; the package's is not started).
   ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
   command -v psql >/dev/null || need+=(postgresql-client)
+  # A bubblewrap sandbox for the real-programs test.
+  command -v bwrap >/dev/null || need+=(bubblewrap)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -367,6 +367,30 @@ final class PureLogicTests: XCTestCase {
         XCTAssertEqual(MountNamespaceBuilder.sourcePaths(saved), ["/srv/l1", "/srv/l2", "/srv/u", "/srv/w"])
     }
 
+    /// A mount made again on top of one the namespace has from ours (bubblewrap's
+    /// proc on /proc: the same superblock) is a bind of the one below, not a
+    /// second inherited mount the restart cannot find (it warned, and the
+    /// process saw our /proc with the flags of its own instead); one of ours
+    /// stacked twice is inherited twice.
+    func testMountPlansForAMountStackedOnAnInheritedOne() throws {
+        let host = try MountInfo.parse("""
+        22 1 254:1 / / rw,relatime - ext4 /dev/vda1 rw
+        41 22 0:5 / /proc rw - proc proc rw
+        42 22 0:30 / /tmp rw - tmpfs tmpfs rw
+        43 42 0:30 / /tmp rw - tmpfs tmpfs rw
+        """)
+        let mine = try MountInfo.parse("""
+        70 60 254:1 / / ro - ext4 /dev/vda1 rw
+        72 70 0:5 / /proc ro - proc proc rw
+        73 70 0:30 / /tmp rw - tmpfs tmpfs rw
+        74 73 0:30 / /tmp rw - tmpfs tmpfs rw
+        92 72 0:5 / /proc rw,nosuid - proc proc rw
+        93 92 0:5 /irq /proc/irq ro - proc proc rw
+        """)
+        let plans = mine.indices.map { MountNamespaces.plan(mine[$0], earlier: mine[..<$0], host: host) }
+        XCTAssertEqual(plans, [.inherited, .inherited, .inherited, .inherited, .bindFrom(id: 72, path: ""), .bindFrom(id: 72, path: "irq")])
+    }
+
     /// The tmpfs a root of its own is built on hides what is under its
     /// directory: seeded sets of overlay directories never end under the
     /// one chosen, and the first that qualifies is taken.

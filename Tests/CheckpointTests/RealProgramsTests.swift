@@ -4,7 +4,8 @@ import XCTest
 
 /// Real programs, not fixtures (scripts/programs-check.sh): Python with a
 /// multiprocessing pool and SQLite, Python in a sandbox of its own
-/// (unshare -Urnu: root in its user namespace, an echo server), Node.js worker threads and a child on
+/// (unshare -Urnum: root in its user namespace, an echo server, a tmpfs of
+/// its own), Python in bubblewrap (as root), Node.js worker threads and a child on
 /// pipes, Java virtual threads, a Rust echo server, a Go program (goroutines,
 /// the garbage collector), vim in tmux on the
 /// tree's own terminal, a PostgreSQL server serving new connections and
@@ -31,6 +32,9 @@ final class RealProgramsTests: XCTestCase {
             XCTAssertTrue(r.output.contains("PASS tar|gzip") && r.output.contains("PASS python"), "\(mode): \(r.output)")
             // A sandbox (unshare -Urnu): it came back outside its user namespace before 2026-12-06, not root there.
             XCTAssertTrue(r.output.contains("PASS python-userns"), "\(mode): \(r.output)")
+            // A bubblewrap sandbox (as root; installed by scripts/setup.sh): its proc on /proc and a bind
+            // under its tmpfs /tmp came back wrong, and it came back outside its user namespace, before 2026-12-06 evening.
+            if !mode.contains("--user") { XCTAssertTrue(r.output.contains("PASS python-bwrap"), "\(mode): \(r.output)") }
             // Installed by scripts/setup.sh: Go's runtime broke restarts three ways (stacks in its heap, all signals caught, split heap mappings).
             XCTAssertTrue(r.output.contains("PASS go"), "\(mode): \(r.output)")
         }

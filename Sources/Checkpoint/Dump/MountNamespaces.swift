@@ -174,8 +174,12 @@ enum MountNamespaces {
     /// `ownRoot`: the namespace has a root of its own, where nothing of the copy is: none is inherited.
     static func plan(_ m: MountInfo, earlier: ArraySlice<MountInfo>, host: [MountInfo], others: [MountNamespaceState] = [],
                      ownRoot: Bool = false) -> SavedMount.Plan {
-        if !ownRoot, host.contains(where: { $0.mountPoint == m.mountPoint && $0.root == m.root && $0.fsType == m.fsType && $0.source == m.source
-                                  && $0.major == m.major && $0.minor == m.minor }) {
+        // As often as ours has it: one mounted again on top of such a mount
+        // (bubblewrap's proc on /proc, of the same superblock) is a bind of it.
+        func same(_ a: MountInfo) -> Bool {
+            a.mountPoint == m.mountPoint && a.root == m.root && a.fsType == m.fsType && a.source == m.source && a.major == m.major && a.minor == m.minor
+        }
+        if !ownRoot, case let copies = host.filter(same).count, copies > 0, earlier.filter(same).count < copies {
             return .inherited
         }
         if let e = earlier.first(where: { $0.major == m.major && $0.minor == m.minor && within(m.root, $0.root) != nil }),

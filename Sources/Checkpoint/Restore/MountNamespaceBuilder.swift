@@ -22,6 +22,11 @@ struct MountNamespaceBuilder {
     /// With peer groups to make (MountPropagation): an O_PATH descriptor in
     /// the stub per mount, taken as soon as it is there.
     private var handles: [Int32: UInt64] = [:]
+    /// Per bind of another mount of the namespace: a detached copy of what it
+    /// binds, taken as soon as that mount is there. A mount made on one of its
+    /// directories since (bubblewrap's tmpfs /tmp under its bind of our
+    /// /tmp/x) would hide that path, and a path walk from the mount's root enters it.
+    private var bindCopies: [Int32: UInt64] = [:]
     /// Mounts of the copy the image lacks that go only once the restore is
     /// done (MountNamespaceFactory.unmountLingering), and whether the
     /// directory under one was made for it (removed with it).
@@ -103,12 +108,14 @@ struct MountNamespaceBuilder {
     /// `beforeOptions` runs once the mounts are there, while all are still writable.
     private mutating func makeAll(held: [Int32: UInt64], beforeOptions: (inout MountNamespaceBuilder) throws -> Void = { _ in }) throws {
         let groups = MountPropagation.knowsGroups(saved)
-        defer { for fd in handles.values { _ = try? session.raw(NR.close, fd) } }
+        defer { for fd in Array(handles.values) + bindCopies.values { _ = try? session.raw(NR.close, fd) } }
         if groups { for m in saved where present.contains(m.id) && m.hostPeer == 0 { try hold(m) } }
+        for m in saved where present.contains(m.id) { try copyBindSources(in: m) }
         for m in Self.parentsFirst(saved) where m.plan != .inherited && m.plan != .unsupported {
             if try make(m, held: held) {
                 present.insert(m.id)
                 if groups && m.hostPeer == 0 { try hold(m) }
+                try copyBindSources(in: m)
             }
         }
         try beforeOptions(&self)
@@ -261,6 +268,20 @@ struct MountNamespaceBuilder {
     }
 
     /// An O_PATH descriptor of the mount now at `m`'s mount point (it was just made, or the copy has it).
+    /// The copies of what the binds of `m` bind (bindCopies), by path while nothing covers it.
+    /// One that cannot be had is bound by its path later, as before.
+    private mutating func copyBindSources(in m: SavedMount) throws {
+        for b in saved {
+            guard case .bindFrom(m.id, let path) = b.plan, bindCopies[b.id] == nil else { continue }
+            let fd = try session.raw(NR.open_tree, UInt64(bitPattern: Int64(AT_FDCWD)), try session.putString(MountNamespaces.join(m.mountPoint, path)),
+                                     UInt64(OPEN_TREE_CLONE) | UInt64(O_CLOEXEC))
+            guard fd >= 0 else { continue }
+            // A copy of a shared mount is its peer: private until the groups are set.
+            _ = try session.mountSetattrRaw(UInt64(fd), propagation: MS_PRIVATE)
+            bindCopies[b.id] = UInt64(fd)
+        }
+    }
+
     private mutating func hold(_ m: SavedMount) throws {
         let fd = try session.openRaw(m.mountPoint, flags: UInt64(CL_O_PATH | O_CLOEXEC))
         if fd >= 0 { handles[m.id] = UInt64(fd) } else { warnings.append("\(m.mountPoint): it could not be opened to set its propagation (\(errorText(Int32(-fd))))") }
@@ -297,7 +318,15 @@ struct MountNamespaceBuilder {
                 warnings.append("\(m.mountPoint): the mount it binds from (\(id)) is not there")
                 return false
             }
-            // Through the source's descriptor where there is one: another mount may cover it by now.
+            // The copy taken while nothing covered it, else through the source's
+            // descriptor where there is one: another mount may cover it by now.
+            if let early = bindCopies[m.id] {
+                // Copied again now, where the kernel allows a copy of a detached
+                // mount: mountinfo lists mounts in the order they were made.
+                guard let now = try copy(of: early, inside: "") else { return try attach(early, m) }
+                defer { _ = try? session.raw(NR.close, now) }
+                return try attach(now, m)
+            }
             if let h = handles[id], let copy = try copy(of: h, inside: path) {
                 defer { _ = try? session.raw(NR.close, copy) }
                 return try attach(copy, m)
