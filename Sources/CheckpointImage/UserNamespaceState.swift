@@ -90,4 +90,9 @@ public struct UserNamespaceState: Equatable, Sendable {
         guard owner <= UInt64(UInt32.max) else { throw ImageError.malformed(what: "user namespace owner \(owner)", offset: d.base) }
         self.owner = UInt32(owner)
     }
+
+    /// The kinds of namespace a process's PROCESS tag 52 names (mount, network, IPC, UTS), in that order.
+    public static func ownedKinds(_ bits: UInt64) -> [String] {
+        [(UInt64(0x2_0000), "mount"), (0x4000_0000, "network"), (0x0800_0000, "IPC"), (0x0400_0000, "UTS")].compactMap { bits & $0.0 != 0 ? $0.1 : nil }
+    }
 }

@@ -57,9 +57,11 @@ enum ImageJSON {
                 func map(_ ranges: [UserNamespaceState.Range]) -> JSONValue {
                     .array(ranges.map { .object([("inside", .int(Int64($0.inside))), ("outside", .int(Int64($0.outside))), ("count", .int(Int64($0.count)))]) })
                 }
-                return .object([("processes", .array(image.processes.filter { $0.userNamespace == k + 1 }.map { .int(Int64($0.pid)) })),
+                let members = image.processes.filter { $0.userNamespace == k + 1 }
+                return .object([("processes", .array(members.map { .int(Int64($0.pid)) })),
                                 ("uidMap", map(ns.uidMap)), ("gidMap", map(ns.gidMap)), ("setgroupsAllowed", .bool(ns.setgroupsAllowed)),
-                                ("owner", .int(Int64(ns.owner)))])
+                                ("owner", .int(Int64(ns.owner))),
+                                ("owns", .array(UserNamespaceState.ownedKinds(members.reduce(0) { $0 | $1.ownedByUserNamespace }).map { .string($0) }))])
             })),
             ("utsNamespaces", .array(image.tree.utsNamespaces.enumerated().map { k, ns in
                 .object([("processes", .array(image.processes.filter { $0.utsNamespace == k + 1 }.map { .int(Int64($0.pid)) })),

@@ -83,7 +83,9 @@ struct InspectCommand: ParsableCommand {
         }
         for (k, ns) in image.tree.userNamespaces.enumerated() {
             func map(_ ranges: [UserNamespaceState.Range]) -> String { ranges.map { "\($0.inside)->\($0.outside)x\($0.count)" }.joined(separator: " ") }
-            print("user ns:   \(k + 1), processes \(members(\.userNamespace, k)): uids \(map(ns.uidMap)), gids \(map(ns.gidMap)), setgroups \(ns.setgroupsAllowed ? "allow" : "deny"), owner \(ns.owner)")
+            let owns = UserNamespaceState.ownedKinds(image.processes.filter { $0.userNamespace == k + 1 }.reduce(0) { $0 | $1.ownedByUserNamespace })
+            print("user ns:   \(k + 1), processes \(members(\.userNamespace, k)): uids \(map(ns.uidMap)), gids \(map(ns.gidMap)), setgroups \(ns.setgroupsAllowed ? "allow" : "deny"), owner \(ns.owner)"
+                  + (owns.isEmpty ? "" : ", owns their \(owns.joined(separator: ", ")) namespaces"))
         }
         for (k, ns) in image.tree.utsNamespaces.enumerated() {
             print("uts ns:    \(k + 1), processes \(members(\.utsNamespace, k)): host \(ns.hostname), domain \(ns.domainname)")

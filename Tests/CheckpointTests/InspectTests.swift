@@ -92,11 +92,12 @@ final class InspectTests: XCTestCase {
         }
     }
 
-    /// A user namespace of the tree's own, in text and JSON: its processes, maps, setgroups and owner (Fixtures/userns.c, seed 9 as root).
+    /// A user namespace of the tree's own, in text and JSON: its processes, maps, setgroups, owner and
+    /// the namespaces of theirs it owns (Fixtures/userns.c, seed 9 as root, its mount namespace inside).
     func testUserNamespacesAreListed() throws {
         guard env.isRoot else { throw XCTSkip("userns writes a map of far IDs as root") }
         let work = env.workDir("inspect-userns", user: nil)
-        let (target, pid) = try Fixture.start([tool("userns"), "9"], user: nil, cwd: work)
+        let (target, pid) = try Fixture.start([tool("userns"), "9", "mounts"], user: nil, cwd: work)
         defer { kill(pid, SIGTERM); _ = target.readToEnd(timeout: 10) }
         let image = "\(work)/ctx"
         let c = runTool([tool("cr_checkpoint"), "--tree", "-f", image, "\(pid)"], cwd: work)
@@ -111,8 +112,9 @@ final class InspectTests: XCTestCase {
         XCTAssertEqual(uids, [["inside": 0, "outside": 730000, "count": 10], ["inside": 69999, "outside": 799999, "count": 1]])
         XCTAssertEqual(namespaces.first?["setgroupsAllowed"] as? Bool, false)
         XCTAssertEqual(namespaces.first?["owner"] as? Int, 730000)
+        XCTAssertEqual(namespaces.first?["owns"] as? [String], ["mount"])
         let text = runTool([tool("swiftcr"), "inspect", image]).output
-        XCTAssertTrue(text.contains("user ns:   1, processes ") && text.contains("uids 0->730000x10 69999->799999x1, gids 0->830000x10, setgroups deny, owner 730000"), text)
+        XCTAssertTrue(text.contains("user ns:   1, processes ") && text.contains("uids 0->730000x10 69999->799999x1, gids 0->830000x10, setgroups deny, owner 730000, owns their mount namespaces"), text)
         kill(pid, SIGTERM)
         XCTAssertTrue(target.read(until: "PASS"), target.output)
     }
