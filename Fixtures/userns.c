@@ -20,7 +20,11 @@
  * mount and unmount a tmpfs of its own (CAP_SYS_ADMIN over it), unmount
  * the first one (its own mount, not one locked by the copy) and clear the
  * nosuid it had set on "/" (a copied mount: locked, but not that flag).
- * usage: userns SEED [owned|mounts] */
+ * With "threads", the child has 1-4 more threads (seeded), blocked in a read:
+ * after the restart each has its TID again, in the child's user namespace,
+ * root there (a process of one thread only may enter one: they are made
+ * after).
+ * usage: userns SEED [owned|mounts|threads] */
 #include "fixture.h"
 #include <fcntl.h>
 #include <sched.h>
@@ -35,6 +39,8 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
+#include <pthread.h>
+#include <sys/syscall.h>
 
 #define NS_GET_USERNS 0xb701
 #define NS_GET_OWNER_UID 0xb704
@@ -186,6 +192,38 @@ static void use_mounts(void) {
     if (root_nosuid(0) || root_is_nosuid()) fail("child: / made suid again (a flag it set, not one locked): %m");
 }
 
+#define MAX_THREADS 4
+static int nthreads, wake[2];
+static pthread_t thread_ids[MAX_THREADS];
+static pid_t thread_tids[MAX_THREADS];
+
+static void *blocked_thread(void *arg) {
+    int k = (int)(long)arg;
+    leave_term_to_main();
+    thread_tids[k] = (pid_t)syscall(SYS_gettid);
+    char c;
+    while (read(wake[0], &c, 1) < 0 && errno == EINTR) {}
+    char now[64] = "", main_ns[64] = "";
+    if (readlink("/proc/thread-self/ns/user", now, sizeof now - 1) < 0 || readlink("/proc/self/ns/user", main_ns, sizeof main_ns - 1) < 0
+        || strcmp(now, main_ns)) fail("thread %d: user namespace %s, its process's %s", k, now, main_ns);
+    if ((pid_t)syscall(SYS_gettid) != thread_tids[k]) fail("thread %d: TID %ld, was %d", k, syscall(SYS_gettid), thread_tids[k]);
+    if (getuid() != 0 || geteuid() != 0) fail("thread %d: uid %d, not root inside", k, getuid());
+    return NULL;
+}
+
+static int make_threads(void) {
+    nthreads = 1 + (int)(seed_mix(seed * 5) % MAX_THREADS);
+    if (pipe(wake)) return -1;
+    for (int k = 0; k < nthreads; k++) if (pthread_create(&thread_ids[k], NULL, blocked_thread, (void *)(long)k)) return -1;
+    for (int k = 0; k < nthreads; k++) while (!__atomic_load_n(&thread_tids[k], __ATOMIC_SEQ_CST)) usleep(1000);
+    return 0;
+}
+
+static void check_threads(void) {
+    for (int k = 0; k < nthreads; k++) if (write(wake[1], "W", 1) != 1) fail("waking the threads: %m");
+    for (int k = 0; k < nthreads; k++) pthread_join(thread_ids[k], NULL);
+}
+
 static char uid_map[256], gid_map[256], setgroups_text[16], caps[3][64], file[64];
 
 static void read_file(const char *path, char *out, size_t size) {
@@ -263,6 +301,7 @@ int main(int argc, char **argv) {
     seed = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : 1;
     owned = argc > 2 && !strcmp(argv[2], "owned");
     mounts = argc > 2 && !strcmp(argv[2], "mounts");
+    int threads = argc > 2 && !strcmp(argv[2], "threads");
     root = geteuid() == 0;
     uid_t base = root ? 100000 + (seed % 50) * 70000 : getuid();
     gid_t gbase = root ? 200000 + (seed % 40) * 70000 : getgid();
@@ -302,9 +341,13 @@ int main(int argc, char **argv) {
             wait_for_term();
             _exit(check_inside("grandchild", 0, 0) ? 1 : 0);
         }
-        if (read(gup[0], &c, 1) != 1 || write(up[1], &grandchild, sizeof grandchild) != sizeof grandchild) _exit(1);
+        if (read(gup[0], &c, 1) != 1) _exit(1);
+        /* After the fork: a forked child would have none of them. */
+        if (threads && make_threads()) { printf("FAIL: threads: %m\n"); _exit(1); }
+        if (write(up[1], &grandchild, sizeof grandchild) != sizeof grandchild) _exit(1);
         wait_for_term();
         int failed = check_inside("child", 0, 1);
+        if (threads) check_threads();
         kill(grandchild, SIGTERM);
         int status;
         if (waitpid(grandchild, &status, 0) != grandchild || !WIFEXITED(status) || WEXITSTATUS(status)) { fail("grandchild: status 0x%x", status); failed = 1; }

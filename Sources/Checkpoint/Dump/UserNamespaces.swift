@@ -5,12 +5,11 @@ import LinuxKit
 /// Processes in a user namespace one level below the checkpointer's
 /// (`unshare -U`, `unshare -Ur`): its ID maps, setgroups and owner.
 /// The restart makes the namespace again and the process enters it with
-/// its credentials (UserNamespaceCredentials). Two things it cannot do are found
-/// here, and such a process comes back in cr_restart's namespace, as before,
-/// with a warning: threads (their IDs can be chosen only from outside the
-/// namespace, and only a process of one thread may enter one), and a PID,
-/// cgroup or time namespace of the process that belongs to this user
-/// namespace (the restart makes those from outside it). Network, IPC and
+/// its credentials (UserNamespaceCredentials), its other threads made after
+/// (ProcessRestore.makeThreadsInside). What it cannot do is found here, and
+/// such a process comes back in cr_restart's namespace, as before, with a
+/// warning: a PID, cgroup or time namespace of the process that belongs to
+/// this user namespace (the restart makes those from outside it). Network, IPC and
 /// UTS namespaces that belong to it are made inside it again (`owned`); a
 /// mount namespace is built from outside and then copied inside it.
 enum UserNamespaces {
@@ -40,8 +39,7 @@ enum UserNamespaces {
         for p in processes where found.index[p.pid] != nil {
             let kinds = ownedNamespaces(of: p.pid)
             let unmade = kinds.filter { makesInside[$0] == nil }
-            let why = p.threads.count > 1 ? "it has \(p.threads.count) threads, whose IDs only a process outside it may choose"
-                : unmade.isEmpty ? nil : "its \(unmade.joined(separator: ", ")) namespace\(unmade.count > 1 ? "s belong" : " belongs") to it"
+            let why = unmade.isEmpty ? nil : "its \(unmade.joined(separator: ", ")) namespace\(unmade.count > 1 ? "s belong" : " belongs") to it"
             guard let why else {
                 found.owned[p.pid] = kinds.reduce(0) { $0 | (makesInside[$1] ?? 0) }
                 continue

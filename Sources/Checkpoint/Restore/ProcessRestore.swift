@@ -94,6 +94,39 @@ final class ProcessRestore {
         }
     }
 
+    /// A process with threads in a user namespace of its own: only a process
+    /// of one thread may enter one (setns), so its other threads are made
+    /// once it is in, where their IDs can still be had: any (no exact IDs), or
+    /// through ns_last_pid, which we (root) set in our PID namespace for each
+    /// (set_tid would want CAP_CHECKPOINT_RESTORE over that namespace's owner).
+    /// A user's restart with the original IDs keeps it in cr_restart's (a warning).
+    private func threadsWaitForNamespace(_ a: AfterPages) -> Bool {
+        a.userNamespace != nil && process.threads.count > 1 && (!a.ids.exact || (geteuid() == 0 && !a.ids.ownNamespace && !PIDNamespace.entered))
+    }
+
+    /// The threads of a process that has just entered its user namespace, with
+    /// what the stages before the credentials gave the others: cgroups, thread
+    /// state, scheduling, then the process's timers (some name a thread).
+    private func makeThreadsInside(_ a: AfterPages) throws -> [String] {
+        var warnings: [String] = []
+        let own = process.uids + process.gids + process.capabilities
+        for t in process.threads.dropFirst() {
+            let created = try a.ids(t.tid).map { try ThreadCreator.create(t, from: session, lastIDBelow: $0) }
+                ?? ThreadCreator.create(t, from: session, exactID: nil)
+            threads.append((created.session.pid, created.inner, t, created.session))
+            if !t.cgroups.isEmpty { try cgroups?.place(thread: created.session.pid, of: stub, who: t.tid, in: t.cgroups) }
+            warnings += try TaskRestorer.restoreThread(t, in: created.session, pid: innerPID, tid: created.inner)
+            warnings += TaskRestorer.setScheduling(t, tid: created.session.pid)
+            if t.parentDeathSignal != 0 { try created.session.prctl(.setPdeathsig, t.parentDeathSignal) }
+            // Made by the main thread inside, with its credentials.
+            if t.credentials.count == 13 && t.credentials != own {
+                warnings.append("process \(process.pid): thread \(t.tid) had credentials of its own; it has its process's")
+            }
+        }
+        let innerTIDs = Dictionary(uniqueKeysWithValues: threads.map { ($0.state.tid, $0.inner) })
+        return warnings + (try TimerRestorer(session: session, process: process, threadIDs: innerTIDs).restore())
+    }
+
     private func run(_ stage: RestoreStage, _ a: AfterPages) throws -> [String] {
         guard let thread = process.threads.first else { return [] }
         let task = TaskRestorer(session: session, process: process, log: log)
@@ -111,6 +144,7 @@ final class ProcessRestore {
             try task.restoreSignals(pid: innerPID)
         case .threads:
             threads = [(stub, innerPID, thread, session)]
+            if threadsWaitForNamespace(a) { return [] }
             for t in process.threads.dropFirst() {
                 let created = try ThreadCreator.create(t, from: session, exactID: a.ids(t.tid))
                 threads.append((created.session.pid, created.inner, t, created.session))
@@ -119,6 +153,7 @@ final class ProcessRestore {
         case .threadState:
             return try threads.flatMap { try TaskRestorer.restoreThread($0.state, in: $0.session, pid: innerPID, tid: $0.inner) }
         case .timers:
+            if threadsWaitForNamespace(a) { return [] }  // once its threads are made (makeThreadsInside)
             let innerTIDs = Dictionary(uniqueKeysWithValues: threads.map { ($0.state.tid, $0.inner) })
             return try TimerRestorer(session: session, process: process, threadIDs: innerTIDs).restore()
         case .scheduling:
@@ -135,10 +170,10 @@ final class ProcessRestore {
                 let mine = try task.restoreCredentials(entering: ns)
                 try KeepCaps.restoreLast(process, in: session)
                 try session.prctl(.setPdeathsig, process.parentDeathSignal)
-                return mine
+                return threadsWaitForNamespace(a) ? mine + (try makeThreadsInside(a)) : mine
             }
             // Credentials are per thread: each drops to its own (or the process's) in itself.
-            var warnings: [String] = a.userNamespace == nil ? [] : ["process \(process.pid) has threads: it stays in cr_restart's user namespace"]
+            var warnings: [String] = a.userNamespace == nil ? [] : ["process \(process.pid) has threads, whose original IDs a user's restart cannot give them inside its user namespace: it stays in cr_restart's (with --no-restore-pid it comes back in its own)"]
             for t in threads.dropFirst() {
                 var own = process
                 if t.state.credentials.count == 13 {

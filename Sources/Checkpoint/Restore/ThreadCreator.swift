@@ -42,4 +42,43 @@ enum ThreadCreator {
         session.scratchSize = main.scratchSize
         return (session, ids.inner)
     }
+
+    /// A thread made with ID `tid` in our PID namespace without set_tid (its
+    /// process is in a user namespace without privilege here): ns_last_pid
+    /// set one below, then the clone. A thread that got another ID (some
+    /// process took that one between) ends, and another try is made.
+    static func create(_ thread: ThreadState, from main: RemoteSession, lastIDBelow tid: pid_t) throws -> (session: RemoteSession, inner: pid_t) {
+        for _ in 0..<8 {
+            try setLastID(tid - 1)
+            let made = try create(thread, from: main, exactID: nil)
+            if made.inner == tid { return made }
+            try end(made.session.pid, instruction: main.injector.instruction)
+            if kill(tid, 0) == 0 || errno == EPERM {
+                throw CheckpointError(EBUSY, "thread ID \(tid) is already in use; restart with --no-restore-pid or free it")
+            }
+        }
+        throw CheckpointError(EBUSY, "thread ID \(tid) was taken by other processes eight times over; restart with --no-restore-pid")
+    }
+
+    private static func setLastID(_ id: pid_t) throws {
+        let path = "/proc/sys/kernel/ns_last_pid"
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw CheckpointError(errno: errno, "opening \(path)") }
+        defer { close(fd) }
+        let text = Array("\(id)".utf8)
+        guard text.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == text.count else {
+            throw CheckpointError(errno: errno, "writing \(id) to \(path)")
+        }
+    }
+
+    /// A thread made with the wrong ID ends (exit: itself only), untraced.
+    private static func end(_ tid: pid_t, instruction: UInt64) throws {
+        var regs = try Ptrace.registers(tid)
+        regs.orig_rax = UInt64.max
+        regs.rip = instruction
+        regs.rax = UInt64(NR.exit)
+        regs.rdi = 0
+        try Ptrace.setRegisters(tid, regs)
+        try Ptrace.detach(tid)
+    }
 }
