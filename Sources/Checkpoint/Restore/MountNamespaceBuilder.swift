@@ -267,7 +267,6 @@ struct MountNamespaceBuilder {
         return out
     }
 
-    /// An O_PATH descriptor of the mount now at `m`'s mount point (it was just made, or the copy has it).
     /// The copies of what the binds of `m` bind (bindCopies), by path while nothing covers it.
     /// One that cannot be had is bound by its path later, as before.
     private mutating func copyBindSources(in m: SavedMount) throws {
@@ -282,6 +281,7 @@ struct MountNamespaceBuilder {
         }
     }
 
+    /// An O_PATH descriptor of the mount now at `m`'s mount point (it was just made, or the copy has it).
     private mutating func hold(_ m: SavedMount) throws {
         let fd = try session.openRaw(m.mountPoint, flags: UInt64(CL_O_PATH | O_CLOEXEC))
         if fd >= 0 { handles[m.id] = UInt64(fd) } else { warnings.append("\(m.mountPoint): it could not be opened to set its propagation (\(errorText(Int32(-fd))))") }
