@@ -425,15 +425,13 @@ final class RoundTripTests: XCTestCase {
             var s = Scenario(fixture: "userns", arguments: ["\(TestEnvironment.seed(for: "userns"))"] + variant)
             s.checkpointArguments = ["--tree"]
             s.rejectOutput = "namespace other than the checkpointer's"
-            // (A user's restart with the original IDs may not choose a thread's ID once inside.)
-            let user = variant != ["threads"]
             try s.run(.rootOriginalPID)
-            if user { try s.run(.unprivilegedNamespace) }
+            try s.run(.unprivilegedNamespace)
             try s.run(.rootForUser)
             // Restarted lazily: the pages come in while the processes run in their namespace.
             s.restartArguments = ["--lazy"]
             try s.run(.rootOriginalPID)
-            if user { try s.run(.unprivilegedNamespace) }
+            try s.run(.unprivilegedNamespace)
         }
     }
     /// POSIX message queues: a named one with seeded limits, mode and

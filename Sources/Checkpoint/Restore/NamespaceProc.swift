@@ -39,13 +39,25 @@ enum NamespaceProc {
         for fd in [c.childRead, c.childWrite, c.parentWrite, c.parentRead] { close(fd) }
     }
 
+    /// Requests on the pipe: a byte, then for `setLastID` four more (the ID).
+    private static let mountRequest: UInt8 = 1, lastIDRequest: UInt8 = 2
+
     /// In PID 1, system calls only: a mount namespace of its own, said on the
-    /// reply pipe; then, when asked, the mount, its result said too.
+    /// reply pipe; then, when asked, ns_last_pid of the namespace set (a
+    /// thread's ID, which only PID 1 here may do for a process that entered a
+    /// user namespace), and last the mount, each result said too.
     static func serve(_ c: Channel) {
         var status: UInt8 = Syscall.raw(NR.unshare, Int(CloneFlags.newMount)) == 0 ? 0 : 1
         _ = withUnsafeMutablePointer(to: &status) { Syscall.raw(NR.write, Int(c.childWrite), Int(bitPattern: $0), 1) }
         var word: UInt8 = 0
-        let asked = withUnsafeMutablePointer(to: &word) { Syscall.raw(NR.read, Int(c.childRead), Int(bitPattern: $0), 1) }
+        var asked = withUnsafeMutablePointer(to: &word) { Syscall.raw(NR.read, Int(c.childRead), Int(bitPattern: $0), 1) }
+        while status == 0 && asked == 1 && word == lastIDRequest {
+            var id: Int32 = 0
+            let got = withUnsafeMutablePointer(to: &id) { Syscall.raw(NR.read, Int(c.childRead), Int(bitPattern: $0), 4) }
+            var reply: UInt8 = got == 4 && writeLastID(id) ? 0 : 1
+            _ = withUnsafeMutablePointer(to: &reply) { Syscall.raw(NR.write, Int(c.childWrite), Int(bitPattern: $0), 1) }
+            asked = withUnsafeMutablePointer(to: &word) { Syscall.raw(NR.read, Int(c.childRead), Int(bitPattern: $0), 1) }
+        }
         if status == 0 && asked == 1 {
             let proc: StaticString = "proc", target: StaticString = "/proc"
             let flags = Int(MS_NOSUID) | Int(MS_NODEV) | Int(MS_NOEXEC)
@@ -55,6 +67,46 @@ enum NamespaceProc {
         }
         _ = Syscall.raw(NR.close, Int(c.childRead))
         _ = Syscall.raw(NR.close, Int(c.childWrite))
+    }
+
+    /// In PID 1: `id` into /proc/sys/kernel/ns_last_pid, written out digit by digit (no allocation).
+    private static func writeLastID(_ id: Int32) -> Bool {
+        guard id >= 0 else { return false }
+        let path: StaticString = "/proc/sys/kernel/ns_last_pid"
+        let fd = Syscall.raw(NR.openat, Int(AT_FDCWD), Int(bitPattern: path.utf8Start), Int(O_WRONLY | O_CLOEXEC))
+        guard fd >= 0 else { return false }
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        let written = withUnsafeMutableBytes(of: &digits) { buffer -> Int in
+            var n = Int(id), end = buffer.count
+            repeat {
+                end -= 1
+                buffer[end] = UInt8(48 + n % 10)
+                n /= 10
+            } while n > 0
+            return Syscall.raw(NR.write, fd, Int(bitPattern: buffer.baseAddress) + end, buffer.count - end) == buffer.count - end ? 1 : 0
+        }
+        _ = Syscall.raw(NR.close, fd)
+        return written == 1
+    }
+
+    /// Whether PID 1 serves requests (it made its mount namespace) and has not mounted /proc yet.
+    static var serving: Bool { requestFD >= 0 }
+
+    /// In the restorer: PID 1 sets its namespace's ns_last_pid to `id`.
+    static func setLastID(_ id: pid_t) throws {
+        guard requestFD >= 0 else { throw CheckpointError(EPERM, "the PID namespace's PID 1 no longer takes requests") }
+        var request: (UInt8, Int32) = (lastIDRequest, id)
+        // One write of five bytes (the tuple's padding is not sent).
+        var bytes = [UInt8](repeating: 0, count: 5)
+        bytes[0] = request.0
+        withUnsafeBytes(of: &request.1) { for k in 0..<4 { bytes[1 + k] = $0[k] } }
+        var status: UInt8 = 1
+        let old = signal(SIGPIPE, SIG_IGN)
+        defer { signal(SIGPIPE, old) }
+        guard write(requestFD, bytes, 5) == 5, read(replyFD, &status, 1) == 1 else {
+            throw CheckpointError(EPIPE, "the PID namespace's PID 1 did not answer")
+        }
+        guard status == 0 else { throw CheckpointError(EPERM, "the PID namespace's PID 1 could not set ns_last_pid to \(id)") }
     }
 
     /// In the restorer once PID 1 runs: waits for its namespace and keeps it
@@ -82,7 +134,7 @@ enum NamespaceProc {
             close(requestFD); close(replyFD); close(namespaceFD)
             (requestFD, replyFD, namespaceFD) = (-1, -1, -1)
         }
-        var word: UInt8 = 1, status: UInt8 = 1
+        var word: UInt8 = mountRequest, status: UInt8 = 1
         // A PID 1 gone (killed) is EPIPE here, said in one line, not a SIGPIPE that ends cr_restart.
         let old = signal(SIGPIPE, SIG_IGN)
         defer { signal(SIGPIPE, old) }

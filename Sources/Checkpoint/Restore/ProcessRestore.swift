@@ -97,11 +97,15 @@ final class ProcessRestore {
     /// A process with threads in a user namespace of its own: only a process
     /// of one thread may enter one (setns), so its other threads are made
     /// once it is in, where their IDs can still be had: any (no exact IDs), or
-    /// through ns_last_pid, which we (root) set in our PID namespace for each
-    /// (set_tid would want CAP_CHECKPOINT_RESTORE over that namespace's owner).
-    /// A user's restart with the original IDs keeps it in cr_restart's (a warning).
+    /// through ns_last_pid, which we (root) set in our PID namespace for each,
+    /// or, in a user's restart, the PID 1 of the PID namespace it made (set_tid
+    /// would want CAP_CHECKPOINT_RESTORE over that namespace's owner). Where
+    /// neither can (a PID namespace of the image's own) it stays in cr_restart's (a warning).
     private func threadsWaitForNamespace(_ a: AfterPages) -> Bool {
-        a.userNamespace != nil && process.threads.count > 1 && (!a.ids.exact || (geteuid() == 0 && !a.ids.ownNamespace && !PIDNamespace.entered))
+        guard a.userNamespace != nil && process.threads.count > 1 else { return false }
+        if !a.ids.exact { return true }
+        if a.ids.ownNamespace { return false }
+        return PIDNamespace.entered ? NamespaceProc.serving : geteuid() == 0
     }
 
     /// The threads of a process that has just entered its user namespace, with
@@ -173,7 +177,7 @@ final class ProcessRestore {
                 return threadsWaitForNamespace(a) ? mine + (try makeThreadsInside(a)) : mine
             }
             // Credentials are per thread: each drops to its own (or the process's) in itself.
-            var warnings: [String] = a.userNamespace == nil ? [] : ["process \(process.pid) has threads, whose original IDs a user's restart cannot give them inside its user namespace: it stays in cr_restart's (with --no-restore-pid it comes back in its own)"]
+            var warnings: [String] = a.userNamespace == nil ? [] : ["process \(process.pid) has threads, whose original IDs this restart cannot give them inside its user namespace: it stays in cr_restart's (with --no-restore-pid it comes back in its own)"]
             for t in threads.dropFirst() {
                 var own = process
                 if t.state.credentials.count == 13 {

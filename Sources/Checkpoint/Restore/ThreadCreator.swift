@@ -49,11 +49,12 @@ enum ThreadCreator {
     /// process took that one between) ends, and another try is made.
     static func create(_ thread: ThreadState, from main: RemoteSession, lastIDBelow tid: pid_t) throws -> (session: RemoteSession, inner: pid_t) {
         for _ in 0..<8 {
-            try setLastID(tid - 1)
+            // In a user's PID namespace of the restart's own, its PID 1 sets it (only a process there may).
+            if PIDNamespace.entered { try NamespaceProc.setLastID(tid - 1) } else { try setLastID(tid - 1) }
             let made = try create(thread, from: main, exactID: nil)
             if made.inner == tid { return made }
             try end(made.session.pid, instruction: main.injector.instruction)
-            if kill(tid, 0) == 0 || errno == EPERM {
+            if !PIDNamespace.entered && (kill(tid, 0) == 0 || errno == EPERM) {
                 throw CheckpointError(EBUSY, "thread ID \(tid) is already in use; restart with --no-restore-pid or free it")
             }
         }
