@@ -95,11 +95,8 @@ enum NamespaceProc {
     /// In the restorer: PID 1 sets its namespace's ns_last_pid to `id`.
     static func setLastID(_ id: pid_t) throws {
         guard requestFD >= 0 else { throw CheckpointError(EPERM, "the PID namespace's PID 1 no longer takes requests") }
-        var request: (UInt8, Int32) = (lastIDRequest, id)
-        // One write of five bytes (the tuple's padding is not sent).
-        var bytes = [UInt8](repeating: 0, count: 5)
-        bytes[0] = request.0
-        withUnsafeBytes(of: &request.1) { for k in 0..<4 { bytes[1 + k] = $0[k] } }
+        // One write of five bytes: the request, then the ID as PID 1 reads it.
+        let bytes = [lastIDRequest] + withUnsafeBytes(of: Int32(id)) { Array($0) }
         var status: UInt8 = 1
         let old = signal(SIGPIPE, SIG_IGN)
         defer { signal(SIGPIPE, old) }

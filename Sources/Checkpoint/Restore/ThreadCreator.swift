@@ -50,7 +50,7 @@ enum ThreadCreator {
     static func create(_ thread: ThreadState, from main: RemoteSession, lastIDBelow tid: pid_t) throws -> (session: RemoteSession, inner: pid_t) {
         for _ in 0..<8 {
             // In a user's PID namespace of the restart's own, its PID 1 sets it (only a process there may).
-            if PIDNamespace.entered { try NamespaceProc.setLastID(tid - 1) } else { try setLastID(tid - 1) }
+            if PIDNamespace.entered { try NamespaceProc.setLastID(tid - 1) } else { try PIDNamespace.write("/proc/sys/kernel/ns_last_pid", "\(tid - 1)") }
             let made = try create(thread, from: main, exactID: nil)
             if made.inner == tid { return made }
             try end(made.session.pid, instruction: main.injector.instruction)
@@ -59,17 +59,6 @@ enum ThreadCreator {
             }
         }
         throw CheckpointError(EBUSY, "thread ID \(tid) was taken by other processes eight times over; restart with --no-restore-pid")
-    }
-
-    private static func setLastID(_ id: pid_t) throws {
-        let path = "/proc/sys/kernel/ns_last_pid"
-        let fd = open(path, O_WRONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw CheckpointError(errno: errno, "opening \(path)") }
-        defer { close(fd) }
-        let text = Array("\(id)".utf8)
-        guard text.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == text.count else {
-            throw CheckpointError(errno: errno, "writing \(id) to \(path)")
-        }
     }
 
     /// A thread made with the wrong ID ends (exit: itself only), untraced.
