@@ -119,6 +119,20 @@ enum Agent {
         _ = send(socket, m, AgentWire.Reply.headerSize + AgentWire.Reply.forwardSize * forwards, Int32(MSG_NOSIGNAL))
     }
 
+    /// cr_checkpoint(CR_CHECKPOINT_PERM_FAILURE): the checkpointer is told
+    /// (it kills the rest of the scope), then the process ends by SIGKILL.
+    /// Called from a callback, maybe in a signal handler: no allocation.
+    static func dieOfPermanentFailure(code: Int32) -> Never {
+        if !exchanged && socket >= 0 {
+            exchanged = true
+            reply(.permFailure, code)
+        }
+        while true {
+            kill(getpid(), SIGKILL)
+            pause()
+        }
+    }
+
     /// Tells the checkpointer the outcome of the callbacks, then (if READY)
     /// waits for the result: 0 continuing, > 0 restarted (cr_restart's pid), < 0 failure.
     static func exchange() -> Int32 {

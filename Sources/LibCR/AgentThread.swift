@@ -32,7 +32,7 @@ enum AgentThread {
                 if got <= 0 && errno != EINTR { return nil }
                 if got == 1 && byte == wakeRequest {
                     serve(memory.load(.requestPid), memory.load(.requestPeer), memory.load(.requestToken))
-                    memory.store(.serving, 0)
+                    AgentIdle.served()
                 }
             }
             if fds[1].revents != 0, read(signals, &info, info.count) == info.count {
@@ -42,7 +42,7 @@ enum AgentThread {
                 let (name, peer) = Agent.requester(siPid: from, valueHigh: high)
                 memory.store(.serving, 1)
                 serve(name, peer, token)
-                memory.store(.serving, 0)
+                AgentIdle.served()
             }
             // (Only the tool still marked: a request since may have marked another.)
             if fds[2].revents != 0 && fds[2].fd == memory.load(.pendingTool) { PendingMark.toolEnded() }
@@ -71,11 +71,14 @@ enum PendingMark {
     /// Called by cr_request_checkpoint for a request that includes the
     /// caller. The pidfd stays the request's (`Request.close` takes it back
     /// from here first): the agent only polls it.
-    static func mark(toolPidfd: Int32) {
-        guard memory.load(.agentRunning) == 1, toolPidfd >= 0, memory.exchange(.status, expecting: Agent.idle, Agent.pending) else { return }
+    /// Returns whether it marked (the agent runs and nothing else was pending).
+    @discardableResult
+    static func mark(toolPidfd: Int32) -> Bool {
+        guard memory.load(.agentRunning) == 1, toolPidfd >= 0, memory.exchange(.status, expecting: Agent.idle, Agent.pending) else { return false }
         memory.store(.pendingTool, toolPidfd)
         var byte = AgentThread.wakeRecheck
         _ = write(memory.load(.wakeWrite), &byte, 1)
+        return true
     }
 
     /// The tool exited: a mark nobody served goes.
@@ -91,5 +94,33 @@ enum PendingMark {
 
     static func unmarkIfStillPending() {
         if memory.exchange(.status, expecting: Agent.pending, Agent.idle) { Futex.wake(.status) }
+    }
+}
+
+/// The agent thread is done with a request once `serving` is back to 0:
+/// its callbacks have returned and its connections to the checkpointer are
+/// closed (a descriptor of ours still open then is one the program's own
+/// scan of its descriptors would find: BLCR's dup test).
+enum AgentIdle {
+    static func served() {
+        memory.store(.serving, 0)
+        Futex.wake(.serving)
+    }
+
+    /// Waits (at most `seconds`: a stuck agent must not hang the program) until no request is being served.
+    static func wait(seconds: Double = 30) {
+        let deadline = now() + seconds
+        while memory.load(.serving) != 0, case let left = deadline - now(), left > 0 { Futex.wait(.serving, while: 1, seconds: min(left, 0.1)) }
+    }
+
+    /// BLCR delivers a self-request's signal as the request returns, so the
+    /// checkpoint, callbacks included, is over when the caller goes on
+    /// (BLCR's stage0001). Called after `PendingMark.mark`: waits until the
+    /// mark is served or taken back. A caller inside a critical section
+    /// goes on at once (its checkpoint waits for cr_leave_cs).
+    static func waitForOwnCheckpoint() {
+        guard memory.load(.sections) == 0 else { return }
+        while case let s = memory.load(.status), s != Agent.idle { Futex.wait(.status, while: s) }
+        wait()
     }
 }

@@ -47,7 +47,11 @@ enum Chain {
             memory.chainCalled[depth] = 1
             if memory.load(.failure) == 0 { return invoke(depth + 1) }
         }
-        return memory.load(.roundResult)
+        // A newer callback cancelled the checkpoint: the older ones were
+        // skipped, and each outer cr_checkpoint() returns that failure
+        // (BLCR's failed_cb2), not the result of a round never run.
+        let failure = memory.load(.failure)
+        return failure != 0 ? failureCode(failure) : memory.load(.roundResult)
     }
 
     /// cr_checkpoint() from the agent thread's callback at `depth`.
@@ -63,6 +67,14 @@ enum Chain {
     static func failureResult(_ flags: Int32) -> Int32? {
         guard flags & (LibCR.omit | LibCR.tempFailure | LibCR.permFailure) != 0 else { return nil }
         _ = memory.exchange(.failure, expecting: 0, flags)
+        // PERM: the process does not go on from here (BLCR's kernel kills it
+        // in the call; its requester learns the code first).
+        if flags & LibCR.permFailure != 0 && flags & LibCR.omit == 0 { Agent.dieOfPermanentFailure(code: flags >> 16) }
+        return failureCode(flags)
+    }
+
+    /// cr_checkpoint()'s negative result for OMIT/TEMP/PERM flags (with a user code).
+    static func failureCode(_ flags: Int32) -> Int32 {
         let code = flags >> 16
         if flags & LibCR.omit != 0 { return -LibCR.eOmitted }
         if flags & LibCR.permFailure != 0 { return -(code != 0 ? code : LibCR.ePermFail) }

@@ -63,6 +63,7 @@ public func cr_register_callback(_ function: CRCallback?, _ argument: UnsafeMuta
 
 @_cdecl("cr_replace_callback")
 public func cr_replace_callback(_ id: Int32, _ function: CRCallback?, _ argument: UnsafeMutableRawPointer?, _ flags: Int32) -> Int32 {
+    guard threadInitialized() else { return fail(LibCR.eNoInit) }  // before the id (BLCR's stage0004)
     guard id >= 0, Int(id) < LibCR.slotCount else { return fail(EINVAL) }
     SlotLock.lock()
     defer { SlotLock.unlock() }

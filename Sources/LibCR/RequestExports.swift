@@ -58,7 +58,8 @@ public func cr_request_checkpoint(_ args: UnsafeMutableRawPointer?, _ handle: Un
     handle.pointee = UInt(h)
     // BLCR: the caller's own checkpoint is PENDING from here on (cr_status, critical sections).
     if includesSelf(scope: a.scope, target: target), let request = Request.locked({ Request.table[h] }) {
-        PendingMark.mark(toolPidfd: request.pidfd)
+        request.includesCaller = true
+        if PendingMark.mark(toolPidfd: request.pidfd) { AgentIdle.waitForOwnCheckpoint() }
     }
     return 0
 }

@@ -16,6 +16,8 @@ final class Request {
     var text: [UInt8] = []
     var exitStatus: Int32?
     var restoredPID: pid_t?
+    /// A checkpoint of a scope the caller is in: done only once our agent is (`AgentIdle`).
+    var includesCaller = false
 
     init(pid: pid_t, pidfd: Int32, log: Int32, result: Int32, isRestart: Bool) {
         self.pid = pid; self.pidfd = pidfd; self.log = log; self.result = result; self.isRestart = isRestart
@@ -147,15 +149,12 @@ final class Request {
             guard memory.load(.generation) != generation else { errno = ECHILD; return -1 }
             // As under BLCR, the rest of the program goes on once the callbacks
             // have run: the agent thread is still serving the request it was
-            // restored in until they return (bounded: a stuck agent must not hang us).
-            waited = 0
-            while memory.load(.serving) != 0 && waited < 30_000 {
-                usleep(1000)
-                waited += 1
-            }
+            // restored in until they return.
+            AgentIdle.wait()
             errno = LibCR.eRestarted
             return -1
         }
+        if includesCaller { AgentIdle.wait() }
         if status == 0 { return 1 }
         errno = wholeCode(status) ?? Self.errorCode(fromExit: status)
         return -1

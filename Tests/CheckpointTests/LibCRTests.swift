@@ -199,6 +199,24 @@ final class LibCRTests: XCTestCase {
         XCTAssertEqual(target.wait(timeout: 5)?.code, 0, out)
     }
 
+    /// A callback that cancels ends the chain: older callbacks skipped, newer
+    /// ones' cr_checkpoint() gives the same failure (BLCR's failed_cb2);
+    /// PERM_FAILURE kills inside the call, so nothing after it runs.
+    func testACancellingCallbackEndsTheChainAsRootAndUser() throws {
+        for user in [nil, env.user] {
+            let who = user?.name ?? "root"
+            let work = env.workDir("libcr-chainfail", user: user)
+            for mode in ["temp", "omit", "code"] {
+                let r = runTool([tool("cr_chainfail"), mode], user: user, cwd: work)
+                XCTAssertTrue(r.output.contains("PASS") && !r.output.contains("FAIL"), "\(who) \(mode): \(r.output)")
+            }
+            let target = try Child([tool("cr_chainfail"), "perm"], user: user, cwd: work)
+            let out = target.readToEnd(timeout: 60)
+            XCTAssertFalse(out.contains("RETURNED"), "\(who): code after cr_checkpoint(CR_CHECKPOINT_PERM_FAILURE) ran: \(out)")
+            XCTAssertEqual(target.wait(timeout: 10)?.signal, SIGKILL, "\(who): \(out)")
+        }
+    }
+
     /// TEMP_FAILURE: the process goes on, cr_checkpoint exits 50 (or the user code); PERM_FAILURE kills it, exit 51.
     func testCallbackFailuresGiveBLCRExitCodes() throws {
         let work = env.workDir("libcr-fail", user: nil)
