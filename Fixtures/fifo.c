@@ -3,7 +3,9 @@
  * opened read-write with bytes in it. After restart the bytes are there and
  * the two ends are still one pipe. A fourth, mode 0622, is removed while
  * open: it comes back removed, the process's, with that mode (which a
- * restorer's umask of 022 would cut). Usage: fifo DIR */
+ * restorer's umask of 022 would cut). If the first FIFO's two names are
+ * removed between the checkpoint and the restart, the restart makes it
+ * again under both, one FIFO (BLCR's linked_fifo). Usage: fifo DIR */
 #include "fixture.h"
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -39,6 +41,7 @@ int main(int argc, char **argv) {
     if (read(rw, got, 8) != 4 || memcmp(got, "rdwr", 4) != 0) fail("the read-write FIFO lost its bytes");
     struct stat sa, sb;
     if (fstat(r, &sa) != 0 || stat(a, &sb) != 0 || sa.st_ino != sb.st_ino) fail("the read end is not the FIFO at %s", a);
+    if (fstat(w, &sa) != 0 || stat(b, &sb) != 0 || sa.st_ino != sb.st_ino || sa.st_nlink != 2) fail("the write end is not the FIFO at %s, with two names", b);
     if (fstat(gone, &sa) != 0 || !S_ISFIFO(sa.st_mode) || sa.st_nlink != 0 || (sa.st_mode & 07777) != 0622 || sa.st_uid != geteuid() || sa.st_gid != getegid())
         fail("the removed FIFO came back with mode 0%o, %lu links, owner %u:%u; want 0622, none, %u:%u", sa.st_mode & 07777,
              (unsigned long)sa.st_nlink, sa.st_uid, sa.st_gid, geteuid(), getegid());

@@ -152,6 +152,7 @@ public struct RestartArguments: ParsableArguments {
         options.missingFiles = missingFiles
         options.detach = detach
         options.lazy = lazy
+        options.signalAfter = signal ?? after.signal
         options.parentDirectory = parentDir
         options.externalLinks = external.compactMap { try? ExternalLink(parsing: $0) }  // checked in validate()
         options.omitted = omit == .omitNever ? .refuse : omit == .omitAlways ? .quiet : .note
@@ -191,8 +192,6 @@ public struct RestartArguments: ParsableArguments {
                 Glibc.exit(status)
             }
         }
-        let sig = signal ?? after.signal
-        if sig != 0 { kill(restored.pid, sig) }
         if detach {
             if !quiet { Output.printErr("\(tool): detached; \(restored.command) runs on as pid \(restored.pid)") }
             Glibc.exit(0)

@@ -217,6 +217,19 @@ final class LibCRTests: XCTestCase {
         }
     }
 
+    /// A stop comes after the callbacks (BLCR's stopped test): --stop, a
+    /// process stopped at checkpoint time (woken for them, stopped again),
+    /// and its restart; signal- and thread-context callbacks.
+    func testStopsComeAfterTheCallbacksAsRootAndUser() throws {
+        for user in [nil, env.user] {
+            for context in ["signal", "thread"] {
+                let work = env.workDir("libcr-stopped-\(context)", user: user)
+                let r = runTool([tool("cr_stopped"), context, work], user: user, cwd: work, timeout: 180)
+                XCTAssertTrue(r.output.contains("PASS") && !r.output.contains("FAIL"), "\(user?.name ?? "root") \(context): \(r.output)")
+            }
+        }
+    }
+
     /// TEMP_FAILURE: the process goes on, cr_checkpoint exits 50 (or the user code); PERM_FAILURE kills it, exit 51.
     func testCallbackFailuresGiveBLCRExitCodes() throws {
         let work = env.workDir("libcr-fail", user: nil)

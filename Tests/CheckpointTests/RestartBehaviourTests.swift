@@ -371,15 +371,18 @@ final class RestartBehaviourTests: XCTestCase {
         XCTAssertTrue(out.contains("PASS"), out)
     }
 
-    /// --no-restore-pid --restore-pgid while the group still exists: EBUSY
-    /// (issue 14 D6; BLCR's cr_restart man page: the group must be free).
+    /// --no-restore-pid --restore-pgid (or --restore-sid) while the group
+    /// (session) still exists: EBUSY (issue 14 D6; BLCR's cr_restart man
+    /// page: it must be free; BLCR's pid_in_use test, both options).
     func testRestorePGIDWithNewPIDsIsEBUSYWhileTheGroupExists() throws {
         let work = env.workDir("pgid-busy", user: nil)
         let (target, pid) = try Fixture.start([tool("busyloop")], user: nil, cwd: work)
         let r = runTool([tool("cr_checkpoint"), "-p", "-f", work + "/ctx", "\(pid)"], cwd: work)
         XCTAssertEqual(r.code, 0, r.output)
-        let restart = runTool([tool("cr_restart"), "--no-restore-pid", "--restore-pgid", work + "/ctx"], cwd: work, timeout: 20)
-        XCTAssertEqual(restart.code, EBUSY, restart.output)
+        for option in ["--restore-pgid", "--restore-sid"] {
+            let restart = runTool([tool("cr_restart"), "--no-restore-pid", option, work + "/ctx"], cwd: work, timeout: 20)
+            XCTAssertEqual(restart.code, EBUSY, "\(option): \(restart.output)")
+        }
         kill(pid, SIGKILL)
         _ = target.wait(timeout: 5)
     }

@@ -570,6 +570,13 @@ final class RoundTripTests: XCTestCase {
 
     func testFIFOsAsRoot() throws { try Scenario(fixture: "fifo", arguments: ["@"]).run(.rootOriginalPID) }
     func testFIFOsUnprivileged() throws { try Scenario(fixture: "fifo", arguments: ["@"]).run(.unprivilegedNewPID) }
+    /// Both names of a FIFO removed after the checkpoint: made again, one FIFO under both.
+    func testRemovedFIFONamesAreMadeAgainAsRootAndUnprivileged() throws {
+        var s = Scenario(fixture: "fifo", arguments: ["@"])
+        s.betweenRuns = { work in for name in ["fifo", "fifo-link"] { unlink("\(work)/\(name)") } }
+        try s.run(.rootOriginalPID)
+        try s.run(.unprivilegedNewPID)
+    }
     /// Restarted by root, a removed FIFO made again is the user's, with its mode.
     func testFIFOsOfAUserRestartedByRoot() throws { try Scenario(fixture: "fifo", arguments: ["@"]).run(.rootForUser) }
 

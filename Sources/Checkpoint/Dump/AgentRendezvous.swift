@@ -36,6 +36,9 @@ enum AgentRendezvous {
         var listeners: [pid_t: Int32] = [:]
         /// Ready processes whose agent will say DONE (an older libcr does not).
         var saysDone: Set<pid_t> = []
+        /// Processes that were stopped (group stop) and were continued so
+        /// their callbacks could run: stopped again after the checkpoint.
+        var continued: Set<pid_t> = []
     }
 
     enum Failure: Error { case temporary(pid_t, Int32), permanent(pid_t, Int32) }
@@ -100,6 +103,9 @@ enum AgentRendezvous {
             let thread = agentThread(pid)
             if thread?.busy == true { throw CheckpointError(EBUSY, "process \(pid) is already in the callbacks of another checkpoint") }
             guard thread != nil || hasAgent(pid) else { outcome.withoutAgent.append(pid); continue }
+            // A stopped process runs no callback: continued for them, as BLCR's
+            // kernel wakes it, and stopped again once it is checkpointed.
+            if (try? ProcStat.read(pid: pid))?.state == "T", kill(pid, SIGCONT) == 0 { outcome.continued.insert(pid) }
             let token = Int32(bitPattern: arc4random())
             let listener = try listen(token: token)
             pending.append((pid, listener))
@@ -141,6 +147,7 @@ enum AgentRendezvous {
         } catch {
             // Those that answered READY wait on their result pipes: tell them first.
             release(outcome.ready, failed: (error as? CheckpointError)?.code ?? BLCRCode.tempFail)
+            stopAgain(outcome.continued)
             throw error
         }
         for p in pending where outcome.saysDone.contains(p.pid) { outcome.listeners[p.pid] = p.listener }
@@ -165,6 +172,17 @@ enum AgentRendezvous {
     }
 
     static func closeListeners(_ listeners: [pid_t: Int32]) { for fd in listeners.values { close(fd) } }
+
+    /// Processes continued for their callbacks go back to their stop.
+    static func stopAgain(_ pids: Set<pid_t>) { for p in pids { kill(p, SIGSTOP) } }
+
+    /// After a restart: waits until the process's agent thread has finished
+    /// serving the request it was restored in (its restart callbacks have
+    /// returned), at most `seconds`, or the process is gone.
+    static func awaitServed(_ pid: pid_t, within seconds: Double) {
+        let deadline = Clock.now + seconds
+        while Clock.now < deadline, agentThread(pid)?.busy == true { usleep(1000) }
+    }
 
     /// One agent's reply (nil: its connection ended without one).
     private static func handleReply(_ reply: [UInt8]?, from pid: pid_t, on connection: Int32, into outcome: inout Outcome) throws {

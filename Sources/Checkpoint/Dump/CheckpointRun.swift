@@ -104,7 +104,7 @@ final class CheckpointRun {
             if fresh.isEmpty { break }
             for p in fresh {
                 // Read before freezing: a traced task shows 't', a stopped one 'T'.
-                if (try? ProcStat.read(pid: p))?.state == "T" { stopped.insert(p) }
+                if (try? ProcStat.read(pid: p))?.state == "T" || agents.continued.contains(p) { stopped.insert(p) }
                 do {
                     frozen.append(try FrozenProcess.freeze(p, log: log))
                 } catch where p != pid && Self.hasExited(p) {
@@ -457,6 +457,8 @@ final class CheckpointRun {
         if thawedAt != nil {
             // Thawed already (a pre-dump, or nothing to send): callbacks after the checkpoint finish.
             if options.signalAfter == 0 && !options.preDump { AgentRendezvous.awaitDone(agents.listeners, within: options.timeLimit ?? 30) }
+            // Stopped before, continued for the callbacks: stopped again once they are done.
+            AgentRendezvous.stopAgain(agents.continued)
         } else if options.signalAfter == SIGKILL {
             AgentRendezvous.closeListeners(agents.listeners)
             // Killed while still stopped: not one instruction runs with its
@@ -464,19 +466,27 @@ final class CheckpointRun {
             for f in frozen { kill(f.pid, SIGKILL) }
             for f in frozen.reversed() { f.releaseKilled() }
         } else {
-            // --term, --stop, -S: queued while every thread is still stopped, so
-            // it is taken on the way back to user space, before the process
+            // --term, -S: queued while every thread is still stopped, so it
+            // is taken on the way back to user space, before the process
             // runs one instruction past the image point (whose output would
-            // otherwise appear twice after a restart).
-            if options.signalAfter != 0 { for f in frozen { kill(f.pid, options.signalAfter) } }
+            // otherwise appear twice after a restart). --stop waits for the
+            // callbacks of a process with libcr: they finish, then it stops
+            // (BLCR's stopped test); stopping goes on from where it is, so
+            // nothing runs twice after a restart for it.
+            let stopsAfterCallbacks = options.signalAfter == SIGSTOP ? agents.listeners : [:]  // (listeners: agents that say DONE)
+            // (A process continued for its callbacks then gets the signal given in place of its stop, as in BLCR.)
+            if options.signalAfter != 0 { for f in frozen where stopsAfterCallbacks[f.pid] == nil { kill(f.pid, options.signalAfter) } }
             thawAll()
             testHookCheckpointPause("released")
             // The request completes once the callbacks after the checkpoint have
             // returned; a process just told to stop (or die) is not waited for.
             if options.signalAfter == 0 {
                 AgentRendezvous.awaitDone(agents.listeners, within: options.timeLimit ?? 30)
+                AgentRendezvous.stopAgain(agents.continued)
             } else {
-                AgentRendezvous.closeListeners(agents.listeners)
+                AgentRendezvous.closeListeners(agents.listeners.filter { stopsAfterCallbacks[$0.key] == nil })
+                AgentRendezvous.awaitDone(stopsAfterCallbacks, within: options.timeLimit ?? 30)
+                for pid in stopsAfterCallbacks.keys { kill(pid, SIGSTOP) }
             }
         }
         let frozenFor = (thawedAt ?? Clock.now) - frozenAt
@@ -524,6 +534,7 @@ final class CheckpointRun {
         AgentRendezvous.release(agents.ready, failed: (error as? CheckpointError)?.code ?? EIO)
         AgentRendezvous.closeListeners(agents.listeners)
         thawAll()
+        AgentRendezvous.stopAgain(agents.continued)
         return CheckpointError(error, context: "checkpoint of \(pid) failed", badImage: EIO)
     }
 

@@ -104,6 +104,19 @@ public enum Checkpointer {
         let request = AgentRendezvous.Request(scope: options.scope.rawValue, target: options.pid, requester: options.requester,
                                               signal: options.signalAfter, flags: 0, destination: options.destinationDescription)
         var total = AgentRendezvous.Outcome()
+        do {
+            try runCallbackRounds(options, &scope, request: request, into: &total, log: log)
+        } catch {
+            AgentRendezvous.stopAgain(total.continued)
+            throw error
+        }
+        return total
+    }
+
+    /// Rounds of callbacks: the processes of the scope, then those the
+    /// callbacks forwarded the checkpoint to, until no new one comes.
+    private static func runCallbackRounds(_ options: CheckpointOptions, _ scope: inout TreeScope, request: AgentRendezvous.Request,
+                                          into total: inout AgentRendezvous.Outcome, log: Logger) throws {
         var asked: Set<pid_t> = []
         var round = scope.live
         while !round.isEmpty {
@@ -121,6 +134,7 @@ public enum Checkpointer {
                     throw CheckpointError(code != 0 ? code : BLCRCode.permFail, "a callback of process \(p) cancelled the checkpoint and its processes were killed (CR_EPERMFAIL\(code != 0 ? ", code \(code)" : ""))")
                 }
             }
+            total.continued.formUnion(outcome.continued)
             if options.requireLibcr, let p = outcome.withoutAgent.first {
                 AgentRendezvous.release(total.ready.merging(outcome.ready) { a, _ in a }, failed: BLCRCode.noSupport)
                 throw CheckpointError(BLCRCode.noSupport, "process \(p) has no checkpoint support linked in (libcr; see cr_run), and --require-libcr is set")
@@ -144,7 +158,6 @@ public enum Checkpointer {
             }
             round = added
         }
-        return total
     }
 
 

@@ -201,7 +201,11 @@ struct AddressSpaceRestorer {
                 let huge = MemoryFlags.mapHugetlb(pageSize: m.hugePageSize)
                 try session.queueMmap(m.start, m.length, protection: prot | UInt64(PROT_READ | PROT_WRITE), flags: flags | UInt64(MAP_ANONYMOUS) | huge, what: "0x\(String(m.start, radix: 16))")
             case .sharedAnonymous, .privateShared:
-                let path = try shared.path(for: m)
+                // A removed file some descriptor of the image also holds: that
+                // one file, made again, so writes through either are seen by
+                // both (BLCR's mmaps_rw_us2); otherwise memory of its own.
+                let removed = m.kind == .sharedAnonymous ? try unlinked?.path(device: m.device, inode: m.inode) : nil
+                let path = try removed ?? shared.path(for: m)
                 let fd: UInt64
                 if let f = openFiles[path] {
                     fd = f

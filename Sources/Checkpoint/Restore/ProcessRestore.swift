@@ -23,6 +23,12 @@ final class ProcessRestore {
     private var reissued: [(tid: pid_t, call: UInt64)] = []
     /// --manage-cgroups: threads with cgroups of their own go there as they are made.
     var cgroups: CgroupPlacer?
+    /// A stopped process with libcr: stopped only once its restart callbacks
+    /// have run (BLCR's stopped test), by `stopAfterCallbacks()`.
+    var stopsAfterCallbacks = false
+    /// Stopped again after the restart, as at checkpoint time (not when
+    /// cr_restart was given a signal to send instead).
+    var staysStopped: Bool
 
     var threadIDs: [pid_t] { threads.map(\.tid) }
 
@@ -38,6 +44,7 @@ final class ProcessRestore {
         self.process = process
         self.inventory = inventory
         self.log = log
+        staysStopped = process.stopped
         let regs = try Ptrace.registers(stub)
         stubMaps = try ProcMaps.parse(try Sys.readText("/proc/\(stub)/maps"))
         let instruction = try SyscallInjector.findInstruction(pid: stub, registers: regs, maps: stubMaps)
@@ -225,7 +232,7 @@ final class ProcessRestore {
     /// As `detach`, but the restorer stays the tracer, told of forks and
     /// clones (a user's lazy restore: ForkTracer lets go once every page is in).
     func resumeTraced() throws {
-        if process.stopped { kill(stub, process.stopSignal) }
+        if staysStopped { kill(stub, process.stopSignal) }
         for t in threads.reversed() {
             try Ptrace.setOptions(t.tid, ForkTracer.options)
             try Ptrace.toSyscall(t.tid)
@@ -237,18 +244,26 @@ final class ProcessRestore {
         // Queued while still traced, so the stop comes before any instruction
         // runs: sent after the detach, the process ran on past its image point
         // (a child that could read its pipe exited instead of staying stopped).
-        if process.stopped { kill(stub, process.stopSignal) }
+        let stopsNow = staysStopped && !stopsAfterCallbacks
+        if stopsNow { kill(stub, process.stopSignal) }
         for t in threads.reversed() { try Ptrace.detach(t.tid) }
         testHookAfterDetach()
         for sig in threads.flatMap({ $0.session.injector.heldSignals }) { kill(stub, sig) }
         waitUntilBackInTheirCalls()
-        if process.stopped { waitUntilStopped() }
+        if stopsNow { waitUntilStopped() }
     }
 
     /// A stopped process is stopped only once it has run to take its queued
     /// stop signal: until then its parent, restored next, could see it
     /// running (state R). Bounded (100 ms) for a machine that is slow to
     /// schedule it; a process group stop reached is the normal end.
+    func stopAfterCallbacks() {
+        guard stopsAfterCallbacks && staysStopped else { return }
+        AgentRendezvous.awaitServed(stub, within: 30)
+        kill(stub, process.stopSignal)
+        waitUntilStopped()
+    }
+
     private func waitUntilStopped() {
         let deadline = Clock.now + 0.1
         while Clock.now < deadline {

@@ -17,6 +17,10 @@ public struct RestoreOptions: Sendable {
     /// restored processes join cr_restart's process group and session).
     public var restorePGID = false
     public var restoreSID = false
+    /// cr_restart --stop, --cont, --term, --kill, -S: sent to the restored
+    /// process once it runs (a SIGSTOP after its libcr restart callbacks),
+    /// in place of the stop a process stopped at checkpoint time gets (BLCR).
+    public var signalAfter: Int32 = 0
     /// When the original PIDs are wanted but this user may not choose PIDs,
     /// restore inside a new user+PID namespace (otherwise: fail with EPERM).
     public var allowNamespace = true
@@ -129,6 +133,9 @@ public enum Restorer {
             for g in Set(header.processes.map(\.pgid)) where g > 1 && (kill(-g, 0) == 0 || errno == EPERM) {
                 throw CheckpointError(EBUSY, "process group \(g) still exists: with --no-restore-pid the restored processes cannot take it back (--restore-pgid)")
             }
+        }
+        if options.restoreSID && !options.restorePID, let s = Self.liveSession(among: Set(header.processes.map(\.sid)).filter { $0 > 1 }) {
+            throw CheckpointError(EBUSY, "session \(s) still exists: with --no-restore-pid the restored processes cannot take it back (--restore-sid)")
         }
         if options.restorePID && PIDNamespace.canChoosePIDs && !ids.ownNamespace {
             let waited = ExitingHolders.wait(for: header.processes.flatMap { p in [p.pid] + p.threads.map(\.tid) } + header.zombies.map(\.pid),
@@ -367,7 +374,17 @@ public enum Restorer {
             }
             stages.lap("settle")
             options.beforeRunning?(pid, tree.stubs)
+            // (Not while pages are still coming in: its callbacks may need them.)
+            for r in restores {
+                if options.signalAfter != 0 { r.staysStopped = false }
+                if pager == nil && r.staysStopped && r.process.agentResultFD >= 0 { r.stopsAfterCallbacks = true }
+            }
             for r in restores.reversed() { if traced.contains(r.stub) { try r.resumeTraced() } else { try r.detach() } }
+            for r in restores { r.stopAfterCallbacks() }
+            if options.signalAfter != 0, let root = restores.first(where: { $0.stub == pid }) {
+                if options.signalAfter == SIGSTOP && pager == nil && root.process.agentResultFD >= 0 { AgentRendezvous.awaitServed(pid, within: 30) }
+                kill(pid, options.signalAfter)
+            }
             stages.lap("detach")
             log.debug("stages: \(stages)")  // a failure says one line, not this
             PIDNamespace.handOver(Array(tree.inner.values))
@@ -435,5 +452,14 @@ public enum Restorer {
         case .missingFile: return ENOENT
         case .changedFile: return ESTALE
         }
+    }
+
+    /// One of `sessions` that some process is still in (its leader may be gone), if any.
+    static func liveSession(among sessions: Set<pid_t>) -> pid_t? {
+        guard !sessions.isEmpty else { return nil }
+        for p in (try? Sys.numericEntries("/proc")) ?? [] {
+            if let st = try? ProcStat.read(pid: p), sessions.contains(st.session) { return st.session }
+        }
+        return nil
     }
 }

@@ -99,7 +99,7 @@ final class PipeFactory {
 
     func holdFIFO(_ f: FileDescriptorState) throws -> String? {
         let key = [f.device, f.inode]
-        if fifos[key] != nil { return nil }
+        if fifos[key] != nil { return try linkName(f, to: key) }
         var warning: String?
         var st = stat()
         if f.fifo?.gone == true {
@@ -118,7 +118,20 @@ final class PipeFactory {
             throw CheckpointError(ENXIO, "fd \(f.fd): \(f.path) is no longer a FIFO")
         }
         try hold(key, path: f.path)
+        heldNames[key] = f.path
         return warning
+    }
+
+    /// Names a held FIFO had: another descriptor of it, opened through a
+    /// second hard link that is gone now, gets that name back as a link of
+    /// the one held (BLCR's linked_fifo: both names lead to one FIFO again).
+    private var heldNames: [[UInt64]: String] = [:]
+
+    private func linkName(_ f: FileDescriptorState, to key: [UInt64]) throws -> String? {
+        var st = stat()
+        guard f.fifo?.gone != true, lstat(f.path, &st) != 0, let held = heldNames[key] else { return nil }
+        _ = try valueOrThrow("link(\(held), \(f.path))") { link(held, f.path) }
+        return "FIFO \(f.path) no longer existed and was made again as a link of \(held)"
     }
 
     /// The restorer's descriptor of a held FIFO, to open it through.
