@@ -71,13 +71,13 @@ int main(int argc, char **argv) {
 
     if (cr_register_callback(first, NULL, CR_THREAD_CONTEXT) < 0 || cr_register_callback(second, NULL, CR_THREAD_CONTEXT) < 0 ||
         cr_register_callback(third, NULL, CR_THREAD_CONTEXT) < 0) { fail("cr_register_callback"); return finish(); }
+    int descriptors = open_descriptors();  /* (the image's own closes after the request) */
     int fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600);
     cr_checkpoint_args_t a;
     cr_initialize_checkpoint_args_t(&a);
     a.cr_scope = CR_SCOPE_PROC;
     a.cr_fd = fd;
     cr_checkpoint_handle_t h;
-    int descriptors = open_descriptors();
     if (cr_request_checkpoint(&a, &h) != 0) { fail("cr_request_checkpoint: %s", strerror(errno)); return finish(); }
     int ranInRequest = calls;
     close(fd);

@@ -23,6 +23,10 @@ public enum AgentWire {
     public enum Request {
         public static let magic = 0, version = 4, scope = 8, target = 12, requester = 16, signal = 20, flags = 24, destinationLength = 28
         public static let headerSize = 32
+        /// flags: CR_CHKPT_PROHIBIT_SELF, as the requester gave it.
+        public static let prohibitSelf: UInt32 = 1
+        /// flags: this checkpointer answers FORWARD at once (older ones take forwards only with READY).
+        public static let answersForwards: UInt32 = 0x8000_0000
     }
 
     /// The agent's reply: magic, kind, value, count of forwarded (scope, pid) pairs, then the pairs.
@@ -33,6 +37,11 @@ public enum AgentWire {
         /// Sent on a new connection once the callbacks after a checkpoint have
         /// all returned: the request completes only then (BLCR: CR_OP_HAND_DONE).
         case done = 6
+        /// A callback's cr_forward_checkpoint(): one (scope, pid) pair. The
+        /// checkpointer answers at once with FORWARD, its value 0 or the
+        /// errno the call fails with (BLCR's kernel checks a forward in the
+        /// call: EDEADLK, EBUSY, EPERM, ESRCH); accepted ones come with READY.
+        case forward = 7
         public static let magic = 0, kind = 4, value = 8, forwardCount = 12, forwards = 16
         public static let headerSize = 16
         /// In READY's count: the agent will say DONE once its callbacks have returned.

@@ -101,6 +101,7 @@ enum Agent {
         info.storeBytes(of: Int32(bitPattern: AgentProtocol.get(m, AgentWire.Request.requester)), toByteOffset: 16, as: Int32.self)  // requester
         info.storeBytes(of: Int32(bitPattern: AgentProtocol.get(m, AgentWire.Request.target)), toByteOffset: 20, as: Int32.self)  // target
         info.storeBytes(of: Int32(bitPattern: AgentProtocol.get(m, AgentWire.Request.scope)), toByteOffset: 24, as: Int32.self)   // scope
+        memory.store(.requestFlags, Int32(bitPattern: AgentProtocol.get(m, AgentWire.Request.flags)))
     }
 
     /// Reply: magic, kind, value, count of forwarded (scope, pid) pairs, the pairs.
@@ -117,6 +118,35 @@ enum Agent {
             AgentProtocol.put(UInt32(bitPattern: Forwards.entries[k].1), m, AgentWire.Reply.forwards + AgentWire.Reply.forwardSize * k + 4)
         }
         _ = send(socket, m, AgentWire.Reply.headerSize + AgentWire.Reply.forwardSize * forwards, Int32(MSG_NOSIGNAL))
+    }
+
+    /// A callback's cr_forward_checkpoint(), asked of the checkpointer while
+    /// the callbacks run (BLCR's kernel answers it in the call): 0 taken, or
+    /// the errno. 0 too when the checkpointer does not answer forwards (it
+    /// then takes them with READY). Maybe in a signal handler: no allocation;
+    /// signal-context callbacks of several threads ask one at a time.
+    static func askForward(scope: Int32, pid: pid_t) -> Int32 {
+        guard UInt32(bitPattern: memory.load(.requestFlags)) & AgentWire.Request.answersForwards != 0, socket >= 0 else { return 0 }
+        while !memory.exchange(.forwardLock, expecting: 0, 1) { sched_yield() }
+        defer { memory.store(.forwardLock, 0) }
+        let m = memory.forwardMessage
+        AgentProtocol.put(AgentProtocol.magic, m, AgentWire.Reply.magic)
+        AgentProtocol.put(AgentWire.Reply.forward.rawValue, m, AgentWire.Reply.kind)
+        AgentProtocol.put(0, m, AgentWire.Reply.value)
+        AgentProtocol.put(1, m, AgentWire.Reply.forwardCount)
+        AgentProtocol.put(UInt32(bitPattern: scope), m, AgentWire.Reply.forwards)
+        AgentProtocol.put(UInt32(bitPattern: pid), m, AgentWire.Reply.forwards + 4)
+        let size = AgentWire.Reply.headerSize + AgentWire.Reply.forwardSize
+        guard send(socket, m, size, Int32(MSG_NOSIGNAL)) == size else { return ECONNRESET }
+        var p = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+        while true {
+            let r = poll(&p, 1, 60_000)
+            if r > 0 { break }
+            if r == 0 || errno != EINTR { return ETIMEDOUT }
+        }
+        guard recv(socket, m, 64, 0) >= AgentWire.Reply.headerSize, AgentProtocol.get(m, AgentWire.Reply.magic) == AgentProtocol.magic,
+              AgentProtocol.get(m, AgentWire.Reply.kind) == AgentWire.Reply.forward.rawValue else { return EPROTO }
+        return Int32(bitPattern: AgentProtocol.get(m, AgentWire.Reply.value))
     }
 
     /// cr_checkpoint(CR_CHECKPOINT_PERM_FAILURE): the checkpointer is told

@@ -18,6 +18,7 @@ enum AgentThread {
         let signals = withUnsafeMutablePointer(to: &mask) {
             Int32(cr_syscall6(Int(SYS_signalfd4), -1, Int(bitPattern: $0), 8, Int(O_CLOEXEC | O_NONBLOCK), 0, 0))
         }
+        memory.store(.agentRunning, 1)  // cr_init() waits for this
         var info = [UInt8](repeating: 0, count: 128)  // struct signalfd_siginfo
         while true {
             var fds = [pollfd(fd: memory.load(.wakeRead), events: Int16(POLLIN), revents: 0),

@@ -28,7 +28,7 @@ public func cr_init() -> Int32 {
         pthread_sigmask(SIG_SETMASK, &old, nil)
         pthread_attr_destroy(&attributes)
         guard r == 0 else { memory.store(.agentRunning, 0); return fail(r) }
-        memory.store(.agentRunning, 1)
+        // (The thread says 1 once its descriptors are made: none appears after cr_init returns.)
     }
     while memory.load(.agentRunning) == 2 { sched_yield() }
     if let row = Chain.row(for: currentThread(), create: true) { row[1] |= 1 }
@@ -156,6 +156,8 @@ public func cr_get_restart_info() -> UnsafeRawPointer? {
 public func cr_forward_checkpoint(_ scope: Int32, _ pid: pid_t) -> Int32 {
     guard insideCallback(), memory.load(.status) == Agent.active else { return fail(LibCR.eNotCallback) }
     guard (0...3).contains(scope), pid > 0 else { return fail(EINVAL) }
+    let refused = Agent.askForward(scope: scope, pid: pid)
+    guard refused == 0 else { return fail(refused) }
     guard Forwards.add(scope: scope, pid: pid) else { return fail(ENOSPC) }
     return 0
 }

@@ -59,6 +59,8 @@ enum Cell: Int, CaseIterable {
     case pendingTool
     /// NO_CALLBACKS hooks: the event to run, and threads signalled that have not yet run it.
     case hookEvent, hooksPending
+    /// The request's flags (AgentWire.Request: PROHIBIT_SELF, answers forwards); a lock for asking about a forward.
+    case requestFlags, forwardLock
     case count
 }
 
@@ -81,6 +83,8 @@ struct Memory {
     let message: UnsafeMutableRawPointer
     /// The handler's own scratch for a BUSY reply (the agent thread is using `message`).
     let busyMessage: UnsafeMutableRawPointer
+    /// A callback's question about a forward, and its answer.
+    let forwardMessage: UnsafeMutableRawPointer
     let hooks: UnsafeMutablePointer<CRHook?>
     let errorText: UnsafeMutablePointer<CChar>
     /// pipe2's two descriptors in a forked child (which may not allocate).
@@ -111,6 +115,7 @@ struct Memory {
         source.initialize(repeating: 0, count: 4096)
         message = .allocate(byteCount: Self.messageSize, alignment: 8)
         busyMessage = .allocate(byteCount: 256, alignment: 8)
+        forwardMessage = .allocate(byteCount: 64, alignment: 8)
         hooks = .allocate(capacity: 6)
         hooks.initialize(repeating: nil, count: 6)
         errorText = .allocate(capacity: 128)

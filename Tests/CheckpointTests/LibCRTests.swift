@@ -98,7 +98,11 @@ final class LibCRTests: XCTestCase {
         }
     }
 
-    /// CR_CHKPT_PROHIBIT_SELF holds through a callback's cr_forward_checkpoint (issue 14 B10).
+    /// A callback's cr_forward_checkpoint is checked in the call, as BLCR's
+    /// kernel does (its edeadlk and forward tests): to a requester with
+    /// CR_CHKPT_PROHIBIT_SELF EDEADLK (issue 14 B10), to init EPERM, to
+    /// nobody ESRCH, to a process in another checkpoint's callbacks EBUSY;
+    /// the checkpoint itself goes on.
     func testProhibitSelfHoldsThroughForwardsAsRootAndUser() throws {
         for user in [nil, env.user] {
             let work = env.workDir("libcr-prohibit", user: user)

@@ -95,7 +95,10 @@ enum AgentRendezvous {
         return withUnsafeMutablePointer(to: &info) { Syscall.raw(NR.rt_tgsigqueueinfo, Int(pid), Int(tid), Int(signal), Int(bitPattern: UnsafeMutableRawPointer($0))) } == 0
     }
 
-    static func run(_ pids: [pid_t], request: Request, timeLimit: Double?, log: Logger) throws -> Outcome {
+    /// `forwardCheck` answers a callback's cr_forward_checkpoint(scope, pid)
+    /// while it waits: 0 to take it, else the errno its call fails with.
+    static func run(_ pids: [pid_t], request: Request, timeLimit: Double?, log: Logger,
+                    forwardCheck: (UInt32, pid_t) -> Int32 = { _, _ in 0 }) throws -> Outcome {
         var outcome = Outcome()
         var pending: [(pid: pid_t, listener: Int32)] = []
         defer { for p in pending where outcome.listeners[p.pid] != p.listener { close(p.listener) } }
@@ -139,9 +142,15 @@ enum AgentRendezvous {
                 let r = poll(&fds, nfds_t(fds.count), Int32(min(left ?? 1, 1) * 1000))
                 if r < 0 && errno != EINTR { throw CheckpointError(errno: errno, "waiting for libcr agents") }
                 for k in fds.indices.reversed() where fds[k].revents != 0 {
-                    let c = connections.remove(at: k)
+                    let c = connections[k]
+                    let reply = receive(c.fd, within: 0.01)
+                    if let reply, word(reply, AgentWire.Reply.kind) == AgentWire.Reply.forward.rawValue {
+                        answerForward(reply, on: c.fd, check: forwardCheck)
+                        continue
+                    }
+                    connections.remove(at: k)
                     defer { close(c.fd) }
-                    try handleReply(receive(c.fd, within: 0.01), from: c.pid, on: c.fd, into: &outcome)
+                    try handleReply(reply, from: c.pid, on: c.fd, into: &outcome)
                 }
             }
         } catch {
@@ -213,6 +222,7 @@ enum AgentRendezvous {
         case .omit: outcome.omitted.insert(pid)
         case .busy: throw CheckpointError(EBUSY, "process \(pid) is already in the callbacks of another checkpoint")
         case .done: throw CheckpointError(EPROTO, "process \(pid)'s libcr agent said DONE before READY")
+        case .forward: throw CheckpointError(EPROTO, "process \(pid)'s libcr agent asked about a forward out of turn")  // (answered in `run`)
         case .tempFailure: throw Failure.temporary(pid, value)
         case .permFailure: throw Failure.permanent(pid, value)
         case nil: throw CheckpointError(EPROTO, "process \(pid)'s libcr agent sent reply kind \(kind)")
@@ -268,6 +278,16 @@ enum AgentRendezvous {
             close(c)
         }
         return nil
+    }
+
+    /// FORWARD's answer on the agent's connection: kind FORWARD, value 0 or the errno.
+    private static func answerForward(_ query: [UInt8], on fd: Int32, check: (UInt32, pid_t) -> Int32) {
+        let at = AgentWire.Reply.forwards
+        let code = word(query, AgentWire.Reply.forwardCount) >= 1 && query.count >= at + AgentWire.Reply.forwardSize
+            ? check(word(query, at), pid_t(bitPattern: word(query, at + 4))) : EINVAL
+        var bytes: [UInt8] = []
+        for v in [AgentWire.magic, AgentWire.Reply.forward.rawValue, UInt32(bitPattern: code), 0] { withUnsafeBytes(of: v.littleEndian) { bytes += $0 } }
+        _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
     }
 
     /// Request: magic, version, scope, target, requester, signal, flags, destination length, destination.

@@ -1,3 +1,4 @@
+import AgentWire
 import CheckpointImage
 import Glibc
 import LinuxKit
@@ -102,7 +103,9 @@ public enum Checkpointer {
     /// cancels the checkpoint (TEMP) or also kills the scope (PERM).
     static func runCallbacks(_ options: CheckpointOptions, _ scope: inout TreeScope, log: Logger) throws -> AgentRendezvous.Outcome {
         let request = AgentRendezvous.Request(scope: options.scope.rawValue, target: options.pid, requester: options.requester,
-                                              signal: options.signalAfter, flags: 0, destination: options.destinationDescription)
+                                              signal: options.signalAfter,
+                                              flags: AgentWire.Request.answersForwards | (options.prohibitSelf ? AgentWire.Request.prohibitSelf : 0),
+                                              destination: options.destinationDescription)
         var total = AgentRendezvous.Outcome()
         do {
             try runCallbackRounds(options, &scope, request: request, into: &total, log: log)
@@ -123,7 +126,10 @@ public enum Checkpointer {
             asked.formUnion(round)
             let outcome: AgentRendezvous.Outcome
             do {
-                outcome = try AgentRendezvous.run(round, request: request, timeLimit: options.timeLimit, log: log)
+                let members = Set(scope.live).union(asked)
+                outcome = try AgentRendezvous.run(round, request: request, timeLimit: options.timeLimit, log: log) { kind, target in
+                    forwardRefusal(options, scope: kind, target: target, alreadyIn: members)
+                }
             } catch let failure as AgentRendezvous.Failure {
                 AgentRendezvous.release(total.ready, failed: BLCRCode.tempFail)
                 switch failure {
@@ -151,8 +157,9 @@ public enum Checkpointer {
                     continue
                 }
                 if options.prohibitSelf && extra.live.contains(options.requester) {
-                    AgentRendezvous.release(total.ready.merging(outcome.ready) { a, _ in a }, failed: EDEADLK)
-                    throw CheckpointError(EDEADLK, "cr_forward_checkpoint(\(f.scope), \(f.pid)) takes in the requester \(options.requester), which asked not to be (CR_CHKPT_PROHIBIT_SELF)")
+                    // (An agent that asks first was refused EDEADLK in its call; an older one's forward is dropped.)
+                    total.warnings.append("cr_forward_checkpoint(\(f.scope), \(f.pid)) takes in the requester \(options.requester), which asked not to be (CR_CHKPT_PROHIBIT_SELF): not forwarded")
+                    continue
                 }
                 for p in extra.live where !scope.live.contains(p) && !asked.contains(p) { scope.live.append(p); added.append(p) }
             }
@@ -160,6 +167,25 @@ public enum Checkpointer {
         }
     }
 
+
+    /// Whether a callback's cr_forward_checkpoint(scope, target) is refused,
+    /// and with what errno (BLCR's kernel checks it in the call, do_chkpt_fwd):
+    /// init is never checkpointed (EPERM), nor a process this user may not
+    /// signal (EPERM); none found (ESRCH); the requester with
+    /// CR_CHKPT_PROHIBIT_SELF (EDEADLK); one in the callbacks of another
+    /// checkpoint (EBUSY). 0: taken.
+    static func forwardRefusal(_ options: CheckpointOptions, scope: UInt32, target: pid_t, alreadyIn: Set<pid_t>) -> Int32 {
+        guard let kind = CheckpointOptions.Scope(rawValue: scope), target > 0 else { return EINVAL }
+        if target == 1 { return EPERM }
+        let found: TreeScope
+        do { found = try TreeScope.resolve(target, kind) } catch { return (error as? CheckpointError)?.code ?? ESRCH }
+        if found.live.isEmpty { return ESRCH }
+        if found.live.contains(1) { return EPERM }
+        if options.prohibitSelf && found.live.contains(options.requester) { return EDEADLK }
+        for p in found.live where kill(p, 0) != 0 && errno == EPERM { return EPERM }
+        for p in found.live where !alreadyIn.contains(p) && AgentRendezvous.agentThread(p)?.busy == true { return EBUSY }
+        return 0
+    }
 
     /// The stages run in order (CheckpointRun); any failure abandons the
     /// run: every process thawed as it was, the destination discarded.
