@@ -93,6 +93,12 @@ enum Chain {
         memory.store(.roundResult, result)
         memory.add(.round, 1)
         Futex.wake(.round)
+        // The request is done once every callback has returned, those in
+        // signal context too (a stop or DONE must not cut one short).
+        let deadline = now() + 30
+        while case let done = memory.load(.finished), done < threads.sent, case let left = deadline - now(), left > 0 {
+            Futex.wait(.finished, while: done, seconds: min(left, 0.1))
+        }
         return result
     }
 
@@ -102,6 +108,7 @@ enum Chain {
     static func signalThreads() -> (sent: Int32, saved: sigaction?) {
         memory.store(.ready, 0)
         memory.store(.signalled, 0)
+        memory.store(.finished, 0)
         // The agent thread may allocate (it is not a signal handler).
         var targets: [pid_t] = []
         SlotLock.lock()
@@ -142,7 +149,11 @@ enum Chain {
 
     static func runSignalContext() {
         let tid = currentThread()
-        guard let row = row(for: tid, create: true) else { return }
+        guard let row = row(for: tid, create: true) else {
+            memory.add(.finished, 1)
+            Futex.wake(.finished)
+            return
+        }
         let round = memory.load(.round)
         row[2] = Int32(LibCR.slotCount)
         row[3] = 1
@@ -157,6 +168,8 @@ enum Chain {
             for k in 0..<LibCR.slotCount where memory.slots[k].thread == tid { memory.slots[k].thread = now }
         }
         Hooks.call(memory.load(.generation) != generationAtStart ? .restartSignalContext : .continueSignalContext)
+        memory.add(.finished, 1)
+        Futex.wake(.finished)
     }
 
     /// The next (older) signal-context callback of this thread, or the wait for the result.

@@ -45,8 +45,9 @@ enum Cell: Int, CaseIterable {
     case wakeRead, wakeWrite, resultRead, resultWrite
     /// 1 once cr_init started the agent thread; 1 in libcr_omit.
     case agentRunning, omitMode
-    /// Signal-context phase: threads signalled, threads that reached cr_checkpoint, result round.
-    case signalled, ready, round, roundResult
+    /// Signal-context phase: threads signalled, threads that reached cr_checkpoint, result round,
+    /// threads whose callbacks have all returned after it.
+    case signalled, ready, round, roundResult, finished
     /// Failure flags a callback gave (OMIT/TEMP/PERM with user code), 0 if none.
     case failure
     /// Incremented by every restart, so requests made before one can tell.

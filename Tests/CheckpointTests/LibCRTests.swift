@@ -383,19 +383,25 @@ final class LibCRTests: XCTestCase {
 
     /// libcr.so's SONAME is libcr.so.0, so programs record that (BLCR's
     /// library version 0); libcr_run.so and libcr_omit.so export nothing but
-    /// their markers (BLCR libcr/Makefile.am cr_lib_check) and pull libcr.so.0
-    /// in, so a program linked with -lcr_omit records libcr_omit.so.0 and is
+    /// their markers (BLCR libcr/Makefile.am cr_lib_check) and load libcr.so.0
+    /// when they load, so a program linked with -lcr_omit records libcr_omit.so.0 and is
     /// left out (issue 14 D4; the omission itself: testCRRunAndOmitOnUnmodifiedPrograms).
+    /// They load it locally: a program run by cr_run does not find libcr's API
+    /// in its scope (BLCR's dlopen test; Fixtures/libcrscope.c).
     func testLibraryNamesAndTheRunAndOmitLibrariesExportOnlyTheirMarkers() throws {
         XCTAssertTrue(runTool(["/usr/bin/readelf", "-d", tool("libcr.so")]).output.contains("Library soname: [libcr.so.0]"))
         for (variant, marker) in [("run", "cr_run_link_me"), ("omit", "cr_omit_link_me")] {
             let lib = tool("libcr_\(variant).so")
             let dynamic = runTool(["/usr/bin/readelf", "-d", lib]).output
-            XCTAssertTrue(dynamic.contains("Library soname: [libcr_\(variant).so.0]") && dynamic.contains("Shared library: [libcr.so.0]"), dynamic)
+            XCTAssertTrue(dynamic.contains("Library soname: [libcr_\(variant).so.0]") && !dynamic.contains("Shared library: [libcr.so.0]"), dynamic)
             let nm = runTool(["/usr/bin/nm", "-D", "--defined-only", lib])
             XCTAssertEqual(nm.code, 0, nm.output)
             let exported = nm.output.split(separator: "\n").compactMap { $0.split(separator: " ").last.map(String.init) }
             XCTAssertEqual(exported, [marker], "libcr_\(variant).so leaks symbols")
+        }
+        for user in [nil, env.user] {
+            let scope = runTool([tool("cr_run"), tool("libcrscope")], user: user, cwd: env.workDir("libcr-scope", user: user))
+            XCTAssertTrue(scope.output.contains("PASS") && !scope.output.contains("FAIL"), "\(user?.name ?? "root"): \(scope.output)")
         }
         for (program, needed) in [("busyloop-linked-omit", "libcr_omit.so.0"), ("busyloop-linked-run", "libcr_run.so.0"), ("cr_api", "libcr.so.0")] {
             let dynamic = runTool(["/usr/bin/readelf", "-d", tool(program)]).output
