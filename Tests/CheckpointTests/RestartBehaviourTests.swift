@@ -371,6 +371,17 @@ final class RestartBehaviourTests: XCTestCase {
         XCTAssertTrue(out.contains("PASS"), out)
     }
 
+    /// --no-restore-pid with --restore-sid, --restore-pgid or both, the
+    /// session gone: the original IDs all the same (BLCR's pid_restore), as root.
+    func testOriginalSessionAndGroupWithNewPIDsAsRoot() throws {
+        for mode in ["sid", "pgid", "both"] {
+            var s = Scenario(fixture: "sessionids", arguments: [mode])
+            s.newRootPID = true
+            s.restartArguments = ["--no-restore-pid"] + (mode == "pgid" ? [] : ["--restore-sid"]) + (mode == "sid" ? [] : ["--restore-pgid"])
+            try s.run(.rootOriginalPID)
+        }
+    }
+
     /// --no-restore-pid --restore-pgid (or --restore-sid) while the group
     /// (session) still exists: EBUSY (issue 14 D6; BLCR's cr_restart man
     /// page: it must be free; BLCR's pid_in_use test, both options).

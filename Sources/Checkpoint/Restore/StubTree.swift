@@ -154,6 +154,8 @@ struct StubTree {
             session = try Self.session(for: stub, instruction: parent.injector.instruction)
         } else if p.ppid == 1 && p.pid != eldest {
             (stub, session) = try spawnOrphan(p)
+        } else if let placed = try spawnInOriginalGroup(p) {
+            (stub, session) = placed
         } else {
             let newNamespace = rootMakesPIDNamespace && p.pid == eldest
             (stub, session) = try spawnRoot(pid: ids(p.pid), siblingOfRestorer: options.parentIsCaller && !PIDNamespace.entered && !newNamespace,
@@ -210,6 +212,37 @@ struct StubTree {
         let maps = try ProcMaps.parse(try Sys.readText("/proc/\(stub)/maps"))
         return (stub, try Self.session(for: stub, instruction: try SyscallInjector.findInstruction(pid: stub, registers: regs, maps: maps)))
     }
+
+    /// The first process with new PIDs and --restore-sid or --restore-pgid,
+    /// its session (group) gone: BLCR gives it the original ID all the same
+    /// (its pid_restore test). A helper stub with that ID leads the session
+    /// (setsid) or the group (setpgid) and forks the process as its own
+    /// parent's child (CLONE_PARENT), then exits; the session and group live
+    /// on in the process. Nil where the ID is taken or this user may not
+    /// choose IDs (it then gets a session or group of its own, as before),
+    /// and for cr_request_restart(): the process is then its caller's child,
+    /// and so would the helper be, a zombie holding the ID until the caller
+    /// reaps it (BLCR's pid_restore: not done there).
+    private mutating func spawnInOriginalGroup(_ p: ProcessState) throws -> (pid_t, RemoteSession)? {
+        let session = options.restoreSID && p.sid == p.pid, group = options.restorePGID && p.pgid == p.pid
+        guard p.pid == eldest, !options.restorePID, !options.parentIsCaller, session || group, !rootMakesPIDNamespace,
+              PIDNamespace.canChoosePIDs, !PIDNamespace.entered, kill(p.pid, 0) != 0 && errno == ESRCH else { return nil }
+        let (helper, helperSession) = try spawnRoot(pid: p.pid, siblingOfRestorer: false)
+        if session { try helperSession.call("setsid for session \(p.pid)", NR.setsid) } else { try helperSession.call("setpgid for group \(p.pid)", NR.setpgid, 0, 0) }
+        // (clone3 takes no exit signal with CLONE_PARENT: the child's is the helper's, SIGCHLD.)
+        let stub = try InjectedClone.run(in: helperSession, flags: CloneFlags.parent, exitSignal: 0, exactID: nil, what: "process").outer
+        let stubSession = try Self.session(for: stub, instruction: helperSession.injector.instruction)
+        try Self.exit(helper, status: 0, instruction: helperSession.injector.instruction)
+        var status: Int32 = 0
+        _ = waitpid(helper, &status, __WALL)
+        spawned.removeAll { $0 == helper }
+        spawned.append(stub)
+        inOriginalGroup.insert(p.pid)
+        return (stub, stubSession)
+    }
+
+    /// Processes `spawnInOriginalGroup` placed: already in their session and group.
+    private var inOriginalGroup: Set<pid_t> = []
 
     /// A process that was a child of init (orphaned) and is not the one the
     /// restorer stands in as parent for: forked by a helper stub that then
@@ -362,6 +395,11 @@ struct StubTree {
 
     /// Session and group, per --restore-sid and --restore-pgid.
     mutating func setIdentity(_ p: ProcessState, session: RemoteSession, ptys: PtyFactory? = nil) throws {
+        if inOriginalGroup.contains(p.pid) {
+            // In the helper's session and group: a group of its own unless the original one was asked for.
+            if !options.restorePGID { try session.call("setpgid of process \(p.pid)", NR.setpgid, 0, 0) }
+            return
+        }
         var leadsGroup = false
         if options.restoreSID && p.sid == p.pid {
             try session.call("setsid", NR.setsid)
