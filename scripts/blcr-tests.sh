@@ -75,7 +75,9 @@ fi
 pass=0 fail=0 skip=0 failed=()
 for t in $tests; do
   dir=$(mktemp -d "$work/run.XXXXXX")
-  [ -n "$user" ] && chown "$user" "$dir"
+  : > "$work/$t.log"
+  # (The test's own output file: a restart by that user reopens it by path.)
+  [ -n "$user" ] && chown "$user" "$dir" "$work/$t.log"
   (cd "$dir" && env cr_testsdir="$build" LIBCR_DISABLE_NSCD=1 LD_LIBRARY_PATH="$prefix/lib" \
      cr_checkpoint="$prefix/bin/cr_checkpoint" cr_restart="$prefix/bin/cr_restart" cr_run="$prefix/bin/cr_run" cr_pwd=/bin/pwd \
      PATH="$prefix/bin:$PATH" timeout -k 5 "$timeout_s" "${as[@]}" "$build/$t") > "$work/$t.log" 2>&1 < /dev/null

@@ -3,7 +3,10 @@
  * children of the requester, cr_request.c forks them). The test made IMAGE
  * of a process that waits for a signal; this program restarts it, kills it
  * and reaps it; with "exit", waits for it to exit by itself with status 0
- * (cr_requester's verdict). Usage: cr_rstrt_child IMAGE [exit] */
+ * (cr_requester's verdict). With "pid", asks for the original PIDs
+ * (CR_RSTRT_RESTORE_PID): a user who may not choose them still gets a
+ * child to wait for (new PIDs, not a PID namespace of cr_restart's).
+ * Usage: cr_rstrt_child IMAGE [exit] [pid] */
 #include <libcr.h>
 #include <fcntl.h>
 #include <sys/wait.h>
@@ -16,13 +19,14 @@ int main(int argc, char **argv) {
     cr_restart_args_t a;
     cr_initialize_restart_args_t(&a);
     a.cr_fd = fd;
-    a.cr_flags = 0;  /* new PIDs: the original's may still be taken */
+    int byItself = 0, originalPIDs = 0;
+    for (int k = 2; k < argc; k++) { byItself |= strcmp(argv[k], "exit") == 0; originalPIDs |= strcmp(argv[k], "pid") == 0; }
+    a.cr_flags = originalPIDs ? CR_RSTRT_RESTORE_PID : 0;  /* else new PIDs: the original's may still be taken */
     cr_restart_handle_t h;
     if (cr_request_restart(&a, &h) != 0) { fail("cr_request_restart: %s", strerror(errno)); return finish(); }
     struct timeval limit = { 30, 0 };
     int pid = cr_poll_restart(&h, &limit);
     if (pid <= 0) { fail("cr_poll_restart gave %d (%s)", pid, cr_strerror(errno)); return finish(); }
-    int byItself = argc > 2 && strcmp(argv[2], "exit") == 0;
     if (!byItself) kill(pid, SIGKILL);
     int status = 0;
     errno = 0;

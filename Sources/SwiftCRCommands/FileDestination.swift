@@ -35,6 +35,9 @@ final class AtomicFile: ImageDestination {
             throw CheckpointError(EEXIST, "\(path) already exists (--noclobber)")
         }
         if mode == .clobber { try Self.moveAside(path, backup) }
+        // An earlier image (made 0400) this user may not write: removed
+        // first, as BLCR's cr_checkpoint does, then made again.
+        if mode == .clobber, access(path, W_OK) != 0 && errno != ENOENT { unlink(path) }
         var flags = O_RDWR | O_CREAT | O_CLOEXEC  // read back before commit
         flags |= mode == .noclobber ? O_EXCL : O_TRUNC
         if mode == .atomic, let nameless = UnnamedFile.open(in: dir.isEmpty ? "/" : dir, mode: 0o400) {

@@ -40,6 +40,24 @@ final class CommandTests: XCTestCase {
         XCTAssertGreaterThan(st.st_size, 4096)
     }
 
+    /// A user's --clobber over an earlier image of its own (made read-only,
+    /// 0400): the old one goes and a new one is written, as BLCR's
+    /// cr_checkpoint does (BLCR's clobber test, as a user).
+    func testClobberReplacesAReadOnlyImageAsAUser() throws {
+        guard let user = env.user else { throw XCTSkip("no unprivileged test user") }
+        let work = env.workDir("clobber-user", user: user)
+        let (target, pid) = try Fixture.start([tool("busyloop")], user: user, cwd: work)
+        defer { kill(pid, SIGKILL); _ = target.wait(timeout: 5) }
+        let path = "\(work)/image"
+        for round in 1...2 {
+            let r = runTool([tool("cr_checkpoint"), "-p", "--clobber", "-f", path, "\(pid)"], user: user, cwd: work)
+            XCTAssertEqual(r.code, 0, "round \(round): \(r.output)")
+        }
+        var st = stat()
+        XCTAssertEqual(stat(path, &st), 0)
+        XCTAssertEqual(st.st_uid, user.uid)
+    }
+
     /// -p takes the process alone; the default scope (BLCR's --tree) takes its children too.
     func testScopeDecidesWhichProcessesAreSaved() throws {
         let work = env.workDir("scope", user: nil)

@@ -177,6 +177,15 @@ final class LibCRTests: XCTestCase {
         reapOrphans()
         let requested = runTool([tool("cr_rstrt_child"), asked, "exit"], cwd: work)
         XCTAssertTrue(requested.output.contains("PASS") && !requested.output.contains("FAIL"), requested.output)
+        // A user asking for the original PIDs, which it may not choose: still its child (BLCR's crut tests wait for it).
+        guard let user = env.user else { return }
+        let userWork = env.workDir("libcr-rstrt-child-pid", user: user)
+        let (target, pid) = try Fixture.start([tool("busyloop")], user: user, cwd: userWork)
+        let made = runTool([tool("cr_checkpoint"), "-p", "--kill", "-f", userWork + "/ctx", "\(pid)"], user: user, cwd: userWork)
+        XCTAssertEqual(made.code, 0, made.output)
+        _ = target.wait(timeout: 5)
+        let own = runTool([tool("cr_rstrt_child"), userWork + "/ctx", "pid"], user: user, cwd: userWork)
+        XCTAssertTrue(own.output.contains("PASS") && !own.output.contains("FAIL"), "\(user.name): \(own.output)")
     }
 
     /// fork() while libcr's agent thread starts (MPICH Hydra's proxy does):

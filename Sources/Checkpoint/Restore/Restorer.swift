@@ -114,8 +114,14 @@ public enum Restorer {
             case .quiet: break
             }
         }
-        // A whole PID namespace comes back in a new one, where every ID is free.
         var options = options
+        if options.parentIsCaller && options.restorePID && !PIDNamespace.canChoosePIDs && !header.tree.ownPIDNamespace {
+            // cr_request_restart(): its caller waits for the restored process,
+            // which must be its child; in a PID namespace of ours it could not be.
+            options.restorePID = false
+            notes.append("uid \(getuid()) may not choose PIDs here, and cr_request_restart()'s caller must be the restored process's parent: restarting with new PIDs")
+        }
+        // A whole PID namespace comes back in a new one, where every ID is free.
         let ids: RequestedIDs
         if header.tree.ownPIDNamespace {
             let user = !PIDNamespace.canChoosePIDs
