@@ -227,18 +227,29 @@ struct StubTree {
         let session = options.restoreSID && p.sid == p.pid, group = options.restorePGID && p.pgid == p.pid
         guard p.pid == eldest, !options.restorePID, !options.parentIsCaller, session || group, !rootMakesPIDNamespace,
               PIDNamespace.canChoosePIDs, !PIDNamespace.entered, kill(p.pid, 0) != 0 && errno == ESRCH else { return nil }
-        let (helper, helperSession) = try spawnRoot(pid: p.pid, siblingOfRestorer: false)
-        if session { try helperSession.call("setsid for session \(p.pid)", NR.setsid) } else { try helperSession.call("setpgid for group \(p.pid)", NR.setpgid, 0, 0) }
+        let id = p.pid
         // (clone3 takes no exit signal with CLONE_PARENT: the child's is the helper's, SIGCHLD.)
-        let stub = try InjectedClone.run(in: helperSession, flags: CloneFlags.parent, exitSignal: 0, exactID: nil, what: "process").outer
-        let stubSession = try Self.session(for: stub, instruction: helperSession.injector.instruction)
+        let made = try forkThroughHelper(helperID: id, stubID: nil, flags: CloneFlags.parent, exitSignal: 0) { helper in
+            if session { try helper.call("setsid for session \(id)", NR.setsid) } else { try helper.call("setpgid for group \(id)", NR.setpgid, 0, 0) }
+        }
+        spawned.append(made.0)
+        inOriginalGroup.insert(p.pid)
+        return made
+    }
+
+    /// A stub forked by a helper stub (our child, `helperID` if given) that
+    /// runs `prepare` first, then exits and is reaped here.
+    private mutating func forkThroughHelper(helperID: pid_t?, stubID: pid_t?, flags: UInt64 = 0, exitSignal: Int32 = SIGCHLD,
+                                            prepare: (RemoteSession) throws -> Void = { _ in }) throws -> (pid_t, RemoteSession) {
+        let (helper, helperSession) = try spawnRoot(pid: helperID, siblingOfRestorer: false)
+        try prepare(helperSession)
+        let stub = try InjectedClone.run(in: helperSession, flags: flags, exitSignal: exitSignal, exactID: stubID, what: "process").outer
+        let session = try Self.session(for: stub, instruction: helperSession.injector.instruction)
         try Self.exit(helper, status: 0, instruction: helperSession.injector.instruction)
         var status: Int32 = 0
         _ = waitpid(helper, &status, __WALL)
         spawned.removeAll { $0 == helper }
-        spawned.append(stub)
-        inOriginalGroup.insert(p.pid)
-        return (stub, stubSession)
+        return (stub, session)
     }
 
     /// Processes `spawnInOriginalGroup` placed: already in their session and group.
@@ -250,15 +261,9 @@ struct StubTree {
     /// reaper) as it had been (BLCR's orphan test). It stays traced, and
     /// killed if we die (PTRACE_O_EXITKILL is inherited by the fork).
     private mutating func spawnOrphan(_ p: ProcessState) throws -> (pid_t, RemoteSession) {
-        let (helper, helperSession) = try spawnRoot(pid: nil, siblingOfRestorer: false)
-        let stub = try fork(from: helperSession, exactPID: ids(p.pid)).outer
-        let session = try Self.session(for: stub, instruction: helperSession.injector.instruction)
-        try Self.exit(helper, status: 0, instruction: helperSession.injector.instruction)
-        var status: Int32 = 0
-        _ = waitpid(helper, &status, __WALL)
-        spawned.removeAll { $0 == helper }
-        orphans.append(stub)
-        return (stub, session)
+        let made = try forkThroughHelper(helperID: nil, stubID: ids(p.pid))
+        orphans.append(made.0)
+        return made
     }
 
     /// Once every live process exists: the zombies, forked from their parents
