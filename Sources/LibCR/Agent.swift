@@ -26,28 +26,32 @@ enum Agent {
         siPid != 0 ? (siPid, siPid) : (valueHigh, 0)
     }
 
-    static func serve(checkpointer: pid_t, peer: pid_t, token: Int32, runCallbacks: Bool) {
+    /// Returns whether the checkpointer is to be told DONE (`sendDone`): by
+    /// the caller, once it has put its own state back (a process stopped
+    /// right after DONE must not keep the agent thread named busy).
+    @discardableResult
+    static func serve(checkpointer: pid_t, peer: pid_t, token: Int32, runCallbacks: Bool) -> Bool {
         let m = memory.message
         let fd = Glibc.socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return }
+        guard fd >= 0 else { return false }
         socket = fd
         defer { if socket >= 0 { close(socket); socket = -1 } }
         let length = AgentProtocol.address(m, pid: checkpointer, token: token)
-        guard connect(fd, m.assumingMemoryBound(to: sockaddr.self), length) == 0 else { return }
+        guard connect(fd, m.assumingMemoryBound(to: sockaddr.self), length) == 0 else { return false }
         // Only the process's own user or root may checkpoint it.
         var cred = cr_peer_cred()
         var credLength = socklen_t(MemoryLayout<cr_peer_cred>.size)
         guard getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &credLength) == 0,
-              cred.pid == peer, cred.uid == 0 || cred.uid == getuid() else { return }
+              cred.pid == peer, cred.uid == 0 || cred.uid == getuid() else { return false }
         let n = recv(fd, m, Memory.messageSize - 1, 0)
-        guard n >= AgentWire.Request.headerSize, AgentProtocol.get(m, AgentWire.Request.magic) == AgentProtocol.magic else { return }
+        guard n >= AgentWire.Request.headerSize, AgentProtocol.get(m, AgentWire.Request.magic) == AgentProtocol.magic else { return false }
         fillCheckpointInfo(m, n)
         exchanged = false
         Forwards.count = 0
         memory.store(.failure, 0)
         if memory.load(.omitMode) == 1 {
             reply(.omit, 0)
-            return
+            return false
         }
         // Critical sections defer the checkpoint; new ones wait while it is pending.
         memory.store(.status, pending)
@@ -61,7 +65,7 @@ enum Agent {
         // Threads that never called cr_init() run their NO_CALLBACKS hook (BLCR cr_core.c).
         if runCallbacks && lastResult >= 0 { NoCallbackHooks.run(restarted: lastResult > 0) }
         // Every callback has returned: the checkpointer may finish the request.
-        if lastResult == 0 { sendDone(checkpointer: checkpointer, token: token) }
+        return lastResult == 0
     }
 
     /// DONE on a new connection to the checkpointer's name (it waits for it).
@@ -231,7 +235,8 @@ enum Agent {
             return
         }
         let generation = memory.load(.generation)
-        serve(checkpointer: name, peer: peer, token: value, runCallbacks: false)
+        let done = serve(checkpointer: name, peer: peer, token: value, runCallbacks: false)
         Hooks.call(memory.load(.generation) != generation ? .restartNoCallbacks : .continueNoCallbacks)
+        if done { sendDone(checkpointer: name, token: value) }
     }
 }

@@ -52,10 +52,11 @@ enum AgentThread {
 
     static func serve(_ checkpointer: pid_t, _ peer: pid_t, _ token: Int32) {
         name(AgentWire.busyThreadName)
-        Agent.serve(checkpointer: checkpointer, peer: peer, token: token, runCallbacks: true)
+        let done = Agent.serve(checkpointer: checkpointer, peer: peer, token: token, runCallbacks: true)
         // A request served (or refused) settles any mark a self-request made.
         PendingMark.clear()
         name(AgentWire.threadName)
+        if done { Agent.sendDone(checkpointer: checkpointer, token: token) }
     }
 
     static func name(_ text: StaticString) {

@@ -382,7 +382,7 @@ public enum Restorer {
             options.beforeRunning?(pid, tree.stubs)
             // (Not while pages are still coming in: its callbacks may need them.)
             for r in restores {
-                if options.signalAfter != 0 { r.staysStopped = false }
+                if options.signalAfter != 0 && r.stub == pid { r.staysStopped = false }  // (the signal goes to the first process)
                 if pager == nil && r.staysStopped && r.process.agentResultFD >= 0 { r.stopsAfterCallbacks = true }
             }
             for r in restores.reversed() { if traced.contains(r.stub) { try r.resumeTraced() } else { try r.detach() } }
