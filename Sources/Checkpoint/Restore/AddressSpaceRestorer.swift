@@ -204,7 +204,9 @@ struct AddressSpaceRestorer {
                 // A removed file some descriptor of the image also holds: that
                 // one file, made again, so writes through either are seen by
                 // both (BLCR's mmaps_rw_us2); otherwise memory of its own.
-                let removed = m.kind == .sharedAnonymous ? try unlinked?.path(device: m.device, inode: m.inode) : nil
+                // (Not shared memory: /dev/zero, memfd and hugetlb objects, and their descriptors, are the factory's.)
+                let file = m.kind == .sharedAnonymous && !["/dev/zero", "/memfd:", "/anon_hugepage", "/SYSV"].contains { m.path?.hasPrefix($0) ?? true }
+                let removed = file ? try unlinked?.path(device: m.device, inode: m.inode) : nil
                 let path = try removed ?? shared.path(for: m)
                 let fd: UInt64
                 if let f = openFiles[path] {
