@@ -1,11 +1,13 @@
-/* A private view of shared memory: `sharedview mapfiles|memfd`. Five pages
+/* A private view of shared memory: `sharedview mapfiles|memfd [keep]`. Five pages
  * of shared memory (MAP_SHARED|MAP_ANONYMOUS opened again through
  * /proc/self/map_files, root only; or a memfd) are mapped a second time
  * privately from page 1, reaching past the object's end, and a third time
  * shared from page 2. One private page is written (copied on write). After
  * restart the written page keeps its value, the others still follow the
  * object (a write through the shared mapping shows in the private one), and
- * the shared views are still one memory. (Dumping this once crashed
+ * the shared views are still one memory. With "keep" the map_files
+ * descriptor stays open (zdtm shmemfd-priv): it is the same object, not a
+ * removed file of its own. (Dumping this once crashed
  * cr_checkpoint: the pages past the end cannot be read.) */
 #include "fixture.h"
 #include <fcntl.h>
@@ -34,7 +36,7 @@ int main(int argc, char **argv) {
     char *priv = mmap(NULL, 5 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, PAGE);
     char *second = mmap(NULL, 3 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 2 * PAGE);
     if (priv == MAP_FAILED || second == MAP_FAILED) { perror("mmap view"); return 2; }
-    if (!use_memfd) close(fd);
+    if (!use_memfd && !(argc > 2 && strcmp(argv[2], "keep") == 0)) close(fd);
     *(int *)(priv + PAGE) = 22;  /* object page 2, copied on write */
     ready();
     wait_for_term();

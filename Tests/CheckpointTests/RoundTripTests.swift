@@ -582,7 +582,10 @@ final class RoundTripTests: XCTestCase {
 
     /// A private view of shared memory (through map_files as root, a memfd as a
     /// user) follows the object until written to, across the restart.
-    func testPrivateViewOfSharedMemoryAsRoot() throws { try Scenario(fixture: "sharedview", arguments: ["mapfiles"]).run(.rootOriginalPID) }
+    func testPrivateViewOfSharedMemoryAsRoot() throws {
+        try Scenario(fixture: "sharedview", arguments: ["mapfiles"]).run(.rootOriginalPID)
+        try Scenario(fixture: "sharedview", arguments: ["mapfiles", "keep"]).run(.rootOriginalPID)
+    }
     func testPrivateViewOfSharedMemoryUnprivileged() throws { try Scenario(fixture: "sharedview", arguments: ["memfd"]).run(.unprivilegedNewPID) }
 
     /// A stopped child that could run on stays stopped until its parent continues it.
