@@ -396,6 +396,22 @@ final class RestartBehaviourTests: XCTestCase {
         }
         kill(pid, SIGKILL)
         _ = target.wait(timeout: 5)
+        // Session and group 1 (init's, as under a CI container's init) and 0
+        // (one outside the PID namespace) exist too: EBUSY, not a restart
+        // into a session the process did not have.
+        for leader in ["setsid", "exec"] {
+            let script = """
+                "$1" & pid=$!
+                "$2" -p -f "$4/ns-ctx" $pid || exit 99
+                for option in --restore-pgid --restore-sid; do
+                    timeout 15 "$3" --no-restore-pid $option "$4/ns-ctx"; echo "$option exit $?"
+                done
+                kill -9 $pid
+                """
+            let r = runTool(["/usr/bin/unshare", "--pid", "--fork", "--mount-proc", "/bin/sh", "-c", "\(leader) /bin/sh -c '\(script)' sh \"$@\"", "sh",
+                             tool("busyloop"), tool("cr_checkpoint"), tool("cr_restart"), work], cwd: work, timeout: 60)
+            XCTAssertTrue(r.output.contains("--restore-pgid exit \(EBUSY)") && r.output.contains("--restore-sid exit \(EBUSY)"), "\(leader): \(r.output)")
+        }
     }
 
     /// system("cr_checkpoint ... $PID"): the restarted copy's system() gives

@@ -134,14 +134,12 @@ public enum Restorer {
         } else {
             ids = RequestedIDs(exact: options.restorePID)
         }
-        if options.restorePGID && !options.restorePID {
-            // New PIDs cannot take a group that still exists (BLCR: EBUSY).
-            for g in Set(header.processes.map(\.pgid)) where g > 1 && (kill(-g, 0) == 0 || errno == EPERM) {
-                throw CheckpointError(EBUSY, "process group \(g) still exists: with --no-restore-pid the restored processes cannot take it back (--restore-pgid)")
-            }
+        // New PIDs cannot take a group or session that still exists (BLCR: EBUSY).
+        if options.restorePGID && !options.restorePID, let g = Self.idInUse(Set(header.processes.map(\.pgid)), by: \.pgrp) {
+            throw CheckpointError(EBUSY, "process group \(Self.describe(g)) still exists: with --no-restore-pid the restored processes cannot take it back (--restore-pgid)")
         }
-        if options.restoreSID && !options.restorePID, let s = Self.liveSession(among: Set(header.processes.map(\.sid)).filter { $0 > 1 }) {
-            throw CheckpointError(EBUSY, "session \(s) still exists: with --no-restore-pid the restored processes cannot take it back (--restore-sid)")
+        if options.restoreSID && !options.restorePID, let s = Self.idInUse(Set(header.processes.map(\.sid)), by: \.session) {
+            throw CheckpointError(EBUSY, "session \(Self.describe(s)) still exists: with --no-restore-pid the restored processes cannot take it back (--restore-sid)")
         }
         if options.restorePID && PIDNamespace.canChoosePIDs && !ids.ownNamespace {
             let waited = ExitingHolders.wait(for: header.processes.flatMap { p in [p.pid] + p.threads.map(\.tid) } + header.zombies.map(\.pid),
@@ -460,12 +458,17 @@ public enum Restorer {
         }
     }
 
-    /// One of `sessions` that some process is still in (its leader may be gone), if any.
-    static func liveSession(among sessions: Set<pid_t>) -> pid_t? {
-        guard !sessions.isEmpty else { return nil }
+    /// The first of `ids` some process here still has as its group or
+    /// session. 0 is one outside this PID namespace (init's own, say, when
+    /// the image was made in a container): it exists and is out of reach.
+    static func idInUse(_ ids: Set<pid_t>, by field: KeyPath<ProcStat, Int32>) -> pid_t? {
+        if ids.contains(0) { return 0 }
+        guard !ids.isEmpty else { return nil }
         for p in (try? Sys.numericEntries("/proc")) ?? [] {
-            if let st = try? ProcStat.read(pid: p), sessions.contains(st.session) { return st.session }
+            if let st = try? ProcStat.read(pid: p), ids.contains(st[keyPath: field]) { return st[keyPath: field] }
         }
         return nil
     }
+
+    static func describe(_ id: pid_t) -> String { id == 0 ? "0 (one outside this PID namespace)" : "\(id)" }
 }
