@@ -77,6 +77,8 @@ final class Request {
         let request = Request(pid: pid, pidfd: pidfd, log: logPipe[0], result: resultPipe[0], isRestart: isRestart)
         _ = fcntl(logPipe[0], F_SETFL, O_NONBLOCK)
         return locked {
+            // Earlier restarts' tools that outlived their reap (lazy pagers) and have ended since.
+            for other in table.values where other.isRestart && other.restoredPID != nil { other.collect(block: false) }
             let h = next
             next += 1
             table[h] = request
@@ -101,6 +103,19 @@ final class Request {
         if isRestart, restoredPID == nil, let line = String(decoding: text, as: UTF8.self).split(separator: "\n").first(where: { $0.contains(" as pid ") }) {
             let words = line.split(separator: " ")
             if let k = words.firstIndex(of: "pid"), k + 1 < words.count { restoredPID = pid_t(words[k + 1]) }
+            reapHelpers()
+        }
+    }
+
+    /// A helper stub cr_restart made our child (it gave the restored process
+    /// its original session or group, then exited) would hold that PID as
+    /// our zombie: reaped here, only that PID and only if it is one already.
+    private func reapHelpers() {
+        for line in String(decoding: text, as: UTF8.self).split(separator: "\n") where line.contains("left for the caller to reap: pid ") {
+            if let helper = line.split(separator: " ").last.flatMap({ pid_t($0) }), helper > 0 {
+                var status: Int32 = 0
+                _ = waitpid(helper, &status, WNOHANG | Int32(bitPattern: 0x4000_0000))  // __WALL
+            }
         }
     }
 
@@ -130,11 +145,30 @@ final class Request {
         if r < 0 && errno == ECHILD { exitStatus = -1 }
     }
 
+    /// Collects the tool's exit within `milliseconds` (a lazy restore's
+    /// pager stays longer: collected by a later request's start).
+    private func awaitToolExit(milliseconds: Int32) {
+        let deadline = now() + Double(milliseconds) / 1000
+        collect(block: false)
+        while exitStatus == nil {
+            let left = Int32(max(0, (deadline - now()) * 1000))
+            guard left > 0 else { return }
+            var fd = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+            if poll(&fd, 1, left) < 0 && errno != EINTR { return }
+            collect(block: false)
+        }
+    }
+
     /// BLCR's reap: > 0 success, else -1 with errno (EAGAIN not done, CR_ERESTARTED, or the failure).
     func reap() -> Int32 {
         drain()
         collect(block: false)
-        if isRestart, let p = restoredPID { return p }
+        if isRestart, let p = restoredPID {
+            // cr_restart leaves right after naming the process: reaped here, so
+            // the caller's next wait finds its restored child, not the tool.
+            awaitToolExit(milliseconds: 2000)
+            return p
+        }
         guard let status = exitStatus else { errno = EAGAIN; return -1 }
         if status == -1 {
             // The child went with the old process: this is the restarted copy,

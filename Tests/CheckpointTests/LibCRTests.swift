@@ -165,7 +165,8 @@ final class LibCRTests: XCTestCase {
         }
     }
 
-    /// After cr_request_restart the restored process is the caller's child (issue 14 B2).
+    /// After cr_request_restart the restored process is the caller's child
+    /// (issue 14 B2), also where a helper led its original session first.
     func testRequestedRestartIsTheCallersChild() throws {
         let work = env.workDir("libcr-rstrt-child", user: nil)
         let (image, _) = try Fixture.image(of: [tool("busyloop")], in: work, bin: env.bin)
@@ -177,6 +178,11 @@ final class LibCRTests: XCTestCase {
         reapOrphans()
         let requested = runTool([tool("cr_rstrt_child"), asked, "exit"], cwd: work)
         XCTAssertTrue(requested.output.contains("PASS") && !requested.output.contains("FAIL"), requested.output)
+        // New PIDs with the original session and group, twice (BLCR's pid_restore), as root.
+        let (leader, _) = try Fixture.image(of: [tool("sessionids"), "both"], in: work, bin: env.bin)
+        reapOrphans()
+        let session = runTool([tool("cr_rstrt_child"), leader, "sid"], cwd: work, timeout: 90)
+        XCTAssertTrue(session.output.contains("PASS") && !session.output.contains("FAIL"), session.output)
         // A user asking for the original PIDs, which it may not choose: still its child (BLCR's crut tests wait for it).
         guard let user = env.user else { return }
         let userWork = env.workDir("libcr-rstrt-child-pid", user: user)

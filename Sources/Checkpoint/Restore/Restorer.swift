@@ -312,6 +312,8 @@ public enum Restorer {
             copyFill?.close()
             try tree.complete(header.processes, zombies: header.zombies)
             stages.lap("complete")
+            // libcr reaps these in the caller (it reads this line: docs/LIBCR-AGENT.md).
+            for helper in tree.leftForCaller { notes.append("the helper that made session or group \(helper) exited, left for the caller to reap: pid \(helper)") }
             testHookPause()
             var warnings = (users?.warnings ?? []) + tree.warnings + ptys.warnings + (tree.time?.warnings ?? []) + (tree.mounts?.warnings ?? []) + (tree.uts?.warnings ?? []) + (ipc?.warnings ?? []) + (net?.warnings ?? []) + netWarnings
             var objects = SharedFileObjects(processes: header.processes, memory: shared, ptys: ptys, stubs: tree.stubs, closeTCP: options.closeTCP,

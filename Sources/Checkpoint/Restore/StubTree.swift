@@ -219,29 +219,32 @@ struct StubTree {
     /// (setsid) or the group (setpgid) and forks the process as its own
     /// parent's child (CLONE_PARENT), then exits; the session and group live
     /// on in the process. Nil where the ID is taken or this user may not
-    /// choose IDs (it then gets a session or group of its own, as before),
-    /// and for cr_request_restart(): the process is then its caller's child,
-    /// and so would the helper be, a zombie holding the ID until the caller
-    /// reaps it (BLCR's pid_restore: not done there).
+    /// choose IDs (it then gets a session or group of its own, as before).
+    /// For cr_request_restart() the process is its caller's child, and so is
+    /// the helper: a zombie holding the ID until the caller reaps it, which
+    /// libcr does (`leftForCaller`, named in the restart's notes).
     private mutating func spawnInOriginalGroup(_ p: ProcessState) throws -> (pid_t, RemoteSession)? {
         let session = options.restoreSID && p.sid == p.pid, group = options.restorePGID && p.pgid == p.pid
-        guard p.pid == eldest, !options.restorePID, !options.parentIsCaller, session || group, !rootMakesPIDNamespace,
+        guard p.pid == eldest, !options.restorePID, session || group, !rootMakesPIDNamespace,
               PIDNamespace.canChoosePIDs, !PIDNamespace.entered, kill(p.pid, 0) != 0 && errno == ESRCH else { return nil }
         let id = p.pid
         // (clone3 takes no exit signal with CLONE_PARENT: the child's is the helper's, SIGCHLD.)
-        let made = try forkThroughHelper(helperID: id, stubID: nil, flags: CloneFlags.parent, exitSignal: 0) { helper in
+        let made = try forkThroughHelper(helperID: id, stubID: nil, helperIsSibling: options.parentIsCaller,
+                                         flags: CloneFlags.parent, exitSignal: 0) { helper in
             if session { try helper.call("setsid for session \(id)", NR.setsid) } else { try helper.call("setpgid for group \(id)", NR.setpgid, 0, 0) }
         }
+        if options.parentIsCaller { leftForCaller.append(id) }
         spawned.append(made.0)
         inOriginalGroup.insert(p.pid)
         return made
     }
 
     /// A stub forked by a helper stub (our child, `helperID` if given) that
-    /// runs `prepare` first, then exits and is reaped here.
-    private mutating func forkThroughHelper(helperID: pid_t?, stubID: pid_t?, flags: UInt64 = 0, exitSignal: Int32 = SIGCHLD,
+    /// runs `prepare` first, then exits and is reaped here (as its tracer
+    /// only where it is our sibling: its parent reaps it then).
+    private mutating func forkThroughHelper(helperID: pid_t?, stubID: pid_t?, helperIsSibling: Bool = false, flags: UInt64 = 0, exitSignal: Int32 = SIGCHLD,
                                             prepare: (RemoteSession) throws -> Void = { _ in }) throws -> (pid_t, RemoteSession) {
-        let (helper, helperSession) = try spawnRoot(pid: helperID, siblingOfRestorer: false)
+        let (helper, helperSession) = try spawnRoot(pid: helperID, siblingOfRestorer: helperIsSibling)
         try prepare(helperSession)
         let stub = try InjectedClone.run(in: helperSession, flags: flags, exitSignal: exitSignal, exactID: stubID, what: "process").outer
         let session = try Self.session(for: stub, instruction: helperSession.injector.instruction)
@@ -254,6 +257,8 @@ struct StubTree {
 
     /// Processes `spawnInOriginalGroup` placed: already in their session and group.
     private var inOriginalGroup: Set<pid_t> = []
+    /// Helpers that exited as children of cr_request_restart()'s caller, for it to reap.
+    private(set) var leftForCaller: [pid_t] = []
 
     /// A process that was a child of init (orphaned) and is not the one the
     /// restorer stands in as parent for: forked by a helper stub that then
