@@ -18,12 +18,19 @@ enum AgentThread {
         let signals = withUnsafeMutablePointer(to: &mask) {
             Int32(cr_syscall6(Int(SYS_signalfd4), -1, Int(bitPattern: $0), 8, Int(O_CLOEXEC | O_NONBLOCK), 0, 0))
         }
-        memory.store(.agentRunning, 1)  // cr_init() waits for this
         var info = [UInt8](repeating: 0, count: 128)  // struct signalfd_siginfo
+        var fds = [pollfd](repeating: pollfd(fd: -1, events: Int16(POLLIN), revents: 0), count: 3)
+        // cr_init() returns once this thread has made what its wait needs and
+        // been through it once: the Swift runtime makes a type's metadata on
+        // first use, under a once-lock, and a fork() the program makes right
+        // after cr_init() would leave that half made in the child, whose own
+        // agent thread would then wait on it for good (BLCR's forward test).
+        _ = poll(&fds, 3, 0)
+        memory.store(.agentRunning, 1)
         while true {
-            var fds = [pollfd(fd: memory.load(.wakeRead), events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: signals, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: memory.load(.pendingTool), events: Int16(POLLIN), revents: 0)]
+            fds[0] = pollfd(fd: memory.load(.wakeRead), events: Int16(POLLIN), revents: 0)
+            fds[1] = pollfd(fd: signals, events: Int16(POLLIN), revents: 0)
+            fds[2] = pollfd(fd: memory.load(.pendingTool), events: Int16(POLLIN), revents: 0)
             let n = poll(&fds, 3, -1)
             if n < 0 && errno == EINTR { continue }
             if n < 0 { return nil }
