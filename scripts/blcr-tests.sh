@@ -86,8 +86,12 @@ for t in $tests; do
     77) echo "SKIP: $t"; skip=$((skip + 1)) ;;
     *) echo "FAIL: $t"; sed 's/^/    /' "$work/$t.log" | tail -6; fail=$((fail + 1)); failed+=("$t") ;;
   esac
-  # A restored process can outlive its test (a spinning one did): whatever still works in its directory goes.
-  for p in /proc/[0-9]*; do [ "$(readlink "$p/cwd" 2>/dev/null)" = "$dir" ] && kill -9 "${p#/proc/}" 2>/dev/null; done
+  # A restored process can outlive its test (a spinning one did): whatever
+  # still works in its directory, or runs a program built or installed here, goes.
+  for p in /proc/[0-9]*; do
+    exe=$(readlink "$p/exe" 2>/dev/null)
+    if [ "$(readlink "$p/cwd" 2>/dev/null)" = "$dir" ] || [ "${exe#"$work"/}" != "$exe" ]; then kill -9 "${p#/proc/}" 2>/dev/null; fi
+  done
   rm -rf "$dir"
 done
 echo "BLCR tests${user:+ as $user}: $pass passed, $fail failed, $skip skipped${failed:+ (failed: ${failed[*]})}"
