@@ -164,9 +164,12 @@ final class Request {
         drain()
         collect(block: false)
         if isRestart, let p = restoredPID {
-            // cr_restart leaves right after naming the process: reaped here, so
-            // the caller's next wait finds its restored child, not the tool.
-            awaitToolExit(milliseconds: 2000)
+            // cr_restart leaves right after naming the process when it is
+            // ours: reaped here, so the caller's next wait finds its restored
+            // child, not the tool (one that stays, with a process it leads, is
+            // collected at a later request).
+            var info = siginfo_t()
+            if waitid(P_PID, id_t(p), &info, WEXITED | WNOHANG | WNOWAIT) == 0 { awaitToolExit(milliseconds: 2000) }
             return p
         }
         guard let status = exitStatus else { errno = EAGAIN; return -1 }
