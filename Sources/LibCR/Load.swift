@@ -13,6 +13,9 @@ func libcrLoaded() {
     // And the atfork handler's: a first use in the child would take the
     // runtime's once-lock, which another thread may have held at the fork.
     _ = (Agent.idle, afterForkInChild)
+    // The rest made now too, while no other thread of ours runs: a fork while
+    // another thread made one would leave it half made in the child.
+    _ = (Request.table.count, Request.tableLock, ErrorText.texts.count)
     var fds: [Int32] = [0, 0]
     if cr_pipe2(&fds, O_CLOEXEC) == 0 {
         memory.store(.resultRead, fds[0])
