@@ -198,7 +198,7 @@ final class LibCRTests: XCTestCase {
     /// libcr's atfork handler allocates nothing, takes no lock, and the
     /// child's own cr_init() gets an agent that waits for requests (13 of
     /// 2000 rounds spun for good before the agent's first wait came before
-    /// cr_init's return; 600 rounds here, about 10 s).
+    /// cr_init's return; 600 rounds here, about 20 s in a debug build).
     func testForkRightAfterCrInitNeverHangsTheChild() {
         let r = runTool([tool("cr_forkrace"), "600"], cwd: env.workDir("libcr-forkrace", user: nil), timeout: 240)
         XCTAssertTrue(r.output.contains("PASS") && !r.output.contains("FAIL"), r.output)
