@@ -47,7 +47,17 @@ public struct ThreadState: Equatable, Sendable {
 
     public struct Scheduling: Equatable, Sendable {
         public var policy: UInt32, priority: UInt32, nice: Int32
+        /// Since 2026-12-06 (late), SCHED_DEADLINE only (else all 0): its
+        /// reservation in nanoseconds, and sched_attr flags beside
+        /// reset-on-fork (SCHED_FLAG_RECLAIM, SCHED_FLAG_DL_OVERRUN).
+        public var runtime: UInt64 = 0, deadline: UInt64 = 0, period: UInt64 = 0, flags: UInt64 = 0
         public init(policy: UInt32, priority: UInt32, nice: Int32) { self.policy = policy; self.priority = priority; self.nice = nice }
+
+        public static let deadlinePolicy: UInt32 = 6
+        public static let resetOnFork: UInt32 = 0x4000_0000
+        /// The sched_attr flags a deadline reservation keeps: reclaim and overrun signals.
+        public static let deadlineFlags: UInt64 = 0x02 | 0x04
+        public var isDeadline: Bool { policy & ~Self.resetOnFork == Self.deadlinePolicy }
     }
 
     public struct AltStack: Equatable, Sendable {
@@ -80,7 +90,7 @@ public struct ThreadState: Equatable, Sendable {
         case tid = 1, registers = 2, xsave = 3, sigmask = 4, pending = 5, altBase = 6, altFlags = 7
         case altSize = 8, rseqAddress = 9, rseqSize = 10, rseqSignature = 11, tidAddress = 12, robustHead = 13, robustLength = 14
         case seccompFilter = 15, timerSlack = 16, scheduling = 17, seccompStrict = 18, credentials = 19, cgroup = 20, name = 21
-        case affinity = 22, ioPriority = 23, parentDeathSignal = 24, memoryPolicy = 25
+        case affinity = 22, ioPriority = 23, parentDeathSignal = 24, memoryPolicy = 25, deadline = 26
     }
 
     func encode(into e: inout RecordEncoder) {
@@ -105,6 +115,7 @@ public struct ThreadState: Equatable, Sendable {
         for f in seccompFilters { e.raw(Tag.seccompFilter.rawValue, f) }
         if let slack = timerSlackNanos { e.u64(Tag.timerSlack.rawValue, slack) }
         if let s = scheduling { e.u64s(Tag.scheduling.rawValue, [UInt64(s.policy), UInt64(s.priority), UInt64(bitPattern: Int64(s.nice))]) }
+        if let s = scheduling, s.isDeadline { e.u64s(Tag.deadline.rawValue, [s.runtime, s.deadline, s.period, s.flags]) }
         if seccompStrict { e.u64(Tag.seccompStrict.rawValue, 1) }
         if !credentials.isEmpty { e.u64s(Tag.credentials.rawValue, credentials) }
         for c in cgroups { e.string(Tag.cgroup.rawValue, c.encoded) }
@@ -147,6 +158,17 @@ public struct ThreadState: Equatable, Sendable {
                 throw ImageError.malformed(what: "thread scheduling \(sched) is not (policy, priority 0-99, nice -20-19)", offset: d.base)
             }
             scheduling = Scheduling(policy: UInt32(sched[0]), priority: UInt32(sched[1]), nice: Int32(nice))
+        }
+        let deadline = try d.u64s(Tag.deadline.rawValue)
+        if !deadline.isEmpty {
+            // The kernel's own bounds (__checkparam_dl): at least 1024 ns of
+            // runtime, runtime <= deadline <= period, under 2^63 ns.
+            guard var s = scheduling, s.isDeadline, deadline.count == 4, deadline[0] >= 1024, deadline[0] <= deadline[1],
+                  deadline[1] <= deadline[2], deadline[2] < 1 << 63, deadline[3] & ~Scheduling.deadlineFlags == 0 else {
+                throw ImageError.malformed(what: "thread \(tid): deadline reservation \(deadline) is not (runtime >= 1024 <= deadline <= period ns, flags 0x2|0x4) of a SCHED_DEADLINE thread", offset: d.base)
+            }
+            (s.runtime, s.deadline, s.period, s.flags) = (deadline[0], deadline[1], deadline[2], deadline[3])
+            scheduling = s
         }
         seccompFilters = d.fields.filter { $0.tag == Tag.seccompFilter.rawValue }.map { Array(d.bytes[$0.range]) }
         // BPF_MAXINSNS is 4096; a filter holds at least one instruction.

@@ -96,6 +96,7 @@ public enum TimerFDIoctl {
 public typealias KernelSigaction = cl_kernel_sigaction
 public typealias KernelSignalStack = cl_stack
 public typealias CloneArguments = cl_clone_args
+public typealias SchedulingAttributes = cl_sched_attr
 
 public enum CPU {
     /// XCR0: the xsave state components the OS enabled on this CPU.

@@ -80,6 +80,22 @@ public enum Syscall {
         mask.withUnsafeBytes { raw(NR.sched_setaffinity, Int(pid), $0.count, Int(bitPattern: $0.baseAddress)) } == 0
     }
 
+    /// A thread's whole scheduling attributes (sched_getattr): the
+    /// SCHED_DEADLINE runtime, deadline and period, and flags, which
+    /// sched_getparam does not give.
+    public static func schedulingAttributes(of tid: pid_t) -> SchedulingAttributes? {
+        var attr = SchedulingAttributes()
+        let size = MemoryLayout<SchedulingAttributes>.size
+        let r = withUnsafeMutablePointer(to: &attr) { raw(NR.sched_getattr, Int(tid), Int(bitPattern: $0), size, 0) }
+        return r == 0 ? attr : nil
+    }
+
+    public static func setSchedulingAttributes(of tid: pid_t, _ attr: SchedulingAttributes) -> Bool {
+        var attr = attr
+        attr.size = UInt32(MemoryLayout<SchedulingAttributes>.size)
+        return withUnsafeMutablePointer(to: &attr) { raw(NR.sched_setattr, Int(tid), Int(bitPattern: $0), 0) } == 0
+    }
+
     /// A thread's I/O priority (ioprio_get, IOPRIO_WHO_PROCESS): class << 13 | level; 0 is none set.
     public static func ioPriority(of tid: pid_t) -> Int { raw(NR.ioprio_get, 1, Int(tid)) }
 

@@ -27,6 +27,7 @@ public enum NR {
     public static let rt_sigprocmask = Int(SYS_rt_sigprocmask), rt_sigqueueinfo = Int(SYS_rt_sigqueueinfo), rt_sigtimedwait = Int(SYS_rt_sigtimedwait)
     public static let rt_tgsigqueueinfo = Int(SYS_rt_tgsigqueueinfo), sched_getaffinity = Int(SYS_sched_getaffinity), sched_setaffinity = Int(SYS_sched_setaffinity)
     public static let ioprio_get = Int(SYS_ioprio_get), ioprio_set = Int(SYS_ioprio_set)
+    public static let sched_getattr = Int(SYS_sched_getattr), sched_setattr = Int(SYS_sched_setattr)
     public static let seccomp = Int(SYS_seccomp), semctl = Int(SYS_semctl), semget = Int(SYS_semget), set_robust_list = Int(SYS_set_robust_list)
     public static let set_tid_address = Int(SYS_set_tid_address), setgroups = Int(SYS_setgroups), setitimer = Int(SYS_setitimer)
     public static let setpgid = Int(SYS_setpgid), setresgid = Int(SYS_setresgid), setresuid = Int(SYS_setresuid), setsid = Int(SYS_setsid)

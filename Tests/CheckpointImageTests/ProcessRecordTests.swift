@@ -140,6 +140,43 @@ final class CgroupRecordTests: XCTestCase {
         XCTAssertThrowsError(try decode(p.encode()))
     }
 
+    /// A SCHED_DEADLINE thread's reservation and flags (seeded) round trip;
+    /// other policies write none. Runtime under 1024 ns, runtime > deadline,
+    /// deadline > period, a period of 2^63 ns or an unknown flag are refused.
+    func testSeededDeadlineReservationsRoundTripAndBadOnesAreRefused() throws {
+        var random = SeededRandom("deadline-records")
+        for _ in 0..<200 {
+            var p = SampleImage.process
+            let deadline = random.next() % 2 == 0
+            var s = ThreadState.Scheduling(policy: deadline ? 6 : UInt32(random.next() % 6), priority: 0, nice: 0)
+            if random.next() % 2 == 0 { s.policy |= ThreadState.Scheduling.resetOnFork }
+            if deadline {
+                s.runtime = 1024 + random.next() % 10_000_000
+                s.deadline = s.runtime + random.next() % 10_000_000
+                s.period = s.deadline + random.next() % 10_000_000
+                s.flags = random.next() & ThreadState.Scheduling.deadlineFlags
+            }
+            p.threads[0].scheduling = s
+            XCTAssertEqual(try decode(p.encode()), p)
+        }
+        var good = ThreadState.Scheduling(policy: 6, priority: 0, nice: 0)
+        (good.runtime, good.deadline, good.period, good.flags) = (1_000_000, 5_000_000, 10_000_000, 0x4)
+        for change: (inout ThreadState.Scheduling) -> Void in [{ $0.runtime = 1000 }, { $0.runtime = 6_000_000 }, { $0.deadline = 20_000_000 },
+                                                                { $0.flags = 0x8 }, { $0.period = 1 << 63 }] {
+            var p = SampleImage.process
+            var bad = good
+            change(&bad)
+            p.threads[0].scheduling = bad
+            XCTAssertThrowsError(try decode(p.encode()), "\(bad)")
+        }
+        // A thread under another policy keeps no reservation.
+        var p = SampleImage.process
+        var fifo = good
+        fifo.policy = 1
+        p.threads[0].scheduling = fifo
+        XCTAssertEqual(try decode(p.encode()).threads[0].scheduling?.runtime, 0, "not written for a thread that is not SCHED_DEADLINE")
+    }
+
     /// A timerfd's settime flags round trip; a flag the kernel lacks is refused.
     func testTimerFDSettimeFlagsRoundTripAndUnknownOnesAreRefused() throws {
         var p = SampleImage.process

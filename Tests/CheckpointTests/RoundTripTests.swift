@@ -645,8 +645,12 @@ final class RoundTripTests: XCTestCase {
         try Scenario(fixture: "deleteddir", arguments: ["@", "0"]).run(.rootForUser)
     }
 
-    /// Each thread's scheduling policy (with reset-on-fork), priority and nice.
-    func testSchedulingAsRoot() throws { try Scenario(fixture: "sched", arguments: ["rt"]).run(.rootOriginalPID) }
+    /// Each thread's scheduling policy (with reset-on-fork), priority and nice;
+    /// as root also a SCHED_DEADLINE thread's seeded reservation and flags
+    /// (set once the restorer's one-CPU pin is off: the kernel refuses it before).
+    func testSchedulingAsRoot() throws {
+        try Scenario(fixture: "sched", arguments: ["rt", "deadline", "\(TestEnvironment.seed(for: "sched"))"]).run(.rootOriginalPID)
+    }
     func testSchedulingUnprivileged() throws { try Scenario(fixture: "sched", arguments: ["plain"]).run(.unprivilegedNewPID) }
 
     /// An mlock()ed mapping is locked again (a user may lock 64 KiB under the default RLIMIT_MEMLOCK).

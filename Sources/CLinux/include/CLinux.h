@@ -71,6 +71,21 @@ struct cl_kernel_sigaction {
     uint64_t mask;
 };
 
+/// struct sched_attr (linux/sched/types.h), SCHED_ATTR_SIZE_VER1 (glibc
+/// before 2.41 does not declare it).
+struct cl_sched_attr {
+    uint32_t size;
+    uint32_t sched_policy;
+    uint64_t sched_flags;
+    int32_t sched_nice;
+    uint32_t sched_priority;
+    uint64_t sched_runtime;
+    uint64_t sched_deadline;
+    uint64_t sched_period;
+    uint32_t sched_util_min;
+    uint32_t sched_util_max;
+};
+
 /// struct clone_args (linux/sched.h), CLONE_ARGS_SIZE_VER2.
 struct cl_clone_args {
     uint64_t flags;

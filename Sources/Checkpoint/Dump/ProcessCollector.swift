@@ -252,7 +252,14 @@ struct ProcessCollector {
         errno = 0
         let nice = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(tid))
         guard errno == 0 else { return nil }
-        return .init(policy: UInt32(policy), priority: UInt32(max(0, param.sched_priority)), nice: nice)
+        var s = ThreadState.Scheduling(policy: UInt32(policy), priority: UInt32(max(0, param.sched_priority)), nice: nice)
+        if s.isDeadline {
+            // Its reservation is only in sched_attr; without it the restart could not make it again.
+            guard let attr = Syscall.schedulingAttributes(of: tid), attr.sched_policy == ThreadState.Scheduling.deadlinePolicy else { return nil }
+            (s.runtime, s.deadline, s.period) = (attr.sched_runtime, attr.sched_deadline, attr.sched_period)
+            s.flags = attr.sched_flags & ThreadState.Scheduling.deadlineFlags
+        }
+        return s
     }
 
     /// Every resource limit, from /proc/PID/limits: prlimit64 would refuse

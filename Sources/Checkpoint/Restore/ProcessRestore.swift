@@ -36,6 +36,11 @@ final class ProcessRestore {
     func restoreAffinity() -> [String] {
         threads.compactMap { CPUPlacement.restore($0.state.affinity, tid: $0.tid, what: "thread \($0.state.tid)") }
     }
+
+    /// SCHED_DEADLINE reservations, after `restoreAffinity`.
+    func restoreDeadlines() -> [String] {
+        threads.compactMap { TaskRestorer.setDeadline($0.state, tid: $0.tid) }
+    }
     var memory: RemoteMemory { session.memory }
 
     init(stub: pid_t, innerPID: pid_t, process: ProcessState, inventory: Inventory, log: Logger) throws {

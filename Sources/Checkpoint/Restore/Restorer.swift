@@ -369,7 +369,7 @@ public enum Restorer {
             }
             warnings += tree.mounts?.unmountLingering() ?? []
             pin.releaseForGood(restores.flatMap(\.threadIDs))
-            for r in restores { warnings += r.restoreAffinity() }
+            for r in restores { warnings += r.restoreAffinity() + r.restoreDeadlines() }
             // Every path is back: a user's PID namespace gets its own /proc.
             if let note = NamespaceProc.mount() { warnings.append(note) }
             // Children first, so a parent never runs while a child is still being set up.

@@ -97,7 +97,9 @@ struct TaskRestorer {
     }
 
     private static func setPolicy(_ thread: ThreadState, tid: pid_t) -> String? {
-        guard let s = thread.scheduling else { return nil }
+        // A deadline reservation waits for `setDeadline`: the kernel refuses one
+        // to a thread pinned to fewer CPUs than its root domain, as stubs are.
+        guard let s = thread.scheduling, !s.isDeadline else { return nil }
         if setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(tid), s.nice) != 0 {
             return "thread \(thread.tid): nice \(s.nice) not restored: \(errorText(errno))"
         }
@@ -106,6 +108,24 @@ struct TaskRestorer {
             return "thread \(thread.tid): scheduling policy \(s.policy) priority \(s.priority) not restored: \(errorText(errno))"
         }
         return nil
+    }
+
+    /// A SCHED_DEADLINE thread's reservation (sched_setattr, from outside:
+    /// CAP_SYS_NICE), once the restorer's pin is off it and its affinity
+    /// is back. Also after every fork and clone of the restore: a deadline
+    /// task cannot fork. The kernel's admission test may refuse it where
+    /// the CPUs have no room left: said, not fatal.
+    static func setDeadline(_ thread: ThreadState, tid: pid_t) -> String? {
+        guard let s = thread.scheduling, s.isDeadline else { return nil }
+        var attr = SchedulingAttributes()
+        attr.sched_policy = ThreadState.Scheduling.deadlinePolicy
+        attr.sched_flags = s.flags | (s.policy & ThreadState.Scheduling.resetOnFork != 0 ? 0x01 : 0)  // SCHED_FLAG_RESET_ON_FORK
+        (attr.sched_runtime, attr.sched_deadline, attr.sched_period) = (s.runtime, s.deadline, s.period)
+        guard s.runtime != 0 else {
+            return "thread \(thread.tid): SCHED_DEADLINE not restored: the image (written before its reservation was saved) holds none"
+        }
+        if Syscall.setSchedulingAttributes(of: tid, attr) { return nil }
+        return "thread \(thread.tid): SCHED_DEADLINE runtime \(s.runtime) deadline \(s.deadline) period \(s.period) ns not restored: \(errorText(errno))"
     }
 
     /// Drops the SIGCHLD that recreating zombie children queued in the stub:
