@@ -73,6 +73,29 @@ final class BadInputTests: XCTestCase {
         }
     }
 
+    /// A descriptor numbered beyond the restarting shell's hard open-file
+    /// limit cannot be placed: one line that names it and the limit (it was
+    /// "dup3(...): Bad file descriptor"), every stub gone, and the same
+    /// image restarts where the limit allows.
+    func testDescriptorBeyondTheRestartsHardLimitIsOneLine() throws {
+        let work = env.workDir("highfds", user: nil)
+        let (target, pid) = try Fixture.start([tool("highfds"), "7"], user: nil, cwd: work)
+        let image = "\(work)/ctx.\(pid)"
+        XCTAssertEqual(runTool([tool("cr_checkpoint"), "--kill", "-f", image, "\(pid)"]).code, 0)
+        _ = target.wait(timeout: 10)
+        let r = runTool(["/bin/bash", "-c", "ulimit -n 64; exec \(tool("cr_restart")) \(image)"], cwd: work)
+        XCTAssertEqual(r.code, EMFILE, r.output)
+        assertOneLine(r.output, contains: "is beyond this restart's open-file limit (hard 64)")
+        XCTAssertNotEqual(kill(pid, 0), 0, "a stub was left at the process's PID")
+        // (Its output away from ours: the restored process would hold our pipe open.)
+        let again = runTool(["/bin/bash", "-c", "exec \(tool("cr_restart")) --detach \(image) >/dev/null 2>&1"], cwd: work)
+        XCTAssertEqual(again.code, 0, again.output)
+        XCTAssertEqual(kill(pid, 0), 0, "not running after the second restart")
+        kill(pid, SIGTERM)
+        let deadline = Date().addingTimeInterval(5)
+        while kill(pid, 0) == 0 && Date() < deadline { usleep(10_000) }
+    }
+
     /// A process whose main thread exited while another thread runs on is
     /// refused in one line, as the tree's member and as the target itself
     /// (saved as a zombie, its running threads would be lost, and --kill

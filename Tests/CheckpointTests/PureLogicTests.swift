@@ -63,6 +63,38 @@ final class PureLogicTests: XCTestCase {
         XCTAssertNil(BinfmtMiscEntries.registration(name: Array("x".utf8), entry: Array("enabled\ninterpreter /i\nflags: Z\nextension .a\n".utf8)))
     }
 
+    // MARK: the restorer's own descriptors in a stub
+
+    /// Parking numbers are distinct, free, at least 3 and under the limit:
+    /// just above the highest where that fits, else the highest free ones
+    /// (descriptors at the top of the limit, as valgrind's); none when the
+    /// numbers under the limit are all taken. Seeded layouts.
+    func testParkedDescriptorsAvoidTheProcessesNumbersAndStayUnderTheLimit() {
+        var state = TestEnvironment.seed(for: "descriptor-parking")
+        func next(_ bound: UInt64) -> UInt64 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return (state >> 33) % bound
+        }
+        for _ in 0..<500 {
+            let limit = 8 + next(3000)
+            var used: Set<UInt64> = [0, 1, 2]
+            for _ in 0..<next(40) { used.insert(next(limit)) }
+            if next(2) == 0 { used.insert(limit - 1 - next(4)) }  // at the top, as valgrind's
+            let highest = used.max() ?? 2
+            guard let slots = DescriptorParking.slots(4, used: used, highest: highest, limit: limit) else {
+                XCTAssertLessThan(UInt64((3..<limit).filter { !used.contains($0) }.count), 4, "none found, with room under \(limit)")
+                continue
+            }
+            XCTAssertEqual(Set(slots).count, 4)
+            for n in slots {
+                XCTAssertTrue(n >= 3 && n < limit && !used.contains(n), "slot \(n) of \(slots), limit \(limit), highest \(highest)")
+            }
+            if highest + 4 < limit { XCTAssertEqual(slots, [highest + 1, highest + 2, highest + 3, highest + 4]) }
+        }
+        XCTAssertNil(DescriptorParking.slots(4, used: Set(0..<10), highest: 9, limit: 10))
+        XCTAssertEqual(DescriptorParking.slots(4, used: [0, 1, 2, 9], highest: 9, limit: 10), [5, 6, 7, 8])
+    }
+
     // MARK: clearing a stub's memory
 
     /// Touching ranges become one munmap; the union is unchanged and no

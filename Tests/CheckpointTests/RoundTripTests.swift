@@ -645,6 +645,22 @@ final class RoundTripTests: XCTestCase {
         try Scenario(fixture: "deleteddir", arguments: ["@", "0"]).run(.rootForUser)
     }
 
+    /// Descriptors at the top of a raised open-file limit, as valgrind keeps
+    /// its own (seeded numbers): cr_restart's stub had the lower limit the
+    /// test starts everything with, so it must raise its own to place them,
+    /// and keep its parked descriptors off the process's numbers.
+    func testDescriptorsAtTheOpenFileLimitAsRootAndUnprivileged() throws {
+        var saved = rlimit()
+        getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &saved)
+        var lowered = saved
+        lowered.rlim_cur = min(saved.rlim_cur, 512)
+        setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &lowered)
+        defer { setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &saved) }
+        let s = Scenario(fixture: "highfds", arguments: ["\(TestEnvironment.seed(for: "highfds"))"])
+        try s.run(.rootOriginalPID)
+        try s.run(.unprivilegedNewPID)
+    }
+
     /// Each thread's scheduling policy (with reset-on-fork), priority and nice;
     /// as root also a SCHED_DEADLINE thread's seeded reservation and flags
     /// (set once the restorer's one-CPU pin is off: the kernel refuses it before).

@@ -34,16 +34,20 @@ struct FileRestorer {
         // The restorer's own descriptors go above every number the process
         // uses, epoll watch numbers too (a watch is added again under its
         // number, which may name no descriptor now).
-        let watched = process.files.flatMap { $0.epoll?.watches.map(\.fd) ?? [] }
-        let highest = max(UInt64(process.files.map(\.fd).max() ?? 2), watched.filter { $0 < 1 << 20 }.max() ?? 0)
+        let watched = process.files.flatMap { $0.epoll?.watches.map(\.fd) ?? [] }.filter { $0 < 1 << 20 }
+        let numbers = process.files.map { UInt64($0.fd) }
+        let highest = max(numbers.max() ?? 2, watched.max() ?? 0)
         // Nothing of the restorer's may leak into the restored process.
         try session.call("close_range", NR.close_range, 3, UInt64(UInt32.max), 0)
-        let courier = FDCourier(session: session, parkAt: highest + 8)
+        let limit = try openFileLimit(covering: highest)
+        guard let parked = DescriptorParking.slots(4, used: Set(numbers + watched), highest: highest, limit: limit) else {
+            throw CheckpointError(EMFILE, "process \(process.pid): no descriptor number is free under the open-file limit \(limit) for the restorer's own")
+        }
+        let courier = FDCourier(session: session, parkAt: parked[3])
         defer { try? courier.close() }
         var stdio: [Int32: UInt64] = [:]
         for k: Int32 in 0...2 {
-            let r = try session.raw(NR.fcntl, UInt64(k), UInt64(F_DUPFD), highest + 1)
-            if r >= 0 { stdio[k] = UInt64(r) }
+            if try session.raw(NR.dup3, UInt64(k), parked[Int(k)], 0) >= 0 { stdio[k] = parked[Int(k)] }
             _ = try session.raw(NR.close, UInt64(k))
         }
         let c = FileRestoreContext(session: session, process: process, objects: objects, courier: courier, stdio: stdio, log: log)
@@ -89,5 +93,24 @@ struct FileRestorer {
             _ = try session.raw(NR.close, fd)
         }
         return c.warnings
+    }
+
+    /// The stub's open-file soft limit, raised first (up to its hard limit,
+    /// which anyone may) where the process has a descriptor at or above it:
+    /// its own limit comes back later, with the others. One beyond the hard
+    /// limit cannot be made: said in one line.
+    private func openFileLimit(covering highest: UInt64) throws -> UInt64 {
+        let at = 2048
+        let address = try session.put(value: rlimit(), at: at)
+        try session.call("prlimit64(RLIMIT_NOFILE)", NR.prlimit64, 0, UInt64(RLIMIT_NOFILE.rawValue), 0, address)
+        var limit = try session.get(rlimit.self, at: at)
+        guard highest >= UInt64(limit.rlim_cur) else { return UInt64(limit.rlim_cur) }
+        guard highest < UInt64(limit.rlim_max) else {
+            throw CheckpointError(EMFILE, "process \(process.pid): fd \(highest) is beyond this restart's open-file limit (hard \(limit.rlim_max)); raise it (ulimit -Hn) and restart again")
+        }
+        // Room above the highest for the restorer's own descriptors where the hard limit allows.
+        limit.rlim_cur = min(limit.rlim_max, rlim_t(highest + 64))
+        try session.call("prlimit64(RLIMIT_NOFILE)", NR.prlimit64, 0, UInt64(RLIMIT_NOFILE.rawValue), try session.put(value: limit, at: at), 0)
+        return UInt64(limit.rlim_cur)
     }
 }
