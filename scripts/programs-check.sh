@@ -20,6 +20,9 @@
 #   PostgreSQL: a postmaster, its background processes and a psql session in
 #     an open transaction that commits after the restart; new connections, a
 #     write and a clean shutdown
+#   OpenSSH (root): a session to a private sshd whose remote loop prints
+#     numbered ticks; the client, then the server's session tree, checkpointed
+#     and restarted in turn (TCP with the other end outside); no tick lost
 #   tar | gzip: a pipeline writing an archive that must unpack identical
 # usage: scripts/programs-check.sh [--user] [--lazy | --live]   (bounded: about a minute)
 #   --lazy  restart with cr_restart --lazy (pages fetched on fault by userfaultfd)
@@ -232,6 +235,57 @@ EOS
   for id in $(user_segments); do grep -qx "$id" <<< "$segments_before" || ipcrm -m "$id" 2>/dev/null; done
 else skipped+=(postgresql); fi
 
+# OpenSSH: a key login to a private sshd on 127.0.0.1 whose remote loop
+# prints numbered ticks. The client is checkpointed and restarted, then the
+# server's session tree (the connection's sshd and its shell): both TCP ends
+# come back in turn, the other end outside the image, and the ticks must go
+# on with none lost or repeated. As root only: a user cannot restore TCP
+# connections (TCP_REPAIR needs CAP_NET_ADMIN; README).
+if [ ${#as[@]} -eq 0 ] && [ -x /usr/sbin/sshd ] && command -v ssh >/dev/null && command -v ssh-keygen >/dev/null; then
+  ssh_step=""
+  ssh_port=$((40000 + RANDOM % 20000))
+  ssh-keygen -q -t ed25519 -N "" -C swiftcr-check -f "$work/ssh_id" < /dev/null
+  ssh-keygen -q -t ed25519 -N "" -C swiftcr-check -f "$work/ssh_host" < /dev/null
+  cp "$work/ssh_id.pub" "$work/ssh_keys"
+  printf '%s\n' "Port $ssh_port" "ListenAddress 127.0.0.1" "HostKey $work/ssh_host" "AuthorizedKeysFile $work/ssh_keys" \
+    "PasswordAuthentication no" "PermitRootLogin prohibit-password" "UsePAM no" "StrictModes no" "PidFile $work/sshd.pid" > "$work/sshd_config"
+  mkdir -p /run/sshd
+  ticks_ok() { awk '/^tick / { if (n && $2 != n + 1) bad = 1; n = $2 } END { exit bad || n == 0 }' ssh.out; }
+  ticks() { grep -c '^tick ' ssh.out; }
+  # ssh_round WHAT PID [restart options]: checkpoint (--live: three that let it run) and restart; more ticks after.
+  ssh_round() {
+    local what="$1" pid="$2"; shift 2
+    local before; before=$(ticks)
+    if [ -n "$live" ]; then live_checkpoints "ssh-$what" "$pid" || { ssh_step="$what: checkpoint: $(tail -1 "ssh-$what.ck")"; return 1; }
+    else
+      run "$S" checkpoint --tree --kill -f "ssh-$what.img" "$pid" > "ssh-$what.ck" 2>&1 || { ssh_step="$what: checkpoint: $(tail -1 "ssh-$what.ck")"; return 1; }
+      sleep 0.5  # ticks pile up at the other end meanwhile
+      run "$S" restart "${lazy[@]}" --detach "$@" "ssh-$what.img" > "ssh-$what.rs" 2>&1 || { ssh_step="$what: restart: $(tail -1 "ssh-$what.rs")"; return 1; }
+    fi
+    until_ok 10 bash -c "[ \$(grep -c '^tick ' ssh.out) -gt $((before + 5)) ]" || { ssh_step="$what: $before ticks before, $(ticks) after"; return 1; }
+    ticks_ok || { ssh_step="$what: ticks lost or repeated: $(grep '^tick ' ssh.out | tr '\n' ' ' | tail -c 300)"; return 1; }
+  }
+  if ! /usr/sbin/sshd -f "$work/sshd_config" -E "$work/sshd.log"; then ssh_step="sshd did not start: $(tail -1 sshd.log)"
+  else
+    setsid ssh -i "$work/ssh_id" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -p "$ssh_port" root@127.0.0.1 \
+      'n=0; while sleep 0.1; do n=$((n + 1)); echo tick $n; done' > ssh.out 2>&1 < /dev/null &
+    client=$!
+    disown
+    if ! until_ok 10 bash -c "[ \$(grep -c '^tick ' ssh.out) -gt 5 ]"; then ssh_step="no ticks from the session: $(tail -1 ssh.out) $(tail -1 sshd.log)"
+    elif ssh_round client "$client"; then
+      session=$(pgrep -P "$(cat "$work/sshd.pid")" | head -1)
+      if [ -z "$session" ]; then ssh_step="no session process under sshd"
+      else ssh_round server "$session" --restore-sid --restore-pgid; fi
+    fi
+  fi
+  if [ -z "$ssh_step" ]; then echo "PASS ssh ($(ticks) ticks in order)"; passed=$((passed + 1))
+  else echo "FAIL ssh: $ssh_step"; failed=$((failed + 1)); fi
+  pkill -9 -f "ssh -i $work/ssh_id" 2>/dev/null
+  pkill -9 -f "sshd -f $work/sshd_config" 2>/dev/null
+  pkill -9 -f 'n=0; while sleep 0.1' 2>/dev/null
+  [ -f "$work/sshd.pid" ] && kill -9 "$(cat "$work/sshd.pid")" 2>/dev/null
+else skipped+=("ssh (root only)"); fi
+
 # tar | gzip, checkpointed half way: the archive must unpack to the same files.
 mkdir -p src
 for i in $(seq 1 40); do head -c 3000000 /dev/urandom | base64 > "src/f$i"; done
@@ -250,7 +304,7 @@ else
   echo "FAIL tar|gzip: $(cat pipeline.out pipeline.ck pipeline.rs 2>/dev/null | tail -1)"; failed=$((failed + 1))
 fi
 
-[ ${#skipped[@]} -gt 0 ] && echo "skipped (not installed): ${skipped[*]}"
+[ ${#skipped[@]} -gt 0 ] && echo "skipped (not installed, or not for this user): ${skipped[*]}"
 echo "$passed passed, $failed failed"
 cd / && rm -rf "$work"
 [ "$failed" -eq 0 ]

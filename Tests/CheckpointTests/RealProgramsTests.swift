@@ -9,7 +9,8 @@ import XCTest
 /// pipes, Java virtual threads, a Rust echo server, a Go program (goroutines,
 /// the garbage collector), vim in tmux on the
 /// tree's own terminal, a PostgreSQL server serving new connections and
-/// shutting down cleanly, a tar|gzip pipeline whose archive must unpack
+/// shutting down cleanly, an OpenSSH session whose client and server each
+/// come back in turn (as root), a tar|gzip pipeline whose archive must unpack
 /// identical. Each goes on with its own checks passing after a --kill
 /// checkpoint and restart, as root and as the test user, restarted eagerly
 /// and with --lazy (pages on fault through userfaultfd), and after three
@@ -37,6 +38,8 @@ final class RealProgramsTests: XCTestCase {
             if !mode.contains("--user") { XCTAssertTrue(r.output.contains("PASS python-bwrap"), "\(mode): \(r.output)") }
             // Installed by scripts/setup.sh: Go's runtime broke restarts three ways (stacks in its heap, all signals caught, split heap mappings).
             XCTAssertTrue(r.output.contains("PASS go"), "\(mode): \(r.output)")
+            // openssh-server is installed by scripts/setup.sh (the VO module's ssh logins): both TCP ends of a session, as root.
+            if !mode.contains("--user") { XCTAssertTrue(r.output.contains("PASS ssh"), "\(mode): \(r.output)") }
         }
     }
 }
