@@ -13,8 +13,7 @@ final class PureLogicTests: XCTestCase {
     /// extension bytes, interpreter and flags) gives a "register" line that
     /// the kernel's own parsing turns back into the same entry.
     func testBinfmtMiscEntriesRegisterAgainAsTheyWere() throws {
-        struct Random { var state: UInt64; mutating func next(_ bound: UInt64) -> UInt64 { state = state &* 6364136223846793005 &+ 1442695040888963407; return (state >> 33) % bound } }
-        var random = Random(state: TestEnvironment.seed(for: "binfmt"))
+        var random = SeededLCG(state: TestEnvironment.seed(for: "binfmt"))
         for _ in 0..<200 {
             let name = Array("entry\(random.next(1000))".utf8)
             let flags = Array("POCF".utf8).filter { _ in random.next(2) == 0 }
@@ -70,11 +69,8 @@ final class PureLogicTests: XCTestCase {
     /// (descriptors at the top of the limit, as valgrind's); none when the
     /// numbers under the limit are all taken. Seeded layouts.
     func testParkedDescriptorsAvoidTheProcessesNumbersAndStayUnderTheLimit() {
-        var state = TestEnvironment.seed(for: "descriptor-parking")
-        func next(_ bound: UInt64) -> UInt64 {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return (state >> 33) % bound
-        }
+        var random = SeededLCG(state: TestEnvironment.seed(for: "descriptor-parking"))
+        func next(_ bound: UInt64) -> UInt64 { random.next(bound) }
         for _ in 0..<500 {
             let limit = 8 + next(3000)
             var used: Set<UInt64> = [0, 1, 2]
@@ -101,11 +97,8 @@ final class PureLogicTests: XCTestCase {
     /// merged range covers a gap (where the trampoline may lie). Seeded:
     /// random layouts of touching and separate ranges, in random order.
     func testStubRangesMergeOnlyWhereTheyTouch() {
-        var state = TestEnvironment.seed(for: "stub-ranges")
-        func next(_ bound: UInt64) -> UInt64 {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return (state >> 33) % bound
-        }
+        var random = SeededLCG(state: TestEnvironment.seed(for: "stub-ranges"))
+        func next(_ bound: UInt64) -> UInt64 { random.next(bound) }
         for _ in 0..<200 {
             var ranges: [(UInt64, UInt64)] = []
             var at: UInt64 = 0x400000
@@ -537,5 +530,14 @@ final class PureLogicTests: XCTestCase {
                 XCTAssertFalse("\(e)".contains("\n"))
             }
         }
+    }
+}
+
+/// The seeded generator of these tests (a 64-bit LCG, Knuth's MMIX constants).
+struct SeededLCG {
+    var state: UInt64
+    mutating func next(_ bound: UInt64) -> UInt64 {
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return (state >> 33) % bound
     }
 }
