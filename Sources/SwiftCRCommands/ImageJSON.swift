@@ -134,6 +134,7 @@ enum ImageJSON {
             ("xsaveBytes", .int(Int64(t.xsave.count))),
             ("name", .optional(t.name)),
             ("cgroups", cgroups(t.cgroups)),
+            ("scheduling", SchedulingText.json(t.scheduling)),
         ])
     }
 

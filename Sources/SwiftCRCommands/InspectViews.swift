@@ -20,6 +20,7 @@ enum InspectViews {
         print("threads of \(p.pid) \(p.command):")
         for t in p.threads {
             print("  tid \(t.tid): signal mask 0x\(String(t.signalMask, radix: 16)), xsave \(t.xsave.count) bytes\(t.pendingSignals.isEmpty ? "" : ", \(t.pendingSignals.count) signal(s) pending")")
+            if let s = t.scheduling { print("   scheduling: \(SchedulingText.describe(s))") }
             let named = zip(ThreadState.registerNames, t.registers).map { "\($0.0.padding(8, left: true)) 0x\(String($0.1, radix: 16).leftPadded(16))" }
             stride(from: 0, to: named.count, by: 3).forEach { k in print("   " + named[k..<min(k + 3, named.count)].joined(separator: "  ")) }
         }
