@@ -645,6 +645,22 @@ final class RoundTripTests: XCTestCase {
         try Scenario(fixture: "deleteddir", arguments: ["@", "0"]).run(.rootForUser)
     }
 
+    /// Seeded descriptor tables (Fixtures/fdlayout.c): kinds, numbers (some
+    /// at the top of the open-file limit), flags, queued bytes, counters,
+    /// timers, masks, offsets, duplicates and epoll watches drawn from the
+    /// seed, each checked by the process after the restart; as root with the
+    /// original PIDs and as the test user.
+    func testSeededDescriptorTablesAsRootAndUnprivileged() throws {
+        let first = TestEnvironment.seed(for: "fdlayout")
+        for k in UInt64(0)..<6 {
+            let seed = first &+ k
+            let mode: Scenario.Mode = k % 2 == 0 ? .rootOriginalPID : .unprivilegedNewPID
+            let before = testRun?.failureCount ?? 0
+            try Scenario(fixture: "fdlayout", arguments: ["\(seed)", "@"]).run(mode)
+            if (testRun?.failureCount ?? 0) > before { XCTFail("fdlayout seed \(seed) failed (\(mode)); rerun all with SWIFTCR_SEED=\(first)") }
+        }
+    }
+
     /// Descriptors at the top of a raised open-file limit, as valgrind keeps
     /// its own (seeded numbers): cr_restart's stub had the lower limit the
     /// test starts everything with, so it must raise its own to place them,
