@@ -40,6 +40,8 @@ if [ "$mode" = tests ]; then
   command -v iptables-legacy >/dev/null || need+=(iptables)
   [ -f /usr/include/security/pam_modules.h ] || need+=(libpam0g-dev)
   [ -f /usr/include/zstd.h ] || need+=(libzstd-dev)
+  # A 32-bit program for the test that shows it refused (BadInputTests).
+  [ -f /usr/lib32/Scrt1.o ] || need+=(gcc-multilib)
   command -v pamtester >/dev/null || need+=(pamtester)
   command -v ssh-keygen >/dev/null || need+=(openssh-client)
   [ -x /usr/sbin/sshd ] || need+=(openssh-server)

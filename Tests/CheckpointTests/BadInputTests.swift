@@ -194,6 +194,22 @@ final class BadInputTests: XCTestCase {
         XCTAssertFalse(target.output.contains("FAIL"), target.output, line: line)
     }
 
+    /// A 32-bit (i386) program is refused in one line before anything is
+    /// injected (ENOTSUP; an injected 64-bit `syscall` went through the i386
+    /// table: number 9, mmap, ran as link and failed EFAULT, others would
+    /// have done harm), as root and as a user, --kill does not fire, no image
+    /// is left, and the program's own checks pass after. Fixtures/signals.c
+    /// built with `cc -m32` (gcc-multilib, which scripts/setup.sh installs).
+    func testThirtyTwoBitProgramIsRefused() throws {
+        let bin = env.workDir("i386-build", user: nil) + "/signals32"
+        let cc = runTool(["/usr/bin/cc", "-m32", "-O1", "-pthread", "-o", bin, TestEnvironment.repoRoot + "/Fixtures/signals.c"])
+        guard cc.code == 0 else { throw XCTSkip("no 32-bit toolchain here (gcc-multilib): \(cc.output)") }
+        chmod(bin, 0o755)
+        for user in [nil, env.user] {
+            try assertStateRefused("i386", { _ in [bin] }, user: user, says: "runs 32-bit code (code segment 0x23); swiftcr saves 64-bit code only")
+        }
+    }
+
     /// A tmpfs that only a mount namespace of the tree's has is saved with
     /// its files, up to 64 MiB: one holding more is refused in one line,
     /// the tree untouched and no image left.

@@ -39,6 +39,14 @@ struct ProcessCollector {
         if status.fields["Seccomp"] == "1" && geteuid() != 0 {
             throw CheckpointError(EPERM, "process \(pid) runs in seccomp strict mode, which any system call swiftcr injects would make the kernel kill; only root (which suspends seccomp while it traces) can checkpoint it")
         }
+        // 64-bit code only: in a thread that runs 32-bit code (an i386
+        // program, a 32-bit thread of Wine's) an injected `syscall` would go
+        // through the i386 table, where the numbers mean other calls.
+        for tid in tids {
+            if let regs = frozen.originalRegisters[tid], regs.cs != Self.userCodeSegment64 {
+                throw CheckpointError(ENOTSUP, "process \(pid): thread \(tid) runs 32-bit code (code segment 0x\(String(regs.cs, radix: 16))); swiftcr saves 64-bit code only")
+            }
+        }
         // State only the process can tell: inject system calls, all signals
         // blocked, each thread parked on a frame of its own state first, so a
         // checkpointer killed from here on leaves it as it was.
@@ -243,6 +251,9 @@ struct ProcessCollector {
         }
         return mapping
     }
+
+    /// __USER_CS: the code segment of 64-bit user code (0x23 is 32-bit code's).
+    static let userCodeSegment64: UInt64 = 0x33
 
     /// Asked from outside: policy (with the reset-on-fork flag), priority, nice.
     static func scheduling(_ tid: pid_t) -> ThreadState.Scheduling? {
