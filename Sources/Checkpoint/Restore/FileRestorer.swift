@@ -31,9 +31,9 @@ struct FileRestorer {
     }
 
     func restore() throws -> [String] {
-        // The restorer's own descriptors go above every number the process
-        // uses, epoll watch numbers too (a watch is added again under its
-        // number, which may name no descriptor now).
+        // The restorer's own descriptors go on numbers the process does not
+        // use, epoll watch numbers included (a watch is added again under its
+        // number, which may name no descriptor now), under the open-file limit.
         let watched = process.files.flatMap { $0.epoll?.watches.map(\.fd) ?? [] }.filter { $0 < 1 << 20 }
         let numbers = process.files.map { UInt64($0.fd) }
         let highest = max(numbers.max() ?? 2, watched.max() ?? 0)
