@@ -12,8 +12,14 @@ public final class ImageWriter {
     var sections: [(type: UInt32, offset: UInt64, length: UInt64)] = []
     public private(set) var pageRuns: [PageRun] = []
     public private(set) var pageBytes: UInt64 = 0
-    /// The file as written so far, mapped for `readBack` (the reading thread's alone).
+    /// The file as written so far, mapped for `readBack`: one set of
+    /// mappings per thread that checks (FileWindows is one thread's, and
+    /// each checks its sections in file order).
     private lazy var readBackWindows = FileWindows(fd: fd)
+    private lazy var writerReadBackWindows = FileWindows(fd: fd)
+
+    /// The thread a section is read back on.
+    public enum ReadBackThread: Sendable { case reading, writing }
 
     public init(fd: Int32) throws {
         self.fd = fd
@@ -113,14 +119,15 @@ public final class ImageWriter {
     /// Reads a committed PAGES section back from the file (its page-cache
     /// copy) and checks it against the checksum it was written with: what
     /// reached the file is what was checksummed. `buffer` must hold the payload.
-    public func readBack(_ p: PreparedPages, into buffer: UnsafeMutableRawBufferPointer) throws {
+    public func readBack(_ p: PreparedPages, into buffer: UnsafeMutableRawBufferPointer, on thread: ReadBackThread = .reading) throws {
         let payloadStart = p.offset + UInt64(ImageFormat.sectionHeaderSize)
         let length = p.prefix.count - ImageFormat.sectionHeaderSize + p.data.count
         guard length <= buffer.count else { throw ImageError.io("internal: read-back buffer of \(buffer.count) bytes for a \(length)-byte payload") }
         var crc = CRC32C()
         // Mapped, the page cache is checksummed where it lies (no copy: the
         // copy was a fifth of a dump's time); read() where the file cannot be mapped.
-        if !readBackWindows.update(&crc, from: payloadStart, length: length) {
+        let windows = thread == .reading ? readBackWindows : writerReadBackWindows
+        if !windows.update(&crc, from: payloadStart, length: length) {
             let slice = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<length])
             guard try FileIO.read(fd, into: slice, at: payloadStart) == length else {
                 throw ImageError.io("PAGES at byte \(p.offset): the file is shorter than what was written")

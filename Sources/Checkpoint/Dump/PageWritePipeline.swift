@@ -57,12 +57,14 @@ final class PageBufferPool: @unchecked Sendable {
 
 /// Writes prepared PAGES sections on a thread of its own, in order, and gives
 /// each section's buffer back to the pool once its write has finished. With
-/// a read-back buffer, the reading thread checks written sections against
-/// their checksums in the file (cr_checkpoint's check before commit) in the
-/// time it would otherwise wait: for a buffer (the writer is usually the
-/// slower of the two, so the check costs the dump no time) and for the last
-/// writes to finish. The first error stops everything and is rethrown to
-/// the reading side.
+/// read-back buffers, written sections are checked against their checksums
+/// in the file (cr_checkpoint's check before commit), oldest first, by
+/// whichever thread would otherwise wait: the reading thread while no
+/// buffer is free and while the last writes finish, the writer while no
+/// other write is queued. (Which is the slower varies: here the reading
+/// thread, which copies and checksums every page, was busy 1.5 times as
+/// long as the writer, and checking only there put the check on the dump's
+/// time.) The first error stops everything and is rethrown to the reading side.
 final class WritePipeline: @unchecked Sendable {
     private let writer: ImageWriter
     private let pool: PageBufferPool
@@ -70,11 +72,14 @@ final class WritePipeline: @unchecked Sendable {
     private let workers = DispatchQueue(label: "swiftcr.page-workers", attributes: .concurrent)
     private let lock = NSLockLite()
     private var failure: Error?
+    /// Each thread's buffer for a section read back where the file cannot be mapped.
     private let readBack: UnsafeMutableRawBufferPointer?
-    /// Sections written and not yet checked (writer thread appends, reading thread takes).
+    private let writerReadBack: UnsafeMutableRawBufferPointer?
+    /// Sections written and not yet checked (writer thread appends, either takes; under `lock`).
     private var written: [ImageWriter.PreparedPages] = []
-    /// Start offsets of the sections read back and found sound (reading thread).
-    private(set) var checkedSections: [UInt64] = []
+    /// Start offsets of the sections read back and found sound (under `lock`).
+    private var checked: [UInt64] = []
+    var checkedSections: [UInt64] { lock.withLock { checked } }
     /// Sections submitted and not yet written or failed (under `lock`).
     private var outstanding = 0
     /// Signalled each time a submitted section is done with.
@@ -84,9 +89,13 @@ final class WritePipeline: @unchecked Sendable {
         self.writer = writer
         self.pool = pool
         readBack = readBackBytes.map { UnsafeMutableRawBufferPointer.allocate(byteCount: $0, alignment: 4096) }
+        writerReadBack = readBackBytes.map { UnsafeMutableRawBufferPointer.allocate(byteCount: $0, alignment: 4096) }
     }
 
-    deinit { readBack?.deallocate() }
+    deinit {
+        readBack?.deallocate()
+        writerReadBack?.deallocate()
+    }
 
     func checkFailure() throws {
         if let e = lock.withLock({ failure }) { throw e }
@@ -106,6 +115,7 @@ final class WritePipeline: @unchecked Sendable {
                 } catch { lock.withLock { failure = error } }
             }
             if let buffer { pool.giveBack(buffer) }
+            checkWhileIdle()
         }
     }
 
@@ -137,6 +147,7 @@ final class WritePipeline: @unchecked Sendable {
                 } catch { lock.withLock { failure = error } }
             }
             pool.giveBack(buffer)
+            checkWhileIdle()
         }
     }
 
@@ -153,12 +164,28 @@ final class WritePipeline: @unchecked Sendable {
         guard let into = readBack else { return }
         while !pool.hasFree {
             guard let p = lock.withLock({ written.isEmpty ? nil : written.removeFirst() }) else { return }
-            try writer.readBack(p, into: into)
-            checkedSections.append(p.offset)
+            try writer.readBack(p, into: into, on: .reading)
+            lock.withLock { checked.append(p.offset) }
         }
     }
 
-    /// On the writer thread, after a section's buffer is back.
+    /// On the writer thread, after a section's buffer is back: checks
+    /// written sections, oldest first, one at a time, while no other
+    /// section is queued to be written (its own block is still counted).
+    private func checkWhileIdle() {
+        guard let into = writerReadBack else { return }
+        while let p = lock.withLock({ outstanding == 1 && failure == nil && !written.isEmpty ? written.removeFirst() : nil }) {
+            do {
+                try writer.readBack(p, into: into, on: .writing)
+                lock.withLock { checked.append(p.offset) }
+            } catch {
+                lock.withLock { failure = error }
+                return
+            }
+        }
+    }
+
+    /// On the writer thread, last in each section's block.
     private func settle() {
         lock.withLock { outstanding -= 1 }
         finished.signal()
@@ -173,8 +200,8 @@ final class WritePipeline: @unchecked Sendable {
             try checkFailure()
             let (next, left) = lock.withLock { (readBack == nil || written.isEmpty ? nil : written.removeFirst(), outstanding) }
             if let p = next, let into = readBack {
-                try writer.readBack(p, into: into)
-                checkedSections.append(p.offset)
+                try writer.readBack(p, into: into, on: .reading)
+                lock.withLock { checked.append(p.offset) }
             } else if left == 0 {
                 break
             } else {
