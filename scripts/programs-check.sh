@@ -23,6 +23,9 @@
 #   OpenSSH (root): a session to a private sshd whose remote loop prints
 #     numbered ticks; the client, then the server's session tree, checkpointed
 #     and restarted in turn (TCP with the other end outside); no tick lost
+#   Redis: a server and the client connection it keeps, counting on (TCP as
+#     root, a UNIX socket as a user)
+#   nginx: a master, two workers sharing memory, SIGHUP reloads after the restart
 #   tar | gzip: a pipeline writing an archive that must unpack identical
 # usage: scripts/programs-check.sh [--user] [--lazy | --live]   (bounded: about a minute)
 #   --lazy  restart with cr_restart --lazy (pages fetched on fault by userfaultfd)
@@ -57,6 +60,16 @@ owned() { : > "$1"; [ ${#as[@]} -eq 0 ] || chown swiftcr-test "$1"; }
 # until_ok SECONDS CMD...: true once CMD succeeds, polling every 0.1 s.
 until_ok() { local n=$(($1 * 10)); shift; while [ $n -gt 0 ]; do "$@" && return 0; sleep 0.1; n=$((n - 1)); done; return 1; }
 lines_over() { [ "$(wc -l < "$1")" -gt "$2" ]; }
+# What a program left running in the work directory (nginx's workers outlive
+# a killed master; a server a killed client started): killed by its cwd,
+# all but this script.
+kill_in_work() {
+  local p
+  for p in /proc/[0-9]*; do
+    [ "${p#/proc/}" != "$$" ] && [ "$(readlink "$p/cwd" 2>/dev/null)" = "$work" ] && kill -9 "${p#/proc/}" 2>/dev/null
+  done
+  return 0
+}
 # live_checkpoints NAME PID: with --live, three checkpoints that let it run
 # on (true when all three worked; the last one's output in NAME.ck).
 live_checkpoints() {
@@ -103,6 +116,7 @@ check() {
     echo "PASS $name ($before lines before, $after after)"; passed=$((passed + 1))
   fi
   pkill -9 -f -- "$pattern" 2>/dev/null
+  kill_in_work
 }
 
 if command -v python3 >/dev/null; then check python threads_pool_sqlite.py python3 -u threads_pool_sqlite.py; else skipped+=(python); fi
@@ -128,6 +142,16 @@ if [ -n "$rustc" ] && "$rustc" -O -o threads_tcp threads_tcp.rs 2>/dev/null; the
   # A user cannot restore TCP connections (TCP_REPAIR needs CAP_NET_ADMIN; README): a UNIX socket then.
   check rust threads_tcp ./threads_tcp "$([ ${#as[@]} -eq 0 ] && echo tcp || echo unix)"
 else skipped+=(rust); fi
+# Redis: a server and one client connection in one tree; its counter and
+# list must go on where they were (TCP as root, a UNIX socket as a user).
+if command -v redis-server >/dev/null && command -v python3 >/dev/null; then
+  check redis redis_client.py python3 -u redis_client.py "$([ ${#as[@]} -eq 0 ] && echo tcp || echo unix)"
+else skipped+=(redis); fi
+# nginx: a master and two workers sharing a limit_req zone, reloaded by
+# SIGHUP every 8 requests (new workers must answer), its client in the tree.
+if command -v nginx >/dev/null && command -v python3 >/dev/null; then
+  check nginx nginx_reload.py python3 -u nginx_reload.py
+else skipped+=(nginx); fi
 go=$(command -v go)
 if [ -n "$go" ] && GOCACHE="$work/.gocache" GOPATH="$work/.gopath" "$go" build -o goroutines goroutines.go 2>/dev/null; then
   [ ${#as[@]} -gt 0 ] && chown swiftcr-test goroutines

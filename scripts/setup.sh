@@ -55,6 +55,9 @@ if [ "$mode" = tests ]; then
   command -v psql >/dev/null || need+=(postgresql-client)
   # A bubblewrap sandbox for the real-programs test.
   command -v bwrap >/dev/null || need+=(bubblewrap)
+  # Redis and nginx for the real-programs test (their own on private ports; the packages' are not started).
+  command -v redis-server >/dev/null || need+=(redis-server)
+  command -v nginx >/dev/null || need+=(nginx-light)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

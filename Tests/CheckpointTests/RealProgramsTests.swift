@@ -7,7 +7,8 @@ import XCTest
 /// (unshare -Urnum: root in its user namespace, an echo server, a tmpfs of
 /// its own), Python in bubblewrap (as root), Node.js worker threads and a child on
 /// pipes, Java virtual threads, a Rust echo server, a Go program (goroutines,
-/// the garbage collector), vim in tmux on the
+/// the garbage collector), Redis with its client's connection, nginx's master
+/// reloading its workers (SIGHUP) after the restart, vim in tmux on the
 /// tree's own terminal, a PostgreSQL server serving new connections and
 /// shutting down cleanly, an OpenSSH session whose client and server each
 /// come back in turn (as root), a tar|gzip pipeline whose archive must unpack
@@ -38,6 +39,8 @@ final class RealProgramsTests: XCTestCase {
             if !mode.contains("--user") { XCTAssertTrue(r.output.contains("PASS python-bwrap"), "\(mode): \(r.output)") }
             // Installed by scripts/setup.sh: Go's runtime broke restarts three ways (stacks in its heap, all signals caught, split heap mappings).
             XCTAssertTrue(r.output.contains("PASS go"), "\(mode): \(r.output)")
+            // Installed by scripts/setup.sh: a server with its client's connection, and a master reloading its workers after the restart.
+            XCTAssertTrue(r.output.contains("PASS redis") && r.output.contains("PASS nginx"), "\(mode): \(r.output)")
             // openssh-server is installed by scripts/setup.sh (the VO module's ssh logins): both TCP ends of a session, as root.
             if !mode.contains("--user") { XCTAssertTrue(r.output.contains("PASS ssh"), "\(mode): \(r.output)") }
         }
