@@ -67,6 +67,11 @@ public enum MemoryFlags {
         pageSize == 0 ? 0 : 4 | hugeShift(pageSize)  // MFD_HUGETLB
     }
 
+    /// SHM_HUGETLB (shmget) with the page size the same way (SHM_HUGE_SHIFT); 0 for ordinary pages.
+    public static func shmHugetlb(pageSize: UInt64) -> UInt64 {
+        pageSize == 0 ? 0 : 0o4000 | hugeShift(pageSize)  // SHM_HUGETLB
+    }
+
     private static func hugeShift(_ pageSize: UInt64) -> UInt64 { UInt64(pageSize.trailingZeroBitCount) << 26 }
 }
 

@@ -249,7 +249,10 @@ public enum Restorer {
             let shared = SharedMemoryFactory(processes: header.processes)
             defer { shared.close() }
             // One factory per IPC namespace, each run from inside its namespace.
-            let sysv = (0...header.tree.ipcNamespaces).map { ns in SysVFactory(objects: header.tree.sysvObjects.filter { $0.namespace == ns }, log: log) }
+            let sysv = (0...header.tree.ipcNamespaces).map { ns in
+                SysVFactory(objects: header.tree.sysvObjects.filter { $0.namespace == ns },
+                            hugePageSizes: SysVFactory.hugePageSizes(header.processes, namespace: ns), log: log)
+            }
             func within<T>(_ ns: Int, _ body: () throws -> T) throws -> T { try ipc.map { try $0.within(ns, body) } ?? body() }
             func inNetwork<T>(_ ns: Int, _ body: () throws -> T) throws -> T { try net.map { try $0.within(ns, body) } ?? body() }
             // Unlinked files, made before the memory: a private mapping may be of one.

@@ -10,19 +10,36 @@ import Logging
 /// - otherwise it is made again with the same key, and as root with the
 ///   same ID (kernel.{shm,sem,msg}_next_id), values and messages included;
 /// - a segment removed while attached (SHM_DEST) is removed again once
-///   every stub has attached it.
+///   every stub has attached it;
+/// - a segment of huge pages (SHM_HUGETLB, as its attachments' page size
+///   says) is made of huge pages of that size again, or of ordinary ones
+///   with a warning where the pool or the user's rights refuse them.
 final class SysVFactory {
     private let objects: [SysVObject]
+    /// Original segment ID -> the huge page size its attachments had (absent: ordinary pages).
+    private let hugePageSizes: [Int32: UInt64]
     private let log: Logger
     private var segments: [Int32: Int32] = [:]
     private var warnings: [String] = []
 
     static let ipcStat: Int = 2, ipcRemove: Int = 0, ipcSet: Int = 1, setAll = 17, shmDest: UInt32 = 0o1000
 
-    init(objects: [SysVObject], log: Logger) {
+    init(objects: [SysVObject], hugePageSizes: [Int32: UInt64] = [:], log: Logger) {
         var seen: Set<[Int64]> = []
         self.objects = objects.filter { seen.insert([Int64($0.kind.rawValue), Int64($0.id)]).inserted }
+        self.hugePageSizes = hugePageSizes
         self.log = log
+    }
+
+    /// The huge page size of each SysV segment the processes of IPC namespace `namespace` attach.
+    static func hugePageSizes(_ processes: [ProcessState], namespace: Int) -> [Int32: UInt64] {
+        var sizes: [Int32: UInt64] = [:]
+        for p in processes where p.ipcNamespace == namespace {
+            for m in p.mappings where m.kind == .sysvShm && m.hugePageSize != 0 {
+                sizes[Int32(truncatingIfNeeded: m.inode)] = m.hugePageSize
+            }
+        }
+        return sizes
     }
 
     var hasObjects: Bool { !objects.isEmpty }
@@ -44,7 +61,17 @@ final class SysVFactory {
            ds.shm_perm.__key == o.key, UInt64(ds.shm_segsz) == o.size, o.key != 0 || ds.shm_perm.mode & Self.shmDest == 0 {
             id = o.id
         } else {
-            id = try create(o, "shm") { try rawSyscall("shmget", NR.shmget, Int(o.key), Int(o.size), Int(IPC_CREAT | IPC_EXCL) | Int(o.mode & 0o777)) }
+            let flags = Int(IPC_CREAT | IPC_EXCL) | Int(o.mode & 0o777)
+            let huge = hugePageSizes[original] ?? 0
+            id = try create(o, "shm") {
+                if huge != 0 {
+                    do { return try rawSyscall("shmget", NR.shmget, Int(o.key), Int(o.size), flags | Int(MemoryFlags.shmHugetlb(pageSize: huge))) } catch let e as SystemCallError where [ENOMEM, EPERM, EINVAL].contains(e.errno.rawValue) {
+                        // No huge pages free, or no right to them (CAP_IPC_LOCK or vm.hugetlb_shm_group).
+                        warnings.append("SysV segment \(o.id) came back in ordinary pages, not huge pages of \(huge >> 10) KiB: \(e)")
+                    }
+                }
+                return try rawSyscall("shmget", NR.shmget, Int(o.key), Int(o.size), flags)
+            }
         }
         segments[original] = id
         return id
