@@ -171,7 +171,7 @@ public final class SyscallInjector {
         var faults = 0
         while true {
             try how(0)
-            let outcome = try Ptrace.wait(tid)
+            let outcome = try Ptrace.waitSoon(tid)
             if try arrived(outcome) { return }
             switch outcome {
             case .syscallStop:
