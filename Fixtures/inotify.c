@@ -1,8 +1,11 @@
 /* inotify watches come back by path with their numbers and masks: a
  * directory (create/delete), a file (modify), a removed watch leaving a gap,
  * another file after the gap, and a file removed since but still open
- * (watched through that descriptor; its number above the inotify's).
- * Usage: inotify DIR */
+ * (watched through that descriptor; its number above the inotify's). A
+ * second instance has a seeded number of directory watches (10 to 129:
+ * fdinfo gives watch numbers in hex, and from 10 on they are not decimal),
+ * a seeded part of them removed, and each must report its own directory.
+ * Usage: inotify DIR [SEED] */
 #include "fixture.h"
 #include <fcntl.h>
 #include <limits.h>
@@ -59,6 +62,21 @@ int main(int argc, char **argv) {
     struct inotify_event e;
     while (next_event(in, &e, 0)) {}  /* drop the IN_IGNORED of the removed watch */
 
+    static char sub[130][PATH_MAX];
+    static int wds[130], gone[130];
+    unsigned long long rng = argc > 2 ? strtoull(argv[2], NULL, 10) : 1;
+    int many = inotify_init1(IN_NONBLOCK), n = 10 + (int)((rng = seed_mix(rng)) % 120);
+    for (int k = 0; k < n; k++) {
+        snprintf(sub[k], sizeof sub[k], "%s/many.%d", argv[1], k);
+        mkdir(sub[k], 0700);
+        wds[k] = inotify_add_watch(many, sub[k], IN_CREATE);
+        if (wds[k] != k + 1) fail("watch %d of many: got number %d", k + 1, wds[k]);
+    }
+    for (int k = 0; k < n; k++)
+        if ((rng = seed_mix(rng)) % 4 == 0) { gone[k] = 1; inotify_rm_watch(many, wds[k]); }
+    char drain[4096] __attribute__((aligned(8)));
+    while (read(many, drain, sizeof drain) > 0) {}  /* their IN_IGNORED */
+
     ready();
     wait_for_term();
 
@@ -78,5 +96,17 @@ int main(int argc, char **argv) {
     if (!seen) fail("no IN_MODIFY on watch %d of the removed file", wd_removed);
     touch(dir, "gap", "w");
     while (next_event(in, &e, 200)) if (e.wd == wd_gap) fail("the removed watch %d came back", wd_gap);
+
+    static char buf[4096] __attribute__((aligned(8)));
+    for (int k = 0; k < n; k++) {
+        touch(sub[k], "new", "m");
+        if (gone[k]) continue;
+        struct pollfd p = { many, POLLIN, 0 };
+        ssize_t len = poll(&p, 1, 2000) == 1 ? read(many, buf, sizeof buf) : -1;
+        struct inotify_event *got = (struct inotify_event *)buf;
+        if (len < (ssize_t)sizeof *got) { fail("%d watches: no event for %s (watch %d)", n, sub[k], wds[k]); break; }
+        if (got->wd != wds[k] || !(got->mask & IN_CREATE)) { fail("%d watches: a file made in %s came as watch %d (mask %x), not %d", n, sub[k], got->wd, got->mask, wds[k]); break; }
+    }
+    if (read(many, buf, sizeof buf) > 0) fail("%d watches: an event on a removed watch (watch %d)", n, ((struct inotify_event *)buf)->wd);
     return finish();
 }

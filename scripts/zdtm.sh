@@ -39,6 +39,8 @@
 #               the restored test is checkpointed and restarted again)
 #   ZDTM_SUITE  static (the default) or transition (tests whose state
 #               changes while they are checkpointed)
+#   ZDTM_NOAUTO=1 runs the tests whose .desc says noauto too (zdtm runs
+#               them only when named; a crfail one must still be refused)
 #   ZDTM_WORK (default /tmp/swiftcr-zdtm), SWIFTCR_BIN (default: this
 #   checkout's .build/release, built if missing), ZDTM_TIMEOUT seconds per
 #   step (default 30), ZDTM_OWN_MNTNS and ZDTM_OWN_NETNS (above).
@@ -272,7 +274,7 @@ for name in "${names[@]}"; do
   fi
   desc="$static/$name.desc"
   flags=""; [ -f "$desc" ] && flags=$(tr -d '\n' <"$desc")
-  if [[ "$flags" == *noauto* ]]; then echo "SKIP $name: noauto in its .desc"; continue; fi
+  if [[ "$flags" == *noauto* ]] && [ "${ZDTM_NOAUTO:-0}" != 1 ]; then echo "SKIP $name: noauto in its .desc"; continue; fi
   # As zdtm --norst: a test that checks what only a restore does is not run.
   if [ "$mode" = norst ] && [[ "$flags" == *reqrst* ]]; then echo "SKIP $name: reqrst in its .desc (it needs a restore)"; continue; fi
   crfail=0; [[ "$flags" == *crfail* ]] && crfail=1

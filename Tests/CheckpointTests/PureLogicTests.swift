@@ -68,6 +68,26 @@ final class PureLogicTests: XCTestCase {
     /// just above the highest where that fits, else the highest free ones
     /// (descriptors at the top of the limit, as valgrind's); none when the
     /// numbers under the limit are all taken. Seeded layouts.
+    /// fdinfo's watch lines are hex throughout (the kernel's "wd:%x" and
+    /// "fhandle-type:%x"): watch 10 is "a", watch 16 is "10", XFS's 64-bit
+    /// inode handles are type 0x81.
+    func testInotifyWatchNumbersAreReadAsHex() {
+        let fdinfo = """
+        pos:	0
+        flags:	04000
+        inotify wd:9 ino:3df9d sdev:fe00000 mask:300 ignored_mask:0 fhandle-bytes:8 fhandle-type:1 f_handle:9ddf030000000000
+        inotify wd:a ino:3df9e sdev:fe00000 mask:100 ignored_mask:0 fhandle-bytes:8 fhandle-type:1 f_handle:9edf030000000000
+        inotify wd:10 ino:3df9f sdev:fe00001 mask:2 ignored_mask:0 fhandle-bytes:c fhandle-type:81 f_handle:0102030405060708090a0b0c
+        """
+        let watches = InotifyWatches.parse(fdinfo)
+        XCTAssertEqual(watches.map(\.wd), [9, 10, 16])
+        XCTAssertEqual(watches.map(\.inode), [0x3df9d, 0x3df9e, 0x3df9f])
+        XCTAssertEqual(watches.map(\.mask), [0x300, 0x100, 2])
+        XCTAssertEqual(watches[0].handle, [0x9d, 0xdf, 3, 0, 0, 0, 0, 0])
+        XCTAssertEqual(watches.map(\.handleType), [1, 1, 0x81])
+        XCTAssertEqual(watches[2].handle, Array(1...12))
+    }
+
     func testParkedDescriptorsAvoidTheProcessesNumbersAndStayUnderTheLimit() {
         var random = SeededLCG(state: TestEnvironment.seed(for: "descriptor-parking"))
         func next(_ bound: UInt64) -> UInt64 { random.next(bound) }

@@ -817,8 +817,16 @@ final class RoundTripTests: XCTestCase {
     func testRelocateFollowsAMovedDirectoryAsRoot() throws { try Self.relocate.run(.rootOriginalPID) }
     func testRelocateFollowsAMovedDirectoryUnprivileged() throws { try Self.relocate.run(.unprivilegedNewPID) }
 
-    func testInotifyAsRoot() throws { try Scenario(fixture: "inotify", arguments: ["@"]).run(.rootOriginalPID) }
-    func testInotifyUnprivileged() throws { try Scenario(fixture: "inotify", arguments: ["@"]).run(.unprivilegedNewPID) }
+    /// With a seeded number of watches in a second instance (10 and up:
+    /// fdinfo numbers them in hex, and 0xa-0xf were dropped, 0x10 on renumbered).
+    func testInotifyAsRoot() throws {
+        let seed = TestEnvironment.seed(for: "inotify")
+        try Scenario(fixture: "inotify", arguments: ["@", "\(seed)"]).run(.rootOriginalPID)
+    }
+    func testInotifyUnprivileged() throws {
+        let seed = TestEnvironment.seed(for: "inotify") &+ 1
+        try Scenario(fixture: "inotify", arguments: ["@", "\(seed)"]).run(.unprivilegedNewPID)
+    }
 
     static let sharedFiles: Scenario = {
         var s = Scenario(fixture: "sharedfiles", arguments: ["@"], poke: { signalDescendants(of: $0.pid, SIGTERM) })

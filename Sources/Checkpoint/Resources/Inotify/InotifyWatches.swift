@@ -19,7 +19,8 @@ struct InotifyWatches {
                 guard let c = w.firstIndex(of: ":") else { continue }
                 f[w[..<c]] = w[w.index(after: c)...]
             }
-            guard let wd = f["wd"].flatMap({ UInt64($0) }), let ino = f["ino"].flatMap({ UInt64($0, radix: 16) }),
+            // Every number on the line is hex (the kernel's "wd:%x"): watch 10 is "a".
+            guard let wd = f["wd"].flatMap({ UInt64($0, radix: 16) }), let ino = f["ino"].flatMap({ UInt64($0, radix: 16) }),
                   let sdev = f["sdev"].flatMap({ UInt64($0, radix: 16) }), let mask = f["mask"].flatMap({ UInt64($0, radix: 16) }) else { return nil }
             let handle = f["f_handle"].map { hex in stride(from: 0, to: hex.count - 1, by: 2).compactMap { k -> UInt8? in
                 let s = hex.index(hex.startIndex, offsetBy: k)
@@ -27,7 +28,7 @@ struct InotifyWatches {
             } } ?? []
             // The kernel's dev_t is major << 20 | minor; user space's is glibc's makedev.
             let device = UInt64(Device.make(major: UInt32(sdev >> 20), minor: UInt32(sdev & 0xfffff)))
-            return Watch(wd: wd, mask: mask, inode: ino, device: device, handleType: f["fhandle-type"].flatMap { Int32($0) } ?? 0, handle: handle)
+            return Watch(wd: wd, mask: mask, inode: ino, device: device, handleType: f["fhandle-type"].flatMap { Int32($0, radix: 16) } ?? 0, handle: handle)
         }
     }
 
