@@ -327,6 +327,15 @@ final class RoundTripTests: XCTestCase {
         s.restartArguments = ["--restore-pgid", "--restore-sid"]
         try s.run(.rootOriginalPID)
     }
+    /// Sessions whose leader is gone: members forked with CLONE_PARENT, and a
+    /// child forked before its parent's setsid, stay in it (a holder at the
+    /// session's ID forks them), and no holder is left among the children.
+    func testSessionsOfAGoneLeaderAsRoot() throws {
+        var s = Scenario(fixture: "orphansession")
+        s.checkpointArguments = ["--tree"]
+        s.restartArguments = ["--restore-pgid", "--restore-sid"]
+        try s.run(.rootOriginalPID)
+    }
     /// A whole PID namespace (its init the tree's root): orphans reparented
     /// to that init, sessions, groups, a zombie, threads and seeded extra
     /// processes come back in a new namespace with the IDs they had in there.

@@ -25,6 +25,9 @@ struct SessionOrder {
     let steps: [Step]
     /// Per session leader whose setsid waits: the children to fork before it.
     let early: [pid_t: [pid_t]]
+    /// The session each process must be born in, where it matters: its own
+    /// (not led by it), or for a leader the earlier one a child of it needs.
+    let birth: [pid_t: pid_t]
 
     /// `members` parents first (the image's order); those whose parent is
     /// not among them start a walk of their own, in that order.
@@ -55,6 +58,8 @@ struct SessionOrder {
             let before = (children[m.pid] ?? []).filter { c in need(c).map { $0 != m.pid } ?? false }
             if !before.isEmpty { early[m.pid] = before }
         }
+        for m in members { _ = need(m) }
+        self.birth = birth
         // Nothing to defer: the image's order as it is.
         self.early = early.mapValues { $0.map(\.pid) }
         guard !early.isEmpty else {

@@ -34,6 +34,12 @@ struct StubTree {
     /// Processes forked by a session holder (an orphan of init in another
     /// session): a group holder they need is forked from that holder, in their session.
     private var forkedByHolder: [pid_t: RemoteSession] = [:]
+    /// Per session held for a gone leader (`goneLeaderSession`), the parent its holder was forked from.
+    private var goneLeaderParents: [pid_t: pid_t] = [:]
+    /// Processes left in their parent's session (warned): their group, in their own session, is not for them.
+    private var outsideOwnSession: Set<pid_t> = []
+    /// The session each process must be born in, where it matters (SessionOrder.birth).
+    private var birthSessions: [pid_t: pid_t] = [:]
     /// The image's time namespace, if it had one; whether the restorer's own
     /// children are born in it; per process, whether its children are.
     var time: TimeNamespaceFactory?
@@ -88,6 +94,7 @@ struct StubTree {
         // Without --restore-sid no setsid waits: every process reads as in a session of no one's.
         let order = SessionOrder(processes.map { .init(pid: $0.pid, ppid: $0.ppid, sid: options.restoreSID ? $0.sid : 0) })
         waitingIdentity = order.early.mapValues(Set.init)
+        birthSessions = order.birth
         // The deferred setsid of each comes once its early children exist (`make`).
         for case .make(let pid, _) in order.steps {
             guard let p = byPID[pid], !later.contains(pid) else { continue }
@@ -144,6 +151,11 @@ struct StubTree {
         let session: RemoteSession
         if let parent = sessions[p.ppid], let holder = try orphanSession(p, parent: parent, among: processes) {
             stub = try fork(from: holder, exactPID: ids(p.pid)).outer
+            session = try Self.session(for: stub, instruction: holder.injector.instruction)
+            forkedByHolder[p.pid] = holder
+        } else if let parent = sessions[p.ppid], let holder = try goneLeaderSession(p, parent: parent) {
+            // Born in the holder's session, its parent the holder's (CLONE_PARENT).
+            stub = try fork(from: holder, exactPID: ids(p.pid), flags: CloneFlags.parent).outer
             session = try Self.session(for: stub, instruction: holder.injector.instruction)
             forkedByHolder[p.pid] = holder
         } else if let parent = sessions[p.ppid] {
@@ -365,6 +377,39 @@ struct StubTree {
         return holder
     }
 
+    /// A process in a session whose leader is gone, whose parent is in
+    /// another session (zdtm session02: a process calls setsid, forks with
+    /// CLONE_PARENT and exits; its children live on in its session with its
+    /// parent as theirs). No process can join a session but by birth, so a
+    /// holder forked from the parent at the session's ID calls setsid and
+    /// forks the process with CLONE_PARENT: born in that session, child of
+    /// its own parent. The holder goes with the group holders (reaped by
+    /// the parent before anything runs). One holder a session: a member
+    /// with another parent stays in its parent's session (a warning).
+    private mutating func goneLeaderSession(_ p: ProcessState, parent: RemoteSession) throws -> RemoteSession? {
+        // A leader of its own session now is born in the one a child of it needs (SessionOrder).
+        guard options.restoreSID, let sid = birthSessions[p.pid], sid != p.pid, !livePIDs.contains(sid), !zombiePIDs.contains(sid),
+              let wanted = ids(sid) else { return nil }
+        // Already there by birth (its parent is in that session now).
+        let parentSession = try parent.raw(NR.getsid, 0)
+        guard parentSession != Int64(wanted) else { return nil }
+        if let holder = sessionHolders[sid] {
+            guard goneLeaderParents[sid] == p.ppid else {
+                warnings.append("process \(p.pid): session \(sid) (leader gone) is held for the children of process \(goneLeaderParents[sid] ?? 0), not of its parent \(p.ppid); it is born in its parent's session" + (p.sid == sid ? " and stays in its parent's group" : ""))
+                if p.sid == sid { outsideOwnSession.insert(p.pid) }
+                return nil
+            }
+            return holder
+        }
+        let (outer, innerID) = try fork(from: parent, exactPID: wanted)
+        let holder = try Self.session(for: outer, instruction: parent.injector.instruction)
+        try holder.call("setsid", NR.setsid)
+        groupHolders.append((sid, outer, innerID, parent, p.ppid))
+        sessionHolders[sid] = holder
+        goneLeaderParents[sid] = p.ppid
+        return holder
+    }
+
     /// The group holders go: killed, and reaped by the parent they were
     /// forked from (so no process of the image ever sees them).
     mutating func dissolveGroupHolders() throws {
@@ -379,6 +424,7 @@ struct StubTree {
         groupHolders = []
         sessionHolders = [:]
         forkedByHolder = [:]
+        goneLeaderParents = [:]
     }
 
     /// A session and scratch page for a fresh stub (its memory is still the restorer's copy).
@@ -391,7 +437,8 @@ struct StubTree {
 
     /// Forks a child of the stub behind `parent` (auto-attached, stopped).
     func fork(from parent: RemoteSession, exactPID: pid_t?, flags: UInt64 = 0) throws -> (outer: pid_t, inner: pid_t) {
-        try InjectedClone.run(in: parent, flags: flags, exitSignal: SIGCHLD, exactID: exactPID, what: "process")
+        // With CLONE_PARENT the child takes the caller's exit signal; clone3 wants none given.
+        try InjectedClone.run(in: parent, flags: flags, exitSignal: flags & CloneFlags.parent != 0 ? 0 : SIGCHLD, exactID: exactPID, what: "process")
     }
 
     /// Whether `p` shared the fd table its parent was in (the parent's own, or the one it shared).
@@ -428,7 +475,7 @@ struct StubTree {
             // shell) would come back deaf to it without a word.
             warnings.append("process \(p.pid) led a session with /dev/pts/\(n) as its controlling terminal: without --restore-sid it joins cr_restart's session and has no terminal (Ctrl-C, job control and hangups do not reach it)")
         }
-        guard options.restorePGID, !(leadsGroup && p.pgid == p.pid) else { return }
+        guard options.restorePGID, !(leadsGroup && p.pgid == p.pid), !outsideOwnSession.contains(p.pid) else { return }
         if p.pgid == p.pid {
             try session.call("setpgid of process \(p.pid) to group \(p.pgid)", NR.setpgid, 0, 0)
         } else if let leader = inner[p.pgid] {
