@@ -5,6 +5,9 @@
  * (wherever its PID is now), the gone child's pidfds still share an inode
  * and signal nobody (ESRCH), this process's pidfd is nonblocking and
  * signals it, and the pipe gives its bytes, then end of file.
+ * A pidfd of one of its threads (PIDFD_THREAD, where the kernel has it)
+ * and a dup of it: after restart both name that thread (fdinfo's Pid is
+ * its TID) and PIDFD_SIGNAL_THREAD reaches it and no other.
  * With DIR: also a pidfd (and a dup of it, one open file) of a process
  * outside the tree, whose PID goes to DIR/outside; the test ends that
  * process before the restart, and both descriptors come back closed.
@@ -14,6 +17,46 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <pthread.h>
+#include <dirent.h>
+
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL
+#endif
+#define PIDFD_SIGNAL_THREAD 1
+static volatile pid_t thread_tid, signalled_in;
+static void on_usr1(int sig) { (void)sig; signalled_in = (pid_t)syscall(SYS_gettid); }
+static void *thread_main(void *arg) {
+    (void)arg;
+    thread_tid = (pid_t)syscall(SYS_gettid);
+    leave_term_to_main();
+    for (;;) pause();
+    return NULL;
+}
+
+/* The TID of our one other thread, as it is now (a restart without the old IDs gives it another). */
+static pid_t other_thread(void) {
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    pid_t found = -1;
+    while (d && (e = readdir(d)) != NULL) {
+        pid_t t = (pid_t)atoi(e->d_name);
+        if (t > 0 && t != getpid()) found = t;
+    }
+    if (d) closedir(d);
+    return found;
+}
+
+/* The Pid line of a descriptor's fdinfo. */
+static int fdinfo_pid(int fd) {
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+    FILE *f = fopen(path, "r");
+    int pid = -1;
+    while (f && fgets(line, sizeof line, f)) if (sscanf(line, "Pid: %d", &pid) == 1) break;
+    if (f) fclose(f);
+    return pid;
+}
 
 static int pidfd_open(pid_t pid, unsigned flags) { return (int)syscall(SYS_pidfd_open, pid, flags); }
 static int pidfd_signal(int fd, int sig) { return (int)syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0); }
@@ -61,6 +104,16 @@ int main(int argc, char **argv) {
     int p[2];
     if (live < 0 || dead1 < 0 || self < 0 || pipe(p) != 0 || write(p[1], "data", 4) != 4) { fail("setup"); return finish(); }
     close(p[1]);
+    /* A thread of ours and its pidfd (with a dup), where PIDFD_THREAD is known (Linux 6.9). */
+    pthread_t thread;
+    struct sigaction usr1;
+    memset(&usr1, 0, sizeof usr1);
+    usr1.sa_handler = on_usr1;
+    sigaction(SIGUSR1, &usr1, NULL);
+    if (pthread_create(&thread, NULL, thread_main, NULL) != 0) { fail("pthread_create"); return finish(); }
+    while (!thread_tid) usleep(1000);
+    int of_thread = pidfd_open(thread_tid, PIDFD_THREAD | O_NONBLOCK), of_thread_dup = of_thread >= 0 ? dup(of_thread) : -1;
+    if (of_thread < 0 && errno != EINVAL) { fail("pidfd_open(thread): %s", strerror(errno)); return finish(); }
 
     ready();
     wait_for_term();
@@ -77,6 +130,15 @@ int main(int argc, char **argv) {
     char buf[8] = { 0 };
     if (read(p[0], buf, sizeof buf) != 4 || memcmp(buf, "data", 4) != 0) fail("the writerless pipe lost its bytes");
     else if (read(p[0], buf, sizeof buf) != 0) fail("no end of file after the writerless pipe's bytes");
+    if (of_thread >= 0) {
+        pid_t now = other_thread();
+        if (fdinfo_pid(of_thread) != now || fdinfo_pid(of_thread_dup) != now)
+            fail("the thread's pidfd and its dup name %d and %d, not the thread %d", fdinfo_pid(of_thread), fdinfo_pid(of_thread_dup), now);
+        if (!(fcntl(of_thread, F_GETFL) & O_NONBLOCK)) fail("the thread's pidfd is not nonblocking");
+        if (syscall(SYS_pidfd_send_signal, of_thread_dup, SIGUSR1, NULL, PIDFD_SIGNAL_THREAD) != 0) fail("SIGUSR1 to the thread by its pidfd: %s", strerror(errno));
+        for (int k = 0; k < 2000 && !signalled_in; k++) usleep(1000);
+        if (signalled_in != now) fail("SIGUSR1 through the thread's pidfd ran in %d, not the thread %d", signalled_in, now);
+    }
     if (argc > 1 && (fcntl(outside, F_GETFD) != -1 || fcntl(outside_dup, F_GETFD) != -1))
         fail("the pidfd of the gone outside process (fd %d, and its dup %d) should be closed", outside, outside_dup);
     return finish();

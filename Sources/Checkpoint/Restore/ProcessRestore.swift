@@ -140,6 +140,7 @@ final class ProcessRestore {
             }
         }
         let innerTIDs = Dictionary(uniqueKeysWithValues: threads.map { ($0.state.tid, $0.inner) })
+        warnings += try ThreadPidFDs.remake(process, in: session, innerTID: innerTIDs)
         return warnings + (try TimerRestorer(session: session, process: process, threadIDs: innerTIDs).restore())
     }
 
@@ -166,6 +167,7 @@ final class ProcessRestore {
                 threads.append((created.session.pid, created.inner, t, created.session))
                 if !t.cgroups.isEmpty { try cgroups?.place(thread: created.session.pid, of: stub, who: t.tid, in: t.cgroups) }
             }
+            return try ThreadPidFDs.remake(process, in: session, innerTID: Dictionary(uniqueKeysWithValues: threads.map { ($0.state.tid, $0.inner) }))
         case .threadState:
             return try threads.flatMap { try TaskRestorer.restoreThread($0.state, in: $0.session, pid: innerPID, tid: $0.inner) }
         case .timers:

@@ -21,6 +21,13 @@ enum PidFDs: FDInfoKind {
         guard let r = f.pidfd else { throw CheckpointError(EINVAL, "fd \(f.fd): pidfd record missing") }
         let flags = Int(UInt32(f.flags) & UInt32(O_NONBLOCK | O_EXCL))  // PIDFD_NONBLOCK, PIDFD_THREAD
         var target: pid_t
+        if ThreadPidFDs.isOwnThread(f, of: c.process) {
+            // Its thread is not made yet: the process's own pidfd holds the number until it is.
+            let opened = Syscall.result(NR.pidfd_open, Int(c.objects.stubs[c.process.pid] ?? c.process.pid), flags & ~Int(O_EXCL))
+            guard case .success(let fd) = opened else { return .closed("fd \(f.fd): pidfd of thread \(r.pid): \(opened)") }
+            c.objects.closeLater(Int32(fd))
+            return .local(Int32(fd))
+        }
         if r.pid > 0 {
             target = c.objects.stubs[pid_t(r.pid)] ?? pid_t(r.pid)
         } else {
