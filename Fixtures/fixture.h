@@ -119,6 +119,22 @@ static inline int mounted_here(int id) {
     return found;
 }
 
+/* Parent, process group and session of `pid`, from /proc/PID/stat (a
+ * zombie's too, unlike getpgid and getsid for another session's). 0 or -1. */
+static inline int stat_ids(pid_t pid, int *ppid, int *pgrp, int *sid) {
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *close_paren = strrchr(buf, ')');
+    char state;
+    if (!close_paren || sscanf(close_paren + 2, "%c %d %d %d", &state, ppid, pgrp, sid) != 4) return -1;
+    return 0;
+}
+
 static inline int finish(void) {
     if (fixture_failures == 0) printf("PASS\n");
     fflush(stdout);

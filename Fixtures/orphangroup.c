@@ -13,18 +13,8 @@
 static pid_t clone_parent(void) { return (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0); }
 
 static pid_t group_of(pid_t pid) {
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    char *close_paren = strrchr(buf, ')');
-    int ppid = 0, pgrp = -1;
-    char state;
-    if (!close_paren || sscanf(close_paren + 2, "%c %d %d", &state, &ppid, &pgrp) != 3) return -1;
-    return pgrp;
+    int ppid, pgrp = -1, sid;
+    return stat_ids(pid, &ppid, &pgrp, &sid) == 0 ? pgrp : -1;
 }
 
 int main(void) {

@@ -14,24 +14,9 @@
 
 static pid_t clone_parent(void) { return (pid_t)syscall(SYS_clone, CLONE_PARENT, 0, 0, 0, 0); }
 
-/* ppid, pgrp and session from /proc/PID/stat. */
-static int ids_of(pid_t pid, int *ppid, int *pgrp, int *sid) {
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    char *close_paren = strrchr(buf, ')');
-    char state;
-    if (!close_paren || sscanf(close_paren + 2, "%c %d %d %d", &state, ppid, pgrp, sid) != 4) return -1;
-    return 0;
-}
-
 static void expect(const char *who, pid_t pid, int ppid, int pgrp, int sid) {
     int p = -1, g = -1, s = -1;
-    if (ids_of(pid, &p, &g, &s) != 0) { fail("%s (%d) is gone", who, pid); return; }
+    if (stat_ids(pid, &p, &g, &s) != 0) { fail("%s (%d) is gone", who, pid); return; }
     if (p != ppid || g != pgrp || s != sid)
         fail("%s (%d): parent %d, group %d, session %d; want %d, %d, %d", who, pid, p, g, s, ppid, pgrp, sid);
 }

@@ -18,18 +18,9 @@ final class SyscallProgramTests: XCTestCase {
 
     /// A stopped `sleep` with the loop on a page of its own and a table page.
     private func tracedSleep() throws -> (injector: SyscallInjector, region: UInt64) {
-        var p: pid_t = 0
-        var argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sleep"), strdup("100"), nil]
-        defer { for a in argv { free(a) } }
-        XCTAssertEqual(posix_spawn(&p, "/bin/sleep", nil, nil, &argv, environ), 0)
-        pid = p
-        usleep(100_000)
-        try Ptrace.seize(pid)
-        try Ptrace.interrupt(pid)
-        _ = try Ptrace.wait(pid)
-        let regs = try Ptrace.registers(pid)
-        let maps = try ProcMaps.parse(try Sys.readText("/proc/\(pid)/maps"))
-        let injector = SyscallInjector(tid: pid, instruction: try SyscallInjector.findInstruction(pid: pid, registers: regs, maps: maps), template: regs)
+        let traced = try TracedSleep.start()
+        pid = traced.pid
+        let injector = traced.injector
         let anonymous = UInt64(MAP_PRIVATE | MAP_ANONYMOUS)
         let code = try injector.call("mmap", NR.mmap, 0, 4096, UInt64(PROT_READ | PROT_WRITE), anonymous, .max, 0)
         try RemoteMemory(pid: pid).write(address: code, bytes: SyscallProgram.code)

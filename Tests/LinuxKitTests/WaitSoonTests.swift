@@ -18,18 +18,9 @@ final class WaitSoonTests: XCTestCase {
     }
 
     private func tracedSleep() throws -> SyscallInjector {
-        var p: pid_t = 0
-        var argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sleep"), strdup("100"), nil]
-        defer { for a in argv { free(a) } }
-        XCTAssertEqual(posix_spawn(&p, "/bin/sleep", nil, nil, &argv, environ), 0)
-        pid = p
-        usleep(100_000)
-        try Ptrace.seize(pid)
-        try Ptrace.interrupt(pid)
-        _ = try Ptrace.wait(pid)
-        let regs = try Ptrace.registers(pid)
-        let maps = try ProcMaps.parse(try Sys.readText("/proc/\(pid)/maps"))
-        return SyscallInjector(tid: pid, instruction: try SyscallInjector.findInstruction(pid: pid, registers: regs, maps: maps), template: regs)
+        let traced = try TracedSleep.start()
+        pid = traced.pid
+        return traced.injector
     }
 
     private func seconds() -> Double {
