@@ -1,5 +1,8 @@
 /* UNIX datagram sockets that are not a pair: a server bound to a path with
- * messages waiting from a connected client and from an unbound sender, and a
+ * messages waiting from a connected client and from an unbound sender, from
+ * a live sender bound to an abstract name (the server answers it by the
+ * name recvfrom gives) and from one bound to a path, closed and its file
+ * removed since (recvfrom still names it; no file is left there), and a
  * client connected to a receiver outside the checkpoint (a daemon, like
  * syslog's /dev/log), and a socket connected to its own name. After restart the server has its name and its
  * messages, the client still reaches it, and the outside receiver gets what
@@ -11,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <stddef.h>
 #include <time.h>
 
 static struct sockaddr_un path_in(const char *dir, const char *name) {
@@ -95,6 +99,20 @@ int main(int argc, char **argv) {
     int stranger = socket(AF_UNIX, SOCK_DGRAM, 0);
     sendto(stranger, "from a stranger", 15, 0, (struct sockaddr *)&server_at, sizeof server_at);
     close(stranger);
+    /* Senders with names, which recvfrom must give again. */
+    struct sockaddr_un asker_at = { .sun_family = AF_UNIX };
+    int asker_length = snprintf(asker_at.sun_path + 1, sizeof asker_at.sun_path - 1, "swiftcr-dgram-asker.%d", getpid()) + 1;
+    socklen_t asker_size = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + asker_length);
+    int asker = socket(AF_UNIX, SOCK_DGRAM, 0);
+    if (bind(asker, (struct sockaddr *)&asker_at, asker_size) != 0) fail("bind the asker: %s", strerror(errno));
+    sendto(asker, "question", 8, 0, (struct sockaddr *)&server_at, sizeof server_at);
+    struct sockaddr_un gone_at = path_in(dir, "gone.sock");
+    unlink(gone_at.sun_path);
+    int gone = socket(AF_UNIX, SOCK_DGRAM, 0);
+    if (bind(gone, (struct sockaddr *)&gone_at, sizeof gone_at) != 0) fail("bind the gone sender: %s", strerror(errno));
+    sendto(gone, "farewell", 8, 0, (struct sockaddr *)&server_at, sizeof server_at);
+    close(gone);
+    unlink(gone_at.sun_path);
 
     /* Bound and connected to its own name, with a message to itself waiting. */
     struct sockaddr_un self_at = path_in(dir, "self.sock");
@@ -113,6 +131,22 @@ int main(int argc, char **argv) {
 
     expect_message(server, "from the client", "bound server, message 1");
     expect_message(server, "from a stranger", "bound server, message 2");
+    struct sockaddr_un from;
+    socklen_t from_length = sizeof from;
+    char buf[64];
+    ssize_t got = recvfrom(server, buf, sizeof buf, 0, (struct sockaddr *)&from, &from_length);
+    if (got != 8 || memcmp(buf, "question", 8) != 0) fail("bound server, message 3: %zd bytes, want \"question\"", got);
+    else if (from_length != asker_size || memcmp(from.sun_path, asker_at.sun_path, (size_t)asker_length) != 0)
+        fail("the question's sender is named %.*s (%u bytes), not @%s", (int)from_length > 3 ? (int)from_length - 3 : 0, from.sun_path + 1, from_length, asker_at.sun_path + 1);
+    else if (sendto(server, "answer", 6, 0, (struct sockaddr *)&from, from_length) != 6) fail("answer the asker by the name recvfrom gave: %s", strerror(errno));
+    else expect_message(asker, "answer", "the asker, answered by name");
+    from_length = sizeof from;
+    got = recvfrom(server, buf, sizeof buf, 0, (struct sockaddr *)&from, &from_length);
+    if (got != 8 || memcmp(buf, "farewell", 8) != 0) fail("bound server, message 4: %zd bytes, want \"farewell\"", got);
+    else if (from_length <= offsetof(struct sockaddr_un, sun_path) || strcmp(from.sun_path, gone_at.sun_path) != 0)
+        fail("the farewell's sender is named \"%s\", not %s", from_length > 2 ? from.sun_path : "", gone_at.sun_path);
+    struct stat left;
+    if (lstat(gone_at.sun_path, &left) == 0) fail("a file is left at the gone sender's path %s", gone_at.sun_path);
     struct sockaddr_un name;
     socklen_t length = sizeof name;
     if (getsockname(server, (struct sockaddr *)&name, &length) != 0 || strcmp(name.sun_path, server_at.sun_path) != 0)

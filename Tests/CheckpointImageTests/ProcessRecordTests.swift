@@ -47,6 +47,26 @@ final class ProcessRecordTests: XCTestCase {
         XCTAssertEqual(try decode(p.encode()), p)
     }
 
+    /// Senders of queued datagrams survive encoding; one of a message that
+    /// is not queued, an empty name, or a message named twice is refused.
+    func testDatagramSendersRoundTripAndBadOnesAreRefused() throws {
+        var p = Self.richProcess()
+        guard let k = p.files.firstIndex(where: { $0.kind == .unixSocket }), case .unixSocket(var r) = p.files[k].payload else {
+            return XCTFail("no unix socket in the sample")
+        }
+        r.senders = [.init(message: 0, address: [0] + Array("asker".utf8)), .init(message: 2, address: Array("/run/x.sock".utf8))]
+        p.files[k].payload = .unixSocket(r)
+        XCTAssertEqual(try decode(p.encode()), p)
+        for bad in [[UnixSocketRecord.Sender(message: 3, address: [1])], [.init(message: 1, address: [])],
+                    [.init(message: 1, address: [1]), .init(message: 1, address: [2])]] {
+            var q = r
+            q.senders = bad
+            var broken = p
+            broken.files[k].payload = .unixSocket(q)
+            XCTAssertThrowsError(try decode(broken.encode()), "\(bad)")
+        }
+    }
+
     /// A hugetlb mapping's and memfd's page size survive encoding; sizes that
     /// are no power of two, or that the mapping's bounds are not aligned to, are refused.
     func testHugePageSizes() throws {

@@ -29,6 +29,16 @@ public struct UnixSocketRecord: DescriptorPayloadRecord {
     /// Since 1.3: descriptors in flight (SCM_RIGHTS) with queued messages:
     /// per message, the numbers of the process's in-flight files (`FileDescriptorState.inFlight`).
     public var passed: [PassedFiles] = []
+    /// Written since 2026-12-07: who sent a queued datagram, where it had a
+    /// name (what recvfrom gives the reader): sun_path bytes as `address`.
+    public var senders: [Sender] = []
+
+    public struct Sender: Equatable, Sendable {
+        /// Index into `queued`.
+        public var message: Int
+        public var address: [UInt8]
+        public init(message: Int, address: [UInt8]) { self.message = message; self.address = address }
+    }
 
     public struct PassedFiles: Equatable, Sendable {
         /// Index into `queued`.
@@ -49,7 +59,7 @@ public struct UnixSocketRecord: DescriptorPayloadRecord {
 
     enum Tag: UInt16, CaseIterable {
         case type = 1, state = 2, peer = 3, shutdown = 4, sendBuffer = 5, receiveBuffer = 6, backlog = 7
-        case address = 8, peerAddress = 9, queued = 10, nameGone = 11, fileMode = 12, fileOwner = 13, pendingOn = 14, passed = 15
+        case address = 8, peerAddress = 9, queued = 10, nameGone = 11, fileMode = 12, fileOwner = 13, pendingOn = 14, passed = 15, sender = 16
     }
 
     func encode(into e: inout RecordEncoder) {
@@ -68,6 +78,7 @@ public struct UnixSocketRecord: DescriptorPayloadRecord {
         if !fileOwner.isEmpty { e.u64s(Tag.fileOwner.rawValue, fileOwner) }
         if pendingOn != 0 { e.u64(Tag.pendingOn.rawValue, pendingOn) }
         for p in passed { e.u64s(Tag.passed.rawValue, [UInt64(p.message)] + p.fds.map { UInt64($0) }) }
+        for x in senders { e.raw(Tag.sender.rawValue, withUnsafeBytes(of: UInt64(x.message).littleEndian) { Array($0) } + x.address) }
     }
 
     init(decoding d: RecordDecoder, fd: Int32) throws {
@@ -88,6 +99,15 @@ public struct UnixSocketRecord: DescriptorPayloadRecord {
                 throw ImageError.malformed(what: "unix socket fd \(fd): descriptors in flight \(v) for \(queued.count) message(s)", offset: d.offset(of: f.range))
             }
             passed.append(PassedFiles(message: Int(v[0]), fds: v.dropFirst().map { Int32($0) }))
+        }
+        for f in d.fields where f.tag == Tag.sender.rawValue {
+            let bytes = Array(d.bytes[f.range])
+            let message = bytes.count >= 8 ? bytes[0..<8].withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) } : .max
+            let address = bytes.count >= 8 ? Array(bytes[8...]) : []
+            guard message < UInt64(queued.count), !address.isEmpty, !senders.contains(where: { UInt64($0.message) == message }) else {
+                throw ImageError.malformed(what: "unix socket fd \(fd): a sender of message \(message) of \(queued.count)", offset: d.offset(of: f.range))
+            }
+            senders.append(Sender(message: Int(message), address: try checkedAddress(address, fd: fd, base: d.offset(of: f.range))))
         }
         guard fileOwner.isEmpty || (fileOwner.count == 2 && fileOwner.allSatisfy { $0 <= UInt64(UInt32.max) }) else {
             throw ImageError.malformed(what: "unix socket fd \(fd): file owner \(fileOwner)", offset: d.base)

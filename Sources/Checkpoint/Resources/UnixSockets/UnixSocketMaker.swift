@@ -85,18 +85,24 @@ extension SocketFactory {
         return warnings.isEmpty ? .socket(fd) : .socketWithWarning(fd, warnings.joined(separator: "; "))
     }
 
-    /// A bound datagram socket's waiting messages, sent to its name again
-    /// from a socket of ours; who sent them originally is not kept.
+    /// A bound datagram socket's waiting messages, sent to its name again,
+    /// each from a socket with the name its sender had (UnixSenders), or
+    /// from an unnamed one of ours.
     func requeue(_ f: FileDescriptorState, _ s: UnixSocketRecord) throws -> String? {
         guard let (addr, length) = unixAddress(s.address, cwd: cwdOf[f.inode]) else {
             return "fd \(f.fd): \(s.queued.count) message(s) from a peer that is gone wait in an unnamed socket; they are lost"
         }
+        var why: String?
         try whenFilesExist(s) {
             let sender = try valueOrThrow("socket(AF_UNIX)") { Glibc.socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
             defer { Glibc.close(sender) }
-            try self.send(s, of: f, from: sender, to: (addr, length))
+            let named = UnixSenders(factory: self, receiver: f)
+            defer { named.close() }
+            let byMessage = Dictionary(s.senders.map { ($0.message, $0.address) }, uniquingKeysWith: { a, _ in a })
+            try self.send(s, of: f, from: { k in try byMessage[k].flatMap { try named.socket(named: $0) } ?? sender }, to: (addr, length))
+            why = named.unnamed.isEmpty ? nil : "fd \(f.fd): queued datagrams from \(named.unnamed.sorted().joined(separator: ", ")) come from an unnamed socket (that name could not be bound again)"
         }
-        return nil
+        return why
     }
 
     /// Runs `fill` now, or, when a queue carries descriptors in flight, once
@@ -108,6 +114,11 @@ extension SocketFactory {
     /// Sends `saved`'s queued messages from `sender` (to `address`, or its
     /// peer), each with the descriptors that were in flight with it.
     func send(_ saved: UnixSocketRecord, of f: FileDescriptorState, from sender: Int32, to address: (sockaddr_un, socklen_t)? = nil) throws {
+        try send(saved, of: f, from: { _ in sender }, to: address)
+    }
+
+    /// As above, each message from the socket `sender` gives for its index.
+    func send(_ saved: UnixSocketRecord, of f: FileDescriptorState, from sender: (Int) throws -> Int32, to address: (sockaddr_un, socklen_t)? = nil) throws {
         let owner = UInt64(ownerOf[f.inode] ?? 0)
         let attached = Dictionary(saved.passed.map { ($0.message, $0.fds) }, uniquingKeysWith: { a, _ in a })
         for (k, m) in saved.queued.enumerated() {
@@ -119,7 +130,7 @@ extension SocketFactory {
                 fds.append(ours)
             }
             let name = address.map { a in withUnsafeBytes(of: a.0) { Array($0.prefix(Int(a.1))) } }
-            let n = UnixMessage.send(m, descriptors: fds, from: sender, name: name, flags: Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
+            let n = UnixMessage.send(m, descriptors: fds, from: try sender(k), name: name, flags: Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
             guard n == m.count else {
                 let why = n < 0 ? errorText(errno) : "only \(n) went in"
                 let at = address.map { " at " + describe(Array(withUnsafeBytes(of: $0.0.sun_path) { $0.prefix { $0 != 0 } })) } ?? ""

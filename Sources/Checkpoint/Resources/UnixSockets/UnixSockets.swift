@@ -55,6 +55,7 @@ enum UnixSockets: FileKind {
             let peeked = try peekQueue(copy, stream: info.type == SOCK_STREAM.rawValue,
                                        seqpacketBytes: info.type == SOCK_SEQPACKET.rawValue ? Int(info.receiveQueue) : nil)
             record.queued = peeked.messages
+            record.senders = peeked.senders.map { .init(message: $0.message, address: $0.address) }
             for (message, fds) in peeked.passed {
                 let numbers = fds.compactMap { context.inFlight.take($0) }
                 if numbers.count < fds.count { warning = "fd \(d.fd): descriptors in flight in a socket that is itself in flight are lost" }
@@ -92,6 +93,17 @@ enum UnixSockets: FileKind {
 
     static func describe(_ f: FileDescriptorState) -> String { Sockets.describe(f) }
 
+    /// The sun_path bytes of a sender's address as recvmsg gave it (a path
+    /// without its NUL, an abstract name with its leading one); nil for an
+    /// unnamed sender.
+    static func senderName(_ a: sockaddr_un, length: socklen_t) -> [UInt8]? {
+        let family = MemoryLayout<sa_family_t>.size
+        guard Int(length) > family, Int(length) <= MemoryLayout<sockaddr_un>.size else { return nil }
+        var name = withUnsafeBytes(of: a.sun_path) { Array($0.prefix(Int(length) - family)) }
+        if name.first != 0 { while name.last == 0 { name.removeLast() } }
+        return name.isEmpty ? nil : name
+    }
+
     /// Limit on the bytes saved from one socket's receive queue.
     static let queueLimit = 64 << 20
 
@@ -100,6 +112,8 @@ enum UnixSockets: FileKind {
         var messages: [[UInt8]] = []
         /// Per message index, the descriptors in flight with it, now ours (close-on-exec).
         var passed: [(message: Int, fds: [Int32])] = []
+        /// Per datagram that came from a named socket, that name (sun_path bytes).
+        var senders: [(message: Int, address: [UInt8])] = []
         var note: String?
     }
 
@@ -126,19 +140,29 @@ enum UnixSockets: FileKind {
         while total < Self.queueLimit {
             var flags: Int32 = 0
             var received: [Int32] = []
+            var from = sockaddr_un()
+            var fromLength = socklen_t(0)
             let n = buffer.withUnsafeMutableBytes { data in
                 control.withUnsafeMutableBytes { ctl in
                     var iov = iovec(iov_base: data.baseAddress, iov_len: data.count)
                     return withUnsafeMutablePointer(to: &iov) { iovp -> Int in
-                        var msg = msghdr()
-                        msg.msg_iov = iovp
-                        msg.msg_iovlen = 1
-                        msg.msg_control = ctl.baseAddress
-                        msg.msg_controllen = ctl.count
-                        let r = recvmsg(fd, &msg, Int32(MSG_PEEK | MSG_DONTWAIT) | Int32(MSG_CMSG_CLOEXEC))
-                        flags = msg.msg_flags
-                        if r >= 0 { received = Self.passedDescriptors(msg) }
-                        return r
+                        withUnsafeMutablePointer(to: &from) { name -> Int in
+                            var msg = msghdr()
+                            msg.msg_iov = iovp
+                            msg.msg_iovlen = 1
+                            msg.msg_control = ctl.baseAddress
+                            msg.msg_controllen = ctl.count
+                            // Who sent a datagram (stream data has no sender).
+                            if !stream {
+                                msg.msg_name = UnsafeMutableRawPointer(name)
+                                msg.msg_namelen = socklen_t(MemoryLayout<sockaddr_un>.size)
+                            }
+                            let r = recvmsg(fd, &msg, Int32(MSG_PEEK | MSG_DONTWAIT) | Int32(MSG_CMSG_CLOEXEC))
+                            flags = msg.msg_flags
+                            fromLength = msg.msg_namelen
+                            if r >= 0 { received = Self.passedDescriptors(msg) }
+                            return r
+                        }
                     }
                 }
             }
@@ -169,6 +193,7 @@ enum UnixSockets: FileKind {
                 peeked.messages.append(Array(buffer[0..<n]))
             }
             if !received.isEmpty { peeked.passed.append((peeked.messages.count - 1, received)) }
+            if !stream, let name = Self.senderName(from, length: fromLength) { peeked.senders.append((peeked.messages.count - 1, name)) }
             chunkEnds = !received.isEmpty
             total += n
         }
