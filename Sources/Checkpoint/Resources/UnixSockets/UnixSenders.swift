@@ -14,7 +14,8 @@ final class UnixSenders {
     private let receiver: FileDescriptorState
     private var sockets: [[UInt8]: Int32] = [:]
     private var ours: [Int32] = []
-    private var files: [String] = []
+    /// The socket files our binds made: path, device and inode.
+    private var files: [(path: String, device: UInt64, inode: UInt64)] = []
     /// Names that could not be had, as described.
     private(set) var unnamed: Set<String> = []
 
@@ -62,14 +63,20 @@ final class UnixSenders {
             return nil
         }
         ours.append(fd)
-        if pathName { files.append(path) }
+        if pathName, lstat(path, &st) == 0 { files.append((path, UInt64(st.st_dev), UInt64(st.st_ino))) }
         return fd
     }
 
-    /// Our own sockets closed, their files removed (the image's stay).
+    /// Our own sockets closed, their files removed (the image's stay; and
+    /// whatever took a path's place since is left alone).
     func close() {
         for fd in ours { Glibc.close(fd) }
-        for path in files { unlink(path) }
+        for f in files {
+            var st = stat()
+            guard lstat(f.path, &st) == 0, st.st_mode & S_IFMT == S_IFSOCK,
+                  UInt64(st.st_dev) == f.device, UInt64(st.st_ino) == f.inode else { continue }
+            unlink(f.path)
+        }
         ours = []
         files = []
     }
