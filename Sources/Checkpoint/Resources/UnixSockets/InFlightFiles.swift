@@ -83,7 +83,7 @@ final class InFlightFiles {
         // What describes the object, without the data saved with the first.
         state.payload = first.payload
         if case .unixSocket(var r) = first.payload {
-            (r.queued, r.passed) = ([], [])
+            (r.queued, r.passed, r.senders) = ([], [], [])
             state.payload = .unixSocket(r)
         }
         return state
