@@ -183,14 +183,16 @@ final class LibCRTests: XCTestCase {
         reapOrphans()
         let session = runTool([tool("cr_rstrt_child"), leader, "sid"], cwd: work, timeout: 90)
         XCTAssertTrue(session.output.contains("PASS") && !session.output.contains("FAIL"), session.output)
-        // A user asking for the original PIDs, which it may not choose: still its child (BLCR's crut tests wait for it).
+        // A user asking for the original PIDs, which it may not choose: it gets
+        // them in a PID namespace, and the process is still its child (BLCR's
+        // crut tests check their PID and wait for it).
         guard let user = env.user else { return }
         let userWork = env.workDir("libcr-rstrt-child-pid", user: user)
         let (target, pid) = try Fixture.start([tool("busyloop")], user: user, cwd: userWork)
         let made = runTool([tool("cr_checkpoint"), "-p", "--kill", "-f", userWork + "/ctx", "\(pid)"], user: user, cwd: userWork)
         XCTAssertEqual(made.code, 0, made.output)
         _ = target.wait(timeout: 5)
-        let own = runTool([tool("cr_rstrt_child"), userWork + "/ctx", "pid"], user: user, cwd: userWork)
+        let own = runTool([tool("cr_rstrt_child"), userWork + "/ctx", "pid", "\(pid)"], user: user, cwd: userWork)
         XCTAssertTrue(own.output.contains("PASS") && !own.output.contains("FAIL"), "\(user.name): \(own.output)")
     }
 

@@ -448,17 +448,22 @@ final class RestartBehaviourTests: XCTestCase {
         XCTAssertTrue(restart.readToEnd(timeout: 20).contains("PASS"), restart.output)
     }
 
-    /// Restoring the original PID while it is in use fails with EBUSY (16), as BLCR.
-    func testPIDInUseIsEBUSY() throws {
+    /// Restoring the original PID while it is in use fails with EBUSY (16), as
+    /// BLCR; for a user too, whose restart would find every ID free in a PID
+    /// namespace of its own (BLCR's pid_in_use and run_on, as a user).
+    func testPIDInUseIsEBUSYAsRootAndUser() throws {
         guard env.isRoot else { throw XCTSkip("exact PIDs need root") }
-        let work = env.workDir("pid-in-use", user: nil)
-        let (target, pid) = try Fixture.start([tool("memory"), work + "/m.data"], user: nil, cwd: work)
-        defer { kill(pid, SIGKILL); _ = target.wait(timeout: 5) }
-        let path = "\(work)/context"
-        XCTAssertEqual(runTool([tool("cr_checkpoint"), "-p", "-f", path, "\(pid)"]).code, 0)
-        let r = runTool([tool("cr_restart"), path])
-        XCTAssertEqual(r.code, EBUSY, r.output)
-        XCTAssertTrue(r.output.contains("PID \(pid) is already in use"), r.output)
+        for user in [nil, env.user] {
+            let who = user?.name ?? "root"
+            let work = env.workDir("pid-in-use", user: user)
+            let (target, pid) = try Fixture.start([tool("memory"), work + "/m.data"], user: user, cwd: work)
+            defer { kill(pid, SIGKILL); _ = target.wait(timeout: 5) }
+            let path = "\(work)/context"
+            XCTAssertEqual(runTool([tool("cr_checkpoint"), "-p", "-f", path, "\(pid)"], user: user, cwd: work).code, 0, who)
+            let r = runTool([tool("cr_restart"), path], user: user, cwd: work, timeout: 30)
+            XCTAssertEqual(r.code, EBUSY, "\(who): \(r.output)")
+            XCTAssertTrue(r.output.contains("PID \(pid) is already in use"), "\(who): \(r.output)")
+        }
     }
 
     /// Right after `--kill` the original may still be a zombie nobody has

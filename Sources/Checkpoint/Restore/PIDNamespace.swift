@@ -13,6 +13,11 @@ enum PIDNamespace {
         return eff & (UInt64(1) << 21) != 0 || eff & (UInt64(1) << 40) != 0
     }
 
+    /// The first of `ids` some task holds where the restorer is (a zombie too).
+    static func takenOutside(_ ids: [pid_t]) -> pid_t? {
+        ids.first { kill($0, 0) == 0 || errno == EPERM }
+    }
+
     /// Set once `enter()` succeeded: the restorer's children are in the new namespace.
     nonisolated(unsafe) static var entered = false
 

@@ -115,9 +115,9 @@ public enum Restorer {
             }
         }
         var options = options
-        if options.parentIsCaller && options.restorePID && !PIDNamespace.canChoosePIDs && !header.tree.ownPIDNamespace {
+        if options.parentIsCaller && options.restorePID && !options.allowNamespace && !PIDNamespace.canChoosePIDs && !header.tree.ownPIDNamespace {
             // cr_request_restart(): its caller waits for the restored process,
-            // which must be its child; in a PID namespace of ours it could not be.
+            // which must be its child; without a PID namespace of ours the PIDs are new.
             options.restorePID = false
             notes.append("uid \(getuid()) may not choose PIDs here, and cr_request_restart()'s caller must be the restored process's parent: restarting with new PIDs")
         }
@@ -141,13 +141,21 @@ public enum Restorer {
         if options.restoreSID && !options.restorePID, let s = Self.idInUse(Set(header.processes.map(\.sid)), by: \.session) {
             throw CheckpointError(EBUSY, "session \(Self.describe(s)) still exists: with --no-restore-pid the restored processes cannot take it back (--restore-sid)")
         }
-        if options.restorePID && PIDNamespace.canChoosePIDs && !ids.ownNamespace {
-            let waited = ExitingHolders.wait(for: header.processes.flatMap { p in [p.pid] + p.threads.map(\.tid) } + header.zombies.map(\.pid),
-                                             notice: options.notice)
+        let originalIDs = header.processes.flatMap { p in [p.pid] + p.threads.map(\.tid) } + header.zombies.map(\.pid)
+        let userNamespace = options.restorePID && options.allowNamespace && !PIDNamespace.canChoosePIDs && !ids.ownNamespace
+        if options.restorePID && (PIDNamespace.canChoosePIDs || userNamespace) && !ids.ownNamespace {
+            let waited = ExitingHolders.wait(for: originalIDs, notice: options.notice)
             if waited > 0 { log.info("waited \(Int(waited * 1000)) ms for the original's unreaped zombies to free their PIDs") }
         }
-        if options.restorePID && options.allowNamespace && !PIDNamespace.canChoosePIDs && !ids.ownNamespace {
-            try PIDNamespace.enter(detach: options.detach)
+        if userNamespace {
+            // The namespace would have every ID free, but an ID still taken here
+            // is refused as root's restart refuses it (BLCR: EBUSY, a temporary
+            // failure), so a user's restart fails or succeeds where root's does.
+            if let taken = PIDNamespace.takenOutside(originalIDs) {
+                throw CheckpointError(EBUSY, "PID \(taken) is already in use; restart with --no-restore-pid or free it")
+            }
+            // cr_request_restart()'s caller is the restored process's parent: PID 1 must outlive us.
+            try PIDNamespace.enter(detach: options.detach || options.parentIsCaller)
             notes.append("uid \(getuid()) may not choose PIDs here: restarting in a new user and PID namespace, where the processes keep their original PIDs")
         }
 

@@ -170,7 +170,9 @@ struct StubTree {
             (stub, session) = placed
         } else {
             let newNamespace = rootMakesPIDNamespace && p.pid == eldest
-            (stub, session) = try spawnRoot(pid: ids(p.pid), siblingOfRestorer: options.parentIsCaller && !PIDNamespace.entered && !newNamespace,
+            // cr_request_restart(): the caller's child, also in a user's PID namespace
+            // (born there from outside it); not the init of an image's own namespace.
+            (stub, session) = try spawnRoot(pid: ids(p.pid), siblingOfRestorer: options.parentIsCaller && !ids.ownNamespace && !newNamespace,
                                             newPIDNamespace: newNamespace)
         }
         stubs[p.pid] = stub
@@ -216,7 +218,6 @@ struct StubTree {
 
     /// A stub that is the restorer's child (or, as `siblingOfRestorer`, its parent's), seized.
     private mutating func spawnRoot(pid: pid_t?, siblingOfRestorer: Bool, newPIDNamespace: Bool = false) throws -> (pid_t, RemoteSession) {
-        // In a PID namespace of its own the restorer is its init: no sibling there.
         let stub = try Stub.spawn(pid: pid, siblingOfRestorer: siblingOfRestorer, newPIDNamespace: newPIDNamespace)
         spawned.append(stub)
         seccompSuspended = try Stub.capture(stub) && seccompSuspended
