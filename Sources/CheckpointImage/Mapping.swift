@@ -64,6 +64,10 @@ public struct Mapping: Equatable, Sendable {
     /// Since 2026-12-06, with `savedWhole`: the file's uid and gid, which a
     /// file made again gets (empty: the restorer's).
     public var fileOwner: [UInt64] = []
+    /// Since 2026-12-07, for [vdso]: its bytes (an ELF image), so a kernel with
+    /// another vDSO can run the image through a copy of it whose functions
+    /// jump to its own (empty in older images: those need the same vDSO).
+    public var content: [UInt8] = []
     /// Since 2026-12-06: the mapping's own NUMA memory policy (mbind); nil: none.
     public var memoryPolicy: MemoryPolicy?
     /// Guard pages (madvise MADV_GUARD_INSTALL, Linux 6.13+) as (first page
@@ -131,6 +135,7 @@ public struct Mapping: Equatable, Sendable {
         case start = 1, end = 2, protection = 3, shared = 4, growsDown = 5, kind = 6, path = 7
         case offset = 8, device = 9, inode = 10, fileSize = 11, mtime = 12, checksum = 13, advice = 14
         case savedWhole = 15, fileMode = 16, guardRuns = 17, inheritedRuns = 18, parentRuns = 19, hugePageSize = 20, fileOwner = 21, memoryPolicy = 22
+        case content = 23
     }
 
     func encode(into e: inout RecordEncoder) {
@@ -158,6 +163,7 @@ public struct Mapping: Equatable, Sendable {
         if !parentRuns.isEmpty { e.u64s(Tag.parentRuns.rawValue, parentRuns) }
         if hugePageSize != 0 { e.u64(Tag.hugePageSize.rawValue, hugePageSize) }
         if let policy = memoryPolicy { e.u64s(Tag.memoryPolicy.rawValue, policy.encoded) }
+        if !content.isEmpty { e.raw(Tag.content.rawValue, content) }
     }
 
     init(decoding d: RecordDecoder) throws {
@@ -192,6 +198,10 @@ public struct Mapping: Equatable, Sendable {
         try Self.checkRuns(parentRuns, "parent", pages: (end - start) / 4096, mapping: start, offset: d.base)
         hugePageSize = try d.u64(Tag.hugePageSize.rawValue, default: 0)
         memoryPolicy = try MemoryPolicy.decode(try d.u64s(Tag.memoryPolicy.rawValue), what: "mapping 0x\(String(start, radix: 16))", offset: d.base)
+        content = d.raw(Tag.content.rawValue) ?? []
+        guard content.isEmpty || (kind == .vdso && UInt64(content.count) == end - start && CRC32C.checksum(content) == contentChecksum) else {
+            throw ImageError.malformed(what: "mapping 0x\(String(start, radix: 16)): its saved content (\(content.count) bytes) is not the [vdso] of this length and checksum", offset: d.base)
+        }
         guard hugePageSize == 0 || (hugePageSize > 4096 && hugePageSize <= 1 << 34 && hugePageSize & (hugePageSize - 1) == 0
                                     && start % hugePageSize == 0 && end % hugePageSize == 0) else {
             throw ImageError.malformed(what: "mapping 0x\(String(start, radix: 16)): huge page size \(hugePageSize) is not a power of two its bounds are aligned to", offset: d.base)

@@ -88,6 +88,28 @@ final class ProcessRecordTests: XCTestCase {
         XCTAssertThrowsError(try decode(q.encode()))
     }
 
+    /// The [vdso]'s bytes (tag 23) survive encoding; bytes of another length
+    /// or checksum than the mapping's, or on a mapping that is no vDSO, are refused.
+    func testVDSOContentRoundTripsAndMismatchesAreRefused() throws {
+        var rng = SeededRandom("vdso content")
+        var bytes = (0..<8192).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        var p = Self.richProcess()
+        var vdso = Mapping(start: 0x7fff_f7fc_1000, end: 0x7fff_f7fc_3000, protection: 5, shared: false, growsDown: false,
+                           kind: .vdso, path: "[vdso]", offset: 0, device: 0, inode: 0, contentChecksum: CRC32C.checksum(bytes))
+        vdso.content = bytes
+        p.mappings = [vdso]
+        XCTAssertEqual(try decode(p.encode()), p)
+        var other = p
+        other.mappings[0].content = Array(bytes.prefix(4096))
+        XCTAssertThrowsError(try decode(other.encode()), "half the bytes")
+        bytes[17] ^= 1
+        other.mappings[0].content = bytes
+        XCTAssertThrowsError(try decode(other.encode()), "a changed byte")
+        other = p
+        other.mappings[0].kind = .anonymous
+        XCTAssertThrowsError(try decode(other.encode()), "not a vDSO")
+    }
+
     func testHostileValuesAreRefused() {
         var p = Self.richProcess()
         p.posixTimers[0].remainingNanoseconds = 2_000_000_000

@@ -553,6 +553,100 @@ final class PureLogicTests: XCTestCase {
     }
 }
 
+// MARK: vDSO symbols and the proxy for another kernel's vDSO
+
+final class VDSOProxyLogicTests: XCTestCase {
+    /// This process's own vDSO, as the kernel maps it.
+    static func ownVDSO() throws -> [UInt8] {
+        let maps = try Sys.readText("/proc/self/maps")
+        guard let line = maps.split(separator: "\n").first(where: { $0.hasSuffix("[vdso]") }) else { throw XCTSkip("no vDSO") }
+        let bounds = line.split(separator: " ")[0].split(separator: "-").compactMap { UInt(String($0), radix: 16) }
+        guard bounds.count == 2 else { throw TestFailure("maps line \(line)") }
+        return Array(UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: bounds[0]), count: Int(bounds[1] - bounds[0])))
+    }
+
+    /// The functions glibc takes from the vDSO are found, inside the image.
+    func testOwnVDSOsFunctionsAreFound() throws {
+        let bytes = try Self.ownVDSO()
+        let symbols = try VDSOSymbols(parsing: bytes)
+        for name in ["__vdso_clock_gettime", "__vdso_gettimeofday", "__vdso_time", "__vdso_getcpu", "__vdso_clock_getres"] {
+            guard let f = symbols.functions[name] else { XCTFail("\(name) missing from \(symbols.functions.keys.sorted())"); continue }
+            XCTAssertGreaterThan(f.size, 0, name)
+            XCTAssertLessThanOrEqual(f.offset + f.size, UInt64(bytes.count), name)
+        }
+        XCTAssertEqual(symbols.functions["clock_gettime"], symbols.functions["__vdso_clock_gettime"], "the alias is the same code")
+    }
+
+    /// Each function of the copy starts with a jump to the same function of
+    /// the other vDSO: rel32 when near, an absolute jump when far; the rest
+    /// of the bytes (ELF headers included) are the old vDSO's.
+    func testProxyJumpsToEachFunctionOfTheNewVDSO() throws {
+        let bytes = try Self.ownVDSO()
+        let symbols = try VDSOSymbols(parsing: bytes)
+        let seed = UInt64(time(nil))
+        print("testProxyJumpsToEachFunctionOfTheNewVDSO seed \(seed)")
+        var rng = SeededLCG(state: seed)
+        for _ in 0..<8 {
+            let oldStart = 0x7f00_0000_0000 + rng.next(1 << 20) * 4096
+            let nearStart = oldStart - (1 + rng.next(1 << 18)) * 4096
+            let near = try VDSOProxy(oldBytes: bytes, oldStart: oldStart, newSymbols: symbols, newStart: nearStart)
+            let farStart = oldStart - (1 << 40)
+            let far = try? VDSOProxy(oldBytes: bytes, oldStart: oldStart, newSymbols: symbols, newStart: farStart)
+            var patched = Set<UInt64>()
+            for (_, f) in symbols.functions {
+                let at = Int(f.offset)
+                XCTAssertEqual(near.code[at], 0xe9)
+                let rel = near.code[(at + 1)..<(at + 5)].enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (8 * UInt32($1.offset)) }
+                XCTAssertEqual(oldStart + f.offset + 5 &+ UInt64(bitPattern: Int64(Int32(bitPattern: rel))), nearStart + f.offset)
+                if let far, f.size >= 14 {
+                    XCTAssertEqual(Array(far.code[at..<(at + 6)]), [0xff, 0x25, 0, 0, 0, 0])
+                    let to = far.code[(at + 6)..<(at + 14)].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+                    XCTAssertEqual(to, farStart + f.offset)
+                }
+                patched.insert(f.offset)
+            }
+            XCTAssertEqual(Array(near.code[0..<64]), Array(bytes[0..<64]), "the ELF header stays")
+            let untouched = (0..<bytes.count).filter { k in !patched.contains { k >= Int($0) && k < Int($0) + 5 } }
+            XCTAssertTrue(untouched.allSatisfy { near.code[$0] == bytes[$0] })
+        }
+    }
+
+    /// A function the new vDSO lacks is refused in one line.
+    func testMissingFunctionIsRefused() throws {
+        let bytes = try Self.ownVDSO()
+        var fewer = try VDSOSymbols(parsing: bytes)
+        // The same image with __vdso_getcpu's name changed in .dynstr: that function is gone.
+        var renamed = bytes
+        let name = Array("__vdso_getcpu".utf8)
+        if let at = (0..<(renamed.count - name.count)).first(where: { Array(renamed[$0..<($0 + name.count)]) == name }) { renamed[at + 2] = UInt8(ascii: "X") }
+        fewer = try VDSOSymbols(parsing: renamed)
+        XCTAssertNil(fewer.functions["__vdso_getcpu"])
+        XCTAssertThrowsError(try VDSOProxy(oldBytes: bytes, oldStart: 0x7f00_0000_0000, newSymbols: fewer, newStart: 0x7f00_0010_0000)) { e in
+            XCTAssertTrue("\((e as? VDSOProxy.Refusal)?.why ?? "")".contains("__vdso_getcpu"), "\(e)")
+        }
+    }
+
+    /// Truncated, shifted and randomly damaged images throw; none traps.
+    func testDamagedImagesThrowAndNeverTrap() throws {
+        let bytes = try Self.ownVDSO()
+        XCTAssertThrowsError(try VDSOSymbols(parsing: []))
+        XCTAssertThrowsError(try VDSOSymbols(parsing: Array(bytes.prefix(63))))
+        XCTAssertThrowsError(try VDSOSymbols(parsing: [0] + bytes))
+        let seed = UInt64(time(nil))
+        print("testDamagedImagesThrowAndNeverTrap seed \(seed)")
+        var rng = SeededLCG(state: seed)
+        for round in 0..<2000 {
+            var damaged = Array(bytes.prefix(Int(rng.next(UInt64(bytes.count) + 1))))
+            // Half the rounds damage the headers, half anywhere.
+            let span = round % 2 == 0 ? 512 : damaged.count
+            for _ in 0..<Int(rng.next(8)) where !damaged.isEmpty {
+                damaged[Int(rng.next(UInt64(min(damaged.count, span))))] = UInt8(truncatingIfNeeded: rng.next(256))
+            }
+            _ = try? VDSOSymbols(parsing: damaged)
+        }
+    }
+}
+
 /// The seeded generator of these tests (a 64-bit LCG, Knuth's MMIX constants).
 struct SeededLCG {
     var state: UInt64

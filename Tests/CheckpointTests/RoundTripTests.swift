@@ -4,6 +4,21 @@ import XCTest
 /// Each fixture checks its own state after a real checkpoint and restart,
 /// as root with its original PID and as an unprivileged user with a new one.
 final class RoundTripTests: XCTestCase {
+    /// A kernel whose vDSO is not the image's (made to look so here with
+    /// SWIFTCR_VDSO_PROXY=1: this machine has one kernel): glibc's cached vDSO
+    /// calls go through a copy of the old vDSO whose functions jump to this
+    /// kernel's, moved elsewhere; clocks, getcpu and the ELF headers at the
+    /// old address are checked by the process, in two threads, as root and
+    /// as a user. Without it, the vDSO is back where it was.
+    func testVDSOProxyForAnotherKernelAsRootAndUser() throws {
+        for mode in [Scenario.Mode.rootOriginalPID, .unprivilegedNamespace] {
+            var s = Scenario(fixture: "vdsoproxy", arguments: ["proxied"])
+            s.restartEnvironment = ["SWIFTCR_VDSO_PROXY=1"]
+            try s.run(mode)
+        }
+        try Scenario(fixture: "vdsoproxy").run(.rootOriginalPID)
+    }
+
     static let memory = Scenario(fixture: "memory", arguments: ["@/memory.data"])
     static let files = Scenario(fixture: "files", arguments: ["@"])
     static let signals = Scenario(fixture: "signals")

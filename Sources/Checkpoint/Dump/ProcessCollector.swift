@@ -229,8 +229,10 @@ struct ProcessCollector {
                 throw CheckpointError(ENOENT, "shared mapping of \(path) at 0x\(String(m.start, radix: 16)): the file is no longer there")
             }
         }
+        var vdso: [UInt8] = []
         if m.path == "[vdso]" {
-            checksum = CRC32C.checksum(try RemoteMemory(pid: frozen.pid).read(address: m.start, count: Int(m.length)))
+            vdso = try RemoteMemory(pid: frozen.pid).read(address: m.start, count: Int(m.length))
+            checksum = CRC32C.checksum(vdso)
         }
         var mapping = Mapping(start: m.start, end: m.end, protection: MappingClassifier.protection(m), shared: m.shared,
                               growsDown: m.vmFlags.contains("gd"), kind: kind, path: m.path, offset: m.offset,
@@ -238,6 +240,7 @@ struct ProcessCollector {
                               fileSize: size, fileMtimeNanos: mtime, contentChecksum: checksum)
         mapping.advice = MappingClassifier.advice(m)
         mapping.hugePageSize = m.hugetlbPageSize
+        mapping.content = vdso
         if (kind == .privateFile || kind == .sharedFile) && mapping.protection != 0, let path = m.path {
             let isExe = path == (try? String(decoding: Sys.readLink("/proc/\(frozen.pid)/exe"), as: UTF8.self))
             let posixShm = kind == .sharedFile && path.hasPrefix("/dev/shm/")

@@ -118,7 +118,7 @@ struct AddressSpaceRestorer {
 
     /// Step 3: move [vvar], [vvar_vclock] and [vdso] where the image had them.
     /// glibc caches vDSO pointers, so they must land at the same addresses; a
-    /// kernel with a different vDSO cannot run the image and is refused.
+    /// kernel with a different vDSO gets a proxy there instead (VDSOProxy).
     func placeVDSO(stubMaps: [MapsEntry], imageKernel: String) throws {
         let wanted = process.mappings.filter { $0.kind == .vdso }
         let have = stubMaps.filter { $0.path == "[vdso]" || $0.path == "[vvar]" || $0.path == "[vvar_vclock]" }
@@ -133,13 +133,17 @@ struct AddressSpaceRestorer {
             CheckpointError(BLCRCode.badArch, "\(why): image vDSO [\(imageLayout)] from kernel \(imageKernel), this kernel [\(stubLayout)] (\(MachineInfo.kernelRelease)); restore on the kernel that wrote the image")
         }
         var moves: [(from: MapsEntry, to: Mapping)] = []
-        for w in wanted {
-            guard let h = have.first(where: { $0.path == w.path }), h.length == w.length else { throw refuse("vDSO layout differs") }
+        var same = !Self.proxyForced
+        for w in wanted where same {
+            guard let h = have.first(where: { $0.path == w.path }), h.length == w.length else { same = false; break }
             if w.path == "[vdso]" {
-                let current = CRC32C.checksum(try session.memory.read(address: h.start, count: Int(h.length)))
-                guard current == w.contentChecksum else { throw refuse("vDSO code differs") }
+                same = CRC32C.checksum(try session.memory.read(address: h.start, count: Int(h.length))) == w.contentChecksum
             }
             moves.append((h, w))
+        }
+        if !same {
+            guard let image = wanted.first(where: { $0.path == "[vdso]" }) else { throw refuse("vDSO layout differs") }
+            return try placeProxiedVDSO(image: image, stubMaps: stubMaps, refuse: refuse)
         }
         for h in have where !wanted.contains(where: { $0.path == h.path }) {
             try session.munmap(h.start, h.length, what: "\(h.path ?? "")")
