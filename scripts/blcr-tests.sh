@@ -26,6 +26,15 @@ timeout_s="${BLCR_TEST_TIMEOUT:-180}"
 work=$(mktemp -d /tmp/swiftcr-blcr.XXXXXX)
 chmod 755 "$work"
 trap 'rm -rf "$work"' EXIT
+# hugetlbfs.ct looks for a hugetlbfs mount in /proc/mounts and skips without
+# one: where the kernel has huge pages set aside but nothing mounts them
+# (systemd's /dev/hugepages), the run mounts one of its own for the time
+# being, writable by the test user too.
+huge=""
+if ! grep -q ' hugetlbfs ' /proc/mounts && [ "$(awk '/^HugePages_Total:/ {print $2}' /proc/meminfo)" -gt 0 ] 2>/dev/null; then
+  mkdir -p "$work/hugepages" && mount -t hugetlbfs -o mode=1777 swiftcr-blcr "$work/hugepages" 2>/dev/null && huge="$work/hugepages"
+fi
+trap '[ -n "$huge" ] && umount "$huge"; rm -rf "$work"' EXIT
 prefix="$work/prefix" build="$work/tests"
 
 # swiftcr, installed as BLCR's `make install` would put it (bin, lib, include).
