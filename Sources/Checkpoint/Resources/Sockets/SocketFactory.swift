@@ -26,7 +26,7 @@ final class SocketFactory {
     /// In-flight files (image PID, number) as the restorer holds them once their process is restored.
     var inFlight: [[UInt64]: Int32] = [:]
     /// Queues with descriptors in flight, refilled once every process's files exist.
-    var deferredRefills: [() throws -> Void] = []
+    var deferredRefills: [() throws -> String?] = []
 
     /// cr_restart --tcp-close: established connections come back as closed sockets.
     let closeTCP: Bool
@@ -121,8 +121,8 @@ final class SocketFactory {
     func settle() throws -> [String] {
         let refills = deferredRefills
         deferredRefills = []
-        for refill in refills { try refill() }
-        return resumeConnections()
+        let warnings = try refills.compactMap { try $0() }
+        return warnings + resumeConnections()
     }
 
     func close() {

@@ -30,6 +30,7 @@ extension SocketFactory {
                     if rec.shutdown & 1 != 0 { Glibc.shutdown(fd, Int32(SHUT_RD)) }
                     if rec.shutdown & 2 != 0 { Glibc.shutdown(fd, Int32(SHUT_WR)) }
                 }
+                return nil
             }
             return .socket(pair[0])
         }
@@ -59,6 +60,7 @@ extension SocketFactory {
                 try whenFilesExist(s) {
                     defer { Glibc.close(pair[1]) }
                     try self.refill(from: pair[1], f, s)
+                    return nil
                 }
             } catch {
                 Glibc.close(pair[1])
@@ -92,23 +94,24 @@ extension SocketFactory {
         guard let (addr, length) = unixAddress(s.address, cwd: cwdOf[f.inode]) else {
             return "fd \(f.fd): \(s.queued.count) message(s) from a peer that is gone wait in an unnamed socket; they are lost"
         }
-        var why: String?
-        try whenFilesExist(s) {
+        return try whenFilesExist(s) {
             let sender = try valueOrThrow("socket(AF_UNIX)") { Glibc.socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
             defer { Glibc.close(sender) }
             let named = UnixSenders(factory: self, receiver: f)
             defer { named.close() }
             let byMessage = Dictionary(s.senders.map { ($0.message, $0.address) }, uniquingKeysWith: { a, _ in a })
             try self.send(s, of: f, from: { k in try byMessage[k].flatMap { try named.socket(named: $0) } ?? sender }, to: (addr, length))
-            why = named.unnamed.isEmpty ? nil : "fd \(f.fd): queued datagrams from \(named.unnamed.sorted().joined(separator: ", ")) come from an unnamed socket (that name could not be bound again)"
+            return named.unnamed.isEmpty ? nil : "fd \(f.fd): queued datagrams from \(named.unnamed.sorted().joined(separator: ", ")) come from an unnamed socket (that name could not be bound again)"
         }
-        return why
     }
 
     /// Runs `fill` now, or, when a queue carries descriptors in flight, once
-    /// every process's files (those descriptors among them) exist.
-    func whenFilesExist(_ records: UnixSocketRecord..., fill: @escaping () throws -> Void) throws {
-        if records.contains(where: { !$0.passed.isEmpty }) { deferredRefills.append(fill) } else { try fill() }
+    /// every process's files (those descriptors among them) exist. What it
+    /// warns of is returned now, or then with the restart's other warnings.
+    @discardableResult
+    func whenFilesExist(_ records: UnixSocketRecord..., fill: @escaping () throws -> String?) throws -> String? {
+        if records.contains(where: { !$0.passed.isEmpty }) { deferredRefills.append(fill); return nil }
+        return try fill()
     }
 
     /// Sends `saved`'s queued messages from `sender` (to `address`, or its
