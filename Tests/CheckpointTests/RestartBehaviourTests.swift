@@ -642,20 +642,49 @@ final class RestartBehaviourTests: XCTestCase {
         _ = rootTarget.wait(timeout: 5)
     }
 
-    /// An image whose vDSO differs from this kernel's is refused with BLCR's
-    /// CR_EBADARCH (exit 2359 & 0xFF), naming both kernels.
-    func testForeignVDSOIsRefused() throws {
+    /// An image whose vDSO differs from this kernel's and that keeps no copy
+    /// of it (written before 2026-12-07) is refused with BLCR's CR_EBADARCH
+    /// (exit 2359 & 0xFF), naming both kernels; so is one whose vDSO has a
+    /// function this kernel's lacks. One whose vDSO differs otherwise runs
+    /// through the proxy (a byte of its padding changed, with the checksum:
+    /// this machine has no other kernel), and its process checks its clocks.
+    func testForeignVDSOIsBridgedOrRefused() throws {
         let work = env.workDir("vdso", user: nil)
         let (path, pid) = try image(of: [tool("memory"), work + "/m.data"], in: work)
         let foreign = "\(work)/foreign"
-        try rewrite(path, to: foreign) { p in
-            for i in p.mappings.indices where p.mappings[i].path == "[vdso]" { p.mappings[i].contentChecksum ^= 0xdead }
+        func refused(_ change: @escaping (inout Mapping) -> Void, says: String) throws {
+            try rewrite(path, to: foreign) { p in
+                for i in p.mappings.indices where p.mappings[i].path == "[vdso]" { change(&p.mappings[i]) }
+            }
+            let r = runTool([tool("cr_restart"), foreign])
+            XCTAssertEqual(r.code, 2359 & 0xFF, r.output)
+            XCTAssertTrue(r.output.contains(says) && r.output.contains("restore on the kernel that wrote the image"), r.output)
+            XCTAssertEqual(r.output.split(separator: "\n").count, 1, r.output)
+            XCTAssertEqual(kill(pid, 0), -1, "nothing may be left running")
         }
-        let r = runTool([tool("cr_restart"), foreign])
-        XCTAssertEqual(r.code, 2359 & 0xFF, r.output)
-        XCTAssertTrue(r.output.contains("vDSO code differs") && r.output.contains("restore on the kernel that wrote the image"), r.output)
-        XCTAssertEqual(r.output.split(separator: "\n").count, 1, r.output)
-        XCTAssertEqual(kill(pid, 0), -1, "nothing may be left running")
+        // As an older image: no copy of its vDSO.
+        try refused({ m in m.content = []; m.contentChecksum ^= 0xdead }, says: "keeps no copy of its own")
+        // A function this kernel's vDSO lacks: __vdso_getcpu renamed in the copy's .dynstr.
+        try refused({ m in
+            let name = Array("__vdso_getcpu".utf8)
+            if let at = (0..<(m.content.count - name.count)).first(where: { Array(m.content[$0..<($0 + name.count)]) == name }) { m.content[at + 2] = UInt8(ascii: "X") }
+            m.contentChecksum = CRC32C.checksum(m.content)
+        }, says: "this kernel's vDSO has no __Xdso_getcpu")
+
+        let (clocks, clocksPID) = try image(of: [tool("vdsoproxy"), "proxied"], in: work)
+        try rewrite(clocks, to: foreign) { p in
+            for i in p.mappings.indices where p.mappings[i].path == "[vdso]" {
+                p.mappings[i].content[p.mappings[i].content.count - 1] ^= 0x5a
+                p.mappings[i].contentChecksum = CRC32C.checksum(p.mappings[i].content)
+            }
+        }
+        let restart = try Child([tool("cr_restart"), "--verbose", foreign], cwd: work)
+        XCTAssertTrue(restart.read(until: "restored"), restart.output)
+        XCTAssertTrue(restart.output.contains("vDSO is not the image's: a proxy"), restart.output)
+        kill(clocksPID, SIGTERM)
+        let out = restart.readToEnd(timeout: 20)
+        XCTAssertTrue(out.contains("PASS") && !out.contains("FAIL"), out)
+        XCTAssertEqual(restart.wait(timeout: 5)?.code, 0, out)
     }
 
     /// Decodes an image, changes its process record, and writes it again.
