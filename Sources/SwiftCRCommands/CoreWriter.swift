@@ -29,7 +29,8 @@ struct CoreWriter {
         elf += Self.programHeader(type: 4, flags: 4, offset: notesAt, vaddr: 0, filesz: UInt64(notes.count), memsz: 0, align: 4)
         var placed: [(Mapping, UInt64, Bool)] = []
         for m in loads {
-            let withData = m.kind != .vdso && m.protection & 1 != 0
+            // The vDSO's bytes where the image keeps them (gdb reads its symbols from the core).
+            let withData = (m.kind != .vdso || !m.content.isEmpty) && m.protection & 1 != 0
             let flags = UInt32((m.protection & 1 != 0 ? 4 : 0) | (m.protection & 2 != 0 ? 2 : 0) | (m.protection & 4 != 0 ? 1 : 0))
             elf += Self.programHeader(type: 1, flags: flags, offset: withData ? dataAt : 0, vaddr: m.start,
                                       filesz: withData ? m.length : 0, memsz: m.length, align: Self.pageSize)
@@ -44,6 +45,7 @@ struct CoreWriter {
 
     /// A mapping's pages: saved ones from the image, file-backed ones from the file, zeros as holes.
     func writeMemory(_ m: Mapping, out: Int32, at base: UInt64) throws {
+        if m.kind == .vdso { return try pwriteAll(out, m.content, at: base) }
         let file: Int32 = (m.kind == .privateFile || m.kind == .sharedFile) ? (m.path.map { open($0, O_RDONLY | O_CLOEXEC) } ?? -1) : -1
         defer { if file >= 0 { close(file) } }
         var address = m.start
@@ -82,11 +84,25 @@ struct CoreWriter {
             }
             if t.xsave.count >= 512 {
                 out += Self.note("CORE", 2, Array(t.xsave[0..<512]))        // NT_PRFPREG: the fxsave part
-                // NT_X86_XSTATE, padded to gdb's largest layout (it sizes the note from XCR0).
-                out += Self.note("LINUX", 0x202, t.xsave + [UInt8](repeating: 0, count: max(0, 2696 - t.xsave.count)))
+                // NT_X86_XSTATE as long as the XCR0 in it says (gdb checks the size against it).
+                let size = Self.xstateSize(t.xsave) ?? t.xsave.count
+                out += Self.note("LINUX", 0x202, Array(t.xsave.prefix(size)) + [UInt8](repeating: 0, count: max(0, size - t.xsave.count)))
             }
         }
         return out
+    }
+
+    /// The standard-format XSAVE size for the XCR0 the kernel puts in the
+    /// area's software-reserved bytes (offset 464): the end of the highest
+    /// user feature it enables, as the kernel's own core note is long.
+    static func xstateSize(_ xsave: [UInt8]) -> Int? {
+        guard xsave.count >= 472 else { return nil }
+        let xcr0 = xsave[464..<472].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        guard xcr0 & 3 == 3 else { return nil }
+        // (feature bit, offset, size): AVX, MPX (2), AVX-512 (3), PKRU, AMX (2).
+        let features: [(UInt64, Int, Int)] = [(2, 576, 256), (3, 960, 64), (4, 1024, 64), (5, 1088, 64), (6, 1152, 512),
+                                              (7, 1664, 1024), (9, 2688, 8), (17, 2752, 64), (18, 2816, 8192)]
+        return features.filter { xcr0 & (1 << $0.0) != 0 }.map { $0.1 + $0.2 }.max() ?? 576
     }
 
     /// struct elf_prstatus (336 bytes on x86_64).
