@@ -3,9 +3,11 @@ import Glibc
 /// One end of an IP connection as the wire carries it: its address (4 or
 /// 16 bytes; an IPv4-mapped IPv6 address travels as IPv4) and port, from
 /// the bytes of a sockaddr_in or sockaddr_in6 as getsockname gives them.
-public struct InetEndpoint: Equatable, Sendable {
+public struct InetEndpoint: Hashable, Sendable {
     public var ip: [UInt8]
     public var port: UInt16
+
+    public init(ip: [UInt8], port: UInt16) { self.ip = ip; self.port = port }
 
     public init?(_ a: [UInt8]) {
         guard a.count >= 8 else { return nil }

@@ -88,6 +88,34 @@ final class ProcessRecordTests: XCTestCase {
         XCTAssertThrowsError(try decode(q.encode()))
     }
 
+    /// A UDP socket's queued datagrams (tag 10) survive encoding, empty ones
+    /// and v6 senders included; a sender longer than a sockaddr, a cut field,
+    /// or datagrams on a stream socket are refused.
+    func testQueuedUDPDatagramsRoundTripAndBadOnesAreRefused() throws {
+        var p = Self.richProcess()
+        var r = InetSocketRecord(family: 2, type: 2, protocol: 17, listening: false, backlog: 0,
+                                 address: [2, 0, 0x1f, 0x90, 127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0])
+        let v4: [UInt8] = [2, 0, 0x30, 0x39, 127, 0, 0, 1] + [UInt8](repeating: 0, count: 8)
+        let v6: [UInt8] = [10, 0, 0x30, 0x3a] + [UInt8](repeating: 0, count: 19) + [1, 0, 0, 0, 0]
+        r.datagrams = [.init(sender: v4, data: [1, 2, 3]), .init(sender: v6, data: []), .init(sender: v4, data: [UInt8](repeating: 7, count: 1400))]
+        var f = FileDescriptorState(fd: 9, kind: .inetSocket, path: "socket:[77]", flags: 2, closeOnExec: false, offset: 0, inode: 77)
+        f.payload = .inetSocket(r)
+        p.files.append(f)
+        XCTAssertEqual(try decode(p.encode()), p)
+        for bad in [InetSocketRecord.Datagram(sender: [UInt8](repeating: 2, count: 129), data: [1]), .init(sender: [2], data: [])] {
+            var q = r
+            q.datagrams = [bad]
+            var broken = p
+            broken.files[broken.files.count - 1].payload = .inetSocket(q)
+            XCTAssertThrowsError(try decode(broken.encode()), "\(bad.sender.count)-byte sender")
+        }
+        var stream = r
+        stream.type = 1
+        var broken = p
+        broken.files[broken.files.count - 1].payload = .inetSocket(stream)
+        XCTAssertThrowsError(try decode(broken.encode()), "datagrams on a stream socket")
+    }
+
     /// The [vdso]'s bytes (tag 23) survive encoding; bytes of another length
     /// or checksum than the mapping's, or on a mapping that is no vDSO, are refused.
     func testVDSOContentRoundTripsAndMismatchesAreRefused() throws {

@@ -591,6 +591,17 @@ final class RoundTripTests: XCTestCase {
     func testDatagramSocketsAsRoot() throws { try Scenario(fixture: "dgram", arguments: ["@"]).run(.rootOriginalPID) }
     func testDatagramSocketsUnprivileged() throws { try Scenario(fixture: "dgram", arguments: ["@"]).run(.unprivilegedNewPID) }
     func testDatagramSocketsInNamespaceUnprivileged() throws { try Scenario(fixture: "dgram", arguments: ["@"]).run(.unprivilegedNamespace) }
+    /// UDP datagrams received and not read: a seeded number and sizes at an
+    /// IPv4 server from a live and a closed sender, IPv4 and IPv6 ones at a
+    /// dual-stack server, one at a connected socket; each comes back in
+    /// order with its sender's address, as root, as a user and in a user's namespace.
+    func testQueuedUDPDatagramsAsRootAndUnprivileged() throws {
+        let s = Scenario(fixture: "udpqueue", arguments: ["\(TestEnvironment.seed(for: "udpqueue"))"])
+        try s.run(.rootOriginalPID)
+        try s.run(.unprivilegedNewPID)
+        try s.run(.unprivilegedNamespace)
+    }
+
     /// A queued datagram whose sender's name cannot be bound again, refilled
     /// late for the descriptor in flight with it: cr_restart still warns.
     func testDatagramFromAStaleNameIsWarnedOfAsRootAndUnprivileged() throws {

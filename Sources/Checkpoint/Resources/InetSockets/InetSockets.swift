@@ -50,18 +50,20 @@ enum InetSockets: FileKind {
             }
         }
         if closedStream && record.shutdown == 3 { record.unread = unreadBytes(copy) }
-        state.payload = .inetSocket(record)
         if type == SOCK_DGRAM.rawValue && (proto == Int32(IPPROTO_UDP) || proto == 136) {
             try refuseHeldBack(d, copy: copy, local: local)
-        }
-        if type == SOCK_DGRAM.rawValue {
-            // A datagram cannot be sent again from its original sender. The
-            // peek moves an enabled SO_PEEK_OFF, so it is put back.
+            let (datagrams, note) = UDPQueue.peek(copy)
+            record.datagrams = datagrams
+            if let note { context.warn("fd \(d.fd): UDP socket \(SocketAddress.describe(local)): \(note)") }
+        } else if type == SOCK_DGRAM.rawValue {
+            // An ICMP (ping) socket's replies are not saved. The peek moves
+            // an enabled SO_PEEK_OFF, so it is put back.
             var probe: UInt8 = 0, offset = SocketBorrower.option(copy, SO_PEEK_OFF)
             let waiting = recv(copy, &probe, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) >= 0
             if offset >= 0 { _ = setsockopt(copy, SOL_SOCKET, SO_PEEK_OFF, &offset, 4) }
-            if waiting { context.warn("fd \(d.fd): datagrams waiting in UDP socket \(SocketAddress.describe(local)) are not saved") }
+            if waiting { context.warn("fd \(d.fd): datagrams waiting in socket \(SocketAddress.describe(local)) are not saved") }
         }
+        state.payload = .inetSocket(record)
     }
 
     /// An ended connection's bytes the program has not read (a reset one keeps them),
@@ -165,6 +167,7 @@ extension SocketFactory {
                 connecting = "fd \(f.fd): the connect to \(describe(s.peerAddress)) in progress could not start again (\(errorText(errno)))"
             }
         }
+        queueUDP(f, s, into: fd)
         // After connect, which a shut socket may not do. (An unconnected
         // datagram socket says ENOTCONN, yet is marked all the same.)
         if s.shutdown & 1 != 0 { _ = Glibc.shutdown(fd, Int32(SHUT_RD)) }

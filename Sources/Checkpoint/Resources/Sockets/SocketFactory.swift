@@ -111,6 +111,9 @@ final class SocketFactory {
         made[inode] = fd
     }
 
+    /// Our descriptor for the socket of this inode, once made.
+    func madeSocket(_ inode: UInt64) -> Int32? { made[inode] }
+
     /// Whether the socket of this inode is made already.
     func isMade(_ inode: UInt64) -> Bool { made[inode] != nil }
 

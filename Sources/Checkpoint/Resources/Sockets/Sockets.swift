@@ -72,6 +72,7 @@ enum Sockets: FileKind {
         switch f.payload {
         case .unixSocket(let r): queued = r.queued.reduce(0) { $0 + $1.count }
         case .tcpConnection(let r): queued = (r.queues?.receive.count ?? 0) + (r.queues?.send.count ?? 0)
+        case .inetSocket(let r): queued = r.datagrams.reduce(0) { $0 + $1.data.count }
         default: queued = 0
         }
         return " \(SocketAddress.describe(local))\(peer.isEmpty ? "" : " -> \(SocketAddress.describe(peer))") queued \(queued) bytes"
