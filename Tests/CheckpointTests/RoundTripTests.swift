@@ -594,10 +594,13 @@ final class RoundTripTests: XCTestCase {
     /// UDP datagrams received and not read: a seeded number and sizes at an
     /// IPv4 server from a live and a closed sender, IPv4 and IPv6 ones at a
     /// dual-stack server, one at a connected socket; each comes back in
-    /// order with its sender's address, as root, as a user and in a user's namespace.
+    /// order with its sender's address, as root, as a user and in a user's
+    /// namespace; as root also one from a live process outside the image,
+    /// which holds its port (a raw socket writes that address into the packet).
     func testQueuedUDPDatagramsAsRootAndUnprivileged() throws {
-        let s = Scenario(fixture: "udpqueue", arguments: ["\(TestEnvironment.seed(for: "udpqueue"))"])
-        try s.run(.rootOriginalPID)
+        let seed = "\(TestEnvironment.seed(for: "udpqueue"))"
+        try Scenario(fixture: "udpqueue", arguments: [seed, "outside"]).run(.rootOriginalPID)
+        let s = Scenario(fixture: "udpqueue", arguments: [seed])
         try s.run(.unprivilegedNewPID)
         try s.run(.unprivilegedNamespace)
     }

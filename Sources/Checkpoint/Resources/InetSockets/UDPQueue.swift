@@ -46,9 +46,11 @@ extension SocketFactory {
     /// At restart, once the socket `fd` is bound (and connected): each of
     /// its saved datagrams goes to its address (loopback for a wildcard one)
     /// from its sender's address, through the image's socket bound there
-    /// (made by the time the queues are refilled) or one made now, here in
+    /// (made by the time the queues are refilled), else one made now, here in
     /// this socket's network namespace, bound there for the sends (as root a
-    /// non-local address too, with IP_TRANSPARENT). The sends wait until
+    /// non-local address too, with IP_TRANSPARENT), else, as root, a raw
+    /// socket that writes the sender's address and port into the packet (a
+    /// live process outside the image holds that port). The sends wait until
     /// every socket exists and has its options; what cannot be sent is
     /// dropped with a warning, never sent from another address.
     func queueUDP(_ f: FileDescriptorState, _ s: InetSocketRecord, into fd: Int32) {
@@ -57,31 +59,22 @@ extension SocketFactory {
             deferredRefills.append { "fd \(f.fd): \(s.datagrams.count) datagram(s) waited in a socket with no port: they are lost" }
             return
         }
-        var temporary: [InetEndpoint: Int32] = [:]
-        var imageSocket: [InetEndpoint: UInt64] = [:]
+        var ways: [InetEndpoint: UDPSender] = [:]
         for g in s.datagrams {
-            guard let from = InetEndpoint(g.sender), temporary[from] == nil, imageSocket[from] == nil else { continue }
-            if let inode = imageUDPSocket(at: from) { imageSocket[from] = inode } else if let t = Self.boundSender(from) { temporary[from] = t }
+            guard let from = InetEndpoint(g.sender), ways[from] == nil else { continue }
+            if let inode = imageUDPSocket(at: from) { ways[from] = .image(inode) } else if let t = Self.boundSender(from) {
+                ways[from] = .bound(t)
+            } else if let r = UDPSender.raw(from) { ways[from] = r }
         }
         deferredRefills.append { [self] in
-            defer { for t in temporary.values { Glibc.close(t) } }
+            defer { for w in ways.values { w.close() } }
             var lost: [String] = []
             for g in s.datagrams {
-                guard let from = InetEndpoint(g.sender), let sender = imageSocket[from].flatMap({ madeSocket($0) }) ?? temporary[from] else {
-                    lost.append(describe(g.sender))
-                    continue
-                }
                 // A wildcard address is reached at loopback, in the sender's family.
-                let wildcard = local.ip.allSatisfy { $0 == 0 }
-                let to = InetEndpoint(ip: wildcard ? (from.ip.count == 4 ? [127, 0, 0, 1] : [UInt8](repeating: 0, count: 15) + [1]) : local.ip,
-                                      port: local.port).sockaddr(port: local.port)
-                let n = g.data.withUnsafeBytes { data in
-                    to.withUnsafeBytes { a in
-                        sendto(sender, data.baseAddress, data.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL),
-                               a.baseAddress?.assumingMemoryBound(to: sockaddr.self), socklen_t(a.count))
-                    }
-                }
-                if n != g.data.count { lost.append(describe(g.sender)) }
+                guard let from = InetEndpoint(g.sender), let way = ways[from] else { lost.append(describe(g.sender)); continue }
+                let to = InetEndpoint(ip: local.ip.allSatisfy { $0 == 0 } ? (from.ip.count == 4 ? [127, 0, 0, 1] : [UInt8](repeating: 0, count: 15) + [1]) : local.ip,
+                                      port: local.port)
+                if !way.send(g.data, from: from, to: to, made: { madeSocket($0) }) { lost.append(describe(g.sender)) }
             }
             guard !lost.isEmpty else { return nil }
             let names = Array(Set(lost)).sorted().prefix(4).joined(separator: ", ")
@@ -117,5 +110,72 @@ extension SocketFactory {
         }
         Glibc.close(fd)
         return nil
+    }
+}
+
+/// How a saved datagram is sent again from its sender's address.
+enum UDPSender {
+    /// The image's socket bound there (by inode; ours once made).
+    case image(UInt64)
+    /// A socket of ours bound there.
+    case bound(Int32)
+    /// A raw socket (root): the packet carries the address and port itself.
+    case raw(Int32, v4: Bool)
+
+    /// IPv4: one with IP_HDRINCL (we write the header; the kernel sums it);
+    /// IPv6: one bound to the address whose UDP checksum the kernel fills
+    /// (IPV6_CHECKSUM at offset 6). Nil without CAP_NET_RAW.
+    static func raw(_ from: InetEndpoint) -> UDPSender? {
+        let v4 = from.ip.count == 4
+        let fd = Glibc.socket(v4 ? AF_INET : AF_INET6, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), Int32(IPPROTO_UDP))
+        guard fd >= 0 else { return nil }
+        var one: Int32 = 1, offset: Int32 = 6
+        let ready: Bool
+        if v4 {
+            ready = setsockopt(fd, Int32(IPPROTO_IP), IP_HDRINCL, &one, 4) == 0
+        } else {
+            _ = setsockopt(fd, Int32(IPPROTO_IPV6), 75, &one, 4)  // IPV6_TRANSPARENT: a non-local address too
+            let name = InetEndpoint(ip: from.ip, port: 0).sockaddr(port: 0)
+            ready = setsockopt(fd, Int32(IPPROTO_IPV6), 7, &offset, 4) == 0  // IPV6_CHECKSUM
+                && name.withUnsafeBytes { bind(fd, $0.baseAddress?.assumingMemoryBound(to: sockaddr.self), socklen_t($0.count)) == 0 }
+        }
+        guard ready else { Glibc.close(fd); return nil }
+        return .raw(fd, v4: v4)
+    }
+
+    func send(_ data: [UInt8], from: InetEndpoint, to: InetEndpoint, made: (UInt64) -> Int32?) -> Bool {
+        let fd: Int32, packet: [UInt8], name: [UInt8]
+        switch self {
+        case .image(let inode):
+            guard let ours = made(inode) else { return false }
+            (fd, packet, name) = (ours, data, to.sockaddr(port: to.port))
+        case .bound(let ours):
+            (fd, packet, name) = (ours, data, to.sockaddr(port: to.port))
+        case .raw(let ours, let v4):
+            guard data.count <= 65507, v4 == (to.ip.count == 4) else { return false }
+            let length = 8 + data.count
+            // UDP header: ports, length, checksum (IPv4: 0, none; IPv6: the kernel's).
+            let udp = from.portBytes + to.portBytes + [UInt8(length >> 8), UInt8(length & 0xff), 0, 0] + data
+            if v4 {
+                let total = 20 + length
+                let ip: [UInt8] = [0x45, 0, UInt8(total >> 8), UInt8(total & 0xff), 0, 0, 0x40, 0, 64, 17, 0, 0] + from.ip + to.ip
+                (fd, packet, name) = (ours, ip + udp, to.sockaddr(port: 0))
+            } else {
+                (fd, packet, name) = (ours, udp, to.sockaddr(port: 0))
+            }
+        }
+        let n = packet.withUnsafeBytes { p in
+            name.withUnsafeBytes { a in
+                sendto(fd, p.baseAddress, p.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL), a.baseAddress?.assumingMemoryBound(to: sockaddr.self), socklen_t(a.count))
+            }
+        }
+        return n == packet.count
+    }
+
+    func close() {
+        switch self {
+        case .image: break
+        case .bound(let fd), .raw(let fd, _): Glibc.close(fd)
+        }
     }
 }
