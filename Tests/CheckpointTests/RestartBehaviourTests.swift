@@ -466,6 +466,40 @@ final class RestartBehaviourTests: XCTestCase {
         }
     }
 
+    /// An original PID that another program took since is no obstacle to a
+    /// user's restart, which gives the process that PID in a namespace of its
+    /// own: only the original still running is refused (above).
+    func testOriginalPIDTakenByAnotherProgramDoesNotStopAUsersRestart() throws {
+        guard env.isRoot, let user = env.user else { throw XCTSkip("needs root to place a process at a PID, and the test user") }
+        let work = env.workDir("pid-reused", user: user)
+        let (target, pid) = try Fixture.start([tool("memory"), work + "/m.data"], user: user, cwd: work)
+        let path = "\(work)/context"
+        let made = runTool([tool("cr_checkpoint"), "-p", "--kill", "-f", path, "\(pid)"], user: user, cwd: work)
+        XCTAssertEqual(made.code, 0, made.output)
+        _ = target.wait(timeout: 5)
+        reapOrphans()
+        // Another program at that PID: the next PID the kernel hands out (ns_last_pid), retried if a fork came first.
+        var holder: Child?
+        for _ in 0..<50 where holder == nil {
+            let last = open("/proc/sys/kernel/ns_last_pid", O_WRONLY)
+            guard last >= 0 else { break }
+            _ = "\(pid - 1)".withCString { Glibc.write(last, $0, strlen($0)) }
+            close(last)
+            let c = try Child(["/bin/sleep", "60"])
+            if c.pid == pid { holder = c } else { kill(c.pid, SIGKILL); _ = c.wait(timeout: 5) }
+        }
+        guard let holder else { throw XCTSkip("no process could be placed at PID \(pid)") }
+        defer { kill(holder.pid, SIGKILL); _ = holder.wait(timeout: 5) }
+        let restart = try Child([tool("cr_restart"), "--verbose", path], user: user, cwd: work)
+        XCTAssertTrue(restart.read(until: "restored"), restart.output)
+        XCTAssertTrue(restart.output.contains("(was \(pid))") && restart.output.contains("new user and PID namespace"), restart.output)
+        let outer = restart.output.components(separatedBy: "as pid ").dropFirst().first.flatMap { pid_t($0.prefix { $0.isNumber }) }
+        if let outer { kill(outer, SIGTERM) }
+        let out = restart.readToEnd(timeout: 20)
+        XCTAssertTrue(out.contains("PASS") && !out.contains("FAIL"), out)
+        XCTAssertEqual(restart.wait(timeout: 5)?.code, 0, out)
+    }
+
     /// Right after `--kill` the original may still be a zombie nobody has
     /// reaped: the restart waits a few seconds for its PID to be freed
     /// instead of failing at once, and says so if it never is.

@@ -1,3 +1,4 @@
+import CheckpointImage
 import Glibc
 import LinuxKit
 
@@ -13,9 +14,20 @@ enum PIDNamespace {
         return eff & (UInt64(1) << 21) != 0 || eff & (UInt64(1) << 40) != 0
     }
 
-    /// The first of `ids` some task holds where the restorer is (a zombie too).
-    static func takenOutside(_ ids: [pid_t]) -> pid_t? {
-        ids.first { kill($0, 0) == 0 || errno == EPERM }
+    /// The first of the image's process and thread IDs held where the
+    /// restorer is by what looks like the original still running (a process
+    /// of the same name and owner, a zombie too): refused as root's restart
+    /// refuses it (BLCR: EBUSY). An ID some unrelated process took since is
+    /// free in the namespace and not in the way.
+    static func heldByOriginal(_ processes: [ProcessState]) -> pid_t? {
+        for p in processes {
+            for id in [p.pid] + p.threads.map(\.tid) where kill(id, 0) == 0 || errno == EPERM {
+                guard let status = try? ProcStatus.read(pid: id), let tgid = status.fields["Tgid"].flatMap({ pid_t($0) }),
+                      let leader = tgid == id ? status : try? ProcStatus.read(pid: tgid) else { continue }
+                if leader.fields["Name"] == p.command && leader.ids("Uid").first.map(UInt64.init) == p.uids.first { return id }
+            }
+        }
+        return nil
     }
 
     /// Set once `enter()` succeeded: the restorer's children are in the new namespace.

@@ -148,10 +148,10 @@ public enum Restorer {
             if waited > 0 { log.info("waited \(Int(waited * 1000)) ms for the original's unreaped zombies to free their PIDs") }
         }
         if userNamespace {
-            // The namespace would have every ID free, but an ID still taken here
-            // is refused as root's restart refuses it (BLCR: EBUSY, a temporary
-            // failure), so a user's restart fails or succeeds where root's does.
-            if let taken = PIDNamespace.takenOutside(originalIDs) {
+            // The namespace would have every ID free, but the original still
+            // running here is refused as root's restart refuses it (BLCR: EBUSY,
+            // a temporary failure), so a user's restart fails where root's does.
+            if let taken = PIDNamespace.heldByOriginal(header.processes) {
                 throw CheckpointError(EBUSY, "PID \(taken) is already in use; restart with --no-restore-pid or free it")
             }
             // cr_request_restart()'s caller is the restored process's parent: PID 1 must outlive us.
