@@ -16,12 +16,12 @@ enum PIDNamespace {
 
     /// The first of the image's process and thread IDs held where the
     /// restorer is by what looks like the original still running (a process
-    /// of the same name and owner, a zombie too): refused as root's restart
-    /// refuses it (BLCR: EBUSY). An ID some unrelated process took since is
-    /// free in the namespace and not in the way.
+    /// of the same name and owner, not exited): refused as root's restart
+    /// refuses it (BLCR: EBUSY). An ID some unrelated process took since, or
+    /// the original's unreaped zombie, is free in the namespace and not in the way.
     static func heldByOriginal(_ processes: [ProcessState]) -> pid_t? {
         for p in processes {
-            for id in [p.pid] + p.threads.map(\.tid) where kill(id, 0) == 0 || errno == EPERM {
+            for id in [p.pid] + p.threads.map(\.tid) where (kill(id, 0) == 0 || errno == EPERM) && !ExitingHolders.isExiting(id) {
                 guard let status = try? ProcStatus.read(pid: id), let tgid = status.fields["Tgid"].flatMap({ pid_t($0) }),
                       let leader = tgid == id ? status : try? ProcStatus.read(pid: tgid) else { continue }
                 if leader.fields["Name"] == p.command && leader.ids("Uid").first.map(UInt64.init) == p.uids.first { return id }

@@ -141,13 +141,12 @@ public enum Restorer {
         if options.restoreSID && !options.restorePID, let s = Self.idInUse(Set(header.processes.map(\.sid)), by: \.session) {
             throw CheckpointError(EBUSY, "session \(Self.describe(s)) still exists: with --no-restore-pid the restored processes cannot take it back (--restore-sid)")
         }
-        let originalIDs = header.processes.flatMap { p in [p.pid] + p.threads.map(\.tid) } + header.zombies.map(\.pid)
-        let userNamespace = options.restorePID && options.allowNamespace && !PIDNamespace.canChoosePIDs && !ids.ownNamespace
-        if options.restorePID && (PIDNamespace.canChoosePIDs || userNamespace) && !ids.ownNamespace {
-            let waited = ExitingHolders.wait(for: originalIDs, notice: options.notice)
+        if options.restorePID && PIDNamespace.canChoosePIDs && !ids.ownNamespace {
+            let waited = ExitingHolders.wait(for: header.processes.flatMap { p in [p.pid] + p.threads.map(\.tid) } + header.zombies.map(\.pid),
+                                             notice: options.notice)
             if waited > 0 { log.info("waited \(Int(waited * 1000)) ms for the original's unreaped zombies to free their PIDs") }
         }
-        if userNamespace {
+        if options.restorePID && options.allowNamespace && !PIDNamespace.canChoosePIDs && !ids.ownNamespace {
             // The namespace would have every ID free, but the original still
             // running here is refused as root's restart refuses it (BLCR: EBUSY,
             // a temporary failure), so a user's restart fails where root's does.
