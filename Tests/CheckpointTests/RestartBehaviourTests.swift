@@ -608,9 +608,9 @@ final class RestartBehaviourTests: XCTestCase {
         XCTAssertEqual(target.wait(timeout: 5)?.code, 0)
     }
 
-    /// Datagrams waiting in a UDP socket cannot be sent again from their
-    /// sender: the checkpoint says they are not saved.
-    func testWaitingUDPDatagramsAreReported() throws {
+    /// Datagrams waiting in a UDP socket are saved (until 2026-12-07 the
+    /// checkpoint warned that they were not): no warning, and the image lists them.
+    func testWaitingUDPDatagramsAreSaved() throws {
         let work = env.workDir("udp-queue", user: nil)
         let script = """
             import os, socket, time
@@ -622,7 +622,9 @@ final class RestartBehaviourTests: XCTestCase {
         defer { kill(pid, SIGKILL); _ = target.wait(timeout: 5) }
         let r = runTool([tool("cr_checkpoint"), "-p", "-f", "\(work)/context", "\(pid)"])
         XCTAssertEqual(r.code, 0, r.output)
-        XCTAssertTrue(r.output.contains("datagrams waiting in UDP socket 127.0.0.1:"), r.output)
+        XCTAssertFalse(r.output.contains("not saved"), r.output)
+        let shown = runTool([tool("swiftcr"), "inspect", "--fds", "\(work)/context"])
+        XCTAssertTrue(shown.output.contains("127.0.0.1:") && shown.output.contains("queued 2 bytes"), shown.output)
     }
 
     /// A job on a terminal (script(1) gives each run its own pty): after
