@@ -115,6 +115,16 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
         let payload: UnsafeRawBufferPointer
         /// A ZPAGES section's pages, decompressed where it was read (the read-ahead thread).
         var pages: UnsafeRawBufferPointer?
+        /// The payload's stored checksum, when it is still to be checked (read ahead: on a worker).
+        var unchecked: UInt32?
+
+        /// Checks a checksum left for later; the section is not handed out before.
+        func check() throws {
+            guard let stored = unchecked else { return }
+            guard CRC32C.checksum(payload) == stored else {
+                throw ImageError.checksum(section: type.name, offset: start)
+            }
+        }
     }
 
     public var version: String { "\(major).\(minor)" }
@@ -170,8 +180,9 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
             nextDecompressor = (nextDecompressor + 1) % decompressors.count
             ahead.async { [self] in
                 prepareWorkerThread?()
-                let read = Result { try readRaw(into: slot.buffer, pages: slot.pages, decompressor: nil) }
-                guard case .success(let got?) = read, got.type == .compressedPages, !leaveFramesCompressed else {
+                // The checksum is left to a worker, so that this thread's next read overlaps it.
+                let read = Result { try readRaw(into: slot.buffer, pages: slot.pages, decompressor: nil, checkLater: true) }
+                guard case .success(let got?) = read else {
                     slot.result = read
                     slot.ready.signal()
                     return
@@ -180,7 +191,11 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
                     prepareWorkerThread?()
                     slot.result = Result {
                         var raw = got
-                        raw.pages = try decompress(raw.payload, section: raw.start, into: slot.pages, with: slot.decompressor)
+                        try raw.check()
+                        raw.unchecked = nil
+                        if raw.type == .compressedPages && !leaveFramesCompressed {
+                            raw.pages = try decompress(raw.payload, section: raw.start, into: slot.pages, with: slot.decompressor)
+                        }
                         return raw
                     }
                     slot.ready.signal()
@@ -193,8 +208,9 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
     /// skipped) and checks its checksum; page data is left unread when
     /// `loadPages` is off (then `payload` holds the table only).
     /// Without a decompressor a ZPAGES frame is left for the caller to decompress.
+    /// With `checkLater` the payload's checksum is returned unchecked (`Raw.check`).
     private func readRaw(into target: ReusableBuffer, pages pagesTarget: ReusableBuffer,
-                         decompressor: PageDecompressor?) throws -> Raw? {
+                         decompressor: PageDecompressor?, checkLater: Bool = false) throws -> Raw? {
         while !finished {
             let start = position
             var hb = [UInt8](repeating: 0, count: ImageFormat.sectionHeaderSize)
@@ -216,8 +232,9 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
                 pagesWithoutData = try pagesTableOnly(length: length, at: start, compressed: type == .compressedPages)
                 return Raw(type: type, start: start, end: position, payload: UnsafeRawBufferPointer(start: nil, count: 0))
             }
-            let payload = try readPayload(length: length, section: type.name, at: start, into: target)
-            var raw = Raw(type: type, start: start, end: position, payload: payload)
+            let (payload, stored) = try readPayload(length: length, section: type.name, at: start, into: target)
+            var raw = Raw(type: type, start: start, end: position, payload: payload, unchecked: stored)
+            if !checkLater { try raw.check(); raw.unchecked = nil }
             if type == .compressedPages, let decompressor {
                 raw.pages = try decompress(payload, section: start, into: pagesTarget, with: decompressor)
             }
@@ -267,20 +284,18 @@ public final class ImageReader: @unchecked Sendable {  // the read-ahead thread 
         }
     }
 
-    /// Reads the payload and its trailing CRC into a reusable buffer and checks it.
+    /// Reads the payload and its trailing CRC into a reusable buffer (for `Raw.check`).
     /// The payload lands at the buffer offset that has the file offset's
     /// place in its page, so page data (page aligned in the file) is page
     /// aligned in memory: UFFDIO_COPY from a source that is not runs at a
     /// third to half the speed here (each page read across two).
-    private func readPayload(length: Int, section: String, at start: UInt64, into reusable: ReusableBuffer) throws -> UnsafeRawBufferPointer {
+    private func readPayload(length: Int, section: String, at start: UInt64, into reusable: ReusableBuffer) throws -> (UnsafeRawBufferPointer, UInt32) {
         let pad = Int((start + UInt64(ImageFormat.sectionHeaderSize)) % 4096)
         let buffer = reusable.ensure(pad + length + 4)
         let view = UnsafeMutableRawBufferPointer(rebasing: buffer[pad..<(pad + length + 4)])
         try readExact(view, what: "the rest of a \(section) section")
         let payload = UnsafeRawBufferPointer(rebasing: buffer[pad..<(pad + length)])
-        let stored = view.loadUnaligned(fromByteOffset: length, as: UInt32.self).littleEndian
-        guard CRC32C.checksum(payload) == stored else { throw ImageError.checksum(section: section, offset: start) }
-        return payload
+        return (payload, view.loadUnaligned(fromByteOffset: length, as: UInt32.self).littleEndian)
     }
 
     /// A ZPAGES section's pages, decompressed, when read without read-ahead.
