@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 
 /// Test hook: SWIFTCR_TEST_RESTORE_PAUSE_MS holds a restore half way (memory
 /// back, nothing else), announced on stderr, so a test can signal the process
@@ -59,4 +60,24 @@ func testHookAfterDetach() {
 func testHookDenyWriteTracking() throws {
     guard getenv("SWIFTCR_TEST_NO_WRITE_TRACKING") != nil else { return }
     throw CheckpointError(EINVAL, "UFFD_FEATURE_WP_ASYNC refused (test hook)")
+}
+
+/// Test hook: SWIFTCR_TEST_SHRINK_IMAGE=1 truncates the image file (through
+/// /proc/self/fd, so its owner or root) half way into the page data of the
+/// first PAGES section a restart has mapped, as another program rewriting
+/// the file would, so a test can see the restart fail in one line instead
+/// of dying of SIGBUS when it reads the mapped pages past the new end.
+func testHookShrinkImage(_ fd: Int32, to offset: UInt64) {
+    guard getenv("SWIFTCR_TEST_SHRINK_IMAGE") != nil, shrinkOnce.withLock({ done in defer { done = true }; return !done }) else { return }
+    let writable = open("/proc/self/fd/\(fd)", O_WRONLY | O_CLOEXEC)
+    guard writable >= 0 else { return }
+    _ = ftruncate(writable, off_t(offset))
+    close(writable)
+}
+private let shrinkOnce = Mutex(false)
+
+/// Test hook: SWIFTCR_TEST_NO_IMAGE_MAPPING=1 makes mapping the image's page
+/// data fail, as on a filesystem without mmap, so a restart reads it instead.
+func testHookRefuseMapping() -> Bool {
+    getenv("SWIFTCR_TEST_NO_IMAGE_MAPPING") != nil
 }

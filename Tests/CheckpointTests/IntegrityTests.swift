@@ -343,6 +343,72 @@ final class IntegrityTests: XCTestCase {
         XCTAssertEqual(try checksum(image), before, "the image changed")
     }
 
+    /// The image file cut short while a restart has its page data mapped
+    /// (another program rewriting it): reading the pages past the new end
+    /// raised SIGBUS and killed cr_restart (exit 135, the process half made).
+    /// Now one line and exit 22 (as for any damaged image), no crash, and
+    /// nothing of the fixture's left; with the whole image back, the same
+    /// restart runs and the process finds its memory as it was.
+    func testImageCutShortUnderARestartIsOneLineNotACrash() throws {
+        guard env.isRoot else { throw XCTSkip("the shrink hook writes a mode-0400 file") }
+        let work = env.workDir("shrunk-image", user: nil)
+        let (target, pid) = try Fixture.start([tool("killable"), "32"], user: nil, cwd: work)
+        let image = "\(work)/context.\(pid)"
+        let ck = runTool([tool("cr_checkpoint"), "--kill", "-f", image, "\(pid)"], cwd: work)
+        XCTAssertEqual(ck.code, 0, ck.output)
+        _ = target.wait(timeout: 10)
+        reapOrphans()
+        let whole = "\(work)/whole"
+        XCTAssertEqual(runTool(["/bin/cp", image, whole]).code, 0)
+        let run = try Child(["/usr/bin/env", "SWIFTCR_TEST_SHRINK_IMAGE=1", tool("cr_restart"), image], cwd: work)
+        close(run.stdin)
+        let output = run.readToEnd(timeout: 60)
+        let children = Self.descendants(of: run.pid)
+        let ended = run.wait(timeout: 10)
+        XCTAssertEqual(ended?.signal, 0, "cr_restart died of signal \(ended?.signal ?? -1): \(output)")
+        XCTAssertEqual(ended?.code, 22, output)
+        XCTAssertEqual(output.split(separator: "\n").count, 1, "not one line: \(output)")
+        XCTAssertTrue(output.contains(image), output)
+        usleep(100_000)
+        for c in children + [pid] {
+            let st = Self.status(c)
+            XCTAssertTrue(st.isEmpty || st["State"]?.hasPrefix("Z") == true, "\(c) left behind: \(st["State"] ?? "")")
+        }
+        reapOrphans()
+        // The whole image restarts, and the process checks itself.
+        XCTAssertEqual(rename(whole, image), 0)
+        let again = try Child([tool("cr_restart"), "--verbose", image], cwd: work)
+        XCTAssertTrue(again.read(until: "restored"), again.output)
+        // SIGHUP: it checks its memory, mask, alternate stack and pipe (killable.c).
+        kill(pid, SIGHUP)
+        XCTAssertTrue(again.read(until: "PASS"), again.output)
+        XCTAssertFalse(again.output.contains("FAIL"), again.output)
+        kill(pid, SIGKILL)
+        _ = again.wait(timeout: 10)
+    }
+
+    /// Where the image cannot be mapped (a filesystem without mmap), its
+    /// page data is read and checked as before, and the process finds its
+    /// memory as it was.
+    func testImageThatCannotBeMappedIsRead() throws {
+        let work = env.workDir("unmappable-image", user: nil)
+        let (target, pid) = try Fixture.start([tool("killable"), "24"], user: nil, cwd: work)
+        let image = "\(work)/context.\(pid)"
+        let ck = runTool([tool("cr_checkpoint"), "--kill", "-f", image, "\(pid)"], cwd: work)
+        XCTAssertEqual(ck.code, 0, ck.output)
+        _ = target.wait(timeout: 10)
+        reapOrphans()
+        let again = try Child(["/usr/bin/env", "SWIFTCR_TEST_NO_IMAGE_MAPPING=1", tool("cr_restart"), "--verbose", "--no-restore-pid", image], cwd: work)
+        XCTAssertTrue(again.read(until: "restored"), again.output)
+        let restored = again.output.components(separatedBy: "as pid ").dropFirst().first.flatMap { pid_t($0.prefix { $0.isNumber }) }
+        guard let restored else { return XCTFail("no restored pid in: \(again.output)") }
+        kill(restored, SIGHUP)
+        XCTAssertTrue(again.read(until: "PASS"), again.output)
+        XCTAssertFalse(again.output.contains("FAIL"), again.output)
+        kill(restored, SIGKILL)
+        _ = again.wait(timeout: 10)
+    }
+
     /// Every live descendant of a process.
     static func descendants(of root: pid_t) -> [pid_t] {
         var parents: [pid_t: pid_t] = [:]

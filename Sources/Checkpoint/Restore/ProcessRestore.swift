@@ -318,6 +318,9 @@ struct PageStream {
     /// Eager restore of a compressed image read ahead: frames are decompressed
     /// and written on worker threads (the reader leaves them compressed).
     var frameFill: FrameFill?
+    /// Eager restore from a file read without its page data: plain sections
+    /// are mapped and put in on worker threads, compressed ones loaded here.
+    var mapped: (fill: MappedFill, loader: PagesSectionLoader)?
     private(set) var deferred: [pid_t: [ImageReader.PagesSection]] = [:]
 
     init(reader: ImageReader, first: ImageReader.PagesSection?) {
@@ -341,6 +344,7 @@ struct PageStream {
             throw CheckpointError(EINVAL, "PAGES of process \(parent) come after those of a child that shares them; copy-on-write sharing cannot be rebuilt")
         }
         try frameFill?.wait()
+        try mapped?.fill.wait()
         sealed.insert(parent)
     }
 
@@ -358,7 +362,10 @@ struct PageStream {
                 }
             }
             guard let p = pending else {
-                if toEnd { try frameFill?.wait() }
+                if toEnd {
+                    try frameFill?.wait()
+                    try mapped?.fill.wait()
+                }
                 return
             }
             guard let r = byPID[p.pid] else {
@@ -378,6 +385,13 @@ struct PageStream {
             } else if let frame = p.frame {
                 guard let frames = frameFill else { throw CheckpointError(EINVAL, "a compressed PAGES section left undecompressed") }
                 try frames.submit(p, frame: frame, to: copyFill?.destination(for: r) ?? PageDestination(memory: r.memory, uffd: nil, ranges: []))
+            } else if let (fill, loader) = mapped, p.data.count < p.byteCount {
+                let destination = copyFill?.destination(for: r) ?? PageDestination(memory: r.memory, uffd: nil, ranges: [])
+                if p.runs.first?.compressed == true {
+                    try destination.write(p.runs, data: try loader.load(p), from: 0)
+                } else {
+                    try fill.submit(p, to: destination)
+                }
             } else if let fill = copyFill {
                 try fill.write(p, data: p.data, into: r)
             } else {

@@ -276,6 +276,14 @@ public enum Restorer {
             let copyFill = plan == nil && !Self.plainWrites ? CopyFill() : nil
             let userModeFill = copyFill != nil && LazyProbe.userModeOnly
             pages.copyFill = copyFill
+            // From a file, plain page data is mapped, not read (not in a PID namespace of ours: no threads).
+            if plan == nil && reader.readAhead && Self.mappedPages && header.firstPages?.runs.first?.compressed != true && Self.isRegularFile(fd),
+               let fill = MappedFill(fd: fd, threads: ImageReader.cores, prepareThread: CPUPin.freePoolThread) {
+                reader.readAhead = false
+                reader.loadPages = false
+                pages.mapped = (fill, loader)
+            }
+            let mappedFill = pages.mapped?.fill
             // Compressed frames are decompressed and written on every core (not in a PID namespace of ours: no threads).
             if reader.readAhead && Self.frameFill {
                 reader.leaveFramesCompressed = true
@@ -283,7 +291,7 @@ public enum Restorer {
             }
             let frameFill = pages.frameFill
             // No worker may still write through a userfaultfd being closed.
-            defer { frameFill?.drain(); copyFill?.close() }
+            defer { frameFill?.drain(); mappedFill?.close(); copyFill?.close() }
             var st = stat()
             if let report = options.progress, fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_size > 0 {
                 let size = UInt64(st.st_size)
@@ -313,6 +321,7 @@ public enum Restorer {
                 stages.lap("pages")
             }
             try pages.finish(into: restores)
+            mappedFill?.close()
             stages.lap("last pages")
             // The saved cgroups no process is in (empty ones below theirs).
             cgroups?.makeRemaining()
@@ -448,6 +457,13 @@ public enum Restorer {
     static let plainWrites = getenv("SWIFTCR_PLAIN_WRITES") != nil
     /// SWIFTCR_NO_FRAME_FILL: compressed frames decompressed by the reader and written by one thread (benchmarks compare).
     static let frameFill = getenv("SWIFTCR_NO_FRAME_FILL") == nil
+    /// SWIFTCR_NO_MAPPED_PAGES=1 reads plain page data into buffers as before (to compare).
+    static let mappedPages = getenv("SWIFTCR_NO_MAPPED_PAGES") == nil
+
+    static func isRegularFile(_ fd: Int32) -> Bool {
+        var st = stat()
+        return fstat(fd, &st) == 0 && st.st_mode & S_IFMT == S_IFREG
+    }
 
     /// The image is read once, front to back, each section's checksum
     /// checked before it is used: a damaged section found while the pages
