@@ -12,73 +12,43 @@ import Glibc
 /// two threads this way). The pages go in before their section's checksum
 /// is known; a section that fails it fails the restore, and the process
 /// never runs. A file that shrinks meanwhile: `MappedImageGuard`.
-final class MappedFill: @unchecked Sendable {  // `lock` guards `failure`; `next` is the caller's
+final class MappedFill: @unchecked Sendable {
     /// Bytes checksummed and copied at a time: well inside one core's L2.
     static let pieceBytes = 256 << 10
     private let fd: Int32
-    private let workers: [DispatchQueue]
-    private var next = 0
-    private let group = DispatchGroup()
-    /// Sections handed out and not yet in: bounds the windows mapped at once.
-    private let slots: DispatchSemaphore
-    private let lock = NSLockLite()
-    private var failure: Error?
-    private let prepareThread: @Sendable () -> Void
+    private let pool: FillWorkers
     /// Each worker's reads where the file cannot be mapped (a filesystem without mmap).
     private let loaders: [PagesSectionLoader]
 
     /// nil where the guard cannot be put in place (then sections are read as before).
     init?(fd: Int32, threads: Int, prepareThread: @escaping @Sendable () -> Void) {
-        let count = min(max(1, threads), MappedImageGuard.slots)
         guard MappedImageGuard.install() else { return nil }
         self.fd = fd
-        workers = (0..<count).map { DispatchQueue(label: "swiftcr.mapped-fill.\($0)") }
-        loaders = (0..<count).map { _ in PagesSectionLoader(fd: fd) }
-        slots = DispatchSemaphore(value: 2 * count)
-        self.prepareThread = prepareThread
+        // A worker's window is watched in its own slot of the guard's.
+        pool = FillWorkers(label: "swiftcr.mapped-fill", threads: min(threads, MappedImageGuard.slots), prepareThread: prepareThread)
+        loaders = (0..<pool.count).map { _ in PagesSectionLoader(fd: fd) }
     }
 
     /// Queues a section read without its data (`ImageReader.loadPages` off) for `destination`.
     func submit(_ section: ImageReader.PagesSection, to destination: PageDestination) throws {
-        try rethrowFailure()
-        slots.wait()
-        let slot = next
-        next = (next + 1) % workers.count
+        try pool.rethrowFailure()
         let job = Job(section: section)
-        group.enter()
-        workers[slot].async { [self] in
-            defer { slots.signal(); group.leave() }
-            prepareThread()
-            guard lock.withLock({ failure == nil }) else { return }
-            do {
-                try fill(job, into: destination, slot: slot)
-            } catch {
-                lock.withLock { if failure == nil { failure = error } }
-            }
-        }
+        pool.run { [self] worker in try fill(job, into: destination, slot: worker) }
     }
 
     /// Every section submitted is in; throws the first failure.
-    func wait() throws {
-        group.wait()
-        try rethrowFailure()
-    }
+    func wait() throws { try pool.wait() }
 
     /// After the last section (or a failure elsewhere): waits for the workers and puts the SIGBUS action back.
     func close() {
-        group.wait()
+        pool.drain()
         MappedImageGuard.remove()
-    }
-
-    private func rethrowFailure() throws {
-        if let e = lock.withLock({ failure }) { throw e }
     }
 
     /// A section read without its data: its table, and where its payload is.
     private struct Job: @unchecked Sendable {  // no bytes of the reader's: `data` is empty
         let section: ImageReader.PagesSection
     }
-
 
     private func fill(_ job: Job, into destination: PageDestination, slot: Int) throws {
         let s = job.section
