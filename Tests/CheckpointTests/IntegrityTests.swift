@@ -343,6 +343,17 @@ final class IntegrityTests: XCTestCase {
         XCTAssertEqual(try checksum(image), before, "the image changed")
     }
 
+    /// An image of a killable fixture of `mib` MiB, taken with --kill (the original reaped).
+    func killableImage(mib: Int, in work: String) throws -> (image: String, pid: pid_t) {
+        let (target, pid) = try Fixture.start([tool("killable"), "\(mib)"], user: nil, cwd: work)
+        let image = "\(work)/context.\(pid)"
+        let ck = runTool([tool("cr_checkpoint"), "--kill", "-f", image, "\(pid)"], cwd: work)
+        XCTAssertEqual(ck.code, 0, ck.output)
+        _ = target.wait(timeout: 10)
+        reapOrphans()
+        return (image, pid)
+    }
+
     /// The image file cut short while a restart has its page data mapped
     /// (another program rewriting it): reading the pages past the new end
     /// raised SIGBUS and killed cr_restart (exit 135, the process half made).
@@ -352,12 +363,7 @@ final class IntegrityTests: XCTestCase {
     func testImageCutShortUnderARestartIsOneLineNotACrash() throws {
         guard env.isRoot else { throw XCTSkip("the shrink hook writes a mode-0400 file") }
         let work = env.workDir("shrunk-image", user: nil)
-        let (target, pid) = try Fixture.start([tool("killable"), "32"], user: nil, cwd: work)
-        let image = "\(work)/context.\(pid)"
-        let ck = runTool([tool("cr_checkpoint"), "--kill", "-f", image, "\(pid)"], cwd: work)
-        XCTAssertEqual(ck.code, 0, ck.output)
-        _ = target.wait(timeout: 10)
-        reapOrphans()
+        let (image, pid) = try killableImage(mib: 32, in: work)
         let whole = "\(work)/whole"
         XCTAssertEqual(runTool(["/bin/cp", image, whole]).code, 0)
         let run = try Child(["/usr/bin/env", "SWIFTCR_TEST_SHRINK_IMAGE=1", tool("cr_restart"), image], cwd: work)
@@ -392,12 +398,7 @@ final class IntegrityTests: XCTestCase {
     /// memory as it was.
     func testImageThatCannotBeMappedIsRead() throws {
         let work = env.workDir("unmappable-image", user: nil)
-        let (target, pid) = try Fixture.start([tool("killable"), "24"], user: nil, cwd: work)
-        let image = "\(work)/context.\(pid)"
-        let ck = runTool([tool("cr_checkpoint"), "--kill", "-f", image, "\(pid)"], cwd: work)
-        XCTAssertEqual(ck.code, 0, ck.output)
-        _ = target.wait(timeout: 10)
-        reapOrphans()
+        let (image, _) = try killableImage(mib: 24, in: work)
         let again = try Child(["/usr/bin/env", "SWIFTCR_TEST_NO_IMAGE_MAPPING=1", tool("cr_restart"), "--verbose", "--no-restore-pid", image], cwd: work)
         XCTAssertTrue(again.read(until: "restored"), again.output)
         let restored = again.output.components(separatedBy: "as pid ").dropFirst().first.flatMap { pid_t($0.prefix { $0.isNumber }) }
