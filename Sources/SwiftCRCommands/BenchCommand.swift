@@ -44,7 +44,8 @@ struct BenchCommand: ParsableCommand {
         print("")
         print("restore, medians of \(runs) (seconds; lazy running = until the process runs untraced, resident = until every page is in)")
         print("lazy_running_ms (from the command's start): in the restorer, and in parentheses from starting `swiftcr restart --lazy`")
-        print("size_mib  dd_s     eager_s  eager_vs_dd         lazy_running_ms  lazy_resident_s  resident_vs_eager")
+        print("eager_cmd_s: `swiftcr restart --detach` from its start until it exits (the process then runs untraced)")
+        print("size_mib  dd_s     eager_s  eager_vs_dd         lazy_running_ms  lazy_resident_s  resident_vs_eager    eager_cmd_s     cmd_vs_dd")
         for row in restoreRows { print(row) }
         if threads > 0 {
             let (dump, restore) = try timeShape(["64", "--threads", String(threads)])
@@ -71,7 +72,7 @@ struct BenchCommand: ParsableCommand {
         var dd = 0.0, memcpy = 0.0, dump = 0.0, unchecked = 0.0, verify = 0.0, restore = 0.0, gcore: Double?, criu: Double?
         /// Seconds per run, for the restore table's medians: dd, eager restore, lazy to running, lazy to resident,
         /// and lazy to running measured from the start of a `swiftcr restart --lazy` command.
-        var ddRuns: [Double] = [], eagerRuns: [Double] = [], lazyRunning: [Double] = [], lazyResident: [Double] = [], lazyCommand: [Double] = []
+        var ddRuns: [Double] = [], eagerRuns: [Double] = [], lazyRunning: [Double] = [], lazyResident: [Double] = [], lazyCommand: [Double] = [], eagerCommand: [Double] = []
     }
 
     func measure(mib: Int, gcore: String?, criu: String?) throws -> Result {
@@ -122,6 +123,8 @@ struct BenchCommand: ParsableCommand {
             }
             r.eagerRuns.append(eager)
             best.restore = min(best.restore, eager)
+            Prewarm.memory(bytes: mib << 20)
+            if let t = try? eagerCommand(image) { r.eagerCommand.append(t) }
             Prewarm.memory(bytes: mib << 20)
             if let (running, resident) = try lazyRestore(image, log: log) {
                 r.lazyRunning.append(running)
@@ -184,11 +187,27 @@ struct BenchCommand: ParsableCommand {
         return seconds
     }
 
+    /// `swiftcr restart --detach` as a user runs it: from the command's start
+    /// until it exits, which a detached restart does once the process runs
+    /// untraced (the measure: in-process figures leave out the
+    /// command's start-up and have differed from it here).
+    func eagerCommand(_ image: String) throws -> Double {
+        let started = Clock.now
+        let restart = try Spawned(["/bin/sh", "-c", "exec \"$0\" restart --detach --verbose --no-restore-pid \"$1\" 2>&1 </dev/null", selfExecutable, image])
+        let line = try restart.waitForLine("swiftcr restart: restored")
+        _ = restart.wait()
+        let seconds = Clock.now - started
+        if let pid = line.split(separator: " ").drop(while: { $0 != "pid" }).dropFirst().first.flatMap({ pid_t($0) }) {
+            kill(pid, SIGKILL)
+        }
+        return seconds
+    }
+
     static func median(_ xs: [Double]) -> Double? { xs.isEmpty ? nil : xs.sorted()[xs.count / 2] }
 
     static func restoreRow(mib: Int, _ r: Result) -> String {
         let dd = median(r.ddRuns), eager = median(r.eagerRuns), running = median(r.lazyRunning), resident = median(r.lazyResident)
-        let command = median(r.lazyCommand)
+        let command = median(r.lazyCommand), eagerCommand = median(r.eagerCommand)
         func s(_ x: Double?) -> String { x.map { format3($0) } ?? "-" }
         func ratio(_ a: Double?, _ b: Double?) -> String {
             guard let a, let b, b > 0 else { return "-" }
@@ -197,7 +216,8 @@ struct BenchCommand: ParsableCommand {
         func ms(_ x: Double?) -> String? { x.map { "\(Double(Int($0 * 10_000)) / 10)" } }
         let runningText = ms(running).map { r in ms(command).map { "\(r) (\($0))" } ?? r } ?? "- (eager)"
         let columns: [String] = [String(mib).padding(8), s(dd).padding(7), s(eager).padding(7), ratio(eager, dd).padding(11, left: true),
-                                 runningText.padding(22, left: true), s(resident).padding(15, left: true), ratio(resident, eager).padding(17, left: true)]
+                                 runningText.padding(22, left: true), s(resident).padding(15, left: true), ratio(resident, eager).padding(17, left: true),
+                                 s(eagerCommand).padding(13, left: true), ratio(eagerCommand, dd).padding(13, left: true)]
         return columns.joined(separator: "  ")
     }
 
