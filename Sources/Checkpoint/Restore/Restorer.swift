@@ -466,8 +466,9 @@ public enum Restorer {
     }
 
     /// The image is read once, front to back, each section's checksum
-    /// checked before it is used: a damaged section found while the pages
-    /// stream in fails the restart, after every stub is killed (none has run).
+    /// checked before it is used (page data mapped from a file: as its
+    /// pieces go in, before any process runs): a damaged section found while
+    /// the pages stream in fails the restart, after every stub is killed (none has run).
     static func damaged(_ e: ImageError, _ source: String) -> CheckpointError {
         let name = source.isEmpty ? "the image" : source
         switch e {
