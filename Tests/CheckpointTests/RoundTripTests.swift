@@ -351,6 +351,30 @@ final class RoundTripTests: XCTestCase {
         s.restartArguments = ["--restore-pgid", "--restore-sid"]
         try s.run(.rootOriginalPID)
     }
+    /// Session members whose parent is in another session (zdtm session03's
+    /// trees): born from a sibling in their session (CLONE_PARENT), from a
+    /// zombie leader made early and ended last, a child made before one its
+    /// parent's setsid waits for, and zombies that led a session or a group
+    /// of their own. Before, the restart failed (EPERM).
+    /// (Root only, as the other session fixtures: a user's restart puts the
+    /// tree in a PID namespace, where the fixture's /proc is not its own.)
+    func testSessionMembersWithAParentElsewhereAsRoot() throws {
+        var s = Scenario(fixture: "sessionsiblings")
+        s.checkpointArguments = ["--tree"]
+        s.restartArguments = ["--restore-pgid", "--restore-sid"]
+        s.rejectOutput = "could not be born"
+        try s.run(.rootOriginalPID)
+    }
+    /// One no process of the image can give birth to in its session (its
+    /// parent a subreaper that inherited it) is restarted in its parent's
+    /// session, and the restart says so, instead of failing.
+    func testSessionMemberThatCannotBeBornThereIsNamedAsRoot() throws {
+        var s = Scenario(fixture: "sessionsiblings", arguments: ["unjoinable"])
+        s.checkpointArguments = ["--tree"]
+        s.restartArguments = ["--restore-pgid", "--restore-sid"]
+        s.expectOutput = "could not be born in its session"
+        try s.run(.rootOriginalPID)
+    }
     /// A whole PID namespace (its init the tree's root): orphans reparented
     /// to that init, sessions, groups, a zombie, threads and seeded extra
     /// processes come back in a new namespace with the IDs they had in there.

@@ -26,6 +26,11 @@ struct StubTree {
     /// Leaders of process groups whose leader is gone: (group, stub as we see it, as its parent sees it, that parent).
     /// PIDs the image's zombies will take (a group led by one is not lent a holder).
     private var zombiePIDs: Set<pid_t> = []
+    private var zombieStates: [pid_t: ZombieState] = [:]
+    /// Zombies that led a session some of the image's live processes are
+    /// in: made early and alive, to call setsid and fork them (see
+    /// `goneLeaderSession`), and made to exit in `complete`. By PID.
+    private var zombieLeaders: [pid_t: (outer: pid_t, inner: pid_t, session: RemoteSession)] = [:]
     /// PIDs of the image's live processes: a group led by one not made yet gets no holder (it would take that PID).
     private var livePIDs: Set<pid_t> = []
     private var groupHolders: [(pgid: pid_t, outer: pid_t, inner: pid_t, parent: RemoteSession, parentPID: pid_t)] = []
@@ -36,6 +41,8 @@ struct StubTree {
     private var forkedByHolder: [pid_t: RemoteSession] = [:]
     /// Per session held for a gone leader (`goneLeaderSession`), the parent its holder was forked from.
     private var goneLeaderParents: [pid_t: pid_t] = [:]
+    /// Sessions whose holder was forked once its parent's memory was restored.
+    private var heldAfterParentMemory: Set<pid_t> = []
     /// Processes left in their parent's session (warned): their group, in their own session, is not for them.
     private var outsideOwnSession: Set<pid_t> = []
     /// The session each process must be born in, where it matters (SessionOrder.birth).
@@ -88,6 +95,7 @@ struct StubTree {
     /// restored first, see `forkLater`); zombies wait for `complete`.
     mutating func build(_ processes: [ProcessState], zombies: [ZombieState], later: Set<pid_t> = [], ptys: PtyFactory? = nil) throws {
         zombiePIDs = Set(zombies.map(\.pid))
+        zombieStates = Dictionary(zombies.map { ($0.pid, $0) }, uniquingKeysWith: { a, _ in a })
         livePIDs = Set(processes.map(\.pid))
         eldest = processes.first?.pid ?? 0
         let byPID = Dictionary(processes.map { ($0.pid, $0) }, uniquingKeysWith: { a, _ in a })
@@ -97,7 +105,7 @@ struct StubTree {
         birthSessions = order.birth
         // The deferred setsid of each comes once its early children exist (`make`).
         for case .make(let pid, _) in order.steps {
-            guard let p = byPID[pid], !later.contains(pid) else { continue }
+            guard let p = byPID[pid], !later.contains(pid), stubs[pid] == nil else { continue }
             try make(p, among: processes, ptys: ptys)
         }
     }
@@ -137,27 +145,56 @@ struct StubTree {
     /// inherits the pages it shared with it (copy-on-write) by the fork itself.
     mutating func forkLater(_ p: ProcessState, among processes: [ProcessState], ptys: PtyFactory? = nil) throws {
         guard sessions[p.ppid] != nil else { throw CheckpointError(EINVAL, "process \(p.pid) shares memory with parent \(p.ppid), which the image does not hold") }
-        try make(p, among: processes, ptys: ptys)
+        try make(p, among: processes, ptys: ptys, sharesParentMemory: true)
+        asParentLeftIt.insert(p.pid)
+        // Siblings to be born in its session (`sessionSibling`): now, while
+        // its memory is still its parent's, which they share too.
+        // (Not one a holder makes: a holder forked before the sibling's restore would keep its stale session.)
+        for q in processes where stubs[q.pid] == nil && q.ppid == p.ppid && !heldAsOrphan(q, among: processes) {
+            guard try sessionSibling(q, among: processes, sharesParentMemory: true) != nil else { continue }
+            try make(q, among: processes, ptys: ptys, sharesParentMemory: true)
+            asParentLeftIt.insert(q.pid)
+        }
     }
+
+    /// Processes forked from their restored parent whose own memory is not
+    /// restored yet (until `adopt`): what a child forked from one inherits
+    /// is still the parent's.
+    private var asParentLeftIt: Set<pid_t> = []
 
     /// The session a process's restore now injects through (its stub memory,
     /// where the first session lived, is gone): later forks from it use this one.
     mutating func adopt(_ session: RemoteSession, for pid: pid_t) {
         sessions[pid] = session
+        asParentLeftIt.remove(pid)
     }
 
-    private mutating func make(_ p: ProcessState, among processes: [ProcessState], ptys: PtyFactory?) throws {
+    private mutating func make(_ p: ProcessState, among processes: [ProcessState], ptys: PtyFactory?, sharesParentMemory: Bool = false) throws {
+        // A child that needs the session its parent leads now, while the parent
+        // still waits for children of its earlier one (SessionOrder; here in the
+        // image's order, for children forked once their parent's memory is in):
+        // the parent takes its session first, and those children join it.
+        if let waiting = waitingIdentity[p.ppid], !waiting.contains(p.pid), birthSessions[p.pid] == p.ppid,
+           let parent = processes.first(where: { $0.pid == p.ppid }), let parentSession = sessions[p.ppid] {
+            warnings.append("process \(p.ppid) took its session before children of its earlier session were made: they join the new one")
+            waitingIdentity[p.ppid] = nil
+            try setIdentity(parent, session: parentSession, ptys: ptys)
+        }
         let stub: pid_t
         let session: RemoteSession
         if let parent = sessions[p.ppid], let holder = try orphanSession(p, parent: parent, among: processes) {
             stub = try fork(from: holder, exactPID: ids(p.pid)).outer
             session = try Self.session(for: stub, instruction: holder.injector.instruction)
             forkedByHolder[p.pid] = holder
-        } else if let parent = sessions[p.ppid], let holder = try goneLeaderSession(p, parent: parent) {
+        } else if let parent = sessions[p.ppid], let holder = try goneLeaderSession(p, parent: parent, sharesParentMemory: sharesParentMemory) {
             // Born in the holder's session, its parent the holder's (CLONE_PARENT).
             stub = try fork(from: holder, exactPID: ids(p.pid), flags: CloneFlags.parent).outer
             session = try Self.session(for: stub, instruction: holder.injector.instruction)
             forkedByHolder[p.pid] = holder
+        } else if let sibling = try sessionSibling(p, among: processes, sharesParentMemory: sharesParentMemory) {
+            // Born in its session from a sibling there, its parent's child too (CLONE_PARENT).
+            stub = try fork(from: sibling, exactPID: ids(p.pid), flags: CloneFlags.parent).outer
+            session = try Self.session(for: stub, instruction: sibling.injector.instruction)
         } else if let parent = sessions[p.ppid] {
             // A process sharing its parent's fd table is forked into that table.
             let shared = sharesParentTable(p, among: processes)
@@ -205,12 +242,8 @@ struct StubTree {
         if waitingIdentity[p.pid] == nil { try setIdentity(p, session: session, ptys: ptys) }
         // Its parent's setsid waited for it (SessionOrder): now, if it waits for no other child.
         if let parent = processes.first(where: { $0.pid == p.ppid }), var waiting = waitingIdentity[p.ppid], let parentSession = sessions[p.ppid] {
-            if waiting.remove(p.pid) == nil {
-                // A child that needs the parent's own session comes first (the
-                // image's order, for children forked once their parent's memory is in).
-                warnings.append("process \(p.ppid) took its session before children of its earlier session were made: they join the new one")
-                waiting = []
-            }
+            // (One it did not wait for minds neither session: see the start.)
+            waiting.remove(p.pid)
             waitingIdentity[p.ppid] = waiting.isEmpty ? nil : waiting
             if waiting.isEmpty { try setIdentity(parent, session: parentSession, ptys: ptys) }
         }
@@ -296,10 +329,22 @@ struct StubTree {
                 warnings.append("process \(z.ppid) ran the checkpointer (PID \(z.pid)) itself; that PID is not free here, so its wait will not find it")
                 continue
             }
+            if let leader = zombieLeaders[z.pid] {
+                // Alive since its session's members were forked from it; its group is its own (setsid).
+                zombieStubs.append(leader.outer)
+                try Self.exit(leader.outer, status: z.waitStatus, instruction: leader.session.injector.instruction)
+                reapedSignals[z.ppid] = true
+                continue
+            }
             let (stub, innerZombie) = try fork(from: parent, exactPID: ids(z.pid))
             zombieStubs.append(stub)
-            // Its process group, set by its parent (a zombie keeps its group until reaped).
-            if options.restorePGID, let parentState = processes.first(where: { $0.pid == z.ppid }), z.pgid != parentState.pgid {
+            if options.restoreSID && z.sid == z.pid {
+                // It led a session (and so its group) of its own: it takes them again before it dies.
+                try Self.session(for: stub, instruction: parent.injector.instruction).call("setsid of zombie \(z.pid)", NR.setsid)
+            } else if options.restorePGID && z.pgid == z.pid {
+                _ = try parent.raw(NR.setpgid, UInt64(innerZombie), UInt64(innerZombie))
+            } else if options.restorePGID, let parentState = processes.first(where: { $0.pid == z.ppid }), z.pgid != parentState.pgid {
+                // Its process group, set by its parent (a zombie keeps its group until reaped).
                 if let group = try group(z.pgid, for: "zombie \(z.pid)", from: parent, parentPID: z.ppid) {
                     _ = try parent.raw(NR.setpgid, UInt64(innerZombie), UInt64(group))
                 }
@@ -320,6 +365,7 @@ struct StubTree {
     mutating func group(_ pgid: pid_t, for who: String, from parent: RemoteSession, parentPID: pid_t) throws -> pid_t? {
         if let leader = inner[pgid] { return leader }
         if let holder = groupHolders.first(where: { $0.pgid == pgid }) { return holder.inner }
+        if let leader = zombieLeaders[pgid] { return leader.inner }
         if livePIDs.contains(pgid) {
             warnings.append("process group \(pgid) of \(who) is led by a process made after it; it stays in its parent's group")
             return nil
@@ -329,6 +375,9 @@ struct StubTree {
             warnings.append("process group \(pgid) of \(who) is not in the image\(outside); it stays in its parent's group")
             return nil
         }
+        // Its ID is a process's outside the image (the group of the shell that
+        // started the tree): the caller's warning says the member stays put.
+        if !ids.ownNamespace && (kill(wanted, 0) == 0 || errno == EPERM) { return nil }
         let (outer, innerID) = try fork(from: parent, exactPID: wanted)
         _ = try parent.raw(NR.setpgid, UInt64(innerID), UInt64(innerID))
         groupHolders.append((pgid, outer, innerID, parent, parentPID))
@@ -356,8 +405,7 @@ struct StubTree {
     /// leader, at an ID no process of the image has. nil when none is needed
     /// (or none can be had: the process then stays in the init's session).
     private mutating func orphanSession(_ p: ProcessState, parent: RemoteSession, among processes: [ProcessState]) throws -> RemoteSession? {
-        guard ids.ownNamespace, options.restoreSID, p.ppid == eldest, p.sid != p.pid,
-              let root = processes.first, p.sid != root.sid else { return nil }
+        guard heldAsOrphan(p, among: processes) else { return nil }
         if let holder = sessionHolders[p.sid] { return holder }
         let from: RemoteSession, fromPID: pid_t, wanted: pid_t, leads: Bool
         if processes.contains(where: { $0.pid == p.sid }) {
@@ -378,6 +426,12 @@ struct StubTree {
         return holder
     }
 
+    /// Whether `orphanSession` makes `p` (an orphan of the namespace's init in another session).
+    private func heldAsOrphan(_ p: ProcessState, among processes: [ProcessState]) -> Bool {
+        guard ids.ownNamespace, options.restoreSID, p.ppid == eldest, p.sid != p.pid, let root = processes.first else { return false }
+        return p.sid != root.sid
+    }
+
     /// A process in a session whose leader is gone, whose parent is in
     /// another session (zdtm session02: a process calls setsid, forks with
     /// CLONE_PARENT and exits; its children live on in its session with its
@@ -387,16 +441,24 @@ struct StubTree {
     /// its own parent. The holder goes with the group holders (reaped by
     /// the parent before anything runs). One holder a session: a member
     /// with another parent stays in its parent's session (a warning).
-    private mutating func goneLeaderSession(_ p: ProcessState, parent: RemoteSession) throws -> RemoteSession? {
+    /// A process sharing pages with its parent needs a holder forked after
+    /// the parent's memory was restored (what it inherits is the holder's).
+    private mutating func goneLeaderSession(_ p: ProcessState, parent: RemoteSession, sharesParentMemory: Bool) throws -> RemoteSession? {
         // A leader of its own session now is born in the one a child of it needs (SessionOrder).
-        guard options.restoreSID, let sid = birthSessions[p.pid], sid != p.pid, !livePIDs.contains(sid), !zombiePIDs.contains(sid),
+        guard options.restoreSID, let sid = birthSessions[p.pid], sid != p.pid, !livePIDs.contains(sid),
               let wanted = ids(sid) else { return nil }
+        // A leader that is a zombie now, child of the same parent: it is the holder, and stays (as the zombie).
+        let zombie = zombieStates[sid]
+        if let z = zombie, z.ppid != p.ppid || z.sid != z.pid || z.checkpointer { return nil }
         // Already there by birth (its parent is in that session now).
         let parentSession = try parent.raw(NR.getsid, 0)
         guard parentSession != Int64(wanted) else { return nil }
         if let holder = sessionHolders[sid] {
-            guard goneLeaderParents[sid] == p.ppid else {
-                warnings.append("process \(p.pid): session \(sid) (leader gone) is held for the children of process \(goneLeaderParents[sid] ?? 0), not of its parent \(p.ppid); it is born in its parent's session" + (p.sid == sid ? " and stays in its parent's group" : ""))
+            let forParent = goneLeaderParents[sid] == p.ppid
+            guard forParent, !sharesParentMemory || heldAfterParentMemory.contains(sid) else {
+                let why = forParent ? "is held by a process forked before the memory it shares with its parent \(p.ppid) was restored"
+                    : "is held for the children of process \(goneLeaderParents[sid] ?? 0), not of its parent \(p.ppid)"
+                warnings.append("process \(p.pid): session \(sid) (leader gone) \(why); it is born in its parent's session" + (p.sid == sid ? " and stays in its parent's group" : ""))
                 if p.sid == sid { outsideOwnSession.insert(p.pid) }
                 return nil
             }
@@ -405,10 +467,40 @@ struct StubTree {
         let (outer, innerID) = try fork(from: parent, exactPID: wanted)
         let holder = try Self.session(for: outer, instruction: parent.injector.instruction)
         try holder.call("setsid", NR.setsid)
-        groupHolders.append((sid, outer, innerID, parent, p.ppid))
+        if zombie != nil { zombieLeaders[sid] = (outer, innerID, holder) } else { groupHolders.append((sid, outer, innerID, parent, p.ppid)) }
         sessionHolders[sid] = holder
         goneLeaderParents[sid] = p.ppid
+        if sharesParentMemory { heldAfterParentMemory.insert(sid) }
         return holder
+    }
+
+    /// A process in a session whose leader is in the image, whose parent is
+    /// in another session (zdtm session03: a leader's grandchild whose own
+    /// parent exited, handed to a subreaper above the leader). No process
+    /// joins a session but by birth: a process of the image already in that
+    /// session whose parent is the same one forks it with CLONE_PARENT, so it
+    /// is born there as its parent's child. A process that shares pages
+    /// with its parent (copy-on-write) needs a sibling whose memory is still
+    /// the parent's (`forkLater` makes it right after that sibling). nil
+    /// when there is no such sibling yet, or it sits in other namespaces
+    /// than the parent (`setIdentity` then leaves it where it was born).
+    private func sessionSibling(_ p: ProcessState, among processes: [ProcessState], sharesParentMemory: Bool) throws -> RemoteSession? {
+        guard options.restoreSID, let sid = birthSessions[p.pid], sid != p.pid, livePIDs.contains(sid),
+              let wanted = inner[sid], let parent = sessions[p.ppid], p.filesSharedWith == 0 else { return nil }
+        // A parent placed in that very session already (no call needed to see it).
+        if let parentState = processes.first(where: { $0.pid == p.ppid }), parentState.sid == sid, waitingIdentity[p.ppid] == nil { return nil }
+        guard try parent.raw(NR.getsid, 0) != Int64(wanted) else { return nil }
+        let bornIn = { (pid: pid_t) in [namespacesNow[pid] ?? [0, 0, 0, 0], [mountNamespace[pid] ?? 0]] }
+        let timeOf = { (pid: pid_t) in timeChildren[pid] ?? restorerChildrenInTime }
+        // Only one whose own session is that one can be in it now (a leader waiting to take its own is not asked).
+        for x in processes where x.ppid == p.ppid && x.pid != p.pid && x.sid == sid && !sharedTables.contains(x.pid) {
+            guard let candidate = sessions[x.pid], forkedByHolder[x.pid] == nil, waitingIdentity[x.pid] == nil,
+                  !sharesParentMemory || asParentLeftIt.contains(x.pid),
+                  bornIn(x.pid) == bornIn(p.ppid), timeOf(x.pid) == timeOf(p.ppid),
+                  try candidate.raw(NR.getsid, 0) == Int64(wanted) else { continue }
+            return candidate
+        }
+        return nil
     }
 
     /// The group holders go: killed, and reaped by the parent they were
@@ -477,6 +569,13 @@ struct StubTree {
             warnings.append("process \(p.pid) led a session with /dev/pts/\(n) as its controlling terminal: without --restore-sid it joins cr_restart's session and has no terminal (Ctrl-C, job control and hangups do not reach it)")
         }
         guard options.restorePGID, !(leadsGroup && p.pgid == p.pid), !outsideOwnSession.contains(p.pid) else { return }
+        // Born outside its session (no process found to be born from there):
+        // setpgid cannot join a group of another session.
+        if options.restoreSID, p.sid != p.pid, p.pgid != p.pid, livePIDs.contains(p.sid) || zombiePIDs.contains(p.sid),
+           let wanted = inner[p.sid] ?? ids(p.sid), try session.raw(NR.getsid, 0) != Int64(wanted) {
+            warnings.append("process \(p.pid) could not be born in its session \(p.sid) (its parent \(p.ppid) is in another, and no process of that session shares its parent): it stays in its parent's session and group")
+            return
+        }
         if p.pgid == p.pid {
             try session.call("setpgid of process \(p.pid) to group \(p.pgid)", NR.setpgid, 0, 0)
         } else if let leader = inner[p.pgid] {
@@ -527,6 +626,7 @@ struct StubTree {
     /// waits for its children, which wait for us to see them exit.
     func destroyAll() {
         let others = stubs.values.filter { !spawned.contains($0) && !orphans.contains($0) } + zombieStubs + groupHolders.map(\.outer)
+            + zombieLeaders.values.map(\.outer).filter { !zombieStubs.contains($0) }
         for s in others { kill(s, SIGKILL) }
         var status: Int32 = 0
         for s in others { _ = waitpid(s, &status, __WALL) }
