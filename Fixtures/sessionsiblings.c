@@ -23,9 +23,25 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 
 static pid_t clone_parent(void) { return (pid_t)syscall(SYS_clone, CLONE_PARENT, 0, 0, 0, 0); }
+
+/* R fills both before forking; a process that forks one of these children
+ * marks `own` first: the child's `shared` pages are R's (copy-on-write), its
+ * `own` its forker's, and each must come back so. */
+static char shared[3 * 4096], own[3 * 4096];
+
+static void mark(char c) { memset(own, c, sizeof own); }
+
+static void expect_memory(const char *who, pid_t pid, char own_mark) {
+    char a[sizeof shared], b[sizeof own];
+    struct iovec local[2] = { { a, sizeof a }, { b, sizeof b } }, remote[2] = { { shared, sizeof shared }, { own, sizeof own } };
+    if (process_vm_readv(pid, local, 2, remote, 2, 0) != (ssize_t)(sizeof a + sizeof b)) { fail("%s: process_vm_readv", who); return; }
+    for (size_t i = 0; i < sizeof a; i++) if (a[i] != 'r') { fail("%s: shared byte %zu is %d, want 'r'", who, i, a[i]); return; }
+    for (size_t i = 0; i < sizeof b; i++) if (b[i] != own_mark) { fail("%s: own byte %zu is %d, want '%c'", who, i, b[i], own_mark); return; }
+}
 
 static void expect(const char *who, pid_t pid, int ppid, int pgrp, int sid) {
     int p = -1, g = -1, s = -1;
@@ -46,10 +62,13 @@ int main(int argc, char **argv) {
     int ids[2];
     if (pipe(ids) != 0) { fail("pipe"); return finish(); }
     pid_t me = getpid();
+    memset(shared, 'r', sizeof shared);
+    mark('r');
 
     pid_t l = fork();
     if (l == 0) {
         if (setsid() < 0) _exit(1);
+        mark('l');
         pid_t p = clone_parent();
         if (p == 0) sleep_forever();
         send(ids[1], p);
@@ -60,6 +79,7 @@ int main(int argc, char **argv) {
     pid_t z = fork();
     if (z == 0) {
         if (setsid() < 0) _exit(1);
+        mark('z');
         pid_t q = clone_parent();
         if (q == 0) sleep_forever();
         send(ids[1], q);
@@ -81,6 +101,7 @@ int main(int argc, char **argv) {
     if (b == 0) {
         pid_t x = fork();
         if (x == 0) { setsid(); sleep_forever(); }
+        mark('b');
         pid_t e = fork();
         if (e == 0) sleep_forever();
         if (setsid() < 0) _exit(1);
@@ -140,6 +161,9 @@ int main(int argc, char **argv) {
     expect("E", e, b, getpgrp(), getsid(0));
     /* Documented: V could not be born in M's session, and stays in R's. */
     if (unjoinable) expect("V", v, me, getpgrp(), getsid(0));
+    expect_memory("P", p, 'l');
+    expect_memory("Q", q, 'z');
+    expect_memory("E", e, 'b');
     pid_t zombies[] = { z, y, w };
     for (unsigned i = 0; i < 3; i++) {
         char state = 0;
