@@ -76,6 +76,15 @@ func testHookShrinkImage(_ fd: Int32, to offset: UInt64) {
 }
 private let shrinkOnce = Mutex(false)
 
+/// Test hook: SWIFTCR_TEST_SIGBUS_WHILE_MAPPED=1 sends the restorer a SIGBUS
+/// (kill, as a user would) while a mapped window is watched: it must act as
+/// SIGBUS always does, not be taken for a fault in the image.
+func testHookSignalWhileMapped() {
+    guard getenv("SWIFTCR_TEST_SIGBUS_WHILE_MAPPED") != nil, signalOnce.withLock({ done in defer { done = true }; return !done }) else { return }
+    kill(getpid(), SIGBUS)
+}
+private let signalOnce = Mutex(false)
+
 /// Test hook: SWIFTCR_TEST_NO_IMAGE_MAPPING=1 makes mapping the image's page
 /// data fail, as on a filesystem without mmap, so a restart reads it instead.
 func testHookRefuseMapping() -> Bool {

@@ -393,6 +393,27 @@ final class IntegrityTests: XCTestCase {
         _ = again.wait(timeout: 10)
     }
 
+    /// A SIGBUS sent to cr_restart (kill) while it reads mapped page data is
+    /// not taken for a fault in the image: it ends cr_restart as SIGBUS
+    /// does anywhere, and the half-made process goes with it. (Before, the
+    /// guard swallowed it and the restart went on.)
+    func testSentSIGBUSIsNotTakenForAFaultInTheImage() throws {
+        let work = env.workDir("sigbus-sent", user: nil)
+        let (image, pid) = try killableImage(mib: 24, in: work)
+        let run = try Child(["/usr/bin/env", "SWIFTCR_TEST_SIGBUS_WHILE_MAPPED=1", tool("cr_restart"), "--no-restore-pid", image], cwd: work)
+        close(run.stdin)
+        let output = run.readToEnd(timeout: 60)
+        let children = Self.descendants(of: run.pid)
+        let ended = run.wait(timeout: 10)
+        XCTAssertEqual(ended?.signal, SIGBUS, "cr_restart: \(String(describing: ended)) \(output)")
+        usleep(100_000)
+        for c in children + [pid] {
+            let st = Self.status(c)
+            XCTAssertTrue(st.isEmpty || st["State"]?.hasPrefix("Z") == true, "\(c) left behind: \(st["State"] ?? "")")
+        }
+        reapOrphans()
+    }
+
     /// Where the image cannot be mapped (a filesystem without mmap), its
     /// page data is read and checked as before, and the process finds its
     /// memory as it was.

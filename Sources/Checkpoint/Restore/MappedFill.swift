@@ -67,6 +67,7 @@ final class MappedFill: @unchecked Sendable {
         _ = madvise(mapped, length, MADV_SEQUENTIAL)
         MappedImageGuard.watch(slot: slot, base: mapped, length: length)
         testHookShrinkImage(fd, to: payloadStart + UInt64(s.payloadLength / 2))
+        testHookSignalWhileMapped()
         var shrank = false
         defer { if !shrank { _ = MappedImageGuard.unwatch(slot: slot) } }
         let payload = UnsafeRawBufferPointer(start: mapped + Int(payloadStart - mapStart), count: s.payloadLength)

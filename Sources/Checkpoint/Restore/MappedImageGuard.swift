@@ -8,8 +8,9 @@ import Glibc
 /// on; the window's reader then fails with a one-line error (`hit`). A
 /// fault outside every window gets the action there was before (put back,
 /// the access repeats under it). Copies the kernel makes from a window
-/// (UFFDIO_COPY) get EFAULT, not a signal. The handler allocates nothing
-/// and calls only mmap and sigaction.
+/// (UFFDIO_COPY) get EFAULT, not a signal. A SIGBUS sent by a process
+/// is left to that action too. The handler allocates nothing and calls
+/// only mmap, sigaction and raise.
 enum MappedImageGuard {
     static let slots = 16
     /// Per slot: the window's start and end, and whether a page of it was missing.
@@ -64,6 +65,15 @@ enum MappedImageGuard {
 
     private static let handler: @convention(c) (Int32, UnsafeMutablePointer<siginfo_t>?, UnsafeMutableRawPointer?) -> Void = { _, info, _ in
         guard let info else { return }
+        // Sent by a process (kill, tgkill, sigqueue: si_code <= 0), not a
+        // fault: its "address" is the sender's ID. It gets the action from
+        // before, as if the guard were not there (blocked in here, it is
+        // delivered as the handler returns).
+        if info.pointee.si_code <= 0 {
+            sigaction(SIGBUS, MappedImageGuard.previous, nil)
+            raise(SIGBUS)
+            return
+        }
         let address = UInt(bitPattern: info.pointee._sifields._sigfault.si_addr)
         for k in 0..<MappedImageGuard.slots {
             let t = MappedImageGuard.table
