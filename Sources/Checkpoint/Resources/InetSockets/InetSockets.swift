@@ -58,9 +58,9 @@ enum InetSockets: FileKind {
         } else if type == SOCK_DGRAM.rawValue {
             // An ICMP (ping) socket's replies are not saved. The peek moves
             // an enabled SO_PEEK_OFF, so it is put back.
-            var probe: UInt8 = 0, offset = SocketBorrower.option(copy, SO_PEEK_OFF)
-            let waiting = recv(copy, &probe, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) >= 0
-            if offset >= 0 { _ = setsockopt(copy, SOL_SOCKET, SO_PEEK_OFF, &offset, 4) }
+            var probe: UInt8 = 0
+            let look = { recv(copy, &probe, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) >= 0 }
+            let waiting = SocketBorrower.peekingFromStart(copy, look) ?? look()
             if waiting { context.warn("fd \(d.fd): datagrams waiting in socket \(SocketAddress.describe(local)) are not saved") }
         }
         state.payload = .inetSocket(record)

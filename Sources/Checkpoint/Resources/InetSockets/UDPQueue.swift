@@ -10,14 +10,14 @@ enum UDPQueue {
     /// order. SO_PEEK_OFF steps the peeks through the queue and is put back
     /// as it was. A note says what could not be saved.
     static func peek(_ fd: Int32) -> (datagrams: [InetSocketRecord.Datagram], note: String?) {
-        var saved = SocketBorrower.option(fd, SO_PEEK_OFF)
-        var zero: Int32 = 0
-        guard setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &zero, 4) == 0 else {
-            var probe: UInt8 = 0
-            let waiting = recv(fd, &probe, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) >= 0
-            return ([], waiting ? "its waiting datagrams cannot be peeked (SO_PEEK_OFF) and are not saved" : nil)
-        }
-        defer { _ = setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &saved, 4) }
+        if let peeked = SocketBorrower.peekingFromStart(fd, { peekAll(fd) }) { return peeked }
+        var probe: UInt8 = 0
+        let waiting = recv(fd, &probe, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) >= 0
+        return ([], waiting ? "its waiting datagrams cannot be peeked (SO_PEEK_OFF) and are not saved" : nil)
+    }
+
+    /// `peek` with the peek offset at the queue's start.
+    private static func peekAll(_ fd: Int32) -> (datagrams: [InetSocketRecord.Datagram], note: String?) {
         var out: [InetSocketRecord.Datagram] = []
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         var total = 0

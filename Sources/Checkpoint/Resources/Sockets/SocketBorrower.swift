@@ -32,6 +32,18 @@ final class SocketBorrower {
         return getsockopt(fd, SOL_SOCKET, name, &v, &length) == 0 ? v : -1
     }
 
+    /// Runs `body` with the socket's SO_PEEK_OFF at 0, so MSG_PEEK reads
+    /// step through its queue from the start, and puts the offset back as
+    /// the target had it (-1: off). nil, `body` not run: the socket has no
+    /// peek offset.
+    static func peekingFromStart<T>(_ fd: Int32, _ body: () throws -> T) rethrows -> T? {
+        var saved = option(fd, SO_PEEK_OFF)
+        var zero: Int32 = 0
+        guard setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &zero, 4) == 0 else { return nil }
+        defer { _ = setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &saved, 4) }
+        return try body()
+    }
+
     /// A stream socket's peer: getpeername, or for a connect in progress
     /// (SYN_SENT) and an ended connection (CLOSE), which getpeername does
     /// not tell, SO_PEERNAME (which refuses a buffer longer than the family's sockaddr).

@@ -123,14 +123,12 @@ enum UnixSockets: FileKind {
     /// `seqpacketBytes`: the bytes sock_diag counts in a seqpacket queue, so
     /// that an empty read past them is the closed peer's EOF, not a message.
     static func peekQueue(_ fd: Int32, stream: Bool, seqpacketBytes: Int? = nil) throws -> Peeked {
-        var saved: Int32 = -1
-        var length = socklen_t(4)
-        _ = getsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &saved, &length)
-        var zero: Int32 = 0
-        guard setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &zero, 4) == 0 else {
-            return Peeked(note: "this socket's queue cannot be peeked (SO_PEEK_OFF); its unread data is lost")
-        }
-        defer { _ = setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &saved, 4) }
+        try SocketBorrower.peekingFromStart(fd, { try peekAll(fd, stream: stream, seqpacketBytes: seqpacketBytes) })
+            ?? Peeked(note: "this socket's queue cannot be peeked (SO_PEEK_OFF); its unread data is lost")
+    }
+
+    /// `peekQueue` with the peek offset at the queue's start.
+    private static func peekAll(_ fd: Int32, stream: Bool, seqpacketBytes: Int?) throws -> Peeked {
         var peeked = Peeked()
         var buffer = [UInt8](repeating: 0, count: 1 << 18)
         // Room for the most descriptors one message can carry (SCM_MAX_FD, 253).
