@@ -55,6 +55,40 @@ static void sleep_forever(void) { for (;;) pause(); }
 static void send(int fd, pid_t pid) { if (write(fd, &pid, sizeof pid) != sizeof pid) _exit(1); }
 static pid_t receive(int fd) { pid_t pid = 0; if (read(fd, &pid, sizeof pid) != sizeof pid) fail("read"); return pid; }
 
+struct tree { pid_t r, l, p, q, z, b, x, e, m, v; };
+
+/* Each process's parent, group and session, before the checkpoint and
+ * after the restart. E is in R's group and session, whichever they are (a
+ * shell's outside the image are not restored: R gets cr_restart's, and E
+ * with it). V (unjoinable) comes back in R's (documented). */
+static void expect_tree(const struct tree *t, int restarted) {
+    expect(restarted ? "L" : "L before", t->l, t->r, t->l, t->l);
+    expect(restarted ? "P" : "P before", t->p, t->r, t->l, t->l);
+    expect(restarted ? "Q" : "Q before", t->q, t->r, t->z, t->z);
+    expect(restarted ? "B" : "B before", t->b, t->r, t->b, t->b);
+    expect(restarted ? "X" : "X before", t->x, t->b, t->x, t->x);
+    expect(restarted ? "E" : "E before", t->e, t->b, getpgrp(), getsid(0));
+    if (t->v > 0) expect(restarted ? "V" : "V before", t->v, t->r, restarted ? getpgrp() : t->m, restarted ? getsid(0) : t->m);
+}
+
+/* A child of R that calls setsid, marks its `own` pages and forks a member
+ * of its session with CLONE_PARENT (R's child, in *member), then sleeps or,
+ * if `exits`, exits unreaped. */
+static pid_t leader_with_member(int ids[2], char own_mark, int exits, pid_t *member) {
+    pid_t leader = fork();
+    if (leader == 0) {
+        if (setsid() < 0) _exit(1);
+        mark(own_mark);
+        pid_t m = clone_parent();
+        if (m == 0) sleep_forever();
+        send(ids[1], m);
+        if (exits) _exit(0);
+        sleep_forever();
+    }
+    *member = receive(ids[0]);
+    return leader;
+}
+
 int main(int argc, char **argv) {
     int unjoinable = argc > 1 && strcmp(argv[1], "unjoinable") == 0;
     handle_term();
@@ -65,27 +99,9 @@ int main(int argc, char **argv) {
     memset(shared, 'r', sizeof shared);
     mark('r');
 
-    pid_t l = fork();
-    if (l == 0) {
-        if (setsid() < 0) _exit(1);
-        mark('l');
-        pid_t p = clone_parent();
-        if (p == 0) sleep_forever();
-        send(ids[1], p);
-        sleep_forever();
-    }
-    pid_t p = receive(ids[0]);
-
-    pid_t z = fork();
-    if (z == 0) {
-        if (setsid() < 0) _exit(1);
-        mark('z');
-        pid_t q = clone_parent();
-        if (q == 0) sleep_forever();
-        send(ids[1], q);
-        _exit(0);
-    }
-    pid_t q = receive(ids[0]);
+    pid_t p, q;
+    pid_t l = leader_with_member(ids, 'l', 0, &p);
+    pid_t z = leader_with_member(ids, 'z', 1, &q);
     /* Z's end, seen without reaping it. */
     siginfo_t info;
     if (waitid(P_PID, z, &info, WEXITED | WNOWAIT) != 0) fail("waitid Z");
@@ -140,27 +156,11 @@ int main(int argc, char **argv) {
         }
     }
 
-    expect("L before", l, me, l, l);
-    expect("P before", p, me, l, l);
-    expect("Q before", q, me, z, z);
-    expect("B before", b, me, b, b);
-    expect("X before", x, b, x, x);
-    expect("E before", e, b, getpgrp(), getsid(0));
-    if (unjoinable) expect("V before", v, me, m, m);
-
+    struct tree t = { me, l, p, q, z, b, x, e, m, v };
+    expect_tree(&t, 0);
     ready();
     wait_for_term();
-
-    expect("L", l, me, l, l);
-    expect("P", p, me, l, l);
-    expect("Q", q, me, z, z);
-    expect("B", b, me, b, b);
-    expect("X", x, b, x, x);
-    /* In R's group and session, whichever they are now (a shell's outside
-     * the image are not restored: R gets cr_restart's, and E with it). */
-    expect("E", e, b, getpgrp(), getsid(0));
-    /* Documented: V could not be born in M's session, and stays in R's. */
-    if (unjoinable) expect("V", v, me, getpgrp(), getsid(0));
+    expect_tree(&t, 1);
     expect_memory("P", p, 'l');
     expect_memory("Q", q, 'z');
     expect_memory("E", e, 'b');
