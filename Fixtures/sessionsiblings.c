@@ -11,8 +11,11 @@
  *  - Y, which calls setsid and exits, and W, which leads a group of its own
  *    and exits: zombies in a session and a group of their own.
  * "unjoinable" adds K, which forks M; M calls setsid and forks U; U forks V
- * and exits, and R (a subreaper) inherits V: R's child in M's session, where
- * no child of R is. Its restart warns and leaves V in R's session.
+ * and T and exits, and R (a subreaper) inherits both: R's children in M's
+ * session, where no child of R is. T runs sleep (exec: no page shared with
+ * R), and comes back in M's session (a holder under M makes it, and R
+ * inherits it again). V shares pages with R: its restart warns and leaves
+ * it in R's session.
  * After restart (original PIDs, sessions and groups) each must be where it
  * was, Z, Y and W still zombies that exited with 0, 3 and 4, and R's
  * children exactly these.
@@ -55,7 +58,7 @@ static void sleep_forever(void) { for (;;) pause(); }
 static void send(int fd, pid_t pid) { if (write(fd, &pid, sizeof pid) != sizeof pid) _exit(1); }
 static pid_t receive(int fd) { pid_t pid = 0; if (read(fd, &pid, sizeof pid) != sizeof pid) fail("read"); return pid; }
 
-struct tree { pid_t r, l, p, q, z, b, x, e, m, v; };
+struct tree { pid_t r, l, p, q, z, b, x, e, m, v, t; };
 
 /* Each process's parent, group and session, before the checkpoint and
  * after the restart. E is in R's group and session, whichever they are (a
@@ -69,6 +72,7 @@ static void expect_tree(const struct tree *t, int restarted) {
     expect(restarted ? "X" : "X before", t->x, t->b, t->x, t->x);
     expect(restarted ? "E" : "E before", t->e, t->b, getpgrp(), getsid(0));
     if (t->v > 0) expect(restarted ? "V" : "V before", t->v, t->r, restarted ? getpgrp() : t->m, restarted ? getsid(0) : t->m);
+    if (t->t > 0) expect(restarted ? "T" : "T before", t->t, t->r, t->m, t->m);
 }
 
 /* A child of R that calls setsid, marks its `own` pages and forks a member
@@ -127,7 +131,7 @@ int main(int argc, char **argv) {
     }
     pid_t x = receive(ids[0]), e = receive(ids[0]);
 
-    pid_t k = 0, m = 0, v = 0;
+    pid_t k = 0, m = 0, v = 0, tt = 0;
     if (unjoinable) {
         k = fork();
         if (k == 0) {
@@ -138,7 +142,10 @@ int main(int argc, char **argv) {
                 if (u == 0) {
                     pid_t vv = fork();
                     if (vv == 0) sleep_forever();
+                    pid_t tt = fork();
+                    if (tt == 0) { execl("/bin/sleep", "sleep", "1000", (char *)NULL); _exit(1); }
                     send(ids[1], vv);
+                    send(ids[1], tt);
                     _exit(0);
                 }
                 waitpid(u, NULL, 0);
@@ -149,14 +156,19 @@ int main(int argc, char **argv) {
         }
         m = receive(ids[0]);
         v = receive(ids[0]);
-        for (int i = 0; i < 500; i++) {  /* until V is handed to R */
-            int pp = -1, g, s;
-            if (stat_ids(v, &pp, &g, &s) == 0 && pp == me) break;
+        tt = receive(ids[0]);
+        for (int i = 0; i < 500; i++) {  /* until V and T are handed to R, and T runs sleep */
+            int pp = -1, pt = -1, g, s;
+            char exe[64] = "", path[64];
+            snprintf(path, sizeof path, "/proc/%d/exe", tt);
+            ssize_t n = readlink(path, exe, sizeof exe - 1);
+            if (n > 0) exe[n] = 0;
+            if (stat_ids(v, &pp, &g, &s) == 0 && pp == me && stat_ids(tt, &pt, &g, &s) == 0 && pt == me && strstr(exe, "sleep")) break;
             usleep(2000);
         }
     }
 
-    struct tree t = { me, l, p, q, z, b, x, e, m, v };
+    struct tree t = { me, l, p, q, z, b, x, e, m, v, tt };
     expect_tree(&t, 0);
     ready();
     wait_for_term();
@@ -179,7 +191,7 @@ int main(int argc, char **argv) {
     expect("W", w, me, w, getsid(0));
 
     /* Grandchildren first: as a subreaper R inherits them when their parents go. */
-    pid_t all[] = { x, e, m, l, p, q, b, k, v };
+    pid_t all[] = { x, e, m, l, p, q, b, k, v, tt };
     for (unsigned i = 0; i < sizeof all / sizeof all[0]; i++) if (all[i] > 0) kill(all[i], SIGKILL);
     int status = 0, reaped = 0, zombie_status[3] = { -1, -1, -1 };
     pid_t got;
@@ -191,7 +203,7 @@ int main(int argc, char **argv) {
         reaped++;
     }
     /* Unjoinable: X, E and M come to R (a subreaper) as B and K go. */
-    int want = unjoinable ? 12 : 7;
+    int want = unjoinable ? 13 : 7;
     if (reaped != want) fail("%d children reaped, want %d", reaped, want);
     for (unsigned i = 0; i < 3; i++)
         if (!WIFEXITED(zombie_status[i]) || WEXITSTATUS(zombie_status[i]) != (int[]){ 0, 3, 4 }[i])

@@ -195,6 +195,8 @@ struct StubTree {
             // Born in its session from a sibling there, its parent's child too (CLONE_PARENT).
             stub = try fork(from: sibling, exactPID: ids(p.pid), flags: CloneFlags.parent).outer
             session = try Self.session(for: stub, instruction: sibling.injector.instruction)
+        } else if let made = try subreapersOrphan(p, among: processes) {
+            (stub, session) = made
         } else if let parent = sessions[p.ppid] {
             // A process sharing its parent's fd table is forked into that table.
             let shared = sharesParentTable(p, among: processes)
@@ -499,6 +501,71 @@ struct StubTree {
                   bornIn(x.pid) == bornIn(p.ppid), timeOf(x.pid) == timeOf(p.ppid),
                   try candidate.raw(NR.getsid, 0) == Int64(wanted) else { continue }
             return candidate
+        }
+        return nil
+    }
+
+    /// A process in a session whose leader is in the image, whose parent is
+    /// a subreaper that inherited it (its own parent gone) and has no child
+    /// in that session (so no `sessionSibling`): a holder forked from a
+    /// process in the session, below the parent with no other subreaper
+    /// between, forks it and is killed, and the parent inherits it as it
+    /// once did. Not for a process sharing pages with its parent: what it
+    /// inherits would be another process's memory. nil: none found (the
+    /// process then stays in its parent's session, a warning).
+    private mutating func subreapersOrphan(_ p: ProcessState, among processes: [ProcessState]) throws -> (pid_t, RemoteSession)? {
+        guard !p.mappings.contains(where: { !$0.inheritedRuns.isEmpty }), options.restoreSID, let sid = birthSessions[p.pid], sid != p.pid, livePIDs.contains(sid),
+              let wanted = inner[sid], let parent = sessions[p.ppid], let parentStub = stubs[p.ppid], p.filesSharedWith == 0,
+              processes.contains(where: { $0.pid == p.ppid && $0.childSubreaper }),
+              try parent.raw(NR.getsid, 0) != Int64(wanted) else { return nil }
+        let byPID = Dictionary(processes.map { ($0.pid, $0) }, uniquingKeysWith: { a, _ in a })
+        // Below the parent, no subreaper on the way up (the orphan would stop there).
+        func belowParent(_ m: ProcessState) -> Bool {
+            var at = m
+            while !at.childSubreaper, let up = byPID[at.ppid] {
+                if up.pid == p.ppid { return true }
+                at = up
+            }
+            return false
+        }
+        let (namespaces, mounts) = (namespacesNow, mountNamespace)
+        let bornIn = { (pid: pid_t) in [namespaces[pid] ?? [0, 0, 0, 0], [mounts[pid] ?? 0]] }
+        for m in processes where m.sid == sid && m.pid != p.pid && belowParent(m) {
+            guard let from = sessions[m.pid], forkedByHolder[m.pid] == nil, waitingIdentity[m.pid] == nil,
+                  bornIn(m.pid) == bornIn(p.ppid), try from.raw(NR.getsid, 0) == Int64(wanted) else { continue }
+            // The parent takes orphans from now on (its restore sets that again).
+            try parent.prctl(.setChildSubreaper, 1)
+            let (holderOuter, holderInner) = try fork(from: from, exactPID: holderID(among: processes))
+            let holder = try Self.session(for: holderOuter, instruction: from.injector.instruction)
+            let stub = try fork(from: holder, exactPID: ids(p.pid)).outer
+            let session = try Self.session(for: stub, instruction: holder.injector.instruction)
+            kill(holderOuter, SIGKILL)
+            var status: Int32 = 0
+            _ = waitpid(holderOuter, &status, __WALL)  // as its tracer first
+            _ = try from.raw(NR.wait4, UInt64(holderInner), 0, UInt64(__WALL), 0)
+            reapedSignals[m.pid] = true
+            guard (try? ProcStat.read(pid: stub))?.ppid == parentStub else {
+                throw CheckpointError(ESRCH, "process \(p.pid): its parent \(p.ppid), a subreaper, did not inherit it from the holder that made it in session \(sid)")
+            }
+            return (stub, session)
+        }
+        return nil
+    }
+
+    /// An ID for a passing holder that no process of the image is yet to
+    /// get (nil: any, where the IDs are new): in a namespace of the image's
+    /// the next spare one, else a free one above all of the image's.
+    private mutating func holderID(among processes: [ProcessState]) -> pid_t? {
+        if ids.ownNamespace {
+            if spareID == 0 { spareID = (ids.namespace.values.max() ?? 1) + 1 }
+            defer { spareID += 1 }
+            return spareID
+        }
+        guard ids.exact else { return nil }
+        var id = processes.flatMap { [$0.pid] + $0.threads.map(\.tid) }.max() ?? 300
+        for _ in 0..<1000 {
+            id += 1
+            if kill(id, 0) != 0 && errno == ESRCH { return id }
         }
         return nil
     }
