@@ -25,6 +25,9 @@
 #     and restarted in turn (TCP with the other end outside); no tick lost
 #   Redis: a server and the client connection it keeps, counting on (TCP as
 #     root, a UNIX socket as a user)
+#   memcached: four worker threads, a client connection it keeps, every key
+#     stored before read back (TCP as root, a UNIX socket as a user)
+#   Erlang: the BEAM's threads and port helper, a ring of 1000 processes, ETS
 #   nginx: a master, two workers sharing memory, SIGHUP reloads after the restart
 #   tar | gzip: a pipeline writing an archive that must unpack identical
 # usage: scripts/programs-check.sh [--user] [--lazy | --live]   (bounded: about a minute)
@@ -147,6 +150,17 @@ else skipped+=(rust); fi
 if command -v redis-server >/dev/null && command -v python3 >/dev/null; then
   check redis redis_client.py python3 -u redis_client.py "$([ ${#as[@]} -eq 0 ] && echo tcp || echo unix)"
 else skipped+=(redis); fi
+# memcached: a server with four worker threads and one client connection,
+# every key stored before must still hold its value (TCP as root, a UNIX socket as a user).
+if command -v memcached >/dev/null && command -v python3 >/dev/null; then
+  check memcached memcached_client.py python3 -u memcached_client.py "$([ ${#as[@]} -eq 0 ] && echo tcp || echo unix)"
+else skipped+=(memcached); fi
+# Erlang: the BEAM's scheduler threads and child port helper; a ring of a
+# thousand Erlang processes and an ETS table checked every tick.
+if command -v erlc >/dev/null && command -v erl >/dev/null && erlc erlang_ring.erl 2>/dev/null; then
+  [ ${#as[@]} -gt 0 ] && chown swiftcr-test erlang_ring.beam
+  check erlang "erlang_ring main" erl -noshell -s erlang_ring main
+else skipped+=(erlang); fi
 # nginx: a master and two workers sharing a limit_req zone, reloaded by
 # SIGHUP every 8 requests (new workers must answer), its client in the tree.
 if command -v nginx >/dev/null && command -v python3 >/dev/null; then

@@ -58,6 +58,9 @@ if [ "$mode" = tests ]; then
   # Redis and nginx for the real-programs test (their own on private ports; the packages' are not started).
   command -v redis-server >/dev/null || need+=(redis-server)
   command -v nginx >/dev/null || need+=(nginx-light)
+  # memcached and Erlang too (memcached's own service is not started: policy-rc.d below).
+  command -v memcached >/dev/null || need+=(memcached)
+  command -v erlc >/dev/null || need+=(erlang-base)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -41,6 +41,8 @@ final class RealProgramsTests: XCTestCase {
             XCTAssertTrue(r.output.contains("PASS go"), "\(mode): \(r.output)")
             // Installed by scripts/setup.sh: a server with its client's connection, and a master reloading its workers after the restart.
             XCTAssertTrue(r.output.contains("PASS redis") && r.output.contains("PASS nginx"), "\(mode): \(r.output)")
+            // Installed by scripts/setup.sh since 2026-12-07: memcached's worker threads and a client; the BEAM's schedulers and a ring of processes.
+            XCTAssertTrue(r.output.contains("PASS memcached") && r.output.contains("PASS erlang"), "\(mode): \(r.output)")
             // openssh-server is installed by scripts/setup.sh (the VO module's ssh logins): both TCP ends of a session, as root.
             if !mode.contains("--user") { XCTAssertTrue(r.output.contains("PASS ssh"), "\(mode): \(r.output)") }
         }

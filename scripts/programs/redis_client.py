@@ -7,29 +7,15 @@
 # come back whole. Over TCP on 127.0.0.1 as root; a UNIX socket as a user
 # (who cannot restore TCP connections).
 # usage: python3 redis_client.py tcp|unix
-import os, socket, subprocess, sys, time
+import os, subprocess, sys, time
+import server_address
 
 here = os.getcwd()
-if sys.argv[1] == "tcp":
-    port = 20000 + os.getpid() % 20000
-    where = ["--port", str(port), "--bind", "127.0.0.1"]
-    address, family = ("127.0.0.1", port), socket.AF_INET
-else:
-    path = os.path.join(here, "redis.sock")
-    where = ["--port", "0", "--unixsocket", path]
-    address, family = path, socket.AF_UNIX
+address, family, port = server_address.address(sys.argv[1], "redis")
+where = ["--port", str(port), "--bind", "127.0.0.1"] if port else ["--port", "0", "--unixsocket", address]
 server = subprocess.Popen(["redis-server", *where, "--save", "", "--appendonly", "no", "--dir", here],
                           stdout=open("redis.log", "w"), stderr=subprocess.STDOUT)
-for _ in range(100):
-    try:
-        conn = socket.socket(family, socket.SOCK_STREAM)
-        conn.connect(address)
-        break
-    except OSError:
-        conn.close()
-        time.sleep(0.1)
-else:
-    sys.exit("Error: redis-server did not answer")
+conn = server_address.connect(address, family, "redis-server")
 replies = conn.makefile("rb")
 
 def command(*words):
