@@ -106,7 +106,7 @@ enum ImageJSON {
             ("pid", .int(Int64(p.pid))), ("ppid", .int(Int64(p.ppid))), ("pgid", .int(Int64(p.pgid))), ("sid", .int(Int64(p.sid))),
             ("command", .string(p.command)), ("executable", .string(p.executable)), ("cwd", .string(p.cwd)), ("root", .string(p.root)),
             ("umask", .int(Int64(p.umask))), ("uids", .array(p.uids.map { .uint($0) })), ("gids", .array(p.gids.map { .uint($0) })),
-            ("stopped", .bool(p.stopped)), ("savedBytes", .uint(image.savedBytes(pid: p.pid))),
+            ("stopped", .bool(p.stopped)), ("childSubreaper", .bool(p.childSubreaper)), ("savedBytes", .uint(image.savedBytes(pid: p.pid))),
             ("cgroups", cgroups(p.cgroups)),
             ("threads", .array(p.threads.map(thread))),
             ("mappings", .array(zip(p.mappings, image.savedPages(pid: p.pid, in: p.mappings)).map { m, saved in
