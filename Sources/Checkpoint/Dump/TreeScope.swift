@@ -117,25 +117,69 @@ struct TreeScope {
     /// comes first), and, where that allows, a process after the leaders of
     /// its session and group: an orphan that an init inherited is made again
     /// through its session's leader (StubTree.orphanSession), which must exist by then.
+    /// So too a session leader after the leader of the earlier session a
+    /// child of it was forked in (the restart makes such a leader in that
+    /// session first, for those children: SessionOrder.birth). A leader that
+    /// is a zombie is made from its parent: the process waits for that one.
     static func orderParentsFirst(_ pids: [pid_t], stats: [pid_t: ProcStat]) -> [pid_t] {
         let set = Set(pids)
+        var children: [pid_t: [pid_t]] = [:]
+        for p in pids.sorted() { if let parent = stats[p]?.ppid { children[parent, default: []].append(p) } }
+        let birth = birthSessions(pids, stats: stats)
+        // The leaders each process waits for (none where one is its own descendant: it cannot wait for that).
+        var waitsFor: [pid_t: [pid_t]] = [:]
+        func leaders(_ p: pid_t) -> [pid_t] {
+            if let known = waitsFor[p] { return known }
+            let all = [stats[p]?.session, stats[p]?.pgrp, birth[p]].compactMap { leader -> pid_t? in
+                guard let l = leader, l != p else { return nil }
+                if set.contains(l) { return l }
+                guard let zombie = stats[l], zombie.state == "Z", set.contains(zombie.ppid), zombie.ppid != p else { return nil }
+                return zombie.ppid
+            }
+            let found = all.contains { isDescendant($0, of: p, stats: stats) } ? [] : all
+            waitsFor[p] = found
+            return found
+        }
         var out: [pid_t] = []
         var placed: Set<pid_t> = []
         var queue = pids.filter { !set.contains(stats[$0]?.ppid ?? 0) }.sorted()
+        var head = 0
         var deferrals: [pid_t: Int] = [:]
-        while !queue.isEmpty {
-            let p = queue.removeFirst()
-            let leaders = [stats[p]?.session, stats[p]?.pgrp].compactMap { $0 }.filter { $0 != p && set.contains($0) && !placed.contains($0) }
-            if !leaders.isEmpty, deferrals[p, default: 0] < pids.count, !leaders.contains(where: { isDescendant($0, of: p, stats: stats) }) {
+        while head < queue.count {
+            let p = queue[head]
+            head += 1
+            if leaders(p).contains(where: { !placed.contains($0) }), deferrals[p, default: 0] < pids.count {
                 deferrals[p, default: 0] += 1
                 queue.append(p)
                 continue
             }
             out.append(p)
             placed.insert(p)
-            queue += pids.filter { stats[$0]?.ppid == p && !placed.contains($0) }.sorted()
+            queue += (children[p] ?? []).filter { !placed.contains($0) }
         }
         return out + pids.filter { !placed.contains($0) }
+    }
+
+    /// Per session leader, a session other than its own that a child of it
+    /// (or that child's child, and so on) is in: the one the leader is born
+    /// in at restart, as SessionOrder finds it.
+    static func birthSessions(_ pids: [pid_t], stats: [pid_t: ProcStat]) -> [pid_t: pid_t] {
+        var children: [pid_t: [pid_t]] = [:]
+        for p in pids { if let parent = stats[p]?.ppid, parent != p { children[parent, default: []].append(p) } }
+        var memo: [pid_t: pid_t?] = [:]
+        func need(_ p: pid_t, depth: Int) -> pid_t? {
+            if let known = memo[p] { return known }
+            guard depth < pids.count, let sid = stats[p]?.session else { return nil }
+            var found: pid_t? = sid != p ? sid : nil
+            if found == nil {
+                for c in children[p] ?? [] { if let n = need(c, depth: depth + 1), n != p { found = n; break } }
+            }
+            memo[p] = found
+            return found
+        }
+        var out: [pid_t: pid_t] = [:]
+        for p in pids where stats[p]?.session == p { if let n = need(p, depth: 0) { out[p] = n } }
+        return out
     }
 
     static func isDescendant(_ pid: pid_t, of ancestor: pid_t, stats: [pid_t: ProcStat]) -> Bool {
