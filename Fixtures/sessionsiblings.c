@@ -9,13 +9,22 @@
  *    stays in B's earlier session (R's) though X, a child made before it,
  *    needs no session of B's;
  *  - Y, which calls setsid and exits, and W, which leads a group of its own
- *    and exits: zombies in a session and a group of their own.
+ *    and exits: zombies in a session and a group of their own;
+ *  - G, which forks C, then calls setsid and forks S with CLONE_PARENT: C
+ *    stays in R's session, though S, made before it (R's child), needs G's
+ *    new one; C shares pages with G, which G wrote its own copy of since.
  * "unjoinable" adds K, which forks M; M calls setsid and forks U; U forks V
  * and T and exits, and R (a subreaper) inherits both: R's children in M's
  * session, where no child of R is. T runs sleep (exec: no page shared with
  * R), and comes back in M's session (a holder under M makes it, and R
- * inherits it again). V shares pages with R: its restart warns and leaves
- * it in R's session.
+ * inherits it again). V shares pages with R (M writes its own copy of them
+ * after forking U): it comes back in M's session the same way, with R's
+ * bytes in those pages, not the holder's (M's), and U's in its own.
+ * It also adds H, a subreaper for a while: H forks J, J forks N, N calls
+ * setsid and forks U2, U2 forks A and exits, and H inherits A, then stops
+ * being a subreaper. A is H's child in N's session, where no child of H is,
+ * and H is no subreaper in the image: after the restart A is there again,
+ * and H must not take orphans (N goes to R when J is killed).
  * After restart (original PIDs, sessions and groups) each must be where it
  * was, Z, Y and W still zombies that exited with 0, 3 and 4, and R's
  * children exactly these.
@@ -58,12 +67,12 @@ static void sleep_forever(void) { for (;;) pause(); }
 static void send(int fd, pid_t pid) { if (write(fd, &pid, sizeof pid) != sizeof pid) _exit(1); }
 static pid_t receive(int fd) { pid_t pid = 0; if (read(fd, &pid, sizeof pid) != sizeof pid) fail("read"); return pid; }
 
-struct tree { pid_t r, l, p, q, z, b, x, e, m, v, t; };
+struct tree { pid_t r, l, p, q, z, b, x, e, m, v, t, g, c, s, h, n, a; };
 
 /* Each process's parent, group and session, before the checkpoint and
  * after the restart. E is in R's group and session, whichever they are (a
  * shell's outside the image are not restored: R gets cr_restart's, and E
- * with it). V (unjoinable) comes back in R's (documented). */
+ * with it). */
 static void expect_tree(const struct tree *t, int restarted) {
     expect(restarted ? "L" : "L before", t->l, t->r, t->l, t->l);
     expect(restarted ? "P" : "P before", t->p, t->r, t->l, t->l);
@@ -71,8 +80,12 @@ static void expect_tree(const struct tree *t, int restarted) {
     expect(restarted ? "B" : "B before", t->b, t->r, t->b, t->b);
     expect(restarted ? "X" : "X before", t->x, t->b, t->x, t->x);
     expect(restarted ? "E" : "E before", t->e, t->b, getpgrp(), getsid(0));
-    if (t->v > 0) expect(restarted ? "V" : "V before", t->v, t->r, restarted ? getpgrp() : t->m, restarted ? getsid(0) : t->m);
+    expect(restarted ? "G" : "G before", t->g, t->r, t->g, t->g);
+    expect(restarted ? "C" : "C before", t->c, t->g, getpgrp(), getsid(0));
+    expect(restarted ? "S" : "S before", t->s, t->r, t->g, t->g);
+    if (t->v > 0) expect(restarted ? "V" : "V before", t->v, t->r, t->m, t->m);
     if (t->t > 0) expect(restarted ? "T" : "T before", t->t, t->r, t->m, t->m);
+    if (t->a > 0) expect(restarted ? "A" : "A before", t->a, t->h, t->n, t->n);
 }
 
 /* A child of R that calls setsid, marks its `own` pages and forks a member
@@ -121,6 +134,7 @@ int main(int argc, char **argv) {
     if (b == 0) {
         pid_t x = fork();
         if (x == 0) { setsid(); sleep_forever(); }
+        while (getsid(x) != x) usleep(1000);  /* R checks X's session as soon as it hears of it */
         mark('b');
         pid_t e = fork();
         if (e == 0) sleep_forever();
@@ -131,7 +145,22 @@ int main(int argc, char **argv) {
     }
     pid_t x = receive(ids[0]), e = receive(ids[0]);
 
-    pid_t k = 0, m = 0, v = 0, tt = 0;
+    pid_t g = fork();
+    if (g == 0) {
+        mark('g');
+        pid_t c = fork();
+        if (c == 0) sleep_forever();
+        send(ids[1], c);
+        if (setsid() < 0) _exit(1);
+        mark('s');
+        pid_t s = clone_parent();
+        if (s == 0) sleep_forever();
+        send(ids[1], s);
+        sleep_forever();
+    }
+    pid_t c = receive(ids[0]), s = receive(ids[0]);
+
+    pid_t k = 0, m = 0, v = 0, tt = 0, h = 0, j = 0, n = 0, a = 0;
     if (unjoinable) {
         k = fork();
         if (k == 0) {
@@ -140,6 +169,7 @@ int main(int argc, char **argv) {
                 if (setsid() < 0) _exit(1);
                 pid_t u = fork();
                 if (u == 0) {
+                    mark('u');
                     pid_t vv = fork();
                     if (vv == 0) sleep_forever();
                     pid_t tt = fork();
@@ -148,6 +178,7 @@ int main(int argc, char **argv) {
                     send(ids[1], tt);
                     _exit(0);
                 }
+                memset(shared, 'm', sizeof shared);  /* M's own copy: what a holder forked from M would pass on */
                 waitpid(u, NULL, 0);
                 sleep_forever();
             }
@@ -166,9 +197,47 @@ int main(int argc, char **argv) {
             if (stat_ids(v, &pp, &g, &s) == 0 && pp == me && stat_ids(tt, &pt, &g, &s) == 0 && pt == me && strstr(exe, "sleep")) break;
             usleep(2000);
         }
+        int hp[2];
+        if (pipe(hp) != 0) { fail("pipe"); return finish(); }
+        h = fork();
+        if (h == 0) {
+            if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) _exit(1);
+            pid_t jj = fork();
+            if (jj == 0) {
+                pid_t nn = fork();
+                if (nn == 0) {
+                    if (setsid() < 0) _exit(1);
+                    pid_t u = fork();
+                    if (u == 0) {
+                        pid_t aa = fork();
+                        if (aa == 0) sleep_forever();
+                        send(hp[1], aa);
+                        _exit(0);
+                    }
+                    waitpid(u, NULL, 0);
+                    sleep_forever();
+                }
+                send(hp[1], nn);
+                sleep_forever();
+            }
+            pid_t nn = receive(hp[0]), aa = receive(hp[0]);
+            for (int i = 0; i < 500; i++) {  /* until A is handed to H */
+                int pp = -1, g, s;
+                if (stat_ids(aa, &pp, &g, &s) == 0 && pp == getpid()) break;
+                usleep(2000);
+            }
+            if (prctl(PR_SET_CHILD_SUBREAPER, 0) != 0) _exit(1);
+            send(ids[1], jj);
+            send(ids[1], nn);
+            send(ids[1], aa);
+            sleep_forever();
+        }
+        j = receive(ids[0]);
+        n = receive(ids[0]);
+        a = receive(ids[0]);
     }
 
-    struct tree t = { me, l, p, q, z, b, x, e, m, v, tt };
+    struct tree t = { me, l, p, q, z, b, x, e, m, v, tt, g, c, s, h, n, a };
     expect_tree(&t, 0);
     ready();
     wait_for_term();
@@ -176,6 +245,10 @@ int main(int argc, char **argv) {
     expect_memory("P", p, 'l');
     expect_memory("Q", q, 'z');
     expect_memory("E", e, 'b');
+    expect_memory("C", c, 'g');
+    expect_memory("S", s, 's');
+    if (v > 0) expect_memory("V", v, 'u');
+    if (a > 0) expect_memory("A", a, 'r');
     pid_t zombies[] = { z, y, w };
     for (unsigned i = 0; i < 3; i++) {
         char state = 0;
@@ -190,8 +263,14 @@ int main(int argc, char **argv) {
     expect("Y", y, me, y, y);
     expect("W", w, me, w, getsid(0));
 
+    if (j > 0) {  /* H takes no orphans now: N goes to R */
+        kill(j, SIGKILL);
+        int pp = -1, g, s;
+        for (int i = 0; i < 500 && !(stat_ids(n, &pp, &g, &s) == 0 && pp == me); i++) usleep(2000);
+        if (pp != me) fail("N (%d): parent %d once J is gone, want R (%d): H is a subreaper again", n, pp, me);
+    }
     /* Grandchildren first: as a subreaper R inherits them when their parents go. */
-    pid_t all[] = { x, e, m, l, p, q, b, k, v, tt };
+    pid_t all[] = { x, e, m, c, l, p, q, b, k, v, tt, g, s, a, n, j, h };
     for (unsigned i = 0; i < sizeof all / sizeof all[0]; i++) if (all[i] > 0) kill(all[i], SIGKILL);
     int status = 0, reaped = 0, zombie_status[3] = { -1, -1, -1 };
     pid_t got;
@@ -202,8 +281,8 @@ int main(int argc, char **argv) {
         if (!known) fail("reaped %d, not a child of this process's", got);
         reaped++;
     }
-    /* Unjoinable: X, E and M come to R (a subreaper) as B and K go. */
-    int want = unjoinable ? 13 : 7;
+    /* Unjoinable: X, E, M, C, J, N and A come to R (a subreaper) as B, K, G and H go. */
+    int want = unjoinable ? 20 : 9;
     if (reaped != want) fail("%d children reaped, want %d", reaped, want);
     for (unsigned i = 0; i < 3; i++)
         if (!WIFEXITED(zombie_status[i]) || WEXITSTATUS(zombie_status[i]) != (int[]){ 0, 3, 4 }[i])

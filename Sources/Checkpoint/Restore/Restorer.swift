@@ -303,7 +303,9 @@ public enum Restorer {
                     try tree.forkLater(p, among: header.processes, ptys: ptys)
                 }
                 guard let stub = tree.stubs[p.pid], let inner = tree.inner[p.pid] else { continue }
-                let r = try ProcessRestore(stub: stub, innerPID: inner, process: p, inventory: header.inventory, log: log)
+                let copiesInherited = tree.inheritsElsewhere.contains(p.pid)
+                let r = try ProcessRestore(stub: stub, innerPID: inner, process: copiesInherited ? InheritedPagesCopy.ownEveryPage(p) : p,
+                                           inventory: header.inventory, log: log)
                 r.cgroups = cgroups
                 // Its segments are attached from inside its IPC namespace.
                 if p.ipcNamespace != 0 { try tree.placeWaitingNamespaces(p.pid, among: header.processes) }
@@ -313,6 +315,10 @@ public enum Restorer {
                 try within(attaches ? ns : 0) { try r.prepare(shared: shared, sysv: sysv[ns], unlinked: unlinked) }
                 copyFill?.attach(r, plan: memoryPlan, userMode: userModeFill)
                 if let chain { try Self.writeParentPages(chain, r, copyFill: copyFill) }
+                if copiesInherited, let parentStub = tree.stubs[p.ppid] {
+                    // What it shares with its parent is the parent's, restored by now (`pages.seal`).
+                    try InheritedPagesCopy.copy(p, from: RemoteMemory(pid: parentStub), into: r.memory)
+                }
                 tree.adopt(r.session, for: p.pid)
                 restores.append(r)
                 stages.lap("prepare")

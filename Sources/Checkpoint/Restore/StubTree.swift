@@ -146,16 +146,52 @@ struct StubTree {
     mutating func forkLater(_ p: ProcessState, among processes: [ProcessState], ptys: PtyFactory? = nil) throws {
         guard sessions[p.ppid] != nil else { throw CheckpointError(EINVAL, "process \(p.pid) shares memory with parent \(p.ppid), which the image does not hold") }
         try make(p, among: processes, ptys: ptys, sharesParentMemory: true)
-        asParentLeftIt.insert(p.pid)
+        if !inheritsElsewhere.contains(p.pid) { asParentLeftIt.insert(p.pid) }
         // Siblings to be born in its session (`sessionSibling`): now, while
         // its memory is still its parent's, which they share too.
         // (Not one a holder makes: a holder forked before the sibling's restore would keep its stale session.)
         for q in processes where stubs[q.pid] == nil && q.ppid == p.ppid && !heldAsOrphan(q, among: processes) {
+            try takeSessionEarly(for: q, among: processes, ptys: ptys)
             guard try sessionSibling(q, among: processes, sharesParentMemory: true) != nil else { continue }
             try make(q, among: processes, ptys: ptys, sharesParentMemory: true)
-            asParentLeftIt.insert(q.pid)
+            if !inheritsElsewhere.contains(q.pid) { asParentLeftIt.insert(q.pid) }
         }
     }
+
+    /// Per session leader whose setsid came before all the children it
+    /// forked in its earlier session were made: a child of its kept in that
+    /// session (forked before the setsid), from which they are forked with
+    /// CLONE_PARENT. Goes with the group holders.
+    private var sessionKeepers: [pid_t: RemoteSession] = [:]
+
+    /// The session `q` is born in must exist before `q` is made (its parent
+    /// or a sibling leads it, `sessionSibling`, or a holder under the leader
+    /// makes it, `adoptedMember`), but the leader's setsid waits for
+    /// children of its earlier session that are made later (copy-on-write
+    /// ones wait for its memory): a keeper forked from the leader holds
+    /// that earlier session for them, and the leader takes its own now.
+    private mutating func takeSessionEarly(for q: ProcessState, among processes: [ProcessState], ptys: PtyFactory?) throws {
+        guard options.restoreSID, let leader = birthSessions[q.pid], leader != q.pid, let waiting = waitingIdentity[leader], !waiting.contains(q.pid),
+              let state = processes.first(where: { $0.pid == leader }), let session = sessions[leader] else { return }
+        // (Only where it was born in that earlier session: its children there are made some other way, or warned of, if not.)
+        if let earlier = birthSessions[leader], let earlierID = madeLeader(earlier) ?? ids(earlier), try session.raw(NR.getsid, 0) == Int64(earlierID) {
+            let (outer, innerID) = try fork(from: session, exactPID: holderID(among: processes))
+            sessionKeepers[leader] = try Self.session(for: outer, instruction: session.injector.instruction)
+            groupHolders.append((0, outer, innerID, session, leader))
+        }
+        waitingIdentity[leader] = nil
+        try setIdentity(state, session: session, ptys: ptys)
+    }
+
+    /// Processes that share pages with their parent (copy-on-write) but were
+    /// forked by a holder in their session (`adoptedMember`): what they
+    /// inherited is another process's memory, so their restore makes every
+    /// mapping anew and copies the shared pages from the restored parent
+    /// (the sharing itself is lost: they take memory of their own).
+    private(set) var inheritsElsewhere: Set<pid_t> = []
+
+    /// Stubs made subreapers by `adoptedMember` (the image's own flags come with each restore).
+    private var subreapersNow: Set<pid_t> = []
 
     /// Processes forked from their restored parent whose own memory is not
     /// restored yet (until `adopt`): what a child forked from one inherits
@@ -167,25 +203,33 @@ struct StubTree {
     mutating func adopt(_ session: RemoteSession, for pid: pid_t) {
         sessions[pid] = session
         asParentLeftIt.remove(pid)
+        restored.insert(pid)
     }
 
+    /// Processes whose memory is restored (`adopt`).
+    private var restored: Set<pid_t> = []
+    /// Processes whose parent is, until the holders go, the holder that forked them (`orphanSession`).
+    private var holdersChildren: Set<pid_t> = []
+
     private mutating func make(_ p: ProcessState, among processes: [ProcessState], ptys: PtyFactory?, sharesParentMemory: Bool = false) throws {
-        // A child that needs the session its parent leads now, while the parent
-        // still waits for children of its earlier one (SessionOrder; here in the
-        // image's order, for children forked once their parent's memory is in):
-        // the parent takes its session first, and those children join it.
-        if let waiting = waitingIdentity[p.ppid], !waiting.contains(p.pid), birthSessions[p.pid] == p.ppid,
-           let parent = processes.first(where: { $0.pid == p.ppid }), let parentSession = sessions[p.ppid] {
-            warnings.append("process \(p.ppid) took its session before children of its earlier session were made: they join the new one")
-            waitingIdentity[p.ppid] = nil
-            try setIdentity(parent, session: parentSession, ptys: ptys)
-        }
+        // A child that needs the session its parent or a sibling leads now, while
+        // that leader still waits for children of its earlier one (SessionOrder;
+        // here in the image's order, for children forked once their parent's
+        // memory is in): the leader takes its session first, a keeper the old one.
+        try takeSessionEarly(for: p, among: processes, ptys: ptys)
         let stub: pid_t
         let session: RemoteSession
-        if let parent = sessions[p.ppid], let holder = try orphanSession(p, parent: parent, among: processes) {
+        if let keeper = sessionKeepers[p.ppid], let need = birthSessions[p.pid], need == birthSessions[p.ppid], p.filesSharedWith == 0 {
+            // A child of the parent's earlier session, which the parent has left (`takeSessionEarly`).
+            stub = try fork(from: keeper, exactPID: ids(p.pid), flags: CloneFlags.parent).outer
+            session = try Self.session(for: stub, instruction: keeper.injector.instruction)
+            forkedByHolder[p.pid] = keeper
+            if p.mappings.contains(where: { !$0.inheritedRuns.isEmpty }) { inheritsElsewhere.insert(p.pid) }
+        } else if let parent = sessions[p.ppid], let holder = try orphanSession(p, parent: parent, among: processes) {
             stub = try fork(from: holder, exactPID: ids(p.pid)).outer
             session = try Self.session(for: stub, instruction: holder.injector.instruction)
             forkedByHolder[p.pid] = holder
+            holdersChildren.insert(p.pid)
         } else if let parent = sessions[p.ppid], let holder = try goneLeaderSession(p, parent: parent, sharesParentMemory: sharesParentMemory) {
             // Born in the holder's session, its parent the holder's (CLONE_PARENT).
             stub = try fork(from: holder, exactPID: ids(p.pid), flags: CloneFlags.parent).outer
@@ -195,7 +239,7 @@ struct StubTree {
             // Born in its session from a sibling there, its parent's child too (CLONE_PARENT).
             stub = try fork(from: sibling, exactPID: ids(p.pid), flags: CloneFlags.parent).outer
             session = try Self.session(for: stub, instruction: sibling.injector.instruction)
-        } else if let made = try subreapersOrphan(p, among: processes) {
+        } else if let made = try adoptedMember(p, among: processes) {
             (stub, session) = made
         } else if let parent = sessions[p.ppid] {
             // A process sharing its parent's fd table is forked into that table.
@@ -487,54 +531,69 @@ struct StubTree {
     /// when there is no such sibling yet, or it sits in other namespaces
     /// than the parent (`setIdentity` then leaves it where it was born).
     private func sessionSibling(_ p: ProcessState, among processes: [ProcessState], sharesParentMemory: Bool) throws -> RemoteSession? {
-        guard options.restoreSID, let sid = birthSessions[p.pid], sid != p.pid, livePIDs.contains(sid),
-              let wanted = inner[sid], let parent = sessions[p.ppid], p.filesSharedWith == 0 else { return nil }
+        guard options.restoreSID, let sid = birthSessions[p.pid], sid != p.pid, let wanted = madeLeader(sid),
+              let parent = sessions[p.ppid], p.filesSharedWith == 0 else { return nil }
         // A parent placed in that very session already (no call needed to see it).
         if let parentState = processes.first(where: { $0.pid == p.ppid }), parentState.sid == sid, waitingIdentity[p.ppid] == nil { return nil }
         guard try parent.raw(NR.getsid, 0) != Int64(wanted) else { return nil }
-        let bornIn = { (pid: pid_t) in [namespacesNow[pid] ?? [0, 0, 0, 0], [mountNamespace[pid] ?? 0]] }
-        let timeOf = { (pid: pid_t) in timeChildren[pid] ?? restorerChildrenInTime }
         // Only one whose own session is that one can be in it now (a leader waiting to take its own is not asked).
         for x in processes where x.ppid == p.ppid && x.pid != p.pid && x.sid == sid && !sharedTables.contains(x.pid) {
             guard let candidate = sessions[x.pid], forkedByHolder[x.pid] == nil, waitingIdentity[x.pid] == nil,
                   !sharesParentMemory || asParentLeftIt.contains(x.pid),
-                  bornIn(x.pid) == bornIn(p.ppid), timeOf(x.pid) == timeOf(p.ppid),
-                  try candidate.raw(NR.getsid, 0) == Int64(wanted) else { continue }
+                  bornAlike(x.pid, p.ppid), try candidate.raw(NR.getsid, 0) == Int64(wanted) else { continue }
             return candidate
         }
         return nil
     }
 
-    /// A process in a session whose leader is in the image, whose parent is
-    /// a subreaper that inherited it (its own parent gone) and has no child
-    /// in that session (so no `sessionSibling`): a holder forked from a
-    /// process in the session, below the parent with no other subreaper
-    /// between, forks it and is killed, and the parent inherits it as it
-    /// once did. Not for a process sharing pages with its parent: what it
-    /// inherits would be another process's memory. nil: none found (the
-    /// process then stays in its parent's session, a warning).
-    private mutating func subreapersOrphan(_ p: ProcessState, among processes: [ProcessState]) throws -> (pid_t, RemoteSession)? {
-        guard !p.mappings.contains(where: { !$0.inheritedRuns.isEmpty }), options.restoreSID, let sid = birthSessions[p.pid], sid != p.pid, livePIDs.contains(sid),
-              let wanted = inner[sid], let parent = sessions[p.ppid], let parentStub = stubs[p.ppid], p.filesSharedWith == 0,
-              processes.contains(where: { $0.pid == p.ppid && $0.childSubreaper }),
+    /// A process in a session whose leader is in the image, whose parent
+    /// inherited it (a subreaper, its own parent gone) or got it by a
+    /// CLONE_PARENT fork whose maker is gone, and has no child in that
+    /// session (so no `sessionSibling`): a holder forked from a process in
+    /// the session below the parent forks it and is killed, and the parent,
+    /// made a subreaper for this, inherits it. Stubs take no subreaper flag
+    /// of the image's before their restore, so the orphan climbs to the
+    /// parent, those made so here on the way (`subreapersNow`) made none
+    /// for that moment; a parent that was no subreaper in the image is made
+    /// none again at once. A process sharing pages with its parent inherits another
+    /// process's memory this way: it is marked in `inheritsElsewhere`.
+    /// nil: none found (the process then stays in its parent's session, a warning).
+    private mutating func adoptedMember(_ p: ProcessState, among processes: [ProcessState]) throws -> (pid_t, RemoteSession)? {
+        guard options.restoreSID, let sid = birthSessions[p.pid], sid != p.pid, p.filesSharedWith == 0,
+              let parent = sessions[p.ppid], let parentStub = stubs[p.ppid],
+              let wanted = try madeLeader(sid) ?? zombieLeaderEarly(sid),
               try parent.raw(NR.getsid, 0) != Int64(wanted) else { return nil }
         let byPID = Dictionary(processes.map { ($0.pid, $0) }, uniquingKeysWith: { a, _ in a })
-        // Below the parent, no subreaper on the way up (the orphan would stop there).
-        func belowParent(_ m: ProcessState) -> Bool {
-            var at = m
-            while !at.childSubreaper, let up = byPID[at.ppid] {
-                if up.pid == p.ppid { return true }
-                at = up
+        // The processes from a member up to the parent (nil: the parent is not above it).
+        func pathToParent(_ pid: pid_t, _ ppid: pid_t) -> [pid_t]? {
+            var (path, up) = ([pid], ppid)
+            while up != p.ppid {
+                guard let next = byPID[up], path.count <= processes.count else { return nil }
+                path.append(next.pid)
+                up = next.ppid
             }
-            return false
+            return path
         }
-        let (namespaces, mounts) = (namespacesNow, mountNamespace)
-        let bornIn = { (pid: pid_t) in [namespaces[pid] ?? [0, 0, 0, 0], [mounts[pid] ?? 0]] }
-        for m in processes where m.sid == sid && m.pid != p.pid && belowParent(m) {
-            guard let from = sessions[m.pid], forkedByHolder[m.pid] == nil, waitingIdentity[m.pid] == nil,
-                  bornIn(m.pid) == bornIn(p.ppid), try from.raw(NR.getsid, 0) == Int64(wanted) else { continue }
-            // The parent takes orphans from now on (its restore sets that again).
-            try parent.prctl(.setChildSubreaper, 1)
+        // The session's members made so far, and its leader if it is a zombie made early.
+        var members: [(pid: pid_t, ppid: pid_t, from: RemoteSession)] = processes.compactMap { m in
+            guard m.sid == sid, m.pid != p.pid, let from = sessions[m.pid], waitingIdentity[m.pid] == nil else { return nil }
+            return (m.pid, m.ppid, from)
+        }
+        if let z = zombieLeaders[sid], let state = zombieStates[sid] { members.append((sid, state.ppid, z.session)) }
+        for m in members {
+            let from = m.from
+            // A subreaper made so on the way up would stop the orphan: none for this moment.
+            // (None a holder's child: the orphan would climb through that holder, not the parent the image says.)
+            guard let path = pathToParent(m.pid, m.ppid), !path.contains(where: holdersChildren.contains), bornAlike(m.pid, p.ppid) else { continue }
+            let blockers = path.compactMap { subreapersNow.contains($0) ? sessions[$0] : nil }
+            guard blockers.count == path.filter(subreapersNow.contains).count,
+                  try from.raw(NR.getsid, 0) == Int64(wanted) else { continue }
+            // The parent takes orphans from now on (its restore sets that again where the image says so).
+            let keepsOrphans = byPID[p.ppid]?.childSubreaper ?? false
+            if !subreapersNow.contains(p.ppid) { try parent.prctl(.setChildSubreaper, 1) }
+            if keepsOrphans { subreapersNow.insert(p.ppid) }
+            for b in blockers { try b.prctl(.setChildSubreaper, 0) }
+            defer { for b in blockers { _ = try? b.prctl(.setChildSubreaper, 1) } }
             let (holderOuter, holderInner) = try fork(from: from, exactPID: holderID(among: processes))
             let holder = try Self.session(for: holderOuter, instruction: from.injector.instruction)
             let stub = try fork(from: holder, exactPID: ids(p.pid)).outer
@@ -545,11 +604,46 @@ struct StubTree {
             _ = try from.raw(NR.wait4, UInt64(holderInner), 0, UInt64(__WALL), 0)
             reapedSignals[m.pid] = true
             guard (try? ProcStat.read(pid: stub))?.ppid == parentStub else {
-                throw CheckpointError(ESRCH, "process \(p.pid): its parent \(p.ppid), a subreaper, did not inherit it from the holder that made it in session \(sid)")
+                throw CheckpointError(ESRCH, "process \(p.pid): its parent \(p.ppid) did not inherit it from the holder that made it in session \(sid)")
             }
+            if !keepsOrphans { try parent.prctl(.setChildSubreaper, 0) }
+            if p.mappings.contains(where: { !$0.inheritedRuns.isEmpty }) { inheritsElsewhere.insert(p.pid) }
             return (stub, session)
         }
         return nil
+    }
+
+    /// A zombie that led the session a member is to be born in, made alive
+    /// now as its parent's child (its parent made already) to call setsid,
+    /// so that a holder under it can make the member (`adoptedMember`); it
+    /// exits in `complete` as the other `zombieLeaders`. Its ID as members see it.
+    private mutating func zombieLeaderEarly(_ sid: pid_t) throws -> pid_t? {
+        guard let z = zombieStates[sid], z.sid == z.pid, !z.checkpointer, zombieLeaders[sid] == nil, sessionHolders[sid] == nil,
+              let parent = sessions[z.ppid] else { return nil }
+        let (outer, innerID) = try fork(from: parent, exactPID: ids(sid))
+        let session = try Self.session(for: outer, instruction: parent.injector.instruction)
+        try session.call("setsid of zombie \(sid)", NR.setsid)
+        zombieLeaders[sid] = (outer, innerID, session)
+        // Members with its parent are forked from it too (`goneLeaderSession`).
+        sessionHolders[sid] = session
+        goneLeaderParents[sid] = z.ppid
+        if restored.contains(z.ppid) { heldAfterParentMemory.insert(sid) }
+        return innerID
+    }
+
+    /// The ID a session the image's live process or zombie (made early, see
+    /// `zombieLeaders`) leads has, as its members see it; nil if not made yet.
+    private func madeLeader(_ sid: pid_t) -> pid_t? {
+        livePIDs.contains(sid) ? inner[sid] : zombieLeaders[sid]?.inner
+    }
+
+    /// Whether a child `a` forks is born in the namespaces (cgroup, UTS,
+    /// IPC, network, mount and time) a child of `b` would be: only then can
+    /// `a` give birth in `b`'s stead.
+    private func bornAlike(_ a: pid_t, _ b: pid_t) -> Bool {
+        let now = { (pid: pid_t) in [self.namespacesNow[pid] ?? [0, 0, 0, 0], [self.mountNamespace[pid] ?? 0]] }
+        let time = { (pid: pid_t) in self.timeChildren[pid] ?? self.restorerChildrenInTime }
+        return now(a) == now(b) && time(a) == time(b)
     }
 
     /// An ID for a passing holder that no process of the image is yet to
@@ -578,10 +672,13 @@ struct StubTree {
             kill(h.outer, SIGKILL)
             var status: Int32 = 0
             _ = waitpid(h.outer, &status, Int32(__WALL))  // as its tracer first
-            _ = try h.parent.raw(NR.wait4, UInt64(h.inner), 0, UInt64(__WALL), 0)
+            // Through the parent's session now (a stub's is gone with its memory once restored).
+            let parent = h.parentPID != 0 ? sessions[h.parentPID] ?? h.parent : h.parent
+            _ = try parent.raw(NR.wait4, UInt64(h.inner), 0, UInt64(__WALL), 0)
             if h.parentPID != 0 { reapedSignals[h.parentPID] = true }  // its SIGCHLD is not the process's (0: a holder's child)
         }
         groupHolders = []
+        sessionKeepers = [:]
         sessionHolders = [:]
         forkedByHolder = [:]
         goneLeaderParents = [:]
