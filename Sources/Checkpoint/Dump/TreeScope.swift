@@ -125,7 +125,8 @@ struct TreeScope {
         let set = Set(pids)
         var children: [pid_t: [pid_t]] = [:]
         for p in pids.sorted() { if let parent = stats[p]?.ppid { children[parent, default: []].append(p) } }
-        let birth = birthSessions(pids, stats: stats)
+        // The session each is born in at restart, where it matters, as the restart works it out.
+        let birth = SessionOrder(pids.map { .init(pid: $0, ppid: stats[$0]?.ppid ?? 0, sid: stats[$0]?.session ?? 0) }).birth
         // The leaders each process waits for (none where one is its own descendant: it cannot wait for that).
         var waitsFor: [pid_t: [pid_t]] = [:]
         func leaders(_ p: pid_t) -> [pid_t] {
@@ -158,28 +159,6 @@ struct TreeScope {
             queue += (children[p] ?? []).filter { !placed.contains($0) }
         }
         return out + pids.filter { !placed.contains($0) }
-    }
-
-    /// Per session leader, a session other than its own that a child of it
-    /// (or that child's child, and so on) is in: the one the leader is born
-    /// in at restart, as SessionOrder finds it.
-    static func birthSessions(_ pids: [pid_t], stats: [pid_t: ProcStat]) -> [pid_t: pid_t] {
-        var children: [pid_t: [pid_t]] = [:]
-        for p in pids { if let parent = stats[p]?.ppid, parent != p { children[parent, default: []].append(p) } }
-        var memo: [pid_t: pid_t?] = [:]
-        func need(_ p: pid_t, depth: Int) -> pid_t? {
-            if let known = memo[p] { return known }
-            guard depth < pids.count, let sid = stats[p]?.session else { return nil }
-            var found: pid_t? = sid != p ? sid : nil
-            if found == nil {
-                for c in children[p] ?? [] { if let n = need(c, depth: depth + 1), n != p { found = n; break } }
-            }
-            memo[p] = found
-            return found
-        }
-        var out: [pid_t: pid_t] = [:]
-        for p in pids where stats[p]?.session == p { if let n = need(p, depth: 0) { out[p] = n } }
-        return out
     }
 
     static func isDescendant(_ pid: pid_t, of ancestor: pid_t, stats: [pid_t: ProcStat]) -> Bool {
