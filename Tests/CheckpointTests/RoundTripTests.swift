@@ -816,6 +816,17 @@ final class RoundTripTests: XCTestCase {
     func testPipesToOutsideBecomeStdioAsRoot() throws { try Self.outsidePipe.run(.rootOriginalPID) }
     func testPipesToOutsideBecomeStdioUnprivileged() throws { try Self.outsidePipe.run(.unprivilegedNewPID) }
 
+    /// UNIX connections to a process outside the scope come back ended by
+    /// their peer, at their own numbers (not closed: a new descriptor would
+    /// take the number and pass for the old connection).
+    static let outsidePeer: Scenario = {
+        var s = Scenario(fixture: "outsidepeer")
+        s.expectOutput = "its peer is outside the checkpoint; it comes back as a connection its peer has closed"
+        return s
+    }()
+    func testConnectionsToOutsideComeBackEndedAsRoot() throws { try Self.outsidePeer.run(.rootOriginalPID) }
+    func testConnectionsToOutsideComeBackEndedUnprivileged() throws { try Self.outsidePeer.run(.unprivilegedNewPID) }
+
     /// --save-all: the executable and mapped files may be deleted or overwritten before the restart.
     static let saveAll: Scenario = {
         var s = Scenario(fixture: "savefiles", arguments: ["@"])

@@ -46,27 +46,17 @@ extension SocketFactory {
             return .socket(fd)
         }
         if peer != 0 && type != SOCK_DGRAM.rawValue {
-            return .closed("fd \(f.fd) (\(f.path)): its peer is outside the checkpoint; the connection is closed after restart")
+            // The peer cannot come back: the connection does, ended by its
+            // peer. An empty descriptor number would be taken by the next
+            // accept or open, and the program would treat that file as the
+            // old connection (dbus-daemon stopped answering so); a hang-up
+            // it handles as any client leaving.
+            return .socketWithWarning(try endedConnection(f, s), "fd \(f.fd) (\(f.path)): its peer is outside the checkpoint; it comes back as a connection its peer has closed")
         }
         if peer == 0 && state == 1 && (type != SOCK_DGRAM.rawValue || (s.address.isEmpty && !s.queued.isEmpty)) {
-            // Connected, but the peer has closed: a pair whose other end sends
-            // what was left unread and closes, so reads end in EOF as before
-            // (a datagram socket gets its messages, still connected to nobody).
-            var pair: [Int32] = [0, 0]
-            _ = try valueOrThrow("socketpair") { socketpair(AF_UNIX, type, 0, &pair) }
-            remember(f.inode, pair[0])
-            setBuffers(pair[0], s)
-            do {
-                try whenFilesExist(s) {
-                    defer { Glibc.close(pair[1]) }
-                    try self.refill(from: pair[1], f, s)
-                    return nil
-                }
-            } catch {
-                Glibc.close(pair[1])
-                throw error
-            }
-            return .socket(pair[0])
+            // Connected, but the peer has closed (a datagram socket gets its
+            // messages, still connected to nobody).
+            return .socket(try endedConnection(f, s))
         }
         let fd = try valueOrThrow("socket(AF_UNIX)") { Glibc.socket(AF_UNIX, type, 0) }
         remember(f.inode, fd)
@@ -85,6 +75,27 @@ extension SocketFactory {
             if let why = connectUnix(fd, f, s) { warnings.append(why) }
         }
         return warnings.isEmpty ? .socket(fd) : .socketWithWarning(fd, warnings.joined(separator: "; "))
+    }
+
+    /// A connection whose peer has gone: a pair whose other end sends what
+    /// was left unread and closes, so reads end in EOF after those bytes,
+    /// writes fail with EPIPE, and poll says hung up, as before.
+    private func endedConnection(_ f: FileDescriptorState, _ s: UnixSocketRecord) throws -> Int32 {
+        var pair: [Int32] = [0, 0]
+        _ = try valueOrThrow("socketpair") { socketpair(AF_UNIX, Int32(truncatingIfNeeded: s.type), 0, &pair) }
+        remember(f.inode, pair[0])
+        setBuffers(pair[0], s)
+        do {
+            try whenFilesExist(s) {
+                defer { Glibc.close(pair[1]) }
+                try self.refill(from: pair[1], f, s)
+                return nil
+            }
+        } catch {
+            Glibc.close(pair[1])
+            throw error
+        }
+        return pair[0]
     }
 
     /// A bound datagram socket's waiting messages, sent to its name again,
