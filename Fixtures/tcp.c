@@ -1,14 +1,14 @@
 /* An established TCP connection over loopback (both ends in this process),
  * with unread bytes both ways. With "repaired" (root, TCP_REPAIR) it must
  * come back the same connection: same addresses, the unread bytes, and new
- * bytes flow both ways. With "closed" (no CAP_NET_ADMIN) both ends must be
- * closed after restart, as BLCR closed sockets. With "kept" (cr_restart
+ * bytes flow both ways. With "kept" (no CAP_NET_ADMIN, or cr_restart
  * --tcp-close) both descriptors stay, as TCP connections that have ended
- * (state CLOSE: end of file, EPIPE, hung up; as root with both addresses).
+ * (state CLOSE: end of file, EPIPE, hung up; as root with both addresses),
+ * and a new descriptor takes neither number.
  * A repaired connection also keeps its segment size (TCP_MAXSEG) and
  * SO_REUSEADDR (set on the server end only), also across a checkpoint that
  * lets it run on (repair mode clears the flag when it is left).
- * Usage: tcp repaired|closed|kept */
+ * Usage: tcp repaired|kept */
 #include "fixture.h"
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -37,7 +37,8 @@ static int read_all(int fd, char *buf, int n) {
 }
 
 int main(int argc, char **argv) {
-    int repaired = argc > 1 && strcmp(argv[1], "repaired") == 0;
+    int kept = argc > 1 && strcmp(argv[1], "kept") == 0;
+    if (argc < 2 || (!kept && strcmp(argv[1], "repaired") != 0)) { fail("usage: tcp repaired|kept"); return finish(); }
     int lst = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in addr = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
     socklen_t len = sizeof addr;
@@ -65,7 +66,7 @@ int main(int argc, char **argv) {
     ready();
     wait_for_term();
 
-    if (argc > 1 && strcmp(argv[1], "kept") == 0) {
+    if (kept) {
         int fds[2] = { c, s };
         for (int i = 0; i < 2; i++) {
             int type = 0; socklen_t tl = sizeof type;
@@ -86,10 +87,8 @@ int main(int argc, char **argv) {
         if (geteuid() == 0 && (!same_name(c, &cname, 0) || getsockopt(c, SOL_SOCKET, SO_PEERNAME, &peer, &pl) != 0 ||
                                peer.sin_port != addr.sin_port || !same_name(s, &addr, 0)))
             fail("the ended connection lost its addresses");
-        return finish();
-    }
-    if (!repaired) {
-        if (fcntl(c, F_GETFD) != -1 || fcntl(s, F_GETFD) != -1) fail("without TCP_REPAIR the connection should be closed");
+        int fresh = open("/dev/null", O_RDONLY);
+        if (fresh == c || fresh == s) fail("a new descriptor took number %d of the ended connection", fresh);
         return finish();
     }
     if (!same_name(c, &cname, 0) || !same_name(c, &addr, 1) || !same_name(s, &addr, 0) || !same_name(s, &cname, 1))

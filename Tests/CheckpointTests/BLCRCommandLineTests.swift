@@ -26,7 +26,7 @@ final class BLCRCommandLineTests: XCTestCase {
     func testKmsgNoneDropsWarnings() throws {
         guard let user = env.user else { throw XCTSkip("needs the test user") }
         let work = env.workDir("kmsg", user: user)
-        let (target, pid) = try Fixture.start([tool("tcp"), "closed"], user: user, cwd: work)
+        let (target, pid) = try Fixture.start([tool("tcp"), "kept"], user: user, cwd: work)
         defer { kill(pid, SIGKILL); _ = target.wait(timeout: 5) }
         let loud = runTool([tool("cr_checkpoint"), "-p", "-f", "\(work)/a", "\(pid)"], user: user, cwd: work)
         XCTAssertTrue(loud.output.contains("TCP_REPAIR"), loud.output)

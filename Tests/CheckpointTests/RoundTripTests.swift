@@ -953,7 +953,13 @@ final class RoundTripTests: XCTestCase {
         }
         try s.run(.rootOriginalPID)
     }
-    func testTCPConnectionClosedUnprivileged() throws { try Scenario(fixture: "tcp", arguments: ["closed"]).run(.unprivilegedNewPID) }
+    /// A user may not repair a connection: its descriptor stays, as a
+    /// connection that has ended, so no new descriptor takes its number.
+    func testUnsavedTCPConnectionComesBackEndedUnprivileged() throws {
+        var s = Scenario(fixture: "tcp", arguments: ["kept"])
+        s.expectOutput = "it comes back as a connection that has ended"
+        try s.run(.unprivilegedNewPID)
+    }
     /// Half-closed connections (their FINs both ways), a FIN behind a full
     /// send queue, ended connections, a reset one with unread bytes, a LAST_ACK end behind a firewall rule
     /// and a listener whose port the killed

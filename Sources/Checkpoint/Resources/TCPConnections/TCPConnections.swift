@@ -4,7 +4,7 @@ import LinuxKit
 
 /// Established TCP connections, saved and made again with TCP_REPAIR
 /// (TCPRepair). Without CAP_NET_ADMIN only their ends are saved, and they
-/// come back closed (or, with cr_restart --tcp-close, as closed sockets).
+/// come back as connections that have ended (as all do with --tcp-close).
 enum TCPConnections: FileKind {
     static let restores: [FileDescriptorState.Kind] = [.tcpConnection]
     static var followsForkSharing: Bool { false }
@@ -21,12 +21,12 @@ enum TCPConnections: FileKind {
         if context.shared.preDump {
             // Its ends only (DumpContext.preDump).
         } else if !TCPRepair.repairable.contains(tcpState) {
-            context.warn("fd \(d.fd): TCP connection to \(SocketAddress.describe(peer)) is still being set up (state \(tcpState)) and is not saved; it will be closed after restart")
+            context.warn("fd \(d.fd): TCP connection to \(SocketAddress.describe(peer)) is still being set up (state \(tcpState)) and is not saved; it comes back as a connection that has ended")
         } else if let reuse = try TCPRepair.capture(copy, into: &record) {
             context.shared.tcpRepairs.inRepair(dup(copy), reuseAddress: reuse)
         } else {
-            // Its ends only: closed after restart, or a closed socket with cr_restart --tcp-close.
-            context.warn("fd \(d.fd): TCP connection to \(SocketAddress.describe(peer)) not saved: TCP_REPAIR needs CAP_NET_ADMIN; it will be closed after restart")
+            // Its ends only: it comes back ended.
+            context.warn("fd \(d.fd): TCP connection to \(SocketAddress.describe(peer)) not saved: TCP_REPAIR needs CAP_NET_ADMIN; it comes back as a connection that has ended")
         }
         state.payload = .tcpConnection(record)
     }
@@ -65,24 +65,18 @@ final class TCPRepairHolds {
 }
 
 extension SocketFactory {
-    /// As root, the connection itself; without CAP_NET_ADMIN it stays closed, as BLCR closed sockets.
+    /// As root, the connection itself. One that cannot be made again (not
+    /// saved without CAP_NET_ADMIN, or no right to repair it now) keeps its
+    /// descriptor as a connection that has ended, as with --tcp-close: an
+    /// empty descriptor number would be taken by the next accept, and a
+    /// server would take that client for the old one (an asyncio server
+    /// then refused every new client that got the number).
     func makeTCP(_ f: FileDescriptorState, _ s: TCPConnectionRecord) throws -> Made {
         let lost = "fd \(f.fd): TCP connection \(SocketAddress.describe(s.address)) -> \(SocketAddress.describe(s.peerAddress))"
-        if closeTCP || !s.saved {
-            guard closeTCP else { return .closed("\(lost) was not saved (no CAP_NET_ADMIN at the checkpoint); closed") }
-            // --tcp-close: the descriptor stays, as the connection ended: its
-            // two addresses (root), end of file to reads, EPIPE to writes.
-            defer { unlock(s) }
-            if let ended = try EndedConnection.rebuild(family: s.family, local: s.address, peer: s.peerAddress, options: f.socketOptions,
-                                                       fd: f.fd, dropTimeWait: { dropTimeWait(on: s.address) }) {
-                remember(f.inode, ended)
-                return .socket(ended)
-            }
-            let fd = try valueOrThrow("socket(TCP)") { Glibc.socket(Int32(truncatingIfNeeded: s.family), Int32(SOCK_STREAM.rawValue), Int32(IPPROTO_TCP)) }
-            remember(f.inode, fd)
-            // Unconnected, shut both ways (the kernel says ENOTCONN but marks it).
-            _ = Glibc.shutdown(fd, Int32(SHUT_RDWR))
-            return .socket(fd)
+        let comesBackEnded = "it comes back as a connection that has ended"
+        if closeTCP { return .socket(try endedTCP(f, s)) }
+        guard s.saved else {
+            return .socketWithWarning(try endedTCP(f, s), "\(lost) was not saved (no CAP_NET_ADMIN at the checkpoint); \(comesBackEnded)")
         }
         do {
             let fd = try TCPRepair.rebuild(s, socketOptions: f.socketOptions, fd: f.fd)
@@ -90,8 +84,24 @@ extension SocketFactory {
             rebuilt.append((fd, f, s))
             return .socket(fd)
         } catch let e as CheckpointError where e.code == EPERM {
-            return .closed(e.message)
+            return .socketWithWarning(try endedTCP(f, s), "\(e.message); \(comesBackEnded)")
         }
+    }
+
+    /// The descriptor of a connection that has ended: its two addresses
+    /// (root), end of file to reads, EPIPE to writes, hung up to poll.
+    private func endedTCP(_ f: FileDescriptorState, _ s: TCPConnectionRecord) throws -> Int32 {
+        defer { unlock(s) }
+        if let ended = try EndedConnection.rebuild(family: s.family, local: s.address, peer: s.peerAddress, options: f.socketOptions,
+                                                   fd: f.fd, dropTimeWait: { dropTimeWait(on: s.address) }) {
+            remember(f.inode, ended)
+            return ended
+        }
+        let fd = try valueOrThrow("socket(TCP)") { Glibc.socket(Int32(truncatingIfNeeded: s.family), Int32(SOCK_STREAM.rawValue), Int32(IPPROTO_TCP)) }
+        remember(f.inode, fd)
+        // Unconnected, shut both ways (the kernel says ENOTCONN but marks it).
+        _ = Glibc.shutdown(fd, Int32(SHUT_RDWR))
+        return fd
     }
 }
 
