@@ -29,6 +29,8 @@
 #     stored before read back (TCP as root, a UNIX socket as a user)
 #   Erlang: the BEAM's threads and port helper, a ring of 1000 processes, ETS
 #   nginx: a master, two workers sharing memory, SIGHUP reloads after the restart
+#   dbus-daemon: a session bus whose client outside the checkpoint
+#     (dbus-monitor) comes back ended; new clients must still be answered
 #   tar | gzip: a pipeline writing an archive that must unpack identical
 # usage: scripts/programs-check.sh [--user] [--lazy | --live]   (bounded: about a minute)
 #   --lazy  restart with cr_restart --lazy (pages fetched on fault by userfaultfd)
@@ -205,6 +207,37 @@ if command -v tmux >/dev/null && command -v vim >/dev/null; then
   else echo "FAIL tmux+vim: $tmux_step"; failed=$((failed + 1)); fi
   tmx kill-server 2>/dev/null
 else skipped+=(tmux+vim); fi
+
+# dbus-daemon: a session bus with a client left outside the checkpoint
+# (dbus-monitor, started on its own). That connection comes back ended;
+# the bus must drop it and answer new clients, five in a row.
+if command -v dbus-daemon >/dev/null && command -v dbus-send >/dev/null && command -v dbus-monitor >/dev/null; then
+  bus="unix:path=$work/bus"
+  asks() { run env DBUS_SESSION_BUS_ADDRESS="$bus" timeout 5 dbus-send --session --print-reply --dest=org.freedesktop.DBus / org.freedesktop.DBus.ListNames > /dev/null 2>&1; }
+  five_ask() { local k; for k in 1 2 3 4 5; do asks || return 1; done; }
+  dbus_step=""
+  owned dbus.out
+  "${as[@]}" setsid dbus-daemon --session --nofork --address="$bus" > dbus.out 2>&1 < /dev/null &
+  disown
+  dbus=$!
+  if ! until_ok 10 asks; then dbus_step="the bus never answered: $(tail -1 dbus.out)"
+  else
+    "${as[@]}" env DBUS_SESSION_BUS_ADDRESS="$bus" setsid dbus-monitor --session > dbus-monitor.out 2>&1 < /dev/null &
+    disown
+    until_ok 10 grep -q NameAcquired dbus-monitor.out || dbus_step="dbus-monitor never connected"
+    if [ -n "$dbus_step" ]; then :
+    elif [ -n "$live" ]; then
+      live_checkpoints dbus "$dbus" || dbus_step="checkpoint: $(tail -1 dbus.ck)"
+    elif ! run "$S" checkpoint --tree --kill -f dbus.img "$dbus" > dbus.ck 2>&1; then dbus_step="checkpoint: $(tail -1 dbus.ck)"
+    elif ! run "$S" restart "${lazy[@]}" --detach dbus.img > dbus.rs 2>&1; then dbus_step="restart: $(tail -1 dbus.rs)"
+    fi
+    [ -n "$dbus_step" ] || five_ask || dbus_step="the bus stopped answering new clients after the $([ -n "$live" ] && echo checkpoints || echo restart)"
+  fi
+  if [ -z "$dbus_step" ]; then echo "PASS dbus"; passed=$((passed + 1))
+  else echo "FAIL dbus: $dbus_step"; failed=$((failed + 1)); fi
+  pkill -9 -f "dbus-daemon --session --nofork --address=$bus" 2>/dev/null
+  pkill -9 -f "dbus-monitor --session" 2>/dev/null
+else skipped+=(dbus); fi
 
 # PostgreSQL: a postmaster with its background processes, shared memory
 # (mmap'ed, System V and POSIX), a UNIX and a TCP listening socket, and a psql

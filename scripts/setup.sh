@@ -61,6 +61,9 @@ if [ "$mode" = tests ]; then
   # memcached and Erlang too (memcached's own service is not started: policy-rc.d below).
   command -v memcached >/dev/null || need+=(memcached)
   command -v erlc >/dev/null || need+=(erlang-base)
+  # A private D-Bus session bus and its command-line clients (the system bus is not started).
+  command -v dbus-daemon >/dev/null || need+=(dbus-daemon)
+  command -v dbus-monitor >/dev/null || need+=(dbus-bin)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -11,7 +11,8 @@ import XCTest
 /// reloading its workers (SIGHUP) after the restart, vim in tmux on the
 /// tree's own terminal, a PostgreSQL server serving new connections and
 /// shutting down cleanly, an OpenSSH session whose client and server each
-/// come back in turn (as root), a tar|gzip pipeline whose archive must unpack
+/// come back in turn (as root), a D-Bus session bus still answering new
+/// clients after its client outside the checkpoint came back ended, a tar|gzip pipeline whose archive must unpack
 /// identical. Each goes on with its own checks passing after a --kill
 /// checkpoint and restart, as root and as the test user, restarted eagerly
 /// and with --lazy (pages on fault through userfaultfd), and after three
@@ -43,6 +44,8 @@ final class RealProgramsTests: XCTestCase {
             XCTAssertTrue(r.output.contains("PASS redis") && r.output.contains("PASS nginx"), "\(mode): \(r.output)")
             // Installed by scripts/setup.sh since 2026-12-07: memcached's worker threads and a client; the BEAM's schedulers and a ring of processes.
             XCTAssertTrue(r.output.contains("PASS memcached") && r.output.contains("PASS erlang"), "\(mode): \(r.output)")
+            // Since 2026-12-07: a D-Bus session bus whose client outside the checkpoint comes back ended.
+            XCTAssertTrue(r.output.contains("PASS dbus"), "\(mode): \(r.output)")
             // openssh-server is installed by scripts/setup.sh (the VO module's ssh logins): both TCP ends of a session, as root.
             if !mode.contains("--user") { XCTAssertTrue(r.output.contains("PASS ssh"), "\(mode): \(r.output)") }
         }
