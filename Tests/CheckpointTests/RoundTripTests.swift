@@ -816,6 +816,15 @@ final class RoundTripTests: XCTestCase {
     func testPipesToOutsideBecomeStdioAsRoot() throws { try Self.outsidePipe.run(.rootOriginalPID) }
     func testPipesToOutsideBecomeStdioUnprivileged() throws { try Self.outsidePipe.run(.unprivilegedNewPID) }
 
+    /// Peer credentials of UNIX socket pairs and listeners are the process's
+    /// user and groups, also when root restarts another user's process.
+    func testUnixPeerCredentialsAreTheProcesssAsRootForUserAndUnprivileged() throws {
+        let s = Scenario(fixture: "peercred")
+        try s.run(.rootForUser)
+        try s.run(.unprivilegedNewPID)
+        try s.run(.rootOriginalPID)
+    }
+
     /// UNIX connections to a process outside the scope come back ended by
     /// their peer, at their own numbers (not closed: a new descriptor would
     /// take the number and pass for the old connection).

@@ -35,27 +35,46 @@ final class SocketFactory {
     let namespaceOf: [UInt64: Int]
     /// The image's mount namespaces as made (nil: none besides ours).
     var mountNamespaces: MountNamespaceFactory?
+    /// Per socket, its process's effective user and group IDs and groups:
+    /// the peer credentials (SO_PEERCRED, SO_PEERGROUPS) a UNIX socket
+    /// pair or listener is made with.
+    private let credentialsOf: [UInt64: (uid: UInt32, gid: UInt32, groups: [UInt32])]
 
     init(processes: [ProcessState], closeTCP: Bool = false) {
         self.closeTCP = closeTCP
         var records: [UInt64: FileDescriptorState] = [:], cwd: [UInt64: String] = [:], owner: [UInt64: pid_t] = [:], namespace: [UInt64: Int] = [:]
+        var credentials: [UInt64: (uid: UInt32, gid: UInt32, groups: [UInt32])] = [:]
         for p in processes {
             for f in p.files where [.unixSocket, .inetSocket, .tcpConnection, .packetSocket, .netlinkSocket].contains(f.kind) {
                 if records[f.inode] == nil || !(f.unixSocket?.queued.isEmpty ?? true) {
                     records[f.inode] = f
                     owner[f.inode] = p.pid
                 }
+                if credentials[f.inode] == nil, p.uids.count > 1, p.gids.count > 1 {
+                    credentials[f.inode] = (UInt32(truncatingIfNeeded: p.uids[1]), UInt32(truncatingIfNeeded: p.gids[1]),
+                                            p.groups.map { UInt32(truncatingIfNeeded: $0) })
+                }
                 cwd[f.inode] = p.cwd
                 if p.mountNamespace != 0 { namespace[f.inode] = p.mountNamespace }
             }
         }
         namespaceOf = namespace
+        credentialsOf = credentials
         byInode = records
         cwdOf = cwd
         ownerOf = owner
     }
 
     enum Made { case socket(Int32), socketWithWarning(Int32, String), closed(String) }
+
+    /// `body` (a socketpair or listen) under the effective IDs of the
+    /// process that has the socket, so its peer credentials are that
+    /// process's user and groups, not root's, when root restarts another
+    /// user's processes. (The PID in them stays cr_restart's.)
+    func asOwner<T>(of inode: UInt64, _ body: () throws -> T) rethrows -> T {
+        guard let c = credentialsOf[inode] else { return try body() }
+        return try ThreadCredentials.asEffective(uid: c.uid, gid: c.gid, groups: c.groups, body)
+    }
 
     /// A connected UNIX socket whose peer the image does not hold (and, for
     /// a datagram socket, has no name to connect to again).

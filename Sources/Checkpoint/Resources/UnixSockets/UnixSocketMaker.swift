@@ -12,7 +12,7 @@ extension SocketFactory {
         // (A datagram socket connected to its own name is its own peer: not a pair.)
         if peer != 0, peer != f.inode, let other = byInode[peer], let o = other.unixSocket, o.peer == f.inode {
             var pair: [Int32] = [0, 0]
-            _ = try valueOrThrow("socketpair") { socketpair(AF_UNIX, type, 0, &pair) }
+            _ = try valueOrThrow("socketpair") { asOwner(of: f.inode) { socketpair(AF_UNIX, type, 0, &pair) } }
             remember(f.inode, pair[0])
             remember(other.inode, pair[1])
             // Either end of a datagram pair may also have been bound to a name.
@@ -62,7 +62,9 @@ extension SocketFactory {
         remember(f.inode, fd)
         setBuffers(fd, s)
         if !s.address.isEmpty { try bindUnix(fd, f, s) }
-        if state == UnixSocketRecord.listening { _ = try valueOrThrow("listen(\(describe(s.address)))") { listen(fd, Int32(clamping: max(s.backlog, 1))) } }
+        if state == UnixSocketRecord.listening {
+            _ = try valueOrThrow("listen(\(describe(s.address)))") { asOwner(of: f.inode) { listen(fd, Int32(clamping: max(s.backlog, 1))) } }
+        }
         var warnings: [String] = []
         if state != UnixSocketRecord.listening && !s.queued.isEmpty {
             // Only a datagram socket can be sent to by name; a stream's peer is gone with its data.
@@ -82,7 +84,7 @@ extension SocketFactory {
     /// writes fail with EPIPE, and poll says hung up, as before.
     private func endedConnection(_ f: FileDescriptorState, _ s: UnixSocketRecord) throws -> Int32 {
         var pair: [Int32] = [0, 0]
-        _ = try valueOrThrow("socketpair") { socketpair(AF_UNIX, Int32(truncatingIfNeeded: s.type), 0, &pair) }
+        _ = try valueOrThrow("socketpair") { asOwner(of: f.inode) { socketpair(AF_UNIX, Int32(truncatingIfNeeded: s.type), 0, &pair) } }
         remember(f.inode, pair[0])
         setBuffers(pair[0], s)
         do {
