@@ -31,7 +31,7 @@ public struct RestartArguments: ParsableArguments {
     var missingFiles: RestoreOptions.MissingFiles = .fail
     @Flag(name: .long, help: "Exit once the processes run, leaving them behind (as criu restore -d); with a PID namespace of ours, its PID 1 stays and becomes their parent.")
     var detach = false
-    @Flag(name: .long, help: "Bring established TCP connections back as closed sockets even where they could be repaired: the descriptor stays, the connection is gone.") var tcpClose = false
+    @Flag(name: .long, help: "Bring established TCP connections back as closed sockets even where they could be repaired: the descriptor stays, the connection is gone (one that cannot be repaired comes back so anyway).") var tcpClose = false
     @Flag(name: .long, help: "Put the processes and threads back into the cgroups they were in (each hierarchy through a mount of it, or as root a private one; a cgroup that is gone is made again with its saved settings, and the empty ones below it). Default: they stay in cr_restart's cgroups, as in BLCR.")
     var manageCgroups = false
     @Option(name: .long, help: ArgumentHelp("With --manage-cgroups, make the image's cgroups under PATH in that hierarchy (without CONTROLLERS: every other one).", valueName: "[CONTROLLERS:]/PATH"))
