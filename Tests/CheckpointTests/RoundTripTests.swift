@@ -825,6 +825,16 @@ final class RoundTripTests: XCTestCase {
         try s.run(.rootOriginalPID)
     }
 
+    /// Restored TCP, UDP and UNIX sockets belong to the process's user (and
+    /// a new SO_REUSEPORT socket of that user joins their ports), also when
+    /// root restarts another user's process.
+    func testSocketsBelongToTheirProcesssUserAsRootForUserAndUnprivileged() throws {
+        let s = Scenario(fixture: "socketowner")
+        try s.run(.rootForUser)
+        try s.run(.unprivilegedNewPID)
+        try s.run(.rootOriginalPID)
+    }
+
     /// UNIX connections to a process outside the scope come back ended by
     /// their peer, at their own numbers (not closed: a new descriptor would
     /// take the number and pass for the old connection).

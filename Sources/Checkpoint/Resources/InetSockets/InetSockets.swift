@@ -110,7 +110,9 @@ extension SocketFactory {
 
     /// Bound (and listening) again at its address; a connected UDP socket connects again.
     func makeInet(_ f: FileDescriptorState, _ s: InetSocketRecord) throws -> Made {
-        let fd = try valueOrThrow("socket(\(s.family))") { Glibc.socket(Int32(truncatingIfNeeded: s.family), Int32(truncatingIfNeeded: s.type), Int32(truncatingIfNeeded: s.protocol)) }
+        let fd = try valueOrThrow("socket(\(s.family))") {
+            ownedSocket(of: f.inode, Int32(truncatingIfNeeded: s.family), Int32(truncatingIfNeeded: s.type), Int32(truncatingIfNeeded: s.protocol))
+        }
         remember(f.inode, fd)
         // The killed original's sockets may still hold the address, or it may
         // not be local now: bind with the options that allow it, then leave

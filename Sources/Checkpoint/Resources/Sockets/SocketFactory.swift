@@ -76,6 +76,15 @@ final class SocketFactory {
         return try ThreadCredentials.asEffective(uid: c.uid, gid: c.gid, groups: c.groups, body)
     }
 
+    /// socket(2) as the process that has the socket, so the socket's owner
+    /// (its inode's, and the sk_uid that SO_REUSEPORT groups, `ss -e` and
+    /// firewall owner matches go by) is that user, not root; made as we
+    /// are where the owner may not make it. -1 with errno on failure.
+    func ownedSocket(of inode: UInt64, _ family: Int32, _ type: Int32, _ proto: Int32) -> Int32 {
+        let fd = asOwner(of: inode) { Glibc.socket(family, type, proto) }
+        return fd >= 0 ? fd : Glibc.socket(family, type, proto)
+    }
+
     /// A connected UNIX socket whose peer the image does not hold (and, for
     /// a datagram socket, has no name to connect to again).
     func peerIsOutside(_ f: FileDescriptorState) -> Bool {

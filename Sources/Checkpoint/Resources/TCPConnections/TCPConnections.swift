@@ -79,7 +79,7 @@ extension SocketFactory {
             return .socketWithWarning(try endedTCP(f, s), "\(lost) was not saved (no CAP_NET_ADMIN at the checkpoint); \(comesBackEnded)")
         }
         do {
-            let fd = try TCPRepair.rebuild(s, socketOptions: f.socketOptions, fd: f.fd)
+            let fd = try TCPRepair.rebuild(s, socketOptions: f.socketOptions, fd: f.fd) { ownedSocket(of: f.inode, $0, $1, $2) }
             remember(f.inode, fd)
             rebuilt.append((fd, f, s))
             return .socket(fd)

@@ -150,9 +150,12 @@ enum TCPRepair {
     }
 
     /// A new socket in the saved connection's state, or why not.
-    static func rebuild(_ s: TCPConnectionRecord, socketOptions: [FileDescriptorState.SocketOption], fd number: Int32) throws -> Int32 {
+    /// `newSocket` makes the socket (family, type, protocol): as the process
+    /// that has it, where it may.
+    static func rebuild(_ s: TCPConnectionRecord, socketOptions: [FileDescriptorState.SocketOption], fd number: Int32,
+                        newSocket: (Int32, Int32, Int32) -> Int32 = { Glibc.socket($0, $1, $2) }) throws -> Int32 {
         guard let (recvData, sendData) = s.queues else { throw CheckpointError(EPERM, "fd \(number): TCP connection state was not saved") }
-        let fd = try valueOrThrow("socket(TCP)") { socket(Int32(truncatingIfNeeded: s.family), Int32(SOCK_STREAM.rawValue), Int32(IPPROTO_TCP)) }
+        let fd = try valueOrThrow("socket(TCP)") { newSocket(Int32(truncatingIfNeeded: s.family), Int32(SOCK_STREAM.rawValue), Int32(IPPROTO_TCP)) }
         do {
             guard set(fd, repair, 1) else {
                 throw CheckpointError(errno, "fd \(number): TCP connection \(SocketAddress.describe(s.address)) -> \(SocketAddress.describe(s.peerAddress)) needs TCP_REPAIR (CAP_NET_ADMIN) to come back")

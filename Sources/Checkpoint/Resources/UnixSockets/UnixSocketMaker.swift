@@ -37,7 +37,7 @@ extension SocketFactory {
         if s.pendingOn != 0, let listener = byInode[s.pendingOn], let l = listener.unixSocket {
             // Connected again to the listener, which then has it to accept.
             if !isMade(s.pendingOn) { _ = try socket(for: listener) }
-            let fd = try valueOrThrow("socket(AF_UNIX)") { Glibc.socket(AF_UNIX, type, 0) }
+            let fd = try valueOrThrow("socket(AF_UNIX)") { ownedSocket(of: f.inode, AF_UNIX, type, 0) }
             remember(f.inode, fd)
             setBuffers(fd, s)
             var waiting = s
@@ -58,7 +58,7 @@ extension SocketFactory {
             // messages, still connected to nobody).
             return .socket(try endedConnection(f, s))
         }
-        let fd = try valueOrThrow("socket(AF_UNIX)") { Glibc.socket(AF_UNIX, type, 0) }
+        let fd = try valueOrThrow("socket(AF_UNIX)") { ownedSocket(of: f.inode, AF_UNIX, type, 0) }
         remember(f.inode, fd)
         setBuffers(fd, s)
         if !s.address.isEmpty { try bindUnix(fd, f, s) }
