@@ -9,6 +9,7 @@ public enum NR {
     public static let dup3 = Int(SYS_dup3), epoll_create1 = Int(SYS_epoll_create1), epoll_ctl = Int(SYS_epoll_ctl), eventfd2 = Int(SYS_eventfd2)
     public static let exit = Int(SYS_exit), exit_group = Int(SYS_exit_group), fchdir = Int(SYS_fchdir), fcntl = Int(SYS_fcntl), flock = Int(SYS_flock)
     public static let ftruncate = Int(SYS_ftruncate), get_robust_list = Int(SYS_get_robust_list), getcpu = Int(SYS_getcpu), getitimer = Int(SYS_getitimer)
+    public static let getresuid = Int(SYS_getresuid)
     public static let getpid = Int(SYS_getpid), getppid = Int(SYS_getppid), getsid = Int(SYS_getsid), gettid = Int(SYS_gettid), inotify_add_watch = Int(SYS_inotify_add_watch)
     public static let fanotify_init = Int(SYS_fanotify_init), fanotify_mark = Int(SYS_fanotify_mark)
     public static let inotify_init1 = Int(SYS_inotify_init1), inotify_rm_watch = Int(SYS_inotify_rm_watch), ioctl = Int(SYS_ioctl)

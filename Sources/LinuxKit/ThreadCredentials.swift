@@ -8,8 +8,14 @@ import Glibc
 /// switch the kernel refuses, runs `body` as it is.
 public enum ThreadCredentials {
     public static func asEffective<T>(uid: UInt32, gid: UInt32, groups: [UInt32], _ body: () throws -> T) rethrows -> T {
-        let (myUID, myGID) = (geteuid(), getegid())
-        guard myUID == 0, uid != 0 || gid != myGID else { return try body() }
+        let myGID = getegid()
+        var ids: [uid_t] = [1, 1, 1]  // real, effective, saved
+        let read = ids.withUnsafeMutableBufferPointer { p in
+            Syscall.raw(NR.getresuid, Int(bitPattern: p.baseAddress), Int(bitPattern: p.baseAddress.map { $0 + 1 }), Int(bitPattern: p.baseAddress.map { $0 + 2 }))
+        }
+        // Root's effective ID comes back only with a real or saved ID of 0.
+        guard read == 0, ids[1] == 0, ids[0] == 0 || ids[2] == 0,
+              uid != 0 || gid != myGID else { return try body() }
         let ownGroups = currentGroups()
         guard setGroups(groups), Syscall.raw(NR.setresgid, -1, Int(gid), -1) == 0 else {
             _ = setGroups(ownGroups)
