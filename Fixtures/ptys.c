@@ -6,7 +6,11 @@
  * session; its stdin and stdout are on that terminal, as a shell's in a
  * tmux pane, and write to the master). A second terminal's slave, whose master was closed, stays hung
  * up (its node gone): reads see end of file, writes EIO.
- * Usage: ptys */
+ * With INDEXFILE the terminal's index is written there, and the test holds
+ * that index while the restart runs: the pair must come back at another
+ * index, its slave, the child's stdio and controlling terminal there too
+ * (never the other terminal that holds the old name).
+ * Usage: ptys [INDEXFILE] */
 #include "fixture.h"
 #include <fcntl.h>
 #include <poll.h>
@@ -21,8 +25,9 @@ static int read_ready(int fd, char *buf, int n) {
     return (int)read(fd, buf, n);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     handle_term();
+    const char *index_file = argc > 1 ? argv[1] : NULL;
     int m = posix_openpt(O_RDWR | O_NOCTTY);
     if (m < 0 || grantpt(m) != 0 || unlockpt(m) != 0) { fail("openpt"); return finish(); }
     char name[64];
@@ -36,6 +41,10 @@ int main(void) {
     struct winsize ws = { 33, 101, 0, 0 };
     ioctl(m, TIOCSWINSZ, &ws);
     fchmod(s, 0620);
+    if (index_file) {
+        FILE *f = fopen(index_file, "w");
+        if (!f || fprintf(f, "%s\n", name + strlen("/dev/pts/")) < 0 || fclose(f) != 0) fail("writing %s", index_file);
+    }
     if (write(m, "typed\n", 6) != 6 || write(s, "shown\n", 6) != 6) fail("write");
     usleep(20000);
 
@@ -57,8 +66,11 @@ int main(void) {
         int tty = open("/dev/tty", O_RDWR);
         pid_t sid = 0;
         if (tty < 0 || ioctl(tty, TIOCGSID, &sid) != 0 || sid != getpid()) _exit(1);
+        /* The master's name now: its slave's, moved or not. */
+        char now[64];
+        snprintf(now, sizeof now, "%s", ptsname(m));
         const char *on0 = ttyname(0);
-        if (on0 == NULL || strcmp(on0, name) != 0) _exit(4);
+        if (on0 == NULL || strcmp(on0, now) != 0) _exit(4);
         sid = 0;
         if (ioctl(0, TIOCGSID, &sid) != 0 || sid != getpid()) _exit(5);
         _exit(write(1, "pong\n", 5) == 5 ? 0 : 6);
@@ -80,6 +92,10 @@ int main(void) {
     struct winsize w2 = { 0, 0, 0, 0 };
     ioctl(m, TIOCGWINSZ, &w2);
     if (w2.ws_row != 33 || w2.ws_col != 101) fail("window size %dx%d", w2.ws_row, w2.ws_col);
+    const char *now = ptsname(m), *slave_name = ttyname(s);
+    if (now == NULL || slave_name == NULL || strcmp(now, slave_name) != 0) fail("the slave %s is not the master's %s", slave_name, now);
+    if (index_file && now && strcmp(now, name) == 0) fail("the terminal came back at %s, which another terminal held", name);
+    if (!index_file && now && strcmp(now, name) != 0) fail("the terminal moved from %s to %s", name, now);
     struct stat st;
     if (stat(ptsname(m), &st) != 0 || (st.st_mode & 07777) != 0620) fail("slave node mode %o", st.st_mode & 07777);
     if (write(m, "x\n", 2) != 2 || read_ready(s, buf, sizeof buf) != 2) fail("the pair does not carry new bytes");

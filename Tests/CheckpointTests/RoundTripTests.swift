@@ -323,6 +323,20 @@ final class RoundTripTests: XCTestCase {
         s.restartArguments = ["--restore-pgid", "--restore-sid"]
         try s.run(.rootOriginalPID)
     }
+    /// A pseudo-terminal whose index another terminal holds at restart comes
+    /// back at a free one: its slave, the child's stdio and controlling
+    /// terminal go there, never to the other terminal by the old name.
+    func testPseudoTerminalTakenAtRestartComesBackElsewhereAsRoot() throws {
+        let holder = HeldTerminal()
+        defer { holder.release() }
+        var s = Scenario(fixture: "ptys", arguments: ["@/pts-index"])
+        s.checkpointArguments = ["--tree"]
+        s.restartArguments = ["--restore-pgid", "--restore-sid"]
+        s.expectOutput = "is taken by another terminal now: it comes back as /dev/pts/"
+        s.betweenRuns = { work in holder.take(indexIn: work + "/pts-index") }
+        try s.run(.rootOriginalPID)
+        XCTAssertTrue(holder.held, "the test could not take the terminal's index")
+    }
     /// A memfd that is executed: no extra writer after restart, same mode, flags and close-on-exec.
     func testExecutableMemFDAsRootAndUnprivileged() throws {
         let s = Scenario(fixture: "memfdexec")
@@ -1088,4 +1102,29 @@ final class RoundTripTests: XCTestCase {
 
     func testThreadsWithExactTIDsAsRoot() throws { try Scenario(fixture: "threads", arguments: ["exact"]).run(.rootOriginalPID) }
     func testThreadsWithNewTIDsUnprivileged() throws { try Scenario(fixture: "threads", arguments: ["newtid"]).run(.unprivilegedNewPID) }
+}
+
+/// Holds /dev/pts/N of a given N (the lower free ones taken and let go on the way) until released.
+final class HeldTerminal: @unchecked Sendable {
+    private var fd: Int32 = -1
+    var held: Bool { fd >= 0 }
+
+    func take(indexIn file: String) {
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8),
+              let want = UInt32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { return }
+        var spare: [Int32] = []
+        defer { spare.forEach { close($0) } }
+        while true {
+            let m = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC)
+            var got: UInt32 = 0
+            guard m >= 0, ioctl(m, 0x8004_5430, &got) == 0, got <= want else {  // TIOCGPTN
+                if m >= 0 { close(m) }
+                return
+            }
+            if got == want { fd = m; return }
+            spare.append(m)
+        }
+    }
+
+    func release() { if fd >= 0 { close(fd); fd = -1 } }
 }

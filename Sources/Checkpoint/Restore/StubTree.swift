@@ -720,10 +720,11 @@ struct StubTree {
             leadsGroup = true
             // Its controlling terminal, before it forks (children inherit it): a
             // session leader with none that opens a terminal without O_NOCTTY gets it.
-            if let t = p.terminal.first, let n = PtyMasters.ptsIndex(ttyNumber: t), ptys?.has(index: n) == true {
-                let fd = try session.raw(NR.openat, UInt64(bitPattern: Int64(AT_FDCWD)), try session.putString("/dev/pts/\(n)"), UInt64(O_RDWR | O_CLOEXEC), 0)
+            if let t = p.terminal.first, let n = PtyMasters.ptsIndex(ttyNumber: t), let ptys, ptys.has(index: n) {
+                let path = ptys.path(index: n)
+                let fd = try session.raw(NR.openat, UInt64(bitPattern: Int64(AT_FDCWD)), try session.putString(path), UInt64(O_RDWR | O_CLOEXEC), 0)
                 if fd >= 0 { _ = try session.raw(NR.close, UInt64(fd)) } else {
-                    warnings.append("process \(p.pid): its controlling terminal /dev/pts/\(n) could not be taken again: \(errorText(Int32(-fd)))")
+                    warnings.append("process \(p.pid): its controlling terminal \(path) could not be taken again: \(errorText(Int32(-fd)))")
                 }
             }
         }

@@ -18,6 +18,10 @@ enum Devices: FileKind {
 
     static func restore(_ f: FileDescriptorState, in c: FileRestoreContext) throws -> RestoredFile {
         if f.path.hasPrefix("/dev/pts/") && f.path.hasSuffix(" (deleted)") { return .local(try hungUpTerminal(f, in: c)) }
+        // The slave of a terminal the image holds the master of: where that master came back.
+        if let n = FileCollector.ptsIndex(f.path), c.objects.ptys.has(index: n) {
+            return try PathReopen.open(f, source: c.objects.ptys.path(index: n), in: c, noCTTY: true)
+        }
         return try PathReopen.open(f, source: f.path, in: c, noCTTY: true)
     }
 

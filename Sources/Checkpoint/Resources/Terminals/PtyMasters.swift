@@ -81,7 +81,7 @@ enum PtyMasters: FileKind {
     static func restore(_ f: FileDescriptorState, in c: FileRestoreContext) throws -> RestoredFile {
         guard let r = f.pty else { return .closed("fd \(f.fd): pty record missing") }
         guard let fd = c.objects.ptys.master(index: r.index) else {
-            return .closed("fd \(f.fd): pseudo-terminal \(r.index) could not be made again (the index is taken)")
+            return .closed("fd \(f.fd): pseudo-terminal \(r.index) could not be made again")
         }
         return .local(fd)
     }
@@ -97,54 +97,89 @@ enum PtyMasters: FileKind {
 
 /// The image's pseudo-terminals, made by the restorer with their indexes:
 /// /dev/ptmx is opened until it hands out the index wanted (the ones
-/// below it, held meanwhile, are let go). Held until the restart is done.
+/// below it, held meanwhile, are let go). One whose index another terminal
+/// holds now comes back at the next free index, with a warning: its slaves
+/// and controlling terminal are opened there (`path(index:)`), never by the
+/// old name, which leads to that other terminal. Held until the restart is done.
 final class PtyFactory {
     private var masters: [UInt64: Int32] = [:]
+    /// Image index -> the index it came back at, where that differs.
+    private var moved: [UInt64: UInt64] = [:]
     private(set) var warnings: [String] = []
 
     init(processes: [ProcessState]) {
         var records: [UInt64: PtyRecord] = [:]
         for p in processes { for f in p.files { if let r = f.pty { records[r.index] = r } } }
+        var taken: [(UInt64, PtyRecord)] = []
+        // Every free index first, so a moved terminal cannot take one the image still wants.
         for (index, r) in records.sorted(by: { $0.key < $1.key }) {
-            var spare: [Int32] = []
-            defer { spare.forEach { _ = Glibc.close($0) } }
-            while true {
-                let fd = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC)
-                guard fd >= 0 else { warnings.append("pseudo-terminal \(index): /dev/ptmx: \(errorText(errno))"); break }
-                var got: UInt32 = 0
-                guard ioctl(fd, PtyMasters.getIndex, &got) == 0, UInt64(got) <= index else {
-                    Glibc.close(fd)
-                    warnings.append("pseudo-terminal \(index) is taken by another terminal now")
-                    break
-                }
-                if UInt64(got) < index { spare.append(fd); continue }
-                var lock: Int32 = r.locked ? 1 : 0, packet: Int32 = r.packetMode ? 1 : 0
-                _ = ioctl(fd, PtyMasters.setLock, &lock)
-                _ = ioctl(fd, PtyMasters.setPacket, &packet)
-                var termios = r.termios, window = r.windowSize
-                if termios.count == 36 { _ = ioctl(fd, PtyMasters.setTermios, &termios) }
-                if window.count == 8 { _ = ioctl(fd, PtyMasters.setWindow, &window) }
-                if !r.input.isEmpty || !r.output.isEmpty, !r.locked {
-                    let slave = open("/dev/pts/\(index)", O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC)
-                    if slave >= 0 {
-                        do { try PtyMasters.refill(master: fd, slave: slave, termios: r.termios, input: r.input, output: r.output) } catch {
-                            warnings.append("pseudo-terminal \(index): its waiting bytes were not put back: \(error)")
-                        }
-                        Glibc.close(slave)
-                    }
-                }
-                if r.node.count == 3 {
-                    _ = chown("/dev/pts/\(index)", uid_t(r.node[0]), gid_t(r.node[1]))
-                    _ = chmod("/dev/pts/\(index)", mode_t(r.node[2]))
-                }
-                masters[index] = fd
-                break
+            switch Self.open(at: index) {
+            case .made(let fd): make(fd, r, at: index)
+            case .taken: taken.append((index, r))
+            case .failed(let why): warnings.append("pseudo-terminal \(index): /dev/ptmx: \(why)")
             }
         }
+        for (index, r) in taken {
+            let fd = Glibc.open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC)
+            var got: UInt32 = 0
+            guard fd >= 0, ioctl(fd, PtyMasters.getIndex, &got) == 0 else {
+                warnings.append("pseudo-terminal \(index) is taken by another terminal now, and no other could be made: \(errorText(errno))")
+                if fd >= 0 { Glibc.close(fd) }
+                continue
+            }
+            moved[index] = UInt64(got)
+            make(fd, r, at: UInt64(got))
+            warnings.append("pseudo-terminal /dev/pts/\(index) is taken by another terminal now: it comes back as /dev/pts/\(got) (a program that kept the old name and opens it again reaches that other terminal)")
+        }
+    }
+
+    private enum Opened { case made(Int32), taken, failed(String) }
+
+    /// A new master at exactly `index`, if that index is free.
+    private static func open(at index: UInt64) -> Opened {
+        var spare: [Int32] = []
+        defer { spare.forEach { _ = Glibc.close($0) } }
+        while true {
+            let fd = Glibc.open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC)
+            guard fd >= 0 else { return .failed(errorText(errno)) }
+            var got: UInt32 = 0
+            guard ioctl(fd, PtyMasters.getIndex, &got) == 0, UInt64(got) <= index else {
+                Glibc.close(fd)
+                return .taken
+            }
+            if UInt64(got) == index { return .made(fd) }
+            spare.append(fd)
+        }
+    }
+
+    /// Settings, waiting bytes and node of `r` on the new master `fd`, whose slave is /dev/pts/`index`.
+    private func make(_ fd: Int32, _ r: PtyRecord, at index: UInt64) {
+        var lock: Int32 = r.locked ? 1 : 0, packet: Int32 = r.packetMode ? 1 : 0
+        _ = ioctl(fd, PtyMasters.setLock, &lock)
+        _ = ioctl(fd, PtyMasters.setPacket, &packet)
+        var termios = r.termios, window = r.windowSize
+        if termios.count == 36 { _ = ioctl(fd, PtyMasters.setTermios, &termios) }
+        if window.count == 8 { _ = ioctl(fd, PtyMasters.setWindow, &window) }
+        if !r.input.isEmpty || !r.output.isEmpty, !r.locked {
+            let slave = Glibc.open("/dev/pts/\(index)", O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC)
+            if slave >= 0 {
+                do { try PtyMasters.refill(master: fd, slave: slave, termios: r.termios, input: r.input, output: r.output) } catch {
+                    warnings.append("pseudo-terminal \(r.index): its waiting bytes were not put back: \(error)")
+                }
+                Glibc.close(slave)
+            }
+        }
+        if r.node.count == 3 {
+            _ = chown("/dev/pts/\(index)", uid_t(r.node[0]), gid_t(r.node[1]))
+            _ = chmod("/dev/pts/\(index)", mode_t(r.node[2]))
+        }
+        masters[r.index] = fd
     }
 
     func master(index: UInt64) -> Int32? { masters[index] }
     func has(index: UInt64) -> Bool { masters[index] != nil }
+    /// The slave's path of the image's terminal `index` now.
+    func path(index: UInt64) -> String { "/dev/pts/\(moved[index] ?? index)" }
 
     func close() {
         for fd in masters.values { Glibc.close(fd) }
