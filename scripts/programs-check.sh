@@ -16,7 +16,8 @@
 #   Rust (rustc): threads, mutex, channel, an echo server and client (TCP as
 #     root; a UNIX socket as a user, who cannot restore TCP connections)
 #   Go (go): goroutines, the garbage collector, timers, a channel pipeline
-#   tmux + vim: a pseudo-terminal the tree owns; keys typed after the restart
+#   tmux + vim: a pseudo-terminal the tree owns; keys typed after the restart,
+#     with a second tmux server on the freed terminal index meanwhile
 #   PostgreSQL: a postmaster, its background processes and a psql session in
 #     an open transaction that commits after the restart; new connections, a
 #     write and a clean shutdown
@@ -175,11 +176,15 @@ if [ -n "$go" ] && GOCACHE="$work/.gocache" GOPATH="$work/.gopath" "$go" build -
 else skipped+=(go); fi
 
 # tmux + vim: the tree's own terminal; keys typed after the restart reach vim.
+# Between checkpoint and restart a second tmux server opens a terminal, which
+# takes the freed index if it is the lowest: the pane must come back at
+# another (said in a warning), not on the second server's.
 # Each step waits for what it needs (up to 10 s) rather than for a fixed time:
 # a loaded machine may take seconds to start the server or draw vim.
 if command -v tmux >/dev/null && command -v vim >/dev/null; then
   sock="$work/tmux.sock"
   tmx() { run tmux -S "$sock" "$@"; }
+  other() { run tmux -S "$work/other.sock" "$@"; }
   pane_shows() { tmx capture-pane -p 2>/dev/null | grep -q -- "$1"; }
   holds() { [ "$(cat edit.txt 2>/dev/null)" = "$1" ]; }
   tmux_step=""
@@ -190,10 +195,14 @@ if command -v tmux >/dev/null && command -v vim >/dev/null; then
     if ! until_ok 10 pane_shows '^before'; then tmux_step="the pane never showed the typed text"
     else
       server=$(tmx display -p '#{pid}')
+      pane_tty=$(tmx display -p '#{pane_tty}')
       if [ -n "$live" ]; then
         live_checkpoints tmux "$server" || tmux_step="checkpoint: $(tail -1 tmux.ck)"
       elif ! run "$S" checkpoint --tree --kill -f tmux.img "$server" > tmux.ck 2>&1; then tmux_step="checkpoint: $(tail -1 tmux.ck)"
+      elif ! other new -d -x 80 -y 20 sleep 600 || ! until_ok 10 other has-session; then tmux_step="a second tmux server did not start"
       elif ! run "$S" restart "${lazy[@]}" --detach --restore-sid --restore-pgid tmux.img > tmux.rs 2>&1; then tmux_step="restart: $(tail -1 tmux.rs)"
+      elif [ "$(other display -p '#{pane_tty}')" = "$pane_tty" ] && ! grep -q "$pane_tty is taken by another terminal now" tmux.rs; then
+        tmux_step="the second server holds $pane_tty, and the restart did not say where the pane went: $(tail -1 tmux.rs)"
       fi
       if [ -n "$tmux_step" ]; then :
       elif ! until_ok 10 tmx has-session; then tmux_step="no tmux server answers after the restart"
@@ -206,6 +215,7 @@ if command -v tmux >/dev/null && command -v vim >/dev/null; then
   if [ -z "$tmux_step" ]; then echo "PASS tmux+vim"; passed=$((passed + 1))
   else echo "FAIL tmux+vim: $tmux_step"; failed=$((failed + 1)); fi
   tmx kill-server 2>/dev/null
+  other kill-server 2>/dev/null
 else skipped+=(tmux+vim); fi
 
 # dbus-daemon: a session bus with a client left outside the checkpoint
