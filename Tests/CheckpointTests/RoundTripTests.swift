@@ -460,6 +460,21 @@ final class RoundTripTests: XCTestCase {
     /// by both namespaces), an unmounted mount, a shared mount, a mapped file
     /// and a file kept open from the parent's namespace (Fixtures/mountns.c).
     func testMountNamespacesAsRootAndUnprivileged() throws { try treeRoundTrip("mountns", ["@"]) }
+    /// Mounts no path reaches keep their options: the lower of two stacked
+    /// at one mount point, and one covered by a tmpfs made on its parent
+    /// directory since (Fixtures/coveredmounts.c). The fixture mounts in the
+    /// checkpointer's namespace first; they are unmounted here after.
+    func testCoveredMountsKeepTheirOptionsAsRoot() throws {
+        let env = try TestEnvironment.get()
+        guard env.isRoot else { throw XCTSkip("mounting in the checkpointer's namespace needs root") }
+        let work = env.workDir("coveredmounts", user: nil)
+        defer {
+            for path in ["/stack", "/stack", "/cover/x"] { umount2(work + path, Int32(MNT_DETACH)) }
+        }
+        var s = Scenario(fixture: "coveredmounts", arguments: ["@"])
+        s.rejectOutput = "could not be"
+        try s.run(.rootOriginalPID)
+    }
     /// Files removed while open on mounts of namespaces of their own: one
     /// with no name left, held through two binds of one tmpfs from two
     /// namespaces, and one still named elsewhere on that tmpfs (zdtm

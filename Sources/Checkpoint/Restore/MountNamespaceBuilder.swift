@@ -109,18 +109,24 @@ struct MountNamespaceBuilder {
     private mutating func makeAll(held: [Int32: UInt64], beforeOptions: (inout MountNamespaceBuilder) throws -> Void = { _ in }) throws {
         let groups = MountPropagation.knowsGroups(saved)
         defer { for fd in Array(handles.values) + bindCopies.values { _ = try? session.raw(NR.close, fd) } }
-        if groups { for m in saved where present.contains(m.id) && m.hostPeer == 0 { try hold(m) } }
+        // Held before anything is made: a mount made later may cover one (bubblewrap's
+        // /proc and /dev over the copy's), whose options are then set through its handle.
+        try holdCopied()
         for m in saved where present.contains(m.id) { try copyBindSources(in: m) }
         for m in Self.parentsFirst(saved) where m.plan != .inherited && m.plan != .unsupported {
             if try make(m, held: held) {
                 present.insert(m.id)
-                if groups && m.hostPeer == 0 { try hold(m) }
+                if m.hostPeer == 0 { try hold(m) }
                 try copyBindSources(in: m)
             }
         }
         try beforeOptions(&self)
         // Options and propagation last: a read-only mount took its files and the mounts on it first.
-        for m in saved where present.contains(m.id) {
+        for (k, m) in saved.enumerated() where present.contains(m.id) {
+            // Under another at its mount point, with no handle (holdCopied could not move the
+            // one above: a user namespace's copy locks them): its path leads to the one above,
+            // and it keeps what the namespace it was copied from gave it.
+            if handles[m.id] == nil, saved[(k + 1)...].contains(where: { $0.mountPoint == m.mountPoint && present.contains($0.id) }) { continue }
             if copiedFlags[m.id] != m.flags && !(keepsCopiedOptions && copiedFlags[m.id] != nil) {
                 // A root read-only at the end is writable until then (its lent /proc directory goes first).
                 var m = m
@@ -136,7 +142,12 @@ struct MountNamespaceBuilder {
             if groups || m.hostPeer != 0 { continue }
             // An image without peer groups: each shared mount a group of its own.
             let propagation = m.propagation == 0 ? UInt64(MS_PRIVATE) : m.propagation & ~UInt64(MS_SLAVE)
-            if propagation != 0 { try mount(nil, m.mountPoint, nil, propagation, nil, what: "\(m.mountPoint): its propagation") }
+            if let fd = handles[m.id], propagation.nonzeroBitCount == 1 {
+                let r = try session.mountSetattrRaw(fd, propagation: Int(propagation))
+                if r != 0 { warnings.append("\(m.mountPoint): its propagation could not be set (\(errorText(Int32(-r))))") }
+            } else if propagation != 0 {
+                try mount(nil, m.mountPoint, nil, propagation, nil, what: "\(m.mountPoint): its propagation")
+            }
         }
         if groups {
             var propagation = MountPropagation(saved: saved.filter { present.contains($0.id) }, handles: handles, session: session, others: others)
@@ -184,10 +195,7 @@ struct MountNamespaceBuilder {
     /// descriptors through it.
     private mutating func buildOwnRoot(held: [Int32: UInt64]) throws {
         try mount(nil, "/", nil, UInt64(MS_REC | MS_SLAVE), nil, what: "the copied mounts: making them slaves")
-        guard let staging = Self.stagingDirectory(avoiding: Self.sourcePaths(saved), isDirectory: { [stub] d in
-                  var st = stat()
-                  return stat("/proc/\(stub)/root\(d)", &st) == 0 && st.st_mode & S_IFMT == S_IFDIR
-              }),
+        guard let staging = Self.stagingDirectory(avoiding: Self.sourcePaths(saved), isDirectory: { d in isDirectory(d) }),
               try mount("swiftcr-root", staging, "tmpfs", UInt64(MS_NOSUID | MS_NODEV), "mode=0700", what: "a tmpfs to build the root on, on \(staging)") else {
             warnings.append("the namespace's own root could not be made: it comes back on a copy of cr_restart's")
             return
@@ -279,6 +287,48 @@ struct MountNamespaceBuilder {
             _ = try session.mountSetattrRaw(UInt64(fd), propagation: MS_PRIVATE)
             bindCopies[b.id] = UInt64(fd)
         }
+    }
+
+    /// Handles of the copy's mounts (not those tied to ours). Where the copy
+    /// has several at one mount point (a host whose /dev/shm has a second
+    /// tmpfs on it), a path reaches only the top one: the ones above are
+    /// moved aside onto a staging directory while the one below is opened,
+    /// then moved back, lowest first. Their IDs, and so mountinfo's order,
+    /// stay. Only with nothing tied to ours: every copied mount is a slave
+    /// then, and the move shows nowhere else. Where a move is refused (a
+    /// user namespace's locked mounts), the lower ones get no handle.
+    private mutating func holdCopied() throws {
+        let mine = saved.filter { present.contains($0.id) && $0.hostPeer == 0 }
+        let stacks = Dictionary(grouping: mine, by: \.mountPoint).filter { $0.value.count > 1 }
+        for m in mine where stacks[m.mountPoint] == nil { try hold(m) }
+        let untied = !saved.contains { $0.hostPeer == 1 }
+        for (point, stack) in stacks.sorted(by: { $0.key < $1.key }) {
+            let aside = untied ? Self.stagingDirectories.first { d in
+                MountNamespaces.within(point, d) == nil && MountNamespaces.within(d, point) == nil && isDirectory(d)
+            } : nil
+            var moved: [UInt64] = []
+            // Top first: each is the one the path reaches once those above it are aside.
+            for (k, m) in stack.reversed().enumerated() {
+                let fd = try session.raw(NR.open_tree, UInt64(bitPattern: Int64(AT_FDCWD)), try session.putString(point), UInt64(O_CLOEXEC))
+                guard fd >= 0 else { break }
+                handles[m.id] = UInt64(fd)
+                guard k < stack.count - 1 else { break }
+                guard let aside, try session.raw(NR.move_mount, UInt64(fd), try session.putString(""), UInt64(bitPattern: Int64(AT_FDCWD)),
+                                                 try session.putString(aside, at: 8), UInt64(MOVE_MOUNT_F_EMPTY_PATH)) == 0 else { break }
+                moved.append(UInt64(fd))
+            }
+            for fd in moved.reversed() {
+                let r = try session.raw(NR.move_mount, fd, try session.putString(""), UInt64(bitPattern: Int64(AT_FDCWD)),
+                                        try session.putString(point, at: 8), UInt64(MOVE_MOUNT_F_EMPTY_PATH))
+                if r != 0 { warnings.append("\(point): a mount moved aside to reach the one below could not be put back (\(errorText(Int32(-r))))") }
+            }
+        }
+    }
+
+    /// A directory at `path` in the stub's view.
+    private func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat("/proc/\(stub)/root\(path)", &st) == 0 && st.st_mode & S_IFMT == S_IFDIR
     }
 
     /// An O_PATH descriptor of the mount now at `m`'s mount point (it was just made, or the copy has it).
