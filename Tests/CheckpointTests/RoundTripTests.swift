@@ -337,6 +337,16 @@ final class RoundTripTests: XCTestCase {
         try s.run(.rootOriginalPID)
         XCTAssertTrue(holder.held, "the test could not take the terminal's index")
     }
+    /// Descriptors not made again (a perf event counter, its dup, a child's
+    /// inherited copy) keep their numbers, reading as closed: the next open
+    /// gets another (Fixtures/heldnumbers.c).
+    func testUnrestoredDescriptorsKeepTheirNumbersAsRootAndUnprivileged() throws {
+        var s = Scenario(fixture: "heldnumbers")
+        s.checkpointArguments = ["--tree"]
+        s.expectOutput = "was not saved and is closed"
+        try s.run(.rootOriginalPID)
+        try s.run(.unprivilegedNewPID)
+    }
     /// A memfd that is executed: no extra writer after restart, same mode, flags and close-on-exec.
     func testExecutableMemFDAsRootAndUnprivileged() throws {
         let s = Scenario(fixture: "memfdexec")

@@ -57,7 +57,7 @@ struct FileRestorer {
             if f.sharesWith != f.fd, process.files.contains(where: { $0.fd == f.sharesWith }) {
                 if objects.isClosed(pid: me, fd: f.sharesWith) {
                     c.warn("fd \(f.fd): the same open file as fd \(f.sharesWith), which is closed; closed too")
-                    objects.noteClosed(pid: me, fd: f.fd)
+                    try holdNumber(f, in: c, courier: courier)
                     continue
                 }
                 try session.dup3(UInt64(f.sharesWith), to: f.fd, cloexec: f.closeOnExec, what: "fd \(f.sharesWith) -> \(f.fd)")
@@ -68,7 +68,7 @@ struct FileRestorer {
                 let (owner, ownerFD) = (pid_t(truncatingIfNeeded: f.sameAs[0]), Int32(truncatingIfNeeded: f.sameAs[1]))
                 if objects.isClosed(pid: owner, fd: ownerFD) {
                     c.warn("fd \(f.fd): the same open file as fd \(ownerFD) of process \(owner), which is closed; closed too")
-                    objects.noteClosed(pid: me, fd: f.fd)
+                    try holdNumber(f, in: c, courier: courier)
                     continue
                 }
                 let ours = try objects.borrow(pid: owner, fd: ownerFD)
@@ -81,7 +81,7 @@ struct FileRestorer {
             case .inPlace: break
             case .closed(let why):
                 c.warn(why)
-                objects.noteClosed(pid: me, fd: f.fd)
+                try holdNumber(f, in: c, courier: courier)
             }
         }
         for f in process.files { try FileKinds.restorer(for: f.kind).finish(f, in: c) }
@@ -93,6 +93,15 @@ struct FileRestorer {
             _ = try session.raw(NR.close, fd)
         }
         return c.warnings
+    }
+
+    /// A descriptor not made again: closed for the program, its number held
+    /// (NumberHolder) so that no file it opens later is taken for this one.
+    private func holdNumber(_ f: FileDescriptorState, in c: FileRestoreContext, courier: FDCourier) throws {
+        objects.noteClosed(pid: process.pid, fd: f.fd)
+        guard let ours = NumberHolder.make(for: f.fd) else { return }
+        defer { close(ours) }
+        try c.install(try courier.deliver(ours), as: f, closeOnExecNow: true)
     }
 
     /// The stub's open-file soft limit, raised first (up to its hard limit,

@@ -44,6 +44,11 @@ enum EpollInstances: FDInfoKind {
     static func finish(_ f: FileDescriptorState, in c: FileRestoreContext) throws {
         guard f.sameAs.isEmpty, let r = f.epoll else { return }
         for w in r.watches {
+            // Its file was not made again (said already): the number holds a stand-in epoll refuses.
+            if c.objects.isClosed(pid: c.process.pid, fd: Int32(truncatingIfNeeded: w.fd)) {
+                c.warn("epoll fd \(f.fd): its watch of fd \(w.fd) is not made again, as that descriptor was not")
+                continue
+            }
             // struct epoll_event is packed on x86_64: u32 events, u64 data.
             let event = withUnsafeBytes(of: UInt32(truncatingIfNeeded: w.events)) { Array($0) } + withUnsafeBytes(of: w.data) { Array($0) }
             let number = try borrowNumber(w, in: c)
