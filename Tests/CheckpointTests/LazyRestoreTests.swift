@@ -33,6 +33,19 @@ final class LazyRestoreTests: XCTestCase {
         try s.run(.unprivilegedNewPID)
     }
 
+    /// A thread unmapping registered memory page by page while the pager
+    /// finishes (Fixtures/lazyunmap.c): each munmap waits for the restorer
+    /// to read its event, so a user's restorer that stopped reading before
+    /// it let go of the threads it traces waited for ever (the restart never ended).
+    func testUnmappingWhileThePagerFinishesAsRootAndUser() throws {
+        var s = Scenario(fixture: "lazyunmap", arguments: ["@/go", "512"], poke: { _ in })
+        s.restartArguments = ["--lazy"]
+        s.betweenRuns = { work in _ = FileManager.default.createFile(atPath: work + "/go", contents: nil) }
+        s.expectOutput = "MiB came in"
+        try s.run(.rootOriginalPID)
+        try s.run(.unprivilegedNewPID)
+    }
+
     /// The memory, threads, tree and shared-memory fixtures come back under --lazy.
     func testFixturesComeBackLazilyAsRoot() throws {
         guard env.isRoot else { throw XCTSkip("userfaultfd fork events need CAP_SYS_PTRACE") }

@@ -74,6 +74,9 @@ public final class LazyPager: @unchecked Sendable {
     public private(set) var stats = Stats()
 
     private var tracer: ForkTracer?
+    /// Processes whose userfaultfd closed when every page was in, before the
+    /// tracer let go: each may have one call that failed with EFAULT to issue again.
+    private var closedAtEnd: Set<pid_t> = []
     /// Exit statuses of restored processes the tracer reaped while it traced them (cr_restart's own child among them).
     public private(set) var reaped: [pid_t: Int32] = [:]
 
@@ -99,10 +102,18 @@ public final class LazyPager: @unchecked Sendable {
             if let t = tracked.first(where: { !$0.gone && !$0.waiting.isEmpty }) { copy(t, at: 0) }
         }
         loader.finish()
+        // Every page is in: the userfaultfds close before the tracer lets go. A
+        // thread in munmap, mremap or madvise of registered memory waits until
+        // its event is read, so it would never take the stop `detachAll` asks
+        // for (a user's lazily restarted Erlang VM hung so); a closed one wakes it.
+        for t in tracked where !t.released {
+            close(t.uffd.fd)
+            t.released = true
+            closedAtEnd.insert(t.pid)
+        }
         tracer?.detachAll(tracerPager)
         reaped = tracer?.reaped ?? [:]
         tracer = nil
-        for t in tracked where !t.released { close(t.uffd.fd) }
         tracked = []
         watchdog?.release()
         watchdog = nil
@@ -129,7 +140,10 @@ public final class LazyPager: @unchecked Sendable {
     /// untouched alternate stack) are the kernel's to fill again. Whether
     /// the process was still registered.
     private func fillEverything(of thread: pid_t) -> Bool {
-        guard let t = tracked(holding: thread), !t.gone, !t.released else { return false }
+        guard let t = tracked(holding: thread), !t.gone else { return false }
+        // Closed when every page was in, with a call that failed before that
+        // still to be seen: issued again once, as it would have been before.
+        if t.released { return closedAtEnd.remove(t.pid) != nil }
         stats.refills += 1
         while !t.gone && !t.waiting.isEmpty {
             serveEvents()
