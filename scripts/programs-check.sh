@@ -18,6 +18,8 @@
 #   Go (go): goroutines, the garbage collector, timers, a channel pipeline
 #   tmux + vim: a pseudo-terminal the tree owns; keys typed after the restart,
 #     with a second tmux server on the freed terminal index meanwhile
+#   GNU screen: a detached session counting in its window, a second session
+#     on the freed terminal index meanwhile; screen -X and the count go on
 #   PostgreSQL: a postmaster, its background processes and a psql session in
 #     an open transaction that commits after the restart; new connections, a
 #     write and a clean shutdown
@@ -217,6 +219,43 @@ if command -v tmux >/dev/null && command -v vim >/dev/null; then
   tmx kill-server 2>/dev/null
   other kill-server 2>/dev/null
 else skipped+=(tmux+vim); fi
+
+# GNU screen, as HPC users keep a job in it: a detached session whose
+# window counts; a second session takes the freed terminal index before the
+# restart. After it the session still answers screen -X, text stuffed into
+# its window shows in a hardcopy, and the count goes on.
+if command -v screen >/dev/null; then
+  sdir="$work/screen.d"
+  run mkdir -p "$sdir" && run chmod 700 "$sdir"
+  scr() { run env SCREENDIR="$sdir" screen "$@"; }
+  owned screen.ticks
+  counted() { [ "$(wc -l < screen.ticks)" -gt "$1" ]; }
+  shows() { scr -S job -X hardcopy "$work/screen.hc" 2>/dev/null; grep -q "$1" screen.hc 2>/dev/null; }
+  screen_step=""
+  scr -dmS job sh -c "i=0; while :; do i=\$((i+1)); echo \$i >> '$work/screen.ticks'; sleep 0.1; done"
+  if ! until_ok 10 counted 3; then screen_step="the window never counted"
+  else
+    server=$(scr -ls 2>/dev/null | awk -F. '/\.job[[:space:]]/ {print $1 + 0; exit}')
+    if [ -z "$server" ]; then screen_step="screen -ls does not list the session"
+    elif [ -n "$live" ]; then
+      live_checkpoints screen "$server" || screen_step="checkpoint: $(tail -1 screen.ck)"
+    elif ! run "$S" checkpoint --tree --kill -f screen.img "$server" > screen.ck 2>&1; then screen_step="checkpoint: $(tail -1 screen.ck)"
+    elif ! scr -dmS other sleep 600; then screen_step="a second screen session did not start"
+    elif ! run "$S" restart "${lazy[@]}" --detach --restore-sid --restore-pgid screen.img > screen.rs 2>&1; then screen_step="restart: $(tail -1 screen.rs)"
+    fi
+    if [ -z "$screen_step" ]; then
+      at=$(wc -l < screen.ticks)
+      if ! until_ok 10 counted $((at + 3)); then screen_step="the count stopped at $at"
+      elif ! scr -S job -X stuff "typed-after\n"; then screen_step="screen -X cannot reach the session"
+      elif ! until_ok 10 shows typed-after; then screen_step="the stuffed text never showed in the window"
+      fi
+    fi
+  fi
+  if [ -z "$screen_step" ]; then echo "PASS screen"; passed=$((passed + 1))
+  else echo "FAIL screen: $screen_step"; failed=$((failed + 1)); fi
+  scr -S job -X quit 2>/dev/null
+  scr -S other -X quit 2>/dev/null
+else skipped+=(screen); fi
 
 # dbus-daemon: a session bus with a client left outside the checkpoint
 # (dbus-monitor, started on its own). That connection comes back ended;

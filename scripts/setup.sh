@@ -64,6 +64,8 @@ if [ "$mode" = tests ]; then
   # A private D-Bus session bus and its command-line clients (the system bus is not started).
   command -v dbus-daemon >/dev/null || need+=(dbus-daemon)
   command -v dbus-monitor >/dev/null || need+=(dbus-bin)
+  # GNU screen for the real-programs test (a detached session of its own).
+  command -v screen >/dev/null || need+=(screen)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

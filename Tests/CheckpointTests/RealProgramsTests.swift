@@ -46,6 +46,8 @@ final class RealProgramsTests: XCTestCase {
             XCTAssertTrue(r.output.contains("PASS memcached") && r.output.contains("PASS erlang"), "\(mode): \(r.output)")
             // Since 2026-12-07: a D-Bus session bus whose client outside the checkpoint comes back ended.
             XCTAssertTrue(r.output.contains("PASS dbus"), "\(mode): \(r.output)")
+            // Installed by scripts/setup.sh since 2026-12-08: a GNU screen session, another one on its freed terminal index meanwhile.
+            XCTAssertTrue(r.output.contains("PASS screen"), "\(mode): \(r.output)")
             // openssh-server is installed by scripts/setup.sh (the VO module's ssh logins): both TCP ends of a session, as root.
             if !mode.contains("--user") { XCTAssertTrue(r.output.contains("PASS ssh"), "\(mode): \(r.output)") }
         }
