@@ -2,11 +2,12 @@
  * while the pager finishes: PAGES one-page mappings (PROT_NONE pages
  * between them keep them apart) and a MIB region beside, all seeded. The
  * thread waits for GOFILE, which the test makes between checkpoint and
- * restart, then checks each page and unmaps it, one after another, while
- * the main thread checks the region; then it ends on its own. No signal
+ * restart, then checks each page and unmaps it, one after another, and
+ * drops one more page again and again (MADV_DONTNEED) for three seconds,
+ * while the main thread checks the region; then it ends on its own. No signal
  * comes (one it catches would make a user's restorer fill everything at
- * once). Each munmap of registered memory waits until the restorer reads
- * its event, so the thread is nearly always inside one: a restorer that
+ * once). Each munmap or madvise of registered memory waits until the
+ * restorer reads its event, so the thread is nearly always inside one: a restorer that
  * stopped reading before it let go of the threads it traces (a user's)
  * waited for ever for this one to stop.
  * usage: lazyunmap GOFILE [MIB [PAGES]]   (default 64 MiB, 4000 pages) */
@@ -15,9 +16,12 @@
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 
 static size_t pages = 4000, bad_small;
 static char *small;
+static uint64_t *churn;
+static volatile int unmapper_done;
 static const char *go;
 
 /* Whether GOFILE is there. Path and result are written here first: a
@@ -38,11 +42,22 @@ static uint64_t word(size_t page, size_t k) { return (page + 1) * 0x9e3779b97f4a
 static void *unmapper(void *arg) {
     (void)arg;
     while (!go_is_there()) usleep(1000);
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
     for (size_t i = 0; i < pages; i++) {
         uint64_t *p = (uint64_t *)(small + 2 * i * 4096);
         if (p[0] != word(i, 0) || p[511] != word(i, 511)) bad_small++;
         if (munmap(p, 4096) != 0) { fail("munmap of page %zu: %s", i, strerror(errno)); break; }
     }
+    /* Then drops one registered page again and again for three seconds: each
+     * MADV_DONTNEED waits for its event to be read too, so the thread is in
+     * one when the pager runs out of pages, however fast the unmapping went. */
+    do {
+        if (madvise(churn, 4096, MADV_DONTNEED) != 0) { fail("madvise: %s", strerror(errno)); break; }
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while (now.tv_sec - start.tv_sec < 3);
+    if (churn[0] != 0) fail("the dropped page reads %lu, not zero", (unsigned long)churn[0]);
+    unmapper_done = 1;
     return NULL;
 }
 
@@ -53,7 +68,9 @@ int main(int argc, char **argv) {
     if (argc > 3) pages = (size_t)atol(argv[3]);
     small = mmap(NULL, 2 * pages * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     uint64_t *big = mmap(NULL, mib << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (small == MAP_FAILED || big == MAP_FAILED) { fail("mmap: %s", strerror(errno)); return finish(); }
+    churn = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (small == MAP_FAILED || big == MAP_FAILED || churn == MAP_FAILED) { fail("mmap: %s", strerror(errno)); return finish(); }
+    churn[0] = 7;
     for (size_t i = 0; i < pages; i++) {
         uint64_t *p = (uint64_t *)(small + 2 * i * 4096);
         for (size_t k = 0; k < 512; k++) p[k] = word(i, k);
@@ -68,6 +85,9 @@ int main(int argc, char **argv) {
     while (!go_is_there()) usleep(1000);
     size_t bad = 0;
     for (size_t k = 0; k < words; k += 509) bad += big[k] != word(k / 512 + pages, k % 512);
+    /* Waited for in user space: pthread_join's futex would be the kernel reading
+     * a page perhaps still missing (EFAULT, and everything filled at once). */
+    while (!unmapper_done) usleep(1000);
     pthread_join(t, NULL);
     if (bad) fail("%zu words of the region wrong", bad);
     if (bad_small) fail("%zu of %zu unmapped pages were wrong before their unmapping", bad_small, pages);
