@@ -26,6 +26,18 @@ static int snapshot(char *out, size_t room) {
                     " -e 's/ *valid_lft.*//' -e 's/ (tentative|dadfailed)//g' -e 's/ qdisc [a-z_]+//' | sort", out, room);
 }
 
+/* A snapshot after the restart equal to `was`. Carrier (NO-CARRIER) is the
+   kernel's to derive: a veth's comes through linkwatch up to a second after
+   both ends are up, and a bridge's follows its ports, so a few seconds are given. */
+static int settled_snapshot(const char *was, char *out, size_t room) {
+    for (int k = 0; k < 40; k++) {
+        if (snapshot(out, room)) return 1;
+        if (!strcmp(was, out)) return 0;
+        usleep(100000);
+    }
+    return 0;
+}
+
 static void mac(char *out, unsigned long long r) {
     snprintf(out, 18, "02:%02x:%02x:%02x:%02x:%02x", (unsigned)(r & 0xff), (unsigned)(r >> 8 & 0xff), (unsigned)(r >> 16 & 0xff),
              (unsigned)(r >> 24 & 0xff), (unsigned)(r >> 32 & 0xff));
@@ -46,7 +58,7 @@ static int far_end(int ready_fd, int go_fd, const char *address, unsigned port, 
     if (snapshot(before, sizeof before)) { printf("FAIL: child ip: %s\n", before); return 1; }
     if (write(ready_fd, &c, 1) != 1) return 1;
     wait_for_term();
-    if (snapshot(after, sizeof after)) fail("child: ip after the restart: %s", after);
+    if (settled_snapshot(before, after, sizeof after)) fail("child: ip after the restart: %s", after);
     else if (strcmp(before, after)) fail("child's namespace changed:\n--- before\n%s--- after\n%s", before, after);
     struct pollfd p = { .fd = u, .events = POLLIN };
     char got[16] = "";
@@ -137,7 +149,7 @@ int main(int argc, char **argv) {
     ready();
     wait_for_term();
 
-    if (snapshot(after, sizeof after)) fail("ip after the restart: %s", after);
+    if (settled_snapshot(before, after, sizeof after)) fail("ip after the restart: %s", after);
     else if (strcmp(before, after)) fail("the namespace changed:\n--- before\n%s--- after\n%s", before, after);
     int o = socket(AF_INET, SOCK_DGRAM, 0);
     struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(port) };
