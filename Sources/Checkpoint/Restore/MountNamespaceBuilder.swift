@@ -313,13 +313,11 @@ struct MountNamespaceBuilder {
                 guard fd >= 0 else { break }
                 handles[m.id] = UInt64(fd)
                 guard k < stack.count - 1 else { break }
-                guard let aside, try session.raw(NR.move_mount, UInt64(fd), try session.putString(""), UInt64(bitPattern: Int64(AT_FDCWD)),
-                                                 try session.putString(aside, at: 8), UInt64(MOVE_MOUNT_F_EMPTY_PATH)) == 0 else { break }
+                guard let aside, try moveMount(UInt64(fd), to: aside) == 0 else { break }
                 moved.append(UInt64(fd))
             }
             for fd in moved.reversed() {
-                let r = try session.raw(NR.move_mount, fd, try session.putString(""), UInt64(bitPattern: Int64(AT_FDCWD)),
-                                        try session.putString(point, at: 8), UInt64(MOVE_MOUNT_F_EMPTY_PATH))
+                let r = try moveMount(fd, to: point)
                 if r != 0 { warnings.append("\(point): a mount moved aside to reach the one below could not be put back (\(errorText(Int32(-r))))") }
             }
         }
@@ -400,10 +398,15 @@ struct MountNamespaceBuilder {
         return UInt64(fd)
     }
 
+    /// move_mount(fd, "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH) in the stub: 0 or -errno.
+    private func moveMount(_ fd: UInt64, to path: String) throws -> Int64 {
+        try session.raw(NR.move_mount, fd, try session.putString(""), UInt64(bitPattern: Int64(AT_FDCWD)),
+                        try session.putString(path, at: 8), UInt64(MOVE_MOUNT_F_EMPTY_PATH))
+    }
+
     /// Moves the detached mount `fd` onto `m`'s mount point; false (a warning) when it cannot be.
     private mutating func attach(_ fd: UInt64, _ m: SavedMount) throws -> Bool {
-        let r = try session.raw(NR.move_mount, fd, try session.putString(""), UInt64(bitPattern: Int64(AT_FDCWD)),
-                                try session.putString(m.mountPoint, at: 8), UInt64(MOVE_MOUNT_F_EMPTY_PATH))
+        let r = try moveMount(fd, to: m.mountPoint)
         if r != 0 { warnings.append("\(m.mountPoint) (a bind) could not be mounted (\(errorText(Int32(-r))))") }
         return r == 0
     }
