@@ -55,6 +55,20 @@ func testHookAfterDetach() {
     usleep(ms * 1000)
 }
 
+/// Test hook: SWIFTCR_TEST_PAGER_END_DELAY_MS holds a lazy restore's pager
+/// that long once every page is in, before it lets go, as a busy machine
+/// may, doing only `meanwhile` (what the tracer does between events): a
+/// thread that unmaps or drops registered memory meanwhile waits inside the
+/// call for an event nobody reads, as it would at the worst moment.
+func testHookPagerEnd(_ meanwhile: () -> Void) {
+    guard let value = getenv("SWIFTCR_TEST_PAGER_END_DELAY_MS"), let ms = Double(String(cString: value)) else { return }
+    let end = Clock.now + ms / 1000
+    while Clock.now < end {
+        meanwhile()
+        usleep(1000)
+    }
+}
+
 /// Test hook: SWIFTCR_TEST_NO_WRITE_TRACKING=1 makes arming write tracking
 /// fail as on a kernel without UFFD_FEATURE_WP_ASYNC (before Linux 6.7).
 func testHookDenyWriteTracking() throws {

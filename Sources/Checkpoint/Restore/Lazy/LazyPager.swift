@@ -102,6 +102,7 @@ public final class LazyPager: @unchecked Sendable {
             if let t = tracked.first(where: { !$0.gone && !$0.waiting.isEmpty }) { copy(t, at: 0) }
         }
         loader.finish()
+        testHookPagerEnd { tracer?.poll(tracerPager) }
         // Every page is in: the userfaultfds close before the tracer lets go. A
         // thread in munmap, mremap or madvise of registered memory waits until
         // its event is read, so it would never take the stop `detachAll` asks
