@@ -5,6 +5,7 @@
  * second instance has a seeded number of directory watches (10 to 129:
  * fdinfo gives watch numbers in hex, and from 10 on they are not decimal),
  * a seeded part of them removed, and each must report its own directory.
+ * A third has an event unread at the checkpoint, which is not saved.
  * Usage: inotify DIR [SEED] */
 #include "fixture.h"
 #include <fcntl.h>
@@ -76,6 +77,15 @@ int main(int argc, char **argv) {
         if ((rng = seed_mix(rng)) % 4 == 0) { gone[k] = 1; inotify_rm_watch(many, wds[k]); }
     char drain[4096] __attribute__((aligned(8)));
     while (read(many, drain, sizeof drain) > 0) {}  /* their IN_IGNORED */
+
+    /* A third instance with an event unread at the checkpoint (the checkpoint
+     * says so: no call puts an event into a group again). */
+    char pending_dir[PATH_MAX];
+    snprintf(pending_dir, sizeof pending_dir, "%s/pending", argv[1]);
+    mkdir(pending_dir, 0700);
+    int pending = inotify_init1(IN_NONBLOCK);
+    if (inotify_add_watch(pending, pending_dir, IN_CREATE) != 1) fail("the pending instance's watch: %s", strerror(errno));
+    touch(pending_dir, "made", "d");
 
     ready();
     wait_for_term();

@@ -80,6 +80,16 @@ final class FileDumpContext {
 
     func warn(_ message: String) { warnings.append(message) }
 
+    /// Warns of events an inotify or fanotify group holds unread: they are
+    /// not saved. FIONREAD counts them without taking them from the process.
+    func warnOfUnreadEvents(_ d: OpenDescriptor, _ what: String) {
+        guard let copy = try? SocketBorrower.borrowOnce(pid: d.pid, fd: d.fd) else { return }
+        defer { close(copy) }
+        var waiting: Int32 = 0
+        let asked = withUnsafeMutablePointer(to: &waiting) { Syscall.raw(NR.ioctl, Int(copy), 0x541B, Int(bitPattern: $0)) }  // FIONREAD
+        if asked == 0, waiting > 0 { warn("fd \(d.fd): \(waiting) bytes of \(what) events waiting are not saved") }
+    }
+
     /// The process's descriptors of removed files by (device, inode), the
     /// first of each: a watch or mark on such a file is made again through
     /// its holder. None for a descriptor in flight, read through our own

@@ -61,14 +61,7 @@ enum FanotifyGroups: FileKind {
             record.marks.append(.init(target: target, path: p, flags: mflags, mask: mask, ignoredMask: ignored, heldBy: heldBy.map { UInt64($0) }))
         }
         state.payload = .fanotify(record)
-        if let copy = try? SocketBorrower.borrowOnce(pid: d.pid, fd: d.fd) {
-            var waiting: Int32 = 0
-            let asked = withUnsafeMutablePointer(to: &waiting) { Syscall.raw(NR.ioctl, Int(copy), 0x541B, Int(bitPattern: $0)) }  // FIONREAD
-            if asked == 0, waiting > 0 {
-                context.warn("fd \(d.fd): \(waiting) bytes of fanotify events waiting are not saved")
-            }
-            close(copy)
-        }
+        context.warnOfUnreadEvents(d, "fanotify")
     }
 
     /// fanotify_init with the saved flags (fdinfo's include FAN_NONBLOCK).

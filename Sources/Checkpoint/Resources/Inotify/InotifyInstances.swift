@@ -18,6 +18,8 @@ enum InotifyInstances: FileKind {
                                                        elsewhere: { shared.foreignMounts },
                                                        foundIn: { shared.watchNamespaces[[Int64(d.pid), Int64(d.fd), Int64($0)]] = $1 },
                                                        warn: context.warn))
+        // No call puts events into a group: those waiting stay the live process's, and are lost to the restart.
+        context.warnOfUnreadEvents(d, "inotify")
     }
 
     /// inotify_init1 (non-blocking while set up, so the IN_IGNORED events
