@@ -67,9 +67,10 @@ static void *unmapper(void *arg) {
         if (p[0] != word(i, 0) || p[511] != word(i, 511)) bad_small++;
         if (munmap(p, 4096) != 0) { fail("munmap of page %zu: %s", i, strerror(errno)); break; }
     }
-    /* Then drops one registered page again and again for three seconds: each
-     * MADV_DONTNEED waits for its event to be read too, so the thread is in
-     * one when the pager runs out of pages, however fast the unmapping went. */
+    /* Then drops one registered page again and again for three seconds, and
+     * on while traced: each MADV_DONTNEED waits for its event to be read too,
+     * so the thread is in one when the pager runs out of pages, however fast
+     * the unmapping went. */
     unsigned rounds = 0;
     int still_traced = 1;
     do {
