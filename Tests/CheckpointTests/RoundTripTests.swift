@@ -972,15 +972,7 @@ final class RoundTripTests: XCTestCase {
         try Self.inotify(seed).run(.unprivilegedNewPID)
     }
     static func inotify(_ seed: UInt64) throws -> Scenario {
-        let bin = try TestEnvironment.get().bin
-        var s = Scenario(fixture: "inotify", arguments: ["@", "\(seed)"])
-        s.beforeCheckpoint = { pid, work, user in
-            let r = runTool(["\(bin)/cr_checkpoint", "-p", "-f", "\(work)/live.\(pid)", "\(pid)"], user: user, cwd: work)
-            XCTAssertEqual(r.code, 0, "checkpoint without --kill: \(r.output)")
-            XCTAssertTrue(r.output.contains("bytes of inotify events waiting are not saved"), "no warning of the unread event: \(r.output)")
-            return []
-        }
-        return s
+        .liveFirst("inotify", ["@", "\(seed)"], bin: try TestEnvironment.get().bin, warning: "bytes of inotify events waiting are not saved")
     }
 
     static let sharedFiles: Scenario = {

@@ -100,12 +100,14 @@ extension Scenario {
     /// `fixture`, checkpointed once without --kill (it runs on) before the
     /// checkpoint it is restarted from: what a checkpoint changes in a live
     /// target shows in the fixture's checks too.
-    static func liveFirst(_ fixture: String, _ arguments: [String] = [], bin: String, scope: [String] = ["-p"]) -> Scenario {
+    /// `warning`: what that first checkpoint must print.
+    static func liveFirst(_ fixture: String, _ arguments: [String] = [], bin: String, scope: [String] = ["-p"], warning: String? = nil) -> Scenario {
         var s = Scenario(fixture: fixture, arguments: arguments)
         s.checkpointArguments = scope
         s.beforeCheckpoint = { pid, work, user in
             let r = runTool(["\(bin)/cr_checkpoint"] + scope + ["-f", "\(work)/live.\(pid)", "\(pid)"], user: user, cwd: work)
             XCTAssertEqual(r.code, 0, "checkpoint without --kill: \(r.output)")
+            if let warning { XCTAssertTrue(r.output.contains(warning), "the checkpoint without --kill should warn \(warning): \(r.output)") }
             usleep(100_000)
             return []
         }
